@@ -1,0 +1,37 @@
+#pragma once
+
+// Wall-clock time as used in stored records: milliseconds since the Unix epoch, UTC.
+// Rendered as RFC 3339 with millisecond precision and `Z` ("2025-01-05T10:00:00.000Z").
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace referrald::domain {
+
+using unix_ms = std::int64_t;
+
+unix_ms now_ms();
+
+// "YYYY-MM-DDTHH:MM:SS.mmmZ". Valid for years 0000–9999.
+std::string format_rfc3339(unix_ms t);
+
+// Accepts RFC 3339 date-times: `T` or `t` separator, optional fraction of any length
+// (truncated to milliseconds), and `Z`/`z` or a numeric offset `+HH:MM`/`-HH:MM`.
+// Returns nullopt for anything else, including impossible dates (2025-02-30).
+std::optional<unix_ms> parse_rfc3339(std::string_view s);
+
+// Days since 1970-01-01 for a proleptic Gregorian date; no range checks.
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d);
+
+// True when y-m-d is a real calendar date.
+bool is_valid_date(int y, int m, int d);
+
+// Parses a strict "YYYY-MM-DD" into days since 1970-01-01, or nullopt.
+std::optional<std::int64_t> parse_date(std::string_view s);
+
+// "YYYY-MM-DD" for days since 1970-01-01.
+std::string format_date(std::int64_t days);
+
+}  // namespace referrald::domain

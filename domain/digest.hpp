@@ -1,0 +1,44 @@
+#pragma once
+
+// Checksums and hashes used by the event log and API keys. Pure, thread-safe.
+//  - sha256: FIPS 180-4 SHA-256, used for the event hash chain and API-key digests.
+//  - crc32c: CRC-32C (Castagnoli), the per-record checksum; uses the SSE4.2 instruction
+//    when the CPU has it and a table otherwise (both give the same value).
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace referrald::domain {
+
+using sha256_digest = std::array<std::uint8_t, 32>;
+
+class sha256_hasher {
+ public:
+  sha256_hasher();
+  sha256_hasher& update(std::string_view data);
+  sha256_hasher& update(const void* data, std::size_t size);
+  sha256_digest finish();
+
+ private:
+  void compress(const std::uint8_t* block);
+
+  std::array<std::uint32_t, 8> state_;
+  std::array<std::uint8_t, 64> buffer_{};
+  std::size_t buffered_ = 0;
+  std::uint64_t total_ = 0;
+};
+
+sha256_digest sha256(std::string_view data);
+
+// The digest as 64 lowercase hex characters.
+std::string to_hex(const sha256_digest& d);
+
+std::uint32_t crc32c(std::string_view data, std::uint32_t seed = 0);
+
+// The table implementation, always; exposed so tests can compare it with crc32c().
+std::uint32_t crc32c_portable(std::string_view data, std::uint32_t seed = 0);
+
+}  // namespace referrald::domain

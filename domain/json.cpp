@@ -1,0 +1,211 @@
+#include "domain/json.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <set>
+
+#include "domain/text.hpp"
+
+namespace referrald::domain {
+
+namespace {
+
+std::string type_name(const rapidjson::Value& v) {
+  if (v.IsNull())
+    return "null";
+  if (v.IsBool())
+    return "a boolean";
+  if (v.IsString())
+    return "a string";
+  if (v.IsNumber())
+    return "a number";
+  if (v.IsArray())
+    return "an array";
+  return "an object";
+}
+
+std::string_view key_of(const rapidjson::Value& name) {
+  return {name.GetString(), name.GetStringLength()};
+}
+
+}  // namespace
+
+field_reader::field_reader(const rapidjson::Value& body,
+                           std::initializer_list<std::string_view> fields)
+    : body_(&body) {
+  if (!body.IsObject()) {
+    errors_.push_back({"", "the body must be a JSON object, not " + type_name(body)});
+    body_ = nullptr;
+    return;
+  }
+  std::set<std::string_view> seen;
+  for (auto it = body.MemberBegin(); it != body.MemberEnd(); ++it) {
+    std::string_view key = key_of(it->name);
+    if (!seen.insert(key).second) {
+      errors_.push_back({std::string(key), "is given more than once"});
+      continue;
+    }
+    if (std::find(fields.begin(), fields.end(), key) != fields.end())
+      continue;
+    if (std::find(std::begin(k_read_only_fields), std::end(k_read_only_fields), key) !=
+        std::end(k_read_only_fields)) {
+      errors_.push_back({std::string(key), "is read-only"});
+    } else {
+      errors_.push_back({std::string(key), "is not a known field"});
+    }
+  }
+}
+
+const rapidjson::Value* field_reader::find(std::string_view name) const {
+  if (body_ == nullptr)
+    return nullptr;
+  for (auto it = body_->MemberBegin(); it != body_->MemberEnd(); ++it) {
+    if (key_of(it->name) == name)
+      return &it->value;
+  }
+  return nullptr;
+}
+
+bool field_reader::has(std::string_view name) const {
+  return find(name) != nullptr;
+}
+
+std::optional<std::string> field_reader::string_value(std::string_view name,
+                                                      const rapidjson::Value& v, std::size_t min,
+                                                      std::size_t max) {
+  if (!v.IsString()) {
+    fail(std::string(name), "must be a string, not " + type_name(v));
+    return std::nullopt;
+  }
+  std::string_view s = trim(std::string_view(v.GetString(), v.GetStringLength()));
+  std::size_t len = utf8_length(s);
+  if (len < min || len > max) {
+    if (min > 0 && len == 0) {
+      fail(std::string(name), "must not be empty");
+    } else if (min == 0) {
+      fail(std::string(name), "must be at most " + std::to_string(max) + " characters long");
+    } else {
+      fail(std::string(name),
+           "must be " + std::to_string(min) + " to " + std::to_string(max) + " characters long");
+    }
+    return std::nullopt;
+  }
+  return std::string(s);
+}
+
+std::optional<std::string> field_reader::required_string(std::string_view name, std::size_t min,
+                                                         std::size_t max) {
+  const rapidjson::Value* v = find(name);
+  if (v == nullptr) {
+    if (body_ != nullptr)
+      fail(std::string(name), "is required");
+    return std::nullopt;
+  }
+  return string_value(name, *v, min, max);
+}
+
+std::optional<std::string> field_reader::optional_string(std::string_view name, std::size_t min,
+                                                         std::size_t max) {
+  const rapidjson::Value* v = find(name);
+  if (v == nullptr)
+    return std::nullopt;
+  return string_value(name, *v, min, max);
+}
+
+std::optional<std::optional<std::string>> field_reader::optional_nullable_string(
+    std::string_view name, std::size_t max) {
+  const rapidjson::Value* v = find(name);
+  if (v == nullptr)
+    return std::nullopt;
+  if (v->IsNull())
+    return std::optional<std::string>{};
+  auto s = string_value(name, *v, 0, max);
+  if (!s)
+    return std::nullopt;
+  return std::optional<std::string>{std::move(*s)};
+}
+
+std::optional<bool> field_reader::optional_bool(std::string_view name) {
+  const rapidjson::Value* v = find(name);
+  if (v == nullptr)
+    return std::nullopt;
+  if (!v->IsBool()) {
+    fail(std::string(name), "must be a boolean, not " + type_name(*v));
+    return std::nullopt;
+  }
+  return v->GetBool();
+}
+
+std::optional<std::int64_t> field_reader::optional_int(std::string_view name, std::int64_t min,
+                                                       std::int64_t max) {
+  const rapidjson::Value* v = find(name);
+  if (v == nullptr)
+    return std::nullopt;
+  if (!v->IsInt64()) {
+    fail(std::string(name),
+         v->IsNumber() ? "must be an integer" : "must be an integer, not " + type_name(*v));
+    return std::nullopt;
+  }
+  std::int64_t x = v->GetInt64();
+  if (x < min || x > max) {
+    fail(std::string(name),
+         "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return std::nullopt;
+  }
+  return x;
+}
+
+void field_reader::fail(std::string field, std::string message) {
+  errors_.push_back({std::move(field), std::move(message)});
+}
+
+status field_reader::finish() const {
+  if (errors_.empty())
+    return {};
+  std::string summary = "the request body is invalid: ";
+  for (std::size_t i = 0; i < errors_.size(); ++i) {
+    if (i > 0)
+      summary += "; ";
+    summary +=
+        errors_[i].field.empty() ? errors_[i].message : errors_[i].field + " " + errors_[i].message;
+  }
+  return make_error(errc::validation_failed, std::move(summary), errors_);
+}
+
+status parse_json(std::string_view text, rapidjson::Document& doc) {
+  // Iterative parsing keeps deeply nested input ([[[[...) off the call stack; trailing
+  // non-whitespace after the value is an error (kParseErrorDocumentRootNotSingular).
+  doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(text.data(),
+                                                                                    text.size());
+  if (doc.HasParseError()) {
+    std::size_t offset = doc.GetErrorOffset();
+    return make_error(errc::invalid_json,
+                      std::string("the body is not valid JSON: ") +
+                          rapidjson::GetParseError_En(doc.GetParseError()) + " (at byte offset " +
+                          std::to_string(offset) + ")",
+                      {{"body", "offset " + std::to_string(offset)}});
+  }
+  return {};
+}
+
+void write_nullable(json_writer& w, const std::optional<std::string>& s) {
+  if (s) {
+    write_string(w, *s);
+  } else {
+    w.Null();
+  }
+}
+
+void write_string(json_writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+void write_key(json_writer& w, std::string_view key) {
+  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+}
+
+}  // namespace referrald::domain

@@ -1,0 +1,107 @@
+#include "domain/metrics.hpp"
+
+#include <cstdio>
+
+namespace referrald::domain {
+
+namespace {
+
+void append_number(std::string& out, double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  out += buf;
+}
+
+void counter(std::string& out, const char* name, const char* help, std::uint64_t v) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += " counter\n";
+  out += name;
+  out += ' ';
+  out += std::to_string(v);
+  out += '\n';
+}
+
+void gauge(std::string& out, const char* name, const char* help, std::int64_t v) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += " gauge\n";
+  out += name;
+  out += ' ';
+  out += std::to_string(v);
+  out += '\n';
+}
+
+}  // namespace
+
+void latency_histogram::observe(double seconds) {
+  std::size_t i = 0;
+  while (i < bounds.size() && seconds > bounds[i])
+    ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<std::uint64_t>(seconds * 1e9), std::memory_order_relaxed);
+}
+
+void latency_histogram::render(std::string& out, const std::string& name,
+                               const std::string& labels) const {
+  std::uint64_t cumulative = 0;
+  std::string sep = labels.empty() ? "" : ",";
+  for (std::size_t i = 0; i <= bounds.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    out += name;
+    out += "_bucket{";
+    out += labels;
+    out += sep;
+    out += "le=\"";
+    if (i < bounds.size()) {
+      append_number(out, bounds[i]);
+    } else {
+      out += "+Inf";
+    }
+    out += "\"} ";
+    out += std::to_string(cumulative);
+    out += '\n';
+  }
+  std::string braces = labels.empty() ? "" : "{" + labels + "}";
+  out += name + "_sum" + braces + ' ';
+  append_number(out, static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9);
+  out += '\n';
+  out += name + "_count" + braces + ' ' + std::to_string(count_.load(std::memory_order_relaxed));
+  out += '\n';
+}
+
+void process_metrics::render(std::string& out) const {
+  counter(out, "referrald_events_appended_total", "Rule events durably appended to the log.",
+          events_appended.load());
+  counter(out, "referrald_store_commits_total", "Synced RocksDB write batches (one fsync each).",
+          store_commits.load());
+  counter(out, "referrald_store_commit_requests_total",
+          "Write requests covered by those commits (group commit).", store_commit_requests.load());
+  gauge(out, "referrald_account_actors", "Live per-account actors.", account_actors_live.load());
+  counter(out, "referrald_ingest_rows_accepted_total", "AI-referral rows accepted.",
+          ingest_rows_accepted.load());
+  counter(out, "referrald_ingest_rows_rejected_total", "AI-referral rows rejected.",
+          ingest_rows_rejected.load());
+  counter(out, "referrald_regex_match_limit_hits_total",
+          "Regex matches stopped by the PCRE2 match or depth limit (counted as no match).",
+          regex_match_limit_hits.load());
+  out += "# HELP referrald_store_commit_seconds Time of one synced group commit.\n";
+  out += "# TYPE referrald_store_commit_seconds histogram\n";
+  store_commit_seconds.render(out, "referrald_store_commit_seconds", "");
+}
+
+process_metrics& metrics() {
+  static process_metrics instance;
+  return instance;
+}
+
+}  // namespace referrald::domain

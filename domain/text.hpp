@@ -1,0 +1,29 @@
+#pragma once
+
+// Small text helpers shared by validation and normalization. Inputs are UTF-8; the JSON
+// parser has already rejected invalid UTF-8 before any of these run on request data.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace referrald::domain {
+
+// Removes leading and trailing ASCII whitespace (space, \t, \n, \v, \f, \r).
+std::string_view trim(std::string_view s);
+
+// Number of Unicode code points in a valid UTF-8 string.
+std::size_t utf8_length(std::string_view s);
+
+// True when `s` is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF).
+bool is_valid_utf8(std::string_view s);
+
+// ASCII-only lowercase; bytes >= 0x80 are left alone.
+std::string to_lower_ascii(std::string_view s);
+
+bool is_ascii(std::string_view s);
+
+// Lowercase hexadecimal of raw bytes.
+std::string to_hex(std::string_view bytes);
+
+}  // namespace referrald::domain

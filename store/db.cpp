@@ -1,0 +1,223 @@
+#include "store/db.hpp"
+
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <filesystem>
+
+#include "store/db_internal.hpp"
+
+// Meta column family ("default"):
+//   "format_version" := decimal text of the format version (currently 1)
+
+namespace referrald::store {
+
+namespace {
+
+constexpr std::string_view k_column_names[column_count] = {"default", "events", "keys"};
+constexpr std::string_view k_format_key = "format_version";
+
+rocksdb::Options base_options() {
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.create_missing_column_families = true;
+  o.IncreaseParallelism(2);
+  o.max_background_jobs = 2;
+  o.keep_log_file_num = 5;
+  o.max_manifest_file_size = 64 << 20;
+  o.recycle_log_file_num = 0;
+  o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  return o;
+}
+
+rocksdb::ColumnFamilyOptions cf_options() {
+  rocksdb::ColumnFamilyOptions o;
+  rocksdb::BlockBasedTableOptions t;
+  t.block_size = 16 * 1024;
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  o.write_buffer_size = 32 << 20;
+  return o;
+}
+
+}  // namespace
+
+std::string_view column_name(column c) {
+  return k_column_names[static_cast<std::size_t>(c)];
+}
+
+domain::error to_error(const rocksdb::Status& s, std::string_view what) {
+  return domain::make_error(domain::errc::internal, std::string("storage error during ") +
+                                                        std::string(what) + ": " + s.ToString());
+}
+
+void put_fixed64_be(std::string& out, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i)
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+std::uint64_t get_fixed64_be(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i)
+    v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+void write_batch::put(column cf, std::string key, std::string value) {
+  bytes_ += key.size() + value.size();
+  ops_.push_back(op{cf, false, std::move(key), std::move(value)});
+}
+
+void write_batch::erase(column cf, std::string key) {
+  bytes_ += key.size();
+  ops_.push_back(op{cf, true, std::move(key), {}});
+}
+
+void write_batch::append(write_batch&& other) {
+  bytes_ += other.bytes_;
+  if (ops_.empty()) {
+    ops_ = std::move(other.ops_);
+  } else {
+    for (auto& o : other.ops_)
+      ops_.push_back(std::move(o));
+  }
+  other.ops_.clear();
+  other.bytes_ = 0;
+}
+
+db::db(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+
+db::~db() {
+  if (!impl_ || !impl_->rdb)
+    return;
+  for (auto* h : impl_->handles) {
+    if (h != nullptr)
+      impl_->rdb->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+  if (!impl_->read_only)
+    impl_->rdb->SyncWAL().PermitUncheckedError();
+  impl_->rdb->Close().PermitUncheckedError();
+  impl_->rdb.reset();
+}
+
+const std::string& db::path() const {
+  return impl_->path;
+}
+bool db::read_only() const {
+  return impl_->read_only;
+}
+
+domain::result<std::unique_ptr<db>> db::open(const open_options& options) {
+  namespace fs = std::filesystem;
+  auto i = std::make_unique<impl>();
+  i->path = options.path;
+  i->read_only = options.read_only;
+
+  std::error_code ec;
+  bool exists = fs::exists(fs::path(options.path) / "CURRENT", ec);
+  if (options.read_only && !exists) {
+    return domain::make_error(domain::errc::not_found, "'" + options.path +
+                                                           "' is not a referrald data directory "
+                                                           "(no RocksDB CURRENT file)");
+  }
+  if (!exists) {
+    fs::create_directories(options.path, ec);
+    if (ec) {
+      return domain::make_error(domain::errc::internal, "cannot create data directory '" +
+                                                            options.path + "': " + ec.message());
+    }
+  }
+
+  rocksdb::Options opts = base_options();
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  std::vector<std::string> present;
+  if (exists) {
+    auto s = rocksdb::DB::ListColumnFamilies(opts, options.path, &present);
+    if (!s.ok())
+      return to_error(s, "listing column families of '" + options.path + "'");
+  }
+  for (std::size_t c = 0; c < column_count; ++c) {
+    std::string name(k_column_names[c]);
+    bool on_disk = std::find(present.begin(), present.end(), name) != present.end();
+    if (options.read_only && !on_disk)
+      continue;
+    descriptors.emplace_back(name, cf_options());
+  }
+  // Column families written by a newer build must be opened too.
+  for (const auto& name : present) {
+    if (std::find(std::begin(k_column_names), std::end(k_column_names), name) ==
+        std::end(k_column_names)) {
+      descriptors.emplace_back(name, cf_options());
+    }
+  }
+
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      options.read_only
+          ? rocksdb::DB::OpenForReadOnly(opts, options.path, descriptors, &handles, &raw)
+          : rocksdb::DB::Open(opts, options.path, descriptors, &handles, &raw);
+  if (!s.ok())
+    return to_error(s, "opening '" + options.path + "'");
+  i->rdb.reset(raw);
+  for (auto* h : handles) {
+    auto it = std::find(std::begin(k_column_names), std::end(k_column_names), h->GetName());
+    if (it != std::end(k_column_names)) {
+      i->handles[static_cast<std::size_t>(it - std::begin(k_column_names))] = h;
+    } else {
+      i->rdb->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+  }
+
+  std::unique_ptr<db> out(new db(std::move(i)));
+  auto version = out->get(column::meta, k_format_key);
+  if (!version)
+    return std::move(version).err();
+  if (version->has_value()) {
+    if (**version != std::to_string(format_version)) {
+      return domain::make_error(domain::errc::internal, "data directory '" + options.path +
+                                                            "' has format version " + **version +
+                                                            "; this build reads version " +
+                                                            std::to_string(format_version));
+    }
+  } else if (!options.read_only) {
+    write_batch b;
+    b.put(column::meta, std::string(k_format_key), std::to_string(format_version));
+    if (auto st = out->write(b, true); !st)
+      return std::move(st).err();
+  }
+  return out;
+}
+
+domain::status db::write(const write_batch& batch, bool sync) {
+  if (impl_->read_only) {
+    return domain::make_error(domain::errc::internal, "the store is open read-only");
+  }
+  rocksdb::WriteBatch wb;
+  for (const auto& o : batch.ops()) {
+    rocksdb::Status s =
+        o.erase ? wb.Delete(impl_->cf(o.cf), o.key) : wb.Put(impl_->cf(o.cf), o.key, o.value);
+    if (!s.ok())
+      return to_error(s, "building a write batch");
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  rocksdb::Status s = impl_->rdb->Write(wo, &wb);
+  if (!s.ok())
+    return to_error(s, "write");
+  return {};
+}
+
+domain::result<std::optional<std::string>> db::get(column cf, std::string_view key) const {
+  if (impl_->cf(cf) == nullptr)
+    return std::optional<std::string>{};
+  std::string value;
+  rocksdb::Status s = impl_->rdb->Get(rocksdb::ReadOptions(), impl_->cf(cf), key, &value);
+  if (s.IsNotFound())
+    return std::optional<std::string>{};
+  if (!s.ok())
+    return to_error(s, "read");
+  return std::optional<std::string>{std::move(value)};
+}
+
+}  // namespace referrald::store

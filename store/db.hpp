@@ -1,0 +1,90 @@
+#pragma once
+
+// The RocksDB database behind referrald: one directory, a fixed set of column families,
+// a format version. RocksDB types never appear in store/ headers; other store/ sources
+// reach them through store/db_internal.hpp.
+//
+// Threading: all methods are thread-safe (RocksDB's own guarantee); `write` blocks for
+// the fsync when `sync` is set and must not be called from an actor or I/O thread — use
+// commit_queue for that.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/result.hpp"
+
+namespace referrald::store {
+
+// Column families. The numeric values index the handle table; names are on disk.
+enum class column : std::uint8_t {
+  meta = 0,    // "default": format version and other small records
+  events = 1,  // per-account event streams (store/event_log.cpp)
+  keys = 2,    // API keys (store/key_store.cpp)
+};
+inline constexpr std::size_t column_count = 3;
+
+std::string_view column_name(column c);
+
+// The on-disk format this build reads and writes.
+inline constexpr std::uint32_t format_version = 1;
+
+// An ordered list of puts and deletes across column families, written atomically.
+class write_batch {
+ public:
+  struct op {
+    column cf;
+    bool erase;
+    std::string key;
+    std::string value;
+  };
+
+  void put(column cf, std::string key, std::string value);
+  void erase(column cf, std::string key);
+  bool empty() const { return ops_.empty(); }
+  std::size_t size() const { return ops_.size(); }
+  std::size_t byte_size() const { return bytes_; }
+  const std::vector<op>& ops() const { return ops_; }
+  void append(write_batch&& other);
+
+ private:
+  std::vector<op> ops_;
+  std::size_t bytes_ = 0;
+};
+
+struct open_options {
+  std::string path;
+  bool read_only = false;  // open without the lock, next to a running server
+};
+
+class db {
+ public:
+  // Opens (creating when missing and not read-only) the database at `options.path`.
+  // Errors: the directory is not a referrald data directory, a newer format version,
+  // RocksDB refusing to open (lock held, corruption, permissions).
+  static domain::result<std::unique_ptr<db>> open(const open_options& options);
+
+  ~db();
+  db(const db&) = delete;
+  db& operator=(const db&) = delete;
+
+  const std::string& path() const;
+  bool read_only() const;
+
+  // Writes the batch atomically; with `sync`, returns after the WAL is fsynced.
+  domain::status write(const write_batch& batch, bool sync);
+
+  // A point read; nullopt when absent.
+  domain::result<std::optional<std::string>> get(column cf, std::string_view key) const;
+
+  struct impl;
+  impl& internals() const { return *impl_; }
+
+ private:
+  explicit db(std::unique_ptr<impl> i);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace referrald::store

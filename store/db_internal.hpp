@@ -1,0 +1,31 @@
+#pragma once
+
+// RocksDB access for store/ sources only.
+
+#include <rocksdb/db.h>
+
+#include <array>
+#include <memory>
+#include <string>
+
+#include "store/db.hpp"
+
+namespace referrald::store {
+
+struct db::impl {
+  std::string path;
+  bool read_only = false;
+  std::unique_ptr<rocksdb::DB> rdb;
+  std::array<rocksdb::ColumnFamilyHandle*, column_count> handles{};
+
+  rocksdb::ColumnFamilyHandle* cf(column c) const { return handles[static_cast<std::size_t>(c)]; }
+};
+
+// Maps a RocksDB status to an `internal` error naming the operation.
+domain::error to_error(const rocksdb::Status& s, std::string_view what);
+
+// Big-endian fixed64 for keys that must sort numerically.
+void put_fixed64_be(std::string& out, std::uint64_t v);
+std::uint64_t get_fixed64_be(const char* p);
+
+}  // namespace referrald::store

@@ -1,0 +1,355 @@
+// Event log layout (column family "events"):
+//
+//   key        := account_id 0x00 seq:fixed64-big-endian
+//                 (account ids never contain 0x00, so one account's events are one
+//                 contiguous, seq-ordered key range)
+//   value      := version:u8 type:u8 timestamp_ms:fixed64 key_id:fixed64 entity_id:fixed64
+//                 object:lpstr changed:strlist prev_hash:32*u8 hash:32*u8 crc:fixed32
+//   version    := 0x01
+//   type       := 0x01 passthrough_referrer.created | 0x02 .updated | 0x03 .deleted
+//               | 0x04 referrer_mapping.created    | 0x05 .updated | 0x06 .deleted
+//   fixed64    := 8 bytes little-endian (two's complement for signed fields)
+//   fixed32    := 4 bytes little-endian
+//   lpstr      := length:varint32 bytes          (UTF-8)
+//   strlist    := count:varint32 lpstr*
+//   object     := JSON text of the entity after the change, in the API's shape
+//   hash       := SHA-256( prev_hash
+//                        || lpstr(account_id) || seq:fixed64-big-endian
+//                        || value[0 .. offset of prev_hash) )
+//   prev_hash  := hash of event seq-1 of the same account; 32 zero bytes for seq 1
+//   crc        := CRC-32C of value[0 .. offset of crc)
+//
+// The CRC detects damaged bytes; the hash chain detects removed, reordered, replaced or
+// moved events (the hash covers the account and the sequence number, which live in the
+// key). A stream is valid when seqs run 1..N without gaps, every CRC and hash checks
+// and every prev_hash equals the previous event's hash.
+
+#include "store/event_log.hpp"
+
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+
+#include <cstring>
+
+#include "store/db_internal.hpp"
+
+namespace referrald::store {
+
+namespace {
+
+constexpr std::uint8_t k_event_version = 1;
+constexpr std::size_t k_digest_size = 32;
+
+void put_fixed64(std::string& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+void put_fixed32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i)
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+void put_varint32(std::string& out, std::uint32_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+void put_lpstr(std::string& out, std::string_view s) {
+  put_varint32(out, static_cast<std::uint32_t>(s.size()));
+  out.append(s);
+}
+
+// A bounds-checked reader over a stored value.
+class reader {
+ public:
+  explicit reader(std::string_view in) : in_(in) {}
+  bool u8(std::uint8_t& v) {
+    if (in_.size() < 1)
+      return false;
+    v = static_cast<std::uint8_t>(in_[0]);
+    in_.remove_prefix(1);
+    return true;
+  }
+  bool fixed64(std::uint64_t& v) {
+    if (in_.size() < 8)
+      return false;
+    v = 0;
+    for (int i = 7; i >= 0; --i)
+      v = (v << 8) | static_cast<unsigned char>(in_[i]);
+    in_.remove_prefix(8);
+    return true;
+  }
+  bool fixed32(std::uint32_t& v) {
+    if (in_.size() < 4)
+      return false;
+    v = 0;
+    for (int i = 3; i >= 0; --i)
+      v = (v << 8) | static_cast<unsigned char>(in_[i]);
+    in_.remove_prefix(4);
+    return true;
+  }
+  bool varint32(std::uint32_t& v) {
+    v = 0;
+    for (int shift = 0; shift <= 28; shift += 7) {
+      if (in_.empty())
+        return false;
+      auto b = static_cast<unsigned char>(in_[0]);
+      in_.remove_prefix(1);
+      v |= static_cast<std::uint32_t>(b & 0x7F) << shift;
+      if ((b & 0x80) == 0)
+        return true;
+    }
+    return false;
+  }
+  bool lpstr(std::string& s) {
+    std::uint32_t n;
+    if (!varint32(n) || in_.size() < n)
+      return false;
+    s.assign(in_.data(), n);
+    in_.remove_prefix(n);
+    return true;
+  }
+  bool digest(domain::sha256_digest& d) {
+    if (in_.size() < k_digest_size)
+      return false;
+    std::memcpy(d.data(), in_.data(), k_digest_size);
+    in_.remove_prefix(k_digest_size);
+    return true;
+  }
+  std::size_t remaining() const { return in_.size(); }
+
+ private:
+  std::string_view in_;
+};
+
+domain::sha256_digest chain_hash(std::string_view account_id, std::uint64_t seq,
+                                 const domain::sha256_digest& prev, std::string_view body) {
+  std::string prefix;
+  prefix.append(reinterpret_cast<const char*>(prev.data()), prev.size());
+  put_lpstr(prefix, account_id);
+  put_fixed64_be(prefix, seq);
+  return domain::sha256_hasher{}.update(prefix).update(body).finish();
+}
+
+domain::error corrupt(std::string_view account_id, std::uint64_t seq, const std::string& why) {
+  return domain::make_error(
+      domain::errc::internal,
+      "event " + std::string(account_id) + "/" + std::to_string(seq) + " is corrupt: " + why);
+}
+
+std::string account_prefix(std::string_view account_id) {
+  std::string p(account_id);
+  p.push_back('\0');
+  return p;
+}
+
+std::string account_limit(std::string_view account_id) {
+  std::string p(account_id);
+  p.push_back('\x01');
+  return p;
+}
+
+}  // namespace
+
+std::string encode_event_key(std::string_view account_id, std::uint64_t seq) {
+  std::string k = account_prefix(account_id);
+  put_fixed64_be(k, seq);
+  return k;
+}
+
+std::string encode_event_value(std::string_view account_id, domain::event& e) {
+  std::string v;
+  v.reserve(64 + e.object.size());
+  v.push_back(static_cast<char>(k_event_version));
+  v.push_back(static_cast<char>(e.type));
+  put_fixed64(v, static_cast<std::uint64_t>(e.timestamp));
+  put_fixed64(v, static_cast<std::uint64_t>(e.key_id));
+  put_fixed64(v, static_cast<std::uint64_t>(e.entity_id));
+  put_lpstr(v, e.object);
+  put_varint32(v, static_cast<std::uint32_t>(e.changed.size()));
+  for (const auto& f : e.changed)
+    put_lpstr(v, f);
+  e.hash = chain_hash(account_id, e.seq, e.prev_hash, v);
+  v.append(reinterpret_cast<const char*>(e.prev_hash.data()), k_digest_size);
+  v.append(reinterpret_cast<const char*>(e.hash.data()), k_digest_size);
+  put_fixed32(v, domain::crc32c(v));
+  return v;
+}
+
+domain::result<domain::event> decode_event(std::string_view account_id, std::uint64_t seq,
+                                           std::string_view value) {
+  if (value.size() < 4 + 2 * k_digest_size + 2)
+    return corrupt(account_id, seq, "truncated");
+  std::string_view body = value.substr(0, value.size() - 4);
+  reader crc_reader(value.substr(value.size() - 4));
+  std::uint32_t stored_crc = 0;
+  (void)crc_reader.fixed32(stored_crc);
+  if (domain::crc32c(body) != stored_crc)
+    return corrupt(account_id, seq, "checksum mismatch");
+
+  reader r(body);
+  domain::event e;
+  e.seq = seq;
+  std::uint8_t version = 0, type = 0;
+  std::uint64_t ts = 0, key = 0, entity = 0;
+  std::uint32_t count = 0;
+  if (!r.u8(version))
+    return corrupt(account_id, seq, "truncated");
+  if (version != k_event_version) {
+    return corrupt(account_id, seq, "unknown format version " + std::to_string(version));
+  }
+  if (!r.u8(type) || !r.fixed64(ts) || !r.fixed64(key) || !r.fixed64(entity) ||
+      !r.lpstr(e.object) || !r.varint32(count)) {
+    return corrupt(account_id, seq, "truncated");
+  }
+  auto t = domain::event_type_from_byte(type);
+  if (!t)
+    return corrupt(account_id, seq, "unknown event type " + std::to_string(type));
+  e.type = *t;
+  e.timestamp = static_cast<std::int64_t>(ts);
+  e.key_id = static_cast<std::int64_t>(key);
+  e.entity_id = static_cast<std::int64_t>(entity);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    std::string f;
+    if (!r.lpstr(f))
+      return corrupt(account_id, seq, "truncated field list");
+    e.changed.push_back(std::move(f));
+  }
+  if (!r.digest(e.prev_hash) || !r.digest(e.hash) || r.remaining() != 0) {
+    return corrupt(account_id, seq, "bad length");
+  }
+  return e;
+}
+
+bool verify_event_hash(std::string_view account_id, std::uint64_t seq, std::string_view value) {
+  if (value.size() < 4 + 2 * k_digest_size)
+    return false;
+  std::size_t hash_at = value.size() - 4 - k_digest_size;
+  std::size_t prev_at = hash_at - k_digest_size;
+  domain::sha256_digest prev, stored;
+  std::memcpy(prev.data(), value.data() + prev_at, k_digest_size);
+  std::memcpy(stored.data(), value.data() + hash_at, k_digest_size);
+  return chain_hash(account_id, seq, prev, value.substr(0, prev_at)) == stored;
+}
+
+void event_log::append(write_batch& batch, std::string_view account_id, domain::event& e) const {
+  std::string value = encode_event_value(account_id, e);
+  batch.put(column::events, encode_event_key(account_id, e.seq), std::move(value));
+}
+
+domain::result<std::uint64_t> event_log::head(std::string_view account_id) const {
+  auto& in = db_->internals();
+  if (in.cf(column::events) == nullptr)
+    return std::uint64_t{0};
+  std::unique_ptr<rocksdb::Iterator> it(
+      in.rdb->NewIterator(rocksdb::ReadOptions(), in.cf(column::events)));
+  std::string last = account_prefix(account_id);
+  last.append(8, '\xff');
+  it->SeekForPrev(last);
+  if (!it->status().ok())
+    return to_error(it->status(), "reading the head of " + std::string(account_id));
+  if (!it->Valid())
+    return std::uint64_t{0};
+  rocksdb::Slice k = it->key();
+  std::string prefix = account_prefix(account_id);
+  if (k.size() != prefix.size() + 8 || !k.starts_with(prefix))
+    return std::uint64_t{0};
+  return get_fixed64_be(k.data() + prefix.size());
+}
+
+domain::status event_log::scan_raw(
+    std::string_view account_id,
+    const std::function<bool(std::uint64_t, std::string_view)>& fn) const {
+  auto& in = db_->internals();
+  if (in.cf(column::events) == nullptr)
+    return {};
+  std::string start = account_prefix(account_id);
+  std::string limit = account_limit(account_id);
+  rocksdb::Slice upper(limit);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(in.rdb->NewIterator(ro, in.cf(column::events)));
+  for (it->Seek(start); it->Valid(); it->Next()) {
+    rocksdb::Slice k = it->key();
+    if (k.size() != start.size() + 8) {
+      return corrupt(account_id, 0, "malformed key of " + std::to_string(k.size()) + " bytes");
+    }
+    std::uint64_t seq = get_fixed64_be(k.data() + start.size());
+    if (!fn(seq, std::string_view(it->value().data(), it->value().size())))
+      return {};
+  }
+  if (!it->status().ok())
+    return to_error(it->status(), "scanning " + std::string(account_id));
+  return {};
+}
+
+domain::status event_log::replay(std::string_view account_id, std::uint64_t from_seq,
+                                 const std::function<bool(const domain::event&)>& fn) const {
+  auto& in = db_->internals();
+  if (in.cf(column::events) == nullptr)
+    return {};
+  std::string limit = account_limit(account_id);
+  rocksdb::Slice upper(limit);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(in.rdb->NewIterator(ro, in.cf(column::events)));
+  std::size_t prefix_size = account_id.size() + 1;
+  for (it->Seek(encode_event_key(account_id, from_seq)); it->Valid(); it->Next()) {
+    rocksdb::Slice k = it->key();
+    if (k.size() != prefix_size + 8)
+      return corrupt(account_id, 0, "malformed key");
+    std::uint64_t seq = get_fixed64_be(k.data() + prefix_size);
+    auto e =
+        decode_event(account_id, seq, std::string_view(it->value().data(), it->value().size()));
+    if (!e)
+      return std::move(e).err();
+    if (!fn(*e))
+      return {};
+  }
+  if (!it->status().ok())
+    return to_error(it->status(), "replaying " + std::string(account_id));
+  return {};
+}
+
+domain::result<domain::account_state> event_log::load(std::string_view account_id) const {
+  domain::account_state state{std::string(account_id)};
+  domain::status failure;
+  auto st = replay(account_id, 1, [&](const domain::event& e) {
+    failure = state.apply(e);
+    return failure.ok();
+  });
+  if (!st)
+    return std::move(st).err();
+  if (!failure)
+    return std::move(failure).err();
+  return state;
+}
+
+domain::status event_log::for_each_account(
+    const std::function<bool(const std::string&)>& fn) const {
+  auto& in = db_->internals();
+  if (in.cf(column::events) == nullptr)
+    return {};
+  std::unique_ptr<rocksdb::Iterator> it(
+      in.rdb->NewIterator(rocksdb::ReadOptions(), in.cf(column::events)));
+  it->SeekToFirst();
+  while (it->Valid()) {
+    rocksdb::Slice k = it->key();
+    const void* zero = std::memchr(k.data(), '\0', k.size());
+    if (zero == nullptr)
+      return corrupt("?", 0, "key without account separator");
+    std::string account(k.data(), static_cast<const char*>(zero) - k.data());
+    if (!fn(account))
+      return {};
+    it->Seek(account_limit(account));
+  }
+  if (!it->status().ok())
+    return to_error(it->status(), "listing accounts");
+  return {};
+}
+
+}  // namespace referrald::store

@@ -1,0 +1,42 @@
+#pragma once
+
+// API keys in the `keys` column family:
+//
+//   key   := id:fixed64-big-endian
+//   value := version:u8(0x01) JSON     (domain::encode_stored_key: public fields, the
+//                                       secret's SHA-256 as hex, revoked_at)
+//
+// Revoked keys stay stored (audit events name key ids) but no longer authenticate.
+// Thread-safe reads; writes go through a write_batch.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "domain/api_key.hpp"
+#include "domain/result.hpp"
+#include "store/db.hpp"
+
+namespace referrald::store {
+
+class key_store {
+ public:
+  explicit key_store(const db& d) : db_(&d) {}
+
+  // Every stored key, revoked ones included, ordered by id.
+  domain::result<std::vector<domain::api_key>> load_all() const;
+
+  // Adds the put of `k` (new or changed) to `batch`.
+  void put(write_batch& batch, const domain::api_key& k) const;
+
+ private:
+  const db* db_;
+};
+
+// Creates a key with a fresh id (one more than the largest stored) and writes it synced.
+// For use where no keys actor runs: server start-up (bootstrap) and referralctl.
+// Returns the key; `secret` is the secret to show once.
+domain::result<domain::api_key> create_key_offline(db& d, const domain::api_key_request& req,
+                                                   const std::string& secret);
+
+}  // namespace referrald::store

@@ -1,0 +1,117 @@
+#include "domain/host.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+using namespace referrald::domain;
+
+namespace {
+
+std::string norm(std::string_view s) {
+  auto r = normalize_host(s);
+  BOOST_REQUIRE_MESSAGE(r.ok(),
+                        "normalize_host(" << s << ") failed: " << (r.ok() ? "" : r.err().message));
+  return *r;
+}
+
+bool fails(std::string_view s) {
+  return !normalize_host(s).ok();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(host)
+
+BOOST_AUTO_TEST_CASE(schemes_are_stripped) {
+  BOOST_TEST(norm("https://booking.mirai.com") == "booking.mirai.com");
+  BOOST_TEST(norm("http://booking.mirai.com") == "booking.mirai.com");
+  BOOST_TEST(norm("HTTPS://Booking.Mirai.com") == "booking.mirai.com");
+  BOOST_TEST(norm("android-app://com.openai.chatgpt") == "com.openai.chatgpt");
+  BOOST_TEST(norm("git+ssh://host.example.org") == "host.example.org");
+  BOOST_TEST(norm("//cdn.example.com/x.js") == "cdn.example.com");
+}
+
+BOOST_AUTO_TEST_CASE(path_query_and_fragment_are_dropped) {
+  BOOST_TEST(norm("booking.mirai.com/path/to?x=1") == "booking.mirai.com");
+  BOOST_TEST(norm("example.com?utm_source=a") == "example.com");
+  BOOST_TEST(norm("example.com#top") == "example.com");
+  BOOST_TEST(norm("https://example.com/a@b") == "example.com");
+}
+
+BOOST_AUTO_TEST_CASE(userinfo_and_ports_are_dropped) {
+  BOOST_TEST(norm("https://user:pass@example.com:8443/x") == "example.com");
+  BOOST_TEST(norm("user@example.com") == "example.com");
+  BOOST_TEST(norm("example.com:80") == "example.com");
+  BOOST_TEST(norm("a@b@example.com") == "example.com");
+  BOOST_TEST(norm("http://[::1]:8080/x") == "[::1]");
+}
+
+BOOST_AUTO_TEST_CASE(case_whitespace_and_trailing_dot_are_normalized) {
+  BOOST_TEST(norm("  EXAMPLE.Com.  ") == "example.com");
+  BOOST_TEST(norm("example.com.") == "example.com");
+}
+
+BOOST_AUTO_TEST_CASE(one_leading_www_is_dropped) {
+  BOOST_TEST(norm("www.example.com") == "example.com");
+  BOOST_TEST(norm("https://WWW.example.com/") == "example.com");
+  BOOST_TEST(norm("www.www.example.com") == "www.example.com");
+  BOOST_TEST(norm("www2.example.com") == "www2.example.com");
+  BOOST_TEST(norm("www.com") == "www.com");  // nothing would be left but a TLD
+}
+
+BOOST_AUTO_TEST_CASE(internationalized_names_become_punycode) {
+  BOOST_TEST(norm("b\xC3\xBC"
+                  "cher.de") == "xn--bcher-kva.de");
+  BOOST_TEST(norm("https://B\xC3\x9C"
+                  "CHER.de/x") == "xn--bcher-kva.de");
+  BOOST_TEST(norm("www.b\xC3\xBC"
+                  "cher.de") == "xn--bcher-kva.de");
+  BOOST_TEST(norm("\xE6\x97\xA5\xE6\x9C\xAC.jp") == "xn--wgv71a.jp");
+  BOOST_TEST(norm("xn--bcher-kva.de") == "xn--bcher-kva.de");
+}
+
+BOOST_AUTO_TEST_CASE(values_without_a_host_are_errors) {
+  BOOST_TEST(fails(""));
+  BOOST_TEST(fails("   "));
+  BOOST_TEST(fails("https://"));
+  BOOST_TEST(fails("https:///path"));
+  BOOST_TEST(fails("user@"));
+  BOOST_TEST(fails(":8080"));
+  BOOST_TEST(fails("."));
+}
+
+BOOST_AUTO_TEST_CASE(invalid_internationalized_names_are_errors) {
+  BOOST_TEST(fails("\xE2\x98\x83\xE2\x80\x8D.com"));  // snowman + zero-width joiner
+}
+
+BOOST_AUTO_TEST_CASE(hostname_validation_follows_dns_label_rules) {
+  BOOST_TEST(is_valid_hostname("booking.mirai.com"));
+  BOOST_TEST(is_valid_hostname("a-b.example"));
+  BOOST_TEST(is_valid_hostname("xn--bcher-kva.de"));
+  BOOST_TEST(is_valid_hostname("1.2.3.4"));
+  BOOST_TEST(!is_valid_hostname("localhost"));  // one label
+  BOOST_TEST(!is_valid_hostname("-bad.com"));
+  BOOST_TEST(!is_valid_hostname("bad-.com"));
+  BOOST_TEST(!is_valid_hostname("under_score.com"));
+  BOOST_TEST(!is_valid_hostname("a..com"));
+  BOOST_TEST(!is_valid_hostname("sp ace.com"));
+  BOOST_TEST(!is_valid_hostname("[::1]"));
+  BOOST_TEST(is_valid_hostname(std::string(63, 'a') + ".com"));
+  BOOST_TEST(!is_valid_hostname(std::string(64, 'a') + ".com"));
+  std::string long_name;
+  for (int i = 0; i < 4; ++i)
+    long_name += std::string(62, 'a') + ".";
+  long_name += "com";  // 4*63 + 3 = 255 chars
+  BOOST_TEST(!is_valid_hostname(long_name));
+}
+
+BOOST_AUTO_TEST_CASE(domain_matching_respects_label_boundaries) {
+  BOOST_TEST(host_matches_domain("paypal.com", "paypal.com"));
+  BOOST_TEST(host_matches_domain("secure.paypal.com", "paypal.com"));
+  BOOST_TEST(host_matches_domain("a.b.paypal.com", "paypal.com"));
+  BOOST_TEST(!host_matches_domain("notpaypal.com", "paypal.com"));
+  BOOST_TEST(!host_matches_domain("paypal.com.evil.net", "paypal.com"));
+  BOOST_TEST(!host_matches_domain("com", "paypal.com"));
+  BOOST_TEST(!host_matches_domain("paypal.com", ""));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

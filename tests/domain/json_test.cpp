@@ -1,0 +1,109 @@
+#include "domain/json.hpp"
+
+#include <rapidjson/document.h>
+
+#include <boost/test/unit_test.hpp>
+
+using namespace referrald::domain;
+
+namespace {
+
+rapidjson::Document parse(std::string_view text) {
+  rapidjson::Document d;
+  auto st = parse_json(text, d);
+  BOOST_REQUIRE_MESSAGE(st.ok(), text);
+  return d;
+}
+
+bool has_detail(const error& e, std::string_view field, std::string_view needle) {
+  for (const auto& d : e.details) {
+    if (d.field == field && d.message.find(needle) != std::string::npos)
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(json)
+
+BOOST_AUTO_TEST_CASE(parse_reports_the_error_offset) {
+  rapidjson::Document d;
+  auto st = parse_json(R"({"a": 1,})", d);
+  BOOST_REQUIRE(!st.ok());
+  BOOST_TEST((st.err().code == errc::invalid_json));
+  BOOST_TEST(st.err().message.find("offset 8") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(parse_rejects_invalid_utf8_and_trailing_garbage) {
+  rapidjson::Document d;
+  BOOST_TEST(!parse_json("{\"a\": \"\xC3\"}", d).ok());
+  BOOST_TEST(!parse_json("{} {}", d).ok());
+  BOOST_TEST(!parse_json("", d).ok());
+  BOOST_TEST(parse_json(" {} \n", d).ok());
+}
+
+BOOST_AUTO_TEST_CASE(parse_survives_deep_nesting) {
+  std::string deep(200000, '[');
+  rapidjson::Document d;
+  BOOST_TEST(!parse_json(deep, d).ok());
+  deep += std::string(200000, ']');
+  BOOST_TEST(parse_json(deep, d).ok());
+}
+
+BOOST_AUTO_TEST_CASE(reader_names_unknown_read_only_and_repeated_fields) {
+  auto d = parse(R"({"a": "x", "id": 3, "created_at": "t", "zzz": 1, "a": "y"})");
+  field_reader in(d, {"a"});
+  auto st = in.finish();
+  BOOST_REQUIRE(!st.ok());
+  BOOST_TEST(has_detail(st.err(), "id", "read-only"));
+  BOOST_TEST(has_detail(st.err(), "created_at", "read-only"));
+  BOOST_TEST(has_detail(st.err(), "zzz", "not a known field"));
+  BOOST_TEST(has_detail(st.err(), "a", "more than once"));
+}
+
+BOOST_AUTO_TEST_CASE(reader_checks_types_lengths_and_ranges) {
+  auto d = parse(R"({"s": 5, "t": "  ", "u": "abcdef", "b": "true", "n": 1.5, "m": 2000,
+                     "nul": null, "ns": null})");
+  field_reader in(d, {"s", "t", "u", "b", "n", "m", "nul", "ns", "missing"});
+  BOOST_TEST(!in.required_string("s", 1, 10));
+  BOOST_TEST(!in.required_string("t", 1, 10));
+  BOOST_TEST(!in.optional_string("u", 0, 5));
+  BOOST_TEST(!in.optional_bool("b"));
+  BOOST_TEST(!in.optional_int("n", 0, 10));
+  BOOST_TEST(!in.optional_int("m", 0, 1000));
+  BOOST_TEST(!in.optional_string("nul", 0, 5));
+  auto ns = in.optional_nullable_string("ns", 5);
+  BOOST_TEST((ns.has_value() && !ns->has_value()));
+  BOOST_TEST(!in.required_string("missing", 1, 5));
+  auto st = in.finish();
+  BOOST_REQUIRE(!st.ok());
+  BOOST_TEST(has_detail(st.err(), "s", "must be a string, not a number"));
+  BOOST_TEST(has_detail(st.err(), "t", "must not be empty"));
+  BOOST_TEST(has_detail(st.err(), "u", "at most 5"));
+  BOOST_TEST(has_detail(st.err(), "b", "must be a boolean"));
+  BOOST_TEST(has_detail(st.err(), "n", "must be an integer"));
+  BOOST_TEST(has_detail(st.err(), "m", "between 0 and 1000"));
+  BOOST_TEST(has_detail(st.err(), "nul", "not null"));
+  BOOST_TEST(has_detail(st.err(), "missing", "is required"));
+}
+
+BOOST_AUTO_TEST_CASE(reader_counts_code_points_after_trimming) {
+  // Five code points, ten bytes, padded with spaces.
+  auto d = parse("{\"s\": \"  \xC3\xBC\xC3\xBC\xC3\xBC\xC3\xBC\xC3\xBC  \"}");
+  field_reader in(d, {"s"});
+  auto s = in.required_string("s", 1, 5);
+  BOOST_REQUIRE(s.has_value());
+  BOOST_TEST(*s == "\xC3\xBC\xC3\xBC\xC3\xBC\xC3\xBC\xC3\xBC");
+  BOOST_TEST(in.finish().ok());
+}
+
+BOOST_AUTO_TEST_CASE(reader_rejects_a_body_that_is_not_an_object) {
+  auto d = parse("[1, 2]");
+  field_reader in(d, {"a"});
+  auto st = in.finish();
+  BOOST_REQUIRE(!st.ok());
+  BOOST_TEST(st.err().message.find("JSON object") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
