@@ -225,9 +225,13 @@ result<api_key_request> parse_api_key_create(const rapidjson::Value& body) {
   return req;
 }
 
-void write_json(json_writer& w, const api_key& k) {
+void write_json(json_writer& w, const api_key& k, std::string_view secret) {
   w.StartObject();
   write_body(w, k);
+  if (!secret.empty()) {
+    w.Key("secret");
+    write_string(w, secret);
+  }
   w.EndObject();
 }
 

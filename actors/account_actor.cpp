@@ -1,0 +1,297 @@
+#include "actors/account_actor.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <deque>
+#include <functional>
+#include <vector>
+
+#include "domain/metrics.hpp"
+
+namespace referrald::actors {
+
+namespace {
+
+// A reply waiting for a write to become durable. `has_event` is false for a barrier: an
+// answer that changes nothing but must not overtake writes already in flight.
+struct inflight_write {
+  std::uint64_t ticket = 0;
+  bool has_event = false;
+  domain::event event;
+  reply_to reply;
+  std::string response;
+};
+
+struct account_actor_state {
+  static inline const char* name = "referrald.account";
+
+  std::string account_id;
+  services* svc = nullptr;
+  bool loaded = false;
+  // Requests that arrived while loading, with their reply channels so that a failed load
+  // can say why.
+  std::vector<std::pair<reply_to, std::function<void()>>> held;
+
+  domain::account_state committed;  // durable state: what reads see
+  domain::account_state tip;        // committed + writes in flight: what writes check
+  std::deque<inflight_write> inflight;
+  std::uint64_t last_ticket = 0;
+  std::uint64_t failed_through = 0;  // acks for tickets up to here were already failed
+};
+
+using self_ptr = account_actor::stateful_pointer<account_actor_state>;
+
+template <class Fn>
+std::string to_json(Fn&& fn) {
+  rapidjson::StringBuffer buf;
+  domain::json_writer w(buf);
+  fn(w);
+  return {buf.GetString(), buf.GetSize()};
+}
+
+std::string referrer_json(const std::string& account, const domain::passthrough_referrer& r) {
+  return to_json([&](domain::json_writer& w) { domain::write_json(w, account, r); });
+}
+
+domain::error not_found(std::int64_t id) {
+  return domain::make_error(domain::errc::not_found,
+                            "passthrough referrer " + std::to_string(id) + " does not exist");
+}
+
+domain::error domain_taken(const std::string& domain, std::int64_t holder) {
+  return domain::make_error(
+      domain::errc::conflict,
+      "a passthrough referrer for domain '" + domain + "' already exists (id " +
+          std::to_string(holder) + ")",
+      {{"domain", "already used by passthrough referrer " + std::to_string(holder)}});
+}
+
+domain::unix_ms next_timestamp(const account_actor_state& st) {
+  return std::max(domain::now_ms(), st.tip.last_timestamp());
+}
+
+// Numbers, chains and submits one event; the reply is delivered when it is durable.
+void submit(self_ptr self, domain::event e, reply_to reply, std::string response) {
+  auto& st = self->state;
+  e.seq = st.tip.seq() + 1;
+  e.prev_hash = st.tip.head_hash();
+  store::write_batch batch;
+  st.svc->log->append(batch, st.account_id, e);
+  if (auto applied = st.tip.apply(e); !applied) {
+    reply->deliver(std::move(applied).err());
+    return;
+  }
+  std::uint64_t ticket = ++st.last_ticket;
+  st.inflight.push_back(
+      inflight_write{ticket, true, std::move(e), std::move(reply), std::move(response)});
+  auto handle = caf::actor_cast<account_actor>(self);
+  st.svc->commits->submit(std::move(batch), [handle, ticket](const domain::status& s) {
+    caf::anon_send(handle, commit_ack{ticket, s.ok(), s.ok() ? std::string() : s.err().message});
+  });
+}
+
+// Answers now, or after the writes in flight when there are any.
+void answer_after_inflight(self_ptr self, reply_to reply, std::string response) {
+  auto& st = self->state;
+  if (st.inflight.empty()) {
+    reply->deliver(std::move(response));
+    return;
+  }
+  st.inflight.push_back(
+      inflight_write{st.last_ticket, false, {}, std::move(reply), std::move(response)});
+}
+
+void on_ack(self_ptr self, const commit_ack& ack) {
+  auto& st = self->state;
+  if (ack.ok) {
+    while (!st.inflight.empty() && st.inflight.front().ticket <= ack.ticket) {
+      inflight_write w = std::move(st.inflight.front());
+      st.inflight.pop_front();
+      if (w.has_event) {
+        if (auto applied = st.committed.apply(w.event); !applied) {
+          w.reply->deliver(std::move(applied).err());
+          continue;
+        }
+        domain::metrics().events_appended.fetch_add(1, std::memory_order_relaxed);
+      }
+      w.reply->deliver(std::move(w.response));
+    }
+    return;
+  }
+  if (ack.ticket <= st.failed_through)
+    return;
+  // Every write in flight was built on the failed one: fail them all and fall back to
+  // the durable state. The commit queue refuses further writes after a failure.
+  for (auto& w : st.inflight) {
+    w.reply->deliver(domain::make_error(domain::errc::unavailable,
+                                        "the change could not be stored: " + ack.error));
+  }
+  st.inflight.clear();
+  st.failed_through = st.last_ticket;
+  st.tip = st.committed;
+}
+
+void list(self_ptr self, passthrough_list_req& req) {
+  const auto& st = self->state.committed;
+  req.reply->deliver(to_json([&](domain::json_writer& w) {
+    w.StartObject();
+    w.Key("referrers");
+    w.StartArray();
+    for (const auto& [id, r] : st.referrers()) {
+      if (req.include_inactive || r.is_active)
+        domain::write_json(w, st.account_id(), r);
+    }
+    w.EndArray();
+    w.Key("total");
+    w.Uint64(st.referrers().size());
+    w.Key("active_count");
+    w.Uint64(st.active_referrer_count());
+    w.EndObject();
+  }));
+}
+
+void get(self_ptr self, passthrough_get_req& req) {
+  const auto& st = self->state.committed;
+  const auto* r = st.find_referrer(req.id);
+  if (r == nullptr) {
+    req.reply->deliver(not_found(req.id));
+    return;
+  }
+  req.reply->deliver(referrer_json(st.account_id(), *r));
+}
+
+void create(self_ptr self, passthrough_create_req& req) {
+  auto& st = self->state;
+  if (auto holder = st.tip.referrer_with_domain(req.input.domain)) {
+    req.reply->deliver(domain_taken(req.input.domain, *holder));
+    return;
+  }
+  domain::passthrough_referrer r = std::move(req.input);
+  r.id = st.tip.next_referrer_id();
+  r.created_at = r.updated_at = next_timestamp(st);
+  domain::event e;
+  e.timestamp = r.created_at;
+  e.type = domain::event_type::passthrough_referrer_created;
+  e.key_id = req.key_id;
+  e.entity_id = r.id;
+  e.object = referrer_json(st.account_id, r);
+  std::string response = e.object;
+  submit(self, std::move(e), std::move(req.reply), std::move(response));
+}
+
+void patch(self_ptr self, passthrough_patch_req& req) {
+  auto& st = self->state;
+  const auto* current = st.tip.find_referrer(req.id);
+  if (current == nullptr) {
+    req.reply->deliver(not_found(req.id));
+    return;
+  }
+  domain::passthrough_referrer r = *current;
+  std::vector<std::string> changed = domain::apply_patch(r, req.patch);
+  if (changed.empty()) {
+    answer_after_inflight(self, std::move(req.reply), referrer_json(st.account_id, r));
+    return;
+  }
+  if (auto holder = st.tip.referrer_with_domain(r.domain); holder && *holder != r.id) {
+    req.reply->deliver(domain_taken(r.domain, *holder));
+    return;
+  }
+  r.updated_at = next_timestamp(st);
+  domain::event e;
+  e.timestamp = r.updated_at;
+  e.type = domain::event_type::passthrough_referrer_updated;
+  e.key_id = req.key_id;
+  e.entity_id = r.id;
+  e.object = referrer_json(st.account_id, r);
+  e.changed = std::move(changed);
+  std::string response = e.object;
+  submit(self, std::move(e), std::move(req.reply), std::move(response));
+}
+
+void remove(self_ptr self, passthrough_delete_req& req) {
+  auto& st = self->state;
+  const auto* current = st.tip.find_referrer(req.id);
+  if (current == nullptr) {
+    req.reply->deliver(not_found(req.id));
+    return;
+  }
+  domain::event e;
+  e.timestamp = next_timestamp(st);
+  e.type = domain::event_type::passthrough_referrer_deleted;
+  e.key_id = req.key_id;
+  e.entity_id = req.id;
+  e.object = referrer_json(st.account_id, *current);
+  submit(self, std::move(e), std::move(req.reply), std::string());
+}
+
+// Runs `fn(self, req)` now, or once the state is loaded.
+template <class Req>
+void handle(self_ptr self, Req& req, void (*fn)(self_ptr, Req&)) {
+  if (self->state.loaded) {
+    fn(self, req);
+    return;
+  }
+  reply_to reply = req.reply;
+  self->state.held.emplace_back(std::move(reply),
+                                [self, fn, r = std::move(req)]() mutable { fn(self, r); });
+}
+
+void fail_held(self_ptr self, const std::string& why) {
+  auto held = std::move(self->state.held);
+  self->state.held.clear();
+  for (auto& [reply, fn] : held) {
+    reply->deliver(
+        domain::make_error(domain::errc::unavailable,
+                           "account " + self->state.account_id + " could not be loaded: " + why));
+  }
+}
+
+account_actor::behavior_type account_behavior(self_ptr self, std::string account_id,
+                                              services* svc) {
+  auto& st = self->state;
+  st.account_id = account_id;
+  st.svc = svc;
+  st.committed = domain::account_state(account_id);
+  st.tip = st.committed;
+  self->request(svc->loaders, svc->load_timeout, load_account_req{account_id})
+      .then(
+          [self](loaded_account& result) {
+            if (!result.state) {
+              fail_held(self, result.error);
+              self->quit(caf::sec::runtime_error);
+              return;
+            }
+            self->state.committed = *result.state;
+            self->state.tip = *result.state;
+            self->state.loaded = true;
+            auto held = std::move(self->state.held);
+            self->state.held.clear();
+            for (auto& held_request : held)
+              held_request.second();
+          },
+          [self](caf::error&) {
+            fail_held(self, "loading the account timed out");
+            self->quit(caf::sec::request_timeout);
+          });
+  return {
+      [self](passthrough_list_req& req) { handle(self, req, &list); },
+      [self](passthrough_get_req& req) { handle(self, req, &get); },
+      [self](passthrough_create_req& req) { handle(self, req, &create); },
+      [self](passthrough_patch_req& req) { handle(self, req, &patch); },
+      [self](passthrough_delete_req& req) { handle(self, req, &remove); },
+      [self](commit_ack& ack) { on_ack(self, ack); },
+  };
+}
+
+}  // namespace
+
+account_actor spawn_account_actor(caf::actor_system& sys, std::string account_id, services* svc) {
+  return sys.spawn(account_behavior, std::move(account_id), svc);
+}
+
+}  // namespace referrald::actors

@@ -1,0 +1,183 @@
+#include "actors/keys_actor.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <deque>
+#include <map>
+
+#include "store/key_store.hpp"
+
+namespace referrald::actors {
+
+namespace {
+
+struct pending_key_write {
+  std::uint64_t ticket = 0;
+  domain::api_key key;  // the key after the change
+  reply_to reply;
+  std::string response;
+};
+
+struct keys_actor_state {
+  static inline const char* name = "referrald.keys";
+
+  services* svc = nullptr;
+  key_table_publisher publish;
+  std::map<std::int64_t, domain::api_key> committed;
+  std::map<std::int64_t, domain::api_key> tip;
+  std::deque<pending_key_write> inflight;
+  std::uint64_t last_ticket = 0;
+  std::uint64_t failed_through = 0;
+};
+
+using self_ptr = keys_actor::stateful_pointer<keys_actor_state>;
+
+std::string key_json(const domain::api_key& k, std::string_view secret = {}) {
+  rapidjson::StringBuffer buf;
+  domain::json_writer w(buf);
+  domain::write_json(w, k, secret);
+  return {buf.GetString(), buf.GetSize()};
+}
+
+domain::error key_not_found(std::int64_t id) {
+  return domain::make_error(domain::errc::not_found,
+                            "API key " + std::to_string(id) + " does not exist");
+}
+
+void publish(self_ptr self) {
+  std::vector<domain::api_key> keys;
+  keys.reserve(self->state.committed.size());
+  for (const auto& [id, k] : self->state.committed)
+    keys.push_back(k);
+  self->state.publish(std::make_shared<const domain::key_table>(keys));
+}
+
+void submit(self_ptr self, domain::api_key k, reply_to reply, std::string response) {
+  auto& st = self->state;
+  store::write_batch batch;
+  store::key_store(*st.svc->db).put(batch, k);
+  st.tip[k.id] = k;
+  std::uint64_t ticket = ++st.last_ticket;
+  st.inflight.push_back(
+      pending_key_write{ticket, std::move(k), std::move(reply), std::move(response)});
+  auto handle = caf::actor_cast<keys_actor>(self);
+  st.svc->commits->submit(std::move(batch), [handle, ticket](const domain::status& s) {
+    caf::anon_send(handle, commit_ack{ticket, s.ok(), s.ok() ? std::string() : s.err().message});
+  });
+}
+
+const domain::api_key* visible(self_ptr self, std::int64_t id, const domain::api_key& caller) {
+  auto it = self->state.tip.find(id);
+  if (it == self->state.tip.end() || !it->second.active())
+    return nullptr;
+  if (!caller.grants.covers(it->second.grants))
+    return nullptr;
+  return &it->second;
+}
+
+void on_ack(self_ptr self, const commit_ack& ack) {
+  auto& st = self->state;
+  if (ack.ok) {
+    bool changed = false;
+    while (!st.inflight.empty() && st.inflight.front().ticket <= ack.ticket) {
+      auto w = std::move(st.inflight.front());
+      st.inflight.pop_front();
+      st.committed[w.key.id] = w.key;
+      changed = true;
+      w.reply->deliver(std::move(w.response));
+    }
+    if (changed)
+      publish(self);
+    return;
+  }
+  if (ack.ticket <= st.failed_through)
+    return;
+  for (auto& w : st.inflight) {
+    w.reply->deliver(domain::make_error(domain::errc::unavailable,
+                                        "the key change could not be stored: " + ack.error));
+  }
+  st.inflight.clear();
+  st.failed_through = st.last_ticket;
+  st.tip = st.committed;
+}
+
+keys_actor::behavior_type keys_behavior(self_ptr self, std::vector<domain::api_key> keys,
+                                        services* svc, key_table_publisher pub) {
+  auto& st = self->state;
+  st.svc = svc;
+  st.publish = std::move(pub);
+  for (auto& k : keys)
+    st.committed[k.id] = std::move(k);
+  st.tip = st.committed;
+  return {
+      [self](key_create_req& req) {
+        auto& s = self->state;
+        if (!req.caller.grants.covers(req.request.grants)) {
+          req.reply->deliver(domain::make_error(
+              domain::errc::forbidden,
+              "a key can only grant accounts and brands that the creating key holds"));
+          return;
+        }
+        domain::api_key k;
+        k.id = s.tip.empty() ? 1 : s.tip.rbegin()->first + 1;
+        k.name = req.request.name;
+        k.role = req.request.role;
+        k.grants = req.request.grants;
+        k.created_at = domain::now_ms();
+        std::string secret = domain::generate_secret();
+        k.secret_digest = domain::sha256(secret);
+        std::string response = key_json(k, secret);
+        submit(self, std::move(k), std::move(req.reply), std::move(response));
+      },
+      [self](key_list_req& req) {
+        rapidjson::StringBuffer buf;
+        domain::json_writer w(buf);
+        w.StartArray();
+        for (const auto& [id, k] : self->state.committed) {
+          if (k.active() && req.caller.grants.covers(k.grants))
+            domain::write_json(w, k);
+        }
+        w.EndArray();
+        req.reply->deliver(std::string(buf.GetString(), buf.GetSize()));
+      },
+      [self](key_get_req& req) {
+        auto it = self->state.committed.find(req.id);
+        if (it == self->state.committed.end() || !it->second.active() ||
+            !req.caller.grants.covers(it->second.grants)) {
+          req.reply->deliver(key_not_found(req.id));
+          return;
+        }
+        req.reply->deliver(key_json(it->second));
+      },
+      [self](key_delete_req& req) {
+        const auto* k = visible(self, req.id, req.caller);
+        if (k == nullptr) {
+          req.reply->deliver(key_not_found(req.id));
+          return;
+        }
+        domain::api_key revoked = *k;
+        revoked.revoked_at = domain::now_ms();
+        submit(self, std::move(revoked), std::move(req.reply), std::string());
+      },
+      [self](commit_ack& ack) { on_ack(self, ack); },
+  };
+}
+
+}  // namespace
+
+keys_actor spawn_keys_actor(caf::actor_system& sys, std::vector<domain::api_key> keys,
+                            services* svc, key_table_publisher publish) {
+  // Publish the initial table synchronously so requests can authenticate at once.
+  std::vector<domain::api_key> active;
+  for (const auto& k : keys)
+    active.push_back(k);
+  publish(std::make_shared<const domain::key_table>(active));
+  return sys.spawn(keys_behavior, std::move(keys), svc, std::move(publish));
+}
+
+}  // namespace referrald::actors

@@ -1,0 +1,39 @@
+#pragma once
+
+// The keys actor: the only writer of API keys. After every durable change it publishes a
+// new immutable key table, which request handling reads on any thread to authenticate.
+// A revoked key stops authenticating as soon as its revocation is acknowledged.
+//
+// A caller (an admin key) may create, see and revoke only keys whose accounts and brands
+// it holds itself; other keys are invisible to it (404).
+//
+// Interface:
+//   key_create_req{request, caller} -> key + "secret" (durable) | forbidden
+//   key_list_req{caller}            -> [key, ...] (active keys visible to the caller)
+//   key_get_req{id, caller}         -> key | not_found
+//   key_delete_req{id, caller}      -> "" (durable) | not_found
+//   commit_ack{ticket, ok, error}   -> (from the commit queue) completes writes
+
+#include <caf/typed_actor.hpp>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "actors/messages.hpp"
+#include "actors/services.hpp"
+
+namespace referrald::actors {
+
+using keys_actor = caf::typed_actor<caf::reacts_to<key_create_req>, caf::reacts_to<key_list_req>,
+                                    caf::reacts_to<key_get_req>, caf::reacts_to<key_delete_req>,
+                                    caf::reacts_to<commit_ack>>;
+
+using key_table_publisher = std::function<void(std::shared_ptr<const domain::key_table>)>;
+
+// `keys` is every stored key (revoked ones included); `publish` is called with the
+// initial table before this returns and after every durable change.
+keys_actor spawn_keys_actor(caf::actor_system& sys, std::vector<domain::api_key> keys,
+                            services* svc, key_table_publisher publish);
+
+}  // namespace referrald::actors

@@ -1,0 +1,180 @@
+#pragma once
+
+// Every message exchanged between referrald's actors and with them, and the one CAF
+// type-ID block that registers them (loaded by actors::runtime).
+//
+// Requests from outside the actor system carry a `reply` channel (actors/reply.hpp);
+// the receiving actor delivers exactly one api_result into it. Messages between actors
+// use CAF's request/response with a finite timeout.
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/type_id.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+
+#include "actors/reply.hpp"
+#include "domain/account_state.hpp"
+#include "domain/api_key.hpp"
+#include "domain/passthrough.hpp"
+
+namespace referrald::actors {
+
+// -- requests to an account actor ------------------------------------------------------
+
+struct passthrough_list_req {
+  bool include_inactive = false;
+  reply_to reply;
+};
+
+struct passthrough_get_req {
+  std::int64_t id = 0;
+  reply_to reply;
+};
+
+// `input` is validated and normalized; the actor assigns id and timestamps.
+struct passthrough_create_req {
+  domain::passthrough_referrer input;
+  std::int64_t key_id = 0;
+  reply_to reply;
+};
+
+struct passthrough_patch_req {
+  std::int64_t id = 0;
+  domain::passthrough_patch patch;
+  std::int64_t key_id = 0;
+  reply_to reply;
+};
+
+struct passthrough_delete_req {
+  std::int64_t id = 0;
+  std::int64_t key_id = 0;
+  reply_to reply;
+};
+
+using account_request =
+    std::variant<passthrough_list_req, passthrough_get_req, passthrough_create_req,
+                 passthrough_patch_req, passthrough_delete_req>;
+
+// -- requests to the keys actor --------------------------------------------------------
+
+// The caller is the authenticated key; it may only create or see keys whose grants it
+// covers.
+struct key_create_req {
+  domain::api_key_request request;
+  domain::api_key caller;
+  reply_to reply;
+};
+
+struct key_list_req {
+  domain::api_key caller;
+  reply_to reply;
+};
+
+struct key_get_req {
+  std::int64_t id = 0;
+  domain::api_key caller;
+  reply_to reply;
+};
+
+struct key_delete_req {
+  std::int64_t id = 0;
+  domain::api_key caller;
+  reply_to reply;
+};
+
+using keys_request = std::variant<key_create_req, key_list_req, key_get_req, key_delete_req>;
+
+// -- internal ----------------------------------------------------------------------------
+
+// Account actor -> loader pool: build the account's state from the store.
+struct load_account_req {
+  std::string account_id;
+};
+
+// Loader -> account actor. `state` is null when loading failed; `error` then says why.
+struct loaded_account {
+  std::shared_ptr<domain::account_state> state;
+  std::string error;
+};
+
+// Commit queue -> the actor that submitted a write: every write up to and including
+// `ticket` is durable (ok) or failed.
+struct commit_ack {
+  std::uint64_t ticket = 0;
+  bool ok = false;
+  std::string error;
+};
+
+// -- inspection (names for CAF's logging; these messages never leave the process) --------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, passthrough_list_req& x) {
+  return f(caf::meta::type_name("passthrough_list_req"), x.include_inactive);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, passthrough_get_req& x) {
+  return f(caf::meta::type_name("passthrough_get_req"), x.id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, passthrough_create_req& x) {
+  return f(caf::meta::type_name("passthrough_create_req"), x.input.domain, x.key_id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, passthrough_patch_req& x) {
+  return f(caf::meta::type_name("passthrough_patch_req"), x.id, x.key_id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, passthrough_delete_req& x) {
+  return f(caf::meta::type_name("passthrough_delete_req"), x.id, x.key_id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_create_req& x) {
+  return f(caf::meta::type_name("key_create_req"), x.request.name, x.caller.id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_list_req& x) {
+  return f(caf::meta::type_name("key_list_req"), x.caller.id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_get_req& x) {
+  return f(caf::meta::type_name("key_get_req"), x.id, x.caller.id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_delete_req& x) {
+  return f(caf::meta::type_name("key_delete_req"), x.id, x.caller.id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, load_account_req& x) {
+  return f(caf::meta::type_name("load_account_req"), x.account_id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, loaded_account& x) {
+  return f(caf::meta::type_name("loaded_account"), x.error);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, commit_ack& x) {
+  return f(caf::meta::type_name("commit_ack"), x.ticket, x.ok, x.error);
+}
+
+}  // namespace referrald::actors
+
+CAF_BEGIN_TYPE_ID_BLOCK(referrald, caf::first_custom_type_id)
+
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_list_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_get_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_create_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_patch_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_delete_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_create_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_list_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_get_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_delete_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::load_account_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::loaded_account))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::commit_ack))
+
+CAF_END_TYPE_ID_BLOCK(referrald)

@@ -1,0 +1,58 @@
+#pragma once
+
+// How an actor's answer reaches whoever asked (an HTTP session, a test, a CLI) without
+// the asker blocking: the request message carries a reply channel, the actor delivers
+// into it from its own thread, and the asker's handler moves the answer to its own
+// executor. No CAF types appear here, so http/ sources need not include CAF.
+//
+// A channel delivers at most once. If it is destroyed undelivered — the message was
+// dropped because the actor had died — it delivers `unavailable`, so a caller never
+// waits for an answer that cannot come. Callers add their own timeout on top for actors
+// that are alive but stuck.
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "domain/result.hpp"
+
+namespace referrald::actors {
+
+// The JSON text of the response payload (the `data` member), or an error. Empty text
+// means "no content" (delete).
+using api_result = domain::result<std::string>;
+
+class reply_channel {
+ public:
+  using handler = std::function<void(api_result)>;
+
+  explicit reply_channel(handler h) : handler_(std::move(h)) {}
+  ~reply_channel() {
+    if (!delivered_.exchange(true)) {
+      handler_(domain::make_error(domain::errc::unavailable,
+                                  "the request was dropped before it could be answered"));
+    }
+  }
+  reply_channel(const reply_channel&) = delete;
+  reply_channel& operator=(const reply_channel&) = delete;
+
+  // Thread-safe; only the first call has an effect.
+  void deliver(api_result r) {
+    if (!delivered_.exchange(true))
+      handler_(std::move(r));
+  }
+
+ private:
+  std::atomic<bool> delivered_{false};
+  handler handler_;
+};
+
+using reply_to = std::shared_ptr<reply_channel>;
+
+inline reply_to make_reply(reply_channel::handler h) {
+  return std::make_shared<reply_channel>(std::move(h));
+}
+
+}  // namespace referrald::actors

@@ -1,0 +1,151 @@
+#include "actors/runtime.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <shared_mutex>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+
+#include "actors/account_actor.hpp"
+#include "actors/keys_actor.hpp"
+#include "actors/loader.hpp"
+#include "domain/metrics.hpp"
+#include "store/key_store.hpp"
+
+namespace referrald::actors {
+
+namespace {
+
+std::unique_ptr<caf::actor_system_config> make_config(const runtime_options& o) {
+  auto cfg = std::make_unique<caf::actor_system_config>();
+  cfg->add_message_types<caf::id_block::referrald>();
+  std::size_t threads = o.actor_threads != 0
+                            ? o.actor_threads
+                            : std::max<std::size_t>(1, std::thread::hardware_concurrency());
+  cfg->set("scheduler.max-threads", threads);
+  // Workers poll briefly before sleeping; long spinning would take CPU from the I/O
+  // threads on small machines.
+  cfg->set("work-stealing.aggressive-poll-attempts", 10);
+  cfg->set("work-stealing.moderate-poll-attempts", 50);
+  cfg->set("work-stealing.moderate-sleep-duration", caf::timespan{std::chrono::microseconds(50)});
+  cfg->set("work-stealing.relaxed-sleep-duration", caf::timespan{std::chrono::milliseconds(5)});
+  cfg->set("logger.verbosity", caf::atom("quiet"));
+  cfg->set("logger.console", caf::atom("none"));
+  return cfg;
+}
+
+}  // namespace
+
+struct runtime::impl {
+  explicit impl(store::db& d, const runtime_options& o)
+      : db(d), log(d), commits(d), cfg(make_config(o)), sys(*cfg) {
+    auto keys = store::key_store(d).load_all();
+    if (!keys)
+      throw std::runtime_error("cannot read API keys: " + keys.err().message);
+    svc.db = &db;
+    svc.log = &log;
+    svc.commits = &commits;
+    svc.load_timeout = o.load_timeout;
+    svc.loaders = spawn_loader_pool(sys, log, std::max<std::size_t>(1, o.loader_threads));
+    keys_handle = spawn_keys_actor(
+        sys, std::move(*keys), &svc,
+        [this](std::shared_ptr<const domain::key_table> t) { key_table.store(std::move(t)); });
+  }
+
+  account_actor account(const std::string& account_id) {
+    {
+      std::shared_lock lock(mu);
+      auto it = accounts.find(account_id);
+      if (it != accounts.end())
+        return it->second;
+    }
+    std::unique_lock lock(mu);
+    if (stopping)
+      return {};
+    auto it = accounts.find(account_id);
+    if (it != accounts.end())
+      return it->second;
+    auto actor = spawn_account_actor(sys, account_id, &svc);
+    accounts.emplace(account_id, actor);
+    domain::metrics().account_actors_live.fetch_add(1, std::memory_order_relaxed);
+    // When the actor ends (a failed load), forget it so the next request respawns it.
+    actor->attach_functor([this, account_id, addr = actor.address()] {
+      domain::metrics().account_actors_live.fetch_sub(1, std::memory_order_relaxed);
+      std::unique_lock l(mu);
+      auto found = accounts.find(account_id);
+      if (found != accounts.end() && found->second.address() == addr)
+        accounts.erase(found);
+    });
+    return actor;
+  }
+
+  store::db& db;
+  store::event_log log;
+  store::commit_queue commits;
+  std::unique_ptr<caf::actor_system_config> cfg;
+  caf::actor_system sys;
+  services svc;
+  keys_actor keys_handle;
+  std::atomic<std::shared_ptr<const domain::key_table>> key_table;
+
+  mutable std::shared_mutex mu;
+  std::unordered_map<std::string, account_actor> accounts;
+  bool stopping = false;
+  std::once_flag shutdown_once;
+};
+
+runtime::runtime(store::db& db, runtime_options options)
+    : impl_(std::make_unique<impl>(db, options)) {}
+
+runtime::~runtime() {
+  shutdown();
+}
+
+void runtime::tell(const std::string& account_id, account_request request) {
+  auto actor = impl_->account(account_id);
+  if (!actor)
+    return;  // shutting down: the request's reply channel answers `unavailable`
+  std::visit([&](auto&& req) { caf::anon_send(actor, std::move(req)); }, std::move(request));
+}
+
+void runtime::tell(keys_request request) {
+  std::visit([&](auto&& req) { caf::anon_send(impl_->keys_handle, std::move(req)); },
+             std::move(request));
+}
+
+std::shared_ptr<const domain::key_table> runtime::keys() const {
+  return impl_->key_table.load();
+}
+
+std::size_t runtime::live_accounts() const {
+  std::shared_lock lock(impl_->mu);
+  return impl_->accounts.size();
+}
+
+void runtime::shutdown() {
+  std::call_once(impl_->shutdown_once, [this] {
+    // Finish the writes already submitted first, so their acknowledgements still reach
+    // live actors; then stop every actor.
+    impl_->commits.stop();
+    std::vector<account_actor> accounts;
+    {
+      std::unique_lock lock(impl_->mu);
+      impl_->stopping = true;
+      for (auto& [id, a] : impl_->accounts)
+        accounts.push_back(a);
+    }
+    for (auto& a : accounts)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(impl_->keys_handle, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(impl_->svc.loaders, caf::exit_reason::user_shutdown);
+    impl_->sys.await_all_actors_done();
+  });
+}
+
+}  // namespace referrald::actors

@@ -1,0 +1,56 @@
+#pragma once
+
+// The actor side of referrald, assembled: the CAF actor system, the loader pool, the
+// keys actor and the registry of account actors (one per account, spawned on first
+// use), plus the commit queue they write through. This header has no CAF in it, so the
+// http layer can hand requests over without compiling CAF.
+//
+// Threading: every method is thread-safe. `tell` never blocks: it enqueues the request
+// and the answer arrives later through the request's reply channel.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "actors/messages.hpp"
+#include "domain/api_key.hpp"
+#include "store/db.hpp"
+
+namespace referrald::actors {
+
+struct runtime_options {
+  std::size_t actor_threads = 0;   // CAF scheduler threads; 0 = one per core
+  std::size_t loader_threads = 2;  // detached loaders reading account state
+  std::chrono::milliseconds load_timeout{30000};
+};
+
+class runtime {
+ public:
+  // Loads the API keys and starts the actors. Throws std::runtime_error when the keys
+  // cannot be read (a fatal start-up error).
+  runtime(store::db& db, runtime_options options);
+  ~runtime();
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  // Hands a request to the account's actor (spawning it on first use).
+  void tell(const std::string& account_id, account_request request);
+  // Hands a request to the keys actor.
+  void tell(keys_request request);
+
+  // The current table of active keys; swapped atomically after each key change.
+  std::shared_ptr<const domain::key_table> keys() const;
+
+  // Number of account actors alive.
+  std::size_t live_accounts() const;
+
+  // Stops every actor and writes what the commit queue still holds. Idempotent.
+  void shutdown();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace referrald::actors

@@ -1,0 +1,213 @@
+#include "actors/runtime.hpp"
+
+#include <rapidjson/document.h>
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "store/event_log.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace referrald;
+using namespace referrald::actors;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Sends a request built by `make(reply)` and waits (bounded) for its answer.
+template <class Make>
+api_result ask(Make&& make) {
+  auto promise = std::make_shared<std::promise<api_result>>();
+  auto future = promise->get_future();
+  make(make_reply([promise](api_result r) { promise->set_value(std::move(r)); }));
+  BOOST_REQUIRE_MESSAGE(future.wait_for(10s) == std::future_status::ready, "no answer in 10 s");
+  return future.get();
+}
+
+domain::passthrough_referrer input(const std::string& domain) {
+  domain::passthrough_referrer r;
+  r.domain = domain;
+  r.utm_source = "src";
+  return r;
+}
+
+api_result create(runtime& rt, const std::string& account, const std::string& domain) {
+  return ask([&](reply_to reply) {
+    rt.tell(account, passthrough_create_req{input(domain), 1, std::move(reply)});
+  });
+}
+
+rapidjson::Document json(const api_result& r) {
+  BOOST_REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.err().message));
+  rapidjson::Document d;
+  d.Parse(r.value().c_str());
+  BOOST_REQUIRE(!d.HasParseError());
+  return d;
+}
+
+struct fixture {
+  testing::temp_dir dir;
+  std::unique_ptr<store::db> db = std::move(*store::db::open({dir.path(), false}));
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(runtime_suite, fixture)
+
+BOOST_AUTO_TEST_CASE(a_create_is_durable_before_it_is_answered) {
+  runtime rt(*db, {});
+  auto doc = json(create(rt, "acme", "booking.mirai.com"));
+  BOOST_TEST(doc["id"].GetInt64() == 1);
+  BOOST_TEST(std::string(doc["account_id"].GetString()) == "acme");
+  // The event is in the store at the moment the answer arrives.
+  BOOST_TEST(*store::event_log(*db).head("acme") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(list_get_patch_delete_follow_the_state) {
+  runtime rt(*db, {});
+  json(create(rt, "acme", "a.example.com"));
+  json(create(rt, "acme", "b.example.com"));
+  domain::passthrough_patch p;
+  p.is_active = false;
+  auto patched = json(ask([&](reply_to r) {
+    rt.tell("acme", passthrough_patch_req{2, p, 1, std::move(r)});
+  }));
+  BOOST_TEST(!patched["is_active"].GetBool());
+
+  auto listed = json(ask([&](reply_to r) { rt.tell("acme", passthrough_list_req{false, r}); }));
+  BOOST_TEST(listed["referrers"].Size() == 1u);
+  BOOST_TEST(listed["total"].GetInt() == 2);
+  BOOST_TEST(listed["active_count"].GetInt() == 1);
+  auto all = json(ask([&](reply_to r) { rt.tell("acme", passthrough_list_req{true, r}); }));
+  BOOST_TEST(all["referrers"].Size() == 2u);
+
+  auto deleted = ask([&](reply_to r) { rt.tell("acme", passthrough_delete_req{1, 1, r}); });
+  BOOST_REQUIRE(deleted.ok());
+  BOOST_TEST(deleted.value().empty());
+  auto gone = ask([&](reply_to r) { rt.tell("acme", passthrough_get_req{1, r}); });
+  BOOST_REQUIRE(!gone.ok());
+  BOOST_TEST((gone.err().code == domain::errc::not_found));
+  BOOST_TEST(*store::event_log(*db).head("acme") == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(duplicate_domains_conflict_and_a_noop_patch_writes_nothing) {
+  runtime rt(*db, {});
+  json(create(rt, "acme", "a.example.com"));
+  auto dup = create(rt, "acme", "a.example.com");
+  BOOST_REQUIRE(!dup.ok());
+  BOOST_TEST((dup.err().code == domain::errc::conflict));
+  json(create(rt, "acme", "b.example.com"));
+  domain::passthrough_patch to_a;
+  to_a.domain = "a.example.com";
+  auto clash = ask([&](reply_to r) { rt.tell("acme", passthrough_patch_req{2, to_a, 1, r}); });
+  BOOST_TEST((!clash.ok() && clash.err().code == domain::errc::conflict));
+  domain::passthrough_patch same;
+  same.domain = "b.example.com";
+  json(ask([&](reply_to r) { rt.tell("acme", passthrough_patch_req{2, same, 1, r}); }));
+  BOOST_TEST(*store::event_log(*db).head("acme") == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_creates_get_distinct_ids_and_a_gap_free_log) {
+  runtime rt(*db, {});
+  constexpr int n = 200;
+  std::vector<std::future<api_result>> answers;
+  std::vector<std::shared_ptr<std::promise<api_result>>> promises;
+  for (int i = 0; i < n; ++i) {
+    auto p = std::make_shared<std::promise<api_result>>();
+    answers.push_back(p->get_future());
+    rt.tell("acme",
+            passthrough_create_req{input("d" + std::to_string(i) + ".example.com"), 1,
+                                   make_reply([p](api_result r) { p->set_value(std::move(r)); })});
+  }
+  std::set<std::int64_t> ids;
+  for (auto& f : answers) {
+    BOOST_REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    ids.insert(json(f.get())["id"].GetInt64());
+  }
+  BOOST_TEST(ids.size() == static_cast<std::size_t>(n));
+  BOOST_TEST(*ids.begin() == 1);
+  BOOST_TEST(*ids.rbegin() == n);
+  auto state = store::event_log(*db).load("acme");
+  BOOST_REQUIRE(state.ok());  // folding checks seqs and the hash chain
+  BOOST_TEST(state->seq() == static_cast<std::uint64_t>(n));
+}
+
+BOOST_AUTO_TEST_CASE(accounts_are_isolated) {
+  runtime rt(*db, {});
+  json(create(rt, "acme", "a.example.com"));
+  json(create(rt, "beta", "a.example.com"));  // the same domain in another account is fine
+  auto other = ask([&](reply_to r) { rt.tell("beta", passthrough_get_req{2, r}); });
+  BOOST_TEST((!other.ok() && other.err().code == domain::errc::not_found));
+  BOOST_TEST(rt.live_accounts() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_new_runtime_rebuilds_state_from_the_log) {
+  {
+    runtime rt(*db, {});
+    json(create(rt, "acme", "a.example.com"));
+    json(create(rt, "acme", "b.example.com"));
+    BOOST_REQUIRE(ask([&](reply_to r) { rt.tell("acme", passthrough_delete_req{1, 1, r}); }).ok());
+  }
+  runtime rt(*db, {});
+  auto listed = json(ask([&](reply_to r) { rt.tell("acme", passthrough_list_req{true, r}); }));
+  BOOST_TEST(listed["total"].GetInt() == 1);
+  BOOST_TEST(listed["referrers"][0]["id"].GetInt64() == 2);
+  // Ids continue after the highest ever used, also across restarts.
+  BOOST_TEST(json(create(rt, "acme", "c.example.com"))["id"].GetInt64() == 3);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_store_answers_unavailable_and_keeps_the_durable_state) {
+  {
+    runtime rt(*db, {});
+    json(create(rt, "acme", "a.example.com"));
+  }
+  db.reset();
+  auto ro = std::move(*store::db::open({dir.path(), true}));  // every write fails
+  runtime rt(*ro, {});
+  auto failed = create(rt, "acme", "b.example.com");
+  BOOST_REQUIRE(!failed.ok());
+  BOOST_TEST((failed.err().code == domain::errc::unavailable));
+  auto listed = json(ask([&](reply_to r) { rt.tell("acme", passthrough_list_req{true, r}); }));
+  BOOST_TEST(listed["total"].GetInt() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(keys_are_created_listed_and_revoked_with_the_table_following) {
+  runtime rt(*db, {});
+  domain::api_key root;
+  root.id = 0;
+  root.role = domain::role::admin;
+  root.grants = {true, {}, true, {}};
+  auto created = json(ask([&](reply_to r) {
+    rt.tell(key_create_req{{"ci", domain::role::editor, {false, {"acme"}, false, {}}}, root, r});
+  }));
+  std::string secret = created["secret"].GetString();
+  std::int64_t id = created["id"].GetInt64();
+  BOOST_REQUIRE(rt.keys()->find_by_secret(secret) != nullptr);
+
+  domain::api_key scoped;
+  scoped.role = domain::role::admin;
+  scoped.grants = {false, {"other"}, false, {}};
+  auto hidden = ask([&](reply_to r) { rt.tell(key_get_req{id, scoped, r}); });
+  BOOST_TEST((!hidden.ok() && hidden.err().code == domain::errc::not_found));
+  auto escalate = ask([&](reply_to r) {
+    rt.tell(key_create_req{{"x", domain::role::admin, {true, {}, false, {}}}, scoped, r});
+  });
+  BOOST_TEST((!escalate.ok() && escalate.err().code == domain::errc::forbidden));
+
+  BOOST_REQUIRE(ask([&](reply_to r) { rt.tell(key_delete_req{id, root, r}); }).ok());
+  BOOST_TEST(rt.keys()->find_by_secret(secret) == nullptr);
+  auto listed = json(ask([&](reply_to r) { rt.tell(key_list_req{root, r}); }));
+  BOOST_TEST(listed.Size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(requests_after_shutdown_are_answered_unavailable) {
+  runtime rt(*db, {});
+  rt.shutdown();
+  auto late = create(rt, "acme", "a.example.com");
+  BOOST_TEST((!late.ok() && late.err().code == domain::errc::unavailable));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
