@@ -83,16 +83,19 @@ const domain::api_key* visible(self_ptr self, std::int64_t id, const domain::api
 void on_ack(self_ptr self, const commit_ack& ack) {
   auto& st = self->state;
   if (ack.ok) {
-    bool changed = false;
+    // Publish the new table before answering: a client that got the answer must find the
+    // change in effect (a revoked key must already fail).
+    std::vector<pending_key_write> done;
     while (!st.inflight.empty() && st.inflight.front().ticket <= ack.ticket) {
-      auto w = std::move(st.inflight.front());
+      done.push_back(std::move(st.inflight.front()));
       st.inflight.pop_front();
-      st.committed[w.key.id] = w.key;
-      changed = true;
-      w.reply->deliver(std::move(w.response));
+      st.committed[done.back().key.id] = done.back().key;
     }
-    if (changed)
-      publish(self);
+    if (done.empty())
+      return;
+    publish(self);
+    for (auto& w : done)
+      w.reply->deliver(std::move(w.response));
     return;
   }
   if (ack.ticket <= st.failed_through)

@@ -228,6 +228,10 @@ result<api_key_request> parse_api_key_create(const rapidjson::Value& body) {
 void write_json(json_writer& w, const api_key& k, std::string_view secret) {
   w.StartObject();
   write_body(w, k);
+  if (k.revoked_at) {
+    w.Key("revoked_at");
+    write_string(w, format_rfc3339(*k.revoked_at));
+  }
   if (!secret.empty()) {
     w.Key("secret");
     write_string(w, secret);

@@ -68,9 +68,9 @@ struct api_key_request {
 
 result<api_key_request> parse_api_key_create(const rapidjson::Value& body);
 
-// The public view: {"id","name","role","accounts","brands","created_at"}; the secret's
-// digest is never shown. A non-empty `secret` is added as "secret" (the create response,
-// the only place a secret is ever shown).
+// The public view: {"id","name","role","accounts","brands","created_at"} plus
+// "revoked_at" for a revoked key; the secret's digest is never shown. A non-empty `secret` is added
+// as "secret" (the create response, the only place a secret is ever shown).
 void write_json(json_writer& w, const api_key& k, std::string_view secret = {});
 
 // The stored form (public view plus "secret_sha256" and "revoked_at").

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "store/db_internal.hpp"
 #include "store/event_log.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -64,6 +65,24 @@ BOOST_AUTO_TEST_CASE(a_create_is_durable_before_it_is_answered) {
   BOOST_TEST(std::string(doc["account_id"].GetString()) == "acme");
   // The event is in the store at the moment the answer arrives.
   BOOST_TEST(*store::event_log(*db).head("acme") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(no_answer_is_sent_while_the_write_is_held) {
+  runtime rt(*db, {});
+  json(create(rt, "acme", "warm.example.com"));  // the account is loaded
+  auto& rocks = *db->internals().rdb;
+  BOOST_REQUIRE(rocks.LockWAL().ok());
+  auto promise = std::make_shared<std::promise<api_result>>();
+  auto answer = promise->get_future();
+  rt.tell("acme", passthrough_create_req{
+                      input("held.example.com"), 1,
+                      make_reply([promise](api_result r) { promise->set_value(std::move(r)); })});
+  bool answered_early = answer.wait_for(300ms) == std::future_status::ready;
+  BOOST_REQUIRE(rocks.UnlockWAL().ok());
+  BOOST_TEST(!answered_early);
+  BOOST_REQUIRE(answer.wait_for(10s) == std::future_status::ready);
+  BOOST_TEST(answer.get().ok());
+  BOOST_TEST(*store::event_log(*db).head("acme") == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(list_get_patch_delete_follow_the_state) {
@@ -201,6 +220,32 @@ BOOST_AUTO_TEST_CASE(keys_are_created_listed_and_revoked_with_the_table_followin
   BOOST_TEST(rt.keys()->find_by_secret(secret) == nullptr);
   auto listed = json(ask([&](reply_to r) { rt.tell(key_list_req{root, r}); }));
   BOOST_TEST(listed.Size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_revoked_key_fails_by_the_time_the_revocation_is_answered) {
+  runtime rt(*db, {});
+  domain::api_key root;
+  root.role = domain::role::admin;
+  root.grants = {true, {}, true, {}};
+  for (int i = 0; i < 50; ++i) {
+    auto created = json(ask([&](reply_to r) {
+      rt.tell(key_create_req{{"k", domain::role::viewer, {true, {}, true, {}}}, root, r});
+    }));
+    std::string secret = created["secret"].GetString();
+    // The table already holds a key when its creation is answered ...
+    BOOST_REQUIRE(rt.keys()->find_by_secret(secret) != nullptr);
+    auto id = created["id"].GetInt64();
+    auto deleted = std::make_shared<std::promise<bool>>();
+    auto future = deleted->get_future();
+    // ... and no longer holds it when its revocation is answered, checked in the
+    // answering thread itself.
+    rt.tell(key_delete_req{id, root, make_reply([&rt, secret, deleted](api_result r) {
+                             deleted->set_value(r.ok() &&
+                                                rt.keys()->find_by_secret(secret) == nullptr);
+                           })});
+    BOOST_REQUIRE(future.wait_for(10s) == std::future_status::ready);
+    BOOST_TEST(future.get());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(requests_after_shutdown_are_answered_unavailable) {

@@ -1,0 +1,67 @@
+#include "domain/log.hpp"
+
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+#include "domain/clock.hpp"
+
+namespace referrald::domain {
+
+namespace {
+
+std::atomic<int> g_level{static_cast<int>(log_level::info)};
+std::mutex g_mu;
+
+const char* name(log_level l) {
+  switch (l) {
+    case log_level::error:
+      return "error";
+    case log_level::warn:
+      return "warn";
+    case log_level::info:
+      return "info";
+    case log_level::debug:
+      return "debug";
+  }
+  return "info";
+}
+
+}  // namespace
+
+std::optional<log_level> log_level_from_string(std::string_view s) {
+  if (s == "error")
+    return log_level::error;
+  if (s == "warn")
+    return log_level::warn;
+  if (s == "info")
+    return log_level::info;
+  if (s == "debug")
+    return log_level::debug;
+  return std::nullopt;
+}
+
+void set_log_level(log_level l) {
+  g_level.store(static_cast<int>(l));
+}
+
+bool log_enabled(log_level l) {
+  return static_cast<int>(l) <= g_level.load();
+}
+
+void log(log_level l, std::string_view message) {
+  if (!log_enabled(l))
+    return;
+  std::string line = format_rfc3339(now_ms());
+  line += ' ';
+  line += name(l);
+  line += ' ';
+  line += message;
+  line += '\n';
+  std::lock_guard lock(g_mu);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
+}  // namespace referrald::domain

@@ -1,0 +1,101 @@
+#include "http/handlers.hpp"
+
+#include "domain/ids.hpp"
+#include "domain/json.hpp"
+#include "domain/text.hpp"
+#include "http/http_metrics.hpp"
+
+namespace referrald::http {
+
+using domain::access;
+
+router make_router(const limits& l) {
+  router r;
+  r.add("/healthz", method::get, &healthz, std::nullopt, 0);
+  r.add("/metrics", method::get, &metrics, std::nullopt, 0);
+
+  r.add("/api-keys", method::get, &api_keys_list, access::admin, 0);
+  r.add("/api-keys", method::post, &api_keys_create, access::admin, l.rule_body);
+  r.add("/api-keys/{id}", method::get, &api_keys_get, access::admin, 0);
+  r.add("/api-keys/{id}", method::del, &api_keys_delete, access::admin, 0);
+
+  r.add("/passthrough-referrers", method::get, &passthrough_list, access::read, 0);
+  r.add("/passthrough-referrers", method::post, &passthrough_create, access::write, l.rule_body);
+  r.add("/passthrough-referrers/{id}", method::get, &passthrough_get, access::read, 0);
+  r.add("/passthrough-referrers/{id}", method::patch, &passthrough_patch, access::write,
+        l.rule_body);
+  r.add("/passthrough-referrers/{id}", method::del, &passthrough_delete, access::write, 0);
+  return r;
+}
+
+domain::result<std::string> account_param(const request_ctx& c) {
+  const std::string* id = c.query.get("account_id");
+  if (id == nullptr)
+    return domain::field_invalid("account_id", "is required");
+  if (!domain::is_valid_account_id(*id)) {
+    return domain::field_invalid(
+        "account_id",
+        "must be 1-64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit");
+  }
+  if (!c.key->grants.holds_account(*id)) {
+    return domain::make_error(domain::errc::forbidden,
+                              "this API key has no access to account '" + *id + "'");
+  }
+  return *id;
+}
+
+domain::result<std::int64_t> id_param(const request_ctx& c, std::size_t index,
+                                      std::string_view what) {
+  const std::string& raw = c.params.at(index);
+  auto id = domain::parse_entity_id(raw);
+  if (!id) {
+    return domain::make_error(domain::errc::not_found,
+                              std::string(what) + " '" + raw + "' does not exist");
+  }
+  return *id;
+}
+
+domain::status json_body(const request_ctx& c, rapidjson::Document& doc) {
+  // application/json, optionally with parameters; a charset, if given, must be UTF-8.
+  std::string type = domain::to_lower_ascii(domain::trim(c.content_type));
+  std::string_view media = type;
+  std::string_view params;
+  if (auto semi = media.find(';'); semi != std::string_view::npos) {
+    params = media.substr(semi + 1);
+    media = domain::trim(media.substr(0, semi));
+  }
+  bool charset_ok = true;
+  if (auto cs = params.find("charset="); cs != std::string_view::npos) {
+    std::string_view v = params.substr(cs + 8);
+    v = v.substr(0, v.find(';'));
+    v = domain::trim(v);
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"')
+      v = v.substr(1, v.size() - 2);
+    charset_ok = v == "utf-8" || v == "utf8";
+  }
+  if (media != "application/json" || !charset_ok) {
+    return domain::make_error(domain::errc::unsupported_media_type,
+                              "the body must be sent as Content-Type: application/json "
+                              "(UTF-8)");
+  }
+  return domain::parse_json(c.body, doc);
+}
+
+actors::reply_to reply_with(const request_ctx& c, unsigned status) {
+  return actors::make_reply([respond = c.respond, status](actors::api_result r) {
+    respond(r.ok() ? success(status, r.value()) : failure(r.err()));
+  });
+}
+
+std::optional<response> healthz(request_ctx&) {
+  return raw_json(200, R"({"status":"ok"})");
+}
+
+std::optional<response> metrics(request_ctx& c) {
+  response r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = c.metrics->render(c.runtime->live_accounts());
+  return r;
+}
+
+}  // namespace referrald::http

@@ -1,0 +1,60 @@
+#pragma once
+
+// Every route's handler, registered in one place (make_router), plus helpers shared by
+// handlers. Handlers validate what they can on the I/O thread (query, tenancy, body)
+// and hand the rest to actors.
+
+#include <rapidjson/document.h>
+
+#include <cstddef>
+#include <string>
+
+#include "actors/reply.hpp"
+#include "domain/result.hpp"
+#include "http/request.hpp"
+#include "http/router.hpp"
+
+namespace referrald::http {
+
+struct limits {
+  std::size_t rule_body = 1u << 20;   // rule APIs: 1 MiB
+  std::size_t push_body = 32u << 20;  // AI push: 32 MiB
+};
+
+router make_router(const limits& l);
+
+// -- helpers --------------------------------------------------------------------------
+
+// The `account_id` query parameter: required, well-formed, held by the caller's key
+// (else 400 / 403).
+domain::result<std::string> account_param(const request_ctx& c);
+
+// A positive integer path parameter (`what` names it in errors: 404 when malformed, as
+// no such entity can exist).
+domain::result<std::int64_t> id_param(const request_ctx& c, std::size_t index,
+                                      std::string_view what);
+
+// The body as a JSON document: 415 unless application/json, 400 invalid_json.
+domain::status json_body(const request_ctx& c, rapidjson::Document& doc);
+
+// A reply channel that answers the request with `status` and the success envelope, or
+// with the error envelope.
+actors::reply_to reply_with(const request_ctx& c, unsigned status);
+
+// -- handlers -------------------------------------------------------------------------
+
+std::optional<response> healthz(request_ctx& c);
+std::optional<response> metrics(request_ctx& c);
+
+std::optional<response> api_keys_list(request_ctx& c);
+std::optional<response> api_keys_create(request_ctx& c);
+std::optional<response> api_keys_get(request_ctx& c);
+std::optional<response> api_keys_delete(request_ctx& c);
+
+std::optional<response> passthrough_list(request_ctx& c);
+std::optional<response> passthrough_create(request_ctx& c);
+std::optional<response> passthrough_get(request_ctx& c);
+std::optional<response> passthrough_patch(request_ctx& c);
+std::optional<response> passthrough_delete(request_ctx& c);
+
+}  // namespace referrald::http

@@ -1,0 +1,47 @@
+#pragma once
+
+// What a handler sees of a request, and how it answers.
+//
+// A handler runs on an I/O thread and must not block. It either returns a response at
+// once (validation errors, static answers) or returns nullopt after handing the request
+// to an actor, whose answer later arrives through `respond` (thread-safe; the session
+// takes care of moving it to its own executor and of the request timeout).
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "actors/runtime.hpp"
+#include "domain/api_key.hpp"
+#include "http/query.hpp"
+#include "http/response.hpp"
+
+namespace referrald::http {
+
+enum class method : std::uint8_t { get, post, patch, put, del, head, options, other };
+
+std::string_view to_string(method m);
+
+class http_metrics;
+
+struct request_ctx {
+  method verb = method::get;
+  std::string_view path;
+  query_params query;
+  std::vector<std::string> params;  // decoded path parameters, in pattern order
+  std::string_view body;
+  std::string_view content_type;
+  // The authenticated caller; `keys` keeps the table that owns it alive.
+  const domain::api_key* key = nullptr;
+  std::shared_ptr<const domain::key_table> keys;
+  actors::runtime* runtime = nullptr;
+  const http_metrics* metrics = nullptr;
+  std::function<void(response)> respond;
+};
+
+using handler = std::optional<response> (*)(request_ctx&);
+
+}  // namespace referrald::http

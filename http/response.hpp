@@ -1,0 +1,33 @@
+#pragma once
+
+// An HTTP response as handlers build it; http/server.cpp turns it into Beast's type.
+// Bodies follow SPEC section 4: success envelopes carry the payload as `data`; error
+// bodies are produced from the one error table (http/error_table.cpp) only.
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "domain/result.hpp"
+
+namespace referrald::http {
+
+struct response {
+  unsigned status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool close = false;  // close the connection after sending
+};
+
+// {"success":true,"data":<data_json>}; 204 has no body at all.
+response success(unsigned status, std::string_view data_json);
+
+// The error envelope with the status the error table assigns to `e.code`.
+response failure(const domain::error& e);
+
+// A JSON body sent as is (endpoints with their own documented shape).
+response raw_json(unsigned status, std::string body);
+
+}  // namespace referrald::http

@@ -1,0 +1,104 @@
+#include "http/router.hpp"
+
+namespace referrald::http {
+
+namespace {
+
+std::vector<std::string_view> split(std::string_view path) {
+  std::vector<std::string_view> out;
+  if (path.empty() || path.front() != '/')
+    return out;
+  path.remove_prefix(1);
+  for (;;) {
+    std::size_t slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos)
+      break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+bool is_param(std::string_view seg) {
+  return seg.size() >= 2 && seg.front() == '{' && seg.back() == '}';
+}
+
+}  // namespace
+
+std::string_view to_string(method m) {
+  switch (m) {
+    case method::get:
+      return "GET";
+    case method::post:
+      return "POST";
+    case method::patch:
+      return "PATCH";
+    case method::put:
+      return "PUT";
+    case method::del:
+      return "DELETE";
+    case method::head:
+      return "HEAD";
+    case method::options:
+      return "OPTIONS";
+    case method::other:
+      return "OTHER";
+  }
+  return "OTHER";
+}
+
+void router::add(std::string pattern, method verb, handler fn, std::optional<domain::access> access,
+                 std::size_t body_limit) {
+  route r;
+  r.pattern = std::move(pattern);
+  r.verb = verb;
+  r.fn = fn;
+  r.access = access;
+  r.body_limit = body_limit;
+  r.index = routes_.size();
+  routes_.push_back(std::move(r));
+}
+
+router::match router::find(method verb, std::string_view path) const {
+  match m;
+  if (path == "/v1" || path.starts_with("/v1/"))
+    path.remove_prefix(3);
+  auto segs = split(path);
+  if (segs.empty())
+    return m;
+  for (const auto& r : routes_) {
+    auto pat = split(r.pattern);
+    if (pat.size() != segs.size())
+      continue;
+    bool same = true;
+    for (std::size_t i = 0; i < pat.size() && same; ++i) {
+      same = is_param(pat[i]) ? !segs[i].empty() : pat[i] == segs[i];
+    }
+    if (!same)
+      continue;
+    if (r.verb != verb) {
+      if (!m.allow.empty())
+        m.allow += ", ";
+      m.allow += to_string(r.verb);
+      m.kind = match::method_not_allowed;
+      continue;
+    }
+    m.kind = match::found;
+    m.entry = &r;
+    m.allow.clear();
+    for (std::size_t i = 0; i < pat.size(); ++i) {
+      if (!is_param(pat[i]))
+        continue;
+      auto decoded = percent_decode(segs[i], false);
+      if (!decoded) {
+        m.error = decoded.err().message;
+        decoded = std::string(segs[i]);
+      }
+      m.params.push_back(std::move(*decoded));
+    }
+    return m;
+  }
+  return m;
+}
+
+}  // namespace referrald::http

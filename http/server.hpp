@@ -1,0 +1,60 @@
+#pragma once
+
+// The HTTP/1.1 server: a Boost.Beast acceptor and one session per connection on a pool
+// of I/O threads. Sessions parse requests, route and authenticate them, and hand them to
+// handlers; they never block on an answer — an actor's reply is posted back to the
+// session's strand, bounded by the request timeout.
+//
+// Shutdown (stop(), SIGTERM or SIGINT): stop accepting, close idle connections, let
+// requests in flight finish (answered with Connection: close), and return from run()
+// when they are done or after the drain timeout.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "actors/runtime.hpp"
+#include "http/handlers.hpp"
+
+namespace referrald::http {
+
+class session;
+
+struct server_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;   // 0 picks a free port
+  std::size_t io_threads = 0;  // 0 = one per core
+  limits body_limits;
+  std::chrono::milliseconds request_timeout{10000};  // waiting for an actor's answer
+  std::chrono::milliseconds idle_timeout{60000};     // keep-alive connection without a request
+  std::chrono::milliseconds read_timeout{30000};     // reading one request's header and body
+  std::chrono::milliseconds drain_timeout{10000};    // finishing in-flight requests on stop
+  bool handle_signals = true;                        // stop on SIGTERM / SIGINT
+};
+
+class server {
+ public:
+  // Binds the listening socket. Throws std::runtime_error when it cannot.
+  server(server_options options, actors::runtime& runtime);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // "HOST:PORT" actually bound (the real port when 0 was asked for).
+  std::string local_endpoint() const;
+
+  // Serves on the I/O threads (the calling thread is one of them) until stopped.
+  void run();
+
+  // Begins a graceful stop; thread-safe, idempotent.
+  void stop();
+
+ private:
+  friend class session;
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace referrald::http

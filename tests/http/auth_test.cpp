@@ -1,0 +1,200 @@
+// Authentication, roles, tenancy (SPEC section 3) and the /api-keys admin API.
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <thread>
+
+#include "tests/http/fixture.hpp"
+
+using namespace referrald::testing;
+
+namespace {
+
+const std::string k_create = R"({"domain":"a.example.com","utm_source":"s"})";
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(auth, server_fixture)
+
+BOOST_AUTO_TEST_CASE(a_missing_or_unknown_key_is_401_with_www_authenticate) {
+  http_client anon(server->port());
+  auto r = anon.get("/passthrough-referrers?account_id=acme");
+  BOOST_TEST(r.status == 401u);
+  BOOST_TEST(r.header("www-authenticate").rfind("Bearer", 0) == 0u);
+  BOOST_TEST(error_code(r) == "unauthorized");
+  http_client wrong(server->port(), "rk_not_a_real_key");
+  BOOST_TEST(wrong.get("/passthrough-referrers?account_id=acme").status == 401u);
+  auto basic = anon.request("GET", "/passthrough-referrers?account_id=acme", {},
+                            {{"Authorization", "Basic dXNlcjpwYXNz"}});
+  BOOST_TEST(basic.status == 401u);
+  auto lower = anon.request("GET", "/passthrough-referrers?account_id=acme", {},
+                            {{"Authorization", std::string("bearer ") + admin_secret}});
+  BOOST_TEST(lower.status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(a_viewer_reads_but_cannot_write) {
+  auto viewer = client(make_key("viewer"));
+  BOOST_TEST(viewer->get("/passthrough-referrers?account_id=acme").status == 200u);
+  auto post = viewer->post("/passthrough-referrers?account_id=acme", k_create);
+  BOOST_TEST(post.status == 403u);
+  BOOST_TEST(error_code(post) == "forbidden");
+  auto admin = client();
+  BOOST_REQUIRE(admin->post("/passthrough-referrers?account_id=acme", k_create).status == 201u);
+  BOOST_TEST(
+      viewer->patch("/passthrough-referrers/1?account_id=acme", R"({"utm_term":"x"})").status ==
+      403u);
+  BOOST_TEST(viewer->del("/passthrough-referrers/1?account_id=acme").status == 403u);
+  BOOST_TEST(viewer->get("/passthrough-referrers/1?account_id=acme").status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(an_editor_writes_but_cannot_manage_keys) {
+  auto editor = client(make_key("editor"));
+  BOOST_TEST(editor->post("/passthrough-referrers?account_id=acme", k_create).status == 201u);
+  BOOST_TEST(editor->get("/api-keys").status == 403u);
+  BOOST_TEST(editor->post("/api-keys", R"({"name":"x","role":"admin"})").status == 403u);
+}
+
+BOOST_AUTO_TEST_CASE(keys_are_limited_to_their_accounts) {
+  auto acme = client(make_key("editor", R"(["acme"])"));
+  BOOST_TEST(acme->post("/passthrough-referrers?account_id=acme", k_create).status == 201u);
+  auto other = acme->get("/passthrough-referrers?account_id=beta");
+  BOOST_TEST(other.status == 403u);
+  BOOST_TEST(error_code(other) == "forbidden");
+  BOOST_TEST(acme->post("/passthrough-referrers?account_id=beta", k_create).status == 403u);
+  BOOST_TEST(acme->get("/passthrough-referrers/1?account_id=beta").status == 403u);
+}
+
+BOOST_AUTO_TEST_CASE(ids_are_never_looked_up_across_accounts) {
+  auto admin = client();
+  BOOST_REQUIRE(admin->post("/passthrough-referrers?account_id=acme", k_create).status == 201u);
+  auto r = admin->get("/passthrough-referrers/1?account_id=beta");
+  BOOST_TEST(r.status == 404u);
+  BOOST_TEST(error_code(r) == "not_found");
+  BOOST_TEST(
+      admin->patch("/passthrough-referrers/1?account_id=beta", R"({"utm_term":"x"})").status ==
+      404u);
+  BOOST_TEST(admin->del("/passthrough-referrers/1?account_id=beta").status == 404u);
+  BOOST_TEST(admin->get("/passthrough-referrers/1?account_id=acme").status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(account_ids_are_validated) {
+  auto admin = client();
+  for (const char* id : {"Acme", "_acme", "a%20b", "a/b"}) {
+    auto r = admin->get(std::string("/passthrough-referrers?account_id=") + id);
+    BOOST_TEST(r.status == 400u, id);
+    BOOST_TEST(names_field(r, "account_id"));
+  }
+  auto missing = admin->get("/passthrough-referrers");
+  BOOST_TEST(missing.status == 400u);
+  BOOST_TEST(names_field(missing, "account_id"));
+  auto too_long = admin->get("/passthrough-referrers?account_id=" + std::string(65, 'a'));
+  BOOST_TEST(too_long.status == 400u);
+  BOOST_TEST(admin->get("/passthrough-referrers?account_id=" + std::string(64, 'a')).status ==
+             200u);
+}
+
+BOOST_AUTO_TEST_CASE(key_creation_shows_the_secret_once) {
+  auto admin = client();
+  auto r = admin->post("/api-keys", R"({"name":"ci","role":"viewer","accounts":["acme"],
+                                        "brands":[7]})");
+  BOOST_TEST(r.status == 201u);
+  auto d = r.json();
+  BOOST_TEST(d["success"].GetBool());
+  const auto& k = d["data"];
+  BOOST_TEST(k["id"].GetInt64() > 1);
+  BOOST_TEST(k["name"].GetString() == std::string("ci"));
+  BOOST_TEST(k["role"].GetString() == std::string("viewer"));
+  BOOST_TEST(k["accounts"][0].GetString() == std::string("acme"));
+  BOOST_TEST(k["brands"][0].GetInt64() == 7);
+  std::string secret = k["secret"].GetString();
+  BOOST_TEST(secret.rfind("rk_", 0) == 0u);
+
+  auto list = admin->get("/api-keys");
+  BOOST_TEST(list.status == 200u);
+  BOOST_TEST(list.body.find(secret) == std::string::npos);
+  BOOST_TEST(list.body.find("secret") == std::string::npos);
+  BOOST_TEST(list.json()["data"].Size() == 2u);
+  auto one = admin->get("/api-keys/" + std::to_string(k["id"].GetInt64()));
+  BOOST_TEST(one.status == 200u);
+  BOOST_TEST(!one.json()["data"].HasMember("secret"));
+  BOOST_TEST(
+      http_client(server->port(), secret).get("/passthrough-referrers?account_id=acme").status ==
+      200u);
+}
+
+BOOST_AUTO_TEST_CASE(key_creation_is_validated) {
+  auto admin = client();
+  auto no_role = admin->post("/api-keys", R"({"name":"x"})");
+  BOOST_TEST(no_role.status == 400u);
+  BOOST_TEST(names_field(no_role, "role"));
+  auto bad_role = admin->post("/api-keys", R"({"name":"x","role":"root"})");
+  BOOST_TEST(names_field(bad_role, "role"));
+  auto bad_account = admin->post("/api-keys", R"({"name":"x","role":"viewer","accounts":["A B"]})");
+  BOOST_TEST(bad_account.status == 400u);
+  BOOST_TEST(names_field(bad_account, "accounts[0]"));
+  auto bad_brand = admin->post("/api-keys", R"({"name":"x","role":"viewer","brands":[-3]})");
+  BOOST_TEST(names_field(bad_brand, "brands[0]"));
+  auto secret = admin->post("/api-keys", R"({"name":"x","role":"viewer","secret":"mine"})");
+  BOOST_TEST(names_field(secret, "secret"));
+  auto read_only = admin->post("/api-keys", R"({"name":"x","role":"viewer","id":9})");
+  BOOST_TEST(names_field(read_only, "id"));
+}
+
+BOOST_AUTO_TEST_CASE(a_deleted_key_stops_working_at_once) {
+  auto admin = client();
+  auto r = admin->post("/api-keys", R"({"name":"temp","role":"editor","accounts":["*"]})");
+  std::string secret = r.json()["data"]["secret"].GetString();
+  auto id = std::to_string(r.json()["data"]["id"].GetInt64());
+  http_client temp(server->port(), secret);
+  BOOST_TEST(temp.get("/passthrough-referrers?account_id=acme").status == 200u);
+  auto gone = admin->del("/api-keys/" + id);
+  BOOST_TEST(gone.status == 204u);
+  BOOST_TEST(gone.body.empty());
+  BOOST_TEST(temp.get("/passthrough-referrers?account_id=acme").status == 401u);
+  BOOST_TEST(admin->del("/api-keys/" + id).status == 404u);
+  BOOST_TEST(admin->get("/api-keys/" + id).status == 404u);
+  BOOST_TEST(admin->del("/api-keys/999").status == 404u);
+  BOOST_TEST(admin->del("/api-keys/abc").status == 404u);
+}
+
+BOOST_AUTO_TEST_CASE(a_scoped_admin_cannot_grant_or_see_beyond_its_tenants) {
+  auto scoped = client(make_key("admin", R"(["acme"])", R"([1])"));
+  auto wide = scoped->post("/api-keys", R"({"name":"x","role":"viewer","accounts":["*"]})");
+  BOOST_TEST(wide.status == 403u);
+  auto other = scoped->post("/api-keys", R"({"name":"x","role":"viewer","accounts":["beta"]})");
+  BOOST_TEST(other.status == 403u);
+  auto ok = scoped->post("/api-keys", R"({"name":"x","role":"viewer","accounts":["acme"]})");
+  BOOST_TEST(ok.status == 201u);
+  // It sees its own key and the one it made, not the bootstrap admin (id 1).
+  auto list = scoped->get("/api-keys");
+  BOOST_TEST(list.json()["data"].Size() == 2u);
+  BOOST_TEST(scoped->get("/api-keys/1").status == 404u);
+  BOOST_TEST(scoped->del("/api-keys/1").status == 404u);
+}
+
+BOOST_AUTO_TEST_CASE(keys_survive_a_restart) {
+  std::string secret = make_key("viewer", R"(["acme"])");
+  BOOST_REQUIRE(server->stop(SIGTERM) == 0);
+  start();
+  BOOST_TEST(client(secret)->get("/passthrough-referrers?account_id=acme").status == 200u);
+  BOOST_TEST(client(secret)->get("/passthrough-referrers?account_id=beta").status == 403u);
+}
+
+BOOST_AUTO_TEST_CASE(without_a_bootstrap_key_the_first_start_prints_one) {
+  temp_dir other;
+  server_process p({other.sub("data"), {}, {}, false});
+  std::string text;
+  for (int i = 0; i < 500 && text.find("rk_") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    text = p.stderr_text();
+  }
+  auto at = text.find("rk_");
+  BOOST_REQUIRE(at != std::string::npos);
+  std::string secret = text.substr(at, 46);
+  BOOST_TEST(http_client(p.port(), secret).get("/api-keys").status == 200u);
+  BOOST_REQUIRE(p.stop(SIGTERM) == 0);
+  server_process again({other.sub("data"), {}, {}, false});
+  BOOST_TEST(again.stderr_text().find("rk_") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

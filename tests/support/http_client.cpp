@@ -1,0 +1,127 @@
+#include "tests/support/http_client.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+
+namespace referrald::testing {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+struct http_client::impl {
+  explicit impl(std::uint16_t p) : port(p) {}
+  std::uint16_t port;
+  net::io_context ioc;
+  std::optional<beast::tcp_stream> stream;
+  beast::flat_buffer buffer;
+
+  void connect() {
+    stream.emplace(ioc);
+    stream->connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+    buffer.clear();
+  }
+};
+
+rapidjson::Document http_reply::json() const {
+  rapidjson::Document d;
+  d.Parse(body.c_str(), body.size());
+  BOOST_REQUIRE_MESSAGE(!d.HasParseError(), "response body is not JSON: " << body);
+  return d;
+}
+
+std::string http_reply::header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+http_client::http_client(std::uint16_t port, std::string token)
+    : impl_(std::make_unique<impl>(port)), token_(std::move(token)) {}
+
+http_client::~http_client() = default;
+
+http_reply http_client::request(std::string_view method, std::string_view target,
+                                std::string_view body, const header_list& headers) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!impl_->stream) {
+      impl_->connect();
+      ++connections_;
+    }
+    bhttp::request<bhttp::string_body> req;
+    req.method_string(beast::string_view(method.data(), method.size()));
+    req.target(beast::string_view(target.data(), target.size()));
+    req.version(11);
+    req.set(bhttp::field::host, "127.0.0.1");
+    if (!token_.empty())
+      req.set(bhttp::field::authorization, "Bearer " + token_);
+    bool has_type = false;
+    for (const auto& [n, v] : headers) {
+      req.set(n, v);
+      if (beast::iequals(n, "content-type"))
+        has_type = true;
+    }
+    if (!body.empty() && !has_type)
+      req.set(bhttp::field::content_type, "application/json");
+    req.body() = std::string(body);
+    req.prepare_payload();
+
+    beast::error_code ec;
+    impl_->stream->expires_after(std::chrono::seconds(30));
+    bhttp::write(*impl_->stream, req, ec);
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(256u << 20);
+    if (!ec)
+      bhttp::read(*impl_->stream, impl_->buffer, parser, ec);
+    if (ec) {
+      // The server closed an idle keep-alive connection: reconnect once.
+      impl_->stream.reset();
+      if (attempt == 0 && (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+                           ec == net::error::connection_reset || ec == net::error::broken_pipe)) {
+        continue;
+      }
+      throw std::runtime_error("HTTP " + std::string(method) + " " + std::string(target) +
+                               " failed: " + ec.message());
+    }
+    auto res = parser.release();
+    http_reply out;
+    out.status = res.result_int();
+    for (const auto& f : res) {
+      std::string name(f.name_string());
+      for (auto& c : name)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out.headers[name] = std::string(f.value());
+    }
+    out.body = std::move(res.body());
+    if (!res.keep_alive())
+      impl_->stream.reset();
+    return out;
+  }
+  return {};
+}
+
+std::string http_client::raw_exchange(std::uint16_t port, std::string_view bytes, int timeout_ms) {
+  net::io_context ioc;
+  beast::tcp_stream s(ioc);
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  s.expires_after(std::chrono::milliseconds(timeout_ms));
+  beast::error_code ec;
+  net::write(s, net::buffer(bytes.data(), bytes.size()), ec);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    std::size_t n = s.read_some(net::buffer(buf), ec);
+    out.append(buf, n);
+    if (ec)
+      break;
+  }
+  return out;
+}
+
+}  // namespace referrald::testing

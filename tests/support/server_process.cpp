@@ -1,0 +1,139 @@
+#include "tests/support/server_process.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace referrald::testing {
+
+server_process::server_process(options o) {
+  int out[2], err[2];
+  if (pipe(out) != 0 || pipe(err) != 0)
+    throw std::runtime_error("pipe failed");
+
+  std::vector<std::string> argv_s = {REFERRALD_BINARY, "--listen", "127.0.0.1:0", "--data",
+                                     o.data_dir};
+  for (auto& a : o.args)
+    argv_s.push_back(a);
+  std::vector<char*> argv;
+  for (auto& a : argv_s)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "REFERRALD_", 10) != 0)
+      env_s.emplace_back(*e);
+  }
+  if (o.bootstrap)
+    env_s.push_back(std::string("REFERRALD_BOOTSTRAP_KEY=") + admin_secret);
+  for (auto& e : o.env)
+    env_s.push_back(e);
+  std::vector<char*> envp;
+  for (auto& e : env_s)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  posix_spawn_file_actions_addclose(&fa, out[0]);
+  posix_spawn_file_actions_addclose(&fa, err[0]);
+  int rc = posix_spawn(&pid_, REFERRALD_BINARY, &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  close(err[1]);
+  if (rc != 0) {
+    close(out[0]);
+    close(err[0]);
+    pid_ = -1;
+    throw std::runtime_error(std::string("cannot start referrald: ") + std::strerror(rc));
+  }
+  stdout_fd_ = out[0];
+  int err_fd = err[0];
+  stderr_reader_ = std::thread([this, err_fd] {
+    char buf[4096];
+    for (;;) {
+      ssize_t n = read(err_fd, buf, sizeof buf);
+      if (n <= 0)
+        break;
+      std::lock_guard lock(mu_);
+      stderr_.append(buf, static_cast<std::size_t>(n));
+    }
+    close(err_fd);
+  });
+
+  // Read stdout until "listening on 127.0.0.1:PORT\n".
+  std::string line;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (line.find('\n') == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      break;
+    pollfd p{stdout_fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
+      continue;
+    char buf[256];
+    ssize_t n = read(stdout_fd_, buf, sizeof buf);
+    if (n <= 0)
+      break;
+    line.append(buf, static_cast<std::size_t>(n));
+  }
+  auto colon = line.rfind(':');
+  if (line.rfind("listening on ", 0) != 0 || colon == std::string::npos) {
+    stop(SIGKILL);
+    throw std::runtime_error("referrald did not start; stdout: '" + line +
+                             "' stderr: " + stderr_text());
+  }
+  listen_line_ = line.substr(0, line.find('\n'));
+  port_ = static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
+}
+
+server_process::~server_process() {
+  if (pid_ > 0)
+    stop(SIGKILL);
+  if (stderr_reader_.joinable())
+    stderr_reader_.join();
+  if (stdout_fd_ >= 0)
+    close(stdout_fd_);
+}
+
+int server_process::stop(int sig, std::chrono::seconds timeout) {
+  if (pid_ <= 0)
+    return -1;
+  kill(pid_, sig);
+  int status = 0;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_)
+      break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  pid_ = -1;
+  if (stderr_reader_.joinable())
+    stderr_reader_.join();
+  return status;
+}
+
+std::string server_process::stderr_text() const {
+  std::lock_guard lock(mu_);
+  return stderr_;
+}
+
+}  // namespace referrald::testing

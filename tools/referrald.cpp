@@ -1,0 +1,225 @@
+// referrald — the server process (SPEC section 2).
+
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "actors/runtime.hpp"
+#include "domain/log.hpp"
+#include "http/server.hpp"
+#include "store/db.hpp"
+#include "store/key_store.hpp"
+
+using namespace referrald;
+
+namespace {
+
+constexpr const char* k_usage = R"(usage: referrald [options]
+
+Serves the referrald HTTP API. Every option can also be set through an environment
+variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
+
+  --listen HOST:PORT     address to listen on (default 127.0.0.1:8080; port 0 picks a
+                         free port, and the "listening on" line shows the real one)
+  --data DIR             data directory holding the RocksDB store (default ./data)
+  --io-threads N         HTTP I/O threads (default: one per core)
+  --actor-threads N      actor scheduler threads (default: one per core)
+  --max-body BYTES       largest request body accepted (default 33554432, the AI push
+                         limit; rule APIs accept at most 1 MiB or this, if smaller)
+  --request-timeout MS   how long a request may wait for its answer (default 10000)
+  --log-level LEVEL      error, warn, info or debug (default info)
+  --help                 this text
+
+Environment only:
+  REFERRALD_BOOTSTRAP_KEY=SECRET  at start, create an admin key (all accounts and brands)
+                         with this secret unless one exists. Without it, a data directory
+                         without keys gets one admin key whose secret is printed once.
+)";
+
+struct config {
+  std::string listen = "127.0.0.1:8080";
+  std::string data = "./data";
+  std::size_t io_threads = 0;
+  std::size_t actor_threads = 0;
+  std::size_t max_body = 32u << 20;
+  std::size_t request_timeout_ms = 10000;
+  std::string log_level = "info";
+};
+
+[[noreturn]] void fail(const std::string& message) {
+  std::fprintf(stderr, "referrald: %s\n", message.c_str());
+  std::exit(2);
+}
+
+std::size_t parse_count(std::string_view name, std::string_view v, std::size_t min,
+                        std::size_t max) {
+  std::size_t n = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc{} || ptr != v.data() + v.size() || n < min || n > max) {
+    fail(std::string(name) + " must be a whole number from " + std::to_string(min) + " to " +
+         std::to_string(max) + ", not '" + std::string(v) + "'");
+  }
+  return n;
+}
+
+void set_option(config& c, std::string_view name, std::string_view value) {
+  if (name == "listen") {
+    c.listen = value;
+  } else if (name == "data") {
+    if (value.empty())
+      fail("--data must not be empty");
+    c.data = value;
+  } else if (name == "io-threads") {
+    c.io_threads = parse_count("--io-threads", value, 1, 256);
+  } else if (name == "actor-threads") {
+    c.actor_threads = parse_count("--actor-threads", value, 1, 256);
+  } else if (name == "max-body") {
+    c.max_body = parse_count("--max-body", value, 1024, std::size_t{1} << 32);
+  } else if (name == "request-timeout") {
+    c.request_timeout_ms = parse_count("--request-timeout", value, 10, 3600000);
+  } else if (name == "log-level") {
+    if (!domain::log_level_from_string(value)) {
+      fail("--log-level must be error, warn, info or debug, not '" + std::string(value) + "'");
+    }
+    c.log_level = value;
+  } else {
+    fail("unknown option --" + std::string(name) + " (see --help)");
+  }
+}
+
+config parse(int argc, char** argv) {
+  config c;
+  for (const char* name : {"listen", "data", "io-threads", "actor-threads", "max-body",
+                           "request-timeout", "log-level"}) {
+    std::string var = "REFERRALD_";
+    for (const char* p = name; *p != '\0'; ++p) {
+      var += *p == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
+    }
+    if (const char* v = std::getenv(var.c_str()); v != nullptr && *v != '\0') {
+      set_option(c, name, v);
+    }
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(k_usage, stdout);
+      std::exit(0);
+    }
+    if (!arg.starts_with("--"))
+      fail("unexpected argument '" + std::string(arg) + "'");
+    arg.remove_prefix(2);
+    std::string_view name = arg;
+    std::string_view value;
+    if (auto eq = arg.find('='); eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    } else {
+      if (i + 1 >= argc)
+        fail("--" + std::string(name) + " needs a value");
+      value = argv[++i];
+    }
+    set_option(c, name, value);
+  }
+  return c;
+}
+
+// "HOST:PORT" or "[V6]:PORT".
+std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    fail("--listen must be HOST:PORT, not '" + listen + "'");
+  }
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  auto port =
+      parse_count("the port of --listen", std::string_view(listen).substr(colon + 1), 0, 65535);
+  return {host, static_cast<std::uint16_t>(port)};
+}
+
+// Installs REFERRALD_BOOTSTRAP_KEY, or the first admin key of an empty data directory.
+void bootstrap_keys(store::db& db) {
+  auto keys = store::key_store(db).load_all();
+  if (!keys)
+    throw std::runtime_error(keys.err().message);
+  domain::api_key_request admin{"bootstrap admin", domain::role::admin, {true, {}, true, {}}};
+  const char* env = std::getenv("REFERRALD_BOOTSTRAP_KEY");
+  if (env != nullptr && *env != '\0') {
+    std::string secret = env;
+    if (secret.size() < 16)
+      fail("REFERRALD_BOOTSTRAP_KEY must be at least 16 characters long");
+    auto digest = domain::sha256(secret);
+    for (const auto& k : *keys) {
+      if (k.secret_digest == digest && k.active())
+        return;
+    }
+    auto k = store::create_key_offline(db, admin, secret);
+    if (!k)
+      throw std::runtime_error(k.err().message);
+    domain::log(domain::log_level::info,
+                "installed the bootstrap admin key as key " + std::to_string(k->id));
+    return;
+  }
+  if (!keys->empty())
+    return;
+  std::string secret = domain::generate_secret();
+  admin.name = "initial admin";
+  auto k = store::create_key_offline(db, admin, secret);
+  if (!k)
+    throw std::runtime_error(k.err().message);
+  std::fprintf(stderr,
+               "referrald: created admin API key %lld; its secret is shown only this once:\n"
+               "  %s\n",
+               static_cast<long long>(k->id), secret.c_str());
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  config cfg = parse(argc, argv);
+  domain::set_log_level(*domain::log_level_from_string(cfg.log_level));
+  auto [host, port] = split_listen(cfg.listen);
+  try {
+    auto opened = store::db::open({cfg.data, false});
+    if (!opened) {
+      std::fprintf(stderr, "referrald: cannot open data directory '%s': %s\n", cfg.data.c_str(),
+                   opened.err().message.c_str());
+      return 1;
+    }
+    std::unique_ptr<store::db> db = std::move(*opened);
+    bootstrap_keys(*db);
+
+    actors::runtime_options ropts;
+    ropts.actor_threads = cfg.actor_threads;
+    actors::runtime runtime(*db, ropts);
+
+    http::server_options sopts;
+    sopts.host = host;
+    sopts.port = port;
+    sopts.io_threads = cfg.io_threads;
+    sopts.body_limits.push_body = cfg.max_body;
+    sopts.body_limits.rule_body = std::min<std::size_t>(cfg.max_body, 1u << 20);
+    sopts.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+    http::server server(sopts, runtime);
+
+    std::printf("listening on %s\n", server.local_endpoint().c_str());
+    std::fflush(stdout);
+    domain::log(domain::log_level::info, "serving data directory " + cfg.data);
+    server.run();
+    domain::log(domain::log_level::info, "stopping: writing what is pending");
+    runtime.shutdown();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "referrald: %s\n", e.what());
+    return 1;
+  }
+  domain::log(domain::log_level::info, "stopped");
+  return 0;
+}
