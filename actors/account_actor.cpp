@@ -7,31 +7,22 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include <deque>
 #include <functional>
 #include <vector>
 
+#include "actors/write_pipeline.hpp"
 #include "domain/metrics.hpp"
 
 namespace referrald::actors {
 
 namespace {
 
-// A reply waiting for a write to become durable. `has_event` is false for a barrier: an
-// answer that changes nothing but must not overtake writes already in flight.
-struct inflight_write {
-  std::uint64_t ticket = 0;
-  bool has_event = false;
-  domain::event event;
-  reply_to reply;
-  std::string response;
-};
-
 struct account_actor_state {
   static inline const char* name = "referrald.account";
 
   std::string account_id;
   services* svc = nullptr;
+  std::shared_ptr<published_state> published;
   bool loaded = false;
   // Requests that arrived while loading, with their reply channels so that a failed load
   // can say why.
@@ -39,9 +30,7 @@ struct account_actor_state {
 
   domain::account_state committed;  // durable state: what reads see
   domain::account_state tip;        // committed + writes in flight: what writes check
-  std::deque<inflight_write> inflight;
-  std::uint64_t last_ticket = 0;
-  std::uint64_t failed_through = 0;  // acks for tickets up to here were already failed
+  write_pipeline<domain::event> writes;
 };
 
 using self_ptr = account_actor::stateful_pointer<account_actor_state>;
@@ -75,6 +64,11 @@ domain::unix_ms next_timestamp(const account_actor_state& st) {
   return std::max(domain::now_ms(), st.tip.last_timestamp());
 }
 
+void publish(self_ptr self) {
+  self->state.published->state.store(
+      std::make_shared<const domain::account_state>(self->state.committed));
+}
+
 // Numbers, chains and submits one event; the reply is delivered when it is durable.
 void submit(self_ptr self, domain::event e, reply_to reply, std::string response) {
   auto& st = self->state;
@@ -86,83 +80,28 @@ void submit(self_ptr self, domain::event e, reply_to reply, std::string response
     reply->deliver(std::move(applied).err());
     return;
   }
-  std::uint64_t ticket = ++st.last_ticket;
-  st.inflight.push_back(
-      inflight_write{ticket, true, std::move(e), std::move(reply), std::move(response)});
-  auto handle = caf::actor_cast<account_actor>(self);
-  st.svc->commits->submit(std::move(batch), [handle, ticket](const domain::status& s) {
-    caf::anon_send(handle, commit_ack{ticket, s.ok(), s.ok() ? std::string() : s.err().message});
-  });
-}
-
-// Answers now, or after the writes in flight when there are any.
-void answer_after_inflight(self_ptr self, reply_to reply, std::string response) {
-  auto& st = self->state;
-  if (st.inflight.empty()) {
-    reply->deliver(std::move(response));
-    return;
-  }
-  st.inflight.push_back(
-      inflight_write{st.last_ticket, false, {}, std::move(reply), std::move(response)});
+  st.writes.submit(*st.svc->commits, caf::actor_cast<account_actor>(self), std::move(batch),
+                   std::move(e), std::move(reply), std::move(response));
 }
 
 void on_ack(self_ptr self, const commit_ack& ack) {
   auto& st = self->state;
-  if (ack.ok) {
-    while (!st.inflight.empty() && st.inflight.front().ticket <= ack.ticket) {
-      inflight_write w = std::move(st.inflight.front());
-      st.inflight.pop_front();
-      if (w.has_event) {
-        if (auto applied = st.committed.apply(w.event); !applied) {
-          w.reply->deliver(std::move(applied).err());
-          continue;
-        }
-        domain::metrics().events_appended.fetch_add(1, std::memory_order_relaxed);
-      }
-      w.reply->deliver(std::move(w.response));
-    }
-    return;
-  }
-  if (ack.ticket <= st.failed_through)
-    return;
-  // Every write in flight was built on the failed one: fail them all and fall back to
-  // the durable state. The commit queue refuses further writes after a failure.
-  for (auto& w : st.inflight) {
-    w.reply->deliver(domain::make_error(domain::errc::unavailable,
-                                        "the change could not be stored: " + ack.error));
-  }
-  st.inflight.clear();
-  st.failed_through = st.last_ticket;
-  st.tip = st.committed;
+  st.writes.on_ack(
+      ack,
+      [&](const domain::event& e) {
+        auto applied = st.committed.apply(e);
+        if (applied) domain::metrics().events_appended.fetch_add(1, std::memory_order_relaxed);
+        return applied;
+      },
+      [&] { publish(self); }, [&] { st.tip = st.committed; });
 }
 
 void list(self_ptr self, passthrough_list_req& req) {
-  const auto& st = self->state.committed;
-  req.reply->deliver(to_json([&](domain::json_writer& w) {
-    w.StartObject();
-    w.Key("referrers");
-    w.StartArray();
-    for (const auto& [id, r] : st.referrers()) {
-      if (req.include_inactive || r.is_active)
-        domain::write_json(w, st.account_id(), r);
-    }
-    w.EndArray();
-    w.Key("total");
-    w.Uint64(st.referrers().size());
-    w.Key("active_count");
-    w.Uint64(st.active_referrer_count());
-    w.EndObject();
-  }));
+  req.reply->deliver(domain::passthrough_list_json(self->state.committed, req.include_inactive));
 }
 
 void get(self_ptr self, passthrough_get_req& req) {
-  const auto& st = self->state.committed;
-  const auto* r = st.find_referrer(req.id);
-  if (r == nullptr) {
-    req.reply->deliver(not_found(req.id));
-    return;
-  }
-  req.reply->deliver(referrer_json(st.account_id(), *r));
+  req.reply->deliver(domain::passthrough_get_json(self->state.committed, req.id));
 }
 
 void create(self_ptr self, passthrough_create_req& req) {
@@ -194,7 +133,7 @@ void patch(self_ptr self, passthrough_patch_req& req) {
   domain::passthrough_referrer r = *current;
   std::vector<std::string> changed = domain::apply_patch(r, req.patch);
   if (changed.empty()) {
-    answer_after_inflight(self, std::move(req.reply), referrer_json(st.account_id, r));
+    st.writes.answer_after_inflight(std::move(req.reply), referrer_json(st.account_id, r));
     return;
   }
   if (auto holder = st.tip.referrer_with_domain(r.domain); holder && *holder != r.id) {
@@ -251,11 +190,12 @@ void fail_held(self_ptr self, const std::string& why) {
   }
 }
 
-account_actor::behavior_type account_behavior(self_ptr self, std::string account_id,
-                                              services* svc) {
+account_actor::behavior_type account_behavior(self_ptr self, std::string account_id, services* svc,
+                                              std::shared_ptr<published_state> published) {
   auto& st = self->state;
   st.account_id = account_id;
   st.svc = svc;
+  st.published = std::move(published);
   st.committed = domain::account_state(account_id);
   st.tip = st.committed;
   self->request(svc->loaders, svc->load_timeout, load_account_req{account_id})
@@ -269,6 +209,7 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
             self->state.committed = *result.state;
             self->state.tip = *result.state;
             self->state.loaded = true;
+            publish(self);
             auto held = std::move(self->state.held);
             self->state.held.clear();
             for (auto& held_request : held)
@@ -290,8 +231,9 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
 
 }  // namespace
 
-account_actor spawn_account_actor(caf::actor_system& sys, std::string account_id, services* svc) {
-  return sys.spawn(account_behavior, std::move(account_id), svc);
+account_actor spawn_account_actor(caf::actor_system& sys, std::string account_id, services* svc,
+                                  std::shared_ptr<published_state> published) {
+  return sys.spawn(account_behavior, std::move(account_id), svc, std::move(published));
 }
 
 }  // namespace referrald::actors

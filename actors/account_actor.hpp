@@ -9,9 +9,14 @@
 //
 // Mutations are validated against the state including writes still in flight, written
 // as one event each through the commit queue, and answered only when their write is
-// durable — so a client that got a response reads its own write next time. Several
-// mutations may be in flight at once; their events carry consecutive sequence numbers
-// and share fsyncs. Reads are answered from the durable state only.
+// durable. Several mutations may be in flight at once; their events carry consecutive
+// sequence numbers and share fsyncs.
+//
+// The durable state is published (an immutable snapshot in `published`) after loading
+// and after every acknowledged group of writes, before those writes are answered. Request
+// handling reads it directly on any thread, so reads never queue behind writes, and a
+// client that got an answer to its write reads that write next time. The list/get
+// messages below serve reads that arrive before the state is loaded.
 //
 // Interface:
 //   passthrough_list_req{include_inactive}  -> {"referrers":[..],"total":n,"active_count":m}
@@ -23,6 +28,8 @@
 
 #include <caf/typed_actor.hpp>
 
+#include <atomic>
+#include <memory>
 #include <string>
 
 #include "actors/messages.hpp"
@@ -35,6 +42,12 @@ using account_actor =
                      caf::reacts_to<passthrough_create_req>, caf::reacts_to<passthrough_patch_req>,
                      caf::reacts_to<passthrough_delete_req>, caf::reacts_to<commit_ack>>;
 
-account_actor spawn_account_actor(caf::actor_system& sys, std::string account_id, services* svc);
+// The account's durable state as last published by its actor; null until loaded.
+struct published_state {
+  std::atomic<std::shared_ptr<const domain::account_state>> state;
+};
+
+account_actor spawn_account_actor(caf::actor_system& sys, std::string account_id, services* svc,
+                                  std::shared_ptr<published_state> published);
 
 }  // namespace referrald::actors

@@ -7,21 +7,14 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include <deque>
 #include <map>
 
+#include "actors/write_pipeline.hpp"
 #include "store/key_store.hpp"
 
 namespace referrald::actors {
 
 namespace {
-
-struct pending_key_write {
-  std::uint64_t ticket = 0;
-  domain::api_key key;  // the key after the change
-  reply_to reply;
-  std::string response;
-};
 
 struct keys_actor_state {
   static inline const char* name = "referrald.keys";
@@ -30,9 +23,7 @@ struct keys_actor_state {
   key_table_publisher publish;
   std::map<std::int64_t, domain::api_key> committed;
   std::map<std::int64_t, domain::api_key> tip;
-  std::deque<pending_key_write> inflight;
-  std::uint64_t last_ticket = 0;
-  std::uint64_t failed_through = 0;
+  write_pipeline<domain::api_key> writes;  // each item: the key after the change
 };
 
 using self_ptr = keys_actor::stateful_pointer<keys_actor_state>;
@@ -62,51 +53,28 @@ void submit(self_ptr self, domain::api_key k, reply_to reply, std::string respon
   store::write_batch batch;
   store::key_store(*st.svc->db).put(batch, k);
   st.tip[k.id] = k;
-  std::uint64_t ticket = ++st.last_ticket;
-  st.inflight.push_back(
-      pending_key_write{ticket, std::move(k), std::move(reply), std::move(response)});
-  auto handle = caf::actor_cast<keys_actor>(self);
-  st.svc->commits->submit(std::move(batch), [handle, ticket](const domain::status& s) {
-    caf::anon_send(handle, commit_ack{ticket, s.ok(), s.ok() ? std::string() : s.err().message});
-  });
+  st.writes.submit(*st.svc->commits, caf::actor_cast<keys_actor>(self), std::move(batch),
+                   std::move(k), std::move(reply), std::move(response));
 }
 
 const domain::api_key* visible(self_ptr self, std::int64_t id, const domain::api_key& caller) {
   auto it = self->state.tip.find(id);
-  if (it == self->state.tip.end() || !it->second.active())
-    return nullptr;
-  if (!caller.grants.covers(it->second.grants))
-    return nullptr;
+  if (it == self->state.tip.end() || !it->second.active()) return nullptr;
+  if (!caller.grants.covers(it->second.grants)) return nullptr;
   return &it->second;
 }
 
+// The new table is published before the answers go out: a revoked key already fails
+// when its revocation is answered.
 void on_ack(self_ptr self, const commit_ack& ack) {
   auto& st = self->state;
-  if (ack.ok) {
-    // Publish the new table before answering: a client that got the answer must find the
-    // change in effect (a revoked key must already fail).
-    std::vector<pending_key_write> done;
-    while (!st.inflight.empty() && st.inflight.front().ticket <= ack.ticket) {
-      done.push_back(std::move(st.inflight.front()));
-      st.inflight.pop_front();
-      st.committed[done.back().key.id] = done.back().key;
-    }
-    if (done.empty())
-      return;
-    publish(self);
-    for (auto& w : done)
-      w.reply->deliver(std::move(w.response));
-    return;
-  }
-  if (ack.ticket <= st.failed_through)
-    return;
-  for (auto& w : st.inflight) {
-    w.reply->deliver(domain::make_error(domain::errc::unavailable,
-                                        "the key change could not be stored: " + ack.error));
-  }
-  st.inflight.clear();
-  st.failed_through = st.last_ticket;
-  st.tip = st.committed;
+  st.writes.on_ack(
+      ack,
+      [&](const domain::api_key& k) {
+        st.committed[k.id] = k;
+        return domain::status{};
+      },
+      [&] { publish(self); }, [&] { st.tip = st.committed; });
 }
 
 keys_actor::behavior_type keys_behavior(self_ptr self, std::vector<domain::api_key> keys,
@@ -142,8 +110,7 @@ keys_actor::behavior_type keys_behavior(self_ptr self, std::vector<domain::api_k
         domain::json_writer w(buf);
         w.StartArray();
         for (const auto& [id, k] : self->state.committed) {
-          if (k.active() && req.caller.grants.covers(k.grants))
-            domain::write_json(w, k);
+          if (k.active() && req.caller.grants.covers(k.grants)) domain::write_json(w, k);
         }
         w.EndArray();
         req.reply->deliver(std::string(buf.GetString(), buf.GetSize()));

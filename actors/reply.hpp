@@ -40,8 +40,7 @@ class reply_channel {
 
   // Thread-safe; only the first call has an effect.
   void deliver(api_result r) {
-    if (!delivered_.exchange(true))
-      handler_(std::move(r));
+    if (!delivered_.exchange(true)) handler_(std::move(r));
   }
 
  private:

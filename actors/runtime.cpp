@@ -46,8 +46,7 @@ struct runtime::impl {
   explicit impl(store::db& d, const runtime_options& o)
       : db(d), log(d), commits(d), cfg(make_config(o)), sys(*cfg) {
     auto keys = store::key_store(d).load_all();
-    if (!keys)
-      throw std::runtime_error("cannot read API keys: " + keys.err().message);
+    if (!keys) throw std::runtime_error("cannot read API keys: " + keys.err().message);
     svc.db = &db;
     svc.log = &log;
     svc.commits = &commits;
@@ -58,29 +57,41 @@ struct runtime::impl {
         [this](std::shared_ptr<const domain::key_table> t) { key_table.store(std::move(t)); });
   }
 
+  // One registry entry per running account actor.
+  struct slot {
+    account_actor actor;
+    std::shared_ptr<published_state> published;
+  };
+
+  std::shared_ptr<const domain::account_state> view(const std::string& account_id) const {
+    std::shared_lock lock(mu);
+    auto it = accounts.find(account_id);
+    if (it == accounts.end()) return nullptr;
+    return it->second.published->state.load();
+  }
+
   account_actor account(const std::string& account_id) {
     {
       std::shared_lock lock(mu);
       auto it = accounts.find(account_id);
-      if (it != accounts.end())
-        return it->second;
+      if (it != accounts.end()) return it->second.actor;
     }
     std::unique_lock lock(mu);
-    if (stopping)
-      return {};
+    if (stopping) return {};
     auto it = accounts.find(account_id);
-    if (it != accounts.end())
-      return it->second;
-    auto actor = spawn_account_actor(sys, account_id, &svc);
-    accounts.emplace(account_id, actor);
+    if (it != accounts.end()) return it->second.actor;
+    auto published = std::make_shared<published_state>();
+    auto actor = spawn_account_actor(sys, account_id, &svc, published);
+    accounts.emplace(account_id, slot{actor, std::move(published)});
     domain::metrics().account_actors_live.fetch_add(1, std::memory_order_relaxed);
     // When the actor ends (a failed load), forget it so the next request respawns it.
     actor->attach_functor([this, account_id, addr = actor.address()] {
       domain::metrics().account_actors_live.fetch_sub(1, std::memory_order_relaxed);
       std::unique_lock l(mu);
       auto found = accounts.find(account_id);
-      if (found != accounts.end() && found->second.address() == addr)
+      if (found != accounts.end() && found->second.actor.address() == addr) {
         accounts.erase(found);
+      }
     });
     return actor;
   }
@@ -95,7 +106,7 @@ struct runtime::impl {
   std::atomic<std::shared_ptr<const domain::key_table>> key_table;
 
   mutable std::shared_mutex mu;
-  std::unordered_map<std::string, account_actor> accounts;
+  std::unordered_map<std::string, slot> accounts;
   bool stopping = false;
   std::once_flag shutdown_once;
 };
@@ -103,14 +114,11 @@ struct runtime::impl {
 runtime::runtime(store::db& db, runtime_options options)
     : impl_(std::make_unique<impl>(db, options)) {}
 
-runtime::~runtime() {
-  shutdown();
-}
+runtime::~runtime() { shutdown(); }
 
 void runtime::tell(const std::string& account_id, account_request request) {
   auto actor = impl_->account(account_id);
-  if (!actor)
-    return;  // shutting down: the request's reply channel answers `unavailable`
+  if (!actor) return;  // shutting down: the request's reply channel answers `unavailable`
   std::visit([&](auto&& req) { caf::anon_send(actor, std::move(req)); }, std::move(request));
 }
 
@@ -119,9 +127,11 @@ void runtime::tell(keys_request request) {
              std::move(request));
 }
 
-std::shared_ptr<const domain::key_table> runtime::keys() const {
-  return impl_->key_table.load();
+std::shared_ptr<const domain::account_state> runtime::view(const std::string& account_id) const {
+  return impl_->view(account_id);
 }
+
+std::shared_ptr<const domain::key_table> runtime::keys() const { return impl_->key_table.load(); }
 
 std::size_t runtime::live_accounts() const {
   std::shared_lock lock(impl_->mu);
@@ -137,8 +147,8 @@ void runtime::shutdown() {
     {
       std::unique_lock lock(impl_->mu);
       impl_->stopping = true;
-      for (auto& [id, a] : impl_->accounts)
-        accounts.push_back(a);
+      for (auto& [id, s] : impl_->accounts)
+        accounts.push_back(s.actor);
     }
     for (auto& a : accounts)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "actors/messages.hpp"
+#include "domain/account_state.hpp"
 #include "domain/api_key.hpp"
 #include "store/db.hpp"
 
@@ -38,6 +39,11 @@ class runtime {
   void tell(const std::string& account_id, account_request request);
   // Hands a request to the keys actor.
   void tell(keys_request request);
+
+  // The account's durable state as its actor last published it, for reading on any
+  // thread; null when the account's actor is not running or still loading (then send the
+  // request to the actor with tell()). A write that has been answered is in it.
+  std::shared_ptr<const domain::account_state> view(const std::string& account_id) const;
 
   // The current table of active keys; swapped atomically after each key change.
   std::shared_ptr<const domain::key_table> keys() const;

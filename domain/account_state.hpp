@@ -1,21 +1,53 @@
 #pragma once
 
-// The rule state of one account: nothing but the fold of its events. Owned by exactly
-// one account actor at run time (not thread-safe); also built by referralctl and tests.
+// The rule state of one account: nothing but the fold of its events.
+//
+// A value type that is cheap to copy: its collections are persistent maps that share
+// structure between versions, so an actor can keep its durable state and a speculative
+// one side by side, and publish immutable snapshots to readers on other threads, each
+// in O(1). A given object is not thread-safe to modify; a snapshot that nobody modifies
+// may be read from any number of threads.
 
 #include <cstdint>
-#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "domain/digest.hpp"
 #include "domain/event.hpp"
 #include "domain/passthrough.hpp"
+#include "domain/persistent_map.hpp"
 #include "domain/result.hpp"
 
 namespace referrald::domain {
+
+// A stored entity together with its API JSON (the object of the event that produced it).
+template <class T>
+struct entity {
+  T value;
+  std::string json;
+
+  friend bool operator==(const entity&, const entity&) = default;
+};
+
+// A shared, immutable entity; equality compares contents.
+template <class T>
+class entity_ref {
+ public:
+  entity_ref() = default;
+  explicit entity_ref(std::shared_ptr<const entity<T>> p) : p_(std::move(p)) {}
+  const entity<T>& operator*() const { return *p_; }
+  const entity<T>* operator->() const { return p_.get(); }
+  friend bool operator==(const entity_ref& a, const entity_ref& b) {
+    return a.p_ == b.p_ || (a.p_ && b.p_ && *a.p_ == *b.p_);
+  }
+
+ private:
+  std::shared_ptr<const entity<T>> p_;
+};
+
+using passthrough_map = persistent_map<std::int64_t, entity_ref<passthrough_referrer>>;
 
 class account_state {
  public:
@@ -34,7 +66,7 @@ class account_state {
   status apply(const event& e);
 
   // -- passthrough referrers --------------------------------------------------------
-  const std::map<std::int64_t, passthrough_referrer>& referrers() const { return referrers_; }
+  const passthrough_map& referrers() const { return referrers_; }
   const passthrough_referrer* find_referrer(std::int64_t id) const;
   // The referrer that holds a normalized domain, active or not.
   std::optional<std::int64_t> referrer_with_domain(std::string_view domain) const;
@@ -51,10 +83,18 @@ class account_state {
   sha256_digest head_hash_{};
   unix_ms last_timestamp_ = 0;
 
-  std::map<std::int64_t, passthrough_referrer> referrers_;
-  std::unordered_map<std::string, std::int64_t> referrer_domains_;
+  passthrough_map referrers_;
+  persistent_map<std::string, std::int64_t> referrer_domains_;
   std::int64_t next_referrer_id_ = 1;
   std::size_t active_referrers_ = 0;
 };
+
+// -- the API's views of a state (shared by the actor and the direct read path) ---------
+
+// {"referrers":[...],"total":n,"active_count":m}
+std::string passthrough_list_json(const account_state& s, bool include_inactive);
+
+// The referrer's JSON, or not_found.
+result<std::string> passthrough_get_json(const account_state& s, std::int64_t id);
 
 }  // namespace referrald::domain

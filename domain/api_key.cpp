@@ -17,24 +17,18 @@ namespace {
 
 constexpr std::size_t k_name_max = 100;
 
-std::string_view str(const rapidjson::Value& v) {
-  return {v.GetString(), v.GetStringLength()};
-}
+std::string_view str(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
 
-bool is_wildcard(const rapidjson::Value& v) {
-  return v.IsString() && str(v) == "*";
-}
+bool is_wildcard(const rapidjson::Value& v) { return v.IsString() && str(v) == "*"; }
 
 // Records a problem when validating a request; stored keys are decoded without a reader.
 void report(field_reader* in, std::string field, std::string message) {
-  if (in != nullptr)
-    in->fail(std::move(field), std::move(message));
+  if (in != nullptr) in->fail(std::move(field), std::move(message));
 }
 
 // accounts: ["*"] or a list of account ids.
 void read_accounts(const rapidjson::Value* v, field_reader* in, grants& g) {
-  if (v == nullptr)
-    return;
+  if (v == nullptr) return;
   if (!v->IsArray()) {
     report(in, "accounts", "must be an array of account ids or [\"*\"]");
     return;
@@ -65,8 +59,7 @@ void read_accounts(const rapidjson::Value* v, field_reader* in, grants& g) {
 
 // brands: ["*"] or a list of positive integers.
 void read_brands(const rapidjson::Value* v, field_reader* in, grants& g) {
-  if (v == nullptr)
-    return;
+  if (v == nullptr) return;
   if (!v->IsArray()) {
     report(in, "brands", "must be an array of brand ids or [\"*\"]");
     return;
@@ -126,20 +119,16 @@ void write_body(json_writer& w, const api_key& k) {
 }
 
 bool hex_to_digest(std::string_view hex, sha256_digest& out) {
-  if (hex.size() != 64)
-    return false;
+  if (hex.size() != 64) return false;
   auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9')
-      return c - '0';
-    if (c >= 'a' && c <= 'f')
-      return c - 'a' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     return -1;
   };
   for (std::size_t i = 0; i < 32; ++i) {
     int hi = nibble(hex[2 * i]);
     int lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0)
-      return false;
+    if (hi < 0 || lo < 0) return false;
     out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
   }
   return true;
@@ -160,12 +149,9 @@ std::string_view to_string(role r) {
 }
 
 std::optional<role> role_from_string(std::string_view s) {
-  if (s == "viewer")
-    return role::viewer;
-  if (s == "editor")
-    return role::editor;
-  if (s == "admin")
-    return role::admin;
+  if (s == "viewer") return role::viewer;
+  if (s == "editor") return role::editor;
+  if (s == "admin") return role::admin;
   return std::nullopt;
 }
 
@@ -183,19 +169,15 @@ bool grants::holds_brand(std::int64_t brand_id) const {
 
 bool grants::covers(const grants& other) const {
   if (!all_accounts) {
-    if (other.all_accounts)
-      return false;
+    if (other.all_accounts) return false;
     for (const auto& a : other.accounts) {
-      if (!holds_account(a))
-        return false;
+      if (!holds_account(a)) return false;
     }
   }
   if (!all_brands) {
-    if (other.all_brands)
-      return false;
+    if (other.all_brands) return false;
     for (auto b : other.brands) {
-      if (!holds_brand(b))
-        return false;
+      if (!holds_brand(b)) return false;
     }
   }
   return true;
@@ -209,8 +191,7 @@ result<api_key_request> parse_api_key_create(const rapidjson::Value& body) {
   std::optional<role> r;
   if (role_name) {
     r = role_from_string(*role_name);
-    if (!r)
-      in.fail("role", "must be one of viewer, editor, admin");
+    if (!r) in.fail("role", "must be one of viewer, editor, admin");
   }
   if (body.IsObject()) {
     auto acc = body.FindMember("accounts");
@@ -218,8 +199,7 @@ result<api_key_request> parse_api_key_create(const rapidjson::Value& body) {
     auto br = body.FindMember("brands");
     read_brands(br == body.MemberEnd() ? nullptr : &br->value, &in, req.grants);
   }
-  if (auto st = in.finish(); !st)
-    return std::move(st).err();
+  if (auto st = in.finish(); !st) return std::move(st).err();
   req.name = std::move(*name);
   req.role = *r;
   return req;
@@ -262,8 +242,7 @@ result<api_key> decode_stored_key(std::string_view json) {
   };
   rapidjson::Document doc;
   doc.Parse(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsObject())
-    return bad("not a JSON object");
+  if (doc.HasParseError() || !doc.IsObject()) return bad("not a JSON object");
   api_key k;
   auto id = doc.FindMember("id");
   auto name = doc.FindMember("name");
@@ -282,19 +261,15 @@ result<api_key> decode_stored_key(std::string_view json) {
   k.id = id->value.GetInt64();
   k.name = str(name->value);
   auto r = role_from_string(str(role_v->value));
-  if (!r)
-    return bad("unknown role");
+  if (!r) return bad("unknown role");
   k.role = *r;
   auto c = parse_rfc3339(str(created->value));
-  if (!c)
-    return bad("unreadable created_at");
+  if (!c) return bad("unreadable created_at");
   k.created_at = *c;
-  if (!hex_to_digest(str(digest->value), k.secret_digest))
-    return bad("unreadable digest");
+  if (!hex_to_digest(str(digest->value), k.secret_digest)) return bad("unreadable digest");
   if (revoked != doc.MemberEnd() && revoked->value.IsString()) {
     auto t = parse_rfc3339(str(revoked->value));
-    if (!t)
-      return bad("unreadable revoked_at");
+    if (!t) return bad("unreadable revoked_at");
     k.revoked_at = *t;
   }
   read_accounts(&accounts->value, nullptr, k.grants);
@@ -308,8 +283,7 @@ std::string generate_secret() {
   while (got < sizeof bytes) {
     ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
     if (n < 0) {
-      if (errno == EINTR)
-        continue;
+      if (errno == EINTR) continue;
       throw std::runtime_error(std::string("getrandom failed: ") + std::strerror(errno));
     }
     got += static_cast<std::size_t>(n);
@@ -327,8 +301,7 @@ std::string generate_secret() {
       out.push_back(alphabet[(acc >> bits) & 0x3F]);
     }
   }
-  if (bits > 0)
-    out.push_back(alphabet[(acc << (6 - bits)) & 0x3F]);
+  if (bits > 0) out.push_back(alphabet[(acc << (6 - bits)) & 0x3F]);
   return out;
 }
 
@@ -340,8 +313,7 @@ std::size_t key_table::digest_hash::operator()(const sha256_digest& d) const {
 
 key_table::key_table(const std::vector<api_key>& keys) {
   for (const auto& k : keys) {
-    if (k.active())
-      by_digest_.emplace(k.secret_digest, k);
+    if (k.active()) by_digest_.emplace(k.secret_digest, k);
   }
 }
 

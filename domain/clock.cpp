@@ -8,12 +8,10 @@ namespace referrald::domain {
 namespace {
 
 bool read_digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
-  if (pos + n > s.size())
-    return false;
+  if (pos + n > s.size()) return false;
   int v = 0;
   for (std::size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9')
-      return false;
+    if (s[i] < '0' || s[i] > '9') return false;
     v = v * 10 + (s[i] - '0');
   }
   out = v;
@@ -57,13 +55,11 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
 }
 
 bool is_valid_date(int y, int m, int d) {
-  if (y < 0 || y > 9999 || m < 1 || m > 12 || d < 1)
-    return false;
+  if (y < 0 || y > 9999 || m < 1 || m > 12 || d < 1) return false;
   static constexpr int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   int limit = days[m - 1];
   bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (m == 2 && leap)
-    limit = 29;
+  if (m == 2 && leap) limit = 29;
   return d <= limit;
 }
 
@@ -82,34 +78,28 @@ std::string format_rfc3339(unix_ms t) {
 
 std::optional<unix_ms> parse_rfc3339(std::string_view s) {
   int y, mo, d, h, mi, sec;
-  if (s.size() < 20)
-    return std::nullopt;
+  if (s.size() < 20) return std::nullopt;
   if (!read_digits(s, 0, 4, y) || s[4] != '-' || !read_digits(s, 5, 2, mo) || s[7] != '-' ||
       !read_digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't') || !read_digits(s, 11, 2, h) ||
       s[13] != ':' || !read_digits(s, 14, 2, mi) || s[16] != ':' || !read_digits(s, 17, 2, sec)) {
     return std::nullopt;
   }
-  if (!is_valid_date(y, mo, d) || h > 23 || mi > 59 || sec > 60)
-    return std::nullopt;
-  if (sec == 60)
-    sec = 59;  // a leap second is clamped into the minute it belongs to
+  if (!is_valid_date(y, mo, d) || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  if (sec == 60) sec = 59;  // a leap second is clamped into the minute it belongs to
   std::size_t pos = 19;
   int ms = 0;
   if (pos < s.size() && s[pos] == '.') {
     ++pos;
     std::size_t start = pos;
     while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-      if (pos - start < 3)
-        ms = ms * 10 + (s[pos] - '0');
+      if (pos - start < 3) ms = ms * 10 + (s[pos] - '0');
       ++pos;
     }
-    if (pos == start)
-      return std::nullopt;
+    if (pos == start) return std::nullopt;
     for (std::size_t k = pos - start; k < 3; ++k)
       ms *= 10;
   }
-  if (pos >= s.size())
-    return std::nullopt;
+  if (pos >= s.size()) return std::nullopt;
   int offset_min = 0;
   if (s[pos] == 'Z' || s[pos] == 'z') {
     ++pos;
@@ -124,8 +114,7 @@ std::optional<unix_ms> parse_rfc3339(std::string_view s) {
   } else {
     return std::nullopt;
   }
-  if (pos != s.size())
-    return std::nullopt;
+  if (pos != s.size()) return std::nullopt;
   std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
   std::int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
   return secs * 1000 + ms;

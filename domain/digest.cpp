@@ -18,9 +18,7 @@ constexpr std::array<std::uint32_t, 64> k_round = {
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
-constexpr std::uint32_t rotr(std::uint32_t x, int n) {
-  return (x >> n) | (x << (32 - n));
-}
+constexpr std::uint32_t rotr(std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
 std::uint32_t load_be32(const std::uint8_t* p) {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
@@ -140,8 +138,7 @@ sha256_hasher& sha256_hasher::update(const void* data, std::size_t size) {
     buffered_ += take;
     p += take;
     size -= take;
-    if (buffered_ < 64)
-      return *this;
+    if (buffered_ < 64) return *this;
     compress(buffer_.data());
     buffered_ = 0;
   }
@@ -178,9 +175,7 @@ sha256_digest sha256_hasher::finish() {
   return out;
 }
 
-sha256_digest sha256(std::string_view data) {
-  return sha256_hasher{}.update(data).finish();
-}
+sha256_digest sha256(std::string_view data) { return sha256_hasher{}.update(data).finish(); }
 
 std::string to_hex(const sha256_digest& d) {
   return to_hex(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
@@ -190,8 +185,7 @@ std::uint32_t crc32c(std::string_view data, std::uint32_t seed) {
   const auto* p = reinterpret_cast<const std::uint8_t*>(data.data());
   std::uint32_t crc = ~seed;
 #if defined(__x86_64__)
-  if (has_sse42())
-    return ~crc32c_sse42(crc, p, data.size());
+  if (has_sse42()) return ~crc32c_sse42(crc, p, data.size());
 #endif
   return ~crc32c_table(crc, p, data.size());
 }

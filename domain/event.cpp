@@ -24,8 +24,7 @@ std::string_view to_string(event_type t) {
 }
 
 std::optional<event_type> event_type_from_byte(std::uint8_t b) {
-  if (b >= 1 && b <= 6)
-    return static_cast<event_type>(b);
+  if (b >= 1 && b <= 6) return static_cast<event_type>(b);
   return std::nullopt;
 }
 

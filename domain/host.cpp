@@ -14,13 +14,11 @@ bool is_scheme_char(char c) {
 
 // Length of a leading `scheme://`, or 0.
 std::size_t scheme_length(std::string_view s) {
-  if (s.empty() || !(s[0] >= 'a' && s[0] <= 'z'))
-    return 0;
+  if (s.empty() || !(s[0] >= 'a' && s[0] <= 'z')) return 0;
   std::size_t i = 1;
   while (i < s.size() && is_scheme_char(s[i]))
     ++i;
-  if (s.substr(i, 3) == "://")
-    return i + 3;
+  if (s.substr(i, 3) == "://") return i + 3;
   return 0;
 }
 
@@ -41,8 +39,7 @@ result<std::string> to_ascii(const std::string& host) {
 
 result<std::string> normalize_host(std::string_view raw) {
   std::string s = to_lower_ascii(trim(raw));
-  if (s.empty())
-    return make_error(errc::validation_failed, "must not be empty");
+  if (s.empty()) return make_error(errc::validation_failed, "must not be empty");
 
   std::string_view v = s;
   if (std::size_t n = scheme_length(v); n > 0) {
@@ -53,8 +50,7 @@ result<std::string> normalize_host(std::string_view raw) {
   if (std::size_t cut = v.find_first_of("/?#"); cut != std::string_view::npos) {
     v = v.substr(0, cut);
   }
-  if (std::size_t at = v.rfind('@'); at != std::string_view::npos)
-    v.remove_prefix(at + 1);
+  if (std::size_t at = v.rfind('@'); at != std::string_view::npos) v.remove_prefix(at + 1);
   if (!v.empty() && v.front() == '[') {
     // IPv6 literal: keep the bracketed address, drop a port after it.
     if (std::size_t close = v.find(']'); close != std::string_view::npos) {
@@ -63,45 +59,34 @@ result<std::string> normalize_host(std::string_view raw) {
   } else if (std::size_t colon = v.find(':'); colon != std::string_view::npos) {
     v = v.substr(0, colon);
   }
-  if (!v.empty() && v.back() == '.')
-    v.remove_suffix(1);
-  if (v.empty())
-    return make_error(errc::validation_failed, "has no host name");
+  if (!v.empty() && v.back() == '.') v.remove_suffix(1);
+  if (v.empty()) return make_error(errc::validation_failed, "has no host name");
 
   std::string host(v);
   if (!is_ascii(host)) {
     auto converted = to_ascii(host);
-    if (!converted)
-      return converted;
+    if (!converted) return converted;
     host = std::move(*converted);
-    if (!host.empty() && host.back() == '.')
-      host.pop_back();
+    if (!host.empty() && host.back() == '.') host.pop_back();
   }
-  if (host.starts_with("www.") && host.find('.', 4) != std::string::npos)
-    host.erase(0, 4);
-  if (host.empty())
-    return make_error(errc::validation_failed, "has no host name");
+  if (host.starts_with("www.") && host.find('.', 4) != std::string::npos) host.erase(0, 4);
+  if (host.empty()) return make_error(errc::validation_failed, "has no host name");
   return host;
 }
 
 bool is_valid_hostname(std::string_view host) {
-  if (host.empty() || host.size() > 253)
-    return false;
+  if (host.empty() || host.size() > 253) return false;
   std::size_t labels = 0;
   std::size_t start = 0;
   while (start <= host.size()) {
     std::size_t end = host.find('.', start);
-    if (end == std::string_view::npos)
-      end = host.size();
+    if (end == std::string_view::npos) end = host.size();
     std::string_view label = host.substr(start, end - start);
-    if (label.empty() || label.size() > 63)
-      return false;
-    if (label.front() == '-' || label.back() == '-')
-      return false;
+    if (label.empty() || label.size() > 63) return false;
+    if (label.front() == '-' || label.back() == '-') return false;
     for (char c : label) {
       bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-      if (!ok)
-        return false;
+      if (!ok) return false;
     }
     ++labels;
     start = end + 1;
@@ -110,10 +95,8 @@ bool is_valid_hostname(std::string_view host) {
 }
 
 bool host_matches_domain(std::string_view host, std::string_view domain) {
-  if (domain.empty() || host.size() < domain.size())
-    return false;
-  if (!host.ends_with(domain))
-    return false;
+  if (domain.empty() || host.size() < domain.size()) return false;
+  if (!host.ends_with(domain)) return false;
   return host.size() == domain.size() || host[host.size() - domain.size() - 1] == '.';
 }
 

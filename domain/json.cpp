@@ -15,16 +15,11 @@ namespace referrald::domain {
 namespace {
 
 std::string type_name(const rapidjson::Value& v) {
-  if (v.IsNull())
-    return "null";
-  if (v.IsBool())
-    return "a boolean";
-  if (v.IsString())
-    return "a string";
-  if (v.IsNumber())
-    return "a number";
-  if (v.IsArray())
-    return "an array";
+  if (v.IsNull()) return "null";
+  if (v.IsBool()) return "a boolean";
+  if (v.IsString()) return "a string";
+  if (v.IsNumber()) return "a number";
+  if (v.IsArray()) return "an array";
   return "an object";
 }
 
@@ -49,8 +44,7 @@ field_reader::field_reader(const rapidjson::Value& body,
       errors_.push_back({std::string(key), "is given more than once"});
       continue;
     }
-    if (std::find(fields.begin(), fields.end(), key) != fields.end())
-      continue;
+    if (std::find(fields.begin(), fields.end(), key) != fields.end()) continue;
     if (std::find(std::begin(k_read_only_fields), std::end(k_read_only_fields), key) !=
         std::end(k_read_only_fields)) {
       errors_.push_back({std::string(key), "is read-only"});
@@ -61,18 +55,14 @@ field_reader::field_reader(const rapidjson::Value& body,
 }
 
 const rapidjson::Value* field_reader::find(std::string_view name) const {
-  if (body_ == nullptr)
-    return nullptr;
+  if (body_ == nullptr) return nullptr;
   for (auto it = body_->MemberBegin(); it != body_->MemberEnd(); ++it) {
-    if (key_of(it->name) == name)
-      return &it->value;
+    if (key_of(it->name) == name) return &it->value;
   }
   return nullptr;
 }
 
-bool field_reader::has(std::string_view name) const {
-  return find(name) != nullptr;
-}
+bool field_reader::has(std::string_view name) const { return find(name) != nullptr; }
 
 std::optional<std::string> field_reader::string_value(std::string_view name,
                                                       const rapidjson::Value& v, std::size_t min,
@@ -101,8 +91,7 @@ std::optional<std::string> field_reader::required_string(std::string_view name, 
                                                          std::size_t max) {
   const rapidjson::Value* v = find(name);
   if (v == nullptr) {
-    if (body_ != nullptr)
-      fail(std::string(name), "is required");
+    if (body_ != nullptr) fail(std::string(name), "is required");
     return std::nullopt;
   }
   return string_value(name, *v, min, max);
@@ -111,28 +100,23 @@ std::optional<std::string> field_reader::required_string(std::string_view name, 
 std::optional<std::string> field_reader::optional_string(std::string_view name, std::size_t min,
                                                          std::size_t max) {
   const rapidjson::Value* v = find(name);
-  if (v == nullptr)
-    return std::nullopt;
+  if (v == nullptr) return std::nullopt;
   return string_value(name, *v, min, max);
 }
 
 std::optional<std::optional<std::string>> field_reader::optional_nullable_string(
     std::string_view name, std::size_t max) {
   const rapidjson::Value* v = find(name);
-  if (v == nullptr)
-    return std::nullopt;
-  if (v->IsNull())
-    return std::optional<std::string>{};
+  if (v == nullptr) return std::nullopt;
+  if (v->IsNull()) return std::optional<std::string>{};
   auto s = string_value(name, *v, 0, max);
-  if (!s)
-    return std::nullopt;
+  if (!s) return std::nullopt;
   return std::optional<std::string>{std::move(*s)};
 }
 
 std::optional<bool> field_reader::optional_bool(std::string_view name) {
   const rapidjson::Value* v = find(name);
-  if (v == nullptr)
-    return std::nullopt;
+  if (v == nullptr) return std::nullopt;
   if (!v->IsBool()) {
     fail(std::string(name), "must be a boolean, not " + type_name(*v));
     return std::nullopt;
@@ -143,8 +127,7 @@ std::optional<bool> field_reader::optional_bool(std::string_view name) {
 std::optional<std::int64_t> field_reader::optional_int(std::string_view name, std::int64_t min,
                                                        std::int64_t max) {
   const rapidjson::Value* v = find(name);
-  if (v == nullptr)
-    return std::nullopt;
+  if (v == nullptr) return std::nullopt;
   if (!v->IsInt64()) {
     fail(std::string(name),
          v->IsNumber() ? "must be an integer" : "must be an integer, not " + type_name(*v));
@@ -164,12 +147,10 @@ void field_reader::fail(std::string field, std::string message) {
 }
 
 status field_reader::finish() const {
-  if (errors_.empty())
-    return {};
+  if (errors_.empty()) return {};
   std::string summary = "the request body is invalid: ";
   for (std::size_t i = 0; i < errors_.size(); ++i) {
-    if (i > 0)
-      summary += "; ";
+    if (i > 0) summary += "; ";
     summary +=
         errors_[i].field.empty() ? errors_[i].message : errors_[i].field + " " + errors_[i].message;
   }

@@ -31,28 +31,19 @@ const char* name(log_level l) {
 }  // namespace
 
 std::optional<log_level> log_level_from_string(std::string_view s) {
-  if (s == "error")
-    return log_level::error;
-  if (s == "warn")
-    return log_level::warn;
-  if (s == "info")
-    return log_level::info;
-  if (s == "debug")
-    return log_level::debug;
+  if (s == "error") return log_level::error;
+  if (s == "warn") return log_level::warn;
+  if (s == "info") return log_level::info;
+  if (s == "debug") return log_level::debug;
   return std::nullopt;
 }
 
-void set_log_level(log_level l) {
-  g_level.store(static_cast<int>(l));
-}
+void set_log_level(log_level l) { g_level.store(static_cast<int>(l)); }
 
-bool log_enabled(log_level l) {
-  return static_cast<int>(l) <= g_level.load();
-}
+bool log_enabled(log_level l) { return static_cast<int>(l) <= g_level.load(); }
 
 void log(log_level l, std::string_view message) {
-  if (!log_enabled(l))
-    return;
+  if (!log_enabled(l)) return;
   std::string line = format_rfc3339(now_ms());
   line += ' ';
   line += name(l);

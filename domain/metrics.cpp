@@ -12,32 +12,30 @@ void append_number(std::string& out, double v) {
   out += buf;
 }
 
-void counter(std::string& out, const char* name, const char* help, std::uint64_t v) {
+// One sample of a counter or gauge, with its HELP and TYPE lines.
+void scalar(std::string& out, const char* name, const char* type, const char* help,
+            const std::string& value) {
   out += "# HELP ";
   out += name;
   out += ' ';
   out += help;
   out += "\n# TYPE ";
   out += name;
-  out += " counter\n";
+  out += ' ';
+  out += type;
+  out += '\n';
   out += name;
   out += ' ';
-  out += std::to_string(v);
+  out += value;
   out += '\n';
 }
 
+void counter(std::string& out, const char* name, const char* help, std::uint64_t v) {
+  scalar(out, name, "counter", help, std::to_string(v));
+}
+
 void gauge(std::string& out, const char* name, const char* help, std::int64_t v) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += " gauge\n";
-  out += name;
-  out += ' ';
-  out += std::to_string(v);
-  out += '\n';
+  scalar(out, name, "gauge", help, std::to_string(v));
 }
 
 }  // namespace

@@ -24,8 +24,7 @@ constexpr std::size_t k_service_name_max = 100;
 std::optional<std::string> read_domain(field_reader& in, bool required) {
   auto raw = required ? in.required_string("domain", 1, k_domain_max)
                       : in.optional_string("domain", 1, k_domain_max);
-  if (!raw)
-    return std::nullopt;
+  if (!raw) return std::nullopt;
   auto host = normalize_host(*raw);
   if (!host) {
     in.fail("domain", host.err().message);
@@ -42,15 +41,12 @@ std::optional<std::string> read_domain(field_reader& in, bool required) {
 
 template <class T>
 bool set_if(std::optional<T> const& from, T& to) {
-  if (!from || *from == to)
-    return false;
+  if (!from || *from == to) return false;
   to = *from;
   return true;
 }
 
-std::string_view str(const rapidjson::Value& v) {
-  return {v.GetString(), v.GetStringLength()};
-}
+std::string_view str(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
 
 }  // namespace
 
@@ -64,20 +60,14 @@ result<passthrough_referrer> parse_passthrough_create(const rapidjson::Value& bo
   auto term = in.optional_string("utm_term", 0, k_term_max);
   auto service = in.optional_nullable_string("service_name", k_service_name_max);
   auto active = in.optional_bool("is_active");
-  if (auto st = in.finish(); !st)
-    return std::move(st).err();
+  if (auto st = in.finish(); !st) return std::move(st).err();
   r.domain = std::move(*domain);
   r.utm_source = std::move(*source);
-  if (medium)
-    r.utm_medium = std::move(*medium);
-  if (campaign)
-    r.utm_campaign = std::move(*campaign);
-  if (term)
-    r.utm_term = std::move(*term);
-  if (service)
-    r.service_name = std::move(*service);
-  if (active)
-    r.is_active = *active;
+  if (medium) r.utm_medium = std::move(*medium);
+  if (campaign) r.utm_campaign = std::move(*campaign);
+  if (term) r.utm_term = std::move(*term);
+  if (service) r.service_name = std::move(*service);
+  if (active) r.is_active = *active;
   return r;
 }
 
@@ -91,27 +81,19 @@ result<passthrough_patch> parse_passthrough_patch(const rapidjson::Value& body) 
   p.utm_term = in.optional_string("utm_term", 0, k_term_max);
   p.service_name = in.optional_nullable_string("service_name", k_service_name_max);
   p.is_active = in.optional_bool("is_active");
-  if (auto st = in.finish(); !st)
-    return std::move(st).err();
+  if (auto st = in.finish(); !st) return std::move(st).err();
   return p;
 }
 
 std::vector<std::string> apply_patch(passthrough_referrer& r, const passthrough_patch& p) {
   std::vector<std::string> changed;
-  if (set_if(p.domain, r.domain))
-    changed.emplace_back("domain");
-  if (set_if(p.utm_source, r.utm_source))
-    changed.emplace_back("utm_source");
-  if (set_if(p.utm_medium, r.utm_medium))
-    changed.emplace_back("utm_medium");
-  if (set_if(p.utm_campaign, r.utm_campaign))
-    changed.emplace_back("utm_campaign");
-  if (set_if(p.utm_term, r.utm_term))
-    changed.emplace_back("utm_term");
-  if (set_if(p.service_name, r.service_name))
-    changed.emplace_back("service_name");
-  if (set_if(p.is_active, r.is_active))
-    changed.emplace_back("is_active");
+  if (set_if(p.domain, r.domain)) changed.emplace_back("domain");
+  if (set_if(p.utm_source, r.utm_source)) changed.emplace_back("utm_source");
+  if (set_if(p.utm_medium, r.utm_medium)) changed.emplace_back("utm_medium");
+  if (set_if(p.utm_campaign, r.utm_campaign)) changed.emplace_back("utm_campaign");
+  if (set_if(p.utm_term, r.utm_term)) changed.emplace_back("utm_term");
+  if (set_if(p.service_name, r.service_name)) changed.emplace_back("service_name");
+  if (set_if(p.is_active, r.is_active)) changed.emplace_back("is_active");
   return changed;
 }
 
@@ -146,19 +128,16 @@ result<passthrough_referrer> passthrough_from_json(const rapidjson::Value& v) {
   auto bad = [](const char* what) {
     return make_error(errc::internal, std::string("stored passthrough referrer: ") + what);
   };
-  if (!v.IsObject())
-    return bad("not an object");
+  if (!v.IsObject()) return bad("not an object");
   passthrough_referrer r;
   auto get_string = [&](const char* key, std::string& out) {
     auto it = v.FindMember(key);
-    if (it == v.MemberEnd() || !it->value.IsString())
-      return false;
+    if (it == v.MemberEnd() || !it->value.IsString()) return false;
     out.assign(str(it->value));
     return true;
   };
   auto id = v.FindMember("id");
-  if (id == v.MemberEnd() || !id->value.IsInt64())
-    return bad("missing id");
+  if (id == v.MemberEnd() || !id->value.IsInt64()) return bad("missing id");
   r.id = id->value.GetInt64();
   if (!get_string("domain", r.domain) || !get_string("utm_source", r.utm_source) ||
       !get_string("utm_medium", r.utm_medium) || !get_string("utm_campaign", r.utm_campaign) ||
@@ -166,16 +145,14 @@ result<passthrough_referrer> passthrough_from_json(const rapidjson::Value& v) {
     return bad("missing string field");
   }
   auto service = v.FindMember("service_name");
-  if (service == v.MemberEnd())
-    return bad("missing service_name");
+  if (service == v.MemberEnd()) return bad("missing service_name");
   if (service->value.IsString()) {
     r.service_name = std::string(str(service->value));
   } else if (!service->value.IsNull()) {
     return bad("service_name has the wrong type");
   }
   auto active = v.FindMember("is_active");
-  if (active == v.MemberEnd() || !active->value.IsBool())
-    return bad("missing is_active");
+  if (active == v.MemberEnd() || !active->value.IsBool()) return bad("missing is_active");
   r.is_active = active->value.GetBool();
   std::string created, updated;
   if (!get_string("created_at", created) || !get_string("updated_at", updated)) {
@@ -183,8 +160,7 @@ result<passthrough_referrer> passthrough_from_json(const rapidjson::Value& v) {
   }
   auto c = parse_rfc3339(created);
   auto u = parse_rfc3339(updated);
-  if (!c || !u)
-    return bad("unreadable timestamps");
+  if (!c || !u) return bad("unreadable timestamps");
   r.created_at = *c;
   r.updated_at = *u;
   return r;

@@ -25,8 +25,7 @@ std::string_view trim(std::string_view s) {
 std::size_t utf8_length(std::string_view s) {
   std::size_t n = 0;
   for (unsigned char c : s) {
-    if ((c & 0xC0) != 0x80)
-      ++n;
+    if ((c & 0xC0) != 0x80) ++n;
   }
   return n;
 }
@@ -54,18 +53,15 @@ bool is_valid_utf8(std::string_view s) {
     } else {
       return false;
     }
-    if (static_cast<std::size_t>(end - p) < len)
-      return false;
+    if (static_cast<std::size_t>(end - p) < len) return false;
     for (std::size_t i = 1; i < len; ++i) {
-      if ((p[i] & 0xC0) != 0x80)
-        return false;
+      if ((p[i] & 0xC0) != 0x80) return false;
       cp = (cp << 6) | (p[i] & 0x3F);
     }
     if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) {
       return false;  // overlong
     }
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return false;
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
     p += len;
   }
   return true;
@@ -74,16 +70,14 @@ bool is_valid_utf8(std::string_view s) {
 std::string to_lower_ascii(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return out;
 }
 
 bool is_ascii(std::string_view s) {
   for (unsigned char c : s) {
-    if (c >= 0x80)
-      return false;
+    if (c >= 0x80) return false;
   }
   return true;
 }

@@ -85,8 +85,7 @@ response failure(const domain::error& e) {
   if (e.code == domain::errc::unauthorized) {
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"referrald\"");
   }
-  if (e.code == domain::errc::unavailable)
-    r.headers.emplace_back("Retry-After", "1");
+  if (e.code == domain::errc::unavailable) r.headers.emplace_back("Retry-After", "1");
   return r;
 }
 

@@ -30,8 +30,7 @@ router make_router(const limits& l) {
 
 domain::result<std::string> account_param(const request_ctx& c) {
   const std::string* id = c.query.get("account_id");
-  if (id == nullptr)
-    return domain::field_invalid("account_id", "is required");
+  if (id == nullptr) return domain::field_invalid("account_id", "is required");
   if (!domain::is_valid_account_id(*id)) {
     return domain::field_invalid(
         "account_id",
@@ -69,8 +68,7 @@ domain::status json_body(const request_ctx& c, rapidjson::Document& doc) {
     std::string_view v = params.substr(cs + 8);
     v = v.substr(0, v.find(';'));
     v = domain::trim(v);
-    if (v.size() >= 2 && v.front() == '"' && v.back() == '"')
-      v = v.substr(1, v.size() - 2);
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
     charset_ok = v == "utf-8" || v == "utf8";
   }
   if (media != "application/json" || !charset_ok) {
@@ -87,9 +85,7 @@ actors::reply_to reply_with(const request_ctx& c, unsigned status) {
   });
 }
 
-std::optional<response> healthz(request_ctx&) {
-  return raw_json(200, R"({"status":"ok"})");
-}
+std::optional<response> healthz(request_ctx&) { return raw_json(200, R"({"status":"ok"})"); }
 
 std::optional<response> metrics(request_ctx& c) {
   response r;

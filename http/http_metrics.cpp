@@ -14,11 +14,9 @@ http_metrics::http_metrics(const router& routes) {
 }
 
 void http_metrics::record(std::size_t route_index, unsigned status, double seconds) {
-  if (route_index >= slots_.size())
-    route_index = unmatched();
+  if (route_index >= slots_.size()) route_index = unmatched();
   auto& s = *slots_[route_index];
-  if (status < s.by_status.size())
-    s.by_status[status].fetch_add(1, std::memory_order_relaxed);
+  if (status < s.by_status.size()) s.by_status[status].fetch_add(1, std::memory_order_relaxed);
   s.latency.observe(seconds);
 }
 
@@ -30,8 +28,7 @@ std::string http_metrics::render(std::size_t live_accounts) const {
   for (const auto& s : slots_) {
     for (std::size_t code = 0; code < s->by_status.size(); ++code) {
       auto n = s->by_status[code].load(std::memory_order_relaxed);
-      if (n == 0)
-        continue;
+      if (n == 0) continue;
       out += "referrald_http_requests_total{" + s->labels + ",status=\"" + std::to_string(code) +
              "\"} " + std::to_string(n) + "\n";
     }

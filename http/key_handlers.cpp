@@ -12,27 +12,23 @@ std::optional<response> api_keys_list(request_ctx& c) {
 
 std::optional<response> api_keys_create(request_ctx& c) {
   rapidjson::Document doc;
-  if (auto st = json_body(c, doc); !st)
-    return failure(st.err());
+  if (auto st = json_body(c, doc); !st) return failure(st.err());
   auto req = domain::parse_api_key_create(doc);
-  if (!req)
-    return failure(req.err());
+  if (!req) return failure(req.err());
   c.runtime->tell(actors::key_create_req{std::move(*req), *c.key, reply_with(c, 201)});
   return std::nullopt;
 }
 
 std::optional<response> api_keys_get(request_ctx& c) {
   auto id = id_param(c, 0, "API key");
-  if (!id)
-    return failure(id.err());
+  if (!id) return failure(id.err());
   c.runtime->tell(actors::key_get_req{*id, *c.key, reply_with(c, 200)});
   return std::nullopt;
 }
 
 std::optional<response> api_keys_delete(request_ctx& c) {
   auto id = id_param(c, 0, "API key");
-  if (!id)
-    return failure(id.err());
+  if (!id) return failure(id.err());
   c.runtime->tell(actors::key_delete_req{*id, *c.key, reply_with(c, 204)});
   return std::nullopt;
 }

@@ -6,14 +6,12 @@ namespace {
 
 std::vector<std::string_view> split(std::string_view path) {
   std::vector<std::string_view> out;
-  if (path.empty() || path.front() != '/')
-    return out;
+  if (path.empty() || path.front() != '/') return out;
   path.remove_prefix(1);
   for (;;) {
     std::size_t slash = path.find('/');
     out.push_back(path.substr(0, slash));
-    if (slash == std::string_view::npos)
-      break;
+    if (slash == std::string_view::npos) break;
     path.remove_prefix(slash + 1);
   }
   return out;
@@ -61,24 +59,19 @@ void router::add(std::string pattern, method verb, handler fn, std::optional<dom
 
 router::match router::find(method verb, std::string_view path) const {
   match m;
-  if (path == "/v1" || path.starts_with("/v1/"))
-    path.remove_prefix(3);
+  if (path == "/v1" || path.starts_with("/v1/")) path.remove_prefix(3);
   auto segs = split(path);
-  if (segs.empty())
-    return m;
+  if (segs.empty()) return m;
   for (const auto& r : routes_) {
     auto pat = split(r.pattern);
-    if (pat.size() != segs.size())
-      continue;
+    if (pat.size() != segs.size()) continue;
     bool same = true;
     for (std::size_t i = 0; i < pat.size() && same; ++i) {
       same = is_param(pat[i]) ? !segs[i].empty() : pat[i] == segs[i];
     }
-    if (!same)
-      continue;
+    if (!same) continue;
     if (r.verb != verb) {
-      if (!m.allow.empty())
-        m.allow += ", ";
+      if (!m.allow.empty()) m.allow += ", ";
       m.allow += to_string(r.verb);
       m.kind = match::method_not_allowed;
       continue;
@@ -87,8 +80,7 @@ router::match router::find(method verb, std::string_view path) const {
     m.entry = &r;
     m.allow.clear();
     for (std::size_t i = 0; i < pat.size(); ++i) {
-      if (!is_param(pat[i]))
-        continue;
+      if (!is_param(pat[i])) continue;
       auto decoded = percent_decode(segs[i], false);
       if (!decoded) {
         m.error = decoded.err().message;

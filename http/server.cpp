@@ -1,16 +1,15 @@
 #include "http/server.hpp"
 
-#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/beast/core.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
 #include <atomic>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -25,12 +24,20 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
+using clock = std::chrono::steady_clock;
 
 namespace {
+
+// Concrete executor types: no type erasure on the hot path.
+using executor = net::io_context::executor_type;
+using socket_t = net::basic_stream_socket<tcp, executor>;
+using acceptor_t = net::basic_socket_acceptor<tcp, executor>;
+using timer_t = net::basic_waitable_timer<clock, net::wait_traits<clock>, executor>;
 
 constexpr std::size_t k_header_limit = 16 * 1024;
 // Bodies sent to a path that matches no route are read up to this size, then dropped.
 constexpr std::size_t k_unrouted_body_limit = 1u << 20;
+constexpr auto k_sweep_period = std::chrono::milliseconds(250);
 
 method to_method(bhttp::verb v) {
   switch (v) {
@@ -53,13 +60,10 @@ method to_method(bhttp::verb v) {
   }
 }
 
-std::string_view sv(beast::string_view s) {
-  return {s.data(), s.size()};
-}
+std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 
 bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size())
-    return false;
+  if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (std::tolower(static_cast<unsigned char>(a[i])) !=
         std::tolower(static_cast<unsigned char>(b[i]))) {
@@ -71,21 +75,26 @@ bool iequals(std::string_view a, std::string_view b) {
 
 // The token of "Authorization: Bearer <token>", or empty.
 std::string_view bearer_token(std::string_view header) {
-  while (!header.empty() && header.front() == ' ')
-    header.remove_prefix(1);
-  if (header.size() < 7 || !iequals(header.substr(0, 6), "bearer") || header[6] != ' ')
-    return {};
+  while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
+  if (header.size() < 7 || !iequals(header.substr(0, 6), "bearer") || header[6] != ' ') return {};
   header.remove_prefix(7);
-  while (!header.empty() && header.front() == ' ')
-    header.remove_prefix(1);
-  while (!header.empty() && header.back() == ' ')
-    header.remove_suffix(1);
+  while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
+  while (!header.empty() && header.back() == ' ') header.remove_suffix(1);
   return header;
 }
 
 }  // namespace
 
-class session;
+// One I/O thread: its io_context, the sessions living on it and their timeout sweep.
+// `sessions` is only touched on this worker's thread.
+struct worker {
+  explicit worker() : guard(net::make_work_guard(ioc)), sweep(ioc.get_executor()) {}
+
+  net::io_context ioc{1};
+  std::optional<net::executor_work_guard<executor>> guard;
+  timer_t sweep;
+  std::unordered_map<session*, std::weak_ptr<session>> sessions;
+};
 
 struct server::impl : std::enable_shared_from_this<server::impl> {
   impl(server_options o, actors::runtime& rt)
@@ -93,81 +102,107 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         runtime(rt),
         routes(make_router(options.body_limits)),
         metrics(routes),
-        acceptor(net::make_strand(ioc)),
-        signals(ioc),
-        drain_timer(ioc) {}
+        workers(make_workers(options.io_threads)),
+        acceptor(workers.front()->ioc.get_executor()),
+        signals(workers.front()->ioc),
+        drain_timer(workers.front()->ioc.get_executor()) {}
+
+  static std::vector<std::unique_ptr<worker>> make_workers(std::size_t n) {
+    if (n == 0) n = std::max<std::size_t>(1, std::thread::hardware_concurrency());
+    std::vector<std::unique_ptr<worker>> out;
+    for (std::size_t i = 0; i < n; ++i) out.push_back(std::make_unique<worker>());
+    return out;
+  }
 
   void start_accepting();
-  void on_accept(beast::error_code ec, tcp::socket socket);
+  void on_accept(worker& w, beast::error_code ec, socket_t socket);
+  void arm_sweep(worker& w);
+  void on_sweep(worker& w);
   void begin_stop();
-  void session_started(session* s, const std::shared_ptr<session>& p);
-  void session_ended(session* s);
+  void stop_all();
 
   server_options options;
   actors::runtime& runtime;
   router routes;
   http_metrics metrics;
-  net::io_context ioc;
-  tcp::acceptor acceptor;
+  std::vector<std::unique_ptr<worker>> workers;
+  std::size_t next_worker = 0;
+  acceptor_t acceptor;
   net::signal_set signals;
-  net::steady_timer drain_timer;
+  timer_t drain_timer;
   std::atomic<bool> draining{false};
-
-  std::mutex sessions_mu;
-  std::unordered_map<session*, std::weak_ptr<session>> sessions;
+  std::atomic<std::size_t> live_sessions{0};
 };
 
 // One connection: do_read → on_header → (100-continue) → on_body → dispatch →
-// complete → send → on_write → do_read ...
+// complete → finish → on_write → do_read ... All on its worker's thread.
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(tcp::socket&& socket, std::shared_ptr<server::impl> srv)
-      : stream_(std::move(socket)), srv_(std::move(srv)), reply_timer_(stream_.get_executor()) {}
-
-  ~session() { srv_->session_ended(this); }
-
-  void start() {
-    srv_->session_started(this, shared_from_this());
-    net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&session::do_read, shared_from_this()));
+  session(socket_t&& socket, worker& w, std::shared_ptr<server::impl> srv)
+      : socket_(std::move(socket)), worker_(w), srv_(std::move(srv)) {
+    ++srv_->live_sessions;
   }
 
-  // Closes the connection if it is between requests (used when the server stops).
+  ~session() {
+    if (--srv_->live_sessions == 0 && srv_->draining) {
+      net::post(srv_->workers.front()->ioc, [srv = srv_] { srv->drain_timer.cancel(); });
+    }
+  }
+
+  // Runs on the worker's thread.
+  void start() {
+    worker_.sessions.emplace(this, weak_from_this());
+    do_read();
+  }
+
+  // Called by the worker's sweep: enforces the deadlines.
+  void sweep(clock::time_point now) {
+    if (phase_ == phase::awaiting) {
+      if (now >= deadline_) {
+        complete(generation_, failure(domain::make_error(
+                                  domain::errc::unavailable,
+                                  "the request was not answered in time; it may or may not "
+                                  "have taken effect")));
+      }
+      return;
+    }
+    if (phase_ == phase::idle && srv_->draining) return close();
+    if (phase_ != phase::closed && now >= deadline_) close();
+  }
+
+  // Closes the connection if it is between requests (the server is stopping).
   void close_if_idle() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->idle_)
-        self->stream_.socket().cancel();
-    });
+    if (phase_ == phase::idle) close();
   }
 
  private:
+  enum class phase { idle, reading, awaiting, writing, closed };
+
   void do_read() {
-    if (srv_->draining)
-      return do_close();
+    if (srv_->draining) return close();
     parser_.emplace();
     parser_->header_limit(k_header_limit);
     // No limit while the header is read (Beast would otherwise judge Content-Length
     // against it before the route is known); the route's limit is set in on_header.
     parser_->body_limit(boost::none);
-    idle_ = true;
-    stream_.expires_after(srv_->options.idle_timeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
+    phase_ = phase::idle;
+    deadline_ = clock::now() + srv_->options.idle_timeout;
+    bhttp::async_read_header(socket_, buffer_, *parser_,
                              beast::bind_front_handler(&session::on_header, shared_from_this()));
   }
 
   void on_header(beast::error_code ec, std::size_t) {
-    idle_ = false;
-    if (ec)
-      return on_read_error(ec);
-    started_ = std::chrono::steady_clock::now();
+    if (ec) return on_read_error(ec);
+    phase_ = phase::reading;
+    deadline_ = clock::now() + srv_->options.read_timeout;
+    started_ = clock::now();
     auto& req = parser_->get();
     std::string_view target = sv(req.target());
     path_ = target.substr(0, target.find('?'));
     match_ = srv_->routes.find(to_method(req.method()), path_);
 
     std::size_t limit = k_unrouted_body_limit;
-    if (match_.kind == router::match::found)
-      limit = match_.entry->body_limit;
+    if (match_.kind == router::match::found) limit = match_.entry->body_limit;
     auto length = parser_->content_length();
     bool has_body = (length && *length > 0) || parser_->chunked();
     if (length && *length > limit) {
@@ -179,51 +214,44 @@ class session : public std::enable_shared_from_this<session> {
     if (has_body && iequals(sv(req[bhttp::field::expect]), "100-continue")) {
       auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
                                                                        req.version());
-      bhttp::async_write(stream_, *cont,
+      bhttp::async_write(socket_, *cont,
                          [self = shared_from_this(), cont](beast::error_code wec, std::size_t) {
-                           if (wec)
-                             return self->do_close();
+                           if (wec) return self->close();
                            self->read_body();
                          });
       return;
     }
+    if (!has_body && parser_->is_done()) return dispatch();
     read_body();
   }
 
   void read_body() {
-    stream_.expires_after(srv_->options.read_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
+    bhttp::async_read(socket_, buffer_, *parser_,
                       beast::bind_front_handler(&session::on_body, shared_from_this()));
   }
 
   void on_body(beast::error_code ec, std::size_t) {
-    if (ec == bhttp::error::body_limit) {
-      close_after_ = true;
-      return finish(too_large_or_unrouted(parser_->get().body().size()));
-    }
-    if (ec)
-      return on_read_error(ec);
-    stream_.expires_never();
+    if (ec) return on_read_error(ec);
     dispatch();
   }
 
   void on_read_error(beast::error_code ec) {
-    if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
-        ec == beast::error::timeout || ec == net::error::connection_reset ||
-        ec == net::error::eof) {
-      return do_close();
-    }
     if (ec == bhttp::error::body_limit) {
       close_after_ = true;
       return finish(too_large_or_unrouted(parser_->get().body().size()));
     }
     if (ec == bhttp::error::header_limit) {
       close_after_ = true;
+      match_ = {};
       response r = failure(domain::make_error(domain::errc::payload_too_large,
                                               "the request header is larger than 16 KiB"));
       r.status = 431;
-      match_ = {};
       return finish(std::move(r));
+    }
+    if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
+        ec == net::error::connection_reset || ec == net::error::eof ||
+        ec == bhttp::error::partial_message || phase_ == phase::closed) {
+      return close();
     }
     // A request Beast cannot parse: answer 400 and close.
     close_after_ = true;
@@ -233,8 +261,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   response too_large_or_unrouted(std::size_t limit) {
-    if (match_.kind != router::match::found)
-      return route_error();
+    if (match_.kind != router::match::found) return route_error();
     return failure(domain::make_error(
         domain::errc::payload_too_large,
         "the request body exceeds this endpoint's limit of " + std::to_string(limit) + " bytes"));
@@ -254,8 +281,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void dispatch() {
-    if (match_.kind != router::match::found)
-      return finish(route_error());
+    if (match_.kind != router::match::found) return finish(route_error());
     auto& req = parser_->get();
     const route& r = *match_.entry;
 
@@ -274,8 +300,7 @@ class session : public std::enable_shared_from_this<session> {
     std::string_view target = sv(req.target());
     auto q = target.find('?');
     auto query = query_params::parse(q == std::string_view::npos ? "" : target.substr(q + 1));
-    if (!query)
-      return finish(failure(query.err()));
+    if (!query) return finish(failure(query.err()));
     ctx.query = std::move(*query);
 
     if (r.access) {
@@ -298,32 +323,20 @@ class session : public std::enable_shared_from_this<session> {
     }
 
     std::uint64_t gen = ++generation_;
-    awaiting_ = true;
+    phase_ = phase::awaiting;
+    deadline_ = clock::now() + srv_->options.request_timeout;
     ctx.respond = [self = shared_from_this(), gen](response resp) {
-      net::post(self->stream_.get_executor(), [self, gen, resp = std::move(resp)]() mutable {
+      net::post(self->worker_.ioc, [self, gen, resp = std::move(resp)]() mutable {
         self->complete(gen, std::move(resp));
       });
     };
     std::optional<response> immediate = r.fn(ctx);
-    if (immediate)
-      return complete(gen, std::move(*immediate));
-    reply_timer_.expires_after(srv_->options.request_timeout);
-    reply_timer_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
-      if (ec)
-        return;
-      self->complete(
-          gen, failure(domain::make_error(domain::errc::unavailable,
-                                          "the request was not answered in time; it may or may not "
-                                          "have taken effect")));
-    });
+    if (immediate) complete(gen, std::move(*immediate));
   }
 
-  // Runs on the session's strand; only the first answer for a request counts.
+  // Only the first answer for the current request counts.
   void complete(std::uint64_t gen, response resp) {
-    if (gen != generation_ || !awaiting_)
-      return;
-    awaiting_ = false;
-    reply_timer_.cancel();
+    if (gen != generation_ || phase_ != phase::awaiting) return;
     finish(std::move(resp));
   }
 
@@ -331,110 +344,117 @@ class session : public std::enable_shared_from_this<session> {
     auto& req = parser_->get();
     std::size_t index =
         match_.kind == router::match::found ? match_.entry->index : srv_->metrics.unmatched();
-    srv_->metrics.record(
-        index, resp.status,
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+    srv_->metrics.record(index, resp.status,
+                         std::chrono::duration<double>(clock::now() - started_).count());
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
         static_cast<bhttp::status>(resp.status), req.version());
     res->set(bhttp::field::server, "referrald");
-    if (!resp.content_type.empty())
-      res->set(bhttp::field::content_type, resp.content_type);
-    for (auto& [name, value] : resp.headers)
-      res->set(name, value);
+    if (!resp.content_type.empty()) res->set(bhttp::field::content_type, resp.content_type);
+    for (auto& [name, value] : resp.headers) res->set(name, value);
     bool keep = req.keep_alive() && !close_after_ && !resp.close && !srv_->draining;
     res->keep_alive(keep);
     res->body() = std::move(resp.body);
     res->prepare_payload();
-    stream_.expires_after(srv_->options.read_timeout);
-    bhttp::async_write(stream_, *res,
+    phase_ = phase::writing;
+    deadline_ = clock::now() + srv_->options.read_timeout;
+    bhttp::async_write(socket_, *res,
                        [self = shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
                          self->on_write(keep, ec);
                        });
   }
 
   void on_write(bool keep, beast::error_code ec) {
-    if (ec || !keep)
-      return do_close();
+    if (ec || !keep) return close();
     do_read();
   }
 
-  void do_close() {
+  void close() {
+    if (phase_ == phase::closed) return;
+    phase_ = phase::closed;
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);  // best effort; may be gone
-    idle_ = false;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);  // best effort: may already be gone
+    socket_.close(ec);
   }
 
-  beast::tcp_stream stream_;
+  socket_t socket_;
+  worker& worker_;
   std::shared_ptr<server::impl> srv_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  net::steady_timer reply_timer_;
   router::match match_;
   std::string_view path_;
-  std::chrono::steady_clock::time_point started_;
+  clock::time_point started_;
+  clock::time_point deadline_;
   std::uint64_t generation_ = 0;
-  bool awaiting_ = false;
-  bool idle_ = false;
+  phase phase_ = phase::idle;
   bool close_after_ = false;
 };
 
 void server::impl::start_accepting() {
-  acceptor.async_accept(net::make_strand(ioc),
-                        beast::bind_front_handler(&impl::on_accept, shared_from_this()));
+  worker& w = *workers[next_worker];
+  next_worker = (next_worker + 1) % workers.size();
+  acceptor.async_accept(w.ioc.get_executor(),
+                        [self = shared_from_this(), &w](beast::error_code ec, socket_t socket) {
+                          self->on_accept(w, ec, std::move(socket));
+                        });
 }
 
-void server::impl::on_accept(beast::error_code ec, tcp::socket socket) {
-  if (!acceptor.is_open())
-    return;
+void server::impl::on_accept(worker& w, beast::error_code ec, socket_t socket) {
+  if (!acceptor.is_open()) return;
   if (!ec) {
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    std::make_shared<session>(std::move(socket), shared_from_this())->start();
+    auto s = std::make_shared<session>(std::move(socket), w, shared_from_this());
+    net::post(w.ioc, [s] { s->start(); });
   }
   start_accepting();
 }
 
-void server::impl::session_started(session* s, const std::shared_ptr<session>& p) {
-  std::lock_guard lock(sessions_mu);
-  sessions.emplace(s, p);
+void server::impl::arm_sweep(worker& w) {
+  w.sweep.expires_after(k_sweep_period);
+  w.sweep.async_wait([self = shared_from_this(), &w](beast::error_code ec) {
+    if (!ec) self->on_sweep(w);
+  });
 }
 
-void server::impl::session_ended(session* s) {
-  std::lock_guard lock(sessions_mu);
-  sessions.erase(s);
-  if (draining && sessions.empty()) {
-    net::post(ioc, [self = shared_from_this()] { self->drain_timer.cancel(); });
+void server::impl::on_sweep(worker& w) {
+  auto now = clock::now();
+  std::vector<std::shared_ptr<session>> live;
+  for (auto it = w.sessions.begin(); it != w.sessions.end();) {
+    if (auto s = it->second.lock()) {
+      live.push_back(std::move(s));
+      ++it;
+    } else {
+      it = w.sessions.erase(it);
+    }
   }
+  for (auto& s : live) s->sweep(now);
+  if (draining && live.empty()) return;  // nothing left to watch: let the thread finish
+  arm_sweep(w);
 }
 
 void server::impl::begin_stop() {
-  if (draining.exchange(true))
-    return;
-  net::post(acceptor.get_executor(), [self = shared_from_this()] {
-    beast::error_code ec;
-    self->acceptor.close(ec);
-  });
+  if (draining.exchange(true)) return;
   beast::error_code ec;
+  acceptor.close(ec);
   signals.cancel(ec);
-  std::vector<std::shared_ptr<session>> live;
-  {
-    std::lock_guard lock(sessions_mu);
-    for (auto& [raw, weak] : sessions) {
-      if (auto p = weak.lock())
-        live.push_back(std::move(p));
-    }
+  for (auto& w : workers) {
+    net::post(w->ioc, [wp = w.get()] {
+      for (auto& [raw, weak] : wp->sessions) {
+        if (auto s = weak.lock()) s->close_if_idle();
+      }
+      wp->guard.reset();
+    });
   }
-  for (auto& s : live)
-    s->close_if_idle();
-  bool none_left = live.empty();
-  live.clear();
+  if (live_sessions == 0) return;
   drain_timer.expires_after(options.drain_timeout);
   drain_timer.async_wait([self = shared_from_this()](beast::error_code wec) {
-    if (!wec)
-      self->ioc.stop();  // timed out: abandon what is still open
+    if (!wec) self->stop_all();  // timed out: abandon what is still open
   });
-  if (none_left)
-    drain_timer.cancel();
+}
+
+void server::impl::stop_all() {
+  for (auto& w : workers) w->ioc.stop();
 }
 
 server::server(server_options options, actors::runtime& runtime)
@@ -442,16 +462,12 @@ server::server(server_options options, actors::runtime& runtime)
   auto& i = *impl_;
   beast::error_code ec;
   auto address = net::ip::make_address(i.options.host, ec);
-  if (ec)
-    throw std::runtime_error("invalid listen address '" + i.options.host + "'");
+  if (ec) throw std::runtime_error("invalid listen address '" + i.options.host + "'");
   tcp::endpoint ep(address, i.options.port);
   i.acceptor.open(ep.protocol(), ec);
-  if (!ec)
-    i.acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec)
-    i.acceptor.bind(ep, ec);
-  if (!ec)
-    i.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (!ec) i.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) i.acceptor.bind(ep, ec);
+  if (!ec) i.acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
     throw std::runtime_error("cannot listen on " + i.options.host + ":" +
                              std::to_string(i.options.port) + ": " + ec.message());
@@ -459,8 +475,8 @@ server::server(server_options options, actors::runtime& runtime)
 }
 
 server::~server() {
-  stop();
-  impl_->ioc.stop();
+  impl_->draining = true;
+  impl_->stop_all();
 }
 
 std::string server::local_endpoint() const {
@@ -474,24 +490,21 @@ void server::run() {
     i.signals.add(SIGTERM);
     i.signals.add(SIGINT);
     i.signals.async_wait([self = impl_](beast::error_code ec, int) {
-      if (!ec)
-        self->begin_stop();
+      if (!ec) self->begin_stop();
     });
   }
+  for (auto& w : i.workers) i.arm_sweep(*w);
   i.start_accepting();
-  std::size_t n = i.options.io_threads != 0
-                      ? i.options.io_threads
-                      : std::max<std::size_t>(1, std::thread::hardware_concurrency());
   std::vector<std::thread> threads;
-  for (std::size_t t = 1; t < n; ++t)
-    threads.emplace_back([&i] { i.ioc.run(); });
-  i.ioc.run();
-  for (auto& t : threads)
-    t.join();
+  for (std::size_t t = 1; t < i.workers.size(); ++t) {
+    threads.emplace_back([w = i.workers[t].get()] { w->ioc.run(); });
+  }
+  i.workers.front()->ioc.run();
+  for (auto& t : threads) t.join();
 }
 
 void server::stop() {
-  net::post(impl_->ioc, [self = impl_] { self->begin_stop(); });
+  net::post(impl_->workers.front()->ioc, [self = impl_] { self->begin_stop(); });
 }
 
 }  // namespace referrald::http

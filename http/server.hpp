@@ -1,9 +1,12 @@
 #pragma once
 
-// The HTTP/1.1 server: a Boost.Beast acceptor and one session per connection on a pool
-// of I/O threads. Sessions parse requests, route and authenticate them, and hand them to
-// handlers; they never block on an answer — an actor's reply is posted back to the
-// session's strand, bounded by the request timeout.
+// The HTTP/1.1 server: one acceptor and one session per connection on a pool of I/O
+// threads. Each I/O thread runs its own io_context; a connection lives on one of them
+// for its whole life, so a session's handlers never run concurrently and need no strand.
+// Sessions parse requests, route and authenticate them, and hand them to handlers; they
+// never block on an answer — an actor's reply is posted back to the session's
+// io_context. Timeouts (idle, read, write, waiting for an answer) are enforced by a
+// sweep every 250 ms on each thread rather than by a timer per operation.
 //
 // Shutdown (stop(), SIGTERM or SIGINT): stop accepting, close idle connections, let
 // requests in flight finish (answered with Connection: close), and return from run()

@@ -10,9 +10,7 @@ namespace referrald::store {
 commit_queue::commit_queue(db& d, std::size_t max_group_bytes)
     : db_(d), max_group_bytes_(max_group_bytes), writer_([this] { run(); }) {}
 
-commit_queue::~commit_queue() {
-  stop();
-}
+commit_queue::~commit_queue() { stop(); }
 
 void commit_queue::submit(write_batch batch, done_fn done) {
   std::optional<domain::error> refuse;
@@ -38,13 +36,11 @@ void commit_queue::submit(write_batch batch, done_fn done) {
 void commit_queue::stop() {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ && !writer_.joinable())
-      return;
+    if (stopping_ && !writer_.joinable()) return;
     stopping_ = true;
   }
   cv_.notify_one();
-  if (writer_.joinable())
-    writer_.join();
+  if (writer_.joinable()) writer_.join();
 }
 
 void commit_queue::run() {
@@ -53,8 +49,7 @@ void commit_queue::run() {
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty())
-        return;  // stopping and drained
+      if (queue_.empty()) return;  // stopping and drained
       std::size_t bytes = 0;
       while (!queue_.empty() && (group.empty() || bytes < max_group_bytes_)) {
         bytes += queue_.front().batch.byte_size();

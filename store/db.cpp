@@ -42,9 +42,7 @@ rocksdb::ColumnFamilyOptions cf_options() {
 
 }  // namespace
 
-std::string_view column_name(column c) {
-  return k_column_names[static_cast<std::size_t>(c)];
-}
+std::string_view column_name(column c) { return k_column_names[static_cast<std::size_t>(c)]; }
 
 domain::error to_error(const rocksdb::Status& s, std::string_view what) {
   return domain::make_error(domain::errc::internal, std::string("storage error during ") +
@@ -88,24 +86,17 @@ void write_batch::append(write_batch&& other) {
 db::db(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 
 db::~db() {
-  if (!impl_ || !impl_->rdb)
-    return;
+  if (!impl_ || !impl_->rdb) return;
   for (auto* h : impl_->handles) {
-    if (h != nullptr)
-      impl_->rdb->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    if (h != nullptr) impl_->rdb->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   }
-  if (!impl_->read_only)
-    impl_->rdb->SyncWAL().PermitUncheckedError();
+  if (!impl_->read_only) impl_->rdb->SyncWAL().PermitUncheckedError();
   impl_->rdb->Close().PermitUncheckedError();
   impl_->rdb.reset();
 }
 
-const std::string& db::path() const {
-  return impl_->path;
-}
-bool db::read_only() const {
-  return impl_->read_only;
-}
+const std::string& db::path() const { return impl_->path; }
+bool db::read_only() const { return impl_->read_only; }
 
 domain::result<std::unique_ptr<db>> db::open(const open_options& options) {
   namespace fs = std::filesystem;
@@ -133,14 +124,12 @@ domain::result<std::unique_ptr<db>> db::open(const open_options& options) {
   std::vector<std::string> present;
   if (exists) {
     auto s = rocksdb::DB::ListColumnFamilies(opts, options.path, &present);
-    if (!s.ok())
-      return to_error(s, "listing column families of '" + options.path + "'");
+    if (!s.ok()) return to_error(s, "listing column families of '" + options.path + "'");
   }
   for (std::size_t c = 0; c < column_count; ++c) {
     std::string name(k_column_names[c]);
     bool on_disk = std::find(present.begin(), present.end(), name) != present.end();
-    if (options.read_only && !on_disk)
-      continue;
+    if (options.read_only && !on_disk) continue;
     descriptors.emplace_back(name, cf_options());
   }
   // Column families written by a newer build must be opened too.
@@ -157,8 +146,7 @@ domain::result<std::unique_ptr<db>> db::open(const open_options& options) {
       options.read_only
           ? rocksdb::DB::OpenForReadOnly(opts, options.path, descriptors, &handles, &raw)
           : rocksdb::DB::Open(opts, options.path, descriptors, &handles, &raw);
-  if (!s.ok())
-    return to_error(s, "opening '" + options.path + "'");
+  if (!s.ok()) return to_error(s, "opening '" + options.path + "'");
   i->rdb.reset(raw);
   for (auto* h : handles) {
     auto it = std::find(std::begin(k_column_names), std::end(k_column_names), h->GetName());
@@ -171,8 +159,7 @@ domain::result<std::unique_ptr<db>> db::open(const open_options& options) {
 
   std::unique_ptr<db> out(new db(std::move(i)));
   auto version = out->get(column::meta, k_format_key);
-  if (!version)
-    return std::move(version).err();
+  if (!version) return std::move(version).err();
   if (version->has_value()) {
     if (**version != std::to_string(format_version)) {
       return domain::make_error(domain::errc::internal, "data directory '" + options.path +
@@ -183,8 +170,7 @@ domain::result<std::unique_ptr<db>> db::open(const open_options& options) {
   } else if (!options.read_only) {
     write_batch b;
     b.put(column::meta, std::string(k_format_key), std::to_string(format_version));
-    if (auto st = out->write(b, true); !st)
-      return std::move(st).err();
+    if (auto st = out->write(b, true); !st) return std::move(st).err();
   }
   return out;
 }
@@ -197,26 +183,21 @@ domain::status db::write(const write_batch& batch, bool sync) {
   for (const auto& o : batch.ops()) {
     rocksdb::Status s =
         o.erase ? wb.Delete(impl_->cf(o.cf), o.key) : wb.Put(impl_->cf(o.cf), o.key, o.value);
-    if (!s.ok())
-      return to_error(s, "building a write batch");
+    if (!s.ok()) return to_error(s, "building a write batch");
   }
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   rocksdb::Status s = impl_->rdb->Write(wo, &wb);
-  if (!s.ok())
-    return to_error(s, "write");
+  if (!s.ok()) return to_error(s, "write");
   return {};
 }
 
 domain::result<std::optional<std::string>> db::get(column cf, std::string_view key) const {
-  if (impl_->cf(cf) == nullptr)
-    return std::optional<std::string>{};
+  if (impl_->cf(cf) == nullptr) return std::optional<std::string>{};
   std::string value;
   rocksdb::Status s = impl_->rdb->Get(rocksdb::ReadOptions(), impl_->cf(cf), key, &value);
-  if (s.IsNotFound())
-    return std::optional<std::string>{};
-  if (!s.ok())
-    return to_error(s, "read");
+  if (s.IsNotFound()) return std::optional<std::string>{};
+  if (!s.ok()) return to_error(s, "read");
   return std::optional<std::string>{std::move(value)};
 }
 

@@ -68,15 +68,13 @@ class reader {
  public:
   explicit reader(std::string_view in) : in_(in) {}
   bool u8(std::uint8_t& v) {
-    if (in_.size() < 1)
-      return false;
+    if (in_.size() < 1) return false;
     v = static_cast<std::uint8_t>(in_[0]);
     in_.remove_prefix(1);
     return true;
   }
   bool fixed64(std::uint64_t& v) {
-    if (in_.size() < 8)
-      return false;
+    if (in_.size() < 8) return false;
     v = 0;
     for (int i = 7; i >= 0; --i)
       v = (v << 8) | static_cast<unsigned char>(in_[i]);
@@ -84,8 +82,7 @@ class reader {
     return true;
   }
   bool fixed32(std::uint32_t& v) {
-    if (in_.size() < 4)
-      return false;
+    if (in_.size() < 4) return false;
     v = 0;
     for (int i = 3; i >= 0; --i)
       v = (v << 8) | static_cast<unsigned char>(in_[i]);
@@ -95,27 +92,23 @@ class reader {
   bool varint32(std::uint32_t& v) {
     v = 0;
     for (int shift = 0; shift <= 28; shift += 7) {
-      if (in_.empty())
-        return false;
+      if (in_.empty()) return false;
       auto b = static_cast<unsigned char>(in_[0]);
       in_.remove_prefix(1);
       v |= static_cast<std::uint32_t>(b & 0x7F) << shift;
-      if ((b & 0x80) == 0)
-        return true;
+      if ((b & 0x80) == 0) return true;
     }
     return false;
   }
   bool lpstr(std::string& s) {
     std::uint32_t n;
-    if (!varint32(n) || in_.size() < n)
-      return false;
+    if (!varint32(n) || in_.size() < n) return false;
     s.assign(in_.data(), n);
     in_.remove_prefix(n);
     return true;
   }
   bool digest(domain::sha256_digest& d) {
-    if (in_.size() < k_digest_size)
-      return false;
+    if (in_.size() < k_digest_size) return false;
     std::memcpy(d.data(), in_.data(), k_digest_size);
     in_.remove_prefix(k_digest_size);
     return true;
@@ -182,14 +175,12 @@ std::string encode_event_value(std::string_view account_id, domain::event& e) {
 
 domain::result<domain::event> decode_event(std::string_view account_id, std::uint64_t seq,
                                            std::string_view value) {
-  if (value.size() < 4 + 2 * k_digest_size + 2)
-    return corrupt(account_id, seq, "truncated");
+  if (value.size() < 4 + 2 * k_digest_size + 2) return corrupt(account_id, seq, "truncated");
   std::string_view body = value.substr(0, value.size() - 4);
   reader crc_reader(value.substr(value.size() - 4));
   std::uint32_t stored_crc = 0;
   (void)crc_reader.fixed32(stored_crc);
-  if (domain::crc32c(body) != stored_crc)
-    return corrupt(account_id, seq, "checksum mismatch");
+  if (domain::crc32c(body) != stored_crc) return corrupt(account_id, seq, "checksum mismatch");
 
   reader r(body);
   domain::event e;
@@ -197,8 +188,7 @@ domain::result<domain::event> decode_event(std::string_view account_id, std::uin
   std::uint8_t version = 0, type = 0;
   std::uint64_t ts = 0, key = 0, entity = 0;
   std::uint32_t count = 0;
-  if (!r.u8(version))
-    return corrupt(account_id, seq, "truncated");
+  if (!r.u8(version)) return corrupt(account_id, seq, "truncated");
   if (version != k_event_version) {
     return corrupt(account_id, seq, "unknown format version " + std::to_string(version));
   }
@@ -207,16 +197,14 @@ domain::result<domain::event> decode_event(std::string_view account_id, std::uin
     return corrupt(account_id, seq, "truncated");
   }
   auto t = domain::event_type_from_byte(type);
-  if (!t)
-    return corrupt(account_id, seq, "unknown event type " + std::to_string(type));
+  if (!t) return corrupt(account_id, seq, "unknown event type " + std::to_string(type));
   e.type = *t;
   e.timestamp = static_cast<std::int64_t>(ts);
   e.key_id = static_cast<std::int64_t>(key);
   e.entity_id = static_cast<std::int64_t>(entity);
   for (std::uint32_t i = 0; i < count; ++i) {
     std::string f;
-    if (!r.lpstr(f))
-      return corrupt(account_id, seq, "truncated field list");
+    if (!r.lpstr(f)) return corrupt(account_id, seq, "truncated field list");
     e.changed.push_back(std::move(f));
   }
   if (!r.digest(e.prev_hash) || !r.digest(e.hash) || r.remaining() != 0) {
@@ -226,8 +214,7 @@ domain::result<domain::event> decode_event(std::string_view account_id, std::uin
 }
 
 bool verify_event_hash(std::string_view account_id, std::uint64_t seq, std::string_view value) {
-  if (value.size() < 4 + 2 * k_digest_size)
-    return false;
+  if (value.size() < 4 + 2 * k_digest_size) return false;
   std::size_t hash_at = value.size() - 4 - k_digest_size;
   std::size_t prev_at = hash_at - k_digest_size;
   domain::sha256_digest prev, stored;
@@ -243,8 +230,7 @@ void event_log::append(write_batch& batch, std::string_view account_id, domain::
 
 domain::result<std::uint64_t> event_log::head(std::string_view account_id) const {
   auto& in = db_->internals();
-  if (in.cf(column::events) == nullptr)
-    return std::uint64_t{0};
+  if (in.cf(column::events) == nullptr) return std::uint64_t{0};
   std::unique_ptr<rocksdb::Iterator> it(
       in.rdb->NewIterator(rocksdb::ReadOptions(), in.cf(column::events)));
   std::string last = account_prefix(account_id);
@@ -252,12 +238,10 @@ domain::result<std::uint64_t> event_log::head(std::string_view account_id) const
   it->SeekForPrev(last);
   if (!it->status().ok())
     return to_error(it->status(), "reading the head of " + std::string(account_id));
-  if (!it->Valid())
-    return std::uint64_t{0};
+  if (!it->Valid()) return std::uint64_t{0};
   rocksdb::Slice k = it->key();
   std::string prefix = account_prefix(account_id);
-  if (k.size() != prefix.size() + 8 || !k.starts_with(prefix))
-    return std::uint64_t{0};
+  if (k.size() != prefix.size() + 8 || !k.starts_with(prefix)) return std::uint64_t{0};
   return get_fixed64_be(k.data() + prefix.size());
 }
 
@@ -265,8 +249,7 @@ domain::status event_log::scan_raw(
     std::string_view account_id,
     const std::function<bool(std::uint64_t, std::string_view)>& fn) const {
   auto& in = db_->internals();
-  if (in.cf(column::events) == nullptr)
-    return {};
+  if (in.cf(column::events) == nullptr) return {};
   std::string start = account_prefix(account_id);
   std::string limit = account_limit(account_id);
   rocksdb::Slice upper(limit);
@@ -279,19 +262,16 @@ domain::status event_log::scan_raw(
       return corrupt(account_id, 0, "malformed key of " + std::to_string(k.size()) + " bytes");
     }
     std::uint64_t seq = get_fixed64_be(k.data() + start.size());
-    if (!fn(seq, std::string_view(it->value().data(), it->value().size())))
-      return {};
+    if (!fn(seq, std::string_view(it->value().data(), it->value().size()))) return {};
   }
-  if (!it->status().ok())
-    return to_error(it->status(), "scanning " + std::string(account_id));
+  if (!it->status().ok()) return to_error(it->status(), "scanning " + std::string(account_id));
   return {};
 }
 
 domain::status event_log::replay(std::string_view account_id, std::uint64_t from_seq,
                                  const std::function<bool(const domain::event&)>& fn) const {
   auto& in = db_->internals();
-  if (in.cf(column::events) == nullptr)
-    return {};
+  if (in.cf(column::events) == nullptr) return {};
   std::string limit = account_limit(account_id);
   rocksdb::Slice upper(limit);
   rocksdb::ReadOptions ro;
@@ -300,18 +280,14 @@ domain::status event_log::replay(std::string_view account_id, std::uint64_t from
   std::size_t prefix_size = account_id.size() + 1;
   for (it->Seek(encode_event_key(account_id, from_seq)); it->Valid(); it->Next()) {
     rocksdb::Slice k = it->key();
-    if (k.size() != prefix_size + 8)
-      return corrupt(account_id, 0, "malformed key");
+    if (k.size() != prefix_size + 8) return corrupt(account_id, 0, "malformed key");
     std::uint64_t seq = get_fixed64_be(k.data() + prefix_size);
     auto e =
         decode_event(account_id, seq, std::string_view(it->value().data(), it->value().size()));
-    if (!e)
-      return std::move(e).err();
-    if (!fn(*e))
-      return {};
+    if (!e) return std::move(e).err();
+    if (!fn(*e)) return {};
   }
-  if (!it->status().ok())
-    return to_error(it->status(), "replaying " + std::string(account_id));
+  if (!it->status().ok()) return to_error(it->status(), "replaying " + std::string(account_id));
   return {};
 }
 
@@ -322,33 +298,27 @@ domain::result<domain::account_state> event_log::load(std::string_view account_i
     failure = state.apply(e);
     return failure.ok();
   });
-  if (!st)
-    return std::move(st).err();
-  if (!failure)
-    return std::move(failure).err();
+  if (!st) return std::move(st).err();
+  if (!failure) return std::move(failure).err();
   return state;
 }
 
 domain::status event_log::for_each_account(
     const std::function<bool(const std::string&)>& fn) const {
   auto& in = db_->internals();
-  if (in.cf(column::events) == nullptr)
-    return {};
+  if (in.cf(column::events) == nullptr) return {};
   std::unique_ptr<rocksdb::Iterator> it(
       in.rdb->NewIterator(rocksdb::ReadOptions(), in.cf(column::events)));
   it->SeekToFirst();
   while (it->Valid()) {
     rocksdb::Slice k = it->key();
     const void* zero = std::memchr(k.data(), '\0', k.size());
-    if (zero == nullptr)
-      return corrupt("?", 0, "key without account separator");
+    if (zero == nullptr) return corrupt("?", 0, "key without account separator");
     std::string account(k.data(), static_cast<const char*>(zero) - k.data());
-    if (!fn(account))
-      return {};
+    if (!fn(account)) return {};
     it->Seek(account_limit(account));
   }
-  if (!it->status().ok())
-    return to_error(it->status(), "listing accounts");
+  if (!it->status().ok()) return to_error(it->status(), "listing accounts");
   return {};
 }
 

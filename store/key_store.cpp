@@ -22,8 +22,7 @@ std::string key_for(std::int64_t id) {
 domain::result<std::vector<domain::api_key>> key_store::load_all() const {
   std::vector<domain::api_key> keys;
   auto& in = db_->internals();
-  if (in.cf(column::keys) == nullptr)
-    return keys;
+  if (in.cf(column::keys) == nullptr) return keys;
   std::unique_ptr<rocksdb::Iterator> it(
       in.rdb->NewIterator(rocksdb::ReadOptions(), in.cf(column::keys)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -32,12 +31,10 @@ domain::result<std::vector<domain::api_key>> key_store::load_all() const {
       return domain::make_error(domain::errc::internal, "stored API key has an unknown version");
     }
     auto k = domain::decode_stored_key(std::string_view(v.data() + 1, v.size() - 1));
-    if (!k)
-      return std::move(k).err();
+    if (!k) return std::move(k).err();
     keys.push_back(std::move(*k));
   }
-  if (!it->status().ok())
-    return to_error(it->status(), "reading API keys");
+  if (!it->status().ok()) return to_error(it->status(), "reading API keys");
   return keys;
 }
 
@@ -51,8 +48,7 @@ domain::result<domain::api_key> create_key_offline(db& d, const domain::api_key_
                                                    const std::string& secret) {
   key_store ks(d);
   auto all = ks.load_all();
-  if (!all)
-    return std::move(all).err();
+  if (!all) return std::move(all).err();
   domain::api_key k;
   k.id = all->empty() ? 1 : all->back().id + 1;
   k.name = req.name;
@@ -62,8 +58,7 @@ domain::result<domain::api_key> create_key_offline(db& d, const domain::api_key_
   k.secret_digest = domain::sha256(secret);
   write_batch b;
   ks.put(b, k);
-  if (auto st = d.write(b, true); !st)
-    return std::move(st).err();
+  if (auto st = d.write(b, true); !st) return std::move(st).err();
   return k;
 }
 

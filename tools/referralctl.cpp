@@ -112,8 +112,7 @@ int cmd_events(const std::string& dir, const args& a) {
     return usage_error("events needs --account ID (a valid account id)");
   }
   auto db = open_store(dir, true);
-  if (!db)
-    return 1;
+  if (!db) return 1;
   store::event_log log(*db);
   auto st = log.replay(it->second, 1, [&](const domain::event& e) {
     rapidjson::StringBuffer buf;
@@ -141,13 +140,11 @@ bool parse_list(const std::string& text, domain::grants& g, bool accounts) {
     std::string_view item = rest.substr(0, comma);
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     if (accounts) {
-      if (!domain::is_valid_account_id(item))
-        return false;
+      if (!domain::is_valid_account_id(item)) return false;
       g.accounts.emplace_back(item);
     } else {
       auto b = domain::parse_brand_id(item);
-      if (!b)
-        return false;
+      if (!b) return false;
       g.brands.push_back(*b);
     }
   }
@@ -170,11 +167,9 @@ int cmd_keys(const std::string& dir, const args& a) {
   const std::string& sub = a.positional[1];
   if (sub == "list") {
     auto db = open_store(dir, true);
-    if (!db)
-      return 1;
+    if (!db) return 1;
     auto keys = store::key_store(*db).load_all();
-    if (!keys)
-      return usage_error(keys.err().message);
+    if (!keys) return usage_error(keys.err().message);
     for (const auto& k : *keys)
       print_key(k);
     return 0;
@@ -200,38 +195,29 @@ int cmd_keys(const std::string& dir, const args& a) {
       return usage_error("--brands must be * or comma-separated positive integers");
     }
     auto db = open_store(dir, false);
-    if (!db)
-      return 1;
+    if (!db) return 1;
     std::string secret = domain::generate_secret();
     auto k = store::create_key_offline(*db, req, secret);
-    if (!k)
-      return usage_error(k.err().message);
+    if (!k) return usage_error(k.err().message);
     print_key(*k, secret);
     return 0;
   }
   if (sub == "revoke") {
-    if (a.positional.size() != 3)
-      return usage_error("keys revoke needs the key id");
+    if (a.positional.size() != 3) return usage_error("keys revoke needs the key id");
     auto id = domain::parse_entity_id(a.positional[2]);
-    if (!id)
-      return usage_error("'" + a.positional[2] + "' is not a key id");
+    if (!id) return usage_error("'" + a.positional[2] + "' is not a key id");
     auto db = open_store(dir, false);
-    if (!db)
-      return 1;
+    if (!db) return 1;
     store::key_store ks(*db);
     auto keys = ks.load_all();
-    if (!keys)
-      return usage_error(keys.err().message);
+    if (!keys) return usage_error(keys.err().message);
     for (auto& k : *keys) {
-      if (k.id != *id)
-        continue;
-      if (!k.active())
-        return usage_error("key " + a.positional[2] + " is already revoked");
+      if (k.id != *id) continue;
+      if (!k.active()) return usage_error("key " + a.positional[2] + " is already revoked");
       k.revoked_at = domain::now_ms();
       store::write_batch b;
       ks.put(b, k);
-      if (auto st = db->write(b, true); !st)
-        return usage_error(st.err().message);
+      if (auto st = db->write(b, true); !st) return usage_error(st.err().message);
       print_key(k);
       return 0;
     }
@@ -245,8 +231,7 @@ int cmd_keys(const std::string& dir, const args& a) {
 
 int main(int argc, char** argv) {
   std::string dir = "./data";
-  if (const char* env = std::getenv("REFERRALD_DATA"); env != nullptr && *env != '\0')
-    dir = env;
+  if (const char* env = std::getenv("REFERRALD_DATA"); env != nullptr && *env != '\0') dir = env;
   int i = 1;
   for (; i < argc; ++i) {
     std::string_view s = argv[i];
@@ -267,9 +252,7 @@ int main(int argc, char** argv) {
   }
   args a = parse_args(argc, argv, i);
   const std::string& cmd = a.positional.empty() ? std::string() : a.positional[0];
-  if (cmd == "events")
-    return cmd_events(dir, a);
-  if (cmd == "keys")
-    return cmd_keys(dir, a);
+  if (cmd == "events") return cmd_events(dir, a);
+  if (cmd == "keys") return cmd_keys(dir, a);
   return usage_error("unknown command '" + cmd + "' (see --help)");
 }

@@ -72,8 +72,7 @@ void set_option(config& c, std::string_view name, std::string_view value) {
   if (name == "listen") {
     c.listen = value;
   } else if (name == "data") {
-    if (value.empty())
-      fail("--data must not be empty");
+    if (value.empty()) fail("--data must not be empty");
     c.data = value;
   } else if (name == "io-threads") {
     c.io_threads = parse_count("--io-threads", value, 1, 256);
@@ -111,8 +110,7 @@ config parse(int argc, char** argv) {
       std::fputs(k_usage, stdout);
       std::exit(0);
     }
-    if (!arg.starts_with("--"))
-      fail("unexpected argument '" + std::string(arg) + "'");
+    if (!arg.starts_with("--")) fail("unexpected argument '" + std::string(arg) + "'");
     arg.remove_prefix(2);
     std::string_view name = arg;
     std::string_view value;
@@ -120,8 +118,7 @@ config parse(int argc, char** argv) {
       name = arg.substr(0, eq);
       value = arg.substr(eq + 1);
     } else {
-      if (i + 1 >= argc)
-        fail("--" + std::string(name) + " needs a value");
+      if (i + 1 >= argc) fail("--" + std::string(name) + " needs a value");
       value = argv[++i];
     }
     set_option(c, name, value);
@@ -147,33 +144,27 @@ std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
 // Installs REFERRALD_BOOTSTRAP_KEY, or the first admin key of an empty data directory.
 void bootstrap_keys(store::db& db) {
   auto keys = store::key_store(db).load_all();
-  if (!keys)
-    throw std::runtime_error(keys.err().message);
+  if (!keys) throw std::runtime_error(keys.err().message);
   domain::api_key_request admin{"bootstrap admin", domain::role::admin, {true, {}, true, {}}};
   const char* env = std::getenv("REFERRALD_BOOTSTRAP_KEY");
   if (env != nullptr && *env != '\0') {
     std::string secret = env;
-    if (secret.size() < 16)
-      fail("REFERRALD_BOOTSTRAP_KEY must be at least 16 characters long");
+    if (secret.size() < 16) fail("REFERRALD_BOOTSTRAP_KEY must be at least 16 characters long");
     auto digest = domain::sha256(secret);
     for (const auto& k : *keys) {
-      if (k.secret_digest == digest && k.active())
-        return;
+      if (k.secret_digest == digest && k.active()) return;
     }
     auto k = store::create_key_offline(db, admin, secret);
-    if (!k)
-      throw std::runtime_error(k.err().message);
+    if (!k) throw std::runtime_error(k.err().message);
     domain::log(domain::log_level::info,
                 "installed the bootstrap admin key as key " + std::to_string(k->id));
     return;
   }
-  if (!keys->empty())
-    return;
+  if (!keys->empty()) return;
   std::string secret = domain::generate_secret();
   admin.name = "initial admin";
   auto k = store::create_key_offline(db, admin, secret);
-  if (!k)
-    throw std::runtime_error(k.err().message);
+  if (!k) throw std::runtime_error(k.err().message);
   std::fprintf(stderr,
                "referrald: created admin API key %lld; its secret is shown only this once:\n"
                "  %s\n",

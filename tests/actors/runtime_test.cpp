@@ -85,6 +85,36 @@ BOOST_AUTO_TEST_CASE(no_answer_is_sent_while_the_write_is_held) {
   BOOST_TEST(*store::event_log(*db).head("acme") == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(the_published_state_holds_a_write_when_it_is_answered) {
+  runtime rt(*db, {});
+  BOOST_TEST(!rt.view("acme"));  // no actor yet
+  json(create(rt, "acme", "first.example.com"));
+  BOOST_REQUIRE(rt.view("acme"));
+  for (int i = 0; i < 100; ++i) {
+    auto seen = std::make_shared<std::promise<std::size_t>>();
+    auto future = seen->get_future();
+    // Checked in the answering thread itself, before anything else can happen.
+    rt.tell("acme", passthrough_create_req{input("d" + std::to_string(i) + ".example.com"), 1,
+                                           make_reply([&rt, seen](api_result r) {
+                                             auto v = rt.view("acme");
+                                             seen->set_value(r.ok() && v ? v->referrers().size()
+                                                                         : 0);
+                                           })});
+    BOOST_REQUIRE(future.wait_for(10s) == std::future_status::ready);
+    BOOST_TEST(future.get() == static_cast<std::size_t>(i + 2));
+  }
+  // Deletes too.
+  auto gone = std::make_shared<std::promise<bool>>();
+  auto gone_future = gone->get_future();
+  rt.tell("acme", passthrough_delete_req{1, 1, make_reply([&rt, gone](api_result r) {
+                                           gone->set_value(r.ok() &&
+                                                           rt.view("acme")->find_referrer(1) ==
+                                                               nullptr);
+                                         })});
+  BOOST_REQUIRE(gone_future.wait_for(10s) == std::future_status::ready);
+  BOOST_TEST(gone_future.get());
+}
+
 BOOST_AUTO_TEST_CASE(list_get_patch_delete_follow_the_state) {
   runtime rt(*db, {});
   json(create(rt, "acme", "a.example.com"));

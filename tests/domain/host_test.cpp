@@ -13,9 +13,7 @@ std::string norm(std::string_view s) {
   return *r;
 }
 
-bool fails(std::string_view s) {
-  return !normalize_host(s).ok();
-}
+bool fails(std::string_view s) { return !normalize_host(s).ok(); }
 
 }  // namespace
 

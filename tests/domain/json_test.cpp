@@ -17,8 +17,7 @@ rapidjson::Document parse(std::string_view text) {
 
 bool has_detail(const error& e, std::string_view field, std::string_view needle) {
   for (const auto& d : e.details) {
-    if (d.field == field && d.message.find(needle) != std::string::npos)
-      return true;
+    if (d.field == field && d.message.find(needle) != std::string::npos) return true;
   }
   return false;
 }

@@ -23,11 +23,9 @@ result<passthrough_referrer> create(std::string_view text) {
 
 bool fails_on(std::string_view text, std::string_view field) {
   auto r = create(text);
-  if (r.ok())
-    return false;
+  if (r.ok()) return false;
   for (const auto& d : r.err().details) {
-    if (d.field == field)
-      return true;
+    if (d.field == field) return true;
   }
   return false;
 }

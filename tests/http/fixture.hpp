@@ -51,11 +51,9 @@ inline std::string error_code(const http_reply& r) {
 // True when the error's details name `field`.
 inline bool names_field(const http_reply& r, const std::string& field) {
   auto d = r.json();
-  if (!d.IsObject() || !d.HasMember("error"))
-    return false;
+  if (!d.IsObject() || !d.HasMember("error")) return false;
   for (const auto& det : d["error"]["details"].GetArray()) {
-    if (det["field"].GetString() == field)
-      return true;
+    if (det["field"].GetString() == field) return true;
   }
   return false;
 }

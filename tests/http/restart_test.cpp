@@ -91,8 +91,7 @@ BOOST_AUTO_TEST_CASE(sigkill_during_concurrent_writes_keeps_every_acknowledged_w
         } catch (...) {
           return;  // the server is gone: this write stays "in flight"
         }
-        if (r.status != 201u)
-          return;
+        if (r.status != 201u) return;
         std::lock_guard lock(mu);
         --in_flight[account];
         acked[account][r.json()["data"]["id"].GetInt()] = domain;

@@ -34,8 +34,7 @@ BOOST_AUTO_TEST_CASE(every_submit_is_written_and_acknowledged_once) {
           b.put(column::meta, "k" + std::to_string(t) + "-" + std::to_string(i), "v");
           std::promise<void> done;
           q.submit(std::move(b), [&](const domain::status& st) {
-            if (!st)
-              ++failures;
+            if (!st) ++failures;
             ++acks;
             done.set_value();
           });

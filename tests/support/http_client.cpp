@@ -59,16 +59,13 @@ http_reply http_client::request(std::string_view method, std::string_view target
     req.target(beast::string_view(target.data(), target.size()));
     req.version(11);
     req.set(bhttp::field::host, "127.0.0.1");
-    if (!token_.empty())
-      req.set(bhttp::field::authorization, "Bearer " + token_);
+    if (!token_.empty()) req.set(bhttp::field::authorization, "Bearer " + token_);
     bool has_type = false;
     for (const auto& [n, v] : headers) {
       req.set(n, v);
-      if (beast::iequals(n, "content-type"))
-        has_type = true;
+      if (beast::iequals(n, "content-type")) has_type = true;
     }
-    if (!body.empty() && !has_type)
-      req.set(bhttp::field::content_type, "application/json");
+    if (!body.empty() && !has_type) req.set(bhttp::field::content_type, "application/json");
     req.body() = std::string(body);
     req.prepare_payload();
 
@@ -77,8 +74,7 @@ http_reply http_client::request(std::string_view method, std::string_view target
     bhttp::write(*impl_->stream, req, ec);
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(256u << 20);
-    if (!ec)
-      bhttp::read(*impl_->stream, impl_->buffer, parser, ec);
+    if (!ec) bhttp::read(*impl_->stream, impl_->buffer, parser, ec);
     if (ec) {
       // The server closed an idle keep-alive connection: reconnect once.
       impl_->stream.reset();
@@ -99,8 +95,7 @@ http_reply http_client::request(std::string_view method, std::string_view target
       out.headers[name] = std::string(f.value());
     }
     out.body = std::move(res.body());
-    if (!res.keep_alive())
-      impl_->stream.reset();
+    if (!res.keep_alive()) impl_->stream.reset();
     return out;
   }
   return {};
@@ -118,8 +113,7 @@ std::string http_client::raw_exchange(std::uint16_t port, std::string_view bytes
   for (;;) {
     std::size_t n = s.read_some(net::buffer(buf), ec);
     out.append(buf, n);
-    if (ec)
-      break;
+    if (ec) break;
   }
   return out;
 }

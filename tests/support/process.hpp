@@ -14,8 +14,7 @@ namespace referrald::testing {
 inline std::filesystem::path executable_dir() {
   char buf[4096];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0)
-    throw std::runtime_error("cannot read /proc/self/exe");
+  if (n <= 0) throw std::runtime_error("cannot read /proc/self/exe");
   buf[n] = '\0';
   return std::filesystem::path(buf).parent_path();
 }
@@ -23,8 +22,7 @@ inline std::filesystem::path executable_dir() {
 // `name` in the running executable's directory; throws when it is not there.
 inline std::string sibling_executable(const std::string& name) {
   auto p = executable_dir() / name;
-  if (!std::filesystem::exists(p))
-    throw std::runtime_error("missing helper " + p.string());
+  if (!std::filesystem::exists(p)) throw std::runtime_error("missing helper " + p.string());
   return p.string();
 }
 

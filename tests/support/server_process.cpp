@@ -16,8 +16,7 @@ namespace referrald::testing {
 
 server_process::server_process(options o) {
   int out[2], err[2];
-  if (pipe(out) != 0 || pipe(err) != 0)
-    throw std::runtime_error("pipe failed");
+  if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe failed");
 
   std::vector<std::string> argv_s = {REFERRALD_BINARY, "--listen", "127.0.0.1:0", "--data",
                                      o.data_dir};
@@ -30,11 +29,9 @@ server_process::server_process(options o) {
 
   std::vector<std::string> env_s;
   for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "REFERRALD_", 10) != 0)
-      env_s.emplace_back(*e);
+    if (std::strncmp(*e, "REFERRALD_", 10) != 0) env_s.emplace_back(*e);
   }
-  if (o.bootstrap)
-    env_s.push_back(std::string("REFERRALD_BOOTSTRAP_KEY=") + admin_secret);
+  if (o.bootstrap) env_s.push_back(std::string("REFERRALD_BOOTSTRAP_KEY=") + admin_secret);
   for (auto& e : o.env)
     env_s.push_back(e);
   std::vector<char*> envp;
@@ -64,8 +61,7 @@ server_process::server_process(options o) {
     char buf[4096];
     for (;;) {
       ssize_t n = read(err_fd, buf, sizeof buf);
-      if (n <= 0)
-        break;
+      if (n <= 0) break;
       std::lock_guard lock(mu_);
       stderr_.append(buf, static_cast<std::size_t>(n));
     }
@@ -78,15 +74,12 @@ server_process::server_process(options o) {
   while (line.find('\n') == std::string::npos) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0)
-      break;
+    if (left.count() <= 0) break;
     pollfd p{stdout_fd_, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
-      continue;
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
     char buf[256];
     ssize_t n = read(stdout_fd_, buf, sizeof buf);
-    if (n <= 0)
-      break;
+    if (n <= 0) break;
     line.append(buf, static_cast<std::size_t>(n));
   }
   auto colon = line.rfind(':');
@@ -100,24 +93,19 @@ server_process::server_process(options o) {
 }
 
 server_process::~server_process() {
-  if (pid_ > 0)
-    stop(SIGKILL);
-  if (stderr_reader_.joinable())
-    stderr_reader_.join();
-  if (stdout_fd_ >= 0)
-    close(stdout_fd_);
+  if (pid_ > 0) stop(SIGKILL);
+  if (stderr_reader_.joinable()) stderr_reader_.join();
+  if (stdout_fd_ >= 0) close(stdout_fd_);
 }
 
 int server_process::stop(int sig, std::chrono::seconds timeout) {
-  if (pid_ <= 0)
-    return -1;
+  if (pid_ <= 0) return -1;
   kill(pid_, sig);
   int status = 0;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_)
-      break;
+    if (r == pid_) break;
     if (std::chrono::steady_clock::now() > deadline) {
       kill(pid_, SIGKILL);
       waitpid(pid_, &status, 0);
@@ -126,8 +114,7 @@ int server_process::stop(int sig, std::chrono::seconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   pid_ = -1;
-  if (stderr_reader_.joinable())
-    stderr_reader_.join();
+  if (stderr_reader_.joinable()) stderr_reader_.join();
   return status;
 }
 

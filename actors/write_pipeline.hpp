@@ -1,0 +1,104 @@
+#pragma once
+
+// The bookkeeping an actor needs between handing writes to the commit queue and their
+// durable acknowledgement, shared by every actor that writes (accounts, keys).
+//
+// An actor may have several writes in flight. Each gets a ticket; the commit queue
+// acknowledges tickets in order (commit_ack). On success the acknowledged items are
+// applied to the actor's durable state in order, the state is published once, and only
+// then are their replies delivered — so a client that got an answer finds the change in
+// effect. On failure every write in flight is answered `unavailable` (they were built on
+// the failed one) and the actor rolls its speculative state back; the commit queue
+// refuses later writes, so no later write can be durable without an earlier one.
+//
+// Not thread-safe: owned by one actor and used from its handlers only.
+
+#include <caf/send.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "actors/messages.hpp"
+#include "actors/reply.hpp"
+#include "store/commit_queue.hpp"
+
+namespace referrald::actors {
+
+template <class Item>
+class write_pipeline {
+ public:
+  // Tracks a write and submits `batch`; the acknowledgement arrives at `self` as a
+  // commit_ack. `response` is delivered to `reply` once the write is durable.
+  template <class Handle>
+  void submit(store::commit_queue& commits, const Handle& self, store::write_batch batch, Item item,
+              reply_to reply, std::string response) {
+    std::uint64_t ticket = ++last_ticket_;
+    inflight_.push_back(entry{ticket, std::move(item), std::move(reply), std::move(response)});
+    commits.submit(std::move(batch), [self, ticket](const domain::status& s) {
+      caf::anon_send(self, commit_ack{ticket, s.ok(), s.ok() ? std::string() : s.err().message});
+    });
+  }
+
+  // Delivers `response` now, or after the writes in flight when there are any (an answer
+  // that changes nothing but must not overtake earlier writes).
+  void answer_after_inflight(reply_to reply, std::string response) {
+    if (inflight_.empty()) {
+      reply->deliver(std::move(response));
+      return;
+    }
+    inflight_.push_back(entry{last_ticket_, std::nullopt, std::move(reply), std::move(response)});
+  }
+
+  // `apply(Item&) -> domain::status` folds one durable item into the durable state;
+  // `publish()` runs once after a group that changed something; `rollback()` resets the
+  // speculative state to the durable one after a failure.
+  template <class Apply, class Publish, class Rollback>
+  void on_ack(const commit_ack& ack, Apply&& apply, Publish&& publish, Rollback&& rollback) {
+    if (ack.ok) {
+      std::vector<entry> done;
+      while (!inflight_.empty() && inflight_.front().ticket <= ack.ticket) {
+        done.push_back(std::move(inflight_.front()));
+        inflight_.pop_front();
+      }
+      bool changed = false;
+      for (auto& e : done) {
+        if (!e.item) continue;
+        if (auto applied = apply(*e.item); !applied) {
+          e.reply->deliver(std::move(applied).err());
+        } else {
+          changed = true;
+        }
+      }
+      if (changed) publish();
+      for (auto& e : done)
+        e.reply->deliver(std::move(e.response));
+      return;
+    }
+    if (ack.ticket <= failed_through_) return;  // already failed with an earlier ticket
+    for (auto& e : inflight_) {
+      e.reply->deliver(domain::make_error(domain::errc::unavailable,
+                                          "the change could not be stored: " + ack.error));
+    }
+    inflight_.clear();
+    failed_through_ = last_ticket_;
+    rollback();
+  }
+
+ private:
+  struct entry {
+    std::uint64_t ticket = 0;
+    std::optional<Item> item;  // empty for an answer that only waits
+    reply_to reply;
+    std::string response;
+  };
+
+  std::deque<entry> inflight_;
+  std::uint64_t last_ticket_ = 0;
+  std::uint64_t failed_through_ = 0;
+};
+
+}  // namespace referrald::actors

@@ -1,0 +1,212 @@
+#pragma once
+
+// An immutable ordered map with structural sharing (a persistent AVL tree). Updates
+// return a new map that shares every untouched node with the old one: O(log n) new nodes
+// per insert or erase, O(1) to copy. Used for rule state so that an actor can publish
+// a snapshot of its state to readers on other threads without copying it.
+//
+// Thread-safety: a map value is never modified after construction; any number of
+// threads may read the same map (or maps sharing nodes) concurrently. Distinct map
+// objects may be assigned on different threads freely.
+
+#include <algorithm>
+#include <cstddef>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace referrald::domain {
+
+template <class K, class V, class Compare = std::less<>>
+class persistent_map {
+  struct node;
+  using ptr = std::shared_ptr<const node>;
+
+  struct node {
+    K key;
+    V value;
+    ptr left;
+    ptr right;
+    int height = 1;
+    std::size_t size = 1;
+  };
+
+ public:
+  persistent_map() = default;
+
+  std::size_t size() const { return root_ ? root_->size : 0; }
+  bool empty() const { return !root_; }
+
+  // The value for `key`, or nullptr.
+  template <class Q>
+  const V* find(const Q& key) const {
+    const node* n = root_.get();
+    while (n != nullptr) {
+      if (Compare{}(key, n->key)) {
+        n = n->left.get();
+      } else if (Compare{}(n->key, key)) {
+        n = n->right.get();
+      } else {
+        return &n->value;
+      }
+    }
+    return nullptr;
+  }
+
+  // A map with `key` set to `value` (inserted or replaced).
+  [[nodiscard]] persistent_map set(const K& key, V value) const {
+    return persistent_map(insert(root_, key, std::move(value)));
+  }
+
+  // A map without `key` (the same map when it is absent).
+  template <class Q>
+  [[nodiscard]] persistent_map erase(const Q& key) const {
+    bool found = false;
+    ptr r = remove(root_, key, found);
+    return found ? persistent_map(std::move(r)) : *this;
+  }
+
+  // In-order iteration.
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = std::pair<const K&, const V&>;
+    using difference_type = std::ptrdiff_t;
+
+    const_iterator() = default;
+    explicit const_iterator(const node* root) { descend(root); }
+
+    std::pair<const K&, const V&> operator*() const {
+      return {stack_.back()->key, stack_.back()->value};
+    }
+    const_iterator& operator++() {
+      const node* n = stack_.back();
+      stack_.pop_back();
+      descend(n->right.get());
+      return *this;
+    }
+    bool operator==(const const_iterator& o) const { return stack_ == o.stack_; }
+
+   private:
+    void descend(const node* n) {
+      while (n != nullptr) {
+        stack_.push_back(n);
+        n = n->left.get();
+      }
+    }
+    std::vector<const node*> stack_;
+  };
+
+  const_iterator begin() const { return const_iterator(root_.get()); }
+  const_iterator end() const { return const_iterator(); }
+
+  friend bool operator==(const persistent_map& a, const persistent_map& b) {
+    if (a.size() != b.size()) return false;
+    auto i = a.begin();
+    auto j = b.begin();
+    for (; i != a.end(); ++i, ++j) {
+      auto [ka, va] = *i;
+      auto [kb, vb] = *j;
+      if (Compare{}(ka, kb) || Compare{}(kb, ka) || !(va == vb)) return false;
+    }
+    return true;
+  }
+
+  // Checks the AVL invariants and sizes (tests).
+  bool valid() const { return check(root_.get()) >= 0; }
+
+ private:
+  explicit persistent_map(ptr root) : root_(std::move(root)) {}
+
+  static int height(const ptr& n) { return n ? n->height : 0; }
+  static std::size_t count(const ptr& n) { return n ? n->size : 0; }
+
+  static ptr make(const K& key, V value, ptr left, ptr right) {
+    auto n = std::make_shared<node>(node{key, std::move(value), std::move(left), std::move(right)});
+    n->height = 1 + std::max(height(n->left), height(n->right));
+    n->size = 1 + count(n->left) + count(n->right);
+    return n;
+  }
+
+  static ptr rotate_right(const ptr& n) {
+    const node& l = *n->left;
+    return make(l.key, l.value, l.left, make(n->key, n->value, l.right, n->right));
+  }
+
+  static ptr rotate_left(const ptr& n) {
+    const node& r = *n->right;
+    return make(r.key, r.value, make(n->key, n->value, n->left, r.left), r.right);
+  }
+
+  static ptr balance(const K& key, V value, ptr left, ptr right) {
+    int diff = height(left) - height(right);
+    if (diff > 1) {
+      if (height(left->left) < height(left->right)) left = rotate_left(left);
+      return rotate_right(make(key, std::move(value), std::move(left), std::move(right)));
+    }
+    if (diff < -1) {
+      if (height(right->right) < height(right->left)) right = rotate_right(right);
+      return rotate_left(make(key, std::move(value), std::move(left), std::move(right)));
+    }
+    return make(key, std::move(value), std::move(left), std::move(right));
+  }
+
+  static ptr insert(const ptr& n, const K& key, V value) {
+    if (!n) return make(key, std::move(value), nullptr, nullptr);
+    if (Compare{}(key, n->key)) {
+      return balance(n->key, n->value, insert(n->left, key, std::move(value)), n->right);
+    }
+    if (Compare{}(n->key, key)) {
+      return balance(n->key, n->value, n->left, insert(n->right, key, std::move(value)));
+    }
+    return make(n->key, std::move(value), n->left, n->right);
+  }
+
+  static const node* leftmost(const node* n) {
+    while (n->left)
+      n = n->left.get();
+    return n;
+  }
+
+  static ptr remove_leftmost(const ptr& n) {
+    if (!n->left) return n->right;
+    return balance(n->key, n->value, remove_leftmost(n->left), n->right);
+  }
+
+  template <class Q>
+  static ptr remove(const ptr& n, const Q& key, bool& found) {
+    if (!n) return n;
+    if (Compare{}(key, n->key)) {
+      ptr l = remove(n->left, key, found);
+      return found ? balance(n->key, n->value, std::move(l), n->right) : n;
+    }
+    if (Compare{}(n->key, key)) {
+      ptr r = remove(n->right, key, found);
+      return found ? balance(n->key, n->value, n->left, std::move(r)) : n;
+    }
+    found = true;
+    if (!n->left) return n->right;
+    if (!n->right) return n->left;
+    const node* m = leftmost(n->right.get());
+    return balance(m->key, m->value, n->left, remove_leftmost(n->right));
+  }
+
+  // Height when valid, -1 otherwise.
+  static int check(const node* n) {
+    if (n == nullptr) return 0;
+    int l = check(n->left.get());
+    int r = check(n->right.get());
+    if (l < 0 || r < 0 || std::abs(l - r) > 1) return -1;
+    if (n->height != 1 + std::max(l, r)) return -1;
+    if (n->size != 1 + count(n->left) + count(n->right)) return -1;
+    if (n->left && !Compare{}(n->left->key, n->key)) return -1;
+    if (n->right && !Compare{}(n->key, n->right->key)) return -1;
+    return n->height;
+  }
+
+  ptr root_;
+};
+
+}  // namespace referrald::domain

@@ -1,0 +1,21 @@
+-- wrk script: POST a new passthrough referrer with a unique domain on every request.
+-- ACCOUNTS (environment) spreads requests over that many accounts (default 1).
+local counter = 0
+local accounts = tonumber(os.getenv("ACCOUNTS") or "1")
+local next_id = 0
+
+function setup(thread)
+  next_id = next_id + 1
+  thread:set("tid", next_id)
+end
+
+wrk.headers["Content-Type"] = "application/json"
+
+function request()
+  counter = counter + 1
+  local account = "bench" .. (counter % accounts)
+  local body = '{"domain":"t' .. tid .. '-' .. counter .. '.bench.example","utm_source":"bench",'
+      .. '"utm_medium":"passthrough","service_name":"Benchmark Service"}'
+  -- wrk.format uses wrk.headers (with -H Authorization) when given no header table.
+  return wrk.format("POST", "/passthrough-referrers?account_id=" .. account, nil, body)
+end
