@@ -24,6 +24,8 @@ struct account_actor_state {
   services* svc = nullptr;
   std::shared_ptr<published_state> published;
   bool loaded = false;
+  bool evicted = false;  // left the registry: forward everything, then quit
+  domain::unix_ms last_request = 0;
   // Requests that arrived while loading, with their reply channels so that a failed load
   // can say why.
   std::vector<std::pair<reply_to, std::function<void()>>> held;
@@ -171,13 +173,40 @@ void remove(self_ptr self, passthrough_delete_req& req) {
 // Runs `fn(self, req)` now, or once the state is loaded.
 template <class Req>
 void handle(self_ptr self, Req& req, void (*fn)(self_ptr, Req&)) {
-  if (self->state.loaded) {
+  auto& st = self->state;
+  if (st.evicted) {
+    st.svc->forward(st.account_id, account_request{std::move(req)});
+    return;
+  }
+  st.last_request = domain::now_ms();
+  if (st.loaded) {
     fn(self, req);
     return;
   }
   reply_to reply = req.reply;
   self->state.held.emplace_back(std::move(reply),
                                 [self, fn, r = std::move(req)]() mutable { fn(self, r); });
+}
+
+std::chrono::milliseconds idle_check_period(const services& svc) {
+  return std::max(svc.idle_timeout / 4, std::chrono::milliseconds(10));
+}
+
+// Leaves the registry when nothing has used the account for the idle timeout.
+void on_idle_tick(self_ptr self) {
+  auto& st = self->state;
+  if (st.evicted) return;
+  auto last_use = std::max(st.last_request, st.published->last_read_ms.load());
+  bool idle =
+      st.loaded && st.writes.empty() && domain::now_ms() - last_use >= st.svc->idle_timeout.count();
+  if (idle && st.svc->evict(st.account_id, self->address())) {
+    // Nothing is sent here any more; what is in the mailbox is forwarded, then quit.
+    st.evicted = true;
+    domain::metrics().account_actor_evictions.fetch_add(1, std::memory_order_relaxed);
+    caf::anon_send(caf::actor_cast<account_actor>(self), evict_atom_v);
+    return;
+  }
+  self->delayed_send(self, idle_check_period(*st.svc), idle_tick_atom_v);
 }
 
 void fail_held(self_ptr self, const std::string& why) {
@@ -198,6 +227,8 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
   st.published = std::move(published);
   st.committed = domain::account_state(account_id);
   st.tip = st.committed;
+  st.last_request = domain::now_ms();
+  self->delayed_send(self, idle_check_period(*svc), idle_tick_atom_v);
   self->request(svc->loaders, svc->load_timeout, load_account_req{account_id})
       .then(
           [self](loaded_account& result) {
@@ -226,6 +257,8 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
       [self](passthrough_patch_req& req) { handle(self, req, &patch); },
       [self](passthrough_delete_req& req) { handle(self, req, &remove); },
       [self](commit_ack& ack) { on_ack(self, ack); },
+      [self](idle_tick_atom) { on_idle_tick(self); },
+      [self](evict_atom) { self->quit(); },
   };
 }
 

@@ -25,26 +25,47 @@
 //   passthrough_patch_req{id, patch, key}   -> referrer (durable) | not_found | conflict
 //   passthrough_delete_req{id, key_id}      -> "" (durable) | not_found
 //   commit_ack{ticket, ok, error}           -> (from the commit queue) completes writes
+//   idle_tick                               -> (to itself) leaves the registry when idle
+//   evict                                   -> (to itself) the last message: quit
+//
+// Idle actors leave: when no request arrived, nothing was read from the published state
+// and no write was in flight for services::idle_timeout, the actor removes itself from
+// the registry. Requests already in its mailbox are forwarded to the account's next
+// actor (which loads the state afresh), so the old one never writes again and an account
+// never has two writers.
 
 #include <caf/typed_actor.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
 #include "actors/messages.hpp"
 #include "actors/services.hpp"
+#include "domain/clock.hpp"
 
 namespace referrald::actors {
 
 using account_actor =
     caf::typed_actor<caf::reacts_to<passthrough_list_req>, caf::reacts_to<passthrough_get_req>,
                      caf::reacts_to<passthrough_create_req>, caf::reacts_to<passthrough_patch_req>,
-                     caf::reacts_to<passthrough_delete_req>, caf::reacts_to<commit_ack>>;
+                     caf::reacts_to<passthrough_delete_req>, caf::reacts_to<commit_ack>,
+                     caf::reacts_to<idle_tick_atom>, caf::reacts_to<evict_atom>>;
 
-// The account's durable state as last published by its actor; null until loaded.
+// The account's durable state as last published by its actor (null until loaded), and
+// when readers last used it (coarse milliseconds), which keeps an idle actor alive.
 struct published_state {
   std::atomic<std::shared_ptr<const domain::account_state>> state;
+  std::atomic<std::int64_t> last_read_ms{0};
+
+  // Called by readers on any thread; stores at most about ten times a second.
+  void touch() {
+    auto now = domain::now_ms();
+    if (last_read_ms.load(std::memory_order_relaxed) < now - 100) {
+      last_read_ms.store(now, std::memory_order_relaxed);
+    }
+  }
 };
 
 account_actor spawn_account_actor(caf::actor_system& sys, std::string account_id, services* svc,

@@ -177,4 +177,8 @@ CAF_ADD_TYPE_ID(referrald, (referrald::actors::load_account_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::loaded_account))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::commit_ack))
 
+// An account actor's periodic idle check, and its last message after leaving the registry.
+CAF_ADD_ATOM(referrald, referrald::actors, idle_tick_atom, "idle_tick")
+CAF_ADD_ATOM(referrald, referrald::actors, evict_atom, "evict")
+
 CAF_END_TYPE_ID_BLOCK(referrald)

@@ -51,10 +51,68 @@ struct runtime::impl {
     svc.log = &log;
     svc.commits = &commits;
     svc.load_timeout = o.load_timeout;
+    svc.idle_timeout = o.account_idle_timeout;
+    svc.evict = [this](const std::string& account, const caf::actor_addr& who) {
+      return evict(account, who);
+    };
+    svc.forward = [this](const std::string& account, account_request req) {
+      tell(account, std::move(req));
+    };
     svc.loaders = spawn_loader_pool(sys, log, std::max<std::size_t>(1, o.loader_threads));
     keys_handle = spawn_keys_actor(
         sys, std::move(*keys), &svc,
         [this](std::shared_ptr<const domain::key_table> t) { key_table.store(std::move(t)); });
+  }
+
+  std::shared_ptr<const domain::account_state> view(const std::string& account_id) const {
+    std::shared_lock lock(mu);
+    auto it = accounts.find(account_id);
+    if (it == accounts.end()) return nullptr;
+    published_state& p = *it->second.published;
+    p.touch();
+    return p.state.load();
+  }
+
+  // Sends while holding the registry lock, so that once an actor has removed itself
+  // (evict) no message can reach it any more: everything sent to it was sent before.
+  void tell(const std::string& account_id, account_request request) {
+    auto send = [&](const account_actor& a) {
+      std::visit([&](auto&& req) { caf::anon_send(a, std::move(req)); }, std::move(request));
+    };
+    {
+      std::shared_lock lock(mu);
+      auto it = accounts.find(account_id);
+      if (it != accounts.end()) return send(it->second.actor);
+    }
+    account_actor fresh;
+    {
+      std::unique_lock lock(mu);
+      if (stopping) return;  // the request's reply channel answers `unavailable`
+      auto it = accounts.find(account_id);
+      if (it == accounts.end()) {
+        auto published = std::make_shared<published_state>();
+        fresh = spawn_account_actor(sys, account_id, &svc, published);
+        it = accounts.emplace(account_id, slot{fresh, std::move(published)}).first;
+        domain::metrics().account_actors_live.fetch_add(1, std::memory_order_relaxed);
+      }
+      send(it->second.actor);
+    }
+    if (!fresh) return;
+    // Attached outside the lock: CAF runs the functor at once, in this thread, when the
+    // actor has already ended.
+    fresh->attach_functor([this, account_id, addr = fresh.address()] {
+      domain::metrics().account_actors_live.fetch_sub(1, std::memory_order_relaxed);
+      evict(account_id, addr);
+    });
+  }
+
+  // Removes the account's registry entry if it still belongs to `who`.
+  bool evict(const std::string& account_id, const caf::actor_addr& who) {
+    std::unique_lock lock(mu);
+    auto it = accounts.find(account_id);
+    if (it == accounts.end() || it->second.actor.address() != who) return false;
+    accounts.erase(it);
+    return true;
   }
 
   // One registry entry per running account actor.
@@ -63,51 +121,20 @@ struct runtime::impl {
     std::shared_ptr<published_state> published;
   };
 
-  std::shared_ptr<const domain::account_state> view(const std::string& account_id) const {
-    std::shared_lock lock(mu);
-    auto it = accounts.find(account_id);
-    if (it == accounts.end()) return nullptr;
-    return it->second.published->state.load();
-  }
-
-  account_actor account(const std::string& account_id) {
-    {
-      std::shared_lock lock(mu);
-      auto it = accounts.find(account_id);
-      if (it != accounts.end()) return it->second.actor;
-    }
-    std::unique_lock lock(mu);
-    if (stopping) return {};
-    auto it = accounts.find(account_id);
-    if (it != accounts.end()) return it->second.actor;
-    auto published = std::make_shared<published_state>();
-    auto actor = spawn_account_actor(sys, account_id, &svc, published);
-    accounts.emplace(account_id, slot{actor, std::move(published)});
-    domain::metrics().account_actors_live.fetch_add(1, std::memory_order_relaxed);
-    // When the actor ends (a failed load), forget it so the next request respawns it.
-    actor->attach_functor([this, account_id, addr = actor.address()] {
-      domain::metrics().account_actors_live.fetch_sub(1, std::memory_order_relaxed);
-      std::unique_lock l(mu);
-      auto found = accounts.find(account_id);
-      if (found != accounts.end() && found->second.actor.address() == addr) {
-        accounts.erase(found);
-      }
-    });
-    return actor;
-  }
-
   store::db& db;
   store::event_log log;
   store::commit_queue commits;
+  // The registry is declared before the actor system so that it outlives the system's
+  // threads: CAF may run an ended actor's attached functor (which touches the registry)
+  // after await_all_actors_done() has returned.
+  mutable std::shared_mutex mu;
+  std::unordered_map<std::string, slot> accounts;
+  bool stopping = false;
+  std::atomic<std::shared_ptr<const domain::key_table>> key_table;
   std::unique_ptr<caf::actor_system_config> cfg;
   caf::actor_system sys;
   services svc;
   keys_actor keys_handle;
-  std::atomic<std::shared_ptr<const domain::key_table>> key_table;
-
-  mutable std::shared_mutex mu;
-  std::unordered_map<std::string, slot> accounts;
-  bool stopping = false;
   std::once_flag shutdown_once;
 };
 
@@ -117,9 +144,7 @@ runtime::runtime(store::db& db, runtime_options options)
 runtime::~runtime() { shutdown(); }
 
 void runtime::tell(const std::string& account_id, account_request request) {
-  auto actor = impl_->account(account_id);
-  if (!actor) return;  // shutting down: the request's reply channel answers `unavailable`
-  std::visit([&](auto&& req) { caf::anon_send(actor, std::move(req)); }, std::move(request));
+  impl_->tell(account_id, std::move(request));
 }
 
 void runtime::tell(keys_request request) {
@@ -152,9 +177,13 @@ void runtime::shutdown() {
     }
     for (auto& a : accounts)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    accounts.clear();
     caf::anon_send_exit(impl_->keys_handle, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(impl_->svc.loaders, caf::exit_reason::user_shutdown);
     impl_->sys.await_all_actors_done();
+    // Release every actor handle while the actor system is still alive.
+    std::unique_lock lock(impl_->mu);
+    impl_->accounts.clear();
   });
 }
 

@@ -24,6 +24,9 @@ struct runtime_options {
   std::size_t actor_threads = 0;   // CAF scheduler threads; 0 = one per core
   std::size_t loader_threads = 2;  // detached loaders reading account state
   std::chrono::milliseconds load_timeout{30000};
+  // An account actor that has had no request and whose published state has not been read
+  // for this long stops (and is started again on the next request).
+  std::chrono::milliseconds account_idle_timeout{std::chrono::minutes(5)};
 };
 
 class runtime {

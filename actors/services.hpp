@@ -1,12 +1,16 @@
 #pragma once
 
-// What the actors share: the store and the loader pool. Owned by actors::runtime, which
-// outlives every actor; actors hold a plain pointer.
+// What the actors share: the store, the loader pool and the registry's hooks. Owned by
+// actors::runtime, which outlives every actor; actors hold a plain pointer.
 
 #include <caf/actor.hpp>
+#include <caf/actor_addr.hpp>
 
 #include <chrono>
+#include <functional>
+#include <string>
 
+#include "actors/messages.hpp"
 #include "store/commit_queue.hpp"
 #include "store/db.hpp"
 #include "store/event_log.hpp"
@@ -19,6 +23,13 @@ struct services {
   store::commit_queue* commits = nullptr;
   caf::actor loaders;  // pool of detached loader actors (actors/loader.hpp)
   std::chrono::milliseconds load_timeout{30000};
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
+
+  // Registry operations for account actors. `evict` removes the account's entry if it
+  // still belongs to `who` (after that no request is sent to `who` any more); `forward`
+  // hands a request to the account's current actor, starting one if needed.
+  std::function<bool(const std::string& account, const caf::actor_addr& who)> evict;
+  std::function<void(const std::string& account, account_request req)> forward;
 };
 
 }  // namespace referrald::actors

@@ -43,6 +43,9 @@ class write_pipeline {
     });
   }
 
+  // True when no write is waiting for its acknowledgement.
+  bool empty() const { return inflight_.empty(); }
+
   // Delivers `response` now, or after the writes in flight when there are any (an answer
   // that changes nothing but must not overtake earlier writes).
   void answer_after_inflight(reply_to reply, std::string response) {

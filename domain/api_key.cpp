@@ -26,11 +26,17 @@ void report(field_reader* in, std::string field, std::string message) {
   if (in != nullptr) in->fail(std::move(field), std::move(message));
 }
 
+constexpr std::size_t k_max_grants = 1000;
+
 // accounts: ["*"] or a list of account ids.
 void read_accounts(const rapidjson::Value* v, field_reader* in, grants& g) {
   if (v == nullptr) return;
   if (!v->IsArray()) {
     report(in, "accounts", "must be an array of account ids or [\"*\"]");
+    return;
+  }
+  if (v->Size() > k_max_grants) {
+    report(in, "accounts", "must list at most " + std::to_string(k_max_grants) + " accounts");
     return;
   }
   for (rapidjson::SizeType i = 0; i < v->Size(); ++i) {
@@ -50,11 +56,9 @@ void read_accounts(const rapidjson::Value* v, field_reader* in, grants& g) {
              "letter or digit) or \"*\"");
       continue;
     }
-    std::string id(str(item));
-    if (std::find(g.accounts.begin(), g.accounts.end(), id) == g.accounts.end()) {
-      g.accounts.push_back(std::move(id));
-    }
+    g.accounts.emplace_back(str(item));
   }
+  g.normalize();
 }
 
 // brands: ["*"] or a list of positive integers.
@@ -62,6 +66,10 @@ void read_brands(const rapidjson::Value* v, field_reader* in, grants& g) {
   if (v == nullptr) return;
   if (!v->IsArray()) {
     report(in, "brands", "must be an array of brand ids or [\"*\"]");
+    return;
+  }
+  if (v->Size() > k_max_grants) {
+    report(in, "brands", "must list at most " + std::to_string(k_max_grants) + " brands");
     return;
   }
   for (rapidjson::SizeType i = 0; i < v->Size(); ++i) {
@@ -79,10 +87,9 @@ void read_brands(const rapidjson::Value* v, field_reader* in, grants& g) {
       report(in, field, "must be a positive integer brand id or \"*\"");
       continue;
     }
-    if (std::find(g.brands.begin(), g.brands.end(), item.GetInt64()) == g.brands.end()) {
-      g.brands.push_back(item.GetInt64());
-    }
+    g.brands.push_back(item.GetInt64());
   }
+  g.normalize();
 }
 
 void write_grants(json_writer& w, const grants& g) {
@@ -160,11 +167,22 @@ bool role_allows(role r, access a) {
 }
 
 bool grants::holds_account(std::string_view account_id) const {
-  return all_accounts || std::find(accounts.begin(), accounts.end(), account_id) != accounts.end();
+  return all_accounts || std::binary_search(accounts.begin(), accounts.end(), account_id);
 }
 
 bool grants::holds_brand(std::int64_t brand_id) const {
-  return all_brands || std::find(brands.begin(), brands.end(), brand_id) != brands.end();
+  return all_brands || std::binary_search(brands.begin(), brands.end(), brand_id);
+}
+
+void grants::normalize() {
+  std::sort(accounts.begin(), accounts.end());
+  accounts.erase(std::unique(accounts.begin(), accounts.end()), accounts.end());
+  std::sort(brands.begin(), brands.end());
+  brands.erase(std::unique(brands.begin(), brands.end()), brands.end());
+}
+
+bool grants::empty() const {
+  return !all_accounts && !all_brands && accounts.empty() && brands.empty();
 }
 
 bool grants::covers(const grants& other) const {
@@ -195,9 +213,15 @@ result<api_key_request> parse_api_key_create(const rapidjson::Value& body) {
   }
   if (body.IsObject()) {
     auto acc = body.FindMember("accounts");
-    read_accounts(acc == body.MemberEnd() ? nullptr : &acc->value, &in, req.grants);
     auto br = body.FindMember("brands");
+    if (acc == body.MemberEnd())
+      in.fail("accounts", "is required (a list of account ids, or [\"*\"])");
+    if (br == body.MemberEnd()) in.fail("brands", "is required (a list of brand ids, or [\"*\"])");
+    read_accounts(acc == body.MemberEnd() ? nullptr : &acc->value, &in, req.grants);
     read_brands(br == body.MemberEnd() ? nullptr : &br->value, &in, req.grants);
+    if (acc != body.MemberEnd() && br != body.MemberEnd() && req.grants.empty()) {
+      in.fail("accounts", "a key must hold at least one account or brand");
+    }
   }
   if (auto st = in.finish(); !st) return std::move(st).err();
   req.name = std::move(*name);

@@ -31,7 +31,8 @@ enum class access : std::uint8_t { read = 1, write = 2, admin = 3 };
 
 bool role_allows(role r, access a);
 
-// The tenants a key may touch; `all_*` is the `["*"]` wildcard.
+// The tenants a key may touch; `all_*` is the `["*"]` wildcard. The lists are kept
+// sorted and without duplicates (normalize()), so that lookups are binary searches.
 struct grants {
   bool all_accounts = false;
   std::vector<std::string> accounts;
@@ -42,6 +43,10 @@ struct grants {
   bool holds_brand(std::int64_t brand_id) const;
   // True when every tenant `other` names is also held by this.
   bool covers(const grants& other) const;
+  // Sorts the lists and drops duplicates.
+  void normalize();
+  // Holds no account and no brand.
+  bool empty() const;
 
   friend bool operator==(const grants&, const grants&) = default;
 };

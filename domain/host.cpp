@@ -35,6 +35,28 @@ result<std::string> to_ascii(const std::string& host) {
   return converted;
 }
 
+bool has_a_label(std::string_view host) {
+  return host.starts_with("xn--") || host.find(".xn--") != std::string_view::npos;
+}
+
+// An ASCII host with punycode labels must decode to a valid internationalized name that
+// encodes back to the same labels ("xn--ls8h.com", an emoji, does not).
+status check_a_labels(const std::string& host) {
+  char* unicode = nullptr;
+  int rc = idn2_to_unicode_8z8z(host.c_str(), &unicode, 0);
+  if (rc != IDN2_OK) {
+    return make_error(errc::validation_failed,
+                      std::string("has an invalid punycode label (") + idn2_strerror(rc) + ")");
+  }
+  auto back = to_ascii(unicode);
+  idn2_free(unicode);
+  if (!back || *back != host) {
+    return make_error(errc::validation_failed,
+                      "has a punycode label that is not a valid internationalized name");
+  }
+  return {};
+}
+
 }  // namespace
 
 result<std::string> normalize_host(std::string_view raw) {
@@ -61,6 +83,11 @@ result<std::string> normalize_host(std::string_view raw) {
   }
   if (!v.empty() && v.back() == '.') v.remove_suffix(1);
   if (v.empty()) return make_error(errc::validation_failed, "has no host name");
+  for (char c : v) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      return make_error(errc::validation_failed, "contains a control character");
+    }
+  }
 
   std::string host(v);
   if (!is_ascii(host)) {
@@ -68,6 +95,8 @@ result<std::string> normalize_host(std::string_view raw) {
     if (!converted) return converted;
     host = std::move(*converted);
     if (!host.empty() && host.back() == '.') host.pop_back();
+  } else if (has_a_label(host)) {
+    if (auto st = check_a_labels(host); !st) return std::move(st).err();
   }
   if (host.starts_with("www.") && host.find('.', 4) != std::string::npos) host.erase(0, 4);
   if (host.empty()) return make_error(errc::validation_failed, "has no host name");

@@ -72,6 +72,10 @@ std::optional<std::string> field_reader::string_value(std::string_view name,
     return std::nullopt;
   }
   std::string_view s = trim(std::string_view(v.GetString(), v.GetStringLength()));
+  if (s.find('\0') != std::string_view::npos) {
+    fail(std::string(name), "must not contain NUL characters");
+    return std::nullopt;
+  }
   std::size_t len = utf8_length(s);
   if (len < min || len > max) {
     if (min > 0 && len == 0) {

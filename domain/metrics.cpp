@@ -85,6 +85,9 @@ void process_metrics::render(std::string& out) const {
   counter(out, "referrald_store_commit_requests_total",
           "Write requests covered by those commits (group commit).", store_commit_requests.load());
   gauge(out, "referrald_account_actors", "Live per-account actors.", account_actors_live.load());
+  counter(out, "referrald_account_actor_evictions_total",
+          "Account actors that stopped after being idle (restarted on next use).",
+          account_actor_evictions.load());
   counter(out, "referrald_ingest_rows_accepted_total", "AI-referral rows accepted.",
           ingest_rows_accepted.load());
   counter(out, "referrald_ingest_rows_rejected_total", "AI-referral rows rejected.",

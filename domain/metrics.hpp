@@ -32,6 +32,7 @@ struct process_metrics {
   std::atomic<std::uint64_t> store_commits{0};          // synced RocksDB writes
   std::atomic<std::uint64_t> store_commit_requests{0};  // requests those writes covered
   std::atomic<std::int64_t> account_actors_live{0};
+  std::atomic<std::uint64_t> account_actor_evictions{0};  // idle actors that left
   std::atomic<std::uint64_t> ingest_rows_accepted{0};
   std::atomic<std::uint64_t> ingest_rows_rejected{0};
   std::atomic<std::uint64_t> regex_match_limit_hits{0};

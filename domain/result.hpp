@@ -28,6 +28,7 @@ enum class errc : std::uint8_t {
   unavailable = 10,            // a component did not answer in time or is shut down
   internal = 11,               // storage failure or broken invariant
   route_not_found = 12,        // no such route
+  header_too_large = 13,       // request header over the server's limit
 };
 
 struct field_error {

@@ -35,6 +35,8 @@ error_mapping map_error(domain::errc e) {
       return {503, "unavailable"};
     case errc::internal:
       return {500, "internal"};
+    case errc::header_too_large:
+      return {431, "header_too_large"};
   }
   return {500, "internal"};
 }

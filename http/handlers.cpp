@@ -10,21 +10,23 @@ namespace referrald::http {
 using domain::access;
 
 router make_router(const limits& l) {
+  // Routes without a body still accept (and ignore) one up to the rule limit.
   router r;
-  r.add("/healthz", method::get, &healthz, std::nullopt, 0);
-  r.add("/metrics", method::get, &metrics, std::nullopt, 0);
+  r.add("/healthz", method::get, &healthz, std::nullopt, l.rule_body);
+  r.add("/metrics", method::get, &metrics, std::nullopt, l.rule_body);
 
-  r.add("/api-keys", method::get, &api_keys_list, access::admin, 0);
+  r.add("/api-keys", method::get, &api_keys_list, access::admin, l.rule_body);
   r.add("/api-keys", method::post, &api_keys_create, access::admin, l.rule_body);
-  r.add("/api-keys/{id}", method::get, &api_keys_get, access::admin, 0);
-  r.add("/api-keys/{id}", method::del, &api_keys_delete, access::admin, 0);
+  r.add("/api-keys/{id}", method::get, &api_keys_get, access::admin, l.rule_body);
+  r.add("/api-keys/{id}", method::del, &api_keys_delete, access::admin, l.rule_body);
 
-  r.add("/passthrough-referrers", method::get, &passthrough_list, access::read, 0);
+  r.add("/passthrough-referrers", method::get, &passthrough_list, access::read, l.rule_body);
   r.add("/passthrough-referrers", method::post, &passthrough_create, access::write, l.rule_body);
-  r.add("/passthrough-referrers/{id}", method::get, &passthrough_get, access::read, 0);
+  r.add("/passthrough-referrers/{id}", method::get, &passthrough_get, access::read, l.rule_body);
   r.add("/passthrough-referrers/{id}", method::patch, &passthrough_patch, access::write,
         l.rule_body);
-  r.add("/passthrough-referrers/{id}", method::del, &passthrough_delete, access::write, 0);
+  r.add("/passthrough-referrers/{id}", method::del, &passthrough_delete, access::write,
+        l.rule_body);
   return r;
 }
 

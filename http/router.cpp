@@ -70,9 +70,12 @@ router::match router::find(method verb, std::string_view path) const {
       same = is_param(pat[i]) ? !segs[i].empty() : pat[i] == segs[i];
     }
     if (!same) continue;
-    if (r.verb != verb) {
+    // HEAD is served by the GET handler (headers only).
+    bool same_verb = r.verb == verb || (verb == method::head && r.verb == method::get);
+    if (!same_verb) {
       if (!m.allow.empty()) m.allow += ", ";
       m.allow += to_string(r.verb);
+      if (r.verb == method::get) m.allow += ", HEAD";
       m.kind = match::method_not_allowed;
       continue;
     }

@@ -75,11 +75,14 @@ bool iequals(std::string_view a, std::string_view b) {
 
 // The token of "Authorization: Bearer <token>", or empty.
 std::string_view bearer_token(std::string_view header) {
-  while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
+  while (!header.empty() && header.front() == ' ')
+    header.remove_prefix(1);
   if (header.size() < 7 || !iequals(header.substr(0, 6), "bearer") || header[6] != ' ') return {};
   header.remove_prefix(7);
-  while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
-  while (!header.empty() && header.back() == ' ') header.remove_suffix(1);
+  while (!header.empty() && header.front() == ' ')
+    header.remove_prefix(1);
+  while (!header.empty() && header.back() == ' ')
+    header.remove_suffix(1);
   return header;
 }
 
@@ -110,7 +113,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   static std::vector<std::unique_ptr<worker>> make_workers(std::size_t n) {
     if (n == 0) n = std::max<std::size_t>(1, std::thread::hardware_concurrency());
     std::vector<std::unique_ptr<worker>> out;
-    for (std::size_t i = 0; i < n; ++i) out.push_back(std::make_unique<worker>());
+    for (std::size_t i = 0; i < n; ++i)
+      out.push_back(std::make_unique<worker>());
     return out;
   }
 
@@ -191,6 +195,8 @@ class session : public std::enable_shared_from_this<session> {
                              beast::bind_front_handler(&session::on_header, shared_from_this()));
   }
 
+  // The header is in: route, authenticate and check the body's size before reading it,
+  // so that a request that will be refused does not upload its body first.
   void on_header(beast::error_code ec, std::size_t) {
     if (ec) return on_read_error(ec);
     phase_ = phase::reading;
@@ -200,16 +206,19 @@ class session : public std::enable_shared_from_this<session> {
     std::string_view target = sv(req.target());
     path_ = target.substr(0, target.find('?'));
     match_ = srv_->routes.find(to_method(req.method()), path_);
-
-    std::size_t limit = k_unrouted_body_limit;
-    if (match_.kind == router::match::found) limit = match_.entry->body_limit;
     auto length = parser_->content_length();
     bool has_body = (length && *length > 0) || parser_->chunked();
-    if (length && *length > limit) {
-      // Refuse before reading the body; the connection cannot be reused.
-      close_after_ = true;
-      return finish(too_large_or_unrouted(limit));
-    }
+    // A refusal sent before the body was read ends the connection: the unread body
+    // would otherwise be taken for the next request.
+    auto refuse = [&](response r) {
+      if (has_body) close_after_ = true;
+      finish(std::move(r));
+    };
+
+    if (match_.kind != router::match::found) return refuse(route_error());
+    if (auto denied = authenticate(); denied) return refuse(std::move(*denied));
+    std::size_t limit = match_.entry->body_limit;
+    if (length && *length > limit) return refuse(too_large(limit));
     parser_->body_limit(limit);
     if (has_body && iequals(sv(req[bhttp::field::expect]), "100-continue")) {
       auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
@@ -225,6 +234,31 @@ class session : public std::enable_shared_from_this<session> {
     read_body();
   }
 
+  // Checks the bearer key and the role the route needs; an error response when refused.
+  std::optional<response> authenticate() {
+    const route& r = *match_.entry;
+    key_ = nullptr;
+    keys_.reset();
+    if (!r.access) return std::nullopt;
+    keys_ = srv_->runtime.keys();
+    std::string_view token = bearer_token(sv(parser_->get()[bhttp::field::authorization]));
+    key_ = token.empty() ? nullptr : keys_->find_by_secret(token);
+    if (key_ == nullptr) {
+      return failure(domain::make_error(
+          domain::errc::unauthorized,
+          token.empty() ? "this endpoint needs an Authorization: Bearer <API key> header"
+                        : "the API key is not valid"));
+    }
+    if (!domain::role_allows(key_->role, *r.access)) {
+      static constexpr const char* need[] = {"", "read", "write", "admin"};
+      return failure(domain::make_error(
+          domain::errc::forbidden,
+          "this API key's role (" + std::string(domain::to_string(key_->role)) +
+              ") does not allow " + need[static_cast<int>(*r.access)] + " access"));
+    }
+    return std::nullopt;
+  }
+
   void read_body() {
     bhttp::async_read(socket_, buffer_, *parser_,
                       beast::bind_front_handler(&session::on_body, shared_from_this()));
@@ -236,17 +270,16 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_read_error(beast::error_code ec) {
-    if (ec == bhttp::error::body_limit) {
+    if (phase_ == phase::idle) started_ = clock::now();
+    if (ec == bhttp::error::body_limit && match_.kind == router::match::found) {
       close_after_ = true;
-      return finish(too_large_or_unrouted(parser_->get().body().size()));
+      return finish(too_large(match_.entry->body_limit));
     }
     if (ec == bhttp::error::header_limit) {
       close_after_ = true;
       match_ = {};
-      response r = failure(domain::make_error(domain::errc::payload_too_large,
-                                              "the request header is larger than 16 KiB"));
-      r.status = 431;
-      return finish(std::move(r));
+      return finish(failure(domain::make_error(domain::errc::header_too_large,
+                                               "the request header is larger than 16 KiB")));
     }
     if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
         ec == net::error::connection_reset || ec == net::error::eof ||
@@ -260,8 +293,7 @@ class session : public std::enable_shared_from_this<session> {
                                       "malformed HTTP request: " + ec.message())));
   }
 
-  response too_large_or_unrouted(std::size_t limit) {
-    if (match_.kind != router::match::found) return route_error();
+  static response too_large(std::size_t limit) {
     return failure(domain::make_error(
         domain::errc::payload_too_large,
         "the request body exceeds this endpoint's limit of " + std::to_string(limit) + " bytes"));
@@ -281,7 +313,6 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void dispatch() {
-    if (match_.kind != router::match::found) return finish(route_error());
     auto& req = parser_->get();
     const route& r = *match_.entry;
 
@@ -303,24 +334,8 @@ class session : public std::enable_shared_from_this<session> {
     if (!query) return finish(failure(query.err()));
     ctx.query = std::move(*query);
 
-    if (r.access) {
-      ctx.keys = srv_->runtime.keys();
-      std::string_view token = bearer_token(sv(req[bhttp::field::authorization]));
-      ctx.key = token.empty() ? nullptr : ctx.keys->find_by_secret(token);
-      if (ctx.key == nullptr) {
-        return finish(failure(domain::make_error(
-            domain::errc::unauthorized,
-            token.empty() ? "this endpoint needs an Authorization: Bearer <API key> header"
-                          : "the API key is not valid")));
-      }
-      if (!domain::role_allows(ctx.key->role, *r.access)) {
-        static constexpr const char* need[] = {"", "read", "write", "admin"};
-        return finish(failure(domain::make_error(
-            domain::errc::forbidden,
-            "this API key's role (" + std::string(domain::to_string(ctx.key->role)) +
-                ") does not allow " + need[static_cast<int>(*r.access)] + " access")));
-      }
-    }
+    ctx.key = key_;
+    ctx.keys = keys_;
 
     std::uint64_t gen = ++generation_;
     phase_ = phase::awaiting;
@@ -350,11 +365,18 @@ class session : public std::enable_shared_from_this<session> {
         static_cast<bhttp::status>(resp.status), req.version());
     res->set(bhttp::field::server, "referrald");
     if (!resp.content_type.empty()) res->set(bhttp::field::content_type, resp.content_type);
-    for (auto& [name, value] : resp.headers) res->set(name, value);
+    for (auto& [name, value] : resp.headers)
+      res->set(name, value);
     bool keep = req.keep_alive() && !close_after_ && !resp.close && !srv_->draining;
     res->keep_alive(keep);
-    res->body() = std::move(resp.body);
-    res->prepare_payload();
+    if (resp.status == 204) {
+      // No Content-Length on 204 (RFC 9110 section 8.6).
+    } else if (req.method() == bhttp::verb::head) {
+      res->content_length(resp.body.size());  // what GET would send, without the body
+    } else {
+      res->body() = std::move(resp.body);
+      res->prepare_payload();
+    }
     phase_ = phase::writing;
     deadline_ = clock::now() + srv_->options.read_timeout;
     bhttp::async_write(socket_, *res,
@@ -383,6 +405,8 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   router::match match_;
   std::string_view path_;
+  const domain::api_key* key_ = nullptr;           // the authenticated caller, if any
+  std::shared_ptr<const domain::key_table> keys_;  // keeps key_ alive
   clock::time_point started_;
   clock::time_point deadline_;
   std::uint64_t generation_ = 0;
@@ -428,7 +452,8 @@ void server::impl::on_sweep(worker& w) {
       it = w.sessions.erase(it);
     }
   }
-  for (auto& s : live) s->sweep(now);
+  for (auto& s : live)
+    s->sweep(now);
   if (draining && live.empty()) return;  // nothing left to watch: let the thread finish
   arm_sweep(w);
 }
@@ -454,7 +479,8 @@ void server::impl::begin_stop() {
 }
 
 void server::impl::stop_all() {
-  for (auto& w : workers) w->ioc.stop();
+  for (auto& w : workers)
+    w->ioc.stop();
 }
 
 server::server(server_options options, actors::runtime& runtime)
@@ -493,14 +519,16 @@ void server::run() {
       if (!ec) self->begin_stop();
     });
   }
-  for (auto& w : i.workers) i.arm_sweep(*w);
+  for (auto& w : i.workers)
+    i.arm_sweep(*w);
   i.start_accepting();
   std::vector<std::thread> threads;
   for (std::size_t t = 1; t < i.workers.size(); ++t) {
     threads.emplace_back([w = i.workers[t].get()] { w->ioc.run(); });
   }
   i.workers.front()->ioc.run();
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
 }
 
 void server::stop() {

@@ -12,6 +12,7 @@
 
 #include "domain/api_key.hpp"
 #include "domain/ids.hpp"
+#include "domain/text.hpp"
 #include "store/db.hpp"
 #include "store/event_log.hpp"
 #include "store/key_store.hpp"
@@ -61,9 +62,16 @@ struct args {
   bool help = false;
 };
 
+// Exit 2: the command line is wrong.
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "referralctl: %s\n", message.c_str());
   return 2;
+}
+
+// Exit 1: the command could not be carried out.
+int failed(const std::string& message) {
+  std::fprintf(stderr, "referralctl: %s\n", message.c_str());
+  return 1;
 }
 
 args parse_args(int argc, char** argv, int from) {
@@ -169,7 +177,7 @@ int cmd_keys(const std::string& dir, const args& a) {
     auto db = open_store(dir, true);
     if (!db) return 1;
     auto keys = store::key_store(*db).load_all();
-    if (!keys) return usage_error(keys.err().message);
+    if (!keys) return failed(keys.err().message);
     for (const auto& k : *keys)
       print_key(k);
     return 0;
@@ -178,13 +186,15 @@ int cmd_keys(const std::string& dir, const args& a) {
     domain::api_key_request req;
     auto name = a.options.find("name");
     auto role = a.options.find("role");
-    if (name == a.options.end() || name->second.empty() || name->second.size() > 100) {
+    std::string_view trimmed =
+        name == a.options.end() ? std::string_view() : domain::trim(name->second);
+    if (trimmed.empty() || !domain::is_valid_utf8(trimmed) || domain::utf8_length(trimmed) > 100) {
       return usage_error("keys create needs --name NAME (1-100 characters)");
     }
     if (role == a.options.end() || !domain::role_from_string(role->second)) {
       return usage_error("keys create needs --role viewer|editor|admin");
     }
-    req.name = name->second;
+    req.name = std::string(trimmed);
     req.role = *domain::role_from_string(role->second);
     if (auto acc = a.options.find("accounts");
         acc != a.options.end() && !parse_list(acc->second, req.grants, true)) {
@@ -194,11 +204,13 @@ int cmd_keys(const std::string& dir, const args& a) {
         br != a.options.end() && !parse_list(br->second, req.grants, false)) {
       return usage_error("--brands must be * or comma-separated positive integers");
     }
+    req.grants.normalize();
+    if (req.grants.empty()) return usage_error("keys create needs --accounts or --brands");
     auto db = open_store(dir, false);
     if (!db) return 1;
     std::string secret = domain::generate_secret();
     auto k = store::create_key_offline(*db, req, secret);
-    if (!k) return usage_error(k.err().message);
+    if (!k) return failed(k.err().message);
     print_key(*k, secret);
     return 0;
   }
@@ -210,14 +222,14 @@ int cmd_keys(const std::string& dir, const args& a) {
     if (!db) return 1;
     store::key_store ks(*db);
     auto keys = ks.load_all();
-    if (!keys) return usage_error(keys.err().message);
+    if (!keys) return failed(keys.err().message);
     for (auto& k : *keys) {
       if (k.id != *id) continue;
       if (!k.active()) return usage_error("key " + a.positional[2] + " is already revoked");
       k.revoked_at = domain::now_ms();
       store::write_batch b;
       ks.put(b, k);
-      if (auto st = db->write(b, true); !st) return usage_error(st.err().message);
+      if (auto st = db->write(b, true); !st) return failed(st.err().message);
       print_key(k);
       return 0;
     }
@@ -235,7 +247,8 @@ int main(int argc, char** argv) {
   int i = 1;
   for (; i < argc; ++i) {
     std::string_view s = argv[i];
-    if (s == "--data" && i + 1 < argc) {
+    if (s == "--data") {
+      if (i + 1 >= argc) return usage_error("--data needs a directory");
       dir = argv[++i];
     } else if (s.starts_with("--data=")) {
       dir = std::string(s.substr(7));

@@ -33,6 +33,8 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
   --max-body BYTES       largest request body accepted (default 33554432, the AI push
                          limit; rule APIs accept at most 1 MiB or this, if smaller)
   --request-timeout MS   how long a request may wait for its answer (default 10000)
+  --account-idle-timeout S  stop an account's actor after S seconds without use; it is
+                         started again, from the store, on the next request (default 300)
   --log-level LEVEL      error, warn, info or debug (default info)
   --help                 this text
 
@@ -49,6 +51,7 @@ struct config {
   std::size_t actor_threads = 0;
   std::size_t max_body = 32u << 20;
   std::size_t request_timeout_ms = 10000;
+  std::size_t account_idle_seconds = 300;
   std::string log_level = "info";
 };
 
@@ -82,6 +85,8 @@ void set_option(config& c, std::string_view name, std::string_view value) {
     c.max_body = parse_count("--max-body", value, 1024, std::size_t{1} << 32);
   } else if (name == "request-timeout") {
     c.request_timeout_ms = parse_count("--request-timeout", value, 10, 3600000);
+  } else if (name == "account-idle-timeout") {
+    c.account_idle_seconds = parse_count("--account-idle-timeout", value, 1, 7 * 24 * 3600);
   } else if (name == "log-level") {
     if (!domain::log_level_from_string(value)) {
       fail("--log-level must be error, warn, info or debug, not '" + std::string(value) + "'");
@@ -95,7 +100,7 @@ void set_option(config& c, std::string_view name, std::string_view value) {
 config parse(int argc, char** argv) {
   config c;
   for (const char* name : {"listen", "data", "io-threads", "actor-threads", "max-body",
-                           "request-timeout", "log-level"}) {
+                           "request-timeout", "account-idle-timeout", "log-level"}) {
     std::string var = "REFERRALD_";
     for (const char* p = name; *p != '\0'; ++p) {
       var += *p == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
@@ -152,7 +157,14 @@ void bootstrap_keys(store::db& db) {
     if (secret.size() < 16) fail("REFERRALD_BOOTSTRAP_KEY must be at least 16 characters long");
     auto digest = domain::sha256(secret);
     for (const auto& k : *keys) {
-      if (k.secret_digest == digest && k.active()) return;
+      if (k.secret_digest != digest) continue;
+      // A revoked bootstrap key stays revoked: it is never brought back.
+      if (!k.active()) {
+        domain::log(domain::log_level::warn, "REFERRALD_BOOTSTRAP_KEY names key " +
+                                                 std::to_string(k.id) +
+                                                 ", which was revoked; it is not re-created");
+      }
+      return;
     }
     auto k = store::create_key_offline(db, admin, secret);
     if (!k) throw std::runtime_error(k.err().message);
@@ -190,6 +202,7 @@ int main(int argc, char** argv) {
 
     actors::runtime_options ropts;
     ropts.actor_threads = cfg.actor_threads;
+    ropts.account_idle_timeout = std::chrono::seconds(cfg.account_idle_seconds);
     actors::runtime runtime(*db, ropts);
 
     http::server_options sopts;

@@ -5,9 +5,11 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <future>
+#include <random>
 #include <set>
 #include <thread>
 
+#include "domain/metrics.hpp"
 #include "store/db_internal.hpp"
 #include "store/event_log.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -94,23 +96,22 @@ BOOST_AUTO_TEST_CASE(the_published_state_holds_a_write_when_it_is_answered) {
     auto seen = std::make_shared<std::promise<std::size_t>>();
     auto future = seen->get_future();
     // Checked in the answering thread itself, before anything else can happen.
-    rt.tell("acme", passthrough_create_req{input("d" + std::to_string(i) + ".example.com"), 1,
-                                           make_reply([&rt, seen](api_result r) {
-                                             auto v = rt.view("acme");
-                                             seen->set_value(r.ok() && v ? v->referrers().size()
-                                                                         : 0);
-                                           })});
+    rt.tell("acme",
+            passthrough_create_req{input("d" + std::to_string(i) + ".example.com"), 1,
+                                   make_reply([&rt, seen](api_result r) {
+                                     auto v = rt.view("acme");
+                                     seen->set_value(r.ok() && v ? v->referrers().size() : 0);
+                                   })});
     BOOST_REQUIRE(future.wait_for(10s) == std::future_status::ready);
     BOOST_TEST(future.get() == static_cast<std::size_t>(i + 2));
   }
   // Deletes too.
   auto gone = std::make_shared<std::promise<bool>>();
   auto gone_future = gone->get_future();
-  rt.tell("acme", passthrough_delete_req{1, 1, make_reply([&rt, gone](api_result r) {
-                                           gone->set_value(r.ok() &&
-                                                           rt.view("acme")->find_referrer(1) ==
-                                                               nullptr);
-                                         })});
+  rt.tell("acme", passthrough_delete_req{
+                      1, 1, make_reply([&rt, gone](api_result r) {
+                        gone->set_value(r.ok() && rt.view("acme")->find_referrer(1) == nullptr);
+                      })});
   BOOST_REQUIRE(gone_future.wait_for(10s) == std::future_status::ready);
   BOOST_TEST(gone_future.get());
 }
@@ -275,6 +276,69 @@ BOOST_AUTO_TEST_CASE(a_revoked_key_fails_by_the_time_the_revocation_is_answered)
                            })});
     BOOST_REQUIRE(future.wait_for(10s) == std::future_status::ready);
     BOOST_TEST(future.get());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_idle_account_leaves_and_comes_back_with_its_state) {
+  runtime_options o;
+  o.account_idle_timeout = 100ms;
+  runtime rt(*db, o);
+  json(create(rt, "acme", "a.example.com"));
+  BOOST_TEST(rt.live_accounts() == 1u);
+  for (int i = 0; i < 100 && rt.live_accounts() != 0; ++i)
+    std::this_thread::sleep_for(20ms);
+  BOOST_TEST(rt.live_accounts() == 0u);
+  BOOST_TEST(!rt.view("acme"));
+  // A new actor loads the account again; ids go on.
+  BOOST_TEST(json(create(rt, "acme", "b.example.com"))["id"].GetInt64() == 2);
+  BOOST_TEST(*store::event_log(*db).head("acme") == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(reads_of_the_published_state_keep_an_account_alive) {
+  runtime_options o;
+  o.account_idle_timeout = 300ms;
+  runtime rt(*db, o);
+  json(create(rt, "acme", "a.example.com"));
+  for (int i = 0; i < 20; ++i) {
+    BOOST_REQUIRE(rt.view("acme"));
+    std::this_thread::sleep_for(50ms);
+  }
+  BOOST_TEST(rt.live_accounts() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(evictions_racing_with_writes_never_make_two_writers) {
+  // The idle timeout is shorter than the pauses between writes, so accounts keep leaving
+  // and coming back while writes arrive; every write must land, in one gap-free chain.
+  runtime_options o;
+  o.account_idle_timeout = 5ms;
+  runtime rt(*db, o);
+  auto evictions_before = domain::metrics().account_actor_evictions.load();
+  constexpr int writers = 8;
+  constexpr int per_writer = 40;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      std::mt19937 rng(static_cast<unsigned>(w));
+      for (int i = 0; i < per_writer; ++i) {
+        auto r = create(rt, "acct" + std::to_string(w % 2),
+                        "w" + std::to_string(w) + "-" + std::to_string(i) + ".example.com");
+        if (!r.ok()) ++failures;
+        std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 40));
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  BOOST_TEST(failures.load() == 0);
+  auto evictions = domain::metrics().account_actor_evictions.load() - evictions_before;
+  BOOST_TEST_MESSAGE("evictions during the run: " << evictions);
+  BOOST_TEST(evictions > 10u);
+  for (int a = 0; a < 2; ++a) {
+    auto state = store::event_log(*db).load("acct" + std::to_string(a));
+    BOOST_REQUIRE_MESSAGE(state.ok(), (state.ok() ? "" : state.err().message));
+    BOOST_TEST(state->seq() == static_cast<std::uint64_t>(writers / 2 * per_writer));
+    BOOST_TEST(state->referrers().size() == static_cast<std::size_t>(writers / 2 * per_writer));
   }
 }
 

@@ -81,6 +81,24 @@ BOOST_AUTO_TEST_CASE(invalid_internationalized_names_are_errors) {
   BOOST_TEST(fails("\xE2\x98\x83\xE2\x80\x8D.com"));  // snowman + zero-width joiner
 }
 
+BOOST_AUTO_TEST_CASE(control_characters_are_refused_not_truncated) {
+  BOOST_TEST(
+      fails(std::string("b\xC3\xBC"
+                        "cher.de\0evil",
+                        15)));
+  BOOST_TEST(fails(std::string("example.com\0evil", 16)));
+  BOOST_TEST(fails("exa\tmple.com"));
+  BOOST_TEST(norm(std::string("example.com/\0path", 17)) == "example.com");  // not in the host
+}
+
+BOOST_AUTO_TEST_CASE(punycode_labels_must_be_valid_idna) {
+  BOOST_TEST(norm("xn--bcher-kva.de") == "xn--bcher-kva.de");
+  BOOST_TEST(norm("shop.XN--BCHER-KVA.de") == "shop.xn--bcher-kva.de");
+  BOOST_TEST(fails("xn--ls8h.com"));  // an emoji
+  BOOST_TEST(fails("xn--a.com"));     // decodes to a control character
+  BOOST_TEST(fails("xn--.com"));
+}
+
 BOOST_AUTO_TEST_CASE(hostname_validation_follows_dns_label_rules) {
   BOOST_TEST(is_valid_hostname("booking.mirai.com"));
   BOOST_TEST(is_valid_hostname("a-b.example"));

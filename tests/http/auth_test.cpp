@@ -142,7 +142,8 @@ BOOST_AUTO_TEST_CASE(key_creation_is_validated) {
 
 BOOST_AUTO_TEST_CASE(a_deleted_key_stops_working_at_once) {
   auto admin = client();
-  auto r = admin->post("/api-keys", R"({"name":"temp","role":"editor","accounts":["*"]})");
+  auto r =
+      admin->post("/api-keys", R"({"name":"temp","role":"editor","accounts":["*"],"brands":[]})");
   std::string secret = r.json()["data"]["secret"].GetString();
   auto id = std::to_string(r.json()["data"]["id"].GetInt64());
   http_client temp(server->port(), secret);
@@ -159,11 +160,14 @@ BOOST_AUTO_TEST_CASE(a_deleted_key_stops_working_at_once) {
 
 BOOST_AUTO_TEST_CASE(a_scoped_admin_cannot_grant_or_see_beyond_its_tenants) {
   auto scoped = client(make_key("admin", R"(["acme"])", R"([1])"));
-  auto wide = scoped->post("/api-keys", R"({"name":"x","role":"viewer","accounts":["*"]})");
+  auto wide =
+      scoped->post("/api-keys", R"({"name":"x","role":"viewer","accounts":["*"],"brands":[]})");
   BOOST_TEST(wide.status == 403u);
-  auto other = scoped->post("/api-keys", R"({"name":"x","role":"viewer","accounts":["beta"]})");
+  auto other =
+      scoped->post("/api-keys", R"({"name":"x","role":"viewer","accounts":["beta"],"brands":[]})");
   BOOST_TEST(other.status == 403u);
-  auto ok = scoped->post("/api-keys", R"({"name":"x","role":"viewer","accounts":["acme"]})");
+  auto ok =
+      scoped->post("/api-keys", R"({"name":"x","role":"viewer","accounts":["acme"],"brands":[1]})");
   BOOST_TEST(ok.status == 201u);
   // It sees its own key and the one it made, not the bootstrap admin (id 1).
   auto list = scoped->get("/api-keys");
@@ -195,6 +199,41 @@ BOOST_AUTO_TEST_CASE(without_a_bootstrap_key_the_first_start_prints_one) {
   BOOST_REQUIRE(p.stop(SIGTERM) == 0);
   server_process again({other.sub("data"), {}, {}, false});
   BOOST_TEST(again.stderr_text().find("rk_") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(keys_must_name_their_tenants) {
+  auto admin = client();
+  auto no_brands = admin->post("/api-keys", R"({"name":"x","role":"viewer","accounts":["acme"]})");
+  BOOST_TEST(no_brands.status == 400u);
+  BOOST_TEST(names_field(no_brands, "brands"));
+  auto no_accounts = admin->post("/api-keys", R"({"name":"x","role":"viewer","brands":[1]})");
+  BOOST_TEST(names_field(no_accounts, "accounts"));
+  auto nothing =
+      admin->post("/api-keys", R"({"name":"x","role":"viewer","accounts":[],"brands":[]})");
+  BOOST_TEST(nothing.status == 400u);
+  auto brand_only =
+      admin->post("/api-keys", R"({"name":"x","role":"editor","accounts":[],"brands":[9]})");
+  BOOST_TEST(brand_only.status == 201u);
+  std::string many = "[";
+  for (int i = 0; i < 1001; ++i)
+    many += (i ? ",\"a" : "\"a") + std::to_string(i) + "\"";
+  many += "]";
+  auto too_many = admin->post(
+      "/api-keys", R"({"name":"x","role":"viewer","brands":[],"accounts":)" + many + "}");
+  BOOST_TEST(too_many.status == 400u);
+  BOOST_TEST(names_field(too_many, "accounts"));
+}
+
+BOOST_AUTO_TEST_CASE(a_revoked_bootstrap_key_stays_revoked_after_a_restart) {
+  auto admin = client();
+  // Another admin first, so that access is not lost.
+  std::string other = make_key("admin");
+  BOOST_REQUIRE(client(other)->del("/api-keys/1").status == 204u);
+  BOOST_TEST(admin->get("/api-keys").status == 401u);
+  BOOST_REQUIRE(server->stop(SIGTERM) == 0);
+  start();  // REFERRALD_BOOTSTRAP_KEY is set to the same secret again
+  BOOST_TEST(client()->get("/api-keys").status == 401u);
+  BOOST_TEST(client(other)->get("/api-keys").status == 200u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 
 #include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <thread>
 
 #include "tests/http/fixture.hpp"
 
@@ -57,11 +59,11 @@ BOOST_AUTO_TEST_CASE(a_wrong_method_is_405_with_allow) {
   auto c = client();
   auto r = c->request("PUT", "/passthrough-referrers?account_id=acme", "{}");
   BOOST_TEST(r.status == 405u);
-  BOOST_TEST(r.header("allow") == "GET, POST");
+  BOOST_TEST(r.header("allow") == "GET, HEAD, POST");
   BOOST_TEST(error_code(r) == "method_not_allowed");
   auto item = c->request("POST", "/v1/passthrough-referrers/1?account_id=acme", "{}");
   BOOST_TEST(item.status == 405u);
-  BOOST_TEST(item.header("allow") == "GET, PATCH, DELETE");
+  BOOST_TEST(item.header("allow") == "GET, HEAD, PATCH, DELETE");
 }
 
 BOOST_AUTO_TEST_CASE(every_route_answers_under_v1_too) {
@@ -188,6 +190,89 @@ BOOST_AUTO_TEST_CASE(sigterm_stops_cleanly_with_exit_zero) {
   BOOST_TEST(WIFEXITED(status));
   BOOST_TEST(WEXITSTATUS(status) == 0);
   BOOST_TEST(server->stderr_text().find("stopped") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(head_answers_with_headers_only_and_keeps_the_connection_usable) {
+  std::string req =
+      "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  auto out = http_client::raw_exchange(server->port(), req);
+  // The HEAD reply announces the GET body's length but carries no body: the next bytes
+  // are the GET reply.
+  auto second = out.find("HTTP/1.1 200 OK", 1);
+  BOOST_REQUIRE(out.rfind("HTTP/1.1 200 OK", 0) == 0u);
+  BOOST_REQUIRE(second != std::string::npos);
+  std::string head = out.substr(0, second);
+  BOOST_TEST(head.find("Content-Length: 15\r\n") != std::string::npos, head);
+  BOOST_TEST(head.substr(head.size() - 4) == "\r\n\r\n");
+  BOOST_TEST(out.substr(out.size() - 15) == R"({"status":"ok"})");
+}
+
+BOOST_AUTO_TEST_CASE(no_content_has_no_content_length) {
+  auto c = client();
+  c->post("/passthrough-referrers?account_id=acme",
+          R"({"domain":"a.example.com","utm_source":"s"})");
+  auto r = c->del("/passthrough-referrers/1?account_id=acme");
+  BOOST_TEST(r.status == 204u);
+  BOOST_TEST(r.header("content-length").empty());
+  BOOST_TEST(c->get("/healthz").status == 200u);  // keep-alive still works
+}
+
+BOOST_AUTO_TEST_CASE(bodies_on_get_and_delete_are_ignored_not_refused) {
+  auto c = client();
+  c->post("/passthrough-referrers?account_id=acme",
+          R"({"domain":"a.example.com","utm_source":"s"})");
+  BOOST_TEST(c->request("GET", "/passthrough-referrers/1?account_id=acme", "{}").status == 200u);
+  BOOST_TEST(c->request("DELETE", "/passthrough-referrers/1?account_id=acme", "{}").status == 204u);
+}
+
+BOOST_AUTO_TEST_CASE(an_unauthenticated_upload_is_refused_before_its_body) {
+  std::string req =
+      "POST /passthrough-referrers?account_id=acme HTTP/1.1\r\nHost: x\r\n"
+      "Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 500000\r\n\r\n";
+  auto out = http_client::raw_exchange(server->port(), req);
+  BOOST_TEST(out.rfind("HTTP/1.1 401", 0) == 0u, out.substr(0, 80));
+  BOOST_TEST(out.find("100 Continue") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(authentication_comes_before_query_errors) {
+  http_client anon(server->port());
+  auto r = anon.get("/passthrough-referrers?account_id=a&account_id=b");
+  BOOST_TEST(r.status == 401u);
+}
+
+BOOST_AUTO_TEST_CASE(an_oversized_header_is_431) {
+  std::string req = "GET /healthz HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n";
+  auto out = http_client::raw_exchange(server->port(), req);
+  BOOST_TEST(out.rfind("HTTP/1.1 431", 0) == 0u, out.substr(0, 60));
+  BOOST_TEST(out.find("\"code\":\"header_too_large\"") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(idle_account_actors_are_stopped_and_restarted_on_use) {
+  server->stop(SIGTERM);
+  start({"--account-idle-timeout", "1"});
+  auto c = client();
+  BOOST_REQUIRE(c->post("/passthrough-referrers?account_id=acme",
+                        R"({"domain":"a.example.com","utm_source":"s"})")
+                    .status == 201u);
+  for (int i = 0; i < 50; ++i)
+    c->get("/passthrough-referrers?account_id=probe" + std::to_string(i));
+  http_client anon(server->port());
+  BOOST_TEST(anon.get("/metrics").body.find("referrald_account_actors 51\n") != std::string::npos);
+  std::string metrics;
+  for (int i = 0; i < 60; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    metrics = anon.get("/metrics").body;
+    if (metrics.find("referrald_account_actors 0\n") != std::string::npos) break;
+  }
+  BOOST_TEST(metrics.find("referrald_account_actors 0\n") != std::string::npos);
+  // The account comes back with its state.
+  auto again = c->post("/passthrough-referrers?account_id=acme",
+                       R"({"domain":"b.example.com","utm_source":"s"})");
+  BOOST_TEST(again.status == 201u);
+  BOOST_TEST(again.json()["data"]["id"].GetInt() == 2);
+  BOOST_TEST(c->get("/passthrough-referrers?account_id=acme").json()["data"]["total"].GetInt() ==
+             2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
   }
   std::this_thread::sleep_for(std::chrono::seconds(seconds));
   stop = true;
-  for (auto& w : workers) w.join();
+  for (auto& w : workers)
+    w.join();
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (failed) {
     std::fprintf(stderr, "a put failed\n");
