@@ -1,7 +1,5 @@
 #include "actors/account_actor.hpp"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
@@ -16,6 +14,16 @@
 namespace referrald::actors {
 
 namespace {
+
+using domain::passthrough_referrer;
+using domain::referrer_mapping;
+
+// A write on its way to the store: the event and its object already decoded, so that
+// the speculative and the durable state share one decoded entity.
+struct prepared_event {
+  domain::event event;
+  domain::decoded_entity decoded;
+};
 
 struct account_actor_state {
   static inline const char* name = "referrald.account";
@@ -32,34 +40,27 @@ struct account_actor_state {
 
   domain::account_state committed;  // durable state: what reads see
   domain::account_state tip;        // committed + writes in flight: what writes check
-  write_pipeline<domain::event> writes;
+  write_pipeline<prepared_event> writes;
 };
 
 using self_ptr = account_actor::stateful_pointer<account_actor_state>;
 
-template <class Fn>
-std::string to_json(Fn&& fn) {
-  rapidjson::StringBuffer buf;
-  domain::json_writer w(buf);
-  fn(w);
-  return {buf.GetString(), buf.GetSize()};
-}
-
-std::string referrer_json(const std::string& account, const domain::passthrough_referrer& r) {
-  return to_json([&](domain::json_writer& w) { domain::write_json(w, account, r); });
-}
-
+template <class T>
 domain::error not_found(std::int64_t id) {
-  return domain::make_error(domain::errc::not_found,
-                            "passthrough referrer " + std::to_string(id) + " does not exist");
+  return domain::make_error(
+      domain::errc::not_found,
+      std::string(domain::kind_traits<T>::noun) + " " + std::to_string(id) + " does not exist");
 }
 
-domain::error domain_taken(const std::string& domain, std::int64_t holder) {
+template <class T>
+domain::error key_taken(const std::string& key, std::int64_t holder) {
+  using traits = domain::kind_traits<T>;
+  std::string field(traits::key_field);
   return domain::make_error(
       domain::errc::conflict,
-      "a passthrough referrer for domain '" + domain + "' already exists (id " +
+      "a " + std::string(traits::noun) + " with " + field + " '" + key + "' already exists (id " +
           std::to_string(holder) + ")",
-      {{"domain", "already used by passthrough referrer " + std::to_string(holder)}});
+      {{field, "already used by " + std::string(traits::noun) + " " + std::to_string(holder)}});
 }
 
 domain::unix_ms next_timestamp(const account_actor_state& st) {
@@ -67,110 +68,132 @@ domain::unix_ms next_timestamp(const account_actor_state& st) {
 }
 
 void publish(self_ptr self) {
-  self->state.published->state.store(
-      std::make_shared<const domain::account_state>(self->state.committed));
+  auto& st = self->state;
+  st.committed.refresh_index();
+  st.published->state.store(std::make_shared<const domain::account_state>(st.committed));
 }
 
 // Numbers, chains and submits one event; the reply is delivered when it is durable.
-void submit(self_ptr self, domain::event e, reply_to reply, std::string response) {
+void submit(self_ptr self, prepared_event p, reply_to reply, std::string response) {
   auto& st = self->state;
-  e.seq = st.tip.seq() + 1;
-  e.prev_hash = st.tip.head_hash();
+  p.event.seq = st.tip.seq() + 1;
+  p.event.prev_hash = st.tip.head_hash();
   store::write_batch batch;
-  st.svc->log->append(batch, st.account_id, e);
-  if (auto applied = st.tip.apply(e); !applied) {
+  st.svc->log->append(batch, st.account_id, p.event);
+  if (auto applied = st.tip.apply(p.event, p.decoded); !applied) {
     reply->deliver(std::move(applied).err());
     return;
   }
   st.writes.submit(*st.svc->commits, caf::actor_cast<account_actor>(self), std::move(batch),
-                   std::move(e), std::move(reply), std::move(response));
+                   std::move(p), std::move(reply), std::move(response));
 }
 
 void on_ack(self_ptr self, const commit_ack& ack) {
   auto& st = self->state;
   st.writes.on_ack(
       ack,
-      [&](const domain::event& e) {
-        auto applied = st.committed.apply(e);
+      [&](const prepared_event& p) {
+        auto applied = st.committed.apply(p.event, p.decoded);
         if (applied) domain::metrics().events_appended.fetch_add(1, std::memory_order_relaxed);
         return applied;
       },
       [&] { publish(self); }, [&] { st.tip = st.committed; });
 }
 
-void list(self_ptr self, passthrough_list_req& req) {
-  req.reply->deliver(domain::passthrough_list_json(self->state.committed, req.include_inactive));
+template <class T>
+void list(self_ptr self, list_req<T>& req) {
+  req.reply->deliver(domain::list_json<T>(self->state.committed, req.include_inactive));
 }
 
-void get(self_ptr self, passthrough_get_req& req) {
-  req.reply->deliver(domain::passthrough_get_json(self->state.committed, req.id));
+template <class T>
+void get(self_ptr self, get_req<T>& req) {
+  req.reply->deliver(domain::get_json<T>(self->state.committed, req.id));
 }
 
-void create(self_ptr self, passthrough_create_req& req) {
+template <class T>
+prepared_event prepare(const account_actor_state& st, domain::event_type type, std::int64_t key_id,
+                       T value, domain::unix_ms timestamp) {
+  prepared_event p;
+  p.event.timestamp = timestamp;
+  p.event.type = type;
+  p.event.key_id = key_id;
+  p.event.entity_id = value.id;
+  p.event.object = domain::entity_json(st.account_id, value);
+  p.decoded = domain::make_entity(std::move(value), p.event.object);
+  return p;
+}
+
+template <class T>
+void create(self_ptr self, create_req<T>& req) {
+  using traits = domain::kind_traits<T>;
   auto& st = self->state;
-  if (auto holder = st.tip.referrer_with_domain(req.input.domain)) {
-    req.reply->deliver(domain_taken(req.input.domain, *holder));
+  const auto& entities = st.tip.entities<T>();
+  const std::string& key = traits::key(req.input);
+  if (auto holder = entities.with_key(key)) {
+    req.reply->deliver(key_taken<T>(key, *holder));
     return;
   }
-  domain::passthrough_referrer r = std::move(req.input);
-  r.id = st.tip.next_referrer_id();
-  r.created_at = r.updated_at = next_timestamp(st);
-  domain::event e;
-  e.timestamp = r.created_at;
-  e.type = domain::event_type::passthrough_referrer_created;
-  e.key_id = req.key_id;
-  e.entity_id = r.id;
-  e.object = referrer_json(st.account_id, r);
-  std::string response = e.object;
-  submit(self, std::move(e), std::move(req.reply), std::move(response));
+  T value = std::move(req.input);
+  value.id = entities.next_id();
+  const domain::unix_ms now = next_timestamp(st);
+  value.created_at = value.updated_at = now;
+  auto p = prepare(st, traits::created, req.key_id, std::move(value), now);
+  std::string response = p.event.object;
+  submit(self, std::move(p), std::move(req.reply), std::move(response));
 }
 
-void patch(self_ptr self, passthrough_patch_req& req) {
+template <class T>
+void patch(self_ptr self, patch_req<T>& req) {
+  using traits = domain::kind_traits<T>;
   auto& st = self->state;
-  const auto* current = st.tip.find_referrer(req.id);
+  const auto& entities = st.tip.entities<T>();
+  const auto* current = entities.find_entity(req.id);
   if (current == nullptr) {
-    req.reply->deliver(not_found(req.id));
+    req.reply->deliver(not_found<T>(req.id));
     return;
   }
-  domain::passthrough_referrer r = *current;
-  std::vector<std::string> changed = domain::apply_patch(r, req.patch);
-  if (changed.empty()) {
-    st.writes.answer_after_inflight(std::move(req.reply), referrer_json(st.account_id, r));
+  T value = (*current)->value;
+  auto changed = traits::patch(value, req.patch);
+  if (!changed) {
+    req.reply->deliver(std::move(changed).err());
     return;
   }
-  if (auto holder = st.tip.referrer_with_domain(r.domain); holder && *holder != r.id) {
-    req.reply->deliver(domain_taken(r.domain, *holder));
+  if (changed->empty()) {
+    st.writes.answer_after_inflight(std::move(req.reply), (*current)->json);
     return;
   }
-  r.updated_at = next_timestamp(st);
-  domain::event e;
-  e.timestamp = r.updated_at;
-  e.type = domain::event_type::passthrough_referrer_updated;
-  e.key_id = req.key_id;
-  e.entity_id = r.id;
-  e.object = referrer_json(st.account_id, r);
-  e.changed = std::move(changed);
-  std::string response = e.object;
-  submit(self, std::move(e), std::move(req.reply), std::move(response));
+  if (auto holder = entities.with_key(traits::key(value)); holder && *holder != value.id) {
+    req.reply->deliver(key_taken<T>(traits::key(value), *holder));
+    return;
+  }
+  const domain::unix_ms now = next_timestamp(st);
+  value.updated_at = now;
+  auto p = prepare(st, traits::updated, req.key_id, std::move(value), now);
+  p.event.changed = std::move(*changed);
+  std::string response = p.event.object;
+  submit(self, std::move(p), std::move(req.reply), std::move(response));
 }
 
-void remove(self_ptr self, passthrough_delete_req& req) {
+template <class T>
+void remove(self_ptr self, delete_req<T>& req) {
+  using traits = domain::kind_traits<T>;
   auto& st = self->state;
-  const auto* current = st.tip.find_referrer(req.id);
+  const auto* current = st.tip.entities<T>().find_entity(req.id);
   if (current == nullptr) {
-    req.reply->deliver(not_found(req.id));
+    req.reply->deliver(not_found<T>(req.id));
     return;
   }
-  domain::event e;
-  e.timestamp = next_timestamp(st);
-  e.type = domain::event_type::passthrough_referrer_deleted;
-  e.key_id = req.key_id;
-  e.entity_id = req.id;
-  e.object = referrer_json(st.account_id, *current);
-  submit(self, std::move(e), std::move(req.reply), std::string());
+  prepared_event p;
+  p.event.timestamp = next_timestamp(st);
+  p.event.type = traits::deleted;
+  p.event.key_id = req.key_id;
+  p.event.entity_id = req.id;
+  p.event.object = (*current)->json;  // the entity as it stood
+  submit(self, std::move(p), std::move(req.reply), std::string());
 }
 
-// Runs `fn(self, req)` now, or once the state is loaded.
+// Runs `fn(self, req)` now, forwards it when this actor has left the registry, or holds
+// it until the state is loaded.
 template <class Req>
 void handle(self_ptr self, Req& req, void (*fn)(self_ptr, Req&)) {
   auto& st = self->state;
@@ -184,8 +207,7 @@ void handle(self_ptr self, Req& req, void (*fn)(self_ptr, Req&)) {
     return;
   }
   reply_to reply = req.reply;
-  self->state.held.emplace_back(std::move(reply),
-                                [self, fn, r = std::move(req)]() mutable { fn(self, r); });
+  st.held.emplace_back(std::move(reply), [self, fn, r = std::move(req)]() mutable { fn(self, r); });
 }
 
 std::chrono::milliseconds idle_check_period(const services& svc) {
@@ -251,11 +273,16 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
             self->quit(caf::sec::request_timeout);
           });
   return {
-      [self](passthrough_list_req& req) { handle(self, req, &list); },
-      [self](passthrough_get_req& req) { handle(self, req, &get); },
-      [self](passthrough_create_req& req) { handle(self, req, &create); },
-      [self](passthrough_patch_req& req) { handle(self, req, &patch); },
-      [self](passthrough_delete_req& req) { handle(self, req, &remove); },
+      [self](passthrough_list_req& r) { handle(self, r, &list<passthrough_referrer>); },
+      [self](passthrough_get_req& r) { handle(self, r, &get<passthrough_referrer>); },
+      [self](passthrough_create_req& r) { handle(self, r, &create<passthrough_referrer>); },
+      [self](passthrough_patch_req& r) { handle(self, r, &patch<passthrough_referrer>); },
+      [self](passthrough_delete_req& r) { handle(self, r, &remove<passthrough_referrer>); },
+      [self](mapping_list_req& r) { handle(self, r, &list<referrer_mapping>); },
+      [self](mapping_get_req& r) { handle(self, r, &get<referrer_mapping>); },
+      [self](mapping_create_req& r) { handle(self, r, &create<referrer_mapping>); },
+      [self](mapping_patch_req& r) { handle(self, r, &patch<referrer_mapping>); },
+      [self](mapping_delete_req& r) { handle(self, r, &remove<referrer_mapping>); },
       [self](commit_ack& ack) { on_ack(self, ack); },
       [self](idle_tick_atom) { on_idle_tick(self); },
       [self](evict_atom) { self->quit(); },

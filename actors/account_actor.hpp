@@ -24,6 +24,9 @@
 //   passthrough_create_req{input, key_id}   -> referrer (durable) | conflict
 //   passthrough_patch_req{id, patch, key}   -> referrer (durable) | not_found | conflict
 //   passthrough_delete_req{id, key_id}      -> "" (durable) | not_found
+//   mapping_{list,get,create,patch,delete}_req  -> the same for referrer mappings; a patch
+//                                           whose pattern does not fit the match type ->
+//                                           validation_failed
 //   commit_ack{ticket, ok, error}           -> (from the commit queue) completes writes
 //   idle_tick                               -> (to itself) leaves the registry when idle
 //   evict                                   -> (to itself) the last message: quit
@@ -50,8 +53,11 @@ namespace referrald::actors {
 using account_actor =
     caf::typed_actor<caf::reacts_to<passthrough_list_req>, caf::reacts_to<passthrough_get_req>,
                      caf::reacts_to<passthrough_create_req>, caf::reacts_to<passthrough_patch_req>,
-                     caf::reacts_to<passthrough_delete_req>, caf::reacts_to<commit_ack>,
-                     caf::reacts_to<idle_tick_atom>, caf::reacts_to<evict_atom>>;
+                     caf::reacts_to<passthrough_delete_req>, caf::reacts_to<mapping_list_req>,
+                     caf::reacts_to<mapping_get_req>, caf::reacts_to<mapping_create_req>,
+                     caf::reacts_to<mapping_patch_req>, caf::reacts_to<mapping_delete_req>,
+                     caf::reacts_to<commit_ack>, caf::reacts_to<idle_tick_atom>,
+                     caf::reacts_to<evict_atom>>;
 
 // The account's durable state as last published by its actor (null until loaded), and
 // when readers last used it (coarse milliseconds), which keeps an idle actor alive.

@@ -19,45 +19,63 @@
 #include "actors/reply.hpp"
 #include "domain/account_state.hpp"
 #include "domain/api_key.hpp"
-#include "domain/passthrough.hpp"
+#include "domain/entities.hpp"
 
 namespace referrald::actors {
 
 // -- requests to an account actor ------------------------------------------------------
+// One set per rule kind T (domain::passthrough_referrer, domain::referrer_mapping).
 
-struct passthrough_list_req {
+template <class T>
+struct list_req {
   bool include_inactive = false;
   reply_to reply;
 };
 
-struct passthrough_get_req {
+template <class T>
+struct get_req {
   std::int64_t id = 0;
   reply_to reply;
 };
 
 // `input` is validated and normalized; the actor assigns id and timestamps.
-struct passthrough_create_req {
-  domain::passthrough_referrer input;
+template <class T>
+struct create_req {
+  T input;
   std::int64_t key_id = 0;
   reply_to reply;
 };
 
-struct passthrough_patch_req {
+template <class T>
+struct patch_req {
   std::int64_t id = 0;
-  domain::passthrough_patch patch;
+  typename domain::kind_traits<T>::patch_type patch;
   std::int64_t key_id = 0;
   reply_to reply;
 };
 
-struct passthrough_delete_req {
+template <class T>
+struct delete_req {
   std::int64_t id = 0;
   std::int64_t key_id = 0;
   reply_to reply;
 };
+
+using passthrough_list_req = list_req<domain::passthrough_referrer>;
+using passthrough_get_req = get_req<domain::passthrough_referrer>;
+using passthrough_create_req = create_req<domain::passthrough_referrer>;
+using passthrough_patch_req = patch_req<domain::passthrough_referrer>;
+using passthrough_delete_req = delete_req<domain::passthrough_referrer>;
+using mapping_list_req = list_req<domain::referrer_mapping>;
+using mapping_get_req = get_req<domain::referrer_mapping>;
+using mapping_create_req = create_req<domain::referrer_mapping>;
+using mapping_patch_req = patch_req<domain::referrer_mapping>;
+using mapping_delete_req = delete_req<domain::referrer_mapping>;
 
 using account_request =
     std::variant<passthrough_list_req, passthrough_get_req, passthrough_create_req,
-                 passthrough_patch_req, passthrough_delete_req>;
+                 passthrough_patch_req, passthrough_delete_req, mapping_list_req, mapping_get_req,
+                 mapping_create_req, mapping_patch_req, mapping_delete_req>;
 
 // -- requests to the keys actor --------------------------------------------------------
 
@@ -111,25 +129,25 @@ struct commit_ack {
 
 // -- inspection (names for CAF's logging; these messages never leave the process) --------
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, passthrough_list_req& x) {
-  return f(caf::meta::type_name("passthrough_list_req"), x.include_inactive);
+template <class Inspector, class T>
+typename Inspector::result_type inspect(Inspector& f, list_req<T>& x) {
+  return f(caf::meta::type_name("list_req"), x.include_inactive);
 }
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, passthrough_get_req& x) {
-  return f(caf::meta::type_name("passthrough_get_req"), x.id);
+template <class Inspector, class T>
+typename Inspector::result_type inspect(Inspector& f, get_req<T>& x) {
+  return f(caf::meta::type_name("get_req"), x.id);
 }
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, passthrough_create_req& x) {
-  return f(caf::meta::type_name("passthrough_create_req"), x.input.domain, x.key_id);
+template <class Inspector, class T>
+typename Inspector::result_type inspect(Inspector& f, create_req<T>& x) {
+  return f(caf::meta::type_name("create_req"), x.key_id);
 }
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, passthrough_patch_req& x) {
-  return f(caf::meta::type_name("passthrough_patch_req"), x.id, x.key_id);
+template <class Inspector, class T>
+typename Inspector::result_type inspect(Inspector& f, patch_req<T>& x) {
+  return f(caf::meta::type_name("patch_req"), x.id, x.key_id);
 }
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, passthrough_delete_req& x) {
-  return f(caf::meta::type_name("passthrough_delete_req"), x.id, x.key_id);
+template <class Inspector, class T>
+typename Inspector::result_type inspect(Inspector& f, delete_req<T>& x) {
+  return f(caf::meta::type_name("delete_req"), x.id, x.key_id);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, key_create_req& x) {
@@ -169,6 +187,11 @@ CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_get_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_create_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_patch_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_delete_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_list_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_get_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_create_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_patch_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_delete_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_create_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_list_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_get_req))

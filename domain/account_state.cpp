@@ -4,6 +4,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "domain/mapping_index.hpp"
+
 namespace referrald::domain {
 
 namespace {
@@ -13,22 +15,83 @@ error corrupt(const event& e, const std::string& why) {
                                         std::string(to_string(e.type)) + "): " + why);
 }
 
+error unfit(const std::string& why) { return make_error(errc::internal, why); }
+
 }  // namespace
+
+template <class T>
+std::string entity_json(std::string_view account_id, const T& value) {
+  rapidjson::StringBuffer buf;
+  json_writer w(buf);
+  write_json(w, account_id, value);
+  return {buf.GetString(), buf.GetSize()};
+}
+
+template std::string entity_json(std::string_view, const passthrough_referrer&);
+template std::string entity_json(std::string_view, const referrer_mapping&);
+
+// -- collection -------------------------------------------------------------------------
+
+template <class T>
+status collection<T>::add(entity_ref<T> e) {
+  const T& v = e->value;
+  if (items_.find(v.id) != nullptr || v.id < next_id_) {
+    return unfit("id " + std::to_string(v.id) + " was already used");
+  }
+  const std::string& key = kind_traits<T>::key(v);
+  if (keys_.find(key) != nullptr)
+    return unfit("duplicate " + std::string(kind_traits<T>::key_field));
+  keys_ = keys_.set(key, v.id);
+  next_id_ = v.id + 1;
+  if (v.is_active) ++active_;
+  items_ = items_.set(v.id, std::move(e));
+  return {};
+}
+
+template <class T>
+status collection<T>::replace(entity_ref<T> e) {
+  const T& v = e->value;
+  const auto* existing = items_.find(v.id);
+  if (existing == nullptr) return unfit("updates an unknown " + std::string(kind_traits<T>::noun));
+  const T& old = (*existing)->value;
+  const std::string& old_key = kind_traits<T>::key(old);
+  const std::string& new_key = kind_traits<T>::key(v);
+  if (old_key != new_key) {
+    if (keys_.find(new_key) != nullptr) {
+      return unfit("duplicate " + std::string(kind_traits<T>::key_field));
+    }
+    keys_ = keys_.erase(old_key).set(new_key, v.id);
+  }
+  if (old.is_active) --active_;
+  if (v.is_active) ++active_;
+  items_ = items_.set(v.id, std::move(e));
+  return {};
+}
+
+template <class T>
+status collection<T>::remove(std::int64_t id) {
+  const auto* existing = items_.find(id);
+  if (existing == nullptr) return unfit("deletes an unknown " + std::string(kind_traits<T>::noun));
+  if ((*existing)->value.is_active) --active_;
+  keys_ = keys_.erase(kind_traits<T>::key((*existing)->value));
+  items_ = items_.erase(id);
+  return {};
+}
+
+template class collection<passthrough_referrer>;
+template class collection<referrer_mapping>;
+
+// -- account_state ----------------------------------------------------------------------
 
 account_state::account_state(std::string account_id) : account_id_(std::move(account_id)) {}
 
-const passthrough_referrer* account_state::find_referrer(std::int64_t id) const {
-  const auto* e = referrers_.find(id);
-  return e == nullptr ? nullptr : &(*e)->value;
+bool operator==(const account_state& a, const account_state& b) {
+  return a.account_id_ == b.account_id_ && a.seq_ == b.seq_ && a.head_hash_ == b.head_hash_ &&
+         a.last_timestamp_ == b.last_timestamp_ && a.referrers_ == b.referrers_ &&
+         a.mappings_ == b.mappings_;
 }
 
-std::optional<std::int64_t> account_state::referrer_with_domain(std::string_view domain) const {
-  const auto* id = referrer_domains_.find(domain);
-  if (id == nullptr) return std::nullopt;
-  return *id;
-}
-
-status account_state::apply(const event& e) {
+status account_state::apply(const event& e, const decoded_entity& decoded) {
   if (e.seq != seq_ + 1) {
     return corrupt(e, "expected sequence number " + std::to_string(seq_ + 1));
   }
@@ -38,12 +101,13 @@ status account_state::apply(const event& e) {
     case event_type::passthrough_referrer_created:
     case event_type::passthrough_referrer_updated:
     case event_type::passthrough_referrer_deleted:
-      st = apply_passthrough(e);
+      st = apply_kind(e, decoded, referrers_);
       break;
     case event_type::referrer_mapping_created:
     case event_type::referrer_mapping_updated:
     case event_type::referrer_mapping_deleted:
-      st = corrupt(e, "referrer mappings are not supported by this build");
+      st = apply_kind(e, decoded, mappings_);
+      if (st) index_stale_ = true;
       break;
   }
   if (!st) return st;
@@ -53,87 +117,78 @@ status account_state::apply(const event& e) {
   return {};
 }
 
-status account_state::apply_passthrough(const event& e) {
-  rapidjson::Document doc;
-  doc.Parse(e.object.data(), e.object.size());
-  if (doc.HasParseError()) return corrupt(e, "object is not valid JSON");
-  auto decoded = passthrough_from_json(doc);
-  if (!decoded) return corrupt(e, decoded.err().message);
-  if (decoded->id != e.entity_id) return corrupt(e, "object id differs from the entity id");
-  const std::int64_t id = decoded->id;
-  const auto* existing = referrers_.find(id);
-
-  switch (e.type) {
-    case event_type::passthrough_referrer_created: {
-      if (existing != nullptr || id < next_referrer_id_) {
-        return corrupt(e, "id " + std::to_string(id) + " was already used");
-      }
-      if (referrer_domains_.find(decoded->domain) != nullptr) {
-        return corrupt(e, "duplicate domain");
-      }
-      referrer_domains_ = referrer_domains_.set(decoded->domain, id);
-      next_referrer_id_ = id + 1;
-      if (decoded->is_active) ++active_referrers_;
-      referrers_ = referrers_.set(
-          id, entity_ref<passthrough_referrer>(std::make_shared<const entity<passthrough_referrer>>(
-                  entity<passthrough_referrer>{std::move(*decoded), e.object})));
-      return {};
-    }
-    case event_type::passthrough_referrer_updated: {
-      if (existing == nullptr) return corrupt(e, "updates an unknown referrer");
-      const passthrough_referrer& old = (*existing)->value;
-      if (old.domain != decoded->domain) {
-        if (referrer_domains_.find(decoded->domain) != nullptr) {
-          return corrupt(e, "duplicate domain");
-        }
-        referrer_domains_ = referrer_domains_.erase(old.domain).set(decoded->domain, id);
-      }
-      if (old.is_active) --active_referrers_;
-      if (decoded->is_active) ++active_referrers_;
-      referrers_ = referrers_.set(
-          id, entity_ref<passthrough_referrer>(std::make_shared<const entity<passthrough_referrer>>(
-                  entity<passthrough_referrer>{std::move(*decoded), e.object})));
-      return {};
-    }
-    case event_type::passthrough_referrer_deleted: {
-      if (existing == nullptr) return corrupt(e, "deletes an unknown referrer");
-      if ((*existing)->value.is_active) --active_referrers_;
-      referrer_domains_ = referrer_domains_.erase((*existing)->value.domain);
-      referrers_ = referrers_.erase(id);
-      return {};
-    }
-    default:
-      return corrupt(e, "not a passthrough event");
+template <class T>
+status account_state::apply_kind(const event& e, const decoded_entity& decoded, collection<T>& c) {
+  using traits = kind_traits<T>;
+  if (e.type == traits::deleted) {
+    auto st = c.remove(e.entity_id);
+    return st ? st : corrupt(e, st.err().message);
   }
+  entity_ref<T> ent;
+  if (const auto* pre = std::get_if<entity_ref<T>>(&decoded); pre != nullptr && *pre) {
+    ent = *pre;
+  } else {
+    rapidjson::Document doc;
+    doc.Parse(e.object.data(), e.object.size());
+    if (doc.HasParseError()) return corrupt(e, "object is not valid JSON");
+    auto value = traits::from_json(doc);
+    if (!value) return corrupt(e, value.err().message);
+    // An update that keeps a regex pattern keeps its compiled form.
+    if constexpr (std::is_same_v<T, referrer_mapping>) {
+      if (const auto* old = c.find(value->id); old != nullptr && old->regex &&
+                                               old->referrer_pattern == value->referrer_pattern &&
+                                               value->match_type == match_type::regex) {
+        value->regex = old->regex;
+      }
+    }
+    ent = make_entity(std::move(*value), e.object);
+  }
+  if (ent->value.id != e.entity_id) return corrupt(e, "object id differs from the entity id");
+  auto st = e.type == traits::created ? c.add(std::move(ent)) : c.replace(std::move(ent));
+  return st ? st : corrupt(e, st.err().message);
 }
 
-std::string passthrough_list_json(const account_state& s, bool include_inactive) {
+void account_state::refresh_index() {
+  if (!index_stale_ && index_) return;
+  index_ = mapping_index::build(mappings_);
+  index_stale_ = false;
+}
+
+template <class T>
+std::string list_json(const account_state& s, bool include_inactive) {
+  const collection<T>& c = s.entities<T>();
   rapidjson::StringBuffer buf;
   json_writer w(buf);
   w.StartObject();
-  w.Key("referrers");
+  write_key(w, kind_traits<T>::list_name);
   w.StartArray();
-  for (auto [id, e] : s.referrers()) {
+  for (auto [id, e] : c.items()) {
     if (include_inactive || e->value.is_active) {
       w.RawValue(e->json.data(), e->json.size(), rapidjson::kObjectType);
     }
   }
   w.EndArray();
   w.Key("total");
-  w.Uint64(s.referrers().size());
+  w.Uint64(c.size());
   w.Key("active_count");
-  w.Uint64(s.active_referrer_count());
+  w.Uint64(c.active_count());
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
 }
 
-result<std::string> passthrough_get_json(const account_state& s, std::int64_t id) {
-  const auto* e = s.referrers().find(id);
+template <class T>
+result<std::string> get_json(const account_state& s, std::int64_t id) {
+  const auto* e = s.entities<T>().find_entity(id);
   if (e == nullptr) {
-    return make_error(errc::not_found,
-                      "passthrough referrer " + std::to_string(id) + " does not exist");
+    return make_error(errc::not_found, std::string(kind_traits<T>::noun) + " " +
+                                           std::to_string(id) + " does not exist");
   }
   return (*e)->json;
 }
+
+template std::string list_json<passthrough_referrer>(const account_state&, bool);
+template std::string list_json<referrer_mapping>(const account_state&, bool);
+template result<std::string> get_json<passthrough_referrer>(const account_state&, std::int64_t);
+template result<std::string> get_json<referrer_mapping>(const account_state&, std::int64_t);
 
 }  // namespace referrald::domain

@@ -13,41 +13,60 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "domain/digest.hpp"
+#include "domain/entities.hpp"
 #include "domain/event.hpp"
-#include "domain/passthrough.hpp"
 #include "domain/persistent_map.hpp"
 #include "domain/result.hpp"
 
 namespace referrald::domain {
 
-// A stored entity together with its API JSON (the object of the event that produced it).
-template <class T>
-struct entity {
-  T value;
-  std::string json;
+class mapping_index;
 
-  friend bool operator==(const entity&, const entity&) = default;
-};
-
-// A shared, immutable entity; equality compares contents.
+// The entities of one kind in an account: by id, by unique key, with counters.
 template <class T>
-class entity_ref {
+class collection {
  public:
-  entity_ref() = default;
-  explicit entity_ref(std::shared_ptr<const entity<T>> p) : p_(std::move(p)) {}
-  const entity<T>& operator*() const { return *p_; }
-  const entity<T>* operator->() const { return p_.get(); }
-  friend bool operator==(const entity_ref& a, const entity_ref& b) {
-    return a.p_ == b.p_ || (a.p_ && b.p_ && *a.p_ == *b.p_);
+  using map_type = persistent_map<std::int64_t, entity_ref<T>>;
+
+  const map_type& items() const { return items_; }
+  std::size_t size() const { return items_.size(); }
+  std::size_t active_count() const { return active_; }
+  std::int64_t next_id() const { return next_id_; }
+
+  const T* find(std::int64_t id) const {
+    const auto* e = items_.find(id);
+    return e == nullptr ? nullptr : &(*e)->value;
+  }
+  const entity_ref<T>* find_entity(std::int64_t id) const { return items_.find(id); }
+
+  // The entity holding a unique key (normalized domain or pattern), active or not.
+  std::optional<std::int64_t> with_key(std::string_view key) const {
+    const auto* id = keys_.find(key);
+    if (id == nullptr) return std::nullopt;
+    return *id;
   }
 
+  // Fold steps; an error (and no change) when the step does not fit.
+  status add(entity_ref<T> e);
+  status replace(entity_ref<T> e);
+  status remove(std::int64_t id);
+
+  friend bool operator==(const collection&, const collection&) = default;
+
  private:
-  std::shared_ptr<const entity<T>> p_;
+  map_type items_;
+  persistent_map<std::string, std::int64_t> keys_;
+  std::int64_t next_id_ = 1;
+  std::size_t active_ = 0;
 };
 
-using passthrough_map = persistent_map<std::int64_t, entity_ref<passthrough_referrer>>;
+// An entity decoded ahead of applying its event (the actor has it already), so that it
+// is decoded — and a regex compiled — once, and shared by every state that applies it.
+using decoded_entity =
+    std::variant<std::monostate, entity_ref<passthrough_referrer>, entity_ref<referrer_mapping>>;
 
 class account_state {
  public:
@@ -62,39 +81,58 @@ class account_state {
 
   // Applies the next event. Fails, leaving the state unchanged, when `e.seq` is not
   // seq()+1, `e.prev_hash` is not head_hash(), or the event does not fit the state
-  // (unknown entity, duplicate id or domain, undecodable object).
-  status apply(const event& e);
+  // (unknown entity, duplicate id or key, undecodable object). `decoded`, when given,
+  // is the event's object already decoded.
+  status apply(const event& e, const decoded_entity& decoded = {});
 
-  // -- passthrough referrers --------------------------------------------------------
-  const passthrough_map& referrers() const { return referrers_; }
-  const passthrough_referrer* find_referrer(std::int64_t id) const;
-  // The referrer that holds a normalized domain, active or not.
-  std::optional<std::int64_t> referrer_with_domain(std::string_view domain) const;
-  std::int64_t next_referrer_id() const { return next_referrer_id_; }
-  std::size_t active_referrer_count() const { return active_referrers_; }
+  template <class T>
+  const collection<T>& entities() const;
 
-  friend bool operator==(const account_state&, const account_state&) = default;
+  // -- shorthands ------------------------------------------------------------------
+  const collection<passthrough_referrer>& referrers() const { return referrers_; }
+  const collection<referrer_mapping>& mappings() const { return mappings_; }
+  const passthrough_referrer* find_referrer(std::int64_t id) const { return referrers_.find(id); }
+
+  // The compiled matching index of the active mappings, as of the last refresh_index()
+  // (null before the first). Rebuilt by refresh_index() only when mappings changed.
+  const std::shared_ptr<const mapping_index>& index() const { return index_; }
+  void refresh_index();
+
+  // Equal when the folds are equal (the derived index is not compared).
+  friend bool operator==(const account_state& a, const account_state& b);
 
  private:
-  status apply_passthrough(const event& e);
+  template <class T>
+  status apply_kind(const event& e, const decoded_entity& decoded, collection<T>& c);
 
   std::string account_id_;
   std::uint64_t seq_ = 0;
   sha256_digest head_hash_{};
   unix_ms last_timestamp_ = 0;
 
-  passthrough_map referrers_;
-  persistent_map<std::string, std::int64_t> referrer_domains_;
-  std::int64_t next_referrer_id_ = 1;
-  std::size_t active_referrers_ = 0;
+  collection<passthrough_referrer> referrers_;
+  collection<referrer_mapping> mappings_;
+  std::shared_ptr<const mapping_index> index_;
+  bool index_stale_ = true;
 };
+
+template <>
+inline const collection<passthrough_referrer>& account_state::entities() const {
+  return referrers_;
+}
+template <>
+inline const collection<referrer_mapping>& account_state::entities() const {
+  return mappings_;
+}
 
 // -- the API's views of a state (shared by the actor and the direct read path) ---------
 
-// {"referrers":[...],"total":n,"active_count":m}
-std::string passthrough_list_json(const account_state& s, bool include_inactive);
+// {"<kind list name>":[...],"total":n,"active_count":m}
+template <class T>
+std::string list_json(const account_state& s, bool include_inactive);
 
-// The referrer's JSON, or not_found.
-result<std::string> passthrough_get_json(const account_state& s, std::int64_t id);
+// The entity's JSON, or not_found.
+template <class T>
+result<std::string> get_json(const account_state& s, std::int64_t id);
 
 }  // namespace referrald::domain

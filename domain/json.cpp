@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <set>
 
+#include "domain/clock.hpp"
 #include "domain/text.hpp"
 
 namespace referrald::domain {
@@ -159,6 +160,80 @@ status field_reader::finish() const {
         errors_[i].field.empty() ? errors_[i].message : errors_[i].field + " " + errors_[i].message;
   }
   return make_error(errc::validation_failed, std::move(summary), errors_);
+}
+
+stored_reader::stored_reader(const rapidjson::Value& v, std::string what)
+    : v_(&v), what_(std::move(what)) {
+  if (!v.IsObject()) problem_ = "not an object";
+}
+
+const rapidjson::Value* stored_reader::member(const char* key) {
+  if (!problem_.empty()) return nullptr;
+  auto it = v_->FindMember(key);
+  if (it == v_->MemberEnd()) {
+    problem_ = std::string("missing ") + key;
+    return nullptr;
+  }
+  return &it->value;
+}
+
+void stored_reader::string(const char* key, std::string& out) {
+  const auto* m = member(key);
+  if (m == nullptr) return;
+  if (!m->IsString()) {
+    problem_ = std::string(key) + " is not a string";
+    return;
+  }
+  out.assign(key_of(*m));
+}
+
+void stored_reader::nullable_string(const char* key, std::optional<std::string>& out) {
+  const auto* m = member(key);
+  if (m == nullptr) return;
+  if (m->IsNull()) {
+    out.reset();
+  } else if (m->IsString()) {
+    out = std::string(key_of(*m));
+  } else {
+    problem_ = std::string(key) + " is neither a string nor null";
+  }
+}
+
+void stored_reader::integer(const char* key, std::int64_t& out) {
+  const auto* m = member(key);
+  if (m == nullptr) return;
+  if (!m->IsInt64()) {
+    problem_ = std::string(key) + " is not an integer";
+    return;
+  }
+  out = m->GetInt64();
+}
+
+void stored_reader::boolean(const char* key, bool& out) {
+  const auto* m = member(key);
+  if (m == nullptr) return;
+  if (!m->IsBool()) {
+    problem_ = std::string(key) + " is not a boolean";
+    return;
+  }
+  out = m->GetBool();
+}
+
+void stored_reader::timestamp(const char* key, std::int64_t& out) {
+  std::string text;
+  string(key, text);
+  if (!problem_.empty()) return;
+  auto t = parse_rfc3339(text);
+  if (!t) {
+    problem_ = std::string(key) + " is not an RFC 3339 time";
+    return;
+  }
+  out = *t;
+}
+
+status stored_reader::finish() const {
+  if (problem_.empty()) return {};
+  return make_error(errc::internal, "stored " + what_ + ": " + problem_);
 }
 
 status parse_json(std::string_view text, rapidjson::Document& doc) {

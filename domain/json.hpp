@@ -61,6 +61,28 @@ class field_reader {
   std::vector<field_error> errors_;
 };
 
+// Reads back an object this program wrote (a stored entity): every field must be there
+// with its type; the first problem is kept and reported by finish() as `internal`.
+class stored_reader {
+ public:
+  stored_reader(const rapidjson::Value& v, std::string what);
+
+  void string(const char* key, std::string& out);
+  void nullable_string(const char* key, std::optional<std::string>& out);
+  void integer(const char* key, std::int64_t& out);
+  void boolean(const char* key, bool& out);
+  void timestamp(const char* key, std::int64_t& out);  // RFC 3339 -> unix ms
+
+  status finish() const;
+
+ private:
+  const rapidjson::Value* member(const char* key);
+
+  const rapidjson::Value* v_;
+  std::string what_;
+  std::string problem_;
+};
+
 // Parses `text` as a JSON document (UTF-8 validated); on failure the error is
 // invalid_json and its message carries RapidJSON's reason and the byte offset.
 // `doc` receives the parsed value.

@@ -46,8 +46,6 @@ bool set_if(std::optional<T> const& from, T& to) {
   return true;
 }
 
-std::string_view str(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
-
 }  // namespace
 
 result<passthrough_referrer> parse_passthrough_create(const rapidjson::Value& body) {
@@ -125,44 +123,19 @@ void write_json(json_writer& w, std::string_view account_id, const passthrough_r
 }
 
 result<passthrough_referrer> passthrough_from_json(const rapidjson::Value& v) {
-  auto bad = [](const char* what) {
-    return make_error(errc::internal, std::string("stored passthrough referrer: ") + what);
-  };
-  if (!v.IsObject()) return bad("not an object");
+  stored_reader in(v, "passthrough referrer");
   passthrough_referrer r;
-  auto get_string = [&](const char* key, std::string& out) {
-    auto it = v.FindMember(key);
-    if (it == v.MemberEnd() || !it->value.IsString()) return false;
-    out.assign(str(it->value));
-    return true;
-  };
-  auto id = v.FindMember("id");
-  if (id == v.MemberEnd() || !id->value.IsInt64()) return bad("missing id");
-  r.id = id->value.GetInt64();
-  if (!get_string("domain", r.domain) || !get_string("utm_source", r.utm_source) ||
-      !get_string("utm_medium", r.utm_medium) || !get_string("utm_campaign", r.utm_campaign) ||
-      !get_string("utm_term", r.utm_term)) {
-    return bad("missing string field");
-  }
-  auto service = v.FindMember("service_name");
-  if (service == v.MemberEnd()) return bad("missing service_name");
-  if (service->value.IsString()) {
-    r.service_name = std::string(str(service->value));
-  } else if (!service->value.IsNull()) {
-    return bad("service_name has the wrong type");
-  }
-  auto active = v.FindMember("is_active");
-  if (active == v.MemberEnd() || !active->value.IsBool()) return bad("missing is_active");
-  r.is_active = active->value.GetBool();
-  std::string created, updated;
-  if (!get_string("created_at", created) || !get_string("updated_at", updated)) {
-    return bad("missing timestamps");
-  }
-  auto c = parse_rfc3339(created);
-  auto u = parse_rfc3339(updated);
-  if (!c || !u) return bad("unreadable timestamps");
-  r.created_at = *c;
-  r.updated_at = *u;
+  in.integer("id", r.id);
+  in.string("domain", r.domain);
+  in.string("utm_source", r.utm_source);
+  in.string("utm_medium", r.utm_medium);
+  in.string("utm_campaign", r.utm_campaign);
+  in.string("utm_term", r.utm_term);
+  in.nullable_string("service_name", r.service_name);
+  in.boolean("is_active", r.is_active);
+  in.timestamp("created_at", r.created_at);
+  in.timestamp("updated_at", r.updated_at);
+  if (auto st = in.finish(); !st) return std::move(st).err();
   return r;
 }
 

@@ -20,13 +20,7 @@ router make_router(const limits& l) {
   r.add("/api-keys/{id}", method::get, &api_keys_get, access::admin, l.rule_body);
   r.add("/api-keys/{id}", method::del, &api_keys_delete, access::admin, l.rule_body);
 
-  r.add("/passthrough-referrers", method::get, &passthrough_list, access::read, l.rule_body);
-  r.add("/passthrough-referrers", method::post, &passthrough_create, access::write, l.rule_body);
-  r.add("/passthrough-referrers/{id}", method::get, &passthrough_get, access::read, l.rule_body);
-  r.add("/passthrough-referrers/{id}", method::patch, &passthrough_patch, access::write,
-        l.rule_body);
-  r.add("/passthrough-referrers/{id}", method::del, &passthrough_delete, access::write,
-        l.rule_body);
+  add_rule_routes(r, l.rule_body);
   return r;
 }
 

@@ -51,10 +51,8 @@ std::optional<response> api_keys_create(request_ctx& c);
 std::optional<response> api_keys_get(request_ctx& c);
 std::optional<response> api_keys_delete(request_ctx& c);
 
-std::optional<response> passthrough_list(request_ctx& c);
-std::optional<response> passthrough_create(request_ctx& c);
-std::optional<response> passthrough_get(request_ctx& c);
-std::optional<response> passthrough_patch(request_ctx& c);
-std::optional<response> passthrough_delete(request_ctx& c);
+// The rule APIs (/passthrough-referrers, /referrer-mappings): list, create, get, patch,
+// delete for each kind (http/rule_handlers.cpp).
+void add_rule_routes(router& r, std::size_t body_limit);
 
 }  // namespace referrald::http

@@ -52,27 +52,27 @@ BOOST_AUTO_TEST_CASE(created_updated_deleted_fold_into_state) {
   apply_ok(make(event_type::passthrough_referrer_created, referrer(1, "a.com")));
   apply_ok(make(event_type::passthrough_referrer_created, referrer(2, "b.com", false)));
   BOOST_TEST(state.referrers().size() == 2u);
-  BOOST_TEST(state.active_referrer_count() == 1u);
-  BOOST_TEST(*state.referrer_with_domain("b.com") == 2);
+  BOOST_TEST(state.referrers().active_count() == 1u);
+  BOOST_TEST(*state.referrers().with_key("b.com") == 2);
 
   auto r2 = referrer(2, "c.com", true);
   apply_ok(make(event_type::passthrough_referrer_updated, r2));
-  BOOST_TEST(!state.referrer_with_domain("b.com").has_value());
-  BOOST_TEST(*state.referrer_with_domain("c.com") == 2);
-  BOOST_TEST(state.active_referrer_count() == 2u);
+  BOOST_TEST(!state.referrers().with_key("b.com").has_value());
+  BOOST_TEST(*state.referrers().with_key("c.com") == 2);
+  BOOST_TEST(state.referrers().active_count() == 2u);
 
   apply_ok(make(event_type::passthrough_referrer_deleted, referrer(1, "a.com")));
   BOOST_TEST(state.find_referrer(1) == nullptr);
-  BOOST_TEST(!state.referrer_with_domain("a.com").has_value());
-  BOOST_TEST(state.active_referrer_count() == 1u);
+  BOOST_TEST(!state.referrers().with_key("a.com").has_value());
+  BOOST_TEST(state.referrers().active_count() == 1u);
   BOOST_TEST(state.seq() == 4u);
-  BOOST_TEST(state.next_referrer_id() == 3);
+  BOOST_TEST(state.referrers().next_id() == 3);
 }
 
 BOOST_AUTO_TEST_CASE(ids_are_never_reused_after_a_delete) {
   apply_ok(make(event_type::passthrough_referrer_created, referrer(1, "a.com")));
   apply_ok(make(event_type::passthrough_referrer_deleted, referrer(1, "a.com")));
-  BOOST_TEST(state.next_referrer_id() == 2);
+  BOOST_TEST(state.referrers().next_id() == 2);
   BOOST_TEST(
       !state.apply(make(event_type::passthrough_referrer_created, referrer(1, "a.com"))).ok());
 }

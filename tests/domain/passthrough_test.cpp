@@ -6,15 +6,14 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "tests/support/json_body.hpp"
+
 using namespace referrald::domain;
 
 namespace {
 
-rapidjson::Document parse(std::string_view text) {
-  rapidjson::Document d;
-  BOOST_REQUIRE(parse_json(text, d).ok());
-  return d;
-}
+using referrald::testing::names_field;
+using referrald::testing::parse;
 
 result<passthrough_referrer> create(std::string_view text) {
   auto d = parse(text);
@@ -22,12 +21,7 @@ result<passthrough_referrer> create(std::string_view text) {
 }
 
 bool fails_on(std::string_view text, std::string_view field) {
-  auto r = create(text);
-  if (r.ok()) return false;
-  for (const auto& d : r.err().details) {
-    if (d.field == field) return true;
-  }
-  return false;
+  return names_field(create(text), field);
 }
 
 }  // namespace

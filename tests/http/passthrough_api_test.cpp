@@ -181,7 +181,8 @@ BOOST_AUTO_TEST_CASE(patch_is_partial_and_bumps_updated_at) {
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   auto r = c->patch(item(1), R"({"utm_source":"new","service_name":"Svc","is_active":false})");
   BOOST_TEST(r.status == 200u);
-  auto o = r.json()["data"].GetObject();
+  auto doc = r.json();  // o points into doc
+  auto o = doc["data"].GetObject();
   BOOST_TEST(o["utm_source"].GetString() == std::string("new"));
   BOOST_TEST(o["utm_term"].GetString() == std::string("t"));
   BOOST_TEST(o["domain"].GetString() == std::string("a.example.com"));

@@ -164,7 +164,7 @@ BOOST_AUTO_TEST_CASE(load_folds_the_whole_stream) {
   BOOST_REQUIRE(state.ok());
   BOOST_TEST(state->seq() == 10u);
   BOOST_TEST(state->referrers().size() == 10u);
-  BOOST_TEST(state->next_referrer_id() == 11);
+  BOOST_TEST(state->referrers().next_id() == 11);
 }
 
 BOOST_AUTO_TEST_CASE(a_multi_event_write_is_all_or_none_across_a_kill) {

@@ -1,0 +1,77 @@
+#pragma once
+
+// The compiled matching index of an account's active referrer mappings: "which active
+// mapping applies to this (normalized) host, and which others also match?"
+//
+// Rules are ranked once: higher priority first, then lower id. Each match type has its
+// own structure, none of which scans every rule:
+//   exact        hash table: pattern -> rank
+//   ends_with    hash table, probed with the host and each of its label suffixes
+//   starts_with  prefix trie (string_automaton, prefix mode)
+//   contains     Aho-Corasick (string_automaton, substring mode)
+//   regex        evaluated last, in rank order, and only those that could still win;
+//                a regex with a required literal is only tried when an Aho-Corasick
+//                prefilter finds that literal in the host
+// The winner is the lowest rank among all matches.
+//
+// Immutable once built (built off the lookup path, when mappings change); one index may
+// be used from any number of threads. It keeps the mappings it refers to alive.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "domain/account_state.hpp"
+#include "domain/automaton.hpp"
+#include "domain/mapping.hpp"
+
+namespace referrald::domain {
+
+class mapping_index {
+ public:
+  static std::shared_ptr<const mapping_index> build(const collection<referrer_mapping>& c);
+
+  // The active mapping that applies to `host`, or nullptr.
+  const referrer_mapping* best(std::string_view host) const;
+
+  // Every active mapping that matches `host`, the winner first, then in rank order.
+  std::vector<const referrer_mapping*> all(std::string_view host) const;
+
+  // Active rules, in rank order (the order a naive priority scan would try them).
+  std::size_t size() const { return rules_.size(); }
+  const referrer_mapping& rule(std::size_t rank) const { return rules_[rank]->value; }
+
+  // Approximate bytes held by the index itself (not the mappings it shares).
+  std::size_t memory_bytes() const;
+
+ private:
+  struct sv_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using table = std::unordered_map<std::string_view, std::uint32_t, sv_hash, std::equal_to<>>;
+  struct regex_rule {
+    std::uint32_t rank;
+    const compiled_regex* re;
+  };
+
+  // Ranks of non-regex matches (into `out`), and the best of them.
+  std::uint32_t best_plain(std::string_view host) const;
+  void all_plain(std::string_view host, std::vector<std::uint32_t>& out) const;
+  // Indexes into regexes_ worth trying for `host`, ascending (so in rank order).
+  void regex_candidates(std::string_view host, std::vector<std::uint32_t>& out) const;
+
+  std::vector<entity_ref<referrer_mapping>> rules_;  // by rank
+  table exact_;
+  table suffix_;
+  string_automaton prefix_;
+  string_automaton contains_;
+  std::vector<regex_rule> regexes_;        // by rank
+  string_automaton literals_;              // required literal -> index into regexes_
+  std::vector<std::uint32_t> unfiltered_;  // regexes_ without a literal
+};
+
+}  // namespace referrald::domain
