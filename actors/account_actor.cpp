@@ -69,7 +69,7 @@ domain::unix_ms next_timestamp(const account_actor_state& st) {
 
 void publish(self_ptr self) {
   auto& st = self->state;
-  st.committed.refresh_index();
+  st.committed.refresh_indexes();
   st.published->state.store(std::make_shared<const domain::account_state>(st.committed));
 }
 
@@ -109,6 +109,8 @@ template <class T>
 void get(self_ptr self, get_req<T>& req) {
   req.reply->deliver(domain::get_json<T>(self->state.committed, req.id));
 }
+
+void await_loaded(self_ptr, await_loaded_req& req) { req.reply->deliver(std::string()); }
 
 template <class T>
 prepared_event prepare(const account_actor_state& st, domain::event_type type, std::int64_t key_id,
@@ -283,6 +285,7 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
       [self](mapping_create_req& r) { handle(self, r, &create<referrer_mapping>); },
       [self](mapping_patch_req& r) { handle(self, r, &patch<referrer_mapping>); },
       [self](mapping_delete_req& r) { handle(self, r, &remove<referrer_mapping>); },
+      [self](await_loaded_req& r) { handle(self, r, &await_loaded); },
       [self](commit_ack& ack) { on_ack(self, ack); },
       [self](idle_tick_atom) { on_idle_tick(self); },
       [self](evict_atom) { self->quit(); },

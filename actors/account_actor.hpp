@@ -27,6 +27,7 @@
 //   mapping_{list,get,create,patch,delete}_req  -> the same for referrer mappings; a patch
 //                                           whose pattern does not fit the match type ->
 //                                           validation_failed
+//   await_loaded_req                        -> "" once the state is loaded and published
 //   commit_ack{ticket, ok, error}           -> (from the commit queue) completes writes
 //   idle_tick                               -> (to itself) leaves the registry when idle
 //   evict                                   -> (to itself) the last message: quit
@@ -56,8 +57,8 @@ using account_actor =
                      caf::reacts_to<passthrough_delete_req>, caf::reacts_to<mapping_list_req>,
                      caf::reacts_to<mapping_get_req>, caf::reacts_to<mapping_create_req>,
                      caf::reacts_to<mapping_patch_req>, caf::reacts_to<mapping_delete_req>,
-                     caf::reacts_to<commit_ack>, caf::reacts_to<idle_tick_atom>,
-                     caf::reacts_to<evict_atom>>;
+                     caf::reacts_to<await_loaded_req>, caf::reacts_to<commit_ack>,
+                     caf::reacts_to<idle_tick_atom>, caf::reacts_to<evict_atom>>;
 
 // The account's durable state as last published by its actor (null until loaded), and
 // when readers last used it (coarse milliseconds), which keeps an idle actor alive.

@@ -14,7 +14,7 @@ caf::behavior loader(caf::event_based_actor*, const store::event_log* log) {
       [log](load_account_req& req) -> loaded_account {
         auto state = log->load(req.account_id);
         if (!state) return loaded_account{nullptr, state.err().message};
-        state->refresh_index();  // built here, off the actors' scheduler
+        state->refresh_indexes();  // built here, off the actors' scheduler
         return loaded_account{std::make_shared<domain::account_state>(std::move(*state)), {}};
       },
   };

@@ -61,6 +61,12 @@ struct delete_req {
   reply_to reply;
 };
 
+// Answered ("" ) as soon as the account's state is loaded and published (reads that need
+// a published state use it when the account was not running yet).
+struct await_loaded_req {
+  reply_to reply;
+};
+
 using passthrough_list_req = list_req<domain::passthrough_referrer>;
 using passthrough_get_req = get_req<domain::passthrough_referrer>;
 using passthrough_create_req = create_req<domain::passthrough_referrer>;
@@ -75,7 +81,7 @@ using mapping_delete_req = delete_req<domain::referrer_mapping>;
 using account_request =
     std::variant<passthrough_list_req, passthrough_get_req, passthrough_create_req,
                  passthrough_patch_req, passthrough_delete_req, mapping_list_req, mapping_get_req,
-                 mapping_create_req, mapping_patch_req, mapping_delete_req>;
+                 mapping_create_req, mapping_patch_req, mapping_delete_req, await_loaded_req>;
 
 // -- requests to the keys actor --------------------------------------------------------
 
@@ -129,6 +135,10 @@ struct commit_ack {
 
 // -- inspection (names for CAF's logging; these messages never leave the process) --------
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, await_loaded_req&) {
+  return f(caf::meta::type_name("await_loaded_req"));
+}
 template <class Inspector, class T>
 typename Inspector::result_type inspect(Inspector& f, list_req<T>& x) {
   return f(caf::meta::type_name("list_req"), x.include_inactive);
@@ -192,6 +202,7 @@ CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_get_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_create_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_patch_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_delete_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::await_loaded_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_create_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_list_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_get_req))

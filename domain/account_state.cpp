@@ -5,6 +5,7 @@
 #include <rapidjson/writer.h>
 
 #include "domain/mapping_index.hpp"
+#include "domain/passthrough_index.hpp"
 
 namespace referrald::domain {
 
@@ -102,12 +103,13 @@ status account_state::apply(const event& e, const decoded_entity& decoded) {
     case event_type::passthrough_referrer_updated:
     case event_type::passthrough_referrer_deleted:
       st = apply_kind(e, decoded, referrers_);
+      if (st) referrers_changed_ = true;
       break;
     case event_type::referrer_mapping_created:
     case event_type::referrer_mapping_updated:
     case event_type::referrer_mapping_deleted:
       st = apply_kind(e, decoded, mappings_);
-      if (st) index_stale_ = true;
+      if (st) mappings_changed_ = true;
       break;
   }
   if (!st) return st;
@@ -148,10 +150,15 @@ status account_state::apply_kind(const event& e, const decoded_entity& decoded, 
   return st ? st : corrupt(e, st.err().message);
 }
 
-void account_state::refresh_index() {
-  if (!index_stale_ && index_) return;
-  index_ = mapping_index::build(mappings_);
-  index_stale_ = false;
+void account_state::refresh_indexes() {
+  if (mappings_changed_ || !mappings_index_) {
+    mappings_index_ = mapping_index::build(mappings_);
+    mappings_changed_ = false;
+  }
+  if (referrers_changed_ || !referrers_index_) {
+    referrers_index_ = passthrough_index::build(referrers_);
+    referrers_changed_ = false;
+  }
 }
 
 template <class T>

@@ -24,6 +24,7 @@
 namespace referrald::domain {
 
 class mapping_index;
+class passthrough_index;
 
 // The entities of one kind in an account: by id, by unique key, with counters.
 template <class T>
@@ -93,10 +94,13 @@ class account_state {
   const collection<referrer_mapping>& mappings() const { return mappings_; }
   const passthrough_referrer* find_referrer(std::int64_t id) const { return referrers_.find(id); }
 
-  // The compiled matching index of the active mappings, as of the last refresh_index()
-  // (null before the first). Rebuilt by refresh_index() only when mappings changed.
-  const std::shared_ptr<const mapping_index>& index() const { return index_; }
-  void refresh_index();
+  // The compiled lookup indexes of the active rules, as of the last refresh_indexes()
+  // (null before the first). refresh_indexes() rebuilds only what changed since.
+  const std::shared_ptr<const mapping_index>& mappings_index() const { return mappings_index_; }
+  const std::shared_ptr<const passthrough_index>& referrers_index() const {
+    return referrers_index_;
+  }
+  void refresh_indexes();
 
   // Equal when the folds are equal (the derived index is not compared).
   friend bool operator==(const account_state& a, const account_state& b);
@@ -112,8 +116,10 @@ class account_state {
 
   collection<passthrough_referrer> referrers_;
   collection<referrer_mapping> mappings_;
-  std::shared_ptr<const mapping_index> index_;
-  bool index_stale_ = true;
+  std::shared_ptr<const mapping_index> mappings_index_;
+  std::shared_ptr<const passthrough_index> referrers_index_;
+  bool mappings_changed_ = true;
+  bool referrers_changed_ = true;
 };
 
 template <>

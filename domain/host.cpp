@@ -8,13 +8,15 @@ namespace referrald::domain {
 
 namespace {
 
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
 bool is_scheme_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '.' || c == '-';
+  return is_alpha(c) || (c >= '0' && c <= '9') || c == '+' || c == '.' || c == '-';
 }
 
-// Length of a leading `scheme://`, or 0.
+// Length of a leading `scheme://` (any case), or 0.
 std::size_t scheme_length(std::string_view s) {
-  if (s.empty() || !(s[0] >= 'a' && s[0] <= 'z')) return 0;
+  if (s.empty() || !is_alpha(s[0])) return 0;
   std::size_t i = 1;
   while (i < s.size() && is_scheme_char(s[i]))
     ++i;
@@ -60,16 +62,15 @@ status check_a_labels(const std::string& host) {
 }  // namespace
 
 result<std::string> normalize_host(std::string_view raw) {
-  std::string s = to_lower_ascii(trim(raw));
-  if (s.empty()) return make_error(errc::validation_failed, "must not be empty");
-
-  std::string_view v = s;
+  // Works on views of the input and lowercases only the host it finds: one allocation.
+  std::string_view v = trim(raw);
+  if (v.empty()) return make_error(errc::validation_failed, "must not be empty");
   if (std::size_t n = scheme_length(v); n > 0) {
     v.remove_prefix(n);
   } else if (v.starts_with("//")) {
     v.remove_prefix(2);
   }
-  if (std::size_t cut = v.find_first_of("/?#"); cut != std::string_view::npos) {
+  if (std::size_t cut = find_first_of<'/', '?', '#'>(v); cut != std::string_view::npos) {
     v = v.substr(0, cut);
   }
   if (std::size_t at = v.rfind('@'); at != std::string_view::npos) v.remove_prefix(at + 1);
@@ -83,14 +84,17 @@ result<std::string> normalize_host(std::string_view raw) {
   }
   if (!v.empty() && v.back() == '.') v.remove_suffix(1);
   if (v.empty()) return make_error(errc::validation_failed, "has no host name");
+  bool ascii = true;
   for (char c : v) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) {
       return make_error(errc::validation_failed, "contains a control character");
     }
+    if (u >= 0x80) ascii = false;
   }
 
-  std::string host(v);
-  if (!is_ascii(host)) {
+  std::string host = to_lower_ascii(v);
+  if (!ascii) {
     auto converted = to_ascii(host);
     if (!converted) return converted;
     host = std::move(*converted);

@@ -33,15 +33,23 @@ std::string_view key_of(const rapidjson::Value& name) {
 field_reader::field_reader(const rapidjson::Value& body,
                            std::initializer_list<std::string_view> fields)
     : body_(&body) {
+  if (body.IsObject() && body.MemberCount() > 64) {
+    errors_.push_back({"", "the body has too many fields"});
+    body_ = nullptr;
+    return;
+  }
   if (!body.IsObject()) {
     errors_.push_back({"", "the body must be a JSON object, not " + type_name(body)});
     body_ = nullptr;
     return;
   }
-  std::set<std::string_view> seen;
   for (auto it = body.MemberBegin(); it != body.MemberEnd(); ++it) {
     std::string_view key = key_of(it->name);
-    if (!seen.insert(key).second) {
+    bool repeated = false;
+    for (auto prev = body.MemberBegin(); prev != it && !repeated; ++prev) {
+      repeated = key_of(prev->name) == key;
+    }
+    if (repeated) {
       errors_.push_back({std::string(key), "is given more than once"});
       continue;
     }
@@ -236,20 +244,80 @@ status stored_reader::finish() const {
   return make_error(errc::internal, "stored " + what_ + ": " + problem_);
 }
 
+namespace {
+
+status parse_error(const rapidjson::Document& doc) {
+  std::size_t offset = doc.GetErrorOffset();
+  return make_error(errc::invalid_json,
+                    std::string("the body is not valid JSON: ") +
+                        rapidjson::GetParseError_En(doc.GetParseError()) + " (at byte offset " +
+                        std::to_string(offset) + ")",
+                    {{"body", "offset " + std::to_string(offset)}});
+}
+
+}  // namespace
+
 status parse_json(std::string_view text, rapidjson::Document& doc) {
   // Iterative parsing keeps deeply nested input ([[[[...) off the call stack; trailing
   // non-whitespace after the value is an error (kParseErrorDocumentRootNotSingular).
   doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(text.data(),
                                                                                     text.size());
-  if (doc.HasParseError()) {
-    std::size_t offset = doc.GetErrorOffset();
-    return make_error(errc::invalid_json,
-                      std::string("the body is not valid JSON: ") +
-                          rapidjson::GetParseError_En(doc.GetParseError()) + " (at byte offset " +
-                          std::to_string(offset) + ")",
-                      {{"body", "offset " + std::to_string(offset)}});
-  }
+  if (doc.HasParseError()) return parse_error(doc);
   return {};
+}
+
+status parse_json_insitu(std::string& text, rapidjson::Document& doc) {
+  // In-situ parsing needs a terminating NUL; a NUL inside the body ends the document
+  // there, and whatever follows it is reported like trailing garbage.
+  if (text.find('\0') != std::string::npos) {
+    return make_error(errc::invalid_json, "the body is not valid JSON: it contains a NUL byte",
+                      {{"body", "offset " + std::to_string(text.find('\0'))}});
+  }
+  doc.ParseInsitu<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(
+      text.data());
+  if (doc.HasParseError()) return parse_error(doc);
+  return {};
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";  // as RapidJSON writes them
+  out.push_back('"');
+  std::size_t plain = 0;  // start of the run of bytes that need no escaping
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + plain, i - plain);
+    plain = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        out += "\\u00";
+        out.push_back(hex[c >> 4]);
+        out.push_back(hex[c & 0xF]);
+    }
+  }
+  out.append(s.data() + plain, s.size() - plain);
+  out.push_back('"');
 }
 
 void write_nullable(json_writer& w, const std::optional<std::string>& s) {

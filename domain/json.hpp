@@ -87,6 +87,13 @@ class stored_reader {
 // invalid_json and its message carries RapidJSON's reason and the byte offset.
 // `doc` receives the parsed value.
 status parse_json(std::string_view text, rapidjson::Document& doc);
+// The same, decoding strings inside `text` itself (faster for large bodies); the
+// document points into `text`, which must outlive it and is modified.
+status parse_json_insitu(std::string& text, rapidjson::Document& doc);
+
+// Appends `s` to `out` as a JSON string literal, quotes included (for hand-assembled
+// output on hot paths; `s` must be valid UTF-8).
+void append_json_string(std::string& out, std::string_view s);
 
 // Writes an optional string as a JSON string or null.
 void write_nullable(json_writer& w, const std::optional<std::string>& s);

@@ -75,6 +75,9 @@ class [[nodiscard]] result {
   const domain::error& err() const& { return std::get<1>(v_); }
   domain::error&& err() && { return std::get<1>(std::move(v_)); }
 
+  // The value, or `fallback` when this holds an error.
+  T value_or(T fallback) && { return ok() ? std::move(value()) : std::move(fallback); }
+
  private:
   std::variant<T, domain::error> v_;
 };

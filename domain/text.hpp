@@ -26,4 +26,14 @@ bool is_ascii(std::string_view s);
 // Lowercase hexadecimal of raw bytes.
 std::string to_hex(std::string_view bytes);
 
+// The position of the first byte of `s` equal to one of `Cs`, or npos. (The standard
+// find_first_of calls memchr once per byte of `s`; this is a single pass.)
+template <char... Cs>
+std::size_t find_first_of(std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (((s[i] == Cs) || ...)) return i;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace referrald::domain

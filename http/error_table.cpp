@@ -55,17 +55,10 @@ response success(unsigned status, std::string_view data_json) {
   return r;
 }
 
-response failure(const domain::error& e) {
-  error_mapping m = map_error(e.code);
-  rapidjson::StringBuffer buf;
-  domain::json_writer w(buf);
-  w.StartObject();
-  w.Key("success");
-  w.Bool(false);
-  w.Key("error");
+void write_error_object(domain::json_writer& w, const domain::error& e) {
   w.StartObject();
   w.Key("code");
-  domain::write_string(w, m.code);
+  domain::write_string(w, map_error(e.code).code);
   w.Key("message");
   domain::write_string(w, e.message);
   w.Key("details");
@@ -80,9 +73,19 @@ response failure(const domain::error& e) {
   }
   w.EndArray();
   w.EndObject();
+}
+
+response failure(const domain::error& e) {
+  rapidjson::StringBuffer buf;
+  domain::json_writer w(buf);
+  w.StartObject();
+  w.Key("success");
+  w.Bool(false);
+  w.Key("error");
+  write_error_object(w, e);
   w.EndObject();
   response r;
-  r.status = m.status;
+  r.status = map_error(e.code).status;
   r.body.assign(buf.GetString(), buf.GetSize());
   if (e.code == domain::errc::unauthorized) {
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"referrald\"");

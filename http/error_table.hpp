@@ -5,6 +5,7 @@
 
 #include <string_view>
 
+#include "domain/json.hpp"
 #include "domain/result.hpp"
 
 namespace referrald::http {
@@ -15,5 +16,9 @@ struct error_mapping {
 };
 
 error_mapping map_error(domain::errc e);
+
+// {"code":..,"message":..,"details":[{"field":..,"message":..}]}: the error object of the
+// error envelope, also used per item in batch results.
+void write_error_object(domain::json_writer& w, const domain::error& e);
 
 }  // namespace referrald::http

@@ -21,6 +21,9 @@ router make_router(const limits& l) {
   r.add("/api-keys/{id}", method::del, &api_keys_delete, access::admin, l.rule_body);
 
   add_rule_routes(r, l.rule_body);
+
+  r.add("/attribution/resolve", method::post, &resolve_one, access::read, l.rule_body);
+  r.add("/attribution/resolve-batch", method::post, &resolve_batch, access::read, l.push_body);
   return r;
 }
 
@@ -50,8 +53,10 @@ domain::result<std::int64_t> id_param(const request_ctx& c, std::size_t index,
   return *id;
 }
 
-domain::status json_body(const request_ctx& c, rapidjson::Document& doc) {
-  // application/json, optionally with parameters; a charset, if given, must be UTF-8.
+namespace {
+
+// application/json, optionally with parameters; a charset, if given, must be UTF-8.
+domain::status check_json_type(const request_ctx& c) {
   std::string type = domain::to_lower_ascii(domain::trim(c.content_type));
   std::string_view media = type;
   std::string_view params;
@@ -72,7 +77,19 @@ domain::status json_body(const request_ctx& c, rapidjson::Document& doc) {
                               "the body must be sent as Content-Type: application/json "
                               "(UTF-8)");
   }
+  return {};
+}
+
+}  // namespace
+
+domain::status json_body(const request_ctx& c, rapidjson::Document& doc) {
+  if (auto st = check_json_type(c); !st) return st;
   return domain::parse_json(c.body, doc);
+}
+
+domain::status json_body_insitu(request_ctx& c, rapidjson::Document& doc) {
+  if (auto st = check_json_type(c); !st) return st;
+  return domain::parse_json_insitu(*c.body_storage, doc);
 }
 
 actors::reply_to reply_with(const request_ctx& c, unsigned status) {

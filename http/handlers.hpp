@@ -36,6 +36,9 @@ domain::result<std::int64_t> id_param(const request_ctx& c, std::size_t index,
 
 // The body as a JSON document: 415 unless application/json, 400 invalid_json.
 domain::status json_body(const request_ctx& c, rapidjson::Document& doc);
+// The same, parsed in place inside the request's own body storage (faster for large
+// bodies); the document points into it, so it must not outlive the handler's response.
+domain::status json_body_insitu(request_ctx& c, rapidjson::Document& doc);
 
 // A reply channel that answers the request with `status` and the success envelope, or
 // with the error envelope.
@@ -50,6 +53,10 @@ std::optional<response> api_keys_list(request_ctx& c);
 std::optional<response> api_keys_create(request_ctx& c);
 std::optional<response> api_keys_get(request_ctx& c);
 std::optional<response> api_keys_delete(request_ctx& c);
+
+// Attribution resolution (http/attribution_handlers.cpp).
+std::optional<response> resolve_one(request_ctx& c);
+std::optional<response> resolve_batch(request_ctx& c);
 
 // The rule APIs (/passthrough-referrers, /referrer-mappings): list, create, get, patch,
 // delete for each kind (http/rule_handlers.cpp).

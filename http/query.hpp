@@ -10,12 +10,9 @@
 #include <vector>
 
 #include "domain/result.hpp"
+#include "domain/url.hpp"
 
 namespace referrald::http {
-
-// Decodes %XX escapes (and `+` as space when `plus_is_space`). Errors on a malformed
-// escape or a result that is not valid UTF-8.
-domain::result<std::string> percent_decode(std::string_view s, bool plus_is_space);
 
 class query_params {
  public:

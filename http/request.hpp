@@ -33,6 +33,9 @@ struct request_ctx {
   query_params query;
   std::vector<std::string> params;  // decoded path parameters, in pattern order
   std::string_view body;
+  // The body's storage, which a handler may parse in place (it lives until the response
+  // has been written).
+  std::string* body_storage = nullptr;
   std::string_view content_type;
   // The authenticated caller; `keys` keeps the table that owns it alive.
   const domain::api_key* key = nullptr;

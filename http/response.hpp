@@ -24,6 +24,11 @@ struct response {
 // {"success":true,"data":<data_json>}; 204 has no body at all.
 response success(unsigned status, std::string_view data_json);
 
+// For large payloads written straight into one buffer: the envelope's opening (to write
+// before the data) and closing (to write after it); the result is a complete body.
+inline constexpr std::string_view success_open = "{\"success\":true,\"data\":";
+inline constexpr std::string_view success_close = "}";
+
 // The error envelope with the status the error table assigns to `e.code`.
 response failure(const domain::error& e);
 

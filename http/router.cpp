@@ -84,7 +84,7 @@ router::match router::find(method verb, std::string_view path) const {
     m.allow.clear();
     for (std::size_t i = 0; i < pat.size(); ++i) {
       if (!is_param(pat[i])) continue;
-      auto decoded = percent_decode(segs[i], false);
+      auto decoded = domain::percent_decode(segs[i], false);
       if (!decoded) {
         m.error = decoded.err().message;
         decoded = std::string(segs[i]);

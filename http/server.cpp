@@ -9,6 +9,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <atomic>
 #include <optional>
 #include <stdexcept>
@@ -38,6 +39,9 @@ constexpr std::size_t k_header_limit = 16 * 1024;
 // Bodies sent to a path that matches no route are read up to this size, then dropped.
 constexpr std::size_t k_unrouted_body_limit = 1u << 20;
 constexpr auto k_sweep_period = std::chrono::milliseconds(250);
+// Lingering close after an early refusal: at most this long and this many bytes.
+constexpr auto k_linger_time = std::chrono::seconds(2);
+constexpr std::size_t k_linger_bytes = 64u << 20;
 
 method to_method(bhttp::verb v) {
   switch (v) {
@@ -180,7 +184,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
  private:
-  enum class phase { idle, reading, awaiting, writing, closed };
+  enum class phase { idle, reading, awaiting, writing, lingering, closed };
 
   void do_read() {
     if (srv_->draining) return close();
@@ -321,6 +325,7 @@ class session : public std::enable_shared_from_this<session> {
     ctx.path = path_;
     ctx.params = std::move(match_.params);
     ctx.body = req.body();
+    ctx.body_storage = &req.body();
     ctx.content_type = sv(req[bhttp::field::content_type]);
     ctx.runtime = &srv_->runtime;
     ctx.metrics = &srv_->metrics;
@@ -386,8 +391,34 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_write(bool keep, beast::error_code ec) {
-    if (ec || !keep) return close();
+    if (ec) return close();
+    if (!keep) return close_after_ ? linger() : close();
     do_read();
+  }
+
+  // After refusing a request whose body was not read (413, 401 before the body...), stop
+  // sending but keep reading and discarding for a short while: closing at once would
+  // make the kernel reset the connection while the client still uploads, and the client
+  // would lose the answer. Bounded by time (the sweep) and by bytes.
+  void linger() {
+    beast::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    phase_ = phase::lingering;
+    deadline_ = clock::now() + k_linger_time;
+    lingered_ = 0;
+    drain();
+  }
+
+  void drain() {
+    socket_.async_read_some(net::buffer(drain_buffer_), [self = shared_from_this()](
+                                                            beast::error_code ec, std::size_t n) {
+      self->lingered_ += n;
+      if (ec || self->lingered_ > k_linger_bytes || self->phase_ != phase::lingering) {
+        return self->close();
+      }
+      self->drain();
+    });
   }
 
   void close() {
@@ -412,6 +443,8 @@ class session : public std::enable_shared_from_this<session> {
   std::uint64_t generation_ = 0;
   phase phase_ = phase::idle;
   bool close_after_ = false;
+  std::array<char, 16 * 1024> drain_buffer_;
+  std::size_t lingered_ = 0;
 };
 
 void server::impl::start_accepting() {

@@ -1,6 +1,8 @@
 #include "domain/json.hpp"
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <boost/test/unit_test.hpp>
 
@@ -95,6 +97,24 @@ BOOST_AUTO_TEST_CASE(reader_counts_code_points_after_trimming) {
   BOOST_REQUIRE(s.has_value());
   BOOST_TEST(*s == "\xC3\xBC\xC3\xBC\xC3\xBC\xC3\xBC\xC3\xBC");
   BOOST_TEST(in.finish().ok());
+}
+
+BOOST_AUTO_TEST_CASE(string_appending_escapes_like_the_json_writer) {
+  for (std::string s : {std::string("plain"), std::string("quote \" back \\ slash"),
+                        std::string("tab\tnew\nline\rcr"), std::string("\x01\x1f ctl \b \f \x7f"),
+                        std::string("b\xC3\xBC"
+                                    "cher \xE6\x97\xA5"),
+                        std::string()}) {
+    rapidjson::StringBuffer buf;
+    json_writer w(buf);
+    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    std::string appended;
+    append_json_string(appended, s);
+    BOOST_TEST(appended == std::string(buf.GetString(), buf.GetSize()));
+    rapidjson::Document d;
+    BOOST_REQUIRE(parse_json(appended, d).ok());
+    BOOST_TEST(std::string(d.GetString(), d.GetStringLength()) == s);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(reader_rejects_a_body_that_is_not_an_object) {

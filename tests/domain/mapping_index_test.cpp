@@ -44,8 +44,8 @@ struct rules_builder {
   }
 
   std::shared_ptr<const mapping_index> index() {
-    state.refresh_index();
-    return state.index();
+    state.refresh_indexes();
+    return state.mappings_index();
   }
 };
 

@@ -74,7 +74,14 @@ http_reply http_client::request(std::string_view method, std::string_view target
     bhttp::write(*impl_->stream, req, ec);
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(256u << 20);
-    if (!ec) bhttp::read(*impl_->stream, impl_->buffer, parser, ec);
+    // The server may answer (413, 401) and stop reading before the whole body is sent:
+    // try to read its answer even when the write failed.
+    beast::error_code read_ec;
+    bhttp::read(*impl_->stream, impl_->buffer, parser, read_ec);
+    if (!read_ec)
+      ec = {};
+    else if (!ec)
+      ec = read_ec;
     if (ec) {
       // The server closed an idle keep-alive connection: reconnect once.
       impl_->stream.reset();

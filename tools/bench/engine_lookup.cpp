@@ -167,10 +167,10 @@ int main(int argc, char** argv) {
   build(b, rng);
   std::size_t heap_state = heap_in_use();
   auto t0 = clock_type::now();
-  b.state.refresh_index();
+  b.state.refresh_indexes();
   double build_ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
   std::size_t heap_index = heap_in_use();
-  const mapping_index& idx = *b.state.index();
+  const mapping_index& idx = *b.state.mappings_index();
   auto hs = hosts(b, rng);
 
   // The naive scan: the same rules in rank order, each tried in turn.

@@ -1,0 +1,219 @@
+// Attribution resolution over HTTP: the golden vectors against the real server, batches,
+// explain, auth, and read-your-writes after rule changes.
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <boost/test/unit_test.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "tests/http/fixture.hpp"
+
+using namespace referrald::testing;
+
+namespace {
+
+std::string to_text(const rapidjson::Value& v) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  v.Accept(w);
+  return buf.GetString();
+}
+
+rapidjson::Document load_vectors() {
+  std::ifstream in(std::string(REFERRALD_VECTORS_DIR) + "/attribution.json");
+  BOOST_REQUIRE(in);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  rapidjson::Document d;
+  d.Parse(ss.str().c_str());
+  BOOST_REQUIRE(!d.HasParseError());
+  return d;
+}
+
+std::string resolve_path(const std::string& account, bool explain = false) {
+  return "/attribution/resolve?account_id=" + account + (explain ? "&explain=true" : "");
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(resolve, server_fixture)
+
+BOOST_AUTO_TEST_CASE(golden_vectors_resolve_as_expected_over_http) {
+  auto doc = load_vectors();
+  auto c = client();
+  int n = 0;
+  for (const auto& tc : doc["cases"].GetArray()) {
+    std::string account = "golden" + std::to_string(++n);
+    for (const auto& body : tc["passthrough"].GetArray()) {
+      auto r = c->post("/passthrough-referrers?account_id=" + account, to_text(body));
+      BOOST_REQUIRE_MESSAGE(r.status == 201u, r.body);
+    }
+    for (const auto& body : tc["mappings"].GetArray()) {
+      auto r = c->post("/referrer-mappings?account_id=" + account, to_text(body));
+      BOOST_REQUIRE_MESSAGE(r.status == 201u, r.body);
+    }
+    auto r = c->post(resolve_path(account), to_text(tc["visit"]));
+    BOOST_REQUIRE_MESSAGE(r.status == 200u, tc["name"].GetString() << ": " << r.body);
+    auto got = r.json();
+    BOOST_TEST((got["data"] == tc["expected"]), tc["name"].GetString()
+                                                    << "\n  got      " << to_text(got["data"])
+                                                    << "\n  expected " << to_text(tc["expected"]));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_answers_in_order_with_errors_per_visit) {
+  auto c = client();
+  c->post("/referrer-mappings?account_id=acme",
+          R"({"referrer_pattern":"partner.com","match_type":"ends_with","utm_source":"partner"})");
+  auto r = c->post("/attribution/resolve-batch?account_id=acme", R"({"visits":[
+      {"referrer":"https://shop.partner.com/","landing_url":"https://h.example/"},
+      {"referrer":"https://x.example/","landing_url":"not a url"},
+      {"landing_url":"https://h.example/?utm_source=mail"},
+      {"referrer":7,"landing_url":"https://h.example/","unknown":1},
+      {"landing_url":"https://h.example/"}]})");
+  BOOST_REQUIRE(r.status == 200u);
+  auto d = r.json();
+  const auto& results = d["data"]["results"];
+  BOOST_REQUIRE(results.Size() == 5u);
+  BOOST_TEST(results[0]["reason"].GetString() == std::string("mapping"));
+  BOOST_TEST(results[1]["error"]["code"].GetString() == std::string("validation_failed"));
+  BOOST_TEST(results[1]["error"]["details"][0]["field"].GetString() ==
+             std::string("visits[1].landing_url"));
+  BOOST_TEST(results[2]["reason"].GetString() == std::string("utm"));
+  BOOST_TEST(results[3]["error"]["details"].Size() == 2u);
+  BOOST_TEST(results[3]["error"]["details"][0]["field"].GetString() ==
+             std::string("visits[3].unknown"));
+  BOOST_TEST(results[3]["error"]["details"][1]["field"].GetString() ==
+             std::string("visits[3].referrer"));
+  BOOST_TEST(results[4]["reason"].GetString() == std::string("direct"));
+}
+
+BOOST_AUTO_TEST_CASE(batches_are_validated_as_a_whole) {
+  auto c = client();
+  auto no_visits = c->post("/attribution/resolve-batch?account_id=acme", R"({"items":[]})");
+  BOOST_TEST(no_visits.status == 400u);
+  BOOST_TEST(names_field(no_visits, "visits"));
+  BOOST_TEST(names_field(no_visits, "items"));
+  BOOST_TEST(names_field(c->post("/attribution/resolve-batch?account_id=acme", R"({"visits":{}})"),
+                         "visits"));
+  auto empty = c->post("/attribution/resolve-batch?account_id=acme", R"({"visits":[]})");
+  BOOST_TEST(empty.status == 200u);
+  BOOST_TEST(empty.json()["data"]["results"].Size() == 0u);
+  std::string many = R"({"visits":[)";
+  for (int i = 0; i < 10001; ++i) {
+    if (i > 0) many += ',';
+    many += R"({"landing_url":"https://h.example/"})";
+  }
+  many += "]}";
+  auto too_many = c->post("/attribution/resolve-batch?account_id=acme", many);
+  BOOST_TEST(too_many.status == 400u);
+  BOOST_TEST(names_field(too_many, "visits"));
+  auto bad_json = c->post("/attribution/resolve-batch?account_id=acme", R"({"visits":[)");
+  BOOST_TEST(bad_json.status == 400u);
+  BOOST_TEST(error_code(bad_json) == "invalid_json");
+}
+
+BOOST_AUTO_TEST_CASE(a_single_visit_is_validated_and_bodies_over_one_mebibyte_are_413) {
+  auto c = client();
+  auto r = c->post(resolve_path("acme"), R"({"referrer":"https://x.example/"})");
+  BOOST_TEST(r.status == 400u);
+  BOOST_TEST(names_field(r, "landing_url"));
+  std::string big =
+      R"({"landing_url":"https://h.example/","referrer":")" + std::string(1u << 20, 'a') + R"("})";
+  BOOST_TEST(c->post(resolve_path("acme"), big).status == 413u);
+}
+
+BOOST_AUTO_TEST_CASE(explain_shows_every_step_and_shadowed_rules) {
+  auto c = client();
+  c->post(
+      "/referrer-mappings?account_id=acme",
+      R"({"referrer_pattern":"partner","match_type":"contains","utm_source":"low","priority":1})");
+  c->post(
+      "/referrer-mappings?account_id=acme",
+      R"({"referrer_pattern":"partner.com","match_type":"ends_with","utm_source":"high","priority":9})");
+  auto r =
+      c->post(resolve_path("acme", true),
+              R"({"referrer":"https://shop.partner.com/","landing_url":"https://h.example/"})");
+  BOOST_REQUIRE(r.status == 200u);
+  auto d = r.json();
+  BOOST_TEST(d["data"]["utm_source"].GetString() == std::string("high"));
+  const auto& steps = d["data"]["explain"];
+  BOOST_REQUIRE(steps.Size() == 8u);
+  const auto& mapping = steps[4];
+  BOOST_TEST(mapping["step"].GetString() == std::string("mapping"));
+  BOOST_TEST(mapping["rules"][1]["id"].GetInt() == 1);
+  BOOST_TEST(std::string(mapping["rules"][1]["note"].GetString()).find("loses on priority") !=
+             std::string::npos);
+  auto plain =
+      c->post(resolve_path("acme"),
+              R"({"referrer":"https://shop.partner.com/","landing_url":"https://h.example/"})");
+  BOOST_TEST(!plain.json()["data"].HasMember("explain"));
+}
+
+BOOST_AUTO_TEST_CASE(a_rule_change_is_seen_by_the_next_resolution) {
+  auto writer = client();
+  auto reader = client();  // another connection, possibly another I/O thread
+  std::string visit =
+      R"({"referrer":"https://shop.partner.com/","landing_url":"https://h.example/"})";
+  for (int round = 0; round < 20; ++round) {
+    std::string account = "ryw" + std::to_string(round);
+    auto created = writer->post(
+        "/referrer-mappings?account_id=" + account,
+        R"({"referrer_pattern":"partner.com","match_type":"ends_with","utm_source":"v1"})");
+    BOOST_REQUIRE(created.status == 201u);
+    BOOST_TEST(
+        reader->post(resolve_path(account), visit).json()["data"]["utm_source"].GetString() ==
+        std::string("v1"));
+    BOOST_REQUIRE(
+        writer->patch("/referrer-mappings/1?account_id=" + account, R"({"utm_source":"v2"})")
+            .status == 200u);
+    BOOST_TEST(
+        reader->post(resolve_path(account), visit).json()["data"]["utm_source"].GetString() ==
+        std::string("v2"));
+    BOOST_REQUIRE(writer
+                      ->post("/passthrough-referrers?account_id=" + account,
+                             R"({"domain":"partner.com","utm_source":"pt"})")
+                      .status == 201u);
+    BOOST_TEST(reader->post(resolve_path(account), visit).json()["data"]["reason"].GetString() ==
+               std::string("passthrough_fallback"));
+    BOOST_REQUIRE(writer->del("/passthrough-referrers/1?account_id=" + account).status == 204u);
+    BOOST_REQUIRE(writer->del("/referrer-mappings/1?account_id=" + account).status == 204u);
+    BOOST_TEST(reader->post(resolve_path(account), visit).json()["data"]["reason"].GetString() ==
+               std::string("referral"));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(resolution_needs_read_access_to_the_account) {
+  std::string visit = R"({"landing_url":"https://h.example/"})";
+  BOOST_TEST(http_client(server->port()).post(resolve_path("acme"), visit).status == 401u);
+  auto viewer = client(make_key("viewer", R"(["acme"])", "[]"));
+  BOOST_TEST(viewer->post(resolve_path("acme"), visit).status == 200u);
+  BOOST_TEST(viewer->post(resolve_path("beta"), visit).status == 403u);
+  BOOST_TEST(
+      viewer->post("/attribution/resolve-batch?account_id=beta", R"({"visits":[]})").status ==
+      403u);
+  BOOST_TEST(viewer->post("/attribution/resolve", visit).status == 400u);  // account_id missing
+  BOOST_TEST(viewer->post(resolve_path("acme") + "&explain=perhaps", visit).status == 400u);
+}
+
+BOOST_AUTO_TEST_CASE(an_account_that_is_not_loaded_is_loaded_first) {
+  auto c = client();
+  c->post("/referrer-mappings?account_id=cold",
+          R"({"referrer_pattern":"partner.com","match_type":"ends_with","utm_source":"p"})");
+  BOOST_REQUIRE(server->stop(SIGTERM) == 0);
+  start();
+  // The first request of this process for the account finds no actor running.
+  auto r =
+      client()->post(resolve_path("cold"),
+                     R"({"referrer":"https://a.partner.com/","landing_url":"https://h.example/"})");
+  BOOST_TEST(r.status == 200u);
+  BOOST_TEST(r.json()["data"]["reason"].GetString() == std::string("mapping"));
+  auto batch = client()->post("/attribution/resolve-batch?account_id=cold2",
+                              R"({"visits":[{"landing_url":"https://h.example/"}]})");
+  BOOST_TEST(batch.status == 200u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
