@@ -18,7 +18,9 @@
 
 #include "actors/reply.hpp"
 #include "domain/account_state.hpp"
+#include "domain/ai_report.hpp"
 #include "domain/api_key.hpp"
+#include "domain/connection.hpp"
 #include "domain/entities.hpp"
 
 namespace referrald::actors {
@@ -112,6 +114,44 @@ struct key_delete_req {
 
 using keys_request = std::variant<key_create_req, key_list_req, key_get_req, key_delete_req>;
 
+// -- AI referrals ------------------------------------------------------------------------
+
+// To the connections actor.
+struct connection_create_req {
+  std::int64_t brand_id = 0;
+  domain::connection_request request;
+  reply_to reply;
+};
+
+struct connection_delete_req {
+  std::int64_t brand_id = 0;
+  std::string id;
+  reply_to reply;
+};
+
+using connections_request = std::variant<connection_create_req, connection_delete_req>;
+
+// To the ingest pool. `body` is the request body, handed over without a copy; the
+// connection was found active for the brand by the caller.
+struct push_req {
+  std::int64_t brand_id = 0;
+  std::string connection_id;
+  std::shared_ptr<std::string> body;
+  reply_to reply;
+};
+
+// `from`/`to` are days since 1970-01-01, inclusive.
+struct report_req {
+  std::int64_t brand_id = 0;
+  std::int64_t from = 0;
+  std::int64_t to = 0;
+  std::optional<std::string> connection_id;
+  domain::report_grouping grouping = domain::report_grouping::none;
+  reply_to reply;
+};
+
+using ingest_request = std::variant<push_req, report_req>;
+
 // -- internal ----------------------------------------------------------------------------
 
 // Account actor -> loader pool: build the account's state from the store.
@@ -176,6 +216,22 @@ typename Inspector::result_type inspect(Inspector& f, key_delete_req& x) {
   return f(caf::meta::type_name("key_delete_req"), x.id, x.caller.id);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, connection_create_req& x) {
+  return f(caf::meta::type_name("connection_create_req"), x.brand_id, x.request.name);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, connection_delete_req& x) {
+  return f(caf::meta::type_name("connection_delete_req"), x.brand_id, x.id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, push_req& x) {
+  return f(caf::meta::type_name("push_req"), x.brand_id, x.connection_id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, report_req& x) {
+  return f(caf::meta::type_name("report_req"), x.brand_id, x.from, x.to);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_account_req& x) {
   return f(caf::meta::type_name("load_account_req"), x.account_id);
 }
@@ -207,6 +263,10 @@ CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_create_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_list_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_get_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_delete_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::connection_create_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::connection_delete_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::push_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::report_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::load_account_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::loaded_account))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::commit_ack))

@@ -13,9 +13,12 @@
 #include <unordered_map>
 
 #include "actors/account_actor.hpp"
+#include "actors/connections_actor.hpp"
+#include "actors/ingest.hpp"
 #include "actors/keys_actor.hpp"
 #include "actors/loader.hpp"
 #include "domain/metrics.hpp"
+#include "store/ai_store.hpp"
 #include "store/key_store.hpp"
 
 namespace referrald::actors {
@@ -62,6 +65,20 @@ struct runtime::impl {
     keys_handle = spawn_keys_actor(
         sys, std::move(*keys), &svc,
         [this](std::shared_ptr<const domain::key_table> t) { key_table.store(std::move(t)); });
+    auto conns = store::ai_store(d).load_connections();
+    if (!conns) throw std::runtime_error("cannot read connections: " + conns.err().message);
+    connections_handle = spawn_connections_actor(sys, std::move(*conns), &svc,
+                                                 [this](std::shared_ptr<const connection_table> t) {
+                                                   connection_table_ptr.store(std::move(t));
+                                                 });
+    ingest_svc.db = &db;
+    ingest_svc.commits = &commits;
+    ingest_svc.registry = &registry;
+    ingest_svc.platforms = &domain::ai_platform_list::builtin();
+    std::size_t workers = o.ingest_workers != 0
+                              ? o.ingest_workers
+                              : std::max<std::size_t>(1, std::thread::hardware_concurrency());
+    ingest_pool = spawn_ingest_pool(sys, ingest_svc, workers);
   }
 
   std::shared_ptr<const domain::account_state> view(const std::string& account_id) const {
@@ -131,10 +148,15 @@ struct runtime::impl {
   std::unordered_map<std::string, slot> accounts;
   bool stopping = false;
   std::atomic<std::shared_ptr<const domain::key_table>> key_table;
+  std::atomic<std::shared_ptr<const connection_table>> connection_table_ptr;
+  batch_registry registry;
+  ingest_services ingest_svc;
   std::unique_ptr<caf::actor_system_config> cfg;
   caf::actor_system sys;
   services svc;
   keys_actor keys_handle;
+  connections_actor connections_handle;
+  caf::actor ingest_pool;
   std::once_flag shutdown_once;
 };
 
@@ -158,6 +180,20 @@ std::shared_ptr<const domain::account_state> runtime::view(const std::string& ac
 
 std::shared_ptr<const domain::key_table> runtime::keys() const { return impl_->key_table.load(); }
 
+void runtime::tell(connections_request request) {
+  std::visit([&](auto&& req) { caf::anon_send(impl_->connections_handle, std::move(req)); },
+             std::move(request));
+}
+
+void runtime::tell(ingest_request request) {
+  std::visit([&](auto&& req) { caf::anon_send(impl_->ingest_pool, std::move(req)); },
+             std::move(request));
+}
+
+std::shared_ptr<const connection_table> runtime::connections() const {
+  return impl_->connection_table_ptr.load();
+}
+
 std::size_t runtime::live_accounts() const {
   std::shared_lock lock(impl_->mu);
   return impl_->accounts.size();
@@ -179,6 +215,8 @@ void runtime::shutdown() {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     accounts.clear();
     caf::anon_send_exit(impl_->keys_handle, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(impl_->connections_handle, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(impl_->ingest_pool, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(impl_->svc.loaders, caf::exit_reason::user_shutdown);
     impl_->sys.await_all_actors_done();
     // Release every actor handle while the actor system is still alive.

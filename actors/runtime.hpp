@@ -20,10 +20,13 @@
 
 namespace referrald::actors {
 
+class connection_table;
+
 struct runtime_options {
   std::size_t actor_threads = 0;   // CAF scheduler threads; 0 = one per core
   std::size_t loader_threads = 2;  // detached loaders reading account state
   std::chrono::milliseconds load_timeout{30000};
+  std::size_t ingest_workers = 0;  // ingest pool size; 0 = one per core
   // An account actor that has had no request and whose published state has not been read
   // for this long stops (and is started again on the next request).
   std::chrono::milliseconds account_idle_timeout{std::chrono::minutes(5)};
@@ -42,6 +45,13 @@ class runtime {
   void tell(const std::string& account_id, account_request request);
   // Hands a request to the keys actor.
   void tell(keys_request request);
+  // Hands a request to the connections actor.
+  void tell(connections_request request);
+  // Hands a push or a report to the ingest pool.
+  void tell(ingest_request request);
+
+  // The current connections (active and deleted), swapped after each change.
+  std::shared_ptr<const connection_table> connections() const;
 
   // The account's durable state as its actor last published it, for reading on any
   // thread; null when the account's actor is not running or still loading (then send the

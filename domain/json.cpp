@@ -15,7 +15,13 @@ namespace referrald::domain {
 
 namespace {
 
-std::string type_name(const rapidjson::Value& v) {
+std::string_view key_of(const rapidjson::Value& name) {
+  return {name.GetString(), name.GetStringLength()};
+}
+
+}  // namespace
+
+std::string json_type_name(const rapidjson::Value& v) {
   if (v.IsNull()) return "null";
   if (v.IsBool()) return "a boolean";
   if (v.IsString()) return "a string";
@@ -23,12 +29,6 @@ std::string type_name(const rapidjson::Value& v) {
   if (v.IsArray()) return "an array";
   return "an object";
 }
-
-std::string_view key_of(const rapidjson::Value& name) {
-  return {name.GetString(), name.GetStringLength()};
-}
-
-}  // namespace
 
 field_reader::field_reader(const rapidjson::Value& body,
                            std::initializer_list<std::string_view> fields)
@@ -39,7 +39,7 @@ field_reader::field_reader(const rapidjson::Value& body,
     return;
   }
   if (!body.IsObject()) {
-    errors_.push_back({"", "the body must be a JSON object, not " + type_name(body)});
+    errors_.push_back({"", "the body must be a JSON object, not " + json_type_name(body)});
     body_ = nullptr;
     return;
   }
@@ -77,7 +77,7 @@ std::optional<std::string> field_reader::string_value(std::string_view name,
                                                       const rapidjson::Value& v, std::size_t min,
                                                       std::size_t max) {
   if (!v.IsString()) {
-    fail(std::string(name), "must be a string, not " + type_name(v));
+    fail(std::string(name), "must be a string, not " + json_type_name(v));
     return std::nullopt;
   }
   std::string_view s = trim(std::string_view(v.GetString(), v.GetStringLength()));
@@ -131,7 +131,7 @@ std::optional<bool> field_reader::optional_bool(std::string_view name) {
   const rapidjson::Value* v = find(name);
   if (v == nullptr) return std::nullopt;
   if (!v->IsBool()) {
-    fail(std::string(name), "must be a boolean, not " + type_name(*v));
+    fail(std::string(name), "must be a boolean, not " + json_type_name(*v));
     return std::nullopt;
   }
   return v->GetBool();
@@ -143,7 +143,7 @@ std::optional<std::int64_t> field_reader::optional_int(std::string_view name, st
   if (v == nullptr) return std::nullopt;
   if (!v->IsInt64()) {
     fail(std::string(name),
-         v->IsNumber() ? "must be an integer" : "must be an integer, not " + type_name(*v));
+         v->IsNumber() ? "must be an integer" : "must be an integer, not " + json_type_name(*v));
     return std::nullopt;
   }
   std::int64_t x = v->GetInt64();

@@ -83,6 +83,9 @@ class stored_reader {
   std::string problem_;
 };
 
+// "null", "a boolean", "a string", "a number", "an array" or "an object", for messages.
+std::string json_type_name(const rapidjson::Value& v);
+
 // Parses `text` as a JSON document (UTF-8 validated); on failure the error is
 // invalid_json and its message carries RapidJSON's reason and the byte offset.
 // `doc` receives the parsed value.

@@ -23,6 +23,19 @@ router make_router(const limits& l) {
   add_rule_routes(r, l.rule_body);
 
   r.add("/attribution/resolve", method::post, &resolve_one, access::read, l.rule_body);
+
+  r.add("/ai-platforms", method::get, &ai_platforms, access::read, l.rule_body);
+  r.add("/{brand_id}/ai-referrals/connections", method::get, &connections_list, access::read,
+        l.rule_body);
+  r.add("/{brand_id}/ai-referrals/connections", method::post, &connections_create, access::write,
+        l.rule_body);
+  r.add("/{brand_id}/ai-referrals/connections/{connection_id}", method::get, &connections_get,
+        access::read, l.rule_body);
+  r.add("/{brand_id}/ai-referrals/connections/{connection_id}", method::del, &connections_delete,
+        access::write, l.rule_body);
+  r.add("/{brand_id}/ai-referrals/connections/{connection_id}/events", method::post,
+        &connection_push, access::write, l.push_body);
+  r.add("/{brand_id}/ai-referrals/report", method::get, &ai_report, access::read, l.rule_body);
   r.add("/attribution/resolve-batch", method::post, &resolve_batch, access::read, l.push_body);
   return r;
 }
@@ -53,8 +66,6 @@ domain::result<std::int64_t> id_param(const request_ctx& c, std::size_t index,
   return *id;
 }
 
-namespace {
-
 // application/json, optionally with parameters; a charset, if given, must be UTF-8.
 domain::status check_json_type(const request_ctx& c) {
   std::string type = domain::to_lower_ascii(domain::trim(c.content_type));
@@ -79,8 +90,6 @@ domain::status check_json_type(const request_ctx& c) {
   }
   return {};
 }
-
-}  // namespace
 
 domain::status json_body(const request_ctx& c, rapidjson::Document& doc) {
   if (auto st = check_json_type(c); !st) return st;

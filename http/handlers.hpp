@@ -34,6 +34,9 @@ domain::result<std::string> account_param(const request_ctx& c);
 domain::result<std::int64_t> id_param(const request_ctx& c, std::size_t index,
                                       std::string_view what);
 
+// 415 unless the body is declared application/json (UTF-8).
+domain::status check_json_type(const request_ctx& c);
+
 // The body as a JSON document: 415 unless application/json, 400 invalid_json.
 domain::status json_body(const request_ctx& c, rapidjson::Document& doc);
 // The same, parsed in place inside the request's own body storage (faster for large
@@ -53,6 +56,15 @@ std::optional<response> api_keys_list(request_ctx& c);
 std::optional<response> api_keys_create(request_ctx& c);
 std::optional<response> api_keys_get(request_ctx& c);
 std::optional<response> api_keys_delete(request_ctx& c);
+
+// AI referrals (http/ai_handlers.cpp).
+std::optional<response> ai_platforms(request_ctx& c);
+std::optional<response> connections_list(request_ctx& c);
+std::optional<response> connections_create(request_ctx& c);
+std::optional<response> connections_get(request_ctx& c);
+std::optional<response> connections_delete(request_ctx& c);
+std::optional<response> connection_push(request_ctx& c);
+std::optional<response> ai_report(request_ctx& c);
 
 // Attribution resolution (http/attribution_handlers.cpp).
 std::optional<response> resolve_one(request_ctx& c);

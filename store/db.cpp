@@ -15,7 +15,8 @@ namespace referrald::store {
 
 namespace {
 
-constexpr std::string_view k_column_names[column_count] = {"default", "events", "keys"};
+constexpr std::string_view k_column_names[column_count] = {"default",     "events",  "keys",
+                                                           "connections", "ai_rows", "ai_batches"};
 constexpr std::string_view k_format_key = "format_version";
 
 rocksdb::Options base_options() {
@@ -47,18 +48,6 @@ std::string_view column_name(column c) { return k_column_names[static_cast<std::
 domain::error to_error(const rocksdb::Status& s, std::string_view what) {
   return domain::make_error(domain::errc::internal, std::string("storage error during ") +
                                                         std::string(what) + ": " + s.ToString());
-}
-
-void put_fixed64_be(std::string& out, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i)
-    out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-
-std::uint64_t get_fixed64_be(const char* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i)
-    v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
 }
 
 void write_batch::put(column cf, std::string key, std::string value) {

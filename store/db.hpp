@@ -20,11 +20,14 @@ namespace referrald::store {
 
 // Column families. The numeric values index the handle table; names are on disk.
 enum class column : std::uint8_t {
-  meta = 0,    // "default": format version and other small records
-  events = 1,  // per-account event streams (store/event_log.cpp)
-  keys = 2,    // API keys (store/key_store.cpp)
+  meta = 0,         // "default": format version and other small records
+  events = 1,       // per-account event streams (store/event_log.cpp)
+  keys = 2,         // API keys (store/key_store.cpp)
+  connections = 3,  // AI-referral connections (store/ai_store.cpp)
+  ai_rows = 4,      // AI-referral rows
+  ai_batches = 5,   // batch_id idempotency records
 };
-inline constexpr std::size_t column_count = 3;
+inline constexpr std::size_t column_count = 6;
 
 std::string_view column_name(column c);
 

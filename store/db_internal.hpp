@@ -24,8 +24,4 @@ struct db::impl {
 // Maps a RocksDB status to an `internal` error naming the operation.
 domain::error to_error(const rocksdb::Status& s, std::string_view what);
 
-// Big-endian fixed64 for keys that must sort numerically.
-void put_fixed64_be(std::string& out, std::uint64_t v);
-std::uint64_t get_fixed64_be(const char* p);
-
 }  // namespace referrald::store

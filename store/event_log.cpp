@@ -31,6 +31,7 @@
 
 #include <cstring>
 
+#include "store/codec.hpp"
 #include "store/db_internal.hpp"
 
 namespace referrald::store {
@@ -40,84 +41,7 @@ namespace {
 constexpr std::uint8_t k_event_version = 1;
 constexpr std::size_t k_digest_size = 32;
 
-void put_fixed64(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i)
-    out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-
-void put_fixed32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i)
-    out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-
-void put_varint32(std::string& out, std::uint32_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-void put_lpstr(std::string& out, std::string_view s) {
-  put_varint32(out, static_cast<std::uint32_t>(s.size()));
-  out.append(s);
-}
-
-// A bounds-checked reader over a stored value.
-class reader {
- public:
-  explicit reader(std::string_view in) : in_(in) {}
-  bool u8(std::uint8_t& v) {
-    if (in_.size() < 1) return false;
-    v = static_cast<std::uint8_t>(in_[0]);
-    in_.remove_prefix(1);
-    return true;
-  }
-  bool fixed64(std::uint64_t& v) {
-    if (in_.size() < 8) return false;
-    v = 0;
-    for (int i = 7; i >= 0; --i)
-      v = (v << 8) | static_cast<unsigned char>(in_[i]);
-    in_.remove_prefix(8);
-    return true;
-  }
-  bool fixed32(std::uint32_t& v) {
-    if (in_.size() < 4) return false;
-    v = 0;
-    for (int i = 3; i >= 0; --i)
-      v = (v << 8) | static_cast<unsigned char>(in_[i]);
-    in_.remove_prefix(4);
-    return true;
-  }
-  bool varint32(std::uint32_t& v) {
-    v = 0;
-    for (int shift = 0; shift <= 28; shift += 7) {
-      if (in_.empty()) return false;
-      auto b = static_cast<unsigned char>(in_[0]);
-      in_.remove_prefix(1);
-      v |= static_cast<std::uint32_t>(b & 0x7F) << shift;
-      if ((b & 0x80) == 0) return true;
-    }
-    return false;
-  }
-  bool lpstr(std::string& s) {
-    std::uint32_t n;
-    if (!varint32(n) || in_.size() < n) return false;
-    s.assign(in_.data(), n);
-    in_.remove_prefix(n);
-    return true;
-  }
-  bool digest(domain::sha256_digest& d) {
-    if (in_.size() < k_digest_size) return false;
-    std::memcpy(d.data(), in_.data(), k_digest_size);
-    in_.remove_prefix(k_digest_size);
-    return true;
-  }
-  std::size_t remaining() const { return in_.size(); }
-
- private:
-  std::string_view in_;
-};
+using namespace codec;
 
 domain::sha256_digest chain_hash(std::string_view account_id, std::uint64_t seq,
                                  const domain::sha256_digest& prev, std::string_view body) {
@@ -163,7 +87,7 @@ std::string encode_event_value(std::string_view account_id, domain::event& e) {
   put_fixed64(v, static_cast<std::uint64_t>(e.key_id));
   put_fixed64(v, static_cast<std::uint64_t>(e.entity_id));
   put_lpstr(v, e.object);
-  put_varint32(v, static_cast<std::uint32_t>(e.changed.size()));
+  put_varint(v, e.changed.size());
   for (const auto& f : e.changed)
     put_lpstr(v, f);
   e.hash = chain_hash(account_id, e.seq, e.prev_hash, v);
@@ -207,7 +131,8 @@ domain::result<domain::event> decode_event(std::string_view account_id, std::uin
     if (!r.lpstr(f)) return corrupt(account_id, seq, "truncated field list");
     e.changed.push_back(std::move(f));
   }
-  if (!r.digest(e.prev_hash) || !r.digest(e.hash) || r.remaining() != 0) {
+  if (!r.bytes(k_digest_size, e.prev_hash.data()) || !r.bytes(k_digest_size, e.hash.data()) ||
+      r.remaining() != 0) {
     return corrupt(account_id, seq, "bad length");
   }
   return e;

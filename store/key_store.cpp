@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 
+#include "store/codec.hpp"
 #include "store/db_internal.hpp"
 
 namespace referrald::store {
@@ -13,7 +14,7 @@ constexpr char k_key_version = 1;
 
 std::string key_for(std::int64_t id) {
   std::string k;
-  put_fixed64_be(k, static_cast<std::uint64_t>(id));
+  codec::put_fixed64_be(k, static_cast<std::uint64_t>(id));
   return k;
 }
 

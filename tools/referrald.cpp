@@ -30,6 +30,8 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
   --data DIR             data directory holding the RocksDB store (default ./data)
   --io-threads N         HTTP I/O threads (default: one per core)
   --actor-threads N      actor scheduler threads (default: one per core)
+  --ingest-actors N      AI-referral ingest actors validating and storing pushes in
+                         parallel (default: one per core)
   --max-body BYTES       largest request body accepted (default 33554432, the AI push
                          limit; rule APIs accept at most 1 MiB or this, if smaller)
   --request-timeout MS   how long a request may wait for its answer (default 10000)
@@ -49,6 +51,7 @@ struct config {
   std::string data = "./data";
   std::size_t io_threads = 0;
   std::size_t actor_threads = 0;
+  std::size_t ingest_actors = 0;
   std::size_t max_body = 32u << 20;
   std::size_t request_timeout_ms = 10000;
   std::size_t account_idle_seconds = 300;
@@ -81,6 +84,8 @@ void set_option(config& c, std::string_view name, std::string_view value) {
     c.io_threads = parse_count("--io-threads", value, 1, 256);
   } else if (name == "actor-threads") {
     c.actor_threads = parse_count("--actor-threads", value, 1, 256);
+  } else if (name == "ingest-actors") {
+    c.ingest_actors = parse_count("--ingest-actors", value, 1, 256);
   } else if (name == "max-body") {
     c.max_body = parse_count("--max-body", value, 1024, std::size_t{1} << 32);
   } else if (name == "request-timeout") {
@@ -99,8 +104,8 @@ void set_option(config& c, std::string_view name, std::string_view value) {
 
 config parse(int argc, char** argv) {
   config c;
-  for (const char* name : {"listen", "data", "io-threads", "actor-threads", "max-body",
-                           "request-timeout", "account-idle-timeout", "log-level"}) {
+  for (const char* name : {"listen", "data", "io-threads", "actor-threads", "ingest-actors",
+                           "max-body", "request-timeout", "account-idle-timeout", "log-level"}) {
     std::string var = "REFERRALD_";
     for (const char* p = name; *p != '\0'; ++p) {
       var += *p == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
@@ -202,6 +207,7 @@ int main(int argc, char** argv) {
 
     actors::runtime_options ropts;
     ropts.actor_threads = cfg.actor_threads;
+    ropts.ingest_workers = cfg.ingest_actors;
     ropts.account_idle_timeout = std::chrono::seconds(cfg.account_idle_seconds);
     actors::runtime runtime(*db, ropts);
 

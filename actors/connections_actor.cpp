@@ -1,0 +1,131 @@
+#include "actors/connections_actor.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/write_pipeline.hpp"
+#include "store/ai_store.hpp"
+
+namespace referrald::actors {
+
+connection_table::connection_table(const std::vector<domain::connection>& all) {
+  for (const auto& c : all)
+    by_brand_[c.brand_id].emplace(c.id, c);
+}
+
+const domain::connection* connection_table::find(std::int64_t brand_id, std::string_view id) const {
+  auto b = by_brand_.find(brand_id);
+  if (b == by_brand_.end()) return nullptr;
+  auto c = b->second.find(id);
+  return c == b->second.end() ? nullptr : &c->second;
+}
+
+std::vector<const domain::connection*> connection_table::active(std::int64_t brand_id) const {
+  std::vector<const domain::connection*> out;
+  auto b = by_brand_.find(brand_id);
+  if (b == by_brand_.end()) return out;
+  for (const auto& [id, c] : b->second) {
+    if (c.active()) out.push_back(&c);
+  }
+  return out;
+}
+
+namespace {
+
+using key_type = std::pair<std::int64_t, std::string>;
+
+struct connections_state {
+  static inline const char* name = "referrald.connections";
+  services* svc = nullptr;
+  connection_table_publisher publish;
+  std::map<key_type, domain::connection> committed;
+  std::map<key_type, domain::connection> tip;
+  write_pipeline<domain::connection> writes;
+};
+
+using self_ptr = connections_actor::stateful_pointer<connections_state>;
+
+std::string connection_json(const domain::connection& c) {
+  rapidjson::StringBuffer buf;
+  domain::json_writer w(buf);
+  domain::write_json(w, c);
+  return {buf.GetString(), buf.GetSize()};
+}
+
+void publish(self_ptr self) {
+  std::vector<domain::connection> all;
+  for (const auto& [k, c] : self->state.committed)
+    all.push_back(c);
+  self->state.publish(std::make_shared<const connection_table>(all));
+}
+
+void submit(self_ptr self, domain::connection c, reply_to reply, std::string response) {
+  auto& st = self->state;
+  store::write_batch batch;
+  store::ai_store(*st.svc->db).put_connection(batch, c);
+  st.tip[{c.brand_id, c.id}] = c;
+  st.writes.submit(*st.svc->commits, caf::actor_cast<connections_actor>(self), std::move(batch),
+                   std::move(c), std::move(reply), std::move(response));
+}
+
+connections_actor::behavior_type connections_behavior(self_ptr self,
+                                                      std::vector<domain::connection> all,
+                                                      services* svc,
+                                                      connection_table_publisher pub) {
+  auto& st = self->state;
+  st.svc = svc;
+  st.publish = std::move(pub);
+  for (auto& c : all)
+    st.committed[{c.brand_id, c.id}] = std::move(c);
+  st.tip = st.committed;
+  return {
+      [self](connection_create_req& req) {
+        domain::connection c;
+        c.brand_id = req.brand_id;
+        c.created_at = domain::now_ms();
+        do {
+          c.id = domain::new_ulid(c.created_at);
+        } while (self->state.tip.contains({c.brand_id, c.id}));
+        c.name = std::move(req.request.name);
+        c.source_tool = req.request.source_tool;
+        std::string response = connection_json(c);
+        submit(self, std::move(c), std::move(req.reply), std::move(response));
+      },
+      [self](connection_delete_req& req) {
+        auto it = self->state.tip.find({req.brand_id, req.id});
+        if (it == self->state.tip.end() || !it->second.active()) {
+          req.reply->deliver(domain::make_error(
+              domain::errc::not_found, "connection " + req.id + " does not exist for brand " +
+                                           std::to_string(req.brand_id)));
+          return;
+        }
+        domain::connection c = it->second;
+        c.deleted_at = domain::now_ms();
+        submit(self, std::move(c), std::move(req.reply), std::string());
+      },
+      [self](commit_ack& ack) {
+        auto& s = self->state;
+        s.writes.on_ack(
+            ack,
+            [&](const domain::connection& c) {
+              s.committed[{c.brand_id, c.id}] = c;
+              return domain::status{};
+            },
+            [&] { publish(self); }, [&] { s.tip = s.committed; });
+      },
+  };
+}
+
+}  // namespace
+
+connections_actor spawn_connections_actor(caf::actor_system& sys,
+                                          std::vector<domain::connection> all, services* svc,
+                                          connection_table_publisher publish) {
+  publish(std::make_shared<const connection_table>(all));
+  return sys.spawn(connections_behavior, std::move(all), svc, std::move(publish));
+}
+
+}  // namespace referrald::actors

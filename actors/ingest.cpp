@@ -1,0 +1,158 @@
+#include "actors/ingest.hpp"
+
+#include <rapidjson/document.h>
+#include <caf/actor_pool.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include "actors/messages.hpp"
+#include "domain/ai_referrals.hpp"
+#include "domain/json.hpp"
+#include "domain/metrics.hpp"
+#include "store/ai_store.hpp"
+
+namespace referrald::actors {
+
+namespace {
+
+std::string batch_key(std::int64_t brand_id, const std::string& connection_id,
+                      const std::string& batch_id) {
+  std::string key = std::to_string(brand_id);
+  key.push_back('\0');
+  key += connection_id;
+  key.push_back('\0');
+  key += batch_id;
+  return key;
+}
+
+void count(const domain::push_outcome& o) {
+  auto& m = domain::metrics();
+  m.ingest_rows_accepted.fetch_add(o.accepted, std::memory_order_relaxed);
+  m.ingest_rows_rejected.fetch_add(o.rejected, std::memory_order_relaxed);
+}
+
+void push(const ingest_services& svc, push_req& req) {
+  std::string& body = *req.body;
+  // The digest identifies the body for batch_id idempotency; it is only needed when the
+  // body can carry a batch_id (spelled out, or hidden in \u escapes), and must be taken
+  // before the in-place parse changes the body.
+  std::optional<domain::sha256_digest> digest;
+  if (body.find("batch_id") != std::string::npos || body.find("\\u") != std::string::npos) {
+    digest = domain::sha256(body);
+  }
+
+  rapidjson::Document doc;
+  if (auto st = domain::parse_json_insitu(body, doc); !st) {
+    req.reply->deliver(std::move(st).err());
+    return;
+  }
+  auto outcome = domain::validate_push(doc, *svc.platforms);
+  if (!outcome) {
+    req.reply->deliver(std::move(outcome).err());
+    return;
+  }
+  std::string response = domain::push_response_json(*outcome);
+  store::ai_store store(*svc.db);
+  const auto now = domain::now_ms();
+
+  if (!outcome->batch_id || !digest) {
+    if (outcome->rows.empty()) {  // nothing to store
+      count(*outcome);
+      req.reply->deliver(std::move(response));
+      return;
+    }
+    store::write_batch batch;
+    store.put_rows(batch, req.brand_id, req.connection_id, outcome->rows, svc.platforms->version(),
+                   now);
+    auto counts = std::make_shared<domain::push_outcome>();
+    counts->accepted = outcome->accepted;
+    counts->rejected = outcome->rejected;
+    svc.commits->submit(std::move(batch),
+                        [reply = std::move(req.reply), response = std::move(response),
+                         counts](const domain::status& st) mutable {
+                          if (!st) return reply->deliver(st.err());
+                          count(*counts);
+                          reply->deliver(std::move(response));
+                        });
+    return;
+  }
+
+  // Idempotent push: one owner per (brand, connection, batch_id) at a time.
+  const std::string& batch_id = *outcome->batch_id;
+  std::string key = batch_key(req.brand_id, req.connection_id, batch_id);
+  if (!svc.registry->claim_or_wait(key, *digest, req.reply)) return;
+  auto known = store.get_batch(req.brand_id, req.connection_id, batch_id);
+  if (!known) {
+    svc.registry->finish(key, *digest, known.err());
+    req.reply->deliver(std::move(known).err());
+    return;
+  }
+  bool fresh = known->has_value() &&
+               now - (*known)->created_at <
+                   std::chrono::duration_cast<std::chrono::milliseconds>(k_batch_id_ttl).count();
+  if (fresh) {
+    // Seen within 7 days: the stored answer for the same body, 409 for another.
+    const store::batch_record& rec = **known;
+    api_result stored = rec.response;
+    svc.registry->finish(key, rec.body_digest, stored);
+    if (rec.body_digest == *digest) {
+      req.reply->deliver(std::move(stored));
+    } else {
+      req.reply->deliver(batch_registry::conflict(batch_id));
+    }
+    return;
+  }
+  store::write_batch batch;
+  store.put_rows(batch, req.brand_id, req.connection_id, outcome->rows, svc.platforms->version(),
+                 now);
+  store.put_batch(batch, req.brand_id, req.connection_id, batch_id,
+                  store::batch_record{now, *digest, response});
+  auto counts = std::make_shared<domain::push_outcome>();
+  counts->accepted = outcome->accepted;
+  counts->rejected = outcome->rejected;
+  svc.commits->submit(std::move(batch),
+                      [registry = svc.registry, key = std::move(key), digest = *digest,
+                       reply = std::move(req.reply), response = std::move(response),
+                       counts](const domain::status& st) mutable {
+                        api_result result = st ? api_result(response) : api_result(st.err());
+                        if (st) count(*counts);
+                        registry->finish(key, digest, result);
+                        reply->deliver(std::move(result));
+                      });
+}
+
+void report(const ingest_services& svc, report_req& req) {
+  domain::report_builder builder(req.grouping);
+  auto st = store::ai_store(*svc.db).scan_rows(
+      req.brand_id, req.from, req.to, [&](const store::stored_ai_row& r) {
+        if (!req.connection_id || r.connection_id == *req.connection_id) {
+          builder.add(r.date, r.platform, r.page,
+                      {r.pageviews, r.sessions, r.transactions, r.purchase_revenue});
+        }
+        return true;
+      });
+  if (!st) {
+    req.reply->deliver(std::move(st).err());
+    return;
+  }
+  req.reply->deliver(builder.json(req.brand_id, domain::format_date(req.from),
+                                  domain::format_date(req.to), req.connection_id));
+}
+
+caf::behavior ingest_actor(caf::event_based_actor*, ingest_services svc) {
+  return {
+      [svc](push_req& req) { push(svc, req); },
+      [svc](report_req& req) { report(svc, req); },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_ingest_pool(caf::actor_system& sys, const ingest_services& svc,
+                             std::size_t workers) {
+  return caf::actor_pool::make(
+      sys.dummy_execution_unit(), workers,
+      [&sys, svc] { return sys.spawn<caf::detached>(ingest_actor, svc); },
+      caf::actor_pool::round_robin());
+}
+
+}  // namespace referrald::actors

@@ -1,0 +1,45 @@
+#pragma once
+
+// The ingest pool: detached actors (one thread each, off the cooperative scheduler, since
+// they parse large bodies and read the store) that turn pushes into durable rows and
+// answer reports.
+//
+// A push is parsed and validated row by row, normalized and de-duplicated (last
+// occurrence of an identity wins), and written as one atomic write batch through the
+// commit queue — concurrent pushes share fsyncs — and answered once durable. A push whose
+// rows all carry the same batch_id is idempotent for 7 days per connection: the same body
+// again gets the stored answer without a write, a different body gets 409
+// (batch_registry handles pushes of one batch_id that race each other).
+//
+// Interface:
+//   push_req{brand_id, connection_id, body}  -> {"accepted","rejected","errors"} (durable)
+//                                             | validation_failed | invalid_json | conflict
+//   report_req{brand_id, from, to, connection_id, grouping} -> report JSON
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include <chrono>
+#include <cstddef>
+
+#include "actors/batch_registry.hpp"
+#include "domain/ai_platforms.hpp"
+#include "store/commit_queue.hpp"
+#include "store/db.hpp"
+
+namespace referrald::actors {
+
+inline constexpr std::chrono::hours k_batch_id_ttl{24 * 7};
+
+struct ingest_services {
+  store::db* db = nullptr;
+  store::commit_queue* commits = nullptr;
+  batch_registry* registry = nullptr;
+  const domain::ai_platform_list* platforms = nullptr;
+};
+
+// A round-robin pool of `workers` detached ingest actors; `svc` must outlive it.
+caf::actor spawn_ingest_pool(caf::actor_system& sys, const ingest_services& svc,
+                             std::size_t workers);
+
+}  // namespace referrald::actors

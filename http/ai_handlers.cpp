@@ -1,0 +1,174 @@
+// AI referrals (shared/seeds/ai-referrals-push-api.txt, SPEC section 8):
+//   GET    /ai-platforms
+//   GET    /{brand_id}/ai-referrals/connections          POST the same
+//   GET    /{brand_id}/ai-referrals/connections/{id}     DELETE the same
+//   POST   /{brand_id}/ai-referrals/connections/{id}/events
+//   GET    /{brand_id}/ai-referrals/report
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "actors/connections_actor.hpp"
+#include "domain/ai_platforms.hpp"
+#include "domain/ai_report.hpp"
+#include "domain/clock.hpp"
+#include "domain/connection.hpp"
+#include "domain/ids.hpp"
+#include "http/handlers.hpp"
+
+namespace referrald::http {
+
+namespace {
+
+// The longest range a report may cover.
+constexpr std::int64_t k_report_max_days = 3660;
+
+// The brand of the path: a positive int64 (else 400) that the key holds (else 403).
+domain::result<std::int64_t> brand_param(const request_ctx& c) {
+  auto id = domain::parse_brand_id(c.params.at(0));
+  if (!id) {
+    return domain::field_invalid("brand_id",
+                                 "must be a positive integer, not '" + c.params.at(0) + "'");
+  }
+  if (!c.key->grants.holds_brand(*id)) {
+    return domain::make_error(domain::errc::forbidden,
+                              "this API key has no access to brand " + std::to_string(*id));
+  }
+  return *id;
+}
+
+domain::error unknown_connection(std::int64_t brand, const std::string& id) {
+  return domain::make_error(
+      domain::errc::not_found,
+      "connection " + id + " does not exist for brand " + std::to_string(brand));
+}
+
+// An active connection of the brand named by path parameter `index`.
+domain::result<std::string> connection_param(const request_ctx& c, std::int64_t brand,
+                                             std::size_t index) {
+  const std::string& raw = c.params.at(index);
+  auto id = domain::parse_ulid(raw);
+  const auto* conn = id ? c.runtime->connections()->find(brand, *id) : nullptr;
+  if (conn == nullptr || !conn->active()) return unknown_connection(brand, raw);
+  return conn->id;
+}
+
+template <class Fn>
+std::string to_json(Fn&& fn) {
+  rapidjson::StringBuffer buf;
+  domain::json_writer w(buf);
+  fn(w);
+  return {buf.GetString(), buf.GetSize()};
+}
+
+}  // namespace
+
+std::optional<response> ai_platforms(request_ctx&) {
+  static const std::string body =
+      to_json([](domain::json_writer& w) { domain::ai_platform_list::builtin().write_json(w); });
+  return success(200, body);
+}
+
+std::optional<response> connections_list(request_ctx& c) {
+  auto brand = brand_param(c);
+  if (!brand) return failure(brand.err());
+  auto table = c.runtime->connections();
+  return success(200, to_json([&](domain::json_writer& w) {
+                   w.StartObject();
+                   w.Key("connections");
+                   w.StartArray();
+                   for (const auto* conn : table->active(*brand))
+                     domain::write_json(w, *conn);
+                   w.EndArray();
+                   w.EndObject();
+                 }));
+}
+
+std::optional<response> connections_create(request_ctx& c) {
+  auto brand = brand_param(c);
+  if (!brand) return failure(brand.err());
+  rapidjson::Document doc;
+  if (auto st = json_body(c, doc); !st) return failure(st.err());
+  auto req = domain::parse_connection_create(doc);
+  if (!req) return failure(req.err());
+  c.runtime->tell(actors::connection_create_req{*brand, std::move(*req), reply_with(c, 201)});
+  return std::nullopt;
+}
+
+std::optional<response> connections_get(request_ctx& c) {
+  auto brand = brand_param(c);
+  if (!brand) return failure(brand.err());
+  auto id = connection_param(c, *brand, 1);
+  if (!id) return failure(id.err());
+  auto table = c.runtime->connections();
+  const auto* conn = table->find(*brand, *id);
+  if (conn == nullptr) return failure(unknown_connection(*brand, *id));
+  return success(200, to_json([&](domain::json_writer& w) { domain::write_json(w, *conn); }));
+}
+
+std::optional<response> connections_delete(request_ctx& c) {
+  auto brand = brand_param(c);
+  if (!brand) return failure(brand.err());
+  auto id = connection_param(c, *brand, 1);
+  if (!id) return failure(id.err());
+  c.runtime->tell(actors::connection_delete_req{*brand, std::move(*id), reply_with(c, 204)});
+  return std::nullopt;
+}
+
+std::optional<response> connection_push(request_ctx& c) {
+  auto brand = brand_param(c);
+  if (!brand) return failure(brand.err());
+  auto id = connection_param(c, *brand, 1);
+  if (!id) return failure(id.err());
+  if (auto st = check_json_type(c); !st) return failure(st.err());
+  // The body moves to the ingest pool; the push keeps the seed's own response shape.
+  auto body = std::make_shared<std::string>(std::move(*c.body_storage));
+  c.runtime->tell(actors::push_req{*brand, std::move(*id), std::move(body),
+                                   actors::make_reply([respond = c.respond](actors::api_result r) {
+                                     respond(r.ok() ? raw_json(200, std::move(r.value()))
+                                                    : failure(r.err()));
+                                   })});
+  return std::nullopt;
+}
+
+std::optional<response> ai_report(request_ctx& c) {
+  auto brand = brand_param(c);
+  if (!brand) return failure(brand.err());
+  auto date_param = [&](const char* name) -> domain::result<std::int64_t> {
+    const std::string* v = c.query.get(name);
+    if (v == nullptr) return domain::field_invalid(name, "is required (YYYY-MM-DD)");
+    auto d = domain::parse_date(*v);
+    if (!d)
+      return domain::field_invalid(name, "must be a real calendar date in the form YYYY-MM-DD");
+    return *d;
+  };
+  auto from = date_param("from");
+  if (!from) return failure(from.err());
+  auto to = date_param("to");
+  if (!to) return failure(to.err());
+  if (*to < *from) return failure(domain::field_invalid("to", "must not be before from"));
+  if (*to - *from >= k_report_max_days) {
+    return failure(domain::field_invalid("to", "the range may cover at most 3660 days"));
+  }
+  auto grouping = domain::report_grouping::none;
+  if (const std::string* g = c.query.get("group_by")) {
+    auto parsed = domain::report_grouping_from_string(*g);
+    if (!parsed)
+      return failure(domain::field_invalid("group_by", "must be platform, date or page"));
+    grouping = *parsed;
+  }
+  std::optional<std::string> connection;
+  if (const std::string* raw = c.query.get("connection_id")) {
+    // Deleted connections keep their rows: they can still be reported on.
+    auto id = domain::parse_ulid(*raw);
+    if (!id || c.runtime->connections()->find(*brand, *id) == nullptr) {
+      return failure(unknown_connection(*brand, *raw));
+    }
+    connection = *id;
+  }
+  c.runtime->tell(
+      actors::report_req{*brand, *from, *to, std::move(connection), grouping, reply_with(c, 200)});
+  return std::nullopt;
+}
+
+}  // namespace referrald::http

@@ -1,0 +1,216 @@
+// AI-referral layouts.
+//
+// Column family "connections":
+//   key    := brand_id:fixed64-big-endian connection_id:26 bytes (ULID, uppercase)
+//   value  := version:u8(0x01) JSON          (domain::encode_stored_connection)
+//
+// Column family "ai_rows" — one record per row identity; a brand's date range is one
+// contiguous, ordered key range:
+//   key    := brand_id:fixed64-big-endian day:fixed32-big-endian connection_id:26 bytes
+//             referrer:lpstr page:bytes(rest of the key)
+//   day    := days since 1970-01-01 + 2^31    (so that the order is the date order)
+//   value  := version:u8(0x01) flags:u8 [pageviews:varint64] [sessions:varint64]
+//             [transactions:varint64] [purchase_revenue:fixed64(IEEE 754 double)]
+//             platform:lpstr list_version:lpstr [batch_id:lpstr] raw_referrer:lpstr
+//             raw_page:lpstr updated_at_ms:fixed64
+//   flags  := bit 0 pageviews present | bit 1 sessions | bit 2 transactions
+//             | bit 3 purchase_revenue | bit 4 batch_id      (absent metric = null)
+//   lpstr  := length:varint32 bytes
+//   fixed* := little-endian unless noted
+//
+// Column family "ai_batches" — batch_id idempotency, kept 7 days:
+//   key    := brand_id:fixed64-big-endian connection_id:26 bytes batch_id:bytes
+//   value  := version:u8(0x01) created_at_ms:fixed64 body_sha256:32 bytes response:bytes
+
+#include "store/ai_store.hpp"
+
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+
+#include <cstring>
+
+#include "store/codec.hpp"
+#include "store/db_internal.hpp"
+
+namespace referrald::store {
+
+namespace {
+
+constexpr char k_version = 1;
+constexpr std::uint8_t f_pageviews = 1, f_sessions = 2, f_transactions = 4, f_revenue = 8,
+                       f_batch = 16;
+constexpr std::uint64_t k_day_offset = 1ull << 31;
+
+using namespace codec;
+
+std::string brand_prefix(std::int64_t brand_id) {
+  std::string k;
+  put_fixed64_be(k, static_cast<std::uint64_t>(brand_id));
+  return k;
+}
+
+std::string day_key(std::int64_t brand_id, std::int64_t day) {
+  std::string k = brand_prefix(brand_id);
+  put_fixed32_be(k, static_cast<std::uint32_t>(static_cast<std::uint64_t>(day) + k_day_offset));
+  return k;
+}
+
+domain::error corrupt(const std::string& what) {
+  return domain::make_error(domain::errc::internal, "stored AI-referral data is corrupt: " + what);
+}
+
+domain::result<stored_ai_row> decode_row(std::string_view key, std::string_view value) {
+  stored_ai_row r;
+  reader k(key);
+  std::string_view part;
+  if (!k.bytes(8, part) || !k.bytes(4, part)) return corrupt("short row key");
+  std::uint32_t day = 0;
+  for (unsigned char c : part)
+    day = (day << 8) | c;
+  r.date = static_cast<std::int64_t>(day) - static_cast<std::int64_t>(k_day_offset);
+  if (!k.bytes(26, part)) return corrupt("short row key");
+  r.connection_id = std::string(part);
+  if (!k.lpstr(r.referrer)) return corrupt("short row key");
+  r.page = std::string(k.rest());
+
+  reader v(value);
+  std::uint8_t version = 0, flags = 0;
+  if (!v.u8(version) || version != k_version || !v.u8(flags)) return corrupt("row version");
+  std::uint64_t n = 0;
+  if (flags & f_pageviews) {
+    if (!v.varint(n)) return corrupt("row value");
+    r.pageviews = static_cast<std::int64_t>(n);
+  }
+  if (flags & f_sessions) {
+    if (!v.varint(n)) return corrupt("row value");
+    r.sessions = static_cast<std::int64_t>(n);
+  }
+  if (flags & f_transactions) {
+    if (!v.varint(n)) return corrupt("row value");
+    r.transactions = static_cast<std::int64_t>(n);
+  }
+  if (flags & f_revenue) {
+    if (!v.fixed64(n)) return corrupt("row value");
+    double d;
+    std::memcpy(&d, &n, sizeof d);
+    r.purchase_revenue = d;
+  }
+  if (!v.lpstr(r.platform) || !v.lpstr(r.list_version)) return corrupt("row value");
+  if (flags & f_batch) {
+    std::string b;
+    if (!v.lpstr(b)) return corrupt("row value");
+    r.batch_id = std::move(b);
+  }
+  return r;
+}
+
+}  // namespace
+
+domain::result<std::vector<domain::connection>> ai_store::load_connections() const {
+  std::vector<domain::connection> out;
+  auto& in = db_->internals();
+  if (in.cf(column::connections) == nullptr) return out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      in.rdb->NewIterator(rocksdb::ReadOptions(), in.cf(column::connections)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    rocksdb::Slice v = it->value();
+    if (v.size() < 1 || v[0] != k_version) return corrupt("connection version");
+    auto c = domain::decode_stored_connection(std::string_view(v.data() + 1, v.size() - 1));
+    if (!c) return std::move(c).err();
+    out.push_back(std::move(*c));
+  }
+  if (!it->status().ok()) return to_error(it->status(), "reading connections");
+  return out;
+}
+
+void ai_store::put_connection(write_batch& b, const domain::connection& c) const {
+  std::string key = brand_prefix(c.brand_id) + c.id;
+  std::string value(1, k_version);
+  value += domain::encode_stored_connection(c);
+  b.put(column::connections, std::move(key), std::move(value));
+}
+
+void ai_store::put_rows(write_batch& b, std::int64_t brand_id, const std::string& connection_id,
+                        const std::vector<domain::ai_row>& rows, const std::string& list_version,
+                        domain::unix_ms now) const {
+  for (const auto& r : rows) {
+    std::string key = day_key(brand_id, r.date);
+    key += connection_id;
+    put_lpstr(key, r.referrer);
+    key += r.page;
+    std::string value;
+    value.reserve(64 + r.platform.size() + r.raw_referrer.size() + r.raw_page.size());
+    value.push_back(k_version);
+    std::uint8_t flags = (r.pageviews ? f_pageviews : 0) | (r.sessions ? f_sessions : 0) |
+                         (r.transactions ? f_transactions : 0) |
+                         (r.purchase_revenue ? f_revenue : 0) | (r.batch_id ? f_batch : 0);
+    value.push_back(static_cast<char>(flags));
+    if (r.pageviews) put_varint(value, static_cast<std::uint64_t>(*r.pageviews));
+    if (r.sessions) put_varint(value, static_cast<std::uint64_t>(*r.sessions));
+    if (r.transactions) put_varint(value, static_cast<std::uint64_t>(*r.transactions));
+    if (r.purchase_revenue) {
+      std::uint64_t bits;
+      std::memcpy(&bits, &*r.purchase_revenue, sizeof bits);
+      put_fixed64(value, bits);
+    }
+    put_lpstr(value, r.platform);
+    put_lpstr(value, list_version);
+    if (r.batch_id) put_lpstr(value, *r.batch_id);
+    put_lpstr(value, r.raw_referrer);
+    put_lpstr(value, r.raw_page);
+    put_fixed64(value, static_cast<std::uint64_t>(now));
+    b.put(column::ai_rows, std::move(key), std::move(value));
+  }
+}
+
+domain::status ai_store::scan_rows(std::int64_t brand_id, std::int64_t from_day,
+                                   std::int64_t to_day,
+                                   const std::function<bool(const stored_ai_row&)>& fn) const {
+  auto& in = db_->internals();
+  if (in.cf(column::ai_rows) == nullptr) return {};
+  std::string start = day_key(brand_id, from_day);
+  std::string limit = day_key(brand_id, to_day + 1);
+  rocksdb::Slice upper(limit);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(in.rdb->NewIterator(ro, in.cf(column::ai_rows)));
+  for (it->Seek(start); it->Valid(); it->Next()) {
+    auto row = decode_row(std::string_view(it->key().data(), it->key().size()),
+                          std::string_view(it->value().data(), it->value().size()));
+    if (!row) return std::move(row).err();
+    if (!fn(*row)) return {};
+  }
+  if (!it->status().ok()) return to_error(it->status(), "scanning AI-referral rows");
+  return {};
+}
+
+domain::result<std::optional<batch_record>> ai_store::get_batch(std::int64_t brand_id,
+                                                                const std::string& connection_id,
+                                                                const std::string& batch_id) const {
+  auto v = db_->get(column::ai_batches, brand_prefix(brand_id) + connection_id + batch_id);
+  if (!v) return std::move(v).err();
+  if (!v->has_value()) return std::optional<batch_record>{};
+  reader r(**v);
+  std::uint8_t version = 0;
+  std::uint64_t created = 0;
+  std::string_view digest;
+  if (!r.u8(version) || version != k_version || !r.fixed64(created) || !r.bytes(32, digest)) {
+    return corrupt("batch record");
+  }
+  batch_record rec;
+  rec.created_at = static_cast<domain::unix_ms>(created);
+  std::memcpy(rec.body_digest.data(), digest.data(), 32);
+  rec.response = std::string(r.rest());
+  return std::optional<batch_record>{std::move(rec)};
+}
+
+void ai_store::put_batch(write_batch& b, std::int64_t brand_id, const std::string& connection_id,
+                         const std::string& batch_id, const batch_record& rec) const {
+  std::string value(1, k_version);
+  put_fixed64(value, static_cast<std::uint64_t>(rec.created_at));
+  value.append(reinterpret_cast<const char*>(rec.body_digest.data()), 32);
+  value += rec.response;
+  b.put(column::ai_batches, brand_prefix(brand_id) + connection_id + batch_id, std::move(value));
+}
+
+}  // namespace referrald::store

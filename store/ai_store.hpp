@@ -1,0 +1,74 @@
+#pragma once
+
+// AI-referral data: connections, rows and batch idempotency records. The layouts are
+// documented as grammars at the top of ai_store.cpp. Reads are thread-safe (and work on
+// a read-only open); writes go through write_batch, so that a push is one atomic,
+// synced write.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/ai_referrals.hpp"
+#include "domain/connection.hpp"
+#include "domain/digest.hpp"
+#include "domain/result.hpp"
+#include "store/db.hpp"
+
+namespace referrald::store {
+
+// A stored row as a report reads it.
+struct stored_ai_row {
+  std::int64_t date = 0;  // days since 1970-01-01
+  std::string connection_id;
+  std::string referrer;
+  std::string page;
+  std::string platform;
+  std::string list_version;
+  std::optional<std::int64_t> pageviews;
+  std::optional<std::int64_t> sessions;
+  std::optional<std::int64_t> transactions;
+  std::optional<double> purchase_revenue;
+  std::optional<std::string> batch_id;
+};
+
+// The remembered outcome of a push that carried a batch_id.
+struct batch_record {
+  domain::unix_ms created_at = 0;
+  domain::sha256_digest body_digest{};
+  std::string response;  // the JSON that was answered
+};
+
+class ai_store {
+ public:
+  explicit ai_store(const db& d) : db_(&d) {}
+
+  // -- connections --
+  domain::result<std::vector<domain::connection>> load_connections() const;
+  void put_connection(write_batch& b, const domain::connection& c) const;
+
+  // -- rows: one put per row; an existing row with the same identity is replaced --
+  void put_rows(write_batch& b, std::int64_t brand_id, const std::string& connection_id,
+                const std::vector<domain::ai_row>& rows, const std::string& list_version,
+                domain::unix_ms now) const;
+
+  // Calls `fn` with each row of the brand with from_day <= date <= to_day, in key order
+  // (date, connection, referrer, page), until it returns false.
+  domain::status scan_rows(std::int64_t brand_id, std::int64_t from_day, std::int64_t to_day,
+                           const std::function<bool(const stored_ai_row&)>& fn) const;
+
+  // -- batch ids --
+  domain::result<std::optional<batch_record>> get_batch(std::int64_t brand_id,
+                                                        const std::string& connection_id,
+                                                        const std::string& batch_id) const;
+  void put_batch(write_batch& b, std::int64_t brand_id, const std::string& connection_id,
+                 const std::string& batch_id, const batch_record& r) const;
+
+ private:
+  const db* db_;
+};
+
+}  // namespace referrald::store
