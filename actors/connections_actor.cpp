@@ -43,6 +43,7 @@ struct connections_state {
   connection_table_publisher publish;
   std::map<key_type, domain::connection> committed;
   std::map<key_type, domain::connection> tip;
+  domain::ulid_generator ids;  // ids sort in creation order, across restarts too
   write_pipeline<domain::connection> writes;
 };
 
@@ -78,17 +79,17 @@ connections_actor::behavior_type connections_behavior(self_ptr self,
   auto& st = self->state;
   st.svc = svc;
   st.publish = std::move(pub);
-  for (auto& c : all)
+  for (auto& c : all) {
+    st.ids.observe(c.id);
     st.committed[{c.brand_id, c.id}] = std::move(c);
+  }
   st.tip = st.committed;
   return {
       [self](connection_create_req& req) {
         domain::connection c;
         c.brand_id = req.brand_id;
         c.created_at = domain::now_ms();
-        do {
-          c.id = domain::new_ulid(c.created_at);
-        } while (self->state.tip.contains({c.brand_id, c.id}));
+        c.id = self->state.ids.next(c.created_at);
         c.name = std::move(req.request.name);
         c.source_tool = req.request.source_tool;
         std::string response = connection_json(c);

@@ -5,7 +5,8 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
-#include <unordered_map>
+#include <array>
+#include <functional>
 
 #include "domain/clock.hpp"
 #include "domain/host.hpp"
@@ -34,19 +35,21 @@ struct row_check {
   }
 };
 
+// The row's members by field (k_fields order); null where absent.
+using row_fields = std::array<const rapidjson::Value*, std::size(k_fields)>;
+
 // A required string of [min, max] code points after trimming.
-std::optional<std::string_view> text_field(const rapidjson::Value& row, const char* name,
+std::optional<std::string_view> text_field(const rapidjson::Value* v, const char* name,
                                            std::size_t max, row_check& check) {
-  auto it = row.FindMember(name);
-  if (it == row.MemberEnd()) {
+  if (v == nullptr) {
     check.fail(name, "is required");
     return std::nullopt;
   }
-  if (!it->value.IsString()) {
-    check.fail(name, "must be a string, not " + json_type_name(it->value));
+  if (!v->IsString()) {
+    check.fail(name, "must be a string, not " + json_type_name(*v));
     return std::nullopt;
   }
-  std::string_view s = trim(str(it->value));
+  std::string_view s = trim(str(*v));
   std::size_t len = utf8_length(s);
   if (len == 0) {
     check.fail(name, "must not be empty");
@@ -64,18 +67,50 @@ std::optional<std::string_view> text_field(const rapidjson::Value& row, const ch
 }
 
 // An optional non-negative integer metric (absent and null are the same).
-std::optional<std::int64_t> count_field(const rapidjson::Value& row, const char* name,
+std::optional<std::int64_t> count_field(const rapidjson::Value* v, const char* name,
                                         row_check& check) {
-  auto it = row.FindMember(name);
-  if (it == row.MemberEnd() || it->value.IsNull()) return std::nullopt;
-  if (!it->value.IsInt64() || it->value.GetInt64() < 0) {
-    check.fail(name, it->value.IsNumber() ? "must be a whole number >= 0 or null"
-                                          : std::string("must be an integer or null, not ") +
-                                                json_type_name(it->value));
+  if (v == nullptr || v->IsNull()) return std::nullopt;
+  if (!v->IsInt64() || v->GetInt64() < 0) {
+    check.fail(name, v->IsNumber()
+                         ? "must be a whole number >= 0 or null"
+                         : std::string("must be an integer or null, not ") + json_type_name(*v));
     return std::nullopt;
   }
-  return it->value.GetInt64();
+  return v->GetInt64();
 }
+
+// Row identities (date, referrer, page) -> index of the row holding it, by open
+// addressing over indices into `rows` (no allocation per row).
+class identity_table {
+ public:
+  identity_table(const std::vector<ai_row>& rows, std::size_t max_rows) : rows_(rows) {
+    std::size_t cap = 16;
+    while (cap < 2 * max_rows)
+      cap *= 2;
+    slots_.assign(cap, 0);
+  }
+
+  // The index of the row with r's identity, or, when there is none, `next` (which the
+  // caller then fills).
+  std::size_t find_or_add(const ai_row& r, std::size_t next) {
+    std::size_t mask = slots_.size() - 1;
+    std::size_t h = std::hash<std::string_view>{}(r.page);
+    h ^= std::hash<std::string_view>{}(r.referrer) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    h ^= static_cast<std::size_t>(r.date) * 0x9e3779b97f4a7c15ULL;
+    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+      if (slots_[i] == 0) {
+        slots_[i] = static_cast<std::uint32_t>(next + 1);
+        return next;
+      }
+      const ai_row& o = rows_[slots_[i] - 1];
+      if (o.date == r.date && o.page == r.page && o.referrer == r.referrer) return slots_[i] - 1;
+    }
+  }
+
+ private:
+  const std::vector<ai_row>& rows_;
+  std::vector<std::uint32_t> slots_;
+};
 
 }  // namespace
 
@@ -99,8 +134,9 @@ result<push_outcome> validate_push(const rapidjson::Value& body, const ai_platfo
     return field_invalid("body", "must hold at most 10000 rows, not " + std::to_string(n));
   }
   push_outcome out;
-  // Identity (date, referrer, page) -> index in out.rows: the last occurrence wins.
-  std::unordered_map<std::string, std::size_t> seen;
+  out.rows.reserve(n);
+  // The last occurrence of an identity wins, in the place of the first.
+  identity_table seen(out.rows, n);
   std::optional<std::string> common_batch;
   bool all_same_batch = true;
   for (rapidjson::SizeType i = 0; i < n; ++i) {
@@ -111,30 +147,28 @@ result<push_outcome> validate_push(const rapidjson::Value& body, const ai_platfo
     if (!row.IsObject()) {
       check.fail("row", std::string("must be an object, not ") + json_type_name(row));
     } else {
+      row_fields f{};
       for (auto m = row.MemberBegin(); m != row.MemberEnd(); ++m) {
         std::string_view key = str(m->name);
-        if (std::find(std::begin(k_fields), std::end(k_fields), key) == std::end(k_fields)) {
+        auto known = std::find(std::begin(k_fields), std::end(k_fields), key);
+        if (known == std::end(k_fields)) {
           check.fail(key, "is not a known field");
-          continue;
-        }
-        for (auto prev = row.MemberBegin(); prev != m; ++prev) {
-          if (str(prev->name) == key) {
-            check.fail(key, "is given more than once");
-            break;
-          }
+        } else if (auto& slot = f[static_cast<std::size_t>(known - std::begin(k_fields))]) {
+          check.fail(key, "is given more than once");
+        } else {
+          slot = &m->value;
         }
       }
-      auto date = row.FindMember("date");
-      if (date == row.MemberEnd()) {
+      if (const rapidjson::Value* date = f[0]; date == nullptr) {
         check.fail("date", "is required");
-      } else if (!date->value.IsString()) {
-        check.fail("date", "must be a string, not " + json_type_name(date->value));
-      } else if (auto d = parse_date(str(date->value)); !d) {
+      } else if (!date->IsString()) {
+        check.fail("date", "must be a string, not " + json_type_name(*date));
+      } else if (auto d = parse_date(str(*date)); !d) {
         check.fail("date", "must be a real calendar date in the form YYYY-MM-DD");
       } else {
         r.date = *d;
       }
-      if (auto ref = text_field(row, "raw_referrer_value", 512, check)) {
+      if (auto ref = text_field(f[1], "raw_referrer_value", 512, check)) {
         r.raw_referrer = std::string(*ref);
         auto host = normalize_host(*ref);
         const ai_platform* platform =
@@ -148,30 +182,27 @@ result<push_outcome> validate_push(const rapidjson::Value& body, const ai_platfo
           r.referrer = host ? std::move(*host) : to_lower_ascii(*ref);
         }
       }
-      if (auto page = text_field(row, "raw_page_value", 2048, check)) {
+      if (auto page = text_field(f[2], "raw_page_value", 2048, check)) {
         r.raw_page = std::string(*page);
         r.page = normalize_page(*page);
       }
-      r.pageviews = count_field(row, "pageviews", check);
-      r.sessions = count_field(row, "sessions", check);
-      r.transactions = count_field(row, "transactions", check);
-      if (auto rev = row.FindMember("purchase_revenue");
-          rev != row.MemberEnd() && !rev->value.IsNull()) {
-        if (!rev->value.IsNumber() || rev->value.GetDouble() < 0) {
-          check.fail("purchase_revenue", rev->value.IsNumber()
-                                             ? "must be a number >= 0 or null"
-                                             : std::string("must be a number or null, not ") +
-                                                   json_type_name(rev->value));
+      r.pageviews = count_field(f[3], "pageviews", check);
+      r.sessions = count_field(f[4], "sessions", check);
+      r.transactions = count_field(f[5], "transactions", check);
+      if (const rapidjson::Value* rev = f[6]; rev != nullptr && !rev->IsNull()) {
+        if (!rev->IsNumber() || rev->GetDouble() < 0) {
+          check.fail("purchase_revenue",
+                     rev->IsNumber() ? "must be a number >= 0 or null"
+                                     : "must be a number or null, not " + json_type_name(*rev));
         } else {
-          r.purchase_revenue = rev->value.GetDouble();
+          r.purchase_revenue = rev->GetDouble();
         }
       }
-      if (auto b = row.FindMember("batch_id"); b != row.MemberEnd() && !b->value.IsNull()) {
-        if (!b->value.IsString()) {
-          check.fail("batch_id",
-                     std::string("must be a string or null, not ") + json_type_name(b->value));
+      if (const rapidjson::Value* b = f[7]; b != nullptr && !b->IsNull()) {
+        if (!b->IsString()) {
+          check.fail("batch_id", "must be a string or null, not " + json_type_name(*b));
         } else {
-          std::string_view id = trim(str(b->value));
+          std::string_view id = trim(str(*b));
           if (utf8_length(id) > 128) {
             check.fail("batch_id", "must be at most 128 characters long");
           } else if (!id.empty()) {
@@ -195,16 +226,11 @@ result<push_outcome> validate_push(const rapidjson::Value& body, const ai_platfo
     }
     r.batch_id = std::move(batch);
     ++out.accepted;
-    std::string identity = std::to_string(r.date);
-    identity.push_back('\0');
-    identity += r.referrer;
-    identity.push_back('\0');
-    identity += r.page;
-    auto [it, inserted] = seen.emplace(std::move(identity), out.rows.size());
-    if (inserted) {
+    std::size_t at = seen.find_or_add(r, out.rows.size());
+    if (at == out.rows.size()) {
       out.rows.push_back(std::move(r));
     } else {
-      out.rows[it->second] = std::move(r);  // the last occurrence wins, in its first place
+      out.rows[at] = std::move(r);  // the last occurrence wins, in its first place
     }
   }
   if (out.rejected > k_push_max_errors) {

@@ -5,6 +5,7 @@
 #include <rapidjson/writer.h>
 #include <sys/random.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -40,27 +41,72 @@ int crockford_value(char c) {
 
 }  // namespace
 
-std::string new_ulid(unix_ms now) {
-  unsigned char bytes[16];
+namespace {
+
+using ulid_bytes = std::array<unsigned char, 16>;
+
+ulid_bytes fresh_ulid(unix_ms now) {
+  ulid_bytes bytes{};
   auto t = static_cast<std::uint64_t>(now);
   for (int i = 5; i >= 0; --i) {
-    bytes[i] = static_cast<unsigned char>(t & 0xFF);
+    bytes[static_cast<std::size_t>(i)] = static_cast<unsigned char>(t & 0xFF);
     t >>= 8;
   }
-  random_bytes(bytes + 6, 10);
-  // 128 bits -> 26 base32 digits: two zero bits are prepended, so that the first digit
-  // carries the top 3 bits and each following digit the next 5.
+  random_bytes(bytes.data() + 6, 10);
+  return bytes;
+}
+
+// 128 bits -> 26 base32 digits: two zero bits are prepended, so that the first digit
+// carries the top 3 bits and each following digit the next 5.
+std::string encode_ulid(const ulid_bytes& bytes) {
   auto bit = [&](int i) {
-    return i < 0 ? 0 : (bytes[i / 8] >> (7 - i % 8)) & 1;
+    return i < 0 ? 0 : (bytes[static_cast<std::size_t>(i / 8)] >> (7 - i % 8)) & 1;
   };
   std::string out(26, '0');
   for (int d = 0; d < 26; ++d) {
     int v = 0;
     for (int b = d * 5 - 2; b < d * 5 + 3; ++b)
       v = (v << 1) | bit(b);
-    out[d] = k_crockford[v];
+    out[static_cast<std::size_t>(d)] = k_crockford[v];
   }
   return out;
+}
+
+}  // namespace
+
+std::string new_ulid(unix_ms now) { return encode_ulid(fresh_ulid(now)); }
+
+std::string ulid_generator::next(unix_ms now) {
+  ulid_bytes candidate = fresh_ulid(now);
+  if (has_last_ && candidate <= last_) {
+    // Same millisecond (or the clock went back): one more than the last id.
+    candidate = last_;
+    for (std::size_t i = candidate.size(); i-- > 0;) {
+      if (++candidate[i] != 0) break;
+    }
+  }
+  last_ = candidate;
+  has_last_ = true;
+  return encode_ulid(candidate);
+}
+
+void ulid_generator::observe(std::string_view ulid) {
+  auto canonical = parse_ulid(ulid);
+  if (!canonical) return;
+  ulid_bytes bytes{};
+  for (std::size_t d = 0; d < 26; ++d) {
+    int v = crockford_value((*canonical)[d]);
+    for (int b = 4; b >= 0; --b) {
+      int bit_index = static_cast<int>(d) * 5 - 2 + (4 - b);
+      if (bit_index < 0 || ((v >> b) & 1) == 0) continue;
+      bytes[static_cast<std::size_t>(bit_index / 8)] |=
+          static_cast<unsigned char>(1u << (7 - bit_index % 8));
+    }
+  }
+  if (!has_last_ || bytes > last_) {
+    last_ = bytes;
+    has_last_ = true;
+  }
 }
 
 std::optional<std::string> parse_ulid(std::string_view s) {

@@ -22,6 +22,20 @@ namespace referrald::domain {
 // Crockford base32 (uppercase).
 std::string new_ulid(unix_ms now);
 
+// Makes ULIDs that sort in the order they were made (the monotonic variant of the ULID
+// spec): within one millisecond, or when the clock goes back, the next id is the last
+// one plus one. Not thread-safe: one owner at a time.
+class ulid_generator {
+ public:
+  std::string next(unix_ms now);
+  // Makes every later id greater than `ulid` (an id made earlier, e.g. before a restart).
+  void observe(std::string_view ulid);
+
+ private:
+  std::array<unsigned char, 16> last_{};
+  bool has_last_ = false;
+};
+
 // The canonical (uppercase) form of a ULID given in any case, or nullopt when `s` is not
 // one (26 characters of Crockford base32, first character 0-7).
 std::optional<std::string> parse_ulid(std::string_view s);

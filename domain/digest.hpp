@@ -1,7 +1,8 @@
 #pragma once
 
 // Checksums and hashes used by the event log and API keys. Pure, thread-safe.
-//  - sha256: FIPS 180-4 SHA-256, used for the event hash chain and API-key digests.
+//  - sha256: FIPS 180-4 SHA-256, used for the event hash chain, API-key digests and push
+//    body fingerprints; uses the SHA extensions when the CPU has them (same value).
 //  - crc32c: CRC-32C (Castagnoli), the per-record checksum; uses the SSE4.2 instruction
 //    when the CPU has it and a table otherwise (both give the same value).
 
@@ -23,8 +24,10 @@ class sha256_hasher {
   sha256_digest finish();
 
  private:
-  void compress(const std::uint8_t* block);
+  friend sha256_digest sha256_portable(std::string_view data);
+  void compress(const std::uint8_t* blocks, std::size_t count);
 
+  bool portable_ = false;
   std::array<std::uint32_t, 8> state_;
   std::array<std::uint8_t, 64> buffer_{};
   std::size_t buffered_ = 0;
@@ -32,6 +35,9 @@ class sha256_hasher {
 };
 
 sha256_digest sha256(std::string_view data);
+
+// The plain C++ implementation, always; exposed so tests can compare it with sha256().
+sha256_digest sha256_portable(std::string_view data);
 
 // The digest as 64 lowercase hex characters.
 std::string to_hex(const sha256_digest& d);

@@ -4,6 +4,8 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
+#include <cassert>
 #include <filesystem>
 
 #include "store/db_internal.hpp"
@@ -50,25 +52,56 @@ domain::error to_error(const rocksdb::Status& s, std::string_view what) {
                                                         std::string(what) + ": " + s.ToString());
 }
 
-void write_batch::put(column cf, std::string key, std::string value) {
-  bytes_ += key.size() + value.size();
-  ops_.push_back(op{cf, false, std::move(key), std::move(value)});
+write_batch::part& write_batch::last() {
+  if (parts_.empty()) parts_.emplace_back();
+  return parts_.back();
 }
 
-void write_batch::erase(column cf, std::string key) {
+void write_batch::put(column cf, std::string_view key, std::string_view value) {
+  part& p = last();
+  p.ops.push_back(stored_op{cf, false, static_cast<std::uint32_t>(key.size()),
+                            static_cast<std::uint32_t>(value.size()), p.data.size()});
+  p.data.append(key);
+  p.data.append(value);
+  bytes_ += key.size() + value.size();
+  ++count_;
+}
+
+void write_batch::erase(column cf, std::string_view key) {
+  part& p = last();
+  p.ops.push_back(stored_op{cf, true, static_cast<std::uint32_t>(key.size()), 0, p.data.size()});
+  p.data.append(key);
   bytes_ += key.size();
-  ops_.push_back(op{cf, true, std::move(key), {}});
+  ++count_;
+}
+
+void write_batch::reserve(std::size_t ops, std::size_t bytes) {
+  part& p = last();
+  p.ops.reserve(p.ops.size() + ops);
+  p.data.reserve(p.data.size() + bytes);
+}
+
+void write_batch::sort_since(std::size_t mark) {
+  part& p = last();
+  std::size_t before_last = count_ - p.ops.size();
+  assert(mark >= before_last && mark <= count_);
+  const std::string& data = p.data;
+  auto key = [&data](const stored_op& o) {
+    return std::string_view(data).substr(o.key_at, o.key_size);
+  };
+  std::sort(p.ops.begin() + static_cast<std::ptrdiff_t>(mark - before_last), p.ops.end(),
+            [&key](const stored_op& x, const stored_op& y) {
+              return x.cf != y.cf ? x.cf < y.cf : key(x) < key(y);
+            });
 }
 
 void write_batch::append(write_batch&& other) {
+  for (auto& p : other.parts_)
+    parts_.push_back(std::move(p));
+  count_ += other.count_;
   bytes_ += other.bytes_;
-  if (ops_.empty()) {
-    ops_ = std::move(other.ops_);
-  } else {
-    for (auto& o : other.ops_)
-      ops_.push_back(std::move(o));
-  }
-  other.ops_.clear();
+  other.parts_.clear();
+  other.count_ = 0;
   other.bytes_ = 0;
 }
 
@@ -168,15 +201,20 @@ domain::status db::write(const write_batch& batch, bool sync) {
   if (impl_->read_only) {
     return domain::make_error(domain::errc::internal, "the store is open read-only");
   }
-  rocksdb::WriteBatch wb;
-  for (const auto& o : batch.ops()) {
-    rocksdb::Status s =
-        o.erase ? wb.Delete(impl_->cf(o.cf), o.key) : wb.Put(impl_->cf(o.cf), o.key, o.value);
-    if (!s.ok()) return to_error(s, "building a write batch");
-  }
+  // Room for the data and each record's tag, column id and two lengths.
+  rocksdb::WriteBatch wb(batch.byte_size() + 16 * batch.size() + 16);
+  rocksdb::Status s;
+  batch.for_each([&](const write_batch::op& o) {
+    if (!s.ok()) return;
+    s = o.erase ? wb.Delete(impl_->cf(o.cf), o.key) : wb.Put(impl_->cf(o.cf), o.key, o.value);
+  });
+  if (!s.ok()) return to_error(s, "building a write batch");
   rocksdb::WriteOptions wo;
   wo.sync = sync;
-  rocksdb::Status s = impl_->rdb->Write(wo, &wb);
+  // Batches put their keys in order (ai_store::put_rows); when several threads insert
+  // into the memtable at once, this keeps each one's last position as the next hint.
+  wo.memtable_insert_hint_per_batch = true;
+  s = impl_->rdb->Write(wo, &wb);
   if (!s.ok()) return to_error(s, "write");
   return {};
 }

@@ -35,25 +35,57 @@ std::string_view column_name(column c);
 inline constexpr std::uint32_t format_version = 1;
 
 // An ordered list of puts and deletes across column families, written atomically.
+// Keys and values are copied into one buffer per part (no allocation per operation);
+// append() moves whole parts, so merging batches copies no data.
 class write_batch {
  public:
   struct op {
     column cf;
     bool erase;
-    std::string key;
-    std::string value;
+    std::string_view key;
+    std::string_view value;
   };
 
-  void put(column cf, std::string key, std::string value);
-  void erase(column cf, std::string key);
-  bool empty() const { return ops_.empty(); }
-  std::size_t size() const { return ops_.size(); }
+  void put(column cf, std::string_view key, std::string_view value);
+  void erase(column cf, std::string_view key);
+  // Room for `ops` more operations of `bytes` bytes in all.
+  void reserve(std::size_t ops, std::size_t bytes);
+  // Reorders the operations added since size() was `mark` by key. Only for operations on
+  // distinct keys, whose order does not matter; the memtable inserts sorted runs faster.
+  void sort_since(std::size_t mark);
+
+  bool empty() const { return count_ == 0; }
+  std::size_t size() const { return count_; }
   std::size_t byte_size() const { return bytes_; }
-  const std::vector<op>& ops() const { return ops_; }
   void append(write_batch&& other);
 
+  // Calls fn(const op&) for each operation, in order.
+  template <class Fn>
+  void for_each(Fn&& fn) const {
+    for (const auto& p : parts_) {
+      for (const auto& r : p.ops) {
+        fn(op{r.cf, r.erase, std::string_view(p.data).substr(r.key_at, r.key_size),
+              std::string_view(p.data).substr(r.key_at + r.key_size, r.value_size)});
+      }
+    }
+  }
+
  private:
-  std::vector<op> ops_;
+  struct stored_op {
+    column cf;
+    bool erase;
+    std::uint32_t key_size;
+    std::uint32_t value_size;
+    std::size_t key_at;  // the value follows the key
+  };
+  struct part {
+    std::string data;
+    std::vector<stored_op> ops;
+  };
+  part& last();
+
+  std::vector<part> parts_;
+  std::size_t count_ = 0;
   std::size_t bytes_ = 0;
 };
 

@@ -222,6 +222,24 @@ BOOST_AUTO_TEST_CASE(ulids_are_26_crockford_characters_that_sort_by_time) {
   BOOST_TEST(new_ulid(0).substr(0, 10) == "0000000000");
 }
 
+BOOST_AUTO_TEST_CASE(generated_ulids_sort_in_the_order_they_were_made) {
+  ulid_generator ids;
+  std::vector<std::string> made;
+  for (int i = 0; i < 1000; ++i)
+    made.push_back(ids.next(1700000000000 + i / 100));  // 100 ids per millisecond
+  made.push_back(ids.next(1600000000000));              // the clock went back
+  for (std::size_t i = 1; i < made.size(); ++i)
+    BOOST_TEST(made[i - 1] < made[i], "id " << i);
+  BOOST_TEST(made[1].substr(0, 10) == made[0].substr(0, 10));  // same millisecond
+
+  // After a restart, ids made before it are observed: later ids are still greater.
+  ulid_generator restarted;
+  restarted.observe(made.back());
+  restarted.observe(made.front());  // an older one changes nothing
+  BOOST_TEST(restarted.next(1600000000000) > made.back());
+  BOOST_TEST(new_ulid(1600000000000) < made.back());
+}
+
 BOOST_AUTO_TEST_CASE(report_sums_leave_nulls_out_and_report_null_when_nothing_was_known) {
   report_builder b(report_grouping::platform);
   b.add(1, "chatgpt", "/a", {1, std::nullopt, std::nullopt, 2.5});

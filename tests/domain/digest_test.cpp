@@ -30,6 +30,18 @@ BOOST_AUTO_TEST_CASE(sha256_incremental_updates_equal_one_shot) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(sha256_cpu_extensions_and_portable_code_agree) {
+  BOOST_TEST(to_hex(sha256_portable("abc")) ==
+             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  std::mt19937 rng(7);
+  for (int n = 0; n < 300; ++n) {
+    std::string s(static_cast<std::size_t>(rng() % 1000), '\0');
+    for (char& c : s)
+      c = static_cast<char>(rng());
+    BOOST_TEST(sha256(s) == sha256_portable(s), "length " << s.size());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(crc32c_matches_the_standard_check_value) {
   BOOST_TEST(crc32c("123456789") == 0xE3069283u);
   BOOST_TEST(crc32c_portable("123456789") == 0xE3069283u);
