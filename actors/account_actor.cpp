@@ -38,6 +38,7 @@ struct account_actor_state {
   // can say why.
   std::vector<std::pair<reply_to, std::function<void()>>> held;
 
+  std::uint64_t snapshot_seq = 0;   // the newest snapshot written (or found) so far
   domain::account_state committed;  // durable state: what reads see
   domain::account_state tip;        // committed + writes in flight: what writes check
   write_pipeline<prepared_event> writes;
@@ -67,10 +68,18 @@ domain::unix_ms next_timestamp(const account_actor_state& st) {
   return std::max(domain::now_ms(), st.tip.last_timestamp());
 }
 
+// Publishes the durable state to readers, and has a snapshot of it written every
+// `snapshot_every` events.
 void publish(self_ptr self) {
   auto& st = self->state;
   st.committed.refresh_indexes();
-  st.published->state.store(std::make_shared<const domain::account_state>(st.committed));
+  auto view = std::make_shared<const domain::account_state>(st.committed);
+  st.published->state.store(view);
+  if (st.svc->snapshot_every != 0 &&
+      st.committed.seq() >= st.snapshot_seq + st.svc->snapshot_every) {
+    st.snapshot_seq = st.committed.seq();
+    caf::anon_send(st.svc->loaders, write_snapshot_req{std::move(view)});
+  }
 }
 
 // Numbers, chains and submits one event; the reply is delivered when it is durable.
@@ -261,6 +270,7 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
               self->quit(caf::sec::runtime_error);
               return;
             }
+            self->state.snapshot_seq = result.snapshot_seq;
             self->state.committed = *result.state;
             self->state.tip = *result.state;
             self->state.loaded = true;

@@ -1,33 +1,124 @@
 #include "actors/loader.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <caf/actor_pool.hpp>
 #include <caf/event_based_actor.hpp>
 
 #include "actors/messages.hpp"
+#include "domain/log.hpp"
+#include "domain/metrics.hpp"
+#include "snapshots/recovery.hpp"
 
 namespace referrald::actors {
 
 namespace {
 
-caf::behavior loader(caf::event_based_actor*, const store::event_log* log) {
+void store_snapshot(const loader_context& ctx, const domain::account_state& state) {
+  store::write_batch batch;
+  auto st = ctx.snaps->put(batch, state);
+  // Not synced: a snapshot lost in a crash is only rebuilt from the log.
+  if (st) st = ctx.db->write(batch, false);
+  if (!st) {
+    domain::log(domain::log_level::warn, "could not store a snapshot of account " +
+                                             state.account_id() + ": " + st.err().message);
+    return;
+  }
+  domain::metrics().snapshots_written.fetch_add(1, std::memory_order_relaxed);
+}
+
+loaded_account load(const loader_context& ctx, const std::string& account_id) {
+  snapshots::load_report report;
+  auto state = snapshots::load_account(*ctx.log, ctx.snaps, account_id, {}, &report);
+  if (!state) return loaded_account{nullptr, state.err().message, 0};
+  std::uint64_t snapshot_seq = report.snapshot_seq;
+  if (ctx.snapshot_every != 0 && report.events_replayed >= ctx.snapshot_every) {
+    store_snapshot(ctx, *state);
+    snapshot_seq = state->seq();
+  }
+  state->refresh_indexes();  // built here, off the actors' scheduler
+  return loaded_account{
+      std::make_shared<domain::account_state>(std::move(*state)), {}, snapshot_seq};
+}
+
+domain::result<domain::account_state> state_at(const loader_context& ctx,
+                                               const std::string& account_id,
+                                               domain::unix_ms as_of) {
+  snapshots::stop_at stop;
+  stop.max_time = as_of;
+  return snapshots::load_account(*ctx.log, ctx.snaps, account_id, stop);
+}
+
+template <class T>
+void list_as_of(const loader_context& ctx, list_as_of_req<T>& req) {
+  auto state = state_at(ctx, req.account_id, req.as_of);
+  if (!state) return req.reply->deliver(std::move(state).err());
+  req.reply->deliver(domain::list_json<T>(*state, req.include_inactive));
+}
+
+template <class T>
+void get_as_of(const loader_context& ctx, get_as_of_req<T>& req) {
+  auto state = state_at(ctx, req.account_id, req.as_of);
+  if (!state) return req.reply->deliver(std::move(state).err());
+  req.reply->deliver(domain::get_json<T>(*state, req.id));
+}
+
+// {"account_id":..,"head_seq":N,"events":[...],"next_after_seq":M|null}
+void audit(const loader_context& ctx, audit_req& req) {
+  auto head = ctx.log->head(req.account_id);
+  if (!head) return req.reply->deliver(std::move(head).err());
+  rapidjson::StringBuffer buf;
+  domain::json_writer w(buf);
+  w.StartObject();
+  w.Key("account_id");
+  domain::write_string(w, req.account_id);
+  w.Key("head_seq");
+  w.Uint64(*head);
+  w.Key("events");
+  w.StartArray();
+  std::size_t count = 0;
+  std::uint64_t last = req.after_seq;
+  auto st = ctx.log->replay(req.account_id, req.after_seq + 1, [&](const domain::event& e) {
+    if (count == req.limit || e.seq > *head) return false;
+    domain::write_json(w, req.account_id, e);
+    last = e.seq;
+    ++count;
+    return true;
+  });
+  if (!st) return req.reply->deliver(std::move(st).err());
+  w.EndArray();
+  w.Key("next_after_seq");
+  if (last < *head) {
+    w.Uint64(last);
+  } else {
+    w.Null();
+  }
+  w.EndObject();
+  req.reply->deliver(std::string(buf.GetString(), buf.GetSize()));
+}
+
+caf::behavior loader(caf::event_based_actor*, const loader_context* ctx) {
   return {
-      [log](load_account_req& req) -> loaded_account {
-        auto state = log->load(req.account_id);
-        if (!state) return loaded_account{nullptr, state.err().message};
-        state->refresh_indexes();  // built here, off the actors' scheduler
-        return loaded_account{std::make_shared<domain::account_state>(std::move(*state)), {}};
+      [ctx](load_account_req& req) -> loaded_account { return load(*ctx, req.account_id); },
+      [ctx](write_snapshot_req& req) {
+        if (req.state) store_snapshot(*ctx, *req.state);
       },
+      [ctx](passthrough_list_as_of_req& r) { list_as_of(*ctx, r); },
+      [ctx](passthrough_get_as_of_req& r) { get_as_of(*ctx, r); },
+      [ctx](mapping_list_as_of_req& r) { list_as_of(*ctx, r); },
+      [ctx](mapping_get_as_of_req& r) { get_as_of(*ctx, r); },
+      [ctx](audit_req& r) { audit(*ctx, r); },
   };
 }
 
 }  // namespace
 
-caf::actor spawn_loader_pool(caf::actor_system& sys, const store::event_log& log,
+caf::actor spawn_loader_pool(caf::actor_system& sys, const loader_context& ctx,
                              std::size_t workers) {
-  const store::event_log* log_ptr = &log;
+  const loader_context* ctx_ptr = &ctx;
   return caf::actor_pool::make(
       sys.dummy_execution_unit(), workers,
-      [&sys, log_ptr] { return sys.spawn<caf::detached>(loader, log_ptr); },
+      [&sys, ctx_ptr] { return sys.spawn<caf::detached>(loader, ctx_ptr); },
       caf::actor_pool::round_robin());
 }
 

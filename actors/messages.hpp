@@ -11,6 +11,7 @@
 #include <caf/meta/type_name.hpp>
 #include <caf/type_id.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -152,7 +153,59 @@ struct report_req {
 
 using ingest_request = std::variant<push_req, report_req>;
 
+// -- reads of the past, answered by the loader pool from the store (SPEC section 9) -------
+
+// The rules of kind T as they stood at `as_of` (every event with a timestamp <= as_of).
+template <class T>
+struct list_as_of_req {
+  std::string account_id;
+  domain::unix_ms as_of = 0;
+  bool include_inactive = false;
+  reply_to reply;
+};
+
+template <class T>
+struct get_as_of_req {
+  std::string account_id;
+  domain::unix_ms as_of = 0;
+  std::int64_t id = 0;
+  reply_to reply;
+};
+
+// Up to `limit` events of the account with seq > after_seq, in order.
+struct audit_req {
+  std::string account_id;
+  std::uint64_t after_seq = 0;
+  std::size_t limit = 100;
+  reply_to reply;
+};
+
+using passthrough_list_as_of_req = list_as_of_req<domain::passthrough_referrer>;
+using passthrough_get_as_of_req = get_as_of_req<domain::passthrough_referrer>;
+using mapping_list_as_of_req = list_as_of_req<domain::referrer_mapping>;
+using mapping_get_as_of_req = get_as_of_req<domain::referrer_mapping>;
+
+using history_request = std::variant<passthrough_list_as_of_req, passthrough_get_as_of_req,
+                                     mapping_list_as_of_req, mapping_get_as_of_req, audit_req>;
+
+// -- online backups, to the backup actor ---------------------------------------------------
+
+struct backup_create_req {
+  reply_to reply;
+};
+
+struct backup_list_req {
+  reply_to reply;
+};
+
+using backup_request = std::variant<backup_create_req, backup_list_req>;
+
 // -- internal ----------------------------------------------------------------------------
+
+// Account actor -> loader pool: store a snapshot of this (durable) state. No answer.
+struct write_snapshot_req {
+  std::shared_ptr<const domain::account_state> state;
+};
 
 // Account actor -> loader pool: build the account's state from the store.
 struct load_account_req {
@@ -160,9 +213,11 @@ struct load_account_req {
 };
 
 // Loader -> account actor. `state` is null when loading failed; `error` then says why.
+// `snapshot_seq` is the seq of the account's newest snapshot after loading (0: none).
 struct loaded_account {
   std::shared_ptr<domain::account_state> state;
   std::string error;
+  std::uint64_t snapshot_seq = 0;
 };
 
 // Commit queue -> the actor that submitted a write: every write up to and including
@@ -231,6 +286,30 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, report_req& x) {
   return f(caf::meta::type_name("report_req"), x.brand_id, x.from, x.to);
 }
+template <class Inspector, class T>
+typename Inspector::result_type inspect(Inspector& f, list_as_of_req<T>& x) {
+  return f(caf::meta::type_name("list_as_of_req"), x.account_id, x.as_of);
+}
+template <class Inspector, class T>
+typename Inspector::result_type inspect(Inspector& f, get_as_of_req<T>& x) {
+  return f(caf::meta::type_name("get_as_of_req"), x.account_id, x.as_of, x.id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, audit_req& x) {
+  return f(caf::meta::type_name("audit_req"), x.account_id, x.after_seq);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, backup_create_req&) {
+  return f(caf::meta::type_name("backup_create_req"));
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, backup_list_req&) {
+  return f(caf::meta::type_name("backup_list_req"));
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, write_snapshot_req&) {
+  return f(caf::meta::type_name("write_snapshot_req"));
+}
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_account_req& x) {
   return f(caf::meta::type_name("load_account_req"), x.account_id);
@@ -267,6 +346,14 @@ CAF_ADD_TYPE_ID(referrald, (referrald::actors::connection_create_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::connection_delete_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::push_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::report_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_list_as_of_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_get_as_of_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_list_as_of_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_get_as_of_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::audit_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::backup_create_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::backup_list_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::write_snapshot_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::load_account_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::loaded_account))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::commit_ack))

@@ -13,11 +13,13 @@
 #include <unordered_map>
 
 #include "actors/account_actor.hpp"
+#include "actors/backups.hpp"
 #include "actors/connections_actor.hpp"
 #include "actors/ingest.hpp"
 #include "actors/keys_actor.hpp"
 #include "actors/loader.hpp"
 #include "domain/metrics.hpp"
+#include "snapshots/snapshot_store.hpp"
 #include "store/ai_store.hpp"
 #include "store/key_store.hpp"
 
@@ -47,7 +49,7 @@ std::unique_ptr<caf::actor_system_config> make_config(const runtime_options& o) 
 
 struct runtime::impl {
   explicit impl(store::db& d, const runtime_options& o)
-      : db(d), log(d), commits(d), cfg(make_config(o)), sys(*cfg) {
+      : db(d), log(d), snaps(d), commits(d), cfg(make_config(o)), sys(*cfg) {
     auto keys = store::key_store(d).load_all();
     if (!keys) throw std::runtime_error("cannot read API keys: " + keys.err().message);
     svc.db = &db;
@@ -61,7 +63,10 @@ struct runtime::impl {
     svc.forward = [this](const std::string& account, account_request req) {
       tell(account, std::move(req));
     };
-    svc.loaders = spawn_loader_pool(sys, log, std::max<std::size_t>(1, o.loader_threads));
+    svc.snapshot_every = o.snapshot_every;
+    loader_ctx = loader_context{&db, &log, &snaps, o.snapshot_every};
+    svc.loaders = spawn_loader_pool(sys, loader_ctx, std::max<std::size_t>(1, o.loader_threads));
+    backups_handle = spawn_backup_actor(sys, db);
     keys_handle = spawn_keys_actor(
         sys, std::move(*keys), &svc,
         [this](std::shared_ptr<const domain::key_table> t) { key_table.store(std::move(t)); });
@@ -140,6 +145,8 @@ struct runtime::impl {
 
   store::db& db;
   store::event_log log;
+  snapshots::snapshot_store snaps;
+  loader_context loader_ctx;
   store::commit_queue commits;
   // The registry is declared before the actor system so that it outlives the system's
   // threads: CAF may run an ended actor's attached functor (which touches the registry)
@@ -157,6 +164,7 @@ struct runtime::impl {
   keys_actor keys_handle;
   connections_actor connections_handle;
   caf::actor ingest_pool;
+  caf::actor backups_handle;
   std::once_flag shutdown_once;
 };
 
@@ -190,6 +198,16 @@ void runtime::tell(ingest_request request) {
              std::move(request));
 }
 
+void runtime::tell(history_request request) {
+  std::visit([&](auto&& req) { caf::anon_send(impl_->svc.loaders, std::move(req)); },
+             std::move(request));
+}
+
+void runtime::tell(backup_request request) {
+  std::visit([&](auto&& req) { caf::anon_send(impl_->backups_handle, std::move(req)); },
+             std::move(request));
+}
+
 std::shared_ptr<const connection_table> runtime::connections() const {
   return impl_->connection_table_ptr.load();
 }
@@ -218,6 +236,7 @@ void runtime::shutdown() {
     caf::anon_send_exit(impl_->connections_handle, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(impl_->ingest_pool, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(impl_->svc.loaders, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(impl_->backups_handle, caf::exit_reason::user_shutdown);
     impl_->sys.await_all_actors_done();
     // Release every actor handle while the actor system is still alive.
     std::unique_lock lock(impl_->mu);

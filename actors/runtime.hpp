@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -26,7 +27,8 @@ struct runtime_options {
   std::size_t actor_threads = 0;   // CAF scheduler threads; 0 = one per core
   std::size_t loader_threads = 2;  // detached loaders reading account state
   std::chrono::milliseconds load_timeout{30000};
-  std::size_t ingest_workers = 0;  // ingest pool size; 0 = one per core
+  std::size_t ingest_workers = 0;       // ingest pool size; 0 = one per core
+  std::uint64_t snapshot_every = 1000;  // events between an account's snapshots; 0: never
   // An account actor that has had no request and whose published state has not been read
   // for this long stops (and is started again on the next request).
   std::chrono::milliseconds account_idle_timeout{std::chrono::minutes(5)};
@@ -49,6 +51,10 @@ class runtime {
   void tell(connections_request request);
   // Hands a push or a report to the ingest pool.
   void tell(ingest_request request);
+  // Hands a read of an account's past (as_of, audit log) to the loader pool.
+  void tell(history_request request);
+  // Hands a backup request to the backup actor.
+  void tell(backup_request request);
 
   // The current connections (active and deleted), swapped after each change.
   std::shared_ptr<const connection_table> connections() const;

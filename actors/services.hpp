@@ -7,6 +7,7 @@
 #include <caf/actor_addr.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -24,6 +25,7 @@ struct services {
   caf::actor loaders;  // pool of detached loader actors (actors/loader.hpp)
   std::chrono::milliseconds load_timeout{30000};
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
+  std::uint64_t snapshot_every = 1000;  // events between an account's snapshots; 0: never
 
   // Registry operations for account actors. `evict` removes the account's entry if it
   // still belongs to `who` (after that no request is sent to `who` any more); `forward`

@@ -79,12 +79,40 @@ status collection<T>::remove(std::int64_t id) {
   return {};
 }
 
+template <class T>
+result<collection<T>> collection<T>::restore(std::vector<entity_ref<T>> entities,
+                                             std::int64_t next_id) {
+  collection c;
+  for (auto& e : entities) {
+    if (!e) return unfit("empty entity");
+    if (auto st = c.add(std::move(e)); !st) return std::move(st).err();
+  }
+  if (next_id < c.next_id_) {
+    return unfit("next id " + std::to_string(next_id) + " is not above every id");
+  }
+  c.next_id_ = next_id;
+  return c;
+}
+
 template class collection<passthrough_referrer>;
 template class collection<referrer_mapping>;
 
 // -- account_state ----------------------------------------------------------------------
 
 account_state::account_state(std::string account_id) : account_id_(std::move(account_id)) {}
+
+account_state account_state::restore(std::string account_id, std::uint64_t seq,
+                                     const sha256_digest& head_hash, unix_ms last_timestamp,
+                                     collection<passthrough_referrer> referrers,
+                                     collection<referrer_mapping> mappings) {
+  account_state s(std::move(account_id));
+  s.seq_ = seq;
+  s.head_hash_ = head_hash;
+  s.last_timestamp_ = last_timestamp;
+  s.referrers_ = std::move(referrers);
+  s.mappings_ = std::move(mappings);
+  return s;
+}
 
 bool operator==(const account_state& a, const account_state& b) {
   return a.account_id_ == b.account_id_ && a.seq_ == b.seq_ && a.head_hash_ == b.head_hash_ &&

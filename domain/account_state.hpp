@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "domain/digest.hpp"
 #include "domain/entities.hpp"
@@ -50,6 +51,11 @@ class collection {
     return *id;
   }
 
+  // A collection holding `entities` (in ascending id order) whose next id is `next_id`, as
+  // a snapshot recorded it. An error when ids repeat or are not ascending, unique keys
+  // collide, or `next_id` is not above every id.
+  static result<collection> restore(std::vector<entity_ref<T>> entities, std::int64_t next_id);
+
   // Fold steps; an error (and no change) when the step does not fit.
   status add(entity_ref<T> e);
   status replace(entity_ref<T> e);
@@ -74,6 +80,12 @@ class account_state {
   explicit account_state(std::string account_id = {});
 
   const std::string& account_id() const { return account_id_; }
+
+  // The state a snapshot recorded after event `seq` (snapshots/).
+  static account_state restore(std::string account_id, std::uint64_t seq,
+                               const sha256_digest& head_hash, unix_ms last_timestamp,
+                               collection<passthrough_referrer> referrers,
+                               collection<referrer_mapping> mappings);
 
   // The last applied event: its sequence number (0 before any), hash and timestamp.
   std::uint64_t seq() const { return seq_; }

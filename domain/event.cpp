@@ -54,6 +54,8 @@ void write_json(json_writer& w, std::string_view account_id, const event& e) {
   write_string(w, to_string(e.type));
   w.Key("key_id");
   w.Int64(e.key_id);
+  w.Key("entity");
+  write_string(w, entity_kind(e.type));
   w.Key("entity_id");
   w.Int64(e.entity_id);
   w.Key("object");

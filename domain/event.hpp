@@ -48,7 +48,7 @@ struct event {
   friend bool operator==(const event&, const event&) = default;
 };
 
-// {"seq":..,"timestamp":..,"type":..,"key_id":..,"entity_id":..,"object":{..},
+// {"account_id":..,"seq":..,"timestamp":..,"type":..,"key_id":..,"entity":..,"entity_id":..,"object":{..},
 //  "changed":[..],"prev_hash":"hex","hash":"hex"} — the audit view of one event.
 // `object` must hold valid JSON (it is embedded raw).
 void write_json(json_writer& w, std::string_view account_id, const event& e);

@@ -95,6 +95,15 @@ void process_metrics::render(std::string& out) const {
   counter(out, "referrald_regex_match_limit_hits_total",
           "Regex matches stopped by the PCRE2 match or depth limit (counted as no match).",
           regex_match_limit_hits.load());
+  counter(out, "referrald_snapshots_written_total",
+          "Per-account state snapshots written (every --snapshot-every events).",
+          snapshots_written.load());
+  counter(out, "referrald_snapshot_fallbacks_total",
+          "Unusable per-account snapshots passed over for an older one or the full log.",
+          snapshot_fallbacks.load());
+  counter(out, "referrald_backups_created_total",
+          "Online checkpoints of the store written by POST /admin/snapshots.",
+          backups_created.load());
   out += "# HELP referrald_store_commit_seconds Time of one synced group commit.\n";
   out += "# TYPE referrald_store_commit_seconds histogram\n";
   store_commit_seconds.render(out, "referrald_store_commit_seconds", "");

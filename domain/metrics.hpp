@@ -36,6 +36,9 @@ struct process_metrics {
   std::atomic<std::uint64_t> ingest_rows_accepted{0};
   std::atomic<std::uint64_t> ingest_rows_rejected{0};
   std::atomic<std::uint64_t> regex_match_limit_hits{0};
+  std::atomic<std::uint64_t> snapshots_written{0};   // per-account state snapshots
+  std::atomic<std::uint64_t> snapshot_fallbacks{0};  // unusable snapshots passed over
+  std::atomic<std::uint64_t> backups_created{0};     // online checkpoints of the store
   latency_histogram store_commit_seconds;
 
   // Renders every metric above in the Prometheus text format.

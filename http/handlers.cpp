@@ -22,6 +22,10 @@ router make_router(const limits& l) {
 
   add_rule_routes(r, l.rule_body);
 
+  r.add("/audit-log", method::get, &audit_log, access::admin, l.rule_body);
+  r.add("/admin/snapshots", method::get, &backups_list, access::admin, l.rule_body);
+  r.add("/admin/snapshots", method::post, &backups_create, access::admin, l.rule_body);
+
   r.add("/attribution/resolve", method::post, &resolve_one, access::read, l.rule_body);
 
   r.add("/ai-platforms", method::get, &ai_platforms, access::read, l.rule_body);

@@ -66,6 +66,11 @@ std::optional<response> connections_delete(request_ctx& c);
 std::optional<response> connection_push(request_ctx& c);
 std::optional<response> ai_report(request_ctx& c);
 
+// Audits and backups (http/audit_handlers.cpp).
+std::optional<response> audit_log(request_ctx& c);
+std::optional<response> backups_create(request_ctx& c);
+std::optional<response> backups_list(request_ctx& c);
+
 // Attribution resolution (http/attribution_handlers.cpp).
 std::optional<response> resolve_one(request_ctx& c);
 std::optional<response> resolve_batch(request_ctx& c);

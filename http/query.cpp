@@ -1,5 +1,7 @@
 #include "http/query.hpp"
 
+#include "domain/clock.hpp"
+
 #include "domain/url.hpp"
 
 namespace referrald::http {
@@ -36,6 +38,40 @@ domain::result<bool> bool_param(const query_params& q, std::string_view name, bo
   if (*v == "true" || *v == "1") return true;
   if (*v == "false" || *v == "0") return false;
   return domain::field_invalid(std::string(name), "must be one of true, false, 1, 0");
+}
+
+domain::result<std::uint64_t> uint_param(const query_params& q, std::string_view name,
+                                         std::uint64_t fallback, std::uint64_t min,
+                                         std::uint64_t max) {
+  const std::string* v = q.get(name);
+  if (v == nullptr) return fallback;
+  auto bad = [&] {
+    return domain::field_invalid(
+        std::string(name),
+        "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+  };
+  if (v->empty() || v->size() > 20) return bad();
+  std::uint64_t n = 0;
+  for (char ch : *v) {
+    if (ch < '0' || ch > '9') return bad();
+    auto digit = static_cast<std::uint64_t>(ch - '0');
+    if (n > (UINT64_MAX - digit) / 10) return bad();
+    n = n * 10 + digit;
+  }
+  if (n < min || n > max) return bad();
+  return n;
+}
+
+domain::result<std::optional<std::int64_t>> time_param(const query_params& q,
+                                                       std::string_view name) {
+  const std::string* v = q.get(name);
+  if (v == nullptr) return std::optional<std::int64_t>{};
+  auto t = domain::parse_rfc3339(*v);
+  if (!t) {
+    return domain::field_invalid(std::string(name),
+                                 "must be an RFC 3339 date-time such as 2026-11-22T10:00:00Z");
+  }
+  return std::optional<std::int64_t>{*t};
 }
 
 }  // namespace referrald::http

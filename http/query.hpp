@@ -29,4 +29,14 @@ class query_params {
 // A boolean parameter: true|false|1|0; absent → `fallback`; anything else → 400.
 domain::result<bool> bool_param(const query_params& q, std::string_view name, bool fallback);
 
+// A whole-number parameter in [min, max] (decimal digits only); absent → `fallback`;
+// anything else → 400 naming the parameter.
+domain::result<std::uint64_t> uint_param(const query_params& q, std::string_view name,
+                                         std::uint64_t fallback, std::uint64_t min,
+                                         std::uint64_t max);
+
+// An RFC 3339 time parameter (`as_of`): absent → nullopt; not a valid time → 400.
+domain::result<std::optional<std::int64_t>> time_param(const query_params& q,
+                                                       std::string_view name);
+
 }  // namespace referrald::http

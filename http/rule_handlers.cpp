@@ -2,7 +2,8 @@
 //   /passthrough-referrers  (shared/seeds/passthrough-referrers-api.txt)
 //   /referrer-mappings      (shared/seeds/referrer-mappings-api.txt)
 // Reads are answered from the account's published state when it is loaded; everything
-// else goes to the account's actor.
+// else goes to the account's actor. Reads with `as_of` (the state as it stood then) are
+// folded from the store by the loader pool.
 
 #include "domain/account_state.hpp"
 #include "domain/entities.hpp"
@@ -16,6 +17,12 @@ std::optional<response> rule_list(request_ctx& c) {
   if (!account) return failure(account.err());
   auto inactive = bool_param(c.query, "include_inactive", false);
   if (!inactive) return failure(inactive.err());
+  auto as_of = time_param(c.query, "as_of");
+  if (!as_of) return failure(as_of.err());
+  if (*as_of) {
+    c.runtime->tell(actors::list_as_of_req<T>{*account, **as_of, *inactive, reply_with(c, 200)});
+    return std::nullopt;
+  }
   if (auto view = c.runtime->view(*account)) {
     return success(200, domain::list_json<T>(*view, *inactive));
   }
@@ -42,6 +49,12 @@ std::optional<response> rule_get(request_ctx& c) {
   if (!account) return failure(account.err());
   auto id = id_param(c, 0, domain::kind_traits<T>::noun);
   if (!id) return failure(id.err());
+  auto as_of = time_param(c.query, "as_of");
+  if (!as_of) return failure(as_of.err());
+  if (*as_of) {
+    c.runtime->tell(actors::get_as_of_req<T>{*account, **as_of, *id, reply_with(c, 200)});
+    return std::nullopt;
+  }
   if (auto view = c.runtime->view(*account)) {
     auto json = domain::get_json<T>(*view, *id);
     return json ? success(200, *json) : failure(json.err());

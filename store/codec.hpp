@@ -1,6 +1,6 @@
 #pragma once
 
-// Byte encodings shared by the stored layouts (store/ sources only):
+// Byte encodings shared by the stored layouts (store/ and snapshots/ sources only):
 //   fixed32/fixed64      little-endian;  *_be big-endian (keys that sort numerically)
 //   varint               LEB128, at most 10 bytes
 //   lpstr                length:varint bytes

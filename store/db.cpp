@@ -1,7 +1,9 @@
 #include "store/db.hpp"
 
+#include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -17,8 +19,8 @@ namespace referrald::store {
 
 namespace {
 
-constexpr std::string_view k_column_names[column_count] = {"default",     "events",  "keys",
-                                                           "connections", "ai_rows", "ai_batches"};
+constexpr std::string_view k_column_names[column_count] = {
+    "default", "events", "keys", "connections", "ai_rows", "ai_batches", "snapshots"};
 constexpr std::string_view k_format_key = "format_version";
 
 rocksdb::Options base_options() {
@@ -216,6 +218,33 @@ domain::status db::write(const write_batch& batch, bool sync) {
   wo.memtable_insert_hint_per_batch = true;
   s = impl_->rdb->Write(wo, &wb);
   if (!s.ok()) return to_error(s, "write");
+  return {};
+}
+
+domain::status db::scan(column cf, std::string_view from, std::string_view until,
+                        const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  if (impl_->cf(cf) == nullptr) return {};
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper(until.data(), until.size());
+  if (!until.empty()) ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->rdb->NewIterator(ro, impl_->cf(cf)));
+  for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Next()) {
+    if (!fn(std::string_view(it->key().data(), it->key().size()),
+            std::string_view(it->value().data(), it->value().size()))) {
+      return {};
+    }
+  }
+  if (!it->status().ok()) return to_error(it->status(), "scanning");
+  return {};
+}
+
+domain::status db::checkpoint(const std::string& dir) const {
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(impl_->rdb.get(), &raw);
+  if (!s.ok()) return to_error(s, "preparing a checkpoint");
+  std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+  s = cp->CreateCheckpoint(dir);
+  if (!s.ok()) return to_error(s, "writing a checkpoint into '" + dir + "'");
   return {};
 }
 

@@ -9,6 +9,7 @@
 // commit_queue for that.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -26,8 +27,9 @@ enum class column : std::uint8_t {
   connections = 3,  // AI-referral connections (store/ai_store.cpp)
   ai_rows = 4,      // AI-referral rows
   ai_batches = 5,   // batch_id idempotency records
+  snapshots = 6,    // per-account state snapshots (snapshots/snapshot_store.cpp)
 };
-inline constexpr std::size_t column_count = 6;
+inline constexpr std::size_t column_count = 7;
 
 std::string_view column_name(column c);
 
@@ -113,6 +115,15 @@ class db {
 
   // A point read; nullopt when absent.
   domain::result<std::optional<std::string>> get(column cf, std::string_view key) const;
+
+  // Calls fn(key, value) for each record of `cf` with from <= key < until (an empty
+  // `until`: to the end), in key order, until fn returns false.
+  domain::status scan(column cf, std::string_view from, std::string_view until,
+                      const std::function<bool(std::string_view, std::string_view)>& fn) const;
+
+  // Writes a consistent copy of the whole store into `dir` (which must not exist) while
+  // writes go on: a RocksDB checkpoint, hard-linking files on the same file system.
+  domain::status checkpoint(const std::string& dir) const;
 
   struct impl;
   impl& internals() const { return *impl_; }

@@ -153,6 +153,16 @@ void event_log::append(write_batch& batch, std::string_view account_id, domain::
   batch.put(column::events, encode_event_key(account_id, e.seq), std::move(value));
 }
 
+domain::result<std::optional<domain::event>> event_log::get(std::string_view account_id,
+                                                            std::uint64_t seq) const {
+  auto value = db_->get(column::events, encode_event_key(account_id, seq));
+  if (!value) return std::move(value).err();
+  if (!value->has_value()) return std::optional<domain::event>{};
+  auto e = decode_event(account_id, seq, **value);
+  if (!e) return std::move(e).err();
+  return std::optional<domain::event>{std::move(*e)};
+}
+
 domain::result<std::uint64_t> event_log::head(std::string_view account_id) const {
   auto& in = db_->internals();
   if (in.cf(column::events) == nullptr) return std::uint64_t{0};

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -45,6 +46,10 @@ class event_log {
   // Adds the put of `e` (already numbered and chained by the caller) to `batch` and sets
   // `e.hash`. Several appends for one account in one batch are written all-or-none.
   void append(write_batch& batch, std::string_view account_id, domain::event& e) const;
+
+  // Event `seq` of the account; nullopt when absent.
+  domain::result<std::optional<domain::event>> get(std::string_view account_id,
+                                                   std::uint64_t seq) const;
 
   // The last sequence number of the account's stream, 0 when it has none.
   domain::result<std::uint64_t> head(std::string_view account_id) const;

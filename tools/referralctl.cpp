@@ -13,6 +13,10 @@
 #include "domain/api_key.hpp"
 #include "domain/ids.hpp"
 #include "domain/text.hpp"
+#include "snapshots/backup.hpp"
+#include "snapshots/recovery.hpp"
+#include "snapshots/snapshot_store.hpp"
+#include "snapshots/verify.hpp"
 #include "store/db.hpp"
 #include "store/event_log.hpp"
 #include "store/key_store.hpp"
@@ -28,6 +32,13 @@ commands also work while the server runs.
 
 Commands:
   events --account ID        print the account's events as JSON lines, oldest first
+  replay --account ID [--at TIME | --seq N] [--entity KIND] [--include-inactive]
+                             print the account's rules as they stood, as the list APIs do
+  verify                     check every account's event chain and snapshots; exit 1 and
+                             name the first bad event when anything is wrong
+  history --account ID --entity KIND --id N
+                             print the events of one rule as JSON lines
+  snapshot list              print the per-account snapshots and the backups
   keys list                  print every API key (revoked ones too) as JSON lines
   keys create --name NAME --role viewer|editor|admin [--accounts a,b|*] [--brands 1,2|*]
                              create a key while the server is stopped; prints its secret
@@ -41,6 +52,55 @@ constexpr const char* k_events_usage = R"(usage: referralctl [--data DIR] events
 Prints every event of the account as one JSON object per line, in sequence order:
 seq, timestamp, type, key_id, entity_id, object (the entity after the change), changed
 (fields changed by an update), prev_hash and hash.
+)";
+
+constexpr const char* k_replay_usage =
+    R"(usage: referralctl [--data DIR] replay --account ID [--at TIME | --seq N]
+                                            [--entity KIND] [--include-inactive]
+                                            [--no-snapshots]
+
+Folds the account's events into its rules and prints them in the same JSON as the list
+APIs (the `data` member of GET /passthrough-referrers and GET /referrer-mappings).
+
+  --at TIME            the state as it stood at this RFC 3339 time (every event with a
+                       timestamp up to and including it)
+  --seq N              the state right after event N
+  (neither: the state after the last event)
+  --entity KIND        passthrough-referrers or referrer-mappings: print only that list,
+                       exactly as its list API would
+  --include-inactive   list inactive rules too (as include_inactive=true does)
+  --no-snapshots       fold from the events alone, ignoring stored snapshots
+
+Without --entity, prints {"account_id","seq","passthrough_referrers":{..},
+"referrer_mappings":{..}} where seq is the last event folded.
+)";
+
+constexpr const char* k_verify_usage = R"(usage: referralctl [--data DIR] verify
+
+Walks every account's event stream: sequence numbers gap-free from 1, the format version
+and CRC of every record, every hash recomputed from the record's contents, account and
+position, every prev_hash equal to the previous event's hash, and every event applicable
+to the state before it. Then checks every stored per-account snapshot: readable, and
+equal to the fold of the events up to its sequence number.
+
+Prints a summary line. Exit 0 when everything checks; exit 1 naming the first bad
+account and event (or snapshot) otherwise.
+)";
+
+constexpr const char* k_history_usage =
+    R"(usage: referralctl [--data DIR] history --account ID --entity KIND --id N
+
+Prints every event that created, changed or deleted one rule, oldest first, as JSON
+lines (the same shape as `events`). KIND is passthrough-referrers or referrer-mappings.
+)";
+
+constexpr const char* k_snapshot_usage = R"(usage: referralctl [--data DIR] snapshot list
+
+Prints one JSON line per stored snapshot:
+  {"kind":"account","account_id":..,"seq":..,"last_event_at":..,"bytes":..,"readable":..}
+    a per-account state snapshot (written every --snapshot-every events)
+  {"kind":"backup","name":..,"path":..,"created_at":..,"size_bytes":..,"accounts":{..}}
+    an online backup of the whole store in <data>/snapshots/ (POST /admin/snapshots)
 )";
 
 constexpr const char* k_keys_usage = R"(usage: referralctl [--data DIR] keys list
@@ -133,6 +193,192 @@ int cmd_events(const std::string& dir, const args& a) {
   if (!st) {
     std::fprintf(stderr, "referralctl: %s\n", st.err().message.c_str());
     return 1;
+  }
+  return 0;
+}
+
+// --account ID, checked; empty (after printing why) when missing or malformed.
+std::string account_option(const args& a, const char* command) {
+  auto it = a.options.find("account");
+  if (it == a.options.end() || !domain::is_valid_account_id(it->second)) {
+    usage_error(std::string(command) + " needs --account ID (a valid account id)");
+    return {};
+  }
+  return it->second;
+}
+
+void print_json_line(const rapidjson::StringBuffer& buf) {
+  std::fwrite(buf.GetString(), 1, buf.GetSize(), stdout);
+  std::fputc('\n', stdout);
+}
+
+enum class kind_option { none, referrers, mappings, bad };
+
+kind_option entity_option(const args& a) {
+  auto it = a.options.find("entity");
+  if (it == a.options.end()) return kind_option::none;
+  if (it->second == "passthrough-referrers") return kind_option::referrers;
+  if (it->second == "referrer-mappings") return kind_option::mappings;
+  return kind_option::bad;
+}
+
+int cmd_replay(const std::string& dir, const args& a) {
+  if (a.help) {
+    std::fputs(k_replay_usage, stdout);
+    return 0;
+  }
+  std::string account = account_option(a, "replay");
+  if (account.empty()) return 2;
+  snapshots::stop_at stop;
+  auto at = a.options.find("at");
+  auto seq = a.options.find("seq");
+  if (at != a.options.end() && seq != a.options.end()) {
+    return usage_error("replay takes --at or --seq, not both");
+  }
+  if (at != a.options.end()) {
+    auto t = domain::parse_rfc3339(at->second);
+    if (!t) return usage_error("--at must be an RFC 3339 time such as 2026-11-22T10:00:00Z");
+    stop.max_time = *t;
+  }
+  if (seq != a.options.end()) {
+    std::uint64_t n = 0;
+    const std::string& v = seq->second;
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc{} || ptr != v.data() + v.size()) {
+      return usage_error("--seq must be a whole number");
+    }
+    stop.max_seq = n;
+  }
+  kind_option kind = entity_option(a);
+  if (kind == kind_option::bad) {
+    return usage_error("--entity must be passthrough-referrers or referrer-mappings");
+  }
+  bool inactive = a.options.contains("include-inactive");
+  auto db = open_store(dir, true);
+  if (!db) return 1;
+  store::event_log log(*db);
+  snapshots::snapshot_store snaps(*db);
+  auto state = snapshots::load_account(log, a.options.contains("no-snapshots") ? nullptr : &snaps,
+                                       account, stop);
+  if (!state) return failed(state.err().message);
+  if (seq != a.options.end() && state->seq() < stop.max_seq) {
+    return failed("account " + account + " has no event " + seq->second + " (its last is " +
+                  std::to_string(state->seq()) + ")");
+  }
+  std::string referrers = domain::list_json<domain::passthrough_referrer>(*state, inactive);
+  std::string mappings = domain::list_json<domain::referrer_mapping>(*state, inactive);
+  if (kind != kind_option::none) {
+    const std::string& out = kind == kind_option::referrers ? referrers : mappings;
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fputc('\n', stdout);
+    return 0;
+  }
+  rapidjson::StringBuffer buf;
+  domain::json_writer w(buf);
+  w.StartObject();
+  w.Key("account_id");
+  domain::write_string(w, account);
+  w.Key("seq");
+  w.Uint64(state->seq());
+  w.Key("passthrough_referrers");
+  w.RawValue(referrers.data(), referrers.size(), rapidjson::kObjectType);
+  w.Key("referrer_mappings");
+  w.RawValue(mappings.data(), mappings.size(), rapidjson::kObjectType);
+  w.EndObject();
+  print_json_line(buf);
+  return 0;
+}
+
+int cmd_verify(const std::string& dir, const args& a) {
+  if (a.help) {
+    std::fputs(k_verify_usage, stdout);
+    return 0;
+  }
+  auto db = open_store(dir, true);
+  if (!db) return 1;
+  auto summary = snapshots::verify_store(*db);
+  if (!summary) return failed(summary.err().message);
+  if (const auto& p = summary->problem) {
+    std::fprintf(stdout, "FAILED: account %s, %s %llu: %s\n", p->account_id.c_str(),
+                 p->in_snapshot ? "snapshot" : "event", static_cast<unsigned long long>(p->seq),
+                 p->what.c_str());
+    return 1;
+  }
+  std::fprintf(stdout, "ok: %zu accounts, %llu events, %zu snapshots verified\n", summary->accounts,
+               static_cast<unsigned long long>(summary->events), summary->snapshots);
+  return 0;
+}
+
+int cmd_history(const std::string& dir, const args& a) {
+  if (a.help) {
+    std::fputs(k_history_usage, stdout);
+    return 0;
+  }
+  std::string account = account_option(a, "history");
+  if (account.empty()) return 2;
+  kind_option kind = entity_option(a);
+  if (kind == kind_option::none || kind == kind_option::bad) {
+    return usage_error("history needs --entity passthrough-referrers|referrer-mappings");
+  }
+  auto id_opt = a.options.find("id");
+  auto id = id_opt == a.options.end() ? std::nullopt : domain::parse_entity_id(id_opt->second);
+  if (!id) return usage_error("history needs --id N (a positive integer)");
+  std::string_view wanted =
+      kind == kind_option::referrers ? "passthrough_referrer" : "referrer_mapping";
+  auto db = open_store(dir, true);
+  if (!db) return 1;
+  store::event_log log(*db);
+  auto st = log.replay(account, 1, [&](const domain::event& e) {
+    if (e.entity_id != *id || domain::entity_kind(e.type) != wanted) return true;
+    rapidjson::StringBuffer buf;
+    domain::json_writer w(buf);
+    domain::write_json(w, account, e);
+    print_json_line(buf);
+    return true;
+  });
+  if (!st) return failed(st.err().message);
+  return 0;
+}
+
+int cmd_snapshot(const std::string& dir, const args& a) {
+  if (a.help || a.positional.size() != 2 || a.positional[1] != "list") {
+    std::fputs(k_snapshot_usage, a.help ? stdout : stderr);
+    return a.help ? 0 : 2;
+  }
+  auto db = open_store(dir, true);
+  if (!db) return 1;
+  auto per_account = snapshots::snapshot_store(*db).list_all();
+  if (!per_account) return failed(per_account.err().message);
+  for (const auto& s : *per_account) {
+    rapidjson::StringBuffer buf;
+    domain::json_writer w(buf);
+    w.StartObject();
+    w.Key("kind");
+    w.String("account");
+    w.Key("account_id");
+    domain::write_string(w, s.account_id);
+    w.Key("seq");
+    w.Uint64(s.seq);
+    w.Key("last_event_at");
+    if (s.readable) {
+      domain::write_string(w, domain::format_rfc3339(s.last_timestamp));
+    } else {
+      w.Null();
+    }
+    w.Key("bytes");
+    w.Uint64(s.bytes);
+    w.Key("readable");
+    w.Bool(s.readable);
+    w.EndObject();
+    print_json_line(buf);
+  }
+  auto backups = snapshots::list_backups(snapshots::backups_dir(dir));
+  if (!backups) return failed(backups.err().message);
+  for (const auto& b : *backups) {
+    rapidjson::StringBuffer buf;
+    domain::json_writer w(buf);
+    snapshots::write_json(w, b, "backup");
+    print_json_line(buf);
   }
   return 0;
 }
@@ -267,5 +513,9 @@ int main(int argc, char** argv) {
   const std::string& cmd = a.positional.empty() ? std::string() : a.positional[0];
   if (cmd == "events") return cmd_events(dir, a);
   if (cmd == "keys") return cmd_keys(dir, a);
+  if (cmd == "replay") return cmd_replay(dir, a);
+  if (cmd == "verify") return cmd_verify(dir, a);
+  if (cmd == "history") return cmd_history(dir, a);
+  if (cmd == "snapshot") return cmd_snapshot(dir, a);
   return usage_error("unknown command '" + cmd + "' (see --help)");
 }

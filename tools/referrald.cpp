@@ -37,6 +37,8 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
   --request-timeout MS   how long a request may wait for its answer (default 10000)
   --account-idle-timeout S  stop an account's actor after S seconds without use; it is
                          started again, from the store, on the next request (default 300)
+  --snapshot-every N     write a snapshot of an account's rules every N events, so that
+                         loading it replays at most N events (default 1000; 0: never)
   --log-level LEVEL      error, warn, info or debug (default info)
   --help                 this text
 
@@ -55,6 +57,7 @@ struct config {
   std::size_t max_body = 32u << 20;
   std::size_t request_timeout_ms = 10000;
   std::size_t account_idle_seconds = 300;
+  std::size_t snapshot_every = 1000;
   std::string log_level = "info";
 };
 
@@ -92,6 +95,8 @@ void set_option(config& c, std::string_view name, std::string_view value) {
     c.request_timeout_ms = parse_count("--request-timeout", value, 10, 3600000);
   } else if (name == "account-idle-timeout") {
     c.account_idle_seconds = parse_count("--account-idle-timeout", value, 1, 7 * 24 * 3600);
+  } else if (name == "snapshot-every") {
+    c.snapshot_every = parse_count("--snapshot-every", value, 0, 100000000);
   } else if (name == "log-level") {
     if (!domain::log_level_from_string(value)) {
       fail("--log-level must be error, warn, info or debug, not '" + std::string(value) + "'");
@@ -104,8 +109,9 @@ void set_option(config& c, std::string_view name, std::string_view value) {
 
 config parse(int argc, char** argv) {
   config c;
-  for (const char* name : {"listen", "data", "io-threads", "actor-threads", "ingest-actors",
-                           "max-body", "request-timeout", "account-idle-timeout", "log-level"}) {
+  for (const char* name :
+       {"listen", "data", "io-threads", "actor-threads", "ingest-actors", "max-body",
+        "request-timeout", "account-idle-timeout", "snapshot-every", "log-level"}) {
     std::string var = "REFERRALD_";
     for (const char* p = name; *p != '\0'; ++p) {
       var += *p == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
@@ -209,6 +215,7 @@ int main(int argc, char** argv) {
     ropts.actor_threads = cfg.actor_threads;
     ropts.ingest_workers = cfg.ingest_actors;
     ropts.account_idle_timeout = std::chrono::seconds(cfg.account_idle_seconds);
+    ropts.snapshot_every = cfg.snapshot_every;
     actors::runtime runtime(*db, ropts);
 
     http::server_options sopts;

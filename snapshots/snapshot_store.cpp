@@ -1,0 +1,208 @@
+// Snapshot layout (column family "snapshots"):
+//
+//   key       := account_id 0x00 seq:fixed64-big-endian
+//                (one account's snapshots are one contiguous, seq-ordered key range)
+//   value     := version:u8 last_timestamp_ms:fixed64 head_hash:32*u8
+//                referrers:kind mappings:kind crc:fixed32
+//   version   := 0x01
+//   kind      := next_id:fixed64 count:varint entity*
+//   entity    := id:fixed64 json:lpstr       (ascending id; json is the entity's API JSON,
+//                                             the object of the event that last changed it)
+//   head_hash := hash of event `seq` (store/event_log.cpp): ties the snapshot to the log
+//   crc       := CRC-32C of key || value[0 .. offset of crc)
+//   fixed64, fixed32, varint, lpstr as in store/codec.hpp
+//
+// The state is the fold of events 1..seq: both collections (active and inactive entities,
+// deleted ones gone) with the next id each would assign, the head hash and the timestamp
+// of the last event. Counters and indexes are derived on decode.
+
+#include "snapshots/snapshot_store.hpp"
+
+#include <rapidjson/document.h>
+
+#include "store/codec.hpp"
+
+namespace referrald::snapshots {
+
+namespace {
+
+using namespace store::codec;
+
+constexpr std::uint8_t k_snapshot_version = 1;
+constexpr std::size_t k_digest_size = 32;
+constexpr std::size_t k_header_size = 1 + 8 + k_digest_size;
+
+domain::error corrupt(std::string_view account_id, std::uint64_t seq, const std::string& why) {
+  return domain::make_error(domain::errc::internal, "snapshot " + std::string(account_id) + "@" +
+                                                        std::to_string(seq) + " is corrupt: " + why);
+}
+
+std::string account_prefix(std::string_view account_id) {
+  std::string p(account_id);
+  p.push_back('\0');
+  return p;
+}
+
+std::string account_limit(std::string_view account_id) {
+  std::string p(account_id);
+  p.push_back('\x01');
+  return p;
+}
+
+template <class T>
+void put_kind(std::string& out, const domain::collection<T>& c) {
+  put_fixed64(out, static_cast<std::uint64_t>(c.next_id()));
+  put_varint(out, c.size());
+  for (auto [id, e] : c.items()) {
+    put_fixed64(out, static_cast<std::uint64_t>(id));
+    put_lpstr(out, e->json);
+  }
+}
+
+template <class T>
+domain::result<domain::collection<T>> get_kind(reader& r, std::string_view account_id,
+                                               std::uint64_t seq) {
+  std::uint64_t next_id = 0, count = 0;
+  if (!r.fixed64(next_id) || !r.varint(count)) return corrupt(account_id, seq, "truncated");
+  std::vector<domain::entity_ref<T>> entities;
+  entities.reserve(std::min<std::uint64_t>(count, r.remaining()));
+  for (std::uint64_t i = 0; i < count; ++i) {
+    std::uint64_t id = 0;
+    std::string json;
+    if (!r.fixed64(id) || !r.lpstr(json)) return corrupt(account_id, seq, "truncated entity");
+    rapidjson::Document doc;
+    doc.Parse(json.data(), json.size());
+    if (doc.HasParseError()) return corrupt(account_id, seq, "entity is not valid JSON");
+    auto value = domain::kind_traits<T>::from_json(doc);
+    if (!value) return corrupt(account_id, seq, value.err().message);
+    if (value->id != static_cast<std::int64_t>(id)) {
+      return corrupt(account_id, seq, "entity id differs from its record");
+    }
+    entities.push_back(domain::make_entity(std::move(*value), std::move(json)));
+  }
+  auto c = domain::collection<T>::restore(std::move(entities), static_cast<std::int64_t>(next_id));
+  if (!c) return corrupt(account_id, seq, c.err().message);
+  return c;
+}
+
+std::uint32_t snapshot_crc(std::string_view key, std::string_view body) {
+  return domain::crc32c(body, domain::crc32c(key));  // the CRC of key || body
+}
+
+}  // namespace
+
+std::string encode_snapshot_key(std::string_view account_id, std::uint64_t seq) {
+  std::string k = account_prefix(account_id);
+  put_fixed64_be(k, seq);
+  return k;
+}
+
+std::string encode_snapshot(const domain::account_state& state) {
+  std::string v;
+  v.push_back(static_cast<char>(k_snapshot_version));
+  put_fixed64(v, static_cast<std::uint64_t>(state.last_timestamp()));
+  v.append(reinterpret_cast<const char*>(state.head_hash().data()), k_digest_size);
+  put_kind(v, state.referrers());
+  put_kind(v, state.mappings());
+  put_fixed32(v, snapshot_crc(encode_snapshot_key(state.account_id(), state.seq()), v));
+  return v;
+}
+
+domain::result<domain::account_state> decode_snapshot(std::string_view account_id,
+                                                      std::uint64_t seq, std::string_view value) {
+  if (value.size() < k_header_size + 4) return corrupt(account_id, seq, "truncated");
+  std::string_view body = value.substr(0, value.size() - 4);
+  reader crc_reader(value.substr(value.size() - 4));
+  std::uint32_t stored_crc = 0;
+  (void)crc_reader.fixed32(stored_crc);
+  if (snapshot_crc(encode_snapshot_key(account_id, seq), body) != stored_crc) {
+    return corrupt(account_id, seq, "checksum mismatch");
+  }
+  reader r(body);
+  std::uint8_t version = 0;
+  std::uint64_t ts = 0;
+  domain::sha256_digest head{};
+  if (!r.u8(version)) return corrupt(account_id, seq, "truncated");
+  if (version != k_snapshot_version) {
+    return corrupt(account_id, seq, "unknown format version " + std::to_string(version));
+  }
+  if (!r.fixed64(ts) || !r.bytes(k_digest_size, head.data())) {
+    return corrupt(account_id, seq, "truncated");
+  }
+  auto referrers = get_kind<domain::passthrough_referrer>(r, account_id, seq);
+  if (!referrers) return std::move(referrers).err();
+  auto mappings = get_kind<domain::referrer_mapping>(r, account_id, seq);
+  if (!mappings) return std::move(mappings).err();
+  if (r.remaining() != 0) return corrupt(account_id, seq, "bad length");
+  return domain::account_state::restore(std::string(account_id), seq, head,
+                                        static_cast<domain::unix_ms>(ts), std::move(*referrers),
+                                        std::move(*mappings));
+}
+
+domain::status snapshot_store::put(store::write_batch& batch,
+                                   const domain::account_state& state) const {
+  auto existing = list(state.account_id());
+  if (!existing) return std::move(existing).err();
+  std::size_t older = 0;
+  for (const auto& s : *existing)
+    older += s.seq < state.seq() ? 1 : 0;
+  // Keep the newest keep-1 older ones next to the new one.
+  std::size_t drop = older >= keep ? older - (keep - 1) : 0;
+  for (const auto& s : *existing) {
+    if (drop == 0) break;
+    if (s.seq < state.seq()) {
+      batch.erase(store::column::snapshots, encode_snapshot_key(s.account_id, s.seq));
+      --drop;
+    }
+  }
+  batch.put(store::column::snapshots, encode_snapshot_key(state.account_id(), state.seq()),
+            encode_snapshot(state));
+  return {};
+}
+
+domain::result<std::vector<snapshot_info>> snapshot_store::scan(std::string_view from,
+                                                                std::string_view until) const {
+  std::vector<snapshot_info> out;
+  domain::status bad;
+  auto st = db_->scan(
+      store::column::snapshots, from, until, [&](std::string_view key, std::string_view value) {
+        auto zero = key.find('\0');
+        if (zero == std::string_view::npos || key.size() != zero + 9) {
+          bad = domain::make_error(domain::errc::internal, "malformed snapshot key");
+          return false;
+        }
+        snapshot_info info;
+        info.account_id = std::string(key.substr(0, zero));
+        info.seq = get_fixed64_be(key.data() + zero + 1);
+        info.bytes = value.size();
+        if (value.size() >= k_header_size + 4 &&
+            static_cast<std::uint8_t>(value[0]) == k_snapshot_version) {
+          reader crc_reader(value.substr(value.size() - 4));
+          std::uint32_t stored_crc = 0;
+          (void)crc_reader.fixed32(stored_crc);
+          info.readable = snapshot_crc(key, value.substr(0, value.size() - 4)) == stored_crc;
+          reader r(value.substr(1));
+          std::uint64_t ts = 0;
+          if (info.readable && r.fixed64(ts)) info.last_timestamp = static_cast<std::int64_t>(ts);
+        }
+        out.push_back(std::move(info));
+        return true;
+      });
+  if (!st) return std::move(st).err();
+  if (!bad) return std::move(bad).err();
+  return out;
+}
+
+domain::result<std::vector<snapshot_info>> snapshot_store::list(
+    std::string_view account_id) const {
+  return scan(account_prefix(account_id), account_limit(account_id));
+}
+
+domain::result<std::vector<snapshot_info>> snapshot_store::list_all() const { return scan("", ""); }
+
+domain::result<std::optional<std::string>> snapshot_store::read(std::string_view account_id,
+                                                                std::uint64_t seq) const {
+  return db_->get(store::column::snapshots, encode_snapshot_key(account_id, seq));
+}
+
+}  // namespace referrald::snapshots
