@@ -1,8 +1,8 @@
 #include "actors/backups.hpp"
 
-#include <caf/event_based_actor.hpp>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <caf/event_based_actor.hpp>
 
 #include "actors/messages.hpp"
 #include "snapshots/backup.hpp"

@@ -33,8 +33,8 @@ std::optional<response> audit_log(request_ctx& c) {
   if (!after) return failure(after.err());
   auto limit = uint_param(c.query, "limit", k_default_audit_page, 1, k_max_audit_page);
   if (!limit) return failure(limit.err());
-  c.runtime->tell(actors::audit_req{*account, *after, static_cast<std::size_t>(*limit),
-                                    reply_with(c, 200)});
+  c.runtime->tell(
+      actors::audit_req{*account, *after, static_cast<std::size_t>(*limit), reply_with(c, 200)});
   return std::nullopt;
 }
 

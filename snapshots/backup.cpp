@@ -66,8 +66,8 @@ domain::result<backup_info> read_manifest(const fs::path& dir) {
   b.name = dir.filename().string();
   b.path = dir.string();
   if (!doc.HasMember("created_at") || !doc["created_at"].IsString() ||
-      !doc.HasMember("size_bytes") || !doc["size_bytes"].IsUint64() ||
-      !doc.HasMember("accounts") || !doc["accounts"].IsObject()) {
+      !doc.HasMember("size_bytes") || !doc["size_bytes"].IsUint64() || !doc.HasMember("accounts") ||
+      !doc["accounts"].IsObject()) {
     return bad();
   }
   auto created = domain::parse_rfc3339(doc["created_at"].GetString());

@@ -17,8 +17,8 @@ domain::result<domain::account_state> starting_state(const store::event_log& log
   for (auto it = infos->rbegin(); it != infos->rend(); ++it) {
     if (it->readable && !stop.admits(it->seq, it->last_timestamp)) continue;
     auto skip = [&](const std::string& why) {
-      report.skipped.push_back("snapshot " + std::string(account_id) + "@" +
-                               std::to_string(it->seq) + ": " + why);
+      std::string name = "snapshot " + std::string(account_id) + "@" + std::to_string(it->seq);
+      report.skipped.push_back(why.starts_with(name) ? why : name + ": " + why);
       domain::metrics().snapshot_fallbacks.fetch_add(1, std::memory_order_relaxed);
       domain::log(domain::log_level::warn, report.skipped.back() + "; trying an older one");
     };
@@ -51,8 +51,8 @@ domain::result<domain::account_state> starting_state(const store::event_log& log
 
 domain::result<domain::account_state> load_account(const store::event_log& log,
                                                    const snapshot_store* snaps,
-                                                   std::string_view account_id,
-                                                   const stop_at& stop, load_report* report) {
+                                                   std::string_view account_id, const stop_at& stop,
+                                                   load_report* report) {
   load_report local;
   load_report& r = report != nullptr ? *report : local;
   r = load_report{};

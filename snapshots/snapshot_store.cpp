@@ -33,8 +33,9 @@ constexpr std::size_t k_digest_size = 32;
 constexpr std::size_t k_header_size = 1 + 8 + k_digest_size;
 
 domain::error corrupt(std::string_view account_id, std::uint64_t seq, const std::string& why) {
-  return domain::make_error(domain::errc::internal, "snapshot " + std::string(account_id) + "@" +
-                                                        std::to_string(seq) + " is corrupt: " + why);
+  return domain::make_error(
+      domain::errc::internal,
+      "snapshot " + std::string(account_id) + "@" + std::to_string(seq) + " is corrupt: " + why);
 }
 
 std::string account_prefix(std::string_view account_id) {
@@ -193,8 +194,7 @@ domain::result<std::vector<snapshot_info>> snapshot_store::scan(std::string_view
   return out;
 }
 
-domain::result<std::vector<snapshot_info>> snapshot_store::list(
-    std::string_view account_id) const {
+domain::result<std::vector<snapshot_info>> snapshot_store::list(std::string_view account_id) const {
   return scan(account_prefix(account_id), account_limit(account_id));
 }
 

@@ -58,8 +58,9 @@ domain::result<std::optional<verify_problem>> verify_account(
       return false;
     }
     if (!store::verify_event_hash(account, seq, value)) {
-      fail(seq, false, "its hash does not match its contents (altered, or moved from another "
-                       "position)");
+      fail(seq, false,
+           "its hash does not match its contents (altered, or moved from another "
+           "position)");
       return false;
     }
     if (e->prev_hash != prev) {
