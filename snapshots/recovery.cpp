@@ -1,5 +1,10 @@
 #include "snapshots/recovery.hpp"
 
+#include <rapidjson/document.h>
+
+#include <algorithm>
+#include <unordered_map>
+
 #include "domain/log.hpp"
 #include "domain/metrics.hpp"
 
@@ -47,6 +52,129 @@ domain::result<domain::account_state> starting_state(const store::event_log& log
   return domain::account_state{std::string(account_id)};
 }
 
+// Folds a run of events onto a starting state without decoding every object: it keeps,
+// per entity, only the object of the last event that touched it, and decodes the
+// survivors once at the end. The checks match account_state::apply (sequence, chain,
+// known entities, fresh ids; unique keys and object ids when decoding), so the result is
+// the same state, or an error for a log apply() would refuse; it is just cheaper when
+// most events are superseded by later ones.
+class tail_fold {
+ public:
+  explicit tail_fold(domain::account_state base) : base_(std::move(base)) {
+    seq_ = base_.seq();
+    head_ = base_.head_hash();
+    last_timestamp_ = base_.last_timestamp();
+    referrers_.next_id = base_.referrers().next_id();
+    mappings_.next_id = base_.mappings().next_id();
+  }
+
+  domain::status add(const domain::event& e) {
+    if (e.seq != seq_ + 1)
+      return corrupt(e, "expected sequence number " + std::to_string(seq_ + 1));
+    if (e.prev_hash != head_) return corrupt(e, "does not chain to the previous event");
+    domain::status st = domain::entity_kind(e.type) == "passthrough_referrer"
+                            ? step(e, referrers_, base_.referrers())
+                            : step(e, mappings_, base_.mappings());
+    if (!st) return st;
+    seq_ = e.seq;
+    head_ = e.hash;
+    last_timestamp_ = std::max(last_timestamp_, e.timestamp);
+    return {};
+  }
+
+  domain::result<domain::account_state> finish() && {
+    if (seq_ == base_.seq()) return std::move(base_);
+    auto referrers = build(referrers_, base_.referrers());
+    if (!referrers) return std::move(referrers).err();
+    auto mappings = build(mappings_, base_.mappings());
+    if (!mappings) return std::move(mappings).err();
+    return domain::account_state::restore(base_.account_id(), seq_, head_, last_timestamp_,
+                                          std::move(*referrers), std::move(*mappings));
+  }
+
+ private:
+  struct kind_changes {
+    std::unordered_map<std::int64_t, std::optional<std::string>> latest;  // nullopt: deleted
+    std::int64_t next_id = 1;
+  };
+
+  static domain::error corrupt(const domain::event& e, const std::string& why) {
+    return domain::make_error(
+        domain::errc::internal,
+        "event " + std::to_string(e.seq) + " (" + std::string(to_string(e.type)) + "): " + why);
+  }
+
+  template <class T>
+  static bool exists(const kind_changes& k, const domain::collection<T>& base, std::int64_t id) {
+    auto it = k.latest.find(id);
+    if (it != k.latest.end()) return it->second.has_value();
+    return base.find(id) != nullptr;
+  }
+
+  template <class T>
+  static domain::status step(const domain::event& e, kind_changes& k,
+                             const domain::collection<T>& base) {
+    using traits = domain::kind_traits<T>;
+    if (e.type == traits::created) {
+      if (e.entity_id < k.next_id || exists(k, base, e.entity_id)) {
+        return corrupt(e, "id " + std::to_string(e.entity_id) + " was already used");
+      }
+      k.next_id = e.entity_id + 1;
+      k.latest[e.entity_id] = e.object;
+      return {};
+    }
+    if (!exists(k, base, e.entity_id)) {
+      return corrupt(e, (e.type == traits::deleted ? "deletes" : "updates") +
+                            std::string(" an unknown ") + std::string(traits::noun));
+    }
+    if (e.type == traits::deleted) {
+      k.latest[e.entity_id] = std::nullopt;
+    } else {
+      k.latest[e.entity_id] = e.object;
+    }
+    return {};
+  }
+
+  template <class T>
+  static domain::result<domain::collection<T>> build(kind_changes& k,
+                                                     const domain::collection<T>& base) {
+    using traits = domain::kind_traits<T>;
+    if (k.latest.empty()) return base;
+    std::vector<domain::entity_ref<T>> entities;
+    entities.reserve(base.size() + k.latest.size());
+    for (auto [id, e] : base.items()) {
+      if (k.latest.find(id) == k.latest.end()) entities.push_back(e);
+    }
+    for (auto& [id, json] : k.latest) {
+      if (!json) continue;
+      rapidjson::Document doc;
+      doc.Parse(json->data(), json->size());
+      if (doc.HasParseError()) {
+        return domain::make_error(
+            domain::errc::internal,
+            std::string(traits::noun) + " " + std::to_string(id) + ": object is not valid JSON");
+      }
+      auto value = traits::from_json(doc);
+      if (!value) return std::move(value).err();
+      if (value->id != id) {
+        return domain::make_error(domain::errc::internal,
+                                  "object id differs from the entity id " + std::to_string(id));
+      }
+      entities.push_back(domain::make_entity(std::move(*value), std::move(*json)));
+    }
+    std::sort(entities.begin(), entities.end(),
+              [](const auto& a, const auto& b) { return a->value.id < b->value.id; });
+    return domain::collection<T>::restore(std::move(entities), k.next_id);
+  }
+
+  domain::account_state base_;
+  std::uint64_t seq_ = 0;
+  domain::sha256_digest head_{};
+  domain::unix_ms last_timestamp_ = 0;
+  kind_changes referrers_;
+  kind_changes mappings_;
+};
+
 }  // namespace
 
 domain::result<domain::account_state> load_account(const store::event_log& log,
@@ -63,17 +191,19 @@ domain::result<domain::account_state> load_account(const store::event_log& log,
     state = std::move(*start);
   }
   if (state.seq() >= stop.max_seq) return state;
+  std::uint64_t from = state.seq() + 1;
+  tail_fold fold(std::move(state));
   domain::status failure;
-  auto st = log.replay(account_id, state.seq() + 1, [&](const domain::event& e) {
+  auto st = log.replay(account_id, from, [&](const domain::event& e) {
     if (!stop.admits(e.seq, e.timestamp)) return false;
-    failure = state.apply(e);
+    failure = fold.add(e);
     if (!failure) return false;
     ++r.events_replayed;
     return true;
   });
   if (!st) return std::move(st).err();
   if (!failure) return std::move(failure).err();
-  return state;
+  return std::move(fold).finish();
 }
 
 }  // namespace referrald::snapshots

@@ -75,8 +75,8 @@ BOOST_AUTO_TEST_CASE(the_audit_log_pages_through_who_did_what_when) {
   auto c = client();
   create(*c, "a.example.com");
   create(*c, "b.example.com");
-  BOOST_REQUIRE(c->patch("/passthrough-referrers/1?account_id=acme", R"({"utm_source":"z"})")
-                    .status == 200u);
+  BOOST_REQUIRE(
+      c->patch("/passthrough-referrers/1?account_id=acme", R"({"utm_source":"z"})").status == 200u);
   BOOST_REQUIRE(c->del("/passthrough-referrers/2?account_id=acme").status == 204u);
   BOOST_REQUIRE(c->post("/referrer-mappings?account_id=acme",
                         R"({"referrer_pattern":"x.com","utm_source":"x"})")
@@ -131,11 +131,12 @@ BOOST_AUTO_TEST_CASE(as_of_returns_the_rules_as_they_stood) {
   tick();
   create(*c, "b.example.com");
   auto after_two = c->get(k_list + "&include_inactive=true");
-  std::string t_two = data_of(c->get("/passthrough-referrers/2?account_id=acme"))["created_at"]
-                          .GetString();
+  std::string t_two =
+      data_of(c->get("/passthrough-referrers/2?account_id=acme"))["created_at"].GetString();
   tick();
-  BOOST_REQUIRE(c->patch("/passthrough-referrers/1?account_id=acme", R"({"is_active":false})")
-                    .status == 200u);
+  BOOST_REQUIRE(
+      c->patch("/passthrough-referrers/1?account_id=acme", R"({"is_active":false})").status ==
+      200u);
   tick();
   BOOST_REQUIRE(c->del("/passthrough-referrers/2?account_id=acme").status == 204u);
 
@@ -145,8 +146,8 @@ BOOST_AUTO_TEST_CASE(as_of_returns_the_rules_as_they_stood) {
   BOOST_TEST(one["domain"].GetString() == std::string("b.example.com"));
   // Now it is gone; and before anything existed there was nothing.
   BOOST_TEST(c->get("/passthrough-referrers/2?account_id=acme").status == 404u);
-  BOOST_TEST(c->get("/passthrough-referrers/1?account_id=acme&as_of=2000-01-01T00:00:00Z")
-                 .status == 404u);
+  BOOST_TEST(c->get("/passthrough-referrers/1?account_id=acme&as_of=2000-01-01T00:00:00Z").status ==
+             404u);
   auto before = data_of(c->get(k_list + "&as_of=2000-01-01T00:00:00%2B02:00"));
   BOOST_TEST(before["total"].GetUint64() == 0u);
   // A time in the future is the current state.
@@ -176,7 +177,9 @@ BOOST_AUTO_TEST_CASE(as_of_returns_the_rules_as_they_stood) {
 BOOST_AUTO_TEST_CASE(referralctl_replay_equals_what_the_server_answered_at_each_seq) {
   auto c = client();
   std::vector<std::string> seen;  // the list after event i+1
-  auto record = [&] { seen.push_back(c->get(k_list + "&include_inactive=true").body); };
+  auto record = [&] {
+    seen.push_back(c->get(k_list + "&include_inactive=true").body);
+  };
   create(*c, "a.example.com");
   record();
   create(*c, "b.example.com");
@@ -191,8 +194,9 @@ BOOST_AUTO_TEST_CASE(referralctl_replay_equals_what_the_server_answered_at_each_
   record();
   // While the server runs (read-only open).
   for (std::size_t i = 0; i < seen.size(); ++i) {
-    auto r = referralctl("--data " + dir.sub("data") + " replay --account acme --seq " +
-                         std::to_string(i + 1) + " --entity passthrough-referrers --include-inactive");
+    auto r =
+        referralctl("--data " + dir.sub("data") + " replay --account acme --seq " +
+                    std::to_string(i + 1) + " --entity passthrough-referrers --include-inactive");
     BOOST_REQUIRE_MESSAGE(r.exit == 0, r.output);
     auto live = parse(seen[i]);
     BOOST_TEST((parse(r.output) == live["data"]), "seq " << i + 1);
@@ -254,8 +258,9 @@ BOOST_AUTO_TEST_CASE(snapshots_are_written_and_used_across_a_restart) {
   auto c = client();
   for (int i = 0; i < 9; ++i)
     create(*c, "s" + std::to_string(i) + ".example.com");
-  BOOST_REQUIRE(c->patch("/passthrough-referrers/3?account_id=acme", R"({"is_active":false})")
-                    .status == 200u);
+  BOOST_REQUIRE(
+      c->patch("/passthrough-referrers/3?account_id=acme", R"({"is_active":false})").status ==
+      200u);
   std::string before = c->get(k_list + "&include_inactive=true").body;
   // Snapshots are written in the background after the acknowledgement: wait for two.
   for (int i = 0; i < 200; ++i) {
@@ -285,7 +290,8 @@ BOOST_AUTO_TEST_CASE(an_online_backup_under_load_restores_to_a_prefix_of_the_log
   std::thread writer([&] {
     auto w = client();
     for (int i = 0; i < 400 && !stop; ++i) {
-      auto r = w->post(k_list, R"({"domain":"w)" + std::to_string(i) + R"(.example.com","utm_source":"w"})");
+      auto r = w->post(
+          k_list, R"({"domain":"w)" + std::to_string(i) + R"(.example.com","utm_source":"w"})");
       if (r.status == 201u) ++written;
     }
   });
@@ -307,9 +313,9 @@ BOOST_AUTO_TEST_CASE(an_online_backup_under_load_restores_to_a_prefix_of_the_log
   // The backup is a prefix of the live log, with a verified chain.
   auto verified = referralctl("--data " + path + " verify");
   BOOST_TEST(verified.exit == 0, verified.output);
-  auto at_head = referralctl("--data " + dir.sub("data") + " replay --account acme --seq " +
-                             std::to_string(head) +
-                             " --entity passthrough-referrers --include-inactive");
+  auto at_head =
+      referralctl("--data " + dir.sub("data") + " replay --account acme --seq " +
+                  std::to_string(head) + " --entity passthrough-referrers --include-inactive");
   BOOST_REQUIRE_EQUAL(at_head.exit, 0);
 
   // A server started on a copy of it serves exactly that state.

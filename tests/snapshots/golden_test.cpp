@@ -36,7 +36,9 @@ std::string hex(std::string_view bytes) {
 }
 
 std::string unhex(std::string_view text) {
-  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  auto nibble = [](char c) {
+    return c <= '9' ? c - '0' : c - 'a' + 10;
+  };
   std::string out;
   for (std::size_t i = 0; i + 1 < text.size(); i += 2)
     out.push_back(static_cast<char>(nibble(text[i]) * 16 + nibble(text[i + 1])));
@@ -46,8 +48,7 @@ std::string unhex(std::string_view text) {
 // The account's rules as `referralctl replay` prints them (all rules, inactive too).
 std::string replay_line(const domain::account_state& s) {
   return "{\"account_id\":\"" + s.account_id() + "\",\"seq\":" + std::to_string(s.seq()) +
-         ",\"passthrough_referrers\":" +
-         domain::list_json<domain::passthrough_referrer>(s, true) +
+         ",\"passthrough_referrers\":" + domain::list_json<domain::passthrough_referrer>(s, true) +
          ",\"referrer_mappings\":" + domain::list_json<domain::referrer_mapping>(s, true) + "}";
 }
 

@@ -26,8 +26,9 @@ class event_generator {
   // Every event generated so far, in order (hashes set).
   const std::vector<domain::event>& events() const { return events_; }
 
-  // Generates `n` events and writes them, in batches of 1-5 events, synced.
-  void append(store::db& db, int n) {
+  // Generates `n` events and writes them, in batches of 1-5 events (synced unless
+  // `sync` is false).
+  void append(store::db& db, int n, bool sync = true) {
     store::event_log log(db);
     while (n > 0) {
       int in_batch = std::min(n, pick(1, 5));
@@ -39,7 +40,7 @@ class event_generator {
         if (!st) throw std::runtime_error("generator made an unfit event: " + st.err().message);
         events_.push_back(e);
       }
-      auto st = db.write(batch, true);
+      auto st = db.write(batch, sync);
       if (!st) throw std::runtime_error(st.err().message);
       n -= in_batch;
     }
