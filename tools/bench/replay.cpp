@@ -79,8 +79,8 @@ int load(const std::string& dir, int threads, bool use_snapshots) {
     pool.emplace_back([&] {
       for (std::size_t i = next++; i < accounts.size(); i = next++) {
         snapshots::load_report r;
-        auto s = snapshots::load_account(log, use_snapshots ? &snaps : nullptr, accounts[i], {},
-                                         &r);
+        auto s =
+            snapshots::load_account(log, use_snapshots ? &snaps : nullptr, accounts[i], {}, &r);
         if (!s) {
           ++failures;
           continue;
@@ -101,8 +101,7 @@ int load(const std::string& dir, int threads, bool use_snapshots) {
       use_snapshots ? "snapshots + tails" : "events only", threads, accounts.size(),
       static_cast<unsigned long long>(from_snapshots.load()),
       static_cast<unsigned long long>(folded.load()), open_s, load_s, total_s,
-      load_s > 0 ? static_cast<double>(folded.load()) / load_s : 0.0,
-      failures ? ", FAILURES" : "");
+      load_s > 0 ? static_cast<double>(folded.load()) / load_s : 0.0, failures ? ", FAILURES" : "");
   return failures ? 1 : 0;
 }
 
