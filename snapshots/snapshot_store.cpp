@@ -20,6 +20,8 @@
 
 #include <rapidjson/document.h>
 
+#include <optional>
+
 #include "store/codec.hpp"
 
 namespace referrald::snapshots {
@@ -36,18 +38,6 @@ domain::error corrupt(std::string_view account_id, std::uint64_t seq, const std:
   return domain::make_error(
       domain::errc::internal,
       "snapshot " + std::string(account_id) + "@" + std::to_string(seq) + " is corrupt: " + why);
-}
-
-std::string account_prefix(std::string_view account_id) {
-  std::string p(account_id);
-  p.push_back('\0');
-  return p;
-}
-
-std::string account_limit(std::string_view account_id) {
-  std::string p(account_id);
-  p.push_back('\x01');
-  return p;
 }
 
 template <class T>
@@ -86,16 +76,19 @@ domain::result<domain::collection<T>> get_kind(reader& r, std::string_view accou
   return c;
 }
 
-std::uint32_t snapshot_crc(std::string_view key, std::string_view body) {
-  return domain::crc32c(body, domain::crc32c(key));  // the CRC of key || body
+// The body of a stored snapshot whose CRC (over key || body) checks; nullopt otherwise.
+std::optional<std::string_view> checked_body(std::string_view key, std::string_view value) {
+  std::string_view body;
+  std::uint32_t stored = 0;
+  if (!split_crc32(value, body, stored)) return std::nullopt;
+  if (domain::crc32c(body, domain::crc32c(key)) != stored) return std::nullopt;
+  return body;
 }
 
 }  // namespace
 
 std::string encode_snapshot_key(std::string_view account_id, std::uint64_t seq) {
-  std::string k = account_prefix(account_id);
-  put_fixed64_be(k, seq);
-  return k;
+  return account_seq_key(account_id, seq);
 }
 
 std::string encode_snapshot(const domain::account_state& state) {
@@ -105,21 +98,17 @@ std::string encode_snapshot(const domain::account_state& state) {
   v.append(reinterpret_cast<const char*>(state.head_hash().data()), k_digest_size);
   put_kind(v, state.referrers());
   put_kind(v, state.mappings());
-  put_fixed32(v, snapshot_crc(encode_snapshot_key(state.account_id(), state.seq()), v));
+  put_fixed32(
+      v, domain::crc32c(v, domain::crc32c(encode_snapshot_key(state.account_id(), state.seq()))));
   return v;
 }
 
 domain::result<domain::account_state> decode_snapshot(std::string_view account_id,
                                                       std::uint64_t seq, std::string_view value) {
   if (value.size() < k_header_size + 4) return corrupt(account_id, seq, "truncated");
-  std::string_view body = value.substr(0, value.size() - 4);
-  reader crc_reader(value.substr(value.size() - 4));
-  std::uint32_t stored_crc = 0;
-  (void)crc_reader.fixed32(stored_crc);
-  if (snapshot_crc(encode_snapshot_key(account_id, seq), body) != stored_crc) {
-    return corrupt(account_id, seq, "checksum mismatch");
-  }
-  reader r(body);
+  auto body = checked_body(encode_snapshot_key(account_id, seq), value);
+  if (!body) return corrupt(account_id, seq, "checksum mismatch");
+  reader r(*body);
   std::uint8_t version = 0;
   std::uint64_t ts = 0;
   domain::sha256_digest head{};
@@ -176,16 +165,14 @@ domain::result<std::vector<snapshot_info>> snapshot_store::scan(std::string_view
         info.account_id = std::string(key.substr(0, zero));
         info.seq = get_fixed64_be(key.data() + zero + 1);
         info.bytes = value.size();
-        if (value.size() >= k_header_size + 4 &&
-            static_cast<std::uint8_t>(value[0]) == k_snapshot_version) {
-          reader crc_reader(value.substr(value.size() - 4));
-          std::uint32_t stored_crc = 0;
-          (void)crc_reader.fixed32(stored_crc);
-          info.readable = snapshot_crc(key, value.substr(0, value.size() - 4)) == stored_crc;
-          reader r(value.substr(1));
-          std::uint64_t ts = 0;
-          if (info.readable && r.fixed64(ts)) info.last_timestamp = static_cast<std::int64_t>(ts);
-        }
+        auto body = value.size() >= k_header_size + 4 &&
+                            static_cast<std::uint8_t>(value[0]) == k_snapshot_version
+                        ? checked_body(key, value)
+                        : std::nullopt;
+        std::uint64_t ts = 0;
+        reader r(body ? body->substr(1) : std::string_view());
+        info.readable = body.has_value() && r.fixed64(ts);
+        info.last_timestamp = static_cast<std::int64_t>(ts);
         out.push_back(std::move(info));
         return true;
       });

@@ -52,6 +52,39 @@ inline void put_lpstr(std::string& out, std::string_view s) {
   out.append(s);
 }
 
+// -- keys of per-account streams (events, snapshots) ------------------------------------
+// account_id 0x00 seq:fixed64-big-endian. Account ids never contain 0x00, so one account's
+// records are one contiguous, seq-ordered range: [account_prefix, account_limit).
+
+inline std::string account_prefix(std::string_view account_id) {
+  std::string p(account_id);
+  p.push_back('\0');
+  return p;
+}
+
+inline std::string account_limit(std::string_view account_id) {
+  std::string p(account_id);
+  p.push_back('\x01');
+  return p;
+}
+
+inline std::string account_seq_key(std::string_view account_id, std::uint64_t seq) {
+  std::string k = account_prefix(account_id);
+  put_fixed64_be(k, seq);
+  return k;
+}
+
+// Splits a record that ends in a fixed32 CRC into its body and that CRC; false when it is
+// too short to hold one.
+inline bool split_crc32(std::string_view value, std::string_view& body, std::uint32_t& crc) {
+  if (value.size() < 4) return false;
+  body = value.substr(0, value.size() - 4);
+  crc = 0;
+  for (int i = 3; i >= 0; --i)
+    crc = (crc << 8) | static_cast<unsigned char>(value[body.size() + static_cast<std::size_t>(i)]);
+  return true;
+}
+
 // A bounds-checked reader over a stored value: every getter returns false, and consumes
 // nothing useful, when the input is too short or malformed.
 class reader {

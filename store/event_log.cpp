@@ -58,24 +58,10 @@ domain::error corrupt(std::string_view account_id, std::uint64_t seq, const std:
       "event " + std::string(account_id) + "/" + std::to_string(seq) + " is corrupt: " + why);
 }
 
-std::string account_prefix(std::string_view account_id) {
-  std::string p(account_id);
-  p.push_back('\0');
-  return p;
-}
-
-std::string account_limit(std::string_view account_id) {
-  std::string p(account_id);
-  p.push_back('\x01');
-  return p;
-}
-
 }  // namespace
 
 std::string encode_event_key(std::string_view account_id, std::uint64_t seq) {
-  std::string k = account_prefix(account_id);
-  put_fixed64_be(k, seq);
-  return k;
+  return account_seq_key(account_id, seq);
 }
 
 std::string encode_event_value(std::string_view account_id, domain::event& e) {
@@ -100,10 +86,9 @@ std::string encode_event_value(std::string_view account_id, domain::event& e) {
 domain::result<domain::event> decode_event(std::string_view account_id, std::uint64_t seq,
                                            std::string_view value) {
   if (value.size() < 4 + 2 * k_digest_size + 2) return corrupt(account_id, seq, "truncated");
-  std::string_view body = value.substr(0, value.size() - 4);
-  reader crc_reader(value.substr(value.size() - 4));
+  std::string_view body;
   std::uint32_t stored_crc = 0;
-  (void)crc_reader.fixed32(stored_crc);
+  (void)split_crc32(value, body, stored_crc);
   if (domain::crc32c(body) != stored_crc) return corrupt(account_id, seq, "checksum mismatch");
 
   reader r(body);
