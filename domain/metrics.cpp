@@ -104,6 +104,31 @@ void process_metrics::render(std::string& out) const {
   counter(out, "referrald_backups_created_total",
           "Online checkpoints of the store written by POST /admin/snapshots.",
           backups_created.load());
+  counter(out, "referrald_io_handler_exceptions_total",
+          "Exceptions caught at the edge of an I/O thread's loop (each one is logged).",
+          io_handler_exceptions.load());
+  counter(out, "referrald_actor_exceptions_total",
+          "Exceptions caught in actor or commit-thread handlers (each one is logged).",
+          actor_exceptions.load());
+  counter(out, "referrald_regex_budget_exhausted_total",
+          "Visits whose regex mappings used up the per-visit work budget (the rest were "
+          "skipped as not matching).",
+          regex_budget_exhausted.load());
+  counter(out, "referrald_chain_verified_total",
+          "Accounts whose whole event chain the background verifier checked.",
+          chain_verified.load());
+  gauge(out, "referrald_chain_broken_accounts",
+        "Accounts whose stored history failed verification (they refuse writes).",
+        chain_broken_accounts.load());
+  gauge(out, "referrald_store_writable",
+        "1 while the store accepts writes; 0 while the disk is too full (writes get 507).",
+        store_writable.load());
+  gauge(out, "referrald_store_free_bytes",
+        "Free bytes on the data directory's file system at the last check.",
+        store_free_bytes.load());
+  counter(out, "referrald_store_writes_refused_total",
+          "Writes refused with 507 because the disk was (nearly) full.",
+          store_writes_refused_disk_full.load());
   out += "# HELP referrald_store_commit_seconds Time of one synced group commit.\n";
   out += "# TYPE referrald_store_commit_seconds histogram\n";
   store_commit_seconds.render(out, "referrald_store_commit_seconds", "");

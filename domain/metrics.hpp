@@ -39,6 +39,21 @@ struct process_metrics {
   std::atomic<std::uint64_t> snapshots_written{0};   // per-account state snapshots
   std::atomic<std::uint64_t> snapshot_fallbacks{0};  // unusable snapshots passed over
   std::atomic<std::uint64_t> backups_created{0};     // online checkpoints of the store
+  // Exceptions caught at a thread's boundary (I/O loop, actor handler, commit writer):
+  // each is a bug, logged; the process goes on.
+  std::atomic<std::uint64_t> io_handler_exceptions{0};
+  std::atomic<std::uint64_t> actor_exceptions{0};
+  // Visits whose regex mappings ran out of their per-visit work budget.
+  std::atomic<std::uint64_t> regex_budget_exhausted{0};
+  // The background chain verifier: accounts whose whole chain checked, and accounts
+  // currently known to be broken (they refuse writes).
+  std::atomic<std::uint64_t> chain_verified{0};
+  std::atomic<std::int64_t> chain_broken_accounts{0};
+  // Storage: 1 while writes are accepted; free bytes on the data directory's file system
+  // at the last check; writes refused because the disk was (nearly) full.
+  std::atomic<std::int64_t> store_writable{1};
+  std::atomic<std::int64_t> store_free_bytes{0};
+  std::atomic<std::uint64_t> store_writes_refused_disk_full{0};
   latency_histogram store_commit_seconds;
 
   // Renders every metric above in the Prometheus text format.

@@ -29,6 +29,10 @@ enum class errc : std::uint8_t {
   internal = 11,               // storage failure or broken invariant
   route_not_found = 12,        // no such route
   header_too_large = 13,       // request header over the server's limit
+  bad_request = 14,            // a malformed HTTP request (framing, headers)
+  not_implemented = 15,        // an HTTP feature the server does not support
+  insufficient_storage = 16,   // the disk is (nearly) full; nothing was stored
+  store_corrupted = 17,        // stored data failed its checks; retrying will not help
 };
 
 struct field_error {

@@ -37,6 +37,14 @@ error_mapping map_error(domain::errc e) {
       return {500, "internal"};
     case errc::header_too_large:
       return {431, "header_too_large"};
+    case errc::bad_request:
+      return {400, "bad_request"};
+    case errc::not_implemented:
+      return {501, "not_implemented"};
+    case errc::insufficient_storage:
+      return {507, "insufficient_storage"};
+    case errc::store_corrupted:
+      return {500, "store_corrupted"};
   }
   return {500, "internal"};
 }
@@ -91,6 +99,8 @@ response failure(const domain::error& e) {
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"referrald\"");
   }
   if (e.code == domain::errc::unavailable) r.headers.emplace_back("Retry-After", "1");
+  // The disk must be freed first: ask for a slower retry.
+  if (e.code == domain::errc::insufficient_storage) r.headers.emplace_back("Retry-After", "30");
   return r;
 }
 

@@ -105,10 +105,15 @@ domain::status json_body_insitu(request_ctx& c, rapidjson::Document& doc) {
   return domain::parse_json_insitu(*c.body_storage, doc);
 }
 
-actors::reply_to reply_with(const request_ctx& c, unsigned status) {
-  return actors::make_reply([respond = c.respond, status](actors::api_result r) {
-    respond(r.ok() ? success(status, r.value()) : failure(r.err()));
-  });
+actors::reply_to reply_with(const request_ctx& c, unsigned status,
+                            std::vector<std::pair<std::string, std::string>> headers) {
+  return actors::make_reply(
+      [respond = c.respond, status, headers = std::move(headers)](actors::api_result r) {
+        if (!r.ok()) return respond(failure(r.err()));
+        response out = success(status, r.value());
+        out.headers.insert(out.headers.end(), headers.begin(), headers.end());
+        respond(std::move(out));
+      });
 }
 
 std::optional<response> healthz(request_ctx&) { return raw_json(200, R"({"status":"ok"})"); }

@@ -45,7 +45,8 @@ domain::status json_body_insitu(request_ctx& c, rapidjson::Document& doc);
 
 // A reply channel that answers the request with `status` and the success envelope, or
 // with the error envelope.
-actors::reply_to reply_with(const request_ctx& c, unsigned status);
+actors::reply_to reply_with(const request_ctx& c, unsigned status,
+                            std::vector<std::pair<std::string, std::string>> headers = {});
 
 // -- handlers -------------------------------------------------------------------------
 

@@ -15,7 +15,9 @@ std::optional<response> api_keys_create(request_ctx& c) {
   if (auto st = json_body(c, doc); !st) return failure(st.err());
   auto req = domain::parse_api_key_create(doc);
   if (!req) return failure(req.err());
-  c.runtime->tell(actors::key_create_req{std::move(*req), *c.key, reply_with(c, 201)});
+  // The answer holds the secret: no cache may keep it.
+  c.runtime->tell(actors::key_create_req{std::move(*req), *c.key,
+                                         reply_with(c, 201, {{"Cache-Control", "no-store"}})});
   return std::nullopt;
 }
 

@@ -7,6 +7,7 @@
 // to an actor, whose answer later arrives through `respond` (thread-safe; the session
 // takes care of moving it to its own executor and of the request timeout).
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -43,6 +44,9 @@ struct request_ctx {
   actors::runtime* runtime = nullptr;
   const http_metrics* metrics = nullptr;
   std::function<void(response)> respond;
+  // When the session stops waiting and answers 503: work done for this request (batch
+  // resolution) stops by then too.
+  std::chrono::steady_clock::time_point deadline;
 };
 
 using handler = std::optional<response> (*)(request_ctx&);

@@ -77,11 +77,13 @@ router::match router::find(method verb, std::string_view path) const {
       m.allow += to_string(r.verb);
       if (r.verb == method::get) m.allow += ", HEAD";
       m.kind = match::method_not_allowed;
+      if (m.same_path == nullptr) m.same_path = &r;
       continue;
     }
     m.kind = match::found;
     m.entry = &r;
     m.allow.clear();
+    m.same_path = nullptr;
     for (std::size_t i = 0; i < pat.size(); ++i) {
       if (!is_param(pat[i])) continue;
       auto decoded = domain::percent_decode(segs[i], false);

@@ -33,8 +33,9 @@ class router {
     enum kind_t { found, not_found, method_not_allowed } kind = not_found;
     const route* entry = nullptr;
     std::vector<std::string> params;
-    std::string allow;  // for 405: "GET, POST"
-    std::string error;  // a path segment that does not decode
+    std::string allow;                 // for 405: "GET, POST"
+    const route* same_path = nullptr;  // for 405: the first route with this pattern
+    std::string error;                 // a path segment that does not decode
   };
 
   // `path` is the request target without the query string.

@@ -11,12 +11,17 @@
 
 #include <array>
 #include <atomic>
+#include <cstdio>
+#include <ctime>
 #include <optional>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "domain/log.hpp"
+#include "domain/metrics.hpp"
+#include "domain/text.hpp"
 #include "http/http_metrics.hpp"
 
 namespace referrald::http {
@@ -65,6 +70,28 @@ method to_method(bhttp::verb v) {
 }
 
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
+
+// The Date header value (RFC 9110 section 5.6.7, IMF-fixdate), formatted once a second
+// per thread.
+const std::string& http_date() {
+  static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  thread_local std::time_t cached_at = -1;
+  thread_local std::string cached;
+  std::time_t now = std::time(nullptr);
+  if (now != cached_at) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
+                  tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                  tm.tm_sec);
+    cached = buf;
+    cached_at = now;
+  }
+  return cached;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -142,12 +169,19 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::atomic<std::size_t> live_sessions{0};
 };
 
-// One connection: do_read → on_header → (100-continue) → on_body → dispatch →
-// complete → finish → on_write → do_read ... All on its worker's thread.
+// One connection: do_read → (header bytes) → on_header → (100-continue) → on_body →
+// dispatch → complete → finish → on_write → do_read ... All on its worker's thread.
+//
+// The header is read by the session itself (read_header_bytes) rather than by Beast, so
+// that the raw bytes can be checked for what Beast would silently accept (obsolete line
+// folding) and so that the read deadline starts with the first byte of a request, not
+// with the end of its header. The read buffer never grows past the header limit, which
+// also bounds what a chunk header line (with its extensions) or a trailer section may
+// take: a request that needs more is refused with 431, never buffered.
 class session : public std::enable_shared_from_this<session> {
  public:
   session(socket_t&& socket, worker& w, std::shared_ptr<server::impl> srv)
-      : socket_(std::move(socket)), worker_(w), srv_(std::move(srv)) {
+      : socket_(std::move(socket)), worker_(w), srv_(std::move(srv)), buffer_(k_header_limit) {
     ++srv_->live_sessions;
   }
 
@@ -195,19 +229,143 @@ class session : public std::enable_shared_from_this<session> {
     parser_->body_limit(boost::none);
     phase_ = phase::idle;
     deadline_ = clock::now() + srv_->options.idle_timeout;
-    bhttp::async_read_header(socket_, buffer_, *parser_,
-                             beast::bind_front_handler(&session::on_header, shared_from_this()));
+    scanned_ = 0;
+    match_ = {};
+    close_after_ = false;
+    read_header_bytes();
+  }
+
+  // The first bytes of a request: from now on the read deadline applies, not the idle one.
+  void request_begins() {
+    if (phase_ != phase::idle) return;
+    phase_ = phase::reading;
+    started_ = clock::now();
+    deadline_ = started_ + srv_->options.read_timeout;
+  }
+
+  // Reads until the buffer holds a whole header (up to the blank line), then parses it.
+  void read_header_bytes() {
+    // Empty lines before a request line are ignored (RFC 9112 section 2.2).
+    while (buffer_.size() >= 2 && scanned_ == 0) {
+      auto* p = static_cast<const char*>(buffer_.data().data());
+      if (p[0] != '\r' || p[1] != '\n') break;
+      buffer_.consume(2);
+    }
+    std::string_view bytes(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    if (!bytes.empty()) request_begins();
+    if (auto end = bytes.find("\r\n\r\n", scanned_); end != std::string_view::npos) {
+      return on_header_bytes(end + 4);
+    }
+    if (buffer_.size() >= k_header_limit) {
+      return refuse_now(domain::make_error(domain::errc::header_too_large,
+                                           "the request header is larger than 16 KiB"));
+    }
+    scanned_ = bytes.size() < 3 ? 0 : bytes.size() - 3;
+    std::size_t room = buffer_.max_size() - buffer_.size();
+    socket_.async_read_some(buffer_.prepare(room),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->buffer_.commit(n);
+                              if (ec) return self->on_read_error(ec);
+                              self->read_header_bytes();
+                            });
+  }
+
+  // Answers a request that could not be read and closes the connection.
+  void refuse_now(domain::error e) {
+    request_begins();
+    close_after_ = true;
+    match_ = {};
+    finish(failure(e));
+  }
+
+  void on_header_bytes(std::size_t header_size) {
+    std::string_view header(static_cast<const char*>(buffer_.data().data()), header_size);
+    // Obsolete line folding (a field line continued on the next line): refused, as RFC
+    // 9112 section 5.2 allows, since different parsers would read it differently.
+    for (std::size_t at = header.find("\r\n"); at != std::string_view::npos && at + 2 < header_size;
+         at = header.find("\r\n", at + 2)) {
+      char next = header[at + 2];
+      if (next == ' ' || next == '\t') {
+        return refuse_now(domain::make_error(
+            domain::errc::bad_request,
+            "malformed HTTP request: a header line starts with a space or tab (obsolete line "
+            "folding is not accepted)"));
+      }
+    }
+    beast::error_code ec;
+    std::size_t used = parser_->put(net::buffer(header.data(), header.size()), ec);
+    if (!ec && !parser_->is_header_done()) ec = bhttp::error::partial_message;
+    if (ec) {
+      if (ec == bhttp::error::header_limit) {
+        return refuse_now(domain::make_error(domain::errc::header_too_large,
+                                             "the request header is larger than 16 KiB"));
+      }
+      return refuse_now(domain::make_error(domain::errc::bad_request, framing_message(ec)));
+    }
+    buffer_.consume(used);
+    on_header();
+  }
+
+  static std::string framing_message(beast::error_code ec) {
+    if (ec == bhttp::error::bad_transfer_encoding || ec == bhttp::error::bad_content_length ||
+        ec == bhttp::error::multiple_content_length) {
+      return "malformed HTTP request: Content-Length and Transfer-Encoding conflict, or either "
+             "is invalid or repeated (" +
+             ec.message() + ")";
+    }
+    return "malformed HTTP request: " + ec.message();
+  }
+
+  // The framing rules Beast leaves to the server: one Host on HTTP/1.1 (RFC 9112 section
+  // 3.2), and no transfer coding but `chunked` (section 6.1): a body whose length cannot be
+  // read is never taken for the next request.
+  std::optional<domain::error> check_framing() const {
+    const auto& req = parser_->get();
+    if (req.version() != 11 && req.version() != 10) {
+      return domain::make_error(domain::errc::bad_request,
+                                "only HTTP/1.1 and HTTP/1.0 are supported");
+    }
+    auto hosts = req.equal_range(bhttp::field::host);
+    auto host_count = std::distance(hosts.first, hosts.second);
+    if (host_count > 1 || (req.version() == 11 && host_count == 0)) {
+      return domain::make_error(domain::errc::bad_request,
+                                host_count == 0
+                                    ? "malformed HTTP request: HTTP/1.1 needs a Host header"
+                                    : "malformed HTTP request: Host is given more than once");
+    }
+    auto codings = req.equal_range(bhttp::field::transfer_encoding);
+    if (codings.first == codings.second) return std::nullopt;
+    if (req.version() == 10) {
+      return domain::make_error(domain::errc::bad_request,
+                                "malformed HTTP request: HTTP/1.0 cannot use Transfer-Encoding");
+    }
+    std::vector<std::string> tokens;
+    for (auto it = codings.first; it != codings.second; ++it) {
+      std::string_view list = sv(it->value());
+      while (!list.empty()) {
+        auto comma = list.find(',');
+        std::string_view token = domain::trim(list.substr(0, comma));
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+        if (!token.empty()) tokens.emplace_back(token);
+      }
+    }
+    if (tokens.size() == 1 && iequals(tokens.front(), "chunked")) return std::nullopt;
+    std::string all;
+    for (const auto& t : tokens)
+      all += (all.empty() ? "" : ", ") + t;
+    return domain::make_error(domain::errc::not_implemented,
+                              "Transfer-Encoding '" + all +
+                                  "' is not supported: send the body with Content-Length or "
+                                  "Transfer-Encoding: chunked alone");
   }
 
   // The header is in: route, authenticate and check the body's size before reading it,
   // so that a request that will be refused does not upload its body first.
-  void on_header(beast::error_code ec, std::size_t) {
-    if (ec) return on_read_error(ec);
-    phase_ = phase::reading;
-    deadline_ = clock::now() + srv_->options.read_timeout;
-    started_ = clock::now();
+  void on_header() {
     auto& req = parser_->get();
-    std::string_view target = sv(req.target());
+    if (auto bad = check_framing()) return refuse_now(std::move(*bad));
+    target_ = origin_form(sv(req.target()));
+    std::string_view target = target_;
     path_ = target.substr(0, target.find('?'));
     match_ = srv_->routes.find(to_method(req.method()), path_);
     auto length = parser_->content_length();
@@ -236,6 +394,22 @@ class session : public std::enable_shared_from_this<session> {
     }
     if (!has_body && parser_->is_done()) return dispatch();
     read_body();
+  }
+
+  // The request target in origin form: an absolute-form target ("http://host:port/p?q",
+  // RFC 9112 section 3.2.2) loses its scheme and authority.
+  static std::string origin_form(std::string_view target) {
+    std::size_t colon = target.find("://");
+    if (colon == std::string_view::npos || target.empty() || target.front() == '/') {
+      return std::string(target);
+    }
+    std::string_view scheme = target.substr(0, colon);
+    if (!iequals(scheme, "http") && !iequals(scheme, "https")) return std::string(target);
+    std::string_view rest = target.substr(colon + 3);
+    std::size_t path = rest.find_first_of("/?");
+    if (path == std::string_view::npos) return "/";
+    if (rest[path] == '?') return "/" + std::string(rest.substr(path));
+    return std::string(rest.substr(path));
   }
 
   // Checks the bearer key and the role the route needs; an error response when refused.
@@ -274,16 +448,16 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_read_error(beast::error_code ec) {
-    if (phase_ == phase::idle) started_ = clock::now();
     if (ec == bhttp::error::body_limit && match_.kind == router::match::found) {
       close_after_ = true;
       return finish(too_large(match_.entry->body_limit));
     }
-    if (ec == bhttp::error::header_limit) {
-      close_after_ = true;
-      match_ = {};
-      return finish(failure(domain::make_error(domain::errc::header_too_large,
-                                               "the request header is larger than 16 KiB")));
+    if (ec == bhttp::error::buffer_overflow || ec == bhttp::error::header_limit) {
+      // Only a chunk header line (with its extensions) or the trailer section can fill
+      // the buffer while a body is read.
+      return refuse_now(domain::make_error(
+          domain::errc::header_too_large,
+          "a chunk header (with its extensions) or the trailer section is larger than 16 KiB"));
     }
     if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
         ec == net::error::connection_reset || ec == net::error::eof ||
@@ -291,10 +465,7 @@ class session : public std::enable_shared_from_this<session> {
       return close();
     }
     // A request Beast cannot parse: answer 400 and close.
-    close_after_ = true;
-    match_ = {};
-    finish(failure(domain::make_error(domain::errc::validation_failed,
-                                      "malformed HTTP request: " + ec.message())));
+    refuse_now(domain::make_error(domain::errc::bad_request, framing_message(ec)));
   }
 
   static response too_large(std::size_t limit) {
@@ -329,11 +500,12 @@ class session : public std::enable_shared_from_this<session> {
     ctx.content_type = sv(req[bhttp::field::content_type]);
     ctx.runtime = &srv_->runtime;
     ctx.metrics = &srv_->metrics;
+    ctx.deadline = clock::now() + srv_->options.request_timeout;
 
     if (!match_.error.empty()) {
       return finish(failure(domain::make_error(domain::errc::route_not_found, match_.error)));
     }
-    std::string_view target = sv(req.target());
+    std::string_view target = target_;
     auto q = target.find('?');
     auto query = query_params::parse(q == std::string_view::npos ? "" : target.substr(q + 1));
     if (!query) return finish(failure(query.err()));
@@ -350,8 +522,22 @@ class session : public std::enable_shared_from_this<session> {
         self->complete(gen, std::move(resp));
       });
     };
-    std::optional<response> immediate = r.fn(ctx);
+    std::optional<response> immediate;
+    try {
+      immediate = r.fn(ctx);
+    } catch (const std::exception& e) {
+      immediate = internal_failure(e.what());
+    } catch (...) {
+      immediate = internal_failure("unknown exception");
+    }
     if (immediate) complete(gen, std::move(*immediate));
+  }
+
+  response internal_failure(const char* what) {
+    domain::log(domain::log_level::error,
+                "a handler for " + std::string(path_) + " failed with an exception: " + what);
+    return failure(domain::make_error(domain::errc::internal,
+                                      "the server failed to handle this request; it was logged"));
   }
 
   // Only the first answer for the current request counts.
@@ -362,13 +548,20 @@ class session : public std::enable_shared_from_this<session> {
 
   void finish(response resp) {
     auto& req = parser_->get();
-    std::size_t index =
-        match_.kind == router::match::found ? match_.entry->index : srv_->metrics.unmatched();
-    srv_->metrics.record(index, resp.status,
-                         std::chrono::duration<double>(clock::now() - started_).count());
+    double seconds = std::chrono::duration<double>(clock::now() - started_).count();
+    if (match_.kind == router::match::found) {
+      srv_->metrics.record(match_.entry->index, resp.status, seconds);
+    } else if (match_.kind == router::match::method_not_allowed && match_.same_path != nullptr) {
+      srv_->metrics.record_other_method(match_.same_path->index, to_method(req.method()),
+                                        resp.status, seconds);
+    } else {
+      srv_->metrics.record(srv_->metrics.unmatched(), resp.status, seconds);
+    }
+    unsigned version = req.version() == 10 ? 10 : 11;
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
-        static_cast<bhttp::status>(resp.status), req.version());
+        static_cast<bhttp::status>(resp.status), version);
     res->set(bhttp::field::server, "referrald");
+    res->set(bhttp::field::date, http_date());
     if (!resp.content_type.empty()) res->set(bhttp::field::content_type, resp.content_type);
     for (auto& [name, value] : resp.headers)
       res->set(name, value);
@@ -433,8 +626,10 @@ class session : public std::enable_shared_from_this<session> {
   worker& worker_;
   std::shared_ptr<server::impl> srv_;
   beast::flat_buffer buffer_;
+  std::size_t scanned_ = 0;  // header bytes already searched for the blank line
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   router::match match_;
+  std::string target_;  // the request target in origin form
   std::string_view path_;
   const domain::api_key* key_ = nullptr;           // the authenticated caller, if any
   std::shared_ptr<const domain::key_table> keys_;  // keeps key_ alive
@@ -446,6 +641,25 @@ class session : public std::enable_shared_from_this<session> {
   std::array<char, 16 * 1024> drain_buffer_;
   std::size_t lingered_ = 0;
 };
+
+// Runs a worker's event loop until it is stopped. An exception that escapes a handler
+// (none should: this is the last line of defence) is logged and counted, and the loop goes
+// on: the connection whose handler threw is dropped, every other one is served.
+void run_worker(worker& w) {
+  for (;;) {
+    try {
+      w.ioc.run();
+      return;
+    } catch (const std::exception& e) {
+      domain::metrics().io_handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+      domain::log(domain::log_level::error,
+                  std::string("an I/O handler failed with an exception: ") + e.what());
+    } catch (...) {
+      domain::metrics().io_handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+      domain::log(domain::log_level::error, "an I/O handler failed with an unknown exception");
+    }
+  }
+}
 
 void server::impl::start_accepting() {
   worker& w = *workers[next_worker];
@@ -557,9 +771,9 @@ void server::run() {
   i.start_accepting();
   std::vector<std::thread> threads;
   for (std::size_t t = 1; t < i.workers.size(); ++t) {
-    threads.emplace_back([w = i.workers[t].get()] { w->ioc.run(); });
+    threads.emplace_back([w = i.workers[t].get()] { run_worker(*w); });
   }
-  i.workers.front()->ioc.run();
+  run_worker(*i.workers.front());
   for (auto& t : threads)
     t.join();
 }

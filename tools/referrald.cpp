@@ -35,6 +35,10 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
   --max-body BYTES       largest request body accepted (default 33554432, the AI push
                          limit; rule APIs accept at most 1 MiB or this, if smaller)
   --request-timeout MS   how long a request may wait for its answer (default 10000)
+  --read-timeout MS      how long reading one request (header and body, from its first
+                         byte) or writing one response may take (default 30000)
+  --idle-timeout MS      how long a keep-alive connection may wait for its next request
+                         (default 60000)
   --account-idle-timeout S  stop an account's actor after S seconds without use; it is
                          started again, from the store, on the next request (default 300)
   --snapshot-every N     write a snapshot of an account's rules every N events, so that
@@ -56,6 +60,8 @@ struct config {
   std::size_t ingest_actors = 0;
   std::size_t max_body = 32u << 20;
   std::size_t request_timeout_ms = 10000;
+  std::size_t read_timeout_ms = 30000;
+  std::size_t idle_timeout_ms = 60000;
   std::size_t account_idle_seconds = 300;
   std::size_t snapshot_every = 1000;
   std::string log_level = "info";
@@ -93,6 +99,10 @@ void set_option(config& c, std::string_view name, std::string_view value) {
     c.max_body = parse_count("--max-body", value, 1024, std::size_t{1} << 32);
   } else if (name == "request-timeout") {
     c.request_timeout_ms = parse_count("--request-timeout", value, 10, 3600000);
+  } else if (name == "read-timeout") {
+    c.read_timeout_ms = parse_count("--read-timeout", value, 100, 3600000);
+  } else if (name == "idle-timeout") {
+    c.idle_timeout_ms = parse_count("--idle-timeout", value, 100, 3600000);
   } else if (name == "account-idle-timeout") {
     c.account_idle_seconds = parse_count("--account-idle-timeout", value, 1, 7 * 24 * 3600);
   } else if (name == "snapshot-every") {
@@ -109,9 +119,9 @@ void set_option(config& c, std::string_view name, std::string_view value) {
 
 config parse(int argc, char** argv) {
   config c;
-  for (const char* name :
-       {"listen", "data", "io-threads", "actor-threads", "ingest-actors", "max-body",
-        "request-timeout", "account-idle-timeout", "snapshot-every", "log-level"}) {
+  for (const char* name : {"listen", "data", "io-threads", "actor-threads", "ingest-actors",
+                           "max-body", "request-timeout", "read-timeout", "idle-timeout",
+                           "account-idle-timeout", "snapshot-every", "log-level"}) {
     std::string var = "REFERRALD_";
     for (const char* p = name; *p != '\0'; ++p) {
       var += *p == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
@@ -225,6 +235,8 @@ int main(int argc, char** argv) {
     sopts.body_limits.push_body = cfg.max_body;
     sopts.body_limits.rule_body = std::min<std::size_t>(cfg.max_body, 1u << 20);
     sopts.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+    sopts.read_timeout = std::chrono::milliseconds(cfg.read_timeout_ms);
+    sopts.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
     http::server server(sopts, runtime);
 
     std::printf("listening on %s\n", server.local_endpoint().c_str());
