@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 
+#include "actors/guard.hpp"
 #include "actors/write_pipeline.hpp"
 #include "domain/metrics.hpp"
 
@@ -221,6 +222,25 @@ void handle(self_ptr self, Req& req, void (*fn)(self_ptr, Req&)) {
   st.held.emplace_back(std::move(reply), [self, fn, r = std::move(req)]() mutable { fn(self, r); });
 }
 
+// An exception left the actor's state in doubt: stop taking requests (they go to the
+// account's next actor, which loads its state afresh from the store) and quit.
+void quit_after_exception(self_ptr self) {
+  auto& st = self->state;
+  if (st.evicted) return;
+  if (st.svc->evict(st.account_id, self->address())) {
+    st.evicted = true;
+    caf::anon_send(caf::actor_cast<account_actor>(self), evict_atom_v);
+  }
+}
+
+// handle(), with any exception contained (see actors/guard.hpp).
+template <class Req>
+void guarded(self_ptr self, Req& req, void (*fn)(self_ptr, Req&)) {
+  if (!contain("account " + self->state.account_id, req, [&] { handle(self, req, fn); })) {
+    quit_after_exception(self);
+  }
+}
+
 std::chrono::milliseconds idle_check_period(const services& svc) {
   return std::max(svc.idle_timeout / 4, std::chrono::milliseconds(10));
 }
@@ -242,13 +262,16 @@ void on_idle_tick(self_ptr self) {
   self->delayed_send(self, idle_check_period(*st.svc), idle_tick_atom_v);
 }
 
-void fail_held(self_ptr self, const std::string& why) {
+// A stored history that fails its checks is reported as such (500 store_corrupted: a
+// retry cannot help); anything else as unavailable (503: a retry may).
+void fail_held(self_ptr self, const std::string& why,
+               domain::errc code = domain::errc::unavailable) {
   auto held = std::move(self->state.held);
   self->state.held.clear();
+  if (code != domain::errc::store_corrupted) code = domain::errc::unavailable;
   for (auto& [reply, fn] : held) {
-    reply->deliver(
-        domain::make_error(domain::errc::unavailable,
-                           "account " + self->state.account_id + " could not be loaded: " + why));
+    reply->deliver(domain::make_error(
+        code, "account " + self->state.account_id + " could not be loaded: " + why));
   }
 }
 
@@ -260,13 +283,14 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
   st.published = std::move(published);
   st.committed = domain::account_state(account_id);
   st.tip = st.committed;
+  st.writes.set_stream("account:" + account_id);
   st.last_request = domain::now_ms();
   self->delayed_send(self, idle_check_period(*svc), idle_tick_atom_v);
   self->request(svc->loaders, svc->load_timeout, load_account_req{account_id})
       .then(
           [self](loaded_account& result) {
             if (!result.state) {
-              fail_held(self, result.error);
+              fail_held(self, result.error, static_cast<domain::errc>(result.code));
               self->quit(caf::sec::runtime_error);
               return;
             }
@@ -285,18 +309,22 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
             self->quit(caf::sec::request_timeout);
           });
   return {
-      [self](passthrough_list_req& r) { handle(self, r, &list<passthrough_referrer>); },
-      [self](passthrough_get_req& r) { handle(self, r, &get<passthrough_referrer>); },
-      [self](passthrough_create_req& r) { handle(self, r, &create<passthrough_referrer>); },
-      [self](passthrough_patch_req& r) { handle(self, r, &patch<passthrough_referrer>); },
-      [self](passthrough_delete_req& r) { handle(self, r, &remove<passthrough_referrer>); },
-      [self](mapping_list_req& r) { handle(self, r, &list<referrer_mapping>); },
-      [self](mapping_get_req& r) { handle(self, r, &get<referrer_mapping>); },
-      [self](mapping_create_req& r) { handle(self, r, &create<referrer_mapping>); },
-      [self](mapping_patch_req& r) { handle(self, r, &patch<referrer_mapping>); },
-      [self](mapping_delete_req& r) { handle(self, r, &remove<referrer_mapping>); },
-      [self](await_loaded_req& r) { handle(self, r, &await_loaded); },
-      [self](commit_ack& ack) { on_ack(self, ack); },
+      [self](passthrough_list_req& r) { guarded(self, r, &list<passthrough_referrer>); },
+      [self](passthrough_get_req& r) { guarded(self, r, &get<passthrough_referrer>); },
+      [self](passthrough_create_req& r) { guarded(self, r, &create<passthrough_referrer>); },
+      [self](passthrough_patch_req& r) { guarded(self, r, &patch<passthrough_referrer>); },
+      [self](passthrough_delete_req& r) { guarded(self, r, &remove<passthrough_referrer>); },
+      [self](mapping_list_req& r) { guarded(self, r, &list<referrer_mapping>); },
+      [self](mapping_get_req& r) { guarded(self, r, &get<referrer_mapping>); },
+      [self](mapping_create_req& r) { guarded(self, r, &create<referrer_mapping>); },
+      [self](mapping_patch_req& r) { guarded(self, r, &patch<referrer_mapping>); },
+      [self](mapping_delete_req& r) { guarded(self, r, &remove<referrer_mapping>); },
+      [self](await_loaded_req& r) { guarded(self, r, &await_loaded); },
+      [self](commit_ack& ack) {
+        if (!contain("account " + self->state.account_id, ack, [&] { on_ack(self, ack); })) {
+          quit_after_exception(self);
+        }
+      },
       [self](idle_tick_atom) { on_idle_tick(self); },
       [self](evict_atom) { self->quit(); },
   };

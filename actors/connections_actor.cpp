@@ -6,6 +6,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/guard.hpp"
 #include "actors/write_pipeline.hpp"
 #include "store/ai_store.hpp"
 
@@ -72,6 +73,41 @@ void submit(self_ptr self, domain::connection c, reply_to reply, std::string res
                    std::move(c), std::move(reply), std::move(response));
 }
 
+void create_connection(self_ptr self, connection_create_req& req) {
+  domain::connection c;
+  c.brand_id = req.brand_id;
+  c.created_at = domain::now_ms();
+  c.id = self->state.ids.next(c.created_at);
+  c.name = std::move(req.request.name);
+  c.source_tool = req.request.source_tool;
+  std::string response = connection_json(c);
+  submit(self, std::move(c), std::move(req.reply), std::move(response));
+}
+
+void delete_connection(self_ptr self, connection_delete_req& req) {
+  auto it = self->state.tip.find({req.brand_id, req.id});
+  if (it == self->state.tip.end() || !it->second.active()) {
+    req.reply->deliver(domain::make_error(
+        domain::errc::not_found,
+        "connection " + req.id + " does not exist for brand " + std::to_string(req.brand_id)));
+    return;
+  }
+  domain::connection c = it->second;
+  c.deleted_at = domain::now_ms();
+  submit(self, std::move(c), std::move(req.reply), std::string());
+}
+
+void on_ack(self_ptr self, commit_ack& ack) {
+  auto& s = self->state;
+  s.writes.on_ack(
+      ack,
+      [&](const domain::connection& c) {
+        s.committed[{c.brand_id, c.id}] = c;
+        return domain::status{};
+      },
+      [&] { publish(self); }, [&] { s.tip = s.committed; });
+}
+
 connections_actor::behavior_type connections_behavior(self_ptr self,
                                                       std::vector<domain::connection> all,
                                                       services* svc,
@@ -79,6 +115,7 @@ connections_actor::behavior_type connections_behavior(self_ptr self,
   auto& st = self->state;
   st.svc = svc;
   st.publish = std::move(pub);
+  st.writes.set_stream("connections");
   for (auto& c : all) {
     st.ids.observe(c.id);
     st.committed[{c.brand_id, c.id}] = std::move(c);
@@ -86,37 +123,12 @@ connections_actor::behavior_type connections_behavior(self_ptr self,
   st.tip = st.committed;
   return {
       [self](connection_create_req& req) {
-        domain::connection c;
-        c.brand_id = req.brand_id;
-        c.created_at = domain::now_ms();
-        c.id = self->state.ids.next(c.created_at);
-        c.name = std::move(req.request.name);
-        c.source_tool = req.request.source_tool;
-        std::string response = connection_json(c);
-        submit(self, std::move(c), std::move(req.reply), std::move(response));
+        contain("connections", req, [&] { create_connection(self, req); });
       },
       [self](connection_delete_req& req) {
-        auto it = self->state.tip.find({req.brand_id, req.id});
-        if (it == self->state.tip.end() || !it->second.active()) {
-          req.reply->deliver(domain::make_error(
-              domain::errc::not_found, "connection " + req.id + " does not exist for brand " +
-                                           std::to_string(req.brand_id)));
-          return;
-        }
-        domain::connection c = it->second;
-        c.deleted_at = domain::now_ms();
-        submit(self, std::move(c), std::move(req.reply), std::string());
+        contain("connections", req, [&] { delete_connection(self, req); });
       },
-      [self](commit_ack& ack) {
-        auto& s = self->state;
-        s.writes.on_ack(
-            ack,
-            [&](const domain::connection& c) {
-              s.committed[{c.brand_id, c.id}] = c;
-              return domain::status{};
-            },
-            [&] { publish(self); }, [&] { s.tip = s.committed; });
-      },
+      [self](commit_ack& ack) { contain("connections", ack, [&] { on_ack(self, ack); }); },
   };
 }
 

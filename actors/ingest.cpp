@@ -4,6 +4,7 @@
 #include <caf/actor_pool.hpp>
 #include <caf/event_based_actor.hpp>
 
+#include "actors/guard.hpp"
 #include "actors/messages.hpp"
 #include "domain/ai_referrals.hpp"
 #include "domain/json.hpp"
@@ -140,8 +141,8 @@ void report(const ingest_services& svc, report_req& req) {
 
 caf::behavior ingest_actor(caf::event_based_actor*, ingest_services svc) {
   return {
-      [svc](push_req& req) { push(svc, req); },
-      [svc](report_req& req) { report(svc, req); },
+      [svc](push_req& req) { contain("ingest", req, [&] { push(svc, req); }); },
+      [svc](report_req& req) { contain("ingest", req, [&] { report(svc, req); }); },
   };
 }
 

@@ -9,6 +9,7 @@
 
 #include <map>
 
+#include "actors/guard.hpp"
 #include "actors/write_pipeline.hpp"
 #include "store/key_store.hpp"
 
@@ -77,64 +78,81 @@ void on_ack(self_ptr self, const commit_ack& ack) {
       [&] { publish(self); }, [&] { st.tip = st.committed; });
 }
 
+void create_key(self_ptr self, key_create_req& req) {
+  auto& s = self->state;
+  if (!req.caller.grants.covers(req.request.grants)) {
+    req.reply->deliver(
+        domain::make_error(domain::errc::forbidden,
+                           "a key can only grant accounts and brands that the creating key holds"));
+    return;
+  }
+  domain::api_key k;
+  k.id = s.tip.empty() ? 1 : s.tip.rbegin()->first + 1;
+  k.name = req.request.name;
+  k.role = req.request.role;
+  k.grants = req.request.grants;
+  k.created_at = domain::now_ms();
+  std::string secret = domain::generate_secret();
+  k.secret_digest = domain::sha256(secret);
+  std::string response = key_json(k, secret);
+  submit(self, std::move(k), std::move(req.reply), std::move(response));
+}
+
+void list_keys(self_ptr self, key_list_req& req) {
+  rapidjson::StringBuffer buf;
+  domain::json_writer w(buf);
+  w.StartArray();
+  for (const auto& [id, k] : self->state.committed) {
+    if (k.active() && req.caller.grants.covers(k.grants)) domain::write_json(w, k);
+  }
+  w.EndArray();
+  req.reply->deliver(std::string(buf.GetString(), buf.GetSize()));
+}
+
+void get_key(self_ptr self, key_get_req& req) {
+  auto it = self->state.committed.find(req.id);
+  if (it == self->state.committed.end() || !it->second.active() ||
+      !req.caller.grants.covers(it->second.grants)) {
+    req.reply->deliver(key_not_found(req.id));
+    return;
+  }
+  req.reply->deliver(key_json(it->second));
+}
+
+void delete_key(self_ptr self, key_delete_req& req) {
+  const auto* k = visible(self, req.id, req.caller);
+  if (k == nullptr) {
+    req.reply->deliver(key_not_found(req.id));
+    return;
+  }
+  // Counted on the tip: two revocations in flight cannot remove the last two admins.
+  std::vector<domain::api_key> keys;
+  for (const auto& [id, key] : self->state.tip)
+    keys.push_back(key);
+  if (auto refused = domain::check_revocation(keys, req.id); !refused) {
+    req.reply->deliver(std::move(refused).err());
+    return;
+  }
+  domain::api_key revoked = *k;
+  revoked.revoked_at = domain::now_ms();
+  submit(self, std::move(revoked), std::move(req.reply), std::string());
+}
+
 keys_actor::behavior_type keys_behavior(self_ptr self, std::vector<domain::api_key> keys,
                                         services* svc, key_table_publisher pub) {
   auto& st = self->state;
   st.svc = svc;
   st.publish = std::move(pub);
+  st.writes.set_stream("keys");
   for (auto& k : keys)
     st.committed[k.id] = std::move(k);
   st.tip = st.committed;
   return {
-      [self](key_create_req& req) {
-        auto& s = self->state;
-        if (!req.caller.grants.covers(req.request.grants)) {
-          req.reply->deliver(domain::make_error(
-              domain::errc::forbidden,
-              "a key can only grant accounts and brands that the creating key holds"));
-          return;
-        }
-        domain::api_key k;
-        k.id = s.tip.empty() ? 1 : s.tip.rbegin()->first + 1;
-        k.name = req.request.name;
-        k.role = req.request.role;
-        k.grants = req.request.grants;
-        k.created_at = domain::now_ms();
-        std::string secret = domain::generate_secret();
-        k.secret_digest = domain::sha256(secret);
-        std::string response = key_json(k, secret);
-        submit(self, std::move(k), std::move(req.reply), std::move(response));
-      },
-      [self](key_list_req& req) {
-        rapidjson::StringBuffer buf;
-        domain::json_writer w(buf);
-        w.StartArray();
-        for (const auto& [id, k] : self->state.committed) {
-          if (k.active() && req.caller.grants.covers(k.grants)) domain::write_json(w, k);
-        }
-        w.EndArray();
-        req.reply->deliver(std::string(buf.GetString(), buf.GetSize()));
-      },
-      [self](key_get_req& req) {
-        auto it = self->state.committed.find(req.id);
-        if (it == self->state.committed.end() || !it->second.active() ||
-            !req.caller.grants.covers(it->second.grants)) {
-          req.reply->deliver(key_not_found(req.id));
-          return;
-        }
-        req.reply->deliver(key_json(it->second));
-      },
-      [self](key_delete_req& req) {
-        const auto* k = visible(self, req.id, req.caller);
-        if (k == nullptr) {
-          req.reply->deliver(key_not_found(req.id));
-          return;
-        }
-        domain::api_key revoked = *k;
-        revoked.revoked_at = domain::now_ms();
-        submit(self, std::move(revoked), std::move(req.reply), std::string());
-      },
-      [self](commit_ack& ack) { on_ack(self, ack); },
+      [self](key_create_req& r) { contain("keys", r, [&] { create_key(self, r); }); },
+      [self](key_list_req& r) { contain("keys", r, [&] { list_keys(self, r); }); },
+      [self](key_get_req& r) { contain("keys", r, [&] { get_key(self, r); }); },
+      [self](key_delete_req& r) { contain("keys", r, [&] { delete_key(self, r); }); },
+      [self](commit_ack& ack) { contain("keys", ack, [&] { on_ack(self, ack); }); },
   };
 }
 

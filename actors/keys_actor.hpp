@@ -11,7 +11,8 @@
 //   key_create_req{request, caller} -> key + "secret" (durable) | forbidden
 //   key_list_req{caller}            -> [key, ...] (active keys visible to the caller)
 //   key_get_req{id, caller}         -> key | not_found
-//   key_delete_req{id, caller}      -> "" (durable) | not_found
+//   key_delete_req{id, caller}      -> "" (durable) | not_found | conflict (it is the last
+//                                      active admin key holding every account and brand)
 //   commit_ack{ticket, ok, error}   -> (from the commit queue) completes writes
 
 #include <caf/typed_actor.hpp>

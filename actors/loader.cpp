@@ -5,6 +5,7 @@
 #include <caf/actor_pool.hpp>
 #include <caf/event_based_actor.hpp>
 
+#include "actors/guard.hpp"
 #include "actors/messages.hpp"
 #include "domain/log.hpp"
 #include "domain/metrics.hpp"
@@ -30,7 +31,14 @@ void store_snapshot(const loader_context& ctx, const domain::account_state& stat
 loaded_account load(const loader_context& ctx, const std::string& account_id) {
   snapshots::load_report report;
   auto state = snapshots::load_account(*ctx.log, ctx.snaps, account_id, {}, &report);
-  if (!state) return loaded_account{nullptr, state.err().message, 0};
+  if (!state) {
+    const auto& e = state.err();
+    if (!e.cause.empty()) {
+      domain::log(domain::log_level::error,
+                  "loading account " + account_id + " failed: " + e.message + " (" + e.cause + ")");
+    }
+    return loaded_account{nullptr, e.message, 0, static_cast<std::uint8_t>(e.code)};
+  }
   std::uint64_t snapshot_seq = report.snapshot_seq;
   if (ctx.snapshot_every != 0 && report.events_replayed >= ctx.snapshot_every) {
     store_snapshot(ctx, *state);
@@ -99,15 +107,24 @@ void audit(const loader_context& ctx, audit_req& req) {
 
 caf::behavior loader(caf::event_based_actor*, const loader_context* ctx) {
   return {
-      [ctx](load_account_req& req) -> loaded_account { return load(*ctx, req.account_id); },
-      [ctx](write_snapshot_req& req) {
-        if (req.state) store_snapshot(*ctx, *req.state);
+      [ctx](load_account_req& req) -> loaded_account {
+        loaded_account out;
+        if (!contain("loader", req, [&] { out = load(*ctx, req.account_id); })) {
+          out = loaded_account{nullptr, handler_failed().message, 0,
+                               static_cast<std::uint8_t>(domain::errc::internal)};
+        }
+        return out;
       },
-      [ctx](passthrough_list_as_of_req& r) { list_as_of(*ctx, r); },
-      [ctx](passthrough_get_as_of_req& r) { get_as_of(*ctx, r); },
-      [ctx](mapping_list_as_of_req& r) { list_as_of(*ctx, r); },
-      [ctx](mapping_get_as_of_req& r) { get_as_of(*ctx, r); },
-      [ctx](audit_req& r) { audit(*ctx, r); },
+      [ctx](write_snapshot_req& req) {
+        contain("loader", req, [&] {
+          if (req.state) store_snapshot(*ctx, *req.state);
+        });
+      },
+      [ctx](passthrough_list_as_of_req& r) { contain("loader", r, [&] { list_as_of(*ctx, r); }); },
+      [ctx](passthrough_get_as_of_req& r) { contain("loader", r, [&] { get_as_of(*ctx, r); }); },
+      [ctx](mapping_list_as_of_req& r) { contain("loader", r, [&] { list_as_of(*ctx, r); }); },
+      [ctx](mapping_get_as_of_req& r) { contain("loader", r, [&] { get_as_of(*ctx, r); }); },
+      [ctx](audit_req& r) { contain("loader", r, [&] { audit(*ctx, r); }); },
   };
 }
 

@@ -218,6 +218,7 @@ struct loaded_account {
   std::shared_ptr<domain::account_state> state;
   std::string error;
   std::uint64_t snapshot_seq = 0;
+  std::uint8_t code = 0;  // a domain::errc when there is no state
 };
 
 // Commit queue -> the actor that submitted a write: every write up to and including
@@ -225,6 +226,7 @@ struct loaded_account {
 struct commit_ack {
   std::uint64_t ticket = 0;
   bool ok = false;
+  std::uint8_t code = 0;  // a domain::errc when !ok
   std::string error;
 };
 
@@ -320,7 +322,7 @@ typename Inspector::result_type inspect(Inspector& f, loaded_account& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, commit_ack& x) {
-  return f(caf::meta::type_name("commit_ack"), x.ticket, x.ok, x.error);
+  return f(caf::meta::type_name("commit_ack"), x.ticket, x.ok, x.code, x.error);
 }
 
 }  // namespace referrald::actors

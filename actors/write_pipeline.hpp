@@ -31,16 +31,30 @@ namespace referrald::actors {
 template <class Item>
 class write_pipeline {
  public:
+  // The actor's stream in the commit queue ("account:acme", "keys"...): its writes
+  // build on each other.
+  explicit write_pipeline(std::string stream = {}) : stream_(std::move(stream)) {}
+  void set_stream(std::string stream) { stream_ = std::move(stream); }
+
   // Tracks a write and submits `batch`; the acknowledgement arrives at `self` as a
   // commit_ack. `response` is delivered to `reply` once the write is durable.
   template <class Handle>
   void submit(store::commit_queue& commits, const Handle& self, store::write_batch batch, Item item,
               reply_to reply, std::string response) {
+    commits_ = &commits;
     std::uint64_t ticket = ++last_ticket_;
     inflight_.push_back(entry{ticket, std::move(item), std::move(reply), std::move(response)});
-    commits.submit(std::move(batch), [self, ticket](const domain::status& s) {
-      caf::anon_send(self, commit_ack{ticket, s.ok(), s.ok() ? std::string() : s.err().message});
-    });
+    commits.submit(
+        std::move(batch),
+        [self, ticket](const domain::status& s) {
+          commit_ack ack{ticket, s.ok(), 0, {}};
+          if (!s.ok()) {
+            ack.code = static_cast<std::uint8_t>(s.err().code);
+            ack.error = s.err().message;
+          }
+          caf::anon_send(self, std::move(ack));
+        },
+        stream_);
   }
 
   // True when no write is waiting for its acknowledgement.
@@ -82,13 +96,18 @@ class write_pipeline {
       return;
     }
     if (ack.ticket <= failed_through_) return;  // already failed with an earlier ticket
+    auto code = static_cast<domain::errc>(ack.code);
     for (auto& e : inflight_) {
-      e.reply->deliver(domain::make_error(domain::errc::unavailable,
-                                          "the change could not be stored: " + ack.error));
+      e.reply->deliver(domain::make_error(code, e.ticket == ack.ticket
+                                                    ? ack.error
+                                                    : "an earlier change this one builds on was "
+                                                      "not stored: " +
+                                                          ack.error));
     }
     inflight_.clear();
     failed_through_ = last_ticket_;
     rollback();
+    if (commits_ != nullptr && !stream_.empty()) commits_->resume(stream_);
   }
 
  private:
@@ -99,6 +118,8 @@ class write_pipeline {
     std::string response;
   };
 
+  std::string stream_;
+  store::commit_queue* commits_ = nullptr;
   std::deque<entry> inflight_;
   std::uint64_t last_ticket_ = 0;
   std::uint64_t failed_through_ = 0;

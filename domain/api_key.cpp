@@ -350,4 +350,19 @@ const api_key* key_table::find_by_digest(const sha256_digest& digest) const {
   return it == by_digest_.end() ? nullptr : &it->second;
 }
 
+status check_revocation(const std::vector<api_key>& keys, std::int64_t id) {
+  const api_key* target = nullptr;
+  std::size_t full_admins = 0;
+  for (const auto& k : keys) {
+    if (k.id == id) target = &k;
+    if (k.is_full_admin()) ++full_admins;
+  }
+  if (target == nullptr || !target->is_full_admin() || full_admins > 1) return {};
+  return make_error(errc::conflict,
+                    "API key " + std::to_string(id) +
+                        " is the last active admin key with access to every account and brand; "
+                        "revoking it would leave no key able to manage the others. Create "
+                        "another such key first");
+}
+
 }  // namespace referrald::domain

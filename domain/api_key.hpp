@@ -61,8 +61,18 @@ struct api_key {
   std::optional<unix_ms> revoked_at;
 
   bool active() const { return !revoked_at.has_value(); }
+  // An active admin key holding every account and every brand: the key that can make
+  // any other key.
+  bool is_full_admin() const {
+    return active() && role == role::admin && grants.all_accounts && grants.all_brands;
+  }
   friend bool operator==(const api_key&, const api_key&) = default;
 };
+
+// Whether key `id` of `keys` may be revoked: not when it is the last full admin (revoking
+// it would lock every administrator out; `referralctl keys create` is then the only way
+// back). conflict, with a message saying why, when refused.
+status check_revocation(const std::vector<api_key>& keys, std::int64_t id);
 
 // A validated POST /api-keys body: {name, role, accounts, brands}.
 struct api_key_request {

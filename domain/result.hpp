@@ -42,12 +42,13 @@ struct field_error {
 
 struct error {
   errc code = errc::internal;
-  std::string message;
+  std::string message;  // for whoever asked: never names files or internals
   std::vector<field_error> details;
+  std::string cause;  // for operators (logs, the CLI): the underlying library's words
 };
 
 inline error make_error(errc code, std::string message, std::vector<field_error> details = {}) {
-  return error{code, std::move(message), std::move(details)};
+  return error{code, std::move(message), std::move(details), {}};
 }
 
 // Shorthand for a validation error that names one field.
@@ -55,7 +56,8 @@ inline error field_invalid(std::string field, std::string message) {
   std::string summary = field + ": " + message;
   return error{errc::validation_failed,
                std::move(summary),
-               {field_error{std::move(field), std::move(message)}}};
+               {field_error{std::move(field), std::move(message)}},
+               {}};
 }
 
 template <class T>

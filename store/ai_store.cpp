@@ -109,7 +109,9 @@ domain::result<stored_ai_row> decode_row(std::string_view key, std::string_view 
 
 domain::result<std::vector<domain::connection>> ai_store::load_connections() const {
   std::vector<domain::connection> out;
-  auto& in = db_->internals();
+  auto pinned = db_->pin();
+  if (!pinned.open()) return closed_store();
+  const auto& in = *pinned;
   if (in.cf(column::connections) == nullptr) return out;
   std::unique_ptr<rocksdb::Iterator> it(
       in.rdb->NewIterator(rocksdb::ReadOptions(), in.cf(column::connections)));
@@ -178,7 +180,9 @@ void ai_store::put_rows(write_batch& b, std::int64_t brand_id, const std::string
 domain::status ai_store::scan_rows(std::int64_t brand_id, std::int64_t from_day,
                                    std::int64_t to_day,
                                    const std::function<bool(const stored_ai_row&)>& fn) const {
-  auto& in = db_->internals();
+  auto pinned = db_->pin();
+  if (!pinned.open()) return closed_store();
+  const auto& in = *pinned;
   if (in.cf(column::ai_rows) == nullptr) return {};
   std::string start = day_key(brand_id, from_day);
   std::string limit = day_key(brand_id, to_day + 1);

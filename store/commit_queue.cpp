@@ -1,36 +1,85 @@
 #include "store/commit_queue.hpp"
 
 #include <chrono>
+#include <exception>
 #include <vector>
 
+#include "domain/log.hpp"
 #include "domain/metrics.hpp"
 
 namespace referrald::store {
+
+namespace {
+
+// The error a write built on a failed one gets: the failure's kind, so that a full disk
+// still reads as a full disk.
+domain::error built_on(const domain::error& failure) {
+  domain::error e = failure;
+  e.message = "an earlier change this one builds on was not stored: " + failure.message;
+  return e;
+}
+
+void run_callback(const commit_queue::done_fn& done, const domain::status& st) noexcept {
+  try {
+    done(st);
+  } catch (const std::exception& e) {
+    domain::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
+    domain::log(domain::log_level::error,
+                std::string("a commit callback failed with an exception: ") + e.what());
+  } catch (...) {
+    domain::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
+    domain::log(domain::log_level::error, "a commit callback failed with an exception");
+  }
+}
+
+}  // namespace
 
 commit_queue::commit_queue(db& d, std::size_t max_group_bytes)
     : db_(d), max_group_bytes_(max_group_bytes), writer_([this] { run(); }) {}
 
 commit_queue::~commit_queue() { stop(); }
 
-void commit_queue::submit(write_batch batch, done_fn done) {
+std::optional<domain::error> commit_queue::refusal(const request& r) const {
+  if (r.stream.empty()) return std::nullopt;
+  auto it = streams_.find(r.stream);
+  if (it == streams_.end()) return std::nullopt;
+  if (it->second.failure) return built_on(*it->second.failure);
+  if (it->second.epoch != r.epoch) {
+    return domain::make_error(domain::errc::unavailable,
+                              "an earlier change this one builds on was not stored; retry");
+  }
+  return std::nullopt;
+}
+
+void commit_queue::submit(write_batch batch, done_fn done, std::string stream) {
   std::optional<domain::error> refuse;
   {
     std::lock_guard lock(mu_);
+    request r{std::move(batch), std::move(done), std::move(stream), 0};
+    if (!r.stream.empty()) r.epoch = streams_[r.stream].epoch;
     if (stopping_) {
       refuse = domain::make_error(domain::errc::unavailable, "the store is shutting down");
-    } else if (failed_) {
-      refuse = domain::make_error(
-          domain::errc::unavailable,
-          "the store refuses writes after an earlier failure: " + failed_->message);
     } else {
-      queue_.push_back(request{std::move(batch), std::move(done)});
+      refuse = refusal(r);
+    }
+    if (!refuse) {
+      queue_.push_back(std::move(r));
+    } else {
+      done = std::move(r.done);
     }
   }
   if (refuse) {
-    done(domain::status(*refuse));
+    run_callback(done, domain::status(*refuse));
     return;
   }
   cv_.notify_one();
+}
+
+void commit_queue::resume(const std::string& stream) {
+  std::lock_guard lock(mu_);
+  auto& s = streams_[stream];
+  s.failure.reset();
+  ++s.epoch;
 }
 
 void commit_queue::stop() {
@@ -45,6 +94,7 @@ void commit_queue::stop() {
 
 void commit_queue::run() {
   std::vector<request> group;
+  std::vector<std::pair<request, domain::error>> refused;
   for (;;) {
     {
       std::unique_lock lock(mu_);
@@ -52,18 +102,23 @@ void commit_queue::run() {
       if (queue_.empty()) return;  // stopping and drained
       std::size_t bytes = 0;
       while (!queue_.empty() && (group.empty() || bytes < max_group_bytes_)) {
-        bytes += queue_.front().batch.byte_size();
-        group.push_back(std::move(queue_.front()));
+        request r = std::move(queue_.front());
         queue_.pop_front();
+        if (auto why = refusal(r)) {
+          refused.emplace_back(std::move(r), std::move(*why));
+          continue;
+        }
+        bytes += r.batch.byte_size();
+        group.push_back(std::move(r));
       }
     }
+    for (auto& [r, why] : refused)
+      run_callback(r.done, domain::status(why));
+    refused.clear();
+    if (group.empty()) continue;
 
     domain::status result;
-    if (failed_) {
-      result = domain::make_error(
-          domain::errc::unavailable,
-          "the store refuses writes after an earlier failure: " + failed_->message);
-    } else {
+    try {
       write_batch merged = std::move(group.front().batch);
       for (std::size_t i = 1; i < group.size(); ++i)
         merged.append(std::move(group[i].batch));
@@ -72,15 +127,24 @@ void commit_queue::run() {
       auto& m = domain::metrics();
       m.store_commit_seconds.observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-      m.store_commits.fetch_add(1, std::memory_order_relaxed);
-      m.store_commit_requests.fetch_add(group.size(), std::memory_order_relaxed);
-      if (!result) {
-        std::lock_guard lock(mu_);
-        failed_ = result.err();
+      if (result) {
+        m.store_commits.fetch_add(1, std::memory_order_relaxed);
+        m.store_commit_requests.fetch_add(group.size(), std::memory_order_relaxed);
+      }
+    } catch (const std::exception& e) {
+      domain::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
+      domain::log(domain::log_level::error,
+                  std::string("the commit writer failed with an exception: ") + e.what());
+      result = domain::make_error(domain::errc::internal, "the change could not be stored");
+    }
+    if (!result) {
+      std::lock_guard lock(mu_);
+      for (const auto& r : group) {
+        if (!r.stream.empty()) streams_[r.stream].failure = result.err();
       }
     }
     for (auto& r : group)
-      r.done(result);
+      run_callback(r.done, result);
     group.clear();
   }
 }

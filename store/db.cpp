@@ -6,10 +6,16 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
+#include <rocksdb/listener.h>
+#include <rocksdb/sst_file_manager.h>
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <cassert>
 #include <filesystem>
 
+#include "domain/log.hpp"
+#include "domain/metrics.hpp"
 #include "store/db_internal.hpp"
 
 // Meta column family ("default"):
@@ -45,13 +51,133 @@ rocksdb::ColumnFamilyOptions cf_options() {
   return o;
 }
 
+// Free bytes for an unprivileged writer on the file system holding `path`, or nullopt
+// when it cannot be read.
+std::optional<std::uint64_t> free_bytes(const std::string& path) {
+  struct statvfs v {};
+  if (::statvfs(path.c_str(), &v) != 0) return std::nullopt;
+  return static_cast<std::uint64_t>(v.f_bavail) * static_cast<std::uint64_t>(v.f_frsize);
+}
+
+std::string mib(std::uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+// RocksDB's background errors (a flush or compaction that failed) and its recovery from
+// them: logged, and writes are held back meanwhile so that they never reach a log
+// writer that has failed.
+class listener : public rocksdb::EventListener {
+ public:
+  explicit listener(db::impl* i) : impl_(i) {}
+
+  void OnBackgroundError(rocksdb::BackgroundErrorReason, rocksdb::Status* bg_error) override {
+    impl_->bg_error = true;
+    domain::log(domain::log_level::warn,
+                "the store hit a background error (" +
+                    (bg_error != nullptr ? bg_error->ToString() : std::string("unknown")) +
+                    "); writes are refused until it recovers");
+  }
+
+  void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
+    if (info.new_bg_error.ok()) {
+      impl_->bg_error = false;
+      domain::log(domain::log_level::info, "the store recovered from its background error");
+    } else {
+      domain::log(
+          domain::log_level::warn,
+          "the store could not recover from its background error: " + info.new_bg_error.ToString());
+    }
+  }
+
+ private:
+  db::impl* impl_;
+};
+
+void publish_health(const db::impl& i) {
+  bool writable = !i.wedged && !i.disk_full && !i.degraded && !i.read_only;
+  domain::metrics().store_writable.store(writable ? 1 : 0, std::memory_order_relaxed);
+}
+
+// Opens RocksDB at i.path into i.rdb and i.handles (both empty before).
+domain::status open_rocks(db::impl& i, bool read_only) {
+  rocksdb::Options opts = base_options();
+  opts.listeners.push_back(i.listener);
+  // Lets RocksDB recover by itself from a flush or compaction that met a full disk.
+  opts.sst_file_manager.reset(rocksdb::NewSstFileManager(rocksdb::Env::Default()));
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  std::vector<std::string> present;
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::path(i.path) / "CURRENT", ec)) {
+    auto s = rocksdb::DB::ListColumnFamilies(opts, i.path, &present);
+    if (!s.ok()) return to_error(s, "listing column families of '" + i.path + "'");
+  }
+  for (std::size_t c = 0; c < column_count; ++c) {
+    std::string name(k_column_names[c]);
+    bool on_disk = std::find(present.begin(), present.end(), name) != present.end();
+    if (read_only && !on_disk) continue;
+    descriptors.emplace_back(name, cf_options());
+  }
+  // Column families written by a newer build must be opened too.
+  for (const auto& name : present) {
+    if (std::find(std::begin(k_column_names), std::end(k_column_names), name) ==
+        std::end(k_column_names)) {
+      descriptors.emplace_back(name, cf_options());
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = read_only
+                          ? rocksdb::DB::OpenForReadOnly(opts, i.path, descriptors, &handles, &raw)
+                          : rocksdb::DB::Open(opts, i.path, descriptors, &handles, &raw);
+  if (!s.ok()) return to_error(s, "opening '" + i.path + "'");
+  i.rdb.reset(raw);
+  i.handles = {};
+  for (auto* h : handles) {
+    auto it = std::find(std::begin(k_column_names), std::end(k_column_names), h->GetName());
+    if (it != std::end(k_column_names)) {
+      i.handles[static_cast<std::size_t>(it - std::begin(k_column_names))] = h;
+    } else {
+      i.rdb->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+  }
+  return {};
+}
+
+// Closes what open_rocks opened. With `sync`, the log is synced first.
+void close_rocks(db::impl& i, bool sync) {
+  if (!i.rdb) return;
+  for (auto*& h : i.handles) {
+    if (h != nullptr) i.rdb->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    h = nullptr;
+  }
+  if (sync) i.rdb->SyncWAL().PermitUncheckedError();
+  i.rdb->Close().PermitUncheckedError();
+  i.rdb.reset();
+}
+
+domain::error disk_full_error(std::uint64_t free, std::uint64_t reserve) {
+  domain::error e = domain::make_error(
+      domain::errc::insufficient_storage,
+      "the disk holding the data is full (" + mib(free) + " free, below the " + mib(reserve) +
+          " the server keeps in reserve); nothing was stored. Retry once space has been freed");
+  return e;
+}
+
 }  // namespace
 
 std::string_view column_name(column c) { return k_column_names[static_cast<std::size_t>(c)]; }
 
 domain::error to_error(const rocksdb::Status& s, std::string_view what) {
-  return domain::make_error(domain::errc::internal, std::string("storage error during ") +
-                                                        std::string(what) + ": " + s.ToString());
+  domain::error e = domain::make_error(
+      s.IsNoSpace() ? domain::errc::insufficient_storage : domain::errc::internal,
+      s.IsNoSpace() ? "the disk holding the data is full; nothing was stored during " +
+                          std::string(what.substr(0, what.find(" '")))
+                    : "storage error during " + std::string(what.substr(0, what.find(" '"))));
+  e.cause = std::string(what) + ": " + s.ToString();
+  return e;
+}
+
+domain::error closed_store() {
+  return domain::make_error(domain::errc::unavailable,
+                            "the store is closed after a failed reopen; restart the server");
 }
 
 write_batch::part& write_batch::last() {
@@ -111,22 +237,38 @@ db::db(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 
 db::~db() {
   if (!impl_ || !impl_->rdb) return;
-  for (auto* h : impl_->handles) {
-    if (h != nullptr) impl_->rdb->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  if (impl_->wedged) {
+    // Closing would flush the failed log writer, which can abort the process; every
+    // acknowledged write is already synced, so the instance is left to the exit.
+    domain::log(domain::log_level::warn,
+                "the store failed a write earlier; it is not closed cleanly (nothing "
+                "acknowledged is lost)");
+    for (auto*& h : impl_->handles)
+      h = nullptr;
+    (void)impl_->rdb.release();  // deliberately leaked
+    return;
   }
-  if (!impl_->read_only) impl_->rdb->SyncWAL().PermitUncheckedError();
-  impl_->rdb->Close().PermitUncheckedError();
-  impl_->rdb.reset();
+  close_rocks(*impl_, !impl_->read_only && !impl_->degraded && !impl_->bg_error);
 }
 
 const std::string& db::path() const { return impl_->path; }
 bool db::read_only() const { return impl_->read_only; }
+
+db::pinned db::pin() const { return pinned(*impl_); }
+
+store_health db::health() const {
+  if (impl_->wedged) return store_health::wedged;
+  if (impl_->disk_full || impl_->degraded) return store_health::disk_full;
+  return store_health::writable;
+}
 
 domain::result<std::unique_ptr<db>> db::open(const open_options& options) {
   namespace fs = std::filesystem;
   auto i = std::make_unique<impl>();
   i->path = options.path;
   i->read_only = options.read_only;
+  i->min_free_bytes = options.read_only ? 0 : options.min_free_bytes;
+  i->listener = std::make_shared<listener>(i.get());
 
   std::error_code ec;
   bool exists = fs::exists(fs::path(options.path) / "CURRENT", ec);
@@ -142,44 +284,36 @@ domain::result<std::unique_ptr<db>> db::open(const open_options& options) {
                                                             options.path + "': " + ec.message());
     }
   }
-
-  rocksdb::Options opts = base_options();
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  std::vector<std::string> present;
-  if (exists) {
-    auto s = rocksdb::DB::ListColumnFamilies(opts, options.path, &present);
-    if (!s.ok()) return to_error(s, "listing column families of '" + options.path + "'");
-  }
-  for (std::size_t c = 0; c < column_count; ++c) {
-    std::string name(k_column_names[c]);
-    bool on_disk = std::find(present.begin(), present.end(), name) != present.end();
-    if (options.read_only && !on_disk) continue;
-    descriptors.emplace_back(name, cf_options());
-  }
-  // Column families written by a newer build must be opened too.
-  for (const auto& name : present) {
-    if (std::find(std::begin(k_column_names), std::end(k_column_names), name) ==
-        std::end(k_column_names)) {
-      descriptors.emplace_back(name, cf_options());
+  // Below the reserve, an existing store opens read-only: opening it for writing would
+  // write (a new manifest and log) on a full disk.
+  if (i->min_free_bytes > 0) {
+    auto free = free_bytes(options.path);
+    if (free) domain::metrics().store_free_bytes.store(static_cast<std::int64_t>(*free));
+    if (free && *free < i->min_free_bytes) {
+      if (!exists) {
+        return domain::make_error(domain::errc::insufficient_storage,
+                                  "cannot create a store in '" + options.path + "': only " +
+                                      mib(*free) + " free, below the reserve of " +
+                                      mib(i->min_free_bytes));
+      }
+      i->degraded = true;
     }
   }
-
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s =
-      options.read_only
-          ? rocksdb::DB::OpenForReadOnly(opts, options.path, descriptors, &handles, &raw)
-          : rocksdb::DB::Open(opts, options.path, descriptors, &handles, &raw);
-  if (!s.ok()) return to_error(s, "opening '" + options.path + "'");
-  i->rdb.reset(raw);
-  for (auto* h : handles) {
-    auto it = std::find(std::begin(k_column_names), std::end(k_column_names), h->GetName());
-    if (it != std::end(k_column_names)) {
-      i->handles[static_cast<std::size_t>(it - std::begin(k_column_names))] = h;
-    } else {
-      i->rdb->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-    }
+  auto st = open_rocks(*i, options.read_only || i->degraded);
+  if (!st && !options.read_only && !i->degraded &&
+      st.err().code == domain::errc::insufficient_storage) {
+    i->degraded = true;
+    st = open_rocks(*i, true);
   }
+  if (!st) return std::move(st).err();
+  if (i->degraded) {
+    domain::log(domain::log_level::warn,
+                "the disk holding '" + options.path +
+                    "' is full: the store is open for reading only, and reopens for writing "
+                    "once at least " +
+                    mib(i->min_free_bytes) + " are free");
+  }
+  publish_health(*i);
 
   std::unique_ptr<db> out(new db(std::move(i)));
   auto version = out->get(column::meta, k_format_key);
@@ -191,24 +325,88 @@ domain::result<std::unique_ptr<db>> db::open(const open_options& options) {
                                                             "; this build reads version " +
                                                             std::to_string(format_version));
     }
-  } else if (!options.read_only) {
+  } else if (!options.read_only && !out->impl_->degraded) {
     write_batch b;
     b.put(column::meta, std::string(k_format_key), std::to_string(format_version));
-    if (auto st = out->write(b, true); !st) return std::move(st).err();
+    if (auto wst = out->write(b, true); !wst) return std::move(wst).err();
   }
   return out;
 }
 
+void db::set_min_free_bytes(std::uint64_t bytes) {
+  if (!impl_->read_only) impl_->min_free_bytes = bytes;
+  if (bytes == 0) impl_->disk_full = false;
+  check_space();
+}
+
+store_health db::check_space() {
+  impl& i = *impl_;
+  if (i.read_only || i.min_free_bytes == 0 || i.wedged) return health();
+  auto free = free_bytes(i.path);
+  if (!free) return health();
+  domain::metrics().store_free_bytes.store(static_cast<std::int64_t>(*free),
+                                           std::memory_order_relaxed);
+  bool full = *free < i.min_free_bytes;
+  if (full != i.disk_full.exchange(full)) {
+    domain::log(full ? domain::log_level::warn : domain::log_level::info,
+                full ? "the disk holding the data is full (" + mib(*free) +
+                           " free, below the reserve of " + mib(i.min_free_bytes) +
+                           "): writes are refused with 507, reads go on"
+                     : "disk space is back (" + mib(*free) + " free): writes are accepted again");
+  }
+  if (!full && i.degraded) {
+    // Reopen for writing; nothing else uses RocksDB meanwhile.
+    std::unique_lock lock(i.swap_mu);
+    if (i.degraded) {
+      close_rocks(i, false);
+      if (auto st = open_rocks(i, false); st) {
+        i.degraded = false;
+        domain::log(domain::log_level::info, "the store is open for writing again");
+      } else {
+        domain::log(domain::log_level::warn, "could not reopen the store for writing (" +
+                                                 st.err().message + ": " + st.err().cause +
+                                                 "); it stays read-only");
+        if (auto back = open_rocks(i, true); !back) {
+          domain::log(domain::log_level::error,
+                      "could not reopen the store at all: " + back.err().cause);
+        }
+      }
+    }
+  }
+  publish_health(i);
+  return health();
+}
+
 domain::status db::write(const write_batch& batch, bool sync) {
-  if (impl_->read_only) {
+  impl& i = *impl_;
+  if (i.read_only) {
     return domain::make_error(domain::errc::internal, "the store is open read-only");
   }
+  if (i.wedged) {
+    return domain::make_error(domain::errc::internal,
+                              "the store stopped accepting writes after a storage failure; "
+                              "restart the server once the disk is healthy");
+  }
+  if (i.min_free_bytes > 0) {
+    check_space();
+    auto free = static_cast<std::uint64_t>(domain::metrics().store_free_bytes.load());
+    if (i.disk_full || i.degraded || free < i.min_free_bytes + 2 * batch.byte_size()) {
+      domain::metrics().store_writes_refused_disk_full.fetch_add(1, std::memory_order_relaxed);
+      return disk_full_error(free, i.min_free_bytes);
+    }
+  }
+  if (i.bg_error) {
+    return domain::make_error(domain::errc::unavailable,
+                              "the store is recovering from a storage error; retry shortly");
+  }
+  pinned p(i);
+  if (!p.open()) return closed_store();
   // Room for the data and each record's tag, column id and two lengths.
   rocksdb::WriteBatch wb(batch.byte_size() + 16 * batch.size() + 16);
   rocksdb::Status s;
   batch.for_each([&](const write_batch::op& o) {
     if (!s.ok()) return;
-    s = o.erase ? wb.Delete(impl_->cf(o.cf), o.key) : wb.Put(impl_->cf(o.cf), o.key, o.value);
+    s = o.erase ? wb.Delete(i.cf(o.cf), o.key) : wb.Put(i.cf(o.cf), o.key, o.value);
   });
   if (!s.ok()) return to_error(s, "building a write batch");
   rocksdb::WriteOptions wo;
@@ -216,13 +414,23 @@ domain::status db::write(const write_batch& batch, bool sync) {
   // Batches put their keys in order (ai_store::put_rows); when several threads insert
   // into the memtable at once, this keeps each one's last position as the next hint.
   wo.memtable_insert_hint_per_batch = true;
-  s = impl_->rdb->Write(wo, &wb);
-  if (!s.ok()) return to_error(s, "write");
+  s = i.rdb->Write(wo, &wb);
+  if (!s.ok()) {
+    i.wedged = true;
+    publish_health(i);
+    auto e = to_error(s, "write");
+    domain::log(domain::log_level::error,
+                "a write failed inside the store (" + e.cause +
+                    "); every later write is refused until the server is restarted");
+    return e;
+  }
   return {};
 }
 
 domain::status db::scan(column cf, std::string_view from, std::string_view until,
                         const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  pinned p(*impl_);
+  if (!p.open()) return closed_store();
   if (impl_->cf(cf) == nullptr) return {};
   rocksdb::ReadOptions ro;
   rocksdb::Slice upper(until.data(), until.size());
@@ -239,6 +447,22 @@ domain::status db::scan(column cf, std::string_view from, std::string_view until
 }
 
 domain::status db::checkpoint(const std::string& dir) const {
+  if (impl_->min_free_bytes > 0) {
+    // A checkpoint flushes the memtables (new files) and may copy files.
+    auto& self = const_cast<db&>(*this);
+    auto health = self.check_space();
+    if (health == store_health::wedged) {
+      return domain::make_error(domain::errc::internal,
+                                "the store stopped accepting writes after a storage failure; "
+                                "restart the server once the disk is healthy");
+    }
+    if (health != store_health::writable) {
+      auto free = static_cast<std::uint64_t>(domain::metrics().store_free_bytes.load());
+      return disk_full_error(free, impl_->min_free_bytes);
+    }
+  }
+  pinned p(*impl_);
+  if (!p.open()) return closed_store();
   rocksdb::Checkpoint* raw = nullptr;
   rocksdb::Status s = rocksdb::Checkpoint::Create(impl_->rdb.get(), &raw);
   if (!s.ok()) return to_error(s, "preparing a checkpoint");
@@ -249,6 +473,8 @@ domain::status db::checkpoint(const std::string& dir) const {
 }
 
 domain::result<std::optional<std::string>> db::get(column cf, std::string_view key) const {
+  pinned p(*impl_);
+  if (!p.open()) return closed_store();
   if (impl_->cf(cf) == nullptr) return std::optional<std::string>{};
   std::string value;
   rocksdb::Status s = impl_->rdb->Get(rocksdb::ReadOptions(), impl_->cf(cf), key, &value);

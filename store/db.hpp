@@ -7,6 +7,16 @@
 // Threading: all methods are thread-safe (RocksDB's own guarantee); `write` blocks for
 // the fsync when `sync` is set and must not be called from an actor or I/O thread — use
 // commit_queue for that.
+//
+// A full disk never reaches RocksDB. Writes are refused (`insufficient_storage`, nothing
+// written) while the data directory's file system has less free space than the reserve
+// (`min_free_bytes`) plus twice the batch; they are accepted again as soon as space is
+// back. A store opened on a disk below the reserve is opened read-only (reads work) and
+// reopens itself for writing on the first write after space is back. If RocksDB still
+// fails a write (a disk error, or space taken by another process between the check and
+// the write), the store is "wedged": it refuses every later write until the process is
+// restarted, and is not closed on exit (closing a RocksDB instance whose log writer
+// failed can abort the process; everything acknowledged is already synced).
 
 #include <cstdint>
 #include <functional>
@@ -94,6 +104,15 @@ class write_batch {
 struct open_options {
   std::string path;
   bool read_only = false;  // open without the lock, next to a running server
+  // Free space the data directory's file system must keep (see above); 0: no checks.
+  std::uint64_t min_free_bytes = 64u << 20;
+};
+
+// What the store can do at the moment.
+enum class store_health : std::uint8_t {
+  writable,   // writes are accepted
+  disk_full,  // writes are refused until space is freed (reads work)
+  wedged,     // a write failed inside RocksDB: writes are refused until a restart
 };
 
 class db {
@@ -109,6 +128,13 @@ class db {
 
   const std::string& path() const;
   bool read_only() const;
+
+  // The state of the store as of the last write or check; check_space() looks at the
+  // disk now (and reopens a store that was opened read-only for lack of space).
+  store_health health() const;
+  store_health check_space();
+  // Changes the reserve (0: no checks). Thread-safe.
+  void set_min_free_bytes(std::uint64_t bytes);
 
   // Writes the batch atomically; with `sync`, returns after the WAL is fsynced.
   domain::status write(const write_batch& batch, bool sync);
@@ -127,6 +153,10 @@ class db {
 
   struct impl;
   impl& internals() const { return *impl_; }
+  // Holds the store open (no reopen happens meanwhile) while RocksDB is used directly;
+  // defined in store/db_internal.hpp.
+  class pinned;
+  pinned pin() const;
 
  private:
   explicit db(std::unique_ptr<impl> i);

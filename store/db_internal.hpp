@@ -5,7 +5,10 @@
 #include <rocksdb/db.h>
 
 #include <array>
+#include <atomic>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 
 #include "store/db.hpp"
@@ -14,14 +17,40 @@ namespace referrald::store {
 
 struct db::impl {
   std::string path;
-  bool read_only = false;
-  std::unique_ptr<rocksdb::DB> rdb;
+  bool read_only = false;  // asked for by the caller: never writes
+  std::atomic<std::uint64_t> min_free_bytes{0};
+  // Shared while RocksDB is used (db::pinned), exclusive while it is reopened.
+  mutable std::shared_mutex swap_mu;
+  std::unique_ptr<rocksdb::DB> rdb;  // null only if a reopen failed completely
   std::array<rocksdb::ColumnFamilyHandle*, column_count> handles{};
+  std::atomic<bool> degraded{false};  // opened read-only for lack of space
+  std::atomic<bool> wedged{false};    // a RocksDB write failed: refuse writes until restart
+  std::atomic<bool> bg_error{false};  // a RocksDB background error not yet recovered from
+  std::atomic<bool> disk_full{false};
+  std::shared_ptr<rocksdb::EventListener> listener;
 
   rocksdb::ColumnFamilyHandle* cf(column c) const { return handles[static_cast<std::size_t>(c)]; }
 };
 
-// Maps a RocksDB status to an `internal` error naming the operation.
+class db::pinned {
+ public:
+  explicit pinned(const db::impl& i) : lock_(i.swap_mu), impl_(&i) {}
+  const db::impl& operator*() const { return *impl_; }
+  const db::impl* operator->() const { return impl_; }
+  // False when the store could not be reopened and holds no database.
+  bool open() const { return impl_->rdb != nullptr; }
+
+ private:
+  std::shared_lock<std::shared_mutex> lock_;
+  const db::impl* impl_;
+};
+
+// The error for a store that holds no open database.
+domain::error closed_store();
+
+// Maps a RocksDB status to an error naming the operation: `insufficient_storage` for a
+// full disk, `internal` otherwise. The RocksDB text (which names files) is kept as the
+// error's cause, for logs and the CLI, never for API clients.
 domain::error to_error(const rocksdb::Status& s, std::string_view what);
 
 }  // namespace referrald::store

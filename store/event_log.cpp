@@ -149,7 +149,9 @@ domain::result<std::optional<domain::event>> event_log::get(std::string_view acc
 }
 
 domain::result<std::uint64_t> event_log::head(std::string_view account_id) const {
-  auto& in = db_->internals();
+  auto pinned = db_->pin();
+  if (!pinned.open()) return closed_store();
+  const auto& in = *pinned;
   if (in.cf(column::events) == nullptr) return std::uint64_t{0};
   std::unique_ptr<rocksdb::Iterator> it(
       in.rdb->NewIterator(rocksdb::ReadOptions(), in.cf(column::events)));
@@ -168,7 +170,9 @@ domain::result<std::uint64_t> event_log::head(std::string_view account_id) const
 domain::status event_log::scan_raw(
     std::string_view account_id,
     const std::function<bool(std::uint64_t, std::string_view)>& fn) const {
-  auto& in = db_->internals();
+  auto pinned = db_->pin();
+  if (!pinned.open()) return closed_store();
+  const auto& in = *pinned;
   if (in.cf(column::events) == nullptr) return {};
   std::string start = account_prefix(account_id);
   std::string limit = account_limit(account_id);
@@ -190,7 +194,9 @@ domain::status event_log::scan_raw(
 
 domain::status event_log::replay(std::string_view account_id, std::uint64_t from_seq,
                                  const std::function<bool(const domain::event&)>& fn) const {
-  auto& in = db_->internals();
+  auto pinned = db_->pin();
+  if (!pinned.open()) return closed_store();
+  const auto& in = *pinned;
   if (in.cf(column::events) == nullptr) return {};
   std::string limit = account_limit(account_id);
   rocksdb::Slice upper(limit);
@@ -225,7 +231,9 @@ domain::result<domain::account_state> event_log::load(std::string_view account_i
 
 domain::status event_log::for_each_account(
     const std::function<bool(const std::string&)>& fn) const {
-  auto& in = db_->internals();
+  auto pinned = db_->pin();
+  if (!pinned.open()) return closed_store();
+  const auto& in = *pinned;
   if (in.cf(column::events) == nullptr) return {};
   std::unique_ptr<rocksdb::Iterator> it(
       in.rdb->NewIterator(rocksdb::ReadOptions(), in.cf(column::events)));

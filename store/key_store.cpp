@@ -22,7 +22,9 @@ std::string key_for(std::int64_t id) {
 
 domain::result<std::vector<domain::api_key>> key_store::load_all() const {
   std::vector<domain::api_key> keys;
-  auto& in = db_->internals();
+  auto pinned = db_->pin();
+  if (!pinned.open()) return closed_store();
+  const auto& in = *pinned;
   if (in.cf(column::keys) == nullptr) return keys;
   std::unique_ptr<rocksdb::Iterator> it(
       in.rdb->NewIterator(rocksdb::ReadOptions(), in.cf(column::keys)));

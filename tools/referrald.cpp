@@ -41,6 +41,10 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
                          (default 60000)
   --account-idle-timeout S  stop an account's actor after S seconds without use; it is
                          started again, from the store, on the next request (default 300)
+  --min-free-disk SIZE   free space the data directory's file system must keep; below
+                         it writes are refused with 507 (nothing is stored) and accepted
+                         again as soon as space is back (default 64M; K, M, G suffixes;
+                         0: no check)
   --snapshot-every N     write a snapshot of an account's rules every N events, so that
                          loading it replays at most N events (default 1000; 0: never)
   --log-level LEVEL      error, warn, info or debug (default info)
@@ -64,6 +68,7 @@ struct config {
   std::size_t idle_timeout_ms = 60000;
   std::size_t account_idle_seconds = 300;
   std::size_t snapshot_every = 1000;
+  std::uint64_t min_free_disk = 64u << 20;
   std::string log_level = "info";
 };
 
@@ -81,6 +86,36 @@ std::size_t parse_count(std::string_view name, std::string_view v, std::size_t m
          std::to_string(max) + ", not '" + std::string(v) + "'");
   }
   return n;
+}
+
+// BYTES, or a number with a K, M or G suffix (KiB, MiB, GiB).
+std::uint64_t parse_size(std::string_view name, std::string_view v) {
+  std::uint64_t unit = 1;
+  if (!v.empty()) {
+    switch (v.back()) {
+      case 'K':
+      case 'k':
+        unit = 1u << 10;
+        break;
+      case 'M':
+      case 'm':
+        unit = 1u << 20;
+        break;
+      case 'G':
+      case 'g':
+        unit = 1u << 30;
+        break;
+      default:
+        break;
+    }
+    if (unit != 1) v.remove_suffix(1);
+  }
+  std::uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc{} || ptr != v.data() + v.size() || n > (1ull << 50) / unit) {
+    fail(std::string(name) + " must be a size in bytes, optionally with a K, M or G suffix");
+  }
+  return n * unit;
 }
 
 void set_option(config& c, std::string_view name, std::string_view value) {
@@ -105,6 +140,8 @@ void set_option(config& c, std::string_view name, std::string_view value) {
     c.idle_timeout_ms = parse_count("--idle-timeout", value, 100, 3600000);
   } else if (name == "account-idle-timeout") {
     c.account_idle_seconds = parse_count("--account-idle-timeout", value, 1, 7 * 24 * 3600);
+  } else if (name == "min-free-disk") {
+    c.min_free_disk = parse_size("--min-free-disk", value);
   } else if (name == "snapshot-every") {
     c.snapshot_every = parse_count("--snapshot-every", value, 0, 100000000);
   } else if (name == "log-level") {
@@ -119,9 +156,10 @@ void set_option(config& c, std::string_view name, std::string_view value) {
 
 config parse(int argc, char** argv) {
   config c;
-  for (const char* name : {"listen", "data", "io-threads", "actor-threads", "ingest-actors",
-                           "max-body", "request-timeout", "read-timeout", "idle-timeout",
-                           "account-idle-timeout", "snapshot-every", "log-level"}) {
+  for (const char* name :
+       {"listen", "data", "io-threads", "actor-threads", "ingest-actors", "max-body",
+        "request-timeout", "read-timeout", "idle-timeout", "account-idle-timeout", "min-free-disk",
+        "snapshot-every", "log-level"}) {
     std::string var = "REFERRALD_";
     for (const char* p = name; *p != '\0'; ++p) {
       var += *p == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
@@ -188,6 +226,12 @@ void bootstrap_keys(store::db& db) {
       return;
     }
     auto k = store::create_key_offline(db, admin, secret);
+    if (!k && k.err().code == domain::errc::insufficient_storage) {
+      // The store still serves reads; the key is installed by a start with space.
+      domain::log(domain::log_level::warn,
+                  "could not install REFERRALD_BOOTSTRAP_KEY: " + k.err().message);
+      return;
+    }
     if (!k) throw std::runtime_error(k.err().message);
     domain::log(domain::log_level::info,
                 "installed the bootstrap admin key as key " + std::to_string(k->id));
@@ -212,7 +256,7 @@ int main(int argc, char** argv) {
   domain::set_log_level(*domain::log_level_from_string(cfg.log_level));
   auto [host, port] = split_listen(cfg.listen);
   try {
-    auto opened = store::db::open({cfg.data, false});
+    auto opened = store::db::open({cfg.data, false, cfg.min_free_disk});
     if (!opened) {
       std::fprintf(stderr, "referrald: cannot open data directory '%s': %s\n", cfg.data.c_str(),
                    opened.err().message.c_str());

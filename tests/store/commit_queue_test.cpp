@@ -81,25 +81,63 @@ BOOST_AUTO_TEST_CASE(callbacks_run_in_submission_order) {
     BOOST_TEST(order[i] == i);
 }
 
-BOOST_AUTO_TEST_CASE(a_failed_write_makes_every_later_submit_fail) {
+BOOST_AUTO_TEST_CASE(a_failed_write_blocks_its_stream_until_its_writer_resumes_it) {
   testing::temp_dir dir;
-  { BOOST_REQUIRE(db::open({dir.path(), false}).ok()); }
-  auto ro = db::open({dir.path(), true});  // writes to a read-only store fail
-  BOOST_REQUIRE(ro.ok());
-  commit_queue q(**ro);
-  std::vector<std::promise<domain::status>> results(3);
-  for (auto& p : results) {
+  auto d = db::open({dir.path(), false, 0});
+  BOOST_REQUIRE(d.ok());
+  commit_queue q(**d);
+  auto submit = [&](const std::string& stream, const std::string& key) {
+    auto p = std::make_shared<std::promise<domain::status>>();
     write_batch b;
-    b.put(column::meta, "k", "v");
-    q.submit(std::move(b), [&p](const domain::status& st) { p.set_value(st); });
-  }
-  for (auto& p : results)
-    BOOST_TEST(!p.get_future().get().ok());
-  std::promise<domain::status> late;
-  q.submit(write_batch{}, [&](const domain::status& st) { late.set_value(st); });
-  auto st = late.get_future().get();
-  BOOST_REQUIRE(!st.ok());
-  BOOST_TEST(st.err().message.find("earlier failure") != std::string::npos);
+    b.put(column::meta, key, "v");
+    q.submit(
+        std::move(b), [p](const domain::status& st) { p->set_value(st); }, stream);
+    return p->get_future().get();
+  };
+  // The disk is "full": the write is refused before it reaches RocksDB.
+  (*d)->set_min_free_bytes(std::uint64_t{1} << 62);
+  auto first = submit("s", "a");
+  BOOST_REQUIRE(!first.ok());
+  BOOST_TEST((first.err().code == domain::errc::insufficient_storage));
+  // Space is back, but the stream's writer has not rolled back yet: a write built on
+  // the failed one must not be stored.
+  (*d)->set_min_free_bytes(0);
+  auto built_on = submit("s", "b");
+  BOOST_REQUIRE(!built_on.ok());
+  BOOST_TEST((built_on.err().code == domain::errc::insufficient_storage));
+  BOOST_TEST(built_on.err().message.find("builds on") != std::string::npos);
+  // Other streams and independent writes are not held back.
+  BOOST_TEST(submit("t", "c").ok());
+  BOOST_TEST(submit("", "d").ok());
+  q.resume("s");
+  BOOST_TEST(submit("s", "e").ok());
+  BOOST_TEST(!(*d)->get(column::meta, "a")->has_value());
+  BOOST_TEST(!(*d)->get(column::meta, "b")->has_value());
+  BOOST_TEST((*d)->get(column::meta, "e")->has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_write_queued_before_a_resume_is_still_refused) {
+  testing::temp_dir dir;
+  auto d = db::open({dir.path(), false, 0});
+  BOOST_REQUIRE(d.ok());
+  commit_queue q(**d);
+  (*d)->set_min_free_bytes(std::uint64_t{1} << 62);
+  std::promise<domain::status> failed;
+  write_batch a;
+  a.put(column::meta, "a", "v");
+  q.submit(
+      std::move(a), [&](const domain::status& st) { failed.set_value(st); }, "s");
+  BOOST_REQUIRE(!failed.get_future().get().ok());
+  (*d)->set_min_free_bytes(0);
+  // Submitted while blocked (built on the failure): refused at once, also after resume.
+  std::promise<domain::status> stale;
+  write_batch b;
+  b.put(column::meta, "b", "v");
+  q.submit(
+      std::move(b), [&](const domain::status& st) { stale.set_value(st); }, "s");
+  q.resume("s");
+  BOOST_TEST(!stale.get_future().get().ok());
+  BOOST_TEST(!(*d)->get(column::meta, "b")->has_value());
 }
 
 BOOST_AUTO_TEST_CASE(submits_after_stop_are_refused_immediately) {
