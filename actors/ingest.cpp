@@ -33,12 +33,13 @@ void count(const domain::push_outcome& o) {
 
 void push(const ingest_services& svc, push_req& req) {
   std::string& body = *req.body;
-  // The digest identifies the body for batch_id idempotency; it is only needed when the
-  // body can carry a batch_id (spelled out, or hidden in \u escapes), and must be taken
-  // before the in-place parse changes the body.
-  std::optional<domain::sha256_digest> digest;
+  // A batch_id is an idempotency key for the rows, compared by their canonical JSON. The
+  // raw body's digest is kept too, for batch records written before canonical digests
+  // (they live 7 days); it is only needed when the body can carry a batch_id (spelled
+  // out, or hidden in \u escapes), and must be taken before the in-place parse.
+  std::optional<domain::sha256_digest> raw_digest;
   if (body.find("batch_id") != std::string::npos || body.find("\\u") != std::string::npos) {
-    digest = domain::sha256(body);
+    raw_digest = domain::sha256(body);
   }
 
   rapidjson::Document doc;
@@ -55,7 +56,7 @@ void push(const ingest_services& svc, push_req& req) {
   store::ai_store store(*svc.db);
   const auto now = domain::now_ms();
 
-  if (!outcome->batch_id || !digest) {
+  if (!outcome->batch_id || !raw_digest) {
     if (outcome->rows.empty()) {  // nothing to store
       count(*outcome);
       req.reply->deliver(std::move(response));
@@ -79,6 +80,10 @@ void push(const ingest_services& svc, push_req& req) {
 
   // Idempotent push: one owner per (brand, connection, batch_id) at a time.
   const std::string& batch_id = *outcome->batch_id;
+  std::string canonical;
+  canonical.reserve(body.size());
+  domain::append_canonical_json(canonical, doc);
+  const auto digest = std::optional<domain::sha256_digest>(domain::sha256(canonical));
   std::string key = batch_key(req.brand_id, req.connection_id, batch_id);
   if (!svc.registry->claim_or_wait(key, *digest, req.reply)) return;
   auto known = store.get_batch(req.brand_id, req.connection_id, batch_id);
@@ -94,8 +99,11 @@ void push(const ingest_services& svc, push_req& req) {
     // Seen within 7 days: the stored answer for the same body, 409 for another.
     const store::batch_record& rec = **known;
     api_result stored = rec.response;
-    svc.registry->finish(key, rec.body_digest, stored);
-    if (rec.body_digest == *digest) {
+    bool same = rec.body_digest ==
+                (rec.kind == store::batch_record::digest_of::raw_body ? *raw_digest : *digest);
+    // Waiters compare canonical digests: ours when this push is the same batch.
+    svc.registry->finish(key, same ? *digest : rec.body_digest, stored);
+    if (same) {
       req.reply->deliver(std::move(stored));
     } else {
       req.reply->deliver(batch_registry::conflict(batch_id));
@@ -105,8 +113,9 @@ void push(const ingest_services& svc, push_req& req) {
   store::write_batch batch;
   store.put_rows(batch, req.brand_id, req.connection_id, outcome->rows, svc.platforms->version(),
                  now);
-  store.put_batch(batch, req.brand_id, req.connection_id, batch_id,
-                  store::batch_record{now, *digest, response});
+  store.put_batch(
+      batch, req.brand_id, req.connection_id, batch_id,
+      store::batch_record{now, *digest, response, store::batch_record::digest_of::canonical_rows});
   auto counts = std::make_shared<domain::push_outcome>();
   counts->accepted = outcome->accepted;
   counts->rejected = outcome->rejected;

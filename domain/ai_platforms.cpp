@@ -71,8 +71,10 @@ result<ai_platform_list> ai_platform_list::parse(std::string_view json) {
     ap.id = p["id"].GetString();
     ap.name = p["name"].GetString();
     if (!read_list(p, "hosts", ap.hosts) || !read_list(p, "paths", ap.paths) ||
-        !read_list(p, "app_ids", ap.app_ids) || !read_list(p, "source_names", ap.source_names)) {
-      return bad(ap.id + ": hosts, paths, app_ids and source_names must be lists of strings");
+        !read_list(p, "app_ids", ap.app_ids) || !read_list(p, "source_names", ap.source_names) ||
+        !read_list(p, "sources", ap.sources)) {
+      return bad(ap.id +
+                 ": hosts, paths, app_ids, source_names and sources must be lists of strings");
     }
     std::size_t index = list.platforms_.size();
     auto claim = [&](table& t, const std::string& key) {
@@ -113,7 +115,7 @@ const ai_platform* ai_platform_list::find_domain(const table& t, std::string_vie
 }
 
 const ai_platform* ai_platform_list::lookup(std::string_view raw) const {
-  auto host = normalize_host(raw);
+  auto host = normalize_host(raw, idna_mode::browser);
   return lookup(raw, host ? std::string_view(*host) : std::string_view());
 }
 
@@ -133,7 +135,8 @@ const ai_platform* ai_platform_list::lookup(std::string_view raw, std::string_vi
   if (const auto* p = find(app_ids_, host)) return p;
   for (const auto& e : paths_) {
     if (!host_matches_domain(host, e.host)) continue;
-    std::string path = to_lower_ascii(split_url(value).path);
+    auto url = parse_url(value, idna_mode::browser);
+    std::string path = url ? to_lower_ascii(url->path) : std::string();
     if (std::string_view(path).starts_with(e.prefix) &&
         (path.size() == e.prefix.size() || path[e.prefix.size()] == '/')) {
       return &platforms_[e.platform];
@@ -158,6 +161,7 @@ void ai_platform_list::write_json(json_writer& w) const {
     write_list(w, "paths", p.paths);
     write_list(w, "app_ids", p.app_ids);
     write_list(w, "source_names", p.source_names);
+    write_list(w, "sources", p.sources);
     w.EndObject();
   }
   w.EndArray();

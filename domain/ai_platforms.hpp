@@ -5,7 +5,8 @@
 // domain/data/ai_platforms.json and compiled in; every use records its version.
 //
 // A raw referrer value matches a platform when it is
-//   - an app id: "android-app://com.openai.chatgpt/..." or the bare "com.openai.chatgpt";
+//   - an app id: "android-app://com.openai.chatgpt/..." or the bare "com.openai.chatgpt"
+//     (Android package names and iOS bundle ids);
 //   - a source name as analytics tools export it ("chatgpt", "chatgpt.com"), compared
 //     whole after trimming and lowercasing;
 //   - a URL or host on a path-scoped entry ("x.com/i/grok": that host or a subdomain,
@@ -33,6 +34,9 @@ struct ai_platform {
   std::vector<std::string> paths;  // "host/path-prefix"
   std::vector<std::string> app_ids;
   std::vector<std::string> source_names;
+  // The public lists that name this platform (matomo, snowplow, plausible, posthog,
+  // adobe), or "referrald" for our own additions: docs/ai-platforms.md.
+  std::vector<std::string> sources;
 };
 
 class ai_platform_list {
@@ -51,7 +55,8 @@ class ai_platform_list {
   // The same when the value's normalized host is already known (empty: none).
   const ai_platform* lookup(std::string_view raw, std::string_view host) const;
 
-  // {"version":"...","platforms":[{"id","name","hosts","paths","app_ids","source_names"}]}
+  // {"version":"...","platforms":[{"id","name","hosts","paths","app_ids","source_names",
+  //  "sources"}]}
   void write_json(json_writer& w) const;
 
  private:

@@ -59,8 +59,8 @@ std::optional<std::string_view> text_field(const rapidjson::Value* v, const char
     check.fail(name, "must be at most " + std::to_string(max) + " characters long");
     return std::nullopt;
   }
-  if (s.find('\0') != std::string_view::npos) {
-    check.fail(name, "must not contain NUL characters");
+  if (auto bad = forbidden_character(s); !bad.empty()) {
+    check.fail(name, "must not contain " + bad);
     return std::nullopt;
   }
   return s;
@@ -70,13 +70,14 @@ std::optional<std::string_view> text_field(const rapidjson::Value* v, const char
 std::optional<std::int64_t> count_field(const rapidjson::Value* v, const char* name,
                                         row_check& check) {
   if (v == nullptr || v->IsNull()) return std::nullopt;
-  if (!v->IsInt64() || v->GetInt64() < 0) {
+  auto n = integral_value(*v);
+  if (!n || *n < 0) {
     check.fail(name, v->IsNumber()
                          ? "must be a whole number >= 0 or null"
                          : std::string("must be an integer or null, not ") + json_type_name(*v));
     return std::nullopt;
   }
-  return v->GetInt64();
+  return *n;
 }
 
 // Row identities (date, referrer, page) -> index of the row holding it, by open
@@ -116,9 +117,10 @@ class identity_table {
 
 std::string normalize_page(std::string_view raw) {
   std::string_view v = trim(raw);
-  url_parts u = split_url(v);
-  if (!u.scheme.empty() && !u.authority.empty()) {
-    return u.path.empty() ? std::string("/") : std::string(u.path);
+  // Only a value that names its scheme is a full URL ("blog/post" is a page path).
+  auto u = parse_url(v, idna_mode::browser);
+  if (u && !u->scheme.empty() && u->kind != host_kind::none) {
+    return u->path.empty() ? std::string("/") : std::move(u->path);
   }
   return std::string(v);
 }
@@ -170,7 +172,7 @@ result<push_outcome> validate_push(const rapidjson::Value& body, const ai_platfo
       }
       if (auto ref = text_field(f[1], "raw_referrer_value", 512, check)) {
         r.raw_referrer = std::string(*ref);
-        auto host = normalize_host(*ref);
+        auto host = normalize_host(*ref, idna_mode::browser);
         const ai_platform* platform =
             list.lookup(*ref, host ? std::string_view(*host) : std::string_view());
         if (platform == nullptr) {
@@ -205,6 +207,8 @@ result<push_outcome> validate_push(const rapidjson::Value& body, const ai_platfo
           std::string_view id = trim(str(*b));
           if (utf8_length(id) > 128) {
             check.fail("batch_id", "must be at most 128 characters long");
+          } else if (auto bad = forbidden_character(id); !bad.empty()) {
+            check.fail("batch_id", "must not contain " + bad);
           } else if (!id.empty()) {
             batch = std::string(id);
           }

@@ -83,11 +83,12 @@ void read_brands(const rapidjson::Value* v, field_reader* in, grants& g) {
       g.all_brands = true;
       return;
     }
-    if (!item.IsInt64() || item.GetInt64() <= 0) {
+    auto brand = integral_value(item);
+    if (!brand || *brand <= 0) {
       report(in, field, "must be a positive integer brand id or \"*\"");
       continue;
     }
-    g.brands.push_back(item.GetInt64());
+    g.brands.push_back(*brand);
   }
   g.normalize();
 }

@@ -6,6 +6,8 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <set>
 
 #include "domain/clock.hpp"
@@ -81,8 +83,8 @@ std::optional<std::string> field_reader::string_value(std::string_view name,
     return std::nullopt;
   }
   std::string_view s = trim(std::string_view(v.GetString(), v.GetStringLength()));
-  if (s.find('\0') != std::string_view::npos) {
-    fail(std::string(name), "must not contain NUL characters");
+  if (auto bad = forbidden_character(s); !bad.empty()) {
+    fail(std::string(name), "must not contain " + bad);
     return std::nullopt;
   }
   std::size_t len = utf8_length(s);
@@ -137,16 +139,34 @@ std::optional<bool> field_reader::optional_bool(std::string_view name) {
   return v->GetBool();
 }
 
+std::optional<std::int64_t> integral_value(const rapidjson::Value& v) {
+  if (v.IsInt64()) return v.GetInt64();
+  if (!v.IsDouble()) return std::nullopt;  // not a number, or an integer past int64
+  double d = v.GetDouble();
+  // 2^63 is exactly representable; anything at or past it does not fit.
+  if (!std::isfinite(d) || d != std::trunc(d) || d < -9223372036854775808.0 ||
+      d >= 9223372036854775808.0) {
+    return std::nullopt;
+  }
+  return static_cast<std::int64_t>(d);
+}
+
 std::optional<std::int64_t> field_reader::optional_int(std::string_view name, std::int64_t min,
                                                        std::int64_t max) {
   const rapidjson::Value* v = find(name);
   if (v == nullptr) return std::nullopt;
-  if (!v->IsInt64()) {
-    fail(std::string(name),
-         v->IsNumber() ? "must be an integer" : "must be an integer, not " + json_type_name(*v));
+  auto integral = integral_value(*v);
+  if (!integral) {
+    if (v->IsUint64()) {
+      fail(std::string(name),
+           "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    } else {
+      fail(std::string(name),
+           v->IsNumber() ? "must be an integer" : "must be an integer, not " + json_type_name(*v));
+    }
     return std::nullopt;
   }
-  std::int64_t x = v->GetInt64();
+  std::int64_t x = *integral;
   if (x < min || x > max) {
     fail(std::string(name),
          "must be between " + std::to_string(min) + " and " + std::to_string(max));
@@ -318,6 +338,49 @@ void append_json_string(std::string& out, std::string_view s) {
   }
   out.append(s.data() + plain, s.size() - plain);
   out.push_back('"');
+}
+
+void append_canonical_json(std::string& out, const rapidjson::Value& v) {
+  if (v.IsNull()) {
+    out += "null";
+  } else if (v.IsBool()) {
+    out += v.GetBool() ? "true" : "false";
+  } else if (v.IsString()) {
+    append_json_string(out, key_of(v));
+  } else if (v.IsNumber()) {
+    if (auto n = integral_value(v)) {
+      out += std::to_string(*n);
+    } else if (v.IsUint64()) {
+      out += std::to_string(v.GetUint64());
+    } else {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.17g", v.GetDouble());
+      out += buf;
+    }
+  } else if (v.IsArray()) {
+    out.push_back('[');
+    for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+      if (i > 0) out.push_back(',');
+      append_canonical_json(out, v[i]);
+    }
+    out.push_back(']');
+  } else {
+    std::vector<const rapidjson::Value::Member*> members;
+    members.reserve(v.MemberCount());
+    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it)
+      members.push_back(&*it);
+    std::stable_sort(members.begin(), members.end(), [](const auto* a, const auto* b) {
+      return key_of(a->name) < key_of(b->name);
+    });
+    out.push_back('{');
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      if (i > 0) out.push_back(',');
+      append_json_string(out, key_of(members[i]->name));
+      out.push_back(':');
+      append_canonical_json(out, members[i]->value);
+    }
+    out.push_back('}');
+  }
 }
 
 void write_nullable(json_writer& w, const std::optional<std::string>& s) {

@@ -83,6 +83,10 @@ class stored_reader {
   std::string problem_;
 };
 
+// A JSON number with an integral value that fits int64 (1, 1.0, 1e2 — exporters such as
+// pandas and Excel write whole numbers as decimals), or nullopt (1.5, 1e300, "1", ...).
+std::optional<std::int64_t> integral_value(const rapidjson::Value& v);
+
 // "null", "a boolean", "a string", "a number", "an array" or "an object", for messages.
 std::string json_type_name(const rapidjson::Value& v);
 
@@ -93,6 +97,12 @@ status parse_json(std::string_view text, rapidjson::Document& doc);
 // The same, decoding strings inside `text` itself (faster for large bodies); the
 // document points into `text`, which must outlive it and is modified.
 status parse_json_insitu(std::string& text, rapidjson::Document& doc);
+
+// Appends the canonical text of `v` to `out`: object members sorted by name (bytewise),
+// no whitespace, strings escaped one way, numbers with an integral value that fits int64
+// written as integers (1, 1.0 and 1e0 are all "1"), other numbers with 17 significant
+// digits. Two documents that differ only in serialization have the same canonical text.
+void append_canonical_json(std::string& out, const rapidjson::Value& v);
 
 // Appends `s` to `out` as a JSON string literal, quotes included (for hand-assembled
 // output on hot paths; `s` must be valid UTF-8).

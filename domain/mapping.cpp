@@ -104,14 +104,17 @@ result<normalized_pattern> normalize_pattern(std::string_view raw, match_type ty
     if (!re) return std::move(re).err();
     return normalized_pattern{std::string(raw), std::move(*re)};
   }
-  auto host = normalize_host(raw);
+  // A trailing '.' in a prefix is meaningful: "news." must not match "newsroom.example".
+  auto host =
+      normalize_host(raw, idna_mode::strict,
+                     type == match_type::starts_with ? trailing_dot::keep : trailing_dot::drop);
   if (!host) return std::move(host).err();
   std::string p = std::move(*host);
   // Only characters a normalized host can contain (RFC 3986 reg-name and IP literals):
   // anything else could never match.
   for (char c : p) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              std::string_view("-._~!$&'()*+,;=%[]:").find(c) != std::string_view::npos;
+              std::string_view("-._~!$&'()*+,;=[]:").find(c) != std::string_view::npos;
     if (!ok) {
       return make_error(errc::validation_failed,
                         std::string("contains '") + c +
@@ -123,6 +126,12 @@ result<normalized_pattern> normalize_pattern(std::string_view raw, match_type ty
     while (!p.empty() && p.front() == '.')
       p.erase(0, 1);
     if (p.empty()) return make_error(errc::validation_failed, "has no host name");
+  }
+  if ((type == match_type::exact || type == match_type::ends_with) && is_public_suffix(p)) {
+    return make_error(errc::validation_failed,
+                      "'" + p +
+                          "' is a public suffix (the rule would cover every site under it); "
+                          "give a domain registered under it");
   }
   return normalized_pattern{std::move(p), nullptr};
 }

@@ -25,7 +25,7 @@ std::optional<std::string> read_domain(field_reader& in, bool required) {
   auto raw = required ? in.required_string("domain", 1, k_domain_max)
                       : in.optional_string("domain", 1, k_domain_max);
   if (!raw) return std::nullopt;
-  auto host = normalize_host(*raw);
+  auto host = normalize_host(*raw, idna_mode::strict);
   if (!host) {
     in.fail("domain", host.err().message);
     return std::nullopt;
@@ -34,6 +34,12 @@ std::optional<std::string> read_domain(field_reader& in, bool required) {
     in.fail("domain", "'" + *host +
                           "' is not a valid domain name (labels of letters, digits and "
                           "hyphens, at least two labels, at most 253 characters)");
+    return std::nullopt;
+  }
+  if (is_public_suffix(*host)) {
+    in.fail("domain", "'" + *host +
+                          "' is a public suffix (a rule for it would cover every site under "
+                          "it); give a domain registered under it");
     return std::nullopt;
   }
   return std::move(*host);

@@ -151,8 +151,17 @@ struct landing_params {
   std::string_view click_name;
 };
 
+// True when `s` can be used as it is: nothing to decode, nothing to remove.
+bool plain(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c == '%' || c == '+' || c < 0x20 || c == 0x7F || c >= 0x80) return false;
+  }
+  return true;
+}
+
 landing_params scan_query(std::string_view query) {
   landing_params out;
+  std::string decoded_name;
   while (!query.empty()) {
     std::size_t amp = query.find('&');
     std::string_view part = query.substr(0, amp);
@@ -161,22 +170,17 @@ landing_params scan_query(std::string_view query) {
     if (eq == std::string_view::npos || eq + 1 == part.size()) continue;  // no value
     std::string_view name = part.substr(0, eq);
     std::string_view raw_value = part.substr(eq + 1);
-    // Names with escapes are decoded first; plain names are compared as they are.
-    std::string decoded_name;
-    if (find_first_of<'%', '+'>(name) != std::string_view::npos) {
-      auto d = percent_decode(name, true);
-      if (!d) continue;
-      decoded_name = std::move(*d);
+    if (!plain(name)) {
+      decoded_name = form_decode(name);
       name = decoded_name;
     }
     if (name.size() >= 4 && iequals(name.substr(0, 4), "utm_")) {
-      auto value = percent_decode(raw_value, true);
-      if (!value || value->empty()) continue;
-      out.has_utm = true;
       for (std::size_t i = 0; i < k_utm_names.size(); ++i) {
         if (!iequals(name, k_utm_names[i])) continue;
         std::string* slot = utm_slot(out.utms, i);
-        if (slot->empty()) *slot = std::move(*value);  // the first occurrence wins
+        if (!slot->empty()) break;  // the first occurrence with a value wins
+        *slot = plain(raw_value) ? std::string(raw_value) : form_decode(raw_value);
+        if (!slot->empty()) out.has_utm = true;
         break;
       }
     } else if (out.click_source.empty()) {
@@ -190,6 +194,14 @@ landing_params scan_query(std::string_view query) {
     }
   }
   return out;
+}
+
+// A value quoted in a warning: at most 100 characters.
+std::string shown(std::string_view s) {
+  std::string out(s.substr(0, 100));
+  while (!out.empty() && !is_valid_utf8(out))
+    out.pop_back();
+  return s.size() > 100 ? out + "..." : out;
 }
 
 }  // namespace
@@ -206,8 +218,9 @@ result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_
         if (raw.size() > k_url_max) {
           in.fail("referrer", "must be at most 8192 bytes long");
         } else if (!raw.empty()) {
-          if (auto host = normalize_host(raw); !host) {
-            in.fail("referrer", host.err().message);
+          if (auto host = normalize_host(raw, idna_mode::browser); !host) {
+            v.warnings.push_back("the referrer '" + shown(raw) + "' " + host.err().message +
+                                 "; the visit is treated as having no referrer");
           } else {
             v.referrer_host = std::move(*host);
           }
@@ -222,18 +235,18 @@ result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_
       in.fail("landing_url", "must be a string");
     } else {
       std::string_view raw = trim({landing->value.GetString(), landing->value.GetStringLength()});
-      url_parts u = split_url(raw);
-      bool web = iequals(u.scheme, "http") || iequals(u.scheme, "https");
-      auto host = web && !u.authority.empty()
-                      ? normalize_host(u.authority)
-                      : result<std::string>(make_error(errc::validation_failed, ""));
       if (raw.size() > k_url_max) {
         in.fail("landing_url", "must be at most 8192 bytes long");
-      } else if (!host) {
-        in.fail("landing_url", "must be an absolute http(s) URL with a host name");
+      } else if (auto url = parse_url(raw, idna_mode::browser); !url) {
+        v.warnings.push_back("the landing URL '" + shown(raw) + "' " + url.err().message +
+                             "; it is treated as having no host and no parameters");
       } else {
-        v.landing_host = std::move(*host);
-        v.landing_query = std::string(u.query);
+        if (url->query) v.landing_query = std::move(*url->query);
+        v.landing_host = normalized_host(std::move(*url));
+        if (v.landing_host.empty()) {
+          v.warnings.push_back("the landing URL '" + shown(raw) +
+                               "' has no host name; no referrer is internal to it");
+        }
       }
     }
     if (auto it = body.FindMember("session"); it != body.MemberEnd() && !it->value.IsNull()) {
@@ -258,7 +271,12 @@ result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_
             in.fail("session." + std::string(key), "must be a string or null");
             continue;
           }
-          *utm_slot(s, which) = trim({m->value.GetString(), m->value.GetStringLength()});
+          std::string_view value = trim({m->value.GetString(), m->value.GetStringLength()});
+          if (auto bad = forbidden_character(value); !bad.empty()) {
+            in.fail("session." + std::string(key), "must not contain " + bad);
+            continue;
+          }
+          *utm_slot(s, which) = value;
         }
         if (s.any()) v.session = std::move(s);
       }
@@ -279,6 +297,7 @@ result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_
 
 resolution resolve(const account_state& s, const visit& v, json_writer* explain) {
   resolution r;
+  if (!v.warnings.empty()) r.warnings = &v.warnings;
   explainer x{explain};
   if (explain != nullptr) explain->StartArray();
   const std::string& landing_host = v.landing_host;
@@ -301,10 +320,17 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
   landing_params params = scan_query(v.landing_query);
   x.step("utm", params.has_utm, [&] {
     return std::string(params.has_utm ? "the landing URL carries utm_* parameters"
-                                      : "the landing URL has no utm_* parameter with a value");
+                                      : "the landing URL has no utm_source, utm_medium, "
+                                        "utm_campaign, utm_term or utm_content with a value");
   });
   x.end_step(params.has_utm);
-  if (params.has_utm) decide("utm", [&] { return params.utms; });
+  if (params.has_utm) {
+    decide("utm", [&] { return params.utms; });
+    // A campaign tagged with an AI platform as its source is an AI referral too.
+    if (!params.utms.source.empty()) {
+      if (const auto* p = ai_platform_list::builtin().lookup(params.utms.source)) r.ai = p;
+    }
+  }
 
   bool has_click = !params.click_source.empty();
   x.step("click_id", has_click, [&] {
@@ -455,7 +481,14 @@ void append_json(std::string& out, const resolution& r) {
   } else {
     out += "null";
   }
-  out += '}';
+  out += ",\"warnings\":[";
+  if (r.warnings != nullptr) {
+    for (std::size_t i = 0; i < r.warnings->size(); ++i) {
+      if (i > 0) out += ',';
+      append_json_string(out, (*r.warnings)[i]);
+    }
+  }
+  out += "]}";
 }
 
 void write_json(json_writer& w, const resolution& r, bool leave_open) {
@@ -495,6 +528,13 @@ void write_json(json_writer& w, const resolution& r, bool leave_open) {
   } else {
     w.Null();
   }
+  w.Key("warnings");
+  w.StartArray();
+  if (r.warnings != nullptr) {
+    for (const auto& warning : *r.warnings)
+      write_string(w, warning);
+  }
+  w.EndArray();
   if (!leave_open) w.EndObject();
 }
 

@@ -9,8 +9,22 @@
 
 namespace referrald::domain {
 
-// Removes leading and trailing ASCII whitespace (space, \t, \n, \v, \f, \r).
+// Removes leading and trailing whitespace: ASCII (space, \t, \n, \v, \f, \r) and Unicode
+// (U+0085, U+00A0 no-break space, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F,
+// U+3000 ideographic space, and U+FEFF). `s` must be valid UTF-8.
 std::string_view trim(std::string_view s);
+
+// The first character no stored text may hold, if any: a C0 or C1 control character
+// (tab, newline and carriage return included), DEL, or a bidirectional override or
+// isolate (U+202A-U+202E, U+2066-U+2069), which can make text display as something it
+// is not. Returns a description ("U+0000 (a control character)") or an empty string.
+std::string forbidden_character(std::string_view s);
+
+// Replaces every byte sequence that is not UTF-8 with U+FFFD.
+std::string to_valid_utf8(std::string_view s);
+
+// Removes C0 and C1 control characters and DEL from valid UTF-8.
+std::string remove_control_characters(std::string_view s);
 
 // Number of Unicode code points in a valid UTF-8 string.
 std::size_t utf8_length(std::string_view s);

@@ -20,7 +20,11 @@
 //
 // Column family "ai_batches" — batch_id idempotency, kept 7 days:
 //   key    := brand_id:fixed64-big-endian connection_id:26 bytes batch_id:bytes
-//   value  := version:u8(0x01) created_at_ms:fixed64 body_sha256:32 bytes response:bytes
+//   value  := version:u8 created_at_ms:fixed64 digest:32 bytes response:bytes
+//   version:= 0x01  digest = SHA-256 of the raw request body (read, never written now)
+//           | 0x02  digest = SHA-256 of the rows' canonical JSON (domain/json.hpp
+//                   append_canonical_json), so that the same rows serialized differently
+//                   are the same batch
 
 #include "store/ai_store.hpp"
 
@@ -210,10 +214,12 @@ domain::result<std::optional<batch_record>> ai_store::get_batch(std::int64_t bra
   std::uint8_t version = 0;
   std::uint64_t created = 0;
   std::string_view digest;
-  if (!r.u8(version) || version != k_version || !r.fixed64(created) || !r.bytes(32, digest)) {
+  if (!r.u8(version) || (version != 1 && version != 2) || !r.fixed64(created) ||
+      !r.bytes(32, digest)) {
     return corrupt("batch record");
   }
   batch_record rec;
+  rec.kind = static_cast<batch_record::digest_of>(version);
   rec.created_at = static_cast<domain::unix_ms>(created);
   std::memcpy(rec.body_digest.data(), digest.data(), 32);
   rec.response = std::string(r.rest());
@@ -222,7 +228,7 @@ domain::result<std::optional<batch_record>> ai_store::get_batch(std::int64_t bra
 
 void ai_store::put_batch(write_batch& b, std::int64_t brand_id, const std::string& connection_id,
                          const std::string& batch_id, const batch_record& rec) const {
-  std::string value(1, k_version);
+  std::string value(1, static_cast<char>(rec.kind));
   put_fixed64(value, static_cast<std::uint64_t>(rec.created_at));
   value.append(reinterpret_cast<const char*>(rec.body_digest.data()), 32);
   value += rec.response;

@@ -37,9 +37,13 @@ struct stored_ai_row {
 
 // The remembered outcome of a push that carried a batch_id.
 struct batch_record {
+  // What body_digest is a digest of. Records written before canonical digests existed
+  // hold the raw body's; they are still compared that way for the 7 days they live.
+  enum class digest_of : std::uint8_t { raw_body = 1, canonical_rows = 2 };
   domain::unix_ms created_at = 0;
   domain::sha256_digest body_digest{};
   std::string response;  // the JSON that was answered
+  digest_of kind = digest_of::canonical_rows;
 };
 
 class ai_store {

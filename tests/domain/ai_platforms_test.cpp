@@ -51,6 +51,49 @@ BOOST_AUTO_TEST_CASE(hosts_match_themselves_and_subdomains) {
   BOOST_TEST(platform_of("https://eu.chatgpt.com/") == "chatgpt");
 }
 
+BOOST_AUTO_TEST_CASE(assistants_of_the_public_lists_are_covered) {
+  // Entries of Matomo's, Snowplow's, Plausible's, PostHog's and Adobe's AI lists that
+  // an earlier list missed.
+  for (const char* host : {"yiyan.baidu.com",
+                           "ai.baidu.com",
+                           "chatglm.cn",
+                           "labs.openai.com",
+                           "deepseek.com",
+                           "mistral.ai",
+                           "aistudio.google.com",
+                           "pi.ai",
+                           "kimi.com",
+                           "doubao.com",
+                           "yuanbao.tencent.com",
+                           "chat.z.ai",
+                           "iask.ai",
+                           "app.jasper.ai",
+                           "app.writesonic.com",
+                           "chatplus.com",
+                           "edgeservices.bing.com",
+                           "copilot.com",
+                           "pplx.ai",
+                           "chat.com"}) {
+    BOOST_TEST(!platform_of(std::string("https://") + host + "/x").empty(), host);
+  }
+  // Lookalikes of the new entries stay out.
+  for (const char* host :
+       {"baidu.com", "www.baidu.com", "tencent.com", "bing.com", "notdeepseek.com",
+        "mistral.ai.evil.net", "jasper.ai.example", "google.com", "openai.com"}) {
+    BOOST_TEST(platform_of(std::string("https://") + host + "/x").empty(), host);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(every_platform_names_its_sources) {
+  const std::vector<std::string> known = {"matomo",  "snowplow", "plausible",
+                                          "posthog", "adobe",    "referrald"};
+  for (const auto& p : ai_platform_list::builtin().platforms()) {
+    BOOST_TEST(!p.sources.empty(), p.id);
+    for (const auto& s : p.sources)
+      BOOST_TEST((std::find(known.begin(), known.end(), s) != known.end()), p.id << ": " << s);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(lookalikes_never_match) {
   BOOST_TEST(platform_of("chatgpt.com.evil.net") == "");
   BOOST_TEST(platform_of("https://notchatgpt.com/") == "");
@@ -99,7 +142,7 @@ BOOST_AUTO_TEST_CASE(a_list_is_validated_when_parsed) {
   BOOST_TEST(!dup.ok());
   auto ok = ai_platform_list::parse(R"({"version":"v9","platforms":[
       {"id":"a","name":"A","hosts":["a.example"],"paths":["b.example/ai"],"app_ids":["com.a"],
-       "source_names":["alpha"]}]})");
+       "source_names":["alpha"],"sources":["referrald"]}]})");
   BOOST_REQUIRE(ok.ok());
   BOOST_TEST(ok->version() == "v9");
   BOOST_TEST(ok->lookup("sub.a.example") != nullptr);

@@ -6,14 +6,16 @@ using namespace referrald::domain;
 
 namespace {
 
-std::string norm(std::string_view s) {
-  auto r = normalize_host(s);
+std::string norm(std::string_view s, idna_mode mode = idna_mode::strict) {
+  auto r = normalize_host(s, mode);
   BOOST_REQUIRE_MESSAGE(r.ok(),
                         "normalize_host(" << s << ") failed: " << (r.ok() ? "" : r.err().message));
   return *r;
 }
 
-bool fails(std::string_view s) { return !normalize_host(s).ok(); }
+bool fails(std::string_view s, idna_mode mode = idna_mode::strict) {
+  return !normalize_host(s, mode).ok();
+}
 
 }  // namespace
 
@@ -24,6 +26,7 @@ BOOST_AUTO_TEST_CASE(schemes_are_stripped) {
   BOOST_TEST(norm("http://booking.mirai.com") == "booking.mirai.com");
   BOOST_TEST(norm("HTTPS://Booking.Mirai.com") == "booking.mirai.com");
   BOOST_TEST(norm("android-app://com.openai.chatgpt") == "com.openai.chatgpt");
+  BOOST_TEST(norm("android-app://Com.OpenAI.ChatGPT/") == "com.openai.chatgpt");
   BOOST_TEST(norm("git+ssh://host.example.org") == "host.example.org");
   BOOST_TEST(norm("//cdn.example.com/x.js") == "cdn.example.com");
 }
@@ -56,6 +59,21 @@ BOOST_AUTO_TEST_CASE(one_leading_www_is_dropped) {
   BOOST_TEST(norm("www.com") == "www.com");  // nothing would be left but a TLD
 }
 
+BOOST_AUTO_TEST_CASE(www_is_kept_when_a_public_suffix_would_remain) {
+  BOOST_TEST(norm("www.github.io") == "www.github.io");
+  BOOST_TEST(norm("www.co.uk") == "www.co.uk");
+  BOOST_TEST(norm("www.example.github.io") == "example.github.io");
+}
+
+BOOST_AUTO_TEST_CASE(public_suffixes_are_known) {
+  BOOST_TEST(is_public_suffix("com"));
+  BOOST_TEST(is_public_suffix("co.uk"));
+  BOOST_TEST(is_public_suffix("github.io"));
+  BOOST_TEST(!is_public_suffix("example.com"));
+  BOOST_TEST(!is_public_suffix("www.github.io"));
+  BOOST_TEST(!is_public_suffix("localhost"));  // explicit rules only
+}
+
 BOOST_AUTO_TEST_CASE(internationalized_names_become_punycode) {
   BOOST_TEST(norm("b\xC3\xBC"
                   "cher.de") == "xn--bcher-kva.de");
@@ -71,10 +89,59 @@ BOOST_AUTO_TEST_CASE(values_without_a_host_are_errors) {
   BOOST_TEST(fails(""));
   BOOST_TEST(fails("   "));
   BOOST_TEST(fails("https://"));
-  BOOST_TEST(fails("https:///path"));
   BOOST_TEST(fails("user@"));
   BOOST_TEST(fails(":8080"));
   BOOST_TEST(fails("."));
+  BOOST_TEST(fails("about:blank"));
+  BOOST_TEST(fails("javascript:alert(1)"));
+  BOOST_TEST(fails("mailto:a@example.com"));
+}
+
+BOOST_AUTO_TEST_CASE(a_scheme_without_slashes_is_not_a_host_called_like_the_scheme) {
+  BOOST_TEST(norm("http:foo.com") == "foo.com");  // special: the host follows anyway
+  BOOST_TEST(norm("https:///path") == "path");    // as browsers read it
+  BOOST_TEST(fails("about:blank", idna_mode::browser));
+}
+
+BOOST_AUTO_TEST_CASE(a_backslash_ends_the_host_in_http_urls) {
+  BOOST_TEST(norm("https://evil.com\\@paypal.com/", idna_mode::browser) == "evil.com");
+  BOOST_TEST(norm("https:\\\\evil.com\\x", idna_mode::browser) == "evil.com");
+}
+
+BOOST_AUTO_TEST_CASE(ip_addresses_are_canonical_and_invalid_ports_fail) {
+  BOOST_TEST(norm("http://0x7f.0.0.1/") == "127.0.0.1");
+  BOOST_TEST(norm("2130706433") == "127.0.0.1");
+  BOOST_TEST(fails("http://256.0.0.1/"));
+  BOOST_TEST(norm("http://[0:0:0:0:0:0:0:1]/") == "[::1]");
+  BOOST_TEST(fails("http://[]/"));
+  BOOST_TEST(fails("example.com:99999"));
+  BOOST_TEST(fails("example.com:abc"));
+}
+
+BOOST_AUTO_TEST_CASE(hosts_with_spaces_or_odd_characters_fail_after_normalization) {
+  BOOST_TEST(fails("ex ample.com"));
+  BOOST_TEST(
+      fails("example.com\xE3\x80\x80"
+            "x"));                                               // ideographic space inside
+  BOOST_TEST(norm("example.com\xE3\x80\x80") == "example.com");  // trimmed at the end
+  BOOST_TEST(norm("\xC2\xA0"
+                  "example.com\xC2\xA0") == "example.com");  // NBSP trimmed
+  BOOST_TEST(fails("example.com ::="));
+}
+
+BOOST_AUTO_TEST_CASE(percent_encoded_host_bytes_are_decoded) {
+  BOOST_TEST(norm("https://%65xample.com/") == "example.com");
+}
+
+BOOST_AUTO_TEST_CASE(browser_mode_accepts_names_browsers_accept) {
+  BOOST_TEST(norm("https://xn--ls8h.la/", idna_mode::browser) == "xn--ls8h.la");
+  BOOST_TEST(norm("i\xE2\x9D\xA4.ws", idna_mode::browser) == "xn--i-7iq.ws");
+  BOOST_TEST(fails("xn--ls8h.la"));
+}
+
+BOOST_AUTO_TEST_CASE(a_trailing_dot_can_be_kept) {
+  BOOST_TEST(*normalize_host("news.", idna_mode::strict, trailing_dot::keep) == "news.");
+  BOOST_TEST(*normalize_host("news.", idna_mode::strict) == "news");
 }
 
 BOOST_AUTO_TEST_CASE(invalid_internationalized_names_are_errors) {
@@ -87,7 +154,7 @@ BOOST_AUTO_TEST_CASE(control_characters_are_refused_not_truncated) {
                         "cher.de\0evil",
                         15)));
   BOOST_TEST(fails(std::string("example.com\0evil", 16)));
-  BOOST_TEST(fails("exa\tmple.com"));
+  BOOST_TEST(norm("exa\tmple.com") == "example.com");  // tabs are removed, as browsers do
   BOOST_TEST(norm(std::string("example.com/\0path", 17)) == "example.com");  // not in the host
 }
 

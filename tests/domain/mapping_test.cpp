@@ -93,7 +93,9 @@ BOOST_AUTO_TEST_CASE(non_regex_patterns_are_normalized_like_hosts) {
   BOOST_TEST(rule(match_type::exact, "HTTPS://WWW.Partner.com:443/x?y").referrer_pattern ==
              "partner.com");
   BOOST_TEST(rule(match_type::contains, "Partner").referrer_pattern == "partner");
-  BOOST_TEST(rule(match_type::starts_with, "shop.").referrer_pattern == "shop");
+  // A trailing dot is meaningful in a prefix (and only there).
+  BOOST_TEST(rule(match_type::starts_with, "shop.").referrer_pattern == "shop.");
+  BOOST_TEST(rule(match_type::exact, "shop.example.").referrer_pattern == "shop.example");
   BOOST_TEST(rule(match_type::ends_with, ".partner.com").referrer_pattern == "partner.com");
   BOOST_TEST(rule(match_type::ends_with,
                   "b\xC3\xBC"
@@ -126,7 +128,8 @@ BOOST_AUTO_TEST_CASE(each_match_type_matches_as_documented) {
   BOOST_TEST(contains.matches("mypartnersite.com"));
   BOOST_TEST(!contains.matches("partne.com"));
   auto starts = rule(match_type::starts_with, "shop.");
-  BOOST_TEST(starts.matches("shopify.com"));  // "shop." normalizes to "shop"
+  BOOST_TEST(!starts.matches("shopify.com"));  // "news." must not match "newsroom.example"
+  BOOST_TEST(starts.matches("shop.example.com"));
   auto starts_full = rule(match_type::starts_with, "shop.example");
   BOOST_TEST(starts_full.matches("shop.example.com"));
   BOOST_TEST(!starts_full.matches("myshop.example.com"));

@@ -139,19 +139,36 @@ BOOST_AUTO_TEST_CASE(explain_lists_every_step_and_every_rule_checked) {
   BOOST_TEST(!steps[6]["decides"].GetBool());
 }
 
+BOOST_AUTO_TEST_CASE(one_unreadable_url_never_loses_a_visit) {
+  for (std::string_view body :
+       {R"({"landing_url":"/relative/path"})", R"({"landing_url":"https://"})",
+        R"({"landing_url":"https://h.example/","referrer":"https://"})",
+        R"({"landing_url":"https://h.example/","referrer":"about:blank"})",
+        R"({"landing_url":"http://[/","referrer":"http://[]/"})"}) {
+    auto v = parse_visit(parse(body), 4);
+    BOOST_REQUIRE_MESSAGE(v.ok(), body);
+    BOOST_TEST(!v->warnings.empty(), body);
+    account_state s("acme");
+    auto r = resolve(s, *v);
+    BOOST_TEST(r.reason == "direct", body);
+  }
+  auto ftp = parse_visit(parse(R"({"landing_url":"ftp://files.example/x"})"));
+  BOOST_REQUIRE(ftp.ok());
+  BOOST_TEST(ftp->landing_host == "files.example");
+}
+
 BOOST_AUTO_TEST_CASE(visits_are_validated_with_field_names) {
   auto bad = [](std::string_view body, const std::string& field) {
     auto v = parse_visit(parse(body), 4);
     return referrald::testing::names_field(v, field);
   };
   BOOST_TEST(bad(R"({"referrer":"x.com"})", "visits[4].landing_url"));
-  BOOST_TEST(bad(R"({"landing_url":"/relative/path"})", "visits[4].landing_url"));
-  BOOST_TEST(bad(R"({"landing_url":"ftp://files.example/x"})", "visits[4].landing_url"));
-  BOOST_TEST(bad(R"({"landing_url":"https://"})", "visits[4].landing_url"));
   BOOST_TEST(bad(R"({"landing_url":7})", "visits[4].landing_url"));
   BOOST_TEST(bad(R"({"landing_url":"https://h.example/","referrer":5})", "visits[4].referrer"));
-  BOOST_TEST(
-      bad(R"({"landing_url":"https://h.example/","referrer":"https://"})", "visits[4].referrer"));
+  BOOST_TEST(bad(R"({"landing_url":"https://h.example/","session":{"utm_source":"a\u0000b"}})",
+                 "visits[4].session.utm_source"));
+  BOOST_TEST(bad(R"({"landing_url":"https://h.example/","session":{"utm_term":"\u202Eevil"}})",
+                 "visits[4].session.utm_term"));
   BOOST_TEST(bad(R"({"landing_url":"https://h.example/","session":"x"})", "visits[4].session"));
   BOOST_TEST(bad(R"({"landing_url":"https://h.example/","session":{"utm_source":1}})",
                  "visits[4].session.utm_source"));

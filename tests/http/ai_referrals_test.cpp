@@ -119,7 +119,7 @@ BOOST_AUTO_TEST_CASE(a_mixed_push_answers_with_exactly_the_seed_shape) {
   BOOST_TEST(r.status == 200u);
   BOOST_TEST(
       r.body ==
-      R"json({"accepted":1,"rejected":2,"errors":["row 1: raw_referrer_value 'google.com' is not on the AI platform allow-list (version 2026-11-22)","row 2: date must be a real calendar date in the form YYYY-MM-DD"]})json");
+      R"json({"accepted":1,"rejected":2,"errors":["row 1: raw_referrer_value 'google.com' is not on the AI platform allow-list (version 2026-11-23)","row 2: date must be a real calendar date in the form YYYY-MM-DD"]})json");
   auto d = r.json();
   BOOST_TEST(d.MemberCount() == 3u);
 }

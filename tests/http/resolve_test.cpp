@@ -79,9 +79,9 @@ BOOST_AUTO_TEST_CASE(a_batch_answers_in_order_with_errors_per_visit) {
   const auto& results = d["data"]["results"];
   BOOST_REQUIRE(results.Size() == 5u);
   BOOST_TEST(results[0]["reason"].GetString() == std::string("mapping"));
-  BOOST_TEST(results[1]["error"]["code"].GetString() == std::string("validation_failed"));
-  BOOST_TEST(results[1]["error"]["details"][0]["field"].GetString() ==
-             std::string("visits[1].landing_url"));
+  // An unreadable landing URL does not lose the visit: it is resolved, with a warning.
+  BOOST_TEST(results[1]["reason"].GetString() == std::string("referral"));
+  BOOST_TEST(results[1]["warnings"].Size() == 1u);
   BOOST_TEST(results[2]["reason"].GetString() == std::string("utm"));
   BOOST_TEST(results[3]["error"]["details"].Size() == 2u);
   BOOST_TEST(results[3]["error"]["details"][0]["field"].GetString() ==

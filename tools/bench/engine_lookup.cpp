@@ -132,7 +132,7 @@ std::vector<std::string> hosts(const built& b, std::mt19937& rng) {
     } else {
       h = site(rng) + "." + site(rng) + "." + tld(rng);
     }
-    out.push_back(*normalize_host(h));
+    out.push_back(*normalize_host(h, idna_mode::browser));
   }
   return out;
 }
