@@ -6,6 +6,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 #include "actors/guard.hpp"
@@ -63,6 +64,33 @@ domain::error key_taken(const std::string& key, std::int64_t holder) {
       "a " + std::string(traits::noun) + " with " + field + " '" + key + "' already exists (id " +
           std::to_string(holder) + ")",
       {{field, "already used by " + std::string(traits::noun) + " " + std::to_string(holder)}});
+}
+
+// Regex mappings are the one kind of rule whose matching costs real CPU: an account may
+// hold at most services::max_regex_mappings of them (active or not). An error when
+// `value` would be one too many (`replacing`: the id it replaces, 0 for a create).
+template <class T>
+std::optional<domain::error> over_regex_quota(const account_actor_state& st, const T& value,
+                                              std::int64_t replacing) {
+  if constexpr (std::is_same_v<T, referrer_mapping>) {
+    if (value.match_type != domain::match_type::regex) return std::nullopt;
+    std::size_t regexes = 0;
+    for (auto [id, e] : st.tip.mappings().items()) {
+      if (e->value.match_type == domain::match_type::regex && id != replacing) ++regexes;
+    }
+    if (regexes < st.svc->max_regex_mappings) return std::nullopt;
+    return domain::make_error(
+        domain::errc::conflict,
+        "account " + st.account_id + " already has " + std::to_string(regexes) +
+            " regex mappings, the most an account may hold (--max-regex-mappings); delete one, "
+            "or use exact, contains, starts_with or ends_with, which cost far less to match",
+        {{"match_type", "no more regex mappings may be added to this account"}});
+  } else {
+    (void)st;
+    (void)value;
+    (void)replacing;
+    return std::nullopt;
+  }
 }
 
 domain::unix_ms next_timestamp(const account_actor_state& st) {
@@ -145,6 +173,10 @@ void create(self_ptr self, create_req<T>& req) {
     req.reply->deliver(key_taken<T>(key, *holder));
     return;
   }
+  if (auto refused = over_regex_quota(st, req.input, 0)) {
+    req.reply->deliver(std::move(*refused));
+    return;
+  }
   T value = std::move(req.input);
   value.id = entities.next_id();
   const domain::unix_ms now = next_timestamp(st);
@@ -177,6 +209,16 @@ void patch(self_ptr self, patch_req<T>& req) {
   if (auto holder = entities.with_key(traits::key(value)); holder && *holder != value.id) {
     req.reply->deliver(key_taken<T>(traits::key(value), *holder));
     return;
+  }
+  // Only a mapping that becomes a regex takes a place (one stored before the quota keeps
+  // its own, also when edited).
+  if constexpr (std::is_same_v<T, referrer_mapping>) {
+    if ((*current)->value.match_type != domain::match_type::regex) {
+      if (auto refused = over_regex_quota(st, value, value.id)) {
+        req.reply->deliver(std::move(*refused));
+        return;
+      }
+    }
   }
   const domain::unix_ms now = next_timestamp(st);
   value.updated_at = now;

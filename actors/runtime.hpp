@@ -27,8 +27,9 @@ struct runtime_options {
   std::size_t actor_threads = 0;   // CAF scheduler threads; 0 = one per core
   std::size_t loader_threads = 2;  // detached loaders reading account state
   std::chrono::milliseconds load_timeout{30000};
-  std::size_t ingest_workers = 0;       // ingest pool size; 0 = one per core
-  std::uint64_t snapshot_every = 1000;  // events between an account's snapshots; 0: never
+  std::size_t ingest_workers = 0;        // ingest pool size; 0 = one per core
+  std::uint64_t snapshot_every = 1000;   // events between an account's snapshots; 0: never
+  std::size_t max_regex_mappings = 100;  // per account, active or not
   // An account actor that has had no request and whose published state has not been read
   // for this long stops (and is started again on the next request).
   std::chrono::milliseconds account_idle_timeout{std::chrono::minutes(5)};

@@ -25,7 +25,8 @@ struct services {
   caf::actor loaders;  // pool of detached loader actors (actors/loader.hpp)
   std::chrono::milliseconds load_timeout{30000};
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
-  std::uint64_t snapshot_every = 1000;  // events between an account's snapshots; 0: never
+  std::uint64_t snapshot_every = 1000;   // events between an account's snapshots; 0: never
+  std::size_t max_regex_mappings = 100;  // regex mappings an account may hold, active or not
 
   // Registry operations for account actors. `evict` removes the account's entry if it
   // still belongs to `who` (after that no request is sent to `who` any more); `forward`

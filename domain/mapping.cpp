@@ -100,6 +100,11 @@ bool operator==(const referrer_mapping& a, const referrer_mapping& b) {
 
 result<normalized_pattern> normalize_pattern(std::string_view raw, match_type type) {
   if (type == match_type::regex) {
+    if (auto setting = leading_option_setting(raw)) {
+      return make_error(errc::validation_failed,
+                        "must not start with the PCRE2 option setting " + *setting +
+                            ": the server chooses the engine and the matching limits itself");
+    }
     auto re = compiled_regex::compile(raw);
     if (!re) return std::move(re).err();
     return normalized_pattern{std::string(raw), std::move(*re)};

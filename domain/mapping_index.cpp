@@ -105,14 +105,18 @@ void mapping_index::regex_candidates(std::string_view host, std::vector<std::uin
   out.erase(std::unique(out.begin(), out.end()), out.end());
 }
 
-const referrer_mapping* mapping_index::best(std::string_view host) const {
+const referrer_mapping* mapping_index::best(std::string_view host, regex_budget* budget) const {
   std::uint32_t best = best_plain(host);
   if (!regexes_.empty() && regexes_.front().rank < best) {
     thread_local std::vector<std::uint32_t> candidates;
     regex_candidates(host, candidates);
-    for (std::uint32_t i : candidates) {
-      const regex_rule& r = regexes_[i];
+    for (std::size_t k = 0; k < candidates.size(); ++k) {
+      const regex_rule& r = regexes_[candidates[k]];
       if (r.rank >= best) break;  // in rank order: nothing later can win
+      if (budget != nullptr && !budget->allows()) {
+        budget->skipped = candidates.size() - k;
+        break;
+      }
       if (r.re->matches(host)) {
         best = r.rank;
         break;
@@ -122,13 +126,18 @@ const referrer_mapping* mapping_index::best(std::string_view host) const {
   return best == k_none ? nullptr : &rules_[best]->value;
 }
 
-std::vector<const referrer_mapping*> mapping_index::all(std::string_view host) const {
+std::vector<const referrer_mapping*> mapping_index::all(std::string_view host,
+                                                        regex_budget* budget) const {
   std::vector<std::uint32_t> ranks;
   all_plain(host, ranks);
   std::vector<std::uint32_t> candidates;
   regex_candidates(host, candidates);
-  for (std::uint32_t i : candidates) {
-    if (regexes_[i].re->matches(host)) ranks.push_back(regexes_[i].rank);
+  for (std::size_t k = 0; k < candidates.size(); ++k) {
+    if (budget != nullptr && !budget->allows()) {
+      budget->skipped = candidates.size() - k;
+      break;
+    }
+    if (regexes_[candidates[k]].re->matches(host)) ranks.push_back(regexes_[candidates[k]].rank);
   }
   std::sort(ranks.begin(), ranks.end());
   ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());

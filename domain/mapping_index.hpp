@@ -17,6 +17,7 @@
 // Immutable once built (built off the lookup path, when mappings change); one index may
 // be used from any number of threads. It keeps the mappings it refers to alive.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,15 +31,46 @@
 
 namespace referrald::domain {
 
+// The time the regex mappings of one visit may take together. A regex's own match is
+// bounded by PCRE2's limits (domain/regex.hpp); this bounds their sum, so that an
+// account with many costly regexes cannot hold a thread: once it is spent, the regexes
+// not tried yet count as not matching, and the visit says so.
+struct regex_budget {
+  static constexpr std::chrono::microseconds per_visit{2000};
+  std::chrono::steady_clock::duration limit = per_visit;
+  std::chrono::steady_clock::time_point started{};
+  bool running = false;
+  bool exhausted = false;
+  std::size_t skipped = 0;  // regexes not tried
+
+  // Call before each regex evaluation; false when the budget is spent.
+  bool allows() {
+    auto now = std::chrono::steady_clock::now();
+    if (!running) {
+      running = true;
+      started = now;
+      return true;
+    }
+    if (now - started < limit) return true;
+    exhausted = true;
+    return false;
+  }
+};
+
 class mapping_index {
  public:
   static std::shared_ptr<const mapping_index> build(const collection<referrer_mapping>& c);
 
-  // The active mapping that applies to `host`, or nullptr.
-  const referrer_mapping* best(std::string_view host) const;
+  // The active mapping that applies to `host`, or nullptr. Regexes run within `budget`
+  // (a fresh one per visit) when one is given.
+  const referrer_mapping* best(std::string_view host, regex_budget* budget = nullptr) const;
 
   // Every active mapping that matches `host`, the winner first, then in rank order.
-  std::vector<const referrer_mapping*> all(std::string_view host) const;
+  std::vector<const referrer_mapping*> all(std::string_view host,
+                                           regex_budget* budget = nullptr) const;
+
+  // Active regex mappings (they cost the most to match).
+  std::size_t regex_count() const { return regexes_.size(); }
 
   // Active rules, in rank order (the order a naive priority scan would try them).
   std::size_t size() const { return rules_.size(); }

@@ -81,7 +81,35 @@ std::size_t skip_class(std::string_view p, std::size_t i) {
   return i;
 }
 
+// Length of the start-of-pattern setting "(*NAME)" or "(*NAME=digits)" at the start of
+// `p`, or 0.
+std::size_t option_setting_length(std::string_view p) {
+  if (!p.starts_with("(*")) return 0;
+  std::size_t i = 2;
+  while (i < p.size() && ((p[i] >= 'A' && p[i] <= 'Z') || p[i] == '_'))
+    ++i;
+  if (i == 2) return 0;
+  if (i < p.size() && p[i] == '=') {
+    ++i;
+    while (i < p.size() && p[i] >= '0' && p[i] <= '9')
+      ++i;
+  }
+  if (i < p.size() && p[i] == ')') return i + 1;
+  return 0;
+}
+
 }  // namespace
+
+std::optional<std::string> leading_option_setting(std::string_view pattern) {
+  std::size_t n = option_setting_length(pattern);
+  if (n == 0) return std::nullopt;
+  // Backtracking verbs such as (*FAIL) or (*ACCEPT) are part of the match, not settings.
+  std::string_view name = pattern.substr(2, n - 3);
+  for (std::string_view verb : {"FAIL", "F", "ACCEPT", "COMMIT", "PRUNE", "SKIP", "THEN"}) {
+    if (name == verb) return std::nullopt;
+  }
+  return std::string(pattern.substr(0, n));
+}
 
 std::optional<std::string> required_literal(std::string_view p) {
   // Inline options ((?x) makes spaces insignificant, (?-i) changes case rules...) and
@@ -174,8 +202,13 @@ std::optional<std::string> required_literal(std::string_view p) {
 result<std::shared_ptr<const compiled_regex>> compiled_regex::compile(std::string_view pattern) {
   int code = 0;
   PCRE2_SIZE offset = 0;
+  // (*NO_JIT) only changes which engine runs the match; a stored pattern keeps its
+  // meaning without it. (Limits set in a pattern can only lower the server's.)
+  std::string_view source = pattern;
+  while (source.starts_with("(*NO_JIT)"))
+    source.remove_prefix(9);
   pcre2_code* re =
-      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source.data()), source.size(),
                     PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code, &offset, nullptr);
   if (re == nullptr) {
     return make_error(errc::validation_failed,

@@ -6,6 +6,11 @@
 // A match stopped by a limit counts as no match and is counted in
 // process_metrics::regex_match_limit_hits.
 //
+// Patterns may not start with PCRE2 option settings ("(*NO_JIT)", "(*LIMIT_MATCH=1)",
+// "(*UTF)"...): the server sets the engine and the limits itself (check_pattern refuses
+// them for new rules; a stored pattern from an earlier release is compiled without its
+// (*NO_JIT)).
+//
 // A compiled_regex is immutable: one object may be matched from many threads at once.
 
 #include <memory>
@@ -16,6 +21,9 @@
 #include "domain/result.hpp"
 
 namespace referrald::domain {
+
+// The first start-of-pattern option setting of `pattern` ("(*NO_JIT)"), if any.
+std::optional<std::string> leading_option_setting(std::string_view pattern);
 
 class compiled_regex {
  public:

@@ -8,6 +8,7 @@
 
 #include "domain/host.hpp"
 #include "domain/mapping_index.hpp"
+#include "domain/metrics.hpp"
 #include "domain/passthrough_index.hpp"
 #include "domain/text.hpp"
 #include "domain/url.hpp"
@@ -95,12 +96,14 @@ std::string mapping_miss(const referrer_mapping& m) {
 }
 
 void explain_mappings(json_writer& w, const mapping_index& idx, std::string_view host,
-                      const referrer_mapping* winner) {
+                      const referrer_mapping* winner, regex_budget& budget) {
   w.Key("rules");
   w.StartArray();
   for (std::size_t rank = 0; rank < idx.size(); ++rank) {
     const referrer_mapping& m = idx.rule(rank);
-    bool matched = m.matches(host);
+    bool tried = m.match_type != match_type::regex || budget.allows();
+    if (!tried) ++budget.skipped;
+    bool matched = tried && m.matches(host);
     w.StartObject();
     w.Key("id");
     w.Int64(m.id);
@@ -113,7 +116,9 @@ void explain_mappings(json_writer& w, const mapping_index& idx, std::string_view
     w.Key("matched");
     w.Bool(matched);
     w.Key("note");
-    if (!matched) {
+    if (!tried) {
+      write_string(w, "not tried: the regex budget of the visit was used up");
+    } else if (!matched) {
       write_string(w, mapping_miss(m));
     } else if (winner != nullptr && winner->id == m.id) {
       write_string(w, "matches; highest priority (then lowest id) among the matches");
@@ -297,7 +302,8 @@ result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_
 
 resolution resolve(const account_state& s, const visit& v, json_writer* explain) {
   resolution r;
-  if (!v.warnings.empty()) r.warnings = &v.warnings;
+  r.warnings = v.warnings;
+  regex_budget budget;
   explainer x{explain};
   if (explain != nullptr) explain->StartArray();
   const std::string& landing_host = v.landing_host;
@@ -385,7 +391,7 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
   // 5: referrer mappings.
   const referrer_mapping* map = nullptr;
   if (has_referrer && s.mappings_index() && (r.reason.empty() || x.on())) {
-    map = s.mappings_index()->best(ref);
+    map = s.mappings_index()->best(ref, &budget);
   }
   x.step("mapping", map != nullptr, [&] {
     if (map == nullptr) return std::string("no active mapping matches the referrer host");
@@ -394,7 +400,7 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
            ") wins among the matches";
   });
   if (x.on() && has_referrer && s.mappings_index()) {
-    explain_mappings(*explain, *s.mappings_index(), ref, map);
+    explain_mappings(*explain, *s.mappings_index(), ref, map, budget);
   }
   x.end_step(map != nullptr);
   if (map != nullptr && r.reason.empty()) {
@@ -433,6 +439,13 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
   x.end_step(!has_referrer);
   if (!has_referrer) decide("direct", session_or_direct);
 
+  if (budget.exhausted) {
+    metrics().regex_budget_exhausted.fetch_add(1, std::memory_order_relaxed);
+    r.warnings.push_back("the account's regex mappings used up the " +
+                         std::to_string(regex_budget::per_visit.count() / 1000) +
+                         " ms they may take per visit; " + std::to_string(budget.skipped) +
+                         " of them were not tried and count as not matching");
+  }
   if (explain != nullptr) explain->EndArray();
   return r;
 }
@@ -482,11 +495,9 @@ void append_json(std::string& out, const resolution& r) {
     out += "null";
   }
   out += ",\"warnings\":[";
-  if (r.warnings != nullptr) {
-    for (std::size_t i = 0; i < r.warnings->size(); ++i) {
-      if (i > 0) out += ',';
-      append_json_string(out, (*r.warnings)[i]);
-    }
+  for (std::size_t i = 0; i < r.warnings.size(); ++i) {
+    if (i > 0) out += ',';
+    append_json_string(out, r.warnings[i]);
   }
   out += "]}";
 }
@@ -530,10 +541,8 @@ void write_json(json_writer& w, const resolution& r, bool leave_open) {
   }
   w.Key("warnings");
   w.StartArray();
-  if (r.warnings != nullptr) {
-    for (const auto& warning : *r.warnings)
-      write_string(w, warning);
-  }
+  for (const auto& warning : r.warnings)
+    write_string(w, warning);
   w.EndArray();
   if (!leave_open) w.EndObject();
 }

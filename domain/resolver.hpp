@@ -79,7 +79,7 @@ struct resolution {
   std::int64_t rule_id = 0;
   std::string_view referrer_host;  // a view into the visit resolved; empty: no referrer
   const ai_platform* ai = nullptr;
-  const std::vector<std::string>* warnings = nullptr;  // the visit's; null: none
+  std::vector<std::string> warnings;  // the visit's, and the resolution's own
 };
 
 // With `explain`, every step and every rule checked is described into it (as a JSON

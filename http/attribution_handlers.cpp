@@ -1,17 +1,21 @@
 // POST /attribution/resolve and /attribution/resolve-batch (SPEC section 7).
 //
-// Resolution reads the account's published rule state on the I/O thread: no actor
-// round trip and no store I/O, so it never waits behind rule writes or other accounts.
-// Only an account that is not loaded yet is first asked to load (await_loaded_req).
+// Resolution reads the account's published rule state: no actor round trip and no store
+// I/O, so it never waits behind rule writes. One visit is resolved on the I/O thread (its
+// regexes are bounded by the per-visit budget, domain/mapping_index.hpp); a batch goes to
+// the compute pool, in slices, fairly between accounts. Only an account that is not
+// loaded yet is first asked to load (await_loaded_req).
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
 #include "domain/resolver.hpp"
+#include "http/compute_pool.hpp"
 #include "http/error_table.hpp"
 #include "http/handlers.hpp"
 
@@ -89,63 +93,148 @@ std::optional<response> resolve_one(request_ctx& c) {
                     });
 }
 
+// A batch, resolved on the compute pool in slices (http/compute_pool.hpp): first the
+// body is parsed and every visit validated, then visits are resolved a slice at a time
+// against the account's published state, until all are done or the request's deadline
+// has passed. The I/O thread only hands it over.
+struct batch_job : std::enable_shared_from_this<batch_job> {
+  static constexpr auto slice = std::chrono::milliseconds(2);
+
+  std::string account;
+  std::string body;  // moved out of the request: the job may outlive the session's buffer
+  bool explain = false;
+  std::chrono::steady_clock::time_point deadline;
+  std::chrono::milliseconds timeout{0};
+  std::function<void(response)> respond;
+  actors::runtime* runtime = nullptr;
+  compute_pool* compute = nullptr;
+
+  std::vector<domain::result<domain::visit>> visits;
+  std::shared_ptr<const domain::account_state> state;
+  std::string out;
+  std::size_t next = 0;
+  bool parsed = false;
+
+  bool late() const { return std::chrono::steady_clock::now() >= deadline; }
+
+  // One step on the compute pool; true when the job is finished (answered or waiting
+  // for the account to load, which resubmits it).
+  bool step() {
+    if (late()) {
+      respond(failure(domain::make_error(
+          domain::errc::unavailable,
+          "the batch could not be resolved within the request timeout of " +
+              std::to_string(timeout.count()) + " ms; send fewer visits per batch")));
+      return true;
+    }
+    if (!parsed) {
+      if (auto st = parse(); !st) {
+        respond(failure(st.err()));
+        return true;
+      }
+      parsed = true;
+      out.reserve(64 + visits.size() * (explain ? 4096 : 300));
+      out += success_open;
+      out += "{\"results\":[";
+    }
+    if (!state) {
+      state = runtime->view(account);
+      if (!state) {
+        await_state();
+        return true;
+      }
+    }
+    auto until = std::chrono::steady_clock::now() + slice;
+    while (next < visits.size()) {
+      append(next++);
+      if ((next & 15) == 0 && std::chrono::steady_clock::now() >= until) return false;
+    }
+    out += "]}";
+    out += success_close;
+    response r;
+    r.body = std::move(out);
+    respond(std::move(r));
+    return true;
+  }
+
+  domain::status parse() {
+    rapidjson::Document doc;
+    if (auto st = domain::parse_json_insitu(body, doc); !st) return st;
+    domain::field_reader in(doc, {"visits"});
+    const rapidjson::Value* list = nullptr;
+    if (doc.IsObject()) {
+      auto it = doc.FindMember("visits");
+      if (it == doc.MemberEnd()) {
+        in.fail("visits", "is required");
+      } else if (!it->value.IsArray()) {
+        in.fail("visits", "must be an array of visits");
+      } else if (it->value.Size() > k_batch_max) {
+        in.fail("visits",
+                "must hold at most 10000 visits, not " + std::to_string(it->value.Size()));
+      } else {
+        list = &it->value;
+      }
+    }
+    if (auto st = in.finish(); !st) return st;
+    visits.reserve(list->Size());
+    for (rapidjson::SizeType i = 0; i < list->Size(); ++i)
+      visits.push_back(domain::parse_visit((*list)[i], i));
+    body.clear();
+    body.shrink_to_fit();
+    return {};
+  }
+
+  void append(std::size_t i) {
+    if (i > 0) out += ',';
+    const auto& v = visits[i];
+    if (v && !explain) {
+      domain::append_json(out, domain::resolve(*state, *v));
+      return;
+    }
+    rapidjson::StringBuffer buf;
+    domain::json_writer w(buf);
+    if (v) {
+      write_resolution(w, *state, *v, true);
+    } else {
+      w.StartObject();
+      w.Key("error");
+      write_error_object(w, v.err());
+      w.EndObject();
+    }
+    out.append(buf.GetString(), buf.GetSize());
+  }
+
+  // The account is not loaded: ask its actor, and come back when it is.
+  void await_state() {
+    runtime->tell(account,
+                  actors::await_loaded_req{
+                      actors::make_reply([self = shared_from_this()](actors::api_result loaded) {
+                        if (!loaded) return self->respond(failure(loaded.err()));
+                        self->compute->submit(self->account, [self] { return self->step(); });
+                      })});
+  }
+};
+
 std::optional<response> resolve_batch(request_ctx& c) {
   auto account = account_param(c);
   if (!account) return failure(account.err());
   auto explain = bool_param(c.query, "explain", false);
   if (!explain) return failure(explain.err());
-  // Parsed in place, inside the request body; the visits taken from it own their strings.
-  auto doc = std::make_shared<rapidjson::Document>();
-  if (auto st = json_body_insitu(c, *doc); !st) return failure(st.err());
-  domain::field_reader in(*doc, {"visits"});
-  const rapidjson::Value* visits = nullptr;
-  if (doc->IsObject()) {
-    auto it = doc->FindMember("visits");
-    if (it == doc->MemberEnd()) {
-      in.fail("visits", "is required");
-    } else if (!it->value.IsArray()) {
-      in.fail("visits", "must be an array of visits");
-    } else if (it->value.Size() > k_batch_max) {
-      in.fail("visits", "must hold at most 10000 visits, not " + std::to_string(it->value.Size()));
-    } else {
-      visits = &it->value;
-    }
-  }
-  if (auto st = in.finish(); !st) return failure(st.err());
-  // Validate every visit now; resolve against the state when it is there.
-  auto parsed = std::make_shared<std::vector<domain::result<domain::visit>>>();
-  parsed->reserve(visits->Size());
-  for (rapidjson::SizeType i = 0; i < visits->Size(); ++i) {
-    parsed->push_back(domain::parse_visit((*visits)[i], i));
-  }
-  return with_state(c, *account, [parsed, explain = *explain](const domain::account_state& s) {
-    std::string body;
-    body.reserve(64 + parsed->size() * (explain ? 4096 : 300));
-    body += success_open;
-    body += "{\"results\":[";
-    for (std::size_t i = 0; i < parsed->size(); ++i) {
-      if (i > 0) body += ',';
-      const auto& v = (*parsed)[i];
-      if (v && !explain) {
-        domain::append_json(body, domain::resolve(s, *v));
-        continue;
-      }
-      rapidjson::StringBuffer buf;
-      domain::json_writer w(buf);
-      if (v) {
-        write_resolution(w, s, *v, true);
-      } else {
-        w.StartObject();
-        w.Key("error");
-        write_error_object(w, v.err());
-        w.EndObject();
-      }
-      body.append(buf.GetString(), buf.GetSize());
-    }
-    body += "]}";
-    body += success_close;
-    return body;
-  });
+  if (auto st = check_json_type(c); !st) return failure(st.err());
+  auto job = std::make_shared<batch_job>();
+  job->account = *account;
+  job->body = std::move(*c.body_storage);
+  job->explain = *explain;
+  job->timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      c.deadline - std::chrono::steady_clock::now());
+  // A little before the session gives up, so that the answer says why.
+  job->deadline = c.deadline - std::min<std::chrono::milliseconds>(std::chrono::milliseconds(100),
+                                                                   job->timeout / 10);
+  job->respond = c.respond;
+  job->runtime = c.runtime;
+  job->compute = c.compute;
+  c.compute->submit(*account, [job] { return job->step(); });
+  return std::nullopt;
 }
 
 }  // namespace referrald::http

@@ -27,6 +27,7 @@ enum class method : std::uint8_t { get, post, patch, put, del, head, options, ot
 std::string_view to_string(method m);
 
 class http_metrics;
+class compute_pool;
 
 struct request_ctx {
   method verb = method::get;
@@ -43,6 +44,7 @@ struct request_ctx {
   std::shared_ptr<const domain::key_table> keys;
   actors::runtime* runtime = nullptr;
   const http_metrics* metrics = nullptr;
+  compute_pool* compute = nullptr;  // CPU-heavy work goes there, not on the I/O thread
   std::function<void(response)> respond;
   // When the session stops waiting and answers 503: work done for this request (batch
   // resolution) stops by then too.

@@ -22,6 +22,7 @@
 #include "domain/log.hpp"
 #include "domain/metrics.hpp"
 #include "domain/text.hpp"
+#include "http/compute_pool.hpp"
 #include "http/http_metrics.hpp"
 
 namespace referrald::http {
@@ -136,6 +137,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         runtime(rt),
         routes(make_router(options.body_limits)),
         metrics(routes),
+        compute(options.compute_threads),
         workers(make_workers(options.io_threads)),
         acceptor(workers.front()->ioc.get_executor()),
         signals(workers.front()->ioc),
@@ -160,6 +162,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   actors::runtime& runtime;
   router routes;
   http_metrics metrics;
+  compute_pool compute;
   std::vector<std::unique_ptr<worker>> workers;
   std::size_t next_worker = 0;
   acceptor_t acceptor;
@@ -500,6 +503,7 @@ class session : public std::enable_shared_from_this<session> {
     ctx.content_type = sv(req[bhttp::field::content_type]);
     ctx.runtime = &srv_->runtime;
     ctx.metrics = &srv_->metrics;
+    ctx.compute = &srv_->compute;
     ctx.deadline = clock::now() + srv_->options.request_timeout;
 
     if (!match_.error.empty()) {
@@ -750,6 +754,7 @@ server::server(server_options options, actors::runtime& runtime)
 server::~server() {
   impl_->draining = true;
   impl_->stop_all();
+  impl_->compute.stop();
 }
 
 std::string server::local_endpoint() const {

@@ -27,8 +27,9 @@ class session;
 
 struct server_options {
   std::string host = "127.0.0.1";
-  std::uint16_t port = 8080;   // 0 picks a free port
-  std::size_t io_threads = 0;  // 0 = one per core
+  std::uint16_t port = 8080;        // 0 picks a free port
+  std::size_t io_threads = 0;       // 0 = one per core
+  std::size_t compute_threads = 0;  // batch resolution (http/compute_pool.hpp); 0 = per core
   limits body_limits;
   std::chrono::milliseconds request_timeout{10000};  // waiting for an actor's answer
   std::chrono::milliseconds idle_timeout{60000};     // keep-alive connection without a request

@@ -29,6 +29,8 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
                          free port, and the "listening on" line shows the real one)
   --data DIR             data directory holding the RocksDB store (default ./data)
   --io-threads N         HTTP I/O threads (default: one per core)
+  --compute-threads N    threads resolving batches, fairly between accounts (default:
+                         one per core)
   --actor-threads N      actor scheduler threads (default: one per core)
   --ingest-actors N      AI-referral ingest actors validating and storing pushes in
                          parallel (default: one per core)
@@ -45,6 +47,8 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
                          it writes are refused with 507 (nothing is stored) and accepted
                          again as soon as space is back (default 64M; K, M, G suffixes;
                          0: no check)
+  --max-regex-mappings N regex mappings an account may hold, active or not (default 100;
+                         0-10000)
   --snapshot-every N     write a snapshot of an account's rules every N events, so that
                          loading it replays at most N events (default 1000; 0: never)
   --log-level LEVEL      error, warn, info or debug (default info)
@@ -60,6 +64,8 @@ struct config {
   std::string listen = "127.0.0.1:8080";
   std::string data = "./data";
   std::size_t io_threads = 0;
+  std::size_t compute_threads = 0;
+  std::size_t max_regex_mappings = 100;
   std::size_t actor_threads = 0;
   std::size_t ingest_actors = 0;
   std::size_t max_body = 32u << 20;
@@ -126,6 +132,10 @@ void set_option(config& c, std::string_view name, std::string_view value) {
     c.data = value;
   } else if (name == "io-threads") {
     c.io_threads = parse_count("--io-threads", value, 1, 256);
+  } else if (name == "compute-threads") {
+    c.compute_threads = parse_count("--compute-threads", value, 1, 256);
+  } else if (name == "max-regex-mappings") {
+    c.max_regex_mappings = parse_count("--max-regex-mappings", value, 0, 10000);
   } else if (name == "actor-threads") {
     c.actor_threads = parse_count("--actor-threads", value, 1, 256);
   } else if (name == "ingest-actors") {
@@ -157,9 +167,9 @@ void set_option(config& c, std::string_view name, std::string_view value) {
 config parse(int argc, char** argv) {
   config c;
   for (const char* name :
-       {"listen", "data", "io-threads", "actor-threads", "ingest-actors", "max-body",
-        "request-timeout", "read-timeout", "idle-timeout", "account-idle-timeout", "min-free-disk",
-        "snapshot-every", "log-level"}) {
+       {"listen", "data", "io-threads", "compute-threads", "max-regex-mappings", "actor-threads",
+        "ingest-actors", "max-body", "request-timeout", "read-timeout", "idle-timeout",
+        "account-idle-timeout", "min-free-disk", "snapshot-every", "log-level"}) {
     std::string var = "REFERRALD_";
     for (const char* p = name; *p != '\0'; ++p) {
       var += *p == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
@@ -270,12 +280,14 @@ int main(int argc, char** argv) {
     ropts.ingest_workers = cfg.ingest_actors;
     ropts.account_idle_timeout = std::chrono::seconds(cfg.account_idle_seconds);
     ropts.snapshot_every = cfg.snapshot_every;
+    ropts.max_regex_mappings = cfg.max_regex_mappings;
     actors::runtime runtime(*db, ropts);
 
     http::server_options sopts;
     sopts.host = host;
     sopts.port = port;
     sopts.io_threads = cfg.io_threads;
+    sopts.compute_threads = cfg.compute_threads;
     sopts.body_limits.push_body = cfg.max_body;
     sopts.body_limits.rule_body = std::min<std::size_t>(cfg.max_body, 1u << 20);
     sopts.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
