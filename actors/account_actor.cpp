@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "actors/chain_verifier.hpp"
 #include "actors/guard.hpp"
 #include "actors/write_pipeline.hpp"
 #include "domain/metrics.hpp"
@@ -93,6 +94,16 @@ std::optional<domain::error> over_regex_quota(const account_actor_state& st, con
   }
 }
 
+// A write to an account whose history failed verification is refused.
+bool refuse_if_broken(self_ptr self, const reply_to& reply) {
+  const auto& st = self->state;
+  if (st.svc->broken == nullptr) return false;
+  auto refused = st.svc->broken->refusal(st.account_id);
+  if (!refused) return false;
+  reply->deliver(std::move(*refused));
+  return true;
+}
+
 domain::unix_ms next_timestamp(const account_actor_state& st) {
   return std::max(domain::now_ms(), st.tip.last_timestamp());
 }
@@ -165,6 +176,7 @@ prepared_event prepare(const account_actor_state& st, domain::event_type type, s
 
 template <class T>
 void create(self_ptr self, create_req<T>& req) {
+  if (refuse_if_broken(self, req.reply)) return;
   using traits = domain::kind_traits<T>;
   auto& st = self->state;
   const auto& entities = st.tip.entities<T>();
@@ -188,6 +200,7 @@ void create(self_ptr self, create_req<T>& req) {
 
 template <class T>
 void patch(self_ptr self, patch_req<T>& req) {
+  if (refuse_if_broken(self, req.reply)) return;
   using traits = domain::kind_traits<T>;
   auto& st = self->state;
   const auto& entities = st.tip.entities<T>();
@@ -230,6 +243,7 @@ void patch(self_ptr self, patch_req<T>& req) {
 
 template <class T>
 void remove(self_ptr self, delete_req<T>& req) {
+  if (refuse_if_broken(self, req.reply)) return;
   using traits = domain::kind_traits<T>;
   auto& st = self->state;
   const auto* current = st.tip.entities<T>().find_entity(req.id);
@@ -332,7 +346,11 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
       .then(
           [self](loaded_account& result) {
             if (!result.state) {
-              fail_held(self, result.error, static_cast<domain::errc>(result.code));
+              auto code = static_cast<domain::errc>(result.code);
+              if (code == domain::errc::store_corrupted && self->state.svc->broken != nullptr) {
+                self->state.svc->broken->mark(self->state.account_id, result.error);
+              }
+              fail_held(self, result.error, code);
               self->quit(caf::sec::runtime_error);
               return;
             }

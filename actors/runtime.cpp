@@ -14,6 +14,7 @@
 
 #include "actors/account_actor.hpp"
 #include "actors/backups.hpp"
+#include "actors/chain_verifier.hpp"
 #include "actors/connections_actor.hpp"
 #include "actors/ingest.hpp"
 #include "actors/keys_actor.hpp"
@@ -65,6 +66,7 @@ struct runtime::impl {
     };
     svc.snapshot_every = o.snapshot_every;
     svc.max_regex_mappings = o.max_regex_mappings;
+    svc.broken = &broken;
     loader_ctx = loader_context{&db, &log, &snaps, o.snapshot_every};
     svc.loaders = spawn_loader_pool(sys, loader_ctx, std::max<std::size_t>(1, o.loader_threads));
     backups_handle = spawn_backup_actor(sys, db);
@@ -85,6 +87,7 @@ struct runtime::impl {
                               ? o.ingest_workers
                               : std::max<std::size_t>(1, std::thread::hardware_concurrency());
     ingest_pool = spawn_ingest_pool(sys, ingest_svc, workers);
+    verifier = std::make_unique<chain_verifier>(db, broken, o.verify_every);
   }
 
   std::shared_ptr<const domain::account_state> view(const std::string& account_id) const {
@@ -158,6 +161,7 @@ struct runtime::impl {
   std::atomic<std::shared_ptr<const domain::key_table>> key_table;
   std::atomic<std::shared_ptr<const connection_table>> connection_table_ptr;
   batch_registry registry;
+  broken_accounts broken;
   ingest_services ingest_svc;
   std::unique_ptr<caf::actor_system_config> cfg;
   caf::actor_system sys;
@@ -166,6 +170,7 @@ struct runtime::impl {
   connections_actor connections_handle;
   caf::actor ingest_pool;
   caf::actor backups_handle;
+  std::unique_ptr<chain_verifier> verifier;  // its own thread; stopped first at shutdown
   std::once_flag shutdown_once;
 };
 
@@ -220,6 +225,7 @@ std::size_t runtime::live_accounts() const {
 
 void runtime::shutdown() {
   std::call_once(impl_->shutdown_once, [this] {
+    impl_->verifier.reset();
     // Finish the writes already submitted first, so their acknowledgements still reach
     // live actors; then stop every actor.
     impl_->commits.stop();

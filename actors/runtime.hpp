@@ -30,6 +30,8 @@ struct runtime_options {
   std::size_t ingest_workers = 0;        // ingest pool size; 0 = one per core
   std::uint64_t snapshot_every = 1000;   // events between an account's snapshots; 0: never
   std::size_t max_regex_mappings = 100;  // per account, active or not
+  // How often the chain verifier walks every account's whole history (0: never).
+  std::chrono::seconds verify_every{std::chrono::hours(24)};
   // An account actor that has had no request and whose published state has not been read
   // for this long stops (and is started again on the next request).
   std::chrono::milliseconds account_idle_timeout{std::chrono::minutes(5)};

@@ -18,6 +18,8 @@
 
 namespace referrald::actors {
 
+class broken_accounts;
+
 struct services {
   store::db* db = nullptr;
   const store::event_log* log = nullptr;
@@ -27,6 +29,7 @@ struct services {
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
   std::uint64_t snapshot_every = 1000;   // events between an account's snapshots; 0: never
   std::size_t max_regex_mappings = 100;  // regex mappings an account may hold, active or not
+  broken_accounts* broken = nullptr;     // accounts whose history failed verification
 
   // Registry operations for account actors. `evict` removes the account's entry if it
   // still belongs to `who` (after that no request is sent to `who` any more); `forward`

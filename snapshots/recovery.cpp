@@ -46,6 +46,8 @@ domain::result<domain::account_state> starting_state(const store::event_log& log
       skip("its head hash differs from the hash of event " + std::to_string(it->seq));
       continue;
     }
+    // The event the snapshot names must itself be intact: the chain goes on from it.
+    if (auto intact = log.check_event(account_id, it->seq); !intact) return std::move(intact).err();
     report.snapshot_seq = it->seq;
     return state;
   }
@@ -98,10 +100,11 @@ class tail_fold {
     std::int64_t next_id = 1;
   };
 
-  static domain::error corrupt(const domain::event& e, const std::string& why) {
-    return domain::make_error(
-        domain::errc::internal,
-        "event " + std::to_string(e.seq) + " (" + std::string(to_string(e.type)) + "): " + why);
+  domain::error corrupt(const domain::event& e, const std::string& why) const {
+    return domain::make_error(domain::errc::store_corrupted,
+                              "the stored history of account " + base_.account_id() +
+                                  " is corrupt at event " + std::to_string(e.seq) + " (" +
+                                  std::string(to_string(e.type)) + "): " + why);
   }
 
   template <class T>
@@ -112,8 +115,8 @@ class tail_fold {
   }
 
   template <class T>
-  static domain::status step(const domain::event& e, kind_changes& k,
-                             const domain::collection<T>& base) {
+  domain::status step(const domain::event& e, kind_changes& k,
+                      const domain::collection<T>& base) const {
     using traits = domain::kind_traits<T>;
     if (e.type == traits::created) {
       if (e.entity_id < k.next_id || exists(k, base, e.entity_id)) {
@@ -150,9 +153,9 @@ class tail_fold {
       rapidjson::Document doc;
       doc.Parse(json->data(), json->size());
       if (doc.HasParseError()) {
-        return domain::make_error(
-            domain::errc::internal,
-            std::string(traits::noun) + " " + std::to_string(id) + ": object is not valid JSON");
+        return domain::make_error(domain::errc::store_corrupted,
+                                  "a stored " + std::string(traits::noun) + " " +
+                                      std::to_string(id) + " is not valid JSON");
       }
       auto value = traits::from_json(doc);
       if (!value) return std::move(value).err();
@@ -194,13 +197,16 @@ domain::result<domain::account_state> load_account(const store::event_log& log,
   std::uint64_t from = state.seq() + 1;
   tail_fold fold(std::move(state));
   domain::status failure;
-  auto st = log.replay(account_id, from, [&](const domain::event& e) {
-    if (!stop.admits(e.seq, e.timestamp)) return false;
-    failure = fold.add(e);
-    if (!failure) return false;
-    ++r.events_replayed;
-    return true;
-  });
+  auto st = log.replay(
+      account_id, from,
+      [&](const domain::event& e) {
+        if (!stop.admits(e.seq, e.timestamp)) return false;
+        failure = fold.add(e);
+        if (!failure) return false;
+        ++r.events_replayed;
+        return true;
+      },
+      true);
   if (!st) return std::move(st).err();
   if (!failure) return std::move(failure).err();
   return std::move(fold).finish();

@@ -96,6 +96,16 @@ domain::result<std::optional<verify_problem>> verify_account(
 
 }  // namespace
 
+domain::result<std::optional<verify_problem>> verify_account(const store::db& db,
+                                                             const std::string& account_id) {
+  store::event_log log(db);
+  snapshot_store snaps(db);
+  auto mine = snaps.list(account_id);
+  if (!mine) return std::move(mine).err();
+  verify_summary summary;
+  return verify_account(log, snaps, account_id, *mine, summary);
+}
+
 domain::result<verify_summary> verify_store(const store::db& db) {
   store::event_log log(db);
   snapshot_store snaps(db);

@@ -33,4 +33,8 @@ struct verify_summary {
 // the store cannot be read at all.
 domain::result<verify_summary> verify_store(const store::db& db);
 
+// The same checks for one account: its first problem, or nullopt when it is clean.
+domain::result<std::optional<verify_problem>> verify_account(const store::db& db,
+                                                             const std::string& account_id);
+
 }  // namespace referrald::snapshots

@@ -53,9 +53,9 @@ domain::sha256_digest chain_hash(std::string_view account_id, std::uint64_t seq,
 }
 
 domain::error corrupt(std::string_view account_id, std::uint64_t seq, const std::string& why) {
-  return domain::make_error(
-      domain::errc::internal,
-      "event " + std::string(account_id) + "/" + std::to_string(seq) + " is corrupt: " + why);
+  return domain::make_error(domain::errc::store_corrupted,
+                            "the stored history of account " + std::string(account_id) +
+                                " is corrupt at event " + std::to_string(seq) + ": " + why);
 }
 
 }  // namespace
@@ -192,8 +192,21 @@ domain::status event_log::scan_raw(
   return {};
 }
 
+domain::status event_log::check_event(std::string_view account_id, std::uint64_t seq) const {
+  auto value = db_->get(column::events, encode_event_key(account_id, seq));
+  if (!value) return std::move(value).err();
+  if (!value->has_value()) return corrupt(account_id, seq, "missing");
+  auto e = decode_event(account_id, seq, **value);
+  if (!e) return std::move(e).err();
+  if (!verify_event_hash(account_id, seq, **value)) {
+    return corrupt(account_id, seq, "its hash does not match its contents");
+  }
+  return {};
+}
+
 domain::status event_log::replay(std::string_view account_id, std::uint64_t from_seq,
-                                 const std::function<bool(const domain::event&)>& fn) const {
+                                 const std::function<bool(const domain::event&)>& fn,
+                                 bool verify_hashes) const {
   auto pinned = db_->pin();
   if (!pinned.open()) return closed_store();
   const auto& in = *pinned;
@@ -208,9 +221,12 @@ domain::status event_log::replay(std::string_view account_id, std::uint64_t from
     rocksdb::Slice k = it->key();
     if (k.size() != prefix_size + 8) return corrupt(account_id, 0, "malformed key");
     std::uint64_t seq = get_fixed64_be(k.data() + prefix_size);
-    auto e =
-        decode_event(account_id, seq, std::string_view(it->value().data(), it->value().size()));
+    std::string_view value(it->value().data(), it->value().size());
+    auto e = decode_event(account_id, seq, value);
     if (!e) return std::move(e).err();
+    if (verify_hashes && !verify_event_hash(account_id, seq, value)) {
+      return corrupt(account_id, seq, "its hash does not match its contents");
+    }
     if (!fn(*e)) return {};
   }
   if (!it->status().ok()) return to_error(it->status(), "replaying " + std::string(account_id));

@@ -55,9 +55,15 @@ class event_log {
   domain::result<std::uint64_t> head(std::string_view account_id) const;
 
   // Calls `fn` with each event of the account with seq >= from_seq, in order, until `fn`
-  // returns false. Stops with an error at the first undecodable event.
+  // returns false. Stops with an error at the first undecodable event, or, with
+  // `verify_hashes`, at the first whose stored hash does not match its contents
+  // (store_corrupted, naming the account and the event).
   domain::status replay(std::string_view account_id, std::uint64_t from_seq,
-                        const std::function<bool(const domain::event&)>& fn) const;
+                        const std::function<bool(const domain::event&)>& fn,
+                        bool verify_hashes = false) const;
+
+  // store_corrupted unless event `seq` exists, decodes and its hash matches its contents.
+  domain::status check_event(std::string_view account_id, std::uint64_t seq) const;
 
   // Calls `fn` with the stored bytes of each event: (seq, value). No decoding.
   domain::status scan_raw(std::string_view account_id,

@@ -49,6 +49,9 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
                          0: no check)
   --max-regex-mappings N regex mappings an account may hold, active or not (default 100;
                          0-10000)
+  --verify-every DURATION  walk every account's whole event chain this often, in the
+                         background (default 1d; a number of seconds, or with an s, m,
+                         h or d suffix; 0: never); a broken account refuses writes
   --snapshot-every N     write a snapshot of an account's rules every N events, so that
                          loading it replays at most N events (default 1000; 0: never)
   --log-level LEVEL      error, warn, info or debug (default info)
@@ -75,6 +78,7 @@ struct config {
   std::size_t account_idle_seconds = 300;
   std::size_t snapshot_every = 1000;
   std::uint64_t min_free_disk = 64u << 20;
+  std::uint64_t verify_every_seconds = 24 * 3600;
   std::string log_level = "info";
 };
 
@@ -92,6 +96,39 @@ std::size_t parse_count(std::string_view name, std::string_view v, std::size_t m
          std::to_string(max) + ", not '" + std::string(v) + "'");
   }
   return n;
+}
+
+// Seconds, or a number with an s, m, h or d suffix.
+std::uint64_t parse_duration(std::string_view name, std::string_view v) {
+  std::uint64_t unit = 1;
+  if (!v.empty()) {
+    switch (v.back()) {
+      case 's':
+        unit = 1;
+        v.remove_suffix(1);
+        break;
+      case 'm':
+        unit = 60;
+        v.remove_suffix(1);
+        break;
+      case 'h':
+        unit = 3600;
+        v.remove_suffix(1);
+        break;
+      case 'd':
+        unit = 86400;
+        v.remove_suffix(1);
+        break;
+      default:
+        break;
+    }
+  }
+  std::uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc{} || ptr != v.data() + v.size() || n > 3650ull * 86400 / unit) {
+    fail(std::string(name) + " must be a duration such as 3600, 90s, 30m, 12h or 1d");
+  }
+  return n * unit;
 }
 
 // BYTES, or a number with a K, M or G suffix (KiB, MiB, GiB).
@@ -150,6 +187,8 @@ void set_option(config& c, std::string_view name, std::string_view value) {
     c.idle_timeout_ms = parse_count("--idle-timeout", value, 100, 3600000);
   } else if (name == "account-idle-timeout") {
     c.account_idle_seconds = parse_count("--account-idle-timeout", value, 1, 7 * 24 * 3600);
+  } else if (name == "verify-every") {
+    c.verify_every_seconds = parse_duration("--verify-every", value);
   } else if (name == "min-free-disk") {
     c.min_free_disk = parse_size("--min-free-disk", value);
   } else if (name == "snapshot-every") {
@@ -169,7 +208,7 @@ config parse(int argc, char** argv) {
   for (const char* name :
        {"listen", "data", "io-threads", "compute-threads", "max-regex-mappings", "actor-threads",
         "ingest-actors", "max-body", "request-timeout", "read-timeout", "idle-timeout",
-        "account-idle-timeout", "min-free-disk", "snapshot-every", "log-level"}) {
+        "account-idle-timeout", "min-free-disk", "verify-every", "snapshot-every", "log-level"}) {
     std::string var = "REFERRALD_";
     for (const char* p = name; *p != '\0'; ++p) {
       var += *p == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
@@ -281,6 +320,7 @@ int main(int argc, char** argv) {
     ropts.account_idle_timeout = std::chrono::seconds(cfg.account_idle_seconds);
     ropts.snapshot_every = cfg.snapshot_every;
     ropts.max_regex_mappings = cfg.max_regex_mappings;
+    ropts.verify_every = std::chrono::seconds(cfg.verify_every_seconds);
     actors::runtime runtime(*db, ropts);
 
     http::server_options sopts;

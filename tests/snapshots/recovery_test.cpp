@@ -2,6 +2,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "domain/digest.hpp"
 #include "snapshots/snapshot_store.hpp"
 #include "tests/support/event_gen.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -93,6 +94,39 @@ BOOST_FIXTURE_TEST_CASE(from_a_snapshot_and_the_tail, fixture) {
   folded.refresh_indexes();
   BOOST_TEST(domain::list_json<domain::referrer_mapping>(s, true) ==
              domain::list_json<domain::referrer_mapping>(folded, true));
+}
+
+// An event altered in place, with its CRC recomputed but not its hash.
+void alter_event(store::db& d, const std::string& account, std::uint64_t seq) {
+  auto v = d.get(store::column::events, store::encode_event_key(account, seq));
+  BOOST_REQUIRE(v.ok() && v->has_value());
+  std::string bytes = **v;
+  bytes[20] ^= 0x01;  // inside the entity id
+  std::string body = bytes.substr(0, bytes.size() - 4);
+  std::uint32_t crc = domain::crc32c(body);
+  for (int i = 0; i < 4; ++i)
+    bytes[body.size() + static_cast<std::size_t>(i)] = static_cast<char>((crc >> (8 * i)) & 0xFF);
+  store::write_batch b;
+  b.put(store::column::events, store::encode_event_key(account, seq), bytes);
+  BOOST_REQUIRE(d.write(b, true).ok());
+}
+
+BOOST_FIXTURE_TEST_CASE(an_altered_event_in_the_tail_fails_the_load_as_corrupt, fixture) {
+  put_snapshot(*db, fold_until(log, "acme", 200));
+  alter_event(*db, "acme", 230);
+  auto s = load_account(log, &snaps, "acme");
+  BOOST_REQUIRE(!s.ok());
+  BOOST_TEST((s.err().code == domain::errc::store_corrupted));
+  BOOST_TEST(s.err().message.find("event 230") != std::string::npos, s.err().message);
+}
+
+BOOST_FIXTURE_TEST_CASE(an_altered_event_under_the_snapshot_fails_the_load_as_corrupt, fixture) {
+  put_snapshot(*db, fold_until(log, "acme", 200));
+  alter_event(*db, "acme", 200);  // the event the snapshot names
+  auto s = load_account(log, &snaps, "acme");
+  BOOST_REQUIRE(!s.ok());
+  BOOST_TEST((s.err().code == domain::errc::store_corrupted));
+  BOOST_TEST(s.err().message.find("event 200") != std::string::npos, s.err().message);
 }
 
 BOOST_FIXTURE_TEST_CASE(from_the_latest_of_several_snapshots, fixture) {

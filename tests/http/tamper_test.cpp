@@ -1,0 +1,100 @@
+// Tamper evidence while the server runs: damage in the part of an account's history that
+// loading reads makes the account answer 500 store_corrupted (not 503, which would be
+// retried forever); damage before its newest snapshot is found by the background chain
+// verifier, after which the account refuses writes. Both name the account and the event.
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <thread>
+
+#include "store/db.hpp"
+#include "store/event_log.hpp"
+#include "tests/http/fixture.hpp"
+
+using namespace referrald;
+using namespace referrald::testing;
+
+namespace {
+
+// Rewrites event `seq` of `account` with another key id, a fresh hash and a valid CRC: a
+// forger's edit that only the hash chain reveals.
+void forge_event(const std::string& data, const std::string& account, std::uint64_t seq) {
+  auto db = store::db::open({data, false, 0});
+  BOOST_REQUIRE(db.ok());
+  store::event_log log(**db);
+  auto e = log.get(account, seq);
+  BOOST_REQUIRE(e.ok() && e->has_value());
+  domain::event forged = **e;
+  forged.key_id = 999;
+  std::string bytes = store::encode_event_value(account, forged);
+  store::write_batch b;
+  b.put(store::column::events, store::encode_event_key(account, seq), bytes);
+  BOOST_REQUIRE((*db)->write(b, true).ok());
+}
+
+std::string rule(int i) {
+  return R"({"domain":"d)" + std::to_string(i) + R"(.example.com","utm_source":"s"})";
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(tamper, server_fixture)
+
+BOOST_AUTO_TEST_CASE(damage_in_the_tail_makes_the_account_answer_store_corrupted_not_503) {
+  server->stop(SIGTERM);
+  start({"--snapshot-every", "5", "--verify-every", "0"});
+  auto c = client();
+  for (int i = 1; i <= 12; ++i)
+    BOOST_REQUIRE(c->post("/passthrough-referrers?account_id=acme", rule(i)).status == 201u);
+  server->stop(SIGTERM);
+  forge_event(dir.sub("data"), "acme", 11);  // after the newest snapshot (10)
+  start({"--snapshot-every", "5", "--verify-every", "0"});
+  c = client();
+  auto r = c->get("/passthrough-referrers?account_id=acme");
+  BOOST_TEST(r.status == 500u, r.body);
+  BOOST_TEST(error_code(r) == "store_corrupted");
+  BOOST_TEST(r.body.find("account acme") != std::string::npos, r.body);
+  BOOST_TEST(r.body.find("event 12") != std::string::npos, r.body);  // 12 no longer chains to 11
+  BOOST_TEST(r.header("retry-after").empty());
+  BOOST_TEST(c->post("/passthrough-referrers?account_id=acme", rule(13)).status == 500u);
+  // Other accounts are not affected.
+  BOOST_TEST(c->post("/passthrough-referrers?account_id=beta", rule(1)).status == 201u);
+}
+
+BOOST_AUTO_TEST_CASE(damage_before_the_newest_snapshot_is_found_in_the_background) {
+  server->stop(SIGTERM);
+  start({"--snapshot-every", "5", "--verify-every", "0"});
+  auto c = client();
+  for (int i = 1; i <= 12; ++i)
+    BOOST_REQUIRE(c->post("/passthrough-referrers?account_id=acme", rule(i)).status == 201u);
+  server->stop(SIGTERM);
+  forge_event(dir.sub("data"), "acme", 3);  // before the newest snapshot (10)
+  start({"--snapshot-every", "5", "--verify-every", "1s"});
+  c = client();
+  // Loading reads the snapshot and the tail only: the account serves at first...
+  auto listed = c->get("/passthrough-referrers?account_id=acme");
+  BOOST_TEST(listed.status == 200u, listed.body);
+  // ...until the verifier has walked its whole chain.
+  http_client anon(server->port());
+  std::string metrics;
+  for (int i = 0; i < 100; ++i) {
+    metrics = anon.get("/metrics").body;
+    if (metrics.find("referrald_chain_broken_accounts 1") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  BOOST_TEST(metrics.find("referrald_chain_broken_accounts 1") != std::string::npos);
+  BOOST_TEST(metrics.find("referrald_chain_verified_total 0") == std::string::npos);
+  auto refused = c->post("/passthrough-referrers?account_id=acme", rule(13));
+  BOOST_TEST(refused.status == 500u, refused.body);
+  BOOST_TEST(error_code(refused) == "store_corrupted");
+  BOOST_TEST(refused.body.find("account acme") != std::string::npos, refused.body);
+  BOOST_TEST(refused.body.find("event 4") != std::string::npos, refused.body);
+  BOOST_TEST(c->del("/passthrough-referrers/1?account_id=acme").status == 500u);
+  // Reads go on; nothing was chained onto the broken history.
+  BOOST_TEST(c->get("/passthrough-referrers?account_id=acme").status == 200u);
+  BOOST_TEST(server->stderr_text().find("broken at event 4") != std::string::npos,
+             server->stderr_text());
+  BOOST_TEST(c->post("/passthrough-referrers?account_id=beta", rule(1)).status == 201u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
