@@ -13,6 +13,8 @@ namespace {
 
 std::atomic<int> g_level{static_cast<int>(log_level::info)};
 std::mutex g_mu;
+std::string g_path;  // empty: stderr
+std::FILE* g_file = nullptr;
 
 const char* name(log_level l) {
   switch (l) {
@@ -51,8 +53,28 @@ void log(log_level l, std::string_view message) {
   line += message;
   line += '\n';
   std::lock_guard lock(g_mu);
-  std::fwrite(line.data(), 1, line.size(), stderr);
-  std::fflush(stderr);
+  std::FILE* out = g_file != nullptr ? g_file : stderr;
+  std::fwrite(line.data(), 1, line.size(), out);
+  std::fflush(out);
+}
+
+bool set_log_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "a");
+  if (f == nullptr) return false;
+  std::lock_guard lock(g_mu);
+  if (g_file != nullptr) std::fclose(g_file);
+  g_file = f;
+  g_path = path;
+  return true;
+}
+
+void reopen_log_file() {
+  std::lock_guard lock(g_mu);
+  if (g_path.empty()) return;
+  std::FILE* f = std::fopen(g_path.c_str(), "a");
+  if (f == nullptr) return;  // keep writing to the old one rather than lose lines
+  if (g_file != nullptr) std::fclose(g_file);
+  g_file = f;
 }
 
 }  // namespace referrald::domain

@@ -155,6 +155,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   void on_accept(worker& w, beast::error_code ec, socket_t socket);
   void arm_sweep(worker& w);
   void on_sweep(worker& w);
+  void wait_for_signal();
   void begin_stop();
   void stop_all();
 
@@ -709,6 +710,18 @@ void server::impl::on_sweep(worker& w) {
   arm_sweep(w);
 }
 
+void server::impl::wait_for_signal() {
+  signals.async_wait([self = shared_from_this()](beast::error_code ec, int signo) {
+    if (ec) return;
+    if (signo == SIGHUP) {
+      if (self->options.on_hangup) self->options.on_hangup();
+      domain::log(domain::log_level::info, "SIGHUP: log file reopened; the server goes on");
+      return self->wait_for_signal();
+    }
+    self->begin_stop();
+  });
+}
+
 void server::impl::begin_stop() {
   if (draining.exchange(true)) return;
   beast::error_code ec;
@@ -767,9 +780,8 @@ void server::run() {
   if (i.options.handle_signals) {
     i.signals.add(SIGTERM);
     i.signals.add(SIGINT);
-    i.signals.async_wait([self = impl_](beast::error_code ec, int) {
-      if (!ec) self->begin_stop();
-    });
+    i.signals.add(SIGHUP);
+    i.wait_for_signal();
   }
   for (auto& w : i.workers)
     i.arm_sweep(*w);

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,7 @@ struct server_options {
   std::chrono::milliseconds read_timeout{30000};     // reading one request's header and body
   std::chrono::milliseconds drain_timeout{10000};    // finishing in-flight requests on stop
   bool handle_signals = true;                        // stop on SIGTERM / SIGINT
+  std::function<void()> on_hangup;                   // SIGHUP: reload what can be reloaded
 };
 
 class server {

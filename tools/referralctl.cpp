@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cstdio>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +22,7 @@
 #include "store/db.hpp"
 #include "store/event_log.hpp"
 #include "store/key_store.hpp"
+#include "tools/version.hpp"
 
 using namespace referrald;
 
@@ -28,7 +31,7 @@ namespace {
 constexpr const char* k_usage = R"(usage: referralctl [--data DIR] COMMAND [options]
 
 Works on a referrald data directory (default ./data, or REFERRALD_DATA). Read-only
-commands also work while the server runs.
+commands also work while the server runs. --data may come before or after the command.
 
 Commands:
   events --account ID        print the account's events as JSON lines, oldest first
@@ -44,7 +47,12 @@ Commands:
                              create a key while the server is stopped; prints its secret
   keys revoke ID             revoke a key while the server is stopped
 
+  help [COMMAND]             this text, or a command's
+  --version                  the version and how it was built
+
 Run 'referralctl COMMAND --help' for a command's options.
+Exit status: 0 done; 1 the command failed (an unreadable store, an account, rule or key
+that does not exist, a verify that found a problem); 2 a wrong command line.
 )";
 
 constexpr const char* k_events_usage = R"(usage: referralctl [--data DIR] events --account ID
@@ -120,7 +128,77 @@ struct args {
   std::vector<std::string> positional;
   std::map<std::string, std::string> options;
   bool help = false;
+  std::string error;  // a wrong command line, said in a sentence
 };
+
+// Options that take a value; the others are flags.
+const std::set<std::string> k_value_options = {"data", "account", "at",   "seq",      "entity",
+                                               "id",   "name",    "role", "accounts", "brands"};
+const std::set<std::string> k_flag_options = {"include-inactive", "no-snapshots", "version"};
+
+// The options each command accepts (--data and --help go everywhere).
+const std::map<std::string, std::set<std::string>> k_command_options = {
+    {"events", {"account"}},
+    {"replay", {"account", "at", "seq", "entity", "include-inactive", "no-snapshots"}},
+    {"verify", {}},
+    {"history", {"account", "entity", "id"}},
+    {"snapshot", {}},
+    {"keys", {"name", "role", "accounts", "brands"}},
+    {"help", {}},
+};
+
+// Every argument after the program name: options anywhere, words in order.
+args parse_args(int argc, char** argv) {
+  args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view s = argv[i];
+    if (s == "--help" || s == "-h") {
+      a.help = true;
+      continue;
+    }
+    if (!s.starts_with("--")) {
+      a.positional.emplace_back(s);
+      continue;
+    }
+    s.remove_prefix(2);
+    std::string name(s.substr(0, s.find('=')));
+    std::optional<std::string> value;
+    if (auto eq = s.find('='); eq != std::string_view::npos) value = std::string(s.substr(eq + 1));
+    if (k_flag_options.contains(name)) {
+      if (value) {
+        a.error = "--" + name + " takes no value";
+        return a;
+      }
+      a.options[name] = "";
+    } else if (k_value_options.contains(name)) {
+      if (!value) {
+        if (i + 1 >= argc) {
+          a.error = "--" + name + " needs a value";
+          return a;
+        }
+        value = argv[++i];
+      }
+      if (a.options.contains(name)) {
+        a.error = "--" + name + " is given twice";
+        return a;
+      }
+      a.options[name] = *value;
+    } else {
+      a.error = "unknown option --" + name + " (see referralctl help)";
+      return a;
+    }
+  }
+  if (a.positional.empty()) return a;
+  auto allowed = k_command_options.find(a.positional[0]);
+  if (allowed == k_command_options.end()) return a;  // the command itself is reported
+  for (const auto& [name, value] : a.options) {
+    if (name != "data" && name != "version" && !allowed->second.contains(name)) {
+      a.error = "option --" + name + " does not apply to '" + a.positional[0] + "'";
+      return a;
+    }
+  }
+  return a;
+}
 
 // Exit 2: the command line is wrong.
 int usage_error(const std::string& message) {
@@ -134,26 +212,18 @@ int failed(const std::string& message) {
   return 1;
 }
 
-args parse_args(int argc, char** argv, int from) {
-  args a;
-  for (int i = from; i < argc; ++i) {
-    std::string_view s = argv[i];
-    if (s == "--help" || s == "-h") {
-      a.help = true;
-    } else if (s.starts_with("--")) {
-      s.remove_prefix(2);
-      if (auto eq = s.find('='); eq != std::string_view::npos) {
-        a.options[std::string(s.substr(0, eq))] = std::string(s.substr(eq + 1));
-      } else if (i + 1 < argc) {
-        a.options[std::string(s)] = argv[++i];
-      } else {
-        a.options[std::string(s)] = "";
-      }
-    } else {
-      a.positional.emplace_back(s);
-    }
-  }
-  return a;
+// The same for an error, with what the underlying library said, if anything.
+int failed(const domain::error& e) {
+  return failed(e.cause.empty() ? e.message : e.message + " (" + e.cause + ")");
+}
+
+// Exit 2 unless the command line has exactly `n` words.
+bool wrong_words(const args& a, std::size_t n, int& code) {
+  if (a.positional.size() == n) return false;
+  code = usage_error("'" + a.positional[0] + "' takes " +
+                     (n == 1 ? std::string("no arguments") : "exactly " + std::to_string(n - 1)) +
+                     " besides its options; got '" + a.positional.back() + "'");
+  return true;
 }
 
 std::unique_ptr<store::db> open_store(const std::string& dir, bool read_only) {
@@ -179,9 +249,15 @@ int cmd_events(const std::string& dir, const args& a) {
   if (it == a.options.end() || !domain::is_valid_account_id(it->second)) {
     return usage_error("events needs --account ID (a valid account id)");
   }
+  if (int code = 0; wrong_words(a, 1, code)) return code;
   auto db = open_store(dir, true);
   if (!db) return 1;
   store::event_log log(*db);
+  if (auto head = log.head(it->second); !head) {
+    return failed(head.err());
+  } else if (*head == 0) {
+    return failed("account '" + it->second + "' has no events in " + dir);
+  }
   auto st = log.replay(it->second, 1, [&](const domain::event& e) {
     rapidjson::StringBuffer buf;
     domain::json_writer w(buf);
@@ -227,6 +303,7 @@ int cmd_replay(const std::string& dir, const args& a) {
     std::fputs(k_replay_usage, stdout);
     return 0;
   }
+  if (int code = 0; wrong_words(a, 1, code)) return code;
   std::string account = account_option(a, "replay");
   if (account.empty()) return 2;
   snapshots::stop_at stop;
@@ -258,9 +335,14 @@ int cmd_replay(const std::string& dir, const args& a) {
   if (!db) return 1;
   store::event_log log(*db);
   snapshots::snapshot_store snaps(*db);
+  if (auto head = log.head(account); !head) {
+    return failed(head.err());
+  } else if (*head == 0) {
+    return failed("account '" + account + "' has no events in " + dir);
+  }
   auto state = snapshots::load_account(log, a.options.contains("no-snapshots") ? nullptr : &snaps,
                                        account, stop);
-  if (!state) return failed(state.err().message);
+  if (!state) return failed(state.err());
   if (seq != a.options.end() && state->seq() < stop.max_seq) {
     return failed("account " + account + " has no event " + seq->second + " (its last is " +
                   std::to_string(state->seq()) + ")");
@@ -294,10 +376,11 @@ int cmd_verify(const std::string& dir, const args& a) {
     std::fputs(k_verify_usage, stdout);
     return 0;
   }
+  if (int code = 0; wrong_words(a, 1, code)) return code;
   auto db = open_store(dir, true);
   if (!db) return 1;
   auto summary = snapshots::verify_store(*db);
-  if (!summary) return failed(summary.err().message);
+  if (!summary) return failed(summary.err());
   if (const auto& p = summary->problem) {
     std::fprintf(stdout, "FAILED: account %s, %s %llu: %s\n", p->account_id.c_str(),
                  p->in_snapshot ? "snapshot" : "event", static_cast<unsigned long long>(p->seq),
@@ -314,6 +397,7 @@ int cmd_history(const std::string& dir, const args& a) {
     std::fputs(k_history_usage, stdout);
     return 0;
   }
+  if (int code = 0; wrong_words(a, 1, code)) return code;
   std::string account = account_option(a, "history");
   if (account.empty()) return 2;
   kind_option kind = entity_option(a);
@@ -328,15 +412,26 @@ int cmd_history(const std::string& dir, const args& a) {
   auto db = open_store(dir, true);
   if (!db) return 1;
   store::event_log log(*db);
+  if (auto head = log.head(account); !head) {
+    return failed(head.err());
+  } else if (*head == 0) {
+    return failed("account '" + account + "' has no events in " + dir);
+  }
+  std::size_t printed = 0;
   auto st = log.replay(account, 1, [&](const domain::event& e) {
     if (e.entity_id != *id || domain::entity_kind(e.type) != wanted) return true;
     rapidjson::StringBuffer buf;
     domain::json_writer w(buf);
     domain::write_json(w, account, e);
     print_json_line(buf);
+    ++printed;
     return true;
   });
-  if (!st) return failed(st.err().message);
+  if (!st) return failed(st.err());
+  if (printed == 0) {
+    return failed("account '" + account + "' has no " + std::string(wanted) + " with id " +
+                  id_opt->second);
+  }
   return 0;
 }
 
@@ -348,7 +443,7 @@ int cmd_snapshot(const std::string& dir, const args& a) {
   auto db = open_store(dir, true);
   if (!db) return 1;
   auto per_account = snapshots::snapshot_store(*db).list_all();
-  if (!per_account) return failed(per_account.err().message);
+  if (!per_account) return failed(per_account.err());
   for (const auto& s : *per_account) {
     rapidjson::StringBuffer buf;
     domain::json_writer w(buf);
@@ -373,7 +468,7 @@ int cmd_snapshot(const std::string& dir, const args& a) {
     print_json_line(buf);
   }
   auto backups = snapshots::list_backups(snapshots::backups_dir(dir));
-  if (!backups) return failed(backups.err().message);
+  if (!backups) return failed(backups.err());
   for (const auto& b : *backups) {
     rapidjson::StringBuffer buf;
     domain::json_writer w(buf);
@@ -419,16 +514,21 @@ int cmd_keys(const std::string& dir, const args& a) {
     return a.help ? 0 : 2;
   }
   const std::string& sub = a.positional[1];
+  if (sub != "create" && (a.options.size() > (a.options.contains("data") ? 1u : 0u))) {
+    return usage_error("keys " + sub + " takes no --name, --role, --accounts or --brands");
+  }
   if (sub == "list") {
+    if (int code = 0; wrong_words(a, 2, code)) return code;
     auto db = open_store(dir, true);
     if (!db) return 1;
     auto keys = store::key_store(*db).load_all();
-    if (!keys) return failed(keys.err().message);
+    if (!keys) return failed(keys.err());
     for (const auto& k : *keys)
       print_key(k);
     return 0;
   }
   if (sub == "create") {
+    if (int code = 0; wrong_words(a, 2, code)) return code;
     domain::api_key_request req;
     auto name = a.options.find("name");
     auto role = a.options.find("role");
@@ -456,7 +556,7 @@ int cmd_keys(const std::string& dir, const args& a) {
     if (!db) return 1;
     std::string secret = domain::generate_secret();
     auto k = store::create_key_offline(*db, req, secret);
-    if (!k) return failed(k.err().message);
+    if (!k) return failed(k.err());
     print_key(*k, secret);
     return 0;
   }
@@ -468,14 +568,19 @@ int cmd_keys(const std::string& dir, const args& a) {
     if (!db) return 1;
     store::key_store ks(*db);
     auto keys = ks.load_all();
-    if (!keys) return failed(keys.err().message);
+    if (!keys) return failed(keys.err());
     for (auto& k : *keys) {
       if (k.id != *id) continue;
-      if (!k.active()) return usage_error("key " + a.positional[2] + " is already revoked");
+      if (!k.active()) return failed("key " + a.positional[2] + " is already revoked");
+      if (auto refused = domain::check_revocation(*keys, k.id); !refused) {
+        return failed(refused.err().message +
+                      " (referralctl keys create --role admin "
+                      "--accounts '*' --brands '*')");
+      }
       k.revoked_at = domain::now_ms();
       store::write_batch b;
       ks.put(b, k);
-      if (auto st = db->write(b, true); !st) return failed(st.err().message);
+      if (auto st = db->write(b, true); !st) return failed(st.err());
       print_key(k);
       return 0;
     }
@@ -488,34 +593,37 @@ int cmd_keys(const std::string& dir, const args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  args a = parse_args(argc, argv);
+  if (!a.error.empty()) return usage_error(a.error);
+  if (a.options.contains("version")) {
+    std::fputs(tools::version_text("referralctl").c_str(), stdout);
+    return 0;
+  }
   std::string dir = "./data";
   if (const char* env = std::getenv("REFERRALD_DATA"); env != nullptr && *env != '\0') dir = env;
-  int i = 1;
-  for (; i < argc; ++i) {
-    std::string_view s = argv[i];
-    if (s == "--data") {
-      if (i + 1 >= argc) return usage_error("--data needs a directory");
-      dir = argv[++i];
-    } else if (s.starts_with("--data=")) {
-      dir = std::string(s.substr(7));
-    } else if (s == "--help" || s == "-h") {
+  if (auto d = a.options.find("data"); d != a.options.end()) {
+    if (d->second.empty()) return usage_error("--data needs a directory");
+    dir = d->second;
+  }
+  if (a.positional.empty()) {
+    std::fputs(k_usage, a.help ? stdout : stderr);
+    return a.help ? 0 : 2;
+  }
+  const std::string& cmd = a.positional[0];
+  if (cmd == "help") {
+    if (a.positional.size() == 1) {
       std::fputs(k_usage, stdout);
       return 0;
-    } else {
-      break;
     }
+    a.positional.erase(a.positional.begin());
+    a.help = true;
   }
-  if (i >= argc) {
-    std::fputs(k_usage, stderr);
-    return 2;
-  }
-  args a = parse_args(argc, argv, i);
-  const std::string& cmd = a.positional.empty() ? std::string() : a.positional[0];
-  if (cmd == "events") return cmd_events(dir, a);
-  if (cmd == "keys") return cmd_keys(dir, a);
-  if (cmd == "replay") return cmd_replay(dir, a);
-  if (cmd == "verify") return cmd_verify(dir, a);
-  if (cmd == "history") return cmd_history(dir, a);
-  if (cmd == "snapshot") return cmd_snapshot(dir, a);
-  return usage_error("unknown command '" + cmd + "' (see --help)");
+  const std::string& name = a.positional[0];
+  if (name == "events") return cmd_events(dir, a);
+  if (name == "keys") return cmd_keys(dir, a);
+  if (name == "replay") return cmd_replay(dir, a);
+  if (name == "verify") return cmd_verify(dir, a);
+  if (name == "history") return cmd_history(dir, a);
+  if (name == "snapshot") return cmd_snapshot(dir, a);
+  return usage_error("unknown command '" + name + "' (see referralctl help)");
 }

@@ -1,6 +1,7 @@
 // referrald — the server process (SPEC section 2).
 
 #include <charconv>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -15,6 +16,7 @@
 #include "http/server.hpp"
 #include "store/db.hpp"
 #include "store/key_store.hpp"
+#include "tools/version.hpp"
 
 using namespace referrald;
 
@@ -55,7 +57,10 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
   --snapshot-every N     write a snapshot of an account's rules every N events, so that
                          loading it replays at most N events (default 1000; 0: never)
   --log-level LEVEL      error, warn, info or debug (default info)
-  --help                 this text
+  --log-file FILE        write the log to FILE (appended) instead of stderr; SIGHUP
+                         reopens it, after a rotation
+  --version              the version and how it was built
+  --help, help           this text
 
 Environment only:
   REFERRALD_BOOTSTRAP_KEY=SECRET  at start, create an admin key (all accounts and brands)
@@ -80,6 +85,7 @@ struct config {
   std::uint64_t min_free_disk = 64u << 20;
   std::uint64_t verify_every_seconds = 24 * 3600;
   std::string log_level = "info";
+  std::string log_file;
 };
 
 [[noreturn]] void fail(const std::string& message) {
@@ -198,6 +204,9 @@ void set_option(config& c, std::string_view name, std::string_view value) {
       fail("--log-level must be error, warn, info or debug, not '" + std::string(value) + "'");
     }
     c.log_level = value;
+  } else if (name == "log-file") {
+    if (value.empty()) fail("--log-file must not be empty");
+    c.log_file = value;
   } else {
     fail("unknown option --" + std::string(name) + " (see --help)");
   }
@@ -205,10 +214,10 @@ void set_option(config& c, std::string_view name, std::string_view value) {
 
 config parse(int argc, char** argv) {
   config c;
-  for (const char* name :
-       {"listen", "data", "io-threads", "compute-threads", "max-regex-mappings", "actor-threads",
-        "ingest-actors", "max-body", "request-timeout", "read-timeout", "idle-timeout",
-        "account-idle-timeout", "min-free-disk", "verify-every", "snapshot-every", "log-level"}) {
+  for (const char* name : {"listen", "data", "io-threads", "compute-threads", "max-regex-mappings",
+                           "actor-threads", "ingest-actors", "max-body", "request-timeout",
+                           "read-timeout", "idle-timeout", "account-idle-timeout", "min-free-disk",
+                           "verify-every", "snapshot-every", "log-level", "log-file"}) {
     std::string var = "REFERRALD_";
     for (const char* p = name; *p != '\0'; ++p) {
       var += *p == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
@@ -219,8 +228,12 @@ config parse(int argc, char** argv) {
   }
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
+    if (arg == "--help" || arg == "-h" || arg == "help") {
       std::fputs(k_usage, stdout);
+      std::exit(0);
+    }
+    if (arg == "--version") {
+      std::fputs(tools::version_text("referrald").c_str(), stdout);
       std::exit(0);
     }
     if (!arg.starts_with("--")) fail("unexpected argument '" + std::string(arg) + "'");
@@ -301,8 +314,15 @@ void bootstrap_keys(store::db& db) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that closed its socket is an error value, not a signal; SIGHUP is handled by
+  // the server once it runs (before that, it must not end the process either).
+  std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGHUP, SIG_IGN);
   config cfg = parse(argc, argv);
   domain::set_log_level(*domain::log_level_from_string(cfg.log_level));
+  if (!cfg.log_file.empty() && !domain::set_log_file(cfg.log_file)) {
+    fail("cannot open --log-file '" + cfg.log_file + "' for appending");
+  }
   auto [host, port] = split_listen(cfg.listen);
   try {
     auto opened = store::db::open({cfg.data, false, cfg.min_free_disk});
@@ -330,6 +350,9 @@ int main(int argc, char** argv) {
     sopts.compute_threads = cfg.compute_threads;
     sopts.body_limits.push_body = cfg.max_body;
     sopts.body_limits.rule_body = std::min<std::size_t>(cfg.max_body, 1u << 20);
+    sopts.on_hangup = [] {
+      domain::reopen_log_file();
+    };
     sopts.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
     sopts.read_timeout = std::chrono::milliseconds(cfg.read_timeout_ms);
     sopts.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "store/db.hpp"
@@ -225,6 +226,99 @@ BOOST_AUTO_TEST_CASE(referralctl_replay_equals_what_the_server_answered_at_each_
     BOOST_TEST(help.exit == 0, cmd);
     BOOST_TEST(help.output.find("usage: referralctl") != std::string::npos, cmd);
   }
+}
+
+BOOST_AUTO_TEST_CASE(referralctl_options_go_anywhere_and_wrong_ones_are_named) {
+  auto c = client();
+  create(*c, "a.example.com");
+  std::string data = dir.sub("data");
+  // --data after the command is the data directory, not silently ./data.
+  auto after = referralctl("verify --data " + data);
+  BOOST_TEST(after.exit == 0, after.output);
+  BOOST_TEST(after.output.find("ok: 1 accounts") != std::string::npos, after.output);
+  BOOST_TEST(referralctl("events --account acme --data=" + data).exit == 0);
+  auto unknown = referralctl("verify --data " + data + " --bogus");
+  BOOST_TEST(unknown.exit == 2);
+  BOOST_TEST(unknown.output.find("--bogus") != std::string::npos, unknown.output);
+  auto misplaced = referralctl("--data " + data + " verify --account acme");
+  BOOST_TEST(misplaced.exit == 2);
+  BOOST_TEST(misplaced.output.find("--account") != std::string::npos, misplaced.output);
+  BOOST_TEST(referralctl("--data " + data + " verify extra").exit == 2);
+  BOOST_TEST(referralctl("--data " + data + " events --account acme --account beta").exit == 2);
+}
+
+BOOST_AUTO_TEST_CASE(referralctl_reports_a_missing_account_rule_or_key_with_exit_1) {
+  auto c = client();
+  create(*c, "a.example.com");
+  server->stop(SIGTERM);
+  std::string data = "--data " + dir.sub("data");
+  for (const char* cmd :
+       {"events --account nosuch", "replay --account nosuch",
+        "history --account nosuch --entity passthrough-referrers --id 1",
+        "history --account acme --entity passthrough-referrers --id 99",
+        "history --account acme --entity referrer-mappings --id 1", "keys revoke 99"}) {
+    auto r = referralctl(data + " " + std::string(cmd));
+    BOOST_TEST(r.exit == 1, cmd << ": " << r.output);
+    BOOST_TEST(!r.output.empty(), cmd);
+  }
+  // The last full admin key cannot be revoked; a revoked key cannot be revoked again.
+  auto last = referralctl(data + " keys revoke 1");
+  BOOST_TEST(last.exit == 1, last.output);
+  BOOST_TEST(last.output.find("last active admin key") != std::string::npos, last.output);
+  BOOST_TEST(
+      referralctl(data + " keys create --name ops --role admin --accounts '*' --brands '*'").exit ==
+      0);
+  BOOST_TEST(referralctl(data + " keys revoke 1").exit == 0);
+  auto again = referralctl(data + " keys revoke 1");
+  BOOST_TEST(again.exit == 1, again.output);
+  BOOST_TEST(again.output.find("already revoked") != std::string::npos, again.output);
+}
+
+BOOST_AUTO_TEST_CASE(both_binaries_answer_version_and_help) {
+  for (const char* args : {"--version", "help", "help verify", "verify --help"}) {
+    auto r = referralctl(args);
+    BOOST_TEST(r.exit == 0, args << ": " << r.output);
+  }
+  BOOST_TEST(referralctl("--version").output.find("referralctl 0.") == 0u);
+  for (const char* args : {"--version", "help", "--help"}) {
+    std::string cmd = std::string(REFERRALD_BINARY) + " " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    std::size_t n = 0;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+      out.append(buf, n);
+    int status = pclose(p);
+    BOOST_TEST(WEXITSTATUS(status) == 0, args);
+    BOOST_TEST(!out.empty(), args);
+    if (std::string(args) == "--version") {
+      BOOST_TEST(out.find("referrald 0.") == 0u, out);
+      BOOST_TEST(out.find("RocksDB") != std::string::npos, out);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(sighup_does_not_stop_the_server_and_reopens_the_log_file) {
+  server->stop(SIGTERM);
+  std::string log = dir.sub("referrald.log");
+  start({"--log-file", log});
+  auto c = client();
+  BOOST_TEST(c->get("/healthz").status == 200u);
+  std::filesystem::rename(log, log + ".1");  // a rotation
+  BOOST_REQUIRE(kill(server->pid(), SIGHUP) == 0);
+  for (int i = 0; i < 50 && !std::filesystem::exists(log); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  BOOST_TEST(c->get("/healthz").status == 200u);
+  BOOST_TEST(std::filesystem::exists(log));
+  std::ifstream rotated(log + ".1");
+  std::string before((std::istreambuf_iterator<char>(rotated)), std::istreambuf_iterator<char>());
+  BOOST_TEST(before.find("serving data directory") != std::string::npos, before);
+  std::ifstream fresh(log);
+  std::string after((std::istreambuf_iterator<char>(fresh)), std::istreambuf_iterator<char>());
+  BOOST_TEST(after.find("SIGHUP") != std::string::npos, after);
+  int status = server->stop(SIGTERM);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(verify_passes_on_a_clean_store_and_names_a_tampered_event) {
