@@ -293,8 +293,14 @@ status parse_json_insitu(std::string& text, rapidjson::Document& doc) {
     return make_error(errc::invalid_json, "the body is not valid JSON: it contains a NUL byte",
                       {{"body", "offset " + std::to_string(text.find('\0'))}});
   }
+  // RapidJSON's in-situ UTF-8 validation reads the continuation bytes of a multi-byte
+  // sequence without looking for the terminator: a body ending in a lead byte would be
+  // read up to three bytes past its end. Pad it with NULs it can read instead.
+  const std::size_t size = text.size();
+  text.append(4, '\0');
   doc.ParseInsitu<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(
       text.data());
+  text.resize(size);  // no reallocation: the document's strings stay where they are
   if (doc.HasParseError()) return parse_error(doc);
   return {};
 }

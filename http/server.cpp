@@ -24,6 +24,7 @@
 #include "domain/text.hpp"
 #include "http/compute_pool.hpp"
 #include "http/http_metrics.hpp"
+#include "http/request_head.hpp"
 
 namespace referrald::http {
 
@@ -41,9 +42,6 @@ using socket_t = net::basic_stream_socket<tcp, executor>;
 using acceptor_t = net::basic_socket_acceptor<tcp, executor>;
 using timer_t = net::basic_waitable_timer<clock, net::wait_traits<clock>, executor>;
 
-constexpr std::size_t k_header_limit = 16 * 1024;
-// Bodies sent to a path that matches no route are read up to this size, then dropped.
-constexpr std::size_t k_unrouted_body_limit = 1u << 20;
 constexpr auto k_sweep_period = std::chrono::milliseconds(250);
 // Lingering close after an early refusal: at most this long and this many bytes.
 constexpr auto k_linger_time = std::chrono::seconds(2);
@@ -283,91 +281,16 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_header_bytes(std::size_t header_size) {
-    std::string_view header(static_cast<const char*>(buffer_.data().data()), header_size);
-    // Obsolete line folding (a field line continued on the next line): refused, as RFC
-    // 9112 section 5.2 allows, since different parsers would read it differently.
-    for (std::size_t at = header.find("\r\n"); at != std::string_view::npos && at + 2 < header_size;
-         at = header.find("\r\n", at + 2)) {
-      char next = header[at + 2];
-      if (next == ' ' || next == '\t') {
-        return refuse_now(domain::make_error(
-            domain::errc::bad_request,
-            "malformed HTTP request: a header line starts with a space or tab (obsolete line "
-            "folding is not accepted)"));
-      }
-    }
-    beast::error_code ec;
-    std::size_t used = parser_->put(net::buffer(header.data(), header.size()), ec);
-    if (!ec && !parser_->is_header_done()) ec = bhttp::error::partial_message;
-    if (ec) {
-      if (ec == bhttp::error::header_limit) {
-        return refuse_now(domain::make_error(domain::errc::header_too_large,
-                                             "the request header is larger than 16 KiB"));
-      }
-      return refuse_now(domain::make_error(domain::errc::bad_request, framing_message(ec)));
-    }
-    buffer_.consume(used);
+    std::string_view head(static_cast<const char*>(buffer_.data().data()), header_size);
+    if (auto bad = read_request_head(*parser_, head)) return refuse_now(std::move(*bad));
+    buffer_.consume(header_size);
     on_header();
-  }
-
-  static std::string framing_message(beast::error_code ec) {
-    if (ec == bhttp::error::bad_transfer_encoding || ec == bhttp::error::bad_content_length ||
-        ec == bhttp::error::multiple_content_length) {
-      return "malformed HTTP request: Content-Length and Transfer-Encoding conflict, or either "
-             "is invalid or repeated (" +
-             ec.message() + ")";
-    }
-    return "malformed HTTP request: " + ec.message();
-  }
-
-  // The framing rules Beast leaves to the server: one Host on HTTP/1.1 (RFC 9112 section
-  // 3.2), and no transfer coding but `chunked` (section 6.1): a body whose length cannot be
-  // read is never taken for the next request.
-  std::optional<domain::error> check_framing() const {
-    const auto& req = parser_->get();
-    if (req.version() != 11 && req.version() != 10) {
-      return domain::make_error(domain::errc::bad_request,
-                                "only HTTP/1.1 and HTTP/1.0 are supported");
-    }
-    auto hosts = req.equal_range(bhttp::field::host);
-    auto host_count = std::distance(hosts.first, hosts.second);
-    if (host_count > 1 || (req.version() == 11 && host_count == 0)) {
-      return domain::make_error(domain::errc::bad_request,
-                                host_count == 0
-                                    ? "malformed HTTP request: HTTP/1.1 needs a Host header"
-                                    : "malformed HTTP request: Host is given more than once");
-    }
-    auto codings = req.equal_range(bhttp::field::transfer_encoding);
-    if (codings.first == codings.second) return std::nullopt;
-    if (req.version() == 10) {
-      return domain::make_error(domain::errc::bad_request,
-                                "malformed HTTP request: HTTP/1.0 cannot use Transfer-Encoding");
-    }
-    std::vector<std::string> tokens;
-    for (auto it = codings.first; it != codings.second; ++it) {
-      std::string_view list = sv(it->value());
-      while (!list.empty()) {
-        auto comma = list.find(',');
-        std::string_view token = domain::trim(list.substr(0, comma));
-        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-        if (!token.empty()) tokens.emplace_back(token);
-      }
-    }
-    if (tokens.size() == 1 && iequals(tokens.front(), "chunked")) return std::nullopt;
-    std::string all;
-    for (const auto& t : tokens)
-      all += (all.empty() ? "" : ", ") + t;
-    return domain::make_error(domain::errc::not_implemented,
-                              "Transfer-Encoding '" + all +
-                                  "' is not supported: send the body with Content-Length or "
-                                  "Transfer-Encoding: chunked alone");
   }
 
   // The header is in: route, authenticate and check the body's size before reading it,
   // so that a request that will be refused does not upload its body first.
   void on_header() {
     auto& req = parser_->get();
-    if (auto bad = check_framing()) return refuse_now(std::move(*bad));
     target_ = origin_form(sv(req.target()));
     std::string_view target = target_;
     path_ = target.substr(0, target.find('?'));
@@ -398,22 +321,6 @@ class session : public std::enable_shared_from_this<session> {
     }
     if (!has_body && parser_->is_done()) return dispatch();
     read_body();
-  }
-
-  // The request target in origin form: an absolute-form target ("http://host:port/p?q",
-  // RFC 9112 section 3.2.2) loses its scheme and authority.
-  static std::string origin_form(std::string_view target) {
-    std::size_t colon = target.find("://");
-    if (colon == std::string_view::npos || target.empty() || target.front() == '/') {
-      return std::string(target);
-    }
-    std::string_view scheme = target.substr(0, colon);
-    if (!iequals(scheme, "http") && !iequals(scheme, "https")) return std::string(target);
-    std::string_view rest = target.substr(colon + 3);
-    std::size_t path = rest.find_first_of("/?");
-    if (path == std::string_view::npos) return "/";
-    if (rest[path] == '?') return "/" + std::string(rest.substr(path));
-    return std::string(rest.substr(path));
   }
 
   // Checks the bearer key and the role the route needs; an error response when refused.
@@ -469,7 +376,7 @@ class session : public std::enable_shared_from_this<session> {
       return close();
     }
     // A request Beast cannot parse: answer 400 and close.
-    refuse_now(domain::make_error(domain::errc::bad_request, framing_message(ec)));
+    refuse_now(framing_error(ec));
   }
 
   static response too_large(std::size_t limit) {
@@ -632,7 +539,7 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<server::impl> srv_;
   beast::flat_buffer buffer_;
   std::size_t scanned_ = 0;  // header bytes already searched for the blank line
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<request_parser> parser_;
   router::match match_;
   std::string target_;  // the request target in origin form
   std::string_view path_;

@@ -125,4 +125,38 @@ BOOST_AUTO_TEST_CASE(reader_rejects_a_body_that_is_not_an_object) {
   BOOST_TEST(st.err().message.find("JSON object") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(an_in_situ_body_ending_in_a_utf8_lead_byte_is_invalid_json_not_an_overread) {
+  // Found by fuzzing (tests/fuzz/corpus/push_rows/crash-insitu-truncated-utf8-lead): the
+  // in-situ parser read past the end of such a body.
+  for (std::string body :
+       {std::string("{\",026-11-dst.\xF0"), std::string("[\"\xE2"), std::string("\"\xC3")}) {
+    rapidjson::Document d;
+    auto st = parse_json_insitu(body, d);
+    BOOST_REQUIRE(!st.ok());
+    BOOST_TEST((st.err().code == errc::invalid_json));
+  }
+  std::string ok = "[\"caf\xC3\xA9\"]";
+  rapidjson::Document d;
+  BOOST_REQUIRE(parse_json_insitu(ok, d).ok());
+  BOOST_TEST(ok.size() == 9u);  // the padding is gone again
+  BOOST_TEST(std::string(d[0].GetString()) == "caf\xC3\xA9");
+}
+
+BOOST_AUTO_TEST_CASE(canonical_json_ignores_how_a_document_was_written) {
+  auto a = parse(
+      R"({"b":1.0,"a":["x",1e2,-0.5,null,true],"c":{"z":"\u0041","y":18446744073709551615}})");
+  auto b = parse(
+      R"( { "c" : { "y" : 18446744073709551615, "z" : "A" }, "a" : [ "x", 100, -5e-1, null, true ], "b" : 1 } )");
+  std::string ca, cb;
+  append_canonical_json(ca, a);
+  append_canonical_json(cb, b);
+  BOOST_TEST(ca == cb);
+  BOOST_TEST(ca ==
+             R"({"a":["x",100,-0.5,null,true],"b":1,"c":{"y":18446744073709551615,"z":"A"}})");
+  auto other = parse(R"({"b":2,"a":[],"c":{}})");
+  std::string co;
+  append_canonical_json(co, other);
+  BOOST_TEST(co != ca);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
