@@ -193,7 +193,8 @@ BOOST_AUTO_TEST_CASE(a_full_disk_refuses_writes_keeps_reads_and_recovers_by_itse
   http_client c3(server->port(), admin_secret);
   auto final_list = c3.get("/passthrough-referrers?account_id=acme");
   BOOST_TEST(final_list.json()["data"]["total"].GetInt() == acknowledged + 1);
-  for (const auto& r : final_list.json()["data"]["referrers"].GetArray()) {
+  auto final_doc = final_list.json();
+  for (const auto& r : final_doc["data"]["referrers"].GetArray()) {
     std::string domain = r["domain"].GetString();
     BOOST_TEST(domain.find("d10") != 0u, domain);  // d100, d101, d102 were refused
   }

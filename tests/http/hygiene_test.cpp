@@ -183,7 +183,8 @@ BOOST_AUTO_TEST_CASE(the_last_full_admin_key_cannot_be_revoked) {
   c->set_token(second);
   auto self = c->get("/api-keys");
   std::int64_t second_id = 0;
-  for (const auto& k : self.json()["data"].GetArray()) {
+  auto keys = self.json();
+  for (const auto& k : keys["data"].GetArray()) {
     if (k["role"].GetString() == std::string("admin") &&
         k["accounts"][0].GetString() == std::string("*"))
       second_id = k["id"].GetInt64();
