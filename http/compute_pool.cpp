@@ -20,8 +20,11 @@ void compute_pool::submit(const std::string& tenant, step_fn job) {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     auto& q = tenants_[tenant];
-    q.jobs.push_back(std::move(job));
-    if (q.jobs.size() == 1 && !q.running) turns_.push_back(tenant);
+    q.ready.push_back(std::move(job));
+    if (!q.in_turns) {
+      q.in_turns = true;
+      turns_.push_back(tenant);
+    }
   }
   cv_.notify_one();
 }
@@ -50,9 +53,12 @@ void compute_pool::run() {
       tenant = std::move(turns_.front());
       turns_.pop_front();
       auto& q = tenants_[tenant];
-      job = std::move(q.jobs.front());
-      q.jobs.pop_front();
-      q.running = true;
+      job = std::move(q.ready.front());
+      q.ready.pop_front();
+      ++q.running;
+      // The tenant's next job may go to another thread, after the other tenants' turns.
+      q.in_turns = !q.ready.empty();
+      if (q.in_turns) turns_.push_back(tenant);
     }
     bool done = true;
     try {
@@ -70,11 +76,12 @@ void compute_pool::run() {
       auto it = tenants_.find(tenant);
       if (it == tenants_.end()) continue;  // stopped meanwhile
       auto& q = it->second;
-      q.running = false;
-      if (!done) q.jobs.push_front(std::move(job));  // the same job goes on next turn
-      if (!q.jobs.empty()) {
+      --q.running;
+      if (!done) q.ready.push_front(std::move(job));  // the same job goes on next turn
+      if (!q.ready.empty() && !q.in_turns) {
+        q.in_turns = true;
         turns_.push_back(tenant);  // after every other tenant waiting now
-      } else {
+      } else if (q.ready.empty() && q.running == 0) {
         tenants_.erase(it);
       }
     }

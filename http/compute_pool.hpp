@@ -7,7 +7,8 @@
 // batch, a few milliseconds) and says whether the job is done. Jobs are queued per
 // tenant (account); tenants with work take turns, one step at a time, so an account that
 // sends many large or costly batches delays another account's batch by at most one step
-// per thread, never by its whole backlog. A tenant's own jobs run in arrival order.
+// per thread, never by its whole backlog. A tenant's jobs start in arrival order; several
+// of them may run at once on different threads (a tenant alone uses every thread).
 //
 // Thread-safe. A step runs on a pool thread and must not block; it answers its request
 // through the request's respond callback, which is thread-safe. A job that throws is
@@ -42,8 +43,9 @@ class compute_pool {
 
  private:
   struct tenant_queue {
-    std::deque<step_fn> jobs;
-    bool running = false;  // a step of this tenant is on a thread: its next waits
+    std::deque<step_fn> ready;  // jobs waiting for a thread (a started one goes first)
+    std::size_t running = 0;    // steps of this tenant on threads now
+    bool in_turns = false;      // queued in turns_
   };
   void run();
 
