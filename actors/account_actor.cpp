@@ -42,6 +42,7 @@ struct account_actor_state {
   std::vector<std::pair<reply_to, std::function<void()>>> held;
 
   std::uint64_t snapshot_seq = 0;   // the newest snapshot written (or found) so far
+  bool building_indexes = false;    // a full index build is under way on a loader
   domain::account_state committed;  // durable state: what reads see
   domain::account_state tip;        // committed + writes in flight: what writes check
   write_pipeline<prepared_event> writes;
@@ -108,13 +109,35 @@ domain::unix_ms next_timestamp(const account_actor_state& st) {
   return std::max(domain::now_ms(), st.tip.last_timestamp());
 }
 
+void publish(self_ptr self);
+
+// Has a loader build the lookup indexes of `view` in full, and adopts them: until then the
+// rules changed since the last full build stay layered over it, so that no write waits for
+// an O(rules) build on the actors' scheduler.
+void build_indexes(self_ptr self, std::shared_ptr<const domain::account_state> view) {
+  auto& st = self->state;
+  st.building_indexes = true;
+  self->request(st.svc->loaders, caf::infinite, build_indexes_req{std::move(view)})
+      .then(
+          [self](built_indexes& built) {
+            auto& s = self->state;
+            s.building_indexes = false;
+            if (!built.indexes.mappings) return;
+            s.committed.adopt_indexes(built.indexes);
+            s.tip.adopt_indexes(built.indexes);
+            publish(self);
+          },
+          [self](caf::error&) { self->state.building_indexes = false; });
+}
+
 // Publishes the durable state to readers, and has a snapshot of it written every
 // `snapshot_every` events.
 void publish(self_ptr self) {
   auto& st = self->state;
-  st.committed.refresh_indexes();
+  st.committed.refresh_indexes(domain::account_state::index_refresh::layered);
   auto view = std::make_shared<const domain::account_state>(st.committed);
   st.published->state.store(view);
+  if (!st.building_indexes && st.committed.full_index_build_due()) build_indexes(self, view);
   if (st.svc->snapshot_every != 0 &&
       st.committed.seq() >= st.snapshot_seq + st.svc->snapshot_every) {
     st.snapshot_seq = st.committed.seq();

@@ -115,6 +115,15 @@ caf::behavior loader(caf::event_based_actor*, const loader_context* ctx) {
         }
         return out;
       },
+      [](build_indexes_req& req) -> built_indexes {
+        built_indexes out;
+        contain("loader", req, [&] {
+          if (!req.state) return;
+          out.indexes = req.state->build_full_indexes();
+          domain::metrics().mapping_index_builds.fetch_add(1, std::memory_order_relaxed);
+        });
+        return out;  // no indexes: the account keeps layering and asks again later
+      },
       [ctx](write_snapshot_req& req) {
         contain("loader", req, [&] {
           if (req.state) store_snapshot(*ctx, *req.state);

@@ -8,6 +8,7 @@
 //     from the newest usable snapshot plus the events after it; when that replayed
 //     `snapshot_every` events or more, a snapshot of the result is written at once.
 //   write_snapshot_req{state}  (no answer) stores a snapshot of a durable state.
+//   build_indexes_req{state} -> built_indexes: the state's lookup indexes built in full.
 //   history_request (list/get as_of, audit) -> the answer into the request's reply.
 
 #include <caf/actor.hpp>

@@ -207,6 +207,16 @@ struct write_snapshot_req {
   std::shared_ptr<const domain::account_state> state;
 };
 
+// Account actor -> loader pool: build the lookup indexes of this (durable) state in full,
+// off the actors' scheduler; the answer is built_indexes.
+struct build_indexes_req {
+  std::shared_ptr<const domain::account_state> state;
+};
+
+struct built_indexes {
+  domain::account_state::full_indexes indexes;
+};
+
 // Account actor -> loader pool: build the account's state from the store.
 struct load_account_req {
   std::string account_id;
@@ -313,6 +323,14 @@ typename Inspector::result_type inspect(Inspector& f, write_snapshot_req&) {
   return f(caf::meta::type_name("write_snapshot_req"));
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, build_indexes_req&) {
+  return f(caf::meta::type_name("build_indexes_req"));
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, built_indexes& x) {
+  return f(caf::meta::type_name("built_indexes"), x.indexes.seq);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_account_req& x) {
   return f(caf::meta::type_name("load_account_req"), x.account_id);
 }
@@ -359,6 +377,8 @@ CAF_ADD_TYPE_ID(referrald, (referrald::actors::write_snapshot_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::load_account_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::loaded_account))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::commit_ack))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::build_indexes_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::built_indexes))
 
 // An account actor's periodic idle check, and its last message after leaving the registry.
 CAF_ADD_ATOM(referrald, referrald::actors, idle_tick_atom, "idle_tick")

@@ -4,8 +4,10 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "domain/mapping_index.hpp"
-#include "domain/passthrough_index.hpp"
 
 namespace referrald::domain {
 
@@ -131,13 +133,15 @@ status account_state::apply(const event& e, const decoded_entity& decoded) {
     case event_type::passthrough_referrer_updated:
     case event_type::passthrough_referrer_deleted:
       st = apply_kind(e, decoded, referrers_);
-      if (st) referrers_changed_ = true;
       break;
     case event_type::referrer_mapping_created:
     case event_type::referrer_mapping_updated:
     case event_type::referrer_mapping_deleted:
       st = apply_kind(e, decoded, mappings_);
-      if (st) mappings_changed_ = true;
+      if (st) {
+        mappings_idx_.changed = mappings_idx_.changed.set(e.entity_id, e.seq);
+        mappings_idx_.stale = true;
+      }
       break;
   }
   if (!st) return st;
@@ -178,15 +182,74 @@ status account_state::apply_kind(const event& e, const decoded_entity& decoded, 
   return st ? st : corrupt(e, st.err().message);
 }
 
-void account_state::refresh_indexes() {
-  if (mappings_changed_ || !mappings_index_) {
-    mappings_index_ = mapping_index::build(mappings_);
-    mappings_changed_ = false;
+template <class Index, class T>
+void account_state::refresh(index_layers<Index>& x, const collection<T>& c, std::uint64_t seq,
+                            bool full) {
+  if (full || !x.full) {
+    x.full = Index::build(c);
+    x.full_seq = seq;
+    x.changed = {};
+    x.current = x.full;
+  } else if (x.stale) {
+    std::vector<std::int64_t> ids;
+    ids.reserve(x.changed.size());
+    for (const auto& entry : x.changed)
+      ids.push_back(entry.first);
+    x.current = x.changed.empty() ? x.full : Index::layer(x.full, ids, c);
   }
-  if (referrers_changed_ || !referrers_index_) {
-    referrers_index_ = passthrough_index::build(referrers_);
-    referrers_changed_ = false;
+  x.stale = false;
+}
+
+template <class Index>
+bool account_state::due(const index_layers<Index>& x) {
+  if (!x.full) return false;
+  double rules = static_cast<double>(x.full->size());
+  return static_cast<double>(x.changed.size()) > std::max(64.0, 4.0 * std::sqrt(rules));
+}
+
+template <class Index>
+void account_state::adopt(index_layers<Index>& x, std::shared_ptr<const Index> full,
+                          std::uint64_t seq) {
+  if (x.full && seq <= x.full_seq) return;  // not newer than the one in use
+  persistent_map<std::int64_t, std::uint64_t> later;
+  for (auto [id, changed_at] : x.changed) {
+    if (changed_at > seq) later = later.set(id, changed_at);
   }
+  x.full = std::move(full);
+  x.full_seq = seq;
+  x.changed = std::move(later);
+  x.stale = true;
+}
+
+const passthrough_referrer* account_state::covering_referrer(std::string_view host) const {
+  if (referrers_.active_count() == 0) return nullptr;
+  // The host itself first, then ever shorter parent domains: the first hit is the most
+  // specific rule. Domains are unique among all referrers, active or not.
+  for (std::size_t pos = 0;;) {
+    if (auto id = referrers_.with_key(host.substr(pos))) {
+      const auto* p = referrers_.find(*id);
+      if (p != nullptr && p->is_active) return p;
+    }
+    pos = host.find('.', pos);
+    if (pos == std::string_view::npos) return nullptr;
+    ++pos;
+  }
+}
+
+void account_state::refresh_indexes(index_refresh how) {
+  bool full = how == index_refresh::full_when_due && full_index_build_due();
+  refresh(mappings_idx_, mappings_, seq_, full);
+}
+
+bool account_state::full_index_build_due() const { return due(mappings_idx_); }
+
+account_state::full_indexes account_state::build_full_indexes() const {
+  return {seq_, mapping_index::build(mappings_)};
+}
+
+void account_state::adopt_indexes(const full_indexes& built) {
+  if (built.seq > seq_) return;  // built from a state this one has not reached
+  adopt(mappings_idx_, built.mappings, built.seq);
 }
 
 template <class T>

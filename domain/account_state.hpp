@@ -25,7 +25,6 @@
 namespace referrald::domain {
 
 class mapping_index;
-class passthrough_index;
 
 // The entities of one kind in an account: by id, by unique key, with counters.
 template <class T>
@@ -106,13 +105,38 @@ class account_state {
   const collection<referrer_mapping>& mappings() const { return mappings_; }
   const passthrough_referrer* find_referrer(std::int64_t id) const { return referrers_.find(id); }
 
-  // The compiled lookup indexes of the active rules, as of the last refresh_indexes()
-  // (null before the first). refresh_indexes() rebuilds only what changed since.
-  const std::shared_ptr<const mapping_index>& mappings_index() const { return mappings_index_; }
-  const std::shared_ptr<const passthrough_index>& referrers_index() const {
-    return referrers_index_;
+  // The active passthrough referrer covering `host` (normalized): the one whose domain is
+  // the host or its nearest parent domain, or nullptr. O(labels · log referrers), straight
+  // from the collection's domain keys, so no index needs rebuilding when referrers change.
+  const passthrough_referrer* covering_referrer(std::string_view host) const;
+
+  // The compiled lookup index of the active mappings, as of the last refresh_indexes()
+  // (null before the first).
+  const std::shared_ptr<const mapping_index>& mappings_index() const {
+    return mappings_idx_.current;
   }
-  void refresh_indexes();
+
+  // Brings the index up to date. A full build costs O(rules); after one, the rules
+  // changed since are layered over it, at O(changes). `full_when_due` builds in full once
+  // full_index_build_due(); `layered` never does (the caller has it built elsewhere, with
+  // build_full_indexes(), and adopts the result).
+  enum class index_refresh { full_when_due, layered };
+  void refresh_indexes(index_refresh how = index_refresh::full_when_due);
+
+  // True when so many mappings changed since the last full build that layering them costs
+  // more than building again: more than max(64, 4·√mappings).
+  bool full_index_build_due() const;
+
+  // The full index of this state, built from scratch (any thread; the state is not changed).
+  struct full_indexes {
+    std::uint64_t seq = 0;  // of the state they were built from
+    std::shared_ptr<const mapping_index> mappings;
+  };
+  full_indexes build_full_indexes() const;
+
+  // Takes `built` (from this state, or an earlier version of it) as the full build to layer
+  // over: the changes up to its seq are in it. Call refresh_indexes() after.
+  void adopt_indexes(const full_indexes& built);
 
   // Equal when the folds are equal (the derived index is not compared).
   friend bool operator==(const account_state& a, const account_state& b);
@@ -128,10 +152,25 @@ class account_state {
 
   collection<passthrough_referrer> referrers_;
   collection<referrer_mapping> mappings_;
-  std::shared_ptr<const mapping_index> mappings_index_;
-  std::shared_ptr<const passthrough_index> referrers_index_;
-  bool mappings_changed_ = true;
-  bool referrers_changed_ = true;
+
+  // The mapping index: a full build, and the ids changed since (with the seq of their last
+  // change), which `current` layers over it.
+  template <class Index>
+  struct index_layers {
+    std::shared_ptr<const Index> full;
+    std::uint64_t full_seq = 0;  // the seq of the state `full` was built from
+    persistent_map<std::int64_t, std::uint64_t> changed;
+    std::shared_ptr<const Index> current;
+    bool stale = true;  // changed since `current` was made
+  };
+  template <class Index, class T>
+  static void refresh(index_layers<Index>& x, const collection<T>& c, std::uint64_t seq, bool full);
+  template <class Index>
+  static void adopt(index_layers<Index>& x, std::shared_ptr<const Index> full, std::uint64_t seq);
+  template <class Index>
+  static bool due(const index_layers<Index>& x);
+
+  index_layers<mapping_index> mappings_idx_;
 };
 
 template <>

@@ -10,17 +10,62 @@ namespace {
 
 constexpr std::uint32_t k_none = string_automaton::none;
 
+// The rank order: higher priority first, then lower id.
+bool ranks_before(const referrer_mapping& a, const referrer_mapping& b) {
+  if (a.priority != b.priority) return a.priority > b.priority;
+  return a.id < b.id;
+}
+
+const referrer_mapping* better(const referrer_mapping* a, const referrer_mapping* b) {
+  if (a == nullptr) return b;
+  if (b == nullptr) return a;
+  return ranks_before(*b, *a) ? b : a;
+}
+
+bool contains_id(const std::vector<std::int64_t>& sorted, std::int64_t id) {
+  return std::binary_search(sorted.begin(), sorted.end(), id);
+}
+
 }  // namespace
 
 std::shared_ptr<const mapping_index> mapping_index::build(const collection<referrer_mapping>& c) {
-  auto idx = std::make_shared<mapping_index>();
+  std::vector<entity_ref<referrer_mapping>> rules;
+  rules.reserve(c.active_count());
   for (auto [id, e] : c.items()) {
-    if (e->value.is_active) idx->rules_.push_back(e);
+    if (e->value.is_active) rules.push_back(e);
   }
-  std::stable_sort(idx->rules_.begin(), idx->rules_.end(), [](const auto& a, const auto& b) {
-    if (a->value.priority != b->value.priority) return a->value.priority > b->value.priority;
-    return a->value.id < b->value.id;
-  });
+  return build_rules(std::move(rules));
+}
+
+std::shared_ptr<const mapping_index> mapping_index::layer(std::shared_ptr<const mapping_index> full,
+                                                          const std::vector<std::int64_t>& changed,
+                                                          const collection<referrer_mapping>& now) {
+  std::vector<entity_ref<referrer_mapping>> rules;
+  for (auto id : changed) {
+    const auto* e = now.find_entity(id);
+    if (e != nullptr && (*e)->value.is_active) rules.push_back(*e);
+  }
+  auto idx = build_rules(std::move(rules));
+  std::size_t hidden_in_full = 0;
+  for (auto id : changed)
+    hidden_in_full += contains_id(full->ids_, id) ? 1 : 0;
+  idx->size_ = idx->rules_.size() + full->size_ - hidden_in_full;
+  idx->hidden_ = changed;
+  idx->full_ = std::move(full);
+  return idx;
+}
+
+std::shared_ptr<mapping_index> mapping_index::build_rules(
+    std::vector<entity_ref<referrer_mapping>> rules) {
+  auto idx = std::make_shared<mapping_index>();
+  idx->ids_.reserve(rules.size());
+  for (const auto& e : rules)
+    idx->ids_.push_back(e->value.id);
+  std::sort(idx->ids_.begin(), idx->ids_.end());
+  idx->rules_ = std::move(rules);
+  idx->size_ = idx->rules_.size();
+  std::stable_sort(idx->rules_.begin(), idx->rules_.end(),
+                   [](const auto& a, const auto& b) { return ranks_before(a->value, b->value); });
   std::vector<std::pair<std::string, std::uint32_t>> prefixes, substrings, literals;
   for (std::uint32_t rank = 0; rank < idx->rules_.size(); ++rank) {
     const referrer_mapping& m = idx->rules_[rank]->value;
@@ -105,14 +150,30 @@ void mapping_index::regex_candidates(std::string_view host, std::vector<std::uin
   out.erase(std::unique(out.begin(), out.end()), out.end());
 }
 
-const referrer_mapping* mapping_index::best(std::string_view host, regex_budget* budget) const {
-  std::uint32_t best = best_plain(host);
+bool mapping_index::is_hidden(std::uint32_t rank, const std::vector<std::int64_t>& hidden) const {
+  return !hidden.empty() && contains_id(hidden, rules_[rank]->value.id);
+}
+
+const referrer_mapping* mapping_index::own_best(std::string_view host, regex_budget* budget,
+                                                const std::vector<std::int64_t>& hidden) const {
+  std::uint32_t best = k_none;
+  if (hidden.empty()) {
+    best = best_plain(host);
+  } else {
+    thread_local std::vector<std::uint32_t> plain;
+    plain.clear();
+    all_plain(host, plain);
+    for (auto rank : plain) {
+      if (rank < best && !is_hidden(rank, hidden)) best = rank;
+    }
+  }
   if (!regexes_.empty() && regexes_.front().rank < best) {
     thread_local std::vector<std::uint32_t> candidates;
     regex_candidates(host, candidates);
     for (std::size_t k = 0; k < candidates.size(); ++k) {
       const regex_rule& r = regexes_[candidates[k]];
       if (r.rank >= best) break;  // in rank order: nothing later can win
+      if (is_hidden(r.rank, hidden)) continue;
       if (budget != nullptr && !budget->allows()) {
         budget->skipped = candidates.size() - k;
         break;
@@ -126,25 +187,58 @@ const referrer_mapping* mapping_index::best(std::string_view host, regex_budget*
   return best == k_none ? nullptr : &rules_[best]->value;
 }
 
-std::vector<const referrer_mapping*> mapping_index::all(std::string_view host,
-                                                        regex_budget* budget) const {
+void mapping_index::own_all(std::string_view host, regex_budget* budget,
+                            const std::vector<std::int64_t>& hidden,
+                            std::vector<const referrer_mapping*>& out) const {
   std::vector<std::uint32_t> ranks;
   all_plain(host, ranks);
   std::vector<std::uint32_t> candidates;
   regex_candidates(host, candidates);
   for (std::size_t k = 0; k < candidates.size(); ++k) {
+    const regex_rule& r = regexes_[candidates[k]];
+    if (is_hidden(r.rank, hidden)) continue;
     if (budget != nullptr && !budget->allows()) {
       budget->skipped = candidates.size() - k;
       break;
     }
-    if (regexes_[candidates[k]].re->matches(host)) ranks.push_back(regexes_[candidates[k]].rank);
+    if (r.re->matches(host)) ranks.push_back(r.rank);
   }
   std::sort(ranks.begin(), ranks.end());
   ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+  for (auto rank : ranks) {
+    if (!is_hidden(rank, hidden)) out.push_back(&rules_[rank]->value);
+  }
+}
+
+const referrer_mapping* mapping_index::best(std::string_view host, regex_budget* budget) const {
+  static const std::vector<std::int64_t> none;
+  const referrer_mapping* own = own_best(host, budget, none);
+  if (!full_) return own;
+  return better(own, full_->own_best(host, budget, hidden_));
+}
+
+std::vector<const referrer_mapping*> mapping_index::all(std::string_view host,
+                                                        regex_budget* budget) const {
   std::vector<const referrer_mapping*> out;
-  out.reserve(ranks.size());
-  for (auto r : ranks)
-    out.push_back(&rules_[r]->value);
+  own_all(host, budget, {}, out);
+  if (full_) {
+    full_->own_all(host, budget, hidden_, out);
+    std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return ranks_before(*a, *b); });
+  }
+  return out;
+}
+
+std::vector<const referrer_mapping*> mapping_index::ranked() const {
+  std::vector<const referrer_mapping*> out;
+  out.reserve(size_);
+  for (const auto& e : rules_)
+    out.push_back(&e->value);
+  if (full_) {
+    for (std::uint32_t rank = 0; rank < full_->rules_.size(); ++rank) {
+      if (!full_->is_hidden(rank, hidden_)) out.push_back(&full_->rules_[rank]->value);
+    }
+    std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return ranks_before(*a, *b); });
+  }
   return out;
 }
 
@@ -153,10 +247,11 @@ std::size_t mapping_index::memory_bytes() const {
     return t.bucket_count() * sizeof(void*) +
            t.size() * (sizeof(table::value_type) + 2 * sizeof(void*));
   };
-  return sizeof(*this) + rules_.capacity() * sizeof(rules_[0]) + table_bytes(exact_) +
-         table_bytes(suffix_) + prefix_.memory_bytes() + contains_.memory_bytes() +
-         literals_.memory_bytes() + regexes_.capacity() * sizeof(regex_rule) +
-         unfiltered_.capacity() * sizeof(std::uint32_t);
+  return (full_ ? full_->memory_bytes() : 0) + sizeof(*this) +
+         (hidden_.capacity() + ids_.capacity()) * sizeof(std::int64_t) +
+         rules_.capacity() * sizeof(rules_[0]) + table_bytes(exact_) + table_bytes(suffix_) +
+         prefix_.memory_bytes() + contains_.memory_bytes() + literals_.memory_bytes() +
+         regexes_.capacity() * sizeof(regex_rule) + unfiltered_.capacity() * sizeof(std::uint32_t);
 }
 
 }  // namespace referrald::domain

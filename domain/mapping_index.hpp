@@ -14,6 +14,12 @@
 //                prefilter finds that literal in the host
 // The winner is the lowest rank among all matches.
 //
+// Layers: a full build costs O(rules). So that one change does not cost that much, an
+// account's index is a full build plus a small index of the mappings changed since it
+// (layer()): the full build's answers for those mappings are hidden, and the two answers
+// are merged by rank. The account rebuilds in full, off its actor, once the layer grows
+// (account_state::full_index_build_due()).
+//
 // Immutable once built (built off the lookup path, when mappings change); one index may
 // be used from any number of threads. It keeps the mappings it refers to alive.
 
@@ -61,6 +67,13 @@ class mapping_index {
  public:
   static std::shared_ptr<const mapping_index> build(const collection<referrer_mapping>& c);
 
+  // `full` (a build()) with the mappings `changed` since it (ids ascending, no duplicates)
+  // replaced by their versions in `now`: active ones are indexed in the new layer, and
+  // whatever `full` knew of them is hidden. O(changed · log).
+  static std::shared_ptr<const mapping_index> layer(std::shared_ptr<const mapping_index> full,
+                                                    const std::vector<std::int64_t>& changed,
+                                                    const collection<referrer_mapping>& now);
+
   // The active mapping that applies to `host`, or nullptr. Regexes run within `budget`
   // (a fresh one per visit) when one is given.
   const referrer_mapping* best(std::string_view host, regex_budget* budget = nullptr) const;
@@ -69,12 +82,14 @@ class mapping_index {
   std::vector<const referrer_mapping*> all(std::string_view host,
                                            regex_budget* budget = nullptr) const;
 
-  // Active regex mappings (they cost the most to match).
-  std::size_t regex_count() const { return regexes_.size(); }
+  // Active rules.
+  std::size_t size() const { return size_; }
 
-  // Active rules, in rank order (the order a naive priority scan would try them).
-  std::size_t size() const { return rules_.size(); }
-  const referrer_mapping& rule(std::size_t rank) const { return rules_[rank]->value; }
+  // Active rules in rank order (the order a naive priority scan would try them). O(rules).
+  std::vector<const referrer_mapping*> ranked() const;
+
+  // Mappings changed since the full build this index layers over (0: it is one).
+  std::size_t layered() const { return full_ ? hidden_.size() : 0; }
 
   // Approximate bytes held by the index itself (not the mappings it shares).
   std::size_t memory_bytes() const;
@@ -90,12 +105,26 @@ class mapping_index {
     const compiled_regex* re;
   };
 
+  static std::shared_ptr<mapping_index> build_rules(
+      std::vector<entity_ref<referrer_mapping>> rules);
+
+  // This index's own answers, leaving out the rules `hidden` names (ids, ascending).
+  const referrer_mapping* own_best(std::string_view host, regex_budget* budget,
+                                   const std::vector<std::int64_t>& hidden) const;
+  void own_all(std::string_view host, regex_budget* budget, const std::vector<std::int64_t>& hidden,
+               std::vector<const referrer_mapping*>& out) const;
+  bool is_hidden(std::uint32_t rank, const std::vector<std::int64_t>& hidden) const;
+
   // Ranks of non-regex matches (into `out`), and the best of them.
   std::uint32_t best_plain(std::string_view host) const;
   void all_plain(std::string_view host, std::vector<std::uint32_t>& out) const;
   // Indexes into regexes_ worth trying for `host`, ascending (so in rank order).
   void regex_candidates(std::string_view host, std::vector<std::uint32_t>& out) const;
 
+  std::shared_ptr<const mapping_index> full_;        // the build this one layers over, if any
+  std::vector<std::int64_t> hidden_;                 // ids changed since full_, ascending
+  std::vector<std::int64_t> ids_;                    // ids of rules_, ascending
+  std::size_t size_ = 0;                             // active rules, both layers
   std::vector<entity_ref<referrer_mapping>> rules_;  // by rank
   table exact_;
   table suffix_;

@@ -98,6 +98,10 @@ void process_metrics::render(std::string& out) const {
   counter(out, "referrald_snapshots_written_total",
           "Per-account state snapshots written (every --snapshot-every events).",
           snapshots_written.load());
+  counter(out, "referrald_mapping_index_builds_total",
+          "Full rebuilds of an account's mapping index, made off its actor once enough "
+          "mappings changed since the last one.",
+          mapping_index_builds.load());
   counter(out, "referrald_snapshot_fallbacks_total",
           "Unusable per-account snapshots passed over for an older one or the full log.",
           snapshot_fallbacks.load());

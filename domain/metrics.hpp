@@ -36,9 +36,10 @@ struct process_metrics {
   std::atomic<std::uint64_t> ingest_rows_accepted{0};
   std::atomic<std::uint64_t> ingest_rows_rejected{0};
   std::atomic<std::uint64_t> regex_match_limit_hits{0};
-  std::atomic<std::uint64_t> snapshots_written{0};   // per-account state snapshots
-  std::atomic<std::uint64_t> snapshot_fallbacks{0};  // unusable snapshots passed over
-  std::atomic<std::uint64_t> backups_created{0};     // online checkpoints of the store
+  std::atomic<std::uint64_t> snapshots_written{0};     // per-account state snapshots
+  std::atomic<std::uint64_t> mapping_index_builds{0};  // full builds off the account actors
+  std::atomic<std::uint64_t> snapshot_fallbacks{0};    // unusable snapshots passed over
+  std::atomic<std::uint64_t> backups_created{0};       // online checkpoints of the store
   // Exceptions caught at a thread's boundary (I/O loop, actor handler, commit writer):
   // each is a bug, logged; the process goes on.
   std::atomic<std::uint64_t> io_handler_exceptions{0};

@@ -9,7 +9,6 @@
 #include "domain/host.hpp"
 #include "domain/mapping_index.hpp"
 #include "domain/metrics.hpp"
-#include "domain/passthrough_index.hpp"
 #include "domain/text.hpp"
 #include "domain/url.hpp"
 
@@ -99,8 +98,8 @@ void explain_mappings(json_writer& w, const mapping_index& idx, std::string_view
                       const referrer_mapping* winner, regex_budget& budget) {
   w.Key("rules");
   w.StartArray();
-  for (std::size_t rank = 0; rank < idx.size(); ++rank) {
-    const referrer_mapping& m = idx.rule(rank);
+  for (const referrer_mapping* rule : idx.ranked()) {
+    const referrer_mapping& m = *rule;
     bool tried = m.match_type != match_type::regex || budget.allows();
     if (!tried) ++budget.skipped;
     bool matched = tried && m.matches(host);
@@ -365,7 +364,7 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
 
   // 4: passthrough referrers.
   const passthrough_referrer* pass = nullptr;
-  if (has_referrer && s.referrers_index()) pass = s.referrers_index()->find(ref);
+  if (has_referrer) pass = s.covering_referrer(ref);
   x.step("passthrough", pass != nullptr, [&] {
     if (pass == nullptr)
       return std::string("no active passthrough referrer covers the referrer host");

@@ -47,6 +47,44 @@ struct rules_builder {
     state.refresh_indexes();
     return state.mappings_index();
   }
+
+  void apply(event_type type, std::int64_t id, std::string object) {
+    event e;
+    e.seq = state.seq() + 1;
+    e.prev_hash = state.head_hash();
+    e.hash = sha256(std::to_string(e.seq));
+    e.type = type;
+    e.entity_id = id;
+    e.object = std::move(object);
+    auto st = state.apply(e);
+    BOOST_REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.err().message));
+  }
+
+  // An update of mapping `id`: new priority and active flag, same pattern.
+  void update(std::int64_t id, std::int64_t priority, bool active) {
+    referrer_mapping m = *state.mappings().find(id);
+    m.priority = priority;
+    m.is_active = active;
+    apply(event_type::referrer_mapping_updated, id, entity_json("acme", m));
+  }
+  void remove(std::int64_t id) { apply(event_type::referrer_mapping_deleted, id, ""); }
+
+  std::int64_t add_referrer(const std::string& domain, bool active = true) {
+    if (state.referrers().with_key(domain)) return 0;
+    passthrough_referrer p;
+    p.id = state.referrers().next_id();
+    p.domain = domain;
+    p.utm_source = "r" + std::to_string(p.id);
+    p.is_active = active;
+    apply(event_type::passthrough_referrer_created, p.id, entity_json("acme", p));
+    return p.id;
+  }
+  void set_referrer_active(std::int64_t id, bool active) {
+    passthrough_referrer p = *state.referrers().find(id);
+    p.is_active = active;
+    apply(event_type::passthrough_referrer_updated, id, entity_json("acme", p));
+  }
+  void remove_referrer(std::int64_t id) { apply(event_type::passthrough_referrer_deleted, id, ""); }
 };
 
 // The reference: try every active rule in priority order, first match wins.
@@ -68,6 +106,30 @@ std::vector<std::int64_t> naive_all(const account_state& s, std::string_view hos
 std::int64_t best_id(const mapping_index& idx, std::string_view host) {
   const auto* m = idx.best(host);
   return m == nullptr ? 0 : m->id;
+}
+
+// The reference for passthrough referrers: the active one with the longest domain that
+// covers the host.
+std::int64_t naive_referrer(const account_state& s, std::string_view host) {
+  const passthrough_referrer* best = nullptr;
+  for (auto [id, e] : s.referrers().items()) {
+    const auto& p = e->value;
+    if (!p.is_active || !host_matches_domain(host, p.domain)) continue;
+    if (best == nullptr || p.domain.size() > best->domain.size()) best = &p;
+  }
+  return best == nullptr ? 0 : best->id;
+}
+
+std::string random_host(std::mt19937& rng, int labels) {
+  static const std::vector<std::string> words = {"shop", "partner", "pay",  "book",   "eu",
+                                                 "us",   "x1",      "acme", "travel", "io",
+                                                 "com",  "net",     "www2", "m"};
+  std::string h;
+  for (int i = 0; i < labels; ++i) {
+    if (i > 0) h += '.';
+    h += words[rng() % words.size()];
+  }
+  return h;
 }
 
 }  // namespace
@@ -227,6 +289,118 @@ BOOST_AUTO_TEST_CASE(agrees_with_a_naive_priority_scan_on_random_rules_and_hosts
   BOOST_TEST_MESSAGE(checked << " hosts checked, " << matched << " with a match");
   BOOST_TEST(matched > checked / 5);
   BOOST_TEST(matched < checked * 4 / 5);
+}
+
+// After a full build, changes are layered over it instead of rebuilding: the answers must
+// be those of a fresh build, through updates, deactivations, deletions and creations, and
+// after a full build made from an older version of the state is adopted.
+BOOST_AUTO_TEST_CASE(layered_changes_answer_as_a_full_build_does) {
+  std::mt19937 rng(77);
+  rules_builder b;
+  std::vector<std::int64_t> ids;
+  auto add_random = [&] {
+    auto type = static_cast<match_type>(1 + rng() % 5);
+    std::string pattern;
+    do {
+      pattern = random_host(rng, 1 + static_cast<int>(rng() % 3));
+    } while (is_public_suffix(pattern));
+    if (type == match_type::regex) pattern = "^" + pattern.substr(0, pattern.find('.')) + "[0-9]?";
+    if (type == match_type::contains || type == match_type::starts_with)
+      pattern = pattern.substr(0, 3 + rng() % 4);
+    auto id = b.add(type, pattern, static_cast<std::int64_t>(rng() % 20));
+    if (id != 0) ids.push_back(id);
+    auto rid = b.add_referrer(random_host(rng, 1 + static_cast<int>(rng() % 3)));
+    (void)rid;
+  };
+  for (int i = 0; i < 300; ++i)
+    add_random();
+  b.state.refresh_indexes();
+  BOOST_REQUIRE_EQUAL(b.state.mappings_index()->layered(), 0u);
+
+  auto check = [&](const char* when) {
+    const auto& idx = *b.state.mappings_index();
+    BOOST_TEST(idx.size() == b.state.mappings().active_count(), when);
+    auto fresh = mapping_index::build(b.state.mappings());
+    auto ranked = idx.ranked();
+    auto fresh_ranked = fresh->ranked();
+    BOOST_REQUIRE_EQUAL(ranked.size(), fresh_ranked.size());
+    for (std::size_t i = 0; i < ranked.size(); ++i)
+      BOOST_REQUIRE_EQUAL(ranked[i]->id, fresh_ranked[i]->id);
+    for (int k = 0; k < 400; ++k) {
+      std::string host = random_host(rng, 1 + static_cast<int>(rng() % 4));
+      auto expected = naive_all(b.state, host);
+      std::vector<std::int64_t> got;
+      for (auto* m : idx.all(host))
+        got.push_back(m->id);
+      BOOST_REQUIRE_MESSAGE(got == expected, when << ": all() differs for " << host);
+      BOOST_REQUIRE_EQUAL(best_id(idx, host), expected.empty() ? 0 : expected.front());
+      const auto* p = b.state.covering_referrer(host);
+      BOOST_REQUIRE_EQUAL(p == nullptr ? 0 : p->id, naive_referrer(b.state, host));
+    }
+  };
+
+  auto change_some = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      switch (rng() % 4) {
+        case 0:
+          add_random();
+          break;
+        case 1: {
+          auto id = ids[rng() % ids.size()];
+          if (b.state.mappings().find(id) != nullptr)
+            b.update(id, static_cast<std::int64_t>(rng() % 20), rng() % 3 != 0);
+          break;
+        }
+        case 2: {
+          auto id = ids[rng() % ids.size()];
+          if (b.state.mappings().find(id) != nullptr) b.remove(id);
+          break;
+        }
+        default: {
+          auto next = b.state.referrers().next_id();
+          auto id = static_cast<std::int64_t>(1 + rng() % static_cast<std::uint64_t>(next - 1));
+          if (b.state.referrers().find(id) == nullptr) break;
+          if (rng() % 2) {
+            b.set_referrer_active(id, rng() % 2 == 0);
+          } else {
+            b.remove_referrer(id);
+          }
+        }
+      }
+    }
+  };
+
+  change_some(40);
+  b.state.refresh_indexes(account_state::index_refresh::layered);
+  BOOST_TEST(b.state.mappings_index()->layered() > 0u);
+  check("layered");
+
+  // A full build from this version, adopted after further changes.
+  auto older = b.state;
+  change_some(30);
+  auto built = older.build_full_indexes();
+  b.state.adopt_indexes(built);
+  b.state.refresh_indexes(account_state::index_refresh::layered);
+  check("adopted");
+  // Only the changes after the adopted build are layered now.
+  BOOST_TEST(b.state.mappings_index()->layered() <= 30u);
+
+  // An older build than the one in use is not adopted.
+  rules_builder c = b;
+  auto stale = c.state.build_full_indexes();
+  change_some(10);
+  b.state.refresh_indexes();  // a full build: more recent than `stale`
+  b.state.adopt_indexes(stale);
+  b.state.refresh_indexes(account_state::index_refresh::layered);
+  check("not adopting an older build");
+
+  // Enough changes make a full build due; refresh_indexes() then builds in full.
+  change_some(400);
+  BOOST_TEST(b.state.full_index_build_due());
+  b.state.refresh_indexes();
+  BOOST_TEST(!b.state.full_index_build_due());
+  BOOST_TEST(b.state.mappings_index()->layered() == 0u);
+  check("rebuilt");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -6,8 +6,11 @@
 #include <rapidjson/writer.h>
 
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <thread>
 
 #include "tests/http/fixture.hpp"
 
@@ -184,6 +187,66 @@ BOOST_AUTO_TEST_CASE(a_rule_change_is_seen_by_the_next_resolution) {
     BOOST_TEST(reader->post(resolve_path(account), visit).json()["data"]["reason"].GetString() ==
                std::string("referral"));
   }
+}
+
+// Past a few dozen changes the account's mapping index is rebuilt in full on a loader
+// while the changes since are layered over the previous build: every answer must be that
+// of the newest rules, before, during and after the rebuild is adopted.
+BOOST_AUTO_TEST_CASE(rule_changes_are_seen_at_once_across_full_index_rebuilds) {
+  auto writer = client();
+  auto reader = client();
+  auto source_for = [&](int site) -> std::string {
+    auto r =
+        reader->post(resolve_path("many"), R"({"referrer":"https://site)" + std::to_string(site) +
+                                               R"(.example/","landing_url":"https://h.example/"})");
+    BOOST_REQUIRE_EQUAL(r.status, 200u);
+    auto d = r.json();
+    return std::string(d["data"]["reason"].GetString()) == "mapping"
+               ? d["data"]["utm_source"].GetString()
+               : "(none)";
+  };
+  auto builds = [&] {
+    auto body = reader->get("/metrics").body;
+    const std::string name = "\nreferrald_mapping_index_builds_total ";
+    auto at = body.find(name);
+    BOOST_REQUIRE(at != std::string::npos);
+    return std::stoi(body.substr(at + name.size()));
+  };
+  int before = builds();
+  std::map<int, std::string> want;
+  for (int i = 1; i <= 300; ++i) {
+    std::string body = R"({"referrer_pattern":"site)" + std::to_string(i) +
+                       R"(.example","match_type":"exact","utm_source":"s)" + std::to_string(i) +
+                       "\"}";
+    BOOST_REQUIRE_EQUAL(writer->post("/referrer-mappings?account_id=many", body).status, 201u);
+    want[i] = "s" + std::to_string(i);
+    if (i % 7 == 0 && want[i - 5] != "(none)") {
+      int old = i - 5;
+      BOOST_REQUIRE_EQUAL(
+          writer
+              ->patch("/referrer-mappings/" + std::to_string(old) + "?account_id=many",
+                      R"({"utm_source":"p)" + std::to_string(i) + "\"}")
+              .status,
+          200u);
+      want[old] = "p" + std::to_string(i);
+    }
+    if (i % 11 == 0 && want[i - 3] != "(none)") {
+      BOOST_REQUIRE_EQUAL(
+          writer->del("/referrer-mappings/" + std::to_string(i - 3) + "?account_id=many").status,
+          204u);
+      want[i - 3] = "(none)";
+    }
+    BOOST_TEST(source_for(i) == want[i], "site" << i);
+    int probe = 1 + (i * 37 + 11) % i;
+    BOOST_TEST(source_for(probe) == want[probe], "site" << probe << " after " << i);
+  }
+  // Rebuilds happened (over 64 changes each), and every rule answers as it stands now.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (builds() < before + 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  BOOST_TEST(builds() >= before + 2);
+  for (auto& [site, source] : want)
+    BOOST_TEST(source_for(site) == source, "site" << site);
 }
 
 BOOST_AUTO_TEST_CASE(resolution_needs_read_access_to_the_account) {

@@ -174,9 +174,7 @@ int main(int argc, char** argv) {
   auto hs = hosts(b, rng);
 
   // The naive scan: the same rules in rank order, each tried in turn.
-  std::vector<const referrer_mapping*> naive;
-  for (std::size_t r = 0; r < idx.size(); ++r)
-    naive.push_back(&idx.rule(r));
+  std::vector<const referrer_mapping*> naive = idx.ranked();
 
   // Both must agree before anything is timed.
   for (std::size_t i = 0; i < 20000; ++i) {
