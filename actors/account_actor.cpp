@@ -13,6 +13,7 @@
 #include "actors/guard.hpp"
 #include "actors/write_pipeline.hpp"
 #include "domain/metrics.hpp"
+#include "snapshots/snapshot_store.hpp"
 
 namespace referrald::actors {
 
@@ -130,16 +131,17 @@ void build_indexes(self_ptr self, std::shared_ptr<const domain::account_state> v
           [self](caf::error&) { self->state.building_indexes = false; });
 }
 
-// Publishes the durable state to readers, and has a snapshot of it written every
-// `snapshot_every` events.
+// Publishes the durable state to readers, and has a snapshot of it written when one is
+// due (snapshots::snapshot_due).
 void publish(self_ptr self) {
   auto& st = self->state;
   st.committed.refresh_indexes(domain::account_state::index_refresh::layered);
   auto view = std::make_shared<const domain::account_state>(st.committed);
   st.published->state.store(view);
   if (!st.building_indexes && st.committed.full_index_build_due()) build_indexes(self, view);
-  if (st.svc->snapshot_every != 0 &&
-      st.committed.seq() >= st.snapshot_seq + st.svc->snapshot_every) {
+  std::size_t rules = st.committed.referrers().size() + st.committed.mappings().size();
+  if (snapshots::snapshot_due(st.committed.seq() - st.snapshot_seq, rules,
+                              st.svc->snapshot_every)) {
     st.snapshot_seq = st.committed.seq();
     caf::anon_send(st.svc->loaders, write_snapshot_req{std::move(view)});
   }

@@ -18,8 +18,9 @@ namespace {
 void store_snapshot(const loader_context& ctx, const domain::account_state& state) {
   store::write_batch batch;
   auto st = ctx.snaps->put(batch, state);
-  // Not synced: a snapshot lost in a crash is only rebuilt from the log.
-  if (st) st = ctx.db->write(batch, false);
+  // Not logged: a snapshot lost in a crash is only rebuilt from the log, and a large one
+  // must not ride along with the next fsync of the event log.
+  if (st) st = ctx.db->write(batch, store::db::durability::unlogged);
   if (!st) {
     domain::log(domain::log_level::warn, "could not store a snapshot of account " +
                                              state.account_id() + ": " + st.err().message);
@@ -40,7 +41,8 @@ loaded_account load(const loader_context& ctx, const std::string& account_id) {
     return loaded_account{nullptr, e.message, 0, static_cast<std::uint8_t>(e.code)};
   }
   std::uint64_t snapshot_seq = report.snapshot_seq;
-  if (ctx.snapshot_every != 0 && report.events_replayed >= ctx.snapshot_every) {
+  std::size_t rules = state->referrers().size() + state->mappings().size();
+  if (snapshots::snapshot_due(report.events_replayed, rules, ctx.snapshot_every)) {
     store_snapshot(ctx, *state);
     snapshot_seq = state->seq();
   }

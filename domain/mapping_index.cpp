@@ -156,10 +156,10 @@ bool mapping_index::is_hidden(std::uint32_t rank, const std::vector<std::int64_t
 
 const referrer_mapping* mapping_index::own_best(std::string_view host, regex_budget* budget,
                                                 const std::vector<std::int64_t>& hidden) const {
-  std::uint32_t best = k_none;
-  if (hidden.empty()) {
-    best = best_plain(host);
-  } else {
+  std::uint32_t best = best_plain(host);
+  if (best != k_none && is_hidden(best, hidden)) {
+    // The best plain match changed since this build: the best of the others.
+    best = k_none;
     thread_local std::vector<std::uint32_t> plain;
     plain.clear();
     all_plain(host, plain);

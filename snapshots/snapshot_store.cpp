@@ -20,6 +20,7 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "store/codec.hpp"
@@ -190,6 +191,11 @@ domain::result<std::vector<snapshot_info>> snapshot_store::list_all() const { re
 domain::result<std::optional<std::string>> snapshot_store::read(std::string_view account_id,
                                                                 std::uint64_t seq) const {
   return db_->get(store::column::snapshots, encode_snapshot_key(account_id, seq));
+}
+
+bool snapshot_due(std::uint64_t events_since, std::size_t rules, std::uint64_t every) {
+  if (every == 0) return false;
+  return events_since >= std::max<std::uint64_t>(every, rules / 8);
 }
 
 }  // namespace referrald::snapshots

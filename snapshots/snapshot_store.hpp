@@ -40,6 +40,13 @@ struct snapshot_info {
   bool readable = false;  // version and CRC check
 };
 
+// Whether an account whose state holds `rules` rules (active or not) is due a snapshot
+// `events_since` events after its last one, given --snapshot-every `every` (0: never).
+// A snapshot costs O(rules) to write, so a large account takes one every rules/8 events
+// when that is more than `every`: writing snapshots then costs at most about eight rules'
+// encoding per event, and loading replays a tail at most an eighth of the state's size.
+bool snapshot_due(std::uint64_t events_since, std::size_t rules, std::uint64_t every);
+
 // -- store ---------------------------------------------------------------------------
 
 class snapshot_store {

@@ -378,6 +378,10 @@ store_health db::check_space() {
 }
 
 domain::status db::write(const write_batch& batch, bool sync) {
+  return write(batch, sync ? durability::synced : durability::logged);
+}
+
+domain::status db::write(const write_batch& batch, durability how) {
   impl& i = *impl_;
   if (i.read_only) {
     return domain::make_error(domain::errc::internal, "the store is open read-only");
@@ -410,7 +414,8 @@ domain::status db::write(const write_batch& batch, bool sync) {
   });
   if (!s.ok()) return to_error(s, "building a write batch");
   rocksdb::WriteOptions wo;
-  wo.sync = sync;
+  wo.sync = how == durability::synced;
+  wo.disableWAL = how == durability::unlogged;
   // Batches put their keys in order (ai_store::put_rows); when several threads insert
   // into the memtable at once, this keeps each one's last position as the next hint.
   wo.memtable_insert_hint_per_batch = true;

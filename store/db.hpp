@@ -136,8 +136,15 @@ class db {
   // Changes the reserve (0: no checks). Thread-safe.
   void set_min_free_bytes(std::uint64_t bytes);
 
-  // Writes the batch atomically; with `sync`, returns after the WAL is fsynced.
+  // How a write is made durable: fsynced in the write-ahead log before write() returns;
+  // in the log but not fsynced (lost if the machine, not just the process, stops); or
+  // only in memory until the next flush — for derived data the store can do without
+  // (snapshots), so that it never adds to the log the next fsync must write.
+  enum class durability { synced, logged, unlogged };
+
+  // Writes the batch atomically.
   domain::status write(const write_batch& batch, bool sync);
+  domain::status write(const write_batch& batch, durability how);
 
   // A point read; nullopt when absent.
   domain::result<std::optional<std::string>> get(column cf, std::string_view key) const;

@@ -257,6 +257,19 @@ BOOST_AUTO_TEST_CASE(snapshot_plus_tail_equals_the_full_fold_at_every_cut) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(snapshots_are_due_every_n_events_or_every_eighth_of_the_state) {
+  // Small accounts: every --snapshot-every events.
+  BOOST_TEST(!snapshot_due(999, 10, 1000));
+  BOOST_TEST(snapshot_due(1000, 10, 1000));
+  BOOST_TEST(snapshot_due(4, 12, 4));
+  // Large ones: a snapshot costs O(rules), so not before rules/8 events.
+  BOOST_TEST(!snapshot_due(1000, 80'000, 1000));
+  BOOST_TEST(!snapshot_due(9'999, 80'000, 1000));
+  BOOST_TEST(snapshot_due(10'000, 80'000, 1000));
+  // 0: never.
+  BOOST_TEST(!snapshot_due(1'000'000, 10, 0));
+}
+
 BOOST_AUTO_TEST_CASE(a_snapshot_is_bound_to_its_account_and_seq) {
   testing::temp_dir dir;
   auto db = open_db(dir.path());

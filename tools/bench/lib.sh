@@ -12,10 +12,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_referrald [flags...]: starts build/referrald on a free loopback port with a fresh
-# data directory under $work; sets $referrald_url.
+# start_referrald [flags...]: starts build/referrald (or $referrald_bin) on a free loopback
+# port with the data directory $work/data; sets $referrald_url.
 start_referrald() {
-  REFERRALD_BOOTSTRAP_KEY="$bench_key" "$root/build/referrald" --listen 127.0.0.1:0 \
+  REFERRALD_BOOTSTRAP_KEY="$bench_key" "${referrald_bin:-$root/build/referrald}" --listen 127.0.0.1:0 \
     --data "$work/data" --log-level warn "$@" >"$work/referrald.out" 2>"$work/referrald.err" &
   pids+=($!)
   for _ in $(seq 1 100); do
