@@ -161,6 +161,32 @@ domain::error disk_full_error(std::uint64_t free, std::uint64_t reserve) {
   return e;
 }
 
+// Starts a background flush of the column families `batch` wrote unlogged, unless one
+// was started less than k_unlogged_flush_interval ago (see db::durability).
+void flush_unlogged_soon(db::impl& i, const write_batch& batch) {
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now().time_since_epoch())
+                 .count();
+  auto last = i.last_unlogged_flush_ms.load(std::memory_order_relaxed);
+  auto interval = std::chrono::milliseconds(db::k_unlogged_flush_interval).count();
+  if (last != 0 && now - last < interval) return;
+  if (!i.last_unlogged_flush_ms.compare_exchange_strong(last, now)) return;  // another did
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs;
+  batch.for_each([&](const write_batch::op& o) {
+    auto* h = i.cf(o.cf);
+    if (std::find(cfs.begin(), cfs.end(), h) == cfs.end()) cfs.push_back(h);
+  });
+  rocksdb::FlushOptions fo;
+  fo.wait = false;
+  fo.allow_write_stall = true;
+  auto s = i.rdb->Flush(fo, cfs);
+  if (!s.ok()) {
+    domain::log(domain::log_level::warn,
+                "could not start a flush of snapshot data: " + s.ToString() +
+                    " (it is flushed at the next attempt or at exit)");
+  }
+}
+
 }  // namespace
 
 std::string_view column_name(column c) { return k_column_names[static_cast<std::size_t>(c)]; }
@@ -429,6 +455,7 @@ domain::status db::write(const write_batch& batch, durability how) {
                     "); every later write is refused until the server is restarted");
     return e;
   }
+  if (how == durability::unlogged) flush_unlogged_soon(i, batch);
   return {};
 }
 

@@ -18,6 +18,7 @@
 // restarted, and is not closed on exit (closing a RocksDB instance whose log writer
 // failed can abort the process; everything acknowledged is already synced).
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -139,8 +140,13 @@ class db {
   // How a write is made durable: fsynced in the write-ahead log before write() returns;
   // in the log but not fsynced (lost if the machine, not just the process, stops); or
   // only in memory until the next flush — for derived data the store can do without
-  // (snapshots), so that it never adds to the log the next fsync must write.
+  // (snapshots), so that it never adds to the log the next fsync must write. Unlogged
+  // data reaches the disk in a background flush of its column families, started by the
+  // first unlogged write after a start and then by the first one at least
+  // k_unlogged_flush_interval after the last flush; also at a clean close and in a
+  // checkpoint. A crash loses at most what was written since the last flush.
   enum class durability { synced, logged, unlogged };
+  static constexpr std::chrono::seconds k_unlogged_flush_interval{10};
 
   // Writes the batch atomically.
   domain::status write(const write_batch& batch, bool sync);

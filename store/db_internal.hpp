@@ -28,6 +28,8 @@ struct db::impl {
   std::atomic<bool> bg_error{false};  // a RocksDB background error not yet recovered from
   std::atomic<bool> disk_full{false};
   std::shared_ptr<rocksdb::EventListener> listener;
+  // Steady-clock milliseconds of the last background flush of unlogged writes (0: none).
+  std::atomic<std::int64_t> last_unlogged_flush_ms{0};
 
   rocksdb::ColumnFamilyHandle* cf(column c) const { return handles[static_cast<std::size_t>(c)]; }
 };

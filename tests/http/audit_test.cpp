@@ -406,6 +406,27 @@ BOOST_AUTO_TEST_CASE(snapshots_lost_in_a_crash_cost_only_a_longer_replay) {
   start();
 }
 
+BOOST_AUTO_TEST_CASE(the_first_snapshot_after_a_start_reaches_the_disk_without_a_clean_stop) {
+  server->stop(SIGTERM);
+  start({"--snapshot-every", "4"});
+  auto c = client();
+  for (int i = 0; i < 5; ++i)
+    create(*c, "f" + std::to_string(i) + ".example.com");
+  // A read-only open next to the server sees only what was flushed to disk (snapshots are
+  // not in the write-ahead log): the background flush started by the first snapshot.
+  bool on_disk = false;
+  for (int i = 0; i < 100 && !on_disk; ++i) {
+    auto listed = referralctl("--data " + dir.sub("data") + " snapshot list");
+    on_disk = listed.output.find(R"("kind":"account")") != std::string::npos;
+    if (!on_disk) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  BOOST_TEST(on_disk);
+  server->stop(SIGKILL);
+  auto listed = referralctl("--data " + dir.sub("data") + " snapshot list");
+  BOOST_TEST(listed.output.find(R"("kind":"account")") != std::string::npos, listed.output);
+  start();
+}
+
 BOOST_AUTO_TEST_CASE(an_online_backup_under_load_restores_to_a_prefix_of_the_log) {
   auto c = client();
   create(*c, "first.example.com");
