@@ -12,7 +12,7 @@
 #include "actors/chain_verifier.hpp"
 #include "actors/guard.hpp"
 #include "actors/write_pipeline.hpp"
-#include "domain/metrics.hpp"
+#include "infra/metrics.hpp"
 #include "snapshots/snapshot_store.hpp"
 
 namespace referrald::actors {
@@ -168,7 +168,7 @@ void on_ack(self_ptr self, const commit_ack& ack) {
       ack,
       [&](const prepared_event& p) {
         auto applied = st.committed.apply(p.event, p.decoded);
-        if (applied) domain::metrics().events_appended.fetch_add(1, std::memory_order_relaxed);
+        if (applied) infra::metrics().events_appended.fetch_add(1, std::memory_order_relaxed);
         return applied;
       },
       [&] { publish(self); }, [&] { st.tip = st.committed; });
@@ -336,7 +336,7 @@ void on_idle_tick(self_ptr self) {
   if (idle && st.svc->evict(st.account_id, self->address())) {
     // Nothing is sent here any more; what is in the mailbox is forwarded, then quit.
     st.evicted = true;
-    domain::metrics().account_actor_evictions.fetch_add(1, std::memory_order_relaxed);
+    infra::metrics().account_actor_evictions.fetch_add(1, std::memory_order_relaxed);
     caf::anon_send(caf::actor_cast<account_actor>(self), evict_atom_v);
     return;
   }

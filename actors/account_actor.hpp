@@ -47,7 +47,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/services.hpp"
-#include "domain/clock.hpp"
+#include "domain/base/clock.hpp"
 
 namespace referrald::actors {
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "actors/reply.hpp"
-#include "domain/digest.hpp"
+#include "domain/base/digest.hpp"
 
 namespace referrald::actors {
 

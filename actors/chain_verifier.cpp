@@ -2,8 +2,8 @@
 
 #include <vector>
 
-#include "domain/log.hpp"
-#include "domain/metrics.hpp"
+#include "infra/log.hpp"
+#include "infra/metrics.hpp"
 #include "snapshots/verify.hpp"
 #include "store/event_log.hpp"
 
@@ -12,23 +12,23 @@ namespace referrald::actors {
 void broken_accounts::mark(const std::string& account_id, const std::string& what) {
   std::unique_lock lock(mu_);
   bool fresh = broken_.insert_or_assign(account_id, what).second;
-  domain::metrics().chain_broken_accounts.store(static_cast<std::int64_t>(broken_.size()));
+  infra::metrics().chain_broken_accounts.store(static_cast<std::int64_t>(broken_.size()));
   lock.unlock();
   if (fresh) {
-    domain::log(domain::log_level::error,
-                what +
-                    "; the account refuses writes until its history is repaired "
-                    "(referralctl verify)");
+    infra::log(infra::log_level::error,
+               what +
+                   "; the account refuses writes until its history is repaired "
+                   "(referralctl verify)");
   }
 }
 
 void broken_accounts::clear(const std::string& account_id) {
   std::unique_lock lock(mu_);
   if (broken_.erase(account_id) == 0) return;
-  domain::metrics().chain_broken_accounts.store(static_cast<std::int64_t>(broken_.size()));
+  infra::metrics().chain_broken_accounts.store(static_cast<std::int64_t>(broken_.size()));
   lock.unlock();
-  domain::log(domain::log_level::info,
-              "account " + account_id + " verifies again; it accepts writes");
+  infra::log(infra::log_level::info,
+             "account " + account_id + " verifies again; it accepts writes");
 }
 
 std::optional<domain::error> broken_accounts::refusal(const std::string& account_id) const {
@@ -82,8 +82,8 @@ void chain_verifier::pass() {
     return true;
   });
   if (!listed) {
-    domain::log(domain::log_level::warn,
-                "the chain verifier could not list accounts: " + listed.err().message);
+    infra::log(infra::log_level::warn,
+               "the chain verifier could not list accounts: " + listed.err().message);
     return;
   }
   for (const auto& account : accounts) {
@@ -93,16 +93,16 @@ void chain_verifier::pass() {
     }
     auto problem = snapshots::verify_account(db_, account);
     if (!problem) {
-      domain::log(domain::log_level::warn, "the chain verifier could not read account " + account +
-                                               ": " + problem.err().message);
+      infra::log(infra::log_level::warn, "the chain verifier could not read account " + account +
+                                             ": " + problem.err().message);
       continue;
     }
-    domain::metrics().chain_verified.fetch_add(1, std::memory_order_relaxed);
+    infra::metrics().chain_verified.fetch_add(1, std::memory_order_relaxed);
     if (*problem && (*problem)->in_snapshot) {
       // Snapshots are derived data: loading skips a damaged one for an older one or the log.
-      domain::log(domain::log_level::warn, "account " + account + ": the snapshot at event " +
-                                               std::to_string((*problem)->seq) + " is damaged (" +
-                                               (*problem)->what + "); loading skips it");
+      infra::log(infra::log_level::warn, "account " + account + ": the snapshot at event " +
+                                             std::to_string((*problem)->seq) + " is damaged (" +
+                                             (*problem)->what + "); loading skips it");
     } else if (*problem) {
       const auto& p = **problem;
       broken_.mark(account, "the stored history of account " + account + " is broken at event " +

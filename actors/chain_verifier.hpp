@@ -21,7 +21,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "domain/result.hpp"
+#include "domain/base/result.hpp"
 #include "store/db.hpp"
 
 namespace referrald::actors {

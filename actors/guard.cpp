@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "domain/log.hpp"
-#include "domain/metrics.hpp"
+#include "infra/log.hpp"
+#include "infra/metrics.hpp"
 
 namespace referrald::actors {
 
@@ -16,11 +16,10 @@ void report_exception(std::string_view where, const std::exception_ptr& e) noexc
       what = ex.what();
     } catch (...) {
     }
-    domain::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
-    domain::log(domain::log_level::error,
-                std::string(where) + " failed with an exception: " + what);
+    infra::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
+    infra::log(infra::log_level::error, std::string(where) + " failed with an exception: " + what);
   } catch (...) {
-    domain::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
+    infra::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
   }
 }
 

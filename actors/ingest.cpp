@@ -6,9 +6,9 @@
 
 #include "actors/guard.hpp"
 #include "actors/messages.hpp"
-#include "domain/ai_referrals.hpp"
-#include "domain/json.hpp"
-#include "domain/metrics.hpp"
+#include "domain/ai/ai_referrals.hpp"
+#include "domain/base/json.hpp"
+#include "infra/metrics.hpp"
 #include "store/ai_store.hpp"
 
 namespace referrald::actors {
@@ -26,7 +26,7 @@ std::string batch_key(std::int64_t brand_id, const std::string& connection_id,
 }
 
 void count(const domain::push_outcome& o) {
-  auto& m = domain::metrics();
+  auto& m = infra::metrics();
   m.ingest_rows_accepted.fetch_add(o.accepted, std::memory_order_relaxed);
   m.ingest_rows_rejected.fetch_add(o.rejected, std::memory_order_relaxed);
 }

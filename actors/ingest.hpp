@@ -23,7 +23,7 @@
 #include <cstddef>
 
 #include "actors/batch_registry.hpp"
-#include "domain/ai_platforms.hpp"
+#include "domain/ai/ai_platforms.hpp"
 #include "store/commit_queue.hpp"
 #include "store/db.hpp"
 

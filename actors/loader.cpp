@@ -7,8 +7,8 @@
 
 #include "actors/guard.hpp"
 #include "actors/messages.hpp"
-#include "domain/log.hpp"
-#include "domain/metrics.hpp"
+#include "infra/log.hpp"
+#include "infra/metrics.hpp"
 #include "snapshots/recovery.hpp"
 
 namespace referrald::actors {
@@ -22,11 +22,11 @@ void store_snapshot(const loader_context& ctx, const domain::account_state& stat
   // must not ride along with the next fsync of the event log.
   if (st) st = ctx.db->write(batch, store::db::durability::unlogged);
   if (!st) {
-    domain::log(domain::log_level::warn, "could not store a snapshot of account " +
-                                             state.account_id() + ": " + st.err().message);
+    infra::log(infra::log_level::warn, "could not store a snapshot of account " +
+                                           state.account_id() + ": " + st.err().message);
     return;
   }
-  domain::metrics().snapshots_written.fetch_add(1, std::memory_order_relaxed);
+  infra::metrics().snapshots_written.fetch_add(1, std::memory_order_relaxed);
 }
 
 loaded_account load(const loader_context& ctx, const std::string& account_id) {
@@ -35,8 +35,8 @@ loaded_account load(const loader_context& ctx, const std::string& account_id) {
   if (!state) {
     const auto& e = state.err();
     if (!e.cause.empty()) {
-      domain::log(domain::log_level::error,
-                  "loading account " + account_id + " failed: " + e.message + " (" + e.cause + ")");
+      infra::log(infra::log_level::error,
+                 "loading account " + account_id + " failed: " + e.message + " (" + e.cause + ")");
     }
     return loaded_account{nullptr, e.message, 0, static_cast<std::uint8_t>(e.code)};
   }
@@ -122,7 +122,7 @@ caf::behavior loader(caf::event_based_actor*, const loader_context* ctx) {
         contain("loader", req, [&] {
           if (!req.state) return;
           out.indexes = req.state->build_full_indexes();
-          domain::metrics().mapping_index_builds.fetch_add(1, std::memory_order_relaxed);
+          infra::metrics().mapping_index_builds.fetch_add(1, std::memory_order_relaxed);
         });
         return out;  // no indexes: the account keeps layering and asks again later
       },

@@ -18,11 +18,11 @@
 #include <variant>
 
 #include "actors/reply.hpp"
-#include "domain/account_state.hpp"
-#include "domain/ai_report.hpp"
-#include "domain/api_key.hpp"
-#include "domain/connection.hpp"
-#include "domain/entities.hpp"
+#include "domain/ai/ai_report.hpp"
+#include "domain/ai/connection.hpp"
+#include "domain/auth/api_key.hpp"
+#include "domain/rules/account_state.hpp"
+#include "domain/rules/entities.hpp"
 
 namespace referrald::actors {
 

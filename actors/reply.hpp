@@ -16,7 +16,7 @@
 #include <string>
 #include <utility>
 
-#include "domain/result.hpp"
+#include "domain/base/result.hpp"
 
 namespace referrald::actors {
 

@@ -19,7 +19,7 @@
 #include "actors/ingest.hpp"
 #include "actors/keys_actor.hpp"
 #include "actors/loader.hpp"
-#include "domain/metrics.hpp"
+#include "infra/metrics.hpp"
 #include "snapshots/snapshot_store.hpp"
 #include "store/ai_store.hpp"
 #include "store/key_store.hpp"
@@ -119,7 +119,7 @@ struct runtime::impl {
         auto published = std::make_shared<published_state>();
         fresh = spawn_account_actor(sys, account_id, &svc, published);
         it = accounts.emplace(account_id, slot{fresh, std::move(published)}).first;
-        domain::metrics().account_actors_live.fetch_add(1, std::memory_order_relaxed);
+        infra::metrics().account_actors_live.fetch_add(1, std::memory_order_relaxed);
       }
       send(it->second.actor);
     }
@@ -127,7 +127,7 @@ struct runtime::impl {
     // Attached outside the lock: CAF runs the functor at once, in this thread, when the
     // actor has already ended.
     fresh->attach_functor([this, account_id, addr = fresh.address()] {
-      domain::metrics().account_actors_live.fetch_sub(1, std::memory_order_relaxed);
+      infra::metrics().account_actors_live.fetch_sub(1, std::memory_order_relaxed);
       evict(account_id, addr);
     });
   }

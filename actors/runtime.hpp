@@ -15,8 +15,8 @@
 #include <string>
 
 #include "actors/messages.hpp"
-#include "domain/account_state.hpp"
-#include "domain/api_key.hpp"
+#include "domain/auth/api_key.hpp"
+#include "domain/rules/account_state.hpp"
 #include "store/db.hpp"
 
 namespace referrald::actors {

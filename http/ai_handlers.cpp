@@ -9,11 +9,11 @@
 #include <rapidjson/writer.h>
 
 #include "actors/connections_actor.hpp"
-#include "domain/ai_platforms.hpp"
-#include "domain/ai_report.hpp"
-#include "domain/clock.hpp"
-#include "domain/connection.hpp"
-#include "domain/ids.hpp"
+#include "domain/ai/ai_platforms.hpp"
+#include "domain/ai/ai_report.hpp"
+#include "domain/ai/connection.hpp"
+#include "domain/base/clock.hpp"
+#include "domain/base/ids.hpp"
 #include "http/handlers.hpp"
 
 namespace referrald::http {

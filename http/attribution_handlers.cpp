@@ -2,7 +2,7 @@
 //
 // Resolution reads the account's published rule state: no actor round trip and no store
 // I/O, so it never waits behind rule writes. One visit is resolved on the I/O thread (its
-// regexes are bounded by the per-visit budget, domain/mapping_index.hpp); a batch goes to
+// regexes are bounded by the per-visit budget, domain/match/mapping_index.hpp); a batch goes to
 // the compute pool, in slices, fairly between accounts. Only an account that is not
 // loaded yet is first asked to load (await_loaded_req).
 
@@ -14,7 +14,7 @@
 #include <functional>
 #include <memory>
 
-#include "domain/resolver.hpp"
+#include "domain/attribution/resolver.hpp"
 #include "http/compute_pool.hpp"
 #include "http/error_table.hpp"
 #include "http/handlers.hpp"

@@ -2,8 +2,8 @@
 
 #include <exception>
 
-#include "domain/log.hpp"
-#include "domain/metrics.hpp"
+#include "infra/log.hpp"
+#include "infra/metrics.hpp"
 
 namespace referrald::http {
 
@@ -64,12 +64,12 @@ void compute_pool::run() {
     try {
       done = job();
     } catch (const std::exception& e) {
-      domain::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
-      domain::log(domain::log_level::error,
-                  std::string("a compute job failed with an exception: ") + e.what());
+      infra::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
+      infra::log(infra::log_level::error,
+                 std::string("a compute job failed with an exception: ") + e.what());
     } catch (...) {
-      domain::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
-      domain::log(domain::log_level::error, "a compute job failed with an exception");
+      infra::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
+      infra::log(infra::log_level::error, "a compute job failed with an exception");
     }
     {
       std::lock_guard lock(mu_);

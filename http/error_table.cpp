@@ -3,7 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "domain/json.hpp"
+#include "domain/base/json.hpp"
 #include "http/response.hpp"
 
 namespace referrald::http {

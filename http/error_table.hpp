@@ -5,8 +5,8 @@
 
 #include <string_view>
 
-#include "domain/json.hpp"
-#include "domain/result.hpp"
+#include "domain/base/json.hpp"
+#include "domain/base/result.hpp"
 
 namespace referrald::http {
 

@@ -1,8 +1,8 @@
 #include "http/handlers.hpp"
 
-#include "domain/ids.hpp"
-#include "domain/json.hpp"
-#include "domain/text.hpp"
+#include "domain/base/ids.hpp"
+#include "domain/base/json.hpp"
+#include "domain/base/text.hpp"
 #include "http/http_metrics.hpp"
 
 namespace referrald::http {

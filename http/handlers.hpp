@@ -10,7 +10,7 @@
 #include <string>
 
 #include "actors/reply.hpp"
-#include "domain/result.hpp"
+#include "domain/base/result.hpp"
 #include "http/request.hpp"
 #include "http/router.hpp"
 

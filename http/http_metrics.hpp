@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "domain/metrics.hpp"
 #include "http/router.hpp"
+#include "infra/metrics.hpp"
 
 namespace referrald::http {
 
@@ -36,7 +36,7 @@ class http_metrics {
   struct slot {
     std::string labels;  // route="...",method="..."
     std::array<std::atomic<std::uint64_t>, 600> by_status{};
-    domain::latency_histogram latency;
+    infra::latency_histogram latency;
   };
   std::vector<std::unique_ptr<slot>> slots_;
   // Per route and method, created on first use (lock-free): wrong-method requests.

@@ -1,6 +1,6 @@
 // /api-keys: admin-only key management (SPEC section 3).
 
-#include "domain/api_key.hpp"
+#include "domain/auth/api_key.hpp"
 #include "http/handlers.hpp"
 
 namespace referrald::http {

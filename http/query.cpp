@@ -1,8 +1,8 @@
 #include "http/query.hpp"
 
-#include "domain/clock.hpp"
+#include "domain/base/clock.hpp"
 
-#include "domain/url.hpp"
+#include "domain/web/url.hpp"
 
 namespace referrald::http {
 

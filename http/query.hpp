@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "domain/result.hpp"
-#include "domain/url.hpp"
+#include "domain/base/result.hpp"
+#include "domain/web/url.hpp"
 
 namespace referrald::http {
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "actors/runtime.hpp"
-#include "domain/api_key.hpp"
+#include "domain/auth/api_key.hpp"
 #include "http/query.hpp"
 #include "http/response.hpp"
 

@@ -4,7 +4,7 @@
 #include <cctype>
 #include <vector>
 
-#include "domain/text.hpp"
+#include "domain/base/text.hpp"
 
 namespace referrald::http {
 

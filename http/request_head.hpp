@@ -19,7 +19,7 @@
 #include <string>
 #include <string_view>
 
-#include "domain/result.hpp"
+#include "domain/base/result.hpp"
 
 namespace referrald::http {
 

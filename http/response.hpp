@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "domain/result.hpp"
+#include "domain/base/result.hpp"
 
 namespace referrald::http {
 

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "domain/api_key.hpp"
+#include "domain/auth/api_key.hpp"
 #include "http/request.hpp"
 
 namespace referrald::http {

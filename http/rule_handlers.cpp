@@ -5,8 +5,8 @@
 // else goes to the account's actor. Reads with `as_of` (the state as it stood then) are
 // folded from the store by the loader pool.
 
-#include "domain/account_state.hpp"
-#include "domain/entities.hpp"
+#include "domain/rules/account_state.hpp"
+#include "domain/rules/entities.hpp"
 #include "http/handlers.hpp"
 
 namespace referrald::http {

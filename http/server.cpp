@@ -19,12 +19,12 @@
 #include <unordered_map>
 #include <vector>
 
-#include "domain/log.hpp"
-#include "domain/metrics.hpp"
-#include "domain/text.hpp"
+#include "domain/base/text.hpp"
 #include "http/compute_pool.hpp"
 #include "http/http_metrics.hpp"
 #include "http/request_head.hpp"
+#include "infra/log.hpp"
+#include "infra/metrics.hpp"
 
 namespace referrald::http {
 
@@ -446,8 +446,8 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   response internal_failure(const char* what) {
-    domain::log(domain::log_level::error,
-                "a handler for " + std::string(path_) + " failed with an exception: " + what);
+    infra::log(infra::log_level::error,
+               "a handler for " + std::string(path_) + " failed with an exception: " + what);
     return failure(domain::make_error(domain::errc::internal,
                                       "the server failed to handle this request; it was logged"));
   }
@@ -563,12 +563,12 @@ void run_worker(worker& w) {
       w.ioc.run();
       return;
     } catch (const std::exception& e) {
-      domain::metrics().io_handler_exceptions.fetch_add(1, std::memory_order_relaxed);
-      domain::log(domain::log_level::error,
-                  std::string("an I/O handler failed with an exception: ") + e.what());
+      infra::metrics().io_handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+      infra::log(infra::log_level::error,
+                 std::string("an I/O handler failed with an exception: ") + e.what());
     } catch (...) {
-      domain::metrics().io_handler_exceptions.fetch_add(1, std::memory_order_relaxed);
-      domain::log(domain::log_level::error, "an I/O handler failed with an unknown exception");
+      infra::metrics().io_handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+      infra::log(infra::log_level::error, "an I/O handler failed with an unknown exception");
     }
   }
 }
@@ -622,7 +622,7 @@ void server::impl::wait_for_signal() {
     if (ec) return;
     if (signo == SIGHUP) {
       if (self->options.on_hangup) self->options.on_hangup();
-      domain::log(domain::log_level::info, "SIGHUP: log file reopened; the server goes on");
+      infra::log(infra::log_level::info, "SIGHUP: log file reopened; the server goes on");
       return self->wait_for_signal();
     }
     self->begin_stop();

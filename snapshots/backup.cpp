@@ -10,7 +10,7 @@
 #include <mutex>
 #include <sstream>
 
-#include "domain/metrics.hpp"
+#include "infra/metrics.hpp"
 #include "store/event_log.hpp"
 
 namespace referrald::snapshots {
@@ -144,7 +144,7 @@ domain::result<backup_info> create_backup(const store::db& live) {
     fs::remove_all(partial, ec);
     return io_error("cannot name the backup", ec);
   }
-  domain::metrics().backups_created.fetch_add(1, std::memory_order_relaxed);
+  infra::metrics().backups_created.fetch_add(1, std::memory_order_relaxed);
   return b;
 }
 

@@ -15,9 +15,9 @@
 #include <utility>
 #include <vector>
 
-#include "domain/clock.hpp"
-#include "domain/json.hpp"
-#include "domain/result.hpp"
+#include "domain/base/clock.hpp"
+#include "domain/base/json.hpp"
+#include "domain/base/result.hpp"
 #include "store/db.hpp"
 
 namespace referrald::snapshots {

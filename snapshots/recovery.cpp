@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <unordered_map>
 
-#include "domain/log.hpp"
-#include "domain/metrics.hpp"
+#include "infra/log.hpp"
+#include "infra/metrics.hpp"
 
 namespace referrald::snapshots {
 
@@ -24,8 +24,8 @@ domain::result<domain::account_state> starting_state(const store::event_log& log
     auto skip = [&](const std::string& why) {
       std::string name = "snapshot " + std::string(account_id) + "@" + std::to_string(it->seq);
       report.skipped.push_back(why.starts_with(name) ? why : name + ": " + why);
-      domain::metrics().snapshot_fallbacks.fetch_add(1, std::memory_order_relaxed);
-      domain::log(domain::log_level::warn, report.skipped.back() + "; trying an older one");
+      infra::metrics().snapshot_fallbacks.fetch_add(1, std::memory_order_relaxed);
+      infra::log(infra::log_level::warn, report.skipped.back() + "; trying an older one");
     };
     auto bytes = snaps.read(account_id, it->seq);
     if (!bytes) return std::move(bytes).err();

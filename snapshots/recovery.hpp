@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
-#include "domain/account_state.hpp"
-#include "domain/result.hpp"
+#include "domain/base/result.hpp"
+#include "domain/rules/account_state.hpp"
 #include "snapshots/snapshot_store.hpp"
 #include "store/event_log.hpp"
 

@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "domain/account_state.hpp"
-#include "domain/result.hpp"
+#include "domain/base/result.hpp"
+#include "domain/rules/account_state.hpp"
 #include "store/db.hpp"
 
 namespace referrald::snapshots {

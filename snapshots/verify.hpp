@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "domain/result.hpp"
+#include "domain/base/result.hpp"
 #include "store/db.hpp"
 
 namespace referrald::snapshots {

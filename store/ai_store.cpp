@@ -22,7 +22,7 @@
 //   key    := brand_id:fixed64-big-endian connection_id:26 bytes batch_id:bytes
 //   value  := version:u8 created_at_ms:fixed64 digest:32 bytes response:bytes
 //   version:= 0x01  digest = SHA-256 of the raw request body (read, never written now)
-//           | 0x02  digest = SHA-256 of the rows' canonical JSON (domain/json.hpp
+//           | 0x02  digest = SHA-256 of the rows' canonical JSON (domain/base/json.hpp
 //                   append_canonical_json), so that the same rows serialized differently
 //                   are the same batch
 

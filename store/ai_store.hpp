@@ -12,10 +12,10 @@
 #include <string_view>
 #include <vector>
 
-#include "domain/ai_referrals.hpp"
-#include "domain/connection.hpp"
-#include "domain/digest.hpp"
-#include "domain/result.hpp"
+#include "domain/ai/ai_referrals.hpp"
+#include "domain/ai/connection.hpp"
+#include "domain/base/digest.hpp"
+#include "domain/base/result.hpp"
 #include "store/db.hpp"
 
 namespace referrald::store {

@@ -4,8 +4,8 @@
 #include <exception>
 #include <vector>
 
-#include "domain/log.hpp"
-#include "domain/metrics.hpp"
+#include "infra/log.hpp"
+#include "infra/metrics.hpp"
 
 namespace referrald::store {
 
@@ -23,12 +23,12 @@ void run_callback(const commit_queue::done_fn& done, const domain::status& st) n
   try {
     done(st);
   } catch (const std::exception& e) {
-    domain::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
-    domain::log(domain::log_level::error,
-                std::string("a commit callback failed with an exception: ") + e.what());
+    infra::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
+    infra::log(infra::log_level::error,
+               std::string("a commit callback failed with an exception: ") + e.what());
   } catch (...) {
-    domain::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
-    domain::log(domain::log_level::error, "a commit callback failed with an exception");
+    infra::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
+    infra::log(infra::log_level::error, "a commit callback failed with an exception");
   }
 }
 
@@ -124,7 +124,7 @@ void commit_queue::run() {
         merged.append(std::move(group[i].batch));
       auto started = std::chrono::steady_clock::now();
       result = db_.write(merged, true);
-      auto& m = domain::metrics();
+      auto& m = infra::metrics();
       m.store_commit_seconds.observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       if (result) {
@@ -132,9 +132,9 @@ void commit_queue::run() {
         m.store_commit_requests.fetch_add(group.size(), std::memory_order_relaxed);
       }
     } catch (const std::exception& e) {
-      domain::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
-      domain::log(domain::log_level::error,
-                  std::string("the commit writer failed with an exception: ") + e.what());
+      infra::metrics().actor_exceptions.fetch_add(1, std::memory_order_relaxed);
+      infra::log(infra::log_level::error,
+                 std::string("the commit writer failed with an exception: ") + e.what());
       result = domain::make_error(domain::errc::internal, "the change could not be stored");
     }
     if (!result) {

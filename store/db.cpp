@@ -14,8 +14,8 @@
 #include <cassert>
 #include <filesystem>
 
-#include "domain/log.hpp"
-#include "domain/metrics.hpp"
+#include "infra/log.hpp"
+#include "infra/metrics.hpp"
 #include "store/db_internal.hpp"
 
 // Meta column family ("default"):
@@ -70,20 +70,19 @@ class listener : public rocksdb::EventListener {
 
   void OnBackgroundError(rocksdb::BackgroundErrorReason, rocksdb::Status* bg_error) override {
     impl_->bg_error = true;
-    domain::log(domain::log_level::warn,
-                "the store hit a background error (" +
-                    (bg_error != nullptr ? bg_error->ToString() : std::string("unknown")) +
-                    "); writes are refused until it recovers");
+    infra::log(infra::log_level::warn,
+               "the store hit a background error (" +
+                   (bg_error != nullptr ? bg_error->ToString() : std::string("unknown")) +
+                   "); writes are refused until it recovers");
   }
 
   void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
     if (info.new_bg_error.ok()) {
       impl_->bg_error = false;
-      domain::log(domain::log_level::info, "the store recovered from its background error");
+      infra::log(infra::log_level::info, "the store recovered from its background error");
     } else {
-      domain::log(
-          domain::log_level::warn,
-          "the store could not recover from its background error: " + info.new_bg_error.ToString());
+      infra::log(infra::log_level::warn, "the store could not recover from its background error: " +
+                                             info.new_bg_error.ToString());
     }
   }
 
@@ -93,7 +92,7 @@ class listener : public rocksdb::EventListener {
 
 void publish_health(const db::impl& i) {
   bool writable = !i.wedged && !i.disk_full && !i.degraded && !i.read_only;
-  domain::metrics().store_writable.store(writable ? 1 : 0, std::memory_order_relaxed);
+  infra::metrics().store_writable.store(writable ? 1 : 0, std::memory_order_relaxed);
 }
 
 // Opens RocksDB at i.path into i.rdb and i.handles (both empty before).
@@ -181,9 +180,8 @@ void flush_unlogged_soon(db::impl& i, const write_batch& batch) {
   fo.allow_write_stall = true;
   auto s = i.rdb->Flush(fo, cfs);
   if (!s.ok()) {
-    domain::log(domain::log_level::warn,
-                "could not start a flush of snapshot data: " + s.ToString() +
-                    " (it is flushed at the next attempt or at exit)");
+    infra::log(infra::log_level::warn, "could not start a flush of snapshot data: " + s.ToString() +
+                                           " (it is flushed at the next attempt or at exit)");
   }
 }
 
@@ -266,9 +264,9 @@ db::~db() {
   if (impl_->wedged) {
     // Closing would flush the failed log writer, which can abort the process; every
     // acknowledged write is already synced, so the instance is left to the exit.
-    domain::log(domain::log_level::warn,
-                "the store failed a write earlier; it is not closed cleanly (nothing "
-                "acknowledged is lost)");
+    infra::log(infra::log_level::warn,
+               "the store failed a write earlier; it is not closed cleanly (nothing "
+               "acknowledged is lost)");
     for (auto*& h : impl_->handles)
       h = nullptr;
     (void)impl_->rdb.release();  // deliberately leaked
@@ -314,7 +312,7 @@ domain::result<std::unique_ptr<db>> db::open(const open_options& options) {
   // write (a new manifest and log) on a full disk.
   if (i->min_free_bytes > 0) {
     auto free = free_bytes(options.path);
-    if (free) domain::metrics().store_free_bytes.store(static_cast<std::int64_t>(*free));
+    if (free) infra::metrics().store_free_bytes.store(static_cast<std::int64_t>(*free));
     if (free && *free < i->min_free_bytes) {
       if (!exists) {
         return domain::make_error(domain::errc::insufficient_storage,
@@ -333,11 +331,11 @@ domain::result<std::unique_ptr<db>> db::open(const open_options& options) {
   }
   if (!st) return std::move(st).err();
   if (i->degraded) {
-    domain::log(domain::log_level::warn,
-                "the disk holding '" + options.path +
-                    "' is full: the store is open for reading only, and reopens for writing "
-                    "once at least " +
-                    mib(i->min_free_bytes) + " are free");
+    infra::log(infra::log_level::warn,
+               "the disk holding '" + options.path +
+                   "' is full: the store is open for reading only, and reopens for writing "
+                   "once at least " +
+                   mib(i->min_free_bytes) + " are free");
   }
   publish_health(*i);
 
@@ -370,15 +368,15 @@ store_health db::check_space() {
   if (i.read_only || i.min_free_bytes == 0 || i.wedged) return health();
   auto free = free_bytes(i.path);
   if (!free) return health();
-  domain::metrics().store_free_bytes.store(static_cast<std::int64_t>(*free),
-                                           std::memory_order_relaxed);
+  infra::metrics().store_free_bytes.store(static_cast<std::int64_t>(*free),
+                                          std::memory_order_relaxed);
   bool full = *free < i.min_free_bytes;
   if (full != i.disk_full.exchange(full)) {
-    domain::log(full ? domain::log_level::warn : domain::log_level::info,
-                full ? "the disk holding the data is full (" + mib(*free) +
-                           " free, below the reserve of " + mib(i.min_free_bytes) +
-                           "): writes are refused with 507, reads go on"
-                     : "disk space is back (" + mib(*free) + " free): writes are accepted again");
+    infra::log(full ? infra::log_level::warn : infra::log_level::info,
+               full ? "the disk holding the data is full (" + mib(*free) +
+                          " free, below the reserve of " + mib(i.min_free_bytes) +
+                          "): writes are refused with 507, reads go on"
+                    : "disk space is back (" + mib(*free) + " free): writes are accepted again");
   }
   if (!full && i.degraded) {
     // Reopen for writing; nothing else uses RocksDB meanwhile.
@@ -387,14 +385,14 @@ store_health db::check_space() {
       close_rocks(i, false);
       if (auto st = open_rocks(i, false); st) {
         i.degraded = false;
-        domain::log(domain::log_level::info, "the store is open for writing again");
+        infra::log(infra::log_level::info, "the store is open for writing again");
       } else {
-        domain::log(domain::log_level::warn, "could not reopen the store for writing (" +
-                                                 st.err().message + ": " + st.err().cause +
-                                                 "); it stays read-only");
+        infra::log(infra::log_level::warn, "could not reopen the store for writing (" +
+                                               st.err().message + ": " + st.err().cause +
+                                               "); it stays read-only");
         if (auto back = open_rocks(i, true); !back) {
-          domain::log(domain::log_level::error,
-                      "could not reopen the store at all: " + back.err().cause);
+          infra::log(infra::log_level::error,
+                     "could not reopen the store at all: " + back.err().cause);
         }
       }
     }
@@ -419,9 +417,9 @@ domain::status db::write(const write_batch& batch, durability how) {
   }
   if (i.min_free_bytes > 0) {
     check_space();
-    auto free = static_cast<std::uint64_t>(domain::metrics().store_free_bytes.load());
+    auto free = static_cast<std::uint64_t>(infra::metrics().store_free_bytes.load());
     if (i.disk_full || i.degraded || free < i.min_free_bytes + 2 * batch.byte_size()) {
-      domain::metrics().store_writes_refused_disk_full.fetch_add(1, std::memory_order_relaxed);
+      infra::metrics().store_writes_refused_disk_full.fetch_add(1, std::memory_order_relaxed);
       return disk_full_error(free, i.min_free_bytes);
     }
   }
@@ -450,9 +448,9 @@ domain::status db::write(const write_batch& batch, durability how) {
     i.wedged = true;
     publish_health(i);
     auto e = to_error(s, "write");
-    domain::log(domain::log_level::error,
-                "a write failed inside the store (" + e.cause +
-                    "); every later write is refused until the server is restarted");
+    infra::log(infra::log_level::error,
+               "a write failed inside the store (" + e.cause +
+                   "); every later write is refused until the server is restarted");
     return e;
   }
   if (how == durability::unlogged) flush_unlogged_soon(i, batch);
@@ -489,7 +487,7 @@ domain::status db::checkpoint(const std::string& dir) const {
                                 "restart the server once the disk is healthy");
     }
     if (health != store_health::writable) {
-      auto free = static_cast<std::uint64_t>(domain::metrics().store_free_bytes.load());
+      auto free = static_cast<std::uint64_t>(infra::metrics().store_free_bytes.load());
       return disk_full_error(free, impl_->min_free_bytes);
     }
   }

@@ -26,7 +26,7 @@
 #include <string_view>
 #include <vector>
 
-#include "domain/result.hpp"
+#include "domain/base/result.hpp"
 
 namespace referrald::store {
 

@@ -14,9 +14,9 @@
 #include <string>
 #include <string_view>
 
-#include "domain/account_state.hpp"
-#include "domain/event.hpp"
-#include "domain/result.hpp"
+#include "domain/base/result.hpp"
+#include "domain/rules/account_state.hpp"
+#include "domain/rules/event.hpp"
 #include "store/db.hpp"
 
 namespace referrald::store {

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "domain/api_key.hpp"
-#include "domain/result.hpp"
+#include "domain/auth/api_key.hpp"
+#include "domain/base/result.hpp"
 #include "store/db.hpp"
 
 namespace referrald::store {

@@ -12,9 +12,9 @@
 #include <string_view>
 #include <vector>
 
-#include "domain/api_key.hpp"
-#include "domain/ids.hpp"
-#include "domain/text.hpp"
+#include "domain/auth/api_key.hpp"
+#include "domain/base/ids.hpp"
+#include "domain/base/text.hpp"
 #include "snapshots/backup.hpp"
 #include "snapshots/recovery.hpp"
 #include "snapshots/snapshot_store.hpp"

@@ -12,8 +12,8 @@
 #include <thread>
 
 #include "actors/runtime.hpp"
-#include "domain/log.hpp"
 #include "http/server.hpp"
+#include "infra/log.hpp"
 #include "store/db.hpp"
 #include "store/key_store.hpp"
 #include "tools/version.hpp"
@@ -200,7 +200,7 @@ void set_option(config& c, std::string_view name, std::string_view value) {
   } else if (name == "snapshot-every") {
     c.snapshot_every = parse_count("--snapshot-every", value, 0, 100000000);
   } else if (name == "log-level") {
-    if (!domain::log_level_from_string(value)) {
+    if (!infra::log_level_from_string(value)) {
       fail("--log-level must be error, warn, info or debug, not '" + std::string(value) + "'");
     }
     c.log_level = value;
@@ -281,22 +281,22 @@ void bootstrap_keys(store::db& db) {
       if (k.secret_digest != digest) continue;
       // A revoked bootstrap key stays revoked: it is never brought back.
       if (!k.active()) {
-        domain::log(domain::log_level::warn, "REFERRALD_BOOTSTRAP_KEY names key " +
-                                                 std::to_string(k.id) +
-                                                 ", which was revoked; it is not re-created");
+        infra::log(infra::log_level::warn, "REFERRALD_BOOTSTRAP_KEY names key " +
+                                               std::to_string(k.id) +
+                                               ", which was revoked; it is not re-created");
       }
       return;
     }
     auto k = store::create_key_offline(db, admin, secret);
     if (!k && k.err().code == domain::errc::insufficient_storage) {
       // The store still serves reads; the key is installed by a start with space.
-      domain::log(domain::log_level::warn,
-                  "could not install REFERRALD_BOOTSTRAP_KEY: " + k.err().message);
+      infra::log(infra::log_level::warn,
+                 "could not install REFERRALD_BOOTSTRAP_KEY: " + k.err().message);
       return;
     }
     if (!k) throw std::runtime_error(k.err().message);
-    domain::log(domain::log_level::info,
-                "installed the bootstrap admin key as key " + std::to_string(k->id));
+    infra::log(infra::log_level::info,
+               "installed the bootstrap admin key as key " + std::to_string(k->id));
     return;
   }
   if (!keys->empty()) return;
@@ -319,8 +319,8 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   std::signal(SIGHUP, SIG_IGN);
   config cfg = parse(argc, argv);
-  domain::set_log_level(*domain::log_level_from_string(cfg.log_level));
-  if (!cfg.log_file.empty() && !domain::set_log_file(cfg.log_file)) {
+  infra::set_log_level(*infra::log_level_from_string(cfg.log_level));
+  if (!cfg.log_file.empty() && !infra::set_log_file(cfg.log_file)) {
     fail("cannot open --log-file '" + cfg.log_file + "' for appending");
   }
   auto [host, port] = split_listen(cfg.listen);
@@ -351,7 +351,7 @@ int main(int argc, char** argv) {
     sopts.body_limits.push_body = cfg.max_body;
     sopts.body_limits.rule_body = std::min<std::size_t>(cfg.max_body, 1u << 20);
     sopts.on_hangup = [] {
-      domain::reopen_log_file();
+      infra::reopen_log_file();
     };
     sopts.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
     sopts.read_timeout = std::chrono::milliseconds(cfg.read_timeout_ms);
@@ -360,14 +360,14 @@ int main(int argc, char** argv) {
 
     std::printf("listening on %s\n", server.local_endpoint().c_str());
     std::fflush(stdout);
-    domain::log(domain::log_level::info, "serving data directory " + cfg.data);
+    infra::log(infra::log_level::info, "serving data directory " + cfg.data);
     server.run();
-    domain::log(domain::log_level::info, "stopping: writing what is pending");
+    infra::log(infra::log_level::info, "stopping: writing what is pending");
     runtime.shutdown();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "referrald: %s\n", e.what());
     return 1;
   }
-  domain::log(domain::log_level::info, "stopped");
+  infra::log(infra::log_level::info, "stopped");
   return 0;
 }

@@ -9,7 +9,7 @@
 #include <set>
 #include <thread>
 
-#include "domain/metrics.hpp"
+#include "infra/metrics.hpp"
 #include "store/db_internal.hpp"
 #include "store/event_log.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -192,9 +192,18 @@ BOOST_AUTO_TEST_CASE(concurrent_creates_get_distinct_ids_and_a_gap_free_log) {
 BOOST_AUTO_TEST_CASE(accounts_are_isolated) {
   runtime rt(*db, {});
   json(create(rt, "acme", "a.example.com"));
-  json(create(rt, "beta", "a.example.com"));  // the same domain in another account is fine
+  BOOST_TEST(json(create(rt, "acme", "only-acme.example.com"))["id"].GetInt64() == 2);
+  // The same domain in another account is fine, and ids are per account.
+  BOOST_TEST(json(create(rt, "beta", "a.example.com"))["id"].GetInt64() == 1);
+  // Acme's rule 2 exists; beta has no rule 2 and does not see acme's.
+  BOOST_TEST(ask([&](reply_to r) { rt.tell("acme", passthrough_get_req{2, r}); }).ok());
   auto other = ask([&](reply_to r) { rt.tell("beta", passthrough_get_req{2, r}); });
   BOOST_TEST((!other.ok() && other.err().code == domain::errc::not_found));
+  auto beta = json(ask([&](reply_to r) { rt.tell("beta", passthrough_list_req{true, r}); }));
+  BOOST_REQUIRE(beta["total"].GetInt() == 1);
+  BOOST_TEST(beta["referrers"][0]["account_id"].GetString() == std::string("beta"));
+  auto acme = json(ask([&](reply_to r) { rt.tell("acme", passthrough_list_req{true, r}); }));
+  BOOST_TEST(acme["total"].GetInt() == 2);
   BOOST_TEST(rt.live_accounts() == 2u);
 }
 
@@ -320,7 +329,7 @@ BOOST_AUTO_TEST_CASE(evictions_racing_with_writes_never_make_two_writers) {
   runtime_options o;
   o.account_idle_timeout = 5ms;
   runtime rt(*db, o);
-  auto evictions_before = domain::metrics().account_actor_evictions.load();
+  auto evictions_before = infra::metrics().account_actor_evictions.load();
   constexpr int writers = 8;
   constexpr int per_writer = 40;
   std::vector<std::thread> threads;
@@ -339,7 +348,7 @@ BOOST_AUTO_TEST_CASE(evictions_racing_with_writes_never_make_two_writers) {
   for (auto& t : threads)
     t.join();
   BOOST_TEST(failures.load() == 0);
-  auto evictions = domain::metrics().account_actor_evictions.load() - evictions_before;
+  auto evictions = infra::metrics().account_actor_evictions.load() - evictions_before;
   BOOST_TEST_MESSAGE("evictions during the run: " << evictions);
   BOOST_TEST(evictions > 10u);
   for (int a = 0; a < 2; ++a) {

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string>
 
-#include "domain/account_state.hpp"
-#include "domain/digest.hpp"
+#include "domain/base/digest.hpp"
+#include "domain/rules/account_state.hpp"
 #include "store/event_log.hpp"
 
 using namespace referrald;

@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <string>
 
-#include "domain/ai_platforms.hpp"
-#include "domain/ai_referrals.hpp"
-#include "domain/json.hpp"
+#include "domain/ai/ai_platforms.hpp"
+#include "domain/ai/ai_referrals.hpp"
+#include "domain/base/json.hpp"
 
 using namespace referrald::domain;
 

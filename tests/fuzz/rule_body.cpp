@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <string>
 
-#include "domain/json.hpp"
-#include "domain/mapping.hpp"
-#include "domain/passthrough.hpp"
+#include "domain/base/json.hpp"
+#include "domain/rules/mapping.hpp"
+#include "domain/rules/passthrough.hpp"
 
 using namespace referrald::domain;
 

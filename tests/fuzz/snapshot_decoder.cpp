@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "domain/digest.hpp"
+#include "domain/base/digest.hpp"
 #include "snapshots/snapshot_store.hpp"
 
 using namespace referrald;

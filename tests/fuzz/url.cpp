@@ -6,11 +6,11 @@
 #include <cstdint>
 #include <string>
 
-#include "domain/account_state.hpp"
-#include "domain/entities.hpp"
-#include "domain/host.hpp"
-#include "domain/resolver.hpp"
-#include "domain/url.hpp"
+#include "domain/attribution/resolver.hpp"
+#include "domain/rules/account_state.hpp"
+#include "domain/rules/entities.hpp"
+#include "domain/web/host.hpp"
+#include "domain/web/url.hpp"
 
 using namespace referrald::domain;
 

@@ -5,8 +5,8 @@
 #include <thread>
 
 #include "snapshots/verify.hpp"
-#include "tests/support/event_gen.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tools/workload/event_gen.hpp"
 
 using namespace referrald;
 using namespace referrald::snapshots;
@@ -24,7 +24,7 @@ BOOST_AUTO_TEST_CASE(backups_taken_under_load_are_verified_prefixes_of_the_log) 
   for (std::size_t i = 0; i < accounts.size(); ++i) {
     writers.emplace_back([&, i] {
       try {
-        testing::event_generator gen{accounts[i], static_cast<unsigned>(i + 1)};
+        workload::event_generator gen{accounts[i], static_cast<unsigned>(i + 1)};
         for (int n = 0; n < 60; ++n)
           gen.append(db, 5);
       } catch (const std::exception&) {

@@ -14,8 +14,8 @@
 #include "snapshots/recovery.hpp"
 #include "snapshots/snapshot_store.hpp"
 #include "snapshots/verify.hpp"
-#include "tests/support/event_gen.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tools/workload/event_gen.hpp"
 
 using namespace referrald;
 using namespace referrald::snapshots;
@@ -58,7 +58,7 @@ void write_golden() {
   BOOST_REQUIRE(db.ok());
   std::ofstream expected(k_dir + "/expected.jsonl");
   for (std::size_t i = 0; i < k_accounts.size(); ++i) {
-    testing::event_generator gen{k_accounts[i], static_cast<unsigned>(11 + i)};
+    workload::event_generator gen{k_accounts[i], static_cast<unsigned>(11 + i)};
     gen.append(**db, 30);
     store::write_batch b;
     stop_at stop;

@@ -2,10 +2,10 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "domain/digest.hpp"
+#include "domain/base/digest.hpp"
 #include "snapshots/snapshot_store.hpp"
-#include "tests/support/event_gen.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tools/workload/event_gen.hpp"
 
 using namespace referrald;
 using namespace referrald::snapshots;
@@ -48,7 +48,7 @@ struct fixture {
   std::unique_ptr<store::db> db = open_db(dir.path());
   store::event_log log{*db};
   snapshot_store snaps{*db};
-  testing::event_generator gen{"acme", 7};
+  workload::event_generator gen{"acme", 7};
 
   fixture() { gen.append(*db, 250); }
 
@@ -172,7 +172,7 @@ BOOST_FIXTURE_TEST_CASE(a_snapshot_of_another_history_is_not_used, fixture) {
   // from another store. It must not be trusted.
   testing::temp_dir other_dir;
   auto other = open_db(other_dir.path());
-  testing::event_generator other_gen{"acme", 99};
+  workload::event_generator other_gen{"acme", 99};
   other_gen.append(*other, 150);
   store::event_log other_log(*other);
   put_snapshot(*db, fold_until(other_log, "acme", 150));
@@ -228,7 +228,7 @@ BOOST_AUTO_TEST_CASE(snapshot_plus_tail_equals_the_full_fold_at_every_cut) {
   for (unsigned seed = 1; seed <= 6; ++seed) {
     testing::temp_dir dir;
     auto db = open_db(dir.path());
-    testing::event_generator gen{"acct-" + std::to_string(seed), seed};
+    workload::event_generator gen{"acct-" + std::to_string(seed), seed};
     gen.append(*db, 60 + static_cast<int>(seed) * 15);
     const auto& events = gen.events();
     domain::account_state prefix{"acct-" + std::to_string(seed)};
@@ -273,7 +273,7 @@ BOOST_AUTO_TEST_CASE(snapshots_are_due_every_n_events_or_every_eighth_of_the_sta
 BOOST_AUTO_TEST_CASE(a_snapshot_is_bound_to_its_account_and_seq) {
   testing::temp_dir dir;
   auto db = open_db(dir.path());
-  testing::event_generator gen{"acme", 3};
+  workload::event_generator gen{"acme", 3};
   gen.append(*db, 20);
   std::string bytes = encode_snapshot(gen.state());
   BOOST_TEST(decode_snapshot("acme", 20, bytes).ok());

@@ -4,8 +4,8 @@
 
 #include "snapshots/recovery.hpp"
 #include "snapshots/snapshot_store.hpp"
-#include "tests/support/event_gen.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tools/workload/event_gen.hpp"
 
 using namespace referrald;
 using namespace referrald::snapshots;
@@ -21,7 +21,7 @@ struct fixture {
     BOOST_REQUIRE(d.ok());
     db = std::move(*d);
     for (const char* account : {"alpha", "beta", "gamma"}) {
-      testing::event_generator gen{account, static_cast<unsigned>(account[0])};
+      workload::event_generator gen{account, static_cast<unsigned>(account[0])};
       gen.append(*db, 40);
     }
     // A snapshot of beta at 30.

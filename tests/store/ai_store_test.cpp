@@ -2,7 +2,7 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "domain/clock.hpp"
+#include "domain/base/clock.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace referrald;

@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "domain/metrics.hpp"
+#include "infra/metrics.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace referrald;
@@ -23,7 +23,7 @@ BOOST_AUTO_TEST_CASE(every_submit_is_written_and_acknowledged_once) {
   constexpr int per_thread = 50;
   std::atomic<int> acks{0};
   std::atomic<int> failures{0};
-  auto commits_before = domain::metrics().store_commits.load();
+  auto commits_before = infra::metrics().store_commits.load();
   {
     commit_queue q(**d);
     std::vector<std::thread> ts;
@@ -55,7 +55,7 @@ BOOST_AUTO_TEST_CASE(every_submit_is_written_and_acknowledged_once) {
     }
   }
   // Concurrent writers share fsyncs: fewer commits than requests.
-  auto commits = domain::metrics().store_commits.load() - commits_before;
+  auto commits = infra::metrics().store_commits.load() - commits_before;
   BOOST_TEST(commits < static_cast<std::uint64_t>(threads * per_thread));
 }
 

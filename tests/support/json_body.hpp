@@ -7,8 +7,8 @@
 #include <boost/test/unit_test.hpp>
 #include <string_view>
 
-#include "domain/json.hpp"
-#include "domain/result.hpp"
+#include "domain/base/json.hpp"
+#include "domain/base/result.hpp"
 
 namespace referrald::testing {
 

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "domain/account_state.hpp"
-#include "domain/host.hpp"
-#include "domain/mapping_index.hpp"
+#include "domain/match/mapping_index.hpp"
+#include "domain/rules/account_state.hpp"
+#include "domain/web/host.hpp"
 
 using namespace referrald::domain;
 using clock_type = std::chrono::steady_clock;

@@ -30,8 +30,8 @@
 #include <thread>
 #include <vector>
 
-#include "domain/ai_referrals.hpp"
-#include "domain/clock.hpp"
+#include "domain/ai/ai_referrals.hpp"
+#include "domain/base/clock.hpp"
 #include "store/ai_store.hpp"
 #include "store/db.hpp"
 

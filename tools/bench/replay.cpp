@@ -20,7 +20,7 @@
 
 #include "snapshots/recovery.hpp"
 #include "snapshots/snapshot_store.hpp"
-#include "tests/support/event_gen.hpp"
+#include "tools/workload/event_gen.hpp"
 
 using namespace referrald;
 using steady = std::chrono::steady_clock;
@@ -38,7 +38,7 @@ int seed(const std::string& dir, int accounts, int events, std::uint64_t snapsho
   for (int a = 0; a < accounts; ++a) {
     char name[32];
     std::snprintf(name, sizeof name, "account-%04d", a);
-    testing::event_generator gen{name, static_cast<unsigned>(a + 1)};
+    workload::event_generator gen{name, static_cast<unsigned>(a + 1)};
     gen.append(**d, events, false);
     if (snapshot_at > 0) {
       snapshots::stop_at stop;

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "domain/account_state.hpp"
+#include "domain/rules/account_state.hpp"
 #include "store/event_log.hpp"
 
 using namespace referrald;

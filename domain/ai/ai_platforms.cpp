@@ -1,0 +1,171 @@
+#include "domain/ai/ai_platforms.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <stdexcept>
+
+#include "domain/base/text.hpp"
+#include "domain/web/host.hpp"
+#include "domain/web/url.hpp"
+
+namespace referrald::domain {
+
+extern const char k_ai_platforms_json[];
+
+namespace {
+
+constexpr std::string_view k_app_scheme = "android-app://";
+
+bool read_list(const rapidjson::Value& obj, const char* key, std::vector<std::string>& out) {
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd() || !it->value.IsArray()) return false;
+  for (const auto& v : it->value.GetArray()) {
+    if (!v.IsString()) return false;
+    out.push_back(to_lower_ascii(std::string_view(v.GetString(), v.GetStringLength())));
+  }
+  return true;
+}
+
+void write_list(json_writer& w, const char* key, const std::vector<std::string>& items) {
+  w.Key(key);
+  w.StartArray();
+  for (const auto& s : items)
+    write_string(w, s);
+  w.EndArray();
+}
+
+}  // namespace
+
+const ai_platform_list& ai_platform_list::builtin() {
+  static const ai_platform_list list = [] {
+    auto parsed = parse(k_ai_platforms_json);
+    if (!parsed) throw std::logic_error("built-in AI platform list: " + parsed.err().message);
+    return std::move(*parsed);
+  }();
+  return list;
+}
+
+result<ai_platform_list> ai_platform_list::parse(std::string_view json) {
+  auto bad = [](const std::string& why) {
+    return make_error(errc::internal, "AI platform list: " + why);
+  };
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError() || !doc.IsObject()) return bad("not a JSON object");
+  auto version = doc.FindMember("version");
+  auto platforms = doc.FindMember("platforms");
+  if (version == doc.MemberEnd() || !version->value.IsString() || platforms == doc.MemberEnd() ||
+      !platforms->value.IsArray()) {
+    return bad("needs a version and a platforms array");
+  }
+  ai_platform_list list;
+  list.version_ = version->value.GetString();
+  for (const auto& p : platforms->value.GetArray()) {
+    if (!p.IsObject() || !p.HasMember("id") || !p["id"].IsString() || !p.HasMember("name") ||
+        !p["name"].IsString()) {
+      return bad("every platform needs an id and a name");
+    }
+    ai_platform ap;
+    ap.id = p["id"].GetString();
+    ap.name = p["name"].GetString();
+    if (!read_list(p, "hosts", ap.hosts) || !read_list(p, "paths", ap.paths) ||
+        !read_list(p, "app_ids", ap.app_ids) || !read_list(p, "source_names", ap.source_names) ||
+        !read_list(p, "sources", ap.sources)) {
+      return bad(ap.id +
+                 ": hosts, paths, app_ids, source_names and sources must be lists of strings");
+    }
+    std::size_t index = list.platforms_.size();
+    auto claim = [&](table& t, const std::string& key) {
+      return t.emplace(key, index).second;
+    };
+    for (const auto& h : ap.hosts) {
+      if (!claim(list.hosts_, h)) return bad("host " + h + " is listed twice");
+    }
+    for (const auto& a : ap.app_ids) {
+      if (!claim(list.app_ids_, a)) return bad("app id " + a + " is listed twice");
+    }
+    for (const auto& n : ap.source_names) {
+      if (!claim(list.names_, n)) return bad("source name " + n + " is listed twice");
+    }
+    for (const auto& path : ap.paths) {
+      auto slash = path.find('/');
+      if (slash == std::string::npos || slash == 0)
+        return bad("path " + path + " needs host/prefix");
+      list.paths_.push_back({path.substr(0, slash), path.substr(slash), index});
+    }
+    list.platforms_.push_back(std::move(ap));
+  }
+  return list;
+}
+
+const ai_platform* ai_platform_list::find(const table& t, std::string_view key) const {
+  auto it = t.find(key);
+  return it == t.end() ? nullptr : &platforms_[it->second];
+}
+
+const ai_platform* ai_platform_list::find_domain(const table& t, std::string_view host) const {
+  for (std::size_t pos = 0;;) {
+    if (const auto* p = find(t, host.substr(pos))) return p;
+    pos = host.find('.', pos);
+    if (pos == std::string_view::npos) return nullptr;
+    ++pos;
+  }
+}
+
+const ai_platform* ai_platform_list::lookup(std::string_view raw) const {
+  auto host = normalize_host(raw, idna_mode::browser);
+  return lookup(raw, host ? std::string_view(*host) : std::string_view());
+}
+
+const ai_platform* ai_platform_list::lookup(std::string_view raw, std::string_view host) const {
+  std::string_view value = trim(raw);
+  if (value.empty()) return nullptr;
+  if (value.size() > k_app_scheme.size() &&
+      to_lower_ascii(value.substr(0, k_app_scheme.size())) == k_app_scheme) {
+    std::string_view rest = value.substr(k_app_scheme.size());
+    return find(app_ids_, to_lower_ascii(rest.substr(0, rest.find('/'))));
+  }
+  // A source name is a bare token ("chatgpt", "le chat"), not a URL.
+  if (find_first_of<'/', ':', '?', '#'>(value) == std::string_view::npos) {
+    if (const auto* p = find(names_, to_lower_ascii(value))) return p;
+  }
+  if (host.empty()) return nullptr;
+  if (const auto* p = find(app_ids_, host)) return p;
+  for (const auto& e : paths_) {
+    if (!host_matches_domain(host, e.host)) continue;
+    auto url = parse_url(value, idna_mode::browser);
+    std::string path = url ? to_lower_ascii(url->path) : std::string();
+    if (std::string_view(path).starts_with(e.prefix) &&
+        (path.size() == e.prefix.size() || path[e.prefix.size()] == '/')) {
+      return &platforms_[e.platform];
+    }
+  }
+  return find_domain(hosts_, host);
+}
+
+void ai_platform_list::write_json(json_writer& w) const {
+  w.StartObject();
+  w.Key("version");
+  write_string(w, version_);
+  w.Key("platforms");
+  w.StartArray();
+  for (const auto& p : platforms_) {
+    w.StartObject();
+    w.Key("id");
+    write_string(w, p.id);
+    w.Key("name");
+    write_string(w, p.name);
+    write_list(w, "hosts", p.hosts);
+    write_list(w, "paths", p.paths);
+    write_list(w, "app_ids", p.app_ids);
+    write_list(w, "source_names", p.source_names);
+    write_list(w, "sources", p.sources);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
+}  // namespace referrald::domain

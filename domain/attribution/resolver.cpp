@@ -1,0 +1,549 @@
+#include "domain/attribution/resolver.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <array>
+
+#include "domain/base/text.hpp"
+#include "domain/match/mapping_index.hpp"
+#include "domain/web/host.hpp"
+#include "domain/web/url.hpp"
+#include "infra/metrics.hpp"
+
+namespace referrald::domain {
+
+namespace {
+
+constexpr std::size_t k_url_max = 8192;
+
+// -- explain -------------------------------------------------------------------------
+
+// Writes the explanation of each step when one was asked for; builds nothing otherwise
+// (the `why` text is produced by a callable only when it is written).
+struct explainer {
+  json_writer* w;
+  bool decided = false;
+
+  bool on() const { return w != nullptr; }
+
+  template <class Why>
+  void step(std::string_view name, bool applies, Why&& why) {
+    if (w == nullptr) return;
+    w->StartObject();
+    w->Key("step");
+    write_string(*w, name);
+    w->Key("applies");
+    w->Bool(applies);
+    w->Key("decides");
+    w->Bool(applies && !decided);
+    w->Key("why");
+    write_string(*w, why());
+  }
+  void end_step(bool applies) {
+    if (w == nullptr) return;
+    w->EndObject();
+    if (applies) decided = true;
+  }
+};
+
+std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+void explain_passthrough(json_writer& w, const account_state& s, std::string_view host,
+                         const passthrough_referrer* winner) {
+  w.Key("rules");
+  w.StartArray();
+  for (auto [id, e] : s.referrers().items()) {
+    const passthrough_referrer& r = e->value;
+    if (!r.is_active) continue;
+    bool matched = host_matches_domain(host, r.domain);
+    w.StartObject();
+    w.Key("id");
+    w.Int64(r.id);
+    w.Key("domain");
+    write_string(w, r.domain);
+    w.Key("matched");
+    w.Bool(matched);
+    w.Key("note");
+    if (!matched) {
+      write_string(w, "the host is neither " + quote(r.domain) + " nor one of its subdomains");
+    } else if (winner != nullptr && winner->id == r.id) {
+      write_string(w, "covers the host; the most specific matching domain");
+    } else {
+      write_string(w, "covers the host, but " + quote(winner->domain) + " is more specific");
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+std::string mapping_miss(const referrer_mapping& m) {
+  switch (m.match_type) {
+    case match_type::exact:
+      return "the host is not " + quote(m.referrer_pattern);
+    case match_type::contains:
+      return "the host does not contain " + quote(m.referrer_pattern);
+    case match_type::starts_with:
+      return "the host does not start with " + quote(m.referrer_pattern);
+    case match_type::ends_with:
+      return "the host is neither " + quote(m.referrer_pattern) + " nor a subdomain of it";
+    case match_type::regex:
+      return "the regular expression does not match the host";
+  }
+  return "no match";
+}
+
+void explain_mappings(json_writer& w, const mapping_index& idx, std::string_view host,
+                      const referrer_mapping* winner, regex_budget& budget) {
+  w.Key("rules");
+  w.StartArray();
+  for (const referrer_mapping* rule : idx.ranked()) {
+    const referrer_mapping& m = *rule;
+    bool tried = m.match_type != match_type::regex || budget.allows();
+    if (!tried) ++budget.skipped;
+    bool matched = tried && m.matches(host);
+    w.StartObject();
+    w.Key("id");
+    w.Int64(m.id);
+    w.Key("referrer_pattern");
+    write_string(w, m.referrer_pattern);
+    w.Key("match_type");
+    write_string(w, to_string(m.match_type));
+    w.Key("priority");
+    w.Int64(m.priority);
+    w.Key("matched");
+    w.Bool(matched);
+    w.Key("note");
+    if (!tried) {
+      write_string(w, "not tried: the regex budget of the visit was used up");
+    } else if (!matched) {
+      write_string(w, mapping_miss(m));
+    } else if (winner != nullptr && winner->id == m.id) {
+      write_string(w, "matches; highest priority (then lowest id) among the matches");
+    } else {
+      write_string(w, "matches, but loses on priority to mapping " + std::to_string(winner->id));
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
+    if (x != b[i]) return false;
+  }
+  return true;
+}
+
+constexpr std::array<std::string_view, 5> k_utm_names = {"utm_source", "utm_medium", "utm_campaign",
+                                                         "utm_term", "utm_content"};
+
+std::string* utm_slot(utm_values& u, std::size_t i) {
+  std::string* slots[] = {&u.source, &u.medium, &u.campaign, &u.term, &u.content};
+  return slots[i];
+}
+
+// What the landing URL's query says for rows 1 and 2, found without decoding anything
+// but the values that count.
+struct landing_params {
+  bool has_utm = false;
+  utm_values utms;
+  std::string_view click_source;  // "google" | "bing" | ""
+  std::string_view click_name;
+};
+
+// True when `s` can be used as it is: nothing to decode, nothing to remove.
+bool plain(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c == '%' || c == '+' || c < 0x20 || c == 0x7F || c >= 0x80) return false;
+  }
+  return true;
+}
+
+landing_params scan_query(std::string_view query) {
+  landing_params out;
+  std::string decoded_name;
+  while (!query.empty()) {
+    std::size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    std::size_t eq = part.find('=');
+    if (eq == std::string_view::npos || eq + 1 == part.size()) continue;  // no value
+    std::string_view name = part.substr(0, eq);
+    std::string_view raw_value = part.substr(eq + 1);
+    if (!plain(name)) {
+      decoded_name = form_decode(name);
+      name = decoded_name;
+    }
+    if (name.size() >= 4 && iequals(name.substr(0, 4), "utm_")) {
+      for (std::size_t i = 0; i < k_utm_names.size(); ++i) {
+        if (!iequals(name, k_utm_names[i])) continue;
+        std::string* slot = utm_slot(out.utms, i);
+        if (!slot->empty()) break;  // the first occurrence with a value wins
+        *slot = plain(raw_value) ? std::string(raw_value) : form_decode(raw_value);
+        if (!slot->empty()) out.has_utm = true;
+        break;
+      }
+    } else if (out.click_source.empty()) {
+      for (std::string_view click : {"gclid", "gbraid", "wbraid", "msclkid"}) {
+        if (iequals(name, click)) {
+          out.click_source = click == "msclkid" ? "bing" : "google";
+          out.click_name = click;
+          break;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// A value quoted in a warning: at most 100 characters.
+std::string shown(std::string_view s) {
+  std::string out(s.substr(0, 100));
+  while (!out.empty() && !is_valid_utf8(out))
+    out.pop_back();
+  return s.size() > 100 ? out + "..." : out;
+}
+
+}  // namespace
+
+result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_t> index) {
+  field_reader in(body, {"referrer", "landing_url", "session"});
+  visit v;
+  if (body.IsObject()) {
+    if (auto it = body.FindMember("referrer"); it != body.MemberEnd() && !it->value.IsNull()) {
+      if (!it->value.IsString()) {
+        in.fail("referrer", "must be a string or null");
+      } else {
+        std::string_view raw = trim({it->value.GetString(), it->value.GetStringLength()});
+        if (raw.size() > k_url_max) {
+          in.fail("referrer", "must be at most 8192 bytes long");
+        } else if (!raw.empty()) {
+          if (auto host = normalize_host(raw, idna_mode::browser); !host) {
+            v.warnings.push_back("the referrer '" + shown(raw) + "' " + host.err().message +
+                                 "; the visit is treated as having no referrer");
+          } else {
+            v.referrer_host = std::move(*host);
+          }
+          v.referrer = std::string(raw);
+        }
+      }
+    }
+    auto landing = body.FindMember("landing_url");
+    if (landing == body.MemberEnd()) {
+      in.fail("landing_url", "is required");
+    } else if (!landing->value.IsString()) {
+      in.fail("landing_url", "must be a string");
+    } else {
+      std::string_view raw = trim({landing->value.GetString(), landing->value.GetStringLength()});
+      if (raw.size() > k_url_max) {
+        in.fail("landing_url", "must be at most 8192 bytes long");
+      } else if (auto url = parse_url(raw, idna_mode::browser); !url) {
+        v.warnings.push_back("the landing URL '" + shown(raw) + "' " + url.err().message +
+                             "; it is treated as having no host and no parameters");
+      } else {
+        if (url->query) v.landing_query = std::move(*url->query);
+        v.landing_host = normalized_host(std::move(*url));
+        if (v.landing_host.empty()) {
+          v.warnings.push_back("the landing URL '" + shown(raw) +
+                               "' has no host name; no referrer is internal to it");
+        }
+      }
+    }
+    if (auto it = body.FindMember("session"); it != body.MemberEnd() && !it->value.IsNull()) {
+      if (!it->value.IsObject()) {
+        in.fail("session", "must be an object of utm_* values, or null");
+      } else {
+        utm_values s;
+        for (auto m = it->value.MemberBegin(); m != it->value.MemberEnd(); ++m) {
+          std::string_view key(m->name.GetString(), m->name.GetStringLength());
+          std::size_t which = k_utm_names.size();
+          for (std::size_t i = 0; i < k_utm_names.size(); ++i) {
+            if (key == k_utm_names[i]) which = i;
+          }
+          if (which == k_utm_names.size()) {
+            in.fail("session." + std::string(key),
+                    "is not a session field (utm_source, utm_medium, utm_campaign, utm_term, "
+                    "utm_content)");
+            continue;
+          }
+          if (m->value.IsNull()) continue;
+          if (!m->value.IsString()) {
+            in.fail("session." + std::string(key), "must be a string or null");
+            continue;
+          }
+          std::string_view value = trim({m->value.GetString(), m->value.GetStringLength()});
+          if (auto bad = forbidden_character(value); !bad.empty()) {
+            in.fail("session." + std::string(key), "must not contain " + bad);
+            continue;
+          }
+          *utm_slot(s, which) = value;
+        }
+        if (s.any()) v.session = std::move(s);
+      }
+    }
+  }
+  if (auto st = in.finish(); !st) {
+    error e = std::move(st).err();
+    if (index) {
+      std::string batch_prefix = "visits[" + std::to_string(*index) + "].";
+      for (auto& d : e.details)
+        d.field = batch_prefix + d.field;
+      e.message = "visit " + std::to_string(*index) + " is invalid: " + e.message;
+    }
+    return e;
+  }
+  return v;
+}
+
+resolution resolve(const account_state& s, const visit& v, json_writer* explain) {
+  resolution r;
+  r.warnings = v.warnings;
+  regex_budget budget;
+  explainer x{explain};
+  if (explain != nullptr) explain->StartArray();
+  const std::string& landing_host = v.landing_host;
+  const bool has_referrer = !v.referrer_host.empty();
+  if (has_referrer) {
+    r.referrer_host = v.referrer_host;
+    r.ai = ai_platform_list::builtin().lookup(v.referrer, v.referrer_host);
+  }
+  const std::string_view ref = v.referrer_host;
+  auto decide = [&](std::string_view reason, const auto& make_utms) {
+    if (!r.reason.empty()) return;
+    r.reason = reason;
+    r.utms = make_utms();
+  };
+  auto session_or_direct = [&] {
+    return v.session ? *v.session : utm_values{"(direct)", "(none)", "", "", ""};
+  };
+
+  // 1 and 2: the landing URL's parameters.
+  landing_params params = scan_query(v.landing_query);
+  x.step("utm", params.has_utm, [&] {
+    return std::string(params.has_utm ? "the landing URL carries utm_* parameters"
+                                      : "the landing URL has no utm_source, utm_medium, "
+                                        "utm_campaign, utm_term or utm_content with a value");
+  });
+  x.end_step(params.has_utm);
+  if (params.has_utm) {
+    decide("utm", [&] { return params.utms; });
+    // A campaign tagged with an AI platform as its source is an AI referral too.
+    if (!params.utms.source.empty()) {
+      if (const auto* p = ai_platform_list::builtin().lookup(params.utms.source)) r.ai = p;
+    }
+  }
+
+  bool has_click = !params.click_source.empty();
+  x.step("click_id", has_click, [&] {
+    return has_click ? "the landing URL carries " + std::string(params.click_name)
+                     : std::string("the landing URL has no gclid, gbraid, wbraid or msclkid");
+  });
+  x.end_step(has_click);
+  if (has_click) {
+    decide("click_id", [&] {
+      return utm_values{std::string(params.click_source), "cpc", "", "", ""};
+    });
+  }
+
+  // 3: internal navigation.
+  bool internal = has_referrer && (host_matches_domain(ref, landing_host) ||
+                                   host_matches_domain(landing_host, ref));
+  x.step("internal", internal, [&] {
+    if (!has_referrer) return std::string("there is no referrer");
+    return internal ? "the referrer host " + quote(ref) + " belongs to the landing site " +
+                          quote(landing_host)
+                    : "the referrer host " + quote(ref) + " is outside the landing site " +
+                          quote(landing_host);
+  });
+  x.end_step(internal);
+  if (internal) decide("internal", session_or_direct);
+
+  // 4: passthrough referrers.
+  const passthrough_referrer* pass = nullptr;
+  if (has_referrer) pass = s.covering_referrer(ref);
+  x.step("passthrough", pass != nullptr, [&] {
+    if (pass == nullptr)
+      return std::string("no active passthrough referrer covers the referrer host");
+    return "passthrough referrer " + std::to_string(pass->id) + " (" + quote(pass->domain) +
+           ") covers the referrer host" +
+           (v.session ? "; the session's UTMs are kept" : "; no session, so the rule's UTMs apply");
+  });
+  if (x.on() && has_referrer) explain_passthrough(*explain, s, ref, pass);
+  x.end_step(pass != nullptr);
+  if (pass != nullptr && r.reason.empty()) {
+    r.rule_type = "passthrough";
+    r.rule_id = pass->id;
+    if (v.session) {
+      decide("passthrough_session", [&] { return *v.session; });
+    } else {
+      decide("passthrough_fallback", [&] {
+        return utm_values{pass->utm_source, pass->utm_medium, pass->utm_campaign, pass->utm_term,
+                          ""};
+      });
+    }
+  }
+
+  // 5: referrer mappings.
+  const referrer_mapping* map = nullptr;
+  if (has_referrer && s.mappings_index() && (r.reason.empty() || x.on())) {
+    map = s.mappings_index()->best(ref, &budget);
+  }
+  x.step("mapping", map != nullptr, [&] {
+    if (map == nullptr) return std::string("no active mapping matches the referrer host");
+    return "mapping " + std::to_string(map->id) + " (" + std::string(to_string(map->match_type)) +
+           " " + quote(map->referrer_pattern) + ", priority " + std::to_string(map->priority) +
+           ") wins among the matches";
+  });
+  if (x.on() && has_referrer && s.mappings_index()) {
+    explain_mappings(*explain, *s.mappings_index(), ref, map, budget);
+  }
+  x.end_step(map != nullptr);
+  if (map != nullptr && r.reason.empty()) {
+    r.rule_type = "mapping";
+    r.rule_id = map->id;
+    decide("mapping", [&] {
+      return utm_values{map->utm_source, map->utm_medium, map->utm_campaign, map->utm_term,
+                        map->utm_content};
+    });
+  }
+
+  // 6: AI platforms.
+  x.step("ai_platform", r.ai != nullptr, [&] {
+    const std::string& version = ai_platform_list::builtin().version();
+    return r.ai != nullptr ? "the referrer is " + r.ai->name + " (AI platform list " + version + ")"
+                           : "the referrer is not on the AI platform list " + version;
+  });
+  x.end_step(r.ai != nullptr);
+  if (r.ai != nullptr)
+    decide("ai_platform", [&] { return utm_values{r.ai->id, "ai", "", "", ""}; });
+
+  // 7: any other referrer.
+  x.step("referral", has_referrer, [&] {
+    return std::string(has_referrer ? "there is a referrer" : "there is no referrer");
+  });
+  x.end_step(has_referrer);
+  if (has_referrer)
+    decide("referral", [&] { return utm_values{v.referrer_host, "referral", "", "", ""}; });
+
+  // 8: direct.
+  x.step("direct", !has_referrer, [&] {
+    if (has_referrer) return std::string("there is a referrer");
+    return std::string(v.session ? "no referrer; the session's UTMs are kept"
+                                 : "no referrer and no session");
+  });
+  x.end_step(!has_referrer);
+  if (!has_referrer) decide("direct", session_or_direct);
+
+  if (budget.exhausted) {
+    infra::metrics().regex_budget_exhausted.fetch_add(1, std::memory_order_relaxed);
+    r.warnings.push_back("the account's regex mappings used up the " +
+                         std::to_string(regex_budget::per_visit.count() / 1000) +
+                         " ms they may take per visit; " + std::to_string(budget.skipped) +
+                         " of them were not tried and count as not matching");
+  }
+  if (explain != nullptr) explain->EndArray();
+  return r;
+}
+
+namespace {
+
+bool has_rule(const resolution& r) {
+  return !r.rule_type.empty() && (r.reason == "mapping" || r.reason == "passthrough_session" ||
+                                  r.reason == "passthrough_fallback");
+}
+
+}  // namespace
+
+void append_json(std::string& out, const resolution& r) {
+  out += "{\"utm_source\":";
+  append_json_string(out, r.utms.source);
+  out += ",\"utm_medium\":";
+  append_json_string(out, r.utms.medium);
+  out += ",\"utm_campaign\":";
+  append_json_string(out, r.utms.campaign);
+  out += ",\"utm_term\":";
+  append_json_string(out, r.utms.term);
+  out += ",\"utm_content\":";
+  append_json_string(out, r.utms.content);
+  out += ",\"reason\":\"";
+  out += r.reason;  // one of a fixed set of plain words
+  out += "\",\"rule\":";
+  if (has_rule(r)) {
+    out += "{\"type\":\"";
+    out += r.rule_type;
+    out += "\",\"id\":";
+    out += std::to_string(r.rule_id);
+    out += '}';
+  } else {
+    out += "null";
+  }
+  out += ",\"referrer_host\":";
+  if (r.referrer_host.empty()) {
+    out += "null";
+  } else {
+    append_json_string(out, r.referrer_host);
+  }
+  out += ",\"ai_platform\":";
+  if (r.ai != nullptr) {
+    append_json_string(out, r.ai->id);
+  } else {
+    out += "null";
+  }
+  out += ",\"warnings\":[";
+  for (std::size_t i = 0; i < r.warnings.size(); ++i) {
+    if (i > 0) out += ',';
+    append_json_string(out, r.warnings[i]);
+  }
+  out += "]}";
+}
+
+void write_json(json_writer& w, const resolution& r, bool leave_open) {
+  w.StartObject();
+  w.Key("utm_source");
+  write_string(w, r.utms.source);
+  w.Key("utm_medium");
+  write_string(w, r.utms.medium);
+  w.Key("utm_campaign");
+  write_string(w, r.utms.campaign);
+  w.Key("utm_term");
+  write_string(w, r.utms.term);
+  w.Key("utm_content");
+  write_string(w, r.utms.content);
+  w.Key("reason");
+  write_string(w, r.reason);
+  w.Key("rule");
+  if (!has_rule(r)) {
+    w.Null();
+  } else {
+    w.StartObject();
+    w.Key("type");
+    write_string(w, r.rule_type);
+    w.Key("id");
+    w.Int64(r.rule_id);
+    w.EndObject();
+  }
+  w.Key("referrer_host");
+  if (r.referrer_host.empty()) {
+    w.Null();
+  } else {
+    write_string(w, r.referrer_host);
+  }
+  w.Key("ai_platform");
+  if (r.ai != nullptr) {
+    write_string(w, r.ai->id);
+  } else {
+    w.Null();
+  }
+  w.Key("warnings");
+  w.StartArray();
+  for (const auto& warning : r.warnings)
+    write_string(w, warning);
+  w.EndArray();
+  if (!leave_open) w.EndObject();
+}
+
+}  // namespace referrald::domain

@@ -1,0 +1,99 @@
+#pragma once
+
+// Attribution resolution (SPEC section 7): how a visit is attributed, given an account's
+// rules. The first row of the precedence table that applies decides:
+//
+//   1 utm          the landing URL has a utm_* parameter      -> those parameters
+//   2 click_id     gclid, gbraid, wbraid / msclkid             -> google / bing, cpc
+//   3 internal     referrer host = landing host, or a subdomain of one another
+//                                                              -> the session's UTMs
+//   4 passthrough_session / passthrough_fallback: an active passthrough referrer covers
+//                  the referrer host                           -> the session's, else the rule's
+//   5 mapping      an active mapping matches (priority order)  -> the mapping's
+//   6 ai_platform  the referrer is on the AI-platform list     -> platform id, medium "ai"
+//   7 referral     any other referrer                          -> referrer host, "referral"
+//   8 direct       no referrer                                 -> the session's, else
+//                                                                 (direct) / (none)
+//
+// Decisions this module makes where the table is silent: row 1 applies when one of the
+// five standard keys (utm_source, utm_medium, utm_campaign, utm_term, utm_content) has a
+// value that is not empty — utm_id, utm_source_platform and other utm_* names do not
+// count; names are compared case-insensitively; values are form-decoded the way browsers
+// do (`+` is a space, a malformed `%` is kept as written, control characters removed);
+// the first occurrence of a key wins. A session counts only when at least one of its
+// utm_* values is not empty (null, {} or all-empty is no session); row 3 without a
+// session gives (direct) / (none); among passthrough rules covering a host the longest
+// domain wins. `ai_platform` is reported whenever the referrer is an AI platform,
+// whichever row decided; for a `utm` visit whose utm_source names an AI platform
+// ("chatgpt.com", "perplexity"), that platform is reported (reason stays utm).
+//
+// Visits are read the way browsers read URLs (domain/url.hpp). A referrer with no host a
+// browser can read ("about:blank", "javascript:...", "http://[]/") is no referrer: the
+// visit goes on (direct) and the result carries a warning saying why; a landing URL that
+// cannot be read has no host and no parameters, with a warning. 400 is kept for a body
+// that is not a visit (wrong JSON types, missing fields, control characters in session
+// values).
+//
+// Pure and read-only: resolve() may run on any thread against a published state.
+
+#include <rapidjson/fwd.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/ai/ai_platforms.hpp"
+#include "domain/base/json.hpp"
+#include "domain/base/result.hpp"
+#include "domain/rules/account_state.hpp"
+
+namespace referrald::domain {
+
+struct utm_values {
+  std::string source, medium, campaign, term, content;
+  bool any() const {
+    return !source.empty() || !medium.empty() || !campaign.empty() || !term.empty() ||
+           !content.empty();
+  }
+};
+
+struct visit {
+  std::string referrer;               // trimmed; empty: no referrer
+  std::string referrer_host;          // normalized; empty when there is no usable referrer
+  std::string landing_host;           // normalized host of the landing URL; may be empty
+  std::string landing_query;          // the landing URL's raw query string
+  std::optional<utm_values> session;  // present only when it has a non-empty value
+  std::vector<std::string> warnings;  // what could not be read, and how it was treated
+};
+
+// Validates one visit object. In a batch, `index` names it in errors ("visits[3].referrer").
+result<visit> parse_visit(const rapidjson::Value& v,
+                          std::optional<std::size_t> index = std::nullopt);
+
+struct resolution {
+  utm_values utms;
+  std::string_view reason;
+  std::string_view rule_type;  // "passthrough" | "mapping" | "" (none)
+  std::int64_t rule_id = 0;
+  std::string_view referrer_host;  // a view into the visit resolved; empty: no referrer
+  const ai_platform* ai = nullptr;
+  std::vector<std::string> warnings;  // the visit's, and the resolution's own
+};
+
+// With `explain`, every step and every rule checked is described into it (as a JSON
+// array written by the resolver). The result refers to `v`, which must outlive it.
+resolution resolve(const account_state& s, const visit& v, json_writer* explain = nullptr);
+
+// Appends the same JSON object as write_json (closed) to `out`, without a JSON writer:
+// the hot path of batch resolution.
+void append_json(std::string& out, const resolution& r);
+
+// {"utm_source":..,"utm_medium":..,"utm_campaign":..,"utm_term":..,"utm_content":..,
+//  "reason":..,"rule":{"type":..,"id":..}|null,"referrer_host":..|null,"ai_platform":..|null,
+//  "warnings":[..]}
+// The object is left open when `leave_open` (so that "explain" can follow).
+void write_json(json_writer& w, const resolution& r, bool leave_open = false);
+
+}  // namespace referrald::domain

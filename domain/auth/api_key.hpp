@@ -1,0 +1,116 @@
+#pragma once
+
+// API keys and what they may do (SPEC section 3). A key is identified to the server by
+// the SHA-256 digest of its secret; the secret itself is shown once and never stored.
+
+#include <rapidjson/fwd.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "domain/base/clock.hpp"
+#include "domain/base/digest.hpp"
+#include "domain/base/json.hpp"
+#include "domain/base/result.hpp"
+
+namespace referrald::domain {
+
+// Stored as one byte; the values never change. Higher roles include the lower ones.
+enum class role : std::uint8_t { viewer = 1, editor = 2, admin = 3 };
+
+std::string_view to_string(role r);
+std::optional<role> role_from_string(std::string_view s);
+
+// What a route needs: read (viewer+), write (editor+), admin (keys, snapshots, audit log).
+enum class access : std::uint8_t { read = 1, write = 2, admin = 3 };
+
+bool role_allows(role r, access a);
+
+// The tenants a key may touch; `all_*` is the `["*"]` wildcard. The lists are kept
+// sorted and without duplicates (normalize()), so that lookups are binary searches.
+struct grants {
+  bool all_accounts = false;
+  std::vector<std::string> accounts;
+  bool all_brands = false;
+  std::vector<std::int64_t> brands;
+
+  bool holds_account(std::string_view account_id) const;
+  bool holds_brand(std::int64_t brand_id) const;
+  // True when every tenant `other` names is also held by this.
+  bool covers(const grants& other) const;
+  // Sorts the lists and drops duplicates.
+  void normalize();
+  // Holds no account and no brand.
+  bool empty() const;
+
+  friend bool operator==(const grants&, const grants&) = default;
+};
+
+struct api_key {
+  std::int64_t id = 0;
+  std::string name;
+  domain::role role = role::viewer;
+  domain::grants grants;
+  unix_ms created_at = 0;
+  sha256_digest secret_digest{};
+  std::optional<unix_ms> revoked_at;
+
+  bool active() const { return !revoked_at.has_value(); }
+  // An active admin key holding every account and every brand: the key that can make
+  // any other key.
+  bool is_full_admin() const {
+    return active() && role == role::admin && grants.all_accounts && grants.all_brands;
+  }
+  friend bool operator==(const api_key&, const api_key&) = default;
+};
+
+// Whether key `id` of `keys` may be revoked: not when it is the last full admin (revoking
+// it would lock every administrator out; `referralctl keys create` is then the only way
+// back). conflict, with a message saying why, when refused.
+status check_revocation(const std::vector<api_key>& keys, std::int64_t id);
+
+// A validated POST /api-keys body: {name, role, accounts, brands}.
+struct api_key_request {
+  std::string name;
+  domain::role role = role::viewer;
+  domain::grants grants;
+};
+
+result<api_key_request> parse_api_key_create(const rapidjson::Value& body);
+
+// The public view: {"id","name","role","accounts","brands","created_at"} plus
+// "revoked_at" for a revoked key; the secret's digest is never shown. A non-empty `secret` is added
+// as "secret" (the create response, the only place a secret is ever shown).
+void write_json(json_writer& w, const api_key& k, std::string_view secret = {});
+
+// The stored form (public view plus "secret_sha256" and "revoked_at").
+std::string encode_stored_key(const api_key& k);
+result<api_key> decode_stored_key(std::string_view json);
+
+// A new random secret: "rk_" followed by 43 base64url characters (256 bits).
+std::string generate_secret();
+
+// An immutable index of the active keys by secret digest; shared between threads.
+class key_table {
+ public:
+  key_table() = default;
+  explicit key_table(const std::vector<api_key>& keys);
+
+  // The active key whose secret is `secret`, or nullptr.
+  const api_key* find_by_secret(std::string_view secret) const;
+  const api_key* find_by_digest(const sha256_digest& digest) const;
+  std::size_t size() const { return by_digest_.size(); }
+
+ private:
+  struct digest_hash {
+    std::size_t operator()(const sha256_digest& d) const;
+  };
+  std::unordered_map<sha256_digest, api_key, digest_hash> by_digest_;
+};
+
+}  // namespace referrald::domain

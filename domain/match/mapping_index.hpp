@@ -1,0 +1,138 @@
+#pragma once
+
+// The compiled matching index of an account's active referrer mappings: "which active
+// mapping applies to this (normalized) host, and which others also match?"
+//
+// Rules are ranked once: higher priority first, then lower id. Each match type has its
+// own structure, none of which scans every rule:
+//   exact        hash table: pattern -> rank
+//   ends_with    hash table, probed with the host and each of its label suffixes
+//   starts_with  prefix trie (string_automaton, prefix mode)
+//   contains     Aho-Corasick (string_automaton, substring mode)
+//   regex        evaluated last, in rank order, and only those that could still win;
+//                a regex with a required literal is only tried when an Aho-Corasick
+//                prefilter finds that literal in the host
+// The winner is the lowest rank among all matches.
+//
+// Layers: a full build costs O(rules). So that one change does not cost that much, an
+// account's index is a full build plus a small index of the mappings changed since it
+// (layer()): the full build's answers for those mappings are hidden, and the two answers
+// are merged by rank. The account rebuilds in full, off its actor, once the layer grows
+// (account_state::full_index_build_due()).
+//
+// Immutable once built (built off the lookup path, when mappings change); one index may
+// be used from any number of threads. It keeps the mappings it refers to alive.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "domain/match/automaton.hpp"
+#include "domain/rules/account_state.hpp"
+#include "domain/rules/mapping.hpp"
+
+namespace referrald::domain {
+
+// The time the regex mappings of one visit may take together. A regex's own match is
+// bounded by PCRE2's limits (domain/regex.hpp); this bounds their sum, so that an
+// account with many costly regexes cannot hold a thread: once it is spent, the regexes
+// not tried yet count as not matching, and the visit says so.
+struct regex_budget {
+  static constexpr std::chrono::microseconds per_visit{2000};
+  std::chrono::steady_clock::duration limit = per_visit;
+  std::chrono::steady_clock::time_point started{};
+  bool running = false;
+  bool exhausted = false;
+  std::size_t skipped = 0;  // regexes not tried
+
+  // Call before each regex evaluation; false when the budget is spent.
+  bool allows() {
+    auto now = std::chrono::steady_clock::now();
+    if (!running) {
+      running = true;
+      started = now;
+      return true;
+    }
+    if (now - started < limit) return true;
+    exhausted = true;
+    return false;
+  }
+};
+
+class mapping_index {
+ public:
+  static std::shared_ptr<const mapping_index> build(const collection<referrer_mapping>& c);
+
+  // `full` (a build()) with the mappings `changed` since it (ids ascending, no duplicates)
+  // replaced by their versions in `now`: active ones are indexed in the new layer, and
+  // whatever `full` knew of them is hidden. O(changed · log).
+  static std::shared_ptr<const mapping_index> layer(std::shared_ptr<const mapping_index> full,
+                                                    const std::vector<std::int64_t>& changed,
+                                                    const collection<referrer_mapping>& now);
+
+  // The active mapping that applies to `host`, or nullptr. Regexes run within `budget`
+  // (a fresh one per visit) when one is given.
+  const referrer_mapping* best(std::string_view host, regex_budget* budget = nullptr) const;
+
+  // Every active mapping that matches `host`, the winner first, then in rank order.
+  std::vector<const referrer_mapping*> all(std::string_view host,
+                                           regex_budget* budget = nullptr) const;
+
+  // Active rules.
+  std::size_t size() const { return size_; }
+
+  // Active rules in rank order (the order a naive priority scan would try them). O(rules).
+  std::vector<const referrer_mapping*> ranked() const;
+
+  // Mappings changed since the full build this index layers over (0: it is one).
+  std::size_t layered() const { return full_ ? hidden_.size() : 0; }
+
+  // Approximate bytes held by the index itself (not the mappings it shares).
+  std::size_t memory_bytes() const;
+
+ private:
+  struct sv_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using table = std::unordered_map<std::string_view, std::uint32_t, sv_hash, std::equal_to<>>;
+  struct regex_rule {
+    std::uint32_t rank;
+    const compiled_regex* re;
+  };
+
+  static std::shared_ptr<mapping_index> build_rules(
+      std::vector<entity_ref<referrer_mapping>> rules);
+
+  // This index's own answers, leaving out the rules `hidden` names (ids, ascending).
+  const referrer_mapping* own_best(std::string_view host, regex_budget* budget,
+                                   const std::vector<std::int64_t>& hidden) const;
+  void own_all(std::string_view host, regex_budget* budget, const std::vector<std::int64_t>& hidden,
+               std::vector<const referrer_mapping*>& out) const;
+  bool is_hidden(std::uint32_t rank, const std::vector<std::int64_t>& hidden) const;
+
+  // Ranks of non-regex matches (into `out`), and the best of them.
+  std::uint32_t best_plain(std::string_view host) const;
+  void all_plain(std::string_view host, std::vector<std::uint32_t>& out) const;
+  // Indexes into regexes_ worth trying for `host`, ascending (so in rank order).
+  void regex_candidates(std::string_view host, std::vector<std::uint32_t>& out) const;
+
+  std::shared_ptr<const mapping_index> full_;        // the build this one layers over, if any
+  std::vector<std::int64_t> hidden_;                 // ids changed since full_, ascending
+  std::vector<std::int64_t> ids_;                    // ids of rules_, ascending
+  std::size_t size_ = 0;                             // active rules, both layers
+  std::vector<entity_ref<referrer_mapping>> rules_;  // by rank
+  table exact_;
+  table suffix_;
+  string_automaton prefix_;
+  string_automaton contains_;
+  std::vector<regex_rule> regexes_;        // by rank
+  string_automaton literals_;              // required literal -> index into regexes_
+  std::vector<std::uint32_t> unfiltered_;  // regexes_ without a literal
+};
+
+}  // namespace referrald::domain

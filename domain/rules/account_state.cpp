@@ -1,0 +1,292 @@
+#include "domain/rules/account_state.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "domain/match/mapping_index.hpp"
+
+namespace referrald::domain {
+
+namespace {
+
+error corrupt(const event& e, const std::string& why) {
+  return make_error(errc::internal, "event " + std::to_string(e.seq) + " (" +
+                                        std::string(to_string(e.type)) + "): " + why);
+}
+
+error unfit(const std::string& why) { return make_error(errc::internal, why); }
+
+}  // namespace
+
+template <class T>
+std::string entity_json(std::string_view account_id, const T& value) {
+  rapidjson::StringBuffer buf;
+  json_writer w(buf);
+  write_json(w, account_id, value);
+  return {buf.GetString(), buf.GetSize()};
+}
+
+template std::string entity_json(std::string_view, const passthrough_referrer&);
+template std::string entity_json(std::string_view, const referrer_mapping&);
+
+// -- collection -------------------------------------------------------------------------
+
+template <class T>
+status collection<T>::add(entity_ref<T> e) {
+  const T& v = e->value;
+  if (items_.find(v.id) != nullptr || v.id < next_id_) {
+    return unfit("id " + std::to_string(v.id) + " was already used");
+  }
+  const std::string& key = kind_traits<T>::key(v);
+  if (keys_.find(key) != nullptr)
+    return unfit("duplicate " + std::string(kind_traits<T>::key_field));
+  keys_ = keys_.set(key, v.id);
+  next_id_ = v.id + 1;
+  if (v.is_active) ++active_;
+  items_ = items_.set(v.id, std::move(e));
+  return {};
+}
+
+template <class T>
+status collection<T>::replace(entity_ref<T> e) {
+  const T& v = e->value;
+  const auto* existing = items_.find(v.id);
+  if (existing == nullptr) return unfit("updates an unknown " + std::string(kind_traits<T>::noun));
+  const T& old = (*existing)->value;
+  const std::string& old_key = kind_traits<T>::key(old);
+  const std::string& new_key = kind_traits<T>::key(v);
+  if (old_key != new_key) {
+    if (keys_.find(new_key) != nullptr) {
+      return unfit("duplicate " + std::string(kind_traits<T>::key_field));
+    }
+    keys_ = keys_.erase(old_key).set(new_key, v.id);
+  }
+  if (old.is_active) --active_;
+  if (v.is_active) ++active_;
+  items_ = items_.set(v.id, std::move(e));
+  return {};
+}
+
+template <class T>
+status collection<T>::remove(std::int64_t id) {
+  const auto* existing = items_.find(id);
+  if (existing == nullptr) return unfit("deletes an unknown " + std::string(kind_traits<T>::noun));
+  if ((*existing)->value.is_active) --active_;
+  keys_ = keys_.erase(kind_traits<T>::key((*existing)->value));
+  items_ = items_.erase(id);
+  return {};
+}
+
+template <class T>
+result<collection<T>> collection<T>::restore(std::vector<entity_ref<T>> entities,
+                                             std::int64_t next_id) {
+  collection c;
+  for (auto& e : entities) {
+    if (!e) return unfit("empty entity");
+    if (auto st = c.add(std::move(e)); !st) return std::move(st).err();
+  }
+  if (next_id < c.next_id_) {
+    return unfit("next id " + std::to_string(next_id) + " is not above every id");
+  }
+  c.next_id_ = next_id;
+  return c;
+}
+
+template class collection<passthrough_referrer>;
+template class collection<referrer_mapping>;
+
+// -- account_state ----------------------------------------------------------------------
+
+account_state::account_state(std::string account_id) : account_id_(std::move(account_id)) {}
+
+account_state account_state::restore(std::string account_id, std::uint64_t seq,
+                                     const sha256_digest& head_hash, unix_ms last_timestamp,
+                                     collection<passthrough_referrer> referrers,
+                                     collection<referrer_mapping> mappings) {
+  account_state s(std::move(account_id));
+  s.seq_ = seq;
+  s.head_hash_ = head_hash;
+  s.last_timestamp_ = last_timestamp;
+  s.referrers_ = std::move(referrers);
+  s.mappings_ = std::move(mappings);
+  return s;
+}
+
+bool operator==(const account_state& a, const account_state& b) {
+  return a.account_id_ == b.account_id_ && a.seq_ == b.seq_ && a.head_hash_ == b.head_hash_ &&
+         a.last_timestamp_ == b.last_timestamp_ && a.referrers_ == b.referrers_ &&
+         a.mappings_ == b.mappings_;
+}
+
+status account_state::apply(const event& e, const decoded_entity& decoded) {
+  if (e.seq != seq_ + 1) {
+    return corrupt(e, "expected sequence number " + std::to_string(seq_ + 1));
+  }
+  if (e.prev_hash != head_hash_) return corrupt(e, "does not chain to the previous event");
+  status st;
+  switch (e.type) {
+    case event_type::passthrough_referrer_created:
+    case event_type::passthrough_referrer_updated:
+    case event_type::passthrough_referrer_deleted:
+      st = apply_kind(e, decoded, referrers_);
+      break;
+    case event_type::referrer_mapping_created:
+    case event_type::referrer_mapping_updated:
+    case event_type::referrer_mapping_deleted:
+      st = apply_kind(e, decoded, mappings_);
+      if (st) {
+        mappings_idx_.changed = mappings_idx_.changed.set(e.entity_id, e.seq);
+        mappings_idx_.stale = true;
+      }
+      break;
+  }
+  if (!st) return st;
+  seq_ = e.seq;
+  head_hash_ = e.hash;
+  last_timestamp_ = std::max(last_timestamp_, e.timestamp);
+  return {};
+}
+
+template <class T>
+status account_state::apply_kind(const event& e, const decoded_entity& decoded, collection<T>& c) {
+  using traits = kind_traits<T>;
+  if (e.type == traits::deleted) {
+    auto st = c.remove(e.entity_id);
+    return st ? st : corrupt(e, st.err().message);
+  }
+  entity_ref<T> ent;
+  if (const auto* pre = std::get_if<entity_ref<T>>(&decoded); pre != nullptr && *pre) {
+    ent = *pre;
+  } else {
+    rapidjson::Document doc;
+    doc.Parse(e.object.data(), e.object.size());
+    if (doc.HasParseError()) return corrupt(e, "object is not valid JSON");
+    auto value = traits::from_json(doc);
+    if (!value) return corrupt(e, value.err().message);
+    // An update that keeps a regex pattern keeps its compiled form.
+    if constexpr (std::is_same_v<T, referrer_mapping>) {
+      if (const auto* old = c.find(value->id); old != nullptr && old->regex &&
+                                               old->referrer_pattern == value->referrer_pattern &&
+                                               value->match_type == match_type::regex) {
+        value->regex = old->regex;
+      }
+    }
+    ent = make_entity(std::move(*value), e.object);
+  }
+  if (ent->value.id != e.entity_id) return corrupt(e, "object id differs from the entity id");
+  auto st = e.type == traits::created ? c.add(std::move(ent)) : c.replace(std::move(ent));
+  return st ? st : corrupt(e, st.err().message);
+}
+
+template <class Index, class T>
+void account_state::refresh(index_layers<Index>& x, const collection<T>& c, std::uint64_t seq,
+                            bool full) {
+  if (full || !x.full) {
+    x.full = Index::build(c);
+    x.full_seq = seq;
+    x.changed = {};
+    x.current = x.full;
+  } else if (x.stale) {
+    std::vector<std::int64_t> ids;
+    ids.reserve(x.changed.size());
+    for (const auto& entry : x.changed)
+      ids.push_back(entry.first);
+    x.current = x.changed.empty() ? x.full : Index::layer(x.full, ids, c);
+  }
+  x.stale = false;
+}
+
+template <class Index>
+bool account_state::due(const index_layers<Index>& x) {
+  if (!x.full) return false;
+  double rules = static_cast<double>(x.full->size());
+  return static_cast<double>(x.changed.size()) > std::max(64.0, 4.0 * std::sqrt(rules));
+}
+
+template <class Index>
+void account_state::adopt(index_layers<Index>& x, std::shared_ptr<const Index> full,
+                          std::uint64_t seq) {
+  if (x.full && seq <= x.full_seq) return;  // not newer than the one in use
+  persistent_map<std::int64_t, std::uint64_t> later;
+  for (auto [id, changed_at] : x.changed) {
+    if (changed_at > seq) later = later.set(id, changed_at);
+  }
+  x.full = std::move(full);
+  x.full_seq = seq;
+  x.changed = std::move(later);
+  x.stale = true;
+}
+
+const passthrough_referrer* account_state::covering_referrer(std::string_view host) const {
+  if (referrers_.active_count() == 0) return nullptr;
+  // The host itself first, then ever shorter parent domains: the first hit is the most
+  // specific rule. Domains are unique among all referrers, active or not.
+  for (std::size_t pos = 0;;) {
+    if (auto id = referrers_.with_key(host.substr(pos))) {
+      const auto* p = referrers_.find(*id);
+      if (p != nullptr && p->is_active) return p;
+    }
+    pos = host.find('.', pos);
+    if (pos == std::string_view::npos) return nullptr;
+    ++pos;
+  }
+}
+
+void account_state::refresh_indexes(index_refresh how) {
+  bool full = how == index_refresh::full_when_due && full_index_build_due();
+  refresh(mappings_idx_, mappings_, seq_, full);
+}
+
+bool account_state::full_index_build_due() const { return due(mappings_idx_); }
+
+account_state::full_indexes account_state::build_full_indexes() const {
+  return {seq_, mapping_index::build(mappings_)};
+}
+
+void account_state::adopt_indexes(const full_indexes& built) {
+  if (built.seq > seq_) return;  // built from a state this one has not reached
+  adopt(mappings_idx_, built.mappings, built.seq);
+}
+
+template <class T>
+std::string list_json(const account_state& s, bool include_inactive) {
+  const collection<T>& c = s.entities<T>();
+  rapidjson::StringBuffer buf;
+  json_writer w(buf);
+  w.StartObject();
+  write_key(w, kind_traits<T>::list_name);
+  w.StartArray();
+  for (auto [id, e] : c.items()) {
+    if (include_inactive || e->value.is_active) {
+      w.RawValue(e->json.data(), e->json.size(), rapidjson::kObjectType);
+    }
+  }
+  w.EndArray();
+  w.Key("total");
+  w.Uint64(c.size());
+  w.Key("active_count");
+  w.Uint64(c.active_count());
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+template <class T>
+result<std::string> get_json(const account_state& s, std::int64_t id) {
+  const auto* e = s.entities<T>().find_entity(id);
+  if (e == nullptr) {
+    return make_error(errc::not_found, std::string(kind_traits<T>::noun) + " " +
+                                           std::to_string(id) + " does not exist");
+  }
+  return (*e)->json;
+}
+
+template std::string list_json<passthrough_referrer>(const account_state&, bool);
+template std::string list_json<referrer_mapping>(const account_state&, bool);
+template result<std::string> get_json<passthrough_referrer>(const account_state&, std::int64_t);
+template result<std::string> get_json<referrer_mapping>(const account_state&, std::int64_t);
+
+}  // namespace referrald::domain

@@ -1,0 +1,76 @@
+#include "domain/web/host.hpp"
+
+#include <libpsl.h>
+
+#include "domain/base/text.hpp"
+
+namespace referrald::domain {
+
+result<std::string> normalize_host(std::string_view raw, idna_mode mode, trailing_dot dot) {
+  std::string_view v = trim(raw);
+  if (v.empty()) return make_error(errc::validation_failed, "must not be empty");
+  auto url = parse_url(v, mode);
+  if (!url) return std::move(url).err();
+  if (url->kind == host_kind::none) {
+    return make_error(errc::validation_failed, url->scheme.empty() || url->special
+                                                   ? "has no host name"
+                                                   : "has no host name (URLs with the " +
+                                                         url->scheme + ": scheme have none)");
+  }
+  std::string host = normalized_host(std::move(*url), dot);
+  if (host.empty()) return make_error(errc::validation_failed, "has no host name");
+  return host;
+}
+
+std::string normalized_host(parsed_url&& url, trailing_dot dot) {
+  std::string host = std::move(url.host);
+  if (url.kind == host_kind::opaque) host = to_lower_ascii(host);
+  if (url.kind != host_kind::domain && url.kind != host_kind::opaque) return host;
+  if (dot == trailing_dot::drop && !host.empty() && host.back() == '.') host.pop_back();
+  if (host.starts_with("www.") && host.find('.', 4) != std::string::npos &&
+      !is_public_suffix(std::string_view(host).substr(4))) {
+    host.erase(0, 4);
+  }
+  return host;
+}
+
+bool is_valid_hostname(std::string_view host) {
+  if (host.empty() || host.size() > 253) return false;
+  std::size_t labels = 0;
+  std::size_t start = 0;
+  while (start <= host.size()) {
+    std::size_t end = host.find('.', start);
+    if (end == std::string_view::npos) end = host.size();
+    std::string_view label = host.substr(start, end - start);
+    if (label.empty() || label.size() > 63) return false;
+    if (label.front() == '-' || label.back() == '-') return false;
+    for (char c : label) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+      if (!ok) return false;
+    }
+    ++labels;
+    start = end + 1;
+  }
+  return labels >= 2;
+}
+
+bool is_public_suffix(std::string_view host) {
+  // The newest of the list built into libpsl and the system's copy (Debian's
+  // publicsuffix package), loaded once.
+  static const psl_ctx_t* psl = [] {
+    const psl_ctx_t* latest = psl_latest(nullptr);
+    return latest != nullptr ? latest : psl_builtin();
+  }();
+  if (psl == nullptr || host.empty()) return false;
+  std::string h(host);
+  if (h.back() == '.') h.pop_back();
+  return psl_is_public_suffix2(psl, h.c_str(), PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE) != 0;
+}
+
+bool host_matches_domain(std::string_view host, std::string_view domain) {
+  if (domain.empty() || host.size() < domain.size()) return false;
+  if (!host.ends_with(domain)) return false;
+  return host.size() == domain.size() || host[host.size() - domain.size() - 1] == '.';
+}
+
+}  // namespace referrald::domain

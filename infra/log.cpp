@@ -1,0 +1,80 @@
+#include "infra/log.hpp"
+
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+#include "domain/base/clock.hpp"
+
+namespace referrald::infra {
+
+namespace {
+
+std::atomic<int> g_level{static_cast<int>(log_level::info)};
+std::mutex g_mu;
+std::string g_path;  // empty: stderr
+std::FILE* g_file = nullptr;
+
+const char* name(log_level l) {
+  switch (l) {
+    case log_level::error:
+      return "error";
+    case log_level::warn:
+      return "warn";
+    case log_level::info:
+      return "info";
+    case log_level::debug:
+      return "debug";
+  }
+  return "info";
+}
+
+}  // namespace
+
+std::optional<log_level> log_level_from_string(std::string_view s) {
+  if (s == "error") return log_level::error;
+  if (s == "warn") return log_level::warn;
+  if (s == "info") return log_level::info;
+  if (s == "debug") return log_level::debug;
+  return std::nullopt;
+}
+
+void set_log_level(log_level l) { g_level.store(static_cast<int>(l)); }
+
+bool log_enabled(log_level l) { return static_cast<int>(l) <= g_level.load(); }
+
+void log(log_level l, std::string_view message) {
+  if (!log_enabled(l)) return;
+  std::string line = domain::format_rfc3339(domain::now_ms());
+  line += ' ';
+  line += name(l);
+  line += ' ';
+  line += message;
+  line += '\n';
+  std::lock_guard lock(g_mu);
+  std::FILE* out = g_file != nullptr ? g_file : stderr;
+  std::fwrite(line.data(), 1, line.size(), out);
+  std::fflush(out);
+}
+
+bool set_log_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "a");
+  if (f == nullptr) return false;
+  std::lock_guard lock(g_mu);
+  if (g_file != nullptr) std::fclose(g_file);
+  g_file = f;
+  g_path = path;
+  return true;
+}
+
+void reopen_log_file() {
+  std::lock_guard lock(g_mu);
+  if (g_path.empty()) return;
+  std::FILE* f = std::fopen(g_path.c_str(), "a");
+  if (f == nullptr) return;  // keep writing to the old one rather than lose lines
+  if (g_file != nullptr) std::fclose(g_file);
+  g_file = f;
+}
+
+}  // namespace referrald::infra

@@ -1,0 +1,146 @@
+#include "infra/metrics.hpp"
+
+#include <cstdio>
+
+namespace referrald::infra {
+
+namespace {
+
+void append_number(std::string& out, double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  out += buf;
+}
+
+// One sample of a counter or gauge, with its HELP and TYPE lines.
+void scalar(std::string& out, const char* name, const char* type, const char* help,
+            const std::string& value) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+  out += name;
+  out += ' ';
+  out += value;
+  out += '\n';
+}
+
+void counter(std::string& out, const char* name, const char* help, std::uint64_t v) {
+  scalar(out, name, "counter", help, std::to_string(v));
+}
+
+void gauge(std::string& out, const char* name, const char* help, std::int64_t v) {
+  scalar(out, name, "gauge", help, std::to_string(v));
+}
+
+}  // namespace
+
+void latency_histogram::observe(double seconds) {
+  std::size_t i = 0;
+  while (i < bounds.size() && seconds > bounds[i])
+    ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<std::uint64_t>(seconds * 1e9), std::memory_order_relaxed);
+}
+
+void latency_histogram::render(std::string& out, const std::string& name,
+                               const std::string& labels) const {
+  std::uint64_t cumulative = 0;
+  std::string sep = labels.empty() ? "" : ",";
+  for (std::size_t i = 0; i <= bounds.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    out += name;
+    out += "_bucket{";
+    out += labels;
+    out += sep;
+    out += "le=\"";
+    if (i < bounds.size()) {
+      append_number(out, bounds[i]);
+    } else {
+      out += "+Inf";
+    }
+    out += "\"} ";
+    out += std::to_string(cumulative);
+    out += '\n';
+  }
+  std::string braces = labels.empty() ? "" : "{" + labels + "}";
+  out += name + "_sum" + braces + ' ';
+  append_number(out, static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9);
+  out += '\n';
+  out += name + "_count" + braces + ' ' + std::to_string(count_.load(std::memory_order_relaxed));
+  out += '\n';
+}
+
+void process_metrics::render(std::string& out) const {
+  counter(out, "referrald_events_appended_total", "Rule events durably appended to the log.",
+          events_appended.load());
+  counter(out, "referrald_store_commits_total", "Synced RocksDB write batches (one fsync each).",
+          store_commits.load());
+  counter(out, "referrald_store_commit_requests_total",
+          "Write requests covered by those commits (group commit).", store_commit_requests.load());
+  gauge(out, "referrald_account_actors", "Live per-account actors.", account_actors_live.load());
+  counter(out, "referrald_account_actor_evictions_total",
+          "Account actors that stopped after being idle (restarted on next use).",
+          account_actor_evictions.load());
+  counter(out, "referrald_ingest_rows_accepted_total", "AI-referral rows accepted.",
+          ingest_rows_accepted.load());
+  counter(out, "referrald_ingest_rows_rejected_total", "AI-referral rows rejected.",
+          ingest_rows_rejected.load());
+  counter(out, "referrald_regex_match_limit_hits_total",
+          "Regex matches stopped by the PCRE2 match or depth limit (counted as no match).",
+          regex_match_limit_hits.load());
+  counter(out, "referrald_snapshots_written_total",
+          "Per-account state snapshots written (every --snapshot-every events).",
+          snapshots_written.load());
+  counter(out, "referrald_mapping_index_builds_total",
+          "Full rebuilds of an account's mapping index, made off its actor once enough "
+          "mappings changed since the last one.",
+          mapping_index_builds.load());
+  counter(out, "referrald_snapshot_fallbacks_total",
+          "Unusable per-account snapshots passed over for an older one or the full log.",
+          snapshot_fallbacks.load());
+  counter(out, "referrald_backups_created_total",
+          "Online checkpoints of the store written by POST /admin/snapshots.",
+          backups_created.load());
+  counter(out, "referrald_io_handler_exceptions_total",
+          "Exceptions caught at the edge of an I/O thread's loop (each one is logged).",
+          io_handler_exceptions.load());
+  counter(out, "referrald_actor_exceptions_total",
+          "Exceptions caught in actor or commit-thread handlers (each one is logged).",
+          actor_exceptions.load());
+  counter(out, "referrald_regex_budget_exhausted_total",
+          "Visits whose regex mappings used up the per-visit work budget (the rest were "
+          "skipped as not matching).",
+          regex_budget_exhausted.load());
+  counter(out, "referrald_chain_verified_total",
+          "Accounts whose whole event chain the background verifier checked.",
+          chain_verified.load());
+  gauge(out, "referrald_chain_broken_accounts",
+        "Accounts whose stored history failed verification (they refuse writes).",
+        chain_broken_accounts.load());
+  gauge(out, "referrald_store_writable",
+        "1 while the store accepts writes; 0 while the disk is too full (writes get 507).",
+        store_writable.load());
+  gauge(out, "referrald_store_free_bytes",
+        "Free bytes on the data directory's file system at the last check.",
+        store_free_bytes.load());
+  counter(out, "referrald_store_writes_refused_total",
+          "Writes refused with 507 because the disk was (nearly) full.",
+          store_writes_refused_disk_full.load());
+  out += "# HELP referrald_store_commit_seconds Time of one synced group commit.\n";
+  out += "# TYPE referrald_store_commit_seconds histogram\n";
+  store_commit_seconds.render(out, "referrald_store_commit_seconds", "");
+}
+
+process_metrics& metrics() {
+  static process_metrics instance;
+  return instance;
+}
+
+}  // namespace referrald::infra

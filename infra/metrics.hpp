@@ -1,0 +1,66 @@
+#pragma once
+
+// Process-wide counters that any layer may bump (lock-free atomics) and that
+// GET /metrics renders in the Prometheus text format. Request counts and latencies per
+// route live in http/ (http_metrics), which also renders these.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace referrald::infra {
+
+// A cumulative histogram with fixed bucket bounds in seconds.
+class latency_histogram {
+ public:
+  static constexpr std::array<double, 14> bounds = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
+  void observe(double seconds);
+  // Appends `name_bucket{labels,le=..}`, `name_sum{labels}` and `name_count{labels}` lines.
+  // `labels` is either empty or `key="value",...` without braces.
+  void render(std::string& out, const std::string& name, const std::string& labels) const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, bounds.size() + 1> buckets_{};
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> sum_ns_{0};
+};
+
+struct process_metrics {
+  std::atomic<std::uint64_t> events_appended{0};
+  std::atomic<std::uint64_t> store_commits{0};          // synced RocksDB writes
+  std::atomic<std::uint64_t> store_commit_requests{0};  // requests those writes covered
+  std::atomic<std::int64_t> account_actors_live{0};
+  std::atomic<std::uint64_t> account_actor_evictions{0};  // idle actors that left
+  std::atomic<std::uint64_t> ingest_rows_accepted{0};
+  std::atomic<std::uint64_t> ingest_rows_rejected{0};
+  std::atomic<std::uint64_t> regex_match_limit_hits{0};
+  std::atomic<std::uint64_t> snapshots_written{0};     // per-account state snapshots
+  std::atomic<std::uint64_t> mapping_index_builds{0};  // full builds off the account actors
+  std::atomic<std::uint64_t> snapshot_fallbacks{0};    // unusable snapshots passed over
+  std::atomic<std::uint64_t> backups_created{0};       // online checkpoints of the store
+  // Exceptions caught at a thread's boundary (I/O loop, actor handler, commit writer):
+  // each is a bug, logged; the process goes on.
+  std::atomic<std::uint64_t> io_handler_exceptions{0};
+  std::atomic<std::uint64_t> actor_exceptions{0};
+  // Visits whose regex mappings ran out of their per-visit work budget.
+  std::atomic<std::uint64_t> regex_budget_exhausted{0};
+  // The background chain verifier: accounts whose whole chain checked, and accounts
+  // currently known to be broken (they refuse writes).
+  std::atomic<std::uint64_t> chain_verified{0};
+  std::atomic<std::int64_t> chain_broken_accounts{0};
+  // Storage: 1 while writes are accepted; free bytes on the data directory's file system
+  // at the last check; writes refused because the disk was (nearly) full.
+  std::atomic<std::int64_t> store_writable{1};
+  std::atomic<std::int64_t> store_free_bytes{0};
+  std::atomic<std::uint64_t> store_writes_refused_disk_full{0};
+  latency_histogram store_commit_seconds;
+
+  // Renders every metric above in the Prometheus text format.
+  void render(std::string& out) const;
+};
+
+process_metrics& metrics();
+
+}  // namespace referrald::infra

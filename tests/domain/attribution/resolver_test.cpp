@@ -1,0 +1,182 @@
+#include "domain/attribution/resolver.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <boost/test/unit_test.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "domain/rules/entities.hpp"
+#include "tests/support/json_body.hpp"
+
+using namespace referrald::domain;
+using referrald::testing::parse;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  BOOST_REQUIRE_MESSAGE(in, "cannot read " << path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string to_text(const rapidjson::Value& v) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  v.Accept(w);
+  return buf.GetString();
+}
+
+// Creates the rules of a case through the real validation and fold.
+template <class T>
+void create_rules(account_state& s, const rapidjson::Value& bodies) {
+  for (const auto& body : bodies.GetArray()) {
+    auto value = kind_traits<T>::parse_create(body);
+    BOOST_REQUIRE_MESSAGE(value.ok(), to_text(body)
+                                          << ": " << (value.ok() ? "" : value.err().message));
+    value->id = s.entities<T>().next_id();
+    event e;
+    e.seq = s.seq() + 1;
+    e.prev_hash = s.head_hash();
+    e.type = kind_traits<T>::created;
+    e.entity_id = value->id;
+    e.object = entity_json(s.account_id(), *value);
+    auto st = s.apply(e, make_entity(std::move(*value), e.object));
+    BOOST_REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.err().message));
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(resolver)
+
+BOOST_AUTO_TEST_CASE(golden_vectors_resolve_as_expected) {
+  auto doc = parse(read_file(std::string(REFERRALD_VECTORS_DIR) + "/attribution.json"));
+  const auto& cases = doc["cases"];
+  BOOST_REQUIRE(cases.Size() > 50u);
+  for (const auto& c : cases.GetArray()) {
+    std::string name = c["name"].GetString();
+    account_state s("golden");
+    create_rules<passthrough_referrer>(s, c["passthrough"]);
+    create_rules<referrer_mapping>(s, c["mappings"]);
+    s.refresh_indexes();
+    auto v = parse_visit(c["visit"]);
+    BOOST_REQUIRE_MESSAGE(v.ok(), name << ": " << (v.ok() ? "" : v.err().message));
+    rapidjson::StringBuffer buf;
+    json_writer w(buf);
+    write_json(w, resolve(s, *v));
+    auto got = parse(buf.GetString());
+    BOOST_TEST((got == c["expected"]), name << "\n  got      " << to_text(got) << "\n  expected "
+                                            << to_text(c["expected"]));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_batch_serializer_writes_exactly_what_the_json_writer_writes) {
+  auto doc = parse(read_file(std::string(REFERRALD_VECTORS_DIR) + "/attribution.json"));
+  for (const auto& c : doc["cases"].GetArray()) {
+    account_state s("golden");
+    create_rules<passthrough_referrer>(s, c["passthrough"]);
+    create_rules<referrer_mapping>(s, c["mappings"]);
+    s.refresh_indexes();
+    auto v = parse_visit(c["visit"]);
+    BOOST_REQUIRE(v.ok());
+    auto r = resolve(s, *v);
+    rapidjson::StringBuffer buf;
+    json_writer w(buf);
+    write_json(w, r);
+    std::string appended;
+    append_json(appended, r);
+    BOOST_TEST(appended == std::string(buf.GetString(), buf.GetSize()), c["name"].GetString());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(explain_lists_every_step_and_every_rule_checked) {
+  account_state s("acme");
+  auto rules = parse(
+      R"([{"referrer_pattern":"partner","match_type":"contains","utm_source":"low","priority":1},
+                         {"referrer_pattern":"partner.com","match_type":"ends_with","utm_source":"high","priority":9},
+                         {"referrer_pattern":"other.com","utm_source":"x"}])");
+  create_rules<referrer_mapping>(s, rules);
+  s.refresh_indexes();
+  auto v = parse_visit(
+      parse(R"({"referrer":"https://shop.partner.com","landing_url":"https://h.example/"})"));
+  BOOST_REQUIRE(v.ok());
+  rapidjson::StringBuffer buf;
+  json_writer w(buf);
+  auto r = resolve(s, *v, &w);
+  BOOST_TEST(r.reason == "mapping");
+  auto steps = parse(buf.GetString());
+  BOOST_REQUIRE(steps.IsArray());
+  BOOST_TEST(steps.Size() == 8u);
+  std::vector<std::string> names;
+  int deciding = 0;
+  for (const auto& st : steps.GetArray()) {
+    names.push_back(st["step"].GetString());
+    if (st["decides"].GetBool()) ++deciding;
+  }
+  BOOST_TEST(names == (std::vector<std::string>{"utm", "click_id", "internal", "passthrough",
+                                                "mapping", "ai_platform", "referral", "direct"}));
+  BOOST_TEST(deciding == 1);
+  const auto& mapping = steps[4];
+  BOOST_TEST(mapping["decides"].GetBool());
+  BOOST_REQUIRE(mapping["rules"].Size() == 3u);
+  // In rank order: the winner, the one that lost on priority, the one that missed.
+  BOOST_TEST(mapping["rules"][0]["id"].GetInt() == 2);
+  BOOST_TEST(mapping["rules"][0]["matched"].GetBool());
+  BOOST_TEST(mapping["rules"][1]["id"].GetInt() == 1);
+  BOOST_TEST(mapping["rules"][1]["matched"].GetBool());
+  BOOST_TEST(
+      std::string(mapping["rules"][1]["note"].GetString()).find("loses on priority to mapping 2") !=
+      std::string::npos);
+  BOOST_TEST(!mapping["rules"][2]["matched"].GetBool());
+  // The referral step applies too, but does not decide.
+  BOOST_TEST(steps[6]["applies"].GetBool());
+  BOOST_TEST(!steps[6]["decides"].GetBool());
+}
+
+BOOST_AUTO_TEST_CASE(one_unreadable_url_never_loses_a_visit) {
+  for (std::string_view body :
+       {R"({"landing_url":"/relative/path"})", R"({"landing_url":"https://"})",
+        R"({"landing_url":"https://h.example/","referrer":"https://"})",
+        R"({"landing_url":"https://h.example/","referrer":"about:blank"})",
+        R"({"landing_url":"http://[/","referrer":"http://[]/"})"}) {
+    auto v = parse_visit(parse(body), 4);
+    BOOST_REQUIRE_MESSAGE(v.ok(), body);
+    BOOST_TEST(!v->warnings.empty(), body);
+    account_state s("acme");
+    auto r = resolve(s, *v);
+    BOOST_TEST(r.reason == "direct", body);
+  }
+  auto ftp = parse_visit(parse(R"({"landing_url":"ftp://files.example/x"})"));
+  BOOST_REQUIRE(ftp.ok());
+  BOOST_TEST(ftp->landing_host == "files.example");
+}
+
+BOOST_AUTO_TEST_CASE(visits_are_validated_with_field_names) {
+  auto bad = [](std::string_view body, const std::string& field) {
+    auto v = parse_visit(parse(body), 4);
+    return referrald::testing::names_field(v, field);
+  };
+  BOOST_TEST(bad(R"({"referrer":"x.com"})", "visits[4].landing_url"));
+  BOOST_TEST(bad(R"({"landing_url":7})", "visits[4].landing_url"));
+  BOOST_TEST(bad(R"({"landing_url":"https://h.example/","referrer":5})", "visits[4].referrer"));
+  BOOST_TEST(bad(R"({"landing_url":"https://h.example/","session":{"utm_source":"a\u0000b"}})",
+                 "visits[4].session.utm_source"));
+  BOOST_TEST(bad(R"({"landing_url":"https://h.example/","session":{"utm_term":"\u202Eevil"}})",
+                 "visits[4].session.utm_term"));
+  BOOST_TEST(bad(R"({"landing_url":"https://h.example/","session":"x"})", "visits[4].session"));
+  BOOST_TEST(bad(R"({"landing_url":"https://h.example/","session":{"utm_source":1}})",
+                 "visits[4].session.utm_source"));
+  BOOST_TEST(bad(R"({"landing_url":"https://h.example/","session":{"gclid":"x"}})",
+                 "visits[4].session.gclid"));
+  BOOST_TEST(bad(R"({"landing_url":"https://h.example/","extra":1})", "visits[4].extra"));
+  BOOST_TEST(bad(R"([1,2])", "visits[4]."));  // the body as a whole
+  BOOST_TEST(parse_visit(parse(R"({"landing_url":"HTTPS://H.example"})")).ok());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,38 @@
+#include "domain/base/text.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+using namespace referrald::domain;
+
+BOOST_AUTO_TEST_SUITE(text)
+
+BOOST_AUTO_TEST_CASE(trim_removes_surrounding_ascii_whitespace_only) {
+  BOOST_TEST(trim("  a b \t\r\n") == "a b");
+  BOOST_TEST(trim("") == "");
+  BOOST_TEST(trim(" \t ") == "");
+  BOOST_TEST(trim("x") == "x");
+}
+
+BOOST_AUTO_TEST_CASE(utf8_length_counts_code_points) {
+  BOOST_TEST(utf8_length("abc") == 3u);
+  BOOST_TEST(utf8_length("b\xC3\xBC"
+                         "cher") == 6u);                      // bücher
+  BOOST_TEST(utf8_length("\xF0\x9F\x98\x80") == 1u);          // one emoji, 4 bytes
+  BOOST_TEST(utf8_length("\xE6\x97\xA5\xE6\x9C\xAC") == 2u);  // 日本
+}
+
+BOOST_AUTO_TEST_CASE(utf8_validation_rejects_malformed_sequences) {
+  BOOST_TEST(is_valid_utf8("plain"));
+  BOOST_TEST(is_valid_utf8("\xC3\xBC"));
+  BOOST_TEST(!is_valid_utf8("\xC3"));              // truncated
+  BOOST_TEST(!is_valid_utf8("\xC0\xAF"));          // overlong '/'
+  BOOST_TEST(!is_valid_utf8("\xED\xA0\x80"));      // surrogate
+  BOOST_TEST(!is_valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+  BOOST_TEST(!is_valid_utf8("\xFF"));
+}
+
+BOOST_AUTO_TEST_CASE(lowercase_touches_ascii_letters_only) {
+  BOOST_TEST(to_lower_ascii("HeLLo-\xC3\x9C") == "hello-\xC3\x9C");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
