@@ -194,8 +194,9 @@ prepared_event prepare(const account_actor_state& st, domain::event_type type, s
   p.event.type = type;
   p.event.key_id = key_id;
   p.event.entity_id = value.id;
-  p.event.object = domain::entity_json(st.account_id, value);
-  p.decoded = domain::make_entity(std::move(value), p.event.object);
+  p.event.object = domain::encode_object(value);
+  auto json = domain::entity_json(st.account_id, value);
+  p.decoded = domain::make_entity(std::move(value), std::move(json));
   return p;
 }
 
@@ -219,7 +220,7 @@ void create(self_ptr self, create_req<T>& req) {
   const domain::unix_ms now = next_timestamp(st);
   value.created_at = value.updated_at = now;
   auto p = prepare(st, traits::created, req.key_id, std::move(value), now);
-  std::string response = p.event.object;
+  std::string response = std::get<domain::entity_ref<T>>(p.decoded)->json;
   submit(self, std::move(p), std::move(req.reply), std::move(response));
 }
 
@@ -235,7 +236,7 @@ void patch(self_ptr self, patch_req<T>& req) {
     return;
   }
   T value = (*current)->value;
-  auto changed = traits::patch(value, req.patch);
+  auto changed = domain::apply_patch(value, req.patch);
   if (!changed) {
     req.reply->deliver(std::move(changed).err());
     return;
@@ -262,7 +263,7 @@ void patch(self_ptr self, patch_req<T>& req) {
   value.updated_at = now;
   auto p = prepare(st, traits::updated, req.key_id, std::move(value), now);
   p.event.changed = std::move(*changed);
-  std::string response = p.event.object;
+  std::string response = std::get<domain::entity_ref<T>>(p.decoded)->json;
   submit(self, std::move(p), std::move(req.reply), std::move(response));
 }
 
@@ -281,7 +282,7 @@ void remove(self_ptr self, delete_req<T>& req) {
   p.event.type = traits::deleted;
   p.event.key_id = req.key_id;
   p.event.entity_id = req.id;
-  p.event.object = (*current)->json;  // the entity as it stood
+  p.event.object = domain::encode_object((*current)->value);  // the entity as it stood
   submit(self, std::move(p), std::move(req.reply), std::string());
 }
 

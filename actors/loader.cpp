@@ -88,14 +88,17 @@ void audit(const loader_context& ctx, audit_req& req) {
   w.StartArray();
   std::size_t count = 0;
   std::uint64_t last = req.after_seq;
+  domain::status written;
   auto st = ctx.log->replay(req.account_id, req.after_seq + 1, [&](const domain::event& e) {
     if (count == req.limit || e.seq > *head) return false;
-    domain::write_json(w, req.account_id, e);
+    written = domain::write_json(w, req.account_id, e);
+    if (!written) return false;
     last = e.seq;
     ++count;
     return true;
   });
   if (!st) return req.reply->deliver(std::move(st).err());
+  if (!written) return req.reply->deliver(std::move(written).err());
   w.EndArray();
   w.Key("next_after_seq");
   if (last < *head) {

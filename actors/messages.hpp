@@ -52,7 +52,7 @@ struct create_req {
 template <class T>
 struct patch_req {
   std::int64_t id = 0;
-  typename domain::kind_traits<T>::patch_type patch;
+  domain::schema::patch<T> patch;
   std::int64_t key_id = 0;
   reply_to reply;
 };

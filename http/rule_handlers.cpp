@@ -36,7 +36,7 @@ std::optional<response> rule_create(request_ctx& c) {
   if (!account) return failure(account.err());
   rapidjson::Document doc;
   if (auto st = json_body(c, doc); !st) return failure(st.err());
-  auto input = domain::kind_traits<T>::parse_create(doc);
+  auto input = domain::parse_create<T>(doc);
   if (!input) return failure(input.err());
   c.runtime->tell(*account,
                   actors::create_req<T>{std::move(*input), c.key->id, reply_with(c, 201)});
@@ -71,7 +71,7 @@ std::optional<response> rule_patch(request_ctx& c) {
   if (!id) return failure(id.err());
   rapidjson::Document doc;
   if (auto st = json_body(c, doc); !st) return failure(st.err());
-  auto patch = domain::kind_traits<T>::parse_patch(doc);
+  auto patch = domain::parse_patch<T>(doc);
   if (!patch) return failure(patch.err());
   c.runtime->tell(*account,
                   actors::patch_req<T>{*id, std::move(*patch), c.key->id, reply_with(c, 200)});

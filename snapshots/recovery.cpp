@@ -56,10 +56,11 @@ domain::result<domain::account_state> starting_state(const store::event_log& log
 
 // Folds a run of events onto a starting state without decoding every object: it keeps,
 // per entity, only the object of the last event that touched it, and decodes the
-// survivors once at the end. The checks match account_state::apply (sequence, chain,
-// known entities, fresh ids; unique keys and object ids when decoding), so the result is
-// the same state, or an error for a log apply() would refuse; it is just cheaper when
-// most events are superseded by later ones.
+// survivors once at the end. Its checks are account_state::apply's: the same
+// domain::event_misfit for each event (sequence, chain, known entities, fresh ids), and
+// collection::restore for unique keys once decoded (object ids too), so the result is the
+// same state, or an error for a log apply() would refuse; it is just cheaper when most
+// events are superseded by later ones.
 class tail_fold {
  public:
   explicit tail_fold(domain::account_state base) : base_(std::move(base)) {
@@ -71,10 +72,7 @@ class tail_fold {
   }
 
   domain::status add(const domain::event& e) {
-    if (e.seq != seq_ + 1)
-      return corrupt(e, "expected sequence number " + std::to_string(seq_ + 1));
-    if (e.prev_hash != head_) return corrupt(e, "does not chain to the previous event");
-    domain::status st = domain::entity_kind(e.type) == "passthrough_referrer"
+    domain::status st = domain::kind_of(e.type) == domain::entity_kind::passthrough_referrer
                             ? step(e, referrers_, base_.referrers())
                             : step(e, mappings_, base_.mappings());
     if (!st) return st;
@@ -86,9 +84,9 @@ class tail_fold {
 
   domain::result<domain::account_state> finish() && {
     if (seq_ == base_.seq()) return std::move(base_);
-    auto referrers = build(referrers_, base_.referrers());
+    auto referrers = build(referrers_, base_.referrers(), base_.account_id());
     if (!referrers) return std::move(referrers).err();
-    auto mappings = build(mappings_, base_.mappings());
+    auto mappings = build(mappings_, base_.mappings(), base_.account_id());
     if (!mappings) return std::move(mappings).err();
     return domain::account_state::restore(base_.account_id(), seq_, head_, last_timestamp_,
                                           std::move(*referrers), std::move(*mappings));
@@ -96,7 +94,11 @@ class tail_fold {
 
  private:
   struct kind_changes {
-    std::unordered_map<std::int64_t, std::optional<std::string>> latest;  // nullopt: deleted
+    struct stored {
+      domain::object_format format;
+      std::string bytes;
+    };
+    std::unordered_map<std::int64_t, std::optional<stored>> latest;  // nullopt: deleted
     std::int64_t next_id = 1;
   };
 
@@ -118,29 +120,22 @@ class tail_fold {
   domain::status step(const domain::event& e, kind_changes& k,
                       const domain::collection<T>& base) const {
     using traits = domain::kind_traits<T>;
-    if (e.type == traits::created) {
-      if (e.entity_id < k.next_id || exists(k, base, e.entity_id)) {
-        return corrupt(e, "id " + std::to_string(e.entity_id) + " was already used");
-      }
-      k.next_id = e.entity_id + 1;
-      k.latest[e.entity_id] = e.object;
-      return {};
+    if (auto why = domain::event_misfit(e, seq_, head_, exists(k, base, e.entity_id), k.next_id)) {
+      return corrupt(e, *why);
     }
-    if (!exists(k, base, e.entity_id)) {
-      return corrupt(e, (e.type == traits::deleted ? "deletes" : "updates") +
-                            std::string(" an unknown ") + std::string(traits::noun));
-    }
+    if (e.type == traits::created) k.next_id = e.entity_id + 1;
     if (e.type == traits::deleted) {
       k.latest[e.entity_id] = std::nullopt;
     } else {
-      k.latest[e.entity_id] = e.object;
+      k.latest[e.entity_id] = typename kind_changes::stored{e.format, e.object};
     }
     return {};
   }
 
   template <class T>
   static domain::result<domain::collection<T>> build(kind_changes& k,
-                                                     const domain::collection<T>& base) {
+                                                     const domain::collection<T>& base,
+                                                     std::string_view account_id) {
     using traits = domain::kind_traits<T>;
     if (k.latest.empty()) return base;
     std::vector<domain::entity_ref<T>> entities;
@@ -148,22 +143,21 @@ class tail_fold {
     for (auto [id, e] : base.items()) {
       if (k.latest.find(id) == k.latest.end()) entities.push_back(e);
     }
-    for (auto& [id, json] : k.latest) {
-      if (!json) continue;
-      rapidjson::Document doc;
-      doc.Parse(json->data(), json->size());
-      if (doc.HasParseError()) {
+    for (auto& [id, object] : k.latest) {
+      if (!object) continue;
+      auto value = domain::decode_object<T>(object->format, object->bytes);
+      if (!value) {
         return domain::make_error(domain::errc::store_corrupted,
                                   "a stored " + std::string(traits::noun) + " " +
-                                      std::to_string(id) + " is not valid JSON");
+                                      std::to_string(id) +
+                                      " does not decode: " + value.err().message);
       }
-      auto value = traits::from_json(doc);
-      if (!value) return std::move(value).err();
       if (value->id != id) {
         return domain::make_error(domain::errc::internal,
                                   "object id differs from the entity id " + std::to_string(id));
       }
-      entities.push_back(domain::make_entity(std::move(*value), std::move(*json)));
+      auto json = domain::entity_json(account_id, *value);
+      entities.push_back(domain::make_entity(std::move(*value), std::move(json)));
     }
     std::sort(entities.begin(), entities.end(),
               [](const auto& a, const auto& b) { return a->value.id < b->value.id; });

@@ -4,13 +4,14 @@
 //                (one account's snapshots are one contiguous, seq-ordered key range)
 //   value     := version:u8 last_timestamp_ms:fixed64 head_hash:32*u8
 //                referrers:kind mappings:kind crc:fixed32
-//   version   := 0x01
+//   version   := 0x02 (written) | 0x01 (read: snapshots of release 0.2 and before)
 //   kind      := next_id:fixed64 count:varint entity*
-//   entity    := id:fixed64 json:lpstr       (ascending id; json is the entity's API JSON,
-//                                             the object of the event that last changed it)
+//   entity    := id:fixed64 object:lpstr    (ascending id)
+//   object    := version 0x02: the entity's tagged encoding (domain/base/schema.hpp)
+//              | version 0x01: the entity's API JSON as release 0.2 wrote it
 //   head_hash := hash of event `seq` (store/event_log.cpp): ties the snapshot to the log
 //   crc       := CRC-32C of key || value[0 .. offset of crc)
-//   fixed64, fixed32, varint, lpstr as in store/codec.hpp
+//   fixed64, fixed32, varint, lpstr as in domain/base/codec.hpp
 //
 // The state is the fold of events 1..seq: both collections (active and inactive entities,
 // deleted ones gone) with the next id each would assign, the head hash and the timestamp
@@ -18,20 +19,19 @@
 
 #include "snapshots/snapshot_store.hpp"
 
-#include <rapidjson/document.h>
-
 #include <algorithm>
 #include <optional>
 
-#include "store/codec.hpp"
+#include "domain/base/codec.hpp"
 
 namespace referrald::snapshots {
 
 namespace {
 
-using namespace store::codec;
+using namespace codec;
 
-constexpr std::uint8_t k_snapshot_version = 1;
+constexpr std::uint8_t k_snapshot_version = 2;     // written
+constexpr std::uint8_t k_snapshot_version_v1 = 1;  // read
 constexpr std::size_t k_digest_size = 32;
 constexpr std::size_t k_header_size = 1 + 8 + k_digest_size;
 
@@ -45,31 +45,34 @@ template <class T>
 void put_kind(std::string& out, const domain::collection<T>& c) {
   put_fixed64(out, static_cast<std::uint64_t>(c.next_id()));
   put_varint(out, c.size());
+  std::string object;
   for (auto [id, e] : c.items()) {
     put_fixed64(out, static_cast<std::uint64_t>(id));
-    put_lpstr(out, e->json);
+    object = domain::encode_object(e->value);
+    put_lpstr(out, object);
   }
 }
 
 template <class T>
 domain::result<domain::collection<T>> get_kind(reader& r, std::string_view account_id,
-                                               std::uint64_t seq) {
+                                               std::uint64_t seq, domain::object_format format) {
   std::uint64_t next_id = 0, count = 0;
   if (!r.fixed64(next_id) || !r.varint(count)) return corrupt(account_id, seq, "truncated");
   std::vector<domain::entity_ref<T>> entities;
   entities.reserve(std::min<std::uint64_t>(count, r.remaining()));
   for (std::uint64_t i = 0; i < count; ++i) {
     std::uint64_t id = 0;
-    std::string json;
-    if (!r.fixed64(id) || !r.lpstr(json)) return corrupt(account_id, seq, "truncated entity");
-    rapidjson::Document doc;
-    doc.Parse(json.data(), json.size());
-    if (doc.HasParseError()) return corrupt(account_id, seq, "entity is not valid JSON");
-    auto value = domain::kind_traits<T>::from_json(doc);
+    std::string_view object;
+    std::uint64_t size = 0;
+    if (!r.fixed64(id) || !r.varint(size) || !r.bytes(size, object)) {
+      return corrupt(account_id, seq, "truncated entity");
+    }
+    auto value = domain::decode_object<T>(format, object);
     if (!value) return corrupt(account_id, seq, value.err().message);
     if (value->id != static_cast<std::int64_t>(id)) {
       return corrupt(account_id, seq, "entity id differs from its record");
     }
+    auto json = domain::entity_json(account_id, *value);
     entities.push_back(domain::make_entity(std::move(*value), std::move(json)));
   }
   auto c = domain::collection<T>::restore(std::move(entities), static_cast<std::int64_t>(next_id));
@@ -114,15 +117,17 @@ domain::result<domain::account_state> decode_snapshot(std::string_view account_i
   std::uint64_t ts = 0;
   domain::sha256_digest head{};
   if (!r.u8(version)) return corrupt(account_id, seq, "truncated");
-  if (version != k_snapshot_version) {
+  if (version != k_snapshot_version && version != k_snapshot_version_v1) {
     return corrupt(account_id, seq, "unknown format version " + std::to_string(version));
   }
+  // The entities' format is the snapshot's version (1: API JSON; 2: tagged).
+  auto format = static_cast<domain::object_format>(version);
   if (!r.fixed64(ts) || !r.bytes(k_digest_size, head.data())) {
     return corrupt(account_id, seq, "truncated");
   }
-  auto referrers = get_kind<domain::passthrough_referrer>(r, account_id, seq);
+  auto referrers = get_kind<domain::passthrough_referrer>(r, account_id, seq, format);
   if (!referrers) return std::move(referrers).err();
-  auto mappings = get_kind<domain::referrer_mapping>(r, account_id, seq);
+  auto mappings = get_kind<domain::referrer_mapping>(r, account_id, seq, format);
   if (!mappings) return std::move(mappings).err();
   if (r.remaining() != 0) return corrupt(account_id, seq, "bad length");
   return domain::account_state::restore(std::string(account_id), seq, head,
@@ -166,8 +171,9 @@ domain::result<std::vector<snapshot_info>> snapshot_store::scan(std::string_view
         info.account_id = std::string(key.substr(0, zero));
         info.seq = get_fixed64_be(key.data() + zero + 1);
         info.bytes = value.size();
+        auto version = value.empty() ? 0 : static_cast<std::uint8_t>(value[0]);
         auto body = value.size() >= k_header_size + 4 &&
-                            static_cast<std::uint8_t>(value[0]) == k_snapshot_version
+                            (version == k_snapshot_version || version == k_snapshot_version_v1)
                         ? checked_body(key, value)
                         : std::nullopt;
         std::uint64_t ts = 0;

@@ -34,7 +34,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "store/codec.hpp"
+#include "domain/base/codec.hpp"
 #include "store/db_internal.hpp"
 
 namespace referrald::store {

@@ -4,15 +4,19 @@
 //                 (account ids never contain 0x00, so one account's events are one
 //                 contiguous, seq-ordered key range)
 //   value      := version:u8 type:u8 timestamp_ms:fixed64 key_id:fixed64 entity_id:fixed64
-//                 object:lpstr changed:strlist prev_hash:32*u8 hash:32*u8 crc:fixed32
-//   version    := 0x01
+//                 object:lpstr changed prev_hash:32*u8 hash:32*u8 crc:fixed32
+//   version    := 0x02 (written) | 0x01 (read: events of release 0.2 and before)
 //   type       := 0x01 passthrough_referrer.created | 0x02 .updated | 0x03 .deleted
 //               | 0x04 referrer_mapping.created    | 0x05 .updated | 0x06 .deleted
 //   fixed64    := 8 bytes little-endian (two's complement for signed fields)
 //   fixed32    := 4 bytes little-endian
 //   lpstr      := length:varint32 bytes          (UTF-8)
-//   strlist    := count:varint32 lpstr*
-//   object     := JSON text of the entity after the change, in the API's shape
+//   object     := the entity after the change (for a delete, as it stood):
+//                 version 0x02: its tagged encoding (domain/base/schema.hpp)
+//                 version 0x01: its API JSON as release 0.2 wrote it
+//   changed    := for *.updated, the fields whose value changed, in field-table order:
+//                 version 0x02: count:varint32 tag:u8*   (the fields' stored tags)
+//                 version 0x01: count:varint32 lpstr*    (their API names)
 //   hash       := SHA-256( prev_hash
 //                        || lpstr(account_id) || seq:fixed64-big-endian
 //                        || value[0 .. offset of prev_hash) )
@@ -31,14 +35,16 @@
 
 #include <cstring>
 
-#include "store/codec.hpp"
+#include "domain/base/codec.hpp"
+#include "domain/rules/entities.hpp"
 #include "store/db_internal.hpp"
 
 namespace referrald::store {
 
 namespace {
 
-constexpr std::uint8_t k_event_version = 1;
+constexpr auto k_event_version = static_cast<std::uint8_t>(domain::object_format::tagged);
+constexpr auto k_event_version_v1 = static_cast<std::uint8_t>(domain::object_format::json);
 constexpr std::size_t k_digest_size = 32;
 
 using namespace codec;
@@ -67,15 +73,20 @@ std::string encode_event_key(std::string_view account_id, std::uint64_t seq) {
 std::string encode_event_value(std::string_view account_id, domain::event& e) {
   std::string v;
   v.reserve(64 + e.object.size());
-  v.push_back(static_cast<char>(k_event_version));
+  v.push_back(static_cast<char>(e.format));
   v.push_back(static_cast<char>(e.type));
   put_fixed64(v, static_cast<std::uint64_t>(e.timestamp));
   put_fixed64(v, static_cast<std::uint64_t>(e.key_id));
   put_fixed64(v, static_cast<std::uint64_t>(e.entity_id));
   put_lpstr(v, e.object);
   put_varint(v, e.changed.size());
-  for (const auto& f : e.changed)
-    put_lpstr(v, f);
+  for (const auto& f : e.changed) {
+    if (e.format == domain::object_format::json) {
+      put_lpstr(v, f);
+    } else {
+      v.push_back(static_cast<char>(domain::field_tag(e.type, f)));
+    }
+  }
   e.hash = chain_hash(account_id, e.seq, e.prev_hash, v);
   v.append(reinterpret_cast<const char*>(e.prev_hash.data()), k_digest_size);
   v.append(reinterpret_cast<const char*>(e.hash.data()), k_digest_size);
@@ -98,9 +109,10 @@ domain::result<domain::event> decode_event(std::string_view account_id, std::uin
   std::uint64_t ts = 0, key = 0, entity = 0;
   std::uint32_t count = 0;
   if (!r.u8(version)) return corrupt(account_id, seq, "truncated");
-  if (version != k_event_version) {
+  if (version != k_event_version && version != k_event_version_v1) {
     return corrupt(account_id, seq, "unknown format version " + std::to_string(version));
   }
+  e.format = static_cast<domain::object_format>(version);
   if (!r.u8(type) || !r.fixed64(ts) || !r.fixed64(key) || !r.fixed64(entity) ||
       !r.lpstr(e.object) || !r.varint32(count)) {
     return corrupt(account_id, seq, "truncated");
@@ -112,9 +124,17 @@ domain::result<domain::event> decode_event(std::string_view account_id, std::uin
   e.key_id = static_cast<std::int64_t>(key);
   e.entity_id = static_cast<std::int64_t>(entity);
   for (std::uint32_t i = 0; i < count; ++i) {
-    std::string f;
-    if (!r.lpstr(f)) return corrupt(account_id, seq, "truncated field list");
-    e.changed.push_back(std::move(f));
+    if (e.format == domain::object_format::json) {
+      std::string f;
+      if (!r.lpstr(f)) return corrupt(account_id, seq, "truncated field list");
+      e.changed.push_back(std::move(f));
+      continue;
+    }
+    std::uint8_t tag = 0;
+    if (!r.u8(tag)) return corrupt(account_id, seq, "truncated field list");
+    auto name = domain::field_name(e.type, tag);
+    if (name.empty()) return corrupt(account_id, seq, "unknown field tag " + std::to_string(tag));
+    e.changed.emplace_back(name);
   }
   if (!r.bytes(k_digest_size, e.prev_hash.data()) || !r.bytes(k_digest_size, e.hash.data()) ||
       r.remaining() != 0) {

@@ -3,7 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 
-#include "store/codec.hpp"
+#include "domain/base/codec.hpp"
 #include "store/db_internal.hpp"
 
 namespace referrald::store {

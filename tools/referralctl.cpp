@@ -258,14 +258,17 @@ int cmd_events(const std::string& dir, const args& a) {
   } else if (*head == 0) {
     return failed("account '" + it->second + "' has no events in " + dir);
   }
+  domain::status written;
   auto st = log.replay(it->second, 1, [&](const domain::event& e) {
     rapidjson::StringBuffer buf;
     domain::json_writer w(buf);
-    domain::write_json(w, it->second, e);
+    written = domain::write_json(w, it->second, e);
+    if (!written) return false;
     std::fwrite(buf.GetString(), 1, buf.GetSize(), stdout);
     std::fputc('\n', stdout);
     return true;
   });
+  if (st && !written) st = std::move(written);
   if (!st) {
     std::fprintf(stderr, "referralctl: %s\n", st.err().message.c_str());
     return 1;
@@ -418,15 +421,18 @@ int cmd_history(const std::string& dir, const args& a) {
     return failed("account '" + account + "' has no events in " + dir);
   }
   std::size_t printed = 0;
+  domain::status written;
   auto st = log.replay(account, 1, [&](const domain::event& e) {
-    if (e.entity_id != *id || domain::entity_kind(e.type) != wanted) return true;
+    if (e.entity_id != *id || domain::entity_name(e.type) != wanted) return true;
     rapidjson::StringBuffer buf;
     domain::json_writer w(buf);
-    domain::write_json(w, account, e);
+    written = domain::write_json(w, account, e);
+    if (!written) return false;
     print_json_line(buf);
     ++printed;
     return true;
   });
+  if (st && !written) st = std::move(written);
   if (!st) return failed(st.err());
   if (printed == 0) {
     return failed("account '" + account + "' has no " + std::string(wanted) + " with id " +

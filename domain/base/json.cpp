@@ -32,8 +32,7 @@ std::string json_type_name(const rapidjson::Value& v) {
   return "an object";
 }
 
-field_reader::field_reader(const rapidjson::Value& body,
-                           std::initializer_list<std::string_view> fields)
+field_reader::field_reader(const rapidjson::Value& body, std::span<const std::string_view> fields)
     : body_(&body) {
   if (body.IsObject() && body.MemberCount() > 64) {
     errors_.push_back({"", "the body has too many fields"});

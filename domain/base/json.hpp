@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,7 +30,9 @@ class field_reader {
  public:
   // `body` must outlive the reader. `fields` are the names the body may carry; anything
   // else is reported as unknown, read-only names as read-only, and a repeated key as such.
-  field_reader(const rapidjson::Value& body, std::initializer_list<std::string_view> fields);
+  field_reader(const rapidjson::Value& body, std::initializer_list<std::string_view> fields)
+      : field_reader(body, std::span<const std::string_view>(fields.begin(), fields.size())) {}
+  field_reader(const rapidjson::Value& body, std::span<const std::string_view> fields);
 
   bool has(std::string_view name) const;
 

@@ -22,17 +22,6 @@ error unfit(const std::string& why) { return make_error(errc::internal, why); }
 
 }  // namespace
 
-template <class T>
-std::string entity_json(std::string_view account_id, const T& value) {
-  rapidjson::StringBuffer buf;
-  json_writer w(buf);
-  write_json(w, account_id, value);
-  return {buf.GetString(), buf.GetSize()};
-}
-
-template std::string entity_json(std::string_view, const passthrough_referrer&);
-template std::string entity_json(std::string_view, const referrer_mapping&);
-
 // -- collection -------------------------------------------------------------------------
 
 template <class T>
@@ -122,11 +111,33 @@ bool operator==(const account_state& a, const account_state& b) {
          a.mappings_ == b.mappings_;
 }
 
-status account_state::apply(const event& e, const decoded_entity& decoded) {
-  if (e.seq != seq_ + 1) {
-    return corrupt(e, "expected sequence number " + std::to_string(seq_ + 1));
+std::optional<std::string> event_misfit(const event& e, std::uint64_t seq,
+                                        const sha256_digest& head, bool exists,
+                                        std::int64_t next_id) {
+  if (e.seq != seq + 1) return "expected sequence number " + std::to_string(seq + 1);
+  if (e.prev_hash != head) return "does not chain to the previous event";
+  bool create = e.type == event_type::passthrough_referrer_created ||
+                e.type == event_type::referrer_mapping_created;
+  bool remove = e.type == event_type::passthrough_referrer_deleted ||
+                e.type == event_type::referrer_mapping_deleted;
+  if (create && (exists || e.entity_id < next_id)) {
+    return "id " + std::to_string(e.entity_id) + " was already used";
   }
-  if (e.prev_hash != head_hash_) return corrupt(e, "does not chain to the previous event");
+  if (!create && !exists) {
+    std::string_view noun = kind_of(e.type) == entity_kind::passthrough_referrer
+                                ? kind_traits<passthrough_referrer>::noun
+                                : kind_traits<referrer_mapping>::noun;
+    return (remove ? "deletes an unknown " : "updates an unknown ") + std::string(noun);
+  }
+  return std::nullopt;
+}
+
+status account_state::apply(const event& e, const decoded_entity& decoded) {
+  bool passthrough = kind_of(e.type) == entity_kind::passthrough_referrer;
+  bool exists = passthrough ? referrers_.find(e.entity_id) != nullptr
+                            : mappings_.find(e.entity_id) != nullptr;
+  std::int64_t next_id = passthrough ? referrers_.next_id() : mappings_.next_id();
+  if (auto why = event_misfit(e, seq_, head_hash_, exists, next_id)) return corrupt(e, *why);
   status st;
   switch (e.type) {
     case event_type::passthrough_referrer_created:
@@ -162,10 +173,7 @@ status account_state::apply_kind(const event& e, const decoded_entity& decoded, 
   if (const auto* pre = std::get_if<entity_ref<T>>(&decoded); pre != nullptr && *pre) {
     ent = *pre;
   } else {
-    rapidjson::Document doc;
-    doc.Parse(e.object.data(), e.object.size());
-    if (doc.HasParseError()) return corrupt(e, "object is not valid JSON");
-    auto value = traits::from_json(doc);
+    auto value = decode_object<T>(e.format, e.object);
     if (!value) return corrupt(e, value.err().message);
     // An update that keeps a regex pattern keeps its compiled form.
     if constexpr (std::is_same_v<T, referrer_mapping>) {
@@ -175,7 +183,8 @@ status account_state::apply_kind(const event& e, const decoded_entity& decoded, 
         value->regex = old->regex;
       }
     }
-    ent = make_entity(std::move(*value), e.object);
+    auto json = entity_json(account_id_, *value);
+    ent = make_entity(std::move(*value), std::move(json));
   }
   if (ent->value.id != e.entity_id) return corrupt(e, "object id differs from the entity id");
   auto st = e.type == traits::created ? c.add(std::move(ent)) : c.replace(std::move(ent));

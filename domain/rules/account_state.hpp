@@ -74,6 +74,15 @@ class collection {
 using decoded_entity =
     std::variant<std::monostate, entity_ref<passthrough_referrer>, entity_ref<referrer_mapping>>;
 
+// The checks every fold of an account's events makes before applying `e` to a state whose
+// last event is `seq` with hash `head`: `e` is the next event and chains to it, and its
+// entity exists (update, delete) or has a fresh id (create: not `exists` and at least
+// `next_id`). Why `e` does not fit, or nullopt. Shared by account_state::apply and the
+// snapshot loader's tail fold.
+std::optional<std::string> event_misfit(const event& e, std::uint64_t seq,
+                                        const sha256_digest& head, bool exists,
+                                        std::int64_t next_id);
+
 class account_state {
  public:
   explicit account_state(std::string account_id = {});

@@ -1,12 +1,15 @@
 #pragma once
 
-// The rule kinds an account holds, and what generic code needs to know about each:
-// its event types, its names in the API, its unique key, and how it is validated,
-// patched, written and read. Adding a kind means adding a kind_traits specialization.
+// The rule kinds an account holds, and what generic code needs to know about each: its
+// event types, its names in the API, its unique key and its field table, from which its
+// validation, patching, JSON and stored encoding are derived (domain/rules/entities.cpp).
+// Adding a kind means adding a model with a field table and a kind_traits specialization.
 
 #include <rapidjson/fwd.h>
 
+#include <concepts>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,7 +22,7 @@
 
 namespace referrald::domain {
 
-// A stored entity together with its API JSON (the object of the event that produced it).
+// A stored entity together with its API JSON.
 template <class T>
 struct entity {
   T value;
@@ -51,62 +54,83 @@ entity_ref<T> make_entity(T value, std::string json) {
       std::make_shared<const entity<T>>(entity<T>{std::move(value), std::move(json)}));
 }
 
+// The entity kind an event is about; stored in the event type's byte.
+enum class entity_kind : std::uint8_t { passthrough_referrer = 1, referrer_mapping = 2 };
+
 template <class T>
 struct kind_traits;
 
-template <>
-struct kind_traits<passthrough_referrer> {
-  using patch_type = passthrough_patch;
-  static constexpr event_type created = event_type::passthrough_referrer_created;
-  static constexpr event_type updated = event_type::passthrough_referrer_updated;
-  static constexpr event_type deleted = event_type::passthrough_referrer_deleted;
-  static constexpr std::string_view noun = "passthrough referrer";
-  static constexpr std::string_view list_name = "referrers";
-  static constexpr std::string_view key_field = "domain";
+// What follows from a kind's entity_kind: its event types (three per kind, in the order of
+// event_type).
+template <entity_kind K>
+struct kind_events {
+  static constexpr entity_kind kind = K;
+  static constexpr auto first = 3 * (static_cast<int>(K) - 1) + 1;
+  static constexpr event_type created = static_cast<event_type>(first);
+  static constexpr event_type updated = static_cast<event_type>(first + 1);
+  static constexpr event_type deleted = static_cast<event_type>(first + 2);
+};
 
+template <>
+struct kind_traits<passthrough_referrer> : kind_events<entity_kind::passthrough_referrer> {
+  static constexpr std::string_view noun = "passthrough referrer", list_name = "referrers",
+                                    key_field = "domain";
+  static auto fields() { return passthrough_fields(); }
   static const std::string& key(const passthrough_referrer& r) { return r.domain; }
-  static result<passthrough_referrer> parse_create(const rapidjson::Value& v) {
-    return parse_passthrough_create(v);
-  }
-  static result<passthrough_patch> parse_patch(const rapidjson::Value& v) {
-    return parse_passthrough_patch(v);
-  }
-  static result<std::vector<std::string>> patch(passthrough_referrer& r,
-                                                const passthrough_patch& p) {
-    return apply_patch(r, p);
-  }
-  static result<passthrough_referrer> from_json(const rapidjson::Value& v) {
-    return passthrough_from_json(v);
-  }
 };
 
 template <>
-struct kind_traits<referrer_mapping> {
-  using patch_type = mapping_patch;
-  static constexpr event_type created = event_type::referrer_mapping_created;
-  static constexpr event_type updated = event_type::referrer_mapping_updated;
-  static constexpr event_type deleted = event_type::referrer_mapping_deleted;
-  static constexpr std::string_view noun = "referrer mapping";
-  static constexpr std::string_view list_name = "mappings";
-  static constexpr std::string_view key_field = "referrer_pattern";
-
+struct kind_traits<referrer_mapping> : kind_events<entity_kind::referrer_mapping> {
+  static constexpr std::string_view noun = "referrer mapping", list_name = "mappings",
+                                    key_field = "referrer_pattern";
+  static auto fields() { return mapping_fields(); }
   static const std::string& key(const referrer_mapping& m) { return m.referrer_pattern; }
-  static result<referrer_mapping> parse_create(const rapidjson::Value& v) {
-    return parse_mapping_create(v);
-  }
-  static result<mapping_patch> parse_patch(const rapidjson::Value& v) {
-    return parse_mapping_patch(v);
-  }
-  static result<std::vector<std::string>> patch(referrer_mapping& m, const mapping_patch& p) {
-    return apply_patch(m, p);
-  }
-  static result<referrer_mapping> from_json(const rapidjson::Value& v) {
-    return mapping_from_json(v);
-  }
 };
 
-// The API JSON of an entity.
+static_assert(kind_traits<passthrough_referrer>::deleted ==
+              event_type::passthrough_referrer_deleted);
+static_assert(kind_traits<referrer_mapping>::created == event_type::referrer_mapping_created);
+
 template <class T>
+concept rule_kind = std::same_as<T, passthrough_referrer> || std::same_as<T, referrer_mapping>;
+
+// The entity kind of an event type.
+entity_kind kind_of(event_type t);
+
+// -- every operation of a rule kind, derived from its field table -------------------------
+
+// Validates a create body; the result has id 0 and no timestamps yet.
+template <rule_kind T>
+result<T> parse_create(const rapidjson::Value& body);
+
+// Validates a patch body (every field optional, the same checks as create).
+template <rule_kind T>
+result<schema::patch<T>> parse_patch(const rapidjson::Value& body);
+
+// Applies `p` to `v` (normalizing what depends on several fields); returns the names of
+// the fields whose value changed (possibly none), or a validation error and `v` unchanged.
+// Does not touch timestamps.
+template <rule_kind T>
+result<std::vector<std::string>> apply_patch(T& v, const schema::patch<T>& p);
+
+// The API JSON: {"id":..,"account_id":..,...,"created_at":..,"updated_at":..}
+template <rule_kind T>
+void write_json(json_writer& w, std::string_view account_id, const T& value);
+template <rule_kind T>
 std::string entity_json(std::string_view account_id, const T& value);
+
+// The stored form of an entity (an event's object, a snapshot's entity): format 2, the
+// tagged encoding of domain/base/schema.hpp.
+template <rule_kind T>
+std::string encode_object(const T& value);
+
+// Reads a stored entity of either format (1: the API JSON as it was written; 2: tagged),
+// compiling what is derived (a regex). An `internal` error when it does not decode.
+template <rule_kind T>
+result<T> decode_object(object_format format, std::string_view bytes);
+
+// The stored tag of field `name` of the kind of `t`'s entity (0: no such field), and back.
+std::uint8_t field_tag(event_type t, std::string_view name);
+std::string_view field_name(event_type t, std::uint8_t tag);
 
 }  // namespace referrald::domain

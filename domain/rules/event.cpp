@@ -1,5 +1,7 @@
 #include "domain/rules/event.hpp"
 
+#include "domain/rules/entities.hpp"
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -28,7 +30,7 @@ std::optional<event_type> event_type_from_byte(std::uint8_t b) {
   return std::nullopt;
 }
 
-std::string_view entity_kind(event_type t) {
+std::string_view entity_name(event_type t) {
   switch (t) {
     case event_type::passthrough_referrer_created:
     case event_type::passthrough_referrer_updated:
@@ -42,7 +44,18 @@ std::string_view entity_kind(event_type t) {
   return "unknown";
 }
 
-void write_json(json_writer& w, std::string_view account_id, const event& e) {
+status write_json(json_writer& w, std::string_view account_id, const event& e) {
+  // The object as the API shows it today, whatever format stored it.
+  std::string object;
+  if (kind_of(e.type) == entity_kind::passthrough_referrer) {
+    auto v = decode_object<passthrough_referrer>(e.format, e.object);
+    if (!v) return std::move(v).err();
+    object = entity_json(account_id, *v);
+  } else {
+    auto v = decode_object<referrer_mapping>(e.format, e.object);
+    if (!v) return std::move(v).err();
+    object = entity_json(account_id, *v);
+  }
   w.StartObject();
   w.Key("account_id");
   write_string(w, account_id);
@@ -55,11 +68,11 @@ void write_json(json_writer& w, std::string_view account_id, const event& e) {
   w.Key("key_id");
   w.Int64(e.key_id);
   w.Key("entity");
-  write_string(w, entity_kind(e.type));
+  write_string(w, entity_name(e.type));
   w.Key("entity_id");
   w.Int64(e.entity_id);
   w.Key("object");
-  w.RawValue(e.object.data(), e.object.size(), rapidjson::kObjectType);
+  w.RawValue(object.data(), object.size(), rapidjson::kObjectType);
   w.Key("changed");
   w.StartArray();
   for (const auto& f : e.changed)
@@ -70,6 +83,7 @@ void write_json(json_writer& w, std::string_view account_id, const event& e) {
   w.Key("hash");
   write_string(w, to_hex(e.hash));
   w.EndObject();
+  return {};
 }
 
 }  // namespace referrald::domain

@@ -2,7 +2,7 @@
 
 // Events: the only way rule state changes. An account's state is the fold of its events
 // in sequence order (account_state::apply). Events are immutable once written; their
-// binary layout lives in store/event_log.cpp.
+// binary layout lives in store/event_log.cpp, their objects' in domain/base/schema.hpp.
 
 #include <cstdint>
 #include <optional>
@@ -13,6 +13,7 @@
 #include "domain/base/clock.hpp"
 #include "domain/base/digest.hpp"
 #include "domain/base/json.hpp"
+#include "domain/base/result.hpp"
 
 namespace referrald::domain {
 
@@ -31,7 +32,12 @@ std::string_view to_string(event_type t);
 std::optional<event_type> event_type_from_byte(std::uint8_t b);
 
 // The entity family an event type belongs to ("passthrough_referrer" / "referrer_mapping").
-std::string_view entity_kind(event_type t);
+std::string_view entity_name(event_type t);
+
+// How an event's object (and a snapshot's entity) is stored: 1, the API JSON of the
+// entity (every event written by release 0.2 and before); 2, the tagged encoding of the
+// kind's field table (domain/base/schema.hpp). Both are read forever.
+enum class object_format : std::uint8_t { json = 1, tagged = 2 };
 
 struct event {
   std::uint64_t seq = 0;  // 1, 2, 3, ... per account, gap-free
@@ -39,8 +45,9 @@ struct event {
   event_type type = event_type::passthrough_referrer_created;
   std::int64_t key_id = 0;  // API key that caused the change (0: operator tool)
   std::int64_t entity_id = 0;
-  std::string object;                // JSON of the entity after the change; for *.deleted,
-                                     // the entity as it stood when deleted
+  object_format format = object_format::tagged;
+  std::string object;                // the stored entity after the change (in `format`);
+                                     // for *.deleted, the entity as it stood when deleted
   std::vector<std::string> changed;  // for *.updated: the fields whose value changed
   sha256_digest prev_hash{};         // hash of event seq-1 (all zero for seq 1)
   sha256_digest hash{};              // see store/event_log.cpp
@@ -49,8 +56,8 @@ struct event {
 };
 
 // {"account_id":..,"seq":..,"timestamp":..,"type":..,"key_id":..,"entity":..,"entity_id":..,"object":{..},
-//  "changed":[..],"prev_hash":"hex","hash":"hex"} — the audit view of one event.
-// `object` must hold valid JSON (it is embedded raw).
-void write_json(json_writer& w, std::string_view account_id, const event& e);
+//  "changed":[..],"prev_hash":"hex","hash":"hex"} — the audit view of one event, its object
+// in the API's JSON whatever its stored format. An error when the object does not decode.
+status write_json(json_writer& w, std::string_view account_id, const event& e);
 
 }  // namespace referrald::domain

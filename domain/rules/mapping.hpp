@@ -1,9 +1,9 @@
 #pragma once
 
-// Referrer mappings (shared/seeds/referrer-mappings-api.txt): rules that give visits from
-// a recognized referrer host a set of UTMs. This header holds the model, the validation
-// of create and patch bodies, pattern normalization, the match of one rule against one
-// host, and the JSON shape used by the API and by the event log.
+// Referrer mappings: rules that give visits from a recognized referrer host a set of
+// UTMs. This header holds the model and its field table, pattern normalization and the
+// match of one rule against one host; parsing, patching, JSON and the stored encoding
+// are derived from the table (domain/rules/entities.hpp).
 //
 // Patterns (SPEC sections 5 and 6): non-regex patterns are normalized like hosts (trim,
 // lowercase, scheme, path, userinfo, port, trailing dot, punycode, leading www.); an
@@ -12,23 +12,23 @@
 // does not compile is a validation error that quotes PCRE2's message and offset.
 // Uniqueness (409) is on the normalized pattern, whatever the match type.
 
-#include <rapidjson/fwd.h>
-
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "domain/base/clock.hpp"
-#include "domain/base/json.hpp"
 #include "domain/base/result.hpp"
+#include "domain/base/schema.hpp"
 #include "domain/match/regex.hpp"
 
 namespace referrald::domain {
 
-// Stored as its name; the numeric values order nothing and never change.
+// Stored as its value (format 2; the position of its name in match_type_names()) or its
+// name (format 1); the values order nothing and never change.
 enum class match_type : std::uint8_t {
   exact = 1,
   contains = 2,
@@ -37,6 +37,8 @@ enum class match_type : std::uint8_t {
   regex = 5,
 };
 
+// "exact", "contains", "starts_with", "ends_with", "regex": the name of value i+1 at i.
+std::span<const std::string_view> match_type_names();
 std::string_view to_string(match_type t);
 std::optional<match_type> match_type_from_string(std::string_view s);
 
@@ -55,7 +57,8 @@ struct referrer_mapping {
   bool is_active = true;
   unix_ms created_at = 0;
   unix_ms updated_at = 0;
-  // For regex mappings: the compiled pattern (shared, immutable). Not part of equality.
+  // For regex mappings: the compiled pattern (shared, immutable). Not a field: derived
+  // from the pattern, and not part of equality.
   std::shared_ptr<const compiled_regex> regex;
 
   // True when this rule matches the normalized `host` (a regex stopped by its limits does
@@ -65,23 +68,6 @@ struct referrer_mapping {
   friend bool operator==(const referrer_mapping& a, const referrer_mapping& b);
 };
 
-// A PATCH body: every member present in the body is set. `description` may become null.
-// `referrer_pattern` and `match_type` are normalized together with the stored values by
-// apply_patch (a pattern's normal form depends on the match type).
-struct mapping_patch {
-  std::optional<std::string> referrer_pattern;  // trimmed, not yet normalized
-  std::optional<domain::match_type> match_type;
-  std::optional<std::string> utm_source;
-  std::optional<std::string> utm_medium;
-  std::optional<std::string> utm_campaign;
-  std::optional<std::string> utm_term;
-  std::optional<std::string> utm_content;
-  std::optional<std::string> label;
-  std::optional<std::optional<std::string>> description;
-  std::optional<std::int64_t> priority;
-  std::optional<bool> is_active;
-};
-
 // The normal form of a pattern for a match type; for regex, the compiled pattern too.
 struct normalized_pattern {
   std::string pattern;
@@ -89,21 +75,13 @@ struct normalized_pattern {
 };
 result<normalized_pattern> normalize_pattern(std::string_view raw, match_type type);
 
-// Validates a create body; the result has id 0 and no timestamps yet.
-result<referrer_mapping> parse_mapping_create(const rapidjson::Value& body);
+// The referrer mapping's fields (domain/base/schema.hpp): the one definition of its API
+// shape, validation and stored encoding. The pattern's normal form depends on the match
+// type, so the kind normalizes the two together (mapping_normalize).
+std::span<const schema::field<referrer_mapping>> mapping_fields();
 
-// Validates a patch body's fields (all optional, same constraints as create).
-result<mapping_patch> parse_mapping_patch(const rapidjson::Value& body);
-
-// Applies `p` to `m`, normalizing (and compiling) the resulting pattern; returns the names
-// of the fields whose value changed, or a validation error (the pattern does not fit the
-// match type). Does not touch timestamps.
-result<std::vector<std::string>> apply_patch(referrer_mapping& m, const mapping_patch& p);
-
-// {"id":..,"account_id":..,"referrer_pattern":..,"match_type":..,...}
-void write_json(json_writer& w, std::string_view account_id, const referrer_mapping& m);
-
-// Decodes the JSON written by write_json (folding events); compiles regex patterns.
-result<referrer_mapping> mapping_from_json(const rapidjson::Value& v);
+// Normalizes (and for regex compiles) `m`'s pattern for its match type; the error names
+// referrer_pattern.
+status mapping_normalize(referrer_mapping& m);
 
 }  // namespace referrald::domain

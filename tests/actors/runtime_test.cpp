@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "domain/rules/entities.hpp"
 #include "infra/metrics.hpp"
 #include "store/db_internal.hpp"
 #include "store/event_log.hpp"
@@ -39,6 +40,14 @@ domain::passthrough_referrer input(const std::string& domain) {
   r.domain = domain;
   r.utm_source = "src";
   return r;
+}
+
+domain::schema::patch<domain::passthrough_referrer> patch_of(const char* body) {
+  rapidjson::Document d;
+  d.Parse(body);
+  auto p = domain::parse_patch<domain::passthrough_referrer>(d);
+  BOOST_REQUIRE(p.ok());
+  return *p;
 }
 
 api_result create(runtime& rt, const std::string& account, const std::string& domain) {
@@ -124,8 +133,7 @@ BOOST_AUTO_TEST_CASE(list_get_patch_delete_follow_the_state) {
   runtime rt(*db, {});
   json(create(rt, "acme", "a.example.com"));
   json(create(rt, "acme", "b.example.com"));
-  domain::passthrough_patch p;
-  p.is_active = false;
+  auto p = patch_of(R"({"is_active": false})");
   auto patched = json(ask([&](reply_to r) {
     rt.tell("acme", passthrough_patch_req{2, p, 1, std::move(r)});
   }));
@@ -154,12 +162,10 @@ BOOST_AUTO_TEST_CASE(duplicate_domains_conflict_and_a_noop_patch_writes_nothing)
   BOOST_REQUIRE(!dup.ok());
   BOOST_TEST((dup.err().code == domain::errc::conflict));
   json(create(rt, "acme", "b.example.com"));
-  domain::passthrough_patch to_a;
-  to_a.domain = "a.example.com";
+  auto to_a = patch_of(R"({"domain": "a.example.com"})");
   auto clash = ask([&](reply_to r) { rt.tell("acme", passthrough_patch_req{2, to_a, 1, r}); });
   BOOST_TEST((!clash.ok() && clash.err().code == domain::errc::conflict));
-  domain::passthrough_patch same;
-  same.domain = "b.example.com";
+  auto same = patch_of(R"({"domain": "b.example.com"})");
   json(ask([&](reply_to r) { rt.tell("acme", passthrough_patch_req{2, same, 1, r}); }));
   BOOST_TEST(*store::event_log(*db).head("acme") == 2u);
 }

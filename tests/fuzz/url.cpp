@@ -26,21 +26,21 @@ const account_state& rules() {
       e.seq = s.seq() + 1;
       e.prev_hash = s.head_hash();
       if (mapping) {
-        auto m = parse_mapping_create(d);
+        auto m = parse_create<referrer_mapping>(d);
         if (!m) return;
         m->id = s.mappings().next_id();
         e.type = event_type::referrer_mapping_created;
         e.entity_id = m->id;
-        e.object = entity_json("fuzz", *m);
-        (void)s.apply(e, make_entity(std::move(*m), e.object));
+        e.object = encode_object(*m);
+        (void)s.apply(e);
       } else {
-        auto p = parse_passthrough_create(d);
+        auto p = parse_create<passthrough_referrer>(d);
         if (!p) return;
         p->id = s.referrers().next_id();
         e.type = event_type::passthrough_referrer_created;
         e.entity_id = p->id;
-        e.object = entity_json("fuzz", *p);
-        (void)s.apply(e, make_entity(std::move(*p), e.object));
+        e.object = encode_object(*p);
+        (void)s.apply(e);
       }
     };
     add(R"({"domain":"paypal.com","utm_source":"paypal"})", false);

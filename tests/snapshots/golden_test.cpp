@@ -1,10 +1,14 @@
-// Golden files: a store written by format version 1 (events and a snapshot), committed as
-// a text dump, and the state it must replay to. A later change of the event or snapshot
-// encoding that cannot read these bytes any more fails here.
+// Golden files: stores written by each format version (events and a snapshot; v1 by
+// release 0.2, objects as API JSON; v2 with tagged objects), committed as text dumps, and
+// the state each must replay to. A later change of the event or snapshot encoding that
+// cannot read these bytes any more fails here.
 //
-// To write the files again (only when introducing a new format version, into a new
-// directory): REFERRALD_WRITE_GOLDEN=1 build/tests/snapshots/snapshots_tests
-//   --run_test=golden_suite
+// To write the files of a new format version (into a new directory, never over an old
+// one): REFERRALD_WRITE_GOLDEN=vN build/tests/snapshots/snapshots_tests
+//   --run_test=golden_suite/stores_of_every_format_replay_to_their_recorded_state
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <boost/test/unit_test.hpp>
 #include <cstdlib>
@@ -22,8 +26,11 @@ using namespace referrald::snapshots;
 
 namespace {
 
-const std::string k_dir = std::string(REFERRALD_GOLDEN_DIR) + "/v1";
 const std::vector<std::string> k_accounts = {"acme", "globex-2"};
+
+std::string golden_dir(std::string_view version) {
+  return std::string(REFERRALD_GOLDEN_DIR) + "/" + std::string(version);
+}
 
 std::string hex(std::string_view bytes) {
   static const char* digits = "0123456789abcdef";
@@ -52,11 +59,12 @@ std::string replay_line(const domain::account_state& s) {
          ",\"referrer_mappings\":" + domain::list_json<domain::referrer_mapping>(s, true) + "}";
 }
 
-void write_golden() {
+void write_golden(const std::string& version) {
+  const std::string dir_name = golden_dir(version);
   testing::temp_dir dir;
   auto db = store::db::open({dir.path(), false});
   BOOST_REQUIRE(db.ok());
-  std::ofstream expected(k_dir + "/expected.jsonl");
+  std::ofstream expected(dir_name + "/expected.jsonl");
   for (std::size_t i = 0; i < k_accounts.size(); ++i) {
     workload::event_generator gen{k_accounts[i], static_cast<unsigned>(11 + i)};
     gen.append(**db, 30);
@@ -69,8 +77,9 @@ void write_golden() {
     BOOST_REQUIRE((*db)->write(b, true).ok());
     expected << replay_line(gen.state()) << "\n";
   }
-  std::ofstream dump(k_dir + "/store.dump");
-  dump << "# referrald store dump, format version 1: <column family> <key hex> <value hex>\n";
+  std::ofstream dump(dir_name + "/store.dump");
+  dump << "# referrald store dump, format " << version
+       << ": <column family> <key hex> <value hex>\n";
   for (auto cf : {store::column::events, store::column::snapshots}) {
     auto st = (*db)->scan(cf, "", "", [&](std::string_view k, std::string_view v) {
       dump << store::column_name(cf) << ' ' << hex(k) << ' ' << hex(v) << '\n';
@@ -80,18 +89,10 @@ void write_golden() {
   }
 }
 
-}  // namespace
-
-BOOST_AUTO_TEST_SUITE(golden_suite)
-
-BOOST_AUTO_TEST_CASE(a_version_1_store_replays_to_its_recorded_state) {
-  if (std::getenv("REFERRALD_WRITE_GOLDEN") != nullptr) write_golden();
-
-  testing::temp_dir dir;
-  auto db = store::db::open({dir.path(), false});
-  BOOST_REQUIRE(db.ok());
-  std::ifstream dump(k_dir + "/store.dump");
-  BOOST_REQUIRE_MESSAGE(dump.good(), "missing " + k_dir + "/store.dump");
+// Loads the dump of `version` into `db`.
+void load_dump(store::db& db, const std::string& version) {
+  std::ifstream dump(golden_dir(version) + "/store.dump");
+  BOOST_REQUIRE_MESSAGE(dump.good(), "missing " + golden_dir(version) + "/store.dump");
   store::write_batch b;
   std::string line;
   std::size_t records = 0;
@@ -106,7 +107,14 @@ BOOST_AUTO_TEST_CASE(a_version_1_store_replays_to_its_recorded_state) {
     ++records;
   }
   BOOST_REQUIRE_EQUAL(records, 62u);  // 2 accounts x (30 events + 1 snapshot)
-  BOOST_REQUIRE((*db)->write(b, true).ok());
+  BOOST_REQUIRE(db.write(b, true).ok());
+}
+
+void check_golden(const std::string& version) {
+  testing::temp_dir dir;
+  auto db = store::db::open({dir.path(), false});
+  BOOST_REQUIRE(db.ok());
+  load_dump(**db, version);
 
   auto summary = verify_store(**db);
   BOOST_REQUIRE(summary.ok());
@@ -114,7 +122,7 @@ BOOST_AUTO_TEST_CASE(a_version_1_store_replays_to_its_recorded_state) {
   BOOST_TEST(summary->events == 60u);
   BOOST_TEST(summary->snapshots == 2u);
 
-  std::ifstream expected(k_dir + "/expected.jsonl");
+  std::ifstream expected(golden_dir(version) + "/expected.jsonl");
   store::event_log log(**db);
   snapshot_store snaps(**db);
   for (const auto& account : k_accounts) {
@@ -129,6 +137,54 @@ BOOST_AUTO_TEST_CASE(a_version_1_store_replays_to_its_recorded_state) {
     BOOST_TEST(r.snapshot_seq == 20u);
     BOOST_TEST(replay_line(*from_snapshot) == want);
   }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(golden_suite)
+
+BOOST_AUTO_TEST_CASE(stores_of_every_format_replay_to_their_recorded_state) {
+  if (const char* v = std::getenv("REFERRALD_WRITE_GOLDEN"); v != nullptr) write_golden(v);
+  check_golden("v1");
+  check_golden("v2");
+}
+
+BOOST_AUTO_TEST_CASE(a_version_1_store_takes_new_events_and_stays_one_valid_chain) {
+  testing::temp_dir dir;
+  auto db = store::db::open({dir.path(), false});
+  BOOST_REQUIRE(db.ok());
+  load_dump(**db, "v1");
+  store::event_log log(**db);
+  snapshot_store snaps(**db);
+  for (const auto& account : k_accounts) {
+    auto before = load_account(log, &snaps, account);
+    BOOST_REQUIRE(before.ok());
+    BOOST_REQUIRE(before->seq() == 30u);
+    // New events (format 2) chained onto the format 1 history.
+    workload::event_generator gen{*before, 99};
+    gen.append(**db, 25);
+    BOOST_TEST((gen.events().front().format == domain::object_format::tagged));
+    auto after = load_account(log, &snaps, account);
+    BOOST_REQUIRE_MESSAGE(after.ok(), (after.ok() ? "" : after.err().message));
+    BOOST_TEST(after->seq() == 55u);
+    BOOST_TEST(replay_line(*after) == replay_line(gen.state()));
+    // Every event of the mixed history reads back, in its format, in the audit view.
+    std::size_t rendered = 0;
+    auto st = log.replay(account, 1, [&](const domain::event& e) {
+      rapidjson::StringBuffer buf;
+      domain::json_writer w(buf);
+      BOOST_TEST(domain::write_json(w, account, e).ok());
+      bool v1 = e.format == domain::object_format::json;
+      rendered += (e.seq <= 30) == v1 ? 1 : 0;
+      return true;
+    });
+    BOOST_REQUIRE(st.ok());
+    BOOST_TEST(rendered == 55u);
+  }
+  auto summary = verify_store(**db);
+  BOOST_REQUIRE(summary.ok());
+  BOOST_TEST(!summary->problem.has_value());
+  BOOST_TEST(summary->events == 110u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 
+#include "domain/rules/entities.hpp"
 #include "store/event_log.hpp"
 
 using namespace referrald;
@@ -33,14 +34,11 @@ int main(int argc, char** argv) {
       r.id = static_cast<std::int64_t>(seq);
       r.domain = "d" + std::to_string(seq) + ".example.com";
       r.utm_source = padding;
-      rapidjson::StringBuffer buf;
-      domain::json_writer w(buf);
-      domain::write_json(w, account, r);
       domain::event e;
       e.seq = seq;
       e.type = domain::event_type::passthrough_referrer_created;
       e.entity_id = r.id;
-      e.object = buf.GetString();
+      e.object = domain::encode_object(r);
       e.prev_hash = prev;
       log.append(batch, account, e);
       prev = e.hash;

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <thread>
 
+#include "domain/rules/entities.hpp"
 #include "store/db_internal.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -34,16 +35,13 @@ domain::event next_created(std::uint64_t seq, const domain::sha256_digest& prev)
   r.domain = "d" + std::to_string(seq) + ".example.com";
   r.utm_source = "s";
   r.created_at = r.updated_at = 1736071200000 + static_cast<std::int64_t>(seq);
-  rapidjson::StringBuffer buf;
-  domain::json_writer w(buf);
-  domain::write_json(w, "acme", r);
   domain::event e;
   e.seq = seq;
   e.timestamp = r.created_at;
   e.type = domain::event_type::passthrough_referrer_created;
   e.key_id = 7;
   e.entity_id = r.id;
-  e.object = buf.GetString();
+  e.object = domain::encode_object(r);
   e.prev_hash = prev;
   return e;
 }

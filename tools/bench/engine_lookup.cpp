@@ -64,8 +64,8 @@ void add(account_state& s, std::int64_t id, match_type type, const std::string& 
   e.prev_hash = s.head_hash();
   e.type = event_type::referrer_mapping_created;
   e.entity_id = id;
-  e.object = entity_json("bench", m);
-  if (!s.apply(e, make_entity(std::move(m), e.object))) std::abort();
+  e.object = encode_object(m);
+  if (!s.apply(e)) std::abort();
 }
 
 // A new priority for mapping `id`, as a PATCH would record it.
@@ -77,8 +77,8 @@ void reprioritize(account_state& s, std::int64_t id, std::int64_t priority) {
   e.prev_hash = s.head_hash();
   e.type = event_type::referrer_mapping_updated;
   e.entity_id = id;
-  e.object = entity_json("bench", m);
-  if (!s.apply(e, make_entity(std::move(m), e.object))) std::abort();
+  e.object = encode_object(m);
+  if (!s.apply(e)) std::abort();
 }
 
 // The first active rule in rank order that matches, or nullptr.

@@ -46,9 +46,9 @@ struct writer {
     e.timestamp = value.created_at;
     e.type = kind_traits<T>::created;
     e.entity_id = value.id;
-    e.object = entity_json(state.account_id(), value);
+    e.object = encode_object(value);
     log.append(batch, state.account_id(), e);
-    if (!state.apply(e, make_entity(std::move(value), e.object))) std::abort();
+    if (!state.apply(e)) std::abort();
     if (batch.size() >= 1000) flush();
   }
   void flush() {

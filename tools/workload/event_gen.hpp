@@ -21,6 +21,12 @@ class event_generator {
  public:
   event_generator(std::string account, unsigned seed, domain::unix_ms start = 1763800000000)
       : rng_(seed), state_(account), account_(std::move(account)), now_(start) {}
+  // Goes on from `from` (an account's state as loaded), with events of the current format.
+  event_generator(domain::account_state from, unsigned seed)
+      : rng_(seed),
+        state_(std::move(from)),
+        account_(state_.account_id()),
+        now_(state_.last_timestamp()) {}
 
   // The fold of every event generated so far.
   const domain::account_state& state() const { return state_; }
@@ -70,7 +76,7 @@ class event_generator {
       v.created_at = v.updated_at = e.timestamp;
       e.type = traits::created;
       e.entity_id = v.id;
-      e.object = domain::entity_json(account_, v);
+      e.object = domain::encode_object(v);
       return e;
     }
     // An existing entity, chosen at random.
@@ -86,7 +92,7 @@ class event_generator {
     e.entity_id = current.id;
     if (op >= 8) {
       e.type = traits::deleted;
-      e.object = (*chosen)->json;
+      e.object = domain::encode_object((*chosen)->value);
       return e;
     }
     T v = current;
@@ -95,7 +101,7 @@ class event_generator {
     v.updated_at = e.timestamp;
     e.type = traits::updated;
     e.changed = {"is_active", "utm_source"};
-    e.object = domain::entity_json(account_, v);
+    e.object = domain::encode_object(v);
     return e;
   }
 

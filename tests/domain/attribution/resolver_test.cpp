@@ -36,7 +36,7 @@ std::string to_text(const rapidjson::Value& v) {
 template <class T>
 void create_rules(account_state& s, const rapidjson::Value& bodies) {
   for (const auto& body : bodies.GetArray()) {
-    auto value = kind_traits<T>::parse_create(body);
+    auto value = parse_create<T>(body);
     BOOST_REQUIRE_MESSAGE(value.ok(), to_text(body)
                                           << ": " << (value.ok() ? "" : value.err().message));
     value->id = s.entities<T>().next_id();
@@ -45,8 +45,8 @@ void create_rules(account_state& s, const rapidjson::Value& bodies) {
     e.prev_hash = s.head_hash();
     e.type = kind_traits<T>::created;
     e.entity_id = value->id;
-    e.object = entity_json(s.account_id(), *value);
-    auto st = s.apply(e, make_entity(std::move(*value), e.object));
+    e.object = encode_object(*value);
+    auto st = s.apply(e);
     BOOST_REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.err().message));
   }
 }

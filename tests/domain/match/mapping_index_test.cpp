@@ -38,7 +38,7 @@ struct rules_builder {
     e.hash = sha256(std::to_string(e.seq));
     e.type = event_type::referrer_mapping_created;
     e.entity_id = m.id;
-    e.object = entity_json("acme", m);
+    e.object = encode_object(m);
     auto st = state.apply(e);
     BOOST_REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.err().message));
     return m.id;
@@ -66,7 +66,7 @@ struct rules_builder {
     referrer_mapping m = *state.mappings().find(id);
     m.priority = priority;
     m.is_active = active;
-    apply(event_type::referrer_mapping_updated, id, entity_json("acme", m));
+    apply(event_type::referrer_mapping_updated, id, encode_object(m));
   }
   void remove(std::int64_t id) { apply(event_type::referrer_mapping_deleted, id, ""); }
 
@@ -77,13 +77,13 @@ struct rules_builder {
     p.domain = domain;
     p.utm_source = "r" + std::to_string(p.id);
     p.is_active = active;
-    apply(event_type::passthrough_referrer_created, p.id, entity_json("acme", p));
+    apply(event_type::passthrough_referrer_created, p.id, encode_object(p));
     return p.id;
   }
   void set_referrer_active(std::int64_t id, bool active) {
     passthrough_referrer p = *state.referrers().find(id);
     p.is_active = active;
-    apply(event_type::passthrough_referrer_updated, id, entity_json("acme", p));
+    apply(event_type::passthrough_referrer_updated, id, encode_object(p));
   }
   void remove_referrer(std::int64_t id) { apply(event_type::passthrough_referrer_deleted, id, ""); }
 };

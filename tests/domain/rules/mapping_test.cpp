@@ -1,4 +1,5 @@
 #include "domain/rules/mapping.hpp"
+#include "domain/rules/entities.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -17,7 +18,7 @@ using referrald::testing::parse;
 
 result<referrer_mapping> create(std::string_view text) {
   auto d = parse(text);
-  return parse_mapping_create(d);
+  return parse_create<referrer_mapping>(d);
 }
 
 bool fails_on(std::string_view text, std::string_view field) {
@@ -144,33 +145,33 @@ BOOST_AUTO_TEST_CASE(each_match_type_matches_as_documented) {
 }
 
 BOOST_AUTO_TEST_CASE(patch_renormalizes_and_reports_changes) {
+  auto patch = [](std::string_view text) {
+    auto d = parse(text);
+    auto p = parse_patch<referrer_mapping>(d);
+    BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.err().message));
+    return *p;
+  };
   referrer_mapping m = rule(match_type::exact, "partner.com");
   m.utm_source = "s";
-  mapping_patch p;
-  p.match_type = match_type::ends_with;
-  auto changed = apply_patch(m, p);
+  auto changed = apply_patch(m, patch(R"({"match_type": "ends_with"})"));
   BOOST_REQUIRE(changed.ok());
   BOOST_TEST(*changed == (std::vector<std::string>{"match_type"}));
   BOOST_TEST((m.match_type == match_type::ends_with));
 
-  mapping_patch to_regex;
-  to_regex.match_type = match_type::regex;
-  to_regex.referrer_pattern = "^(a|b)\\.com$";
-  BOOST_REQUIRE(apply_patch(m, to_regex).ok());
+  BOOST_REQUIRE(
+      apply_patch(m, patch(R"({"match_type": "regex", "referrer_pattern": "^(a|b)\\.com$"})"))
+          .ok());
   BOOST_REQUIRE(m.regex != nullptr);
   BOOST_TEST(m.matches("b.com"));
 
   // Back to exact without a new pattern: the regex text is no host.
-  mapping_patch back;
-  back.match_type = match_type::exact;
-  auto refused = apply_patch(m, back);
+  referrer_mapping before = m;
+  auto refused = apply_patch(m, patch(R"({"match_type": "exact"})"));
   BOOST_REQUIRE(!refused.ok());
   BOOST_TEST(refused.err().details[0].field == "referrer_pattern");
+  BOOST_TEST((m == before));  // a refused patch changes nothing
 
-  mapping_patch same;
-  same.utm_source = "s";
-  same.referrer_pattern = "^(a|b)\\.com$";
-  auto none = apply_patch(m, same);
+  auto none = apply_patch(m, patch(R"({"utm_source": "s", "referrer_pattern": "^(a|b)\\.com$"})"));
   BOOST_REQUIRE(none.ok());
   BOOST_TEST(none->empty());
 }
@@ -188,7 +189,7 @@ BOOST_AUTO_TEST_CASE(json_round_trips_and_recompiles_regexes) {
   write_json(w, "acme", m);
   auto d = parse(buf.GetString());
   BOOST_TEST(d.MemberCount() == 15u);
-  auto back = mapping_from_json(d);
+  auto back = decode_object<referrer_mapping>(object_format::json, buf.GetString());
   BOOST_REQUIRE(back.ok());
   BOOST_TEST((*back == m));
   BOOST_REQUIRE(back->regex != nullptr);

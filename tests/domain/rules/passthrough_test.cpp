@@ -1,4 +1,5 @@
 #include "domain/rules/passthrough.hpp"
+#include "domain/rules/entities.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -17,7 +18,7 @@ using referrald::testing::parse;
 
 result<passthrough_referrer> create(std::string_view text) {
   auto d = parse(text);
-  return parse_passthrough_create(d);
+  return parse_create<passthrough_referrer>(d);
 }
 
 bool fails_on(std::string_view text, std::string_view field) {
@@ -114,10 +115,11 @@ BOOST_AUTO_TEST_CASE(patch_changes_only_given_fields_and_reports_them) {
   r.service_name = "old";
   auto d = parse(R"({"utm_source": "s", "utm_medium": "m2", "service_name": null,
                      "domain": "WWW.A.com"})");
-  auto p = parse_passthrough_patch(d);
+  auto p = parse_patch<passthrough_referrer>(d);
   BOOST_REQUIRE(p.ok());
   auto changed = apply_patch(r, *p);
-  BOOST_TEST(changed == (std::vector<std::string>{"utm_medium", "service_name"}));
+  BOOST_REQUIRE(changed.ok());
+  BOOST_TEST(*changed == (std::vector<std::string>{"utm_medium", "service_name"}));
   BOOST_TEST(r.domain == "a.com");
   BOOST_TEST(r.utm_medium == "m2");
   BOOST_TEST(!r.service_name.has_value());
@@ -126,7 +128,7 @@ BOOST_AUTO_TEST_CASE(patch_changes_only_given_fields_and_reports_them) {
 BOOST_AUTO_TEST_CASE(patch_validates_like_create) {
   auto bad = [](std::string_view text) {
     auto d = parse(text);
-    return !parse_passthrough_patch(d).ok();
+    return !parse_patch<passthrough_referrer>(d).ok();
   };
   BOOST_TEST(bad(R"({"utm_source": ""})"));
   BOOST_TEST(bad(R"({"domain": "nodots"})"));
@@ -151,7 +153,7 @@ BOOST_AUTO_TEST_CASE(json_round_trips) {
   auto d = parse(buf.GetString());
   BOOST_TEST(std::string(d["account_id"].GetString()) == "acme");
   BOOST_TEST(std::string(d["created_at"].GetString()) == "2025-01-05T10:00:00.000Z");
-  auto back = passthrough_from_json(d);
+  auto back = decode_object<passthrough_referrer>(object_format::json, buf.GetString());
   BOOST_REQUIRE(back.ok());
   BOOST_TEST((*back == r));
 }

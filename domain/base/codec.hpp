@@ -1,6 +1,6 @@
 #pragma once
 
-// Byte encodings shared by the stored layouts (store/ and snapshots/ sources only):
+// Byte encodings shared by the stored layouts (events, entities, snapshots, keys, AI rows):
 //   fixed32/fixed64      little-endian;  *_be big-endian (keys that sort numerically)
 //   varint               LEB128, at most 10 bytes
 //   lpstr                length:varint bytes
@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace referrald::store::codec {
+namespace referrald::codec {
 
 inline void put_fixed32(std::string& out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i)
@@ -156,4 +156,4 @@ class reader {
   std::string_view in_;
 };
 
-}  // namespace referrald::store::codec
+}  // namespace referrald::codec

@@ -1,0 +1,96 @@
+#pragma once
+
+// One definition per field. A stored object type declares its fields once, in a table of
+// schema::field: API name, JSON type, nullability, limits, whether a body may set it,
+// its normalizer and its stored tag. Everything else is derived from the table by the
+// templates below: create and patch parsing (with every validation message), applying a
+// patch and naming the fields it changed, the API JSON, reading back the JSON objects of
+// format 1 (which stored the API JSON), and the tagged binary encoding of format 2; they
+// are in domain/base/schema_ops.hpp, for the sources that define a kind's operations.
+//
+// Stored encoding (format 2) of one object:
+//
+//   object   := field*                     (in table order; each tag at most once)
+//   field    := tag:u8 value
+//   value    := string:   lpstr
+//             | nullable: 0x00 | 0x01 lpstr
+//             | integer, timestamp (unix ms): zigzag varint
+//             | boolean:  0x00 | 0x01
+//             | choice:   u8, the 1-based position of the name in the field's choices
+//   lpstr, varint as in domain/base/codec.hpp
+//
+// Tags are never reused or renumbered; a field missing from a stored object takes the
+// default of a value-initialized object (so adding a field with a default leaves every
+// stored object, and its hash, as it was); an unknown tag is corruption. Renaming an
+// API field changes nothing stored. Format 1 objects are read by their API names as they
+// were when format 1 was written, which are the `v1_name` of each field.
+
+#include <bitset>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "domain/base/result.hpp"
+
+namespace referrald::domain::schema {
+
+enum class type : std::uint8_t { string, nullable_string, integer, boolean, timestamp, choice };
+
+// A field whose value is one of a few names, held in the object as an enum.
+template <class T>
+struct choice_access {
+  std::uint8_t (*get)(const T&);  // 1-based position in `names`
+  void (*set)(T&, std::uint8_t);
+  std::span<const std::string_view> names;
+};
+
+template <class T, class E, E T::*M>
+std::uint8_t get_choice(const T& v) {
+  return static_cast<std::uint8_t>(v.*M);
+}
+template <class T, class E, E T::*M>
+void set_choice(T& v, std::uint8_t c) {
+  v.*M = static_cast<E>(c);
+}
+
+template <class T>
+using member = std::variant<std::monostate,  // the owning account's id (output only)
+                            std::string T::*, std::optional<std::string> T::*,
+                            std::int64_t T::*, bool T::*, choice_access<T>>;
+
+enum flag : std::uint8_t {
+  required = 1,  // a create body must give it
+  server = 2,    // set by the server (id, timestamps): never in a body
+};
+
+template <class T>
+struct field {
+  std::string_view name;  // in the API
+  std::uint8_t tag;       // in the stored encoding; 0: not stored (the account id)
+  schema::type type;
+  member<T> at;
+  std::uint8_t flags = 0;
+  std::int64_t min = 0;  // strings: code points; integers: value
+  std::int64_t max = 0;
+  // Turns a trimmed, length-checked string into its stored form, or says what is wrong.
+  result<std::string> (*normalize)(std::string_view) = nullptr;
+  std::string_view v1_name = {};  // when the API name differs from format 1's
+
+  std::string_view stored_name() const { return v1_name.empty() ? name : v1_name; }
+  bool in_body() const { return (flags & server) == 0 && tag != 0; }
+};
+
+// Which fields of a table a body gave (bit i: table entry i).
+using field_set = std::bitset<32>;
+
+// A PATCH body: `values` holds what the body gave for each field in `given`.
+template <class T>
+struct patch {
+  T values{};
+  field_set given;
+};
+
+}  // namespace referrald::domain::schema
