@@ -5,8 +5,10 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 #include "actors/chain_verifier.hpp"
@@ -46,7 +48,9 @@ struct account_actor_state {
   bool building_indexes = false;    // a full index build is under way on a loader
   domain::account_state committed;  // durable state: what reads see
   domain::account_state tip;        // committed + writes in flight: what writes check
-  write_pipeline<prepared_event> writes;
+  // Each write in flight: its events (one, or one per changed rule of an import), stored
+  // in one atomic batch.
+  write_pipeline<std::vector<prepared_event>> writes;
 };
 
 using self_ptr = account_actor::stateful_pointer<account_actor_state>;
@@ -147,29 +151,44 @@ void publish(self_ptr self) {
   }
 }
 
-// Numbers, chains and submits one event; the reply is delivered when it is durable.
-void submit(self_ptr self, prepared_event p, reply_to reply, std::string response) {
+// Numbers, chains and submits events as one atomic write; the reply is delivered when it
+// is durable. Nothing changes when one of them does not fit.
+void submit(self_ptr self, std::vector<prepared_event> events, reply_to reply,
+            std::string response) {
   auto& st = self->state;
-  p.event.seq = st.tip.seq() + 1;
-  p.event.prev_hash = st.tip.head_hash();
   store::write_batch batch;
-  st.svc->log->append(batch, st.account_id, p.event);
-  if (auto applied = st.tip.apply(p.event, p.decoded); !applied) {
-    reply->deliver(std::move(applied).err());
-    return;
+  domain::account_state tip = st.tip;
+  for (auto& p : events) {
+    p.event.seq = tip.seq() + 1;
+    p.event.prev_hash = tip.head_hash();
+    st.svc->log->append(batch, st.account_id, p.event);
+    if (auto applied = tip.apply(p.event, p.decoded); !applied) {
+      reply->deliver(std::move(applied).err());
+      return;
+    }
   }
+  st.tip = std::move(tip);
   st.writes.submit(*st.svc->commits, caf::actor_cast<account_actor>(self), std::move(batch),
-                   std::move(p), std::move(reply), std::move(response));
+                   std::move(events), std::move(reply), std::move(response));
+}
+
+void submit(self_ptr self, prepared_event p, reply_to reply, std::string response) {
+  std::vector<prepared_event> one;
+  one.push_back(std::move(p));
+  submit(self, std::move(one), std::move(reply), std::move(response));
 }
 
 void on_ack(self_ptr self, const commit_ack& ack) {
   auto& st = self->state;
   st.writes.on_ack(
       ack,
-      [&](const prepared_event& p) {
-        auto applied = st.committed.apply(p.event, p.decoded);
-        if (applied) infra::metrics().events_appended.fetch_add(1, std::memory_order_relaxed);
-        return applied;
+      [&](const std::vector<prepared_event>& events) {
+        for (const auto& p : events) {
+          auto applied = st.committed.apply(p.event, p.decoded);
+          if (!applied) return applied;
+          infra::metrics().events_appended.fetch_add(1, std::memory_order_relaxed);
+        }
+        return domain::status{};
       },
       [&] { publish(self); }, [&] { st.tip = st.committed; });
 }
@@ -284,6 +303,79 @@ void remove(self_ptr self, delete_req<T>& req) {
   p.event.entity_id = req.id;
   p.event.object = domain::encode_object((*current)->value);  // the entity as it stood
   submit(self, std::move(p), std::move(req.reply), std::string());
+}
+
+// An import: every change it makes, as one event per changed rule in one atomic write.
+template <class T>
+void import_rules(self_ptr self, import_req<T>& req) {
+  const auto& request = req.request;
+  if (!request.validate_only && refuse_if_broken(self, req.reply)) return;
+  using traits = domain::kind_traits<T>;
+  auto& st = self->state;
+  auto plan = domain::plan_import(st.tip, request);
+  if (!plan) {
+    req.reply->deliver(std::move(plan).err());
+    return;
+  }
+  if constexpr (std::is_same_v<T, referrer_mapping>) {
+    // The regex quota holds for the state the import leaves (one over it already keeps
+    // what it has, as for single writes).
+    std::size_t before = 0, after = 0;
+    std::unordered_map<std::int64_t, const referrer_mapping*> updated;
+    for (const auto& u : plan->updates)
+      updated[u.value.id] = &u.value;
+    std::vector<std::int64_t> deleted = plan->deletes;
+    for (auto [id, e] : st.tip.mappings().items()) {
+      bool was = e->value.match_type == domain::match_type::regex;
+      before += was ? 1 : 0;
+      if (std::binary_search(deleted.begin(), deleted.end(), id)) continue;
+      auto u = updated.find(id);
+      const auto& now = u == updated.end() ? e->value : *u->second;
+      after += now.match_type == domain::match_type::regex ? 1 : 0;
+    }
+    for (const auto& c : plan->creates)
+      after += c.match_type == domain::match_type::regex ? 1 : 0;
+    if (after > before && after > st.svc->max_regex_mappings) {
+      req.reply->deliver(domain::make_error(
+          domain::errc::conflict,
+          "the import would leave account " + st.account_id + " with " + std::to_string(after) +
+              " regex mappings; an account may hold " + std::to_string(st.svc->max_regex_mappings) +
+              " (--max-regex-mappings)",
+          {{"match_type", "too many regex mappings"}}));
+      return;
+    }
+  }
+  std::string summary = domain::import_summary_json(request, *plan);
+  bool changes = !plan->creates.empty() || !plan->updates.empty() || !plan->deletes.empty();
+  if (request.validate_only || !changes) {
+    st.writes.answer_after_inflight(std::move(req.reply), std::move(summary));
+    return;
+  }
+  const domain::unix_ms now = next_timestamp(st);
+  std::vector<prepared_event> events;
+  events.reserve(plan->creates.size() + plan->updates.size() + plan->deletes.size());
+  for (auto id : plan->deletes) {
+    prepared_event p;
+    p.event.timestamp = now;
+    p.event.type = traits::deleted;
+    p.event.key_id = req.key_id;
+    p.event.entity_id = id;
+    p.event.object = domain::encode_object(*st.tip.entities<T>().find(id));
+    events.push_back(std::move(p));
+  }
+  for (auto& u : plan->updates) {
+    u.value.updated_at = now;
+    auto p = prepare(st, traits::updated, req.key_id, std::move(u.value), now);
+    p.event.changed = std::move(u.changed);
+    events.push_back(std::move(p));
+  }
+  std::int64_t next_id = st.tip.entities<T>().next_id();
+  for (auto& value : plan->creates) {
+    value.id = next_id++;
+    value.created_at = value.updated_at = now;
+    events.push_back(prepare(st, traits::created, req.key_id, std::move(value), now));
+  }
+  submit(self, std::move(events), std::move(req.reply), std::move(summary));
 }
 
 // Runs `fn(self, req)` now, forwards it when this actor has left the registry, or holds
@@ -405,6 +497,8 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
       [self](mapping_create_req& r) { guarded(self, r, &create<referrer_mapping>); },
       [self](mapping_patch_req& r) { guarded(self, r, &patch<referrer_mapping>); },
       [self](mapping_delete_req& r) { guarded(self, r, &remove<referrer_mapping>); },
+      [self](passthrough_import_req& r) { guarded(self, r, &import_rules<passthrough_referrer>); },
+      [self](mapping_import_req& r) { guarded(self, r, &import_rules<referrer_mapping>); },
       [self](await_loaded_req& r) { guarded(self, r, &await_loaded); },
       [self](commit_ack& ack) {
         if (!contain("account " + self->state.account_id, ack, [&] { on_ack(self, ack); })) {

@@ -57,6 +57,7 @@ using account_actor =
                      caf::reacts_to<passthrough_delete_req>, caf::reacts_to<mapping_list_req>,
                      caf::reacts_to<mapping_get_req>, caf::reacts_to<mapping_create_req>,
                      caf::reacts_to<mapping_patch_req>, caf::reacts_to<mapping_delete_req>,
+                     caf::reacts_to<passthrough_import_req>, caf::reacts_to<mapping_import_req>,
                      caf::reacts_to<await_loaded_req>, caf::reacts_to<commit_ack>,
                      caf::reacts_to<idle_tick_atom>, caf::reacts_to<evict_atom>>;
 

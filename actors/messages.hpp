@@ -23,6 +23,7 @@
 #include "domain/auth/api_key.hpp"
 #include "domain/rules/account_state.hpp"
 #include "domain/rules/entities.hpp"
+#include "domain/rules/import.hpp"
 
 namespace referrald::actors {
 
@@ -64,6 +65,14 @@ struct delete_req {
   reply_to reply;
 };
 
+// A validated import (domain/rules/import.hpp): answered with its summary once durable.
+template <class T>
+struct import_req {
+  domain::import_request<T> request;
+  std::int64_t key_id = 0;
+  reply_to reply;
+};
+
 // Answered ("" ) as soon as the account's state is loaded and published (reads that need
 // a published state use it when the account was not running yet).
 struct await_loaded_req {
@@ -80,11 +89,14 @@ using mapping_get_req = get_req<domain::referrer_mapping>;
 using mapping_create_req = create_req<domain::referrer_mapping>;
 using mapping_patch_req = patch_req<domain::referrer_mapping>;
 using mapping_delete_req = delete_req<domain::referrer_mapping>;
+using passthrough_import_req = import_req<domain::passthrough_referrer>;
+using mapping_import_req = import_req<domain::referrer_mapping>;
 
 using account_request =
     std::variant<passthrough_list_req, passthrough_get_req, passthrough_create_req,
                  passthrough_patch_req, passthrough_delete_req, mapping_list_req, mapping_get_req,
-                 mapping_create_req, mapping_patch_req, mapping_delete_req, await_loaded_req>;
+                 mapping_create_req, mapping_patch_req, mapping_delete_req, passthrough_import_req,
+                 mapping_import_req, await_loaded_req>;
 
 // -- requests to the keys actor --------------------------------------------------------
 
@@ -266,6 +278,10 @@ template <class Inspector, class T>
 typename Inspector::result_type inspect(Inspector& f, delete_req<T>& x) {
   return f(caf::meta::type_name("delete_req"), x.id, x.key_id);
 }
+template <class Inspector, class T>
+typename Inspector::result_type inspect(Inspector& f, import_req<T>& x) {
+  return f(caf::meta::type_name("import_req"), x.key_id);
+}
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, key_create_req& x) {
   return f(caf::meta::type_name("key_create_req"), x.request.name, x.caller.id);
@@ -379,6 +395,8 @@ CAF_ADD_TYPE_ID(referrald, (referrald::actors::loaded_account))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::commit_ack))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::build_indexes_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::built_indexes))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_import_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_import_req))
 
 // An account actor's periodic idle check, and its last message after leaving the registry.
 CAF_ADD_ATOM(referrald, referrald::actors, idle_tick_atom, "idle_tick")

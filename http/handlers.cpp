@@ -20,7 +20,7 @@ router make_router(const limits& l) {
   r.add("/api-keys/{id}", method::get, &api_keys_get, access::admin, l.rule_body);
   r.add("/api-keys/{id}", method::del, &api_keys_delete, access::admin, l.rule_body);
 
-  add_rule_routes(r, l.rule_body);
+  add_rule_routes(r, l.rule_body, l.push_body);
 
   r.add("/audit-log", method::get, &audit_log, access::admin, l.rule_body);
   r.add("/admin/snapshots", method::get, &backups_list, access::admin, l.rule_body);

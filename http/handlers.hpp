@@ -18,7 +18,7 @@ namespace referrald::http {
 
 struct limits {
   std::size_t rule_body = 1u << 20;   // rule APIs: 1 MiB
-  std::size_t push_body = 32u << 20;  // AI push: 32 MiB
+  std::size_t push_body = 32u << 20;  // AI push and rule imports: 32 MiB
 };
 
 router make_router(const limits& l);
@@ -78,6 +78,6 @@ std::optional<response> resolve_batch(request_ctx& c);
 
 // The rule APIs (/passthrough-referrers, /referrer-mappings): list, create, get, patch,
 // delete for each kind (http/rule_handlers.cpp).
-void add_rule_routes(router& r, std::size_t body_limit);
+void add_rule_routes(router& r, std::size_t body_limit, std::size_t import_limit);
 
 }  // namespace referrald::http

@@ -5,8 +5,15 @@
 // else goes to the account's actor. Reads with `as_of` (the state as it stood then) are
 // folded from the store by the loader pool.
 
+#include <rapidjson/document.h>
+
+#include <type_traits>
+
+#include "domain/base/text.hpp"
 #include "domain/rules/account_state.hpp"
 #include "domain/rules/entities.hpp"
+#include "domain/rules/import.hpp"
+#include "domain/rules/starter_pack.hpp"
 #include "http/handlers.hpp"
 
 namespace referrald::http {
@@ -88,19 +95,149 @@ std::optional<response> rule_delete(request_ctx& c) {
   return std::nullopt;
 }
 
+namespace {
+
+bool is_csv(const request_ctx& c) {
+  std::string type = domain::to_lower_ascii(domain::trim(c.content_type));
+  return type == "text/csv" || type.starts_with("text/csv;");
+}
+
+domain::error query_not_for_json(std::string_view name) {
+  return domain::make_error(domain::errc::validation_failed,
+                            std::string(name) + " is given in the JSON body of an import",
+                            {{std::string(name),
+                              "is a query parameter of CSV imports and "
+                              "packs only; put it in the JSON body"}});
+}
+
+}  // namespace
+
+// POST <base>/import: JSON body, CSV body (mode, validate_only in the query), or
+// ?pack=starter (passthrough referrers; no body).
 template <class T>
-void add_rule_routes(router& r, const std::string& base, std::size_t body_limit) {
+std::optional<response> rule_import(request_ctx& c) {
+  auto account = account_param(c);
+  if (!account) return failure(account.err());
+  domain::import_request<T> req;
+  const std::string* pack = c.query.get("pack");
+  if (pack != nullptr || is_csv(c)) {
+    if (const std::string* mode = c.query.get("mode")) {
+      auto m = domain::import_mode_from_string(*mode);
+      if (!m) {
+        return failure(domain::make_error(domain::errc::validation_failed,
+                                          "mode must be one of create, upsert, replace",
+                                          {{"mode", "must be one of create, upsert, replace"}}));
+      }
+      req.mode = *m;
+    } else if (pack != nullptr) {
+      req.mode = domain::import_mode::upsert;
+    }
+    auto validate_only = bool_param(c.query, "validate_only", false);
+    if (!validate_only) return failure(validate_only.err());
+    req.validate_only = *validate_only;
+  }
+  if (pack != nullptr) {
+    if (!std::is_same_v<T, domain::passthrough_referrer> || *pack != "starter") {
+      return failure(
+          domain::make_error(domain::errc::validation_failed, "unknown pack '" + *pack + "'",
+                             {{"pack", "the one pack is 'starter', for passthrough referrers"}}));
+    }
+    if (!c.body.empty()) {
+      return failure(domain::make_error(domain::errc::validation_failed,
+                                        "an import of a pack takes no body",
+                                        {{"body", "must be empty with pack=starter"}}));
+    }
+    if constexpr (std::is_same_v<T, domain::passthrough_referrer>) {
+      auto rules = domain::starter_pack_rules();
+      if (!rules) return failure(rules.err());
+      req.rows = std::move(*rules);
+    }
+  } else if (is_csv(c)) {
+    auto rows = domain::parse_import_csv<T>(c.body);
+    if (!rows) return failure(rows.err());
+    req.rows = std::move(*rows);
+  } else {
+    for (const char* name : {"mode", "validate_only"})
+      if (c.query.get(name) != nullptr) return failure(query_not_for_json(name));
+    rapidjson::Document doc;
+    if (auto st = json_body(c, doc); !st) return failure(st.err());
+    auto parsed = domain::parse_import_json<T>(doc);
+    if (!parsed) return failure(parsed.err());
+    req = std::move(*parsed);
+  }
+  c.runtime->tell(*account, actors::import_req<T>{std::move(req), c.key->id, reply_with(c, 200)});
+  return std::nullopt;
+}
+
+// GET <base>/export?format=json|csv[&include_inactive=true]: a file an import reads back.
+template <class T>
+std::optional<response> rule_export(request_ctx& c) {
+  auto account = account_param(c);
+  if (!account) return failure(account.err());
+  auto inactive = bool_param(c.query, "include_inactive", false);
+  if (!inactive) return failure(inactive.err());
+  const std::string* format = c.query.get("format");
+  bool csv = format != nullptr && *format == "csv";
+  if (format != nullptr && !csv && *format != "json") {
+    return failure(domain::make_error(domain::errc::validation_failed, "format must be json or csv",
+                                      {{"format", "must be json or csv"}}));
+  }
+  auto make = [csv, include = *inactive, name = *account](const domain::account_state& s) {
+    response r;
+    std::string file = name + "-" + std::string(domain::kind_traits<T>::list_name);
+    if (csv) {
+      r.body = domain::export_csv<T>(s, include);
+      r.content_type = "text/csv; charset=utf-8";
+      file += ".csv";
+    } else {
+      r.body = domain::export_json<T>(s, include);
+      file += ".json";
+    }
+    r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + file + "\"");
+    return r;
+  };
+  if (auto view = c.runtime->view(*account)) return make(*view);
+  auto* rt = c.runtime;
+  c.runtime->tell(
+      *account,
+      actors::await_loaded_req{actors::make_reply(
+          [rt, account = *account, make, respond = c.respond](actors::api_result r) {
+            if (!r) return respond(failure(r.err()));
+            auto view = rt->view(account);
+            if (!view) {
+              return respond(failure(domain::make_error(
+                  domain::errc::unavailable, "the account was unloaded meanwhile; retry")));
+            }
+            respond(make(*view));
+          })});
+  return std::nullopt;
+}
+
+// GET /passthrough-referrers/starter-pack
+std::optional<response> starter_pack(request_ctx&) {
+  return success(200, domain::starter_pack_json());
+}
+
+template <class T>
+void add_rule_routes(router& r, const std::string& base, std::size_t body_limit,
+                     std::size_t import_limit) {
   using domain::access;
   r.add(base, method::get, &rule_list<T>, access::read, body_limit);
   r.add(base, method::post, &rule_create<T>, access::write, body_limit);
+  // Before {id}, which would take "import" and "export" for ids.
+  r.add(base + "/import", method::post, &rule_import<T>, access::write, import_limit);
+  r.add(base + "/export", method::get, &rule_export<T>, access::read, body_limit);
   r.add(base + "/{id}", method::get, &rule_get<T>, access::read, body_limit);
   r.add(base + "/{id}", method::patch, &rule_patch<T>, access::write, body_limit);
   r.add(base + "/{id}", method::del, &rule_delete<T>, access::write, body_limit);
 }
 
-void add_rule_routes(router& r, std::size_t body_limit) {
-  add_rule_routes<domain::passthrough_referrer>(r, "/passthrough-referrers", body_limit);
-  add_rule_routes<domain::referrer_mapping>(r, "/referrer-mappings", body_limit);
+void add_rule_routes(router& r, std::size_t body_limit, std::size_t import_limit) {
+  r.add("/passthrough-referrers/starter-pack", method::get, &starter_pack, domain::access::read,
+        body_limit);
+  add_rule_routes<domain::passthrough_referrer>(r, "/passthrough-referrers", body_limit,
+                                                import_limit);
+  add_rule_routes<domain::referrer_mapping>(r, "/referrer-mappings", body_limit, import_limit);
 }
 
 }  // namespace referrald::http

@@ -58,8 +58,8 @@ void set_choice(T& v, std::uint8_t c) {
 
 template <class T>
 using member = std::variant<std::monostate,  // the owning account's id (output only)
-                            std::string T::*, std::optional<std::string> T::*,
-                            std::int64_t T::*, bool T::*, choice_access<T>>;
+                            std::string T::*, std::optional<std::string> T::*, std::int64_t T::*,
+                            bool T::*, choice_access<T>>;
 
 enum flag : std::uint8_t {
   required = 1,  // a create body must give it

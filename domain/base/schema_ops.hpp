@@ -147,12 +147,13 @@ std::vector<std::string> changed_fields(std::span<const field<T>> fields, const 
   return changed;
 }
 
-// The API JSON object of `v`.
+// The API JSON object of `v`; with `body_only`, only the fields a body may set.
 template <class T>
 void write_object(json_writer& w, std::span<const field<T>> fields, std::string_view account_id,
-                  const T& v) {
+                  const T& v, bool body_only = false) {
   w.StartObject();
   for (const auto& f : fields) {
+    if (body_only && !f.in_body()) continue;
     write_key(w, f.name);
     switch (f.type) {
       case type::string:
@@ -226,7 +227,8 @@ result<T> read_v1(std::span<const field<T>> fields, const rapidjson::Value& v,
     }
   }
   if (auto st = in.finish(); !st) return std::move(st).err();
-  if (!problem.empty()) return make_error(errc::internal, "stored " + std::string(what) + ": " + problem);
+  if (!problem.empty())
+    return make_error(errc::internal, "stored " + std::string(what) + ": " + problem);
   return out;
 }
 

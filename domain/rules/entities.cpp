@@ -29,8 +29,8 @@ void check_body(referrer_mapping& m, field_reader& in, const schema::field_set& 
   if (!given.test(pattern) || !type_ok || (!create && !given.test(type))) return;
   referrer_mapping normal = m;
   if (auto st = mapping_normalize(normal); !st) {
-    in.fail("referrer_pattern", st.err().details.empty() ? st.err().message
-                                                         : st.err().details[0].message);
+    in.fail("referrer_pattern",
+            st.err().details.empty() ? st.err().message : st.err().details[0].message);
     return;
   }
   if (create) m = std::move(normal);
@@ -70,13 +70,6 @@ status after_read(referrer_mapping& m) {
 }
 
 template <class T>
-const std::vector<std::string_view>& body_names() {
-  static const std::vector<std::string_view> names =
-      schema::body_names<T>(kind_traits<T>::fields());
-  return names;
-}
-
-template <class T>
 std::string_view name_of(std::uint8_t tag) {
   for (const auto& f : kind_traits<T>::fields())
     if (f.tag == tag && tag != 0) return f.name;
@@ -107,8 +100,15 @@ entity_kind kind_of(event_type t) {
 }
 
 template <rule_kind T>
+const std::vector<std::string_view>& body_field_names() {
+  static const std::vector<std::string_view> names =
+      schema::body_names<T>(kind_traits<T>::fields());
+  return names;
+}
+
+template <rule_kind T>
 result<T> parse_create(const rapidjson::Value& body) {
-  field_reader in(body, body_names<T>());
+  field_reader in(body, body_field_names<T>());
   T value{};
   auto given = schema::read_body<T>(in, kind_traits<T>::fields(), value, true);
   check_body(value, in, given, true);
@@ -118,7 +118,7 @@ result<T> parse_create(const rapidjson::Value& body) {
 
 template <rule_kind T>
 result<schema::patch<T>> parse_patch(const rapidjson::Value& body) {
-  field_reader in(body, body_names<T>());
+  field_reader in(body, body_field_names<T>());
   schema::patch<T> p;
   p.given = schema::read_body<T>(in, kind_traits<T>::fields(), p.values, false);
   check_body(p.values, in, p.given, false);
@@ -186,6 +186,7 @@ std::string_view field_name(event_type t, std::uint8_t tag) {
 }
 
 #define REFERRALD_RULE_KIND(T)                                                        \
+  template const std::vector<std::string_view>& body_field_names<T>();                \
   template result<T> parse_create(const rapidjson::Value&);                           \
   template result<schema::patch<T>> parse_patch(const rapidjson::Value&);             \
   template result<std::vector<std::string>> apply_patch(T&, const schema::patch<T>&); \

@@ -99,6 +99,10 @@ entity_kind kind_of(event_type t);
 
 // -- every operation of a rule kind, derived from its field table -------------------------
 
+// The names of the fields a body may set, in table order.
+template <rule_kind T>
+const std::vector<std::string_view>& body_field_names();
+
 // Validates a create body; the result has id 0 and no timestamps yet.
 template <rule_kind T>
 result<T> parse_create(const rapidjson::Value& body);
