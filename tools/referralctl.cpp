@@ -1,10 +1,13 @@
-// referralctl — the operator and auditor CLI, working directly on a data directory.
+// referralctl — the operator and auditor CLI: most commands work directly on a data
+// directory; import and export go through a running server's API.
 
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <set>
@@ -22,6 +25,7 @@
 #include "store/db.hpp"
 #include "store/event_log.hpp"
 #include "store/key_store.hpp"
+#include "tools/api_client.hpp"
 #include "tools/version.hpp"
 
 using namespace referrald;
@@ -46,9 +50,16 @@ Commands:
   keys create --name NAME --role viewer|editor|admin [--accounts a,b|*] [--brands 1,2|*]
                              create a key while the server is stopped; prints its secret
   keys revoke ID             revoke a key while the server is stopped
+  import --entity KIND --account ID --file FILE [--mode MODE] [--validate-only]
+                             import rules through a running server's API (JSON or CSV)
+  export --entity KIND --account ID [--format json|csv] [--include-inactive] [--out FILE]
+                             export rules through a running server's API
 
   help [COMMAND]             this text, or a command's
   --version                  the version and how it was built
+
+import and export talk to a server (--server URL, or REFERRALD_SERVER, default
+http://127.0.0.1:8080) with an API key (--key, or REFERRALD_KEY), not to a data directory.
 
 Run 'referralctl COMMAND --help' for a command's options.
 Exit status: 0 done; 1 the command failed (an unreadable store, an account, rule or key
@@ -124,6 +135,27 @@ create and revoke need the server to be stopped (they write to the store); with 
 server running, use the /api-keys API.
 )";
 
+constexpr const char* k_import_usage =
+    R"(usage: referralctl import --entity KIND --account ID --file FILE [--mode MODE]
+                          [--validate-only] [--server URL] [--key KEY]
+
+Imports rules into the account through the server's POST /KIND/import (so the key, its
+grants and every check are the server's): FILE is JSON (an import body, or what export
+wrote) or CSV (by its .csv extension: a header row of field names). KIND is
+passthrough-referrers or referrer-mappings; MODE is create (the default), upsert or
+replace. --validate-only reports what would change without writing. Prints the server's
+answer; exit 1 when it refused the import (its message on stderr).
+)";
+
+constexpr const char* k_export_usage =
+    R"(usage: referralctl export --entity KIND --account ID [--format json|csv]
+                          [--include-inactive] [--out FILE] [--server URL] [--key KEY]
+
+Exports the account's rules through the server's GET /KIND/export: an import body (json,
+the default) or a CSV, written to FILE or stdout. Only active rules unless
+--include-inactive.
+)";
+
 struct args {
   std::vector<std::string> positional;
   std::map<std::string, std::string> options;
@@ -132,9 +164,11 @@ struct args {
 };
 
 // Options that take a value; the others are flags.
-const std::set<std::string> k_value_options = {"data", "account", "at",   "seq",      "entity",
-                                               "id",   "name",    "role", "accounts", "brands"};
-const std::set<std::string> k_flag_options = {"include-inactive", "no-snapshots", "version"};
+const std::set<std::string> k_value_options = {
+    "data",     "account", "at",   "seq",  "entity", "id",  "name",   "role",
+    "accounts", "brands",  "file", "mode", "format", "out", "server", "key"};
+const std::set<std::string> k_flag_options = {"include-inactive", "no-snapshots", "version",
+                                              "validate-only"};
 
 // The options each command accepts (--data and --help go everywhere).
 const std::map<std::string, std::set<std::string>> k_command_options = {
@@ -144,6 +178,8 @@ const std::map<std::string, std::set<std::string>> k_command_options = {
     {"history", {"account", "entity", "id"}},
     {"snapshot", {}},
     {"keys", {"name", "role", "accounts", "brands"}},
+    {"import", {"entity", "account", "file", "mode", "validate-only", "server", "key"}},
+    {"export", {"entity", "account", "format", "include-inactive", "out", "server", "key"}},
     {"help", {}},
 };
 
@@ -596,6 +632,153 @@ int cmd_keys(const std::string& dir, const args& a) {
   return usage_error("unknown keys command '" + sub + "' (list, create, revoke)");
 }
 
+// The server and key of the API commands, from options or the environment.
+struct api_target {
+  std::string server = "http://127.0.0.1:8080";
+  std::string key;
+};
+
+std::optional<api_target> api_target_of(const args& a, int& code) {
+  api_target t;
+  if (const char* env = std::getenv("REFERRALD_SERVER"); env != nullptr && *env != '\0') {
+    t.server = env;
+  }
+  if (const char* env = std::getenv("REFERRALD_KEY"); env != nullptr && *env != '\0') t.key = env;
+  if (auto it = a.options.find("server"); it != a.options.end()) t.server = it->second;
+  if (auto it = a.options.find("key"); it != a.options.end()) t.key = it->second;
+  if (t.key.empty()) {
+    code = usage_error(a.positional[0] + " needs an API key: --key KEY or REFERRALD_KEY");
+    return std::nullopt;
+  }
+  return t;
+}
+
+// The --entity and --account of the API commands, checked.
+bool rule_target(const args& a, std::string& entity, std::string& account, int& code) {
+  auto e = a.options.find("entity");
+  auto acc = a.options.find("account");
+  if (e == a.options.end() ||
+      (e->second != "passthrough-referrers" && e->second != "referrer-mappings")) {
+    code = usage_error(a.positional[0] +
+                       " needs --entity passthrough-referrers or --entity referrer-mappings");
+    return false;
+  }
+  if (acc == a.options.end() || !domain::is_valid_account_id(acc->second)) {
+    code = usage_error(a.positional[0] + " needs --account ID (a valid account id)");
+    return false;
+  }
+  entity = e->second;
+  account = acc->second;
+  return true;
+}
+
+// Prints the server's answer; exit 0 for a 2xx, else 1 with its message.
+int answered(const tools::api_answer& r) {
+  if (r.status == 0) return failed(r.error);
+  if (r.status >= 200 && r.status < 300) {
+    std::fwrite(r.body.data(), 1, r.body.size(), stdout);
+    if (!r.body.ends_with("\n")) std::fputc('\n', stdout);
+    return 0;
+  }
+  rapidjson::Document d;
+  d.Parse(r.body.data(), r.body.size());
+  std::string message = r.body;
+  if (!d.HasParseError() && d.IsObject() && d.HasMember("error") && d["error"].IsObject() &&
+      d["error"].HasMember("message") && d["error"]["message"].IsString()) {
+    message = d["error"]["message"].GetString();
+  }
+  std::fwrite(r.body.data(), 1, r.body.size(), stdout);
+  std::fputc('\n', stdout);
+  return failed("the server answered " + std::to_string(r.status) + ": " + message);
+}
+
+int cmd_import(const args& a) {
+  if (a.help) {
+    std::fputs(k_import_usage, stdout);
+    return 0;
+  }
+  int code = 0;
+  if (wrong_words(a, 1, code)) return code;
+  std::string entity, account;
+  if (!rule_target(a, entity, account, code)) return code;
+  auto file = a.options.find("file");
+  if (file == a.options.end() || file->second.empty())
+    return usage_error("import needs --file FILE");
+  auto mode = a.options.find("mode");
+  if (mode != a.options.end() && mode->second != "create" && mode->second != "upsert" &&
+      mode->second != "replace") {
+    return usage_error("--mode must be create, upsert or replace");
+  }
+  auto target = api_target_of(a, code);
+  if (!target) return code;
+  std::FILE* f = std::fopen(file->second.c_str(), "rb");
+  if (f == nullptr) return failed("cannot read " + file->second);
+  std::string body;
+  char buf[65536];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;)
+    body.append(buf, n);
+  std::fclose(f);
+  bool csv = file->second.ends_with(".csv") || file->second.ends_with(".CSV");
+  bool validate_only = a.options.contains("validate-only");
+  std::string path = "/" + entity + "/import?account_id=" + account;
+  if (csv) {
+    if (mode != a.options.end()) path += "&mode=" + mode->second;
+    if (validate_only) path += "&validate_only=true";
+    return answered(tools::call_api(target->server, target->key, "POST", path, body, "text/csv"));
+  }
+  // JSON: mode and validate_only go into the body.
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return failed(file->second + " is not a JSON object (an import body, or what export wrote)");
+  }
+  auto& alloc = doc.GetAllocator();
+  if (mode != a.options.end()) {
+    doc.RemoveMember("mode");
+    doc.AddMember("mode", rapidjson::Value(mode->second.c_str(), alloc), alloc);
+  }
+  if (validate_only) {
+    doc.RemoveMember("validate_only");
+    doc.AddMember("validate_only", true, alloc);
+  }
+  rapidjson::StringBuffer out;
+  rapidjson::Writer<rapidjson::StringBuffer> w(out);
+  doc.Accept(w);
+  return answered(tools::call_api(target->server, target->key, "POST", path,
+                                  std::string(out.GetString(), out.GetSize())));
+}
+
+int cmd_export(const args& a) {
+  if (a.help) {
+    std::fputs(k_export_usage, stdout);
+    return 0;
+  }
+  int code = 0;
+  if (wrong_words(a, 1, code)) return code;
+  std::string entity, account;
+  if (!rule_target(a, entity, account, code)) return code;
+  std::string format = "json";
+  if (auto it = a.options.find("format"); it != a.options.end()) format = it->second;
+  if (format != "json" && format != "csv") return usage_error("--format must be json or csv");
+  auto target = api_target_of(a, code);
+  if (!target) return code;
+  std::string path = "/" + entity + "/export?account_id=" + account + "&format=" + format;
+  if (a.options.contains("include-inactive")) path += "&include_inactive=true";
+  auto r = tools::call_api(target->server, target->key, "GET", path);
+  if (r.status != 200) return answered(r);
+  auto out = a.options.find("out");
+  if (out == a.options.end()) {
+    std::fwrite(r.body.data(), 1, r.body.size(), stdout);
+    return 0;
+  }
+  std::FILE* f = std::fopen(out->second.c_str(), "wb");
+  if (f == nullptr) return failed("cannot write " + out->second);
+  bool ok = std::fwrite(r.body.data(), 1, r.body.size(), f) == r.body.size();
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) return failed("cannot write " + out->second);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -631,5 +814,7 @@ int main(int argc, char** argv) {
   if (name == "verify") return cmd_verify(dir, a);
   if (name == "history") return cmd_history(dir, a);
   if (name == "snapshot") return cmd_snapshot(dir, a);
+  if (name == "import") return cmd_import(a);
+  if (name == "export") return cmd_export(a);
   return usage_error("unknown command '" + name + "' (see referralctl help)");
 }

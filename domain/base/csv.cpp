@@ -5,8 +5,8 @@ namespace referrald::domain {
 namespace {
 
 error bad_csv(std::size_t line, const std::string& why) {
-  return make_error(errc::validation_failed, "the CSV body is malformed at line " +
-                                                 std::to_string(line) + ": " + why,
+  return make_error(errc::validation_failed,
+                    "the CSV body is malformed at line " + std::to_string(line) + ": " + why,
                     {{"body", "line " + std::to_string(line) + ": " + why}});
 }
 

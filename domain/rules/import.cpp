@@ -39,8 +39,7 @@ std::vector<T> read_rows(const std::vector<const rapidjson::Value*>& rows, field
       const auto& e = row.err();
       if (e.details.empty()) report(row_name(traits::list_name, i), e.message);
       for (const auto& d : e.details) {
-        report(row_name(traits::list_name, i) + (d.field.empty() ? "" : "." + d.field),
-               d.message);
+        report(row_name(traits::list_name, i) + (d.field.empty() ? "" : "." + d.field), d.message);
       }
       continue;
     }
@@ -144,9 +143,8 @@ result<import_request<T>> parse_import_json(const rapidjson::Value& body) {
   if (auto v = in.optional_bool("validate_only")) req.validate_only = *v;
   std::vector<const rapidjson::Value*> rows;
   if (body.IsObject()) {
-    auto it = body.FindMember(rapidjson::StringRef(traits::list_name.data(),
-                                                   static_cast<rapidjson::SizeType>(
-                                                       traits::list_name.size())));
+    auto it = body.FindMember(rapidjson::StringRef(
+        traits::list_name.data(), static_cast<rapidjson::SizeType>(traits::list_name.size())));
     if (it == body.MemberEnd()) {
       in.fail(std::string(traits::list_name), "is required");
     } else if (!it->value.IsArray()) {
@@ -199,8 +197,7 @@ result<std::vector<T>> parse_import_csv(std::string_view text) {
   }
   std::size_t count = records->size() - 1;
   if (count == 0 || count > k_import_max_rows) {
-    in.fail(std::string(traits::list_name), "must hold 1 to " +
-                                                std::to_string(k_import_max_rows) +
+    in.fail(std::string(traits::list_name), "must hold 1 to " + std::to_string(k_import_max_rows) +
                                                 " rows after the header, not " +
                                                 std::to_string(count));
   }
@@ -230,9 +227,9 @@ result<std::vector<T>> parse_import_csv(std::string_view text) {
           in.fail(row + "." + std::string(f.name), why);
           continue;
         }
-        object.AddMember(rapidjson::StringRef(f.name.data(),
-                                              static_cast<rapidjson::SizeType>(f.name.size())),
-                         v, alloc);
+        object.AddMember(
+            rapidjson::StringRef(f.name.data(), static_cast<rapidjson::SizeType>(f.name.size())), v,
+            alloc);
       }
     }
     objects.PushBack(object, alloc);
@@ -262,9 +259,9 @@ result<import_plan<T>> plan_import(const account_state& s, const import_request<
     kept[*holder] = true;
     if (req.mode == import_mode::create) {
       if (taken.size() < k_max_details) {
-        taken.push_back({row_name(traits::list_name, i) + "." + std::string(traits::key_field),
-                         "already used by " + std::string(traits::noun) + " " +
-                             std::to_string(*holder)});
+        taken.push_back(
+            {row_name(traits::list_name, i) + "." + std::string(traits::key_field),
+             "already used by " + std::string(traits::noun) + " " + std::to_string(*holder)});
       }
       continue;
     }
@@ -283,8 +280,9 @@ result<import_plan<T>> plan_import(const account_state& s, const import_request<
   if (!taken.empty()) {
     std::size_t count = taken.size();
     return make_error(errc::conflict,
-                      std::to_string(count) + " rule(s) of the import already exist in "
-                                                     "account " +
+                      std::to_string(count) +
+                          " rule(s) of the import already exist in "
+                          "account " +
                           s.account_id() +
                           " (mode create adds new rules only; use upsert to update them)",
                       std::move(taken));
@@ -298,12 +296,12 @@ result<import_plan<T>> plan_import(const account_state& s, const import_request<
 
 template <class T>
 std::string import_summary_json(const import_request<T>& req, const import_plan<T>& plan) {
-  return R"({"mode":")" + std::string(to_string(req.mode)) +
-         R"(","validate_only":)" + (req.validate_only ? "true" : "false") +
-         R"(,"created":)" + std::to_string(plan.creates.size()) +
-         R"(,"updated":)" + std::to_string(plan.updates.size()) +
-         R"(,"deleted":)" + std::to_string(plan.deletes.size()) +
-         R"(,"unchanged":)" + std::to_string(plan.unchanged) + "}";
+  return R"({"mode":")" + std::string(to_string(req.mode)) + R"(","validate_only":)" +
+         (req.validate_only ? "true" : "false") + R"(,"created":)" +
+         std::to_string(plan.creates.size()) + R"(,"updated":)" +
+         std::to_string(plan.updates.size()) + R"(,"deleted":)" +
+         std::to_string(plan.deletes.size()) + R"(,"unchanged":)" + std::to_string(plan.unchanged) +
+         "}";
 }
 
 template <rule_kind T>
@@ -371,14 +369,12 @@ std::string export_csv(const account_state& s, bool include_inactive) {
   return out;
 }
 
-#define REFERRALD_IMPORT_KIND(T)                                                       \
-  template result<import_request<T>> parse_import_json(const rapidjson::Value&);       \
-  template result<std::vector<T>> parse_import_csv(std::string_view);                  \
-  template result<import_plan<T>> plan_import(const account_state&,                    \
-                                              const import_request<T>&);               \
-  template std::string import_summary_json(const import_request<T>&,                   \
-                                           const import_plan<T>&);                     \
-  template std::string export_json<T>(const account_state&, bool);                     \
+#define REFERRALD_IMPORT_KIND(T)                                                               \
+  template result<import_request<T>> parse_import_json(const rapidjson::Value&);               \
+  template result<std::vector<T>> parse_import_csv(std::string_view);                          \
+  template result<import_plan<T>> plan_import(const account_state&, const import_request<T>&); \
+  template std::string import_summary_json(const import_request<T>&, const import_plan<T>&);   \
+  template std::string export_json<T>(const account_state&, bool);                             \
   template std::string export_csv<T>(const account_state&, bool);
 REFERRALD_IMPORT_KIND(passthrough_referrer)
 REFERRALD_IMPORT_KIND(referrer_mapping)

@@ -52,9 +52,9 @@ const pack& the_pack() {
       body.AddMember("service_name", rapidjson::Value(e["service_name"], a), a);
       auto rule = parse_create<passthrough_referrer>(body);
       if (!rule) {
-        out.rules = make_error(errc::internal, "starter pack entry " + std::to_string(i) + " (" +
-                                                   e["domain"].GetString() +
-                                                   "): " + rule.err().message);
+        out.rules =
+            make_error(errc::internal, "starter pack entry " + std::to_string(i) + " (" +
+                                           e["domain"].GetString() + "): " + rule.err().message);
       } else if (out.rules) {
         out.rules->push_back(std::move(*rule));
       }

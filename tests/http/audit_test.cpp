@@ -24,26 +24,6 @@ namespace {
 
 const std::string k_list = "/passthrough-referrers?account_id=acme";
 
-struct command_result {
-  int exit = -1;
-  std::string output;  // stdout and stderr
-};
-
-// Runs build/referralctl with `args` (trusted test paths, no quoting needed).
-command_result referralctl(const std::string& args) {
-  command_result r;
-  std::string cmd = std::string(REFERRALCTL_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  BOOST_REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-    r.output.append(buf, n);
-  int status = pclose(p);
-  r.exit = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
 rapidjson::Document parse(const std::string& text) {
   rapidjson::Document d;
   d.Parse(text.c_str());

@@ -3,6 +3,9 @@
 // A fresh server on a fresh data directory per test, with helpers to make keys.
 
 #include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdio>
 
 #include <boost/test/unit_test.hpp>
 #include <memory>
@@ -40,6 +43,26 @@ struct server_fixture {
     return r.json()["data"]["secret"].GetString();
   }
 };
+
+struct command_result {
+  int exit = -1;
+  std::string output;  // stdout and stderr
+};
+
+// Runs build/referralctl with `args` (trusted test paths, no quoting needed).
+inline command_result referralctl(const std::string& args) {
+  command_result r;
+  std::string cmd = std::string(REFERRALCTL_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  BOOST_REQUIRE(p != nullptr);
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+    r.output.append(buf, n);
+  int status = pclose(p);
+  r.exit = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
 
 // The `code` of an error envelope.
 inline std::string error_code(const http_reply& r) {

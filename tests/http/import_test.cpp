@@ -23,9 +23,8 @@ std::uint64_t head_seq(http_client& c) {
 std::string summary(const http_reply& r) {
   auto d = r.json();
   const auto& s = d["data"];
-  return std::to_string(s["created"].GetInt()) + "/" + std::to_string(s["updated"].GetInt()) +
-         "/" + std::to_string(s["deleted"].GetInt()) + "/" +
-         std::to_string(s["unchanged"].GetInt());
+  return std::to_string(s["created"].GetInt()) + "/" + std::to_string(s["updated"].GetInt()) + "/" +
+         std::to_string(s["deleted"].GetInt()) + "/" + std::to_string(s["unchanged"].GetInt());
 }
 
 http_reply post_csv(http_client& c, const std::string& target, const std::string& csv) {
@@ -117,10 +116,11 @@ BOOST_AUTO_TEST_CASE(validate_only_answers_the_same_and_writes_nothing) {
 
 BOOST_AUTO_TEST_CASE(csv_imports_with_quoting_and_names_bad_cells) {
   auto c = client();
-  auto r = post_csv(*c, k_import,
-                    "\xEF\xBB\xBFreferrer_pattern,utm_source,label,description,priority,is_active\r\n"
-                    "a.com,a,\"Partner, \"\"A\"\"\",,10,true\r\n"
-                    "b.com,b,\"x,y\",about b,0,FALSE\n");
+  auto r =
+      post_csv(*c, k_import,
+               "\xEF\xBB\xBFreferrer_pattern,utm_source,label,description,priority,is_active\r\n"
+               "a.com,a,\"Partner, \"\"A\"\"\",,10,true\r\n"
+               "b.com,b,\"x,y\",about b,0,FALSE\n");
   BOOST_TEST(r.status == 200u, r.body);
   BOOST_TEST(summary(r) == "2/0/0/0");
   auto a = c->get("/referrer-mappings/1?account_id=acme").json()["data"].GetObject();
@@ -162,8 +162,8 @@ BOOST_AUTO_TEST_CASE(what_export_writes_import_reads_back_to_the_same_rules) {
                                 : c->post(target, exported);
     BOOST_TEST(back.status == 200u, back.body);
     BOOST_TEST(summary(back) == "4/0/0/0");
-    std::string again = c->get("/referrer-mappings/export?account_id=" + account + "&format=" +
-                               format + "&include_inactive=true")
+    std::string again = c->get("/referrer-mappings/export?account_id=" + account +
+                               "&format=" + format + "&include_inactive=true")
                             .body;
     BOOST_TEST(again == exported);
   }
@@ -197,15 +197,16 @@ BOOST_AUTO_TEST_CASE(the_starter_pack_is_listed_with_sources_and_applied_as_an_u
                            "session":{"utm_source":"newsletter","utm_medium":"email"}})");
   BOOST_TEST(visit.json()["data"]["reason"].GetString() == std::string("passthrough_session"));
   BOOST_TEST(names_field(c->post(k_referrers_import + "&pack=premium", ""), "pack"));
-  BOOST_TEST(names_field(c->post("/referrer-mappings/import?account_id=acme&pack=starter", ""),
-                         "pack"));
+  BOOST_TEST(
+      names_field(c->post("/referrer-mappings/import?account_id=acme&pack=starter", ""), "pack"));
 }
 
 BOOST_AUTO_TEST_CASE(imports_need_write_access_and_keep_the_regex_quota) {
   std::string viewer = make_key("viewer");
   auto v = client(viewer);
-  BOOST_TEST(v->post(k_import, R"({"mappings":[{"referrer_pattern":"a.com","utm_source":"a"}]})")
-                 .status == 403u);
+  BOOST_TEST(
+      v->post(k_import, R"({"mappings":[{"referrer_pattern":"a.com","utm_source":"a"}]})").status ==
+      403u);
   BOOST_TEST(v->get(k_export).status == 200u);
   server->stop(SIGTERM);
   start({"--max-regex-mappings", "2"});
@@ -216,6 +217,48 @@ BOOST_AUTO_TEST_CASE(imports_need_write_access_and_keep_the_regex_quota) {
       {"referrer_pattern":"^c","match_type":"regex","utm_source":"c"}]})");
   BOOST_TEST(over.status == 409u, over.body);
   BOOST_TEST(c->get(k_mappings).json()["data"]["total"].GetInt() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(referralctl_imports_and_exports_through_the_api) {
+  std::string url = "--server http://127.0.0.1:" + std::to_string(server->port());
+  std::string key = std::string(" --key ") + admin_secret;
+  std::string csv = dir.sub("rules.csv");
+  {
+    std::FILE* f = std::fopen(csv.c_str(), "wb");
+    BOOST_REQUIRE(f != nullptr);
+    std::fputs("domain,utm_source\npay.example.com,pay\nlogin.example.com,login\n", f);
+    std::fclose(f);
+  }
+  std::string common = " --entity passthrough-referrers --account acme " + url + key;
+  auto dry = referralctl("import --file " + csv + " --validate-only" + common);
+  BOOST_TEST(dry.exit == 0, dry.output);
+  BOOST_TEST(dry.output.find(R"("created":2)") != std::string::npos, dry.output);
+  auto done = referralctl("import --file " + csv + " --mode upsert" + common);
+  BOOST_TEST(done.exit == 0, done.output);
+  auto again = referralctl("import --file " + csv + common);  // mode create: both exist
+  BOOST_TEST(again.exit == 1, again.output);
+  BOOST_TEST(again.output.find("409") != std::string::npos, again.output);
+  std::string json = dir.sub("rules.json");
+  auto exported = referralctl("export --out " + json + common);
+  BOOST_TEST(exported.exit == 0, exported.output);
+  auto copied = referralctl("import --file " + json +
+                            " --entity passthrough-referrers --account beta " + url + key);
+  BOOST_TEST(copied.exit == 0, copied.output);
+  auto c = client();
+  BOOST_TEST(c->get("/passthrough-referrers/export?account_id=beta").body ==
+             c->get("/passthrough-referrers/export?account_id=acme").body);
+  // The server decides: a viewer's key is refused; a wrong command line is exit 2.
+  std::string viewer = make_key("viewer");
+  auto refused = referralctl("import --file " + csv +
+                             " --entity passthrough-referrers "
+                             "--account acme " +
+                             url + " --key " + viewer);
+  BOOST_TEST(refused.exit == 1, refused.output);
+  BOOST_TEST(refused.output.find("403") != std::string::npos, refused.output);
+  BOOST_TEST(referralctl("import --file " + csv + " --entity rules --account acme" + key).exit ==
+             2);
+  BOOST_TEST(
+      referralctl("export --entity referrer-mappings --account acme --format xml" + key).exit == 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
