@@ -45,8 +45,8 @@
 #include <memory>
 #include <string>
 
-#include "actors/messages.hpp"
 #include "actors/services.hpp"
+#include "actors/type_ids.hpp"
 #include "domain/base/clock.hpp"
 
 namespace referrald::actors {

@@ -5,7 +5,7 @@
 #include <caf/event_based_actor.hpp>
 
 #include "actors/guard.hpp"
-#include "actors/messages.hpp"
+#include "actors/type_ids.hpp"
 #include "domain/ai/ai_referrals.hpp"
 #include "domain/base/json.hpp"
 #include "infra/metrics.hpp"

@@ -21,8 +21,8 @@
 #include <memory>
 #include <vector>
 
-#include "actors/messages.hpp"
 #include "actors/services.hpp"
+#include "actors/type_ids.hpp"
 
 namespace referrald::actors {
 

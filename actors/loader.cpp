@@ -6,7 +6,7 @@
 #include <caf/event_based_actor.hpp>
 
 #include "actors/guard.hpp"
-#include "actors/messages.hpp"
+#include "actors/type_ids.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
 #include "snapshots/recovery.hpp"

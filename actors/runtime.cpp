@@ -69,6 +69,9 @@ struct runtime::impl {
     svc.broken = &broken;
     loader_ctx = loader_context{&db, &log, &snaps, o.snapshot_every};
     svc.loaders = spawn_loader_pool(sys, loader_ctx, std::max<std::size_t>(1, o.loader_threads));
+    // History reads (as_of, audit pages) fold stored events at length: they get their own
+    // threads, so that an account load never waits behind one.
+    history = spawn_loader_pool(sys, loader_ctx, std::max<std::size_t>(1, o.history_threads));
     backups_handle = spawn_backup_actor(sys, db);
     keys_handle = spawn_keys_actor(
         sys, std::move(*keys), &svc,
@@ -169,6 +172,7 @@ struct runtime::impl {
   keys_actor keys_handle;
   connections_actor connections_handle;
   caf::actor ingest_pool;
+  caf::actor history;  // loaders for history reads (as_of, audit pages)
   caf::actor backups_handle;
   std::unique_ptr<chain_verifier> verifier;  // its own thread; stopped first at shutdown
   std::once_flag shutdown_once;
@@ -205,7 +209,7 @@ void runtime::tell(ingest_request request) {
 }
 
 void runtime::tell(history_request request) {
-  std::visit([&](auto&& req) { caf::anon_send(impl_->svc.loaders, std::move(req)); },
+  std::visit([&](auto&& req) { caf::anon_send(impl_->history, std::move(req)); },
              std::move(request));
 }
 
@@ -243,6 +247,7 @@ void runtime::shutdown() {
     caf::anon_send_exit(impl_->connections_handle, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(impl_->ingest_pool, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(impl_->svc.loaders, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(impl_->history, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(impl_->backups_handle, caf::exit_reason::user_shutdown);
     impl_->sys.await_all_actors_done();
     // Release every actor handle while the actor system is still alive.

@@ -1,7 +1,7 @@
 #pragma once
 
-// The actor side of referrald, assembled: the CAF actor system, the loader pool, the
-// keys actor and the registry of account actors (one per account, spawned on first
+// The actor side of referrald, assembled: the CAF actor system, the loader and history
+// pools, the keys actor and the registry of account actors (one per account, spawned on first
 // use), plus the commit queue they write through. This header has no CAF in it, so the
 // http layer can hand requests over without compiling CAF.
 //
@@ -24,8 +24,9 @@ namespace referrald::actors {
 class connection_table;
 
 struct runtime_options {
-  std::size_t actor_threads = 0;   // CAF scheduler threads; 0 = one per core
-  std::size_t loader_threads = 2;  // detached loaders reading account state
+  std::size_t actor_threads = 0;    // CAF scheduler threads; 0 = one per core
+  std::size_t loader_threads = 2;   // detached loaders reading account state
+  std::size_t history_threads = 1;  // detached readers of the past (as_of, audit pages)
   std::chrono::milliseconds load_timeout{30000};
   std::size_t ingest_workers = 0;        // ingest pool size; 0 = one per core
   std::uint64_t snapshot_every = 1000;   // events between an account's snapshots; 0: never
@@ -54,7 +55,8 @@ class runtime {
   void tell(connections_request request);
   // Hands a push or a report to the ingest pool.
   void tell(ingest_request request);
-  // Hands a read of an account's past (as_of, audit log) to the loader pool.
+  // Hands a read of an account's past (as_of, audit log) to the history pool (loaders of
+  // their own, so that account loads never wait behind them).
   void tell(history_request request);
   // Hands a backup request to the backup actor.
   void tell(backup_request request);

@@ -11,7 +11,7 @@
 #include <functional>
 #include <string>
 
-#include "actors/messages.hpp"
+#include "actors/type_ids.hpp"
 #include "store/commit_queue.hpp"
 #include "store/db.hpp"
 #include "store/event_log.hpp"

@@ -22,8 +22,8 @@
 #include <utility>
 #include <vector>
 
-#include "actors/messages.hpp"
 #include "actors/reply.hpp"
+#include "actors/type_ids.hpp"
 #include "store/commit_queue.hpp"
 
 namespace referrald::actors {

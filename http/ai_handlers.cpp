@@ -8,7 +8,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "actors/connections_actor.hpp"
+#include "actors/connection_table.hpp"
 #include "domain/ai/ai_platforms.hpp"
 #include "domain/ai/ai_report.hpp"
 #include "domain/ai/connection.hpp"
@@ -123,11 +123,13 @@ std::optional<response> connection_push(request_ctx& c) {
   if (auto st = check_json_type(c); !st) return failure(st.err());
   // The body moves to the ingest pool; the push keeps the seed's own response shape.
   auto body = std::make_shared<std::string>(std::move(*c.body_storage));
-  c.runtime->tell(actors::push_req{*brand, std::move(*id), std::move(body),
-                                   actors::make_reply([respond = c.respond](actors::api_result r) {
-                                     respond(r.ok() ? raw_json(200, std::move(r.value()))
-                                                    : failure(r.err()));
-                                   })});
+  c.runtime->tell(actors::push_req{
+      *brand, std::move(*id), std::move(body),
+      actors::make_reply([respond = c.respond, on_session = c.on_session](actors::api_result r) {
+        on_session([respond, r = std::move(r)]() mutable {
+          respond(r.ok() ? raw_json(200, std::move(r.value())) : failure(r.err()));
+        });
+      })});
   return std::nullopt;
 }
 

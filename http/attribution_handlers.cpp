@@ -51,21 +51,8 @@ response ok_body(std::string body) {
 
 // Runs `fn` on the published state now, or once the account is loaded.
 std::optional<response> with_state(request_ctx& c, const std::string& account, resolve_fn fn) {
-  if (auto view = c.runtime->view(account)) return ok_body(fn(*view));
-  auto* rt = c.runtime;
-  c.runtime->tell(
-      account,
-      actors::await_loaded_req{actors::make_reply(
-          [rt, account, fn = std::move(fn), respond = c.respond](actors::api_result loaded) {
-            if (!loaded) return respond(failure(loaded.err()));
-            auto view = rt->view(account);
-            if (!view) {
-              return respond(failure(domain::make_error(
-                  domain::errc::unavailable, "the account was unloaded meanwhile; retry")));
-            }
-            respond(ok_body(fn(*view)));
-          })});
-  return std::nullopt;
+  return with_view(c, account,
+                   [fn = std::move(fn)](const domain::account_state& s) { return ok_body(fn(s)); });
 }
 
 }  // namespace

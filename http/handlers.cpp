@@ -107,13 +107,38 @@ domain::status json_body_insitu(request_ctx& c, rapidjson::Document& doc) {
 
 actors::reply_to reply_with(const request_ctx& c, unsigned status,
                             std::vector<std::pair<std::string, std::string>> headers) {
-  return actors::make_reply(
-      [respond = c.respond, status, headers = std::move(headers)](actors::api_result r) {
-        if (!r.ok()) return respond(failure(r.err()));
-        response out = success(status, r.value());
-        out.headers.insert(out.headers.end(), headers.begin(), headers.end());
-        respond(std::move(out));
-      });
+  return actors::make_reply([on_session = c.on_session, respond = c.respond, status,
+                             headers = std::move(headers)](actors::api_result r) {
+    // The answer arrives on the actor's thread: the envelope is built on the session's.
+    on_session([respond, status, headers, r = std::move(r)] {
+      if (!r.ok()) return respond(failure(r.err()));
+      response out = success(status, r.value());
+      out.headers.insert(out.headers.end(), headers.begin(), headers.end());
+      respond(std::move(out));
+    });
+  });
+}
+
+std::optional<response> with_view(request_ctx& c, const std::string& account,
+                                  std::function<response(const domain::account_state&)> fn) {
+  if (auto view = c.runtime->view(account)) return fn(*view);
+  auto* rt = c.runtime;
+  c.runtime->tell(
+      account,
+      actors::await_loaded_req{
+          actors::make_reply([rt, account, fn = std::move(fn), respond = c.respond,
+                              on_session = c.on_session](actors::api_result loaded) {
+            on_session([rt, account, fn, respond, loaded = std::move(loaded)] {
+              if (!loaded) return respond(failure(loaded.err()));
+              auto view = rt->view(account);
+              if (!view) {
+                return respond(failure(domain::make_error(
+                    domain::errc::unavailable, "the account was unloaded meanwhile; retry")));
+              }
+              respond(fn(*view));
+            });
+          })});
+  return std::nullopt;
 }
 
 std::optional<response> healthz(request_ctx&) { return raw_json(200, R"({"status":"ok"})"); }

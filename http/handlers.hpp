@@ -1,5 +1,7 @@
 #pragma once
 
+#include <functional>
+
 // Every route's handler, registered in one place (make_router), plus helpers shared by
 // handlers. Handlers validate what they can on the I/O thread (query, tenancy, body)
 // and hand the rest to actors.
@@ -24,6 +26,12 @@ struct limits {
 router make_router(const limits& l);
 
 // -- helpers --------------------------------------------------------------------------
+
+// Answers with `fn(state)` from the account's published state: at once when the account
+// is loaded, else once its actor has loaded it (on the session's executor, not the
+// actor's thread).
+std::optional<response> with_view(request_ctx& c, const std::string& account,
+                                  std::function<response(const domain::account_state&)> fn);
 
 // The `account_id` query parameter: required, well-formed, held by the caller's key
 // (else 400 / 403).

@@ -4,8 +4,9 @@
 //
 // A handler runs on an I/O thread and must not block. It either returns a response at
 // once (validation errors, static answers) or returns nullopt after handing the request
-// to an actor, whose answer later arrives through `respond` (thread-safe; the session
-// takes care of moving it to its own executor and of the request timeout).
+// to an actor, whose answer later arrives on the actor's thread: the handler's reply
+// callback moves it to the session's executor (`on_session`) before building the
+// response, and `respond` completes it there (the session keeps the request timeout).
 
 #include <chrono>
 #include <functional>
@@ -45,7 +46,13 @@ struct request_ctx {
   actors::runtime* runtime = nullptr;
   const http_metrics* metrics = nullptr;
   compute_pool* compute = nullptr;  // CPU-heavy work goes there, not on the I/O thread
+  // Answers the request: thread-safe; from the session's own executor it completes at
+  // once, from any other thread it is posted there.
   std::function<void(response)> respond;
+  // Runs `work` on the session's executor (posted; thread-safe). An actor's answer is
+  // moved there before anything is built from it, so that no HTTP work runs on an actor
+  // or store thread.
+  std::function<void(std::function<void()>)> on_session;
   // When the session stops waiting and answers 503: work done for this request (batch
   // resolution) stops by then too.
   std::chrono::steady_clock::time_point deadline;

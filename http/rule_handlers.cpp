@@ -196,21 +196,7 @@ std::optional<response> rule_export(request_ctx& c) {
     r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + file + "\"");
     return r;
   };
-  if (auto view = c.runtime->view(*account)) return make(*view);
-  auto* rt = c.runtime;
-  c.runtime->tell(
-      *account,
-      actors::await_loaded_req{actors::make_reply(
-          [rt, account = *account, make, respond = c.respond](actors::api_result r) {
-            if (!r) return respond(failure(r.err()));
-            auto view = rt->view(account);
-            if (!view) {
-              return respond(failure(domain::make_error(
-                  domain::errc::unavailable, "the account was unloaded meanwhile; retry")));
-            }
-            respond(make(*view));
-          })});
-  return std::nullopt;
+  return with_view(c, *account, make);
 }
 
 // GET /passthrough-referrers/starter-pack

@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -430,9 +431,12 @@ class session : public std::enable_shared_from_this<session> {
     phase_ = phase::awaiting;
     deadline_ = clock::now() + srv_->options.request_timeout;
     ctx.respond = [self = shared_from_this(), gen](response resp) {
-      net::post(self->worker_.ioc, [self, gen, resp = std::move(resp)]() mutable {
+      net::dispatch(self->worker_.ioc, [self, gen, resp = std::move(resp)]() mutable {
         self->complete(gen, std::move(resp));
       });
+    };
+    ctx.on_session = [self = shared_from_this()](std::function<void()> work) {
+      net::post(self->worker_.ioc, std::move(work));
     };
     std::optional<response> immediate;
     try {
