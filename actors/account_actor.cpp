@@ -193,16 +193,6 @@ void on_ack(self_ptr self, const commit_ack& ack) {
       [&] { publish(self); }, [&] { st.tip = st.committed; });
 }
 
-template <class T>
-void list(self_ptr self, list_req<T>& req) {
-  req.reply->deliver(domain::list_json<T>(self->state.committed, req.include_inactive));
-}
-
-template <class T>
-void get(self_ptr self, get_req<T>& req) {
-  req.reply->deliver(domain::get_json<T>(self->state.committed, req.id));
-}
-
 void await_loaded(self_ptr, await_loaded_req& req) { req.reply->deliver(std::string()); }
 
 template <class T>
@@ -487,13 +477,9 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
             self->quit(caf::sec::request_timeout);
           });
   return {
-      [self](passthrough_list_req& r) { guarded(self, r, &list<passthrough_referrer>); },
-      [self](passthrough_get_req& r) { guarded(self, r, &get<passthrough_referrer>); },
       [self](passthrough_create_req& r) { guarded(self, r, &create<passthrough_referrer>); },
       [self](passthrough_patch_req& r) { guarded(self, r, &patch<passthrough_referrer>); },
       [self](passthrough_delete_req& r) { guarded(self, r, &remove<passthrough_referrer>); },
-      [self](mapping_list_req& r) { guarded(self, r, &list<referrer_mapping>); },
-      [self](mapping_get_req& r) { guarded(self, r, &get<referrer_mapping>); },
       [self](mapping_create_req& r) { guarded(self, r, &create<referrer_mapping>); },
       [self](mapping_patch_req& r) { guarded(self, r, &patch<referrer_mapping>); },
       [self](mapping_delete_req& r) { guarded(self, r, &remove<referrer_mapping>); },

@@ -15,16 +15,17 @@
 // The durable state is published (an immutable snapshot in `published`) after loading
 // and after every acknowledged group of writes, before those writes are answered. Request
 // handling reads it directly on any thread, so reads never queue behind writes, and a
-// client that got an answer to its write reads that write next time. The list/get
-// messages below serve reads that arrive before the state is loaded.
+// client that got an answer to its write reads that write next time. It is the one read
+// path: a read that arrives before the state is loaded waits for await_loaded_req.
 //
 // Interface:
-//   passthrough_list_req{include_inactive}  -> {"referrers":[..],"total":n,"active_count":m}
-//   passthrough_get_req{id}                 -> referrer | not_found
 //   passthrough_create_req{input, key_id}   -> referrer (durable) | conflict
 //   passthrough_patch_req{id, patch, key}   -> referrer (durable) | not_found | conflict
 //   passthrough_delete_req{id, key_id}      -> "" (durable) | not_found
-//   mapping_{list,get,create,patch,delete}_req  -> the same for referrer mappings; a patch
+//   {passthrough,mapping}_import_req{request, key_id}
+//                                           -> import summary (durable, one atomic write
+//                                              of one event per changed rule) | conflict
+//   mapping_{create,patch,delete}_req       -> the same for referrer mappings; a patch
 //                                           whose pattern does not fit the match type ->
 //                                           validation_failed
 //   await_loaded_req                        -> "" once the state is loaded and published
@@ -52,10 +53,8 @@
 namespace referrald::actors {
 
 using account_actor =
-    caf::typed_actor<caf::reacts_to<passthrough_list_req>, caf::reacts_to<passthrough_get_req>,
-                     caf::reacts_to<passthrough_create_req>, caf::reacts_to<passthrough_patch_req>,
-                     caf::reacts_to<passthrough_delete_req>, caf::reacts_to<mapping_list_req>,
-                     caf::reacts_to<mapping_get_req>, caf::reacts_to<mapping_create_req>,
+    caf::typed_actor<caf::reacts_to<passthrough_create_req>, caf::reacts_to<passthrough_patch_req>,
+                     caf::reacts_to<passthrough_delete_req>, caf::reacts_to<mapping_create_req>,
                      caf::reacts_to<mapping_patch_req>, caf::reacts_to<mapping_delete_req>,
                      caf::reacts_to<passthrough_import_req>, caf::reacts_to<mapping_import_req>,
                      caf::reacts_to<await_loaded_req>, caf::reacts_to<commit_ack>,

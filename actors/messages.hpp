@@ -27,18 +27,6 @@ namespace referrald::actors {
 // -- requests to an account actor ------------------------------------------------------
 // One set per rule kind T (domain::passthrough_referrer, domain::referrer_mapping).
 
-template <class T>
-struct list_req {
-  bool include_inactive = false;
-  reply_to reply;
-};
-
-template <class T>
-struct get_req {
-  std::int64_t id = 0;
-  reply_to reply;
-};
-
 // `input` is validated and normalized; the actor assigns id and timestamps.
 template <class T>
 struct create_req {
@@ -76,13 +64,9 @@ struct await_loaded_req {
   reply_to reply;
 };
 
-using passthrough_list_req = list_req<domain::passthrough_referrer>;
-using passthrough_get_req = get_req<domain::passthrough_referrer>;
 using passthrough_create_req = create_req<domain::passthrough_referrer>;
 using passthrough_patch_req = patch_req<domain::passthrough_referrer>;
 using passthrough_delete_req = delete_req<domain::passthrough_referrer>;
-using mapping_list_req = list_req<domain::referrer_mapping>;
-using mapping_get_req = get_req<domain::referrer_mapping>;
 using mapping_create_req = create_req<domain::referrer_mapping>;
 using mapping_patch_req = patch_req<domain::referrer_mapping>;
 using mapping_delete_req = delete_req<domain::referrer_mapping>;
@@ -90,8 +74,7 @@ using passthrough_import_req = import_req<domain::passthrough_referrer>;
 using mapping_import_req = import_req<domain::referrer_mapping>;
 
 using account_request =
-    std::variant<passthrough_list_req, passthrough_get_req, passthrough_create_req,
-                 passthrough_patch_req, passthrough_delete_req, mapping_list_req, mapping_get_req,
+    std::variant<passthrough_create_req, passthrough_patch_req, passthrough_delete_req,
                  mapping_create_req, mapping_patch_req, mapping_delete_req, passthrough_import_req,
                  mapping_import_req, await_loaded_req>;
 

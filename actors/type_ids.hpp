@@ -18,14 +18,6 @@ typename Inspector::result_type inspect(Inspector& f, await_loaded_req&) {
   return f(caf::meta::type_name("await_loaded_req"));
 }
 template <class Inspector, class T>
-typename Inspector::result_type inspect(Inspector& f, list_req<T>& x) {
-  return f(caf::meta::type_name("list_req"), x.include_inactive);
-}
-template <class Inspector, class T>
-typename Inspector::result_type inspect(Inspector& f, get_req<T>& x) {
-  return f(caf::meta::type_name("get_req"), x.id);
-}
-template <class Inspector, class T>
 typename Inspector::result_type inspect(Inspector& f, create_req<T>& x) {
   return f(caf::meta::type_name("create_req"), x.key_id);
 }
@@ -120,16 +112,11 @@ typename Inspector::result_type inspect(Inspector& f, commit_ack& x) {
 
 }  // namespace referrald::actors
 
-
 CAF_BEGIN_TYPE_ID_BLOCK(referrald, caf::first_custom_type_id)
 
-CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_list_req))
-CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_get_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_create_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_patch_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_delete_req))
-CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_list_req))
-CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_get_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_create_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_patch_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_delete_req))

@@ -1,9 +1,9 @@
 // The rule APIs, one set of handlers for every rule kind:
 //   /passthrough-referrers  (shared/seeds/passthrough-referrers-api.txt)
 //   /referrer-mappings      (shared/seeds/referrer-mappings-api.txt)
-// Reads are answered from the account's published state when it is loaded; everything
-// else goes to the account's actor. Reads with `as_of` (the state as it stood then) are
-// folded from the store by the loader pool.
+// Lists and gets are answered from the account's published state (once its actor has
+// loaded it: one read path); writes go to the account's actor. Reads with `as_of` (the state as it
+// stood then) are folded from the store by the loader pool.
 
 #include <rapidjson/document.h>
 
@@ -30,11 +30,9 @@ std::optional<response> rule_list(request_ctx& c) {
     c.runtime->tell(actors::list_as_of_req<T>{*account, **as_of, *inactive, reply_with(c, 200)});
     return std::nullopt;
   }
-  if (auto view = c.runtime->view(*account)) {
-    return success(200, domain::list_json<T>(*view, *inactive));
-  }
-  c.runtime->tell(*account, actors::list_req<T>{*inactive, reply_with(c, 200)});
-  return std::nullopt;
+  return with_view(c, *account, [include = *inactive](const domain::account_state& s) {
+    return success(200, domain::list_json<T>(s, include));
+  });
 }
 
 template <class T>
@@ -62,12 +60,10 @@ std::optional<response> rule_get(request_ctx& c) {
     c.runtime->tell(actors::get_as_of_req<T>{*account, **as_of, *id, reply_with(c, 200)});
     return std::nullopt;
   }
-  if (auto view = c.runtime->view(*account)) {
-    auto json = domain::get_json<T>(*view, *id);
+  return with_view(c, *account, [id = *id](const domain::account_state& s) {
+    auto json = domain::get_json<T>(s, id);
     return json ? success(200, *json) : failure(json.err());
-  }
-  c.runtime->tell(*account, actors::get_req<T>{*id, reply_with(c, 200)});
-  return std::nullopt;
+  });
 }
 
 template <class T>

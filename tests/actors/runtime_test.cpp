@@ -50,6 +50,23 @@ domain::schema::patch<domain::passthrough_referrer> patch_of(const char* body) {
   return *p;
 }
 
+// Lists and gets read the published state (once the account's actor has loaded it).
+api_result list_of(runtime& rt, const std::string& account, bool include_inactive) {
+  auto loaded = ask([&](reply_to r) { rt.tell(account, await_loaded_req{r}); });
+  if (!loaded) return loaded;
+  auto view = rt.view(account);
+  if (!view) return domain::make_error(domain::errc::unavailable, "not loaded");
+  return domain::list_json<domain::passthrough_referrer>(*view, include_inactive);
+}
+
+api_result get_of(runtime& rt, const std::string& account, std::int64_t id) {
+  auto loaded = ask([&](reply_to r) { rt.tell(account, await_loaded_req{r}); });
+  if (!loaded) return loaded;
+  auto view = rt.view(account);
+  if (!view) return domain::make_error(domain::errc::unavailable, "not loaded");
+  return domain::get_json<domain::passthrough_referrer>(*view, id);
+}
+
 api_result create(runtime& rt, const std::string& account, const std::string& domain) {
   return ask([&](reply_to reply) {
     rt.tell(account, passthrough_create_req{input(domain), 1, std::move(reply)});
@@ -139,17 +156,17 @@ BOOST_AUTO_TEST_CASE(list_get_patch_delete_follow_the_state) {
   }));
   BOOST_TEST(!patched["is_active"].GetBool());
 
-  auto listed = json(ask([&](reply_to r) { rt.tell("acme", passthrough_list_req{false, r}); }));
+  auto listed = json(list_of(rt, "acme", false));
   BOOST_TEST(listed["referrers"].Size() == 1u);
   BOOST_TEST(listed["total"].GetInt() == 2);
   BOOST_TEST(listed["active_count"].GetInt() == 1);
-  auto all = json(ask([&](reply_to r) { rt.tell("acme", passthrough_list_req{true, r}); }));
+  auto all = json(list_of(rt, "acme", true));
   BOOST_TEST(all["referrers"].Size() == 2u);
 
   auto deleted = ask([&](reply_to r) { rt.tell("acme", passthrough_delete_req{1, 1, r}); });
   BOOST_REQUIRE(deleted.ok());
   BOOST_TEST(deleted.value().empty());
-  auto gone = ask([&](reply_to r) { rt.tell("acme", passthrough_get_req{1, r}); });
+  auto gone = get_of(rt, "acme", 1);
   BOOST_REQUIRE(!gone.ok());
   BOOST_TEST((gone.err().code == domain::errc::not_found));
   BOOST_TEST(*store::event_log(*db).head("acme") == 4u);
@@ -202,13 +219,13 @@ BOOST_AUTO_TEST_CASE(accounts_are_isolated) {
   // The same domain in another account is fine, and ids are per account.
   BOOST_TEST(json(create(rt, "beta", "a.example.com"))["id"].GetInt64() == 1);
   // Acme's rule 2 exists; beta has no rule 2 and does not see acme's.
-  BOOST_TEST(ask([&](reply_to r) { rt.tell("acme", passthrough_get_req{2, r}); }).ok());
-  auto other = ask([&](reply_to r) { rt.tell("beta", passthrough_get_req{2, r}); });
+  BOOST_TEST(get_of(rt, "acme", 2).ok());
+  auto other = get_of(rt, "beta", 2);
   BOOST_TEST((!other.ok() && other.err().code == domain::errc::not_found));
-  auto beta = json(ask([&](reply_to r) { rt.tell("beta", passthrough_list_req{true, r}); }));
+  auto beta = json(list_of(rt, "beta", true));
   BOOST_REQUIRE(beta["total"].GetInt() == 1);
   BOOST_TEST(beta["referrers"][0]["account_id"].GetString() == std::string("beta"));
-  auto acme = json(ask([&](reply_to r) { rt.tell("acme", passthrough_list_req{true, r}); }));
+  auto acme = json(list_of(rt, "acme", true));
   BOOST_TEST(acme["total"].GetInt() == 2);
   BOOST_TEST(rt.live_accounts() == 2u);
 }
@@ -221,7 +238,7 @@ BOOST_AUTO_TEST_CASE(a_new_runtime_rebuilds_state_from_the_log) {
     BOOST_REQUIRE(ask([&](reply_to r) { rt.tell("acme", passthrough_delete_req{1, 1, r}); }).ok());
   }
   runtime rt(*db, {});
-  auto listed = json(ask([&](reply_to r) { rt.tell("acme", passthrough_list_req{true, r}); }));
+  auto listed = json(list_of(rt, "acme", true));
   BOOST_TEST(listed["total"].GetInt() == 1);
   BOOST_TEST(listed["referrers"][0]["id"].GetInt64() == 2);
   // Ids continue after the highest ever used, also across restarts.
@@ -235,7 +252,7 @@ BOOST_AUTO_TEST_CASE(a_full_disk_answers_insufficient_storage_keeps_the_state_an
   auto failed = create(rt, "acme", "b.example.com");
   BOOST_REQUIRE(!failed.ok());
   BOOST_TEST((failed.err().code == domain::errc::insufficient_storage));
-  auto listed = json(ask([&](reply_to r) { rt.tell("acme", passthrough_list_req{true, r}); }));
+  auto listed = json(list_of(rt, "acme", true));
   BOOST_TEST(listed["total"].GetInt() == 1);
   db->set_min_free_bytes(0);  // space is back: the account writes again, gap-free
   auto again = json(create(rt, "acme", "b.example.com"));
