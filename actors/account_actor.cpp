@@ -31,6 +31,14 @@ struct prepared_event {
   domain::decoded_entity decoded;
 };
 
+// A write in flight: its events (one, or one per changed rule of an import), stored in
+// one atomic batch, and the state they lead to, folded once when the write was submitted
+// (the durable state takes it over when the write is acknowledged).
+struct prepared_write {
+  std::vector<prepared_event> events;
+  domain::account_state after;
+};
+
 struct account_actor_state {
   static inline const char* name = "referrald.account";
 
@@ -44,13 +52,12 @@ struct account_actor_state {
   // can say why.
   std::vector<std::pair<reply_to, std::function<void()>>> held;
 
-  std::uint64_t snapshot_seq = 0;   // the newest snapshot written (or found) so far
-  bool building_indexes = false;    // a full index build is under way on a loader
-  domain::account_state committed;  // durable state: what reads see
-  domain::account_state tip;        // committed + writes in flight: what writes check
-  // Each write in flight: its events (one, or one per changed rule of an import), stored
-  // in one atomic batch.
-  write_pipeline<std::vector<prepared_event>> writes;
+  std::uint64_t snapshot_seq = 0;                  // the newest snapshot written (or found) so far
+  bool building_indexes = false;                   // a full index build is under way on a loader
+  domain::account_state::full_indexes last_built;  // the newest full index build adopted
+  domain::account_state committed;                 // durable state: what reads see
+  domain::account_state tip;  // committed + writes in flight: what writes check
+  write_pipeline<prepared_write> writes;
 };
 
 using self_ptr = account_actor::stateful_pointer<account_actor_state>;
@@ -128,6 +135,7 @@ void build_indexes(self_ptr self, std::shared_ptr<const domain::account_state> v
             auto& s = self->state;
             s.building_indexes = false;
             if (!built.indexes.mappings) return;
+            s.last_built = built.indexes;
             s.committed.adopt_indexes(built.indexes);
             s.tip.adopt_indexes(built.indexes);
             publish(self);
@@ -167,9 +175,10 @@ void submit(self_ptr self, std::vector<prepared_event> events, reply_to reply,
       return;
     }
   }
-  st.tip = std::move(tip);
+  st.tip = tip;
   st.writes.submit(*st.svc->commits, caf::actor_cast<account_actor>(self), std::move(batch),
-                   std::move(events), std::move(reply), std::move(response));
+                   prepared_write{std::move(events), std::move(tip)}, std::move(reply),
+                   std::move(response));
 }
 
 void submit(self_ptr self, prepared_event p, reply_to reply, std::string response) {
@@ -182,8 +191,17 @@ void on_ack(self_ptr self, const commit_ack& ack) {
   auto& st = self->state;
   st.writes.on_ack(
       ack,
-      [&](const std::vector<prepared_event>& events) {
-        for (const auto& p : events) {
+      [&](const prepared_write& w) {
+        const auto& first = w.events.front().event;
+        if (st.committed.seq() + 1 == first.seq && st.committed.head_hash() == first.prev_hash) {
+          // Built on exactly this durable state: the fold is the one done at submission.
+          st.committed = w.after;
+          // A full index build adopted while the write was in flight is not in `after`.
+          if (st.last_built.mappings) st.committed.adopt_indexes(st.last_built);
+          infra::metrics().events_appended.fetch_add(w.events.size(), std::memory_order_relaxed);
+          return domain::status{};
+        }
+        for (const auto& p : w.events) {
           auto applied = st.committed.apply(p.event, p.decoded);
           if (!applied) return applied;
           infra::metrics().events_appended.fetch_add(1, std::memory_order_relaxed);

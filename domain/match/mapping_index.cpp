@@ -22,10 +22,6 @@ const referrer_mapping* better(const referrer_mapping* a, const referrer_mapping
   return ranks_before(*b, *a) ? b : a;
 }
 
-bool contains_id(const std::vector<std::int64_t>& sorted, std::int64_t id) {
-  return std::binary_search(sorted.begin(), sorted.end(), id);
-}
-
 }  // namespace
 
 std::shared_ptr<const mapping_index> mapping_index::build(const collection<referrer_mapping>& c) {
@@ -37,22 +33,84 @@ std::shared_ptr<const mapping_index> mapping_index::build(const collection<refer
   return build_rules(std::move(rules));
 }
 
-std::shared_ptr<const mapping_index> mapping_index::layer(std::shared_ptr<const mapping_index> full,
-                                                          const std::vector<std::int64_t>& changed,
-                                                          const collection<referrer_mapping>& now) {
-  std::vector<entity_ref<referrer_mapping>> rules;
-  for (auto id : changed) {
-    const auto* e = now.find_entity(id);
-    if (e != nullptr && (*e)->value.is_active) rules.push_back(*e);
-  }
-  auto idx = build_rules(std::move(rules));
-  std::size_t hidden_in_full = 0;
-  for (auto id : changed)
-    hidden_in_full += contains_id(full->ids_, id) ? 1 : 0;
-  idx->size_ = idx->rules_.size() + full->size_ - hidden_in_full;
-  idx->hidden_ = changed;
+std::shared_ptr<const mapping_index> mapping_index::over(std::shared_ptr<const mapping_index> full,
+                                                         const mapping_changes& changes,
+                                                         std::size_t active) {
+  auto idx = std::make_shared<mapping_index>();
   idx->full_ = std::move(full);
+  idx->changes_ = std::make_shared<const mapping_changes>(changes);
+  idx->size_ = active;
+  for (auto [id, e] : changes.scanned) {
+    const referrer_mapping& m = e->value;
+    (m.match_type == match_type::contains ? idx->changed_contains_ : idx->changed_regexes_)
+        .push_back(&m);
+  }
+  auto by_rank = [](auto* a, auto* b) {
+    return ranks_before(*a, *b);
+  };
+  std::sort(idx->changed_contains_.begin(), idx->changed_contains_.end(), by_rank);
+  std::sort(idx->changed_regexes_.begin(), idx->changed_regexes_.end(), by_rank);
+  std::vector<std::pair<std::string, std::uint32_t>> words;
+  for (std::uint32_t i = 0; i < idx->changed_contains_.size(); ++i)
+    words.emplace_back(idx->changed_contains_[i]->referrer_pattern, i);
+  idx->changed_contains_automaton_ = string_automaton(words, string_automaton::mode::substring);
   return idx;
+}
+
+void mapping_changes::change(std::int64_t id, const entity_ref<referrer_mapping>* before,
+                             const entity_ref<referrer_mapping>* now) {
+  auto drop = [id](auto& map, const std::string& key) {
+    const auto* held = map.find(key);
+    if (held != nullptr && (*held)->value.id == id) map = map.erase(key);
+  };
+  if (hidden.find(id) != nullptr && before != nullptr && *before && (*before)->value.is_active) {
+    const referrer_mapping& m = (*before)->value;
+    switch (m.match_type) {
+      case match_type::exact:
+        drop(exact, m.referrer_pattern);
+        break;
+      case match_type::ends_with:
+        drop(suffix, m.referrer_pattern);
+        break;
+      case match_type::starts_with: {
+        const auto* held = prefix.find(m.referrer_pattern);
+        if (held != nullptr && (*held)->value.id == id) {
+          prefix = prefix.erase(m.referrer_pattern);
+          std::size_t len = m.referrer_pattern.size();
+          std::size_t n = *prefix_lengths.find(len);
+          prefix_lengths = n > 1 ? prefix_lengths.set(len, n - 1) : prefix_lengths.erase(len);
+        }
+        break;
+      }
+      case match_type::contains:
+      case match_type::regex:
+        scanned = scanned.erase(id);
+        break;
+    }
+    --active;
+  }
+  hidden = hidden.set(id, true);
+  if (now == nullptr || !*now || !(*now)->value.is_active) return;
+  const referrer_mapping& m = (*now)->value;
+  switch (m.match_type) {
+    case match_type::exact:
+      exact = exact.set(m.referrer_pattern, *now);
+      break;
+    case match_type::ends_with:
+      suffix = suffix.set(m.referrer_pattern, *now);
+      break;
+    case match_type::starts_with: {
+      prefix = prefix.set(m.referrer_pattern, *now);
+      const auto* n = prefix_lengths.find(m.referrer_pattern.size());
+      prefix_lengths = prefix_lengths.set(m.referrer_pattern.size(), n == nullptr ? 1 : *n + 1);
+      break;
+    }
+    case match_type::contains:
+    case match_type::regex:
+      scanned = scanned.set(id, *now);
+      break;
+  }
+  ++active;
 }
 
 std::shared_ptr<mapping_index> mapping_index::build_rules(
@@ -150,12 +208,12 @@ void mapping_index::regex_candidates(std::string_view host, std::vector<std::uin
   out.erase(std::unique(out.begin(), out.end()), out.end());
 }
 
-bool mapping_index::is_hidden(std::uint32_t rank, const std::vector<std::int64_t>& hidden) const {
-  return !hidden.empty() && contains_id(hidden, rules_[rank]->value.id);
+bool mapping_index::is_hidden(std::uint32_t rank, const hidden_ids* hidden) const {
+  return hidden != nullptr && hidden->find(rules_[rank]->value.id) != nullptr;
 }
 
 const referrer_mapping* mapping_index::own_best(std::string_view host, regex_budget* budget,
-                                                const std::vector<std::int64_t>& hidden) const {
+                                                const hidden_ids* hidden) const {
   std::uint32_t best = best_plain(host);
   if (best != k_none && is_hidden(best, hidden)) {
     // The best plain match changed since this build: the best of the others.
@@ -187,8 +245,7 @@ const referrer_mapping* mapping_index::own_best(std::string_view host, regex_bud
   return best == k_none ? nullptr : &rules_[best]->value;
 }
 
-void mapping_index::own_all(std::string_view host, regex_budget* budget,
-                            const std::vector<std::int64_t>& hidden,
+void mapping_index::own_all(std::string_view host, regex_budget* budget, const hidden_ids* hidden,
                             std::vector<const referrer_mapping*>& out) const {
   std::vector<std::uint32_t> ranks;
   all_plain(host, ranks);
@@ -210,35 +267,94 @@ void mapping_index::own_all(std::string_view host, regex_budget* budget,
   }
 }
 
+void mapping_index::changed_matching(std::string_view host, regex_budget* budget, bool best_only,
+                                     std::vector<const referrer_mapping*>& out) const {
+  const mapping_changes& ch = *changes_;
+  const referrer_mapping* best = nullptr;
+  auto take = [&](const referrer_mapping& m) {
+    if (best_only && best != nullptr && !ranks_before(m, *best)) return;
+    out.push_back(&m);
+    best = &m;
+  };
+  if (const auto* e = ch.exact.find(host)) take((*e)->value);
+  for (std::size_t pos = 0;;) {
+    if (const auto* e = ch.suffix.find(host.substr(pos))) take((*e)->value);
+    pos = host.find('.', pos);
+    if (pos == std::string_view::npos) break;
+    ++pos;
+  }
+  for (auto [len, count] : ch.prefix_lengths) {
+    if (len > host.size()) break;
+    if (const auto* e = ch.prefix.find(host.substr(0, len))) take((*e)->value);
+  }
+  if (!changed_contains_.empty()) {
+    if (best_only) {
+      auto first = changed_contains_automaton_.min_value(host);
+      if (first != k_none) take(*changed_contains_[first]);
+    } else {
+      thread_local std::vector<std::uint32_t> found;
+      found.clear();
+      changed_contains_automaton_.all_values(host, found);
+      std::sort(found.begin(), found.end());  // a word found twice in the host counts once
+      found.erase(std::unique(found.begin(), found.end()), found.end());
+      for (auto i : found)
+        take(*changed_contains_[i]);
+    }
+  }
+  for (std::size_t k = 0; k < changed_regexes_.size(); ++k) {
+    const referrer_mapping& m = *changed_regexes_[k];
+    if (best_only && best != nullptr && !ranks_before(m, *best)) break;  // rank order
+    if (budget != nullptr && !budget->allows()) {
+      budget->skipped += changed_regexes_.size() - k;
+      break;
+    }
+    if (m.matches(host)) take(m);
+  }
+  if (!best_only) return;
+  out.clear();
+  if (best != nullptr) out.push_back(best);
+}
+
 const referrer_mapping* mapping_index::best(std::string_view host, regex_budget* budget) const {
-  static const std::vector<std::int64_t> none;
-  const referrer_mapping* own = own_best(host, budget, none);
-  if (!full_) return own;
-  return better(own, full_->own_best(host, budget, hidden_));
+  if (!full_) return own_best(host, budget, nullptr);
+  thread_local std::vector<const referrer_mapping*> changed;
+  changed.clear();
+  changed_matching(host, budget, true, changed);
+  return better(changed.empty() ? nullptr : changed.front(),
+                full_->own_best(host, budget, &changes_->hidden));
 }
 
 std::vector<const referrer_mapping*> mapping_index::all(std::string_view host,
                                                         regex_budget* budget) const {
   std::vector<const referrer_mapping*> out;
-  own_all(host, budget, {}, out);
-  if (full_) {
-    full_->own_all(host, budget, hidden_, out);
-    std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return ranks_before(*a, *b); });
+  if (!full_) {
+    own_all(host, budget, nullptr, out);
+    return out;
   }
+  changed_matching(host, budget, false, out);
+  full_->own_all(host, budget, &changes_->hidden, out);
+  std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return ranks_before(*a, *b); });
   return out;
 }
 
 std::vector<const referrer_mapping*> mapping_index::ranked() const {
   std::vector<const referrer_mapping*> out;
   out.reserve(size_);
-  for (const auto& e : rules_)
-    out.push_back(&e->value);
-  if (full_) {
-    for (std::uint32_t rank = 0; rank < full_->rules_.size(); ++rank) {
-      if (!full_->is_hidden(rank, hidden_)) out.push_back(&full_->rules_[rank]->value);
-    }
-    std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return ranks_before(*a, *b); });
+  if (!full_) {
+    for (const auto& e : rules_)
+      out.push_back(&e->value);
+    return out;
   }
+  for (std::uint32_t rank = 0; rank < full_->rules_.size(); ++rank) {
+    if (!full_->is_hidden(rank, &changes_->hidden)) out.push_back(&full_->rules_[rank]->value);
+  }
+  for (const auto* map : {&changes_->exact, &changes_->suffix, &changes_->prefix}) {
+    for (auto [key, e] : *map)
+      out.push_back(&e->value);
+  }
+  for (auto [id, e] : changes_->scanned)
+    out.push_back(&e->value);
+  std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return ranks_before(*a, *b); });
   return out;
 }
 
@@ -248,9 +364,9 @@ std::size_t mapping_index::memory_bytes() const {
            t.size() * (sizeof(table::value_type) + 2 * sizeof(void*));
   };
   return (full_ ? full_->memory_bytes() : 0) + sizeof(*this) +
-         (hidden_.capacity() + ids_.capacity()) * sizeof(std::int64_t) +
-         rules_.capacity() * sizeof(rules_[0]) + table_bytes(exact_) + table_bytes(suffix_) +
-         prefix_.memory_bytes() + contains_.memory_bytes() + literals_.memory_bytes() +
+         ids_.capacity() * sizeof(std::int64_t) + rules_.capacity() * sizeof(rules_[0]) +
+         table_bytes(exact_) + table_bytes(suffix_) + prefix_.memory_bytes() +
+         contains_.memory_bytes() + literals_.memory_bytes() +
          regexes_.capacity() * sizeof(regex_rule) + unfiltered_.capacity() * sizeof(std::uint32_t);
 }
 

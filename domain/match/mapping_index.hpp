@@ -15,9 +15,10 @@
 // The winner is the lowest rank among all matches.
 //
 // Layers: a full build costs O(rules). So that one change does not cost that much, an
-// account's index is a full build plus a small index of the mappings changed since it
-// (layer()): the full build's answers for those mappings are hidden, and the two answers
-// are merged by rank. The account rebuilds in full, off its actor, once the layer grows
+// account's index is a full build with the mappings changed since it layered over it
+// (over(), domain/match/mapping_changes.hpp, kept per change at O(log n)): the full
+// build's answers for those mappings are hidden, and the two answers are merged by rank.
+// The account rebuilds in full, off its actor, once the changes grow
 // (account_state::full_index_build_due()).
 //
 // Immutable once built (built off the lookup path, when mappings change); one index may
@@ -32,6 +33,7 @@
 #include <vector>
 
 #include "domain/match/automaton.hpp"
+#include "domain/match/mapping_changes.hpp"
 #include "domain/rules/account_state.hpp"
 #include "domain/rules/mapping.hpp"
 
@@ -67,12 +69,11 @@ class mapping_index {
  public:
   static std::shared_ptr<const mapping_index> build(const collection<referrer_mapping>& c);
 
-  // `full` (a build()) with the mappings `changed` since it (ids ascending, no duplicates)
-  // replaced by their versions in `now`: active ones are indexed in the new layer, and
-  // whatever `full` knew of them is hidden. O(changed · log).
-  static std::shared_ptr<const mapping_index> layer(std::shared_ptr<const mapping_index> full,
-                                                    const std::vector<std::int64_t>& changed,
-                                                    const collection<referrer_mapping>& now);
+  // `full` (a build()) with `changes` layered over it; `active` is the number of active
+  // mappings in all. O(1): the changes are shared, not copied.
+  static std::shared_ptr<const mapping_index> over(std::shared_ptr<const mapping_index> full,
+                                                   const mapping_changes& changes,
+                                                   std::size_t active);
 
   // The active mapping that applies to `host`, or nullptr. Regexes run within `budget`
   // (a fresh one per visit) when one is given.
@@ -89,7 +90,7 @@ class mapping_index {
   std::vector<const referrer_mapping*> ranked() const;
 
   // Mappings changed since the full build this index layers over (0: it is one).
-  std::size_t layered() const { return full_ ? hidden_.size() : 0; }
+  std::size_t layered() const { return full_ ? changes_->hidden.size() : 0; }
 
   // Approximate bytes held by the index itself (not the mappings it shares).
   std::size_t memory_bytes() const;
@@ -108,12 +109,17 @@ class mapping_index {
   static std::shared_ptr<mapping_index> build_rules(
       std::vector<entity_ref<referrer_mapping>> rules);
 
-  // This index's own answers, leaving out the rules `hidden` names (ids, ascending).
+  using hidden_ids = persistent_map<std::int64_t, bool>;
+  // This index's own answers, leaving out the rules `hidden` names (null: none).
   const referrer_mapping* own_best(std::string_view host, regex_budget* budget,
-                                   const std::vector<std::int64_t>& hidden) const;
-  void own_all(std::string_view host, regex_budget* budget, const std::vector<std::int64_t>& hidden,
+                                   const hidden_ids* hidden) const;
+  void own_all(std::string_view host, regex_budget* budget, const hidden_ids* hidden,
                std::vector<const referrer_mapping*>& out) const;
-  bool is_hidden(std::uint32_t rank, const std::vector<std::int64_t>& hidden) const;
+  bool is_hidden(std::uint32_t rank, const hidden_ids* hidden) const;
+  // The changed mappings (of a layered index) that match `host`, into `out`; with
+  // `best_only`, just the best of them.
+  void changed_matching(std::string_view host, regex_budget* budget, bool best_only,
+                        std::vector<const referrer_mapping*>& out) const;
 
   // Ranks of non-regex matches (into `out`), and the best of them.
   std::uint32_t best_plain(std::string_view host) const;
@@ -121,8 +127,13 @@ class mapping_index {
   // Indexes into regexes_ worth trying for `host`, ascending (so in rank order).
   void regex_candidates(std::string_view host, std::vector<std::uint32_t>& out) const;
 
-  std::shared_ptr<const mapping_index> full_;        // the build this one layers over, if any
-  std::vector<std::int64_t> hidden_;                 // ids changed since full_, ascending
+  std::shared_ptr<const mapping_index> full_;       // the build this one layers over, if any
+  std::shared_ptr<const mapping_changes> changes_;  // what is layered over full_
+  // The changed contains rules in rank order, found through an automaton built by over()
+  // (O(changed contains) per publish, few), and the changed regex rules in rank order.
+  std::vector<const referrer_mapping*> changed_contains_;
+  string_automaton changed_contains_automaton_;
+  std::vector<const referrer_mapping*> changed_regexes_;
   std::vector<std::int64_t> ids_;                    // ids of rules_, ascending
   std::size_t size_ = 0;                             // active rules, both layers
   std::vector<entity_ref<referrer_mapping>> rules_;  // by rank

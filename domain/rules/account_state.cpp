@@ -147,13 +147,18 @@ status account_state::apply(const event& e, const decoded_entity& decoded) {
       break;
     case event_type::referrer_mapping_created:
     case event_type::referrer_mapping_updated:
-    case event_type::referrer_mapping_deleted:
+    case event_type::referrer_mapping_deleted: {
+      const entity_ref<referrer_mapping>* was = mappings_.find_entity(e.entity_id);
+      entity_ref<referrer_mapping> before = was != nullptr ? *was : entity_ref<referrer_mapping>();
       st = apply_kind(e, decoded, mappings_);
       if (st) {
-        mappings_idx_.changed = mappings_idx_.changed.set(e.entity_id, e.seq);
-        mappings_idx_.stale = true;
+        auto& x = mappings_idx_;
+        x.changed = x.changed.set(e.entity_id, e.seq);
+        if (x.full) x.changes.change(e.entity_id, &before, mappings_.find_entity(e.entity_id));
+        x.stale = true;
       }
       break;
+    }
   }
   if (!st) return st;
   seq_ = e.seq;
@@ -198,13 +203,10 @@ void account_state::refresh(index_layers<Index>& x, const collection<T>& c, std:
     x.full = Index::build(c);
     x.full_seq = seq;
     x.changed = {};
+    x.changes = {};
     x.current = x.full;
   } else if (x.stale) {
-    std::vector<std::int64_t> ids;
-    ids.reserve(x.changed.size());
-    for (const auto& entry : x.changed)
-      ids.push_back(entry.first);
-    x.current = x.changed.empty() ? x.full : Index::layer(x.full, ids, c);
+    x.current = x.changed.empty() ? x.full : Index::over(x.full, x.changes, c.active_count());
   }
   x.stale = false;
 }
@@ -213,20 +215,26 @@ template <class Index>
 bool account_state::due(const index_layers<Index>& x) {
   if (!x.full) return false;
   double rules = static_cast<double>(x.full->size());
-  return static_cast<double>(x.changed.size()) > std::max(64.0, 4.0 * std::sqrt(rules));
+  // Changed contains and regex rules are tried one by one: few of them.
+  return static_cast<double>(x.changed.size()) > std::max(64.0, 4.0 * std::sqrt(rules)) ||
+         x.changes.scanned.size() > 64;
 }
 
-template <class Index>
+template <class Index, class T>
 void account_state::adopt(index_layers<Index>& x, std::shared_ptr<const Index> full,
-                          std::uint64_t seq) {
+                          std::uint64_t seq, const collection<T>& c) {
   if (x.full && seq <= x.full_seq) return;  // not newer than the one in use
   persistent_map<std::int64_t, std::uint64_t> later;
+  mapping_changes changes;
   for (auto [id, changed_at] : x.changed) {
-    if (changed_at > seq) later = later.set(id, changed_at);
+    if (changed_at <= seq) continue;
+    later = later.set(id, changed_at);
+    changes.change(id, nullptr, c.find_entity(id));
   }
   x.full = std::move(full);
   x.full_seq = seq;
   x.changed = std::move(later);
+  x.changes = std::move(changes);
   x.stale = true;
 }
 
@@ -258,7 +266,7 @@ account_state::full_indexes account_state::build_full_indexes() const {
 
 void account_state::adopt_indexes(const full_indexes& built) {
   if (built.seq > seq_) return;  // built from a state this one has not reached
-  adopt(mappings_idx_, built.mappings, built.seq);
+  adopt(mappings_idx_, built.mappings, built.seq, mappings_);
 }
 
 template <class T>

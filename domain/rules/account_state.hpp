@@ -19,6 +19,7 @@
 #include "domain/base/digest.hpp"
 #include "domain/base/persistent_map.hpp"
 #include "domain/base/result.hpp"
+#include "domain/match/mapping_changes.hpp"
 #include "domain/rules/entities.hpp"
 #include "domain/rules/event.hpp"
 
@@ -169,13 +170,15 @@ class account_state {
     std::shared_ptr<const Index> full;
     std::uint64_t full_seq = 0;  // the seq of the state `full` was built from
     persistent_map<std::int64_t, std::uint64_t> changed;
+    mapping_changes changes;  // the changed mappings themselves, kept per change
     std::shared_ptr<const Index> current;
     bool stale = true;  // changed since `current` was made
   };
   template <class Index, class T>
   static void refresh(index_layers<Index>& x, const collection<T>& c, std::uint64_t seq, bool full);
-  template <class Index>
-  static void adopt(index_layers<Index>& x, std::shared_ptr<const Index> full, std::uint64_t seq);
+  template <class Index, class T>
+  static void adopt(index_layers<Index>& x, std::shared_ptr<const Index> full, std::uint64_t seq,
+                    const collection<T>& c);
   template <class Index>
   static bool due(const index_layers<Index>& x);
 

@@ -289,6 +289,39 @@ BOOST_AUTO_TEST_CASE(agrees_with_a_naive_priority_scan_on_random_rules_and_hosts
   BOOST_TEST(matched < checked * 4 / 5);
 }
 
+// A rule changed more than once over one full build leaves no trace of its earlier
+// versions: updated, then deactivated or deleted, it stops matching.
+BOOST_AUTO_TEST_CASE(a_rule_changed_twice_over_one_build_leaves_no_stale_entry) {
+  rules_builder b;
+  auto exact = b.add(match_type::exact, "shop.partner.com", 10);
+  auto suffix = b.add(match_type::ends_with, "partner.com", 5);
+  auto prefix = b.add(match_type::starts_with, "shop.", 4);
+  auto contains = b.add(match_type::contains, "partn", 3);
+  auto fallback = b.add(match_type::exact, "other.com", 1);
+  b.state.refresh_indexes();
+  BOOST_REQUIRE_EQUAL(b.state.mappings_index()->layered(), 0u);
+  for (auto id : {exact, suffix, prefix, contains})
+    b.update(id, 20, true);    // first change: layered
+  b.update(exact, 20, false);  // second: deactivated
+  b.remove(suffix);
+  b.update(prefix, 30, false);
+  b.remove(contains);
+  b.state.refresh_indexes(account_state::index_refresh::layered);
+  const auto& idx = *b.state.mappings_index();
+  BOOST_REQUIRE(idx.layered() > 0u);
+  for (std::string host :
+       {"shop.partner.com", "www.partner.com", "shop.x.org", "apartner.net", "other.com"}) {
+    auto expected = naive_all(b.state, host);
+    std::vector<std::int64_t> got;
+    for (auto* m : idx.all(host))
+      got.push_back(m->id);
+    BOOST_TEST(got == expected, host);
+    BOOST_TEST(best_id(idx, host) == (expected.empty() ? 0 : expected.front()), host);
+  }
+  BOOST_TEST(best_id(idx, "other.com") == fallback);
+  BOOST_TEST(best_id(idx, "shop.partner.com") == 0);
+}
+
 // After a full build, changes are layered over it instead of rebuilding: the answers must
 // be those of a fresh build, through updates, deactivations, deletions and creations, and
 // after a full build made from an older version of the state is adopted.
@@ -324,8 +357,19 @@ BOOST_AUTO_TEST_CASE(layered_changes_answer_as_a_full_build_does) {
     BOOST_REQUIRE_EQUAL(ranked.size(), fresh_ranked.size());
     for (std::size_t i = 0; i < ranked.size(); ++i)
       BOOST_REQUIRE_EQUAL(ranked[i]->id, fresh_ranked[i]->id);
-    for (int k = 0; k < 400; ++k) {
-      std::string host = random_host(rng, 1 + static_cast<int>(rng() % 4));
+    // Random hosts, and hosts every rule (active or not, changed or not) matches by its
+    // pattern, so that a stale entry for a changed rule cannot hide.
+    std::vector<std::string> hosts;
+    for (int k = 0; k < 400; ++k)
+      hosts.push_back(random_host(rng, 1 + static_cast<int>(rng() % 4)));
+    for (auto [id, e] : b.state.mappings().items()) {
+      const auto& m = e->value;
+      if (m.match_type == match_type::regex) continue;
+      hosts.push_back(m.referrer_pattern);
+      hosts.push_back("w." + m.referrer_pattern);
+      hosts.push_back(m.referrer_pattern + "z.example");
+    }
+    for (const auto& host : hosts) {
       auto expected = naive_all(b.state, host);
       std::vector<std::int64_t> got;
       for (auto* m : idx.all(host))
@@ -344,13 +388,14 @@ BOOST_AUTO_TEST_CASE(layered_changes_answer_as_a_full_build_does) {
           add_random();
           break;
         case 1: {
-          auto id = ids[rng() % ids.size()];
+          // Mostly among a few rules, so that rules change several times over one build.
+          auto id = ids[rng() % (rng() % 2 ? std::min<std::size_t>(ids.size(), 12) : ids.size())];
           if (b.state.mappings().find(id) != nullptr)
             b.update(id, static_cast<std::int64_t>(rng() % 20), rng() % 3 != 0);
           break;
         }
         case 2: {
-          auto id = ids[rng() % ids.size()];
+          auto id = ids[rng() % (rng() % 2 ? std::min<std::size_t>(ids.size(), 24) : ids.size())];
           if (b.state.mappings().find(id) != nullptr) b.remove(id);
           break;
         }
