@@ -123,11 +123,13 @@ BOOST_AUTO_TEST_CASE(csv_imports_with_quoting_and_names_bad_cells) {
                "b.com,b,\"x,y\",about b,0,FALSE\n");
   BOOST_TEST(r.status == 200u, r.body);
   BOOST_TEST(summary(r) == "2/0/0/0");
-  auto a = c->get("/referrer-mappings/1?account_id=acme").json()["data"].GetObject();
+  auto a_doc = c->get("/referrer-mappings/1?account_id=acme").json();
+  const auto& a = a_doc["data"];
   BOOST_TEST(a["label"].GetString() == std::string("Partner, \"A\""));
   BOOST_TEST(a["description"].IsNull());  // an empty cell of a nullable field
   BOOST_TEST(a["priority"].GetInt() == 10);
-  auto b = c->get("/referrer-mappings/2?account_id=acme").json()["data"].GetObject();
+  auto b_doc = c->get("/referrer-mappings/2?account_id=acme").json();
+  const auto& b = b_doc["data"];
   BOOST_TEST(b["label"].GetString() == std::string("x,y"));
   BOOST_TEST(!b["is_active"].GetBool());
 
