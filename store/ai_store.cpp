@@ -2,7 +2,8 @@
 //
 // Column family "connections":
 //   key    := brand_id:fixed64-big-endian connection_id:26 bytes (ULID, uppercase)
-//   value  := version:u8(0x01) JSON          (domain::encode_stored_connection)
+//   value  := 0x02 tagged     (written: the connection's field table, domain/base/schema.hpp)
+//           | 0x01 JSON       (read: release 0.2's API JSON of the connection)
 //
 // Column family "ai_rows" — one record per row identity; a brand's date range is one
 // contiguous, ordered key range:
@@ -42,6 +43,7 @@ namespace referrald::store {
 namespace {
 
 constexpr char k_version = 1;
+constexpr char k_connection_version = 2;  // connections: tagged (version 1: JSON, read)
 constexpr std::uint8_t f_pageviews = 1, f_sessions = 2, f_transactions = 4, f_revenue = 8,
                        f_batch = 16;
 constexpr std::uint64_t k_day_offset = 1ull << 31;
@@ -121,8 +123,11 @@ domain::result<std::vector<domain::connection>> ai_store::load_connections() con
       in.rdb->NewIterator(rocksdb::ReadOptions(), in.cf(column::connections)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     rocksdb::Slice v = it->value();
-    if (v.size() < 1 || v[0] != k_version) return corrupt("connection version");
-    auto c = domain::decode_stored_connection(std::string_view(v.data() + 1, v.size() - 1));
+    if (v.size() < 1 || (v[0] != k_connection_version && v[0] != k_version)) {
+      return corrupt("connection version");
+    }
+    auto c = domain::decode_stored_connection(std::string_view(v.data() + 1, v.size() - 1),
+                                              v[0] == k_connection_version);
     if (!c) return std::move(c).err();
     out.push_back(std::move(*c));
   }
@@ -132,7 +137,7 @@ domain::result<std::vector<domain::connection>> ai_store::load_connections() con
 
 void ai_store::put_connection(write_batch& b, const domain::connection& c) const {
   std::string key = brand_prefix(c.brand_id) + c.id;
-  std::string value(1, k_version);
+  std::string value(1, k_connection_version);
   value += domain::encode_stored_connection(c);
   b.put(column::connections, std::move(key), std::move(value));
 }

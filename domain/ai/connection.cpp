@@ -1,5 +1,7 @@
 #include "domain/ai/connection.hpp"
 
+#include "domain/base/schema_ops.hpp"
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -121,97 +123,64 @@ std::optional<std::string> parse_ulid(std::string_view s) {
   return out;
 }
 
-std::string_view to_string(source_tool t) {
-  switch (t) {
-    case source_tool::ga4:
-      return "ga4";
-    case source_tool::adobe:
-      return "adobe";
-    case source_tool::other:
-      return "other";
-  }
-  return "other";
-}
-
-std::optional<source_tool> source_tool_from_string(std::string_view s) {
-  if (s == "ga4") return source_tool::ga4;
-  if (s == "adobe") return source_tool::adobe;
-  if (s == "other") return source_tool::other;
-  return std::nullopt;
-}
-
-result<connection_request> parse_connection_create(const rapidjson::Value& body) {
-  field_reader in(body, {"name", "source_tool"});
-  connection_request req;
-  auto name = in.required_string("name", 1, 100);
-  auto tool = in.required_string("source_tool", 1, 16);
-  if (tool && !source_tool_from_string(*tool)) {
-    in.fail("source_tool", "must be one of ga4, adobe, other");
-  }
-  if (auto st = in.finish(); !st) return std::move(st).err();
-  req.name = std::move(*name);
-  req.source_tool = *source_tool_from_string(*tool);
-  return req;
-}
-
 namespace {
 
-void write_body(json_writer& w, const connection& c) {
-  w.Key("id");
-  write_string(w, c.id);
-  w.Key("brand_id");
-  w.Int64(c.brand_id);
-  w.Key("name");
-  write_string(w, c.name);
-  w.Key("source_tool");
-  write_string(w, to_string(c.source_tool));
-  w.Key("created_at");
-  write_string(w, format_rfc3339(c.created_at));
-  if (c.deleted_at) {
-    w.Key("deleted_at");
-    write_string(w, format_rfc3339(*c.deleted_at));
-  }
-}
+constexpr std::string_view k_source_tool_names[] = {"ga4", "adobe", "other"};
 
 }  // namespace
 
+std::string_view to_string(source_tool t) {
+  return schema::choice_name(k_source_tool_names, static_cast<std::size_t>(t), "other");
+}
+
+std::optional<source_tool> source_tool_from_string(std::string_view s) {
+  auto pos = schema::choice_position(k_source_tool_names, s);
+  return pos ? std::optional(static_cast<source_tool>(*pos)) : std::nullopt;
+}
+
+std::span<const schema::field<connection>> connection_fields() {
+  using schema::field, schema::type, schema::required, schema::server, schema::omit_null;
+  using C = connection;
+  static const schema::choice_access<C> tool{
+      &schema::get_choice<C, domain::source_tool, &C::source_tool>,
+      &schema::set_choice<C, domain::source_tool, &C::source_tool>, k_source_tool_names};
+  // Tags are stored: never reuse or renumber one.
+  static const field<C> fields[] = {
+      {"id", 1, type::string, &C::id, server},
+      {"brand_id", 2, type::integer, &C::brand_id, server},
+      {"name", 3, type::string, &C::name, required, 1, 100},
+      {"source_tool", 4, type::choice, tool, required},
+      {"created_at", 5, type::timestamp, &C::created_at, server},
+      {"deleted_at", 6, type::nullable_timestamp, &C::deleted_at, server | omit_null},
+  };
+  return fields;
+}
+
+result<connection_request> parse_connection_create(const rapidjson::Value& body) {
+  static const std::vector<std::string_view> names = schema::body_names(connection_fields());
+  field_reader in(body, names);
+  connection c;
+  schema::read_body(in, connection_fields(), c, true);
+  if (auto st = in.finish(); !st) return std::move(st).err();
+  return connection_request{std::move(c.name), c.source_tool};
+}
+
 void write_json(json_writer& w, const connection& c) {
-  w.StartObject();
-  write_body(w, c);
-  w.EndObject();
+  schema::write_object(w, connection_fields(), "", c);
 }
 
 std::string encode_stored_connection(const connection& c) {
-  rapidjson::StringBuffer buf;
-  json_writer w(buf);
-  write_json(w, c);
-  return {buf.GetString(), buf.GetSize()};
+  std::string out;
+  schema::encode(connection_fields(), c, out);
+  return out;
 }
 
-result<connection> decode_stored_connection(std::string_view json) {
+result<connection> decode_stored_connection(std::string_view stored, bool tagged) {
+  if (tagged) return schema::decode(connection_fields(), stored, "connection");
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  doc.Parse(stored.data(), stored.size());
   if (doc.HasParseError()) return make_error(errc::internal, "stored connection: not JSON");
-  stored_reader in(doc, "connection");
-  connection c;
-  std::string tool;
-  in.string("id", c.id);
-  in.integer("brand_id", c.brand_id);
-  in.string("name", c.name);
-  in.string("source_tool", tool);
-  in.timestamp("created_at", c.created_at);
-  if (auto st = in.finish(); !st) return std::move(st).err();
-  auto t = source_tool_from_string(tool);
-  if (!t) return make_error(errc::internal, "stored connection: unknown source_tool " + tool);
-  c.source_tool = *t;
-  if (doc.HasMember("deleted_at")) {
-    stored_reader del(doc, "connection");
-    unix_ms at = 0;
-    del.timestamp("deleted_at", at);
-    if (auto st = del.finish(); !st) return std::move(st).err();
-    c.deleted_at = at;
-  }
-  return c;
+  return schema::read_v1(connection_fields(), doc, "connection");
 }
 
 }  // namespace referrald::domain

@@ -9,12 +9,14 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "domain/base/clock.hpp"
 #include "domain/base/json.hpp"
 #include "domain/base/result.hpp"
+#include "domain/base/schema.hpp"
 
 namespace referrald::domain {
 
@@ -56,6 +58,10 @@ struct connection {
   friend bool operator==(const connection&, const connection&) = default;
 };
 
+// The connection's fields (domain/base/schema.hpp): its API shape, validation and stored
+// encoding.
+std::span<const schema::field<connection>> connection_fields();
+
 // A validated POST body: {name, source_tool}.
 struct connection_request {
   std::string name;
@@ -65,7 +71,9 @@ result<connection_request> parse_connection_create(const rapidjson::Value& body)
 
 // {"id","brand_id","name","source_tool","created_at"} (+ "deleted_at" when deleted).
 void write_json(json_writer& w, const connection& c);
+// The stored form: the tagged encoding of the field table; `tagged` false reads the JSON
+// that release 0.2 stored.
 std::string encode_stored_connection(const connection& c);
-result<connection> decode_stored_connection(std::string_view json);
+result<connection> decode_stored_connection(std::string_view stored, bool tagged);
 
 }  // namespace referrald::domain

@@ -15,6 +15,7 @@
 //   value    := string:   lpstr
 //             | nullable: 0x00 | 0x01 lpstr
 //             | integer, timestamp (unix ms): zigzag varint
+//             | nullable timestamp: 0x00 | 0x01 zigzag varint
 //             | boolean:  0x00 | 0x01
 //             | choice:   u8, the 1-based position of the name in the field's choices
 //   lpstr, varint as in domain/base/codec.hpp
@@ -37,7 +38,15 @@
 
 namespace referrald::domain::schema {
 
-enum class type : std::uint8_t { string, nullable_string, integer, boolean, timestamp, choice };
+enum class type : std::uint8_t {
+  string,
+  nullable_string,
+  integer,
+  boolean,
+  timestamp,
+  nullable_timestamp,
+  choice
+};
 
 // A field whose value is one of a few names, held in the object as an enum.
 template <class T>
@@ -46,6 +55,18 @@ struct choice_access {
   void (*set)(T&, std::uint8_t);
   std::span<const std::string_view> names;
 };
+
+// The name at 1-based position `pos` of `names` (`fallback` when out of range), and back.
+inline std::string_view choice_name(std::span<const std::string_view> names, std::size_t pos,
+                                    std::string_view fallback) {
+  return pos >= 1 && pos <= names.size() ? names[pos - 1] : fallback;
+}
+inline std::optional<std::uint8_t> choice_position(std::span<const std::string_view> names,
+                                                   std::string_view name) {
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<std::uint8_t>(i + 1);
+  return std::nullopt;
+}
 
 template <class T, class E, E T::*M>
 std::uint8_t get_choice(const T& v) {
@@ -59,11 +80,12 @@ void set_choice(T& v, std::uint8_t c) {
 template <class T>
 using member = std::variant<std::monostate,  // the owning account's id (output only)
                             std::string T::*, std::optional<std::string> T::*, std::int64_t T::*,
-                            bool T::*, choice_access<T>>;
+                            std::optional<std::int64_t> T::*, bool T::*, choice_access<T>>;
 
 enum flag : std::uint8_t {
-  required = 1,  // a create body must give it
-  server = 2,    // set by the server (id, timestamps): never in a body
+  required = 1,   // a create body must give it
+  server = 2,     // set by the server (id, timestamps): never in a body
+  omit_null = 4,  // left out of the API JSON while null (format 1 left it out too)
 };
 
 template <class T>

@@ -95,6 +95,7 @@ field_set read_body(field_reader& in, std::span<const field<T>> fields, T& out, 
         break;
       }
       case type::timestamp:
+      case type::nullable_timestamp:
         break;  // always server-owned
     }
   }
@@ -154,6 +155,10 @@ void write_object(json_writer& w, std::span<const field<T>> fields, std::string_
   w.StartObject();
   for (const auto& f : fields) {
     if (body_only && !f.in_body()) continue;
+    if (f.type == type::nullable_timestamp && (f.flags & omit_null) != 0 &&
+        !(v.*std::get<std::optional<std::int64_t> T::*>(f.at))) {
+      continue;
+    }
     write_key(w, f.name);
     switch (f.type) {
       case type::string:
@@ -171,6 +176,13 @@ void write_object(json_writer& w, std::span<const field<T>> fields, std::string_
         break;
       case type::timestamp:
         write_string(w, format_rfc3339(v.*std::get<std::int64_t T::*>(f.at)));
+        break;
+      case type::nullable_timestamp:
+        if (const auto& t = v.*std::get<std::optional<std::int64_t> T::*>(f.at)) {
+          write_string(w, format_rfc3339(*t));
+        } else {
+          w.Null();
+        }
         break;
       case type::boolean:
         w.Bool(v.*std::get<bool T::*>(f.at));
@@ -210,6 +222,16 @@ result<T> read_v1(std::span<const field<T>> fields, const rapidjson::Value& v,
       case type::timestamp:
         in.timestamp(key.c_str(), out.*std::get<std::int64_t T::*>(f.at));
         break;
+      case type::nullable_timestamp: {
+        auto& t = out.*std::get<std::optional<std::int64_t> T::*>(f.at);
+        t.reset();
+        if (v.IsObject() && v.HasMember(key.c_str()) && !v[key.c_str()].IsNull()) {
+          std::int64_t at = 0;
+          in.timestamp(key.c_str(), at);
+          t = at;
+        }
+        break;
+      }
       case type::boolean:
         in.boolean(key.c_str(), out.*std::get<bool T::*>(f.at));
         break;
@@ -255,6 +277,12 @@ void encode(std::span<const field<T>> fields, const T& v, std::string& out) {
       case type::timestamp:
         codec::put_varint(out, zigzag(v.*std::get<std::int64_t T::*>(f.at)));
         break;
+      case type::nullable_timestamp: {
+        const auto& t = v.*std::get<std::optional<std::int64_t> T::*>(f.at);
+        out.push_back(t ? '\x01' : '\x00');
+        if (t) codec::put_varint(out, zigzag(*t));
+        break;
+      }
       case type::boolean:
         out.push_back(v.*std::get<bool T::*>(f.at) ? '\x01' : '\x00');
         break;
@@ -307,6 +335,20 @@ result<T> decode(std::span<const field<T>> fields, std::string_view bytes, std::
         if (!r.varint(z)) return bad(name + " is malformed");
         out.*std::get<std::int64_t T::*>(f.at) =
             static_cast<std::int64_t>(z >> 1) ^ -static_cast<std::int64_t>(z & 1);
+        break;
+      }
+      case type::nullable_timestamp: {
+        std::uint8_t present = 0;
+        std::uint64_t z = 0;
+        if (!r.u8(present) || present > 1 || (present == 1 && !r.varint(z))) {
+          return bad(name + " is malformed");
+        }
+        auto& t = out.*std::get<std::optional<std::int64_t> T::*>(f.at);
+        if (present == 1) {
+          t = static_cast<std::int64_t>(z >> 1) ^ -static_cast<std::int64_t>(z & 1);
+        } else {
+          t.reset();
+        }
         break;
       }
       case type::boolean: {

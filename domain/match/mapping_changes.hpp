@@ -22,7 +22,7 @@ struct mapping_changes {
   persistent_map<std::string, entity_ref<referrer_mapping>> exact, suffix, prefix;
   persistent_map<std::size_t, std::size_t> prefix_lengths;  // starts_with length -> count
   persistent_map<std::int64_t, entity_ref<referrer_mapping>> scanned;  // contains, regex
-  std::size_t active = 0;  // active changed mappings
+  std::size_t active = 0;                                              // active changed mappings
 
   // Mapping `id` became `now` (null: deleted); `before` is what the changes held for it
   // (null when it had not changed since the full build).

@@ -100,6 +100,7 @@ bool cell_value(const schema::field<T>& f, const std::string& cell, rapidjson::V
       return true;
     }
     case schema::type::timestamp:
+    case schema::type::nullable_timestamp:
       break;
   }
   why = "is not a field an import sets";
@@ -361,6 +362,7 @@ std::string export_csv(const account_state& s, bool include_inactive) {
           break;
         }
         case schema::type::timestamp:
+        case schema::type::nullable_timestamp:
           break;
       }
     }

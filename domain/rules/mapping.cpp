@@ -15,14 +15,12 @@ constexpr std::string_view k_match_type_names[] = {"exact", "contains", "starts_
 std::span<const std::string_view> match_type_names() { return k_match_type_names; }
 
 std::string_view to_string(match_type t) {
-  auto i = static_cast<std::size_t>(t);
-  return i >= 1 && i <= std::size(k_match_type_names) ? k_match_type_names[i - 1] : "exact";
+  return schema::choice_name(k_match_type_names, static_cast<std::size_t>(t), "exact");
 }
 
 std::optional<match_type> match_type_from_string(std::string_view s) {
-  for (std::size_t i = 0; i < std::size(k_match_type_names); ++i)
-    if (k_match_type_names[i] == s) return static_cast<match_type>(i + 1);
-  return std::nullopt;
+  auto pos = schema::choice_position(k_match_type_names, s);
+  return pos ? std::optional(static_cast<match_type>(*pos)) : std::nullopt;
 }
 
 std::span<const schema::field<referrer_mapping>> mapping_fields() {

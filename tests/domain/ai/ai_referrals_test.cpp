@@ -1,5 +1,8 @@
 #include "domain/ai/ai_referrals.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <boost/test/unit_test.hpp>
 
 #include "domain/ai/ai_report.hpp"
@@ -257,6 +260,49 @@ BOOST_AUTO_TEST_CASE(report_sums_leave_nulls_out_and_report_null_when_nothing_wa
   BOOST_TEST(g[1]["pageviews"].IsNull());
   BOOST_TEST(doc["totals"]["rows"].GetInt() == 3);
   BOOST_TEST(doc["totals"]["sessions"].GetInt() == 4);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(connection_storage)
+
+BOOST_AUTO_TEST_CASE(connections_stored_by_release_0_2_still_read_and_new_ones_are_tagged) {
+  referrald::domain::connection c;
+  c.id = "01M80S630S1VCJAGMGT08MEVED";
+  c.brand_id = 42;
+  c.name = "GA4 \"export\"";
+  c.source_tool = referrald::domain::source_tool::adobe;
+  c.created_at = 1763800000123;
+  // What release 0.2 stored: the API JSON.
+  const std::string v1 =
+      R"({"id":"01M80S630S1VCJAGMGT08MEVED","brand_id":42,"name":"GA4 \"export\"",)"
+      R"("source_tool":"adobe","created_at":"2025-11-22T08:26:40.123Z"})";
+  auto old = referrald::domain::decode_stored_connection(v1, false);
+  BOOST_REQUIRE(old.ok());
+  BOOST_TEST((*old == c));
+  auto deleted_v1 = referrald::domain::decode_stored_connection(
+      v1.substr(0, v1.size() - 1) + R"(,"deleted_at":"2025-11-22T08:26:41.000Z"})", false);
+  BOOST_REQUIRE(deleted_v1.ok());
+  BOOST_TEST((deleted_v1->deleted_at == std::optional<std::int64_t>(1763800001000)));
+  // Tagged now, deleted or not; the API JSON leaves deleted_at out while there is none.
+  for (auto deleted : {std::optional<std::int64_t>(), std::optional<std::int64_t>(1763800009000)}) {
+    c.deleted_at = deleted;
+    auto stored = referrald::domain::encode_stored_connection(c);
+    BOOST_TEST(stored.find('{') == std::string::npos);
+    auto back = referrald::domain::decode_stored_connection(stored, true);
+    BOOST_REQUIRE(back.ok());
+    BOOST_TEST((*back == c));
+    rapidjson::StringBuffer buf;
+    referrald::domain::json_writer w(buf);
+    referrald::domain::write_json(w, c);
+    BOOST_TEST((std::string(buf.GetString()).find("deleted_at") != std::string::npos) ==
+               deleted.has_value());
+  }
+  c.deleted_at.reset();
+  rapidjson::StringBuffer buf;
+  referrald::domain::json_writer w(buf);
+  referrald::domain::write_json(w, c);
+  BOOST_TEST(buf.GetString() == v1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
