@@ -14,6 +14,7 @@
 #include "actors/chain_verifier.hpp"
 #include "actors/guard.hpp"
 #include "actors/write_pipeline.hpp"
+#include "domain/match/mapping_index.hpp"
 #include "infra/metrics.hpp"
 #include "snapshots/snapshot_store.hpp"
 
@@ -55,8 +56,10 @@ struct account_actor_state {
   std::uint64_t snapshot_seq = 0;                  // the newest snapshot written (or found) so far
   bool building_indexes = false;                   // a full index build is under way on a loader
   domain::account_state::full_indexes last_built;  // the newest full index build adopted
-  domain::account_state committed;                 // durable state: what reads see
-  domain::account_state tip;  // committed + writes in flight: what writes check
+  bool settle_pending = false;                     // a settle message is on its way
+  domain::unix_ms last_publish = 0;
+  domain::account_state committed;  // durable state: what reads see
+  domain::account_state tip;        // committed + writes in flight: what writes check
   write_pipeline<prepared_write> writes;
 };
 
@@ -143,6 +146,9 @@ void build_indexes(self_ptr self, std::shared_ptr<const domain::account_state> v
           [self](caf::error&) { self->state.building_indexes = false; });
 }
 
+// How long an account must go without writes before a layered index is rebuilt in full.
+constexpr std::chrono::milliseconds k_settle_after{1000};
+
 // Publishes the durable state to readers, and has a snapshot of it written when one is
 // due (snapshots::snapshot_due).
 void publish(self_ptr self) {
@@ -151,6 +157,14 @@ void publish(self_ptr self) {
   auto view = std::make_shared<const domain::account_state>(st.committed);
   st.published->state.store(view);
   if (!st.building_indexes && st.committed.full_index_build_due()) build_indexes(self, view);
+  // Changes layered over the full build slow lookups down a little: once writes stop for
+  // a moment, the index is rebuilt in full, off the actor.
+  st.last_publish = domain::now_ms();
+  if (!st.settle_pending && st.committed.mappings_index() &&
+      st.committed.mappings_index()->layered() > 0) {
+    st.settle_pending = true;
+    self->delayed_send(self, k_settle_after, settle_atom_v);
+  }
   std::size_t rules = st.committed.referrers().size() + st.committed.mappings().size();
   if (snapshots::snapshot_due(st.committed.seq() - st.snapshot_seq, rules,
                               st.svc->snapshot_every)) {
@@ -427,6 +441,22 @@ std::chrono::milliseconds idle_check_period(const services& svc) {
   return std::max(svc.idle_timeout / 4, std::chrono::milliseconds(10));
 }
 
+// A moment after the last publish: a layer still over the full build is compacted by a
+// full build on a loader (unless writes came meanwhile: then look again later).
+void on_settle(self_ptr self) {
+  auto& st = self->state;
+  st.settle_pending = false;
+  if (st.evicted || !st.loaded) return;
+  const auto& idx = st.committed.mappings_index();
+  if (!idx || idx->layered() == 0) return;
+  if (domain::now_ms() - st.last_publish < k_settle_after.count() || st.building_indexes) {
+    st.settle_pending = true;
+    self->delayed_send(self, k_settle_after, settle_atom_v);
+    return;
+  }
+  build_indexes(self, std::make_shared<const domain::account_state>(st.committed));
+}
+
 // Leaves the registry when nothing has used the account for the idle timeout.
 void on_idle_tick(self_ptr self) {
   auto& st = self->state;
@@ -511,6 +541,7 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
       },
       [self](idle_tick_atom) { on_idle_tick(self); },
       [self](evict_atom) { self->quit(); },
+      [self](settle_atom) { on_settle(self); },
   };
 }
 

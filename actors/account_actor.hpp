@@ -31,6 +31,8 @@
 //   await_loaded_req                        -> "" once the state is loaded and published
 //   commit_ack{ticket, ok, error}           -> (from the commit queue) completes writes
 //   idle_tick                               -> (to itself) leaves the registry when idle
+//   settle                                  -> (to itself) a moment after writes stop, has
+//                                              a layered index rebuilt in full
 //   evict                                   -> (to itself) the last message: quit
 //
 // Idle actors leave: when no request arrived, nothing was read from the published state
@@ -58,7 +60,8 @@ using account_actor =
                      caf::reacts_to<mapping_patch_req>, caf::reacts_to<mapping_delete_req>,
                      caf::reacts_to<passthrough_import_req>, caf::reacts_to<mapping_import_req>,
                      caf::reacts_to<await_loaded_req>, caf::reacts_to<commit_ack>,
-                     caf::reacts_to<idle_tick_atom>, caf::reacts_to<evict_atom>>;
+                     caf::reacts_to<idle_tick_atom>, caf::reacts_to<evict_atom>,
+                     caf::reacts_to<settle_atom>>;
 
 // The account's durable state as last published by its actor (null until loaded), and
 // when readers last used it (coarse milliseconds), which keeps an idle actor alive.

@@ -148,5 +148,7 @@ CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_import_req))
 // An account actor's periodic idle check, and its last message after leaving the registry.
 CAF_ADD_ATOM(referrald, referrald::actors, idle_tick_atom, "idle_tick")
 CAF_ADD_ATOM(referrald, referrald::actors, evict_atom, "evict")
+// An account actor's check, a moment after its last write, for a layered index to compact.
+CAF_ADD_ATOM(referrald, referrald::actors, settle_atom, "settle")
 
 CAF_END_TYPE_ID_BLOCK(referrald)

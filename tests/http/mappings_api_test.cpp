@@ -240,3 +240,35 @@ BOOST_AUTO_TEST_CASE(mappings_survive_restarts_including_sigkill) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(mapping_index_upkeep, server_fixture)
+
+BOOST_AUTO_TEST_CASE(a_moment_after_writes_stop_the_layered_index_is_rebuilt_in_full) {
+  auto c = client();
+  auto builds = [&] {
+    auto text = c->get("/metrics").body;
+    auto at = text.find("\nreferrald_mapping_index_builds_total ");
+    BOOST_REQUIRE(at != std::string::npos);
+    return std::stoll(text.substr(at + 38));
+  };
+  // Enough mappings for a full build at the first publish, then a few layered over it.
+  BOOST_REQUIRE(c->post(k_base, R"({"referrer_pattern":"a.com","utm_source":"a"})").status == 201u);
+  long long before = builds();
+  for (int i = 0; i < 3; ++i) {
+    auto r = c->post(k_base, R"({"referrer_pattern":"b)" + std::to_string(i) +
+                                 R"(.com","utm_source":"b","priority":9})");
+    BOOST_REQUIRE(r.status == 201u);
+  }
+  long long after = before;
+  for (int i = 0; i < 60 && after == before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    after = builds();
+  }
+  BOOST_TEST(after > before);  // within about a second of the last write
+  // And the answers are the same.
+  auto r = c->post("/attribution/resolve?account_id=acme",
+                   R"({"referrer":"https://b1.com/","landing_url":"https://x.example/"})");
+  BOOST_TEST(r.json()["data"]["utm_source"].GetString() == std::string("b"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# This build against another commit's, side by side in one run: the same requests to both
+# servers in alternating rounds, so that a change's effect on the read paths is measured
+# on one machine at one time. Builds REV (default HEAD~1) in Release into build-rev/ (its
+# sources exported with git archive; ccache makes a rebuild cheap).
+#   1. GET of one passthrough referrer (wrk -t2 -c64);
+#   2. a single-visit resolve against an account of 300 referrer mappings and 100
+#      passthrough referrers created through the API (wrk -t2 -c64).
+#   tools/dev bench against_commit [REV=HEAD~1] [SECONDS=8] [ROUNDS=3]
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+rev="${1:-HEAD~1}"
+seconds="${2:-8}"
+rounds="${3:-3}"
+jobs="${JOBS:-2}"
+sha="$(git -C "$root" rev-parse --short "$rev")"
+rm -rf "$root/build-rev/src"
+mkdir -p "$root/build-rev/src"
+git -C "$root" archive "$sha" | tar -x -C "$root/build-rev/src"
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+cmake -S "$root/build-rev/src" -B "$root/build-rev/build" -DCMAKE_BUILD_TYPE=Release \
+  -DREFERRALD_TESTS=OFF "${launcher[@]}" >/dev/null
+cmake --build "$root/build-rev/build" -j "$jobs" --target referrald >/dev/null
+echo "$(machine)"
+echo "this build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)'); against: $sha"
+
+auth=(-H "Authorization: Bearer $bench_key")
+json=(-H 'Content-Type: application/json')
+# seed: creates the rules both servers are measured on, through the API.
+seed() {
+  curl -sf -X POST "$referrald_url/passthrough-referrers?account_id=acme" "${auth[@]}" "${json[@]}" \
+    -d '{"domain":"booking.mirai.com","utm_source":"mirai","service_name":"Mirai Booking Engine"}' >/dev/null
+  for i in $(seq 1 99); do
+    curl -sf -X POST "$referrald_url/passthrough-referrers?account_id=acme" "${auth[@]}" "${json[@]}" \
+      -d "{\"domain\":\"pay$i.example.com\",\"utm_source\":\"pay\"}" >/dev/null
+  done
+  local types=(exact ends_with starts_with contains)
+  for i in $(seq 1 300); do
+    local t="${types[$((i % 4))]}" p="m$i.partner.example"
+    [ "$t" = starts_with ] && p="m$i."
+    [ "$t" = contains ] && p="m${i}x"
+    curl -sf -X POST "$referrald_url/referrer-mappings?account_id=acme" "${auth[@]}" "${json[@]}" \
+      -d "{\"referrer_pattern\":\"$p\",\"match_type\":\"$t\",\"utm_source\":\"s$i\",\"priority\":$((i % 50))}" >/dev/null
+  done
+}
+printf '%s' '{"referrer":"https://shop.m7.partner.example/x","landing_url":"https://hotel.example/rooms"}' \
+  >"$work/visit.json"
+
+# measure BINARY LABEL: one round of both measurements on a fresh server from BINARY.
+measure() {
+  rm -rf "$work/data"
+  referrald_bin="$1" start_referrald
+  seed
+  local get resolve
+  get=$(wrk_summary -t2 -c64 -d"${seconds}s" "${auth[@]}" \
+    "$referrald_url/passthrough-referrers/1?account_id=acme")
+  resolve=$(BODY_FILE="$work/visit.json" wrk_summary -t2 -c64 -d"${seconds}s" "${auth[@]}" \
+    -s "$root/tools/bench/post_file.lua" "$referrald_url/attribution/resolve?account_id=acme")
+  echo "  $2: GET $get; resolve $resolve"
+  kill "${pids[-1]}"
+  wait "${pids[-1]}" 2>/dev/null || true
+}
+for r in $(seq 1 "$rounds"); do
+  echo "round $r"
+  measure "$root/build/referrald" "this build"
+  measure "$root/build-rev/build/referrald" "$sha      "
+done
