@@ -119,9 +119,8 @@ actors::reply_to reply_with(const request_ctx& c, unsigned status,
   });
 }
 
-std::optional<response> with_view(request_ctx& c, const std::string& account,
-                                  std::function<response(const domain::account_state&)> fn) {
-  if (auto view = c.runtime->view(account)) return fn(*view);
+std::optional<response> with_view_later(request_ctx& c, const std::string& account,
+                                        std::function<response(const domain::account_state&)> fn) {
   auto* rt = c.runtime;
   c.runtime->tell(
       account,

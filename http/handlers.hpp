@@ -30,8 +30,13 @@ router make_router(const limits& l);
 // Answers with `fn(state)` from the account's published state: at once when the account
 // is loaded, else once its actor has loaded it (on the session's executor, not the
 // actor's thread).
-std::optional<response> with_view(request_ctx& c, const std::string& account,
-                                  std::function<response(const domain::account_state&)> fn);
+std::optional<response> with_view_later(request_ctx& c, const std::string& account,
+                                        std::function<response(const domain::account_state&)> fn);
+template <class Fn>
+std::optional<response> with_view(request_ctx& c, const std::string& account, Fn&& fn) {
+  if (auto view = c.runtime->view(account)) return fn(*view);  // no allocation on this path
+  return with_view_later(c, account, std::forward<Fn>(fn));
+}
 
 // The `account_id` query parameter: required, well-formed, held by the caller's key
 // (else 400 / 403).
