@@ -49,6 +49,8 @@ void router::add(std::string pattern, method verb, handler fn, std::optional<dom
                  std::size_t body_limit) {
   route r;
   r.pattern = std::move(pattern);
+  for (auto seg : split(r.pattern))
+    r.segments.emplace_back(seg);
   r.verb = verb;
   r.fn = fn;
   r.access = access;
@@ -63,7 +65,7 @@ router::match router::find(method verb, std::string_view path) const {
   auto segs = split(path);
   if (segs.empty()) return m;
   for (const auto& r : routes_) {
-    auto pat = split(r.pattern);
+    const auto& pat = r.segments;
     if (pat.size() != segs.size()) continue;
     bool same = true;
     for (std::size_t i = 0; i < pat.size() && same; ++i) {

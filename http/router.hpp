@@ -17,6 +17,8 @@ namespace referrald::http {
 
 struct route {
   std::string pattern;  // "/passthrough-referrers/{id}"
+  // The pattern's segments ("passthrough-referrers", "{id}"), split once when added.
+  std::vector<std::string> segments;
   method verb = method::get;
   handler fn = nullptr;
   std::optional<domain::access> access;  // nullopt: no authentication
