@@ -1,4 +1,4 @@
-// AI referrals (shared/seeds/ai-referrals-push-api.txt, SPEC section 8):
+// AI referrals (README, "AI referrals"):
 //   GET    /ai-platforms
 //   GET    /{brand_id}/ai-referrals/connections          POST the same
 //   GET    /{brand_id}/ai-referrals/connections/{id}     DELETE the same

@@ -1,4 +1,4 @@
-// POST /attribution/resolve and /attribution/resolve-batch (SPEC section 7).
+// POST /attribution/resolve and /attribution/resolve-batch (README, "Attribution resolution").
 //
 // Resolution reads the account's published rule state: no actor round trip and no store
 // I/O, so it never waits behind rule writes. One visit is resolved on the I/O thread (its

@@ -1,4 +1,4 @@
-// /api-keys: admin-only key management (SPEC section 3).
+// /api-keys: admin-only key management (README, "API keys (admin)").
 
 #include "domain/auth/api_key.hpp"
 #include "http/handlers.hpp"

@@ -1,7 +1,7 @@
 #pragma once
 
 // An HTTP response as handlers build it; http/server.cpp turns it into Beast's type.
-// Bodies follow SPEC section 4: success envelopes carry the payload as `data`; error
+// Bodies follow the README's "Conventions": success envelopes carry the payload as `data`; error
 // bodies are produced from the one error table (http/error_table.cpp) only.
 
 #include <string>

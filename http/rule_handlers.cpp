@@ -1,6 +1,6 @@
 // The rule APIs, one set of handlers for every rule kind:
-//   /passthrough-referrers  (shared/seeds/passthrough-referrers-api.txt)
-//   /referrer-mappings      (shared/seeds/referrer-mappings-api.txt)
+//   /passthrough-referrers  (README, "Passthrough referrers")
+//   /referrer-mappings      (README, "Referrer mappings")
 // Lists and gets are answered from the account's published state (once its actor has
 // loaded it: one read path); writes go to the account's actor. Reads with `as_of` (the state as it
 // stood then) are folded from the store by the loader pool.

@@ -1,4 +1,4 @@
-// referrald — the server process (SPEC section 2).
+// referrald — the server process (README, "Configuration").
 
 #include <charconv>
 #include <csignal>

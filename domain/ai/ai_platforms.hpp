@@ -1,6 +1,6 @@
 #pragma once
 
-// The AI-platform allow-list (SPEC section 8): which referrer values are AI assistants,
+// The AI-platform allow-list (README, "AI referrals"): which referrer values are AI assistants,
 // under which canonical platform id. The list is versioned data kept in
 // domain/ai/data/ai_platforms.json and compiled in; every use records its version.
 //

@@ -1,6 +1,6 @@
 #pragma once
 
-// AI-referral connections (SPEC section 8): a source of pushed AI-referral rows for one
+// AI-referral connections (README, "AI referrals"): a source of pushed AI-referral rows for one
 // brand, identified by a ULID. Connection ids are never reused; a deleted connection
 // refuses pushes (404) but the rows it delivered stay.
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// API keys and what they may do (SPEC section 3). A key is identified to the server by
+// API keys and what they may do (README, "API keys (admin)"). A key is identified to the server by
 // the SHA-256 digest of its secret; the secret itself is shown once and never stored.
 
 #include <rapidjson/fwd.h>

@@ -1,6 +1,6 @@
 #pragma once
 
-// Identifier rules (SPEC section 3 and 4).
+// Identifier rules (README, "Conventions" and "API keys").
 
 #include <cstdint>
 #include <optional>

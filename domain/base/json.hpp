@@ -3,7 +3,7 @@
 // JSON plumbing shared by every model: the writer type used for all output, and
 // `field_reader`, which validates one request object against the fields a route accepts
 // and collects every problem (unknown or read-only fields, wrong types, lengths, ranges)
-// into one validation error that names each field (SPEC section 4).
+// into one validation error that names each field (README, "Conventions").
 
 #include <rapidjson/fwd.h>
 

@@ -1,4 +1,4 @@
-// Authentication, roles, tenancy (SPEC section 3) and the /api-keys admin API.
+// Authentication, roles, tenancy (README, "API keys (admin)") and the /api-keys admin API.
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>

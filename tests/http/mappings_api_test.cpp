@@ -1,4 +1,4 @@
-// The Referrer Mappings API end to end (shared/seeds/referrer-mappings-api.txt).
+// The Referrer Mappings API end to end (README, "Referrer mappings").
 
 #include <signal.h>
 

@@ -1,4 +1,4 @@
-// The Passthrough Referrers API end to end (shared/seeds/passthrough-referrers-api.txt).
+// The Passthrough Referrers API end to end (README, "Passthrough referrers").
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
