@@ -47,6 +47,17 @@ struct built {
   std::vector<std::string> exact_hosts, suffix_hosts, contains_words;
 };
 
+// Folds the next event of `s`, which records mapping `m` after a change of `type`.
+void fold(account_state& s, event_type type, const referrer_mapping& m) {
+  event e;
+  e.seq = s.seq() + 1;
+  e.prev_hash = s.head_hash();
+  e.type = type;
+  e.entity_id = m.id;
+  e.object = encode_object(m);
+  if (!s.apply(e)) std::abort();
+}
+
 void add(account_state& s, std::int64_t id, match_type type, const std::string& raw,
          std::int64_t priority) {
   auto n = normalize_pattern(raw, type);
@@ -59,26 +70,14 @@ void add(account_state& s, std::int64_t id, match_type type, const std::string& 
   m.utm_source = "src" + std::to_string(id);
   m.label = "Rule " + std::to_string(id);
   m.priority = priority;
-  event e;
-  e.seq = s.seq() + 1;
-  e.prev_hash = s.head_hash();
-  e.type = event_type::referrer_mapping_created;
-  e.entity_id = id;
-  e.object = encode_object(m);
-  if (!s.apply(e)) std::abort();
+  fold(s, event_type::referrer_mapping_created, m);
 }
 
 // A new priority for mapping `id`, as a PATCH would record it.
 void reprioritize(account_state& s, std::int64_t id, std::int64_t priority) {
   referrer_mapping m = *s.mappings().find(id);
   m.priority = priority;
-  event e;
-  e.seq = s.seq() + 1;
-  e.prev_hash = s.head_hash();
-  e.type = event_type::referrer_mapping_updated;
-  e.entity_id = id;
-  e.object = encode_object(m);
-  if (!s.apply(e)) std::abort();
+  fold(s, event_type::referrer_mapping_updated, m);
 }
 
 // The first active rule in rank order that matches, or nullptr.
