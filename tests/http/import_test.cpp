@@ -263,4 +263,22 @@ BOOST_AUTO_TEST_CASE(referralctl_imports_and_exports_through_the_api) {
       referralctl("export --entity referrer-mappings --account acme --format xml" + key).exit == 2);
 }
 
+BOOST_AUTO_TEST_CASE(an_import_over_ten_thousand_rows_is_refused_whole) {
+  auto c = client();
+  std::string json = R"({"mappings":[)";
+  std::string csv = "referrer_pattern,utm_source\n";
+  for (int i = 0; i <= 10000; ++i) {
+    json += (i ? "," : "") + std::string(R"({"referrer_pattern":"r)") + std::to_string(i) +
+            R"(.example.com","utm_source":"s"})";
+    csv += "r" + std::to_string(i) + ".example.com,s\n";
+  }
+  json += "]}";
+  auto too_many = c->post(k_import, json);
+  BOOST_TEST(too_many.status == 400u);
+  BOOST_TEST(names_field(too_many, "mappings"));
+  auto too_many_csv = post_csv(*c, k_import, csv);
+  BOOST_TEST(too_many_csv.status == 400u, too_many_csv.body.substr(0, 300));
+  BOOST_TEST(head_seq(*c) == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
