@@ -10,7 +10,8 @@ namespace referrald::store {
 
 namespace {
 
-constexpr char k_key_version = 1;
+constexpr char k_key_version = 2;
+constexpr char k_key_version_json = 1;
 
 std::string key_for(std::int64_t id) {
   std::string k;
@@ -30,10 +31,11 @@ domain::result<std::vector<domain::api_key>> key_store::load_all() const {
       in.rdb->NewIterator(rocksdb::ReadOptions(), in.cf(column::keys)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     rocksdb::Slice v = it->value();
-    if (v.size() < 1 || v[0] != k_key_version) {
+    if (v.size() < 1 || (v[0] != k_key_version && v[0] != k_key_version_json)) {
       return domain::make_error(domain::errc::internal, "stored API key has an unknown version");
     }
-    auto k = domain::decode_stored_key(std::string_view(v.data() + 1, v.size() - 1));
+    auto k = domain::decode_stored_key(std::string_view(v.data() + 1, v.size() - 1),
+                                       v[0] == k_key_version);
     if (!k) return std::move(k).err();
     keys.push_back(std::move(*k));
   }

@@ -3,8 +3,10 @@
 // API keys in the `keys` column family:
 //
 //   key   := id:fixed64-big-endian
-//   value := version:u8(0x01) JSON     (domain::encode_stored_key: public fields, the
-//                                       secret's SHA-256 as hex, revoked_at)
+//   value := 0x02 tagged   (written: the key's field table, domain/auth/api_key.cpp, in the
+//                           encoding of domain/base/schema.hpp)
+//          | 0x01 JSON     (read: what release 0.2 wrote — the public fields, the secret's
+//                           SHA-256 as hex as "secret_sha256", revoked_at or null)
 //
 // Revoked keys stay stored (audit events name key ids) but no longer authenticate.
 // Thread-safe reads; writes go through a write_batch.

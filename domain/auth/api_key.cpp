@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "domain/base/ids.hpp"
+#include "domain/base/schema_ops.hpp"
 
 namespace referrald::domain {
 
@@ -93,8 +94,8 @@ void read_brands(const rapidjson::Value* v, field_reader* in, grants& g) {
   g.normalize();
 }
 
-void write_grants(json_writer& w, const grants& g) {
-  w.Key("accounts");
+void write_accounts_of(json_writer& w, const api_key& k) {
+  const grants& g = k.grants;
   w.StartArray();
   if (g.all_accounts) {
     w.String("*");
@@ -103,7 +104,10 @@ void write_grants(json_writer& w, const grants& g) {
       write_string(w, a);
   }
   w.EndArray();
-  w.Key("brands");
+}
+
+void write_brands_of(json_writer& w, const api_key& k) {
+  const grants& g = k.grants;
   w.StartArray();
   if (g.all_brands) {
     w.String("*");
@@ -112,18 +116,6 @@ void write_grants(json_writer& w, const grants& g) {
       w.Int64(b);
   }
   w.EndArray();
-}
-
-void write_body(json_writer& w, const api_key& k) {
-  w.Key("id");
-  w.Int64(k.id);
-  w.Key("name");
-  write_string(w, k.name);
-  w.Key("role");
-  write_string(w, to_string(k.role));
-  write_grants(w, k.grants);
-  w.Key("created_at");
-  write_string(w, format_rfc3339(k.created_at));
 }
 
 bool hex_to_digest(std::string_view hex, sha256_digest& out) {
@@ -142,25 +134,157 @@ bool hex_to_digest(std::string_view hex, sha256_digest& out) {
   return true;
 }
 
+// The custom fields of the key's table. Stored (format 2):
+//
+//   accounts := 0x01                            (["*"], every account)
+//             | 0x00 count:varint account:lpstr*  (sorted, distinct)
+//   brands   := 0x01 | 0x00 count:varint brand:zigzag-varint*
+//   secret_sha256 := digest:32 bytes
+//
+// Format 1 (release 0.2) stored the API JSON plus "secret_sha256" as 64 lowercase hex
+// digits.
+namespace key_field {
+
+std::uint64_t zigzag(std::int64_t x) {
+  return (static_cast<std::uint64_t>(x) << 1) ^ static_cast<std::uint64_t>(x >> 63);
+}
+std::int64_t unzigzag(std::uint64_t z) {
+  return static_cast<std::int64_t>(z >> 1) ^ -static_cast<std::int64_t>(z & 1);
+}
+
+bool read_accounts_field(const rapidjson::Value* v, api_key& k, field_reader* in) {
+  if (v == nullptr) {
+    report(in, "accounts", "is required (a list of account ids, or [\"*\"])");
+    return false;
+  }
+  read_accounts(v, in, k.grants);
+  return v->IsArray();
+}
+bool read_brands_field(const rapidjson::Value* v, api_key& k, field_reader* in) {
+  if (v == nullptr) {
+    report(in, "brands", "is required (a list of brand ids, or [\"*\"])");
+    return false;
+  }
+  read_brands(v, in, k.grants);
+  return v->IsArray();
+}
+void encode_accounts(const api_key& k, std::string& out) {
+  out.push_back(k.grants.all_accounts ? '\x01' : '\x00');
+  if (k.grants.all_accounts) return;
+  codec::put_varint(out, k.grants.accounts.size());
+  for (const auto& a : k.grants.accounts)
+    codec::put_lpstr(out, a);
+}
+bool decode_accounts(codec::reader& in, api_key& k) {
+  std::uint8_t all = 0;
+  if (!in.u8(all) || all > 1) return false;
+  k.grants.all_accounts = all == 1;
+  if (all == 1) return true;
+  std::uint64_t n = 0;
+  if (!in.varint(n) || n > in.remaining()) return false;
+  k.grants.accounts.resize(n);
+  for (auto& a : k.grants.accounts)
+    if (!in.lpstr(a)) return false;
+  return true;
+}
+void encode_brands(const api_key& k, std::string& out) {
+  out.push_back(k.grants.all_brands ? '\x01' : '\x00');
+  if (k.grants.all_brands) return;
+  codec::put_varint(out, k.grants.brands.size());
+  for (auto b : k.grants.brands)
+    codec::put_varint(out, zigzag(b));
+}
+bool decode_brands(codec::reader& in, api_key& k) {
+  std::uint8_t all = 0;
+  if (!in.u8(all) || all > 1) return false;
+  k.grants.all_brands = all == 1;
+  if (all == 1) return true;
+  std::uint64_t n = 0;
+  if (!in.varint(n) || n > in.remaining()) return false;
+  k.grants.brands.resize(n);
+  for (auto& b : k.grants.brands) {
+    std::uint64_t z = 0;
+    if (!in.varint(z)) return false;
+    b = unzigzag(z);
+  }
+  return true;
+}
+bool same_accounts(const api_key& a, const api_key& b) {
+  return a.grants.all_accounts == b.grants.all_accounts && a.grants.accounts == b.grants.accounts;
+}
+bool same_brands(const api_key& a, const api_key& b) {
+  return a.grants.all_brands == b.grants.all_brands && a.grants.brands == b.grants.brands;
+}
+void copy_accounts(const api_key& from, api_key& to) {
+  to.grants.all_accounts = from.grants.all_accounts;
+  to.grants.accounts = from.grants.accounts;
+}
+void copy_brands(const api_key& from, api_key& to) {
+  to.grants.all_brands = from.grants.all_brands;
+  to.grants.brands = from.grants.brands;
+}
+
+// The digest is server-owned and hidden: only format 1's stored JSON is ever read.
+bool read_digest(const rapidjson::Value* v, api_key& k, field_reader* in) {
+  return in == nullptr && v != nullptr && v->IsString() &&
+         hex_to_digest(str(*v), k.secret_digest);
+}
+void write_digest(json_writer& w, const api_key& k) { write_string(w, to_hex(k.secret_digest)); }
+void encode_digest(const api_key& k, std::string& out) {
+  out.append(reinterpret_cast<const char*>(k.secret_digest.data()), k.secret_digest.size());
+}
+bool decode_digest(codec::reader& in, api_key& k) {
+  std::string_view b;
+  if (!in.bytes(k.secret_digest.size(), b)) return false;
+  std::memcpy(k.secret_digest.data(), b.data(), b.size());
+  return true;
+}
+bool same_digest(const api_key& a, const api_key& b) { return a.secret_digest == b.secret_digest; }
+void copy_digest(const api_key& from, api_key& to) { to.secret_digest = from.secret_digest; }
+
+}  // namespace key_field
+
+constexpr std::string_view k_role_names[] = {"viewer", "editor", "admin"};
+
 }  // namespace
 
 std::string_view to_string(role r) {
-  switch (r) {
-    case role::viewer:
-      return "viewer";
-    case role::editor:
-      return "editor";
-    case role::admin:
-      return "admin";
-  }
-  return "viewer";
+  return schema::choice_name(k_role_names, static_cast<std::size_t>(r), "viewer");
 }
 
 std::optional<role> role_from_string(std::string_view s) {
-  if (s == "viewer") return role::viewer;
-  if (s == "editor") return role::editor;
-  if (s == "admin") return role::admin;
-  return std::nullopt;
+  auto pos = schema::choice_position(k_role_names, s);
+  return pos ? std::optional(static_cast<role>(*pos)) : std::nullopt;
+}
+
+std::span<const schema::field<api_key>> api_key_fields() {
+  using schema::field, schema::type, schema::required, schema::server, schema::omit_null,
+      schema::hidden;
+  using K = api_key;
+  using namespace key_field;
+  static const schema::choice_access<K> role_access{&schema::get_choice<K, domain::role, &K::role>,
+                                                    &schema::set_choice<K, domain::role, &K::role>,
+                                                    k_role_names};
+  static const schema::custom_access<K> accounts{&read_accounts_field, &write_accounts_of,
+                                                 &encode_accounts,     &decode_accounts,
+                                                 &same_accounts,       &copy_accounts};
+  static const schema::custom_access<K> brands{&read_brands_field, &write_brands_of,
+                                               &encode_brands,     &decode_brands,
+                                               &same_brands,       &copy_brands};
+  static const schema::custom_access<K> digest{&read_digest,   &write_digest, &encode_digest,
+                                               &decode_digest, &same_digest,  &copy_digest};
+  // Tags are stored: never reuse or renumber one.
+  static const field<K> fields[] = {
+      {"id", 1, type::integer, &K::id, server},
+      {"name", 2, type::string, &K::name, required, 1, 100},
+      {"role", 3, type::choice, role_access, required},
+      {"accounts", 4, type::custom, accounts, required},
+      {"brands", 5, type::custom, brands, required},
+      {"created_at", 6, type::timestamp, &K::created_at, server},
+      {"revoked_at", 7, type::nullable_timestamp, &K::revoked_at, server | omit_null},
+      {"secret_sha256", 8, type::custom, digest, server | hidden},
+  };
+  return fields;
 }
 
 bool role_allows(role r, access a) {
@@ -203,40 +327,21 @@ bool grants::covers(const grants& other) const {
 }
 
 result<api_key_request> parse_api_key_create(const rapidjson::Value& body) {
-  field_reader in(body, {"name", "role", "accounts", "brands"});
-  api_key_request req;
-  auto name = in.required_string("name", 1, k_name_max);
-  auto role_name = in.required_string("role", 1, 16);
-  std::optional<role> r;
-  if (role_name) {
-    r = role_from_string(*role_name);
-    if (!r) in.fail("role", "must be one of viewer, editor, admin");
-  }
-  if (body.IsObject()) {
-    auto acc = body.FindMember("accounts");
-    auto br = body.FindMember("brands");
-    if (acc == body.MemberEnd())
-      in.fail("accounts", "is required (a list of account ids, or [\"*\"])");
-    if (br == body.MemberEnd()) in.fail("brands", "is required (a list of brand ids, or [\"*\"])");
-    read_accounts(acc == body.MemberEnd() ? nullptr : &acc->value, &in, req.grants);
-    read_brands(br == body.MemberEnd() ? nullptr : &br->value, &in, req.grants);
-    if (acc != body.MemberEnd() && br != body.MemberEnd() && req.grants.empty()) {
-      in.fail("accounts", "a key must hold at least one account or brand");
-    }
+  static const std::vector<std::string_view> names = schema::body_names(api_key_fields());
+  field_reader in(body, names);
+  api_key k;
+  auto given = schema::read_body(in, api_key_fields(), k, true);
+  // Both lists given and valid, but neither holds anything.
+  if (given.test(3) && given.test(4) && k.grants.empty()) {
+    in.fail("accounts", "a key must hold at least one account or brand");
   }
   if (auto st = in.finish(); !st) return std::move(st).err();
-  req.name = std::move(*name);
-  req.role = *r;
-  return req;
+  return api_key_request{std::move(k.name), k.role, std::move(k.grants)};
 }
 
 void write_json(json_writer& w, const api_key& k, std::string_view secret) {
   w.StartObject();
-  write_body(w, k);
-  if (k.revoked_at) {
-    w.Key("revoked_at");
-    write_string(w, format_rfc3339(*k.revoked_at));
-  }
+  schema::write_members(w, api_key_fields(), "", k);
   if (!secret.empty()) {
     w.Key("secret");
     write_string(w, secret);
@@ -245,60 +350,19 @@ void write_json(json_writer& w, const api_key& k, std::string_view secret) {
 }
 
 std::string encode_stored_key(const api_key& k) {
-  rapidjson::StringBuffer buf;
-  json_writer w(buf);
-  w.StartObject();
-  write_body(w, k);
-  w.Key("secret_sha256");
-  write_string(w, to_hex(k.secret_digest));
-  w.Key("revoked_at");
-  if (k.revoked_at) {
-    write_string(w, format_rfc3339(*k.revoked_at));
-  } else {
-    w.Null();
-  }
-  w.EndObject();
-  return {buf.GetString(), buf.GetSize()};
+  std::string out;
+  schema::encode(api_key_fields(), k, out);
+  return out;
 }
 
-result<api_key> decode_stored_key(std::string_view json) {
-  auto bad = [](const char* what) {
-    return make_error(errc::internal, std::string("stored API key: ") + what);
-  };
-  rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsObject()) return bad("not a JSON object");
-  api_key k;
-  auto id = doc.FindMember("id");
-  auto name = doc.FindMember("name");
-  auto role_v = doc.FindMember("role");
-  auto created = doc.FindMember("created_at");
-  auto digest = doc.FindMember("secret_sha256");
-  auto revoked = doc.FindMember("revoked_at");
-  auto accounts = doc.FindMember("accounts");
-  auto brands = doc.FindMember("brands");
-  if (id == doc.MemberEnd() || !id->value.IsInt64() || name == doc.MemberEnd() ||
-      !name->value.IsString() || role_v == doc.MemberEnd() || !role_v->value.IsString() ||
-      created == doc.MemberEnd() || !created->value.IsString() || digest == doc.MemberEnd() ||
-      !digest->value.IsString() || accounts == doc.MemberEnd() || brands == doc.MemberEnd()) {
-    return bad("missing fields");
-  }
-  k.id = id->value.GetInt64();
-  k.name = str(name->value);
-  auto r = role_from_string(str(role_v->value));
-  if (!r) return bad("unknown role");
-  k.role = *r;
-  auto c = parse_rfc3339(str(created->value));
-  if (!c) return bad("unreadable created_at");
-  k.created_at = *c;
-  if (!hex_to_digest(str(digest->value), k.secret_digest)) return bad("unreadable digest");
-  if (revoked != doc.MemberEnd() && revoked->value.IsString()) {
-    auto t = parse_rfc3339(str(revoked->value));
-    if (!t) return bad("unreadable revoked_at");
-    k.revoked_at = *t;
-  }
-  read_accounts(&accounts->value, nullptr, k.grants);
-  read_brands(&brands->value, nullptr, k.grants);
+result<api_key> decode_stored_key(std::string_view stored, bool tagged) {
+  auto k = tagged ? schema::decode(api_key_fields(), stored, "API key") : [&]() -> result<api_key> {
+    rapidjson::Document doc;
+    doc.Parse(stored.data(), stored.size());
+    if (doc.HasParseError()) return make_error(errc::internal, "stored API key: not JSON");
+    return schema::read_v1(api_key_fields(), doc, "API key");
+  }();
+  if (k) k->grants.normalize();
   return k;
 }
 

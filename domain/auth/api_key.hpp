@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -17,6 +18,7 @@
 #include "domain/base/digest.hpp"
 #include "domain/base/json.hpp"
 #include "domain/base/result.hpp"
+#include "domain/base/schema.hpp"
 
 namespace referrald::domain {
 
@@ -88,9 +90,13 @@ result<api_key_request> parse_api_key_create(const rapidjson::Value& body);
 // as "secret" (the create response, the only place a secret is ever shown).
 void write_json(json_writer& w, const api_key& k, std::string_view secret = {});
 
-// The stored form (public view plus "secret_sha256" and "revoked_at").
+// The key's fields (domain/base/schema.hpp): its API shape, validation and stored encoding.
+std::span<const schema::field<api_key>> api_key_fields();
+
+// The stored form: the tagged encoding of the field table; `tagged` false reads the JSON
+// that release 0.2 stored (the public view plus "secret_sha256" and "revoked_at").
 std::string encode_stored_key(const api_key& k);
-result<api_key> decode_stored_key(std::string_view json);
+result<api_key> decode_stored_key(std::string_view stored, bool tagged);
 
 // A new random secret: "rk_" followed by 43 base64url characters (256 bits).
 std::string generate_secret();

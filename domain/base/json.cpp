@@ -64,7 +64,7 @@ field_reader::field_reader(const rapidjson::Value& body, std::span<const std::st
   }
 }
 
-const rapidjson::Value* field_reader::find(std::string_view name) const {
+const rapidjson::Value* field_reader::value(std::string_view name) const {
   if (body_ == nullptr) return nullptr;
   for (auto it = body_->MemberBegin(); it != body_->MemberEnd(); ++it) {
     if (key_of(it->name) == name) return &it->value;
@@ -72,7 +72,7 @@ const rapidjson::Value* field_reader::find(std::string_view name) const {
   return nullptr;
 }
 
-bool field_reader::has(std::string_view name) const { return find(name) != nullptr; }
+bool field_reader::has(std::string_view name) const { return value(name) != nullptr; }
 
 std::optional<std::string> field_reader::string_value(std::string_view name,
                                                       const rapidjson::Value& v, std::size_t min,
@@ -90,7 +90,7 @@ std::optional<std::string> field_reader::string_value(std::string_view name,
   if (len < min || len > max) {
     if (min > 0 && len == 0) {
       fail(std::string(name), "must not be empty");
-    } else if (min == 0) {
+    } else if (len > max) {
       fail(std::string(name), "must be at most " + std::to_string(max) + " characters long");
     } else {
       fail(std::string(name),
@@ -103,7 +103,7 @@ std::optional<std::string> field_reader::string_value(std::string_view name,
 
 std::optional<std::string> field_reader::required_string(std::string_view name, std::size_t min,
                                                          std::size_t max) {
-  const rapidjson::Value* v = find(name);
+  const rapidjson::Value* v = value(name);
   if (v == nullptr) {
     if (body_ != nullptr) fail(std::string(name), "is required");
     return std::nullopt;
@@ -113,23 +113,27 @@ std::optional<std::string> field_reader::required_string(std::string_view name, 
 
 std::optional<std::string> field_reader::optional_string(std::string_view name, std::size_t min,
                                                          std::size_t max) {
-  const rapidjson::Value* v = find(name);
+  const rapidjson::Value* v = value(name);
   if (v == nullptr) return std::nullopt;
   return string_value(name, *v, min, max);
 }
 
 std::optional<std::optional<std::string>> field_reader::optional_nullable_string(
     std::string_view name, std::size_t max) {
-  const rapidjson::Value* v = find(name);
+  const rapidjson::Value* v = value(name);
   if (v == nullptr) return std::nullopt;
   if (v->IsNull()) return std::optional<std::string>{};
+  if (!v->IsString()) {
+    fail(std::string(name), "must be a string or null, not " + json_type_name(*v));
+    return std::nullopt;
+  }
   auto s = string_value(name, *v, 0, max);
   if (!s) return std::nullopt;
   return std::optional<std::string>{std::move(*s)};
 }
 
 std::optional<bool> field_reader::optional_bool(std::string_view name) {
-  const rapidjson::Value* v = find(name);
+  const rapidjson::Value* v = value(name);
   if (v == nullptr) return std::nullopt;
   if (!v->IsBool()) {
     fail(std::string(name), "must be a boolean, not " + json_type_name(*v));
@@ -152,7 +156,7 @@ std::optional<std::int64_t> integral_value(const rapidjson::Value& v) {
 
 std::optional<std::int64_t> field_reader::optional_int(std::string_view name, std::int64_t min,
                                                        std::int64_t max) {
-  const rapidjson::Value* v = find(name);
+  const rapidjson::Value* v = value(name);
   if (v == nullptr) return std::nullopt;
   auto integral = integral_value(*v);
   if (!integral) {

@@ -35,6 +35,8 @@ class field_reader {
   field_reader(const rapidjson::Value& body, std::span<const std::string_view> fields);
 
   bool has(std::string_view name) const;
+  // The member called `name`, or null.
+  const rapidjson::Value* value(std::string_view name) const;
 
   // String fields: trimmed; length in code points must lie in [min, max].
   // `required_string` reports a missing field; `optional_string` returns nullopt for it.
@@ -56,7 +58,6 @@ class field_reader {
   status finish() const;
 
  private:
-  const rapidjson::Value* find(std::string_view name) const;
   std::optional<std::string> string_value(std::string_view name, const rapidjson::Value& v,
                                           std::size_t min, std::size_t max);
 

@@ -18,9 +18,16 @@
 //             | nullable timestamp: 0x00 | 0x01 zigzag varint
 //             | boolean:  0x00 | 0x01
 //             | choice:   u8, the 1-based position of the name in the field's choices
-//   lpstr, varint as in domain/base/codec.hpp
+//             | date (days since 1970-01-01): zigzag varint
+//             | nullable integer: 0x01 zigzag varint   (a null one is left out;
+//             | nullable number:  0x01 fixed64 (IEEE    0x00 also reads as null)
+//                                 754 double)
+//             | custom:   as the field's own encoder writes it (its grammar is next to
+//                         the table that declares it)
+//   lpstr, varint, fixed64 as in domain/base/codec.hpp
 //
-// Tags are never reused or renumbered; a field missing from a stored object takes the
+// Fields flagged `keyed` are held in the stored record's key (its identity), not in this
+// encoding. Tags are never reused or renumbered; a field missing from a stored object takes the
 // default of a value-initialized object (so adding a field with a default leaves every
 // stored object, and its hash, as it was); an unknown tag is corruption. Renaming an
 // API field changes nothing stored. Format 1 objects are read by their API names as they
@@ -34,6 +41,8 @@
 #include <string_view>
 #include <variant>
 
+#include "domain/base/codec.hpp"
+#include "domain/base/json.hpp"
 #include "domain/base/result.hpp"
 
 namespace referrald::domain::schema {
@@ -45,7 +54,11 @@ enum class type : std::uint8_t {
   boolean,
   timestamp,
   nullable_timestamp,
-  choice
+  choice,
+  date,              // std::int64_t days since 1970-01-01; "YYYY-MM-DD" in JSON
+  nullable_integer,  // std::optional<std::int64_t>, within [min, max]
+  nullable_number,   // std::optional<double>, >= min
+  custom             // custom_access<T>: the field reads, writes and encodes itself
 };
 
 // A field whose value is one of a few names, held in the object as an enum.
@@ -68,6 +81,21 @@ inline std::optional<std::uint8_t> choice_position(std::span<const std::string_v
   return std::nullopt;
 }
 
+// A field whose value has a shape of its own (a list, a digest): the table names the
+// functions that read, write, compare and encode it.
+template <class T>
+struct custom_access {
+  // Reads the field from a body member (`v` null when the body lacks it), reporting
+  // problems through `in`; with `in` null, reads the format 1 stored JSON. True when it
+  // set a value.
+  bool (*read)(const rapidjson::Value* v, T& out, field_reader* in);
+  void (*write)(json_writer& w, const T& v);
+  void (*encode)(const T& v, std::string& out);
+  bool (*decode)(codec::reader& in, T& out);
+  bool (*same)(const T& a, const T& b);
+  void (*copy)(const T& from, T& to);
+};
+
 template <class T, class E, E T::*M>
 std::uint8_t get_choice(const T& v) {
   return static_cast<std::uint8_t>(v.*M);
@@ -80,12 +108,15 @@ void set_choice(T& v, std::uint8_t c) {
 template <class T>
 using member = std::variant<std::monostate,  // the owning account's id (output only)
                             std::string T::*, std::optional<std::string> T::*, std::int64_t T::*,
-                            std::optional<std::int64_t> T::*, bool T::*, choice_access<T>>;
+                            std::optional<std::int64_t> T::*, bool T::*, choice_access<T>,
+                            std::optional<double> T::*, custom_access<T>>;
 
 enum flag : std::uint8_t {
   required = 1,   // a create body must give it
   server = 2,     // set by the server (id, timestamps): never in a body
   omit_null = 4,  // left out of the API JSON while null (format 1 left it out too)
+  hidden = 8,     // never in the API JSON (a secret's digest)
+  keyed = 16,     // stored in the record's key, not in its value encoding
 };
 
 template <class T>
@@ -103,6 +134,7 @@ struct field {
 
   std::string_view stored_name() const { return v1_name.empty() ? name : v1_name; }
   bool in_body() const { return (flags & server) == 0 && tag != 0; }
+  bool in_value() const { return tag != 0 && (flags & keyed) == 0; }
 };
 
 // Which fields of a table a body gave (bit i: table entry i).

@@ -8,6 +8,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <cstring>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -94,6 +96,65 @@ field_set read_body(field_reader& in, std::span<const field<T>> fields, T& out, 
         given.set(i);
         break;
       }
+      case type::date: {
+        const rapidjson::Value* v = in.value(f.name);
+        if (v == nullptr) {
+          if (must) in.fail(std::string(f.name), "is required");
+        } else if (!v->IsString()) {
+          in.fail(std::string(f.name), "must be a string, not " + json_type_name(*v));
+        } else if (auto d = parse_date(std::string_view(v->GetString(), v->GetStringLength()))) {
+          out.*std::get<std::int64_t T::*>(f.at) = *d;
+          given.set(i);
+        } else {
+          in.fail(std::string(f.name), "must be a real calendar date in the form YYYY-MM-DD");
+        }
+        break;
+      }
+      case type::nullable_integer: {
+        const rapidjson::Value* v = in.value(f.name);
+        if (v == nullptr || v->IsNull()) {
+          if (must && v == nullptr) in.fail(std::string(f.name), "is required");
+          if (v != nullptr) given.set(i);
+          break;
+        }
+        auto n = integral_value(*v);
+        if (n && *n >= f.min && *n <= f.max) {
+          out.*std::get<std::optional<std::int64_t> T::*>(f.at) = *n;
+          given.set(i);
+        } else if (!v->IsNumber()) {
+          in.fail(std::string(f.name), "must be an integer or null, not " + json_type_name(*v));
+        } else if (f.min == 0 && f.max == std::numeric_limits<std::int64_t>::max()) {
+          in.fail(std::string(f.name), "must be a whole number >= 0 or null");
+        } else {
+          in.fail(std::string(f.name), "must be a whole number between " + std::to_string(f.min) +
+                                           " and " + std::to_string(f.max) + " or null");
+        }
+        break;
+      }
+      case type::nullable_number: {
+        const rapidjson::Value* v = in.value(f.name);
+        if (v == nullptr || v->IsNull()) {
+          if (must && v == nullptr) in.fail(std::string(f.name), "is required");
+          if (v != nullptr) given.set(i);
+          break;
+        }
+        if (!v->IsNumber()) {
+          in.fail(std::string(f.name), "must be a number or null, not " + json_type_name(*v));
+        } else if (v->GetDouble() < static_cast<double>(f.min)) {
+          in.fail(std::string(f.name), "must be a number >= " + std::to_string(f.min) + " or null");
+        } else {
+          out.*std::get<std::optional<double> T::*>(f.at) = v->GetDouble();
+          given.set(i);
+        }
+        break;
+      }
+      case type::custom: {
+        const rapidjson::Value* v = in.value(f.name);
+        if ((v != nullptr || must) && std::get<custom_access<T>>(f.at).read(v, out, &in)) {
+          given.set(i);
+        }
+        break;
+      }
       case type::timestamp:
       case type::nullable_timestamp:
         break;  // always server-owned
@@ -112,6 +173,8 @@ void copy_fields(std::span<const field<T>> fields, const field_set& given, const
           using M = std::decay_t<decltype(m)>;
           if constexpr (std::is_same_v<M, choice_access<T>>) {
             m.set(to, m.get(from));
+          } else if constexpr (std::is_same_v<M, custom_access<T>>) {
+            m.copy(from, to);
           } else if constexpr (!std::is_same_v<M, std::monostate>) {
             to.*m = from.*m;
           }
@@ -128,6 +191,8 @@ bool same_value(const field<T>& f, const T& a, const T& b) {
         using M = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<M, choice_access<T>>) {
           return m.get(a) == m.get(b);
+        } else if constexpr (std::is_same_v<M, custom_access<T>>) {
+          return m.same(a, b);
         } else if constexpr (std::is_same_v<M, std::monostate>) {
           return true;
         } else {
@@ -148,13 +213,13 @@ std::vector<std::string> changed_fields(std::span<const field<T>> fields, const 
   return changed;
 }
 
-// The API JSON object of `v`; with `body_only`, only the fields a body may set.
+// The members of the API JSON object of `v` (between the braces); with `body_only`, only
+// the fields a body may set.
 template <class T>
-void write_object(json_writer& w, std::span<const field<T>> fields, std::string_view account_id,
-                  const T& v, bool body_only = false) {
-  w.StartObject();
+void write_members(json_writer& w, std::span<const field<T>> fields, std::string_view account_id,
+                   const T& v, bool body_only = false) {
   for (const auto& f : fields) {
-    if (body_only && !f.in_body()) continue;
+    if ((body_only && !f.in_body()) || (f.flags & hidden) != 0) continue;
     if (f.type == type::nullable_timestamp && (f.flags & omit_null) != 0 &&
         !(v.*std::get<std::optional<std::int64_t> T::*>(f.at))) {
       continue;
@@ -193,8 +258,36 @@ void write_object(json_writer& w, std::span<const field<T>> fields, std::string_
         write_string(w, pos >= 1 && pos <= c.names.size() ? c.names[pos - 1] : "");
         break;
       }
+      case type::date:
+        write_string(w, format_date(v.*std::get<std::int64_t T::*>(f.at)));
+        break;
+      case type::nullable_integer:
+        if (const auto& n = v.*std::get<std::optional<std::int64_t> T::*>(f.at)) {
+          w.Int64(*n);
+        } else {
+          w.Null();
+        }
+        break;
+      case type::nullable_number:
+        if (const auto& n = v.*std::get<std::optional<double> T::*>(f.at)) {
+          w.Double(*n);
+        } else {
+          w.Null();
+        }
+        break;
+      case type::custom:
+        std::get<custom_access<T>>(f.at).write(w, v);
+        break;
     }
   }
+}
+
+// The API JSON object of `v`; with `body_only`, only the fields a body may set.
+template <class T>
+void write_object(json_writer& w, std::span<const field<T>> fields, std::string_view account_id,
+                  const T& v, bool body_only = false) {
+  w.StartObject();
+  write_members(w, fields, account_id, v, body_only);
   w.EndObject();
 }
 
@@ -246,6 +339,21 @@ result<T> read_v1(std::span<const field<T>> fields, const rapidjson::Value& v,
         if (pos != 0) c.set(out, pos);
         break;
       }
+      case type::custom: {
+        auto m = v.IsObject() ? v.FindMember(key.c_str()) : v.MemberEnd();
+        if ((m == v.MemberEnd() ||
+             !std::get<custom_access<T>>(f.at).read(&m->value, out, nullptr)) &&
+            problem.empty()) {
+          problem = "missing or unreadable " + key;
+        }
+        break;
+      }
+      case type::date:
+      case type::nullable_integer:
+      case type::nullable_number:
+        // No format 1 object has these (format 1 is the rules, keys and connections).
+        if (problem.empty()) problem = "field " + key + " has no format 1 form";
+        break;
     }
   }
   if (auto st = in.finish(); !st) return std::move(st).err();
@@ -261,7 +369,22 @@ void encode(std::span<const field<T>> fields, const T& v, std::string& out) {
     return (static_cast<std::uint64_t>(x) << 1) ^ static_cast<std::uint64_t>(x >> 63);
   };
   for (const auto& f : fields) {
-    if (f.tag == 0) continue;
+    if (!f.in_value()) continue;
+    if (f.type == type::nullable_integer || f.type == type::nullable_number) {
+      // A null metric is left out (decoding restores null): rows are many and mostly sparse.
+      bool present = std::visit(
+          [&](const auto& m) {
+            using M = std::decay_t<decltype(m)>;
+            if constexpr (std::is_same_v<M, std::optional<std::int64_t> T::*> ||
+                          std::is_same_v<M, std::optional<double> T::*>) {
+              return (v.*m).has_value();
+            } else {
+              return true;
+            }
+          },
+          f.at);
+      if (!present) continue;
+    }
     out.push_back(static_cast<char>(f.tag));
     switch (f.type) {
       case type::string:
@@ -289,6 +412,24 @@ void encode(std::span<const field<T>> fields, const T& v, std::string& out) {
       case type::choice:
         out.push_back(static_cast<char>(std::get<choice_access<T>>(f.at).get(v)));
         break;
+      case type::date:
+        codec::put_varint(out, zigzag(v.*std::get<std::int64_t T::*>(f.at)));
+        break;
+      case type::nullable_integer:
+        out.push_back('\x01');
+        codec::put_varint(out, zigzag(*(v.*std::get<std::optional<std::int64_t> T::*>(f.at))));
+        break;
+      case type::nullable_number: {
+        out.push_back('\x01');
+        double d = *(v.*std::get<std::optional<double> T::*>(f.at));
+        std::uint64_t bits;
+        std::memcpy(&bits, &d, sizeof bits);
+        codec::put_fixed64(out, bits);
+        break;
+      }
+      case type::custom:
+        std::get<custom_access<T>>(f.at).encode(v, out);
+        break;
     }
   }
 }
@@ -306,7 +447,7 @@ result<T> decode(std::span<const field<T>> fields, std::string_view bytes, std::
     std::uint8_t tag = 0;
     (void)r.u8(tag);
     std::size_t i = 0;
-    while (i < fields.size() && (fields[i].tag != tag || tag == 0))
+    while (i < fields.size() && (fields[i].tag != tag || !fields[i].in_value()))
       ++i;
     if (i == fields.size()) return bad("unknown field tag " + std::to_string(tag));
     if (seen.test(i)) return bad("field tag " + std::to_string(tag) + " given twice");
@@ -364,6 +505,46 @@ result<T> decode(std::span<const field<T>> fields, std::string_view bytes, std::
         c.set(out, pos);
         break;
       }
+      case type::date: {
+        std::uint64_t z = 0;
+        if (!r.varint(z)) return bad(name + " is malformed");
+        out.*std::get<std::int64_t T::*>(f.at) =
+            static_cast<std::int64_t>(z >> 1) ^ -static_cast<std::int64_t>(z & 1);
+        break;
+      }
+      case type::nullable_integer: {
+        std::uint8_t present = 0;
+        std::uint64_t z = 0;
+        if (!r.u8(present) || present > 1 || (present == 1 && !r.varint(z))) {
+          return bad(name + " is malformed");
+        }
+        auto& n = out.*std::get<std::optional<std::int64_t> T::*>(f.at);
+        if (present == 1) {
+          n = static_cast<std::int64_t>(z >> 1) ^ -static_cast<std::int64_t>(z & 1);
+        } else {
+          n.reset();
+        }
+        break;
+      }
+      case type::nullable_number: {
+        std::uint8_t present = 0;
+        std::uint64_t bits = 0;
+        if (!r.u8(present) || present > 1 || (present == 1 && !r.fixed64(bits))) {
+          return bad(name + " is malformed");
+        }
+        auto& n = out.*std::get<std::optional<double> T::*>(f.at);
+        if (present == 1) {
+          double d;
+          std::memcpy(&d, &bits, sizeof d);
+          n = d;
+        } else {
+          n.reset();
+        }
+        break;
+      }
+      case type::custom:
+        if (!std::get<custom_access<T>>(f.at).decode(r, out)) return bad(name + " is malformed");
+        break;
     }
   }
   return out;

@@ -101,7 +101,11 @@ bool cell_value(const schema::field<T>& f, const std::string& cell, rapidjson::V
     }
     case schema::type::timestamp:
     case schema::type::nullable_timestamp:
-      break;
+    case schema::type::date:
+    case schema::type::nullable_integer:
+    case schema::type::nullable_number:
+    case schema::type::custom:
+      break;  // no rule kind has a body field of these types
   }
   why = "is not a field an import sets";
   return false;
@@ -363,7 +367,11 @@ std::string export_csv(const account_state& s, bool include_inactive) {
         }
         case schema::type::timestamp:
         case schema::type::nullable_timestamp:
-          break;
+        case schema::type::date:
+        case schema::type::nullable_integer:
+        case schema::type::nullable_number:
+        case schema::type::custom:
+          break;  // no rule kind has a body field of these types
       }
     }
     out += "\r\n";

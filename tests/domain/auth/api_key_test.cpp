@@ -79,13 +79,56 @@ BOOST_AUTO_TEST_CASE(stored_form_round_trips_and_hides_nothing_it_needs) {
   k.grants = grants{false, {"acme"}, false, {5}};
   k.created_at = 1736071200000;
   k.secret_digest = sha256("rk_secret");
-  auto back = decode_stored_key(encode_stored_key(k));
+  auto back = decode_stored_key(encode_stored_key(k), true);
   BOOST_REQUIRE(back.ok());
   BOOST_TEST((*back == k));
   k.revoked_at = 1736071300000;
-  auto revoked = decode_stored_key(encode_stored_key(k));
+  auto revoked = decode_stored_key(encode_stored_key(k), true);
   BOOST_REQUIRE(revoked.ok());
   BOOST_TEST((*revoked == k));
+  k.grants = grants{true, {}, true, {}};
+  auto all = decode_stored_key(encode_stored_key(k), true);
+  BOOST_REQUIRE(all.ok());
+  BOOST_TEST((*all == k));
+  // The stored form holds the digest, never the secret, and no API name.
+  std::string stored = encode_stored_key(k);
+  BOOST_TEST(stored.find("rk_secret") == std::string::npos);
+  BOOST_TEST(stored.find("secret_sha256") == std::string::npos);
+  // Every truncation is refused, never read as a different key.
+  for (std::size_t n = 1; n < stored.size(); ++n) {
+    auto cut = decode_stored_key(std::string_view(stored).substr(0, n), true);
+    BOOST_TEST((!cut.ok() || !(*cut == k)));
+  }
+}
+
+// Exactly what release 0.2 stored (format 1) is read back.
+BOOST_AUTO_TEST_CASE(format_1_stored_json_is_read) {
+  std::string digest = to_hex(sha256("rk_secret"));
+  std::string v1 = R"({"id":3,"name":"ci","role":"editor","accounts":["zeta","acme"],)"
+                   R"("brands":[7,5],"created_at":"2025-01-05T10:00:00.000Z","secret_sha256":")" +
+                   digest + R"(","revoked_at":null})";
+  auto k = decode_stored_key(v1, false);
+  BOOST_REQUIRE(k.ok());
+  BOOST_TEST(k->id == 3);
+  BOOST_TEST(k->name == "ci");
+  BOOST_TEST((k->role == role::editor));
+  BOOST_TEST((k->grants == grants{false, {"acme", "zeta"}, false, {5, 7}}));
+  BOOST_TEST(k->created_at == 1736071200000);
+  BOOST_TEST((k->secret_digest == sha256("rk_secret")));
+  BOOST_TEST(!k->revoked_at.has_value());
+  std::string revoked = v1;
+  revoked.replace(revoked.find("null"), 4, R"("2025-01-05T10:01:40.000Z")");
+  auto r = decode_stored_key(revoked, false);
+  BOOST_REQUIRE(r.ok());
+  BOOST_TEST((r->revoked_at == std::optional<std::int64_t>(1736071300000)));
+  std::string all = v1;
+  all.replace(all.find(R"(["zeta","acme"])"), 15, R"(["*"])");
+  auto a = decode_stored_key(all, false);
+  BOOST_REQUIRE(a.ok());
+  BOOST_TEST(a->grants.all_accounts);
+  std::string no_digest = v1;
+  no_digest.replace(no_digest.find(digest), 64, "xyz");
+  BOOST_TEST(!decode_stored_key(no_digest, false).ok());
 }
 
 BOOST_AUTO_TEST_CASE(key_table_finds_active_keys_by_secret_only) {
