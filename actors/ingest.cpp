@@ -47,14 +47,14 @@ void push(const ingest_services& svc, push_req& req) {
     req.reply->deliver(std::move(st).err());
     return;
   }
-  auto outcome = domain::validate_push(doc, *svc.platforms);
+  const auto now = domain::now_ms();
+  auto outcome = domain::validate_push(doc, *svc.platforms, now);
   if (!outcome) {
     req.reply->deliver(std::move(outcome).err());
     return;
   }
   std::string response = domain::push_response_json(*outcome);
   store::ai_store store(*svc.db);
-  const auto now = domain::now_ms();
 
   if (!outcome->batch_id || !raw_digest) {
     if (outcome->rows.empty()) {  // nothing to store
@@ -63,8 +63,7 @@ void push(const ingest_services& svc, push_req& req) {
       return;
     }
     store::write_batch batch;
-    store.put_rows(batch, req.brand_id, req.connection_id, outcome->rows, svc.platforms->version(),
-                   now);
+    store.put_rows(batch, req.brand_id, req.connection_id, outcome->rows);
     auto counts = std::make_shared<domain::push_outcome>();
     counts->accepted = outcome->accepted;
     counts->rejected = outcome->rejected;
@@ -111,8 +110,7 @@ void push(const ingest_services& svc, push_req& req) {
     return;
   }
   store::write_batch batch;
-  store.put_rows(batch, req.brand_id, req.connection_id, outcome->rows, svc.platforms->version(),
-                 now);
+  store.put_rows(batch, req.brand_id, req.connection_id, outcome->rows);
   store.put_batch(
       batch, req.brand_id, req.connection_id, batch_id,
       store::batch_record{now, *digest, response, store::batch_record::digest_of::canonical_rows});

@@ -10,10 +10,12 @@
 //   key    := brand_id:fixed64-big-endian day:fixed32-big-endian connection_id:26 bytes
 //             referrer:lpstr page:bytes(rest of the key)
 //   day    := days since 1970-01-01 + 2^31    (so that the order is the date order)
-//   value  := version:u8(0x01) flags:u8 [pageviews:varint64] [sessions:varint64]
+//   value  := 0x02 tagged     (written: the row's field table, domain/ai/ai_referrals.cpp,
+//                              without the fields held in the key: date, referrer, page)
+//           | 0x01 flags:u8 [pageviews:varint64] [sessions:varint64]     (read: release 0.2)
 //             [transactions:varint64] [purchase_revenue:fixed64(IEEE 754 double)]
 //             platform:lpstr list_version:lpstr [batch_id:lpstr] raw_referrer:lpstr
-//             raw_page:lpstr updated_at_ms:fixed64
+//             raw_page:lpstr received_at_ms:fixed64
 //   flags  := bit 0 pageviews present | bit 1 sessions | bit 2 transactions
 //             | bit 3 purchase_revenue | bit 4 batch_id      (absent metric = null)
 //   lpstr  := length:varint32 bytes
@@ -36,6 +38,7 @@
 #include <cstring>
 
 #include "domain/base/codec.hpp"
+#include "domain/base/schema_ops.hpp"
 #include "store/db_internal.hpp"
 
 namespace referrald::store {
@@ -43,6 +46,7 @@ namespace referrald::store {
 namespace {
 
 constexpr char k_version = 1;
+constexpr char k_row_version = 2;         // rows: tagged (version 1: the fixed layout, read)
 constexpr char k_connection_version = 2;  // connections: tagged (version 1: JSON, read)
 constexpr std::uint8_t f_pageviews = 1, f_sessions = 2, f_transactions = 4, f_revenue = 8,
                        f_batch = 16;
@@ -66,49 +70,73 @@ domain::error corrupt(const std::string& what) {
   return domain::make_error(domain::errc::internal, "stored AI-referral data is corrupt: " + what);
 }
 
-domain::result<stored_ai_row> decode_row(std::string_view key, std::string_view value) {
-  stored_ai_row r;
-  reader k(key);
-  std::string_view part;
-  if (!k.bytes(8, part) || !k.bytes(4, part)) return corrupt("short row key");
-  std::uint32_t day = 0;
-  for (unsigned char c : part)
-    day = (day << 8) | c;
-  r.date = static_cast<std::int64_t>(day) - static_cast<std::int64_t>(k_day_offset);
-  if (!k.bytes(26, part)) return corrupt("short row key");
-  r.connection_id = std::string(part);
-  if (!k.lpstr(r.referrer)) return corrupt("short row key");
-  r.page = std::string(k.rest());
-
-  reader v(value);
-  std::uint8_t version = 0, flags = 0;
-  if (!v.u8(version) || version != k_version || !v.u8(flags)) return corrupt("row version");
-  std::uint64_t n = 0;
-  if (flags & f_pageviews) {
-    if (!v.varint(n)) return corrupt("row value");
-    r.pageviews = static_cast<std::int64_t>(n);
+// Release 0.2's fixed layout of the value (version byte already read).
+domain::status decode_row_v1(reader& v, stored_ai_row& r) {
+  std::uint8_t flags = 0;
+  if (!v.u8(flags)) return corrupt("row value");
+  auto metric = [&](std::uint8_t bit, std::optional<std::int64_t>& out) {
+    std::uint64_t n = 0;
+    out.reset();
+    if ((flags & bit) == 0) return true;
+    if (!v.varint(n)) return false;
+    out = static_cast<std::int64_t>(n);
+    return true;
+  };
+  if (!metric(f_pageviews, r.pageviews) || !metric(f_sessions, r.sessions) ||
+      !metric(f_transactions, r.transactions)) {
+    return corrupt("row value");
   }
-  if (flags & f_sessions) {
-    if (!v.varint(n)) return corrupt("row value");
-    r.sessions = static_cast<std::int64_t>(n);
-  }
-  if (flags & f_transactions) {
-    if (!v.varint(n)) return corrupt("row value");
-    r.transactions = static_cast<std::int64_t>(n);
-  }
+  r.purchase_revenue.reset();
   if (flags & f_revenue) {
+    std::uint64_t n = 0;
     if (!v.fixed64(n)) return corrupt("row value");
     double d;
     std::memcpy(&d, &n, sizeof d);
     r.purchase_revenue = d;
   }
   if (!v.lpstr(r.platform) || !v.lpstr(r.list_version)) return corrupt("row value");
+  r.batch_id.reset();
   if (flags & f_batch) {
     std::string b;
     if (!v.lpstr(b)) return corrupt("row value");
     r.batch_id = std::move(b);
   }
-  return r;
+  std::uint64_t received = 0;
+  if (!v.lpstr(r.raw_referrer) || !v.lpstr(r.raw_page) || !v.fixed64(received)) {
+    return corrupt("row value");
+  }
+  r.received_at = static_cast<domain::unix_ms>(received);
+  return {};
+}
+
+// Decodes a row record into `r` (reused across a scan).
+domain::status decode_row(std::string_view key, std::string_view value, stored_ai_row& r) {
+  reader k(key);
+  std::string_view part;
+  if (!k.bytes(8, part) || !k.bytes(4, part)) return corrupt("short row key");
+  std::uint32_t day = 0;
+  for (unsigned char c : part)
+    day = (day << 8) | c;
+  if (!k.bytes(26, part)) return corrupt("short row key");
+  r.connection_id.assign(part);
+  if (!k.lpstr(r.referrer)) return corrupt("short row key");
+  r.page.assign(k.rest());
+
+  reader v(value);
+  std::uint8_t version = 0;
+  if (!v.u8(version)) return corrupt("row version");
+  if (version == k_row_version) {
+    auto st = domain::schema::decode_into(domain::ai_row_fields(), v.rest(),
+                                          static_cast<domain::ai_row&>(r), "AI-referral row");
+    if (!st) return st;
+  } else if (version == k_version) {
+    if (auto st = decode_row_v1(v, r); !st) return st;
+  } else {
+    return corrupt("row version");
+  }
+  // The key's fields last: decode_into resets what the value leaves out.
+  r.date = static_cast<std::int64_t>(day) - static_cast<std::int64_t>(k_day_offset);
+  return {};
 }
 
 }  // namespace
@@ -143,11 +171,10 @@ void ai_store::put_connection(write_batch& b, const domain::connection& c) const
 }
 
 void ai_store::put_rows(write_batch& b, std::int64_t brand_id, const std::string& connection_id,
-                        const std::vector<domain::ai_row>& rows, const std::string& list_version,
-                        domain::unix_ms now) const {
+                        const std::vector<domain::ai_row>& rows) const {
   std::size_t bytes = 0;
   for (const auto& r : rows) {
-    bytes += 2 * (r.referrer.size() + r.page.size()) + r.platform.size() + list_version.size() +
+    bytes += 2 * (r.referrer.size() + r.page.size()) + r.platform.size() + r.list_version.size() +
              (r.batch_id ? r.batch_id->size() : 0) + 96;
   }
   b.reserve(rows.size(), bytes);
@@ -160,25 +187,8 @@ void ai_store::put_rows(write_batch& b, std::int64_t brand_id, const std::string
     key += connection_id;
     put_lpstr(key, r.referrer);
     key += r.page;
-    value.push_back(k_version);
-    std::uint8_t flags = (r.pageviews ? f_pageviews : 0) | (r.sessions ? f_sessions : 0) |
-                         (r.transactions ? f_transactions : 0) |
-                         (r.purchase_revenue ? f_revenue : 0) | (r.batch_id ? f_batch : 0);
-    value.push_back(static_cast<char>(flags));
-    if (r.pageviews) put_varint(value, static_cast<std::uint64_t>(*r.pageviews));
-    if (r.sessions) put_varint(value, static_cast<std::uint64_t>(*r.sessions));
-    if (r.transactions) put_varint(value, static_cast<std::uint64_t>(*r.transactions));
-    if (r.purchase_revenue) {
-      std::uint64_t bits;
-      std::memcpy(&bits, &*r.purchase_revenue, sizeof bits);
-      put_fixed64(value, bits);
-    }
-    put_lpstr(value, r.platform);
-    put_lpstr(value, list_version);
-    if (r.batch_id) put_lpstr(value, *r.batch_id);
-    put_lpstr(value, r.raw_referrer);
-    put_lpstr(value, r.raw_page);
-    put_fixed64(value, static_cast<std::uint64_t>(now));
+    value.push_back(k_row_version);
+    domain::schema::encode(domain::ai_row_fields(), r, value);
     b.put(column::ai_rows, key, value);
   }
   // Rows have distinct identities, hence distinct keys: write them in key order, so that
@@ -199,11 +209,12 @@ domain::status ai_store::scan_rows(std::int64_t brand_id, std::int64_t from_day,
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(in.rdb->NewIterator(ro, in.cf(column::ai_rows)));
+  stored_ai_row row;
   for (it->Seek(start); it->Valid(); it->Next()) {
-    auto row = decode_row(std::string_view(it->key().data(), it->key().size()),
-                          std::string_view(it->value().data(), it->value().size()));
-    if (!row) return std::move(row).err();
-    if (!fn(*row)) return {};
+    auto st = decode_row(std::string_view(it->key().data(), it->key().size()),
+                         std::string_view(it->value().data(), it->value().size()), row);
+    if (!st) return st;
+    if (!fn(row)) return {};
   }
   if (!it->status().ok()) return to_error(it->status(), "scanning AI-referral rows");
   return {};

@@ -20,19 +20,9 @@
 
 namespace referrald::store {
 
-// A stored row as a report reads it.
-struct stored_ai_row {
-  std::int64_t date = 0;  // days since 1970-01-01
+// A stored row as a report reads it: the row and the connection that pushed it.
+struct stored_ai_row : domain::ai_row {
   std::string connection_id;
-  std::string referrer;
-  std::string page;
-  std::string platform;
-  std::string list_version;
-  std::optional<std::int64_t> pageviews;
-  std::optional<std::int64_t> sessions;
-  std::optional<std::int64_t> transactions;
-  std::optional<double> purchase_revenue;
-  std::optional<std::string> batch_id;
 };
 
 // The remembered outcome of a push that carried a batch_id.
@@ -56,8 +46,7 @@ class ai_store {
 
   // -- rows: one put per row; an existing row with the same identity is replaced --
   void put_rows(write_batch& b, std::int64_t brand_id, const std::string& connection_id,
-                const std::vector<domain::ai_row>& rows, const std::string& list_version,
-                domain::unix_ms now) const;
+                const std::vector<domain::ai_row>& rows) const;
 
   // Calls `fn` with each row of the brand with from_day <= date <= to_day, in key order
   // (date, connection, referrer, page), until it returns false.

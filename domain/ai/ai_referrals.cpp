@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <array>
 #include <functional>
+#include <limits>
 
 #include "domain/base/clock.hpp"
 #include "domain/base/json.hpp"
+#include "domain/base/schema_ops.hpp"
 #include "domain/base/text.hpp"
 #include "domain/web/host.hpp"
 #include "domain/web/url.hpp"
@@ -17,68 +19,6 @@
 namespace referrald::domain {
 
 namespace {
-
-constexpr std::string_view k_fields[] = {
-    "date",     "raw_referrer_value", "raw_page_value",   "pageviews",
-    "sessions", "transactions",       "purchase_revenue", "batch_id"};
-
-std::string_view str(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
-
-// Collects one row's problems into a single message.
-struct row_check {
-  std::string problems;
-  void fail(std::string_view field, const std::string& why) {
-    if (!problems.empty()) problems += "; ";
-    problems += field;
-    problems += ' ';
-    problems += why;
-  }
-};
-
-// The row's members by field (k_fields order); null where absent.
-using row_fields = std::array<const rapidjson::Value*, std::size(k_fields)>;
-
-// A required string of [min, max] code points after trimming.
-std::optional<std::string_view> text_field(const rapidjson::Value* v, const char* name,
-                                           std::size_t max, row_check& check) {
-  if (v == nullptr) {
-    check.fail(name, "is required");
-    return std::nullopt;
-  }
-  if (!v->IsString()) {
-    check.fail(name, "must be a string, not " + json_type_name(*v));
-    return std::nullopt;
-  }
-  std::string_view s = trim(str(*v));
-  std::size_t len = utf8_length(s);
-  if (len == 0) {
-    check.fail(name, "must not be empty");
-    return std::nullopt;
-  }
-  if (len > max) {
-    check.fail(name, "must be at most " + std::to_string(max) + " characters long");
-    return std::nullopt;
-  }
-  if (auto bad = forbidden_character(s); !bad.empty()) {
-    check.fail(name, "must not contain " + bad);
-    return std::nullopt;
-  }
-  return s;
-}
-
-// An optional non-negative integer metric (absent and null are the same).
-std::optional<std::int64_t> count_field(const rapidjson::Value* v, const char* name,
-                                        row_check& check) {
-  if (v == nullptr || v->IsNull()) return std::nullopt;
-  auto n = integral_value(*v);
-  if (!n || *n < 0) {
-    check.fail(name, v->IsNumber()
-                         ? "must be a whole number >= 0 or null"
-                         : std::string("must be an integer or null, not ") + json_type_name(*v));
-    return std::nullopt;
-  }
-  return *n;
-}
 
 // Row identities (date, referrer, page) -> index of the row holding it, by open
 // addressing over indices into `rows` (no allocation per row).
@@ -125,7 +65,31 @@ std::string normalize_page(std::string_view raw) {
   return std::string(v);
 }
 
-result<push_outcome> validate_push(const rapidjson::Value& body, const ai_platform_list& list) {
+std::span<const schema::field<ai_row>> ai_row_fields() {
+  using schema::field, schema::type, schema::required, schema::server, schema::keyed;
+  using R = ai_row;
+  constexpr std::int64_t any = std::numeric_limits<std::int64_t>::max();
+  // Tags are stored: never reuse or renumber one.
+  static const field<R> fields[] = {
+      {"date", 1, type::date, &R::date, required | keyed},
+      {"raw_referrer_value", 2, type::string, &R::raw_referrer, required, 1, 512},
+      {"raw_page_value", 3, type::string, &R::raw_page, required, 1, 2048},
+      {"pageviews", 4, type::nullable_integer, &R::pageviews, 0, 0, any},
+      {"sessions", 5, type::nullable_integer, &R::sessions, 0, 0, any},
+      {"transactions", 6, type::nullable_integer, &R::transactions, 0, 0, any},
+      {"purchase_revenue", 7, type::nullable_number, &R::purchase_revenue, 0, 0, 0},
+      {"batch_id", 8, type::nullable_string, &R::batch_id, 0, 0, 128},
+      {"referrer", 9, type::string, &R::referrer, server | keyed},
+      {"page", 10, type::string, &R::page, server | keyed},
+      {"platform", 11, type::string, &R::platform, server},
+      {"list_version", 12, type::string, &R::list_version, server},
+      {"received_at", 13, type::timestamp, &R::received_at, server},
+  };
+  return fields;
+}
+
+result<push_outcome> validate_push(const rapidjson::Value& body, const ai_platform_list& list,
+                                   unix_ms now) {
   if (!body.IsArray()) {
     return field_invalid("body",
                          std::string("must be a JSON array of rows, not ") + json_type_name(body));
@@ -135,6 +99,8 @@ result<push_outcome> validate_push(const rapidjson::Value& body, const ai_platfo
   if (n > k_push_max_rows) {
     return field_invalid("body", "must hold at most 10000 rows, not " + std::to_string(n));
   }
+  static const std::vector<std::string_view> names = schema::body_names(ai_row_fields());
+  constexpr std::size_t k_referrer = 1, k_page = 2;  // positions in ai_row_fields()
   push_outcome out;
   out.rows.reserve(n);
   // The last occurrence of an identity wins, in the place of the first.
@@ -143,92 +109,50 @@ result<push_outcome> validate_push(const rapidjson::Value& body, const ai_platfo
   bool all_same_batch = true;
   for (rapidjson::SizeType i = 0; i < n; ++i) {
     const rapidjson::Value& row = body[i];
-    row_check check;
+    std::string problems;
     ai_row r;
-    std::optional<std::string> batch;
     if (!row.IsObject()) {
-      check.fail("row", std::string("must be an object, not ") + json_type_name(row));
+      problems = "row must be an object, not " + json_type_name(row);
     } else {
-      row_fields f{};
-      for (auto m = row.MemberBegin(); m != row.MemberEnd(); ++m) {
-        std::string_view key = str(m->name);
-        auto known = std::find(std::begin(k_fields), std::end(k_fields), key);
-        if (known == std::end(k_fields)) {
-          check.fail(key, "is not a known field");
-        } else if (auto& slot = f[static_cast<std::size_t>(known - std::begin(k_fields))]) {
-          check.fail(key, "is given more than once");
-        } else {
-          slot = &m->value;
-        }
-      }
-      if (const rapidjson::Value* date = f[0]; date == nullptr) {
-        check.fail("date", "is required");
-      } else if (!date->IsString()) {
-        check.fail("date", "must be a string, not " + json_type_name(*date));
-      } else if (auto d = parse_date(str(*date)); !d) {
-        check.fail("date", "must be a real calendar date in the form YYYY-MM-DD");
-      } else {
-        r.date = *d;
-      }
-      if (auto ref = text_field(f[1], "raw_referrer_value", 512, check)) {
-        r.raw_referrer = std::string(*ref);
-        auto host = normalize_host(*ref, idna_mode::browser);
+      field_reader in(row, names);
+      auto given = schema::read_body(in, ai_row_fields(), r, true);
+      if (given.test(k_referrer)) {
+        auto host = normalize_host(r.raw_referrer, idna_mode::browser);
         const ai_platform* platform =
-            list.lookup(*ref, host ? std::string_view(*host) : std::string_view());
+            list.lookup(r.raw_referrer, host ? std::string_view(*host) : std::string_view());
         if (platform == nullptr) {
-          check.fail("raw_referrer_value", "'" + std::string(*ref) +
-                                               "' is not on the AI platform allow-list (version " +
-                                               list.version() + ")");
+          in.fail("raw_referrer_value", "'" + r.raw_referrer +
+                                            "' is not on the AI platform allow-list (version " +
+                                            list.version() + ")");
         } else {
           r.platform = platform->id;
-          r.referrer = host ? std::move(*host) : to_lower_ascii(*ref);
+          r.referrer = host ? std::move(*host) : to_lower_ascii(r.raw_referrer);
         }
       }
-      if (auto page = text_field(f[2], "raw_page_value", 2048, check)) {
-        r.raw_page = std::string(*page);
-        r.page = normalize_page(*page);
-      }
-      r.pageviews = count_field(f[3], "pageviews", check);
-      r.sessions = count_field(f[4], "sessions", check);
-      r.transactions = count_field(f[5], "transactions", check);
-      if (const rapidjson::Value* rev = f[6]; rev != nullptr && !rev->IsNull()) {
-        if (!rev->IsNumber() || rev->GetDouble() < 0) {
-          check.fail("purchase_revenue",
-                     rev->IsNumber() ? "must be a number >= 0 or null"
-                                     : "must be a number or null, not " + json_type_name(*rev));
-        } else {
-          r.purchase_revenue = rev->GetDouble();
-        }
-      }
-      if (const rapidjson::Value* b = f[7]; b != nullptr && !b->IsNull()) {
-        if (!b->IsString()) {
-          check.fail("batch_id", "must be a string or null, not " + json_type_name(*b));
-        } else {
-          std::string_view id = trim(str(*b));
-          if (utf8_length(id) > 128) {
-            check.fail("batch_id", "must be at most 128 characters long");
-          } else if (auto bad = forbidden_character(id); !bad.empty()) {
-            check.fail("batch_id", "must not contain " + bad);
-          } else if (!id.empty()) {
-            batch = std::string(id);
-          }
+      if (given.test(k_page)) r.page = normalize_page(r.raw_page);
+      if (r.batch_id && r.batch_id->empty()) r.batch_id.reset();  // "" is none
+      if (auto st = in.finish(); !st) {
+        for (const auto& d : st.err().details) {
+          if (!problems.empty()) problems += "; ";
+          problems += d.field.empty() ? d.message : d.field + " " + d.message;
         }
       }
     }
     // The push's batch id: the same non-empty value on every row.
     if (i == 0) {
-      common_batch = batch;
-    } else if (batch != common_batch) {
+      common_batch = r.batch_id;
+    } else if (r.batch_id != common_batch) {
       all_same_batch = false;
     }
-    if (!check.problems.empty()) {
+    if (!problems.empty()) {
       ++out.rejected;
       if (out.errors.size() < k_push_max_errors) {
-        out.errors.push_back("row " + std::to_string(i) + ": " + check.problems);
+        out.errors.push_back("row " + std::to_string(i) + ": " + problems);
       }
       continue;
     }
-    r.batch_id = std::move(batch);
+    r.list_version = list.version();
+    r.received_at = now;
     ++out.accepted;
     std::size_t at = seen.find_or_add(r, out.rows.size());
     if (at == out.rows.size()) {

@@ -18,12 +18,15 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "domain/ai/ai_platforms.hpp"
+#include "domain/base/clock.hpp"
 #include "domain/base/result.hpp"
+#include "domain/base/schema.hpp"
 
 namespace referrald::domain {
 
@@ -39,9 +42,16 @@ struct ai_row {
   std::optional<std::int64_t> transactions;
   std::optional<double> purchase_revenue;
   std::optional<std::string> batch_id;
+  std::string list_version;  // of the allow-list that classified the referrer
+  unix_ms received_at = 0;   // when the push that stored it was received
 
   friend bool operator==(const ai_row&, const ai_row&) = default;
 };
+
+// The row's fields (domain/base/schema.hpp): the push's field names, types, limits and
+// messages, and the stored encoding of a row (store/ai_store.hpp). `date`, `referrer` and
+// `page` are the row's identity, held in the stored record's key.
+std::span<const schema::field<ai_row>> ai_row_fields();
 
 struct push_outcome {
   std::vector<ai_row> rows;  // accepted, one per identity (the last occurrence), in order
@@ -54,9 +64,10 @@ struct push_outcome {
 inline constexpr std::size_t k_push_max_rows = 10000;
 inline constexpr std::size_t k_push_max_errors = 100;
 
-// Validates a parsed push body. An error (400) only when the body as a whole is wrong:
-// not an array, empty, or more than 10,000 rows.
-result<push_outcome> validate_push(const rapidjson::Value& body, const ai_platform_list& list);
+// Validates a parsed push body received at `now`. An error (400) only when the body as a
+// whole is wrong: not an array, empty, or more than 10,000 rows.
+result<push_outcome> validate_push(const rapidjson::Value& body, const ai_platform_list& list,
+                                   unix_ms now);
 
 // raw_page_value: a full URL (scheme://host...) becomes its path ("/" when it has none),
 // query and fragment dropped; anything else is kept as given, trimmed.

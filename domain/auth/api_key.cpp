@@ -226,8 +226,7 @@ void copy_brands(const api_key& from, api_key& to) {
 
 // The digest is server-owned and hidden: only format 1's stored JSON is ever read.
 bool read_digest(const rapidjson::Value* v, api_key& k, field_reader* in) {
-  return in == nullptr && v != nullptr && v->IsString() &&
-         hex_to_digest(str(*v), k.secret_digest);
+  return in == nullptr && v != nullptr && v->IsString() && hex_to_digest(str(*v), k.secret_digest);
 }
 void write_digest(json_writer& w, const api_key& k) { write_string(w, to_hex(k.secret_digest)); }
 void encode_digest(const api_key& k, std::string& out) {
@@ -268,9 +267,8 @@ std::span<const schema::field<api_key>> api_key_fields() {
   static const schema::custom_access<K> accounts{&read_accounts_field, &write_accounts_of,
                                                  &encode_accounts,     &decode_accounts,
                                                  &same_accounts,       &copy_accounts};
-  static const schema::custom_access<K> brands{&read_brands_field, &write_brands_of,
-                                               &encode_brands,     &decode_brands,
-                                               &same_brands,       &copy_brands};
+  static const schema::custom_access<K> brands{&read_brands_field, &write_brands_of, &encode_brands,
+                                               &decode_brands,     &same_brands,     &copy_brands};
   static const schema::custom_access<K> digest{&read_digest,   &write_digest, &encode_digest,
                                                &decode_digest, &same_digest,  &copy_digest};
   // Tags are stored: never reuse or renumber one.

@@ -434,11 +434,13 @@ void encode(std::span<const field<T>> fields, const T& v, std::string& out) {
   }
 }
 
-// Decodes a format 2 object; an error (saying what) for anything but a well-formed one.
+// Decodes a format 2 object into `out` (whose strings' storage is reused: a scan decodes
+// many objects into one); fields the encoding leaves out take their defaults. An error
+// (saying what) for anything but a well-formed object.
 template <class T>
-result<T> decode(std::span<const field<T>> fields, std::string_view bytes, std::string_view what) {
+status decode_into(std::span<const field<T>> fields, std::string_view bytes, T& out,
+                   std::string_view what) {
   codec::reader r(bytes);
-  T out{};
   field_set seen;
   auto bad = [&](const std::string& why) {
     return make_error(errc::internal, "stored " + std::string(what) + ": " + why);
@@ -547,6 +549,19 @@ result<T> decode(std::span<const field<T>> fields, std::string_view bytes, std::
         break;
     }
   }
+  static const T defaults{};
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (!seen.test(i) && fields[i].in_value())
+      copy_fields(fields, field_set().set(i), defaults, out);
+  }
+  return {};
+}
+
+// Decodes a format 2 object (decode_into a new one).
+template <class T>
+result<T> decode(std::span<const field<T>> fields, std::string_view bytes, std::string_view what) {
+  T out{};
+  if (auto st = decode_into(fields, bytes, out, what); !st) return std::move(st).err();
   return out;
 }
 

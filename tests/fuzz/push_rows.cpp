@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string text(reinterpret_cast<const char*>(data), size);
   rapidjson::Document doc;
   if (!parse_json_insitu(text, doc)) return 0;
-  if (auto outcome = validate_push(doc, ai_platform_list::builtin())) {
+  if (auto outcome = validate_push(doc, ai_platform_list::builtin(), 0)) {
     (void)push_response_json(*outcome);
   }
   std::string canonical;

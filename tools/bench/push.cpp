@@ -227,7 +227,7 @@ int run_limit(int argc, char** argv) {
     rapidjson::Document doc;
     body_template body(p, rows, false);
     doc.Parse(body.text.data(), body.text.size());
-    auto outcome = domain::validate_push(doc, platforms);
+    auto outcome = domain::validate_push(doc, platforms, domain::now_ms());
     if (!outcome || outcome->rows.size() != static_cast<std::size_t>(rows)) {
       std::lock_guard lock(res.mu);
       ++res.failures;
@@ -246,8 +246,7 @@ int run_limit(int argc, char** argv) {
         std::memcpy(batch_rows[i].page.data() + stamp_at[i], digits, 8);
       auto t0 = steady::now();
       store::write_batch wb;
-      ai.put_rows(wb, 1, "01JBENCHBENCHBENCHBENCHBEN", batch_rows, platforms.version(),
-                  domain::now_ms());
+      ai.put_rows(wb, 1, "01JBENCHBENCHBENCHBENCHBEN", batch_rows);
       auto st = db->write(wb, true);
       double ms = std::chrono::duration<double, std::milli>(steady::now() - t0).count();
       if (!st) {

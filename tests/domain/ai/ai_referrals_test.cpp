@@ -17,7 +17,7 @@ namespace {
 
 push_outcome push(const std::string& body) {
   auto doc = parse(body);
-  auto r = validate_push(doc, ai_platform_list::builtin());
+  auto r = validate_push(doc, ai_platform_list::builtin(), 1000);
   BOOST_REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.err().message));
   return std::move(*r);
 }
@@ -188,7 +188,7 @@ BOOST_AUTO_TEST_CASE(a_batch_id_counts_only_when_every_row_carries_the_same_one)
 BOOST_AUTO_TEST_CASE(the_body_as_a_whole_must_be_an_array_of_one_to_ten_thousand_rows) {
   auto bad = [](const std::string& body) {
     auto doc = parse(body);
-    auto r = validate_push(doc, ai_platform_list::builtin());
+    auto r = validate_push(doc, ai_platform_list::builtin(), 1000);
     return !r.ok() && r.err().details.size() == 1u && r.err().details[0].field == "body";
   };
   BOOST_TEST(bad("{}"));
