@@ -29,68 +29,65 @@ void report(field_reader* in, std::string field, std::string message) {
 
 constexpr std::size_t k_max_grants = 1000;
 
-// accounts: ["*"] or a list of account ids.
-void read_accounts(const rapidjson::Value* v, field_reader* in, grants& g) {
+// A grant list: ["*"] (sets `all`) or up to 1,000 items, each read by `item`, which returns
+// nullopt for one it refuses (then `item_rule` says what an item must be).
+template <class V, class Item>
+void read_grant_list(const rapidjson::Value* v, field_reader* in, std::string_view name,
+                     std::string_view item_rule, Item item, bool& all, std::vector<V>& out) {
+  const std::string list(name);
   if (v == nullptr) return;
   if (!v->IsArray()) {
-    report(in, "accounts", "must be an array of account ids or [\"*\"]");
+    report(in, list, "must be an array of " + list.substr(0, list.size() - 1) + " ids or [\"*\"]");
     return;
   }
   if (v->Size() > k_max_grants) {
-    report(in, "accounts", "must list at most " + std::to_string(k_max_grants) + " accounts");
+    report(in, list, "must list at most " + std::to_string(k_max_grants) + " " + list);
     return;
   }
   for (rapidjson::SizeType i = 0; i < v->Size(); ++i) {
-    const auto& item = (*v)[i];
-    std::string field = "accounts[" + std::to_string(i) + "]";
-    if (is_wildcard(item)) {
+    const auto& entry = (*v)[i];
+    std::string field = list + "[" + std::to_string(i) + "]";
+    if (is_wildcard(entry)) {
       if (v->Size() != 1) {
         report(in, field, "\"*\" must be the only entry");
         return;
       }
-      g.all_accounts = true;
+      all = true;
       return;
     }
-    if (!item.IsString() || !is_valid_account_id(str(item))) {
-      report(in, field,
-             "must be an account id (1-64 chars of a-z, 0-9, _ and -, starting with a "
-             "letter or digit) or \"*\"");
+    std::optional<V> value = item(entry);
+    if (!value) {
+      report(in, field, std::string(item_rule));
       continue;
     }
-    g.accounts.emplace_back(str(item));
+    out.push_back(std::move(*value));
   }
+}
+
+// accounts: ["*"] or a list of account ids.
+void read_accounts(const rapidjson::Value* v, field_reader* in, grants& g) {
+  read_grant_list<std::string>(
+      v, in, "accounts",
+      "must be an account id (1-64 chars of a-z, 0-9, _ and -, starting with a letter or digit) "
+      "or \"*\"",
+      [](const rapidjson::Value& item) -> std::optional<std::string> {
+        if (!item.IsString() || !is_valid_account_id(str(item))) return std::nullopt;
+        return std::string(str(item));
+      },
+      g.all_accounts, g.accounts);
   g.normalize();
 }
 
 // brands: ["*"] or a list of positive integers.
 void read_brands(const rapidjson::Value* v, field_reader* in, grants& g) {
-  if (v == nullptr) return;
-  if (!v->IsArray()) {
-    report(in, "brands", "must be an array of brand ids or [\"*\"]");
-    return;
-  }
-  if (v->Size() > k_max_grants) {
-    report(in, "brands", "must list at most " + std::to_string(k_max_grants) + " brands");
-    return;
-  }
-  for (rapidjson::SizeType i = 0; i < v->Size(); ++i) {
-    const auto& item = (*v)[i];
-    std::string field = "brands[" + std::to_string(i) + "]";
-    if (is_wildcard(item)) {
-      if (v->Size() != 1) {
-        report(in, field, "\"*\" must be the only entry");
-        return;
-      }
-      g.all_brands = true;
-      return;
-    }
-    auto brand = integral_value(item);
-    if (!brand || *brand <= 0) {
-      report(in, field, "must be a positive integer brand id or \"*\"");
-      continue;
-    }
-    g.brands.push_back(*brand);
-  }
+  read_grant_list<std::int64_t>(
+      v, in, "brands", "must be a positive integer brand id or \"*\"",
+      [](const rapidjson::Value& item) -> std::optional<std::int64_t> {
+        auto brand = integral_value(item);
+        if (!brand || *brand <= 0) return std::nullopt;
+        return brand;
+      },
+      g.all_brands, g.brands);
   g.normalize();
 }
 

@@ -398,6 +398,7 @@ void encode(std::span<const field<T>> fields, const T& v, std::string& out) {
       }
       case type::integer:
       case type::timestamp:
+      case type::date:
         codec::put_varint(out, zigzag(v.*std::get<std::int64_t T::*>(f.at)));
         break;
       case type::nullable_timestamp: {
@@ -411,9 +412,6 @@ void encode(std::span<const field<T>> fields, const T& v, std::string& out) {
         break;
       case type::choice:
         out.push_back(static_cast<char>(std::get<choice_access<T>>(f.at).get(v)));
-        break;
-      case type::date:
-        codec::put_varint(out, zigzag(v.*std::get<std::int64_t T::*>(f.at)));
         break;
       case type::nullable_integer:
         out.push_back('\x01');
@@ -473,14 +471,16 @@ status decode_into(std::span<const field<T>> fields, std::string_view bytes, T& 
         break;
       }
       case type::integer:
-      case type::timestamp: {
+      case type::timestamp:
+      case type::date: {
         std::uint64_t z = 0;
         if (!r.varint(z)) return bad(name + " is malformed");
         out.*std::get<std::int64_t T::*>(f.at) =
             static_cast<std::int64_t>(z >> 1) ^ -static_cast<std::int64_t>(z & 1);
         break;
       }
-      case type::nullable_timestamp: {
+      case type::nullable_timestamp:
+      case type::nullable_integer: {
         std::uint8_t present = 0;
         std::uint64_t z = 0;
         if (!r.u8(present) || present > 1 || (present == 1 && !r.varint(z))) {
@@ -505,27 +505,6 @@ status decode_into(std::span<const field<T>> fields, std::string_view bytes, T& 
         std::uint8_t pos = 0;
         if (!r.u8(pos) || pos == 0 || pos > c.names.size()) return bad(name + " is malformed");
         c.set(out, pos);
-        break;
-      }
-      case type::date: {
-        std::uint64_t z = 0;
-        if (!r.varint(z)) return bad(name + " is malformed");
-        out.*std::get<std::int64_t T::*>(f.at) =
-            static_cast<std::int64_t>(z >> 1) ^ -static_cast<std::int64_t>(z & 1);
-        break;
-      }
-      case type::nullable_integer: {
-        std::uint8_t present = 0;
-        std::uint64_t z = 0;
-        if (!r.u8(present) || present > 1 || (present == 1 && !r.varint(z))) {
-          return bad(name + " is malformed");
-        }
-        auto& n = out.*std::get<std::optional<std::int64_t> T::*>(f.at);
-        if (present == 1) {
-          n = static_cast<std::int64_t>(z >> 1) ^ -static_cast<std::int64_t>(z & 1);
-        } else {
-          n.reset();
-        }
         break;
       }
       case type::nullable_number: {
