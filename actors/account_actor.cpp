@@ -228,16 +228,15 @@ void on_ack(self_ptr self, const commit_ack& ack) {
 void await_loaded(self_ptr, await_loaded_req& req) { req.reply->deliver(std::string()); }
 
 template <class T>
-prepared_event prepare(const account_actor_state& st, domain::event_type type, std::int64_t key_id,
-                       T value, domain::unix_ms timestamp) {
+prepared_event prepare(domain::event_type type, std::int64_t key_id, T value,
+                       domain::unix_ms timestamp) {
   prepared_event p;
   p.event.timestamp = timestamp;
   p.event.type = type;
   p.event.key_id = key_id;
   p.event.entity_id = value.id;
   p.event.object = domain::encode_object(value);
-  auto json = domain::entity_json(st.account_id, value);
-  p.decoded = domain::make_entity(std::move(value), std::move(json));
+  p.decoded = domain::make_entity(std::move(value));
   return p;
 }
 
@@ -260,8 +259,8 @@ void create(self_ptr self, create_req<T>& req) {
   value.id = entities.next_id();
   const domain::unix_ms now = next_timestamp(st);
   value.created_at = value.updated_at = now;
-  auto p = prepare(st, traits::created, req.key_id, std::move(value), now);
-  std::string response = std::get<domain::entity_ref<T>>(p.decoded)->json;
+  auto p = prepare(traits::created, req.key_id, std::move(value), now);
+  std::string response = std::get<domain::entity_ref<T>>(p.decoded)->json(st.account_id);
   submit(self, std::move(p), std::move(req.reply), std::move(response));
 }
 
@@ -283,7 +282,7 @@ void patch(self_ptr self, patch_req<T>& req) {
     return;
   }
   if (changed->empty()) {
-    st.writes.answer_after_inflight(std::move(req.reply), (*current)->json);
+    st.writes.answer_after_inflight(std::move(req.reply), (*current)->json(st.account_id));
     return;
   }
   if (auto holder = entities.with_key(traits::key(value)); holder && *holder != value.id) {
@@ -302,9 +301,9 @@ void patch(self_ptr self, patch_req<T>& req) {
   }
   const domain::unix_ms now = next_timestamp(st);
   value.updated_at = now;
-  auto p = prepare(st, traits::updated, req.key_id, std::move(value), now);
+  auto p = prepare(traits::updated, req.key_id, std::move(value), now);
   p.event.changed = std::move(*changed);
-  std::string response = std::get<domain::entity_ref<T>>(p.decoded)->json;
+  std::string response = std::get<domain::entity_ref<T>>(p.decoded)->json(st.account_id);
   submit(self, std::move(p), std::move(req.reply), std::move(response));
 }
 
@@ -330,7 +329,7 @@ void remove(self_ptr self, delete_req<T>& req) {
 // An import: every change it makes, as one event per changed rule in one atomic write.
 template <class T>
 void import_rules(self_ptr self, import_req<T>& req) {
-  const auto& request = req.request;
+  auto& request = req.request;
   if (!request.validate_only && refuse_if_broken(self, req.reply)) return;
   using traits = domain::kind_traits<T>;
   auto& st = self->state;
@@ -387,7 +386,7 @@ void import_rules(self_ptr self, import_req<T>& req) {
   }
   for (auto& u : plan->updates) {
     u.value.updated_at = now;
-    auto p = prepare(st, traits::updated, req.key_id, std::move(u.value), now);
+    auto p = prepare(traits::updated, req.key_id, std::move(u.value), now);
     p.event.changed = std::move(u.changed);
     events.push_back(std::move(p));
   }
@@ -395,7 +394,7 @@ void import_rules(self_ptr self, import_req<T>& req) {
   for (auto& value : plan->creates) {
     value.id = next_id++;
     value.created_at = value.updated_at = now;
-    events.push_back(prepare(st, traits::created, req.key_id, std::move(value), now));
+    events.push_back(prepare(traits::created, req.key_id, std::move(value), now));
   }
   submit(self, std::move(events), std::move(req.reply), std::move(summary));
 }

@@ -84,9 +84,9 @@ class tail_fold {
 
   domain::result<domain::account_state> finish() && {
     if (seq_ == base_.seq()) return std::move(base_);
-    auto referrers = build(referrers_, base_.referrers(), base_.account_id());
+    auto referrers = build(referrers_, base_.referrers());
     if (!referrers) return std::move(referrers).err();
-    auto mappings = build(mappings_, base_.mappings(), base_.account_id());
+    auto mappings = build(mappings_, base_.mappings());
     if (!mappings) return std::move(mappings).err();
     return domain::account_state::restore(base_.account_id(), seq_, head_, last_timestamp_,
                                           std::move(*referrers), std::move(*mappings));
@@ -134,8 +134,7 @@ class tail_fold {
 
   template <class T>
   static domain::result<domain::collection<T>> build(kind_changes& k,
-                                                     const domain::collection<T>& base,
-                                                     std::string_view account_id) {
+                                                     const domain::collection<T>& base) {
     using traits = domain::kind_traits<T>;
     if (k.latest.empty()) return base;
     std::vector<domain::entity_ref<T>> entities;
@@ -156,8 +155,7 @@ class tail_fold {
         return domain::make_error(domain::errc::internal,
                                   "object id differs from the entity id " + std::to_string(id));
       }
-      auto json = domain::entity_json(account_id, *value);
-      entities.push_back(domain::make_entity(std::move(*value), std::move(json)));
+      entities.push_back(domain::make_entity(std::move(*value)));
     }
     std::sort(entities.begin(), entities.end(),
               [](const auto& a, const auto& b) { return a->value.id < b->value.id; });

@@ -72,8 +72,7 @@ domain::result<domain::collection<T>> get_kind(reader& r, std::string_view accou
     if (value->id != static_cast<std::int64_t>(id)) {
       return corrupt(account_id, seq, "entity id differs from its record");
     }
-    auto json = domain::entity_json(account_id, *value);
-    entities.push_back(domain::make_entity(std::move(*value), std::move(json)));
+    entities.push_back(domain::make_entity(std::move(*value)));
   }
   auto c = domain::collection<T>::restore(std::move(entities), static_cast<std::int64_t>(next_id));
   if (!c) return corrupt(account_id, seq, c.err().message);

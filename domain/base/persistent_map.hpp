@@ -5,11 +5,14 @@
 // per insert or erase, O(1) to copy. Used for rule state so that an actor can publish
 // a snapshot of its state to readers on other threads without copying it.
 //
-// Thread-safety: a map value is never modified after construction; any number of
-// threads may read the same map (or maps sharing nodes) concurrently. Distinct map
-// objects may be assigned on different threads freely.
+// Thread-safety: a node shared by two maps is never modified; any number of threads may
+// read the same map (or maps sharing nodes) concurrently. Distinct map objects may be
+// assigned on different threads freely. `put` updates in place the nodes that only this
+// map holds (a fold of many events into a private copy copies each path once, not once
+// per event); like assigning to any object, it needs the map not to be read meanwhile.
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <iterator>
@@ -59,6 +62,11 @@ class persistent_map {
   [[nodiscard]] persistent_map set(const K& key, V value) const {
     return persistent_map(insert(root_, key, std::move(value)));
   }
+
+  // Sets `key` to `value` in this map: nodes held by this map alone are updated in place,
+  // shared ones are copied (so other maps never see the change). Invalidates pointers
+  // and iterators into this map.
+  void put(const K& key, V value) { root_ = insert_owned(std::move(root_), key, value); }
 
   // A map without `key` (the same map when it is absent).
   template <class Q>
@@ -162,6 +170,30 @@ class persistent_map {
       return balance(n->key, n->value, n->left, insert(n->right, key, std::move(value)));
     }
     return make(n->key, std::move(value), n->left, n->right);
+  }
+
+  // insert() for a subtree that `n` may hold alone: such nodes are changed in place; the
+  // first shared one is copied with everything above it, as insert() does.
+  static ptr insert_owned(ptr n, const K& key, V& value) {
+    if (!n) return make(key, std::move(value), nullptr, nullptr);
+    if (n.use_count() != 1) return insert(n, key, std::move(value));
+    // Pairs with the release of the last other owner's reference: what it did to the
+    // node happened before what is done to it here.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    auto& m = const_cast<node&>(*n);
+    if (Compare{}(key, m.key)) {
+      m.left = insert_owned(std::move(m.left), key, value);
+    } else if (Compare{}(m.key, key)) {
+      m.right = insert_owned(std::move(m.right), key, value);
+    } else {
+      m.value = std::move(value);
+      return n;
+    }
+    int diff = height(m.left) - height(m.right);
+    if (diff > 1 || diff < -1) return balance(m.key, std::move(m.value), m.left, m.right);
+    m.height = 1 + std::max(height(m.left), height(m.right));
+    m.size = 1 + count(m.left) + count(m.right);
+    return n;
   }
 
   static const node* leftmost(const node* n) {

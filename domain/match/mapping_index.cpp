@@ -89,25 +89,25 @@ void mapping_changes::change(std::int64_t id, const entity_ref<referrer_mapping>
     }
     --active;
   }
-  hidden = hidden.set(id, true);
+  hidden.put(id, true);
   if (now == nullptr || !*now || !(*now)->value.is_active) return;
   const referrer_mapping& m = (*now)->value;
   switch (m.match_type) {
     case match_type::exact:
-      exact = exact.set(m.referrer_pattern, *now);
+      exact.put(m.referrer_pattern, *now);
       break;
     case match_type::ends_with:
-      suffix = suffix.set(m.referrer_pattern, *now);
+      suffix.put(m.referrer_pattern, *now);
       break;
     case match_type::starts_with: {
-      prefix = prefix.set(m.referrer_pattern, *now);
+      prefix.put(m.referrer_pattern, *now);
       const auto* n = prefix_lengths.find(m.referrer_pattern.size());
-      prefix_lengths = prefix_lengths.set(m.referrer_pattern.size(), n == nullptr ? 1 : *n + 1);
+      prefix_lengths.put(m.referrer_pattern.size(), n == nullptr ? 1 : *n + 1);
       break;
     }
     case match_type::contains:
     case match_type::regex:
-      scanned = scanned.set(id, *now);
+      scanned.put(id, *now);
       break;
   }
   ++active;

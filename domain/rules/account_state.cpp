@@ -33,10 +33,10 @@ status collection<T>::add(entity_ref<T> e) {
   const std::string& key = kind_traits<T>::key(v);
   if (keys_.find(key) != nullptr)
     return unfit("duplicate " + std::string(kind_traits<T>::key_field));
-  keys_ = keys_.set(key, v.id);
+  keys_.put(key, v.id);
   next_id_ = v.id + 1;
   if (v.is_active) ++active_;
-  items_ = items_.set(v.id, std::move(e));
+  items_.put(v.id, std::move(e));
   return {};
 }
 
@@ -52,11 +52,12 @@ status collection<T>::replace(entity_ref<T> e) {
     if (keys_.find(new_key) != nullptr) {
       return unfit("duplicate " + std::string(kind_traits<T>::key_field));
     }
-    keys_ = keys_.erase(old_key).set(new_key, v.id);
+    keys_ = keys_.erase(old_key);
+    keys_.put(new_key, v.id);
   }
   if (old.is_active) --active_;
   if (v.is_active) ++active_;
-  items_ = items_.set(v.id, std::move(e));
+  items_.put(v.id, std::move(e));
   return {};
 }
 
@@ -153,7 +154,7 @@ status account_state::apply(const event& e, const decoded_entity& decoded) {
       st = apply_kind(e, decoded, mappings_);
       if (st) {
         auto& x = mappings_idx_;
-        x.changed = x.changed.set(e.entity_id, e.seq);
+        x.changed.put(e.entity_id, e.seq);
         if (x.full) x.changes.change(e.entity_id, &before, mappings_.find_entity(e.entity_id));
         x.stale = true;
       }
@@ -188,8 +189,7 @@ status account_state::apply_kind(const event& e, const decoded_entity& decoded, 
         value->regex = old->regex;
       }
     }
-    auto json = entity_json(account_id_, *value);
-    ent = make_entity(std::move(*value), std::move(json));
+    ent = make_entity(std::move(*value));
   }
   if (ent->value.id != e.entity_id) return corrupt(e, "object id differs from the entity id");
   auto st = e.type == traits::created ? c.add(std::move(ent)) : c.replace(std::move(ent));
@@ -228,7 +228,7 @@ void account_state::adopt(index_layers<Index>& x, std::shared_ptr<const Index> f
   mapping_changes changes;
   for (auto [id, changed_at] : x.changed) {
     if (changed_at <= seq) continue;
-    later = later.set(id, changed_at);
+    later.put(id, changed_at);
     changes.change(id, nullptr, c.find_entity(id));
   }
   x.full = std::move(full);
@@ -279,7 +279,8 @@ std::string list_json(const account_state& s, bool include_inactive) {
   w.StartArray();
   for (auto [id, e] : c.items()) {
     if (include_inactive || e->value.is_active) {
-      w.RawValue(e->json.data(), e->json.size(), rapidjson::kObjectType);
+      const std::string& json = e->json(s.account_id());
+      w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
     }
   }
   w.EndArray();
@@ -298,7 +299,7 @@ result<std::string> get_json(const account_state& s, std::int64_t id) {
     return make_error(errc::not_found, std::string(kind_traits<T>::noun) + " " +
                                            std::to_string(id) + " does not exist");
   }
-  return (*e)->json;
+  return (*e)->json(s.account_id());
 }
 
 template std::string list_json<passthrough_referrer>(const account_state&, bool);

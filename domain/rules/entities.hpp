@@ -7,6 +7,7 @@
 
 #include <rapidjson/fwd.h>
 
+#include <atomic>
 #include <concepts>
 #include <memory>
 #include <span>
@@ -22,13 +23,33 @@
 
 namespace referrald::domain {
 
-// A stored entity together with its API JSON.
+// A stored entity and its API JSON, made on first use and then kept: entities made in
+// bulk (an import, a load) are mostly never shown one by one, and those shown often are
+// written once. Shared between threads; the JSON is made at most once for good.
 template <class T>
-struct entity {
-  T value;
-  std::string json;
+class entity {
+ public:
+  explicit entity(T v) : value(std::move(v)) {}
+  entity(const entity&) = delete;
+  entity& operator=(const entity&) = delete;
+  ~entity() { delete json_.load(std::memory_order_acquire); }
 
-  friend bool operator==(const entity&, const entity&) = default;
+  const T value;
+
+  // The API JSON (`account_id` is the owning account's, the same on every call).
+  const std::string& json(std::string_view account_id) const {
+    if (const std::string* made = json_.load(std::memory_order_acquire)) return *made;
+    auto* mine = new std::string(entity_json(account_id, value));
+    const std::string* expected = nullptr;
+    if (json_.compare_exchange_strong(expected, mine, std::memory_order_acq_rel)) return *mine;
+    delete mine;  // another thread made it first
+    return *expected;
+  }
+
+  friend bool operator==(const entity& a, const entity& b) { return a.value == b.value; }
+
+ private:
+  mutable std::atomic<const std::string*> json_{nullptr};
 };
 
 // A shared, immutable entity; equality compares contents.
@@ -49,9 +70,8 @@ class entity_ref {
 };
 
 template <class T>
-entity_ref<T> make_entity(T value, std::string json) {
-  return entity_ref<T>(
-      std::make_shared<const entity<T>>(entity<T>{std::move(value), std::move(json)}));
+entity_ref<T> make_entity(T value) {
+  return entity_ref<T>(std::make_shared<const entity<T>>(std::move(value)));
 }
 
 // The entity kind an event is about; stored in the event type's byte.

@@ -248,17 +248,18 @@ result<std::vector<T>> parse_import_csv(std::string_view text) {
 }
 
 template <rule_kind T>
-result<import_plan<T>> plan_import(const account_state& s, const import_request<T>& req) {
+result<import_plan<T>> plan_import(const account_state& s, import_request<T>& req) {
   using traits = kind_traits<T>;
   const auto& existing = s.entities<T>();
   import_plan<T> plan;
   std::vector<field_error> taken;
   std::unordered_map<std::int64_t, bool> kept;
+  plan.creates.reserve(req.rows.size());
   for (std::size_t i = 0; i < req.rows.size(); ++i) {
-    const T& row = req.rows[i];
+    T& row = req.rows[i];
     auto holder = existing.with_key(traits::key(row));
     if (!holder) {
-      plan.creates.push_back(row);
+      plan.creates.push_back(std::move(row));
       continue;
     }
     kept[*holder] = true;
@@ -271,7 +272,7 @@ result<import_plan<T>> plan_import(const account_state& s, const import_request<
       continue;
     }
     const T& old = *existing.find(*holder);
-    T next = row;
+    T next = std::move(row);
     next.id = old.id;
     next.created_at = old.created_at;
     next.updated_at = old.updated_at;
@@ -379,12 +380,12 @@ std::string export_csv(const account_state& s, bool include_inactive) {
   return out;
 }
 
-#define REFERRALD_IMPORT_KIND(T)                                                               \
-  template result<import_request<T>> parse_import_json(const rapidjson::Value&);               \
-  template result<std::vector<T>> parse_import_csv(std::string_view);                          \
-  template result<import_plan<T>> plan_import(const account_state&, const import_request<T>&); \
-  template std::string import_summary_json(const import_request<T>&, const import_plan<T>&);   \
-  template std::string export_json<T>(const account_state&, bool);                             \
+#define REFERRALD_IMPORT_KIND(T)                                                             \
+  template result<import_request<T>> parse_import_json(const rapidjson::Value&);             \
+  template result<std::vector<T>> parse_import_csv(std::string_view);                        \
+  template result<import_plan<T>> plan_import(const account_state&, import_request<T>&);     \
+  template std::string import_summary_json(const import_request<T>&, const import_plan<T>&); \
+  template std::string export_json<T>(const account_state&, bool);                           \
   template std::string export_csv<T>(const account_state&, bool);
 REFERRALD_IMPORT_KIND(passthrough_referrer)
 REFERRALD_IMPORT_KIND(referrer_mapping)

@@ -70,9 +70,10 @@ struct import_plan {
 };
 
 // Plans `req` against `s`: a conflict error (naming each row) when mode create meets
-// existing rules.
+// existing rules. The rows of `req` are moved into the plan (not copied: an import is
+// up to 10,000 of them).
 template <rule_kind T>
-result<import_plan<T>> plan_import(const account_state& s, const import_request<T>& req);
+result<import_plan<T>> plan_import(const account_state& s, import_request<T>& req);
 
 // {"mode":..,"validate_only":..,"created":n,"updated":n,"deleted":n,"unchanged":n}
 template <class T>

@@ -4,6 +4,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <vector>
 
 using namespace referrald::domain;
 
@@ -54,6 +55,40 @@ BOOST_AUTO_TEST_CASE(old_versions_never_change) {
   BOOST_TEST(v2.size() == 3u);
   BOOST_TEST(!(v1 == v2));
   BOOST_TEST((v1 == v0.set(3, "c").set(1, "a").set(2, "b")));
+}
+
+// put() changes in place only what no other map holds: snapshots taken along the way keep
+// exactly their contents, and the result is the same map set() would give.
+BOOST_AUTO_TEST_CASE(put_never_changes_a_map_that_shares_its_nodes) {
+  std::mt19937 rng(11);
+  persistent_map<int, std::string> m;
+  std::map<int, std::string> ref;
+  std::vector<std::pair<persistent_map<int, std::string>, std::map<int, std::string>>> kept;
+  for (int step = 0; step < 20000; ++step) {
+    int key = static_cast<int>(rng() % 700);
+    if (rng() % 5 == 0) {
+      m = m.erase(key);
+      ref.erase(key);
+    } else {
+      std::string v = "v" + std::to_string(step);
+      m.put(key, v);
+      ref[key] = v;
+    }
+    if (step % 1000 == 0) kept.emplace_back(m, ref);  // a snapshot shares every node
+    if (step % 997 == 0) BOOST_REQUIRE(m.valid());
+  }
+  BOOST_REQUIRE(m.valid());
+  kept.emplace_back(m, ref);
+  for (const auto& [map, want] : kept) {
+    BOOST_REQUIRE(map.valid());
+    BOOST_REQUIRE(map.size() == want.size());
+    auto it = want.begin();
+    for (auto [k, v] : map) {
+      BOOST_TEST(k == it->first);
+      BOOST_TEST(v == it->second);
+      ++it;
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(increasing_keys_stay_balanced) {
