@@ -57,6 +57,11 @@ class write_pipeline {
         stream_);
   }
 
+  // The item of the write submitted last, while it is in flight (nullptr when none is).
+  Item* last_submitted() {
+    return inflight_.empty() || !inflight_.back().item ? nullptr : &*inflight_.back().item;
+  }
+
   // True when no write is waiting for its acknowledgement.
   bool empty() const { return inflight_.empty(); }
 

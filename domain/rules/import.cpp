@@ -21,20 +21,20 @@ std::string row_name(std::string_view list, std::size_t i) {
   return std::string(list) + "[" + std::to_string(i) + "]";
 }
 
-// Validates every row as a create body, and that no normalized key repeats; each problem
-// is recorded in `in` under "<list>[i].<field>".
+// Collects rows checked as create bodies (`checked[i]` for row i), refusing repeated
+// normalized keys; each problem is recorded in `in` under "<list>[i].<field>".
 template <rule_kind T>
-std::vector<T> read_rows(const std::vector<const rapidjson::Value*>& rows, field_reader& in) {
+std::vector<T> collect_rows(std::vector<result<T>> checked, field_reader& in) {
   using traits = kind_traits<T>;
   std::vector<T> out;
-  out.reserve(rows.size());
+  out.reserve(checked.size());
   std::unordered_map<std::string, std::size_t> first;
   std::size_t problems = 0;
   auto report = [&](std::string field, std::string message) {
     if (++problems <= k_max_details) in.fail(std::move(field), std::move(message));
   };
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    auto row = parse_create<T>(*rows[i]);
+  for (std::size_t i = 0; i < checked.size(); ++i) {
+    auto& row = checked[i];
     if (!row) {
       const auto& e = row.err();
       if (e.details.empty()) report(row_name(traits::list_name, i), e.message);
@@ -57,6 +57,16 @@ std::vector<T> read_rows(const std::vector<const rapidjson::Value*>& rows, field
             "... and " + std::to_string(problems - k_max_details) + " more problems");
   }
   return out;
+}
+
+// Checks every row as a create body, in order, on this thread.
+template <rule_kind T>
+std::vector<result<T>> check_rows(const std::vector<const rapidjson::Value*>& rows) {
+  std::vector<result<T>> checked;
+  checked.reserve(rows.size());
+  for (const auto* row : rows)
+    checked.push_back(parse_create<T>(*row));
+  return checked;
 }
 
 // The JSON value of one CSV cell for field `f`, or nullopt for an empty cell of a field
@@ -133,20 +143,19 @@ std::string_view to_string(import_mode m) {
 }
 
 template <rule_kind T>
-result<import_request<T>> parse_import_json(const rapidjson::Value& body) {
+import_envelope read_import_envelope(const rapidjson::Value& body) {
   using traits = kind_traits<T>;
   const std::string_view names[] = {"mode", "validate_only", traits::list_name};
   field_reader in(body, names);
-  import_request<T> req;
+  import_envelope env;
   if (auto mode = in.optional_string("mode", 1, 32)) {
     if (auto m = import_mode_from_string(*mode)) {
-      req.mode = *m;
+      env.mode = *m;
     } else {
       in.fail("mode", "must be one of create, upsert, replace");
     }
   }
-  if (auto v = in.optional_bool("validate_only")) req.validate_only = *v;
-  std::vector<const rapidjson::Value*> rows;
+  if (auto v = in.optional_bool("validate_only")) env.validate_only = *v;
   if (body.IsObject()) {
     auto it = body.FindMember(rapidjson::StringRef(
         traits::list_name.data(), static_cast<rapidjson::SizeType>(traits::list_name.size())));
@@ -161,12 +170,33 @@ result<import_request<T>> parse_import_json(const rapidjson::Value& body) {
                   std::to_string(it->value.Size()));
     } else {
       for (const auto& row : it->value.GetArray())
-        rows.push_back(&row);
+        env.rows.push_back(&row);
     }
   }
-  req.rows = read_rows<T>(rows, in);
+  if (auto st = in.finish(); !st) env.problems = std::move(st).err().details;
+  return env;
+}
+
+template <rule_kind T>
+result<import_request<T>> collect_import_rows(import_envelope envelope,
+                                              std::vector<result<T>> checked) {
+  rapidjson::Value none(rapidjson::kObjectType);
+  field_reader in(none, std::span<const std::string_view>());
+  for (auto& p : envelope.problems)
+    in.fail(std::move(p.field), std::move(p.message));
+  import_request<T> req;
+  req.mode = envelope.mode;
+  req.validate_only = envelope.validate_only;
+  req.rows = collect_rows<T>(std::move(checked), in);
   if (auto st = in.finish(); !st) return std::move(st).err();
   return req;
+}
+
+template <rule_kind T>
+result<import_request<T>> parse_import_json(const rapidjson::Value& body) {
+  auto envelope = read_import_envelope<T>(body);
+  auto checked = check_rows<T>(envelope.rows);
+  return collect_import_rows<T>(std::move(envelope), std::move(checked));
 }
 
 template <rule_kind T>
@@ -242,7 +272,7 @@ result<std::vector<T>> parse_import_csv(std::string_view text) {
   std::vector<const rapidjson::Value*> rows;
   for (const auto& o : objects.GetArray())
     rows.push_back(&o);
-  auto out = read_rows<T>(rows, in);
+  auto out = collect_rows<T>(check_rows<T>(rows), in);
   if (auto st = in.finish(); !st) return std::move(st).err();
   return out;
 }

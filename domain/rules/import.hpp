@@ -51,6 +51,21 @@ struct import_request {
 template <rule_kind T>
 result<import_request<T>> parse_import_json(const rapidjson::Value& body);
 
+// parse_import_json in three steps, so that the rows can be checked on several threads:
+// read the envelope, check each row (parse_create, any thread, any order), then collect
+// the checked rows in order (which also refuses repeated keys).
+struct import_envelope {
+  import_mode mode = import_mode::create;
+  bool validate_only = false;
+  std::vector<const rapidjson::Value*> rows;  // the rule bodies, not yet checked
+  std::vector<field_error> problems;          // with the envelope itself
+};
+template <rule_kind T>
+import_envelope read_import_envelope(const rapidjson::Value& body);
+template <rule_kind T>
+result<import_request<T>> collect_import_rows(import_envelope envelope,
+                                              std::vector<result<T>> checked);
+
 // Reads CSV rows (RFC 4180; a header row of body field names, any subset in any order;
 // an empty cell of a nullable field is null). Mode and validate_only come from the caller.
 template <rule_kind T>
