@@ -254,7 +254,7 @@ int main(int argc, char** argv) {
       1000.0 * change_ms, build_ms / change_ms, layered.layered(), layered_run.per_second,
       1e9 / layered_run.per_second, layered_run.per_second / fast);
   std::printf(
-      "memory: mappings with their JSON %.1f MiB, index %.1f MiB (heap delta; index "
+      "memory: mappings %.1f MiB (API JSON made on first read), index %.1f MiB (heap delta; index "
       "estimate %.1f MiB)\n",
       static_cast<double>(heap_state - heap0) / 1048576.0,
       static_cast<double>(heap_index - heap_state) / 1048576.0,
