@@ -1,0 +1,323 @@
+#include "store/cluster_log.hpp"
+
+#include <nats/nats.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "domain/base/codec.hpp"
+#include "domain/base/digest.hpp"
+
+namespace referrald::store {
+
+namespace {
+
+constexpr std::uint8_t k_write_version = 1;
+constexpr std::string_view k_events_prefix = "referrald.events.";
+constexpr std::int32_t k_max_message_bytes = 8 << 20;
+
+domain::error nats_error(std::string_view what, natsStatus s, jsErrCode code = jsErrCode(0)) {
+  std::string message = std::string(what) + ": " + natsStatus_GetText(s);
+  if (code != 0) message += " (JetStream error " + std::to_string(static_cast<int>(code)) + ")";
+  // Without a quorum or a server, a request times out or finds no responder: the cluster
+  // cannot take it now, and a retry later may succeed.
+  bool later = s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_CLOSED ||
+               s == NATS_NO_SERVER || code == JSClusterNotAvailErr ||
+               code == JSClusterNoPeersErr || code == JSInsufficientResourcesErr;
+  return domain::make_error(later ? domain::errc::unavailable : domain::errc::internal,
+                            "the cluster's event stream: " + message);
+}
+
+domain::result<cluster_write> from_message(natsMsg* m) {
+  auto w = decode_cluster_write(std::string_view(natsMsg_GetData(m),
+                                                 static_cast<std::size_t>(natsMsg_GetDataLength(m))));
+  if (!w) return w;
+  w->stream_seq = natsMsg_GetSequence(m);
+  if (w->stream_seq == 0) {
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+      w->stream_seq = meta->Sequence.Stream;
+      jsMsgMetaData_Destroy(meta);
+    }
+  }
+  return w;
+}
+
+}  // namespace
+
+std::string cluster_subject(std::string_view account_id) {
+  return std::string(k_events_prefix) + std::string(account_id);
+}
+
+std::string encode_cluster_write(const cluster_write& w) {
+  std::string out;
+  std::size_t bytes = 16 + w.account_id.size();
+  for (const auto& v : w.values)
+    bytes += v.size() + 5;
+  out.reserve(bytes);
+  out.push_back(static_cast<char>(k_write_version));
+  codec::put_lpstr(out, w.account_id);
+  codec::put_varint(out, w.first_seq);
+  codec::put_varint(out, w.values.size());
+  for (const auto& v : w.values)
+    codec::put_lpstr(out, v);
+  return out;
+}
+
+domain::result<cluster_write> decode_cluster_write(std::string_view payload) {
+  auto bad = [](const char* why) {
+    return domain::make_error(domain::errc::store_corrupted,
+                              std::string("a write in the cluster's event stream ") + why);
+  };
+  codec::reader r(payload);
+  std::uint8_t version = 0;
+  if (!r.u8(version) || version != k_write_version) return bad("has an unknown version");
+  cluster_write w;
+  std::uint64_t count = 0;
+  if (!r.lpstr(w.account_id) || !r.varint(w.first_seq) || !r.varint(count) || w.first_seq == 0 ||
+      count == 0 || count > r.remaining()) {
+    return bad("is truncated");
+  }
+  w.values.resize(count);
+  for (auto& v : w.values)
+    if (!r.lpstr(v)) return bad("is truncated");
+  if (r.remaining() != 0) return bad("has bytes after its events");
+  return w;
+}
+
+struct cluster_log::impl {
+  cluster_options options;
+  natsOptions* opts = nullptr;
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  std::mutex follow_mu;
+  natsSubscription* sub = nullptr;
+  std::function<void(domain::result<cluster_write>)> on_write;
+
+  ~impl() {
+    if (sub != nullptr) {
+      natsSubscription_Unsubscribe(sub);
+      natsSubscription_Destroy(sub);
+    }
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    natsOptions_Destroy(opts);
+  }
+
+  jsOptions js_options(std::chrono::milliseconds wait) const {
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Wait = wait.count();
+    return o;
+  }
+  jsOptions js_options() const { return js_options(options.timeout); }
+
+  // One attempt, waiting at most `wait` for each answer: ok once the stream exists and
+  // has a leader to take writes.
+  domain::status ensure_stream(std::chrono::milliseconds wait) {
+    jsOptions o = js_options(wait);
+    jsErrCode code = jsErrCode(0);
+    jsStreamInfo* si = nullptr;
+    natsStatus s = js_GetStreamInfo(&si, js, options.stream.c_str(), &o, &code);
+    if (s == NATS_OK) {
+      bool led = si->Cluster == nullptr ||
+                 (si->Cluster->Leader != nullptr && si->Cluster->Leader[0] != '\0');
+      jsStreamInfo_Destroy(si);
+      if (led) return {};
+      return domain::make_error(domain::errc::unavailable,
+                                "the cluster's event stream has no leader yet");
+    }
+    if (s != NATS_NOT_FOUND && code != JSStreamNotFoundErr) {
+      return nats_error("reading the stream's configuration", s, code);
+    }
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char* subjects[] = {"referrald.>"};
+    cfg.Name = options.stream.c_str();
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = options.replicas;
+    cfg.DenyDelete = true;
+    cfg.DenyPurge = true;
+    cfg.MaxMsgSize = k_max_message_bytes;
+    code = jsErrCode(0);
+    s = js_AddStream(&si, js, &cfg, &o, &code);
+    if (s == NATS_OK) jsStreamInfo_Destroy(si);
+    // Made here or by another node at the same moment: the next attempt checks it has a
+    // leader.
+    if (s == NATS_OK || js_GetStreamInfo(&si, js, options.stream.c_str(), &o, nullptr) == NATS_OK) {
+      if (s != NATS_OK) jsStreamInfo_Destroy(si);
+      return domain::make_error(domain::errc::unavailable, "the stream was just created");
+    }
+    return nats_error("creating the stream", s, code);
+  }
+};
+
+cluster_log::cluster_log(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+cluster_log::~cluster_log() = default;
+
+domain::result<std::unique_ptr<cluster_log>> cluster_log::open(const cluster_options& o) {
+  if (o.servers.empty()) {
+    return domain::make_error(domain::errc::validation_failed, "no cluster server given");
+  }
+  auto p = std::make_unique<impl>();
+  p->options = o;
+  std::vector<const char*> urls;
+  for (const auto& s : o.servers)
+    urls.push_back(s.c_str());
+  natsStatus s = natsOptions_Create(&p->opts);
+  if (s == NATS_OK) {
+    s = natsOptions_SetServers(p->opts, urls.data(), static_cast<int>(urls.size()));
+  }
+  if (s == NATS_OK && !o.node_name.empty()) s = natsOptions_SetName(p->opts, o.node_name.c_str());
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(p->opts, -1);  // never give up
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(p->opts, 250);
+  if (s == NATS_OK) s = natsOptions_SetTimeout(p->opts, o.timeout.count());
+  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(p->opts, true, nullptr, nullptr);
+  if (s != NATS_OK) return nats_error("configuring the connection", s);
+  s = natsConnection_Connect(&p->nc, p->opts);
+  if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) return nats_error("connecting", s);
+  jsOptions jo = p->js_options();
+  s = natsConnection_JetStream(&p->js, p->nc, &jo);
+  if (s != NATS_OK) return nats_error("opening JetStream", s);
+  // The stream: retried until the timeout in short attempts, since a fresh cluster elects
+  // its metadata leader a moment after its servers start, and a request sent before that
+  // gets no answer at all.
+  auto deadline = std::chrono::steady_clock::now() + o.timeout;
+  for (;;) {
+    auto st = p->ensure_stream(std::min<std::chrono::milliseconds>(o.timeout, std::chrono::milliseconds(500)));
+    if (st) break;
+    if (st.err().code != domain::errc::unavailable ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return std::move(st).err();
+    }
+    nats_Sleep(50);
+  }
+  return std::unique_ptr<cluster_log>(new cluster_log(std::move(p)));
+}
+
+domain::result<std::uint64_t> cluster_log::append(const cluster_write& w, std::uint64_t expected) {
+  std::string subject = cluster_subject(w.account_id);
+  std::string payload = encode_cluster_write(w);
+  // The id names the content: a retry of this write is dropped as a duplicate, while
+  // another node's different write at the same sequence is not mistaken for it.
+  std::string id = w.account_id + "/" + std::to_string(w.first_seq) + "/" +
+                   domain::to_hex(domain::sha256(payload)).substr(0, 32);
+  natsMsg* m = nullptr;
+  natsStatus s = natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(),
+                                static_cast<int>(payload.size()));
+  if (s != NATS_OK) return nats_error("preparing a write", s);
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = impl_->options.timeout.count();
+  po.MsgId = id.c_str();
+  po.ExpectStream = impl_->options.stream.c_str();
+  if (expected == 0) {
+    po.ExpectNoMessage = true;
+  } else {
+    po.ExpectLastSubjectSeq = expected;
+  }
+  jsPubAck* ack = nullptr;
+  jsErrCode code = jsErrCode(0);
+  s = js_PublishMsg(&ack, impl_->js, m, &po, &code);
+  natsMsg_Destroy(m);
+  if (s != NATS_OK) {
+    if (code == JSStreamWrongLastSequenceErr) {
+      // This very write may be what came first: an earlier attempt stored it and its
+      // acknowledgement was lost (a retry is checked against the expectation before the
+      // stream looks for a duplicate).
+      auto last_write = last(w.account_id);
+      if (last_write && last_write->has_value() && (*last_write)->first_seq == w.first_seq &&
+          (*last_write)->values == w.values) {
+        return (*last_write)->stream_seq;
+      }
+      return domain::make_error(domain::errc::conflict,
+                                "another write of account " + w.account_id + " came first");
+    }
+    if (code == JSStreamMessageExceedsMaximumErr) {
+      return domain::make_error(domain::errc::payload_too_large,
+                                "the write is larger than the cluster's 8 MiB message limit");
+    }
+    return nats_error("appending a write", s, code);
+  }
+  // For a retried publish of a write already stored, the sequence of its first copy.
+  std::uint64_t seq = ack->Sequence;
+  jsPubAck_Destroy(ack);
+  return seq;
+}
+
+domain::result<std::optional<cluster_write>> cluster_log::get(std::uint64_t seq) {
+  natsMsg* m = nullptr;
+  jsOptions o = impl_->js_options();
+  jsErrCode code = jsErrCode(0);
+  natsStatus s = js_GetMsg(&m, impl_->js, impl_->options.stream.c_str(), seq, &o, &code);
+  if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) return std::optional<cluster_write>{};
+  if (s != NATS_OK) return nats_error("reading a write", s, code);
+  auto w = from_message(m);
+  natsMsg_Destroy(m);
+  if (!w) return std::move(w).err();
+  w->stream_seq = seq;
+  return std::optional<cluster_write>(std::move(*w));
+}
+
+domain::result<std::optional<cluster_write>> cluster_log::last(std::string_view account_id) {
+  natsMsg* m = nullptr;
+  jsOptions o = impl_->js_options();
+  jsErrCode code = jsErrCode(0);
+  std::string subject = cluster_subject(account_id);
+  natsStatus s =
+      js_GetLastMsg(&m, impl_->js, impl_->options.stream.c_str(), subject.c_str(), &o, &code);
+  if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) return std::optional<cluster_write>{};
+  if (s != NATS_OK) return nats_error("reading an account's last write", s, code);
+  auto w = from_message(m);
+  natsMsg_Destroy(m);
+  if (!w) return std::move(w).err();
+  return std::optional<cluster_write>(std::move(*w));
+}
+
+domain::result<std::uint64_t> cluster_log::last_seq() {
+  jsOptions o = impl_->js_options();
+  jsErrCode code = jsErrCode(0);
+  jsStreamInfo* si = nullptr;
+  natsStatus s = js_GetStreamInfo(&si, impl_->js, impl_->options.stream.c_str(), &o, &code);
+  if (s != NATS_OK) return nats_error("reading the stream's state", s, code);
+  std::uint64_t last = si->State.LastSeq;
+  jsStreamInfo_Destroy(si);
+  return last;
+}
+
+domain::status cluster_log::follow(std::uint64_t from,
+                                   std::function<void(domain::result<cluster_write>)> fn) {
+  std::lock_guard lock(impl_->follow_mu);
+  if (impl_->sub != nullptr) {
+    return domain::make_error(domain::errc::internal, "the stream is already followed");
+  }
+  impl_->on_write = std::move(fn);
+  jsOptions o = impl_->js_options();
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = impl_->options.stream.c_str();
+  so.Ordered = true;
+  so.Config.DeliverPolicy = from <= 1 ? js_DeliverAll : js_DeliverByStartSequence;
+  so.Config.OptStartSeq = from <= 1 ? 0 : from;
+  jsErrCode code = jsErrCode(0);
+  auto on_message = [](natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+    auto* self = static_cast<impl*>(closure);
+    auto w = from_message(m);
+    natsMsg_Destroy(m);
+    self->on_write(std::move(w));
+  };
+  std::string filter = std::string(k_events_prefix) + ">";
+  natsStatus s = js_Subscribe(&impl_->sub, impl_->js, filter.c_str(), on_message, impl_.get(), &o,
+                              &so, &code);
+  if (s != NATS_OK) return nats_error("following the stream", s, code);
+  return {};
+}
+
+bool cluster_log::connected() const {
+  return natsConnection_Status(impl_->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+}  // namespace referrald::store

@@ -1,0 +1,109 @@
+#pragma once
+
+// The event log on a replicated NATS JetStream stream: the store of cluster mode
+// (README, "Running a cluster"). Every node appends to it and follows it; its own RocksDB
+// is then a cache of what it has applied. The stream, its subjects, headers and message
+// encoding:
+//
+//   stream   := name "REFERRALD" (configurable), file storage, N replicas, no limits,
+//               deletes and purges denied (the audit trail is immutable), messages of
+//               at most 8 MiB, subjects "referrald.>"
+//   subject  := "referrald.events." account_id      (account ids are valid subject
+//                                                    tokens: a-z 0-9 _ -)
+//   message  := one write of one account: one or more events, numbered and chained by
+//               the account's actor, stored all or none
+//   headers  := "Nats-Msg-Id: " account_id "/" first_seq "/" content
+//                    (content: the first 16 bytes of the payload's SHA-256 in hex;
+//                    JetStream drops a second copy of a retried publish, and another
+//                    node's different write at the same sequence is not taken for it)
+//               "Nats-Expected-Last-Subject-Sequence: " n
+//                    (the stream sequence of the account's previous write: the write is
+//                    refused when another node's write came in between)
+//             | "Nats-Expected-Last-Subject-Sequence: 0" for the account's first write
+//   payload  := version:u8(0x01) account_id:lpstr first_seq:varint count:varint
+//               (event:lpstr){count}
+//   event    := the stored value of store/event_log.cpp (version, type, ..., prev_hash,
+//               hash, crc), for seq first_seq + i
+//   lpstr, varint as in domain/base/codec.hpp
+//
+// Thread-safe: every call may come from any thread.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/base/result.hpp"
+
+namespace referrald::store {
+
+// One write of one account, as a message of the stream.
+struct cluster_write {
+  std::string account_id;
+  std::uint64_t first_seq = 0;       // the account's sequence number of values[0]
+  std::vector<std::string> values;   // stored event values (store/event_log.cpp)
+  std::uint64_t stream_seq = 0;      // the message's sequence in the stream (0: not stored)
+
+  friend bool operator==(const cluster_write&, const cluster_write&) = default;
+};
+
+// The subject and payload of a write, and back (exposed for tests).
+std::string cluster_subject(std::string_view account_id);
+std::string encode_cluster_write(const cluster_write& w);
+domain::result<cluster_write> decode_cluster_write(std::string_view payload);
+
+struct cluster_options {
+  std::vector<std::string> servers;  // nats://host:port
+  std::string node_name;             // the connection's name, seen in the servers' monitoring
+  int replicas = 3;                  // of the stream, when this node creates it
+  std::string stream = "REFERRALD";
+  std::chrono::milliseconds timeout{5000};  // for one request to the cluster
+};
+
+class cluster_log {
+ public:
+  // Connects (retrying in the background while no server answers) and makes sure the
+  // stream exists with the configuration above; unavailable when the cluster does not
+  // answer within the timeout.
+  static domain::result<std::unique_ptr<cluster_log>> open(const cluster_options& o);
+  ~cluster_log();
+  cluster_log(const cluster_log&) = delete;
+  cluster_log& operator=(const cluster_log&) = delete;
+
+  // Appends `w` when the account's last write in the stream is at stream sequence
+  // `expected` (0: the account has none). The write's stream sequence once a quorum of
+  // replicas stored it — also when an earlier attempt of this same write was stored and
+  // its acknowledgement lost; conflict when another write of the account came first
+  // (nothing stored); unavailable when the cluster cannot store it now (no quorum, no
+  // server: the write may still be stored later, once, as a retry would find).
+  domain::result<std::uint64_t> append(const cluster_write& w, std::uint64_t expected);
+
+  // The write at stream sequence `seq`; nullopt when there is none.
+  domain::result<std::optional<cluster_write>> get(std::uint64_t seq);
+
+  // The account's last write; nullopt when it has none.
+  domain::result<std::optional<cluster_write>> last(std::string_view account_id);
+
+  // The stream's last sequence number (0 when empty).
+  domain::result<std::uint64_t> last_seq();
+
+  // Calls `fn` with every write from stream sequence `from` on, in stream order, on a
+  // client thread, until the log is destroyed; reconnects by itself. A message that does
+  // not decode is passed on as its error (store_corrupted). One follower at a time.
+  domain::status follow(std::uint64_t from,
+                        std::function<void(domain::result<cluster_write>)> fn);
+
+  // True while connected to a server.
+  bool connected() const;
+
+ private:
+  struct impl;
+  explicit cluster_log(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace referrald::store

@@ -1,0 +1,187 @@
+// The event log on a real three-server JetStream cluster: optimistic appends per account,
+// reads, following, de-duplication of a retried write, and the loss of one server (writes
+// go on) and of the quorum (writes refused, then resumed without reconnecting by hand).
+
+#include "store/cluster_log.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "tests/support/nats_cluster.hpp"
+
+using namespace referrald;
+using namespace referrald::store;
+using namespace std::chrono_literals;
+
+namespace {
+
+cluster_write write_of(const std::string& account, std::uint64_t first_seq, int events) {
+  cluster_write w;
+  w.account_id = account;
+  w.first_seq = first_seq;
+  for (int i = 0; i < events; ++i)
+    w.values.push_back("event " + account + " " + std::to_string(first_seq + i));
+  return w;
+}
+
+std::vector<std::string> split(const std::string& urls) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at <= urls.size()) {
+    auto comma = urls.find(',', at);
+    out.push_back(urls.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  return out;
+}
+
+std::unique_ptr<cluster_log> open_log(const testing::nats_cluster& c,
+                                      std::chrono::milliseconds timeout = 10s) {
+  cluster_options o;
+  o.servers = split(c.urls());
+  o.node_name = "test";
+  o.replicas = c.size();
+  o.timeout = timeout;
+  auto log = cluster_log::open(o);
+  BOOST_REQUIRE_MESSAGE(log.ok(), (log.ok() ? "" : log.err().message));
+  return std::move(*log);
+}
+
+// Appends until the cluster takes the write (a leader election may be under way).
+std::uint64_t append_eventually(cluster_log& log, const cluster_write& w, std::uint64_t expected,
+                                std::chrono::seconds within) {
+  auto deadline = std::chrono::steady_clock::now() + within;
+  for (;;) {
+    auto seq = log.append(w, expected);
+    if (seq) return *seq;
+    BOOST_REQUIRE_MESSAGE(seq.err().code == domain::errc::unavailable, seq.err().message);
+    BOOST_REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, seq.err().message);
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cluster_log_suite)
+
+BOOST_AUTO_TEST_CASE(a_write_encodes_and_decodes_and_damage_is_refused) {
+  auto w = write_of("acme", 7, 3);
+  auto payload = encode_cluster_write(w);
+  auto back = decode_cluster_write(payload);
+  BOOST_REQUIRE(back.ok());
+  BOOST_TEST((*back == w));
+  BOOST_TEST(cluster_subject("acme") == "referrald.events.acme");
+  for (std::size_t n = 0; n < payload.size(); ++n) {
+    auto cut = decode_cluster_write(std::string_view(payload).substr(0, n));
+    BOOST_TEST(!cut.ok());
+    if (!cut.ok()) BOOST_TEST((cut.err().code == domain::errc::store_corrupted));
+  }
+  BOOST_TEST(!decode_cluster_write(payload + "x").ok());
+}
+
+BOOST_AUTO_TEST_CASE(appends_are_ordered_per_account_and_refused_when_another_came_first) {
+  testing::nats_cluster cluster(3);
+  auto log = open_log(cluster);
+  auto a1 = log->append(write_of("a", 1, 2), 0);
+  BOOST_REQUIRE_MESSAGE(a1.ok(), (a1.ok() ? "" : a1.err().message));
+  // Another node's first write of the account (same sequence, other content): refused.
+  auto again = log->append(write_of("a", 1, 1), 0);
+  BOOST_REQUIRE(!again.ok());
+  BOOST_TEST((again.err().code == domain::errc::conflict));
+  // Another account does not move a's expectation.
+  auto b1 = log->append(write_of("b", 1, 1), 0);
+  BOOST_REQUIRE(b1.ok());
+  auto a2 = log->append(write_of("a", 3, 1), *a1);
+  BOOST_REQUIRE(a2.ok());
+  BOOST_TEST(*a2 > *b1);
+  // A stale expectation is refused, whatever the stream did meanwhile.
+  auto stale = log->append(write_of("a", 4, 1), *a1);
+  BOOST_REQUIRE(!stale.ok());
+  BOOST_TEST((stale.err().code == domain::errc::conflict));
+  // A retried publish of a write that was stored (its acknowledgement lost) is stored once.
+  auto retried = log->append(write_of("a", 3, 1), *a1);
+  BOOST_REQUIRE(retried.ok());
+  BOOST_TEST(*retried == *a2);
+
+  auto last = log->last("a");
+  BOOST_REQUIRE(last.ok());
+  BOOST_REQUIRE(last->has_value());
+  BOOST_TEST((*last)->first_seq == 3u);
+  BOOST_TEST((*last)->stream_seq == *a2);
+  auto first = log->get(*a1);
+  BOOST_REQUIRE(first.ok());
+  BOOST_REQUIRE(first->has_value());
+  BOOST_TEST(((**first).values == write_of("a", 1, 2).values));
+  BOOST_TEST(!log->get(*a2 + 100)->has_value());
+  BOOST_TEST(!log->last("nobody")->has_value());
+  BOOST_TEST(*log->last_seq() == *a2);
+}
+
+BOOST_AUTO_TEST_CASE(a_follower_sees_every_write_in_stream_order) {
+  testing::nats_cluster cluster(3);
+  auto writer = open_log(cluster);
+  auto reader = open_log(cluster);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<std::string, std::uint64_t>> seen;  // account, first_seq
+  std::vector<std::uint64_t> stream_seqs;
+  std::uint64_t expected_a = 0, expected_b = 0;
+  for (int i = 0; i < 5; ++i) {
+    expected_a = *writer->append(write_of("a", 1 + static_cast<std::uint64_t>(i), 1), expected_a);
+    expected_b = *writer->append(write_of("b", 1 + static_cast<std::uint64_t>(i), 1), expected_b);
+  }
+  // From the third write on: earlier ones are not delivered.
+  BOOST_REQUIRE(reader
+                    ->follow(3,
+                             [&](domain::result<cluster_write> w) {
+                               BOOST_REQUIRE(w.ok());
+                               std::lock_guard lock(mu);
+                               seen.emplace_back(w->account_id, w->first_seq);
+                               stream_seqs.push_back(w->stream_seq);
+                               cv.notify_all();
+                             })
+                    .ok());
+  // Writes made while following arrive too.
+  expected_a = *writer->append(write_of("a", 6, 1), expected_a);
+  std::unique_lock lock(mu);
+  BOOST_REQUIRE(cv.wait_for(lock, 10s, [&] { return seen.size() == 9; }));
+  for (std::size_t i = 0; i < stream_seqs.size(); ++i)
+    BOOST_TEST(stream_seqs[i] == 3 + i);
+  BOOST_TEST((seen.front() == std::pair<std::string, std::uint64_t>("a", 2)));
+  BOOST_TEST((seen.back() == std::pair<std::string, std::uint64_t>("a", 6)));
+}
+
+BOOST_AUTO_TEST_CASE(writes_go_on_without_one_server_and_wait_for_a_quorum) {
+  testing::nats_cluster cluster(3);
+  auto log = open_log(cluster, 2s);
+  std::uint64_t expected = append_eventually(*log, write_of("a", 1, 1), 0, 10s);
+  // One server of three gone: the stream keeps a quorum once it has a leader again.
+  cluster.kill(0);
+  expected = append_eventually(*log, write_of("a", 2, 1), expected, 15s);
+  // Two gone: no quorum, nothing is acknowledged.
+  cluster.kill(1);
+  auto refused = log->append(write_of("a", 3, 1), expected);
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST((refused.err().code == domain::errc::unavailable));
+  // Back: the same connection writes again, and nothing acknowledged was lost.
+  cluster.restart(0);
+  cluster.restart(1);
+  expected = append_eventually(*log, write_of("a", 3, 1), expected, 30s);
+  auto last = log->last("a");
+  BOOST_REQUIRE(last.ok());
+  BOOST_REQUIRE(last->has_value());
+  BOOST_TEST((*last)->first_seq == 3u);
+  BOOST_TEST((*last)->stream_seq == expected);
+  for (std::uint64_t s = 1; s <= expected; ++s) {
+    auto w = log->get(s);
+    BOOST_REQUIRE(w.ok());
+    BOOST_REQUIRE(w->has_value());
+    BOOST_TEST((*w)->first_seq == s);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
