@@ -13,7 +13,7 @@ namespace referrald::snapshots {
 namespace {
 
 // The newest snapshot within `stop` that decodes and chains to the log, or a fresh state.
-domain::result<domain::account_state> starting_state(const store::event_log& log,
+domain::result<domain::account_state> starting_state(const store::event_reader& log,
                                                      const snapshot_store& snaps,
                                                      std::string_view account_id,
                                                      const stop_at& stop, load_report& report) {
@@ -172,7 +172,7 @@ class tail_fold {
 
 }  // namespace
 
-domain::result<domain::account_state> load_account(const store::event_log& log,
+domain::result<domain::account_state> load_account(const store::event_reader& log,
                                                    const snapshot_store* snaps,
                                                    std::string_view account_id, const stop_at& stop,
                                                    load_report* report) {

@@ -41,7 +41,7 @@ struct load_report {
 };
 
 // The account's state as `stop` says. `snaps` null: from the events alone.
-domain::result<domain::account_state> load_account(const store::event_log& log,
+domain::result<domain::account_state> load_account(const store::event_reader& log,
                                                    const snapshot_store* snaps,
                                                    std::string_view account_id,
                                                    const stop_at& stop = {},

@@ -12,7 +12,7 @@ namespace {
 
 // Checks one account; returns the first problem, if any.
 domain::result<std::optional<verify_problem>> verify_account(
-    const store::event_log& log, const snapshot_store& snaps, const std::string& account,
+    const store::event_reader& log, const snapshot_store* snaps, const std::string& account,
     const std::vector<snapshot_info>& account_snaps, verify_summary& summary) {
   std::optional<verify_problem> problem;
   auto fail = [&](std::uint64_t seq, bool in_snapshot, std::string what) {
@@ -28,7 +28,7 @@ domain::result<std::optional<verify_problem>> verify_account(
   domain::status read_failure;
   auto check_snapshot = [&](const snapshot_info& info) {
     ++summary.snapshots;
-    auto bytes = snaps.read(account, info.seq);
+    auto bytes = snaps->read(account, info.seq);
     if (!bytes) {
       read_failure = std::move(bytes).err();
       return false;
@@ -103,7 +103,7 @@ domain::result<std::optional<verify_problem>> verify_account(const store::db& db
   auto mine = snaps.list(account_id);
   if (!mine) return std::move(mine).err();
   verify_summary summary;
-  return verify_account(log, snaps, account_id, *mine, summary);
+  return verify_account(log, &snaps, account_id, *mine, summary);
 }
 
 domain::result<verify_summary> verify_store(const store::db& db) {
@@ -129,7 +129,27 @@ domain::result<verify_summary> verify_store(const store::db& db) {
     accounts.insert(a);
   for (const auto& account : accounts) {
     ++summary.accounts;
-    auto problem = verify_account(log, snaps, account, by_account[account], summary);
+    auto problem = verify_account(log, &snaps, account, by_account[account], summary);
+    if (!problem) return std::move(problem).err();
+    if (*problem) {
+      summary.problem = std::move(*problem);
+      return summary;
+    }
+  }
+  return summary;
+}
+
+domain::result<verify_summary> verify_history(const store::event_reader& log) {
+  verify_summary summary;
+  std::vector<std::string> accounts;
+  auto st = log.for_each_account([&](const std::string& a) {
+    accounts.push_back(a);
+    return true;
+  });
+  if (!st) return std::move(st).err();
+  for (const auto& account : accounts) {
+    ++summary.accounts;
+    auto problem = verify_account(log, nullptr, account, {}, summary);
     if (!problem) return std::move(problem).err();
     if (*problem) {
       summary.problem = std::move(*problem);

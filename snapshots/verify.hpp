@@ -12,6 +12,7 @@
 
 #include "domain/base/result.hpp"
 #include "store/db.hpp"
+#include "store/event_reader.hpp"
 
 namespace referrald::snapshots {
 
@@ -32,6 +33,10 @@ struct verify_summary {
 // Walks the store in account order and stops at the first problem. An error only when
 // the store cannot be read at all.
 domain::result<verify_summary> verify_store(const store::db& db);
+
+// The event checks alone (no snapshots) over every account of `log`: a cluster's stream,
+// whose snapshots stay on each node. An error when the history cannot be read.
+domain::result<verify_summary> verify_history(const store::event_reader& log);
 
 // The same checks for one account: its first problem, or nullopt when it is clean.
 domain::result<std::optional<verify_problem>> verify_account(const store::db& db,

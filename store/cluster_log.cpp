@@ -22,15 +22,15 @@ domain::error nats_error(std::string_view what, natsStatus s, jsErrCode code = j
   // Without a quorum or a server, a request times out or finds no responder: the cluster
   // cannot take it now, and a retry later may succeed.
   bool later = s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_CLOSED ||
-               s == NATS_NO_SERVER || code == JSClusterNotAvailErr ||
-               code == JSClusterNoPeersErr || code == JSInsufficientResourcesErr;
+               s == NATS_NO_SERVER || code == JSClusterNotAvailErr || code == JSClusterNoPeersErr ||
+               code == JSInsufficientResourcesErr;
   return domain::make_error(later ? domain::errc::unavailable : domain::errc::internal,
                             "the cluster's event stream: " + message);
 }
 
 domain::result<cluster_write> from_message(natsMsg* m) {
-  auto w = decode_cluster_write(std::string_view(natsMsg_GetData(m),
-                                                 static_cast<std::size_t>(natsMsg_GetDataLength(m))));
+  auto w = decode_cluster_write(
+      std::string_view(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m))));
   if (!w) return w;
   w->stream_seq = natsMsg_GetSequence(m);
   if (w->stream_seq == 0) {
@@ -130,6 +130,11 @@ struct cluster_log::impl {
     if (s != NATS_NOT_FOUND && code != JSStreamNotFoundErr) {
       return nats_error("reading the stream's configuration", s, code);
     }
+    if (!options.create) {
+      return domain::make_error(
+          domain::errc::not_found,
+          "the cluster has no stream " + options.stream + " (no referrald node has run on it yet)");
+    }
     jsStreamConfig cfg;
     jsStreamConfig_Init(&cfg);
     const char* subjects[] = {"referrald.>"};
@@ -187,7 +192,8 @@ domain::result<std::unique_ptr<cluster_log>> cluster_log::open(const cluster_opt
   // gets no answer at all.
   auto deadline = std::chrono::steady_clock::now() + o.timeout;
   for (;;) {
-    auto st = p->ensure_stream(std::min<std::chrono::milliseconds>(o.timeout, std::chrono::milliseconds(500)));
+    auto st = p->ensure_stream(
+        std::min<std::chrono::milliseconds>(o.timeout, std::chrono::milliseconds(500)));
     if (st) break;
     if (st.err().code != domain::errc::unavailable ||
         std::chrono::steady_clock::now() >= deadline) {
@@ -277,6 +283,70 @@ domain::result<std::optional<cluster_write>> cluster_log::last(std::string_view 
   return std::optional<cluster_write>(std::move(*w));
 }
 
+domain::status cluster_log::read_account(std::string_view account_id, std::uint64_t from,
+                                         const std::function<bool(const cluster_write&)>& fn) {
+  auto last_write = last(account_id);
+  if (!last_write) return std::move(last_write).err();
+  if (!last_write->has_value()) return {};
+  const std::uint64_t end = (*last_write)->stream_seq;
+  if (from > end) return {};
+  jsOptions o = impl_->js_options();
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = impl_->options.stream.c_str();
+  so.Ordered = true;
+  so.Config.DeliverPolicy = js_DeliverByStartSequence;
+  so.Config.OptStartSeq = std::max<std::uint64_t>(from, 1);
+  std::string subject = cluster_subject(account_id);
+  natsSubscription* sub = nullptr;
+  jsErrCode code = jsErrCode(0);
+  natsStatus s = js_SubscribeSync(&sub, impl_->js, subject.c_str(), &o, &so, &code);
+  if (s != NATS_OK) return nats_error("reading an account's writes", s, code);
+  domain::status result;
+  for (;;) {
+    natsMsg* m = nullptr;
+    s = natsSubscription_NextMsg(&m, sub, impl_->options.timeout.count());
+    if (s != NATS_OK) {
+      result = nats_error("reading an account's writes", s);
+      break;
+    }
+    auto w = from_message(m);
+    natsMsg_Destroy(m);
+    if (!w) {
+      result = std::move(w).err();
+      break;
+    }
+    if (!fn(*w) || w->stream_seq >= end) break;
+  }
+  natsSubscription_Unsubscribe(sub);
+  natsSubscription_Destroy(sub);
+  return result;
+}
+
+domain::status cluster_log::for_each_account(const std::function<bool(const std::string&)>& fn) {
+  jsOptions o = impl_->js_options();
+  std::string filter = std::string(k_events_prefix) + ">";
+  o.Stream.Info.SubjectsFilter = filter.c_str();
+  jsErrCode code = jsErrCode(0);
+  jsStreamInfo* si = nullptr;
+  natsStatus s = js_GetStreamInfo(&si, impl_->js, impl_->options.stream.c_str(), &o, &code);
+  if (s != NATS_OK) return nats_error("listing the stream's accounts", s, code);
+  std::vector<std::string> accounts;
+  if (si->State.Subjects != nullptr) {
+    for (int i = 0; i < si->State.Subjects->Count; ++i) {
+      std::string_view subject = si->State.Subjects->List[i].Subject;
+      if (subject.size() > k_events_prefix.size()) {
+        accounts.emplace_back(subject.substr(k_events_prefix.size()));
+      }
+    }
+  }
+  jsStreamInfo_Destroy(si);
+  std::sort(accounts.begin(), accounts.end());
+  for (const auto& a : accounts)
+    if (!fn(a)) break;
+  return {};
+}
+
 domain::result<std::uint64_t> cluster_log::last_seq() {
   jsOptions o = impl_->js_options();
   jsErrCode code = jsErrCode(0);
@@ -310,8 +380,8 @@ domain::status cluster_log::follow(std::uint64_t from,
     self->on_write(std::move(w));
   };
   std::string filter = std::string(k_events_prefix) + ">";
-  natsStatus s = js_Subscribe(&impl_->sub, impl_->js, filter.c_str(), on_message, impl_.get(), &o,
-                              &so, &code);
+  natsStatus s =
+      js_Subscribe(&impl_->sub, impl_->js, filter.c_str(), on_message, impl_.get(), &o, &so, &code);
   if (s != NATS_OK) return nats_error("following the stream", s, code);
   return {};
 }

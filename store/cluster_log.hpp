@@ -44,9 +44,9 @@ namespace referrald::store {
 // One write of one account, as a message of the stream.
 struct cluster_write {
   std::string account_id;
-  std::uint64_t first_seq = 0;       // the account's sequence number of values[0]
-  std::vector<std::string> values;   // stored event values (store/event_log.cpp)
-  std::uint64_t stream_seq = 0;      // the message's sequence in the stream (0: not stored)
+  std::uint64_t first_seq = 0;      // the account's sequence number of values[0]
+  std::vector<std::string> values;  // stored event values (store/event_log.cpp)
+  std::uint64_t stream_seq = 0;     // the message's sequence in the stream (0: not stored)
 
   friend bool operator==(const cluster_write&, const cluster_write&) = default;
 };
@@ -62,13 +62,14 @@ struct cluster_options {
   int replicas = 3;                  // of the stream, when this node creates it
   std::string stream = "REFERRALD";
   std::chrono::milliseconds timeout{5000};  // for one request to the cluster
+  bool create = true;  // make the stream when the cluster has none (readers: false)
 };
 
 class cluster_log {
  public:
   // Connects (retrying in the background while no server answers) and makes sure the
-  // stream exists with the configuration above; unavailable when the cluster does not
-  // answer within the timeout.
+  // stream exists with the configuration above (not_found when it does not and
+  // `create` is false); unavailable when the cluster does not answer within the timeout.
   static domain::result<std::unique_ptr<cluster_log>> open(const cluster_options& o);
   ~cluster_log();
   cluster_log(const cluster_log&) = delete;
@@ -88,14 +89,21 @@ class cluster_log {
   // The account's last write; nullopt when it has none.
   domain::result<std::optional<cluster_write>> last(std::string_view account_id);
 
+  // Calls `fn` with the account's writes at stream sequence >= `from`, in order, until it
+  // returns false or the account's last write (as it was when the call began) was passed.
+  domain::status read_account(std::string_view account_id, std::uint64_t from,
+                              const std::function<bool(const cluster_write&)>& fn);
+
+  // Every account with at least one write, in account-id order.
+  domain::status for_each_account(const std::function<bool(const std::string&)>& fn);
+
   // The stream's last sequence number (0 when empty).
   domain::result<std::uint64_t> last_seq();
 
   // Calls `fn` with every write from stream sequence `from` on, in stream order, on a
   // client thread, until the log is destroyed; reconnects by itself. A message that does
   // not decode is passed on as its error (store_corrupted). One follower at a time.
-  domain::status follow(std::uint64_t from,
-                        std::function<void(domain::result<cluster_write>)> fn);
+  domain::status follow(std::uint64_t from, std::function<void(domain::result<cluster_write>)> fn);
 
   // True while connected to a server.
   bool connected() const;

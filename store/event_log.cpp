@@ -59,12 +59,17 @@ domain::sha256_digest chain_hash(std::string_view account_id, std::uint64_t seq,
 }
 
 domain::error corrupt(std::string_view account_id, std::uint64_t seq, const std::string& why) {
+  return corrupt_event(account_id, seq, why);
+}
+
+}  // namespace
+
+domain::error corrupt_event(std::string_view account_id, std::uint64_t seq,
+                            const std::string& why) {
   return domain::make_error(domain::errc::store_corrupted,
                             "the stored history of account " + std::string(account_id) +
                                 " is corrupt at event " + std::to_string(seq) + ": " + why);
 }
-
-}  // namespace
 
 std::string encode_event_key(std::string_view account_id, std::uint64_t seq) {
   return account_seq_key(account_id, seq);

@@ -18,6 +18,7 @@
 #include "domain/rules/account_state.hpp"
 #include "domain/rules/event.hpp"
 #include "store/db.hpp"
+#include "store/event_reader.hpp"
 
 namespace referrald::store {
 
@@ -37,9 +38,12 @@ domain::result<domain::event> decode_event(std::string_view account_id, std::uin
 // True when the stored hash of `value` equals the hash recomputed from its contents.
 bool verify_event_hash(std::string_view account_id, std::uint64_t seq, std::string_view value);
 
+// store_corrupted: the history of `account_id` is corrupt at event `seq` because `why`.
+domain::error corrupt_event(std::string_view account_id, std::uint64_t seq, const std::string& why);
+
 // -- log ----------------------------------------------------------------------------
 
-class event_log {
+class event_log final : public event_reader {
  public:
   explicit event_log(const db& d) : db_(&d) {}
 
@@ -49,10 +53,10 @@ class event_log {
 
   // Event `seq` of the account; nullopt when absent.
   domain::result<std::optional<domain::event>> get(std::string_view account_id,
-                                                   std::uint64_t seq) const;
+                                                   std::uint64_t seq) const override;
 
   // The last sequence number of the account's stream, 0 when it has none.
-  domain::result<std::uint64_t> head(std::string_view account_id) const;
+  domain::result<std::uint64_t> head(std::string_view account_id) const override;
 
   // Calls `fn` with each event of the account with seq >= from_seq, in order, until `fn`
   // returns false. Stops with an error at the first undecodable event, or, with
@@ -60,20 +64,21 @@ class event_log {
   // (store_corrupted, naming the account and the event).
   domain::status replay(std::string_view account_id, std::uint64_t from_seq,
                         const std::function<bool(const domain::event&)>& fn,
-                        bool verify_hashes = false) const;
+                        bool verify_hashes = false) const override;
 
   // store_corrupted unless event `seq` exists, decodes and its hash matches its contents.
-  domain::status check_event(std::string_view account_id, std::uint64_t seq) const;
+  domain::status check_event(std::string_view account_id, std::uint64_t seq) const override;
 
   // Calls `fn` with the stored bytes of each event: (seq, value). No decoding.
-  domain::status scan_raw(std::string_view account_id,
-                          const std::function<bool(std::uint64_t, std::string_view)>& fn) const;
+  domain::status scan_raw(
+      std::string_view account_id,
+      const std::function<bool(std::uint64_t, std::string_view)>& fn) const override;
 
   // The account's state: the fold of all its events.
   domain::result<domain::account_state> load(std::string_view account_id) const;
 
   // Every account id that has at least one event, in key order.
-  domain::status for_each_account(const std::function<bool(const std::string&)>& fn) const;
+  domain::status for_each_account(const std::function<bool(const std::string&)>& fn) const override;
 
  private:
   const db* db_;

@@ -22,6 +22,8 @@
 #include "snapshots/recovery.hpp"
 #include "snapshots/snapshot_store.hpp"
 #include "snapshots/verify.hpp"
+#include "store/cluster_events.hpp"
+#include "store/cluster_log.hpp"
 #include "store/db.hpp"
 #include "store/event_log.hpp"
 #include "store/key_store.hpp"
@@ -32,10 +34,15 @@ using namespace referrald;
 
 namespace {
 
-constexpr const char* k_usage = R"(usage: referralctl [--data DIR] COMMAND [options]
+constexpr const char* k_usage =
+    R"(usage: referralctl [--data DIR | --cluster URLS] COMMAND [options]
 
 Works on a referrald data directory (default ./data, or REFERRALD_DATA). Read-only
 commands also work while the server runs. --data may come before or after the command.
+events, replay, verify and history read a cluster's event stream instead with --cluster
+nats://HOST:PORT[,nats://...] (or REFERRALD_CLUSTER): the history every node shares
+(snapshots stay on each node, so replay folds from the events and verify checks the
+event chains).
 
 Commands:
   events --account ID        print the account's events as JSON lines, oldest first
@@ -66,7 +73,8 @@ Exit status: 0 done; 1 the command failed (an unreadable store, an account, rule
 that does not exist, a verify that found a problem); 2 a wrong command line.
 )";
 
-constexpr const char* k_events_usage = R"(usage: referralctl [--data DIR] events --account ID
+constexpr const char* k_events_usage =
+    R"(usage: referralctl [--data DIR | --cluster URLS] events --account ID
 
 Prints every event of the account as one JSON object per line, in sequence order:
 seq, timestamp, type, key_id, entity_id, object (the entity after the change), changed
@@ -74,9 +82,9 @@ seq, timestamp, type, key_id, entity_id, object (the entity after the change), c
 )";
 
 constexpr const char* k_replay_usage =
-    R"(usage: referralctl [--data DIR] replay --account ID [--at TIME | --seq N]
-                                            [--entity KIND] [--include-inactive]
-                                            [--no-snapshots]
+    R"(usage: referralctl [--data DIR | --cluster URLS] replay --account ID
+                          [--at TIME | --seq N] [--entity KIND] [--include-inactive]
+                          [--no-snapshots]
 
 Folds the account's events into its rules and prints them in the same JSON as the list
 APIs (the `data` member of GET /passthrough-referrers and GET /referrer-mappings).
@@ -94,20 +102,22 @@ Without --entity, prints {"account_id","seq","passthrough_referrers":{..},
 "referrer_mappings":{..}} where seq is the last event folded.
 )";
 
-constexpr const char* k_verify_usage = R"(usage: referralctl [--data DIR] verify
+constexpr const char* k_verify_usage = R"(usage: referralctl [--data DIR | --cluster URLS] verify
 
 Walks every account's event stream: sequence numbers gap-free from 1, the format version
 and CRC of every record, every hash recomputed from the record's contents, account and
 position, every prev_hash equal to the previous event's hash, and every event applicable
 to the state before it. Then checks every stored per-account snapshot: readable, and
-equal to the fold of the events up to its sequence number.
+equal to the fold of the events up to its sequence number. With --cluster, the same
+event checks over the cluster's stream (snapshots are each node's own).
 
 Prints a summary line. Exit 0 when everything checks; exit 1 naming the first bad
 account and event (or snapshot) otherwise.
 )";
 
 constexpr const char* k_history_usage =
-    R"(usage: referralctl [--data DIR] history --account ID --entity KIND --id N
+    R"(usage: referralctl [--data DIR | --cluster URLS] history --account ID --entity KIND
+                          --id N
 
 Prints every event that created, changed or deleted one rule, oldest first, as JSON
 lines (the same shape as `events`). KIND is passthrough-referrers or referrer-mappings.
@@ -165,17 +175,17 @@ struct args {
 
 // Options that take a value; the others are flags.
 const std::set<std::string> k_value_options = {
-    "data",     "account", "at",   "seq",  "entity", "id",  "name",   "role",
-    "accounts", "brands",  "file", "mode", "format", "out", "server", "key"};
+    "data",   "account", "at",   "seq",    "entity", "id",     "name", "role",   "accounts",
+    "brands", "file",    "mode", "format", "out",    "server", "key",  "cluster"};
 const std::set<std::string> k_flag_options = {"include-inactive", "no-snapshots", "version",
                                               "validate-only"};
 
 // The options each command accepts (--data and --help go everywhere).
 const std::map<std::string, std::set<std::string>> k_command_options = {
-    {"events", {"account"}},
-    {"replay", {"account", "at", "seq", "entity", "include-inactive", "no-snapshots"}},
-    {"verify", {}},
-    {"history", {"account", "entity", "id"}},
+    {"events", {"account", "cluster"}},
+    {"replay", {"account", "at", "seq", "entity", "include-inactive", "no-snapshots", "cluster"}},
+    {"verify", {"cluster"}},
+    {"history", {"account", "entity", "id", "cluster"}},
     {"snapshot", {}},
     {"keys", {"name", "role", "accounts", "brands"}},
     {"import", {"entity", "account", "file", "mode", "validate-only", "server", "key"}},
@@ -276,6 +286,55 @@ std::unique_ptr<store::db> open_store(const std::string& dir, bool read_only) {
   return std::move(*d);
 }
 
+// Where events, replay, verify and history read: the data directory, or a cluster's
+// event stream.
+struct history_source {
+  std::unique_ptr<store::db> db;
+  std::unique_ptr<store::cluster_log> cluster;
+  std::unique_ptr<store::event_reader> reader;
+  std::string where;  // for messages: "in DIR" or "in the cluster's stream"
+};
+
+// --cluster, or REFERRALD_CLUSTER when --data is not given; empty when neither.
+std::string cluster_urls(const args& a) {
+  if (auto c = a.options.find("cluster"); c != a.options.end()) return c->second;
+  if (a.options.contains("data")) return {};
+  const char* env = std::getenv("REFERRALD_CLUSTER");
+  return env != nullptr ? env : "";
+}
+
+// Opens the source the command line names; null after printing why it cannot.
+std::unique_ptr<history_source> open_history(const std::string& dir, const args& a) {
+  auto src = std::make_unique<history_source>();
+  std::string urls = cluster_urls(a);
+  if (urls.empty()) {
+    src->db = open_store(dir, true);
+    if (!src->db) return nullptr;
+    src->reader = std::make_unique<store::event_log>(*src->db);
+    src->where = "in " + dir;
+    return src;
+  }
+  store::cluster_options o;
+  for (std::size_t at = 0; at <= urls.size();) {
+    auto comma = urls.find(',', at);
+    std::string url = urls.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    if (!url.empty()) o.servers.push_back(url);
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  o.node_name = "referralctl";
+  o.create = false;
+  auto log = store::cluster_log::open(o);
+  if (!log) {
+    failed(log.err());
+    return nullptr;
+  }
+  src->cluster = std::move(*log);
+  src->reader = std::make_unique<store::cluster_events>(*src->cluster);
+  src->where = "in the cluster's stream";
+  return src;
+}
+
 int cmd_events(const std::string& dir, const args& a) {
   if (a.help) {
     std::fputs(k_events_usage, stdout);
@@ -286,13 +345,13 @@ int cmd_events(const std::string& dir, const args& a) {
     return usage_error("events needs --account ID (a valid account id)");
   }
   if (int code = 0; wrong_words(a, 1, code)) return code;
-  auto db = open_store(dir, true);
-  if (!db) return 1;
-  store::event_log log(*db);
+  auto src = open_history(dir, a);
+  if (!src) return 1;
+  const store::event_reader& log = *src->reader;
   if (auto head = log.head(it->second); !head) {
     return failed(head.err());
   } else if (*head == 0) {
-    return failed("account '" + it->second + "' has no events in " + dir);
+    return failed("account '" + it->second + "' has no events " + src->where);
   }
   domain::status written;
   auto st = log.replay(it->second, 1, [&](const domain::event& e) {
@@ -370,17 +429,17 @@ int cmd_replay(const std::string& dir, const args& a) {
     return usage_error("--entity must be passthrough-referrers or referrer-mappings");
   }
   bool inactive = a.options.contains("include-inactive");
-  auto db = open_store(dir, true);
-  if (!db) return 1;
-  store::event_log log(*db);
-  snapshots::snapshot_store snaps(*db);
+  auto src = open_history(dir, a);
+  if (!src) return 1;
+  const store::event_reader& log = *src->reader;
+  std::optional<snapshots::snapshot_store> snaps;  // a cluster's stream holds none
+  if (src->db && !a.options.contains("no-snapshots")) snaps.emplace(*src->db);
   if (auto head = log.head(account); !head) {
     return failed(head.err());
   } else if (*head == 0) {
-    return failed("account '" + account + "' has no events in " + dir);
+    return failed("account '" + account + "' has no events " + src->where);
   }
-  auto state = snapshots::load_account(log, a.options.contains("no-snapshots") ? nullptr : &snaps,
-                                       account, stop);
+  auto state = snapshots::load_account(log, snaps ? &*snaps : nullptr, account, stop);
   if (!state) return failed(state.err());
   if (seq != a.options.end() && state->seq() < stop.max_seq) {
     return failed("account " + account + " has no event " + seq->second + " (its last is " +
@@ -416,9 +475,10 @@ int cmd_verify(const std::string& dir, const args& a) {
     return 0;
   }
   if (int code = 0; wrong_words(a, 1, code)) return code;
-  auto db = open_store(dir, true);
-  if (!db) return 1;
-  auto summary = snapshots::verify_store(*db);
+  auto src = open_history(dir, a);
+  if (!src) return 1;
+  auto summary =
+      src->db ? snapshots::verify_store(*src->db) : snapshots::verify_history(*src->reader);
   if (!summary) return failed(summary.err());
   if (const auto& p = summary->problem) {
     std::fprintf(stdout, "FAILED: account %s, %s %llu: %s\n", p->account_id.c_str(),
@@ -426,8 +486,14 @@ int cmd_verify(const std::string& dir, const args& a) {
                  p->what.c_str());
     return 1;
   }
-  std::fprintf(stdout, "ok: %zu accounts, %llu events, %zu snapshots verified\n", summary->accounts,
-               static_cast<unsigned long long>(summary->events), summary->snapshots);
+  if (src->db) {
+    std::fprintf(stdout, "ok: %zu accounts, %llu events, %zu snapshots verified\n",
+                 summary->accounts, static_cast<unsigned long long>(summary->events),
+                 summary->snapshots);
+  } else {
+    std::fprintf(stdout, "ok: %zu accounts, %llu events verified in the cluster's stream\n",
+                 summary->accounts, static_cast<unsigned long long>(summary->events));
+  }
   return 0;
 }
 
@@ -448,13 +514,13 @@ int cmd_history(const std::string& dir, const args& a) {
   if (!id) return usage_error("history needs --id N (a positive integer)");
   std::string_view wanted =
       kind == kind_option::referrers ? "passthrough_referrer" : "referrer_mapping";
-  auto db = open_store(dir, true);
-  if (!db) return 1;
-  store::event_log log(*db);
+  auto src = open_history(dir, a);
+  if (!src) return 1;
+  const store::event_reader& log = *src->reader;
   if (auto head = log.head(account); !head) {
     return failed(head.err());
   } else if (*head == 0) {
-    return failed("account '" + account + "' has no events in " + dir);
+    return failed("account '" + account + "' has no events " + src->where);
   }
   std::size_t printed = 0;
   domain::status written;
@@ -790,6 +856,9 @@ int main(int argc, char** argv) {
   }
   std::string dir = "./data";
   if (const char* env = std::getenv("REFERRALD_DATA"); env != nullptr && *env != '\0') dir = env;
+  if (a.options.contains("data") && a.options.contains("cluster")) {
+    return usage_error("--data and --cluster name two different histories: give one");
+  }
   if (auto d = a.options.find("data"); d != a.options.end()) {
     if (d->second.empty()) return usage_error("--data needs a directory");
     dir = d->second;

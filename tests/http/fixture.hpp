@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "tests/support/command.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/server_process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -43,26 +44,6 @@ struct server_fixture {
     return r.json()["data"]["secret"].GetString();
   }
 };
-
-struct command_result {
-  int exit = -1;
-  std::string output;  // stdout and stderr
-};
-
-// Runs build/referralctl with `args` (trusted test paths, no quoting needed).
-inline command_result referralctl(const std::string& args) {
-  command_result r;
-  std::string cmd = std::string(REFERRALCTL_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  BOOST_REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-    r.output.append(buf, n);
-  int status = pclose(p);
-  r.exit = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 // The `code` of an error envelope.
 inline std::string error_code(const http_reply& r) {

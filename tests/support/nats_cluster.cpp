@@ -122,8 +122,8 @@ void nats_cluster::start(int i) {
     if (accepts(s.client_port)) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  throw std::runtime_error("nats-server " + std::to_string(i + 1) + " did not start (log: " +
-                           log + ")");
+  throw std::runtime_error("nats-server " + std::to_string(i + 1) + " did not start (log: " + log +
+                           ")");
 }
 
 void nats_cluster::kill(int i) {

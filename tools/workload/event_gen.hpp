@@ -33,6 +33,20 @@ class event_generator {
   // Every event generated so far, in order (hashes set).
   const std::vector<domain::event>& events() const { return events_; }
 
+  // Generates `n` events and returns their stored values (store/event_log.cpp), without
+  // writing them anywhere (for a cluster's stream).
+  std::vector<std::string> values(int n) {
+    std::vector<std::string> out;
+    for (int i = 0; i < n; ++i) {
+      domain::event e = next();
+      out.push_back(store::encode_event_value(account_, e));
+      auto st = state_.apply(e);
+      if (!st) throw std::runtime_error("generator made an unfit event: " + st.err().message);
+      events_.push_back(e);
+    }
+    return out;
+  }
+
   // Generates `n` events and writes them, in batches of 1-5 events (synced unless
   // `sync` is false).
   void append(store::db& db, int n, bool sync = true) {

@@ -1,0 +1,27 @@
+#pragma once
+
+// Accounts' event histories read from a cluster's stream (store/cluster_log.hpp): each
+// write's events, numbered from its first_seq, in stream order. Snapshots are not in the
+// stream (every node keeps its own); readers fold from the events.
+
+#include "store/cluster_log.hpp"
+#include "store/event_reader.hpp"
+
+namespace referrald::store {
+
+class cluster_events final : public event_reader {
+ public:
+  explicit cluster_events(cluster_log& log) : log_(&log) {}
+
+  domain::status scan_raw(
+      std::string_view account_id,
+      const std::function<bool(std::uint64_t, std::string_view)>& fn) const override;
+  domain::status for_each_account(
+      const std::function<bool(const std::string&)>& fn) const override;
+  domain::result<std::uint64_t> head(std::string_view account_id) const override;
+
+ private:
+  cluster_log* log_;
+};
+
+}  // namespace referrald::store
