@@ -16,8 +16,7 @@ class cluster_events final : public event_reader {
   domain::status scan_raw(
       std::string_view account_id,
       const std::function<bool(std::uint64_t, std::string_view)>& fn) const override;
-  domain::status for_each_account(
-      const std::function<bool(const std::string&)>& fn) const override;
+  domain::status for_each_account(const std::function<bool(const std::string&)>& fn) const override;
   domain::result<std::uint64_t> head(std::string_view account_id) const override;
 
  private:

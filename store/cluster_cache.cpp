@@ -1,0 +1,91 @@
+#include "store/cluster_cache.hpp"
+
+#include "domain/base/codec.hpp"
+#include "domain/base/ids.hpp"
+#include "store/event_log.hpp"
+
+namespace referrald::store {
+
+namespace {
+
+constexpr std::string_view k_applied_key = "cluster.applied";
+constexpr std::string_view k_head_prefix = "cluster.head.";
+
+std::string head_key(std::string_view account_id) {
+  return std::string(k_head_prefix) + std::string(account_id);
+}
+
+domain::result<std::uint64_t> read_fixed64(const db& d, std::string_view key) {
+  auto v = d.get(column::meta, key);
+  if (!v) return std::move(v).err();
+  if (!v->has_value()) return std::uint64_t{0};
+  codec::reader r(**v);
+  std::uint64_t n = 0;
+  if (!r.fixed64(n) || r.remaining() != 0) {
+    return domain::make_error(domain::errc::store_corrupted,
+                              "the record " + std::string(key) + " is damaged");
+  }
+  return n;
+}
+
+std::string fixed64(std::uint64_t n) {
+  std::string out;
+  codec::put_fixed64(out, n);
+  return out;
+}
+
+}  // namespace
+
+domain::result<std::uint64_t> cluster_cache::applied() const {
+  return read_fixed64(*db_, k_applied_key);
+}
+
+domain::result<std::uint64_t> cluster_cache::stream_head(std::string_view account_id) const {
+  return read_fixed64(*db_, head_key(account_id));
+}
+
+domain::status cluster_cache::apply(const cluster_write& w) {
+  auto done = applied();
+  if (!done) return std::move(done).err();
+  if (w.stream_seq <= *done) return {};
+  auto misfit = [&](const std::string& why) {
+    return domain::make_error(domain::errc::store_corrupted,
+                              "the stream's write " + std::to_string(w.stream_seq) +
+                                  " (account " + w.account_id + ", events " +
+                                  std::to_string(w.first_seq) + "..) " + why);
+  };
+  if (!domain::is_valid_account_id(w.account_id)) return misfit("names no valid account");
+  event_log log(*db_);
+  auto head = log.head(w.account_id);
+  if (!head) return std::move(head).err();
+  if (w.first_seq != *head + 1) {
+    return misfit("does not continue the " + std::to_string(*head) + " events applied before");
+  }
+  domain::sha256_digest prev{};
+  if (*head > 0) {
+    auto last = log.get(w.account_id, *head);
+    if (!last) return std::move(last).err();
+    if (!last->has_value()) return misfit("follows an event missing here");
+    prev = (*last)->hash;
+  }
+  write_batch batch;
+  for (std::size_t i = 0; i < w.values.size(); ++i) {
+    std::uint64_t seq = w.first_seq + i;
+    auto e = decode_event(w.account_id, seq, w.values[i]);
+    if (!e) return misfit(e.err().message);
+    if (!verify_event_hash(w.account_id, seq, w.values[i])) {
+      return misfit("holds event " + std::to_string(seq) + ", whose hash does not match it");
+    }
+    if (e->prev_hash != prev) {
+      return misfit("holds event " + std::to_string(seq) + ", which does not chain to " +
+                    std::to_string(seq - 1));
+    }
+    prev = e->hash;
+    batch.put(column::events, encode_event_key(w.account_id, seq), w.values[i]);
+  }
+  batch.put(column::meta, head_key(w.account_id), fixed64(w.stream_seq));
+  batch.put(column::meta, k_applied_key, fixed64(w.stream_seq));
+  return db_->write(batch, false);
+}
+
+}  // namespace referrald::store

@@ -1,0 +1,51 @@
+#pragma once
+
+// A node's local copy of the cluster's stream (cluster mode): the events of every write it
+// has applied, in its own RocksDB, in exactly the embedded layout (the `events` column of
+// store/event_log.cpp), so that loading accounts, snapshots, `as_of` reads, audits and
+// backups work on it unchanged. Two records in the `default` column say how far it got:
+//
+//   "cluster.applied"         := stream_seq:fixed64   the last write applied, in stream
+//                                                      order; a restarted node follows
+//                                                      the stream from the next one
+//   "cluster.head." account   := stream_seq:fixed64    the stream sequence of the
+//                                                      account's last write (what its
+//                                                      next write expects)
+//
+// Both are written in the same atomic batch as the write's events. Not synced: the stream
+// is the durable copy, and a crash only makes the node apply the last writes again.
+//
+// One writer (the node's follower); readers on any thread.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "domain/base/result.hpp"
+#include "store/cluster_log.hpp"
+#include "store/db.hpp"
+
+namespace referrald::store {
+
+class cluster_cache {
+ public:
+  explicit cluster_cache(db& d) : db_(&d) {}
+
+  // The stream sequence of the last write applied (0: none).
+  domain::result<std::uint64_t> applied() const;
+
+  // The stream sequence of the account's last write (0: none cached).
+  domain::result<std::uint64_t> stream_head(std::string_view account_id) const;
+
+  // Applies the next write of the stream: its events must continue the account's cached
+  // history (the next sequence numbers, the chain from its last hash, each event intact).
+  // A write at or before applied() is skipped (seen before a restart). store_corrupted,
+  // naming the write, when it does not fit; nothing is then written.
+  domain::status apply(const cluster_write& w);
+
+ private:
+  db* db_;
+};
+
+}  // namespace referrald::store

@@ -1,0 +1,176 @@
+// A node's local copy of the stream: two nodes following the same writes hold the same
+// events (a valid embedded store each), a restarted node applies only what it had not,
+// and a write that does not continue an account's history is refused whole.
+
+#include "store/cluster_cache.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <condition_variable>
+#include <mutex>
+
+#include "snapshots/verify.hpp"
+#include "store/event_log.hpp"
+#include "tests/support/nats_cluster.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tools/workload/event_gen.hpp"
+
+using namespace referrald;
+using namespace referrald::store;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::unique_ptr<cluster_log> open_log(const testing::nats_cluster& c) {
+  cluster_options o;
+  for (int i = 0; i < c.size(); ++i)
+    o.servers.push_back(c.url(i));
+  o.replicas = c.size();
+  o.timeout = 10s;
+  auto log = cluster_log::open(o);
+  BOOST_REQUIRE_MESSAGE(log.ok(), (log.ok() ? "" : log.err().message));
+  return std::move(*log);
+}
+
+std::uint64_t write(cluster_log& log, workload::event_generator& gen, int n,
+                    std::uint64_t expected) {
+  cluster_write w;
+  w.account_id = gen.state().account_id();
+  w.first_seq = gen.state().seq() + 1;
+  w.values = gen.values(n);
+  auto seq = log.append(w, expected);
+  BOOST_REQUIRE_MESSAGE(seq.ok(), (seq.ok() ? "" : seq.err().message));
+  return *seq;
+}
+
+// A node: its RocksDB cache, following the stream from where it stopped.
+struct node {
+  testing::temp_dir dir;
+  std::unique_ptr<db> store;
+  std::unique_ptr<cluster_log> log;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::uint64_t last_applied = 0;
+  std::vector<std::string> problems;
+
+  void start(const testing::nats_cluster& c) {
+    if (!store) store = std::move(*db::open({dir.path(), false}));
+    log = open_log(c);
+    cluster_cache cache(*store);
+    std::uint64_t from = *cache.applied() + 1;
+    BOOST_REQUIRE(log->follow(from, [this](domain::result<cluster_write> w) {
+                       std::lock_guard lock(mu);
+                       if (!w) {
+                         problems.push_back(w.err().message);
+                       } else if (auto st = cluster_cache(*store).apply(*w); !st) {
+                         problems.push_back(st.err().message);
+                       } else {
+                         last_applied = w->stream_seq;
+                       }
+                       cv.notify_all();
+                     })
+                      .ok());
+  }
+  void stop() { log.reset(); }
+  void wait_for(std::uint64_t seq) {
+    std::unique_lock lock(mu);
+    BOOST_REQUIRE(cv.wait_for(lock, 10s, [&] { return last_applied >= seq; }));
+  }
+  std::vector<std::string> values(const std::string& account) {
+    std::vector<std::string> out;
+    BOOST_REQUIRE(event_log(*store)
+                      .scan_raw(account,
+                                [&](std::uint64_t, std::string_view v) {
+                                  out.emplace_back(v);
+                                  return true;
+                                })
+                      .ok());
+    return out;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cluster_cache_suite)
+
+BOOST_AUTO_TEST_CASE(nodes_following_one_stream_hold_the_same_valid_history) {
+  testing::nats_cluster cluster(3);
+  auto writer = open_log(cluster);
+  node a, b;
+  a.start(cluster);
+  workload::event_generator acme("acme", 1), zeta("zeta", 2);
+  std::uint64_t at_acme = write(*writer, acme, 4, 0);
+  std::uint64_t at_zeta = write(*writer, zeta, 2, 0);
+  at_acme = write(*writer, acme, 3, at_acme);
+  b.start(cluster);  // joins late: reads from the start
+  at_zeta = write(*writer, zeta, 1, at_zeta);
+  a.wait_for(at_zeta);
+  b.wait_for(at_zeta);
+  BOOST_TEST(a.problems.empty());
+  BOOST_TEST(b.problems.empty());
+  for (auto* n : {&a, &b}) {
+    BOOST_TEST(n->values("acme").size() == 7u);
+    BOOST_TEST((n->values("acme") == a.values("acme")));
+    BOOST_TEST((n->values("zeta") == a.values("zeta")));
+    cluster_cache cache(*n->store);
+    BOOST_TEST(*cache.applied() == at_zeta);
+    BOOST_TEST(*cache.stream_head("acme") == at_acme);
+    BOOST_TEST(*cache.stream_head("zeta") == at_zeta);
+    BOOST_TEST(*cache.stream_head("nobody") == 0u);
+    // The cache is an embedded store like any other.
+    auto verified = snapshots::verify_store(*n->store);
+    BOOST_REQUIRE(verified.ok());
+    BOOST_TEST(!verified->problem.has_value());
+    BOOST_TEST(verified->events == 10u);
+  }
+  // The same events the generator made, byte for byte.
+  auto loaded = event_log(*a.store).load("acme");
+  BOOST_REQUIRE(loaded.ok());
+  BOOST_TEST((*loaded == acme.state()));
+}
+
+BOOST_AUTO_TEST_CASE(a_restarted_node_applies_only_what_it_had_not) {
+  testing::nats_cluster cluster(1);
+  auto writer = open_log(cluster);
+  node n;
+  n.start(cluster);
+  workload::event_generator acme("acme", 5);
+  std::uint64_t at = write(*writer, acme, 2, 0);
+  n.wait_for(at);
+  n.stop();
+  at = write(*writer, acme, 3, at);
+  at = write(*writer, acme, 1, at);
+  n.start(cluster);
+  n.wait_for(at);
+  BOOST_TEST(n.problems.empty());
+  BOOST_TEST(n.values("acme").size() == 6u);
+  // A write seen again (a crash before the applied mark was written) changes nothing.
+  auto again = writer->get(at);
+  BOOST_REQUIRE(again.ok() && again->has_value());
+  cluster_cache cache(*n.store);
+  BOOST_TEST(cache.apply(**again).ok());
+  BOOST_TEST(n.values("acme").size() == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(a_write_that_does_not_continue_the_history_is_refused_whole) {
+  testing::temp_dir dir;
+  auto store = std::move(*db::open({dir.path(), false}));
+  cluster_cache cache(*store);
+  workload::event_generator acme("acme", 9);
+  cluster_write first{"acme", 1, acme.values(2), 1};
+  BOOST_REQUIRE(cache.apply(first).ok());
+  (void)acme.values(1);  // event 3, never applied
+  cluster_write gap{"acme", 4, acme.values(2), 2};
+  auto refused = cache.apply(gap);
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST((refused.err().code == domain::errc::store_corrupted));
+  BOOST_TEST(refused.err().message.find("write 2") != std::string::npos, refused.err().message);
+  // Claims to continue, but its first event does not chain to event 2.
+  workload::event_generator other("acme", 10);
+  (void)other.values(2);
+  cluster_write forged{"acme", 3, other.values(1), 3};
+  BOOST_TEST(!cache.apply(forged).ok());
+  BOOST_TEST(*cache.applied() == 1u);
+  BOOST_TEST(*event_log(*store).head("acme") == 2u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
