@@ -50,9 +50,9 @@ domain::status cluster_cache::apply(const cluster_write& w) {
   if (w.stream_seq <= *done) return {};
   auto misfit = [&](const std::string& why) {
     return domain::make_error(domain::errc::store_corrupted,
-                              "the stream's write " + std::to_string(w.stream_seq) +
-                                  " (account " + w.account_id + ", events " +
-                                  std::to_string(w.first_seq) + "..) " + why);
+                              "the stream's write " + std::to_string(w.stream_seq) + " (account " +
+                                  w.account_id + ", events " + std::to_string(w.first_seq) +
+                                  "..) " + why);
   };
   if (!domain::is_valid_account_id(w.account_id)) return misfit("names no valid account");
   event_log log(*db_);

@@ -10,37 +10,15 @@
 
 #include "snapshots/verify.hpp"
 #include "store/event_log.hpp"
-#include "tests/support/nats_cluster.hpp"
+#include "tests/cluster/helpers.hpp"
 #include "tests/support/temp_dir.hpp"
-#include "tools/workload/event_gen.hpp"
 
 using namespace referrald;
 using namespace referrald::store;
 using namespace std::chrono_literals;
+using testing::open_log;
 
 namespace {
-
-std::unique_ptr<cluster_log> open_log(const testing::nats_cluster& c) {
-  cluster_options o;
-  for (int i = 0; i < c.size(); ++i)
-    o.servers.push_back(c.url(i));
-  o.replicas = c.size();
-  o.timeout = 10s;
-  auto log = cluster_log::open(o);
-  BOOST_REQUIRE_MESSAGE(log.ok(), (log.ok() ? "" : log.err().message));
-  return std::move(*log);
-}
-
-std::uint64_t write(cluster_log& log, workload::event_generator& gen, int n,
-                    std::uint64_t expected) {
-  cluster_write w;
-  w.account_id = gen.state().account_id();
-  w.first_seq = gen.state().seq() + 1;
-  w.values = gen.values(n);
-  auto seq = log.append(w, expected);
-  BOOST_REQUIRE_MESSAGE(seq.ok(), (seq.ok() ? "" : seq.err().message));
-  return *seq;
-}
 
 // A node: its RocksDB cache, following the stream from where it stopped.
 struct node {
@@ -57,17 +35,18 @@ struct node {
     log = open_log(c);
     cluster_cache cache(*store);
     std::uint64_t from = *cache.applied() + 1;
-    BOOST_REQUIRE(log->follow(from, [this](domain::result<cluster_write> w) {
-                       std::lock_guard lock(mu);
-                       if (!w) {
-                         problems.push_back(w.err().message);
-                       } else if (auto st = cluster_cache(*store).apply(*w); !st) {
-                         problems.push_back(st.err().message);
-                       } else {
-                         last_applied = w->stream_seq;
-                       }
-                       cv.notify_all();
-                     })
+    BOOST_REQUIRE(log->follow(from,
+                              [this](domain::result<cluster_write> w) {
+                                std::lock_guard lock(mu);
+                                if (!w) {
+                                  problems.push_back(w.err().message);
+                                } else if (auto st = cluster_cache(*store).apply(*w); !st) {
+                                  problems.push_back(st.err().message);
+                                } else {
+                                  last_applied = w->stream_seq;
+                                }
+                                cv.notify_all();
+                              })
                       .ok());
   }
   void stop() { log.reset(); }
@@ -98,11 +77,11 @@ BOOST_AUTO_TEST_CASE(nodes_following_one_stream_hold_the_same_valid_history) {
   node a, b;
   a.start(cluster);
   workload::event_generator acme("acme", 1), zeta("zeta", 2);
-  std::uint64_t at_acme = write(*writer, acme, 4, 0);
-  std::uint64_t at_zeta = write(*writer, zeta, 2, 0);
-  at_acme = write(*writer, acme, 3, at_acme);
+  std::uint64_t at_acme = testing::write_next(*writer, acme, 4, 0);
+  std::uint64_t at_zeta = testing::write_next(*writer, zeta, 2, 0);
+  at_acme = testing::write_next(*writer, acme, 3, at_acme);
   b.start(cluster);  // joins late: reads from the start
-  at_zeta = write(*writer, zeta, 1, at_zeta);
+  at_zeta = testing::write_next(*writer, zeta, 1, at_zeta);
   a.wait_for(at_zeta);
   b.wait_for(at_zeta);
   BOOST_TEST(a.problems.empty());
@@ -134,11 +113,11 @@ BOOST_AUTO_TEST_CASE(a_restarted_node_applies_only_what_it_had_not) {
   node n;
   n.start(cluster);
   workload::event_generator acme("acme", 5);
-  std::uint64_t at = write(*writer, acme, 2, 0);
+  std::uint64_t at = testing::write_next(*writer, acme, 2, 0);
   n.wait_for(at);
   n.stop();
-  at = write(*writer, acme, 3, at);
-  at = write(*writer, acme, 1, at);
+  at = testing::write_next(*writer, acme, 3, at);
+  at = testing::write_next(*writer, acme, 1, at);
   n.start(cluster);
   n.wait_for(at);
   BOOST_TEST(n.problems.empty());

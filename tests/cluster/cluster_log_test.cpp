@@ -10,11 +10,12 @@
 #include <mutex>
 #include <thread>
 
-#include "tests/support/nats_cluster.hpp"
+#include "tests/cluster/helpers.hpp"
 
 using namespace referrald;
 using namespace referrald::store;
 using namespace std::chrono_literals;
+using testing::open_log;
 
 namespace {
 
@@ -25,30 +26,6 @@ cluster_write write_of(const std::string& account, std::uint64_t first_seq, int 
   for (int i = 0; i < events; ++i)
     w.values.push_back("event " + account + " " + std::to_string(first_seq + i));
   return w;
-}
-
-std::vector<std::string> split(const std::string& urls) {
-  std::vector<std::string> out;
-  std::size_t at = 0;
-  while (at <= urls.size()) {
-    auto comma = urls.find(',', at);
-    out.push_back(urls.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
-    if (comma == std::string::npos) break;
-    at = comma + 1;
-  }
-  return out;
-}
-
-std::unique_ptr<cluster_log> open_log(const testing::nats_cluster& c,
-                                      std::chrono::milliseconds timeout = 10s) {
-  cluster_options o;
-  o.servers = split(c.urls());
-  o.node_name = "test";
-  o.replicas = c.size();
-  o.timeout = timeout;
-  auto log = cluster_log::open(o);
-  BOOST_REQUIRE_MESSAGE(log.ok(), (log.ok() ? "" : log.err().message));
-  return std::move(*log);
 }
 
 // Appends until the cluster takes the write (a leader election may be under way).

@@ -5,39 +5,16 @@
 #include <string>
 
 #include "store/cluster_log.hpp"
+#include "tests/cluster/helpers.hpp"
 #include "tests/support/command.hpp"
-#include "tests/support/nats_cluster.hpp"
-#include "tools/workload/event_gen.hpp"
 
 using namespace referrald;
 using namespace referrald::store;
 using namespace std::chrono_literals;
+using testing::open_log;
 using testing::referralctl;
 
 namespace {
-
-std::unique_ptr<cluster_log> open_log(const testing::nats_cluster& c) {
-  cluster_options o;
-  for (int i = 0; i < c.size(); ++i)
-    o.servers.push_back(c.url(i));
-  o.replicas = c.size();
-  o.timeout = 10s;
-  auto log = cluster_log::open(o);
-  BOOST_REQUIRE_MESSAGE(log.ok(), (log.ok() ? "" : log.err().message));
-  return std::move(*log);
-}
-
-// Appends the next `n` events of `gen` as one write of its account.
-std::uint64_t write(cluster_log& log, workload::event_generator& gen, const std::string& account,
-                    int n, std::uint64_t expected) {
-  cluster_write w;
-  w.account_id = account;
-  w.first_seq = gen.state().seq() + 1;
-  w.values = gen.values(n);
-  auto seq = log.append(w, expected);
-  BOOST_REQUIRE_MESSAGE(seq.ok(), (seq.ok() ? "" : seq.err().message));
-  return *seq;
-}
 
 std::size_t lines(const std::string& s) {
   std::size_t n = 0;
@@ -54,10 +31,10 @@ BOOST_AUTO_TEST_CASE(events_replay_history_and_verify_read_the_stream) {
   testing::nats_cluster cluster(3);
   auto log = open_log(cluster);
   workload::event_generator acme("acme", 7), zeta("zeta", 8);
-  std::uint64_t at = write(*log, acme, "acme", 3, 0);
-  write(*log, zeta, "zeta", 4, 0);
-  at = write(*log, acme, "acme", 2, at);
-  write(*log, acme, "acme", 1, at);
+  std::uint64_t at = testing::write_next(*log, acme, 3, 0);
+  testing::write_next(*log, zeta, 4, 0);
+  at = testing::write_next(*log, acme, 2, at);
+  testing::write_next(*log, acme, 1, at);
   std::string on = "--cluster " + cluster.urls() + " ";
 
   auto verified = referralctl(on + "verify");
@@ -96,8 +73,8 @@ BOOST_AUTO_TEST_CASE(verify_names_the_first_event_that_does_not_chain) {
   testing::nats_cluster cluster(1);
   auto log = open_log(cluster);
   workload::event_generator good("good", 3), bad("bad", 4);
-  write(*log, good, "good", 3, 0);
-  std::uint64_t at = write(*log, bad, "bad", 2, 0);
+  testing::write_next(*log, good, 3, 0);
+  std::uint64_t at = testing::write_next(*log, bad, 2, 0);
   // A write whose events skip one: the stream takes it (the expectation holds), verify
   // does not.
   cluster_write gap;

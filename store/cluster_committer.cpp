@@ -1,0 +1,149 @@
+#include "store/cluster_committer.hpp"
+
+#include <algorithm>
+
+namespace referrald::store {
+
+namespace {
+
+constexpr std::size_t k_group_bytes = 4u << 20;
+
+domain::error stopping() {
+  return domain::make_error(domain::errc::unavailable, "the node is stopping");
+}
+
+}  // namespace
+
+cluster_committer::cluster_committer(cluster_log& log, std::size_t threads) : log_(log) {
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, threads); ++i)
+    threads_.emplace_back([this] { run(); });
+}
+
+cluster_committer::~cluster_committer() { stop(); }
+
+void cluster_committer::fail_queued(account_queue& q, const domain::error& e,
+                                    std::vector<std::pair<done_fn, domain::error>>& out) {
+  for (auto& p : q.queued)
+    out.emplace_back(std::move(p.done), e);
+  q.queued.clear();
+}
+
+void cluster_committer::reset(const std::string& account_id, std::uint64_t stream_head) {
+  std::lock_guard lock(mu_);
+  auto& q = accounts_[account_id];
+  q.head = stream_head;
+  q.failure.reset();
+}
+
+void cluster_committer::submit(const std::string& account_id, std::uint64_t first_seq,
+                               std::vector<std::string> values, done_fn done) {
+  std::optional<domain::error> refused;
+  {
+    std::lock_guard lock(mu_);
+    auto& q = accounts_[account_id];
+    if (stopping_) {
+      refused = stopping();
+    } else if (q.failure) {
+      refused = *q.failure;
+    } else if (!q.head) {
+      refused = domain::make_error(domain::errc::unavailable,
+                                   "account " + account_id +
+                                       " has not caught up with the cluster's stream yet");
+    } else {
+      q.queued.push_back(pending{first_seq, std::move(values), std::move(done)});
+      if (!q.in_flight && !q.in_turns) {
+        q.in_turns = true;
+        turns_.push_back(account_id);
+        cv_.notify_one();
+      }
+      return;
+    }
+  }
+  done(*refused);
+}
+
+void cluster_committer::run() {
+  for (;;) {
+    std::string account;
+    std::vector<pending> batch;
+    std::uint64_t expected = 0;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !turns_.empty(); });
+      if (turns_.empty()) return;  // stopping, nothing ready
+      account = std::move(turns_.front());
+      turns_.pop_front();
+      auto& q = accounts_[account];
+      q.in_turns = false;
+      if (q.queued.empty() || q.in_flight || !q.head) continue;
+      // What the actor submitted since the last write: one message, as long as the
+      // sequence numbers run on (they always do; a gap would end the group).
+      std::size_t bytes = 0;
+      while (!q.queued.empty() && (batch.empty() || bytes < k_group_bytes)) {
+        pending& next = q.queued.front();
+        if (!batch.empty() &&
+            next.first_seq != batch.back().first_seq + batch.back().values.size()) {
+          break;
+        }
+        for (const auto& v : next.values)
+          bytes += v.size();
+        batch.push_back(std::move(next));
+        q.queued.pop_front();
+      }
+      q.in_flight = true;
+      expected = *q.head;
+    }
+    cluster_write w;
+    w.account_id = account;
+    w.first_seq = batch.front().first_seq;
+    for (auto& p : batch)
+      for (auto& v : p.values)
+        w.values.push_back(std::move(v));
+    auto stored = log_.append(w, expected);
+    std::vector<std::pair<done_fn, domain::error>> failed;
+    {
+      std::lock_guard lock(mu_);
+      auto& q = accounts_[account];
+      q.in_flight = false;
+      if (stored) {
+        q.head = *stored;
+        if (stopping_) {
+          fail_queued(q, stopping(), failed);
+        } else if (!q.queued.empty()) {
+          q.in_turns = true;
+          turns_.push_back(account);
+          cv_.notify_one();
+        }
+      } else {
+        // Everything queued was built on this write.
+        q.failure = stored.err();
+        q.head.reset();
+        fail_queued(q, stored.err(), failed);
+      }
+    }
+    for (auto& p : batch)
+      p.done(stored);
+    for (auto& [done, e] : failed)
+      done(domain::result<std::uint64_t>(e));
+  }
+}
+
+void cluster_committer::stop() {
+  std::vector<std::pair<done_fn, domain::error>> failed;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+    for (auto& [account, q] : accounts_)
+      if (!q.in_flight) fail_queued(q, stopping(), failed);
+    turns_.clear();
+  }
+  cv_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+  for (auto& [done, e] : failed)
+    done(domain::result<std::uint64_t>(e));
+}
+
+}  // namespace referrald::store

@@ -1,0 +1,88 @@
+#pragma once
+
+// Group commit onto the cluster's stream (cluster mode): what store/commit_queue.hpp is to
+// the embedded store. Account actors submit their events; a few publisher threads append
+// them to the stream (store/cluster_log.hpp), each account's writes strictly in order:
+//
+// - One write of an account is in flight at a time, since each expects the stream
+//   sequence of the account's previous write. What its actor submits meanwhile goes out
+//   together, as one message, once the write in flight is acknowledged (a per-account
+//   group commit), up to 4 MiB of events per message.
+// - Different accounts' writes go out in parallel, one per publisher thread.
+// - When a write fails — another node wrote the account first (conflict), or the cluster
+//   cannot store it (unavailable) — it and everything submitted after it for the account
+//   fail with the same error, since they were built on it, until the actor has caught up
+//   and calls reset() with the account's new head.
+//
+// Thread-safe. Callbacks run on a publisher thread (or on the caller's, for a submission
+// refused at once), exactly once each; they must be quick and must not block.
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "domain/base/result.hpp"
+#include "store/cluster_log.hpp"
+
+namespace referrald::store {
+
+class cluster_committer {
+ public:
+  // The stream sequence of the message that holds the events, or why they were not stored.
+  using done_fn = std::function<void(const domain::result<std::uint64_t>&)>;
+
+  // `log` must outlive the committer.
+  cluster_committer(cluster_log& log, std::size_t threads);
+  ~cluster_committer();
+  cluster_committer(const cluster_committer&) = delete;
+  cluster_committer& operator=(const cluster_committer&) = delete;
+
+  // The stream sequence the account's next write must follow (0: the account has none),
+  // and the end of a failure: later submissions are accepted again.
+  void reset(const std::string& account_id, std::uint64_t stream_head);
+
+  // Queues events numbered from `first_seq`, chained on those submitted before for the
+  // account. Refused at once (unavailable) when the account was not reset() since it was
+  // loaded or since a failure, or once stop() began.
+  void submit(const std::string& account_id, std::uint64_t first_seq,
+              std::vector<std::string> values, done_fn done);
+
+  // Lets the writes in flight finish, fails the queued ones (unavailable), joins the
+  // threads. Idempotent.
+  void stop();
+
+ private:
+  struct pending {
+    std::uint64_t first_seq = 0;
+    std::vector<std::string> values;
+    done_fn done;
+  };
+  struct account_queue {
+    std::optional<std::uint64_t> head;  // unset: not reset() yet, or blocked by a failure
+    std::optional<domain::error> failure;
+    std::deque<pending> queued;
+    bool in_flight = false;
+    bool in_turns = false;
+  };
+  void run();
+  // Under mu_: fails every queued write of `q` with `e` (callbacks collected in `out`).
+  static void fail_queued(account_queue& q, const domain::error& e,
+                          std::vector<std::pair<done_fn, domain::error>>& out);
+
+  cluster_log& log_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_map<std::string, account_queue> accounts_;
+  std::deque<std::string> turns_;  // accounts with writes ready and none in flight
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace referrald::store

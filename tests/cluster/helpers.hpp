@@ -1,0 +1,43 @@
+#pragma once
+
+// What the cluster suites share: a cluster log on a test cluster, and appending a
+// generator's next events as one write.
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <memory>
+
+#include "store/cluster_log.hpp"
+#include "tests/support/nats_cluster.hpp"
+#include "tools/workload/event_gen.hpp"
+
+namespace referrald::testing {
+
+// A log on every server of `c`, creating the stream with one replica per server.
+inline std::unique_ptr<store::cluster_log> open_log(
+    const nats_cluster& c, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  store::cluster_options o;
+  for (int i = 0; i < c.size(); ++i)
+    o.servers.push_back(c.url(i));
+  o.node_name = "test";
+  o.replicas = c.size();
+  o.timeout = timeout;
+  auto log = store::cluster_log::open(o);
+  BOOST_REQUIRE_MESSAGE(log.ok(), (log.ok() ? "" : log.err().message));
+  return std::move(*log);
+}
+
+// Appends the generator's next `n` events as one write of its account, expecting the
+// account's last write at `expected`; the write's stream sequence.
+inline std::uint64_t write_next(store::cluster_log& log, workload::event_generator& gen, int n,
+                                std::uint64_t expected) {
+  store::cluster_write w;
+  w.account_id = gen.state().account_id();
+  w.first_seq = gen.state().seq() + 1;
+  w.values = gen.values(n);
+  auto seq = log.append(w, expected);
+  BOOST_REQUIRE_MESSAGE(seq.ok(), (seq.ok() ? "" : seq.err().message));
+  return *seq;
+}
+
+}  // namespace referrald::testing
