@@ -46,9 +46,9 @@ void cluster_committer::submit(const std::string& account_id, std::uint64_t firs
     } else if (q.failure) {
       refused = *q.failure;
     } else if (!q.head) {
-      refused = domain::make_error(domain::errc::unavailable,
-                                   "account " + account_id +
-                                       " has not caught up with the cluster's stream yet");
+      refused = domain::make_error(
+          domain::errc::unavailable,
+          "account " + account_id + " has not caught up with the cluster's stream yet");
     } else {
       q.queued.push_back(pending{first_seq, std::move(values), std::move(done)});
       if (!q.in_flight && !q.in_turns) {

@@ -67,10 +67,11 @@ BOOST_AUTO_TEST_CASE(an_accounts_writes_go_out_in_order_and_grouped) {
   BOOST_TEST(out.errors.empty());
   // Fewer messages than writes: those waiting behind one in flight went out together.
   std::size_t messages = 0;
-  BOOST_REQUIRE(log->read_account("acme", 1, [&](const cluster_write&) {
-                       ++messages;
-                       return true;
-                     })
+  BOOST_REQUIRE(log->read_account("acme", 1,
+                                  [&](const cluster_write&) {
+                                    ++messages;
+                                    return true;
+                                  })
                     .ok());
   BOOST_TEST(messages < 200u);
   BOOST_TEST_MESSAGE("200 writes in " << messages << " messages");

@@ -64,3 +64,35 @@ wrk_summary() {
 machine() {
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(date -u +%Y-%m-%d)"
 }
+
+# start_nats_cluster N: N nats-server processes with JetStream and cluster routes on
+# loopback ports from 14222 (clients) and 16222 (routes), data in $work/nats; sets
+# $nats_urls (comma-separated) and $nats_pids.
+start_nats_cluster() {
+  local n="$1" i j
+  nats_urls="" nats_pids=()
+  for i in $(seq 1 "$n"); do
+    mkdir -p "$work/nats/n$i"
+    {
+      echo "server_name: n$i"
+      echo "listen: 127.0.0.1:$((14221 + i))"
+      echo "max_payload: 8MB"
+      echo "jetstream { store_dir: \"$work/nats/n$i\", max_memory_store: 256MB, max_file_store: 8GB }"
+      if [ "$n" -gt 1 ]; then
+        echo "cluster { name: referrald-bench, listen: 127.0.0.1:$((16221 + i)), routes: ["
+        for j in $(seq 1 "$n"); do [ "$j" = "$i" ] || echo "  nats-route://127.0.0.1:$((16221 + j))"; done
+        echo "] }"
+      fi
+    } >"$work/nats/n$i.conf"
+    nats-server -c "$work/nats/n$i.conf" -l "$work/nats/n$i.log" &
+    pids+=($!)
+    nats_pids+=($!)
+    nats_urls="${nats_urls:+$nats_urls,}nats://127.0.0.1:$((14221 + i))"
+  done
+  for i in $(seq 1 "$n"); do
+    for _ in $(seq 1 100); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$((14221 + i))") 2>/dev/null && break
+      sleep 0.1
+    done
+  done
+}
