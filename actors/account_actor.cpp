@@ -38,6 +38,9 @@ struct prepared_event {
 struct prepared_write {
   std::vector<prepared_event> events;
   domain::account_state after;
+  // Cluster mode: makes the request again (after catching up with the stream), when
+  // another node wrote the account first.
+  std::function<void()> redo;
 };
 
 struct account_actor_state {
@@ -61,6 +64,11 @@ struct account_actor_state {
   domain::account_state committed;  // durable state: what reads see
   domain::account_state tip;        // committed + writes in flight: what writes check
   write_pipeline<prepared_write> writes;
+
+  // Cluster mode.
+  std::function<void()> redo_next;                     // the request being handled, to make again
+  std::vector<std::function<void()>> redo_after_sync;  // requests another node's write beat
+  bool resync = false;  // a write failed: catch up with the stream before the next one
 };
 
 using self_ptr = account_actor::stateful_pointer<account_actor_state>;
@@ -179,20 +187,34 @@ void submit(self_ptr self, std::vector<prepared_event> events, reply_to reply,
             std::string response) {
   auto& st = self->state;
   store::write_batch batch;
+  std::vector<std::string> values;  // cluster mode: the stored events, for the stream
+  const bool cluster = st.svc->cluster != nullptr;
   domain::account_state tip = st.tip;
+  const std::uint64_t first_seq = tip.seq() + 1;
   for (auto& p : events) {
     p.event.seq = tip.seq() + 1;
     p.event.prev_hash = tip.head_hash();
-    st.svc->log->append(batch, st.account_id, p.event);
+    if (cluster) {
+      values.push_back(store::encode_event_value(st.account_id, p.event));
+    } else {
+      st.svc->log->append(batch, st.account_id, p.event);
+    }
     if (auto applied = tip.apply(p.event, p.decoded); !applied) {
       reply->deliver(std::move(applied).err());
       return;
     }
   }
   st.tip = tip;
-  st.writes.submit(*st.svc->commits, caf::actor_cast<account_actor>(self), std::move(batch),
-                   prepared_write{std::move(events), std::move(tip)}, std::move(reply),
-                   std::move(response));
+  prepared_write write{std::move(events), std::move(tip), std::move(st.redo_next)};
+  st.redo_next = nullptr;
+  if (cluster) {
+    st.writes.submit(*st.svc->cluster, caf::actor_cast<account_actor>(self), st.account_id,
+                     first_seq, std::move(values), std::move(write), std::move(reply),
+                     std::move(response));
+  } else {
+    st.writes.submit(*st.svc->commits, caf::actor_cast<account_actor>(self), std::move(batch),
+                     std::move(write), std::move(reply), std::move(response));
+  }
   // While the store writes, the lookup index of the state readers get when it is durable
   // (publishing then finds it made, and answers sooner).
   if (prepared_write* w = st.writes.last_submitted()) {
@@ -206,12 +228,19 @@ void submit(self_ptr self, prepared_event p, reply_to reply, std::string respons
   submit(self, std::move(one), std::move(reply), std::move(response));
 }
 
+void sync_from_cluster(self_ptr self);
+void quit_after_exception(self_ptr self);
+
 void on_ack(self_ptr self, const commit_ack& ack) {
   auto& st = self->state;
+  const bool cluster = st.svc->cluster != nullptr;
   st.writes.on_ack(
       ack,
       [&](const prepared_write& w) {
         const auto& first = w.events.front().event;
+        // Cluster mode: the node's copy of the stream may have brought this write in
+        // before its acknowledgement came (sync_from_cluster applied it).
+        if (cluster && w.events.back().event.seq <= st.committed.seq()) return domain::status{};
         if (st.committed.seq() + 1 == first.seq && st.committed.head_hash() == first.prev_hash) {
           // Built on exactly this durable state: the fold is the one done at submission.
           st.committed = w.after;
@@ -227,7 +256,67 @@ void on_ack(self_ptr self, const commit_ack& ack) {
         }
         return domain::status{};
       },
-      [&] { publish(self); }, [&] { st.tip = st.committed; });
+      [&] { publish(self); },
+      [&] {
+        st.tip = st.committed;
+        if (cluster) {
+          // Catch up with the stream before writing again: what the node's copy brings
+          // in, or a moment later.
+          st.resync = true;
+          self->delayed_send(self, std::chrono::milliseconds(20), cluster_sync_atom_v);
+        }
+      },
+      [&](prepared_write& w) {
+        // Another node wrote the account first: the request is made again once this
+        // node has applied that write (so a 409 is still a 409).
+        if (!cluster || static_cast<domain::errc>(ack.code) != domain::errc::conflict || !w.redo) {
+          return false;
+        }
+        st.redo_after_sync.push_back(std::move(w.redo));
+        return true;
+      });
+}
+
+// Cluster mode: applies what the node's copy of the stream holds beyond the durable state
+// (other nodes' writes, or this node's whose acknowledgement has not come yet), and, when
+// a write failed, tells the publisher where the account stands and makes the beaten
+// requests again.
+void sync_from_cluster(self_ptr self) {
+  auto& st = self->state;
+  if (st.svc->cluster == nullptr || !st.loaded || st.evicted) return;
+  // The stream position first, then the events: the position then never claims more than
+  // the events applied (a next write expecting it conflicts at worst, never forks).
+  auto stream_head = st.svc->cache->stream_head(st.account_id);
+  auto head = st.svc->log->head(st.account_id);
+  if (!stream_head || !head) {
+    self->delayed_send(self, std::chrono::milliseconds(200), cluster_sync_atom_v);
+    return;
+  }
+  if (*head > st.committed.seq()) {
+    domain::status failed;
+    auto replayed =
+        st.svc->log->replay(st.account_id, st.committed.seq() + 1, [&](const domain::event& e) {
+          failed = st.committed.apply(e);
+          return failed.ok();
+        });
+    if (!replayed || !failed) {
+      const auto& why = !replayed ? replayed.err().message : failed.err().message;
+      if (st.svc->broken != nullptr) st.svc->broken->mark(st.account_id, why);
+      quit_after_exception(self);
+      return;
+    }
+    if (st.writes.empty()) st.tip = st.committed;
+    publish(self);
+  }
+  if (st.resync && st.writes.empty()) {
+    st.resync = false;
+    st.tip = st.committed;
+    st.svc->cluster->reset(st.account_id, *stream_head);
+    auto redo = std::move(st.redo_after_sync);
+    st.redo_after_sync.clear();
+    for (auto& r : redo)
+      r();
+  }
 }
 
 void await_loaded(self_ptr, await_loaded_req& req) { req.reply->deliver(std::string()); }
@@ -415,11 +504,20 @@ void handle(self_ptr self, Req& req, void (*fn)(self_ptr, Req&)) {
   }
   st.last_request = domain::now_ms();
   if (st.loaded) {
+    if constexpr (!std::is_same_v<Req, await_loaded_req>) {
+      if (st.svc->cluster != nullptr) {
+        st.redo_next = [self, fn, copy = req]() mutable {
+          handle(self, copy, fn);
+        };
+      }
+    }
     fn(self, req);
+    st.redo_next = nullptr;
     return;
   }
   reply_to reply = req.reply;
-  st.held.emplace_back(std::move(reply), [self, fn, r = std::move(req)]() mutable { fn(self, r); });
+  st.held.emplace_back(std::move(reply),
+                       [self, fn, r = std::move(req)]() mutable { handle(self, r, fn); });
 }
 
 // An exception left the actor's state in doubt: stop taking requests (they go to the
@@ -519,6 +617,10 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
             self->state.tip = *result.state;
             self->state.loaded = true;
             publish(self);
+            if (self->state.svc->cluster != nullptr) {
+              self->state.resync = true;  // learn the account's stream position
+              sync_from_cluster(self);
+            }
             auto held = std::move(self->state.held);
             self->state.held.clear();
             for (auto& held_request : held)
@@ -546,6 +648,11 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
       [self](idle_tick_atom) { on_idle_tick(self); },
       [self](evict_atom) { self->quit(); },
       [self](settle_atom) { on_settle(self); },
+      [self](cluster_sync_atom tick) {
+        if (!contain("account " + self->state.account_id, tick, [&] { sync_from_cluster(self); })) {
+          quit_after_exception(self);
+        }
+      },
   };
 }
 

@@ -105,7 +105,7 @@ void on_ack(self_ptr self, commit_ack& ack) {
         s.committed[{c.brand_id, c.id}] = c;
         return domain::status{};
       },
-      [&] { publish(self); }, [&] { s.tip = s.committed; });
+      [&] { publish(self); }, [&] { s.tip = s.committed; }, [](auto&) { return false; });
 }
 
 connections_actor::behavior_type connections_behavior(self_ptr self,

@@ -75,7 +75,7 @@ void on_ack(self_ptr self, const commit_ack& ack) {
         st.committed[k.id] = k;
         return domain::status{};
       },
-      [&] { publish(self); }, [&] { st.tip = st.committed; });
+      [&] { publish(self); }, [&] { st.tip = st.committed; }, [](auto&) { return false; });
 }
 
 void create_key(self_ptr self, key_create_req& req) {

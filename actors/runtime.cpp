@@ -19,9 +19,13 @@
 #include "actors/ingest.hpp"
 #include "actors/keys_actor.hpp"
 #include "actors/loader.hpp"
+#include "infra/log.hpp"
 #include "infra/metrics.hpp"
 #include "snapshots/snapshot_store.hpp"
 #include "store/ai_store.hpp"
+#include "store/cluster_cache.hpp"
+#include "store/cluster_committer.hpp"
+#include "store/cluster_log.hpp"
 #include "store/key_store.hpp"
 
 namespace referrald::actors {
@@ -91,6 +95,48 @@ struct runtime::impl {
                               : std::max<std::size_t>(1, std::thread::hardware_concurrency());
     ingest_pool = spawn_ingest_pool(sys, ingest_svc, workers);
     verifier = std::make_unique<chain_verifier>(db, broken, o.verify_every);
+    if (o.cluster) start_cluster(*o.cluster);
+  }
+
+  // Cluster mode: the stream, this node's copy of it, the publisher, and the follower
+  // that keeps the copy up to date and tells the accounts' actors.
+  void start_cluster(const runtime_options::cluster_settings& c) {
+    store::cluster_options co;
+    co.servers = c.servers;
+    co.node_name = c.node_name;
+    co.replicas = c.replicas;
+    auto opened = store::cluster_log::open(co);
+    if (!opened) throw std::runtime_error("cannot join the cluster: " + opened.err().message);
+    cluster_log = std::move(*opened);
+    cache = std::make_unique<store::cluster_cache>(db);
+    committer = std::make_unique<store::cluster_committer>(*cluster_log, 16);
+    svc.cluster = committer.get();
+    svc.cache = cache.get();
+    auto applied = cache->applied();
+    if (!applied)
+      throw std::runtime_error("cannot read the node's copy of the stream: " +
+                               applied.err().message);
+    auto followed = cluster_log->follow(
+        *applied + 1,
+        [this](domain::result<store::cluster_write> w) { on_cluster_write(std::move(w)); });
+    if (!followed) throw std::runtime_error("cannot follow the cluster: " + followed.err().message);
+  }
+
+  // On the follower's thread, in stream order.
+  void on_cluster_write(domain::result<store::cluster_write> w) {
+    if (!w) {
+      infra::log(infra::log_level::error, "the cluster's stream: " + w.err().message);
+      return;
+    }
+    if (auto st = cache->apply(*w); !st) {
+      infra::log(infra::log_level::error, st.err().message);
+      broken.mark(w->account_id, st.err().message);
+      return;
+    }
+    std::shared_lock lock(mu);
+    if (auto it = accounts.find(w->account_id); it != accounts.end()) {
+      caf::anon_send(it->second.actor, cluster_sync_atom_v);
+    }
   }
 
   std::shared_ptr<const domain::account_state> view(const std::string& account_id) const {
@@ -175,6 +221,11 @@ struct runtime::impl {
   caf::actor history;  // loaders for history reads (as_of, audit pages)
   caf::actor backups_handle;
   std::unique_ptr<chain_verifier> verifier;  // its own thread; stopped first at shutdown
+  // Cluster mode (null otherwise). The log is closed before the actors stop (its follower
+  // thread sends to them).
+  std::unique_ptr<store::cluster_log> cluster_log;
+  std::unique_ptr<store::cluster_cache> cache;
+  std::unique_ptr<store::cluster_committer> committer;
   std::once_flag shutdown_once;
 };
 
@@ -232,6 +283,7 @@ void runtime::shutdown() {
     impl_->verifier.reset();
     // Finish the writes already submitted first, so their acknowledgements still reach
     // live actors; then stop every actor.
+    if (impl_->committer) impl_->committer->stop();
     impl_->commits.stop();
     std::vector<account_actor> accounts;
     {
@@ -250,6 +302,7 @@ void runtime::shutdown() {
     caf::anon_send_exit(impl_->history, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(impl_->backups_handle, caf::exit_reason::user_shutdown);
     impl_->sys.await_all_actors_done();
+    impl_->cluster_log.reset();  // no follower sends any more
     // Release every actor handle while the actor system is still alive.
     std::unique_lock lock(impl_->mu);
     impl_->accounts.clear();

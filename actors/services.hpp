@@ -12,6 +12,8 @@
 #include <string>
 
 #include "actors/type_ids.hpp"
+#include "store/cluster_cache.hpp"
+#include "store/cluster_committer.hpp"
 #include "store/commit_queue.hpp"
 #include "store/db.hpp"
 #include "store/event_log.hpp"
@@ -24,6 +26,10 @@ struct services {
   store::db* db = nullptr;
   const store::event_log* log = nullptr;
   store::commit_queue* commits = nullptr;
+  // Cluster mode: writes go to the stream through `cluster`; `cache` is this node's copy of
+  // the stream (its events are the events `log` reads). Both null in embedded mode.
+  store::cluster_committer* cluster = nullptr;
+  store::cluster_cache* cache = nullptr;
   caf::actor loaders;  // pool of detached loader actors (actors/loader.hpp)
   std::chrono::milliseconds load_timeout{30000};
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};

@@ -150,5 +150,8 @@ CAF_ADD_ATOM(referrald, referrald::actors, idle_tick_atom, "idle_tick")
 CAF_ADD_ATOM(referrald, referrald::actors, evict_atom, "evict")
 // An account actor's check, a moment after its last write, for a layered index to compact.
 CAF_ADD_ATOM(referrald, referrald::actors, settle_atom, "settle")
+// Cluster mode: the node's copy of the stream has new writes of the account (or the
+// account should look again while it catches up).
+CAF_ADD_ATOM(referrald, referrald::actors, cluster_sync_atom, "cl_sync")
 
 CAF_END_TYPE_ID_BLOCK(referrald)

@@ -42,19 +42,23 @@ class write_pipeline {
   void submit(store::commit_queue& commits, const Handle& self, store::write_batch batch, Item item,
               reply_to reply, std::string response) {
     commits_ = &commits;
-    std::uint64_t ticket = ++last_ticket_;
-    inflight_.push_back(entry{ticket, std::move(item), std::move(reply), std::move(response)});
+    std::uint64_t ticket = track(std::move(item), std::move(reply), std::move(response));
     commits.submit(
-        std::move(batch),
-        [self, ticket](const domain::status& s) {
-          commit_ack ack{ticket, s.ok(), 0, {}};
-          if (!s.ok()) {
-            ack.code = static_cast<std::uint8_t>(s.err().code);
-            ack.error = s.err().message;
-          }
-          caf::anon_send(self, std::move(ack));
-        },
+        std::move(batch), [self, ticket](const domain::status& s) { acknowledge(self, ticket, s); },
         stream_);
+  }
+
+  // The same onto a cluster's stream: `values` are the write's stored events, numbered
+  // from `first_seq`.
+  template <class Handle>
+  void submit(store::cluster_committer& cluster, const Handle& self, const std::string& account_id,
+              std::uint64_t first_seq, std::vector<std::string> values, Item item, reply_to reply,
+              std::string response) {
+    std::uint64_t ticket = track(std::move(item), std::move(reply), std::move(response));
+    cluster.submit(account_id, first_seq, std::move(values),
+                   [self, ticket](const domain::result<std::uint64_t>& r) {
+                     acknowledge(self, ticket, r ? domain::status{} : domain::status(r.err()));
+                   });
   }
 
   // The item of the write submitted last, while it is in flight (nullptr when none is).
@@ -78,8 +82,11 @@ class write_pipeline {
   // `apply(Item&) -> domain::status` folds one durable item into the durable state;
   // `publish()` runs once after a group that changed something; `rollback()` resets the
   // speculative state to the durable one after a failure.
-  template <class Apply, class Publish, class Rollback>
-  void on_ack(const commit_ack& ack, Apply&& apply, Publish&& publish, Rollback&& rollback) {
+  // `retry(Item&) -> bool`, after a failure: true when the item's request will be made
+  // again (a cluster conflict: after catching up), so that its reply is not answered now.
+  template <class Apply, class Publish, class Rollback, class Retry>
+  void on_ack(const commit_ack& ack, Apply&& apply, Publish&& publish, Rollback&& rollback,
+              Retry&& retry) {
     if (ack.ok) {
       std::vector<entry> done;
       while (!inflight_.empty() && inflight_.front().ticket <= ack.ticket) {
@@ -103,6 +110,7 @@ class write_pipeline {
     if (ack.ticket <= failed_through_) return;  // already failed with an earlier ticket
     auto code = static_cast<domain::errc>(ack.code);
     for (auto& e : inflight_) {
+      if (e.item && retry(*e.item)) continue;
       e.reply->deliver(domain::make_error(code, e.ticket == ack.ticket
                                                     ? ack.error
                                                     : "an earlier change this one builds on was "
@@ -116,6 +124,21 @@ class write_pipeline {
   }
 
  private:
+  std::uint64_t track(Item item, reply_to reply, std::string response) {
+    std::uint64_t ticket = ++last_ticket_;
+    inflight_.push_back(entry{ticket, std::move(item), std::move(reply), std::move(response)});
+    return ticket;
+  }
+  template <class Handle>
+  static void acknowledge(const Handle& self, std::uint64_t ticket, const domain::status& s) {
+    commit_ack ack{ticket, s.ok(), 0, {}};
+    if (!s.ok()) {
+      ack.code = static_cast<std::uint8_t>(s.err().code);
+      ack.error = s.err().message;
+    }
+    caf::anon_send(self, std::move(ack));
+  }
+
   struct entry {
     std::uint64_t ticket = 0;
     std::optional<Item> item;  // empty for an answer that only waits

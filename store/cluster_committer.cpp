@@ -94,6 +94,7 @@ void cluster_committer::run() {
       expected = *q.head;
     }
     cluster_write w;
+    w.writer = log_.new_writer();
     w.account_id = account;
     w.first_seq = batch.front().first_seq;
     for (auto& p : batch)

@@ -3,6 +3,9 @@
 #include <nats/nats.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
 #include <mutex>
 
 #include "domain/base/codec.hpp"
@@ -61,6 +64,7 @@ std::string encode_cluster_write(const cluster_write& w) {
   codec::put_varint(out, w.values.size());
   for (const auto& v : w.values)
     codec::put_lpstr(out, v);
+  codec::put_lpstr(out, w.writer);
   return out;
 }
 
@@ -81,12 +85,15 @@ domain::result<cluster_write> decode_cluster_write(std::string_view payload) {
   w.values.resize(count);
   for (auto& v : w.values)
     if (!r.lpstr(v)) return bad("is truncated");
+  if (!r.lpstr(w.writer)) return bad("is truncated");
   if (r.remaining() != 0) return bad("has bytes after its events");
   return w;
 }
 
 struct cluster_log::impl {
   cluster_options options;
+  std::string writer_prefix;  // node name "/" process nonce "/"
+  std::atomic<std::uint64_t> writes{0};
   natsOptions* opts = nullptr;
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
@@ -169,6 +176,16 @@ domain::result<std::unique_ptr<cluster_log>> cluster_log::open(const cluster_opt
   }
   auto p = std::make_unique<impl>();
   p->options = o;
+  {
+    std::uint64_t nonce = 0;
+    auto d = domain::sha256(
+        o.node_name + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) +
+        std::to_string(reinterpret_cast<std::uintptr_t>(p.get())));
+    std::memcpy(&nonce, d.data(), sizeof nonce);
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(nonce));
+    p->writer_prefix = o.node_name + "/" + hex + "/";
+  }
   std::vector<const char*> urls;
   for (const auto& s : o.servers)
     urls.push_back(s.c_str());
@@ -204,13 +221,26 @@ domain::result<std::unique_ptr<cluster_log>> cluster_log::open(const cluster_opt
   return std::unique_ptr<cluster_log>(new cluster_log(std::move(p)));
 }
 
-domain::result<std::uint64_t> cluster_log::append(const cluster_write& w, std::uint64_t expected) {
+domain::result<std::uint64_t> cluster_log::append(const cluster_write& write,
+                                                  std::uint64_t expected) {
+  const cluster_write* named = &write;
+  cluster_write copy;
+  if (write.writer.empty()) {
+    copy = write;
+    copy.writer = new_writer();
+    named = &copy;
+  }
+  const cluster_write& w = *named;
   std::string subject = cluster_subject(w.account_id);
   std::string payload = encode_cluster_write(w);
-  // The id names the content: a retry of this write is dropped as a duplicate, while
-  // another node's different write at the same sequence is not mistaken for it.
-  std::string id = w.account_id + "/" + std::to_string(w.first_seq) + "/" +
-                   domain::to_hex(domain::sha256(payload)).substr(0, 32);
+  // The id names the position the write claims: the account's next sequence number after
+  // the stream's last write of the account. Two nodes claiming the same position send the
+  // same id, and JetStream stores only the first — which also covers its check of the
+  // expected sequence, not atomic in a replicated stream of nats-server 2.9 (two writes
+  // expecting the same last sequence can both pass it). A retry of one attempt sends the
+  // same id too; the writer tells the cases apart.
+  std::string id =
+      w.account_id + "/" + std::to_string(w.first_seq) + "/" + std::to_string(expected);
   natsMsg* m = nullptr;
   natsStatus s = natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(),
                                 static_cast<int>(payload.size()));
@@ -235,8 +265,8 @@ domain::result<std::uint64_t> cluster_log::append(const cluster_write& w, std::u
       // acknowledgement was lost (a retry is checked against the expectation before the
       // stream looks for a duplicate).
       auto last_write = last(w.account_id);
-      if (last_write && last_write->has_value() && (*last_write)->first_seq == w.first_seq &&
-          (*last_write)->values == w.values) {
+      if (last_write && last_write->has_value() && (*last_write)->writer == w.writer &&
+          (*last_write)->first_seq == w.first_seq && (*last_write)->values == w.values) {
         return (*last_write)->stream_seq;
       }
       return domain::make_error(domain::errc::conflict,
@@ -248,10 +278,19 @@ domain::result<std::uint64_t> cluster_log::append(const cluster_write& w, std::u
     }
     return nats_error("appending a write", s, code);
   }
-  // For a retried publish of a write already stored, the sequence of its first copy.
   std::uint64_t seq = ack->Sequence;
+  bool duplicate = ack->Duplicate;
   jsPubAck_Destroy(ack);
-  return seq;
+  if (!duplicate) return seq;
+  // The position was claimed before: by this very attempt (its acknowledgement lost), or
+  // by another node's write, which came first.
+  auto stored = get(seq);
+  if (!stored) return std::move(stored).err();
+  if (stored->has_value() && (*stored)->writer == w.writer && (*stored)->values == w.values) {
+    return seq;
+  }
+  return domain::make_error(domain::errc::conflict,
+                            "another write of account " + w.account_id + " came first");
 }
 
 domain::result<std::optional<cluster_write>> cluster_log::get(std::uint64_t seq) {
@@ -345,6 +384,10 @@ domain::status cluster_log::for_each_account(const std::function<bool(const std:
   for (const auto& a : accounts)
     if (!fn(a)) break;
   return {};
+}
+
+std::string cluster_log::new_writer() {
+  return impl_->writer_prefix + std::to_string(++impl_->writes);
 }
 
 domain::result<std::uint64_t> cluster_log::last_seq() {

@@ -12,16 +12,20 @@
 //                                                    tokens: a-z 0-9 _ -)
 //   message  := one write of one account: one or more events, numbered and chained by
 //               the account's actor, stored all or none
-//   headers  := "Nats-Msg-Id: " account_id "/" first_seq "/" content
-//                    (content: the first 16 bytes of the payload's SHA-256 in hex;
-//                    JetStream drops a second copy of a retried publish, and another
-//                    node's different write at the same sequence is not taken for it)
+//   headers  := "Nats-Msg-Id: " account_id "/" first_seq "/" expected
+//                    (the position the write claims: JetStream stores only the first
+//                    message of an id, so two nodes' writes claiming one position never
+//                    both land, and a retried attempt is stored once; the writer below
+//                    tells which it was)
 //               "Nats-Expected-Last-Subject-Sequence: " n
 //                    (the stream sequence of the account's previous write: the write is
 //                    refused when another node's write came in between)
 //             | "Nats-Expected-Last-Subject-Sequence: 0" for the account's first write
 //   payload  := version:u8(0x01) account_id:lpstr first_seq:varint count:varint
-//               (event:lpstr){count}
+//               (event:lpstr){count} writer:lpstr
+//   writer   := node_name "/" process nonce (16 hex) "/" a counter: names this one
+//               attempt, so that two nodes' byte-identical writes (the same rule created
+//               on both in the same millisecond) are never taken one for the other
 //   event    := the stored value of store/event_log.cpp (version, type, ..., prev_hash,
 //               hash, crc), for seq first_seq + i
 //   lpstr, varint as in domain/base/codec.hpp
@@ -47,6 +51,7 @@ struct cluster_write {
   std::uint64_t first_seq = 0;      // the account's sequence number of values[0]
   std::vector<std::string> values;  // stored event values (store/event_log.cpp)
   std::uint64_t stream_seq = 0;     // the message's sequence in the stream (0: not stored)
+  std::string writer;  // who wrote it: one attempt of one node (append() names it when empty)
 
   friend bool operator==(const cluster_write&, const cluster_write&) = default;
 };
@@ -96,6 +101,9 @@ class cluster_log {
 
   // Every account with at least one write, in account-id order.
   domain::status for_each_account(const std::function<bool(const std::string&)>& fn);
+
+  // A name for one write attempt (cluster_write::writer), unique across nodes.
+  std::string new_writer();
 
   // The stream's last sequence number (0 when empty).
   domain::result<std::uint64_t> last_seq();

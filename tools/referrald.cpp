@@ -1,5 +1,7 @@
 // referrald — the server process (README, "Configuration").
 
+#include <unistd.h>
+
 #include <charconv>
 #include <csignal>
 #include <cstdio>
@@ -56,6 +58,14 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
                          h or d suffix; 0: never); a broken account refuses writes
   --snapshot-every N     write a snapshot of an account's rules every N events, so that
                          loading it replays at most N events (default 1000; 0: never)
+  --cluster URLS         cluster mode: the accounts' rules live in a replicated NATS
+                         JetStream stream on these servers (nats://HOST:PORT, comma-
+                         separated), written and read by every node; --data is this
+                         node's copy of it. API keys and AI referrals stay on each node
+                         for now
+  --node-name NAME       this node's name in the cluster (default: the host name)
+  --cluster-replicas N   replicas of the stream when this node creates it (default 3, or
+                         the number of --cluster servers when fewer; 1-5)
   --log-level LEVEL      error, warn, info or debug (default info)
   --log-file FILE        write the log to FILE (appended) instead of stderr; SIGHUP
                          reopens it, after a rotation
@@ -86,6 +96,9 @@ struct config {
   std::uint64_t verify_every_seconds = 24 * 3600;
   std::string log_level = "info";
   std::string log_file;
+  std::vector<std::string> cluster;  // nats:// URLs; empty: embedded mode
+  std::string node_name;
+  std::size_t cluster_replicas = 0;  // 0: min(3, servers)
 };
 
 [[noreturn]] void fail(const std::string& message) {
@@ -207,6 +220,25 @@ void set_option(config& c, std::string_view name, std::string_view value) {
   } else if (name == "log-file") {
     if (value.empty()) fail("--log-file must not be empty");
     c.log_file = value;
+  } else if (name == "cluster") {
+    c.cluster.clear();
+    for (std::size_t at = 0; at <= value.size();) {
+      auto comma = value.find(',', at);
+      std::string_view url =
+          value.substr(at, comma == std::string_view::npos ? value.npos : comma - at);
+      if (!url.starts_with("nats://") || url.size() <= 7) {
+        fail("--cluster must list nats://HOST:PORT URLs separated by commas, not '" +
+             std::string(value) + "'");
+      }
+      c.cluster.emplace_back(url);
+      if (comma == std::string_view::npos) break;
+      at = comma + 1;
+    }
+  } else if (name == "node-name") {
+    if (value.empty() || value.size() > 64) fail("--node-name must be 1 to 64 characters");
+    c.node_name = value;
+  } else if (name == "cluster-replicas") {
+    c.cluster_replicas = parse_count("--cluster-replicas", value, 1, 5);
   } else {
     fail("unknown option --" + std::string(name) + " (see --help)");
   }
@@ -214,10 +246,26 @@ void set_option(config& c, std::string_view name, std::string_view value) {
 
 config parse(int argc, char** argv) {
   config c;
-  for (const char* name : {"listen", "data", "io-threads", "compute-threads", "max-regex-mappings",
-                           "actor-threads", "ingest-actors", "max-body", "request-timeout",
-                           "read-timeout", "idle-timeout", "account-idle-timeout", "min-free-disk",
-                           "verify-every", "snapshot-every", "log-level", "log-file"}) {
+  for (const char* name : {"listen",
+                           "data",
+                           "io-threads",
+                           "compute-threads",
+                           "max-regex-mappings",
+                           "actor-threads",
+                           "ingest-actors",
+                           "max-body",
+                           "request-timeout",
+                           "read-timeout",
+                           "idle-timeout",
+                           "account-idle-timeout",
+                           "min-free-disk",
+                           "verify-every",
+                           "snapshot-every",
+                           "log-level",
+                           "log-file",
+                           "cluster",
+                           "node-name",
+                           "cluster-replicas"}) {
     std::string var = "REFERRALD_";
     for (const char* p = name; *p != '\0'; ++p) {
       var += *p == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
@@ -341,6 +389,20 @@ int main(int argc, char** argv) {
     ropts.snapshot_every = cfg.snapshot_every;
     ropts.max_regex_mappings = cfg.max_regex_mappings;
     ropts.verify_every = std::chrono::seconds(cfg.verify_every_seconds);
+    if (!cfg.cluster.empty()) {
+      actors::runtime_options::cluster_settings cs;
+      cs.servers = cfg.cluster;
+      cs.node_name = cfg.node_name;
+      if (cs.node_name.empty()) {
+        char host_name[256] = {};
+        gethostname(host_name, sizeof host_name - 1);
+        cs.node_name = host_name;
+      }
+      cs.replicas = static_cast<int>(cfg.cluster_replicas != 0
+                                         ? cfg.cluster_replicas
+                                         : std::min<std::size_t>(3, cfg.cluster.size()));
+      ropts.cluster = std::move(cs);
+    }
     actors::runtime runtime(*db, ropts);
 
     http::server_options sopts;

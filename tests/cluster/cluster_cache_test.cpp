@@ -135,10 +135,10 @@ BOOST_AUTO_TEST_CASE(a_write_that_does_not_continue_the_history_is_refused_whole
   auto store = std::move(*db::open({dir.path(), false}));
   cluster_cache cache(*store);
   workload::event_generator acme("acme", 9);
-  cluster_write first{"acme", 1, acme.values(2), 1};
+  cluster_write first{"acme", 1, acme.values(2), 1, "t/1"};
   BOOST_REQUIRE(cache.apply(first).ok());
   (void)acme.values(1);  // event 3, never applied
-  cluster_write gap{"acme", 4, acme.values(2), 2};
+  cluster_write gap{"acme", 4, acme.values(2), 2, "t/2"};
   auto refused = cache.apply(gap);
   BOOST_REQUIRE(!refused.ok());
   BOOST_TEST((refused.err().code == domain::errc::store_corrupted));
@@ -146,7 +146,7 @@ BOOST_AUTO_TEST_CASE(a_write_that_does_not_continue_the_history_is_refused_whole
   // Claims to continue, but its first event does not chain to event 2.
   workload::event_generator other("acme", 10);
   (void)other.values(2);
-  cluster_write forged{"acme", 3, other.values(1), 3};
+  cluster_write forged{"acme", 3, other.values(1), 3, "t/3"};
   BOOST_TEST(!cache.apply(forged).ok());
   BOOST_TEST(*cache.applied() == 1u);
   BOOST_TEST(*event_log(*store).head("acme") == 2u);

@@ -126,7 +126,7 @@ BOOST_AUTO_TEST_CASE(a_conflict_blocks_the_account_until_it_is_reset) {
   committer.reset("acme", 0);
   // Another node writes the account first.
   workload::event_generator theirs("acme", 2);
-  cluster_write w{"acme", 1, theirs.values(2), 0};
+  cluster_write w{"acme", 1, theirs.values(2), 0, ""};
   auto their_seq = other_node->append(w, 0);
   BOOST_REQUIRE(their_seq.ok());
   committer.submit("acme", 2, mine.values(1), out.collect());  // built on mine: refused

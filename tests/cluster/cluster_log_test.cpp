@@ -28,9 +28,11 @@ cluster_write write_of(const std::string& account, std::uint64_t first_seq, int 
   return w;
 }
 
-// Appends until the cluster takes the write (a leader election may be under way).
-std::uint64_t append_eventually(cluster_log& log, const cluster_write& w, std::uint64_t expected,
+// Appends until the cluster takes the write (a leader election may be under way): one
+// attempt, sent again, as the same writer.
+std::uint64_t append_eventually(cluster_log& log, cluster_write w, std::uint64_t expected,
                                 std::chrono::seconds within) {
+  if (w.writer.empty()) w.writer = log.new_writer();
   auto deadline = std::chrono::steady_clock::now() + within;
   for (;;) {
     auto seq = log.append(w, expected);
@@ -47,6 +49,7 @@ BOOST_AUTO_TEST_SUITE(cluster_log_suite)
 
 BOOST_AUTO_TEST_CASE(a_write_encodes_and_decodes_and_damage_is_refused) {
   auto w = write_of("acme", 7, 3);
+  w.writer = "node-1/00000000000000ff/12";
   auto payload = encode_cluster_write(w);
   auto back = decode_cluster_write(payload);
   BOOST_REQUIRE(back.ok());
@@ -72,7 +75,9 @@ BOOST_AUTO_TEST_CASE(appends_are_ordered_per_account_and_refused_when_another_ca
   // Another account does not move a's expectation.
   auto b1 = log->append(write_of("b", 1, 1), 0);
   BOOST_REQUIRE(b1.ok());
-  auto a2 = log->append(write_of("a", 3, 1), *a1);
+  auto a2_write = write_of("a", 3, 1);
+  a2_write.writer = "test/0000000000000001/7";  // one attempt, sent twice below
+  auto a2 = log->append(a2_write, *a1);
   BOOST_REQUIRE(a2.ok());
   BOOST_TEST(*a2 > *b1);
   // A stale expectation is refused, whatever the stream did meanwhile.
@@ -80,9 +85,13 @@ BOOST_AUTO_TEST_CASE(appends_are_ordered_per_account_and_refused_when_another_ca
   BOOST_REQUIRE(!stale.ok());
   BOOST_TEST((stale.err().code == domain::errc::conflict));
   // A retried publish of a write that was stored (its acknowledgement lost) is stored once.
-  auto retried = log->append(write_of("a", 3, 1), *a1);
+  auto retried = log->append(a2_write, *a1);
   BOOST_REQUIRE(retried.ok());
   BOOST_TEST(*retried == *a2);
+  // The same events from another attempt (another node's identical write) are not it.
+  auto identical = log->append(write_of("a", 3, 1), *a1);
+  BOOST_REQUIRE(!identical.ok());
+  BOOST_TEST((identical.err().code == domain::errc::conflict));
 
   auto last = log->last("a");
   BOOST_REQUIRE(last.ok());
@@ -141,13 +150,17 @@ BOOST_AUTO_TEST_CASE(writes_go_on_without_one_server_and_wait_for_a_quorum) {
   expected = append_eventually(*log, write_of("a", 2, 1), expected, 15s);
   // Two gone: no quorum, nothing is acknowledged.
   cluster.kill(1);
-  auto refused = log->append(write_of("a", 3, 1), expected);
+  auto third = write_of("a", 3, 1);
+  third.writer = log->new_writer();
+  auto refused = log->append(third, expected);
   BOOST_REQUIRE(!refused.ok());
   BOOST_TEST((refused.err().code == domain::errc::unavailable));
   // Back: the same connection writes again, and nothing acknowledged was lost.
   cluster.restart(0);
   cluster.restart(1);
-  expected = append_eventually(*log, write_of("a", 3, 1), expected, 30s);
+  // The refused attempt may still be stored once the quorum is back: sent again, it is
+  // stored once.
+  expected = append_eventually(*log, third, expected, 30s);
   auto last = log->last("a");
   BOOST_REQUIRE(last.ok());
   BOOST_REQUIRE(last->has_value());

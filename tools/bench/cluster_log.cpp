@@ -5,8 +5,8 @@
 //
 // CLIENTS threads each write one event at a time (closed loop: submit, wait for the
 // acknowledgement, next) into account bench<i % ACCOUNTS>; a second connection follows
-// the stream as another node would; PUBLISHERS threads publish. Prints writes/s, acknowledgement latency and the
-// delay from a write's acknowledgement to its arrival at the follower (p50/p99).
+// the stream as another node would; PUBLISHERS threads publish. Prints writes/s, acknowledgement
+// latency and the delay from a write's acknowledgement to its arrival at the follower (p50/p99).
 
 #include <algorithm>
 #include <chrono>
@@ -83,13 +83,12 @@ int main(int argc, char** argv) {
   std::mutex seen_mu;
   std::map<std::uint64_t, clock_type::time_point> acked, arrived;
   std::uint64_t messages = 0;
-  auto followed =
-      (*follower)->follow(*start_seq + 1, [&](domain::result<store::cluster_write> w) {
-        if (!w) return;
-        std::lock_guard lock(seen_mu);
-        arrived.emplace(w->stream_seq, clock_type::now());
-        ++messages;
-      });
+  auto followed = (*follower)->follow(*start_seq + 1, [&](domain::result<store::cluster_write> w) {
+    if (!w) return;
+    std::lock_guard lock(seen_mu);
+    arrived.emplace(w->stream_seq, clock_type::now());
+    ++messages;
+  });
   if (!followed) return 1;
 
   store::cluster_committer committer(**writer, static_cast<std::size_t>(std::stoi(argv[5])));
@@ -143,7 +142,8 @@ int main(int argc, char** argv) {
     }
   }
   std::printf(
-      "cluster log, %zu servers, %d replicas, %d accounts, %d clients, %s publishers: %.0f writes/s "
+      "cluster log, %zu servers, %d replicas, %d accounts, %d clients, %s publishers: %.0f "
+      "writes/s "
       "(%zu writes in %llu messages), ack p50 %.2f ms p99 %.2f ms; seen by a follower after "
       "the ack: p50 %.2f ms p99 %.2f ms; %zu failures\n",
       o.servers.size(), o.replicas, accounts_n, clients, argv[5],
