@@ -564,8 +564,8 @@ void on_idle_tick(self_ptr self) {
   auto& st = self->state;
   if (st.evicted) return;
   auto last_use = std::max(st.last_request, st.published->last_read_ms.load());
-  bool idle =
-      st.loaded && st.writes.empty() && domain::now_ms() - last_use >= st.svc->idle_timeout.count();
+  bool idle = st.loaded && st.writes.empty() && st.redo_after_sync.empty() && !st.resync &&
+              domain::now_ms() - last_use >= st.svc->idle_timeout.count();
   if (idle && st.svc->evict(st.account_id, self->address())) {
     // Nothing is sent here any more; what is in the mailbox is forwarded, then quit.
     st.evicted = true;

@@ -66,8 +66,8 @@ BOOST_AUTO_TEST_CASE(rules_written_on_one_node_are_served_by_every_node) {
   }));
   // And the other way round, a change of it.
   BOOST_REQUIRE(eventually([&] {
-    return cb->patch("/passthrough-referrers/1?account_id=acme", R"({"utm_source":"pp"})")
-               .status == 200;
+    return cb->patch("/passthrough-referrers/1?account_id=acme", R"({"utm_source":"pp"})").status ==
+           200;
   }));
   BOOST_TEST(eventually([&] {
     return ca->get("/passthrough-referrers/1?account_id=acme").body.find("\"pp\"") !=
@@ -81,9 +81,8 @@ BOOST_AUTO_TEST_CASE(the_same_rule_created_on_two_nodes_at_once_is_created_once)
   // Both nodes know the account first, so that their creates race.
   BOOST_REQUIRE(a.client()->post("/passthrough-referrers?account_id=acme", body("x.com")).status ==
                 201);
-  BOOST_REQUIRE(eventually([&] {
-    return b.client()->get("/passthrough-referrers/1?account_id=acme").status == 200;
-  }));
+  BOOST_REQUIRE(eventually(
+      [&] { return b.client()->get("/passthrough-referrers/1?account_id=acme").status == 200; }));
   for (int round = 0; round < 5; ++round) {
     std::string domain = "race" + std::to_string(round) + ".com";
     auto on_a = std::async(std::launch::async, [&] {
@@ -117,8 +116,9 @@ BOOST_AUTO_TEST_CASE(concurrent_creates_from_both_nodes_are_all_stored_in_one_hi
     BOOST_TEST(f.get() == 201u);
   for (auto* node : {&a, &b}) {
     BOOST_TEST(eventually([&] {
-      return node->client()->get("/passthrough-referrers?account_id=shared").body.find(
-                 "\"total\":30") != std::string::npos;
+      return node->client()
+                 ->get("/passthrough-referrers?account_id=shared")
+                 .body.find("\"total\":30") != std::string::npos;
     }));
   }
   auto verified = referralctl("--cluster " + nats.urls() + " verify");
