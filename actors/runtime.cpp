@@ -57,6 +57,8 @@ struct runtime::impl {
       : db(d), log(d), snaps(d), commits(d), cfg(make_config(o)), sys(*cfg) {
     auto keys = store::key_store(d).load_all();
     if (!keys) throw std::runtime_error("cannot read API keys: " + keys.err().message);
+    // Before any actor exists: a failure here must not leave actors the system waits for.
+    if (o.cluster) start_cluster(*o.cluster);
     svc.db = &db;
     svc.log = &log;
     svc.commits = &commits;
@@ -95,7 +97,6 @@ struct runtime::impl {
                               : std::max<std::size_t>(1, std::thread::hardware_concurrency());
     ingest_pool = spawn_ingest_pool(sys, ingest_svc, workers);
     verifier = std::make_unique<chain_verifier>(db, broken, o.verify_every);
-    if (o.cluster) start_cluster(*o.cluster);
   }
 
   // Cluster mode: the stream, this node's copy of it, the publisher, and the follower

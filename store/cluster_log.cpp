@@ -197,7 +197,12 @@ domain::result<std::unique_ptr<cluster_log>> cluster_log::open(const cluster_opt
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(p->opts, -1);  // never give up
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(p->opts, 250);
   if (s == NATS_OK) s = natsOptions_SetTimeout(p->opts, o.timeout.count());
-  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(p->opts, true, nullptr, nullptr);
+  // With a callback, connecting returns at once while no server answers (without one it
+  // would block until one does); the stream set-up below bounds the wait by the timeout.
+  if (s == NATS_OK) {
+    s = natsOptions_SetRetryOnFailedConnect(
+        p->opts, true, [](natsConnection*, void*) {}, nullptr);
+  }
   if (s != NATS_OK) return nats_error("configuring the connection", s);
   s = natsConnection_Connect(&p->nc, p->opts);
   if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) return nats_error("connecting", s);

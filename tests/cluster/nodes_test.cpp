@@ -126,4 +126,23 @@ BOOST_AUTO_TEST_CASE(concurrent_creates_from_both_nodes_are_all_stored_in_one_hi
   BOOST_TEST(verified.output.find("30 events") != std::string::npos, verified.output);
 }
 
+// A mistyped or unreachable cluster is said at start, not found out at the first write.
+BOOST_AUTO_TEST_CASE(a_wrong_or_unreachable_cluster_stops_the_start_with_a_reason) {
+  temp_dir dir;
+  auto typo = run_command(REFERRALD_BINARY, "--data " + dir.path() + " --cluster 127.0.0.1:4222");
+  BOOST_TEST(typo.exit == 2, typo.output);
+  BOOST_TEST(typo.output.find("--cluster must list nats://HOST:PORT") != std::string::npos,
+             typo.output);
+  auto replicas =
+      run_command(REFERRALD_BINARY,
+                  "--data " + dir.path() + " --cluster nats://127.0.0.1:1 --cluster-replicas 9");
+  BOOST_TEST(replicas.exit == 2, replicas.output);
+  // Nothing listens on port 1: the node gives up after its timeout and says why.
+  auto nobody =
+      run_command(REFERRALD_BINARY,
+                  "--data " + dir.path() + " --listen 127.0.0.1:0 --cluster nats://127.0.0.1:1");
+  BOOST_TEST(nobody.exit == 1, nobody.output);
+  BOOST_TEST(nobody.output.find("cannot join the cluster") != std::string::npos, nobody.output);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,7 +1,7 @@
 #pragma once
 
-// Running build/referralctl from a test (its path is the REFERRALCTL_BINARY definition of
-// the test target).
+// Running build/referralctl (and other programs) from a test (its path is the REFERRALCTL_BINARY
+// definition of the test target).
 
 #include <sys/wait.h>
 
@@ -16,10 +16,10 @@ struct command_result {
   std::string output;  // stdout and stderr
 };
 
-// Runs referralctl with `args` (trusted test paths, no quoting needed).
-inline command_result referralctl(const std::string& args) {
+// Runs `binary` with `args` (trusted test paths, no quoting needed) and waits for it.
+inline command_result run_command(const std::string& binary, const std::string& args) {
   command_result r;
-  std::string cmd = std::string(REFERRALCTL_BINARY) + " " + args + " 2>&1";
+  std::string cmd = binary + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   BOOST_REQUIRE(p != nullptr);
   char buf[4096];
@@ -29,6 +29,11 @@ inline command_result referralctl(const std::string& args) {
   int status = pclose(p);
   r.exit = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// Runs referralctl with `args`.
+inline command_result referralctl(const std::string& args) {
+  return run_command(REFERRALCTL_BINARY, args);
 }
 
 }  // namespace referrald::testing
