@@ -82,6 +82,8 @@ domain::result<std::optional<verify_problem>> verify_account(
     return true;
   });
   if (!st) {
+    // A history that cannot be read now (a cluster that does not answer) is not a bad one.
+    if (!problem && st.err().code == domain::errc::unavailable) return std::move(st).err();
     // An undecodable key layout is a problem in the log, not a read failure.
     if (!problem) fail(expected, false, st.err().message);
     return problem;
