@@ -63,6 +63,14 @@ struct account_actor_state {
   domain::unix_ms last_publish = 0;
   domain::account_state committed;  // durable state: what reads see
   domain::account_state tip;        // committed + writes in flight: what writes check
+  // Requests waiting for the published state to reach a sequence number (min_seq), by
+  // the time they give up.
+  struct seq_waiter {
+    std::uint64_t min_seq = 0;
+    std::chrono::steady_clock::time_point until;
+    reply_to reply;
+  };
+  std::vector<seq_waiter> seq_waiters;
   write_pipeline<prepared_write> writes;
 
   // Cluster mode.
@@ -157,6 +165,28 @@ void build_indexes(self_ptr self, std::shared_ptr<const domain::account_state> v
 // How long an account must go without writes before a layered index is rebuilt in full.
 constexpr std::chrono::milliseconds k_settle_after{1000};
 
+// Answers the requests waiting for a sequence number the published state has reached,
+// and those that waited long enough.
+void answer_seq_waiters(self_ptr self) {
+  auto& st = self->state;
+  if (st.seq_waiters.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(st.seq_waiters, [&](account_actor_state::seq_waiter& w) {
+    if (st.committed.seq() >= w.min_seq) {
+      w.reply->deliver(std::string());
+      return true;
+    }
+    if (now < w.until) return false;
+    w.reply->deliver(domain::make_error(
+        domain::errc::unavailable,
+        "account " + st.account_id + " has not reached sequence " + std::to_string(w.min_seq) +
+            " on this node within " + std::to_string(k_min_seq_wait.count()) + " ms (it is at " +
+            std::to_string(st.committed.seq()) + "); retry, or ask another node",
+        {{"Referrald-Min-Seq", "not reached yet"}}));
+    return true;
+  });
+}
+
 // Publishes the durable state to readers, and has a snapshot of it written when one is
 // due (snapshots::snapshot_due).
 void publish(self_ptr self) {
@@ -164,6 +194,7 @@ void publish(self_ptr self) {
   st.committed.refresh_indexes(domain::account_state::index_refresh::layered);
   auto view = std::make_shared<const domain::account_state>(st.committed);
   st.published->state.store(view);
+  answer_seq_waiters(self);
   if (!st.building_indexes && st.committed.full_index_build_due()) build_indexes(self, view);
   // Changes layered over the full build slow lookups down a little: once writes stop for
   // a moment, the index is rebuilt in full, off the actor.
@@ -212,8 +243,9 @@ void submit(self_ptr self, std::vector<prepared_event> events, reply_to reply,
                      first_seq, std::move(values), std::move(write), std::move(reply),
                      std::move(response));
   } else {
+    const std::uint64_t seq = write.after.seq();
     st.writes.submit(*st.svc->commits, caf::actor_cast<account_actor>(self), std::move(batch),
-                     std::move(write), std::move(reply), std::move(response));
+                     std::move(write), std::move(reply), std::move(response), seq);
   }
   // While the store writes, the lookup index of the state readers get when it is durable
   // (publishing then finds it made, and answers sooner).
@@ -319,7 +351,16 @@ void sync_from_cluster(self_ptr self) {
   }
 }
 
-void await_loaded(self_ptr, await_loaded_req& req) { req.reply->deliver(std::string()); }
+void await_loaded(self_ptr self, await_loaded_req& req) {
+  auto& st = self->state;
+  if (st.committed.seq() >= req.min_seq) {
+    req.reply->deliver(std::string());
+    return;
+  }
+  st.seq_waiters.push_back(
+      {req.min_seq, std::chrono::steady_clock::now() + k_min_seq_wait, std::move(req.reply)});
+  self->delayed_send(self, k_min_seq_wait, seq_wait_atom_v);
+}
 
 template <class T>
 prepared_event prepare(domain::event_type type, std::int64_t key_id, T value,
@@ -376,7 +417,8 @@ void patch(self_ptr self, patch_req<T>& req) {
     return;
   }
   if (changed->empty()) {
-    st.writes.answer_after_inflight(std::move(req.reply), (*current)->json(st.account_id));
+    st.writes.answer_after_inflight(std::move(req.reply), (*current)->json(st.account_id),
+                                    st.tip.seq());
     return;
   }
   if (auto holder = entities.with_key(traits::key(value)); holder && *holder != value.id) {
@@ -463,7 +505,7 @@ void import_rules(self_ptr self, import_req<T>& req) {
   std::string summary = domain::import_summary_json(request, *plan);
   bool changes = !plan->creates.empty() || !plan->updates.empty() || !plan->deletes.empty();
   if (request.validate_only || !changes) {
-    st.writes.answer_after_inflight(std::move(req.reply), std::move(summary));
+    st.writes.answer_after_inflight(std::move(req.reply), std::move(summary), st.tip.seq());
     return;
   }
   const domain::unix_ms now = next_timestamp(st);
@@ -565,7 +607,7 @@ void on_idle_tick(self_ptr self) {
   if (st.evicted) return;
   auto last_use = std::max(st.last_request, st.published->last_read_ms.load());
   bool idle = st.loaded && st.writes.empty() && st.redo_after_sync.empty() && !st.resync &&
-              domain::now_ms() - last_use >= st.svc->idle_timeout.count();
+              st.seq_waiters.empty() && domain::now_ms() - last_use >= st.svc->idle_timeout.count();
   if (idle && st.svc->evict(st.account_id, self->address())) {
     // Nothing is sent here any more; what is in the mailbox is forwarded, then quit.
     st.evicted = true;
@@ -648,6 +690,7 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
       [self](idle_tick_atom) { on_idle_tick(self); },
       [self](evict_atom) { self->quit(); },
       [self](settle_atom) { on_settle(self); },
+      [self](seq_wait_atom) { answer_seq_waiters(self); },
       [self](cluster_sync_atom tick) {
         if (!contain("account " + self->state.account_id, tick, [&] { sync_from_cluster(self); })) {
           quit_after_exception(self);

@@ -8,6 +8,7 @@
 
 #include "actors/guard.hpp"
 #include "actors/write_pipeline.hpp"
+#include "infra/log.hpp"
 #include "store/ai_store.hpp"
 
 namespace referrald::actors {
@@ -46,6 +47,15 @@ struct connections_state {
   std::map<key_type, domain::connection> tip;
   domain::ulid_generator ids;  // ids sort in creation order, across restarts too
   write_pipeline<domain::connection> writes;
+  // Cluster mode: writes in flight as records ("referrald.records.connections." brand),
+  // acknowledged once applied here; `committed` is then read back from the store.
+  struct cluster_write {
+    domain::connection connection;
+    reply_to reply;
+    std::string response;
+  };
+  std::map<std::uint64_t, cluster_write> pending;  // by ticket
+  std::uint64_t last_ticket = 0;
 };
 
 using self_ptr = connections_actor::stateful_pointer<connections_state>;
@@ -64,11 +74,48 @@ void publish(self_ptr self) {
   self->state.publish(std::make_shared<const connection_table>(all));
 }
 
+// Cluster mode: `committed` as this node's copy of the stream has it, `tip` that plus the
+// writes in flight.
+void reload(self_ptr self) {
+  auto& st = self->state;
+  auto all = store::ai_store(*st.svc->db).load_connections();
+  if (!all) {
+    infra::log(infra::log_level::error, "cannot read the connections: " + all.err().message);
+    return;
+  }
+  st.committed.clear();
+  for (auto& c : *all) {
+    st.ids.observe(c.id);
+    st.committed[{c.brand_id, c.id}] = std::move(c);
+  }
+  st.tip = st.committed;
+  for (const auto& [ticket, w] : st.pending)
+    st.tip[{w.connection.brand_id, w.connection.id}] = w.connection;
+  publish(self);
+}
+
 void submit(self_ptr self, domain::connection c, reply_to reply, std::string response) {
   auto& st = self->state;
   store::write_batch batch;
   store::ai_store(*st.svc->db).put_connection(batch, c);
   st.tip[{c.brand_id, c.id}] = c;
+  if (st.svc->records != nullptr) {
+    std::uint64_t ticket = ++st.last_ticket;
+    std::string scope = "connections." + std::to_string(c.brand_id);
+    st.pending.emplace(ticket, connections_state::cluster_write{std::move(c), std::move(reply),
+                                                                std::move(response)});
+    st.svc->records->submit(std::move(scope), batch, std::nullopt,
+                            [self = caf::actor_cast<connections_actor>(self),
+                             ticket](const domain::result<std::uint64_t>& r) {
+                              commit_ack ack{ticket, r.ok(), 0, {}};
+                              if (!r) {
+                                ack.code = static_cast<std::uint8_t>(r.err().code);
+                                ack.error = r.err().message;
+                              }
+                              caf::anon_send(self, std::move(ack));
+                            });
+    return;
+  }
   st.writes.submit(*st.svc->commits, caf::actor_cast<connections_actor>(self), std::move(batch),
                    std::move(c), std::move(reply), std::move(response));
 }
@@ -95,6 +142,20 @@ void delete_connection(self_ptr self, connection_delete_req& req) {
   domain::connection c = it->second;
   c.deleted_at = domain::now_ms();
   submit(self, std::move(c), std::move(req.reply), std::string());
+}
+
+void on_cluster_ack(self_ptr self, const commit_ack& ack) {
+  auto& st = self->state;
+  auto it = st.pending.find(ack.ticket);
+  if (it == st.pending.end()) return;
+  auto w = std::move(it->second);
+  st.pending.erase(it);
+  reload(self);
+  if (ack.ok) {
+    w.reply->deliver(std::move(w.response));
+  } else {
+    w.reply->deliver(domain::make_error(static_cast<domain::errc>(ack.code), ack.error));
+  }
 }
 
 void on_ack(self_ptr self, commit_ack& ack) {
@@ -128,7 +189,17 @@ connections_actor::behavior_type connections_behavior(self_ptr self,
       [self](connection_delete_req& req) {
         contain("connections", req, [&] { delete_connection(self, req); });
       },
-      [self](commit_ack& ack) { contain("connections", ack, [&] { on_ack(self, ack); }); },
+      [self](commit_ack& ack) {
+        contain("connections", ack, [&] {
+          if (self->state.svc->records != nullptr) {
+            on_cluster_ack(self, ack);
+          } else {
+            on_ack(self, ack);
+          }
+        });
+      },
+      // Cluster mode: the node's copy of the stream has new connections or deletions.
+      [self](cluster_sync_atom tick) { contain("connections", tick, [&] { reload(self); }); },
   };
 }
 

@@ -23,7 +23,7 @@ namespace referrald::actors {
 
 using connections_actor =
     caf::typed_actor<caf::reacts_to<connection_create_req>, caf::reacts_to<connection_delete_req>,
-                     caf::reacts_to<commit_ack>>;
+                     caf::reacts_to<commit_ack>, caf::reacts_to<cluster_sync_atom>>;
 
 // `all` is every stored connection; `publish` is called with the initial table before
 // this returns and after every durable change.

@@ -10,6 +10,7 @@
 #include "domain/base/json.hpp"
 #include "infra/metrics.hpp"
 #include "store/ai_store.hpp"
+#include "store/cluster_log.hpp"
 
 namespace referrald::actors {
 
@@ -23,6 +24,57 @@ std::string batch_key(std::int64_t brand_id, const std::string& connection_id,
   key.push_back('\0');
   key += batch_id;
   return key;
+}
+
+// Cluster mode: the subject a batch_id is claimed on (store/cluster_log.hpp, "Records").
+std::string batch_scope(std::int64_t brand_id, const std::string& connection_id,
+                        const std::string& batch_id) {
+  std::string name = connection_id;
+  name.push_back('\0');
+  name += batch_id;
+  auto d = domain::sha256(name);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string scope = "batch." + std::to_string(brand_id) + ".";
+  for (std::size_t i = 0; i < 16; ++i) {
+    scope.push_back(hex[d[i] >> 4]);
+    scope.push_back(hex[d[i] & 15]);
+  }
+  return scope;
+}
+
+// Cluster mode: appends the puts of `batch` under `scope` (this thread may block), and
+// calls `done` once this node has applied them.
+template <class Done>
+void store_in_cluster(const ingest_services& svc, std::string scope,
+                      const store::write_batch& batch, std::optional<std::uint64_t> expected,
+                      Done done) {
+  auto stored = svc.cluster->append_records(store::records_of(std::move(scope), batch), expected);
+  if (!stored) return done(stored.err());
+  svc.records->when_applied(
+      *stored, [done = std::move(done)](const domain::result<std::uint64_t>& r) mutable {
+        done(r ? domain::status{} : domain::status(r.err()));
+      });
+}
+
+// Cluster mode: who claimed a batch subject last: its batch record (none when the subject
+// is empty) and the stream sequence a new claim must expect.
+struct claim {
+  std::optional<store::batch_record> record;
+  std::uint64_t stream_seq = 0;
+};
+domain::result<claim> claimed_batch(store::cluster_log& log, const std::string& scope) {
+  auto last = log.last_records(scope);
+  if (!last) return std::move(last).err();
+  claim out;
+  if (!last->has_value()) return out;
+  out.stream_seq = (*last)->stream_seq;
+  for (const auto& r : (*last)->records) {
+    if (r.cf != store::column::ai_batches) continue;
+    auto rec = store::decode_batch_record(r.value);
+    if (!rec) return std::move(rec).err();
+    out.record = std::move(*rec);
+  }
+  return out;
 }
 
 void count(const domain::push_outcome& o) {
@@ -67,13 +119,18 @@ void push(const ingest_services& svc, push_req& req) {
     auto counts = std::make_shared<domain::push_outcome>();
     counts->accepted = outcome->accepted;
     counts->rejected = outcome->rejected;
-    svc.commits->submit(std::move(batch),
-                        [reply = std::move(req.reply), response = std::move(response),
-                         counts](const domain::status& st) mutable {
-                          if (!st) return reply->deliver(st.err());
-                          count(*counts);
-                          reply->deliver(std::move(response));
-                        });
+    auto done = [reply = std::move(req.reply), response = std::move(response),
+                 counts](const domain::status& st) mutable {
+      if (!st) return reply->deliver(st.err());
+      count(*counts);
+      reply->deliver(std::move(response));
+    };
+    if (svc.cluster != nullptr) {
+      store_in_cluster(svc, "ai." + std::to_string(req.brand_id), batch, std::nullopt,
+                       std::move(done));
+      return;
+    }
+    svc.commits->submit(std::move(batch), std::move(done));
     return;
   }
 
@@ -85,18 +142,12 @@ void push(const ingest_services& svc, push_req& req) {
   const auto digest = std::optional<domain::sha256_digest>(domain::sha256(canonical));
   std::string key = batch_key(req.brand_id, req.connection_id, batch_id);
   if (!svc.registry->claim_or_wait(key, *digest, req.reply)) return;
-  auto known = store.get_batch(req.brand_id, req.connection_id, batch_id);
-  if (!known) {
-    svc.registry->finish(key, *digest, known.err());
-    req.reply->deliver(std::move(known).err());
-    return;
-  }
-  bool fresh = known->has_value() &&
-               now - (*known)->created_at <
-                   std::chrono::duration_cast<std::chrono::milliseconds>(k_batch_id_ttl).count();
-  if (fresh) {
-    // Seen within 7 days: the stored answer for the same body, 409 for another.
-    const store::batch_record& rec = **known;
+  // Seen within 7 days: the stored answer for the same body, 409 for another.
+  auto answer_known = [&](const store::batch_record& rec) {
+    if (now - rec.created_at >=
+        std::chrono::duration_cast<std::chrono::milliseconds>(k_batch_id_ttl).count()) {
+      return false;
+    }
     api_result stored = rec.response;
     bool same = rec.body_digest ==
                 (rec.kind == store::batch_record::digest_of::raw_body ? *raw_digest : *digest);
@@ -107,7 +158,24 @@ void push(const ingest_services& svc, push_req& req) {
     } else {
       req.reply->deliver(batch_registry::conflict(batch_id));
     }
-    return;
+    return true;
+  };
+  auto fail = [&](const domain::error& e) {
+    svc.registry->finish(key, *digest, e);
+    req.reply->deliver(e);
+  };
+  std::optional<std::uint64_t> expected;  // cluster mode: the batch subject's last message
+  std::string scope;
+  if (svc.cluster != nullptr) {
+    scope = batch_scope(req.brand_id, req.connection_id, batch_id);
+    auto claimed = claimed_batch(*svc.cluster, scope);
+    if (!claimed) return fail(claimed.err());
+    if (claimed->record && answer_known(*claimed->record)) return;
+    expected = claimed->stream_seq;
+  } else {
+    auto known = store.get_batch(req.brand_id, req.connection_id, batch_id);
+    if (!known) return fail(known.err());
+    if (known->has_value() && answer_known(**known)) return;
   }
   store::write_batch batch;
   store.put_rows(batch, req.brand_id, req.connection_id, outcome->rows);
@@ -117,15 +185,33 @@ void push(const ingest_services& svc, push_req& req) {
   auto counts = std::make_shared<domain::push_outcome>();
   counts->accepted = outcome->accepted;
   counts->rejected = outcome->rejected;
-  svc.commits->submit(std::move(batch),
-                      [registry = svc.registry, key = std::move(key), digest = *digest,
-                       reply = std::move(req.reply), response = std::move(response),
-                       counts](const domain::status& st) mutable {
-                        api_result result = st ? api_result(response) : api_result(st.err());
-                        if (st) count(*counts);
-                        registry->finish(key, digest, result);
-                        reply->deliver(std::move(result));
-                      });
+  auto done = [registry = svc.registry, key, digest = *digest, reply = req.reply,
+               response = std::move(response), counts](const domain::status& st) mutable {
+    api_result result = st ? api_result(response) : api_result(st.err());
+    if (st) count(*counts);
+    registry->finish(key, digest, result);
+    reply->deliver(std::move(result));
+  };
+  if (svc.cluster == nullptr) {
+    svc.commits->submit(std::move(batch), std::move(done));
+    return;
+  }
+  for (int attempt = 0;; ++attempt) {
+    auto stored = svc.cluster->append_records(store::records_of(scope, batch), expected);
+    if (stored) {
+      svc.records->when_applied(
+          *stored, [done = std::move(done)](const domain::result<std::uint64_t>& r) mutable {
+            done(r ? domain::status{} : domain::status(r.err()));
+          });
+      return;
+    }
+    if (stored.err().code != domain::errc::conflict || attempt == 3) return done(stored.err());
+    // Another node pushed this batch_id first: its answer (or 409) is this one's.
+    auto claimed = claimed_batch(*svc.cluster, scope);
+    if (!claimed) return done(claimed.err());
+    if (claimed->record && answer_known(*claimed->record)) return;
+    expected = claimed->stream_seq;
+  }
 }
 
 void report(const ingest_services& svc, report_req& req) {

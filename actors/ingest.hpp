@@ -9,7 +9,10 @@
 // commit queue — concurrent pushes share fsyncs — and answered once durable. A push whose
 // rows all carry the same batch_id is idempotent for 7 days per connection: the same body
 // again gets the stored answer without a write, a different body gets 409
-// (batch_registry handles pushes of one batch_id that race each other).
+// (batch_registry handles pushes of one batch_id that race each other). In cluster mode
+// the write is a message of the cluster's stream instead, answered once this node has
+// applied it; a batch_id is claimed on its own subject, so that two nodes pushing it at
+// once store it once.
 //
 // Interface:
 //   push_req{brand_id, connection_id, body}  -> {"accepted","rejected","errors"} (durable)
@@ -26,6 +29,7 @@
 #include "domain/ai/ai_platforms.hpp"
 #include "store/commit_queue.hpp"
 #include "store/db.hpp"
+#include "store/record_publisher.hpp"
 
 namespace referrald::actors {
 
@@ -36,6 +40,10 @@ struct ingest_services {
   store::commit_queue* commits = nullptr;
   batch_registry* registry = nullptr;
   const domain::ai_platform_list* platforms = nullptr;
+  // Cluster mode: pushes are records of the cluster's stream (store/cluster_log.hpp),
+  // answered once applied on this node. Null in embedded mode.
+  store::cluster_log* cluster = nullptr;
+  store::record_publisher* records = nullptr;
 };
 
 // A round-robin pool of `workers` detached ingest actors; `svc` must outlive it.

@@ -11,6 +11,7 @@
 
 #include "actors/guard.hpp"
 #include "actors/write_pipeline.hpp"
+#include "infra/log.hpp"
 #include "store/key_store.hpp"
 
 namespace referrald::actors {
@@ -25,6 +26,19 @@ struct keys_actor_state {
   std::map<std::int64_t, domain::api_key> committed;
   std::map<std::int64_t, domain::api_key> tip;
   write_pipeline<domain::api_key> writes;  // each item: the key after the change
+
+  // Cluster mode: each write is a record of its own (subject "referrald.records.keys."
+  // id), acknowledged once this node has applied it; `committed` is then read back from
+  // the store, which every node's follower keeps the same.
+  struct cluster_write {
+    domain::api_key key;
+    reply_to reply;
+    std::string response;
+    std::function<void()> redo;  // a create: made again with another id when it was taken
+  };
+  std::map<std::uint64_t, cluster_write> pending;  // by ticket
+  std::uint64_t last_ticket = 0;
+  std::int64_t id_floor = 0;  // ids other nodes took: new keys get larger ones
 };
 
 using self_ptr = keys_actor::stateful_pointer<keys_actor_state>;
@@ -49,13 +63,72 @@ void publish(self_ptr self) {
   self->state.publish(std::make_shared<const domain::key_table>(keys));
 }
 
-void submit(self_ptr self, domain::api_key k, reply_to reply, std::string response) {
+// Cluster mode: `committed` as this node's copy of the stream has it, and `tip` that plus
+// the writes in flight.
+void reload(self_ptr self) {
+  auto& st = self->state;
+  auto all = store::key_store(*st.svc->db).load_all();
+  if (!all) {
+    infra::log(infra::log_level::error, "cannot read the API keys: " + all.err().message);
+    return;
+  }
+  st.committed.clear();
+  for (auto& k : *all)
+    st.committed[k.id] = std::move(k);
+  st.tip = st.committed;
+  for (const auto& [ticket, w] : st.pending)
+    st.tip[w.key.id] = w.key;
+  publish(self);
+}
+
+// `redo` makes a create again (cluster mode, when another node took its id meanwhile).
+void submit(self_ptr self, domain::api_key k, reply_to reply, std::string response,
+            std::function<void()> redo = {}) {
   auto& st = self->state;
   store::write_batch batch;
   store::key_store(*st.svc->db).put(batch, k);
   st.tip[k.id] = k;
+  if (st.svc->records != nullptr) {
+    std::uint64_t ticket = ++st.last_ticket;
+    const bool create = static_cast<bool>(redo);
+    std::string scope = "keys." + std::to_string(k.id);
+    st.pending.emplace(
+        ticket, keys_actor_state::cluster_write{std::move(k), std::move(reply), std::move(response),
+                                                std::move(redo)});
+    // A create claims its id: the key's subject must still be empty.
+    st.svc->records->submit(
+        std::move(scope), batch, create ? std::optional<std::uint64_t>(0) : std::nullopt,
+        [self = caf::actor_cast<keys_actor>(self), ticket](const domain::result<std::uint64_t>& r) {
+          commit_ack ack{ticket, r.ok(), 0, {}};
+          if (!r) {
+            ack.code = static_cast<std::uint8_t>(r.err().code);
+            ack.error = r.err().message;
+          }
+          caf::anon_send(self, std::move(ack));
+        });
+    return;
+  }
   st.writes.submit(*st.svc->commits, caf::actor_cast<keys_actor>(self), std::move(batch),
                    std::move(k), std::move(reply), std::move(response));
+}
+
+void on_cluster_ack(self_ptr self, const commit_ack& ack) {
+  auto& st = self->state;
+  auto it = st.pending.find(ack.ticket);
+  if (it == st.pending.end()) return;
+  auto w = std::move(it->second);
+  st.pending.erase(it);
+  reload(self);  // applied here before the acknowledgement: the key is in the store
+  if (ack.ok) {
+    w.reply->deliver(std::move(w.response));
+    return;
+  }
+  if (static_cast<domain::errc>(ack.code) == domain::errc::conflict && w.redo) {
+    st.id_floor = std::max(st.id_floor, w.key.id);
+    w.redo();
+    return;
+  }
+  w.reply->deliver(domain::make_error(static_cast<domain::errc>(ack.code), ack.error));
 }
 
 const domain::api_key* visible(self_ptr self, std::int64_t id, const domain::api_key& caller) {
@@ -87,7 +160,7 @@ void create_key(self_ptr self, key_create_req& req) {
     return;
   }
   domain::api_key k;
-  k.id = s.tip.empty() ? 1 : s.tip.rbegin()->first + 1;
+  k.id = std::max(s.tip.empty() ? 0 : s.tip.rbegin()->first, s.id_floor) + 1;
   k.name = req.request.name;
   k.role = req.request.role;
   k.grants = req.request.grants;
@@ -95,7 +168,13 @@ void create_key(self_ptr self, key_create_req& req) {
   std::string secret = domain::generate_secret();
   k.secret_digest = domain::sha256(secret);
   std::string response = key_json(k, secret);
-  submit(self, std::move(k), std::move(req.reply), std::move(response));
+  std::function<void()> redo;
+  if (s.svc->records != nullptr) {
+    redo = [self, copy = req]() mutable {
+      create_key(self, copy);
+    };
+  }
+  submit(self, std::move(k), std::move(req.reply), std::move(response), std::move(redo));
 }
 
 void list_keys(self_ptr self, key_list_req& req) {
@@ -152,7 +231,17 @@ keys_actor::behavior_type keys_behavior(self_ptr self, std::vector<domain::api_k
       [self](key_list_req& r) { contain("keys", r, [&] { list_keys(self, r); }); },
       [self](key_get_req& r) { contain("keys", r, [&] { get_key(self, r); }); },
       [self](key_delete_req& r) { contain("keys", r, [&] { delete_key(self, r); }); },
-      [self](commit_ack& ack) { contain("keys", ack, [&] { on_ack(self, ack); }); },
+      [self](commit_ack& ack) {
+        contain("keys", ack, [&] {
+          if (self->state.svc->records != nullptr) {
+            on_cluster_ack(self, ack);
+          } else {
+            on_ack(self, ack);
+          }
+        });
+      },
+      // Cluster mode: the node's copy of the stream has new keys or revocations.
+      [self](cluster_sync_atom tick) { contain("keys", tick, [&] { reload(self); }); },
   };
 }
 

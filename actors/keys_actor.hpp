@@ -28,7 +28,7 @@ namespace referrald::actors {
 
 using keys_actor = caf::typed_actor<caf::reacts_to<key_create_req>, caf::reacts_to<key_list_req>,
                                     caf::reacts_to<key_get_req>, caf::reacts_to<key_delete_req>,
-                                    caf::reacts_to<commit_ack>>;
+                                    caf::reacts_to<commit_ack>, caf::reacts_to<cluster_sync_atom>>;
 
 using key_table_publisher = std::function<void(std::shared_ptr<const domain::key_table>)>;
 

@@ -8,6 +8,7 @@
 // the receiving actor delivers exactly one api_result into it. Messages between actors
 // use CAF's request/response with a finite timeout.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -59,10 +60,15 @@ struct import_req {
 };
 
 // Answered ("" ) as soon as the account's state is loaded and published (reads that need
-// a published state use it when the account was not running yet).
+// a published state use it when the account was not running yet), and its published
+// sequence number is at least `min_seq` (the `Referrald-Min-Seq` of a request: in cluster
+// mode another node's write may still be on its way). Answered `unavailable` when that
+// takes longer than `k_min_seq_wait`.
 struct await_loaded_req {
   reply_to reply;
+  std::uint64_t min_seq = 0;
 };
+inline constexpr std::chrono::milliseconds k_min_seq_wait{2000};
 
 using passthrough_create_req = create_req<domain::passthrough_referrer>;
 using passthrough_patch_req = patch_req<domain::passthrough_referrer>;

@@ -11,6 +11,7 @@
 // that are alive but stuck.
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,30 +28,39 @@ using api_result = domain::result<std::string>;
 class reply_channel {
  public:
   using handler = std::function<void(api_result)>;
+  // Also given the account's sequence number after a write that changed an account (0
+  // for any other answer): the `Referrald-Seq` of the HTTP answer.
+  using seq_handler = std::function<void(api_result, std::uint64_t)>;
 
-  explicit reply_channel(handler h) : handler_(std::move(h)) {}
+  explicit reply_channel(handler h)
+      : handler_([h = std::move(h)](api_result r, std::uint64_t) { h(std::move(r)); }) {}
+  explicit reply_channel(seq_handler h) : handler_(std::move(h)) {}
   ~reply_channel() {
     if (!delivered_.exchange(true)) {
       handler_(domain::make_error(domain::errc::unavailable,
-                                  "the request was dropped before it could be answered"));
+                                  "the request was dropped before it could be answered"),
+               0);
     }
   }
   reply_channel(const reply_channel&) = delete;
   reply_channel& operator=(const reply_channel&) = delete;
 
   // Thread-safe; only the first call has an effect.
-  void deliver(api_result r) {
-    if (!delivered_.exchange(true)) handler_(std::move(r));
+  void deliver(api_result r, std::uint64_t seq = 0) {
+    if (!delivered_.exchange(true)) handler_(std::move(r), seq);
   }
 
  private:
   std::atomic<bool> delivered_{false};
-  handler handler_;
+  seq_handler handler_;
 };
 
 using reply_to = std::shared_ptr<reply_channel>;
 
 inline reply_to make_reply(reply_channel::handler h) {
+  return std::make_shared<reply_channel>(std::move(h));
+}
+inline reply_to make_seq_reply(reply_channel::seq_handler h) {
   return std::make_shared<reply_channel>(std::move(h));
 }
 

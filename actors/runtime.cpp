@@ -6,6 +6,7 @@
 #include <caf/send.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <shared_mutex>
 #include <stdexcept>
@@ -19,6 +20,7 @@
 #include "actors/ingest.hpp"
 #include "actors/keys_actor.hpp"
 #include "actors/loader.hpp"
+#include "domain/base/digest.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
 #include "snapshots/snapshot_store.hpp"
@@ -27,6 +29,7 @@
 #include "store/cluster_committer.hpp"
 #include "store/cluster_log.hpp"
 #include "store/key_store.hpp"
+#include "store/record_publisher.hpp"
 
 namespace referrald::actors {
 
@@ -55,10 +58,11 @@ std::unique_ptr<caf::actor_system_config> make_config(const runtime_options& o) 
 struct runtime::impl {
   explicit impl(store::db& d, const runtime_options& o)
       : db(d), log(d), snaps(d), commits(d), cfg(make_config(o)), sys(*cfg) {
-    auto keys = store::key_store(d).load_all();
-    if (!keys) throw std::runtime_error("cannot read API keys: " + keys.err().message);
     // Before any actor exists: a failure here must not leave actors the system waits for.
     if (o.cluster) start_cluster(*o.cluster);
+    // In cluster mode, once the node's copy has caught up with the stream's keys.
+    auto keys = store::key_store(d).load_all();
+    if (!keys) throw std::runtime_error("cannot read API keys: " + keys.err().message);
     svc.db = &db;
     svc.log = &log;
     svc.commits = &commits;
@@ -92,6 +96,8 @@ struct runtime::impl {
     ingest_svc.commits = &commits;
     ingest_svc.registry = &registry;
     ingest_svc.platforms = &domain::ai_platform_list::builtin();
+    ingest_svc.cluster = cluster_log.get();
+    ingest_svc.records = records.get();
     std::size_t workers = o.ingest_workers != 0
                               ? o.ingest_workers
                               : std::max<std::size_t>(1, std::thread::hardware_concurrency());
@@ -111,33 +117,83 @@ struct runtime::impl {
     cluster_log = std::move(*opened);
     cache = std::make_unique<store::cluster_cache>(db);
     committer = std::make_unique<store::cluster_committer>(*cluster_log, 16);
+    records = std::make_unique<store::record_publisher>(*cluster_log, 4);
     svc.cluster = committer.get();
     svc.cache = cache.get();
+    svc.records = records.get();
     auto applied = cache->applied();
     if (!applied)
       throw std::runtime_error("cannot read the node's copy of the stream: " +
                                applied.err().message);
+    records->applied(*applied);
+    // Caught up once the copy holds what the stream held now.
+    auto target = cluster_log->last_seq();
+    if (!target)
+      throw std::runtime_error("cannot read the cluster's stream: " + target.err().message);
+    catch_up_target = *target;
+    cluster_applied = *applied;
     auto followed = cluster_log->follow(
         *applied + 1,
-        [this](domain::result<store::cluster_write> w) { on_cluster_write(std::move(w)); });
+        [this](domain::result<store::cluster_message> m) { on_cluster_message(std::move(m)); });
     if (!followed) throw std::runtime_error("cannot follow the cluster: " + followed.err().message);
+    // Keys and connections are read from the copy next: wait (bounded) until it has them.
+    std::unique_lock lock(catch_up_mu);
+    if (!catch_up_cv.wait_for(lock, std::chrono::seconds(60),
+                              [&] { return cluster_applied >= catch_up_target; })) {
+      infra::log(infra::log_level::warn,
+                 "still catching up with the cluster's stream after 60 s (at " +
+                     std::to_string(cluster_applied) + " of " + std::to_string(catch_up_target) +
+                     "); serving what is applied");
+    }
   }
 
   // On the follower's thread, in stream order.
-  void on_cluster_write(domain::result<store::cluster_write> w) {
-    if (!w) {
-      infra::log(infra::log_level::error, "the cluster's stream: " + w.err().message);
+  void on_cluster_message(domain::result<store::cluster_message> m) {
+    if (!m) {
+      infra::log(infra::log_level::error, "the cluster's stream: " + m.err().message);
       return;
     }
-    if (auto st = cache->apply(*w); !st) {
-      infra::log(infra::log_level::error, st.err().message);
-      broken.mark(w->account_id, st.err().message);
-      return;
+    std::uint64_t seq = 0;
+    if (auto* w = std::get_if<store::cluster_write>(&m->body)) {
+      seq = w->stream_seq;
+      if (auto st = cache->apply(*w); !st) {
+        infra::log(infra::log_level::error, st.err().message);
+        broken.mark(w->account_id, st.err().message);
+      } else {
+        std::shared_lock lock(mu);
+        if (auto it = accounts.find(w->account_id); it != accounts.end()) {
+          caf::anon_send(it->second.actor, cluster_sync_atom_v);
+        }
+      }
+    } else {
+      auto& r = std::get<store::cluster_records>(m->body);
+      seq = r.stream_seq;
+      if (auto st = cache->apply(r); !st) {
+        // Not applied: asked again after a restart (the stream keeps it).
+        infra::log(infra::log_level::error,
+                   "cannot apply the cluster's records " + r.scope + ": " + st.err().message);
+        return;
+      }
+      if (r.scope.starts_with("keys.") && keys_handle) {
+        caf::anon_send(keys_handle, cluster_sync_atom_v);
+      } else if (r.scope.starts_with("connections.") && connections_handle) {
+        caf::anon_send(connections_handle, cluster_sync_atom_v);
+      }
     }
-    std::shared_lock lock(mu);
-    if (auto it = accounts.find(w->account_id); it != accounts.end()) {
-      caf::anon_send(it->second.actor, cluster_sync_atom_v);
+    // Behind by how long the oldest message not yet applied has waited: this one's age
+    // while more are pending, else none.
+    double lag = 0;
+    if (m->pending > 0 && m->published_ms > 0) {
+      lag = std::max<double>(0, static_cast<double>(domain::now_ms() - m->published_ms) / 1000.0);
     }
+    infra::metrics().cluster_apply_lag_ms.store(static_cast<std::int64_t>(lag * 1000),
+                                                std::memory_order_relaxed);
+    {
+      std::lock_guard lock(catch_up_mu);
+      cluster_applied = seq;
+    }
+    catch_up_cv.notify_all();
+    records->applied(seq);
   }
 
   std::shared_ptr<const domain::account_state> view(const std::string& account_id) const {
@@ -227,6 +283,11 @@ struct runtime::impl {
   std::unique_ptr<store::cluster_log> cluster_log;
   std::unique_ptr<store::cluster_cache> cache;
   std::unique_ptr<store::cluster_committer> committer;
+  std::unique_ptr<store::record_publisher> records;
+  std::mutex catch_up_mu;
+  std::condition_variable catch_up_cv;
+  std::uint64_t cluster_applied = 0;  // under catch_up_mu
+  std::uint64_t catch_up_target = 0;  // the stream's last sequence when the node started
   std::once_flag shutdown_once;
 };
 
@@ -274,6 +335,55 @@ std::shared_ptr<const connection_table> runtime::connections() const {
   return impl_->connection_table_ptr.load();
 }
 
+runtime::readiness runtime::ready() const {
+  readiness r;
+  r.store_writable = impl_->db.health() == store::store_health::writable;
+  if (!impl_->cluster_log) return r;
+  r.cluster = true;
+  r.connected = impl_->cluster_log->connected();
+  {
+    std::lock_guard lock(impl_->catch_up_mu);
+    r.applied = impl_->cluster_applied;
+    r.caught_up = impl_->cluster_applied >= impl_->catch_up_target;
+  }
+  r.apply_lag_seconds =
+      static_cast<double>(infra::metrics().cluster_apply_lag_ms.load(std::memory_order_relaxed)) /
+      1000.0;
+  return r;
+}
+
+domain::result<domain::api_key> runtime::create_key_now(const domain::api_key_request& request,
+                                                        const std::string& secret) {
+  auto& i = *impl_;
+  if (!i.cluster_log) return domain::make_error(domain::errc::internal, "not in cluster mode");
+  domain::api_key k;
+  k.name = request.name;
+  k.role = request.role;
+  k.grants = request.grants;
+  k.secret_digest = domain::sha256(secret);
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    auto all = store::key_store(i.db).load_all();
+    if (!all) return std::move(all).err();
+    k.id = (all->empty() ? 0 : all->back().id) + 1 + attempt;
+    k.created_at = domain::now_ms();
+    store::write_batch batch;
+    store::key_store(i.db).put(batch, k);
+    auto stored =
+        i.cluster_log->append_records(store::records_of("keys." + std::to_string(k.id), batch), 0);
+    if (!stored && stored.err().code == domain::errc::conflict) continue;  // the id is taken
+    if (!stored) return std::move(stored).err();
+    // Applied here, then in the keys actor's table.
+    for (int waited = 0; waited < 500; ++waited) {
+      auto table = i.key_table.load();
+      if (table && table->find_by_digest(k.secret_digest) != nullptr) return k;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return domain::make_error(domain::errc::unavailable,
+                              "the key was stored but this node did not apply it within 5 s");
+  }
+  return domain::make_error(domain::errc::unavailable, "no free key id found");
+}
+
 std::size_t runtime::live_accounts() const {
   std::shared_lock lock(impl_->mu);
   return impl_->accounts.size();
@@ -285,6 +395,7 @@ void runtime::shutdown() {
     // Finish the writes already submitted first, so their acknowledgements still reach
     // live actors; then stop every actor.
     if (impl_->committer) impl_->committer->stop();
+    if (impl_->records) impl_->records->stop();
     impl_->commits.stop();
     std::vector<account_actor> accounts;
     {

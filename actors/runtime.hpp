@@ -82,6 +82,24 @@ class runtime {
   // The current table of active keys; swapped atomically after each key change.
   std::shared_ptr<const domain::key_table> keys() const;
 
+  // Whether the node can serve: its store takes writes and, in cluster mode, it is
+  // connected to the cluster and has caught up with the stream as it was when it started.
+  struct readiness {
+    bool store_writable = true;
+    bool cluster = false;  // cluster mode: the fields below apply
+    bool connected = false;
+    bool caught_up = false;
+    std::uint64_t applied = 0;  // stream sequence applied here
+    double apply_lag_seconds = 0;
+  };
+  readiness ready() const;
+
+  // Cluster mode, at start (before serving; blocks): adds an API key through the stream,
+  // with the next free id, and waits until this node's key table has it. Errors as for
+  // writes (unavailable without the cluster). Embedded mode: internal.
+  domain::result<domain::api_key> create_key_now(const domain::api_key_request& request,
+                                                 const std::string& secret);
+
   // Number of account actors alive.
   std::size_t live_accounts() const;
 

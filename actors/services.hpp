@@ -17,6 +17,7 @@
 #include "store/commit_queue.hpp"
 #include "store/db.hpp"
 #include "store/event_log.hpp"
+#include "store/record_publisher.hpp"
 
 namespace referrald::actors {
 
@@ -30,7 +31,8 @@ struct services {
   // the stream (its events are the events `log` reads). Both null in embedded mode.
   store::cluster_committer* cluster = nullptr;
   store::cluster_cache* cache = nullptr;
-  caf::actor loaders;  // pool of detached loader actors (actors/loader.hpp)
+  store::record_publisher* records = nullptr;  // API keys, connections: cluster-wide records
+  caf::actor loaders;                          // pool of detached loader actors (actors/loader.hpp)
   std::chrono::milliseconds load_timeout{30000};
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
   std::uint64_t snapshot_every = 1000;   // events between an account's snapshots; 0: never

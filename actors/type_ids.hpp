@@ -153,5 +153,6 @@ CAF_ADD_ATOM(referrald, referrald::actors, settle_atom, "settle")
 // Cluster mode: the node's copy of the stream has new writes of the account (or the
 // account should look again while it catches up).
 CAF_ADD_ATOM(referrald, referrald::actors, cluster_sync_atom, "cl_sync")
+CAF_ADD_ATOM(referrald, referrald::actors, seq_wait_atom, "seq_wait")
 
 CAF_END_TYPE_ID_BLOCK(referrald)

@@ -25,6 +25,7 @@
 #include "actors/reply.hpp"
 #include "actors/type_ids.hpp"
 #include "store/commit_queue.hpp"
+#include "store/record_publisher.hpp"
 
 namespace referrald::actors {
 
@@ -37,12 +38,13 @@ class write_pipeline {
   void set_stream(std::string stream) { stream_ = std::move(stream); }
 
   // Tracks a write and submits `batch`; the acknowledgement arrives at `self` as a
-  // commit_ack. `response` is delivered to `reply` once the write is durable.
+  // commit_ack. `response` is delivered to `reply` once the write is durable, with `seq`
+  // (an account's sequence number after the write; 0 for other writes).
   template <class Handle>
   void submit(store::commit_queue& commits, const Handle& self, store::write_batch batch, Item item,
-              reply_to reply, std::string response) {
+              reply_to reply, std::string response, std::uint64_t seq = 0) {
     commits_ = &commits;
-    std::uint64_t ticket = track(std::move(item), std::move(reply), std::move(response));
+    std::uint64_t ticket = track(std::move(item), std::move(reply), std::move(response), seq);
     commits.submit(
         std::move(batch), [self, ticket](const domain::status& s) { acknowledge(self, ticket, s); },
         stream_);
@@ -54,8 +56,22 @@ class write_pipeline {
   void submit(store::cluster_committer& cluster, const Handle& self, const std::string& account_id,
               std::uint64_t first_seq, std::vector<std::string> values, Item item, reply_to reply,
               std::string response) {
-    std::uint64_t ticket = track(std::move(item), std::move(reply), std::move(response));
+    std::uint64_t ticket = track(std::move(item), std::move(reply), std::move(response),
+                                 first_seq + values.size() - 1);
     cluster.submit(account_id, first_seq, std::move(values),
+                   [self, ticket](const domain::result<std::uint64_t>& r) {
+                     acknowledge(self, ticket, r ? domain::status{} : domain::status(r.err()));
+                   });
+  }
+
+  // The same as records onto a cluster's stream, under `scope` (see
+  // store/record_publisher.hpp): acknowledged once this node has applied them.
+  template <class Handle>
+  void submit(store::record_publisher& records, const Handle& self, std::string scope,
+              const store::write_batch& batch, std::optional<std::uint64_t> expected, Item item,
+              reply_to reply, std::string response) {
+    std::uint64_t ticket = track(std::move(item), std::move(reply), std::move(response), 0);
+    records.submit(std::move(scope), batch, expected,
                    [self, ticket](const domain::result<std::uint64_t>& r) {
                      acknowledge(self, ticket, r ? domain::status{} : domain::status(r.err()));
                    });
@@ -71,12 +87,13 @@ class write_pipeline {
 
   // Delivers `response` now, or after the writes in flight when there are any (an answer
   // that changes nothing but must not overtake earlier writes).
-  void answer_after_inflight(reply_to reply, std::string response) {
+  void answer_after_inflight(reply_to reply, std::string response, std::uint64_t seq = 0) {
     if (inflight_.empty()) {
-      reply->deliver(std::move(response));
+      reply->deliver(std::move(response), seq);
       return;
     }
-    inflight_.push_back(entry{last_ticket_, std::nullopt, std::move(reply), std::move(response)});
+    inflight_.push_back(
+        entry{last_ticket_, std::nullopt, std::move(reply), std::move(response), seq});
   }
 
   // `apply(Item&) -> domain::status` folds one durable item into the durable state;
@@ -104,7 +121,7 @@ class write_pipeline {
       }
       if (changed) publish();
       for (auto& e : done)
-        e.reply->deliver(std::move(e.response));
+        e.reply->deliver(std::move(e.response), e.seq);
       return;
     }
     if (ack.ticket <= failed_through_) return;  // already failed with an earlier ticket
@@ -124,9 +141,9 @@ class write_pipeline {
   }
 
  private:
-  std::uint64_t track(Item item, reply_to reply, std::string response) {
+  std::uint64_t track(Item item, reply_to reply, std::string response, std::uint64_t seq) {
     std::uint64_t ticket = ++last_ticket_;
-    inflight_.push_back(entry{ticket, std::move(item), std::move(reply), std::move(response)});
+    inflight_.push_back(entry{ticket, std::move(item), std::move(reply), std::move(response), seq});
     return ticket;
   }
   template <class Handle>
@@ -144,6 +161,7 @@ class write_pipeline {
     std::optional<Item> item;  // empty for an answer that only waits
     reply_to reply;
     std::string response;
+    std::uint64_t seq = 0;
   };
 
   std::string stream_;

@@ -1,5 +1,8 @@
 #include "http/handlers.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "domain/base/ids.hpp"
 #include "domain/base/json.hpp"
 #include "domain/base/text.hpp"
@@ -13,6 +16,7 @@ router make_router(const limits& l) {
   // Routes without a body still accept (and ignore) one up to the rule limit.
   router r;
   r.add("/healthz", method::get, &healthz, std::nullopt, l.rule_body);
+  r.add("/readyz", method::get, &readyz, std::nullopt, l.rule_body);
   r.add("/metrics", method::get, &metrics, std::nullopt, l.rule_body);
 
   r.add("/api-keys", method::get, &api_keys_list, access::admin, l.rule_body);
@@ -107,16 +111,18 @@ domain::status json_body_insitu(request_ctx& c, rapidjson::Document& doc) {
 
 actors::reply_to reply_with(const request_ctx& c, unsigned status,
                             std::vector<std::pair<std::string, std::string>> headers) {
-  return actors::make_reply([on_session = c.on_session, respond = c.respond, status,
-                             headers = std::move(headers)](actors::api_result r) {
-    // The answer arrives on the actor's thread: the envelope is built on the session's.
-    on_session([respond, status, headers, r = std::move(r)] {
-      if (!r.ok()) return respond(failure(r.err()));
-      response out = success(status, r.value());
-      out.headers.insert(out.headers.end(), headers.begin(), headers.end());
-      respond(std::move(out));
-    });
-  });
+  return actors::make_seq_reply(
+      [on_session = c.on_session, respond = c.respond, status, headers = std::move(headers)](
+          actors::api_result r, std::uint64_t seq) {
+        // The answer arrives on the actor's thread: the envelope is built on the session's.
+        on_session([respond, status, headers, seq, r = std::move(r)] {
+          if (!r.ok()) return respond(failure(r.err()));
+          response out = success(status, r.value());
+          out.headers.insert(out.headers.end(), headers.begin(), headers.end());
+          if (seq != 0) out.headers.emplace_back("Referrald-Seq", std::to_string(seq));
+          respond(std::move(out));
+        });
+      });
 }
 
 std::optional<response> with_view_later(request_ctx& c, const std::string& account,
@@ -142,10 +148,65 @@ std::optional<response> with_view_later(request_ctx& c, const std::string& accou
 
 std::optional<response> healthz(request_ctx&) { return raw_json(200, R"({"status":"ok"})"); }
 
+std::optional<response> readyz(request_ctx& c) {
+  auto r = c.runtime->ready();
+  std::vector<std::string> reasons;
+  if (!r.store_writable)
+    reasons.emplace_back("the store does not take writes (disk full or failed)");
+  if (r.cluster && !r.connected) reasons.emplace_back("not connected to the cluster");
+  if (r.cluster && !r.caught_up)
+    reasons.emplace_back("still catching up with the cluster's stream");
+  rapidjson::StringBuffer buf;
+  domain::json_writer w(buf);
+  w.StartObject();
+  w.Key("status");
+  w.String(reasons.empty() ? "ready" : "not_ready");
+  if (r.cluster) {
+    w.Key("cluster");
+    w.StartObject();
+    w.Key("connected");
+    w.Bool(r.connected);
+    w.Key("caught_up");
+    w.Bool(r.caught_up);
+    w.Key("applied_seq");
+    w.Uint64(r.applied);
+    w.Key("apply_lag_seconds");
+    w.Double(r.apply_lag_seconds);
+    w.EndObject();
+  }
+  if (!reasons.empty()) {
+    w.Key("reasons");
+    w.StartArray();
+    for (const auto& why : reasons)
+      w.String(why.c_str(), static_cast<rapidjson::SizeType>(why.size()));
+    w.EndArray();
+  }
+  w.EndObject();
+  auto out = raw_json(reasons.empty() ? 200 : 503, std::string(buf.GetString(), buf.GetSize()));
+  if (!reasons.empty()) out.headers.emplace_back("Retry-After", "1");
+  return out;
+}
+
 std::optional<response> metrics(request_ctx& c) {
   response r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = c.metrics->render(c.runtime->live_accounts());
+  if (auto ready = c.runtime->ready(); ready.cluster) {
+    r.body +=
+        "# HELP referrald_cluster_apply_lag_seconds How long the stream's message being applied "
+        "had waited, while more were pending (0 when caught up).\n"
+        "# TYPE referrald_cluster_apply_lag_seconds gauge\n"
+        "referrald_cluster_apply_lag_seconds " +
+        std::to_string(ready.apply_lag_seconds) +
+        "\n# HELP referrald_cluster_connected 1 while connected to a server of the cluster.\n"
+        "# TYPE referrald_cluster_connected gauge\n"
+        "referrald_cluster_connected " +
+        std::string(ready.connected ? "1" : "0") +
+        "\n# HELP referrald_cluster_applied_seq The last stream sequence applied on this node.\n"
+        "# TYPE referrald_cluster_applied_seq gauge\n"
+        "referrald_cluster_applied_seq " +
+        std::to_string(ready.applied) + "\n";
+  }
   return r;
 }
 

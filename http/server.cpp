@@ -12,6 +12,7 @@
 
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <optional>
@@ -22,6 +23,7 @@
 
 #include "domain/base/text.hpp"
 #include "http/compute_pool.hpp"
+#include "http/handlers.hpp"
 #include "http/http_metrics.hpp"
 #include "http/request_head.hpp"
 #include "infra/log.hpp"
@@ -438,6 +440,50 @@ class session : public std::enable_shared_from_this<session> {
     ctx.on_session = [self = shared_from_this()](std::function<void()> work) {
       net::post(self->worker_.ioc, std::move(work));
     };
+    auto min_seq = min_seq_of(req, ctx);
+    if (!min_seq) return complete(gen, failure(min_seq.err()));
+    if (!*min_seq) return run(gen, r, ctx);
+    // Read-your-writes across nodes: the handler runs once the account's published state
+    // has reached the sequence number the client saw (request_ctx stays valid meanwhile:
+    // it points into this request, which lives while the answer is awaited).
+    const auto& [account, seq] = **min_seq;
+    if (auto view = ctx.runtime->view(account); view && view->seq() >= seq) return run(gen, r, ctx);
+    auto waiting = std::make_shared<request_ctx>(std::move(ctx));
+    waiting->runtime->tell(
+        account, actors::await_loaded_req{
+                     actors::make_reply([self = shared_from_this(), gen, &r,
+                                         waiting](actors::api_result reached) {
+                       waiting->on_session([self, gen, &r, waiting, reached = std::move(reached)] {
+                         if (gen != self->generation_ || self->phase_ != phase::awaiting) return;
+                         if (!reached) return self->complete(gen, failure(reached.err()));
+                         self->run(gen, r, *waiting);
+                       });
+                     }),
+                     seq});
+  }
+
+  // The `Referrald-Min-Seq` of a request naming an account it may read: the account and
+  // the sequence number; nullopt when the request has none (or names no account: then
+  // the header has nothing to wait for, and the handler says what is wrong).
+  using min_seq_wait = std::optional<std::pair<std::string, std::uint64_t>>;
+  static domain::result<min_seq_wait> min_seq_of(const bhttp::request<bhttp::string_body>& req,
+                                                 const request_ctx& ctx) {
+    auto it = req.find("Referrald-Min-Seq");
+    if (it == req.end() || ctx.key == nullptr) return min_seq_wait();
+    std::string_view text = sv(it->value());
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n == 0) {
+      return domain::make_error(domain::errc::validation_failed,
+                                "Referrald-Min-Seq must be a positive integer",
+                                {{"Referrald-Min-Seq", "must be a positive integer"}});
+    }
+    auto account = account_param(ctx);
+    if (!account) return min_seq_wait();
+    return min_seq_wait(std::in_place, std::move(*account), n);
+  }
+
+  void run(std::uint64_t gen, const route& r, request_ctx& ctx) {
     std::optional<response> immediate;
     try {
       immediate = r.fn(ctx);

@@ -220,13 +220,8 @@ domain::status ai_store::scan_rows(std::int64_t brand_id, std::int64_t from_day,
   return {};
 }
 
-domain::result<std::optional<batch_record>> ai_store::get_batch(std::int64_t brand_id,
-                                                                const std::string& connection_id,
-                                                                const std::string& batch_id) const {
-  auto v = db_->get(column::ai_batches, brand_prefix(brand_id) + connection_id + batch_id);
-  if (!v) return std::move(v).err();
-  if (!v->has_value()) return std::optional<batch_record>{};
-  reader r(**v);
+domain::result<batch_record> decode_batch_record(std::string_view value) {
+  reader r(value);
   std::uint8_t version = 0;
   std::uint64_t created = 0;
   std::string_view digest;
@@ -239,7 +234,18 @@ domain::result<std::optional<batch_record>> ai_store::get_batch(std::int64_t bra
   rec.created_at = static_cast<domain::unix_ms>(created);
   std::memcpy(rec.body_digest.data(), digest.data(), 32);
   rec.response = std::string(r.rest());
-  return std::optional<batch_record>{std::move(rec)};
+  return rec;
+}
+
+domain::result<std::optional<batch_record>> ai_store::get_batch(std::int64_t brand_id,
+                                                                const std::string& connection_id,
+                                                                const std::string& batch_id) const {
+  auto v = db_->get(column::ai_batches, brand_prefix(brand_id) + connection_id + batch_id);
+  if (!v) return std::move(v).err();
+  if (!v->has_value()) return std::optional<batch_record>{};
+  auto rec = decode_batch_record(**v);
+  if (!rec) return std::move(rec).err();
+  return std::optional<batch_record>{std::move(*rec)};
 }
 
 void ai_store::put_batch(write_batch& b, std::int64_t brand_id, const std::string& connection_id,

@@ -36,6 +36,9 @@ struct batch_record {
   digest_of kind = digest_of::canonical_rows;
 };
 
+// A stored batch record's value (the ai_batches column), as put_batch wrote it.
+domain::result<batch_record> decode_batch_record(std::string_view value);
+
 class ai_store {
  public:
   explicit ai_store(const db& d) : db_(&d) {}

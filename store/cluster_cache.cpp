@@ -88,4 +88,15 @@ domain::status cluster_cache::apply(const cluster_write& w) {
   return db_->write(batch, false);
 }
 
+domain::status cluster_cache::apply(const cluster_records& r) {
+  auto done = applied();
+  if (!done) return std::move(done).err();
+  if (r.stream_seq <= *done) return {};
+  write_batch batch;
+  for (const auto& rec : r.records)
+    batch.put(rec.cf, rec.key, rec.value);
+  batch.put(column::meta, k_applied_key, fixed64(r.stream_seq));
+  return db_->write(batch, false);
+}
+
 }  // namespace referrald::store

@@ -12,8 +12,10 @@
 //                                                      account's last write (what its
 //                                                      next write expects)
 //
-// Both are written in the same atomic batch as the write's events. Not synced: the stream
-// is the durable copy, and a crash only makes the node apply the last writes again.
+// Both are written in the same atomic batch as the write's events (records: their puts,
+// in the `keys`, `connections`, `ai_rows`, `ai_batches` columns, with "cluster.applied"). Not
+// synced: the stream is the durable copy, and a crash only makes the node apply the last writes
+// again.
 //
 // One writer (the node's follower); readers on any thread.
 
@@ -43,6 +45,10 @@ class cluster_cache {
   // A write at or before applied() is skipped (seen before a restart). store_corrupted,
   // naming the write, when it does not fit; nothing is then written.
   domain::status apply(const cluster_write& w);
+
+  // Applies the next records of the stream: writes their puts as they are, with
+  // applied() (skipped when at or before it).
+  domain::status apply(const cluster_records& r);
 
  private:
   db* db_;

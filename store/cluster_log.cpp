@@ -17,6 +17,11 @@ namespace {
 
 constexpr std::uint8_t k_write_version = 1;
 constexpr std::string_view k_events_prefix = "referrald.events.";
+constexpr std::string_view k_records_prefix = "referrald.records.";
+constexpr std::uint8_t k_records_version = 1;
+// The columns records may be written to: never events, snapshots or metadata.
+constexpr column k_record_columns[] = {column::keys, column::connections, column::ai_rows,
+                                       column::ai_batches};
 constexpr std::int32_t k_max_message_bytes = 8 << 20;
 
 domain::error nats_error(std::string_view what, natsStatus s, jsErrCode code = jsErrCode(0)) {
@@ -31,19 +36,75 @@ domain::error nats_error(std::string_view what, natsStatus s, jsErrCode code = j
                             "the cluster's event stream: " + message);
 }
 
-domain::result<cluster_write> from_message(natsMsg* m) {
-  auto w = decode_cluster_write(
-      std::string_view(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m))));
-  if (!w) return w;
-  w->stream_seq = natsMsg_GetSequence(m);
-  if (w->stream_seq == 0) {
+std::string_view payload_of(natsMsg* m) {
+  return {natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m))};
+}
+
+std::uint64_t stream_seq_of(natsMsg* m) {
+  std::uint64_t seq = natsMsg_GetSequence(m);
+  if (seq == 0) {
     jsMsgMetaData* meta = nullptr;
     if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
-      w->stream_seq = meta->Sequence.Stream;
+      seq = meta->Sequence.Stream;
       jsMsgMetaData_Destroy(meta);
     }
   }
+  return seq;
+}
+
+domain::result<cluster_write> from_message(natsMsg* m) {
+  auto w = decode_cluster_write(payload_of(m));
+  if (!w) return w;
+  w->stream_seq = stream_seq_of(m);
   return w;
+}
+
+domain::result<cluster_records> records_from_message(natsMsg* m) {
+  std::string_view subject = natsMsg_GetSubject(m);
+  if (!subject.starts_with(k_records_prefix)) {
+    return domain::make_error(
+        domain::errc::store_corrupted,
+        "a message of the cluster's stream has an unknown subject " + std::string(subject));
+  }
+  auto r = decode_cluster_records(subject.substr(k_records_prefix.size()), payload_of(m));
+  if (!r) return r;
+  r->stream_seq = stream_seq_of(m);
+  return r;
+}
+
+// Any message of the stream: a write of an account's events, or records.
+domain::result<cluster_message> message_from(natsMsg* m) {
+  cluster_message out;
+  std::string_view subject = natsMsg_GetSubject(m);
+  if (subject.starts_with(k_events_prefix)) {
+    auto w = from_message(m);
+    if (!w) return std::move(w).err();
+    out.body = std::move(*w);
+  } else {
+    auto r = records_from_message(m);
+    if (!r) return std::move(r).err();
+    out.body = std::move(*r);
+  }
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+    out.published_ms = meta->Timestamp / 1000000;
+    out.pending = meta->NumPending;
+    jsMsgMetaData_Destroy(meta);
+  }
+  return out;
+}
+
+// Who wrote a stored message (cluster_write::writer, cluster_records::writer).
+domain::result<std::string> writer_of(natsMsg* m) {
+  std::string_view subject = natsMsg_GetSubject(m);
+  if (subject.starts_with(k_events_prefix)) {
+    auto w = from_message(m);
+    if (!w) return std::move(w).err();
+    return std::move(w->writer);
+  }
+  auto r = records_from_message(m);
+  if (!r) return std::move(r).err();
+  return std::move(r->writer);
 }
 
 }  // namespace
@@ -90,6 +151,50 @@ domain::result<cluster_write> decode_cluster_write(std::string_view payload) {
   return w;
 }
 
+std::string encode_cluster_records(const cluster_records& r) {
+  std::string out;
+  std::size_t bytes = 16 + r.writer.size();
+  for (const auto& rec : r.records)
+    bytes += rec.key.size() + rec.value.size() + 24;
+  out.reserve(bytes);
+  out.push_back(static_cast<char>(k_records_version));
+  codec::put_varint(out, r.records.size());
+  for (const auto& rec : r.records) {
+    codec::put_lpstr(out, column_name(rec.cf));
+    codec::put_lpstr(out, rec.key);
+    codec::put_lpstr(out, rec.value);
+  }
+  codec::put_lpstr(out, r.writer);
+  return out;
+}
+
+domain::result<cluster_records> decode_cluster_records(std::string_view scope,
+                                                       std::string_view payload) {
+  auto bad = [&](const std::string& why) {
+    return domain::make_error(domain::errc::store_corrupted,
+                              "records " + std::string(scope) + " in the cluster's stream " + why);
+  };
+  codec::reader r(payload);
+  std::uint8_t version = 0;
+  if (!r.u8(version) || version != k_records_version) return bad("have an unknown version");
+  cluster_records out;
+  out.scope = scope;
+  std::uint64_t count = 0;
+  if (!r.varint(count) || count > r.remaining()) return bad("are truncated");
+  out.records.resize(count);
+  for (auto& rec : out.records) {
+    std::string name;
+    if (!r.lpstr(name) || !r.lpstr(rec.key) || !r.lpstr(rec.value)) return bad("are truncated");
+    auto known = std::find_if(std::begin(k_record_columns), std::end(k_record_columns),
+                              [&](column c) { return column_name(c) == name; });
+    if (known == std::end(k_record_columns)) return bad("name an unknown column " + name);
+    rec.cf = *known;
+  }
+  if (!r.lpstr(out.writer)) return bad("are truncated");
+  if (r.remaining() != 0) return bad("have bytes after their writer");
+  return out;
+}
+
 struct cluster_log::impl {
   cluster_options options;
   std::string writer_prefix;  // node name "/" process nonce "/"
@@ -99,7 +204,7 @@ struct cluster_log::impl {
   jsCtx* js = nullptr;
   std::mutex follow_mu;
   natsSubscription* sub = nullptr;
-  std::function<void(domain::result<cluster_write>)> on_write;
+  std::function<void(domain::result<cluster_message>)> on_write;
 
   ~impl() {
     if (sub != nullptr) {
@@ -118,6 +223,97 @@ struct cluster_log::impl {
     return o;
   }
   jsOptions js_options() const { return js_options(options.timeout); }
+
+  // The subject's last message (null when it has none); the caller destroys it.
+  domain::result<natsMsg*> last_message(const std::string& subject) {
+    natsMsg* m = nullptr;
+    jsOptions o = js_options();
+    jsErrCode code = jsErrCode(0);
+    natsStatus s = js_GetLastMsg(&m, js, options.stream.c_str(), subject.c_str(), &o, &code);
+    if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) return static_cast<natsMsg*>(nullptr);
+    if (s != NATS_OK) return nats_error("reading the last message of " + subject, s, code);
+    return m;
+  }
+
+  // The writer of the stream's message at `seq` ("" when there is none), or of the
+  // subject's last message when `seq` is 0.
+  domain::result<std::string> stored_writer(const std::string& subject, std::uint64_t seq) {
+    natsMsg* m = nullptr;
+    if (seq == 0) {
+      auto last = last_message(subject);
+      if (!last) return std::move(last).err();
+      m = *last;
+    } else {
+      jsOptions o = js_options();
+      jsErrCode code = jsErrCode(0);
+      natsStatus s = js_GetMsg(&m, js, options.stream.c_str(), seq, &o, &code);
+      if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr)
+        m = nullptr;
+      else if (s != NATS_OK)
+        return nats_error("reading a write", s, code);
+    }
+    if (m == nullptr) return std::string();
+    auto writer = writer_of(m);
+    natsMsg_Destroy(m);
+    return writer;
+  }
+
+  // Publishes `payload` on `subject` with the id `msg_id`, expecting the subject's last
+  // message at `expected` when set (0: none). `writer` is the attempt's name in the
+  // payload; `lost` the conflict's message.
+  domain::result<std::uint64_t> publish(const std::string& subject, const std::string& payload,
+                                        const std::string& msg_id,
+                                        std::optional<std::uint64_t> expected,
+                                        const std::string& writer, const std::string& lost) {
+    natsMsg* m = nullptr;
+    natsStatus s = natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(),
+                                  static_cast<int>(payload.size()));
+    if (s != NATS_OK) return nats_error("preparing a write", s);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = options.timeout.count();
+    po.MsgId = msg_id.c_str();
+    po.ExpectStream = options.stream.c_str();
+    if (expected && *expected == 0) {
+      po.ExpectNoMessage = true;
+    } else if (expected) {
+      po.ExpectLastSubjectSeq = *expected;
+    }
+    jsPubAck* ack = nullptr;
+    jsErrCode code = jsErrCode(0);
+    s = js_PublishMsg(&ack, js, m, &po, &code);
+    natsMsg_Destroy(m);
+    if (s != NATS_OK) {
+      if (code == JSStreamWrongLastSequenceErr) {
+        // This very write may be what came first: an earlier attempt stored it and its
+        // acknowledgement was lost (a retry is checked against the expectation before the
+        // stream looks for a duplicate).
+        auto last = last_message(subject);
+        if (last && *last != nullptr) {
+          auto stored = writer_of(*last);
+          std::uint64_t seq = stream_seq_of(*last);
+          natsMsg_Destroy(*last);
+          if (stored && *stored == writer) return seq;
+        }
+        return domain::make_error(domain::errc::conflict, lost);
+      }
+      if (code == JSStreamMessageExceedsMaximumErr) {
+        return domain::make_error(domain::errc::payload_too_large,
+                                  "the write is larger than the cluster's 8 MiB message limit");
+      }
+      return nats_error("appending a write", s, code);
+    }
+    std::uint64_t seq = ack->Sequence;
+    bool duplicate = ack->Duplicate;
+    jsPubAck_Destroy(ack);
+    if (!duplicate) return seq;
+    // The id was claimed before: by this very attempt (its acknowledgement lost), or by
+    // another node's write, which came first.
+    auto stored = stored_writer(subject, seq);
+    if (!stored) return std::move(stored).err();
+    if (*stored == writer) return seq;
+    return domain::make_error(domain::errc::conflict, lost);
+  }
 
   // One attempt, waiting at most `wait` for each answer: ok once the stream exists and
   // has a leader to take writes.
@@ -246,56 +442,35 @@ domain::result<std::uint64_t> cluster_log::append(const cluster_write& write,
   // same id too; the writer tells the cases apart.
   std::string id =
       w.account_id + "/" + std::to_string(w.first_seq) + "/" + std::to_string(expected);
-  natsMsg* m = nullptr;
-  natsStatus s = natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(),
-                                static_cast<int>(payload.size()));
-  if (s != NATS_OK) return nats_error("preparing a write", s);
-  jsPubOptions po;
-  jsPubOptions_Init(&po);
-  po.MaxWait = impl_->options.timeout.count();
-  po.MsgId = id.c_str();
-  po.ExpectStream = impl_->options.stream.c_str();
-  if (expected == 0) {
-    po.ExpectNoMessage = true;
-  } else {
-    po.ExpectLastSubjectSeq = expected;
+  return impl_->publish(subject, payload, id, expected, w.writer,
+                        "another write of account " + w.account_id + " came first");
+}
+
+domain::result<std::uint64_t> cluster_log::append_records(const cluster_records& records,
+                                                          std::optional<std::uint64_t> expected) {
+  cluster_records named;
+  const cluster_records* r = &records;
+  if (records.writer.empty()) {
+    named = records;
+    named.writer = new_writer();
+    r = &named;
   }
-  jsPubAck* ack = nullptr;
-  jsErrCode code = jsErrCode(0);
-  s = js_PublishMsg(&ack, impl_->js, m, &po, &code);
-  natsMsg_Destroy(m);
-  if (s != NATS_OK) {
-    if (code == JSStreamWrongLastSequenceErr) {
-      // This very write may be what came first: an earlier attempt stored it and its
-      // acknowledgement was lost (a retry is checked against the expectation before the
-      // stream looks for a duplicate).
-      auto last_write = last(w.account_id);
-      if (last_write && last_write->has_value() && (*last_write)->writer == w.writer &&
-          (*last_write)->first_seq == w.first_seq && (*last_write)->values == w.values) {
-        return (*last_write)->stream_seq;
-      }
-      return domain::make_error(domain::errc::conflict,
-                                "another write of account " + w.account_id + " came first");
-    }
-    if (code == JSStreamMessageExceedsMaximumErr) {
-      return domain::make_error(domain::errc::payload_too_large,
-                                "the write is larger than the cluster's 8 MiB message limit");
-    }
-    return nats_error("appending a write", s, code);
-  }
-  std::uint64_t seq = ack->Sequence;
-  bool duplicate = ack->Duplicate;
-  jsPubAck_Destroy(ack);
-  if (!duplicate) return seq;
-  // The position was claimed before: by this very attempt (its acknowledgement lost), or
-  // by another node's write, which came first.
-  auto stored = get(seq);
-  if (!stored) return std::move(stored).err();
-  if (stored->has_value() && (*stored)->writer == w.writer && (*stored)->values == w.values) {
-    return seq;
-  }
-  return domain::make_error(domain::errc::conflict,
-                            "another write of account " + w.account_id + " came first");
+  std::string subject = std::string(k_records_prefix) + r->scope;
+  std::string payload = encode_cluster_records(*r);
+  std::string id = expected ? subject + "/" + std::to_string(*expected) : r->writer;
+  return impl_->publish(subject, payload, id, expected, r->writer,
+                        "another write of " + subject + " came first");
+}
+
+domain::result<std::optional<cluster_records>> cluster_log::last_records(std::string_view scope) {
+  std::string subject = std::string(k_records_prefix) + std::string(scope);
+  auto m = impl_->last_message(subject);
+  if (!m) return std::move(m).err();
+  if (*m == nullptr) return std::optional<cluster_records>{};
+  auto r = records_from_message(*m);
+  natsMsg_Destroy(*m);
+  if (!r) return std::move(r).err();
+  return std::optional<cluster_records>(std::move(*r));
 }
 
 domain::result<std::optional<cluster_write>> cluster_log::get(std::uint64_t seq) {
@@ -313,16 +488,11 @@ domain::result<std::optional<cluster_write>> cluster_log::get(std::uint64_t seq)
 }
 
 domain::result<std::optional<cluster_write>> cluster_log::last(std::string_view account_id) {
-  natsMsg* m = nullptr;
-  jsOptions o = impl_->js_options();
-  jsErrCode code = jsErrCode(0);
-  std::string subject = cluster_subject(account_id);
-  natsStatus s =
-      js_GetLastMsg(&m, impl_->js, impl_->options.stream.c_str(), subject.c_str(), &o, &code);
-  if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) return std::optional<cluster_write>{};
-  if (s != NATS_OK) return nats_error("reading an account's last write", s, code);
-  auto w = from_message(m);
-  natsMsg_Destroy(m);
+  auto m = impl_->last_message(cluster_subject(account_id));
+  if (!m) return std::move(m).err();
+  if (*m == nullptr) return std::optional<cluster_write>{};
+  auto w = from_message(*m);
+  natsMsg_Destroy(*m);
   if (!w) return std::move(w).err();
   return std::optional<cluster_write>(std::move(*w));
 }
@@ -407,7 +577,7 @@ domain::result<std::uint64_t> cluster_log::last_seq() {
 }
 
 domain::status cluster_log::follow(std::uint64_t from,
-                                   std::function<void(domain::result<cluster_write>)> fn) {
+                                   std::function<void(domain::result<cluster_message>)> fn) {
   std::lock_guard lock(impl_->follow_mu);
   if (impl_->sub != nullptr) {
     return domain::make_error(domain::errc::internal, "the stream is already followed");
@@ -423,15 +593,27 @@ domain::status cluster_log::follow(std::uint64_t from,
   jsErrCode code = jsErrCode(0);
   auto on_message = [](natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
     auto* self = static_cast<impl*>(closure);
-    auto w = from_message(m);
+    auto w = message_from(m);
     natsMsg_Destroy(m);
     self->on_write(std::move(w));
   };
-  std::string filter = std::string(k_events_prefix) + ">";
+  std::string filter = "referrald.>";
   natsStatus s =
       js_Subscribe(&impl_->sub, impl_->js, filter.c_str(), on_message, impl_.get(), &o, &so, &code);
   if (s != NATS_OK) return nats_error("following the stream", s, code);
   return {};
+}
+
+domain::result<std::string> cluster_log::stream_leader() {
+  jsOptions o = impl_->js_options();
+  jsErrCode code = jsErrCode(0);
+  jsStreamInfo* si = nullptr;
+  natsStatus s = js_GetStreamInfo(&si, impl_->js, impl_->options.stream.c_str(), &o, &code);
+  if (s != NATS_OK) return nats_error("reading the stream's state", s, code);
+  std::string leader;
+  if (si->Cluster != nullptr && si->Cluster->Leader != nullptr) leader = si->Cluster->Leader;
+  jsStreamInfo_Destroy(si);
+  return leader;
 }
 
 bool cluster_log::connected() const {

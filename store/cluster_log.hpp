@@ -30,6 +30,25 @@
 //               hash, crc), for seq first_seq + i
 //   lpstr, varint as in domain/base/codec.hpp
 //
+// Records — the data every node keeps an identical copy of besides the accounts' events
+// (API keys, AI-referral connections, rows and batch records) — travel as the store
+// records a node would write, applied as they are by every node in stream order:
+//
+//   subject  := "referrald.records.keys." key_id          (one API key's versions)
+//             | "referrald.records.connections." brand_id  (a brand's connections)
+//             | "referrald.records.ai." brand_id           (a push without batch_id)
+//             | "referrald.records.batch." brand_id "." h  (a push with a batch_id: h is
+//                    the first 16 bytes of SHA-256(connection_id NUL batch_id) as hex; the
+//                    first push claims it with expected sequence 0, so one batch_id is
+//                    stored once across the cluster)
+//   headers  := "Nats-Msg-Id: " subject "/" expected   when the write expects a sequence
+//             | "Nats-Msg-Id: " writer                  otherwise
+//               "Nats-Expected-Last-Subject-Sequence: " n   when it expects one
+//   payload  := version:u8(0x01) count:varint (record){count} writer:lpstr
+//   record   := column:lpstr ("keys" | "connections" | "ai_rows" | "ai_batches")
+//               key:lpstr value:lpstr   (the put, in the layouts of store/key_store.hpp and
+//                                        store/ai_store.hpp)
+//
 // Thread-safe: every call may come from any thread.
 
 #include <chrono>
@@ -41,7 +60,10 @@
 #include <string_view>
 #include <vector>
 
+#include <variant>
+
 #include "domain/base/result.hpp"
+#include "store/db.hpp"
 
 namespace referrald::store {
 
@@ -55,6 +77,36 @@ struct cluster_write {
 
   friend bool operator==(const cluster_write&, const cluster_write&) = default;
 };
+
+// One put of a store record (see "Records" above).
+struct cluster_record {
+  column cf = column::keys;
+  std::string key;
+  std::string value;
+
+  friend bool operator==(const cluster_record&, const cluster_record&) = default;
+};
+
+// A write of records, as a message of the stream.
+struct cluster_records {
+  std::string scope;  // the subject after "referrald.records."
+  std::vector<cluster_record> records;
+  std::string writer;
+  std::uint64_t stream_seq = 0;
+
+  friend bool operator==(const cluster_records&, const cluster_records&) = default;
+};
+
+// A message as the follower gets it.
+struct cluster_message {
+  std::variant<cluster_write, cluster_records> body;
+  std::int64_t published_ms = 0;  // when the stream stored it (Unix ms)
+  std::uint64_t pending = 0;      // messages after it the follower has yet to get
+};
+
+std::string encode_cluster_records(const cluster_records& r);
+domain::result<cluster_records> decode_cluster_records(std::string_view scope,
+                                                       std::string_view payload);
 
 // The subject and payload of a write, and back (exposed for tests).
 std::string cluster_subject(std::string_view account_id);
@@ -88,6 +140,15 @@ class cluster_log {
   // server: the write may still be stored later, once, as a retry would find).
   domain::result<std::uint64_t> append(const cluster_write& w, std::uint64_t expected);
 
+  // Appends records under "referrald.records." r.scope: when `expected` is set, only if
+  // the subject's last message is at that stream sequence (0: the subject has none),
+  // else conflict. The message's stream sequence, as for append().
+  domain::result<std::uint64_t> append_records(const cluster_records& r,
+                                               std::optional<std::uint64_t> expected);
+
+  // The last records written under `scope`; nullopt when there are none.
+  domain::result<std::optional<cluster_records>> last_records(std::string_view scope);
+
   // The write at stream sequence `seq`; nullopt when there is none.
   domain::result<std::optional<cluster_write>> get(std::uint64_t seq);
 
@@ -108,10 +169,15 @@ class cluster_log {
   // The stream's last sequence number (0 when empty).
   domain::result<std::uint64_t> last_seq();
 
-  // Calls `fn` with every write from stream sequence `from` on, in stream order, on a
-  // client thread, until the log is destroyed; reconnects by itself. A message that does
-  // not decode is passed on as its error (store_corrupted). One follower at a time.
-  domain::status follow(std::uint64_t from, std::function<void(domain::result<cluster_write>)> fn);
+  // Calls `fn` with every message (writes and records) from stream sequence `from` on,
+  // in stream order, on a client thread, until the log is destroyed; reconnects by
+  // itself. A message that does not decode is passed on as its error (store_corrupted).
+  // One follower at a time.
+  domain::status follow(std::uint64_t from,
+                        std::function<void(domain::result<cluster_message>)> fn);
+
+  // The name of the server leading the stream ("" while it has none).
+  domain::result<std::string> stream_leader();
 
   // True while connected to a server.
   bool connected() const;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -315,8 +316,11 @@ std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
   return {host, static_cast<std::uint16_t>(port)};
 }
 
-// Installs REFERRALD_BOOTSTRAP_KEY, or the first admin key of an empty data directory.
-void bootstrap_keys(store::db& db) {
+// Installs REFERRALD_BOOTSTRAP_KEY, or the first admin key of an empty data directory
+// (in cluster mode: of a cluster without keys), through `create`.
+using key_creator = std::function<domain::result<domain::api_key>(const domain::api_key_request&,
+                                                                  const std::string& secret)>;
+void bootstrap_keys(store::db& db, const key_creator& create) {
   auto keys = store::key_store(db).load_all();
   if (!keys) throw std::runtime_error(keys.err().message);
   domain::api_key_request admin{"bootstrap admin", domain::role::admin, {true, {}, true, {}}};
@@ -335,7 +339,7 @@ void bootstrap_keys(store::db& db) {
       }
       return;
     }
-    auto k = store::create_key_offline(db, admin, secret);
+    auto k = create(admin, secret);
     if (!k && k.err().code == domain::errc::insufficient_storage) {
       // The store still serves reads; the key is installed by a start with space.
       infra::log(infra::log_level::warn,
@@ -350,7 +354,7 @@ void bootstrap_keys(store::db& db) {
   if (!keys->empty()) return;
   std::string secret = domain::generate_secret();
   admin.name = "initial admin";
-  auto k = store::create_key_offline(db, admin, secret);
+  auto k = create(admin, secret);
   if (!k) throw std::runtime_error(k.err().message);
   std::fprintf(stderr,
                "referrald: created admin API key %lld; its secret is shown only this once:\n"
@@ -380,7 +384,11 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::unique_ptr<store::db> db = std::move(*opened);
-    bootstrap_keys(*db);
+    if (cfg.cluster.empty()) {
+      bootstrap_keys(*db, [&](const domain::api_key_request& r, const std::string& secret) {
+        return store::create_key_offline(*db, r, secret);
+      });
+    }
 
     actors::runtime_options ropts;
     ropts.actor_threads = cfg.actor_threads;
@@ -404,6 +412,13 @@ int main(int argc, char** argv) {
       ropts.cluster = std::move(cs);
     }
     actors::runtime runtime(*db, ropts);
+    if (!cfg.cluster.empty()) {
+      // The node's copy has caught up with the cluster's keys: a key is created once for
+      // the whole cluster, through the stream.
+      bootstrap_keys(*db, [&](const domain::api_key_request& r, const std::string& secret) {
+        return runtime.create_key_now(r, secret);
+      });
+    }
 
     http::server_options sopts;
     sopts.host = host;

@@ -36,14 +36,18 @@ struct node {
     cluster_cache cache(*store);
     std::uint64_t from = *cache.applied() + 1;
     BOOST_REQUIRE(log->follow(from,
-                              [this](domain::result<cluster_write> w) {
+                              [this](domain::result<cluster_message> m) {
                                 std::lock_guard lock(mu);
-                                if (!w) {
-                                  problems.push_back(w.err().message);
-                                } else if (auto st = cluster_cache(*store).apply(*w); !st) {
+                                if (!m) {
+                                  problems.push_back(m.err().message);
+                                  cv.notify_all();
+                                  return;
+                                }
+                                const auto& w = std::get<cluster_write>(m->body);
+                                if (auto st = cluster_cache(*store).apply(w); !st) {
                                   problems.push_back(st.err().message);
                                 } else {
-                                  last_applied = w->stream_seq;
+                                  last_applied = w.stream_seq;
                                 }
                                 cv.notify_all();
                               })

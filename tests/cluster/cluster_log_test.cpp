@@ -123,11 +123,12 @@ BOOST_AUTO_TEST_CASE(a_follower_sees_every_write_in_stream_order) {
   // From the third write on: earlier ones are not delivered.
   BOOST_REQUIRE(reader
                     ->follow(3,
-                             [&](domain::result<cluster_write> w) {
-                               BOOST_REQUIRE(w.ok());
+                             [&](domain::result<cluster_message> m) {
+                               BOOST_REQUIRE(m.ok());
+                               const auto& w = std::get<cluster_write>(m->body);
                                std::lock_guard lock(mu);
-                               seen.emplace_back(w->account_id, w->first_seq);
-                               stream_seqs.push_back(w->stream_seq);
+                               seen.emplace_back(w.account_id, w.first_seq);
+                               stream_seqs.push_back(w.stream_seq);
                                cv.notify_all();
                              })
                     .ok());

@@ -3,11 +3,14 @@
 // refused once (409); many creates into one account from both nodes are all stored, in
 // one gap-free, verifiable history.
 
+#include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <future>
+#include <set>
 #include <thread>
 
+#include "tests/cluster/helpers.hpp"
 #include "tests/support/command.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/nats_cluster.hpp"
@@ -24,11 +27,17 @@ struct cluster_node {
   temp_dir dir;
   std::unique_ptr<server_process> server;
 
+  server_process::options opts;
+
   cluster_node(const nats_cluster& c, const std::string& name) {
-    server_process::options o;
-    o.data_dir = dir.path();
-    o.args = {"--cluster", c.urls(), "--node-name", name};
-    server = std::make_unique<server_process>(o);
+    opts.data_dir = dir.path();
+    opts.args = {"--cluster", c.urls(), "--node-name", name};
+    server = std::make_unique<server_process>(opts);
+  }
+  // Starts the node again on its data directory (after a kill).
+  void restart() {
+    server.reset();
+    server = std::make_unique<server_process>(opts);
   }
   std::unique_ptr<http_client> client() {
     return std::make_unique<http_client>(server->port(), admin_secret);
@@ -47,6 +56,74 @@ bool eventually(Fn fn) {
     if (fn()) return true;
   }
   return fn();
+}
+
+// Creates rules "<prefix><i>.com" in `account` through `node`, one after another, until
+// `count` were acknowledged (201); a refused write (503, while the cluster elects a
+// leader or the node reconnects) is made again. `pause` is called before each write.
+struct rule_writer {
+  std::string account;
+  std::string prefix;
+  std::vector<std::string> acknowledged;
+  int refused = 0;
+
+  template <class Pause>
+  void run(cluster_node& node, int count, Pause&& pause) {
+    std::uint16_t port = 0;
+    std::unique_ptr<http_client> c;
+    for (int i = 0; static_cast<int>(acknowledged.size()) < count;) {
+      pause(static_cast<int>(acknowledged.size()));
+      if (!node.server || node.server->port() != port) {
+        port = node.server->port();
+        c = std::make_unique<http_client>(port, admin_secret);
+      }
+      std::string domain = prefix + std::to_string(i) + ".com";
+      http_reply r;
+      try {
+        r = c->post("/passthrough-referrers?account_id=" + account, body(domain));
+      } catch (const std::exception&) {
+        c.reset();
+        port = 0;
+        std::this_thread::sleep_for(100ms);
+        continue;
+      }
+      if (r.status == 201u) {
+        acknowledged.push_back(domain);
+        ++i;
+      } else if (r.status == 409u) {
+        ++i;  // an earlier attempt that was refused did land: not acknowledged, not lost
+      } else {
+        BOOST_REQUIRE_MESSAGE(r.status == 503u, r.status << " " << r.body);
+        ++refused;
+        std::this_thread::sleep_for(100ms);
+      }
+    }
+  }
+};
+
+// Every acknowledged rule is on the node (waiting for it to catch up).
+void expect_all_on(cluster_node& node, const std::string& account,
+                   const std::vector<std::string>& domains) {
+  std::string list;
+  bool all = eventually([&] {
+    list = node.client()->get("/passthrough-referrers?account_id=" + account).body;
+    for (const auto& d : domains)
+      if (list.find('"' + d + '"') == std::string::npos) return false;
+    return true;
+  });
+  BOOST_TEST(all, "an acknowledged rule is missing: " << list.substr(0, 400));
+}
+
+// The index of the NATS server leading the stream (servers are named n1, n2, ...).
+int stream_leader(const nats_cluster& nats) {
+  auto log = open_log(nats);
+  for (int tries = 0; tries < 50; ++tries, std::this_thread::sleep_for(100ms)) {
+    auto leader = log->stream_leader();
+    if (leader && leader->size() > 1 && leader->front() == 'n')
+      return std::stoi(leader->substr(1)) - 1;
+  }
+  BOOST_FAIL("the stream has no leader");
+  return 0;
 }
 
 }  // namespace
@@ -126,6 +203,168 @@ BOOST_AUTO_TEST_CASE(concurrent_creates_from_both_nodes_are_all_stored_in_one_hi
   BOOST_TEST(verified.output.find("30 events") != std::string::npos, verified.output);
 }
 
+// Every write answers the account's sequence after it; a read on another node that names
+// it waits until that node has applied it (and gives up after 2 s with 503).
+BOOST_AUTO_TEST_CASE(writes_answer_their_sequence_and_reads_on_any_node_can_wait_for_it) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  auto ca = a.client();
+  auto cb = b.client();
+  BOOST_TEST(cb->get("/readyz").status == 200u);
+  BOOST_TEST(cb->get("/readyz").body.find(R"("connected":true)") != std::string::npos);
+  // B has the account loaded (and so a state that may lag).
+  BOOST_TEST(cb->get("/passthrough-referrers?account_id=acme").status == 200u);
+  std::string last_seq;
+  for (int i = 0; i < 5; ++i) {
+    auto created =
+        ca->post("/passthrough-referrers?account_id=acme", body("w" + std::to_string(i) + ".com"));
+    BOOST_REQUIRE_MESSAGE(created.status == 201u, created.body);
+    BOOST_TEST(created.header("referrald-seq") == std::to_string(i + 1));
+    last_seq = created.header("referrald-seq");
+    // Read on B at once, naming the sequence: never a stale answer.
+    auto read =
+        cb->request("GET", "/passthrough-referrers/" + std::to_string(i + 1) + "?account_id=acme",
+                    {}, {{"Referrald-Min-Seq", last_seq}});
+    BOOST_TEST(read.status == 200u, read.body);
+  }
+  auto patched = cb->patch("/passthrough-referrers/1?account_id=acme", R"({"utm_source":"z"})");
+  BOOST_TEST(patched.header("referrald-seq") == "6");
+  BOOST_TEST(ca->request("GET", "/passthrough-referrers/1?account_id=acme", {},
+                         {{"Referrald-Min-Seq", "6"}})
+                 .body.find(R"("utm_source":"z")") != std::string::npos);
+  auto deleted = ca->del("/passthrough-referrers/2?account_id=acme");
+  BOOST_TEST(deleted.status == 204u);
+  BOOST_TEST(deleted.header("referrald-seq") == "7");
+  // Resolutions wait the same way.
+  auto resolved =
+      cb->request("POST", "/attribution/resolve?account_id=acme",
+                  R"({"referrer":"https://w3.com/","landing_url":"https://shop.example/"})",
+                  {{"Referrald-Min-Seq", "7"}});
+  BOOST_TEST(resolved.status == 200u, resolved.body);
+  // A sequence the account never reaches: 503 after the wait, with Retry-After.
+  auto start = std::chrono::steady_clock::now();
+  auto ahead = cb->request("GET", "/passthrough-referrers?account_id=acme", {},
+                           {{"Referrald-Min-Seq", "1000"}});
+  auto waited = std::chrono::steady_clock::now() - start;
+  BOOST_TEST(ahead.status == 503u, ahead.body);
+  BOOST_TEST(ahead.header("retry-after") == "1");
+  BOOST_TEST(ahead.body.find("Referrald-Min-Seq") != std::string::npos, ahead.body);
+  BOOST_TEST((waited >= 1900ms && waited < 5s));
+  auto bad = cb->request("GET", "/passthrough-referrers?account_id=acme", {},
+                         {{"Referrald-Min-Seq", "soon"}});
+  BOOST_TEST(bad.status == 400u, bad.body);
+  BOOST_TEST(bad.body.find("Referrald-Min-Seq") != std::string::npos, bad.body);
+  auto metrics = http_client(b.server->port()).get("/metrics").body;
+  BOOST_TEST(metrics.find("\nreferrald_cluster_apply_lag_seconds ") != std::string::npos);
+  BOOST_TEST(metrics.find("\nreferrald_cluster_connected 1") != std::string::npos);
+}
+
+// A key created on one node works on every node; one revoked on one node is refused by
+// every node within a second; keys created at once on two nodes get distinct ids.
+BOOST_AUTO_TEST_CASE(api_keys_are_cluster_wide) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  auto created = a.client()->post(
+      "/api-keys", R"({"name":"ci","role":"viewer","accounts":["acme"],"brands":[7]})");
+  BOOST_REQUIRE_MESSAGE(created.status == 201u, created.body);
+  auto key = created.json();
+  std::string secret = key["data"]["secret"].GetString();
+  std::string id = std::to_string(key["data"]["id"].GetInt64());
+  http_client on_a(a.server->port(), secret), on_b(b.server->port(), secret);
+  BOOST_TEST(on_a.get("/passthrough-referrers?account_id=acme").status == 200u);
+  BOOST_TEST(eventually(
+      [&] { return on_b.get("/passthrough-referrers?account_id=acme").status == 200u; }));
+  BOOST_TEST(b.client()->get("/api-keys/" + id).status == 200u);
+
+  BOOST_REQUIRE(a.client()->del("/api-keys/" + id).status == 204u);
+  auto revoked = std::chrono::steady_clock::now();
+  BOOST_TEST(on_a.get("/passthrough-referrers?account_id=acme").status == 401u);
+  bool refused = false;
+  while (!refused && std::chrono::steady_clock::now() - revoked < 1s) {
+    refused = on_b.get("/passthrough-referrers?account_id=acme").status == 401u;
+    if (!refused) std::this_thread::sleep_for(5ms);
+  }
+  BOOST_TEST(refused, "node B still took the key revoked on A after 1 s");
+
+  // Creates racing on both nodes: every key gets its own id and works everywhere.
+  std::vector<std::future<http_reply>> made;
+  for (int i = 0; i < 8; ++i) {
+    auto* node = i % 2 == 0 ? &a : &b;
+    made.push_back(std::async(std::launch::async, [node, i] {
+      return node->client()->post("/api-keys",
+                                  R"({"name":"k)" + std::to_string(i) +
+                                      R"(","role":"viewer","accounts":["acme"],"brands":[7]})");
+    }));
+  }
+  std::set<std::int64_t> ids;
+  std::vector<std::string> secrets;
+  for (auto& f : made) {
+    auto r = f.get();
+    BOOST_REQUIRE_MESSAGE(r.status == 201u, r.body);
+    auto d = r.json();
+    ids.insert(d["data"]["id"].GetInt64());
+    secrets.emplace_back(d["data"]["secret"].GetString());
+  }
+  BOOST_TEST(ids.size() == 8u);
+  for (const auto& s : secrets) {
+    for (auto* node : {&a, &b}) {
+      http_client c(node->server->port(), s);
+      BOOST_TEST(eventually([&] { return c.get("/ai-platforms").status == 200u; }));
+    }
+  }
+}
+
+// Connections made on one node take pushes on another; one batch_id pushed to both nodes
+// at once is stored once (the same body: both get the same answer; another body: 409).
+BOOST_AUTO_TEST_CASE(connections_and_pushes_are_cluster_wide_and_a_batch_id_is_stored_once) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  auto made =
+      a.client()->post("/42/ai-referrals/connections", R"({"name":"GA4","source_tool":"ga4"})");
+  BOOST_REQUIRE_MESSAGE(made.status == 201u, made.body);
+  std::string id = made.json()["data"]["id"].GetString();
+  std::string events = "/42/ai-referrals/connections/" + id + "/events";
+  BOOST_TEST(eventually(
+      [&] { return b.client()->get("/42/ai-referrals/connections/" + id).status == 200u; }));
+  auto rows = [](const std::string& batch, int pageviews) {
+    std::string out = "[";
+    for (int i = 0; i < 50; ++i) {
+      out += std::string(i ? "," : "") +
+             R"({"date":"2026-05-20","raw_referrer_value":"chatgpt.com","raw_page_value":"/p)" +
+             std::to_string(i) + R"(","pageviews":)" + std::to_string(pageviews) +
+             R"(,"batch_id":")" + batch + R"("})";
+    }
+    return out + "]";
+  };
+  auto push_both = [&](const std::string& body_a, const std::string& body_b) {
+    auto on_a = std::async(std::launch::async, [&] { return a.client()->post(events, body_a); });
+    auto on_b = std::async(std::launch::async, [&] { return b.client()->post(events, body_b); });
+    return std::make_pair(on_a.get(), on_b.get());
+  };
+  for (int round = 0; round < 3; ++round) {
+    std::string batch = "same-" + std::to_string(round);
+    auto [ra, rb] = push_both(rows(batch, 1), rows(batch, 1));
+    BOOST_TEST(ra.status == 200u, ra.body);
+    BOOST_TEST(rb.status == 200u, rb.body);
+    BOOST_TEST(ra.body == rb.body);
+    std::string other = "diff-" + std::to_string(round);
+    auto [da, db] = push_both(rows(other, 1), rows(other, 2));
+    BOOST_TEST(
+        ((da.status == 200u && db.status == 409u) || (da.status == 409u && db.status == 200u)),
+        "round " << round << ": " << da.status << " and " << db.status);
+  }
+  // Every row counted once, on both nodes (50 pages, each pushed with pageviews 1 or 2).
+  for (auto* node : {&a, &b}) {
+    BOOST_TEST(eventually([&] {
+      auto r = node->client()->get("/42/ai-referrals/report?from=2026-05-20&to=2026-05-20");
+      return r.status == 200u && r.json()["data"]["totals"]["rows"].GetInt() == 50;
+    }));
+  }
+  BOOST_TEST(b.client()->del("/42/ai-referrals/connections/" + id).status == 204u);
+  BOOST_TEST(eventually(
+      [&] { return a.client()->get("/42/ai-referrals/connections/" + id).status == 404u; }));
+}
+
 // Without any NATS server, writes are refused (nothing acknowledged) while reads and
 // resolutions go on from the node's own state; once the servers are back, writes are
 // taken again without restarting the node, and the history holds exactly the
@@ -162,6 +401,50 @@ BOOST_AUTO_TEST_CASE(with_the_whole_cluster_down_writes_are_refused_and_reads_go
   }
   BOOST_TEST(verified.exit == 0, verified.output);
   BOOST_TEST(verified.output.find("2 events") != std::string::npos, verified.output);
+}
+
+// kill -9 of the NATS server leading the stream while both nodes write: writes go on after
+// the election, and every acknowledged write is in the history, on both nodes.
+BOOST_AUTO_TEST_CASE(losing_the_stream_leader_during_writes_loses_nothing) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  rule_writer wa{"shared", "a", {}, 0}, wb{"shared", "b", {}, 0};
+  std::atomic<bool> killed{false};
+  auto kill_at = [&](int acknowledged) {
+    if (acknowledged == 10 && !killed.exchange(true)) nats.kill(stream_leader(nats));
+  };
+  auto on_b = std::async(std::launch::async, [&] { wb.run(b, 25, [](int) {}); });
+  wa.run(a, 25, kill_at);
+  on_b.get();
+  BOOST_TEST(killed.load());
+  auto all = wa.acknowledged;
+  all.insert(all.end(), wb.acknowledged.begin(), wb.acknowledged.end());
+  expect_all_on(a, "shared", all);
+  expect_all_on(b, "shared", all);
+  auto verified = referralctl("--cluster " + nats.urls() + " verify");
+  BOOST_TEST(verified.exit == 0, verified.output);
+  BOOST_TEST_MESSAGE("writes refused during the election: " << wa.refused + wb.refused);
+}
+
+// kill -9 of a referrald node while both write: restarted on its data directory, it
+// catches up (its own acknowledged writes and the other node's) and writes again.
+BOOST_AUTO_TEST_CASE(a_node_killed_during_writes_catches_up_when_restarted) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  rule_writer wa{"shared", "a", {}, 0}, wb{"shared", "b", {}, 0};
+  auto on_a = std::async(std::launch::async, [&] { wa.run(a, 40, [](int) {}); });
+  wb.run(b, 10, [](int) {});
+  BOOST_REQUIRE(b.server->stop(SIGKILL) != 0);
+  on_a.get();
+  b.restart();
+  auto all = wa.acknowledged;
+  all.insert(all.end(), wb.acknowledged.begin(), wb.acknowledged.end());
+  expect_all_on(b, "shared", all);
+  wb.run(b, 15, [](int) {});
+  all.insert(all.end(), wb.acknowledged.begin() + 10, wb.acknowledged.end());
+  expect_all_on(a, "shared", all);
+  auto verified = referralctl("--cluster " + nats.urls() + " verify");
+  BOOST_TEST(verified.exit == 0, verified.output);
 }
 
 // A mistyped or unreachable cluster is said at start, not found out at the first write.

@@ -83,12 +83,15 @@ int main(int argc, char** argv) {
   std::mutex seen_mu;
   std::map<std::uint64_t, clock_type::time_point> acked, arrived;
   std::uint64_t messages = 0;
-  auto followed = (*follower)->follow(*start_seq + 1, [&](domain::result<store::cluster_write> w) {
-    if (!w) return;
-    std::lock_guard lock(seen_mu);
-    arrived.emplace(w->stream_seq, clock_type::now());
-    ++messages;
-  });
+  auto followed =
+      (*follower)->follow(*start_seq + 1, [&](domain::result<store::cluster_message> m) {
+        if (!m) return;
+        const auto* w = std::get_if<store::cluster_write>(&m->body);
+        if (w == nullptr) return;
+        std::lock_guard lock(seen_mu);
+        arrived.emplace(w->stream_seq, clock_type::now());
+        ++messages;
+      });
   if (!followed) return 1;
 
   store::cluster_committer committer(**writer, static_cast<std::size_t>(std::stoi(argv[5])));
