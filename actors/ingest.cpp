@@ -26,22 +26,6 @@ std::string batch_key(std::int64_t brand_id, const std::string& connection_id,
   return key;
 }
 
-// Cluster mode: the subject a batch_id is claimed on (store/cluster_log.hpp, "Records").
-std::string batch_scope(std::int64_t brand_id, const std::string& connection_id,
-                        const std::string& batch_id) {
-  std::string name = connection_id;
-  name.push_back('\0');
-  name += batch_id;
-  auto d = domain::sha256(name);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string scope = "batch." + std::to_string(brand_id) + ".";
-  for (std::size_t i = 0; i < 16; ++i) {
-    scope.push_back(hex[d[i] >> 4]);
-    scope.push_back(hex[d[i] & 15]);
-  }
-  return scope;
-}
-
 // Cluster mode: appends the puts of `batch` under `scope` (this thread may block), and
 // calls `done` once this node has applied them.
 template <class Done>
@@ -167,7 +151,7 @@ void push(const ingest_services& svc, push_req& req) {
   std::optional<std::uint64_t> expected;  // cluster mode: the batch subject's last message
   std::string scope;
   if (svc.cluster != nullptr) {
-    scope = batch_scope(req.brand_id, req.connection_id, batch_id);
+    scope = store::cluster_batch_scope(req.brand_id, req.connection_id, batch_id);
     auto claimed = claimed_batch(*svc.cluster, scope);
     if (!claimed) return fail(claimed.err());
     if (claimed->record && answer_known(*claimed->record)) return;

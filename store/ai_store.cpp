@@ -31,6 +31,8 @@
 
 #include "store/ai_store.hpp"
 
+#include "domain/base/digest.hpp"
+
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 
@@ -218,6 +220,21 @@ domain::status ai_store::scan_rows(std::int64_t brand_id, std::int64_t from_day,
   }
   if (!it->status().ok()) return to_error(it->status(), "scanning AI-referral rows");
   return {};
+}
+
+std::string cluster_batch_scope(std::int64_t brand_id, const std::string& connection_id,
+                                const std::string& batch_id) {
+  std::string name = connection_id;
+  name.push_back('\0');
+  name += batch_id;
+  auto d = domain::sha256(name);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string scope = "batch." + std::to_string(brand_id) + ".";
+  for (std::size_t i = 0; i < 16; ++i) {
+    scope.push_back(hex[d[i] >> 4]);
+    scope.push_back(hex[d[i] & 15]);
+  }
+  return scope;
 }
 
 domain::result<batch_record> decode_batch_record(std::string_view value) {

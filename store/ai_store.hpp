@@ -36,6 +36,12 @@ struct batch_record {
   digest_of kind = digest_of::canonical_rows;
 };
 
+// Cluster mode: the records scope a batch_id is claimed on (store/cluster_log.hpp,
+// "Records"): "batch." brand_id "." the first 16 bytes of SHA-256(connection_id NUL
+// batch_id) as hex.
+std::string cluster_batch_scope(std::int64_t brand_id, const std::string& connection_id,
+                                const std::string& batch_id);
+
 // A stored batch record's value (the ai_batches column), as put_batch wrote it.
 domain::result<batch_record> decode_batch_record(std::string_view value);
 

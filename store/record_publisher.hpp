@@ -72,7 +72,7 @@ class record_publisher {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<job> queued_;
-  std::set<std::string> busy_;                    // scopes with a write in flight
+  std::set<std::string> busy_;                     // scopes with a write in flight
   std::multimap<std::uint64_t, done_fn> waiting_;  // stored, not yet applied here
   std::uint64_t applied_ = 0;
   bool stopping_ = false;

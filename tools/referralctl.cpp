@@ -23,6 +23,7 @@
 #include "snapshots/snapshot_store.hpp"
 #include "snapshots/verify.hpp"
 #include "store/cluster_events.hpp"
+#include "store/cluster_import.hpp"
 #include "store/cluster_log.hpp"
 #include "store/db.hpp"
 #include "store/event_log.hpp"
@@ -59,6 +60,9 @@ Commands:
   keys revoke ID             revoke a key while the server is stopped
   import --entity KIND --account ID --file FILE [--mode MODE] [--validate-only]
                              import rules through a running server's API (JSON or CSV)
+  cluster import --data DIR --cluster URLS
+                             move a data directory's whole history (events, keys,
+                             connections, AI rows) into a cluster's stream
   export --entity KIND --account ID [--format json|csv] [--include-inactive] [--out FILE]
                              export rules through a running server's API
 
@@ -145,6 +149,22 @@ create and revoke need the server to be stopped (they write to the store); with 
 server running, use the /api-keys API.
 )";
 
+constexpr const char* k_cluster_usage =
+    R"(usage: referralctl cluster import --data DIR --cluster nats://HOST:PORT[,nats://...]
+
+Moves a single-node data directory into a cluster's event stream, so that the
+deployment grows into a cluster without losing its audit trail: every account's events
+with the same sequence numbers and hashes, the API keys (same ids and secrets), the
+AI-referral connections, rows and batch_id records. Snapshots are not moved (each node
+writes its own). Stop the server first; start the cluster's nodes afterwards (with empty
+data directories: each fills its own copy from the stream).
+
+Refused, with nothing written, when the stream already holds one of the accounts or key
+ids (an import made twice, or into a cluster already written to). The stream is created
+when the cluster has none, with min(3, servers) replicas. Check the result with
+'referralctl --cluster URLS verify'.
+)";
+
 constexpr const char* k_import_usage =
     R"(usage: referralctl import --entity KIND --account ID --file FILE [--mode MODE]
                           [--validate-only] [--server URL] [--key KEY]
@@ -190,6 +210,7 @@ const std::map<std::string, std::set<std::string>> k_command_options = {
     {"keys", {"name", "role", "accounts", "brands"}},
     {"import", {"entity", "account", "file", "mode", "validate-only", "server", "key"}},
     {"export", {"entity", "account", "format", "include-inactive", "out", "server", "key"}},
+    {"cluster", {"cluster"}},
     {"help", {}},
 };
 
@@ -303,6 +324,19 @@ std::string cluster_urls(const args& a) {
   return env != nullptr ? env : "";
 }
 
+// The servers of a --cluster list.
+std::vector<std::string> cluster_servers(const std::string& urls) {
+  std::vector<std::string> out;
+  for (std::size_t at = 0; at <= urls.size();) {
+    auto comma = urls.find(',', at);
+    std::string url = urls.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    if (!url.empty()) out.push_back(url);
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  return out;
+}
+
 // Opens the source the command line names; null after printing why it cannot.
 std::unique_ptr<history_source> open_history(const std::string& dir, const args& a) {
   auto src = std::make_unique<history_source>();
@@ -315,13 +349,7 @@ std::unique_ptr<history_source> open_history(const std::string& dir, const args&
     return src;
   }
   store::cluster_options o;
-  for (std::size_t at = 0; at <= urls.size();) {
-    auto comma = urls.find(',', at);
-    std::string url = urls.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-    if (!url.empty()) o.servers.push_back(url);
-    if (comma == std::string::npos) break;
-    at = comma + 1;
-  }
+  o.servers = cluster_servers(urls);
   o.node_name = "referralctl";
   o.create = false;
   auto log = store::cluster_log::open(o);
@@ -845,6 +873,39 @@ int cmd_export(const args& a) {
   return 0;
 }
 
+int cmd_cluster(const std::string& dir, const args& a) {
+  if (a.help) {
+    std::fputs(k_cluster_usage, stdout);
+    return 0;
+  }
+  if (a.positional.size() != 2 || a.positional[1] != "import") {
+    return usage_error("the cluster command is 'cluster import --data DIR --cluster URLS'");
+  }
+  auto urls = cluster_urls(a);
+  if (urls.empty()) return usage_error("cluster import needs --cluster URLS");
+  auto db = open_store(dir, false);
+  if (!db) return 1;
+  store::cluster_options o;
+  o.servers = cluster_servers(urls);
+  o.node_name = "referralctl";
+  o.replicas = static_cast<int>(std::min<std::size_t>(3, o.servers.size()));
+  auto log = store::cluster_log::open(o);
+  if (!log) return failed(log.err());
+  auto done =
+      store::import_into_cluster(*db, **log, [](const std::string& account, std::uint64_t events) {
+        std::fprintf(stdout, "account %s: %llu events\n", account.c_str(),
+                     static_cast<unsigned long long>(events));
+        std::fflush(stdout);
+      });
+  if (!done) return failed(done.err());
+  std::fprintf(stdout,
+               "imported into the cluster's stream: %zu accounts, %llu events, %zu API keys, %zu "
+               "connections, %zu AI rows, %zu batch records (%zu the cluster already had)\n",
+               done->accounts, static_cast<unsigned long long>(done->events), done->keys,
+               done->connections, done->rows, done->batches, done->batches_skipped);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -856,7 +917,8 @@ int main(int argc, char** argv) {
   }
   std::string dir = "./data";
   if (const char* env = std::getenv("REFERRALD_DATA"); env != nullptr && *env != '\0') dir = env;
-  if (a.options.contains("data") && a.options.contains("cluster")) {
+  const bool moving = !a.positional.empty() && a.positional[0] == "cluster";
+  if (a.options.contains("data") && a.options.contains("cluster") && !moving) {
     return usage_error("--data and --cluster name two different histories: give one");
   }
   if (auto d = a.options.find("data"); d != a.options.end()) {
@@ -884,6 +946,7 @@ int main(int argc, char** argv) {
   if (name == "history") return cmd_history(dir, a);
   if (name == "snapshot") return cmd_snapshot(dir, a);
   if (name == "import") return cmd_import(a);
+  if (name == "cluster") return cmd_cluster(dir, a);
   if (name == "export") return cmd_export(a);
   return usage_error("unknown command '" + name + "' (see referralctl help)");
 }

@@ -447,6 +447,91 @@ BOOST_AUTO_TEST_CASE(a_node_killed_during_writes_catches_up_when_restarted) {
   BOOST_TEST(verified.exit == 0, verified.output);
 }
 
+// A single-node data directory moved into a cluster: the same histories (verify through the
+// stream), keys, connections, rows and batch ids, served by a fresh node; a second import
+// is refused.
+BOOST_AUTO_TEST_CASE(an_embedded_store_moves_into_a_cluster_with_its_whole_history) {
+  temp_dir embedded;
+  std::string secret, connection;
+  std::string rows =
+      R"([{"date":"2026-05-20","raw_referrer_value":"chatgpt.com","raw_page_value":"/a","pageviews":3,"batch_id":"b1"},
+                         {"date":"2026-05-20","raw_referrer_value":"perplexity.ai","raw_page_value":"/b","pageviews":1,"batch_id":"b1"}])";
+  std::string batch_answer;
+  {
+    server_process::options o;
+    o.data_dir = embedded.path();
+    server_process single(o);
+    http_client c(single.port(), admin_secret);
+    for (int i = 0; i < 3; ++i) {
+      BOOST_REQUIRE(
+          c.post("/passthrough-referrers?account_id=acme", body("m" + std::to_string(i) + ".com"))
+              .status == 201u);
+    }
+    BOOST_REQUIRE(
+        c.patch("/passthrough-referrers/2?account_id=acme", R"({"utm_source":"moved"})").status ==
+        200u);
+    BOOST_REQUIRE(c.post("/passthrough-referrers?account_id=beta", body("b.com")).status == 201u);
+    auto key =
+        c.post("/api-keys", R"({"name":"ci","role":"viewer","accounts":["acme"],"brands":[42]})");
+    BOOST_REQUIRE(key.status == 201u);
+    secret = key.json()["data"]["secret"].GetString();
+    auto made = c.post("/42/ai-referrals/connections", R"({"name":"GA4","source_tool":"ga4"})");
+    BOOST_REQUIRE(made.status == 201u);
+    connection = made.json()["data"]["id"].GetString();
+    auto pushed = c.post("/42/ai-referrals/connections/" + connection + "/events", rows);
+    BOOST_REQUIRE(pushed.status == 200u);
+    batch_answer = pushed.body;
+    BOOST_REQUIRE(single.stop(SIGTERM) == 0);
+  }
+  nats_cluster nats(3);
+  auto moved =
+      referralctl("cluster import --data " + embedded.path() + " --cluster " + nats.urls());
+  BOOST_REQUIRE_MESSAGE(moved.exit == 0, moved.output);
+  BOOST_TEST(moved.output.find(
+                 "2 accounts, 5 events, 2 API keys, 1 connections, 2 AI rows, 1 batch records") !=
+                 std::string::npos,
+             moved.output);
+  auto verified = referralctl("--cluster " + nats.urls() + " verify");
+  BOOST_TEST(verified.exit == 0, verified.output);
+  BOOST_TEST(verified.output.find("2 accounts, 5 events") != std::string::npos, verified.output);
+  // The same events, byte for byte: the stream's history prints as the directory's.
+  auto from_dir = referralctl("--data " + embedded.path() + " events --account acme");
+  auto from_stream = referralctl("--cluster " + nats.urls() + " events --account acme");
+  BOOST_TEST(from_dir.exit == 0);
+  BOOST_TEST(from_stream.output == from_dir.output);
+
+  cluster_node node(nats, "fresh");
+  auto c = node.client();
+  auto list = c->get("/passthrough-referrers?account_id=acme");
+  BOOST_TEST(list.body.find(R"("total":3)") != std::string::npos, list.body);
+  BOOST_TEST(list.body.find(R"("utm_source":"moved")") != std::string::npos, list.body);
+  BOOST_TEST(http_client(node.server->port(), secret)
+                 .get("/passthrough-referrers?account_id=acme")
+                 .status == 200u);
+  BOOST_TEST(c->get("/42/ai-referrals/connections/" + connection).status == 200u);
+  auto report = c->get("/42/ai-referrals/report?from=2026-05-20&to=2026-05-20");
+  BOOST_TEST(report.json()["data"]["totals"]["pageviews"].GetInt() == 4);
+  std::string events = "/42/ai-referrals/connections/" + connection + "/events";
+  auto again = c->post(events, rows);
+  BOOST_TEST(again.status == 200u);
+  BOOST_TEST(again.body == batch_answer);
+  BOOST_TEST(
+      c->post(
+           events,
+           R"([{"date":"2026-05-20","raw_referrer_value":"chatgpt.com","raw_page_value":"/a","pageviews":9,"batch_id":"b1"}])")
+          .status == 409u);
+  // Writes go on from where the single node stopped.
+  auto next = c->post("/passthrough-referrers?account_id=acme", body("after.com"));
+  BOOST_TEST(next.status == 201u, next.body);
+  BOOST_TEST(next.header("referrald-seq") == "5");
+
+  auto twice =
+      referralctl("cluster import --data " + embedded.path() + " --cluster " + nats.urls());
+  BOOST_TEST(twice.exit == 1, twice.output);
+  BOOST_TEST(twice.output.find("already holds 2 of the accounts") != std::string::npos,
+             twice.output);
+}
+
 // A mistyped or unreachable cluster is said at start, not found out at the first write.
 BOOST_AUTO_TEST_CASE(a_wrong_or_unreachable_cluster_stops_the_start_with_a_reason) {
   temp_dir dir;
