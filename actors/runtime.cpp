@@ -112,6 +112,7 @@ struct runtime::impl {
     co.servers = c.servers;
     co.node_name = c.node_name;
     co.replicas = c.replicas;
+    co.start_wait = c.start_wait;
     auto opened = store::cluster_log::open(co);
     if (!opened) throw std::runtime_error("cannot join the cluster: " + opened.err().message);
     cluster_log = std::move(*opened);
@@ -126,16 +127,39 @@ struct runtime::impl {
       throw std::runtime_error("cannot read the node's copy of the stream: " +
                                applied.err().message);
     records->applied(*applied);
-    // Caught up once the copy holds what the stream held now.
-    auto target = cluster_log->last_seq();
-    if (!target)
-      throw std::runtime_error("cannot read the cluster's stream: " + target.err().message);
-    catch_up_target = *target;
+    // Caught up once the copy holds what the stream held now. Both requests are retried
+    // until the start wait is over: a cluster that just restarted answers them once its
+    // leaders are elected.
+    const auto deadline = std::chrono::steady_clock::now() + c.start_wait;
+    auto until_up = [&](auto&& attempt, const char* what) {
+      for (;;) {
+        auto r = attempt();
+        if (r || r.err().code != domain::errc::unavailable ||
+            std::chrono::steady_clock::now() >= deadline) {
+          if (!r) throw std::runtime_error(std::string(what) + r.err().message);
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      }
+    };
+    until_up(
+        [&] {
+          auto target = cluster_log->last_seq();
+          if (target) catch_up_target = *target;
+          return target;
+        },
+        "cannot read the cluster's stream: ");
     cluster_applied = *applied;
-    auto followed = cluster_log->follow(
-        *applied + 1,
-        [this](domain::result<store::cluster_message> m) { on_cluster_message(std::move(m)); });
-    if (!followed) throw std::runtime_error("cannot follow the cluster: " + followed.err().message);
+    until_up(
+        [&]() -> domain::result<bool> {
+          auto followed =
+              cluster_log->follow(*applied + 1, [this](domain::result<store::cluster_message> m) {
+                on_cluster_message(std::move(m));
+              });
+          if (!followed) return std::move(followed).err();
+          return true;
+        },
+        "cannot follow the cluster: ");
     // Keys and connections are read from the copy next: wait (bounded) until it has them.
     std::unique_lock lock(catch_up_mu);
     if (!catch_up_cv.wait_for(lock, std::chrono::seconds(60),
@@ -361,27 +385,24 @@ domain::result<domain::api_key> runtime::create_key_now(const domain::api_key_re
   k.role = request.role;
   k.grants = request.grants;
   k.secret_digest = domain::sha256(secret);
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    auto all = store::key_store(i.db).load_all();
-    if (!all) return std::move(all).err();
-    k.id = (all->empty() ? 0 : all->back().id) + 1 + attempt;
-    k.created_at = domain::now_ms();
-    store::write_batch batch;
-    store::key_store(i.db).put(batch, k);
-    auto stored =
-        i.cluster_log->append_records(store::records_of("keys." + std::to_string(k.id), batch), 0);
-    if (!stored && stored.err().code == domain::errc::conflict) continue;  // the id is taken
-    if (!stored) return std::move(stored).err();
-    // Applied here, then in the keys actor's table.
-    for (int waited = 0; waited < 500; ++waited) {
-      auto table = i.key_table.load();
-      if (table && table->find_by_digest(k.secret_digest) != nullptr) return k;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return domain::make_error(domain::errc::unavailable,
-                              "the key was stored but this node did not apply it within 5 s");
+  auto all = store::key_store(i.db).load_all();
+  if (!all) return std::move(all).err();
+  k.id = (all->empty() ? 0 : all->back().id) + 1;
+  k.created_at = domain::now_ms();
+  store::write_batch batch;
+  store::key_store(i.db).put(batch, k);
+  // Claims the id: conflict when another node's key took it.
+  auto stored =
+      i.cluster_log->append_records(store::records_of("keys." + std::to_string(k.id), batch), 0);
+  if (!stored) return std::move(stored).err();
+  // Applied here, then in the keys actor's table.
+  for (int waited = 0; waited < 500; ++waited) {
+    auto table = i.key_table.load();
+    if (table && table->find_by_digest(k.secret_digest) != nullptr) return k;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  return domain::make_error(domain::errc::unavailable, "no free key id found");
+  return domain::make_error(domain::errc::unavailable,
+                            "the key was stored but this node did not apply it within 5 s");
 }
 
 std::size_t runtime::live_accounts() const {

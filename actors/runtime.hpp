@@ -44,6 +44,9 @@ struct runtime_options {
     std::vector<std::string> servers;  // nats://host:port
     std::string node_name;
     int replicas = 3;
+    // At start: how long to wait for the cluster to answer (a cluster restarting elects
+    // its leaders some seconds after its servers are up).
+    std::chrono::milliseconds start_wait{30000};
   };
   std::optional<cluster_settings> cluster;
 };
@@ -95,8 +98,9 @@ class runtime {
   readiness ready() const;
 
   // Cluster mode, at start (before serving; blocks): adds an API key through the stream,
-  // with the next free id, and waits until this node's key table has it. Errors as for
-  // writes (unavailable without the cluster). Embedded mode: internal.
+  // with the id after the largest this node knows, and waits until this node's key table
+  // has it. Conflict when another node's key took that id; errors as for writes
+  // (unavailable without the cluster). Embedded mode: internal.
   domain::result<domain::api_key> create_key_now(const domain::api_key_request& request,
                                                  const std::string& secret);
 

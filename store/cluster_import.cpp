@@ -27,16 +27,18 @@ domain::error refused(const std::vector<std::string>& held, const std::string& w
   for (std::size_t i = 0; i < held.size() && i < 10; ++i)
     names += (i ? ", " : "") + held[i];
   if (held.size() > 10) names += ", ...";
-  return domain::make_error(domain::errc::conflict,
-                            "the cluster's stream already holds " + std::to_string(held.size()) +
-                                " of the " + what + " to import (" + names +
-                                "); nothing was imported");
+  return domain::make_error(domain::errc::conflict, "the cluster's stream already holds " +
+                                                        std::to_string(held.size()) + " of the " +
+                                                        what + " to import (" + names +
+                                                        "); nothing was imported");
 }
 
 // Appends records in messages of at most k_max_bytes_per_message.
 class record_batcher {
  public:
-  record_batcher(cluster_log& log, std::string scope) : log_(log) { pending_.scope = std::move(scope); }
+  record_batcher(cluster_log& log, std::string scope) : log_(log) {
+    pending_.scope = std::move(scope);
+  }
   domain::status add(column cf, std::string_view key, std::string_view value) {
     if (bytes_ + key.size() + value.size() > k_max_bytes_per_message && !pending_.records.empty()) {
       if (auto st = flush(); !st) return st;
@@ -121,9 +123,9 @@ domain::result<cluster_import_summary> import_into_cluster(
     w.first_seq = 1;
     auto st = events.scan_raw(a, [&](std::uint64_t seq, std::string_view value) {
       if (seq != w.first_seq + w.values.size()) {
-        failed = domain::make_error(domain::errc::store_corrupted,
-                                    "account " + a + " misses event " +
-                                        std::to_string(w.first_seq + w.values.size()));
+        failed = domain::make_error(
+            domain::errc::store_corrupted,
+            "account " + a + " misses event " + std::to_string(w.first_seq + w.values.size()));
         return false;
       }
       if (w.values.size() == k_max_events_per_write ||

@@ -408,7 +408,7 @@ domain::result<std::unique_ptr<cluster_log>> cluster_log::open(const cluster_opt
   // The stream: retried until the timeout in short attempts, since a fresh cluster elects
   // its metadata leader a moment after its servers start, and a request sent before that
   // gets no answer at all.
-  auto deadline = std::chrono::steady_clock::now() + o.timeout;
+  auto deadline = std::chrono::steady_clock::now() + std::max(o.timeout, o.start_wait);
   for (;;) {
     auto st = p->ensure_stream(
         std::min<std::chrono::milliseconds>(o.timeout, std::chrono::milliseconds(500)));

@@ -119,6 +119,9 @@ struct cluster_options {
   int replicas = 3;                  // of the stream, when this node creates it
   std::string stream = "REFERRALD";
   std::chrono::milliseconds timeout{5000};  // for one request to the cluster
+  // open(): how long to keep trying while the cluster does not answer or has no stream
+  // leader yet (at least `timeout`).
+  std::chrono::milliseconds start_wait{0};
   bool create = true;  // make the stream when the cluster has none (readers: false)
 };
 
@@ -126,7 +129,8 @@ class cluster_log {
  public:
   // Connects (retrying in the background while no server answers) and makes sure the
   // stream exists with the configuration above (not_found when it does not and
-  // `create` is false); unavailable when the cluster does not answer within the timeout.
+  // `create` is false); unavailable when the cluster does not answer within the
+  // timeout (or start_wait, when longer).
   static domain::result<std::unique_ptr<cluster_log>> open(const cluster_options& o);
   ~cluster_log();
   cluster_log(const cluster_log&) = delete;

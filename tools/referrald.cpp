@@ -61,12 +61,13 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
                          loading it replays at most N events (default 1000; 0: never)
   --cluster URLS         cluster mode: the accounts' rules live in a replicated NATS
                          JetStream stream on these servers (nats://HOST:PORT, comma-
-                         separated), written and read by every node; --data is this
-                         node's copy of it. API keys and AI referrals stay on each node
-                         for now
+                         separated), written and read by every node (rules, API keys,
+                         AI connections and referrals); --data is this node's copy
   --node-name NAME       this node's name in the cluster (default: the host name)
   --cluster-replicas N   replicas of the stream when this node creates it (default 3, or
                          the number of --cluster servers when fewer; 1-5)
+  --cluster-wait SECONDS how long a starting node waits for the cluster to answer and
+                         elect the stream's leader before giving up (default 30)
   --log-level LEVEL      error, warn, info or debug (default info)
   --log-file FILE        write the log to FILE (appended) instead of stderr; SIGHUP
                          reopens it, after a rotation
@@ -100,6 +101,7 @@ struct config {
   std::vector<std::string> cluster;  // nats:// URLs; empty: embedded mode
   std::string node_name;
   std::size_t cluster_replicas = 0;  // 0: min(3, servers)
+  std::size_t cluster_wait_seconds = 30;
 };
 
 [[noreturn]] void fail(const std::string& message) {
@@ -240,6 +242,8 @@ void set_option(config& c, std::string_view name, std::string_view value) {
     c.node_name = value;
   } else if (name == "cluster-replicas") {
     c.cluster_replicas = parse_count("--cluster-replicas", value, 1, 5);
+  } else if (name == "cluster-wait") {
+    c.cluster_wait_seconds = parse_count("--cluster-wait", value, 1, 3600);
   } else {
     fail("unknown option --" + std::string(name) + " (see --help)");
   }
@@ -266,7 +270,8 @@ config parse(int argc, char** argv) {
                            "log-file",
                            "cluster",
                            "node-name",
-                           "cluster-replicas"}) {
+                           "cluster-replicas",
+                           "cluster-wait"}) {
     std::string var = "REFERRALD_";
     for (const char* p = name; *p != '\0'; ++p) {
       var += *p == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
@@ -317,10 +322,11 @@ std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
 }
 
 // Installs REFERRALD_BOOTSTRAP_KEY, or the first admin key of an empty data directory
-// (in cluster mode: of a cluster without keys), through `create`.
+// (in cluster mode: of a cluster without keys), through `create`. Conflict when `create`
+// found the key id it chose taken (cluster mode: another node made a key at that moment).
 using key_creator = std::function<domain::result<domain::api_key>(const domain::api_key_request&,
                                                                   const std::string& secret)>;
-void bootstrap_keys(store::db& db, const key_creator& create) {
+domain::status bootstrap_once(store::db& db, const key_creator& create) {
   auto keys = store::key_store(db).load_all();
   if (!keys) throw std::runtime_error(keys.err().message);
   domain::api_key_request admin{"bootstrap admin", domain::role::admin, {true, {}, true, {}}};
@@ -337,30 +343,47 @@ void bootstrap_keys(store::db& db, const key_creator& create) {
                                                std::to_string(k.id) +
                                                ", which was revoked; it is not re-created");
       }
-      return;
+      return {};
     }
     auto k = create(admin, secret);
-    if (!k && k.err().code == domain::errc::insufficient_storage) {
-      // The store still serves reads; the key is installed by a start with space.
+    if (!k && k.err().code == domain::errc::conflict) return std::move(k).err();
+    if (!k && (k.err().code == domain::errc::insufficient_storage ||
+               k.err().code == domain::errc::unavailable)) {
+      // The store still serves reads; the key is installed by a later start.
       infra::log(infra::log_level::warn,
                  "could not install REFERRALD_BOOTSTRAP_KEY: " + k.err().message);
-      return;
+      return {};
     }
     if (!k) throw std::runtime_error(k.err().message);
     infra::log(infra::log_level::info,
                "installed the bootstrap admin key as key " + std::to_string(k->id));
-    return;
+    return {};
   }
-  if (!keys->empty()) return;
+  if (!keys->empty()) return {};
   std::string secret = domain::generate_secret();
   admin.name = "initial admin";
   auto k = create(admin, secret);
+  if (!k && k.err().code == domain::errc::conflict) return std::move(k).err();
   if (!k) throw std::runtime_error(k.err().message);
   std::fprintf(stderr,
                "referrald: created admin API key %lld; its secret is shown only this once:\n"
                "  %s\n",
                static_cast<long long>(k->id), secret.c_str());
   std::fflush(stderr);
+  return {};
+}
+
+// bootstrap_once, looking again after another node made a key at the same moment (its key
+// reaches this node's copy a moment later, and may be the one wanted).
+void bootstrap_keys(store::db& db, const key_creator& create) {
+  for (int attempt = 0;; ++attempt) {
+    auto st = bootstrap_once(db, create);
+    if (st || attempt == 50) {
+      if (!st) throw std::runtime_error(st.err().message);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 }  // namespace
@@ -406,6 +429,7 @@ int main(int argc, char** argv) {
         gethostname(host_name, sizeof host_name - 1);
         cs.node_name = host_name;
       }
+      cs.start_wait = std::chrono::seconds(cfg.cluster_wait_seconds);
       cs.replicas = static_cast<int>(cfg.cluster_replicas != 0
                                          ? cfg.cluster_replicas
                                          : std::min<std::size_t>(3, cfg.cluster.size()));

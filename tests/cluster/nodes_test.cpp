@@ -263,7 +263,16 @@ BOOST_AUTO_TEST_CASE(writes_answer_their_sequence_and_reads_on_any_node_can_wait
 // every node within a second; keys created at once on two nodes get distinct ids.
 BOOST_AUTO_TEST_CASE(api_keys_are_cluster_wide) {
   nats_cluster nats(3);
-  cluster_node a(nats, "a"), b(nats, "b");
+  // Both nodes start at once with the same bootstrap secret: the cluster gets one key.
+  auto starting =
+      std::async(std::launch::async, [&] { return std::make_unique<cluster_node>(nats, "b"); });
+  cluster_node a(nats, "a");
+  auto b_node = starting.get();
+  cluster_node& b = *b_node;
+  BOOST_TEST(eventually([&] {
+    auto listed = a.client()->get("/api-keys");
+    return listed.status == 200u && listed.json()["data"].Size() == 1u;
+  }));
   auto created = a.client()->post(
       "/api-keys", R"({"name":"ci","role":"viewer","accounts":["acme"],"brands":[7]})");
   BOOST_REQUIRE_MESSAGE(created.status == 201u, created.body);
@@ -544,9 +553,9 @@ BOOST_AUTO_TEST_CASE(a_wrong_or_unreachable_cluster_stops_the_start_with_a_reaso
                   "--data " + dir.path() + " --cluster nats://127.0.0.1:1 --cluster-replicas 9");
   BOOST_TEST(replicas.exit == 2, replicas.output);
   // Nothing listens on port 1: the node gives up after its timeout and says why.
-  auto nobody =
-      run_command(REFERRALD_BINARY,
-                  "--data " + dir.path() + " --listen 127.0.0.1:0 --cluster nats://127.0.0.1:1");
+  auto nobody = run_command(
+      REFERRALD_BINARY, "--data " + dir.path() +
+                            " --listen 127.0.0.1:0 --cluster nats://127.0.0.1:1 --cluster-wait 2");
   BOOST_TEST(nobody.exit == 1, nobody.output);
   BOOST_TEST(nobody.output.find("cannot join the cluster") != std::string::npos, nobody.output);
 }
