@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "domain/base/codec.hpp"
 #include "domain/base/digest.hpp"
@@ -206,7 +208,99 @@ struct cluster_log::impl {
   natsSubscription* sub = nullptr;
   std::function<void(domain::result<cluster_message>)> on_write;
 
+  // The follower: an ordered push consumer from next_seq on. The client recreates it when
+  // its heartbeats stop, but not when that fails (the cluster electing leaders at that
+  // moment): the watchdog then subscribes again from the next sequence, when the stream
+  // has messages the follower has not had for a while.
+  std::uint64_t next_seq = 1;  // under deliver_mu (and follow_mu while subscribing)
+  std::mutex deliver_mu;
+  std::atomic<std::chrono::steady_clock::time_point> last_delivery{};
+  std::thread watchdog;
+  std::mutex watch_mu;
+  std::condition_variable watch_cv;
+  bool stopping = false;
+
+  static void on_message(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+    auto* self = static_cast<impl*>(closure);
+    self->last_delivery = std::chrono::steady_clock::now();
+    std::lock_guard lock(self->deliver_mu);
+    std::uint64_t seq = stream_seq_of(m);
+    if (seq != 0 && seq < self->next_seq) {  // delivered before a resubscription
+      natsMsg_Destroy(m);
+      return;
+    }
+    auto w = message_from(m);
+    natsMsg_Destroy(m);
+    if (seq != 0) self->next_seq = seq + 1;
+    self->on_write(std::move(w));
+  }
+
+  // Under follow_mu.
+  domain::status subscribe() {
+    std::uint64_t from = 0;
+    {
+      std::lock_guard lock(deliver_mu);
+      from = next_seq;
+    }
+    jsOptions o = js_options();
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = options.stream.c_str();
+    so.Ordered = true;
+    // Heartbeats every second: the client notices a consumer gone with its server soon.
+    so.Config.Heartbeat = 1'000'000'000;
+    so.Config.DeliverPolicy = from <= 1 ? js_DeliverAll : js_DeliverByStartSequence;
+    so.Config.OptStartSeq = from <= 1 ? 0 : from;
+    jsErrCode code = jsErrCode(0);
+    natsSubscription* fresh = nullptr;
+    natsStatus s = js_Subscribe(&fresh, js, "referrald.>", &impl::on_message, this, &o, &so, &code);
+    if (s != NATS_OK) return nats_error("following the stream", s, code);
+    if (sub != nullptr) {
+      natsSubscription_Unsubscribe(sub);
+      natsSubscription_Destroy(sub);
+    }
+    sub = fresh;
+    return {};
+  }
+
+  void watch() {
+    using namespace std::chrono_literals;
+    std::unique_lock lock(watch_mu);
+    while (!watch_cv.wait_for(lock, 1s, [&] { return stopping; })) {
+      if (std::chrono::steady_clock::now() - last_delivery.load() < 3s) continue;
+      lock.unlock();
+      resubscribe_if_behind();
+      lock.lock();
+    }
+  }
+
+  void resubscribe_if_behind() {
+    jsOptions o = js_options(std::chrono::milliseconds(2000));
+    jsErrCode code = jsErrCode(0);
+    jsStreamInfo* si = nullptr;
+    if (js_GetStreamInfo(&si, js, options.stream.c_str(), &o, &code) != NATS_OK) return;
+    std::uint64_t last = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    std::uint64_t next = 0;
+    {
+      std::lock_guard lock(deliver_mu);
+      next = next_seq;
+    }
+    if (last < next) {
+      last_delivery = std::chrono::steady_clock::now();  // nothing missed
+      return;
+    }
+    std::lock_guard lock(follow_mu);
+    if (subscribe()) last_delivery = std::chrono::steady_clock::now();
+  }
+
   ~impl() {
+    {
+      std::lock_guard lock(watch_mu);
+      stopping = true;
+    }
+    watch_cv.notify_all();
+    if (watchdog.joinable()) watchdog.join();
     if (sub != nullptr) {
       natsSubscription_Unsubscribe(sub);
       natsSubscription_Destroy(sub);
@@ -578,42 +672,41 @@ domain::result<std::uint64_t> cluster_log::last_seq() {
 
 domain::status cluster_log::follow(std::uint64_t from,
                                    std::function<void(domain::result<cluster_message>)> fn) {
-  std::lock_guard lock(impl_->follow_mu);
-  if (impl_->sub != nullptr) {
-    return domain::make_error(domain::errc::internal, "the stream is already followed");
+  {
+    std::lock_guard lock(impl_->follow_mu);
+    if (impl_->sub != nullptr || impl_->watchdog.joinable()) {
+      return domain::make_error(domain::errc::internal, "the stream is already followed");
+    }
+    impl_->on_write = std::move(fn);
+    impl_->next_seq = std::max<std::uint64_t>(from, 1);
+    if (auto st = impl_->subscribe(); !st) return st;
   }
-  impl_->on_write = std::move(fn);
-  jsOptions o = impl_->js_options();
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = impl_->options.stream.c_str();
-  so.Ordered = true;
-  so.Config.DeliverPolicy = from <= 1 ? js_DeliverAll : js_DeliverByStartSequence;
-  so.Config.OptStartSeq = from <= 1 ? 0 : from;
-  jsErrCode code = jsErrCode(0);
-  auto on_message = [](natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
-    auto* self = static_cast<impl*>(closure);
-    auto w = message_from(m);
-    natsMsg_Destroy(m);
-    self->on_write(std::move(w));
-  };
-  std::string filter = "referrald.>";
-  natsStatus s =
-      js_Subscribe(&impl_->sub, impl_->js, filter.c_str(), on_message, impl_.get(), &o, &so, &code);
-  if (s != NATS_OK) return nats_error("following the stream", s, code);
+  impl_->last_delivery = std::chrono::steady_clock::now();
+  impl_->watchdog = std::thread([p = impl_.get()] { p->watch(); });
   return {};
 }
 
-domain::result<std::string> cluster_log::stream_leader() {
+domain::result<cluster_log::stream_status> cluster_log::status() {
   jsOptions o = impl_->js_options();
   jsErrCode code = jsErrCode(0);
   jsStreamInfo* si = nullptr;
   natsStatus s = js_GetStreamInfo(&si, impl_->js, impl_->options.stream.c_str(), &o, &code);
   if (s != NATS_OK) return nats_error("reading the stream's state", s, code);
-  std::string leader;
-  if (si->Cluster != nullptr && si->Cluster->Leader != nullptr) leader = si->Cluster->Leader;
+  stream_status out;
+  out.stream = impl_->options.stream;
+  out.replicas = si->Config != nullptr ? static_cast<int>(si->Config->Replicas) : 0;
+  out.messages = si->State.Msgs;
+  out.bytes = si->State.Bytes;
+  out.last_seq = si->State.LastSeq;
+  if (si->Cluster != nullptr) {
+    if (si->Cluster->Leader != nullptr) out.leader = si->Cluster->Leader;
+    for (int i = 0; i < si->Cluster->ReplicasLen; ++i) {
+      const jsPeerInfo* p = si->Cluster->Replicas[i];
+      out.followers.push_back({p->Name != nullptr ? p->Name : "", p->Current, p->Offline, p->Lag});
+    }
+  }
   jsStreamInfo_Destroy(si);
-  return leader;
+  return out;
 }
 
 bool cluster_log::connected() const {

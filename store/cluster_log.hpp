@@ -180,8 +180,21 @@ class cluster_log {
   domain::status follow(std::uint64_t from,
                         std::function<void(domain::result<cluster_message>)> fn);
 
-  // The name of the server leading the stream ("" while it has none).
-  domain::result<std::string> stream_leader();
+  // The stream as the cluster reports it: its leader, replicas and size.
+  struct stream_status {
+    std::string stream;
+    std::string leader;  // the server leading it ("" while it has none)
+    struct replica {
+      std::string server;
+      bool current = false;  // caught up with the leader
+      bool offline = false;
+      std::uint64_t lag = 0;  // operations behind the leader
+    };
+    std::vector<replica> followers;  // the replicas other than the leader
+    int replicas = 0;                // configured
+    std::uint64_t messages = 0, bytes = 0, last_seq = 0;
+  };
+  domain::result<stream_status> status();
 
   // True while connected to a server.
   bool connected() const;

@@ -63,6 +63,8 @@ Commands:
   cluster import --data DIR --cluster URLS
                              move a data directory's whole history (events, keys,
                              connections, AI rows) into a cluster's stream
+  cluster status --cluster URLS
+                             the stream's leader, replicas (caught up or lagging) and size
   export --entity KIND --account ID [--format json|csv] [--include-inactive] [--out FILE]
                              export rules through a running server's API
 
@@ -151,6 +153,13 @@ server running, use the /api-keys API.
 
 constexpr const char* k_cluster_usage =
     R"(usage: referralctl cluster import --data DIR --cluster nats://HOST:PORT[,nats://...]
+       referralctl cluster status --cluster nats://HOST:PORT[,nats://...]
+
+status prints the event stream's leader, each replica (caught up, lagging by how many
+operations, or offline) and the stream's size, as JSON; exit 1 when the cluster does not
+answer or the stream has no leader.
+
+import:
 
 Moves a single-node data directory into a cluster's event stream, so that the
 deployment grows into a cluster without losing its audit trail: every account's events
@@ -873,16 +882,61 @@ int cmd_export(const args& a) {
   return 0;
 }
 
+int cluster_status(const std::string& urls) {
+  store::cluster_options o;
+  o.servers = cluster_servers(urls);
+  o.node_name = "referralctl";
+  o.create = false;
+  auto log = store::cluster_log::open(o);
+  if (!log) return failed(log.err());
+  auto st = (*log)->status();
+  if (!st) return failed(st.err());
+  rapidjson::StringBuffer buf;
+  domain::json_writer w(buf);
+  w.StartObject();
+  w.Key("stream");
+  w.String(st->stream.c_str());
+  w.Key("leader");
+  w.String(st->leader.c_str());
+  w.Key("replicas");
+  w.Int(st->replicas);
+  w.Key("followers");
+  w.StartArray();
+  for (const auto& f : st->followers) {
+    w.StartObject();
+    w.Key("server");
+    w.String(f.server.c_str());
+    w.Key("current");
+    w.Bool(f.current);
+    w.Key("offline");
+    w.Bool(f.offline);
+    w.Key("lag");
+    w.Uint64(f.lag);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("messages");
+  w.Uint64(st->messages);
+  w.Key("bytes");
+  w.Uint64(st->bytes);
+  w.Key("last_seq");
+  w.Uint64(st->last_seq);
+  w.EndObject();
+  std::fprintf(stdout, "%s\n", buf.GetString());
+  return st->leader.empty() ? 1 : 0;
+}
+
 int cmd_cluster(const std::string& dir, const args& a) {
   if (a.help) {
     std::fputs(k_cluster_usage, stdout);
     return 0;
   }
-  if (a.positional.size() != 2 || a.positional[1] != "import") {
-    return usage_error("the cluster command is 'cluster import --data DIR --cluster URLS'");
+  if (a.positional.size() != 2 || (a.positional[1] != "import" && a.positional[1] != "status")) {
+    return usage_error("the cluster commands are 'cluster import' and 'cluster status'");
   }
   auto urls = cluster_urls(a);
-  if (urls.empty()) return usage_error("cluster import needs --cluster URLS");
+  if (urls.empty()) return usage_error("cluster " + a.positional[1] + " needs --cluster URLS");
+  if (a.positional[1] == "status") return cluster_status(urls);
   auto db = open_store(dir, false);
   if (!db) return 1;
   store::cluster_options o;
