@@ -77,6 +77,7 @@ struct account_actor_state {
   std::function<void()> redo_next;                     // the request being handled, to make again
   std::vector<std::function<void()>> redo_after_sync;  // requests another node's write beat
   bool resync = false;  // a write failed: catch up with the stream before the next one
+  domain::unix_ms resync_since = 0;
 };
 
 using self_ptr = account_actor::stateful_pointer<account_actor_state>;
@@ -292,10 +293,13 @@ void on_ack(self_ptr self, const commit_ack& ack) {
       [&] {
         st.tip = st.committed;
         if (cluster) {
-          // Catch up with the stream before writing again: what the node's copy brings
-          // in, or a moment later.
+          // Catch up with the stream before writing again: at once when the node's copy
+          // already has the write that came first, else when the follower brings it in (or,
+          // failing that, a moment later).
           st.resync = true;
-          self->delayed_send(self, std::chrono::milliseconds(20), cluster_sync_atom_v);
+          st.resync_since = domain::now_ms();
+          caf::anon_send(caf::actor_cast<account_actor>(self), cluster_sync_atom_v);
+          self->delayed_send(self, std::chrono::milliseconds(100), cluster_sync_atom_v);
         }
       },
       [&](prepared_write& w) {
@@ -305,6 +309,7 @@ void on_ack(self_ptr self, const commit_ack& ack) {
           return false;
         }
         st.redo_after_sync.push_back(std::move(w.redo));
+        infra::metrics().cluster_writes_beaten.fetch_add(1, std::memory_order_relaxed);
         return true;
       });
 }
@@ -313,6 +318,10 @@ void on_ack(self_ptr self, const commit_ack& ack) {
 // (other nodes' writes, or this node's whose acknowledgement has not come yet), and, when
 // a write failed, tells the publisher where the account stands and makes the beaten
 // requests again.
+// How long a beaten write waits for the node's copy to bring in the write that came first
+// before it is made again anyway (the follower reconnecting, say).
+constexpr std::chrono::milliseconds k_resync_patience{2000};
+
 void sync_from_cluster(self_ptr self) {
   auto& st = self->state;
   if (st.svc->cluster == nullptr || !st.loaded || st.evicted) return;
@@ -341,6 +350,14 @@ void sync_from_cluster(self_ptr self) {
     publish(self);
   }
   if (st.resync && st.writes.empty()) {
+    // After a conflict, not before the node's copy has the write that came first (the
+    // follower's next message says when it has).
+    auto beaten = st.svc->cluster->beaten_at(st.account_id);
+    if (beaten && *stream_head <= *beaten &&
+        domain::now_ms() - st.resync_since < k_resync_patience.count()) {
+      self->delayed_send(self, std::chrono::milliseconds(100), cluster_sync_atom_v);
+      return;
+    }
     st.resync = false;
     st.tip = st.committed;
     st.svc->cluster->reset(st.account_id, *stream_head);

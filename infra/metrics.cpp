@@ -133,6 +133,10 @@ void process_metrics::render(std::string& out) const {
   counter(out, "referrald_store_writes_refused_total",
           "Writes refused with 507 because the disk was (nearly) full.",
           store_writes_refused_disk_full.load());
+  counter(out, "referrald_cluster_writes_beaten_total",
+          "Cluster mode: requests made again because another node's write to their account "
+          "came first.",
+          cluster_writes_beaten.load());
   out += "# HELP referrald_store_commit_seconds Time of one synced group commit.\n";
   out += "# TYPE referrald_store_commit_seconds histogram\n";
   store_commit_seconds.render(out, "referrald_store_commit_seconds", "");

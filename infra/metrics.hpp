@@ -59,6 +59,9 @@ struct process_metrics {
   // Cluster mode: how long the stream's message being applied had waited, while more
   // were pending (0 when caught up).
   std::atomic<std::int64_t> cluster_apply_lag_ms{0};
+  // Cluster mode: requests made again because another node's write to their account came
+  // first (each is checked again against the new state, then written).
+  std::atomic<std::uint64_t> cluster_writes_beaten{0};
 
   // Renders every metric above in the Prometheus text format.
   void render(std::string& out) const;

@@ -28,11 +28,19 @@ void cluster_committer::fail_queued(account_queue& q, const domain::error& e,
   q.queued.clear();
 }
 
+std::optional<std::uint64_t> cluster_committer::beaten_at(const std::string& account_id) {
+  std::lock_guard lock(mu_);
+  auto it = accounts_.find(account_id);
+  if (it == accounts_.end()) return std::nullopt;
+  return it->second.beaten_at;
+}
+
 void cluster_committer::reset(const std::string& account_id, std::uint64_t stream_head) {
   std::lock_guard lock(mu_);
   auto& q = accounts_[account_id];
   q.head = stream_head;
   q.failure.reset();
+  q.beaten_at.reset();
 }
 
 void cluster_committer::submit(const std::string& account_id, std::uint64_t first_seq,
@@ -118,6 +126,7 @@ void cluster_committer::run() {
       } else {
         // Everything queued was built on this write.
         q.failure = stored.err();
+        if (stored.err().code == domain::errc::conflict) q.beaten_at = expected;
         q.head.reset();
         fail_queued(q, stored.err(), failed);
       }

@@ -48,6 +48,10 @@ class cluster_committer {
   // and the end of a failure: later submissions are accepted again.
   void reset(const std::string& account_id, std::uint64_t stream_head);
 
+  // After a conflict (and until reset()): the stream sequence the beaten write expected
+  // as the account's last; the write that came first is after it.
+  std::optional<std::uint64_t> beaten_at(const std::string& account_id);
+
   // Queues events numbered from `first_seq`, chained on those submitted before for the
   // account. Refused at once (unavailable) when the account was not reset() since it was
   // loaded or since a failure, or once stop() began.
@@ -67,6 +71,7 @@ class cluster_committer {
   struct account_queue {
     std::optional<std::uint64_t> head;  // unset: not reset() yet, or blocked by a failure
     std::optional<domain::error> failure;
+    std::optional<std::uint64_t> beaten_at;  // a conflict: what the beaten write expected
     std::deque<pending> queued;
     bool in_flight = false;
     bool in_turns = false;

@@ -479,6 +479,11 @@ domain::result<std::unique_ptr<cluster_log>> cluster_log::open(const cluster_opt
   std::vector<const char*> urls;
   for (const auto& s : o.servers)
     urls.push_back(s.c_str());
+  // The client library, once per process: its locks spin at most a few times before
+  // sleeping (its default spins 2000 times, which on a machine of few cores takes the CPU
+  // from the threads that would release them).
+  static const natsStatus opened = nats_Open(1);
+  if (opened != NATS_OK) return nats_error("starting the NATS client", opened);
   natsStatus s = natsOptions_Create(&p->opts);
   if (s == NATS_OK) {
     s = natsOptions_SetServers(p->opts, urls.data(), static_cast<int>(urls.size()));

@@ -1,6 +1,9 @@
 -- wrk script: POST a new passthrough referrer with a unique domain on every request.
--- ACCOUNTS (environment) spreads requests over that many accounts (default 1).
+-- ACCOUNTS (environment) spreads requests over that many accounts (default 1); PREFIX
+-- (default "t") starts every domain, so that two wrk processes never create the same one.
 local counter = 0
+local prefix = os.getenv("PREFIX") or "t"
+local account_prefix = os.getenv("ACCOUNT_PREFIX") or "bench"
 local accounts = tonumber(os.getenv("ACCOUNTS") or "1")
 local next_id = 0
 
@@ -13,8 +16,8 @@ wrk.headers["Content-Type"] = "application/json"
 
 function request()
   counter = counter + 1
-  local account = "bench" .. (counter % accounts)
-  local body = '{"domain":"t' .. tid .. '-' .. counter .. '.bench.example","utm_source":"bench",'
+  local account = account_prefix .. (counter % accounts)
+  local body = '{"domain":"' .. prefix .. tid .. '-' .. counter .. '.bench.example","utm_source":"bench",'
       .. '"utm_medium":"passthrough","service_name":"Benchmark Service"}'
   -- wrk.format uses wrk.headers (with -H Authorization) when given no header table.
   return wrk.format("POST", "/passthrough-referrers?account_id=" .. account, nil, body)
