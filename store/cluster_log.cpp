@@ -365,7 +365,7 @@ struct cluster_log::impl {
     if (s != NATS_OK) return nats_error("preparing a write", s);
     jsPubOptions po;
     jsPubOptions_Init(&po);
-    po.MaxWait = options.timeout.count();
+    po.MaxWait = options.publish_timeout.count();
     po.MsgId = msg_id.c_str();
     po.ExpectStream = options.stream.c_str();
     if (expected && *expected == 0) {

@@ -119,6 +119,9 @@ struct cluster_options {
   int replicas = 3;                  // of the stream, when this node creates it
   std::string stream = "REFERRALD";
   std::chrono::milliseconds timeout{5000};  // for one request to the cluster
+  // For one append: short, so that a write sent to a server that just went away is
+  // answered `unavailable` (and retried by its client) soon, not after `timeout`.
+  std::chrono::milliseconds publish_timeout{1500};
   // open(): how long to keep trying while the cluster does not answer or has no stream
   // leader yet (at least `timeout`).
   std::chrono::milliseconds start_wait{0};

@@ -101,6 +101,7 @@ for url in "$e_url" "$f_url"; do  # load the account (replay and index build) on
   curl -sf -X POST "$url/attribution/resolve?account_id=bench" "${auth[@]}" "${json[@]}" \
     --data-binary @"$work/bodies/visit.json" >/dev/null
 done
+sum_e=0 sum_f=0
 for r in 1 2 3; do
   e=$(BODY_FILE="$work/bodies/visit.json" wrk_summary -t2 -c64 -d"${seconds}s" "${auth[@]}" \
     -s "$root/tools/bench/post_file.lua" "$e_url/attribution/resolve?account_id=bench")
@@ -108,7 +109,10 @@ for r in 1 2 3; do
     -s "$root/tools/bench/post_file.lua" "$f_url/attribution/resolve?account_id=bench")
   echo "round $r resolve, embedded: $e; follower: $f; follower/embedded $(awk -v f="$(rate "$f")" \
     -v e="$(rate "$e")" 'BEGIN {printf "%.3f", f / e}')"
+  sum_e=$(awk -v s="$sum_e" -v x="$(rate "$e")" 'BEGIN {print s + x}')
+  sum_f=$(awk -v s="$sum_f" -v x="$(rate "$f")" 'BEGIN {print s + x}')
 done
+echo "resolve over the three rounds: follower/embedded $(awk -v f="$sum_f" -v e="$sum_e" 'BEGIN {printf "%.3f", f / e}')"
 stop_node "$e_pid"
 
 # 4 --------------------------------------------------------------------------------------
