@@ -302,13 +302,19 @@ void on_ack(self_ptr self, const commit_ack& ack) {
           self->delayed_send(self, std::chrono::milliseconds(100), cluster_sync_atom_v);
         }
       },
-      [&](prepared_write& w) {
+      [&](auto& w) {
         // Another node wrote the account first: the request is made again once this
         // node has applied that write (so a 409 is still a 409).
-        if (!cluster || static_cast<domain::errc>(ack.code) != domain::errc::conflict || !w.redo) {
+        std::function<void()>* redo = nullptr;
+        if constexpr (std::is_same_v<std::decay_t<decltype(w)>, prepared_write>) {
+          redo = &w.redo;
+        } else {
+          redo = &w;
+        }
+        if (!cluster || static_cast<domain::errc>(ack.code) != domain::errc::conflict || !*redo) {
           return false;
         }
-        st.redo_after_sync.push_back(std::move(w.redo));
+        st.redo_after_sync.push_back(std::move(*redo));
         infra::metrics().cluster_writes_beaten.fetch_add(1, std::memory_order_relaxed);
         return true;
       });
@@ -366,6 +372,13 @@ void sync_from_cluster(self_ptr self) {
     for (auto& r : redo)
       r();
   }
+}
+
+// The request being handled, to make again (cluster mode; empty otherwise).
+std::function<void()> take_redo(account_actor_state& st) {
+  auto redo = std::move(st.redo_next);
+  st.redo_next = nullptr;
+  return redo;
 }
 
 void await_loaded(self_ptr self, await_loaded_req& req) {
@@ -435,7 +448,7 @@ void patch(self_ptr self, patch_req<T>& req) {
   }
   if (changed->empty()) {
     st.writes.answer_after_inflight(std::move(req.reply), (*current)->json(st.account_id),
-                                    st.tip.seq());
+                                    st.tip.seq(), take_redo(st));
     return;
   }
   if (auto holder = entities.with_key(traits::key(value)); holder && *holder != value.id) {
@@ -522,7 +535,8 @@ void import_rules(self_ptr self, import_req<T>& req) {
   std::string summary = domain::import_summary_json(request, *plan);
   bool changes = !plan->creates.empty() || !plan->updates.empty() || !plan->deletes.empty();
   if (request.validate_only || !changes) {
-    st.writes.answer_after_inflight(std::move(req.reply), std::move(summary), st.tip.seq());
+    st.writes.answer_after_inflight(std::move(req.reply), std::move(summary), st.tip.seq(),
+                                    take_redo(st));
     return;
   }
   const domain::unix_ms now = next_timestamp(st);

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -87,20 +88,25 @@ class write_pipeline {
 
   // Delivers `response` now, or after the writes in flight when there are any (an answer
   // that changes nothing but must not overtake earlier writes).
-  void answer_after_inflight(reply_to reply, std::string response, std::uint64_t seq = 0) {
+  // `redo` (optional) makes the request again, should the writes it waits for fail in a
+  // way that calls for it (see on_ack's `retry`).
+  void answer_after_inflight(reply_to reply, std::string response, std::uint64_t seq = 0,
+                             std::function<void()> redo = {}) {
     if (inflight_.empty()) {
       reply->deliver(std::move(response), seq);
       return;
     }
-    inflight_.push_back(
-        entry{last_ticket_, std::nullopt, std::move(reply), std::move(response), seq});
+    inflight_.push_back(entry{last_ticket_, std::nullopt, std::move(reply), std::move(response),
+                              seq, std::move(redo)});
   }
 
   // `apply(Item&) -> domain::status` folds one durable item into the durable state;
   // `publish()` runs once after a group that changed something; `rollback()` resets the
   // speculative state to the durable one after a failure.
   // `retry(Item&) -> bool`, after a failure: true when the item's request will be made
-  // again (a cluster conflict: after catching up), so that its reply is not answered now.
+  // again (a cluster conflict: after catching up), so that its reply is not answered now;
+  // also called with the redo function of an answer that only waited (an answer made on
+  // the failed writes, which must be made again too).
   template <class Apply, class Publish, class Rollback, class Retry>
   void on_ack(const commit_ack& ack, Apply&& apply, Publish&& publish, Rollback&& rollback,
               Retry&& retry) {
@@ -127,7 +133,7 @@ class write_pipeline {
     if (ack.ticket <= failed_through_) return;  // already failed with an earlier ticket
     auto code = static_cast<domain::errc>(ack.code);
     for (auto& e : inflight_) {
-      if (e.item && retry(*e.item)) continue;
+      if (e.item ? retry(*e.item) : (e.redo && retry(e.redo))) continue;
       e.reply->deliver(domain::make_error(code, e.ticket == ack.ticket
                                                     ? ack.error
                                                     : "an earlier change this one builds on was "
@@ -143,7 +149,7 @@ class write_pipeline {
  private:
   std::uint64_t track(Item item, reply_to reply, std::string response, std::uint64_t seq) {
     std::uint64_t ticket = ++last_ticket_;
-    inflight_.push_back(entry{ticket, std::move(item), std::move(reply), std::move(response), seq});
+    inflight_.push_back(entry{ticket, std::move(item), std::move(reply), std::move(response), seq, {}});
     return ticket;
   }
   template <class Handle>
@@ -162,6 +168,7 @@ class write_pipeline {
     reply_to reply;
     std::string response;
     std::uint64_t seq = 0;
+    std::function<void()> redo;  // an answer that only waits: makes its request again
   };
 
   std::string stream_;
