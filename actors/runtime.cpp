@@ -92,6 +92,13 @@ struct runtime::impl {
                                                  [this](std::shared_ptr<const connection_table> t) {
                                                    connection_table_ptr.store(std::move(t));
                                                  });
+    // Cluster mode: the follower may have applied keys or connections since they were read
+    // above; from now on it tells the actors, and they read them again once now.
+    records_actors_ready.store(true, std::memory_order_release);
+    if (cluster_log) {
+      caf::anon_send(keys_handle, cluster_sync_atom_v);
+      caf::anon_send(connections_handle, cluster_sync_atom_v);
+    }
     ingest_svc.db = &db;
     ingest_svc.commits = &commits;
     ingest_svc.registry = &registry;
@@ -198,10 +205,12 @@ struct runtime::impl {
                    "cannot apply the cluster's records " + r.scope + ": " + st.err().message);
         return;
       }
-      if (r.scope.starts_with("keys.") && keys_handle) {
-        caf::anon_send(keys_handle, cluster_sync_atom_v);
-      } else if (r.scope.starts_with("connections.") && connections_handle) {
-        caf::anon_send(connections_handle, cluster_sync_atom_v);
+      if (records_actors_ready.load(std::memory_order_acquire)) {
+        if (r.scope.starts_with("keys.")) {
+          caf::anon_send(keys_handle, cluster_sync_atom_v);
+        } else if (r.scope.starts_with("connections.")) {
+          caf::anon_send(connections_handle, cluster_sync_atom_v);
+        }
       }
     }
     // Behind by how long the oldest message not yet applied has waited: this one's age
@@ -308,6 +317,8 @@ struct runtime::impl {
   std::unique_ptr<store::cluster_cache> cache;
   std::unique_ptr<store::cluster_committer> committer;
   std::unique_ptr<store::record_publisher> records;
+  // Set once the keys and connections actors exist (the follower runs before).
+  std::atomic<bool> records_actors_ready{false};
   std::mutex catch_up_mu;
   std::condition_variable catch_up_cv;
   std::uint64_t cluster_applied = 0;  // under catch_up_mu

@@ -149,7 +149,8 @@ class write_pipeline {
  private:
   std::uint64_t track(Item item, reply_to reply, std::string response, std::uint64_t seq) {
     std::uint64_t ticket = ++last_ticket_;
-    inflight_.push_back(entry{ticket, std::move(item), std::move(reply), std::move(response), seq, {}});
+    inflight_.push_back(
+        entry{ticket, std::move(item), std::move(reply), std::move(response), seq, {}});
     return ticket;
   }
   template <class Handle>

@@ -36,6 +36,12 @@ std::string fixed64(std::uint64_t n) {
 
 }  // namespace
 
+domain::result<bool> cluster_cache::is_copy() const {
+  auto v = db_->get(column::meta, k_applied_key);
+  if (!v) return std::move(v).err();
+  return v->has_value();
+}
+
 domain::result<std::uint64_t> cluster_cache::applied() const {
   return read_fixed64(*db_, k_applied_key);
 }

@@ -34,6 +34,9 @@ class cluster_cache {
  public:
   explicit cluster_cache(db& d) : db_(&d) {}
 
+  // Whether the database is a cluster node's copy (it has applied the stream).
+  domain::result<bool> is_copy() const;
+
   // The stream sequence of the last write applied (0: none).
   domain::result<std::uint64_t> applied() const;
 

@@ -22,6 +22,7 @@
 #include "snapshots/recovery.hpp"
 #include "snapshots/snapshot_store.hpp"
 #include "snapshots/verify.hpp"
+#include "store/cluster_cache.hpp"
 #include "store/cluster_events.hpp"
 #include "store/cluster_import.hpp"
 #include "store/cluster_log.hpp"
@@ -653,6 +654,17 @@ void print_key(const domain::api_key& k, std::string_view secret = {}) {
   std::fputc('\n', stdout);
 }
 
+// 1, after saying why, when `db` is a cluster node's copy of the stream: a key written
+// there would reach no other node (and be undone by none).
+int refuse_cluster_copy(store::db& db, const std::string& dir) {
+  auto copy = store::cluster_cache(db).is_copy();
+  if (!copy) return failed(copy.err());
+  if (!*copy) return 0;
+  return failed(dir +
+                " is a cluster node's copy: API keys are the cluster's; use /api-keys on any "
+                "node (or start one with a new REFERRALD_BOOTSTRAP_KEY)");
+}
+
 int cmd_keys(const std::string& dir, const args& a) {
   if (a.help || a.positional.size() < 2) {
     std::fputs(k_keys_usage, a.help ? stdout : stderr);
@@ -699,6 +711,7 @@ int cmd_keys(const std::string& dir, const args& a) {
     if (req.grants.empty()) return usage_error("keys create needs --accounts or --brands");
     auto db = open_store(dir, false);
     if (!db) return 1;
+    if (int code = refuse_cluster_copy(*db, dir); code != 0) return code;
     std::string secret = domain::generate_secret();
     auto k = store::create_key_offline(*db, req, secret);
     if (!k) return failed(k.err());
@@ -711,6 +724,7 @@ int cmd_keys(const std::string& dir, const args& a) {
     if (!id) return usage_error("'" + a.positional[2] + "' is not a key id");
     auto db = open_store(dir, false);
     if (!db) return 1;
+    if (int code = refuse_cluster_copy(*db, dir); code != 0) return code;
     store::key_store ks(*db);
     auto keys = ks.load_all();
     if (!keys) return failed(keys.err());

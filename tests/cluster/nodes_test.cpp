@@ -560,6 +560,18 @@ BOOST_AUTO_TEST_CASE(an_embedded_store_moves_into_a_cluster_with_its_whole_histo
   BOOST_TEST(next.status == 201u, next.body);
   BOOST_TEST(next.header("referrald-seq") == "5");
 
+  // The node's copy is a whole store (it verifies as one), whose keys belong to the
+  // cluster: referralctl does not change them there.
+  BOOST_REQUIRE(node.server->stop(SIGTERM) == 0);
+  auto copy_verified = referralctl("--data " + node.dir.path() + " verify");
+  BOOST_TEST(copy_verified.exit == 0, copy_verified.output);
+  BOOST_TEST(copy_verified.output.find("2 accounts, 6 events") != std::string::npos,
+             copy_verified.output);
+  auto local_key = referralctl("--data " + node.dir.path() +
+                               " keys create --name x --role viewer --accounts acme");
+  BOOST_TEST(local_key.exit == 1, local_key.output);
+  BOOST_TEST(local_key.output.find("cluster node's copy") != std::string::npos, local_key.output);
+
   auto twice =
       referralctl("cluster import --data " + embedded.path() + " --cluster " + nats.urls());
   BOOST_TEST(twice.exit == 1, twice.output);
