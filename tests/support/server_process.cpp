@@ -1,5 +1,6 @@
 #include "tests/support/server_process.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -16,7 +17,12 @@ namespace referrald::testing {
 
 server_process::server_process(options o) {
   int out[2], err[2];
-  if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe failed");
+  // Close-on-exec: a server started by another thread at the same moment must not inherit
+  // this one's pipe ends (its stderr reader would then never see the end of the stream).
+  // posix_spawn's dup2 onto 1 and 2 clears the flag on the child's copies.
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+    throw std::runtime_error("pipe failed");
+  }
 
   std::vector<std::string> argv_s = {REFERRALD_BINARY, "--listen", "127.0.0.1:0", "--data",
                                      o.data_dir};
@@ -70,7 +76,8 @@ server_process::server_process(options o) {
 
   // Read stdout until "listening on 127.0.0.1:PORT\n".
   std::string line;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  // Generous: sanitizer builds starting in cluster mode on two busy cores are slow.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
   while (line.find('\n') == std::string::npos) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());

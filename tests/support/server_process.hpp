@@ -26,7 +26,7 @@ class server_process {
     bool bootstrap = true;          // set REFERRALD_BOOTSTRAP_KEY=admin_secret
   };
 
-  // Starts the server and waits (up to 30 s) for its "listening on" line.
+  // Starts the server and waits (up to 90 s) for its "listening on" line.
   explicit server_process(options o);
   ~server_process();
   server_process(const server_process&) = delete;
