@@ -47,15 +47,8 @@ struct connections_state {
   std::map<key_type, domain::connection> tip;
   domain::ulid_generator ids;  // ids sort in creation order, across restarts too
   write_pipeline<domain::connection> writes;
-  // Cluster mode: writes in flight as records ("referrald.records.connections." brand),
-  // acknowledged once applied here; `committed` is then read back from the store.
-  struct cluster_write {
-    domain::connection connection;
-    reply_to reply;
-    std::string response;
-  };
-  std::map<std::uint64_t, cluster_write> pending;  // by ticket
-  std::uint64_t last_ticket = 0;
+  // Cluster mode: writes in flight as records ("referrald.records.connections." brand).
+  record_writes<domain::connection> records;
 };
 
 using self_ptr = connections_actor::stateful_pointer<connections_state>;
@@ -89,8 +82,7 @@ void reload(self_ptr self) {
     st.committed[{c.brand_id, c.id}] = std::move(c);
   }
   st.tip = st.committed;
-  for (const auto& [ticket, w] : st.pending)
-    st.tip[{w.connection.brand_id, w.connection.id}] = w.connection;
+  st.records.for_each([&](const domain::connection& c) { st.tip[{c.brand_id, c.id}] = c; });
   publish(self);
 }
 
@@ -100,20 +92,9 @@ void submit(self_ptr self, domain::connection c, reply_to reply, std::string res
   store::ai_store(*st.svc->db).put_connection(batch, c);
   st.tip[{c.brand_id, c.id}] = c;
   if (st.svc->records != nullptr) {
-    std::uint64_t ticket = ++st.last_ticket;
     std::string scope = "connections." + std::to_string(c.brand_id);
-    st.pending.emplace(ticket, connections_state::cluster_write{std::move(c), std::move(reply),
-                                                                std::move(response)});
-    st.svc->records->submit(std::move(scope), batch, std::nullopt,
-                            [self = caf::actor_cast<connections_actor>(self),
-                             ticket](const domain::result<std::uint64_t>& r) {
-                              commit_ack ack{ticket, r.ok(), 0, {}};
-                              if (!r) {
-                                ack.code = static_cast<std::uint8_t>(r.err().code);
-                                ack.error = r.err().message;
-                              }
-                              caf::anon_send(self, std::move(ack));
-                            });
+    st.records.submit(*st.svc->records, caf::actor_cast<connections_actor>(self), std::move(scope),
+                      batch, std::nullopt, std::move(c), std::move(reply), std::move(response));
     return;
   }
   st.writes.submit(*st.svc->commits, caf::actor_cast<connections_actor>(self), std::move(batch),
@@ -146,15 +127,13 @@ void delete_connection(self_ptr self, connection_delete_req& req) {
 
 void on_cluster_ack(self_ptr self, const commit_ack& ack) {
   auto& st = self->state;
-  auto it = st.pending.find(ack.ticket);
-  if (it == st.pending.end()) return;
-  auto w = std::move(it->second);
-  st.pending.erase(it);
-  reload(self);
+  auto w = st.records.take(ack);
+  if (!w) return;
+  reload(self);  // applied here before the acknowledgement: the change is in the store
   if (ack.ok) {
-    w.reply->deliver(std::move(w.response));
+    w->reply->deliver(std::move(w->response));
   } else {
-    w.reply->deliver(domain::make_error(static_cast<domain::errc>(ack.code), ack.error));
+    w->reply->deliver(domain::make_error(static_cast<domain::errc>(ack.code), ack.error));
   }
 }
 

@@ -30,14 +30,11 @@ struct keys_actor_state {
   // Cluster mode: each write is a record of its own (subject "referrald.records.keys."
   // id), acknowledged once this node has applied it; `committed` is then read back from
   // the store, which every node's follower keeps the same.
-  struct cluster_write {
+  struct key_write {
     domain::api_key key;
-    reply_to reply;
-    std::string response;
     std::function<void()> redo;  // a create: made again with another id when it was taken
   };
-  std::map<std::uint64_t, cluster_write> pending;  // by ticket
-  std::uint64_t last_ticket = 0;
+  record_writes<key_write> records;
   std::int64_t id_floor = 0;  // ids other nodes took: new keys get larger ones
 };
 
@@ -76,8 +73,7 @@ void reload(self_ptr self) {
   for (auto& k : *all)
     st.committed[k.id] = std::move(k);
   st.tip = st.committed;
-  for (const auto& [ticket, w] : st.pending)
-    st.tip[w.key.id] = w.key;
+  st.records.for_each([&](const keys_actor_state::key_write& w) { st.tip[w.key.id] = w.key; });
   publish(self);
 }
 
@@ -89,23 +85,13 @@ void submit(self_ptr self, domain::api_key k, reply_to reply, std::string respon
   store::key_store(*st.svc->db).put(batch, k);
   st.tip[k.id] = k;
   if (st.svc->records != nullptr) {
-    std::uint64_t ticket = ++st.last_ticket;
+    // A create claims its id: the key's subject must still be empty.
     const bool create = static_cast<bool>(redo);
     std::string scope = "keys." + std::to_string(k.id);
-    st.pending.emplace(
-        ticket, keys_actor_state::cluster_write{std::move(k), std::move(reply), std::move(response),
-                                                std::move(redo)});
-    // A create claims its id: the key's subject must still be empty.
-    st.svc->records->submit(
-        std::move(scope), batch, create ? std::optional<std::uint64_t>(0) : std::nullopt,
-        [self = caf::actor_cast<keys_actor>(self), ticket](const domain::result<std::uint64_t>& r) {
-          commit_ack ack{ticket, r.ok(), 0, {}};
-          if (!r) {
-            ack.code = static_cast<std::uint8_t>(r.err().code);
-            ack.error = r.err().message;
-          }
-          caf::anon_send(self, std::move(ack));
-        });
+    st.records.submit(*st.svc->records, caf::actor_cast<keys_actor>(self), std::move(scope), batch,
+                      create ? std::optional<std::uint64_t>(0) : std::nullopt,
+                      keys_actor_state::key_write{std::move(k), std::move(redo)}, std::move(reply),
+                      std::move(response));
     return;
   }
   st.writes.submit(*st.svc->commits, caf::actor_cast<keys_actor>(self), std::move(batch),
@@ -114,21 +100,19 @@ void submit(self_ptr self, domain::api_key k, reply_to reply, std::string respon
 
 void on_cluster_ack(self_ptr self, const commit_ack& ack) {
   auto& st = self->state;
-  auto it = st.pending.find(ack.ticket);
-  if (it == st.pending.end()) return;
-  auto w = std::move(it->second);
-  st.pending.erase(it);
+  auto w = st.records.take(ack);
+  if (!w) return;
   reload(self);  // applied here before the acknowledgement: the key is in the store
   if (ack.ok) {
-    w.reply->deliver(std::move(w.response));
+    w->reply->deliver(std::move(w->response));
     return;
   }
-  if (static_cast<domain::errc>(ack.code) == domain::errc::conflict && w.redo) {
-    st.id_floor = std::max(st.id_floor, w.key.id);
-    w.redo();
+  if (static_cast<domain::errc>(ack.code) == domain::errc::conflict && w->item.redo) {
+    st.id_floor = std::max(st.id_floor, w->item.key.id);
+    w->item.redo();
     return;
   }
-  w.reply->deliver(domain::make_error(static_cast<domain::errc>(ack.code), ack.error));
+  w->reply->deliver(domain::make_error(static_cast<domain::errc>(ack.code), ack.error));
 }
 
 const domain::api_key* visible(self_ptr self, std::int64_t id, const domain::api_key& caller) {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -29,6 +30,17 @@
 #include "store/record_publisher.hpp"
 
 namespace referrald::actors {
+
+// Sends `self` the commit_ack of write `ticket`, done (ok) or failed.
+template <class Handle>
+void acknowledge(const Handle& self, std::uint64_t ticket, const domain::status& s) {
+  commit_ack ack{ticket, s.ok(), 0, {}};
+  if (!s.ok()) {
+    ack.code = static_cast<std::uint8_t>(s.err().code);
+    ack.error = s.err().message;
+  }
+  caf::anon_send(self, std::move(ack));
+}
 
 template <class Item>
 class write_pipeline {
@@ -60,19 +72,6 @@ class write_pipeline {
     std::uint64_t ticket = track(std::move(item), std::move(reply), std::move(response),
                                  first_seq + values.size() - 1);
     cluster.submit(account_id, first_seq, std::move(values),
-                   [self, ticket](const domain::result<std::uint64_t>& r) {
-                     acknowledge(self, ticket, r ? domain::status{} : domain::status(r.err()));
-                   });
-  }
-
-  // The same as records onto a cluster's stream, under `scope` (see
-  // store/record_publisher.hpp): acknowledged once this node has applied them.
-  template <class Handle>
-  void submit(store::record_publisher& records, const Handle& self, std::string scope,
-              const store::write_batch& batch, std::optional<std::uint64_t> expected, Item item,
-              reply_to reply, std::string response) {
-    std::uint64_t ticket = track(std::move(item), std::move(reply), std::move(response), 0);
-    records.submit(std::move(scope), batch, expected,
                    [self, ticket](const domain::result<std::uint64_t>& r) {
                      acknowledge(self, ticket, r ? domain::status{} : domain::status(r.err()));
                    });
@@ -153,16 +152,6 @@ class write_pipeline {
         entry{ticket, std::move(item), std::move(reply), std::move(response), seq, {}});
     return ticket;
   }
-  template <class Handle>
-  static void acknowledge(const Handle& self, std::uint64_t ticket, const domain::status& s) {
-    commit_ack ack{ticket, s.ok(), 0, {}};
-    if (!s.ok()) {
-      ack.code = static_cast<std::uint8_t>(s.err().code);
-      ack.error = s.err().message;
-    }
-    caf::anon_send(self, std::move(ack));
-  }
-
   struct entry {
     std::uint64_t ticket = 0;
     std::optional<Item> item;  // empty for an answer that only waits
@@ -177,6 +166,58 @@ class write_pipeline {
   std::deque<entry> inflight_;
   std::uint64_t last_ticket_ = 0;
   std::uint64_t failed_through_ = 0;
+};
+
+}  // namespace referrald::actors
+
+namespace referrald::actors {
+
+// Cluster mode: an actor's writes of records in flight (API keys, connections; see
+// store/record_publisher.hpp). Unlike write_pipeline's, they do not build on each other:
+// each is acknowledged on its own (a commit_ack with its ticket), once this node has
+// applied it, and the actor reads its durable state back from the store then.
+template <class Item>
+class record_writes {
+ public:
+  struct write {
+    Item item;
+    reply_to reply;
+    std::string response;
+  };
+
+  // Publishes the puts of `batch` under `scope` (expecting the scope's last message at
+  // `expected`, when set); the acknowledgement arrives at `self`.
+  template <class Handle>
+  void submit(store::record_publisher& records, const Handle& self, std::string scope,
+              const store::write_batch& batch, std::optional<std::uint64_t> expected, Item item,
+              reply_to reply, std::string response) {
+    std::uint64_t ticket = ++last_ticket_;
+    pending_.emplace(ticket, write{std::move(item), std::move(reply), std::move(response)});
+    records.submit(std::move(scope), batch, expected,
+                   [self, ticket](const domain::result<std::uint64_t>& r) {
+                     acknowledge(self, ticket, r ? domain::status{} : domain::status(r.err()));
+                   });
+  }
+
+  // The write `ack` acknowledges, no longer pending (nullopt when it is not one of them).
+  std::optional<write> take(const commit_ack& ack) {
+    auto it = pending_.find(ack.ticket);
+    if (it == pending_.end()) return std::nullopt;
+    write w = std::move(it->second);
+    pending_.erase(it);
+    return w;
+  }
+
+  // Calls fn(const Item&) for each write in flight, in submission order.
+  template <class Fn>
+  void for_each(Fn&& fn) const {
+    for (const auto& [ticket, w] : pending_)
+      fn(w.item);
+  }
+
+ private:
+  std::map<std::uint64_t, write> pending_;  // by ticket
+  std::uint64_t last_ticket_ = 0;
 };
 
 }  // namespace referrald::actors
