@@ -248,4 +248,25 @@ BOOST_AUTO_TEST_CASE(delete_is_204_then_404_and_ids_are_not_reused) {
   BOOST_TEST(list["data"]["total"].GetInt() == 2);
 }
 
+// Every write answers the account's sequence number after it; a read naming a sequence
+// the account has reached is served at once, one it has not reached waits and gets 503,
+// and a value that is no positive integer is a 400 naming the header.
+BOOST_AUTO_TEST_CASE(writes_answer_their_sequence_and_a_min_seq_must_be_a_positive_integer) {
+  auto c = client();
+  auto created = c->post(k_base, R"({"domain":"seq.example.com","utm_source":"s"})");
+  BOOST_REQUIRE(created.status == 201u);
+  BOOST_TEST(created.header("referrald-seq") == "1");
+  auto unchanged = c->patch("/passthrough-referrers/1?account_id=acme", R"({"utm_source":"s"})");
+  BOOST_TEST(unchanged.header("referrald-seq") == "1");
+  BOOST_TEST(c->request("GET", k_base, {}, {{"Referrald-Min-Seq", "1"}}).status == 200u);
+  for (const char* bad : {"0", "-1", "1.5", "18446744073709551616", "1x", "0x10"}) {
+    auto r = c->request("GET", k_base, {}, {{"Referrald-Min-Seq", bad}});
+    BOOST_TEST(r.status == 400u, bad << ": " << r.body);
+    BOOST_TEST(r.body.find("Referrald-Min-Seq") != std::string::npos, r.body);
+  }
+  auto ahead = c->request("GET", k_base, {}, {{"Referrald-Min-Seq", "2"}});
+  BOOST_TEST(ahead.status == 503u);
+  BOOST_TEST(ahead.header("retry-after") == "1");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
