@@ -15,6 +15,7 @@
 #include "actors/guard.hpp"
 #include "actors/write_pipeline.hpp"
 #include "domain/match/mapping_index.hpp"
+#include "infra/log.hpp"
 #include "infra/metrics.hpp"
 #include "snapshots/snapshot_store.hpp"
 
@@ -643,6 +644,11 @@ void on_idle_tick(self_ptr self) {
     // Nothing is sent here any more; what is in the mailbox is forwarded, then quit.
     st.evicted = true;
     infra::metrics().account_actor_evictions.fetch_add(1, std::memory_order_relaxed);
+    if (infra::log_enabled(infra::log_level::info)) {
+      infra::log(infra::log_level::info, "account " + st.account_id + " unloaded after " +
+                                             std::to_string((domain::now_ms() - last_use) / 1000) +
+                                             " s without use");
+    }
     caf::anon_send(caf::actor_cast<account_actor>(self), evict_atom_v);
     return;
   }
@@ -673,9 +679,10 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
   st.writes.set_stream("account:" + account_id);
   st.last_request = domain::now_ms();
   self->delayed_send(self, idle_check_period(*svc), idle_tick_atom_v);
+  auto load_started = std::chrono::steady_clock::now();
   self->request(svc->loaders, svc->load_timeout, load_account_req{account_id})
       .then(
-          [self](loaded_account& result) {
+          [self, load_started](loaded_account& result) {
             if (!result.state) {
               auto code = static_cast<domain::errc>(result.code);
               if (code == domain::errc::store_corrupted && self->state.svc->broken != nullptr) {
@@ -690,6 +697,16 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
             self->state.tip = *result.state;
             self->state.loaded = true;
             publish(self);
+            if (infra::log_enabled(infra::log_level::info)) {
+              const auto& s = *result.state;
+              auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - load_started)
+                            .count();
+              infra::log(infra::log_level::info,
+                         "account " + self->state.account_id + " loaded in " + std::to_string(ms) +
+                             " ms: " + std::to_string(s.referrers().size() + s.mappings().size()) +
+                             " rules at event " + std::to_string(s.seq()));
+            }
             if (self->state.svc->cluster != nullptr) {
               self->state.resync = true;  // learn the account's stream position
               sync_from_cluster(self);

@@ -139,6 +139,14 @@ caf::behavior loader(caf::event_based_actor*, const loader_context* ctx) {
       [ctx](mapping_list_as_of_req& r) { contain("loader", r, [&] { list_as_of(*ctx, r); }); },
       [ctx](mapping_get_as_of_req& r) { contain("loader", r, [&] { get_as_of(*ctx, r); }); },
       [ctx](audit_req& r) { contain("loader", r, [&] { audit(*ctx, r); }); },
+      [ctx](state_as_of_req& r) {
+        contain("loader", r, [&] {
+          auto state = state_at(*ctx, r.account_id, r.as_of);
+          if (!state) return r.reply->deliver(std::move(state).err());
+          state->refresh_indexes();
+          r.reply->deliver(std::make_shared<const domain::account_state>(std::move(*state)));
+        });
+      },
   };
 }
 

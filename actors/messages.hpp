@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <variant>
@@ -179,13 +180,46 @@ struct audit_req {
   reply_to reply;
 };
 
+// The whole rule state as it stood at `as_of` (resolution against the past), indexes built;
+// `done` is called on a loader thread. If the request is dropped unanswered, `done` is
+// called with `unavailable`.
+class state_reply {
+ public:
+  using result = domain::result<std::shared_ptr<const domain::account_state>>;
+  explicit state_reply(std::function<void(result)> done) : done_(std::move(done)) {}
+  ~state_reply() {
+    if (!delivered_) {
+      done_(domain::make_error(domain::errc::unavailable,
+                               "the request was dropped before it could be answered"));
+    }
+  }
+  state_reply(const state_reply&) = delete;
+  state_reply& operator=(const state_reply&) = delete;
+  void deliver(result r) {
+    if (delivered_) return;
+    delivered_ = true;
+    done_(std::move(r));
+  }
+
+ private:
+  bool delivered_ = false;
+  std::function<void(result)> done_;
+};
+
+struct state_as_of_req {
+  std::string account_id;
+  domain::unix_ms as_of = 0;
+  std::shared_ptr<state_reply> reply;
+};
+
 using passthrough_list_as_of_req = list_as_of_req<domain::passthrough_referrer>;
 using passthrough_get_as_of_req = get_as_of_req<domain::passthrough_referrer>;
 using mapping_list_as_of_req = list_as_of_req<domain::referrer_mapping>;
 using mapping_get_as_of_req = get_as_of_req<domain::referrer_mapping>;
 
-using history_request = std::variant<passthrough_list_as_of_req, passthrough_get_as_of_req,
-                                     mapping_list_as_of_req, mapping_get_as_of_req, audit_req>;
+using history_request =
+    std::variant<passthrough_list_as_of_req, passthrough_get_as_of_req, mapping_list_as_of_req,
+                 mapping_get_as_of_req, audit_req, state_as_of_req>;
 
 // -- online backups, to the backup actor ---------------------------------------------------
 

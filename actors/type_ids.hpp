@@ -74,6 +74,10 @@ typename Inspector::result_type inspect(Inspector& f, get_as_of_req<T>& x) {
   return f(caf::meta::type_name("get_as_of_req"), x.account_id, x.as_of, x.id);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, state_as_of_req& x) {
+  return f(caf::meta::type_name("state_as_of_req"), x.account_id, x.as_of);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, audit_req& x) {
   return f(caf::meta::type_name("audit_req"), x.account_id, x.after_seq);
 }
@@ -134,6 +138,7 @@ CAF_ADD_TYPE_ID(referrald, (referrald::actors::passthrough_get_as_of_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_list_as_of_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_get_as_of_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::audit_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::state_as_of_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::backup_create_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::backup_list_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::write_snapshot_req))

@@ -5,6 +5,7 @@
 //   POST   /{brand_id}/ai-referrals/connections/{id}/events
 //   GET    /{brand_id}/ai-referrals/report
 
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -51,6 +52,19 @@ domain::result<std::string> connection_param(const request_ctx& c, std::int64_t 
   const auto* conn = id ? c.runtime->connections()->find(brand, *id) : nullptr;
   if (conn == nullptr || !conn->active()) return unknown_connection(brand, raw);
   return conn->id;
+}
+
+// The rows a push answer counts: "accepted" + "rejected".
+std::size_t pushed_rows(const std::string& answer) {
+  rapidjson::Document doc;
+  doc.Parse(answer.data(), answer.size());
+  if (!doc.IsObject()) return 1;
+  std::size_t rows = 0;
+  for (const char* name : {"accepted", "rejected"}) {
+    auto it = doc.FindMember(name);
+    if (it != doc.MemberEnd() && it->value.IsUint64()) rows += it->value.GetUint64();
+  }
+  return rows;
 }
 
 template <class Fn>
@@ -125,9 +139,13 @@ std::optional<response> connection_push(request_ctx& c) {
   auto body = std::make_shared<std::string>(std::move(*c.body_storage));
   c.runtime->tell(actors::push_req{
       *brand, std::move(*id), std::move(body),
-      actors::make_reply([respond = c.respond, on_session = c.on_session](actors::api_result r) {
-        on_session([respond, r = std::move(r)]() mutable {
-          respond(r.ok() ? raw_json(200, std::move(r.value())) : failure(r.err()));
+      actors::make_reply([respond = c.respond, on_session = c.on_session, limiter = c.limiter,
+                          bucket = c.rate_bucket](actors::api_result r) {
+        on_session([respond, limiter, bucket, r = std::move(r)]() mutable {
+          if (!r.ok()) return respond(failure(r.err()));
+          // The caller's rate limit counts the push's rows, accepted or rejected.
+          if (limiter != nullptr) charge_rows(limiter, bucket, pushed_rows(r.value()));
+          respond(raw_json(200, std::move(r.value())));
         });
       })});
   return std::nullopt;

@@ -49,10 +49,26 @@ response ok_body(std::string body) {
   return r;
 }
 
-// Runs `fn` on the published state now, or once the account is loaded.
-std::optional<response> with_state(request_ctx& c, const std::string& account, resolve_fn fn) {
-  return with_view(c, account,
-                   [fn = std::move(fn)](const domain::account_state& s) { return ok_body(fn(s)); });
+// Runs `fn` on the published state now, or once the account is loaded; with `as_of`, on
+// the state as it stood then, folded from the store by the loader pool (and `fn` runs on the
+// session's executor).
+std::optional<response> with_state(request_ctx& c, const std::string& account,
+                                   std::optional<domain::unix_ms> as_of, resolve_fn fn) {
+  if (!as_of) {
+    return with_view(c, account, [fn = std::move(fn)](const domain::account_state& s) {
+      return ok_body(fn(s));
+    });
+  }
+  c.runtime->tell(
+      actors::state_as_of_req{account, *as_of,
+                              std::make_shared<actors::state_reply>(
+                                  [fn = std::move(fn), respond = c.respond,
+                                   on_session = c.on_session](actors::state_reply::result r) {
+                                    on_session([fn, respond, r = std::move(r)] {
+                                      respond(r ? ok_body(fn(**r)) : failure(r.err()));
+                                    });
+                                  })});
+  return std::nullopt;
 }
 
 }  // namespace
@@ -62,11 +78,13 @@ std::optional<response> resolve_one(request_ctx& c) {
   if (!account) return failure(account.err());
   auto explain = bool_param(c.query, "explain", false);
   if (!explain) return failure(explain.err());
+  auto as_of = time_param(c.query, "as_of");
+  if (!as_of) return failure(as_of.err());
   rapidjson::Document doc;
   if (auto st = json_body(c, doc); !st) return failure(st.err());
   auto v = domain::parse_visit(doc);
   if (!v) return failure(v.err());
-  return with_state(c, *account,
+  return with_state(c, *account, *as_of,
                     [visit = std::move(*v), explain = *explain](const domain::account_state& s) {
                       rapidjson::StringBuffer buf;
                       domain::json_writer w(buf);
@@ -93,8 +111,10 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
   std::chrono::steady_clock::time_point deadline;
   std::chrono::milliseconds timeout{0};
   std::function<void(response)> respond;
+  std::function<void(std::size_t)> charge;  // the caller's rate limit, per visit
   actors::runtime* runtime = nullptr;
   compute_pool* compute = nullptr;
+  std::optional<domain::unix_ms> as_of;  // resolve against the rules as they stood then
 
   std::vector<domain::result<domain::visit>> visits;
   std::shared_ptr<const domain::account_state> state;
@@ -120,9 +140,14 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
         return true;
       }
       parsed = true;
+      charge(visits.size());
       out.reserve(64 + visits.size() * (explain ? 4096 : 300));
       out += success_open;
       out += "{\"results\":[";
+    }
+    if (!state && as_of) {
+      past_state();
+      return true;
     }
     if (!state) {
       state = runtime->view(account);
@@ -192,6 +217,18 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
   }
 
   // The account is not loaded: ask its actor, and come back when it is.
+  // The state at `as_of`, from the loader pool; the job comes back with it.
+  void past_state() {
+    runtime->tell(actors::state_as_of_req{
+        account, *as_of,
+        std::make_shared<actors::state_reply>(
+            [self = shared_from_this()](actors::state_reply::result r) {
+              if (!r) return self->respond(failure(r.err()));
+              self->state = std::move(*r);
+              self->compute->submit(self->account, [self] { return self->step(); });
+            })});
+  }
+
   void await_state() {
     runtime->tell(account,
                   actors::await_loaded_req{
@@ -207,8 +244,14 @@ std::optional<response> resolve_batch(request_ctx& c) {
   if (!account) return failure(account.err());
   auto explain = bool_param(c.query, "explain", false);
   if (!explain) return failure(explain.err());
+  auto as_of = time_param(c.query, "as_of");
+  if (!as_of) return failure(as_of.err());
   if (auto st = check_json_type(c); !st) return failure(st.err());
   auto job = std::make_shared<batch_job>();
+  job->as_of = *as_of;
+  job->charge = [limiter = c.limiter, bucket = c.rate_bucket](std::size_t n) {
+    charge_rows(limiter, bucket, n);
+  };
   job->account = *account;
   job->body = std::move(*c.body_storage);
   job->explain = *explain;

@@ -45,6 +45,10 @@ error_mapping map_error(domain::errc e) {
       return {507, "insufficient_storage"};
     case errc::store_corrupted:
       return {500, "store_corrupted"};
+    case errc::rate_limited:
+      return {429, "rate_limited"};
+    case errc::precondition_failed:
+      return {412, "precondition_failed"};
   }
   return {500, "internal"};
 }

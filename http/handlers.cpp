@@ -7,6 +7,7 @@
 #include "domain/base/json.hpp"
 #include "domain/base/text.hpp"
 #include "http/http_metrics.hpp"
+#include "http/rate_limiter.hpp"
 
 namespace referrald::http {
 
@@ -14,38 +15,43 @@ using domain::access;
 
 router make_router(const limits& l) {
   // Routes without a body still accept (and ignore) one up to the rule limit.
+  const std::size_t rule = l.rule_body, push = l.push_body;
+  const auto read = access::read, write = access::write, admin = access::admin;
   router r;
-  r.add("/healthz", method::get, &healthz, std::nullopt, l.rule_body);
-  r.add("/readyz", method::get, &readyz, std::nullopt, l.rule_body);
-  r.add("/metrics", method::get, &metrics, std::nullopt, l.rule_body);
+  r.add("/healthz", method::get, &healthz, {std::nullopt, rule});
+  r.add("/readyz", method::get, &readyz, {std::nullopt, rule});
+  r.add("/metrics", method::get, &metrics, {std::nullopt, rule});
 
-  r.add("/api-keys", method::get, &api_keys_list, access::admin, l.rule_body);
-  r.add("/api-keys", method::post, &api_keys_create, access::admin, l.rule_body);
-  r.add("/api-keys/{id}", method::get, &api_keys_get, access::admin, l.rule_body);
-  r.add("/api-keys/{id}", method::del, &api_keys_delete, access::admin, l.rule_body);
+  r.add("/api-keys", method::get, &api_keys_list, {admin, rule});
+  r.add("/api-keys", method::post, &api_keys_create, {admin, rule});
+  r.add("/api-keys/{id}", method::get, &api_keys_get, {admin, rule, "", true});
+  r.add("/api-keys/{id}", method::del, &api_keys_delete, {admin, rule});
 
-  add_rule_routes(r, l.rule_body, l.push_body);
+  add_rule_routes(r, rule, push);
 
-  r.add("/audit-log", method::get, &audit_log, access::admin, l.rule_body);
-  r.add("/admin/snapshots", method::get, &backups_list, access::admin, l.rule_body);
-  r.add("/admin/snapshots", method::post, &backups_create, access::admin, l.rule_body);
+  r.add("/audit-log", method::get, &audit_log, {admin, rule, "account_id after_seq limit"});
+  r.add("/admin/snapshots", method::get, &backups_list, {admin, rule});
+  r.add("/admin/snapshots", method::post, &backups_create, {admin, rule});
 
-  r.add("/attribution/resolve", method::post, &resolve_one, access::read, l.rule_body);
+  r.add("/attribution/resolve", method::post, &resolve_one,
+        {read, rule, "account_id explain as_of"});
+  r.add("/attribution/resolve-batch", method::post, &resolve_batch,
+        {read, push, "account_id explain as_of"});
 
-  r.add("/ai-platforms", method::get, &ai_platforms, access::read, l.rule_body);
-  r.add("/{brand_id}/ai-referrals/connections", method::get, &connections_list, access::read,
-        l.rule_body);
-  r.add("/{brand_id}/ai-referrals/connections", method::post, &connections_create, access::write,
-        l.rule_body);
-  r.add("/{brand_id}/ai-referrals/connections/{connection_id}", method::get, &connections_get,
-        access::read, l.rule_body);
-  r.add("/{brand_id}/ai-referrals/connections/{connection_id}", method::del, &connections_delete,
-        access::write, l.rule_body);
-  r.add("/{brand_id}/ai-referrals/connections/{connection_id}/events", method::post,
-        &connection_push, access::write, l.push_body);
-  r.add("/{brand_id}/ai-referrals/report", method::get, &ai_report, access::read, l.rule_body);
-  r.add("/attribution/resolve-batch", method::post, &resolve_batch, access::read, l.push_body);
+  r.add("/ai-platforms", method::get, &ai_platforms, {read, rule});
+  const std::string connections = "/{brand_id}/ai-referrals/connections";
+  r.add(connections, method::get, &connections_list, {read, rule});
+  r.add(connections, method::post, &connections_create, {write, rule, "", true});
+  r.add(connections + "/{connection_id}", method::get, &connections_get, {read, rule, "", true});
+  r.add(connections + "/{connection_id}", method::del, &connections_delete, {write, rule});
+  r.add(connections + "/{connection_id}/events", method::post, &connection_push, {write, push});
+  r.add("/{brand_id}/ai-referrals/report", method::get, &ai_report,
+        {read, rule, "from to group_by connection_id"});
   return r;
+}
+
+void charge_rows(rate_limiter* limiter, const std::string& bucket, std::size_t units) {
+  if (limiter != nullptr && units > 1) limiter->charge(bucket, static_cast<double>(units - 1));
 }
 
 domain::result<std::string> account_param(const request_ctx& c) {

@@ -22,6 +22,9 @@ class query_params {
   // The decoded value, or nullptr when absent.
   const std::string* get(std::string_view name) const;
 
+  // Every parameter, in the order given.
+  const std::vector<std::pair<std::string, std::string>>& items() const { return items_; }
+
  private:
   std::vector<std::pair<std::string, std::string>> items_;
 };

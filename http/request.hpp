@@ -29,6 +29,7 @@ std::string_view to_string(method m);
 
 class http_metrics;
 class compute_pool;
+class rate_limiter;
 
 struct request_ctx {
   method verb = method::get;
@@ -56,7 +57,19 @@ struct request_ctx {
   // When the session stops waiting and answers 503: work done for this request (batch
   // resolution) stops by then too.
   std::chrono::steady_clock::time_point deadline;
+  // The If-Match header ("" when absent): a write to one object is refused with 412 unless
+  // it names the object's current ETag (or "*").
+  std::string_view if_match;
+  std::string request_id;
+  // The caller's rate-limit bucket, when limits are on: a push or a batch resolution is
+  // charged for its rows or visits beyond the first (charge_rows).
+  rate_limiter* limiter = nullptr;
+  std::string rate_bucket;
 };
+
+// Charges the caller's rate-limit bucket (`limiter` null: limits are off) for `units` (rows,
+// visits) of which the request's own token paid one.
+void charge_rows(rate_limiter* limiter, const std::string& bucket, std::size_t units);
 
 using handler = std::optional<response> (*)(request_ctx&);
 

@@ -45,16 +45,21 @@ std::string_view to_string(method m) {
   return "OTHER";
 }
 
-void router::add(std::string pattern, method verb, handler fn, std::optional<domain::access> access,
-                 std::size_t body_limit) {
+void router::add(std::string pattern, method verb, handler fn, const route_spec& spec) {
   route r;
   r.pattern = std::move(pattern);
   for (auto seg : split(r.pattern))
     r.segments.emplace_back(seg);
   r.verb = verb;
   r.fn = fn;
-  r.access = access;
-  r.body_limit = body_limit;
+  r.access = spec.access;
+  r.body_limit = spec.body_limit;
+  for (std::string_view q = spec.query; !q.empty();) {
+    auto space = q.find(' ');
+    if (space != 0) r.query.emplace_back(q.substr(0, space));
+    q = space == std::string_view::npos ? std::string_view() : q.substr(space + 1);
+  }
+  r.etag = spec.etag;
   r.index = routes_.size();
   routes_.push_back(std::move(r));
 }
@@ -97,6 +102,7 @@ router::match router::find(method verb, std::string_view path) const {
     }
     return m;
   }
+  if (m.kind == match::method_not_allowed) m.allow += ", OPTIONS";
   return m;
 }
 

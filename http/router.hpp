@@ -24,18 +24,33 @@ struct route {
   std::optional<domain::access> access;  // nullopt: no authentication
   std::size_t body_limit = 0;
   std::size_t index = 0;  // position in the table (metrics)
+  // The query parameters the handler reads; any other one is refused with 400.
+  std::vector<std::string> query;
+  // The answer is one object (a single-object GET, a create, a patch): a 200 or 201 carries
+  // its ETag, and a GET is answered 304 when If-None-Match names it.
+  bool etag = false;
+};
+
+// How a route is declared beyond its pattern, method and handler.
+struct route_spec {
+  route_spec(std::optional<domain::access> a, std::size_t limit, std::string_view q = {},
+             bool tagged = false)
+      : access(a), body_limit(limit), query(q), etag(tagged) {}
+  std::optional<domain::access> access;  // nullopt: no authentication
+  std::size_t body_limit = 0;
+  std::string_view query;  // the query parameters it reads, separated by spaces
+  bool etag = false;
 };
 
 class router {
  public:
-  void add(std::string pattern, method verb, handler fn, std::optional<domain::access> access,
-           std::size_t body_limit);
+  void add(std::string pattern, method verb, handler fn, const route_spec& spec);
 
   struct match {
     enum kind_t { found, not_found, method_not_allowed } kind = not_found;
     const route* entry = nullptr;
     std::vector<std::string> params;
-    std::string allow;                 // for 405: "GET, POST"
+    std::string allow;                 // for 405 and OPTIONS: "GET, HEAD, POST, OPTIONS"
     const route* same_path = nullptr;  // for 405: the first route with this pattern
     std::string error;                 // a path segment that does not decode
   };

@@ -291,20 +291,22 @@ std::optional<response> starter_pack(request_ctx&) {
 template <class T>
 void add_rule_routes(router& r, const std::string& base, std::size_t body_limit,
                      std::size_t import_limit) {
-  using domain::access;
-  r.add(base, method::get, &rule_list<T>, access::read, body_limit);
-  r.add(base, method::post, &rule_create<T>, access::write, body_limit);
+  const auto read = domain::access::read, write = domain::access::write;
+  r.add(base, method::get, &rule_list<T>, {read, body_limit, "account_id include_inactive as_of"});
+  r.add(base, method::post, &rule_create<T>, {write, body_limit, "account_id", true});
   // Before {id}, which would take "import" and "export" for ids.
-  r.add(base + "/import", method::post, &rule_import<T>, access::write, import_limit);
-  r.add(base + "/export", method::get, &rule_export<T>, access::read, body_limit);
-  r.add(base + "/{id}", method::get, &rule_get<T>, access::read, body_limit);
-  r.add(base + "/{id}", method::patch, &rule_patch<T>, access::write, body_limit);
-  r.add(base + "/{id}", method::del, &rule_delete<T>, access::write, body_limit);
+  r.add(base + "/import", method::post, &rule_import<T>,
+        {write, import_limit, "account_id pack mode validate_only"});
+  r.add(base + "/export", method::get, &rule_export<T>,
+        {read, body_limit, "account_id format include_inactive"});
+  r.add(base + "/{id}", method::get, &rule_get<T>, {read, body_limit, "account_id as_of", true});
+  r.add(base + "/{id}", method::patch, &rule_patch<T>, {write, body_limit, "account_id", true});
+  r.add(base + "/{id}", method::del, &rule_delete<T>, {write, body_limit, "account_id"});
 }
 
 void add_rule_routes(router& r, std::size_t body_limit, std::size_t import_limit) {
-  r.add("/passthrough-referrers/starter-pack", method::get, &starter_pack, domain::access::read,
-        body_limit);
+  r.add("/passthrough-referrers/starter-pack", method::get, &starter_pack,
+        {domain::access::read, body_limit});
   add_rule_routes<domain::passthrough_referrer>(r, "/passthrough-referrers", body_limit,
                                                 import_limit);
   add_rule_routes<domain::referrer_mapping>(r, "/referrer-mappings", body_limit, import_limit);

@@ -16,15 +16,19 @@
 #include <cstdio>
 #include <ctime>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "domain/base/digest.hpp"
 #include "domain/base/text.hpp"
+#include "http/access_log.hpp"
 #include "http/compute_pool.hpp"
 #include "http/handlers.hpp"
 #include "http/http_metrics.hpp"
+#include "http/rate_limiter.hpp"
 #include "http/request_head.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
@@ -119,6 +123,56 @@ std::string_view bearer_token(std::string_view header) {
   return header;
 }
 
+// A client's X-Request-Id is kept when it is 1-128 characters of letters, digits and
+// "-_.:/+=@"; anything else is replaced by one of ours.
+bool sane_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char ch : id) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              std::string_view("-_.:/+=@").find(ch) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// "req_" and 16 hex digits: a process-wide counter mixed with a random seed drawn at start
+// (splitmix64), unique within the process and unlikely to repeat across processes.
+std::string new_request_id() {
+  static const std::uint64_t seed = std::random_device{}() * 0x9e3779b97f4a7c15ull ^
+                                    static_cast<std::uint64_t>(std::time(nullptr));
+  static std::atomic<std::uint64_t> counter{0};
+  std::uint64_t z = seed + 0x9e3779b97f4a7c15ull * (counter.fetch_add(1) + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out = "req_";
+  for (int shift = 60; shift >= 0; shift -= 4)
+    out += hex[(z >> shift) & 15];
+  return out;
+}
+
+// Whether an If-None-Match / If-Match value names `tag` ("*" names any).
+bool names_tag(std::string_view header, std::string_view tag) {
+  while (!header.empty()) {
+    auto comma = header.find(',');
+    auto item = domain::trim(header.substr(0, comma));
+    if (item.starts_with("W/")) item.remove_prefix(2);  // weak comparison (RFC 9110 13.1.2)
+    if (item == "*" || item == tag) return true;
+    if (comma == std::string_view::npos) break;
+    header.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// The request headers a browser page may send (CORS), and the answer headers it may read.
+constexpr const char* k_cors_request_headers =
+    "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id, "
+    "Referrald-Min-Seq";
+constexpr const char* k_cors_exposed_headers =
+    "ETag, Location, X-Request-Id, Referrald-Seq, Idempotent-Replayed, Retry-After, "
+    "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Content-Disposition";
+
 }  // namespace
 
 // One I/O thread: its io_context, the sessions living on it and their timeout sweep.
@@ -130,6 +184,7 @@ struct worker {
   std::optional<net::executor_work_guard<executor>> guard;
   timer_t sweep;
   std::unordered_map<session*, std::weak_ptr<session>> sessions;
+  std::string access_lines;  // access log lines not yet written
 };
 
 struct server::impl : std::enable_shared_from_this<server::impl> {
@@ -137,6 +192,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
       : options(std::move(o)),
         runtime(rt),
         routes(make_router(options.body_limits)),
+        limiter(options.rate_limit_rps, options.rate_limit_burst),
         metrics(routes),
         compute(options.compute_threads),
         workers(make_workers(options.io_threads)),
@@ -163,6 +219,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   server_options options;
   actors::runtime& runtime;
   router routes;
+  rate_limiter limiter;
+  access_log requests_log;
   http_metrics metrics;
   compute_pool compute;
   std::vector<std::unique_ptr<worker>> workers;
@@ -172,6 +230,12 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   timer_t drain_timer;
   std::atomic<bool> draining{false};
   std::atomic<std::size_t> live_sessions{0};
+
+  bool allowed_origin(std::string_view origin) const {
+    for (const auto& o : options.cors_origins)
+      if (o == origin || o == "*") return true;
+    return false;
+  }
 };
 
 // One connection: do_read → (header bytes) → on_header → (100-continue) → on_body →
@@ -188,6 +252,9 @@ class session : public std::enable_shared_from_this<session> {
   session(socket_t&& socket, worker& w, std::shared_ptr<server::impl> srv)
       : socket_(std::move(socket)), worker_(w), srv_(std::move(srv)), buffer_(k_header_limit) {
     ++srv_->live_sessions;
+    beast::error_code ec;
+    auto peer = socket_.remote_endpoint(ec);
+    if (!ec) remote_ = peer.address().to_string();
   }
 
   ~session() {
@@ -237,6 +304,10 @@ class session : public std::enable_shared_from_this<session> {
     scanned_ = 0;
     match_ = {};
     close_after_ = false;
+    request_id_.clear();
+    rate_.reset();
+    account_.clear();
+    brand_.clear();
     read_header_bytes();
   }
 
@@ -307,8 +378,20 @@ class session : public std::enable_shared_from_this<session> {
       finish(std::move(r));
     };
 
-    if (match_.kind != router::match::found) return refuse(route_error());
-    if (auto denied = authenticate(); denied) return refuse(std::move(*denied));
+    if (auto id = sv(req["X-Request-Id"]); sane_request_id(id)) request_id_ = id;
+
+    if (match_.kind != router::match::found) {
+      if (req.method() == bhttp::verb::options &&
+          match_.kind == router::match::method_not_allowed) {
+        return refuse(options_answer());
+      }
+      return refuse(route_error());
+    }
+    auto denied = authenticate();
+    if (auto limited = rate_limit(denied.has_value() && denied->status == 401)) {
+      return refuse(std::move(*limited));
+    }
+    if (denied) return refuse(std::move(*denied));
     std::size_t limit = match_.entry->body_limit;
     if (length && *length > limit) return refuse(too_large(limit));
     parser_->body_limit(limit);
@@ -349,6 +432,60 @@ class session : public std::enable_shared_from_this<session> {
               ") does not allow " + need[static_cast<int>(*r.access)] + " access"));
     }
     return std::nullopt;
+  }
+
+  // Takes a token from the caller's bucket: the key's, or the client address's when the
+  // key was refused. A 429 when the bucket is empty.
+  std::optional<response> rate_limit(bool unauthenticated) {
+    auto& limiter = srv_->limiter;
+    if (!limiter.enabled() || !match_.entry->access) return std::nullopt;
+    if (key_ != nullptr) {
+      rate_bucket_ = "key:" + std::to_string(key_->id);
+    } else if (unauthenticated) {
+      rate_bucket_ = "address:" + remote_;
+    } else {
+      return std::nullopt;
+    }
+    rate_ = limiter.take(rate_bucket_);
+    if (rate_->allowed) return std::nullopt;
+    response r = failure(domain::make_error(
+        domain::errc::rate_limited,
+        std::string(key_ != nullptr ? "this API key" : "this address") +
+            " has used its request budget (" +
+            std::to_string(static_cast<std::uint64_t>(srv_->options.rate_limit_rps)) +
+            " per second, bursts of " + std::to_string(rate_->limit) + "); retry in " +
+            std::to_string(rate_->retry_after) + " s"));
+    r.headers.emplace_back("Retry-After", std::to_string(rate_->retry_after));
+    return r;
+  }
+
+  // OPTIONS on a known path: a CORS preflight (Origin and Access-Control-Request-Method
+  // given) is answered for an allowed origin and refused for any other; a plain OPTIONS
+  // is answered with the methods the path takes.
+  response options_answer() {
+    auto& req = parser_->get();
+    std::string_view origin = sv(req[bhttp::field::origin]);
+    bool preflight =
+        !origin.empty() && req.find(bhttp::field::access_control_request_method) != req.end();
+    response r;
+    r.status = 204;
+    r.content_type.clear();
+    r.headers.emplace_back("Allow", match_.allow);
+    if (!preflight) return r;
+    if (!srv_->allowed_origin(origin)) {
+      response refused = failure(domain::make_error(
+          domain::errc::forbidden,
+          "the origin " + std::string(origin) + " may not call this API from a browser",
+          {{"Origin", "is not one of the server's --cors-origins"}}));
+      refused.headers.emplace_back("Vary", "Origin");
+      return refused;
+    }
+    r.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
+    r.headers.emplace_back("Access-Control-Allow-Methods", match_.allow);
+    r.headers.emplace_back("Access-Control-Allow-Headers", k_cors_request_headers);
+    r.headers.emplace_back("Access-Control-Max-Age", "600");
+    r.headers.emplace_back("Vary", "Origin");
+    return r;
   }
 
   void read_body() {
@@ -425,6 +562,24 @@ class session : public std::enable_shared_from_this<session> {
     auto query = query_params::parse(q == std::string_view::npos ? "" : target.substr(q + 1));
     if (!query) return finish(failure(query.err()));
     ctx.query = std::move(*query);
+    if (const auto* account = ctx.query.get("account_id")) account_ = *account;
+    if (r.pattern.starts_with("/{brand_id}/") && !ctx.params.empty()) brand_ = ctx.params[0];
+    for (const auto& [name, value] : ctx.query.items()) {
+      if (std::find(r.query.begin(), r.query.end(), name) != r.query.end()) continue;
+      std::string takes;
+      for (const auto& known : r.query)
+        takes += (takes.empty() ? "" : ", ") + known;
+      return finish(failure(domain::make_error(
+          domain::errc::validation_failed, "unknown query parameter '" + name + "'",
+          {{name, takes.empty() ? "is not a parameter of this endpoint, which takes none"
+                                : "is not a parameter of this endpoint; it takes " + takes}})));
+    }
+    ctx.if_match = sv(req[bhttp::field::if_match]);
+    ctx.request_id = request_id();
+    if (rate_) {
+      ctx.limiter = &srv_->limiter;
+      ctx.rate_bucket = rate_bucket_;
+    }
 
     ctx.key = key_;
     ctx.keys = keys_;
@@ -508,8 +663,95 @@ class session : public std::enable_shared_from_this<session> {
     finish(std::move(resp));
   }
 
+  const std::string& request_id() {
+    if (request_id_.empty()) request_id_ = new_request_id();
+    return request_id_;
+  }
+
+  // What every answer carries: its request id (in the error body too), its ETag (or 304
+  // for a GET whose If-None-Match names it), the caller's rate-limit state, and CORS
+  // headers for an allowed origin.
+  void decorate(response& resp) {
+    auto& req = parser_->get();
+    const std::string& id = request_id();
+    resp.headers.emplace_back("X-Request-Id", id);
+    if (resp.status >= 400 && resp.body.starts_with(R"({"success":false,"error":{)") &&
+        resp.body.ends_with("}}")) {
+      resp.body.insert(resp.body.size() - 2, ",\"request_id\":\"" + id + "\"");
+    }
+    bool found = match_.kind == router::match::found;
+    if (found && match_.entry->etag && (resp.status == 200 || resp.status == 201) &&
+        resp.body.starts_with(success_open) && resp.body.size() > success_open.size()) {
+      std::string_view data(resp.body);
+      data.remove_prefix(success_open.size());
+      data.remove_suffix(success_close.size());
+      std::string tag = domain::entity_tag(data);
+      auto inm = req.find(bhttp::field::if_none_match);
+      if (inm != req.end() &&
+          (req.method() == bhttp::verb::get || req.method() == bhttp::verb::head) &&
+          names_tag(sv(inm->value()), tag)) {
+        resp.status = 304;
+        resp.body.clear();
+        resp.content_type.clear();
+      }
+      resp.headers.emplace_back("ETag", std::move(tag));
+    }
+    if (rate_) {
+      resp.headers.emplace_back("RateLimit-Limit", std::to_string(rate_->limit));
+      resp.headers.emplace_back("RateLimit-Remaining", std::to_string(rate_->remaining));
+      resp.headers.emplace_back("RateLimit-Reset", std::to_string(rate_->reset));
+    }
+    if (!srv_->options.cors_origins.empty()) {
+      std::string_view origin = sv(req[bhttp::field::origin]);
+      if (!origin.empty() && srv_->allowed_origin(origin)) {
+        resp.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
+        resp.headers.emplace_back("Access-Control-Expose-Headers", k_cors_exposed_headers);
+        resp.headers.emplace_back("Vary", "Origin");
+      }
+    }
+  }
+
+  // The access log line, and the process log's lines for server errors (warn) and, at
+  // debug level, for every request.
+  void log_request(const response& resp, clock::duration took) {
+    auto& req = parser_->get();
+    bool found = match_.kind == router::match::found;
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+    std::string_view verb = to_string(to_method(req.method()));
+    if (verb == "OTHER") verb = sv(req.method_string());
+    access_log::entry e;
+    e.request_id = request_id_;
+    if (key_ != nullptr) e.key_id = key_->id;
+    e.method = verb;
+    if (found) {
+      e.route = match_.entry->pattern;
+    } else if (match_.same_path != nullptr) {
+      e.route = match_.same_path->pattern;  // a wrong method, or OPTIONS, on a known path
+    }
+    e.account_id = account_;
+    e.brand_id = brand_;
+    e.status = resp.status;
+    e.bytes = resp.body.size();
+    e.duration_us = us;
+    e.remote = remote_;
+    srv_->requests_log.add(worker_.access_lines, e);
+    bool server_error = resp.status >= 500;
+    if (!server_error && !infra::log_enabled(infra::log_level::debug)) return;
+    std::string line = "request " + request_id_ + " " + std::string(verb) + " " +
+                       std::string(found ? match_.entry->pattern : path_) + ": " +
+                       std::to_string(resp.status) + " in " + std::to_string(us) + " us";
+    if (server_error) {
+      line += ": " + resp.body.substr(0, 400);
+      infra::log(infra::log_level::warn, line);
+    } else {
+      infra::log(infra::log_level::debug, line);
+    }
+  }
+
   void finish(response resp) {
     auto& req = parser_->get();
+    decorate(resp);
+    log_request(resp, clock::now() - started_);
     double seconds = std::chrono::duration<double>(clock::now() - started_).count();
     if (match_.kind == router::match::found) {
       srv_->metrics.record(match_.entry->index, resp.status, seconds);
@@ -529,8 +771,8 @@ class session : public std::enable_shared_from_this<session> {
       res->set(name, value);
     bool keep = req.keep_alive() && !close_after_ && !resp.close && !srv_->draining;
     res->keep_alive(keep);
-    if (resp.status == 204) {
-      // No Content-Length on 204 (RFC 9110 section 8.6).
+    if (resp.status == 204 || resp.status == 304) {
+      // No Content-Length on 204 (RFC 9110 section 8.6), none on 304 either.
     } else if (req.method() == bhttp::verb::head) {
       res->content_length(resp.body.size());  // what GET would send, without the body
     } else {
@@ -600,6 +842,11 @@ class session : public std::enable_shared_from_this<session> {
   std::uint64_t generation_ = 0;
   phase phase_ = phase::idle;
   bool close_after_ = false;
+  std::string remote_;      // the client's address
+  std::string request_id_;  // the client's X-Request-Id, or ours
+  std::optional<rate_limiter::verdict> rate_;
+  std::string rate_bucket_;
+  std::string account_, brand_;  // the tenant named, for the access log
   std::array<char, 16 * 1024> drain_buffer_;
   std::size_t lingered_ = 0;
 };
@@ -663,6 +910,7 @@ void server::impl::on_sweep(worker& w) {
   }
   for (auto& s : live)
     s->sweep(now);
+  requests_log.flush(w.access_lines);
   if (draining && live.empty()) return;  // nothing left to watch: let the thread finish
   arm_sweep(w);
 }
@@ -672,6 +920,7 @@ void server::impl::wait_for_signal() {
     if (ec) return;
     if (signo == SIGHUP) {
       if (self->options.on_hangup) self->options.on_hangup();
+      self->requests_log.reopen();
       infra::log(infra::log_level::info, "SIGHUP: log file reopened; the server goes on");
       return self->wait_for_signal();
     }
@@ -715,6 +964,10 @@ server::server(server_options options, actors::runtime& runtime)
   if (!ec) i.acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) i.acceptor.bind(ep, ec);
   if (!ec) i.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (!i.requests_log.open(i.options.access_log)) {
+    throw std::runtime_error("cannot open the access log '" + i.options.access_log +
+                             "' for appending");
+  }
   if (ec) {
     throw std::runtime_error("cannot listen on " + i.options.host + ":" +
                              std::to_string(i.options.port) + ": " + ec.message());
@@ -750,6 +1003,8 @@ void server::run() {
   run_worker(*i.workers.front());
   for (auto& t : threads)
     t.join();
+  for (auto& w : i.workers)
+    i.requests_log.flush(w->access_lines);
 }
 
 void server::stop() {

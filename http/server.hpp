@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "actors/runtime.hpp"
 #include "http/handlers.hpp"
@@ -38,6 +39,14 @@ struct server_options {
   std::chrono::milliseconds drain_timeout{10000};    // finishing in-flight requests on stop
   bool handle_signals = true;                        // stop on SIGTERM / SIGINT
   std::function<void()> on_hangup;                   // SIGHUP: reload what can be reloaded
+  // The access log (http/access_log.hpp): "" off, "-" stderr, or a file (SIGHUP reopens it).
+  std::string access_log;
+  // Token buckets per API key, and per client address for failed authentications
+  // (http/rate_limiter.hpp); rps 0: no limit.
+  double rate_limit_rps = 0;
+  double rate_limit_burst = 0;
+  // Origins whose browser pages may call the API (CORS); empty: none.
+  std::vector<std::string> cors_origins;
 };
 
 class server {

@@ -5,13 +5,18 @@
 #include <mutex>
 #include <string>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "domain/base/clock.hpp"
+#include "domain/base/json.hpp"
 
 namespace referrald::infra {
 
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(log_level::info)};
+std::atomic<bool> g_json{false};
 std::mutex g_mu;
 std::string g_path;  // empty: stderr
 std::FILE* g_file = nullptr;
@@ -42,15 +47,32 @@ std::optional<log_level> log_level_from_string(std::string_view s) {
 
 void set_log_level(log_level l) { g_level.store(static_cast<int>(l)); }
 
+void set_log_json(bool json) { g_json.store(json); }
+
 bool log_enabled(log_level l) { return static_cast<int>(l) <= g_level.load(); }
 
 void log(log_level l, std::string_view message) {
   if (!log_enabled(l)) return;
-  std::string line = domain::format_rfc3339(domain::now_ms());
-  line += ' ';
-  line += name(l);
-  line += ' ';
-  line += message;
+  std::string line;
+  if (g_json.load(std::memory_order_relaxed)) {
+    rapidjson::StringBuffer buf;
+    domain::json_writer w(buf);
+    w.StartObject();
+    w.Key("time");
+    domain::write_string(w, domain::format_rfc3339(domain::now_ms()));
+    w.Key("level");
+    w.String(name(l));
+    w.Key("msg");
+    domain::write_string(w, message);
+    w.EndObject();
+    line.assign(buf.GetString(), buf.GetSize());
+  } else {
+    line = domain::format_rfc3339(domain::now_ms());
+    line += ' ';
+    line += name(l);
+    line += ' ';
+    line += message;
+  }
   line += '\n';
   std::lock_guard lock(g_mu);
   std::FILE* out = g_file != nullptr ? g_file : stderr;

@@ -13,6 +13,8 @@ enum class log_level : int { error = 0, warn = 1, info = 2, debug = 3 };
 
 std::optional<log_level> log_level_from_string(std::string_view s);
 void set_log_level(log_level l);
+// JSON lines ({"time":..,"level":..,"msg":..}) instead of "TIME LEVEL message".
+void set_log_json(bool json);
 bool log_enabled(log_level l);
 void log(log_level l, std::string_view message);
 

@@ -68,9 +68,24 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
                          the number of --cluster servers when fewer; 1-5)
   --cluster-wait SECONDS how long a starting node waits for the cluster to answer and
                          elect the stream's leader before giving up (default 30)
-  --log-level LEVEL      error, warn, info or debug (default info)
+  --log-level LEVEL      error, warn, info or debug (default info): info has account
+                         loads and unloads and start-up; warn has server errors (5xx)
+                         with their request id; debug adds a line per request
+  --log-format FORMAT    text (default: "TIME LEVEL message") or json (one object per
+                         line: time, level, msg)
   --log-file FILE        write the log to FILE (appended) instead of stderr; SIGHUP
                          reopens it, after a rotation
+  --access-log TARGET    one JSON line per request (time, request id, key id, method,
+                         route, account or brand, status, bytes, duration): "-" for
+                         stderr, a file (appended; SIGHUP reopens it), or off (default)
+  --rate-limit-rps N     tokens per second each API key's bucket refills with; a request
+                         takes one, a push one per row, a batch resolution one per visit;
+                         failed authentications take from the client address's bucket
+                         (default 2000000; 0: no limit)
+  --rate-limit-burst N   the most tokens a bucket holds (default 4000000)
+  --cors-origins LIST    browser origins that may call the API (CORS), comma-separated,
+                         e.g. https://console.example.com,http://localhost:3000; * for any
+                         (default none)
   --version              the version and how it was built
   --help, help           this text
 
@@ -98,6 +113,11 @@ struct config {
   std::uint64_t verify_every_seconds = 24 * 3600;
   std::string log_level = "info";
   std::string log_file;
+  std::string log_format = "text";
+  std::string access_log;
+  double rate_limit_rps = 2000000;
+  double rate_limit_burst = 4000000;
+  std::vector<std::string> cors_origins;
   std::vector<std::string> cluster;  // nats:// URLs; empty: embedded mode
   std::string node_name;
   std::size_t cluster_replicas = 0;  // 0: min(3, servers)
@@ -183,6 +203,17 @@ std::uint64_t parse_size(std::string_view name, std::string_view v) {
   return n * unit;
 }
 
+// "a,b,c" as its items (an empty item stays, for the caller to refuse).
+std::vector<std::string> split_commas(std::string_view value) {
+  std::vector<std::string> out;
+  for (std::size_t at = 0;;) {
+    auto comma = value.find(',', at);
+    out.emplace_back(value.substr(at, comma == std::string_view::npos ? value.npos : comma - at));
+    if (comma == std::string_view::npos) return out;
+    at = comma + 1;
+  }
+}
+
 void set_option(config& c, std::string_view name, std::string_view value) {
   if (name == "listen") {
     c.listen = value;
@@ -220,22 +251,40 @@ void set_option(config& c, std::string_view name, std::string_view value) {
       fail("--log-level must be error, warn, info or debug, not '" + std::string(value) + "'");
     }
     c.log_level = value;
+  } else if (name == "log-format") {
+    if (value != "text" && value != "json") {
+      fail("--log-format must be text or json, not '" + std::string(value) + "'");
+    }
+    c.log_format = value;
+  } else if (name == "access-log") {
+    c.access_log = value == "off" ? std::string() : std::string(value);
+  } else if (name == "rate-limit-rps") {
+    c.rate_limit_rps = static_cast<double>(parse_count("--rate-limit-rps", value, 0, 1000000000));
+  } else if (name == "rate-limit-burst") {
+    c.rate_limit_burst =
+        static_cast<double>(parse_count("--rate-limit-burst", value, 1, 1000000000));
+  } else if (name == "cors-origins") {
+    c.cors_origins = split_commas(value);
+    for (std::string_view origin : c.cors_origins) {
+      bool scheme = origin.starts_with("https://") || origin.starts_with("http://");
+      if (origin != "*" &&
+          (!scheme || origin.ends_with("/") || origin.find('/', 8) != origin.npos)) {
+        fail(
+            "--cors-origins must list origins such as https://console.example.com (scheme, "
+            "host and optional port, no path) separated by commas, or *, not '" +
+            std::string(origin) + "'");
+      }
+    }
   } else if (name == "log-file") {
     if (value.empty()) fail("--log-file must not be empty");
     c.log_file = value;
   } else if (name == "cluster") {
-    c.cluster.clear();
-    for (std::size_t at = 0; at <= value.size();) {
-      auto comma = value.find(',', at);
-      std::string_view url =
-          value.substr(at, comma == std::string_view::npos ? value.npos : comma - at);
+    c.cluster = split_commas(value);
+    for (std::string_view url : c.cluster) {
       if (!url.starts_with("nats://") || url.size() <= 7) {
         fail("--cluster must list nats://HOST:PORT URLs separated by commas, not '" +
              std::string(value) + "'");
       }
-      c.cluster.emplace_back(url);
-      if (comma == std::string_view::npos) break;
-      at = comma + 1;
     }
   } else if (name == "node-name") {
     if (value.empty() || value.size() > 64) fail("--node-name must be 1 to 64 characters");
@@ -267,7 +316,12 @@ config parse(int argc, char** argv) {
                            "verify-every",
                            "snapshot-every",
                            "log-level",
+                           "log-format",
                            "log-file",
+                           "access-log",
+                           "rate-limit-rps",
+                           "rate-limit-burst",
+                           "cors-origins",
                            "cluster",
                            "node-name",
                            "cluster-replicas",
@@ -395,6 +449,7 @@ int main(int argc, char** argv) {
   std::signal(SIGHUP, SIG_IGN);
   config cfg = parse(argc, argv);
   infra::set_log_level(*infra::log_level_from_string(cfg.log_level));
+  infra::set_log_json(cfg.log_format == "json");
   if (!cfg.log_file.empty() && !infra::set_log_file(cfg.log_file)) {
     fail("cannot open --log-file '" + cfg.log_file + "' for appending");
   }
@@ -457,6 +512,10 @@ int main(int argc, char** argv) {
     sopts.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
     sopts.read_timeout = std::chrono::milliseconds(cfg.read_timeout_ms);
     sopts.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
+    sopts.access_log = cfg.access_log;
+    sopts.rate_limit_rps = cfg.rate_limit_rps;
+    sopts.rate_limit_burst = cfg.rate_limit_burst;
+    sopts.cors_origins = cfg.cors_origins;
     http::server server(sopts, runtime);
 
     std::printf("listening on %s\n", server.local_endpoint().c_str());

@@ -269,4 +269,18 @@ std::uint32_t crc32c_portable(std::string_view data, std::uint32_t seed) {
   return ~crc32c_table(~seed, reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
 }
 
+std::string entity_tag(std::string_view representation) {
+  static constexpr char hex[] = "0123456789abcdef";
+  auto d = sha256(representation);
+  std::string out;
+  out.reserve(22);
+  out += '"';
+  for (std::size_t i = 0; i < 10; ++i) {
+    out += hex[d[i] >> 4];
+    out += hex[d[i] & 15];
+  }
+  out += '"';
+  return out;
+}
+
 }  // namespace referrald::domain

@@ -44,6 +44,11 @@ std::string to_hex(const sha256_digest& d);
 
 std::uint32_t crc32c(std::string_view data, std::uint32_t seed = 0);
 
+// The HTTP entity tag of an object's API representation (its JSON): a strong validator,
+// quoted, from the first 80 bits of the SHA-256 of the bytes. The same object gives the same
+// tag on every node and after every restart; any change to the object changes it.
+std::string entity_tag(std::string_view representation);
+
 // The table implementation, always; exposed so tests can compare it with crc32c().
 std::uint32_t crc32c_portable(std::string_view data, std::uint32_t seed = 0);
 

@@ -33,6 +33,8 @@ enum class errc : std::uint8_t {
   not_implemented = 15,        // an HTTP feature the server does not support
   insufficient_storage = 16,   // the disk is (nearly) full; nothing was stored
   store_corrupted = 17,        // stored data failed its checks; retrying will not help
+  rate_limited = 18,           // the caller's request budget is spent for now
+  precondition_failed = 19,    // If-Match named another version of the object
 };
 
 struct field_error {

@@ -59,11 +59,11 @@ BOOST_AUTO_TEST_CASE(a_wrong_method_is_405_with_allow) {
   auto c = client();
   auto r = c->request("PUT", "/passthrough-referrers?account_id=acme", "{}");
   BOOST_TEST(r.status == 405u);
-  BOOST_TEST(r.header("allow") == "GET, HEAD, POST");
+  BOOST_TEST(r.header("allow") == "GET, HEAD, POST, OPTIONS");
   BOOST_TEST(error_code(r) == "method_not_allowed");
   auto item = c->request("POST", "/v1/passthrough-referrers/1?account_id=acme", "{}");
   BOOST_TEST(item.status == 405u);
-  BOOST_TEST(item.header("allow") == "GET, HEAD, PATCH, DELETE");
+  BOOST_TEST(item.header("allow") == "GET, HEAD, PATCH, DELETE, OPTIONS");
 }
 
 BOOST_AUTO_TEST_CASE(every_route_answers_under_v1_too) {

@@ -1,0 +1,269 @@
+// The API's conventions over real HTTP (README, "Conventions"): strict query strings,
+// request ids in answers, error bodies and the access log, ETags and If-None-Match, CORS,
+// rate limits, and resolution against the past (as_of).
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "tests/http/fixture.hpp"
+
+using namespace referrald::testing;
+
+namespace {
+
+const std::string k_rule = R"({"domain":"a.example.com","utm_source":"s"})";
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(conventions, server_fixture)
+
+BOOST_AUTO_TEST_CASE(an_unknown_or_repeated_query_parameter_is_a_400_naming_it) {
+  auto c = client();
+  auto r = c->get("/passthrough-referrers?account_id=acme&dry_run=true");
+  BOOST_TEST(r.status == 400u);
+  BOOST_TEST(error_code(r) == "validation_failed");
+  BOOST_TEST(names_field(r, "dry_run"));
+  auto create = c->post("/passthrough-referrers?account_id=acme&dry_run=true", k_rule);
+  BOOST_TEST(create.status == 400u);
+  // Nothing was created.
+  auto list = c->get("/passthrough-referrers?account_id=acme");
+  BOOST_TEST(list.json()["data"]["total"].GetInt() == 0);
+  auto twice = c->get("/passthrough-referrers?account_id=acme&account_id=acme");
+  BOOST_TEST(twice.status == 400u);
+  BOOST_TEST(names_field(twice, "account_id"));
+  auto none = c->get("/ai-platforms?x=1");
+  BOOST_TEST(none.status == 400u);
+  BOOST_TEST(names_field(none, "x"));
+  BOOST_TEST(c->get("/healthz?probe=1").status == 400u);
+}
+
+BOOST_AUTO_TEST_CASE(every_answer_carries_a_request_id_and_errors_name_it) {
+  auto c = client();
+  auto mine = c->request("GET", "/passthrough-referrers?account_id=acme", {},
+                         {{"X-Request-Id", "trace-42.a"}});
+  BOOST_TEST(mine.header("x-request-id") == "trace-42.a");
+  auto ours = c->get("/passthrough-referrers?account_id=acme");
+  BOOST_TEST(ours.header("x-request-id").rfind("req_", 0) == 0u);
+  BOOST_TEST(ours.header("x-request-id").size() == 20u);
+  BOOST_TEST(c->get("/passthrough-referrers?account_id=acme").header("x-request-id") !=
+             ours.header("x-request-id"));
+  // An id that is not sane (too long, or with other characters) is replaced.
+  auto odd = c->request("GET", "/passthrough-referrers?account_id=acme", {},
+                        {{"X-Request-Id", "has space"}});
+  BOOST_TEST(odd.header("x-request-id").rfind("req_", 0) == 0u);
+  auto err = c->request("GET", "/passthrough-referrers/99?account_id=acme", {},
+                        {{"X-Request-Id", "lost-rule"}});
+  BOOST_TEST(err.status == 404u);
+  BOOST_TEST(std::string(err.json()["error"]["request_id"].GetString()) == "lost-rule");
+  http_client anon(server->port());
+  auto refused = anon.get("/passthrough-referrers?account_id=acme");
+  BOOST_TEST(refused.status == 401u);
+  BOOST_TEST(std::string(refused.json()["error"]["request_id"].GetString()) ==
+             refused.header("x-request-id"));
+}
+
+BOOST_AUTO_TEST_CASE(the_access_log_has_one_json_line_per_request_with_its_request_id) {
+  std::string log = dir.sub("access.log");
+  server.reset();
+  start({"--access-log", log});
+  auto c = client();
+  BOOST_REQUIRE(c->request("POST", "/passthrough-referrers?account_id=acme", k_rule,
+                           {{"X-Request-Id", "create-1"}})
+                    .status == 201u);
+  BOOST_REQUIRE(
+      c->request("GET", "/referrer-mappings/7?account_id=acme", {}, {{"X-Request-Id", "miss-2"}})
+          .status == 404u);
+  std::string text;
+  for (int i = 0; i < 40 && text.find("miss-2") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    text = read_file(log);
+  }
+  std::istringstream lines(text);
+  std::string line;
+  int seen = 0;
+  while (std::getline(lines, line)) {
+    rapidjson::Document d;
+    d.Parse(line.c_str());
+    BOOST_REQUIRE_MESSAGE(d.IsObject(), line);
+    std::string id = d["request_id"].GetString();
+    if (id == "create-1") {
+      ++seen;
+      BOOST_TEST(std::string(d["method"].GetString()) == "POST");
+      BOOST_TEST(std::string(d["route"].GetString()) == "/passthrough-referrers");
+      BOOST_TEST(std::string(d["account_id"].GetString()) == "acme");
+      BOOST_TEST(d["status"].GetInt() == 201);
+      BOOST_TEST(d["key_id"].GetInt() == 1);
+      BOOST_TEST(d["bytes"].GetInt() > 0);
+      BOOST_TEST(d["duration_us"].GetInt64() >= 0);
+      BOOST_TEST(d.HasMember("time"));
+    } else if (id == "miss-2") {
+      ++seen;
+      BOOST_TEST(std::string(d["route"].GetString()) == "/referrer-mappings/{id}");
+      BOOST_TEST(d["status"].GetInt() == 404);
+    }
+  }
+  BOOST_TEST(seen == 2);
+}
+
+BOOST_AUTO_TEST_CASE(single_objects_carry_an_etag_and_if_none_match_answers_304) {
+  auto c = client();
+  auto created = c->post("/passthrough-referrers?account_id=acme", k_rule);
+  BOOST_REQUIRE(created.status == 201u);
+  std::string tag = created.header("etag");
+  BOOST_TEST(tag.size() == 22u);
+  auto got = c->get("/passthrough-referrers/1?account_id=acme");
+  BOOST_TEST(got.header("etag") == tag);
+  auto same =
+      c->request("GET", "/passthrough-referrers/1?account_id=acme", {}, {{"If-None-Match", tag}});
+  BOOST_TEST(same.status == 304u);
+  BOOST_TEST(same.body.empty());
+  BOOST_TEST(same.header("etag") == tag);
+  auto patched = c->patch("/passthrough-referrers/1?account_id=acme", R"({"utm_term":"t"})");
+  BOOST_REQUIRE(patched.status == 200u);
+  BOOST_TEST(patched.header("etag") != tag);
+  auto changed =
+      c->request("GET", "/passthrough-referrers/1?account_id=acme", {}, {{"If-None-Match", tag}});
+  BOOST_TEST(changed.status == 200u);
+  BOOST_TEST(changed.header("etag") == patched.header("etag"));
+}
+
+BOOST_AUTO_TEST_CASE(cors_preflight_is_answered_for_allowed_origins_only) {
+  server.reset();
+  start({"--cors-origins", "https://console.example.com,http://localhost:3000"});
+  http_client anon(server->port());
+  auto ok = anon.request("OPTIONS", "/passthrough-referrers/1?account_id=acme", {},
+                         {{"Origin", "https://console.example.com"},
+                          {"Access-Control-Request-Method", "PATCH"},
+                          {"Access-Control-Request-Headers", "authorization, if-match"}});
+  BOOST_TEST(ok.status == 204u);
+  BOOST_TEST(ok.header("access-control-allow-origin") == "https://console.example.com");
+  BOOST_TEST(ok.header("access-control-allow-methods").find("PATCH") != std::string::npos);
+  BOOST_TEST(ok.header("access-control-allow-headers").find("If-Match") != std::string::npos);
+  BOOST_TEST(ok.header("vary") == "Origin");
+  auto refused = anon.request("OPTIONS", "/passthrough-referrers/1", {},
+                              {{"Origin", "https://evil.example"},
+                               {"Access-Control-Request-Method", "DELETE"}});
+  BOOST_TEST(refused.status == 403u);
+  BOOST_TEST(refused.header("access-control-allow-origin").empty());
+  BOOST_TEST(names_field(refused, "Origin"));
+  // The real request from an allowed page carries the CORS answer headers.
+  auto c = client();
+  auto get = c->request("GET", "/passthrough-referrers?account_id=acme", {},
+                        {{"Origin", "http://localhost:3000"}});
+  BOOST_TEST(get.header("access-control-allow-origin") == "http://localhost:3000");
+  BOOST_TEST(get.header("access-control-expose-headers").find("ETag") != std::string::npos);
+  auto other = c->request("GET", "/passthrough-referrers?account_id=acme", {},
+                          {{"Origin", "https://evil.example"}});
+  BOOST_TEST(other.status == 200u);
+  BOOST_TEST(other.header("access-control-allow-origin").empty());
+  // A plain OPTIONS lists the methods; an unknown path is still a 404.
+  auto plain = anon.request("OPTIONS", "/passthrough-referrers");
+  BOOST_TEST(plain.status == 204u);
+  BOOST_TEST(plain.header("allow") == "GET, HEAD, POST, OPTIONS");
+  BOOST_TEST(anon.request("OPTIONS", "/nowhere").status == 404u);
+}
+
+BOOST_AUTO_TEST_CASE(the_rate_limit_answers_429_at_the_configured_rate_and_not_before) {
+  server.reset();
+  start({"--rate-limit-rps", "1", "--rate-limit-burst", "10"});
+  auto other = client(make_key("viewer"));  // before the admin key's bucket is spent
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // refilled to 10
+  auto c = client();
+  auto started = std::chrono::steady_clock::now();
+  int allowed = 0;
+  http_reply last;
+  for (int i = 0; i < 30; ++i) {
+    last = c->get("/passthrough-referrers?account_id=acme");
+    if (last.status != 200u) break;
+    ++allowed;
+    BOOST_TEST(last.header("ratelimit-limit") == "10");
+  }
+  double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  // The burst of 10, plus one token a second while they were sent.
+  BOOST_TEST(allowed >= 10);
+  BOOST_TEST(allowed <= 10 + static_cast<int>(elapsed) + 1);
+  BOOST_TEST(last.status == 429u);
+  BOOST_TEST(error_code(last) == "rate_limited");
+  BOOST_TEST(std::stoi(last.header("retry-after")) >= 1);
+  BOOST_TEST(last.header("ratelimit-remaining") == "0");
+  // Another key has its own bucket.
+  BOOST_TEST(other->get("/passthrough-referrers?account_id=acme").status == 200u);
+  // After the refill, the first key is served again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  BOOST_TEST(c->get("/passthrough-referrers?account_id=acme").status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_resolution_counts_its_visits_and_failed_logins_their_address) {
+  server.reset();
+  start({"--rate-limit-rps", "1", "--rate-limit-burst", "20"});
+  auto c = client();
+  std::string visits = R"({"visits":[)";
+  for (int i = 0; i < 15; ++i)
+    visits += std::string(i ? "," : "") +
+              R"({"referrer":"https://www.google.com/","landing_url":"https://a.example/"})";
+  visits += "]}";
+  BOOST_REQUIRE(c->post("/attribution/resolve-batch?account_id=acme", visits).status == 200u);
+  auto next = c->get("/passthrough-referrers?account_id=acme");
+  // 20 - 15 (the batch) - 1 (this request), give or take a refilled token.
+  int remaining = std::stoi(next.header("ratelimit-remaining"));
+  BOOST_TEST(remaining >= 3);
+  BOOST_TEST(remaining <= 6);
+  http_client wrong(server->port(), "rk_not_a_real_key_at_all");
+  int refused = 0;
+  for (int i = 0; i < 40 && refused == 0; ++i) {
+    auto r = wrong.get("/passthrough-referrers?account_id=acme");
+    if (r.status == 429u) ++refused;
+    else BOOST_TEST(r.status == 401u);
+  }
+  BOOST_TEST(refused == 1);
+}
+
+BOOST_AUTO_TEST_CASE(resolve_as_of_equals_the_resolve_done_at_that_moment) {
+  auto c = client();
+  const std::string visit =
+      R"({"referrer":"https://shop.partner.example/x","landing_url":"https://hotel.example/"})";
+  const std::string path = "/attribution/resolve?account_id=acme";
+  auto before = c->post(path, visit);
+  BOOST_REQUIRE(before.status == 200u);
+  BOOST_REQUIRE(c->post("/referrer-mappings?account_id=acme",
+                        R"({"referrer_pattern":"partner.example","match_type":"ends_with",)"
+                        R"("utm_source":"partner","utm_medium":"affiliate"})")
+                    .status == 201u);
+  auto mid = c->post(path, visit);
+  BOOST_REQUIRE(mid.status == 200u);
+  std::string at =
+      c->get("/referrer-mappings/1?account_id=acme").json()["data"]["created_at"].GetString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  BOOST_REQUIRE(c->patch("/referrer-mappings/1?account_id=acme", R"({"utm_source":"later"})")
+                    .status == 200u);
+  auto now = c->post(path, visit);
+  BOOST_TEST(now.json()["data"]["utm_source"].GetString() == std::string("later"));
+  // At the mapping's creation: what the resolve right after it answered.
+  auto then = c->post(path + "&as_of=" + at, visit);
+  BOOST_REQUIRE(then.status == 200u);
+  BOOST_TEST(then.body == mid.body);
+  // Before any rule: what the first resolve answered.
+  auto early = c->post(path + "&as_of=2020-01-01T00:00:00Z", visit);
+  BOOST_TEST(early.body == before.body);
+  auto batch = c->post("/attribution/resolve-batch?account_id=acme&as_of=" + at,
+                       R"({"visits":[)" + visit + "]}");
+  BOOST_REQUIRE(batch.status == 200u);
+  BOOST_TEST(batch.json()["data"]["results"][0]["utm_source"].GetString() ==
+             std::string("partner"));
+  auto bad = c->post(path + "&as_of=yesterday", visit);
+  BOOST_TEST(bad.status == 400u);
+  BOOST_TEST(names_field(bad, "as_of"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
