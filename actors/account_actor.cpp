@@ -430,6 +430,22 @@ void create(self_ptr self, create_req<T>& req) {
   submit(self, std::move(p), std::move(req.reply), std::move(response));
 }
 
+// If-Match: a write to a rule is refused (412) unless the request names the rule's current
+// ETag (as of every write accepted before it, durable or in flight).
+template <class T>
+bool refuse_if_stale(const self_ptr& self, const std::string& if_match,
+                     const domain::entity_ref<T>& current, const reply_to& reply) {
+  if (if_match.empty()) return false;
+  std::string tag = domain::entity_tag(current->json(self->state.account_id));
+  if (domain::tag_listed(if_match, tag)) return false;
+  reply->deliver(domain::make_error(
+      domain::errc::precondition_failed,
+      std::string(domain::kind_traits<T>::noun) + " " + std::to_string(current->value.id) +
+          " has changed since the version If-Match names; nothing was changed",
+      {{"If-Match", "the current ETag is " + tag}}));
+  return true;
+}
+
 template <class T>
 void patch(self_ptr self, patch_req<T>& req) {
   if (refuse_if_broken(self, req.reply)) return;
@@ -441,6 +457,7 @@ void patch(self_ptr self, patch_req<T>& req) {
     req.reply->deliver(not_found<T>(req.id));
     return;
   }
+  if (refuse_if_stale(self, req.if_match, *current, req.reply)) return;
   T value = (*current)->value;
   auto changed = domain::apply_patch(value, req.patch);
   if (!changed) {
@@ -484,6 +501,7 @@ void remove(self_ptr self, delete_req<T>& req) {
     req.reply->deliver(not_found<T>(req.id));
     return;
   }
+  if (refuse_if_stale(self, req.if_match, *current, req.reply)) return;
   prepared_event p;
   p.event.timestamp = next_timestamp(st);
   p.event.type = traits::deleted;

@@ -43,6 +43,7 @@ struct patch_req {
   domain::schema::patch<T> patch;
   std::int64_t key_id = 0;
   reply_to reply;
+  std::string if_match;  // the request's If-Match ("" none): 412 unless it names the rule
 };
 
 template <class T>
@@ -50,6 +51,7 @@ struct delete_req {
   std::int64_t id = 0;
   std::int64_t key_id = 0;
   reply_to reply;
+  std::string if_match;
 };
 
 // A validated import (domain/rules/import.hpp): answered with its summary once durable.

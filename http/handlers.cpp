@@ -1,5 +1,6 @@
 #include "http/handlers.hpp"
 
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -49,6 +50,22 @@ router make_router(const limits& l) {
         {read, rule, "from to group_by connection_id"});
   return r;
 }
+
+namespace {
+
+// The "id" of a created object's JSON (a number or a string), or "" when it has none.
+std::string created_id(const std::string& json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (!doc.IsObject()) return {};
+  auto it = doc.FindMember("id");
+  if (it == doc.MemberEnd()) return {};
+  if (it->value.IsInt64()) return std::to_string(it->value.GetInt64());
+  if (it->value.IsString()) return {it->value.GetString(), it->value.GetStringLength()};
+  return {};
+}
+
+}  // namespace
 
 void charge_rows(rate_limiter* limiter, const std::string& bucket, std::size_t units) {
   if (limiter != nullptr && units > 1) limiter->charge(bucket, static_cast<double>(units - 1));
@@ -117,15 +134,29 @@ domain::status json_body_insitu(request_ctx& c, rapidjson::Document& doc) {
 
 actors::reply_to reply_with(const request_ctx& c, unsigned status,
                             std::vector<std::pair<std::string, std::string>> headers) {
+  // A create's answer names where the new object lives: the request's path and the new id,
+  // with the request's account.
+  std::string location;
+  if (status == 201) {
+    location = std::string(c.path) + "/{id}";
+    if (const auto* account = c.query.get("account_id")) location += "?account_id=" + *account;
+  }
   return actors::make_seq_reply(
-      [on_session = c.on_session, respond = c.respond, status, headers = std::move(headers)](
-          actors::api_result r, std::uint64_t seq) {
+      [on_session = c.on_session, respond = c.respond, status, headers = std::move(headers),
+       location = std::move(location)](actors::api_result r, std::uint64_t seq) {
         // The answer arrives on the actor's thread: the envelope is built on the session's.
-        on_session([respond, status, headers, seq, r = std::move(r)] {
+        on_session([respond, status, headers, location, seq, r = std::move(r)] {
           if (!r.ok()) return respond(failure(r.err()));
           response out = success(status, r.value());
           out.headers.insert(out.headers.end(), headers.begin(), headers.end());
           if (seq != 0) out.headers.emplace_back("Referrald-Seq", std::to_string(seq));
+          if (!location.empty()) {
+            if (auto id = created_id(r.value()); !id.empty()) {
+              std::string where = location;
+              where.replace(where.find("{id}"), 4, id);
+              out.headers.emplace_back("Location", std::move(where));
+            }
+          }
           respond(std::move(out));
         });
       });

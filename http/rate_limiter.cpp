@@ -13,8 +13,7 @@ constexpr auto k_forget_after = std::chrono::minutes(1);
 
 }  // namespace
 
-rate_limiter::rate_limiter(double rps, double burst)
-    : rps_(rps), burst_(std::max(1.0, burst)) {}
+rate_limiter::rate_limiter(double rps, double burst) : rps_(rps), burst_(std::max(1.0, burst)) {}
 
 rate_limiter::shard& rate_limiter::shard_of(std::string_view caller) {
   return shards_[std::hash<std::string_view>{}(caller) % k_shards];
@@ -59,7 +58,8 @@ rate_limiter::verdict rate_limiter::take(std::string_view caller) {
   v.remaining = b.tokens <= 0 ? 0 : static_cast<std::uint64_t>(std::floor(b.tokens));
   v.reset = static_cast<std::uint64_t>(std::ceil((burst_ - b.tokens) / rps_));
   if (!v.allowed) {
-    v.retry_after = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil((1 - b.tokens) / rps_)));
+    v.retry_after =
+        std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil((1 - b.tokens) / rps_)));
   }
   return v;
 }

@@ -82,8 +82,8 @@ std::optional<response> rule_patch(request_ctx& c) {
   if (auto st = json_body(c, doc); !st) return failure(st.err());
   auto patch = domain::parse_patch<T>(doc);
   if (!patch) return failure(patch.err());
-  c.runtime->tell(*account,
-                  actors::patch_req<T>{*id, std::move(*patch), c.key->id, reply_with(c, 200)});
+  c.runtime->tell(*account, actors::patch_req<T>{*id, std::move(*patch), c.key->id,
+                                                 reply_with(c, 200), std::string(c.if_match)});
   return std::nullopt;
 }
 
@@ -93,7 +93,8 @@ std::optional<response> rule_delete(request_ctx& c) {
   if (!account) return failure(account.err());
   auto id = id_param(c, 0, domain::kind_traits<T>::noun);
   if (!id) return failure(id.err());
-  c.runtime->tell(*account, actors::delete_req<T>{*id, c.key->id, reply_with(c, 204)});
+  c.runtime->tell(
+      *account, actors::delete_req<T>{*id, c.key->id, reply_with(c, 204), std::string(c.if_match)});
   return std::nullopt;
 }
 

@@ -152,19 +152,6 @@ std::string new_request_id() {
   return out;
 }
 
-// Whether an If-None-Match / If-Match value names `tag` ("*" names any).
-bool names_tag(std::string_view header, std::string_view tag) {
-  while (!header.empty()) {
-    auto comma = header.find(',');
-    auto item = domain::trim(header.substr(0, comma));
-    if (item.starts_with("W/")) item.remove_prefix(2);  // weak comparison (RFC 9110 13.1.2)
-    if (item == "*" || item == tag) return true;
-    if (comma == std::string_view::npos) break;
-    header.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 // The request headers a browser page may send (CORS), and the answer headers it may read.
 constexpr const char* k_cors_request_headers =
     "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id, "
@@ -689,7 +676,7 @@ class session : public std::enable_shared_from_this<session> {
       auto inm = req.find(bhttp::field::if_none_match);
       if (inm != req.end() &&
           (req.method() == bhttp::verb::get || req.method() == bhttp::verb::head) &&
-          names_tag(sv(inm->value()), tag)) {
+          domain::tag_listed(sv(inm->value()), tag)) {
         resp.status = 304;
         resp.body.clear();
         resp.content_type.clear();

@@ -139,9 +139,12 @@ BOOST_AUTO_TEST_CASE(the_published_state_holds_a_write_when_it_is_answered) {
   auto gone = std::make_shared<std::promise<bool>>();
   auto gone_future = gone->get_future();
   rt.tell("acme", passthrough_delete_req{
-                      1, 1, make_reply([&rt, gone](api_result r) {
+                      1,
+                      1,
+                      make_reply([&rt, gone](api_result r) {
                         gone->set_value(r.ok() && rt.view("acme")->find_referrer(1) == nullptr);
-                      })});
+                      }),
+                      {}});
   BOOST_REQUIRE(gone_future.wait_for(10s) == std::future_status::ready);
   BOOST_TEST(gone_future.get());
 }
@@ -152,7 +155,7 @@ BOOST_AUTO_TEST_CASE(list_get_patch_delete_follow_the_state) {
   json(create(rt, "acme", "b.example.com"));
   auto p = patch_of(R"({"is_active": false})");
   auto patched = json(ask([&](reply_to r) {
-    rt.tell("acme", passthrough_patch_req{2, p, 1, std::move(r)});
+    rt.tell("acme", passthrough_patch_req{2, p, 1, std::move(r), {}});
   }));
   BOOST_TEST(!patched["is_active"].GetBool());
 
@@ -163,7 +166,7 @@ BOOST_AUTO_TEST_CASE(list_get_patch_delete_follow_the_state) {
   auto all = json(list_of(rt, "acme", true));
   BOOST_TEST(all["referrers"].Size() == 2u);
 
-  auto deleted = ask([&](reply_to r) { rt.tell("acme", passthrough_delete_req{1, 1, r}); });
+  auto deleted = ask([&](reply_to r) { rt.tell("acme", passthrough_delete_req{1, 1, r, {}}); });
   BOOST_REQUIRE(deleted.ok());
   BOOST_TEST(deleted.value().empty());
   auto gone = get_of(rt, "acme", 1);
@@ -180,10 +183,10 @@ BOOST_AUTO_TEST_CASE(duplicate_domains_conflict_and_a_noop_patch_writes_nothing)
   BOOST_TEST((dup.err().code == domain::errc::conflict));
   json(create(rt, "acme", "b.example.com"));
   auto to_a = patch_of(R"({"domain": "a.example.com"})");
-  auto clash = ask([&](reply_to r) { rt.tell("acme", passthrough_patch_req{2, to_a, 1, r}); });
+  auto clash = ask([&](reply_to r) { rt.tell("acme", passthrough_patch_req{2, to_a, 1, r, {}}); });
   BOOST_TEST((!clash.ok() && clash.err().code == domain::errc::conflict));
   auto same = patch_of(R"({"domain": "b.example.com"})");
-  json(ask([&](reply_to r) { rt.tell("acme", passthrough_patch_req{2, same, 1, r}); }));
+  json(ask([&](reply_to r) { rt.tell("acme", passthrough_patch_req{2, same, 1, r, {}}); }));
   BOOST_TEST(*store::event_log(*db).head("acme") == 2u);
 }
 
@@ -235,7 +238,9 @@ BOOST_AUTO_TEST_CASE(a_new_runtime_rebuilds_state_from_the_log) {
     runtime rt(*db, {});
     json(create(rt, "acme", "a.example.com"));
     json(create(rt, "acme", "b.example.com"));
-    BOOST_REQUIRE(ask([&](reply_to r) { rt.tell("acme", passthrough_delete_req{1, 1, r}); }).ok());
+    BOOST_REQUIRE(ask([&](reply_to r) {
+                    rt.tell("acme", passthrough_delete_req{1, 1, r, {}});
+                  }).ok());
   }
   runtime rt(*db, {});
   auto listed = json(list_of(rt, "acme", true));

@@ -137,6 +137,65 @@ BOOST_AUTO_TEST_CASE(single_objects_carry_an_etag_and_if_none_match_answers_304)
   BOOST_TEST(changed.header("etag") == patched.header("etag"));
 }
 
+BOOST_AUTO_TEST_CASE(a_stale_if_match_gets_412_and_changes_nothing) {
+  auto c = client();
+  auto created = c->post("/passthrough-referrers?account_id=acme", k_rule);
+  BOOST_REQUIRE(created.status == 201u);
+  const std::string v1 = created.header("etag");
+  const std::string item = "/passthrough-referrers/1?account_id=acme";
+  auto first = c->request("PATCH", item, R"({"utm_term":"first"})", {{"If-Match", v1}});
+  BOOST_REQUIRE(first.status == 200u);
+  const std::string v2 = first.header("etag");
+  // A second editor still holding v1.
+  auto stale = c->request("PATCH", item, R"({"utm_term":"second"})", {{"If-Match", v1}});
+  BOOST_TEST(stale.status == 412u);
+  BOOST_TEST(error_code(stale) == "precondition_failed");
+  BOOST_TEST(names_field(stale, "If-Match"));
+  BOOST_TEST(stale.body.find(v2.substr(1, v2.size() - 2)) != std::string::npos);
+  auto now = c->get(item);
+  BOOST_TEST(now.json()["data"]["utm_term"].GetString() == std::string("first"));
+  BOOST_TEST(now.header("etag") == v2);
+  auto stale_delete = c->request("DELETE", item, {}, {{"If-Match", v1}});
+  BOOST_TEST(stale_delete.status == 412u);
+  BOOST_TEST(c->get(item).status == 200u);
+  // A list of tags, a weak form and "*" name the current version too.
+  BOOST_TEST(c->request("PATCH", item, R"({"utm_term":"third"})", {{"If-Match", v1 + ", W/" + v2}})
+                 .status == 200u);
+  BOOST_TEST(c->request("PATCH", item, R"({"utm_term":"fourth"})", {{"If-Match", "*"}}).status ==
+             200u);
+  auto current = c->get(item).header("etag");
+  BOOST_TEST(c->request("DELETE", item, {}, {{"If-Match", current}}).status == 204u);
+  BOOST_TEST(c->get(item).status == 404u);
+  // Mappings take it the same way.
+  BOOST_REQUIRE(c->post("/referrer-mappings?account_id=acme",
+                        R"({"referrer_pattern":"p.example","match_type":"exact","utm_source":"p"})")
+                    .status == 201u);
+  BOOST_TEST(c->request("PATCH", "/referrer-mappings/1?account_id=acme", R"({"priority":3})",
+                        {{"If-Match", "\"0000\""}})
+                 .status == 412u);
+}
+
+BOOST_AUTO_TEST_CASE(a_create_answers_201_with_the_location_of_the_new_object) {
+  auto c = client();
+  auto created = c->post("/v1/passthrough-referrers?account_id=acme", k_rule);
+  BOOST_REQUIRE(created.status == 201u);
+  BOOST_TEST(created.header("location") == "/v1/passthrough-referrers/1?account_id=acme");
+  auto there = c->get(created.header("location"));
+  BOOST_TEST(there.status == 200u);
+  BOOST_TEST(there.header("etag") == created.header("etag"));
+  auto key =
+      c->post("/api-keys", R"({"name":"k","role":"viewer","accounts":["acme"],"brands":[]})");
+  BOOST_REQUIRE(key.status == 201u);
+  BOOST_TEST(key.header("location") ==
+             "/api-keys/" + std::to_string(key.json()["data"]["id"].GetInt64()));
+  BOOST_TEST(c->get(key.header("location")).status == 200u);
+  auto conn = c->post("/7/ai-referrals/connections", R"({"name":"GA4","source_tool":"ga4"})");
+  BOOST_REQUIRE_MESSAGE(conn.status == 201u, conn.body);
+  BOOST_TEST(conn.header("location") ==
+             "/7/ai-referrals/connections/" + std::string(conn.json()["data"]["id"].GetString()));
+  BOOST_TEST(c->get(conn.header("location")).status == 200u);
+}
+
 BOOST_AUTO_TEST_CASE(cors_preflight_is_answered_for_allowed_origins_only) {
   server.reset();
   start({"--cors-origins", "https://console.example.com,http://localhost:3000"});
@@ -150,9 +209,9 @@ BOOST_AUTO_TEST_CASE(cors_preflight_is_answered_for_allowed_origins_only) {
   BOOST_TEST(ok.header("access-control-allow-methods").find("PATCH") != std::string::npos);
   BOOST_TEST(ok.header("access-control-allow-headers").find("If-Match") != std::string::npos);
   BOOST_TEST(ok.header("vary") == "Origin");
-  auto refused = anon.request("OPTIONS", "/passthrough-referrers/1", {},
-                              {{"Origin", "https://evil.example"},
-                               {"Access-Control-Request-Method", "DELETE"}});
+  auto refused = anon.request(
+      "OPTIONS", "/passthrough-referrers/1", {},
+      {{"Origin", "https://evil.example"}, {"Access-Control-Request-Method", "DELETE"}});
   BOOST_TEST(refused.status == 403u);
   BOOST_TEST(refused.header("access-control-allow-origin").empty());
   BOOST_TEST(names_field(refused, "Origin"));
@@ -223,8 +282,10 @@ BOOST_AUTO_TEST_CASE(a_batch_resolution_counts_its_visits_and_failed_logins_thei
   int refused = 0;
   for (int i = 0; i < 40 && refused == 0; ++i) {
     auto r = wrong.get("/passthrough-referrers?account_id=acme");
-    if (r.status == 429u) ++refused;
-    else BOOST_TEST(r.status == 401u);
+    if (r.status == 429u)
+      ++refused;
+    else
+      BOOST_TEST(r.status == 401u);
   }
   BOOST_TEST(refused == 1);
 }
@@ -245,8 +306,8 @@ BOOST_AUTO_TEST_CASE(resolve_as_of_equals_the_resolve_done_at_that_moment) {
   std::string at =
       c->get("/referrer-mappings/1?account_id=acme").json()["data"]["created_at"].GetString();
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  BOOST_REQUIRE(c->patch("/referrer-mappings/1?account_id=acme", R"({"utm_source":"later"})")
-                    .status == 200u);
+  BOOST_REQUIRE(
+      c->patch("/referrer-mappings/1?account_id=acme", R"({"utm_source":"later"})").status == 200u);
   auto now = c->post(path, visit);
   BOOST_TEST(now.json()["data"]["utm_source"].GetString() == std::string("later"));
   // At the mapping's creation: what the resolve right after it answered.
