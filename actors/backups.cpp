@@ -1,5 +1,7 @@
 #include "actors/backups.hpp"
 
+#include "domain/base/pager.hpp"
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <caf/event_based_actor.hpp>
@@ -29,9 +31,17 @@ void list(const store::db& db, backup_list_req& req) {
   w.StartObject();
   w.Key("snapshots");
   w.StartArray();
-  for (const auto& b : *found)
+  domain::pager<std::string> page(req.limit);
+  for (const auto& b : *found) {
+    if (b.name <= req.starting_after) continue;
+    if (!page.room()) break;
     snapshots::write_json(w, b);
+    page.wrote(b.name);
+  }
   w.EndArray();
+  w.Key("total");
+  w.Uint64(found->size());
+  page.finish(w);
   w.EndObject();
   req.reply->deliver(std::string(buf.GetString(), buf.GetSize()));
 }

@@ -24,8 +24,9 @@ class connection_table {
 
   // The connection of the brand, active or deleted, or nullptr.
   const domain::connection* find(std::int64_t brand_id, std::string_view id) const;
-  // The brand's active connections, oldest first (ULIDs sort by creation time).
-  std::vector<const domain::connection*> active(std::int64_t brand_id) const;
+  // The brand's connections, deleted ones included, oldest first (ULIDs sort by creation
+  // time).
+  std::vector<const domain::connection*> of_brand(std::int64_t brand_id) const;
 
  private:
   std::map<std::int64_t, std::map<std::string, domain::connection, std::less<>>> by_brand_;

@@ -25,13 +25,12 @@ const domain::connection* connection_table::find(std::int64_t brand_id, std::str
   return c == b->second.end() ? nullptr : &c->second;
 }
 
-std::vector<const domain::connection*> connection_table::active(std::int64_t brand_id) const {
+std::vector<const domain::connection*> connection_table::of_brand(std::int64_t brand_id) const {
   std::vector<const domain::connection*> out;
   auto b = by_brand_.find(brand_id);
   if (b == by_brand_.end()) return out;
-  for (const auto& [id, c] : b->second) {
-    if (c.active()) out.push_back(&c);
-  }
+  for (const auto& [id, c] : b->second)
+    out.push_back(&c);
   return out;
 }
 

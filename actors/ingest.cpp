@@ -199,7 +199,7 @@ void push(const ingest_services& svc, push_req& req) {
 }
 
 void report(const ingest_services& svc, report_req& req) {
-  domain::report_builder builder(req.grouping);
+  domain::report_builder builder(req.grouping, req.page);
   auto st = store::ai_store(*svc.db).scan_rows(
       req.brand_id, req.from, req.to, [&](const store::stored_ai_row& r) {
         if (!req.connection_id || r.connection_id == *req.connection_id) {

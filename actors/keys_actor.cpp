@@ -1,5 +1,8 @@
 #include "actors/keys_actor.hpp"
 
+#include "domain/base/pager.hpp"
+#include "domain/base/text.hpp"
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <caf/actor_system.hpp>
@@ -161,14 +164,39 @@ void create_key(self_ptr self, key_create_req& req) {
   submit(self, std::move(k), std::move(req.reply), std::move(response), std::move(redo));
 }
 
+// {"keys":[...],"total":n,"active_count":m,"has_more":b,"next_starting_after":id|null}:
+// the keys visible to the caller; total and active_count count them all.
 void list_keys(self_ptr self, key_list_req& req) {
   rapidjson::StringBuffer buf;
   domain::json_writer w(buf);
+  w.StartObject();
+  w.Key("keys");
   w.StartArray();
+  std::size_t total = 0, active = 0;
+  domain::pager<std::int64_t> page(req.limit);
+  bool full = false;
   for (const auto& [id, k] : self->state.committed) {
-    if (k.active() && req.caller.grants.covers(k.grants)) domain::write_json(w, k);
+    if (!req.caller.grants.covers(k.grants)) continue;
+    ++total;
+    if (k.active()) ++active;
+    if (full || id <= req.starting_after || k.active() != req.active) continue;
+    if (!req.q.empty() && domain::to_lower_ascii(k.name).find(req.q) == std::string::npos) {
+      continue;
+    }
+    if (!page.room()) {
+      full = true;
+      continue;
+    }
+    domain::write_json(w, k);
+    page.wrote(id);
   }
   w.EndArray();
+  w.Key("total");
+  w.Uint64(total);
+  w.Key("active_count");
+  w.Uint64(active);
+  page.finish(w);
+  w.EndObject();
   req.reply->deliver(std::string(buf.GetString(), buf.GetSize()));
 }
 

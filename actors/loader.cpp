@@ -63,7 +63,7 @@ template <class T>
 void list_as_of(const loader_context& ctx, list_as_of_req<T>& req) {
   auto state = state_at(ctx, req.account_id, req.as_of);
   if (!state) return req.reply->deliver(std::move(state).err());
-  req.reply->deliver(domain::list_json<T>(*state, req.include_inactive));
+  req.reply->deliver(domain::list_json<T>(*state, req.query));
 }
 
 template <class T>

@@ -100,6 +100,12 @@ struct key_create_req {
 struct key_list_req {
   domain::api_key caller;
   reply_to reply;
+  // The page: active (true, the default) or revoked (false) keys whose name holds `q`
+  // (lowercase), ids above `starting_after`, at most `limit`.
+  bool active = true;
+  std::string q;
+  std::size_t limit = 100;
+  std::int64_t starting_after = 0;
 };
 
 struct key_get_req {
@@ -150,6 +156,7 @@ struct report_req {
   std::optional<std::string> connection_id;
   domain::report_grouping grouping = domain::report_grouping::none;
   reply_to reply;
+  domain::report_page page;
 };
 
 using ingest_request = std::variant<push_req, report_req>;
@@ -162,7 +169,7 @@ template <class T>
 struct list_as_of_req {
   std::string account_id;
   domain::unix_ms as_of = 0;
-  bool include_inactive = false;
+  domain::list_query query;
   reply_to reply;
 };
 
@@ -231,6 +238,8 @@ struct backup_create_req {
 
 struct backup_list_req {
   reply_to reply;
+  std::size_t limit = 100;     // at most this many, oldest first,
+  std::string starting_after;  // named after this one ("": from the first)
 };
 
 using backup_request = std::variant<backup_create_req, backup_list_req>;

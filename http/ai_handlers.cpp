@@ -15,6 +15,8 @@
 #include "domain/ai/connection.hpp"
 #include "domain/base/clock.hpp"
 #include "domain/base/ids.hpp"
+#include "domain/base/pager.hpp"
+#include "domain/base/text.hpp"
 #include "http/handlers.hpp"
 
 namespace referrald::http {
@@ -86,16 +88,50 @@ std::optional<response> ai_platforms(request_ctx&) {
 std::optional<response> connections_list(request_ctx& c) {
   auto brand = brand_param(c);
   if (!brand) return failure(brand.err());
+  auto page = page_params(c);
+  if (!page) return failure(page.err());
+  auto active = bool_param(c.query, "is_active", true);
+  if (!active) return failure(active.err());
+  std::string q;
+  if (const std::string* text = c.query.get("q")) {
+    if (text->empty() || text->size() > 255) {
+      return failure(domain::field_invalid("q", "must be 1 to 255 characters"));
+    }
+    q = domain::to_lower_ascii(*text);
+  }
   auto table = c.runtime->connections();
-  return success(200, to_json([&](domain::json_writer& w) {
-                   w.StartObject();
-                   w.Key("connections");
-                   w.StartArray();
-                   for (const auto* conn : table->active(*brand))
-                     domain::write_json(w, *conn);
-                   w.EndArray();
-                   w.EndObject();
-                 }));
+  return success(
+      200, to_json([&](domain::json_writer& w) {
+        w.StartObject();
+        w.Key("connections");
+        w.StartArray();
+        std::size_t total = 0, active_count = 0;
+        domain::pager<std::string> pager(page->limit);
+        bool full = false;
+        for (const auto* conn : table->of_brand(*brand)) {
+          ++total;
+          if (conn->active()) ++active_count;
+          if (full || conn->id <= page->starting_after || conn->active() != *active) {
+            continue;
+          }
+          if (!q.empty() && domain::to_lower_ascii(conn->name).find(q) == std::string::npos) {
+            continue;
+          }
+          if (!pager.room()) {
+            full = true;
+            continue;
+          }
+          domain::write_json(w, *conn);
+          pager.wrote(conn->id);
+        }
+        w.EndArray();
+        w.Key("total");
+        w.Uint64(total);
+        w.Key("active_count");
+        w.Uint64(active_count);
+        pager.finish(w);
+        w.EndObject();
+      }));
 }
 
 std::optional<response> connections_create(request_ctx& c) {
@@ -186,8 +222,20 @@ std::optional<response> ai_report(request_ctx& c) {
     }
     connection = *id;
   }
-  c.runtime->tell(
-      actors::report_req{*brand, *from, *to, std::move(connection), grouping, reply_with(c, 200)});
+  auto page = page_params(c);
+  if (!page) return failure(page.err());
+  if (grouping == domain::report_grouping::none &&
+      (c.query.get("limit") != nullptr || c.query.get("starting_after") != nullptr)) {
+    return failure(domain::field_invalid(c.query.get("limit") ? "limit" : "starting_after",
+                                         "pages the groups: it needs group_by"));
+  }
+  c.runtime->tell(actors::report_req{*brand,
+                                     *from,
+                                     *to,
+                                     std::move(connection),
+                                     grouping,
+                                     reply_with(c, 200),
+                                     {page->limit, page->starting_after}});
   return std::nullopt;
 }
 

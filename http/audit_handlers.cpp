@@ -46,7 +46,13 @@ std::optional<response> backups_create(request_ctx& c) {
 
 std::optional<response> backups_list(request_ctx& c) {
   if (auto denied = unless_unscoped(c)) return denied;
-  c.runtime->tell(actors::backup_list_req{reply_with(c, 200)});
+  auto page = page_params(c);
+  if (!page) return failure(page.err());
+  actors::backup_list_req req;
+  req.reply = reply_with(c, 200);
+  req.limit = page->limit;
+  req.starting_after = page->starting_after;
+  c.runtime->tell(std::move(req));
   return std::nullopt;
 }
 

@@ -23,7 +23,8 @@ router make_router(const limits& l) {
   r.add("/readyz", method::get, &readyz, {std::nullopt, rule});
   r.add("/metrics", method::get, &metrics, {std::nullopt, rule});
 
-  r.add("/api-keys", method::get, &api_keys_list, {admin, rule});
+  r.add("/api-keys", method::get, &api_keys_list,
+        {admin, rule, "limit starting_after is_active q"});
   r.add("/api-keys", method::post, &api_keys_create, {admin, rule});
   r.add("/api-keys/{id}", method::get, &api_keys_get, {admin, rule, "", true});
   r.add("/api-keys/{id}", method::del, &api_keys_delete, {admin, rule});
@@ -31,7 +32,7 @@ router make_router(const limits& l) {
   add_rule_routes(r, rule, push);
 
   r.add("/audit-log", method::get, &audit_log, {admin, rule, "account_id after_seq limit"});
-  r.add("/admin/snapshots", method::get, &backups_list, {admin, rule});
+  r.add("/admin/snapshots", method::get, &backups_list, {admin, rule, "limit starting_after"});
   r.add("/admin/snapshots", method::post, &backups_create, {admin, rule});
 
   r.add("/attribution/resolve", method::post, &resolve_one,
@@ -41,13 +42,14 @@ router make_router(const limits& l) {
 
   r.add("/ai-platforms", method::get, &ai_platforms, {read, rule});
   const std::string connections = "/{brand_id}/ai-referrals/connections";
-  r.add(connections, method::get, &connections_list, {read, rule});
+  r.add(connections, method::get, &connections_list,
+        {read, rule, "limit starting_after is_active q"});
   r.add(connections, method::post, &connections_create, {write, rule, "", true});
   r.add(connections + "/{connection_id}", method::get, &connections_get, {read, rule, "", true});
   r.add(connections + "/{connection_id}", method::del, &connections_delete, {write, rule});
   r.add(connections + "/{connection_id}/events", method::post, &connection_push, {write, push});
   r.add("/{brand_id}/ai-referrals/report", method::get, &ai_report,
-        {read, rule, "from to group_by connection_id"});
+        {read, rule, "from to group_by connection_id limit starting_after"});
   return r;
 }
 
@@ -84,6 +86,29 @@ domain::result<std::string> account_param(const request_ctx& c) {
                               "this API key has no access to account '" + *id + "'");
   }
   return *id;
+}
+
+domain::result<page> page_params(const request_ctx& c) {
+  page p;
+  auto limit = uint_param(c.query, "limit", 100, 1, 1000);
+  if (!limit) return std::move(limit).err();
+  p.limit = static_cast<std::size_t>(*limit);
+  if (const std::string* after = c.query.get("starting_after")) {
+    if (after->empty() || after->size() > 256) {
+      return domain::field_invalid("starting_after",
+                                   "must be the last id of the previous page (1-256 characters)");
+    }
+    p.starting_after = *after;
+  }
+  return p;
+}
+
+domain::result<std::pair<std::size_t, std::int64_t>> id_page_params(const request_ctx& c) {
+  auto limit = uint_param(c.query, "limit", 100, 1, 1000);
+  if (!limit) return std::move(limit).err();
+  auto after = uint_param(c.query, "starting_after", 0, 0, INT64_MAX);
+  if (!after) return std::move(after).err();
+  return std::pair{static_cast<std::size_t>(*limit), static_cast<std::int64_t>(*after)};
 }
 
 domain::result<std::int64_t> id_param(const request_ctx& c, std::size_t index,

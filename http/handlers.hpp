@@ -42,6 +42,17 @@ std::optional<response> with_view(request_ctx& c, const std::string& account, Fn
 // (else 400 / 403).
 domain::result<std::string> account_param(const request_ctx& c);
 
+// A list's page: `limit` (1-1000, default 100) and `starting_after`, the last id of the
+// previous page ("" when absent: from the start).
+struct page {
+  std::size_t limit = 100;
+  std::string starting_after;
+};
+domain::result<page> page_params(const request_ctx& c);
+// The same for a list of objects with integer ids (starting_after a whole number; 0: from the
+// start).
+domain::result<std::pair<std::size_t, std::int64_t>> id_page_params(const request_ctx& c);
+
 // A positive integer path parameter (`what` names it in errors: 404 when malformed, as
 // no such entity can exist).
 domain::result<std::int64_t> id_param(const request_ctx& c, std::size_t index,

@@ -1,12 +1,29 @@
 // /api-keys: admin-only key management (README, "API keys (admin)").
 
 #include "domain/auth/api_key.hpp"
+#include "domain/base/text.hpp"
 #include "http/handlers.hpp"
 
 namespace referrald::http {
 
 std::optional<response> api_keys_list(request_ctx& c) {
-  c.runtime->tell(actors::key_list_req{*c.key, reply_with(c, 200)});
+  actors::key_list_req req;
+  req.caller = *c.key;
+  req.reply = reply_with(c, 200);
+  auto active = bool_param(c.query, "is_active", true);
+  if (!active) return failure(active.err());
+  req.active = *active;
+  if (const std::string* q = c.query.get("q")) {
+    if (q->empty() || q->size() > 255) {
+      return failure(domain::field_invalid("q", "must be 1 to 255 characters"));
+    }
+    req.q = domain::to_lower_ascii(*q);
+  }
+  auto page = id_page_params(c);
+  if (!page) return failure(page.err());
+  req.limit = page->first;
+  req.starting_after = page->second;
+  c.runtime->tell(std::move(req));
   return std::nullopt;
 }
 

@@ -24,20 +24,56 @@
 
 namespace referrald::http {
 
+// The filters and the page of a list: include_inactive, is_active, q, match_type (mappings),
+// limit, starting_after.
+template <class T>
+domain::result<domain::list_query> list_params(const request_ctx& c) {
+  domain::list_query query;
+  auto inactive = bool_param(c.query, "include_inactive", false);
+  if (!inactive) return std::move(inactive).err();
+  query.include_inactive = *inactive;
+  if (c.query.get("is_active") != nullptr) {
+    auto active = bool_param(c.query, "is_active", true);
+    if (!active) return std::move(active).err();
+    query.is_active = *active;
+  }
+  if (const std::string* q = c.query.get("q")) {
+    if (q->empty() || q->size() > 255) {
+      return domain::field_invalid("q", "must be 1 to 255 characters");
+    }
+    query.q = domain::to_lower_ascii(*q);
+  }
+  if constexpr (std::is_same_v<T, domain::referrer_mapping>) {
+    if (const std::string* type = c.query.get("match_type")) {
+      query.matches = domain::match_type_from_string(*type);
+      if (!query.matches) {
+        return domain::field_invalid(
+            "match_type", "must be one of exact, contains, starts_with, ends_with, regex");
+      }
+    }
+  }
+  auto page = id_page_params(c);
+  if (!page) return std::move(page).err();
+  query.limit = page->first;
+  query.starting_after = page->second;
+  return query;
+}
+
 template <class T>
 std::optional<response> rule_list(request_ctx& c) {
   auto account = account_param(c);
   if (!account) return failure(account.err());
-  auto inactive = bool_param(c.query, "include_inactive", false);
-  if (!inactive) return failure(inactive.err());
+  auto query = list_params<T>(c);
+  if (!query) return failure(query.err());
   auto as_of = time_param(c.query, "as_of");
   if (!as_of) return failure(as_of.err());
   if (*as_of) {
-    c.runtime->tell(actors::list_as_of_req<T>{*account, **as_of, *inactive, reply_with(c, 200)});
+    c.runtime->tell(
+        actors::list_as_of_req<T>{*account, **as_of, std::move(*query), reply_with(c, 200)});
     return std::nullopt;
   }
-  return with_view(c, *account, [include = *inactive](const domain::account_state& s) {
-    return success(200, domain::list_json<T>(s, include));
+  return with_view(c, *account, [query = std::move(*query)](const domain::account_state& s) {
+    return success(200, domain::list_json<T>(s, query));
   });
 }
 
@@ -293,7 +329,11 @@ template <class T>
 void add_rule_routes(router& r, const std::string& base, std::size_t body_limit,
                      std::size_t import_limit) {
   const auto read = domain::access::read, write = domain::access::write;
-  r.add(base, method::get, &rule_list<T>, {read, body_limit, "account_id include_inactive as_of"});
+  constexpr bool mappings = std::is_same_v<T, domain::referrer_mapping>;
+  r.add(base, method::get, &rule_list<T>,
+        {read, body_limit,
+         mappings ? "account_id include_inactive as_of limit starting_after is_active q match_type"
+                  : "account_id include_inactive as_of limit starting_after is_active q"});
   r.add(base, method::post, &rule_create<T>, {write, body_limit, "account_id", true});
   // Before {id}, which would take "import" and "export" for ids.
   r.add(base + "/import", method::post, &rule_import<T>,

@@ -1,5 +1,7 @@
 #include "domain/ai/ai_report.hpp"
 
+#include "domain/base/pager.hpp"
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -81,14 +83,21 @@ void report_builder::add(std::int64_t date, std::string_view platform, std::stri
     case report_grouping::none:
       return;
     case report_grouping::platform:
-      groups_[std::string(platform)].add(m);
-      return;
+      return add_to_group(std::string(platform), m);
     case report_grouping::date:
-      groups_[format_date(date)].add(m);
-      return;
+      return add_to_group(format_date(date), m);
     case report_grouping::page:
-      groups_[std::string(page)].add(m);
-      return;
+      return add_to_group(std::string(page), m);
+  }
+}
+
+void report_builder::add_to_group(std::string key, const row_metrics& m) {
+  if (key <= page_.starting_after || (ceiling_ && key >= *ceiling_)) return;
+  groups_[std::move(key)].add(m);
+  if (groups_.size() > page_.limit + 1) {
+    auto last = std::prev(groups_.end());
+    ceiling_ = last->first;
+    groups_.erase(last);
   }
 }
 
@@ -112,14 +121,19 @@ std::string report_builder::json(std::int64_t brand_id, std::string_view from, s
     write_string(w, to_string(grouping_));
     w.Key("groups");
     w.StartArray();
+    // The builder kept at most limit + 1 groups: one more than the page means more follow.
+    pager<std::string> shown(page_.limit);
     for (const auto& [key, sums] : groups_) {
+      if (!shown.room()) break;
       w.StartObject();
       write_key(w, to_string(grouping_));
       write_string(w, key);
       write_sums(w, sums);
       w.EndObject();
+      shown.wrote(key);
     }
     w.EndArray();
+    shown.finish(w);
   }
   w.Key("totals");
   w.StartObject();

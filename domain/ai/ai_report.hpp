@@ -38,9 +38,19 @@ struct metric_sums {
   void add(const row_metrics& m);
 };
 
+// A page of a report's groups (report_builder::json).
+struct report_page {
+  std::size_t limit = 100;
+  std::string starting_after;
+};
+
+// Sums rows into totals and, grouped, into the groups of one page: only the first
+// `page.limit` + 1 keys after `page.starting_after` are kept (a key past them is counted in
+// the totals only), so a page costs one pass over the rows and memory for one page.
 class report_builder {
  public:
-  explicit report_builder(report_grouping g) : grouping_(g) {}
+  explicit report_builder(report_grouping g, report_page page = {})
+      : grouping_(g), page_(std::move(page)) {}
 
   // `date` is days since 1970-01-01.
   void add(std::int64_t date, std::string_view platform, std::string_view page,
@@ -48,13 +58,20 @@ class report_builder {
 
   // {"brand_id":..,"from":..,"to":..,"connection_id":..|null,"group_by":..|null,
   //  "groups":[{"<group_by>":key,"rows":..,"pageviews":..,...}] (when grouped),
-  //  "totals":{"rows":..,"pageviews":..,...}}; groups in key order.
+  //  "has_more":..,"next_starting_after":..,"totals":{"rows":..,"pageviews":..,...}};
+  //  groups in key order; totals cover every group, not only the page's.
+  // Grouped, the page's groups (at most `limit`, with keys after `starting_after`), with
+  // "has_more" and "next_starting_after" (the last key shown, or null).
   std::string json(std::int64_t brand_id, std::string_view from, std::string_view to,
                    const std::optional<std::string>& connection_id) const;
 
  private:
+  void add_to_group(std::string key, const row_metrics& m);
+
   report_grouping grouping_;
+  report_page page_;
   std::map<std::string, metric_sums, std::less<>> groups_;
+  std::optional<std::string> ceiling_;  // the smallest key dropped from the page
   metric_sums totals_;
 };
 

@@ -98,6 +98,7 @@ class persistent_map {
     bool operator==(const const_iterator& o) const { return stack_ == o.stack_; }
 
    private:
+    friend class persistent_map;
     void descend(const node* n) {
       while (n != nullptr) {
         stack_.push_back(n);
@@ -109,6 +110,21 @@ class persistent_map {
 
   const_iterator begin() const { return const_iterator(root_.get()); }
   const_iterator end() const { return const_iterator(); }
+
+  // The first entry whose key is greater than `key` (end() when none): O(log n).
+  template <class Q>
+  const_iterator upper_bound(const Q& key) const {
+    const_iterator it;
+    for (const node* n = root_.get(); n != nullptr;) {
+      if (Compare{}(key, n->key)) {
+        it.stack_.push_back(n);
+        n = n->left.get();
+      } else {
+        n = n->right.get();
+      }
+    }
+    return it;
+  }
 
   friend bool operator==(const persistent_map& a, const persistent_map& b) {
     if (a.size() != b.size()) return false;

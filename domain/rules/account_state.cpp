@@ -1,5 +1,7 @@
 #include "domain/rules/account_state.hpp"
 
+#include "domain/base/pager.hpp"
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -269,25 +271,67 @@ void account_state::adopt_indexes(const full_indexes& built) {
   adopt(mappings_idx_, built.mappings, built.seq, mappings_);
 }
 
+namespace {
+
+// Whether `field` holds `q` (lowercase), ASCII case-insensitively.
+bool holds(std::string_view field, std::string_view q) {
+  if (q.size() > field.size()) return false;
+  for (std::size_t at = 0; at + q.size() <= field.size(); ++at) {
+    std::size_t i = 0;
+    while (i < q.size() && std::tolower(static_cast<unsigned char>(field[at + i])) ==
+                               static_cast<unsigned char>(q[i])) {
+      ++i;
+    }
+    if (i == q.size()) return true;
+  }
+  return false;
+}
+
+bool searched(const passthrough_referrer& r, std::string_view q) {
+  return holds(r.domain, q) || (r.service_name && holds(*r.service_name, q));
+}
+
+bool searched(const referrer_mapping& m, std::string_view q) {
+  return holds(m.referrer_pattern, q) || holds(m.label, q) ||
+         (m.description && holds(*m.description, q));
+}
+
 template <class T>
-std::string list_json(const account_state& s, bool include_inactive) {
+bool selected(const T& value, const list_query& query) {
+  bool active_wanted = query.is_active ? value.is_active == *query.is_active
+                                       : query.include_inactive || value.is_active;
+  if (!active_wanted) return false;
+  if constexpr (std::is_same_v<T, referrer_mapping>) {
+    if (query.matches && value.match_type != *query.matches) return false;
+  }
+  return query.q.empty() || searched(value, query.q);
+}
+
+}  // namespace
+
+template <class T>
+std::string list_json(const account_state& s, const list_query& query) {
   const collection<T>& c = s.entities<T>();
   rapidjson::StringBuffer buf;
   json_writer w(buf);
   w.StartObject();
   write_key(w, kind_traits<T>::list_name);
   w.StartArray();
-  for (auto [id, e] : c.items()) {
-    if (include_inactive || e->value.is_active) {
-      const std::string& json = e->json(s.account_id());
-      w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
-    }
+  pager<std::int64_t> page(query.limit);
+  for (auto it = c.items().upper_bound(query.starting_after); it != c.items().end(); ++it) {
+    auto [id, e] = *it;
+    if (!selected(e->value, query)) continue;
+    if (!page.room()) break;
+    const std::string& json = e->json(s.account_id());
+    w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+    page.wrote(id);
   }
   w.EndArray();
   w.Key("total");
   w.Uint64(c.size());
   w.Key("active_count");
   w.Uint64(c.active_count());
+  if (query.paged) page.finish(w);
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
 }
@@ -302,8 +346,8 @@ result<std::string> get_json(const account_state& s, std::int64_t id) {
   return (*e)->json(s.account_id());
 }
 
-template std::string list_json<passthrough_referrer>(const account_state&, bool);
-template std::string list_json<referrer_mapping>(const account_state&, bool);
+template std::string list_json<passthrough_referrer>(const account_state&, const list_query&);
+template std::string list_json<referrer_mapping>(const account_state&, const list_query&);
 template result<std::string> get_json<passthrough_referrer>(const account_state&, std::int64_t);
 template result<std::string> get_json<referrer_mapping>(const account_state&, std::int64_t);
 

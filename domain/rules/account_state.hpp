@@ -196,9 +196,33 @@ inline const collection<referrer_mapping>& account_state::entities() const {
 
 // -- the API's views of a state (shared by the actor and the direct read path) ---------
 
-// {"<kind list name>":[...],"total":n,"active_count":m}
+// Which rules a list shows, and which page of them (README, "Lists and pages").
+struct list_query {
+  bool include_inactive = false;
+  std::optional<bool> is_active;      // only active (true) or inactive (false) rules
+  std::string q;                      // lowercase; a substring of a searched field
+  std::optional<match_type> matches;  // mappings of this match type
+  std::size_t limit = 100;
+  std::int64_t starting_after = 0;  // ids above this one
+  bool paged = true;  // false: every selected rule, without has_more / next_starting_after
+};
+
+// {"<kind list name>":[...],"total":n,"active_count":m,"has_more":b,
+//  "next_starting_after":id|null}: the page of rules `query` selects, in id order; `total`
+// and `active_count` count the account's rules of the kind.
 template <class T>
-std::string list_json(const account_state& s, bool include_inactive);
+std::string list_json(const account_state& s, const list_query& query);
+
+// Every rule (active ones, or all): {"<kind list name>":[...],"total":n,"active_count":m}, the
+// shape `referralctl replay` prints and snapshots are compared by.
+template <class T>
+std::string list_json(const account_state& s, bool include_inactive) {
+  list_query all;
+  all.include_inactive = include_inactive;
+  all.limit = SIZE_MAX;
+  all.paged = false;
+  return list_json<T>(s, all);
+}
 
 // The entity's JSON, or not_found.
 template <class T>

@@ -294,8 +294,15 @@ BOOST_AUTO_TEST_CASE(keys_are_created_listed_and_revoked_with_the_table_followin
 
   BOOST_REQUIRE(ask([&](reply_to r) { rt.tell(key_delete_req{id, root, r}); }).ok());
   BOOST_TEST(rt.keys()->find_by_secret(secret) == nullptr);
-  auto listed = json(ask([&](reply_to r) { rt.tell(key_list_req{root, r}); }));
-  BOOST_TEST(listed.Size() == 0u);
+  auto listed = json(ask([&](reply_to r) {
+    key_list_req list;
+    list.caller = root;
+    list.reply = r;
+    rt.tell(std::move(list));
+  }));
+  BOOST_TEST(listed["keys"].Size() == 0u);
+  BOOST_TEST(listed["total"].GetInt() == 1);  // the revoked one
+  BOOST_TEST(listed["active_count"].GetInt() == 0);
 }
 
 BOOST_AUTO_TEST_CASE(a_revoked_key_fails_by_the_time_the_revocation_is_answered) {

@@ -292,7 +292,7 @@ BOOST_AUTO_TEST_CASE(api_keys_are_cluster_wide) {
   cluster_node& b = *b_node;
   BOOST_TEST(eventually([&] {
     auto listed = a.client()->get("/api-keys");
-    return listed.status == 200u && listed.json()["data"].Size() == 1u;
+    return listed.status == 200u && listed.json()["data"]["keys"].Size() == 1u;
   }));
   auto created = a.client()->post(
       "/api-keys", R"({"name":"ci","role":"viewer","accounts":["acme"],"brands":[7]})");

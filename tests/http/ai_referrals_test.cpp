@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "domain/base/clock.hpp"
 #include "tests/http/fixture.hpp"
 
 using namespace referrald::testing;
@@ -321,6 +322,8 @@ BOOST_AUTO_TEST_CASE(concurrent_pushes_of_one_batch_id_with_different_bodies_get
   BOOST_TEST(std::count(statuses.begin(), statuses.end(), 409u) == 7);
 }
 
+constexpr std::int64_t k_first_day = 18262;  // 2020-01-01
+
 BOOST_AUTO_TEST_CASE(a_batch_is_whole_or_absent_after_sigkill_during_pushes) {
   std::string id = connection(42);
   constexpr int rows_per_batch = 400;
@@ -331,13 +334,15 @@ BOOST_AUTO_TEST_CASE(a_batch_is_whole_or_absent_after_sigkill_during_pushes) {
   for (int p = 0; p < 4; ++p) {
     pushers.emplace_back([&, p] {
       http_client c(server->port(), admin_secret);
-      for (int k = 0; k < 10000 && !stop; ++k) {
-        int batch = p * 10000 + k;
+      // Every row of a batch on the batch's own day (from 2020-01-01): a report by date has
+      // a group per batch, counting its rows.
+      for (int k = 0; k < 900 && !stop; ++k) {
+        int batch = p * 900 + k;
+        std::string day = referrald::domain::format_date(k_first_day + batch);
         std::string body = "[";
         for (int i = 0; i < rows_per_batch; ++i) {
-          body += (i ? "," : "") + row("2026-05-20", "chatgpt.com",
-                                       "/b" + std::to_string(batch) + "/r" + std::to_string(i),
-                                       R"("pageviews":1)");
+          body += (i ? "," : "") +
+                  row(day, "chatgpt.com", "/r" + std::to_string(i), R"("pageviews":1)");
         }
         body += "]";
         try {
@@ -356,11 +361,18 @@ BOOST_AUTO_TEST_CASE(a_batch_is_whole_or_absent_after_sigkill_during_pushes) {
   for (auto& t : pushers)
     t.join();
   start();
-  auto d = report(42, "from=2026-05-20&to=2026-05-20&group_by=page");
   std::map<int, int> rows_of;  // batch -> rows found
-  for (const auto& g : d["data"]["groups"].GetArray()) {
-    std::string page = g["page"].GetString();
-    rows_of[std::stoi(page.substr(2, page.find('/', 1) - 2))] += 1;
+  const std::string range =
+      "from=2020-01-01&to=" + referrald::domain::format_date(k_first_day + 3599);
+  for (std::string after;;) {
+    auto d = report(42, range + "&group_by=date&limit=1000" +
+                            (after.empty() ? "" : "&starting_after=" + after));
+    for (const auto& g : d["data"]["groups"].GetArray()) {
+      auto day = referrald::domain::parse_date(g["date"].GetString());
+      rows_of[static_cast<int>(*day - k_first_day)] += g["rows"].GetInt();
+    }
+    if (!d["data"]["has_more"].GetBool()) break;
+    after = d["data"]["next_starting_after"].GetString();
   }
   for (const auto& [batch, n] : rows_of)
     BOOST_TEST(n == rows_per_batch, "batch " << batch);

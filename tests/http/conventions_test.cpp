@@ -115,6 +115,132 @@ BOOST_AUTO_TEST_CASE(the_access_log_has_one_json_line_per_request_with_its_reque
   BOOST_TEST(seen == 2);
 }
 
+BOOST_AUTO_TEST_CASE(pages_walk_2500_rules_seeing_every_id_once_with_filters) {
+  auto c = client();
+  // 2,500 mappings in one import: every 5th inactive, types cycling, labels "team-<n % 4>".
+  const char* types[] = {"exact", "contains", "starts_with", "ends_with"};
+  std::string body = R"({"mappings":[)";
+  for (int i = 1; i <= 2500; ++i) {
+    body += std::string(i > 1 ? "," : "") + R"({"referrer_pattern":"m)" + std::to_string(i) +
+            R"(.partner.example","match_type":")" + types[i % 4] + R"(","utm_source":"s",)" +
+            R"("label":"Team-)" + std::to_string(i % 4) + R"(","is_active":)" +
+            (i % 5 == 0 ? "false" : "true") + "}";
+  }
+  body += "]}";
+  auto imported = c->post("/referrer-mappings/import?account_id=acme", body);
+  BOOST_REQUIRE_MESSAGE(imported.status == 200u, imported.body);
+
+  // Walks every page of `query`; the ids seen, each once, in increasing order.
+  auto walk = [&](const std::string& query, std::size_t page_size) {
+    std::vector<std::int64_t> ids;
+    std::string after;
+    for (int pages = 0; pages < 100; ++pages) {
+      auto r = c->get("/referrer-mappings?account_id=acme" + query +
+                      (after.empty() ? "" : "&starting_after=" + after));
+      BOOST_REQUIRE_MESSAGE(r.status == 200u, r.body);
+      auto d = r.json();
+      const auto& data = d["data"];
+      BOOST_TEST(data["total"].GetInt() == 2500);
+      BOOST_TEST(data["active_count"].GetInt() == 2000);
+      BOOST_TEST(data["mappings"].Size() <= page_size);
+      for (const auto& m : data["mappings"].GetArray()) {
+        BOOST_TEST((ids.empty() || m["id"].GetInt64() > ids.back()));
+        ids.push_back(m["id"].GetInt64());
+      }
+      if (!data["has_more"].GetBool()) {
+        BOOST_TEST(data["next_starting_after"].IsNull());
+        return ids;
+      }
+      BOOST_TEST(data["mappings"].Size() == page_size);
+      BOOST_TEST(data["next_starting_after"].GetInt64() == ids.back());
+      after = std::to_string(ids.back());
+    }
+    BOOST_FAIL("more than 100 pages");
+    return ids;
+  };
+  // Default: active only, 100 a page.
+  auto active = walk("", 100);
+  BOOST_TEST(active.size() == 2000u);
+  auto all = walk("&include_inactive=true&limit=1000", 1000);
+  BOOST_REQUIRE(all.size() == 2500u);
+  for (std::size_t i = 0; i < all.size(); ++i)
+    BOOST_TEST(all[i] == static_cast<std::int64_t>(i + 1));
+  auto inactive = walk("&is_active=false&limit=333", 333);
+  BOOST_TEST(inactive.size() == 500u);
+  for (auto id : inactive)
+    BOOST_TEST(id % 5 == 0);
+  // q: case-insensitive, on pattern and label; match_type.
+  auto team = walk("&q=TEAM-3&include_inactive=true&limit=250", 250);
+  BOOST_TEST(team.size() == 625u);
+  auto ends = walk("&match_type=ends_with&is_active=true", 100);
+  BOOST_TEST(ends.size() == 500u);  // i % 4 == 3, minus every 5th: 625 - 125
+  for (auto id : ends)
+    BOOST_TEST((id % 4 == 3 && id % 5 != 0));
+  auto one = walk("&q=m1234.partner", 100);
+  BOOST_TEST((one == std::vector<std::int64_t>{1234}));
+  // as_of pages the past the same way.
+  auto past = walk("&as_of=2100-01-01T00:00:00Z&limit=1000&include_inactive=true", 1000);
+  BOOST_TEST(past.size() == 2500u);
+
+  for (const char* bad : {"&limit=0", "&limit=1001", "&limit=x", "&starting_after=-1",
+                          "&is_active=maybe", "&match_type=fuzzy", "&q="}) {
+    auto r = c->get(std::string("/referrer-mappings?account_id=acme") + bad);
+    BOOST_TEST(r.status == 400u, bad);
+  }
+  // match_type belongs to mappings only.
+  BOOST_TEST(c->get("/passthrough-referrers?account_id=acme&match_type=exact").status == 400u);
+}
+
+BOOST_AUTO_TEST_CASE(keys_connections_and_backups_are_paged_the_same_way) {
+  auto c = client();
+  for (int i = 0; i < 5; ++i)
+    make_key("viewer");
+  auto keys = c->get("/api-keys?limit=2").json();
+  BOOST_TEST(keys["data"]["keys"].Size() == 2u);
+  BOOST_TEST(keys["data"]["total"].GetInt() == 6);
+  BOOST_TEST(keys["data"]["has_more"].GetBool());
+  auto rest = c->get("/api-keys?limit=10&starting_after=" +
+                     std::to_string(keys["data"]["next_starting_after"].GetInt64()))
+                  .json();
+  BOOST_TEST(rest["data"]["keys"].Size() == 4u);
+  BOOST_TEST(!rest["data"]["has_more"].GetBool());
+  BOOST_TEST(c->get("/api-keys?q=TEST%20viewer").json()["data"]["keys"].Size() == 5u);
+  BOOST_REQUIRE(c->del("/api-keys/2").status == 204u);
+  auto revoked = c->get("/api-keys?is_active=false").json();
+  BOOST_TEST(revoked["data"]["keys"].Size() == 1u);
+  BOOST_TEST(revoked["data"]["active_count"].GetInt() == 5);
+
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto r = c->post("/9/ai-referrals/connections",
+                     R"({"name":"Conn )" + std::to_string(i) + R"(","source_tool":"ga4"})");
+    BOOST_REQUIRE(r.status == 201u);
+    ids.push_back(r.json()["data"]["id"].GetString());
+  }
+  auto first = c->get("/9/ai-referrals/connections?limit=2").json();
+  BOOST_TEST(first["data"]["connections"].Size() == 2u);
+  BOOST_TEST(first["data"]["next_starting_after"].GetString() == ids[1]);
+  auto second = c->get("/9/ai-referrals/connections?starting_after=" + ids[1]).json();
+  BOOST_TEST(second["data"]["connections"].Size() == 1u);
+  BOOST_TEST(second["data"]["connections"][0]["id"].GetString() == ids[2]);
+  BOOST_REQUIRE(c->del("/9/ai-referrals/connections/" + ids[0]).status == 204u);
+  auto deleted = c->get("/9/ai-referrals/connections?is_active=false").json();
+  BOOST_TEST(deleted["data"]["connections"].Size() == 1u);
+  BOOST_TEST(deleted["data"]["total"].GetInt() == 3);
+
+  for (int i = 0; i < 3; ++i) {
+    BOOST_REQUIRE(c->post("/admin/snapshots", "").status == 201u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  auto snaps = c->get("/admin/snapshots?limit=2").json();
+  BOOST_TEST(snaps["data"]["snapshots"].Size() == 2u);
+  BOOST_TEST(snaps["data"]["total"].GetInt() == 3);
+  auto last = c->get("/admin/snapshots?starting_after=" +
+                     std::string(snaps["data"]["next_starting_after"].GetString()))
+                  .json();
+  BOOST_TEST(last["data"]["snapshots"].Size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(single_objects_carry_an_etag_and_if_none_match_answers_304) {
   auto c = client();
   auto created = c->post("/passthrough-referrers?account_id=acme", k_rule);

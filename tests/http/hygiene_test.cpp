@@ -184,7 +184,7 @@ BOOST_AUTO_TEST_CASE(the_last_full_admin_key_cannot_be_revoked) {
   auto self = c->get("/api-keys");
   std::int64_t second_id = 0;
   auto keys = self.json();
-  for (const auto& k : keys["data"].GetArray()) {
+  for (const auto& k : keys["data"]["keys"].GetArray()) {
     if (k["role"].GetString() == std::string("admin") &&
         k["accounts"][0].GetString() == std::string("*"))
       second_id = k["id"].GetInt64();

@@ -109,10 +109,17 @@ BOOST_AUTO_TEST_CASE(sigkill_during_concurrent_writes_keeps_every_acknowledged_w
   std::size_t total_acked = 0;
   for (int a = 0; a < 4; ++a) {
     std::string account = "acct" + std::to_string(a);
-    auto list = c->get("/passthrough-referrers?include_inactive=1&account_id=" + account).json();
-    std::map<int, std::string> found;
-    for (const auto& r : list["data"]["referrers"].GetArray()) {
-      found[r["id"].GetInt()] = r["domain"].GetString();
+    std::map<int, std::string> found;  // every page of the list
+    for (std::string after = "0";;) {
+      auto list =
+          c->get("/passthrough-referrers?include_inactive=1&limit=1000&account_id=" + account +
+                 "&starting_after=" + after)
+              .json();
+      for (const auto& r : list["data"]["referrers"].GetArray()) {
+        found[r["id"].GetInt()] = r["domain"].GetString();
+      }
+      if (!list["data"]["has_more"].GetBool()) break;
+      after = std::to_string(list["data"]["next_starting_after"].GetInt64());
     }
     for (const auto& [id, domain] : acked[account]) {
       BOOST_TEST(found.count(id) == 1u, account << " lost acknowledged id " << id);

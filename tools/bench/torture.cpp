@@ -284,13 +284,20 @@ struct writer {
     client c(port);
     auto compare = [&](const std::string& path, const char* list_key, const char* key_field,
                        std::map<std::string, entity>& model, bool with_campaign) {
-      auto r = c.call("GET", path + "?account_id=" + account + "&include_inactive=true");
-      if (r.status != 200) throw std::runtime_error("list: " + r.body);
-      auto d = parse(r.body);
+      // Every page of the list.
       std::map<std::string, known> actual;
-      for (const auto& item : d["data"][list_key].GetArray()) {
-        known k{true, with_campaign ? item["utm_campaign"].GetString() : "", item["id"].GetInt64()};
-        actual[item[key_field].GetString()] = k;
+      for (std::string after = "0";;) {
+        auto r = c.call("GET", path + "?account_id=" + account +
+                                   "&include_inactive=true&limit=1000&starting_after=" + after);
+        if (r.status != 200) throw std::runtime_error("list: " + r.body);
+        auto d = parse(r.body);
+        for (const auto& item : d["data"][list_key].GetArray()) {
+          known k{true, with_campaign ? item["utm_campaign"].GetString() : "",
+                  item["id"].GetInt64()};
+          actual[item[key_field].GetString()] = k;
+        }
+        if (!d["data"]["has_more"].GetBool()) break;
+        after = std::to_string(d["data"]["next_starting_after"].GetInt64());
       }
       for (auto& [key, e] : model) {
         auto it = actual.find(key);
