@@ -25,7 +25,7 @@ router make_router(const limits& l) {
 
   r.add("/api-keys", method::get, &api_keys_list,
         {admin, rule, "limit starting_after is_active q"});
-  r.add("/api-keys", method::post, &api_keys_create, {admin, rule});
+  r.add("/api-keys", method::post, &api_keys_create, {admin, rule, "", false, true});
   r.add("/api-keys/{id}", method::get, &api_keys_get, {admin, rule, "", true});
   r.add("/api-keys/{id}", method::del, &api_keys_delete, {admin, rule});
 
@@ -33,7 +33,7 @@ router make_router(const limits& l) {
 
   r.add("/audit-log", method::get, &audit_log, {admin, rule, "account_id after_seq limit"});
   r.add("/admin/snapshots", method::get, &backups_list, {admin, rule, "limit starting_after"});
-  r.add("/admin/snapshots", method::post, &backups_create, {admin, rule});
+  r.add("/admin/snapshots", method::post, &backups_create, {admin, rule, "", false, true});
 
   r.add("/attribution/resolve", method::post, &resolve_one,
         {read, rule, "account_id explain as_of"});
@@ -44,7 +44,7 @@ router make_router(const limits& l) {
   const std::string connections = "/{brand_id}/ai-referrals/connections";
   r.add(connections, method::get, &connections_list,
         {read, rule, "limit starting_after is_active q"});
-  r.add(connections, method::post, &connections_create, {write, rule, "", true});
+  r.add(connections, method::post, &connections_create, {write, rule, "", true, true});
   r.add(connections + "/{connection_id}", method::get, &connections_get, {read, rule, "", true});
   r.add(connections + "/{connection_id}", method::del, &connections_delete, {write, rule});
   r.add(connections + "/{connection_id}/events", method::post, &connection_push, {write, push});

@@ -60,6 +60,7 @@ void router::add(std::string pattern, method verb, handler fn, const route_spec&
     q = space == std::string_view::npos ? std::string_view() : q.substr(space + 1);
   }
   r.etag = spec.etag;
+  r.idempotent = spec.idempotent;
   r.index = routes_.size();
   routes_.push_back(std::move(r));
 }

@@ -29,17 +29,20 @@ struct route {
   // The answer is one object (a single-object GET, a create, a patch): a 200 or 201 carries
   // its ETag, and a GET is answered 304 when If-None-Match names it.
   bool etag = false;
+  // A creating POST: an Idempotency-Key makes its retries answer the first answer again.
+  bool idempotent = false;
 };
 
 // How a route is declared beyond its pattern, method and handler.
 struct route_spec {
   route_spec(std::optional<domain::access> a, std::size_t limit, std::string_view q = {},
-             bool tagged = false)
-      : access(a), body_limit(limit), query(q), etag(tagged) {}
+             bool tagged = false, bool retried = false)
+      : access(a), body_limit(limit), query(q), etag(tagged), idempotent(retried) {}
   std::optional<domain::access> access;  // nullopt: no authentication
   std::size_t body_limit = 0;
   std::string_view query;  // the query parameters it reads, separated by spaces
   bool etag = false;
+  bool idempotent = false;
 };
 
 class router {

@@ -334,10 +334,10 @@ void add_rule_routes(router& r, const std::string& base, std::size_t body_limit,
         {read, body_limit,
          mappings ? "account_id include_inactive as_of limit starting_after is_active q match_type"
                   : "account_id include_inactive as_of limit starting_after is_active q"});
-  r.add(base, method::post, &rule_create<T>, {write, body_limit, "account_id", true});
+  r.add(base, method::post, &rule_create<T>, {write, body_limit, "account_id", true, true});
   // Before {id}, which would take "import" and "export" for ids.
   r.add(base + "/import", method::post, &rule_import<T>,
-        {write, import_limit, "account_id pack mode validate_only"});
+        {write, import_limit, "account_id pack mode validate_only", false, true});
   r.add(base + "/export", method::get, &rule_export<T>,
         {read, body_limit, "account_id format include_inactive"});
   r.add(base + "/{id}", method::get, &rule_get<T>, {read, body_limit, "account_id as_of", true});

@@ -28,6 +28,7 @@
 #include "http/compute_pool.hpp"
 #include "http/handlers.hpp"
 #include "http/http_metrics.hpp"
+#include "http/idempotency.hpp"
 #include "http/rate_limiter.hpp"
 #include "http/request_head.hpp"
 #include "infra/log.hpp"
@@ -207,6 +208,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   actors::runtime& runtime;
   router routes;
   rate_limiter limiter;
+  std::unique_ptr<idempotency> retries;
   access_log requests_log;
   http_metrics metrics;
   compute_pool compute;
@@ -292,6 +294,7 @@ class session : public std::enable_shared_from_this<session> {
     match_ = {};
     close_after_ = false;
     request_id_.clear();
+    idempotency_scope_.clear();
     rate_.reset();
     account_.clear();
     brand_.clear();
@@ -561,6 +564,7 @@ class session : public std::enable_shared_from_this<session> {
           {{name, takes.empty() ? "is not a parameter of this endpoint, which takes none"
                                 : "is not a parameter of this endpoint; it takes " + takes}})));
     }
+    if (auto refused = claim_idempotency_key()) return finish(std::move(*refused));
     ctx.if_match = sv(req[bhttp::field::if_match]);
     ctx.request_id = request_id();
     if (rate_) {
@@ -582,14 +586,28 @@ class session : public std::enable_shared_from_this<session> {
     ctx.on_session = [self = shared_from_this()](std::function<void()> work) {
       net::post(self->worker_.ioc, std::move(work));
     };
+    if (!idempotency_scope_.empty()) {
+      // The handler's answer — whenever it comes, even after this session gave up waiting
+      // or the client left — is stored durably before it is sent: a retry replays it.
+      ctx.respond = [srv = srv_, scope = std::move(idempotency_scope_),
+                     send = std::move(ctx.respond)](response answered) {
+        if (!idempotency::kept(answered)) {
+          srv->retries->abandon(scope);
+          return send(std::move(answered));
+        }
+        auto answer = std::make_shared<response>(std::move(answered));
+        srv->retries->complete(scope, *answer, [send, answer] { send(std::move(*answer)); });
+      };
+      idempotency_scope_.clear();
+    }
     auto min_seq = min_seq_of(req, ctx);
-    if (!min_seq) return complete(gen, failure(min_seq.err()));
-    if (!*min_seq) return run(gen, r, ctx);
+    if (!min_seq) return ctx.respond(failure(min_seq.err()));
+    if (!*min_seq) return run(r, ctx);
     // Read-your-writes across nodes: the handler runs once the account's published state
     // has reached the sequence number the client saw (request_ctx stays valid meanwhile:
     // it points into this request, which lives while the answer is awaited).
     const auto& [account, seq] = **min_seq;
-    if (auto view = ctx.runtime->view(account); view && view->seq() >= seq) return run(gen, r, ctx);
+    if (auto view = ctx.runtime->view(account); view && view->seq() >= seq) return run(r, ctx);
     auto waiting = std::make_shared<request_ctx>(std::move(ctx));
     waiting->runtime->tell(
         account, actors::await_loaded_req{
@@ -597,11 +615,62 @@ class session : public std::enable_shared_from_this<session> {
                                          waiting](actors::api_result reached) {
                        waiting->on_session([self, gen, &r, waiting, reached = std::move(reached)] {
                          if (gen != self->generation_ || self->phase_ != phase::awaiting) return;
-                         if (!reached) return self->complete(gen, failure(reached.err()));
-                         self->run(gen, r, *waiting);
+                         if (!reached) return waiting->respond(failure(reached.err()));
+                         self->run(r, *waiting);
                        });
                      }),
                      seq});
+  }
+
+  // Idempotency-Key on a creating POST: claims the key for this request, or answers the
+  // stored answer again (replay), or refuses (409: another request, or one still running).
+  std::optional<response> claim_idempotency_key() {
+    auto& req = parser_->get();
+    if (!match_.entry->idempotent || !srv_->retries || key_ == nullptr) return std::nullopt;
+    auto header = req.find("Idempotency-Key");
+    if (header == req.end()) return std::nullopt;
+    std::string_view k = sv(header->value());
+    bool sane = !k.empty() && k.size() <= 255;
+    for (char ch : k)
+      sane = sane && ch >= 0x21 && ch <= 0x7e;
+    if (!sane) {
+      return failure(domain::make_error(
+          domain::errc::validation_failed, "Idempotency-Key is not a valid key",
+          {{"Idempotency-Key", "must be 1-255 visible ASCII characters (a UUID, say)"}}));
+    }
+    std::string scope = std::to_string(key_->id) + "." + std::string(k);
+    domain::sha256_hasher h;
+    for (std::string_view part :
+         {sv(req.method_string()), std::string_view(target_), sv(req[bhttp::field::content_type]),
+          std::string_view(req.body())}) {
+      h.update(part);
+      h.update(std::string_view("\n", 1));
+    }
+    response stored;
+    switch (srv_->retries->begin(scope, domain::to_hex(h.finish()), stored)) {
+      case idempotency::verdict::run:
+        idempotency_scope_ = std::move(scope);
+        return std::nullopt;
+      case idempotency::verdict::replay:
+        stored.headers.emplace_back("Idempotent-Replayed", "true");
+        return stored;
+      case idempotency::verdict::mismatch:
+        return failure(
+            domain::make_error(domain::errc::conflict,
+                               "Idempotency-Key '" + std::string(k) +
+                                   "' was used with a different request in the last 24 hours",
+                               {{"Idempotency-Key", "use a new key for a new request"}}));
+      case idempotency::verdict::in_progress: {
+        response busy =
+            failure(domain::make_error(domain::errc::conflict,
+                                       "a request with Idempotency-Key '" + std::string(k) +
+                                           "' is still being answered; retry in a moment",
+                                       {{"Idempotency-Key", "is in use by a request in flight"}}));
+        busy.headers.emplace_back("Retry-After", "1");
+        return busy;
+      }
+    }
+    return std::nullopt;
   }
 
   // The `Referrald-Min-Seq` of a request naming an account it may read: the account and
@@ -625,7 +694,7 @@ class session : public std::enable_shared_from_this<session> {
     return min_seq_wait(std::in_place, std::move(*account), n);
   }
 
-  void run(std::uint64_t gen, const route& r, request_ctx& ctx) {
+  void run(const route& r, request_ctx& ctx) {
     std::optional<response> immediate;
     try {
       immediate = r.fn(ctx);
@@ -634,7 +703,7 @@ class session : public std::enable_shared_from_this<session> {
     } catch (...) {
       immediate = internal_failure("unknown exception");
     }
-    if (immediate) complete(gen, std::move(*immediate));
+    if (immediate) ctx.respond(std::move(*immediate));
   }
 
   response internal_failure(const char* what) {
@@ -833,7 +902,8 @@ class session : public std::enable_shared_from_this<session> {
   std::string request_id_;  // the client's X-Request-Id, or ours
   std::optional<rate_limiter::verdict> rate_;
   std::string rate_bucket_;
-  std::string account_, brand_;  // the tenant named, for the access log
+  std::string account_, brand_;    // the tenant named, for the access log
+  std::string idempotency_scope_;  // the Idempotency-Key this request claimed
   std::array<char, 16 * 1024> drain_buffer_;
   std::size_t lingered_ = 0;
 };
@@ -951,6 +1021,9 @@ server::server(server_options options, actors::runtime& runtime)
   if (!ec) i.acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) i.acceptor.bind(ep, ec);
   if (!ec) i.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (i.options.idempotency_store != nullptr) {
+    i.retries = std::make_unique<idempotency>(*i.options.idempotency_store);
+  }
   if (!i.requests_log.open(i.options.access_log)) {
     throw std::runtime_error("cannot open the access log '" + i.options.access_log +
                              "' for appending");

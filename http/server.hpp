@@ -22,6 +22,7 @@
 
 #include "actors/runtime.hpp"
 #include "http/handlers.hpp"
+#include "store/db.hpp"
 
 namespace referrald::http {
 
@@ -47,6 +48,9 @@ struct server_options {
   double rate_limit_burst = 0;
   // Origins whose browser pages may call the API (CORS); empty: none.
   std::vector<std::string> cors_origins;
+  // Where Idempotency-Key records are kept (http/idempotency.hpp); null: the header is
+  // ignored.
+  store::db* idempotency_store = nullptr;
 };
 
 class server {

@@ -516,6 +516,7 @@ int main(int argc, char** argv) {
     sopts.rate_limit_rps = cfg.rate_limit_rps;
     sopts.rate_limit_burst = cfg.rate_limit_burst;
     sopts.cors_origins = cfg.cors_origins;
+    sopts.idempotency_store = db.get();
     http::server server(sopts, runtime);
 
     std::printf("listening on %s\n", server.local_endpoint().c_str());

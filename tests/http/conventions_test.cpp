@@ -322,6 +322,67 @@ BOOST_AUTO_TEST_CASE(a_create_answers_201_with_the_location_of_the_new_object) {
   BOOST_TEST(c->get(conn.header("location")).status == 200u);
 }
 
+BOOST_AUTO_TEST_CASE(an_idempotency_key_retry_replays_even_after_sigkill) {
+  auto c = client();
+  const std::string path = "/passthrough-referrers?account_id=acme";
+  header_list retry = {{"Idempotency-Key", "7f0c1c9e-create-a"}};
+  auto first = c->request("POST", path, k_rule, retry);
+  BOOST_REQUIRE(first.status == 201u);
+  BOOST_TEST(first.header("idempotent-replayed").empty());
+  auto again = c->request("POST", path, k_rule, retry);
+  BOOST_TEST(again.status == 201u);
+  BOOST_TEST(again.body == first.body);
+  BOOST_TEST(again.header("idempotent-replayed") == "true");
+  BOOST_TEST(again.header("location") == first.header("location"));
+  BOOST_TEST(c->get(path).json()["data"]["total"].GetInt() == 1);
+  // The same key with another request: 409, nothing done.
+  auto other = c->request("POST", path, R"({"domain":"b.example.com","utm_source":"s"})", retry);
+  BOOST_TEST(other.status == 409u);
+  BOOST_TEST(names_field(other, "Idempotency-Key"));
+  BOOST_TEST(c->get(path).json()["data"]["total"].GetInt() == 1);
+  // Keys are per API key: another key's request with the same Idempotency-Key is its own.
+  auto editor = client(make_key("editor"));
+  auto theirs =
+      editor->request("POST", path, R"({"domain":"c.example.com","utm_source":"s"})", retry);
+  BOOST_TEST(theirs.status == 201u);
+  BOOST_TEST(theirs.header("idempotent-replayed").empty());
+  // A key creation keeps its secret for retries while the server runs...
+  header_list key_retry = {{"Idempotency-Key", "new-key-1"}};
+  const std::string key_body = R"({"name":"k","role":"viewer","accounts":["acme"],"brands":[]})";
+  auto made = c->request("POST", "/api-keys", key_body, key_retry);
+  BOOST_REQUIRE(made.status == 201u);
+  auto made_again = c->request("POST", "/api-keys", key_body, key_retry);
+  BOOST_TEST(made_again.body == made.body);
+  BOOST_TEST(made_again.header("cache-control") == "no-store");
+  BOOST_TEST(c->get("/api-keys").json()["data"]["total"].GetInt() == 3);
+  // A validation error is an answer too (the same request fails the same way).
+  header_list bad_retry = {{"Idempotency-Key", "bad-1"}};
+  BOOST_TEST(c->request("POST", path, R"({"domain":""})", bad_retry).status == 400u);
+  BOOST_TEST(
+      c->request("POST", path, R"({"domain":""})", bad_retry).header("idempotent-replayed") ==
+      "true");
+
+  // kill -9, start again: the retry still replays, nothing is created twice.
+  server->stop(SIGKILL);
+  start();
+  c = client();
+  auto after = c->request("POST", path, k_rule, retry);
+  BOOST_TEST(after.status == 201u);
+  BOOST_TEST(after.body == first.body);
+  BOOST_TEST(after.header("idempotent-replayed") == "true");
+  BOOST_TEST(c->get(path).json()["data"]["total"].GetInt() == 2);  // a. and c.example.com
+  // ...but a new key's secret is never stored: after a restart its replay holds null.
+  auto key_after = c->request("POST", "/api-keys", key_body, key_retry);
+  BOOST_TEST(key_after.status == 201u);
+  BOOST_TEST(key_after.json()["data"]["secret"].IsNull());
+  BOOST_TEST(key_after.json()["data"]["id"].GetInt64() == made.json()["data"]["id"].GetInt64());
+  BOOST_TEST(c->get("/api-keys").json()["data"]["total"].GetInt() == 3);
+
+  auto odd = c->request("POST", path, k_rule, {{"Idempotency-Key", "has space"}});
+  BOOST_TEST(odd.status == 400u);
+  BOOST_TEST(names_field(odd, "Idempotency-Key"));
+}
+
 BOOST_AUTO_TEST_CASE(cors_preflight_is_answered_for_allowed_origins_only) {
   server.reset();
   start({"--cors-origins", "https://console.example.com,http://localhost:3000"});
