@@ -9,6 +9,7 @@
 #include "actors/guard.hpp"
 #include "actors/write_pipeline.hpp"
 #include "infra/log.hpp"
+#include "store/admin_audit.hpp"
 #include "store/ai_store.hpp"
 
 namespace referrald::actors {
@@ -85,10 +86,22 @@ void reload(self_ptr self) {
   publish(self);
 }
 
-void submit(self_ptr self, domain::connection c, reply_to reply, std::string response) {
+// `type` ("connection.created", "connection.deleted") by key `key_id` goes to the brand's
+// audit stream in the same write.
+void submit(self_ptr self, domain::connection c, reply_to reply, std::string response,
+            std::string_view type, std::int64_t key_id) {
   auto& st = self->state;
   store::write_batch batch;
   store::ai_store(*st.svc->db).put_connection(batch, c);
+  store::admin_audit::put(batch, "brand." + std::to_string(c.brand_id), type, domain::now_ms(),
+                          [&](domain::json_writer& w) {
+                            w.Key("connection_id");
+                            domain::write_string(w, c.id);
+                            w.Key("name");
+                            domain::write_string(w, c.name);
+                            w.Key("by_key_id");
+                            w.Int64(key_id);
+                          });
   st.tip[{c.brand_id, c.id}] = c;
   if (st.svc->records != nullptr) {
     std::string scope = "connections." + std::to_string(c.brand_id);
@@ -108,7 +121,8 @@ void create_connection(self_ptr self, connection_create_req& req) {
   c.name = std::move(req.request.name);
   c.source_tool = req.request.source_tool;
   std::string response = connection_json(c);
-  submit(self, std::move(c), std::move(req.reply), std::move(response));
+  submit(self, std::move(c), std::move(req.reply), std::move(response), "connection.created",
+         req.key_id);
 }
 
 void delete_connection(self_ptr self, connection_delete_req& req) {
@@ -121,7 +135,7 @@ void delete_connection(self_ptr self, connection_delete_req& req) {
   }
   domain::connection c = it->second;
   c.deleted_at = domain::now_ms();
-  submit(self, std::move(c), std::move(req.reply), std::string());
+  submit(self, std::move(c), std::move(req.reply), std::string(), "connection.deleted", req.key_id);
 }
 
 void on_cluster_ack(self_ptr self, const commit_ack& ack) {

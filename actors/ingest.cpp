@@ -1,3 +1,6 @@
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "actors/ingest.hpp"
 
 #include <rapidjson/document.h>
@@ -9,6 +12,7 @@
 #include "domain/ai/ai_referrals.hpp"
 #include "domain/base/json.hpp"
 #include "infra/metrics.hpp"
+#include "store/admin_audit.hpp"
 #include "store/ai_store.hpp"
 #include "store/cluster_log.hpp"
 
@@ -67,6 +71,24 @@ void count(const domain::push_outcome& o) {
   m.ingest_rows_rejected.fetch_add(o.rejected, std::memory_order_relaxed);
 }
 
+// The push's entry in the brand's audit stream: who pushed what to which connection.
+void audit_push(store::write_batch& batch, const push_req& req, const domain::push_outcome& o,
+                domain::unix_ms now) {
+  store::admin_audit::put(batch, "brand." + std::to_string(req.brand_id), "push", now,
+                          [&](domain::json_writer& w) {
+                            w.Key("connection_id");
+                            domain::write_string(w, req.connection_id);
+                            w.Key("batch_id");
+                            domain::write_nullable(w, o.batch_id);
+                            w.Key("accepted");
+                            w.Uint64(o.accepted);
+                            w.Key("rejected");
+                            w.Uint64(o.rejected);
+                            w.Key("by_key_id");
+                            w.Int64(req.key_id);
+                          });
+}
+
 void push(const ingest_services& svc, push_req& req) {
   std::string& body = *req.body;
   // A batch_id is an idempotency key for the rows, compared by their canonical JSON. The
@@ -100,6 +122,7 @@ void push(const ingest_services& svc, push_req& req) {
     }
     store::write_batch batch;
     store.put_rows(batch, req.brand_id, req.connection_id, outcome->rows);
+    audit_push(batch, req, *outcome, now);
     auto counts = std::make_shared<domain::push_outcome>();
     counts->accepted = outcome->accepted;
     counts->rejected = outcome->rejected;
@@ -166,6 +189,7 @@ void push(const ingest_services& svc, push_req& req) {
   store.put_batch(
       batch, req.brand_id, req.connection_id, batch_id,
       store::batch_record{now, *digest, response, store::batch_record::digest_of::canonical_rows});
+  audit_push(batch, req, *outcome, now);
   auto counts = std::make_shared<domain::push_outcome>();
   counts->accepted = outcome->accepted;
   counts->rejected = outcome->rejected;

@@ -15,6 +15,7 @@
 #include "actors/guard.hpp"
 #include "actors/write_pipeline.hpp"
 #include "infra/log.hpp"
+#include "store/admin_audit.hpp"
 #include "store/key_store.hpp"
 
 namespace referrald::actors {
@@ -80,12 +81,34 @@ void reload(self_ptr self) {
   publish(self);
 }
 
+// An entry of the keys audit stream: `type` about key `k`, by key `by` (0: the server).
+using audit_fields = std::function<void(domain::json_writer&)>;
+struct audit_entry {
+  std::string type;
+  std::int64_t by = 0;
+  audit_fields more;
+};
+
 // `redo` makes a create again (cluster mode, when another node took its id meanwhile).
 void submit(self_ptr self, domain::api_key k, reply_to reply, std::string response,
-            std::function<void()> redo = {}) {
+            std::optional<audit_entry> audit, std::function<void()> redo = {}) {
   auto& st = self->state;
   store::write_batch batch;
   store::key_store(*st.svc->db).put(batch, k);
+  if (audit) {
+    store::admin_audit::put(batch, "keys", audit->type, domain::now_ms(),
+                            [&](domain::json_writer& w) {
+                              w.Key("key_id");
+                              w.Int64(k.id);
+                              w.Key("by_key_id");
+                              if (audit->by != 0) {
+                                w.Int64(audit->by);
+                              } else {
+                                w.Null();
+                              }
+                              if (audit->more) audit->more(w);
+                            });
+  }
   st.tip[k.id] = k;
   if (st.svc->records != nullptr) {
     // A create claims its id: the key's subject must still be empty.
@@ -152,6 +175,8 @@ void create_key(self_ptr self, key_create_req& req) {
   k.role = req.request.role;
   k.grants = req.request.grants;
   k.created_at = domain::now_ms();
+  k.expires_at = req.request.expires_at;
+  k.created_by = req.caller.id;
   std::string secret = domain::generate_secret();
   k.secret_digest = domain::sha256(secret);
   std::string response = key_json(k, secret);
@@ -161,7 +186,101 @@ void create_key(self_ptr self, key_create_req& req) {
       create_key(self, copy);
     };
   }
-  submit(self, std::move(k), std::move(req.reply), std::move(response), std::move(redo));
+  audit_entry audit{"key.created", req.caller.id, [k](domain::json_writer& w) {
+                      w.Key("key");
+                      domain::write_json(w, k);
+                    }};
+  submit(self, std::move(k), std::move(req.reply), std::move(response), std::move(audit),
+         std::move(redo));
+}
+
+// If-Match on a key's PATCH or DELETE: 412 unless it names the key's current ETag.
+bool refuse_if_stale(const domain::api_key& k, const std::string& if_match, const reply_to& reply) {
+  if (if_match.empty()) return false;
+  std::string tag = domain::entity_tag(key_json(k));
+  if (domain::tag_listed(if_match, tag)) return false;
+  reply->deliver(
+      domain::make_error(domain::errc::precondition_failed,
+                         "API key " + std::to_string(k.id) +
+                             " has changed since the version If-Match names; nothing was changed",
+                         {{"If-Match", "the current ETag is " + tag}}));
+  return true;
+}
+
+void patch_key(self_ptr self, key_patch_req& req) {
+  const auto* k = visible(self, req.id, req.caller);
+  if (k == nullptr) {
+    req.reply->deliver(key_not_found(req.id));
+    return;
+  }
+  if (refuse_if_stale(*k, req.if_match, req.reply)) return;
+  domain::api_key changed = *k;
+  std::vector<std::string> fields;
+  if (req.patch.name && *req.patch.name != changed.name) {
+    changed.name = *req.patch.name;
+    fields.emplace_back("name");
+  }
+  if (req.patch.expiry_given && req.patch.expires_at != changed.expires_at) {
+    changed.expires_at = req.patch.expires_at;
+    fields.emplace_back("expires_at");
+  }
+  std::string response = key_json(changed);
+  if (fields.empty()) {
+    req.reply->deliver(std::move(response));
+    return;
+  }
+  audit_entry audit{"key.updated", req.caller.id, [fields, changed](domain::json_writer& w) {
+                      w.Key("changed");
+                      w.StartArray();
+                      for (const auto& f : fields)
+                        domain::write_string(w, f);
+                      w.EndArray();
+                      w.Key("key");
+                      domain::write_json(w, changed);
+                    }};
+  submit(self, std::move(changed), std::move(req.reply), std::move(response), std::move(audit));
+}
+
+void rotate_key(self_ptr self, key_rotate_req& req) {
+  const auto* k = visible(self, req.id, req.caller);
+  if (k == nullptr) {
+    req.reply->deliver(key_not_found(req.id));
+    return;
+  }
+  domain::api_key rotated = *k;
+  auto now = domain::now_ms();
+  std::string secret = domain::generate_secret();
+  rotated.previous_digest = rotated.secret_digest;
+  rotated.previous_expires_at = now + req.overlap_ms;
+  rotated.secret_digest = domain::sha256(secret);
+  std::string response = key_json(rotated, secret);
+  audit_entry audit{"key.rotated", req.caller.id,
+                    [until = now + req.overlap_ms](domain::json_writer& w) {
+                      w.Key("previous_secret_expires_at");
+                      domain::write_string(w, domain::format_rfc3339(until));
+                    }};
+  submit(self, std::move(rotated), std::move(req.reply), std::move(response), std::move(audit));
+}
+
+// last_used_at (at most once a minute: request handling asks no more often), or the use
+// of an expired key (an audit entry, as often).
+void key_was_seen(self_ptr self, key_seen& seen) {
+  auto& st = self->state;
+  auto it = st.tip.find(seen.id);
+  if (it == st.tip.end() || !it->second.active()) return;
+  domain::api_key k = it->second;
+  std::optional<audit_entry> audit;
+  if (seen.expired) {
+    audit = audit_entry{"key.expired_use", 0, [at = *k.expires_at](domain::json_writer& w) {
+                          w.Key("expired_at");
+                          domain::write_string(w, domain::format_rfc3339(at));
+                        }};
+  } else {
+    if (k.last_used_at && seen.at - *k.last_used_at < 60000) return;
+    k.last_used_at = seen.at;
+  }
+  // No one waits for this answer; a failure (a full disk) only loses the record.
+  submit(self, std::move(k), make_reply([](api_result) {}), std::string(), std::move(audit));
 }
 
 // {"keys":[...],"total":n,"active_count":m,"has_more":b,"next_starting_after":id|null}:
@@ -216,6 +335,7 @@ void delete_key(self_ptr self, key_delete_req& req) {
     req.reply->deliver(key_not_found(req.id));
     return;
   }
+  if (refuse_if_stale(*k, req.if_match, req.reply)) return;
   // Counted on the tip: two revocations in flight cannot remove the last two admins.
   std::vector<domain::api_key> keys;
   for (const auto& [id, key] : self->state.tip)
@@ -226,7 +346,8 @@ void delete_key(self_ptr self, key_delete_req& req) {
   }
   domain::api_key revoked = *k;
   revoked.revoked_at = domain::now_ms();
-  submit(self, std::move(revoked), std::move(req.reply), std::string());
+  submit(self, std::move(revoked), std::move(req.reply), std::string(),
+         audit_entry{"key.revoked", req.caller.id, {}});
 }
 
 keys_actor::behavior_type keys_behavior(self_ptr self, std::vector<domain::api_key> keys,
@@ -243,6 +364,9 @@ keys_actor::behavior_type keys_behavior(self_ptr self, std::vector<domain::api_k
       [self](key_list_req& r) { contain("keys", r, [&] { list_keys(self, r); }); },
       [self](key_get_req& r) { contain("keys", r, [&] { get_key(self, r); }); },
       [self](key_delete_req& r) { contain("keys", r, [&] { delete_key(self, r); }); },
+      [self](key_patch_req& r) { contain("keys", r, [&] { patch_key(self, r); }); },
+      [self](key_rotate_req& r) { contain("keys", r, [&] { rotate_key(self, r); }); },
+      [self](key_seen& r) { contain("keys", r, [&] { key_was_seen(self, r); }); },
       [self](commit_ack& ack) {
         contain("keys", ack, [&] {
           if (self->state.svc->records != nullptr) {

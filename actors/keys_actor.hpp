@@ -13,7 +13,13 @@
 //   key_get_req{id, caller}         -> key | not_found
 //   key_delete_req{id, caller}      -> "" (durable) | not_found | conflict (it is the last
 //                                      active admin key holding every account and brand)
+//   key_patch_req{id, patch, caller} -> key (durable) | not_found | precondition_failed
+//   key_rotate_req{id, overlap, caller} -> key + "secret" (durable) | not_found
+//   key_seen{id, at, expired}       -> records last_used_at, or an expired key's use
 //   commit_ack{ticket, ok, error}   -> (from the commit queue) completes writes
+//
+// Every change is recorded in the keys audit stream (store/admin_audit.hpp) in the same
+// write.
 
 #include <caf/typed_actor.hpp>
 
@@ -26,9 +32,10 @@
 
 namespace referrald::actors {
 
-using keys_actor = caf::typed_actor<caf::reacts_to<key_create_req>, caf::reacts_to<key_list_req>,
-                                    caf::reacts_to<key_get_req>, caf::reacts_to<key_delete_req>,
-                                    caf::reacts_to<commit_ack>, caf::reacts_to<cluster_sync_atom>>;
+using keys_actor = caf::typed_actor<
+    caf::reacts_to<key_create_req>, caf::reacts_to<key_list_req>, caf::reacts_to<key_get_req>,
+    caf::reacts_to<key_delete_req>, caf::reacts_to<key_patch_req>, caf::reacts_to<key_rotate_req>,
+    caf::reacts_to<key_seen>, caf::reacts_to<commit_ack>, caf::reacts_to<cluster_sync_atom>>;
 
 using key_table_publisher = std::function<void(std::shared_ptr<const domain::key_table>)>;
 

@@ -10,6 +10,7 @@
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
 #include "snapshots/recovery.hpp"
+#include "store/admin_audit.hpp"
 
 namespace referrald::actors {
 
@@ -139,6 +140,11 @@ caf::behavior loader(caf::event_based_actor*, const loader_context* ctx) {
       [ctx](mapping_list_as_of_req& r) { contain("loader", r, [&] { list_as_of(*ctx, r); }); },
       [ctx](mapping_get_as_of_req& r) { contain("loader", r, [&] { get_as_of(*ctx, r); }); },
       [ctx](audit_req& r) { contain("loader", r, [&] { audit(*ctx, r); }); },
+      [ctx](admin_audit_req& r) {
+        contain("loader", r, [&] {
+          r.reply->deliver(store::admin_audit(*ctx->db).page(r.scope, r.starting_after, r.limit));
+        });
+      },
       [ctx](state_as_of_req& r) {
         contain("loader", r, [&] {
           auto state = state_at(*ctx, r.account_id, r.as_of);

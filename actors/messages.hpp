@@ -118,9 +118,35 @@ struct key_delete_req {
   std::int64_t id = 0;
   domain::api_key caller;
   reply_to reply;
+  std::string if_match;  // "" none: else 412 unless it names the key's current ETag
 };
 
-using keys_request = std::variant<key_create_req, key_list_req, key_get_req, key_delete_req>;
+struct key_patch_req {
+  std::int64_t id = 0;
+  domain::api_key_patch patch;
+  domain::api_key caller;
+  reply_to reply;
+  std::string if_match;
+};
+
+// A new secret for the key; the old one keeps working for `overlap_ms`.
+struct key_rotate_req {
+  std::int64_t id = 0;
+  std::int64_t overlap_ms = 0;
+  domain::api_key caller;
+  reply_to reply;
+};
+
+// From request handling: key `id` authenticated at `at` (its last_used_at is due), or
+// was refused because it expired (an entry of the keys audit stream). No answer.
+struct key_seen {
+  std::int64_t id = 0;
+  domain::unix_ms at = 0;
+  bool expired = false;
+};
+
+using keys_request = std::variant<key_create_req, key_list_req, key_get_req, key_delete_req,
+                                  key_patch_req, key_rotate_req, key_seen>;
 
 // -- AI referrals ------------------------------------------------------------------------
 
@@ -129,12 +155,14 @@ struct connection_create_req {
   std::int64_t brand_id = 0;
   domain::connection_request request;
   reply_to reply;
+  std::int64_t key_id = 0;  // who asked (the brand's audit stream)
 };
 
 struct connection_delete_req {
   std::int64_t brand_id = 0;
   std::string id;
   reply_to reply;
+  std::int64_t key_id = 0;
 };
 
 using connections_request = std::variant<connection_create_req, connection_delete_req>;
@@ -146,6 +174,7 @@ struct push_req {
   std::string connection_id;
   std::shared_ptr<std::string> body;
   reply_to reply;
+  std::int64_t key_id = 0;  // who pushed (the brand's audit stream)
 };
 
 // `from`/`to` are days since 1970-01-01, inclusive.
@@ -221,6 +250,14 @@ struct state_as_of_req {
   std::shared_ptr<state_reply> reply;
 };
 
+// A page of an admin audit stream ("keys", "brand.<id>"): store/admin_audit.hpp.
+struct admin_audit_req {
+  std::string scope;
+  std::string starting_after;
+  std::size_t limit = 100;
+  reply_to reply;
+};
+
 using passthrough_list_as_of_req = list_as_of_req<domain::passthrough_referrer>;
 using passthrough_get_as_of_req = get_as_of_req<domain::passthrough_referrer>;
 using mapping_list_as_of_req = list_as_of_req<domain::referrer_mapping>;
@@ -228,7 +265,7 @@ using mapping_get_as_of_req = get_as_of_req<domain::referrer_mapping>;
 
 using history_request =
     std::variant<passthrough_list_as_of_req, passthrough_get_as_of_req, mapping_list_as_of_req,
-                 mapping_get_as_of_req, audit_req, state_as_of_req>;
+                 mapping_get_as_of_req, audit_req, state_as_of_req, admin_audit_req>;
 
 // -- online backups, to the backup actor ---------------------------------------------------
 

@@ -409,7 +409,7 @@ domain::result<domain::api_key> runtime::create_key_now(const domain::api_key_re
   // Applied here, then in the keys actor's table.
   for (int waited = 0; waited < 500; ++waited) {
     auto table = i.key_table.load();
-    if (table && table->find_by_digest(k.secret_digest) != nullptr) return k;
+    if (table && table->find_by_digest(k.secret_digest).key != nullptr) return k;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return domain::make_error(domain::errc::unavailable,

@@ -50,6 +50,18 @@ typename Inspector::result_type inspect(Inspector& f, key_delete_req& x) {
   return f(caf::meta::type_name("key_delete_req"), x.id, x.caller.id);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_patch_req& x) {
+  return f(caf::meta::type_name("key_patch_req"), x.id, x.caller.id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_rotate_req& x) {
+  return f(caf::meta::type_name("key_rotate_req"), x.id, x.caller.id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_seen& x) {
+  return f(caf::meta::type_name("key_seen"), x.id, x.at, x.expired);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, connection_create_req& x) {
   return f(caf::meta::type_name("connection_create_req"), x.brand_id, x.request.name);
 }
@@ -72,6 +84,10 @@ typename Inspector::result_type inspect(Inspector& f, list_as_of_req<T>& x) {
 template <class Inspector, class T>
 typename Inspector::result_type inspect(Inspector& f, get_as_of_req<T>& x) {
   return f(caf::meta::type_name("get_as_of_req"), x.account_id, x.as_of, x.id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, admin_audit_req& x) {
+  return f(caf::meta::type_name("admin_audit_req"), x.scope, x.starting_after);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, state_as_of_req& x) {
@@ -129,6 +145,9 @@ CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_create_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_list_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_get_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_delete_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_patch_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_rotate_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_seen))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::connection_create_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::connection_delete_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::push_req))
@@ -139,6 +158,7 @@ CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_list_as_of_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::mapping_get_as_of_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::audit_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::state_as_of_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::admin_audit_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::backup_create_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::backup_list_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::write_snapshot_req))

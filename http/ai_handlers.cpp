@@ -141,7 +141,8 @@ std::optional<response> connections_create(request_ctx& c) {
   if (auto st = json_body(c, doc); !st) return failure(st.err());
   auto req = domain::parse_connection_create(doc);
   if (!req) return failure(req.err());
-  c.runtime->tell(actors::connection_create_req{*brand, std::move(*req), reply_with(c, 201)});
+  c.runtime->tell(
+      actors::connection_create_req{*brand, std::move(*req), reply_with(c, 201), c.key->id});
   return std::nullopt;
 }
 
@@ -161,7 +162,8 @@ std::optional<response> connections_delete(request_ctx& c) {
   if (!brand) return failure(brand.err());
   auto id = connection_param(c, *brand, 1);
   if (!id) return failure(id.err());
-  c.runtime->tell(actors::connection_delete_req{*brand, std::move(*id), reply_with(c, 204)});
+  c.runtime->tell(
+      actors::connection_delete_req{*brand, std::move(*id), reply_with(c, 204), c.key->id});
   return std::nullopt;
 }
 
@@ -183,7 +185,8 @@ std::optional<response> connection_push(request_ctx& c) {
           if (limiter != nullptr) charge_rows(limiter, bucket, pushed_rows(r.value()));
           respond(raw_json(200, std::move(r.value())));
         });
-      })});
+      }),
+      c.key->id});
   return std::nullopt;
 }
 

@@ -5,6 +5,7 @@
 // Each reads or copies the store, so it is handed to a detached actor (loader pool,
 // backup actor); the I/O thread only validates.
 
+#include "domain/base/ids.hpp"
 #include "http/handlers.hpp"
 
 namespace referrald::http {
@@ -16,17 +17,61 @@ constexpr std::uint64_t k_max_audit_page = 1000;
 
 // A backup holds every account's and brand's data: only a key that holds them all may
 // take or list one.
-std::optional<response> unless_unscoped(const request_ctx& c) {
+std::optional<response> unless_unscoped(const request_ctx& c, std::string_view what = "backups") {
   if (c.key->grants.all_accounts && c.key->grants.all_brands) return std::nullopt;
   return failure(domain::make_error(
       domain::errc::forbidden,
-      "backups cover every account and brand: this needs an admin key granted accounts "
-      "[\"*\"] and brands [\"*\"]"));
+      std::string(what) +
+          " cover every account and brand: this needs an admin key granted accounts "
+          "[\"*\"] and brands [\"*\"]"));
+}
+
+// scope=keys (a key holding every account and brand) or scope=brand&brand_id=N (a key
+// holding the brand): the admin audit streams, paged by entry id.
+std::optional<response> admin_audit_log(request_ctx& c, const std::string& scope) {
+  std::string stream;
+  if (scope == "keys") {
+    if (auto denied = unless_unscoped(c, "the keys audit stream")) return denied;
+    if (c.query.get("brand_id") != nullptr) {
+      return failure(domain::field_invalid("brand_id", "belongs to scope=brand"));
+    }
+    stream = "keys";
+  } else if (scope == "brand") {
+    const std::string* raw = c.query.get("brand_id");
+    if (raw == nullptr)
+      return failure(domain::field_invalid("brand_id", "is required with scope=brand"));
+    auto brand = domain::parse_brand_id(*raw);
+    if (!brand) return failure(domain::field_invalid("brand_id", "must be a positive integer"));
+    if (!c.key->grants.holds_brand(*brand)) {
+      return failure(domain::make_error(domain::errc::forbidden,
+                                        "this API key has no access to brand " + *raw));
+    }
+    stream = "brand." + std::to_string(*brand);
+  } else {
+    return failure(domain::field_invalid("scope", "must be account, keys or brand"));
+  }
+  for (const char* name : {"account_id", "after_seq"}) {
+    if (c.query.get(name) != nullptr) {
+      return failure(domain::field_invalid(name, "belongs to scope=account"));
+    }
+  }
+  auto page = page_params(c);
+  if (!page) return failure(page.err());
+  c.runtime->tell(actors::admin_audit_req{std::move(stream), page->starting_after, page->limit,
+                                          reply_with(c, 200)});
+  return std::nullopt;
 }
 
 }  // namespace
 
 std::optional<response> audit_log(request_ctx& c) {
+  const std::string* scope = c.query.get("scope");
+  if (scope != nullptr && *scope != "account") return admin_audit_log(c, *scope);
+  for (const char* name : {"brand_id", "starting_after"}) {
+    if (c.query.get(name) != nullptr) {
+      return failure(domain::field_invalid(name, "belongs to scope=keys or scope=brand"));
+    }
+  }
   auto account = account_param(c);
   if (!account) return failure(account.err());
   auto after = uint_param(c.query, "after_seq", 0, 0, UINT64_MAX - 1);

@@ -27,11 +27,14 @@ router make_router(const limits& l) {
         {admin, rule, "limit starting_after is_active q"});
   r.add("/api-keys", method::post, &api_keys_create, {admin, rule, "", false, true});
   r.add("/api-keys/{id}", method::get, &api_keys_get, {admin, rule, "", true});
+  r.add("/api-keys/{id}", method::patch, &api_keys_patch, {admin, rule, "", true});
   r.add("/api-keys/{id}", method::del, &api_keys_delete, {admin, rule});
+  r.add("/api-keys/{id}/rotate", method::post, &api_keys_rotate, {admin, rule});
 
   add_rule_routes(r, rule, push);
 
-  r.add("/audit-log", method::get, &audit_log, {admin, rule, "account_id after_seq limit"});
+  r.add("/audit-log", method::get, &audit_log,
+        {admin, rule, "scope account_id after_seq limit brand_id starting_after"});
   r.add("/admin/snapshots", method::get, &backups_list, {admin, rule, "limit starting_after"});
   r.add("/admin/snapshots", method::post, &backups_create, {admin, rule, "", false, true});
 

@@ -82,6 +82,8 @@ std::optional<response> api_keys_list(request_ctx& c);
 std::optional<response> api_keys_create(request_ctx& c);
 std::optional<response> api_keys_get(request_ctx& c);
 std::optional<response> api_keys_delete(request_ctx& c);
+std::optional<response> api_keys_patch(request_ctx& c);
+std::optional<response> api_keys_rotate(request_ctx& c);
 
 // AI referrals (http/ai_handlers.cpp).
 std::optional<response> ai_platforms(request_ctx& c);

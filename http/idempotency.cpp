@@ -27,7 +27,8 @@ std::string without_secret(std::string body) {
 idempotency::idempotency(store::db& db) : db_(db) {
   auto now = domain::now_ms();
   auto loaded = store::idempotency_store(db).load_since(now - k_keep_ms);
-  if (!loaded) throw std::runtime_error("cannot read the idempotency records: " + loaded.err().message);
+  if (!loaded)
+    throw std::runtime_error("cannot read the idempotency records: " + loaded.err().message);
   for (auto& r : *loaded) {
     entry e;
     e.at = r.at;
@@ -130,16 +131,15 @@ void idempotency::run() {
                    "could not read the expired idempotency records: " + st.err().message);
       }
       std::lock_guard lock(mu_);
-      std::erase_if(entries_, [&](const auto& e) {
-        return e.second.done && now - e.second.at >= k_keep_ms;
-      });
+      std::erase_if(entries_,
+                    [&](const auto& e) { return e.second.done && now - e.second.at >= k_keep_ms; });
     }
     if (!batch.empty()) {
       if (auto st = db_.write(batch, true); !st) {
-        infra::log(infra::log_level::warn,
-                   "could not store " + std::to_string(jobs.size()) +
-                       " idempotency records (kept in memory until a restart): " +
-                       st.err().message);
+        infra::log(
+            infra::log_level::warn,
+            "could not store " + std::to_string(jobs.size()) +
+                " idempotency records (kept in memory until a restart): " + st.err().message);
       }
     }
     for (auto& j : jobs)

@@ -48,7 +48,44 @@ std::optional<response> api_keys_get(request_ctx& c) {
 std::optional<response> api_keys_delete(request_ctx& c) {
   auto id = id_param(c, 0, "API key");
   if (!id) return failure(id.err());
-  c.runtime->tell(actors::key_delete_req{*id, *c.key, reply_with(c, 204)});
+  c.runtime->tell(actors::key_delete_req{*id, *c.key, reply_with(c, 204), std::string(c.if_match)});
+  return std::nullopt;
+}
+
+std::optional<response> api_keys_patch(request_ctx& c) {
+  auto id = id_param(c, 0, "API key");
+  if (!id) return failure(id.err());
+  rapidjson::Document doc;
+  if (auto st = json_body(c, doc); !st) return failure(st.err());
+  auto patch = domain::parse_api_key_patch(doc);
+  if (!patch) return failure(patch.err());
+  c.runtime->tell(actors::key_patch_req{*id, std::move(*patch), *c.key, reply_with(c, 200),
+                                        std::string(c.if_match)});
+  return std::nullopt;
+}
+
+// POST /api-keys/{id}/rotate [{"overlap_seconds": N}]: N from 0 to 30 days, default 1 day.
+std::optional<response> api_keys_rotate(request_ctx& c) {
+  constexpr std::int64_t k_default_overlap = 24 * 3600, k_max_overlap = 30 * 24 * 3600;
+  auto id = id_param(c, 0, "API key");
+  if (!id) return failure(id.err());
+  std::int64_t overlap = k_default_overlap;
+  if (!c.body.empty()) {
+    rapidjson::Document doc;
+    if (auto st = json_body(c, doc); !st) return failure(st.err());
+    domain::field_reader in(doc, {"overlap_seconds"});
+    if (const auto* v = in.value("overlap_seconds")) {
+      auto n = domain::integral_value(*v);
+      if (!n || *n < 0 || *n > k_max_overlap) {
+        in.fail("overlap_seconds", "must be a whole number of seconds from 0 to 2592000 (30 days)");
+      } else {
+        overlap = *n;
+      }
+    }
+    if (auto st = in.finish(); !st) return failure(st.err());
+  }
+  c.runtime->tell(actors::key_rotate_req{*id, overlap * 1000, *c.key,
+                                         reply_with(c, 200, {{"Cache-Control", "no-store"}})});
   return std::nullopt;
 }
 

@@ -407,13 +407,33 @@ class session : public std::enable_shared_from_this<session> {
     if (!r.access) return std::nullopt;
     keys_ = srv_->runtime.keys();
     std::string_view token = bearer_token(sv(parser_->get()[bhttp::field::authorization]));
-    key_ = token.empty() ? nullptr : keys_->find_by_secret(token);
+    auto found = token.empty() ? domain::key_table::found{} : keys_->find_by_secret(token);
+    key_ = found.key;
     if (key_ == nullptr) {
       return failure(domain::make_error(
           domain::errc::unauthorized,
           token.empty() ? "this endpoint needs an Authorization: Bearer <API key> header"
                         : "the API key is not valid"));
     }
+    auto now = domain::now_ms();
+    if (key_->expired(now)) {
+      // Recorded in the keys audit stream, at most once a minute per key.
+      if (keys_->refusal_due(key_->id, now)) {
+        srv_->runtime.tell(actors::key_seen{key_->id, now, true});
+      }
+      auto message = "API key " + std::to_string(key_->id) + " expired at " +
+                     domain::format_rfc3339(*key_->expires_at);
+      key_ = nullptr;
+      return failure(domain::make_error(domain::errc::unauthorized, message));
+    }
+    if (found.previous && (!key_->previous_expires_at || *key_->previous_expires_at <= now)) {
+      auto message = "this secret of API key " + std::to_string(key_->id) +
+                     " was replaced by a rotation; it stopped working at " +
+                     domain::format_rfc3339(key_->previous_expires_at.value_or(0));
+      key_ = nullptr;
+      return failure(domain::make_error(domain::errc::unauthorized, message));
+    }
+    if (keys_->use_due(key_->id, now)) srv_->runtime.tell(actors::key_seen{key_->id, now, false});
     if (!domain::role_allows(key_->role, *r.access)) {
       static constexpr const char* need[] = {"", "read", "write", "admin"};
       return failure(domain::make_error(

@@ -21,9 +21,11 @@ constexpr std::uint8_t k_write_version = 1;
 constexpr std::string_view k_events_prefix = "referrald.events.";
 constexpr std::string_view k_records_prefix = "referrald.records.";
 constexpr std::uint8_t k_records_version = 1;
-// The columns records may be written to: never events, snapshots or metadata.
+// The columns records may be written to: never events or snapshots; of the metadata, only
+// admin audit entries (store/admin_audit.hpp).
 constexpr column k_record_columns[] = {column::keys, column::connections, column::ai_rows,
-                                       column::ai_batches};
+                                       column::ai_batches, column::meta};
+constexpr std::string_view k_record_meta_prefix = "audit.";
 constexpr std::int32_t k_max_message_bytes = 8 << 20;
 
 domain::error nats_error(std::string_view what, natsStatus s, jsErrCode code = jsErrCode(0)) {
@@ -191,6 +193,9 @@ domain::result<cluster_records> decode_cluster_records(std::string_view scope,
                               [&](column c) { return column_name(c) == name; });
     if (known == std::end(k_record_columns)) return bad("name an unknown column " + name);
     rec.cf = *known;
+    if (rec.cf == column::meta && !rec.key.starts_with(k_record_meta_prefix)) {
+      return bad("write metadata other than audit entries");
+    }
   }
   if (!r.lpstr(out.writer)) return bad("are truncated");
   if (r.remaining() != 0) return bad("have bytes after their writer");

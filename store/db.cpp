@@ -21,6 +21,7 @@
 // Meta column family ("default"):
 //   "format_version" := decimal text of the format version (currently 1)
 //   "idempotency.<key id>.<key>" := an Idempotency-Key record (store/idempotency_store.hpp)
+//   "audit.<scope>.<entry id>" := an admin audit entry (store/admin_audit.hpp)
 //   "cluster.applied", "cluster.head.<account>" := a cluster node's position
 //   (store/cluster_cache.hpp)
 

@@ -383,7 +383,7 @@ using key_creator = std::function<domain::result<domain::api_key>(const domain::
 domain::status bootstrap_once(store::db& db, const key_creator& create) {
   auto keys = store::key_store(db).load_all();
   if (!keys) throw std::runtime_error(keys.err().message);
-  domain::api_key_request admin{"bootstrap admin", domain::role::admin, {true, {}, true, {}}};
+  domain::api_key_request admin{"bootstrap admin", domain::role::admin, {true, {}, true, {}}, {}};
   const char* env = std::getenv("REFERRALD_BOOTSTRAP_KEY");
   if (env != nullptr && *env != '\0') {
     std::string secret = env;

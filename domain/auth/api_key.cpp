@@ -238,6 +238,78 @@ bool decode_digest(codec::reader& in, api_key& k) {
 bool same_digest(const api_key& a, const api_key& b) { return a.secret_digest == b.secret_digest; }
 void copy_digest(const api_key& from, api_key& to) { to.secret_digest = from.secret_digest; }
 
+// The previous secret's digest (after a rotation): stored, never shown, never read from a
+// body.  := 0x00 | 0x01 digest:32 bytes
+bool read_previous(const rapidjson::Value*, api_key&, field_reader*) { return false; }
+void write_previous(json_writer& w, const api_key&) { w.Null(); }
+void encode_previous(const api_key& k, std::string& out) {
+  out.push_back(k.previous_digest ? '\x01' : '\x00');
+  if (k.previous_digest)
+    out.append(reinterpret_cast<const char*>(k.previous_digest->data()), k.previous_digest->size());
+}
+bool decode_previous(codec::reader& in, api_key& k) {
+  std::uint8_t has = 0;
+  if (!in.u8(has) || has > 1) return false;
+  if (has == 0) {
+    k.previous_digest.reset();
+    return true;
+  }
+  std::string_view b;
+  if (!in.bytes(32, b)) return false;
+  k.previous_digest.emplace();
+  std::memcpy(k.previous_digest->data(), b.data(), b.size());
+  return true;
+}
+bool same_previous(const api_key& a, const api_key& b) {
+  return a.previous_digest == b.previous_digest;
+}
+void copy_previous(const api_key& from, api_key& to) { to.previous_digest = from.previous_digest; }
+
+// expires_at: an RFC 3339 time in the future, or null (never).  := 0x00 | 0x01 ms:zigzag-varint
+bool read_expiry(const rapidjson::Value* v, api_key& k, field_reader* in) {
+  if (v == nullptr) return false;
+  if (v->IsNull()) {
+    k.expires_at.reset();
+    return true;
+  }
+  auto t = v->IsString() ? parse_rfc3339(str(*v)) : std::nullopt;
+  if (!t) {
+    report(in, "expires_at", "must be an RFC 3339 date-time such as 2027-01-01T00:00:00Z, or null");
+    return false;
+  }
+  if (in != nullptr && *t <= now_ms()) {
+    report(in, "expires_at", "must be in the future");
+    return false;
+  }
+  k.expires_at = *t;
+  return true;
+}
+void write_expiry(json_writer& w, const api_key& k) {
+  if (k.expires_at) {
+    write_string(w, format_rfc3339(*k.expires_at));
+  } else {
+    w.Null();
+  }
+}
+void encode_expiry(const api_key& k, std::string& out) {
+  out.push_back(k.expires_at ? '\x01' : '\x00');
+  if (k.expires_at) codec::put_varint(out, zigzag(*k.expires_at));
+}
+bool decode_expiry(codec::reader& in, api_key& k) {
+  std::uint8_t has = 0;
+  if (!in.u8(has) || has > 1) return false;
+  if (has == 0) {
+    k.expires_at.reset();
+    return true;
+  }
+  std::uint64_t z = 0;
+  if (!in.varint(z)) return false;
+  k.expires_at = unzigzag(z);
+  return true;
+}
+bool same_expiry(const api_key& a, const api_key& b) { return a.expires_at == b.expires_at; }
+void copy_expiry(const api_key& from, api_key& to) { to.expires_at = from.expires_at; }
+
 }  // namespace key_field
 
 constexpr std::string_view k_role_names[] = {"viewer", "editor", "admin"};
@@ -255,7 +327,7 @@ std::optional<role> role_from_string(std::string_view s) {
 
 std::span<const schema::field<api_key>> api_key_fields() {
   using schema::field, schema::type, schema::required, schema::server, schema::omit_null,
-      schema::hidden;
+      schema::hidden, schema::since_v2;
   using K = api_key;
   using namespace key_field;
   static const schema::choice_access<K> role_access{&schema::get_choice<K, domain::role, &K::role>,
@@ -268,6 +340,11 @@ std::span<const schema::field<api_key>> api_key_fields() {
                                                &decode_brands,     &same_brands,     &copy_brands};
   static const schema::custom_access<K> digest{&read_digest,   &write_digest, &encode_digest,
                                                &decode_digest, &same_digest,  &copy_digest};
+  static const schema::custom_access<K> expiry{&read_expiry,   &write_expiry, &encode_expiry,
+                                               &decode_expiry, &same_expiry,  &copy_expiry};
+  static const schema::custom_access<K> previous{&read_previous,   &write_previous,
+                                                 &encode_previous, &decode_previous,
+                                                 &same_previous,   &copy_previous};
   // Tags are stored: never reuse or renumber one.
   static const field<K> fields[] = {
       {"id", 1, type::integer, &K::id, server},
@@ -278,6 +355,12 @@ std::span<const schema::field<api_key>> api_key_fields() {
       {"created_at", 6, type::timestamp, &K::created_at, server},
       {"revoked_at", 7, type::nullable_timestamp, &K::revoked_at, server | omit_null},
       {"secret_sha256", 8, type::custom, digest, server | hidden},
+      {"expires_at", 9, type::custom, expiry, since_v2},
+      {"last_used_at", 10, type::nullable_timestamp, &K::last_used_at, server | since_v2},
+      {"created_by", 11, type::nullable_integer, &K::created_by, server | since_v2},
+      {"previous_secret_sha256", 12, type::custom, previous, server | hidden | since_v2},
+      {"previous_secret_expires_at", 13, type::nullable_timestamp, &K::previous_expires_at,
+       server | omit_null | since_v2},
   };
   return fields;
 }
@@ -331,7 +414,22 @@ result<api_key_request> parse_api_key_create(const rapidjson::Value& body) {
     in.fail("accounts", "a key must hold at least one account or brand");
   }
   if (auto st = in.finish(); !st) return std::move(st).err();
-  return api_key_request{std::move(k.name), k.role, std::move(k.grants)};
+  return api_key_request{std::move(k.name), k.role, std::move(k.grants), k.expires_at};
+}
+
+result<api_key_patch> parse_api_key_patch(const rapidjson::Value& body) {
+  field_reader in(body, {"name", "expires_at"});
+  api_key k;
+  auto given = schema::read_body(in, api_key_fields(), k, false);
+  if (auto st = in.finish(); !st) return std::move(st).err();
+  api_key_patch p;
+  if (given.test(1)) p.name = std::move(k.name);
+  p.expiry_given = given.test(8);
+  p.expires_at = k.expires_at;
+  if (!p.name && !p.expiry_given) {
+    return field_invalid("body", "give name and/or expires_at (the fields a key's PATCH changes)");
+  }
+  return p;
 }
 
 void write_json(json_writer& w, const api_key& k, std::string_view secret) {
@@ -396,18 +494,48 @@ std::size_t key_table::digest_hash::operator()(const sha256_digest& d) const {
 }
 
 key_table::key_table(const std::vector<api_key>& keys) {
+  keys_.reserve(keys.size());
   for (const auto& k : keys) {
-    if (k.active()) by_digest_.emplace(k.secret_digest, k);
+    if (k.active()) keys_.push_back(k);
+  }
+  // keys_ no longer grows: pointers into it stay valid.
+  for (const auto& k : keys_) {
+    by_digest_.emplace(k.secret_digest, found{&k, false});
+    if (k.previous_digest) by_digest_.emplace(*k.previous_digest, found{&k, true});
+    auto u = std::make_unique<uses>();
+    u->used = k.last_used_at.value_or(0);
+    used_.emplace(k.id, std::move(u));
   }
 }
 
-const api_key* key_table::find_by_secret(std::string_view secret) const {
+key_table::found key_table::find_by_secret(std::string_view secret) const {
   return find_by_digest(sha256(secret));
 }
 
-const api_key* key_table::find_by_digest(const sha256_digest& digest) const {
+key_table::found key_table::find_by_digest(const sha256_digest& digest) const {
   auto it = by_digest_.find(digest);
-  return it == by_digest_.end() ? nullptr : &it->second;
+  return it == by_digest_.end() ? found{} : it->second;
+}
+
+namespace {
+
+// True for the one caller that moves `last` to `now`, a minute or more after it.
+bool minute_passed(std::atomic<unix_ms>& last, unix_ms now) {
+  unix_ms seen = last.load(std::memory_order_relaxed);
+  if (now - seen < 60000) return false;
+  return last.compare_exchange_strong(seen, now, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+bool key_table::use_due(std::int64_t id, unix_ms now) const {
+  auto it = used_.find(id);
+  return it != used_.end() && minute_passed(it->second->used, now);
+}
+
+bool key_table::refusal_due(std::int64_t id, unix_ms now) const {
+  auto it = used_.find(id);
+  return it != used_.end() && minute_passed(it->second->refused, now);
 }
 
 status check_revocation(const std::vector<api_key>& keys, std::int64_t id) {

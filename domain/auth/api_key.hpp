@@ -5,6 +5,7 @@
 
 #include <rapidjson/fwd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -61,8 +62,15 @@ struct api_key {
   unix_ms created_at = 0;
   sha256_digest secret_digest{};
   std::optional<unix_ms> revoked_at;
+  std::optional<unix_ms> expires_at;       // refused from then on (401, saying it expired)
+  std::optional<unix_ms> last_used_at;     // the last authentication, to the minute
+  std::optional<std::int64_t> created_by;  // the key that created it (none: bootstrap, CLI)
+  // After a rotation: the secret before it, which keeps working until `previous_expires_at`.
+  std::optional<sha256_digest> previous_digest;
+  std::optional<unix_ms> previous_expires_at;
 
   bool active() const { return !revoked_at.has_value(); }
+  bool expired(unix_ms now) const { return expires_at && *expires_at <= now; }
   // An active admin key holding every account and every brand: the key that can make
   // any other key.
   bool is_full_admin() const {
@@ -76,14 +84,24 @@ struct api_key {
 // back). conflict, with a message saying why, when refused.
 status check_revocation(const std::vector<api_key>& keys, std::int64_t id);
 
-// A validated POST /api-keys body: {name, role, accounts, brands}.
+// A validated POST /api-keys body: {name, role, accounts, brands, expires_at}.
 struct api_key_request {
   std::string name;
   domain::role role = role::viewer;
   domain::grants grants;
+  std::optional<unix_ms> expires_at;
 };
 
 result<api_key_request> parse_api_key_create(const rapidjson::Value& body);
+
+// A validated PATCH /api-keys/{id} body: name and/or expires_at (null: never expires).
+struct api_key_patch {
+  std::optional<std::string> name;
+  bool expiry_given = false;
+  std::optional<unix_ms> expires_at;
+};
+
+result<api_key_patch> parse_api_key_patch(const rapidjson::Value& body);
 
 // The public view: {"id","name","role","accounts","brands","created_at"} plus
 // "revoked_at" for a revoked key; the secret's digest is never shown. A non-empty `secret` is added
@@ -101,22 +119,39 @@ result<api_key> decode_stored_key(std::string_view stored, bool tagged);
 // A new random secret: "rk_" followed by 43 base64url characters (256 bits).
 std::string generate_secret();
 
-// An immutable index of the active keys by secret digest; shared between threads.
+// An immutable index of the active (not revoked) keys by secret digest — expired ones
+// included, so that their refusal can say so; shared between threads.
 class key_table {
  public:
   key_table() = default;
   explicit key_table(const std::vector<api_key>& keys);
 
-  // The active key whose secret is `secret`, or nullptr.
-  const api_key* find_by_secret(std::string_view secret) const;
-  const api_key* find_by_digest(const sha256_digest& digest) const;
+  struct found {
+    const api_key* key = nullptr;
+    bool previous = false;  // by the secret a rotation replaced (check previous_expires_at)
+  };
+  // The active key whose secret (current or previous) is `secret`.
+  found find_by_secret(std::string_view secret) const;
+  found find_by_digest(const sha256_digest& digest) const;
   std::size_t size() const { return by_digest_.size(); }
+
+  // True, at most once a minute per key and table, when key `id` used at `now` should
+  // have its last_used_at recorded (it was last recorded a minute or more before).
+  bool use_due(std::int64_t id, unix_ms now) const;
+  // The same for recording a refused use of the (expired) key `id`.
+  bool refusal_due(std::int64_t id, unix_ms now) const;
 
  private:
   struct digest_hash {
     std::size_t operator()(const sha256_digest& d) const;
   };
-  std::unordered_map<sha256_digest, api_key, digest_hash> by_digest_;
+  std::unordered_map<sha256_digest, found, digest_hash> by_digest_;
+  std::vector<api_key> keys_;
+  struct uses {
+    std::atomic<unix_ms> used{0};
+    std::atomic<unix_ms> refused{0};
+  };
+  std::unordered_map<std::int64_t, std::unique_ptr<uses>> used_;
 };
 
 }  // namespace referrald::domain

@@ -117,6 +117,7 @@ enum flag : std::uint8_t {
   omit_null = 4,  // left out of the API JSON while null (format 1 left it out too)
   hidden = 8,     // never in the API JSON (a secret's digest)
   keyed = 16,     // stored in the record's key, not in its value encoding
+  since_v2 = 32,  // added after format 1: a format 1 object lacks it (it takes its default)
 };
 
 template <class T>

@@ -300,7 +300,7 @@ result<T> read_v1(std::span<const field<T>> fields, const rapidjson::Value& v,
   T out{};
   std::string problem;
   for (const auto& f : fields) {
-    if (f.tag == 0) continue;
+    if (f.tag == 0 || (f.flags & since_v2) != 0) continue;
     std::string key(f.stored_name());
     switch (f.type) {
       case type::string:

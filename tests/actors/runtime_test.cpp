@@ -276,11 +276,12 @@ BOOST_AUTO_TEST_CASE(keys_are_created_listed_and_revoked_with_the_table_followin
   root.role = domain::role::admin;
   root.grants = {true, {}, true, {}};
   auto created = json(ask([&](reply_to r) {
-    rt.tell(key_create_req{{"ci", domain::role::editor, {false, {"acme"}, false, {}}}, root, r});
+    rt.tell(
+        key_create_req{{"ci", domain::role::editor, {false, {"acme"}, false, {}}, {}}, root, r});
   }));
   std::string secret = created["secret"].GetString();
   std::int64_t id = created["id"].GetInt64();
-  BOOST_REQUIRE(rt.keys()->find_by_secret(secret) != nullptr);
+  BOOST_REQUIRE(rt.keys()->find_by_secret(secret).key != nullptr);
 
   domain::api_key scoped;
   scoped.role = domain::role::admin;
@@ -288,12 +289,12 @@ BOOST_AUTO_TEST_CASE(keys_are_created_listed_and_revoked_with_the_table_followin
   auto hidden = ask([&](reply_to r) { rt.tell(key_get_req{id, scoped, r}); });
   BOOST_TEST((!hidden.ok() && hidden.err().code == domain::errc::not_found));
   auto escalate = ask([&](reply_to r) {
-    rt.tell(key_create_req{{"x", domain::role::admin, {true, {}, false, {}}}, scoped, r});
+    rt.tell(key_create_req{{"x", domain::role::admin, {true, {}, false, {}}, {}}, scoped, r});
   });
   BOOST_TEST((!escalate.ok() && escalate.err().code == domain::errc::forbidden));
 
-  BOOST_REQUIRE(ask([&](reply_to r) { rt.tell(key_delete_req{id, root, r}); }).ok());
-  BOOST_TEST(rt.keys()->find_by_secret(secret) == nullptr);
+  BOOST_REQUIRE(ask([&](reply_to r) { rt.tell(key_delete_req{id, root, r, {}}); }).ok());
+  BOOST_TEST(rt.keys()->find_by_secret(secret).key == nullptr);
   auto listed = json(ask([&](reply_to r) {
     key_list_req list;
     list.caller = root;
@@ -312,20 +313,23 @@ BOOST_AUTO_TEST_CASE(a_revoked_key_fails_by_the_time_the_revocation_is_answered)
   root.grants = {true, {}, true, {}};
   for (int i = 0; i < 50; ++i) {
     auto created = json(ask([&](reply_to r) {
-      rt.tell(key_create_req{{"k", domain::role::viewer, {true, {}, true, {}}}, root, r});
+      rt.tell(key_create_req{{"k", domain::role::viewer, {true, {}, true, {}}, {}}, root, r});
     }));
     std::string secret = created["secret"].GetString();
     // The table already holds a key when its creation is answered ...
-    BOOST_REQUIRE(rt.keys()->find_by_secret(secret) != nullptr);
+    BOOST_REQUIRE(rt.keys()->find_by_secret(secret).key != nullptr);
     auto id = created["id"].GetInt64();
     auto deleted = std::make_shared<std::promise<bool>>();
     auto future = deleted->get_future();
     // ... and no longer holds it when its revocation is answered, checked in the
     // answering thread itself.
-    rt.tell(key_delete_req{id, root, make_reply([&rt, secret, deleted](api_result r) {
+    rt.tell(key_delete_req{id,
+                           root,
+                           make_reply([&rt, secret, deleted](api_result r) {
                              deleted->set_value(r.ok() &&
-                                                rt.keys()->find_by_secret(secret) == nullptr);
-                           })});
+                                                rt.keys()->find_by_secret(secret).key == nullptr);
+                           }),
+                           {}});
     BOOST_REQUIRE(future.wait_for(10s) == std::future_status::ready);
     BOOST_TEST(future.get());
   }

@@ -16,7 +16,7 @@ BOOST_AUTO_TEST_CASE(offline_created_keys_get_increasing_ids_and_persist) {
   {
     auto d = db::open({dir.path(), false});
     BOOST_REQUIRE(d.ok());
-    domain::api_key_request req{"root", domain::role::admin, {true, {}, true, {}}};
+    domain::api_key_request req{"root", domain::role::admin, {true, {}, true, {}}, {}};
     auto k1 = create_key_offline(**d, req, s1);
     BOOST_REQUIRE(k1.ok());
     BOOST_TEST(k1->id == 1);
@@ -33,8 +33,8 @@ BOOST_AUTO_TEST_CASE(offline_created_keys_get_increasing_ids_and_persist) {
   BOOST_REQUIRE(keys.ok());
   BOOST_REQUIRE(keys->size() == 2u);
   domain::key_table table(*keys);
-  BOOST_TEST(table.find_by_secret(s1)->name == "root");
-  BOOST_TEST(table.find_by_secret(s2)->grants.accounts == (std::vector<std::string>{"acme"}));
+  BOOST_TEST(table.find_by_secret(s1).key->name == "root");
+  BOOST_TEST(table.find_by_secret(s2).key->grants.accounts == (std::vector<std::string>{"acme"}));
 }
 
 BOOST_AUTO_TEST_CASE(revoked_keys_stay_stored_but_stop_authenticating) {
@@ -42,7 +42,7 @@ BOOST_AUTO_TEST_CASE(revoked_keys_stay_stored_but_stop_authenticating) {
   auto d = db::open({dir.path(), false});
   BOOST_REQUIRE(d.ok());
   std::string secret = domain::generate_secret();
-  auto k = create_key_offline(**d, {"x", domain::role::editor, {}}, secret);
+  auto k = create_key_offline(**d, {"x", domain::role::editor, {}, {}}, secret);
   BOOST_REQUIRE(k.ok());
   k->revoked_at = domain::now_ms();
   write_batch b;
@@ -51,7 +51,7 @@ BOOST_AUTO_TEST_CASE(revoked_keys_stay_stored_but_stop_authenticating) {
   auto keys = key_store(**d).load_all();
   BOOST_REQUIRE(keys.ok());
   BOOST_TEST(keys->size() == 1u);
-  BOOST_TEST(domain::key_table(*keys).find_by_secret(secret) == nullptr);
+  BOOST_TEST(domain::key_table(*keys).find_by_secret(secret).key == nullptr);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -90,6 +90,15 @@ BOOST_AUTO_TEST_CASE(stored_form_round_trips_and_hides_nothing_it_needs) {
   auto all = decode_stored_key(encode_stored_key(k), true);
   BOOST_REQUIRE(all.ok());
   BOOST_TEST((*all == k));
+  // The lifecycle fields round-trip too (and, set, make every truncation below lose one).
+  k.expires_at = 1736071400000;
+  k.last_used_at = 1736071350000;
+  k.created_by = 1;
+  k.previous_digest = sha256("rk_before");
+  k.previous_expires_at = 1736071500000;
+  auto lifecycle = decode_stored_key(encode_stored_key(k), true);
+  BOOST_REQUIRE(lifecycle.ok());
+  BOOST_TEST((*lifecycle == k));
   // The stored form holds the digest, never the secret, and no API name.
   std::string stored = encode_stored_key(k);
   BOOST_TEST(stored.find("rk_secret") == std::string::npos);
@@ -140,9 +149,9 @@ BOOST_AUTO_TEST_CASE(key_table_finds_active_keys_by_secret_only) {
   dead.secret_digest = sha256("dead-secret");
   dead.revoked_at = 5;
   key_table t({live, dead});
-  BOOST_TEST(t.find_by_secret("live-secret")->id == 1);
-  BOOST_TEST(t.find_by_secret("dead-secret") == nullptr);
-  BOOST_TEST(t.find_by_secret("guess") == nullptr);
+  BOOST_TEST(t.find_by_secret("live-secret").key->id == 1);
+  BOOST_TEST(t.find_by_secret("dead-secret").key == nullptr);
+  BOOST_TEST(t.find_by_secret("guess").key == nullptr);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
