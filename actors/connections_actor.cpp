@@ -8,6 +8,7 @@
 
 #include "actors/guard.hpp"
 #include "actors/write_pipeline.hpp"
+#include "domain/base/digest.hpp"
 #include "infra/log.hpp"
 #include "store/admin_audit.hpp"
 #include "store/ai_store.hpp"
@@ -132,6 +133,18 @@ void delete_connection(self_ptr self, connection_delete_req& req) {
         domain::errc::not_found,
         "connection " + req.id + " does not exist for brand " + std::to_string(req.brand_id)));
     return;
+  }
+  if (!req.if_match.empty()) {
+    std::string tag = domain::entity_tag(connection_json(it->second));
+    if (!domain::tag_listed(req.if_match, tag)) {
+      req.reply->deliver(
+          domain::make_error(domain::errc::precondition_failed,
+                             "connection " + req.id +
+                                 " has changed since the version If-Match names; it was not "
+                                 "deleted",
+                             {{"If-Match", "the current ETag is " + tag}}));
+      return;
+    }
   }
   domain::connection c = it->second;
   c.deleted_at = domain::now_ms();

@@ -27,6 +27,7 @@ struct keys_actor_state {
 
   services* svc = nullptr;
   key_table_publisher publish;
+  std::shared_ptr<const domain::key_table> table;  // the last one published
   std::map<std::int64_t, domain::api_key> committed;
   std::map<std::int64_t, domain::api_key> tip;
   write_pipeline<domain::api_key> writes;  // each item: the key after the change
@@ -61,7 +62,10 @@ void publish(self_ptr self) {
   keys.reserve(self->state.committed.size());
   for (const auto& [id, k] : self->state.committed)
     keys.push_back(k);
-  self->state.publish(std::make_shared<const domain::key_table>(keys));
+  // Carries each key's usage (rate-limit bucket, last reports) over from the last table.
+  auto table = std::make_shared<const domain::key_table>(keys, self->state.table.get());
+  self->state.table = table;
+  self->state.publish(std::move(table));
 }
 
 // Cluster mode: `committed` as this node's copy of the stream has it, and `tip` that plus

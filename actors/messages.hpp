@@ -163,6 +163,7 @@ struct connection_delete_req {
   std::string id;
   reply_to reply;
   std::int64_t key_id = 0;
+  std::string if_match;  // "" none: else 412 unless it names the connection's current ETag
 };
 
 using connections_request = std::variant<connection_create_req, connection_delete_req>;

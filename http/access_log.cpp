@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <thread>
 
@@ -34,6 +35,32 @@ void append_string(std::string& out, std::string_view s) {
     }
   }
   out += '"';
+}
+
+// The current time as RFC 3339 with milliseconds; the part up to the seconds is formatted
+// once a second per thread.
+void append_now(std::string& out) {
+  thread_local std::int64_t cached_second = -1;
+  thread_local std::string cached;  // "2026-11-22T10:00:00."
+  auto ms = domain::now_ms();
+  std::int64_t second = ms / 1000;
+  if (second != cached_second) {
+    cached = domain::format_rfc3339(second * 1000);
+    cached.resize(cached.size() - 4);  // drop "000Z", keep the '.'
+    cached_second = second;
+  }
+  out += cached;
+  auto frac = static_cast<int>(ms % 1000);
+  out += static_cast<char>('0' + frac / 100);
+  out += static_cast<char>('0' + frac / 10 % 10);
+  out += static_cast<char>('0' + frac % 10);
+  out += 'Z';
+}
+
+void append_number(std::string& out, std::int64_t n) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, end);
 }
 
 }  // namespace
@@ -73,12 +100,12 @@ access_log::~access_log() {
 void access_log::add(std::string& b, const entry& e) const {
   if (!enabled()) return;
   b += "{\"time\":\"";
-  b += domain::format_rfc3339(domain::now_ms());
+  append_now(b);
   b += "\",\"request_id\":";
   append_string(b, e.request_id);
   if (e.key_id) {
     b += ",\"key_id\":";
-    b += std::to_string(*e.key_id);
+    append_number(b, *e.key_id);
   }
   b += ",\"method\":";
   append_string(b, e.method);
@@ -97,11 +124,11 @@ void access_log::add(std::string& b, const entry& e) const {
     append_string(b, e.brand_id);
   }
   b += ",\"status\":";
-  b += std::to_string(e.status);
+  append_number(b, e.status);
   b += ",\"bytes\":";
-  b += std::to_string(e.bytes);
+  append_number(b, static_cast<std::int64_t>(e.bytes));
   b += ",\"duration_us\":";
-  b += std::to_string(e.duration_us);
+  append_number(b, e.duration_us);
   b += ",\"remote\":";
   append_string(b, e.remote);
   b += "}\n";

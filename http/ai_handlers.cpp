@@ -162,8 +162,8 @@ std::optional<response> connections_delete(request_ctx& c) {
   if (!brand) return failure(brand.err());
   auto id = connection_param(c, *brand, 1);
   if (!id) return failure(id.err());
-  c.runtime->tell(
-      actors::connection_delete_req{*brand, std::move(*id), reply_with(c, 204), c.key->id});
+  c.runtime->tell(actors::connection_delete_req{*brand, std::move(*id), reply_with(c, 204),
+                                                c.key->id, std::string(c.if_match)});
   return std::nullopt;
 }
 

@@ -72,8 +72,11 @@ std::string created_id(const std::string& json) {
 
 }  // namespace
 
-void charge_rows(rate_limiter* limiter, const std::string& bucket, std::size_t units) {
-  if (limiter != nullptr && units > 1) limiter->charge(bucket, static_cast<double>(units - 1));
+void charge_rows(rate_limiter* limiter, const std::shared_ptr<std::atomic<std::int64_t>>& bucket,
+                 std::size_t units) {
+  if (limiter != nullptr && bucket && units > 1) {
+    limiter->charge(*bucket, static_cast<double>(units - 1));
+  }
 }
 
 domain::result<std::string> account_param(const request_ctx& c) {

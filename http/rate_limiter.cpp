@@ -1,75 +1,77 @@
 #include "http/rate_limiter.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
-#include <functional>
 
 namespace referrald::http {
 
 namespace {
 
-// A bucket full for this long is dropped (it would be created full again).
-constexpr auto k_forget_after = std::chrono::minutes(1);
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::uint64_t ceil_seconds(std::int64_t ns) {
+  return ns <= 0 ? 0 : static_cast<std::uint64_t>((ns + 999999999) / 1000000000);
+}
 
 }  // namespace
 
-rate_limiter::rate_limiter(double rps, double burst) : rps_(rps), burst_(std::max(1.0, burst)) {}
-
-rate_limiter::shard& rate_limiter::shard_of(std::string_view caller) {
-  return shards_[std::hash<std::string_view>{}(caller) % k_shards];
+rate_limiter::rate_limiter(double rps, double burst) {
+  if (rps <= 0) return;
+  interval_ns_ = std::max<std::int64_t>(1, std::llround(1e9 / rps));
+  burst_ = static_cast<std::uint64_t>(std::max(1.0, burst));
+  tolerance_ns_ = interval_ns_ * static_cast<std::int64_t>(burst_);
 }
 
-rate_limiter::bucket& rate_limiter::refill(shard& s, std::string_view caller,
-                                           clock::time_point now) {
-  auto it = s.buckets.find(std::string(caller));
-  if (it == s.buckets.end()) {
-    if (s.buckets.size() >= 1024 && now - s.swept > std::chrono::seconds(10)) sweep(s, now);
-    it = s.buckets.emplace(std::string(caller), bucket{burst_, now}).first;
-    return it->second;
-  }
-  bucket& b = it->second;
-  double elapsed = std::chrono::duration<double>(now - b.at).count();
-  if (elapsed > 0) {
-    b.tokens = std::min(burst_, b.tokens + elapsed * rps_);
-    b.at = now;
-  }
-  return b;
-}
-
-void rate_limiter::sweep(shard& s, clock::time_point now) {
-  s.swept = now;
-  std::erase_if(s.buckets, [&](const auto& entry) {
-    const bucket& b = entry.second;
-    double full_at = (burst_ - b.tokens) / rps_;
-    return now - b.at > k_forget_after + std::chrono::duration<double>(full_at);
-  });
-}
-
-rate_limiter::verdict rate_limiter::take(std::string_view caller) {
+rate_limiter::verdict rate_limiter::take(std::atomic<std::int64_t>& tat) const {
   verdict v;
   if (!enabled()) return v;
-  auto now = clock::now();
-  shard& s = shard_of(caller);
-  std::lock_guard lock(s.mu);
-  bucket& b = refill(s, caller, now);
-  v.allowed = b.tokens >= 1;
-  if (v.allowed) b.tokens -= 1;
-  v.limit = static_cast<std::uint64_t>(burst_);
-  v.remaining = b.tokens <= 0 ? 0 : static_cast<std::uint64_t>(std::floor(b.tokens));
-  v.reset = static_cast<std::uint64_t>(std::ceil((burst_ - b.tokens) / rps_));
-  if (!v.allowed) {
-    v.retry_after =
-        std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil((1 - b.tokens) / rps_)));
+  v.limit = burst_;
+  const std::int64_t now = now_ns();
+  std::int64_t old = tat.load(std::memory_order_relaxed);
+  for (;;) {
+    std::int64_t next = std::max(old, now) + interval_ns_;
+    if (next - now > tolerance_ns_) {
+      // Empty: nothing taken.
+      v.allowed = false;
+      v.remaining = 0;
+      v.reset = ceil_seconds(old - now);
+      v.retry_after = std::max<std::uint64_t>(1, ceil_seconds(next - tolerance_ns_ - now));
+      return v;
+    }
+    if (tat.compare_exchange_weak(old, next, std::memory_order_relaxed)) {
+      v.remaining = static_cast<std::uint64_t>((tolerance_ns_ - (next - now)) / interval_ns_);
+      v.reset = ceil_seconds(next - now);
+      return v;
+    }
   }
-  return v;
 }
 
-void rate_limiter::charge(std::string_view caller, double tokens) {
+void rate_limiter::charge(std::atomic<std::int64_t>& tat, double tokens) const {
   if (!enabled() || tokens <= 0) return;
-  auto now = clock::now();
-  shard& s = shard_of(caller);
-  std::lock_guard lock(s.mu);
-  refill(s, caller, now).tokens -= tokens;
+  const std::int64_t now = now_ns();
+  const auto cost = static_cast<std::int64_t>(tokens * static_cast<double>(interval_ns_));
+  std::int64_t old = tat.load(std::memory_order_relaxed);
+  while (!tat.compare_exchange_weak(old, std::max(old, now) + cost, std::memory_order_relaxed)) {
+  }
+}
+
+rate_limiter::verdict rate_limiter::take_address(const std::string& address) {
+  if (!enabled()) return {};
+  std::lock_guard lock(mu_);
+  std::int64_t now = now_ns();
+  if (addresses_.size() >= 1024 && now - swept_ > 10'000'000'000) {
+    swept_ = now;
+    // A bucket full again a minute ago would be created full: forget it.
+    std::erase_if(addresses_, [&](const auto& entry) {
+      return entry.second.load(std::memory_order_relaxed) < now - 60'000'000'000;
+    });
+  }
+  return take(addresses_[address]);
 }
 
 }  // namespace referrald::http

@@ -1,18 +1,22 @@
 #pragma once
 
-// Token buckets, one per caller: an API key, or a client address for requests that fail to
-// authenticate. A bucket holds up to `burst` tokens and refills at `rps` tokens a second;
-// a request takes one token, and a push or a batch resolution is then charged for each row
-// or visit beyond the first once its size is known (charge(): the bucket may go below zero,
-// and the caller waits until it refills). Thread-safe; buckets are sharded by caller, and a
-// bucket left full for a minute is forgotten.
+// Rate limits (README, "Rate limits"): a token bucket per caller — an API key, or a client
+// address for requests that fail to authenticate — of `burst` tokens refilled at `rps` a
+// second. A request takes one token; a push or a batch resolution is then charged for each
+// row or visit beyond the first once its size is known (charge(): the bucket may go below
+// zero, and the caller waits until it refills).
+//
+// Each bucket is one atomic "theoretical arrival time" (the generic cell rate algorithm: the
+// time at which the bucket will be full again, in steady-clock nanoseconds), updated with a
+// compare-and-swap: no lock on the path of an authenticated request. An API key's bucket
+// lives in the key table beside the key (domain::key_table::usage), carried over when the
+// table is published again; address buckets live here, under a mutex (only refused
+// requests use them), and one left full for a minute is forgotten.
 
-#include <array>
-#include <chrono>
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
-#include <string_view>
 #include <unordered_map>
 
 namespace referrald::http {
@@ -22,7 +26,7 @@ class rate_limiter {
   // rps 0: no limit (take() always allows and reports nothing).
   rate_limiter(double rps, double burst);
 
-  bool enabled() const { return rps_ > 0; }
+  bool enabled() const { return interval_ns_ > 0; }
 
   struct verdict {
     bool allowed = true;
@@ -32,33 +36,20 @@ class rate_limiter {
     std::uint64_t retry_after = 0;  // Retry-After when refused: seconds until one token
   };
 
-  // Takes one token from `caller`'s bucket when it holds one.
-  verdict take(std::string_view caller);
-  // Takes `tokens` more from `caller`'s bucket, below zero if need be.
-  void charge(std::string_view caller, double tokens);
-
-  using clock = std::chrono::steady_clock;
+  // Takes one token from the bucket `tat` when it holds one.
+  verdict take(std::atomic<std::int64_t>& tat) const;
+  // Takes `tokens` more from the bucket `tat`, below zero if need be.
+  void charge(std::atomic<std::int64_t>& tat, double tokens) const;
+  // take() on the bucket of a client address.
+  verdict take_address(const std::string& address);
 
  private:
-  struct bucket {
-    double tokens = 0;
-    clock::time_point at;
-  };
-  struct shard {
-    std::mutex mu;
-    std::unordered_map<std::string, bucket> buckets;
-    clock::time_point swept;
-  };
-  static constexpr std::size_t k_shards = 16;
-
-  shard& shard_of(std::string_view caller);
-  // The bucket refilled up to `now` (created full).
-  bucket& refill(shard& s, std::string_view caller, clock::time_point now);
-  void sweep(shard& s, clock::time_point now);
-
-  double rps_;
-  double burst_;
-  std::array<shard, k_shards> shards_;
+  std::int64_t interval_ns_ = 0;   // between two tokens
+  std::int64_t tolerance_ns_ = 0;  // burst × interval
+  std::uint64_t burst_ = 0;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::atomic<std::int64_t>> addresses_;
+  std::int64_t swept_ = 0;
 };
 
 }  // namespace referrald::http

@@ -8,6 +8,7 @@
 // callback moves it to the session's executor (`on_session`) before building the
 // response, and `respond` completes it there (the session keeps the request timeout).
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -64,12 +65,13 @@ struct request_ctx {
   // The caller's rate-limit bucket, when limits are on: a push or a batch resolution is
   // charged for its rows or visits beyond the first (charge_rows).
   rate_limiter* limiter = nullptr;
-  std::string rate_bucket;
+  std::shared_ptr<std::atomic<std::int64_t>> rate_bucket;
 };
 
 // Charges the caller's rate-limit bucket (`limiter` null: limits are off) for `units` (rows,
 // visits) of which the request's own token paid one.
-void charge_rows(rate_limiter* limiter, const std::string& bucket, std::size_t units);
+void charge_rows(rate_limiter* limiter, const std::shared_ptr<std::atomic<std::int64_t>>& bucket,
+                 std::size_t units);
 
 using handler = std::optional<response> (*)(request_ctx&);
 

@@ -403,12 +403,14 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<response> authenticate() {
     const route& r = *match_.entry;
     key_ = nullptr;
+    key_use_ = nullptr;
     keys_.reset();
     if (!r.access) return std::nullopt;
     keys_ = srv_->runtime.keys();
     std::string_view token = bearer_token(sv(parser_->get()[bhttp::field::authorization]));
     auto found = token.empty() ? domain::key_table::found{} : keys_->find_by_secret(token);
     key_ = found.key;
+    key_use_ = found.use;
     if (key_ == nullptr) {
       return failure(domain::make_error(
           domain::errc::unauthorized,
@@ -449,14 +451,13 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<response> rate_limit(bool unauthenticated) {
     auto& limiter = srv_->limiter;
     if (!limiter.enabled() || !match_.entry->access) return std::nullopt;
-    if (key_ != nullptr) {
-      rate_bucket_ = "key:" + std::to_string(key_->id);
+    if (key_ != nullptr && key_use_ != nullptr) {
+      rate_ = limiter.take(key_use_->bucket);
     } else if (unauthenticated) {
-      rate_bucket_ = "address:" + remote_;
+      rate_ = limiter.take_address(remote_);
     } else {
       return std::nullopt;
     }
-    rate_ = limiter.take(rate_bucket_);
     if (rate_->allowed) return std::nullopt;
     response r = failure(domain::make_error(
         domain::errc::rate_limited,
@@ -587,9 +588,10 @@ class session : public std::enable_shared_from_this<session> {
     if (auto refused = claim_idempotency_key()) return finish(std::move(*refused));
     ctx.if_match = sv(req[bhttp::field::if_match]);
     ctx.request_id = request_id();
-    if (rate_) {
+    if (rate_ && key_use_ != nullptr) {
       ctx.limiter = &srv_->limiter;
-      ctx.rate_bucket = rate_bucket_;
+      // Shares the key table's ownership: the bucket outlives the session if need be.
+      ctx.rate_bucket = std::shared_ptr<std::atomic<std::int64_t>>(keys_, &key_use_->bucket);
     }
 
     ctx.key = key_;
@@ -921,9 +923,9 @@ class session : public std::enable_shared_from_this<session> {
   std::string remote_;      // the client's address
   std::string request_id_;  // the client's X-Request-Id, or ours
   std::optional<rate_limiter::verdict> rate_;
-  std::string rate_bucket_;
-  std::string account_, brand_;    // the tenant named, for the access log
-  std::string idempotency_scope_;  // the Idempotency-Key this request claimed
+  domain::key_table::usage* key_use_ = nullptr;  // in keys_
+  std::string account_, brand_;                  // the tenant named, for the access log
+  std::string idempotency_scope_;                // the Idempotency-Key this request claimed
   std::array<char, 16 * 1024> drain_buffer_;
   std::size_t lingered_ = 0;
 };

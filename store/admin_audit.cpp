@@ -25,15 +25,12 @@ std::string entry_id(domain::unix_ms at) {
   return buf;
 }
 
-std::string prefix_of(std::string_view scope) {
-  return "audit." + std::string(scope) + ".";
-}
+std::string prefix_of(std::string_view scope) { return "audit." + std::string(scope) + "."; }
 
 }  // namespace
 
 void admin_audit::put(write_batch& batch, std::string_view scope, std::string_view type,
-                      domain::unix_ms at,
-                      const std::function<void(domain::json_writer&)>& fields) {
+                      domain::unix_ms at, const std::function<void(domain::json_writer&)>& fields) {
   std::string id = entry_id(at);
   rapidjson::StringBuffer buf;
   domain::json_writer w(buf);

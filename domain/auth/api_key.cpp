@@ -493,17 +493,23 @@ std::size_t key_table::digest_hash::operator()(const sha256_digest& d) const {
   return h;
 }
 
-key_table::key_table(const std::vector<api_key>& keys) {
+key_table::key_table(const std::vector<api_key>& keys, const key_table* replaced) {
   keys_.reserve(keys.size());
   for (const auto& k : keys) {
     if (k.active()) keys_.push_back(k);
   }
   // keys_ no longer grows: pointers into it stay valid.
   for (const auto& k : keys_) {
-    by_digest_.emplace(k.secret_digest, found{&k, false});
-    if (k.previous_digest) by_digest_.emplace(*k.previous_digest, found{&k, true});
-    auto u = std::make_unique<uses>();
-    u->used = k.last_used_at.value_or(0);
+    std::shared_ptr<usage> u;
+    if (replaced != nullptr) {
+      if (auto old = replaced->used_.find(k.id); old != replaced->used_.end()) u = old->second;
+    }
+    if (!u) {
+      u = std::make_shared<usage>();
+      u->used = k.last_used_at.value_or(0);
+    }
+    by_digest_.emplace(k.secret_digest, found{&k, false, u.get()});
+    if (k.previous_digest) by_digest_.emplace(*k.previous_digest, found{&k, true, u.get()});
     used_.emplace(k.id, std::move(u));
   }
 }

@@ -123,12 +123,22 @@ std::string generate_secret();
 // included, so that their refusal can say so; shared between threads.
 class key_table {
  public:
+  // What request handling keeps per key beside it: when its use and its refusal were last
+  // reported, and its rate-limit bucket (http/rate_limiter.hpp). Shared with the table this
+  // one replaces (a request still holding that one updates the same bucket).
+  struct usage {
+    std::atomic<unix_ms> used{0};
+    std::atomic<unix_ms> refused{0};
+    std::atomic<std::int64_t> bucket{0};
+  };
+
   key_table() = default;
-  explicit key_table(const std::vector<api_key>& keys);
+  explicit key_table(const std::vector<api_key>& keys, const key_table* replaced = nullptr);
 
   struct found {
     const api_key* key = nullptr;
     bool previous = false;  // by the secret a rotation replaced (check previous_expires_at)
+    usage* use = nullptr;
   };
   // The active key whose secret (current or previous) is `secret`.
   found find_by_secret(std::string_view secret) const;
@@ -147,11 +157,7 @@ class key_table {
   };
   std::unordered_map<sha256_digest, found, digest_hash> by_digest_;
   std::vector<api_key> keys_;
-  struct uses {
-    std::atomic<unix_ms> used{0};
-    std::atomic<unix_ms> refused{0};
-  };
-  std::unordered_map<std::int64_t, std::unique_ptr<uses>> used_;
+  std::unordered_map<std::int64_t, std::shared_ptr<usage>> used_;
 };
 
 }  // namespace referrald::domain

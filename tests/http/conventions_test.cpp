@@ -241,6 +241,41 @@ BOOST_AUTO_TEST_CASE(keys_connections_and_backups_are_paged_the_same_way) {
   BOOST_TEST(last["data"]["snapshots"].Size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(debug_logs_every_request_and_json_logs_are_json) {
+  server.reset();
+  start({"--log-level", "debug", "--log-format", "json"});
+  auto c = client();
+  BOOST_REQUIRE(c->request("GET", "/passthrough-referrers?account_id=acme", {},
+                           {{"X-Request-Id", "debug-me-1"}})
+                    .status == 200u);
+  std::string text;
+  for (int i = 0; i < 40 && text.find("debug-me-1") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    text = server->stderr_text();
+  }
+  bool request_line = false, load_line = false;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] != '{') continue;  // the bootstrap notice is not a log line
+    rapidjson::Document d;
+    d.Parse(line.c_str());
+    BOOST_REQUIRE_MESSAGE(
+        d.IsObject() && d.HasMember("time") && d.HasMember("level") && d.HasMember("msg"), line);
+    std::string msg = d["msg"].GetString();
+    if (msg.find("debug-me-1") != std::string::npos) {
+      request_line = std::string(d["level"].GetString()) == "debug" &&
+                     msg.find("/passthrough-referrers") != std::string::npos &&
+                     msg.find("200") != std::string::npos;
+    }
+    if (msg.find("account acme loaded") != std::string::npos) {
+      load_line = std::string(d["level"].GetString()) == "info";
+    }
+  }
+  BOOST_TEST(request_line, text);
+  BOOST_TEST(load_line, text);
+}
+
 BOOST_AUTO_TEST_CASE(single_objects_carry_an_etag_and_if_none_match_answers_304) {
   auto c = client();
   auto created = c->post("/passthrough-referrers?account_id=acme", k_rule);
@@ -320,6 +355,11 @@ BOOST_AUTO_TEST_CASE(a_create_answers_201_with_the_location_of_the_new_object) {
   BOOST_TEST(conn.header("location") ==
              "/7/ai-referrals/connections/" + std::string(conn.json()["data"]["id"].GetString()));
   BOOST_TEST(c->get(conn.header("location")).status == 200u);
+  // A connection's DELETE takes If-Match too.
+  BOOST_TEST(c->request("DELETE", conn.header("location"), {}, {{"If-Match", "\"0\""}}).status ==
+             412u);
+  BOOST_TEST(c->request("DELETE", conn.header("location"), {}, {{"If-Match", conn.header("etag")}})
+                 .status == 204u);
 }
 
 BOOST_AUTO_TEST_CASE(an_idempotency_key_retry_replays_even_after_sigkill) {

@@ -43,8 +43,9 @@ BOOST_AUTO_TEST_CASE(an_expired_key_is_refused_saying_it_expired) {
                                        R"("brands":[],"expires_at":"2020-01-01T00:00:00Z"})");
   BOOST_TEST(past.status == 400u);
   BOOST_TEST(names_field(past, "expires_at"));
-  BOOST_TEST(admin->post("/api-keys", R"({"name":"x","role":"viewer","accounts":["acme"],)"
-                                      R"("brands":[],"expires_at":"soon"})")
+  BOOST_TEST(admin
+                 ->post("/api-keys", R"({"name":"x","role":"viewer","accounts":["acme"],)"
+                                     R"("brands":[],"expires_at":"soon"})")
                  .status == 400u);
   // The refused use is in the keys audit stream.
   bool logged = false;
@@ -67,8 +68,10 @@ BOOST_AUTO_TEST_CASE(last_used_at_is_recorded_at_most_once_a_minute) {
   std::string first;
   for (int i = 0; i < 50 && first.empty(); ++i) {
     auto k = admin->get("/api-keys/2").json();
-    if (k["data"]["last_used_at"].IsString()) first = k["data"]["last_used_at"].GetString();
-    else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (k["data"]["last_used_at"].IsString())
+      first = k["data"]["last_used_at"].GetString();
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   BOOST_REQUIRE(!first.empty());
   for (int i = 0; i < 20; ++i)
@@ -149,8 +152,9 @@ BOOST_AUTO_TEST_CASE(key_and_brand_changes_are_in_the_admin_audit_streams) {
   std::vector<std::string> types;
   for (const auto& e : page["entries"].GetArray())
     types.emplace_back(e["type"].GetString());
-  auto rest = admin->get("/audit-log?scope=keys&starting_after=" +
-                         std::string(page["next_starting_after"].GetString()))
+  auto rest = admin
+                  ->get("/audit-log?scope=keys&starting_after=" +
+                        std::string(page["next_starting_after"].GetString()))
                   .json();
   for (const auto& e : rest["data"]["entries"].GetArray()) {
     types.emplace_back(e["type"].GetString());
@@ -179,7 +183,8 @@ BOOST_AUTO_TEST_CASE(key_and_brand_changes_are_in_the_admin_audit_streams) {
   BOOST_TEST(push["connection_id"].GetString() == id);
   BOOST_TEST(push["by_key_id"].GetInt64() == 1);
   BOOST_TEST(brand["entries"][2]["type"].GetString() == std::string("connection.deleted"));
-  BOOST_TEST(admin->get("/audit-log?scope=brand&brand_id=6").json()["data"]["entries"].Size() == 0u);
+  BOOST_TEST(admin->get("/audit-log?scope=brand&brand_id=6").json()["data"]["entries"].Size() ==
+             0u);
 
   // Who may read them; what is refused.
   auto scoped = client(make_key("admin", R"(["acme"])", "[5]"));

@@ -24,38 +24,14 @@ cmake --build "$root/build-rev/build" -j "$jobs" --target referrald >/dev/null
 echo "$(machine)"
 echo "this build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)'); against: $sha"
 
-auth=(-H "Authorization: Bearer $bench_key")
-json=(-H 'Content-Type: application/json')
-# seed: creates the rules both servers are measured on, through the API.
-seed() {
-  curl -sf -X POST "$referrald_url/passthrough-referrers?account_id=acme" "${auth[@]}" "${json[@]}" \
-    -d '{"domain":"booking.mirai.com","utm_source":"mirai","service_name":"Mirai Booking Engine"}' >/dev/null
-  for i in $(seq 1 99); do
-    curl -sf -X POST "$referrald_url/passthrough-referrers?account_id=acme" "${auth[@]}" "${json[@]}" \
-      -d "{\"domain\":\"pay$i.example.com\",\"utm_source\":\"pay\"}" >/dev/null
-  done
-  local types=(exact ends_with starts_with contains)
-  for i in $(seq 1 300); do
-    local t="${types[$((i % 4))]}" p="m$i.partner.example"
-    [ "$t" = starts_with ] && p="m$i."
-    [ "$t" = contains ] && p="m${i}x"
-    curl -sf -X POST "$referrald_url/referrer-mappings?account_id=acme" "${auth[@]}" "${json[@]}" \
-      -d "{\"referrer_pattern\":\"$p\",\"match_type\":\"$t\",\"utm_source\":\"s$i\",\"priority\":$((i % 50))}" >/dev/null
-  done
-}
-printf '%s' '{"referrer":"https://shop.m7.partner.example/x","landing_url":"https://hotel.example/rooms"}' \
-  >"$work/visit.json"
-
 # measure BINARY LABEL: one round of both measurements on a fresh server from BINARY.
 measure() {
   rm -rf "$work/data"
   referrald_bin="$1" start_referrald
-  seed
+  seed_read_account
   local get resolve
-  get=$(wrk_summary -t2 -c64 -d"${seconds}s" "${auth[@]}" \
-    "$referrald_url/passthrough-referrers/1?account_id=acme")
-  resolve=$(BODY_FILE="$work/visit.json" wrk_summary -t2 -c64 -d"${seconds}s" "${auth[@]}" \
-    -s "$root/tools/bench/post_file.lua" "$referrald_url/attribution/resolve?account_id=acme")
+  get=$(wrk_get "$seconds")
+  resolve=$(wrk_resolve "$seconds")
   echo "  $2: GET $get; resolve $resolve"
   kill "${pids[-1]}"
   wait "${pids[-1]}" 2>/dev/null || true

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The cost of the API conventions on the read paths, side by side in one run: the same
+# build serving the same requests with rate limiting and the access log off
+# (--rate-limit-rps 0, no --access-log) and on (the default limits, every request logged
+# to a file), in alternating rounds on a fresh server each.
+#   1. GET of one passthrough referrer (wrk -t2 -c64);
+#   2. a single-visit resolve against 300 referrer mappings and 100 passthrough referrers.
+#   tools/dev bench conventions [SECONDS=8] [ROUNDS=3]
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+seconds="${1:-8}"
+rounds="${2:-3}"
+echo "$(machine)"
+echo "build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)')"
+
+# measure LABEL FLAGS...: one round of both measurements on a fresh server started with FLAGS.
+measure() {
+  local label="$1"
+  shift
+  rm -rf "$work/data" "$work/access.log"
+  start_referrald "$@"
+  seed_read_account
+  local get resolve lines=""
+  get=$(wrk_get "$seconds")
+  resolve=$(wrk_resolve "$seconds")
+  kill "${pids[-1]}"
+  wait "${pids[-1]}" 2>/dev/null || true
+  [ -f "$work/access.log" ] && lines=", $(wc -l <"$work/access.log") access log lines"
+  echo "  $label: GET $get; resolve $resolve$lines"
+}
+for r in $(seq 1 "$rounds"); do
+  echo "round $r"
+  measure "off" --rate-limit-rps 0
+  measure "on " --access-log "$work/access.log"
+done
