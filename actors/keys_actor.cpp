@@ -355,10 +355,12 @@ void delete_key(self_ptr self, key_delete_req& req) {
 }
 
 keys_actor::behavior_type keys_behavior(self_ptr self, std::vector<domain::api_key> keys,
-                                        services* svc, key_table_publisher pub) {
+                                        services* svc, key_table_publisher pub,
+                                        std::shared_ptr<const domain::key_table> initial) {
   auto& st = self->state;
   st.svc = svc;
   st.publish = std::move(pub);
+  st.table = std::move(initial);
   st.writes.set_stream("keys");
   for (auto& k : keys)
     st.committed[k.id] = std::move(k);
@@ -393,8 +395,9 @@ keys_actor spawn_keys_actor(caf::actor_system& sys, std::vector<domain::api_key>
   std::vector<domain::api_key> active;
   for (const auto& k : keys)
     active.push_back(k);
-  publish(std::make_shared<const domain::key_table>(active));
-  return sys.spawn(keys_behavior, std::move(keys), svc, std::move(publish));
+  auto initial = std::make_shared<const domain::key_table>(active);
+  publish(initial);
+  return sys.spawn(keys_behavior, std::move(keys), svc, std::move(publish), std::move(initial));
 }
 
 }  // namespace referrald::actors

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -20,7 +21,16 @@ constexpr std::size_t k_flush_at = 32u << 10;
 // any byte is escaped properly).
 void append_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
+  auto plain = [](char ch) {
+    auto u = static_cast<unsigned char>(ch);
+    return ch != '"' && ch != '\\' && u >= 0x20 && u != 0x7f;
+  };
   out += '"';
+  if (std::all_of(s.begin(), s.end(), plain)) {  // the usual case: copied as it is
+    out += s;
+    out += '"';
+    return;
+  }
   for (char ch : s) {
     auto u = static_cast<unsigned char>(ch);
     if (ch == '"' || ch == '\\') {

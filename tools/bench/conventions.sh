@@ -5,6 +5,7 @@
 # to a file), in alternating rounds on a fresh server each.
 #   1. GET of one passthrough referrer (wrk -t2 -c64);
 #   2. a single-visit resolve against 300 referrer mappings and 100 passthrough referrers.
+#   3. in one process, the CPU cost of one access-log line and of one rate-limit take.
 #   tools/dev bench conventions [SECONDS=8] [ROUNDS=3]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 seconds="${1:-8}"
@@ -32,3 +33,5 @@ for r in $(seq 1 "$rounds"); do
   measure "off" --rate-limit-rps 0
   measure "on " --access-log "$work/access.log"
 done
+# The same costs without the network: per access-log line and per rate-limit take.
+"$root/build/bench/bench_conventions_cost" "$work/cost.log" 2000000
