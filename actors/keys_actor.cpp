@@ -218,6 +218,26 @@ void patch_key(self_ptr self, key_patch_req& req) {
     return;
   }
   if (refuse_if_stale(*k, req.if_match, req.reply)) return;
+  if (req.patch.expiry_given && req.id == req.caller.id) {
+    req.reply->deliver(domain::make_error(
+        domain::errc::forbidden, "a key cannot change its own expiry; use another admin key",
+        {{"expires_at", "is set by another admin key"}}));
+    return;
+  }
+  if (req.patch.expiry_given && req.patch.expires_at && k->is_full_admin()) {
+    // An expiry would end the last key able to manage the others, as a revocation would.
+    std::vector<domain::api_key> keys;
+    for (const auto& [id, key] : self->state.tip)
+      if (!key.expires_at) keys.push_back(key);
+    if (auto refused = domain::check_revocation(keys, req.id); !refused) {
+      req.reply->deliver(domain::make_error(
+          domain::errc::conflict,
+          "API key " + std::to_string(req.id) +
+              " is the last admin key without an expiry holding every account and brand; "
+              "create another such key before giving this one an expiry"));
+      return;
+    }
+  }
   domain::api_key changed = *k;
   std::vector<std::string> fields;
   if (req.patch.name && *req.patch.name != changed.name) {
@@ -270,11 +290,16 @@ void rotate_key(self_ptr self, key_rotate_req& req) {
 // of an expired key (an audit entry, as often).
 void key_was_seen(self_ptr self, key_seen& seen) {
   auto& st = self->state;
+  // In a cluster a key's record is written whole, last writer wins: rewriting it from this
+  // node's copy could undo a revocation or an edit another node made a moment ago. Uses are
+  // not recorded there.
+  if (st.svc->records != nullptr) return;
   auto it = st.tip.find(seen.id);
   if (it == st.tip.end() || !it->second.active()) return;
   domain::api_key k = it->second;
   std::optional<audit_entry> audit;
   if (seen.expired) {
+    if (!k.expired(seen.at)) return;  // extended meanwhile
     audit = audit_entry{"key.expired_use", 0, [at = *k.expires_at](domain::json_writer& w) {
                           w.Key("expired_at");
                           domain::write_string(w, domain::format_rfc3339(at));

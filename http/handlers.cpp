@@ -29,7 +29,7 @@ router make_router(const limits& l) {
   r.add("/api-keys/{id}", method::get, &api_keys_get, {admin, rule, "", true});
   r.add("/api-keys/{id}", method::patch, &api_keys_patch, {admin, rule, "", true});
   r.add("/api-keys/{id}", method::del, &api_keys_delete, {admin, rule});
-  r.add("/api-keys/{id}/rotate", method::post, &api_keys_rotate, {admin, rule});
+  r.add("/api-keys/{id}/rotate", method::post, &api_keys_rotate, {admin, rule, "", false, true});
 
   add_rule_routes(r, rule, push);
 
@@ -100,9 +100,10 @@ domain::result<page> page_params(const request_ctx& c) {
   if (!limit) return std::move(limit).err();
   p.limit = static_cast<std::size_t>(*limit);
   if (const std::string* after = c.query.get("starting_after")) {
-    if (after->empty() || after->size() > 256) {
+    // Report groups by page have keys of up to 2,048 characters.
+    if (after->empty() || after->size() > 8192) {
       return domain::field_invalid("starting_after",
-                                   "must be the last id of the previous page (1-256 characters)");
+                                   "must be the last id of the previous page (1-8192 characters)");
     }
     p.starting_after = *after;
   }

@@ -57,8 +57,8 @@ idempotency::verdict idempotency::begin(const std::string& scope, const std::str
   auto now = domain::now_ms();
   std::lock_guard lock(mu_);
   auto it = entries_.find(scope);
-  if (it != entries_.end() && it->second.done && now - it->second.at >= k_keep_ms) {
-    entries_.erase(it);  // expired
+  if (it != entries_.end() && now - it->second.at >= (it->second.done ? k_keep_ms : k_claim_ms)) {
+    entries_.erase(it);  // expired, or a claim whose request never finished
     it = entries_.end();
   }
   if (it == entries_.end()) {
@@ -86,8 +86,7 @@ void idempotency::complete(const std::string& scope, const response& r,
       then();
       return;
     }
-    it->second.done = true;
-    it->second.answer = r;
+    it->second.answer = r;  // marked done once durable (by the writer)
     j.record.scope = scope;
     j.record.at = it->second.at;
     j.record.fingerprint = it->second.fingerprint;
@@ -135,7 +134,15 @@ void idempotency::run() {
                     [&](const auto& e) { return e.second.done && now - e.second.at >= k_keep_ms; });
     }
     if (!batch.empty()) {
-      if (auto st = db_.write(batch, true); !st) {
+      auto st = db_.write(batch, true);
+      {
+        // Replayed from now on (also when the write failed: the answer was given).
+        std::lock_guard lock(mu_);
+        for (const auto& j : jobs) {
+          if (auto it = entries_.find(j.record.scope); it != entries_.end()) it->second.done = true;
+        }
+      }
+      if (!st) {
         infra::log(
             infra::log_level::warn,
             "could not store " + std::to_string(jobs.size()) +

@@ -30,6 +30,8 @@ namespace referrald::http {
 class idempotency {
  public:
   static constexpr domain::unix_ms k_keep_ms = 24 * 3600 * 1000;
+  // A claim whose request has not finished after this long is given up (a retry runs).
+  static constexpr domain::unix_ms k_claim_ms = 10 * 60 * 1000;
 
   // Loads the records of the last 24 hours; throws std::runtime_error when it cannot.
   explicit idempotency(store::db& db);

@@ -169,7 +169,6 @@ struct import_job : std::enable_shared_from_this<import_job<T>> {
   domain::import_envelope envelope;
   std::vector<std::optional<domain::result<T>>> checked;
   std::atomic<std::size_t> slices_left{0};
-  std::function<void(response)> respond;
   actors::reply_to reply;
   actors::runtime* runtime = nullptr;
   compute_pool* compute = nullptr;
@@ -179,7 +178,7 @@ struct import_job : std::enable_shared_from_this<import_job<T>> {
     if (csv) {
       auto rows = domain::parse_import_csv<T>(body);
       if (!rows) {
-        respond(failure(rows.err()));
+        reply->deliver(std::move(rows).err());
         return true;
       }
       csv->rows = std::move(*rows);
@@ -187,7 +186,7 @@ struct import_job : std::enable_shared_from_this<import_job<T>> {
       return true;
     }
     if (auto st = domain::parse_json_insitu(body, doc); !st) {
-      respond(failure(st.err()));
+      reply->deliver(std::move(st).err());
       return true;
     }
     envelope = domain::read_import_envelope<T>(doc);
@@ -222,7 +221,7 @@ struct import_job : std::enable_shared_from_this<import_job<T>> {
       rows.push_back(std::move(*r));
     auto req = domain::collect_import_rows<T>(std::move(envelope), std::move(rows));
     if (!req) {
-      respond(failure(req.err()));
+      reply->deliver(std::move(req).err());
       return;
     }
     runtime->tell(account, actors::import_req<T>{std::move(*req), key_id, std::move(reply)});
@@ -279,7 +278,6 @@ std::optional<response> rule_import(request_ctx& c) {
     job->account = *account;
     job->key_id = c.key->id;
     job->body = std::move(*c.body_storage);
-    job->respond = c.respond;
     job->reply = reply_with(c, 200);
     job->runtime = c.runtime;
     job->compute = c.compute;

@@ -570,11 +570,11 @@ class session : public std::enable_shared_from_this<session> {
     }
     std::string_view target = target_;
     auto q = target.find('?');
+    if (r.pattern.starts_with("/{brand_id}/") && !ctx.params.empty()) brand_ = ctx.params[0];
     auto query = query_params::parse(q == std::string_view::npos ? "" : target.substr(q + 1));
     if (!query) return finish(failure(query.err()));
     ctx.query = std::move(*query);
     if (const auto* account = ctx.query.get("account_id")) account_ = *account;
-    if (r.pattern.starts_with("/{brand_id}/") && !ctx.params.empty()) brand_ = ctx.params[0];
     for (const auto& [name, value] : ctx.query.items()) {
       if (std::find(r.query.begin(), r.query.end(), name) != r.query.end()) continue;
       std::string takes;
@@ -636,7 +636,12 @@ class session : public std::enable_shared_from_this<session> {
                      actors::make_reply([self = shared_from_this(), gen, &r,
                                          waiting](actors::api_result reached) {
                        waiting->on_session([self, gen, &r, waiting, reached = std::move(reached)] {
-                         if (gen != self->generation_ || self->phase_ != phase::awaiting) return;
+                         // Gave up meanwhile: still answered, so that a claimed
+                         // Idempotency-Key is released (the session ignores the answer).
+                         if (gen != self->generation_ || self->phase_ != phase::awaiting) {
+                           return waiting->respond(failure(domain::make_error(
+                               domain::errc::unavailable, "the request was not answered in time")));
+                         }
                          if (!reached) return waiting->respond(failure(reached.err()));
                          self->run(r, *waiting);
                        });
@@ -767,7 +772,7 @@ class session : public std::enable_shared_from_this<session> {
       auto inm = req.find(bhttp::field::if_none_match);
       if (inm != req.end() &&
           (req.method() == bhttp::verb::get || req.method() == bhttp::verb::head) &&
-          domain::tag_listed(sv(inm->value()), tag)) {
+          domain::tag_listed(sv(inm->value()), tag, true)) {
         resp.status = 304;
         resp.body.clear();
         resp.content_type.clear();

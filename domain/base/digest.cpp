@@ -283,7 +283,7 @@ std::string entity_tag(std::string_view representation) {
   return out;
 }
 
-bool tag_listed(std::string_view header, std::string_view tag) {
+bool tag_listed(std::string_view header, std::string_view tag, bool weak) {
   auto trim = [](std::string_view v) {
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
       v.remove_prefix(1);
@@ -294,8 +294,9 @@ bool tag_listed(std::string_view header, std::string_view tag) {
   while (!header.empty()) {
     auto comma = header.find(',');
     auto item = trim(header.substr(0, comma));
-    if (item.starts_with("W/")) item.remove_prefix(2);
-    if (item == "*" || item == tag) return true;
+    bool is_weak = item.starts_with("W/");
+    if (is_weak) item.remove_prefix(2);
+    if (item == "*" || (item == tag && (weak || !is_weak))) return true;
     if (comma == std::string_view::npos) break;
     header.remove_prefix(comma + 1);
   }

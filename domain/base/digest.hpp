@@ -49,9 +49,10 @@ std::uint32_t crc32c(std::string_view data, std::uint32_t seed = 0);
 // tag on every node and after every restart; any change to the object changes it.
 std::string entity_tag(std::string_view representation);
 
-// Whether an If-Match / If-None-Match value (a list of tags, or "*") names `tag`; a weak
-// tag (W/"...") compares by its value.
-bool tag_listed(std::string_view header, std::string_view tag);
+// Whether an If-Match / If-None-Match value (a list of tags, or "*") names `tag`. A weak tag
+// (W/"...") matches only with `weak` (If-None-Match's weak comparison; If-Match compares
+// strongly, RFC 9110 section 13.1.1).
+bool tag_listed(std::string_view header, std::string_view tag, bool weak = false);
 
 // The table implementation, always; exposed so tests can compare it with crc32c().
 std::uint32_t crc32c_portable(std::string_view data, std::uint32_t seed = 0);

@@ -319,9 +319,14 @@ BOOST_AUTO_TEST_CASE(a_stale_if_match_gets_412_and_changes_nothing) {
   auto stale_delete = c->request("DELETE", item, {}, {{"If-Match", v1}});
   BOOST_TEST(stale_delete.status == 412u);
   BOOST_TEST(c->get(item).status == 200u);
-  // A list of tags, a weak form and "*" name the current version too.
-  BOOST_TEST(c->request("PATCH", item, R"({"utm_term":"third"})", {{"If-Match", v1 + ", W/" + v2}})
-                 .status == 200u);
+  // A list of tags and "*" name the current version too; a weak tag never does (If-Match
+  // compares strongly).
+  BOOST_TEST(
+      c->request("PATCH", item, R"({"utm_term":"weak"})", {{"If-Match", "W/" + v2}}).status ==
+      412u);
+  BOOST_TEST(
+      c->request("PATCH", item, R"({"utm_term":"third"})", {{"If-Match", v1 + ", " + v2}}).status ==
+      200u);
   BOOST_TEST(c->request("PATCH", item, R"({"utm_term":"fourth"})", {{"If-Match", "*"}}).status ==
              200u);
   auto current = c->get(item).header("etag");
@@ -417,6 +422,16 @@ BOOST_AUTO_TEST_CASE(an_idempotency_key_retry_replays_even_after_sigkill) {
   BOOST_TEST(key_after.json()["data"]["secret"].IsNull());
   BOOST_TEST(key_after.json()["data"]["id"].GetInt64() == made.json()["data"]["id"].GetInt64());
   BOOST_TEST(c->get("/api-keys").json()["data"]["total"].GetInt() == 3);
+
+  // An import refused for its body is answered once, 400, and replayed as such.
+  header_list import_retry = {{"Idempotency-Key", "import-1"}};
+  auto bad_import = c->request("POST", "/passthrough-referrers/import?account_id=acme", "{not json",
+                               import_retry);
+  BOOST_TEST(bad_import.status == 400u);
+  auto bad_again = c->request("POST", "/passthrough-referrers/import?account_id=acme", "{not json",
+                              import_retry);
+  BOOST_TEST(bad_again.status == 400u);
+  BOOST_TEST(bad_again.header("idempotent-replayed") == "true");
 
   auto odd = c->request("POST", path, k_rule, {{"Idempotency-Key", "has space"}});
   BOOST_TEST(odd.status == 400u);

@@ -103,6 +103,15 @@ BOOST_AUTO_TEST_CASE(patch_changes_name_and_expiry_with_if_match) {
   BOOST_TEST(names_field(role, "role"));
   BOOST_TEST(admin->patch("/api-keys/2", "{}").status == 400u);
   BOOST_TEST(admin->patch("/api-keys/99", R"({"name":"x"})").status == 404u);
+  // No key sets its own expiry, and the last full admin key cannot be given one.
+  auto own = admin->patch("/api-keys/1", R"({"expires_at":")" + in_ms(3600000) + "\"}");
+  BOOST_TEST(own.status == 403u);
+  BOOST_TEST(names_field(own, "expires_at"));
+  auto other_admin = client(make_key("admin"));
+  auto last = other_admin->patch("/api-keys/1", R"({"expires_at":")" + in_ms(3600000) + "\"}");
+  BOOST_TEST(last.status == 200u);  // key 3 (no expiry) remains
+  auto then = admin->patch("/api-keys/3", R"({"expires_at":")" + in_ms(3600000) + "\"}");
+  BOOST_TEST(then.status == 409u);
 }
 
 BOOST_AUTO_TEST_CASE(a_rotated_key_keeps_its_old_secret_for_the_overlap_only) {
