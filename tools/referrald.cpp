@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <charconv>
 #include <csignal>
 #include <cstdio>
@@ -86,6 +87,10 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
   --cors-origins LIST    browser origins that may call the API (CORS), comma-separated,
                          e.g. https://console.example.com,http://localhost:3000; * for any
                          (default none)
+  --config FILE          read options from FILE first: one "name = value" per line, with
+                         the names of these flags (listen = 127.0.0.1:8080); # starts a
+                         comment line. A flag wins over the environment, which wins over
+                         the file (also REFERRALD_CONFIG=FILE)
   --version              the version and how it was built
   --help, help           this text
 
@@ -124,8 +129,11 @@ struct config {
   std::size_t cluster_wait_seconds = 30;
 };
 
+// Where the option being read comes from, when it is a line of the --config file.
+std::string g_option_source;
+
 [[noreturn]] void fail(const std::string& message) {
-  std::fprintf(stderr, "referrald: %s\n", message.c_str());
+  std::fprintf(stderr, "referrald: %s%s\n", g_option_source.c_str(), message.c_str());
   std::exit(2);
 }
 
@@ -215,7 +223,9 @@ std::vector<std::string> split_commas(std::string_view value) {
 }
 
 void set_option(config& c, std::string_view name, std::string_view value) {
-  if (name == "listen") {
+  if (name == "config") {
+    // Read before everything else (read_config_file).
+  } else if (name == "listen") {
     c.listen = value;
   } else if (name == "data") {
     if (value.empty()) fail("--data must not be empty");
@@ -298,8 +308,57 @@ void set_option(config& c, std::string_view name, std::string_view value) {
   }
 }
 
+// The --config file: `name = value` lines with the flags' names (without "--"); blank
+// lines and lines starting with # are skipped; a value may be put in double quotes.
+void read_config_file(config& c, const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) fail("cannot read the --config file '" + path + "'");
+  char buf[8192];
+  for (int line = 1; std::fgets(buf, sizeof buf, f) != nullptr; ++line) {
+    std::string_view text = buf;
+    auto trim = [](std::string_view v) {
+      while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front())))
+        v.remove_prefix(1);
+      while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back())))
+        v.remove_suffix(1);
+      return v;
+    };
+    text = trim(text);
+    if (text.empty() || text.front() == '#') continue;
+    g_option_source = path + ":" + std::to_string(line) + ": ";
+    auto eq = text.find('=');
+    if (eq == std::string_view::npos)
+      fail("expected 'name = value', not '" + std::string(text) + "'");
+    std::string_view name = trim(text.substr(0, eq));
+    std::string_view value = trim(text.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    if (name == "config") fail("a --config file cannot name another one");
+    set_option(c, name, value);
+  }
+  std::fclose(f);
+  g_option_source.clear();
+}
+
+// The --config file's path: from the flags (--config FILE, --config=FILE), else from
+// REFERRALD_CONFIG; empty when neither gives one.
+std::string config_path(int argc, char** argv) {
+  std::string path;
+  if (const char* v = std::getenv("REFERRALD_CONFIG"); v != nullptr) path = v;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) path = argv[i + 1];
+    if (arg.starts_with("--config=")) path = arg.substr(9);
+  }
+  return path;
+}
+
+// Defaults, then the --config file, then the environment, then the flags: each wins over
+// the ones before.
 config parse(int argc, char** argv) {
   config c;
+  if (auto path = config_path(argc, argv); !path.empty()) read_config_file(c, path);
   for (const char* name : {"listen",
                            "data",
                            "io-threads",

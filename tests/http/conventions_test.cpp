@@ -569,4 +569,33 @@ BOOST_AUTO_TEST_CASE(resolve_as_of_equals_the_resolve_done_at_that_moment) {
   BOOST_TEST(names_field(bad, "as_of"));
 }
 
+BOOST_AUTO_TEST_CASE(options_come_from_flags_then_environment_then_the_config_file) {
+  server.reset();
+  const std::string conf = dir.sub("referrald.conf");
+  {
+    std::ofstream out(conf);
+    out << "# referrald options\n\nrate-limit-burst = 7\nrate-limit-rps = \"5\"\n";
+  }
+  auto limit_with = [&](std::vector<std::string> args, std::vector<std::string> env) {
+    server_process p({dir.sub("data"), std::move(args), std::move(env), true});
+    return http_client(p.port(), admin_secret)
+        .get("/passthrough-referrers?account_id=acme")
+        .header("ratelimit-limit");
+  };
+  BOOST_TEST(limit_with({"--config", conf}, {}) == "7");
+  BOOST_TEST(limit_with({"--config=" + conf}, {"REFERRALD_RATE_LIMIT_BURST=9"}) == "9");
+  BOOST_TEST(limit_with({"--config", conf, "--rate-limit-burst", "11"},
+                        {"REFERRALD_RATE_LIMIT_BURST=9"}) == "11");
+  BOOST_TEST(limit_with({}, {"REFERRALD_CONFIG=" + conf}) == "7");
+  // A bad line stops the start, naming the file and the line.
+  {
+    std::ofstream out(conf);
+    out << "rate-limit-burst = 7\nno-such-option = 1\n";
+  }
+  auto r = run_command(REFERRALD_BINARY, "--config " + conf + " --data " + dir.sub("data2"));
+  BOOST_TEST(r.exit == 2);
+  BOOST_TEST(r.output.find(conf + ":2: unknown option --no-such-option") != std::string::npos,
+             r.output);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
