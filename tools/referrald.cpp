@@ -1,5 +1,6 @@
 // referrald — the server process (README, "Configuration").
 
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -566,7 +567,9 @@ int main(int argc, char** argv) {
     sopts.body_limits.push_body = cfg.max_body;
     sopts.body_limits.rule_body = std::min<std::size_t>(cfg.max_body, 1u << 20);
     sopts.on_hangup = [] {
+      sd_notify(0, "RELOADING=1");
       infra::reopen_log_file();
+      sd_notify(0, "READY=1");
     };
     sopts.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
     sopts.read_timeout = std::chrono::milliseconds(cfg.read_timeout_ms);
@@ -581,7 +584,12 @@ int main(int argc, char** argv) {
     std::printf("listening on %s\n", server.local_endpoint().c_str());
     std::fflush(stdout);
     infra::log(infra::log_level::info, "serving data directory " + cfg.data);
+    // Under systemd (Type=notify): ready once listening — the store is open and a cluster
+    // node has caught up with its stream by now. A no-op without NOTIFY_SOCKET.
+    sd_notifyf(0, "READY=1\nSTATUS=serving %s on %s\nMAINPID=%lu", cfg.data.c_str(),
+               server.local_endpoint().c_str(), static_cast<unsigned long>(getpid()));
     server.run();
+    sd_notify(0, "STOPPING=1\nSTATUS=stopping: writing what is pending");
     infra::log(infra::log_level::info, "stopping: writing what is pending");
     runtime.shutdown();
   } catch (const std::exception& e) {
