@@ -71,6 +71,7 @@ std::string http_metrics::render(std::size_t live_accounts) const {
   for (const slot* s : all)
     s->latency.render(out, "referrald_http_request_duration_seconds", s->labels);
   infra::metrics().render(out);
+  infra::render_process(out);
   out += "# HELP referrald_account_actors_registered Account actors in the registry.\n";
   out += "# TYPE referrald_account_actors_registered gauge\n";
   out += "referrald_account_actors_registered " + std::to_string(live_accounts) + "\n";

@@ -247,6 +247,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   ~session() {
+    counted_in_flight(false);
     if (--srv_->live_sessions == 0 && srv_->draining) {
       net::post(srv_->workers.front()->ioc, [srv = srv_] { srv->drain_timer.cancel(); });
     }
@@ -305,6 +306,7 @@ class session : public std::enable_shared_from_this<session> {
   void request_begins() {
     if (phase_ != phase::idle) return;
     phase_ = phase::reading;
+    counted_in_flight(true);
     started_ = clock::now();
     deadline_ = started_ + srv_->options.read_timeout;
   }
@@ -833,6 +835,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void finish(response resp) {
     auto& req = parser_->get();
+    counted_in_flight(false);
     decorate(resp);
     log_request(resp, clock::now() - started_);
     double seconds = std::chrono::duration<double>(clock::now() - started_).count();
@@ -901,7 +904,16 @@ class session : public std::enable_shared_from_this<session> {
     });
   }
 
+  // referrald_http_requests_in_flight: from a request's first byte to its answer (or to
+  // the connection's end).
+  void counted_in_flight(bool now) {
+    if (now == in_flight_) return;
+    in_flight_ = now;
+    infra::metrics().http_requests_in_flight.fetch_add(now ? 1 : -1, std::memory_order_relaxed);
+  }
+
   void close() {
+    counted_in_flight(false);
     if (phase_ == phase::closed) return;
     phase_ = phase::closed;
     beast::error_code ec;
@@ -931,6 +943,7 @@ class session : public std::enable_shared_from_this<session> {
   domain::key_table::usage* key_use_ = nullptr;  // in keys_
   std::string account_, brand_;                  // the tenant named, for the access log
   std::string idempotency_scope_;                // the Idempotency-Key this request claimed
+  bool in_flight_ = false;                       // counted in referrald_http_requests_in_flight
   std::array<char, 16 * 1024> drain_buffer_;
   std::size_t lingered_ = 0;
 };

@@ -1,3 +1,11 @@
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <vector>
 #include "infra/metrics.hpp"
 
 #include <cstdio>
@@ -145,6 +153,87 @@ void process_metrics::render(std::string& out) const {
 process_metrics& metrics() {
   static process_metrics instance;
   return instance;
+}
+
+namespace {
+
+std::string g_version = "unknown", g_compiler = "unknown";
+
+// A label value, escaped as the text format wants (backslash, quote, newline).
+std::string label_value(const std::string& v) {
+  std::string out;
+  for (char ch : v) {
+    if (ch == '\\' || ch == '"') out += '\\';
+    if (ch == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += ch;
+  }
+  return out;
+}
+
+}  // namespace
+
+void set_build_info(std::string version, std::string compiler) {
+  g_version = std::move(version);
+  g_compiler = std::move(compiler);
+}
+
+void render_process(std::string& out) {
+  out +=
+      "# HELP referrald_build_info The running build (always 1).\n"
+      "# TYPE referrald_build_info gauge\n"
+      "referrald_build_info{version=\"" +
+      label_value(g_version) + "\",compiler=\"" + label_value(g_compiler) + "\"} 1\n";
+  gauge(out, "referrald_http_requests_in_flight", "HTTP requests read and not yet answered.",
+        metrics().http_requests_in_flight.load());
+  // /proc/self/stat: after the command in parentheses, field 14 utime, 15 stime (clock
+  // ticks), 22 starttime (ticks after boot), 23 vsize (bytes), 24 rss (pages).
+  std::ifstream stat_file("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  auto close = stat.rfind(')');
+  if (close != std::string::npos) {
+    std::istringstream fields(stat.substr(close + 2));
+    std::vector<std::string> f((std::istream_iterator<std::string>(fields)),
+                               std::istream_iterator<std::string>());
+    // f[0] is field 3 (state).
+    auto at = [&](std::size_t field) -> double {
+      return field - 3 < f.size() ? std::strtod(f[field - 3].c_str(), nullptr) : 0.0;
+    };
+    const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+    double boot = 0;
+    std::ifstream proc_stat("/proc/stat");
+    for (std::string line; std::getline(proc_stat, line);) {
+      if (line.rfind("btime ", 0) == 0) boot = std::strtod(line.c_str() + 6, nullptr);
+    }
+    auto line = [&](const char* name, const char* type, const char* help, double v) {
+      out += std::string("# HELP ") + name + ' ' + help + "\n# TYPE " + name + ' ' + type + '\n' +
+             name + ' ';
+      append_number(out, v);
+      out += '\n';
+    };
+    line("process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds.",
+         (at(14) + at(15)) / ticks);
+    line("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", at(24) * page);
+    line("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", at(23));
+    line("process_start_time_seconds", "gauge",
+         "Start time of the process since the Unix epoch in seconds.", boot + at(22) / ticks);
+  }
+  std::size_t fds = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++fds;
+  }
+  gauge(out, "process_open_fds", "Number of open file descriptors.",
+        static_cast<std::int64_t>(fds));
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    gauge(out, "process_max_fds", "Maximum number of open file descriptors.",
+          static_cast<std::int64_t>(lim.rlim_cur));
+  }
 }
 
 }  // namespace referrald::infra

@@ -62,11 +62,21 @@ struct process_metrics {
   // Cluster mode: requests made again because another node's write to their account came
   // first (each is checked again against the new state, then written).
   std::atomic<std::uint64_t> cluster_writes_beaten{0};
+  // HTTP requests read and not yet answered.
+  std::atomic<std::int64_t> http_requests_in_flight{0};
 
   // Renders every metric above in the Prometheus text format.
   void render(std::string& out) const;
 };
 
 process_metrics& metrics();
+
+// The build's version, shown as referrald_build_info{version=...} (set once at start).
+void set_build_info(std::string version, std::string compiler);
+
+// The process collector's metrics, from /proc/self: process_cpu_seconds_total,
+// process_resident_memory_bytes, process_virtual_memory_bytes, process_open_fds,
+// process_max_fds, process_start_time_seconds.
+void render_process(std::string& out);
 
 }  // namespace referrald::infra

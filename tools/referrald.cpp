@@ -19,6 +19,7 @@
 #include "actors/runtime.hpp"
 #include "http/server.hpp"
 #include "infra/log.hpp"
+#include "infra/metrics.hpp"
 #include "store/db.hpp"
 #include "store/key_store.hpp"
 #include "tools/version.hpp"
@@ -508,6 +509,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   std::signal(SIGHUP, SIG_IGN);
   config cfg = parse(argc, argv);
+  infra::set_build_info(REFERRALD_VERSION, REFERRALD_COMPILER);
   infra::set_log_level(*infra::log_level_from_string(cfg.log_level));
   infra::set_log_json(cfg.log_format == "json");
   if (!cfg.log_file.empty() && !infra::set_log_file(cfg.log_file)) {

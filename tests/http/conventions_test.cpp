@@ -4,6 +4,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -596,6 +597,26 @@ BOOST_AUTO_TEST_CASE(options_come_from_flags_then_environment_then_the_config_fi
   BOOST_TEST(r.exit == 2);
   BOOST_TEST(r.output.find(conf + ":2: unknown option --no-such-option") != std::string::npos,
              r.output);
+}
+
+BOOST_AUTO_TEST_CASE(metrics_show_the_process_the_build_and_requests_in_flight) {
+  auto body = http_client(server->port()).get("/metrics").body;
+  auto value = [&](const std::string& name) {
+    auto at = body.find("\n" + name + " ");
+    BOOST_REQUIRE_MESSAGE(at != std::string::npos, name);
+    return std::stod(body.substr(at + name.size() + 2));
+  };
+  BOOST_TEST(value("process_cpu_seconds_total") > 0);
+  BOOST_TEST(value("process_resident_memory_bytes") > 1e6);
+  BOOST_TEST(value("process_virtual_memory_bytes") > 1e6);
+  BOOST_TEST(value("process_open_fds") >= 3);
+  BOOST_TEST(value("process_max_fds") >= value("process_open_fds"));
+  double started = value("process_start_time_seconds");
+  double now = static_cast<double>(std::time(nullptr));
+  BOOST_TEST((started > now - 600 && started <= now + 1));
+  BOOST_TEST(value("referrald_http_requests_in_flight") == 1);  // this one
+  BOOST_TEST(body.find("referrald_build_info{version=\"" REFERRALD_VERSION_TEXT "\",") !=
+             std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
