@@ -1,6 +1,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -203,11 +204,15 @@ void render_process(std::string& out) {
     };
     const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
     const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
-    double boot = 0;
-    std::ifstream proc_stat("/proc/stat");
-    for (std::string line; std::getline(proc_stat, line);) {
-      if (line.rfind("btime ", 0) == 0) boot = std::strtod(line.c_str() + 6, nullptr);
-    }
+    // The start, in the wall clock: now less the time since the start on the boot clock
+    // (/proc/uptime, the clock starttime counts on). /proc/stat's btime would drift from
+    // the wall clock by seconds on a long-running virtual machine.
+    double uptime = 0;
+    std::ifstream uptime_file("/proc/uptime");
+    uptime_file >> uptime;
+    timespec wall{};
+    clock_gettime(CLOCK_REALTIME, &wall);
+    const double now = static_cast<double>(wall.tv_sec) + static_cast<double>(wall.tv_nsec) / 1e9;
     auto line = [&](const char* name, const char* type, const char* help, double v) {
       out += std::string("# HELP ") + name + ' ' + help + "\n# TYPE " + name + ' ' + type + '\n' +
              name + ' ';
@@ -219,7 +224,8 @@ void render_process(std::string& out) {
     line("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", at(24) * page);
     line("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", at(23));
     line("process_start_time_seconds", "gauge",
-         "Start time of the process since the Unix epoch in seconds.", boot + at(22) / ticks);
+         "Start time of the process since the Unix epoch in seconds.",
+         now - (uptime - at(22) / ticks));
   }
   std::size_t fds = 0;
   std::error_code ec;
