@@ -92,13 +92,9 @@ std::optional<response> connections_list(request_ctx& c) {
   if (!page) return failure(page.err());
   auto active = bool_param(c.query, "is_active", true);
   if (!active) return failure(active.err());
-  std::string q;
-  if (const std::string* text = c.query.get("q")) {
-    if (text->empty() || text->size() > 255) {
-      return failure(domain::field_invalid("q", "must be 1 to 255 characters"));
-    }
-    q = domain::to_lower_ascii(*text);
-  }
+  auto search = search_param(c);
+  if (!search) return failure(search.err());
+  const std::string& q = *search;
   auto table = c.runtime->connections();
   return success(
       200, to_json([&](domain::json_writer& w) {

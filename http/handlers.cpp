@@ -110,6 +110,14 @@ domain::result<page> page_params(const request_ctx& c) {
   return p;
 }
 
+domain::result<std::string> search_param(const request_ctx& c) {
+  const std::string* q = c.query.get("q");
+  if (q == nullptr) return std::string();
+  if (q->empty() || q->size() > 255)
+    return domain::field_invalid("q", "must be 1 to 255 characters");
+  return domain::to_lower_ascii(*q);
+}
+
 domain::result<std::pair<std::size_t, std::int64_t>> id_page_params(const request_ctx& c) {
   auto limit = uint_param(c.query, "limit", 100, 1, 1000);
   if (!limit) return std::move(limit).err();

@@ -49,6 +49,8 @@ struct page {
   std::string starting_after;
 };
 domain::result<page> page_params(const request_ctx& c);
+// A list's `q`: lowercased ("" when absent); 1-255 characters, else 400.
+domain::result<std::string> search_param(const request_ctx& c);
 // The same for a list of objects with integer ids (starting_after a whole number; 0: from the
 // start).
 domain::result<std::pair<std::size_t, std::int64_t>> id_page_params(const request_ctx& c);

@@ -13,12 +13,9 @@ std::optional<response> api_keys_list(request_ctx& c) {
   auto active = bool_param(c.query, "is_active", true);
   if (!active) return failure(active.err());
   req.active = *active;
-  if (const std::string* q = c.query.get("q")) {
-    if (q->empty() || q->size() > 255) {
-      return failure(domain::field_invalid("q", "must be 1 to 255 characters"));
-    }
-    req.q = domain::to_lower_ascii(*q);
-  }
+  auto q = search_param(c);
+  if (!q) return failure(q.err());
+  req.q = std::move(*q);
   auto page = id_page_params(c);
   if (!page) return failure(page.err());
   req.limit = page->first;

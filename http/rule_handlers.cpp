@@ -37,12 +37,9 @@ domain::result<domain::list_query> list_params(const request_ctx& c) {
     if (!active) return std::move(active).err();
     query.is_active = *active;
   }
-  if (const std::string* q = c.query.get("q")) {
-    if (q->empty() || q->size() > 255) {
-      return domain::field_invalid("q", "must be 1 to 255 characters");
-    }
-    query.q = domain::to_lower_ascii(*q);
-  }
+  auto q = search_param(c);
+  if (!q) return std::move(q).err();
+  query.q = std::move(*q);
   if constexpr (std::is_same_v<T, domain::referrer_mapping>) {
     if (const std::string* type = c.query.get("match_type")) {
       query.matches = domain::match_type_from_string(*type);
