@@ -110,6 +110,30 @@ BOOST_AUTO_TEST_CASE(stored_form_round_trips_and_hides_nothing_it_needs) {
   }
 }
 
+// A key stored before the lifecycle fields existed (format 2 with tags 1-8 only) reads
+// back with them absent: no expiry, never used, no creator, no previous secret.
+BOOST_AUTO_TEST_CASE(a_key_stored_before_the_lifecycle_fields_reads_back) {
+  api_key k;
+  k.id = 4;
+  k.name = "before";
+  k.role = role::editor;
+  k.grants = grants{false, {"acme"}, false, {}};
+  k.created_at = 1736071200000;
+  k.secret_digest = sha256("rk_old");
+  std::string stored = encode_stored_key(k);
+  // The lifecycle fields at their defaults are the last 8 bytes: tags 9, 10, 12 and 13 with
+  // "absent" (created_by, null, is left out). Without them it is what 0.2 wrote.
+  std::string old = stored.substr(0, stored.size() - 8);
+  BOOST_REQUIRE(static_cast<unsigned char>(stored[stored.size() - 8]) == 9u);
+  auto read = decode_stored_key(old, true);
+  BOOST_REQUIRE(read.ok());
+  BOOST_TEST((*read == k));
+  BOOST_TEST(!read->expires_at.has_value());
+  BOOST_TEST(!read->last_used_at.has_value());
+  BOOST_TEST(!read->created_by.has_value());
+  BOOST_TEST(!read->previous_digest.has_value());
+}
+
 // Exactly what release 0.2 stored (format 1) is read back.
 BOOST_AUTO_TEST_CASE(format_1_stored_json_is_read) {
   std::string digest = to_hex(sha256("rk_secret"));
