@@ -8,11 +8,29 @@
 #include "domain/base/json.hpp"
 #include "domain/base/text.hpp"
 #include "http/http_metrics.hpp"
+#include "http/openapi.hpp"
 #include "http/rate_limiter.hpp"
 
 namespace referrald::http {
 
 using domain::access;
+
+namespace {
+
+// The OpenAPI document of the last router made (a server makes one), served as it is.
+std::atomic<std::shared_ptr<const std::string>> g_openapi;
+
+void publish_openapi(std::string doc) {
+  g_openapi.store(std::make_shared<const std::string>(std::move(doc)));
+}
+
+}  // namespace
+
+std::optional<response> openapi_json(request_ctx&) {
+  auto doc = g_openapi.load();
+  if (!doc) return failure(domain::make_error(domain::errc::not_found, "no document"));
+  return raw_json(200, *doc);
+}
 
 router make_router(const limits& l) {
   // Routes without a body still accept (and ignore) one up to the rule limit.
@@ -22,6 +40,7 @@ router make_router(const limits& l) {
   r.add("/healthz", method::get, &healthz, {std::nullopt, rule});
   r.add("/readyz", method::get, &readyz, {std::nullopt, rule});
   r.add("/metrics", method::get, &metrics, {std::nullopt, rule});
+  r.add("/openapi.json", method::get, &openapi_json, {std::nullopt, rule});
 
   r.add("/api-keys", method::get, &api_keys_list,
         {admin, rule, "limit starting_after is_active q"});
@@ -53,6 +72,7 @@ router make_router(const limits& l) {
   r.add(connections + "/{connection_id}/events", method::post, &connection_push, {write, push});
   r.add("/{brand_id}/ai-referrals/report", method::get, &ai_report,
         {read, rule, "from to group_by connection_id limit starting_after"});
+  publish_openapi(openapi_document(r));
   return r;
 }
 

@@ -79,6 +79,7 @@ actors::reply_to reply_with(const request_ctx& c, unsigned status,
 std::optional<response> healthz(request_ctx& c);
 std::optional<response> readyz(request_ctx& c);
 std::optional<response> metrics(request_ctx& c);
+std::optional<response> openapi_json(request_ctx& c);
 
 std::optional<response> api_keys_list(request_ctx& c);
 std::optional<response> api_keys_create(request_ctx& c);

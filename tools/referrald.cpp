@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "actors/runtime.hpp"
+#include "http/handlers.hpp"
+#include "http/openapi.hpp"
 #include "http/server.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
@@ -94,6 +96,7 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
                          comment line. A flag wins over the environment, which wins over
                          the file (also REFERRALD_CONFIG=FILE)
   --version              the version and how it was built
+  --openapi              print the API's OpenAPI 3.1 document (for the default limits)
   --help, help           this text
 
 Environment only:
@@ -403,6 +406,10 @@ config parse(int argc, char** argv) {
     }
     if (arg == "--version") {
       std::fputs(tools::version_text("referrald").c_str(), stdout);
+      std::exit(0);
+    }
+    if (arg == "--openapi") {
+      std::fputs(http::openapi_document(http::make_router(http::limits{})).c_str(), stdout);
       std::exit(0);
     }
     if (!arg.starts_with("--")) fail("unexpected argument '" + std::string(arg) + "'");

@@ -333,18 +333,36 @@ std::span<const schema::field<api_key>> api_key_fields() {
   static const schema::choice_access<K> role_access{&schema::get_choice<K, domain::role, &K::role>,
                                                     &schema::set_choice<K, domain::role, &K::role>,
                                                     k_role_names};
-  static const schema::custom_access<K> accounts{&read_accounts_field, &write_accounts_of,
-                                                 &encode_accounts,     &decode_accounts,
-                                                 &same_accounts,       &copy_accounts};
-  static const schema::custom_access<K> brands{&read_brands_field, &write_brands_of, &encode_brands,
-                                               &decode_brands,     &same_brands,     &copy_brands};
-  static const schema::custom_access<K> digest{&read_digest,   &write_digest, &encode_digest,
-                                               &decode_digest, &same_digest,  &copy_digest};
-  static const schema::custom_access<K> expiry{&read_expiry,   &write_expiry, &encode_expiry,
-                                               &decode_expiry, &same_expiry,  &copy_expiry};
-  static const schema::custom_access<K> previous{&read_previous,   &write_previous,
-                                                 &encode_previous, &decode_previous,
-                                                 &same_previous,   &copy_previous};
+  static const schema::custom_access<K> accounts{
+      &read_accounts_field,
+      &write_accounts_of,
+      &encode_accounts,
+      &decode_accounts,
+      &same_accounts,
+      &copy_accounts,
+      R"({"type":"array","maxItems":1000,"items":{"type":"string","pattern":"^(\\*|[a-z0-9][a-z0-9_-]{0,63})$"},"description":"account ids, or the one item * for every account"})"};
+  static const schema::custom_access<K> brands{
+      &read_brands_field,
+      &write_brands_of,
+      &encode_brands,
+      &decode_brands,
+      &same_brands,
+      &copy_brands,
+      R"({"type":"array","maxItems":1000,"items":{"oneOf":[{"type":"integer","minimum":1},{"const":"*"}]},"description":"brand ids, or the one item * for every brand"})"};
+  static const schema::custom_access<K> digest{&read_digest,          &write_digest, &encode_digest,
+                                               &decode_digest,        &same_digest,  &copy_digest,
+                                               R"({"type":"string"})"};
+  static const schema::custom_access<K> expiry{
+      &read_expiry,
+      &write_expiry,
+      &encode_expiry,
+      &decode_expiry,
+      &same_expiry,
+      &copy_expiry,
+      R"({"type":["string","null"],"format":"date-time","description":"when the key stops working (RFC 3339, in the future when set); null: never"})"};
+  static const schema::custom_access<K> previous{
+      &read_previous, &write_previous, &encode_previous,      &decode_previous,
+      &same_previous, &copy_previous,  R"({"type":"string"})"};
   // Tags are stored: never reuse or renumber one.
   static const field<K> fields[] = {
       {"id", 1, type::integer, &K::id, server},

@@ -94,6 +94,8 @@ struct custom_access {
   bool (*decode)(codec::reader& in, T& out);
   bool (*same)(const T& a, const T& b);
   void (*copy)(const T& from, T& to);
+  // The value's JSON Schema (2020-12), for the published contract (http/openapi.cpp).
+  std::string_view json_schema;
 };
 
 template <class T, class E, E T::*M>

@@ -15,27 +15,9 @@ set -euo pipefail
 server="${1:?usage: readme_examples.sh REFERRALD README.md}"
 readme="${2:?usage: readme_examples.sh REFERRALD README.md}"
 
-work="$(mktemp -d)"
-pid=""
-cleanup() {
-  if [ -n "$pid" ]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$server" --listen 127.0.0.1:0 --data "$work/data" >"$work/out" 2>&1 &
-pid=$!
-for _ in $(seq 1 200); do
-  grep -q '^listening on ' "$work/out" && grep -q '^  rk_' "$work/out" && break
-  kill -0 "$pid" 2>/dev/null || { cat "$work/out" >&2; exit 1; }
-  sleep 0.05
-done
-port="$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/out")"
-key="$(sed -n 's/^  \(rk_[A-Za-z0-9_-]*\)$/\1/p' "$work/out")"
-[ -n "$port" ] && [ -n "$key" ] || { echo "no port or key in:" >&2; cat "$work/out" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../support/server.sh"
+make_work_dir
+start_server "$server"
 
 # The ```sh blocks that call curl, in order; the quick start's `export KEY=rk_...` is the
 # one line a reader edits, so it is left out and KEY set here instead.

@@ -103,6 +103,7 @@ http_reply http_client::request(std::string_view method, std::string_view target
     }
     out.body = std::move(res.body());
     if (!res.keep_alive()) impl_->stream.reset();
+    if (reply_observer()) reply_observer()(method, target, out);
     return out;
   }
   return {};

@@ -6,6 +6,7 @@
 #include <rapidjson/document.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -50,6 +51,15 @@ class http_client {
   http_reply del(std::string_view target) { return request("DELETE", target); }
 
   void set_token(std::string token) { token_ = std::move(token); }
+
+  // Called with every answer `request` returns (a suite checks each against the API
+  // contract: tests/support/contract.hpp). Set once, before any test runs.
+  using observer = std::function<void(std::string_view method, std::string_view target,
+                                      const http_reply& reply)>;
+  static observer& reply_observer() {
+    static observer o;
+    return o;
+  }
   // Number of TCP connections opened so far (keep-alive checks).
   int connections_opened() const { return connections_; }
 
