@@ -715,6 +715,9 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
             self->state.tip = *result.state;
             self->state.loaded = true;
             publish(self);
+            infra::metrics().account_load_seconds.observe(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - load_started)
+                    .count());
             if (infra::log_enabled(infra::log_level::info)) {
               const auto& s = *result.state;
               auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -5,9 +5,11 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <caf/event_based_actor.hpp>
+#include <chrono>
 
 #include "actors/guard.hpp"
 #include "actors/type_ids.hpp"
+#include "infra/metrics.hpp"
 #include "snapshots/backup.hpp"
 
 namespace referrald::actors {
@@ -15,7 +17,10 @@ namespace referrald::actors {
 namespace {
 
 void create(const store::db& db, backup_create_req& req) {
+  auto started = std::chrono::steady_clock::now();
   auto b = snapshots::create_backup(db);
+  infra::metrics().backup_seconds.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (!b) return req.reply->deliver(std::move(b).err());
   rapidjson::StringBuffer buf;
   domain::json_writer w(buf);

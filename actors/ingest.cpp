@@ -242,8 +242,14 @@ void report(const ingest_services& svc, report_req& req) {
 
 caf::behavior ingest_actor(caf::event_based_actor*, ingest_services svc) {
   return {
-      [svc](push_req& req) { contain("ingest", req, [&] { push(svc, req); }); },
-      [svc](report_req& req) { contain("ingest", req, [&] { report(svc, req); }); },
+      [svc](push_req& req) {
+        infra::metrics().ingest_queue_depth.fetch_sub(1, std::memory_order_relaxed);
+        contain("ingest", req, [&] { push(svc, req); });
+      },
+      [svc](report_req& req) {
+        infra::metrics().ingest_queue_depth.fetch_sub(1, std::memory_order_relaxed);
+        contain("ingest", req, [&] { report(svc, req); });
+      },
   };
 }
 

@@ -17,6 +17,7 @@ namespace referrald::actors {
 namespace {
 
 void store_snapshot(const loader_context& ctx, const domain::account_state& state) {
+  auto started = std::chrono::steady_clock::now();
   store::write_batch batch;
   auto st = ctx.snaps->put(batch, state);
   // Not logged: a snapshot lost in a crash is only rebuilt from the log, and a large one
@@ -27,7 +28,10 @@ void store_snapshot(const loader_context& ctx, const domain::account_state& stat
                                            state.account_id() + ": " + st.err().message);
     return;
   }
-  infra::metrics().snapshots_written.fetch_add(1, std::memory_order_relaxed);
+  auto& m = infra::metrics();
+  m.snapshots_written.fetch_add(1, std::memory_order_relaxed);
+  m.snapshot_write_seconds.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 }
 
 loaded_account load(const loader_context& ctx, const std::string& account_id) {

@@ -351,7 +351,10 @@ void runtime::tell(connections_request request) {
              std::move(request));
 }
 
+void runtime::render_store_metrics(std::string& out) const { impl_->db.render_metrics(out); }
+
 void runtime::tell(ingest_request request) {
+  infra::metrics().ingest_queue_depth.fetch_add(1, std::memory_order_relaxed);
   std::visit([&](auto&& req) { caf::anon_send(impl_->ingest_pool, std::move(req)); },
              std::move(request));
 }

@@ -107,6 +107,9 @@ class runtime {
   // Number of account actors alive.
   std::size_t live_accounts() const;
 
+  // The store's figures for /metrics (store::db::render_metrics).
+  void render_store_metrics(std::string& out) const;
+
   // Stops every actor and writes what the commit queue still holds. Idempotent.
   void shutdown();
 

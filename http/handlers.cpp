@@ -288,6 +288,7 @@ std::optional<response> metrics(request_ctx& c) {
   response r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = c.metrics->render(c.runtime->live_accounts());
+  c.runtime->render_store_metrics(r.body);
   if (auto ready = c.runtime->ready(); ready.cluster) {
     r.body +=
         "# HELP referrald_cluster_apply_lag_seconds How long the stream's message being applied "

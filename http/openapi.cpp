@@ -345,7 +345,9 @@ class builder {
   builder() { doc_.SetObject(); }
 
   alloc_t& a() { return doc_.GetAllocator(); }
-  value str(std::string_view s) { return value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a()); }
+  value str(std::string_view s) {
+    return value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a());
+  }
   value obj() { return value(rapidjson::kObjectType); }
 
   value parse(std::string_view json) {
@@ -465,8 +467,9 @@ value field_schema(builder& b, const domain::schema::field<T>& f) {
 // takes (`create`: the body fields, the required ones required) or a patch body (`patch`:
 // any non-empty subset). `extra` adds properties (name, JSON Schema text) to an output.
 template <class T>
-value table_schema(builder& b, std::span<const domain::schema::field<T>> fields, shape sh,
-                   std::initializer_list<std::pair<std::string_view, std::string_view>> extra = {}) {
+value table_schema(
+    builder& b, std::span<const domain::schema::field<T>> fields, shape sh,
+    std::initializer_list<std::pair<std::string_view, std::string_view>> extra = {}) {
   using namespace domain::schema;
   value s = b.obj();
   b.add(s, "type", b.str("object"));
@@ -497,27 +500,27 @@ value table_schema(builder& b, std::span<const domain::schema::field<T>> fields,
 // {"<items>": [item], "total", "active_count", "has_more", "next_starting_after"}
 value list_schema(builder& b, std::string_view items, std::string_view item, bool active_count,
                   std::string_view cursor_type) {
-  std::string json = R"({"type":"object","additionalProperties":false,"required":[")" +
-                     std::string(items) + R"(","total",)" +
-                     (active_count ? R"("active_count",)" : "") +
-                     R"("has_more","next_starting_after"],"properties":{")" + std::string(items) +
-                     R"(":{"type":"array","items":{"$ref":"#/components/schemas/)" +
-                     std::string(item) +
-                     R"("}},"total":{"type":"integer","minimum":0,"description":"every item of the collection, not only the page's"},)" +
-                     (active_count ? R"("active_count":{"type":"integer","minimum":0},)" : "") +
-                     R"("has_more":{"type":"boolean"},"next_starting_after":{"type":[")" +
-                     std::string(cursor_type) +
-                     R"(","null"],"description":"the starting_after of the next page, while has_more"}}})";
+  std::string json =
+      R"({"type":"object","additionalProperties":false,"required":[")" + std::string(items) +
+      R"(","total",)" + (active_count ? R"("active_count",)" : "") +
+      R"("has_more","next_starting_after"],"properties":{")" + std::string(items) +
+      R"(":{"type":"array","items":{"$ref":"#/components/schemas/)" + std::string(item) +
+      R"("}},"total":{"type":"integer","minimum":0,"description":"every item of the collection, not only the page's"},)" +
+      (active_count ? R"("active_count":{"type":"integer","minimum":0},)" : "") +
+      R"("has_more":{"type":"boolean"},"next_starting_after":{"type":[")" +
+      std::string(cursor_type) +
+      R"(","null"],"description":"the starting_after of the next page, while has_more"}}})";
   return b.parse(json);
 }
 
 // An import body: {"mode", "validate_only", "<items>": [create bodies]}.
 value import_schema(builder& b, std::string_view items, std::string_view create) {
-  return b.parse(R"({"type":"object","required":[")" + std::string(items) +
-                 R"("],"additionalProperties":false,"properties":{"mode":{"$ref":"#/components/schemas/ImportMode"},"validate_only":{"type":"boolean","default":false},")" +
-                 std::string(items) +
-                 R"(":{"type":"array","minItems":1,"maxItems":10000,"items":{"$ref":"#/components/schemas/)" +
-                 std::string(create) + R"("}}}})");
+  return b.parse(
+      R"({"type":"object","required":[")" + std::string(items) +
+      R"("],"additionalProperties":false,"properties":{"mode":{"$ref":"#/components/schemas/ImportMode"},"validate_only":{"type":"boolean","default":false},")" +
+      std::string(items) +
+      R"(":{"type":"array","minItems":1,"maxItems":10000,"items":{"$ref":"#/components/schemas/)" +
+      std::string(create) + R"("}}}})");
 }
 
 value export_schema(builder& b, std::string_view items, std::string_view create) {
@@ -562,9 +565,12 @@ void add_components(builder& b, value& schemas) {
   }
   b.add(schemas, "ApiKey", table_schema(b, key, shape::output));
   b.add(schemas, "ApiKeyCreate", table_schema(b, key, shape::create));
-  b.add(schemas, "ApiKeyWithSecret",
-        table_schema(b, key, shape::output,
-                     {{"secret", R"({"type":["string","null"],"description":"the secret, shown only in this answer; null when an idempotent replay comes after a restart"})"}}));
+  b.add(
+      schemas, "ApiKeyWithSecret",
+      table_schema(
+          b, key, shape::output,
+          {{"secret",
+            R"({"type":["string","null"],"description":"the secret, shown only in this answer; null when an idempotent replay comes after a restart"})"}}));
   b.add(schemas, "ApiKeyList", list_schema(b, "keys", "ApiKey", true, "integer"));
   b.add(schemas, "Connection", table_schema(b, conn, shape::output));
   b.add(schemas, "ConnectionCreate", table_schema(b, conn, shape::create));
@@ -738,8 +744,10 @@ value operation_object(builder& b, const operation& op, const route& rt, bool if
     b.add(content, "application/json", std::move(media));
     if (op.csv_request) {
       value csv = b.obj();
-      b.add(csv, "schema",
-            b.parse(R"({"type":"string","description":"RFC 4180 CSV: a header row of body field names, then one rule per row"})"));
+      b.add(
+          csv, "schema",
+          b.parse(
+              R"({"type":"string","description":"RFC 4180 CSV: a header row of body field names, then one rule per row"})"));
       b.add(content, "text/csv", std::move(csv));
     }
     b.add(body, "content", std::move(content));
@@ -829,18 +837,24 @@ void add_shared_components(builder& b, value& components) {
 
   value& responses = b.member(components, "responses");
   const std::pair<unsigned, std::string_view> errors[] = {
-      {400, "Invalid request: a field, parameter or header named in error.details (validation_failed, invalid_json, bad_request)"},
+      {400,
+       "Invalid request: a field, parameter or header named in error.details (validation_failed, "
+       "invalid_json, bad_request)"},
       {401, "No key, an unknown, revoked or expired key (unauthorized)"},
       {403, "The key's role or grants do not allow this (forbidden)"},
       {404, "No such object in this account or brand (not_found)"},
-      {409, "Conflict: the object's unique key is taken, or the Idempotency-Key was used for another request or is in flight (conflict)"},
+      {409,
+       "Conflict: the object's unique key is taken, or the Idempotency-Key was used for another "
+       "request or is in flight (conflict)"},
       {412, "If-Match named another version of the object (precondition_failed)"},
       {413, "The body is over the route's limit (payload_too_large)"},
       {415, "The body is not application/json (or text/csv where taken) (unsupported_media_type)"},
       {429, "The key's rate-limit bucket is empty (rate_limited); Retry-After says when to retry"},
       {500, "The server failed (internal, store_corrupted)"},
       {503, "No answer within the request timeout, or shutting down (unavailable); Retry-After: 1"},
-      {507, "The disk is below the free-space reserve; nothing was stored (insufficient_storage); Retry-After: 30"},
+      {507,
+       "The disk is below the free-space reserve; nothing was stored (insufficient_storage); "
+       "Retry-After: 30"},
   };
   for (const auto& [status, text] : errors) {
     value r = b.obj();
@@ -863,8 +877,7 @@ void add_shared_components(builder& b, value& components) {
   value bearer = b.obj();
   b.add(bearer, "type", b.str("http"));
   b.add(bearer, "scheme", b.str("bearer"));
-  b.add(bearer, "description",
-        b.str("An API key's secret (rk_...): Authorization: Bearer rk_..."));
+  b.add(bearer, "description", b.str("An API key's secret (rk_...): Authorization: Bearer rk_..."));
   b.add(security, "bearer", std::move(bearer));
 }
 
@@ -873,7 +886,8 @@ void add_shared_components(builder& b, value& components) {
 std::vector<std::string> undocumented_routes(const router& r) {
   std::vector<std::string> out;
   for (const auto& rt : r.routes())
-    if (find_operation(rt.verb, rt.pattern) == nullptr) out.push_back(route_name(rt.verb, rt.pattern));
+    if (find_operation(rt.verb, rt.pattern) == nullptr)
+      out.push_back(route_name(rt.verb, rt.pattern));
   return out;
 }
 
@@ -909,7 +923,8 @@ std::string openapi_document(const router& r) {
   b.add(info, "license", std::move(license));
   b.add(d, "info", std::move(info));
   value servers(rapidjson::kArrayType);
-  for (auto [url, text] : {std::pair{"/", "this server"}, std::pair{"/v1", "this server, version 1"}}) {
+  for (auto [url, text] :
+       {std::pair{"/", "this server"}, std::pair{"/v1", "this server, version 1"}}) {
     value s = b.obj();
     b.add(s, "url", b.str(url));
     b.add(s, "description", b.str(text));

@@ -561,6 +561,7 @@ class session : public std::enable_shared_from_this<session> {
     ctx.params = std::move(match_.params);
     ctx.body = req.body();
     ctx.body_storage = &req.body();
+    infra::metrics().http_request_bytes.observe(req.body().size());
     ctx.content_type = sv(req[bhttp::field::content_type]);
     ctx.runtime = &srv_->runtime;
     ctx.metrics = &srv_->metrics;
@@ -839,6 +840,7 @@ class session : public std::enable_shared_from_this<session> {
     decorate(resp);
     log_request(resp, clock::now() - started_);
     double seconds = std::chrono::duration<double>(clock::now() - started_).count();
+    infra::metrics().http_response_bytes.observe(resp.body.size());
     if (match_.kind == router::match::found) {
       srv_->metrics.record(match_.entry->index, resp.status, seconds);
     } else if (match_.kind == router::match::method_not_allowed && match_.same_path != nullptr) {

@@ -1,6 +1,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -47,6 +48,16 @@ void gauge(std::string& out, const char* name, const char* help, std::int64_t v)
   scalar(out, name, "gauge", help, std::to_string(v));
 }
 
+void histogram(std::string& out, const char* name, const char* help, const latency_histogram& h) {
+  out += std::string("# HELP ") + name + ' ' + help + "\n# TYPE " + name + " histogram\n";
+  h.render(out, name, "");
+}
+
+void histogram(std::string& out, const char* name, const char* help, const count_histogram& h) {
+  out += std::string("# HELP ") + name + ' ' + help + "\n# TYPE " + name + " histogram\n";
+  h.render(out, name);
+}
+
 }  // namespace
 
 void latency_histogram::observe(double seconds) {
@@ -56,6 +67,33 @@ void latency_histogram::observe(double seconds) {
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   sum_ns_.fetch_add(static_cast<std::uint64_t>(seconds * 1e9), std::memory_order_relaxed);
+}
+
+count_histogram::count_histogram(std::uint64_t base, std::size_t steps)
+    : steps_(std::min(steps, max_steps)) {
+  std::uint64_t b = 1;
+  for (std::size_t i = 0; i < steps_; ++i, b *= base)
+    bounds_[i] = b;
+}
+
+void count_histogram::observe(std::uint64_t v) {
+  std::size_t i = 0;
+  while (i < steps_ && v > bounds_[i])
+    ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_.fetch_add(v, std::memory_order_relaxed);
+}
+
+void count_histogram::render(std::string& out, const std::string& name) const {
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i <= steps_; ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    out += name + "_bucket{le=\"" + (i < steps_ ? std::to_string(bounds_[i]) : "+Inf") + "\"} " +
+           std::to_string(cumulative) + '\n';
+  }
+  out += name + "_sum " + std::to_string(sum_.load(std::memory_order_relaxed)) + '\n';
+  out += name + "_count " + std::to_string(count_.load(std::memory_order_relaxed)) + '\n';
 }
 
 void latency_histogram::render(std::string& out, const std::string& name,
@@ -146,9 +184,26 @@ void process_metrics::render(std::string& out) const {
           "Cluster mode: requests made again because another node's write to their account "
           "came first.",
           cluster_writes_beaten.load());
-  out += "# HELP referrald_store_commit_seconds Time of one synced group commit.\n";
-  out += "# TYPE referrald_store_commit_seconds histogram\n";
-  store_commit_seconds.render(out, "referrald_store_commit_seconds", "");
+  histogram(out, "referrald_store_commit_seconds",
+            "Time of one synced group commit: the write-ahead log append and its fsync.",
+            store_commit_seconds);
+  gauge(out, "referrald_store_commit_queue_depth",
+        "Writes waiting for the commit writer (embedded store).", store_commit_queue_depth.load());
+  histogram(out, "referrald_store_commit_group_size", "Write requests one group commit covered.",
+            store_commit_group_size);
+  histogram(out, "referrald_account_load_seconds",
+            "Time to load an account: its snapshot, the events after it, its indexes.",
+            account_load_seconds);
+  gauge(out, "referrald_ingest_queue_depth",
+        "AI-referral pushes and reports waiting for an ingest actor.", ingest_queue_depth.load());
+  histogram(out, "referrald_snapshot_write_seconds", "Time to write one account's state snapshot.",
+            snapshot_write_seconds);
+  histogram(out, "referrald_backup_seconds", "Time to make one backup of the whole store.",
+            backup_seconds);
+  histogram(out, "referrald_http_request_size_bytes", "HTTP request body sizes.",
+            http_request_bytes);
+  histogram(out, "referrald_http_response_size_bytes", "HTTP response body sizes.",
+            http_response_bytes);
 }
 
 process_metrics& metrics() {

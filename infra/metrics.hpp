@@ -16,6 +16,7 @@ class latency_histogram {
  public:
   static constexpr std::array<double, 14> bounds = {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
+
   void observe(double seconds);
   // Appends `name_bucket{labels,le=..}`, `name_sum{labels}` and `name_count{labels}` lines.
   // `labels` is either empty or `key="value",...` without braces.
@@ -25,6 +26,24 @@ class latency_histogram {
   std::array<std::atomic<std::uint64_t>, bounds.size() + 1> buckets_{};
   std::atomic<std::uint64_t> count_{0};
   std::atomic<std::uint64_t> sum_ns_{0};
+};
+
+// A cumulative histogram of whole quantities (bytes, requests) with bounds in powers of
+// `base` from 1 to base^(steps-1).
+class count_histogram {
+ public:
+  static constexpr std::size_t max_steps = 16;
+  count_histogram(std::uint64_t base, std::size_t steps);
+
+  void observe(std::uint64_t v);
+  void render(std::string& out, const std::string& name) const;
+
+ private:
+  std::array<std::uint64_t, max_steps> bounds_{};
+  std::size_t steps_;
+  std::array<std::atomic<std::uint64_t>, max_steps + 1> buckets_{};
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> sum_{0};
 };
 
 struct process_metrics {
@@ -64,6 +83,19 @@ struct process_metrics {
   std::atomic<std::uint64_t> cluster_writes_beaten{0};
   // HTTP requests read and not yet answered.
   std::atomic<std::int64_t> http_requests_in_flight{0};
+  // HTTP request bodies and response bodies, in bytes (1 B to 64 MiB, by powers of 4).
+  count_histogram http_request_bytes{4, 14};
+  count_histogram http_response_bytes{4, 14};
+  // Writes waiting for the commit writer, and the requests each group commit covered.
+  std::atomic<std::int64_t> store_commit_queue_depth{0};
+  count_histogram store_commit_group_size{2, 14};
+  // Account loads (snapshot + events replayed + indexes built), and their time.
+  latency_histogram account_load_seconds;
+  // Pushes and reports handed to the ingest pool and not yet taken by an ingest actor.
+  std::atomic<std::int64_t> ingest_queue_depth{0};
+  // Account state snapshots written, and backups of the whole store made.
+  latency_histogram snapshot_write_seconds;
+  latency_histogram backup_seconds;
 
   // Renders every metric above in the Prometheus text format.
   void render(std::string& out) const;

@@ -64,6 +64,7 @@ void commit_queue::submit(write_batch batch, done_fn done, std::string stream) {
     }
     if (!refuse) {
       queue_.push_back(std::move(r));
+      infra::metrics().store_commit_queue_depth.fetch_add(1, std::memory_order_relaxed);
     } else {
       done = std::move(r.done);
     }
@@ -104,6 +105,7 @@ void commit_queue::run() {
       while (!queue_.empty() && (group.empty() || bytes < max_group_bytes_)) {
         request r = std::move(queue_.front());
         queue_.pop_front();
+        infra::metrics().store_commit_queue_depth.fetch_sub(1, std::memory_order_relaxed);
         if (auto why = refusal(r)) {
           refused.emplace_back(std::move(r), std::move(*why));
           continue;
@@ -128,6 +130,7 @@ void commit_queue::run() {
       m.store_commit_seconds.observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       if (result) {
+        m.store_commit_group_size.observe(group.size());
         m.store_commits.fetch_add(1, std::memory_order_relaxed);
         m.store_commit_requests.fetch_add(group.size(), std::memory_order_relaxed);
       }

@@ -2,9 +2,11 @@
 
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
+
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
+#include <cstdio>
 
 #include <rocksdb/listener.h>
 #include <rocksdb/sst_file_manager.h>
@@ -459,6 +461,55 @@ domain::status db::write(const write_batch& batch, durability how) {
   }
   if (how == durability::unlogged) flush_unlogged_soon(i, batch);
   return {};
+}
+
+void db::render_metrics(std::string& out) const {
+  pinned p(*impl_);
+  if (!p.open()) return;
+  rocksdb::DB& r = *impl_->rdb;
+  auto sum = [&](const std::string& property) {
+    std::uint64_t v = 0;
+    return r.GetAggregatedIntProperty(property, &v) ? std::to_string(v) : std::string("0");
+  };
+  auto one = [&](const std::string& property) {
+    std::uint64_t v = 0;
+    return r.GetIntProperty(property, &v) ? std::to_string(v) : std::string("0");
+  };
+  auto gauge = [&](const char* name, const char* help, const std::string& v) {
+    out += std::string("# HELP ") + name + ' ' + help + "\n# TYPE " + name + " gauge\n" + name +
+           ' ' + v + '\n';
+  };
+  using props = rocksdb::DB::Properties;
+  gauge("referrald_rocksdb_live_sst_bytes", "Bytes of the SST files of the current version.",
+        sum(props::kLiveSstFilesSize));
+  gauge("referrald_rocksdb_memtable_bytes", "Bytes of the active and unflushed memtables.",
+        sum(props::kCurSizeAllMemTables));
+  gauge("referrald_rocksdb_pending_compaction_bytes",
+        "Estimated bytes compaction must rewrite to bring every level under its target.",
+        sum(props::kEstimatePendingCompactionBytes));
+  gauge("referrald_rocksdb_write_stopped", "1 while RocksDB stops writes (a write stall).",
+        one(props::kIsWriteStopped));
+  // The DB statistics text holds "Cumulative stall: HH:MM:SS.sss H:M:S, P percent".
+  double stall = 0;
+  std::string stats;
+  if (r.GetProperty(props::kDBStats, &stats)) {
+    auto at = stats.find("Cumulative stall: ");
+    unsigned h = 0, m = 0;
+    double s = 0;
+    if (at != std::string::npos &&
+        std::sscanf(stats.c_str() + at + 18, "%u:%u:%lf", &h, &m, &s) == 3) {
+      stall = h * 3600.0 + m * 60.0 + s;
+    }
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", stall);
+  out +=
+      "# HELP referrald_rocksdb_stall_seconds_total Time writes were delayed or stopped by "
+      "RocksDB since the store was opened.\n"
+      "# TYPE referrald_rocksdb_stall_seconds_total counter\n"
+      "referrald_rocksdb_stall_seconds_total ";
+  out += buf;
+  out += '\n';
 }
 
 domain::status db::scan(column cf, std::string_view from, std::string_view until,

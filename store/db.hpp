@@ -171,6 +171,11 @@ class db {
   class pinned;
   pinned pin() const;
 
+  // Appends the RocksDB figures an operator watches, in the Prometheus text format:
+  // live SST bytes, memtable bytes, pending compaction bytes (over every column family),
+  // the cumulative write stall time, and whether writes are stopped. Nothing while closed.
+  void render_metrics(std::string& out) const;
+
  private:
   explicit db(std::unique_ptr<impl> i);
   std::unique_ptr<impl> impl_;
