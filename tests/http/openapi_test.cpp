@@ -51,8 +51,8 @@ BOOST_AUTO_TEST_SUITE(openapi)
 BOOST_AUTO_TEST_CASE(every_route_is_in_the_document_and_every_operation_is_a_route) {
   const http::router r = http::make_router(http::limits{});
   auto missing = http::undocumented_routes(r);
-  BOOST_TEST(missing.empty(), "routes without a declaration: " << missing.size() << " "
-                                                                << (missing.empty() ? "" : missing[0]));
+  BOOST_TEST(missing.empty(), "routes without a declaration: "
+                                  << missing.size() << " " << (missing.empty() ? "" : missing[0]));
   auto stale = http::unrouted_declarations(r);
   BOOST_TEST(stale.empty(), "declarations of no route: " << stale.size() << " "
                                                          << (stale.empty() ? "" : stale[0]));
@@ -76,8 +76,8 @@ BOOST_AUTO_TEST_CASE(every_route_is_in_the_document_and_every_operation_is_a_rou
     for (auto& c : verb)
       c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (verb == "delete" || verb == "del") verb = "delete";
-    BOOST_TEST(in_doc.contains(verb + " " + rt.pattern), "not in the document: " << verb << " "
-                                                                                  << rt.pattern);
+    BOOST_TEST(in_doc.contains(verb + " " + rt.pattern),
+               "not in the document: " << verb << " " << rt.pattern);
     ++routes;
   }
   BOOST_TEST(routes == in_doc.size());
@@ -85,7 +85,8 @@ BOOST_AUTO_TEST_CASE(every_route_is_in_the_document_and_every_operation_is_a_rou
 
   // Every query parameter a route reads is a documented parameter of its operation.
   for (const auto& rt : r.routes()) {
-    std::string verb = rt.verb == http::method::del ? "delete" : std::string(http::to_string(rt.verb));
+    std::string verb =
+        rt.verb == http::method::del ? "delete" : std::string(http::to_string(rt.verb));
     for (auto& c : verb)
       c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     const auto& op = doc["paths"][rt.pattern.c_str()][verb.c_str()];
@@ -126,8 +127,7 @@ BOOST_FIXTURE_TEST_CASE(served_without_a_key_at_both_prefixes, server_fixture) {
 
 BOOST_AUTO_TEST_CASE(the_checker_finds_what_breaks_the_document) {
   const contract& c = api_contract();
-  auto reply = [](unsigned status, std::string body,
-                  std::string type = "application/json") {
+  auto reply = [](unsigned status, std::string body, std::string type = "application/json") {
     http_reply r;
     r.status = status;
     r.body = std::move(body);
@@ -140,8 +140,8 @@ BOOST_AUTO_TEST_CASE(the_checker_finds_what_breaks_the_document) {
       R"("created_at":"2026-11-23T01:40:07.229Z","updated_at":"2026-11-23T01:40:07.229Z"})";
   const std::string target = "/passthrough-referrers/1?account_id=acme";
   BOOST_TEST(c.check("GET", target, reply(200, R"({"success":true,"data":)" + rule + "}")) == "");
-  BOOST_TEST(c.check("GET", "/v1" + target, reply(200, R"({"success":true,"data":)" + rule + "}")) ==
-             "");
+  BOOST_TEST(
+      c.check("GET", "/v1" + target, reply(200, R"({"success":true,"data":)" + rule + "}")) == "");
   // A field missing, one too many, a wrong type, a limit broken, a status not documented.
   std::string missing = rule;
   missing.erase(missing.find(R"("utm_term":"",)"), 14);

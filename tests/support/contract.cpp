@@ -98,10 +98,10 @@ std::string contract::validate_at(const rapidjson::Value& v, const rapidjson::Va
   const rapidjson::Value& s = *sp;
   if (!s.IsObject()) return path + ": the schema is not an object";
   static const std::set<std::string_view> known = {
-      "$ref",      "type",      "enum",      "const",     "properties", "required",
-      "items",     "minItems",  "maxItems",  "minLength", "maxLength",  "pattern",
-      "minimum",   "maximum",   "oneOf",     "anyOf",     "allOf",      "additionalProperties",
-      "format",    "default",   "description", "minProperties"};
+      "$ref",    "type",     "enum",        "const",        "properties", "required",
+      "items",   "minItems", "maxItems",    "minLength",    "maxLength",  "pattern",
+      "minimum", "maximum",  "oneOf",       "anyOf",        "allOf",      "additionalProperties",
+      "format",  "default",  "description", "minProperties"};
   for (auto m = s.MemberBegin(); m != s.MemberEnd(); ++m)
     if (!known.contains(sv(m->name)))
       return path + ": the schema uses '" + std::string(sv(m->name)) + "', which is not checked";
