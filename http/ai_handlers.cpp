@@ -169,7 +169,7 @@ std::optional<response> connection_push(request_ctx& c) {
   auto id = connection_param(c, *brand, 1);
   if (!id) return failure(id.err());
   if (auto st = check_json_type(c); !st) return failure(st.err());
-  // The body moves to the ingest pool; the push keeps the seed's own response shape.
+  // The body moves to the ingest pool; the push answers its own shape, without the envelope.
   auto body = std::make_shared<std::string>(std::move(*c.body_storage));
   c.runtime->tell(actors::push_req{
       *brand, std::move(*id), std::move(body),

@@ -13,7 +13,8 @@
 //                                                      next write expects)
 //
 // Both are written in the same atomic batch as the write's events (records: their puts,
-// in the `keys`, `connections`, `ai_rows`, `ai_batches` columns, with "cluster.applied"). Not
+// in the `keys`, `connections`, `ai_rows`, `ai_batches` columns and admin audit entries in the
+// default one, with "cluster.applied"). Not
 // synced: the stream is the durable copy, and a crash only makes the node apply the last writes
 // again.
 //

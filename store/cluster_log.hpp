@@ -45,9 +45,10 @@
 //             | "Nats-Msg-Id: " writer                  otherwise
 //               "Nats-Expected-Last-Subject-Sequence: " n   when it expects one
 //   payload  := version:u8(0x01) count:varint (record){count} writer:lpstr
-//   record   := column:lpstr ("keys" | "connections" | "ai_rows" | "ai_batches")
+//   record   := column:lpstr ("keys" | "connections" | "ai_rows" | "ai_batches" | "default")
 //               key:lpstr value:lpstr   (the put, in the layouts of store/key_store.hpp and
-//                                        store/ai_store.hpp)
+//                                        store/ai_store.hpp; in "default" only admin audit
+//                                        entries, keys starting "audit.": store/admin_audit.hpp)
 //
 // Thread-safe: every call may come from any thread.
 

@@ -14,7 +14,8 @@
 //   object     := the entity after the change (for a delete, as it stood):
 //                 version 0x02: its tagged encoding (domain/base/schema.hpp)
 //                 version 0x01: its API JSON as release 0.2 wrote it
-//   changed    := for *.updated, the fields whose value changed, in field-table order:
+//   changed    := for *.updated, the fields whose value changed (written in field-table
+//                 order; read in any order):
 //                 version 0x02: count:varint32 tag:u8*   (the fields' stored tags)
 //                 version 0x01: count:varint32 lpstr*    (their API names)
 //   hash       := SHA-256( prev_hash

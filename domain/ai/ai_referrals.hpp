@@ -9,8 +9,8 @@
 // one push the last occurrence of an identity wins, and a stored row with the same
 // identity is replaced (a restated day never double counts).
 //
-// Decisions where the seed is silent: lengths are counted in code points after trimming;
-// an empty batch_id is the same as none; a row with fields the seed does not define is
+// Decisions beyond the API reference: lengths are counted in code points after trimming;
+// an empty batch_id is the same as none; a row with fields the API does not define is
 // rejected; every valid row counts in `accepted`, also one superseded later in the same
 // push.
 
@@ -73,7 +73,7 @@ result<push_outcome> validate_push(const rapidjson::Value& body, const ai_platfo
 // query and fragment dropped; anything else is kept as given, trimmed.
 std::string normalize_page(std::string_view raw);
 
-// {"accepted":N,"rejected":M,"errors":[...]} — exactly the seed's response shape.
+// {"accepted":N,"rejected":M,"errors":[...]} — the push's own answer shape (no envelope; docs/openapi.json, PushResult).
 std::string push_response_json(const push_outcome& o);
 
 }  // namespace referrald::domain

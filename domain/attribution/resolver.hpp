@@ -27,7 +27,7 @@
 // whichever row decided; for a `utm` visit whose utm_source names an AI platform
 // ("chatgpt.com", "perplexity"), that platform is reported (reason stays utm).
 //
-// Visits are read the way browsers read URLs (domain/url.hpp). A referrer with no host a
+// Visits are read the way browsers read URLs (domain/web/url.hpp). A referrer with no host a
 // browser can read ("about:blank", "javascript:...", "http://[]/") is no referrer: the
 // visit goes on (direct) and the result carries a warning saying why; a landing URL that
 // cannot be read has no host and no parameters, with a warning. 400 is kept for a body

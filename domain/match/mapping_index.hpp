@@ -40,7 +40,7 @@
 namespace referrald::domain {
 
 // The time the regex mappings of one visit may take together. A regex's own match is
-// bounded by PCRE2's limits (domain/regex.hpp); this bounds their sum, so that an
+// bounded by PCRE2's limits (domain/match/regex.hpp); this bounds their sum, so that an
 // account with many costly regexes cannot hold a thread: once it is spent, the regexes
 // not tried yet count as not matching, and the visit says so.
 struct regex_budget {

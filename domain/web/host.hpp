@@ -2,7 +2,7 @@
 
 // Host normalization (shared by passthrough domains, non-regex mapping patterns,
 // referrers at resolution time and AI-platform lookups), on top of the one URL parser
-// (domain/url.hpp):
+// (domain/web/url.hpp):
 //
 //   normalize_host(" HTTPS://User@WWW.Bücher.de:8443/path?q#f ", ...) == "xn--bcher-kva.de"
 //

@@ -169,7 +169,7 @@ BOOST_AUTO_TEST_CASE(duplicate_normalized_patterns_are_409_whatever_the_type) {
       200u);
 }
 
-BOOST_AUTO_TEST_CASE(get_patch_delete_follow_the_seed) {
+BOOST_AUTO_TEST_CASE(get_patch_delete_follow_the_api) {
   auto c = client();
   c->post(k_base, R"({"referrer_pattern":"partner.com","utm_source":"s","description":"d"})");
   BOOST_TEST(c->get(item(1)).status == 200u);
