@@ -787,7 +787,10 @@ class session : public std::enable_shared_from_this<session> {
       resp.headers.emplace_back("RateLimit-Remaining", std::to_string(rate_->remaining));
       resp.headers.emplace_back("RateLimit-Reset", std::to_string(rate_->reset));
     }
-    if (!srv_->options.cors_origins.empty()) {
+    if (match_.kind == router::match::found && match_.entry->pattern == "/openapi.json") {
+      // The API's description is public: any page (an OpenAPI viewer) may read it.
+      resp.headers.emplace_back("Access-Control-Allow-Origin", "*");
+    } else if (!srv_->options.cors_origins.empty()) {
       std::string_view origin = sv(req[bhttp::field::origin]);
       if (!origin.empty() && srv_->allowed_origin(origin)) {
         resp.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));

@@ -73,7 +73,8 @@ result<push_outcome> validate_push(const rapidjson::Value& body, const ai_platfo
 // query and fragment dropped; anything else is kept as given, trimmed.
 std::string normalize_page(std::string_view raw);
 
-// {"accepted":N,"rejected":M,"errors":[...]} — the push's own answer shape (no envelope; docs/openapi.json, PushResult).
+// {"accepted":N,"rejected":M,"errors":[...]} — the push's own answer shape (no envelope;
+// docs/openapi.json, PushResult).
 std::string push_response_json(const push_outcome& o);
 
 }  // namespace referrald::domain

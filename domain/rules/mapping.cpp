@@ -29,7 +29,8 @@ std::span<const schema::field<referrer_mapping>> mapping_fields() {
   static const schema::choice_access<M> match_type_access{
       &schema::get_choice<M, domain::match_type, &M::match_type>,
       &schema::set_choice<M, domain::match_type, &M::match_type>, k_match_type_names};
-  // Limits of the API (docs/openapi.json is generated from this table). Tags are stored: never reuse or renumber one.
+  // Limits of the API (docs/openapi.json is generated from this table). Tags are stored: never
+  // reuse or renumber one.
   static const field<M> fields[] = {
       {"id", 1, type::integer, &M::id, server},
       {"account_id", 0, type::string, std::monostate{}, server},

@@ -25,7 +25,8 @@ result<std::string> normalize_domain(std::string_view raw) {
 std::span<const schema::field<passthrough_referrer>> passthrough_fields() {
   using schema::field, schema::type, schema::required, schema::server;
   using R = passthrough_referrer;
-  // Limits of the API (docs/openapi.json is generated from this table). Tags are stored: never reuse or renumber one.
+  // Limits of the API (docs/openapi.json is generated from this table). Tags are stored: never
+  // reuse or renumber one.
   static const field<R> fields[] = {
       {"id", 1, type::integer, &R::id, server},
       {"account_id", 0, type::string, std::monostate{}, server},

@@ -123,6 +123,13 @@ BOOST_FIXTURE_TEST_CASE(served_without_a_key_at_both_prefixes, server_fixture) {
   BOOST_TEST(doc["info"]["version"].GetString() == std::string(REFERRALD_VERSION_TEXT));
   BOOST_TEST(r.body == http::openapi_document(http::make_router(http::limits{})));
   BOOST_TEST(anonymous->get("/v1/openapi.json").body == r.body);
+  // Public: any page may read it (an OpenAPI viewer on another origin), without --cors-origins.
+  auto cross =
+      anonymous->request("GET", "/openapi.json", {}, {{"Origin", "https://viewer.example"}});
+  BOOST_TEST(cross.header("access-control-allow-origin") == "*");
+  // The API itself still answers no other origin.
+  auto api = anonymous->request("GET", "/healthz", {}, {{"Origin", "https://viewer.example"}});
+  BOOST_TEST(api.header("access-control-allow-origin") == "");
 }
 
 BOOST_AUTO_TEST_CASE(the_checker_finds_what_breaks_the_document) {

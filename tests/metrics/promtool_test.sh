@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # /metrics after a varied load passes `promtool check metrics` (Prometheus's own linter of
 # the text exposition format), and holds every metric an operator needs, the histograms of
-# what the load did with observations in them.
+# what the load did with observations in them; and docs/grafana-dashboard.json uses only them.
 #
 #   promtool_test.sh REFERRALD PROMTOOL SOURCE_DIR
 set -euo pipefail
@@ -93,4 +93,8 @@ for h in referrald_http_request_duration_seconds referrald_http_request_size_byt
   observed "$h"
 done
 [ "$fail" -eq 0 ] || exit 1
+# The Grafana dashboard uses only metrics this scrape has (the cluster gauges aside), and
+# promtool parses every one of its expressions.
+python3 "$src/tests/metrics/dashboard_check.py" "$src/docs/grafana-dashboard.json" \
+  "$work/metrics" "$promtool"
 echo "promtool_test: $(grep -c '^# TYPE' "$work/metrics") metrics pass promtool after $(wc -l <"$work/statuses") requests" >&2

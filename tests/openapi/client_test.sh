@@ -32,6 +32,13 @@ if grep -qE 'You have [0-9]+ warning|^ +[0-9]+:[0-9]+ +warning ' "$work/lint"; t
   exit 1
 fi
 
+# docs/api.md is the document rendered by tools/api_reference.mjs.
+node "$src/tools/api_reference.mjs" "$src/docs/openapi.json" >"$work/api.md"
+cmp -s "$work/api.md" "$src/docs/api.md" || {
+  echo "client_test: docs/api.md is stale: node tools/api_reference.mjs docs/openapi.json > docs/api.md" >&2
+  exit 1
+}
+
 # 2. The generated client, compiled strictly.
 "$tools/.bin/openapi-typescript" "$src/docs/openapi.json" -o "$work/api.d.ts" >/dev/null 2>&1
 cp "$src/tests/openapi/client.mts" "$work/"
