@@ -686,6 +686,20 @@ void fail_held(self_ptr self, const std::string& why,
   }
 }
 
+// The load failed and the held requests have their error. A request sent before the actor
+// leaves the registry may still be on its way (its load can fail before the request that
+// spawned it is even queued): leave the registry first, so that what is still in the mailbox
+// goes to the account's next actor (which loads again and answers it), then quit.
+void leave_after_failed_load(self_ptr self) {
+  auto& st = self->state;
+  if (!st.evicted && st.svc->evict(st.account_id, self->address())) {
+    st.evicted = true;
+    caf::anon_send(caf::actor_cast<account_actor>(self), evict_atom_v);
+    return;
+  }
+  self->quit(caf::sec::runtime_error);
+}
+
 account_actor::behavior_type account_behavior(self_ptr self, std::string account_id, services* svc,
                                               std::shared_ptr<published_state> published) {
   auto& st = self->state;
@@ -707,7 +721,7 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
                 self->state.svc->broken->mark(self->state.account_id, result.error);
               }
               fail_held(self, result.error, code);
-              self->quit(caf::sec::runtime_error);
+              leave_after_failed_load(self);
               return;
             }
             self->state.snapshot_seq = result.snapshot_seq;
@@ -739,7 +753,7 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
           },
           [self](caf::error&) {
             fail_held(self, "loading the account timed out");
-            self->quit(caf::sec::request_timeout);
+            leave_after_failed_load(self);
           });
   return {
       [self](passthrough_create_req& r) { guarded(self, r, &create<passthrough_referrer>); },
