@@ -57,7 +57,8 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
                          it writes are refused with 507 (nothing is stored) and accepted
                          again as soon as space is back (default 64M; K, M, G suffixes;
                          0: no check)
-  --max-regex-mappings N regex mappings an account may hold, active or not (default 100;
+  --max-regex-mappings N
+                         regex mappings an account may hold, active or not (default 100;
                          0-10000)
   --verify-every DURATION  walk every account's whole event chain this often, in the
                          background (default 1d; a number of seconds, or with an s, m,
@@ -65,13 +66,14 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
   --snapshot-every N     write a snapshot of an account's rules every N events, so that
                          loading it replays at most N events (default 1000; 0: never)
   --cluster URLS         cluster mode: the accounts' rules live in a replicated NATS
-                         JetStream stream on these servers (nats://HOST:PORT, comma-
-                         separated), written and read by every node (rules, API keys,
+                         JetStream stream on these servers (nats://HOST:PORT, separated
+                         by commas), written and read by every node (rules, API keys,
                          AI connections and referrals); --data is this node's copy
   --node-name NAME       this node's name in the cluster (default: the host name)
   --cluster-replicas N   replicas of the stream when this node creates it (default 3, or
                          the number of --cluster servers when fewer; 1-5)
-  --cluster-wait SECONDS how long a starting node waits for the cluster to answer and
+  --cluster-wait SECONDS
+                         how long a starting node waits for the cluster to answer and
                          elect the stream's leader before giving up (default 30)
   --log-level LEVEL      error, warn, info or debug (default info): info has account
                          loads and unloads and start-up; warn has server errors (5xx)
@@ -100,7 +102,8 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
   --help, help           this text
 
 Environment only:
-  REFERRALD_BOOTSTRAP_KEY=SECRET  at start, create an admin key (all accounts and brands)
+  REFERRALD_BOOTSTRAP_KEY=SECRET
+                         at start, create an admin key (all accounts and brands)
                          with this secret unless one exists. Without it, a data directory
                          without keys gets one admin key whose secret is printed once.
 )";
