@@ -465,7 +465,8 @@ value field_schema(builder& b, const domain::schema::field<T>& f) {
 
 // The object schema of a field table: what the API answers (`output`), what a create body
 // takes (`create`: the body fields, the required ones required) or a patch body (`patch`:
-// any non-empty subset). `extra` adds properties (name, JSON Schema text) to an output.
+// any subset; an empty one changes nothing). `extra` adds properties (name, JSON Schema text) to an
+// output.
 template <class T>
 value table_schema(
     builder& b, std::span<const domain::schema::field<T>> fields, shape sh,
@@ -491,7 +492,6 @@ value table_schema(
     required.PushBack(b.str(name), b.a());
   }
   if (!required.Empty()) b.add(s, "required", std::move(required));
-  if (sh == shape::patch) b.add(s, "minProperties", value(1));
   b.add(s, "additionalProperties", value(false));
   b.add(s, "properties", std::move(props));
   return s;
@@ -753,6 +753,9 @@ value operation_object(builder& b, const operation& op, const route& rt, bool if
     b.add(body, "content", std::move(content));
     b.add(o, "requestBody", std::move(body));
     b.add(o, "x-max-body-bytes", value(static_cast<std::uint64_t>(rt.body_limit)));
+    // A push or a batch answers 200 and reports each bad row or visit in its answer.
+    if (op.pattern.ends_with("/events") || op.pattern.ends_with("/resolve-batch"))
+      b.add(o, "x-items-checked-one-by-one", value(true));
   }
 
   std::set<unsigned> statuses{op.status, 400, 500, 503};

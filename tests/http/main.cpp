@@ -17,9 +17,8 @@ namespace {
 
 struct check_answers {
   check_answers() {
-    http_client::reply_observer() = [](std::string_view method, std::string_view target,
-                                       const http_reply& reply) {
-      auto why = api_contract().check(method, target, reply);
+    http_client::reply_observer() = [](const http_client::sent& request, const http_reply& reply) {
+      auto why = api_contract().check(request, reply);
       if (!why.empty()) BOOST_ERROR("the answer breaks the OpenAPI document: " << why);
     };
   }

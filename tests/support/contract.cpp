@@ -242,8 +242,8 @@ const rapidjson::Value* contract::find_path(std::string_view path) const {
   return best;
 }
 
-std::string contract::check(std::string_view method, std::string_view target,
-                            const http_reply& reply) const {
+std::string contract::check(const http_client::sent& request, const http_reply& reply) const {
+  std::string_view method = request.method, target = request.target;
   std::string verb = lower(std::string(method));
   if (verb == "options" || verb == "head") return {};
   ++checked_;
@@ -275,6 +275,18 @@ std::string contract::check(std::string_view method, std::string_view target,
     return where + "status " + status + " is not documented for this operation";
   const rapidjson::Value* res = resolve(responses[status.c_str()]);
   if (res == nullptr) return where + "unresolvable response";
+  // A JSON body the server took must be one the document takes.
+  if (reply.status < 300 && !request.body.empty() &&
+      lower(std::string(request.content_type)).starts_with("application/json") &&
+      op->HasMember("requestBody") && !op->HasMember("x-items-checked-one-by-one")) {
+    const auto& types = (*op)["requestBody"]["content"];
+    rapidjson::Document sent;
+    sent.Parse(request.body.data(), request.body.size());
+    if (!sent.HasParseError() && types.HasMember("application/json")) {
+      auto why = validate(sent, types["application/json"]["schema"]);
+      if (!why.empty()) return where + "the server took a body the document refuses: " + why;
+    }
+  }
   if (!res->HasMember("content")) {
     if (!reply.body.empty()) return where + "a body where the document gives none";
     return {};

@@ -22,9 +22,16 @@ class contract {
  public:
   explicit contract(std::string_view document);
 
-  // "" when `reply` to METHOD TARGET is what the document says, else what is not.
+  // "" when `reply` to METHOD TARGET is what the document says, else what is not. When
+  // the request had a JSON body and succeeded, the body must also be one the document's
+  // request schema takes (the document may not be stricter than the server), unless the
+  // operation checks the items of its body one by one (x-items-checked-one-by-one: a push
+  // or a batch answers 200 and reports each bad row or visit).
+  std::string check(const http_client::sent& request, const http_reply& reply) const;
   std::string check(std::string_view method, std::string_view target,
-                    const http_reply& reply) const;
+                    const http_reply& reply) const {
+    return check(http_client::sent{method, target, {}, {}}, reply);
+  }
 
   // "" when `v` validates against `schema` (a value of the document), else the JSON path of
   // the first problem and what it is.

@@ -103,7 +103,10 @@ http_reply http_client::request(std::string_view method, std::string_view target
     }
     out.body = std::move(res.body());
     if (!res.keep_alive()) impl_->stream.reset();
-    if (reply_observer()) reply_observer()(method, target, out);
+    if (reply_observer()) {
+      std::string type(req[bhttp::field::content_type]);
+      reply_observer()({method, target, body, type}, out);
+    }
     return out;
   }
   return {};

@@ -54,8 +54,10 @@ class http_client {
 
   // Called with every answer `request` returns (a suite checks each against the API
   // contract: tests/support/contract.hpp). Set once, before any test runs.
-  using observer = std::function<void(std::string_view method, std::string_view target,
-                                      const http_reply& reply)>;
+  struct sent {
+    std::string_view method, target, body, content_type;
+  };
+  using observer = std::function<void(const sent& request, const http_reply& reply)>;
   static observer& reply_observer() {
     static observer o;
     return o;
