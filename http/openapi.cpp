@@ -276,8 +276,8 @@ const std::map<std::string_view, std::pair<std::string_view, std::string_view>> 
   {"as_of", {R"({"type":"string","format":"date-time"})", "answer as the account stood at this time (RFC 3339)"}},
   {"limit", {R"({"type":"integer","minimum":1,"maximum":1000,"default":100})", "page size"}},
   {"starting_after", {R"({"type":"string","minLength":1,"maxLength":8192})", "the next_starting_after of the previous page"}},
-  {"is_active", {R"({"type":"boolean"})", "only active (true) or only inactive, revoked or deleted (false) items"}},
-  {"q", {R"({"type":"string","minLength":1,"maxLength":255})", "case-insensitive substring of the item's domain, pattern, name, label or description"}},
+  {"is_active", {R"({"type":"boolean"})", "only active (true) or only inactive, revoked or deleted (false) items; keys and connections: default true, rules: every rule include_inactive selects"}},
+  {"q", {R"({"type":"string","minLength":1,"maxLength":255})", "case-insensitive substring of the item's domain, pattern, name, label or description (1-255 bytes)"}},
   {"match_type", {R"({"$ref":"#/components/schemas/MatchType"})", "only mappings of this match type"}},
   {"explain", {R"({"type":"boolean","default":false})", "add every step of the precedence to the answer"}},
   {"pack", {R"({"const":"starter"})", "import the built-in starter pack (no body; mode defaults to upsert)"}},
@@ -288,7 +288,7 @@ const std::map<std::string_view, std::pair<std::string_view, std::string_view>> 
   {"after_seq", {R"({"type":"integer","minimum":0})", "scope=account: events after this sequence"}},
   {"brand_id", {R"({"type":"integer","minimum":1})", "scope=brand: the brand"}},
   {"from", {R"({"type":"string","format":"date"})", "first day (inclusive)"}},
-  {"to", {R"({"type":"string","format":"date"})", "last day (inclusive; at most 3660 days after from)"}},
+  {"to", {R"({"type":"string","format":"date"})", "last day (inclusive; the range from..to covers at most 3660 days)"}},
   {"group_by", {R"({"enum":["platform","date","page"]})", "group the sums"}},
   {"connection_id", {R"({"type":"string"})", "only this connection's rows"}},
 };
@@ -640,6 +640,10 @@ value response_object(builder& b, const operation& op, const route& rt, const ro
       b.add(headers, "Location", header_ref(b, "Location"));
     if (rt.idempotent) b.add(headers, "Idempotent-Replayed", header_ref(b, "Idempotent-Replayed"));
     if (f.account && f.writes) b.add(headers, "Referrald-Seq", header_ref(b, "Referrald-Seq"));
+    if (op.response == "$ApiKeyWithSecret")
+      b.add(headers, "Cache-Control", header_ref(b, "Cache-Control"));
+    if (op.response_type.find("text/csv") != std::string_view::npos)
+      b.add(headers, "Content-Disposition", header_ref(b, "Content-Disposition"));
     if (!op.response.empty()) {
       value content = b.obj();
       for (auto type : words(op.response_type)) {
@@ -663,6 +667,7 @@ value response_object(builder& b, const operation& op, const route& rt, const ro
     b.add(headers, "ETag", header_ref(b, "ETag"));
   } else if (status == 503 && op.pattern == "/readyz") {
     b.add(r, "description", b.str("Not ready"));
+    b.add(headers, "Retry-After", header_ref(b, "Retry-After"));
     value content = b.obj();
     value media = b.obj();
     b.add(media, "schema", b.schema("$Readiness"));
@@ -711,6 +716,9 @@ value operation_object(builder& b, const operation& op, const route& rt, bool if
     params.PushBack(parameter_ref(b, "path_" + seg.substr(1, seg.size() - 2)), b.a());
   }
   auto required_query = words(op.required_query);
+  // Lists paged by numeric id (rules, API keys) take the last id as their cursor.
+  const bool id_cursor = op.id == "listApiKeys" || op.id == "listPassthroughReferrers" ||
+                         op.id == "listReferrerMappings";
   for (const auto& q : rt.query) {
     auto it = k_query.find(q);
     if (it == k_query.end())
@@ -722,7 +730,11 @@ value operation_object(builder& b, const operation& op, const route& rt, bool if
     b.add(p, "description", b.str(it->second.second));
     bool req = std::find(required_query.begin(), required_query.end(), q) != required_query.end();
     if (req) b.add(p, "required", value(true));
-    b.add(p, "schema", b.parse(it->second.first));
+    if (q == "starting_after" && id_cursor) {
+      b.add(p, "schema", b.parse(R"({"type":"integer","minimum":0})"));
+    } else {
+      b.add(p, "schema", b.parse(it->second.first));
+    }
     params.PushBack(std::move(p), b.a());
   }
   if (f.account) params.PushBack(parameter_ref(b, "Referrald-Min-Seq"), b.a());
@@ -735,7 +747,9 @@ value operation_object(builder& b, const operation& op, const route& rt, bool if
 
   if (f.has_body) {
     value body = b.obj();
-    b.add(body, "required", value(rt.verb != method::post || op.request != "$ApiKeyRotate"));
+    // A rotation's body is optional, and so is an import's when pack=starter stands for it.
+    const bool has_pack = std::find(rt.query.begin(), rt.query.end(), "pack") != rt.query.end();
+    b.add(body, "required", value(op.request != "$ApiKeyRotate" && !has_pack));
     std::string limit = "At most " + std::to_string(rt.body_limit) + " bytes (else 413).";
     b.add(body, "description", b.str(limit));
     value content = b.obj();
@@ -758,9 +772,10 @@ value operation_object(builder& b, const operation& op, const route& rt, bool if
       b.add(o, "x-items-checked-one-by-one", value(true));
   }
 
-  std::set<unsigned> statuses{op.status, 400, 500, 503};
+  // Any route refuses a body over its limit (413) and a header section over 16 KiB (431).
+  std::set<unsigned> statuses{op.status, 400, 413, 431, 500, 503};
   if (f.authenticated) statuses.insert({401, 403, 429});
-  if (f.has_body) statuses.insert({413, 415});
+  if (f.has_body) statuses.insert(415);
   if (f.path_params) statuses.insert(404);
   if (f.writes) statuses.insert(507);
   if (rt.etag && rt.verb == method::get) statuses.insert(304);
@@ -802,6 +817,10 @@ void add_shared_components(builder& b, value& components) {
          "your write on another node)");
   header("Retry-After", R"({"type":"integer","minimum":0})", "Seconds to wait before retrying");
   header("WWW-Authenticate", R"({"type":"string"})", "Bearer realm=\"referrald\"");
+  header("Cache-Control", R"({"const":"no-store"})",
+         "The answer holds a secret: no cache may keep it");
+  header("Content-Disposition", R"({"type":"string"})",
+         "attachment; filename=\"<kind>.csv\" (or .json): the export as a file");
 
   value& params = b.member(components, "parameters");
   auto param = [&](std::string_view key, std::string_view name, std::string_view in,
@@ -819,9 +838,9 @@ void add_shared_components(builder& b, value& components) {
         true);
   param("path_connection_id", "connection_id", "path",
         R"({"type":"string","pattern":"^[0-9A-HJKMNP-TV-Z]{26}$"})", "The connection's ULID", true);
-  param("Referrald-Min-Seq", "Referrald-Min-Seq", "header", R"({"type":"integer","minimum":0})",
+  param("Referrald-Min-Seq", "Referrald-Min-Seq", "header", R"({"type":"integer","minimum":1})",
         "Answer only once this node has applied the account's event sequence (a Referrald-Seq "
-        "of an earlier write); 503 if it does not within the request timeout",
+        "of an earlier write); 503 with Retry-After: 1 if it has not within 2 s",
         false);
   param("If-None-Match", "If-None-Match", "header", R"({"type":"string"})",
         "An ETag: 304 when the object still has it", false);
@@ -851,6 +870,8 @@ void add_shared_components(builder& b, value& components) {
        "request or is in flight (conflict)"},
       {412, "If-Match named another version of the object (precondition_failed)"},
       {413, "The body is over the route's limit (payload_too_large)"},
+      {431,
+       "The request's header section is over 16 KiB (header_too_large); the connection is closed"},
       {415, "The body is not application/json (or text/csv where taken) (unsupported_media_type)"},
       {429, "The key's rate-limit bucket is empty (rate_limited); Retry-After says when to retry"},
       {500, "The server failed (internal, store_corrupted)"},
@@ -864,9 +885,18 @@ void add_shared_components(builder& b, value& components) {
     b.add(r, "description", b.str(text));
     value h = b.obj();
     b.add(h, "X-Request-Id", header_ref(b, "X-Request-Id"));
-    if (status == 429 || status == 503 || status == 507)
+    // Once the key is known (every answer of a route that needs one, the 401 included).
+    if (status != 431) {
+      for (auto name : {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"})
+        b.add(h, name, header_ref(b, name));
+    }
+    // 409: an Idempotency-Key still in flight.
+    if (status == 409 || status == 429 || status == 503 || status == 507)
       b.add(h, "Retry-After", header_ref(b, "Retry-After"));
     if (status == 401) b.add(h, "WWW-Authenticate", header_ref(b, "WWW-Authenticate"));
+    // An Idempotency-Key request's answer is kept and replayed, 4xx included (not 429).
+    if (status >= 400 && status < 500 && status != 429 && status != 431)
+      b.add(h, "Idempotent-Replayed", header_ref(b, "Idempotent-Replayed"));
     b.add(r, "headers", std::move(h));
     value content = b.obj();
     value media = b.obj();
@@ -913,13 +943,19 @@ std::string openapi_document(const router& r) {
   b.add(info, "title", b.str("referrald"));
   b.add(info, "version", b.str(REFERRALD_API_VERSION));
   b.add(info, "summary", b.str("Visit attribution rules and AI-referral data, per account"));
-  b.add(info, "description",
-        b.str("Every path is also served under the /v1 prefix. Successful answers are "
-              "{\"success\":true,\"data\":...} unless the operation says otherwise; errors are "
-              "{\"success\":false,\"error\":{\"code\",\"message\",\"details\":[{\"field\","
-              "\"message\"}],\"request_id\"}}. A query parameter a route does not read is a "
-              "400 naming it. Lists are paged with limit (1-1000, default 100) and "
-              "starting_after (the previous page's next_starting_after)."));
+  b.add(
+      info, "description",
+      b.str(
+          "Every path is also served under the /v1 prefix. Successful answers are "
+          "{\"success\":true,\"data\":...} unless the operation says otherwise; errors are "
+          "{\"success\":false,\"error\":{\"code\",\"message\",\"details\":[{\"field\","
+          "\"message\"}],\"request_id\"}}. A query parameter a route does not read is a "
+          "400 naming it. Lists are paged with limit (1-1000, default 100) and "
+          "starting_after (the previous page's next_starting_after). HEAD is answered wherever GET "
+          "is (headers only) and OPTIONS on every path (204 with Allow; a CORS preflight "
+          "for the --cors-origins); another method on a known path is a 405 with Allow. "
+          "HTTP framing the server refuses (a transfer coding other than chunked) is a 501. "
+          "String lengths count code points after surrounding whitespace is trimmed."));
   value license = b.obj();
   b.add(license, "name", b.str("Proprietary"));
   b.add(license, "identifier", b.str("LicenseRef-referrald"));

@@ -332,7 +332,9 @@ void add_rule_routes(router& r, const std::string& base, std::size_t body_limit,
   r.add(base, method::post, &rule_create<T>, {write, body_limit, "account_id", true, true});
   // Before {id}, which would take "import" and "export" for ids.
   r.add(base + "/import", method::post, &rule_import<T>,
-        {write, import_limit, "account_id pack mode validate_only", false, true});
+        {write, import_limit,
+         mappings ? "account_id mode validate_only" : "account_id pack mode validate_only", false,
+         true});
   r.add(base + "/export", method::get, &rule_export<T>,
         {read, body_limit, "account_id format include_inactive"});
   r.add(base + "/{id}", method::get, &rule_get<T>, {read, body_limit, "account_id as_of", true});

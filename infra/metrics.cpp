@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -16,9 +17,17 @@ namespace referrald::infra {
 
 namespace {
 
+// Whole numbers in full (byte counts), large ones to the millisecond (a start time in
+// seconds since 1970), the rest with 9 significant digits (bucket bounds, sums).
 void append_number(std::string& out, double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
+  char buf[48];
+  if (std::floor(v) == v && std::fabs(v) < 1e18) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  } else if (std::fabs(v) >= 1e6) {
+    std::snprintf(buf, sizeof buf, "%.3f", v);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.9g", v);
+  }
   out += buf;
 }
 
@@ -62,7 +71,7 @@ void histogram(std::string& out, const char* name, const char* help, const count
 
 void latency_histogram::observe(double seconds) {
   std::size_t i = 0;
-  while (i < bounds.size() && seconds > bounds[i])
+  while (i < bounds_.size() && seconds > bounds_[i])
     ++i;
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
@@ -100,15 +109,15 @@ void latency_histogram::render(std::string& out, const std::string& name,
                                const std::string& labels) const {
   std::uint64_t cumulative = 0;
   std::string sep = labels.empty() ? "" : ",";
-  for (std::size_t i = 0; i <= bounds.size(); ++i) {
+  for (std::size_t i = 0; i <= bounds_.size(); ++i) {
     cumulative += buckets_[i].load(std::memory_order_relaxed);
     out += name;
     out += "_bucket{";
     out += labels;
     out += sep;
     out += "le=\"";
-    if (i < bounds.size()) {
-      append_number(out, bounds[i]);
+    if (i < bounds_.size()) {
+      append_number(out, bounds_[i]);
     } else {
       out += "+Inf";
     }

@@ -11,11 +11,17 @@
 
 namespace referrald::infra {
 
-// A cumulative histogram with fixed bucket bounds in seconds.
+// A cumulative histogram with fixed bucket bounds in seconds: from 100 µs to 5 s for what
+// a request waits for, or from 1 ms to 15 min for the long operations (`slow`: account
+// loads, snapshots, backups).
 class latency_histogram {
  public:
-  static constexpr std::array<double, 14> bounds = {
+  static constexpr std::array<double, 14> fast = {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
+  static constexpr std::array<double, 14> slow = {0.001, 0.005, 0.01, 0.05, 0.1,  0.25,  0.5,
+                                                  1.0,   2.5,   5.0,  10.0, 30.0, 120.0, 900.0};
+  explicit latency_histogram(bool long_operations = false)
+      : bounds_(long_operations ? slow : fast) {}
 
   void observe(double seconds);
   // Appends `name_bucket{labels,le=..}`, `name_sum{labels}` and `name_count{labels}` lines.
@@ -23,7 +29,8 @@ class latency_histogram {
   void render(std::string& out, const std::string& name, const std::string& labels) const;
 
  private:
-  std::array<std::atomic<std::uint64_t>, bounds.size() + 1> buckets_{};
+  const std::array<double, 14>& bounds_;
+  std::array<std::atomic<std::uint64_t>, fast.size() + 1> buckets_{};
   std::atomic<std::uint64_t> count_{0};
   std::atomic<std::uint64_t> sum_ns_{0};
 };
@@ -90,12 +97,12 @@ struct process_metrics {
   std::atomic<std::int64_t> store_commit_queue_depth{0};
   count_histogram store_commit_group_size{2, 14};
   // Account loads (snapshot + events replayed + indexes built), and their time.
-  latency_histogram account_load_seconds;
+  latency_histogram account_load_seconds{true};
   // Pushes and reports handed to the ingest pool and not yet taken by an ingest actor.
   std::atomic<std::int64_t> ingest_queue_depth{0};
   // Account state snapshots written, and backups of the whole store made.
-  latency_histogram snapshot_write_seconds;
-  latency_histogram backup_seconds;
+  latency_histogram snapshot_write_seconds{true};
+  latency_histogram backup_seconds{true};
 
   // Renders every metric above in the Prometheus text format.
   void render(std::string& out) const;

@@ -1,16 +1,21 @@
 // referrald — the server process (README, "Configuration").
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <charconv>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -85,6 +90,9 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
   --access-log TARGET    one JSON line per request (time, request id, key id, method,
                          route, account or brand, status, bytes, duration): "-" for
                          stderr, a file (appended; SIGHUP reopens it), or off (default)
+  --admin-key-file FILE  where the first admin key's secret goes when a data directory
+                         without keys gets one: written to FILE (mode 0600) instead of
+                         stderr (default: stderr)
   --rate-limit-rps N     tokens per second each API key's bucket refills with; a request
                          takes one, a push one per row, a batch resolution one per visit;
                          failed authentications take from the client address's bucket
@@ -128,6 +136,7 @@ struct config {
   std::string log_file;
   std::string log_format = "text";
   std::string access_log;
+  std::string admin_key_file;  // empty: the first admin key's secret goes to stderr
   double rate_limit_rps = 2000000;
   double rate_limit_burst = 4000000;
   std::vector<std::string> cors_origins;
@@ -276,6 +285,8 @@ void set_option(config& c, std::string_view name, std::string_view value) {
     c.log_format = value;
   } else if (name == "access-log") {
     c.access_log = value == "off" ? std::string() : std::string(value);
+  } else if (name == "admin-key-file") {
+    c.admin_key_file = value;
   } else if (name == "rate-limit-rps") {
     c.rate_limit_rps = static_cast<double>(parse_count("--rate-limit-rps", value, 0, 1000000000));
   } else if (name == "rate-limit-burst") {
@@ -386,6 +397,7 @@ config parse(int argc, char** argv) {
                            "log-format",
                            "log-file",
                            "access-log",
+                           "admin-key-file",
                            "rate-limit-rps",
                            "rate-limit-burst",
                            "cors-origins",
@@ -451,7 +463,8 @@ std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
 // found the key id it chose taken (cluster mode: another node made a key at that moment).
 using key_creator = std::function<domain::result<domain::api_key>(const domain::api_key_request&,
                                                                   const std::string& secret)>;
-domain::status bootstrap_once(store::db& db, const key_creator& create) {
+domain::status bootstrap_once(store::db& db, const key_creator& create,
+                              const std::string& secret_file) {
   auto keys = store::key_store(db).load_all();
   if (!keys) throw std::runtime_error(keys.err().message);
   domain::api_key_request admin{"bootstrap admin", domain::role::admin, {true, {}, true, {}}, {}};
@@ -490,6 +503,26 @@ domain::status bootstrap_once(store::db& db, const key_creator& create) {
   auto k = create(admin, secret);
   if (!k && k.err().code == domain::errc::conflict) return std::move(k).err();
   if (!k) throw std::runtime_error(k.err().message);
+  if (!secret_file.empty()) {
+    // Readable by this user only; written whole or not at all.
+    std::string tmp = secret_file + ".new";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    std::string text = secret + "\n";
+    bool ok = fd >= 0 && ::fchmod(fd, 0600) == 0 &&
+              ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+              ::fsync(fd) == 0;
+    if (fd >= 0) ::close(fd);
+    ok = ok && ::rename(tmp.c_str(), secret_file.c_str()) == 0;
+    if (ok) {
+      std::fprintf(stderr,
+                   "referrald: created admin API key %lld; its secret is in %s (mode 0600)\n",
+                   static_cast<long long>(k->id), secret_file.c_str());
+      std::fflush(stderr);
+      return {};
+    }
+    infra::log(infra::log_level::error, "could not write " + secret_file + ": " +
+                                            std::strerror(errno) + "; printing the secret instead");
+  }
   std::fprintf(stderr,
                "referrald: created admin API key %lld; its secret is shown only this once:\n"
                "  %s\n",
@@ -500,9 +533,9 @@ domain::status bootstrap_once(store::db& db, const key_creator& create) {
 
 // bootstrap_once, looking again after another node made a key at the same moment (its key
 // reaches this node's copy a moment later, and may be the one wanted).
-void bootstrap_keys(store::db& db, const key_creator& create) {
+void bootstrap_keys(store::db& db, const key_creator& create, const std::string& secret_file) {
   for (int attempt = 0;; ++attempt) {
-    auto st = bootstrap_once(db, create);
+    auto st = bootstrap_once(db, create, secret_file);
     if (st || attempt == 50) {
       if (!st) throw std::runtime_error(st.err().message);
       return;
@@ -535,9 +568,12 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<store::db> db = std::move(*opened);
     if (cfg.cluster.empty()) {
-      bootstrap_keys(*db, [&](const domain::api_key_request& r, const std::string& secret) {
-        return store::create_key_offline(*db, r, secret);
-      });
+      bootstrap_keys(
+          *db,
+          [&](const domain::api_key_request& r, const std::string& secret) {
+            return store::create_key_offline(*db, r, secret);
+          },
+          cfg.admin_key_file);
     }
 
     actors::runtime_options ropts;
@@ -566,9 +602,12 @@ int main(int argc, char** argv) {
     if (!cfg.cluster.empty()) {
       // The node's copy has caught up with the cluster's keys: a key is created once for
       // the whole cluster, through the stream.
-      bootstrap_keys(*db, [&](const domain::api_key_request& r, const std::string& secret) {
-        return runtime.create_key_now(r, secret);
-      });
+      bootstrap_keys(
+          *db,
+          [&](const domain::api_key_request& r, const std::string& secret) {
+            return runtime.create_key_now(r, secret);
+          },
+          cfg.admin_key_file);
     }
 
     http::server_options sopts;
@@ -597,10 +636,48 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     infra::log(infra::log_level::info, "serving data directory " + cfg.data);
     // Under systemd (Type=notify): ready once listening — the store is open and a cluster
-    // node has caught up with its stream by now. A no-op without NOTIFY_SOCKET.
-    sd_notifyf(0, "READY=1\nSTATUS=serving %s on %s\nMAINPID=%lu", cfg.data.c_str(),
-               server.local_endpoint().c_str(), static_cast<unsigned long>(getpid()));
+    // node has caught up with its stream by now. A no-op without NOTIFY_SOCKET. The status
+    // line then follows /readyz (checked every second): a store that takes no writes (a full
+    // disk) leaves the server serving reads, so it stays started, and says why it is not
+    // ready in `systemctl status`.
+    const std::string serving = "serving " + cfg.data + " on " + server.local_endpoint();
+    auto status_of = [&runtime, &serving] {
+      auto r = runtime.ready();
+      std::string why;
+      if (!r.store_writable) why = "the store does not take writes (disk full or failed)";
+      if (r.cluster && !r.connected)
+        why += (why.empty() ? "" : "; ") + std::string("not connected to the cluster");
+      if (r.cluster && r.connected && !r.caught_up)
+        why += (why.empty() ? "" : "; ") + std::string("catching up with the cluster");
+      return why.empty() ? serving : "not ready (" + why + "); " + serving;
+    };
+    std::string status = status_of();
+    sd_notifyf(0, "READY=1\nSTATUS=%s\nMAINPID=%lu", status.c_str(),
+               static_cast<unsigned long>(getpid()));
+    std::mutex status_mu;
+    std::condition_variable status_cv;
+    bool stopping = false;
+    std::thread status_watch;
+    if (std::getenv("NOTIFY_SOCKET") != nullptr) {
+      status_watch = std::thread([&] {
+        std::unique_lock lock(status_mu);
+        while (!status_cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) {
+          if (auto now = status_of(); now != status) {
+            status = now;
+            sd_notifyf(0, "STATUS=%s", status.c_str());
+          }
+        }
+      });
+    }
     server.run();
+    if (status_watch.joinable()) {
+      {
+        std::lock_guard lock(status_mu);
+        stopping = true;
+      }
+      status_cv.notify_one();
+      status_watch.join();
+    }
     sd_notify(0, "STOPPING=1\nSTATUS=stopping: writing what is pending");
     infra::log(infra::log_level::info, "stopping: writing what is pending");
     runtime.shutdown();

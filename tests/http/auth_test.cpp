@@ -1,7 +1,10 @@
 // Authentication, roles, tenancy (README, "API keys (admin)") and the /api-keys admin API.
 
+#include <sys/stat.h>
+
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "tests/http/fixture.hpp"
@@ -199,6 +202,35 @@ BOOST_AUTO_TEST_CASE(without_a_bootstrap_key_the_first_start_prints_one) {
   BOOST_REQUIRE(p.stop(SIGTERM) == 0);
   server_process again({other.sub("data"), {}, {}, false});
   BOOST_TEST(again.stderr_text().find("rk_") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(with_an_admin_key_file_the_first_secret_goes_there_not_to_stderr) {
+  temp_dir other;
+  std::string file = other.sub("initial-admin-key");
+  server_process p({other.sub("data"), {"--admin-key-file", file}, {}, false});
+  std::string text;
+  for (int i = 0; i < 500 && text.find("created admin API key") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    text = p.stderr_text();
+  }
+  BOOST_TEST(text.find("its secret is in " + file + " (mode 0600)") != std::string::npos, text);
+  BOOST_TEST(text.find("rk_") == std::string::npos, text);
+  struct stat st {};
+  BOOST_REQUIRE(::stat(file.c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0600u);
+  std::ifstream in(file);
+  std::string secret;
+  std::getline(in, secret);
+  BOOST_TEST(secret.starts_with("rk_"));
+  BOOST_TEST(http_client(p.port(), secret).get("/api-keys").status == 200u);
+  // A later start makes no key and leaves the file as it is.
+  BOOST_REQUIRE(p.stop(SIGTERM) == 0);
+  server_process again({other.sub("data"), {"--admin-key-file", file}, {}, false});
+  std::ifstream again_in(file);
+  std::string kept;
+  std::getline(again_in, kept);
+  BOOST_TEST(kept == secret);
+  BOOST_TEST(again.stderr_text().find("created admin API key") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(keys_must_name_their_tenants) {

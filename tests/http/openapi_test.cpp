@@ -139,6 +139,7 @@ BOOST_AUTO_TEST_CASE(the_checker_finds_what_breaks_the_document) {
     r.status = status;
     r.body = std::move(body);
     r.headers["content-type"] = std::move(type);
+    r.headers["x-request-id"] = "req_0123456789abcdef";
     return r;
   };
   const std::string rule =
@@ -178,6 +179,36 @@ BOOST_AUTO_TEST_CASE(the_checker_finds_what_breaks_the_document) {
                      reply(404, R"({"success":false,"error":{"code":"gone","message":"m",)"
                                 R"("details":[]}})")) != "");
   BOOST_TEST(c.check("GET", "/no-such-route", reply(404, R"({"success":false})")) != "");
+  // Headers: an answer header the document does not declare for the answer, or a value its
+  // schema refuses; an answer without X-Request-Id.
+  auto with_location = reply(200, R"({"success":true,"data":)" + rule + "}");
+  with_location.headers["location"] = "/elsewhere";
+  BOOST_TEST(c.check("GET", target, with_location).find("header location is not declared") !=
+             std::string::npos);
+  auto bad_seq = reply(201, R"({"success":true,"data":)" + rule + "}");
+  bad_seq.headers["referrald-seq"] = "soon";
+  BOOST_TEST(c.check("POST", "/passthrough-referrers?account_id=acme", bad_seq)
+                 .find("header referrald-seq") != std::string::npos);
+  auto anonymous = reply(200, R"({"status":"ok"})");
+  anonymous.headers.erase("x-request-id");
+  BOOST_TEST(c.check("GET", "/healthz", anonymous).find("X-Request-Id") != std::string::npos);
+  // Query parameters the server took must be the operation's, with values it documents.
+  const std::string list = R"({"success":true,"data":{"referrers":[],"total":0,"active_count":0,)"
+                           R"("has_more":false,"next_starting_after":null}})";
+  BOOST_TEST(c.check("GET", "/passthrough-referrers?account_id=acme&limit=5&is_active=true",
+                     reply(200, list)) == "");
+  BOOST_TEST(c.check("GET", "/passthrough-referrers?account_id=acme&colour=red", reply(200, list))
+                 .find("colour") != std::string::npos);
+  BOOST_TEST(c.check("GET", "/passthrough-referrers?account_id=acme&limit=5000", reply(200, list))
+                 .find("limit=5000") != std::string::npos);
+  // A body the server took must be one the document takes.
+  http_client::sent create{"POST", "/passthrough-referrers?account_id=acme",
+                           R"({"domain":"a.com","utm_source":"a","colour":"red"})",
+                           "application/json"};
+  BOOST_TEST(c.check(create, reply(201, R"({"success":true,"data":)" + rule + "}"))
+                 .find("the server took a body the document refuses") != std::string::npos);
+  // An empty body where the document gives one.
+  BOOST_TEST(c.check("GET", target, reply(200, "")).find("empty body") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

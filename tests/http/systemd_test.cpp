@@ -62,4 +62,22 @@ BOOST_AUTO_TEST_CASE(the_server_tells_systemd_when_it_is_ready_reloads_and_stops
   BOOST_TEST(sock.next().find("STOPPING=1") == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(a_store_that_takes_no_writes_is_served_and_the_status_says_not_ready) {
+  temp_dir dir;
+  // A store made first, then opened with a free-space reserve no disk has: it serves reads.
+  { server_process first({dir.sub("data"), {}, {}, true}); }
+  const std::string path = dir.sub("notify.sock");
+  notify_socket sock(path);
+  server_process server(
+      {dir.sub("data"), {"--min-free-disk", "1000000G"}, {"NOTIFY_SOCKET=" + path}, true});
+  std::string ready = sock.next();
+  BOOST_TEST(ready.find("READY=1") != std::string::npos, ready);
+  BOOST_TEST(ready.find("STATUS=not ready (the store does not take writes") != std::string::npos,
+             ready);
+  BOOST_TEST(http_client(server.port()).get("/readyz").status == 503u);
+  BOOST_TEST(http_client(server.port()).get("/healthz").status == 200u);
+  server.stop(SIGTERM);
+  BOOST_TEST(sock.next().find("STOPPING=1") == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -149,6 +149,10 @@ timeout 60 "${dpkg_root[@]}" --force-depends -i "$deb" >"$tmp/dpkg.out" 2>&1 || 
 }
 status="$(dpkg --root="$root" -s referrald | sed -n 's/^Status: //p')"
 [ "$status" = "install ok installed" ] || fail "dpkg -s referrald: '$status'"
+# Every installed file matches the package's md5sums.
+verify="$(dpkg --root="$root" --verify referrald 2>&1)" || fail "dpkg --verify: $verify"
+[ -z "$verify" ] || fail "dpkg --verify: $verify"
+[ -s "$root/var/lib/dpkg/info/referrald.md5sums" ] || fail "no md5sums installed"
 for f in usr/bin/referrald usr/bin/referralctl etc/referrald/referrald.conf \
   lib/systemd/system/referrald.service; do
   [ -f "$root/$f" ] || fail "$f was not installed"
@@ -167,7 +171,10 @@ fi
 conf="$root/etc/referrald/referrald.conf"
 grep -qx 'listen = 127.0.0.1:8080' "$conf" || fail "the configuration does not set listen"
 grep -qx 'data = /var/lib/referrald' "$conf" || fail "the configuration does not set data"
+grep -qx 'admin-key-file = /var/lib/referrald/initial-admin-key' "$conf" ||
+  fail "the configuration does not set admin-key-file"
 echo "access-log = $tmp/access.log" >>"$conf"
+echo "admin-key-file = $tmp/initial-admin-key" >>"$conf"
 REFERRALD_CONFIG="$conf" "$root/usr/bin/referrald" --listen 127.0.0.1:0 --data "$tmp/data" \
   </dev/null >"$tmp/stdout" 2>"$tmp/stderr" &
 pid=$!
@@ -182,10 +189,13 @@ until grep -q '^listening on ' "$tmp/stdout"; do
 done
 port="$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$tmp/stdout")"
 [ -n "$port" ] || fail "not listening on 127.0.0.1: $(cat "$tmp/stdout")"
-grep -q '^referrald: created admin API key ' "$tmp/stderr" ||
-  fail "no 'created admin API key' on stderr: $(cat "$tmp/stderr")"
-key="$(sed -n 's/^  \(rk_[A-Za-z0-9_-]*\)$/\1/p' "$tmp/stderr")"
-[ -n "$key" ] || fail "no admin secret on stderr: $(cat "$tmp/stderr")"
+# The first admin key's secret is in the configured file (mode 0600), not on stderr.
+grep -q "^referrald: created admin API key 1; its secret is in $tmp/initial-admin-key" \
+  "$tmp/stderr" || fail "no 'created admin API key' notice on stderr: $(cat "$tmp/stderr")"
+grep -q 'rk_' "$tmp/stderr" && fail "the admin secret was printed on stderr"
+[ "$(stat -c %a "$tmp/initial-admin-key")" = 600 ] || fail "the admin key file is not mode 0600"
+key="$(head -n 1 "$tmp/initial-admin-key")"
+[ -n "$key" ] || fail "no admin secret in $tmp/initial-admin-key"
 
 base="http://127.0.0.1:$port"
 curl -sf --max-time 5 -o /dev/null "$base/healthz" || fail "GET /healthz"

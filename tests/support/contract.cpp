@@ -1,5 +1,6 @@
 #include "tests/support/contract.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <regex>
 #include <set>
@@ -58,6 +59,55 @@ std::string lower(std::string s) {
   return s;
 }
 
+std::string percent_decoded(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else if (s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// A query parameter's or header's text as the JSON value its schema's type says it is: an
+// integer or a boolean when the text is one, else the string itself.
+rapidjson::Value typed(const std::string& text, const rapidjson::Value* schema,
+                       rapidjson::Document::AllocatorType& a) {
+  std::string_view want;
+  if (schema != nullptr && schema->IsObject() && schema->HasMember("type") &&
+      (*schema)["type"].IsString())
+    want = sv((*schema)["type"]);
+  if (want == "integer" && !text.empty() &&
+      text.find_first_not_of("-0123456789") == std::string::npos && text.size() < 19) {
+    return rapidjson::Value(static_cast<std::int64_t>(std::stoll(text)));
+  }
+  if (want == "boolean") {
+    if (text == "true" || text == "1") return rapidjson::Value(true);
+    if (text == "false" || text == "0") return rapidjson::Value(false);
+  }
+  return rapidjson::Value(text.c_str(), static_cast<rapidjson::SizeType>(text.size()), a);
+}
+
+// The answer headers whose presence the document must declare.
+constexpr std::string_view k_declared_headers[] = {"etag",
+                                                   "location",
+                                                   "referrald-seq",
+                                                   "idempotent-replayed",
+                                                   "retry-after",
+                                                   "ratelimit-limit",
+                                                   "ratelimit-remaining",
+                                                   "ratelimit-reset",
+                                                   "www-authenticate",
+                                                   "x-request-id",
+                                                   "content-disposition",
+                                                   "cache-control"};
+
 }  // namespace
 
 contract::contract(std::string_view document) {
@@ -94,6 +144,19 @@ std::string contract::validate_at(const rapidjson::Value& v, const rapidjson::Va
   if (schema_in.IsObject() && schema_in.HasMember("$ref")) {
     sp = resolve(schema_in);
     if (sp == nullptr) return path + ": unresolvable $ref " + std::string(sv(schema_in["$ref"]));
+    // Keywords beside a $ref apply too (JSON Schema 2020-12).
+    if (schema_in.MemberCount() > 1) {
+      rapidjson::Document siblings;
+      siblings.SetObject();
+      for (auto m = schema_in.MemberBegin(); m != schema_in.MemberEnd(); ++m) {
+        if (sv(m->name) == "$ref") continue;
+        siblings.AddMember(rapidjson::Value(m->name, siblings.GetAllocator()),
+                           rapidjson::Value(m->value, siblings.GetAllocator()),
+                           siblings.GetAllocator());
+      }
+      auto why = validate_at(v, siblings, path, depth + 1);
+      if (!why.empty()) return why;
+    }
   }
   const rapidjson::Value& s = *sp;
   if (!s.IsObject()) return path + ": the schema is not an object";
@@ -275,6 +338,53 @@ std::string contract::check(const http_client::sent& request, const http_reply& 
     return where + "status " + status + " is not documented for this operation";
   const rapidjson::Value* res = resolve(responses[status.c_str()]);
   if (res == nullptr) return where + "unresolvable response";
+  // Headers: each one of k_declared_headers the answer has is declared for this answer,
+  // with a value its schema takes; X-Request-Id is always there.
+  if (reply.header("x-request-id").empty()) return where + "no X-Request-Id";
+  for (auto name : k_declared_headers) {
+    std::string value = reply.header(std::string(name));
+    if (value.empty()) continue;
+    const rapidjson::Value* declared = nullptr;
+    if (res->HasMember("headers")) {
+      const auto& hs = (*res)["headers"];
+      for (auto h = hs.MemberBegin(); h != hs.MemberEnd(); ++h)
+        if (lower(std::string(sv(h->name))) == name) declared = resolve(h->value);
+    }
+    if (declared == nullptr)
+      return where + "header " + std::string(name) + " is not declared for this answer";
+    rapidjson::Document holder;
+    const rapidjson::Value* schema = resolve((*declared)["schema"]);
+    auto why = validate(typed(value, schema, holder.GetAllocator()), (*declared)["schema"]);
+    if (!why.empty()) return where + "header " + std::string(name) + ": " + why;
+  }
+  // Query parameters of a request the server took: each is one of the operation's, with a
+  // value its schema takes (the document may not be stricter than the server).
+  if (reply.status < 300 && target.find('?') != std::string_view::npos) {
+    std::string_view query = target.substr(target.find('?') + 1);
+    while (!query.empty()) {
+      auto amp = query.find('&');
+      std::string_view pair = query.substr(0, amp);
+      query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+      auto eq = pair.find('=');
+      std::string name = percent_decoded(pair.substr(0, eq));
+      std::string value = eq == std::string_view::npos ? "" : percent_decoded(pair.substr(eq + 1));
+      const rapidjson::Value* param = nullptr;
+      if (op->HasMember("parameters")) {
+        for (const auto& p0 : (*op)["parameters"].GetArray()) {
+          const rapidjson::Value* p = resolve(p0);
+          if (p != nullptr && sv((*p)["in"]) == "query" && sv((*p)["name"]) == name) param = p;
+        }
+      }
+      if (param == nullptr)
+        return where + "the server took query parameter '" + name + "', which the document lacks";
+      rapidjson::Document holder;
+      const rapidjson::Value* schema = resolve((*param)["schema"]);
+      auto why = validate(typed(value, schema, holder.GetAllocator()), (*param)["schema"]);
+      if (!why.empty())
+        return where + "the server took " + name + "=" + value +
+               ", which the document refuses: " + why;
+    }
+  }
   // A JSON body the server took must be one the document takes.
   if (reply.status < 300 && !request.body.empty() &&
       lower(std::string(request.content_type)).starts_with("application/json") &&
@@ -299,6 +409,7 @@ std::string contract::check(const http_client::sent& request, const http_reply& 
     if (documented.substr(0, documented.find(';')) == media) media_obj = &m->value;
   }
   if (media_obj == nullptr) return where + "media type '" + type + "' is not documented";
+  if (reply.body.empty()) return where + "an empty body where the document gives one";
   if (!json) return {};
   auto why = validate(body, (*media_obj)["schema"]);
   return why.empty() ? std::string() : where + why;
