@@ -6,9 +6,10 @@
 # builds the package from the two binaries into a temporary directory; checks its control
 # fields (the binary's version, dpkg's architecture, Depends computed from the libraries,
 # the conffile), its contents and its maintainer scripts; verifies its systemd unit with
-# systemd-analyze; installs it with dpkg into a temporary root, as any user can and without
-# touching this machine; starts the installed server with the installed configuration and
-# talks to it; purges the package. Needs dpkg-dev, help2man, binutils, systemd
+# systemd-analyze; runs its maintainer scripts against a sandbox of shims
+# (maintainer_scripts_test.sh); installs it with dpkg into a temporary root, as any user can
+# and without touching this machine; starts the installed server with the installed
+# configuration and talks to it; purges the package. Needs dpkg-dev, help2man, binutils, systemd
 # (systemd-analyze) and curl, which tools/dev test installs.
 set -euo pipefail
 
@@ -72,6 +73,11 @@ for script in postinst prerm postrm; do
   grep -q '^set -e$' "$tmp/control/$script" || fail "$script does not set -e"
   sh -n "$tmp/control/$script" || fail "$script is not valid sh"
 done
+# What they do on a real machine (DPKG_ROOT unset; the installation below sets it), run
+# against a sandbox of logging shims: user and group, /var/lib/referrald, deb-systemd-helper,
+# start, restart and stop only under systemd; install, upgrade, remove, purge.
+timeout 60 bash "$src/tests/package/maintainer_scripts_test.sh" "$tmp/control" ||
+  fail "maintainer_scripts_test.sh on the package's maintainer scripts"
 
 # --- Contents: path, mode and owner of each file.
 dpkg-deb -c "$deb" | awk '{ print $6, $1, $2 }' >"$tmp/contents"
