@@ -1,5 +1,6 @@
 #define BOOST_TEST_MODULE http_tests
 #include <boost/test/unit_test.hpp>
+#include <cstdio>
 
 #include "http/handlers.hpp"
 #include "http/openapi.hpp"
@@ -21,6 +22,10 @@ struct check_answers {
       auto why = api_contract().check(request, reply);
       if (!why.empty()) BOOST_ERROR("the answer breaks the OpenAPI document: " << why);
     };
+  }
+  ~check_answers() {
+    std::fprintf(stderr, "http_tests: %zu answers checked against the OpenAPI document\n",
+                 api_contract().checked());
   }
 };
 
