@@ -209,7 +209,8 @@ std::optional<response> ai_report(request_ctx& c) {
   if (const std::string* g = c.query.get("group_by")) {
     auto parsed = domain::report_grouping_from_string(*g);
     if (!parsed)
-      return failure(domain::field_invalid("group_by", "must be platform, date or page"));
+      return failure(
+          domain::field_invalid("group_by", "must be platform, date, page or date,platform"));
     grouping = *parsed;
   }
   std::optional<std::string> connection;

@@ -41,10 +41,15 @@ router make_router(const limits& l) {
   r.add("/readyz", method::get, &readyz, {std::nullopt, rule});
   r.add("/metrics", method::get, &metrics, {std::nullopt, rule});
   r.add("/openapi.json", method::get, &openapi_json, {std::nullopt, rule});
+  r.add("/console", method::get, &console_redirect, {std::nullopt, rule});
+  r.add("/console/", method::get, &console_index, {std::nullopt, rule, "", true});
+  r.add("/console/{file}", method::get, &console_file, {std::nullopt, rule, "", true});
 
   r.add("/api-keys", method::get, &api_keys_list,
         {admin, rule, "limit starting_after is_active q"});
   r.add("/api-keys", method::post, &api_keys_create, {admin, rule, "", false, true});
+  // Before {id}, which would take "me" for an id.
+  r.add("/api-keys/me", method::get, &api_keys_me, {read, rule, "", true});
   r.add("/api-keys/{id}", method::get, &api_keys_get, {admin, rule, "", true});
   r.add("/api-keys/{id}", method::patch, &api_keys_patch, {admin, rule, "", true});
   r.add("/api-keys/{id}", method::del, &api_keys_delete, {admin, rule});

@@ -80,6 +80,10 @@ std::optional<response> healthz(request_ctx& c);
 std::optional<response> readyz(request_ctx& c);
 std::optional<response> metrics(request_ctx& c);
 std::optional<response> openapi_json(request_ctx& c);
+std::optional<response> console_redirect(request_ctx& c);
+std::optional<response> console_index(request_ctx& c);
+std::optional<response> console_file(request_ctx& c);
+std::optional<response> api_keys_me(request_ctx& c);
 
 std::optional<response> api_keys_list(request_ctx& c);
 std::optional<response> api_keys_create(request_ctx& c);

@@ -1,5 +1,8 @@
 // /api-keys: admin-only key management (README, "API keys (admin)").
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "domain/auth/api_key.hpp"
 #include "domain/base/text.hpp"
 #include "http/handlers.hpp"
@@ -33,6 +36,14 @@ std::optional<response> api_keys_create(request_ctx& c) {
   c.runtime->tell(actors::key_create_req{std::move(*req), *c.key,
                                          reply_with(c, 201, {{"Cache-Control", "no-store"}})});
   return std::nullopt;
+}
+
+// The caller's own key (any role): what a client such as the console shows and allows.
+std::optional<response> api_keys_me(request_ctx& c) {
+  rapidjson::StringBuffer buf;
+  domain::json_writer w(buf);
+  domain::write_json(w, *c.key);
+  return success(200, std::string_view(buf.GetString(), buf.GetSize()));
 }
 
 std::optional<response> api_keys_get(request_ctx& c) {

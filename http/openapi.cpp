@@ -66,6 +66,8 @@ const operation k_operations[] = {
   {method::get, "/openapi.json", "getOpenApi", "Health", "This document",
    {}, false, 200, R"({"type":"object"})", false},
 
+  {method::get, "/api-keys/me", "getOwnApiKey", "API keys",
+   "The key making the request (any role): its name, role and grants", {}, false, 200, "$ApiKey"},
   {method::get, "/api-keys", "listApiKeys", "API keys", "List API keys",
    {}, false, 200, "$ApiKeyList"},
   {method::post, "/api-keys", "createApiKey", "API keys", "Create an API key (its secret is shown only in this answer)",
@@ -154,6 +156,7 @@ const operation k_operations[] = {
 // What each tag of the operations groups.
 const std::pair<std::string_view, std::string_view> k_tags[] = {
     {"Health", "Liveness, readiness, metrics and this document: no API key needed"},
+
     {"API keys", "Keys, their roles (viewer, editor, admin) and grants; admin only"},
     {"Passthrough referrers",
      "Domains (booking engines, payment pages) that must not take a visit's attribution"},
@@ -236,7 +239,7 @@ const std::pair<std::string_view, std::string_view> k_schemas[] = {
   {"Report", R"({"type":"object","required":["brand_id","from","to","connection_id","group_by","totals"],
     "additionalProperties":false,"properties":{
     "brand_id":{"type":"integer"},"from":{"type":"string","format":"date"},"to":{"type":"string","format":"date"},
-    "connection_id":{"type":["string","null"]},"group_by":{"enum":["platform","date","page",null]},
+    "connection_id":{"type":["string","null"]},"group_by":{"enum":["platform","date","page","date,platform",null]},
     "groups":{"type":"array","description":"with group_by: one page of groups, in key order; each also has the key under the group_by name",
       "items":{"$ref":"#/components/schemas/ReportNumbers"}},
     "has_more":{"type":"boolean","description":"with group_by"},"next_starting_after":{"type":["string","null"],"description":"with group_by"},
@@ -289,7 +292,7 @@ const std::map<std::string_view, std::pair<std::string_view, std::string_view>> 
   {"brand_id", {R"({"type":"integer","minimum":1})", "scope=brand: the brand"}},
   {"from", {R"({"type":"string","format":"date"})", "first day (inclusive)"}},
   {"to", {R"({"type":"string","format":"date"})", "last day (inclusive; the range from..to covers at most 3660 days)"}},
-  {"group_by", {R"({"enum":["platform","date","page"]})", "group the sums"}},
+  {"group_by", {R"({"enum":["platform","date","page","date,platform"]})", "group the sums (date,platform: one group per day and platform)"}},
   {"connection_id", {R"({"type":"string"})", "only this connection's rows"}},
 };
 // clang-format on
@@ -636,8 +639,9 @@ value response_object(builder& b, const operation& op, const route& rt, const ro
   if (status == op.status) {
     b.add(r, "description", b.str(op.summary));
     if (rt.etag && status < 300) b.add(headers, "ETag", header_ref(b, "ETag"));
-    if (status == 201 && op.pattern != "/admin/snapshots")
+    if ((status == 201 && op.pattern != "/admin/snapshots") || status == 301)
       b.add(headers, "Location", header_ref(b, "Location"));
+
     if (rt.idempotent) b.add(headers, "Idempotent-Replayed", header_ref(b, "Idempotent-Replayed"));
     if (f.account && f.writes) b.add(headers, "Referrald-Seq", header_ref(b, "Referrald-Seq"));
     if (op.response == "$ApiKeyWithSecret")
@@ -648,7 +652,7 @@ value response_object(builder& b, const operation& op, const route& rt, const ro
       value content = b.obj();
       for (auto type : words(op.response_type)) {
         value media = b.obj();
-        if (type == "text/csv") {
+        if (!type.starts_with("application/json")) {
           b.add(media, "schema", b.parse(R"({"type":"string"})"));
         } else if (op.data) {
           value env = b.parse(
@@ -916,10 +920,14 @@ void add_shared_components(builder& b, value& components) {
 
 }  // namespace
 
+bool is_console_route(std::string_view pattern) {
+  return pattern == "/console" || pattern.starts_with("/console/");
+}
+
 std::vector<std::string> undocumented_routes(const router& r) {
   std::vector<std::string> out;
   for (const auto& rt : r.routes())
-    if (find_operation(rt.verb, rt.pattern) == nullptr)
+    if (!is_console_route(rt.pattern) && find_operation(rt.verb, rt.pattern) == nullptr)
       out.push_back(route_name(rt.verb, rt.pattern));
   return out;
 }
@@ -988,7 +996,7 @@ std::string openapi_document(const router& r) {
   value paths = b.obj();
   for (const auto& rt : r.routes()) {
     const operation* op = find_operation(rt.verb, rt.pattern);
-    if (op == nullptr) continue;
+    if (op == nullptr || is_console_route(rt.pattern)) continue;
     value& item = b.member(paths, rt.pattern);
     // If-Match guards the changes of an object whose GET carries an ETag.
     bool if_match = (rt.verb == method::patch || rt.verb == method::del) &&

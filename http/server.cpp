@@ -767,10 +767,13 @@ class session : public std::enable_shared_from_this<session> {
     }
     bool found = match_.kind == router::match::found;
     if (found && match_.entry->etag && (resp.status == 200 || resp.status == 201) &&
-        resp.body.starts_with(success_open) && resp.body.size() > success_open.size()) {
+        !resp.body.empty()) {
+      // An envelope's tag is its data's (the object's); a file's is its bytes'.
       std::string_view data(resp.body);
-      data.remove_prefix(success_open.size());
-      data.remove_suffix(success_close.size());
+      if (data.starts_with(success_open) && data.size() > success_open.size()) {
+        data.remove_prefix(success_open.size());
+        data.remove_suffix(success_close.size());
+      }
       std::string tag = domain::entity_tag(data);
       auto inm = req.find(bhttp::field::if_none_match);
       if (inm != req.end() &&

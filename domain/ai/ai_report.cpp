@@ -51,6 +51,7 @@ std::optional<report_grouping> report_grouping_from_string(std::string_view s) {
   if (s == "platform") return report_grouping::platform;
   if (s == "date") return report_grouping::date;
   if (s == "page") return report_grouping::page;
+  if (s == "date,platform") return report_grouping::date_platform;
   return std::nullopt;
 }
 
@@ -64,6 +65,8 @@ std::string_view to_string(report_grouping g) {
       return "date";
     case report_grouping::page:
       return "page";
+    case report_grouping::date_platform:
+      return "date,platform";
   }
   return "none";
 }
@@ -88,6 +91,8 @@ void report_builder::add(std::int64_t date, std::string_view platform, std::stri
       return add_to_group(format_date(date), m);
     case report_grouping::page:
       return add_to_group(std::string(page), m);
+    case report_grouping::date_platform:
+      return add_to_group(format_date(date) + ' ' + std::string(platform), m);
   }
 }
 
@@ -126,8 +131,16 @@ std::string report_builder::json(std::int64_t brand_id, std::string_view from, s
     for (const auto& [key, sums] : groups_) {
       if (!shown.room()) break;
       w.StartObject();
-      write_key(w, to_string(grouping_));
-      write_string(w, key);
+      if (grouping_ == report_grouping::date_platform) {
+        // "YYYY-MM-DD platform"
+        write_key(w, "date");
+        write_string(w, std::string_view(key).substr(0, 10));
+        write_key(w, "platform");
+        write_string(w, std::string_view(key).substr(11));
+      } else {
+        write_key(w, to_string(grouping_));
+        write_string(w, key);
+      }
       write_sums(w, sums);
       w.EndObject();
       shown.wrote(key);

@@ -15,7 +15,9 @@
 
 namespace referrald::domain {
 
-enum class report_grouping : std::uint8_t { none, platform, date, page };
+// date_platform ("date,platform"): one group per day and platform, keyed "YYYY-MM-DD platform"
+// and shown with both "date" and "platform" (a stacked chart's series).
+enum class report_grouping : std::uint8_t { none, platform, date, page, date_platform };
 
 std::optional<report_grouping> report_grouping_from_string(std::string_view s);
 std::string_view to_string(report_grouping g);

@@ -195,6 +195,37 @@ BOOST_AUTO_TEST_CASE(a_restated_day_replaces_and_never_double_counts) {
   BOOST_TEST(d["data"]["totals"]["transactions"].IsNull());
 }
 
+BOOST_AUTO_TEST_CASE(a_report_groups_by_day_and_platform_for_a_stacked_chart) {
+  std::string id = connection(42);
+  auto c = client();
+  std::string rows = "[" + row("2026-05-20", "chatgpt.com", "/a", R"("sessions":5)") + "," +
+                     row("2026-05-20", "perplexity.ai", "/a", R"("sessions":3)") + "," +
+                     row("2026-05-21", "chatgpt.com", "/b", R"("sessions":2)") + "," +
+                     row("2026-05-21", "chatgpt.com", "/c", R"("sessions":4)") + "]";
+  BOOST_REQUIRE(c->post(events(42, id), rows).status == 200u);
+  auto d = report(42, "from=2026-05-01&to=2026-05-31&group_by=date,platform");
+  BOOST_TEST(d["data"]["group_by"].GetString() == std::string("date,platform"));
+  const auto& g = d["data"]["groups"];
+  BOOST_REQUIRE(g.Size() == 3u);
+  BOOST_TEST(g[0]["date"].GetString() == std::string("2026-05-20"));
+  BOOST_TEST(g[0]["platform"].GetString() == std::string("chatgpt"));
+  BOOST_TEST(g[0]["sessions"].GetInt() == 5);
+  BOOST_TEST(g[1]["platform"].GetString() == std::string("perplexity"));
+  BOOST_TEST(g[2]["date"].GetString() == std::string("2026-05-21"));
+  BOOST_TEST(g[2]["sessions"].GetInt() == 6);
+  BOOST_TEST(g[2]["rows"].GetInt() == 2);
+  // Paged like every grouping: the cursor is the group's key.
+  auto first = report(42, "from=2026-05-01&to=2026-05-31&group_by=date,platform&limit=2");
+  BOOST_TEST(first["data"]["has_more"].GetBool());
+  std::string after = first["data"]["next_starting_after"].GetString();
+  BOOST_TEST(after == "2026-05-20 perplexity");
+  auto next = report(42,
+                     "from=2026-05-01&to=2026-05-31&group_by=date,platform&limit=2&"
+                     "starting_after=2026-05-20%20perplexity");
+  BOOST_REQUIRE(next["data"]["groups"].Size() == 1u);
+  BOOST_TEST(next["data"]["groups"][0]["date"].GetString() == std::string("2026-05-21"));
+}
+
 BOOST_AUTO_TEST_CASE(reports_group_filter_and_validate) {
   std::string a = connection(42, "A");
   std::string b = connection(42, "B");
