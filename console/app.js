@@ -1,1 +1,852 @@
+// referrald console: a single page over the documented API (docs/api.md), with no framework
+// and no dependency. The API key lives in this tab's sessionStorage only; every call sends
+// it as a bearer token. Views are chosen by the location's hash (#/rules/passthrough, ...).
 
+const KEY = "referrald.key";
+const state = { key: null, me: null, account: "", brand: "", asOf: "" };
+
+// -- small DOM helpers ---------------------------------------------------------------------
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "text") el.textContent = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+const $ = (sel, root = document) => root.querySelector(sel);
+const main = () => $("#main");
+
+function say(text, kind = "ok") {
+  const s = $("#status");
+  s.textContent = text;
+  s.className = "status " + kind;
+}
+
+function fmtTime(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return isNaN(d) ? iso : d.toLocaleString();
+}
+
+function download(name, text, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = h("a", { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+function tableWrap(label, table) {
+  return h("div", { class: "scroll", role: "region", "aria-label": label, tabindex: "0" }, table);
+}
+
+// -- the API -------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, body, etag) {
+    super(body?.error?.message || `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+    this.etag = etag;
+  }
+  get details() {
+    return this.body?.error?.details || [];
+  }
+}
+
+async function api(method, path, { body, query, headers = {}, csv = false, raw = false } = {}) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(query || {})) {
+    if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+  }
+  const init = { method, headers: { ...headers } };
+  if (state.key) init.headers.Authorization = "Bearer " + state.key;
+  if (body !== undefined) {
+    init.headers["Content-Type"] = csv ? "text/csv" : "application/json";
+    init.body = csv ? body : JSON.stringify(body);
+  }
+  const res = await fetch(url, init);
+  const etag = res.headers.get("ETag");
+  if (raw && res.ok) return { text: await res.text(), etag };
+  const text = await res.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  if (!res.ok) {
+    if (res.status === 401 && state.key && path !== "/api-keys/me") signOut("Your key is no longer accepted: sign in again.");
+    throw new ApiError(res.status, json, etag);
+  }
+  return { data: json && "success" in json ? json.data : json, etag, status: res.status };
+}
+
+const can = {
+  write: () => state.me && (state.me.role === "editor" || state.me.role === "admin"),
+  admin: () => state.me && state.me.role === "admin",
+};
+
+function asOfIso() {
+  if (!state.asOf) return "";
+  const d = new Date(state.asOf);
+  return isNaN(d) ? "" : d.toISOString();
+}
+
+// -- sign in -------------------------------------------------------------------------------
+
+function signOut(message) {
+  sessionStorage.removeItem(KEY);
+  state.key = null;
+  state.me = null;
+  $("#nav").hidden = true;
+  $("#context").hidden = true;
+  location.hash = "#/signin";
+  if (message) say(message, "error");
+  render();
+}
+
+function signInView() {
+  const error = h("p", { id: "signin-error", class: "error", role: "alert" });
+  const input = h("input", { id: "signin-key", name: "key", type: "password", autocomplete: "off", required: true,
+    "aria-describedby": "signin-help signin-error" });
+  const form = h("form", { id: "signin", onsubmit: async (e) => {
+    e.preventDefault();
+    error.textContent = "";
+    state.key = input.value.trim();
+    try {
+      await loadMe();
+      sessionStorage.setItem(KEY, state.key);
+      location.hash = "#/rules/passthrough";
+    } catch (err) {
+      state.key = null;
+      error.textContent = err.status === 401 ? "This key is not accepted (unknown, revoked or expired)." : err.message;
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+    }
+  } },
+    h("label", { for: "signin-key" }, "API key"), input,
+    h("p", { id: "signin-help", class: "help" },
+      "The secret of an API key (rk_...). It stays in this browser tab only and is forgotten when the tab closes."),
+    error,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Sign in")));
+  return [h("h1", {}, "Sign in"), form];
+}
+
+async function loadMe() {
+  const { data } = await api("GET", "/api-keys/me");
+  state.me = data;
+  const accounts = data.accounts || [];
+  const brands = data.brands || [];
+  if (!state.account) state.account = accounts[0] && accounts[0] !== "*" ? accounts[0] : (localStorage.getItem("referrald.account") || "");
+  if (!state.brand) state.brand = brands[0] && brands[0] !== "*" ? String(brands[0]) : (localStorage.getItem("referrald.brand") || "");
+  $("#ctx-account").value = state.account;
+  $("#ctx-brand").value = state.brand;
+  $("#whoami").textContent = `${data.name} (${data.role})`;
+  buildNav();
+  $("#nav").hidden = false;
+  $("#context").hidden = false;
+}
+
+const SECTIONS = [
+  ["#/rules/passthrough", "Passthrough referrers", () => true],
+  ["#/rules/mappings", "Referrer mappings", () => true],
+  ["#/test", "Test a visit", () => true],
+  ["#/ai", "AI referrals", () => true],
+  ["#/audit", "Audit log", () => can.admin()],
+  ["#/keys", "API keys", () => can.admin()],
+  ["#/backups", "Backups", () => can.admin()],
+];
+
+function buildNav() {
+  const nav = $("#nav");
+  nav.replaceChildren(...SECTIONS.filter(([, , ok]) => ok()).map(([href, label]) => h("a", { href }, label)));
+}
+
+// -- rules ---------------------------------------------------------------------------------
+
+const KINDS = {
+  passthrough: {
+    path: "/passthrough-referrers", list: "referrers", title: "Passthrough referrers", noun: "passthrough referrer",
+    key: "domain",
+    fields: [
+      { name: "domain", label: "Domain", required: true, help: "A domain or URL; subdomains are covered too" },
+      { name: "utm_source", label: "utm_source", required: true },
+      { name: "utm_medium", label: "utm_medium", placeholder: "passthrough" },
+      { name: "utm_campaign", label: "utm_campaign" },
+      { name: "utm_term", label: "utm_term" },
+      { name: "service_name", label: "Service name", nullable: true },
+      { name: "is_active", label: "Active", type: "checkbox" },
+    ],
+    columns: ["domain", "utm_source", "utm_medium", "service_name"],
+  },
+  mappings: {
+    path: "/referrer-mappings", list: "mappings", title: "Referrer mappings", noun: "referrer mapping",
+    key: "referrer_pattern",
+    fields: [
+      { name: "referrer_pattern", label: "Referrer pattern", required: true },
+      { name: "match_type", label: "Match type", type: "select", options: ["exact", "contains", "starts_with", "ends_with", "regex"] },
+      { name: "utm_source", label: "utm_source", required: true },
+      { name: "utm_medium", label: "utm_medium", placeholder: "referral" },
+      { name: "utm_campaign", label: "utm_campaign" },
+      { name: "utm_term", label: "utm_term" },
+      { name: "utm_content", label: "utm_content" },
+      { name: "label", label: "Label" },
+      { name: "description", label: "Description", nullable: true },
+      { name: "priority", label: "Priority (0-1000)", type: "number" },
+      { name: "is_active", label: "Active", type: "checkbox" },
+    ],
+    columns: ["referrer_pattern", "match_type", "utm_source", "utm_medium", "priority"],
+  },
+};
+
+function needAccount() {
+  if (state.account) return null;
+  return [h("p", { class: "notice" }, "Enter an account id in the header (Account) to see its rules.")];
+}
+
+async function rulesView(kindName, params) {
+  const kind = KINDS[kindName];
+  const out = [h("h1", {}, kind.title)];
+  const missing = needAccount();
+  if (missing) return out.concat(missing);
+  const asOf = asOfIso();
+  if (asOf) out.push(h("p", { class: "notice", id: "asof-notice" }, `Showing the rules as they stood at ${fmtTime(asOf)} (read only). Choose "Now" to edit.`));
+  const q = params.get("q") || "";
+  const status = params.get("status") || "active";
+  const after = params.get("after") || "";
+  const search = h("input", { id: "rules-q", name: "q", type: "search", value: q });
+  const filter = h("select", { id: "rules-status", name: "status" },
+    ...[["active", "Active"], ["inactive", "Inactive"], ["all", "All"]].map(([v, t]) => h("option", { value: v, selected: v === status }, t)));
+  const go = (extra = {}) => {
+    const p = new URLSearchParams({ q: search.value, status: filter.value, ...extra });
+    for (const [k, v] of [...p]) if (!v) p.delete(k);
+    location.hash = `#/rules/${kindName}?${p}`;
+  };
+  const toolbar = h("form", { class: "toolbar", role: "search", onsubmit: (e) => { e.preventDefault(); go(); } },
+    h("label", {}, "Search", search), h("label", {}, "Status", filter), h("button", { type: "submit", class: "secondary" }, "Filter"));
+  out.push(toolbar);
+  const writable = can.write() && !asOf;
+  const actions = h("div", { class: "toolbar" });
+  if (writable) actions.append(h("button", { type: "button", id: "rule-new", onclick: () => ruleDialog(kindName, null) }, `New ${kind.noun}`));
+  if (writable) actions.append(h("button", { type: "button", class: "secondary", id: "rule-import", onclick: () => importDialog(kindName) }, "Import…"));
+  actions.append(h("button", { type: "button", class: "secondary", onclick: () => exportRules(kindName, "csv") }, "Export CSV"));
+  actions.append(h("button", { type: "button", class: "secondary", onclick: () => exportRules(kindName, "json") }, "Export JSON"));
+  if (writable && kindName === "passthrough") actions.append(h("button", { type: "button", class: "secondary", id: "starter-pack", onclick: () => starterDialog() }, "Starter pack…"));
+  out.push(actions);
+
+  const query = { account_id: state.account, q: q || undefined, limit: 50, starting_after: after || undefined, as_of: asOf || undefined };
+  if (status === "inactive") Object.assign(query, { include_inactive: true, is_active: false });
+  else if (status === "all") query.include_inactive = true;
+  const { data } = await api("GET", kind.path, { query });
+  const rows = data[kind.list];
+  const table = h("table", { id: "rules-table" },
+    h("caption", {}, `${data.total} rules in ${state.account} (${data.active_count} active)`),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Id"), ...kind.columns.map((c) => h("th", { scope: "col" }, c)),
+      h("th", { scope: "col" }, "Active"), writable ? h("th", { scope: "col" }, "Actions") : null)),
+    h("tbody", {}, rows.length === 0 ? h("tr", {}, h("td", { colspan: kind.columns.length + 3 }, "No rules match.")) : null,
+      ...rows.map((r) => h("tr", { "data-id": r.id },
+        h("td", {}, String(r.id)),
+        ...kind.columns.map((c) => h("td", {}, r[c] === null || r[c] === "" ? "—" : String(r[c]))),
+        h("td", {}, h("span", { class: "pill " + (r.is_active ? "on" : "off") }, r.is_active ? "active" : "inactive"),
+          writable ? h("button", { type: "button", class: "link", "aria-label": `${r.is_active ? "Deactivate" : "Activate"} rule ${r.id}`,
+            onclick: () => toggleRule(kindName, r.id, !r.is_active) }, r.is_active ? "Deactivate" : "Activate") : null),
+        writable ? h("td", {},
+          h("button", { type: "button", class: "link", "aria-label": `Edit rule ${r.id}`, onclick: () => ruleDialog(kindName, r.id) }, "Edit"),
+          h("button", { type: "button", class: "link", "aria-label": `Delete rule ${r.id}`, onclick: () => deleteRule(kindName, r) }, "Delete")) : null))));
+  out.push(tableWrap(kind.title, table));
+  const pager = h("div", { class: "actions" });
+  if (after) pager.append(h("button", { type: "button", class: "secondary", onclick: () => go() }, "First page"));
+  if (data.has_more) pager.append(h("button", { type: "button", class: "secondary", id: "rules-next", onclick: () => go({ after: data.next_starting_after }) }, "Next page"));
+  out.push(pager);
+  if (params.get("edit")) setTimeout(() => ruleDialog(kindName, Number(params.get("edit"))), 0);
+  return out;
+}
+
+function fieldInput(f, value) {
+  const id = "f-" + f.name;
+  const common = { id, name: f.name, "aria-describedby": `${id}-error${f.help ? ` ${id}-help` : ""}` };
+  let input;
+  if (f.type === "checkbox") input = h("input", { ...common, type: "checkbox", checked: value !== false });
+  else if (f.type === "select") input = h("select", common, ...f.options.map((o) => h("option", { value: o, selected: o === (value ?? f.options[0]) }, o)));
+  else input = h("input", { ...common, type: f.type === "number" ? "number" : "text", value: value ?? "", required: f.required, placeholder: f.placeholder });
+  return h("div", { class: "field" },
+    h("label", { for: id }, f.label + (f.required ? " (required)" : "")), input,
+    f.help ? h("div", { id: `${id}-help`, class: "help" }, f.help) : null,
+    h("div", { id: `${id}-error`, class: "field-error" }));
+}
+
+// The form's values as a body. For a create, a field left empty is left out, so that it
+// takes the API's default (utm_medium "passthrough" or "referral", priority 0...).
+function readForm(form, kind, creating) {
+  const body = {};
+  for (const f of kind.fields) {
+    const el = form.elements[f.name];
+    const empty = f.type !== "checkbox" && el.value.trim() === "";
+    if (creating && empty && !f.required) continue;
+    if (f.type === "checkbox") body[f.name] = el.checked;
+    else if (f.type === "number") body[f.name] = empty ? 0 : Number(el.value);
+    else if (f.nullable && empty) body[f.name] = null;
+    else body[f.name] = el.value;
+  }
+  return body;
+}
+
+function showFieldErrors(form, err, summary) {
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  for (const el of form.querySelectorAll(".field-error")) el.textContent = "";
+  let first = null;
+  const unplaced = [];
+  for (const d of err.details) {
+    const input = form.elements[d.field];
+    const slot = input && form.querySelector(`#f-${CSS.escape(d.field)}-error`);
+    if (slot) {
+      slot.textContent = d.message;
+      input.setAttribute("aria-invalid", "true");
+      first = first || input;
+    } else unplaced.push(`${d.field}: ${d.message}`);
+  }
+  summary.textContent = unplaced.length ? unplaced.join("; ") : (first ? "Please correct the fields marked below." : err.message);
+  if (first) first.focus();
+}
+
+async function ruleDialog(kindName, id) {
+  const kind = KINDS[kindName];
+  let original = null;
+  let etag = null;
+  if (id) {
+    const got = await api("GET", `${kind.path}/${id}`, { query: { account_id: state.account } });
+    original = got.data;
+    etag = got.etag;
+  }
+  const summary = h("p", { class: "error", role: "alert", id: "rule-form-error" });
+  const conflict = h("div", { id: "rule-conflict" });
+  const form = h("form", { id: "rule-form", novalidate: true },
+    h("div", { class: "grid" }, ...kind.fields.map((f) => fieldInput(f, original ? original[f.name] : undefined))),
+    summary, conflict,
+    h("div", { class: "actions" },
+      h("button", { type: "submit" }, id ? "Save changes" : "Create"),
+      h("button", { type: "button", class: "secondary", onclick: () => dialog.close() }, "Cancel")));
+  const dialog = h("dialog", { "aria-labelledby": "rule-dialog-title" },
+    h("h2", { id: "rule-dialog-title" }, id ? `Edit ${kind.noun} ${id}` : `New ${kind.noun}`), form);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = readForm(form, kind, !id);
+    try {
+      if (id) {
+        const patch = {};
+        for (const f of kind.fields) if (JSON.stringify(body[f.name]) !== JSON.stringify(original[f.name])) patch[f.name] = body[f.name];
+        await api("PATCH", `${kind.path}/${id}`, { query: { account_id: state.account }, body: patch, headers: { "If-Match": etag } });
+        say(`Saved ${kind.noun} ${id}.`);
+      } else {
+        const created = await api("POST", kind.path, { query: { account_id: state.account }, body });
+        say(`Created ${kind.noun} ${created.data.id}.`);
+      }
+      dialog.close();
+      render();
+    } catch (err) {
+      if (err.status === 412 && id) {
+        const now = await api("GET", `${kind.path}/${id}`, { query: { account_id: state.account } });
+        const changed = kind.fields.filter((f) => JSON.stringify(now.data[f.name]) !== JSON.stringify(original[f.name]));
+        summary.textContent = "Someone else changed this rule since you opened it; nothing was saved.";
+        conflict.replaceChildren(h("div", { class: "notice" },
+          h("p", {}, "Changed meanwhile:"),
+          h("ul", { class: "diff" }, ...(changed.length ? changed : [{ name: "updated_at", label: "updated_at" }]).map((f) =>
+            h("li", {}, `${f.label} (${f.name}): `, h("del", {}, JSON.stringify(original[f.name])), " → ", h("ins", {}, JSON.stringify(now.data[f.name]))))),
+          h("button", { type: "button", class: "secondary", onclick: () => { dialog.close(); ruleDialog(kindName, id); } }, "Load the current version")));
+        return;
+      }
+      showFieldErrors(form, err, summary);
+    }
+  });
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  form.elements[kind.fields[0].name].focus();
+}
+
+async function toggleRule(kindName, id, active) {
+  const kind = KINDS[kindName];
+  try {
+    const got = await api("GET", `${kind.path}/${id}`, { query: { account_id: state.account } });
+    await api("PATCH", `${kind.path}/${id}`, { query: { account_id: state.account }, body: { is_active: active }, headers: { "If-Match": got.etag } });
+    say(`Rule ${id} ${active ? "activated" : "deactivated"}.`);
+    render();
+  } catch (err) {
+    say(err.message, "error");
+  }
+}
+
+function confirmDialog(title, text, confirmLabel) {
+  return new Promise((resolve) => {
+    const dialog = h("dialog", { "aria-labelledby": "confirm-title", "aria-describedby": "confirm-text" },
+      h("h2", { id: "confirm-title" }, title), h("p", { id: "confirm-text" }, text),
+      h("div", { class: "actions" },
+        h("button", { type: "button", class: "danger", id: "confirm-yes", onclick: () => { resolve(true); dialog.close(); } }, confirmLabel),
+        h("button", { type: "button", class: "secondary", onclick: () => dialog.close() }, "Cancel")));
+    dialog.addEventListener("close", () => { resolve(false); dialog.remove(); });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+async function deleteRule(kindName, rule) {
+  const kind = KINDS[kindName];
+  if (!(await confirmDialog(`Delete ${kind.noun} ${rule.id}?`, `${rule[kind.key]} will be deleted; the audit log keeps its history.`, "Delete"))) return;
+  try {
+    const got = await api("GET", `${kind.path}/${rule.id}`, { query: { account_id: state.account } });
+    await api("DELETE", `${kind.path}/${rule.id}`, { query: { account_id: state.account }, headers: { "If-Match": got.etag } });
+    say(`Deleted ${kind.noun} ${rule.id}.`);
+    render();
+  } catch (err) {
+    say(err.message, "error");
+  }
+}
+
+async function exportRules(kindName, format) {
+  const kind = KINDS[kindName];
+  try {
+    const { text } = await api("GET", `${kind.path}/export`, { query: { account_id: state.account, format, include_inactive: true }, raw: true });
+    download(`${state.account}-${kind.list}.${format}`, text, format === "csv" ? "text/csv" : "application/json");
+  } catch (err) {
+    say(err.message, "error");
+  }
+}
+
+function importSummary(d) {
+  return `${d.created} to create, ${d.updated} to update, ${d.deleted} to delete, ${d.unchanged} unchanged`;
+}
+
+function importDialog(kindName) {
+  const kind = KINDS[kindName];
+  const text = h("textarea", { id: "import-text", name: "text", rows: 8, cols: 60, "aria-describedby": "import-help" });
+  const file = h("input", { id: "import-file", name: "file", type: "file", accept: ".csv,.json,text/csv,application/json" });
+  const mode = h("select", { id: "import-mode", name: "mode" }, ...["create", "upsert", "replace"].map((m) => h("option", { value: m, selected: m === "upsert" }, m)));
+  const preview = h("div", { id: "import-preview", role: "status" });
+  const apply = h("button", { type: "button", id: "import-apply", disabled: true }, "Apply");
+  file.addEventListener("change", async () => { if (file.files[0]) text.value = await file.files[0].text(); apply.disabled = true; });
+  text.addEventListener("input", () => { apply.disabled = true; });
+  const send = async (validateOnly) => {
+    const raw = text.value.trim();
+    const isJson = raw.startsWith("{") || raw.startsWith("[");
+    let body = raw;
+    const query = { account_id: state.account };
+    if (isJson) {
+      let parsed;
+      try { parsed = JSON.parse(raw); } catch (e) { throw new ApiError(400, { error: { message: "The JSON does not parse: " + e.message, details: [] } }); }
+      body = Array.isArray(parsed) ? { [kind.list]: parsed } : parsed;
+      body = { ...body, mode: mode.value, validate_only: validateOnly };
+    } else {
+      Object.assign(query, { mode: mode.value, validate_only: validateOnly });
+    }
+    return api("POST", `${kind.path}/import`, { query, body, csv: !isJson });
+  };
+  const show = (err) => preview.replaceChildren(h("div", { class: "error" }, h("p", {}, err.message),
+    err.details.length ? h("ul", {}, ...err.details.slice(0, 20).map((d) => h("li", {}, `${d.field}: ${d.message}`))) : null));
+  const dialog = h("dialog", { "aria-labelledby": "import-title" },
+    h("h2", { id: "import-title" }, `Import ${kind.title.toLowerCase()}`),
+    h("p", { id: "import-help" }, "CSV with a header row of field names, or JSON (a list of rules, or an export). Preview first: nothing changes until you apply."),
+    h("div", { class: "grid" }, h("label", {}, "File", file), h("label", {}, "Mode", mode), h("label", { class: "wide" }, "Or paste it here", text)),
+    preview,
+    h("div", { class: "actions" },
+      h("button", { type: "button", id: "import-preview-button", class: "secondary", onclick: async () => {
+        try {
+          const { data } = await send(true);
+          preview.replaceChildren(h("p", {}, "Preview: " + importSummary(data) + "."));
+          apply.disabled = false;
+        } catch (err) { show(err); }
+      } }, "Preview"),
+      apply,
+      h("button", { type: "button", class: "secondary", onclick: () => dialog.close() }, "Close")));
+  apply.addEventListener("click", async () => {
+    try {
+      const { data } = await send(false);
+      say(`Imported: ${data.created} created, ${data.updated} updated, ${data.deleted} deleted, ${data.unchanged} unchanged.`);
+      dialog.close();
+      render();
+    } catch (err) { show(err); }
+  });
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  text.focus();
+}
+
+async function starterDialog() {
+  const { data } = await api("GET", "/passthrough-referrers/starter-pack");
+  const preview = h("div", { id: "starter-preview", role: "status" });
+  const run = async (validateOnly) => api("POST", "/passthrough-referrers/import", { query: { account_id: state.account, pack: "starter", validate_only: validateOnly } });
+  const dialog = h("dialog", { "aria-labelledby": "starter-title" },
+    h("h2", { id: "starter-title" }, `Starter pack (${data.version})`),
+    h("p", {}, `${data.entries.length} payment pages, booking engines and other domains that should not take a visit's attribution.`),
+    tableWrap("Starter pack", h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Domain"), h("th", { scope: "col" }, "Service"), h("th", { scope: "col" }, "Category"))),
+      h("tbody", {}, ...data.entries.slice(0, 200).map((e) => h("tr", {}, h("td", {}, e.domain), h("td", {}, e.service_name), h("td", {}, e.category)))))),
+    preview,
+    h("div", { class: "actions" },
+      h("button", { type: "button", class: "secondary", onclick: async () => {
+        try { preview.textContent = "Preview: " + importSummary((await run(true)).data) + "."; } catch (err) { preview.textContent = err.message; }
+      } }, "Preview"),
+      h("button", { type: "button", onclick: async () => {
+        try { const { data: d } = await run(false); say("Starter pack applied: " + importSummary(d).replaceAll("to ", "") + "."); dialog.close(); render(); } catch (err) { preview.textContent = err.message; }
+      } }, "Apply"),
+      h("button", { type: "button", class: "secondary", onclick: () => dialog.close() }, "Close")));
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+}
+
+// -- test a visit --------------------------------------------------------------------------
+
+function testView(params) {
+  const out = [h("h1", {}, "Test a visit")];
+  const missing = needAccount();
+  if (missing) return out.concat(missing);
+  const asOf = asOfIso();
+  if (asOf) out.push(h("p", { class: "notice" }, `Resolving against the rules as they stood at ${fmtTime(asOf)}.`));
+  const field = (name, label, value = "") => h("label", { class: name === "referrer" || name === "landing_url" ? "wide" : "" }, label,
+    h("input", { id: "visit-" + name, name, value, type: "text", spellcheck: "false" }));
+  const result = h("section", { id: "visit-result", "aria-live": "polite", class: "result" });
+  const form = h("form", { id: "visit-form", onsubmit: async (e) => {
+    e.preventDefault();
+    const els = form.elements;
+    const session = {};
+    for (const k of ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"]) if (els["s_" + k].value) session[k] = els["s_" + k].value;
+    const body = { referrer: els.referrer.value || null, landing_url: els.landing_url.value };
+    if (Object.keys(session).length) body.session = session;
+    try {
+      const { data } = await api("POST", "/attribution/resolve", { query: { account_id: state.account, explain: true, as_of: asOf || undefined }, body });
+      result.replaceChildren(...explainResult(data).filter(Boolean));
+      result.querySelector("h2").focus();
+    } catch (err) {
+      result.replaceChildren(h("p", { class: "error", role: "alert" }, err.message + (err.details.length ? ": " + err.details.map((d) => `${d.field} ${d.message}`).join("; ") : "")));
+    }
+  } },
+    h("div", { class: "grid" },
+      field("referrer", "Referrer (document.referrer)", params.get("referrer") || ""),
+      field("landing_url", "Landing URL", params.get("landing_url") || "")),
+    h("details", {}, h("summary", {}, "Session UTMs (optional)"),
+      h("div", { class: "grid" }, ...["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"].map((k) =>
+        h("label", {}, k, h("input", { id: "visit-s-" + k, name: "s_" + k, type: "text" }))))),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Resolve")));
+  return out.concat([form, result]);
+}
+
+function explainResult(r) {
+  const ruleLink = r.rule
+    ? h("a", { href: `#/rules/${r.rule.type === "passthrough" ? "passthrough" : "mappings"}?edit=${r.rule.id}&status=all` }, `${r.rule.type} ${r.rule.id}`)
+    : "none";
+  const out = [h("h2", { tabindex: "-1" }, "Resolution"),
+    h("dl", {},
+      h("dt", {}, "Reason"), h("dd", { id: "visit-reason" }, r.reason),
+      h("dt", {}, "Winning rule"), h("dd", { id: "visit-rule" }, ruleLink),
+      ...["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"].flatMap((k) => [h("dt", {}, k), h("dd", {}, r[k] || "—")]),
+      h("dt", {}, "Referrer host"), h("dd", {}, r.referrer_host || "—"),
+      h("dt", {}, "AI platform"), h("dd", {}, r.ai_platform || "—")),
+    r.warnings.length ? h("div", { class: "notice" }, h("p", {}, "Warnings"), h("ul", {}, ...r.warnings.map((w) => h("li", {}, w)))) : null,
+    h("h2", {}, "Precedence"),
+  ];
+  const steps = r.explain || [];
+  out.push(tableWrap("Precedence", h("table", { id: "precedence" },
+    h("caption", {}, "Each rank in order; the first that applies decides."),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Rank"), h("th", { scope: "col" }, "Step"), h("th", { scope: "col" }, "Applies"), h("th", { scope: "col" }, "Why"))),
+    h("tbody", {}, ...steps.map((s, i) => h("tr", { class: s.decides ? "decides" : "", "aria-current": s.decides ? "true" : false },
+      h("td", {}, String(i + 1)), h("td", {}, s.step + (s.decides ? " (decides)" : "")), h("td", {}, s.applies ? "yes" : "no"),
+      h("td", {}, s.why, s.rules && s.rules.length ? h("ul", {}, ...s.rules.filter((x) => x.matched).map((x) =>
+        h("li", {}, h("a", { href: `#/rules/${s.step === "passthrough" ? "passthrough" : "mappings"}?edit=${x.id}&status=all` }, `rule ${x.id}`), ` ${x.domain || x.referrer_pattern}: ${x.note}`))) : null)))))));
+  return out;
+}
+
+// -- AI referrals --------------------------------------------------------------------------
+
+const PALETTE = ["#0a55b8", "#c4391d", "#1d7a3f", "#7a3fb5", "#b07800", "#00788a", "#a3176b", "#4f5d6b"];
+
+function isoDay(d) { return d.toISOString().slice(0, 10); }
+
+async function aiView(params) {
+  const out = [h("h1", {}, "AI referrals")];
+  if (!state.brand) return out.concat([h("p", { class: "notice" }, "Enter a brand id in the header (Brand) to see its AI referrals.")]);
+  const brand = state.brand;
+  const { data: conns } = await api("GET", `/${brand}/ai-referrals/connections`, { query: { limit: 100 } });
+  let lastPush = new Map();
+  if (can.admin()) {
+    try {
+      const { data } = await api("GET", "/audit-log", { query: { scope: "brand", brand_id: brand, limit: 1000 } });
+      for (const e of data.entries) if (e.type === "push") lastPush.set(e.connection_id, e);
+    } catch { lastPush = new Map(); }
+  }
+  out.push(h("h2", {}, "Connections"));
+  out.push(tableWrap("Connections", h("table", { id: "connections" },
+    h("caption", {}, `${conns.total} connections of brand ${brand}`),
+    h("thead", {}, h("tr", {}, ...["Name", "Source tool", "Created", "Last push", "Id"].map((t) => h("th", { scope: "col" }, t)), can.write() ? h("th", { scope: "col" }, "Actions") : null)),
+    h("tbody", {}, ...conns.connections.map((c) => h("tr", {},
+      h("td", {}, c.name), h("td", {}, c.source_tool), h("td", {}, fmtTime(c.created_at)),
+      h("td", {}, lastPush.has(c.id) ? `${fmtTime(lastPush.get(c.id).at)} (${lastPush.get(c.id).accepted} rows)` : (can.admin() ? "never" : "—")),
+      h("td", {}, h("code", {}, c.id)),
+      can.write() ? h("td", {}, h("button", { type: "button", class: "link", "aria-label": `Delete connection ${c.name}`, onclick: async () => {
+        if (!(await confirmDialog(`Delete connection ${c.name}?`, "Pushes to it will be refused; its rows stay in reports.", "Delete"))) return;
+        try { await api("DELETE", `/${brand}/ai-referrals/connections/${c.id}`); say(`Deleted connection ${c.name}.`); render(); } catch (err) { say(err.message, "error"); }
+      } }, "Delete")) : null))))));
+  if (can.write()) {
+    const err = h("p", { class: "error", role: "alert" });
+    out.push(h("form", { id: "connection-form", class: "toolbar", onsubmit: async (e) => {
+      e.preventDefault();
+      const f = e.target.elements;
+      try { await api("POST", `/${brand}/ai-referrals/connections`, { body: { name: f.name.value, source_tool: f.source_tool.value } }); say("Connection created."); render(); }
+      catch (x) { err.textContent = x.details.map((d) => `${d.field}: ${d.message}`).join("; ") || x.message; }
+    } },
+      h("label", {}, "New connection name", h("input", { name: "name", id: "connection-name", required: true })),
+      h("label", {}, "Source tool", h("select", { name: "source_tool", id: "connection-tool" }, ...["ga4", "adobe", "other"].map((t) => h("option", { value: t }, t)))),
+      h("button", { type: "submit" }, "Create connection"), err));
+  }
+
+  const today = new Date();
+  const from = params.get("from") || isoDay(new Date(today.getTime() - 29 * 86400000));
+  const to = params.get("to") || isoDay(today);
+  const conn = params.get("connection") || "";
+  const metric = params.get("metric") || "sessions";
+  out.push(h("h2", {}, "Report"));
+  const form = h("form", { class: "toolbar", id: "report-form", onsubmit: (e) => {
+    e.preventDefault();
+    const f = e.target.elements;
+    const p = new URLSearchParams({ from: f.from.value, to: f.to.value, metric: f.metric.value });
+    if (f.connection.value) p.set("connection", f.connection.value);
+    location.hash = "#/ai?" + p;
+  } },
+    h("label", {}, "From", h("input", { type: "date", name: "from", id: "report-from", value: from })),
+    h("label", {}, "To", h("input", { type: "date", name: "to", id: "report-to", value: to })),
+    h("label", {}, "Connection", h("select", { name: "connection", id: "report-connection" }, h("option", { value: "" }, "All"),
+      ...conns.connections.map((c) => h("option", { value: c.id, selected: c.id === conn }, c.name)))),
+    h("label", {}, "Measure", h("select", { name: "metric", id: "report-metric" }, ...["sessions", "pageviews", "transactions", "purchase_revenue"].map((m) => h("option", { value: m, selected: m === metric }, m)))),
+    h("button", { type: "submit", class: "secondary" }, "Show"));
+  out.push(form);
+  const base = { from, to, connection_id: conn || undefined, limit: 1000 };
+  let series, pages;
+  try {
+    series = (await api("GET", `/${brand}/ai-referrals/report`, { query: { ...base, group_by: "date,platform" } })).data;
+    pages = (await api("GET", `/${brand}/ai-referrals/report`, { query: { ...base, group_by: "page" } })).data;
+  } catch (err) {
+    return out.concat([h("p", { class: "error", role: "alert" }, err.message)]);
+  }
+  out.push(h("p", { id: "report-totals" }, `Totals ${from} to ${to}: ${series.totals.sessions ?? 0} sessions, ${series.totals.pageviews ?? 0} pageviews, ${series.totals.rows} rows.`));
+  out.push(stackedChart(series.groups, metric, from, to));
+  const top = [...pages.groups].sort((a, b) => (b[metric] ?? 0) - (a[metric] ?? 0)).slice(0, 10);
+  out.push(h("h2", {}, "Top pages"));
+  out.push(tableWrap("Top pages", h("table", { id: "top-pages" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Page"), h("th", { scope: "col", class: "num" }, metric))),
+    h("tbody", {}, ...top.map((g) => h("tr", {}, h("td", {}, g.page), h("td", { class: "num" }, String(g[metric] ?? "—"))))))));
+  out.push(h("h2", {}, "By day and platform"));
+  const columns = ["date", "platform", "rows", "sessions", "pageviews", "transactions", "purchase_revenue"];
+  out.push(h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", id: "report-csv", onclick: () => {
+    const esc = (v) => (v === null || v === undefined ? "" : /[",\n]/.test(String(v)) ? `"${String(v).replaceAll('"', '""')}"` : String(v));
+    download(`brand-${brand}-${from}-${to}.csv`, [columns.join(","), ...series.groups.map((g) => columns.map((c) => esc(g[c])).join(","))].join("\n") + "\n", "text/csv");
+  } }, "Download CSV")));
+  out.push(tableWrap("By day and platform", h("table", { id: "report-table" }, h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", { scope: "col", class: c === "date" || c === "platform" ? "" : "num" }, c)))),
+    h("tbody", {}, ...series.groups.map((g) => h("tr", {}, ...columns.map((c) => h("td", { class: c === "date" || c === "platform" ? "" : "num" }, g[c] === null ? "—" : String(g[c])))))))));
+  return out;
+}
+
+// A stacked bar per day, one colour per platform, drawn as SVG (with a title and a
+// description for screen readers; the table below holds the same numbers).
+function stackedChart(groups, metric, from, to) {
+  const days = [];
+  for (let d = new Date(from + "T00:00:00Z"); isoDay(d) <= to && days.length < 400; d = new Date(d.getTime() + 86400000)) days.push(isoDay(d));
+  const platforms = [...new Set(groups.map((g) => g.platform))].sort();
+  const value = new Map(groups.map((g) => [`${g.date} ${g.platform}`, g[metric] ?? 0]));
+  const totals = days.map((d) => platforms.reduce((s, p) => s + (value.get(`${d} ${p}`) || 0), 0));
+  const max = Math.max(1, ...totals);
+  const W = 800, H = 260, left = 48, bottom = 24, top = 8;
+  const bw = (W - left) / Math.max(1, days.length);
+  const ns = "http://www.w3.org/2000/svg";
+  const el = (tag, attrs, text) => {
+    const e = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "chart-title chart-desc", id: "ai-chart" });
+  svg.append(el("title", { id: "chart-title" }, `${metric} by platform per day`));
+  svg.append(el("desc", { id: "chart-desc" }, `${platforms.length} platforms over ${days.length} days; the largest day has ${max} ${metric}. The table below has every number.`));
+  for (const f of [0, 0.5, 1]) {
+    const y = top + (H - top - bottom) * (1 - f);
+    svg.append(el("line", { x1: left, x2: W, y1: y, y2: y, stroke: "#c9d1da" }));
+    svg.append(el("text", { x: left - 6, y: y + 4, "text-anchor": "end", "font-size": 11, fill: "#4d5866" }, String(Math.round(max * f))));
+  }
+  days.forEach((d, i) => {
+    let y = H - bottom;
+    platforms.forEach((p, j) => {
+      const v = value.get(`${d} ${p}`) || 0;
+      if (!v) return;
+      const hgt = (H - top - bottom) * (v / max);
+      y -= hgt;
+      const r = el("rect", { x: left + i * bw + 1, y, width: Math.max(1, bw - 2), height: hgt, fill: PALETTE[j % PALETTE.length] });
+      r.append(el("title", {}, `${d} ${p}: ${v}`));
+      svg.append(r);
+    });
+    if (days.length <= 31 ? i % 7 === 0 : i % 30 === 0) svg.append(el("text", { x: left + i * bw, y: H - 6, "font-size": 11, fill: "#4d5866" }, d.slice(5)));
+  });
+  const legend = h("ul", { class: "legend", "aria-label": "Platforms" }, ...platforms.map((p, j) => {
+    const sw = h("span", { class: "swatch", "aria-hidden": "true" });
+    sw.style.background = PALETTE[j % PALETTE.length];
+    return h("li", {}, sw, p);
+  }));
+  return h("figure", { class: "chart" }, svg, legend, platforms.length ? null : h("figcaption", {}, "No rows in this range."));
+}
+
+// -- audit ---------------------------------------------------------------------------------
+
+async function auditView(params) {
+  const out = [h("h1", {}, "Audit log")];
+  const missing = needAccount();
+  if (missing) return out.concat(missing);
+  const { data } = await api("GET", "/audit-log", { query: { account_id: state.account, after_seq: params.get("after") || undefined, limit: 200 } });
+  out.push(h("p", {}, `Account ${data.account_id}: ${data.head_seq} events. Newest first.`));
+  // The value each entity had before each event, from the events on this page.
+  const before = new Map();
+  const seen = new Map();
+  for (const e of data.events) {
+    const k = `${e.entity} ${e.entity_id}`;
+    before.set(e.seq, seen.get(k) || null);
+    seen.set(k, e.object);
+  }
+  const items = [...data.events].reverse().map((e) => {
+    const prev = before.get(e.seq);
+    const changes = (e.changed || []).map((f) => h("li", {}, `${f}: `,
+      prev ? h("del", {}, JSON.stringify(prev[f])) : null, prev ? " → " : "", h("ins", {}, JSON.stringify(e.object ? e.object[f] : null))));
+    const kind = e.entity === "passthrough_referrer" ? "passthrough" : "mappings";
+    return h("li", { "data-seq": e.seq },
+      h("div", { class: "when" }, `#${e.seq} · ${fmtTime(e.timestamp)} · key ${e.key_id ?? "—"}`),
+      h("div", {}, h("strong", {}, e.type), " ", h("a", { href: `#/rules/${kind}?edit=${e.entity_id}&status=all` }, `${e.entity} ${e.entity_id}`),
+        e.object ? ` (${e.object.domain || e.object.referrer_pattern || ""})` : ""),
+      changes.length ? h("ul", { class: "diff" }, ...changes) : null,
+      h("button", { type: "button", class: "link", onclick: () => {
+        const t = new Date(new Date(e.timestamp).getTime());
+        setAsOf(t);
+        location.hash = `#/rules/${kind}?status=all`;
+      } }, "Show the rules at this moment"));
+  });
+  out.push(h("ol", { class: "timeline", id: "audit-timeline", reversed: true }, ...items));
+  if (data.next_after_seq) out.push(h("a", { href: `#/audit?after=${data.next_after_seq}` }, "Newer events"));
+  return out;
+}
+
+function setAsOf(date) {
+  if (!date) {
+    state.asOf = "";
+    $("#ctx-asof").value = "";
+    return;
+  }
+  // To the second, rounded up: the moment's own event is included.
+  const up = new Date(Math.ceil(date.getTime() / 1000) * 1000);
+  const local = new Date(up.getTime() - up.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+  state.asOf = local;
+  $("#ctx-asof").value = local;
+}
+
+// -- keys and backups (admin) --------------------------------------------------------------
+
+async function keysView() {
+  const out = [h("h1", {}, "API keys")];
+  const { data } = await api("GET", "/api-keys", { query: { limit: 1000 } });
+  out.push(tableWrap("API keys", h("table", { id: "keys" },
+    h("thead", {}, h("tr", {}, ...["Id", "Name", "Role", "Accounts", "Brands", "Last used", "Expires", "Actions"].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, ...data.keys.map((k) => h("tr", {},
+      h("td", {}, String(k.id)), h("td", {}, k.name), h("td", {}, k.role), h("td", {}, k.accounts.join(", ") || "—"), h("td", {}, k.brands.join(", ") || "—"),
+      h("td", {}, fmtTime(k.last_used_at)), h("td", {}, k.expires_at ? fmtTime(k.expires_at) : "never"),
+      h("td", {}, k.id === state.me.id ? "this key" : h("button", { type: "button", class: "link", "aria-label": `Revoke key ${k.name}`, onclick: async () => {
+        if (!(await confirmDialog(`Revoke key ${k.name}?`, "Requests with it will be refused at once.", "Revoke"))) return;
+        try { await api("DELETE", `/api-keys/${k.id}`); say(`Revoked key ${k.name}.`); render(); } catch (err) { say(err.message, "error"); }
+      } }, "Revoke"))))))));
+  const secret = h("div", { id: "new-key", role: "status" });
+  out.push(h("h2", {}, "New key"), h("form", { class: "toolbar", onsubmit: async (e) => {
+    e.preventDefault();
+    const f = e.target.elements;
+    const list = (v, num) => v.split(",").map((x) => x.trim()).filter(Boolean).map((x) => (num && x !== "*" ? Number(x) : x));
+    try {
+      const { data: k } = await api("POST", "/api-keys", { body: { name: f.name.value, role: f.role.value, accounts: list(f.accounts.value), brands: list(f.brands.value, true) } });
+      secret.replaceChildren(h("p", {}, `Key ${k.id} created. Its secret is shown only now:`), h("p", { class: "secret" }, k.secret));
+    } catch (err) { secret.replaceChildren(h("p", { class: "error" }, err.details.map((d) => `${d.field}: ${d.message}`).join("; ") || err.message)); }
+  } },
+    h("label", {}, "Name", h("input", { name: "name", required: true })),
+    h("label", {}, "Role", h("select", { name: "role" }, ...["viewer", "editor", "admin"].map((r) => h("option", { value: r }, r)))),
+    h("label", {}, "Accounts (comma-separated, * for all)", h("input", { name: "accounts" })),
+    h("label", {}, "Brands (comma-separated, * for all)", h("input", { name: "brands" })),
+    h("button", { type: "submit" }, "Create key")), secret);
+  return out;
+}
+
+async function backupsView() {
+  const out = [h("h1", {}, "Backups")];
+  const { data } = await api("GET", "/admin/snapshots", { query: { limit: 1000 } });
+  out.push(h("div", { class: "actions" }, h("button", { type: "button", onclick: async () => {
+    try { const { data: b } = await api("POST", "/admin/snapshots"); say(`Backup ${b.name} made (${b.size_bytes} bytes).`); render(); } catch (err) { say(err.message, "error"); }
+  } }, "Make a backup now")));
+  out.push(tableWrap("Backups", h("table", { id: "backups" },
+    h("thead", {}, h("tr", {}, ...["Name", "Made", "Size (bytes)", "Accounts"].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, ...data.snapshots.map((b) => h("tr", {}, h("td", {}, b.name), h("td", {}, fmtTime(b.created_at)), h("td", { class: "num" }, String(b.size_bytes)),
+      h("td", {}, Object.keys(b.accounts).length + " accounts")))))));
+  return out;
+}
+
+// -- routing -------------------------------------------------------------------------------
+
+async function render() {
+  const [path, query = ""] = location.hash.slice(1).split("?");
+  const params = new URLSearchParams(query);
+  const target = main();
+  if (!state.key) {
+    target.replaceChildren(...signInView());
+    document.title = "Sign in · referrald console";
+    $("#signin-key").focus();
+    return;
+  }
+  for (const a of document.querySelectorAll("#nav a")) {
+    if (a.getAttribute("href") === "#" + path) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  let view;
+  try {
+    if (path === "/rules/passthrough" || path === "/rules/mappings") view = await rulesView(path.split("/")[2], params);
+    else if (path === "/test") view = testView(params);
+    else if (path === "/ai") view = await aiView(params);
+    else if (path === "/audit" && can.admin()) view = await auditView(params);
+    else if (path === "/keys" && can.admin()) view = await keysView();
+    else if (path === "/backups" && can.admin()) view = await backupsView();
+    else {
+      location.hash = "#/rules/passthrough";
+      return;
+    }
+  } catch (err) {
+    view = [h("h1", {}, "Something went wrong"), h("p", { class: "error", role: "alert" }, err.message)];
+  }
+  target.replaceChildren(...view.filter(Boolean));
+  const h1 = target.querySelector("h1");
+  document.title = `${h1 ? h1.textContent : "referrald"} · referrald console`;
+}
+
+function start() {
+  state.key = sessionStorage.getItem(KEY);
+  $("#signout").addEventListener("click", () => signOut("Signed out."));
+  $("#ctx-account").addEventListener("change", (e) => { state.account = e.target.value.trim(); localStorage.setItem("referrald.account", state.account); render(); });
+  $("#ctx-brand").addEventListener("change", (e) => { state.brand = e.target.value.trim(); localStorage.setItem("referrald.brand", state.brand); render(); });
+  $("#ctx-asof").addEventListener("change", (e) => { state.asOf = e.target.value; render(); });
+  $("#ctx-now").addEventListener("click", () => { setAsOf(null); render(); });
+  window.addEventListener("hashchange", () => {
+    say("");
+    render().then(() => main().focus());
+  });
+  if (state.key) {
+    loadMe().then(render, () => signOut("Sign in again."));
+  } else {
+    render();
+  }
+}
+
+start();

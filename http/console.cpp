@@ -25,7 +25,8 @@ response asset_response(const console_asset& a) {
   r.headers.emplace_back("Cache-Control", "no-cache");
   r.headers.emplace_back("X-Content-Type-Options", "nosniff");
   r.headers.emplace_back("Referrer-Policy", "no-referrer");
-  if (a.name.ends_with(".html")) r.headers.emplace_back("Content-Security-Policy", k_console_policy);
+  if (a.name.ends_with(".html"))
+    r.headers.emplace_back("Content-Security-Policy", k_console_policy);
   return r;
 }
 
@@ -48,7 +49,9 @@ std::optional<response> console_redirect(request_ctx& c) {
   return r;
 }
 
-std::optional<response> console_index(request_ctx&) { return asset_response(*find_asset("index.html")); }
+std::optional<response> console_index(request_ctx&) {
+  return asset_response(*find_asset("index.html"));
+}
 
 std::optional<response> console_file(request_ctx& c) {
   const console_asset* a = find_asset(c.params[0]);

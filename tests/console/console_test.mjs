@@ -1,0 +1,459 @@
+// The console (/console/) in a headless Chromium against a fresh referrald.
+//
+//   node tests/console/console_test.mjs REFERRALD_BINARY
+//
+// Run by console_test.sh (ctest console_browser). The test is a list of named steps run in
+// order, each with the shared context ctx:
+//   ctx.binary     the server binary
+//   ctx.server     startServer's {port, base, adminKey, pid, stop()} (after "start server")
+//   ctx.browser    the puppeteer Browser (after "launch chromium")
+//   ctx.timings    [timeToFirstRender(...)], printed at the end
+// A step passes unless it throws; every step runs even after one failed (a step needing the
+// server or the browser then fails with "needs ..."), and the browser and the server are
+// always stopped at the end, also on SIGINT or SIGTERM. Exit status 1 when any step failed.
+//
+// Add a console flow with
+//   steps.push(["sign in", async (ctx) => {
+//     const info = await h.openPage(need(ctx, "browser"), `${need(ctx, "server").base}/console/`);
+//     try { ...; h.assertNoConsoleErrors(info); } finally { await info.page.close(); }
+//   }]);
+import * as h from "./harness.mjs";
+
+const STEP_TIMEOUT_MS = 120_000;
+
+const binary = process.argv[2];
+if (!binary) {
+  console.error("usage: node console_test.mjs REFERRALD_BINARY");
+  process.exit(2);
+}
+
+const steps = [];
+
+// need(ctx, "server" | "browser"): the context's server or browser, or an error naming the
+// step that should have made it.
+function need(ctx, what) {
+  if (!ctx[what]) throw new Error(`needs the ${what} (its step failed)`);
+  return ctx[what];
+}
+
+// ---------------------------------------------------------------------------------------
+// Setup.
+
+steps.push(["start server", async (ctx) => {
+  ctx.server = await h.startServer(ctx.binary);
+  console.log(`# referrald pid ${ctx.server.pid} on ${ctx.server.base}`);
+}]);
+
+steps.push(["launch chromium", async (ctx) => {
+  ctx.browser = await h.launch();
+  ctx.chromiumVersion = await ctx.browser.version();
+  console.log(`# ${ctx.chromiumVersion} (${h.chromiumPath}, pid ${ctx.browser.process()?.pid})`);
+}]);
+
+// ---------------------------------------------------------------------------------------
+// Smoke checks of the harness itself (the console's own flows go after these).
+
+steps.push(["seed through the API", async (ctx) => {
+  const { base, adminKey } = need(ctx, "server");
+  const created = await h.api(base, adminKey, "POST", "/passthrough-referrers?account_id=console-test",
+    { domain: "https://pay.example.com", utm_source: "pay", service_name: "Payments" },
+    { "Idempotency-Key": "console-test-seed-1" });
+  if (created.status !== 201) throw new Error(`create answered ${created.status}: ${created.text}`);
+  const listed = await h.api(base, adminKey, "GET", "/passthrough-referrers?account_id=console-test");
+  if (listed.status !== 200 || listed.json?.data?.total !== 1) {
+    throw new Error(`list answered ${listed.status}: ${listed.text}`);
+  }
+  const anonymous = await h.api(base, null, "GET", "/passthrough-referrers?account_id=console-test");
+  if (anonymous.status !== 401) throw new Error(`without a key: ${anonymous.status}, not 401`);
+}]);
+
+steps.push(["axe on a trivial page", async (ctx) => {
+  const info = await h.openPage(need(ctx, "browser"), null);
+  try {
+    await info.page.setContent('<!doctype html><html lang="en"><title>t</title><main><h1>x</h1></main></html>');
+    const violations = await h.runAxe(info.page, "trivial page");
+    h.assertNoSeriousViolations(violations, "trivial page");
+    if (violations.length > 0) console.log(`# axe (minor): ${h.summarizeViolations(violations).join("; ")}`);
+    // The check itself must bite: an image without alt text is a critical violation.
+    await info.page.setContent('<!doctype html><html lang="en"><title>t</title><main><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw="></main></html>');
+    const bad = await h.runAxe(info.page, "image without alt");
+    let threw = false;
+    try {
+      h.assertNoSeriousViolations(bad, "image without alt");
+    } catch {
+      threw = true;
+    }
+    if (!threw) throw new Error(`an image without alt text passed axe (${h.summarizeViolations(bad).join("; ") || "no violations"})`);
+    h.assertNoConsoleErrors(info);
+  } finally {
+    await info.page.close();
+  }
+}]);
+
+// ---------------------------------------------------------------------------------------
+// The console's flows, in one signed-in tab (ctx.tab), each checked with axe and for
+// console errors, with a screenshot of each page in build/console-screenshots/.
+
+const ACCOUNT = "console-test";
+
+async function setValue(page, selector, value) {
+  await page.$eval(selector, (el, v) => {
+    el.value = v;
+    el.dispatchEvent(new Event("input", { bubbles: true }));
+    el.dispatchEvent(new Event("change", { bubbles: true }));
+  }, value);
+}
+
+async function waitText(page, selector, text) {
+  await page.waitForFunction((sel, t) => {
+    const el = document.querySelector(sel);
+    return el && el.textContent.includes(t);
+  }, {}, selector, text);
+}
+
+async function checkPage(info, label, { screenshot = label, allowed = [] } = {}) {
+  await h.settle(info);
+  const violations = await h.runAxe(info.page, label);
+  h.assertNoSeriousViolations(violations, label);
+  if (violations.length > 0) console.log(`# axe (minor) on ${label}: ${h.summarizeViolations(violations).join("; ")}`);
+  if (screenshot) await h.screenshot(info.page, screenshot);
+  h.assertNoConsoleErrors(info, allowed);
+}
+
+async function signIn(page, key) {
+  await page.waitForSelector("#signin-key");
+  await page.focus("#signin-key");
+  await page.keyboard.type(key);
+  await page.keyboard.press("Enter"); // the form is usable from the keyboard
+  await page.waitForSelector("#nav a");
+}
+
+steps.push(["the sign-in page: renders, refuses a wrong key at the field", async (ctx) => {
+  const { base } = need(ctx, "server");
+  const info = await h.openPage(need(ctx, "browser"), `${base}/console/`);
+  ctx.tab = info;
+  const page = info.page;
+  ctx.timings.push(await h.timeToFirstRender(page));
+  await page.waitForSelector("#signin-key");
+  await checkPage(info, "sign-in");
+  h.assertOnlyOrigin(info, base);
+  info.expectResponse("/api-keys/me", 401);
+  await page.type("#signin-key", "rk_not_a_key_of_this_server_0123456789");
+  await page.click("#signin button[type=submit]");
+  await waitText(page, "#signin-error", "not accepted");
+  const invalid = await page.$eval("#signin-key", (el) => el.getAttribute("aria-invalid"));
+  if (invalid !== "true") throw new Error("the key field is not marked invalid");
+  await page.$eval("#signin-key", (el) => { el.value = ""; });
+  h.assertNoConsoleErrors(info);
+}]);
+
+steps.push(["sign in and list the account's rules", async (ctx) => {
+  const info = need(ctx, "tab");
+  const page = info.page;
+  await signIn(page, need(ctx, "server").adminKey);
+  await setValue(page, "#ctx-account", ACCOUNT);
+  await waitText(page, "#rules-table caption", "1 rules in console-test");
+  const rows = await page.$$eval("#rules-table tbody tr", (trs) => trs.map((tr) => tr.innerText));
+  if (!rows[0].includes("pay.example.com")) throw new Error(`rows: ${JSON.stringify(rows)}`);
+  const key = await page.evaluate(() => sessionStorage.getItem("referrald.key"));
+  if (!key) throw new Error("the key is not in sessionStorage");
+  const stored = await page.evaluate(() => Object.keys(localStorage).filter((k) => localStorage.getItem(k).startsWith("rk_")));
+  if (stored.length) throw new Error("a key was written to localStorage");
+  await checkPage(info, "rules");
+}]);
+
+steps.push(["create a rule: the API's validation message at the field, then created", async (ctx) => {
+  const info = need(ctx, "tab");
+  const page = info.page;
+  info.expectResponse(/\/passthrough-referrers\?account_id=/, 400);
+  await page.click("#rule-new");
+  await page.waitForSelector("dialog[open] #rule-form");
+  await page.type("#f-domain", "https://News.Example.org/path");
+  await page.click("#rule-form button[type=submit]");
+  await waitText(page, "#f-utm_source-error", "must not be empty");
+  const invalid = await page.$eval("#f-utm_source", (el) => el.getAttribute("aria-invalid"));
+  if (invalid !== "true") throw new Error("utm_source is not marked invalid");
+  const focused = await page.evaluate(() => document.activeElement?.id);
+  if (focused !== "f-utm_source") throw new Error(`focus is on ${focused}, not the field in error`);
+  await checkPage(info, "rule-form-error");
+  await page.type("#f-utm_source", "news");
+  await page.click("#rule-form button[type=submit]");
+  await page.waitForFunction(() => !document.querySelector("dialog[open]"));
+  await waitText(page, "#rules-table", "news.example.org");
+  await waitText(page, "#status", "Created");
+  h.assertNoConsoleErrors(info);
+}]);
+
+steps.push(["a stale edit gets 412 and shows what changed meanwhile", async (ctx) => {
+  const { base, adminKey } = need(ctx, "server");
+  const info = need(ctx, "tab");
+  const page = info.page;
+  const listed = await h.api(base, adminKey, "GET", `/passthrough-referrers?account_id=${ACCOUNT}&q=news`);
+  const id = listed.json.data.referrers[0].id;
+  ctx.newsId = id;
+  if (listed.json.data.referrers[0].utm_medium !== "passthrough") {
+    throw new Error(`a field left empty did not take its default: ${JSON.stringify(listed.json.data.referrers[0])}`);
+  }
+  await page.click(`button[aria-label="Edit rule ${id}"]`);
+  await page.waitForSelector("dialog[open] #rule-form");
+  // Another editor changes the rule meanwhile.
+  const other = await h.api(base, adminKey, "PATCH", `/passthrough-referrers/${id}?account_id=${ACCOUNT}`, { service_name: "Newsroom" });
+  if (other.status !== 200) throw new Error(`the other edit answered ${other.status}`);
+  info.expectResponse(new RegExp(`/passthrough-referrers/${id}\\?`), 412);
+  await setValue(page, "#f-utm_medium", "referral");
+  await page.click("#rule-form button[type=submit]");
+  await waitText(page, "#rule-conflict", "service_name");
+  await waitText(page, "#rule-conflict", "Newsroom");
+  await checkPage(info, "stale-edit");
+  const after = await h.api(base, adminKey, "GET", `/passthrough-referrers/${id}?account_id=${ACCOUNT}`);
+  if (after.json.data.utm_medium !== "passthrough") throw new Error("the stale edit was written");
+  // Load the current version, and save the change on it.
+  await page.click("#rule-conflict button");
+  await page.waitForFunction(() => document.querySelector("#f-service_name")?.value === "Newsroom");
+  await setValue(page, "#f-utm_medium", "referral");
+  await page.click("#rule-form button[type=submit]");
+  await page.waitForFunction(() => !document.querySelector("dialog[open]"));
+  const saved = await h.api(base, adminKey, "GET", `/passthrough-referrers/${id}?account_id=${ACCOUNT}`);
+  if (saved.json.data.utm_medium !== "referral" || saved.json.data.service_name !== "Newsroom") {
+    throw new Error(`saved: ${JSON.stringify(saved.json.data)}`);
+  }
+  h.assertNoConsoleErrors(info);
+}]);
+
+steps.push(["deactivate, then delete with a confirmation", async (ctx) => {
+  const { base, adminKey } = need(ctx, "server");
+  const info = need(ctx, "tab");
+  const page = info.page;
+  const id = need(ctx, "newsId");
+  await page.click(`button[aria-label="Deactivate rule ${id}"]`);
+  await waitText(page, "#status", "deactivated");
+  const got = await h.api(base, adminKey, "GET", `/passthrough-referrers/${id}?account_id=${ACCOUNT}`);
+  if (got.json.data.is_active !== false) throw new Error("not deactivated");
+  await setValue(page, "#rules-status", "all");
+  await page.click("form[role=search] button[type=submit]");
+  await page.waitForSelector(`button[aria-label="Delete rule ${id}"]`);
+  await page.click(`button[aria-label="Delete rule ${id}"]`);
+  await page.waitForSelector("dialog[open] #confirm-yes");
+  await checkPage(info, "delete-confirm");
+  await page.click("dialog[open] #confirm-yes");
+  await waitText(page, "#status", "Deleted");
+  const gone = await h.api(base, adminKey, "GET", `/passthrough-referrers/${id}?account_id=${ACCOUNT}`);
+  if (gone.status !== 404) throw new Error(`after delete: ${gone.status}`);
+  h.assertNoConsoleErrors(info);
+}]);
+
+steps.push(["import a CSV of mappings: preview, then apply", async (ctx) => {
+  const { base, adminKey } = need(ctx, "server");
+  const info = need(ctx, "tab");
+  const page = info.page;
+  await page.click('#nav a[href="#/rules/mappings"]');
+  await waitText(page, "#rules-table caption", "0 rules");
+  await page.click("#rule-import");
+  await page.waitForSelector("dialog[open] #import-text");
+  await setValue(page, "#import-text",
+    "referrer_pattern,match_type,utm_source,priority\npartner1.com,ends_with,partner,10\n^portal[0-9]+\\.vendor\\.com$,regex,vendor,5\n");
+  await page.click("#import-preview-button");
+  await waitText(page, "#import-preview", "2 to create");
+  const before = await h.api(base, adminKey, "GET", `/referrer-mappings?account_id=${ACCOUNT}`);
+  if (before.json.data.total !== 0) throw new Error("the preview wrote rules");
+  await checkPage(info, "import-preview");
+  await page.click("#import-apply");
+  await waitText(page, "#rules-table caption", "2 rules");
+  ctx.importedAt = Date.now();
+  h.assertNoConsoleErrors(info);
+}]);
+
+steps.push(["test a visit: the explanation and the deciding row of the precedence", async (ctx) => {
+  const info = need(ctx, "tab");
+  const page = info.page;
+  await page.click('#nav a[href="#/test"]');
+  await page.waitForSelector("#visit-form");
+  await setValue(page, "#visit-referrer", "https://www.partner1.com/offers");
+  await setValue(page, "#visit-landing_url", "https://hotel.example/rooms");
+  await page.click("#visit-form button[type=submit]");
+  await waitText(page, "#visit-reason", "mapping");
+  await waitText(page, "#visit-rule", "mapping 1");
+  const decides = await page.$$eval("#precedence tr.decides", (trs) => trs.map((tr) => tr.innerText));
+  if (decides.length !== 1 || !decides[0].includes("mapping")) throw new Error(`deciding rows: ${JSON.stringify(decides)}`);
+  const current = await page.$eval("#precedence tr.decides", (tr) => tr.getAttribute("aria-current"));
+  if (current !== "true") throw new Error("the deciding row is not marked aria-current");
+  await checkPage(info, "test-a-visit");
+}]);
+
+steps.push(["AI referrals: connections and a stacked chart of pushed rows", async (ctx) => {
+  const { base, adminKey } = need(ctx, "server");
+  const info = need(ctx, "tab");
+  const page = info.page;
+  const conn = await h.api(base, adminKey, "POST", "/42/ai-referrals/connections", { name: "GA4 export", source_tool: "ga4" });
+  if (conn.status !== 201) throw new Error(`connection: ${conn.status}`);
+  const day = (n) => new Date(Date.now() - n * 86400000).toISOString().slice(0, 10);
+  const rows = [];
+  for (let n = 1; n <= 6; ++n) {
+    rows.push({ date: day(n), raw_referrer_value: "chatgpt.com", raw_page_value: `/rooms/${n % 3}`, sessions: 10 + n, pageviews: 20 + n });
+    rows.push({ date: day(n), raw_referrer_value: "perplexity.ai", raw_page_value: "/offers", sessions: n, pageviews: 2 * n });
+  }
+  const pushed = await h.api(base, adminKey, "POST", `/42/ai-referrals/connections/${conn.json.data.id}/events`, rows);
+  if (pushed.json?.accepted !== rows.length) throw new Error(`push: ${pushed.text}`);
+  await setValue(page, "#ctx-brand", "42");
+  await page.click('#nav a[href="#/ai"]');
+  await page.waitForSelector("#ai-chart rect");
+  const bars = await page.$$eval("#ai-chart rect", (r) => r.length);
+  if (bars !== rows.length) throw new Error(`${bars} bars for ${rows.length} day-platform groups`);
+  const legend = await page.$eval(".legend", (el) => el.innerText);
+  if (!legend.includes("chatgpt") || !legend.includes("perplexity")) throw new Error(`legend: ${legend}`);
+  await waitText(page, "#report-totals", `${rows.reduce((s, r) => s + r.sessions, 0)} sessions`);
+  await waitText(page, "#connections", "GA4 export");
+  await waitText(page, "#connections", "12 rows"); // the last push, from the brand's audit stream
+  const top = await page.$$eval("#top-pages tbody tr", (trs) => trs.map((tr) => tr.innerText.split("\t")[0]));
+  if (top.length !== 4) throw new Error(`top pages: ${JSON.stringify(top)}`);
+  await checkPage(info, "ai-referrals");
+}]);
+
+steps.push(["travel back: the rules as they stood before a deletion", async (ctx) => {
+  const { base, adminKey } = need(ctx, "server");
+  const info = need(ctx, "tab");
+  const page = info.page;
+  const importedAt = need(ctx, "importedAt");
+  // One second later, mapping 1 is deleted; as of the import it still existed.
+  await new Promise((r) => setTimeout(r, Math.max(0, importedAt + 1100 - Date.now())));
+  const del = await h.api(base, adminKey, "DELETE", `/referrer-mappings/1?account_id=${ACCOUNT}`);
+  if (del.status !== 204) throw new Error(`delete: ${del.status}`);
+  await page.click('#nav a[href="#/audit"]');
+  await page.waitForSelector("#audit-timeline li");
+  await waitText(page, "#audit-timeline", "referrer_mapping.deleted");
+  await checkPage(info, "audit-log");
+  // The timeline's "Show the rules at this moment" of the first mapping's creation.
+  const clicked = await page.evaluate(() => {
+    const item = [...document.querySelectorAll("#audit-timeline li")]
+      .find((li) => li.innerText.includes("referrer_mapping.created") && li.innerText.includes("referrer_mapping 1"));
+    item?.querySelector("button").click();
+    return Boolean(item);
+  });
+  if (!clicked) throw new Error("no creation of mapping 1 in the timeline");
+  await page.waitForSelector("#asof-notice");
+  await waitText(page, "#rules-table", "partner1.com");
+  if (await page.$("#rule-new")) throw new Error("the past is editable");
+  await checkPage(info, "rules-as-of");
+  // Now: mapping 1 is gone.
+  await page.click("#ctx-now");
+  await page.waitForFunction(() => !document.querySelector("#asof-notice"));
+  await page.waitForFunction(() => !document.querySelector("#rules-table").innerText.includes("partner1.com"));
+  h.assertNoConsoleErrors(info);
+}]);
+
+steps.push(["a viewer reads and is offered no change", async (ctx) => {
+  const { base, adminKey } = need(ctx, "server");
+  const made = await h.api(base, adminKey, "POST", "/api-keys", { name: "reader", role: "viewer", accounts: [ACCOUNT], brands: [42] });
+  if (made.status !== 201) throw new Error(`viewer key: ${made.status}`);
+  const info = await h.openPage(need(ctx, "browser"), `${base}/console/`);
+  try {
+    const page = info.page;
+    await signIn(page, made.json.data.secret);
+    await waitText(page, "#rules-table caption", "rules in console-test");
+    const nav = await page.$eval("#nav", (n) => n.innerText);
+    if (nav.includes("Audit") || nav.includes("API keys")) throw new Error(`a viewer's navigation: ${nav}`);
+    for (const sel of ["#rule-new", "#rule-import", "button[aria-label^=Delete]"]) {
+      if (await page.$(sel)) throw new Error(`a viewer is offered ${sel}`);
+    }
+    await checkPage(info, "viewer");
+  } finally {
+    await info.page.close();
+  }
+}]);
+
+steps.push(["usable at 360 px: no sideways scrolling", async (ctx) => {
+  const { base, adminKey } = need(ctx, "server");
+  const info = await h.openPage(need(ctx, "browser"), `${base}/console/`, { width: 360, height: 740 });
+  try {
+    const page = info.page;
+    await signIn(page, adminKey);
+    await waitText(page, "#rules-table caption", "rules in console-test");
+    for (const [hash, sel, name] of [["#/rules/passthrough", "#rules-table", "rules-360"], ["#/test", "#visit-form", "test-360"], ["#/ai", "#ai-chart", "ai-360"]]) {
+      await page.evaluate((x) => { location.hash = x; }, hash);
+      await page.waitForSelector(sel);
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (wide > 362) throw new Error(`${hash} is ${wide} px wide at 360`);
+      await checkPage(info, name);
+    }
+  } finally {
+    await info.page.close();
+  }
+}]);
+
+steps.push(["the console's page weight", async (ctx) => {
+  const info = need(ctx, "tab");
+  h.assertNoConsoleErrors(info);
+  await info.page.close();
+  ctx.tab = null;
+}]);
+// ---------------------------------------------------------------------------------------
+// The runner.
+
+const ctx = { binary, server: null, browser: null, timings: [] };
+let failures = 0;
+
+async function runStep(name, fn) {
+  const started = performance.now();
+  try {
+    await h.withTimeout(Promise.resolve().then(() => fn(ctx)), STEP_TIMEOUT_MS, name);
+    console.log(`ok - ${name} (${Math.round(performance.now() - started)} ms)`);
+  } catch (e) {
+    failures++;
+    const reason = (e?.message ?? String(e)).replace(/\n/g, "\n    ");
+    console.log(`FAILED - ${name}: ${reason}`);
+    // What the console showed when the step failed, for whoever reads the log.
+    if (ctx.tab?.page) {
+      try {
+        const file = await h.screenshot(ctx.tab.page, "FAILED-" + name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60));
+        console.log(`#   the page then: ${file}`);
+        await ctx.tab.page.keyboard.press("Escape"); // a dialog left open would block the next steps
+      } catch {
+        // the page is gone
+      }
+    }
+  }
+}
+
+let cleaning = null;
+function teardown() {
+  cleaning ??= (async () => {
+    await runStep("close chromium", async (c) => {
+      const browser = c.browser;
+      c.browser = null;
+      await h.closeBrowser(browser);
+    });
+    await runStep("stop server", async (c) => {
+      const server = c.server;
+      c.server = null;
+      if (server) await server.stop();
+    });
+  })();
+  return cleaning;
+}
+
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    console.log(`FAILED - interrupted by ${signal}`);
+    failures++;
+    // Bounded: the browser closes within 10 s (then SIGKILL), the server stops within 10 s.
+    teardown().finally(() => process.exit(1));
+  });
+}
+
+const started = performance.now();
+try {
+  for (const [name, fn] of steps) await runStep(name, fn);
+} finally {
+  await teardown();
+}
+
+if (ctx.timings.length > 0) {
+  console.log("# timings:");
+  for (const t of ctx.timings) console.log(`#   ${h.formatTimings(t)}`);
+}
+const total = Math.round(performance.now() - started);
+const count = steps.length + 2;
+console.log(failures === 0
+  ? `# all ${count} steps passed in ${total} ms`
+  : `# ${failures} of ${count} steps FAILED (${total} ms)`);
+process.exit(failures === 0 ? 0 : 1);
