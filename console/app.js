@@ -3,7 +3,9 @@
 // it as a bearer token. Views are chosen by the location's hash (#/rules/passthrough, ...).
 
 const KEY = "referrald.key";
-const state = { key: null, me: null, account: "", brand: "", asOf: "" };
+// asOf: the header's picker (local wall-clock time, to the second); asOfExact: an instant to
+// the millisecond chosen from the audit log (the picker then shows it, rounded).
+const state = { key: null, me: null, account: "", brand: "", asOf: "", asOfExact: "" };
 
 // -- small DOM helpers ---------------------------------------------------------------------
 
@@ -63,6 +65,12 @@ class ApiError extends Error {
   }
 }
 
+// Runs an action of a button; what it throws is shown on the status line, never left as an
+// unhandled rejection.
+function guarded(fn) {
+  return (...args) => Promise.resolve().then(() => fn(...args)).catch((err) => say(err.message, "error"));
+}
+
 async function api(method, path, { body, query, headers = {}, csv = false, raw = false } = {}) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(query || {})) {
@@ -74,7 +82,12 @@ async function api(method, path, { body, query, headers = {}, csv = false, raw =
     init.headers["Content-Type"] = csv ? "text/csv" : "application/json";
     init.body = csv ? body : JSON.stringify(body);
   }
-  const res = await fetch(url, init);
+  let res;
+  try {
+    res = await fetch(url, init);
+  } catch (e) {
+    throw new ApiError(0, { error: { message: "Cannot reach the server: " + e.message, details: [] } });
+  }
   const etag = res.headers.get("ETag");
   if (raw && res.ok) return { text: await res.text(), etag };
   const text = await res.text();
@@ -94,9 +107,19 @@ async function api(method, path, { body, query, headers = {}, csv = false, raw =
 const can = {
   write: () => state.me && (state.me.role === "editor" || state.me.role === "admin"),
   admin: () => state.me && state.me.role === "admin",
+  // Backups cover the whole store: an admin key holding every account and brand.
+  backups: () => can.admin() && state.me.accounts.includes("*") && state.me.brands.includes("*"),
 };
 
+function holdsAccount(a) {
+  return state.me && (state.me.accounts.includes("*") || state.me.accounts.includes(a));
+}
+function holdsBrand(b) {
+  return state.me && (state.me.brands.includes("*") || state.me.brands.includes(Number(b)));
+}
+
 function asOfIso() {
+  if (state.asOfExact) return state.asOfExact;
   if (!state.asOf) return "";
   const d = new Date(state.asOf);
   return isNaN(d) ? "" : d.toISOString();
@@ -108,6 +131,7 @@ function signOut(message) {
   sessionStorage.removeItem(KEY);
   state.key = null;
   state.me = null;
+  Object.assign(state, { account: "", brand: "", asOf: "", asOfExact: "" });
   $("#nav").hidden = true;
   $("#context").hidden = true;
   location.hash = "#/signin";
@@ -117,16 +141,19 @@ function signOut(message) {
 
 function signInView() {
   const error = h("p", { id: "signin-error", class: "error", role: "alert" });
-  const input = h("input", { id: "signin-key", name: "key", type: "password", autocomplete: "off", required: true,
+  const input = h("input", { id: "signin-key", type: "password", autocomplete: "off", required: true,
     "aria-describedby": "signin-help signin-error" });
-  const form = h("form", { id: "signin", onsubmit: async (e) => {
+  const form = h("form", { id: "signin", method: "post", onsubmit: async (e) => {
     e.preventDefault();
     error.textContent = "";
     state.key = input.value.trim();
     try {
       await loadMe();
       sessionStorage.setItem(KEY, state.key);
-      location.hash = "#/rules/passthrough";
+      // The view asked for (a bookmark), else the rules.
+      const wanted = SECTIONS.some(([href]) => location.hash.startsWith(href)) ? location.hash : "#/rules/passthrough";
+      if (location.hash === wanted) render();
+      else location.hash = wanted;
     } catch (err) {
       state.key = null;
       error.textContent = err.status === 401 ? "This key is not accepted (unknown, revoked or expired)." : err.message;
@@ -164,7 +191,7 @@ const SECTIONS = [
   ["#/ai", "AI referrals", () => true],
   ["#/audit", "Audit log", () => can.admin()],
   ["#/keys", "API keys", () => can.admin()],
-  ["#/backups", "Backups", () => can.admin()],
+  ["#/backups", "Backups", () => can.backups()],
 ];
 
 function buildNav() {
@@ -210,8 +237,11 @@ const KINDS = {
 };
 
 function needAccount() {
-  if (state.account) return null;
-  return [h("p", { class: "notice" }, "Enter an account id in the header (Account) to see its rules.")];
+  if (!state.account) return [h("p", { class: "notice" }, "Enter an account id in the header (Account) to see its rules.")];
+  if (!holdsAccount(state.account)) {
+    return [h("p", { class: "notice" }, `This key holds no access to account ${state.account}; it holds ${state.me.accounts.join(", ") || "no account"}.`)];
+  }
+  return null;
 }
 
 async function rulesView(kindName, params) {
@@ -237,11 +267,13 @@ async function rulesView(kindName, params) {
   out.push(toolbar);
   const writable = can.write() && !asOf;
   const actions = h("div", { class: "toolbar" });
-  if (writable) actions.append(h("button", { type: "button", id: "rule-new", onclick: () => ruleDialog(kindName, null) }, `New ${kind.noun}`));
+  if (writable) actions.append(h("button", { type: "button", id: "rule-new", onclick: guarded(() => ruleDialog(kindName, null)) }, `New ${kind.noun}`));
   if (writable) actions.append(h("button", { type: "button", class: "secondary", id: "rule-import", onclick: () => importDialog(kindName) }, "Import…"));
-  actions.append(h("button", { type: "button", class: "secondary", onclick: () => exportRules(kindName, "csv") }, "Export CSV"));
-  actions.append(h("button", { type: "button", class: "secondary", onclick: () => exportRules(kindName, "json") }, "Export JSON"));
-  if (writable && kindName === "passthrough") actions.append(h("button", { type: "button", class: "secondary", id: "starter-pack", onclick: () => starterDialog() }, "Starter pack…"));
+  if (!asOf) {
+    actions.append(h("button", { type: "button", class: "secondary", onclick: () => exportRules(kindName, "csv") }, "Export CSV"));
+    actions.append(h("button", { type: "button", class: "secondary", onclick: () => exportRules(kindName, "json") }, "Export JSON"));
+  }
+  if (writable && kindName === "passthrough") actions.append(h("button", { type: "button", class: "secondary", id: "starter-pack", onclick: guarded(() => starterDialog()) }, "Starter pack…"));
   out.push(actions);
 
   const query = { account_id: state.account, q: q || undefined, limit: 50, starting_after: after || undefined, as_of: asOf || undefined };
@@ -253,22 +285,30 @@ async function rulesView(kindName, params) {
     h("caption", {}, `${data.total} rules in ${state.account} (${data.active_count} active)`),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Id"), ...kind.columns.map((c) => h("th", { scope: "col" }, c)),
       h("th", { scope: "col" }, "Active"), writable ? h("th", { scope: "col" }, "Actions") : null)),
-    h("tbody", {}, rows.length === 0 ? h("tr", {}, h("td", { colspan: kind.columns.length + 3 }, "No rules match.")) : null,
+    h("tbody", {}, rows.length === 0 ? h("tr", {}, h("td", { colspan: kind.columns.length + (writable ? 3 : 2) }, "No rules match.")) : null,
       ...rows.map((r) => h("tr", { "data-id": r.id },
         h("td", {}, String(r.id)),
         ...kind.columns.map((c) => h("td", {}, r[c] === null || r[c] === "" ? "—" : String(r[c]))),
         h("td", {}, h("span", { class: "pill " + (r.is_active ? "on" : "off") }, r.is_active ? "active" : "inactive"),
           writable ? h("button", { type: "button", class: "link", "aria-label": `${r.is_active ? "Deactivate" : "Activate"} rule ${r.id}`,
-            onclick: () => toggleRule(kindName, r.id, !r.is_active) }, r.is_active ? "Deactivate" : "Activate") : null),
+            onclick: guarded(() => toggleRule(kindName, r.id, !r.is_active, r)) }, r.is_active ? "Deactivate" : "Activate") : null),
         writable ? h("td", {},
-          h("button", { type: "button", class: "link", "aria-label": `Edit rule ${r.id}`, onclick: () => ruleDialog(kindName, r.id) }, "Edit"),
-          h("button", { type: "button", class: "link", "aria-label": `Delete rule ${r.id}`, onclick: () => deleteRule(kindName, r) }, "Delete")) : null))));
+          h("button", { type: "button", class: "link", "aria-label": `Edit rule ${r.id}`, onclick: guarded(() => ruleDialog(kindName, r.id)) }, "Edit"),
+          h("button", { type: "button", class: "link", "aria-label": `Delete rule ${r.id}`, onclick: guarded(() => deleteRule(kindName, r)) }, "Delete")) : null))));
   out.push(tableWrap(kind.title, table));
   const pager = h("div", { class: "actions" });
   if (after) pager.append(h("button", { type: "button", class: "secondary", onclick: () => go() }, "First page"));
   if (data.has_more) pager.append(h("button", { type: "button", class: "secondary", id: "rules-next", onclick: () => go({ after: data.next_starting_after }) }, "Next page"));
   out.push(pager);
-  if (params.get("edit")) setTimeout(() => ruleDialog(kindName, Number(params.get("edit"))), 0);
+  // A link to a rule (from a resolution or the audit log): opened for editing once, then
+  // dropped from the address so that a later render does not open it again.
+  const edit = params.get("edit");
+  if (edit) {
+    params.delete("edit");
+    history.replaceState(null, "", `#/rules/${kindName}${params.size ? "?" + params : ""}`);
+    if (writable) setTimeout(guarded(() => ruleDialog(kindName, Number(edit))), 0);
+    else setTimeout(() => document.querySelector(`#rules-table tr[data-id="${Number(edit)}"]`)?.classList.add("decides"), 0);
+  }
   return out;
 }
 
@@ -355,14 +395,20 @@ async function ruleDialog(kindName, id) {
       render();
     } catch (err) {
       if (err.status === 412 && id) {
-        const now = await api("GET", `${kind.path}/${id}`, { query: { account_id: state.account } });
+        let now;
+        try {
+          now = await api("GET", `${kind.path}/${id}`, { query: { account_id: state.account } });
+        } catch (again) {
+          summary.textContent = again.message;
+          return;
+        }
         const changed = kind.fields.filter((f) => JSON.stringify(now.data[f.name]) !== JSON.stringify(original[f.name]));
         summary.textContent = "Someone else changed this rule since you opened it; nothing was saved.";
         conflict.replaceChildren(h("div", { class: "notice" },
           h("p", {}, "Changed meanwhile:"),
           h("ul", { class: "diff" }, ...(changed.length ? changed : [{ name: "updated_at", label: "updated_at" }]).map((f) =>
             h("li", {}, `${f.label} (${f.name}): `, h("del", {}, JSON.stringify(original[f.name])), " → ", h("ins", {}, JSON.stringify(now.data[f.name]))))),
-          h("button", { type: "button", class: "secondary", onclick: () => { dialog.close(); ruleDialog(kindName, id); } }, "Load the current version")));
+          h("button", { type: "button", class: "secondary", onclick: guarded(() => { dialog.close(); return ruleDialog(kindName, id); }) }, "Load the current version")));
         return;
       }
       showFieldErrors(form, err, summary);
@@ -374,10 +420,20 @@ async function ruleDialog(kindName, id) {
   form.elements[kind.fields[0].name].focus();
 }
 
-async function toggleRule(kindName, id, active) {
+// The rule as the table showed it is still the current one (else someone changed it
+// meanwhile: the table is shown again, and nothing is done).
+function unchangedSinceListed(listed, current) {
+  if (!listed || listed.updated_at === current.updated_at) return true;
+  say(`Rule ${listed.id} was changed meanwhile (at ${fmtTime(current.updated_at)}); the table now shows it as it is. Nothing was done.`, "error");
+  render();
+  return false;
+}
+
+async function toggleRule(kindName, id, active, listed) {
   const kind = KINDS[kindName];
   try {
     const got = await api("GET", `${kind.path}/${id}`, { query: { account_id: state.account } });
+    if (!unchangedSinceListed(listed, got.data)) return;
     await api("PATCH", `${kind.path}/${id}`, { query: { account_id: state.account }, body: { is_active: active }, headers: { "If-Match": got.etag } });
     say(`Rule ${id} ${active ? "activated" : "deactivated"}.`);
     render();
@@ -396,6 +452,7 @@ function confirmDialog(title, text, confirmLabel) {
     dialog.addEventListener("close", () => { resolve(false); dialog.remove(); });
     document.body.append(dialog);
     dialog.showModal();
+    dialog.querySelector("button.secondary").focus(); // Enter does not destroy
   });
 }
 
@@ -404,6 +461,7 @@ async function deleteRule(kindName, rule) {
   if (!(await confirmDialog(`Delete ${kind.noun} ${rule.id}?`, `${rule[kind.key]} will be deleted; the audit log keeps its history.`, "Delete"))) return;
   try {
     const got = await api("GET", `${kind.path}/${rule.id}`, { query: { account_id: state.account } });
+    if (!unchangedSinceListed(rule, got.data)) return;
     await api("DELETE", `${kind.path}/${rule.id}`, { query: { account_id: state.account }, headers: { "If-Match": got.etag } });
     say(`Deleted ${kind.noun} ${rule.id}.`);
     render();
@@ -435,6 +493,7 @@ function importDialog(kindName) {
   const apply = h("button", { type: "button", id: "import-apply", disabled: true }, "Apply");
   file.addEventListener("change", async () => { if (file.files[0]) text.value = await file.files[0].text(); apply.disabled = true; });
   text.addEventListener("input", () => { apply.disabled = true; });
+  mode.addEventListener("change", () => { apply.disabled = true; preview.replaceChildren(); });
   const send = async (validateOnly) => {
     const raw = text.value.trim();
     const isJson = raw.startsWith("{") || raw.startsWith("[");
@@ -485,6 +544,9 @@ async function starterDialog() {
   const { data } = await api("GET", "/passthrough-referrers/starter-pack");
   const preview = h("div", { id: "starter-preview", role: "status" });
   const run = async (validateOnly) => api("POST", "/passthrough-referrers/import", { query: { account_id: state.account, pack: "starter", validate_only: validateOnly } });
+  const applyPack = h("button", { type: "button", id: "starter-apply", disabled: true, onclick: async () => {
+    try { const { data: d } = await run(false); say("Starter pack applied: " + importSummary(d).replaceAll("to ", "") + "."); dialog.close(); render(); } catch (err) { preview.textContent = err.message; }
+  } }, "Apply");
   const dialog = h("dialog", { "aria-labelledby": "starter-title" },
     h("h2", { id: "starter-title" }, `Starter pack (${data.version})`),
     h("p", {}, `${data.entries.length} payment pages, booking engines and other domains that should not take a visit's attribution.`),
@@ -493,11 +555,9 @@ async function starterDialog() {
     preview,
     h("div", { class: "actions" },
       h("button", { type: "button", class: "secondary", onclick: async () => {
-        try { preview.textContent = "Preview: " + importSummary((await run(true)).data) + "."; } catch (err) { preview.textContent = err.message; }
+        try { preview.textContent = "Preview: " + importSummary((await run(true)).data) + "."; applyPack.disabled = false; } catch (err) { preview.textContent = err.message; }
       } }, "Preview"),
-      h("button", { type: "button", onclick: async () => {
-        try { const { data: d } = await run(false); say("Starter pack applied: " + importSummary(d).replaceAll("to ", "") + "."); dialog.close(); render(); } catch (err) { preview.textContent = err.message; }
-      } }, "Apply"),
+      applyPack,
       h("button", { type: "button", class: "secondary", onclick: () => dialog.close() }, "Close")));
   dialog.addEventListener("close", () => dialog.remove());
   document.body.append(dialog);
@@ -570,10 +630,13 @@ function explainResult(r) {
 const PALETTE = ["#0a55b8", "#c4391d", "#1d7a3f", "#7a3fb5", "#b07800", "#00788a", "#a3176b", "#4f5d6b"];
 
 function isoDay(d) { return d.toISOString().slice(0, 10); }
+// The local calendar day of a time (the report's default range ends today, where the user is).
+function localDay(d) { return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10); }
 
 async function aiView(params) {
   const out = [h("h1", {}, "AI referrals")];
-  if (!state.brand) return out.concat([h("p", { class: "notice" }, "Enter a brand id in the header (Brand) to see its AI referrals.")]);
+  if (!/^[1-9][0-9]{0,17}$/.test(state.brand)) return out.concat([h("p", { class: "notice" }, "Enter a brand id (a positive number) in the header (Brand) to see its AI referrals.")]);
+  if (!holdsBrand(state.brand)) return out.concat([h("p", { class: "notice" }, `This key holds no access to brand ${state.brand}.`)]);
   const brand = state.brand;
   const { data: conns } = await api("GET", `/${brand}/ai-referrals/connections`, { query: { limit: 100 } });
   let lastPush = new Map();
@@ -609,8 +672,8 @@ async function aiView(params) {
   }
 
   const today = new Date();
-  const from = params.get("from") || isoDay(new Date(today.getTime() - 29 * 86400000));
-  const to = params.get("to") || isoDay(today);
+  const from = params.get("from") || localDay(new Date(today.getTime() - 29 * 86400000));
+  const to = params.get("to") || localDay(today);
   const conn = params.get("connection") || "";
   const metric = params.get("metric") || "sessions";
   out.push(h("h2", {}, "Report"));
@@ -636,7 +699,7 @@ async function aiView(params) {
   } catch (err) {
     return out.concat([h("p", { class: "error", role: "alert" }, err.message)]);
   }
-  out.push(h("p", { id: "report-totals" }, `Totals ${from} to ${to}: ${series.totals.sessions ?? 0} sessions, ${series.totals.pageviews ?? 0} pageviews, ${series.totals.rows} rows.`));
+  out.push(h("p", { id: "report-totals" }, `Totals ${from} to ${to}: ${series.totals.sessions ?? "—"} sessions, ${series.totals.pageviews ?? "—"} pageviews, ${series.totals.rows} rows.`));
   out.push(stackedChart(series.groups, metric, from, to));
   const top = [...pages.groups].sort((a, b) => (b[metric] ?? 0) - (a[metric] ?? 0)).slice(0, 10);
   out.push(h("h2", {}, "Top pages"));
@@ -645,7 +708,14 @@ async function aiView(params) {
   out.push(h("h2", {}, "By day and platform"));
   const columns = ["date", "platform", "rows", "sessions", "pageviews", "transactions", "purchase_revenue"];
   out.push(h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", id: "report-csv", onclick: () => {
-    const esc = (v) => (v === null || v === undefined ? "" : /[",\n]/.test(String(v)) ? `"${String(v).replaceAll('"', '""')}"` : String(v));
+    // A cell a spreadsheet would run as a formula (pushed pages are anyone's text) gets a
+    // leading apostrophe; quotes, commas and line breaks are quoted (RFC 4180).
+    const esc = (v) => {
+      if (v === null || v === undefined) return "";
+      let t = String(v);
+      if (typeof v === "string" && /^[=+\-@\t\r]/.test(t)) t = "'" + t;
+      return /[",\n\r]/.test(t) ? `"${t.replaceAll('"', '""')}"` : t;
+    };
     download(`brand-${brand}-${from}-${to}.csv`, [columns.join(","), ...series.groups.map((g) => columns.map((c) => esc(g[c])).join(","))].join("\n") + "\n", "text/csv");
   } }, "Download CSV")));
   out.push(tableWrap("By day and platform", h("table", { id: "report-table" }, h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", { scope: "col", class: c === "date" || c === "platform" ? "" : "num" }, c)))),
@@ -697,7 +767,7 @@ function stackedChart(groups, metric, from, to) {
     sw.style.background = PALETTE[j % PALETTE.length];
     return h("li", {}, sw, p);
   }));
-  return h("figure", { class: "chart" }, svg, legend, platforms.length ? null : h("figcaption", {}, "No rows in this range."));
+  return h("figure", { class: "chart", tabindex: "0", "aria-label": `Chart of ${metric} by platform per day` }, svg, legend, platforms.length ? null : h("figcaption", {}, "No rows in this range."));
 }
 
 // -- audit ---------------------------------------------------------------------------------
@@ -706,8 +776,22 @@ async function auditView(params) {
   const out = [h("h1", {}, "Audit log")];
   const missing = needAccount();
   if (missing) return out.concat(missing);
-  const { data } = await api("GET", "/audit-log", { query: { account_id: state.account, after_seq: params.get("after") || undefined, limit: 200 } });
-  out.push(h("p", {}, `Account ${data.account_id}: ${data.head_seq} events. Newest first.`));
+  // The newest page unless an older one is asked for: the log is read forwards from a sequence.
+  const PAGE = 100;
+  let after = params.get("after");
+  if (after === null) {
+    const head = (await api("GET", "/audit-log", { query: { account_id: state.account, limit: 1 } })).data.head_seq;
+    after = String(Math.max(0, head - PAGE));
+  }
+  const { data } = await api("GET", "/audit-log", { query: { account_id: state.account, after_seq: after, limit: PAGE } });
+  // Who: the key's name where this key may list keys.
+  const names = new Map();
+  try {
+    for (const active of [true, false])
+      for (const k of (await api("GET", "/api-keys", { query: { limit: 1000, is_active: active } })).data.keys) names.set(k.id, k.name);
+  } catch { /* ids only */ }
+  const first = data.events.length ? data.events[0].seq : data.head_seq + 1;
+  out.push(h("p", {}, `Account ${data.account_id}: ${data.head_seq} events; events ${first} to ${first + data.events.length - 1} below, newest first.`));
   // The value each entity had before each event, from the events on this page.
   const before = new Map();
   const seen = new Map();
@@ -722,30 +806,31 @@ async function auditView(params) {
       prev ? h("del", {}, JSON.stringify(prev[f])) : null, prev ? " → " : "", h("ins", {}, JSON.stringify(e.object ? e.object[f] : null))));
     const kind = e.entity === "passthrough_referrer" ? "passthrough" : "mappings";
     return h("li", { "data-seq": e.seq },
-      h("div", { class: "when" }, `#${e.seq} · ${fmtTime(e.timestamp)} · key ${e.key_id ?? "—"}`),
+      h("div", { class: "when" }, `#${e.seq} · ${fmtTime(e.timestamp)} · by ${e.key_id === null ? "—" : names.has(e.key_id) ? `${names.get(e.key_id)} (key ${e.key_id})` : `key ${e.key_id}`}`),
       h("div", {}, h("strong", {}, e.type), " ", h("a", { href: `#/rules/${kind}?edit=${e.entity_id}&status=all` }, `${e.entity} ${e.entity_id}`),
         e.object ? ` (${e.object.domain || e.object.referrer_pattern || ""})` : ""),
       changes.length ? h("ul", { class: "diff" }, ...changes) : null,
-      h("button", { type: "button", class: "link", onclick: () => {
-        const t = new Date(new Date(e.timestamp).getTime());
-        setAsOf(t);
+      h("button", { type: "button", class: "link", "aria-label": `Show the rules at this moment (event ${e.seq})`, onclick: () => {
+        setAsOf(new Date(e.timestamp));
         location.hash = `#/rules/${kind}?status=all`;
       } }, "Show the rules at this moment"));
   });
   out.push(h("ol", { class: "timeline", id: "audit-timeline", reversed: true }, ...items));
-  if (data.next_after_seq) out.push(h("a", { href: `#/audit?after=${data.next_after_seq}` }, "Newer events"));
+  const pager = h("div", { class: "actions" });
+  if (first > 1) pager.append(h("a", { href: `#/audit?after=${Math.max(0, first - 1 - PAGE)}` }, "Older events"));
+  if (data.next_after_seq) pager.append(h("a", { href: `#/audit?after=${data.next_after_seq}` }, "Newer events"));
+  out.push(pager);
   return out;
 }
 
 function setAsOf(date) {
+  state.asOfExact = date ? date.toISOString() : "";
   if (!date) {
     state.asOf = "";
     $("#ctx-asof").value = "";
     return;
   }
-  // To the second, rounded up: the moment's own event is included.
-  const up = new Date(Math.ceil(date.getTime() / 1000) * 1000);
-  const local = new Date(up.getTime() - up.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+  const local = new Date(date.getTime() - date.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
   state.asOf = local;
   $("#ctx-asof").value = local;
 }
@@ -818,7 +903,7 @@ async function render() {
     else if (path === "/ai") view = await aiView(params);
     else if (path === "/audit" && can.admin()) view = await auditView(params);
     else if (path === "/keys" && can.admin()) view = await keysView();
-    else if (path === "/backups" && can.admin()) view = await backupsView();
+    else if (path === "/backups" && can.backups()) view = await backupsView();
     else {
       location.hash = "#/rules/passthrough";
       return;
@@ -836,7 +921,8 @@ function start() {
   $("#signout").addEventListener("click", () => signOut("Signed out."));
   $("#ctx-account").addEventListener("change", (e) => { state.account = e.target.value.trim(); localStorage.setItem("referrald.account", state.account); render(); });
   $("#ctx-brand").addEventListener("change", (e) => { state.brand = e.target.value.trim(); localStorage.setItem("referrald.brand", state.brand); render(); });
-  $("#ctx-asof").addEventListener("change", (e) => { state.asOf = e.target.value; render(); });
+  $("#ctx-asof").addEventListener("change", (e) => { state.asOf = e.target.value; state.asOfExact = ""; render(); });
+  $(".skip").addEventListener("click", (e) => { e.preventDefault(); main().focus(); });
   $("#ctx-now").addEventListener("click", () => { setAsOf(null); render(); });
   window.addEventListener("hashchange", () => {
     say("");

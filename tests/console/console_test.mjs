@@ -231,8 +231,10 @@ steps.push(["deactivate, then delete with a confirmation", async (ctx) => {
   if (got.json.data.is_active !== false) throw new Error("not deactivated");
   await setValue(page, "#rules-status", "all");
   await page.click("form[role=search] button[type=submit]");
-  await page.waitForSelector(`button[aria-label="Delete rule ${id}"]`);
-  await page.click(`button[aria-label="Delete rule ${id}"]`);
+  // The table shown for status=all (it is drawn again: click the button of that drawing).
+  await page.waitForFunction((rid) => location.hash.includes("status=all") &&
+    document.querySelector(`#rules-table tr[data-id="${rid}"] .pill.off`), {}, id);
+  await page.evaluate((rid) => document.querySelector(`button[aria-label="Delete rule ${rid}"]`).click(), id);
   await page.waitForSelector("dialog[open] #confirm-yes");
   await checkPage(info, "delete-confirm");
   await page.click("dialog[open] #confirm-yes");
@@ -278,6 +280,14 @@ steps.push(["test a visit: the explanation and the deciding row of the precedenc
   const current = await page.$eval("#precedence tr.decides", (tr) => tr.getAttribute("aria-current"));
   if (current !== "true") throw new Error("the deciding row is not marked aria-current");
   await checkPage(info, "test-a-visit");
+  // The winning rule's link opens it for editing, once.
+  await page.click("#visit-rule a");
+  await waitText(page, "dialog[open] h2", "Edit referrer mapping 1");
+  await page.keyboard.press("Escape");
+  await page.waitForFunction(() => !document.querySelector("dialog[open]"));
+  await new Promise((r) => setTimeout(r, 400));
+  if (await page.$("dialog[open]")) throw new Error("the rule's dialog opened again");
+  h.assertNoConsoleErrors(info);
 }]);
 
 steps.push(["AI referrals: connections and a stacked chart of pushed rows", async (ctx) => {
@@ -338,6 +348,25 @@ steps.push(["travel back: the rules as they stood before a deletion", async (ctx
   await page.click("#ctx-now");
   await page.waitForFunction(() => !document.querySelector("#asof-notice"));
   await page.waitForFunction(() => !document.querySelector("#rules-table").innerText.includes("partner1.com"));
+  h.assertNoConsoleErrors(info);
+}]);
+
+steps.push(["the starter pack: previewed before it can be applied", async (ctx) => {
+  const { base, adminKey } = need(ctx, "server");
+  const info = need(ctx, "tab");
+  const page = info.page;
+  await page.click('#nav a[href="#/rules/passthrough"]');
+  await page.waitForSelector("#starter-pack");
+  await page.click("#starter-pack");
+  await page.waitForSelector("dialog[open] #starter-apply");
+  if (!(await page.$eval("#starter-apply", (b) => b.disabled))) throw new Error("Apply is offered before a preview");
+  await page.click("dialog[open] .actions button.secondary"); // Preview
+  await waitText(page, "#starter-preview", "to create");
+  await checkPage(info, "starter-pack");
+  await page.click("#starter-apply");
+  await waitText(page, "#status", "Starter pack applied");
+  const listed = await h.api(base, adminKey, "GET", `/passthrough-referrers?account_id=${ACCOUNT}&limit=1`);
+  if (listed.json.data.total < 50) throw new Error(`after the pack: ${listed.json.data.total} rules`);
   h.assertNoConsoleErrors(info);
 }]);
 
