@@ -282,7 +282,7 @@ async function rulesView(kindName, params) {
   const { data } = await api("GET", kind.path, { query });
   const rows = data[kind.list];
   const table = h("table", { id: "rules-table" },
-    h("caption", {}, `${data.total} rules in ${state.account} (${data.active_count} active)`),
+    h("caption", {}, `${data.total} ${data.total === 1 ? "rule" : "rules"} in ${state.account} (${data.active_count} active)`),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Id"), ...kind.columns.map((c) => h("th", { scope: "col" }, c)),
       h("th", { scope: "col" }, "Active"), writable ? h("th", { scope: "col" }, "Actions") : null)),
     h("tbody", {}, rows.length === 0 ? h("tr", {}, h("td", { colspan: kind.columns.length + (writable ? 3 : 2) }, "No rules match.")) : null,

@@ -152,7 +152,7 @@ steps.push(["sign in and list the account's rules", async (ctx) => {
   const page = info.page;
   await signIn(page, need(ctx, "server").adminKey);
   await setValue(page, "#ctx-account", ACCOUNT);
-  await waitText(page, "#rules-table caption", "1 rules in console-test");
+  await waitText(page, "#rules-table caption", "1 rule in console-test");
   const rows = await page.$$eval("#rules-table tbody tr", (trs) => trs.map((tr) => tr.innerText));
   if (!rows[0].includes("pay.example.com")) throw new Error(`rows: ${JSON.stringify(rows)}`);
   const key = await page.evaluate(() => sessionStorage.getItem("referrald.key"));
