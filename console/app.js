@@ -414,9 +414,7 @@ async function ruleDialog(kindName, id) {
       showFieldErrors(form, err, summary);
     }
   });
-  dialog.addEventListener("close", () => dialog.remove());
-  document.body.append(dialog);
-  dialog.showModal();
+  modal(dialog);
   form.elements[kind.fields[0].name].focus();
 }
 
@@ -442,6 +440,19 @@ async function toggleRule(kindName, id, active, listed) {
   }
 }
 
+// Shows `dialog` as a modal; when it closes, it is removed and the focus goes back to what
+// opened it (or, when a render replaced that, to the main region).
+function modal(dialog, onClose) {
+  const opener = document.activeElement;
+  dialog.addEventListener("close", () => {
+    onClose?.();
+    dialog.remove();
+    setTimeout(() => (opener && opener.isConnected && opener !== document.body ? opener : main()).focus(), 0);
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+}
+
 function confirmDialog(title, text, confirmLabel) {
   return new Promise((resolve) => {
     const dialog = h("dialog", { "aria-labelledby": "confirm-title", "aria-describedby": "confirm-text" },
@@ -449,9 +460,7 @@ function confirmDialog(title, text, confirmLabel) {
       h("div", { class: "actions" },
         h("button", { type: "button", class: "danger", id: "confirm-yes", onclick: () => { resolve(true); dialog.close(); } }, confirmLabel),
         h("button", { type: "button", class: "secondary", onclick: () => dialog.close() }, "Cancel")));
-    dialog.addEventListener("close", () => { resolve(false); dialog.remove(); });
-    document.body.append(dialog);
-    dialog.showModal();
+    modal(dialog, () => resolve(false));
     dialog.querySelector("button.secondary").focus(); // Enter does not destroy
   });
 }
@@ -534,9 +543,7 @@ function importDialog(kindName) {
       render();
     } catch (err) { show(err); }
   });
-  dialog.addEventListener("close", () => dialog.remove());
-  document.body.append(dialog);
-  dialog.showModal();
+  modal(dialog);
   text.focus();
 }
 
@@ -559,9 +566,7 @@ async function starterDialog() {
       } }, "Preview"),
       applyPack,
       h("button", { type: "button", class: "secondary", onclick: () => dialog.close() }, "Close")));
-  dialog.addEventListener("close", () => dialog.remove());
-  document.body.append(dialog);
-  dialog.showModal();
+  modal(dialog);
 }
 
 // -- test a visit --------------------------------------------------------------------------
@@ -692,13 +697,30 @@ async function aiView(params) {
     h("button", { type: "submit", class: "secondary" }, "Show"));
   out.push(form);
   const base = { from, to, connection_id: conn || undefined, limit: 1000 };
+  // Every page of groups, up to 20,000 groups (then a notice says the rest is left out).
+  const MAX_PAGES = 20;
+  let cut = false;
+  const allGroups = async (groupBy) => {
+    let data = null;
+    const groups = [];
+    let after;
+    for (let n = 0; n < MAX_PAGES; ++n) {
+      data = (await api("GET", `/${brand}/ai-referrals/report`, { query: { ...base, group_by: groupBy, starting_after: after } })).data;
+      groups.push(...data.groups);
+      if (!data.has_more) return { ...data, groups };
+      after = data.next_starting_after;
+    }
+    cut = true;
+    return { ...data, groups };
+  };
   let series, pages;
   try {
-    series = (await api("GET", `/${brand}/ai-referrals/report`, { query: { ...base, group_by: "date,platform" } })).data;
-    pages = (await api("GET", `/${brand}/ai-referrals/report`, { query: { ...base, group_by: "page" } })).data;
+    series = await allGroups("date,platform");
+    pages = await allGroups("page");
   } catch (err) {
     return out.concat([h("p", { class: "error", role: "alert" }, err.message)]);
   }
+  if (cut) out.push(h("p", { class: "notice" }, "This range has more than 20,000 groups: the chart and tables show the first 20,000 (the totals cover everything). Choose a shorter range."));
   out.push(h("p", { id: "report-totals" }, `Totals ${from} to ${to}: ${series.totals.sessions ?? "—"} sessions, ${series.totals.pageviews ?? "—"} pageviews, ${series.totals.rows} rows.`));
   out.push(stackedChart(series.groups, metric, from, to));
   const top = [...pages.groups].sort((a, b) => (b[metric] ?? 0) - (a[metric] ?? 0)).slice(0, 10);
@@ -727,7 +749,9 @@ async function aiView(params) {
 // description for screen readers; the table below holds the same numbers).
 function stackedChart(groups, metric, from, to) {
   const days = [];
-  for (let d = new Date(from + "T00:00:00Z"); isoDay(d) <= to && days.length < 400; d = new Date(d.getTime() + 86400000)) days.push(isoDay(d));
+  const MAX_DAYS = 400;
+  for (let d = new Date(from + "T00:00:00Z"); isoDay(d) <= to && days.length < MAX_DAYS; d = new Date(d.getTime() + 86400000)) days.push(isoDay(d));
+  const shortened = days.length === MAX_DAYS && days[days.length - 1] < to;
   const platforms = [...new Set(groups.map((g) => g.platform))].sort();
   const value = new Map(groups.map((g) => [`${g.date} ${g.platform}`, g[metric] ?? 0]));
   const totals = days.map((d) => platforms.reduce((s, p) => s + (value.get(`${d} ${p}`) || 0), 0));
@@ -767,7 +791,8 @@ function stackedChart(groups, metric, from, to) {
     sw.style.background = PALETTE[j % PALETTE.length];
     return h("li", {}, sw, p);
   }));
-  return h("figure", { class: "chart", tabindex: "0", "aria-label": `Chart of ${metric} by platform per day` }, svg, legend, platforms.length ? null : h("figcaption", {}, "No rows in this range."));
+  return h("figure", { class: "chart", tabindex: "0", "aria-label": `Chart of ${metric} by platform per day` }, svg, legend,
+    shortened ? h("figcaption", {}, `The chart shows the first ${MAX_DAYS} days; the table has them all.`) : null, platforms.length ? null : h("figcaption", {}, "No rows in this range."));
 }
 
 // -- audit ---------------------------------------------------------------------------------
@@ -919,7 +944,19 @@ async function render() {
 function start() {
   state.key = sessionStorage.getItem(KEY);
   $("#signout").addEventListener("click", () => signOut("Signed out."));
-  $("#ctx-account").addEventListener("change", (e) => { state.account = e.target.value.trim(); localStorage.setItem("referrald.account", state.account); render(); });
+  $("#ctx-account").addEventListener("change", (e) => {
+    state.account = e.target.value.trim();
+    localStorage.setItem("referrald.account", state.account);
+    // A page cursor belongs to the account it was read from.
+    const [path, query = ""] = location.hash.split("?");
+    const params = new URLSearchParams(query);
+    if (params.has("after")) {
+      params.delete("after");
+      location.hash = path + (params.size ? "?" + params : "");
+    } else {
+      render();
+    }
+  });
   $("#ctx-brand").addEventListener("change", (e) => { state.brand = e.target.value.trim(); localStorage.setItem("referrald.brand", state.brand); render(); });
   $("#ctx-asof").addEventListener("change", (e) => { state.asOf = e.target.value; state.asOfExact = ""; render(); });
   $(".skip").addEventListener("click", (e) => { e.preventDefault(); main().focus(); });
