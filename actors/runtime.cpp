@@ -353,6 +353,16 @@ void runtime::tell(connections_request request) {
 
 void runtime::render_store_metrics(std::string& out) const { impl_->db.render_metrics(out); }
 
+std::vector<std::string> runtime::not_ready_reasons(const readiness& r) {
+  std::vector<std::string> reasons;
+  if (!r.store_writable)
+    reasons.emplace_back("the store does not take writes (disk full or failed)");
+  if (r.cluster && !r.connected) reasons.emplace_back("not connected to the cluster");
+  if (r.cluster && !r.caught_up)
+    reasons.emplace_back("still catching up with the cluster's stream");
+  return reasons;
+}
+
 void runtime::tell(ingest_request request) {
   infra::metrics().ingest_queue_depth.fetch_add(1, std::memory_order_relaxed);
   std::visit([&](auto&& req) { caf::anon_send(impl_->ingest_pool, std::move(req)); },

@@ -96,6 +96,8 @@ class runtime {
     double apply_lag_seconds = 0;
   };
   readiness ready() const;
+  // Why a node is not ready (none: ready), as /readyz and the systemd status say it.
+  static std::vector<std::string> not_ready_reasons(const readiness& r);
 
   // Cluster mode, at start (before serving; blocks): adds an API key through the stream,
   // with the id after the largest this node knows, and waits until this node's key table

@@ -252,12 +252,7 @@ std::optional<response> healthz(request_ctx&) { return raw_json(200, R"({"status
 
 std::optional<response> readyz(request_ctx& c) {
   auto r = c.runtime->ready();
-  std::vector<std::string> reasons;
-  if (!r.store_writable)
-    reasons.emplace_back("the store does not take writes (disk full or failed)");
-  if (r.cluster && !r.connected) reasons.emplace_back("not connected to the cluster");
-  if (r.cluster && !r.caught_up)
-    reasons.emplace_back("still catching up with the cluster's stream");
+  const std::vector<std::string> reasons = actors::runtime::not_ready_reasons(r);
   rapidjson::StringBuffer buf;
   domain::json_writer w(buf);
   w.StartObject();

@@ -57,14 +57,11 @@ void gauge(std::string& out, const char* name, const char* help, std::int64_t v)
   scalar(out, name, "gauge", help, std::to_string(v));
 }
 
-void histogram(std::string& out, const char* name, const char* help, const latency_histogram& h) {
+// One unlabelled histogram (latency_histogram or count_histogram), with its HELP and TYPE.
+template <class Histogram>
+void histogram(std::string& out, const char* name, const char* help, const Histogram& h) {
   out += std::string("# HELP ") + name + ' ' + help + "\n# TYPE " + name + " histogram\n";
   h.render(out, name, "");
-}
-
-void histogram(std::string& out, const char* name, const char* help, const count_histogram& h) {
-  out += std::string("# HELP ") + name + ' ' + help + "\n# TYPE " + name + " histogram\n";
-  h.render(out, name);
 }
 
 }  // namespace
@@ -94,15 +91,20 @@ void count_histogram::observe(std::uint64_t v) {
   sum_.fetch_add(v, std::memory_order_relaxed);
 }
 
-void count_histogram::render(std::string& out, const std::string& name) const {
+void count_histogram::render(std::string& out, const std::string& name,
+                             const std::string& labels) const {
   std::uint64_t cumulative = 0;
+  const std::string sep = labels.empty() ? "" : ",";
   for (std::size_t i = 0; i <= steps_; ++i) {
     cumulative += buckets_[i].load(std::memory_order_relaxed);
-    out += name + "_bucket{le=\"" + (i < steps_ ? std::to_string(bounds_[i]) : "+Inf") + "\"} " +
+    out += name + "_bucket{" + labels + sep + "le=\"" +
+           (i < steps_ ? std::to_string(bounds_[i]) : "+Inf") + "\"} " +
            std::to_string(cumulative) + '\n';
   }
-  out += name + "_sum " + std::to_string(sum_.load(std::memory_order_relaxed)) + '\n';
-  out += name + "_count " + std::to_string(count_.load(std::memory_order_relaxed)) + '\n';
+  const std::string braces = labels.empty() ? "" : "{" + labels + "}";
+  out += name + "_sum" + braces + ' ' + std::to_string(sum_.load(std::memory_order_relaxed)) + '\n';
+  out += name + "_count" + braces + ' ' + std::to_string(count_.load(std::memory_order_relaxed)) +
+         '\n';
 }
 
 void latency_histogram::render(std::string& out, const std::string& name,

@@ -43,7 +43,8 @@ class count_histogram {
   count_histogram(std::uint64_t base, std::size_t steps);
 
   void observe(std::uint64_t v);
-  void render(std::string& out, const std::string& name) const;
+  // As latency_histogram::render.
+  void render(std::string& out, const std::string& name, const std::string& labels) const;
 
  private:
   std::array<std::uint64_t, max_steps> bounds_{};

@@ -642,13 +642,9 @@ int main(int argc, char** argv) {
     // ready in `systemctl status`.
     const std::string serving = "serving " + cfg.data + " on " + server.local_endpoint();
     auto status_of = [&runtime, &serving] {
-      auto r = runtime.ready();
       std::string why;
-      if (!r.store_writable) why = "the store does not take writes (disk full or failed)";
-      if (r.cluster && !r.connected)
-        why += (why.empty() ? "" : "; ") + std::string("not connected to the cluster");
-      if (r.cluster && r.connected && !r.caught_up)
-        why += (why.empty() ? "" : "; ") + std::string("catching up with the cluster");
+      for (const auto& reason : actors::runtime::not_ready_reasons(runtime.ready()))
+        why += (why.empty() ? "" : "; ") + reason;
       return why.empty() ? serving : "not ready (" + why + "); " + serving;
     };
     std::string status = status_of();
