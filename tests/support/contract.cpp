@@ -312,7 +312,8 @@ std::string contract::check(const http_client::sent& request, const http_reply& 
   ++checked_;
   std::string_view path = target.substr(0, target.find('?'));
   // The console's pages are served beside the API, not part of its contract.
-  if (path == "/console" || path.starts_with("/console/")) return {};
+  std::string_view unprefixed = path.starts_with("/v1/") ? path.substr(3) : path;
+  if (unprefixed == "/console" || unprefixed.starts_with("/console/")) return {};
   std::string where = std::string(method) + " " + std::string(target) + " -> " +
                       std::to_string(reply.status) + ": ";
   std::string type = lower(reply.header("content-type"));
