@@ -14,6 +14,7 @@
 #include "actors/chain_verifier.hpp"
 #include "actors/guard.hpp"
 #include "actors/write_pipeline.hpp"
+#include "domain/base/text.hpp"
 #include "domain/match/mapping_index.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
@@ -96,8 +97,8 @@ domain::error key_taken(const std::string& key, std::int64_t holder) {
   std::string field(traits::key_field);
   return domain::make_error(
       domain::errc::conflict,
-      "a " + std::string(traits::noun) + " with " + field + " '" + key + "' already exists (id " +
-          std::to_string(holder) + ")",
+      "a " + std::string(traits::noun) + " with " + field + " '" + domain::excerpt(key) +
+          "' already exists (id " + std::to_string(holder) + ")",
       {{field, "already used by " + std::string(traits::noun) + " " + std::to_string(holder)}});
 }
 

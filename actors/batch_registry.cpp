@@ -1,5 +1,7 @@
 #include "actors/batch_registry.hpp"
 
+#include "domain/base/text.hpp"
+
 namespace referrald::actors {
 
 bool batch_registry::claim_or_wait(const std::string& key, const domain::sha256_digest& digest,
@@ -35,7 +37,7 @@ void batch_registry::finish(const std::string& key, const domain::sha256_digest&
 domain::error batch_registry::conflict(const std::string& batch_id) {
   return domain::make_error(
       domain::errc::conflict,
-      "batch_id '" + batch_id +
+      "batch_id '" + domain::excerpt(batch_id) +
           "' was already used for this connection within the last 7 days with a different body",
       {{"batch_id", "already used with a different body"}});
 }

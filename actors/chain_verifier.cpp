@@ -84,7 +84,8 @@ void chain_verifier::pass() {
   if (!listed) {
     infra::log(infra::log_level::warn,
                "the chain verifier could not list accounts: " + listed.err().message);
-    return;
+    // Damage stopped the listing: the accounts it could name are still checked.
+    if (listed.err().code != domain::errc::store_corrupted) return;
   }
   for (const auto& account : accounts) {
     {

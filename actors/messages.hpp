@@ -191,8 +191,8 @@ struct report_req {
 
 using ingest_request = std::variant<push_req, report_req>;
 
-// -- reads of the past, answered by the loader pool from the store (README, "Time travel, audit log
-// and backups") -------
+// -- reads of the past, answered by the loader pool from the store (docs/api-guide.md, "Time
+// travel, audit log and backups") -------
 
 // The rules of kind T as they stood at `as_of` (every event with a timestamp <= as_of).
 template <class T>

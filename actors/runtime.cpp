@@ -63,6 +63,21 @@ struct runtime::impl {
     // In cluster mode, once the node's copy has caught up with the stream's keys.
     auto keys = store::key_store(d).load_all();
     if (!keys) throw std::runtime_error("cannot read API keys: " + keys.err().message);
+    auto conns = store::ai_store(d).load_connections();
+    if (!conns) throw std::runtime_error("cannot read connections: " + conns.err().message);
+    // Every read that can fail is done. Should spawning fail all the same, the actors that
+    // exist are stopped before the error leaves: the actor system waits for its actors when
+    // it is destroyed, and would hang the process instead of letting it exit.
+    try {
+      spawn_actors(o, std::move(*keys), std::move(*conns));
+    } catch (...) {
+      stop_actors();
+      throw;
+    }
+  }
+
+  void spawn_actors(const runtime_options& o, std::vector<domain::api_key> keys,
+                    std::vector<domain::connection> conns) {
     svc.db = &db;
     svc.log = &log;
     svc.commits = &commits;
@@ -84,11 +99,9 @@ struct runtime::impl {
     history = spawn_loader_pool(sys, loader_ctx, std::max<std::size_t>(1, o.history_threads));
     backups_handle = spawn_backup_actor(sys, db);
     keys_handle = spawn_keys_actor(
-        sys, std::move(*keys), &svc,
+        sys, std::move(keys), &svc,
         [this](std::shared_ptr<const domain::key_table> t) { key_table.store(std::move(t)); });
-    auto conns = store::ai_store(d).load_connections();
-    if (!conns) throw std::runtime_error("cannot read connections: " + conns.err().message);
-    connections_handle = spawn_connections_actor(sys, std::move(*conns), &svc,
+    connections_handle = spawn_connections_actor(sys, std::move(conns), &svc,
                                                  [this](std::shared_ptr<const connection_table> t) {
                                                    connection_table_ptr.store(std::move(t));
                                                  });
@@ -280,6 +293,18 @@ struct runtime::impl {
     return true;
   }
 
+  // Stops the actors the runtime spawned (the handles not spawned yet are null, and
+  // ignored) and waits until every actor is done.
+  void stop_actors() {
+    caf::anon_send_exit(keys_handle, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(connections_handle, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(ingest_pool, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(svc.loaders, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(history, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(backups_handle, caf::exit_reason::user_shutdown);
+    sys.await_all_actors_done();
+  }
+
   // One registry entry per running account actor.
   struct slot {
     account_actor actor;
@@ -452,13 +477,7 @@ void runtime::shutdown() {
     for (auto& a : accounts)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     accounts.clear();
-    caf::anon_send_exit(impl_->keys_handle, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(impl_->connections_handle, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(impl_->ingest_pool, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(impl_->svc.loaders, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(impl_->history, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(impl_->backups_handle, caf::exit_reason::user_shutdown);
-    impl_->sys.await_all_actors_done();
+    impl_->stop_actors();
     impl_->cluster_log.reset();  // no follower sends any more
     // Release every actor handle while the actor system is still alive.
     std::unique_lock lock(impl_->mu);

@@ -38,7 +38,7 @@ struct runtime_options {
   // An account actor that has had no request and whose published state has not been read
   // for this long stops (and is started again on the next request).
   std::chrono::milliseconds account_idle_timeout{std::chrono::minutes(5)};
-  // Cluster mode (README, "Running a cluster"): the event log is the cluster's stream and
+  // Cluster mode (docs/cluster.md): the event log is the cluster's stream and
   // the data directory this node's copy of it. Unset: the embedded store.
   struct cluster_settings {
     std::vector<std::string> servers;  // nats://host:port

@@ -3,13 +3,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <thread>
 
 #include "domain/base/clock.hpp"
+#include "domain/base/json.hpp"
+#include "domain/base/text.hpp"
 
 namespace referrald::http {
 
@@ -17,34 +18,14 @@ namespace {
 
 constexpr std::size_t k_flush_at = 32u << 10;
 
-// A JSON string (the values logged are request ids, routes, methods and tenant ids, but
-// any byte is escaped properly).
+// A logged value as a JSON string. Tenant ids and methods come from the request as the
+// client sent them: at most 100 code points of them are kept.
 void append_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  auto plain = [](char ch) {
-    auto u = static_cast<unsigned char>(ch);
-    return ch != '"' && ch != '\\' && u >= 0x20 && u != 0x7f;
-  };
-  out += '"';
-  if (std::all_of(s.begin(), s.end(), plain)) {  // the usual case: copied as it is
-    out += s;
-    out += '"';
-    return;
+  if (s.size() <= 100) {
+    domain::append_json_string(out, s);
+  } else {
+    domain::append_json_string(out, domain::excerpt(s));
   }
-  for (char ch : s) {
-    auto u = static_cast<unsigned char>(ch);
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (u < 0x20 || u == 0x7f) {
-      out += "\\u00";
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    } else {
-      out += ch;
-    }
-  }
-  out += '"';
 }
 
 // The current time as RFC 3339 with milliseconds; the part up to the seconds is formatted

@@ -1,4 +1,4 @@
-// AI referrals (README, "AI referrals"):
+// AI referrals (docs/api-guide.md, "AI referrals"):
 //   GET    /ai-platforms
 //   GET    /{brand_id}/ai-referrals/connections          POST the same
 //   GET    /{brand_id}/ai-referrals/connections/{id}     DELETE the same
@@ -30,8 +30,8 @@ constexpr std::int64_t k_report_max_days = 3660;
 domain::result<std::int64_t> brand_param(const request_ctx& c) {
   auto id = domain::parse_brand_id(c.params.at(0));
   if (!id) {
-    return domain::field_invalid("brand_id",
-                                 "must be a positive integer, not '" + c.params.at(0) + "'");
+    return domain::field_invalid(
+        "brand_id", "must be a positive integer, not '" + domain::excerpt(c.params.at(0)) + "'");
   }
   if (!c.key->grants.holds_brand(*id)) {
     return domain::make_error(domain::errc::forbidden,

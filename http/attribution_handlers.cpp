@@ -1,4 +1,5 @@
-// POST /attribution/resolve and /attribution/resolve-batch (README, "Attribution resolution").
+// POST /attribution/resolve and /attribution/resolve-batch (docs/api-guide.md, "Attribution
+// resolution").
 //
 // Resolution reads the account's published rule state: no actor round trip and no store
 // I/O, so it never waits behind rule writes. One visit is resolved on the I/O thread (its

@@ -1,4 +1,4 @@
-// Audits and backups (README, "Time travel, audit log and backups"):
+// Audits and backups (docs/api-guide.md, "Time travel, audit log and backups"):
 //   GET  /audit-log?account_id=X[&after_seq=N][&limit=M]   an account's events, paged
 //   POST /admin/snapshots                                   an online backup of the store
 //   GET  /admin/snapshots                                   the backups taken so far

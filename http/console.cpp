@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "domain/base/text.hpp"
 #include "http/console_assets.hpp"
 #include "http/handlers.hpp"
 
@@ -56,8 +57,8 @@ std::optional<response> console_index(request_ctx&) {
 std::optional<response> console_file(request_ctx& c) {
   const console_asset* a = find_asset(c.params[0]);
   if (a == nullptr || a->name == "index.html") {
-    return failure(domain::make_error(domain::errc::not_found,
-                                      "the console has no file '" + c.params[0] + "'"));
+    return failure(domain::make_error(
+        domain::errc::not_found, "the console has no file '" + domain::excerpt(c.params[0]) + "'"));
   }
   return asset_response(*a);
 }

@@ -157,7 +157,7 @@ domain::result<std::int64_t> id_param(const request_ctx& c, std::size_t index,
   auto id = domain::parse_entity_id(raw);
   if (!id) {
     return domain::make_error(domain::errc::not_found,
-                              std::string(what) + " '" + raw + "' does not exist");
+                              std::string(what) + " '" + domain::excerpt(raw) + "' does not exist");
   }
   return *id;
 }

@@ -1,6 +1,6 @@
 #pragma once
 
-// Idempotent retries of creating POSTs (README, "Idempotent retries"). A request with
+// Idempotent retries of creating POSTs (docs/api-guide.md, "Idempotent retries"). A request with
 // `Idempotency-Key: K` is recorded under (the caller's API key, K) with a fingerprint of
 // the request; the answer it got is stored durably (synced) before it is sent. Within 24
 // hours the same key with the same request gets the stored answer again (with

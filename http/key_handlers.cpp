@@ -1,4 +1,4 @@
-// /api-keys: admin-only key management (README, "API keys (admin)").
+// /api-keys: admin-only key management (docs/api-guide.md, "API keys (admin)").
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>

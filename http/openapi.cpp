@@ -5,6 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 
 #include <algorithm>
+#include <cctype>
 #include <limits>
 #include <map>
 #include <set>
@@ -43,7 +44,7 @@ struct operation {
   unsigned status = 200;          // the success status
   std::string_view response = {};
   bool data = true;
-  std::string_view response_type = "application/json";
+  std::string_view response_type = "application/json";  // media types, comma-separated
   std::string_view extra_errors = {};  // statuses beyond the derived ones, space-separated
   std::string_view required_query = {};
   std::string_view description = {};
@@ -93,7 +94,7 @@ const operation k_operations[] = {
    "$PassthroughReferrerImport", true, 200, "$ImportResult", true, "application/json", {}, "account_id"},
   {method::get, "/passthrough-referrers/export", "exportPassthroughReferrers", "Passthrough referrers",
    "Export passthrough referrers as an import body (JSON or CSV)",
-   {}, false, 200, "$PassthroughReferrerExport", false, "application/json text/csv", {}, "account_id"},
+   {}, false, 200, "$PassthroughReferrerExport", false, "application/json,text/csv", {}, "account_id"},
   {method::get, "/passthrough-referrers/{id}", "getPassthroughReferrer", "Passthrough referrers",
    "Get a passthrough referrer", {}, false, 200, "$PassthroughReferrer", true, "application/json", {}, "account_id"},
   {method::patch, "/passthrough-referrers/{id}", "updatePassthroughReferrer", "Passthrough referrers",
@@ -111,7 +112,7 @@ const operation k_operations[] = {
    "$ReferrerMappingImport", true, 200, "$ImportResult", true, "application/json", {}, "account_id"},
   {method::get, "/referrer-mappings/export", "exportReferrerMappings", "Referrer mappings",
    "Export referrer mappings as an import body (JSON or CSV)",
-   {}, false, 200, "$ReferrerMappingExport", false, "application/json text/csv", {}, "account_id"},
+   {}, false, 200, "$ReferrerMappingExport", false, "application/json,text/csv", {}, "account_id"},
   {method::get, "/referrer-mappings/{id}", "getReferrerMapping", "Referrer mappings", "Get a referrer mapping",
    {}, false, 200, "$ReferrerMapping", true, "application/json", {}, "account_id"},
   {method::patch, "/referrer-mappings/{id}", "updateReferrerMapping", "Referrer mappings",
@@ -332,16 +333,19 @@ const operation* find_operation(method m, std::string_view pattern) {
   return nullptr;
 }
 
-std::vector<std::string_view> words(std::string_view s) {
+// The items of a list separated by `sep` (empty items dropped).
+std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
   while (!s.empty()) {
-    auto sp = s.find(' ');
-    if (sp != 0) out.push_back(s.substr(0, sp));
-    if (sp == std::string_view::npos) break;
-    s.remove_prefix(sp + 1);
+    auto at = s.find(sep);
+    if (at != 0) out.push_back(s.substr(0, at));
+    if (at == std::string_view::npos) break;
+    s.remove_prefix(at + 1);
   }
   return out;
 }
+
+std::vector<std::string_view> words(std::string_view s) { return split(s, ' '); }
 
 class builder {
  public:
@@ -650,7 +654,8 @@ value response_object(builder& b, const operation& op, const route& rt, const ro
       b.add(headers, "Content-Disposition", header_ref(b, "Content-Disposition"));
     if (!op.response.empty()) {
       value content = b.obj();
-      for (auto type : words(op.response_type)) {
+      // Media types hold spaces ("text/plain; version=0.0.4"): the list is comma-separated.
+      for (auto type : split(op.response_type, ',')) {
         value media = b.obj();
         if (!type.starts_with("application/json")) {
           b.add(media, "schema", b.parse(R"({"type":"string"})"));
@@ -796,6 +801,50 @@ value operation_object(builder& b, const operation& op, const route& rt, bool if
   return o;
 }
 
+// OPTIONS on a path (every path answers it): 204 with the methods it takes in Allow, and
+// for a CORS preflight from an allowed origin the Access-Control-Allow-* headers; a
+// preflight from another origin is a 403. `first` is the path's first operation.
+value options_object(builder& b, const value& first) {
+  value o = b.obj();
+  value tags(rapidjson::kArrayType);
+  tags.PushBack(value(first["tags"][0], b.a()), b.a());
+  b.add(o, "tags", std::move(tags));
+  std::string id = first["operationId"].GetString();
+  id[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(id[0])));
+  b.add(o, "operationId", b.str("options" + id));
+  b.add(o, "summary", b.str("The methods this path takes; a CORS preflight"));
+  b.add(o, "description",
+        b.str("No key needed. With Origin and Access-Control-Request-Method (a browser's "
+              "preflight) from one of the server's --cors-origins, the answer adds "
+              "Access-Control-Allow-Origin, -Methods, -Headers and -Max-Age; from another "
+              "origin it is a 403."));
+  b.add(o, "security", value(rapidjson::kArrayType));
+  value params(rapidjson::kArrayType);
+  for (const auto& p : first["parameters"].GetArray()) {
+    if (p.HasMember("$ref") &&
+        std::string_view(p["$ref"].GetString()).find("/path_") != std::string_view::npos) {
+      params.PushBack(value(p, b.a()), b.a());
+    }
+  }
+  params.PushBack(parameter_ref(b, "X-Request-Id"), b.a());
+  b.add(o, "parameters", std::move(params));
+  value responses = b.obj();
+  value ok = b.obj();
+  b.add(ok, "description", b.str("The methods of this path (Allow)"));
+  value headers = b.obj();
+  b.add(headers, "Allow", header_ref(b, "Allow"));
+  b.add(headers, "X-Request-Id", header_ref(b, "X-Request-Id"));
+  b.add(ok, "headers", std::move(headers));
+  b.add(responses, "204", std::move(ok));
+  for (unsigned status : {400, 403, 431, 500, 503}) {
+    value ref = b.obj();
+    b.add(ref, "$ref", b.str("#/components/responses/" + std::to_string(status)));
+    b.add(responses, std::to_string(status), std::move(ref));
+  }
+  b.add(o, "responses", std::move(responses));
+  return o;
+}
+
 void add_shared_components(builder& b, value& components) {
   value& headers = b.member(components, "headers");
   auto header = [&](std::string_view name, std::string_view schema, std::string_view text) {
@@ -825,6 +874,8 @@ void add_shared_components(builder& b, value& components) {
          "The answer holds a secret: no cache may keep it");
   header("Content-Disposition", R"({"type":"string"})",
          "attachment; filename=\"<kind>.csv\" (or .json): the export as a file");
+  header("Allow", R"({"type":"string"})",
+         "The methods the path takes, comma-separated (GET, HEAD, OPTIONS, ...)");
 
   value& params = b.member(components, "parameters");
   auto param = [&](std::string_view key, std::string_view name, std::string_view in,
@@ -1005,6 +1056,8 @@ std::string openapi_document(const router& r) {
                     });
     b.add(item, verb_name(rt.verb), operation_object(b, *op, rt, if_match));
   }
+  for (auto p = paths.MemberBegin(); p != paths.MemberEnd(); ++p)
+    b.add(p->value, "options", options_object(b, p->value.MemberBegin()->value));
   b.add(d, "paths", std::move(paths));
 
   value components = b.obj();

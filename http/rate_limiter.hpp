@@ -1,7 +1,7 @@
 #pragma once
 
-// Rate limits (README, "Rate limits"): a token bucket per caller — an API key, or a client
-// address for requests that fail to authenticate — of `burst` tokens refilled at `rps` a
+// Rate limits (docs/api-guide.md, "Rate limits"): a token bucket per caller — an API key, or a
+// client address for requests that fail to authenticate — of `burst` tokens refilled at `rps` a
 // second. A request takes one token; a push or a batch resolution is then charged for each
 // row or visit beyond the first once its size is known (charge(): the bucket may go below
 // zero, and the caller waits until it refills).

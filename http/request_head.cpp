@@ -82,7 +82,22 @@ domain::error framing_error(boost::beast::error_code ec) {
   return domain::make_error(domain::errc::bad_request, "malformed HTTP request: " + ec.message());
 }
 
+std::size_t find_bare_lf(std::string_view bytes, std::size_t from) {
+  for (std::size_t at = bytes.find('\n', from); at != std::string_view::npos;
+       at = bytes.find('\n', at + 1)) {
+    if (at == 0 || bytes[at - 1] != '\r') return at;
+  }
+  return std::string_view::npos;
+}
+
+domain::error bare_lf_error() {
+  return domain::make_error(domain::errc::bad_request,
+                            "malformed HTTP request: a line of the header ends with a bare LF; "
+                            "each line must end with CRLF (RFC 9112 section 2.2)");
+}
+
 std::optional<domain::error> read_request_head(request_parser& parser, std::string_view head) {
+  if (find_bare_lf(head, 0) != std::string_view::npos) return bare_lf_error();
   // Obsolete line folding (a field line continued on the next line): refused, as RFC 9112
   // section 5.2 allows, since different parsers would read it differently.
   for (std::size_t at = head.find("\r\n"); at != std::string_view::npos && at + 2 < head.size();

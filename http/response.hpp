@@ -1,8 +1,9 @@
 #pragma once
 
 // An HTTP response as handlers build it; http/server.cpp turns it into Beast's type.
-// Bodies follow the README's "Conventions": success envelopes carry the payload as `data`; error
-// bodies are produced from the one error table (http/error_table.cpp) only.
+// Bodies follow the API guide's "Conventions" (docs/api-guide.md): success envelopes carry the
+// payload as `data`; error bodies are produced from the one error table (http/error_table.cpp)
+// only.
 
 #include <string>
 #include <string_view>

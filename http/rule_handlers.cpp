@@ -1,6 +1,6 @@
 // The rule APIs, one set of handlers for every rule kind:
-//   /passthrough-referrers  (README, "Passthrough referrers")
-//   /referrer-mappings      (README, "Referrer mappings")
+//   /passthrough-referrers  (docs/api-guide.md, "Passthrough referrers")
+//   /referrer-mappings      (docs/api-guide.md, "Referrer mappings")
 // Lists and gets are answered from the account's published state (once its actor has
 // loaded it: one read path); writes go to the account's actor. Reads with `as_of` (the state as it
 // stood then) are folded from the store by the loader pool.
@@ -249,9 +249,9 @@ std::optional<response> rule_import(request_ctx& c) {
   }
   if (pack != nullptr) {
     if (!std::is_same_v<T, domain::passthrough_referrer> || *pack != "starter") {
-      return failure(
-          domain::make_error(domain::errc::validation_failed, "unknown pack '" + *pack + "'",
-                             {{"pack", "the one pack is 'starter', for passthrough referrers"}}));
+      return failure(domain::make_error(
+          domain::errc::validation_failed, "unknown pack '" + domain::excerpt(*pack) + "'",
+          {{"pack", "the one pack is 'starter', for passthrough referrers"}}));
     }
     if (!c.body.empty()) {
       return failure(domain::make_error(domain::errc::validation_failed,

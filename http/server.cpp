@@ -284,21 +284,14 @@ class session : public std::enable_shared_from_this<session> {
 
   void do_read() {
     if (srv_->draining) return close();
-    parser_.emplace();
-    parser_->header_limit(k_header_limit);
+    rq_.emplace();
+    rq_->parser.emplace();
+    rq_->parser->header_limit(k_header_limit);
     // No limit while the header is read (Beast would otherwise judge Content-Length
     // against it before the route is known); the route's limit is set in on_header.
-    parser_->body_limit(boost::none);
+    rq_->parser->body_limit(boost::none);
     phase_ = phase::idle;
     deadline_ = clock::now() + srv_->options.idle_timeout;
-    scanned_ = 0;
-    match_ = {};
-    close_after_ = false;
-    request_id_.clear();
-    idempotency_scope_.clear();
-    rate_.reset();
-    account_.clear();
-    brand_.clear();
     read_header_bytes();
   }
 
@@ -307,28 +300,30 @@ class session : public std::enable_shared_from_this<session> {
     if (phase_ != phase::idle) return;
     phase_ = phase::reading;
     counted_in_flight(true);
-    started_ = clock::now();
-    deadline_ = started_ + srv_->options.read_timeout;
+    rq_->started = clock::now();
+    deadline_ = rq_->started + srv_->options.read_timeout;
   }
 
   // Reads until the buffer holds a whole header (up to the blank line), then parses it.
   void read_header_bytes() {
     // Empty lines before a request line are ignored (RFC 9112 section 2.2).
-    while (buffer_.size() >= 2 && scanned_ == 0) {
+    while (buffer_.size() >= 2 && rq_->scanned == 0) {
       auto* p = static_cast<const char*>(buffer_.data().data());
       if (p[0] != '\r' || p[1] != '\n') break;
       buffer_.consume(2);
     }
     std::string_view bytes(static_cast<const char*>(buffer_.data().data()), buffer_.size());
     if (!bytes.empty()) request_begins();
-    if (auto end = bytes.find("\r\n\r\n", scanned_); end != std::string_view::npos) {
-      return on_header_bytes(end + 4);
-    }
+    auto end = bytes.find("\r\n\r\n", rq_->scanned);
+    std::string_view head = bytes.substr(0, end == std::string_view::npos ? bytes.size() : end + 4);
+    if (find_bare_lf(head, rq_->scanned) != std::string_view::npos)
+      return refuse_now(bare_lf_error());
+    if (end != std::string_view::npos) return on_header_bytes(end + 4);
     if (buffer_.size() >= k_header_limit) {
       return refuse_now(domain::make_error(domain::errc::header_too_large,
                                            "the request header is larger than 16 KiB"));
     }
-    scanned_ = bytes.size() < 3 ? 0 : bytes.size() - 3;
+    rq_->scanned = bytes.size() < 3 ? 0 : bytes.size() - 3;
     std::size_t room = buffer_.max_size() - buffer_.size();
     socket_.async_read_some(buffer_.prepare(room),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
@@ -341,14 +336,14 @@ class session : public std::enable_shared_from_this<session> {
   // Answers a request that could not be read and closes the connection.
   void refuse_now(domain::error e) {
     request_begins();
-    close_after_ = true;
-    match_ = {};
+    rq_->close_after = true;
+    rq_->match = {};
     finish(failure(e));
   }
 
   void on_header_bytes(std::size_t header_size) {
     std::string_view head(static_cast<const char*>(buffer_.data().data()), header_size);
-    if (auto bad = read_request_head(*parser_, head)) return refuse_now(std::move(*bad));
+    if (auto bad = read_request_head(*rq_->parser, head)) return refuse_now(std::move(*bad));
     buffer_.consume(header_size);
     on_header();
   }
@@ -356,25 +351,25 @@ class session : public std::enable_shared_from_this<session> {
   // The header is in: route, authenticate and check the body's size before reading it,
   // so that a request that will be refused does not upload its body first.
   void on_header() {
-    auto& req = parser_->get();
-    target_ = origin_form(sv(req.target()));
-    std::string_view target = target_;
-    path_ = target.substr(0, target.find('?'));
-    match_ = srv_->routes.find(to_method(req.method()), path_);
-    auto length = parser_->content_length();
-    bool has_body = (length && *length > 0) || parser_->chunked();
+    auto& req = rq_->parser->get();
+    rq_->target = origin_form(sv(req.target()));
+    std::string_view target = rq_->target;
+    rq_->path = target.substr(0, target.find('?'));
+    rq_->match = srv_->routes.find(to_method(req.method()), rq_->path);
+    auto length = rq_->parser->content_length();
+    bool has_body = (length && *length > 0) || rq_->parser->chunked();
     // A refusal sent before the body was read ends the connection: the unread body
     // would otherwise be taken for the next request.
     auto refuse = [&](response r) {
-      if (has_body) close_after_ = true;
+      if (has_body) rq_->close_after = true;
       finish(std::move(r));
     };
 
-    if (auto id = sv(req["X-Request-Id"]); sane_request_id(id)) request_id_ = id;
+    if (auto id = sv(req["X-Request-Id"]); sane_request_id(id)) rq_->request_id = id;
 
-    if (match_.kind != router::match::found) {
+    if (rq_->match.kind != router::match::found) {
       if (req.method() == bhttp::verb::options &&
-          match_.kind == router::match::method_not_allowed) {
+          rq_->match.kind == router::match::method_not_allowed) {
         return refuse(options_answer());
       }
       return refuse(route_error());
@@ -384,9 +379,9 @@ class session : public std::enable_shared_from_this<session> {
       return refuse(std::move(*limited));
     }
     if (denied) return refuse(std::move(*denied));
-    std::size_t limit = match_.entry->body_limit;
+    std::size_t limit = rq_->match.entry->body_limit;
     if (length && *length > limit) return refuse(too_large(limit));
-    parser_->body_limit(limit);
+    rq_->parser->body_limit(limit);
     if (has_body && iequals(sv(req[bhttp::field::expect]), "100-continue")) {
       auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
                                                                        req.version());
@@ -397,52 +392,51 @@ class session : public std::enable_shared_from_this<session> {
                          });
       return;
     }
-    if (!has_body && parser_->is_done()) return dispatch();
+    if (!has_body && rq_->parser->is_done()) return dispatch();
     read_body();
   }
 
   // Checks the bearer key and the role the route needs; an error response when refused.
   std::optional<response> authenticate() {
-    const route& r = *match_.entry;
-    key_ = nullptr;
-    key_use_ = nullptr;
-    keys_.reset();
+    const route& r = *rq_->match.entry;
     if (!r.access) return std::nullopt;
-    keys_ = srv_->runtime.keys();
-    std::string_view token = bearer_token(sv(parser_->get()[bhttp::field::authorization]));
-    auto found = token.empty() ? domain::key_table::found{} : keys_->find_by_secret(token);
-    key_ = found.key;
-    key_use_ = found.use;
-    if (key_ == nullptr) {
+    rq_->keys = srv_->runtime.keys();
+    std::string_view token = bearer_token(sv(rq_->parser->get()[bhttp::field::authorization]));
+    auto found = token.empty() ? domain::key_table::found{} : rq_->keys->find_by_secret(token);
+    rq_->key = found.key;
+    rq_->key_use = found.use;
+    if (rq_->key == nullptr) {
       return failure(domain::make_error(
           domain::errc::unauthorized,
           token.empty() ? "this endpoint needs an Authorization: Bearer <API key> header"
                         : "the API key is not valid"));
     }
     auto now = domain::now_ms();
-    if (key_->expired(now)) {
+    if (rq_->key->expired(now)) {
       // Recorded in the keys audit stream, at most once a minute per key.
-      if (keys_->refusal_due(key_->id, now)) {
-        srv_->runtime.tell(actors::key_seen{key_->id, now, true});
+      if (rq_->keys->refusal_due(rq_->key->id, now)) {
+        srv_->runtime.tell(actors::key_seen{rq_->key->id, now, true});
       }
-      auto message = "API key " + std::to_string(key_->id) + " expired at " +
-                     domain::format_rfc3339(*key_->expires_at);
-      key_ = nullptr;
+      auto message = "API key " + std::to_string(rq_->key->id) + " expired at " +
+                     domain::format_rfc3339(*rq_->key->expires_at);
+      rq_->key = nullptr;
       return failure(domain::make_error(domain::errc::unauthorized, message));
     }
-    if (found.previous && (!key_->previous_expires_at || *key_->previous_expires_at <= now)) {
-      auto message = "this secret of API key " + std::to_string(key_->id) +
+    if (found.previous &&
+        (!rq_->key->previous_expires_at || *rq_->key->previous_expires_at <= now)) {
+      auto message = "this secret of API key " + std::to_string(rq_->key->id) +
                      " was replaced by a rotation; it stopped working at " +
-                     domain::format_rfc3339(key_->previous_expires_at.value_or(0));
-      key_ = nullptr;
+                     domain::format_rfc3339(rq_->key->previous_expires_at.value_or(0));
+      rq_->key = nullptr;
       return failure(domain::make_error(domain::errc::unauthorized, message));
     }
-    if (keys_->use_due(key_->id, now)) srv_->runtime.tell(actors::key_seen{key_->id, now, false});
-    if (!domain::role_allows(key_->role, *r.access)) {
+    if (rq_->keys->use_due(rq_->key->id, now))
+      srv_->runtime.tell(actors::key_seen{rq_->key->id, now, false});
+    if (!domain::role_allows(rq_->key->role, *r.access)) {
       static constexpr const char* need[] = {"", "read", "write", "admin"};
       return failure(domain::make_error(
           domain::errc::forbidden,
-          "this API key's role (" + std::string(domain::to_string(key_->role)) +
+          "this API key's role (" + std::string(domain::to_string(rq_->key->role)) +
               ") does not allow " + need[static_cast<int>(*r.access)] + " access"));
     }
     return std::nullopt;
@@ -452,23 +446,23 @@ class session : public std::enable_shared_from_this<session> {
   // key was refused. A 429 when the bucket is empty.
   std::optional<response> rate_limit(bool unauthenticated) {
     auto& limiter = srv_->limiter;
-    if (!limiter.enabled() || !match_.entry->access) return std::nullopt;
-    if (key_ != nullptr && key_use_ != nullptr) {
-      rate_ = limiter.take(key_use_->bucket);
+    if (!limiter.enabled() || !rq_->match.entry->access) return std::nullopt;
+    if (rq_->key != nullptr && rq_->key_use != nullptr) {
+      rq_->rate = limiter.take(rq_->key_use->bucket);
     } else if (unauthenticated) {
-      rate_ = limiter.take_address(remote_);
+      rq_->rate = limiter.take_address(remote_);
     } else {
       return std::nullopt;
     }
-    if (rate_->allowed) return std::nullopt;
+    if (rq_->rate->allowed) return std::nullopt;
     response r = failure(domain::make_error(
         domain::errc::rate_limited,
-        std::string(key_ != nullptr ? "this API key" : "this address") +
+        std::string(rq_->key != nullptr ? "this API key" : "this address") +
             " has used its request budget (" +
             std::to_string(static_cast<std::uint64_t>(srv_->options.rate_limit_rps)) +
-            " per second, bursts of " + std::to_string(rate_->limit) + "); retry in " +
-            std::to_string(rate_->retry_after) + " s"));
-    r.headers.emplace_back("Retry-After", std::to_string(rate_->retry_after));
+            " per second, bursts of " + std::to_string(rq_->rate->limit) + "); retry in " +
+            std::to_string(rq_->rate->retry_after) + " s"));
+    r.headers.emplace_back("Retry-After", std::to_string(rq_->rate->retry_after));
     return r;
   }
 
@@ -476,25 +470,25 @@ class session : public std::enable_shared_from_this<session> {
   // given) is answered for an allowed origin and refused for any other; a plain OPTIONS
   // is answered with the methods the path takes.
   response options_answer() {
-    auto& req = parser_->get();
+    auto& req = rq_->parser->get();
     std::string_view origin = sv(req[bhttp::field::origin]);
     bool preflight =
         !origin.empty() && req.find(bhttp::field::access_control_request_method) != req.end();
     response r;
     r.status = 204;
     r.content_type.clear();
-    r.headers.emplace_back("Allow", match_.allow);
+    r.headers.emplace_back("Allow", rq_->match.allow);
     if (!preflight) return r;
     if (!srv_->allowed_origin(origin)) {
       response refused = failure(domain::make_error(
           domain::errc::forbidden,
-          "the origin " + std::string(origin) + " may not call this API from a browser",
+          "the origin " + domain::excerpt(origin) + " may not call this API from a browser",
           {{"Origin", "is not one of the server's --cors-origins"}}));
       refused.headers.emplace_back("Vary", "Origin");
       return refused;
     }
     r.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
-    r.headers.emplace_back("Access-Control-Allow-Methods", match_.allow);
+    r.headers.emplace_back("Access-Control-Allow-Methods", rq_->match.allow);
     r.headers.emplace_back("Access-Control-Allow-Headers", k_cors_request_headers);
     r.headers.emplace_back("Access-Control-Max-Age", "600");
     r.headers.emplace_back("Vary", "Origin");
@@ -502,7 +496,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void read_body() {
-    bhttp::async_read(socket_, buffer_, *parser_,
+    bhttp::async_read(socket_, buffer_, *rq_->parser,
                       beast::bind_front_handler(&session::on_body, shared_from_this()));
   }
 
@@ -512,9 +506,9 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_read_error(beast::error_code ec) {
-    if (ec == bhttp::error::body_limit && match_.kind == router::match::found) {
-      close_after_ = true;
-      return finish(too_large(match_.entry->body_limit));
+    if (ec == bhttp::error::body_limit && rq_->match.kind == router::match::found) {
+      rq_->close_after = true;
+      return finish(too_large(rq_->match.entry->body_limit));
     }
     if (ec == bhttp::error::buffer_overflow || ec == bhttp::error::header_limit) {
       // Only a chunk header line (with its extensions) or the trailer section can fill
@@ -539,26 +533,26 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   response route_error() {
-    if (match_.kind == router::match::method_not_allowed) {
+    if (rq_->match.kind == router::match::method_not_allowed) {
       response r = failure(domain::make_error(
           domain::errc::method_not_allowed,
-          std::string(to_string(to_method(parser_->get().method()))) + " is not allowed on " +
-              std::string(path_) + "; allowed: " + match_.allow));
-      r.headers.emplace_back("Allow", match_.allow);
+          std::string(to_string(to_method(rq_->parser->get().method()))) + " is not allowed on " +
+              std::string(rq_->path) + "; allowed: " + rq_->match.allow));
+      r.headers.emplace_back("Allow", rq_->match.allow);
       return r;
     }
-    return failure(
-        domain::make_error(domain::errc::route_not_found, "no route for " + std::string(path_)));
+    return failure(domain::make_error(domain::errc::route_not_found,
+                                      "no route for " + std::string(rq_->path)));
   }
 
   void dispatch() {
-    auto& req = parser_->get();
-    const route& r = *match_.entry;
+    auto& req = rq_->parser->get();
+    const route& r = *rq_->match.entry;
 
     request_ctx ctx;
     ctx.verb = r.verb;
-    ctx.path = path_;
-    ctx.params = std::move(match_.params);
+    ctx.path = rq_->path;
+    ctx.params = std::move(rq_->match.params);
     ctx.body = req.body();
     ctx.body_storage = &req.body();
     infra::metrics().http_request_bytes.observe(req.body().size());
@@ -568,37 +562,40 @@ class session : public std::enable_shared_from_this<session> {
     ctx.compute = &srv_->compute;
     ctx.deadline = clock::now() + srv_->options.request_timeout;
 
-    if (!match_.error.empty()) {
-      return finish(failure(domain::make_error(domain::errc::route_not_found, match_.error)));
+    if (!rq_->match.error.empty()) {
+      return finish(failure(domain::make_error(domain::errc::route_not_found, rq_->match.error)));
     }
-    std::string_view target = target_;
+    std::string_view target = rq_->target;
     auto q = target.find('?');
-    if (r.pattern.starts_with("/{brand_id}/") && !ctx.params.empty()) brand_ = ctx.params[0];
+    if (r.pattern.starts_with("/{brand_id}/") && !ctx.params.empty()) rq_->brand = ctx.params[0];
     auto query = query_params::parse(q == std::string_view::npos ? "" : target.substr(q + 1));
     if (!query) return finish(failure(query.err()));
     ctx.query = std::move(*query);
-    if (const auto* account = ctx.query.get("account_id")) account_ = *account;
+    if (const auto* account = ctx.query.get("account_id")) rq_->account = *account;
     for (const auto& [name, value] : ctx.query.items()) {
       if (std::find(r.query.begin(), r.query.end(), name) != r.query.end()) continue;
       std::string takes;
       for (const auto& known : r.query)
         takes += (takes.empty() ? "" : ", ") + known;
       return finish(failure(domain::make_error(
-          domain::errc::validation_failed, "unknown query parameter '" + name + "'",
-          {{name, takes.empty() ? "is not a parameter of this endpoint, which takes none"
-                                : "is not a parameter of this endpoint; it takes " + takes}})));
+          domain::errc::validation_failed,
+          "unknown query parameter '" + domain::excerpt(name) + "'",
+          {{domain::excerpt(name),
+            takes.empty() ? "is not a parameter of this endpoint, which takes none"
+                          : "is not a parameter of this endpoint; it takes " + takes}})));
     }
     if (auto refused = claim_idempotency_key()) return finish(std::move(*refused));
     ctx.if_match = sv(req[bhttp::field::if_match]);
     ctx.request_id = request_id();
-    if (rate_ && key_use_ != nullptr) {
+    if (rq_->rate && rq_->key_use != nullptr) {
       ctx.limiter = &srv_->limiter;
       // Shares the key table's ownership: the bucket outlives the session if need be.
-      ctx.rate_bucket = std::shared_ptr<std::atomic<std::int64_t>>(keys_, &key_use_->bucket);
+      ctx.rate_bucket =
+          std::shared_ptr<std::atomic<std::int64_t>>(rq_->keys, &rq_->key_use->bucket);
     }
 
-    ctx.key = key_;
-    ctx.keys = keys_;
+    ctx.key = rq_->key;
+    ctx.keys = rq_->keys;
 
     std::uint64_t gen = ++generation_;
     phase_ = phase::awaiting;
@@ -611,10 +608,10 @@ class session : public std::enable_shared_from_this<session> {
     ctx.on_session = [self = shared_from_this()](std::function<void()> work) {
       net::post(self->worker_.ioc, std::move(work));
     };
-    if (!idempotency_scope_.empty()) {
+    if (!rq_->idempotency_scope.empty()) {
       // The handler's answer — whenever it comes, even after this session gave up waiting
       // or the client left — is stored durably before it is sent: a retry replays it.
-      ctx.respond = [srv = srv_, scope = std::move(idempotency_scope_),
+      ctx.respond = [srv = srv_, scope = std::move(rq_->idempotency_scope),
                      send = std::move(ctx.respond)](response answered) {
         if (!idempotency::kept(answered)) {
           srv->retries->abandon(scope);
@@ -623,7 +620,7 @@ class session : public std::enable_shared_from_this<session> {
         auto answer = std::make_shared<response>(std::move(answered));
         srv->retries->complete(scope, *answer, [send, answer] { send(std::move(*answer)); });
       };
-      idempotency_scope_.clear();
+      rq_->idempotency_scope.clear();
     }
     auto min_seq = min_seq_of(req, ctx);
     if (!min_seq) return ctx.respond(failure(min_seq.err()));
@@ -655,8 +652,8 @@ class session : public std::enable_shared_from_this<session> {
   // Idempotency-Key on a creating POST: claims the key for this request, or answers the
   // stored answer again (replay), or refuses (409: another request, or one still running).
   std::optional<response> claim_idempotency_key() {
-    auto& req = parser_->get();
-    if (!match_.entry->idempotent || !srv_->retries || key_ == nullptr) return std::nullopt;
+    auto& req = rq_->parser->get();
+    if (!rq_->match.entry->idempotent || !srv_->retries || rq_->key == nullptr) return std::nullopt;
     auto header = req.find("Idempotency-Key");
     if (header == req.end()) return std::nullopt;
     std::string_view k = sv(header->value());
@@ -668,18 +665,18 @@ class session : public std::enable_shared_from_this<session> {
           domain::errc::validation_failed, "Idempotency-Key is not a valid key",
           {{"Idempotency-Key", "must be 1-255 visible ASCII characters (a UUID, say)"}}));
     }
-    std::string scope = std::to_string(key_->id) + "." + std::string(k);
+    std::string scope = std::to_string(rq_->key->id) + "." + std::string(k);
     domain::sha256_hasher h;
     for (std::string_view part :
-         {sv(req.method_string()), std::string_view(target_), sv(req[bhttp::field::content_type]),
-          std::string_view(req.body())}) {
+         {sv(req.method_string()), std::string_view(rq_->target),
+          sv(req[bhttp::field::content_type]), std::string_view(req.body())}) {
       h.update(part);
       h.update(std::string_view("\n", 1));
     }
     response stored;
     switch (srv_->retries->begin(scope, domain::to_hex(h.finish()), stored)) {
       case idempotency::verdict::run:
-        idempotency_scope_ = std::move(scope);
+        rq_->idempotency_scope = std::move(scope);
         return std::nullopt;
       case idempotency::verdict::replay:
         stored.headers.emplace_back("Idempotent-Replayed", "true");
@@ -687,13 +684,13 @@ class session : public std::enable_shared_from_this<session> {
       case idempotency::verdict::mismatch:
         return failure(
             domain::make_error(domain::errc::conflict,
-                               "Idempotency-Key '" + std::string(k) +
+                               "Idempotency-Key '" + domain::excerpt(k) +
                                    "' was used with a different request in the last 24 hours",
                                {{"Idempotency-Key", "use a new key for a new request"}}));
       case idempotency::verdict::in_progress: {
         response busy =
             failure(domain::make_error(domain::errc::conflict,
-                                       "a request with Idempotency-Key '" + std::string(k) +
+                                       "a request with Idempotency-Key '" + domain::excerpt(k) +
                                            "' is still being answered; retry in a moment",
                                        {{"Idempotency-Key", "is in use by a request in flight"}}));
         busy.headers.emplace_back("Retry-After", "1");
@@ -738,7 +735,7 @@ class session : public std::enable_shared_from_this<session> {
 
   response internal_failure(const char* what) {
     infra::log(infra::log_level::error,
-               "a handler for " + std::string(path_) + " failed with an exception: " + what);
+               "a handler for " + std::string(rq_->path) + " failed with an exception: " + what);
     return failure(domain::make_error(domain::errc::internal,
                                       "the server failed to handle this request; it was logged"));
   }
@@ -750,23 +747,23 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   const std::string& request_id() {
-    if (request_id_.empty()) request_id_ = new_request_id();
-    return request_id_;
+    if (rq_->request_id.empty()) rq_->request_id = new_request_id();
+    return rq_->request_id;
   }
 
   // What every answer carries: its request id (in the error body too), its ETag (or 304
   // for a GET whose If-None-Match names it), the caller's rate-limit state, and CORS
   // headers for an allowed origin.
   void decorate(response& resp) {
-    auto& req = parser_->get();
+    auto& req = rq_->parser->get();
     const std::string& id = request_id();
     resp.headers.emplace_back("X-Request-Id", id);
     if (resp.status >= 400 && resp.body.starts_with(R"({"success":false,"error":{)") &&
         resp.body.ends_with("}}")) {
       resp.body.insert(resp.body.size() - 2, ",\"request_id\":\"" + id + "\"");
     }
-    bool found = match_.kind == router::match::found;
-    if (found && match_.entry->etag && (resp.status == 200 || resp.status == 201) &&
+    bool found = rq_->match.kind == router::match::found;
+    if (found && rq_->match.entry->etag && (resp.status == 200 || resp.status == 201) &&
         !resp.body.empty()) {
       // An envelope's tag is its data's (the object's); a file's is its bytes'.
       std::string_view data(resp.body);
@@ -785,12 +782,12 @@ class session : public std::enable_shared_from_this<session> {
       }
       resp.headers.emplace_back("ETag", std::move(tag));
     }
-    if (rate_) {
-      resp.headers.emplace_back("RateLimit-Limit", std::to_string(rate_->limit));
-      resp.headers.emplace_back("RateLimit-Remaining", std::to_string(rate_->remaining));
-      resp.headers.emplace_back("RateLimit-Reset", std::to_string(rate_->reset));
+    if (rq_->rate) {
+      resp.headers.emplace_back("RateLimit-Limit", std::to_string(rq_->rate->limit));
+      resp.headers.emplace_back("RateLimit-Remaining", std::to_string(rq_->rate->remaining));
+      resp.headers.emplace_back("RateLimit-Reset", std::to_string(rq_->rate->reset));
     }
-    if (match_.kind == router::match::found && match_.entry->pattern == "/openapi.json") {
+    if (rq_->match.kind == router::match::found && rq_->match.entry->pattern == "/openapi.json") {
       // The API's description is public: any page (an OpenAPI viewer) may read it.
       resp.headers.emplace_back("Access-Control-Allow-Origin", "*");
     } else if (!srv_->options.cors_origins.empty()) {
@@ -806,22 +803,22 @@ class session : public std::enable_shared_from_this<session> {
   // The access log line, and the process log's lines for server errors (warn) and, at
   // debug level, for every request.
   void log_request(const response& resp, clock::duration took) {
-    auto& req = parser_->get();
-    bool found = match_.kind == router::match::found;
+    auto& req = rq_->parser->get();
+    bool found = rq_->match.kind == router::match::found;
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
     std::string_view verb = to_string(to_method(req.method()));
     if (verb == "OTHER") verb = sv(req.method_string());
     access_log::entry e;
-    e.request_id = request_id_;
-    if (key_ != nullptr) e.key_id = key_->id;
+    e.request_id = rq_->request_id;
+    if (rq_->key != nullptr) e.key_id = rq_->key->id;
     e.method = verb;
     if (found) {
-      e.route = match_.entry->pattern;
-    } else if (match_.same_path != nullptr) {
-      e.route = match_.same_path->pattern;  // a wrong method, or OPTIONS, on a known path
+      e.route = rq_->match.entry->pattern;
+    } else if (rq_->match.same_path != nullptr) {
+      e.route = rq_->match.same_path->pattern;  // a wrong method, or OPTIONS, on a known path
     }
-    e.account_id = account_;
-    e.brand_id = brand_;
+    e.account_id = rq_->account;
+    e.brand_id = rq_->brand;
     e.status = resp.status;
     e.bytes = resp.body.size();
     e.duration_us = us;
@@ -829,8 +826,8 @@ class session : public std::enable_shared_from_this<session> {
     srv_->requests_log.add(worker_.access_lines, e);
     bool server_error = resp.status >= 500;
     if (!server_error && !infra::log_enabled(infra::log_level::debug)) return;
-    std::string line = "request " + request_id_ + " " + std::string(verb) + " " +
-                       std::string(found ? match_.entry->pattern : path_) + ": " +
+    std::string line = "request " + rq_->request_id + " " + std::string(verb) + " " +
+                       std::string(found ? rq_->match.entry->pattern : rq_->path) + ": " +
                        std::to_string(resp.status) + " in " + std::to_string(us) + " us";
     if (server_error) {
       line += ": " + resp.body.substr(0, 400);
@@ -841,16 +838,17 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void finish(response resp) {
-    auto& req = parser_->get();
+    auto& req = rq_->parser->get();
     counted_in_flight(false);
     decorate(resp);
-    log_request(resp, clock::now() - started_);
-    double seconds = std::chrono::duration<double>(clock::now() - started_).count();
+    log_request(resp, clock::now() - rq_->started);
+    double seconds = std::chrono::duration<double>(clock::now() - rq_->started).count();
     infra::metrics().http_response_bytes.observe(resp.body.size());
-    if (match_.kind == router::match::found) {
-      srv_->metrics.record(match_.entry->index, resp.status, seconds);
-    } else if (match_.kind == router::match::method_not_allowed && match_.same_path != nullptr) {
-      srv_->metrics.record_other_method(match_.same_path->index, to_method(req.method()),
+    if (rq_->match.kind == router::match::found) {
+      srv_->metrics.record(rq_->match.entry->index, resp.status, seconds);
+    } else if (rq_->match.kind == router::match::method_not_allowed &&
+               rq_->match.same_path != nullptr) {
+      srv_->metrics.record_other_method(rq_->match.same_path->index, to_method(req.method()),
                                         resp.status, seconds);
     } else {
       srv_->metrics.record(srv_->metrics.unmatched(), resp.status, seconds);
@@ -863,7 +861,7 @@ class session : public std::enable_shared_from_this<session> {
     if (!resp.content_type.empty()) res->set(bhttp::field::content_type, resp.content_type);
     for (auto& [name, value] : resp.headers)
       res->set(name, value);
-    bool keep = req.keep_alive() && !close_after_ && !resp.close && !srv_->draining;
+    bool keep = req.keep_alive() && !rq_->close_after && !resp.close && !srv_->draining;
     res->keep_alive(keep);
     if (resp.status == 204 || resp.status == 304) {
       // No Content-Length on 204 (RFC 9110 section 8.6), none on 304 either.
@@ -883,7 +881,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void on_write(bool keep, beast::error_code ec) {
     if (ec) return close();
-    if (!keep) return close_after_ ? linger() : close();
+    if (!keep) return rq_->close_after ? linger() : close();
     do_read();
   }
 
@@ -929,31 +927,38 @@ class session : public std::enable_shared_from_this<session> {
     socket_.close(ec);
   }
 
+  // Everything that belongs to one request. do_read() replaces it whole (a new value, not
+  // fields reset one by one) when the next request begins, so that no field of a request (its key,
+  // its tenant, its request id) can be carried into the next one on a kept-alive connection.
+  struct request_state {
+    std::size_t scanned = 0;  // header bytes already searched for the blank line
+    std::optional<request_parser> parser;
+    router::match match;
+    std::string target;                             // the request target in origin form
+    std::string_view path;                          // in target
+    const domain::api_key* key = nullptr;           // the authenticated caller, if any
+    std::shared_ptr<const domain::key_table> keys;  // keeps key alive
+    domain::key_table::usage* key_use = nullptr;    // in keys
+    clock::time_point started;
+    bool close_after = false;
+    std::string request_id;  // the client's X-Request-Id, or ours
+    std::optional<rate_limiter::verdict> rate;
+    std::string account, brand;     // the tenant named, for the access log
+    std::string idempotency_scope;  // the Idempotency-Key this request claimed
+  };
+
   socket_t socket_;
   worker& worker_;
   std::shared_ptr<server::impl> srv_;
   beast::flat_buffer buffer_;
-  std::size_t scanned_ = 0;  // header bytes already searched for the blank line
-  std::optional<request_parser> parser_;
-  router::match match_;
-  std::string target_;  // the request target in origin form
-  std::string_view path_;
-  const domain::api_key* key_ = nullptr;           // the authenticated caller, if any
-  std::shared_ptr<const domain::key_table> keys_;  // keeps key_ alive
-  clock::time_point started_;
   clock::time_point deadline_;
   std::uint64_t generation_ = 0;
   phase phase_ = phase::idle;
-  bool close_after_ = false;
   std::string remote_;      // the client's address
-  std::string request_id_;  // the client's X-Request-Id, or ours
-  std::optional<rate_limiter::verdict> rate_;
-  domain::key_table::usage* key_use_ = nullptr;  // in keys_
-  std::string account_, brand_;                  // the tenant named, for the access log
-  std::string idempotency_scope_;                // the Idempotency-Key this request claimed
-  bool in_flight_ = false;                       // counted in referrald_http_requests_in_flight
+  bool in_flight_ = false;  // counted in referrald_http_requests_in_flight
   std::array<char, 16 * 1024> drain_buffer_;
   std::size_t lingered_ = 0;
+  std::optional<request_state> rq_;  // the request being read or answered
 };
 
 // Runs a worker's event loop until it is stopped. An exception that escapes a handler

@@ -10,6 +10,7 @@
 
 #include "domain/base/clock.hpp"
 #include "domain/base/json.hpp"
+#include "domain/base/text.hpp"
 
 namespace referrald::infra {
 
@@ -35,6 +36,28 @@ const char* name(log_level l) {
   return "info";
 }
 
+// A message longer than this is cut (the messages that quote a request quote an excerpt;
+// this bounds everything else).
+constexpr std::size_t k_max_message = 16 * 1024;
+
+// Appends `message` as the text of one line: control characters as \xNN, so that no
+// message can start a line of its own (a forged entry) or send a terminal escape, and
+// bytes that are not UTF-8 as U+FFFD.
+void append_text(std::string& line, std::string_view message) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string valid = domain::to_valid_utf8(message);
+  for (char ch : valid) {
+    auto u = static_cast<unsigned char>(ch);
+    if (u < 0x20 || u == 0x7F) {
+      line += "\\x";
+      line += hex[u >> 4];
+      line += hex[u & 15];
+    } else {
+      line += ch;
+    }
+  }
+}
+
 }  // namespace
 
 std::optional<log_level> log_level_from_string(std::string_view s) {
@@ -53,6 +76,12 @@ bool log_enabled(log_level l) { return static_cast<int>(l) <= g_level.load(); }
 
 void log(log_level l, std::string_view message) {
   if (!log_enabled(l)) return;
+  std::string cut;
+  if (message.size() > k_max_message) {
+    cut = domain::excerpt(message.substr(0, k_max_message), k_max_message) + " (" +
+          std::to_string(message.size() - k_max_message) + " more bytes)";
+    message = cut;
+  }
   std::string line;
   if (g_json.load(std::memory_order_relaxed)) {
     rapidjson::StringBuffer buf;
@@ -71,7 +100,7 @@ void log(log_level l, std::string_view message) {
     line += ' ';
     line += name(l);
     line += ' ';
-    line += message;
+    append_text(line, message);
   }
   line += '\n';
   std::lock_guard lock(g_mu);

@@ -198,6 +198,10 @@ void process_metrics::render(std::string& out) const {
   histogram(out, "referrald_store_commit_seconds",
             "Time of one synced group commit: the write-ahead log append and its fsync.",
             store_commit_seconds);
+  histogram(out, "referrald_store_fsync_seconds",
+            "Time RocksDB spent appending a synced write to its write-ahead log and fsyncing "
+            "it.",
+            store_fsync_seconds);
   gauge(out, "referrald_store_commit_queue_depth",
         "Writes waiting for the commit writer (embedded store).", store_commit_queue_depth.load());
   histogram(out, "referrald_store_commit_group_size", "Write requests one group commit covered.",

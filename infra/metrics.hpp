@@ -83,6 +83,8 @@ struct process_metrics {
   std::atomic<std::int64_t> store_free_bytes{0};
   std::atomic<std::uint64_t> store_writes_refused_disk_full{0};
   latency_histogram store_commit_seconds;
+  // Each synced RocksDB write's write-ahead log append and fsync, as RocksDB times it.
+  latency_histogram store_fsync_seconds;
   // Cluster mode: how long the stream's message being applied had waited, while more
   // were pending (0 when caught up).
   std::atomic<std::int64_t> cluster_apply_lag_ms{0};

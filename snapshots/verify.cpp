@@ -123,7 +123,9 @@ domain::result<verify_summary> verify_store(const store::db& db) {
     accounts.insert(a);
     return true;
   });
-  if (!st) {
+  // A listing stopped by damage still gives the accounts it could name: each is checked, so
+  // that the damage is named to its account and event.
+  if (!st && st.err().code != domain::errc::store_corrupted) {
     summary.problem = verify_problem{"?", 0, false, st.err().message};
     return summary;
   }
@@ -138,6 +140,7 @@ domain::result<verify_summary> verify_store(const store::db& db) {
       return summary;
     }
   }
+  if (!st) summary.problem = verify_problem{"?", 0, false, st.err().message};
   return summary;
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 
-// The admin audit streams (README, "Time travel, audit log and backups"): what happened to
-// API keys (scope "keys") and to a brand's AI connections and pushes (scope "brand.<id>"),
-// in the meta column family:
+// The admin audit streams (docs/api-guide.md, "Time travel, audit log and backups"): what happened
+// to API keys (scope "keys") and to a brand's AI connections and pushes (scope "brand.<id>"), in
+// the meta column family:
 //
 //   key   := "audit." scope "." entry_id
 //   entry_id := unix_ms:13 decimal digits "-" 16 hex digits (unique per process and entry)

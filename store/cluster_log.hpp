@@ -1,7 +1,7 @@
 #pragma once
 
 // The event log on a replicated NATS JetStream stream: the store of cluster mode
-// (README, "Running a cluster"). Every node appends to it and follows it; its own RocksDB
+// (docs/cluster.md). Every node appends to it and follows it; its own RocksDB
 // is then a cache of what it has applied. The stream, its subjects, headers and message
 // encoding:
 //

@@ -2,6 +2,8 @@
 
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
+#include <rocksdb/perf_context.h>
+#include <rocksdb/perf_level.h>
 
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
@@ -196,11 +198,16 @@ void flush_unlogged_soon(db::impl& i, const write_batch& batch) {
 std::string_view column_name(column c) { return k_column_names[static_cast<std::size_t>(c)]; }
 
 domain::error to_error(const rocksdb::Status& s, std::string_view what) {
-  domain::error e = domain::make_error(
-      s.IsNoSpace() ? domain::errc::insufficient_storage : domain::errc::internal,
-      s.IsNoSpace() ? "the disk holding the data is full; nothing was stored during " +
-                          std::string(what.substr(0, what.find(" '")))
-                    : "storage error during " + std::string(what.substr(0, what.find(" '"))));
+  std::string doing(what.substr(0, what.find(" '")));
+  domain::error e =
+      s.IsNoSpace() ? domain::make_error(
+                          domain::errc::insufficient_storage,
+                          "the disk holding the data is full; nothing was stored during " + doing)
+      : s.IsCorruption()
+          // Damaged bytes (a checksum that does not match): a retry cannot help.
+          ? domain::make_error(domain::errc::store_corrupted,
+                               "stored data is damaged on disk (found during " + doing + ")")
+          : domain::make_error(domain::errc::internal, "storage error during " + doing);
   e.cause = std::string(what) + ": " + s.ToString();
   return e;
 }
@@ -449,7 +456,19 @@ domain::status db::write(const write_batch& batch, durability how) {
   // Batches put their keys in order (ai_store::put_rows); when several threads insert
   // into the memtable at once, this keeps each one's last position as the next hint.
   wo.memtable_insert_hint_per_batch = true;
+  if (wo.sync) {
+    // RocksDB times the write-ahead log's append and fsync itself (its perf context, on
+    // for this thread's synced writes only). A write that another thread's group write
+    // carried did no fsync of its own and is not counted.
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableTimeExceptForMutex);
+    rocksdb::get_perf_context()->Reset();
+  }
   s = i.rdb->Write(wo, &wb);
+  if (wo.sync) {
+    std::uint64_t wal_ns = rocksdb::get_perf_context()->write_wal_time;
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+    if (s.ok() && wal_ns > 0) infra::metrics().store_fsync_seconds.observe(wal_ns / 1e9);
+  }
   if (!s.ok()) {
     i.wedged = true;
     publish_health(i);

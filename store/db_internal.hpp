@@ -51,7 +51,8 @@ class db::pinned {
 domain::error closed_store();
 
 // Maps a RocksDB status to an error naming the operation: `insufficient_storage` for a
-// full disk, `internal` otherwise. The RocksDB text (which names files) is kept as the
+// full disk, `store_corrupted` for damaged bytes (a checksum that does not match: a retry
+// cannot help), `internal` otherwise. The RocksDB text (which names files) is kept as the
 // error's cause, for logs and the CLI, never for API clients.
 domain::error to_error(const rocksdb::Status& s, std::string_view what);
 

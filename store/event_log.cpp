@@ -33,8 +33,11 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
+#include <rocksdb/metadata.h>
 
 #include <cstring>
+#include <set>
+#include <vector>
 
 #include "domain/base/codec.hpp"
 #include "domain/rules/entities.hpp"
@@ -61,6 +64,28 @@ domain::sha256_digest chain_hash(std::string_view account_id, std::uint64_t seq,
 
 domain::error corrupt(std::string_view account_id, std::uint64_t seq, const std::string& why) {
   return corrupt_event(account_id, seq, why);
+}
+
+// An iterator over `account_id`'s events stopped with `s` after event `last` (0: before
+// the first). Damaged bytes on disk (a block checksum that does not match, a file cut short)
+// are corruption at the first event that could not be read, not a passing storage error:
+// retrying cannot help.
+domain::error read_failure(const rocksdb::Status& s, std::string_view account_id,
+                           std::uint64_t last, const std::string& what) {
+  if (s.IsCorruption()) {
+    auto e = corrupt(account_id, last + 1, "it cannot be read back (damaged on disk)");
+    e.cause = s.ToString();
+    return e;
+  }
+  return to_error(s, what + " " + std::string(account_id));
+}
+
+// A point read of event `seq` that failed: damage names the event.
+domain::error named_failure(domain::error e, std::string_view account_id, std::uint64_t seq) {
+  if (e.code != domain::errc::store_corrupted) return e;
+  auto named = corrupt(account_id, seq, "it cannot be read back (damaged on disk)");
+  named.cause = std::move(e.cause);
+  return named;
 }
 
 }  // namespace
@@ -167,7 +192,7 @@ void event_log::append(write_batch& batch, std::string_view account_id, domain::
 domain::result<std::optional<domain::event>> event_log::get(std::string_view account_id,
                                                             std::uint64_t seq) const {
   auto value = db_->get(column::events, encode_event_key(account_id, seq));
-  if (!value) return std::move(value).err();
+  if (!value) return named_failure(std::move(value).err(), account_id, seq);
   if (!value->has_value()) return std::optional<domain::event>{};
   auto e = decode_event(account_id, seq, **value);
   if (!e) return std::move(e).err();
@@ -206,21 +231,23 @@ domain::status event_log::scan_raw(
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(in.rdb->NewIterator(ro, in.cf(column::events)));
+  std::uint64_t last = 0;
   for (it->Seek(start); it->Valid(); it->Next()) {
     rocksdb::Slice k = it->key();
     if (k.size() != start.size() + 8) {
       return corrupt(account_id, 0, "malformed key of " + std::to_string(k.size()) + " bytes");
     }
     std::uint64_t seq = get_fixed64_be(k.data() + start.size());
+    last = seq;
     if (!fn(seq, std::string_view(it->value().data(), it->value().size()))) return {};
   }
-  if (!it->status().ok()) return to_error(it->status(), "scanning " + std::string(account_id));
+  if (!it->status().ok()) return read_failure(it->status(), account_id, last, "scanning");
   return {};
 }
 
 domain::status event_log::check_event(std::string_view account_id, std::uint64_t seq) const {
   auto value = db_->get(column::events, encode_event_key(account_id, seq));
-  if (!value) return std::move(value).err();
+  if (!value) return named_failure(std::move(value).err(), account_id, seq);
   if (!value->has_value()) return corrupt(account_id, seq, "missing");
   auto e = decode_event(account_id, seq, **value);
   if (!e) return std::move(e).err();
@@ -243,10 +270,12 @@ domain::status event_log::replay(std::string_view account_id, std::uint64_t from
   ro.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(in.rdb->NewIterator(ro, in.cf(column::events)));
   std::size_t prefix_size = account_id.size() + 1;
+  std::uint64_t last = from_seq == 0 ? 0 : from_seq - 1;
   for (it->Seek(encode_event_key(account_id, from_seq)); it->Valid(); it->Next()) {
     rocksdb::Slice k = it->key();
     if (k.size() != prefix_size + 8) return corrupt(account_id, 0, "malformed key");
     std::uint64_t seq = get_fixed64_be(k.data() + prefix_size);
+    last = seq;
     std::string_view value(it->value().data(), it->value().size());
     auto e = decode_event(account_id, seq, value);
     if (!e) return std::move(e).err();
@@ -255,7 +284,7 @@ domain::status event_log::replay(std::string_view account_id, std::uint64_t from
     }
     if (!fn(*e)) return {};
   }
-  if (!it->status().ok()) return to_error(it->status(), "replaying " + std::string(account_id));
+  if (!it->status().ok()) return read_failure(it->status(), account_id, last, "replaying");
   return {};
 }
 
@@ -279,17 +308,44 @@ domain::status event_log::for_each_account(
   if (in.cf(column::events) == nullptr) return {};
   std::unique_ptr<rocksdb::Iterator> it(
       in.rdb->NewIterator(rocksdb::ReadOptions(), in.cf(column::events)));
+  std::string last;  // the last account listed
   it->SeekToFirst();
   while (it->Valid()) {
     rocksdb::Slice k = it->key();
     const void* zero = std::memchr(k.data(), '\0', k.size());
     if (zero == nullptr) return corrupt("?", 0, "key without account separator");
-    std::string account(k.data(), static_cast<const char*>(zero) - k.data());
-    if (!fn(account)) return {};
-    it->Seek(account_limit(account));
+    last.assign(k.data(), static_cast<const char*>(zero) - k.data());
+    if (!fn(last)) return {};
+    it->Seek(account_limit(last));
   }
-  if (!it->status().ok()) return to_error(it->status(), "listing accounts");
-  return {};
+  if (it->status().ok()) return {};
+  if (!it->status().IsCorruption()) return to_error(it->status(), "listing accounts");
+  // Damaged bytes stop the listing. The store's file metadata (kept apart from the data)
+  // still names the first and last key of every table file: the accounts found there after
+  // the last one listed are listed too, so that each is checked on its own and its damage
+  // is named to the event. The listing stays incomplete, and says so.
+  std::vector<rocksdb::LiveFileMetaData> files;
+  in.rdb->GetLiveFilesMetaData(&files);
+  std::set<std::string> more;
+  for (const auto& f : files) {
+    if (f.column_family_name != column_name(column::events)) continue;
+    for (const std::string* key : {&f.smallestkey, &f.largestkey}) {
+      auto zero = key->find('\0');
+      if (zero == std::string::npos) continue;
+      std::string account = key->substr(0, zero);
+      if (last.empty() || account > last) more.insert(std::move(account));
+    }
+  }
+  for (const auto& account : more) {
+    if (!fn(account)) return {};
+  }
+  auto e = domain::make_error(domain::errc::store_corrupted,
+                              "the list of accounts cannot be read past " +
+                                  (last.empty() ? std::string("its start") : "account " + last) +
+                                  " (damaged on disk); the accounts named by the store's file "
+                                  "metadata were listed instead");
+  e.cause = it->status().ToString();
+  return e;
 }
 
 }  // namespace referrald::store

@@ -77,7 +77,9 @@ class event_log final : public event_reader {
   // The account's state: the fold of all its events.
   domain::result<domain::account_state> load(std::string_view account_id) const;
 
-  // Every account id that has at least one event, in key order.
+  // Every account id that has at least one event, in key order. When damaged bytes stop
+  // the listing, the accounts the store's file metadata names past the last one listed are
+  // given too, and the result is store_corrupted: the listing is incomplete.
   domain::status for_each_account(const std::function<bool(const std::string&)>& fn) const override;
 
  private:

@@ -1,6 +1,6 @@
 #pragma once
 
-// Idempotency-Key records (README, "Idempotent retries") in the meta column family:
+// Idempotency-Key records (docs/api-guide.md, "Idempotent retries") in the meta column family:
 //
 //   key   := "idempotency." api_key_id:decimal "." idempotency_key
 //   value := JSON {"at":unix_ms,"fingerprint":hex,"status":201,"content_type":"...",

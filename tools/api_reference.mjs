@@ -79,9 +79,19 @@ line();
 line("Authentication: `Authorization: Bearer <API key secret>` unless an operation says none.");
 line();
 
+// Every path has the same OPTIONS operation (the methods it takes, a CORS preflight): it is
+// described once here rather than under each path.
+const options = Object.values(doc.paths).map((item) => item.options).find((op) => op);
+if (options) {
+  line(`Every path also answers \`OPTIONS\` (${options.summary}). ${options.description}`);
+  line();
+}
+
 const byTag = new Map((doc.tags ?? []).map((t) => [t.name, { tag: t, ops: [] }]));
 for (const [path, item] of Object.entries(doc.paths)) {
-  for (const [verb, op] of Object.entries(item)) byTag.get(op.tags[0]).ops.push({ path, verb, op });
+  for (const [verb, op] of Object.entries(item)) {
+    if (verb !== "options") byTag.get(op.tags[0]).ops.push({ path, verb, op });
+  }
 }
 
 line("## Operations");

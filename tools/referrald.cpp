@@ -1,4 +1,4 @@
-// referrald — the server process (README, "Configuration").
+// referrald — the server process (docs/operations.md, "Configuration").
 
 #include <fcntl.h>
 #include <sys/stat.h>

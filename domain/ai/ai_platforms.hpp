@@ -1,7 +1,7 @@
 #pragma once
 
-// The AI-platform allow-list (README, "AI referrals"): which referrer values are AI assistants,
-// under which canonical platform id. The list is versioned data kept in
+// The AI-platform allow-list (docs/api-guide.md, "AI referrals"): which referrer values are AI
+// assistants, under which canonical platform id. The list is versioned data kept in
 // domain/ai/data/ai_platforms.json and compiled in; every use records its version.
 //
 // A raw referrer value matches a platform when it is

@@ -121,7 +121,7 @@ result<push_outcome> validate_push(const rapidjson::Value& body, const ai_platfo
         const ai_platform* platform =
             list.lookup(r.raw_referrer, host ? std::string_view(*host) : std::string_view());
         if (platform == nullptr) {
-          in.fail("raw_referrer_value", "'" + r.raw_referrer +
+          in.fail("raw_referrer_value", "'" + excerpt(r.raw_referrer) +
                                             "' is not on the AI platform allow-list (version " +
                                             list.version() + ")");
         } else {

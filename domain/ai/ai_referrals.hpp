@@ -1,7 +1,7 @@
 #pragma once
 
-// AI-referral rows pushed by analytics connectors (README, "AI referrals"): validation of a push,
-// normalization, and the response it gets.
+// AI-referral rows pushed by analytics connectors (docs/api-guide.md, "AI referrals"): validation
+// of a push, normalization, and the response it gets.
 //
 // A push is a JSON array of 1-10,000 rows. Each row is validated on its own; a bad row is
 // rejected with "row N: ..." (N 0-based) and the others are still accepted. A row is

@@ -1,7 +1,7 @@
 #pragma once
 
-// AI-referral connections (README, "AI referrals"): a source of pushed AI-referral rows for one
-// brand, identified by a ULID. Connection ids are never reused; a deleted connection
+// AI-referral connections (docs/api-guide.md, "AI referrals"): a source of pushed AI-referral rows
+// for one brand, identified by a ULID. Connection ids are never reused; a deleted connection
 // refuses pushes (404) but the rows it delivered stay.
 
 #include <rapidjson/fwd.h>

@@ -48,7 +48,7 @@ struct explainer {
   }
 };
 
-std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string quote(std::string_view s) { return "'" + excerpt(s) + "'"; }
 
 void explain_passthrough(json_writer& w, const account_state& s, std::string_view host,
                          const passthrough_referrer* winner) {
@@ -100,9 +100,11 @@ void explain_mappings(json_writer& w, const mapping_index& idx, std::string_view
   w.StartArray();
   for (const referrer_mapping* rule : idx.ranked()) {
     const referrer_mapping& m = *rule;
-    bool tried = m.match_type != match_type::regex || budget.allows();
+    bool regex = m.match_type == match_type::regex;
+    bool tried = !regex || budget.allows();
     if (!tried) ++budget.skipped;
-    bool matched = tried && m.matches(host);
+    bool matched = tried && (regex ? m.regex != nullptr && budget.record(m.regex->match(host))
+                                   : m.matches(host));
     w.StartObject();
     w.Key("id");
     w.Int64(m.id);
@@ -200,14 +202,6 @@ landing_params scan_query(std::string_view query) {
   return out;
 }
 
-// A value quoted in a warning: at most 100 characters.
-std::string shown(std::string_view s) {
-  std::string out(s.substr(0, 100));
-  while (!out.empty() && !is_valid_utf8(out))
-    out.pop_back();
-  return s.size() > 100 ? out + "..." : out;
-}
-
 }  // namespace
 
 result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_t> index) {
@@ -223,7 +217,7 @@ result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_
           in.fail("referrer", "must be at most 8192 bytes long");
         } else if (!raw.empty()) {
           if (auto host = normalize_host(raw, idna_mode::browser); !host) {
-            v.warnings.push_back("the referrer '" + shown(raw) + "' " + host.err().message +
+            v.warnings.push_back("the referrer '" + excerpt(raw) + "' " + host.err().message +
                                  "; the visit is treated as having no referrer");
           } else {
             v.referrer_host = std::move(*host);
@@ -242,13 +236,13 @@ result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_
       if (raw.size() > k_url_max) {
         in.fail("landing_url", "must be at most 8192 bytes long");
       } else if (auto url = parse_url(raw, idna_mode::browser); !url) {
-        v.warnings.push_back("the landing URL '" + shown(raw) + "' " + url.err().message +
+        v.warnings.push_back("the landing URL '" + excerpt(raw) + "' " + url.err().message +
                              "; it is treated as having no host and no parameters");
       } else {
         if (url->query) v.landing_query = std::move(*url->query);
         v.landing_host = normalized_host(std::move(*url));
         if (v.landing_host.empty()) {
-          v.warnings.push_back("the landing URL '" + shown(raw) +
+          v.warnings.push_back("the landing URL '" + excerpt(raw) +
                                "' has no host name; no referrer is internal to it");
         }
       }
@@ -289,9 +283,11 @@ result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_
   if (auto st = in.finish(); !st) {
     error e = std::move(st).err();
     if (index) {
-      std::string batch_prefix = "visits[" + std::to_string(*index) + "].";
+      // The visit itself when the detail names no field of it (a visit that is not an
+      // object), else its field: "visits[3]", "visits[3].landing_url".
+      std::string visit_name = "visits[" + std::to_string(*index) + "]";
       for (auto& d : e.details)
-        d.field = batch_prefix + d.field;
+        d.field = d.field.empty() ? visit_name : visit_name + "." + d.field;
       e.message = "visit " + std::to_string(*index) + " is invalid: " + e.message;
     }
     return e;
@@ -440,10 +436,11 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
 
   if (budget.exhausted) {
     infra::metrics().regex_budget_exhausted.fetch_add(1, std::memory_order_relaxed);
-    r.warnings.push_back("the account's regex mappings used up the " +
-                         std::to_string(regex_budget::per_visit.count() / 1000) +
-                         " ms they may take per visit; " + std::to_string(budget.skipped) +
-                         " of them were not tried and count as not matching");
+    r.warnings.push_back("the account's regex mappings used up their work budget: " +
+                         std::to_string(regex_budget::stopped_per_visit) +
+                         " of them were stopped by the match limit in this visit; " +
+                         std::to_string(budget.skipped) +
+                         " were not tried and count as not matching");
   }
   if (explain != nullptr) explain->EndArray();
   return r;

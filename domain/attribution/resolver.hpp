@@ -1,7 +1,7 @@
 #pragma once
 
-// Attribution resolution (README, "Attribution resolution"): how a visit is attributed, given an
-// account's rules. The first row of the precedence table that applies decides:
+// Attribution resolution (docs/api-guide.md, "Attribution resolution"): how a visit is attributed,
+// given an account's rules. The first row of the precedence table that applies decides:
 //
 //   1 utm          the landing URL has a utm_* parameter      -> those parameters
 //   2 click_id     gclid, gbraid, wbraid / msclkid             -> google / bing, cpc

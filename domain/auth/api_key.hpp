@@ -1,7 +1,7 @@
 #pragma once
 
-// API keys and what they may do (README, "API keys (admin)"). A key is identified to the server by
-// the SHA-256 digest of its secret; the secret itself is shown once and never stored.
+// API keys and what they may do (docs/api-guide.md, "API keys (admin)"). A key is identified to the
+// server by the SHA-256 digest of its secret; the secret itself is shown once and never stored.
 
 #include <rapidjson/fwd.h>
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// Identifier rules (README, "Conventions" and "API keys").
+// Identifier rules (docs/api-guide.md, "Conventions" and "API keys").
 
 #include <cstdint>
 #include <optional>

@@ -1,13 +1,20 @@
 #include "domain/base/json.hpp"
 
 #include <rapidjson/document.h>
+#include <rapidjson/encodedstream.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <charconv>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <set>
 
 #include "domain/base/clock.hpp"
@@ -144,14 +151,7 @@ std::optional<bool> field_reader::optional_bool(std::string_view name) {
 
 std::optional<std::int64_t> integral_value(const rapidjson::Value& v) {
   if (v.IsInt64()) return v.GetInt64();
-  if (!v.IsDouble()) return std::nullopt;  // not a number, or an integer past int64
-  double d = v.GetDouble();
-  // 2^63 is exactly representable; anything at or past it does not fit.
-  if (!std::isfinite(d) || d != std::trunc(d) || d < -9223372036854775808.0 ||
-      d >= 9223372036854775808.0) {
-    return std::nullopt;
-  }
-  return static_cast<std::int64_t>(d);
+  return std::nullopt;  // not a number, an integer past int64, or not an integer value
 }
 
 std::optional<std::int64_t> field_reader::optional_int(std::string_view name, std::int64_t min,
@@ -269,24 +269,155 @@ status stored_reader::finish() const {
 
 namespace {
 
-status parse_error(const rapidjson::Document& doc) {
-  std::size_t offset = doc.GetErrorOffset();
+status parse_error(rapidjson::ParseErrorCode code, std::size_t offset) {
   return make_error(errc::invalid_json,
                     std::string("the body is not valid JSON: ") +
-                        rapidjson::GetParseError_En(doc.GetParseError()) + " (at byte offset " +
+                        rapidjson::GetParseError_En(code) + " (at byte offset " +
                         std::to_string(offset) + ")",
                     {{"body", "offset " + std::to_string(offset)}});
+}
+
+constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Hands `doc` every event of the reader, except that a number arrives as its text
+// (kParseNumbersAsStringsFlag) and is stored by what the text says: an integer value (in
+// decimal or exponent form: 7, -0, 1.0, 1e2, 250e-1, but not 255e-1) that fits int64 or
+// uint64 as that integer, anything else as a double. Integrality is decided on the text,
+// never on a double that has already rounded it (1e-400 underflows to 0, and
+// 9007199254740993 rounds to an even neighbour).
+struct number_text_handler {
+  rapidjson::Document& doc;
+
+  bool Null() { return doc.Null(); }
+  bool Bool(bool b) { return doc.Bool(b); }
+  bool Int(int i) { return doc.Int(i); }
+  bool Uint(unsigned u) { return doc.Uint(u); }
+  bool Int64(std::int64_t i) { return doc.Int64(i); }
+  bool Uint64(std::uint64_t u) { return doc.Uint64(u); }
+  bool Double(double d) { return doc.Double(d); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc.String(s, n, copy); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc.Key(s, n, copy); }
+  bool StartObject() { return doc.StartObject(); }
+  bool EndObject(rapidjson::SizeType n) { return doc.EndObject(n); }
+  bool StartArray() { return doc.StartArray(); }
+  bool EndArray(rapidjson::SizeType n) { return doc.EndArray(n); }
+
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    std::string_view text(s, n);
+    // The common case, a plain integer of at most 18 digits, needs no more than from_chars.
+    if (n <= 18 && text.find_first_of(".eE") == std::string_view::npos) {
+      std::int64_t v = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      if (ec == std::errc() && end == text.data() + text.size()) return doc.Int64(v);
+    }
+    if (auto integer = integer_of(text)) {
+      if (integer->negative) {
+        if (integer->magnitude <= std::uint64_t{1} << 63) {
+          return doc.Int64(static_cast<std::int64_t>(0 - integer->magnitude));
+        }
+      } else if (integer->magnitude <= static_cast<std::uint64_t>(INT64_MAX)) {
+        return doc.Int64(static_cast<std::int64_t>(integer->magnitude));
+      } else {
+        return doc.Uint64(integer->magnitude);
+      }
+    }
+    double d = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+    // The reader has refused a number too large for a double; what is left out of range is
+    // an underflow, whose value is zero.
+    if (ec == std::errc::result_out_of_range) d = text.starts_with('-') ? -0.0 : 0.0;
+    return doc.Double(d);
+  }
+
+  struct integer_value {
+    bool negative = false;
+    std::uint64_t magnitude = 0;
+  };
+
+  // The integer `text` (in the grammar of RFC 8259, which the reader has checked) denotes
+  // when it denotes one that fits 64 bits, else nullopt.
+  static std::optional<integer_value> integer_of(std::string_view text) {
+    integer_value out;
+    std::size_t i = 0;
+    if (text[i] == '-') {
+      out.negative = true;
+      ++i;
+    }
+    std::string_view whole, fraction;
+    std::size_t start = i;
+    while (i < text.size() && is_digit(text[i]))
+      ++i;
+    whole = text.substr(start, i - start);
+    if (i < text.size() && text[i] == '.') {
+      start = ++i;
+      while (i < text.size() && is_digit(text[i]))
+        ++i;
+      fraction = text.substr(start, i - start);
+    }
+    std::int64_t exponent = 0;  // saturated: nothing past +-10^9 matters here
+    if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+      bool minus = text[++i] == '-';
+      if (text[i] == '+' || text[i] == '-') ++i;
+      for (; i < text.size(); ++i)
+        exponent = std::min<std::int64_t>(exponent * 10 + (text[i] - '0'), 1'000'000'000);
+      if (minus) exponent = -exponent;
+    }
+    // The significant digits, whole then fraction, without leading or trailing zeros.
+    std::string digits;
+    digits.reserve(whole.size() + fraction.size());
+    digits.append(whole).append(fraction);
+    exponent -= static_cast<std::int64_t>(fraction.size());
+    std::size_t first = digits.find_first_not_of('0');
+    if (first == std::string::npos) return integer_value{};  // zero, however written
+    std::size_t last = digits.find_last_not_of('0');
+    exponent += static_cast<std::int64_t>(digits.size() - 1 - last);
+    digits = digits.substr(first, last + 1 - first);
+    if (exponent < 0) return std::nullopt;  // a fraction is left
+    if (static_cast<std::int64_t>(digits.size()) + exponent > 20) return std::nullopt;
+    std::uint64_t v = 0;
+    for (char c : digits) {
+      auto d = static_cast<std::uint64_t>(c - '0');
+      if (v > (UINT64_MAX - d) / 10) return std::nullopt;
+      v = v * 10 + d;
+    }
+    for (std::int64_t k = 0; k < exponent; ++k) {
+      if (v > UINT64_MAX / 10) return std::nullopt;
+      v *= 10;
+    }
+    out.magnitude = v;
+    return out;
+  }
+};
+
+// Parses `is` into `doc` with the flags every request body is read with: UTF-8 validated,
+// iterative (deep nesting stays off the call stack), numbers by their text.
+template <unsigned Extra, class Stream>
+status parse_into(rapidjson::Document& doc, Stream& is) {
+  constexpr unsigned flags = rapidjson::kParseValidateEncodingFlag |
+                             rapidjson::kParseIterativeFlag |
+                             rapidjson::kParseNumbersAsStringsFlag | Extra;
+  rapidjson::ParseResult result;
+  auto generate = [&](rapidjson::Document& d) {
+    rapidjson::Reader reader;
+    number_text_handler handler{d};
+    result = reader.Parse<flags>(is, handler);
+    return !result.IsError();
+  };
+  doc.Populate(generate);
+  if (result.IsError()) {
+    doc.SetNull();
+    return parse_error(result.Code(), result.Offset());
+  }
+  return {};
 }
 
 }  // namespace
 
 status parse_json(std::string_view text, rapidjson::Document& doc) {
-  // Iterative parsing keeps deeply nested input ([[[[...) off the call stack; trailing
-  // non-whitespace after the value is an error (kParseErrorDocumentRootNotSingular).
-  doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(text.data(),
-                                                                                    text.size());
-  if (doc.HasParseError()) return parse_error(doc);
-  return {};
+  // Trailing non-whitespace after the value is an error (kParseErrorDocumentRootNotSingular).
+  rapidjson::MemoryStream ms(text.data(), text.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
+  return parse_into<0>(doc, is);
 }
 
 status parse_json_insitu(std::string& text, rapidjson::Document& doc) {
@@ -301,22 +432,59 @@ status parse_json_insitu(std::string& text, rapidjson::Document& doc) {
   // read up to three bytes past its end. Pad it with NULs it can read instead.
   const std::size_t size = text.size();
   text.append(4, '\0');
-  doc.ParseInsitu<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(
-      text.data());
+  rapidjson::InsituStringStream is(text.data());
+  auto st = parse_into<rapidjson::kParseInsituFlag>(doc, is);
   text.resize(size);  // no reallocation: the document's strings stay where they are
-  if (doc.HasParseError()) return parse_error(doc);
-  return {};
+  return st;
 }
+
+namespace {
+
+constexpr std::uint64_t k_ones = 0x0101010101010101ull;
+constexpr std::uint64_t k_highs = 0x8080808080808080ull;
+
+// Nonzero when one of the eight bytes of `x` needs a closer look: below 0x20, '"', '\\', or
+// 0x80 and above (part of a multi-byte sequence, to be checked as UTF-8). A byte above the
+// first such byte may be reported too (a borrow); the caller rescans byte by byte.
+constexpr std::uint64_t needs_a_look(std::uint64_t x) {
+  auto zero_byte = [](std::uint64_t v) {
+    return (v - k_ones) & ~v & k_highs;
+  };
+  return ((x - 0x20 * k_ones) | zero_byte(x ^ ('"' * k_ones)) | zero_byte(x ^ ('\\' * k_ones)) |
+          x) &
+         k_highs;
+}
+
+}  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789ABCDEF";  // as RapidJSON writes them
   out.push_back('"');
   std::size_t plain = 0;  // start of the run of bytes that need no escaping
-  for (std::size_t i = 0; i < s.size(); ++i) {
+  for (std::size_t i = 0; i < s.size();) {
+    // Eight bytes at a time through the plain runs, which are most of every string.
+    for (std::uint64_t x; i + 8 <= s.size(); i += 8) {
+      std::memcpy(&x, s.data() + i, 8);
+      if (needs_a_look(x) != 0) break;
+    }
+    if (i >= s.size()) break;
     auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (c >= 0x80) {
+      if (std::size_t len = utf8_sequence_length(s, i); len != 0) {
+        i += len;
+        continue;
+      }
+      out.append(s.data() + plain, i - plain);
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      plain = ++i;
+      continue;
+    }
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      ++i;
+      continue;
+    }
     out.append(s.data() + plain, i - plain);
-    plain = i + 1;
+    plain = ++i;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -400,12 +568,15 @@ void write_nullable(json_writer& w, const std::optional<std::string>& s) {
   }
 }
 
+// Strings and keys are escaped by append_json_string and handed to the writer as raw
+// JSON, so that every text a handler writes takes the one escaping path.
 void write_string(json_writer& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  thread_local std::string literal;
+  literal.clear();
+  append_json_string(literal, s);
+  w.RawValue(literal.data(), literal.size(), rapidjson::kStringType);
 }
 
-void write_key(json_writer& w, std::string_view key) {
-  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-}
+void write_key(json_writer& w, std::string_view key) { write_string(w, key); }
 
 }  // namespace referrald::domain

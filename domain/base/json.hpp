@@ -3,9 +3,16 @@
 // JSON plumbing shared by every model: the writer type used for all output, and
 // `field_reader`, which validates one request object against the fields a route accepts
 // and collects every problem (unknown or read-only fields, wrong types, lengths, ranges)
-// into one validation error that names each field (README, "Conventions").
+// into one validation error that names each field (docs/api-guide.md, "Conventions").
 
 #include <rapidjson/fwd.h>
+
+// Debian's RapidJSON 1.1.0 scans strings 16 bytes at a time under RAPIDJSON_SSE2 or
+// RAPIDJSON_SSE42 with a bound of 0x19 instead of 0x1F: its writer then copies U+001A-U+001F
+// into a string unescaped (invalid JSON) and its reader accepts them raw. Never enable it.
+#if defined(RAPIDJSON_SSE2) || defined(RAPIDJSON_SSE42) || defined(RAPIDJSON_NEON)
+#error "RapidJSON's SIMD string scanning mishandles U+001A-U+001F; build without it"
+#endif
 
 #include <cstdint>
 #include <initializer_list>
@@ -108,8 +115,11 @@ status parse_json_insitu(std::string& text, rapidjson::Document& doc);
 // digits. Two documents that differ only in serialization have the same canonical text.
 void append_canonical_json(std::string& out, const rapidjson::Value& v);
 
-// Appends `s` to `out` as a JSON string literal, quotes included (for hand-assembled
-// output on hot paths; `s` must be valid UTF-8).
+// Appends `s` to `out` as a JSON string literal (RFC 8259), quotes included: '"', '\\' and
+// every control character U+0000-U+001F escaped, and every byte sequence that is not UTF-8
+// replaced by U+FFFD, so that the result is valid JSON whatever `s` holds. The one escaping
+// path of the program: write_string and write_key use it, and so do the hand-assembled
+// outputs of hot paths and the access log.
 void append_json_string(std::string& out, std::string_view s);
 
 // Writes an optional string as a JSON string or null.

@@ -1,6 +1,6 @@
 #pragma once
 
-// One page of a list (README, "Lists and pages"): items are walked in id order from the
+// One page of a list (docs/api-guide.md, "Lists and pages"): items are walked in id order from the
 // first id after the cursor; at most `limit` are written, and the list's envelope ends with
 // "has_more" and "next_starting_after" (the last id written when more follow, else null).
 //

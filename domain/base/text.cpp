@@ -1,5 +1,6 @@
 #include "domain/base/text.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 
@@ -130,15 +131,11 @@ std::string to_valid_utf8(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 8);
   for (std::size_t i = 0; i < s.size();) {
-    std::size_t len = 1;
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-      if (len == 0 || i + len > s.size() || !is_valid_utf8(s.substr(i, len))) {
-        append_utf8(out, 0xFFFD);
-        ++i;
-        continue;
-      }
+    std::size_t len = utf8_sequence_length(s, i);
+    if (len == 0) {
+      append_utf8(out, 0xFFFD);
+      ++i;
+      continue;
     }
     out.append(s.substr(i, len));
     i += len;
@@ -172,41 +169,67 @@ std::size_t utf8_length(std::string_view s) {
   return n;
 }
 
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + i;
+  std::size_t left = s.size() - i;
+  unsigned char c = *p;
+  if (c < 0x80) return 1;
+  std::size_t len = 0;
+  std::uint32_t cp = 0;
+  if ((c & 0xE0) == 0xC0) {
+    len = 2;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3;
+    cp = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (left < len) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    if ((p[k] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (p[k] & 0x3F);
+  }
+  if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) {
+    return 0;  // overlong
+  }
+  if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
 bool is_valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
+  for (std::size_t i = 0; i < s.size();) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
       continue;
     }
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (static_cast<std::size_t>(end - p) < len) return false;
-    for (std::size_t i = 1; i < len; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) {
-      return false;  // overlong
-    }
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    p += len;
+    std::size_t len = utf8_sequence_length(s, i);
+    if (len == 0) return false;
+    i += len;
   }
   return true;
+}
+
+std::string excerpt(std::string_view s, std::size_t max_code_points) {
+  std::string out;
+  out.reserve(std::min(s.size(), max_code_points * 4) + 3);
+  std::size_t shown = 0;
+  std::size_t i = 0;
+  for (; i < s.size() && shown < max_code_points; ++shown) {
+    std::size_t len = utf8_sequence_length(s, i);
+    if (len == 0) {
+      append_utf8(out, 0xFFFD);
+      ++i;
+    } else {
+      out.append(s.substr(i, len));
+      i += len;
+    }
+  }
+  if (i < s.size()) out += "...";
+  return out;
 }
 
 std::string to_lower_ascii(std::string_view s) {

@@ -32,6 +32,16 @@ std::size_t utf8_length(std::string_view s);
 // True when `s` is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF).
 bool is_valid_utf8(std::string_view s);
 
+// The length (1-4) of the well-formed UTF-8 sequence that starts at s[i], or 0 when the
+// bytes there are not one. `i` must be < s.size().
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i);
+
+// A value taken from a request, as a message quotes it (warnings, error messages, logs):
+// its first `max_code_points` code points, then "..." when there was more, with every byte
+// sequence that is not UTF-8 replaced by U+FFFD. Attacker-chosen text echoed this way is
+// bounded in length; escaping is the JSON writer's job.
+std::string excerpt(std::string_view s, std::size_t max_code_points = 100);
+
 // ASCII-only lowercase; bytes >= 0x80 are left alone.
 std::string to_lower_ascii(std::string_view s);
 

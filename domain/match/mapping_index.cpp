@@ -236,7 +236,9 @@ const referrer_mapping* mapping_index::own_best(std::string_view host, regex_bud
         budget->skipped = candidates.size() - k;
         break;
       }
-      if (r.re->matches(host)) {
+      auto outcome = r.re->match(host);
+      if (budget != nullptr) budget->record(outcome);
+      if (outcome == compiled_regex::outcome::match) {
         best = r.rank;
         break;
       }
@@ -258,7 +260,9 @@ void mapping_index::own_all(std::string_view host, regex_budget* budget, const h
       budget->skipped = candidates.size() - k;
       break;
     }
-    if (r.re->matches(host)) ranks.push_back(r.rank);
+    auto outcome = r.re->match(host);
+    if (budget != nullptr) budget->record(outcome);
+    if (outcome == compiled_regex::outcome::match) ranks.push_back(r.rank);
   }
   std::sort(ranks.begin(), ranks.end());
   ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
@@ -308,7 +312,9 @@ void mapping_index::changed_matching(std::string_view host, regex_budget* budget
       budget->skipped += changed_regexes_.size() - k;
       break;
     }
-    if (m.matches(host)) take(m);
+    auto outcome = m.regex != nullptr ? m.regex->match(host) : compiled_regex::outcome::no_match;
+    if (budget != nullptr) budget->record(outcome);
+    if (outcome == compiled_regex::outcome::match) take(m);
   }
   if (!best_only) return;
   out.clear();

@@ -24,7 +24,6 @@
 // Immutable once built (built off the lookup path, when mappings change); one index may
 // be used from any number of threads. It keeps the mappings it refers to alive.
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -34,34 +33,34 @@
 
 #include "domain/match/automaton.hpp"
 #include "domain/match/mapping_changes.hpp"
+#include "domain/match/regex.hpp"
 #include "domain/rules/account_state.hpp"
 #include "domain/rules/mapping.hpp"
 
 namespace referrald::domain {
 
-// The time the regex mappings of one visit may take together. A regex's own match is
-// bounded by PCRE2's limits (domain/match/regex.hpp); this bounds their sum, so that an
-// account with many costly regexes cannot hold a thread: once it is spent, the regexes
-// not tried yet count as not matching, and the visit says so.
+// The work the regex mappings of one visit may do together. A regex's own match is bounded
+// by PCRE2's limits (domain/match/regex.cpp: 100,000 backtracking steps); the regexes of a
+// visit may run into those limits `stopped_per_visit` times, each such match having used
+// its whole allowance. Then the regexes not tried yet count as not matching, and the visit
+// says so. Counted in work, never in time: the same visit against the same rules gets the
+// same answer on any machine, under any load.
 struct regex_budget {
-  static constexpr std::chrono::microseconds per_visit{2000};
-  std::chrono::steady_clock::duration limit = per_visit;
-  std::chrono::steady_clock::time_point started{};
-  bool running = false;
+  static constexpr std::size_t stopped_per_visit = 3;
+  std::size_t stopped = 0;  // matches stopped by a limit so far
   bool exhausted = false;
   std::size_t skipped = 0;  // regexes not tried
 
   // Call before each regex evaluation; false when the budget is spent.
   bool allows() {
-    auto now = std::chrono::steady_clock::now();
-    if (!running) {
-      running = true;
-      started = now;
-      return true;
-    }
-    if (now - started < limit) return true;
+    if (stopped < stopped_per_visit) return true;
     exhausted = true;
     return false;
+  }
+  // Records one evaluation; true when it matched.
+  bool record(compiled_regex::outcome o) {
+    if (o == compiled_regex::outcome::limit) ++stopped;
+    return o == compiled_regex::outcome::match;
   }
 };
 

@@ -196,7 +196,7 @@ inline const collection<referrer_mapping>& account_state::entities() const {
 
 // -- the API's views of a state (shared by the actor and the direct read path) ---------
 
-// Which rules a list shows, and which page of them (README, "Lists and pages").
+// Which rules a list shows, and which page of them (docs/api-guide.md, "Lists and pages").
 struct list_query {
   bool include_inactive = false;
   std::optional<bool> is_active;      // only active (true) or inactive (false) rules

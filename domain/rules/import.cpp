@@ -46,7 +46,7 @@ std::vector<T> collect_rows(std::vector<result<T>> checked, field_reader& in) {
     auto [it, fresh] = first.emplace(traits::key(*row), i);
     if (!fresh) {
       report(row_name(traits::list_name, i) + "." + std::string(traits::key_field),
-             "repeats " + row_name(traits::list_name, it->second) + " ('" + it->first +
+             "repeats " + row_name(traits::list_name, it->second) + " ('" + excerpt(it->first) +
                  "' once normalized); each rule may appear once");
       continue;
     }
@@ -89,9 +89,8 @@ bool cell_value(const schema::field<T>& f, const std::string& cell, rapidjson::V
     case schema::type::integer: {
       std::string t(trim(cell));
       rapidjson::Document n;
-      n.Parse(t.data(), t.size());
-      if (t.empty() || n.HasParseError() || !n.IsNumber()) {
-        why = "must be a whole number, not '" + cell + "'";
+      if (t.empty() || !parse_json(t, n).ok() || !n.IsNumber()) {
+        why = "must be a whole number, not '" + excerpt(cell) + "'";
         return false;
       }
       out.CopyFrom(n, alloc);
@@ -104,7 +103,7 @@ bool cell_value(const schema::field<T>& f, const std::string& cell, rapidjson::V
       } else if (t == "false" || t == "0") {
         out.SetBool(false);
       } else {
-        why = "must be true or false, not '" + cell + "'";
+        why = "must be true or false, not '" + excerpt(cell) + "'";
         return false;
       }
       return true;

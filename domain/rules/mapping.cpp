@@ -1,6 +1,7 @@
 #include "domain/rules/mapping.hpp"
 
 #include "domain/base/schema_ops.hpp"
+#include "domain/base/text.hpp"
 #include "domain/web/host.hpp"
 
 namespace referrald::domain {
@@ -111,7 +112,7 @@ result<normalized_pattern> normalize_pattern(std::string_view raw, match_type ty
   }
   if ((type == match_type::exact || type == match_type::ends_with) && is_public_suffix(p)) {
     return make_error(errc::validation_failed,
-                      "'" + p +
+                      "'" + excerpt(p) +
                           "' is a public suffix (the rule would cover every site under it); "
                           "give a domain registered under it");
   }

@@ -5,8 +5,8 @@
 // match of one rule against one host; parsing, patching, JSON and the stored encoding
 // are derived from the table (domain/rules/entities.hpp).
 //
-// Patterns (README, "Passthrough referrers" and "Referrer mappings"): non-regex patterns are
-// normalized like hosts (trim, lowercase, scheme, path, userinfo, port, trailing dot, punycode,
+// Patterns (docs/api-guide.md, "Passthrough referrers" and "Referrer mappings"): non-regex patterns
+// are normalized like hosts (trim, lowercase, scheme, path, userinfo, port, trailing dot, punycode,
 // leading www.); an ends_with pattern also loses leading dots, as label boundaries are implied. A
 // regex pattern is only trimmed, and compiled (caseless, JIT) when validated; a pattern that does
 // not compile is a validation error that quotes PCRE2's message and offset. Uniqueness (409) is on

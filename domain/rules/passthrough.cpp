@@ -1,5 +1,6 @@
 #include "domain/rules/passthrough.hpp"
 
+#include "domain/base/text.hpp"
 #include "domain/web/host.hpp"
 
 namespace referrald::domain {
@@ -9,13 +10,13 @@ result<std::string> normalize_domain(std::string_view raw) {
   if (!host) return std::move(host).err();
   if (!is_valid_hostname(*host)) {
     return make_error(errc::validation_failed,
-                      "'" + *host +
+                      "'" + excerpt(*host) +
                           "' is not a valid domain name (labels of letters, digits and "
                           "hyphens, at least two labels, at most 253 characters)");
   }
   if (is_public_suffix(*host)) {
     return make_error(errc::validation_failed,
-                      "'" + *host +
+                      "'" + excerpt(*host) +
                           "' is a public suffix (a rule for it would cover every site under "
                           "it); give a domain registered under it");
   }

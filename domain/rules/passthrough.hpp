@@ -19,7 +19,7 @@ namespace referrald::domain {
 
 struct passthrough_referrer {
   std::int64_t id = 0;
-  std::string domain;  // normalized (README, "Passthrough referrers"), a valid host name
+  std::string domain;  // normalized (docs/api-guide.md, "Passthrough referrers"), a valid host name
   std::string utm_source;
   std::string utm_medium = "passthrough";
   std::string utm_campaign;
@@ -36,8 +36,8 @@ struct passthrough_referrer {
 // API shape, validation and stored encoding.
 std::span<const schema::field<passthrough_referrer>> passthrough_fields();
 
-// The stored form of a domain: trimmed, normalized as a host (README, "Passthrough referrers"), a
-// valid host name that is not a public suffix; else what is wrong.
+// The stored form of a domain: trimmed, normalized as a host (docs/api-guide.md, "Passthrough
+// referrers"), a valid host name that is not a public suffix; else what is wrong.
 result<std::string> normalize_domain(std::string_view raw);
 
 }  // namespace referrald::domain

@@ -118,12 +118,16 @@ std::optional<std::uint64_t> ipv4_number(std::string_view s) {
     s.remove_prefix(1);
   }
   if (s.empty()) return 0;
-  std::uint64_t v = 0;
+  // Every character is a digit of the radix, or this is no number at all (a label such as
+  // 111...1b is a domain label, however many digits come before its last character).
   for (char c : s) {
     int d = hex_value(c);
     if (d < 0 || static_cast<unsigned>(d) >= radix) return std::nullopt;
+  }
+  std::uint64_t v = 0;
+  for (char c : s) {
     if (v > (std::uint64_t{1} << 40)) return std::uint64_t{1} << 41;  // far past any limit
-    v = v * radix + static_cast<unsigned>(d);
+    v = v * radix + static_cast<unsigned>(hex_value(c));
   }
   return v;
 }
@@ -530,7 +534,7 @@ result<std::string> percent_decode(std::string_view s, bool plus_is_space) {
       int lo = room ? hex_value(s[i + 2]) : -1;
       if (hi < 0 || lo < 0) {
         return make_error(errc::validation_failed,
-                          "malformed percent-escape in '" + std::string(s) + "'");
+                          "malformed percent-escape in '" + excerpt(s) + "'");
       }
       out.push_back(static_cast<char>(hi << 4 | lo));
       i += 2;
@@ -542,7 +546,7 @@ result<std::string> percent_decode(std::string_view s, bool plus_is_space) {
   }
   if (!is_valid_utf8(out)) {
     return make_error(errc::validation_failed,
-                      "'" + std::string(s) + "' does not decode to valid UTF-8");
+                      "'" + excerpt(s) + "' does not decode to valid UTF-8");
   }
   return out;
 }

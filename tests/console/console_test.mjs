@@ -135,6 +135,15 @@ steps.push(["the sign-in page: renders, refuses a wrong key at the field", async
   const page = info.page;
   ctx.timings.push(await h.timeToFirstRender(page));
   await page.waitForSelector("#signin-key");
+  // Before anyone signed in, only the sign-in form applies: no sections, no account, brand
+  // or as-of fields, no "Sign out" (a stylesheet's display once overrode their hidden).
+  const shown = await page.evaluate(() =>
+    ["#nav", "#context", "#signout", "#ctx-account", "#ctx-brand", "#ctx-asof", "#ctx-now"]
+      .filter((sel) => {
+        const el = document.querySelector(sel);
+        return el && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+      }));
+  if (shown.length) throw new Error(`shown on the sign-in page: ${shown.join(", ")}`);
   await checkPage(info, "sign-in");
   h.assertOnlyOrigin(info, base);
   info.expectResponse("/api-keys/me", 401);
@@ -151,6 +160,9 @@ steps.push(["sign in and list the account's rules", async (ctx) => {
   const info = need(ctx, "tab");
   const page = info.page;
   await signIn(page, need(ctx, "server").adminKey);
+  const visible = await page.evaluate(() =>
+    ["#nav", "#signout", "#ctx-account"].every((sel) => document.querySelector(sel).getClientRects().length > 0));
+  if (!visible) throw new Error("the sections, the account field or Sign out are not shown once signed in");
   await setValue(page, "#ctx-account", ACCOUNT);
   await waitText(page, "#rules-table caption", "1 rule in console-test");
   const rows = await page.$$eval("#rules-table tbody tr", (trs) => trs.map((tr) => tr.innerText));

@@ -1,4 +1,5 @@
-// Authentication, roles, tenancy (README, "API keys (admin)") and the /api-keys admin API.
+// Authentication, roles, tenancy (docs/api-guide.md, "API keys (admin)") and the /api-keys admin
+// API.
 
 #include <sys/stat.h>
 

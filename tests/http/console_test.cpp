@@ -30,15 +30,15 @@ BOOST_AUTO_TEST_CASE(the_console_is_served_without_a_key_with_a_strict_policy) {
     BOOST_TEST(again.status == 304u, file);
     BOOST_TEST(again.body.empty());
   }
-  BOOST_TEST(anonymous.get("/console/app.js").header("content-type").starts_with("text/javascript"));
+  BOOST_TEST(
+      anonymous.get("/console/app.js").header("content-type").starts_with("text/javascript"));
 }
 
 BOOST_AUTO_TEST_CASE(no_path_reaches_outside_the_console_s_own_files) {
   http_client anonymous(server->port());
-  for (const char* path :
-       {"/console/..%2F..%2Fetc%2Fpasswd", "/console/%2e%2e", "/console/..", "/console/app.js%00.css",
-        "/console/APP.JS", "/console/index.html", "/console/app.js/", "/console/%ff%fe",
-        "/console/.%2fapp.js"}) {
+  for (const char* path : {"/console/..%2F..%2Fetc%2Fpasswd", "/console/%2e%2e", "/console/..",
+                           "/console/app.js%00.css", "/console/APP.JS", "/console/index.html",
+                           "/console/app.js/", "/console/%ff%fe", "/console/.%2fapp.js"}) {
     auto r = anonymous.get(path);
     BOOST_TEST((r.status == 404u || r.status == 400u), path << " -> " << r.status);
     BOOST_TEST(r.body.find("root:") == std::string::npos, path);

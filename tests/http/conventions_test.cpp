@@ -1,4 +1,4 @@
-// The API's conventions over real HTTP (README, "Conventions"): strict query strings,
+// The API's conventions over real HTTP (docs/api-guide.md, "Conventions"): strict query strings,
 // request ids in answers, error bodies and the access log, ETags and If-None-Match, CORS,
 // rate limits, and resolution against the past (as_of).
 
@@ -6,10 +6,12 @@
 #include <chrono>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
 #include "tests/http/fixture.hpp"
+#include "tests/support/strict_json.hpp"
 
 using namespace referrald::testing;
 
@@ -78,14 +80,22 @@ BOOST_AUTO_TEST_CASE(the_access_log_has_one_json_line_per_request_with_its_reque
   server.reset();
   start({"--access-log", log});
   auto c = client();
+  auto before = std::chrono::steady_clock::now();
   BOOST_REQUIRE(c->request("POST", "/passthrough-referrers?account_id=acme", k_rule,
                            {{"X-Request-Id", "create-1"}})
                     .status == 201u);
+  auto create_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::steady_clock::now() - before)
+                       .count();
   BOOST_REQUIRE(
       c->request("GET", "/referrer-mappings/7?account_id=acme", {}, {{"X-Request-Id", "miss-2"}})
           .status == 404u);
+  // A tenant id the client chose, with a control character, and long.
+  BOOST_REQUIRE(c->request("GET", "/passthrough-referrers?account_id=a%1Fb" + std::string(300, 'c'),
+                           {}, {{"X-Request-Id", "odd-3"}})
+                    .status == 400u);
   std::string text;
-  for (int i = 0; i < 40 && text.find("miss-2") == std::string::npos; ++i) {
+  for (int i = 0; i < 40 && text.find("odd-3") == std::string::npos; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     text = read_file(log);
   }
@@ -93,6 +103,7 @@ BOOST_AUTO_TEST_CASE(the_access_log_has_one_json_line_per_request_with_its_reque
   std::string line;
   int seen = 0;
   while (std::getline(lines, line)) {
+    BOOST_REQUIRE_MESSAGE(rfc8259_problem(line).empty(), rfc8259_problem(line) << ": " << line);
     rapidjson::Document d;
     d.Parse(line.c_str());
     BOOST_REQUIRE_MESSAGE(d.IsObject(), line);
@@ -105,15 +116,66 @@ BOOST_AUTO_TEST_CASE(the_access_log_has_one_json_line_per_request_with_its_reque
       BOOST_TEST(d["status"].GetInt() == 201);
       BOOST_TEST(d["key_id"].GetInt() == 1);
       BOOST_TEST(d["bytes"].GetInt() > 0);
-      BOOST_TEST(d["duration_us"].GetInt64() >= 0);
+      // The server's own time for the request: more than nothing (an fsync was in it), less
+      // than the client saw from sending to reading the answer.
+      BOOST_TEST(d["duration_us"].GetInt64() > 0);
+      BOOST_TEST(d["duration_us"].GetInt64() <= create_us);
       BOOST_TEST(d.HasMember("time"));
     } else if (id == "miss-2") {
       ++seen;
       BOOST_TEST(std::string(d["route"].GetString()) == "/referrer-mappings/{id}");
       BOOST_TEST(d["status"].GetInt() == 404);
+    } else if (id == "odd-3") {
+      ++seen;
+      std::string account = d["account_id"].GetString();
+      BOOST_TEST(account.starts_with("a\x1f"
+                                     "bccc"),
+                 account);
+      BOOST_TEST(account.size() == 103u, account);  // 100 code points and "..."
+      BOOST_TEST(d["status"].GetInt() == 400);
     }
   }
-  BOOST_TEST(seen == 2);
+  BOOST_TEST(seen == 3);
+}
+
+// The session kept the previous request's key when a request never reached authentication
+// (an unknown route, a wrong method, a malformed request on a kept-alive connection).
+BOOST_AUTO_TEST_CASE(a_request_that_is_not_authenticated_is_not_logged_with_the_previous_key) {
+  std::string log = dir.sub("access.log");
+  server.reset();
+  start({"--access-log", log});
+  std::string bytes =
+      "GET /passthrough-referrers?account_id=acme HTTP/1.1\r\nHost: t\r\n"
+      "Authorization: Bearer " +
+      std::string(admin_secret) +
+      "\r\nX-Request-Id: first\r\n\r\n"
+      "GET /no-such-route HTTP/1.1\r\nHost: t\r\nX-Request-Id: second\r\n\r\n"
+      "DELETE /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: third\r\n\r\n"
+      "GET /healthz HTTP/1.1\r\nX-Request-Id: fourth\r\n\r\n";  // no Host: malformed
+  std::string answers = http_client::raw_exchange(server->port(), bytes);
+  BOOST_TEST(answers.find("HTTP/1.1 200") != std::string::npos, answers);
+  BOOST_TEST(answers.find("HTTP/1.1 404") != std::string::npos, answers);
+  BOOST_TEST(answers.find("HTTP/1.1 405") != std::string::npos, answers);
+  BOOST_TEST(answers.find("HTTP/1.1 400") != std::string::npos, answers);
+  std::string text;
+  for (int i = 0; i < 40 && text.find("fourth") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    text = read_file(log);
+  }
+  std::map<std::string, bool> keyed;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    rapidjson::Document d;
+    d.Parse(line.c_str());
+    BOOST_REQUIRE_MESSAGE(d.IsObject(), line);
+    keyed[d["request_id"].GetString()] = d.HasMember("key_id");
+  }
+  BOOST_TEST(keyed.size() == 4u, text);
+  BOOST_TEST(keyed["first"]);
+  BOOST_TEST(!keyed["second"], text);
+  BOOST_TEST(!keyed["third"], text);
+  BOOST_TEST(!keyed["fourth"], text);
 }
 
 BOOST_AUTO_TEST_CASE(pages_walk_2500_rules_seeing_every_id_once_with_filters) {

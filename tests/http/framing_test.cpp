@@ -244,6 +244,23 @@ BOOST_AUTO_TEST_CASE(obsolete_line_folding_is_400) {
   BOOST_TEST(out.find("folding") != std::string::npos);
 }
 
+// A request whose lines ended with a bare LF got no answer until the read timeout.
+BOOST_AUTO_TEST_CASE(a_header_with_bare_lf_line_ends_is_answered_400_at_once_and_closed) {
+  for (std::string bytes : {std::string("GET /healthz HTTP/1.1\nHost: x\n\n"),
+                            std::string("GET /healthz HTTP/1.1\r\nHost: x\nX-A: b\r\n\r\n"),
+                            std::string("\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+                            std::string("GET /healthz HTTP/1.1\nHost: x\n")}) {
+    raw_conn c(server->port());
+    c.send(bytes);
+    // Long past any answer the server gives at once, far short of its read timeout.
+    std::string out = c.read_all(5000);
+    BOOST_TEST(starts_with(out, "HTTP/1.1 400"), out.substr(0, 80));
+    BOOST_TEST(out.find("bare LF") != std::string::npos, out);
+    BOOST_TEST(c.closed());
+  }
+  require_alive(*this);
+}
+
 BOOST_AUTO_TEST_CASE(absolute_form_request_targets_are_served) {
   auto port = std::to_string(server->port());
   auto out = exchange(server->port(), "GET http://127.0.0.1:" + port +

@@ -142,6 +142,36 @@ BOOST_AUTO_TEST_CASE(whole_numbers_written_as_decimals_are_integers) {
   BOOST_TEST(report.json()["data"]["totals"]["pageviews"].GetInt() == 12);
 }
 
+// 1e-400 underflowed to the double 0 and was taken as the integer 0.
+BOOST_AUTO_TEST_CASE(a_number_that_only_rounds_to_an_integer_is_not_one) {
+  auto c = client();
+  for (const char* n : {"1e-400", "0.5e-323", "1.0000000000000000001", "2.5", "-1e-400"}) {
+    auto r = c->post(
+        k_map,
+        std::string(R"({"referrer_pattern":"e.example","utm_source":"s","priority":)") + n + "}");
+    BOOST_TEST(r.status == 400u, n << ": " << r.body);
+    BOOST_TEST(names_field(r, "priority"), n);
+  }
+  // An integer value in exponent form with a fraction that cancels out is one.
+  auto r = c->post(k_map, R"({"referrer_pattern":"f.example","utm_source":"s","priority":100e-2})");
+  BOOST_REQUIRE_MESSAGE(r.status == 201u, r.body);
+  BOOST_TEST(r.json()["data"]["priority"].GetInt() == 1);
+
+  auto conn = c->post("/42/ai-referrals/connections", R"({"name":"ga4","source_tool":"ga4"})");
+  std::string push = "/42/ai-referrals/connections/" +
+                     std::string(conn.json()["data"]["id"].GetString()) + "/events";
+  auto pushed = c->post(push, R"([
+    {"date":"2026-11-20","raw_referrer_value":"chatgpt.com","raw_page_value":"/a","pageviews":1e-400},
+    {"date":"2026-11-20","raw_referrer_value":"chatgpt.com","raw_page_value":"/b","sessions":9007199254740993},
+    {"date":"2026-11-20","raw_referrer_value":"chatgpt.com","raw_page_value":"/c","transactions":0.0e5}])");
+  BOOST_TEST(pushed.json()["accepted"].GetInt() == 2, pushed.body);
+  BOOST_TEST(pushed.json()["rejected"].GetInt() == 1, pushed.body);
+  BOOST_TEST(pushed.body.find("row 0: pageviews") != std::string::npos, pushed.body);
+  auto report = c->get("/42/ai-referrals/report?from=2026-11-20&to=2026-11-20");
+  // Exactly the integer sent, not the double nearest to it.
+  BOOST_TEST(report.json()["data"]["totals"]["sessions"].GetInt64() == 9007199254740993);
+}
+
 BOOST_AUTO_TEST_CASE(a_batch_id_replay_compares_rows_not_bytes) {
   auto c = client();
   auto conn = c->post("/42/ai-referrals/connections", R"({"name":"ga4","source_tool":"ga4"})");

@@ -1,4 +1,4 @@
-// API-key lifecycle over real HTTP (README, "API keys (admin)"): expiry, last_used_at,
+// API-key lifecycle over real HTTP (docs/api-guide.md, "API keys (admin)"): expiry, last_used_at,
 // created_by, PATCH, rotation with an overlap, If-Match, and the admin audit streams
 // (scope=keys, scope=brand).
 

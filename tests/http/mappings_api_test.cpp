@@ -1,4 +1,4 @@
-// The Referrer Mappings API end to end (README, "Referrer mappings").
+// The Referrer Mappings API end to end (docs/api-guide.md, "Referrer mappings").
 
 #include <signal.h>
 

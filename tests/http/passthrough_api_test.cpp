@@ -1,4 +1,4 @@
-// The Passthrough Referrers API end to end (README, "Passthrough referrers").
+// The Passthrough Referrers API end to end (docs/api-guide.md, "Passthrough referrers").
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>

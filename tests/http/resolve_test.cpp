@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "tests/http/fixture.hpp"
+#include "tests/support/strict_json.hpp"
 
 using namespace referrald::testing;
 
@@ -65,6 +66,40 @@ BOOST_AUTO_TEST_CASE(golden_vectors_resolve_as_expected_over_http) {
                                                     << "\n  got      " << to_text(got["data"])
                                                     << "\n  expected " << to_text(tc["expected"]));
   }
+  // An empty or truncated vector file must not pass for a checked one.
+  BOOST_TEST(n > 50);
+}
+
+// A referrer or landing URL holding U+001A-U+001F was echoed raw into a warning: the
+// answer was not JSON for strict parsers.
+BOOST_AUTO_TEST_CASE(a_visit_with_control_characters_is_answered_with_valid_json) {
+  auto c = client();
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string batch = R"({"visits":[)";
+  for (int ch = 1; ch < 0x20; ++ch) {
+    std::string esc = std::string("\\u00") + hex[ch >> 4] + hex[ch & 15];
+    std::string visit = R"({"referrer":"https://)" + esc + R"(lookout.net/)" +
+                        std::string(200, 'p') + R"(","landing_url":"https://shop.example/)" + esc +
+                        R"("})";
+    for (bool explain : {false, true}) {
+      auto r = c->post(resolve_path("acme", explain), visit);
+      BOOST_REQUIRE_MESSAGE(r.status == 200u, r.body);
+      BOOST_TEST(rfc8259_problem(r.body) == "", esc << ": " << r.body);
+      auto d = r.json();
+      // The warning quotes the referrer, cut to 100 code points (tab, LF and CR are
+      // removed from URLs as browsers do, and leave nothing to warn about).
+      if (ch != '\t' && ch != '\n' && ch != '\r')
+        BOOST_TEST(d["data"]["warnings"].Size() >= 1u, r.body);
+      for (const auto& w : d["data"]["warnings"].GetArray())
+        BOOST_TEST(w.GetStringLength() < 250u, w.GetString());
+    }
+    batch += std::string(ch > 1 ? "," : "") + visit;
+  }
+  batch += "]}";
+  auto r = c->post("/attribution/resolve-batch?account_id=acme", batch);
+  BOOST_REQUIRE_MESSAGE(r.status == 200u, r.body);
+  BOOST_TEST(rfc8259_problem(r.body) == "", r.body);
+  BOOST_TEST(r.json()["data"]["results"].Size() == 31u);
 }
 
 BOOST_AUTO_TEST_CASE(a_batch_answers_in_order_with_errors_per_visit) {

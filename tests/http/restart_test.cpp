@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "tests/http/fixture.hpp"
 
@@ -72,6 +73,7 @@ BOOST_AUTO_TEST_CASE(sigkill_during_concurrent_writes_keeps_every_acknowledged_w
   // account -> (id -> domain) for every acknowledged create
   std::map<std::string, std::map<int, std::string>> acked;
   std::map<std::string, int> in_flight;  // writes without an answer when the server died
+  std::vector<std::string> refused;      // answers other than 201 before the kill
   std::vector<std::thread> threads;
   auto port = server->port();
   for (int w = 0; w < writers; ++w) {
@@ -91,7 +93,12 @@ BOOST_AUTO_TEST_CASE(sigkill_during_concurrent_writes_keeps_every_acknowledged_w
         } catch (...) {
           return;  // the server is gone: this write stays "in flight"
         }
-        if (r.status != 201u) return;
+        if (r.status != 201u) {
+          // A whole answer came from the live server: anything but 201 is a failure.
+          std::lock_guard lock(mu);
+          refused.push_back(std::to_string(r.status) + " " + r.body.substr(0, 200));
+          return;
+        }
         std::lock_guard lock(mu);
         --in_flight[account];
         acked[account][r.json()["data"]["id"].GetInt()] = domain;
@@ -103,6 +110,8 @@ BOOST_AUTO_TEST_CASE(sigkill_during_concurrent_writes_keeps_every_acknowledged_w
   stop = true;
   for (auto& t : threads)
     t.join();
+  BOOST_TEST(refused.empty(), refused.size() << " writes were refused, the first: "
+                                             << (refused.empty() ? "" : refused.front()));
 
   start();
   auto c = client();

@@ -1,5 +1,5 @@
-// The systemd readiness protocol (README, "Configuration"): with NOTIFY_SOCKET set, as a
-// Type=notify unit has it, the server says READY=1 once it listens, RELOADING=1 and READY=1
+// The systemd readiness protocol (docs/operations.md, "Configuration"): with NOTIFY_SOCKET set, as
+// a Type=notify unit has it, the server says READY=1 once it listens, RELOADING=1 and READY=1
 // around a SIGHUP, and STOPPING=1 when it stops.
 
 #include <signal.h>

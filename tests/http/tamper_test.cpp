@@ -3,11 +3,16 @@
 // retried forever); damage before its newest snapshot is found by the background chain
 // verifier, after which the account refuses writes. Both name the account and the event.
 
+#include <rocksdb/db.h>
+#include <rocksdb/metadata.h>
+
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "store/db.hpp"
+#include "store/db_internal.hpp"
 #include "store/event_log.hpp"
 #include "tests/http/fixture.hpp"
 
@@ -34,6 +39,33 @@ void forge_event(const std::string& data, const std::string& account, std::uint6
 
 std::string rule(int i) {
   return R"({"domain":"d)" + std::to_string(i) + R"(.example.com","utm_source":"s"})";
+}
+
+// Flushes `account`'s events into a table file and flips bytes inside its first data block,
+// as a failing disk would: RocksDB's block checksum no longer matches.
+void garble_events_on_disk(const std::string& data) {
+  auto db = store::db::open({data, false, 0});
+  BOOST_REQUIRE(db.ok());
+  auto& rocks = *(*db)->internals().rdb;
+  auto* events = (*db)->internals().cf(store::column::events);
+  BOOST_REQUIRE(rocks.Flush(rocksdb::FlushOptions(), events).ok());
+  std::vector<rocksdb::LiveFileMetaData> files;
+  rocks.GetLiveFilesMetaData(&files);
+  std::string table;
+  for (const auto& f : files) {
+    if (f.column_family_name == "events") table = f.db_path + f.name;
+  }
+  BOOST_REQUIRE(!table.empty());
+  db->reset();
+  std::fstream file(table, std::ios::in | std::ios::out | std::ios::binary);
+  BOOST_REQUIRE(file);
+  for (std::streamoff at : {40, 41, 42, 43}) {
+    file.seekg(at);
+    char c = 0;
+    file.get(c);
+    file.seekp(at);
+    file.put(static_cast<char>(c ^ 0x5A));
+  }
 }
 
 }  // namespace
@@ -95,6 +127,65 @@ BOOST_AUTO_TEST_CASE(damage_before_the_newest_snapshot_is_found_in_the_backgroun
   BOOST_TEST(server->stderr_text().find("broken at event 4") != std::string::npos,
              server->stderr_text());
   BOOST_TEST(c->post("/passthrough-referrers?account_id=beta", rule(1)).status == 201u);
+}
+
+// A connections record that cannot be read was found after the loaders, the backup actor
+// and the keys actor existed; the actor system then waited for them and the process hung.
+BOOST_AUTO_TEST_CASE(an_unreadable_connections_record_at_start_exits_1_with_the_reason) {
+  auto c = client();
+  BOOST_REQUIRE(
+      c->post("/42/ai-referrals/connections", R"({"name":"ga4","source_tool":"ga4"})").status ==
+      201u);
+  server->stop(SIGTERM);
+  {
+    auto db = store::db::open({dir.sub("data"), false, 0});
+    BOOST_REQUIRE(db.ok());
+    store::write_batch b;
+    b.put(store::column::connections, "42/zz",
+          std::string("\x7f"
+                      "garbled"));
+    BOOST_REQUIRE((*db)->write(b, true).ok());
+  }
+  // Bounded: a hang is killed by timeout(1) and fails the test.
+  auto r = run_command("timeout -s KILL 60 " + std::string(REFERRALD_BINARY),
+                       "--listen 127.0.0.1:0 --data " + dir.sub("data"));
+  BOOST_TEST(r.exit == 1, r.output);
+  BOOST_TEST(r.output.find("cannot read connections") != std::string::npos, r.output);
+}
+
+// Garbled bytes in a stored event were answered 503 unavailable ("storage error during
+// replaying"), which tells clients to retry forever.
+BOOST_AUTO_TEST_CASE(garbled_bytes_on_disk_are_store_corrupted_not_503) {
+  server->stop(SIGTERM);
+  start({"--verify-every", "0"});
+  auto c = client();
+  for (int i = 1; i <= 3; ++i)
+    BOOST_REQUIRE(c->post("/passthrough-referrers?account_id=acme", rule(i)).status == 201u);
+  server->stop(SIGTERM);
+  garble_events_on_disk(dir.sub("data"));
+  start({"--verify-every", "0"});
+  c = client();
+  auto r = c->get("/passthrough-referrers?account_id=acme");
+  BOOST_TEST(r.status == 500u, r.body);
+  BOOST_TEST(error_code(r) == "store_corrupted");
+  BOOST_TEST(r.body.find("account acme") != std::string::npos, r.body);
+  BOOST_TEST(r.body.find("event 1") != std::string::npos, r.body);
+  BOOST_TEST(r.body.find(".sst") == std::string::npos, r.body);  // no file names for clients
+  BOOST_TEST(r.header("retry-after").empty());
+  auto refused = c->post("/passthrough-referrers?account_id=acme", rule(4));
+  BOOST_TEST(refused.status == 500u, refused.body);
+  BOOST_TEST(error_code(refused) == "store_corrupted");
+  http_client anon(server->port());
+  BOOST_TEST(anon.get("/metrics").body.find("referrald_chain_broken_accounts 1") !=
+             std::string::npos);
+  // Other accounts are not affected.
+  BOOST_TEST(c->post("/passthrough-referrers?account_id=beta", rule(1)).status == 201u);
+  server->stop(SIGTERM);
+  // The operator's tool names the same event.
+  auto verify = referralctl("--data " + dir.sub("data") + " verify");
+  BOOST_TEST(verify.exit == 1, verify.output);
+  BOOST_TEST(verify.output.find("acme") != std::string::npos, verify.output);
+  BOOST_TEST(verify.output.find("event 1") != std::string::npos, verify.output);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -87,7 +87,7 @@ for m in process_cpu_seconds_total process_resident_memory_bytes process_open_fd
   need "$m"
 done
 for h in referrald_http_request_duration_seconds referrald_http_request_size_bytes \
-  referrald_http_response_size_bytes referrald_store_commit_seconds \
+  referrald_http_response_size_bytes referrald_store_commit_seconds referrald_store_fsync_seconds \
   referrald_store_commit_group_size referrald_account_load_seconds \
   referrald_snapshot_write_seconds referrald_backup_seconds; do
   observed "$h"

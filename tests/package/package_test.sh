@@ -94,6 +94,12 @@ expect usr/share/man/man1/referralctl.1.gz -rw-r--r--
 expect usr/share/doc/referrald/copyright -rw-r--r--
 expect usr/share/doc/referrald/changelog.gz -rw-r--r--
 expect usr/share/doc/referrald/README.md.gz -rw-r--r--
+# The guides README.md links to, each gzipped, in docs/ as in the source tree.
+expect usr/share/doc/referrald/docs/ drwxr-xr-x
+for guide in ai-platforms api api-guide architecture attribution cluster operations referralctl \
+  scaling storage threading; do
+  expect "usr/share/doc/referrald/docs/$guide.md.gz" -rw-r--r--
+done
 
 # --- The unit. systemd-analyze verify --root=DIR exists (systemd 252) but wants a whole
 # system in DIR (sysinit.target, /bin/kill), so the unit is verified in place on this

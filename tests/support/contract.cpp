@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "tests/support/strict_json.hpp"
+
 namespace referrald::testing {
 
 namespace {
@@ -320,6 +322,8 @@ std::string contract::check(const http_client::sent& request, const http_reply& 
   const bool json = type.starts_with("application/json") && !reply.body.empty();
   rapidjson::Document body;
   if (json) {
+    if (auto problem = rfc8259_problem(reply.body); !problem.empty())
+      return where + "the body is not valid JSON (RFC 8259): " + problem;
     body.Parse(reply.body.data(), reply.body.size());
     if (body.HasParseError()) return where + "the body is not JSON";
   }

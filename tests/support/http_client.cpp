@@ -9,6 +9,8 @@
 #include <optional>
 #include <stdexcept>
 
+#include "tests/support/strict_json.hpp"
+
 namespace referrald::testing {
 
 namespace net = boost::asio;
@@ -31,6 +33,9 @@ struct http_client::impl {
 };
 
 rapidjson::Document http_reply::json() const {
+  auto problem = rfc8259_problem(body);
+  BOOST_REQUIRE_MESSAGE(problem.empty(),
+                        "response body is not valid JSON (" << problem << "): " << body);
   rapidjson::Document d;
   d.Parse(body.c_str(), body.size());
   BOOST_REQUIRE_MESSAGE(!d.HasParseError(), "response body is not JSON: " << body);

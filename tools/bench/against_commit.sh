@@ -11,18 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 rev="${1:-HEAD~1}"
 seconds="${2:-8}"
 rounds="${3:-3}"
-jobs="${JOBS:-2}"
-sha="$(git -C "$root" rev-parse --short "$rev")"
-rm -rf "$root/build-rev/src"
-mkdir -p "$root/build-rev/src"
-git -C "$root" archive "$sha" | tar -x -C "$root/build-rev/src"
-launcher=()
-command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-cmake -S "$root/build-rev/src" -B "$root/build-rev/build" -DCMAKE_BUILD_TYPE=Release \
-  -DREFERRALD_TESTS=OFF "${launcher[@]}" >/dev/null
-cmake --build "$root/build-rev/build" -j "$jobs" --target referrald >/dev/null
-echo "$(machine)"
-echo "this build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)'); against: $sha"
+build_rev "$rev"
 
 # measure BINARY LABEL: one round of both measurements on a fresh server from BINARY.
 measure() {

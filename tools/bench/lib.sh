@@ -95,6 +95,22 @@ wrk_resolve() {
     -s "$root/tools/bench/post_file.lua" "$referrald_url/attribution/resolve?account_id=acme"
 }
 
+# build_rev REV: REV's sources (git archive) built in Release into build-rev/ (ccache makes a
+# rebuild cheap); sets $sha and prints the machine and what is compared with what.
+build_rev() {
+  sha="$(git -C "$root" rev-parse --short "$1")"
+  rm -rf "$root/build-rev/src"
+  mkdir -p "$root/build-rev/src"
+  git -C "$root" archive "$sha" | tar -x -C "$root/build-rev/src"
+  local launcher=()
+  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  cmake -S "$root/build-rev/src" -B "$root/build-rev/build" -DCMAKE_BUILD_TYPE=Release \
+    -DREFERRALD_TESTS=OFF "${launcher[@]}" >/dev/null
+  cmake --build "$root/build-rev/build" -j "${JOBS:-2}" --target referrald >/dev/null
+  machine
+  echo "this build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)'); against: $sha"
+}
+
 machine() {
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(date -u +%Y-%m-%d)"
 }

@@ -175,7 +175,7 @@ BOOST_AUTO_TEST_CASE(visits_are_validated_with_field_names) {
   BOOST_TEST(bad(R"({"landing_url":"https://h.example/","session":{"gclid":"x"}})",
                  "visits[4].session.gclid"));
   BOOST_TEST(bad(R"({"landing_url":"https://h.example/","extra":1})", "visits[4].extra"));
-  BOOST_TEST(bad(R"([1,2])", "visits[4]."));  // the body as a whole
+  BOOST_TEST(bad(R"([1,2])", "visits[4]"));  // the visit as a whole, not "visits[4]."
   BOOST_TEST(parse_visit(parse(R"({"landing_url":"HTTPS://H.example"})")).ok());
 }
 

@@ -5,6 +5,11 @@
 #include <rapidjson/writer.h>
 
 #include <boost/test/unit_test.hpp>
+#include <climits>
+#include <cstdio>
+#include <optional>
+
+#include "tests/support/strict_json.hpp"
 
 using namespace referrald::domain;
 
@@ -115,6 +120,153 @@ BOOST_AUTO_TEST_CASE(string_appending_escapes_like_the_json_writer) {
     BOOST_REQUIRE(parse_json(appended, d).ok());
     BOOST_TEST(std::string(d.GetString(), d.GetStringLength()) == s);
   }
+}
+
+// Debian's RapidJSON, built with RAPIDJSON_SSE2, wrote U+001A-U+001F raw into strings.
+BOOST_AUTO_TEST_CASE(no_control_character_reaches_a_json_string_unescaped) {
+  for (int c = 0; c < 0x20; ++c) {
+    // Long enough for a 16-byte block scan to see the character in its middle.
+    std::string s = "https://0123456789abcdef" + std::string(1, static_cast<char>(c)) +
+                    "lookout.net/0123456789abcdef";
+    rapidjson::StringBuffer buf;
+    json_writer w(buf);
+    w.StartArray();
+    write_string(w, s);
+    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));  // RapidJSON's own escaping
+    rapidjson::Document doc;
+    doc.SetString(s.data(), static_cast<rapidjson::SizeType>(s.size()), doc.GetAllocator());
+    doc.Accept(w);
+    w.EndArray();
+    std::string written(buf.GetString(), buf.GetSize());
+    std::string appended = "[";
+    append_json_string(appended, s);
+    appended += "]";
+    for (const std::string& out : {written, appended}) {
+      BOOST_TEST(referrald::testing::rfc8259_problem(out) == "", "U+00" << std::hex << c);
+      rapidjson::Document d;
+      BOOST_REQUIRE(parse_json(out, d).ok());
+      for (const auto& v : d.GetArray())
+        BOOST_TEST(std::string(v.GetString(), v.GetStringLength()) == s);
+    }
+  }
+}
+
+// The escaper skips plain runs eight bytes at a time: a byte that needs escaping is found at
+// any position, next to any other.
+BOOST_AUTO_TEST_CASE(escaping_finds_a_special_byte_at_any_position) {
+  auto reference = [](std::string_view s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+      char buf[8];
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += static_cast<char>(c);
+      } else if (c == '\n') {
+        out += "\\n";
+      } else if (c < 0x20 && c != '\t' && c != '\r' && c != '\b' && c != '\f') {
+        std::snprintf(buf, sizeof buf, "\\u%04X", c);
+        out += buf;
+      } else if (c == '\t') {
+        out += "\\t";
+      } else if (c == '\r') {
+        out += "\\r";
+      } else if (c == '\b') {
+        out += "\\b";
+      } else if (c == '\f') {
+        out += "\\f";
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out + "\"";
+  };
+  for (std::string special : {std::string(1, '"'), std::string(1, '\\'), std::string(1, '\x1f'),
+                              std::string(1, '\x1a'), std::string(1, '\0'), std::string("\xC3\xBC"),
+                              std::string("\xE6\x97\xA5"), std::string(1, '\x7f')}) {
+    for (std::size_t at = 0; at < 20; ++at) {
+      for (std::size_t len : {at + special.size(), at + special.size() + 1, std::size_t{24}}) {
+        if (len < at + special.size()) continue;
+        std::string s(len, 'a');
+        s.replace(at, special.size(), special);
+        std::string out;
+        append_json_string(out, s);
+        BOOST_TEST(out == reference(s), "at " << at << " of " << len);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(bytes_that_are_not_utf8_are_written_as_the_replacement_character) {
+  for (std::string s : {std::string("a\xFF"
+                                    "b"),
+                        std::string("\xC3"), std::string("\xED\xA0\x80"), std::string("\xC0\xAF"),
+                        std::string("ok \xE6\x97")}) {
+    rapidjson::StringBuffer buf;
+    json_writer w(buf);
+    write_string(w, s);
+    std::string written(buf.GetString(), buf.GetSize());
+    std::string appended;
+    append_json_string(appended, s);
+    BOOST_TEST(written == appended);
+    BOOST_TEST(referrald::testing::rfc8259_problem(written) == "", written);
+    BOOST_TEST(written.find("\xEF\xBF\xBD") != std::string::npos, written);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(integrality_is_decided_on_the_number_text_not_on_a_rounded_double) {
+  struct expect {
+    const char* text;
+    std::optional<std::int64_t> value;
+  };
+  for (const auto& e : std::initializer_list<expect>{{"7", 7},
+                                                     {"-0", 0},
+                                                     {"0.000", 0},
+                                                     {"0e-999999999999", 0},
+                                                     {"1.0", 1},
+                                                     {"1e2", 100},
+                                                     {"1E+2", 100},
+                                                     {"100e-2", 1},
+                                                     {"12.50e1", 125},
+                                                     {"-3.0e0", -3},
+                                                     {"9007199254740993", 9007199254740993},
+                                                     {"9223372036854775807", INT64_MAX},
+                                                     {"-9223372036854775808", INT64_MIN},
+                                                     {"922337203685477580.7e1", INT64_MAX},
+                                                     {"1e-400", std::nullopt},
+                                                     {"-1e-400", std::nullopt},
+                                                     {"1.5", std::nullopt},
+                                                     {"1.0000000000000000001", std::nullopt},
+                                                     {"250e-1", 25},
+                                                     {"255e-1", std::nullopt},
+                                                     {"9223372036854775808", std::nullopt},
+                                                     {"1e19", std::nullopt},
+                                                     {"0.5e-323", std::nullopt}}) {
+    auto d = parse(std::string("[") + e.text + "]");
+    auto got = integral_value(d[0]);
+    BOOST_TEST(got.has_value() == e.value.has_value(), e.text);
+    if (got && e.value) BOOST_TEST(*got == *e.value, e.text);
+    BOOST_TEST(d[0].IsNumber(), e.text);
+  }
+  // Past int64, a non-negative integer keeps its exact value as uint64.
+  auto big = parse("[18446744073709551615, 1.8446744073709551615e19]");
+  BOOST_TEST(big[0].IsUint64());
+  BOOST_TEST(big[0].GetUint64() == UINT64_MAX);
+  BOOST_TEST(big[1].GetUint64() == UINT64_MAX);
+  // Other numbers are doubles, as precise as the text allows.
+  auto frac = parse("[0.1, -2.5e-3, 1e-400]");
+  BOOST_TEST(frac[0].GetDouble() == 0.1);
+  BOOST_TEST(frac[1].GetDouble() == -0.0025);
+  BOOST_TEST(frac[2].GetDouble() == 0.0);
+  rapidjson::Document d;
+  BOOST_TEST(!parse_json("[1e400]", d).ok());  // too large for any number type
+  BOOST_TEST(!parse_json("[01]", d).ok());
+  BOOST_TEST(!parse_json("[1.]", d).ok());
+  std::string insitu = R"({"a":[1.0,2e1,3.5,"x"]})";
+  BOOST_REQUIRE(parse_json_insitu(insitu, d).ok());
+  BOOST_TEST(d["a"][0].IsInt64());
+  BOOST_TEST(d["a"][1].GetInt64() == 20);
+  BOOST_TEST(d["a"][2].GetDouble() == 3.5);
+  BOOST_TEST(std::string(d["a"][3].GetString()) == "x");
 }
 
 BOOST_AUTO_TEST_CASE(reader_rejects_a_body_that_is_not_an_object) {

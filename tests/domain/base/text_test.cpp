@@ -35,4 +35,20 @@ BOOST_AUTO_TEST_CASE(lowercase_touches_ascii_letters_only) {
   BOOST_TEST(to_lower_ascii("HeLLo-\xC3\x9C") == "hello-\xC3\x9C");
 }
 
+BOOST_AUTO_TEST_CASE(an_excerpt_of_attacker_text_is_bounded_and_valid_utf8) {
+  BOOST_TEST(excerpt("short") == "short");
+  std::string long_text(5000, 'x');
+  BOOST_TEST(excerpt(long_text) == std::string(100, 'x') + "...");
+  std::string wide;
+  for (int i = 0; i < 150; ++i)
+    wide += "\xE6\x97\xA5";  // three bytes each: the bound counts code points
+  BOOST_TEST(utf8_length(excerpt(wide)) == 103u);
+  BOOST_TEST(is_valid_utf8(excerpt(wide)));
+  BOOST_TEST(excerpt("a\xFF"
+                     "b") ==
+             "a\xEF\xBF\xBD"
+             "b");
+  BOOST_TEST(excerpt("ab", 1) == "a...");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
