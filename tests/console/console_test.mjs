@@ -239,6 +239,10 @@ steps.push(["deactivate, then delete with a confirmation", async (ctx) => {
   const id = need(ctx, "newsId");
   await page.click(`button[aria-label="Deactivate rule ${id}"]`);
   await waitText(page, "#status", "deactivated");
+  // The table is drawn again after the message: wait for that drawing (of active rules, so
+  // without this one) before using its form, or the new drawing would undo the change.
+  await page.waitForFunction((rid) => document.querySelector("#rules-table") &&
+    !document.querySelector(`#rules-table tr[data-id="${rid}"]`), {}, id);
   const got = await h.api(base, adminKey, "GET", `/passthrough-referrers/${id}?account_id=${ACCOUNT}`);
   if (got.json.data.is_active !== false) throw new Error("not deactivated");
   await setValue(page, "#rules-status", "all");
