@@ -422,6 +422,12 @@ runtime::readiness runtime::ready() const {
   r.apply_lag_seconds =
       static_cast<double>(infra::metrics().cluster_apply_lag_ms.load(std::memory_order_relaxed)) /
       1000.0;
+  auto rep = impl_->cluster_log->replication_status();
+  r.replication_known = rep.known;
+  r.replicas = rep.replicas;
+  r.replicas_wanted = rep.wanted;
+  r.replicas_current = rep.current;
+  r.replication_problems = std::move(rep.problems);
   return r;
 }
 

@@ -43,7 +43,7 @@ struct runtime_options {
   struct cluster_settings {
     std::vector<std::string> servers;  // nats://host:port
     std::string node_name;
-    int replicas = 3;
+    int replicas = 0;  // 0: the cluster's size, at most 3 (store::cluster_options)
     // At start: how long to wait for the cluster to answer (a cluster restarting elects
     // its leaders some seconds after its servers are up).
     std::chrono::milliseconds start_wait{30000};
@@ -94,6 +94,13 @@ class runtime {
     bool caught_up = false;
     std::uint64_t applied = 0;  // stream sequence applied here
     double apply_lag_seconds = 0;
+    // The stream's replication as last seen: replicas it has, wanted, caught up and online,
+    // and what is wrong with it. A warning, not a reason to take this node out of a load
+    // balancer: a replica down or lagging stops no node from serving, and the whole fleet
+    // would go unready at once.
+    bool replication_known = false;
+    int replicas = 0, replicas_wanted = 0, replicas_current = 0;
+    std::vector<std::string> replication_problems;
   };
   readiness ready() const;
   // Why a node is not ready (none: ready), as /readyz and the systemd status say it.

@@ -269,7 +269,24 @@ std::optional<response> readyz(request_ctx& c) {
     w.Uint64(r.applied);
     w.Key("apply_lag_seconds");
     w.Double(r.apply_lag_seconds);
+    if (r.replication_known) {
+      w.Key("stream_replicas");
+      w.Int(r.replicas);
+      w.Key("stream_replicas_wanted");
+      w.Int(r.replicas_wanted);
+      w.Key("stream_replicas_current");
+      w.Int(r.replicas_current);
+    }
     w.EndObject();
+    // What is wrong with the stream's replication: worth an operator's look, no reason to
+    // take this node out of service (every node would be at once).
+    if (!r.replication_problems.empty()) {
+      w.Key("warnings");
+      w.StartArray();
+      for (const auto& why : r.replication_problems)
+        domain::write_string(w, why);
+      w.EndArray();
+    }
   }
   if (!reasons.empty()) {
     w.Key("reasons");
@@ -304,6 +321,23 @@ std::optional<response> metrics(request_ctx& c) {
         "# TYPE referrald_cluster_applied_seq gauge\n"
         "referrald_cluster_applied_seq " +
         std::to_string(ready.applied) + "\n";
+    if (ready.replication_known) {
+      r.body +=
+          "# HELP referrald_cluster_stream_replicas Replicas the cluster's stream has.\n"
+          "# TYPE referrald_cluster_stream_replicas gauge\n"
+          "referrald_cluster_stream_replicas " +
+          std::to_string(ready.replicas) +
+          "\n# HELP referrald_cluster_stream_replicas_wanted Replicas the stream should have "
+          "(--cluster-replicas, or the cluster's size up to 3).\n"
+          "# TYPE referrald_cluster_stream_replicas_wanted gauge\n"
+          "referrald_cluster_stream_replicas_wanted " +
+          std::to_string(ready.replicas_wanted) +
+          "\n# HELP referrald_cluster_stream_replicas_current Replicas of the stream online and "
+          "caught up with its leader (the leader included).\n"
+          "# TYPE referrald_cluster_stream_replicas_current gauge\n"
+          "referrald_cluster_stream_replicas_current " +
+          std::to_string(ready.replicas_current) + "\n";
+    }
   }
   return r;
 }

@@ -1,5 +1,10 @@
 #include "store/cluster_log.hpp"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <nats/nats.h>
 
 #include <algorithm>
@@ -7,11 +12,14 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "domain/base/codec.hpp"
 #include "domain/base/digest.hpp"
+#include "infra/log.hpp"
 
 namespace referrald::store {
 
@@ -225,6 +233,118 @@ struct cluster_log::impl {
   std::condition_variable watch_cv;
   bool stopping = false;
 
+  mutable std::mutex replication_mu;
+  cluster_log::replication replication;  // under replication_mu
+  std::chrono::steady_clock::time_point replication_checked{};
+  std::chrono::steady_clock::time_point raise_logged{};
+
+  mutable std::mutex names_mu;
+  mutable std::map<std::string, std::string> server_names;  // URL -> the server it names
+
+  // The server a URL names, as the lowest address its host resolves to and the port
+  // ("nats://localhost:4222" and "nats://127.0.0.1:4222" are one server); the URL itself
+  // when the host does not resolve. Cached.
+  std::string server_of(const std::string& url) const {
+    std::lock_guard lock(names_mu);
+    if (auto it = server_names.find(url); it != server_names.end()) return it->second;
+    std::string_view rest = url;
+    if (auto scheme = rest.find("://"); scheme != std::string_view::npos)
+      rest.remove_prefix(scheme + 3);
+    if (auto at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
+    auto colon = rest.rfind(':');
+    std::string host(rest.substr(0, colon));
+    std::string port =
+        colon == std::string_view::npos ? "4222" : std::string(rest.substr(colon + 1));
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
+    std::string name = url;
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (getaddrinfo(host.c_str(), nullptr, &hints, &found) == 0) {
+      std::set<std::string> addresses;
+      for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+        char text[INET6_ADDRSTRLEN] = {};
+        const void* raw =
+            a->ai_family == AF_INET
+                ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
+                : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
+        if (inet_ntop(a->ai_family, raw, text, sizeof text) != nullptr) {
+          // IPv4 first ("4" sorts before "6"), so that a name with both resolves as its
+          // IPv4 address does.
+          addresses.insert((a->ai_family == AF_INET ? "4 " : "6 ") + std::string(text));
+        }
+      }
+      freeaddrinfo(found);
+      if (!addresses.empty()) name = addresses.begin()->substr(2) + ":" + port;
+    }
+    server_names.emplace(url, name);
+    return name;
+  }
+
+  // The servers of the cluster this client knows: those given and those the servers
+  // advertise, each counted once however it is named; at least one.
+  int known_servers() const {
+    std::set<std::string> servers;
+    char** urls = nullptr;
+    int count = 0;
+    if (natsConnection_GetServers(nc, &urls, &count) == NATS_OK) {
+      for (int i = 0; i < count; ++i) {
+        servers.insert(server_of(urls[i]));
+        std::free(urls[i]);
+      }
+      std::free(static_cast<void*>(urls));
+    }
+    for (const auto& given : options.servers)
+      servers.insert(server_of(given));
+    return std::max<int>(1, static_cast<int>(servers.size()));
+  }
+
+  // The most servers the cluster has told this client of: a server that goes down leaves
+  // the count it advertises, never the number of replicas wanted.
+  mutable std::atomic<int> most_known{0};
+
+  int most_known_servers() const {
+    int now = known_servers();
+    int seen = most_known.load();
+    while (now > seen && !most_known.compare_exchange_weak(seen, now)) {
+    }
+    return std::max(now, seen);
+  }
+
+  // Waits (at most 2 s, and not past `deadline`) until the number of servers the cluster
+  // advertises has held still for half a second.
+  void settle_known_servers(std::chrono::steady_clock::time_point deadline) {
+    using namespace std::chrono_literals;
+    auto until = std::min(deadline, std::chrono::steady_clock::now() + 2s);
+    int last = -1;
+    auto since = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() < until) {
+      int now = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED ? most_known_servers() : -1;
+      if (now != last) {
+        last = now;
+        since = std::chrono::steady_clock::now();
+      } else if (now >= 0 && std::chrono::steady_clock::now() - since >= 500ms) {
+        return;
+      }
+      nats_Sleep(50);
+    }
+  }
+
+  int wanted_replicas() const {
+    return options.replicas > 0 ? options.replicas : std::min(3, most_known_servers());
+  }
+
+  // Where the wanted number comes from, for messages.
+  std::string replicas_basis() const {
+    if (options.replicas > 0) {
+      return std::to_string(options.replicas) + " asked for (--cluster-replicas)";
+    }
+    int known = most_known_servers();
+    return std::to_string(std::min(3, known)) + " for the " + std::to_string(known) + " server" +
+           (known == 1 ? "" : "s") + " the cluster advertises";
+  }
+
   static void on_message(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
     auto* self = static_cast<impl*>(closure);
     self->last_delivery = std::chrono::steady_clock::now();
@@ -272,9 +392,12 @@ struct cluster_log::impl {
     using namespace std::chrono_literals;
     std::unique_lock lock(watch_mu);
     while (!watch_cv.wait_for(lock, 1s, [&] { return stopping; })) {
-      if (std::chrono::steady_clock::now() - last_delivery.load() < 3s) continue;
       lock.unlock();
-      resubscribe_if_behind();
+      // What it saw, and what it could not raise, are kept and logged by the check itself.
+      if (std::chrono::steady_clock::now() - replication_checked >= 5s) {
+        (void)check_replication();
+      }
+      if (std::chrono::steady_clock::now() - last_delivery.load() >= 3s) resubscribe_if_behind();
       lock.lock();
     }
   }
@@ -297,6 +420,91 @@ struct cluster_log::impl {
     }
     std::lock_guard lock(follow_mu);
     if (subscribe()) last_delivery = std::chrono::steady_clock::now();
+  }
+
+  // Raises the stream's replicas to `wanted` (the rest of its configuration kept). An
+  // error naming both numbers when the cluster cannot place them.
+  domain::status raise_replicas(const jsStreamConfig& current, int wanted) {
+    jsStreamConfig cfg = current;
+    cfg.Replicas = wanted;
+    jsOptions o = js_options();
+    jsErrCode code = jsErrCode(0);
+    jsStreamInfo* si = nullptr;
+    natsStatus s = js_UpdateStream(&si, js, &cfg, &o, &code);
+    if (s == NATS_OK) {
+      jsStreamInfo_Destroy(si);
+      return {};
+    }
+    auto e = nats_error("raising the stream's replicas", s, code);
+    std::string why = "the stream " + options.stream + " has " + std::to_string(current.Replicas) +
+                      " replica" + (current.Replicas == 1 ? "" : "s") + ", fewer than the " +
+                      std::to_string(wanted) + " wanted (" + replicas_basis() +
+                      "), and the cluster cannot hold more now: " + e.message;
+    if (code == JSClusterNoPeersErr || code == JSInsufficientResourcesErr ||
+        code == JSStreamReplicasNotSupportedErr) {
+      return domain::make_error(domain::errc::validation_failed, why);
+    }
+    return domain::make_error(e.code, why);
+  }
+
+  // Looks at the stream's replication, raises its replicas when fewer than wanted and this
+  // client is a writer, and keeps what it saw for replication_status().
+  domain::status check_replication(bool* raised_now = nullptr) {
+    replication_checked = std::chrono::steady_clock::now();
+    jsOptions o = js_options(std::chrono::milliseconds(2000));
+    jsErrCode code = jsErrCode(0);
+    jsStreamInfo* si = nullptr;
+    natsStatus s = js_GetStreamInfo(&si, js, options.stream.c_str(), &o, &code);
+    if (s != NATS_OK) return nats_error("reading the stream's replication", s, code);
+    cluster_log::replication r;
+    r.known = true;
+    r.wanted = wanted_replicas();
+    r.replicas = si->Config != nullptr ? static_cast<int>(si->Config->Replicas) : 0;
+    domain::status raised;
+    if (options.create && si->Config != nullptr && r.replicas < r.wanted) {
+      raised = raise_replicas(*si->Config, r.wanted);
+      auto now = std::chrono::steady_clock::now();
+      if (raised) {
+        if (raised_now != nullptr) *raised_now = true;
+        infra::log(infra::log_level::warn, "raised the replicas of the stream " + options.stream +
+                                               " from " + std::to_string(r.replicas) + " to " +
+                                               std::to_string(r.wanted));
+      } else if (now - raise_logged >= std::chrono::minutes(1)) {
+        raise_logged = now;
+        infra::log(infra::log_level::warn, raised.err().message);
+      }
+    }
+    if (si->Cluster != nullptr) {
+      bool led = si->Cluster->Leader != nullptr && si->Cluster->Leader[0] != '\0';
+      r.current = led ? 1 : 0;
+      if (!led) r.problems.emplace_back("the stream has no leader");
+      for (int i = 0; i < si->Cluster->ReplicasLen; ++i) {
+        const jsPeerInfo* p = si->Cluster->Replicas[i];
+        std::string name = p->Name != nullptr ? p->Name : "?";
+        if (p->Offline) {
+          r.problems.push_back("replica " + name + " is offline");
+        } else if (!p->Current) {
+          r.problems.push_back("replica " + name + " is lagging (" + std::to_string(p->Lag) +
+                               " operations behind)");
+        } else {
+          ++r.current;
+        }
+      }
+    } else {
+      r.current = 1;  // a server without a cluster: the one replica is the server itself
+    }
+    jsStreamInfo_Destroy(si);
+    if (r.replicas < r.wanted) {
+      r.problems.insert(r.problems.begin(),
+                        "the stream is under-replicated: " + std::to_string(r.replicas) +
+                            " replica" + (r.replicas == 1 ? "" : "s") + ", " +
+                            std::to_string(r.wanted) + " wanted");
+    }
+    {
+      std::lock_guard lock(replication_mu);
+      replication = std::move(r);
+    }
+    return raised;
   }
 
   ~impl() {
@@ -444,7 +652,7 @@ struct cluster_log::impl {
     cfg.Subjects = subjects;
     cfg.SubjectsLen = 1;
     cfg.Storage = js_FileStorage;
-    cfg.Replicas = options.replicas;
+    cfg.Replicas = wanted_replicas();
     cfg.DenyDelete = true;
     cfg.DenyPurge = true;
     cfg.MaxMsgSize = k_max_message_bytes;
@@ -457,7 +665,16 @@ struct cluster_log::impl {
       if (s != NATS_OK) jsStreamInfo_Destroy(si);
       return domain::make_error(domain::errc::unavailable, "the stream was just created");
     }
-    return nats_error("creating the stream", s, code);
+    auto e = nats_error("creating the stream", s, code);
+    if (code == JSStreamReplicasNotSupportedErr || code == JSClusterNoPeersErr ||
+        code == JSInsufficientResourcesErr) {
+      // A server outside any cluster never holds more than one replica; a cluster whose
+      // servers are still starting may soon (retried until the start wait is over).
+      e.message = "the cluster cannot hold a stream of " + std::to_string(cfg.Replicas) +
+                  " replicas (" + replicas_basis() + "): " + e.message;
+      if (code == JSStreamReplicasNotSupportedErr) e.code = domain::errc::validation_failed;
+    }
+    return e;
   }
 };
 
@@ -513,15 +730,32 @@ domain::result<std::unique_ptr<cluster_log>> cluster_log::open(const cluster_opt
   // its metadata leader a moment after its servers start, and a request sent before that
   // gets no answer at all.
   auto deadline = std::chrono::steady_clock::now() + std::max(o.timeout, o.start_wait);
-  for (;;) {
-    auto st = p->ensure_stream(
-        std::min<std::chrono::milliseconds>(o.timeout, std::chrono::milliseconds(500)));
-    if (st) break;
-    if (st.err().code != domain::errc::unavailable ||
-        std::chrono::steady_clock::now() >= deadline) {
-      return std::move(st).err();
+  // How many servers the cluster has, before the stream is made with that many replicas: a
+  // server tells a client the others as their routes come up, within a moment of a start.
+  p->settle_known_servers(deadline);
+  auto until_led = [&]() -> domain::status {
+    for (;;) {
+      auto st = p->ensure_stream(
+          std::min<std::chrono::milliseconds>(o.timeout, std::chrono::milliseconds(500)));
+      if (st) return st;
+      if (st.err().code != domain::errc::unavailable ||
+          std::chrono::steady_clock::now() >= deadline) {
+        return st;
+      }
+      nats_Sleep(50);
     }
-    nats_Sleep(50);
+  };
+  if (auto st = until_led(); !st) return std::move(st).err();
+  // The stream holds as many replicas as wanted, or a writer raises it now (and waits for
+  // its leader again: the raise moves the stream); when the cluster cannot hold them, the
+  // node does not start on a stream with fewer copies of the history than asked for.
+  bool raised = false;
+  auto checked = p->check_replication(&raised);
+  if (!checked && o.create && checked.err().code == domain::errc::validation_failed) {
+    return std::move(checked).err();
+  }
+  if (raised) {
+    if (auto st = until_led(); !st) return std::move(st).err();
   }
   return std::unique_ptr<cluster_log>(new cluster_log(std::move(p)));
 }
@@ -663,6 +897,15 @@ domain::status cluster_log::for_each_account(const std::function<bool(const std:
   for (const auto& a : accounts)
     if (!fn(a)) break;
   return {};
+}
+
+int cluster_log::wanted_replicas() const { return impl_->wanted_replicas(); }
+
+int cluster_log::known_servers() const { return impl_->most_known_servers(); }
+
+cluster_log::replication cluster_log::replication_status() const {
+  std::lock_guard lock(impl_->replication_mu);
+  return impl_->replication;
 }
 
 std::string cluster_log::new_writer() {

@@ -117,7 +117,10 @@ domain::result<cluster_write> decode_cluster_write(std::string_view payload);
 struct cluster_options {
   std::vector<std::string> servers;  // nats://host:port
   std::string node_name;             // the connection's name, seen in the servers' monitoring
-  int replicas = 3;                  // of the stream, when this node creates it
+  // Replicas the stream must have: made with them, raised to them by a writer (create
+  // true) that finds fewer. 0: the cluster's size as its servers tell a client (the
+  // servers they advertise, else those given), at most 3.
+  int replicas = 0;
   std::string stream = "REFERRALD";
   std::chrono::milliseconds timeout{5000};  // for one request to the cluster
   // For one append: short, so that a write sent to a server that just went away is
@@ -183,6 +186,24 @@ class cluster_log {
   // One follower at a time.
   domain::status follow(std::uint64_t from,
                         std::function<void(domain::result<cluster_message>)> fn);
+
+  // The replicas wanted (cluster_options::replicas, or the cluster's size), and how many
+  // servers the cluster told this client of.
+  int wanted_replicas() const;
+  int known_servers() const;
+
+  // The stream's replication as last seen (every few seconds, by a thread of the log's):
+  // the replicas it has, those caught up and online, and what is wrong. A writer also
+  // raises the stream's replicas to the wanted number when it finds fewer (once the
+  // cluster has the servers), and logs it.
+  struct replication {
+    bool known = false;  // at least one look succeeded
+    int replicas = 0;    // the stream's configured replicas
+    int wanted = 0;
+    int current = 0;  // the leader and the followers caught up and online
+    std::vector<std::string> problems;  // "under-replicated ...", "replica n2 is offline"...
+  };
+  replication replication_status() const;
 
   // The stream as the cluster reports it: its leader, replicas and size.
   struct stream_status {

@@ -154,11 +154,14 @@ server running, use the /api-keys API.
 
 constexpr const char* k_cluster_usage =
     R"(usage: referralctl cluster import --data DIR --cluster nats://HOST:PORT[,nats://...]
-       referralctl cluster status --cluster nats://HOST:PORT[,nats://...]
+                                 [--replicas N]
+       referralctl cluster status --cluster nats://HOST:PORT[,nats://...] [--replicas N]
 
 status prints the event stream's leader, each replica (caught up, lagging by how many
-operations, or offline) and the stream's size, as JSON; exit 1 when the cluster does not
-answer or the stream has no leader.
+operations, or offline), the replicas it has and should have (--replicas N, else the
+servers the cluster advertises, at most 3), what is wrong with its replication, and the
+stream's size, as JSON; exit 1 when the cluster does not answer, the stream has no leader
+or it has fewer replicas than it should.
 
 import:
 
@@ -171,8 +174,10 @@ data directories: each fills its own copy from the stream).
 
 Refused, with nothing written, when the stream already holds one of the accounts or key
 ids (an import made twice, or into a cluster already written to). The stream is created
-when the cluster has none, with min(3, servers) replicas. Check the result with
-'referralctl --cluster URLS verify'.
+when the cluster has none, with --replicas N replicas (default: the servers the cluster
+advertises, at most 3; never the number of URLs given), and raised to them when it has
+fewer; the import is refused when the cluster cannot hold them. Check the result with
+'referralctl --cluster URLS verify' and 'referralctl --cluster URLS cluster status'.
 )";
 
 constexpr const char* k_import_usage =
@@ -206,7 +211,7 @@ struct args {
 // Options that take a value; the others are flags.
 const std::set<std::string> k_value_options = {
     "data",   "account", "at",   "seq",    "entity", "id",     "name", "role",   "accounts",
-    "brands", "file",    "mode", "format", "out",    "server", "key",  "cluster"};
+    "brands", "file",    "mode", "format", "out",    "server", "key",  "cluster", "replicas"};
 const std::set<std::string> k_flag_options = {"include-inactive", "no-snapshots", "version",
                                               "validate-only"};
 
@@ -220,7 +225,7 @@ const std::map<std::string, std::set<std::string>> k_command_options = {
     {"keys", {"name", "role", "accounts", "brands"}},
     {"import", {"entity", "account", "file", "mode", "validate-only", "server", "key"}},
     {"export", {"entity", "account", "format", "include-inactive", "out", "server", "key"}},
-    {"cluster", {"cluster"}},
+    {"cluster", {"cluster", "replicas"}},
     {"help", {}},
 };
 
@@ -896,15 +901,31 @@ int cmd_export(const args& a) {
   return 0;
 }
 
-int cluster_status(const std::string& urls) {
+// --replicas N (1-5), or 0 when not given; -1 after a usage error.
+int replicas_option(const args& a) {
+  auto r = a.options.find("replicas");
+  if (r == a.options.end()) return 0;
+  int n = 0;
+  const std::string& v = r->second;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc{} || ptr != v.data() + v.size() || n < 1 || n > 5) {
+    usage_error("--replicas must be a whole number from 1 to 5");
+    return -1;
+  }
+  return n;
+}
+
+int cluster_status(const std::string& urls, int replicas) {
   store::cluster_options o;
   o.servers = cluster_servers(urls);
   o.node_name = "referralctl";
   o.create = false;
+  o.replicas = replicas;
   auto log = store::cluster_log::open(o);
   if (!log) return failed(log.err());
   auto st = (*log)->status();
   if (!st) return failed(st.err());
+  auto rep = (*log)->replication_status();
   rapidjson::StringBuffer buf;
   domain::json_writer w(buf);
   w.StartObject();
@@ -914,6 +935,17 @@ int cluster_status(const std::string& urls) {
   w.String(st->leader.c_str());
   w.Key("replicas");
   w.Int(st->replicas);
+  w.Key("replicas_wanted");
+  w.Int((*log)->wanted_replicas());
+  w.Key("replicas_current");
+  w.Int(rep.current);
+  w.Key("known_servers");
+  w.Int((*log)->known_servers());
+  w.Key("problems");
+  w.StartArray();
+  for (const auto& why : rep.problems)
+    domain::write_string(w, why);
+  w.EndArray();
   w.Key("followers");
   w.StartArray();
   for (const auto& f : st->followers) {
@@ -937,7 +969,7 @@ int cluster_status(const std::string& urls) {
   w.Uint64(st->last_seq);
   w.EndObject();
   std::fprintf(stdout, "%s\n", buf.GetString());
-  return st->leader.empty() ? 1 : 0;
+  return st->leader.empty() || st->replicas < (*log)->wanted_replicas() ? 1 : 0;
 }
 
 int cmd_cluster(const std::string& dir, const args& a) {
@@ -950,13 +982,15 @@ int cmd_cluster(const std::string& dir, const args& a) {
   }
   auto urls = cluster_urls(a);
   if (urls.empty()) return usage_error("cluster " + a.positional[1] + " needs --cluster URLS");
-  if (a.positional[1] == "status") return cluster_status(urls);
+  int replicas = replicas_option(a);
+  if (replicas < 0) return 2;
+  if (a.positional[1] == "status") return cluster_status(urls, replicas);
   auto db = open_store(dir, false);
   if (!db) return 1;
   store::cluster_options o;
   o.servers = cluster_servers(urls);
   o.node_name = "referralctl";
-  o.replicas = static_cast<int>(std::min<std::size_t>(3, o.servers.size()));
+  o.replicas = replicas;  // 0: the cluster's size, at most 3
   auto log = store::cluster_log::open(o);
   if (!log) return failed(log.err());
   auto done =

@@ -75,8 +75,9 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
                          by commas), written and read by every node (rules, API keys,
                          AI connections and referrals); --data is this node's copy
   --node-name NAME       this node's name in the cluster (default: the host name)
-  --cluster-replicas N   replicas of the stream when this node creates it (default 3, or
-                         the number of --cluster servers when fewer; 1-5)
+  --cluster-replicas N   replicas the stream must have (1-5; default: the servers the
+                         cluster advertises, at most 3): made with them, raised to them
+                         when it has fewer, and no start when the cluster cannot hold them
   --cluster-wait SECONDS
                          how long a starting node waits for the cluster to answer and
                          elect the stream's leader before giving up (default 30)
@@ -142,7 +143,7 @@ struct config {
   std::vector<std::string> cors_origins;
   std::vector<std::string> cluster;  // nats:// URLs; empty: embedded mode
   std::string node_name;
-  std::size_t cluster_replicas = 0;  // 0: min(3, servers)
+  std::size_t cluster_replicas = 0;  // 0: the cluster's size, at most 3
   std::size_t cluster_wait_seconds = 30;
 };
 
@@ -464,7 +465,7 @@ std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
 using key_creator = std::function<domain::result<domain::api_key>(const domain::api_key_request&,
                                                                   const std::string& secret)>;
 domain::status bootstrap_once(store::db& db, const key_creator& create,
-                              const std::string& secret_file) {
+                              const std::string& secret_file, bool last_attempt) {
   auto keys = store::key_store(db).load_all();
   if (!keys) throw std::runtime_error(keys.err().message);
   domain::api_key_request admin{"bootstrap admin", domain::role::admin, {true, {}, true, {}}, {}};
@@ -485,6 +486,9 @@ domain::status bootstrap_once(store::db& db, const key_creator& create,
     }
     auto k = create(admin, secret);
     if (!k && k.err().code == domain::errc::conflict) return std::move(k).err();
+    if (!k && k.err().code == domain::errc::unavailable && !last_attempt) {
+      return std::move(k).err();  // a cluster electing a leader: asked again in a moment
+    }
     if (!k && (k.err().code == domain::errc::insufficient_storage ||
                k.err().code == domain::errc::unavailable)) {
       // The store still serves reads; the key is installed by a later start.
@@ -532,10 +536,11 @@ domain::status bootstrap_once(store::db& db, const key_creator& create,
 }
 
 // bootstrap_once, looking again after another node made a key at the same moment (its key
-// reaches this node's copy a moment later, and may be the one wanted).
+// reaches this node's copy a moment later, and may be the one wanted), or while a cluster
+// cannot take the write for a moment (5 s at most).
 void bootstrap_keys(store::db& db, const key_creator& create, const std::string& secret_file) {
   for (int attempt = 0;; ++attempt) {
-    auto st = bootstrap_once(db, create, secret_file);
+    auto st = bootstrap_once(db, create, secret_file, attempt == 50);
     if (st || attempt == 50) {
       if (!st) throw std::runtime_error(st.err().message);
       return;
@@ -593,9 +598,9 @@ int main(int argc, char** argv) {
         cs.node_name = host_name;
       }
       cs.start_wait = std::chrono::seconds(cfg.cluster_wait_seconds);
-      cs.replicas = static_cast<int>(cfg.cluster_replicas != 0
-                                         ? cfg.cluster_replicas
-                                         : std::min<std::size_t>(3, cfg.cluster.size()));
+      // 0: the cluster's size as its servers advertise it (never the number of URLs given:
+      // one URL of a three-server cluster must not make a stream of one replica).
+      cs.replicas = static_cast<int>(cfg.cluster_replicas);
       ropts.cluster = std::move(cs);
     }
     actors::runtime runtime(*db, ropts);

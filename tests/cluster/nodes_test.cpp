@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "tests/cluster/helpers.hpp"
+#include "tests/cluster/nodes.hpp"
 #include "tests/support/command.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/nats_cluster.hpp"
@@ -21,134 +22,6 @@
 using namespace referrald;
 using namespace referrald::testing;
 using namespace std::chrono_literals;
-
-namespace {
-
-struct cluster_node {
-  temp_dir dir;
-  std::unique_ptr<server_process> server;
-
-  server_process::options opts;
-
-  cluster_node(const nats_cluster& c, const std::string& name) {
-    opts.data_dir = dir.path();
-    opts.args = {"--cluster", c.urls(), "--node-name", name};
-    server = std::make_unique<server_process>(opts);
-  }
-  // Starts the node again on its data directory (after a kill).
-  void restart() {
-    server.reset();
-    server = std::make_unique<server_process>(opts);
-  }
-  std::unique_ptr<http_client> client() {
-    return std::make_unique<http_client>(server->port(), admin_secret);
-  }
-};
-
-std::string body(const std::string& domain) {
-  return R"({"domain":")" + domain + R"(","utm_source":"s"})";
-}
-
-// Polls until `fn` is true or 5 s passed.
-template <class Fn>
-bool eventually(Fn fn) {
-  for (auto until = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < until;
-       std::this_thread::sleep_for(20ms)) {
-    if (fn()) return true;
-  }
-  return fn();
-}
-
-// Creates rules "<prefix><i>.com" in `account` through `node`, one after another, until
-// `count` were acknowledged (201) or 120 s passed; a refused write (503, while the cluster
-// elects a leader or the node reconnects) is made again. `pause` is called before each
-// write. Runs on a thread of its own: it records what went wrong in `problem` (Boost.Test
-// assertions belong to the test's thread), which the test checks after joining it.
-struct rule_writer {
-  std::string account;
-  std::string prefix;
-  std::vector<std::string> acknowledged;
-  int refused = 0;
-  std::string problem;
-
-  template <class Pause>
-  void run(cluster_node& node, int count, Pause&& pause) {
-    std::uint16_t port = 0;
-    std::unique_ptr<http_client> c;
-    auto until = std::chrono::steady_clock::now() + 120s;
-    for (int i = 0; static_cast<int>(acknowledged.size()) < count;) {
-      if (std::chrono::steady_clock::now() > until) {
-        problem = "only " + std::to_string(acknowledged.size()) + " of " + std::to_string(count) +
-                  " writes acknowledged in 120 s";
-        return;
-      }
-      pause(static_cast<int>(acknowledged.size()));
-      if (!node.server || node.server->port() != port) {
-        port = node.server->port();
-        c = std::make_unique<http_client>(port, admin_secret);
-      }
-      std::string domain = prefix + std::to_string(i) + ".com";
-      http_reply r;
-      try {
-        r = c->post("/passthrough-referrers?account_id=" + account, body(domain));
-      } catch (const std::exception&) {
-        c.reset();
-        port = 0;
-        std::this_thread::sleep_for(100ms);
-        continue;
-      }
-      if (r.status == 201u) {
-        acknowledged.push_back(domain);
-        ++i;
-      } else if (r.status == 409u) {
-        ++i;  // an earlier attempt that was refused did land: not acknowledged, not lost
-      } else if (r.status == 503u) {
-        ++refused;
-        std::this_thread::sleep_for(100ms);
-      } else {
-        problem = std::to_string(r.status) + " " + r.body;
-        return;
-      }
-    }
-  }
-};
-
-// Every acknowledged rule is on the node (waiting for it to catch up).
-void expect_all_on(cluster_node& node, const std::string& account,
-                   const std::vector<std::string>& domains) {
-  std::string list, missing;
-  bool all = eventually([&] {
-    list = node.client()->get("/passthrough-referrers?account_id=" + account).body;
-    missing.clear();
-    for (const auto& d : domains)
-      if (list.find('"' + d + '"') == std::string::npos) missing += d + " ";
-    return missing.empty();
-  });
-  BOOST_TEST(
-      all,
-      "acknowledged rules missing on the node listening on "
-          << node.server->port() << ": " << missing << "; "
-          << list.substr(list.find("\"total\"") == std::string::npos ? 0 : list.find("\"total\"")));
-  if (!all) {
-    BOOST_TEST_MESSAGE("readyz: " << node.client()->get("/readyz").body);
-    BOOST_TEST_MESSAGE("log: " << node.server->stderr_text());
-  }
-}
-
-// The index of the NATS server leading the stream (servers are named n1, n2, ...).
-int stream_leader(const nats_cluster& nats) {
-  auto log = open_log(nats);
-  for (int tries = 0; tries < 50; ++tries, std::this_thread::sleep_for(100ms)) {
-    auto status = log->status();
-    if (!status) continue;
-    const std::string& leader = status->leader;
-    if (leader.size() > 1 && leader.front() == 'n') return std::stoi(leader.substr(1)) - 1;
-  }
-  BOOST_FAIL("the stream has no leader");
-  return 0;
-}
-
-}  // namespace
 
 BOOST_AUTO_TEST_SUITE(cluster_nodes)
 
