@@ -48,8 +48,12 @@ struct connections_state {
   std::map<key_type, domain::connection> tip;
   domain::ulid_generator ids;  // ids sort in creation order, across restarts too
   write_pipeline<domain::connection> writes;
-  // Cluster mode: writes in flight as records ("referrald.records.connections." brand).
-  record_writes<domain::connection> records;
+  // Cluster mode: each change claims the position of its brand's subject
+  // ("referrald.records.connections." brand): decided one at a time on this node's copy as
+  // it stood at `brand_head`, and made again when another node's change of the brand came
+  // first (actors/write_pipeline.hpp, fenced_records).
+  fenced_records<domain::connection> fenced;
+  std::uint64_t brand_head = 0;
 };
 
 using self_ptr = connections_actor::stateful_pointer<connections_state>;
@@ -83,8 +87,27 @@ void reload(self_ptr self) {
     st.committed[{c.brand_id, c.id}] = std::move(c);
   }
   st.tip = st.committed;
-  st.records.for_each([&](const domain::connection& c) { st.tip[{c.brand_id, c.id}] = c; });
   publish(self);
+}
+
+std::string brand_scope(std::int64_t brand_id) {
+  return "connections." + std::to_string(brand_id);
+}
+
+// Cluster mode, at the start of an attempt: the position of the brand's subject in this
+// node's copy, then the connections as the copy has them (in that order: a change claims
+// no later position than the state it was decided on). False, with `reply` answered, when
+// the copy cannot be read.
+bool decide_on_copy(self_ptr self, std::int64_t brand_id, const reply_to& reply) {
+  auto& st = self->state;
+  auto head = st.svc->cache->scope_head(brand_scope(brand_id));
+  if (!head) {
+    reply->deliver(std::move(head).err());
+    return false;
+  }
+  st.brand_head = *head;
+  reload(self);
+  return true;
 }
 
 // `type` ("connection.created", "connection.deleted") by key `key_id` goes to the brand's
@@ -105,9 +128,9 @@ void submit(self_ptr self, domain::connection c, reply_to reply, std::string res
                           });
   st.tip[{c.brand_id, c.id}] = c;
   if (st.svc->records != nullptr) {
-    std::string scope = "connections." + std::to_string(c.brand_id);
-    st.records.submit(*st.svc->records, caf::actor_cast<connections_actor>(self), std::move(scope),
-                      batch, std::nullopt, std::move(c), std::move(reply), std::move(response));
+    std::string scope = brand_scope(c.brand_id);
+    st.fenced.submit(*st.svc->records, caf::actor_cast<connections_actor>(self), std::move(scope),
+                     batch, st.brand_head, std::move(c), std::move(reply), std::move(response));
     return;
   }
   st.writes.submit(*st.svc->commits, caf::actor_cast<connections_actor>(self), std::move(batch),
@@ -153,14 +176,40 @@ void delete_connection(self_ptr self, connection_delete_req& req) {
 
 void on_cluster_ack(self_ptr self, const commit_ack& ack) {
   auto& st = self->state;
-  auto w = st.records.take(ack);
+  auto w = st.fenced.take(ack);
   if (!w) return;
   reload(self);  // applied here before the acknowledgement: the change is in the store
-  if (ack.ok) {
+  if (!ack.ok && static_cast<domain::errc>(ack.code) == domain::errc::conflict) {
+    if (st.fenced.can_retry()) {
+      // Made again once this node has applied the change that came first.
+      self->delayed_send(self, std::chrono::milliseconds(20), retry_write_atom_v);
+      return;
+    }
+    w->reply->deliver(domain::make_error(
+        domain::errc::unavailable,
+        "other nodes kept changing this brand's connections while this change was made; "
+        "retry it"));
+  } else if (ack.ok) {
     w->reply->deliver(std::move(w->response));
   } else {
     w->reply->deliver(domain::make_error(static_cast<domain::errc>(ack.code), ack.error));
   }
+  st.fenced.done();
+}
+
+// Runs a change: at once in embedded mode; in cluster mode in its turn, decided on this
+// node's copy as it stands then.
+template <class Req>
+void in_turn(self_ptr self, Req& req, void (*handle)(self_ptr, Req&)) {
+  if (self->state.svc->records == nullptr) {
+    handle(self, req);
+    return;
+  }
+  self->state.fenced.run([self, req, handle]() mutable {
+    if (!decide_on_copy(self, req.brand_id, req.reply)) return;
+    Req copy = req;  // an attempt made again starts from the request as it came
+    handle(self, copy);
+  });
 }
 
 void on_ack(self_ptr self, commit_ack& ack) {
@@ -189,10 +238,13 @@ connections_actor::behavior_type connections_behavior(self_ptr self,
   st.tip = st.committed;
   return {
       [self](connection_create_req& req) {
-        contain("connections", req, [&] { create_connection(self, req); });
+        contain("connections", req, [&] { in_turn(self, req, create_connection); });
       },
       [self](connection_delete_req& req) {
-        contain("connections", req, [&] { delete_connection(self, req); });
+        contain("connections", req, [&] { in_turn(self, req, delete_connection); });
+      },
+      [self](retry_write_atom tick) {
+        contain("connections", tick, [&] { (void)self->state.fenced.again(); });
       },
       [self](commit_ack& ack) {
         contain("connections", ack, [&] {

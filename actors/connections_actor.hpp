@@ -10,6 +10,12 @@
 //   connection_create_req{brand_id, request} -> connection (durable)
 //   connection_delete_req{brand_id, id}      -> "" (durable) | not_found
 //   commit_ack{ticket, ok, error}            -> (from the commit queue) completes writes
+//   cluster_sync_atom                        -> reads the connections again (cluster mode)
+//   retry_write_atom                         -> makes a change beaten by another node's again
+//
+// In cluster mode each change claims the position of its brand's subject, decided on what
+// every earlier change of the brand left (actors/write_pipeline.hpp, fenced_records): a
+// delete never meets a copy that missed another node's change.
 
 #include <caf/typed_actor.hpp>
 
@@ -23,7 +29,8 @@ namespace referrald::actors {
 
 using connections_actor =
     caf::typed_actor<caf::reacts_to<connection_create_req>, caf::reacts_to<connection_delete_req>,
-                     caf::reacts_to<commit_ack>, caf::reacts_to<cluster_sync_atom>>;
+                     caf::reacts_to<commit_ack>, caf::reacts_to<cluster_sync_atom>,
+                     caf::reacts_to<retry_write_atom>>;
 
 // `all` is every stored connection; `publish` is called with the initial table before
 // this returns and after every durable change.

@@ -32,15 +32,13 @@ struct keys_actor_state {
   std::map<std::int64_t, domain::api_key> tip;
   write_pipeline<domain::api_key> writes;  // each item: the key after the change
 
-  // Cluster mode: each write is a record of its own (subject "referrald.records.keys."
-  // id), acknowledged once this node has applied it; `committed` is then read back from
-  // the store, which every node's follower keeps the same.
-  struct key_write {
-    domain::api_key key;
-    std::function<void()> redo;  // a create: made again with another id when it was taken
-  };
-  record_writes<key_write> records;
-  std::int64_t id_floor = 0;  // ids other nodes took: new keys get larger ones
+  // Cluster mode: every key write of the cluster claims the position of one subject,
+  // "referrald.records.keys" (store/cluster_log.hpp), so that each is decided on all the
+  // key writes before it: one at a time on this node, each decided on this node's copy
+  // (`committed`, read back from the store, which every node's follower keeps the same)
+  // as it stood at position `keys_head`, and made again when another node's came first.
+  fenced_records<domain::api_key> fenced;
+  std::uint64_t keys_head = 0;
 };
 
 using self_ptr = keys_actor::stateful_pointer<keys_actor_state>;
@@ -81,8 +79,23 @@ void reload(self_ptr self) {
   for (auto& k : *all)
     st.committed[k.id] = std::move(k);
   st.tip = st.committed;
-  st.records.for_each([&](const keys_actor_state::key_write& w) { st.tip[w.key.id] = w.key; });
   publish(self);
+}
+
+// Cluster mode, at the start of an attempt: the position of the keys subject in this
+// node's copy, then the keys as the copy has them (read in that order, a write claims no
+// later position than the state it was decided on). False, with `reply` answered, when the
+// copy cannot be read.
+bool decide_on_copy(self_ptr self, const reply_to& reply) {
+  auto& st = self->state;
+  auto head = st.svc->cache->scope_head("keys");
+  if (!head) {
+    reply->deliver(std::move(head).err());
+    return false;
+  }
+  st.keys_head = *head;
+  reload(self);
+  return true;
 }
 
 // An entry of the keys audit stream: `type` about key `k`, by key `by` (0: the server).
@@ -93,9 +106,10 @@ struct audit_entry {
   audit_fields more;
 };
 
-// `redo` makes a create again (cluster mode, when another node took its id meanwhile).
+// `redo`: in cluster mode, made again when another node's key write came first (else
+// dropped: a record of a key's use).
 void submit(self_ptr self, domain::api_key k, reply_to reply, std::string response,
-            std::optional<audit_entry> audit, std::function<void()> redo = {}) {
+            std::optional<audit_entry> audit, bool redo = true) {
   auto& st = self->state;
   store::write_batch batch;
   store::key_store(*st.svc->db).put(batch, k);
@@ -115,13 +129,8 @@ void submit(self_ptr self, domain::api_key k, reply_to reply, std::string respon
   }
   st.tip[k.id] = k;
   if (st.svc->records != nullptr) {
-    // A create claims its id: the key's subject must still be empty.
-    const bool create = static_cast<bool>(redo);
-    std::string scope = "keys." + std::to_string(k.id);
-    st.records.submit(*st.svc->records, caf::actor_cast<keys_actor>(self), std::move(scope), batch,
-                      create ? std::optional<std::uint64_t>(0) : std::nullopt,
-                      keys_actor_state::key_write{std::move(k), std::move(redo)}, std::move(reply),
-                      std::move(response));
+    st.fenced.submit(*st.svc->records, caf::actor_cast<keys_actor>(self), "keys", batch,
+                     st.keys_head, std::move(k), std::move(reply), std::move(response), redo);
     return;
   }
   st.writes.submit(*st.svc->commits, caf::actor_cast<keys_actor>(self), std::move(batch),
@@ -130,19 +139,32 @@ void submit(self_ptr self, domain::api_key k, reply_to reply, std::string respon
 
 void on_cluster_ack(self_ptr self, const commit_ack& ack) {
   auto& st = self->state;
-  auto w = st.records.take(ack);
+  auto w = st.fenced.take(ack);
   if (!w) return;
   reload(self);  // applied here before the acknowledgement: the key is in the store
   if (ack.ok) {
     w->reply->deliver(std::move(w->response));
+    st.fenced.done();
     return;
   }
-  if (static_cast<domain::errc>(ack.code) == domain::errc::conflict && w->item.redo) {
-    st.id_floor = std::max(st.id_floor, w->item.key.id);
-    w->item.redo();
+  if (static_cast<domain::errc>(ack.code) == domain::errc::conflict) {
+    if (!w->redo) {
+      st.fenced.done();  // a use record beaten by another write: dropped
+      return;
+    }
+    if (st.fenced.can_retry()) {
+      // Made again once this node has applied the write that came first.
+      self->delayed_send(self, std::chrono::milliseconds(20), retry_write_atom_v);
+      return;
+    }
+    w->reply->deliver(domain::make_error(
+        domain::errc::unavailable,
+        "other nodes kept changing API keys while this change was made; retry it"));
+    st.fenced.done();
     return;
   }
   w->reply->deliver(domain::make_error(static_cast<domain::errc>(ack.code), ack.error));
+  st.fenced.done();
 }
 
 const domain::api_key* visible(self_ptr self, std::int64_t id, const domain::api_key& caller) {
@@ -174,7 +196,7 @@ void create_key(self_ptr self, key_create_req& req) {
     return;
   }
   domain::api_key k;
-  k.id = std::max(s.tip.empty() ? 0 : s.tip.rbegin()->first, s.id_floor) + 1;
+  k.id = (s.tip.empty() ? 0 : s.tip.rbegin()->first) + 1;
   k.name = req.request.name;
   k.role = req.request.role;
   k.grants = req.request.grants;
@@ -184,18 +206,11 @@ void create_key(self_ptr self, key_create_req& req) {
   std::string secret = domain::generate_secret();
   k.secret_digest = domain::sha256(secret);
   std::string response = key_json(k, secret);
-  std::function<void()> redo;
-  if (s.svc->records != nullptr) {
-    redo = [self, copy = req]() mutable {
-      create_key(self, copy);
-    };
-  }
   audit_entry audit{"key.created", req.caller.id, [k](domain::json_writer& w) {
                       w.Key("key");
                       domain::write_json(w, k);
                     }};
-  submit(self, std::move(k), std::move(req.reply), std::move(response), std::move(audit),
-         std::move(redo));
+  submit(self, std::move(k), req.reply, std::move(response), std::move(audit));
 }
 
 // If-Match on a key's PATCH or DELETE: 412 unless it names the key's current ETag.
@@ -287,13 +302,10 @@ void rotate_key(self_ptr self, key_rotate_req& req) {
 }
 
 // last_used_at (at most once a minute: request handling asks no more often), or the use
-// of an expired key (an audit entry, as often).
+// of an expired key (an audit entry, as often). In a cluster, a use record beaten by
+// another node's key write is dropped, never made again over it.
 void key_was_seen(self_ptr self, key_seen& seen) {
   auto& st = self->state;
-  // In a cluster a key's record is written whole, last writer wins: rewriting it from this
-  // node's copy could undo a revocation or an edit another node made a moment ago. Uses are
-  // not recorded there.
-  if (st.svc->records != nullptr) return;
   auto it = st.tip.find(seen.id);
   if (it == st.tip.end() || !it->second.active()) return;
   domain::api_key k = it->second;
@@ -309,7 +321,8 @@ void key_was_seen(self_ptr self, key_seen& seen) {
     k.last_used_at = seen.at;
   }
   // No one waits for this answer; a failure (a full disk) only loses the record.
-  submit(self, std::move(k), make_reply([](api_result) {}), std::string(), std::move(audit));
+  submit(self, std::move(k), make_reply([](api_result) {}), std::string(), std::move(audit),
+         false);
 }
 
 // {"keys":[...],"total":n,"active_count":m,"has_more":b,"next_starting_after":id|null}:
@@ -379,6 +392,31 @@ void delete_key(self_ptr self, key_delete_req& req) {
          audit_entry{"key.revoked", req.caller.id, {}});
 }
 
+// The reply of a request, or a sink for a use record (which has none).
+const reply_to& reply_of(const key_seen&) {
+  static const reply_to none = make_reply([](api_result) {});
+  return none;
+}
+template <class Req>
+const reply_to& reply_of(const Req& r) {
+  return r.reply;
+}
+
+// Runs a change: at once in embedded mode (its writes build on each other in the commit
+// queue); in cluster mode in its turn, decided on this node's copy as it stands then.
+template <class Req>
+void in_turn(self_ptr self, Req& req, void (*handle)(self_ptr, Req&)) {
+  if (self->state.svc->records == nullptr) {
+    handle(self, req);
+    return;
+  }
+  self->state.fenced.run([self, req, handle]() mutable {
+    if (!decide_on_copy(self, reply_of(req))) return;
+    Req copy = req;  // an attempt made again starts from the request as it came
+    handle(self, copy);
+  });
+}
+
 keys_actor::behavior_type keys_behavior(self_ptr self, std::vector<domain::api_key> keys,
                                         services* svc, key_table_publisher pub,
                                         std::shared_ptr<const domain::key_table> initial) {
@@ -391,13 +429,16 @@ keys_actor::behavior_type keys_behavior(self_ptr self, std::vector<domain::api_k
     st.committed[k.id] = std::move(k);
   st.tip = st.committed;
   return {
-      [self](key_create_req& r) { contain("keys", r, [&] { create_key(self, r); }); },
+      [self](key_create_req& r) { contain("keys", r, [&] { in_turn(self, r, create_key); }); },
       [self](key_list_req& r) { contain("keys", r, [&] { list_keys(self, r); }); },
       [self](key_get_req& r) { contain("keys", r, [&] { get_key(self, r); }); },
-      [self](key_delete_req& r) { contain("keys", r, [&] { delete_key(self, r); }); },
-      [self](key_patch_req& r) { contain("keys", r, [&] { patch_key(self, r); }); },
-      [self](key_rotate_req& r) { contain("keys", r, [&] { rotate_key(self, r); }); },
-      [self](key_seen& r) { contain("keys", r, [&] { key_was_seen(self, r); }); },
+      [self](key_delete_req& r) { contain("keys", r, [&] { in_turn(self, r, delete_key); }); },
+      [self](key_patch_req& r) { contain("keys", r, [&] { in_turn(self, r, patch_key); }); },
+      [self](key_rotate_req& r) { contain("keys", r, [&] { in_turn(self, r, rotate_key); }); },
+      [self](key_seen& r) { contain("keys", r, [&] { in_turn(self, r, key_was_seen); }); },
+      [self](retry_write_atom tick) {
+        contain("keys", tick, [&] { (void)self->state.fenced.again(); });
+      },
       [self](commit_ack& ack) {
         contain("keys", ack, [&] {
           if (self->state.svc->records != nullptr) {

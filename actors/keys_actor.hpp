@@ -17,9 +17,16 @@
 //   key_rotate_req{id, overlap, caller} -> key + "secret" (durable) | not_found
 //   key_seen{id, at, expired}       -> records last_used_at, or an expired key's use
 //   commit_ack{ticket, ok, error}   -> (from the commit queue) completes writes
+//   cluster_sync_atom               -> reads the keys again (cluster mode: the node's copy
+//                                      applied another node's change)
+//   retry_write_atom                -> makes a change beaten by another node's again
 //
 // Every change is recorded in the keys audit stream (store/admin_audit.hpp) in the same
-// write.
+// write. In cluster mode every key change of the cluster claims the position of one
+// subject (actors/write_pipeline.hpp, fenced_records): changes are decided one at a time
+// on what every earlier one left, so that no key comes back after its revocation and the
+// last full admin key cannot be revoked by two nodes at once; last_used_at is recorded as
+// in embedded mode, and a use record beaten by a change is dropped.
 
 #include <caf/typed_actor.hpp>
 
@@ -35,7 +42,8 @@ namespace referrald::actors {
 using keys_actor = caf::typed_actor<
     caf::reacts_to<key_create_req>, caf::reacts_to<key_list_req>, caf::reacts_to<key_get_req>,
     caf::reacts_to<key_delete_req>, caf::reacts_to<key_patch_req>, caf::reacts_to<key_rotate_req>,
-    caf::reacts_to<key_seen>, caf::reacts_to<commit_ack>, caf::reacts_to<cluster_sync_atom>>;
+    caf::reacts_to<key_seen>, caf::reacts_to<commit_ack>, caf::reacts_to<cluster_sync_atom>,
+    caf::reacts_to<retry_write_atom>>;
 
 using key_table_publisher = std::function<void(std::shared_ptr<const domain::key_table>)>;
 

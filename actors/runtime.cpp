@@ -147,6 +147,29 @@ struct runtime::impl {
       throw std::runtime_error("cannot read the node's copy of the stream: " +
                                applied.err().message);
     records->applied(*applied);
+    // A copy made by release 0.3 does not know the position of each scope of records its
+    // writes claim: read them from the stream, for what it has applied, before the follower
+    // applies more.
+    auto kept = cache->scopes_kept();
+    if (!kept) {
+      throw std::runtime_error("cannot read the node's copy of the stream: " +
+                               kept.err().message);
+    }
+    if (!*kept) {
+      std::vector<std::pair<std::string, std::uint64_t>> heads;
+      if (*applied > 0) {
+        auto found = cluster_log->records_heads(*applied);
+        if (!found) {
+          throw std::runtime_error("cannot read the positions of the stream's records: " +
+                                   found.err().message);
+        }
+        heads = std::move(*found);
+      }
+      if (auto st = cache->keep_scopes(heads); !st) {
+        throw std::runtime_error("cannot write the node's copy of the stream: " +
+                                 st.err().message);
+      }
+    }
     // Caught up once the copy holds what the stream held now. Both requests are retried
     // until the start wait is over: a cluster that just restarted answers them once its
     // leaders are elected.
@@ -219,7 +242,7 @@ struct runtime::impl {
         return;
       }
       if (records_actors_ready.load(std::memory_order_acquire)) {
-        if (r.scope.starts_with("keys.")) {
+        if (r.scope == "keys" || r.scope.starts_with("keys.")) {
           caf::anon_send(keys_handle, cluster_sync_atom_v);
         } else if (r.scope.starts_with("connections.")) {
           caf::anon_send(connections_handle, cluster_sync_atom_v);
@@ -440,15 +463,17 @@ domain::result<domain::api_key> runtime::create_key_now(const domain::api_key_re
   k.role = request.role;
   k.grants = request.grants;
   k.secret_digest = domain::sha256(secret);
+  // The position of the keys subject, then the keys (the write claims no later position
+  // than what it was decided on): conflict when another node's key write came first.
+  auto head = i.cache->scope_head("keys");
+  if (!head) return std::move(head).err();
   auto all = store::key_store(i.db).load_all();
   if (!all) return std::move(all).err();
   k.id = (all->empty() ? 0 : all->back().id) + 1;
   k.created_at = domain::now_ms();
   store::write_batch batch;
   store::key_store(i.db).put(batch, k);
-  // Claims the id: conflict when another node's key took it.
-  auto stored =
-      i.cluster_log->append_records(store::records_of("keys." + std::to_string(k.id), batch), 0);
+  auto stored = i.cluster_log->append_records(store::records_of("keys", batch), *head);
   if (!stored) return std::move(stored).err();
   // Applied here, then in the keys actor's table.
   for (int waited = 0; waited < 500; ++waited) {

@@ -179,5 +179,7 @@ CAF_ADD_ATOM(referrald, referrald::actors, settle_atom, "settle")
 // account should look again while it catches up).
 CAF_ADD_ATOM(referrald, referrald::actors, cluster_sync_atom, "cl_sync")
 CAF_ADD_ATOM(referrald, referrald::actors, seq_wait_atom, "seq_wait")
+// Cluster mode: a record write beaten by another node's is made again.
+CAF_ADD_ATOM(referrald, referrald::actors, retry_write_atom, "retry_wr")
 
 CAF_END_TYPE_ID_BLOCK(referrald)

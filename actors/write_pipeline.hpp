@@ -172,27 +172,46 @@ class write_pipeline {
 
 namespace referrald::actors {
 
-// Cluster mode: an actor's writes of records in flight (API keys, connections; see
-// store/record_publisher.hpp). Unlike write_pipeline's, they do not build on each other:
-// each is acknowledged on its own (a commit_ack with its ticket), once this node has
-// applied it, and the actor reads its durable state back from the store then.
+// Cluster mode: an actor's writes of records (API keys, connections; see
+// store/record_publisher.hpp), one at a time. A request is an attempt: it reads the position
+// of its scope in this node's copy of the stream (cluster_cache::scope_head), then the state
+// it decides on, and writes claiming that position. The stream refuses the write when
+// another node's write to the scope came between (conflict); the actor then makes the
+// attempt again, a moment later, on what the node has applied by then — a rename of a key
+// revoked meanwhile finds it gone, the second revocation of the last admin key finds the
+// first. Requests that come while a write is in flight wait their turn, in order. A write is
+// acknowledged (a commit_ack with its ticket) once this node has applied it.
 template <class Item>
-class record_writes {
+class fenced_records {
  public:
+  using attempt = std::function<void()>;
+  // Attempts of one request at most: a conflict each time means another node keeps
+  // writing the scope, and the request is answered unavailable.
+  static constexpr int max_attempts = 100;
+
   struct write {
     Item item;
     reply_to reply;
     std::string response;
+    bool redo = true;  // made again after a conflict (else dropped: a usage record)
   };
 
-  // Publishes the puts of `batch` under `scope` (expecting the scope's last message at
-  // `expected`, when set); the acknowledgement arrives at `self`.
+  // Runs `a` now, or once the attempts before it are done.
+  void run(attempt a) {
+    waiting_.push_back(std::move(a));
+    if (!current_) next();
+  }
+
+  // Called by the attempt running: publishes the puts of `batch` under `scope`, claiming
+  // the position `expected`; the acknowledgement arrives at `self`.
   template <class Handle>
   void submit(store::record_publisher& records, const Handle& self, std::string scope,
-              const store::write_batch& batch, std::optional<std::uint64_t> expected, Item item,
-              reply_to reply, std::string response) {
+              const store::write_batch& batch, std::uint64_t expected, Item item,
+              reply_to reply, std::string response, bool redo = true) {
     std::uint64_t ticket = ++last_ticket_;
-    pending_.emplace(ticket, write{std::move(item), std::move(reply), std::move(response)});
+    pending_.emplace(ticket,
+                     write{std::move(item), std::move(reply), std::move(response), redo});
+    in_flight_ = true;
     records.submit(std::move(scope), batch, expected,
                    [self, ticket](const domain::result<std::uint64_t>& r) {
                      acknowledge(self, ticket, r ? domain::status{} : domain::status(r.err()));
@@ -208,7 +227,29 @@ class record_writes {
     return w;
   }
 
-  // Calls fn(const Item&) for each write in flight, in submission order.
+  // The write in flight is over (answered or dropped): the next request's attempt runs.
+  void done() {
+    current_ = nullptr;
+    in_flight_ = false;
+    next();
+  }
+
+  // Whether the attempt in flight may be made again.
+  bool can_retry() const { return current_ && tries_ < max_attempts; }
+
+  // Makes the attempt in flight again (after a conflict); false, with nothing done, once
+  // it was made max_attempts times.
+  bool again() {
+    if (!current_ || tries_ >= max_attempts) return false;
+    ++tries_;
+    in_flight_ = false;
+    attempt a = current_;
+    a();
+    if (!in_flight_) done();
+    return true;
+  }
+
+  // Calls fn(const Item&) for the write in flight, if any.
   template <class Fn>
   void for_each(Fn&& fn) const {
     for (const auto& [ticket, w] : pending_)
@@ -216,6 +257,22 @@ class record_writes {
   }
 
  private:
+  void next() {
+    while (!current_ && !waiting_.empty()) {
+      current_ = std::move(waiting_.front());
+      waiting_.pop_front();
+      tries_ = 1;
+      in_flight_ = false;
+      attempt a = current_;
+      a();
+      if (!in_flight_) current_ = nullptr;
+    }
+  }
+
+  std::deque<attempt> waiting_;
+  attempt current_;  // the request whose attempt is running or in flight
+  bool in_flight_ = false;
+  int tries_ = 0;
   std::map<std::uint64_t, write> pending_;  // by ticket
   std::uint64_t last_ticket_ = 0;
 };

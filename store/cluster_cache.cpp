@@ -1,5 +1,8 @@
 #include "store/cluster_cache.hpp"
 
+#include <utility>
+#include <vector>
+
 #include "domain/base/codec.hpp"
 #include "domain/base/ids.hpp"
 #include "store/event_log.hpp"
@@ -10,6 +13,8 @@ namespace {
 
 constexpr std::string_view k_applied_key = "cluster.applied";
 constexpr std::string_view k_head_prefix = "cluster.head.";
+constexpr std::string_view k_scope_prefix = "cluster.scope.";
+constexpr std::string_view k_scopes_kept = "cluster.scopes";
 
 std::string head_key(std::string_view account_id) {
   return std::string(k_head_prefix) + std::string(account_id);
@@ -48,6 +53,25 @@ domain::result<std::uint64_t> cluster_cache::applied() const {
 
 domain::result<std::uint64_t> cluster_cache::stream_head(std::string_view account_id) const {
   return read_fixed64(*db_, head_key(account_id));
+}
+
+domain::result<std::uint64_t> cluster_cache::scope_head(std::string_view scope) const {
+  return read_fixed64(*db_, std::string(k_scope_prefix) + std::string(scope));
+}
+
+domain::result<bool> cluster_cache::scopes_kept() const {
+  auto v = db_->get(column::meta, k_scopes_kept);
+  if (!v) return std::move(v).err();
+  return v->has_value();
+}
+
+domain::status cluster_cache::keep_scopes(
+    const std::vector<std::pair<std::string, std::uint64_t>>& heads) {
+  write_batch batch;
+  for (const auto& [scope, seq] : heads)
+    batch.put(column::meta, std::string(k_scope_prefix) + scope, fixed64(seq));
+  batch.put(column::meta, k_scopes_kept, "");
+  return db_->write(batch, false);
 }
 
 domain::status cluster_cache::apply(const cluster_write& w) {
@@ -101,6 +125,7 @@ domain::status cluster_cache::apply(const cluster_records& r) {
   write_batch batch;
   for (const auto& rec : r.records)
     batch.put(rec.cf, rec.key, rec.value);
+  batch.put(column::meta, std::string(k_scope_prefix) + r.scope, fixed64(r.stream_seq));
   batch.put(column::meta, k_applied_key, fixed64(r.stream_seq));
   return db_->write(batch, false);
 }

@@ -11,6 +11,13 @@
 //   "cluster.head." account   := stream_seq:fixed64    the stream sequence of the
 //                                                      account's last write (what its
 //                                                      next write expects)
+//   "cluster.scope." scope    := stream_seq:fixed64    the stream sequence of the last
+//                                                      records of a scope ("keys",
+//                                                      "connections.42"...): the position a
+//                                                      write decided on this copy claims
+//   "cluster.scopes"          := ""                    present once every scope's head is
+//                                                      kept (a copy made by release 0.3
+//                                                      has its heads filled in at start)
 //
 // Both are written in the same atomic batch as the write's events (records: their puts,
 // in the `keys`, `connections`, `ai_rows`, `ai_batches` columns and admin audit entries in the
@@ -24,6 +31,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "domain/base/result.hpp"
 #include "store/cluster_log.hpp"
@@ -43,6 +52,17 @@ class cluster_cache {
 
   // The stream sequence of the account's last write (0: none cached).
   domain::result<std::uint64_t> stream_head(std::string_view account_id) const;
+
+  // The stream sequence of the last records of `scope` applied here (0: none). Read it
+  // before the state a write is decided on: the write then claims a position no later
+  // than what the decision saw, and the stream refuses it when another came between.
+  domain::result<std::uint64_t> scope_head(std::string_view scope) const;
+
+  // Whether every scope's head is kept (see "cluster.scopes"); a copy without it gets
+  // `heads` (scope, stream sequence of its last records, at most applied()) recorded,
+  // before the follower starts.
+  domain::result<bool> scopes_kept() const;
+  domain::status keep_scopes(const std::vector<std::pair<std::string, std::uint64_t>>& heads);
 
   // Applies the next write of the stream: its events must continue the account's cached
   // history (the next sequence numbers, the chain from its last hash, each event intact).

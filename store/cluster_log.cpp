@@ -800,6 +800,33 @@ domain::result<std::uint64_t> cluster_log::append_records(const cluster_records&
                         "another write of " + subject + " came first");
 }
 
+domain::result<std::vector<std::pair<std::string, std::uint64_t>>> cluster_log::records_heads(
+    std::uint64_t at_most) {
+  jsOptions o = impl_->js_options();
+  std::string filter = std::string(k_records_prefix) + ">";
+  o.Stream.Info.SubjectsFilter = filter.c_str();
+  jsErrCode code = jsErrCode(0);
+  jsStreamInfo* si = nullptr;
+  natsStatus s = js_GetStreamInfo(&si, impl_->js, impl_->options.stream.c_str(), &o, &code);
+  if (s != NATS_OK) return nats_error("listing the stream's records", s, code);
+  std::vector<std::string> subjects;
+  if (si->State.Subjects != nullptr) {
+    for (int i = 0; i < si->State.Subjects->Count; ++i)
+      subjects.emplace_back(si->State.Subjects->List[i].Subject);
+  }
+  jsStreamInfo_Destroy(si);
+  std::vector<std::pair<std::string, std::uint64_t>> heads;
+  for (const auto& subject : subjects) {
+    auto m = impl_->last_message(subject);
+    if (!m) return std::move(m).err();
+    if (*m == nullptr) continue;
+    std::uint64_t seq = stream_seq_of(*m);
+    natsMsg_Destroy(*m);
+    if (seq != 0 && seq <= at_most) heads.emplace_back(subject.substr(k_records_prefix.size()), seq);
+  }
+  return heads;
+}
+
 domain::result<std::optional<cluster_records>> cluster_log::last_records(std::string_view scope) {
   std::string subject = std::string(k_records_prefix) + std::string(scope);
   auto m = impl_->last_message(subject);

@@ -34,8 +34,14 @@
 // (API keys, AI-referral connections, rows and batch records) — travel as the store
 // records a node would write, applied as they are by every node in stream order:
 //
-//   subject  := "referrald.records.keys." key_id          (one API key's versions)
-//             | "referrald.records.connections." brand_id  (a brand's connections)
+//   subject  := "referrald.records.keys"                  (every API key write, since
+//                                                       0.4: each claims the subject's
+//                                                       position, so that every key
+//                                                       write is decided on all before it)
+//             | "referrald.records.keys." key_id       (one API key's versions, as
+//                                                       release 0.3 wrote them; read)
+//             | "referrald.records.connections." brand_id  (a brand's connections; each
+//                                                       write claims the position)
 //             | "referrald.records.ai." brand_id           (a push without batch_id)
 //             | "referrald.records.batch." brand_id "." h  (a push with a batch_id: h is
 //                    the first 16 bytes of SHA-256(connection_id NUL batch_id) as hex; the
@@ -59,6 +65,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <variant>
@@ -156,6 +163,11 @@ class cluster_log {
   // else conflict. The message's stream sequence, as for append().
   domain::result<std::uint64_t> append_records(const cluster_records& r,
                                                std::optional<std::uint64_t> expected);
+
+  // Every scope of records in the stream with the stream sequence of its last records,
+  // those at most `at_most` only (what a copy that applied the stream up to `at_most` has).
+  domain::result<std::vector<std::pair<std::string, std::uint64_t>>> records_heads(
+      std::uint64_t at_most);
 
   // The last records written under `scope`; nullopt when there are none.
   domain::result<std::optional<cluster_records>> last_records(std::string_view scope);
