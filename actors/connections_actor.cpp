@@ -90,9 +90,7 @@ void reload(self_ptr self) {
   publish(self);
 }
 
-std::string brand_scope(std::int64_t brand_id) {
-  return "connections." + std::to_string(brand_id);
-}
+std::string brand_scope(std::int64_t brand_id) { return "connections." + std::to_string(brand_id); }
 
 // Cluster mode, at the start of an attempt: the position of the brand's subject in this
 // node's copy, then the connections as the copy has them (in that order: a change claims

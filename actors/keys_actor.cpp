@@ -321,8 +321,7 @@ void key_was_seen(self_ptr self, key_seen& seen) {
     k.last_used_at = seen.at;
   }
   // No one waits for this answer; a failure (a full disk) only loses the record.
-  submit(self, std::move(k), make_reply([](api_result) {}), std::string(), std::move(audit),
-         false);
+  submit(self, std::move(k), make_reply([](api_result) {}), std::string(), std::move(audit), false);
 }
 
 // {"keys":[...],"total":n,"active_count":m,"has_more":b,"next_starting_after":id|null}:

@@ -39,11 +39,12 @@
 
 namespace referrald::actors {
 
-using keys_actor = caf::typed_actor<
-    caf::reacts_to<key_create_req>, caf::reacts_to<key_list_req>, caf::reacts_to<key_get_req>,
-    caf::reacts_to<key_delete_req>, caf::reacts_to<key_patch_req>, caf::reacts_to<key_rotate_req>,
-    caf::reacts_to<key_seen>, caf::reacts_to<commit_ack>, caf::reacts_to<cluster_sync_atom>,
-    caf::reacts_to<retry_write_atom>>;
+using keys_actor =
+    caf::typed_actor<caf::reacts_to<key_create_req>, caf::reacts_to<key_list_req>,
+                     caf::reacts_to<key_get_req>, caf::reacts_to<key_delete_req>,
+                     caf::reacts_to<key_patch_req>, caf::reacts_to<key_rotate_req>,
+                     caf::reacts_to<key_seen>, caf::reacts_to<commit_ack>,
+                     caf::reacts_to<cluster_sync_atom>, caf::reacts_to<retry_write_atom>>;
 
 using key_table_publisher = std::function<void(std::shared_ptr<const domain::key_table>)>;
 

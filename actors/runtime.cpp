@@ -152,8 +152,7 @@ struct runtime::impl {
     // applies more.
     auto kept = cache->scopes_kept();
     if (!kept) {
-      throw std::runtime_error("cannot read the node's copy of the stream: " +
-                               kept.err().message);
+      throw std::runtime_error("cannot read the node's copy of the stream: " + kept.err().message);
     }
     if (!*kept) {
       std::vector<std::pair<std::string, std::uint64_t>> heads;
@@ -166,8 +165,7 @@ struct runtime::impl {
         heads = std::move(*found);
       }
       if (auto st = cache->keep_scopes(heads); !st) {
-        throw std::runtime_error("cannot write the node's copy of the stream: " +
-                                 st.err().message);
+        throw std::runtime_error("cannot write the node's copy of the stream: " + st.err().message);
       }
     }
     // Caught up once the copy holds what the stream held now. Both requests are retried
@@ -484,6 +482,8 @@ domain::result<domain::api_key> runtime::create_key_now(const domain::api_key_re
   return domain::make_error(domain::errc::unavailable,
                             "the key was stored but this node did not apply it within 5 s");
 }
+
+store::cluster_log* runtime::cluster() const { return impl_->cluster_log.get(); }
 
 std::size_t runtime::live_accounts() const {
   std::shared_lock lock(impl_->mu);

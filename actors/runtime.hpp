@@ -21,6 +21,10 @@
 #include "domain/rules/account_state.hpp"
 #include "store/db.hpp"
 
+namespace referrald::store {
+class cluster_log;
+}
+
 namespace referrald::actors {
 
 class connection_table;
@@ -112,6 +116,9 @@ class runtime {
   // (unavailable without the cluster). Embedded mode: internal.
   domain::result<domain::api_key> create_key_now(const domain::api_key_request& request,
                                                  const std::string& secret);
+
+  // Cluster mode: the cluster's stream (null otherwise); it outlives the runtime's users.
+  store::cluster_log* cluster() const;
 
   // Number of account actors alive.
   std::size_t live_accounts() const;

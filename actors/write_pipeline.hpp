@@ -206,11 +206,10 @@ class fenced_records {
   // the position `expected`; the acknowledgement arrives at `self`.
   template <class Handle>
   void submit(store::record_publisher& records, const Handle& self, std::string scope,
-              const store::write_batch& batch, std::uint64_t expected, Item item,
-              reply_to reply, std::string response, bool redo = true) {
+              const store::write_batch& batch, std::uint64_t expected, Item item, reply_to reply,
+              std::string response, bool redo = true) {
     std::uint64_t ticket = ++last_ticket_;
-    pending_.emplace(ticket,
-                     write{std::move(item), std::move(reply), std::move(response), redo});
+    pending_.emplace(ticket, write{std::move(item), std::move(reply), std::move(response), redo});
     in_flight_ = true;
     records.submit(std::move(scope), batch, expected,
                    [self, ticket](const domain::result<std::uint64_t>& r) {

@@ -1,7 +1,14 @@
 #include "http/idempotency.hpp"
 
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <stdexcept>
 
+#include "domain/base/digest.hpp"
+#include "domain/base/json.hpp"
+#include "domain/base/text.hpp"
 #include "infra/log.hpp"
 
 namespace referrald::http {
@@ -22,9 +29,79 @@ std::string without_secret(std::string body) {
   return body;
 }
 
+// Threads asking the cluster: a claim is two round trips, and requests with keys are few.
+constexpr int k_cluster_threads = 2;
+constexpr int k_record_version = 1;
+
+// The subject token of a scope: the first 128 bits of its SHA-256, as hex (an API key id
+// and a client's Idempotency-Key make no subject token as they are).
+std::string token_of(const std::string& scope) {
+  auto d = domain::sha256(scope);
+  return domain::to_hex(std::string_view(reinterpret_cast<const char*>(d.data()), 16));
+}
+
+// A message of an Idempotency-Key subject (http/idempotency.hpp).
+std::string record_json(std::string_view kind, const std::string& fingerprint,
+                        const std::string& by, const response* answer) {
+  rapidjson::StringBuffer buf;
+  domain::json_writer w(buf);
+  w.StartObject();
+  w.Key("v");
+  w.Int(k_record_version);
+  w.Key("kind");
+  domain::write_string(w, kind);
+  w.Key("fingerprint");
+  domain::write_string(w, fingerprint);
+  w.Key("by");
+  domain::write_string(w, by);
+  if (answer != nullptr) {
+    store::write_answer_fields(w, answer->status, answer->content_type, answer->headers,
+                               without_secret(answer->body));
+  }
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+struct record {
+  int version = 0;
+  std::string kind;
+  std::string fingerprint;
+  response answer;
+};
+
+// The message as a record; version 0 when it is none this release reads.
+record parse_record(const std::string& payload) {
+  record r;
+  rapidjson::Document d;
+  if (!domain::parse_json(payload, d).ok() || !d.IsObject()) return r;
+  auto str = [&](const char* key) -> std::string {
+    auto it = d.FindMember(key);
+    return it != d.MemberEnd() && it->value.IsString() ? it->value.GetString() : std::string();
+  };
+  auto v = d.FindMember("v");
+  if (v == d.MemberEnd() || !v->value.IsInt() || v->value.GetInt() != k_record_version) return r;
+  r.kind = str("kind");
+  r.fingerprint = str("fingerprint");
+  if (r.kind == "answer") {
+    if (!store::read_answer_fields(d, r.answer.status, r.answer.content_type, r.answer.headers,
+                                   r.answer.body)) {
+      return r;
+    }
+  } else if (r.kind != "claim" && r.kind != "released") {
+    return r;
+  }
+  r.version = k_record_version;
+  return r;
+}
+
 }  // namespace
 
-idempotency::idempotency(store::db& db) : db_(db) {
+idempotency::idempotency(store::db& db, store::cluster_log* cluster) : db_(db), cluster_(cluster) {
+  if (cluster_ != nullptr) {
+    for (int i = 0; i < k_cluster_threads; ++i)
+      threads_.emplace_back([this] { run_cluster(); });
+    return;
+  }
   auto now = domain::now_ms();
   auto loaded = store::idempotency_store(db).load_since(now - k_keep_ms);
   if (!loaded)
@@ -40,7 +117,7 @@ idempotency::idempotency(store::db& db) : db_(db) {
     e.answer.body = std::move(r.body);
     entries_.emplace(std::move(r.scope), std::move(e));
   }
-  writer_ = std::thread([this] { run(); });
+  threads_.emplace_back([this] { run(); });
 }
 
 idempotency::~idempotency() {
@@ -49,35 +126,148 @@ idempotency::~idempotency() {
     stopping_ = true;
   }
   wake_.notify_all();
-  writer_.join();
+  for (auto& t : threads_)
+    t.join();
 }
 
-idempotency::verdict idempotency::begin(const std::string& scope, const std::string& fingerprint,
-                                        response& stored) {
+void idempotency::begin(const std::string& scope, const std::string& fingerprint, begun_fn done) {
+  if (cluster_ != nullptr) {
+    {
+      std::lock_guard lock(mu_);
+      cluster_jobs_.push_back([this, scope, fingerprint, done = std::move(done)] {
+        response stored;
+        verdict v = cluster_begin(scope, fingerprint, stored);
+        done(v, std::move(stored));
+      });
+    }
+    wake_.notify_one();
+    return;
+  }
   auto now = domain::now_ms();
-  std::lock_guard lock(mu_);
-  auto it = entries_.find(scope);
-  if (it != entries_.end() && now - it->second.at >= (it->second.done ? k_keep_ms : k_claim_ms)) {
-    entries_.erase(it);  // expired, or a claim whose request never finished
-    it = entries_.end();
+  response stored;
+  verdict v = verdict::run;
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(scope);
+    if (it != entries_.end() && now - it->second.at >= (it->second.done ? k_keep_ms : k_claim_ms)) {
+      entries_.erase(it);  // expired, or a claim whose request never finished
+      it = entries_.end();
+    }
+    if (it == entries_.end()) {
+      entry e;
+      e.at = now;
+      e.fingerprint = fingerprint;
+      entries_.emplace(scope, std::move(e));
+    } else if (it->second.fingerprint != fingerprint) {
+      v = verdict::mismatch;
+    } else if (!it->second.done) {
+      v = verdict::in_progress;
+    } else {
+      stored = it->second.answer;
+      v = verdict::replay;
+    }
   }
-  if (it == entries_.end()) {
-    entry e;
-    e.at = now;
-    e.fingerprint = fingerprint;
-    entries_.emplace(scope, std::move(e));
-    return verdict::run;
+  done(v, std::move(stored));
+}
+
+idempotency::verdict idempotency::cluster_begin(const std::string& scope,
+                                                const std::string& fingerprint, response& stored) {
+  const std::string token = token_of(scope);
+  // Another request claiming at the same moment wins the position: look again (a few
+  // times: each loss means a message was added, which the next look sees).
+  for (int tries = 0; tries < 5; ++tries) {
+    auto last = cluster_->last_claim(token);
+    if (!last) {
+      stored = failure(last.err());
+      return verdict::failed;
+    }
+    std::uint64_t expected = 0;
+    if (*last) {
+      const auto& m = **last;
+      record r = parse_record(m.payload);
+      if (r.version == 0) return verdict::in_progress;  // a newer release's: not read here
+      auto age = domain::now_ms() - m.stored_ms;
+      bool over =
+          age >= k_keep_ms || r.kind == "released" || (r.kind == "claim" && age >= k_claim_ms);
+      if (!over) {
+        if (r.fingerprint != fingerprint) return verdict::mismatch;
+        if (r.kind == "claim") return verdict::in_progress;
+        stored = std::move(r.answer);
+        return verdict::replay;
+      }
+      expected = m.seq;
+    }
+    auto claimed = cluster_->append_claim(
+        token, record_json("claim", fingerprint, cluster_->new_writer(), nullptr), expected);
+    if (claimed) {
+      std::lock_guard lock(mu_);
+      entry e;
+      e.at = domain::now_ms();
+      e.fingerprint = fingerprint;
+      e.claim_seq = *claimed;
+      entries_[scope] = std::move(e);
+      return verdict::run;
+    }
+    if (claimed.err().code != domain::errc::conflict) {
+      stored = failure(claimed.err());
+      return verdict::failed;
+    }
   }
-  if (it->second.fingerprint != fingerprint) return verdict::mismatch;
-  if (!it->second.done) return verdict::in_progress;
-  stored = it->second.answer;
-  return verdict::replay;
+  return verdict::in_progress;
+}
+
+void idempotency::cluster_finish(const std::string& scope, const response* answer) {
+  entry e;
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(scope);
+    if (it == entries_.end()) return;
+    e = std::move(it->second);
+    entries_.erase(it);
+  }
+  auto stored = cluster_->append_claim(token_of(scope),
+                                       record_json(answer != nullptr ? "answer" : "released",
+                                                   e.fingerprint, cluster_->new_writer(), answer),
+                                       e.claim_seq);
+  if (!stored) {
+    infra::log(infra::log_level::warn,
+               std::string(answer != nullptr ? "could not store the answer"
+                                             : "could not release the claim") +
+                   " of an Idempotency-Key request in the cluster (a retry is refused as in "
+                   "progress for up to 10 minutes): " +
+                   stored.err().message);
+  }
+}
+
+void idempotency::run_cluster() {
+  for (;;) {
+    std::function<void()> next;
+    {
+      std::unique_lock lock(mu_);
+      wake_.wait(lock, [&] { return stopping_ || !cluster_jobs_.empty(); });
+      if (cluster_jobs_.empty()) return;  // stopping, with nothing left
+      next = std::move(cluster_jobs_.front());
+      cluster_jobs_.pop_front();
+    }
+    next();
+  }
 }
 
 bool idempotency::kept(const response& r) { return r.status < 500 && r.status != 429; }
 
 void idempotency::complete(const std::string& scope, const response& r,
                            std::function<void()> then) {
+  if (cluster_ != nullptr) {
+    {
+      std::lock_guard lock(mu_);
+      cluster_jobs_.push_back([this, scope, r, then = std::move(then)] {
+        cluster_finish(scope, &r);
+        then();
+      });
+    }
+    wake_.notify_one();
+    return;
+  }
   job j;
   {
     std::lock_guard lock(mu_);
@@ -104,6 +294,14 @@ void idempotency::complete(const std::string& scope, const response& r,
 }
 
 void idempotency::abandon(const std::string& scope) {
+  if (cluster_ != nullptr) {
+    {
+      std::lock_guard lock(mu_);
+      cluster_jobs_.push_back([this, scope] { cluster_finish(scope, nullptr); });
+    }
+    wake_.notify_one();
+    return;
+  }
   std::lock_guard lock(mu_);
   auto it = entries_.find(scope);
   if (it != entries_.end() && !it->second.done) entries_.erase(it);

@@ -584,7 +584,30 @@ class session : public std::enable_shared_from_this<session> {
             takes.empty() ? "is not a parameter of this endpoint, which takes none"
                           : "is not a parameter of this endpoint; it takes " + takes}})));
     }
-    if (auto refused = claim_idempotency_key()) return finish(std::move(*refused));
+    auto claim = idempotency_claim();
+    if (claim.refused) return finish(std::move(*claim.refused));
+    if (claim.scope.empty()) return proceed(r, std::move(ctx));
+    // The claim may ask the cluster (on a thread of its own): the request waits for it as
+    // for a handler, under the request timeout.
+    std::uint64_t gen = ++generation_;
+    phase_ = phase::awaiting;
+    deadline_ = clock::now() + srv_->options.request_timeout;
+    auto waiting = std::make_shared<request_ctx>(std::move(ctx));
+    srv_->retries->begin(claim.scope, claim.fingerprint,
+                         [self = shared_from_this(), gen, &r, waiting, claim](
+                             idempotency::verdict v, response stored) mutable {
+                           net::dispatch(self->worker_.ioc, [self, gen, &r, waiting, claim, v,
+                                                             stored = std::move(stored)]() mutable {
+                             self->on_claimed(gen, r, std::move(*waiting), claim, v,
+                                              std::move(stored));
+                           });
+                         });
+  }
+
+  // The rest of a request once its Idempotency-Key (if any) is claimed: the handler runs,
+  // with its answer kept for retries.
+  void proceed(const route& r, request_ctx ctx) {
+    auto& req = rq_->parser->get();
     ctx.if_match = sv(req[bhttp::field::if_match]);
     ctx.request_id = request_id();
     if (rq_->rate && rq_->key_use != nullptr) {
@@ -649,23 +672,33 @@ class session : public std::enable_shared_from_this<session> {
                      seq});
   }
 
-  // Idempotency-Key on a creating POST: claims the key for this request, or answers the
-  // stored answer again (replay), or refuses (409: another request, or one still running).
-  std::optional<response> claim_idempotency_key() {
+  // What a creating POST's Idempotency-Key asks: nothing (no header, or a route without
+  // retries), a refusal (a malformed key), or a claim of `scope` for the request's
+  // fingerprint.
+  struct key_claim {
+    std::optional<response> refused;
+    std::string scope, fingerprint, key;
+  };
+  key_claim idempotency_claim() {
     auto& req = rq_->parser->get();
-    if (!rq_->match.entry->idempotent || !srv_->retries || rq_->key == nullptr) return std::nullopt;
-    auto header = req.find("Idempotency-Key");
-    if (header == req.end()) return std::nullopt;
-    std::string_view k = sv(header->value());
+    key_claim out;
+    if (!rq_->match.entry->idempotent || srv_->retries == nullptr || rq_->key == nullptr) {
+      return out;
+    }
+    auto it = req.find("Idempotency-Key");
+    if (it == req.end()) return out;
+    std::string_view k = sv(it->value());
     bool sane = !k.empty() && k.size() <= 255;
     for (char ch : k)
       sane = sane && ch >= 0x21 && ch <= 0x7e;
     if (!sane) {
-      return failure(domain::make_error(
+      out.refused = failure(domain::make_error(
           domain::errc::validation_failed, "Idempotency-Key is not a valid key",
           {{"Idempotency-Key", "must be 1-255 visible ASCII characters (a UUID, say)"}}));
+      return out;
     }
-    std::string scope = std::to_string(rq_->key->id) + "." + std::string(k);
+    out.key = k;
+    out.scope = std::to_string(rq_->key->id) + "." + std::string(k);
     domain::sha256_hasher h;
     for (std::string_view part :
          {sv(req.method_string()), std::string_view(rq_->target),
@@ -673,31 +706,44 @@ class session : public std::enable_shared_from_this<session> {
       h.update(part);
       h.update(std::string_view("\n", 1));
     }
-    response stored;
-    switch (srv_->retries->begin(scope, domain::to_hex(h.finish()), stored)) {
+    out.fingerprint = domain::to_hex(h.finish());
+    return out;
+  }
+
+  // The claim's verdict, on the session's thread: the request goes on, or is answered (the
+  // stored answer again, or 409). A request given up meanwhile releases what it claimed.
+  void on_claimed(std::uint64_t gen, const route& r, request_ctx ctx, const key_claim& claim,
+                  idempotency::verdict v, response stored) {
+    if (gen != generation_ || phase_ != phase::awaiting) {
+      if (v == idempotency::verdict::run) srv_->retries->abandon(claim.scope);
+      return;
+    }
+    switch (v) {
       case idempotency::verdict::run:
-        rq_->idempotency_scope = std::move(scope);
-        return std::nullopt;
+        rq_->idempotency_scope = claim.scope;
+        return proceed(r, std::move(ctx));
       case idempotency::verdict::replay:
         stored.headers.emplace_back("Idempotent-Replayed", "true");
-        return stored;
+        return finish(std::move(stored));
       case idempotency::verdict::mismatch:
-        return failure(
+        return finish(failure(
             domain::make_error(domain::errc::conflict,
-                               "Idempotency-Key '" + domain::excerpt(k) +
+                               "Idempotency-Key '" + domain::excerpt(claim.key) +
                                    "' was used with a different request in the last 24 hours",
-                               {{"Idempotency-Key", "use a new key for a new request"}}));
+                               {{"Idempotency-Key", "use a new key for a new request"}})));
       case idempotency::verdict::in_progress: {
-        response busy =
-            failure(domain::make_error(domain::errc::conflict,
-                                       "a request with Idempotency-Key '" + domain::excerpt(k) +
-                                           "' is still being answered; retry in a moment",
-                                       {{"Idempotency-Key", "is in use by a request in flight"}}));
+        response busy = failure(
+            domain::make_error(domain::errc::conflict,
+                               "a request with Idempotency-Key '" + domain::excerpt(claim.key) +
+                                   "' is still being answered; retry in a moment",
+                               {{"Idempotency-Key", "is in use by a request in flight"}}));
         busy.headers.emplace_back("Retry-After", "1");
-        return busy;
+        return finish(std::move(busy));
       }
+      case idempotency::verdict::failed:
+        if (stored.status == 503) stored.headers.emplace_back("Retry-After", "1");
+        return finish(std::move(stored));
     }
-    return std::nullopt;
   }
 
   // The `Referrald-Min-Seq` of a request naming an account it may read: the account and
@@ -1075,7 +1121,8 @@ server::server(server_options options, actors::runtime& runtime)
   if (!ec) i.acceptor.bind(ep, ec);
   if (!ec) i.acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (i.options.idempotency_store != nullptr) {
-    i.retries = std::make_unique<idempotency>(*i.options.idempotency_store);
+    i.retries =
+        std::make_unique<idempotency>(*i.options.idempotency_store, i.options.idempotency_cluster);
   }
   if (!i.requests_log.open(i.options.access_log)) {
     throw std::runtime_error("cannot open the access log '" + i.options.access_log +

@@ -22,6 +22,7 @@
 
 #include "actors/runtime.hpp"
 #include "http/handlers.hpp"
+#include "store/cluster_log.hpp"
 #include "store/db.hpp"
 
 namespace referrald::http {
@@ -51,6 +52,8 @@ struct server_options {
   // Where Idempotency-Key records are kept (http/idempotency.hpp); null: the header is
   // ignored.
   store::db* idempotency_store = nullptr;
+  // Cluster mode: Idempotency-Key records are the cluster's (http/idempotency.hpp).
+  store::cluster_log* idempotency_cluster = nullptr;
 };
 
 class server {

@@ -35,6 +35,10 @@ constexpr column k_record_columns[] = {column::keys, column::connections, column
                                        column::ai_batches, column::meta};
 constexpr std::string_view k_record_meta_prefix = "audit.";
 constexpr std::int32_t k_max_message_bytes = 8 << 20;
+constexpr std::string_view k_claims_suffix = "_IDEM";
+constexpr std::string_view k_claims_prefix = "referrald-idem.";
+// A claim message is kept a day and an hour: past the 24 hours an Idempotency-Key holds.
+constexpr std::int64_t k_claims_max_age_ns = 25LL * 3600 * 1000 * 1000 * 1000;
 
 domain::error nats_error(std::string_view what, natsStatus s, jsErrCode code = jsErrCode(0)) {
   std::string message = std::string(what) + ": " + natsStatus_GetText(s);
@@ -436,8 +440,9 @@ struct cluster_log::impl {
       return {};
     }
     auto e = nats_error("raising the stream's replicas", s, code);
-    std::string why = "the stream " + options.stream + " has " + std::to_string(current.Replicas) +
-                      " replica" + (current.Replicas == 1 ? "" : "s") + ", fewer than the " +
+    std::string why = "the stream " + std::string(current.Name != nullptr ? current.Name : "?") +
+                      " has " + std::to_string(current.Replicas) + " replica" +
+                      (current.Replicas == 1 ? "" : "s") + ", fewer than the " +
                       std::to_string(wanted) + " wanted (" + replicas_basis() +
                       "), and the cluster cannot hold more now: " + e.message;
     if (code == JSClusterNoPeersErr || code == JSInsufficientResourcesErr ||
@@ -531,47 +536,61 @@ struct cluster_log::impl {
   }
   jsOptions js_options() const { return js_options(options.timeout); }
 
-  // The subject's last message (null when it has none); the caller destroys it.
-  domain::result<natsMsg*> last_message(const std::string& subject) {
+  // The subject's last message in `stream` (the events stream when empty; null when it
+  // has none); the caller destroys it.
+  domain::result<natsMsg*> last_message(const std::string& subject,
+                                        const std::string& stream = {}) {
     natsMsg* m = nullptr;
     jsOptions o = js_options();
     jsErrCode code = jsErrCode(0);
-    natsStatus s = js_GetLastMsg(&m, js, options.stream.c_str(), subject.c_str(), &o, &code);
+    const std::string& name = stream.empty() ? options.stream : stream;
+    natsStatus s = js_GetLastMsg(&m, js, name.c_str(), subject.c_str(), &o, &code);
     if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) return static_cast<natsMsg*>(nullptr);
     if (s != NATS_OK) return nats_error("reading the last message of " + subject, s, code);
     return m;
   }
 
-  // The writer of the stream's message at `seq` ("" when there is none), or of the
-  // subject's last message when `seq` is 0.
-  domain::result<std::string> stored_writer(const std::string& subject, std::uint64_t seq) {
+  // Whether the message of `stream` at `seq` (or the subject's last message when `seq` is
+  // 0) is one `ours` recognizes; false when there is none.
+  domain::result<bool> stored_is(const std::string& stream, const std::string& subject,
+                                 std::uint64_t seq, const std::function<bool(natsMsg*)>& ours) {
     natsMsg* m = nullptr;
     if (seq == 0) {
-      auto last = last_message(subject);
+      auto last = last_message(subject, stream);
       if (!last) return std::move(last).err();
       m = *last;
     } else {
       jsOptions o = js_options();
       jsErrCode code = jsErrCode(0);
-      natsStatus s = js_GetMsg(&m, js, options.stream.c_str(), seq, &o, &code);
+      natsStatus s = js_GetMsg(&m, js, stream.c_str(), seq, &o, &code);
       if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr)
         m = nullptr;
       else if (s != NATS_OK)
         return nats_error("reading a write", s, code);
     }
-    if (m == nullptr) return std::string();
-    auto writer = writer_of(m);
+    if (m == nullptr) return false;
+    bool mine = ours(m);
     natsMsg_Destroy(m);
-    return writer;
+    return mine;
   }
 
-  // Publishes `payload` on `subject` with the id `msg_id`, expecting the subject's last
-  // message at `expected` when set (0: none). `writer` is the attempt's name in the
-  // payload; `lost` the conflict's message.
-  domain::result<std::uint64_t> publish(const std::string& subject, const std::string& payload,
-                                        const std::string& msg_id,
+  // A recognizer of the events stream's messages written by the attempt `writer`.
+  static std::function<bool(natsMsg*)> written_by(const std::string& writer) {
+    return [writer](natsMsg* m) {
+      auto w = writer_of(m);
+      return w && *w == writer;
+    };
+  }
+
+  // Publishes `payload` on `subject` of `stream` with the id `msg_id`, expecting the
+  // subject's last message at `expected` when set (0: none). `ours` tells this attempt's
+  // message from another's (a retry of an attempt whose acknowledgement was lost is stored
+  // once); `lost` is the conflict's message.
+  domain::result<std::uint64_t> publish(const std::string& stream, const std::string& subject,
+                                        const std::string& payload, const std::string& msg_id,
                                         std::optional<std::uint64_t> expected,
-                                        const std::string& writer, const std::string& lost) {
+                                        const std::function<bool(natsMsg*)>& ours,
+                                        const std::string& lost) {
     natsMsg* m = nullptr;
     natsStatus s = natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(),
                                   static_cast<int>(payload.size()));
@@ -580,7 +599,7 @@ struct cluster_log::impl {
     jsPubOptions_Init(&po);
     po.MaxWait = options.publish_timeout.count();
     po.MsgId = msg_id.c_str();
-    po.ExpectStream = options.stream.c_str();
+    po.ExpectStream = stream.c_str();
     if (expected && *expected == 0) {
       po.ExpectNoMessage = true;
     } else if (expected) {
@@ -595,12 +614,12 @@ struct cluster_log::impl {
         // This very write may be what came first: an earlier attempt stored it and its
         // acknowledgement was lost (a retry is checked against the expectation before the
         // stream looks for a duplicate).
-        auto last = last_message(subject);
+        auto last = last_message(subject, stream);
         if (last && *last != nullptr) {
-          auto stored = writer_of(*last);
+          bool mine = ours(*last);
           std::uint64_t seq = stream_seq_of(*last);
           natsMsg_Destroy(*last);
-          if (stored && *stored == writer) return seq;
+          if (mine) return seq;
         }
         return domain::make_error(domain::errc::conflict, lost);
       }
@@ -616,10 +635,66 @@ struct cluster_log::impl {
     if (!duplicate) return seq;
     // The id was claimed before: by this very attempt (its acknowledgement lost), or by
     // another node's write, which came first.
-    auto stored = stored_writer(subject, seq);
+    auto stored = stored_is(stream, subject, seq, ours);
     if (!stored) return std::move(stored).err();
-    if (*stored == writer) return seq;
+    if (*stored) return seq;
     return domain::make_error(domain::errc::conflict, lost);
+  }
+
+  // A stream of ours on `subjects` (one pattern; both must outlive the config): file
+  // storage, the replicas wanted, deletes and purges denied, messages up to 8 MiB.
+  jsStreamConfig stream_config(const std::string& name, const char* (&subjects)[1]) {
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = name.c_str();
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = wanted_replicas();
+    cfg.DenyDelete = true;
+    cfg.DenyPurge = true;
+    cfg.MaxMsgSize = k_max_message_bytes;
+    return cfg;
+  }
+
+  std::string claims_stream() const { return options.stream + std::string(k_claims_suffix); }
+
+  // The Idempotency-Key stream (cluster_log::last_claim): made when missing, with the
+  // replicas wanted, raised when it has fewer.
+  domain::status ensure_claims_stream() {
+    std::string name = claims_stream();
+    jsOptions o = js_options();
+    jsErrCode code = jsErrCode(0);
+    jsStreamInfo* si = nullptr;
+    natsStatus s = js_GetStreamInfo(&si, js, name.c_str(), &o, &code);
+    if (s == NATS_OK) {
+      domain::status raised;
+      int wanted = wanted_replicas();
+      if (si->Config != nullptr && si->Config->Replicas < wanted) {
+        raised = raise_replicas(*si->Config, wanted);
+      }
+      jsStreamInfo_Destroy(si);
+      return raised;
+    }
+    if (s != NATS_NOT_FOUND && code != JSStreamNotFoundErr) {
+      return nats_error("reading the Idempotency-Key stream", s, code);
+    }
+    std::string subjects_pattern = std::string(k_claims_prefix) + ">";
+    const char* subjects[] = {subjects_pattern.c_str()};
+    jsStreamConfig cfg = stream_config(name, subjects);
+    cfg.MaxAge = k_claims_max_age_ns;
+    code = jsErrCode(0);
+    s = js_AddStream(&si, js, &cfg, &o, &code);
+    if (s == NATS_OK) {
+      jsStreamInfo_Destroy(si);
+      return {};
+    }
+    // Made by another node at the same moment.
+    if (js_GetStreamInfo(&si, js, name.c_str(), &o, nullptr) == NATS_OK) {
+      jsStreamInfo_Destroy(si);
+      return {};
+    }
+    return nats_error("creating the Idempotency-Key stream", s, code);
   }
 
   // One attempt, waiting at most `wait` for each answer: ok once the stream exists and
@@ -645,17 +720,8 @@ struct cluster_log::impl {
           domain::errc::not_found,
           "the cluster has no stream " + options.stream + " (no referrald node has run on it yet)");
     }
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
     const char* subjects[] = {"referrald.>"};
-    cfg.Name = options.stream.c_str();
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
-    cfg.Storage = js_FileStorage;
-    cfg.Replicas = wanted_replicas();
-    cfg.DenyDelete = true;
-    cfg.DenyPurge = true;
-    cfg.MaxMsgSize = k_max_message_bytes;
+    jsStreamConfig cfg = stream_config(options.stream, subjects);
     code = jsErrCode(0);
     s = js_AddStream(&si, js, &cfg, &o, &code);
     if (s == NATS_OK) jsStreamInfo_Destroy(si);
@@ -757,6 +823,9 @@ domain::result<std::unique_ptr<cluster_log>> cluster_log::open(const cluster_opt
   if (raised) {
     if (auto st = until_led(); !st) return std::move(st).err();
   }
+  if (o.create) {
+    if (auto st = p->ensure_claims_stream(); !st) return std::move(st).err();
+  }
   return std::unique_ptr<cluster_log>(new cluster_log(std::move(p)));
 }
 
@@ -780,7 +849,8 @@ domain::result<std::uint64_t> cluster_log::append(const cluster_write& write,
   // same id too; the writer tells the cases apart.
   std::string id =
       w.account_id + "/" + std::to_string(w.first_seq) + "/" + std::to_string(expected);
-  return impl_->publish(subject, payload, id, expected, w.writer,
+  return impl_->publish(impl_->options.stream, subject, payload, id, expected,
+                        impl::written_by(w.writer),
                         "another write of account " + w.account_id + " came first");
 }
 
@@ -796,8 +866,8 @@ domain::result<std::uint64_t> cluster_log::append_records(const cluster_records&
   std::string subject = std::string(k_records_prefix) + r->scope;
   std::string payload = encode_cluster_records(*r);
   std::string id = expected ? subject + "/" + std::to_string(*expected) : r->writer;
-  return impl_->publish(subject, payload, id, expected, r->writer,
-                        "another write of " + subject + " came first");
+  return impl_->publish(impl_->options.stream, subject, payload, id, expected,
+                        impl::written_by(r->writer), "another write of " + subject + " came first");
 }
 
 domain::result<std::vector<std::pair<std::string, std::uint64_t>>> cluster_log::records_heads(
@@ -822,9 +892,36 @@ domain::result<std::vector<std::pair<std::string, std::uint64_t>>> cluster_log::
     if (*m == nullptr) continue;
     std::uint64_t seq = stream_seq_of(*m);
     natsMsg_Destroy(*m);
-    if (seq != 0 && seq <= at_most) heads.emplace_back(subject.substr(k_records_prefix.size()), seq);
+    if (seq != 0 && seq <= at_most)
+      heads.emplace_back(subject.substr(k_records_prefix.size()), seq);
   }
   return heads;
+}
+
+domain::result<std::optional<cluster_log::claim_message>> cluster_log::last_claim(
+    const std::string& token) {
+  auto m = impl_->last_message(std::string(k_claims_prefix) + token, impl_->claims_stream());
+  if (!m) return std::move(m).err();
+  if (*m == nullptr) return std::optional<claim_message>{};
+  claim_message out;
+  out.seq = stream_seq_of(*m);
+  out.stored_ms = natsMsg_GetTime(*m) / 1000000;
+  out.payload = payload_of(*m);
+  natsMsg_Destroy(*m);
+  return std::optional<claim_message>(std::move(out));
+}
+
+domain::result<std::uint64_t> cluster_log::append_claim(const std::string& token,
+                                                        const std::string& payload,
+                                                        std::uint64_t expected) {
+  std::string subject = std::string(k_claims_prefix) + token;
+  std::string id = subject + "/" + std::to_string(expected);
+  // The payload names its writer (http/idempotency.cpp): equal bytes are this attempt's.
+  auto ours = [&payload](natsMsg* m) {
+    return payload_of(m) == payload;
+  };
+  return impl_->publish(impl_->claims_stream(), subject, payload, id, expected, ours,
+                        "another request with the same Idempotency-Key came first");
 }
 
 domain::result<std::optional<cluster_records>> cluster_log::last_records(std::string_view scope) {

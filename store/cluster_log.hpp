@@ -56,6 +56,17 @@
 //                                        store/ai_store.hpp; in "default" only admin audit
 //                                        entries, keys starting "audit.": store/admin_audit.hpp)
 //
+// Idempotency-Key records (http/idempotency.hpp) travel in a second stream:
+//
+//   stream   := the events stream's name + "_IDEM" ("REFERRALD_IDEM"), file storage, as
+//               many replicas, deletes and purges denied, each message kept 25 hours
+//               (MaxAge), subjects "referrald-idem.>"
+//   subject  := "referrald-idem." token   (token: the first 16 bytes of SHA-256 of
+//                                          key_id "." Idempotency-Key, as hex)
+//   headers  := "Nats-Msg-Id: " subject "/" expected
+//               "Nats-Expected-Last-Subject-Sequence: " expected  (or no message, for 0)
+//   payload  := one JSON object: {"v":1,"kind":"claim"|"answer"|"released",...}
+//
 // Thread-safe: every call may come from any thread.
 
 #include <chrono>
@@ -169,6 +180,22 @@ class cluster_log {
   domain::result<std::vector<std::pair<std::string, std::uint64_t>>> records_heads(
       std::uint64_t at_most);
 
+  // Idempotency-Key records of the cluster (http/idempotency.hpp) live in a stream of their
+  // own, the events stream's name + "_IDEM": subjects "referrald-idem." token, file
+  // storage, as many replicas, API deletes denied, each message kept 25 hours (MaxAge: how
+  // a record expires in a stream nobody deletes from). Made by a writer when missing.
+  struct claim_message {
+    std::uint64_t seq = 0;
+    std::int64_t stored_ms = 0;  // when the stream stored it (Unix ms)
+    std::string payload;
+  };
+  // The last message under `token` (nullopt: none is kept).
+  domain::result<std::optional<claim_message>> last_claim(const std::string& token);
+  // Appends `payload` under `token` when its last message is at stream sequence `expected`
+  // (0: none): its sequence; conflict when another message came first.
+  domain::result<std::uint64_t> append_claim(const std::string& token, const std::string& payload,
+                                             std::uint64_t expected);
+
   // The last records written under `scope`; nullopt when there are none.
   domain::result<std::optional<cluster_records>> last_records(std::string_view scope);
 
@@ -212,7 +239,7 @@ class cluster_log {
     bool known = false;  // at least one look succeeded
     int replicas = 0;    // the stream's configured replicas
     int wanted = 0;
-    int current = 0;  // the leader and the followers caught up and online
+    int current = 0;                    // the leader and the followers caught up and online
     std::vector<std::string> problems;  // "under-replicated ...", "replica n2 is offline"...
   };
   replication replication_status() const;

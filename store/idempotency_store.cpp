@@ -22,21 +22,7 @@ std::string encode(const idempotency_record& r) {
   w.Int64(r.at);
   w.Key("fingerprint");
   domain::write_string(w, r.fingerprint);
-  w.Key("status");
-  w.Uint(r.status);
-  w.Key("content_type");
-  domain::write_string(w, r.content_type);
-  w.Key("headers");
-  w.StartArray();
-  for (const auto& [name, value] : r.headers) {
-    w.StartArray();
-    domain::write_string(w, name);
-    domain::write_string(w, value);
-    w.EndArray();
-  }
-  w.EndArray();
-  w.Key("body");
-  domain::write_string(w, r.body);
+  write_answer_fields(w, r.status, r.content_type, r.headers, r.body);
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
 }
@@ -46,35 +32,65 @@ std::optional<idempotency_record> decode(std::string_view key, std::string_view 
   rapidjson::Document d;
   d.Parse(value.data(), value.size());
   if (!d.IsObject()) return std::nullopt;
-  auto str = [&](const char* name) -> std::optional<std::string> {
-    auto it = d.FindMember(name);
-    if (it == d.MemberEnd() || !it->value.IsString()) return std::nullopt;
-    return std::string(it->value.GetString(), it->value.GetStringLength());
-  };
   idempotency_record r;
   r.scope = key.substr(k_prefix.size());
   auto at = d.FindMember("at");
-  auto status = d.FindMember("status");
-  auto headers = d.FindMember("headers");
-  auto fp = str("fingerprint"), type = str("content_type"), body = str("body");
-  if (at == d.MemberEnd() || !at->value.IsInt64() || status == d.MemberEnd() ||
-      !status->value.IsUint() || headers == d.MemberEnd() || !headers->value.IsArray() || !fp ||
-      !type || !body) {
+  auto fp = d.FindMember("fingerprint");
+  if (at == d.MemberEnd() || !at->value.IsInt64() || fp == d.MemberEnd() || !fp->value.IsString() ||
+      !read_answer_fields(d, r.status, r.content_type, r.headers, r.body)) {
     return std::nullopt;
   }
   r.at = at->value.GetInt64();
-  r.status = status->value.GetUint();
-  r.fingerprint = std::move(*fp);
-  r.content_type = std::move(*type);
-  r.body = std::move(*body);
-  for (const auto& h : headers->value.GetArray()) {
-    if (!h.IsArray() || h.Size() != 2 || !h[0].IsString() || !h[1].IsString()) return std::nullopt;
-    r.headers.emplace_back(h[0].GetString(), h[1].GetString());
-  }
+  r.fingerprint.assign(fp->value.GetString(), fp->value.GetStringLength());
   return r;
 }
 
 }  // namespace
+
+void write_answer_fields(domain::json_writer& w, unsigned status, std::string_view content_type,
+                         const answer_headers& headers, std::string_view body) {
+  w.Key("status");
+  w.Uint(status);
+  w.Key("content_type");
+  domain::write_string(w, content_type);
+  w.Key("headers");
+  w.StartArray();
+  for (const auto& [name, value] : headers) {
+    w.StartArray();
+    domain::write_string(w, name);
+    domain::write_string(w, value);
+    w.EndArray();
+  }
+  w.EndArray();
+  w.Key("body");
+  domain::write_string(w, body);
+}
+
+bool read_answer_fields(const rapidjson::Value& object, unsigned& status, std::string& content_type,
+                        answer_headers& headers, std::string& body) {
+  auto string_of = [&](const char* name, std::string& out) {
+    auto it = object.FindMember(name);
+    if (it == object.MemberEnd() || !it->value.IsString()) return false;
+    out.assign(it->value.GetString(), it->value.GetStringLength());
+    return true;
+  };
+  auto s = object.FindMember("status");
+  auto h = object.FindMember("headers");
+  if (s == object.MemberEnd() || !s->value.IsUint() || h == object.MemberEnd() ||
+      !h->value.IsArray() || !string_of("content_type", content_type) || !string_of("body", body)) {
+    return false;
+  }
+  status = s->value.GetUint();
+  headers.clear();
+  for (const auto& pair : h->value.GetArray()) {
+    if (!pair.IsArray() || pair.Size() != 2 || !pair[0].IsString() || !pair[1].IsString()) {
+      return false;
+    }
+    headers.emplace_back(std::string(pair[0].GetString(), pair[0].GetStringLength()),
+                         std::string(pair[1].GetString(), pair[1].GetStringLength()));
+  }
+  return true;
+}
 
 domain::result<std::vector<idempotency_record>> idempotency_store::load_since(
     domain::unix_ms since) const {

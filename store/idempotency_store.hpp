@@ -15,10 +15,13 @@
 #include <vector>
 
 #include "domain/base/clock.hpp"
+#include "domain/base/json.hpp"
 #include "domain/base/result.hpp"
 #include "store/db.hpp"
 
 namespace referrald::store {
+
+using answer_headers = std::vector<std::pair<std::string, std::string>>;
 
 struct idempotency_record {
   std::string scope;  // api_key_id "." idempotency_key
@@ -26,9 +29,18 @@ struct idempotency_record {
   std::string fingerprint;  // of the request: method, target, content type and body
   unsigned status = 0;
   std::string content_type;
-  std::vector<std::pair<std::string, std::string>> headers;
+  answer_headers headers;
   std::string body;
 };
+
+// The fields of a stored answer, "status", "content_type", "headers" and "body", written
+// into the object `w` is writing; the same fields read from `object` (false when one is
+// missing or of another type). Also the fields of the cluster's answer messages
+// (http/idempotency.cpp).
+void write_answer_fields(domain::json_writer& w, unsigned status, std::string_view content_type,
+                         const answer_headers& headers, std::string_view body);
+bool read_answer_fields(const rapidjson::Value& object, unsigned& status, std::string& content_type,
+                        answer_headers& headers, std::string& body);
 
 class idempotency_store {
  public:

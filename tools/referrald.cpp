@@ -635,6 +635,7 @@ int main(int argc, char** argv) {
     sopts.rate_limit_burst = cfg.rate_limit_burst;
     sopts.cors_origins = cfg.cors_origins;
     sopts.idempotency_store = db.get();
+    sopts.idempotency_cluster = runtime.cluster();
     http::server server(sopts, runtime);
 
     std::printf("listening on %s\n", server.local_endpoint().c_str());

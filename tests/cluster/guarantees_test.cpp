@@ -348,4 +348,62 @@ BOOST_AUTO_TEST_CASE(connection_changes_on_two_nodes_at_once_never_undo_each_oth
   }));
 }
 
+// The same Idempotency-Key sent to node A and then node B created two keys (two
+// connections): behind a load balancer a retry lands on any node.
+BOOST_AUTO_TEST_CASE(an_idempotency_key_holds_across_nodes) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  auto ca = connected(a, admin_secret), cb = connected(b, admin_secret);
+  const std::string key_body =
+      R"({"name":"retried","role":"viewer","accounts":["acme"],"brands":[42]})";
+  auto first = ca->request("POST", "/api-keys", key_body, {{"Idempotency-Key", "retry-1"}});
+  BOOST_REQUIRE_MESSAGE(first.status == 201u, first.body);
+  auto again = cb->request("POST", "/api-keys", key_body, {{"Idempotency-Key", "retry-1"}});
+  BOOST_TEST(again.status == 201u, again.body);
+  BOOST_TEST(again.header("idempotent-replayed") == "true");
+  BOOST_TEST(again.json()["data"]["id"].GetInt64() == first.json()["data"]["id"].GetInt64());
+  auto listed = ca->get("/api-keys?q=retried");
+  BOOST_TEST(listed.json()["data"]["keys"].Size() == 1u, listed.body);
+  // Another request with the same key: 409, on either node.
+  auto other = cb->request("POST", "/api-keys",
+                           R"({"name":"other","role":"viewer","accounts":["acme"],"brands":[42]})",
+                           {{"Idempotency-Key", "retry-1"}});
+  BOOST_TEST(other.status == 409u, other.body);
+
+  // Connections, and the same key sent to both nodes at the same moment: one is made.
+  const std::string conn_body = R"({"name":"GA4","source_tool":"ga4"})";
+  for (int round = 0; round < 4; ++round) {
+    std::string k = "conn-" + std::to_string(round);
+    auto [x, y] = at_once(
+        [&] {
+          return ca->request("POST", "/42/ai-referrals/connections", conn_body,
+                             {{"Idempotency-Key", k}});
+        },
+        [&] {
+          return cb->request("POST", "/42/ai-referrals/connections", conn_body,
+                             {{"Idempotency-Key", k}});
+        });
+    // One made it; the other got its answer again, or 409 while it was being made.
+    BOOST_TEST((x.status == 201u || x.status == 409u), x.status << " " << x.body);
+    BOOST_TEST((y.status == 201u || y.status == 409u), y.status << " " << y.body);
+    BOOST_TEST((x.status == 201u || y.status == 201u));
+    if (x.status == 409u) BOOST_TEST(x.header("retry-after") == "1");
+    if (y.status == 409u) BOOST_TEST(y.header("retry-after") == "1");
+    if (x.status == 201u && y.status == 201u) {
+      BOOST_TEST(x.json()["data"]["id"].GetString() ==
+                 std::string(y.json()["data"]["id"].GetString()));
+    }
+  }
+  auto connections = ca->get("/42/ai-referrals/connections");
+  BOOST_TEST(connections.json()["data"]["total"].GetInt() == 4, connections.body);
+
+  // A refused request's answer is kept too, and given again by the other node.
+  auto bad = ca->request("POST", "/api-keys", R"({"name":""})", {{"Idempotency-Key", "bad-1"}});
+  BOOST_TEST(bad.status == 400u);
+  auto bad_again =
+      cb->request("POST", "/api-keys", R"({"name":""})", {{"Idempotency-Key", "bad-1"}});
+  BOOST_TEST(bad_again.status == 400u);
+  BOOST_TEST(bad_again.header("idempotent-replayed") == "true");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 extern char** environ;
 
@@ -19,28 +20,43 @@ namespace referrald::testing {
 
 namespace {
 
-// Free loopback ports, all held open until every one is chosen (so that none repeats).
-std::vector<std::uint16_t> free_ports(std::size_t n) {
-  std::vector<int> fds;
-  std::vector<std::uint16_t> ports;
-  for (std::size_t i = 0; i < n; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      throw std::runtime_error("cannot find a free port");
+// Loopback sockets bound to free ports, held until release(), so that no port repeats
+// among them or among ports bound while they are held.
+class held_ports {
+ public:
+  explicit held_ports(std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      if (fd >= 0) fds_.push_back(fd);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = 0;
+      socklen_t len = sizeof a;
+      if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+          getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+        release();
+        throw std::runtime_error("cannot find a free port");
+      }
+      ports_.push_back(ntohs(a.sin_port));
     }
-    fds.push_back(fd);
-    ports.push_back(ntohs(a.sin_port));
   }
-  for (int fd : fds)
-    close(fd);
-  return ports;
-}
+  ~held_ports() { release(); }
+  held_ports(const held_ports&) = delete;
+  held_ports& operator=(const held_ports&) = delete;
+
+  std::uint16_t port(std::size_t i) const { return ports_[i]; }
+  // Hands the socket of port(i) over to the caller, who closes it.
+  int take(std::size_t i) { return std::exchange(fds_[i], -1); }
+  void release() {
+    for (int& fd : fds_)
+      if (fd >= 0) close(std::exchange(fd, -1));
+  }
+
+ private:
+  std::vector<int> fds_;
+  std::vector<std::uint16_t> ports_;
+};
 
 bool accepts(std::uint16_t port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -61,15 +77,51 @@ std::string nats_server_binary() {
 
 }  // namespace
 
-nats_cluster::nats_cluster(int n) {
+nats_cluster::nats_cluster(int n) : nats_cluster(n, nats_cluster_options{}) {}
+
+nats_cluster::nats_cluster(int n, const nats_cluster_options& options) {
   if (n < 1 || n > 5) throw std::runtime_error("a test cluster has 1 to 5 servers");
-  auto ports = free_ports(2 * static_cast<std::size_t>(n));
-  servers_.resize(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    auto& s = servers_[static_cast<std::size_t>(i)];
-    s.client_port = ports[2 * static_cast<std::size_t>(i)];
-    s.route_port = ports[2 * static_cast<std::size_t>(i) + 1];
+  auto count = static_cast<std::size_t>(n);
+  bool proxy_routes = options.proxy_routes && n > 1;
+  // Three ports per server, and the unreachable route address.
+  held_ports ports(3 * count + 1);
+  servers_.resize(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    auto& s = servers_[i];
+    s.client_port = ports.port(3 * i);
+    s.route_port = ports.port(3 * i + 1);
+    s.monitor_port = ports.port(3 * i + 2);
   }
+  std::uint16_t unreachable_port = ports.port(3 * count);
+  if (proxy_routes) {
+    route_proxies_.resize(count * count);
+    for (std::size_t i = 0; i < count; ++i)
+      for (std::size_t j = 0; j < count; ++j)
+        if (i != j)
+          route_proxies_[i * count + j] = std::make_unique<fault_proxy>(servers_[j].route_port);
+  }
+  if (options.proxy_clients) {
+    for (std::size_t i = 0; i < count; ++i)
+      client_proxies_.push_back(std::make_unique<fault_proxy>(servers_[i].client_port));
+  }
+  if (proxy_routes) unreachable_fd_ = ports.take(3 * count);
+  ports.release();
+
+  // A constructor that throws runs no destructor: what was started is stopped here.
+  try {
+    write_configs(options, unreachable_port);
+    for (int i = 0; i < n; ++i)
+      start(i);
+  } catch (...) {
+    stop();
+    throw;
+  }
+}
+
+void nats_cluster::write_configs(const nats_cluster_options& options,
+                                 std::uint16_t unreachable_port) {
+  int n = size();
+  bool proxy_routes = !route_proxies_.empty();
   for (int i = 0; i < n; ++i) {
     auto& s = servers_[static_cast<std::size_t>(i)];
     std::string name = "n" + std::to_string(i + 1);
@@ -78,32 +130,34 @@ nats_cluster::nats_cluster(int n) {
     std::ofstream c(s.config);
     c << "server_name: " << name << "\n"
       << "listen: 127.0.0.1:" << s.client_port << "\n"
-      << "max_payload: 8MB\n"
-      << "jetstream {\n  store_dir: \"" << dir_.sub(name) << "\"\n"
+      << "http: 127.0.0.1:" << s.monitor_port << "\n"
+      << "max_payload: 8MB\n";
+    if (options.ping_interval.count() > 0)
+      c << "ping_interval: \"" << options.ping_interval.count() << "ms\"\n";
+    c << "jetstream {\n  store_dir: \"" << dir_.sub(name) << "\"\n"
       << "  max_memory_store: 64MB\n  max_file_store: 1GB\n}\n";
     if (n > 1) {
-      c << "cluster {\n  name: referrald-test\n  listen: 127.0.0.1:" << s.route_port
-        << "\n  routes: [\n";
+      c << "cluster {\n  name: referrald-test\n  listen: 127.0.0.1:" << s.route_port << "\n";
+      if (proxy_routes) c << "  advertise: \"127.0.0.1:" << unreachable_port << "\"\n";
+      if (options.proxy_clients) c << "  no_advertise: true\n";
+      c << "  routes: [\n";
       for (int j = 0; j < n; ++j) {
         if (j == i) continue;
-        c << "    nats-route://127.0.0.1:" << servers_[static_cast<std::size_t>(j)].route_port
-          << "\n";
+        std::uint16_t port = proxy_routes ? route_proxy(i, j).port()
+                                          : servers_[static_cast<std::size_t>(j)].route_port;
+        c << "    nats-route://127.0.0.1:" << port << "\n";
       }
       c << "  ]\n}\n";
     }
   }
-  for (int i = 0; i < n; ++i)
-    start(i);
 }
 
-nats_cluster::~nats_cluster() {
-  for (auto& s : servers_) {
-    if (s.pid <= 0) continue;
-    ::kill(s.pid, SIGKILL);
-    int status = 0;
-    waitpid(s.pid, &status, 0);
-    s.pid = -1;
-  }
+nats_cluster::~nats_cluster() { stop(); }
+
+void nats_cluster::stop() noexcept {
+  for (int i = 0; i < size(); ++i)
+    kill(i);
+  if (unreachable_fd_ >= 0) close(std::exchange(unreachable_fd_, -1));
 }
 
 void nats_cluster::start(int i) {
@@ -115,9 +169,11 @@ void nats_cluster::start(int i) {
   for (auto& a : args)
     argv.push_back(a.data());
   argv.push_back(nullptr);
-  if (posix_spawn(&s.pid, bin.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
+  pid_t pid = -1;
+  if (posix_spawn(&pid, bin.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
     throw std::runtime_error("cannot start nats-server");
   }
+  s.pid = pid;
   for (int tries = 0; tries < 200; ++tries) {
     if (accepts(s.client_port)) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -149,6 +205,58 @@ std::string nats_cluster::urls() const {
   for (int i = 0; i < size(); ++i)
     out += (i ? "," : "") + url(i);
   return out;
+}
+
+std::uint16_t nats_cluster::monitor_port(int i) const {
+  return servers_[static_cast<std::size_t>(i)].monitor_port;
+}
+
+fault_proxy& nats_cluster::client_proxy(int i) {
+  if (client_proxies_.empty()) throw std::logic_error("the cluster has no client proxies");
+  return *client_proxies_.at(static_cast<std::size_t>(i));
+}
+
+std::string nats_cluster::proxied_url(int i) const {
+  if (client_proxies_.empty()) throw std::logic_error("the cluster has no client proxies");
+  return "nats://127.0.0.1:" +
+         std::to_string(client_proxies_.at(static_cast<std::size_t>(i))->port());
+}
+
+std::string nats_cluster::proxied_urls() const {
+  std::string out;
+  for (int i = 0; i < size(); ++i)
+    out += (i ? "," : "") + proxied_url(i);
+  return out;
+}
+
+fault_proxy& nats_cluster::route_proxy(int i, int j) {
+  if (route_proxies_.empty()) throw std::logic_error("the cluster has no route proxies");
+  if (i < 0 || j < 0 || i >= size() || j >= size() || i == j) {
+    throw std::logic_error("no route proxy from server " + std::to_string(i) + " to " +
+                           std::to_string(j));
+  }
+  return *route_proxies_[static_cast<std::size_t>(i * size() + j)];
+}
+
+void nats_cluster::partition(int i, int j, link_fault f) {
+  for (fault_proxy* p : {&route_proxy(i, j), &route_proxy(j, i)}) {
+    if (f == link_fault::drop)
+      p->drop();
+    else
+      p->cut();
+  }
+}
+
+void nats_cluster::isolate(int i, link_fault f) {
+  for (int j = 0; j < size(); ++j)
+    if (j != i) partition(i, j, f);
+}
+
+void nats_cluster::heal() {
+  for (auto& p : route_proxies_)
+    if (p) p->pass();
+  for (auto& p : client_proxies_)
+    p->pass();
 }
 
 }  // namespace referrald::testing
