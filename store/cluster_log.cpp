@@ -780,6 +780,8 @@ domain::result<std::unique_ptr<cluster_log>> cluster_log::open(const cluster_opt
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(p->opts, -1);  // never give up
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(p->opts, 250);
   if (s == NATS_OK) s = natsOptions_SetTimeout(p->opts, o.timeout.count());
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(p->opts, o.ping_interval.count());
+  if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(p->opts, o.max_pings_out);
   // With a callback, connecting returns at once while no server answers (without one it
   // would block until one does); the stream set-up below bounds the wait by the timeout.
   if (s == NATS_OK) {

@@ -147,6 +147,12 @@ struct cluster_options {
   // open(): how long to keep trying while the cluster does not answer or has no stream
   // leader yet (at least `timeout`).
   std::chrono::milliseconds start_wait{0};
+  // The connection sends a PING this often and, when `max_pings_out` are unanswered as
+  // the next is due, takes the link for dead and reconnects: a link that went silent (a
+  // partition that drops packets and keeps the TCP connection open) is noticed within
+  // about (max_pings_out + 1) intervals, and connected() is false until a server answers.
+  std::chrono::milliseconds ping_interval{1000};
+  int max_pings_out = 2;
   bool create = true;  // make the stream when the cluster has none (readers: false)
 };
 

@@ -406,4 +406,47 @@ BOOST_AUTO_TEST_CASE(an_idempotency_key_holds_across_nodes) {
   BOOST_TEST(bad_again.header("idempotent-replayed") == "true");
 }
 
+// A node whose TCP connection to its NATS server stays open but carries nothing (a
+// partition that drops packets) answered writes 503 and kept /readyz at 200 for as long
+// as the silence lasted, so a load balancer went on sending it writes.
+BOOST_AUTO_TEST_CASE(a_node_whose_link_goes_silent_is_not_ready_within_seconds) {
+  nats_cluster_options o;
+  o.proxy_clients = true;
+  nats_cluster nats(3, o);
+  // Node a reaches the cluster through one proxy only; node b directly.
+  cluster_node a(nats.proxied_url(0), "a"), b(nats, "b");
+  auto ca = a.client(), cb = b.client();
+  BOOST_REQUIRE(ca->post("/passthrough-referrers?account_id=acme", body("before.com")).status ==
+                201u);
+  BOOST_REQUIRE(eventually([&] { return metric(a, "referrald_cluster_connected") == "1"; }));
+
+  nats.client_proxy(0).drop();
+  auto dropped = std::chrono::steady_clock::now();
+  BOOST_TEST(eventually([&] { return ca->get("/readyz").status == 503u; }, 8s));
+  auto noticed = std::chrono::steady_clock::now() - dropped;
+  BOOST_TEST_MESSAGE("silent link noticed after "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(noticed).count()
+                     << " ms");
+  auto ready = ca->get("/readyz");
+  BOOST_TEST(ready.body.find("not connected to the cluster") != std::string::npos, ready.body);
+  BOOST_TEST(metric(a, "referrald_cluster_connected") == "0");
+  // Reads go on from the node's copy; writes are refused, never acknowledged.
+  BOOST_TEST(ca->get("/passthrough-referrers?account_id=acme").status == 200u);
+  auto refused = ca->post("/passthrough-referrers?account_id=acme", body("during.com"));
+  BOOST_TEST(refused.status == 503u, refused.body);
+  // The other node writes on.
+  BOOST_TEST(cb->post("/passthrough-referrers?account_id=acme", body("other.com")).status == 201u);
+  // Still not ready while the silence lasts.
+  std::this_thread::sleep_for(3s);
+  BOOST_TEST(ca->get("/readyz").status == 503u);
+
+  nats.client_proxy(0).pass();
+  BOOST_TEST(eventually([&] { return ca->get("/readyz").status == 200u; }, 20s),
+             ca->get("/readyz").body);
+  BOOST_TEST(metric(a, "referrald_cluster_connected") == "1");
+  expect_all_on(a, "acme", {"before.com", "other.com"});
+  BOOST_TEST(ca->post("/passthrough-referrers?account_id=acme", body("after.com")).status == 201u);
+  expect_all_on(b, "acme", {"before.com", "other.com", "after.com"});
+}
+
 BOOST_AUTO_TEST_SUITE_END()
