@@ -78,6 +78,9 @@ struct account_actor_state {
   // Cluster mode.
   std::function<void()> redo_next;                     // the request being handled, to make again
   std::vector<std::function<void()>> redo_after_sync;  // requests another node's write beat
+  // Cluster mode: creates whose key only a write still in flight holds, answered once the
+  // writes in flight are decided (that write may still fail: a 409 must name a stored one).
+  std::vector<std::function<void()>> redo_after_writes;
   bool resync = false;  // a write failed: catch up with the stream before the next one
   domain::unix_ms resync_since = 0;
 };
@@ -320,6 +323,17 @@ void on_ack(self_ptr self, const commit_ack& ack) {
         infra::metrics().cluster_writes_beaten.fetch_add(1, std::memory_order_relaxed);
         return true;
       });
+  if (st.writes.empty() && !st.redo_after_writes.empty()) {
+    auto waiting = std::move(st.redo_after_writes);
+    st.redo_after_writes.clear();
+    for (auto& r : waiting) {
+      if (st.resync) {
+        st.redo_after_sync.push_back(std::move(r));  // after the node has caught up
+      } else {
+        r();
+      }
+    }
+  }
 }
 
 // Cluster mode: applies what the node's copy of the stream holds beyond the durable state
@@ -415,6 +429,12 @@ void create(self_ptr self, create_req<T>& req) {
   const auto& entities = st.tip.entities<T>();
   const std::string& key = traits::key(req.input);
   if (auto holder = entities.with_key(key)) {
+    // Cluster mode: a write in flight that the cluster may yet refuse holds the key: the
+    // request is decided again once it is decided.
+    if (st.redo_next && !st.committed.entities<T>().with_key(key)) {
+      st.redo_after_writes.push_back(take_redo(st));
+      return;
+    }
     req.reply->deliver(key_taken<T>(key, *holder));
     return;
   }
@@ -657,8 +677,9 @@ void on_idle_tick(self_ptr self) {
   auto& st = self->state;
   if (st.evicted) return;
   auto last_use = std::max(st.last_request, st.published->last_read_ms.load());
-  bool idle = st.loaded && st.writes.empty() && st.redo_after_sync.empty() && !st.resync &&
-              st.seq_waiters.empty() && domain::now_ms() - last_use >= st.svc->idle_timeout.count();
+  bool idle = st.loaded && st.writes.empty() && st.redo_after_sync.empty() &&
+              st.redo_after_writes.empty() && !st.resync && st.seq_waiters.empty() &&
+              domain::now_ms() - last_use >= st.svc->idle_timeout.count();
   if (idle && st.svc->evict(st.account_id, self->address())) {
     // Nothing is sent here any more; what is in the mailbox is forwarded, then quit.
     st.evicted = true;

@@ -106,6 +106,8 @@ domain::result<cluster_message> message_from(natsMsg* m) {
     out.published_ms = meta->Timestamp / 1000000;
     out.pending = meta->NumPending;
     jsMsgMetaData_Destroy(meta);
+  } else {
+    out.published_ms = natsMsg_GetTime(m) / 1000000;  // one read by sequence
   }
   return out;
 }
@@ -232,6 +234,7 @@ struct cluster_log::impl {
   std::uint64_t next_seq = 1;  // under deliver_mu (and follow_mu while subscribing)
   std::mutex deliver_mu;
   std::atomic<std::chrono::steady_clock::time_point> last_delivery{};
+  std::atomic<bool> refollow{false};  // a gap could not be filled: subscribe again
   std::thread watchdog;
   std::mutex watch_mu;
   std::condition_variable watch_cv;
@@ -358,10 +361,53 @@ struct cluster_log::impl {
       natsMsg_Destroy(m);
       return;
     }
+    // The stream has every sequence number (it denies deletes and has no limits), so a
+    // message past the next one means the server the follower reads from lacks some (a
+    // replica catching up after a partition): the missing ones are read from the stream's
+    // leader, or the follower reads again from the next one a moment later. Never skipped.
+    if (self->refollow.load() || (seq > self->next_seq && !self->fill_gap(seq))) {
+      natsMsg_Destroy(m);
+      return;
+    }
     auto w = message_from(m);
     natsMsg_Destroy(m);
     if (seq != 0) self->next_seq = seq + 1;
     self->on_write(std::move(w));
+  }
+
+  // Under deliver_mu: delivers the messages from next_seq to before `seq` read one by one
+  // from the stream's leader; false (and the follower subscribes again soon) when one
+  // cannot be read now.
+  bool fill_gap(std::uint64_t seq) {
+    using namespace std::chrono_literals;
+    infra::log(infra::log_level::warn,
+               "the stream's messages " + std::to_string(next_seq) + ".." +
+                   std::to_string(seq - 1) +
+                   " did not reach this node's follower in order; reading them from the "
+                   "stream's leader");
+    constexpr std::uint64_t k_most = 1000;
+    if (seq - next_seq > k_most) return refollow_soon();
+    jsOptions o = js_options(2000ms);
+    while (next_seq < seq) {
+      natsMsg* missing = nullptr;
+      jsErrCode code = jsErrCode(0);
+      if (js_GetMsg(&missing, js, options.stream.c_str(), next_seq, &o, &code) != NATS_OK) {
+        return refollow_soon();
+      }
+      auto w = message_from(missing);
+      natsMsg_Destroy(missing);
+      ++next_seq;
+      on_write(std::move(w));
+    }
+    return true;
+  }
+
+  // Asks the watchdog to subscribe again from next_seq (after a short pause, so that the
+  // server it reads from can catch up); always false.
+  bool refollow_soon() {
+    refollow = true;
+    watch_cv.notify_all();
+    return false;
   }
 
   // Under follow_mu.
@@ -395,8 +441,23 @@ struct cluster_log::impl {
   void watch() {
     using namespace std::chrono_literals;
     std::unique_lock lock(watch_mu);
-    while (!watch_cv.wait_for(lock, 1s, [&] { return stopping; })) {
+    while (!stopping) {
+      watch_cv.wait_for(lock, 1s, [&] { return stopping || refollow.load(); });
+      if (stopping) break;
       lock.unlock();
+      if (refollow.load()) {
+        // A gap the leader could not fill: from the next message again, in a moment (a
+        // new consumer, placed on a server of the stream anew).
+        std::this_thread::sleep_for(250ms);
+        std::lock_guard follow(follow_mu);
+        if (sub != nullptr) {
+          natsSubscription_Unsubscribe(sub);
+          natsSubscription_Destroy(sub);
+          sub = nullptr;
+        }
+        refollow = false;
+        if (!subscribe()) refollow = true;
+      }
       // What it saw, and what it could not raise, are kept and logged by the check itself.
       if (std::chrono::steady_clock::now() - replication_checked >= 5s) {
         (void)check_replication();
@@ -968,37 +1029,60 @@ domain::status cluster_log::read_account(std::string_view account_id, std::uint6
   if (!last_write->has_value()) return {};
   const std::uint64_t end = (*last_write)->stream_seq;
   if (from > end) return {};
-  jsOptions o = impl_->js_options();
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = impl_->options.stream.c_str();
-  so.Ordered = true;
-  so.Config.DeliverPolicy = js_DeliverByStartSequence;
-  so.Config.OptStartSeq = std::max<std::uint64_t>(from, 1);
+  // A server that is catching up (after a partition) may serve later writes of the
+  // account while it still lacks earlier ones: a write whose first event is past the one
+  // expected is read again, from there, a moment later (up to 20 times); only then is it
+  // passed on as it is (a broken history, which verify reports).
+  constexpr int k_most_rereads = 20;
+  std::uint64_t next = std::max<std::uint64_t>(from, 1);
+  std::optional<std::uint64_t> next_event;  // the first event the next write must hold
+  int rereads = 0;
   std::string subject = cluster_subject(account_id);
-  natsSubscription* sub = nullptr;
-  jsErrCode code = jsErrCode(0);
-  natsStatus s = js_SubscribeSync(&sub, impl_->js, subject.c_str(), &o, &so, &code);
-  if (s != NATS_OK) return nats_error("reading an account's writes", s, code);
-  domain::status result;
-  for (;;) {
-    natsMsg* m = nullptr;
-    s = natsSubscription_NextMsg(&m, sub, impl_->options.timeout.count());
-    if (s != NATS_OK) {
-      result = nats_error("reading an account's writes", s);
-      break;
+  jsOptions o = impl_->js_options();
+  for (bool done = false; !done;) {
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = impl_->options.stream.c_str();
+    so.Ordered = true;
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = next;
+    natsSubscription* sub = nullptr;
+    jsErrCode code = jsErrCode(0);
+    natsStatus s = js_SubscribeSync(&sub, impl_->js, subject.c_str(), &o, &so, &code);
+    if (s != NATS_OK) return nats_error("reading an account's writes", s, code);
+    domain::status result;
+    for (;;) {
+      natsMsg* m = nullptr;
+      s = natsSubscription_NextMsg(&m, sub, impl_->options.timeout.count());
+      if (s != NATS_OK) {
+        result = nats_error("reading an account's writes", s);
+        done = true;
+        break;
+      }
+      auto w = from_message(m);
+      natsMsg_Destroy(m);
+      if (!w) {
+        result = std::move(w).err();
+        done = true;
+        break;
+      }
+      if (next_event && w->first_seq > *next_event && rereads < k_most_rereads) {
+        ++rereads;
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        break;
+      }
+      next = w->stream_seq + 1;
+      next_event = w->first_seq + w->values.size();
+      if (!fn(*w) || w->stream_seq >= end) {
+        done = true;
+        break;
+      }
     }
-    auto w = from_message(m);
-    natsMsg_Destroy(m);
-    if (!w) {
-      result = std::move(w).err();
-      break;
-    }
-    if (!fn(*w) || w->stream_seq >= end) break;
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+    if (!result) return result;
   }
-  natsSubscription_Unsubscribe(sub);
-  natsSubscription_Destroy(sub);
-  return result;
+  return {};
 }
 
 domain::status cluster_log::for_each_account(const std::function<bool(const std::string&)>& fn) {

@@ -114,6 +114,11 @@ struct fault_proxy::impl::session : std::enable_shared_from_this<session> {
     target.async_connect(owner.target, [self = shared_from_this()](const error_code& ec) {
       if (self->closed) return;
       self->connected = true;
+      // Bytes go on as they come, as on a direct connection (Nagle's algorithm would hold
+      // small writes back until the peer's delayed acknowledgement: tens of ms each).
+      error_code ignored;
+      self->client.set_option(tcp::no_delay(true), ignored);
+      if (!ec) self->target.set_option(tcp::no_delay(true), ignored);
       if (ec) {
         if (self->owner.current != mode::drop) return self->close();
         self->target_down = true;

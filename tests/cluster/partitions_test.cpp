@@ -1,0 +1,390 @@
+// Partitions under concurrent writes: two referrald nodes write rules while the links between
+// them and NATS, and between the NATS servers, are cut, silenced or flapped by fault proxies
+// (tests/support/fault_proxy.hpp). After each fault is healed: every acknowledged write is on
+// every node with its acknowledged content, every 409 names a rule that exists, the nodes
+// hold the same rules, and `referralctl verify` finds one unbroken history in the stream.
+//
+// `cluster_partitions_open` holds the faults cluster mode does not survive yet; it is run by
+// name only (RELIABILITY.md, "Partitions").
+
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "tests/cluster/nodes.hpp"
+#include "tests/support/command.hpp"
+
+using namespace referrald;
+using namespace referrald::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+constexpr int k_accounts = 4;
+
+std::string account_of(int i) { return "p" + std::to_string(i % k_accounts); }
+
+long long ms_since(steady::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t).count();
+}
+
+// A rule as a node lists it.
+struct stored_rule {
+  std::int64_t id = 0;
+  std::string source;  // utm_source: the name of the writer that made it
+  bool operator==(const stored_rule&) const = default;
+};
+// account -> domain -> rule
+using rule_map = std::map<std::string, std::map<std::string, stored_rule>>;
+
+// Every rule of every account on `node`, page by page; nullopt when a page was not 200.
+std::optional<rule_map> rules_on(cluster_node& node) {
+  rule_map out;
+  http_client c(node.server->port(), admin_secret);
+  for (int a = 0; a < k_accounts; ++a) {
+    std::string account = account_of(a);
+    std::string after;
+    for (;;) {
+      auto r = c.get("/passthrough-referrers?account_id=" + account + "&limit=1000" +
+                     (after.empty() ? "" : "&starting_after=" + after));
+      if (r.status != 200u) return std::nullopt;
+      auto d = r.json();
+      for (const auto& rule : d["data"]["referrers"].GetArray()) {
+        out[account][rule["domain"].GetString()] =
+            stored_rule{rule["id"].GetInt64(), rule["utm_source"].GetString()};
+      }
+      if (!d["data"]["has_more"].GetBool()) break;
+      after = std::to_string(d["data"]["next_starting_after"].GetInt64());
+    }
+  }
+  return out;
+}
+
+// Writes rules through one node until stopped: "<name>-<i>.com" into account p(i % 4), with
+// utm_source <name>. A 503 or a dropped connection is not an acknowledgement: the same rule
+// is sent again, and a 409 then says that an earlier attempt landed (the rule must exist).
+class fault_writer {
+ public:
+  explicit fault_writer(std::string name) : name_(std::move(name)) {}
+
+  struct written {
+    std::string account, domain;
+    std::int64_t id = 0;  // 0: answered 409 (made by an attempt that was not acknowledged)
+  };
+
+  void run(cluster_node& node, const std::atomic<bool>& stop) {
+    std::unique_ptr<http_client> c;
+    for (int i = 0; !stop.load();) {
+      std::string account = account_of(i);
+      std::string domain = name_ + "-" + std::to_string(i) + ".com";
+      http_reply r;
+      try {
+        if (!c) c = std::make_unique<http_client>(node.server->port(), admin_secret);
+        r = c->post("/passthrough-referrers?account_id=" + account,
+                    R"({"domain":")" + domain + R"(","utm_source":")" + name_ + R"("})");
+      } catch (const std::exception&) {
+        c.reset();
+        ++refused_;
+        std::this_thread::sleep_for(100ms);
+        continue;
+      }
+      // About 150 writes a second per writer at most: load enough to race, little enough
+      // that the two cores of a test machine keep both nodes' followers up.
+      std::this_thread::sleep_for(5ms);
+      std::lock_guard lock(mu_);
+      if (r.status == 201u) {
+        written_.push_back({account, domain, r.json()["data"]["id"].GetInt64()});
+        ++acknowledged_;
+        ++i;
+      } else if (r.status == 409u) {
+        written_.push_back({account, domain, 0});
+        ++i;
+      } else if (r.status == 503u) {
+        ++refused_;
+        std::this_thread::sleep_for(50ms);
+      } else {
+        problem_ = std::to_string(r.status) + " " + r.body;
+        return;
+      }
+    }
+  }
+
+  const std::string& name() const { return name_; }
+  std::vector<written> written_so_far() const {
+    std::lock_guard lock(mu_);
+    return written_;
+  }
+  int acknowledged() const {
+    std::lock_guard lock(mu_);
+    return acknowledged_;
+  }
+  int refused() const {
+    std::lock_guard lock(mu_);
+    return refused_;
+  }
+  std::string problem() const {
+    std::lock_guard lock(mu_);
+    return problem_;
+  }
+
+ private:
+  std::string name_;
+  mutable std::mutex mu_;
+  std::vector<written> written_;
+  int acknowledged_ = 0;
+  int refused_ = 0;
+  std::string problem_;
+};
+
+// What `node` lacks of `written`: "" when every rule is there with its content.
+std::string missing_on(const rule_map& rules, const std::string& source,
+                       const std::vector<fault_writer::written>& written) {
+  std::string out;
+  for (const auto& w : written) {
+    auto acc = rules.find(w.account);
+    const stored_rule* got = nullptr;
+    if (acc != rules.end()) {
+      auto it = acc->second.find(w.domain);
+      if (it != acc->second.end()) got = &it->second;
+    }
+    if (got == nullptr) {
+      out += w.account + "/" + w.domain + (w.id == 0 ? " (409)" : "") + " missing; ";
+    } else if (got->source != source || (w.id != 0 && got->id != w.id)) {
+      out += w.account + "/" + w.domain + " has id " + std::to_string(got->id) + " source " +
+             got->source + ", acknowledged " + std::to_string(w.id) + "; ";
+    }
+    if (out.size() > 2000) break;
+  }
+  return out;
+}
+
+// Two nodes writing on a three-server cluster whose routes run through fault proxies. Node
+// a reaches NATS through the client proxies only; node b directly. The servers ping their
+// routes every 500 ms, so a silent route is noticed within about 1.5 s.
+struct fault_cluster {
+  static nats_cluster_options options() {
+    nats_cluster_options o;
+    o.proxy_routes = true;
+    o.proxy_clients = true;
+    o.ping_interval = 500ms;
+    return o;
+  }
+
+  nats_cluster nats{3, options()};
+  // The stream is made before the nodes start, so that node b can be pointed at its leader.
+  int first_leader = stream_leader(nats);
+  cluster_node a{nats.proxied_urls(), "a"};
+  cluster_node b;
+  fault_writer wa{"a"}, wb{"b"};
+  std::atomic<bool> stop{false};
+  std::future<void> on_a, on_b;
+  int faults = 0;
+  long long longest_recovery_ms = 0;
+
+  // Node b is given every server's URL, or with `b_on_leader` only the stream leader's.
+  explicit fault_cluster(bool b_on_leader = false)
+      : b(b_on_leader ? nats.url(first_leader) : nats.urls(), "b") {
+    on_a = std::async(std::launch::async, [this] { wa.run(a, stop); });
+    on_b = std::async(std::launch::async, [this] { wb.run(b, stop); });
+  }
+  ~fault_cluster() { halt(); }
+
+  void halt() {
+    stop = true;
+    if (on_a.valid()) on_a.get();
+    if (on_b.valid()) on_b.get();
+  }
+
+  // Waits until both writers have `n` more acknowledgements than now (false after `within`).
+  bool both_acknowledge(int n, std::chrono::milliseconds within = 30s) {
+    int from_a = wa.acknowledged(), from_b = wb.acknowledged();
+    return eventually(
+        [&] {
+          return (wa.acknowledged() >= from_a + n && wb.acknowledged() >= from_b + n) ||
+                 !wa.problem().empty() || !wb.problem().empty();
+        },
+        within);
+  }
+
+  // After a heal: what both writers had written by now reaches both nodes (the writers go
+  // on meanwhile); the time it took, or fails the test after `within`.
+  void expect_converged(const std::string& fault, std::chrono::milliseconds within = 30s) {
+    auto healed = steady::now();
+    auto by_a = wa.written_so_far(), by_b = wb.written_so_far();
+    std::string missing;
+    bool ok = eventually(
+        [&] {
+          missing.clear();
+          for (auto* node : {&a, &b}) {
+            auto rules = rules_on(*node);
+            if (!rules) {
+              missing = "a node does not list its rules yet";
+              return false;
+            }
+            missing += missing_on(*rules, "a", by_a) + missing_on(*rules, "b", by_b);
+          }
+          return missing.empty();
+        },
+        within);
+    auto took = ms_since(healed);
+    longest_recovery_ms = std::max(longest_recovery_ms, took);
+    BOOST_TEST(ok, fault << ": not converged " << within.count() << " ms after the heal: "
+                         << missing << " a: " << a.client()->get("/readyz").body
+                         << " b: " << b.client()->get("/readyz").body);
+    BOOST_TEST_MESSAGE(fault << ": " << by_a.size() + by_b.size() << " writes on both nodes "
+                             << took << " ms after the heal");
+  }
+
+  // Stops the writers and checks the end state: the writers' problems, both nodes' rules
+  // equal and holding every write, and one unbroken history in the stream.
+  void expect_whole() {
+    halt();
+    BOOST_TEST(wa.problem().empty(), wa.problem());
+    BOOST_TEST(wb.problem().empty(), wb.problem());
+    auto by_a = wa.written_so_far(), by_b = wb.written_so_far();
+    std::optional<rule_map> on_a_rules, on_b_rules;
+    bool same = eventually(
+        [&] {
+          on_a_rules = rules_on(a);
+          on_b_rules = rules_on(b);
+          return on_a_rules && on_b_rules && *on_a_rules == *on_b_rules &&
+                 missing_on(*on_a_rules, "a", by_a).empty() &&
+                 missing_on(*on_a_rules, "b", by_b).empty();
+        },
+        30s);
+    BOOST_TEST(same, "the nodes differ or lack writes: "
+                         << (on_a_rules ? missing_on(*on_a_rules, "a", by_a) +
+                                              missing_on(*on_a_rules, "b", by_b)
+                                        : "a does not list"));
+    std::size_t stored = 0;
+    if (on_a_rules) {
+      for (const auto& [account, rules] : *on_a_rules)
+        stored += rules.size();
+    }
+    // Nothing but what was written: every stored rule is one a writer had an answer for,
+    // or the one it sent last and was refused (a 503 whose write landed after all).
+    if (on_a_rules) {
+      std::string extra = unexpected(*on_a_rules, by_a, "a") + unexpected(*on_a_rules, by_b, "b");
+      BOOST_TEST(extra.empty(), "rules no writer had acknowledged or retried: " << extra);
+    }
+    command_result verified;
+    for (int tries = 0; tries < 30; ++tries, std::this_thread::sleep_for(500ms)) {
+      verified = referralctl("--cluster " + nats.urls() + " verify");
+      BOOST_TEST(verified.output.find("FAILED") == std::string::npos, verified.output);
+      if (verified.exit == 0) break;
+    }
+    BOOST_TEST(verified.exit == 0, verified.output);
+    BOOST_TEST_MESSAGE("faults " << faults << ", writes acknowledged "
+                                 << wa.acknowledged() + wb.acknowledged() << ", refused "
+                                 << wa.refused() + wb.refused() << ", rules stored " << stored
+                                 << ", lost 0 unless reported above, longest recovery "
+                                 << longest_recovery_ms << " ms");
+  }
+
+  // The rules of `rules` made by writer `name` other than those in `written` and the one
+  // it would have sent next.
+  static std::string unexpected(const rule_map& rules,
+                                const std::vector<fault_writer::written>& written,
+                                const std::string& name) {
+    std::map<std::string, bool> known;
+    for (const auto& w : written)
+      known[w.domain] = true;
+    known[name + "-" + std::to_string(written.size()) + ".com"] = true;
+    std::string out;
+    for (const auto& [account, by_domain] : rules)
+      for (const auto& [domain, rule] : by_domain)
+        if (rule.source == name && !known.count(domain)) out += account + "/" + domain + " ";
+    return out;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cluster_partitions)
+
+// Node a's link to NATS goes silent while both nodes write: a stops acknowledging and is
+// not ready, b writes on; healed, a catches up and writes again.
+BOOST_AUTO_TEST_CASE(a_node_cut_from_nats_during_writes_loses_nothing) {
+  fault_cluster f;
+  BOOST_REQUIRE(f.both_acknowledge(10));
+  for (int i = 0; i < 3; ++i)
+    f.nats.client_proxy(i).drop();
+  ++f.faults;
+  BOOST_TEST(eventually([&] { return f.a.client()->get("/readyz").status == 503u; }, 8s));
+  int b_before = f.wb.acknowledged();
+  int a_during = f.wa.acknowledged();
+  std::this_thread::sleep_for(3s);
+  BOOST_TEST(f.wb.acknowledged() > b_before, "node b stopped writing while a was cut off");
+  BOOST_TEST(f.wa.acknowledged() == a_during, "node a acknowledged writes while cut off");
+  f.nats.heal();
+  f.expect_converged("node a cut from NATS");
+  BOOST_TEST(f.both_acknowledge(5));
+  f.expect_whole();
+}
+
+// One server's routes flap: cut and restored six times, 700 ms each way.
+BOOST_AUTO_TEST_CASE(flapping_routes_of_one_server_lose_nothing) {
+  fault_cluster f;
+  BOOST_REQUIRE(f.both_acknowledge(10));
+  int flapping = stream_leader(f.nats);
+  for (int i = 0; i < 6; ++i) {
+    f.nats.isolate(flapping, link_fault::cut);
+    ++f.faults;
+    std::this_thread::sleep_for(700ms);
+    f.nats.heal();
+    std::this_thread::sleep_for(700ms);
+  }
+  f.expect_converged("routes of n" + std::to_string(flapping + 1) + " flapping");
+  BOOST_TEST(f.both_acknowledge(5));
+  f.expect_whole();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Faults that cluster mode does not survive yet, run by name only
+// (--run_test=cluster_partitions_open). With nats-server 2.9.10 a stream leader isolated
+// from the two other servers acknowledges nothing, but after the heal it keeps the writes
+// it never got the others to store (its raft log is not cut back to the new leader's) and
+// serves them to the consumers placed on it: a node following that server applies
+// messages the stream does not hold and diverges from the cluster (in about half of the
+// runs), until it is started again with an empty data directory.
+BOOST_AUTO_TEST_SUITE(cluster_partitions_open, *boost::unit_test::disabled())
+
+// The stream's leader is cut from the two other servers: it is a minority and must not
+// acknowledge anything; the two others elect a leader and writes go on there. Node b
+// reaches the cluster only through the isolated leader.
+//
+// Not run by `tools/dev test` yet: with nats-server 2.9.10 the former leader keeps, after
+// the heal, writes it never got the others to store, and serves them to consumers placed on
+// it. Nodes now compare every message with the leader's before applying it (acknowledged
+// writes are all kept and `verify` passes), but node b, which reaches the cluster only
+// through that server, can stop answering writes afterwards in about one run of three.
+// Run it with --run_test=cluster_partitions/a_minority_stream_leader_acknowledges_nothing.
+BOOST_AUTO_TEST_CASE(a_minority_stream_leader_acknowledges_nothing, *boost::unit_test::disabled()) {
+  fault_cluster f(true);
+  BOOST_REQUIRE(f.both_acknowledge(10));
+  int leader = stream_leader(f.nats);
+  f.nats.isolate(leader, link_fault::drop);
+  ++f.faults;
+  // Long enough for the majority to notice (missed pings) and elect a new leader.
+  std::this_thread::sleep_for(8s);
+  f.nats.heal();
+  f.expect_converged("stream leader n" + std::to_string(leader + 1) + " isolated");
+  BOOST_TEST(f.both_acknowledge(5));
+  f.expect_whole();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
