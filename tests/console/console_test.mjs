@@ -237,7 +237,9 @@ steps.push(["deactivate, then delete with a confirmation", async (ctx) => {
   const info = need(ctx, "tab");
   const page = info.page;
   const id = need(ctx, "newsId");
-  await page.click(`button[aria-label="Deactivate rule ${id}"]`);
+  // Found and clicked in one step in the page: a drawing in between would detach a handle.
+  await page.waitForSelector(`button[aria-label="Deactivate rule ${id}"]`);
+  await page.evaluate((rid) => document.querySelector(`button[aria-label="Deactivate rule ${rid}"]`).click(), id);
   await waitText(page, "#status", "deactivated");
   // The table is drawn again after the message: wait for that drawing (of active rules, so
   // without this one) before using its form, or the new drawing would undo the change.
@@ -246,14 +248,14 @@ steps.push(["deactivate, then delete with a confirmation", async (ctx) => {
   const got = await h.api(base, adminKey, "GET", `/passthrough-referrers/${id}?account_id=${ACCOUNT}`);
   if (got.json.data.is_active !== false) throw new Error("not deactivated");
   await setValue(page, "#rules-status", "all");
-  await page.click("form[role=search] button[type=submit]");
+  await page.evaluate(() => document.querySelector("form[role=search] button[type=submit]").click());
   // The table shown for status=all (it is drawn again: click the button of that drawing).
   await page.waitForFunction((rid) => location.hash.includes("status=all") &&
     document.querySelector(`#rules-table tr[data-id="${rid}"] .pill.off`), {}, id);
   await page.evaluate((rid) => document.querySelector(`button[aria-label="Delete rule ${rid}"]`).click(), id);
   await page.waitForSelector("dialog[open] #confirm-yes");
   await checkPage(info, "delete-confirm");
-  await page.click("dialog[open] #confirm-yes");
+  await page.evaluate(() => document.querySelector("dialog[open] #confirm-yes").click());
   await waitText(page, "#status", "Deleted");
   const gone = await h.api(base, adminKey, "GET", `/passthrough-referrers/${id}?account_id=${ACCOUNT}`);
   if (gone.status !== 404) throw new Error(`after delete: ${gone.status}`);
