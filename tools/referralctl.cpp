@@ -210,7 +210,7 @@ struct args {
 
 // Options that take a value; the others are flags.
 const std::set<std::string> k_value_options = {
-    "data",   "account", "at",   "seq",    "entity", "id",     "name", "role",   "accounts",
+    "data",   "account", "at",   "seq",    "entity", "id",     "name", "role",    "accounts",
     "brands", "file",    "mode", "format", "out",    "server", "key",  "cluster", "replicas"};
 const std::set<std::string> k_flag_options = {"include-inactive", "no-snapshots", "version",
                                               "validate-only"};
