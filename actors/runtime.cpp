@@ -193,22 +193,38 @@ struct runtime::impl {
     cluster_applied = *applied;
     until_up(
         [&]() -> domain::result<bool> {
-          auto followed =
-              cluster_log->follow(*applied + 1, [this](domain::result<store::cluster_message> m) {
+          auto followed = cluster_log->follow(
+              *applied + 1,
+              [this](domain::result<store::cluster_message> m) {
                 on_cluster_message(std::move(m));
+              },
+              [this, on_diverged = c.on_copy_diverged](std::uint64_t seq) {
+                // Marked first: a node stopped now fills a new copy when started again.
+                if (auto st = cache->mark_diverged(seq); !st) {
+                  infra::log(infra::log_level::error,
+                             "cannot mark the node's copy as differing from the stream: " +
+                                 st.err().message);
+                }
+                if (on_diverged) on_diverged();
               });
           if (!followed) return std::move(followed).err();
           return true;
         },
         "cannot follow the cluster: ");
     // Keys and connections are read from the copy next: wait (bounded) until it has them.
+    // A follower that halted (a newer release's message) says why in /readyz instead.
     std::unique_lock lock(catch_up_mu);
-    if (!catch_up_cv.wait_for(lock, std::chrono::seconds(60),
-                              [&] { return cluster_applied >= catch_up_target; })) {
-      infra::log(infra::log_level::warn,
-                 "still catching up with the cluster's stream after 60 s (at " +
-                     std::to_string(cluster_applied) + " of " + std::to_string(catch_up_target) +
-                     "); serving what is applied");
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!catch_up_cv.wait_for(lock, std::chrono::milliseconds(250),
+                                 [&] { return cluster_applied >= catch_up_target; })) {
+      if (!cluster_log->halted().empty()) break;
+      if (std::chrono::steady_clock::now() >= give_up) {
+        infra::log(infra::log_level::warn,
+                   "still catching up with the cluster's stream after 60 s (at " +
+                       std::to_string(cluster_applied) + " of " + std::to_string(catch_up_target) +
+                       "); serving what is applied");
+        break;
+      }
     }
   }
 
@@ -222,6 +238,32 @@ struct runtime::impl {
     if (auto* w = std::get_if<store::cluster_write>(&m->body)) {
       seq = w->stream_seq;
       if (auto st = cache->apply(*w); !st) {
+        if (store::cluster_log::newer_release(st.err())) {
+          // Never skipped: the node waits for its upgrade there.
+          cluster_log->halt(seq, "a newer release wrote message " + std::to_string(seq) +
+                                     " of the stream: upgrade this node (" + st.err().message +
+                                     ")");
+          return;
+        }
+        if (st.err().code != domain::errc::store_corrupted) {
+          cluster_log->halt(seq, "cannot apply message " + std::to_string(seq) +
+                                     " of the stream: " + st.err().message);
+          return;
+        }
+        // The write does not fit this account's copy. Every write to the stream is fenced
+        // at the account's position and chained, so the copy holds what the stream does
+        // not (or lacks what it holds): the node fills a new one. Unless this copy was
+        // just made anew from the stream: then the stream's own history is at fault, and
+        // the account is broken until an operator repairs it (referralctl verify).
+        auto rebuilt = cache->rebuilt_at();
+        bool just_rebuilt = rebuilt && *rebuilt > 0 &&
+                            static_cast<std::uint64_t>(domain::now_ms()) - *rebuilt <
+                                static_cast<std::uint64_t>(10 * 60 * 1000);
+        if (!just_rebuilt) {
+          cluster_log->diverged(
+              seq, "its write does not fit the history applied here (" + st.err().message + ")");
+          return;
+        }
         infra::log(infra::log_level::error, st.err().message);
         broken.mark(w->account_id, st.err().message);
       } else {
@@ -234,9 +276,10 @@ struct runtime::impl {
       auto& r = std::get<store::cluster_records>(m->body);
       seq = r.stream_seq;
       if (auto st = cache->apply(r); !st) {
-        // Not applied: asked again after a restart (the stream keeps it).
-        infra::log(infra::log_level::error,
-                   "cannot apply the cluster's records " + r.scope + ": " + st.err().message);
+        // Not applied, and nothing after it: applied again after a restart (the stream
+        // keeps it).
+        cluster_log->halt(seq, "cannot apply message " + std::to_string(seq) +
+                                   " of the stream (records " + r.scope + "): " + st.err().message);
         return;
       }
       if (records_actors_ready.load(std::memory_order_acquire)) {
@@ -404,8 +447,15 @@ std::vector<std::string> runtime::not_ready_reasons(const readiness& r) {
   if (!r.store_writable)
     reasons.emplace_back("the store does not take writes (disk full or failed)");
   if (r.cluster && !r.connected) reasons.emplace_back("not connected to the cluster");
-  if (r.cluster && !r.caught_up)
+  if (r.cluster && !r.halted.empty()) {
+    reasons.push_back(r.halted);
+  } else if (r.cluster && r.connected && r.leaderless_seconds > 5) {
+    reasons.push_back("the stream has had no leader for " +
+                      std::to_string(static_cast<long long>(r.leaderless_seconds)) +
+                      " s as this node's NATS server sees it: no write can be stored");
+  } else if (r.cluster && !r.caught_up) {
     reasons.emplace_back("still catching up with the cluster's stream");
+  }
   return reasons;
 }
 
@@ -449,6 +499,11 @@ runtime::readiness runtime::ready() const {
   r.replicas_wanted = rep.wanted;
   r.replicas_current = rep.current;
   r.replication_problems = std::move(rep.problems);
+  r.halted = impl_->cluster_log->halted();
+  auto leaderless = impl_->cluster_log->leaderless_for();
+  if (leaderless > std::chrono::milliseconds(2500)) {
+    r.leaderless_seconds = static_cast<double>(leaderless.count()) / 1000.0;
+  }
   return r;
 }
 

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,11 @@ struct runtime_options {
     // At start: how long to wait for the cluster to answer (a cluster restarting elects
     // its leaders some seconds after its servers are up).
     std::chrono::milliseconds start_wait{30000};
+    // Called once (on a thread of the cluster log's; it must not block) when this node
+    // finds that its copy applied a message the stream does not hold: the copy is marked
+    // (store::cluster_cache::diverged()) and the node should stop, to fill a new one from
+    // the stream when started again (docs/cluster.md).
+    std::function<void()> on_copy_diverged;
   };
   std::optional<cluster_settings> cluster;
 };
@@ -105,6 +111,12 @@ class runtime {
     bool replication_known = false;
     int replicas = 0, replicas_wanted = 0, replicas_current = 0;
     std::vector<std::string> replication_problems;
+    // Why the node stopped applying the stream ("": it applies it): a message from a newer
+    // release, one that cannot be read or applied, or a copy that differs from the stream.
+    std::string halted;
+    // How long the stream has been without a leader as this node's NATS server sees it
+    // (0 while led): more than 5 s is a reason not to be ready (no write can be stored).
+    double leaderless_seconds = 0;
   };
   readiness ready() const;
   // Why a node is not ready (none: ready), as /readyz and the systemd status say it.

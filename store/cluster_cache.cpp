@@ -15,6 +15,8 @@ constexpr std::string_view k_applied_key = "cluster.applied";
 constexpr std::string_view k_head_prefix = "cluster.head.";
 constexpr std::string_view k_scope_prefix = "cluster.scope.";
 constexpr std::string_view k_scopes_kept = "cluster.scopes";
+constexpr std::string_view k_diverged_key = "cluster.diverged";
+constexpr std::string_view k_rebuilt_key = "cluster.rebuilt";
 
 std::string head_key(std::string_view account_id) {
   return std::string(k_head_prefix) + std::string(account_id);
@@ -72,6 +74,26 @@ domain::status cluster_cache::keep_scopes(
     batch.put(column::meta, std::string(k_scope_prefix) + scope, fixed64(seq));
   batch.put(column::meta, k_scopes_kept, "");
   return db_->write(batch, false);
+}
+
+domain::result<std::uint64_t> cluster_cache::diverged() const {
+  return read_fixed64(*db_, k_diverged_key);
+}
+
+domain::status cluster_cache::mark_diverged(std::uint64_t seq) {
+  write_batch batch;
+  batch.put(column::meta, k_diverged_key, fixed64(seq));
+  return db_->write(batch, true);
+}
+
+domain::result<std::uint64_t> cluster_cache::rebuilt_at() const {
+  return read_fixed64(*db_, k_rebuilt_key);
+}
+
+domain::status cluster_cache::mark_rebuilt(std::uint64_t unix_ms) {
+  write_batch batch;
+  batch.put(column::meta, k_rebuilt_key, fixed64(unix_ms));
+  return db_->write(batch, true);
 }
 
 domain::status cluster_cache::apply(const cluster_write& w) {

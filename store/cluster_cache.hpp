@@ -18,6 +18,12 @@
 //   "cluster.scopes"          := ""                    present once every scope's head is
 //                                                      kept (a copy made by release 0.3
 //                                                      has its heads filled in at start)
+//   "cluster.diverged"        := stream_seq:fixed64    the copy applied a message the
+//                                                      stream does not hold (found by the
+//                                                      follower's confirmation): set aside
+//                                                      and filled anew at the next start
+//   "cluster.rebuilt"         := unix_ms:fixed64       when this copy was started anew
+//                                                      after one that differed
 //
 // Both are written in the same atomic batch as the write's events (records: their puts,
 // in the `keys`, `connections`, `ai_rows`, `ai_batches` columns and admin audit entries in the
@@ -63,6 +69,15 @@ class cluster_cache {
   // before the follower starts.
   domain::result<bool> scopes_kept() const;
   domain::status keep_scopes(const std::vector<std::pair<std::string, std::uint64_t>>& heads);
+
+  // The stream sequence at which the copy was found to differ from the stream (0: it
+  // was not); mark_diverged() records it, synced.
+  domain::result<std::uint64_t> diverged() const;
+  domain::status mark_diverged(std::uint64_t seq);
+  // When the copy was started anew after one that differed (0: never); mark_rebuilt()
+  // records it, synced.
+  domain::result<std::uint64_t> rebuilt_at() const;
+  domain::status mark_rebuilt(std::uint64_t unix_ms);
 
   // Applies the next write of the stream: its events must continue the account's cached
   // history (the next sequence numbers, the chain from its last hash, each event intact).

@@ -78,9 +78,10 @@ domain::result<cluster_write> from_message(natsMsg* m) {
 domain::result<cluster_records> records_from_message(natsMsg* m) {
   std::string_view subject = natsMsg_GetSubject(m);
   if (!subject.starts_with(k_records_prefix)) {
-    return domain::make_error(
-        domain::errc::store_corrupted,
-        "a message of the cluster's stream has an unknown subject " + std::string(subject));
+    return domain::make_error(domain::errc::store_corrupted,
+                              "a message of the cluster's stream has the subject " +
+                                  std::string(subject) + ", unknown to this release (" +
+                                  std::string(k_newer_release) + "?)");
   }
   auto r = decode_cluster_records(subject.substr(k_records_prefix.size()), payload_of(m));
   if (!r) return r;
@@ -154,7 +155,13 @@ domain::result<cluster_write> decode_cluster_write(std::string_view payload) {
   };
   codec::reader r(payload);
   std::uint8_t version = 0;
-  if (!r.u8(version) || version != k_write_version) return bad("has an unknown version");
+  if (!r.u8(version)) return bad("is truncated");
+  if (version > k_write_version) {
+    return domain::make_error(domain::errc::store_corrupted,
+                              "a write in the cluster's event stream has version " +
+                                  std::to_string(version) + ", " + std::string(k_newer_release));
+  }
+  if (version != k_write_version) return bad("has an unknown version");
   cluster_write w;
   std::uint64_t count = 0;
   if (!r.lpstr(w.account_id) || !r.varint(w.first_seq) || !r.varint(count) || w.first_seq == 0 ||
@@ -194,7 +201,11 @@ domain::result<cluster_records> decode_cluster_records(std::string_view scope,
   };
   codec::reader r(payload);
   std::uint8_t version = 0;
-  if (!r.u8(version) || version != k_records_version) return bad("have an unknown version");
+  if (!r.u8(version)) return bad("are truncated");
+  if (version > k_records_version) {
+    return bad("have version " + std::to_string(version) + ", " + std::string(k_newer_release));
+  }
+  if (version != k_records_version) return bad("have an unknown version");
   cluster_records out;
   out.scope = scope;
   std::uint64_t count = 0;
@@ -205,10 +216,14 @@ domain::result<cluster_records> decode_cluster_records(std::string_view scope,
     if (!r.lpstr(name) || !r.lpstr(rec.key) || !r.lpstr(rec.value)) return bad("are truncated");
     auto known = std::find_if(std::begin(k_record_columns), std::end(k_record_columns),
                               [&](column c) { return column_name(c) == name; });
-    if (known == std::end(k_record_columns)) return bad("name an unknown column " + name);
+    if (known == std::end(k_record_columns)) {
+      return bad("name the column " + name + ", unknown to this release (" +
+                 std::string(k_newer_release) + "?)");
+    }
     rec.cf = *known;
     if (rec.cf == column::meta && !rec.key.starts_with(k_record_meta_prefix)) {
-      return bad("write metadata other than audit entries");
+      return bad("write the metadata " + rec.key + ", unknown to this release (" +
+                 std::string(k_newer_release) + "?)");
     }
   }
   if (!r.lpstr(out.writer)) return bad("are truncated");
@@ -235,6 +250,31 @@ struct cluster_log::impl {
   std::mutex deliver_mu;
   std::atomic<std::chrono::steady_clock::time_point> last_delivery{};
   std::atomic<bool> refollow{false};  // a gap could not be filled: subscribe again
+
+  // A halted follower passes nothing on any more (see halt()).
+  std::atomic<bool> halted_flag{false};
+  mutable std::mutex halt_mu;
+  std::string halted_why;  // under halt_mu
+  std::function<void(std::uint64_t)> on_diverged;
+
+  // What the follower applied and the stream's leader has not confirmed yet, as (stream
+  // sequence, fingerprint of subject and payload); the most recent ones when there were
+  // many. `confirmed` is the last one the leader confirmed. Both under deliver_mu.
+  struct applied_mark {
+    std::uint64_t seq = 0;
+    std::uint64_t print = 0;
+  };
+  static constexpr std::size_t k_unconfirmed_kept = 4096;
+  std::vector<applied_mark> unconfirmed;
+  applied_mark confirmed;
+  // Confirm every message applied since the last confirmation, not a sample: set after a
+  // change of leader, a check that got no answer, a reconnection or suspect().
+  std::atomic<bool> suspect_all{false};
+  // When a look at the stream last found it led (or a server without a cluster).
+  std::atomic<std::chrono::steady_clock::time_point> led_at{std::chrono::steady_clock::now()};
+  std::string leader_seen;        // the watchdog's
+  std::uint64_t missing_seq = 0;  // the watchdog's: a message the leader lacks
+  int missing_checks = 0;         // and for how many checks running
   std::thread watchdog;
   std::mutex watch_mu;
   std::condition_variable watch_cv;
@@ -357,22 +397,154 @@ struct cluster_log::impl {
     self->last_delivery = std::chrono::steady_clock::now();
     std::lock_guard lock(self->deliver_mu);
     std::uint64_t seq = stream_seq_of(m);
-    if (seq != 0 && seq < self->next_seq) {  // delivered before a resubscription
-      natsMsg_Destroy(m);
+    if (self->halted_flag.load() || (seq != 0 && seq < self->next_seq)) {
+      natsMsg_Destroy(m);  // halted, or delivered before a resubscription
       return;
     }
     // The stream has every sequence number (it denies deletes and has no limits), so a
     // message past the next one means the server the follower reads from lacks some (a
     // replica catching up after a partition): the missing ones are read from the stream's
     // leader, or the follower reads again from the next one a moment later. Never skipped.
-    if (self->refollow.load() || (seq > self->next_seq && !self->fill_gap(seq))) {
+    if (self->refollow.load() || (seq > self->next_seq && !self->fill_gap(seq)) ||
+        self->halted_flag.load()) {
       natsMsg_Destroy(m);
       return;
     }
+    self->deliver(m, seq);
+  }
+
+  static std::uint64_t print_of(natsMsg* m) {
+    std::hash<std::string_view> h;
+    return h(natsMsg_GetSubject(m)) * 0x9E3779B97F4A7C15ULL ^ h(payload_of(m));
+  }
+
+  // Under deliver_mu: passes the message at `seq` (next_seq) on, or halts there when it
+  // does not decode; destroys it.
+  void deliver(natsMsg* m, std::uint64_t seq) {
+    std::uint64_t print = print_of(m);
     auto w = message_from(m);
     natsMsg_Destroy(m);
-    if (seq != 0) self->next_seq = seq + 1;
-    self->on_write(std::move(w));
+    if (!w) {
+      halt(seq, newer_release(w.err())
+                    ? "a newer release wrote message " + std::to_string(seq) +
+                          " of the stream: upgrade this node (" + w.err().message + ")"
+                    : "message " + std::to_string(seq) +
+                          " of the stream cannot be read: " + w.err().message);
+      return;
+    }
+    if (seq != 0) next_seq = seq + 1;
+    if (unconfirmed.size() >= k_unconfirmed_kept) {
+      unconfirmed.erase(unconfirmed.begin(),
+                        unconfirmed.begin() + static_cast<std::ptrdiff_t>(k_unconfirmed_kept / 2));
+    }
+    unconfirmed.push_back({seq, print});
+    on_write(std::move(w));
+  }
+
+  static bool newer_release(const domain::error& e) {
+    return e.code == domain::errc::store_corrupted &&
+           e.message.find(k_newer_release) != std::string::npos;
+  }
+
+  // A node whose follower halted takes no write: it would decide it on a copy that no
+  // longer follows the stream.
+  domain::status refuse_if_halted() const {
+    if (!halted_flag.load()) return {};
+    std::lock_guard lock(halt_mu);
+    return domain::make_error(domain::errc::unavailable,
+                              "this node stopped applying the cluster's stream: " + halted_why);
+  }
+
+  // Any thread (also from within on_write): nothing is passed on after this.
+  void halt(std::uint64_t seq, const std::string& why) {
+    {
+      std::lock_guard lock(halt_mu);
+      if (halted_flag.load()) return;
+      halted_why = why;
+      halted_flag = true;
+    }
+    infra::log(infra::log_level::error, "stopped applying the cluster's stream at message " +
+                                            std::to_string(seq) + ": " + why);
+  }
+
+  // The watchdog's, every second: confirms what the follower applied against the stream's
+  // leader (cluster_log::follow()).
+  void confirm() {
+    using namespace std::chrono_literals;
+    if (halted_flag.load()) return;
+    jsOptions o = js_options(2000ms);
+    jsErrCode code = jsErrCode(0);
+    jsStreamInfo* si = nullptr;
+    if (js_GetStreamInfo(&si, js, options.stream.c_str(), &o, &code) != NATS_OK) {
+      suspect_all = true;
+      return;
+    }
+    std::string leader =
+        si->Cluster != nullptr && si->Cluster->Leader != nullptr ? si->Cluster->Leader : "";
+    if (si->Cluster == nullptr || !leader.empty()) led_at = std::chrono::steady_clock::now();
+    jsStreamInfo_Destroy(si);
+    if (leader != leader_seen) {
+      if (!leader_seen.empty()) suspect_all = true;
+      leader_seen = leader;
+    }
+    std::vector<applied_mark> marks;
+    applied_mark before;
+    {
+      std::lock_guard lock(deliver_mu);
+      marks = unconfirmed;
+      before = confirmed;
+    }
+    bool all = suspect_all.exchange(false);
+    if (marks.empty() && !all) return;
+    std::vector<applied_mark> check;
+    if (before.seq != 0) check.push_back(before);
+    if (all || marks.size() <= 8) {
+      check.insert(check.end(), marks.begin(), marks.end());
+    } else {
+      for (std::size_t i = 1; i <= 7; ++i)
+        check.push_back(marks[i * marks.size() / 8 - 1]);
+      check.push_back(marks.back());
+    }
+    for (const auto& mark : check) {
+      natsMsg* got = nullptr;
+      code = jsErrCode(0);
+      natsStatus s = js_GetMsg(&got, js, options.stream.c_str(), mark.seq, &o, &code);
+      if (s == NATS_OK) {
+        std::uint64_t print = print_of(got);
+        natsMsg_Destroy(got);
+        if (print != mark.print) {
+          return diverge(mark.seq, "the message the stream's leader has there is another");
+        }
+        continue;
+      }
+      if (all) suspect_all = true;  // not confirmed yet: again at the next check
+      if (code != JSNoMessageFoundErr) return;
+      // A leader just elected may not have stored its last messages yet: only a message
+      // it lacks for three checks running was never the stream's.
+      if (missing_seq != mark.seq) {
+        missing_seq = mark.seq;
+        missing_checks = 0;
+      }
+      if (++missing_checks >= 3) return diverge(mark.seq, "the stream's leader does not have it");
+      return;
+    }
+    missing_seq = 0;
+    missing_checks = 0;
+    if (marks.empty()) return;
+    std::lock_guard lock(deliver_mu);
+    auto upto = marks.back().seq;
+    unconfirmed.erase(unconfirmed.begin(),
+                      std::find_if(unconfirmed.begin(), unconfirmed.end(),
+                                   [&](const applied_mark& m) { return m.seq > upto; }));
+    confirmed = marks.back();
+  }
+
+  void diverge(std::uint64_t seq, const std::string& why) {
+    if (halted_flag.load()) return;
+    halt(seq, "this node applied message " + std::to_string(seq) + " of the stream, but " + why +
+                  ": its copy differs from the stream (a replica served writes the stream never "
+                  "held) and must be filled again");
+    if (on_diverged) on_diverged(seq);
   }
 
   // Under deliver_mu: delivers the messages from next_seq to before `seq` read one by one
@@ -394,11 +566,10 @@ struct cluster_log::impl {
       if (js_GetMsg(&missing, js, options.stream.c_str(), next_seq, &o, &code) != NATS_OK) {
         return refollow_soon();
       }
-      auto w = message_from(missing);
-      natsMsg_Destroy(missing);
-      ++next_seq;
-      on_write(std::move(w));
+      deliver(missing, next_seq);
+      if (halted_flag.load()) return false;
     }
+    suspect_all = true;  // the server the follower reads from lagged: confirm what it served
     return true;
   }
 
@@ -445,7 +616,10 @@ struct cluster_log::impl {
       watch_cv.wait_for(lock, 1s, [&] { return stopping || refollow.load(); });
       if (stopping) break;
       lock.unlock();
-      if (refollow.load()) {
+      // A halted follower stays where it stopped: nothing is confirmed or followed again.
+      bool halted = halted_flag.load();
+      if (!halted) confirm();
+      if (!halted && refollow.load()) {
         // A gap the leader could not fill: from the next message again, in a moment (a
         // new consumer, placed on a server of the stream anew).
         std::this_thread::sleep_for(250ms);
@@ -462,7 +636,9 @@ struct cluster_log::impl {
       if (std::chrono::steady_clock::now() - replication_checked >= 5s) {
         (void)check_replication();
       }
-      if (std::chrono::steady_clock::now() - last_delivery.load() >= 3s) resubscribe_if_behind();
+      if (!halted && std::chrono::steady_clock::now() - last_delivery.load() >= 3s) {
+        resubscribe_if_behind();
+      }
       lock.lock();
     }
   }
@@ -542,6 +718,7 @@ struct cluster_log::impl {
     }
     if (si->Cluster != nullptr) {
       bool led = si->Cluster->Leader != nullptr && si->Cluster->Leader[0] != '\0';
+      if (led) led_at = std::chrono::steady_clock::now();
       r.current = led ? 1 : 0;
       if (!led) r.problems.emplace_back("the stream has no leader");
       for (int i = 0; i < si->Cluster->ReplicasLen; ++i) {
@@ -843,6 +1020,13 @@ domain::result<std::unique_ptr<cluster_log>> cluster_log::open(const cluster_opt
   if (s == NATS_OK) s = natsOptions_SetTimeout(p->opts, o.timeout.count());
   if (s == NATS_OK) s = natsOptions_SetPingInterval(p->opts, o.ping_interval.count());
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(p->opts, o.max_pings_out);
+  // After a lost link, what the follower applied meanwhile is confirmed in full.
+  if (s == NATS_OK) {
+    s = natsOptions_SetReconnectedCB(
+        p->opts,
+        [](natsConnection*, void* closure) { static_cast<impl*>(closure)->suspect_all = true; },
+        p.get());
+  }
   // With a callback, connecting returns at once while no server answers (without one it
   // would block until one does); the stream set-up below bounds the wait by the timeout.
   if (s == NATS_OK) {
@@ -894,6 +1078,7 @@ domain::result<std::unique_ptr<cluster_log>> cluster_log::open(const cluster_opt
 
 domain::result<std::uint64_t> cluster_log::append(const cluster_write& write,
                                                   std::uint64_t expected) {
+  if (auto stopped = impl_->refuse_if_halted(); !stopped) return std::move(stopped).err();
   const cluster_write* named = &write;
   cluster_write copy;
   if (write.writer.empty()) {
@@ -919,6 +1104,7 @@ domain::result<std::uint64_t> cluster_log::append(const cluster_write& write,
 
 domain::result<std::uint64_t> cluster_log::append_records(const cluster_records& records,
                                                           std::optional<std::uint64_t> expected) {
+  if (auto stopped = impl_->refuse_if_halted(); !stopped) return std::move(stopped).err();
   cluster_records named;
   const cluster_records* r = &records;
   if (records.writer.empty()) {
@@ -1134,13 +1320,15 @@ domain::result<std::uint64_t> cluster_log::last_seq() {
 }
 
 domain::status cluster_log::follow(std::uint64_t from,
-                                   std::function<void(domain::result<cluster_message>)> fn) {
+                                   std::function<void(domain::result<cluster_message>)> fn,
+                                   std::function<void(std::uint64_t seq)> diverged) {
   {
     std::lock_guard lock(impl_->follow_mu);
     if (impl_->sub != nullptr || impl_->watchdog.joinable()) {
       return domain::make_error(domain::errc::internal, "the stream is already followed");
     }
     impl_->on_write = std::move(fn);
+    impl_->on_diverged = std::move(diverged);
     impl_->next_seq = std::max<std::uint64_t>(from, 1);
     if (auto st = impl_->subscribe(); !st) return st;
   }
@@ -1171,6 +1359,24 @@ domain::result<cluster_log::stream_status> cluster_log::status() {
   jsStreamInfo_Destroy(si);
   return out;
 }
+
+void cluster_log::suspect() { impl_->suspect_all = true; }
+
+void cluster_log::diverged(std::uint64_t seq, const std::string& why) { impl_->diverge(seq, why); }
+
+std::chrono::milliseconds cluster_log::leaderless_for() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               impl_->led_at.load());
+}
+
+void cluster_log::halt(std::uint64_t seq, const std::string& why) { impl_->halt(seq, why); }
+
+std::string cluster_log::halted() const {
+  std::lock_guard lock(impl_->halt_mu);
+  return impl_->halted_why;
+}
+
+bool cluster_log::newer_release(const domain::error& e) { return impl::newer_release(e); }
 
 bool cluster_log::connected() const {
   return natsConnection_Status(impl_->nc) == NATS_CONN_STATUS_CONNECTED;

@@ -226,11 +226,43 @@ class cluster_log {
   domain::result<std::uint64_t> last_seq();
 
   // Calls `fn` with every message (writes and records) from stream sequence `from` on,
-  // in stream order, on a client thread, until the log is destroyed; reconnects by
-  // itself. A message that does not decode is passed on as its error (store_corrupted).
-  // One follower at a time.
-  domain::status follow(std::uint64_t from,
-                        std::function<void(domain::result<cluster_message>)> fn);
+  // in stream order, on a client thread, until the log is destroyed or the follower
+  // halts; reconnects by itself. Never skips a message: one that does not decode (a newer
+  // release's encoding, or damaged) halts the follower there (halted() says why), and
+  // `fn` gets nothing after it. One follower at a time.
+  //
+  // What the follower applied is confirmed against the stream's leader, which alone
+  // answers reads by sequence: every second, the last message applied, the last one
+  // confirmed before and a sample of the others since (all of them after a change of
+  // leader, a lost link or a suspect() call) are read from the leader and compared, byte
+  // for byte, with what was applied. A message that differs, or one the leader lacks
+  // for three seconds running, means this node applied what the stream does not hold (a
+  // replica that kept writes it never replicated: see docs/cluster.md): the follower
+  // halts and `diverged` is called once, on a thread of the log's, with the sequence.
+  domain::status follow(std::uint64_t from, std::function<void(domain::result<cluster_message>)> fn,
+                        std::function<void(std::uint64_t seq)> diverged = {});
+
+  // Asks the follower to confirm every message it applied since the last confirmation
+  // at its next check.
+  void suspect();
+
+  // What the follower's confirmation does when it finds a difference, for one the caller
+  // found (a write that does not fit the node's copy): halts at `seq` and calls the
+  // `diverged` function given to follow(), on this thread.
+  void diverged(std::uint64_t seq, const std::string& why);
+
+  // Stops the follower at stream sequence `seq` (not applied): nothing after it is passed
+  // on, and append() and append_records() answer `unavailable` from then on (a write would
+  // be decided on a copy that no longer follows the stream). `why` is what halted() says.
+  // The first halt stays.
+  void halt(std::uint64_t seq, const std::string& why);
+
+  // How long since the follower's checks (every second) last found the stream led, as the
+  // server this client is connected to sees it: writes cannot be stored meanwhile.
+  std::chrono::milliseconds leaderless_for() const;
+
+  // Why the follower halted ("" while it follows).
+  std::string halted() const;
 
   // The replicas wanted (cluster_options::replicas, or the cluster's size), and how many
   // servers the cluster told this client of.
@@ -268,6 +300,11 @@ class cluster_log {
 
   // True while connected to a server.
   bool connected() const;
+
+  // Whether `e` (from decoding a message or a stored value) is an encoding newer than
+  // this release reads: a version byte past the newest known, or a column it does not
+  // know. Such a message halts the follower until the node is upgraded.
+  static bool newer_release(const domain::error& e);
 
  private:
   struct impl;

@@ -576,6 +576,13 @@ domain::status db::checkpoint(const std::string& dir) const {
   return {};
 }
 
+domain::status db::destroy(const std::string& dir) {
+  rocksdb::Options o;
+  rocksdb::Status s = rocksdb::DestroyDB(dir, o);
+  if (!s.ok()) return to_error(s, "deleting the store in '" + dir + "'");
+  return {};
+}
+
 domain::result<std::optional<std::string>> db::get(column cf, std::string_view key) const {
   pinned p(*impl_);
   if (!p.open()) return closed_store();

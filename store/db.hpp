@@ -42,6 +42,12 @@ enum class column : std::uint8_t {
 };
 inline constexpr std::size_t column_count = 7;
 
+// Part of the message of a store_corrupted error for data in an encoding newer than this
+// release reads (a version byte past the newest known, an event type, field tag or column
+// it does not know): written by a newer release, not damaged. A cluster node stops
+// applying the stream at such a message until it is upgraded (docs/storage.md).
+inline constexpr std::string_view k_newer_release = "written by a newer release";
+
 std::string_view column_name(column c);
 
 // The on-disk format this build reads and writes.
@@ -163,6 +169,10 @@ class db {
   // Writes a consistent copy of the whole store into `dir` (which must not exist) while
   // writes go on: a RocksDB checkpoint, hard-linking files on the same file system.
   domain::status checkpoint(const std::string& dir) const;
+
+  // Deletes the store in `dir` (closed: no db open on it): its RocksDB files only, so
+  // that other files and directories there stay.
+  static domain::status destroy(const std::string& dir);
 
   struct impl;
   impl& internals() const { return *impl_; }

@@ -140,6 +140,11 @@ domain::result<domain::event> decode_event(std::string_view account_id, std::uin
   std::uint64_t ts = 0, key = 0, entity = 0;
   std::uint32_t count = 0;
   if (!r.u8(version)) return corrupt(account_id, seq, "truncated");
+  if (version > k_event_version) {
+    return corrupt(
+        account_id, seq,
+        "format version " + std::to_string(version) + ", " + std::string(k_newer_release));
+  }
   if (version != k_event_version && version != k_event_version_v1) {
     return corrupt(account_id, seq, "unknown format version " + std::to_string(version));
   }
@@ -149,7 +154,11 @@ domain::result<domain::event> decode_event(std::string_view account_id, std::uin
     return corrupt(account_id, seq, "truncated");
   }
   auto t = domain::event_type_from_byte(type);
-  if (!t) return corrupt(account_id, seq, "unknown event type " + std::to_string(type));
+  if (!t) {
+    return corrupt(account_id, seq,
+                   "event type " + std::to_string(type) + " unknown to this release (" +
+                       std::string(k_newer_release) + "?)");
+  }
   e.type = *t;
   e.timestamp = static_cast<std::int64_t>(ts);
   e.key_id = static_cast<std::int64_t>(key);
@@ -164,7 +173,11 @@ domain::result<domain::event> decode_event(std::string_view account_id, std::uin
     std::uint8_t tag = 0;
     if (!r.u8(tag)) return corrupt(account_id, seq, "truncated field list");
     auto name = domain::field_name(e.type, tag);
-    if (name.empty()) return corrupt(account_id, seq, "unknown field tag " + std::to_string(tag));
+    if (name.empty()) {
+      return corrupt(account_id, seq,
+                     "field tag " + std::to_string(tag) + " unknown to this release (" +
+                         std::string(k_newer_release) + "?)");
+    }
     e.changed.emplace_back(name);
   }
   if (!r.bytes(k_digest_size, e.prev_hash.data()) || !r.bytes(k_digest_size, e.hash.data()) ||

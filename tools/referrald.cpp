@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <condition_variable>
@@ -22,11 +23,13 @@
 #include <thread>
 
 #include "actors/runtime.hpp"
+#include "domain/base/clock.hpp"
 #include "http/handlers.hpp"
 #include "http/openapi.hpp"
 #include "http/server.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
+#include "store/cluster_cache.hpp"
 #include "store/db.hpp"
 #include "store/key_store.hpp"
 #include "tools/version.hpp"
@@ -549,6 +552,43 @@ void bootstrap_keys(store::db& db, const key_creator& create, const std::string&
   }
 }
 
+// Set when the node finds its copy differs from the cluster's stream: it stops and exits
+// with k_exit_copy_diverged.
+std::atomic<bool> copy_diverged{false};
+std::atomic<http::server*> serving_now{nullptr};
+constexpr int k_exit_copy_diverged = 75;
+
+// A cluster node whose copy was found to differ from the stream (marked by the runtime
+// before it stopped): the copy is kept in a directory inside the data directory, for
+// inspection, and the store emptied, to be filled from the stream again.
+std::unique_ptr<store::db> fresh_copy_if_diverged(std::unique_ptr<store::db> db,
+                                                  const config& cfg) {
+  auto at = store::cluster_cache(*db).diverged();
+  if (!at) throw std::runtime_error("cannot read the node's copy: " + at.err().message);
+  if (*at == 0) return db;
+  std::string stamp = domain::format_rfc3339(domain::now_ms());
+  std::erase_if(stamp, [](char c) { return c == ':' || c == '-' || c == '.'; });
+  std::string aside = cfg.data + "/diverged-" + stamp;
+  if (auto st = db->checkpoint(aside); !st) {
+    throw std::runtime_error("cannot keep the node's copy that differs from the stream: " +
+                             st.err().message);
+  }
+  db.reset();
+  if (auto st = store::db::destroy(cfg.data); !st) throw std::runtime_error(st.err().message);
+  infra::log(infra::log_level::warn,
+             "this node's copy differed from the cluster's stream at message " +
+                 std::to_string(*at) + ": kept in " + aside +
+                 " (delete it when no longer wanted); filling a new copy from the stream");
+  auto opened = store::db::open({cfg.data, false, cfg.min_free_disk});
+  if (!opened) throw std::runtime_error("cannot open a new copy: " + opened.err().message);
+  if (auto st =
+          store::cluster_cache(**opened).mark_rebuilt(static_cast<std::uint64_t>(domain::now_ms()));
+      !st) {
+    throw std::runtime_error("cannot write the new copy: " + st.err().message);
+  }
+  return std::move(*opened);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -572,6 +612,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::unique_ptr<store::db> db = std::move(*opened);
+    if (!cfg.cluster.empty()) db = fresh_copy_if_diverged(std::move(db), cfg);
     if (cfg.cluster.empty()) {
       bootstrap_keys(
           *db,
@@ -601,6 +642,10 @@ int main(int argc, char** argv) {
       // 0: the cluster's size as its servers advertise it (never the number of URLs given:
       // one URL of a three-server cluster must not make a stream of one replica).
       cs.replicas = static_cast<int>(cfg.cluster_replicas);
+      cs.on_copy_diverged = [] {
+        copy_diverged = true;
+        if (auto* s = serving_now.load()) s->stop();
+      };
       ropts.cluster = std::move(cs);
     }
     actors::runtime runtime(*db, ropts);
@@ -637,6 +682,8 @@ int main(int argc, char** argv) {
     sopts.idempotency_store = db.get();
     sopts.idempotency_cluster = runtime.cluster();
     http::server server(sopts, runtime);
+    serving_now = &server;
+    if (copy_diverged.load()) server.stop();
 
     std::printf("listening on %s\n", server.local_endpoint().c_str());
     std::fflush(stdout);
@@ -683,9 +730,18 @@ int main(int argc, char** argv) {
     sd_notify(0, "STOPPING=1\nSTATUS=stopping: writing what is pending");
     infra::log(infra::log_level::info, "stopping: writing what is pending");
     runtime.shutdown();
+    serving_now = nullptr;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "referrald: %s\n", e.what());
     return 1;
+  }
+  if (copy_diverged.load()) {
+    // EX_TEMPFAIL: the service manager starts the node again (Restart=on-failure), and
+    // it fills a new copy from the stream.
+    infra::log(infra::log_level::error,
+               "stopped: this node's copy differs from the cluster's stream; start it again to "
+               "fill a new copy");
+    return k_exit_copy_diverged;
   }
   infra::log(infra::log_level::info, "stopped");
   return 0;

@@ -4,6 +4,9 @@
 
 #include "store/cluster_log.hpp"
 
+#include <nats/nats.h>
+
+#include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -140,6 +143,130 @@ BOOST_AUTO_TEST_CASE(a_follower_sees_every_write_in_stream_order) {
     BOOST_TEST(stream_seqs[i] == 3 + i);
   BOOST_TEST((seen.front() == std::pair<std::string, std::uint64_t>("a", 2)));
   BOOST_TEST((seen.back() == std::pair<std::string, std::uint64_t>("a", 6)));
+}
+
+// A message in an encoding newer than this release reads halts the follower there:
+// nothing after it is applied (never skipped), and halted() says to upgrade.
+BOOST_AUTO_TEST_CASE(a_follower_halts_at_a_message_from_a_newer_release) {
+  testing::nats_cluster cluster(1);
+  auto writer = open_log(cluster);
+  auto reader = open_log(cluster);
+  auto first = *writer->append(write_of("a", 1, 1), 0);
+  // A write as a later release might encode it: version 2.
+  auto future = encode_cluster_write(write_of("a", 2, 1));
+  future[0] = '\x02';
+  natsConnection* nc = nullptr;
+  BOOST_REQUIRE(natsConnection_ConnectTo(&nc, cluster.url(0).c_str()) == NATS_OK);
+  jsCtx* js = nullptr;
+  BOOST_REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+  jsPubAck* ack = nullptr;
+  BOOST_REQUIRE(js_Publish(&ack, js, cluster_subject("a").c_str(), future.data(),
+                           static_cast<int>(future.size()), nullptr, nullptr) == NATS_OK);
+  std::uint64_t future_seq = ack->Sequence;
+  jsPubAck_Destroy(ack);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  (void)*writer->append(write_of("b", 1, 1), 0);
+
+  std::mutex mu;
+  std::vector<std::uint64_t> applied;
+  BOOST_REQUIRE(reader
+                    ->follow(1,
+                             [&](domain::result<cluster_message> m) {
+                               BOOST_REQUIRE(m.ok());
+                               std::lock_guard lock(mu);
+                               applied.push_back(std::get<cluster_write>(m->body).stream_seq);
+                             })
+                    .ok());
+  auto halted = [&] {
+    return !reader->halted().empty();
+  };
+  for (int i = 0; i < 100 && !halted(); ++i)
+    std::this_thread::sleep_for(50ms);
+  BOOST_TEST(reader->halted() == "a newer release wrote message " + std::to_string(future_seq) +
+                                     " of the stream: upgrade this node (a write in the "
+                                     "cluster's event stream has version 2, written by a newer "
+                                     "release)");
+  std::this_thread::sleep_for(1500ms);  // the follower's checks and retries come and go
+  std::lock_guard lock(mu);
+  BOOST_TEST((applied == std::vector<std::uint64_t>{first}));
+}
+
+// The follower confirms what it applied with the stream's leader: a stream replaced behind
+// its back (the server's store emptied and written anew, other messages at the same
+// sequence numbers) is found within seconds, the follower halts and says so once.
+BOOST_AUTO_TEST_CASE(a_follower_finds_that_what_it_applied_is_not_the_streams) {
+  testing::nats_cluster cluster(1);
+  std::unique_ptr<cluster_log> reader = open_log(cluster);
+  std::uint64_t expected = 0;
+  {
+    auto writer = open_log(cluster);
+    for (int i = 0; i < 5; ++i)
+      expected = *writer->append(write_of("a", 1 + static_cast<std::uint64_t>(i), 1), expected);
+  }
+  std::atomic<int> seen{0};
+  std::atomic<int> diverged_calls{0};
+  std::atomic<std::uint64_t> diverged_at{0};
+  BOOST_REQUIRE(reader
+                    ->follow(
+                        1, [&](domain::result<cluster_message> m) { seen += m.ok() ? 1 : 0; },
+                        [&](std::uint64_t seq) {
+                          diverged_at = seq;
+                          ++diverged_calls;
+                        })
+                    .ok());
+  for (int i = 0; i < 100 && seen.load() < 5; ++i)
+    std::this_thread::sleep_for(50ms);
+  BOOST_REQUIRE(seen.load() == 5);
+  std::this_thread::sleep_for(2500ms);  // confirmed by now
+  BOOST_TEST(reader->halted().empty());
+  BOOST_TEST(diverged_calls.load() == 0);
+
+  cluster.wipe(0);
+  {
+    auto writer = open_log(cluster);
+    expected = 0;
+    for (int i = 0; i < 7; ++i)
+      expected = *writer->append(write_of("z", 1 + static_cast<std::uint64_t>(i), 1), expected);
+  }
+  for (int i = 0; i < 300 && diverged_calls.load() == 0; ++i)
+    std::this_thread::sleep_for(50ms);
+  BOOST_TEST(diverged_calls.load() == 1);
+  BOOST_TEST(diverged_at.load() >= 1u);
+  BOOST_TEST(diverged_at.load() <= 7u);
+  BOOST_TEST(reader->halted().find("its copy differs from the stream") != std::string::npos,
+             reader->halted());
+  std::this_thread::sleep_for(1500ms);
+  BOOST_TEST(diverged_calls.load() == 1);
+}
+
+// Following a healthy stream confirms without ever halting, while writes go on.
+BOOST_AUTO_TEST_CASE(a_follower_of_a_healthy_stream_never_halts) {
+  testing::nats_cluster cluster(3);
+  auto writer = open_log(cluster);
+  auto reader = open_log(cluster);
+  std::atomic<int> seen{0};
+  std::atomic<int> diverged_calls{0};
+  BOOST_REQUIRE(reader
+                    ->follow(
+                        1, [&](domain::result<cluster_message> m) { seen += m.ok() ? 1 : 0; },
+                        [&](std::uint64_t) { ++diverged_calls; })
+                    .ok());
+  std::uint64_t expected = 0;
+  auto until = std::chrono::steady_clock::now() + 3s;
+  int written = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    expected = *writer->append(write_of("a", 1 + static_cast<std::uint64_t>(written), 1), expected);
+    ++written;
+  }
+  // The next check confirms everything applied since the last one.
+  reader->suspect();
+  for (int i = 0; i < 200 && seen.load() < written; ++i)
+    std::this_thread::sleep_for(50ms);
+  std::this_thread::sleep_for(2500ms);
+  BOOST_TEST(seen.load() == written);
+  BOOST_TEST(diverged_calls.load() == 0);
+  BOOST_TEST(reader->halted().empty(), reader->halted());
 }
 
 BOOST_AUTO_TEST_CASE(writes_go_on_without_one_server_and_wait_for_a_quorum) {

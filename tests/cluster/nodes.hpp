@@ -4,9 +4,13 @@
 // writer of rules that retries what a cluster refuses for a moment, and the checks that
 // every acknowledged write reached a node.
 
+#include <sys/wait.h>
+
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,9 +42,26 @@ struct cluster_node {
   }
   // Starts the node again on its data directory (after a kill).
   void restart() {
+    std::lock_guard lock(mu);
     server.reset();
     server = std::make_unique<server_process>(opts);
   }
+  // The node's port, for threads other than the test's while it may be restarted.
+  std::uint16_t port() const {
+    std::lock_guard lock(mu);
+    return server->port();
+  }
+  // As systemd's Restart=on-failure would: a node that exited by itself is started again
+  // on its data directory. Its exit status (from the wait status) when it was.
+  std::optional<int> restart_if_exited() {
+    std::lock_guard lock(mu);
+    auto status = server->exited();
+    if (!status) return std::nullopt;
+    server.reset();
+    server = std::make_unique<server_process>(opts);
+    return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
+  }
+  mutable std::mutex mu;
   std::unique_ptr<http_client> client() {
     return std::make_unique<http_client>(server->port(), admin_secret);
   }

@@ -51,9 +51,9 @@ struct stored_rule {
 using rule_map = std::map<std::string, std::map<std::string, stored_rule>>;
 
 // Every rule of every account on `node`, page by page; nullopt when a page was not 200.
-std::optional<rule_map> rules_on(cluster_node& node) {
+std::optional<rule_map> rules_listed_by(cluster_node& node) {
   rule_map out;
-  http_client c(node.server->port(), admin_secret);
+  http_client c(node.port(), admin_secret);
   for (int a = 0; a < k_accounts; ++a) {
     std::string account = account_of(a);
     std::string after;
@@ -71,6 +71,15 @@ std::optional<rule_map> rules_on(cluster_node& node) {
     }
   }
   return out;
+}
+
+// Every rule on `node` (nullopt while it does not answer).
+std::optional<rule_map> rules_on(cluster_node& node) {
+  try {
+    return rules_listed_by(node);
+  } catch (const std::exception&) {
+    return std::nullopt;  // the node stopped (to fill a new copy) and is not up again yet
+  }
 }
 
 // Writes rules through one node until stopped: "<name>-<i>.com" into account p(i % 4), with
@@ -92,7 +101,7 @@ class fault_writer {
       std::string domain = name_ + "-" + std::to_string(i) + ".com";
       http_reply r;
       try {
-        if (!c) c = std::make_unique<http_client>(node.server->port(), admin_secret);
+        if (!c) c = std::make_unique<http_client>(node.port(), admin_secret);
         r = c->post("/passthrough-referrers?account_id=" + account,
                     R"({"domain":")" + domain + R"(","utm_source":")" + name_ + R"("})");
       } catch (const std::exception&) {
@@ -193,6 +202,20 @@ struct fault_cluster {
   std::future<void> on_a, on_b;
   int faults = 0;
   long long longest_recovery_ms = 0;
+  int restarts = 0;  // nodes that stopped because their copy differed from the stream
+  std::string bad_exits;
+
+  // What the node's service manager does (Restart=on-failure): a node that stopped by
+  // itself is started again. Only for the exit that says its copy differed from the stream
+  // (75); any other is a failure.
+  void supervise() {
+    for (auto* node : {&a, &b}) {
+      auto status = node->restart_if_exited();
+      if (!status) continue;
+      ++restarts;
+      if (*status != 75) bad_exits += "exit " + std::to_string(*status) + "; ";
+    }
+  }
 
   // Node b is given every server's URL, or with `b_on_leader` only the stream leader's.
   explicit fault_cluster(bool b_on_leader = false)
@@ -208,15 +231,27 @@ struct fault_cluster {
     if (on_b.valid()) on_b.get();
   }
 
-  // Waits until both writers have `n` more acknowledgements than now (false after `within`).
+  // Waits until both writers have `n` more acknowledgements than now (false, saying what
+  // each node did, after `within`).
   bool both_acknowledge(int n, std::chrono::milliseconds within = 30s) {
     int from_a = wa.acknowledged(), from_b = wb.acknowledged();
-    return eventually(
+    int refused_a = wa.refused(), refused_b = wb.refused();
+    bool ok = eventually(
         [&] {
+          supervise();
           return (wa.acknowledged() >= from_a + n && wb.acknowledged() >= from_b + n) ||
                  !wa.problem().empty() || !wb.problem().empty();
         },
         within);
+    if (!ok) {
+      BOOST_TEST_MESSAGE(
+          "in " << within.count() << " ms node a acknowledged " << wa.acknowledged() - from_a
+                << " and refused " << wa.refused() - refused_a << ", node b acknowledged "
+                << wb.acknowledged() - from_b << " and refused " << wb.refused() - refused_b
+                << "; a: " << a.client()->get("/readyz").body
+                << " b: " << b.client()->get("/readyz").body);
+    }
+    return ok;
   }
 
   // After a heal: what both writers had written by now reaches both nodes (the writers go
@@ -227,6 +262,7 @@ struct fault_cluster {
     std::string missing;
     bool ok = eventually(
         [&] {
+          supervise();
           missing.clear();
           for (auto* node : {&a, &b}) {
             auto rules = rules_on(*node);
@@ -252,12 +288,14 @@ struct fault_cluster {
   // equal and holding every write, and one unbroken history in the stream.
   void expect_whole() {
     halt();
+    BOOST_TEST(bad_exits.empty(), "nodes stopped: " << bad_exits);
     BOOST_TEST(wa.problem().empty(), wa.problem());
     BOOST_TEST(wb.problem().empty(), wb.problem());
     auto by_a = wa.written_so_far(), by_b = wb.written_so_far();
     std::optional<rule_map> on_a_rules, on_b_rules;
     bool same = eventually(
         [&] {
+          supervise();
           on_a_rules = rules_on(a);
           on_b_rules = rules_on(b);
           return on_a_rules && on_b_rules && *on_a_rules == *on_b_rules &&
@@ -291,7 +329,8 @@ struct fault_cluster {
                                  << wa.acknowledged() + wb.acknowledged() << ", refused "
                                  << wa.refused() + wb.refused() << ", rules stored " << stored
                                  << ", lost 0 unless reported above, longest recovery "
-                                 << longest_recovery_ms << " ms");
+                                 << longest_recovery_ms << " ms, nodes restarted with a new "
+                                 << "copy " << restarts);
   }
 
   // The rules of `rules` made by writer `name` other than those in `written` and the one
@@ -337,42 +376,47 @@ BOOST_AUTO_TEST_CASE(a_node_cut_from_nats_during_writes_loses_nothing) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-// Faults that cluster mode does not survive yet, run by name only
-// (--run_test=cluster_partitions_open). With nats-server 2.9.10 a stream leader isolated
-// from the two other servers acknowledges nothing, but after the heal it keeps the writes
-// it never got the others to store (its raft log is not cut back to the new leader's) and
-// serves them to the consumers placed on it: a node following that server applies
-// messages the stream does not hold and diverges from the cluster (in about half of the
-// runs), until it is started again with an empty data directory.
+// Faults that nats-server 2.9.10 (Debian 12's) does not survive whole, run by name only
+// (--run_test=cluster_partitions_open). The stream leader cut from the two other servers
+// acknowledges nothing (checked here), but after the heal its replica of the stream may stay
+// without a leader for minutes or keep writes it never replicated: a node reaching the
+// cluster only through that server writes nothing more (it is not ready, "the stream has
+// had no leader"), and `verify` may read a fork from it while it leads. A node whose
+// follower applied such a write finds it (its copy is confirmed with the leader's) and stops
+// to fill a new copy. nats-server 2.9.21 fixes the server's side.
 BOOST_AUTO_TEST_SUITE(cluster_partitions_open, *boost::unit_test::disabled())
 
 // The stream's leader is cut from the two other servers: it is a minority and must not
 // acknowledge anything; the two others elect a leader and writes go on there. Node b
-// reaches the cluster only through the isolated leader.
-//
-// Not run by `tools/dev test` yet: with nats-server 2.9.10 the former leader keeps, after
-// the heal, writes it never got the others to store, and serves them to consumers placed on
-// it. Nodes now compare every message with the leader's before applying it (acknowledged
-// writes are all kept and `verify` passes), but node b, which reaches the cluster only
-// through that server, can stop answering writes afterwards in about one run of three.
-// Run it with --run_test=cluster_partitions/a_minority_stream_leader_acknowledges_nothing.
+// reaches the cluster only through the isolated leader. With nats-server 2.9.10 the
+// former leader may keep, after the heal, writes it never got the others to store and
+// serve them to a consumer placed on it: a node that applied one finds it within seconds
+// (its follower confirms what it applied with the stream's leader), stops, and is started
+// again by its service manager with a new copy filled from the stream.
 BOOST_AUTO_TEST_CASE(a_minority_stream_leader_acknowledges_nothing, *boost::unit_test::disabled()) {
   fault_cluster f(true);
   BOOST_REQUIRE(f.both_acknowledge(10));
   int leader = stream_leader(f.nats);
+  int a_before = f.wa.acknowledged(), b_before = f.wb.acknowledged();
   f.nats.isolate(leader, link_fault::drop);
   ++f.faults;
   // Long enough for the majority to notice (missed pings) and elect a new leader.
   std::this_thread::sleep_for(8s);
+  // Node b reaches only the isolated server: nothing it sent after the first second or so
+  // (writes in flight as the cut began) is acknowledged.
+  int b_during = f.wb.acknowledged();
+  BOOST_TEST(b_during - b_before <= 2,
+             "node b acknowledged " << b_during - b_before << " writes through a minority");
+  (void)a_before;  // node a may be connected to the isolated server: its writes wait too
   f.nats.heal();
-  f.expect_converged("stream leader n" + std::to_string(leader + 1) + " isolated");
+  f.expect_converged("stream leader n" + std::to_string(leader + 1) + " isolated", 60s);
   BOOST_TEST(f.both_acknowledge(5));
   f.expect_whole();
 }
 
 // The stream leader's routes flap: cut and restored six times, 700 ms each way (the same
-// fault as an isolated leader, six times over; failed in one run of three).
-BOOST_AUTO_TEST_CASE(flapping_routes_of_one_server_lose_nothing) {
+// fault as an isolated leader, six times over).
+BOOST_AUTO_TEST_CASE(flapping_routes_of_one_server_lose_nothing, *boost::unit_test::disabled()) {
   fault_cluster f;
   BOOST_REQUIRE(f.both_acknowledge(10));
   int flapping = stream_leader(f.nats);
@@ -383,8 +427,87 @@ BOOST_AUTO_TEST_CASE(flapping_routes_of_one_server_lose_nothing) {
     f.nats.heal();
     std::this_thread::sleep_for(700ms);
   }
-  f.expect_converged("routes of n" + std::to_string(flapping + 1) + " flapping");
+  f.expect_converged("routes of n" + std::to_string(flapping + 1) + " flapping", 60s);
   BOOST_TEST(f.both_acknowledge(5));
+  f.expect_whole();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// The long run of `tools/dev bench faults` (never part of `tools/dev test`): random faults
+// for REFERRALD_FAULT_MINUTES minutes (default 10) under both nodes' writes, seeded by
+// REFERRALD_FAULT_SEED — node a's links to NATS silent, delayed or cut, a NATS server that
+// is not leading the stream killed with SIGKILL or cut from the others — each held 2-5 s,
+// healed, and followed by the check that both nodes converge; the end state checked as in
+// the tests above. The stream leader's own isolation is left out (nats-server 2.9.10: see
+// cluster_partitions_open).
+BOOST_AUTO_TEST_SUITE(cluster_faults_long, *boost::unit_test::disabled())
+
+BOOST_AUTO_TEST_CASE(random_faults_for_minutes_lose_nothing) {
+  auto env = [](const char* name, long fallback) {
+    const char* v = std::getenv(name);
+    return v != nullptr && *v != '\0' ? std::stol(v) : fallback;
+  };
+  const long minutes = env("REFERRALD_FAULT_MINUTES", 10);
+  const auto seed = static_cast<unsigned>(env("REFERRALD_FAULT_SEED", 1));
+  std::mt19937 rng(seed);
+  auto pick = [&](int n) {
+    return std::uniform_int_distribution<int>(0, n - 1)(rng);
+  };
+  fault_cluster f;
+  BOOST_REQUIRE(f.both_acknowledge(10));
+  auto log = open_log(f.nats);
+  // The server leading the stream now (-1 when none answers within a few seconds).
+  auto leader_now = [&] {
+    for (int tries = 0; tries < 50; ++tries, std::this_thread::sleep_for(100ms)) {
+      auto status = log->status();
+      if (status && status->leader.size() > 1 && status->leader.front() == 'n')
+        return std::stoi(status->leader.substr(1)) - 1;
+    }
+    return -1;
+  };
+  std::map<std::string, int> kinds;
+  const auto until = steady::now() + std::chrono::minutes(minutes);
+  while (steady::now() < until) {
+    auto held = std::chrono::milliseconds(2000 + pick(3001));
+    int leader = leader_now();
+    int other = (std::max(leader, 0) + 1 + pick(2)) % 3;
+    std::string kind;
+    // Without a known leader, only faults of node a's links.
+    switch (leader < 0 ? pick(2) : pick(4)) {
+      case 0:
+        kind = "node a's links silent";
+        for (int i = 0; i < 3; ++i)
+          f.nats.client_proxy(i).drop();
+        std::this_thread::sleep_for(held);
+        break;
+      case 1:
+        kind = "node a's links delayed 200 ms";
+        for (int i = 0; i < 3; ++i)
+          f.nats.client_proxy(i).delay(200ms);
+        std::this_thread::sleep_for(held);
+        break;
+      case 2:
+        kind = "a follower server killed";
+        f.nats.kill(other);
+        std::this_thread::sleep_for(held);
+        f.nats.restart(other);
+        break;
+      default:
+        kind = "a follower server cut off";
+        f.nats.isolate(other, link_fault::cut);
+        std::this_thread::sleep_for(held);
+        break;
+    }
+    ++f.faults;
+    ++kinds[kind];
+    f.nats.heal();
+    f.expect_converged(kind, 60s);
+    if (!f.wa.problem().empty() || !f.wb.problem().empty()) break;
+  }
+  for (const auto& [kind, n] : kinds)
+    BOOST_TEST_MESSAGE(kind << ": " << n);
+  BOOST_TEST_MESSAGE("seed " << seed << ", " << minutes << " minutes");
   f.expect_whole();
 }
 

@@ -196,6 +196,14 @@ void nats_cluster::restart(int i) {
   start(i);
 }
 
+void nats_cluster::wipe(int i) {
+  kill(i);
+  std::string store = dir_.sub("n" + std::to_string(i + 1));
+  std::filesystem::remove_all(store);
+  std::filesystem::create_directories(store);
+  start(i);
+}
+
 std::string nats_cluster::url(int i) const {
   return "nats://127.0.0.1:" + std::to_string(servers_[static_cast<std::size_t>(i)].client_port);
 }

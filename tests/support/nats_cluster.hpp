@@ -64,6 +64,9 @@ class nats_cluster {
   // Neither touches the proxies.
   void kill(int i);
   void restart(int i);
+  // Starts server i again with an empty JetStream store (as a server replaced by a new
+  // machine would): every stream it held is gone from it.
+  void wipe(int i);
   bool running(int i) const { return servers_[static_cast<std::size_t>(i)].pid > 0; }
 
   // With proxy_clients: nats://127.0.0.1:PORT of client_proxy(i), and all of them

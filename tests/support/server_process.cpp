@@ -105,6 +105,16 @@ server_process::~server_process() {
   if (stdout_fd_ >= 0) close(stdout_fd_);
 }
 
+std::optional<int> server_process::exited() {
+  if (pid_ <= 0) return exit_status_;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) != pid_) return std::nullopt;
+  pid_ = -1;
+  if (stderr_reader_.joinable()) stderr_reader_.join();
+  exit_status_ = status;
+  return status;
+}
+
 int server_process::stop(int sig, std::chrono::seconds timeout) {
   if (pid_ <= 0) return -1;
   kill(pid_, sig);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,12 +40,15 @@ class server_process {
   // Sends `sig` and waits (bounded) for the exit; returns the wait status.
   int stop(int sig, std::chrono::seconds timeout = std::chrono::seconds(20));
   bool running() const { return pid_ > 0; }
+  // The wait status once the server exited by itself (not waiting); nullopt while it runs.
+  std::optional<int> exited();
 
   // Everything the server wrote to stderr so far.
   std::string stderr_text() const;
 
  private:
   pid_t pid_ = -1;
+  std::optional<int> exit_status_;
   std::uint16_t port_ = 0;
   std::string listen_line_;
   int stdout_fd_ = -1;
