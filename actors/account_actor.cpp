@@ -364,7 +364,11 @@ void sync_from_cluster(self_ptr self) {
         });
     if (!replayed || !failed) {
       const auto& why = !replayed ? replayed.err().message : failed.err().message;
-      if (st.svc->broken != nullptr) st.svc->broken->mark(st.account_id, why);
+      if (st.svc->copy_misfit) {
+        st.svc->copy_misfit(st.account_id, why);
+      } else if (st.svc->broken != nullptr) {
+        st.svc->broken->mark(st.account_id, why);
+      }
       quit_after_exception(self);
       return;
     }

@@ -140,6 +140,16 @@ struct runtime::impl {
     committer = std::make_unique<store::cluster_committer>(*cluster_log, 16);
     records = std::make_unique<store::record_publisher>(*cluster_log, 4);
     svc.cluster = committer.get();
+    svc.copy_misfit = [this](const std::string& account_id, const std::string& why) {
+      std::uint64_t at = 0;
+      {
+        std::lock_guard lock(catch_up_mu);
+        at = cluster_applied;
+      }
+      copy_does_not_fit(
+          at, account_id,
+          "account " + account_id + "'s history here does not continue its state (" + why + ")");
+    };
     svc.cache = cache.get();
     svc.records = records.get();
     auto applied = cache->applied();
@@ -228,6 +238,25 @@ struct runtime::impl {
     }
   }
 
+  // The node's copy does not continue an account's history (a write of the stream that
+  // does not fit it, or an account's state it does not continue): every write to the
+  // stream is fenced and chained, so the copy differs from the stream and the node fills a
+  // new one (cluster_log::diverged). Unless the copy was made anew from the stream less
+  // than 10 minutes ago: then the stream's own history is at fault, and the account is
+  // broken until an operator repairs it (referralctl verify names the event).
+  void copy_does_not_fit(std::uint64_t seq, const std::string& account_id, const std::string& why) {
+    auto rebuilt = cache->rebuilt_at();
+    bool just_rebuilt = rebuilt && *rebuilt > 0 &&
+                        static_cast<std::uint64_t>(domain::now_ms()) - *rebuilt <
+                            static_cast<std::uint64_t>(10 * 60 * 1000);
+    if (!just_rebuilt) {
+      cluster_log->diverged(seq, why);
+      return;
+    }
+    infra::log(infra::log_level::error, why);
+    broken.mark(account_id, why);
+  }
+
   // On the follower's thread, in stream order.
   void on_cluster_message(domain::result<store::cluster_message> m) {
     if (!m) {
@@ -255,17 +284,10 @@ struct runtime::impl {
         // not (or lacks what it holds): the node fills a new one. Unless this copy was
         // just made anew from the stream: then the stream's own history is at fault, and
         // the account is broken until an operator repairs it (referralctl verify).
-        auto rebuilt = cache->rebuilt_at();
-        bool just_rebuilt = rebuilt && *rebuilt > 0 &&
-                            static_cast<std::uint64_t>(domain::now_ms()) - *rebuilt <
-                                static_cast<std::uint64_t>(10 * 60 * 1000);
-        if (!just_rebuilt) {
-          cluster_log->diverged(
-              seq, "its write does not fit the history applied here (" + st.err().message + ")");
-          return;
-        }
-        infra::log(infra::log_level::error, st.err().message);
-        broken.mark(w->account_id, st.err().message);
+        copy_does_not_fit(
+            seq, w->account_id,
+            "its write does not fit the history applied here (" + st.err().message + ")");
+        return;
       } else {
         std::shared_lock lock(mu);
         if (auto it = accounts.find(w->account_id); it != accounts.end()) {

@@ -38,6 +38,10 @@ struct services {
   std::uint64_t snapshot_every = 1000;   // events between an account's snapshots; 0: never
   std::size_t max_regex_mappings = 100;  // regex mappings an account may hold, active or not
   broken_accounts* broken = nullptr;     // accounts whose history failed verification
+  // Cluster mode: the node's copy does not continue what an account holds (its state, its
+  // acknowledged writes): the node fills a new copy, or marks the account broken when the
+  // copy was just made anew (actors/runtime.cpp). Null in embedded mode.
+  std::function<void(const std::string& account, const std::string& why)> copy_misfit;
 
   // Registry operations for account actors. `evict` removes the account's entry if it
   // still belongs to `who` (after that no request is sent to `who` any more); `forward`

@@ -456,15 +456,17 @@ struct cluster_log::impl {
   }
 
   // Any thread (also from within on_write): nothing is passed on after this.
-  void halt(std::uint64_t seq, const std::string& why) {
+  // True for the call that halted it.
+  bool halt(std::uint64_t seq, const std::string& why) {
     {
       std::lock_guard lock(halt_mu);
-      if (halted_flag.load()) return;
+      if (halted_flag.load()) return false;
       halted_why = why;
       halted_flag = true;
     }
     infra::log(infra::log_level::error, "stopped applying the cluster's stream at message " +
                                             std::to_string(seq) + ": " + why);
+    return true;
   }
 
   // The watchdog's, every second: confirms what the follower applied against the stream's
@@ -540,11 +542,11 @@ struct cluster_log::impl {
   }
 
   void diverge(std::uint64_t seq, const std::string& why) {
-    if (halted_flag.load()) return;
-    halt(seq, "this node applied message " + std::to_string(seq) + " of the stream, but " + why +
-                  ": its copy differs from the stream (a replica served writes the stream never "
-                  "held) and must be filled again");
-    if (on_diverged) on_diverged(seq);
+    bool now = halt(seq, "this node applied message " + std::to_string(seq) +
+                             " of the stream, but " + why +
+                             ": its copy differs from the stream (a replica served writes the "
+                             "stream never held) and must be filled again");
+    if (now && on_diverged) on_diverged(seq);
   }
 
   // Under deliver_mu: delivers the messages from next_seq to before `seq` read one by one
@@ -1369,7 +1371,7 @@ std::chrono::milliseconds cluster_log::leaderless_for() const {
                                                                impl_->led_at.load());
 }
 
-void cluster_log::halt(std::uint64_t seq, const std::string& why) { impl_->halt(seq, why); }
+void cluster_log::halt(std::uint64_t seq, const std::string& why) { (void)impl_->halt(seq, why); }
 
 std::string cluster_log::halted() const {
   std::lock_guard lock(impl_->halt_mu);
