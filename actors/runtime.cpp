@@ -267,16 +267,11 @@ struct runtime::impl {
     if (auto* w = std::get_if<store::cluster_write>(&m->body)) {
       seq = w->stream_seq;
       if (auto st = cache->apply(*w); !st) {
-        if (store::cluster_log::newer_release(st.err())) {
-          // Never skipped: the node waits for its upgrade there.
-          cluster_log->halt(seq, "a newer release wrote message " + std::to_string(seq) +
-                                     " of the stream: upgrade this node (" + st.err().message +
-                                     ")");
-          return;
-        }
-        if (st.err().code != domain::errc::store_corrupted) {
-          cluster_log->halt(seq, "cannot apply message " + std::to_string(seq) +
-                                     " of the stream: " + st.err().message);
+        if (store::cluster_log::newer_release(st.err()) ||
+            st.err().code != domain::errc::store_corrupted) {
+          // Never skipped: the node waits there for its upgrade (or a store that takes the
+          // write again).
+          cluster_log->halt(seq, st.err());
           return;
         }
         // The write does not fit this account's copy. Every write to the stream is fenced

@@ -41,6 +41,13 @@ std::string fixed64(std::uint64_t n) {
   return out;
 }
 
+// A marker of the copy as a whole, written alone and synced.
+domain::status put_synced(db& d, std::string_view key, std::uint64_t n) {
+  write_batch batch;
+  batch.put(column::meta, key, fixed64(n));
+  return d.write(batch, true);
+}
+
 }  // namespace
 
 domain::result<bool> cluster_cache::is_copy() const {
@@ -81,9 +88,7 @@ domain::result<std::uint64_t> cluster_cache::diverged() const {
 }
 
 domain::status cluster_cache::mark_diverged(std::uint64_t seq) {
-  write_batch batch;
-  batch.put(column::meta, k_diverged_key, fixed64(seq));
-  return db_->write(batch, true);
+  return put_synced(*db_, k_diverged_key, seq);
 }
 
 domain::result<std::uint64_t> cluster_cache::rebuilt_at() const {
@@ -91,9 +96,7 @@ domain::result<std::uint64_t> cluster_cache::rebuilt_at() const {
 }
 
 domain::status cluster_cache::mark_rebuilt(std::uint64_t unix_ms) {
-  write_batch batch;
-  batch.put(column::meta, k_rebuilt_key, fixed64(unix_ms));
-  return db_->write(batch, true);
+  return put_synced(*db_, k_rebuilt_key, unix_ms);
 }
 
 domain::status cluster_cache::apply(const cluster_write& w) {

@@ -425,11 +425,7 @@ struct cluster_log::impl {
     auto w = message_from(m);
     natsMsg_Destroy(m);
     if (!w) {
-      halt(seq, newer_release(w.err())
-                    ? "a newer release wrote message " + std::to_string(seq) +
-                          " of the stream: upgrade this node (" + w.err().message + ")"
-                    : "message " + std::to_string(seq) +
-                          " of the stream cannot be read: " + w.err().message);
+      halt(seq, halt_reason(seq, w.err(), false));
       return;
     }
     if (seq != 0) next_seq = seq + 1;
@@ -439,6 +435,18 @@ struct cluster_log::impl {
     }
     unconfirmed.push_back({seq, print});
     on_write(std::move(w));
+  }
+
+  // Why the follower stops at message `seq` that failed with `e`: a newer release's
+  // encoding, or one that cannot be read (`decoded` false) or applied.
+  static std::string halt_reason(std::uint64_t seq, const domain::error& e, bool decoded) {
+    std::string n = std::to_string(seq);
+    if (newer_release(e)) {
+      return "a newer release wrote message " + n + " of the stream: upgrade this node (" +
+             e.message + ")";
+    }
+    return decoded ? "cannot apply message " + n + " of the stream: " + e.message
+                   : "message " + n + " of the stream cannot be read: " + e.message;
   }
 
   static bool newer_release(const domain::error& e) {
@@ -1372,6 +1380,10 @@ std::chrono::milliseconds cluster_log::leaderless_for() const {
 }
 
 void cluster_log::halt(std::uint64_t seq, const std::string& why) { (void)impl_->halt(seq, why); }
+
+void cluster_log::halt(std::uint64_t seq, const domain::error& e) {
+  (void)impl_->halt(seq, impl::halt_reason(seq, e, true));
+}
 
 std::string cluster_log::halted() const {
   std::lock_guard lock(impl_->halt_mu);

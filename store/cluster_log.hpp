@@ -256,6 +256,10 @@ class cluster_log {
   // be decided on a copy that no longer follows the stream). `why` is what halted() says.
   // The first halt stays.
   void halt(std::uint64_t seq, const std::string& why);
+  // The same for a message that decoded but could not be applied with `e`: "a newer release
+  // wrote message N of the stream: upgrade this node (...)" when `e` says so
+  // (newer_release()), else "cannot apply message N of the stream: ...".
+  void halt(std::uint64_t seq, const domain::error& e);
 
   // How long since the follower's checks (every second) last found the stream led, as the
   // server this client is connected to sees it: writes cannot be stored meanwhile.
