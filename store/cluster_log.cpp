@@ -559,14 +559,13 @@ struct cluster_log::impl {
 
   // Under deliver_mu: delivers the messages from next_seq to before `seq` read one by one
   // from the stream's leader; false (and the follower subscribes again soon) when one
-  // cannot be read now.
-  bool fill_gap(std::uint64_t seq) {
+  // cannot be read now. `why` says why the follower lacks them (logged).
+  bool fill_gap(std::uint64_t seq,
+                std::string_view why = "did not reach this node's follower in order") {
     using namespace std::chrono_literals;
-    infra::log(infra::log_level::warn,
-               "the stream's messages " + std::to_string(next_seq) + ".." +
-                   std::to_string(seq - 1) +
-                   " did not reach this node's follower in order; reading them from the "
-                   "stream's leader");
+    infra::log(infra::log_level::warn, "the stream's messages " + std::to_string(next_seq) + ".." +
+                                           std::to_string(seq - 1) + " " + std::string(why) +
+                                           "; reading them from the stream's leader");
     constexpr std::uint64_t k_most = 1000;
     if (seq - next_seq > k_most) return refollow_soon();
     jsOptions o = js_options(2000ms);
@@ -646,13 +645,18 @@ struct cluster_log::impl {
       if (std::chrono::steady_clock::now() - replication_checked >= 5s) {
         (void)check_replication();
       }
-      if (!halted && std::chrono::steady_clock::now() - last_delivery.load() >= 3s) {
+      if (!halted && std::chrono::steady_clock::now() - last_delivery.load() >= 2s) {
         resubscribe_if_behind();
       }
       lock.lock();
     }
   }
 
+  // The follower had nothing for a while: when the stream's leader holds messages it has
+  // not had, the server its consumer reads from lags (a replica that has not caught up
+  // after an election or a partition, or a consumer lost with its server). Those messages
+  // are read from the leader itself (at most 1000 at a time) and the follower subscribes
+  // again from the next one, so that a lagging replica never holds the node back.
   void resubscribe_if_behind() {
     jsOptions o = js_options(std::chrono::milliseconds(2000));
     jsErrCode code = jsErrCode(0);
@@ -660,14 +664,16 @@ struct cluster_log::impl {
     if (js_GetStreamInfo(&si, js, options.stream.c_str(), &o, &code) != NATS_OK) return;
     std::uint64_t last = si->State.LastSeq;
     jsStreamInfo_Destroy(si);
-    std::uint64_t next = 0;
     {
       std::lock_guard lock(deliver_mu);
-      next = next_seq;
-    }
-    if (last < next) {
-      last_delivery = std::chrono::steady_clock::now();  // nothing missed
-      return;
+      if (last < next_seq) {
+        last_delivery = std::chrono::steady_clock::now();  // nothing missed
+        return;
+      }
+      if (!halted_flag.load() && !refollow.load()) {
+        (void)fill_gap(std::min(last, next_seq + 999) + 1,
+                       "are stored in the stream but its follower has not had them for 2 s");
+      }
     }
     std::lock_guard lock(follow_mu);
     if (subscribe()) last_delivery = std::chrono::steady_clock::now();

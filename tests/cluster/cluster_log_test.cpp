@@ -269,6 +269,81 @@ BOOST_AUTO_TEST_CASE(a_follower_of_a_healthy_stream_never_halts) {
   BOOST_TEST(reader->halted().empty(), reader->halted());
 }
 
+// The server a follower's consumer lives on hangs: its messages come from the stream's
+// leader instead, within seconds, whether or not a new consumer can be placed yet.
+BOOST_AUTO_TEST_CASE(a_follower_whose_server_hangs_reads_on_from_the_leader) {
+  testing::nats_cluster cluster(3);
+  { auto creator = open_log(cluster); }
+  // The server (index) the reader's consumer lives on, as the JetStream API reports it.
+  auto consumer_server = [&]() -> int {
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    jsConsumerInfoList* list = nullptr;
+    int found = -1;
+    if (natsConnection_ConnectTo(&nc, cluster.url(0).c_str()) == NATS_OK &&
+        natsConnection_JetStream(&js, nc, nullptr) == NATS_OK &&
+        js_Consumers(&list, js, "REFERRALD", nullptr, nullptr) == NATS_OK) {
+      for (int i = 0; i < list->Count; ++i) {
+        auto* c = list->List[i];
+        if (c->Cluster != nullptr && c->Cluster->Leader != nullptr)
+          found = std::stoi(std::string(c->Cluster->Leader).substr(1)) - 1;
+      }
+      jsConsumerInfoList_Destroy(list);
+    }
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    return found;
+  };
+  // A reader connected to server 0 whose consumer lives on another server.
+  std::unique_ptr<cluster_log> reader;
+  std::atomic<int> seen{0};
+  int frozen = -1;
+  for (int tries = 0; tries < 20 && frozen < 1; ++tries) {
+    reader.reset();
+    store::cluster_options o;
+    o.servers = {cluster.url(0)};
+    o.node_name = "reader";
+    o.replicas = 3;
+    o.timeout = 5s;
+    auto opened = cluster_log::open(o);
+    BOOST_REQUIRE_MESSAGE(opened.ok(), (opened.ok() ? "" : opened.err().message));
+    reader = std::move(*opened);
+    seen = 0;
+    BOOST_REQUIRE(
+        reader->follow(1, [&](domain::result<cluster_message> m) { seen += m.ok(); }).ok());
+    for (int i = 0; i < 100 && frozen < 1; ++i, std::this_thread::sleep_for(50ms))
+      frozen = consumer_server();
+  }
+  BOOST_REQUIRE(frozen >= 1);
+  cluster.freeze(frozen);
+  store::cluster_options wo;
+  for (int i = 0; i < 3; ++i)
+    if (i != frozen) wo.servers.push_back(cluster.url(i));
+  wo.node_name = "writer";
+  wo.replicas = 3;
+  wo.timeout = 5s;
+  // Opened once the two others have elected the leaders the frozen server held.
+  auto writer = cluster_log::open(wo);
+  for (int tries = 0; tries < 10 && !writer; ++tries)
+    writer = cluster_log::open(wo);
+  BOOST_REQUIRE_MESSAGE(writer.ok(), (writer.ok() ? "" : writer.err().message));
+  std::uint64_t expected = 0;
+  for (int i = 0; i < 20; ++i)
+    expected = append_eventually(**writer, write_of("a", 1 + static_cast<std::uint64_t>(i), 1),
+                                 expected, 30s);
+  auto written = std::chrono::steady_clock::now();
+  for (int i = 0; i < 200 && seen.load() < 20; ++i)
+    std::this_thread::sleep_for(50ms);
+  BOOST_TEST(seen.load() == 20);
+  BOOST_TEST_MESSAGE("the follower had every message "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - written)
+                            .count()
+                     << " ms after the last write");
+  BOOST_TEST(reader->halted().empty(), reader->halted());
+  cluster.thaw(frozen);
+}
+
 BOOST_AUTO_TEST_CASE(writes_go_on_without_one_server_and_wait_for_a_quorum) {
   testing::nats_cluster cluster(3);
   auto log = open_log(cluster, 2s);

@@ -139,13 +139,15 @@ struct rule_writer {
 inline void expect_all_on(cluster_node& node, const std::string& account,
                           const std::vector<std::string>& domains) {
   std::string list, missing;
-  bool all = eventually([&] {
-    list = node.client()->get("/passthrough-referrers?account_id=" + account).body;
-    missing.clear();
-    for (const auto& d : domains)
-      if (list.find('"' + d + '"') == std::string::npos) missing += d + " ";
-    return missing.empty();
-  });
+  bool all = eventually(
+      [&] {
+        list = node.client()->get("/passthrough-referrers?account_id=" + account).body;
+        missing.clear();
+        for (const auto& d : domains)
+          if (list.find('"' + d + '"') == std::string::npos) missing += d + " ";
+        return missing.empty();
+      },
+      10s);
   BOOST_TEST(
       all,
       "acknowledged rules missing on the node listening on "

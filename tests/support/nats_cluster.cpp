@@ -191,6 +191,16 @@ void nats_cluster::kill(int i) {
   s.pid = -1;
 }
 
+void nats_cluster::freeze(int i) {
+  auto& s = servers_[static_cast<std::size_t>(i)];
+  if (s.pid > 0) ::kill(s.pid, SIGSTOP);
+}
+
+void nats_cluster::thaw(int i) {
+  auto& s = servers_[static_cast<std::size_t>(i)];
+  if (s.pid > 0) ::kill(s.pid, SIGCONT);
+}
+
 void nats_cluster::restart(int i) {
   kill(i);
   start(i);

@@ -67,6 +67,10 @@ class nats_cluster {
   // Starts server i again with an empty JetStream store (as a server replaced by a new
   // machine would): every stream it held is gone from it.
   void wipe(int i);
+  // SIGSTOP / SIGCONT of server i: frozen, it keeps its connections open and answers
+  // nothing (a machine that hangs).
+  void freeze(int i);
+  void thaw(int i);
   bool running(int i) const { return servers_[static_cast<std::size_t>(i)].pid > 0; }
 
   // With proxy_clients: nats://127.0.0.1:PORT of client_proxy(i), and all of them
