@@ -615,13 +615,16 @@ function explainResult(r) {
       h("dt", {}, "Winning rule"), h("dd", { id: "visit-rule" }, ruleLink),
       ...["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"].flatMap((k) => [h("dt", {}, k), h("dd", {}, r[k] || "—")]),
       h("dt", {}, "Referrer host"), h("dd", {}, r.referrer_host || "—"),
-      h("dt", {}, "AI platform"), h("dd", {}, r.ai_platform || "—")),
+      h("dt", {}, "AI platform"), h("dd", {}, r.ai_platform || "—"),
+      h("dt", {}, "Known referrer"), h("dd", { id: "visit-known" }, r.known_referrer ? `${r.known_referrer.name} (${r.known_referrer.category})` : "—"),
+      h("dt", {}, "Click id"), h("dd", {}, r.click_id || "—"),
+      h("dt", {}, "Channel"), h("dd", { id: "visit-channel" }, r.channel)),
     r.warnings.length ? h("div", { class: "notice" }, h("p", {}, "Warnings"), h("ul", {}, ...r.warnings.map((w) => h("li", {}, w)))) : null,
     h("h2", {}, "Precedence"),
   ];
   const steps = r.explain || [];
   out.push(tableWrap("Precedence", h("table", { id: "precedence" },
-    h("caption", {}, "Each rank in order; the first that applies decides."),
+    h("caption", {}, "Each rank in order; the first that applies decides. The channel follows from the answer."),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Rank"), h("th", { scope: "col" }, "Step"), h("th", { scope: "col" }, "Applies"), h("th", { scope: "col" }, "Why"))),
     h("tbody", {}, ...steps.map((s, i) => h("tr", { class: s.decides ? "decides" : "", "aria-current": s.decides ? "true" : false },
       h("td", {}, String(i + 1)), h("td", {}, s.step + (s.decides ? " (decides)" : "")), h("td", {}, s.applies ? "yes" : "no"),

@@ -1,5 +1,6 @@
 // AI referrals (docs/api-guide.md, "AI referrals"):
 //   GET    /ai-platforms
+//   GET    /known-referrers
 //   GET    /{brand_id}/ai-referrals/connections          POST the same
 //   GET    /{brand_id}/ai-referrals/connections/{id}     DELETE the same
 //   POST   /{brand_id}/ai-referrals/connections/{id}/events
@@ -13,6 +14,7 @@
 #include "domain/ai/ai_platforms.hpp"
 #include "domain/ai/ai_report.hpp"
 #include "domain/ai/connection.hpp"
+#include "domain/attribution/known_referrers.hpp"
 #include "domain/base/clock.hpp"
 #include "domain/base/ids.hpp"
 #include "domain/base/pager.hpp"
@@ -82,6 +84,12 @@ std::string to_json(Fn&& fn) {
 std::optional<response> ai_platforms(request_ctx&) {
   static const std::string body =
       to_json([](domain::json_writer& w) { domain::ai_platform_list::builtin().write_json(w); });
+  return success(200, body);
+}
+
+std::optional<response> known_referrers(request_ctx&) {
+  static const std::string body =
+      to_json([](domain::json_writer& w) { domain::known_referrer_list::builtin().write_json(w); });
   return success(200, body);
 }
 

@@ -68,6 +68,7 @@ router make_router(const limits& l) {
         {read, push, "account_id explain as_of"});
 
   r.add("/ai-platforms", method::get, &ai_platforms, {read, rule});
+  r.add("/known-referrers", method::get, &known_referrers, {read, rule});
   const std::string connections = "/{brand_id}/ai-referrals/connections";
   r.add(connections, method::get, &connections_list,
         {read, rule, "limit starting_after is_active q"});

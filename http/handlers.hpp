@@ -94,6 +94,7 @@ std::optional<response> api_keys_rotate(request_ctx& c);
 
 // AI referrals (http/ai_handlers.cpp).
 std::optional<response> ai_platforms(request_ctx& c);
+std::optional<response> known_referrers(request_ctx& c);
 std::optional<response> connections_list(request_ctx& c);
 std::optional<response> connections_create(request_ctx& c);
 std::optional<response> connections_get(request_ctx& c);

@@ -67,8 +67,8 @@ function visit(v) {
   return parts.join("<br>");
 }
 
-line("| # | case | rules | visit | reason | utm_source / utm_medium | rule | ai_platform | warnings |");
-line("|---|---|---|---|---|---|---|---|---|");
+line("| # | case | rules | visit | reason | utm_source / utm_medium | rule | ai_platform | known_referrer | click_id | channel | warnings |");
+line("|---|---|---|---|---|---|---|---|---|---|---|---|");
 cases.forEach((c, i) => {
   const e = c.expected;
   const row = [
@@ -80,6 +80,9 @@ cases.forEach((c, i) => {
     `${code(json(e.utm_source))} / ${code(json(e.utm_medium))}`,
     e.rule ? `${e.rule.type} ${e.rule.id}` : none,
     e.ai_platform == null ? none : code(e.ai_platform),
+    e.known_referrer == null ? none : `${e.known_referrer.name} (${e.known_referrer.category})`,
+    e.click_id == null ? none : code(e.click_id),
+    e.channel,
     e.warnings.length,
   ];
   line(`| ${row.map(cell).join(" | ")} |`);

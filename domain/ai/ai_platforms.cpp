@@ -18,24 +18,6 @@ namespace {
 
 constexpr std::string_view k_app_scheme = "android-app://";
 
-bool read_list(const rapidjson::Value& obj, const char* key, std::vector<std::string>& out) {
-  auto it = obj.FindMember(key);
-  if (it == obj.MemberEnd() || !it->value.IsArray()) return false;
-  for (const auto& v : it->value.GetArray()) {
-    if (!v.IsString()) return false;
-    out.push_back(to_lower_ascii(std::string_view(v.GetString(), v.GetStringLength())));
-  }
-  return true;
-}
-
-void write_list(json_writer& w, const char* key, const std::vector<std::string>& items) {
-  w.Key(key);
-  w.StartArray();
-  for (const auto& s : items)
-    write_string(w, s);
-  w.EndArray();
-}
-
 }  // namespace
 
 const ai_platform_list& ai_platform_list::builtin() {
@@ -70,9 +52,10 @@ result<ai_platform_list> ai_platform_list::parse(std::string_view json) {
     ai_platform ap;
     ap.id = p["id"].GetString();
     ap.name = p["name"].GetString();
-    if (!read_list(p, "hosts", ap.hosts) || !read_list(p, "paths", ap.paths) ||
-        !read_list(p, "app_ids", ap.app_ids) || !read_list(p, "source_names", ap.source_names) ||
-        !read_list(p, "sources", ap.sources)) {
+    if (!read_string_list(p, "hosts", ap.hosts) || !read_string_list(p, "paths", ap.paths) ||
+        !read_string_list(p, "app_ids", ap.app_ids) ||
+        !read_string_list(p, "source_names", ap.source_names) ||
+        !read_string_list(p, "sources", ap.sources)) {
       return bad(ap.id +
                  ": hosts, paths, app_ids, source_names and sources must be lists of strings");
     }
@@ -157,11 +140,11 @@ void ai_platform_list::write_json(json_writer& w) const {
     write_string(w, p.id);
     w.Key("name");
     write_string(w, p.name);
-    write_list(w, "hosts", p.hosts);
-    write_list(w, "paths", p.paths);
-    write_list(w, "app_ids", p.app_ids);
-    write_list(w, "source_names", p.source_names);
-    write_list(w, "sources", p.sources);
+    write_string_list(w, "hosts", p.hosts);
+    write_string_list(w, "paths", p.paths);
+    write_string_list(w, "app_ids", p.app_ids);
+    write_string_list(w, "source_names", p.source_names);
+    write_string_list(w, "sources", p.sources);
     w.EndObject();
   }
   w.EndArray();

@@ -24,6 +24,7 @@
 
 #include "domain/base/json.hpp"
 #include "domain/base/result.hpp"
+#include "domain/base/text.hpp"
 
 namespace referrald::domain {
 
@@ -60,11 +61,7 @@ class ai_platform_list {
   void write_json(json_writer& w) const;
 
  private:
-  struct sv_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  using table = std::unordered_map<std::string, std::size_t, sv_hash, std::equal_to<>>;
+  using table = std::unordered_map<std::string, std::size_t, string_view_hash, std::equal_to<>>;
 
   const ai_platform* find(const table& t, std::string_view key) const;
   // The platform owning `host` or a parent domain of it.

@@ -6,6 +6,7 @@
 
 #include <array>
 
+#include "domain/attribution/channels.hpp"
 #include "domain/base/text.hpp"
 #include "domain/match/mapping_index.hpp"
 #include "domain/web/host.hpp"
@@ -131,15 +132,6 @@ void explain_mappings(json_writer& w, const mapping_index& idx, std::string_view
   w.EndArray();
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-    if (x != b[i]) return false;
-  }
-  return true;
-}
-
 constexpr std::array<std::string_view, 5> k_utm_names = {"utm_source", "utm_medium", "utm_campaign",
                                                          "utm_term", "utm_content"};
 
@@ -153,8 +145,7 @@ std::string* utm_slot(utm_values& u, std::size_t i) {
 struct landing_params {
   bool has_utm = false;
   utm_values utms;
-  std::string_view click_source;  // "google" | "bing" | ""
-  std::string_view click_name;
+  const click_id* click = nullptr;  // the first known click id with a value
 };
 
 // True when `s` can be used as it is: nothing to decode, nothing to remove.
@@ -180,23 +171,17 @@ landing_params scan_query(std::string_view query) {
       decoded_name = form_decode(name);
       name = decoded_name;
     }
-    if (name.size() >= 4 && iequals(name.substr(0, 4), "utm_")) {
+    if (name.size() >= 4 && equals_lower_ascii(name.substr(0, 4), "utm_")) {
       for (std::size_t i = 0; i < k_utm_names.size(); ++i) {
-        if (!iequals(name, k_utm_names[i])) continue;
+        if (!equals_lower_ascii(name, k_utm_names[i])) continue;
         std::string* slot = utm_slot(out.utms, i);
         if (!slot->empty()) break;  // the first occurrence with a value wins
         *slot = plain(raw_value) ? std::string(raw_value) : form_decode(raw_value);
         if (!slot->empty()) out.has_utm = true;
         break;
       }
-    } else if (out.click_source.empty()) {
-      for (std::string_view click : {"gclid", "gbraid", "wbraid", "msclkid"}) {
-        if (iequals(name, click)) {
-          out.click_source = click == "msclkid" ? "bing" : "google";
-          out.click_name = click;
-          break;
-        }
-      }
+    } else if (out.click == nullptr) {
+      out.click = known_referrer_list::builtin().find_click_id(name);
     }
   }
   return out;
@@ -333,16 +318,18 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
     }
   }
 
-  bool has_click = !params.click_source.empty();
+  const known_referrer_list& known = known_referrer_list::builtin();
+  r.click = params.click;
+  bool has_click = r.click != nullptr;
   x.step("click_id", has_click, [&] {
-    return has_click ? "the landing URL carries " + std::string(params.click_name)
-                     : std::string("the landing URL has no gclid, gbraid, wbraid or msclkid");
+    return has_click
+               ? "the landing URL carries " + r.click->name + " (" + r.click->platform +
+                     (r.click->paid ? ", a paid click" : ", not a paid click") + ")"
+               : "the landing URL has no click id of the known-referrer list " + known.version();
   });
   x.end_step(has_click);
   if (has_click) {
-    decide("click_id", [&] {
-      return utm_values{std::string(params.click_source), "cpc", "", "", ""};
-    });
+    decide("click_id", [&] { return utm_values{r.click->source, r.click->medium, "", "", ""}; });
   }
 
   // 3: internal navigation.
@@ -417,7 +404,28 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
   if (r.ai != nullptr)
     decide("ai_platform", [&] { return utm_values{r.ai->id, "ai", "", "", ""}; });
 
-  // 7: any other referrer.
+  // 7: known referrers.
+  const known_referrer* site = nullptr;
+  if (has_referrer && (r.reason.empty() || x.on())) site = known.lookup(v.referrer, ref);
+  x.step("known_referrer", site != nullptr, [&] {
+    if (site == nullptr) {
+      return "the referrer host " + quote(ref) + " is not on the known-referrer list " +
+             known.version();
+    }
+    return "the referrer is " + site->name + " (" + std::string(to_string(site->category)) +
+           ", source " + quote(site->source) + ", medium " + quote(site->medium) +
+           "; known-referrer list " + known.version() + ")";
+  });
+  x.end_step(site != nullptr);
+  if (site != nullptr && r.reason.empty()) {
+    r.known = site;
+    decide("known_referrer", [&] {
+      return utm_values{site->source, site->medium, "",
+                        known_referrer_list::search_term(*site, v.referrer), ""};
+    });
+  }
+
+  // 8: any other referrer.
   x.step("referral", has_referrer, [&] {
     return std::string(has_referrer ? "there is a referrer" : "there is no referrer");
   });
@@ -425,7 +433,7 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
   if (has_referrer)
     decide("referral", [&] { return utm_values{v.referrer_host, "referral", "", "", ""}; });
 
-  // 8: direct.
+  // 9: direct.
   x.step("direct", !has_referrer, [&] {
     if (has_referrer) return std::string("there is a referrer");
     return std::string(v.session ? "no referrer; the session's UTMs are kept"
@@ -433,6 +441,23 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
   });
   x.end_step(!has_referrer);
   if (!has_referrer) decide("direct", session_or_direct);
+
+  // The channel, on the final answer.
+  auto ch = default_channel(
+      {r.utms.source, r.utms.medium, r.utms.campaign, r.known, r.ai != nullptr}, known);
+  r.channel = ch.channel;
+  if (explain != nullptr) {
+    explain->StartObject();
+    explain->Key("step");
+    write_string(*explain, "channel");
+    explain->Key("applies");
+    explain->Bool(true);
+    explain->Key("decides");
+    explain->Bool(false);
+    explain->Key("why");
+    write_string(*explain, std::string(ch.channel) + ": " + std::string(ch.condition));
+    explain->EndObject();
+  }
 
   if (budget.exhausted) {
     infra::metrics().regex_budget_exhausted.fetch_add(1, std::memory_order_relaxed);
@@ -490,7 +515,27 @@ void append_json(std::string& out, const resolution& r) {
   } else {
     out += "null";
   }
-  out += ",\"warnings\":[";
+  out += ",\"known_referrer\":";
+  if (r.known != nullptr) {
+    out += "{\"source\":";
+    append_json_string(out, r.known->source);
+    out += ",\"name\":";
+    append_json_string(out, r.known->name);
+    out += ",\"category\":\"";
+    out += to_string(r.known->category);
+    out += "\"}";
+  } else {
+    out += "null";
+  }
+  out += ",\"click_id\":";
+  if (r.click != nullptr) {
+    append_json_string(out, r.click->name);
+  } else {
+    out += "null";
+  }
+  out += ",\"channel\":\"";
+  out += r.channel;  // one of a fixed set of plain words
+  out += "\",\"warnings\":[";
   for (std::size_t i = 0; i < r.warnings.size(); ++i) {
     if (i > 0) out += ',';
     append_json_string(out, r.warnings[i]);
@@ -535,6 +580,27 @@ void write_json(json_writer& w, const resolution& r, bool leave_open) {
   } else {
     w.Null();
   }
+  w.Key("known_referrer");
+  if (r.known != nullptr) {
+    w.StartObject();
+    w.Key("source");
+    write_string(w, r.known->source);
+    w.Key("name");
+    write_string(w, r.known->name);
+    w.Key("category");
+    write_string(w, to_string(r.known->category));
+    w.EndObject();
+  } else {
+    w.Null();
+  }
+  w.Key("click_id");
+  if (r.click != nullptr) {
+    write_string(w, r.click->name);
+  } else {
+    w.Null();
+  }
+  w.Key("channel");
+  write_string(w, r.channel);
   w.Key("warnings");
   w.StartArray();
   for (const auto& warning : r.warnings)

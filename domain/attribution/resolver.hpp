@@ -4,15 +4,18 @@
 // given an account's rules. The first row of the precedence table that applies decides:
 //
 //   1 utm          the landing URL has a utm_* parameter      -> those parameters
-//   2 click_id     gclid, gbraid, wbraid / msclkid             -> google / bing, cpc
+//   2 click_id     a known ad click id (gclid, msclkid, fbclid, ...: the known-referrer
+//                  list's click ids)                           -> its source and medium
 //   3 internal     referrer host = landing host, or a subdomain of one another
 //                                                              -> the session's UTMs
 //   4 passthrough_session / passthrough_fallback: an active passthrough referrer covers
 //                  the referrer host                           -> the session's, else the rule's
 //   5 mapping      an active mapping matches (priority order)  -> the mapping's
 //   6 ai_platform  the referrer is on the AI-platform list     -> platform id, medium "ai"
-//   7 referral     any other referrer                          -> referrer host, "referral"
-//   8 direct       no referrer                                 -> the session's, else
+//   7 known_referrer  the referrer is on the known-referrer list -> its source and medium,
+//                  and the search term as utm_term where the list names its parameter
+//   8 referral     any other referrer                          -> referrer host, "referral"
+//   9 direct       no referrer                                 -> the session's, else
 //                                                                 (direct) / (none)
 //
 // Decisions this module makes where the table is silent: row 1 applies when one of the
@@ -26,6 +29,9 @@
 // domain wins. `ai_platform` is reported whenever the referrer is an AI platform,
 // whichever row decided; for a `utm` visit whose utm_source names an AI platform
 // ("chatgpt.com", "perplexity"), that platform is reported (reason stays utm).
+//
+// Every resolution then gets a channel: the default channel group (channels.hpp) on its
+// final source, medium and campaign.
 //
 // Visits are read the way browsers read URLs (domain/web/url.hpp). A referrer with no host a
 // browser can read ("about:blank", "javascript:...", "http://[]/") is no referrer: the
@@ -45,6 +51,7 @@
 #include <vector>
 
 #include "domain/ai/ai_platforms.hpp"
+#include "domain/attribution/known_referrers.hpp"
 #include "domain/base/json.hpp"
 #include "domain/base/result.hpp"
 #include "domain/rules/account_state.hpp"
@@ -79,7 +86,10 @@ struct resolution {
   std::int64_t rule_id = 0;
   std::string_view referrer_host;  // a view into the visit resolved; empty: no referrer
   const ai_platform* ai = nullptr;
-  std::vector<std::string> warnings;  // the visit's, and the resolution's own
+  const known_referrer* known = nullptr;  // the entry that decided (reason known_referrer)
+  const click_id* click = nullptr;        // the landing URL's first known click id
+  std::string_view channel;               // the default channel group's
+  std::vector<std::string> warnings;      // the visit's, and the resolution's own
 };
 
 // With `explain`, every step and every rule checked is described into it (as a JSON
@@ -92,7 +102,8 @@ void append_json(std::string& out, const resolution& r);
 
 // {"utm_source":..,"utm_medium":..,"utm_campaign":..,"utm_term":..,"utm_content":..,
 //  "reason":..,"rule":{"type":..,"id":..}|null,"referrer_host":..|null,"ai_platform":..|null,
-//  "warnings":[..]}
+//  "known_referrer":{"source":..,"name":..,"category":..}|null,"click_id":..|null,
+//  "channel":..,"warnings":[..]}
 // The object is left open when `leave_open` (so that "explain" can follow).
 void write_json(json_writer& w, const resolution& r, bool leave_open = false);
 

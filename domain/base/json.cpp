@@ -579,4 +579,24 @@ void write_string(json_writer& w, std::string_view s) {
 
 void write_key(json_writer& w, std::string_view key) { write_string(w, key); }
 
+bool read_string_list(const rapidjson::Value& obj, const char* key, std::vector<std::string>& out,
+                      bool lower) {
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd() || !it->value.IsArray()) return false;
+  for (const auto& v : it->value.GetArray()) {
+    if (!v.IsString()) return false;
+    std::string_view text(v.GetString(), v.GetStringLength());
+    out.push_back(lower ? to_lower_ascii(text) : std::string(text));
+  }
+  return true;
+}
+
+void write_string_list(json_writer& w, const char* key, const std::vector<std::string>& items) {
+  w.Key(key);
+  w.StartArray();
+  for (const auto& s : items)
+    write_string(w, s);
+  w.EndArray();
+}
+
 }  // namespace referrald::domain

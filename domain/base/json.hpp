@@ -29,6 +29,13 @@ namespace referrald::domain {
 using json_writer = rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<char>,
                                       rapidjson::UTF8<char>, rapidjson::CrtAllocator, 0>;
 
+// Compiled-in data files (AI platforms, known referrers): the array of strings under `key`
+// of `obj` appended to `out` (lowercased when `lower`); false when it is missing or holds
+// anything but strings. write_string_list writes `"key":[...]`.
+bool read_string_list(const rapidjson::Value& obj, const char* key, std::vector<std::string>& out,
+                      bool lower = true);
+void write_string_list(json_writer& w, const char* key, const std::vector<std::string>& items);
+
 // Fields no request body may set: the server owns them.
 inline constexpr std::string_view k_read_only_fields[] = {"id", "account_id", "created_at",
                                                           "updated_at"};

@@ -258,4 +258,13 @@ std::string to_hex(std::string_view bytes) {
   return out;
 }
 
+bool equals_lower_ascii(std::string_view s, std::string_view lower) {
+  if (s.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i] >= 'A' && s[i] <= 'Z' ? static_cast<char>(s[i] - 'A' + 'a') : s[i];
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
 }  // namespace referrald::domain

@@ -4,6 +4,7 @@
 // parser has already rejected invalid UTF-8 before any of these run on request data.
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -44,6 +45,16 @@ std::string excerpt(std::string_view s, std::size_t max_code_points = 100);
 
 // ASCII-only lowercase; bytes >= 0x80 are left alone.
 std::string to_lower_ascii(std::string_view s);
+
+// True when `s`, ASCII-lowercased, equals `lower` (which must be lowercase already).
+bool equals_lower_ascii(std::string_view s, std::string_view lower);
+
+// A hash for unordered containers keyed by std::string (or std::string_view) that are
+// looked up with a std::string_view, without building a string (with std::equal_to<>).
+struct string_view_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
 
 bool is_ascii(std::string_view s);
 

@@ -31,6 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "domain/base/text.hpp"
 #include "domain/match/automaton.hpp"
 #include "domain/match/mapping_changes.hpp"
 #include "domain/match/regex.hpp"
@@ -95,11 +96,8 @@ class mapping_index {
   std::size_t memory_bytes() const;
 
  private:
-  struct sv_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  using table = std::unordered_map<std::string_view, std::uint32_t, sv_hash, std::equal_to<>>;
+  using table =
+      std::unordered_map<std::string_view, std::uint32_t, string_view_hash, std::equal_to<>>;
   struct regex_rule {
     std::uint32_t rank;
     const compiled_regex* re;

@@ -297,6 +297,9 @@ steps.push(["test a visit: the explanation and the deciding row of the precedenc
   if (decides.length !== 1 || !decides[0].includes("mapping")) throw new Error(`deciding rows: ${JSON.stringify(decides)}`);
   const current = await page.$eval("#precedence tr.decides", (tr) => tr.getAttribute("aria-current"));
   if (current !== "true") throw new Error("the deciding row is not marked aria-current");
+  await waitText(page, "#visit-channel", "Referral");
+  const rows = await page.$$eval("#precedence tbody tr", (trs) => trs.map((tr) => tr.cells[1].innerText));
+  if (!rows.includes("known_referrer") || rows[rows.length - 1] !== "channel") throw new Error(`precedence rows: ${JSON.stringify(rows)}`);
   await checkPage(info, "test-a-visit");
   // The winning rule's link opens it for editing, once.
   await page.click("#visit-rule a");
@@ -305,6 +308,15 @@ steps.push(["test a visit: the explanation and the deciding row of the precedenc
   await page.waitForFunction(() => !document.querySelector("dialog[open]"));
   await new Promise((r) => setTimeout(r, 400));
   if (await page.$("dialog[open]")) throw new Error("the rule's dialog opened again");
+  // A Google search: a known referrer, Organic Search.
+  await page.click('#nav a[href="#/test"]');
+  await page.waitForSelector("#visit-form");
+  await setValue(page, "#visit-referrer", "https://www.google.de/");
+  await setValue(page, "#visit-landing_url", "https://hotel.example/rooms");
+  await page.click("#visit-form button[type=submit]");
+  await waitText(page, "#visit-reason", "known_referrer");
+  await waitText(page, "#visit-known", "Google (search)");
+  await waitText(page, "#visit-channel", "Organic Search");
   h.assertNoConsoleErrors(info);
 }]);
 

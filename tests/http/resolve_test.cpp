@@ -72,6 +72,29 @@ BOOST_AUTO_TEST_CASE(golden_vectors_resolve_as_expected_over_http) {
 
 // A referrer or landing URL holding U+001A-U+001F was echoed raw into a warning: the
 // answer was not JSON for strict parsers.
+BOOST_AUTO_TEST_CASE(the_known_referrer_list_is_served_with_its_version) {
+  auto c = client();
+  auto r = c->get("/known-referrers");
+  BOOST_REQUIRE(r.status == 200u);
+  auto d = r.json();
+  const auto& data = d["data"];
+  BOOST_TEST(std::string(data["version"].GetString()).size() == 10u);
+  BOOST_TEST(data["lists"].Size() == 3u);
+  bool google = false, gclid = false;
+  for (const auto& e : data["referrers"].GetArray()) {
+    if (std::string(e["name"].GetString()) == "Google" &&
+        std::string(e["category"].GetString()) == "search") {
+      google = std::string(e["source"].GetString()) == "google";
+    }
+  }
+  for (const auto& e : data["click_ids"].GetArray())
+    gclid = gclid || (std::string(e["name"].GetString()) == "gclid" && e["paid"].GetBool());
+  BOOST_TEST(google);
+  BOOST_TEST(gclid);
+  // Any valid key reads it; none does not.
+  BOOST_TEST(http_client(server->port()).get("/known-referrers").status == 401u);
+}
+
 BOOST_AUTO_TEST_CASE(a_visit_with_control_characters_is_answered_with_valid_json) {
   auto c = client();
   static constexpr char hex[] = "0123456789abcdef";
@@ -179,7 +202,8 @@ BOOST_AUTO_TEST_CASE(explain_shows_every_step_and_shadowed_rules) {
   auto d = r.json();
   BOOST_TEST(d["data"]["utm_source"].GetString() == std::string("high"));
   const auto& steps = d["data"]["explain"];
-  BOOST_REQUIRE(steps.Size() == 8u);
+  BOOST_REQUIRE(steps.Size() == 10u);  // nine precedence steps, then the channel
+  BOOST_TEST(steps[9]["step"].GetString() == std::string("channel"));
   const auto& mapping = steps[4];
   BOOST_TEST(mapping["step"].GetString() == std::string("mapping"));
   BOOST_TEST(mapping["rules"][1]["id"].GetInt() == 1);

@@ -112,7 +112,7 @@ BOOST_AUTO_TEST_CASE(explain_lists_every_step_and_every_rule_checked) {
   BOOST_TEST(r.reason == "mapping");
   auto steps = parse(buf.GetString());
   BOOST_REQUIRE(steps.IsArray());
-  BOOST_TEST(steps.Size() == 8u);
+  BOOST_TEST(steps.Size() == 10u);
   std::vector<std::string> names;
   int deciding = 0;
   for (const auto& st : steps.GetArray()) {
@@ -120,7 +120,8 @@ BOOST_AUTO_TEST_CASE(explain_lists_every_step_and_every_rule_checked) {
     if (st["decides"].GetBool()) ++deciding;
   }
   BOOST_TEST(names == (std::vector<std::string>{"utm", "click_id", "internal", "passthrough",
-                                                "mapping", "ai_platform", "referral", "direct"}));
+                                                "mapping", "ai_platform", "known_referrer",
+                                                "referral", "direct", "channel"}));
   BOOST_TEST(deciding == 1);
   const auto& mapping = steps[4];
   BOOST_TEST(mapping["decides"].GetBool());
@@ -135,8 +136,11 @@ BOOST_AUTO_TEST_CASE(explain_lists_every_step_and_every_rule_checked) {
       std::string::npos);
   BOOST_TEST(!mapping["rules"][2]["matched"].GetBool());
   // The referral step applies too, but does not decide.
-  BOOST_TEST(steps[6]["applies"].GetBool());
-  BOOST_TEST(!steps[6]["decides"].GetBool());
+  BOOST_TEST(steps[7]["applies"].GetBool());
+  BOOST_TEST(!steps[7]["decides"].GetBool());
+  // The channel follows the answer: the mapping gives medium referral by default.
+  BOOST_TEST(std::string(steps[9]["why"].GetString()).starts_with("Referral: "),
+             steps[9]["why"].GetString());
 }
 
 BOOST_AUTO_TEST_CASE(one_unreadable_url_never_loses_a_visit) {
