@@ -79,7 +79,9 @@ constexpr std::array<std::string_view, 20> k_channels = {"Direct",
 std::span<const std::string_view> default_channels() { return k_channels; }
 
 channel_decision default_channel(const channel_inputs& in, const known_referrer_list& list) {
-  const known_referrer* site = in.known != nullptr ? in.known : list.by_source(in.source);
+  const known_referrer* site = in.known != nullptr    ? in.known
+                               : in.source_not_listed ? nullptr
+                                                      : list.by_source(in.source);
   auto category = site != nullptr ? site->category : referrer_category::unknown;
   const bool paid = paid_medium(in.medium);
   const bool shop = category == referrer_category::shopping || shop_campaign(in.campaign);

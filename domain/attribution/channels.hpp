@@ -18,9 +18,11 @@ namespace referrald::domain {
 struct channel_inputs {
   std::string_view source, medium, campaign;
   // The known referrer that decided the visit (its category counts, not its source's),
-  // or nullptr: the source is then looked up in the list (by_source).
+  // or nullptr: the source is then looked up in the list (by_source) — unless
+  // `source_not_listed` says the caller already looked it up in vain (a referral).
   const known_referrer* known = nullptr;
   bool ai = false;  // the referrer or utm_source is an AI platform
+  bool source_not_listed = false;
 };
 
 struct channel_decision {

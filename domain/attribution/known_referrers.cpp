@@ -4,6 +4,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <optional>
 #include <stdexcept>
 
 #include "domain/base/text.hpp"
@@ -117,7 +118,7 @@ result<known_referrer_list> known_referrer_list::parse(std::string_view json) {
     for (const auto& p : e.paths) {
       auto slash = p.find('/');
       if (slash == std::string::npos || slash == 0) return bad("path " + p + " needs host/prefix");
-      out.paths_.push_back({p.substr(0, slash), p.substr(slash), index});
+      out.paths_[p.substr(0, slash)].push_back({p.substr(slash), index});
     }
     // A source's main entry (for the channel group): the first of a category other than
     // paid and unknown, else the first.
@@ -157,14 +158,23 @@ const known_referrer* known_referrer_list::host_lookup(std::string_view host) co
 const known_referrer* known_referrer_list::lookup(std::string_view raw,
                                                   std::string_view host) const {
   if (host.empty()) return nullptr;
-  for (const auto& e : paths_) {
-    if (!host_matches_domain(host, e.host)) continue;
-    auto url = parse_url(trim(raw), idna_mode::browser);
-    if (!url) break;
-    std::string path = to_lower_ascii(url->path);
-    if (std::string_view(path).starts_with(e.prefix) &&
-        (path.size() == e.prefix.size() || path[e.prefix.size()] == '/')) {
-      return &referrers_[e.index];
+  std::optional<std::string> path;  // the referrer's lowercased path, read once if needed
+  for (std::size_t pos = 0; pos != std::string_view::npos;) {
+    std::string_view level = host.substr(pos);
+    pos = level.find('.');
+    if (pos != std::string_view::npos) pos += host.size() - level.size() + 1;
+    auto it = paths_.find(level);
+    if (it == paths_.end()) continue;
+    if (!path) {
+      auto url = parse_url(trim(raw), idna_mode::browser);
+      if (!url) break;
+      path = to_lower_ascii(url->path);
+    }
+    for (const auto& e : it->second) {
+      if (std::string_view(*path).starts_with(e.prefix) &&
+          (path->size() == e.prefix.size() || (*path)[e.prefix.size()] == '/')) {
+        return &referrers_[e.index];
+      }
     }
   }
   return host_lookup(host);
@@ -181,10 +191,14 @@ const click_id* known_referrer_list::find_click_id(std::string_view name) const 
 
 const known_referrer* known_referrer_list::by_source(std::string_view source) const {
   if (source.empty() || source.size() > 253) return nullptr;
-  std::string lower = to_lower_ascii(source);
+  char buf[253];  // lowercased without allocating: this runs for every resolution
+  for (std::size_t i = 0; i < source.size(); ++i)
+    buf[i] =
+        source[i] >= 'A' && source[i] <= 'Z' ? static_cast<char>(source[i] - 'A' + 'a') : source[i];
+  std::string_view lower(buf, source.size());
   if (auto it = sources_.find(lower); it != sources_.end()) return &referrers_[it->second];
-  if (lower.find('.') == std::string::npos) return nullptr;
-  if (lower.starts_with("www.")) lower.erase(0, 4);
+  if (lower.find('.') == std::string_view::npos) return nullptr;
+  if (lower.starts_with("www.")) lower.remove_prefix(4);
   return host_lookup(lower);
 }
 

@@ -92,7 +92,6 @@ class known_referrer_list {
  private:
   using table = std::unordered_map<std::string, std::size_t, string_view_hash, std::equal_to<>>;
   struct path_entry {
-    std::string host;
     std::string prefix;  // "/imgres"
     std::size_t index;
   };
@@ -110,7 +109,10 @@ class known_referrer_list {
   table any_tld_;  // "google" for "google.{}"
   table sources_;  // canonical source -> its main entry
   table clicks_;   // click id name -> index
-  std::vector<path_entry> paths_;
+  // host -> its path-scoped entries ("google.fr" -> "/imgres"), found by walking the
+  // referrer host's levels: a referral costs a few hash lookups, not a scan of them all.
+  std::unordered_map<std::string, std::vector<path_entry>, string_view_hash, std::equal_to<>>
+      paths_;
 };
 
 }  // namespace referrald::domain

@@ -443,8 +443,10 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
   if (!has_referrer) decide("direct", session_or_direct);
 
   // The channel, on the final answer.
-  auto ch = default_channel(
-      {r.utms.source, r.utms.medium, r.utms.campaign, r.known, r.ai != nullptr}, known);
+  // A referral's source is its host, which rank 7 looked up in vain.
+  auto ch = default_channel({r.utms.source, r.utms.medium, r.utms.campaign, r.known,
+                             r.ai != nullptr, r.reason == "referral"},
+                            known);
   r.channel = ch.channel;
   if (explain != nullptr) {
     explain->StartObject();
