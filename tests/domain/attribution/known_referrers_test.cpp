@@ -78,6 +78,24 @@ BOOST_AUTO_TEST_CASE(the_search_term_is_read_from_the_entrys_parameter) {
                  *e, "https://www.bing.com/search?form=x&q=tarot+cards%21") == "tarot cards!");
   BOOST_TEST(known_referrer_list::search_term(*e, "https://www.bing.com/") == "");
   BOOST_TEST(known_referrer_list::search_term(*e, "https://www.bing.com/?q=") == "");
+  // Hostile bytes never reach the answer: controls are removed, bytes that are not UTF-8
+  // become U+FFFD.
+  std::string term =
+      known_referrer_list::search_term(*e, "https://www.bing.com/search?q=a%00b%0Ac%FFd");
+  BOOST_TEST(term ==
+             "abc\xEF\xBF\xBD"
+             "d");
+}
+
+BOOST_AUTO_TEST_CASE(a_name_under_any_public_suffix_matches_with_its_subdomains) {
+  const auto* maps = find("https://maps.google.de/", "maps.google.de");
+  BOOST_REQUIRE(maps != nullptr);
+  BOOST_TEST(maps->name == "Google Maps");
+  const auto* deep = find("https://www2.google.com.br/", "www2.google.com.br");
+  BOOST_REQUIRE(deep != nullptr);
+  BOOST_TEST(deep->source == "google");
+  // Not a public suffix after the name: not Google.
+  BOOST_TEST(find("https://google.example.org/", "google.example.org") == nullptr);
 }
 
 BOOST_AUTO_TEST_CASE(click_ids_are_found_ignoring_case_and_say_whether_paid) {
