@@ -478,6 +478,31 @@ void patch(self_ptr self, patch_req<T>& req) {
   auto& st = self->state;
   const auto& entities = st.tip.entities<T>();
   const auto* current = entities.find_entity(req.id);
+  if constexpr (traits::singleton) {
+    // The first change of a one-object kind creates it from the defaults.
+    if (current == nullptr) {
+      const auto defaults = domain::make_entity(T{});
+      if (refuse_if_stale(self, req.if_match, defaults, req.reply)) return;
+      T value{};
+      auto changed = domain::apply_patch(value, req.patch);
+      if (!changed) {
+        req.reply->deliver(std::move(changed).err());
+        return;
+      }
+      if (changed->empty()) {  // the defaults, as they were
+        st.writes.answer_after_inflight(std::move(req.reply), defaults->json(st.account_id),
+                                        st.tip.seq(), take_redo(st));
+        return;
+      }
+      const domain::unix_ms now = next_timestamp(st);
+      value.created_at = value.updated_at = now;
+      auto p = prepare(traits::created, req.key_id, std::move(value), now);
+      p.event.changed = std::move(*changed);
+      std::string response = std::get<domain::entity_ref<T>>(p.decoded)->json(st.account_id);
+      submit(self, std::move(p), std::move(req.reply), std::move(response));
+      return;
+    }
+  }
   if (current == nullptr) {
     req.reply->deliver(not_found<T>(req.id));
     return;
@@ -790,6 +815,11 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
       [self](mapping_delete_req& r) { guarded(self, r, &remove<referrer_mapping>); },
       [self](passthrough_import_req& r) { guarded(self, r, &import_rules<passthrough_referrer>); },
       [self](mapping_import_req& r) { guarded(self, r, &import_rules<referrer_mapping>); },
+      [self](channel_create_req& r) { guarded(self, r, &create<domain::channel_rule>); },
+      [self](channel_patch_req& r) { guarded(self, r, &patch<domain::channel_rule>); },
+      [self](channel_delete_req& r) { guarded(self, r, &remove<domain::channel_rule>); },
+      [self](channel_import_req& r) { guarded(self, r, &import_rules<domain::channel_rule>); },
+      [self](settings_patch_req& r) { guarded(self, r, &patch<domain::account_settings>); },
       [self](await_loaded_req& r) { guarded(self, r, &await_loaded); },
       [self](commit_ack& ack) {
         if (!contain("account " + self->state.account_id, ack, [&] { on_ack(self, ack); })) {

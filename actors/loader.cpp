@@ -46,7 +46,9 @@ loaded_account load(const loader_context& ctx, const std::string& account_id) {
     return loaded_account{nullptr, e.message, 0, static_cast<std::uint8_t>(e.code)};
   }
   std::uint64_t snapshot_seq = report.snapshot_seq;
-  std::size_t rules = state->referrers().size() + state->mappings().size();
+  std::size_t rules = 0;
+  domain::for_each_kind(
+      [&]<class T>(std::type_identity<T>) { rules += state->entities<T>().size(); });
   if (snapshots::snapshot_due(report.events_replayed, rules, ctx.snapshot_every)) {
     store_snapshot(ctx, *state);
     snapshot_seq = state->seq();
@@ -143,6 +145,9 @@ caf::behavior loader(caf::event_based_actor*, const loader_context* ctx) {
       [ctx](passthrough_get_as_of_req& r) { contain("loader", r, [&] { get_as_of(*ctx, r); }); },
       [ctx](mapping_list_as_of_req& r) { contain("loader", r, [&] { list_as_of(*ctx, r); }); },
       [ctx](mapping_get_as_of_req& r) { contain("loader", r, [&] { get_as_of(*ctx, r); }); },
+      [ctx](channel_list_as_of_req& r) { contain("loader", r, [&] { list_as_of(*ctx, r); }); },
+      [ctx](channel_get_as_of_req& r) { contain("loader", r, [&] { get_as_of(*ctx, r); }); },
+      [ctx](settings_get_as_of_req& r) { contain("loader", r, [&] { get_as_of(*ctx, r); }); },
       [ctx](audit_req& r) { contain("loader", r, [&] { audit(*ctx, r); }); },
       [ctx](admin_audit_req& r) {
         contain("loader", r, [&] {

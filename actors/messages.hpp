@@ -81,11 +81,18 @@ using mapping_patch_req = patch_req<domain::referrer_mapping>;
 using mapping_delete_req = delete_req<domain::referrer_mapping>;
 using passthrough_import_req = import_req<domain::passthrough_referrer>;
 using mapping_import_req = import_req<domain::referrer_mapping>;
+using channel_create_req = create_req<domain::channel_rule>;
+using channel_patch_req = patch_req<domain::channel_rule>;
+using channel_delete_req = delete_req<domain::channel_rule>;
+using channel_import_req = import_req<domain::channel_rule>;
+// Settings are one object (id 1): a patch creates it from the defaults the first time.
+using settings_patch_req = patch_req<domain::account_settings>;
 
 using account_request =
     std::variant<passthrough_create_req, passthrough_patch_req, passthrough_delete_req,
                  mapping_create_req, mapping_patch_req, mapping_delete_req, passthrough_import_req,
-                 mapping_import_req, await_loaded_req>;
+                 mapping_import_req, channel_create_req, channel_patch_req, channel_delete_req,
+                 channel_import_req, settings_patch_req, await_loaded_req>;
 
 // -- requests to the keys actor --------------------------------------------------------
 
@@ -263,10 +270,14 @@ using passthrough_list_as_of_req = list_as_of_req<domain::passthrough_referrer>;
 using passthrough_get_as_of_req = get_as_of_req<domain::passthrough_referrer>;
 using mapping_list_as_of_req = list_as_of_req<domain::referrer_mapping>;
 using mapping_get_as_of_req = get_as_of_req<domain::referrer_mapping>;
+using channel_list_as_of_req = list_as_of_req<domain::channel_rule>;
+using channel_get_as_of_req = get_as_of_req<domain::channel_rule>;
+using settings_get_as_of_req = get_as_of_req<domain::account_settings>;
 
 using history_request =
     std::variant<passthrough_list_as_of_req, passthrough_get_as_of_req, mapping_list_as_of_req,
-                 mapping_get_as_of_req, audit_req, state_as_of_req, admin_audit_req>;
+                 mapping_get_as_of_req, channel_list_as_of_req, channel_get_as_of_req,
+                 settings_get_as_of_req, audit_req, state_as_of_req, admin_audit_req>;
 
 // -- online backups, to the backup actor ---------------------------------------------------
 

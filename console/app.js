@@ -187,6 +187,8 @@ async function loadMe() {
 const SECTIONS = [
   ["#/rules/passthrough", "Passthrough referrers", () => true],
   ["#/rules/mappings", "Referrer mappings", () => true],
+  ["#/rules/channels", "Channel rules", () => true],
+  ["#/settings", "Settings", () => true],
   ["#/test", "Test a visit", () => true],
   ["#/ai", "AI referrals", () => true],
   ["#/audit", "Audit log", () => can.admin()],
@@ -234,10 +236,45 @@ const KINDS = {
     ],
     columns: ["referrer_pattern", "match_type", "utm_source", "utm_medium", "priority"],
   },
+  channels: {
+    path: "/channel-rules", list: "channel_rules", title: "Channel rules", noun: "channel rule",
+    key: "name",
+    help: "Channel rules are tried by priority (highest first): the first that matches a visit's final answer gives its channel; when none matches, the default channel group does.",
+    fields: [
+      { name: "name", label: "Name", required: true },
+      { name: "channel", label: "Channel", required: true, help: "The channel a match gives, e.g. Partners or Newsletter" },
+      { name: "utm_source", label: "utm_source is one of", type: "list", help: "Comma-separated, any case; empty: no condition" },
+      { name: "utm_medium", label: "utm_medium is one of", type: "list", help: "Comma-separated, any case; empty: no condition" },
+      { name: "utm_campaign", label: "utm_campaign is one of", type: "list", help: "Comma-separated, any case; empty: no condition" },
+      { name: "referrer_pattern", label: "Referrer pattern", nullable: true, help: "Matched against the referrer host; empty: no condition" },
+      { name: "match_type", label: "Match type", type: "select", options: ["exact", "contains", "starts_with", "ends_with", "regex"] },
+      { name: "click_id", label: "Click id", type: "select", options: ["any", "present", "absent"] },
+      { name: "landing_path_prefix", label: "Landing path starts with", nullable: true, placeholder: "/pricing" },
+      { name: "priority", label: "Priority (0-1000)", type: "number" },
+      { name: "description", label: "Description", nullable: true },
+      { name: "is_active", label: "Active", type: "checkbox" },
+    ],
+    columns: ["name", "channel", "priority", ["conditions", conditionSummary]],
+  },
 };
 
-function needAccount() {
-  if (!state.account) return [h("p", { class: "notice" }, "Enter an account id in the header (Account) to see its rules.")];
+// A channel rule's conditions in a few words, for its row in the table.
+function conditionSummary(r) {
+  const parts = [];
+  for (const k of ["utm_source", "utm_medium", "utm_campaign"]) if (r[k] && r[k].length) parts.push(`${k} ${r[k].join(" or ")}`);
+  if (r.referrer_pattern) parts.push(`referrer ${r.match_type} ${r.referrer_pattern}`);
+  if (r.click_id && r.click_id !== "any") parts.push(`click id ${r.click_id}`);
+  if (r.landing_path_prefix) parts.push(`landing path starts with ${r.landing_path_prefix}`);
+  return parts.join("; ");
+}
+
+// A comma-separated input's values: trimmed, none empty.
+function listValue(text) {
+  return text.split(",").map((x) => x.trim()).filter(Boolean);
+}
+
+function needAccount(what = "rules") {
+  if (!state.account) return [h("p", { class: "notice" }, `Enter an account id in the header (Account) to see its ${what}.`)];
   if (!holdsAccount(state.account)) {
     return [h("p", { class: "notice" }, `This key holds no access to account ${state.account}; it holds ${state.me.accounts.join(", ") || "no account"}.`)];
   }
@@ -247,6 +284,7 @@ function needAccount() {
 async function rulesView(kindName, params) {
   const kind = KINDS[kindName];
   const out = [h("h1", {}, kind.title)];
+  if (kind.help) out.push(h("p", { class: "help", id: "rules-help" }, kind.help));
   const missing = needAccount();
   if (missing) return out.concat(missing);
   const asOf = asOfIso();
@@ -281,14 +319,16 @@ async function rulesView(kindName, params) {
   else if (status === "all") query.include_inactive = true;
   const { data } = await api("GET", kind.path, { query });
   const rows = data[kind.list];
+  const columns = kind.columns.map((c) => (typeof c === "string" ? [c, (r) => r[c]] : c));
+  const cell = (v) => (v === null || v === undefined || v === "" ? "—" : String(v));
   const table = h("table", { id: "rules-table" },
     h("caption", {}, `${data.total} ${data.total === 1 ? "rule" : "rules"} in ${state.account} (${data.active_count} active)`),
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Id"), ...kind.columns.map((c) => h("th", { scope: "col" }, c)),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Id"), ...columns.map(([c]) => h("th", { scope: "col" }, c)),
       h("th", { scope: "col" }, "Active"), writable ? h("th", { scope: "col" }, "Actions") : null)),
-    h("tbody", {}, rows.length === 0 ? h("tr", {}, h("td", { colspan: kind.columns.length + (writable ? 3 : 2) }, "No rules match.")) : null,
+    h("tbody", {}, rows.length === 0 ? h("tr", {}, h("td", { colspan: columns.length + (writable ? 3 : 2) }, "No rules match.")) : null,
       ...rows.map((r) => h("tr", { "data-id": r.id },
         h("td", {}, String(r.id)),
-        ...kind.columns.map((c) => h("td", {}, r[c] === null || r[c] === "" ? "—" : String(r[c]))),
+        ...columns.map(([, value]) => h("td", {}, cell(value(r)))),
         h("td", {}, h("span", { class: "pill " + (r.is_active ? "on" : "off") }, r.is_active ? "active" : "inactive"),
           writable ? h("button", { type: "button", class: "link", "aria-label": `${r.is_active ? "Deactivate" : "Activate"} rule ${r.id}`,
             onclick: guarded(() => toggleRule(kindName, r.id, !r.is_active, r)) }, r.is_active ? "Deactivate" : "Activate") : null),
@@ -312,25 +352,34 @@ async function rulesView(kindName, params) {
   return out;
 }
 
-function fieldInput(f, value) {
-  const id = "f-" + f.name;
-  const common = { id, name: f.name, "aria-describedby": `${id}-error${f.help ? ` ${id}-help` : ""}` };
+// A field of a form: its input has the id prefix + (f.id or f.name) and the name f.name; its
+// help and error lines that id + "-help" and "-error". A "list" is a comma-separated input
+// of an array of strings.
+function fieldInput(f, value, { prefix = "f-", disabled = false } = {}) {
+  const id = prefix + (f.id || f.name);
+  const common = { id, name: f.name, disabled, "aria-describedby": `${id}-error${f.help ? ` ${id}-help` : ""}` };
   let input;
   if (f.type === "checkbox") input = h("input", { ...common, type: "checkbox", checked: value !== false });
   else if (f.type === "select") input = h("select", common, ...f.options.map((o) => h("option", { value: o, selected: o === (value ?? f.options[0]) }, o)));
+  else if (f.type === "list") input = h("input", { ...common, type: "text", value: (value || []).join(", "), placeholder: f.placeholder, spellcheck: "false" });
   else input = h("input", { ...common, type: f.type === "number" ? "number" : "text", value: value ?? "", required: f.required, placeholder: f.placeholder });
-  return h("div", { class: "field" },
+  return h("div", { class: f.wide ? "field wide" : "field" },
     h("label", { for: id }, f.label + (f.required ? " (required)" : "")), input,
     f.help ? h("div", { id: `${id}-help`, class: "help" }, f.help) : null,
     h("div", { id: `${id}-error`, class: "field-error" }));
 }
 
 // The form's values as a body. For a create, a field left empty is left out, so that it
-// takes the API's default (utm_medium "passthrough" or "referral", priority 0...).
+// takes the API's default (utm_medium "passthrough" or "referral", priority 0...). A list is
+// always sent (an empty input: []).
 function readForm(form, kind, creating) {
   const body = {};
   for (const f of kind.fields) {
     const el = form.elements[f.name];
+    if (f.type === "list") {
+      body[f.name] = listValue(el.value);
+      continue;
+    }
     const empty = f.type !== "checkbox" && el.value.trim() === "";
     if (creating && empty && !f.required) continue;
     if (f.type === "checkbox") body[f.name] = el.checked;
@@ -347,10 +396,13 @@ function showFieldErrors(form, err, summary) {
   let first = null;
   const unplaced = [];
   for (const d of err.details) {
-    const input = form.elements[d.field];
-    const slot = input && form.querySelector(`#f-${CSS.escape(d.field)}-error`);
+    // An item of a list ("own_domains[1]") is shown at its list's field.
+    const name = String(d.field).replace(/\[\d+\]$/, "");
+    const input = form.elements[name];
+    const slot = input && input.id && form.querySelector(`#${CSS.escape(input.id)}-error`);
     if (slot) {
-      slot.textContent = d.message;
+      const message = name === d.field ? d.message : `${d.field}: ${d.message}`;
+      slot.textContent = slot.textContent ? `${slot.textContent}; ${message}` : message;
       input.setAttribute("aria-invalid", "true");
       first = first || input;
     } else unplaced.push(`${d.field}: ${d.message}`);
@@ -569,6 +621,101 @@ async function starterDialog() {
   modal(dialog);
 }
 
+// -- settings ------------------------------------------------------------------------------
+
+// The account's settings (one object, PATCH /settings). The Matomo preset is a checkbox of
+// campaign_parameter_presets.
+const SETTINGS_FIELDS = [
+  { name: "own_domains", label: "Own domains", type: "list", wide: true, placeholder: "acme.com, *.acme.com",
+    help: "Your own sites, comma-separated: acme.com (that host) or *.acme.com (it and every subdomain). A visit referred by one of them is internal navigation." },
+  { name: "campaign_parameter_presets", id: "matomo", label: "Matomo campaign parameters (mtm_*, pk_*)", type: "checkbox",
+    help: "Read where the landing URL has no utm_* value of their kind" },
+  { name: "source_parameters", label: "Source parameters", type: "list", help: "Query parameters read as utm_source, comma-separated" },
+  { name: "medium_parameters", label: "Medium parameters", type: "list", help: "Read as utm_medium" },
+  { name: "campaign_parameters", label: "Campaign parameters", type: "list", help: "Read as utm_campaign" },
+  { name: "term_parameters", label: "Term parameters", type: "list", help: "Read as utm_term" },
+  { name: "content_parameters", label: "Content parameters", type: "list", help: "Read as utm_content" },
+  { name: "known_referrers", label: "Known-referrer list", type: "checkbox",
+    help: "Search engines, social networks and other known sites give their own source and medium" },
+  { name: "default_channel_group", label: "Default channel group", type: "checkbox",
+    help: "Gives the channel when no channel rule matches (else the channel is Unassigned)" },
+];
+
+function settingsValue(f, s) {
+  if (f.id === "matomo") return (s.campaign_parameter_presets || []).includes("matomo");
+  return s[f.name];
+}
+
+function readSettings(form, original) {
+  const body = {};
+  for (const f of SETTINGS_FIELDS) {
+    const el = form.elements[f.name];
+    if (f.id === "matomo") {
+      const presets = original.campaign_parameter_presets || [];
+      body[f.name] = el.checked ? (presets.includes("matomo") ? presets : [...presets, "matomo"]) : presets.filter((p) => p !== "matomo");
+    } else if (f.type === "checkbox") body[f.name] = el.checked;
+    else body[f.name] = listValue(el.value);
+  }
+  return body;
+}
+
+async function settingsView() {
+  const out = [h("h1", {}, "Settings")];
+  const missing = needAccount("settings");
+  if (missing) return out.concat(missing);
+  const asOf = asOfIso();
+  if (asOf) out.push(h("p", { class: "notice", id: "asof-notice" }, `Showing the settings as they stood at ${fmtTime(asOf)} (read only). Choose "Now" to edit.`));
+  const { data: original, etag } = await api("GET", "/settings", { query: { account_id: state.account, as_of: asOf || undefined } });
+  const writable = can.write() && !asOf;
+  out.push(h("p", { class: "help", id: "settings-info" },
+    `How the visits of ${state.account} are read. `,
+    original.updated_at ? `Last changed ${fmtTime(original.updated_at)}.` : "Never changed: these are the defaults."));
+  if (!writable && !asOf) out.push(h("p", { class: "notice" }, "This key can read the settings but not change them."));
+  const summary = h("p", { class: "error", role: "alert", id: "settings-error" });
+  const conflict = h("div", { id: "settings-conflict" });
+  const form = h("form", { id: "settings-form", novalidate: true },
+    h("div", { class: "grid" }, ...SETTINGS_FIELDS.map((f) => fieldInput(f, settingsValue(f, original), { prefix: "settings-", disabled: !writable }))),
+    summary, conflict,
+    writable ? h("div", { class: "actions" }, h("button", { type: "submit", id: "settings-save" }, "Save")) : null);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = readSettings(form, original);
+    // Only what changed, so that a change made meanwhile to another setting is not undone.
+    const patch = {};
+    for (const f of SETTINGS_FIELDS) if (JSON.stringify(body[f.name]) !== JSON.stringify(original[f.name])) patch[f.name] = body[f.name];
+    if (Object.keys(patch).length === 0) {
+      say("Nothing to save: no setting was changed.");
+      return;
+    }
+    try {
+      await api("PATCH", "/settings", { query: { account_id: state.account }, body: patch, headers: etag ? { "If-Match": etag } : {} });
+      say(`Saved the settings of ${state.account}.`);
+      render();
+    } catch (err) {
+      if (err.status === 412) {
+        let now;
+        try {
+          now = await api("GET", "/settings", { query: { account_id: state.account } });
+        } catch (again) {
+          summary.textContent = again.message;
+          return;
+        }
+        const changed = SETTINGS_FIELDS.filter((f) => JSON.stringify(now.data[f.name]) !== JSON.stringify(original[f.name]));
+        summary.textContent = "Someone else changed the settings since you opened them; nothing was saved.";
+        conflict.replaceChildren(h("div", { class: "notice" },
+          h("p", {}, "Changed meanwhile:"),
+          h("ul", { class: "diff" }, ...(changed.length ? changed : [{ name: "updated_at", label: "updated_at" }]).map((f) =>
+            h("li", {}, `${f.label} (${f.name}): `, h("del", {}, JSON.stringify(original[f.name])), " → ", h("ins", {}, JSON.stringify(now.data[f.name]))))),
+          h("button", { type: "button", class: "secondary", onclick: () => render() }, "Load the current version")));
+        return;
+      }
+      showFieldErrors(form, err, summary);
+    }
+  });
+  out.push(form);
+  return out;
+}
+
 // -- test a visit --------------------------------------------------------------------------
 
 function testView(params) {
@@ -618,18 +765,24 @@ function explainResult(r) {
       h("dt", {}, "AI platform"), h("dd", {}, r.ai_platform || "—"),
       h("dt", {}, "Known referrer"), h("dd", { id: "visit-known" }, r.known_referrer ? `${r.known_referrer.name} (${r.known_referrer.category})` : "—"),
       h("dt", {}, "Click id"), h("dd", {}, r.click_id || "—"),
-      h("dt", {}, "Channel"), h("dd", { id: "visit-channel" }, r.channel)),
+      h("dt", {}, "Channel"), h("dd", { id: "visit-channel" }, r.channel),
+      h("dt", {}, "Channel rule"), h("dd", { id: "visit-channel-rule" }, r.channel_rule
+        ? h("a", { href: `#/rules/channels?edit=${r.channel_rule.id}&status=all` }, `${r.channel_rule.name} (channel rule ${r.channel_rule.id})`)
+        : "—")),
     r.warnings.length ? h("div", { class: "notice" }, h("p", {}, "Warnings"), h("ul", {}, ...r.warnings.map((w) => h("li", {}, w)))) : null,
     h("h2", {}, "Precedence"),
   ];
   const steps = r.explain || [];
+  // The rules a step lists, on their pages: passthrough referrers, channel rules, else mappings.
+  const page = (step) => (step === "passthrough" ? "passthrough" : step === "channel" ? "channels" : "mappings");
+  const what = (step, x) => (step === "channel" ? `${x.name} (${x.channel}, priority ${x.priority})` : x.domain || x.referrer_pattern);
   out.push(tableWrap("Precedence", h("table", { id: "precedence" },
     h("caption", {}, "Each rank in order; the first that applies decides. The channel follows from the answer."),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Rank"), h("th", { scope: "col" }, "Step"), h("th", { scope: "col" }, "Applies"), h("th", { scope: "col" }, "Why"))),
     h("tbody", {}, ...steps.map((s, i) => h("tr", { class: s.decides ? "decides" : "", "aria-current": s.decides ? "true" : false },
       h("td", {}, String(i + 1)), h("td", {}, s.step + (s.decides ? " (decides)" : "")), h("td", {}, s.applies ? "yes" : "no"),
       h("td", {}, s.why, s.rules && s.rules.length ? h("ul", {}, ...s.rules.filter((x) => x.matched).map((x) =>
-        h("li", {}, h("a", { href: `#/rules/${s.step === "passthrough" ? "passthrough" : "mappings"}?edit=${x.id}&status=all` }, `rule ${x.id}`), ` ${x.domain || x.referrer_pattern}: ${x.note}`))) : null)))))));
+        h("li", {}, h("a", { href: `#/rules/${page(s.step)}?edit=${x.id}&status=all` }, `rule ${x.id}`), ` ${what(s.step, x)}: ${x.note}`))) : null)))))));
   return out;
 }
 
@@ -832,16 +985,21 @@ async function auditView(params) {
     const prev = before.get(e.seq);
     const changes = (e.changed || []).map((f) => h("li", {}, `${f}: `,
       prev ? h("del", {}, JSON.stringify(prev[f])) : null, prev ? " → " : "", h("ins", {}, JSON.stringify(e.object ? e.object[f] : null))));
-    const kind = e.entity === "passthrough_referrer" ? "passthrough" : "mappings";
+    // The account's settings are one object, on their own page; every rule kind has its page.
+    const settings = e.entity === "account_settings";
+    const kind = { passthrough_referrer: "passthrough", channel_rule: "channels" }[e.entity] || "mappings";
+    const label = e.object ? e.object.domain || e.object.referrer_pattern || e.object.name || "" : "";
+    const what = settings ? "settings" : "rules";
     return h("li", { "data-seq": e.seq },
       h("div", { class: "when" }, `#${e.seq} · ${fmtTime(e.timestamp)} · by ${e.key_id === null ? "—" : names.has(e.key_id) ? `${names.get(e.key_id)} (key ${e.key_id})` : `key ${e.key_id}`}`),
-      h("div", {}, h("strong", {}, e.type), " ", h("a", { href: `#/rules/${kind}?edit=${e.entity_id}&status=all` }, `${e.entity} ${e.entity_id}`),
-        e.object ? ` (${e.object.domain || e.object.referrer_pattern || ""})` : ""),
+      h("div", {}, h("strong", {}, e.type), " ",
+        settings ? h("a", { href: "#/settings" }, e.entity) : h("a", { href: `#/rules/${kind}?edit=${e.entity_id}&status=all` }, `${e.entity} ${e.entity_id}`),
+        label ? ` (${label})` : ""),
       changes.length ? h("ul", { class: "diff" }, ...changes) : null,
-      h("button", { type: "button", class: "link", "aria-label": `Show the rules at this moment (event ${e.seq})`, onclick: () => {
+      h("button", { type: "button", class: "link", "aria-label": `Show the ${what} at this moment (event ${e.seq})`, onclick: () => {
         setAsOf(new Date(e.timestamp));
-        location.hash = `#/rules/${kind}?status=all`;
-      } }, "Show the rules at this moment"));
+        location.hash = settings ? "#/settings" : `#/rules/${kind}?status=all`;
+      } }, `Show the ${what} at this moment`));
   });
   out.push(h("ol", { class: "timeline", id: "audit-timeline", reversed: true }, ...items));
   const pager = h("div", { class: "actions" });
@@ -926,7 +1084,8 @@ async function render() {
   }
   let view;
   try {
-    if (path === "/rules/passthrough" || path === "/rules/mappings") view = await rulesView(path.split("/")[2], params);
+    if (path.startsWith("/rules/") && Object.hasOwn(KINDS, path.slice(7))) view = await rulesView(path.slice(7), params);
+    else if (path === "/settings") view = await settingsView();
     else if (path === "/test") view = testView(params);
     else if (path === "/ai") view = await aiView(params);
     else if (path === "/audit" && can.admin()) view = await auditView(params);

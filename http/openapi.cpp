@@ -52,6 +52,7 @@ struct operation {
 
 constexpr std::string_view k_pass = "/passthrough-referrers";
 constexpr std::string_view k_map = "/referrer-mappings";
+constexpr std::string_view k_chan = "/channel-rules";
 constexpr std::string_view k_conn = "/{brand_id}/ai-referrals/connections";
 
 // clang-format off
@@ -121,6 +122,31 @@ const operation k_operations[] = {
   {method::del, "/referrer-mappings/{id}", "deleteReferrerMapping", "Referrer mappings",
    "Delete a referrer mapping", {}, false, 204, {}, false, "application/json", {}, "account_id"},
 
+  {method::get, k_chan, "listChannelRules", "Channel rules", "List an account's channel rules",
+   {}, false, 200, "$ChannelRuleList", true, "application/json", {}, "account_id"},
+  {method::post, k_chan, "createChannelRule", "Channel rules", "Create a channel rule",
+   "$ChannelRuleCreate", false, 201, "$ChannelRule", true, "application/json", {}, "account_id"},
+  {method::post, "/channel-rules/import", "importChannelRules", "Channel rules",
+   "Import channel rules (JSON or CSV); all or nothing",
+   "$ChannelRuleImport", true, 200, "$ImportResult", true, "application/json", {}, "account_id"},
+  {method::get, "/channel-rules/export", "exportChannelRules", "Channel rules",
+   "Export channel rules as an import body (JSON or CSV)",
+   {}, false, 200, "$ChannelRuleExport", false, "application/json,text/csv", {}, "account_id"},
+  {method::get, "/channel-rules/{id}", "getChannelRule", "Channel rules", "Get a channel rule",
+   {}, false, 200, "$ChannelRule", true, "application/json", {}, "account_id"},
+  {method::patch, "/channel-rules/{id}", "updateChannelRule", "Channel rules",
+   "Change any subset of a channel rule's fields", "$ChannelRulePatch", false, 200,
+   "$ChannelRule", true, "application/json", {}, "account_id"},
+  {method::del, "/channel-rules/{id}", "deleteChannelRule", "Channel rules",
+   "Delete a channel rule", {}, false, 204, {}, false, "application/json", {}, "account_id"},
+
+  {method::get, "/settings", "getSettings", "Settings",
+   "An account's settings (the defaults until first changed)", {}, false, 200, "$Settings", true,
+   "application/json", {}, "account_id"},
+  {method::patch, "/settings", "updateSettings", "Settings",
+   "Change any subset of an account's settings", "$SettingsPatch", false, 200, "$Settings", true,
+   "application/json", {}, "account_id"},
+
   {method::get, "/audit-log", "getAuditLog", "Audit",
    "An account's event log (scope=account, the default) or an admin audit stream (scope=keys, scope=brand)",
    {}, false, 200, R"({"oneOf":[{"$ref":"#/components/schemas/EventPage"},{"$ref":"#/components/schemas/AdminAuditPage"}]})"},
@@ -165,6 +191,8 @@ const std::pair<std::string_view, std::string_view> k_tags[] = {
     {"Passthrough referrers",
      "Domains (booking engines, payment pages) that must not take a visit's attribution"},
     {"Referrer mappings", "Referrer host patterns mapped to utm values, by priority"},
+    {"Channel rules", "An account's own channels, tried before the default channel group"},
+    {"Settings", "An account's own domains, campaign parameters and attribution switches"},
     {"Audit", "Each account's hash-chained event log, and the admin audit streams"},
     {"Backups", "Consistent backups of the whole store; admin keys holding every account"},
     {"Attribution", "Where a visit came from: the precedence of utm, click ids and rules"},
@@ -208,7 +236,7 @@ const std::pair<std::string_view, std::string_view> k_schemas[] = {
   {"VisitBatch", R"({"type":"object","required":["visits"],"additionalProperties":false,"properties":{
     "visits":{"type":"array","maxItems":10000,"items":{"$ref":"#/components/schemas/Visit"}}}})"},
   {"Resolution", R"({"type":"object","additionalProperties":false,
-    "required":["utm_source","utm_medium","utm_campaign","utm_term","utm_content","reason","rule","referrer_host","ai_platform","known_referrer","click_id","channel","warnings"],
+    "required":["utm_source","utm_medium","utm_campaign","utm_term","utm_content","reason","rule","referrer_host","ai_platform","known_referrer","click_id","channel","channel_rule","warnings"],
     "properties":{"utm_source":{"type":"string"},"utm_medium":{"type":"string"},"utm_campaign":{"type":"string"},
     "utm_term":{"type":"string"},"utm_content":{"type":"string"},
     "reason":{"enum":["utm","click_id","internal","passthrough_session","passthrough_fallback","mapping","ai_platform","known_referrer","referral","direct"]},
@@ -218,7 +246,9 @@ const std::pair<std::string_view, std::string_view> k_schemas[] = {
     "known_referrer":{"description":"the known referrer that decided, when the reason is known_referrer","oneOf":[{"type":"null"},{"type":"object","required":["source","name","category"],"additionalProperties":false,
       "properties":{"source":{"type":"string"},"name":{"type":"string"},"category":{"$ref":"#/components/schemas/ReferrerCategory"}}}]},
     "click_id":{"type":["string","null"],"description":"the name of the landing URL's first known click id"},
-    "channel":{"$ref":"#/components/schemas/Channel"},
+    "channel":{"description":"the channel of the account's first matching channel rule (any name it gives), else one of the default group's","anyOf":[{"$ref":"#/components/schemas/Channel"},{"type":"string","minLength":1,"maxLength":100}]},
+    "channel_rule":{"description":"the account's channel rule that gave the channel","oneOf":[{"type":"null"},{"type":"object","required":["id","name"],"additionalProperties":false,
+      "properties":{"id":{"type":"integer","minimum":1},"name":{"type":"string"}}}]},
     "warnings":{"type":"array","items":{"type":"string"}},
     "explain":{"type":"array","description":"with explain=true: every step of the precedence, in order","items":{"$ref":"#/components/schemas/ExplainStep"}}}})"},
   {"ExplainStep", R"({"type":"object","required":["step","applies","decides","why"],"additionalProperties":false,"properties":{
@@ -226,6 +256,7 @@ const std::pair<std::string_view, std::string_view> k_schemas[] = {
     "applies":{"type":"boolean"},"decides":{"type":"boolean"},"why":{"type":"string"},
     "rules":{"type":"array","items":{"type":"object","required":["id","matched","note"],"additionalProperties":false,"properties":{
       "id":{"type":"integer"},"domain":{"type":"string"},"referrer_pattern":{"type":"string"},
+      "name":{"type":"string"},"channel":{"type":"string"},
       "match_type":{"type":"string"},"priority":{"type":"integer"},"matched":{"type":"boolean"},"note":{"type":"string"}}}}}})"},
   {"ResolutionBatch", R"({"type":"object","required":["results"],"additionalProperties":false,"properties":{
     "results":{"type":"array","description":"in the order of the visits","items":{"oneOf":[
@@ -590,6 +621,16 @@ void add_components(builder& b, value& schemas) {
     b.add(s, "enum", std::move(names));
     b.add(schemas, "MatchType", std::move(s));
   }
+  const auto chan = channel_rule_fields();
+  b.add(schemas, "ChannelRule", table_schema(b, chan, shape::output));
+  b.add(schemas, "ChannelRuleCreate", table_schema(b, chan, shape::create));
+  b.add(schemas, "ChannelRulePatch", table_schema(b, chan, shape::patch));
+  b.add(schemas, "ChannelRuleList",
+        list_schema(b, "channel_rules", "ChannelRule", true, "integer"));
+  b.add(schemas, "ChannelRuleImport", import_schema(b, "channel_rules", "ChannelRuleCreate"));
+  b.add(schemas, "ChannelRuleExport", export_schema(b, "channel_rules", "ChannelRuleCreate"));
+  b.add(schemas, "Settings", table_schema(b, settings_fields(), shape::output));
+  b.add(schemas, "SettingsPatch", table_schema(b, settings_fields(), shape::patch));
   b.add(schemas, "ApiKey", table_schema(b, key, shape::output));
   b.add(schemas, "ApiKeyCreate", table_schema(b, key, shape::create));
   b.add(

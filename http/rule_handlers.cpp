@@ -1,6 +1,8 @@
 // The rule APIs, one set of handlers for every rule kind:
 //   /passthrough-referrers  (docs/api-guide.md, "Passthrough referrers")
 //   /referrer-mappings      (docs/api-guide.md, "Referrer mappings")
+//   /channel-rules          (docs/api-guide.md, "Channel rules")
+//   /settings               (docs/api-guide.md, "Settings": one object per account)
 // Lists and gets are answered from the account's published state (once its actor has
 // loaded it: one read path); writes go to the account's actor. Reads with `as_of` (the state as it
 // stood then) are folded from the store by the loader pool.
@@ -40,7 +42,8 @@ domain::result<domain::list_query> list_params(const request_ctx& c) {
   auto q = search_param(c);
   if (!q) return std::move(q).err();
   query.q = std::move(*q);
-  if constexpr (std::is_same_v<T, domain::referrer_mapping>) {
+  if constexpr (std::is_same_v<T, domain::referrer_mapping> ||
+                std::is_same_v<T, domain::channel_rule>) {
     if (const std::string* type = c.query.get("match_type")) {
       query.matches = domain::match_type_from_string(*type);
       if (!query.matches) {
@@ -315,6 +318,44 @@ std::optional<response> rule_export(request_ctx& c) {
   return with_view(c, *account, make);
 }
 
+// GET /settings[?as_of=]: the account's settings (the defaults until first changed).
+std::optional<response> settings_get(request_ctx& c) {
+  using S = domain::account_settings;
+  auto account = account_param(c);
+  if (!account) return failure(account.err());
+  auto as_of = time_param(c.query, "as_of");
+  if (!as_of) return failure(as_of.err());
+  if (*as_of) {
+    c.runtime->tell(actors::get_as_of_req<S>{*account, **as_of, 1, reply_with(c, 200)});
+    return std::nullopt;
+  }
+  return with_view(c, *account, [](const domain::account_state& s) {
+    auto json = domain::get_json<S>(s, 1);
+    return json ? success(200, *json) : failure(json.err());
+  });
+}
+
+// PATCH /settings: changes the settings the body names (If-Match as for rules).
+std::optional<response> settings_patch(request_ctx& c) {
+  using S = domain::account_settings;
+  auto account = account_param(c);
+  if (!account) return failure(account.err());
+  rapidjson::Document doc;
+  if (auto st = json_body(c, doc); !st) return failure(st.err());
+  auto patch = domain::parse_patch<S>(doc);
+  if (!patch) return failure(patch.err());
+  c.runtime->tell(*account, actors::patch_req<S>{1, std::move(*patch), c.key->id,
+                                                 reply_with(c, 200), std::string(c.if_match)});
+  return std::nullopt;
+}
+
+void add_settings_routes(router& r, std::size_t body_limit) {
+  r.add("/settings", method::get, &settings_get,
+        {domain::access::read, body_limit, "account_id as_of", true});
+  r.add("/settings", method::patch, &settings_patch,
+        {domain::access::write, body_limit, "account_id", true});
+}
+
 // GET /passthrough-referrers/starter-pack
 std::optional<response> starter_pack(request_ctx&) {
   return success(200, domain::starter_pack_json());
@@ -324,16 +365,16 @@ template <class T>
 void add_rule_routes(router& r, const std::string& base, std::size_t body_limit,
                      std::size_t import_limit) {
   const auto read = domain::access::read, write = domain::access::write;
-  constexpr bool mappings = std::is_same_v<T, domain::referrer_mapping>;
+  constexpr bool typed = !std::is_same_v<T, domain::passthrough_referrer>;  // has match_type
   r.add(base, method::get, &rule_list<T>,
         {read, body_limit,
-         mappings ? "account_id include_inactive as_of limit starting_after is_active q match_type"
-                  : "account_id include_inactive as_of limit starting_after is_active q"});
+         typed ? "account_id include_inactive as_of limit starting_after is_active q match_type"
+               : "account_id include_inactive as_of limit starting_after is_active q"});
   r.add(base, method::post, &rule_create<T>, {write, body_limit, "account_id", true, true});
   // Before {id}, which would take "import" and "export" for ids.
   r.add(base + "/import", method::post, &rule_import<T>,
         {write, import_limit,
-         mappings ? "account_id mode validate_only" : "account_id pack mode validate_only", false,
+         typed ? "account_id mode validate_only" : "account_id pack mode validate_only", false,
          true});
   r.add(base + "/export", method::get, &rule_export<T>,
         {read, body_limit, "account_id format include_inactive"});
@@ -348,6 +389,8 @@ void add_rule_routes(router& r, std::size_t body_limit, std::size_t import_limit
   add_rule_routes<domain::passthrough_referrer>(r, "/passthrough-referrers", body_limit,
                                                 import_limit);
   add_rule_routes<domain::referrer_mapping>(r, "/referrer-mappings", body_limit, import_limit);
+  add_rule_routes<domain::channel_rule>(r, "/channel-rules", body_limit, import_limit);
+  add_settings_routes(r, body_limit);
 }
 
 }  // namespace referrald::http

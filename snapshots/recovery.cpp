@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <array>
 #include <unordered_map>
 
 #include "infra/log.hpp"
@@ -67,14 +68,16 @@ class tail_fold {
     seq_ = base_.seq();
     head_ = base_.head_hash();
     last_timestamp_ = base_.last_timestamp();
-    referrers_.next_id = base_.referrers().next_id();
-    mappings_.next_id = base_.mappings().next_id();
+    domain::for_each_kind([&]<class T>(std::type_identity<T>) {
+      changes_[index_of<T>()].next_id = base_.entities<T>().next_id();
+    });
   }
 
   domain::status add(const domain::event& e) {
-    domain::status st = domain::kind_of(e.type) == domain::entity_kind::passthrough_referrer
-                            ? step(e, referrers_, base_.referrers())
-                            : step(e, mappings_, base_.mappings());
+    domain::status st =
+        domain::visit_kind(domain::kind_of(e.type), [&]<class T>(std::type_identity<T>) {
+          return step(e, changes_[index_of<T>()], base_.entities<T>());
+        });
     if (!st) return st;
     seq_ = e.seq;
     head_ = e.hash;
@@ -84,15 +87,29 @@ class tail_fold {
 
   domain::result<domain::account_state> finish() && {
     if (seq_ == base_.seq()) return std::move(base_);
-    auto referrers = build(referrers_, base_.referrers());
-    if (!referrers) return std::move(referrers).err();
-    auto mappings = build(mappings_, base_.mappings());
-    if (!mappings) return std::move(mappings).err();
+    domain::kind_collections kinds;
+    std::optional<domain::error> bad;
+    domain::for_each_kind([&]<class T>(std::type_identity<T>) {
+      if (bad) return;
+      auto c = build(changes_[index_of<T>()], base_.entities<T>());
+      if (!c) {
+        bad = std::move(c).err();
+        return;
+      }
+      std::get<domain::collection<T>>(kinds) = std::move(*c);
+    });
+    if (bad) return std::move(*bad);
     return domain::account_state::restore(base_.account_id(), seq_, head_, last_timestamp_,
-                                          std::move(*referrers), std::move(*mappings));
+                                          std::move(kinds));
   }
 
  private:
+  // The position of kind T in domain::rule_kinds.
+  template <class T>
+  static constexpr std::size_t index_of() {
+    return static_cast<std::size_t>(domain::kind_traits<T>::kind) - 1;
+  }
+
   struct kind_changes {
     struct stored {
       domain::object_format format;
@@ -166,8 +183,7 @@ class tail_fold {
   std::uint64_t seq_ = 0;
   domain::sha256_digest head_{};
   domain::unix_ms last_timestamp_ = 0;
-  kind_changes referrers_;
-  kind_changes mappings_;
+  std::array<kind_changes, domain::rule_kinds::size> changes_;
 };
 
 }  // namespace

@@ -3,7 +3,12 @@
 //   key       := account_id 0x00 seq:fixed64-big-endian
 //                (one account's snapshots are one contiguous, seq-ordered key range)
 //   value     := version:u8 last_timestamp_ms:fixed64 head_hash:32*u8
-//                referrers:kind mappings:kind crc:fixed32
+//                referrers:kind mappings:kind [channel_rules:kind [settings:kind]]
+//                crc:fixed32
+//                (one kind per kind of domain::rule_kinds, in its order; the kinds after
+//                the mappings only up to the last that was ever used, next_id > 1, so that
+//                the snapshot of an account without them is what release 0.3 wrote; a
+//                kind not written is empty)
 //   version   := 0x02 (written) | 0x01 (read: snapshots of release 0.2 and before)
 //   kind      := next_id:fixed64 count:varint entity*
 //   entity    := id:fixed64 object:lpstr    (ascending id)
@@ -13,7 +18,7 @@
 //   crc       := CRC-32C of key || value[0 .. offset of crc)
 //   fixed64, fixed32, varint, lpstr as in domain/base/codec.hpp
 //
-// The state is the fold of events 1..seq: both collections (active and inactive entities,
+// The state is the fold of events 1..seq: every collection (active and inactive entities,
 // deleted ones gone) with the next id each would assign, the head hash and the timestamp
 // of the last event. Counters and indexes are derived on decode.
 
@@ -23,6 +28,7 @@
 #include <optional>
 
 #include "domain/base/codec.hpp"
+#include "domain/rules/entities.hpp"
 
 namespace referrald::snapshots {
 
@@ -99,8 +105,16 @@ std::string encode_snapshot(const domain::account_state& state) {
   v.push_back(static_cast<char>(k_snapshot_version));
   put_fixed64(v, static_cast<std::uint64_t>(state.last_timestamp()));
   v.append(reinterpret_cast<const char*>(state.head_hash().data()), k_digest_size);
-  put_kind(v, state.referrers());
-  put_kind(v, state.mappings());
+  // The kinds to write: the first two always, the others up to the last one used.
+  std::size_t kinds = 2, i = 0;
+  domain::for_each_kind([&]<class T>(std::type_identity<T>) {
+    ++i;
+    if (state.entities<T>().next_id() > 1) kinds = std::max(kinds, i);
+  });
+  i = 0;
+  domain::for_each_kind([&]<class T>(std::type_identity<T>) {
+    if (i++ < kinds) put_kind(v, state.entities<T>());
+  });
   put_fixed32(
       v, domain::crc32c(v, domain::crc32c(encode_snapshot_key(state.account_id(), state.seq()))));
   return v;
@@ -124,14 +138,23 @@ domain::result<domain::account_state> decode_snapshot(std::string_view account_i
   if (!r.fixed64(ts) || !r.bytes(k_digest_size, head.data())) {
     return corrupt(account_id, seq, "truncated");
   }
-  auto referrers = get_kind<domain::passthrough_referrer>(r, account_id, seq, format);
-  if (!referrers) return std::move(referrers).err();
-  auto mappings = get_kind<domain::referrer_mapping>(r, account_id, seq, format);
-  if (!mappings) return std::move(mappings).err();
+  domain::kind_collections kinds;
+  std::optional<domain::error> bad;
+  std::size_t i = 0;
+  domain::for_each_kind([&]<class T>(std::type_identity<T>) {
+    // The first two kinds are always there; a later one only when written.
+    if (bad || (i++ >= 2 && r.remaining() == 0)) return;
+    auto c = get_kind<T>(r, account_id, seq, format);
+    if (!c) {
+      bad = std::move(c).err();
+      return;
+    }
+    std::get<domain::collection<T>>(kinds) = std::move(*c);
+  });
+  if (bad) return std::move(*bad);
   if (r.remaining() != 0) return corrupt(account_id, seq, "bad length");
   return domain::account_state::restore(std::string(account_id), seq, head,
-                                        static_cast<domain::unix_ms>(ts), std::move(*referrers),
-                                        std::move(*mappings));
+                                        static_cast<domain::unix_ms>(ts), std::move(kinds));
 }
 
 domain::status snapshot_store::put(store::write_batch& batch,

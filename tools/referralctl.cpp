@@ -94,19 +94,22 @@ constexpr const char* k_replay_usage =
                           [--no-snapshots]
 
 Folds the account's events into its rules and prints them in the same JSON as the list
-APIs (the `data` member of GET /passthrough-referrers and GET /referrer-mappings).
+APIs (the `data` member of GET /passthrough-referrers, GET /referrer-mappings,
+GET /channel-rules and GET /settings).
 
   --at TIME            the state as it stood at this RFC 3339 time (every event with a
                        timestamp up to and including it)
   --seq N              the state right after event N
   (neither: the state after the last event)
-  --entity KIND        passthrough-referrers or referrer-mappings: print only that list,
-                       exactly as its list API would
+  --entity KIND        passthrough-referrers, referrer-mappings, channel-rules or
+                       settings: print only that list (or the settings), exactly as its
+                       API would
   --include-inactive   list inactive rules too (as include_inactive=true does)
   --no-snapshots       fold from the events alone, ignoring stored snapshots
 
 Without --entity, prints {"account_id","seq","passthrough_referrers":{..},
-"referrer_mappings":{..}} where seq is the last event folded.
+"referrer_mappings":{..},"channel_rules":{..},"settings":{..}} where seq is the last
+event folded.
 )";
 
 constexpr const char* k_verify_usage = R"(usage: referralctl [--data DIR | --cluster URLS] verify
@@ -127,7 +130,8 @@ constexpr const char* k_history_usage =
                           --id N
 
 Prints every event that created, changed or deleted one rule, oldest first, as JSON
-lines (the same shape as `events`). KIND is passthrough-referrers or referrer-mappings.
+lines (the same shape as `events`). KIND is passthrough-referrers, referrer-mappings,
+channel-rules or settings (the settings need no --id).
 )";
 
 constexpr const char* k_snapshot_usage = R"(usage: referralctl [--data DIR] snapshot list
@@ -187,7 +191,7 @@ constexpr const char* k_import_usage =
 Imports rules into the account through the server's POST /KIND/import (so the key, its
 grants and every check are the server's): FILE is JSON (an import body, or what export
 wrote) or CSV (by its .csv extension: a header row of field names). KIND is
-passthrough-referrers or referrer-mappings; MODE is create (the default), upsert or
+passthrough-referrers, referrer-mappings or channel-rules; MODE is create (the default), upsert or
 replace. --validate-only reports what would change without writing. Prints the server's
 answer; exit 1 when it refused the import (its message on stderr).
 )";
@@ -196,8 +200,8 @@ constexpr const char* k_export_usage =
     R"(usage: referralctl export --entity KIND --account ID [--format json|csv]
                           [--include-inactive] [--out FILE] [--server URL] [--key KEY]
 
-Exports the account's rules through the server's GET /KIND/export: an import body (json,
-the default) or a CSV, written to FILE or stdout. Only active rules unless
+Exports the account's rules through the server's GET /KIND/export (KIND as for import):
+an import body (json, the default) or a CSV, written to FILE or stdout. Only active rules unless
 --include-inactive.
 )";
 
@@ -429,13 +433,19 @@ void print_json_line(const rapidjson::StringBuffer& buf) {
   std::fputc('\n', stdout);
 }
 
-enum class kind_option { none, referrers, mappings, bad };
+enum class kind_option { none, referrers, mappings, channels, settings, bad };
+
+// The --entity names: the API paths of the kinds.
+constexpr std::string_view k_entity_names =
+    "passthrough-referrers, referrer-mappings, channel-rules or settings";
 
 kind_option entity_option(const args& a) {
   auto it = a.options.find("entity");
   if (it == a.options.end()) return kind_option::none;
   if (it->second == "passthrough-referrers") return kind_option::referrers;
   if (it->second == "referrer-mappings") return kind_option::mappings;
+  if (it->second == "channel-rules") return kind_option::channels;
+  if (it->second == "settings") return kind_option::settings;
   return kind_option::bad;
 }
 
@@ -469,7 +479,7 @@ int cmd_replay(const std::string& dir, const args& a) {
   }
   kind_option kind = entity_option(a);
   if (kind == kind_option::bad) {
-    return usage_error("--entity must be passthrough-referrers or referrer-mappings");
+    return usage_error("--entity must be " + std::string(k_entity_names));
   }
   bool inactive = a.options.contains("include-inactive");
   auto src = open_history(dir, a);
@@ -490,8 +500,13 @@ int cmd_replay(const std::string& dir, const args& a) {
   }
   std::string referrers = domain::list_json<domain::passthrough_referrer>(*state, inactive);
   std::string mappings = domain::list_json<domain::referrer_mapping>(*state, inactive);
+  std::string channels = domain::list_json<domain::channel_rule>(*state, inactive);
+  std::string settings = *domain::get_json<domain::account_settings>(*state, 1);
   if (kind != kind_option::none) {
-    const std::string& out = kind == kind_option::referrers ? referrers : mappings;
+    const std::string& out = kind == kind_option::referrers  ? referrers
+                             : kind == kind_option::mappings ? mappings
+                             : kind == kind_option::channels ? channels
+                                                             : settings;
     std::fwrite(out.data(), 1, out.size(), stdout);
     std::fputc('\n', stdout);
     return 0;
@@ -507,6 +522,10 @@ int cmd_replay(const std::string& dir, const args& a) {
   w.RawValue(referrers.data(), referrers.size(), rapidjson::kObjectType);
   w.Key("referrer_mappings");
   w.RawValue(mappings.data(), mappings.size(), rapidjson::kObjectType);
+  w.Key("channel_rules");
+  w.RawValue(channels.data(), channels.size(), rapidjson::kObjectType);
+  w.Key("settings");
+  w.RawValue(settings.data(), settings.size(), rapidjson::kObjectType);
   w.EndObject();
   print_json_line(buf);
   return 0;
@@ -550,13 +569,16 @@ int cmd_history(const std::string& dir, const args& a) {
   if (account.empty()) return 2;
   kind_option kind = entity_option(a);
   if (kind == kind_option::none || kind == kind_option::bad) {
-    return usage_error("history needs --entity passthrough-referrers|referrer-mappings");
+    return usage_error("history needs --entity " + std::string(k_entity_names));
   }
   auto id_opt = a.options.find("id");
   auto id = id_opt == a.options.end() ? std::nullopt : domain::parse_entity_id(id_opt->second);
+  if (kind == kind_option::settings && id_opt == a.options.end()) id = 1;  // the one object
   if (!id) return usage_error("history needs --id N (a positive integer)");
-  std::string_view wanted =
-      kind == kind_option::referrers ? "passthrough_referrer" : "referrer_mapping";
+  std::string_view wanted = kind == kind_option::referrers  ? "passthrough_referrer"
+                            : kind == kind_option::mappings ? "referrer_mapping"
+                            : kind == kind_option::channels ? "channel_rule"
+                                                            : "account_settings";
   auto src = open_history(dir, a);
   if (!src) return 1;
   const store::event_reader& log = *src->reader;
@@ -581,7 +603,7 @@ int cmd_history(const std::string& dir, const args& a) {
   if (!st) return failed(st.err());
   if (printed == 0) {
     return failed("account '" + account + "' has no " + std::string(wanted) + " with id " +
-                  id_opt->second);
+                  std::to_string(*id));
   }
   return 0;
 }
@@ -779,10 +801,10 @@ std::optional<api_target> api_target_of(const args& a, int& code) {
 bool rule_target(const args& a, std::string& entity, std::string& account, int& code) {
   auto e = a.options.find("entity");
   auto acc = a.options.find("account");
-  if (e == a.options.end() ||
-      (e->second != "passthrough-referrers" && e->second != "referrer-mappings")) {
+  if (e == a.options.end() || (e->second != "passthrough-referrers" &&
+                               e->second != "referrer-mappings" && e->second != "channel-rules")) {
     code = usage_error(a.positional[0] +
-                       " needs --entity passthrough-referrers or --entity referrer-mappings");
+                       " needs --entity passthrough-referrers, referrer-mappings or channel-rules");
     return false;
   }
   if (acc == a.options.end() || !domain::is_valid_account_id(acc->second)) {

@@ -146,6 +146,7 @@ struct landing_params {
   bool has_utm = false;
   utm_values utms;
   const click_id* click = nullptr;  // the first known click id with a value
+  bool from_parameters = false;     // a value came from the account's campaign parameters
 };
 
 // True when `s` can be used as it is: nothing to decode, nothing to remove.
@@ -156,8 +157,12 @@ bool plain(std::string_view s) {
   return true;
 }
 
-landing_params scan_query(std::string_view query) {
+// `settings` (may be null) names more campaign parameters: each fills its slot when no
+// utm_* parameter does (the first in the URL with a value).
+landing_params scan_query(std::string_view query, const account_settings* settings) {
   landing_params out;
+  utm_values extra;
+  const bool more = settings != nullptr && settings->reads_campaign_parameters();
   std::string decoded_name;
   while (!query.empty()) {
     std::size_t amp = query.find('&');
@@ -180,8 +185,26 @@ landing_params scan_query(std::string_view query) {
         if (!slot->empty()) out.has_utm = true;
         break;
       }
-    } else if (out.click == nullptr) {
-      out.click = known_referrer_list::builtin().find_click_id(name);
+    } else {
+      if (out.click == nullptr) out.click = known_referrer_list::builtin().find_click_id(name);
+      if (more) {
+        if (int slot = settings->campaign_slot(name); slot >= 0) {
+          std::string* target = utm_slot(extra, static_cast<std::size_t>(slot));
+          if (target->empty()) {
+            *target = plain(raw_value) ? std::string(raw_value) : form_decode(raw_value);
+          }
+        }
+      }
+    }
+  }
+  if (more && extra.any()) {
+    for (std::size_t i = 0; i < k_utm_names.size(); ++i) {
+      std::string* slot = utm_slot(out.utms, i);
+      if (slot->empty() && !utm_slot(extra, i)->empty()) {
+        *slot = std::move(*utm_slot(extra, i));
+        out.has_utm = true;
+        out.from_parameters = true;
+      }
     }
   }
   return out;
@@ -225,6 +248,7 @@ result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_
                              "; it is treated as having no host and no parameters");
       } else {
         if (url->query) v.landing_query = std::move(*url->query);
+        v.landing_path = std::move(url->path);
         v.landing_host = normalized_host(std::move(*url));
         if (v.landing_host.empty()) {
           v.warnings.push_back("the landing URL '" + excerpt(raw) +
@@ -302,9 +326,16 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
     return v.session ? *v.session : utm_values{"(direct)", "(none)", "", "", ""};
   };
 
+  const account_settings* settings = s.settings();
+
   // 1 and 2: the landing URL's parameters.
-  landing_params params = scan_query(v.landing_query);
+  landing_params params = scan_query(v.landing_query, settings);
   x.step("utm", params.has_utm, [&] {
+    if (params.from_parameters) {
+      return std::string(
+          "the landing URL carries campaign parameters the account's settings "
+          "name (utm_* values first)");
+    }
     return std::string(params.has_utm ? "the landing URL carries utm_* parameters"
                                       : "the landing URL has no utm_source, utm_medium, "
                                         "utm_campaign, utm_term or utm_content with a value");
@@ -333,14 +364,17 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
   }
 
   // 3: internal navigation.
-  bool internal = has_referrer && (host_matches_domain(ref, landing_host) ||
-                                   host_matches_domain(landing_host, ref));
+  bool same_site = has_referrer && (host_matches_domain(ref, landing_host) ||
+                                    host_matches_domain(landing_host, ref));
+  bool own = has_referrer && !same_site && settings != nullptr && settings->is_own(ref);
+  bool internal = same_site || own;
   x.step("internal", internal, [&] {
     if (!has_referrer) return std::string("there is no referrer");
+    if (own) return "the referrer host " + quote(ref) + " is one of the account's own domains";
     return internal ? "the referrer host " + quote(ref) + " belongs to the landing site " +
                           quote(landing_host)
                     : "the referrer host " + quote(ref) + " is outside the landing site " +
-                          quote(landing_host);
+                          quote(landing_host) + " and the account's own domains";
   });
   x.end_step(internal);
   if (internal) decide("internal", session_or_direct);
@@ -405,9 +439,13 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
     decide("ai_platform", [&] { return utm_values{r.ai->id, "ai", "", "", ""}; });
 
   // 7: known referrers.
+  const bool use_known = settings == nullptr || settings->known_referrers;
   const known_referrer* site = nullptr;
-  if (has_referrer && (r.reason.empty() || x.on())) site = known.lookup(v.referrer, ref);
+  if (use_known && has_referrer && (r.reason.empty() || x.on())) {
+    site = known.lookup(v.referrer, ref);
+  }
   x.step("known_referrer", site != nullptr, [&] {
+    if (!use_known) return std::string("the account's settings turn the known-referrer list off");
     if (site == nullptr) {
       return "the referrer host " + quote(ref) + " is not on the known-referrer list " +
              known.version();
@@ -442,12 +480,48 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
   x.end_step(!has_referrer);
   if (!has_referrer) decide("direct", session_or_direct);
 
-  // The channel, on the final answer.
-  // A referral's source is its host, which rank 7 looked up in vain.
-  auto ch = default_channel({r.utms.source, r.utms.medium, r.utms.campaign, r.known,
-                             r.ai != nullptr, r.reason == "referral"},
-                            known);
-  r.channel = ch.channel;
+  // The channel, on the final answer: the account's channel rules, then the default group.
+  std::vector<const channel_rule*> scratch;
+  auto rules = s.channel_rules(scratch);
+  std::string why_channel;
+  if (!rules.empty()) {
+    channel_facts facts{
+        r.utms.source,   r.utms.medium,
+        r.utms.campaign, ref,
+        has_click,       v.landing_path.empty() ? std::string_view("/") : v.landing_path};
+    for (const channel_rule* rule : rules) {
+      if (!rule->matches(facts, &budget)) continue;
+      r.channel_rule = rule;
+      r.channel = rule->channel;
+      if (x.on()) {
+        why_channel = rule->channel + ": channel rule " + std::to_string(rule->id) + " (" +
+                      quote(rule->name) + ", priority " + std::to_string(rule->priority) +
+                      ") matches; the first of the account's " + std::to_string(rules.size()) +
+                      " active channel rules that does";
+      }
+      break;
+    }
+  }
+  if (r.channel_rule == nullptr) {
+    if (settings == nullptr || settings->default_channel_group) {
+      // A referral's source is its host, which rank 7 looked up in vain (when it looked).
+      auto ch = default_channel({r.utms.source, r.utms.medium, r.utms.campaign, r.known,
+                                 r.ai != nullptr, r.reason == "referral" && use_known},
+                                known);
+      r.channel = ch.channel;
+      if (x.on()) {
+        why_channel = std::string(ch.channel) + ": " + std::string(ch.condition);
+        if (!rules.empty()) why_channel += " (no channel rule of the account matches)";
+      }
+    } else {
+      r.channel = "Unassigned";
+      if (x.on()) {
+        why_channel =
+            "Unassigned: no channel rule of the account matches, and its settings "
+            "turn the default channel group off";
+      }
+    }
+  }
   if (explain != nullptr) {
     explain->StartObject();
     explain->Key("step");
@@ -457,7 +531,36 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
     explain->Key("decides");
     explain->Bool(false);
     explain->Key("why");
-    write_string(*explain, std::string(ch.channel) + ": " + std::string(ch.condition));
+    write_string(*explain, why_channel);
+    if (!rules.empty()) {
+      channel_facts facts{
+          r.utms.source,   r.utms.medium,
+          r.utms.campaign, ref,
+          has_click,       v.landing_path.empty() ? std::string_view("/") : v.landing_path};
+      explain->Key("rules");
+      explain->StartArray();
+      for (const channel_rule* rule : rules) {
+        explain->StartObject();
+        explain->Key("id");
+        explain->Int64(rule->id);
+        explain->Key("name");
+        write_string(*explain, rule->name);
+        explain->Key("channel");
+        write_string(*explain, rule->channel);
+        explain->Key("priority");
+        explain->Int64(rule->priority);
+        bool matched = rule == r.channel_rule || rule->matches(facts);
+        explain->Key("matched");
+        explain->Bool(matched);
+        explain->Key("note");
+        write_string(*explain, rule == r.channel_rule ? "matches; the first rule that does"
+                               : matched              ? "matches, but channel rule " +
+                                               std::to_string(r.channel_rule->id) + " comes first"
+                                         : std::string("a condition does not hold"));
+        explain->EndObject();
+      }
+      explain->EndArray();
+    }
     explain->EndObject();
   }
 
@@ -535,9 +638,19 @@ void append_json(std::string& out, const resolution& r) {
   } else {
     out += "null";
   }
-  out += ",\"channel\":\"";
-  out += r.channel;  // one of a fixed set of plain words
-  out += "\",\"warnings\":[";
+  out += ",\"channel\":";
+  append_json_string(out, r.channel);
+  out += ",\"channel_rule\":";
+  if (r.channel_rule != nullptr) {
+    out += "{\"id\":";
+    out += std::to_string(r.channel_rule->id);
+    out += ",\"name\":";
+    append_json_string(out, r.channel_rule->name);
+    out += '}';
+  } else {
+    out += "null";
+  }
+  out += ",\"warnings\":[";
   for (std::size_t i = 0; i < r.warnings.size(); ++i) {
     if (i > 0) out += ',';
     append_json_string(out, r.warnings[i]);
@@ -603,6 +716,17 @@ void write_json(json_writer& w, const resolution& r, bool leave_open) {
   }
   w.Key("channel");
   write_string(w, r.channel);
+  w.Key("channel_rule");
+  if (r.channel_rule != nullptr) {
+    w.StartObject();
+    w.Key("id");
+    w.Int64(r.channel_rule->id);
+    w.Key("name");
+    write_string(w, r.channel_rule->name);
+    w.EndObject();
+  } else {
+    w.Null();
+  }
   w.Key("warnings");
   w.StartArray();
   for (const auto& warning : r.warnings)

@@ -3,16 +3,18 @@
 // Attribution resolution (docs/api-guide.md, "Attribution resolution"): how a visit is attributed,
 // given an account's rules. The first row of the precedence table that applies decides:
 //
-//   1 utm          the landing URL has a utm_* parameter      -> those parameters
+//   1 utm          the landing URL has a utm_* parameter (or one of the account's
+//                  campaign parameters, settings)              -> those parameters
 //   2 click_id     a known ad click id (gclid, msclkid, fbclid, ...: the known-referrer
 //                  list's click ids)                           -> its source and medium
-//   3 internal     referrer host = landing host, or a subdomain of one another
-//                                                              -> the session's UTMs
+//   3 internal     referrer host = landing host, or a subdomain of one another, or one
+//                  of the account's own domains (settings)     -> the session's UTMs
 //   4 passthrough_session / passthrough_fallback: an active passthrough referrer covers
 //                  the referrer host                           -> the session's, else the rule's
 //   5 mapping      an active mapping matches (priority order)  -> the mapping's
 //   6 ai_platform  the referrer is on the AI-platform list     -> platform id, medium "ai"
-//   7 known_referrer  the referrer is on the known-referrer list -> its source and medium,
+//   7 known_referrer  the referrer is on the known-referrer list (unless the account's
+//                  settings turn it off)                       -> its source and medium,
 //                  and the search term as utm_term where the list names its parameter
 //   8 referral     any other referrer                          -> referrer host, "referral"
 //   9 direct       no referrer                                 -> the session's, else
@@ -30,8 +32,10 @@
 // whichever row decided; for a `utm` visit whose utm_source names an AI platform
 // ("chatgpt.com", "perplexity"), that platform is reported (reason stays utm).
 //
-// Every resolution then gets a channel: the default channel group (channels.hpp) on its
-// final source, medium and campaign.
+// Every resolution then gets a channel: the first of the account's active channel rules
+// (by priority) that matches its final answer, else the default channel group
+// (channels.hpp) on its final source, medium and campaign, else (the account turned the
+// default group off) "Unassigned".
 //
 // Visits are read the way browsers read URLs (domain/web/url.hpp). A referrer with no host a
 // browser can read ("about:blank", "javascript:...", "http://[]/") is no referrer: the
@@ -71,6 +75,7 @@ struct visit {
   std::string referrer_host;          // normalized; empty when there is no usable referrer
   std::string landing_host;           // normalized host of the landing URL; may be empty
   std::string landing_query;          // the landing URL's raw query string
+  std::string landing_path;           // the landing URL's path as written ("" when unread)
   std::optional<utm_values> session;  // present only when it has a non-empty value
   std::vector<std::string> warnings;  // what could not be read, and how it was treated
 };
@@ -88,8 +93,9 @@ struct resolution {
   const ai_platform* ai = nullptr;
   const known_referrer* known = nullptr;  // the entry that decided (reason known_referrer)
   const click_id* click = nullptr;        // the landing URL's first known click id
-  std::string_view channel;               // the default channel group's
-  std::vector<std::string> warnings;      // the visit's, and the resolution's own
+  std::string_view channel;               // the channel rule's, or the default group's
+  const domain::channel_rule* channel_rule = nullptr;  // the account's rule that gave it
+  std::vector<std::string> warnings;                   // the visit's, and the resolution's own
 };
 
 // With `explain`, every step and every rule checked is described into it (as a JSON
@@ -103,7 +109,7 @@ void append_json(std::string& out, const resolution& r);
 // {"utm_source":..,"utm_medium":..,"utm_campaign":..,"utm_term":..,"utm_content":..,
 //  "reason":..,"rule":{"type":..,"id":..}|null,"referrer_host":..|null,"ai_platform":..|null,
 //  "known_referrer":{"source":..,"name":..,"category":..}|null,"click_id":..|null,
-//  "channel":..,"warnings":[..]}
+//  "channel":..,"channel_rule":{"id":..,"name":..}|null,"warnings":[..]}
 // The object is left open when `leave_open` (so that "explain" can follow).
 void write_json(json_writer& w, const resolution& r, bool leave_open = false);
 

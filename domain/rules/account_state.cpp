@@ -90,6 +90,8 @@ result<collection<T>> collection<T>::restore(std::vector<entity_ref<T>> entities
 
 template class collection<passthrough_referrer>;
 template class collection<referrer_mapping>;
+template class collection<channel_rule>;
+template class collection<account_settings>;
 
 // -- account_state ----------------------------------------------------------------------
 
@@ -97,21 +99,19 @@ account_state::account_state(std::string account_id) : account_id_(std::move(acc
 
 account_state account_state::restore(std::string account_id, std::uint64_t seq,
                                      const sha256_digest& head_hash, unix_ms last_timestamp,
-                                     collection<passthrough_referrer> referrers,
-                                     collection<referrer_mapping> mappings) {
+                                     kind_collections collections) {
   account_state s(std::move(account_id));
   s.seq_ = seq;
   s.head_hash_ = head_hash;
   s.last_timestamp_ = last_timestamp;
-  s.referrers_ = std::move(referrers);
-  s.mappings_ = std::move(mappings);
+  s.collections_ = std::move(collections);
+  s.channel_order_stale_ = s.entities<channel_rule>().size() > 0;
   return s;
 }
 
 bool operator==(const account_state& a, const account_state& b) {
   return a.account_id_ == b.account_id_ && a.seq_ == b.seq_ && a.head_hash_ == b.head_hash_ &&
-         a.last_timestamp_ == b.last_timestamp_ && a.referrers_ == b.referrers_ &&
-         a.mappings_ == b.mappings_;
+         a.last_timestamp_ == b.last_timestamp_ && a.collections_ == b.collections_;
 }
 
 std::optional<std::string> event_misfit(const event& e, std::uint64_t seq,
@@ -119,55 +119,42 @@ std::optional<std::string> event_misfit(const event& e, std::uint64_t seq,
                                         std::int64_t next_id) {
   if (e.seq != seq + 1) return "expected sequence number " + std::to_string(seq + 1);
   if (e.prev_hash != head) return "does not chain to the previous event";
-  bool create = e.type == event_type::passthrough_referrer_created ||
-                e.type == event_type::referrer_mapping_created;
-  bool remove = e.type == event_type::passthrough_referrer_deleted ||
-                e.type == event_type::referrer_mapping_deleted;
+  // Types run created, updated, deleted per kind.
+  bool create = (static_cast<int>(e.type) - 1) % 3 == 0;
+  bool remove = (static_cast<int>(e.type) - 1) % 3 == 2;
   if (create && (exists || e.entity_id < next_id)) {
     return "id " + std::to_string(e.entity_id) + " was already used";
   }
   if (!create && !exists) {
-    std::string_view noun = kind_of(e.type) == entity_kind::passthrough_referrer
-                                ? kind_traits<passthrough_referrer>::noun
-                                : kind_traits<referrer_mapping>::noun;
+    std::string_view noun = visit_kind(
+        kind_of(e.type), []<class T>(std::type_identity<T>) { return kind_traits<T>::noun; });
     return (remove ? "deletes an unknown " : "updates an unknown ") + std::string(noun);
   }
   return std::nullopt;
 }
 
 status account_state::apply(const event& e, const decoded_entity& decoded) {
-  bool passthrough = kind_of(e.type) == entity_kind::passthrough_referrer;
-  bool exists = passthrough ? referrers_.find(e.entity_id) != nullptr
-                            : mappings_.find(e.entity_id) != nullptr;
-  std::int64_t next_id = passthrough ? referrers_.next_id() : mappings_.next_id();
-  if (auto why = event_misfit(e, seq_, head_hash_, exists, next_id)) return corrupt(e, *why);
-  status st;
-  switch (e.type) {
-    case event_type::passthrough_referrer_created:
-    case event_type::passthrough_referrer_updated:
-    case event_type::passthrough_referrer_deleted:
-      st = apply_kind(e, decoded, referrers_);
-      break;
-    case event_type::referrer_mapping_created:
-    case event_type::referrer_mapping_updated:
-    case event_type::referrer_mapping_deleted: {
-      const entity_ref<referrer_mapping>* was = mappings_.find_entity(e.entity_id);
-      entity_ref<referrer_mapping> before = was != nullptr ? *was : entity_ref<referrer_mapping>();
-      st = apply_kind(e, decoded, mappings_);
-      if (st) {
-        auto& x = mappings_idx_;
-        x.changed.put(e.entity_id, e.seq);
-        if (x.full) x.changes.change(e.entity_id, &before, mappings_.find_entity(e.entity_id));
-        x.stale = true;
-      }
-      break;
+  return visit_kind(kind_of(e.type), [&]<class T>(std::type_identity<T>) -> status {
+    auto& c = std::get<collection<T>>(collections_);
+    if (auto why = event_misfit(e, seq_, head_hash_, c.find(e.entity_id) != nullptr, c.next_id()))
+      return corrupt(e, *why);
+    entity_ref<T> before;
+    if constexpr (std::is_same_v<T, referrer_mapping>) {
+      if (const auto* was = c.find_entity(e.entity_id)) before = *was;
     }
-  }
-  if (!st) return st;
-  seq_ = e.seq;
-  head_hash_ = e.hash;
-  last_timestamp_ = std::max(last_timestamp_, e.timestamp);
-  return {};
+    if (auto st = apply_kind(e, decoded, c); !st) return st;
+    if constexpr (std::is_same_v<T, referrer_mapping>) {
+      auto& x = mappings_idx_;
+      x.changed.put(e.entity_id, e.seq);
+      if (x.full) x.changes.change(e.entity_id, &before, c.find_entity(e.entity_id));
+      x.stale = true;
+    }
+    if constexpr (std::is_same_v<T, channel_rule>) channel_order_stale_ = true;
+    seq_ = e.seq;
+    head_hash_ = e.hash;
+    last_timestamp_ = std::max(last_timestamp_, e.timestamp);
+    return {};
+  });
 }
 
 template <class T>
@@ -240,13 +227,37 @@ void account_state::adopt(index_layers<Index>& x, std::shared_ptr<const Index> f
   x.stale = true;
 }
 
+namespace {
+
+std::vector<const channel_rule*> order_channel_rules(const collection<channel_rule>& c) {
+  std::vector<const channel_rule*> out;
+  out.reserve(c.active_count());
+  for (auto [id, e] : c.items())
+    if (e->value.is_active) out.push_back(&e->value);
+  std::stable_sort(out.begin(), out.end(), [](const channel_rule* a, const channel_rule* b) {
+    return a->priority > b->priority;  // ids ascend already
+  });
+  return out;
+}
+
+}  // namespace
+
+std::span<const channel_rule* const> account_state::channel_rules(
+    std::vector<const channel_rule*>& scratch) const {
+  if (entities<channel_rule>().active_count() == 0) return {};
+  if (!channel_order_stale_ && channel_order_) return *channel_order_;
+  scratch = order_channel_rules(entities<channel_rule>());
+  return scratch;
+}
+
 const passthrough_referrer* account_state::covering_referrer(std::string_view host) const {
-  if (referrers_.active_count() == 0) return nullptr;
+  const auto& refs = referrers();
+  if (refs.active_count() == 0) return nullptr;
   // The host itself first, then ever shorter parent domains: the first hit is the most
   // specific rule. Domains are unique among all referrers, active or not.
   for (std::size_t pos = 0;;) {
-    if (auto id = referrers_.with_key(host.substr(pos))) {
-      const auto* p = referrers_.find(*id);
+    if (auto id = refs.with_key(host.substr(pos))) {
+      const auto* p = refs.find(*id);
       if (p != nullptr && p->is_active) return p;
     }
     pos = host.find('.', pos);
@@ -257,18 +268,23 @@ const passthrough_referrer* account_state::covering_referrer(std::string_view ho
 
 void account_state::refresh_indexes(index_refresh how) {
   bool full = how == index_refresh::full_when_due && full_index_build_due();
-  refresh(mappings_idx_, mappings_, seq_, full);
+  refresh(mappings_idx_, mappings_(), seq_, full);
+  if (channel_order_stale_) {
+    channel_order_ = std::make_shared<const std::vector<const channel_rule*>>(
+        order_channel_rules(entities<channel_rule>()));
+    channel_order_stale_ = false;
+  }
 }
 
 bool account_state::full_index_build_due() const { return due(mappings_idx_); }
 
 account_state::full_indexes account_state::build_full_indexes() const {
-  return {seq_, mapping_index::build(mappings_)};
+  return {seq_, mapping_index::build(mappings_())};
 }
 
 void account_state::adopt_indexes(const full_indexes& built) {
   if (built.seq > seq_) return;  // built from a state this one has not reached
-  adopt(mappings_idx_, built.mappings, built.seq, mappings_);
+  adopt(mappings_idx_, built.mappings, built.seq, mappings_());
 }
 
 namespace {
@@ -291,6 +307,10 @@ bool searched(const passthrough_referrer& r, std::string_view q) {
   return holds(r.domain, q) || (r.service_name && holds(*r.service_name, q));
 }
 
+bool searched(const channel_rule& c, std::string_view q) {
+  return holds(c.name, q) || holds(c.channel, q) || (c.description && holds(*c.description, q));
+}
+
 bool searched(const referrer_mapping& m, std::string_view q) {
   return holds(m.referrer_pattern, q) || holds(m.label, q) ||
          (m.description && holds(*m.description, q));
@@ -301,7 +321,7 @@ bool selected(const T& value, const list_query& query) {
   bool active_wanted = query.is_active ? value.is_active == *query.is_active
                                        : query.include_inactive || value.is_active;
   if (!active_wanted) return false;
-  if constexpr (std::is_same_v<T, referrer_mapping>) {
+  if constexpr (std::is_same_v<T, referrer_mapping> || std::is_same_v<T, channel_rule>) {
     if (query.matches && value.match_type != *query.matches) return false;
   }
   return query.q.empty() || searched(value, query.q);
@@ -339,6 +359,10 @@ std::string list_json(const account_state& s, const list_query& query) {
 template <class T>
 result<std::string> get_json(const account_state& s, std::int64_t id) {
   const auto* e = s.entities<T>().find_entity(id);
+  if constexpr (kind_traits<T>::singleton) {
+    // An account that never changed it has the defaults.
+    if (e == nullptr && id == 1) return entity_json(s.account_id(), T{});
+  }
   if (e == nullptr) {
     return make_error(errc::not_found, std::string(kind_traits<T>::noun) + " " +
                                            std::to_string(id) + " does not exist");
@@ -350,5 +374,8 @@ template std::string list_json<passthrough_referrer>(const account_state&, const
 template std::string list_json<referrer_mapping>(const account_state&, const list_query&);
 template result<std::string> get_json<passthrough_referrer>(const account_state&, std::int64_t);
 template result<std::string> get_json<referrer_mapping>(const account_state&, std::int64_t);
+template std::string list_json<channel_rule>(const account_state&, const list_query&);
+template result<std::string> get_json<channel_rule>(const account_state&, std::int64_t);
+template result<std::string> get_json<account_settings>(const account_state&, std::int64_t);
 
 }  // namespace referrald::domain

@@ -11,8 +11,10 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <variant>
 #include <vector>
 
@@ -73,7 +75,13 @@ class collection {
 // An entity decoded ahead of applying its event (the actor has it already), so that it
 // is decoded — and a regex compiled — once, and shared by every state that applies it.
 using decoded_entity =
-    std::variant<std::monostate, entity_ref<passthrough_referrer>, entity_ref<referrer_mapping>>;
+    std::variant<std::monostate, entity_ref<passthrough_referrer>, entity_ref<referrer_mapping>,
+                 entity_ref<channel_rule>, entity_ref<account_settings>>;
+
+// One collection per kind of rule_kinds, in its order.
+template <class... Ts>
+std::tuple<collection<Ts>...> collections_of(kind_list<Ts...>);
+using kind_collections = decltype(collections_of(rule_kinds{}));
 
 // The checks every fold of an account's events makes before applying `e` to a state whose
 // last event is `seq` with hash `head`: `e` is the next event and chains to it, and its
@@ -93,8 +101,7 @@ class account_state {
   // The state a snapshot recorded after event `seq` (snapshots/).
   static account_state restore(std::string account_id, std::uint64_t seq,
                                const sha256_digest& head_hash, unix_ms last_timestamp,
-                               collection<passthrough_referrer> referrers,
-                               collection<referrer_mapping> mappings);
+                               kind_collections collections);
 
   // The last applied event: its sequence number (0 before any), hash and timestamp.
   std::uint64_t seq() const { return seq_; }
@@ -108,12 +115,23 @@ class account_state {
   status apply(const event& e, const decoded_entity& decoded = {});
 
   template <class T>
-  const collection<T>& entities() const;
+  const collection<T>& entities() const {
+    return std::get<collection<T>>(collections_);
+  }
+  const kind_collections& collections() const { return collections_; }
 
   // -- shorthands ------------------------------------------------------------------
-  const collection<passthrough_referrer>& referrers() const { return referrers_; }
-  const collection<referrer_mapping>& mappings() const { return mappings_; }
-  const passthrough_referrer* find_referrer(std::int64_t id) const { return referrers_.find(id); }
+  const collection<passthrough_referrer>& referrers() const { return referrers_(); }
+  const collection<referrer_mapping>& mappings() const { return mappings_(); }
+  const passthrough_referrer* find_referrer(std::int64_t id) const { return referrers().find(id); }
+  // The account's settings, or null when it has the defaults (never changed them).
+  const account_settings* settings() const { return entities<account_settings>().find(1); }
+
+  // The active channel rules in the order they are tried (priority, highest first, then
+  // id), as of the last refresh_indexes(); when rules changed since, made anew into
+  // `scratch` (any thread, the state is not changed).
+  std::span<const channel_rule* const> channel_rules(
+      std::vector<const channel_rule*>& scratch) const;
 
   // The active passthrough referrer covering `host` (normalized): the one whose domain is
   // the host or its nearest parent domain, or nullptr. O(labels · log referrers), straight
@@ -155,13 +173,22 @@ class account_state {
   template <class T>
   status apply_kind(const event& e, const decoded_entity& decoded, collection<T>& c);
 
+  collection<passthrough_referrer>& referrers_() { return std::get<0>(collections_); }
+  const collection<passthrough_referrer>& referrers_() const { return std::get<0>(collections_); }
+  collection<referrer_mapping>& mappings_() { return std::get<1>(collections_); }
+  const collection<referrer_mapping>& mappings_() const { return std::get<1>(collections_); }
+
   std::string account_id_;
   std::uint64_t seq_ = 0;
   sha256_digest head_hash_{};
   unix_ms last_timestamp_ = 0;
 
-  collection<passthrough_referrer> referrers_;
-  collection<referrer_mapping> mappings_;
+  kind_collections collections_;
+
+  // The active channel rules in order, made by refresh_indexes(); stale (not to be used)
+  // while channel rules changed since.
+  std::shared_ptr<const std::vector<const channel_rule*>> channel_order_;
+  bool channel_order_stale_ = false;
 
   // The mapping index: a full build, and the ids changed since (with the seq of their last
   // change), which `current` layers over it.
@@ -184,15 +211,6 @@ class account_state {
 
   index_layers<mapping_index> mappings_idx_;
 };
-
-template <>
-inline const collection<passthrough_referrer>& account_state::entities() const {
-  return referrers_;
-}
-template <>
-inline const collection<referrer_mapping>& account_state::entities() const {
-  return mappings_;
-}
 
 // -- the API's views of a state (shared by the actor and the direct read path) ---------
 

@@ -42,6 +42,13 @@ status normalize_patched(T&, const schema::field_set&) {
   return {};
 }
 
+// A channel rule's pattern and conditions are checked together: at create (parse_create),
+// and once a patch is applied.
+template <>
+status normalize_patched(channel_rule& c, const schema::field_set&) {
+  return channel_rule_normalize(c);
+}
+
 template <>
 status normalize_patched(referrer_mapping& m, const schema::field_set& given) {
   static const std::size_t pattern = index_of<referrer_mapping>("referrer_pattern");
@@ -69,6 +76,18 @@ status after_read(referrer_mapping& m) {
   return {};
 }
 
+template <>
+status after_read(channel_rule& c) {
+  if (c.match_type != match_type::regex || !c.referrer_pattern) return {};
+  auto re = compiled_regex::compile(*c.referrer_pattern);
+  if (!re) {
+    return make_error(errc::internal,
+                      "stored channel rule: regex no longer compiles: " + re.err().message);
+  }
+  c.regex = std::move(*re);
+  return {};
+}
+
 template <class T>
 std::string_view name_of(std::uint8_t tag) {
   for (const auto& f : kind_traits<T>::fields())
@@ -86,17 +105,7 @@ std::uint8_t tag_of(std::string_view name) {
 }  // namespace
 
 entity_kind kind_of(event_type t) {
-  switch (t) {
-    case event_type::passthrough_referrer_created:
-    case event_type::passthrough_referrer_updated:
-    case event_type::passthrough_referrer_deleted:
-      return entity_kind::passthrough_referrer;
-    case event_type::referrer_mapping_created:
-    case event_type::referrer_mapping_updated:
-    case event_type::referrer_mapping_deleted:
-      return entity_kind::referrer_mapping;
-  }
-  return entity_kind::passthrough_referrer;
+  return static_cast<entity_kind>((static_cast<int>(t) - 1) / 3 + 1);
 }
 
 template <rule_kind T>
@@ -113,6 +122,9 @@ result<T> parse_create(const rapidjson::Value& body) {
   auto given = schema::read_body<T>(in, kind_traits<T>::fields(), value, true);
   check_body(value, in, given, true);
   if (auto st = in.finish(); !st) return std::move(st).err();
+  if constexpr (std::is_same_v<T, channel_rule>) {
+    if (auto st = channel_rule_normalize(value); !st) return std::move(st).err();
+  }
   return value;
 }
 
@@ -176,13 +188,11 @@ result<T> decode_object(object_format format, std::string_view bytes) {
 }
 
 std::uint8_t field_tag(event_type t, std::string_view name) {
-  return kind_of(t) == entity_kind::passthrough_referrer ? tag_of<passthrough_referrer>(name)
-                                                         : tag_of<referrer_mapping>(name);
+  return visit_kind(kind_of(t), [&]<class T>(std::type_identity<T>) { return tag_of<T>(name); });
 }
 
 std::string_view field_name(event_type t, std::uint8_t tag) {
-  return kind_of(t) == entity_kind::passthrough_referrer ? name_of<passthrough_referrer>(tag)
-                                                         : name_of<referrer_mapping>(tag);
+  return visit_kind(kind_of(t), [&]<class T>(std::type_identity<T>) { return name_of<T>(tag); });
 }
 
 #define REFERRALD_RULE_KIND(T)                                                        \
@@ -196,6 +206,8 @@ std::string_view field_name(event_type t, std::uint8_t tag) {
   template result<T> decode_object(object_format, std::string_view);
 REFERRALD_RULE_KIND(passthrough_referrer)
 REFERRALD_RULE_KIND(referrer_mapping)
+REFERRALD_RULE_KIND(channel_rule)
+REFERRALD_RULE_KIND(account_settings)
 #undef REFERRALD_RULE_KIND
 
 }  // namespace referrald::domain

@@ -3,7 +3,8 @@
 // The rule kinds an account holds, and what generic code needs to know about each: its
 // event types, its names in the API, its unique key and its field table, from which its
 // validation, patching, JSON and stored encoding are derived (domain/rules/entities.cpp).
-// Adding a kind means adding a model with a field table and a kind_traits specialization.
+// Adding a kind means adding a model with a field table, a kind_traits specialization and
+// its place in rule_kinds; docs/storage.md lists what else names a kind.
 
 #include <rapidjson/fwd.h>
 
@@ -13,13 +14,16 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "domain/base/json.hpp"
 #include "domain/base/result.hpp"
+#include "domain/rules/channel_rule.hpp"
 #include "domain/rules/event.hpp"
 #include "domain/rules/mapping.hpp"
 #include "domain/rules/passthrough.hpp"
+#include "domain/rules/settings.hpp"
 
 namespace referrald::domain {
 
@@ -75,7 +79,12 @@ entity_ref<T> make_entity(T value) {
 }
 
 // The entity kind an event is about; stored in the event type's byte.
-enum class entity_kind : std::uint8_t { passthrough_referrer = 1, referrer_mapping = 2 };
+enum class entity_kind : std::uint8_t {
+  passthrough_referrer = 1,
+  referrer_mapping = 2,
+  channel_rule = 3,
+  account_settings = 4,
+};
 
 template <class T>
 struct kind_traits;
@@ -91,10 +100,14 @@ struct kind_events {
   static constexpr event_type deleted = static_cast<event_type>(first + 2);
 };
 
+// noun: in messages; list_name: the array of a list; key_field: the unique field (409 when
+// taken); entity: the event family's name in the audit log; singleton: one object per
+// account (id 1), created by its first change and never deleted.
 template <>
 struct kind_traits<passthrough_referrer> : kind_events<entity_kind::passthrough_referrer> {
   static constexpr std::string_view noun = "passthrough referrer", list_name = "referrers",
-                                    key_field = "domain";
+                                    key_field = "domain", entity = "passthrough_referrer";
+  static constexpr bool singleton = false;
   static auto fields() { return passthrough_fields(); }
   static const std::string& key(const passthrough_referrer& r) { return r.domain; }
 };
@@ -102,17 +115,77 @@ struct kind_traits<passthrough_referrer> : kind_events<entity_kind::passthrough_
 template <>
 struct kind_traits<referrer_mapping> : kind_events<entity_kind::referrer_mapping> {
   static constexpr std::string_view noun = "referrer mapping", list_name = "mappings",
-                                    key_field = "referrer_pattern";
+                                    key_field = "referrer_pattern", entity = "referrer_mapping";
+  static constexpr bool singleton = false;
   static auto fields() { return mapping_fields(); }
   static const std::string& key(const referrer_mapping& m) { return m.referrer_pattern; }
+};
+
+template <>
+struct kind_traits<channel_rule> : kind_events<entity_kind::channel_rule> {
+  static constexpr std::string_view noun = "channel rule", list_name = "channel_rules",
+                                    key_field = "name", entity = "channel_rule";
+  static constexpr bool singleton = false;
+  static auto fields() { return channel_rule_fields(); }
+  static const std::string& key(const channel_rule& c) { return c.name; }
+};
+
+template <>
+struct kind_traits<account_settings> : kind_events<entity_kind::account_settings> {
+  static constexpr std::string_view noun = "account settings", list_name = "settings",
+                                    key_field = "id", entity = "account_settings";
+  static constexpr bool singleton = true;
+  static auto fields() { return settings_fields(); }
+  static const std::string& key(const account_settings&) {
+    static const std::string k = "settings";
+    return k;
+  }
 };
 
 static_assert(kind_traits<passthrough_referrer>::deleted ==
               event_type::passthrough_referrer_deleted);
 static_assert(kind_traits<referrer_mapping>::created == event_type::referrer_mapping_created);
+static_assert(kind_traits<channel_rule>::created == event_type::channel_rule_created);
+static_assert(kind_traits<account_settings>::updated == event_type::account_settings_updated);
+
+// Every kind, in entity_kind order: generic code (the fold, snapshots, the audit view)
+// runs over this list.
+template <class... Ts>
+struct kind_list {
+  static constexpr std::size_t size = sizeof...(Ts);
+};
+using rule_kinds =
+    kind_list<passthrough_referrer, referrer_mapping, channel_rule, account_settings>;
 
 template <class T>
-concept rule_kind = std::same_as<T, passthrough_referrer> || std::same_as<T, referrer_mapping>;
+concept rule_kind = std::same_as<T, passthrough_referrer> || std::same_as<T, referrer_mapping> ||
+    std::same_as<T, channel_rule> || std::same_as<T, account_settings>;
+
+// Calls f(std::type_identity<T>{}) for every kind T, in order.
+template <class F, class... Ts>
+void for_each_kind_of(kind_list<Ts...>, F&& f) {
+  (f(std::type_identity<Ts>{}), ...);
+}
+template <class F>
+void for_each_kind(F&& f) {
+  for_each_kind_of(rule_kinds{}, std::forward<F>(f));
+}
+
+// Calls f(std::type_identity<T>{}) for the kind T that is `k` and returns what it returns.
+template <class F>
+decltype(auto) visit_kind(entity_kind k, F&& f) {
+  switch (k) {
+    case entity_kind::referrer_mapping:
+      return f(std::type_identity<referrer_mapping>{});
+    case entity_kind::channel_rule:
+      return f(std::type_identity<channel_rule>{});
+    case entity_kind::account_settings:
+      return f(std::type_identity<account_settings>{});
+    case entity_kind::passthrough_referrer:
+      break;
+  }
+  return f(std::type_identity<passthrough_referrer>{});
+}
 
 // The entity kind of an event type.
 entity_kind kind_of(event_type t);

@@ -7,55 +7,52 @@
 
 namespace referrald::domain {
 
-std::string_view to_string(event_type t) {
-  switch (t) {
-    case event_type::passthrough_referrer_created:
-      return "passthrough_referrer.created";
-    case event_type::passthrough_referrer_updated:
-      return "passthrough_referrer.updated";
-    case event_type::passthrough_referrer_deleted:
-      return "passthrough_referrer.deleted";
-    case event_type::referrer_mapping_created:
-      return "referrer_mapping.created";
-    case event_type::referrer_mapping_updated:
-      return "referrer_mapping.updated";
-    case event_type::referrer_mapping_deleted:
-      return "referrer_mapping.deleted";
+namespace {
+
+// "<entity>.created" etc. for every event type, from the kinds' traits.
+struct event_names {
+  std::string names[k_last_event_type + 1];
+  event_names() {
+    for_each_kind([&]<class T>(std::type_identity<T>) {
+      using traits = kind_traits<T>;
+      names[static_cast<int>(traits::created)] = std::string(traits::entity) + ".created";
+      names[static_cast<int>(traits::updated)] = std::string(traits::entity) + ".updated";
+      names[static_cast<int>(traits::deleted)] = std::string(traits::entity) + ".deleted";
+    });
   }
-  return "unknown";
+};
+
+const event_names& names() {
+  static const event_names n;
+  return n;
+}
+
+}  // namespace
+
+std::string_view to_string(event_type t) {
+  auto i = static_cast<std::size_t>(t);
+  return i >= 1 && i <= k_last_event_type ? std::string_view(names().names[i]) : "unknown";
 }
 
 std::optional<event_type> event_type_from_byte(std::uint8_t b) {
-  if (b >= 1 && b <= 6) return static_cast<event_type>(b);
+  if (b >= 1 && b <= k_last_event_type) return static_cast<event_type>(b);
   return std::nullopt;
 }
 
 std::string_view entity_name(event_type t) {
-  switch (t) {
-    case event_type::passthrough_referrer_created:
-    case event_type::passthrough_referrer_updated:
-    case event_type::passthrough_referrer_deleted:
-      return "passthrough_referrer";
-    case event_type::referrer_mapping_created:
-    case event_type::referrer_mapping_updated:
-    case event_type::referrer_mapping_deleted:
-      return "referrer_mapping";
-  }
-  return "unknown";
+  return visit_kind(kind_of(t), []<class T>(std::type_identity<T>) -> std::string_view {
+    return kind_traits<T>::entity;
+  });
 }
 
 status write_json(json_writer& w, std::string_view account_id, const event& e) {
   // The object as the API shows it today, whatever format stored it.
-  std::string object;
-  if (kind_of(e.type) == entity_kind::passthrough_referrer) {
-    auto v = decode_object<passthrough_referrer>(e.format, e.object);
-    if (!v) return std::move(v).err();
-    object = entity_json(account_id, *v);
-  } else {
-    auto v = decode_object<referrer_mapping>(e.format, e.object);
-    if (!v) return std::move(v).err();
-    object = entity_json(account_id, *v);
-  }
+  auto object = visit_kind(kind_of(e.type), [&]<class T>(std::type_identity<T>) {
+    auto v = decode_object<T>(e.format, e.object);
+    return v ? result<std::string>(entity_json(account_id, *v))
+             : result<std::string>(std::move(v).err());
+  });
+  if (!object) return std::move(object).err();
   w.StartObject();
   w.Key("account_id");
   write_string(w, account_id);
@@ -72,7 +69,7 @@ status write_json(json_writer& w, std::string_view account_id, const event& e) {
   w.Key("entity_id");
   w.Int64(e.entity_id);
   w.Key("object");
-  w.RawValue(object.data(), object.size(), rapidjson::kObjectType);
+  w.RawValue(object->data(), object->size(), rapidjson::kObjectType);
   w.Key("changed");
   w.StartArray();
   for (const auto& f : e.changed)

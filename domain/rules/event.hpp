@@ -25,13 +25,21 @@ enum class event_type : std::uint8_t {
   referrer_mapping_created = 4,
   referrer_mapping_updated = 5,
   referrer_mapping_deleted = 6,
+  channel_rule_created = 7,
+  channel_rule_updated = 8,
+  channel_rule_deleted = 9,
+  account_settings_created = 10,  // the first change of an account's settings
+  account_settings_updated = 11,
+  account_settings_deleted = 12,  // reserved: settings are never deleted
 };
+inline constexpr std::uint8_t k_last_event_type = 12;
 
 // "passthrough_referrer.created" etc.
 std::string_view to_string(event_type t);
 std::optional<event_type> event_type_from_byte(std::uint8_t b);
 
-// The entity family an event type belongs to ("passthrough_referrer" / "referrer_mapping").
+// The entity family an event type belongs to ("passthrough_referrer", "referrer_mapping",
+// "channel_rule", "account_settings").
 std::string_view entity_name(event_type t);
 
 // How an event's object (and a snapshot's entity) is stored: 1, the API JSON of the

@@ -108,12 +108,28 @@ bool cell_value(const schema::field<T>& f, const std::string& cell, rapidjson::V
       }
       return true;
     }
+    case schema::type::custom: {
+      // A list of strings: its items separated by '|' ("email|newsletter").
+      out.SetArray();
+      std::string_view rest = cell;
+      while (true) {
+        std::size_t bar = rest.find('|');
+        std::string_view item = trim(rest.substr(0, bar));
+        if (!item.empty()) {
+          out.PushBack(
+              rapidjson::Value(item.data(), static_cast<rapidjson::SizeType>(item.size()), alloc),
+              alloc);
+        }
+        if (bar == std::string_view::npos) break;
+        rest = rest.substr(bar + 1);
+      }
+      return true;
+    }
     case schema::type::timestamp:
     case schema::type::nullable_timestamp:
     case schema::type::date:
     case schema::type::nullable_integer:
     case schema::type::nullable_number:
-    case schema::type::custom:
       break;  // no rule kind has a body field of these types
   }
   why = "is not a field an import sets";
@@ -395,12 +411,29 @@ std::string export_csv(const account_state& s, bool include_inactive) {
           out += c.names[c.get(v) - 1];
           break;
         }
+        case schema::type::custom: {
+          // A list of strings, '|' between items (what cell_value reads).
+          rapidjson::StringBuffer buf;
+          json_writer w(buf);
+          std::get<schema::custom_access<T>>(f.at).write(w, v);
+          rapidjson::Document d;
+          d.Parse(buf.GetString(), buf.GetSize());
+          std::string cell;
+          if (d.IsArray()) {
+            for (const auto& item : d.GetArray()) {
+              if (!item.IsString()) continue;
+              if (!cell.empty()) cell += '|';
+              cell.append(item.GetString(), item.GetStringLength());
+            }
+          }
+          append_csv_field(out, cell);
+          break;
+        }
         case schema::type::timestamp:
         case schema::type::nullable_timestamp:
         case schema::type::date:
         case schema::type::nullable_integer:
         case schema::type::nullable_number:
-        case schema::type::custom:
           break;  // no rule kind has a body field of these types
       }
     }
@@ -418,6 +451,7 @@ std::string export_csv(const account_state& s, bool include_inactive) {
   template std::string export_csv<T>(const account_state&, bool);
 REFERRALD_IMPORT_KIND(passthrough_referrer)
 REFERRALD_IMPORT_KIND(referrer_mapping)
+REFERRALD_IMPORT_KIND(channel_rule)
 #undef REFERRALD_IMPORT_KIND
 
 }  // namespace referrald::domain

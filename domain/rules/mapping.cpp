@@ -52,9 +52,9 @@ std::span<const schema::field<referrer_mapping>> mapping_fields() {
   return fields;
 }
 
-bool referrer_mapping::matches(std::string_view host) const {
-  const std::string& p = referrer_pattern;
-  switch (match_type) {
+bool host_matches_pattern(std::string_view host, std::string_view p, match_type type,
+                          const compiled_regex* regex) {
+  switch (type) {
     case match_type::exact:
       return host == p;
     case match_type::contains:
@@ -68,6 +68,10 @@ bool referrer_mapping::matches(std::string_view host) const {
       return regex != nullptr && regex->matches(host);
   }
   return false;
+}
+
+bool referrer_mapping::matches(std::string_view host) const {
+  return host_matches_pattern(host, referrer_pattern, match_type, regex.get());
 }
 
 bool operator==(const referrer_mapping& a, const referrer_mapping& b) {

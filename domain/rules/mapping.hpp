@@ -68,6 +68,11 @@ struct referrer_mapping {
   friend bool operator==(const referrer_mapping& a, const referrer_mapping& b);
 };
 
+// True when the normalized `host` matches `pattern` (normalized for `type`; `regex` is its
+// compiled form for regex). Mappings and channel rules match referrer hosts alike.
+bool host_matches_pattern(std::string_view host, std::string_view pattern, match_type type,
+                          const compiled_regex* regex);
+
 // The normal form of a pattern for a match type; for regex, the compiled pattern too.
 struct normalized_pattern {
   std::string pattern;

@@ -320,6 +320,136 @@ steps.push(["test a visit: the explanation and the deciding row of the precedenc
   h.assertNoConsoleErrors(info);
 }]);
 
+steps.push(["channel rules: the condition check at the field, then created, listed and edited", async (ctx) => {
+  const { base, adminKey } = need(ctx, "server");
+  const info = need(ctx, "tab");
+  const page = info.page;
+  await page.click('#nav a[href="#/rules/channels"]');
+  await waitText(page, "#rules-table caption", "0 rules");
+  await waitText(page, "#rules-help", "priority");
+  // Without a condition the API refuses the rule, naming the field "channel".
+  info.expectResponse(/\/channel-rules\?account_id=/, 400);
+  await page.click("#rule-new");
+  await page.waitForSelector("dialog[open] #rule-form");
+  await page.type("#f-name", "Newsletter");
+  await page.type("#f-channel", "Newsletter");
+  await page.click("#rule-form button[type=submit]");
+  await waitText(page, "#f-channel-error", "condition");
+  const invalid = await page.$eval("#f-channel", (el) => el.getAttribute("aria-invalid"));
+  if (invalid !== "true") throw new Error("channel is not marked invalid");
+  // A list field: comma-separated values, sent as an array.
+  await page.type("#f-utm_medium", "email, newsletter");
+  await page.click("#rule-form button[type=submit]");
+  await page.waitForFunction(() => !document.querySelector("dialog[open]"));
+  await waitText(page, "#status", "Created channel rule");
+  await waitText(page, "#rules-table", "Newsletter");
+  const listed = await h.api(base, adminKey, "GET", `/channel-rules?account_id=${ACCOUNT}`);
+  const rule = listed.json?.data?.channel_rules?.[0];
+  if (listed.json?.data?.total !== 1 || JSON.stringify(rule.utm_medium) !== '["email","newsletter"]' ||
+      JSON.stringify(rule.utm_source) !== "[]" || rule.channel !== "Newsletter") {
+    throw new Error(`listed: ${listed.status} ${listed.text}`);
+  }
+  ctx.channelRuleId = rule.id;
+  const row = await page.$eval(`#rules-table tr[data-id="${rule.id}"]`, (tr) => tr.innerText);
+  if (!row.includes("Newsletter") || !row.includes("email or newsletter")) throw new Error(`row: ${row}`);
+  await checkPage(info, "channel-rules");
+  // Edit: the lists are shown joined by ", "; what changed is saved.
+  await page.click(`button[aria-label="Edit rule ${rule.id}"]`);
+  await page.waitForSelector("dialog[open] #rule-form");
+  const shown = await page.$eval("#f-utm_medium", (el) => el.value);
+  if (shown !== "email, newsletter") throw new Error(`utm_medium shown as ${JSON.stringify(shown)}`);
+  await checkPage(info, "channel-rule-form");
+  await setValue(page, "#f-priority", "10");
+  await setValue(page, "#f-utm_source", " news, Mailchimp ,, ");
+  await page.click("#rule-form button[type=submit]");
+  await page.waitForFunction(() => !document.querySelector("dialog[open]"));
+  await waitText(page, "#status", `Saved channel rule ${rule.id}`);
+  const saved = await h.api(base, adminKey, "GET", `/channel-rules/${rule.id}?account_id=${ACCOUNT}`);
+  const d = saved.json?.data;
+  if (d?.priority !== 10 || JSON.stringify(d.utm_source) !== '["news","mailchimp"]' || JSON.stringify(d.utm_medium) !== '["email","newsletter"]') {
+    throw new Error(`saved: ${saved.status} ${saved.text}`);
+  }
+  h.assertNoConsoleErrors(info);
+}]);
+
+steps.push(["settings: an own domain saved (only what changed, with If-Match), kept after a reload", async (ctx) => {
+  const { base, adminKey } = need(ctx, "server");
+  const info = need(ctx, "tab");
+  const page = info.page;
+  await page.click('#nav a[href="#/settings"]');
+  await page.waitForSelector("#settings-own_domains");
+  const initial = await page.evaluate(() => ({
+    domains: document.querySelector("#settings-own_domains").value,
+    matomo: document.querySelector("#settings-matomo").checked,
+    known: document.querySelector("#settings-known_referrers").checked,
+    group: document.querySelector("#settings-default_channel_group").checked,
+    lists: ["source", "medium", "campaign", "term", "content"].every((k) => document.querySelector(`#settings-${k}_parameters`)?.value === ""),
+  }));
+  if (initial.domains !== "" || initial.matomo || !initial.known || !initial.group || !initial.lists) {
+    throw new Error(`the defaults shown: ${JSON.stringify(initial)}`);
+  }
+  await checkPage(info, "settings");
+  const sent = [];
+  const onRequest = (req) => {
+    if (req.method() === "PATCH" && req.url().includes("/settings?")) sent.push({ body: req.postData(), ifMatch: req.headers()["if-match"] });
+  };
+  page.on("request", onRequest);
+  try {
+    await setValue(page, "#settings-own_domains", "shop.example.com");
+    await page.click("#settings-save");
+    await waitText(page, "#status", "Saved the settings");
+  } finally {
+    page.off("request", onRequest);
+  }
+  if (sent.length !== 1 || sent[0].body !== '{"own_domains":["shop.example.com"]}' || !sent[0].ifMatch) {
+    throw new Error(`the PATCH sent: ${JSON.stringify(sent)}`);
+  }
+  const got = await h.api(base, adminKey, "GET", `/settings?account_id=${ACCOUNT}`);
+  if (JSON.stringify(got.json?.data?.own_domains) !== '["shop.example.com"]' || got.json.data.known_referrers !== true) {
+    throw new Error(`settings: ${got.status} ${got.text}`);
+  }
+  // Kept: read again after a reload of the page.
+  await page.reload();
+  await page.waitForFunction(() => document.querySelector("#settings-own_domains")?.value === "shop.example.com");
+  await waitText(page, "#settings-info", "Last changed");
+  h.assertNoConsoleErrors(info);
+}]);
+
+steps.push(["test a visit: a channel rule gives the channel, an own domain makes a visit internal", async (ctx) => {
+  const info = need(ctx, "tab");
+  const page = info.page;
+  const id = need(ctx, "channelRuleId");
+  const href = `#/rules/channels?edit=${id}&status=all`;
+  await page.click('#nav a[href="#/test"]');
+  await page.waitForSelector("#visit-form");
+  await setValue(page, "#visit-referrer", "");
+  await setValue(page, "#visit-landing_url", "https://example.com/?utm_source=news&utm_medium=newsletter");
+  await page.click("#visit-form button[type=submit]");
+  await waitText(page, "#visit-reason", "utm");
+  await waitText(page, "#visit-channel", "Newsletter");
+  await waitText(page, "#visit-channel-rule", "Newsletter");
+  const link = await page.$eval("#visit-channel-rule a", (a) => a.getAttribute("href"));
+  if (link !== href) throw new Error(`the channel rule links to ${link}`);
+  // The precedence's channel row names the rule, linked to the channel rules page.
+  const last = await page.$$eval("#precedence tbody tr", (trs) => {
+    const tr = trs[trs.length - 1];
+    return { step: tr.cells[1].innerText, why: tr.cells[3].innerText, links: [...tr.querySelectorAll("a")].map((a) => a.getAttribute("href")) };
+  });
+  if (last.step !== "channel" || !last.links.includes(href) || !last.why.includes("Newsletter")) {
+    throw new Error(`the channel row: ${JSON.stringify(last)}`);
+  }
+  await checkPage(info, "test-a-visit-channel-rule");
+  // A referrer on one of the account's own domains (settings): internal navigation.
+  await setValue(page, "#visit-referrer", "https://shop.example.com/cart");
+  await setValue(page, "#visit-landing_url", "https://blog.example.org/");
+  await page.click("#visit-form button[type=submit]");
+  await waitText(page, "#visit-reason", "internal");
+  await waitText(page, "#visit-channel-rule", "—");
+  const decides = await page.$$eval("#precedence tr.decides", (trs) => trs.map((tr) => tr.innerText));
+  if (decides.length !== 1 || !decides[0].includes("internal")) throw new Error(`deciding rows: ${JSON.stringify(decides)}`);
+  h.assertNoConsoleErrors(info);
+}]);
+
 steps.push(["AI referrals: connections and a stacked chart of pushed rows", async (ctx) => {
   const { base, adminKey } = need(ctx, "server");
   const info = need(ctx, "tab");
@@ -381,6 +511,32 @@ steps.push(["travel back: the rules as they stood before a deletion", async (ctx
   h.assertNoConsoleErrors(info);
 }]);
 
+steps.push(["the audit log: channel rules and the settings on their pages, the settings as they stood", async (ctx) => {
+  const info = need(ctx, "tab");
+  const page = info.page;
+  const id = need(ctx, "channelRuleId");
+  await page.click('#nav a[href="#/audit"]');
+  await page.waitForSelector(`#audit-timeline a[href="#/rules/channels?edit=${id}&status=all"]`);
+  await page.waitForSelector('#audit-timeline a[href="#/settings"]');
+  // The settings event's "Show the settings at this moment".
+  const clicked = await page.evaluate(() => {
+    const item = [...document.querySelectorAll("#audit-timeline > li")].find((li) => li.querySelector('a[href="#/settings"]'));
+    item?.querySelector("button").click();
+    return Boolean(item);
+  });
+  if (!clicked) throw new Error("no settings event in the timeline");
+  await page.waitForSelector("#asof-notice");
+  await page.waitForFunction(() => document.querySelector("#settings-own_domains")?.value === "shop.example.com");
+  const editable = await page.evaluate(() => Boolean(document.querySelector("#settings-save")) || !document.querySelector("#settings-own_domains").disabled);
+  if (editable) throw new Error("the past settings are editable");
+  await checkPage(info, "settings-as-of");
+  // Now: editable again.
+  await page.click("#ctx-now");
+  await page.waitForSelector("#settings-save");
+  if (await page.$("#asof-notice")) throw new Error("the as-of notice stays after Now");
+  h.assertNoConsoleErrors(info);
+}]);
+
 steps.push(["the starter pack: previewed before it can be applied", async (ctx) => {
   const { base, adminKey } = need(ctx, "server");
   const info = need(ctx, "tab");
@@ -415,6 +571,12 @@ steps.push(["a viewer reads and is offered no change", async (ctx) => {
       if (await page.$(sel)) throw new Error(`a viewer is offered ${sel}`);
     }
     await checkPage(info, "viewer");
+    // The settings: shown, not offered for change.
+    await page.click('#nav a[href="#/settings"]');
+    await page.waitForFunction(() => document.querySelector("#settings-own_domains")?.value === "shop.example.com");
+    if (await page.$("#settings-save")) throw new Error("a viewer is offered #settings-save");
+    if (!(await page.$eval("#settings-own_domains", (el) => el.disabled))) throw new Error("a viewer can edit the settings");
+    await checkPage(info, "settings-viewer");
   } finally {
     await info.page.close();
   }
@@ -427,7 +589,8 @@ steps.push(["usable at 360 px: no sideways scrolling", async (ctx) => {
     const page = info.page;
     await signIn(page, adminKey);
     await waitText(page, "#rules-table caption", "rules in console-test");
-    for (const [hash, sel, name] of [["#/rules/passthrough", "#rules-table", "rules-360"], ["#/test", "#visit-form", "test-360"], ["#/ai", "#ai-chart", "ai-360"]]) {
+    for (const [hash, sel, name] of [["#/rules/passthrough", "#rules-table", "rules-360"], ["#/test", "#visit-form", "test-360"], ["#/ai", "#ai-chart", "ai-360"],
+      ["#/settings", "#settings-own_domains", "settings-360"]]) {
       await page.evaluate((x) => { location.hash = x; }, hash);
       await page.waitForSelector(sel);
       const wide = await page.evaluate(() => document.documentElement.scrollWidth);

@@ -59,6 +59,16 @@ BOOST_AUTO_TEST_CASE(golden_vectors_resolve_as_expected_over_http) {
       auto r = c->post("/referrer-mappings?account_id=" + account, to_text(body));
       BOOST_REQUIRE_MESSAGE(r.status == 201u, r.body);
     }
+    if (tc.HasMember("channel_rules")) {
+      for (const auto& body : tc["channel_rules"].GetArray()) {
+        auto r = c->post("/channel-rules?account_id=" + account, to_text(body));
+        BOOST_REQUIRE_MESSAGE(r.status == 201u, r.body);
+      }
+    }
+    if (tc.HasMember("settings")) {
+      auto r = c->patch("/settings?account_id=" + account, to_text(tc["settings"]));
+      BOOST_REQUIRE_MESSAGE(r.status == 200u, r.body);
+    }
     auto r = c->post(resolve_path(account), to_text(tc["visit"]));
     BOOST_REQUIRE_MESSAGE(r.status == 200u, tc["name"].GetString() << ": " << r.body);
     auto got = r.json();

@@ -1,7 +1,8 @@
 #pragma once
 
 // Random, valid event streams for one account: creates, updates and deletes of passthrough
-// referrers and referrer mappings (regex ones included), numbered and hash-chained, written
+// referrers and referrer mappings (regex ones included), and with every_kind() of channel
+// rules and the settings too, numbered and hash-chained, written
 // through the real event log. For recovery, snapshot and audit tests and the replay
 // benchmark.
 
@@ -27,6 +28,13 @@ class event_generator {
         state_(std::move(from)),
         account_(state_.account_id()),
         now_(state_.last_timestamp()) {}
+
+  // From now on, channel rules and the settings change too (off by default, so that the
+  // streams of a seed stay what they were).
+  event_generator& every_kind() {
+    every_kind_ = true;
+    return *this;
+  }
 
   // The fold of every event generated so far.
   const domain::account_state& state() const { return state_; }
@@ -77,8 +85,34 @@ class event_generator {
     now_ += pick(0, 3);  // equal timestamps happen too
     e.timestamp = now_;
     e.key_id = pick(1, 3);
+    if (every_kind_) {
+      switch (pick(0, 5)) {
+        case 4:
+          return next_for(e, state_.entities<domain::channel_rule>());
+        case 5:
+          return next_settings(e);
+        default:
+          break;
+      }
+    }
     bool mapping = pick(0, 1) == 1;
     return mapping ? next_for(e, state_.mappings()) : next_for(e, state_.referrers());
+  }
+
+  // The settings: created by their first change, then changed; never deleted.
+  domain::event next_settings(domain::event& e) {
+    const auto* current = state_.settings();
+    domain::account_settings v = current != nullptr ? *current : domain::account_settings{};
+    v.known_referrers = !v.known_referrers;
+    v.own_domains = {"own" + std::to_string(pick(0, 99)) + ".example.com"};
+    if (current == nullptr) v.created_at = e.timestamp;
+    v.updated_at = e.timestamp;
+    e.type = current == nullptr ? domain::kind_traits<domain::account_settings>::created
+                                : domain::kind_traits<domain::account_settings>::updated;
+    e.entity_id = 1;
+    e.changed = {"own_domains", "known_referrers"};
+    e.object = domain::encode_object(v);
+    return e;
   }
 
   template <class T>
@@ -111,7 +145,11 @@ class event_generator {
     }
     T v = current;
     v.is_active = !v.is_active;
-    v.utm_source = "src" + std::to_string(pick(0, 99));
+    if constexpr (std::is_same_v<T, domain::channel_rule>) {
+      v.utm_source = {"src" + std::to_string(pick(0, 99))};
+    } else {
+      v.utm_source = "src" + std::to_string(pick(0, 99));
+    }
     v.updated_at = e.timestamp;
     e.type = traits::updated;
     e.changed = {"is_active", "utm_source"};
@@ -123,10 +161,16 @@ class event_generator {
   T make(std::int64_t id) {
     T v;
     v.id = id;
-    v.utm_source = "src" + std::to_string(id);
-    if constexpr (std::is_same_v<T, domain::passthrough_referrer>) {
+    if constexpr (std::is_same_v<T, domain::channel_rule>) {
+      v.name = "channel rule " + std::to_string(id);
+      v.channel = "Channel " + std::to_string(pick(0, 3));
+      v.utm_source = {"src" + std::to_string(id)};
+      v.priority = pick(0, 5);
+    } else if constexpr (std::is_same_v<T, domain::passthrough_referrer>) {
+      v.utm_source = "src" + std::to_string(id);
       v.domain = "pass" + std::to_string(id) + ".example.com";
     } else {
+      v.utm_source = "src" + std::to_string(id);
       int kind = pick(1, 5);
       v.match_type = static_cast<domain::match_type>(kind);
       v.referrer_pattern = "map" + std::to_string(id) + ".example.com";
@@ -140,6 +184,7 @@ class event_generator {
   }
 
   std::mt19937 rng_;
+  bool every_kind_ = false;
   domain::account_state state_;
   std::string account_;
   domain::unix_ms now_;

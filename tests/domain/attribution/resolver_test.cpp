@@ -51,6 +51,31 @@ void create_rules(account_state& s, const rapidjson::Value& bodies) {
   }
 }
 
+// The account's settings as a case gives them (a patch of the defaults), through the real
+// validation and fold.
+void apply_settings(account_state& s, const rapidjson::Value& body) {
+  auto p = parse_patch<account_settings>(body);
+  BOOST_REQUIRE_MESSAGE(p.ok(), to_text(body) << ": " << (p.ok() ? "" : p.err().message));
+  account_settings value;
+  BOOST_REQUIRE(apply_patch(value, *p).ok());
+  event e;
+  e.seq = s.seq() + 1;
+  e.prev_hash = s.head_hash();
+  e.type = kind_traits<account_settings>::created;
+  e.entity_id = 1;
+  e.object = encode_object(value);
+  auto st = s.apply(e);
+  BOOST_REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.err().message));
+}
+
+// Every rule and setting of a golden case.
+void set_up(account_state& s, const rapidjson::Value& c) {
+  create_rules<passthrough_referrer>(s, c["passthrough"]);
+  create_rules<referrer_mapping>(s, c["mappings"]);
+  if (c.HasMember("channel_rules")) create_rules<channel_rule>(s, c["channel_rules"]);
+  if (c.HasMember("settings")) apply_settings(s, c["settings"]);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(resolver)
@@ -62,8 +87,7 @@ BOOST_AUTO_TEST_CASE(golden_vectors_resolve_as_expected) {
   for (const auto& c : cases.GetArray()) {
     std::string name = c["name"].GetString();
     account_state s("golden");
-    create_rules<passthrough_referrer>(s, c["passthrough"]);
-    create_rules<referrer_mapping>(s, c["mappings"]);
+    set_up(s, c);
     s.refresh_indexes();
     auto v = parse_visit(c["visit"]);
     BOOST_REQUIRE_MESSAGE(v.ok(), name << ": " << (v.ok() ? "" : v.err().message));
@@ -80,8 +104,7 @@ BOOST_AUTO_TEST_CASE(the_batch_serializer_writes_exactly_what_the_json_writer_wr
   auto doc = parse(read_file(std::string(REFERRALD_VECTORS_DIR) + "/attribution.json"));
   for (const auto& c : doc["cases"].GetArray()) {
     account_state s("golden");
-    create_rules<passthrough_referrer>(s, c["passthrough"]);
-    create_rules<referrer_mapping>(s, c["mappings"]);
+    set_up(s, c);
     s.refresh_indexes();
     auto v = parse_visit(c["visit"]);
     BOOST_REQUIRE(v.ok());

@@ -1,0 +1,148 @@
+#include "domain/rules/settings.hpp"
+
+#include <array>
+
+#include "domain/base/schema_list.hpp"
+#include "domain/base/schema_ops.hpp"
+#include "domain/base/text.hpp"
+#include "domain/rules/passthrough.hpp"
+#include "domain/web/host.hpp"
+
+namespace referrald::domain {
+
+namespace {
+
+// "*.acme.com" keeps its wildcard; the domain is normalized as a passthrough domain's.
+result<std::string> own_domain(std::string_view raw) {
+  bool wildcard = raw.starts_with("*.");
+  auto domain = normalize_domain(wildcard ? raw.substr(2) : raw);
+  if (!domain) return std::move(domain).err();
+  return wildcard ? "*." + *domain : *domain;
+}
+
+result<std::string> preset_name(std::string_view raw) {
+  std::string name = to_lower_ascii(raw);
+  if (name != "matomo") {
+    return make_error(errc::validation_failed,
+                      "is not a preset (the one preset is 'matomo': mtm_* and pk_* parameters)");
+  }
+  return name;
+}
+
+result<std::string> parameter_name(std::string_view raw) {
+  for (char c : raw) {
+    if (c == '&' || c == '=' || c == '#' || c == ' ' || c == '+' || c == '%') {
+      return make_error(errc::validation_failed,
+                        std::string("is not a query parameter name (contains '") + c + "')");
+    }
+  }
+  return to_lower_ascii(raw);
+}
+
+constexpr char k_domains_schema[] =
+    R"j({"type":"array","maxItems":100,"items":{"type":"string","minLength":1,"maxLength":255},"description":"the account's own sites: a host name (that host), or *. and a domain (it and every subdomain)"})j";
+constexpr char k_presets_schema[] =
+    R"j({"type":"array","maxItems":1,"items":{"type":"string","enum":["matomo"]},"description":"named sets of campaign parameters: matomo (mtm_* and pk_*)"})j";
+constexpr char k_params_schema[] =
+    R"j({"type":"array","maxItems":20,"items":{"type":"string","minLength":1,"maxLength":100},"description":"query parameter names (any ASCII case) read for this value when the landing URL has no utm_* value for it"})j";
+
+constexpr schema::string_list_rules k_domains{"own_domains", 100, 255, &own_domain,
+                                              k_domains_schema};
+constexpr schema::string_list_rules k_presets{"campaign_parameter_presets", 1, 32, &preset_name,
+                                              k_presets_schema};
+constexpr schema::string_list_rules k_source{"source_parameters", 20, 100, &parameter_name,
+                                             k_params_schema};
+constexpr schema::string_list_rules k_medium{"medium_parameters", 20, 100, &parameter_name,
+                                             k_params_schema};
+constexpr schema::string_list_rules k_campaign{"campaign_parameters", 20, 100, &parameter_name,
+                                               k_params_schema};
+constexpr schema::string_list_rules k_term{"term_parameters", 20, 100, &parameter_name,
+                                           k_params_schema};
+constexpr schema::string_list_rules k_content{"content_parameters", 20, 100, &parameter_name,
+                                              k_params_schema};
+
+// Matomo's campaign parameter names (its documentation, "Campaign tracking": the mtm_*
+// names, the older pk_* and piwik_* ones and the short forms Matomo still reads).
+const std::array<std::vector<std::string_view>, 5> k_matomo = {{
+    {"mtm_source", "pk_source"},
+    {"mtm_medium", "pk_medium"},
+    {"mtm_campaign", "mtm_cpn", "pk_campaign", "pk_cpn", "piwik_campaign", "matomo_campaign",
+     "_rcn"},
+    {"mtm_keyword", "mtm_kwd", "pk_keyword", "pk_kwd", "piwik_kwd", "matomo_kwd", "_rkw"},
+    {"mtm_content", "pk_content"},
+}};
+
+}  // namespace
+
+std::span<const std::vector<std::string_view>> campaign_preset(std::string_view preset) {
+  if (preset == "matomo") return k_matomo;
+  return {};
+}
+
+std::span<const schema::field<account_settings>> settings_fields() {
+  using schema::field, schema::type, schema::server, schema::hidden;
+  using S = account_settings;
+  static const auto domains = schema::string_list<S, &S::own_domains, k_domains>::access();
+  static const auto presets =
+      schema::string_list<S, &S::campaign_parameter_presets, k_presets>::access();
+  static const auto source = schema::string_list<S, &S::source_parameters, k_source>::access();
+  static const auto medium = schema::string_list<S, &S::medium_parameters, k_medium>::access();
+  static const auto campaign =
+      schema::string_list<S, &S::campaign_parameters, k_campaign>::access();
+  static const auto term = schema::string_list<S, &S::term_parameters, k_term>::access();
+  static const auto content = schema::string_list<S, &S::content_parameters, k_content>::access();
+  // Tags are stored: never reuse or renumber one.
+  static const field<S> fields[] = {
+      {"id", 1, type::integer, &S::id, server | hidden},
+      {"account_id", 0, type::string, std::monostate{}, server},
+      {"own_domains", 2, type::custom, domains},
+      {"campaign_parameter_presets", 3, type::custom, presets},
+      {"source_parameters", 4, type::custom, source},
+      {"medium_parameters", 5, type::custom, medium},
+      {"campaign_parameters", 6, type::custom, campaign},
+      {"term_parameters", 7, type::custom, term},
+      {"content_parameters", 8, type::custom, content},
+      {"known_referrers", 9, type::boolean, &S::known_referrers},
+      {"default_channel_group", 10, type::boolean, &S::default_channel_group},
+      {"created_at", 11, type::nullable_timestamp, &S::created_at, server},
+      {"updated_at", 12, type::nullable_timestamp, &S::updated_at, server},
+  };
+  return fields;
+}
+
+bool account_settings::is_own(std::string_view host) const {
+  for (const auto& d : own_domains) {
+    if (d.starts_with("*.")) {
+      if (host_matches_domain(host, std::string_view(d).substr(2))) return true;
+    } else if (host == d) {
+      return true;
+    }
+  }
+  return false;
+}
+
+int account_settings::campaign_slot(std::string_view name) const {
+  const std::vector<std::string>* custom[] = {&source_parameters, &medium_parameters,
+                                              &campaign_parameters, &term_parameters,
+                                              &content_parameters};
+  for (int slot = 0; slot < 5; ++slot) {
+    for (const auto& p : *custom[slot])
+      if (equals_lower_ascii(name, p)) return slot;
+  }
+  for (const auto& preset : campaign_parameter_presets) {
+    auto names = campaign_preset(preset);
+    for (int slot = 0; slot < static_cast<int>(names.size()); ++slot) {
+      for (auto p : names[slot])
+        if (equals_lower_ascii(name, p)) return slot;
+    }
+  }
+  return -1;
+}
+
+bool operator==(const account_settings& a, const account_settings& b) {
+  for (const auto& f : settings_fields())
+    if (!schema::same_value(f, a, b)) return false;
+  return true;
+}
+
+}  // namespace referrald::domain
