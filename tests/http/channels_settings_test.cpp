@@ -170,6 +170,30 @@ BOOST_AUTO_TEST_CASE(channel_rules_export_and_import_back_in_json_and_csv) {
   BOOST_TEST(c->get(k_rules).body == listed);
 }
 
+BOOST_AUTO_TEST_CASE(referralctl_exports_and_imports_channel_rules_through_the_api) {
+  auto c = client();
+  BOOST_REQUIRE(
+      c->post(k_rules,
+              R"({"name":"Mail","channel":"Newsletter","utm_medium":["email","newsletter"]})")
+          .status == 201u);
+  std::string url = "--server http://127.0.0.1:" + std::to_string(server->port());
+  std::string key = std::string(" --key ") + admin_secret;
+  for (const char* ext : {"json", "csv"}) {
+    std::string file = dir.sub(std::string("channels.") + ext);
+    auto exported = referralctl("export --entity channel-rules --account acme --format " +
+                                std::string(ext) + " --out " + file + " " + url + key);
+    BOOST_REQUIRE_MESSAGE(exported.exit == 0, exported.output);
+    std::string account = std::string("to") + ext;
+    auto imported = referralctl("import --entity channel-rules --account " + account + " --file " +
+                                file + " " + url + key);
+    BOOST_REQUIRE_MESSAGE(imported.exit == 0, imported.output);
+    BOOST_TEST(c->get("/channel-rules/export?account_id=" + account).body ==
+               c->get("/channel-rules/export?account_id=acme").body);
+  }
+  // Settings are not a list: they have no import or export.
+  BOOST_TEST(referralctl("export --entity settings --account acme " + url + key).exit == 2);
+}
+
 BOOST_AUTO_TEST_CASE(settings_start_as_the_defaults_and_change_like_the_rules) {
   auto c = client();
   auto defaults = c->get(k_settings);
