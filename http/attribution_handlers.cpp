@@ -142,7 +142,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
       }
       parsed = true;
       charge(visits.size());
-      out.reserve(64 + visits.size() * (explain ? 4096 : 300));
+      out.reserve(64 + visits.size() * (explain ? 4096 : 384));
       out += success_open;
       out += "{\"results\":[";
     }

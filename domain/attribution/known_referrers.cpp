@@ -1,5 +1,8 @@
 #include "domain/attribution/known_referrers.hpp"
 
+#include <array>
+#include <cstring>
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -114,11 +117,18 @@ result<known_referrer_list> known_referrer_list::parse(std::string_view json) {
       std::string key = any_tld ? h.substr(0, h.size() - k_any_tld.size()) : h;
       if (key.empty() || !t.emplace(key, index).second)
         return bad("host " + h + " is listed twice or empty");
+      if (any_tld) {
+        out.any_tld_first_.insert(key.substr(0, key.find('.')));
+      } else {
+        out.last_labels_.insert(key.substr(key.rfind('.') + 1));
+      }
     }
     for (const auto& p : e.paths) {
       auto slash = p.find('/');
       if (slash == std::string::npos || slash == 0) return bad("path " + p + " needs host/prefix");
-      out.paths_[p.substr(0, slash)].push_back({p.substr(slash), index});
+      std::string host = p.substr(0, slash);
+      out.last_labels_.insert(host.substr(host.rfind('.') + 1));
+      out.paths_[host].push_back({p.substr(slash), index});
     }
     // A source's main entry (for the channel group): the first of a category other than
     // paid and unknown, else the first.
@@ -137,11 +147,21 @@ result<known_referrer_list> known_referrer_list::parse(std::string_view json) {
 }
 
 const known_referrer* known_referrer_list::host_lookup(std::string_view host) const {
+  // Every level of the host ends with its last label: when no listed host does, none of
+  // them is listed.
+  const bool tld_listed = last_labels_.find(host.substr(host.rfind('.') + 1)) != last_labels_.end();
   for (std::size_t pos = 0;;) {
     std::string_view level = host.substr(pos);
-    if (auto it = hosts_.find(level); it != hosts_.end()) return &referrers_[it->second];
+    if (tld_listed) {
+      if (auto it = hosts_.find(level); it != hosts_.end()) return &referrers_[it->second];
+    }
     std::size_t dot = level.find('.');
     if (dot == std::string_view::npos) return nullptr;
+    // Every "name.{}" candidate of this level starts with its first label.
+    if (any_tld_first_.find(level.substr(0, dot)) == any_tld_first_.end()) {
+      pos += dot + 1;
+      continue;
+    }
     // "name.{}" ("google.{}", "maps.google.{}"): the level is a listed name followed by a
     // public suffix. The longest name first.
     for (std::size_t end = level.rfind('.'); end != std::string_view::npos && end >= dot;
@@ -158,21 +178,25 @@ const known_referrer* known_referrer_list::host_lookup(std::string_view host) co
 const known_referrer* known_referrer_list::lookup(std::string_view raw,
                                                   std::string_view host) const {
   if (host.empty()) return nullptr;
-  std::optional<std::string> path;  // the referrer's lowercased path, read once if needed
-  for (std::size_t pos = 0; pos != std::string_view::npos;) {
+  auto url = parse_url(trim(raw), idna_mode::browser);
+  return lookup_parsed(host, url ? std::string_view(url->path) : std::string_view());
+}
+
+const known_referrer* known_referrer_list::lookup_parsed(std::string_view host,
+                                                         std::string_view path) const {
+  if (host.empty()) return nullptr;
+  const bool tld_listed = last_labels_.find(host.substr(host.rfind('.') + 1)) != last_labels_.end();
+  for (std::size_t pos = 0; tld_listed && pos != std::string_view::npos;) {
     std::string_view level = host.substr(pos);
     pos = level.find('.');
     if (pos != std::string_view::npos) pos += host.size() - level.size() + 1;
     auto it = paths_.find(level);
     if (it == paths_.end()) continue;
-    if (!path) {
-      auto url = parse_url(trim(raw), idna_mode::browser);
-      if (!url) break;
-      path = to_lower_ascii(url->path);
-    }
+    // Prefixes are lowercase; the path is compared ignoring ASCII case.
     for (const auto& e : it->second) {
-      if (std::string_view(*path).starts_with(e.prefix) &&
-          (path->size() == e.prefix.size() || (*path)[e.prefix.size()] == '/')) {
+      if (path.size() >= e.prefix.size() &&
+          equals_lower_ascii(path.substr(0, e.prefix.size()), e.prefix) &&
+          (path.size() == e.prefix.size() || path[e.prefix.size()] == '/')) {
         return &referrers_[e.index];
       }
     }
@@ -191,6 +215,30 @@ const click_id* known_referrer_list::find_click_id(std::string_view name) const 
 
 const known_referrer* known_referrer_list::by_source(std::string_view source) const {
   if (source.empty() || source.size() > 253) return nullptr;
+  // The channel of every resolution asks this, mostly for the same few sources (a mapping's,
+  // a campaign's): each thread remembers its last answers, by a hash of the source.
+  struct cached {
+    const known_referrer_list* list = nullptr;
+    std::uint8_t size = 0;
+    char text[64];  // the source (no allocation on a miss)
+    const known_referrer* found = nullptr;
+  };
+  constexpr std::size_t k_slots = 256;
+  thread_local std::array<cached, k_slots> cache;
+  if (source.size() <= sizeof(cached::text)) {
+    cached& slot = cache[string_view_hash{}(source) % k_slots];
+    if (slot.list == this && std::string_view(slot.text, slot.size) == source) return slot.found;
+    const known_referrer* found = find_source(source);
+    slot.list = this;
+    slot.size = static_cast<std::uint8_t>(source.size());
+    std::memcpy(slot.text, source.data(), source.size());
+    slot.found = found;
+    return found;
+  }
+  return find_source(source);
+}
+
+const known_referrer* known_referrer_list::find_source(std::string_view source) const {
   char buf[253];  // lowercased without allocating: this runs for every resolution
   for (std::size_t i = 0; i < source.size(); ++i)
     buf[i] =
@@ -206,15 +254,23 @@ std::string known_referrer_list::search_term(const known_referrer& entry, std::s
   if (entry.search_params.empty()) return {};
   auto url = parse_url(trim(raw), idna_mode::browser);
   if (!url || !url->query) return {};
+  return search_term_in(entry, *url->query);
+}
+
+std::string known_referrer_list::search_term_in(const known_referrer& entry,
+                                                std::string_view query_all) {
   for (const auto& wanted : entry.search_params) {
-    std::string_view query = *url->query;
+    std::string_view query = query_all;
     while (!query.empty()) {
       std::size_t amp = query.find('&');
       std::string_view part = query.substr(0, amp);
       query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
       std::size_t eq = part.find('=');
-      if (eq == std::string_view::npos ||
-          !equals_lower_ascii(form_decode(part.substr(0, eq)), wanted))
+      if (eq == std::string_view::npos) continue;
+      std::string_view name = part.substr(0, eq);
+      bool plain = name.find_first_of("%+") == std::string_view::npos;
+      if (!(plain ? equals_lower_ascii(name, wanted)
+                  : equals_lower_ascii(form_decode(name), wanted)))
         continue;
       std::string term(trim(form_decode(part.substr(eq + 1))));
       if (!term.empty() && forbidden_character(term).empty()) return term;

@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "domain/base/json.hpp"
@@ -74,6 +75,8 @@ class known_referrer_list {
   // The entry a referrer matches: `raw` as given (for paths), `host` normalized. nullptr
   // when none does.
   const known_referrer* lookup(std::string_view raw, std::string_view host) const;
+  // The same for a referrer already parsed: its normalized host and its path as parsed.
+  const known_referrer* lookup_parsed(std::string_view host, std::string_view path) const;
 
   // The click id a query parameter name is (case-insensitive), or nullptr.
   const click_id* find_click_id(std::string_view name) const;
@@ -85,6 +88,8 @@ class known_referrer_list {
   // The search term of a referrer URL under `entry` (the first of its search parameters
   // with a value, form-decoded); empty when none.
   static std::string search_term(const known_referrer& entry, std::string_view raw);
+  // The same from the referrer's query (without '?').
+  static std::string search_term_in(const known_referrer& entry, std::string_view query);
 
   // {"version","lists":[...],"click_ids":[...],"referrers":[...]}
   void write_json(json_writer& w) const;
@@ -100,6 +105,7 @@ class known_referrer_list {
   };
 
   const known_referrer* host_lookup(std::string_view host) const;
+  const known_referrer* find_source(std::string_view source) const;  // by_source, uncached
 
   std::string version_;
   std::vector<list_origin> lists_;
@@ -113,6 +119,11 @@ class known_referrer_list {
   // referrer host's levels: a referral costs a few hash lookups, not a scan of them all.
   std::unordered_map<std::string, std::vector<path_entry>, string_view_hash, std::equal_to<>>
       paths_;
+  // Filters that spare most lookups of a host the list cannot hold: the last labels of
+  // every listed host ("com", "de"), and the first labels of every "name.{}" ("google").
+  using label_set = std::unordered_set<std::string, string_view_hash, std::equal_to<>>;
+  label_set last_labels_;
+  label_set any_tld_first_;
 };
 
 }  // namespace referrald::domain

@@ -224,11 +224,22 @@ result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_
         if (raw.size() > k_url_max) {
           in.fail("referrer", "must be at most 8192 bytes long");
         } else if (!raw.empty()) {
-          if (auto host = normalize_host(raw, idna_mode::browser); !host) {
+          // Parsed once: the host, and the path and query rank 7 may read.
+          auto url = parse_url(raw, idna_mode::browser);
+          std::string path;
+          std::optional<std::string> query;
+          if (url) {
+            path = std::move(url->path);
+            query = std::move(url->query);
+          }
+          auto host = url ? host_of(std::move(*url)) : result<std::string>(std::move(url).err());
+          if (!host) {
             v.warnings.push_back("the referrer '" + excerpt(raw) + "' " + host.err().message +
                                  "; the visit is treated as having no referrer");
           } else {
             v.referrer_host = std::move(*host);
+            v.referrer_path = std::move(path);
+            v.referrer_query = std::move(query);
           }
           v.referrer = std::string(raw);
         }
@@ -442,7 +453,7 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
   const bool use_known = settings == nullptr || settings->known_referrers;
   const known_referrer* site = nullptr;
   if (use_known && has_referrer && (r.reason.empty() || x.on())) {
-    site = known.lookup(v.referrer, ref);
+    site = known.lookup_parsed(ref, v.referrer_path);
   }
   x.step("known_referrer", site != nullptr, [&] {
     if (!use_known) return std::string("the account's settings turn the known-referrer list off");
@@ -459,7 +470,10 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
     r.known = site;
     decide("known_referrer", [&] {
       return utm_values{site->source, site->medium, "",
-                        known_referrer_list::search_term(*site, v.referrer), ""};
+                        site->search_params.empty() || !v.referrer_query
+                            ? std::string()
+                            : known_referrer_list::search_term_in(*site, *v.referrer_query),
+                        ""};
     });
   }
 
@@ -639,7 +653,13 @@ void append_json(std::string& out, const resolution& r) {
     out += "null";
   }
   out += ",\"channel\":";
-  append_json_string(out, r.channel);
+  if (r.channel_rule == nullptr) {
+    out += '"';
+    out += r.channel;  // the default group's: one of a fixed set of plain words
+    out += '"';
+  } else {
+    append_json_string(out, r.channel);
+  }
   out += ",\"channel_rule\":";
   if (r.channel_rule != nullptr) {
     out += "{\"id\":";

@@ -71,13 +71,15 @@ struct utm_values {
 };
 
 struct visit {
-  std::string referrer;               // trimmed; empty: no referrer
-  std::string referrer_host;          // normalized; empty when there is no usable referrer
-  std::string landing_host;           // normalized host of the landing URL; may be empty
-  std::string landing_query;          // the landing URL's raw query string
-  std::string landing_path;           // the landing URL's path as written ("" when unread)
-  std::optional<utm_values> session;  // present only when it has a non-empty value
-  std::vector<std::string> warnings;  // what could not be read, and how it was treated
+  std::string referrer;                       // trimmed; empty: no referrer
+  std::string referrer_host;                  // normalized; empty when there is no usable referrer
+  std::string referrer_path;                  // the referrer's path and query as parsed (for the
+  std::optional<std::string> referrer_query;  // known-referrer list's paths and search terms)
+  std::string landing_host;                   // normalized host of the landing URL; may be empty
+  std::string landing_query;                  // the landing URL's raw query string
+  std::string landing_path;                   // the landing URL's path as written ("" when unread)
+  std::optional<utm_values> session;          // present only when it has a non-empty value
+  std::vector<std::string> warnings;          // what could not be read, and how it was treated
 };
 
 // Validates one visit object. In a batch, `index` names it in errors ("visits[3].referrer").

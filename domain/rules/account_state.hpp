@@ -74,9 +74,9 @@ class collection {
 
 // An entity decoded ahead of applying its event (the actor has it already), so that it
 // is decoded — and a regex compiled — once, and shared by every state that applies it.
-using decoded_entity =
-    std::variant<std::monostate, entity_ref<passthrough_referrer>, entity_ref<referrer_mapping>,
-                 entity_ref<channel_rule>, entity_ref<account_settings>>;
+template <class... Ts>
+std::variant<std::monostate, entity_ref<Ts>...> decoded_of(kind_list<Ts...>);
+using decoded_entity = decltype(decoded_of(rule_kinds{}));
 
 // One collection per kind of rule_kinds, in its order.
 template <class... Ts>

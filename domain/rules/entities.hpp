@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -153,13 +154,17 @@ static_assert(kind_traits<account_settings>::updated == event_type::account_sett
 template <class... Ts>
 struct kind_list {
   static constexpr std::size_t size = sizeof...(Ts);
+  using tuple = std::tuple<Ts...>;
 };
 using rule_kinds =
     kind_list<passthrough_referrer, referrer_mapping, channel_rule, account_settings>;
 
+template <class T, class... Ts>
+constexpr bool one_of_kinds(kind_list<Ts...>) {
+  return (std::same_as<T, Ts> || ...);
+}
 template <class T>
-concept rule_kind = std::same_as<T, passthrough_referrer> || std::same_as<T, referrer_mapping> ||
-    std::same_as<T, channel_rule> || std::same_as<T, account_settings>;
+concept rule_kind = one_of_kinds<T>(rule_kinds{});
 
 // Calls f(std::type_identity<T>{}) for every kind T, in order.
 template <class F, class... Ts>
@@ -171,20 +176,17 @@ void for_each_kind(F&& f) {
   for_each_kind_of(rule_kinds{}, std::forward<F>(f));
 }
 
-// Calls f(std::type_identity<T>{}) for the kind T that is `k` and returns what it returns.
-template <class F>
+// Calls f(std::type_identity<T>{}) for the kind T that is `k` and returns what it returns
+// (the last kind's for a value no kind has). `f` returns the same type for every kind.
+template <std::size_t I = 0, class F>
 decltype(auto) visit_kind(entity_kind k, F&& f) {
-  switch (k) {
-    case entity_kind::referrer_mapping:
-      return f(std::type_identity<referrer_mapping>{});
-    case entity_kind::channel_rule:
-      return f(std::type_identity<channel_rule>{});
-    case entity_kind::account_settings:
-      return f(std::type_identity<account_settings>{});
-    case entity_kind::passthrough_referrer:
-      break;
+  using T = std::tuple_element_t<I, rule_kinds::tuple>;
+  if constexpr (I + 1 == rule_kinds::size) {
+    return f(std::type_identity<T>{});
+  } else {
+    if (kind_traits<T>::kind == k) return f(std::type_identity<T>{});
+    return visit_kind<I + 1>(k, std::forward<F>(f));
   }
-  return f(std::type_identity<passthrough_referrer>{});
 }
 
 // The entity kind of an event type.

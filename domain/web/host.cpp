@@ -11,13 +11,17 @@ result<std::string> normalize_host(std::string_view raw, idna_mode mode, trailin
   if (v.empty()) return make_error(errc::validation_failed, "must not be empty");
   auto url = parse_url(v, mode);
   if (!url) return std::move(url).err();
-  if (url->kind == host_kind::none) {
-    return make_error(errc::validation_failed, url->scheme.empty() || url->special
+  return host_of(std::move(*url), dot);
+}
+
+result<std::string> host_of(parsed_url&& url, trailing_dot dot) {
+  if (url.kind == host_kind::none) {
+    return make_error(errc::validation_failed, url.scheme.empty() || url.special
                                                    ? "has no host name"
                                                    : "has no host name (URLs with the " +
-                                                         url->scheme + ": scheme have none)");
+                                                         url.scheme + ": scheme have none)");
   }
-  std::string host = normalized_host(std::move(*url), dot);
+  std::string host = normalized_host(std::move(url), dot);
   if (host.empty()) return make_error(errc::validation_failed, "has no host name");
   return host;
 }

@@ -37,6 +37,11 @@ result<std::string> normalize_host(std::string_view raw, idna_mode mode,
 // when it has none.
 std::string normalized_host(parsed_url&& url, trailing_dot dot = trailing_dot::drop);
 
+// normalize_host's answer for a URL already parsed: its normalized host, or why it has none
+// ("has no host name"...). For a caller that keeps other parts of the URL (move them out
+// first).
+result<std::string> host_of(parsed_url&& url, trailing_dot dot = trailing_dot::drop);
+
 // DNS host name rules for a stored domain: labels of 1–63 chars of [a-z0-9-] that neither
 // start nor end with '-', at least two labels, at most 253 chars in all. Expects a
 // normalized (lowercase, ASCII) host.
