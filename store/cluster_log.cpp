@@ -17,6 +17,8 @@
 #include <set>
 #include <thread>
 
+#include <rapidjson/document.h>
+
 #include "domain/base/codec.hpp"
 #include "domain/base/digest.hpp"
 #include "infra/log.hpp"
@@ -1351,6 +1353,75 @@ domain::status cluster_log::follow(std::uint64_t from,
   impl_->last_delivery = std::chrono::steady_clock::now();
   impl_->watchdog = std::thread([p = impl_.get()] { p->watch(); });
   return {};
+}
+
+domain::result<std::vector<cluster_log::stepdown>> cluster_log::step_down(
+    std::chrono::milliseconds wait) {
+  // The leader of `stream` as the cluster reports it; nullopt when there is no such stream.
+  auto leader_of = [&](const std::string& stream,
+                       int* replicas) -> domain::result<std::optional<std::string>> {
+    jsOptions o = impl_->js_options();
+    jsErrCode code = jsErrCode(0);
+    jsStreamInfo* si = nullptr;
+    natsStatus st = js_GetStreamInfo(&si, impl_->js, stream.c_str(), &o, &code);
+    if (st == NATS_NOT_FOUND || code == JSStreamNotFoundErr) return std::optional<std::string>();
+    if (st != NATS_OK) return nats_error("reading the stream's state", st, code);
+    std::string leader;
+    if (si->Cluster != nullptr && si->Cluster->Leader != nullptr) leader = si->Cluster->Leader;
+    if (replicas != nullptr && si->Config != nullptr)
+      *replicas = static_cast<int>(si->Config->Replicas);
+    jsStreamInfo_Destroy(si);
+    return std::optional<std::string>(leader);
+  };
+  std::vector<stepdown> out;
+  const std::string claims = impl_->options.stream + std::string(k_claims_suffix);
+  for (const std::string& stream : {impl_->options.stream, claims}) {
+    int replicas = 0;
+    auto before = leader_of(stream, &replicas);
+    if (!before) return std::move(before).err();
+    if (!*before) {
+      if (stream == claims) continue;  // made by the first Idempotency-Key write
+      return domain::make_error(domain::errc::not_found, "the cluster has no stream " + stream);
+    }
+    if (replicas < 2) {
+      return domain::make_error(domain::errc::unavailable,
+                                "stream " + stream +
+                                    " has one replica: no other server can lead it (raise its "
+                                    "replicas first)");
+    }
+    std::string subject = "$JS.API.STREAM.LEADER.STEPDOWN." + stream;
+    natsMsg* reply = nullptr;
+    natsStatus st = natsConnection_Request(&reply, impl_->nc, subject.c_str(), nullptr, 0,
+                                           static_cast<int64_t>(impl_->options.timeout.count()));
+    if (st != NATS_OK) return nats_error("asking the stream's leader to step down", st);
+    std::string answer(natsMsg_GetData(reply),
+                       static_cast<std::size_t>(natsMsg_GetDataLength(reply)));
+    natsMsg_Destroy(reply);
+    rapidjson::Document d;
+    d.Parse(answer.data(), answer.size());
+    if (d.HasParseError() || !d.IsObject() || !d.HasMember("success") || !d["success"].IsBool() ||
+        !d["success"].GetBool()) {
+      std::string why = answer;
+      if (!d.HasParseError() && d.IsObject() && d.HasMember("error") && d["error"].IsObject() &&
+          d["error"].HasMember("description") && d["error"]["description"].IsString()) {
+        why = d["error"]["description"].GetString();
+      }
+      return domain::make_error(domain::errc::unavailable,
+                                "the leader of stream " + stream + " did not step down: " + why);
+    }
+    stepdown result{stream, **before, ""};
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    do {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      auto now = leader_of(stream, nullptr);
+      if (now && *now && !(*now)->empty() && **now != **before) {
+        result.after = **now;
+        break;
+      }
+    } while (std::chrono::steady_clock::now() < deadline);
+    out.push_back(std::move(result));
+  }
+  return out;
 }
 
 domain::result<cluster_log::stream_status> cluster_log::status() {

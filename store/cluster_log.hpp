@@ -286,6 +286,18 @@ class cluster_log {
   };
   replication replication_status() const;
 
+  // Moves the leadership of the events stream, and of the idempotency stream when there
+  // is one, off their current leaders ($JS.API.STREAM.LEADER.STEPDOWN: the leader hands
+  // over to a caught-up replica), so that their servers can be stopped for maintenance
+  // without the election a lost leader costs; waits up to `wait` for each to have a new
+  // leader. Per stream: its name and the leader before and after ("" when none yet).
+  // unavailable when a stream has a single replica (no other server can lead it) or the
+  // cluster refuses.
+  struct stepdown {
+    std::string stream, before, after;
+  };
+  domain::result<std::vector<stepdown>> step_down(std::chrono::milliseconds wait);
+
   // The stream as the cluster reports it: its leader, replicas and size.
   struct stream_status {
     std::string stream;

@@ -66,6 +66,9 @@ Commands:
                              connections, AI rows) into a cluster's stream
   cluster status --cluster URLS
                              the stream's leader, replicas (caught up or lagging) and size
+  cluster stepdown --cluster URLS
+                             move the streams' leadership to another replica (before
+                             stopping the leader's NATS server for maintenance)
   export --entity KIND --account ID [--format json|csv] [--include-inactive] [--out FILE]
                              export rules through a running server's API
 
@@ -160,12 +163,20 @@ constexpr const char* k_cluster_usage =
     R"(usage: referralctl cluster import --data DIR --cluster nats://HOST:PORT[,nats://...]
                                  [--replicas N]
        referralctl cluster status --cluster nats://HOST:PORT[,nats://...] [--replicas N]
+       referralctl cluster stepdown --cluster nats://HOST:PORT[,nats://...]
 
 status prints the event stream's leader, each replica (caught up, lagging by how many
 operations, or offline), the replicas it has and should have (--replicas N, else the
 servers the cluster advertises, at most 3), what is wrong with its replication, and the
 stream's size, as JSON; exit 1 when the cluster does not answer, the stream has no leader
 or it has fewer replicas than it should.
+
+stepdown asks the leader of the event stream (and of the Idempotency-Key stream, when
+there is one) to hand its leadership to a caught-up replica, and waits up to 10 s for the
+new leader: do it before stopping the leader's NATS server for maintenance, so that writes
+pause for a hand-over instead of an election. Prints one JSON line per stream
+({"stream","leader_before","leader"}); exit 1 when one has no new leader in time, or has a
+single replica.
 
 import:
 
@@ -994,19 +1005,53 @@ int cluster_status(const std::string& urls, int replicas) {
   return st->leader.empty() || st->replicas < (*log)->wanted_replicas() ? 1 : 0;
 }
 
+int cluster_stepdown(const std::string& urls) {
+  store::cluster_options o;
+  o.servers = cluster_servers(urls);
+  o.node_name = "referralctl";
+  o.create = false;
+  auto log = store::cluster_log::open(o);
+  if (!log) return failed(log.err());
+  auto moved = (*log)->step_down(std::chrono::seconds(10));
+  if (!moved) return failed(moved.err());
+  int code = 0;
+  for (const auto& m : *moved) {
+    rapidjson::StringBuffer buf;
+    domain::json_writer w(buf);
+    w.StartObject();
+    w.Key("stream");
+    domain::write_string(w, m.stream);
+    w.Key("leader_before");
+    domain::write_string(w, m.before);
+    w.Key("leader");
+    domain::write_string(w, m.after);
+    w.EndObject();
+    print_json_line(buf);
+    if (m.after.empty()) {
+      std::fprintf(stderr, "referralctl: stream %s has no new leader after 10 s\n",
+                   m.stream.c_str());
+      code = 1;
+    }
+  }
+  return code;
+}
+
 int cmd_cluster(const std::string& dir, const args& a) {
   if (a.help) {
     std::fputs(k_cluster_usage, stdout);
     return 0;
   }
-  if (a.positional.size() != 2 || (a.positional[1] != "import" && a.positional[1] != "status")) {
-    return usage_error("the cluster commands are 'cluster import' and 'cluster status'");
+  if (a.positional.size() != 2 || (a.positional[1] != "import" && a.positional[1] != "status" &&
+                                   a.positional[1] != "stepdown")) {
+    return usage_error(
+        "the cluster commands are 'cluster import', 'cluster status' and 'cluster stepdown'");
   }
   auto urls = cluster_urls(a);
   if (urls.empty()) return usage_error("cluster " + a.positional[1] + " needs --cluster URLS");
   int replicas = replicas_option(a);
   if (replicas < 0) return 2;
   if (a.positional[1] == "status") return cluster_status(urls, replicas);
+  if (a.positional[1] == "stepdown") return cluster_stepdown(urls);
   auto db = open_store(dir, false);
   if (!db) return 1;
   store::cluster_options o;

@@ -1,8 +1,12 @@
 // referralctl reading a cluster's stream: events, replay, history and verify over writes
 // made by the cluster log, a broken chain found, and a cluster without a stream refused.
 
+#include <algorithm>
+#include <atomic>
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "store/cluster_log.hpp"
 #include "tests/cluster/helpers.hpp"
@@ -67,6 +71,70 @@ BOOST_AUTO_TEST_CASE(events_replay_history_and_verify_read_the_stream) {
   BOOST_TEST(none.output.find("has no events in the cluster's stream") != std::string::npos);
 
   BOOST_TEST(referralctl(on + "--data /tmp verify").exit == 2);
+}
+
+BOOST_AUTO_TEST_CASE(stepdown_moves_the_leadership_while_writes_go_on) {
+  testing::nats_cluster cluster(3);
+  auto log = open_log(cluster);
+  workload::event_generator acme("acme", 11);
+  std::uint64_t at = testing::write_next(*log, acme, 2, 0);
+  auto before = log->status();
+  BOOST_REQUIRE(before.ok());
+  BOOST_REQUIRE(!before->leader.empty());
+  // Writes go on, one after another, while the leadership moves; the longest wait between
+  // two acknowledged writes is the pause the hand-over cost.
+  std::atomic<bool> stop{false};
+  std::atomic<long> longest_ms{0};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    workload::event_generator beta("beta", 12);
+    std::uint64_t last = 0;
+    auto prev = std::chrono::steady_clock::now();
+    while (!stop) {
+      store::cluster_write w;
+      w.account_id = "beta";
+      w.first_seq = beta.state().seq() + 1;
+      w.values = beta.values(1);
+      auto seq = log->append(w, last);
+      while (!seq && !stop)
+        seq = log->append(w, last);  // unavailable while leaderless
+      if (!seq) break;
+      last = *seq;
+      auto now = std::chrono::steady_clock::now();
+      long gap = std::chrono::duration_cast<std::chrono::milliseconds>(now - prev).count();
+      longest_ms = std::max(longest_ms.load(), gap);
+      prev = now;
+      ++written;
+    }
+  });
+  std::this_thread::sleep_for(500ms);
+  auto moved = referralctl("--cluster " + cluster.urls() + " cluster stepdown");
+  std::this_thread::sleep_for(1500ms);
+  stop = true;
+  writer.join();
+  BOOST_TEST(moved.exit == 0, moved.output);
+  BOOST_TEST(moved.output.find("\"stream\":\"REFERRALD\",\"leader_before\":\"" + before->leader +
+                               "\"") != std::string::npos,
+             moved.output);
+  auto after = log->status();
+  BOOST_REQUIRE(after.ok());
+  BOOST_TEST(!after->leader.empty());
+  BOOST_TEST(after->leader != before->leader);
+  BOOST_TEST(written.load() > 0);
+  BOOST_TEST_MESSAGE("writes' longest pause around the stepdown: " << longest_ms.load() << " ms");
+  BOOST_TEST(longest_ms.load() < 5000);
+  // The account written before the hand-over takes its next write at the new leader.
+  testing::write_next(*log, acme, 1, at);
+}
+
+BOOST_AUTO_TEST_CASE(stepdown_refuses_a_stream_of_one_replica) {
+  testing::nats_cluster cluster(1);
+  auto log = open_log(cluster);
+  workload::event_generator acme("acme", 13);
+  testing::write_next(*log, acme, 1, 0);
+  auto r = referralctl("--cluster " + cluster.urls() + " cluster stepdown");
+  BOOST_TEST(r.exit == 1, r.output);
+  BOOST_TEST(r.output.find("one replica") != std::string::npos, r.output);
 }
 
 BOOST_AUTO_TEST_CASE(verify_names_the_first_event_that_does_not_chain) {
