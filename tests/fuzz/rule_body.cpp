@@ -1,6 +1,6 @@
-// Fuzz target: a JSON request body through the create and patch validation of both rule
-// families, each accepted patch applied to an accepted rule, and every accepted rule
-// through its stored encoding and back (which must give it unchanged).
+// Fuzz target: a JSON request body through the create and patch validation of every rule
+// family (the settings too), each accepted patch applied to an accepted rule, and every accepted
+// rule through its stored encoding and back (which must give it unchanged).
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -37,10 +37,14 @@ void try_kind(const rapidjson::Value& doc, json_writer& w) {
     T base{};
     if constexpr (std::is_same_v<T, referrer_mapping>) {
       base.referrer_pattern = "partner.example";
-    } else {
+    } else if constexpr (std::is_same_v<T, passthrough_referrer>) {
       base.domain = "partner.example";
+    } else if constexpr (std::is_same_v<T, channel_rule>) {
+      base.name = "rule";
+      base.channel = "Partners";
+      base.utm_medium = {"email"};
     }
-    (void)apply_patch(base, *patch);
+    if (apply_patch(base, *patch)) round_trip(base);
   }
 }
 
@@ -54,6 +58,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   json_writer w(buf);
   try_kind<passthrough_referrer>(doc, w);
   try_kind<referrer_mapping>(doc, w);
+  try_kind<channel_rule>(doc, w);
+  try_kind<account_settings>(doc, w);
+  if (auto c = parse_create<channel_rule>(doc)) {
+    (void)c->matches({"google", "cpc", "", "shop.partner.example", true, "/jobs/1"});
+  }
   if (auto m = parse_create<referrer_mapping>(doc)) (void)m->matches("shop.partner.example");
   std::string canonical;
   append_canonical_json(canonical, doc);
