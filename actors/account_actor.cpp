@@ -463,11 +463,14 @@ bool refuse_if_stale(const self_ptr& self, const std::string& if_match,
   if (if_match.empty()) return false;
   std::string tag = domain::entity_tag(current->json(self->state.account_id));
   if (domain::tag_listed(if_match, tag)) return false;
-  reply->deliver(domain::make_error(
-      domain::errc::precondition_failed,
-      std::string(domain::kind_traits<T>::noun) + " " + std::to_string(current->value.id) +
-          " has changed since the version If-Match names; nothing was changed",
-      {{"If-Match", "the current ETag is " + tag}}));
+  std::string what = domain::kind_traits<T>::singleton
+                         ? "the " + std::string(domain::kind_traits<T>::noun) + " have"
+                         : std::string(domain::kind_traits<T>::noun) + " " +
+                               std::to_string(current->value.id) + " has";
+  reply->deliver(
+      domain::make_error(domain::errc::precondition_failed,
+                         what + " changed since the version If-Match names; nothing was changed",
+                         {{"If-Match", "the current ETag is " + tag}}));
   return true;
 }
 

@@ -141,6 +141,20 @@ bool is_csv(const request_ctx& c) {
   return type == "text/csv" || type.starts_with("text/csv;");
 }
 
+// A CSV body is UTF-8: a charset parameter naming another encoding is refused (415), as for
+// JSON.
+domain::status check_csv_charset(const request_ctx& c) {
+  std::string type = domain::to_lower_ascii(domain::trim(c.content_type));
+  auto cs = type.find("charset=");
+  if (cs == std::string::npos) return {};
+  std::string_view v = std::string_view(type).substr(cs + 8);
+  v = domain::trim(v.substr(0, v.find(';')));
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  if (v == "utf-8" || v == "utf8") return {};
+  return domain::make_error(domain::errc::unsupported_media_type,
+                            "a CSV body must be UTF-8 (Content-Type: text/csv; charset=utf-8)");
+}
+
 domain::error query_not_for_json(std::string_view name) {
   return domain::make_error(domain::errc::validation_failed,
                             std::string(name) + " is given in the JSON body of an import",
@@ -234,6 +248,9 @@ std::optional<response> rule_import(request_ctx& c) {
   if (!account) return failure(account.err());
   domain::import_request<T> req;
   const std::string* pack = c.query.get("pack");
+  if (is_csv(c)) {
+    if (auto st = check_csv_charset(c); !st) return failure(st.err());
+  }
   if (pack != nullptr || is_csv(c)) {
     if (const std::string* mode = c.query.get("mode")) {
       auto m = domain::import_mode_from_string(*mode);

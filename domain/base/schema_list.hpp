@@ -3,8 +3,9 @@
 // A field holding a list of strings (schema::type::custom), for any table: the values a
 // channel rule's utm_source condition accepts, an account's own domains. Each item is
 // trimmed, checked for length, normalized (when the list has a normalizer), and listed
-// once (a repeat of an earlier item, after normalization, is dropped). An absent list is
-// empty; null reads as empty.
+// once (a repeat of an earlier item, after normalization, is dropped); '|' is refused (it
+// separates the items in CSV). An absent list is empty; null is refused like any other
+// non-array.
 //
 // Stored (format 2):  list := count:varint item:lpstr*   (in the order given)
 
@@ -39,16 +40,13 @@ struct string_list {
     };
     if (v == nullptr) return false;
     std::vector<std::string> items;
-    if (v->IsNull()) {
-      out.*M = {};
-      return true;
-    }
     if (!v->IsArray()) {
-      fail(std::string(R.name), "must be an array of strings");
+      fail(std::string(R.name), "must be an array of strings ([] for none)");
       return false;
     }
     if (v->Size() > R.max_items) {
-      fail(std::string(R.name), "must list at most " + std::to_string(R.max_items) + " items");
+      fail(std::string(R.name), "must list at most " + std::to_string(R.max_items) +
+                                    (R.max_items == 1 ? " item" : " items"));
       return false;
     }
     bool ok = true;
@@ -69,6 +67,11 @@ struct string_list {
       }
       if (auto bad = forbidden_character(s); !bad.empty()) {
         fail(field, "must not contain " + bad);
+        ok = false;
+        continue;
+      }
+      if (s.find('|') != std::string_view::npos) {
+        fail(field, "must not contain '|' (it separates a list's items in CSV)");
         ok = false;
         continue;
       }

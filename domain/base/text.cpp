@@ -115,6 +115,12 @@ std::string forbidden_character(std::string_view s) {
       ++i;
       continue;
     }
+    if (utf8_sequence_length(s, i) == 0) {
+      char byte[8];
+      std::snprintf(byte, sizeof byte, "0x%02X", c);
+      return std::string("the byte ") + byte + " at offset " + std::to_string(i) +
+             " (not UTF-8: a lone surrogate, or text in another encoding)";
+    }
     std::size_t len = 0;
     std::uint32_t cp = decode_at(s, i, len);
     if (cp >= 0x80 && cp <= 0x9F) return hex_code_point(cp) + " (a control character)";

@@ -18,7 +18,8 @@ std::string_view trim(std::string_view s);
 // The first character no stored text may hold, if any: a C0 or C1 control character
 // (tab, newline and carriage return included), DEL, or a bidirectional override or
 // isolate (U+202A-U+202E, U+2066-U+2069), which can make text display as something it
-// is not. Returns a description ("U+0000 (a control character)") or an empty string.
+// is not, or bytes that are not UTF-8 (a lone surrogate escaped in JSON, text in another
+// encoding). Returns a description ("U+0000 (a control character)") or an empty string.
 std::string forbidden_character(std::string_view s);
 
 // Replaces every byte sequence that is not UTF-8 with U+FFFD.

@@ -117,9 +117,12 @@ status channel_rule_normalize(channel_rule& r) {
              r.referrer_pattern || r.click_id != click_condition::any || r.landing_path_prefix;
   if (!any) {
     return field_invalid("channel",
-                         "a channel rule needs at least one condition (utm_source, utm_medium, "
-                         "utm_campaign, referrer_pattern, click_id or landing_path_prefix)");
+                         "is given only by a rule with at least one condition: set utm_source, "
+                         "utm_medium, utm_campaign, referrer_pattern, click_id or "
+                         "landing_path_prefix");
   }
+  // A match type without a pattern says nothing: it is stored as the default.
+  if (!r.referrer_pattern) r.match_type = match_type::exact;
   return {};
 }
 

@@ -70,12 +70,36 @@ BOOST_AUTO_TEST_CASE(channel_rules_are_validated_with_messages_naming_the_field)
   auto unknown = c->post(k_rules, R"({"name":"n","channel":"X","utm_medium":["a"],"colour":1})");
   BOOST_TEST(unknown.status == 400u);
   BOOST_TEST(names_field(unknown, "colour"), unknown.body);
+  // Not UTF-8 (a lone surrogate, escaped), a '|' (the CSV list separator), null for a list.
+  auto lone = c->post(k_rules, R"({"name":"n","channel":"x\udc00y","utm_source":["a"]})");
+  BOOST_TEST(lone.status == 400u, lone.body);
+  BOOST_TEST(names_field(lone, "channel"), lone.body);
+  auto bar = c->post(k_rules, R"({"name":"n","channel":"X","utm_source":["a|b"]})");
+  BOOST_TEST(names_field(bar, "utm_source[0]"), bar.body);
+  auto null_list = c->post(k_rules, R"({"name":"n","channel":"X","utm_source":null})");
+  BOOST_TEST(names_field(null_list, "utm_source"), null_list.body);
+  auto latin1 = c->request("POST", "/channel-rules/import?account_id=acme",
+                           "name,channel,utm_source\r\ncaf\xe9,C,a\r\n",
+                           {{"Content-Type", "text/csv; charset=iso-8859-1"}});
+  BOOST_TEST(latin1.status == 415u, latin1.body);
+  auto raw =
+      c->request("POST", "/channel-rules/import?account_id=acme",
+                 "name,channel,utm_source\r\ncaf\xe9,C,a\r\n", {{"Content-Type", "text/csv"}});
+  BOOST_TEST(raw.status == 400u, raw.body);
+  BOOST_TEST(raw.body.find("not UTF-8") != std::string::npos, raw.body);
+  // A match type without a pattern is stored as the default.
+  auto typed =
+      c->post(k_rules, R"({"name":"typed","channel":"X","utm_source":["a"],"match_type":"regex"})");
+  BOOST_REQUIRE_MESSAGE(typed.status == 201u, typed.body);
+  BOOST_TEST(std::string(typed.json()["data"]["match_type"].GetString()) == "exact");
+  BOOST_REQUIRE(c->del("/channel-rules/1?account_id=acme").status == 204u);
   // Values are trimmed, lowercased and listed once.
   auto ok = c->post(k_rules, R"({"name":"Mail","channel":"Newsletter",
                                  "utm_medium":[" Email ","email","NEWSLETTER"]})");
   BOOST_REQUIRE_MESSAGE(ok.status == 201u, ok.body);
   auto d = ok.json()["data"].GetObject();
   BOOST_TEST(d["utm_medium"].Size() == 2u);
+  BOOST_TEST(d["id"].GetInt64() == 2);
   BOOST_TEST(std::string(d["utm_medium"][1].GetString()) == "newsletter");
   BOOST_TEST(std::string(d["click_id"].GetString()) == "any");
   BOOST_TEST(d["referrer_pattern"].IsNull());
@@ -83,9 +107,9 @@ BOOST_AUTO_TEST_CASE(channel_rules_are_validated_with_messages_naming_the_field)
   auto dup = c->post(k_rules, R"({"name":"Mail","channel":"Y","utm_source":["a"]})");
   BOOST_TEST(dup.status == 409u);
   BOOST_TEST(names_field(dup, "name"), dup.body);
-  auto emptied = c->patch("/channel-rules/1?account_id=acme", R"({"utm_medium":[]})");
+  auto emptied = c->patch("/channel-rules/2?account_id=acme", R"({"utm_medium":[]})");
   BOOST_TEST(emptied.status == 400u, emptied.body);
-  BOOST_TEST(c->get("/channel-rules/1?account_id=acme").json()["data"]["utm_medium"].Size() == 2u);
+  BOOST_TEST(c->get("/channel-rules/2?account_id=acme").json()["data"]["utm_medium"].Size() == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(channel_rules_decide_the_channel_and_travel_in_time) {
