@@ -4,9 +4,9 @@
 // conditions a visit's final answer must meet for it (every condition given must hold);
 // active rules are tried by priority (highest first, then lowest id), the first match
 // gives the channel, and the default channel group (domain/attribution/channels.hpp)
-// answers when none matches (docs/attribution.md, "Channels"). This header holds the model, its field
-// table and the match; parsing, patching, JSON and the stored encoding are derived from
-// the table (domain/rules/entities.hpp).
+// answers when none matches (docs/attribution.md, "Channels"). This header holds the model, its
+// field table and the match; parsing, patching, JSON and the stored encoding are derived from the
+// table (domain/rules/entities.hpp).
 
 #include <cstdint>
 #include <memory>
