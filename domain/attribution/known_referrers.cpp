@@ -1,8 +1,5 @@
 #include "domain/attribution/known_referrers.hpp"
 
-#include <array>
-#include <cstring>
-
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -215,30 +212,6 @@ const click_id* known_referrer_list::find_click_id(std::string_view name) const 
 
 const known_referrer* known_referrer_list::by_source(std::string_view source) const {
   if (source.empty() || source.size() > 253) return nullptr;
-  // The channel of every resolution asks this, mostly for the same few sources (a mapping's,
-  // a campaign's): each thread remembers its last answers, by a hash of the source.
-  struct cached {
-    const known_referrer_list* list = nullptr;
-    std::uint8_t size = 0;
-    char text[64];  // the source (no allocation on a miss)
-    const known_referrer* found = nullptr;
-  };
-  constexpr std::size_t k_slots = 256;
-  thread_local std::array<cached, k_slots> cache;
-  if (source.size() <= sizeof(cached::text)) {
-    cached& slot = cache[string_view_hash{}(source) % k_slots];
-    if (slot.list == this && std::string_view(slot.text, slot.size) == source) return slot.found;
-    const known_referrer* found = find_source(source);
-    slot.list = this;
-    slot.size = static_cast<std::uint8_t>(source.size());
-    std::memcpy(slot.text, source.data(), source.size());
-    slot.found = found;
-    return found;
-  }
-  return find_source(source);
-}
-
-const known_referrer* known_referrer_list::find_source(std::string_view source) const {
   char buf[253];  // lowercased without allocating: this runs for every resolution
   for (std::size_t i = 0; i < source.size(); ++i)
     buf[i] =

@@ -105,7 +105,6 @@ class known_referrer_list {
   };
 
   const known_referrer* host_lookup(std::string_view host) const;
-  const known_referrer* find_source(std::string_view source) const;  // by_source, uncached
 
   std::string version_;
   std::vector<list_origin> lists_;

@@ -498,11 +498,11 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
   std::vector<const channel_rule*> scratch;
   auto rules = s.channel_rules(scratch);
   std::string why_channel;
+  const channel_facts facts{
+      r.utms.source,   r.utms.medium,
+      r.utms.campaign, ref,
+      has_click,       v.landing_path.empty() ? std::string_view("/") : v.landing_path};
   if (!rules.empty()) {
-    channel_facts facts{
-        r.utms.source,   r.utms.medium,
-        r.utms.campaign, ref,
-        has_click,       v.landing_path.empty() ? std::string_view("/") : v.landing_path};
     for (const channel_rule* rule : rules) {
       if (!rule->matches(facts, &budget)) continue;
       r.channel_rule = rule;
@@ -547,10 +547,6 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
     explain->Key("why");
     write_string(*explain, why_channel);
     if (!rules.empty()) {
-      channel_facts facts{
-          r.utms.source,   r.utms.medium,
-          r.utms.campaign, ref,
-          has_click,       v.landing_path.empty() ? std::string_view("/") : v.landing_path};
       explain->Key("rules");
       explain->StartArray();
       for (const channel_rule* rule : rules) {

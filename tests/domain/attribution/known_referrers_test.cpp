@@ -166,4 +166,13 @@ BOOST_AUTO_TEST_CASE(a_deciding_entrys_own_category_counts_not_its_sources) {
   BOOST_TEST(c.channel == "Referral");
 }
 
+BOOST_AUTO_TEST_CASE(a_source_longer_than_any_host_has_no_category) {
+  const auto& list = known_referrer_list::builtin();
+  BOOST_TEST(list.by_source(std::string(253, 'a')) == nullptr);
+  BOOST_TEST(list.by_source(std::string(100000, 'g')) == nullptr);
+  BOOST_TEST(list.by_source("") == nullptr);
+  BOOST_REQUIRE(list.by_source("GOOGLE") != nullptr);
+  BOOST_TEST(list.by_source("m.facebook.com")->source == "facebook");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
