@@ -557,6 +557,18 @@ domain::result<domain::api_key> runtime::create_key_now(const domain::api_key_re
 
 store::cluster_log* runtime::cluster() const { return impl_->cluster_log.get(); }
 
+std::uint64_t runtime::cluster_applied() const {
+  if (!impl_->cluster_log) return 0;
+  std::lock_guard lock(impl_->catch_up_mu);
+  return impl_->cluster_applied;
+}
+
+void runtime::when_applied(std::uint64_t seq, std::function<void(bool)> fn) {
+  if (!impl_->records) return fn(true);
+  impl_->records->when_applied(
+      seq, [fn = std::move(fn)](const domain::result<std::uint64_t>& r) { fn(r.ok()); });
+}
+
 std::size_t runtime::live_accounts() const {
   std::shared_lock lock(impl_->mu);
   return impl_->accounts.size();

@@ -131,6 +131,11 @@ class runtime {
 
   // Cluster mode: the cluster's stream (null otherwise); it outlives the runtime's users.
   store::cluster_log* cluster() const;
+  // Cluster mode: the stream sequence this node's copy has applied, and `fn(true)` once it
+  // has applied `seq` (on the follower's thread, or at once); fn(false) when the node stops
+  // first. Embedded mode: 0, and fn(true) at once.
+  std::uint64_t cluster_applied() const;
+  void when_applied(std::uint64_t seq, std::function<void(bool)> fn);
 
   // Number of account actors alive.
   std::size_t live_accounts() const;

@@ -20,6 +20,9 @@ struct response {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   bool close = false;  // close the connection after sending
+  // Another node's answer (a forwarded write): sent as it came, with this node's
+  // rate-limit headers only.
+  bool forwarded = false;
 };
 
 // {"success":true,"data":<data_json>}; 204 has no body at all.

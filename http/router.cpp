@@ -1,5 +1,7 @@
 #include "http/router.hpp"
 
+#include <algorithm>
+
 namespace referrald::http {
 
 namespace {
@@ -61,6 +63,15 @@ void router::add(std::string pattern, method verb, handler fn, const route_spec&
   }
   r.etag = spec.etag;
   r.idempotent = spec.idempotent;
+  // Writes with the write role change one account's rules (named by account_id) or one
+  // brand's AI data (the path's first segment); API keys and snapshots take the admin role.
+  bool writes = verb != method::get && verb != method::head && verb != method::options &&
+                spec.access == domain::access::write;
+  if (writes && std::find(r.query.begin(), r.query.end(), "account_id") != r.query.end()) {
+    r.owner = owner_scope::account;
+  } else if (writes && r.pattern.starts_with("/{brand_id}/")) {
+    r.owner = owner_scope::brand;
+  }
   r.index = routes_.size();
   routes_.push_back(std::move(r));
 }

@@ -15,6 +15,10 @@
 
 namespace referrald::http {
 
+// Whose write a route makes, for the owners of cluster mode (docs/cluster.md "Owners"):
+// a node that does not own it sends the request to the node that does.
+enum class owner_scope { none, account, brand };
+
 struct route {
   std::string pattern;  // "/passthrough-referrers/{id}"
   // The pattern's segments ("passthrough-referrers", "{id}"), split once when added.
@@ -31,6 +35,8 @@ struct route {
   bool etag = false;
   // A creating POST: an Idempotency-Key makes its retries answer the first answer again.
   bool idempotent = false;
+  // Set by add(): a write of one account (account_id) or of one brand ({brand_id}).
+  owner_scope owner = owner_scope::none;
 };
 
 // How a route is declared beyond its pattern, method and handler.

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "domain/base/digest.hpp"
+#include "domain/base/ids.hpp"
 #include "domain/base/text.hpp"
 #include "http/access_log.hpp"
 #include "http/compute_pool.hpp"
@@ -33,6 +34,8 @@
 #include "http/request_head.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
+#include "store/cluster_forward.hpp"
+#include "store/cluster_membership.hpp"
 
 namespace referrald::http {
 
@@ -219,6 +222,14 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   timer_t drain_timer;
   std::atomic<bool> draining{false};
   std::atomic<std::size_t> live_sessions{0};
+  // Cluster mode with owners: who owns what, and the requests sent between owners.
+  std::unique_ptr<store::cluster_membership> members;
+  std::unique_ptr<store::cluster_forward> forwards;
+  std::thread leaving;  // leaves the members on stop (a request to the cluster)
+  std::atomic<std::size_t> next_forward_worker{0};
+
+  void serve_forwarded(store::cluster_forward::incoming in,
+                       store::cluster_forward::answer_fn answer);
 
   bool allowed_origin(std::string_view origin) const {
     for (const auto& o : options.cors_origins)
@@ -246,7 +257,24 @@ class session : public std::enable_shared_from_this<session> {
     if (!ec) remote_ = peer.address().to_string();
   }
 
+  // A write another node forwarded to this one as its owner (store/cluster_forward.hpp):
+  // no connection; the answer goes to `answer`, as the bytes of an HTTP response.
+  session(worker& w, std::shared_ptr<server::impl> srv, std::string remote,
+          std::function<void(std::string)> answer)
+      : socket_(w.ioc.get_executor()), worker_(w), srv_(std::move(srv)), buffer_(k_header_limit) {
+    ++srv_->live_sessions;
+    remote_ = std::move(remote);
+    answer_ = std::move(answer);
+    forwarded_in_ = true;
+  }
+
   ~session() {
+    if (answer_) {
+      answer_("HTTP/1.1 503 \r\nContent-Type: application/json\r\n\r\n" +
+              failure(domain::make_error(domain::errc::unavailable,
+                                         "the owner stopped before answering"))
+                  .body);
+    }
     counted_in_flight(false);
     if (--srv_->live_sessions == 0 && srv_->draining) {
       net::post(srv_->workers.front()->ioc, [srv = srv_] { srv->drain_timer.cancel(); });
@@ -259,8 +287,34 @@ class session : public std::enable_shared_from_this<session> {
     do_read();
   }
 
+  // Runs on the worker's thread: the forwarded request's bytes, read as a connection's
+  // would be (the header checked the same way), its body whole.
+  void start_forwarded(std::string request) {
+    worker_.sessions.emplace(this, weak_from_this());
+    rq_.emplace();
+    rq_->parser.emplace();
+    rq_->parser->header_limit(k_header_limit);
+    rq_->parser->body_limit(boost::none);
+    phase_ = phase::idle;
+    request_begins();
+    auto end = request.find("\r\n\r\n");
+    if (end == std::string::npos) {
+      return refuse_now(domain::make_error(domain::errc::bad_request,
+                                           "the forwarded request has no end of header"));
+    }
+    std::string_view head(request.data(), end + 4);
+    if (auto bad = read_request_head(*rq_->parser, head)) return refuse_now(std::move(*bad));
+    forwarded_body_ = request.substr(end + 4);
+    on_header();
+  }
+
   // Called by the worker's sweep: enforces the deadlines.
   void sweep(clock::time_point now) {
+    if (phase_ == phase::awaiting && owner_answer_ && now >= deadline_) {
+      // The owner answered and this node has not applied the write yet: answered anyway
+      // (Referrald-Min-Seq is there for a read that must see it).
+      return finish(std::move(*std::exchange(owner_answer_, std::nullopt)));
+    }
     if (phase_ == phase::awaiting) {
       if (now >= deadline_) {
         complete(generation_, failure(domain::make_error(
@@ -375,13 +429,19 @@ class session : public std::enable_shared_from_this<session> {
       return refuse(route_error());
     }
     auto denied = authenticate();
-    if (auto limited = rate_limit(denied.has_value() && denied->status == 401)) {
+    // A forwarded write was counted against the caller's budget by the node it came to.
+    if (auto limited = forwarded_in_ ? std::nullopt
+                                     : rate_limit(denied.has_value() && denied->status == 401)) {
       return refuse(std::move(*limited));
     }
     if (denied) return refuse(std::move(*denied));
     std::size_t limit = rq_->match.entry->body_limit;
     if (length && *length > limit) return refuse(too_large(limit));
     rq_->parser->body_limit(limit);
+    if (forwarded_in_) {
+      req.body() = std::move(forwarded_body_);
+      return dispatch();
+    }
     if (has_body && iequals(sv(req[bhttp::field::expect]), "100-continue")) {
       auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
                                                                        req.version());
@@ -584,6 +644,12 @@ class session : public std::enable_shared_from_this<session> {
             takes.empty() ? "is not a parameter of this endpoint, which takes none"
                           : "is not a parameter of this endpoint; it takes " + takes}})));
     }
+    if (auto owner = owner_elsewhere(r, ctx)) return forward(*owner, r, std::move(ctx));
+    run_here(r, std::move(ctx));
+  }
+
+  // The request's Idempotency-Key claimed (if any), then its handler, on this node.
+  void run_here(const route& r, request_ctx ctx) {
     auto claim = idempotency_claim();
     if (claim.refused) return finish(std::move(*claim.refused));
     if (claim.scope.empty()) return proceed(r, std::move(ctx));
@@ -602,6 +668,180 @@ class session : public std::enable_shared_from_this<session> {
                                               std::move(stored));
                            });
                          });
+  }
+
+  // The node that owns the account or brand this write changes, when it is another one.
+  std::optional<std::string> owner_elsewhere(const route& r, const request_ctx& ctx) const {
+    if (forwarded_in_ || !srv_->members || r.owner == owner_scope::none) return std::nullopt;
+    std::string scope;
+    if (r.owner == owner_scope::account) {
+      const std::string* id = ctx.query.get("account_id");
+      if (id == nullptr || !domain::is_valid_account_id(*id)) return std::nullopt;
+      scope = "account/" + *id;
+    } else {
+      if (ctx.params.empty()) return std::nullopt;
+      scope = "brand/" + ctx.params[0];
+    }
+    auto owners = srv_->members->owners();
+    auto p = srv_->members->partition_of(scope);
+    if (!owners || p >= owners->owner.size() || owners->mine[p] || owners->owner[p].empty()) {
+      return std::nullopt;
+    }
+    return owners->owner[p];
+  }
+
+  // The request as the owner reads it: the client's header fields without those of this
+  // connection, this request's id, and the body with its length.
+  std::string forwarded_request() {
+    auto& req = rq_->parser->get();
+    std::string out;
+    out.reserve(512 + req.body().size());
+    out += sv(req.method_string());
+    out += ' ';
+    out += rq_->target;
+    out += " HTTP/1.1\r\n";
+    for (const auto& f : req) {
+      switch (f.name()) {
+        case bhttp::field::connection:
+        case bhttp::field::keep_alive:
+        case bhttp::field::transfer_encoding:
+        case bhttp::field::te:
+        case bhttp::field::expect:
+        case bhttp::field::upgrade:
+        case bhttp::field::content_length:
+        case bhttp::field::proxy_connection:
+          continue;
+        default:
+          break;
+      }
+      if (iequals(sv(f.name_string()), "X-Request-Id")) continue;
+      out += sv(f.name_string());
+      out += ": ";
+      out += sv(f.value());
+      out += "\r\n";
+    }
+    out += "X-Request-Id: " + request_id() + "\r\n";
+    out += "Content-Length: " + std::to_string(req.body().size()) + "\r\n\r\n";
+    out += req.body();
+    return out;
+  }
+
+  // Sends the write to its owner: its answer is this request's, once this node has applied
+  // the write; when no owner takes it, the write is made here.
+  void forward(const std::string& owner, const route& r, request_ctx ctx) {
+    std::uint64_t gen = ++generation_;
+    phase_ = phase::awaiting;
+    auto take = srv_->options.forward_take_timeout;
+    auto answer = srv_->options.request_timeout + std::chrono::seconds(1);
+    deadline_ = clock::now() + take + answer + std::chrono::seconds(1);
+    auto waiting = std::make_shared<request_ctx>(std::move(ctx));
+    srv_->forwards->send(
+        owner, forwarded_request(), remote_, take, answer,
+        [self = shared_from_this(), gen, &r, waiting](store::cluster_forward::result res) {
+          net::dispatch(self->worker_.ioc,
+                        [self, gen, &r, waiting, res = std::move(res)]() mutable {
+                          self->on_forwarded(gen, r, std::move(*waiting), std::move(res));
+                        });
+        });
+  }
+
+  void on_forwarded(std::uint64_t gen, const route& r, request_ctx ctx,
+                    store::cluster_forward::result res) {
+    if (gen != generation_ || phase_ != phase::awaiting) return;  // answered 503 meanwhile
+    using outcome = store::cluster_forward::outcome;
+    if (res.how == outcome::not_taken) {
+      infra::metrics().cluster_forward_fallbacks.fetch_add(1, std::memory_order_relaxed);
+      return run_here(r, std::move(ctx));
+    }
+    if (res.how == outcome::timed_out) {
+      infra::metrics().cluster_forward_timeouts.fetch_add(1, std::memory_order_relaxed);
+      response busy = failure(domain::make_error(
+          domain::errc::unavailable,
+          "the node that owns this write took it and did not answer in time; it may or may not "
+          "have taken effect"));
+      busy.headers.emplace_back("Retry-After", "1");
+      return finish(std::move(busy));
+    }
+    infra::metrics().cluster_forwarded.fetch_add(1, std::memory_order_relaxed);
+    auto answered = read_forwarded_response(res.response);
+    if (!answered) {
+      return finish(failure(
+          domain::make_error(domain::errc::internal, "the owner's answer could not be read")));
+    }
+    // Answered once this node has applied the write too, as when it writes itself: a read
+    // sent here next finds it (within 2 s; after that the answer goes out regardless).
+    deadline_ = clock::now() + std::chrono::seconds(2);
+    std::uint64_t seq = 0;
+    for (const auto& [name, value] : answered->headers) {
+      if (iequals(name, "Referrald-Seq"))
+        std::from_chars(value.data(), value.data() + value.size(), seq);
+    }
+    const std::string* account = ctx.query.get("account_id");
+    if (r.owner == owner_scope::account && seq != 0 && account != nullptr) {
+      if (auto view = srv_->runtime.view(*account); view && view->seq() >= seq) {
+        return finish(std::move(*answered));
+      }
+      owner_answer_ = std::move(*answered);
+      srv_->runtime.tell(
+          *account, actors::await_loaded_req{
+                        actors::make_reply([self = shared_from_this(), gen](actors::api_result) {
+                          net::dispatch(self->worker_.ioc,
+                                        [self, gen] { self->answer_owner(gen); });
+                        }),
+                        seq});
+      return;
+    }
+    if (res.applied <= srv_->runtime.cluster_applied()) return finish(std::move(*answered));
+    owner_answer_ = std::move(*answered);
+    srv_->runtime.when_applied(res.applied, [self = shared_from_this(), gen](bool) {
+      net::dispatch(self->worker_.ioc, [self, gen] { self->answer_owner(gen); });
+    });
+  }
+
+  void answer_owner(std::uint64_t gen) {
+    if (gen != generation_ || phase_ != phase::awaiting || !owner_answer_) return;
+    finish(std::move(*std::exchange(owner_answer_, std::nullopt)));
+  }
+
+  // The owner's answer (store/cluster_forward.hpp): a status line, header fields, a blank
+  // line and the body.
+  static std::optional<response> read_forwarded_response(std::string_view bytes) {
+    response r;
+    r.forwarded = true;
+    r.content_type.clear();
+    auto eol = bytes.find("\r\n");
+    if (eol == std::string_view::npos || eol < 12 || !bytes.starts_with("HTTP/1.1 ")) {
+      return std::nullopt;
+    }
+    unsigned status = 0;
+    auto [end, ec] = std::from_chars(bytes.data() + 9, bytes.data() + 12, status);
+    if (ec != std::errc() || end != bytes.data() + 12 || status < 100 || status > 599) {
+      return std::nullopt;
+    }
+    r.status = status;
+    std::size_t at = eol + 2;
+    for (;;) {
+      auto next = bytes.find("\r\n", at);
+      if (next == std::string_view::npos) return std::nullopt;
+      if (next == at) {
+        at += 2;
+        break;
+      }
+      std::string_view line = bytes.substr(at, next - at);
+      auto colon = line.find(':');
+      if (colon == std::string_view::npos) return std::nullopt;
+      std::string_view name = line.substr(0, colon), value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ')
+        value.remove_prefix(1);
+      if (iequals(name, "Content-Type")) {
+        r.content_type = value;
+      } else {
+        r.headers.emplace_back(std::string(name), std::string(value));
+      }
+      at = next + 2;
+    }
+    r.body = bytes.substr(at);
+    return r;
   }
 
   // The rest of a request once its Idempotency-Key (if any) is claimed: the handler runs,
@@ -801,6 +1041,7 @@ class session : public std::enable_shared_from_this<session> {
   // for a GET whose If-None-Match names it), the caller's rate-limit state, and CORS
   // headers for an allowed origin.
   void decorate(response& resp) {
+    if (resp.forwarded) return rate_headers(resp);
     auto& req = rq_->parser->get();
     const std::string& id = request_id();
     resp.headers.emplace_back("X-Request-Id", id);
@@ -828,11 +1069,7 @@ class session : public std::enable_shared_from_this<session> {
       }
       resp.headers.emplace_back("ETag", std::move(tag));
     }
-    if (rq_->rate) {
-      resp.headers.emplace_back("RateLimit-Limit", std::to_string(rq_->rate->limit));
-      resp.headers.emplace_back("RateLimit-Remaining", std::to_string(rq_->rate->remaining));
-      resp.headers.emplace_back("RateLimit-Reset", std::to_string(rq_->rate->reset));
-    }
+    rate_headers(resp);
     if (rq_->match.kind == router::match::found && rq_->match.entry->pattern == "/openapi.json") {
       // The API's description is public: any page (an OpenAPI viewer) may read it.
       resp.headers.emplace_back("Access-Control-Allow-Origin", "*");
@@ -844,6 +1081,13 @@ class session : public std::enable_shared_from_this<session> {
         resp.headers.emplace_back("Vary", "Origin");
       }
     }
+  }
+
+  void rate_headers(response& resp) {
+    if (!rq_->rate) return;
+    resp.headers.emplace_back("RateLimit-Limit", std::to_string(rq_->rate->limit));
+    resp.headers.emplace_back("RateLimit-Remaining", std::to_string(rq_->rate->remaining));
+    resp.headers.emplace_back("RateLimit-Reset", std::to_string(rq_->rate->reset));
   }
 
   // The access log line, and the process log's lines for server errors (warn) and, at
@@ -898,6 +1142,19 @@ class session : public std::enable_shared_from_this<session> {
                                         resp.status, seconds);
     } else {
       srv_->metrics.record(srv_->metrics.unmatched(), resp.status, seconds);
+    }
+    if (answer_) {
+      // A forwarded write: the answer goes back to the node it came from.
+      infra::metrics().cluster_forwards_served.fetch_add(1, std::memory_order_relaxed);
+      std::string out = "HTTP/1.1 " + std::to_string(resp.status) + " \r\n";
+      if (!resp.content_type.empty()) out += "Content-Type: " + resp.content_type + "\r\n";
+      for (const auto& [name, value] : resp.headers)
+        out += name + ": " + value + "\r\n";
+      out += "\r\n";
+      out += resp.body;
+      std::exchange(answer_, nullptr)(std::move(out));
+      phase_ = phase::closed;
+      return;
     }
     unsigned version = req.version() == 10 ? 10 : 11;
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
@@ -1005,6 +1262,12 @@ class session : public std::enable_shared_from_this<session> {
   std::array<char, 16 * 1024> drain_buffer_;
   std::size_t lingered_ = 0;
   std::optional<request_state> rq_;  // the request being read or answered
+  // A write forwarded here by another node: its body, and where its answer goes.
+  bool forwarded_in_ = false;
+  std::string forwarded_body_;
+  std::function<void(std::string)> answer_;
+  // A write this node forwarded: the owner's answer, while this node applies the write.
+  std::optional<response> owner_answer_;
 };
 
 // Runs a worker's event loop until it is stopped. An exception that escapes a handler
@@ -1084,8 +1347,30 @@ void server::impl::wait_for_signal() {
   });
 }
 
+void server::impl::serve_forwarded(store::cluster_forward::incoming in,
+                                   store::cluster_forward::answer_fn answer) {
+  worker& w = *workers[next_forward_worker++ % workers.size()];
+  net::post(w.ioc, [self = shared_from_this(), &w, in = std::move(in),
+                    answer = std::move(answer)]() mutable {
+    // The answer carries what this node had applied when it answered: the node that sent
+    // the write waits until it has applied as much before it answers its client.
+    auto rt = &self->runtime;
+    auto s = std::make_shared<session>(w, self, std::move(in.remote),
+                                       [rt, answer = std::move(answer)](std::string bytes) {
+                                         answer(std::move(bytes), rt->cluster_applied());
+                                       });
+    s->start_forwarded(std::move(in.request));
+  });
+}
+
 void server::impl::begin_stop() {
   if (draining.exchange(true)) return;
+  if (members) {
+    // Out of the members first: the others own this node's accounts from now on, and what
+    // they send here finds no one and is written by themselves. What was taken is answered.
+    if (forwards) forwards->stop_serving();
+    leaving = std::thread([self = shared_from_this()] { self->members->leave(); });
+  }
   beast::error_code ec;
   acceptor.close(ec);
   signals.cancel(ec);
@@ -1132,10 +1417,33 @@ server::server(server_options options, actors::runtime& runtime)
     throw std::runtime_error("cannot listen on " + i.options.host + ":" +
                              std::to_string(i.options.port) + ": " + ec.message());
   }
+  if (i.options.owners_cluster != nullptr) {
+    store::membership_options mo;
+    mo.node = i.options.node_name;
+    mo.partitions = i.options.partitions;
+    auto joined = store::cluster_membership::join(*i.options.owners_cluster, mo);
+    if (!joined)
+      throw std::runtime_error("cannot join the cluster's members: " + joined.err().message);
+    i.members = std::move(*joined);
+    auto opened = store::cluster_forward::open(*i.options.owners_cluster, i.members->node());
+    if (!opened) throw std::runtime_error(opened.err().message);
+    i.forwards = std::move(*opened);
+    auto served = i.forwards->serve(
+        [weak = std::weak_ptr<impl>(impl_)](store::cluster_forward::incoming in,
+                                            store::cluster_forward::answer_fn answer) {
+          if (auto self = weak.lock())
+            return self->serve_forwarded(std::move(in), std::move(answer));
+        });
+    if (!served) throw std::runtime_error(served.err().message);
+  }
 }
 
 server::~server() {
   impl_->draining = true;
+  if (impl_->leaving.joinable()) impl_->leaving.join();
+  if (impl_->forwards) impl_->forwards->stop_serving();
+  impl_->forwards.reset();  // what still waits for an owner is answered (posted, not run)
+  impl_->members.reset();
   impl_->stop_all();
   impl_->compute.stop();
 }

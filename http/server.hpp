@@ -54,6 +54,14 @@ struct server_options {
   store::db* idempotency_store = nullptr;
   // Cluster mode: Idempotency-Key records are the cluster's (http/idempotency.hpp).
   store::cluster_log* idempotency_cluster = nullptr;
+  // Cluster mode: owners (docs/cluster.md "Owners"). This node joins the cluster's members
+  // under `node_name`, and sends each write of an account or a brand it does not own to its
+  // owner, whose answer it returns; null: it writes every account itself.
+  store::cluster_log* owners_cluster = nullptr;
+  std::string node_name;
+  std::uint32_t partitions = 64;  // for a cluster that has no number yet
+  // How long an owner may take to take a forwarded write before this node writes itself.
+  std::chrono::milliseconds forward_take_timeout{1000};
 };
 
 class server {

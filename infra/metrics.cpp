@@ -195,6 +195,23 @@ void process_metrics::render(std::string& out) const {
           "Cluster mode: requests made again because another node's write to their account "
           "came first.",
           cluster_writes_beaten.load());
+  gauge(out, "referrald_cluster_members", "Cluster mode: the live nodes this node sees.",
+        cluster_members.load());
+  gauge(out, "referrald_cluster_partitions_owned",
+        "Cluster mode: the partitions of accounts this node owns (writes them itself).",
+        cluster_partitions_owned.load());
+  counter(out, "referrald_cluster_forwarded_total",
+          "Cluster mode: writes sent to their account's owner and answered by it.",
+          cluster_forwarded.load());
+  counter(out, "referrald_cluster_forward_fallbacks_total",
+          "Cluster mode: writes this node made itself because no owner took them.",
+          cluster_forward_fallbacks.load());
+  counter(out, "referrald_cluster_forward_timeouts_total",
+          "Cluster mode: writes an owner took and did not answer in time (answered 503).",
+          cluster_forward_timeouts.load());
+  counter(out, "referrald_cluster_forwards_served_total",
+          "Cluster mode: writes this node answered as their owner for another node.",
+          cluster_forwards_served.load());
   histogram(out, "referrald_store_commit_seconds",
             "Time of one synced group commit: the write-ahead log append and its fsync.",
             store_commit_seconds);

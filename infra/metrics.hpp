@@ -91,6 +91,16 @@ struct process_metrics {
   // Cluster mode: requests made again because another node's write to their account came
   // first (each is checked again against the new state, then written).
   std::atomic<std::uint64_t> cluster_writes_beaten{0};
+  // Cluster mode, owners (docs/cluster.md "Owners"): the live nodes and the partitions this
+  // node owns; writes this node sent to their owner and got its answer for, writes it made
+  // itself because no owner took them, writes an owner took and did not answer in time,
+  // and writes this node answered for another node.
+  std::atomic<std::int64_t> cluster_members{0};
+  std::atomic<std::int64_t> cluster_partitions_owned{0};
+  std::atomic<std::uint64_t> cluster_forwarded{0};
+  std::atomic<std::uint64_t> cluster_forward_fallbacks{0};
+  std::atomic<std::uint64_t> cluster_forward_timeouts{0};
+  std::atomic<std::uint64_t> cluster_forwards_served{0};
   // HTTP requests read and not yet answered.
   std::atomic<std::int64_t> http_requests_in_flight{0};
   // HTTP request bodies and response bodies, in bytes (1 B to 64 MiB, by powers of 4).

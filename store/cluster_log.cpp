@@ -22,6 +22,7 @@
 #include "domain/base/codec.hpp"
 #include "domain/base/digest.hpp"
 #include "infra/log.hpp"
+#include "store/cluster_native.hpp"
 
 namespace referrald::store {
 
@@ -1001,6 +1002,10 @@ struct cluster_log::impl {
 };
 
 cluster_log::cluster_log(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+natsConnection* cluster_native::connection(cluster_log& log) { return log.impl_->nc; }
+jsCtx* cluster_native::jetstream(cluster_log& log) { return log.impl_->js; }
+const cluster_options& cluster_native::options(cluster_log& log) { return log.impl_->options; }
 
 cluster_log::~cluster_log() = default;
 

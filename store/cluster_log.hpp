@@ -156,6 +156,8 @@ struct cluster_options {
   bool create = true;  // make the stream when the cluster has none (readers: false)
 };
 
+struct cluster_native;
+
 class cluster_log {
  public:
   // Connects (retrying in the background while no server answers) and makes sure the
@@ -323,6 +325,7 @@ class cluster_log {
   static bool newer_release(const domain::error& e);
 
  private:
+  friend struct cluster_native;  // store/cluster_native.hpp
   struct impl;
   explicit cluster_log(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;

@@ -84,6 +84,9 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
   --cluster-wait SECONDS
                          how long a starting node waits for the cluster to answer and
                          elect the stream's leader before giving up (default 30)
+  --cluster-partitions N the partitions accounts hash onto, each written by one owner
+                         node (1-65536; default 64): fixed by the first node of a new
+                         cluster, read by every other (docs/cluster.md "Owners")
   --log-level LEVEL      error, warn, info or debug (default info): info has account
                          loads and unloads and start-up; warn has server errors (5xx)
                          with their request id; debug adds a line per request
@@ -148,6 +151,7 @@ struct config {
   std::string node_name;
   std::size_t cluster_replicas = 0;  // 0: the cluster's size, at most 3
   std::size_t cluster_wait_seconds = 30;
+  std::size_t cluster_partitions = 64;
 };
 
 // Where the option being read comes from, when it is a line of the --config file.
@@ -326,6 +330,8 @@ void set_option(config& c, std::string_view name, std::string_view value) {
     c.cluster_replicas = parse_count("--cluster-replicas", value, 1, 5);
   } else if (name == "cluster-wait") {
     c.cluster_wait_seconds = parse_count("--cluster-wait", value, 1, 3600);
+  } else if (name == "cluster-partitions") {
+    c.cluster_partitions = parse_count("--cluster-partitions", value, 1, 65536);
   } else {
     fail("unknown option --" + std::string(name) + " (see --help)");
   }
@@ -408,7 +414,8 @@ config parse(int argc, char** argv) {
                            "cluster",
                            "node-name",
                            "cluster-replicas",
-                           "cluster-wait"}) {
+                           "cluster-wait",
+                           "cluster-partitions"}) {
     std::string var = "REFERRALD_";
     for (const char* p = name; *p != '\0'; ++p) {
       var += *p == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
@@ -681,6 +688,11 @@ int main(int argc, char** argv) {
     sopts.cors_origins = cfg.cors_origins;
     sopts.idempotency_store = db.get();
     sopts.idempotency_cluster = runtime.cluster();
+    if (runtime.cluster() != nullptr) {
+      sopts.owners_cluster = runtime.cluster();
+      sopts.node_name = ropts.cluster->node_name;
+      sopts.partitions = static_cast<std::uint32_t>(cfg.cluster_partitions);
+    }
     http::server server(sopts, runtime);
     serving_now = &server;
     if (copy_diverged.load()) server.stop();

@@ -1,0 +1,77 @@
+#pragma once
+
+// Writes sent to their owner (cluster mode, docs/cluster.md "Owners"), over NATS
+// request/reply on the cluster's servers:
+//
+//   subject  := "referrald-fwd." stream "." node    (node: the owner's member name,
+//                                                    store/cluster_membership.hpp; the
+//                                                    owner subscribes to its own)
+//   request  := an HTTP/1.1 request: request line, the client's header fields without
+//               those of its connection (Connection, Keep-Alive, Transfer-Encoding, TE,
+//               Expect, Upgrade), a Content-Length, the body;
+//               NATS header "Referrald-Remote": the client's address
+//   replies  := at once, an empty message with NATS header "Referrald-Forward: taken";
+//               then the answer: an HTTP/1.1 response (status line, header fields,
+//               Content-Length, body) with NATS header "Referrald-Applied": the stream
+//               sequence the owner had applied when it answered
+//
+// The sender tells three outcomes apart: answered; not taken (no node subscribed — the
+// owner is gone or stopping — or no "taken" within the short bound: nothing ran, the
+// sender may write itself); and taken but not answered in time (it may or may not have
+// run). Replies come to one inbox subscription of the sender ("_INBOX." nuid "." token).
+//
+// Thread-safe. Callbacks run on NATS delivery threads or the timer's; they must be quick.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "domain/base/result.hpp"
+
+namespace referrald::store {
+
+class cluster_log;
+
+class cluster_forward {
+ public:
+  // Subscribes the reply inbox and, for `node` (a member name), the node's subject.
+  static domain::result<std::unique_ptr<cluster_forward>> open(cluster_log& log,
+                                                               const std::string& node);
+  ~cluster_forward();
+  cluster_forward(const cluster_forward&) = delete;
+  cluster_forward& operator=(const cluster_forward&) = delete;
+
+  // A request for this node, and how to answer it (once, from any thread).
+  struct incoming {
+    std::string request;  // the HTTP request's bytes
+    std::string remote;   // the client's address
+  };
+  using answer_fn = std::function<void(std::string response, std::uint64_t applied)>;
+  using serve_fn = std::function<void(incoming, answer_fn)>;
+  // Takes this node's requests with `fn` (on a delivery thread: it must hand them off).
+  domain::status serve(serve_fn fn);
+  // Stops taking requests (those already delivered are still passed on). Idempotent.
+  void stop_serving();
+
+  enum class outcome { answered, not_taken, timed_out };
+  struct result {
+    outcome how = outcome::not_taken;
+    std::string response;  // the HTTP response's bytes, when answered
+    std::uint64_t applied = 0;
+  };
+  // Sends `request` to `node`: `done` once, with what came of it. `take_within` bounds the
+  // wait for "taken", `answer_within` the wait for the answer after it.
+  void send(const std::string& node, std::string_view request, std::string_view remote,
+            std::chrono::milliseconds take_within, std::chrono::milliseconds answer_within,
+            std::function<void(result)> done);
+
+ private:
+  struct impl;
+  explicit cluster_forward(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace referrald::store

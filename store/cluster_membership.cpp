@@ -1,0 +1,370 @@
+#include "store/cluster_membership.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "domain/base/clock.hpp"
+#include "infra/log.hpp"
+#include "infra/metrics.hpp"
+#include "store/cluster_native.hpp"
+
+namespace referrald::store {
+
+namespace {
+
+constexpr std::string_view k_node_prefix = "node.";
+constexpr const char* k_partitions_key = "partitions";
+
+std::uint64_t fnv1a64(std::string_view s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+std::uint64_t mix64(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+domain::error kv_error(std::string_view what, natsStatus s, jsErrCode code = jsErrCode(0)) {
+  std::string message =
+      "the cluster's membership bucket: " + std::string(what) + ": " + natsStatus_GetText(s);
+  if (code != 0) message += " (JetStream error " + std::to_string(static_cast<int>(code)) + ")";
+  return domain::make_error(domain::errc::unavailable, message);
+}
+
+// Binds the bucket, or makes it with `cfg` when the cluster has none.
+domain::result<kvStore*> bucket(jsCtx* js, kvConfig& cfg) {
+  kvStore* kv = nullptr;
+  natsStatus s = js_KeyValue(&kv, js, cfg.Bucket);
+  if (s == NATS_OK) return kv;
+  s = js_CreateKeyValue(&kv, js, &cfg);
+  if (s == NATS_OK) return kv;
+  // Another node made it meanwhile.
+  if (js_KeyValue(&kv, js, cfg.Bucket) == NATS_OK) return kv;
+  return kv_error(std::string("opening ") + cfg.Bucket, s);
+}
+
+}  // namespace
+
+struct cluster_membership::impl {
+  cluster_log* log = nullptr;
+  kvStore* nodes = nullptr;
+  kvWatcher* watcher = nullptr;
+  std::string key;  // "node.<name>"
+  std::string value;
+  cluster_membership* owner = nullptr;
+  std::function<void(const table&)> on_change;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::atomic<bool> left{false};
+  std::thread thread;
+
+  // The watch's view: node -> when its key was last put (steady clock).
+  std::map<std::string, std::chrono::steady_clock::time_point> seen;
+  std::chrono::steady_clock::time_point last_entry{};
+  std::vector<std::string> live;  // as last published
+
+  ~impl() {
+    if (watcher != nullptr) {
+      kvWatcher_Stop(watcher);
+      kvWatcher_Destroy(watcher);
+    }
+    if (nodes != nullptr) kvStore_Destroy(nodes);
+  }
+
+  void put() {
+    std::uint64_t rev = 0;
+    natsStatus s = kvStore_PutString(&rev, nodes, key.c_str(), value.c_str());
+    if (s != NATS_OK) {
+      infra::log(infra::log_level::debug,
+                 std::string("membership: cannot put ") + key + ": " + natsStatus_GetText(s));
+    }
+  }
+
+  bool watch() {
+    if (watcher != nullptr) {
+      kvWatcher_Stop(watcher);
+      kvWatcher_Destroy(watcher);
+      watcher = nullptr;
+    }
+    kvWatchOptions wo;
+    kvWatchOptions_Init(&wo);
+    natsStatus s = kvStore_Watch(&watcher, nodes, "node.>", &wo);
+    if (s != NATS_OK) {
+      watcher = nullptr;
+      return false;
+    }
+    last_entry = std::chrono::steady_clock::now();
+    return true;
+  }
+
+  // Takes what the watch has for at most `wait`.
+  void take(std::chrono::milliseconds wait) {
+    if (watcher == nullptr && !watch()) return;
+    kvEntry* e = nullptr;
+    natsStatus s = kvWatcher_Next(&e, watcher, wait.count());
+    auto now = std::chrono::steady_clock::now();
+    if (s == NATS_TIMEOUT) return;
+    if (s != NATS_OK) {
+      watch();
+      return;
+    }
+    last_entry = now;
+    if (e == nullptr) return;  // the end of the values the bucket had
+    std::string_view k = kvEntry_Key(e);
+    if (k.starts_with(k_node_prefix)) {
+      std::string name(k.substr(k_node_prefix.size()));
+      if (kvEntry_Operation(e) == kvOp_Put) {
+        // A value put before the watch began is as old as the bucket says.
+        auto age_ns = domain::now_ms() * 1000000 - kvEntry_Created(e);
+        auto age = std::chrono::nanoseconds(std::max<std::int64_t>(0, age_ns));
+        seen[name] = now - std::chrono::duration_cast<std::chrono::steady_clock::duration>(age);
+      } else {
+        seen.erase(name);
+      }
+    }
+    kvEntry_Destroy(e);
+  }
+
+  std::vector<std::string> live_now(std::chrono::milliseconds ttl) {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<std::string> out;
+    for (auto it = seen.begin(); it != seen.end();) {
+      if (now - it->second > ttl) {
+        it = seen.erase(it);
+      } else {
+        out.push_back(it->first);
+        ++it;
+      }
+    }
+    std::string self = key.substr(k_node_prefix.size());
+    if (left) {
+      std::erase(out, self);
+    } else if (std::find(out.begin(), out.end(), self) == out.end()) {
+      out.push_back(self);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  void run(const membership_options& o) {
+    auto next_put = std::chrono::steady_clock::now() + o.heartbeat;
+    for (;;) {
+      {
+        std::unique_lock lock(mu);
+        if (stopping) return;
+      }
+      auto now = std::chrono::steady_clock::now();
+      if (!left && now >= next_put) {
+        put();
+        next_put = now + o.heartbeat;
+      }
+      take(std::chrono::milliseconds(200));
+      // The node's own puts come back through the watch every heartbeat: a watch silent
+      // for three of them was lost (a reconnection) and is made again.
+      if (!left && std::chrono::steady_clock::now() - last_entry > 3 * o.heartbeat) watch();
+      if (left) continue;  // leave() published the last table
+      auto nodes_now = live_now(o.ttl);
+      if (nodes_now != live) {
+        live = nodes_now;
+        owner->publish(live);
+      }
+    }
+  }
+};
+
+cluster_membership::cluster_membership(std::unique_ptr<impl> p, membership_options o,
+                                       std::uint32_t partitions)
+    : impl_(std::move(p)), options_(std::move(o)), partitions_(partitions) {
+  impl_->owner = this;
+}
+
+cluster_membership::~cluster_membership() {
+  leave();
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+domain::result<std::unique_ptr<cluster_membership>> cluster_membership::join(cluster_log& log,
+                                                                             membership_options o) {
+  jsCtx* js = cluster_native::jetstream(log);
+  const auto& lo = cluster_native::options(log);
+  int replicas = std::max(1, log.wanted_replicas());
+
+  std::string config_name = lo.stream + "_CONFIG";
+  kvConfig cc;
+  kvConfig_Init(&cc);
+  cc.Bucket = config_name.c_str();
+  cc.History = 1;
+  cc.StorageType = js_FileStorage;
+  cc.Replicas = replicas;
+  auto config = bucket(js, cc);
+  if (!config) return std::move(config).err();
+  std::uint32_t partitions = o.partitions;
+  {
+    // The first node fixes the number for the cluster; the others read it.
+    std::string asked = std::to_string(o.partitions);
+    std::uint64_t rev = 0;
+    kvStore_CreateString(&rev, *config, k_partitions_key, asked.c_str());
+    kvEntry* e = nullptr;
+    natsStatus s = kvStore_Get(&e, *config, k_partitions_key);
+    if (s != NATS_OK) {
+      kvStore_Destroy(*config);
+      return kv_error("reading the number of partitions", s);
+    }
+    std::string stored = kvEntry_ValueString(e);
+    kvEntry_Destroy(e);
+    kvStore_Destroy(*config);
+    unsigned long n = 0;
+    try {
+      n = std::stoul(stored);
+    } catch (...) {
+      n = 0;
+    }
+    if (n == 0 || n > 65536) {
+      return domain::make_error(domain::errc::internal,
+                                "the cluster's number of partitions is not a number from 1 to "
+                                "65536: '" +
+                                    stored + "'");
+    }
+    partitions = static_cast<std::uint32_t>(n);
+    if (partitions != o.partitions) {
+      infra::log(infra::log_level::warn, "the cluster has " + std::to_string(partitions) +
+                                             " partitions (--cluster-partitions " +
+                                             std::to_string(o.partitions) +
+                                             " applies only to a new cluster)");
+    }
+  }
+
+  auto p = std::make_unique<impl>();
+  p->log = &log;
+  std::string nodes_name = lo.stream + "_NODES";
+  kvConfig nc;
+  kvConfig_Init(&nc);
+  nc.Bucket = nodes_name.c_str();
+  nc.History = 1;
+  nc.StorageType = js_FileStorage;
+  nc.Replicas = replicas;
+  nc.TTL = std::chrono::duration_cast<std::chrono::nanoseconds>(o.ttl).count();
+  auto nodes = bucket(js, nc);
+  if (!nodes) return std::move(nodes).err();
+  p->nodes = *nodes;
+  o.node = member_name(o.node);
+  p->key = std::string(k_node_prefix) + o.node;
+  p->value = "{\"node\":\"" + o.node + "\",\"since_ms\":" + std::to_string(domain::now_ms()) + "}";
+  std::uint64_t rev = 0;
+  natsStatus s = kvStore_PutString(&rev, p->nodes, p->key.c_str(), p->value.c_str());
+  if (s != NATS_OK) return kv_error("putting this node's key", s);
+  if (!p->watch()) return kv_error("watching the bucket", NATS_ERR);
+
+  std::unique_ptr<cluster_membership> m(new cluster_membership(std::move(p), o, partitions));
+  impl& i = *m->impl_;
+  // The values the bucket has (up to the end marker, or half a second).
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  while (std::chrono::steady_clock::now() < until) {
+    auto before = i.last_entry;
+    i.take(std::chrono::milliseconds(100));
+    if (i.last_entry == before) break;  // nothing more came
+  }
+  i.live = i.live_now(o.ttl);
+  m->publish(i.live);
+  i.thread = std::thread([&i, o] { i.run(o); });
+  return m;
+}
+
+std::string cluster_membership::member_name(std::string_view node) {
+  std::string out;
+  for (char c : node) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_';
+    out += ok ? c : '_';
+  }
+  if (out.empty()) out = "_";
+  return out;
+}
+
+std::uint32_t cluster_membership::partition_of(std::string_view scope, std::uint32_t partitions) {
+  return static_cast<std::uint32_t>(fnv1a64(scope) % partitions);
+}
+
+std::string cluster_membership::owner_among(const std::vector<std::string>& nodes,
+                                            std::uint32_t partition) {
+  std::string best;
+  std::uint64_t best_weight = 0;
+  std::uint64_t salt = (static_cast<std::uint64_t>(partition) + 1) * 0x9e3779b97f4a7c15ULL;
+  for (const auto& n : nodes) {
+    std::uint64_t w = mix64(fnv1a64(n) ^ salt);
+    if (best.empty() || w > best_weight || (w == best_weight && n < best)) {
+      best = n;
+      best_weight = w;
+    }
+  }
+  return best;
+}
+
+bool cluster_membership::owns(std::uint32_t partition) const {
+  auto t = table_.load();
+  return t && partition < t->mine.size() && t->mine[partition];
+}
+
+void cluster_membership::on_change(std::function<void(const table&)> fn) {
+  std::lock_guard lock(publish_mu_);
+  impl_->on_change = std::move(fn);
+  if (auto t = table_.load(); t && impl_->on_change) impl_->on_change(*t);
+}
+
+void cluster_membership::publish(std::vector<std::string> nodes) {
+  std::lock_guard lock(publish_mu_);
+  auto t = std::make_shared<table>();
+  t->owner.resize(partitions_);
+  t->mine.resize(partitions_);
+  std::size_t mine = 0;
+  for (std::uint32_t p = 0; p < partitions_; ++p) {
+    t->owner[p] = owner_among(nodes, p);
+    t->mine[p] = t->owner[p] == options_.node;
+    mine += t->mine[p] ? 1 : 0;
+  }
+  t->nodes = std::move(nodes);
+  infra::metrics().cluster_members.store(static_cast<std::int64_t>(t->nodes.size()));
+  infra::metrics().cluster_partitions_owned.store(static_cast<std::int64_t>(mine));
+  std::string names;
+  for (const auto& n : t->nodes)
+    names += (names.empty() ? "" : ", ") + n;
+  infra::log(infra::log_level::info, "cluster members: " + names + "; this node owns " +
+                                         std::to_string(mine) + " of " +
+                                         std::to_string(partitions_) + " partitions");
+  table_.store(t);
+  if (impl_->on_change) impl_->on_change(*t);
+}
+
+void cluster_membership::leave() {
+  if (impl_->left.exchange(true)) return;
+  natsStatus s = kvStore_Delete(impl_->nodes, impl_->key.c_str());
+  if (s != NATS_OK) {
+    infra::log(infra::log_level::warn, std::string("membership: cannot delete this node's key (the "
+                                                   "others drop it within the TTL): ") +
+                                           natsStatus_GetText(s));
+  }
+  // The others own everything now: what this node still writes goes to them.
+  std::vector<std::string> others;
+  if (auto t = table_.load()) {
+    for (const auto& n : t->nodes)
+      if (n != options_.node) others.push_back(n);
+  }
+  publish(std::move(others));
+}
+
+}  // namespace referrald::store

@@ -1,0 +1,276 @@
+// Owners (docs/cluster.md "Owners"): a write sent to a node that does not own its account
+// is answered by the owner, exactly as the owner answers it; two nodes writing the same
+// accounts are no longer beaten by each other; a node stopped on purpose fails no write;
+// an owner killed loses nothing acknowledged and its accounts move; nodes joining and
+// leaving never fork a history.
+
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <csignal>
+#include <set>
+#include <thread>
+
+#include "store/cluster_membership.hpp"
+#include "tests/cluster/helpers.hpp"
+#include "tests/cluster/nodes.hpp"
+#include "tests/support/command.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/nats_cluster.hpp"
+
+using namespace referrald;
+using namespace referrald::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The first accounts "acct<i>" the node `owner` owns among `nodes` (64 partitions).
+std::vector<std::string> accounts_owned_by(const std::string& owner,
+                                           const std::vector<std::string>& nodes,
+                                           std::size_t count) {
+  std::vector<std::string> out;
+  for (int i = 0; out.size() < count; ++i) {
+    std::string id = "acct" + std::to_string(i);
+    auto p = store::cluster_membership::partition_of("account/" + id, 64);
+    if (store::cluster_membership::owner_among(nodes, p) == owner) out.push_back(id);
+  }
+  return out;
+}
+
+// A metric's value on the node (0 when absent).
+double metric(cluster_node& node, const std::string& name) {
+  auto text = node.client()->get("/metrics").body;
+  auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return 0;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
+bool members_are(cluster_node& node, double n) {
+  return metric(node, "referrald_cluster_members") == n;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cluster_owners)
+
+BOOST_AUTO_TEST_CASE(owners_follow_the_documented_rendezvous_hashing) {
+  // Two nodes share the partitions, and a third one takes from each only what it wins.
+  std::vector<std::string> two{"a", "b"}, three{"a", "b", "c"};
+  int a = 0, moved = 0;
+  for (std::uint32_t p = 0; p < 64; ++p) {
+    auto before = store::cluster_membership::owner_among(two, p);
+    auto after = store::cluster_membership::owner_among(three, p);
+    a += before == "a" ? 1 : 0;
+    if (before != after) {
+      BOOST_TEST(after == "c", "partition " << p << " moved from " << before << " to " << after);
+      ++moved;
+    }
+  }
+  BOOST_TEST(a > 16);
+  BOOST_TEST(a < 48);
+  BOOST_TEST(moved > 8);
+  BOOST_TEST(moved < 40);
+  BOOST_TEST(store::cluster_membership::partition_of("account/acme", 64) ==
+             store::cluster_membership::partition_of("account/acme", 64));
+  BOOST_TEST(store::cluster_membership::member_name("web-1.example") == "web-1_example");
+}
+
+BOOST_AUTO_TEST_CASE(a_forwarded_write_is_answered_as_the_owner_answers_it) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  BOOST_REQUIRE(eventually([&] { return members_are(a, 2) && members_are(b, 2); }));
+  auto account = accounts_owned_by("b", {"a", "b"}, 1).front();
+  const std::string base = "/passthrough-referrers?account_id=" + account;
+  auto ca = a.client(), cb = b.client();
+
+  // Created through a (forwarded to b) and through b (its owner): the same answer but for
+  // the id, the request id and the tag.
+  auto via_a = ca->request("POST", base, body("one.com"), {{"X-Request-Id", "req-forwarded-1"}});
+  auto via_b = cb->request("POST", base, body("two.com"), {{"X-Request-Id", "req-local-1"}});
+  BOOST_REQUIRE_MESSAGE(via_a.status == 201, via_a.body);
+  BOOST_REQUIRE_MESSAGE(via_b.status == 201, via_b.body);
+  BOOST_TEST(via_a.header("x-request-id") == "req-forwarded-1");
+  BOOST_TEST(via_a.header("referrald-seq") == "1");
+  BOOST_TEST(via_b.header("referrald-seq") == "2");
+  BOOST_TEST(via_a.header("location") == "/passthrough-referrers/1?account_id=" + account);
+  BOOST_TEST(!via_a.header("etag").empty());
+  BOOST_TEST(!via_a.header("ratelimit-remaining").empty());
+  std::set<std::string> names_a, names_b;
+  for (const auto& [name, value] : via_a.headers)
+    names_a.insert(name);
+  for (const auto& [name, value] : via_b.headers)
+    names_b.insert(name);
+  BOOST_TEST((names_a == names_b));
+  auto one = via_a.json(), two = via_b.json();
+  BOOST_TEST(std::string(one["data"]["domain"].GetString()) == "one.com");
+  BOOST_TEST(one["data"]["id"].GetInt() == 1);
+  BOOST_TEST(metric(a, "referrald_cluster_forwarded_total") == 1);
+  BOOST_TEST(metric(b, "referrald_cluster_forwards_served_total") == 1);
+
+  // Answered once a has it too: a read right after, without Referrald-Min-Seq, finds it.
+  auto read = ca->get("/passthrough-referrers/1?account_id=" + account);
+  BOOST_TEST(read.status == 200u, read.body);
+
+  // 409 and 412 as the owner gives them.
+  auto dup_a = ca->post(base, body("one.com"));
+  auto dup_b = cb->post(base, body("one.com"));
+  BOOST_TEST(dup_a.status == 409u);
+  BOOST_TEST(dup_b.status == 409u);
+  auto strip_id = [](std::string s) {
+    auto at = s.find(",\"request_id\"");
+    return at == std::string::npos ? s : s.substr(0, at);
+  };
+  BOOST_TEST(strip_id(dup_a.body) == strip_id(dup_b.body));
+  auto stale = ca->request("PATCH", "/passthrough-referrers/1?account_id=" + account,
+                           R"({"utm_source":"x"})", {{"If-Match", "\"0000000000\""}});
+  BOOST_TEST(stale.status == 412u, stale.body);
+  auto patched = ca->request("PATCH", "/passthrough-referrers/1?account_id=" + account,
+                             R"({"utm_source":"x"})", {{"If-Match", via_a.header("etag")}});
+  BOOST_TEST(patched.status == 200u, patched.body);
+
+  // An Idempotency-Key holds across the nodes: the retry through b replays a's answer.
+  auto first = ca->request("POST", base, body("three.com"), {{"Idempotency-Key", "k-3"}});
+  auto again = cb->request("POST", base, body("three.com"), {{"Idempotency-Key", "k-3"}});
+  BOOST_TEST(first.status == 201u, first.body);
+  BOOST_TEST(again.status == 201u, again.body);
+  BOOST_TEST(again.header("idempotent-replayed") == "true");
+  BOOST_TEST(again.body == first.body);
+
+  // A write of a's own account stays on a; a refused one is refused the same way.
+  auto own = accounts_owned_by("a", {"a", "b"}, 1).front();
+  BOOST_TEST(ca->post("/passthrough-referrers?account_id=" + own, body("own.com")).status == 201u);
+  auto bad = ca->post(base, R"({"domain":""})");
+  BOOST_TEST(bad.status == 400u);
+  BOOST_TEST(bad.body.find("domain") != std::string::npos, bad.body);
+  auto verified = referralctl("--cluster " + nats.urls() + " verify");
+  BOOST_TEST(verified.exit == 0, verified.output);
+}
+
+BOOST_AUTO_TEST_CASE(two_nodes_writing_the_same_accounts_are_not_beaten) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  BOOST_REQUIRE(eventually([&] { return members_are(a, 2) && members_are(b, 2); }));
+  std::atomic<int> failed{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 8; ++t) {
+    writers.emplace_back([&, t] {
+      auto c = (t % 2 == 0 ? a : b).client();
+      for (int i = 0; i < 20; ++i) {
+        std::string account = "shared" + std::to_string((t / 2 + i) % 4);
+        auto r = c->post("/passthrough-referrers?account_id=" + account,
+                         body("w" + std::to_string(t) + "-" + std::to_string(i) + ".com"));
+        if (r.status != 201u) ++failed;
+      }
+    });
+  }
+  for (auto& w : writers)
+    w.join();
+  BOOST_TEST(failed.load() == 0);
+  BOOST_TEST(metric(a, "referrald_cluster_writes_beaten_total") +
+                 metric(b, "referrald_cluster_writes_beaten_total") ==
+             0);
+  BOOST_TEST(metric(a, "referrald_cluster_forwarded_total") +
+                 metric(b, "referrald_cluster_forwarded_total") >
+             0);
+  auto verified = referralctl("--cluster " + nats.urls() + " verify");
+  BOOST_TEST(verified.exit == 0, verified.output);
+  BOOST_TEST(verified.output.find("160 events") != std::string::npos, verified.output);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_stopped_gracefully_during_writes_fails_no_write) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  BOOST_REQUIRE(eventually([&] { return members_are(a, 2) && members_are(b, 2); }));
+  auto accounts = accounts_owned_by("b", {"a", "b"}, 4);
+  std::atomic<bool> done{false};
+  std::atomic<int> acknowledged{0};
+  std::vector<std::string> problems;
+  std::mutex mu;
+  std::thread writer([&] {
+    auto c = a.client();
+    for (int i = 0; !done; ++i) {
+      auto account = accounts[static_cast<std::size_t>(i) % accounts.size()];
+      auto r = c->post("/passthrough-referrers?account_id=" + account,
+                       body("g" + std::to_string(i) + ".com"));
+      if (r.status == 201u) {
+        ++acknowledged;
+      } else {
+        std::lock_guard lock(mu);
+        problems.push_back(std::to_string(r.status) + " " + r.body);
+      }
+    }
+  });
+  BOOST_REQUIRE(eventually([&] { return acknowledged >= 20; }, 20s));
+  auto before = acknowledged.load();
+  int status = b.server->stop(SIGTERM);
+  BOOST_TEST(status == 0);
+  // b's accounts are a's at once (b deleted its key as it stopped).
+  BOOST_TEST(eventually([&] { return members_are(a, 1); }, 2s));
+  BOOST_REQUIRE(eventually([&] { return acknowledged >= before + 20; }, 20s));
+  done = true;
+  writer.join();
+  BOOST_TEST(problems.empty(), problems.size() << " writes failed; first: "
+                                               << (problems.empty() ? "" : problems.front()));
+  BOOST_TEST(metric(a, "referrald_cluster_forward_timeouts_total") == 0);
+  auto verified = referralctl("--cluster " + nats.urls() + " verify");
+  BOOST_TEST(verified.exit == 0, verified.output);
+}
+
+BOOST_AUTO_TEST_CASE(an_owner_killed_during_writes_loses_nothing_acknowledged) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  BOOST_REQUIRE(eventually([&] { return members_are(a, 2) && members_are(b, 2); }));
+  auto account = accounts_owned_by("b", {"a", "b"}, 1).front();
+  rule_writer w{account, "k", {}, 0, {}};
+  std::thread writer([&] {
+    w.run(a, 60, [&](int n) {
+      if (n == 20) b.server->stop(SIGKILL);
+    });
+  });
+  writer.join();
+  BOOST_TEST(w.problem.empty(), w.problem);
+  // b is out of the members within the TTL (10 s) of its last put.
+  BOOST_TEST(eventually([&] { return members_are(a, 1); }, 15s));
+  expect_all_on(a, account, w.acknowledged);
+  // Back again: it catches up, owns its accounts again and has every write.
+  b.restart();
+  BOOST_TEST(eventually([&] { return members_are(a, 2) && members_are(b, 2); }, 10s));
+  expect_all_on(b, account, w.acknowledged);
+  auto verified = referralctl("--cluster " + nats.urls() + " verify");
+  BOOST_TEST(verified.exit == 0, verified.output);
+}
+
+BOOST_AUTO_TEST_CASE(nodes_joining_and_leaving_never_fork_a_history) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  BOOST_REQUIRE(eventually([&] { return members_are(a, 2) && members_are(b, 2); }));
+  std::vector<rule_writer> writers;
+  for (int i = 0; i < 4; ++i)
+    writers.push_back(rule_writer{"churn" + std::to_string(i), "c" + std::to_string(i), {}, 0, {}});
+  std::atomic<bool> churning{true};
+  std::thread churn([&] {
+    for (int round = 0; round < 3 && churning; ++round) {
+      cluster_node c(nats, "c");
+      std::this_thread::sleep_for(1500ms);
+      c.server->stop(round % 2 == 0 ? SIGTERM : SIGKILL);
+      std::this_thread::sleep_for(500ms);
+    }
+  });
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < writers.size(); ++i) {
+    threads.emplace_back([&, i] { writers[i].run(i % 2 == 0 ? a : b, 40, [](int) {}); });
+  }
+  for (auto& t : threads)
+    t.join();
+  churning = false;
+  churn.join();
+  for (auto& w : writers) {
+    BOOST_TEST(w.problem.empty(), w.problem);
+    expect_all_on(a, w.account, w.acknowledged);
+    expect_all_on(b, w.account, w.acknowledged);
+  }
+  auto verified = referralctl("--cluster " + nats.urls() + " verify");
+  BOOST_TEST(verified.exit == 0, verified.output);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
