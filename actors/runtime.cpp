@@ -137,7 +137,7 @@ struct runtime::impl {
     if (!opened) throw std::runtime_error("cannot join the cluster: " + opened.err().message);
     cluster_log = std::move(*opened);
     cache = std::make_unique<store::cluster_cache>(db);
-    committer = std::make_unique<store::cluster_committer>(*cluster_log, 16);
+    committer = std::make_unique<store::cluster_committer>(*cluster_log);
     records = std::make_unique<store::record_publisher>(*cluster_log, 4);
     svc.cluster = committer.get();
     svc.copy_misfit = [this](const std::string& account_id, const std::string& why) {

@@ -14,9 +14,8 @@ domain::error stopping() {
 
 }  // namespace
 
-cluster_committer::cluster_committer(cluster_log& log, std::size_t threads) : log_(log) {
-  for (std::size_t i = 0; i < std::max<std::size_t>(1, threads); ++i)
-    threads_.emplace_back([this] { run(); });
+cluster_committer::cluster_committer(cluster_log& log) : log_(log) {
+  dispatcher_ = std::thread([this] { run(); });
 }
 
 cluster_committer::~cluster_committer() { stop(); }
@@ -99,59 +98,79 @@ void cluster_committer::run() {
         q.queued.pop_front();
       }
       q.in_flight = true;
+      ++in_flight_;
       expected = *q.head;
     }
     cluster_write w;
-    w.writer = log_.new_writer();
     w.account_id = account;
     w.first_seq = batch.front().first_seq;
     for (auto& p : batch)
       for (auto& v : p.values)
         w.values.push_back(std::move(v));
-    auto stored = log_.append(w, expected);
-    std::vector<std::pair<done_fn, domain::error>> failed;
-    {
-      std::lock_guard lock(mu_);
-      auto& q = accounts_[account];
-      q.in_flight = false;
-      if (stored) {
-        q.head = *stored;
-        if (stopping_) {
-          fail_queued(q, stopping(), failed);
-        } else if (!q.queued.empty()) {
-          q.in_turns = true;
-          turns_.push_back(account);
-          cv_.notify_one();
-        }
-      } else {
-        // Everything queued was built on this write.
-        q.failure = stored.err();
-        if (stored.err().code == domain::errc::conflict) q.beaten_at = expected;
-        q.head.reset();
-        fail_queued(q, stored.err(), failed);
-      }
-    }
+    // Published without waiting; the outcome comes on a thread of the client's, which
+    // hands the account's next batch back to this thread.
+    std::vector<done_fn> dones;
+    dones.reserve(batch.size());
     for (auto& p : batch)
-      p.done(stored);
-    for (auto& [done, e] : failed)
-      done(domain::result<std::uint64_t>(e));
+      dones.push_back(std::move(p.done));
+    log_.append_async(std::move(w), expected,
+                      [this, account, expected,
+                       dones = std::move(dones)](const domain::result<std::uint64_t>& stored) {
+                        on_stored(account, expected, dones, stored);
+                      });
   }
+}
+
+void cluster_committer::on_stored(const std::string& account, std::uint64_t expected,
+                                  const std::vector<done_fn>& dones,
+                                  const domain::result<std::uint64_t>& stored) {
+  std::vector<std::pair<done_fn, domain::error>> failed;
+  {
+    std::lock_guard lock(mu_);
+    auto& q = accounts_[account];
+    q.in_flight = false;
+    --in_flight_;
+    if (stored) {
+      q.head = *stored;
+      if (stopping_) {
+        fail_queued(q, stopping(), failed);
+      } else if (!q.queued.empty()) {
+        q.in_turns = true;
+        turns_.push_back(account);
+      }
+    } else {
+      // Everything queued was built on this write.
+      q.failure = stored.err();
+      if (stored.err().code == domain::errc::conflict) q.beaten_at = expected;
+      q.head.reset();
+      fail_queued(q, stored.err(), failed);
+    }
+  }
+  cv_.notify_all();
+  for (const auto& done : dones)
+    done(stored);
+  for (auto& [done, e] : failed)
+    done(domain::result<std::uint64_t>(e));
 }
 
 void cluster_committer::stop() {
   std::vector<std::pair<done_fn, domain::error>> failed;
   {
-    std::lock_guard lock(mu_);
-    if (stopping_ && threads_.empty()) return;
+    std::unique_lock lock(mu_);
+    if (stopping_ && !dispatcher_.joinable()) return;
     stopping_ = true;
     for (auto& [account, q] : accounts_)
       if (!q.in_flight) fail_queued(q, stopping(), failed);
     turns_.clear();
   }
   cv_.notify_all();
-  for (auto& t : threads_)
-    if (t.joinable()) t.join();
-  threads_.clear();
+  if (dispatcher_.joinable()) dispatcher_.join();
+  {
+    // The writes in flight finish (each is acknowledged or given up within the publish
+    // timeout).
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return in_flight_ == 0; });
+  }
   for (auto& [done, e] : failed)
     done(domain::result<std::uint64_t>(e));
 }

@@ -1,21 +1,26 @@
 #pragma once
 
 // Group commit onto the cluster's stream (cluster mode): what store/commit_queue.hpp is to
-// the embedded store. Account actors submit their events; a few publisher threads append
-// them to the stream (store/cluster_log.hpp), each account's writes strictly in order:
+// the embedded store. Account actors submit their events; one dispatcher thread appends
+// them to the stream without waiting (cluster_log::append_async), each account's writes
+// strictly in order:
 //
 // - One write of an account is in flight at a time, since each expects the stream
 //   sequence of the account's previous write. What its actor submits meanwhile goes out
 //   together, as one message, once the write in flight is acknowledged (a per-account
 //   group commit), up to 4 MiB of events per message.
-// - Different accounts' writes go out in parallel, one per publisher thread.
+// - Different accounts' writes are in flight together, as many as there are accounts
+//   (the client's acknowledgement handler hands an account's next batch back to the
+//   dispatcher: publishing from the handler would stall the one thread that can release a
+//   full window of writes in flight).
 // - When a write fails — another node wrote the account first (conflict), or the cluster
 //   cannot store it (unavailable) — it and everything submitted after it for the account
 //   fail with the same error, since they were built on it, until the actor has caught up
 //   and calls reset() with the account's new head.
 //
-// Thread-safe. Callbacks run on a publisher thread (or on the caller's, for a submission
-// refused at once), exactly once each; they must be quick and must not block.
+// Thread-safe. Callbacks run on a thread of the NATS client's or the log's (or on the
+// caller's, for a submission refused at once), exactly once each; they must be quick and
+// must not block.
 
 #include <condition_variable>
 #include <cstdint>
@@ -39,7 +44,7 @@ class cluster_committer {
   using done_fn = std::function<void(const domain::result<std::uint64_t>&)>;
 
   // `log` must outlive the committer.
-  cluster_committer(cluster_log& log, std::size_t threads);
+  explicit cluster_committer(cluster_log& log);
   ~cluster_committer();
   cluster_committer(const cluster_committer&) = delete;
   cluster_committer& operator=(const cluster_committer&) = delete;
@@ -59,7 +64,7 @@ class cluster_committer {
               std::vector<std::string> values, done_fn done);
 
   // Lets the writes in flight finish, fails the queued ones (unavailable), joins the
-  // threads. Idempotent.
+  // dispatcher. Idempotent.
   void stop();
 
  private:
@@ -77,6 +82,9 @@ class cluster_committer {
     bool in_turns = false;
   };
   void run();
+  // The outcome of an account's write in flight (on the client's thread).
+  void on_stored(const std::string& account, std::uint64_t expected,
+                 const std::vector<done_fn>& dones, const domain::result<std::uint64_t>& stored);
   // Under mu_: fails every queued write of `q` with `e` (callbacks collected in `out`).
   static void fail_queued(account_queue& q, const domain::error& e,
                           std::vector<std::pair<done_fn, domain::error>>& out);
@@ -87,7 +95,8 @@ class cluster_committer {
   std::unordered_map<std::string, account_queue> accounts_;
   std::deque<std::string> turns_;  // accounts with writes ready and none in flight
   bool stopping_ = false;
-  std::vector<std::thread> threads_;
+  std::size_t in_flight_ = 0;
+  std::thread dispatcher_;
 };
 
 }  // namespace referrald::store

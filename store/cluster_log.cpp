@@ -12,10 +12,12 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <unordered_map>
 
 #include <rapidjson/document.h>
 
@@ -241,6 +243,21 @@ struct cluster_log::impl {
   natsOptions* opts = nullptr;
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
+  // Asynchronous appends (append_async): their own context, whose acknowledgements come to
+  // on_ack; what is waiting, by message id (one write per account position is in flight).
+  jsCtx* js_async = nullptr;
+  struct async_append {
+    std::function<void(domain::result<std::uint64_t>)> done;
+    std::string subject, writer, lost;
+  };
+  std::mutex async_mu;
+  std::unordered_map<std::string, async_append> async_waiting;
+  // Outcomes that need a look at the stream (blocking requests), off the client's thread.
+  std::mutex resolve_mu;
+  std::condition_variable resolve_cv;
+  std::deque<std::function<void()>> resolve_jobs;
+  bool resolve_stopping = false;
+  std::thread resolver;
   std::mutex follow_mu;
   natsSubscription* sub = nullptr;
   std::function<void(domain::result<cluster_message>)> on_write;
@@ -776,6 +793,26 @@ struct cluster_log::impl {
     }
     watch_cv.notify_all();
     if (watchdog.joinable()) watchdog.join();
+    if (js_async != nullptr) {
+      // Every append in flight is acknowledged or given up (MaxWait) first.
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MaxWait = options.publish_timeout.count() + 1000;
+      js_PublishAsyncComplete(js_async, &po);
+    }
+    {
+      std::lock_guard lock(resolve_mu);
+      resolve_stopping = true;
+    }
+    resolve_cv.notify_all();
+    if (resolver.joinable()) resolver.join();
+    {
+      std::lock_guard lock(async_mu);
+      for (auto& [id, a] : async_waiting)
+        a.done(domain::make_error(domain::errc::unavailable, "the cluster log is closing"));
+      async_waiting.clear();
+    }
+    if (js_async != nullptr) jsCtx_Destroy(js_async);
     if (sub != nullptr) {
       natsSubscription_Unsubscribe(sub);
       natsSubscription_Destroy(sub);
@@ -896,6 +933,76 @@ struct cluster_log::impl {
     if (!stored) return std::move(stored).err();
     if (*stored) return seq;
     return domain::make_error(domain::errc::conflict, lost);
+  }
+
+  void run_resolver() {
+    std::unique_lock lock(resolve_mu);
+    for (;;) {
+      resolve_cv.wait(lock, [this] { return resolve_stopping || !resolve_jobs.empty(); });
+      if (resolve_jobs.empty()) return;
+      auto job = std::move(resolve_jobs.front());
+      resolve_jobs.pop_front();
+      lock.unlock();
+      job();
+      lock.lock();
+    }
+  }
+
+  void resolve_later(std::function<void()> job) {
+    {
+      std::lock_guard lock(resolve_mu);
+      resolve_jobs.push_back(std::move(job));
+    }
+    resolve_cv.notify_one();
+  }
+
+  // The acknowledgement (or failure) of an asynchronous append, on the client's thread:
+  // decided at once when it can be, else by the resolver, as publish() decides.
+  static void on_ack(jsCtx*, natsMsg* m, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+    auto* self = static_cast<impl*>(closure);
+    const char* id = nullptr;
+    std::string key;
+    if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id != nullptr) key = id;
+    natsMsg_Destroy(m);
+    async_append a;
+    {
+      std::lock_guard lock(self->async_mu);
+      auto it = self->async_waiting.find(key);
+      if (it == self->async_waiting.end()) return;
+      a = std::move(it->second);
+      self->async_waiting.erase(it);
+    }
+    if (pa != nullptr && !pa->Duplicate) return a.done(pa->Sequence);
+    if (pa != nullptr) {
+      // The id was claimed before: by this very attempt, or by another node's write.
+      std::uint64_t seq = pa->Sequence;
+      return self->resolve_later([self, a = std::move(a), seq] {
+        auto stored = self->stored_is(self->options.stream, a.subject, seq, written_by(a.writer));
+        if (!stored) return a.done(std::move(stored).err());
+        if (*stored) return a.done(seq);
+        a.done(domain::make_error(domain::errc::conflict, a.lost));
+      });
+    }
+    jsErrCode code = pae != nullptr ? pae->ErrCode : jsErrCode(0);
+    natsStatus s = pae != nullptr ? pae->Err : NATS_ERR;
+    if (code == JSStreamWrongLastSequenceErr) {
+      return self->resolve_later([self, a = std::move(a)] {
+        auto last = self->last_message(a.subject, self->options.stream);
+        if (last && *last != nullptr) {
+          bool mine = written_by(a.writer)(*last);
+          std::uint64_t seq = stream_seq_of(*last);
+          natsMsg_Destroy(*last);
+          if (mine) return a.done(seq);
+        }
+        a.done(domain::make_error(domain::errc::conflict, a.lost));
+      });
+    }
+    if (code == JSStreamMessageExceedsMaximumErr) {
+      return a.done(
+          domain::make_error(domain::errc::payload_too_large,
+                             "the write is larger than the cluster's 8 MiB message limit"));
+    }
+    a.done(nats_error("appending a write", s, code));
   }
 
   // A stream of ours on `subjects` (one pattern; both must outlive the config): file
@@ -1062,6 +1169,13 @@ domain::result<std::unique_ptr<cluster_log>> cluster_log::open(const cluster_opt
   jsOptions jo = p->js_options();
   s = natsConnection_JetStream(&p->js, p->nc, &jo);
   if (s != NATS_OK) return nats_error("opening JetStream", s);
+  jsOptions ja = p->js_options();
+  ja.PublishAsync.MaxPending = 4096;
+  ja.PublishAsync.AckHandler = &impl::on_ack;
+  ja.PublishAsync.AckHandlerClosure = p.get();
+  s = natsConnection_JetStream(&p->js_async, p->nc, &ja);
+  if (s != NATS_OK) return nats_error("opening JetStream", s);
+  p->resolver = std::thread([raw = p.get()] { raw->run_resolver(); });
   // The stream: retried until the timeout in short attempts, since a fresh cluster elects
   // its metadata leader a moment after its servers start, and a request sent before that
   // gets no answer at all.
@@ -1123,6 +1237,51 @@ domain::result<std::uint64_t> cluster_log::append(const cluster_write& write,
   return impl_->publish(impl_->options.stream, subject, payload, id, expected,
                         impl::written_by(w.writer),
                         "another write of account " + w.account_id + " came first");
+}
+
+void cluster_log::append_async(cluster_write w, std::uint64_t expected,
+                               std::function<void(domain::result<std::uint64_t>)> done) {
+  if (auto stopped = impl_->refuse_if_halted(); !stopped) return done(std::move(stopped).err());
+  if (w.writer.empty()) w.writer = new_writer();
+  std::string subject = cluster_subject(w.account_id);
+  std::string payload = encode_cluster_write(w);
+  // The id as append() names it (see there).
+  std::string id =
+      w.account_id + "/" + std::to_string(w.first_seq) + "/" + std::to_string(expected);
+  natsMsg* m = nullptr;
+  natsStatus s = natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(),
+                                static_cast<int>(payload.size()));
+  if (s != NATS_OK) return done(nats_error("preparing a write", s));
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = impl_->options.publish_timeout.count();
+  po.MsgId = id.c_str();
+  po.ExpectStream = impl_->options.stream.c_str();
+  if (expected == 0) {
+    po.ExpectNoMessage = true;
+  } else {
+    po.ExpectLastSubjectSeq = expected;
+  }
+  {
+    std::lock_guard lock(impl_->async_mu);
+    auto& a = impl_->async_waiting[id];
+    a.done = std::move(done);
+    a.subject = subject;
+    a.writer = w.writer;
+    a.lost = "another write of account " + w.account_id + " came first";
+  }
+  s = js_PublishMsgAsync(impl_->js_async, &m, &po);
+  if (s == NATS_OK) return;
+  if (m != nullptr) natsMsg_Destroy(m);
+  std::function<void(domain::result<std::uint64_t>)> failed;
+  {
+    std::lock_guard lock(impl_->async_mu);
+    auto it = impl_->async_waiting.find(id);
+    if (it == impl_->async_waiting.end()) return;  // already answered by the handler
+    failed = std::move(it->second.done);
+    impl_->async_waiting.erase(it);
+  }
+  failed(nats_error("appending a write", s));
 }
 
 domain::result<std::uint64_t> cluster_log::append_records(const cluster_records& records,

@@ -177,6 +177,14 @@ class cluster_log {
   // server: the write may still be stored later, once, as a retry would find).
   domain::result<std::uint64_t> append(const cluster_write& w, std::uint64_t expected);
 
+  // append() without waiting: `done` gets what append() would return, once, on a thread
+  // of the client's (it must be quick and must not block; an outcome that needs a look at
+  // the stream — a duplicate id, a failed expectation — is decided on a thread of the
+  // log's). The client keeps up to 4,096 appends in flight; each is given up after
+  // `publish_timeout` (unavailable: it may still be stored, once, as for append()).
+  void append_async(cluster_write w, std::uint64_t expected,
+                    std::function<void(domain::result<std::uint64_t>)> done);
+
   // Appends records under "referrald.records." r.scope: when `expected` is set, only if
   // the subject's last message is at that stream sequence (0: the subject has none),
   // else conflict. The message's stream sequence, as for append().

@@ -204,6 +204,18 @@ domain::result<std::unique_ptr<cluster_membership>> cluster_membership::join(clu
   const auto& lo = cluster_native::options(log);
   int replicas = std::max(1, log.wanted_replicas());
 
+  // A bucket just made elects its leader a moment later: each step is tried again until
+  // the start wait (at least 10 s) is over.
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::max<std::chrono::milliseconds>(lo.start_wait, std::chrono::seconds(10));
+  auto again = [&](auto step) {
+    for (;;) {
+      auto r = step();
+      if (r || std::chrono::steady_clock::now() >= deadline) return r;
+      nats_Sleep(250);
+    }
+  };
+
   std::string config_name = lo.stream + "_CONFIG";
   kvConfig cc;
   kvConfig_Init(&cc);
@@ -211,42 +223,40 @@ domain::result<std::unique_ptr<cluster_membership>> cluster_membership::join(clu
   cc.History = 1;
   cc.StorageType = js_FileStorage;
   cc.Replicas = replicas;
-  auto config = bucket(js, cc);
+  auto config = again([&] { return bucket(js, cc); });
   if (!config) return std::move(config).err();
-  std::uint32_t partitions = o.partitions;
-  {
-    // The first node fixes the number for the cluster; the others read it.
+  // The first node fixes the number for the cluster; the others read it.
+  auto stored = again([&]() -> domain::result<std::string> {
     std::string asked = std::to_string(o.partitions);
     std::uint64_t rev = 0;
     kvStore_CreateString(&rev, *config, k_partitions_key, asked.c_str());
     kvEntry* e = nullptr;
     natsStatus s = kvStore_Get(&e, *config, k_partitions_key);
-    if (s != NATS_OK) {
-      kvStore_Destroy(*config);
-      return kv_error("reading the number of partitions", s);
-    }
-    std::string stored = kvEntry_ValueString(e);
+    if (s != NATS_OK) return kv_error("reading the number of partitions", s);
+    std::string value = kvEntry_ValueString(e);
     kvEntry_Destroy(e);
-    kvStore_Destroy(*config);
-    unsigned long n = 0;
-    try {
-      n = std::stoul(stored);
-    } catch (...) {
-      n = 0;
-    }
-    if (n == 0 || n > 65536) {
-      return domain::make_error(domain::errc::internal,
-                                "the cluster's number of partitions is not a number from 1 to "
-                                "65536: '" +
-                                    stored + "'");
-    }
-    partitions = static_cast<std::uint32_t>(n);
-    if (partitions != o.partitions) {
-      infra::log(infra::log_level::warn, "the cluster has " + std::to_string(partitions) +
-                                             " partitions (--cluster-partitions " +
-                                             std::to_string(o.partitions) +
-                                             " applies only to a new cluster)");
-    }
+    return value;
+  });
+  kvStore_Destroy(*config);
+  if (!stored) return std::move(stored).err();
+  unsigned long n = 0;
+  try {
+    n = std::stoul(*stored);
+  } catch (...) {
+    n = 0;
+  }
+  if (n == 0 || n > 65536) {
+    return domain::make_error(domain::errc::internal,
+                              "the cluster's number of partitions is not a number from 1 to "
+                              "65536: '" +
+                                  *stored + "'");
+  }
+  std::uint32_t partitions = static_cast<std::uint32_t>(n);
+  if (partitions != o.partitions) {
+    infra::log(infra::log_level::warn, "the cluster has " + std::to_string(partitions) +
+                                           " partitions (--cluster-partitions " +
+                                           std::to_string(o.partitions) +
+                                           " applies only to a new cluster)");
   }
 
   auto p = std::make_unique<impl>();
@@ -259,15 +269,19 @@ domain::result<std::unique_ptr<cluster_membership>> cluster_membership::join(clu
   nc.StorageType = js_FileStorage;
   nc.Replicas = replicas;
   nc.TTL = std::chrono::duration_cast<std::chrono::nanoseconds>(o.ttl).count();
-  auto nodes = bucket(js, nc);
+  auto nodes = again([&] { return bucket(js, nc); });
   if (!nodes) return std::move(nodes).err();
   p->nodes = *nodes;
   o.node = member_name(o.node);
   p->key = std::string(k_node_prefix) + o.node;
   p->value = "{\"node\":\"" + o.node + "\",\"since_ms\":" + std::to_string(domain::now_ms()) + "}";
-  std::uint64_t rev = 0;
-  natsStatus s = kvStore_PutString(&rev, p->nodes, p->key.c_str(), p->value.c_str());
-  if (s != NATS_OK) return kv_error("putting this node's key", s);
+  auto put = again([&]() -> domain::status {
+    std::uint64_t rev = 0;
+    natsStatus s = kvStore_PutString(&rev, p->nodes, p->key.c_str(), p->value.c_str());
+    if (s != NATS_OK) return kv_error("putting this node's key", s);
+    return {};
+  });
+  if (!put) return std::move(put).err();
   if (!p->watch()) return kv_error("watching the bucket", NATS_ERR);
 
   std::unique_ptr<cluster_membership> m(new cluster_membership(std::move(p), o, partitions));

@@ -22,9 +22,9 @@
 // bucket "_CONFIG" (key "partitions", created only if absent): a node asked for another
 // number logs it and uses the cluster's.
 //
-// Owners only route writes (http/forwarding.hpp): every write stays fenced in the stream,
-// so two nodes that both believe they own an account for a moment (a membership change on
-// its way) write correctly, one of them a little slower.
+// Owners only route writes (store/cluster_forward.hpp, http/server.cpp): every write stays fenced
+// in the stream, so two nodes that both believe they own an account for a moment (a membership
+// change on its way) write correctly, one of them a little slower.
 //
 // Thread-safe; owner_of() and owns() read a table swapped whole on each change, without
 // a lock.

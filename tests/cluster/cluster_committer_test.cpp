@@ -55,7 +55,7 @@ BOOST_AUTO_TEST_SUITE(cluster_committer_suite)
 BOOST_AUTO_TEST_CASE(an_accounts_writes_go_out_in_order_and_grouped) {
   testing::nats_cluster cluster(3);
   auto log = open_log(cluster);
-  cluster_committer committer(*log, 4);
+  cluster_committer committer(*log);
   committer.reset("acme", 0);
   workload::event_generator gen("acme", 11);
   outcomes out;
@@ -86,7 +86,7 @@ BOOST_AUTO_TEST_CASE(an_accounts_writes_go_out_in_order_and_grouped) {
 BOOST_AUTO_TEST_CASE(accounts_write_in_parallel_from_many_threads) {
   testing::nats_cluster cluster(3);
   auto log = open_log(cluster);
-  cluster_committer committer(*log, 8);
+  cluster_committer committer(*log);
   outcomes out;
   std::vector<std::thread> actors;
   for (int a = 0; a < 8; ++a) {
@@ -114,7 +114,7 @@ BOOST_AUTO_TEST_CASE(a_conflict_blocks_the_account_until_it_is_reset) {
   testing::nats_cluster cluster(1);
   auto log = open_log(cluster);
   auto other_node = open_log(cluster);
-  cluster_committer committer(*log, 2);
+  cluster_committer committer(*log);
   outcomes out;
   // Not reset yet: the account's position is unknown, nothing is sent.
   workload::event_generator mine("acme", 1);

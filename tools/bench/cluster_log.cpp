@@ -1,11 +1,12 @@
 // Durable writes onto a cluster's stream through the group-committing publisher, as
 // account actors will make them, and how soon another node's follower sees each one.
 //
-//   bench_cluster_log URLS ACCOUNTS CLIENTS SECONDS PUBLISHERS
+//   bench_cluster_log URLS ACCOUNTS CLIENTS SECONDS
 //
 // CLIENTS threads each write one event at a time (closed loop: submit, wait for the
 // acknowledgement, next) into account bench<i % ACCOUNTS>; a second connection follows
-// the stream as another node would; PUBLISHERS threads publish. Prints writes/s, acknowledgement
+// the stream as another node would; the committer publishes without waiting (one
+// dispatcher thread). Prints writes/s, acknowledgement
 // latency and the delay from a write's acknowledgement to its arrival at the follower (p50/p99).
 
 #include <algorithm>
@@ -54,8 +55,8 @@ std::vector<std::string> split(const std::string& urls) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 6) {
-    std::fprintf(stderr, "usage: bench_cluster_log URLS ACCOUNTS CLIENTS SECONDS PUBLISHERS\n");
+  if (argc != 5) {
+    std::fprintf(stderr, "usage: bench_cluster_log URLS ACCOUNTS CLIENTS SECONDS\n");
     return 2;
   }
   store::cluster_options o;
@@ -94,7 +95,7 @@ int main(int argc, char** argv) {
       });
   if (!followed) return 1;
 
-  store::cluster_committer committer(**writer, static_cast<std::size_t>(std::stoi(argv[5])));
+  store::cluster_committer committer(**writer);
   std::vector<std::unique_ptr<account>> accounts;
   for (int a = 0; a < accounts_n; ++a) {
     std::string id = "bench" + std::to_string(a) + "-" + std::to_string(*start_seq);
@@ -145,11 +146,11 @@ int main(int argc, char** argv) {
     }
   }
   std::printf(
-      "cluster log, %zu servers, %d replicas, %d accounts, %d clients, %s publishers: %.0f "
+      "cluster log, %zu servers, %d replicas, %d accounts, %d clients: %.0f "
       "writes/s "
       "(%zu writes in %llu messages), ack p50 %.2f ms p99 %.2f ms; seen by a follower after "
       "the ack: p50 %.2f ms p99 %.2f ms; %zu failures\n",
-      o.servers.size(), o.replicas, accounts_n, clients, argv[5],
+      o.servers.size(), o.replicas, accounts_n, clients,
       static_cast<double>(latencies.size()) / seconds, latencies.size(),
       static_cast<unsigned long long>(messages), percentile(latencies, 0.5),
       percentile(latencies, 0.99), percentile(visibility, 0.5), percentile(visibility, 0.99),
