@@ -1208,7 +1208,17 @@ domain::result<std::unique_ptr<cluster_log>> cluster_log::open(const cluster_opt
     if (auto st = until_led(); !st) return std::move(st).err();
   }
   if (o.create) {
-    if (auto st = p->ensure_claims_stream(); !st) return std::move(st).err();
+    // As for the stream: retried while the cluster is busy electing (a timeout), until the
+    // start wait is over.
+    for (;;) {
+      auto st = p->ensure_claims_stream();
+      if (st) break;
+      if (st.err().code != domain::errc::unavailable ||
+          std::chrono::steady_clock::now() >= deadline) {
+        return std::move(st).err();
+      }
+      nats_Sleep(100);
+    }
   }
   return std::unique_ptr<cluster_log>(new cluster_log(std::move(p)));
 }
