@@ -57,6 +57,11 @@ domain::error nats_error(std::string_view what, natsStatus s, jsErrCode code = j
                             "the cluster's event stream: " + message);
 }
 
+// The message id of an account's write: the position it claims (see cluster_log::append).
+std::string position_id(const cluster_write& w, std::uint64_t expected) {
+  return w.account_id + "/" + std::to_string(w.first_seq) + "/" + std::to_string(expected);
+}
+
 std::string_view payload_of(natsMsg* m) {
   return {natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m))};
 }
@@ -1242,8 +1247,7 @@ domain::result<std::uint64_t> cluster_log::append(const cluster_write& write,
   // expected sequence, not atomic in a replicated stream of nats-server 2.9 (two writes
   // expecting the same last sequence can both pass it). A retry of one attempt sends the
   // same id too; the writer tells the cases apart.
-  std::string id =
-      w.account_id + "/" + std::to_string(w.first_seq) + "/" + std::to_string(expected);
+  std::string id = position_id(w, expected);
   return impl_->publish(impl_->options.stream, subject, payload, id, expected,
                         impl::written_by(w.writer),
                         "another write of account " + w.account_id + " came first");
@@ -1256,8 +1260,7 @@ void cluster_log::append_async(cluster_write w, std::uint64_t expected,
   std::string subject = cluster_subject(w.account_id);
   std::string payload = encode_cluster_write(w);
   // The id as append() names it (see there).
-  std::string id =
-      w.account_id + "/" + std::to_string(w.first_seq) + "/" + std::to_string(expected);
+  std::string id = position_id(w, expected);
   natsMsg* m = nullptr;
   natsStatus s = natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(),
                                 static_cast<int>(payload.size()));

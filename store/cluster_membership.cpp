@@ -40,8 +40,17 @@ domain::error kv_error(std::string_view what, natsStatus s, jsErrCode code = jsE
   return domain::make_error(domain::errc::unavailable, message);
 }
 
-// Binds the bucket, or makes it with `cfg` when the cluster has none.
-domain::result<kvStore*> bucket(jsCtx* js, kvConfig& cfg) {
+// Binds the bucket `name`, or makes it (file storage, history 1, `replicas`, values kept
+// `ttl`; 0: for ever) when the cluster has none.
+domain::result<kvStore*> bucket(jsCtx* js, const std::string& name, int replicas,
+                                std::chrono::milliseconds ttl) {
+  kvConfig cfg;
+  kvConfig_Init(&cfg);
+  cfg.Bucket = name.c_str();
+  cfg.History = 1;
+  cfg.StorageType = js_FileStorage;
+  cfg.Replicas = replicas;
+  cfg.TTL = std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count();
   kvStore* kv = nullptr;
   natsStatus s = js_KeyValue(&kv, js, cfg.Bucket);
   if (s == NATS_OK) return kv;
@@ -55,7 +64,6 @@ domain::result<kvStore*> bucket(jsCtx* js, kvConfig& cfg) {
 }  // namespace
 
 struct cluster_membership::impl {
-  cluster_log* log = nullptr;
   kvStore* nodes = nullptr;
   kvWatcher* watcher = nullptr;
   std::string key;  // "node.<name>"
@@ -216,14 +224,8 @@ domain::result<std::unique_ptr<cluster_membership>> cluster_membership::join(clu
     }
   };
 
-  std::string config_name = lo.stream + "_CONFIG";
-  kvConfig cc;
-  kvConfig_Init(&cc);
-  cc.Bucket = config_name.c_str();
-  cc.History = 1;
-  cc.StorageType = js_FileStorage;
-  cc.Replicas = replicas;
-  auto config = again([&] { return bucket(js, cc); });
+  auto config = again(
+      [&] { return bucket(js, lo.stream + "_CONFIG", replicas, std::chrono::milliseconds(0)); });
   if (!config) return std::move(config).err();
   // The first node fixes the number for the cluster; the others read it.
   auto stored = again([&]() -> domain::result<std::string> {
@@ -260,16 +262,7 @@ domain::result<std::unique_ptr<cluster_membership>> cluster_membership::join(clu
   }
 
   auto p = std::make_unique<impl>();
-  p->log = &log;
-  std::string nodes_name = lo.stream + "_NODES";
-  kvConfig nc;
-  kvConfig_Init(&nc);
-  nc.Bucket = nodes_name.c_str();
-  nc.History = 1;
-  nc.StorageType = js_FileStorage;
-  nc.Replicas = replicas;
-  nc.TTL = std::chrono::duration_cast<std::chrono::nanoseconds>(o.ttl).count();
-  auto nodes = again([&] { return bucket(js, nc); });
+  auto nodes = again([&] { return bucket(js, lo.stream + "_NODES", replicas, o.ttl); });
   if (!nodes) return std::move(nodes).err();
   p->nodes = *nodes;
   o.node = member_name(o.node);
