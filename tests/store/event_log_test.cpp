@@ -10,6 +10,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "domain/rules/entities.hpp"
@@ -177,8 +178,18 @@ BOOST_AUTO_TEST_CASE(a_multi_event_write_is_all_or_none_across_a_kill) {
     execl(helper.c_str(), helper.c_str(), dir.path().c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  // Let it write for a while: wait until a few hundred batches are in, then kill it.
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  // Let it write for a while: until its write-ahead log holds some batches (a busy
+  // machine may take longer than usual to start it; at most 10 s), then a moment more.
+  auto wal_bytes = [&] {
+    std::uintmax_t n = 0;
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(dir.path(), ec))
+      if (f.path().extension() == ".log") n += f.file_size(ec);
+    return n;
+  };
+  for (int i = 0; i < 200 && wal_bytes() < 64 * 1024; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   BOOST_REQUIRE(kill(child, SIGKILL) == 0);
   int wstatus = 0;
   BOOST_REQUIRE(waitpid(child, &wstatus, 0) == child);
