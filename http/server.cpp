@@ -15,6 +15,7 @@
 #include <charconv>
 #include <cstdio>
 #include <ctime>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -227,6 +228,24 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::unique_ptr<store::cluster_forward> forwards;
   std::thread leaving;  // leaves the members on stop (a request to the cluster)
   std::atomic<std::size_t> next_forward_worker{0};
+  // Owners that did not take a write lately (gone, stopping, or cut off from NATS with
+  // their subscription still standing): until the time given, their writes are made here
+  // at once instead of after the take bound each.
+  std::mutex suspects_mu;
+  std::unordered_map<std::string, clock::time_point> suspects;
+
+  bool suspected(const std::string& node) {
+    std::lock_guard lock(suspects_mu);
+    auto it = suspects.find(node);
+    if (it == suspects.end()) return false;
+    if (clock::now() < it->second) return true;
+    suspects.erase(it);
+    return false;
+  }
+  void suspect(const std::string& node) {
+    std::lock_guard lock(suspects_mu);
+    suspects[node] = clock::now() + std::chrono::seconds(3);
+  }
 
   void serve_forwarded(store::cluster_forward::incoming in,
                        store::cluster_forward::answer_fn answer);
@@ -684,7 +703,8 @@ class session : public std::enable_shared_from_this<session> {
     }
     auto owners = srv_->members->owners();
     auto p = srv_->members->partition_of(scope);
-    if (!owners || p >= owners->owner.size() || owners->mine[p] || owners->owner[p].empty()) {
+    if (!owners || p >= owners->owner.size() || owners->mine[p] || owners->owner[p].empty() ||
+        srv_->suspected(owners->owner[p])) {
       return std::nullopt;
     }
     return owners->owner[p];
@@ -737,7 +757,8 @@ class session : public std::enable_shared_from_this<session> {
     auto waiting = std::make_shared<request_ctx>(std::move(ctx));
     srv_->forwards->send(
         owner, forwarded_request(), remote_, take, answer,
-        [self = shared_from_this(), gen, &r, waiting](store::cluster_forward::result res) {
+        [self = shared_from_this(), gen, &r, waiting, owner](store::cluster_forward::result res) {
+          if (res.how == store::cluster_forward::outcome::not_taken) self->srv_->suspect(owner);
           net::dispatch(self->worker_.ioc,
                         [self, gen, &r, waiting, res = std::move(res)]() mutable {
                           self->on_forwarded(gen, r, std::move(*waiting), std::move(res));
