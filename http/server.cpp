@@ -249,6 +249,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
 
   void serve_forwarded(store::cluster_forward::incoming in,
                        store::cluster_forward::answer_fn answer);
+  void leave_cluster();
 
   bool allowed_origin(std::string_view origin) const {
     for (const auto& o : options.cors_origins)
@@ -1459,12 +1460,18 @@ server::server(server_options options, actors::runtime& runtime)
   }
 }
 
+// Out of the cluster's members and its forwarding, before the cluster's connection goes
+// (the runtime closes it once the server has stopped serving). Idempotent.
+void server::impl::leave_cluster() {
+  if (leaving.joinable()) leaving.join();
+  if (forwards) forwards->stop_serving();
+  forwards.reset();  // what still waits for an owner is answered (posted, not run)
+  members.reset();
+}
+
 server::~server() {
   impl_->draining = true;
-  if (impl_->leaving.joinable()) impl_->leaving.join();
-  if (impl_->forwards) impl_->forwards->stop_serving();
-  impl_->forwards.reset();  // what still waits for an owner is answered (posted, not run)
-  impl_->members.reset();
+  impl_->leave_cluster();
   impl_->stop_all();
   impl_->compute.stop();
 }
@@ -1494,6 +1501,7 @@ void server::run() {
     t.join();
   for (auto& w : i.workers)
     i.requests_log.flush(w->access_lines);
+  i.leave_cluster();
 }
 
 void server::stop() {

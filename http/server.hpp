@@ -75,7 +75,8 @@ class server {
   // "HOST:PORT" actually bound (the real port when 0 was asked for).
   std::string local_endpoint() const;
 
-  // Serves on the I/O threads (the calling thread is one of them) until stopped.
+  // Serves on the I/O threads (the calling thread is one of them) until stopped; in
+  // cluster mode it has left the members and stopped forwarding when it returns.
   void run();
 
   // Begins a graceful stop; thread-safe, idempotent.
