@@ -753,13 +753,15 @@ class session : public std::enable_shared_from_this<session> {
     std::uint64_t gen = ++generation_;
     phase_ = phase::awaiting;
     auto take = srv_->options.forward_take_timeout;
-    auto answer = srv_->options.request_timeout + std::chrono::seconds(1);
-    deadline_ = clock::now() + take + answer + std::chrono::seconds(1);
+    // The owner says "working" every second while it runs the write: 3 s of silence means
+    // it is gone or cut off. The owner answers within its own request timeout.
+    auto answer = std::chrono::milliseconds(3000);
+    deadline_ = clock::now() + take + srv_->options.request_timeout + std::chrono::seconds(3);
     auto waiting = std::make_shared<request_ctx>(std::move(ctx));
     srv_->forwards->send(
         owner, forwarded_request(), remote_, take, answer,
         [self = shared_from_this(), gen, &r, waiting, owner](store::cluster_forward::result res) {
-          if (res.how == store::cluster_forward::outcome::not_taken) self->srv_->suspect(owner);
+          if (res.how != store::cluster_forward::outcome::answered) self->srv_->suspect(owner);
           net::dispatch(self->worker_.ioc,
                         [self, gen, &r, waiting, res = std::move(res)]() mutable {
                           self->on_forwarded(gen, r, std::move(*waiting), std::move(res));
@@ -779,8 +781,8 @@ class session : public std::enable_shared_from_this<session> {
       infra::metrics().cluster_forward_timeouts.fetch_add(1, std::memory_order_relaxed);
       response busy = failure(domain::make_error(
           domain::errc::unavailable,
-          "the node that owns this write took it and did not answer in time; it may or may not "
-          "have taken effect"));
+          "the node that owns this write took it and went silent; it may or may not have taken "
+          "effect"));
       busy.headers.emplace_back("Retry-After", "1");
       return finish(std::move(busy));
     }

@@ -129,7 +129,6 @@ void cluster_committer::on_stored(const std::string& account, std::uint64_t expe
     std::lock_guard lock(mu_);
     auto& q = accounts_[account];
     q.in_flight = false;
-    --in_flight_;
     if (stored) {
       q.head = *stored;
       if (stopping_) {
@@ -151,6 +150,13 @@ void cluster_committer::on_stored(const std::string& account, std::uint64_t expe
     done(stored);
   for (auto& [done, e] : failed)
     done(domain::result<std::uint64_t>(e));
+  // Counted out only now: stop() returns once no callback of a write can still run (they
+  // reach actors, which are stopped after it).
+  {
+    std::lock_guard lock(mu_);
+    --in_flight_;
+  }
+  cv_.notify_all();
 }
 
 void cluster_committer::stop() {

@@ -46,6 +46,15 @@ struct cluster_forward::impl {
   std::mutex serve_mu;
   natsSubscription* requests = nullptr;
   serve_fn serve;
+  // Requests taken here and not answered yet, by reply subject: told "working" every
+  // second, so that their senders wait as long as they run and no longer.
+  struct served {
+    std::mutex mu;
+    std::unordered_map<std::uint64_t, std::string> replies;
+    std::uint64_t next = 0;
+  };
+  std::shared_ptr<served> serving = std::make_shared<served>();
+  std::chrono::steady_clock::time_point last_working{};
 
   struct pending {
     std::function<void(result)> done;
@@ -71,13 +80,13 @@ struct cluster_forward::impl {
     }
     cv.notify_all();
     if (timer.joinable()) timer.join();
-    if (requests != nullptr) {
-      natsSubscription_Unsubscribe(requests);
-      natsSubscription_Destroy(requests);
-    }
-    if (replies != nullptr) {
-      natsSubscription_Unsubscribe(replies);
-      natsSubscription_Destroy(replies);
+    // Drained, not only unsubscribed: a callback still running on a delivery thread
+    // finishes before this object goes.
+    for (natsSubscription* sub : {requests, replies}) {
+      if (sub == nullptr) continue;
+      natsSubscription_Drain(sub);  // already draining after stop_serving(): no matter
+      natsSubscription_WaitForDrainCompletion(sub, 2000);
+      natsSubscription_Destroy(sub);
     }
     if (inbox != nullptr) natsInbox_Destroy(inbox);
     // What is still waiting gets its answer: not taken, since nothing more will come.
@@ -104,7 +113,7 @@ struct cluster_forward::impl {
       }
       if (natsMsg_IsNoResponders(m)) {
         r.how = outcome::not_taken;
-      } else if (header(m, k_forward_header) == "taken") {
+      } else if (auto h = header(m, k_forward_header); h == "taken" || h == "working") {
         it->second.taken = true;
         it->second.deadline = std::chrono::steady_clock::now() + it->second.answer_within;
         natsMsg_Destroy(m);
@@ -161,11 +170,35 @@ struct cluster_forward::impl {
     if (fn) fn(std::move(in), std::move(answer));
   }
 
+  void tell_working() {
+    std::vector<std::string> to;
+    {
+      std::lock_guard lock(serving->mu);
+      for (const auto& [id, reply] : serving->replies)
+        to.push_back(reply);
+    }
+    std::lock_guard lock(conn->mu);
+    if (conn->nc == nullptr) return;
+    for (const auto& reply : to) {
+      natsMsg* m = nullptr;
+      if (natsMsg_Create(&m, reply.c_str(), nullptr, nullptr, 0) != NATS_OK) continue;
+      natsMsgHeader_Set(m, k_forward_header, "working");
+      natsConnection_PublishMsg(conn->nc, m);
+      natsMsg_Destroy(m);
+    }
+  }
+
   void run_timer() {
     std::unique_lock lock(mu);
     while (!stopping) {
       cv.wait_for(lock, std::chrono::milliseconds(20));
       auto now = std::chrono::steady_clock::now();
+      if (now - last_working >= std::chrono::seconds(1)) {
+        last_working = now;
+        lock.unlock();
+        tell_working();
+        lock.lock();
+      }
       std::vector<std::pair<std::function<void(result)>, outcome>> due;
       for (auto it = waiting.begin(); it != waiting.end();) {
         if (now >= it->second.deadline) {
@@ -228,9 +261,9 @@ domain::status cluster_forward::serve(serve_fn fn) {
 void cluster_forward::stop_serving() {
   std::lock_guard lock(impl_->serve_mu);
   if (impl_->requests == nullptr) return;
-  // Unsubscribed now: a request sent from here on finds no responder, and its sender writes
-  // itself. What was delivered before is still handed on (the subscription's thread).
-  natsSubscription_Unsubscribe(impl_->requests);
+  // Drained: unsubscribed now (a request sent from here on finds no responder, and its
+  // sender writes itself); what was delivered before is still handed on.
+  natsSubscription_Drain(impl_->requests);
 }
 
 void cluster_forward::send(const std::string& node, std::string_view request,

@@ -11,14 +11,16 @@
 //               Expect, Upgrade), a Content-Length, the body;
 //               NATS header "Referrald-Remote": the client's address
 //   replies  := at once, an empty message with NATS header "Referrald-Forward: taken";
+//               every second while it runs, the same with "Referrald-Forward: working";
 //               then the answer: an HTTP/1.1 response (status line, header fields,
 //               Content-Length, body) with NATS header "Referrald-Applied": the stream
 //               sequence the owner had applied when it answered
 //
 // The sender tells three outcomes apart: answered; not taken (no node subscribed — the
 // owner is gone or stopping — or no "taken" within the short bound: nothing ran, the
-// sender may write itself); and taken but not answered in time (it may or may not have
-// run). Replies come to one inbox subscription of the sender ("_INBOX." nuid "." token).
+// sender may write itself); and taken but silent for longer than the answer bound (no
+// answer and no "working": the owner is gone or cut off; it may or may not have run). Replies come
+// to one inbox subscription of the sender ("_INBOX." nuid "." token).
 //
 // Thread-safe. Callbacks run on NATS delivery threads or the timer's; they must be quick.
 
@@ -63,7 +65,7 @@ class cluster_forward {
     std::uint64_t applied = 0;
   };
   // Sends `request` to `node`: `done` once, with what came of it. `take_within` bounds the
-  // wait for "taken", `answer_within` the wait for the answer after it.
+  // wait for "taken", `answer_within` the silence after it (each "working" starts it again).
   void send(const std::string& node, std::string_view request, std::string_view remote,
             std::chrono::milliseconds take_within, std::chrono::milliseconds answer_within,
             std::function<void(result)> done);

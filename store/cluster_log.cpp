@@ -257,6 +257,7 @@ struct cluster_log::impl {
   };
   std::mutex async_mu;
   std::unordered_map<std::string, async_append> async_waiting;
+  std::mutex publish_mu;  // a message being published is not destroyed meanwhile (on_ack)
   // Outcomes that need a look at the stream (blocking requests), off the client's thread.
   std::mutex resolve_mu;
   std::condition_variable resolve_cv;
@@ -967,8 +968,14 @@ struct cluster_log::impl {
     auto* self = static_cast<impl*>(closure);
     const char* id = nullptr;
     std::string key;
-    if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id != nullptr) key = id;
-    natsMsg_Destroy(m);
+    {
+      // The client may call this (the message's MaxWait passed) while js_PublishMsgAsync is
+      // still sending the same message on another thread: it is read and destroyed only once
+      // that call returned.
+      std::lock_guard lock(self->publish_mu);
+      if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id != nullptr) key = id;
+      natsMsg_Destroy(m);
+    }
     async_append a;
     {
       std::lock_guard lock(self->async_mu);
@@ -1283,9 +1290,12 @@ void cluster_log::append_async(cluster_write w, std::uint64_t expected,
     a.writer = w.writer;
     a.lost = "another write of account " + w.account_id + " came first";
   }
-  s = js_PublishMsgAsync(impl_->js_async, &m, &po);
-  if (s == NATS_OK) return;
-  if (m != nullptr) natsMsg_Destroy(m);
+  {
+    std::lock_guard lock(impl_->publish_mu);
+    s = js_PublishMsgAsync(impl_->js_async, &m, &po);
+    if (s == NATS_OK) return;
+    if (m != nullptr) natsMsg_Destroy(m);
+  }
   std::function<void(domain::result<std::uint64_t>)> failed;
   {
     std::lock_guard lock(impl_->async_mu);
