@@ -838,6 +838,13 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
           quit_after_exception(self);
         }
       },
+      [self](cluster_sync_atom tick, std::uint64_t copied_through) {
+        const auto& state = self->state;
+        if (!state.resync && state.loaded && copied_through <= state.committed.seq()) return;
+        if (!contain("account " + self->state.account_id, tick, [&] { sync_from_cluster(self); })) {
+          quit_after_exception(self);
+        }
+      },
   };
 }
 

@@ -99,8 +99,18 @@ domain::status cluster_cache::mark_rebuilt(std::uint64_t unix_ms) {
   return put_synced(*db_, k_rebuilt_key, unix_ms);
 }
 
+domain::result<std::uint64_t> cluster_cache::applied_for_write() {
+  if (applied_) return *applied_;
+  return applied();
+}
+
+void cluster_cache::remember(std::uint64_t stream_seq) {
+  applied_ = stream_seq;
+  if (heads_.size() > k_remembered) heads_.clear();
+}
+
 domain::status cluster_cache::apply(const cluster_write& w) {
-  auto done = applied();
+  auto done = applied_for_write();
   if (!done) return std::move(done).err();
   if (w.stream_seq <= *done) return {};
   auto misfit = [&](const std::string& why) {
@@ -110,18 +120,25 @@ domain::status cluster_cache::apply(const cluster_write& w) {
                                   "..) " + why);
   };
   if (!domain::is_valid_account_id(w.account_id)) return misfit("names no valid account");
-  event_log log(*db_);
-  auto head = log.head(w.account_id);
-  if (!head) return std::move(head).err();
-  if (w.first_seq != *head + 1) {
-    return misfit("does not continue the " + std::to_string(*head) + " events applied before");
-  }
+  std::uint64_t head = 0;
   domain::sha256_digest prev{};
-  if (*head > 0) {
-    auto last = log.get(w.account_id, *head);
-    if (!last) return std::move(last).err();
-    if (!last->has_value()) return misfit("follows an event missing here");
-    prev = (*last)->hash;
+  if (auto known = heads_.find(w.account_id); known != heads_.end()) {
+    head = known->second.seq;
+    prev = known->second.hash;
+  } else {
+    event_log log(*db_);
+    auto read = log.head(w.account_id);
+    if (!read) return std::move(read).err();
+    head = *read;
+    if (head > 0) {
+      auto last = log.get(w.account_id, head);
+      if (!last) return std::move(last).err();
+      if (!last->has_value()) return misfit("follows an event missing here");
+      prev = (*last)->hash;
+    }
+  }
+  if (w.first_seq != head + 1) {
+    return misfit("does not continue the " + std::to_string(head) + " events applied before");
   }
   write_batch batch;
   for (std::size_t i = 0; i < w.values.size(); ++i) {
@@ -140,11 +157,18 @@ domain::status cluster_cache::apply(const cluster_write& w) {
   }
   batch.put(column::meta, head_key(w.account_id), fixed64(w.stream_seq));
   batch.put(column::meta, k_applied_key, fixed64(w.stream_seq));
-  return db_->write(batch, false);
+  if (auto st = db_->write(batch, false); !st) {
+    applied_.reset();
+    heads_.clear();
+    return st;
+  }
+  remember(w.stream_seq);
+  heads_[w.account_id] = applied_head{w.first_seq + w.values.size() - 1, prev};
+  return {};
 }
 
 domain::status cluster_cache::apply(const cluster_records& r) {
-  auto done = applied();
+  auto done = applied_for_write();
   if (!done) return std::move(done).err();
   if (r.stream_seq <= *done) return {};
   write_batch batch;
@@ -152,7 +176,13 @@ domain::status cluster_cache::apply(const cluster_records& r) {
     batch.put(rec.cf, rec.key, rec.value);
   batch.put(column::meta, std::string(k_scope_prefix) + r.scope, fixed64(r.stream_seq));
   batch.put(column::meta, k_applied_key, fixed64(r.stream_seq));
-  return db_->write(batch, false);
+  if (auto st = db_->write(batch, false); !st) {
+    applied_.reset();
+    heads_.clear();
+    return st;
+  }
+  remember(r.stream_seq);
+  return {};
 }
 
 }  // namespace referrald::store

@@ -35,11 +35,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "domain/base/digest.hpp"
 #include "domain/base/result.hpp"
 #include "store/cluster_log.hpp"
 #include "store/db.hpp"
@@ -90,7 +93,21 @@ class cluster_cache {
   domain::status apply(const cluster_records& r);
 
  private:
+  // What apply() wrote last, so that the next write needs no read of the copy: applied(),
+  // and each recent account's last event (sequence number and hash). Touched by apply()
+  // only (the one writer); at most k_remembered accounts, forgotten all at once past that
+  // and after any failure (then read from the copy again).
+  struct applied_head {
+    std::uint64_t seq = 0;
+    domain::sha256_digest hash{};
+  };
+  static constexpr std::size_t k_remembered = 4096;
+  domain::result<std::uint64_t> applied_for_write();
+  void remember(std::uint64_t stream_seq);
+
   db* db_;
+  std::optional<std::uint64_t> applied_;
+  std::unordered_map<std::string, applied_head> heads_;
 };
 
 }  // namespace referrald::store

@@ -45,6 +45,7 @@ void cluster_committer::reset(const std::string& account_id, std::uint64_t strea
 void cluster_committer::submit(const std::string& account_id, std::uint64_t first_seq,
                                std::vector<std::string> values, done_fn done) {
   std::optional<domain::error> refused;
+  std::optional<batch> ready;
   {
     std::lock_guard lock(mu_);
     auto& q = accounts_[account_id];
@@ -58,66 +59,69 @@ void cluster_committer::submit(const std::string& account_id, std::uint64_t firs
           "account " + account_id + " has not caught up with the cluster's stream yet");
     } else {
       q.queued.push_back(pending{first_seq, std::move(values), std::move(done)});
-      if (!q.in_flight && !q.in_turns) {
-        q.in_turns = true;
-        turns_.push_back(account_id);
-        cv_.notify_one();
-      }
-      return;
+      // Nothing of the account in flight: published on this thread, without a hand-off
+      // to the dispatcher (which only takes over an account's next batch from the
+      // acknowledgement handler).
+      if (q.in_flight || q.in_turns) return;
+      ready = take_batch(account_id, q);
     }
   }
-  done(*refused);
+  if (refused) return done(*refused);
+  publish(std::move(*ready));
+}
+
+std::optional<cluster_committer::batch> cluster_committer::take_batch(const std::string& account,
+                                                                      account_queue& q) {
+  if (q.queued.empty() || q.in_flight || !q.head) return std::nullopt;
+  // What the actor submitted since the last write: one message, as long as the sequence
+  // numbers run on (they always do; a gap would end the group).
+  batch b;
+  b.expected = *q.head;
+  b.write.account_id = account;
+  b.write.first_seq = q.queued.front().first_seq;
+  std::size_t bytes = 0;
+  std::uint64_t next_seq = b.write.first_seq;
+  while (!q.queued.empty() && (b.dones.empty() || bytes < k_group_bytes)) {
+    pending& next = q.queued.front();
+    if (next.first_seq != next_seq) break;
+    next_seq += next.values.size();
+    for (auto& v : next.values) {
+      bytes += v.size();
+      b.write.values.push_back(std::move(v));
+    }
+    b.dones.push_back(std::move(next.done));
+    q.queued.pop_front();
+  }
+  q.in_flight = true;
+  ++in_flight_;
+  return b;
+}
+
+void cluster_committer::publish(batch b) {
+  // Published without waiting; the outcome comes on a thread of the client's, which hands
+  // the account's next batch to the dispatcher.
+  std::string account = b.write.account_id;
+  log_.append_async(std::move(b.write), b.expected,
+                    [this, account = std::move(account), expected = b.expected,
+                     dones = std::move(b.dones)](const domain::result<std::uint64_t>& stored) {
+                      on_stored(account, expected, dones, stored);
+                    });
 }
 
 void cluster_committer::run() {
   for (;;) {
-    std::string account;
-    std::vector<pending> batch;
-    std::uint64_t expected = 0;
+    std::optional<batch> ready;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !turns_.empty(); });
       if (turns_.empty()) return;  // stopping, nothing ready
-      account = std::move(turns_.front());
+      std::string account = std::move(turns_.front());
       turns_.pop_front();
       auto& q = accounts_[account];
       q.in_turns = false;
-      if (q.queued.empty() || q.in_flight || !q.head) continue;
-      // What the actor submitted since the last write: one message, as long as the
-      // sequence numbers run on (they always do; a gap would end the group).
-      std::size_t bytes = 0;
-      while (!q.queued.empty() && (batch.empty() || bytes < k_group_bytes)) {
-        pending& next = q.queued.front();
-        if (!batch.empty() &&
-            next.first_seq != batch.back().first_seq + batch.back().values.size()) {
-          break;
-        }
-        for (const auto& v : next.values)
-          bytes += v.size();
-        batch.push_back(std::move(next));
-        q.queued.pop_front();
-      }
-      q.in_flight = true;
-      ++in_flight_;
-      expected = *q.head;
+      ready = take_batch(account, q);
     }
-    cluster_write w;
-    w.account_id = account;
-    w.first_seq = batch.front().first_seq;
-    for (auto& p : batch)
-      for (auto& v : p.values)
-        w.values.push_back(std::move(v));
-    // Published without waiting; the outcome comes on a thread of the client's, which
-    // hands the account's next batch back to this thread.
-    std::vector<done_fn> dones;
-    dones.reserve(batch.size());
-    for (auto& p : batch)
-      dones.push_back(std::move(p.done));
-    log_.append_async(std::move(w), expected,
-                      [this, account, expected,
-                       dones = std::move(dones)](const domain::result<std::uint64_t>& stored) {
-                        on_stored(account, expected, dones, stored);
-                      });
+    if (ready) publish(std::move(*ready));
   }
 }
 
@@ -136,6 +140,7 @@ void cluster_committer::on_stored(const std::string& account, std::uint64_t expe
       } else if (!q.queued.empty()) {
         q.in_turns = true;
         turns_.push_back(account);
+        cv_.notify_one();
       }
     } else {
       // Everything queued was built on this write.
@@ -145,7 +150,6 @@ void cluster_committer::on_stored(const std::string& account, std::uint64_t expe
       fail_queued(q, stored.err(), failed);
     }
   }
-  cv_.notify_all();
   for (const auto& done : dones)
     done(stored);
   for (auto& [done, e] : failed)
@@ -154,9 +158,8 @@ void cluster_committer::on_stored(const std::string& account, std::uint64_t expe
   // reach actors, which are stopped after it).
   {
     std::lock_guard lock(mu_);
-    --in_flight_;
+    if (--in_flight_ == 0 && stopping_) drained_.notify_all();
   }
-  cv_.notify_all();
 }
 
 void cluster_committer::stop() {
@@ -175,7 +178,7 @@ void cluster_committer::stop() {
     // The writes in flight finish (each is acknowledged or given up within the publish
     // timeout).
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [this] { return in_flight_ == 0; });
+    drained_.wait(lock, [this] { return in_flight_ == 0; });
   }
   for (auto& [done, e] : failed)
     done(domain::result<std::uint64_t>(e));

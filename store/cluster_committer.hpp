@@ -1,9 +1,10 @@
 #pragma once
 
 // Group commit onto the cluster's stream (cluster mode): what store/commit_queue.hpp is to
-// the embedded store. Account actors submit their events; one dispatcher thread appends
-// them to the stream without waiting (cluster_log::append_async), each account's writes
-// strictly in order:
+// the embedded store. Account actors submit their events, which are appended to the stream
+// without waiting (cluster_log::append_async), each account's writes strictly in order: on
+// the submitting thread when the account has nothing in flight, otherwise by one
+// dispatcher thread once the write in flight is acknowledged.
 //
 // - One write of an account is in flight at a time, since each expects the stream
 //   sequence of the account's previous write. What its actor submits meanwhile goes out
@@ -81,7 +82,16 @@ class cluster_committer {
     bool in_flight = false;
     bool in_turns = false;
   };
+  struct batch {
+    cluster_write write;
+    std::uint64_t expected = 0;
+    std::vector<done_fn> dones;
+  };
   void run();
+  // Under mu_: the account's queued writes as one message, marked in flight; none when it
+  // has nothing queued, a write in flight, or no head.
+  std::optional<batch> take_batch(const std::string& account, account_queue& q);
+  void publish(batch b);
   // The outcome of an account's write in flight (on the client's thread).
   void on_stored(const std::string& account, std::uint64_t expected,
                  const std::vector<done_fn>& dones, const domain::result<std::uint64_t>& stored);
@@ -91,7 +101,8 @@ class cluster_committer {
 
   cluster_log& log_;
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;       // the dispatcher: turns_ or stopping_
+  std::condition_variable drained_;  // stop(): in_flight_ reached 0
   std::unordered_map<std::string, account_queue> accounts_;
   std::deque<std::string> turns_;  // accounts with writes ready and none in flight
   bool stopping_ = false;

@@ -1162,6 +1162,10 @@ domain::result<std::unique_ptr<cluster_log>> cluster_log::open(const cluster_opt
   if (s == NATS_OK) s = natsOptions_SetTimeout(p->opts, o.timeout.count());
   if (s == NATS_OK) s = natsOptions_SetPingInterval(p->opts, o.ping_interval.count());
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(p->opts, o.max_pings_out);
+  // A publish is written to the socket by the thread that makes it, instead of waking the
+  // client's flusher thread for each one: a write is one message, and a hand-off per write
+  // costs more than the system call on a machine of few cores.
+  if (s == NATS_OK) s = natsOptions_SetSendAsap(p->opts, true);
   // After a lost link, what the follower applied meanwhile is confirmed in full.
   if (s == NATS_OK) {
     s = natsOptions_SetReconnectedCB(
