@@ -57,6 +57,17 @@ domain::error nats_error(std::string_view what, natsStatus s, jsErrCode code = j
                             "the cluster's event stream: " + message);
 }
 
+// A publish that reached no stream leader (one is being elected: a stepdown, a lost
+// server): nothing was stored, and the same message may be published again a moment later.
+bool leader_gone(natsStatus s, jsErrCode code) {
+  return s == NATS_NO_RESPONDERS || code == JSClusterNotAvailErr;
+}
+
+// The wait before publishing again after `attempts` tries: 25 ms, doubling to 200 ms.
+std::chrono::milliseconds retry_delay(int attempts) {
+  return std::chrono::milliseconds(25 << std::min(attempts, 3));
+}
+
 // The message id of an account's write: the position it claims (see cluster_log::append).
 std::string position_id(const cluster_write& w, std::uint64_t expected) {
   return w.account_id + "/" + std::to_string(w.first_seq) + "/" + std::to_string(expected);
@@ -254,6 +265,11 @@ struct cluster_log::impl {
   struct async_append {
     std::function<void(domain::result<std::uint64_t>)> done;
     std::string subject, writer, lost;
+    // To publish it again while the stream has no leader (leader_gone()).
+    std::string id, payload;
+    std::uint64_t expected = 0;
+    std::chrono::steady_clock::time_point until;
+    int attempts = 0;
   };
   std::mutex async_mu;
   std::unordered_map<std::string, async_append> async_waiting;
@@ -262,6 +278,9 @@ struct cluster_log::impl {
   std::mutex resolve_mu;
   std::condition_variable resolve_cv;
   std::deque<std::function<void()>> resolve_jobs;
+  // Jobs due later (an append published again); called with true when the log closes first.
+  std::multimap<std::chrono::steady_clock::time_point, std::function<void(bool closing)>>
+      resolve_delayed;
   bool resolve_stopping = false;
   std::thread resolver;
   std::mutex follow_mu;
@@ -907,7 +926,19 @@ struct cluster_log::impl {
     }
     jsPubAck* ack = nullptr;
     jsErrCode code = jsErrCode(0);
-    s = js_PublishMsg(&ack, js, m, &po, &code);
+    // While the stream has no leader, published again within the publish timeout.
+    auto until = std::chrono::steady_clock::now() + options.publish_timeout;
+    for (int attempts = 0;; ++attempts) {
+      code = jsErrCode(0);
+      s = js_PublishMsg(&ack, js, m, &po, &code);
+      if (s == NATS_OK || !leader_gone(s, code)) break;
+      auto delay = retry_delay(attempts);
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      if (left <= delay) break;
+      std::this_thread::sleep_for(delay);
+      po.MaxWait = (left - delay).count();
+    }
     natsMsg_Destroy(m);
     if (s != NATS_OK) {
       if (code == JSStreamWrongLastSequenceErr) {
@@ -944,14 +975,80 @@ struct cluster_log::impl {
   void run_resolver() {
     std::unique_lock lock(resolve_mu);
     for (;;) {
-      resolve_cv.wait(lock, [this] { return resolve_stopping || !resolve_jobs.empty(); });
-      if (resolve_jobs.empty()) return;
-      auto job = std::move(resolve_jobs.front());
-      resolve_jobs.pop_front();
-      lock.unlock();
-      job();
-      lock.lock();
+      if (!resolve_jobs.empty()) {
+        auto job = std::move(resolve_jobs.front());
+        resolve_jobs.pop_front();
+        lock.unlock();
+        job();
+        lock.lock();
+        continue;
+      }
+      if (!resolve_delayed.empty() && (resolve_stopping || resolve_delayed.begin()->first <=
+                                                               std::chrono::steady_clock::now())) {
+        auto job = std::move(resolve_delayed.begin()->second);
+        resolve_delayed.erase(resolve_delayed.begin());
+        bool closing = resolve_stopping;
+        lock.unlock();
+        job(closing);
+        lock.lock();
+        continue;
+      }
+      if (resolve_stopping) return;
+      if (resolve_delayed.empty()) {
+        resolve_cv.wait(lock);
+      } else {
+        resolve_cv.wait_until(lock, resolve_delayed.begin()->first);
+      }
     }
+  }
+
+  void resolve_after(std::chrono::milliseconds delay, std::function<void(bool closing)> job) {
+    {
+      std::lock_guard lock(resolve_mu);
+      resolve_delayed.emplace(std::chrono::steady_clock::now() + delay, std::move(job));
+    }
+    resolve_cv.notify_one();
+  }
+
+  // Publishes `a` without waiting: its outcome comes to on_ack (or at once, to a.done, when
+  // the client refuses it). Not on the client's acknowledgement thread.
+  void publish_async(async_append a) {
+    natsMsg* m = nullptr;
+    natsStatus s = natsMsg_Create(&m, a.subject.c_str(), nullptr, a.payload.data(),
+                                  static_cast<int>(a.payload.size()));
+    if (s != NATS_OK) return a.done(nats_error("preparing a write", s));
+    std::string id = a.id;
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               a.until - std::chrono::steady_clock::now())
+                                               .count());
+    po.MsgId = id.c_str();
+    po.ExpectStream = options.stream.c_str();
+    if (a.expected == 0) {
+      po.ExpectNoMessage = true;
+    } else {
+      po.ExpectLastSubjectSeq = a.expected;
+    }
+    {
+      std::lock_guard lock(async_mu);
+      async_waiting[id] = std::move(a);
+    }
+    {
+      std::lock_guard lock(publish_mu);
+      s = js_PublishMsgAsync(js_async, &m, &po);
+      if (s == NATS_OK) return;
+      if (m != nullptr) natsMsg_Destroy(m);
+    }
+    std::function<void(domain::result<std::uint64_t>)> failed;
+    {
+      std::lock_guard lock(async_mu);
+      auto it = async_waiting.find(id);
+      if (it == async_waiting.end()) return;  // already answered by the handler
+      failed = std::move(it->second.done);
+      async_waiting.erase(it);
+    }
+    failed(nats_error("appending a write", s));
   }
 
   void resolve_later(std::function<void()> job) {
@@ -997,6 +1094,15 @@ struct cluster_log::impl {
     }
     jsErrCode code = pae != nullptr ? pae->ErrCode : jsErrCode(0);
     natsStatus s = pae != nullptr ? pae->Err : NATS_ERR;
+    if (leader_gone(s, code) && std::chrono::steady_clock::now() < a.until) {
+      // Nothing stored: published again (same id, same expectation) once the stream has
+      // elected its leader, within the write's publish timeout.
+      auto delay = retry_delay(a.attempts++);
+      return self->resolve_after(delay, [self, a = std::move(a), s, code](bool closing) mutable {
+        if (closing) return a.done(nats_error("appending a write", s, code));
+        self->publish_async(std::move(a));
+      });
+    }
     if (code == JSStreamWrongLastSequenceErr) {
       return self->resolve_later([self, a = std::move(a)] {
         auto last = self->last_message(a.subject, self->options.stream);
@@ -1268,47 +1374,17 @@ void cluster_log::append_async(cluster_write w, std::uint64_t expected,
                                std::function<void(domain::result<std::uint64_t>)> done) {
   if (auto stopped = impl_->refuse_if_halted(); !stopped) return done(std::move(stopped).err());
   if (w.writer.empty()) w.writer = new_writer();
-  std::string subject = cluster_subject(w.account_id);
-  std::string payload = encode_cluster_write(w);
+  impl::async_append a;
+  a.done = std::move(done);
+  a.subject = cluster_subject(w.account_id);
+  a.payload = encode_cluster_write(w);
   // The id as append() names it (see there).
-  std::string id = position_id(w, expected);
-  natsMsg* m = nullptr;
-  natsStatus s = natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(),
-                                static_cast<int>(payload.size()));
-  if (s != NATS_OK) return done(nats_error("preparing a write", s));
-  jsPubOptions po;
-  jsPubOptions_Init(&po);
-  po.MaxWait = impl_->options.publish_timeout.count();
-  po.MsgId = id.c_str();
-  po.ExpectStream = impl_->options.stream.c_str();
-  if (expected == 0) {
-    po.ExpectNoMessage = true;
-  } else {
-    po.ExpectLastSubjectSeq = expected;
-  }
-  {
-    std::lock_guard lock(impl_->async_mu);
-    auto& a = impl_->async_waiting[id];
-    a.done = std::move(done);
-    a.subject = subject;
-    a.writer = w.writer;
-    a.lost = "another write of account " + w.account_id + " came first";
-  }
-  {
-    std::lock_guard lock(impl_->publish_mu);
-    s = js_PublishMsgAsync(impl_->js_async, &m, &po);
-    if (s == NATS_OK) return;
-    if (m != nullptr) natsMsg_Destroy(m);
-  }
-  std::function<void(domain::result<std::uint64_t>)> failed;
-  {
-    std::lock_guard lock(impl_->async_mu);
-    auto it = impl_->async_waiting.find(id);
-    if (it == impl_->async_waiting.end()) return;  // already answered by the handler
-    failed = std::move(it->second.done);
-    impl_->async_waiting.erase(it);
-  }
-  failed(nats_error("appending a write", s));
+  a.id = position_id(w, expected);
+  a.expected = expected;
+  a.until = std::chrono::steady_clock::now() + impl_->options.publish_timeout;
+  a.writer = w.writer;
+  a.lost = "another write of account " + w.account_id + " came first";
+  impl_->publish_async(std::move(a));
 }
 
 domain::result<std::uint64_t> cluster_log::append_records(const cluster_records& records,
