@@ -18,22 +18,6 @@ seconds="${1:-10}"
 auth=(-H "Authorization: Bearer $bench_key")
 json=(-H 'Content-Type: application/json')
 
-# start_node NAME DATA [flags...]: a referrald on a free loopback port; sets NAME_url and
-# NAME_pid.
-start_node() {
-  local name="$1" data="$2"
-  shift 2
-  REFERRALD_BOOTSTRAP_KEY="$bench_key" "$root/build/referrald" --listen 127.0.0.1:0 \
-    --data "$data" --log-level warn "$@" >"$work/$name.out" 2>"$work/$name.err" &
-  pids+=($!)
-  printf -v "${name}_pid" '%s' "$!"
-  for _ in $(seq 1 600); do
-    grep -q "listening on" "$work/$name.out" 2>/dev/null && break
-    sleep 0.1
-  done
-  printf -v "${name}_url" 'http://%s' "$(sed -n 's/^listening on //p' "$work/$name.out")"
-}
-stop_node() { kill "$1"; wait "$1" 2>/dev/null || true; }
 stop_nats() {
   for p in "${nats_pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   rm -rf "$work/nats"
@@ -117,8 +101,7 @@ stop_node "$e_pid"
 
 # 4 --------------------------------------------------------------------------------------
 for r in 1 2 3; do
-  leader=$("$root/build/referralctl" --cluster "$nats_urls" cluster status |
-    sed -n 's/.*"leader":"n\([0-9]*\)".*/\1/p' || true)
+  leader=$(stream_leader)
   [ -n "$leader" ] || { echo "no stream leader" >&2; exit 1; }
   kill -9 "${nats_pids[leader - 1]}"
   wait "${nats_pids[leader - 1]}" 2>/dev/null || true
@@ -129,14 +112,6 @@ for r in 1 2 3; do
     sleep 0.02
   done
   echo "failover round $r: server n$leader (the stream's leader) killed; writes succeed again after $(( ($(date +%s%N) - start_ns) / 1000000 )) ms"
-  nats-server -c "$work/nats/n$leader.conf" -l "$work/nats/n$leader.log" &
-  pids+=($!)
-  nats_pids[leader - 1]=$!
-  # Back to three current replicas before the next round.
-  for _ in $(seq 1 150); do
-    "$root/build/referralctl" --cluster "$nats_urls" cluster status 2>/dev/null |
-      grep -q '"current":false\|"offline":true' || break
-    sleep 0.2
-  done
-  sleep 2
+  restart_nats "$leader"
+  settle_nats  # back to three current replicas before the next round
 done

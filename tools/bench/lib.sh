@@ -146,3 +146,55 @@ start_nats_cluster() {
     done
   done
 }
+
+# start_node NAME DATA [flags...]: a referrald on a free loopback port; sets NAME_url and
+# NAME_pid.
+start_node() {
+  local name="$1" data="$2"
+  shift 2
+  REFERRALD_BOOTSTRAP_KEY="$bench_key" "$root/build/referrald" --listen 127.0.0.1:0 \
+    --data "$data" --log-level warn "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  pids+=($!)
+  printf -v "${name}_pid" '%s' "$!"
+  for _ in $(seq 1 600); do
+    grep -q "listening on" "$work/$name.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  printf -v "${name}_url" 'http://%s' "$(sed -n 's/^listening on //p' "$work/$name.out")"
+}
+# stop_node PID: SIGTERM, then waits for it.
+stop_node() { kill "$1"; wait "$1" 2>/dev/null || true; }
+
+# metric URL NAME: the value of the Prometheus metric NAME (without labels) on URL.
+metric() { curl -sf "$1/metrics" | awk -v n="$2" '$1 == n {print $2}'; }
+
+# wrk_latency ARGS...: runs wrk with --latency and prints "req/s p50 p99".
+wrk_latency() {
+  wrk --latency "$@" | awk '/Requests\/sec/ {rps=$2} / 50%/ {p50=$2} / 99%/ {p99=$2} /Non-2xx/ {bad=$NF}
+    END {printf "%s req/s, p50 %s, p99 %s%s\n", rps, p50, p99, (bad ? ", non-2xx " bad : "")}'
+}
+
+# stream_leader: the number I of the NATS server nI leading the event stream (empty when
+# none does).
+stream_leader() {
+  { "$root/build/referralctl" --cluster "$nats_urls" cluster status 2>/dev/null || true; } |
+    sed -n 's/.*"leader":"n\([0-9]*\)".*/\1/p'
+}
+
+# restart_nats I: starts server nI of start_nats_cluster again (after it stopped).
+restart_nats() {
+  wait "${nats_pids[$1 - 1]}" 2>/dev/null || true
+  nats-server -c "$work/nats/n$1.conf" -l "$work/nats/n$1.log" &
+  pids+=($!)
+  nats_pids[$1 - 1]=$!
+}
+
+# settle_nats: waits until every replica of the streams is current (30 s at most), then 2 s.
+settle_nats() {
+  for _ in $(seq 1 150); do
+    "$root/build/referralctl" --cluster "$nats_urls" cluster status 2>/dev/null |
+      grep -q '"current":false\|"offline":true' || break
+    sleep 0.2
+  done
+  sleep 2
+}

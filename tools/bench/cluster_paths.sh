@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Writes through their owner and through the other node, side by side (three local NATS
+# servers, three replicas, two nodes a and b):
+#  1. creates, 16 clients on each node over 32 accounts: every write entering at its
+#     owner, then every write entering at the other node (forwarded), then half and half
+#     (as `tools/dev bench cluster`), each twice in turns; rate, p50, p99;
+#  2. an import of 1,000 mappings in one request into a fresh account, through its owner
+#     and through the other node, five of each in turns, the medians;
+#  3. AI-referral pushes (8 pushers, 5,000-row batches) into a brand through its owner,
+#     then through the other node.
+# Which node owns an account or a brand is found by writing once through node a and
+# reading a's referrald_cluster_forwarded_total.
+#   tools/dev bench cluster_paths [SECONDS=10]
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+seconds="${1:-10}"
+auth=(-H "Authorization: Bearer $bench_key")
+json=(-H 'Content-Type: application/json')
+echo "$(machine)"
+
+start_nats_cluster 3
+start_node a "$work/a" --cluster "$nats_urls" --node-name a
+start_node b "$work/b" --cluster "$nats_urls" --node-name b
+for _ in $(seq 1 150); do
+  [ "$(metric "$a_url" referrald_cluster_members)" = 2 ] &&
+    [ "$(metric "$b_url" referrald_cluster_members)" = 2 ] && break
+  sleep 0.1
+done
+
+# owner WRITE...: runs the write (a curl on node a) and prints a or b: b when a forwarded it.
+owner() {
+  local before after
+  before=$(metric "$a_url" referrald_cluster_forwarded_total)
+  "$@" >/dev/null
+  after=$(metric "$a_url" referrald_cluster_forwarded_total)
+  if [ "$after" = "$before" ]; then echo a; else echo b; fi
+}
+# take_accounts PREFIX N: N accounts owned by a into $own_a and N owned by b into $own_b
+# (comma-separated), each with one rule written.
+take_accounts() {
+  own_a="" own_b=""
+  local i=0 na=0 nb=0 who
+  while [ "$na" -lt "$2" ] || [ "$nb" -lt "$2" ]; do
+    who=$(owner curl -sf -X POST "$a_url/passthrough-referrers?account_id=$1$i" "${auth[@]}" \
+      "${json[@]}" -d '{"domain":"first.example","utm_source":"p"}')
+    if [ "$who" = a ] && [ "$na" -lt "$2" ]; then
+      own_a="${own_a:+$own_a,}$1$i" na=$((na + 1))
+    elif [ "$who" = b ] && [ "$nb" -lt "$2" ]; then
+      own_b="${own_b:+$own_b,}$1$i" nb=$((nb + 1))
+    fi
+    i=$((i + 1))
+  done
+}
+
+# 1 ----------------------------------------------------------------------------------------
+take_accounts c 16
+both="$own_a,$own_b"
+# creates NAME LIST_ON_A LIST_ON_B: 16 clients on each node at once.
+creates() {
+  ACCOUNT_LIST="$2" PREFIX="$1a" wrk_latency -t1 -c16 -d"${seconds}s" "${auth[@]}" \
+    -s "$root/tools/bench/create.lua" "$a_url" >"$work/wrk_a" &
+  local on_a=$!
+  ACCOUNT_LIST="$3" PREFIX="$1b" wrk_latency -t1 -c16 -d"${seconds}s" "${auth[@]}" \
+    -s "$root/tools/bench/create.lua" "$b_url" >"$work/wrk_b"
+  wait "$on_a"
+  echo "  on a: $(cat "$work/wrk_a")"
+  echo "  on b: $(cat "$work/wrk_b")"
+  echo "  total: $(cat "$work/wrk_a" "$work/wrk_b" | awk '{s += $1} END {printf "%.0f", s}') creates/s"
+}
+for round in 1 2; do
+  echo "round $round, creates entering at their owner:"
+  creates "o$round" "$own_a" "$own_b"
+  echo "round $round, creates entering at the other node (all forwarded):"
+  creates "f$round" "$own_b" "$own_a"
+  echo "round $round, creates over the same 32 accounts on both nodes (half forwarded):"
+  creates "m$round" "$both" "$both"
+done
+for u in "$a_url" "$b_url"; do
+  echo "node ${u}: forwarded $(metric "$u" referrald_cluster_forwarded_total)," \
+    "fallbacks $(metric "$u" referrald_cluster_forward_fallbacks_total)," \
+    "timeouts $(metric "$u" referrald_cluster_forward_timeouts_total)," \
+    "beaten $(metric "$u" referrald_cluster_writes_beaten_total)"
+done
+
+# 2 ----------------------------------------------------------------------------------------
+awk 'BEGIN {
+  printf "{\"mode\":\"create\",\"mappings\":["
+  for (i = 0; i < 1000; i++)
+    printf "%s{\"referrer_pattern\":\"x%d.example.net\",\"match_type\":\"exact\",\"utm_source\":\"s%d\"}", (i ? "," : ""), i, i
+  printf "]}"
+}' >"$work/import.json"
+take_accounts imp 5
+IFS=, read -r -a imp_a <<<"$own_a"
+IFS=, read -r -a imp_b <<<"$own_b"
+# import URL ACCOUNT: the request's seconds.
+import() {
+  local answer
+  answer=$(curl -s -w '\n%{time_total}' -X POST "$1/referrer-mappings/import?account_id=$2" \
+    "${auth[@]}" "${json[@]}" --data-binary @"$work/import.json")
+  case "$answer" in *'"created":1000'*) ;; *) echo "import failed: $answer" >&2; exit 1 ;; esac
+  echo "$answer" | tail -1
+}
+owner_times=() other_times=()
+for i in 0 1 2 3 4; do
+  owner_times+=("$(import "$a_url" "${imp_a[i]}")")  # a owns imp_a
+  other_times+=("$(import "$a_url" "${imp_b[i]}")")  # b owns imp_b: forwarded
+done
+median() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
+echo "import of 1,000 mappings through the owner: median $(median "${owner_times[@]}") s (${owner_times[*]})"
+echo "import of 1,000 mappings through the other node: median $(median "${other_times[@]}") s (${other_times[*]})"
+
+# 3 ----------------------------------------------------------------------------------------
+brand_a="" brand_b="" conn_a="" conn_b=""
+for brand in $(seq 101 140); do
+  before=$(metric "$a_url" referrald_cluster_forwarded_total)
+  conn=$(curl -sf -X POST "$a_url/$brand/ai-referrals/connections" "${auth[@]}" "${json[@]}" \
+    -d '{"name":"bench","source_tool":"ga4"}' | sed -n 's/.*"id":"\([0-9A-Z]*\)".*/\1/p')
+  after=$(metric "$a_url" referrald_cluster_forwarded_total)
+  if [ "$after" = "$before" ] && [ -z "$brand_a" ]; then
+    brand_a=$brand conn_a=$conn
+  elif [ "$after" != "$before" ] && [ -z "$brand_b" ]; then
+    brand_b=$brand conn_b=$conn
+  fi
+  [ -n "$brand_a" ] && [ -n "$brand_b" ] && break
+done
+echo "AI pushes into brand $brand_a through its owner (node a):"
+"$root/build/bench/bench_push" http "${a_url##*:}" "$bench_key" "$brand_a" "$conn_a" 8 "$seconds" 5000 0
+echo "AI pushes into brand $brand_b through the other node (node a; b owns it):"
+"$root/build/bench/bench_push" http "${a_url##*:}" "$bench_key" "$brand_b" "$conn_b" 8 "$seconds" 5000 0
+stop_node "$a_pid"
+stop_node "$b_pid"
