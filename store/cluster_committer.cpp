@@ -67,7 +67,7 @@ void cluster_committer::submit(const std::string& account_id, std::uint64_t firs
     }
   }
   if (refused) return done(*refused);
-  publish(std::move(*ready));
+  if (ready) publish(std::move(*ready));
 }
 
 std::optional<cluster_committer::batch> cluster_committer::take_batch(const std::string& account,
