@@ -75,7 +75,7 @@ struct account_actor_state {
   std::vector<seq_waiter> seq_waiters;
   write_pipeline<prepared_write> writes;
 
-  // Cluster mode.
+  // A shared journal (cluster mode): writes another writer may beat.
   std::function<void()> redo_next;                     // the request being handled, to make again
   std::vector<std::function<void()>> redo_after_sync;  // requests another node's write beat
   // Cluster mode: creates whose key only a write still in flight holds, answered once the
@@ -223,19 +223,14 @@ void publish(self_ptr self) {
 void submit(self_ptr self, std::vector<prepared_event> events, reply_to reply,
             std::string response) {
   auto& st = self->state;
-  store::write_batch batch;
-  std::vector<std::string> values;  // cluster mode: the stored events, for the stream
-  const bool cluster = st.svc->cluster != nullptr;
+  std::vector<std::string> values;  // the stored events, for the journal
+  values.reserve(events.size());
   domain::account_state tip = st.tip;
   const std::uint64_t first_seq = tip.seq() + 1;
   for (auto& p : events) {
     p.event.seq = tip.seq() + 1;
     p.event.prev_hash = tip.head_hash();
-    if (cluster) {
-      values.push_back(store::encode_event_value(st.account_id, p.event));
-    } else {
-      st.svc->log->append(batch, st.account_id, p.event);
-    }
+    values.push_back(store::encode_event_value(st.account_id, p.event));
     if (auto applied = tip.apply(p.event, p.decoded); !applied) {
       reply->deliver(std::move(applied).err());
       return;
@@ -244,15 +239,8 @@ void submit(self_ptr self, std::vector<prepared_event> events, reply_to reply,
   st.tip = tip;
   prepared_write write{std::move(events), std::move(tip), std::move(st.redo_next)};
   st.redo_next = nullptr;
-  if (cluster) {
-    st.writes.submit(*st.svc->cluster, caf::actor_cast<account_actor>(self), st.account_id,
-                     first_seq, std::move(values), std::move(write), std::move(reply),
-                     std::move(response));
-  } else {
-    const std::uint64_t seq = write.after.seq();
-    st.writes.submit(*st.svc->commits, caf::actor_cast<account_actor>(self), std::move(batch),
-                     std::move(write), std::move(reply), std::move(response), seq);
-  }
+  st.writes.submit(*st.svc->journal, caf::actor_cast<account_actor>(self), st.account_id, first_seq,
+                   std::move(values), std::move(write), std::move(reply), std::move(response));
   // While the store writes, the lookup index of the state readers get when it is durable
   // (publishing then finds it made, and answers sooner).
   if (prepared_write* w = st.writes.last_submitted()) {
@@ -266,19 +254,18 @@ void submit(self_ptr self, prepared_event p, reply_to reply, std::string respons
   submit(self, std::move(one), std::move(reply), std::move(response));
 }
 
-void sync_from_cluster(self_ptr self);
+void sync_with_journal(self_ptr self);
 void quit_after_exception(self_ptr self);
 
 void on_ack(self_ptr self, const commit_ack& ack) {
   auto& st = self->state;
-  const bool cluster = st.svc->cluster != nullptr;
   st.writes.on_ack(
       ack,
       [&](const prepared_write& w) {
         const auto& first = w.events.front().event;
         // Cluster mode: the node's copy of the stream may have brought this write in
-        // before its acknowledgement came (sync_from_cluster applied it).
-        if (cluster && w.events.back().event.seq <= st.committed.seq()) return domain::status{};
+        // before its acknowledgement came (sync_with_journal applied it).
+        if (w.events.back().event.seq <= st.committed.seq()) return domain::status{};
         if (st.committed.seq() + 1 == first.seq && st.committed.head_hash() == first.prev_hash) {
           // Built on exactly this durable state: the fold is the one done at submission.
           st.committed = w.after;
@@ -296,19 +283,16 @@ void on_ack(self_ptr self, const commit_ack& ack) {
       },
       [&] { publish(self); },
       [&] {
+        // Catch up with the journal before writing again: at once (below) when this node
+        // has what came first (always, in embedded mode), else when the follower brings it
+        // in (or, failing that, a moment later).
         st.tip = st.committed;
-        if (cluster) {
-          // Catch up with the stream before writing again: at once when the node's copy
-          // already has the write that came first, else when the follower brings it in (or,
-          // failing that, a moment later).
-          st.resync = true;
-          st.resync_since = domain::now_ms();
-          caf::anon_send(caf::actor_cast<account_actor>(self), cluster_sync_atom_v);
-          self->delayed_send(self, std::chrono::milliseconds(100), cluster_sync_atom_v);
-        }
+        st.resync = true;
+        st.resync_since = domain::now_ms();
+        self->delayed_send(self, std::chrono::milliseconds(100), cluster_sync_atom_v);
       },
       [&](auto& w) {
-        // Another node wrote the account first: the request is made again once this
+        // Another writer wrote the account first: the request is made again once this
         // node has applied that write (so a 409 is still a 409).
         std::function<void()>* redo = nullptr;
         if constexpr (std::is_same_v<std::decay_t<decltype(w)>, prepared_write>) {
@@ -316,13 +300,14 @@ void on_ack(self_ptr self, const commit_ack& ack) {
         } else {
           redo = &w;
         }
-        if (!cluster || static_cast<domain::errc>(ack.code) != domain::errc::conflict || !*redo) {
+        if (static_cast<domain::errc>(ack.code) != domain::errc::beaten || !*redo) {
           return false;
         }
         st.redo_after_sync.push_back(std::move(*redo));
         infra::metrics().cluster_writes_beaten.fetch_add(1, std::memory_order_relaxed);
         return true;
       });
+  if (st.resync) sync_with_journal(self);
   if (st.writes.empty() && !st.redo_after_writes.empty()) {
     auto waiting = std::move(st.redo_after_writes);
     st.redo_after_writes.clear();
@@ -336,29 +321,29 @@ void on_ack(self_ptr self, const commit_ack& ack) {
   }
 }
 
-// Cluster mode: applies what the node's copy of the stream holds beyond the durable state
-// (other nodes' writes, or this node's whose acknowledgement has not come yet), and, when
-// a write failed, tells the publisher where the account stands and makes the beaten
-// requests again.
+// Applies what the journal holds beyond the durable state (cluster mode: other nodes'
+// writes, or this node's whose acknowledgement has not come yet), and, after a failed
+// write, resumes the account's writes where it stands and makes the beaten requests again.
 // How long a beaten write waits for the node's copy to bring in the write that came first
 // before it is made again anyway (the follower reconnecting, say).
 constexpr std::chrono::milliseconds k_resync_patience{2000};
 
-void sync_from_cluster(self_ptr self) {
+void sync_with_journal(self_ptr self) {
   auto& st = self->state;
-  if (st.svc->cluster == nullptr || !st.loaded || st.evicted) return;
-  // The stream position first, then the events: the position then never claims more than
-  // the events applied (a next write expecting it conflicts at worst, never forks).
-  auto stream_head = st.svc->cache->stream_head(st.account_id);
-  auto head = st.svc->log->head(st.account_id);
-  if (!stream_head || !head) {
+  if (!st.loaded || st.evicted) return;
+  auto& journal = *st.svc->journal;
+  // The position first, then the events: the position then never claims more than the
+  // events applied (a next write claiming it is beaten at worst, never forks).
+  auto position = journal.position(st.account_id);
+  auto head = journal.head(st.account_id);
+  if (!position || !head) {
     self->delayed_send(self, std::chrono::milliseconds(200), cluster_sync_atom_v);
     return;
   }
   if (*head > st.committed.seq()) {
     domain::status failed;
     auto replayed =
-        st.svc->log->replay(st.account_id, st.committed.seq() + 1, [&](const domain::event& e) {
+        journal.replay(st.account_id, st.committed.seq() + 1, [&](const domain::event& e) {
           failed = st.committed.apply(e);
           return failed.ok();
         });
@@ -376,17 +361,17 @@ void sync_from_cluster(self_ptr self) {
     publish(self);
   }
   if (st.resync && st.writes.empty()) {
-    // After a conflict, not before the node's copy has the write that came first (the
+    // After a beaten write, not before the node's copy has the write that came first (the
     // follower's next message says when it has).
-    auto beaten = st.svc->cluster->beaten_at(st.account_id);
-    if (beaten && *stream_head <= *beaten &&
+    auto beaten = journal.beaten_at(st.account_id);
+    if (beaten && *position <= *beaten &&
         domain::now_ms() - st.resync_since < k_resync_patience.count()) {
       self->delayed_send(self, std::chrono::milliseconds(100), cluster_sync_atom_v);
       return;
     }
     st.resync = false;
     st.tip = st.committed;
-    st.svc->cluster->reset(st.account_id, *stream_head);
+    journal.resume(st.account_id, *position);
     auto redo = std::move(st.redo_after_sync);
     st.redo_after_sync.clear();
     for (auto& r : redo)
@@ -394,7 +379,7 @@ void sync_from_cluster(self_ptr self) {
   }
 }
 
-// The request being handled, to make again (cluster mode; empty otherwise).
+// The request being handled, to make again (a shared journal; empty otherwise).
 std::function<void()> take_redo(account_actor_state& st) {
   auto redo = std::move(st.redo_next);
   st.redo_next = nullptr;
@@ -650,7 +635,7 @@ void handle(self_ptr self, Req& req, void (*fn)(self_ptr, Req&)) {
   st.last_request = domain::now_ms();
   if (st.loaded) {
     if constexpr (!std::is_same_v<Req, await_loaded_req>) {
-      if (st.svc->cluster != nullptr) {
+      if (st.svc->journal->shared()) {  // its write may be beaten: keep the request
         st.redo_next = [self, fn, copy = req]() mutable {
           handle(self, copy, fn);
         };
@@ -762,7 +747,6 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
   st.published = std::move(published);
   st.committed = domain::account_state(account_id);
   st.tip = st.committed;
-  st.writes.set_stream("account:" + account_id);
   st.last_request = domain::now_ms();
   self->delayed_send(self, idle_check_period(*svc), idle_tick_atom_v);
   auto load_started = std::chrono::steady_clock::now();
@@ -796,10 +780,8 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
                              " ms: " + std::to_string(s.referrers().size() + s.mappings().size()) +
                              " rules at event " + std::to_string(s.seq()));
             }
-            if (self->state.svc->cluster != nullptr) {
-              self->state.resync = true;  // learn the account's stream position
-              sync_from_cluster(self);
-            }
+            self->state.resync = true;  // learn where the account stands in the journal
+            sync_with_journal(self);
             auto held = std::move(self->state.held);
             self->state.held.clear();
             for (auto& held_request : held)
@@ -834,14 +816,14 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
       [self](settle_atom) { on_settle(self); },
       [self](seq_wait_atom) { answer_seq_waiters(self); },
       [self](cluster_sync_atom tick) {
-        if (!contain("account " + self->state.account_id, tick, [&] { sync_from_cluster(self); })) {
+        if (!contain("account " + self->state.account_id, tick, [&] { sync_with_journal(self); })) {
           quit_after_exception(self);
         }
       },
       [self](cluster_sync_atom tick, std::uint64_t copied_through) {
         const auto& state = self->state;
         if (!state.resync && state.loaded && copied_through <= state.committed.seq()) return;
-        if (!contain("account " + self->state.account_id, tick, [&] { sync_from_cluster(self); })) {
+        if (!contain("account " + self->state.account_id, tick, [&] { sync_with_journal(self); })) {
           quit_after_exception(self);
         }
       },

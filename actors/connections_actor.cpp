@@ -47,13 +47,13 @@ struct connections_state {
   std::map<key_type, domain::connection> committed;
   std::map<key_type, domain::connection> tip;
   domain::ulid_generator ids;  // ids sort in creation order, across restarts too
-  write_pipeline<domain::connection> writes;
-  // Cluster mode: each change claims the position of its brand's subject
-  // ("referrald.records.connections." brand): decided one at a time on this node's copy as
+  // Each change claims the position of its brand's scope in the journal (cluster mode: the
+  // subject "referrald.records.connections." brand): decided one at a time on the store as
   // it stood at `brand_head`, and made again when another node's change of the brand came
   // first (actors/write_pipeline.hpp, fenced_records).
   fenced_records<domain::connection> fenced;
   std::uint64_t brand_head = 0;
+  std::map<std::int64_t, std::uint64_t> read_at;  // by brand: its position at the last read
 };
 
 using self_ptr = connections_actor::stateful_pointer<connections_state>;
@@ -72,14 +72,14 @@ void publish(self_ptr self) {
   self->state.publish(std::make_shared<const connection_table>(all));
 }
 
-// Cluster mode: `committed` as this node's copy of the stream has it, `tip` that plus the
-// writes in flight.
-void reload(self_ptr self) {
+// `committed` as the store has it (cluster mode: this node's copy of the stream), `tip` the
+// same. False (logged) when the store cannot be read.
+bool reload(self_ptr self) {
   auto& st = self->state;
   auto all = store::ai_store(*st.svc->db).load_connections();
   if (!all) {
     infra::log(infra::log_level::error, "cannot read the connections: " + all.err().message);
-    return;
+    return false;
   }
   st.committed.clear();
   for (auto& c : *all) {
@@ -88,23 +88,31 @@ void reload(self_ptr self) {
   }
   st.tip = st.committed;
   publish(self);
+  return true;
 }
 
 std::string brand_scope(std::int64_t brand_id) { return "connections." + std::to_string(brand_id); }
 
-// Cluster mode, at the start of an attempt: the position of the brand's subject in this
-// node's copy, then the connections as the copy has them (in that order: a change claims
-// no later position than the state it was decided on). False, with `reply` answered, when
-// the copy cannot be read.
+// At the start of an attempt: the position of the brand's scope in the journal, then the
+// connections as the store has them, read again when the position moved since they were
+// last read at one (in that order: a change claims no later position than the state it
+// was decided on). False, with `reply` answered, when either cannot be read.
 bool decide_on_copy(self_ptr self, std::int64_t brand_id, const reply_to& reply) {
   auto& st = self->state;
-  auto head = st.svc->cache->scope_head(brand_scope(brand_id));
+  auto head = st.svc->journal->scope_position(brand_scope(brand_id));
   if (!head) {
     reply->deliver(std::move(head).err());
     return false;
   }
   st.brand_head = *head;
-  reload(self);
+  auto known = st.read_at.find(brand_id);
+  if (known == st.read_at.end() || known->second != *head) {
+    if (!reload(self)) {
+      reply->deliver(domain::make_error(domain::errc::internal, "cannot read the connections"));
+      return false;
+    }
+    st.read_at[brand_id] = *head;
+  }
   return true;
 }
 
@@ -125,14 +133,9 @@ void submit(self_ptr self, domain::connection c, reply_to reply, std::string res
                             w.Int64(key_id);
                           });
   st.tip[{c.brand_id, c.id}] = c;
-  if (st.svc->records != nullptr) {
-    std::string scope = brand_scope(c.brand_id);
-    st.fenced.submit(*st.svc->records, caf::actor_cast<connections_actor>(self), std::move(scope),
-                     batch, st.brand_head, std::move(c), std::move(reply), std::move(response));
-    return;
-  }
-  st.writes.submit(*st.svc->commits, caf::actor_cast<connections_actor>(self), std::move(batch),
-                   std::move(c), std::move(reply), std::move(response));
+  std::string scope = brand_scope(c.brand_id);
+  st.fenced.submit(*st.svc->journal, caf::actor_cast<connections_actor>(self), std::move(scope),
+                   batch, st.brand_head, std::move(c), std::move(reply), std::move(response));
 }
 
 void create_connection(self_ptr self, connection_create_req& req) {
@@ -172,12 +175,12 @@ void delete_connection(self_ptr self, connection_delete_req& req) {
   submit(self, std::move(c), std::move(req.reply), std::string(), "connection.deleted", req.key_id);
 }
 
-void on_cluster_ack(self_ptr self, const commit_ack& ack) {
+void on_ack(self_ptr self, const commit_ack& ack) {
   auto& st = self->state;
   auto w = st.fenced.take(ack);
   if (!w) return;
   reload(self);  // applied here before the acknowledgement: the change is in the store
-  if (!ack.ok && static_cast<domain::errc>(ack.code) == domain::errc::conflict) {
+  if (!ack.ok && static_cast<domain::errc>(ack.code) == domain::errc::beaten) {
     if (st.fenced.can_retry()) {
       // Made again once this node has applied the change that came first.
       self->delayed_send(self, std::chrono::milliseconds(20), retry_write_atom_v);
@@ -195,30 +198,14 @@ void on_cluster_ack(self_ptr self, const commit_ack& ack) {
   st.fenced.done();
 }
 
-// Runs a change: at once in embedded mode; in cluster mode in its turn, decided on this
-// node's copy as it stands then.
+// Runs a change in its turn, decided on the connections as they stand then.
 template <class Req>
 void in_turn(self_ptr self, Req& req, void (*handle)(self_ptr, Req&)) {
-  if (self->state.svc->records == nullptr) {
-    handle(self, req);
-    return;
-  }
   self->state.fenced.run([self, req, handle]() mutable {
     if (!decide_on_copy(self, req.brand_id, req.reply)) return;
     Req copy = req;  // an attempt made again starts from the request as it came
     handle(self, copy);
   });
-}
-
-void on_ack(self_ptr self, commit_ack& ack) {
-  auto& s = self->state;
-  s.writes.on_ack(
-      ack,
-      [&](const domain::connection& c) {
-        s.committed[{c.brand_id, c.id}] = c;
-        return domain::status{};
-      },
-      [&] { publish(self); }, [&] { s.tip = s.committed; }, [](auto&) { return false; });
 }
 
 connections_actor::behavior_type connections_behavior(self_ptr self,
@@ -228,7 +215,6 @@ connections_actor::behavior_type connections_behavior(self_ptr self,
   auto& st = self->state;
   st.svc = svc;
   st.publish = std::move(pub);
-  st.writes.set_stream("connections");
   for (auto& c : all) {
     st.ids.observe(c.id);
     st.committed[{c.brand_id, c.id}] = std::move(c);
@@ -244,15 +230,7 @@ connections_actor::behavior_type connections_behavior(self_ptr self,
       [self](retry_write_atom tick) {
         contain("connections", tick, [&] { (void)self->state.fenced.again(); });
       },
-      [self](commit_ack& ack) {
-        contain("connections", ack, [&] {
-          if (self->state.svc->records != nullptr) {
-            on_cluster_ack(self, ack);
-          } else {
-            on_ack(self, ack);
-          }
-        });
-      },
+      [self](commit_ack& ack) { contain("connections", ack, [&] { on_ack(self, ack); }); },
       // Cluster mode: the node's copy of the stream has new connections or deletions.
       [self](cluster_sync_atom tick) { contain("connections", tick, [&] { reload(self); }); },
   };

@@ -14,7 +14,7 @@
 #include "infra/metrics.hpp"
 #include "store/admin_audit.hpp"
 #include "store/ai_store.hpp"
-#include "store/cluster_log.hpp"
+#include "store/journal.hpp"
 
 namespace referrald::actors {
 
@@ -30,38 +30,22 @@ std::string batch_key(std::int64_t brand_id, const std::string& connection_id,
   return key;
 }
 
-// Cluster mode: appends the puts of `batch` under `scope` (this thread may block), and
-// calls `done` once this node has applied them.
-template <class Done>
-void store_in_cluster(const ingest_services& svc, std::string scope,
-                      const store::write_batch& batch, std::optional<std::uint64_t> expected,
-                      Done done) {
-  auto stored = svc.cluster->append_records(store::records_of(std::move(scope), batch), expected);
-  if (!stored) return done(stored.err());
-  svc.records->when_applied(
-      *stored, [done = std::move(done)](const domain::result<std::uint64_t>& r) mutable {
-        done(r ? domain::status{} : domain::status(r.err()));
-      });
-}
-
-// Cluster mode: who claimed a batch subject last: its batch record (none when the subject
-// is empty) and the stream sequence a new claim must expect.
+// Who claimed a batch_id last: its batch record (none when it was never pushed, or its
+// record expired) and the position a new claim must expect.
 struct claim {
   std::optional<store::batch_record> record;
-  std::uint64_t stream_seq = 0;
+  std::uint64_t position = 0;
 };
-domain::result<claim> claimed_batch(store::cluster_log& log, const std::string& scope) {
-  auto last = log.last_records(scope);
+domain::result<claim> claimed_batch(store::journal& journal, const std::string& scope,
+                                    const std::string& key) {
+  auto last = journal.claimed(scope, store::column::ai_batches, key);
   if (!last) return std::move(last).err();
   claim out;
-  if (!last->has_value()) return out;
-  out.stream_seq = (*last)->stream_seq;
-  for (const auto& r : (*last)->records) {
-    if (r.cf != store::column::ai_batches) continue;
-    auto rec = store::decode_batch_record(r.value);
-    if (!rec) return std::move(rec).err();
-    out.record = std::move(*rec);
-  }
+  out.position = last->position;
+  if (!last->value) return out;
+  auto rec = store::decode_batch_record(*last->value);
+  if (!rec) return std::move(rec).err();
+  out.record = std::move(*rec);
   return out;
 }
 
@@ -132,12 +116,9 @@ void push(const ingest_services& svc, push_req& req) {
       count(*counts);
       reply->deliver(std::move(response));
     };
-    if (svc.cluster != nullptr) {
-      store_in_cluster(svc, "ai." + std::to_string(req.brand_id), batch, std::nullopt,
-                       std::move(done));
-      return;
-    }
-    svc.commits->submit(std::move(batch), std::move(done));
+    // Rows of no batch_id claim nothing: never beaten.
+    (void)svc.journal->store("ai." + std::to_string(req.brand_id), std::move(batch), std::nullopt,
+                             std::move(done));
     return;
   }
 
@@ -171,19 +152,11 @@ void push(const ingest_services& svc, push_req& req) {
     svc.registry->finish(key, *digest, e);
     req.reply->deliver(e);
   };
-  std::optional<std::uint64_t> expected;  // cluster mode: the batch subject's last message
-  std::string scope;
-  if (svc.cluster != nullptr) {
-    scope = store::cluster_batch_scope(req.brand_id, req.connection_id, batch_id);
-    auto claimed = claimed_batch(*svc.cluster, scope);
-    if (!claimed) return fail(claimed.err());
-    if (claimed->record && answer_known(*claimed->record)) return;
-    expected = claimed->stream_seq;
-  } else {
-    auto known = store.get_batch(req.brand_id, req.connection_id, batch_id);
-    if (!known) return fail(known.err());
-    if (known->has_value() && answer_known(**known)) return;
-  }
+  const std::string scope = store::cluster_batch_scope(req.brand_id, req.connection_id, batch_id);
+  const std::string record_key = store::batch_record_key(req.brand_id, req.connection_id, batch_id);
+  auto claimed = claimed_batch(*svc.journal, scope, record_key);
+  if (!claimed) return fail(claimed.err());
+  if (claimed->record && answer_known(*claimed->record)) return;
   store::write_batch batch;
   store.put_rows(batch, req.brand_id, req.connection_id, outcome->rows);
   store.put_batch(
@@ -200,25 +173,18 @@ void push(const ingest_services& svc, push_req& req) {
     registry->finish(key, digest, result);
     reply->deliver(std::move(result));
   };
-  if (svc.cluster == nullptr) {
-    svc.commits->submit(std::move(batch), std::move(done));
-    return;
-  }
   for (int attempt = 0;; ++attempt) {
-    auto stored = svc.cluster->append_records(store::records_of(scope, batch), expected);
-    if (stored) {
-      svc.records->when_applied(
-          *stored, [done = std::move(done)](const domain::result<std::uint64_t>& r) mutable {
-            done(r ? domain::status{} : domain::status(r.err()));
-          });
-      return;
+    auto stored = svc.journal->store(scope, batch, claimed->position, done);
+    if (stored) return;  // `done` answers
+    if (attempt == 3) {
+      return done(domain::make_error(domain::errc::unavailable,
+                                     "other nodes kept pushing batch_id " + batch_id +
+                                         " while this push was stored; retry it"));
     }
-    if (stored.err().code != domain::errc::conflict || attempt == 3) return done(stored.err());
     // Another node pushed this batch_id first: its answer (or 409) is this one's.
-    auto claimed = claimed_batch(*svc.cluster, scope);
+    claimed = claimed_batch(*svc.journal, scope, record_key);
     if (!claimed) return done(claimed.err());
     if (claimed->record && answer_known(*claimed->record)) return;
-    expected = claimed->stream_seq;
   }
 }
 

@@ -5,8 +5,9 @@
 // answer reports.
 //
 // A push is parsed and validated row by row, normalized and de-duplicated (last
-// occurrence of an identity wins), and written as one atomic write batch through the
-// commit queue — concurrent pushes share fsyncs — and answered once durable. A push whose
+// occurrence of an identity wins), and stored as one atomic write through the journal
+// (store/journal.hpp) — in embedded mode concurrent pushes share fsyncs — and answered
+// once durable. A push whose
 // rows all carry the same batch_id is idempotent for 7 days per connection: the same body
 // again gets the stored answer without a write, a different body gets 409
 // (batch_registry handles pushes of one batch_id that race each other). In cluster mode
@@ -27,23 +28,18 @@
 
 #include "actors/batch_registry.hpp"
 #include "domain/ai/ai_platforms.hpp"
-#include "store/commit_queue.hpp"
 #include "store/db.hpp"
-#include "store/record_publisher.hpp"
+#include "store/journal.hpp"
 
 namespace referrald::actors {
 
 inline constexpr std::chrono::hours k_batch_id_ttl{24 * 7};
 
 struct ingest_services {
-  store::db* db = nullptr;
-  store::commit_queue* commits = nullptr;
+  store::db* db = nullptr;            // reports read it
+  store::journal* journal = nullptr;  // pushes are stored through it
   batch_registry* registry = nullptr;
   const domain::ai_platform_list* platforms = nullptr;
-  // Cluster mode: pushes are records of the cluster's stream (store/cluster_log.hpp),
-  // answered once applied on this node. Null in embedded mode.
-  store::cluster_log* cluster = nullptr;
-  store::record_publisher* records = nullptr;
 };
 
 // A round-robin pool of `workers` detached ingest actors; `svc` must outlive it.

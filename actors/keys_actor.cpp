@@ -30,15 +30,15 @@ struct keys_actor_state {
   std::shared_ptr<const domain::key_table> table;  // the last one published
   std::map<std::int64_t, domain::api_key> committed;
   std::map<std::int64_t, domain::api_key> tip;
-  write_pipeline<domain::api_key> writes;  // each item: the key after the change
 
-  // Cluster mode: every key write of the cluster claims the position of one subject,
-  // "referrald.records.keys" (store/cluster_log.hpp), so that each is decided on all the
-  // key writes before it: one at a time on this node, each decided on this node's copy
-  // (`committed`, read back from the store, which every node's follower keeps the same)
-  // as it stood at position `keys_head`, and made again when another node's came first.
+  // Every key write claims the position of the journal's scope "keys" (in cluster mode,
+  // the subject "referrald.records.keys" of the stream: store/cluster_log.hpp), so that
+  // each is decided on all the key writes before it: one at a time, each decided on the
+  // keys as the store has them (`committed`, read back from it; every node's follower
+  // keeps the same) at position `keys_head`, and made again when another node's came first.
   fenced_records<domain::api_key> fenced;
   std::uint64_t keys_head = 0;
+  std::optional<std::uint64_t> read_at;  // the position the keys were last read at
 };
 
 using self_ptr = keys_actor::stateful_pointer<keys_actor_state>;
@@ -66,35 +66,42 @@ void publish(self_ptr self) {
   self->state.publish(std::move(table));
 }
 
-// Cluster mode: `committed` as this node's copy of the stream has it, and `tip` that plus
-// the writes in flight.
-void reload(self_ptr self) {
+// `committed` as the store has it (cluster mode: this node's copy of the stream), and `tip`
+// the same. False (logged) when the store cannot be read.
+bool reload(self_ptr self) {
   auto& st = self->state;
   auto all = store::key_store(*st.svc->db).load_all();
   if (!all) {
     infra::log(infra::log_level::error, "cannot read the API keys: " + all.err().message);
-    return;
+    return false;
   }
   st.committed.clear();
   for (auto& k : *all)
     st.committed[k.id] = std::move(k);
   st.tip = st.committed;
   publish(self);
+  return true;
 }
 
-// Cluster mode, at the start of an attempt: the position of the keys subject in this
-// node's copy, then the keys as the copy has them (read in that order, a write claims no
-// later position than the state it was decided on). False, with `reply` answered, when the
-// copy cannot be read.
+// At the start of an attempt: the position of the keys in the journal, then the keys as
+// the store has them, read again when the position moved since they were last read at one
+// (in that order, a write claims no later position than what it was decided on). False,
+// with `reply` answered, when the position or the keys cannot be read.
 bool decide_on_copy(self_ptr self, const reply_to& reply) {
   auto& st = self->state;
-  auto head = st.svc->cache->scope_head("keys");
+  auto head = st.svc->journal->scope_position("keys");
   if (!head) {
     reply->deliver(std::move(head).err());
     return false;
   }
   st.keys_head = *head;
-  reload(self);
+  if (st.read_at != *head) {
+    if (!reload(self)) {
+      reply->deliver(domain::make_error(domain::errc::internal, "cannot read the API keys"));
+      return false;
+    }
+    st.read_at = *head;
+  }
   return true;
 }
 
@@ -106,8 +113,8 @@ struct audit_entry {
   audit_fields more;
 };
 
-// `redo`: in cluster mode, made again when another node's key write came first (else
-// dropped: a record of a key's use).
+// `redo`: made again when another node's key write came first (else dropped: a record of a
+// key's use).
 void submit(self_ptr self, domain::api_key k, reply_to reply, std::string response,
             std::optional<audit_entry> audit, bool redo = true) {
   auto& st = self->state;
@@ -128,16 +135,13 @@ void submit(self_ptr self, domain::api_key k, reply_to reply, std::string respon
                             });
   }
   st.tip[k.id] = k;
-  if (st.svc->records != nullptr) {
-    st.fenced.submit(*st.svc->records, caf::actor_cast<keys_actor>(self), "keys", batch,
-                     st.keys_head, std::move(k), std::move(reply), std::move(response), redo);
-    return;
-  }
-  st.writes.submit(*st.svc->commits, caf::actor_cast<keys_actor>(self), std::move(batch),
-                   std::move(k), std::move(reply), std::move(response));
+  st.fenced.submit(*st.svc->journal, caf::actor_cast<keys_actor>(self), "keys", batch, st.keys_head,
+                   std::move(k), std::move(reply), std::move(response), redo);
 }
 
-void on_cluster_ack(self_ptr self, const commit_ack& ack) {
+// The new table is published before the answer goes out: a revoked key already fails when
+// its revocation is answered.
+void on_ack(self_ptr self, const commit_ack& ack) {
   auto& st = self->state;
   auto w = st.fenced.take(ack);
   if (!w) return;
@@ -147,7 +151,7 @@ void on_cluster_ack(self_ptr self, const commit_ack& ack) {
     st.fenced.done();
     return;
   }
-  if (static_cast<domain::errc>(ack.code) == domain::errc::conflict) {
+  if (static_cast<domain::errc>(ack.code) == domain::errc::beaten) {
     if (!w->redo) {
       st.fenced.done();  // a use record beaten by another write: dropped
       return;
@@ -172,19 +176,6 @@ const domain::api_key* visible(self_ptr self, std::int64_t id, const domain::api
   if (it == self->state.tip.end() || !it->second.active()) return nullptr;
   if (!caller.grants.covers(it->second.grants)) return nullptr;
   return &it->second;
-}
-
-// The new table is published before the answers go out: a revoked key already fails
-// when its revocation is answered.
-void on_ack(self_ptr self, const commit_ack& ack) {
-  auto& st = self->state;
-  st.writes.on_ack(
-      ack,
-      [&](const domain::api_key& k) {
-        st.committed[k.id] = k;
-        return domain::status{};
-      },
-      [&] { publish(self); }, [&] { st.tip = st.committed; }, [](auto&) { return false; });
 }
 
 void create_key(self_ptr self, key_create_req& req) {
@@ -401,14 +392,9 @@ const reply_to& reply_of(const Req& r) {
   return r.reply;
 }
 
-// Runs a change: at once in embedded mode (its writes build on each other in the commit
-// queue); in cluster mode in its turn, decided on this node's copy as it stands then.
+// Runs a change in its turn, decided on the keys as they stand then.
 template <class Req>
 void in_turn(self_ptr self, Req& req, void (*handle)(self_ptr, Req&)) {
-  if (self->state.svc->records == nullptr) {
-    handle(self, req);
-    return;
-  }
   self->state.fenced.run([self, req, handle]() mutable {
     if (!decide_on_copy(self, reply_of(req))) return;
     Req copy = req;  // an attempt made again starts from the request as it came
@@ -423,7 +409,6 @@ keys_actor::behavior_type keys_behavior(self_ptr self, std::vector<domain::api_k
   st.svc = svc;
   st.publish = std::move(pub);
   st.table = std::move(initial);
-  st.writes.set_stream("keys");
   for (auto& k : keys)
     st.committed[k.id] = std::move(k);
   st.tip = st.committed;
@@ -438,15 +423,7 @@ keys_actor::behavior_type keys_behavior(self_ptr self, std::vector<domain::api_k
       [self](retry_write_atom tick) {
         contain("keys", tick, [&] { (void)self->state.fenced.again(); });
       },
-      [self](commit_ack& ack) {
-        contain("keys", ack, [&] {
-          if (self->state.svc->records != nullptr) {
-            on_cluster_ack(self, ack);
-          } else {
-            on_ack(self, ack);
-          }
-        });
-      },
+      [self](commit_ack& ack) { contain("keys", ack, [&] { on_ack(self, ack); }); },
       // Cluster mode: the node's copy of the stream has new keys or revocations.
       [self](cluster_sync_atom tick) { contain("keys", tick, [&] { reload(self); }); },
   };

@@ -28,6 +28,7 @@
 #include "store/cluster_cache.hpp"
 #include "store/cluster_committer.hpp"
 #include "store/cluster_log.hpp"
+#include "store/commit_queue.hpp"
 #include "store/key_store.hpp"
 #include "store/record_publisher.hpp"
 
@@ -82,7 +83,11 @@ struct runtime::impl {
                     std::vector<domain::connection> conns) {
     svc.db = &db;
     svc.log = &log;
-    svc.commits = &commits;
+    // The one choice of the mode: where writes go.
+    journal = cluster_log
+                  ? store::make_cluster_journal(*cluster_log, *committer, *records, *cache, log)
+                  : store::make_embedded_journal(db, log, commits);
+    svc.journal = journal.get();
     svc.load_timeout = o.load_timeout;
     svc.idle_timeout = o.account_idle_timeout;
     svc.evict = [this](const std::string& account, const caf::actor_addr& who) {
@@ -115,11 +120,9 @@ struct runtime::impl {
       caf::anon_send(connections_handle, cluster_sync_atom_v);
     }
     ingest_svc.db = &db;
-    ingest_svc.commits = &commits;
+    ingest_svc.journal = journal.get();
     ingest_svc.registry = &registry;
     ingest_svc.platforms = &domain::ai_platform_list::builtin();
-    ingest_svc.cluster = cluster_log.get();
-    ingest_svc.records = records.get();
     std::size_t workers = o.ingest_workers != 0
                               ? o.ingest_workers
                               : std::max<std::size_t>(1, std::thread::hardware_concurrency());
@@ -141,7 +144,6 @@ struct runtime::impl {
     cache = std::make_unique<store::cluster_cache>(db);
     committer = std::make_unique<store::cluster_committer>(*cluster_log);
     records = std::make_unique<store::record_publisher>(*cluster_log, 4);
-    svc.cluster = committer.get();
     svc.copy_misfit = [this](const std::string& account_id, const std::string& why) {
       std::uint64_t at = 0;
       {
@@ -152,8 +154,6 @@ struct runtime::impl {
           at, account_id,
           "account " + account_id + "'s history here does not continue its state (" + why + ")");
     };
-    svc.cache = cache.get();
-    svc.records = records.get();
     auto applied = cache->applied();
     if (!applied)
       throw std::runtime_error("cannot read the node's copy of the stream: " +
@@ -428,6 +428,7 @@ struct runtime::impl {
   std::unique_ptr<store::cluster_cache> cache;
   std::unique_ptr<store::cluster_committer> committer;
   std::unique_ptr<store::record_publisher> records;
+  std::unique_ptr<store::journal> journal;  // one of the two: the store's or the stream's
   // Set once the keys and connections actors exist (the follower runs before).
   std::atomic<bool> records_actors_ready{false};
   std::mutex catch_up_mu;
@@ -539,7 +540,7 @@ domain::result<domain::api_key> runtime::create_key_now(const domain::api_key_re
   k.grants = request.grants;
   k.secret_digest = domain::sha256(secret);
   // The position of the keys subject, then the keys (the write claims no later position
-  // than what it was decided on): conflict when another node's key write came first.
+  // than what it was decided on): beaten when another node's key write came first.
   auto head = i.cache->scope_head("keys");
   if (!head) return std::move(head).err();
   auto all = store::key_store(i.db).load_all();

@@ -12,12 +12,9 @@
 #include <string>
 
 #include "actors/type_ids.hpp"
-#include "store/cluster_cache.hpp"
-#include "store/cluster_committer.hpp"
-#include "store/commit_queue.hpp"
 #include "store/db.hpp"
 #include "store/event_log.hpp"
-#include "store/record_publisher.hpp"
+#include "store/journal.hpp"
 
 namespace referrald::actors {
 
@@ -25,14 +22,11 @@ class broken_accounts;
 
 struct services {
   store::db* db = nullptr;
-  const store::event_log* log = nullptr;
-  store::commit_queue* commits = nullptr;
-  // Cluster mode: writes go to the stream through `cluster`; `cache` is this node's copy of
-  // the stream (its events are the events `log` reads). Both null in embedded mode.
-  store::cluster_committer* cluster = nullptr;
-  store::cluster_cache* cache = nullptr;
-  store::record_publisher* records = nullptr;  // API keys, connections: cluster-wide records
-  caf::actor loaders;                          // pool of detached loader actors (actors/loader.hpp)
+  const store::event_log* log = nullptr;  // what loaders and audits read
+  // Where every write goes, and where an actor reads back what other writers wrote (this
+  // node's store, or the cluster's stream): store/journal.hpp.
+  store::journal* journal = nullptr;
+  caf::actor loaders;  // pool of detached loader actors (actors/loader.hpp)
   std::chrono::milliseconds load_timeout{30000};
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
   std::uint64_t snapshot_every = 1000;   // events between an account's snapshots; 0: never

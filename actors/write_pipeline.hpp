@@ -1,15 +1,18 @@
 #pragma once
 
-// The bookkeeping an actor needs between handing writes to the commit queue and their
-// durable acknowledgement, shared by every actor that writes (accounts, keys).
+// The bookkeeping of an account actor's writes, between handing them to the journal
+// (store/journal.hpp) and their durable acknowledgement; and fenced_records, the same for
+// the actors that write records one at a time (keys, connections).
 //
-// An actor may have several writes in flight. Each gets a ticket; the commit queue
-// acknowledges tickets in order (commit_ack). On success the acknowledged items are
+// An actor may have several writes in flight. Each gets a ticket; the journal acknowledges
+// an account's writes in order (commit_ack). On success the acknowledged items are
 // applied to the actor's durable state in order, the state is published once, and only
 // then are their replies delivered — so a client that got an answer finds the change in
-// effect. On failure every write in flight is answered `unavailable` (they were built on
-// the failed one) and the actor rolls its speculative state back; the commit queue
-// refuses later writes, so no later write can be durable without an earlier one.
+// effect. On failure every write in flight is answered with the failure, or kept to be
+// made again when it was beaten (they were built on the failed one), and the actor rolls
+// its speculative state back; the journal refuses the account's later writes until the
+// actor has caught up and resumed it, so no later write can be durable without an
+// earlier one.
 //
 // Not thread-safe: owned by one actor and used from its handlers only.
 
@@ -26,8 +29,7 @@
 
 #include "actors/reply.hpp"
 #include "actors/type_ids.hpp"
-#include "store/commit_queue.hpp"
-#include "store/record_publisher.hpp"
+#include "store/journal.hpp"
 
 namespace referrald::actors {
 
@@ -45,36 +47,18 @@ void acknowledge(const Handle& self, std::uint64_t ticket, const domain::status&
 template <class Item>
 class write_pipeline {
  public:
-  // The actor's stream in the commit queue ("account:acme", "keys"...): its writes
-  // build on each other.
-  explicit write_pipeline(std::string stream = {}) : stream_(std::move(stream)) {}
-  void set_stream(std::string stream) { stream_ = std::move(stream); }
-
-  // Tracks a write and submits `batch`; the acknowledgement arrives at `self` as a
-  // commit_ack. `response` is delivered to `reply` once the write is durable, with `seq`
-  // (an account's sequence number after the write; 0 for other writes).
+  // Tracks a write and appends `values` (the account's stored events, numbered from
+  // `first_seq`) to the journal; the acknowledgement arrives at `self` as a commit_ack.
+  // `response` is delivered to `reply` once the write is durable, with the account's
+  // sequence number after the write.
   template <class Handle>
-  void submit(store::commit_queue& commits, const Handle& self, store::write_batch batch, Item item,
-              reply_to reply, std::string response, std::uint64_t seq = 0) {
-    commits_ = &commits;
-    std::uint64_t ticket = track(std::move(item), std::move(reply), std::move(response), seq);
-    commits.submit(
-        std::move(batch), [self, ticket](const domain::status& s) { acknowledge(self, ticket, s); },
-        stream_);
-  }
-
-  // The same onto a cluster's stream: `values` are the write's stored events, numbered
-  // from `first_seq`.
-  template <class Handle>
-  void submit(store::cluster_committer& cluster, const Handle& self, const std::string& account_id,
+  void submit(store::journal& journal, const Handle& self, const std::string& account_id,
               std::uint64_t first_seq, std::vector<std::string> values, Item item, reply_to reply,
               std::string response) {
     std::uint64_t ticket = track(std::move(item), std::move(reply), std::move(response),
                                  first_seq + values.size() - 1);
-    cluster.submit(account_id, first_seq, std::move(values),
-                   [self, ticket](const domain::result<std::uint64_t>& r) {
-                     acknowledge(self, ticket, r ? domain::status{} : domain::status(r.err()));
-                   });
+    journal.append(account_id, first_seq, std::move(values),
+                   [self, ticket](const domain::status& s) { acknowledge(self, ticket, s); });
   }
 
   // The item of the write submitted last, while it is in flight (nullptr when none is).
@@ -103,7 +87,7 @@ class write_pipeline {
   // `publish()` runs once after a group that changed something; `rollback()` resets the
   // speculative state to the durable one after a failure.
   // `retry(Item&) -> bool`, after a failure: true when the item's request will be made
-  // again (a cluster conflict: after catching up), so that its reply is not answered now;
+  // again (a beaten write: after catching up), so that its reply is not answered now;
   // also called with the redo function of an answer that only waited (an answer made on
   // the failed writes, which must be made again too).
   template <class Apply, class Publish, class Rollback, class Retry>
@@ -142,7 +126,6 @@ class write_pipeline {
     inflight_.clear();
     failed_through_ = last_ticket_;
     rollback();
-    if (commits_ != nullptr && !stream_.empty()) commits_->resume(stream_);
   }
 
  private:
@@ -161,8 +144,6 @@ class write_pipeline {
     std::function<void()> redo;  // an answer that only waits: makes its request again
   };
 
-  std::string stream_;
-  store::commit_queue* commits_ = nullptr;
   std::deque<entry> inflight_;
   std::uint64_t last_ticket_ = 0;
   std::uint64_t failed_through_ = 0;
@@ -172,28 +153,28 @@ class write_pipeline {
 
 namespace referrald::actors {
 
-// Cluster mode: an actor's writes of records (API keys, connections; see
-// store/record_publisher.hpp), one at a time. A request is an attempt: it reads the position
-// of its scope in this node's copy of the stream (cluster_cache::scope_head), then the state
-// it decides on, and writes claiming that position. The stream refuses the write when
-// another node's write to the scope came between (conflict); the actor then makes the
-// attempt again, a moment later, on what the node has applied by then — a rename of a key
-// revoked meanwhile finds it gone, the second revocation of the last admin key finds the
-// first. Requests that come while a write is in flight wait their turn, in order. A write is
+// An actor's writes of records (API keys, connections), one at a time. A request is an
+// attempt: it reads the position of its scope in the journal (scope_position: in cluster
+// mode, in this node's copy of the stream), then the state it decides on, and writes
+// claiming that position. The journal refuses the write when another writer's write to
+// the scope came between (beaten: another node's); the actor then makes the attempt
+// again, a moment later, on what the node has applied by then — a rename of a key revoked
+// meanwhile finds it gone, the second revocation of the last admin key finds the first.
+// Requests that come while a write is in flight wait their turn, in order. A write is
 // acknowledged (a commit_ack with its ticket) once this node has applied it.
 template <class Item>
 class fenced_records {
  public:
   using attempt = std::function<void()>;
-  // Attempts of one request at most: a conflict each time means another node keeps
-  // writing the scope, and the request is answered unavailable.
+  // Attempts of one request at most: beaten each time means another node keeps writing
+  // the scope, and the request is answered unavailable.
   static constexpr int max_attempts = 100;
 
   struct write {
     Item item;
     reply_to reply;
     std::string response;
-    bool redo = true;  // made again after a conflict (else dropped: a usage record)
+    bool redo = true;  // made again when beaten (else dropped: a usage record)
   };
 
   // Runs `a` now, or once the attempts before it are done.
@@ -202,19 +183,18 @@ class fenced_records {
     if (!current_) next();
   }
 
-  // Called by the attempt running: publishes the puts of `batch` under `scope`, claiming
+  // Called by the attempt running: appends the puts of `batch` under `scope`, claiming
   // the position `expected`; the acknowledgement arrives at `self`.
   template <class Handle>
-  void submit(store::record_publisher& records, const Handle& self, std::string scope,
+  void submit(store::journal& journal, const Handle& self, std::string scope,
               const store::write_batch& batch, std::uint64_t expected, Item item, reply_to reply,
               std::string response, bool redo = true) {
     std::uint64_t ticket = ++last_ticket_;
     pending_.emplace(ticket, write{std::move(item), std::move(reply), std::move(response), redo});
     in_flight_ = true;
-    records.submit(std::move(scope), batch, expected,
-                   [self, ticket](const domain::result<std::uint64_t>& r) {
-                     acknowledge(self, ticket, r ? domain::status{} : domain::status(r.err()));
-                   });
+    journal.append_records(
+        std::move(scope), batch, expected,
+        [self, ticket](const domain::status& s) { acknowledge(self, ticket, s); });
   }
 
   // The write `ack` acknowledges, no longer pending (nullopt when it is not one of them).
@@ -236,7 +216,7 @@ class fenced_records {
   // Whether the attempt in flight may be made again.
   bool can_retry() const { return current_ && tries_ < max_attempts; }
 
-  // Makes the attempt in flight again (after a conflict); false, with nothing done, once
+  // Makes the attempt in flight again (after it was beaten); false, with nothing done, once
   // it was made max_attempts times.
   bool again() {
     if (!current_ || tries_ >= max_attempts) return false;

@@ -49,6 +49,8 @@ error_mapping map_error(domain::errc e) {
       return {429, "rate_limited"};
     case errc::precondition_failed:
       return {412, "precondition_failed"};
+    case errc::beaten:  // only when a writer gave up deciding again: ask again later
+      return {503, "unavailable"};
   }
   return {500, "internal"};
 }

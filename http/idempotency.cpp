@@ -208,7 +208,7 @@ idempotency::verdict idempotency::cluster_begin(const std::string& scope,
       entries_[scope] = std::move(e);
       return verdict::run;
     }
-    if (claimed.err().code != domain::errc::conflict) {
+    if (claimed.err().code != domain::errc::beaten) {
       stored = failure(claimed.err());
       return verdict::failed;
     }

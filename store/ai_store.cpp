@@ -254,10 +254,15 @@ domain::result<batch_record> decode_batch_record(std::string_view value) {
   return rec;
 }
 
+std::string batch_record_key(std::int64_t brand_id, const std::string& connection_id,
+                             const std::string& batch_id) {
+  return brand_prefix(brand_id) + connection_id + batch_id;
+}
+
 domain::result<std::optional<batch_record>> ai_store::get_batch(std::int64_t brand_id,
                                                                 const std::string& connection_id,
                                                                 const std::string& batch_id) const {
-  auto v = db_->get(column::ai_batches, brand_prefix(brand_id) + connection_id + batch_id);
+  auto v = db_->get(column::ai_batches, batch_record_key(brand_id, connection_id, batch_id));
   if (!v) return std::move(v).err();
   if (!v->has_value()) return std::optional<batch_record>{};
   auto rec = decode_batch_record(**v);
@@ -271,7 +276,7 @@ void ai_store::put_batch(write_batch& b, std::int64_t brand_id, const std::strin
   put_fixed64(value, static_cast<std::uint64_t>(rec.created_at));
   value.append(reinterpret_cast<const char*>(rec.body_digest.data()), 32);
   value += rec.response;
-  b.put(column::ai_batches, brand_prefix(brand_id) + connection_id + batch_id, std::move(value));
+  b.put(column::ai_batches, batch_record_key(brand_id, connection_id, batch_id), std::move(value));
 }
 
 }  // namespace referrald::store

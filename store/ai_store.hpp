@@ -42,6 +42,10 @@ struct batch_record {
 std::string cluster_batch_scope(std::int64_t brand_id, const std::string& connection_id,
                                 const std::string& batch_id);
 
+// A batch record's key in the ai_batches column.
+std::string batch_record_key(std::int64_t brand_id, const std::string& connection_id,
+                             const std::string& batch_id);
+
 // A stored batch record's value (the ai_batches column), as put_batch wrote it.
 domain::result<batch_record> decode_batch_record(std::string_view value);
 

@@ -145,7 +145,7 @@ void cluster_committer::on_stored(const std::string& account, std::uint64_t expe
     } else {
       // Everything queued was built on this write.
       q.failure = stored.err();
-      if (stored.err().code == domain::errc::conflict) q.beaten_at = expected;
+      if (stored.err().code == domain::errc::beaten) q.beaten_at = expected;
       q.head.reset();
       fail_queued(q, stored.err(), failed);
     }

@@ -14,7 +14,7 @@
 //   (the client's acknowledgement handler hands an account's next batch back to the
 //   dispatcher: publishing from the handler would stall the one thread that can release a
 //   full window of writes in flight).
-// - When a write fails — another node wrote the account first (conflict), or the cluster
+// - When a write fails — another node wrote the account first (beaten), or the cluster
 //   cannot store it (unavailable) — it and everything submitted after it for the account
 //   fail with the same error, since they were built on it, until the actor has caught up
 //   and calls reset() with the account's new head.
@@ -54,7 +54,7 @@ class cluster_committer {
   // and the end of a failure: later submissions are accepted again.
   void reset(const std::string& account_id, std::uint64_t stream_head);
 
-  // After a conflict (and until reset()): the stream sequence the beaten write expected
+  // After a beaten write (and until reset()): the stream sequence the beaten write expected
   // as the account's last; the write that came first is after it.
   std::optional<std::uint64_t> beaten_at(const std::string& account_id);
 
@@ -77,7 +77,7 @@ class cluster_committer {
   struct account_queue {
     std::optional<std::uint64_t> head;  // unset: not reset() yet, or blocked by a failure
     std::optional<domain::error> failure;
-    std::optional<std::uint64_t> beaten_at;  // a conflict: what the beaten write expected
+    std::optional<std::uint64_t> beaten_at;  // beaten: what the beaten write expected
     std::deque<pending> queued;
     bool in_flight = false;
     bool in_turns = false;

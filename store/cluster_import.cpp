@@ -205,7 +205,7 @@ domain::result<cluster_import_summary> import_into_cluster(
     r.scope = cluster_batch_scope(brand, connection, batch_id);
     r.records.push_back({column::ai_batches, k, v});
     auto stored = log.append_records(r, 0);
-    if (!stored && stored.err().code == domain::errc::conflict) {
+    if (!stored && stored.err().code == domain::errc::beaten) {
       ++out.batches_skipped;
       continue;
     }

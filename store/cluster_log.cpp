@@ -952,7 +952,7 @@ struct cluster_log::impl {
           natsMsg_Destroy(*last);
           if (mine) return seq;
         }
-        return domain::make_error(domain::errc::conflict, lost);
+        return domain::make_error(domain::errc::beaten, lost);
       }
       if (code == JSStreamMessageExceedsMaximumErr) {
         return domain::make_error(domain::errc::payload_too_large,
@@ -969,7 +969,7 @@ struct cluster_log::impl {
     auto stored = stored_is(stream, subject, seq, ours);
     if (!stored) return std::move(stored).err();
     if (*stored) return seq;
-    return domain::make_error(domain::errc::conflict, lost);
+    return domain::make_error(domain::errc::beaten, lost);
   }
 
   void run_resolver() {
@@ -1089,7 +1089,7 @@ struct cluster_log::impl {
         auto stored = self->stored_is(self->options.stream, a.subject, seq, written_by(a.writer));
         if (!stored) return a.done(std::move(stored).err());
         if (*stored) return a.done(seq);
-        a.done(domain::make_error(domain::errc::conflict, a.lost));
+        a.done(domain::make_error(domain::errc::beaten, a.lost));
       });
     }
     jsErrCode code = pae != nullptr ? pae->ErrCode : jsErrCode(0);
@@ -1112,7 +1112,7 @@ struct cluster_log::impl {
           natsMsg_Destroy(*last);
           if (mine) return a.done(seq);
         }
-        a.done(domain::make_error(domain::errc::conflict, a.lost));
+        a.done(domain::make_error(domain::errc::beaten, a.lost));
       });
     }
     if (code == JSStreamMessageExceedsMaximumErr) {

@@ -172,7 +172,7 @@ class cluster_log {
   // Appends `w` when the account's last write in the stream is at stream sequence
   // `expected` (0: the account has none). The write's stream sequence once a quorum of
   // replicas stored it — also when an earlier attempt of this same write was stored and
-  // its acknowledgement lost; conflict when another write of the account came first
+  // its acknowledgement lost; beaten when another write of the account came first
   // (nothing stored); unavailable when the cluster cannot store it now (no quorum, no
   // server: the write may still be stored later, once, as a retry would find).
   domain::result<std::uint64_t> append(const cluster_write& w, std::uint64_t expected);
@@ -187,7 +187,7 @@ class cluster_log {
 
   // Appends records under "referrald.records." r.scope: when `expected` is set, only if
   // the subject's last message is at that stream sequence (0: the subject has none),
-  // else conflict. The message's stream sequence, as for append().
+  // else beaten. The message's stream sequence, as for append().
   domain::result<std::uint64_t> append_records(const cluster_records& r,
                                                std::optional<std::uint64_t> expected);
 
@@ -208,7 +208,7 @@ class cluster_log {
   // The last message under `token` (nullopt: none is kept).
   domain::result<std::optional<claim_message>> last_claim(const std::string& token);
   // Appends `payload` under `token` when its last message is at stream sequence `expected`
-  // (0: none): its sequence; conflict when another message came first.
+  // (0: none): its sequence; beaten when another message came first.
   domain::result<std::uint64_t> append_claim(const std::string& token, const std::string& payload,
                                              std::uint64_t expected);
 

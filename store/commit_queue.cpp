@@ -78,9 +78,10 @@ void commit_queue::submit(write_batch batch, done_fn done, std::string stream) {
 
 void commit_queue::resume(const std::string& stream) {
   std::lock_guard lock(mu_);
-  auto& s = streams_[stream];
-  s.failure.reset();
-  ++s.epoch;
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) return;  // never written: nothing to resume
+  it->second.failure.reset();
+  ++it->second.epoch;
 }
 
 void commit_queue::stop() {

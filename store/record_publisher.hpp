@@ -34,7 +34,7 @@ cluster_records records_of(std::string scope, const write_batch& batch);
 
 class record_publisher {
  public:
-  // The stream sequence of the message, or why it was not stored (conflict when
+  // The stream sequence of the message, or why it was not stored (beaten when
   // `expected` did not hold).
   using done_fn = std::function<void(const domain::result<std::uint64_t>&)>;
 

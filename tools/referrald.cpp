@@ -470,7 +470,7 @@ std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
 }
 
 // Installs REFERRALD_BOOTSTRAP_KEY, or the first admin key of an empty data directory
-// (in cluster mode: of a cluster without keys), through `create`. Conflict when `create`
+// (in cluster mode: of a cluster without keys), through `create`. Beaten when `create`
 // found the key id it chose taken (cluster mode: another node made a key at that moment).
 using key_creator = std::function<domain::result<domain::api_key>(const domain::api_key_request&,
                                                                   const std::string& secret)>;
@@ -495,7 +495,7 @@ domain::status bootstrap_once(store::db& db, const key_creator& create,
       return {};
     }
     auto k = create(admin, secret);
-    if (!k && k.err().code == domain::errc::conflict) return std::move(k).err();
+    if (!k && k.err().code == domain::errc::beaten) return std::move(k).err();
     if (!k && k.err().code == domain::errc::unavailable && !last_attempt) {
       return std::move(k).err();  // a cluster electing a leader: asked again in a moment
     }
@@ -515,7 +515,7 @@ domain::status bootstrap_once(store::db& db, const key_creator& create,
   std::string secret = domain::generate_secret();
   admin.name = "initial admin";
   auto k = create(admin, secret);
-  if (!k && k.err().code == domain::errc::conflict) return std::move(k).err();
+  if (!k && k.err().code == domain::errc::beaten) return std::move(k).err();
   if (!k) throw std::runtime_error(k.err().message);
   if (!secret_file.empty()) {
     // Readable by this user only; written whole or not at all.

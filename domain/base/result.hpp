@@ -35,6 +35,8 @@ enum class errc : std::uint8_t {
   store_corrupted = 17,        // stored data failed its checks; retrying will not help
   rate_limited = 18,           // the caller's request budget is spent for now
   precondition_failed = 19,    // If-Match named another version of the object
+  beaten = 20,  // another writer's write took the position this one claimed (cluster mode):
+                // the writer applies it and decides again; never a client's answer
 };
 
 struct field_error {

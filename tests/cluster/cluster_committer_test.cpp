@@ -132,12 +132,12 @@ BOOST_AUTO_TEST_CASE(a_conflict_blocks_the_account_until_it_is_reset) {
   committer.submit("acme", 2, mine.values(1), out.collect());  // built on mine: refused
   out.wait_for(2);
   BOOST_REQUIRE(out.errors.size() == 2u);
-  BOOST_TEST((out.errors[1] == domain::errc::conflict));
+  BOOST_TEST((out.errors[1] == domain::errc::beaten));
   // Blocked until the actor caught up and reset it.
   workload::event_generator caught_up(theirs.state(), 3);
   committer.submit("acme", 3, caught_up.values(1), out.collect());
   out.wait_for(3);
-  BOOST_TEST((out.errors.back() == domain::errc::conflict));
+  BOOST_TEST((out.errors.back() == domain::errc::beaten));
   committer.reset("acme", *their_seq);
   workload::event_generator after(theirs.state(), 4);
   committer.submit("acme", 3, after.values(2), out.collect());

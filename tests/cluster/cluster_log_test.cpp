@@ -74,7 +74,7 @@ BOOST_AUTO_TEST_CASE(appends_are_ordered_per_account_and_refused_when_another_ca
   // Another node's first write of the account (same sequence, other content): refused.
   auto again = log->append(write_of("a", 1, 1), 0);
   BOOST_REQUIRE(!again.ok());
-  BOOST_TEST((again.err().code == domain::errc::conflict));
+  BOOST_TEST((again.err().code == domain::errc::beaten));
   // Another account does not move a's expectation.
   auto b1 = log->append(write_of("b", 1, 1), 0);
   BOOST_REQUIRE(b1.ok());
@@ -86,7 +86,7 @@ BOOST_AUTO_TEST_CASE(appends_are_ordered_per_account_and_refused_when_another_ca
   // A stale expectation is refused, whatever the stream did meanwhile.
   auto stale = log->append(write_of("a", 4, 1), *a1);
   BOOST_REQUIRE(!stale.ok());
-  BOOST_TEST((stale.err().code == domain::errc::conflict));
+  BOOST_TEST((stale.err().code == domain::errc::beaten));
   // A retried publish of a write that was stored (its acknowledgement lost) is stored once.
   auto retried = log->append(a2_write, *a1);
   BOOST_REQUIRE(retried.ok());
@@ -94,7 +94,7 @@ BOOST_AUTO_TEST_CASE(appends_are_ordered_per_account_and_refused_when_another_ca
   // The same events from another attempt (another node's identical write) are not it.
   auto identical = log->append(write_of("a", 3, 1), *a1);
   BOOST_REQUIRE(!identical.ok());
-  BOOST_TEST((identical.err().code == domain::errc::conflict));
+  BOOST_TEST((identical.err().code == domain::errc::beaten));
 
   auto last = log->last("a");
   BOOST_REQUIRE(last.ok());
