@@ -52,13 +52,7 @@ us_per "client (+ follower)" "$client_ticks" "$writes"
 summary "$total" "$writes" "$rate"
 
 # 2. Creates through two nodes.
-start_node a "$work/a" --cluster "$nats_urls" --node-name a
-start_node b "$work/b" --cluster "$nats_urls" --node-name b
-for _ in $(seq 1 150); do
-  [ "$(metric "$a_url" referrald_cluster_members)" = 2 ] &&
-    [ "$(metric "$b_url" referrald_cluster_members)" = 2 ] && break
-  sleep 0.1
-done
+start_two_nodes
 # Warm up: every account loaded on both nodes.
 PREFIX=w ACCOUNTS=32 wrk -t2 -c32 -d2s "${auth[@]}" -s "$root/tools/bench/create.lua" "$a_url" >/dev/null
 procs=("$a_pid" "$b_pid" "${nats_pids[@]}")

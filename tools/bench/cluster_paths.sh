@@ -18,13 +18,7 @@ json=(-H 'Content-Type: application/json')
 echo "$(machine)"
 
 start_nats_cluster 3
-start_node a "$work/a" --cluster "$nats_urls" --node-name a
-start_node b "$work/b" --cluster "$nats_urls" --node-name b
-for _ in $(seq 1 150); do
-  [ "$(metric "$a_url" referrald_cluster_members)" = 2 ] &&
-    [ "$(metric "$b_url" referrald_cluster_members)" = 2 ] && break
-  sleep 0.1
-done
+start_two_nodes
 
 # owner WRITE...: runs the write (a curl on node a) and prints a or b: b when a forwarded it.
 owner() {

@@ -162,6 +162,17 @@ start_node() {
   done
   printf -v "${name}_url" 'http://%s' "$(sed -n 's/^listening on //p' "$work/$name.out")"
 }
+# start_two_nodes: nodes a and b on $nats_urls (start_node), then waits up to 15 s until
+# each counts both as members (the owners of the partitions are settled).
+start_two_nodes() {
+  start_node a "$work/a" --cluster "$nats_urls" --node-name a
+  start_node b "$work/b" --cluster "$nats_urls" --node-name b
+  for _ in $(seq 1 150); do
+    [ "$(metric "$a_url" referrald_cluster_members)" = 2 ] &&
+      [ "$(metric "$b_url" referrald_cluster_members)" = 2 ] && return
+    sleep 0.1
+  done
+}
 # stop_node PID: SIGTERM, then waits for it.
 stop_node() { kill "$1"; wait "$1" 2>/dev/null || true; }
 
