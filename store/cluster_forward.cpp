@@ -108,7 +108,7 @@ struct cluster_forward::impl {
       std::lock_guard lock(self->mu);
       auto it = self->waiting.find(token);
       if (it == self->waiting.end()) {
-        natsMsg_Destroy(m);
+        release(m);
         return;
       }
       if (natsMsg_IsNoResponders(m)) {
@@ -116,7 +116,7 @@ struct cluster_forward::impl {
       } else if (auto h = header(m, k_forward_header); h == "taken" || h == "working") {
         it->second.taken = true;
         it->second.deadline = std::chrono::steady_clock::now() + it->second.answer_within;
-        natsMsg_Destroy(m);
+        release(m);
         return;
       } else {
         r.how = outcome::answered;
@@ -127,7 +127,7 @@ struct cluster_forward::impl {
       done = std::move(it->second.done);
       self->waiting.erase(it);
     }
-    natsMsg_Destroy(m);
+    release(m);
     done(std::move(r));
   }
 
@@ -136,14 +136,14 @@ struct cluster_forward::impl {
     auto* self = static_cast<impl*>(closure);
     const char* reply = natsMsg_GetReply(m);
     if (reply == nullptr || *reply == '\0') {
-      natsMsg_Destroy(m);
+      release(m);
       return;
     }
     natsMsg* taken = nullptr;
     if (natsMsg_Create(&taken, reply, nullptr, nullptr, 0) == NATS_OK) {
       natsMsgHeader_Set(taken, k_forward_header, "taken");
       natsConnection_PublishMsg(nc, taken);
-      natsMsg_Destroy(taken);
+      release(taken);
     }
     incoming in;
     in.request.assign(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
@@ -159,9 +159,9 @@ struct cluster_forward::impl {
       }
       natsMsgHeader_Set(out, k_applied_header, std::to_string(applied).c_str());
       natsConnection_PublishMsg(conn->nc, out);
-      natsMsg_Destroy(out);
+      release(out);
     };
-    natsMsg_Destroy(m);
+    release(m);
     serve_fn fn;
     {
       std::lock_guard lock(self->serve_mu);
@@ -184,7 +184,7 @@ struct cluster_forward::impl {
       if (natsMsg_Create(&m, reply.c_str(), nullptr, nullptr, 0) != NATS_OK) continue;
       natsMsgHeader_Set(m, k_forward_header, "working");
       natsConnection_PublishMsg(conn->nc, m);
-      natsMsg_Destroy(m);
+      release(m);
     }
   }
 
@@ -291,7 +291,7 @@ void cluster_forward::send(const std::string& node, std::string_view request,
     nc = impl_->conn->nc;
   }
   if (s == NATS_OK && nc != nullptr) s = natsConnection_PublishMsg(nc, m);
-  if (m != nullptr) natsMsg_Destroy(m);
+  if (m != nullptr) release(m);
   if (s == NATS_OK && nc != nullptr) return;
   // Not sent: not taken.
   std::function<void(result)> failed;

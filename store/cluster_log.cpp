@@ -8,6 +8,7 @@
 #include <nats/nats.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -61,6 +62,21 @@ domain::error nats_error(std::string_view what, natsStatus s, jsErrCode code = j
 // server): nothing was stored, and the same message may be published again a moment later.
 bool leader_gone(natsStatus s, jsErrCode code) {
   return s == NATS_NO_RESPONDERS || code == JSClusterNotAvailErr;
+}
+
+// An attempt worth making again within the write's publish timeout: no leader took it, or
+// none answered within the attempt's wait (the server it went to stepped down or went
+// away as it arrived). Safe either way: the same message id and expectation store a write
+// once, and an attempt that did store it is told apart from another writer's by the
+// caller's check of the duplicate or the failed expectation.
+bool worth_again(natsStatus s, jsErrCode code) { return leader_gone(s, code) || s == NATS_TIMEOUT; }
+
+// How long one attempt waits for its acknowledgement, `left` being what remains of the
+// write's publish timeout `whole`: a third of it (at least 100 ms), so that an attempt lost
+// in a leader's hand-over leaves time to publish again.
+std::int64_t attempt_wait(std::chrono::milliseconds left, std::chrono::milliseconds whole) {
+  auto third = std::max<std::chrono::milliseconds>(whole / 3, std::chrono::milliseconds(100));
+  return std::max<std::int64_t>(1, std::min(left, third).count());
 }
 
 // The wait before publishing again after `attempts` tries: 25 ms, doubling to 200 ms.
@@ -443,7 +459,7 @@ struct cluster_log::impl {
     std::lock_guard lock(self->deliver_mu);
     std::uint64_t seq = stream_seq_of(m);
     if (self->halted_flag.load() || (seq != 0 && seq < self->next_seq)) {
-      natsMsg_Destroy(m);  // halted, or delivered before a resubscription
+      release(m);  // halted, or delivered before a resubscription
       return;
     }
     // The stream has every sequence number (it denies deletes and has no limits), so a
@@ -452,7 +468,7 @@ struct cluster_log::impl {
     // leader, or the follower reads again from the next one a moment later. Never skipped.
     if (self->refollow.load() || (seq > self->next_seq && !self->fill_gap(seq)) ||
         self->halted_flag.load()) {
-      natsMsg_Destroy(m);
+      release(m);
       return;
     }
     self->deliver(m, seq);
@@ -468,7 +484,7 @@ struct cluster_log::impl {
   void deliver(natsMsg* m, std::uint64_t seq) {
     std::uint64_t print = print_of(m);
     auto w = message_from(m);
-    natsMsg_Destroy(m);
+    release(m);
     if (!w) {
       halt(seq, halt_reason(seq, w.err(), false));
       return;
@@ -566,7 +582,7 @@ struct cluster_log::impl {
       natsStatus s = js_GetMsg(&got, js, options.stream.c_str(), mark.seq, &o, &code);
       if (s == NATS_OK) {
         std::uint64_t print = print_of(got);
-        natsMsg_Destroy(got);
+        release(got);
         if (print != mark.print) {
           return diverge(mark.seq, "the message the stream's leader has there is another");
         }
@@ -889,7 +905,7 @@ struct cluster_log::impl {
     }
     if (m == nullptr) return false;
     bool mine = ours(m);
-    natsMsg_Destroy(m);
+    release(m);
     return mine;
   }
 
@@ -916,7 +932,7 @@ struct cluster_log::impl {
     if (s != NATS_OK) return nats_error("preparing a write", s);
     jsPubOptions po;
     jsPubOptions_Init(&po);
-    po.MaxWait = options.publish_timeout.count();
+    po.MaxWait = attempt_wait(options.publish_timeout, options.publish_timeout);
     po.MsgId = msg_id.c_str();
     po.ExpectStream = stream.c_str();
     if (expected && *expected == 0) {
@@ -926,20 +942,21 @@ struct cluster_log::impl {
     }
     jsPubAck* ack = nullptr;
     jsErrCode code = jsErrCode(0);
-    // While the stream has no leader, published again within the publish timeout.
+    // While the stream has no leader, or an attempt goes unanswered, published again within
+    // the publish timeout.
     auto until = std::chrono::steady_clock::now() + options.publish_timeout;
     for (int attempts = 0;; ++attempts) {
       code = jsErrCode(0);
       s = js_PublishMsg(&ack, js, m, &po, &code);
-      if (s == NATS_OK || !leader_gone(s, code)) break;
-      auto delay = retry_delay(attempts);
+      if (s == NATS_OK || !worth_again(s, code)) break;
+      auto delay = s == NATS_TIMEOUT ? std::chrono::milliseconds(0) : retry_delay(attempts);
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           until - std::chrono::steady_clock::now());
       if (left <= delay) break;
       std::this_thread::sleep_for(delay);
-      po.MaxWait = (left - delay).count();
+      po.MaxWait = attempt_wait(left - delay, options.publish_timeout);
     }
-    natsMsg_Destroy(m);
+    release(m);
     if (s != NATS_OK) {
       if (code == JSStreamWrongLastSequenceErr) {
         // This very write may be what came first: an earlier attempt stored it and its
@@ -949,7 +966,7 @@ struct cluster_log::impl {
         if (last && *last != nullptr) {
           bool mine = ours(*last);
           std::uint64_t seq = stream_seq_of(*last);
-          natsMsg_Destroy(*last);
+          release(*last);
           if (mine) return seq;
         }
         return domain::make_error(domain::errc::beaten, lost);
@@ -1020,9 +1037,9 @@ struct cluster_log::impl {
     std::string id = a.id;
     jsPubOptions po;
     jsPubOptions_Init(&po);
-    po.MaxWait = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                               a.until - std::chrono::steady_clock::now())
-                                               .count());
+    po.MaxWait = attempt_wait(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  a.until - std::chrono::steady_clock::now()),
+                              options.publish_timeout);
     po.MsgId = id.c_str();
     po.ExpectStream = options.stream.c_str();
     if (a.expected == 0) {
@@ -1038,7 +1055,7 @@ struct cluster_log::impl {
       std::lock_guard lock(publish_mu);
       s = js_PublishMsgAsync(js_async, &m, &po);
       if (s == NATS_OK) return;
-      if (m != nullptr) natsMsg_Destroy(m);
+      if (m != nullptr) release(m);
     }
     std::function<void(domain::result<std::uint64_t>)> failed;
     {
@@ -1071,7 +1088,7 @@ struct cluster_log::impl {
       // that call returned.
       std::lock_guard lock(self->publish_mu);
       if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id != nullptr) key = id;
-      natsMsg_Destroy(m);
+      release(m);
     }
     async_append a;
     {
@@ -1094,10 +1111,10 @@ struct cluster_log::impl {
     }
     jsErrCode code = pae != nullptr ? pae->ErrCode : jsErrCode(0);
     natsStatus s = pae != nullptr ? pae->Err : NATS_ERR;
-    if (leader_gone(s, code) && std::chrono::steady_clock::now() < a.until) {
-      // Nothing stored: published again (same id, same expectation) once the stream has
-      // elected its leader, within the write's publish timeout.
-      auto delay = retry_delay(a.attempts++);
+    if (worth_again(s, code) && std::chrono::steady_clock::now() < a.until) {
+      // Published again (same id, same expectation: stored at most once, see worth_again)
+      // once the stream has elected its leader, within the write's publish timeout.
+      auto delay = s == NATS_TIMEOUT ? std::chrono::milliseconds(0) : retry_delay(a.attempts++);
       return self->resolve_after(delay, [self, a = std::move(a), s, code](bool closing) mutable {
         if (closing) return a.done(nats_error("appending a write", s, code));
         self->publish_async(std::move(a));
@@ -1109,7 +1126,7 @@ struct cluster_log::impl {
         if (last && *last != nullptr) {
           bool mine = written_by(a.writer)(*last);
           std::uint64_t seq = stream_seq_of(*last);
-          natsMsg_Destroy(*last);
+          release(*last);
           if (mine) return a.done(seq);
         }
         a.done(domain::make_error(domain::errc::beaten, a.lost));
@@ -1231,6 +1248,30 @@ cluster_log::cluster_log(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 natsConnection* cluster_native::connection(cluster_log& log) { return log.impl_->nc; }
 jsCtx* cluster_native::jetstream(cluster_log& log) { return log.impl_->js; }
 const cluster_options& cluster_native::options(cluster_log& log) { return log.impl_->options; }
+
+namespace {
+
+struct released_messages {
+  static constexpr std::size_t k_group = 16;
+  std::array<natsMsg*, k_group> kept{};
+  std::size_t count = 0;
+
+  void flush() {
+    for (std::size_t i = 0; i < count; ++i)
+      natsMsg_Destroy(kept[i]);
+    count = 0;
+  }
+  ~released_messages() { flush(); }
+};
+
+}  // namespace
+
+void release(natsMsg* m) {
+  if (m == nullptr) return;
+  thread_local released_messages group;
+  group.kept[group.count++] = m;
+  if (group.count == released_messages::k_group) group.flush();
+}
 
 cluster_log::~cluster_log() = default;
 
@@ -1425,7 +1466,7 @@ domain::result<std::vector<std::pair<std::string, std::uint64_t>>> cluster_log::
     if (!m) return std::move(m).err();
     if (*m == nullptr) continue;
     std::uint64_t seq = stream_seq_of(*m);
-    natsMsg_Destroy(*m);
+    release(*m);
     if (seq != 0 && seq <= at_most)
       heads.emplace_back(subject.substr(k_records_prefix.size()), seq);
   }
@@ -1441,7 +1482,7 @@ domain::result<std::optional<cluster_log::claim_message>> cluster_log::last_clai
   out.seq = stream_seq_of(*m);
   out.stored_ms = natsMsg_GetTime(*m) / 1000000;
   out.payload = payload_of(*m);
-  natsMsg_Destroy(*m);
+  release(*m);
   return std::optional<claim_message>(std::move(out));
 }
 
@@ -1464,7 +1505,7 @@ domain::result<std::optional<cluster_records>> cluster_log::last_records(std::st
   if (!m) return std::move(m).err();
   if (*m == nullptr) return std::optional<cluster_records>{};
   auto r = records_from_message(*m);
-  natsMsg_Destroy(*m);
+  release(*m);
   if (!r) return std::move(r).err();
   return std::optional<cluster_records>(std::move(*r));
 }
@@ -1477,7 +1518,7 @@ domain::result<std::optional<cluster_write>> cluster_log::get(std::uint64_t seq)
   if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) return std::optional<cluster_write>{};
   if (s != NATS_OK) return nats_error("reading a write", s, code);
   auto w = from_message(m);
-  natsMsg_Destroy(m);
+  release(m);
   if (!w) return std::move(w).err();
   w->stream_seq = seq;
   return std::optional<cluster_write>(std::move(*w));
@@ -1488,7 +1529,7 @@ domain::result<std::optional<cluster_write>> cluster_log::last(std::string_view 
   if (!m) return std::move(m).err();
   if (*m == nullptr) return std::optional<cluster_write>{};
   auto w = from_message(*m);
-  natsMsg_Destroy(*m);
+  release(*m);
   if (!w) return std::move(w).err();
   return std::optional<cluster_write>(std::move(*w));
 }
@@ -1531,7 +1572,7 @@ domain::status cluster_log::read_account(std::string_view account_id, std::uint6
         break;
       }
       auto w = from_message(m);
-      natsMsg_Destroy(m);
+      release(m);
       if (!w) {
         result = std::move(w).err();
         done = true;
@@ -1663,7 +1704,7 @@ domain::result<std::vector<cluster_log::stepdown>> cluster_log::step_down(
     if (st != NATS_OK) return nats_error("asking the stream's leader to step down", st);
     std::string answer(natsMsg_GetData(reply),
                        static_cast<std::size_t>(natsMsg_GetDataLength(reply)));
-    natsMsg_Destroy(reply);
+    release(reply);
     rapidjson::Document d;
     d.Parse(answer.data(), answer.size());
     if (d.HasParseError() || !d.IsObject() || !d.HasMember("success") || !d["success"].IsBool() ||

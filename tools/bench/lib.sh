@@ -152,7 +152,7 @@ start_nats_cluster() {
 start_node() {
   local name="$1" data="$2"
   shift 2
-  REFERRALD_BOOTSTRAP_KEY="$bench_key" "$root/build/referrald" --listen 127.0.0.1:0 \
+  REFERRALD_BOOTSTRAP_KEY="$bench_key" "${referrald_bin:-$root/build/referrald}" --listen 127.0.0.1:0 \
     --data "$data" --log-level warn "$@" >"$work/$name.out" 2>"$work/$name.err" &
   pids+=($!)
   printf -v "${name}_pid" '%s' "$!"
