@@ -5,10 +5,13 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -21,6 +24,7 @@
 #include "snapshots/backup.hpp"
 #include "snapshots/recovery.hpp"
 #include "snapshots/snapshot_store.hpp"
+#include "snapshots/timeline.hpp"
 #include "snapshots/verify.hpp"
 #include "store/cluster_cache.hpp"
 #include "store/cluster_events.hpp"
@@ -30,6 +34,7 @@
 #include "store/event_log.hpp"
 #include "store/key_store.hpp"
 #include "tools/api_client.hpp"
+#include "tools/attribute.hpp"
 #include "tools/version.hpp"
 
 using namespace referrald;
@@ -54,6 +59,11 @@ Commands:
                              name the first bad event when anything is wrong
   history --account ID --entity KIND --id N
                              print the events of one rule as JSON lines
+  attribute --account ID [--time-field NAME | --as-of TIME] [--format ndjson|csv]
+            [--input FILE] [--output FILE] [--explain] [--threads N] [--quiet]
+            [--fail-on-error]
+                             resolve a visit log (NDJSON or CSV) in-process, each visit
+                             as the rules stood at its own time, at one time, or now
   snapshot list              print the per-account snapshots and the backups
   keys list                  print every API key (revoked ones too) as JSON lines
   keys create --name NAME --role viewer|editor|admin [--accounts a,b|*] [--brands 1,2|*]
@@ -135,6 +145,50 @@ constexpr const char* k_history_usage =
 Prints every event that created, changed or deleted one rule, oldest first, as JSON
 lines (the same shape as `events`). KIND is passthrough-referrers, referrer-mappings,
 channel-rules or settings (the settings need no --id).
+)";
+
+constexpr const char* k_attribute_usage =
+    R"(usage: referralctl [--data DIR | --cluster URLS] attribute --account ID
+                          [--time-field NAME | --as-of TIME] [--format ndjson|csv]
+                          [--input FILE] [--output FILE] [--explain] [--threads N]
+                          [--quiet] [--fail-on-error]
+
+Reads visits and writes each one attributed, in the input's order, with the server's own
+resolver, in-process (read-only: it works while the server runs, and on a cluster's stream
+with --cluster). One output record per input record:
+
+  ndjson  one JSON object per line: the visit's fields (referrer, landing_url, session, as
+          POST /attribution/resolve takes them) among any others. Output: the line's own
+          fields as written, then the resolution's (utm_source ... channel_rule, warnings;
+          explain with --explain). A line that is not a visit keeps its fields and gets
+          "error":{"line","field","message"} instead; a line that is not JSON gets the
+          error alone. Blank lines are skipped.
+  csv     a header row, then one visit per record: columns referrer, landing_url and
+          session_utm_source ... session_utm_content; other columns are passed through.
+          Output: the record's columns, then utm_source, utm_medium, utm_campaign,
+          utm_term, utm_content, reason, rule_type, rule_id, referrer_host, ai_platform,
+          known_referrer, click_id, channel, channel_rule_id, warnings (a JSON array, or
+          empty), explain (with --explain) and error (a JSON object, or empty).
+  An input field or column named like one the resolution writes is replaced by it.
+
+  --time-field NAME  resolve each visit against the rules as they stood at its own time,
+                     read from that field or column (RFC 3339, or epoch milliseconds); a
+                     missing or unreadable time is an error record
+  --as-of TIME       resolve every visit against the rules as they stood at TIME
+                     (RFC 3339); neither option: the rules now
+  --format F         ndjson or csv (default: csv for an --input ending in .csv, else
+                     ndjson)
+  --input FILE       read FILE instead of standard input
+  --output FILE      write FILE instead of standard output
+  --explain          add each resolution's explanation
+  --threads N        resolve on N threads (default: one per core)
+  --quiet            no progress lines on standard error
+  --fail-on-error    exit 1 when any record was an error record
+
+Prints a summary line on standard error (visits, error records, time, rate) and, for a
+long run, a progress line every 2 seconds. Exit 0 when every record was written (error
+records included, unless --fail-on-error); 1 when the account has no events, the history
+or the input cannot be read, or the output cannot be written.
 )";
 
 constexpr const char* k_snapshot_usage = R"(usage: referralctl [--data DIR] snapshot list
@@ -225,10 +279,12 @@ struct args {
 
 // Options that take a value; the others are flags.
 const std::set<std::string> k_value_options = {
-    "data",   "account", "at",   "seq",    "entity", "id",     "name", "role",    "accounts",
-    "brands", "file",    "mode", "format", "out",    "server", "key",  "cluster", "replicas"};
+    "data",     "account",  "at",         "seq",   "entity", "id",     "name",   "role",
+    "accounts", "brands",   "file",       "mode",  "format", "out",    "server", "key",
+    "cluster",  "replicas", "time-field", "as-of", "input",  "output", "threads"};
 const std::set<std::string> k_flag_options = {"include-inactive", "no-snapshots", "version",
-                                              "validate-only"};
+                                              "validate-only",    "explain",      "quiet",
+                                              "fail-on-error"};
 
 // The options each command accepts (--data and --help go everywhere).
 const std::map<std::string, std::set<std::string>> k_command_options = {
@@ -236,6 +292,9 @@ const std::map<std::string, std::set<std::string>> k_command_options = {
     {"replay", {"account", "at", "seq", "entity", "include-inactive", "no-snapshots", "cluster"}},
     {"verify", {"cluster"}},
     {"history", {"account", "entity", "id", "cluster"}},
+    {"attribute",
+     {"account", "time-field", "as-of", "format", "input", "output", "explain", "threads", "quiet",
+      "fail-on-error", "cluster"}},
     {"snapshot", {}},
     {"keys", {"name", "role", "accounts", "brands"}},
     {"import", {"entity", "account", "file", "mode", "validate-only", "server", "key"}},
@@ -393,6 +452,14 @@ std::unique_ptr<history_source> open_history(const std::string& dir, const args&
   return src;
 }
 
+// 0 when the account has events in `src`; else 1, after saying why.
+int without_events(const history_source& src, const std::string& account) {
+  auto head = src.reader->head(account);
+  if (!head) return failed(head.err());
+  if (*head == 0) return failed("account '" + account + "' has no events " + src.where);
+  return 0;
+}
+
 int cmd_events(const std::string& dir, const args& a) {
   if (a.help) {
     std::fputs(k_events_usage, stdout);
@@ -406,11 +473,7 @@ int cmd_events(const std::string& dir, const args& a) {
   auto src = open_history(dir, a);
   if (!src) return 1;
   const store::event_reader& log = *src->reader;
-  if (auto head = log.head(it->second); !head) {
-    return failed(head.err());
-  } else if (*head == 0) {
-    return failed("account '" + it->second + "' has no events " + src->where);
-  }
+  if (int code = without_events(*src, it->second); code != 0) return code;
   domain::status written;
   auto st = log.replay(it->second, 1, [&](const domain::event& e) {
     rapidjson::StringBuffer buf;
@@ -439,6 +502,21 @@ std::string account_option(const args& a, const char* command) {
   return it->second;
 }
 
+// The --account of a command that reads one account's history, once its --help and the
+// words of its command line are dealt with: empty when the command is done, with `code`
+// its exit status.
+std::string account_command(const args& a, const char* usage, const char* name, int& code) {
+  code = 0;
+  if (a.help) {
+    std::fputs(usage, stdout);
+    return {};
+  }
+  if (wrong_words(a, 1, code)) return {};
+  std::string account = account_option(a, name);
+  if (account.empty()) code = 2;
+  return account;
+}
+
 void print_json_line(const rapidjson::StringBuffer& buf) {
   std::fwrite(buf.GetString(), 1, buf.GetSize(), stdout);
   std::fputc('\n', stdout);
@@ -461,13 +539,9 @@ kind_option entity_option(const args& a) {
 }
 
 int cmd_replay(const std::string& dir, const args& a) {
-  if (a.help) {
-    std::fputs(k_replay_usage, stdout);
-    return 0;
-  }
-  if (int code = 0; wrong_words(a, 1, code)) return code;
-  std::string account = account_option(a, "replay");
-  if (account.empty()) return 2;
+  int code = 0;
+  std::string account = account_command(a, k_replay_usage, "replay", code);
+  if (account.empty()) return code;
   snapshots::stop_at stop;
   auto at = a.options.find("at");
   auto seq = a.options.find("seq");
@@ -498,11 +572,7 @@ int cmd_replay(const std::string& dir, const args& a) {
   const store::event_reader& log = *src->reader;
   std::optional<snapshots::snapshot_store> snaps;  // a cluster's stream holds none
   if (src->db && !a.options.contains("no-snapshots")) snaps.emplace(*src->db);
-  if (auto head = log.head(account); !head) {
-    return failed(head.err());
-  } else if (*head == 0) {
-    return failed("account '" + account + "' has no events " + src->where);
-  }
+  if (code = without_events(*src, account); code != 0) return code;
   auto state = snapshots::load_account(log, snaps ? &*snaps : nullptr, account, stop);
   if (!state) return failed(state.err());
   if (seq != a.options.end() && state->seq() < stop.max_seq) {
@@ -571,13 +641,9 @@ int cmd_verify(const std::string& dir, const args& a) {
 }
 
 int cmd_history(const std::string& dir, const args& a) {
-  if (a.help) {
-    std::fputs(k_history_usage, stdout);
-    return 0;
-  }
-  if (int code = 0; wrong_words(a, 1, code)) return code;
-  std::string account = account_option(a, "history");
-  if (account.empty()) return 2;
+  int code = 0;
+  std::string account = account_command(a, k_history_usage, "history", code);
+  if (account.empty()) return code;
   kind_option kind = entity_option(a);
   if (kind == kind_option::none || kind == kind_option::bad) {
     return usage_error("history needs --entity " + std::string(k_entity_names));
@@ -593,11 +659,7 @@ int cmd_history(const std::string& dir, const args& a) {
   auto src = open_history(dir, a);
   if (!src) return 1;
   const store::event_reader& log = *src->reader;
-  if (auto head = log.head(account); !head) {
-    return failed(head.err());
-  } else if (*head == 0) {
-    return failed("account '" + account + "' has no events " + src->where);
-  }
+  if (code = without_events(*src, account); code != 0) return code;
   std::size_t printed = 0;
   domain::status written;
   auto st = log.replay(account, 1, [&](const domain::event& e) {
@@ -617,6 +679,97 @@ int cmd_history(const std::string& dir, const args& a) {
                   std::to_string(*id));
   }
   return 0;
+}
+
+int cmd_attribute(const std::string& dir, const args& a) {
+  int code = 0;
+  std::string account = account_command(a, k_attribute_usage, "attribute", code);
+  if (account.empty()) return code;
+  tools::attribute_options o;
+  auto opt = [&](const char* name) -> const std::string* {
+    auto it = a.options.find(name);
+    return it == a.options.end() ? nullptr : &it->second;
+  };
+  const std::string* input = opt("input");
+  const std::string* output = opt("output");
+  if (const std::string* f = opt("format")) {
+    if (*f == "csv") {
+      o.format = tools::log_format::csv;
+    } else if (*f != "ndjson") {
+      return usage_error("--format must be ndjson or csv");
+    }
+  } else if (input != nullptr && input->ends_with(".csv")) {
+    o.format = tools::log_format::csv;
+  }
+  const std::string* time_field = opt("time-field");
+  const std::string* as_of_text = opt("as-of");
+  if (time_field != nullptr && as_of_text != nullptr) {
+    return usage_error("attribute takes --time-field or --as-of, not both");
+  }
+  if (time_field != nullptr) {
+    if (time_field->empty()) return usage_error("--time-field needs a field name");
+    o.time_field = *time_field;
+  }
+  std::optional<domain::unix_ms> as_of;
+  if (as_of_text != nullptr) {
+    as_of = domain::parse_rfc3339(*as_of_text);
+    if (!as_of) return usage_error("--as-of must be an RFC 3339 time such as 2026-11-22T10:00:00Z");
+  }
+  if (const std::string* t = opt("threads")) {
+    unsigned n = 0;
+    auto [ptr, ec] = std::from_chars(t->data(), t->data() + t->size(), n);
+    if (ec != std::errc{} || ptr != t->data() + t->size() || n < 1 || n > 256) {
+      return usage_error("--threads must be a whole number from 1 to 256");
+    }
+    o.threads = n;
+  }
+  o.explain = a.options.contains("explain");
+  o.quiet = a.options.contains("quiet");
+  auto src = open_history(dir, a);
+  if (!src) return 1;
+  const store::event_reader& log = *src->reader;
+  if (code = without_events(*src, account); code != 0) return code;
+  std::optional<snapshots::rule_timeline> rules;
+  if (time_field != nullptr) {
+    auto t = snapshots::rule_timeline::load(log, account);
+    if (!t) return failed(t.err());
+    rules.emplace(std::move(*t));
+  } else {
+    std::optional<snapshots::snapshot_store> snaps;
+    if (src->db) snaps.emplace(*src->db);
+    snapshots::stop_at stop;
+    stop.max_time = as_of;
+    auto state = snapshots::load_account(log, snaps ? &*snaps : nullptr, account, stop);
+    if (!state) return failed(state.err());
+    rules.emplace(snapshots::rule_timeline::single(std::move(*state)));
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(nullptr, &std::fclose);
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> out(nullptr, &std::fclose);
+  if (input != nullptr) {
+    in.reset(std::fopen(input->c_str(), "rb"));
+    if (!in) return failed("cannot open '" + *input + "': " + std::strerror(errno));
+    o.in = in.get();
+  }
+  if (output != nullptr) {
+    out.reset(std::fopen(output->c_str(), "wb"));
+    if (!out) return failed("cannot create '" + *output + "': " + std::strerror(errno));
+    o.out = out.get();
+    o.out_name = output->c_str();
+  }
+  auto sum = tools::attribute(*rules, o);
+  if (!sum) return failed(sum.err());
+  if (out) {
+    auto* f = out.release();
+    if (std::fclose(f) != 0) return failed("cannot write to '" + *output + "'");
+  }
+  if (!o.quiet || sum->errors > 0) {
+    double rate = sum->seconds > 0 ? static_cast<double>(sum->records) / sum->seconds : 0;
+    std::fprintf(stderr,
+                 "referralctl attribute: %llu visits, %llu error records, %.2f s (%.0f visits/s)\n",
+                 static_cast<unsigned long long>(sum->records),
+                 static_cast<unsigned long long>(sum->errors), sum->seconds, rate);
+  }
+  return sum->errors > 0 && a.options.contains("fail-on-error") ? 1 : 0;
 }
 
 int cmd_snapshot(const std::string& dir, const args& a) {
@@ -1113,6 +1266,7 @@ int main(int argc, char** argv) {
   if (name == "replay") return cmd_replay(dir, a);
   if (name == "verify") return cmd_verify(dir, a);
   if (name == "history") return cmd_history(dir, a);
+  if (name == "attribute") return cmd_attribute(dir, a);
   if (name == "snapshot") return cmd_snapshot(dir, a);
   if (name == "import") return cmd_import(a);
   if (name == "cluster") return cmd_cluster(dir, a);

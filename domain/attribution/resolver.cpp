@@ -212,8 +212,9 @@ landing_params scan_query(std::string_view query, const account_settings* settin
 
 }  // namespace
 
-result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_t> index) {
-  field_reader in(body, {"referrer", "landing_url", "session"});
+result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_t> index,
+                          bool among_others) {
+  field_reader in(body, {"referrer", "landing_url", "session"}, among_others);
   visit v;
   if (body.IsObject()) {
     if (auto it = body.FindMember("referrer"); it != body.MemberEnd() && !it->value.IsNull()) {

@@ -83,8 +83,11 @@ struct visit {
 };
 
 // Validates one visit object. In a batch, `index` names it in errors ("visits[3].referrer").
+// `among_others`: the object is a record of a visit log, whose other fields are its own
+// (referralctl attribute), not unknown fields of a visit.
 result<visit> parse_visit(const rapidjson::Value& v,
-                          std::optional<std::size_t> index = std::nullopt);
+                          std::optional<std::size_t> index = std::nullopt,
+                          bool among_others = false);
 
 struct resolution {
   utm_values utms;

@@ -39,8 +39,19 @@ std::string json_type_name(const rapidjson::Value& v) {
   return "an object";
 }
 
-field_reader::field_reader(const rapidjson::Value& body, std::span<const std::string_view> fields)
+field_reader::field_reader(const rapidjson::Value& body, std::span<const std::string_view> fields,
+                           bool others_allowed)
     : body_(&body) {
+  if (others_allowed && body.IsObject()) {
+    // Only this reader's own fields are checked for repeats: O(members · fields).
+    for (auto field : fields) {
+      int seen = 0;
+      for (auto it = body.MemberBegin(); it != body.MemberEnd(); ++it)
+        seen += key_of(it->name) == field ? 1 : 0;
+      if (seen > 1) errors_.push_back({std::string(field), "is given more than once"});
+    }
+    return;
+  }
   if (body.IsObject() && body.MemberCount() > 64) {
     errors_.push_back({"", "the body has too many fields"});
     body_ = nullptr;

@@ -44,9 +44,14 @@ class field_reader {
  public:
   // `body` must outlive the reader. `fields` are the names the body may carry; anything
   // else is reported as unknown, read-only names as read-only, and a repeated key as such.
-  field_reader(const rapidjson::Value& body, std::initializer_list<std::string_view> fields)
-      : field_reader(body, std::span<const std::string_view>(fields.begin(), fields.size())) {}
-  field_reader(const rapidjson::Value& body, std::span<const std::string_view> fields);
+  // With `others_allowed`, the body is a record that carries these fields among others of
+  // its own (a line of a visit log): other names are not looked at, however many.
+  field_reader(const rapidjson::Value& body, std::initializer_list<std::string_view> fields,
+               bool others_allowed = false)
+      : field_reader(body, std::span<const std::string_view>(fields.begin(), fields.size()),
+                     others_allowed) {}
+  field_reader(const rapidjson::Value& body, std::span<const std::string_view> fields,
+               bool others_allowed = false);
 
   bool has(std::string_view name) const;
   // The member called `name`, or null.

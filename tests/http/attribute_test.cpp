@@ -1,0 +1,317 @@
+// referralctl attribute end to end: a visit log resolved in-process against the real data
+// directory while the server runs answers, visit by visit, byte for byte what
+// POST /attribution/resolve?as_of= answers for the same visit at the same time; lines and
+// records that are not visits become error records; a log far larger than the memory the
+// command may use streams through.
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "domain/base/clock.hpp"
+#include "domain/base/csv.hpp"
+#include "tests/http/fixture.hpp"
+
+using namespace referrald;
+using namespace referrald::testing;
+
+namespace {
+
+std::vector<std::string> lines_of(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(f, line);)
+    out.push_back(line);
+  return out;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+}
+
+// A few rule changes of account acme, 15 ms apart, so that visits can fall between them.
+void make_history(http_client& c) {
+  auto step = [&](http_reply r, unsigned status) {
+    BOOST_REQUIRE_MESSAGE(r.status == status, r.body);
+    std::this_thread::sleep_for(std::chrono::milliseconds(15));
+  };
+  step(
+      c.post(
+          "/referrer-mappings?account_id=acme",
+          R"({"referrer_pattern":"partner.example","utm_source":"partner","utm_medium":"affiliate"})"),
+      201);
+  step(c.post("/passthrough-referrers?account_id=acme",
+              R"({"domain":"pay.example","utm_source":"pay"})"),
+       201);
+  step(c.patch("/referrer-mappings/1?account_id=acme", R"({"utm_source":"partner-2"})"), 200);
+  step(c.post(
+           "/referrer-mappings?account_id=acme",
+           R"({"referrer_pattern":"google.com","match_type":"ends_with","utm_source":"g-mapped"})"),
+       201);
+  step(c.del("/referrer-mappings/1?account_id=acme"), 204);
+  step(c.patch("/passthrough-referrers/1?account_id=acme", R"({"utm_source":"pay-2"})"), 200);
+  step(c.post("/referrer-mappings?account_id=acme",
+              R"({"referrer_pattern":"partner.example","utm_source":"partner-3"})"),
+       201);
+}
+
+// The events' timestamps (ms), from referralctl events.
+std::vector<domain::unix_ms> event_times(const std::string& data) {
+  auto r = referralctl("--data " + data + " events --account acme");
+  BOOST_REQUIRE_MESSAGE(r.exit == 0, r.output);
+  std::vector<domain::unix_ms> out;
+  std::istringstream in(r.output);
+  for (std::string line; std::getline(in, line);) {
+    rapidjson::Document d;
+    d.Parse(line.c_str());
+    BOOST_REQUIRE(!d.HasParseError());
+    out.push_back(*domain::parse_rfc3339(d["timestamp"].GetString()));
+  }
+  return out;
+}
+
+// Account acme with one mapping (partner.example -> partner); the data directory.
+std::string one_mapping(http_client& c, const temp_dir& dir) {
+  BOOST_REQUIRE(c.post("/referrer-mappings?account_id=acme",
+                       R"({"referrer_pattern":"partner.example","utm_source":"partner"})")
+                    .status == 201u);
+  return dir.sub("data");
+}
+
+const char* const k_visits[] = {
+    R"("referrer":"https://partner.example/deal","landing_url":"https://shop.example/")",
+    R"("referrer":"https://pay.example/checkout","landing_url":"https://shop.example/back","session":{"utm_source":"newsletter","utm_medium":"email"})",
+    R"("referrer":"https://www.google.com/search?q=shoes","landing_url":"https://shop.example/")",
+    R"("referrer":null,"landing_url":"https://shop.example/?utm_source=x&utm_medium=y")",
+    R"("referrer":"https://unknown.example/","landing_url":"https://shop.example/?gclid=abc")",
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(attribute, server_fixture)
+
+BOOST_AUTO_TEST_CASE(each_visit_answers_as_resolve_as_of_its_time) {
+  auto c = client();
+  make_history(*c);
+  std::string data = dir.sub("data");
+  auto times = event_times(data);
+  BOOST_REQUIRE_EQUAL(times.size(), 7u);
+  std::vector<domain::unix_ms> at = {times.front() - 1000, times.back() + 1000};
+  for (auto t : times) {
+    at.push_back(t - 1);
+    at.push_back(t);
+    at.push_back(t + 1);
+  }
+  // The log: every visit at every time, times alternately epoch ms and RFC 3339, and a
+  // field of the log's own.
+  std::string log;
+  std::vector<std::pair<std::string, domain::unix_ms>> asked;  // the visit's body, its time
+  for (std::size_t i = 0; i < at.size(); ++i) {
+    for (std::size_t v = 0; v < std::size(k_visits); ++v) {
+      std::string when =
+          (i + v) % 2 == 0 ? std::to_string(at[i]) : "\"" + domain::format_rfc3339(at[i]) + "\"";
+      log +=
+          "{\"n\":" + std::to_string(asked.size()) + "," + k_visits[v] + ",\"t\":" + when + "}\n";
+      asked.emplace_back(std::string("{") + k_visits[v] + "}", at[i]);
+    }
+  }
+  write_file(dir.sub("visits.ndjson"), log);
+  auto r = referralctl("--data " + data + " attribute --account acme --time-field t --input " +
+                       dir.sub("visits.ndjson") + " --output " + dir.sub("out.ndjson"));
+  BOOST_REQUIRE_MESSAGE(r.exit == 0, r.output);
+  BOOST_TEST(
+      r.output.find(std::to_string(asked.size()) + " visits, 0 error records") != std::string::npos,
+      r.output);
+  auto in = lines_of(dir.sub("visits.ndjson"));
+  auto out = lines_of(dir.sub("out.ndjson"));
+  BOOST_REQUIRE_EQUAL(out.size(), asked.size());
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    // The output line is the input line's fields, then the resolution's members.
+    BOOST_REQUIRE(out[i].compare(0, in[i].size() - 1, in[i], 0, in[i].size() - 1) == 0);
+    std::string ours = "{" + out[i].substr(in[i].size());
+    auto answer = c->post(
+        "/attribution/resolve?account_id=acme&as_of=" + domain::format_rfc3339(asked[i].second),
+        asked[i].first);
+    BOOST_REQUIRE_MESSAGE(answer.status == 200u, answer.body);
+    std::string open = "{\"success\":true,\"data\":";
+    BOOST_REQUIRE(answer.body.starts_with(open) && answer.body.ends_with("}"));
+    std::string theirs = answer.body.substr(open.size(), answer.body.size() - open.size() - 1);
+    if (ours != theirs && differ++ < 3) {
+      BOOST_ERROR("visit " << i << " at " << asked[i].second << ":\n ours   " << ours
+                           << "\n server " << theirs);
+    }
+  }
+  BOOST_TEST(differ == 0u);
+  // The history matters: the same visit got different answers at different times.
+  BOOST_TEST(log.find("partner") != std::string::npos);
+  std::set<std::string> partner_sources;
+  for (std::size_t i = 0; i < out.size(); i += std::size(k_visits)) {
+    rapidjson::Document d;
+    d.Parse(out[i].c_str());
+    partner_sources.insert(d["utm_source"].GetString());
+  }
+  BOOST_TEST(partner_sources.size() >= 4u);  // before, partner, partner-2, referral, partner-3
+}
+
+BOOST_AUTO_TEST_CASE(lines_that_are_not_visits_become_error_records) {
+  std::string data = one_mapping(*client(), dir);
+  write_file(dir.sub("in.ndjson"),
+             "{\"referrer\":\"https://partner.example/\",\"landing_url\":\"https://s.example/\"}\n"
+             "not json\n"
+             "[1,2]\n"
+             "\n"
+             "{\"id\":7,\"referrer\":\"https://partner.example/\"}\n"
+             "{\"landing_url\":5,\"keep\":\"me\"}\n"
+             "{\"landing_url\":\"https://s.example/\",\"channel\":\"old\",\"reason\":\"old\"}\n");
+  auto r = referralctl("--data " + data + " attribute --account acme --input " +
+                       dir.sub("in.ndjson") + " --output " + dir.sub("out.ndjson"));
+  BOOST_REQUIRE_MESSAGE(r.exit == 0, r.output);
+  BOOST_TEST(r.output.find("6 visits, 4 error records") != std::string::npos, r.output);
+  auto out = lines_of(dir.sub("out.ndjson"));
+  BOOST_REQUIRE_EQUAL(out.size(), 6u);
+  auto json = [](const std::string& line) {
+    auto d = std::make_unique<rapidjson::Document>();
+    d->Parse(line.c_str());
+    BOOST_REQUIRE_MESSAGE(!d->HasParseError(), line);
+    return d;
+  };
+  BOOST_TEST((*json(out[0]))["utm_source"].GetString() == std::string("partner"));
+  auto e1 = json(out[1]);
+  BOOST_TEST((*e1)["error"]["line"].GetInt() == 2);
+  BOOST_TEST((*e1)["error"]["field"].IsNull());
+  BOOST_TEST(
+      std::string((*e1)["error"]["message"].GetString()).starts_with("the line is not valid JSON"));
+  auto e2 = json(out[2]);
+  BOOST_TEST((*e2)["error"]["line"].GetInt() == 3);
+  auto e3 = json(out[3]);
+  BOOST_TEST((*e3)["id"].GetInt() == 7);  // the record's own fields stay
+  BOOST_TEST((*e3)["error"]["line"].GetInt() == 5);
+  BOOST_TEST((*e3)["error"]["field"].GetString() == std::string("landing_url"));
+  BOOST_TEST((*e3)["error"]["message"].GetString() == std::string("is required"));
+  auto e4 = json(out[4]);
+  BOOST_TEST((*e4)["keep"].GetString() == std::string("me"));
+  BOOST_TEST((*e4)["error"]["line"].GetInt() == 6);
+  auto replaced = json(out[5]);
+  BOOST_TEST((*replaced)["reason"].GetString() == std::string("direct"));
+  BOOST_TEST(out[5].find("\"old\"") == std::string::npos, out[5]);
+  auto strict =
+      referralctl("--data " + data + " attribute --account acme --fail-on-error --input " +
+                  dir.sub("in.ndjson") + " --output " + dir.sub("out2.ndjson"));
+  BOOST_TEST(strict.exit == 1, strict.output);
+  // A wrong time is an error record too.
+  write_file(dir.sub("t.ndjson"),
+             "{\"landing_url\":\"https://s.example/\",\"t\":\"yesterday\"}\n"
+             "{\"landing_url\":\"https://s.example/\"}\n");
+  auto timed = referralctl("--data " + data + " attribute --account acme --time-field t --input " +
+                           dir.sub("t.ndjson") + " --output " + dir.sub("t.out"));
+  BOOST_REQUIRE_MESSAGE(timed.exit == 0, timed.output);
+  auto t = lines_of(dir.sub("t.out"));
+  BOOST_REQUIRE_EQUAL(t.size(), 2u);
+  BOOST_TEST((*json(t[0]))["error"]["field"].GetString() == std::string("t"));
+  BOOST_TEST((*json(t[1]))["error"]["message"].GetString() ==
+             std::string("is required (--time-field)"));
+  // The command line's own mistakes exit 2; an account without events 1.
+  BOOST_TEST(referralctl("--data " + data + " attribute --account acme --format xml").exit == 2);
+  BOOST_TEST(referralctl("--data " + data +
+                         " attribute --account acme --time-field t --as-of "
+                         "2026-01-01T00:00:00Z")
+                 .exit == 2);
+  BOOST_TEST(
+      referralctl("--data " + data + " attribute --account nobody --input " + dir.sub("t.ndjson"))
+          .exit == 1);
+}
+
+BOOST_AUTO_TEST_CASE(csv_records_keep_their_columns_and_errors_name_the_line) {
+  std::string data = one_mapping(*client(), dir);
+  write_file(dir.sub("in.csv"),
+             "id,referrer,landing_url,session_utm_source,channel\r\n"
+             "1,https://partner.example/,https://s.example/,,old\r\n"
+             "2,\"https://pay.example/?a=1,2\",\"https://s.example/?utm_source=x\",,\r\n"
+             "3,too,few\r\n"
+             "\"4\nwith a line break\",,https://s.example/,news,\r\n"
+             "5,https://x.example/,https://s.example/,\"bad\x01\",\r\n");
+  auto r = referralctl("--data " + data + " attribute --account acme --input " + dir.sub("in.csv") +
+                       " --output " + dir.sub("out.csv"));
+  BOOST_REQUIRE_MESSAGE(r.exit == 0, r.output);
+  BOOST_TEST(r.output.find("5 visits, 2 error records") != std::string::npos, r.output);
+  std::ifstream f(dir.sub("out.csv"), std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto records = domain::parse_csv(text, 100);
+  BOOST_REQUIRE_MESSAGE(records.ok(), text);
+  BOOST_REQUIRE_EQUAL(records->size(), 6u);
+  const auto& h = (*records)[0];
+  BOOST_REQUIRE_EQUAL(h.size(), 4u + 17u - 1u);  // channel is the resolution's; no explain
+  BOOST_TEST(h[0] == "id");
+  BOOST_TEST(h[4] == "utm_source");
+  BOOST_TEST(h.back() == "error");
+  auto col = [&](const std::string& name) {
+    return static_cast<std::size_t>(std::find(h.begin(), h.end(), name) - h.begin());
+  };
+  for (std::size_t i = 1; i < records->size(); ++i)
+    BOOST_TEST((*records)[i].size() == h.size());
+  BOOST_TEST((*records)[1][col("utm_source")] == "partner");
+  BOOST_TEST((*records)[1][col("channel")] != "old");
+  BOOST_TEST((*records)[2][col("utm_source")] == "x");
+  BOOST_TEST((*records)[2][1] == "https://pay.example/?a=1,2");
+  BOOST_TEST((*records)[3][col("error")].find("\"line\":4") != std::string::npos);
+  BOOST_TEST((*records)[4][0] == "4\nwith a line break");
+  BOOST_TEST((*records)[4][col("utm_source")] == "news");  // no referrer: the session's
+  BOOST_TEST((*records)[5][col("error")].find("\"line\":7") != std::string::npos);
+  BOOST_TEST((*records)[5][col("error")].find("session_utm_source") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_log_larger_than_its_memory_streams_through) {
+  std::string data = one_mapping(*client(), dir);
+  // 256 MiB of visits through a pipe; the command's peak resident memory must stay under
+  // half of it.
+  int in[2];
+  BOOST_REQUIRE(pipe(in) == 0);
+  pid_t pid = fork();
+  BOOST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(in[0], 0);
+    close(in[0]);
+    close(in[1]);
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    std::string d = data;
+    execl(REFERRALCTL_BINARY, REFERRALCTL_BINARY, "--data", d.c_str(), "attribute", "--account",
+          "acme", "--threads", "2", "--quiet", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(in[0]);
+  std::string line =
+      R"({"referrer":"https://partner.example/some/path","landing_url":"https://shop.example/landing?x=1","pad":")" +
+      std::string(120, 'p') + "\"}\n";
+  std::string block;
+  while (block.size() < (1u << 20))
+    block += line;
+  const std::size_t total = 256u << 20;
+  std::size_t sent = 0;
+  while (sent < total) {
+    ssize_t n = write(in[1], block.data(), block.size());
+    BOOST_REQUIRE(n > 0);
+    sent += static_cast<std::size_t>(n);
+  }
+  close(in[1]);
+  int status = 0;
+  struct rusage usage {};
+  BOOST_REQUIRE(wait4(pid, &status, 0, &usage) == pid);
+  BOOST_REQUIRE(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 0);
+  BOOST_TEST_MESSAGE("peak RSS " << usage.ru_maxrss << " KiB for " << (total >> 20)
+                                 << " MiB of visits");
+  BOOST_TEST(static_cast<std::size_t>(usage.ru_maxrss) * 1024 < total / 2);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
