@@ -885,6 +885,23 @@ struct cluster_log::impl {
     return m;
   }
 
+  // After a failed expectation: the subject's last message's sequence when it is one `ours`
+  // recognizes (an earlier attempt of this write stored it), else beaten with `lost`; the
+  // read's error when the stream cannot say (no leader yet), never beaten for that.
+  domain::result<std::uint64_t> last_is_ours(const std::string& stream, const std::string& subject,
+                                             const std::function<bool(natsMsg*)>& ours,
+                                             const std::string& lost) {
+    auto last = last_message(subject, stream);
+    if (!last) return std::move(last).err();
+    if (*last != nullptr) {
+      bool mine = ours(*last);
+      std::uint64_t seq = stream_seq_of(*last);
+      release(*last);
+      if (mine) return seq;
+    }
+    return domain::make_error(domain::errc::beaten, lost);
+  }
+
   // Whether the message of `stream` at `seq` (or the subject's last message when `seq` is
   // 0) is one `ours` recognizes; false when there is none.
   domain::result<bool> stored_is(const std::string& stream, const std::string& subject,
@@ -962,14 +979,7 @@ struct cluster_log::impl {
         // This very write may be what came first: an earlier attempt stored it and its
         // acknowledgement was lost (a retry is checked against the expectation before the
         // stream looks for a duplicate).
-        auto last = last_message(subject, stream);
-        if (last && *last != nullptr) {
-          bool mine = ours(*last);
-          std::uint64_t seq = stream_seq_of(*last);
-          release(*last);
-          if (mine) return seq;
-        }
-        return domain::make_error(domain::errc::beaten, lost);
+        return last_is_ours(stream, subject, ours, lost);
       }
       if (code == JSStreamMessageExceedsMaximumErr) {
         return domain::make_error(domain::errc::payload_too_large,
@@ -1122,14 +1132,7 @@ struct cluster_log::impl {
     }
     if (code == JSStreamWrongLastSequenceErr) {
       return self->resolve_later([self, a = std::move(a)] {
-        auto last = self->last_message(a.subject, self->options.stream);
-        if (last && *last != nullptr) {
-          bool mine = written_by(a.writer)(*last);
-          std::uint64_t seq = stream_seq_of(*last);
-          release(*last);
-          if (mine) return a.done(seq);
-        }
-        a.done(domain::make_error(domain::errc::beaten, a.lost));
+        a.done(self->last_is_ours(self->options.stream, a.subject, written_by(a.writer), a.lost));
       });
     }
     if (code == JSStreamMessageExceedsMaximumErr) {

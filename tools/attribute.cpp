@@ -282,94 +282,18 @@ class worker_context {
   void csv(chunk& c) {
     std::string_view text = c.in;
     std::uint64_t line = c.first_line;
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-      std::size_t lines = 0;
-      std::string problem;
-      std::size_t end = read_record(text, pos, lines, problem);
-      std::string_view raw = text.substr(pos, end - pos);
-      while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r'))
-        raw.remove_suffix(1);
-      if (!blank(raw) || !problem.empty()) {
+    for (std::size_t pos = 0; pos < text.size();) {
+      auto r = domain::read_csv_record(text, pos, fields_);
+      fields_used_ = r.fields;
+      if (!r.blank || !r.problem.empty()) {
+        std::string_view raw = text.substr(pos, r.end - pos);
+        while (!raw.empty() && (raw.back() == '\n' || raw.back() == '\r'))
+          raw.remove_suffix(1);
         ++c.records;
-        if (!csv_record(c.out, raw, line, problem)) ++c.errors;
+        if (!csv_record(c.out, raw, line, r.problem)) ++c.errors;
       }
-      line += lines;
-      pos = end;
-    }
-  }
-
-  // Splits the record at text[pos..] into fields_ (decoded); returns where the next one
-  // starts. `problem` says what is wrong with it, if anything (then it ends at the line's
-  // end); `lines` counts the line breaks it spans.
-  std::size_t read_record(std::string_view text, std::size_t pos, std::size_t& lines,
-                          std::string& problem) {
-    fields_used_ = 0;
-    auto field = [&]() -> std::string& {
-      if (fields_used_ == fields_.size()) fields_.emplace_back();
-      auto& f = fields_[fields_used_++];
-      f.clear();
-      return f;
-    };
-    std::size_t i = pos;
-    auto to_line_end = [&] {
-      auto nl = text.find('\n', i);
-      if (nl == std::string_view::npos) return text.size();
-      ++lines;
-      return nl + 1;
-    };
-    for (;;) {
-      std::string& f = field();
-      if (i < text.size() && text[i] == '"') {
-        ++i;
-        for (;;) {
-          auto q = text.find('"', i);
-          if (q == std::string_view::npos) {
-            problem = "a quoted field is not closed";
-            lines += static_cast<std::size_t>(
-                std::count(text.begin() + static_cast<long>(i), text.end(), '\n'));
-            return text.size();
-          }
-          lines += static_cast<std::size_t>(std::count(text.begin() + static_cast<long>(i),
-                                                       text.begin() + static_cast<long>(q), '\n'));
-          f.append(text.substr(i, q - i));
-          i = q + 1;
-          if (i < text.size() && text[i] == '"') {
-            f += '"';
-            ++i;
-            continue;
-          }
-          break;
-        }
-        if (i < text.size() && text[i] == '\r') ++i;
-        if (i >= text.size()) return i;
-        if (text[i] == ',') {
-          ++i;
-          continue;
-        }
-        if (text[i] == '\n') {
-          ++lines;
-          return i + 1;
-        }
-        problem = "text after a closing quote";
-        return to_line_end();
-      }
-      auto stop = text.find_first_of(",\n\"", i);
-      if (stop == std::string_view::npos) stop = text.size();
-      if (stop < text.size() && text[stop] == '"') {
-        problem = "a quote inside an unquoted field";
-        return to_line_end();
-      }
-      std::string_view value = text.substr(i, stop - i);
-      if (stop == text.size() || text[stop] == '\n') {
-        if (!value.empty() && value.back() == '\r') value.remove_suffix(1);
-        f.append(value);
-        if (stop == text.size()) return stop;
-        ++lines;
-        return stop + 1;
-      }
-      f.append(value);
-      i = stop + 1;
+      line += r.lines;
+      pos = r.end;
     }
   }
 

@@ -1,5 +1,7 @@
 #include "domain/base/csv.hpp"
 
+#include <iterator>
+
 namespace referrald::domain {
 
 namespace {
@@ -12,70 +14,90 @@ error bad_csv(std::size_t line, const std::string& why) {
 
 }  // namespace
 
-result<std::vector<csv_record>> parse_csv(std::string_view text, std::size_t max_records) {
-  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
-  std::vector<csv_record> records;
-  csv_record record;
-  std::string field;
-  std::size_t line = 1, record_line = 1;
+csv_record_read read_csv_record(std::string_view text, std::size_t pos,
+                                std::vector<std::string>& fields) {
+  csv_record_read r;
+  std::size_t n = 0;
+  auto next_field = [&]() -> std::string& {
+    if (n == fields.size()) fields.emplace_back();
+    std::string& f = fields[n++];
+    f.clear();
+    return f;
+  };
+  std::string* field = &next_field();
   bool quoted = false, after_quote = false, any = false;
-  auto end_field = [&] {
-    record.push_back(std::move(field));
-    field.clear();
-    after_quote = false;
+  std::size_t i = pos;
+  auto finish = [&](std::size_t end) {
+    r.end = end;
+    r.fields = n;
+    r.blank = n == 1 && fields[0].empty() && !any;
+    return r;
   };
-  auto end_record = [&]() -> bool {
-    end_field();
-    bool empty = record.size() == 1 && record[0].empty() && !any;
-    if (!empty) records.push_back(std::move(record));
-    record.clear();
-    any = false;
-    return records.size() <= max_records;
+  auto fail = [&](std::string why) {
+    r.problem = std::move(why);
+    r.problem_line = r.lines;
+    auto nl = text.find('\n', i);
+    if (nl == std::string_view::npos) return finish(text.size());
+    ++r.lines;
+    return finish(nl + 1);
   };
-  for (std::size_t i = 0; i < text.size(); ++i) {
+  for (; i < text.size(); ++i) {
     char c = text[i];
     if (quoted) {
       if (c == '"') {
         if (i + 1 < text.size() && text[i + 1] == '"') {
-          field.push_back('"');
+          field->push_back('"');
           ++i;
         } else {
           quoted = false;
           after_quote = true;
         }
       } else {
-        if (c == '\n') ++line;
-        field.push_back(c);
+        if (c == '\n') ++r.lines;
+        field->push_back(c);
       }
       continue;
     }
     if (c == ',') {
-      end_field();
+      field = &next_field();
+      after_quote = false;
       any = true;
     } else if (c == '\r' || c == '\n') {
       if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      if (!end_record()) {
-        return bad_csv(line, "more than " + std::to_string(max_records) + " records");
-      }
-      ++line;
-      record_line = line;
+      ++r.lines;
+      return finish(i + 1);
     } else if (c == '"') {
-      if (!field.empty() || after_quote) {
-        return bad_csv(line, "a quote inside a field that does not start with one");
-      }
+      if (!field->empty() || after_quote)
+        return fail("a quote inside a field that does not start with one");
       quoted = true;
       any = true;
     } else {
-      if (after_quote) return bad_csv(line, "text after the closing quote of a field");
-      field.push_back(c);
+      if (after_quote) return fail("text after the closing quote of a field");
+      field->push_back(c);
       any = true;
     }
   }
-  if (quoted) return bad_csv(record_line, "a quoted field is not closed");
-  if (!field.empty() || !record.empty() || any) {
-    if (!end_record()) {
-      return bad_csv(line, "more than " + std::to_string(max_records) + " records");
+  if (quoted) r.problem = "a quoted field is not closed";  // at the record's first line
+  return finish(text.size());
+}
+
+result<std::vector<csv_record>> parse_csv(std::string_view text, std::size_t max_records) {
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+  std::vector<csv_record> records;
+  std::vector<std::string> fields;
+  std::size_t line = 1;
+  for (std::size_t pos = 0; pos < text.size();) {
+    auto r = read_csv_record(text, pos, fields);
+    if (!r.problem.empty()) return bad_csv(line + r.problem_line, r.problem);
+    if (!r.blank) {
+      if (records.size() == max_records) {
+        return bad_csv(line, "more than " + std::to_string(max_records) + " records");
+      }
+      records.emplace_back(std::make_move_iterator(fields.begin()),
+                           std::make_move_iterator(fields.begin() + static_cast<long>(r.fields)));
     }
+    line += r.lines;
+    pos = r.end;
   }
   return records;
 }

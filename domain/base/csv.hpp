@@ -20,6 +20,21 @@ using csv_record = std::vector<std::string>;
 // text after a closing quote, an unterminated quoted field, more than `max_records`.
 result<std::vector<csv_record>> parse_csv(std::string_view text, std::size_t max_records);
 
+// One record read by read_csv_record.
+struct csv_record_read {
+  std::size_t end = 0;           // where the next record starts
+  std::size_t fields = 0;        // how many of the fields given hold this record's
+  std::size_t lines = 0;         // the line breaks it spans, its own included
+  bool blank = false;            // an empty line: no field, no comma
+  std::string problem;           // why it is malformed (it then ends with its line); or empty
+  std::size_t problem_line = 0;  // the line of the problem, counted from the record's first
+};
+
+// Reads the record of `text` that starts at `pos` into fields[0..fields) (their storage
+// reused from record to record: no allocation once they have grown).
+csv_record_read read_csv_record(std::string_view text, std::size_t pos,
+                                std::vector<std::string>& fields);
+
 // Appends `value` as one field (quoted only when it must be).
 void append_csv_field(std::string& out, std::string_view value);
 

@@ -231,6 +231,27 @@ BOOST_AUTO_TEST_CASE(lines_that_are_not_visits_become_error_records) {
           .exit == 1);
 }
 
+BOOST_AUTO_TEST_CASE(a_huge_line_or_bad_bytes_are_error_records_not_a_stop) {
+  std::string data = one_mapping(*client(), dir);
+  std::string huge =
+      "{\"landing_url\":\"https://s.example/\",\"pad\":\"" + std::string(5u << 20, 'x') + "\"}\n";
+  write_file(
+      dir.sub("in.ndjson"),
+      huge + "{\"landing_url\":\"https://s.example/\xff\xfe\"}\n" +
+          "{\"referrer\":\"https://partner.example/\",\"landing_url\":\"https://s.example/\"}\n");
+  auto r = referralctl("--data " + data + " attribute --account acme --input " +
+                       dir.sub("in.ndjson") + " --output " + dir.sub("out.ndjson"));
+  BOOST_REQUIRE_MESSAGE(r.exit == 0, r.output);
+  BOOST_TEST(r.output.find("3 visits, 2 error records") != std::string::npos, r.output);
+  auto out = lines_of(dir.sub("out.ndjson"));
+  BOOST_REQUIRE_EQUAL(out.size(), 3u);
+  BOOST_TEST(out[0].find("\"line\":1") != std::string::npos, out[0]);
+  BOOST_TEST(out[0].find("longer than 4 MiB") != std::string::npos, out[0]);
+  BOOST_TEST(out[1].find("\"line\":2") != std::string::npos, out[1]);
+  BOOST_TEST(out[1].find("not valid JSON") != std::string::npos, out[1]);
+  BOOST_TEST(out[2].find("\"utm_source\":\"partner\"") != std::string::npos, out[2]);
+}
+
 BOOST_AUTO_TEST_CASE(csv_records_keep_their_columns_and_errors_name_the_line) {
   std::string data = one_mapping(*client(), dir);
   write_file(dir.sub("in.csv"),
