@@ -11,6 +11,8 @@
 #include "domain/base/clock.hpp"
 #include "domain/base/json.hpp"
 #include "domain/base/text.hpp"
+#include "http/framing.hpp"
+#include "infra/log.hpp"
 
 namespace referrald::http {
 
@@ -137,6 +139,42 @@ void access_log::flush(std::string& b) const {
     rest.remove_prefix(static_cast<std::size_t>(n));
   }
   b.clear();
+}
+
+void log_answer(const access_log& log, std::string& buffer, const exchange& ex, const response& r,
+                std::chrono::steady_clock::duration took, std::string_view remote) {
+  auto& req = ex.head();
+  bool found = ex.routed();
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+  std::string_view verb = to_string(to_method(req.method()));
+  if (verb == "OTHER") verb = {req.method_string().data(), req.method_string().size()};
+  access_log::entry e;
+  e.request_id = ex.request_id;
+  if (ex.key != nullptr) e.key_id = ex.key->id;
+  e.method = verb;
+  if (found) {
+    e.route = ex.match.entry->pattern;
+  } else if (ex.match.same_path != nullptr) {
+    e.route = ex.match.same_path->pattern;  // a wrong method, or OPTIONS, on a known path
+  }
+  e.account_id = ex.account;
+  e.brand_id = ex.brand;
+  e.status = r.status;
+  e.bytes = r.body.size();
+  e.duration_us = us;
+  e.remote = remote;
+  log.add(buffer, e);
+  bool server_error = r.status >= 500;
+  if (!server_error && !infra::log_enabled(infra::log_level::debug)) return;
+  std::string line = "request " + ex.request_id + " " + std::string(verb) + " " +
+                     std::string(found ? std::string_view(ex.match.entry->pattern) : ex.path) +
+                     ": " + std::to_string(r.status) + " in " + std::to_string(us) + " us";
+  if (server_error) {
+    line += ": " + r.body.substr(0, 400);
+    infra::log(infra::log_level::warn, line);
+  } else {
+    infra::log(infra::log_level::debug, line);
+  }
 }
 
 }  // namespace referrald::http

@@ -10,10 +10,14 @@
 // the thread's next sweep (every 250 ms), so logging costs no system call per request.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "http/exchange.hpp"
+#include "http/response.hpp"
 
 namespace referrald::http {
 
@@ -48,5 +52,11 @@ class access_log {
   std::string path_;
   std::atomic<int> fd_{-1};
 };
+
+// The access log step (http/exchange.hpp), the last one: the line of the answer `r` to the
+// request of `ex` from `remote`, gathered in `buffer` (the I/O thread's); and the process
+// log's line for a server error (warn) and, at debug level, for every request.
+void log_answer(const access_log& log, std::string& buffer, const exchange& ex, const response& r,
+                std::chrono::steady_clock::duration took, std::string_view remote);
 
 }  // namespace referrald::http

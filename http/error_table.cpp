@@ -101,9 +101,6 @@ response failure(const domain::error& e) {
   response r;
   r.status = map_error(e.code).status;
   r.body.assign(buf.GetString(), buf.GetSize());
-  if (e.code == domain::errc::unauthorized) {
-    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"referrald\"");
-  }
   if (e.code == domain::errc::unavailable) r.headers.emplace_back("Retry-After", "1");
   // The disk must be freed first: ask for a slower retry.
   if (e.code == domain::errc::insufficient_storage) r.headers.emplace_back("Retry-After", "30");

@@ -352,4 +352,63 @@ void idempotency::run() {
   }
 }
 
+idempotency_claim claim_of(const exchange& ex) {
+  idempotency_claim out;
+  if (!ex.match.entry->idempotent || ex.key == nullptr) return out;
+  auto& req = ex.head();
+  auto it = req.find("Idempotency-Key");
+  if (it == req.end()) return out;
+  std::string_view k(it->value().data(), it->value().size());
+  bool sane = !k.empty() && k.size() <= 255;
+  for (char ch : k)
+    sane = sane && ch >= 0x21 && ch <= 0x7e;
+  if (!sane) {
+    out.refused = failure(domain::make_error(
+        domain::errc::validation_failed, "Idempotency-Key is not a valid key",
+        {{"Idempotency-Key", "must be 1-255 visible ASCII characters (a UUID, say)"}}));
+    return out;
+  }
+  out.key = k;
+  out.scope = std::to_string(ex.key->id) + "." + std::string(k);
+  domain::sha256_hasher h;
+  for (std::string_view part :
+       {std::string_view(req.method_string().data(), req.method_string().size()),
+        std::string_view(ex.target), ex.field(boost::beast::http::field::content_type),
+        std::string_view(req.body())}) {
+    h.update(part);
+    h.update(std::string_view("\n", 1));
+  }
+  out.fingerprint = domain::to_hex(h.finish());
+  return out;
+}
+
+response claim_answer(idempotency::verdict v, const idempotency_claim& claim, response stored) {
+  switch (v) {
+    case idempotency::verdict::replay:
+      stored.headers.emplace_back("Idempotent-Replayed", "true");
+      return stored;
+    case idempotency::verdict::mismatch:
+      return failure(
+          domain::make_error(domain::errc::conflict,
+                             "Idempotency-Key '" + domain::excerpt(claim.key) +
+                                 "' was used with a different request in the last 24 hours",
+                             {{"Idempotency-Key", "use a new key for a new request"}}));
+    case idempotency::verdict::in_progress: {
+      response busy = failure(
+          domain::make_error(domain::errc::conflict,
+                             "a request with Idempotency-Key '" + domain::excerpt(claim.key) +
+                                 "' is still being answered; retry in a moment",
+                             {{"Idempotency-Key", "is in use by a request in flight"}}));
+      busy.headers.emplace_back("Retry-After", "1");
+      return busy;
+    }
+    case idempotency::verdict::failed:
+      if (stored.status == 503) stored.headers.emplace_back("Retry-After", "1");
+      return stored;
+    case idempotency::verdict::run:
+      break;
+  }
+  return failure(domain::make_error(domain::errc::internal, "a claimed request has no answer yet"));
+}
+
 }  // namespace referrald::http

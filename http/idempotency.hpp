@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "domain/base/clock.hpp"
+#include "http/exchange.hpp"
 #include "http/response.hpp"
 #include "store/cluster_log.hpp"
 #include "store/idempotency_store.hpp"
@@ -109,5 +110,19 @@ class idempotency {
   domain::unix_ms purged_at_ = 0;
   std::vector<std::thread> threads_;
 };
+
+// The idempotency step (http/exchange.hpp) of one request: what its Idempotency-Key asks —
+// nothing (no header, no key, or a route without retries), a refusal (a malformed key), or
+// a claim of `scope` (the caller's key id and the Idempotency-Key) for the request's
+// `fingerprint` (a digest of its method, target, content type and body).
+struct idempotency_claim {
+  std::optional<response> refused;
+  std::string scope, fingerprint, key;
+};
+idempotency_claim claim_of(const exchange& ex);
+
+// The answer to a claimed request when the verdict is not `run`: the stored answer again
+// (marked Idempotent-Replayed), or 409, or the reason the claim could not be made.
+response claim_answer(idempotency::verdict v, const idempotency_claim& claim, response stored);
 
 }  // namespace referrald::http

@@ -930,7 +930,10 @@ void add_shared_components(builder& b, value& components) {
          "The account's event sequence after this write (give it as Referrald-Min-Seq to read "
          "your write on another node)");
   header("Retry-After", R"({"type":"integer","minimum":0})", "Seconds to wait before retrying");
-  header("WWW-Authenticate", R"({"type":"string"})", "Bearer realm=\"referrald\"");
+  header("WWW-Authenticate", R"({"type":"string"})",
+         "The schemes an API key may be given with: Bearer realm=\"referrald\", Basic "
+         "realm=\"referrald\", charset=\"UTF-8\" (Bearer alone to a page's script, whose "
+         "browser would otherwise ask for a password)");
   header("Cache-Control", R"({"const":"no-store"})",
          "The answer holds a secret: no cache may keep it");
   header("Content-Disposition", R"({"type":"string"})",
@@ -1028,6 +1031,14 @@ void add_shared_components(builder& b, value& components) {
   b.add(bearer, "scheme", b.str("bearer"));
   b.add(bearer, "description", b.str("An API key's secret (rk_...): Authorization: Bearer rk_..."));
   b.add(security, "bearer", std::move(bearer));
+  value basic = b.obj();
+  b.add(basic, "type", b.str("http"));
+  b.add(basic, "scheme", b.str("basic"));
+  b.add(basic, "description",
+        b.str("The same API key for tools that speak only Basic: any user name and the "
+              "secret as the password (curl -u :rk_...), or the secret as the user name "
+              "with an empty password (curl -u rk_...:)"));
+  b.add(security, "basic", std::move(basic));
 }
 
 }  // namespace
@@ -1091,9 +1102,11 @@ std::string openapi_document(const router& r) {
   }
   b.add(d, "servers", std::move(servers));
   value security(rapidjson::kArrayType);
-  value bearer = b.obj();
-  b.add(bearer, "bearer", value(rapidjson::kArrayType));
-  security.PushBack(std::move(bearer), b.a());
+  for (const char* scheme : {"bearer", "basic"}) {
+    value one = b.obj();
+    b.add(one, scheme, value(rapidjson::kArrayType));
+    security.PushBack(std::move(one), b.a());
+  }
   b.add(d, "security", std::move(security));
 
   value tags(rapidjson::kArrayType);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "domain/base/text.hpp"
+
 namespace referrald::http {
 
 namespace {
@@ -116,6 +118,33 @@ router::match router::find(method verb, std::string_view path) const {
   }
   if (m.kind == match::method_not_allowed) m.allow += ", OPTIONS";
   return m;
+}
+
+response route_error(const router::match& m, method verb, std::string_view path) {
+  if (m.kind == router::match::method_not_allowed) {
+    response r = failure(domain::make_error(domain::errc::method_not_allowed,
+                                            std::string(to_string(verb)) + " is not allowed on " +
+                                                std::string(path) + "; allowed: " + m.allow));
+    r.headers.emplace_back("Allow", m.allow);
+    return r;
+  }
+  return failure(
+      domain::make_error(domain::errc::route_not_found, "no route for " + std::string(path)));
+}
+
+std::optional<response> unknown_query(const route& r, const query_params& q) {
+  for (const auto& [name, value] : q.items()) {
+    if (std::find(r.query.begin(), r.query.end(), name) != r.query.end()) continue;
+    std::string takes;
+    for (const auto& known : r.query)
+      takes += (takes.empty() ? "" : ", ") + known;
+    return failure(domain::make_error(
+        domain::errc::validation_failed, "unknown query parameter '" + domain::excerpt(name) + "'",
+        {{domain::excerpt(name), takes.empty()
+                                     ? "is not a parameter of this endpoint, which takes none"
+                                     : "is not a parameter of this endpoint; it takes " + takes}}));
+  }
+  return std::nullopt;
 }
 
 }  // namespace referrald::http

@@ -53,6 +53,9 @@ struct route_spec {
 
 class router {
  public:
+  // The routing step (http/exchange.hpp): a request is matched by find(); one that matched no
+  // route gets route_error(), and one whose query names a parameter its route does not read
+  // gets unknown_query().
   void add(std::string pattern, method verb, handler fn, const route_spec& spec);
 
   struct match {
@@ -72,5 +75,11 @@ class router {
  private:
   std::vector<route> routes_;
 };
+
+// 404 for a path no route serves, 405 (with Allow) for a method a known path does not take.
+response route_error(const router::match& m, method verb, std::string_view path);
+
+// 400 naming the first query parameter `r` does not read; nullopt when there is none.
+std::optional<response> unknown_query(const route& r, const query_params& q);
 
 }  // namespace referrald::http

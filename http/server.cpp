@@ -27,12 +27,20 @@
 #include "domain/base/ids.hpp"
 #include "domain/base/text.hpp"
 #include "http/access_log.hpp"
+#include "http/authentication.hpp"
 #include "http/compute_pool.hpp"
+#include "http/cors.hpp"
+#include "http/entity_tag.hpp"
+#include "http/exchange.hpp"
+#include "http/forwarding.hpp"
+#include "http/framing.hpp"
 #include "http/handlers.hpp"
 #include "http/http_metrics.hpp"
 #include "http/idempotency.hpp"
+#include "http/rate_limit.hpp"
 #include "http/rate_limiter.hpp"
 #include "http/request_head.hpp"
+#include "http/request_id.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
 #include "store/cluster_forward.hpp"
@@ -59,111 +67,7 @@ constexpr auto k_sweep_period = std::chrono::milliseconds(250);
 constexpr auto k_linger_time = std::chrono::seconds(2);
 constexpr std::size_t k_linger_bytes = 64u << 20;
 
-method to_method(bhttp::verb v) {
-  switch (v) {
-    case bhttp::verb::get:
-      return method::get;
-    case bhttp::verb::post:
-      return method::post;
-    case bhttp::verb::patch:
-      return method::patch;
-    case bhttp::verb::put:
-      return method::put;
-    case bhttp::verb::delete_:
-      return method::del;
-    case bhttp::verb::head:
-      return method::head;
-    case bhttp::verb::options:
-      return method::options;
-    default:
-      return method::other;
-  }
-}
-
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
-
-// The Date header value (RFC 9110 section 5.6.7, IMF-fixdate), formatted once a second
-// per thread.
-const std::string& http_date() {
-  static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  thread_local std::time_t cached_at = -1;
-  thread_local std::string cached;
-  std::time_t now = std::time(nullptr);
-  if (now != cached_at) {
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
-                  tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                  tm.tm_sec);
-    cached = buf;
-    cached_at = now;
-  }
-  return cached;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// The token of "Authorization: Bearer <token>", or empty.
-std::string_view bearer_token(std::string_view header) {
-  while (!header.empty() && header.front() == ' ')
-    header.remove_prefix(1);
-  if (header.size() < 7 || !iequals(header.substr(0, 6), "bearer") || header[6] != ' ') return {};
-  header.remove_prefix(7);
-  while (!header.empty() && header.front() == ' ')
-    header.remove_prefix(1);
-  while (!header.empty() && header.back() == ' ')
-    header.remove_suffix(1);
-  return header;
-}
-
-// A client's X-Request-Id is kept when it is 1-128 characters of letters, digits and
-// "-_.:/+=@"; anything else is replaced by one of ours.
-bool sane_request_id(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
-  for (char ch : id) {
-    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              std::string_view("-_.:/+=@").find(ch) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
-}
-
-// "req_" and 16 hex digits: a process-wide counter mixed with a random seed drawn at start
-// (splitmix64), unique within the process and unlikely to repeat across processes.
-std::string new_request_id() {
-  static const std::uint64_t seed = std::random_device{}() * 0x9e3779b97f4a7c15ull ^
-                                    static_cast<std::uint64_t>(std::time(nullptr));
-  static std::atomic<std::uint64_t> counter{0};
-  std::uint64_t z = seed + 0x9e3779b97f4a7c15ull * (counter.fetch_add(1) + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out = "req_";
-  for (int shift = 60; shift >= 0; shift -= 4)
-    out += hex[(z >> shift) & 15];
-  return out;
-}
-
-// The request headers a browser page may send (CORS), and the answer headers it may read.
-constexpr const char* k_cors_request_headers =
-    "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id, "
-    "Referrald-Min-Seq";
-constexpr const char* k_cors_exposed_headers =
-    "ETag, Location, X-Request-Id, Referrald-Seq, Idempotent-Replayed, Retry-After, "
-    "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Content-Disposition";
 
 }  // namespace
 
@@ -185,6 +89,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         runtime(rt),
         routes(make_router(options.body_limits)),
         limiter(options.rate_limit_rps, options.rate_limit_burst),
+        browsers(options.cors_origins),
         metrics(routes),
         compute(options.compute_threads),
         workers(make_workers(options.io_threads)),
@@ -212,6 +117,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   actors::runtime& runtime;
   router routes;
   rate_limiter limiter;
+  cors browsers;
   std::unique_ptr<idempotency> retries;
   access_log requests_log;
   http_metrics metrics;
@@ -250,16 +156,16 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   void serve_forwarded(store::cluster_forward::incoming in,
                        store::cluster_forward::answer_fn answer);
   void leave_cluster();
-
-  bool allowed_origin(std::string_view origin) const {
-    for (const auto& o : options.cors_origins)
-      if (o == origin || o == "*") return true;
-    return false;
-  }
 };
 
 // One connection: do_read → (header bytes) → on_header → (100-continue) → on_body →
 // dispatch → complete → finish → on_write → do_read ... All on its worker's thread.
+//
+// The session does the I/O and the waiting; what is decided about a request is decided by
+// the steps named in http/exchange.hpp, each in its own file, called in the order a request
+// meets them: on_header (request id, routing, CORS preflight, authentication, rate limit,
+// body limit), dispatch (query, owners), run_here (idempotency), proceed (handler), finish
+// (request id, entity tag, rate-limit state, CORS, access log, framing).
 //
 // The header is read by the session itself (read_header_bytes) rather than by Beast, so
 // that the raw bytes can be checked for what Beast would silently accept (obsolete line
@@ -439,20 +345,26 @@ class session : public std::enable_shared_from_this<session> {
       finish(std::move(r));
     };
 
-    if (auto id = sv(req["X-Request-Id"]); sane_request_id(id)) rq_->request_id = id;
+    if (auto id = rq_->field("X-Request-Id"); sane_request_id(id)) rq_->request_id = id;
 
-    if (rq_->match.kind != router::match::found) {
+    if (!rq_->routed()) {
       if (req.method() == bhttp::verb::options &&
           rq_->match.kind == router::match::method_not_allowed) {
-        return refuse(options_answer());
+        std::string_view origin = rq_->field(bhttp::field::origin);
+        bool preflight =
+            !origin.empty() && req.find(bhttp::field::access_control_request_method) != req.end();
+        return refuse(srv_->browsers.options(rq_->match.allow, origin, preflight));
       }
-      return refuse(route_error());
+      return refuse(route_error(rq_->match, to_method(req.method()), rq_->path));
     }
-    auto denied = authenticate();
+    auto denied = authenticate(*rq_, srv_->runtime);
     // A forwarded write was counted against the caller's budget by the node it came to.
-    if (auto limited = forwarded_in_ ? std::nullopt
-                                     : rate_limit(denied.has_value() && denied->status == 401)) {
-      return refuse(std::move(*limited));
+    if (!forwarded_in_) {
+      bool unauthenticated = denied.has_value() && denied->status == 401;
+      if (auto limited = take_token(*rq_, srv_->limiter, srv_->options.rate_limit_rps,
+                                    unauthenticated, remote_)) {
+        return refuse(std::move(*limited));
+      }
     }
     if (denied) return refuse(std::move(*denied));
     std::size_t limit = rq_->match.entry->body_limit;
@@ -476,105 +388,6 @@ class session : public std::enable_shared_from_this<session> {
     read_body();
   }
 
-  // Checks the bearer key and the role the route needs; an error response when refused.
-  std::optional<response> authenticate() {
-    const route& r = *rq_->match.entry;
-    if (!r.access) return std::nullopt;
-    rq_->keys = srv_->runtime.keys();
-    std::string_view token = bearer_token(sv(rq_->parser->get()[bhttp::field::authorization]));
-    auto found = token.empty() ? domain::key_table::found{} : rq_->keys->find_by_secret(token);
-    rq_->key = found.key;
-    rq_->key_use = found.use;
-    if (rq_->key == nullptr) {
-      return failure(domain::make_error(
-          domain::errc::unauthorized,
-          token.empty() ? "this endpoint needs an Authorization: Bearer <API key> header"
-                        : "the API key is not valid"));
-    }
-    auto now = domain::now_ms();
-    if (rq_->key->expired(now)) {
-      // Recorded in the keys audit stream, at most once a minute per key.
-      if (rq_->keys->refusal_due(rq_->key->id, now)) {
-        srv_->runtime.tell(actors::key_seen{rq_->key->id, now, true});
-      }
-      auto message = "API key " + std::to_string(rq_->key->id) + " expired at " +
-                     domain::format_rfc3339(*rq_->key->expires_at);
-      rq_->key = nullptr;
-      return failure(domain::make_error(domain::errc::unauthorized, message));
-    }
-    if (found.previous &&
-        (!rq_->key->previous_expires_at || *rq_->key->previous_expires_at <= now)) {
-      auto message = "this secret of API key " + std::to_string(rq_->key->id) +
-                     " was replaced by a rotation; it stopped working at " +
-                     domain::format_rfc3339(rq_->key->previous_expires_at.value_or(0));
-      rq_->key = nullptr;
-      return failure(domain::make_error(domain::errc::unauthorized, message));
-    }
-    if (rq_->keys->use_due(rq_->key->id, now))
-      srv_->runtime.tell(actors::key_seen{rq_->key->id, now, false});
-    if (!domain::role_allows(rq_->key->role, *r.access)) {
-      static constexpr const char* need[] = {"", "read", "write", "admin"};
-      return failure(domain::make_error(
-          domain::errc::forbidden,
-          "this API key's role (" + std::string(domain::to_string(rq_->key->role)) +
-              ") does not allow " + need[static_cast<int>(*r.access)] + " access"));
-    }
-    return std::nullopt;
-  }
-
-  // Takes a token from the caller's bucket: the key's, or the client address's when the
-  // key was refused. A 429 when the bucket is empty.
-  std::optional<response> rate_limit(bool unauthenticated) {
-    auto& limiter = srv_->limiter;
-    if (!limiter.enabled() || !rq_->match.entry->access) return std::nullopt;
-    if (rq_->key != nullptr && rq_->key_use != nullptr) {
-      rq_->rate = limiter.take(rq_->key_use->bucket);
-    } else if (unauthenticated) {
-      rq_->rate = limiter.take_address(remote_);
-    } else {
-      return std::nullopt;
-    }
-    if (rq_->rate->allowed) return std::nullopt;
-    response r = failure(domain::make_error(
-        domain::errc::rate_limited,
-        std::string(rq_->key != nullptr ? "this API key" : "this address") +
-            " has used its request budget (" +
-            std::to_string(static_cast<std::uint64_t>(srv_->options.rate_limit_rps)) +
-            " per second, bursts of " + std::to_string(rq_->rate->limit) + "); retry in " +
-            std::to_string(rq_->rate->retry_after) + " s"));
-    r.headers.emplace_back("Retry-After", std::to_string(rq_->rate->retry_after));
-    return r;
-  }
-
-  // OPTIONS on a known path: a CORS preflight (Origin and Access-Control-Request-Method
-  // given) is answered for an allowed origin and refused for any other; a plain OPTIONS
-  // is answered with the methods the path takes.
-  response options_answer() {
-    auto& req = rq_->parser->get();
-    std::string_view origin = sv(req[bhttp::field::origin]);
-    bool preflight =
-        !origin.empty() && req.find(bhttp::field::access_control_request_method) != req.end();
-    response r;
-    r.status = 204;
-    r.content_type.clear();
-    r.headers.emplace_back("Allow", rq_->match.allow);
-    if (!preflight) return r;
-    if (!srv_->allowed_origin(origin)) {
-      response refused = failure(domain::make_error(
-          domain::errc::forbidden,
-          "the origin " + domain::excerpt(origin) + " may not call this API from a browser",
-          {{"Origin", "is not one of the server's --cors-origins"}}));
-      refused.headers.emplace_back("Vary", "Origin");
-      return refused;
-    }
-    r.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
-    r.headers.emplace_back("Access-Control-Allow-Methods", rq_->match.allow);
-    r.headers.emplace_back("Access-Control-Allow-Headers", k_cors_request_headers);
-    r.headers.emplace_back("Access-Control-Max-Age", "600");
-    r.headers.emplace_back("Vary", "Origin");
-    return r;
-  }
-
   void read_body() {
     bhttp::async_read(socket_, buffer_, *rq_->parser,
                       beast::bind_front_handler(&session::on_body, shared_from_this()));
@@ -586,43 +399,23 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_read_error(beast::error_code ec) {
-    if (ec == bhttp::error::body_limit && rq_->match.kind == router::match::found) {
-      rq_->close_after = true;
-      return finish(too_large(rq_->match.entry->body_limit));
+    switch (classify_read_error(ec)) {
+      case read_failure::too_large:
+        if (!rq_->routed()) break;
+        rq_->close_after = true;
+        return finish(too_large(rq_->match.entry->body_limit));
+      case read_failure::header_too_large:
+        return refuse_now(domain::make_error(
+            domain::errc::header_too_large,
+            "a chunk header (with its extensions) or the trailer section is larger than 16 KiB"));
+      case read_failure::gone:
+        return close();
+      case read_failure::malformed:
+        break;
     }
-    if (ec == bhttp::error::buffer_overflow || ec == bhttp::error::header_limit) {
-      // Only a chunk header line (with its extensions) or the trailer section can fill
-      // the buffer while a body is read.
-      return refuse_now(domain::make_error(
-          domain::errc::header_too_large,
-          "a chunk header (with its extensions) or the trailer section is larger than 16 KiB"));
-    }
-    if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
-        ec == net::error::connection_reset || ec == net::error::eof ||
-        ec == bhttp::error::partial_message || phase_ == phase::closed) {
-      return close();
-    }
+    if (phase_ == phase::closed) return close();
     // A request Beast cannot parse: answer 400 and close.
     refuse_now(framing_error(ec));
-  }
-
-  static response too_large(std::size_t limit) {
-    return failure(domain::make_error(
-        domain::errc::payload_too_large,
-        "the request body exceeds this endpoint's limit of " + std::to_string(limit) + " bytes"));
-  }
-
-  response route_error() {
-    if (rq_->match.kind == router::match::method_not_allowed) {
-      response r = failure(domain::make_error(
-          domain::errc::method_not_allowed,
-          std::string(to_string(to_method(rq_->parser->get().method()))) + " is not allowed on " +
-              std::string(rq_->path) + "; allowed: " + rq_->match.allow));
-      r.headers.emplace_back("Allow", rq_->match.allow);
-      return r;
-    }
-    return failure(domain::make_error(domain::errc::route_not_found,
-                                      "no route for " + std::string(rq_->path)));
   }
 
   void dispatch() {
@@ -652,25 +445,15 @@ class session : public std::enable_shared_from_this<session> {
     if (!query) return finish(failure(query.err()));
     ctx.query = std::move(*query);
     if (const auto* account = ctx.query.get("account_id")) rq_->account = *account;
-    for (const auto& [name, value] : ctx.query.items()) {
-      if (std::find(r.query.begin(), r.query.end(), name) != r.query.end()) continue;
-      std::string takes;
-      for (const auto& known : r.query)
-        takes += (takes.empty() ? "" : ", ") + known;
-      return finish(failure(domain::make_error(
-          domain::errc::validation_failed,
-          "unknown query parameter '" + domain::excerpt(name) + "'",
-          {{domain::excerpt(name),
-            takes.empty() ? "is not a parameter of this endpoint, which takes none"
-                          : "is not a parameter of this endpoint; it takes " + takes}})));
-    }
+    if (auto unknown = unknown_query(r, ctx.query)) return finish(std::move(*unknown));
     if (auto owner = owner_elsewhere(r, ctx)) return forward(*owner, r, std::move(ctx));
     run_here(r, std::move(ctx));
   }
 
   // The request's Idempotency-Key claimed (if any), then its handler, on this node.
   void run_here(const route& r, request_ctx ctx) {
-    auto claim = idempotency_claim();
+    idempotency_claim claim;
+    if (srv_->retries != nullptr) claim = claim_of(*rq_);
     if (claim.refused) return finish(std::move(*claim.refused));
     if (claim.scope.empty()) return proceed(r, std::move(ctx));
     // The claim may ask the cluster (on a thread of its own): the request waits for it as
@@ -711,42 +494,6 @@ class session : public std::enable_shared_from_this<session> {
     return owners->owner[p];
   }
 
-  // The request as the owner reads it: the client's header fields without those of this
-  // connection, this request's id, and the body with its length.
-  std::string forwarded_request() {
-    auto& req = rq_->parser->get();
-    std::string out;
-    out.reserve(512 + req.body().size());
-    out += sv(req.method_string());
-    out += ' ';
-    out += rq_->target;
-    out += " HTTP/1.1\r\n";
-    for (const auto& f : req) {
-      switch (f.name()) {
-        case bhttp::field::connection:
-        case bhttp::field::keep_alive:
-        case bhttp::field::transfer_encoding:
-        case bhttp::field::te:
-        case bhttp::field::expect:
-        case bhttp::field::upgrade:
-        case bhttp::field::content_length:
-        case bhttp::field::proxy_connection:
-          continue;
-        default:
-          break;
-      }
-      if (iequals(sv(f.name_string()), "X-Request-Id")) continue;
-      out += sv(f.name_string());
-      out += ": ";
-      out += sv(f.value());
-      out += "\r\n";
-    }
-    out += "X-Request-Id: " + request_id() + "\r\n";
-    out += "Content-Length: " + std::to_string(req.body().size()) + "\r\n\r\n";
-    out += req.body();
-    return out;
-  }
-
   // Sends the write to its owner: its answer is this request's, once this node has applied
   // the write; when no owner takes it, the write is made here.
   void forward(const std::string& owner, const route& r, request_ctx ctx) {
@@ -759,7 +506,7 @@ class session : public std::enable_shared_from_this<session> {
     deadline_ = clock::now() + take + srv_->options.request_timeout + std::chrono::seconds(3);
     auto waiting = std::make_shared<request_ctx>(std::move(ctx));
     srv_->forwards->send(
-        owner, forwarded_request(), remote_, take, answer,
+        owner, encode_forwarded_request(*rq_, request_id()), remote_, take, answer,
         [self = shared_from_this(), gen, &r, waiting, owner](store::cluster_forward::result res) {
           if (res.how != store::cluster_forward::outcome::answered) self->srv_->suspect(owner);
           net::dispatch(self->worker_.ioc,
@@ -787,7 +534,7 @@ class session : public std::enable_shared_from_this<session> {
       return finish(std::move(busy));
     }
     infra::metrics().cluster_forwarded.fetch_add(1, std::memory_order_relaxed);
-    auto answered = read_forwarded_response(res.response);
+    auto answered = decode_forwarded_answer(res.response);
     if (!answered) {
       return finish(failure(
           domain::make_error(domain::errc::internal, "the owner's answer could not be read")));
@@ -825,47 +572,6 @@ class session : public std::enable_shared_from_this<session> {
   void answer_owner(std::uint64_t gen) {
     if (gen != generation_ || phase_ != phase::awaiting || !owner_answer_) return;
     finish(std::move(*std::exchange(owner_answer_, std::nullopt)));
-  }
-
-  // The owner's answer (store/cluster_forward.hpp): a status line, header fields, a blank
-  // line and the body.
-  static std::optional<response> read_forwarded_response(std::string_view bytes) {
-    response r;
-    r.forwarded = true;
-    r.content_type.clear();
-    auto eol = bytes.find("\r\n");
-    if (eol == std::string_view::npos || eol < 12 || !bytes.starts_with("HTTP/1.1 ")) {
-      return std::nullopt;
-    }
-    unsigned status = 0;
-    auto [end, ec] = std::from_chars(bytes.data() + 9, bytes.data() + 12, status);
-    if (ec != std::errc() || end != bytes.data() + 12 || status < 100 || status > 599) {
-      return std::nullopt;
-    }
-    r.status = status;
-    std::size_t at = eol + 2;
-    for (;;) {
-      auto next = bytes.find("\r\n", at);
-      if (next == std::string_view::npos) return std::nullopt;
-      if (next == at) {
-        at += 2;
-        break;
-      }
-      std::string_view line = bytes.substr(at, next - at);
-      auto colon = line.find(':');
-      if (colon == std::string_view::npos) return std::nullopt;
-      std::string_view name = line.substr(0, colon), value = line.substr(colon + 1);
-      while (!value.empty() && value.front() == ' ')
-        value.remove_prefix(1);
-      if (iequals(name, "Content-Type")) {
-        r.content_type = value;
-      } else {
-        r.headers.emplace_back(std::string(name), std::string(value));
-      }
-      at = next + 2;
-    }
-    r.body = bytes.substr(at);
-    return r;
   }
 
   // The rest of a request once its Idempotency-Key (if any) is claimed: the handler runs,
@@ -936,78 +642,17 @@ class session : public std::enable_shared_from_this<session> {
                      seq});
   }
 
-  // What a creating POST's Idempotency-Key asks: nothing (no header, or a route without
-  // retries), a refusal (a malformed key), or a claim of `scope` for the request's
-  // fingerprint.
-  struct key_claim {
-    std::optional<response> refused;
-    std::string scope, fingerprint, key;
-  };
-  key_claim idempotency_claim() {
-    auto& req = rq_->parser->get();
-    key_claim out;
-    if (!rq_->match.entry->idempotent || srv_->retries == nullptr || rq_->key == nullptr) {
-      return out;
-    }
-    auto it = req.find("Idempotency-Key");
-    if (it == req.end()) return out;
-    std::string_view k = sv(it->value());
-    bool sane = !k.empty() && k.size() <= 255;
-    for (char ch : k)
-      sane = sane && ch >= 0x21 && ch <= 0x7e;
-    if (!sane) {
-      out.refused = failure(domain::make_error(
-          domain::errc::validation_failed, "Idempotency-Key is not a valid key",
-          {{"Idempotency-Key", "must be 1-255 visible ASCII characters (a UUID, say)"}}));
-      return out;
-    }
-    out.key = k;
-    out.scope = std::to_string(rq_->key->id) + "." + std::string(k);
-    domain::sha256_hasher h;
-    for (std::string_view part :
-         {sv(req.method_string()), std::string_view(rq_->target),
-          sv(req[bhttp::field::content_type]), std::string_view(req.body())}) {
-      h.update(part);
-      h.update(std::string_view("\n", 1));
-    }
-    out.fingerprint = domain::to_hex(h.finish());
-    return out;
-  }
-
   // The claim's verdict, on the session's thread: the request goes on, or is answered (the
   // stored answer again, or 409). A request given up meanwhile releases what it claimed.
-  void on_claimed(std::uint64_t gen, const route& r, request_ctx ctx, const key_claim& claim,
-                  idempotency::verdict v, response stored) {
+  void on_claimed(std::uint64_t gen, const route& r, request_ctx ctx,
+                  const idempotency_claim& claim, idempotency::verdict v, response stored) {
     if (gen != generation_ || phase_ != phase::awaiting) {
       if (v == idempotency::verdict::run) srv_->retries->abandon(claim.scope);
       return;
     }
-    switch (v) {
-      case idempotency::verdict::run:
-        rq_->idempotency_scope = claim.scope;
-        return proceed(r, std::move(ctx));
-      case idempotency::verdict::replay:
-        stored.headers.emplace_back("Idempotent-Replayed", "true");
-        return finish(std::move(stored));
-      case idempotency::verdict::mismatch:
-        return finish(failure(
-            domain::make_error(domain::errc::conflict,
-                               "Idempotency-Key '" + domain::excerpt(claim.key) +
-                                   "' was used with a different request in the last 24 hours",
-                               {{"Idempotency-Key", "use a new key for a new request"}})));
-      case idempotency::verdict::in_progress: {
-        response busy = failure(
-            domain::make_error(domain::errc::conflict,
-                               "a request with Idempotency-Key '" + domain::excerpt(claim.key) +
-                                   "' is still being answered; retry in a moment",
-                               {{"Idempotency-Key", "is in use by a request in flight"}}));
-        busy.headers.emplace_back("Retry-After", "1");
-        return finish(std::move(busy));
-      }
-      case idempotency::verdict::failed:
-        if (stored.status == 503) stored.headers.emplace_back("Retry-After", "1");
-        return finish(std::move(stored));
-    }
+    if (v != idempotency::verdict::run) return finish(claim_answer(v, claim, std::move(stored)));
+    rq_->idempotency_scope = claim.scope;
+    proceed(r, std::move(ctx));
   }
 
   // The `Referrald-Min-Seq` of a request naming an account it may read: the account and
@@ -1065,97 +710,24 @@ class session : public std::enable_shared_from_this<session> {
   // for a GET whose If-None-Match names it), the caller's rate-limit state, and CORS
   // headers for an allowed origin.
   void decorate(response& resp) {
-    if (resp.forwarded) return rate_headers(resp);
-    auto& req = rq_->parser->get();
-    const std::string& id = request_id();
-    resp.headers.emplace_back("X-Request-Id", id);
-    if (resp.status >= 400 && resp.body.starts_with(R"({"success":false,"error":{)") &&
-        resp.body.ends_with("}}")) {
-      resp.body.insert(resp.body.size() - 2, ",\"request_id\":\"" + id + "\"");
+    if (resp.forwarded) return add_rate_headers(resp, *rq_);
+    auto verb = to_method(rq_->head().method());
+    stamp_request_id(resp, request_id());
+    if (rq_->routed() && rq_->match.entry->etag) {
+      tag_answer(resp, verb, rq_->field(bhttp::field::if_none_match));
     }
-    bool found = rq_->match.kind == router::match::found;
-    if (found && rq_->match.entry->etag && (resp.status == 200 || resp.status == 201) &&
-        !resp.body.empty()) {
-      // An envelope's tag is its data's (the object's); a file's is its bytes'.
-      std::string_view data(resp.body);
-      if (data.starts_with(success_open) && data.size() > success_open.size()) {
-        data.remove_prefix(success_open.size());
-        data.remove_suffix(success_close.size());
-      }
-      std::string tag = domain::entity_tag(data);
-      auto inm = req.find(bhttp::field::if_none_match);
-      if (inm != req.end() &&
-          (req.method() == bhttp::verb::get || req.method() == bhttp::verb::head) &&
-          domain::tag_listed(sv(inm->value()), tag, true)) {
-        resp.status = 304;
-        resp.body.clear();
-        resp.content_type.clear();
-      }
-      resp.headers.emplace_back("ETag", std::move(tag));
-    }
-    rate_headers(resp);
-    if (rq_->match.kind == router::match::found && rq_->match.entry->pattern == "/openapi.json") {
-      // The API's description is public: any page (an OpenAPI viewer) may read it.
-      resp.headers.emplace_back("Access-Control-Allow-Origin", "*");
-    } else if (!srv_->options.cors_origins.empty()) {
-      std::string_view origin = sv(req[bhttp::field::origin]);
-      if (!origin.empty() && srv_->allowed_origin(origin)) {
-        resp.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
-        resp.headers.emplace_back("Access-Control-Expose-Headers", k_cors_exposed_headers);
-        resp.headers.emplace_back("Vary", "Origin");
-      }
-    }
-  }
-
-  void rate_headers(response& resp) {
-    if (!rq_->rate) return;
-    resp.headers.emplace_back("RateLimit-Limit", std::to_string(rq_->rate->limit));
-    resp.headers.emplace_back("RateLimit-Remaining", std::to_string(rq_->rate->remaining));
-    resp.headers.emplace_back("RateLimit-Reset", std::to_string(rq_->rate->reset));
-  }
-
-  // The access log line, and the process log's lines for server errors (warn) and, at
-  // debug level, for every request.
-  void log_request(const response& resp, clock::duration took) {
-    auto& req = rq_->parser->get();
-    bool found = rq_->match.kind == router::match::found;
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
-    std::string_view verb = to_string(to_method(req.method()));
-    if (verb == "OTHER") verb = sv(req.method_string());
-    access_log::entry e;
-    e.request_id = rq_->request_id;
-    if (rq_->key != nullptr) e.key_id = rq_->key->id;
-    e.method = verb;
-    if (found) {
-      e.route = rq_->match.entry->pattern;
-    } else if (rq_->match.same_path != nullptr) {
-      e.route = rq_->match.same_path->pattern;  // a wrong method, or OPTIONS, on a known path
-    }
-    e.account_id = rq_->account;
-    e.brand_id = rq_->brand;
-    e.status = resp.status;
-    e.bytes = resp.body.size();
-    e.duration_us = us;
-    e.remote = remote_;
-    srv_->requests_log.add(worker_.access_lines, e);
-    bool server_error = resp.status >= 500;
-    if (!server_error && !infra::log_enabled(infra::log_level::debug)) return;
-    std::string line = "request " + rq_->request_id + " " + std::string(verb) + " " +
-                       std::string(found ? rq_->match.entry->pattern : rq_->path) + ": " +
-                       std::to_string(resp.status) + " in " + std::to_string(us) + " us";
-    if (server_error) {
-      line += ": " + resp.body.substr(0, 400);
-      infra::log(infra::log_level::warn, line);
-    } else {
-      infra::log(infra::log_level::debug, line);
-    }
+    add_rate_headers(resp, *rq_);
+    // The API's description is public: any page (an OpenAPI viewer) may read it.
+    bool public_route = rq_->routed() && rq_->match.entry->pattern == "/openapi.json";
+    srv_->browsers.decorate(resp, rq_->field(bhttp::field::origin), public_route);
   }
 
   void finish(response resp) {
     auto& req = rq_->parser->get();
     counted_in_flight(false);
     decorate(resp);
-    log_request(resp, clock::now() - rq_->started);
+    log_answer(srv_->requests_log, worker_.access_lines, *rq_, resp, clock::now() - rq_->started,
+               remote_);
     double seconds = std::chrono::duration<double>(clock::now() - rq_->started).count();
     infra::metrics().http_response_bytes.observe(resp.body.size());
     if (rq_->match.kind == router::match::found) {
@@ -1170,34 +742,12 @@ class session : public std::enable_shared_from_this<session> {
     if (answer_) {
       // A forwarded write: the answer goes back to the node it came from.
       infra::metrics().cluster_forwards_served.fetch_add(1, std::memory_order_relaxed);
-      std::string out = "HTTP/1.1 " + std::to_string(resp.status) + " \r\n";
-      if (!resp.content_type.empty()) out += "Content-Type: " + resp.content_type + "\r\n";
-      for (const auto& [name, value] : resp.headers)
-        out += name + ": " + value + "\r\n";
-      out += "\r\n";
-      out += resp.body;
-      std::exchange(answer_, nullptr)(std::move(out));
+      std::exchange(answer_, nullptr)(encode_forwarded_answer(resp));
       phase_ = phase::closed;
       return;
     }
-    unsigned version = req.version() == 10 ? 10 : 11;
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
-        static_cast<bhttp::status>(resp.status), version);
-    res->set(bhttp::field::server, "referrald");
-    res->set(bhttp::field::date, http_date());
-    if (!resp.content_type.empty()) res->set(bhttp::field::content_type, resp.content_type);
-    for (auto& [name, value] : resp.headers)
-      res->set(name, value);
     bool keep = req.keep_alive() && !rq_->close_after && !resp.close && !srv_->draining;
-    res->keep_alive(keep);
-    if (resp.status == 204 || resp.status == 304) {
-      // No Content-Length on 204 (RFC 9110 section 8.6), none on 304 either.
-    } else if (req.method() == bhttp::verb::head) {
-      res->content_length(resp.body.size());  // what GET would send, without the body
-    } else {
-      res->body() = std::move(resp.body);
-      res->prepare_payload();
-    }
+    auto res = to_beast(std::move(resp), req, keep);
     phase_ = phase::writing;
     deadline_ = clock::now() + srv_->options.read_timeout;
     bhttp::async_write(socket_, *res,
@@ -1254,26 +804,6 @@ class session : public std::enable_shared_from_this<session> {
     socket_.close(ec);
   }
 
-  // Everything that belongs to one request. do_read() replaces it whole (a new value, not
-  // fields reset one by one) when the next request begins, so that no field of a request (its key,
-  // its tenant, its request id) can be carried into the next one on a kept-alive connection.
-  struct request_state {
-    std::size_t scanned = 0;  // header bytes already searched for the blank line
-    std::optional<request_parser> parser;
-    router::match match;
-    std::string target;                             // the request target in origin form
-    std::string_view path;                          // in target
-    const domain::api_key* key = nullptr;           // the authenticated caller, if any
-    std::shared_ptr<const domain::key_table> keys;  // keeps key alive
-    domain::key_table::usage* key_use = nullptr;    // in keys
-    clock::time_point started;
-    bool close_after = false;
-    std::string request_id;  // the client's X-Request-Id, or ours
-    std::optional<rate_limiter::verdict> rate;
-    std::string account, brand;     // the tenant named, for the access log
-    std::string idempotency_scope;  // the Idempotency-Key this request claimed
-  };
-
   socket_t socket_;
   worker& worker_;
   std::shared_ptr<server::impl> srv_;
@@ -1285,7 +815,7 @@ class session : public std::enable_shared_from_this<session> {
   bool in_flight_ = false;  // counted in referrald_http_requests_in_flight
   std::array<char, 16 * 1024> drain_buffer_;
   std::size_t lingered_ = 0;
-  std::optional<request_state> rq_;  // the request being read or answered
+  std::optional<exchange> rq_;  // the request being read or answered
   // A write forwarded here by another node: its body, and where its answer goes.
   bool forwarded_in_ = false;
   std::string forwarded_body_;

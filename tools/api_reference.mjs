@@ -76,7 +76,7 @@ line(
 line();
 line(doc.info.description);
 line();
-line("Authentication: `Authorization: Bearer <API key secret>` unless an operation says none.");
+line("Authentication: `Authorization: Bearer <API key secret>`, or `Authorization: Basic` with the secret as the password (any user name: `curl -u :rk_...`), unless an operation says none.");
 line();
 
 // Every path has the same OPTIONS operation (the methods it takes, a CORS preflight): it is

@@ -36,6 +36,45 @@ BOOST_AUTO_TEST_CASE(a_missing_or_unknown_key_is_401_with_www_authenticate) {
   BOOST_TEST(lower.status == 200u);
 }
 
+BOOST_AUTO_TEST_CASE(basic_auth_with_the_secret_as_password_is_the_same_key_as_bearer) {
+  std::string secret = make_key("viewer");
+  auto bearer = client(secret)->get("/api-keys/me");
+  BOOST_REQUIRE(bearer.status == 200u);
+  http_client anon(server->port());
+  // curl -u :SECRET, -u anyone:SECRET, and -u SECRET: (the secret as user, no password).
+  for (std::string given : {":" + secret, "snowplow:" + secret, secret + ":"}) {
+    auto me =
+        anon.request("GET", "/api-keys/me", {}, {{"Authorization", basic_authorization(given)}});
+    BOOST_TEST(me.status == 200u, given);
+    BOOST_TEST(me.json()["data"]["id"].GetInt64() == bearer.json()["data"]["id"].GetInt64());
+  }
+  // The key's role holds whatever the scheme: a viewer cannot write.
+  auto write = anon.request("POST", "/passthrough-referrers?account_id=acme", k_create,
+                            {{"Authorization", basic_authorization(":" + secret)}});
+  BOOST_TEST(write.status == 403u);
+}
+
+BOOST_AUTO_TEST_CASE(a_wrong_basic_password_is_401_challenging_both_schemes) {
+  http_client anon(server->port());
+  for (std::string authorization :
+       {basic_authorization("user:rk_wrong"), basic_authorization("no-colon"),
+        std::string("Basic %%%"), std::string("Digest username=\"a\"")}) {
+    auto r = anon.request("GET", "/passthrough-referrers?account_id=acme", {},
+                          {{"Authorization", authorization}});
+    BOOST_TEST(r.status == 401u, authorization);
+    BOOST_TEST(error_code(r) == "unauthorized");
+    auto challenge = r.header("www-authenticate");
+    BOOST_TEST(challenge.rfind("Bearer realm=\"referrald\"", 0) == 0u, challenge);
+    BOOST_TEST(challenge.find("Basic realm=\"referrald\"") != std::string::npos, challenge);
+  }
+  // A page's script (the console) is not challenged with Basic: the browser would ask its
+  // user for a password.
+  auto fetched = anon.request("GET", "/passthrough-referrers?account_id=acme", {},
+                              {{"Sec-Fetch-Mode", "cors"}});
+  BOOST_TEST(fetched.status == 401u);
+  BOOST_TEST(fetched.header("www-authenticate") == "Bearer realm=\"referrald\"");
+}
+
 BOOST_AUTO_TEST_CASE(a_viewer_reads_but_cannot_write) {
   auto viewer = client(make_key("viewer"));
   BOOST_TEST(viewer->get("/passthrough-referrers?account_id=acme").status == 200u);

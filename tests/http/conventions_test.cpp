@@ -568,6 +568,32 @@ BOOST_AUTO_TEST_CASE(the_rate_limit_answers_429_at_the_configured_rate_and_not_b
   BOOST_TEST(c->get("/passthrough-referrers?account_id=acme").status == 200u);
 }
 
+BOOST_AUTO_TEST_CASE(basic_and_bearer_requests_of_one_key_share_its_rate_limit) {
+  server.reset();
+  start({"--rate-limit-rps", "1", "--rate-limit-burst", "6"});
+  std::string secret = make_key("viewer");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the admin's refill
+  http_client anon(server->port());
+  auto by_basic = [&] {
+    return anon.request("GET", "/passthrough-referrers?account_id=acme", {},
+                        {{"Authorization", basic_authorization(":" + secret)}});
+  };
+  auto bearer = client(secret);
+  int allowed = 0;
+  http_reply last;
+  for (int i = 0; i < 20; ++i) {
+    last = i % 2 == 0 ? by_basic() : bearer->get("/passthrough-referrers?account_id=acme");
+    if (last.status != 200u) break;
+    ++allowed;
+  }
+  // One bucket of 6 for the key (give or take a token refilled meanwhile), not 6 per scheme.
+  BOOST_TEST(allowed >= 6);
+  BOOST_TEST(allowed <= 8);
+  BOOST_TEST(last.status == 429u);
+  BOOST_TEST(by_basic().status == 429u);
+  BOOST_TEST(bearer->get("/passthrough-referrers?account_id=acme").status == 429u);
+}
+
 BOOST_AUTO_TEST_CASE(a_batch_resolution_counts_its_visits_and_failed_logins_their_address) {
   server.reset();
   start({"--rate-limit-rps", "1", "--rate-limit-burst", "20"});

@@ -1,5 +1,6 @@
 #include "tests/support/http_client.hpp"
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -130,6 +131,21 @@ std::string http_client::raw_exchange(std::uint16_t port, std::string_view bytes
     std::size_t n = s.read_some(net::buffer(buf), ec);
     out.append(buf, n);
     if (ec) break;
+  }
+  return out;
+}
+
+std::string basic_authorization(std::string_view in) {
+  static constexpr char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out = "Basic ";
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    std::size_t n = std::min<std::size_t>(3, in.size() - i);
+    unsigned v = 0;
+    for (std::size_t k = 0; k < 3; ++k)
+      v = v << 8 | (k < n ? static_cast<unsigned char>(in[i + k]) : 0u);
+    for (std::size_t k = 0; k < 4; ++k)
+      out += k <= n ? alphabet[(v >> (18 - 6 * k)) & 63] : '=';
   }
   return out;
 }

@@ -28,6 +28,9 @@ struct http_reply {
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
+// "Basic " and the base64 of `user_password` (RFC 7617): an Authorization header's value.
+std::string basic_authorization(std::string_view user_password);
+
 class http_client {
  public:
   explicit http_client(std::uint16_t port, std::string token = {});

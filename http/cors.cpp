@@ -1,0 +1,57 @@
+#include "http/cors.hpp"
+
+#include "domain/base/text.hpp"
+
+namespace referrald::http {
+
+namespace {
+
+// The request headers a browser page may send, and the answer headers it may read.
+constexpr const char* k_request_headers =
+    "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id, "
+    "Referrald-Min-Seq";
+constexpr const char* k_exposed_headers =
+    "ETag, Location, X-Request-Id, Referrald-Seq, Idempotent-Replayed, Retry-After, "
+    "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Content-Disposition";
+
+}  // namespace
+
+bool cors::allowed(std::string_view origin) const {
+  for (const auto& o : origins_)
+    if (o == origin || o == "*") return true;
+  return false;
+}
+
+response cors::options(const std::string& allow, std::string_view origin, bool preflight) const {
+  response r;
+  r.status = 204;
+  r.content_type.clear();
+  r.headers.emplace_back("Allow", allow);
+  if (!preflight) return r;
+  if (!allowed(origin)) {
+    response refused = failure(domain::make_error(
+        domain::errc::forbidden,
+        "the origin " + domain::excerpt(origin) + " may not call this API from a browser",
+        {{"Origin", "is not one of the server's --cors-origins"}}));
+    refused.headers.emplace_back("Vary", "Origin");
+    return refused;
+  }
+  r.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
+  r.headers.emplace_back("Access-Control-Allow-Methods", allow);
+  r.headers.emplace_back("Access-Control-Allow-Headers", k_request_headers);
+  r.headers.emplace_back("Access-Control-Max-Age", "600");
+  r.headers.emplace_back("Vary", "Origin");
+  return r;
+}
+
+void cors::decorate(response& r, std::string_view origin, bool public_route) const {
+  if (public_route) {
+    r.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  } else if (!origins_.empty() && !origin.empty() && allowed(origin)) {
+    r.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
+    r.headers.emplace_back("Access-Control-Expose-Headers", k_exposed_headers);
+    r.headers.emplace_back("Vary", "Origin");
+  }
+}
+
+}  // namespace referrald::http

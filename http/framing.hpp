@@ -1,0 +1,50 @@
+#pragma once
+
+// Framing, the first and the last step of a request (http/exchange.hpp): what the session
+// does with bytes besides reading a head (http/request_head.hpp) — a body over its route's
+// limit, a read that failed, and the answer as Beast writes it. Pure functions; the
+// session does the I/O.
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "http/request.hpp"
+#include "http/response.hpp"
+
+namespace referrald::http {
+
+using beast_request = boost::beast::http::request<boost::beast::http::string_body>;
+using beast_response = boost::beast::http::response<boost::beast::http::string_body>;
+
+method to_method(boost::beast::http::verb v);
+
+// ASCII case-insensitive equality (header names, schemes).
+bool iequals(std::string_view a, std::string_view b);
+
+// The Date header value (RFC 9110 section 5.6.7, IMF-fixdate), formatted once a second
+// per thread.
+const std::string& http_date();
+
+// 413 for a body over `limit` bytes.
+response too_large(std::size_t limit);
+
+// What a failed read of a request's body means.
+enum class read_failure {
+  too_large,         // over the route's body limit: 413
+  header_too_large,  // a chunk header or trailer section filled the buffer: 431
+  gone,              // the client closed or reset the connection: no answer
+  malformed,         // anything Beast cannot parse: 400, and the connection closed
+};
+read_failure classify_read_error(boost::beast::error_code ec);
+
+// `r` as the answer to `req`: Server, Date, the body (none for 204 and 304, its length only
+// for HEAD) and whether the connection stays open.
+std::shared_ptr<beast_response> to_beast(response r, const beast_request& req, bool keep);
+
+}  // namespace referrald::http

@@ -1,0 +1,43 @@
+#include "http/request_id.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <ctime>
+#include <random>
+
+namespace referrald::http {
+
+bool sane_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char ch : id) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              std::string_view("-_.:/+=@").find(ch) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string new_request_id() {
+  static const std::uint64_t seed = std::random_device{}() * 0x9e3779b97f4a7c15ull ^
+                                    static_cast<std::uint64_t>(std::time(nullptr));
+  static std::atomic<std::uint64_t> counter{0};
+  std::uint64_t z = seed + 0x9e3779b97f4a7c15ull * (counter.fetch_add(1) + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out = "req_";
+  for (int shift = 60; shift >= 0; shift -= 4)
+    out += hex[(z >> shift) & 15];
+  return out;
+}
+
+void stamp_request_id(response& r, const std::string& id) {
+  r.headers.emplace_back("X-Request-Id", id);
+  if (r.status >= 400 && r.body.starts_with(R"({"success":false,"error":{)") &&
+      r.body.ends_with("}}")) {
+    r.body.insert(r.body.size() - 2, ",\"request_id\":\"" + id + "\"");
+  }
+}
+
+}  // namespace referrald::http
