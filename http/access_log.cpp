@@ -142,7 +142,8 @@ void access_log::flush(std::string& b) const {
 }
 
 void log_answer(const access_log& log, std::string& buffer, const exchange& ex, const response& r,
-                std::chrono::steady_clock::duration took, std::string_view remote) {
+                std::size_t bytes, std::chrono::steady_clock::duration took,
+                std::string_view remote) {
   auto& req = ex.head();
   bool found = ex.routed();
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
@@ -160,7 +161,7 @@ void log_answer(const access_log& log, std::string& buffer, const exchange& ex, 
   e.account_id = ex.account;
   e.brand_id = ex.brand;
   e.status = r.status;
-  e.bytes = r.body.size();
+  e.bytes = bytes;
   e.duration_us = us;
   e.remote = remote;
   log.add(buffer, e);

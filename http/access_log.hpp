@@ -53,10 +53,12 @@ class access_log {
   std::atomic<int> fd_{-1};
 };
 
-// The access log step (http/exchange.hpp), the last one: the line of the answer `r` to the
-// request of `ex` from `remote`, gathered in `buffer` (the I/O thread's); and the process
-// log's line for a server error (warn) and, at debug level, for every request.
+// The access log step (http/exchange.hpp), the last one: the line of the answer `r` (of
+// `bytes` bytes: a streamed answer's body is not in `r`) to the request of `ex` from `remote`,
+// gathered in `buffer` (the I/O thread's); and the process log's line for a server error (warn)
+// and, at debug level, for every request.
 void log_answer(const access_log& log, std::string& buffer, const exchange& ex, const response& r,
-                std::chrono::steady_clock::duration took, std::string_view remote);
+                std::size_t bytes, std::chrono::steady_clock::duration took,
+                std::string_view remote);
 
 }  // namespace referrald::http

@@ -103,6 +103,11 @@ std::optional<response> resolve_one(request_ctx& c) {
 // body is parsed and every visit validated, then visits are resolved a slice at a time
 // against the account's published state, until all are done or the request's deadline
 // has passed. The I/O thread only hands it over.
+//
+// A JSON batch is answered whole, in one envelope. An NDJSON batch (one visit per line) is
+// answered one result per line, streamed: each slice's lines are sent as soon as it is
+// done; a batch that runs out of time after its first lines went out is cut short (the
+// connection closes before the end of the body).
 struct batch_job : std::enable_shared_from_this<batch_job> {
   static constexpr auto slice = std::chrono::milliseconds(2);
 
@@ -116,6 +121,11 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
   actors::runtime* runtime = nullptr;
   compute_pool* compute = nullptr;
   std::optional<domain::unix_ms> as_of;  // resolve against the rules as they stood then
+  // NDJSON in and out: the answer's lines go out through `more` as they are made.
+  bool ndjson = false;
+  std::function<void(std::string, request_ctx::stream_end)> more;
+  bool started = false;            // the streamed answer's head is sent
+  std::vector<std::size_t> lines;  // NDJSON: each visit's line number
 
   std::vector<domain::result<domain::visit>> visits;
   std::shared_ptr<const domain::account_state> state;
@@ -128,6 +138,10 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
   // One step on the compute pool; true when the job is finished (answered or waiting
   // for the account to load, which resubmits it).
   bool step() {
+    if (late() && started) {
+      more({}, request_ctx::stream_end::failed);
+      return true;
+    }
     if (late()) {
       respond(failure(domain::make_error(
           domain::errc::unavailable,
@@ -142,9 +156,11 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
       }
       parsed = true;
       charge(visits.size());
-      out.reserve(64 + visits.size() * (explain ? 4096 : 384));
-      out += success_open;
-      out += "{\"results\":[";
+      if (!ndjson) {
+        out.reserve(64 + visits.size() * (explain ? 4096 : 384));
+        out += success_open;
+        out += "{\"results\":[";
+      }
     }
     if (!state && as_of) {
       past_state();
@@ -157,10 +173,24 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
         return true;
       }
     }
+    if (ndjson && !started) {
+      response head;
+      head.content_type = "application/x-ndjson";
+      head.streamed = true;
+      respond(std::move(head));
+      started = true;
+    }
     auto until = std::chrono::steady_clock::now() + slice;
     while (next < visits.size()) {
       append(next++);
-      if ((next & 15) == 0 && std::chrono::steady_clock::now() >= until) return false;
+      if ((next & 15) == 0 && std::chrono::steady_clock::now() >= until) {
+        if (ndjson) more(std::exchange(out, {}), request_ctx::stream_end::more);
+        return false;
+      }
+    }
+    if (ndjson) {
+      more(std::move(out), request_ctx::stream_end::done);
+      return true;
     }
     out += "]}";
     out += success_close;
@@ -171,6 +201,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
   }
 
   domain::status parse() {
+    if (ndjson) return parse_lines();
     rapidjson::Document doc;
     if (auto st = domain::parse_json_insitu(body, doc); !st) return st;
     domain::field_reader in(doc, {"visits"});
@@ -197,24 +228,65 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
     return {};
   }
 
+  // One visit per line; blank lines are skipped. A line that is not a visit becomes an error
+  // line (it does not refuse the batch); more than 10,000 visits refuse it.
+  domain::status parse_lines() {
+    std::string_view rest(body);
+    std::size_t count = 0;
+    for (std::string_view scan = rest; !scan.empty();) {
+      auto nl = scan.find('\n');
+      if (scan.substr(0, nl).find_first_not_of(" \t\r") != std::string_view::npos) ++count;
+      scan = nl == std::string_view::npos ? std::string_view() : scan.substr(nl + 1);
+    }
+    if (count > k_batch_max) {
+      return domain::make_error(
+          domain::errc::validation_failed, "the batch holds more than 10000 visits",
+          {{"body", "must hold at most 10000 visits (lines), not " + std::to_string(count)}});
+    }
+    visits.reserve(count);
+    lines.reserve(count);
+    for (std::size_t line = 1; !rest.empty(); ++line) {
+      auto nl = rest.find('\n');
+      std::string_view text = rest.substr(0, nl);
+      rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+      if (text.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+      if (text.ends_with('\r')) text.remove_suffix(1);
+      rapidjson::Document doc;
+      if (auto st = domain::parse_json(text, doc); !st) {
+        visits.emplace_back(st.err());
+      } else {
+        visits.push_back(domain::parse_visit(doc));
+      }
+      lines.push_back(line);
+    }
+    body.clear();
+    body.shrink_to_fit();
+    return {};
+  }
+
   void append(std::size_t i) {
-    if (i > 0) out += ',';
+    if (i > 0 && !ndjson) out += ',';
     const auto& v = visits[i];
     if (v && !explain) {
       domain::append_json(out, domain::resolve(*state, *v));
-      return;
-    }
-    rapidjson::StringBuffer buf;
-    domain::json_writer w(buf);
-    if (v) {
-      write_resolution(w, *state, *v, true);
     } else {
-      w.StartObject();
-      w.Key("error");
-      write_error_object(w, v.err());
-      w.EndObject();
+      rapidjson::StringBuffer buf;
+      domain::json_writer w(buf);
+      if (v) {
+        write_resolution(w, *state, *v, true);
+      } else {
+        w.StartObject();
+        if (ndjson) {
+          w.Key("line");
+          w.Uint64(lines[i]);
+        }
+        w.Key("error");
+        write_error_object(w, v.err());
+        w.EndObject();
+      }
+      out.append(buf.GetString(), buf.GetSize());
     }
-    out.append(buf.GetString(), buf.GetSize());
+    if (ndjson) out += '\n';
   }
 
   // The account is not loaded: ask its actor, and come back when it is.
@@ -247,8 +319,11 @@ std::optional<response> resolve_batch(request_ctx& c) {
   if (!explain) return failure(explain.err());
   auto as_of = time_param(c.query, "as_of");
   if (!as_of) return failure(as_of.err());
-  if (auto st = check_json_type(c); !st) return failure(st.err());
+  auto media = body_media(c, {"application/json", "application/x-ndjson", "application/ndjson"});
+  if (!media) return failure(media.err());
   auto job = std::make_shared<batch_job>();
+  job->ndjson = *media != 0;
+  job->more = c.more;
   job->as_of = *as_of;
   job->charge = [limiter = c.limiter, bucket = c.rate_bucket](std::size_t n) {
     charge_rows(limiter, bucket, n);

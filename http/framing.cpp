@@ -12,6 +12,21 @@ namespace referrald::http {
 
 namespace bhttp = boost::beast::http;
 
+namespace {
+
+// Server, Date, Content-Type and `r`'s own header fields. A name given twice keeps its last
+// value (Retry-After set by the error table and again by the step that refused).
+template <class Message>
+void set_head(Message& m, const response& r) {
+  m.set(bhttp::field::server, "referrald");
+  m.set(bhttp::field::date, http_date());
+  if (!r.content_type.empty()) m.set(bhttp::field::content_type, r.content_type);
+  for (const auto& [name, value] : r.headers)
+    m.set(name, value);
+}
+
+}  // namespace
+
 method to_method(bhttp::verb v) {
   switch (v) {
     case bhttp::verb::get:
@@ -89,13 +104,7 @@ read_failure classify_read_error(boost::beast::error_code ec) {
 std::shared_ptr<beast_response> to_beast(response r, const beast_request& req, bool keep) {
   unsigned version = req.version() == 10 ? 10 : 11;
   auto res = std::make_shared<beast_response>(static_cast<bhttp::status>(r.status), version);
-  res->set(bhttp::field::server, "referrald");
-  res->set(bhttp::field::date, http_date());
-  if (!r.content_type.empty()) res->set(bhttp::field::content_type, r.content_type);
-  // A name given twice keeps its last value (Retry-After set by the error table and again by
-  // the step that refused).
-  for (auto& [name, value] : r.headers)
-    res->set(name, value);
+  set_head(*res, r);
   res->keep_alive(keep);
   if (r.status == 204 || r.status == 304) {
     // No Content-Length on 204 (RFC 9110 section 8.6), none on 304 either.
@@ -105,6 +114,15 @@ std::shared_ptr<beast_response> to_beast(response r, const beast_request& req, b
     res->body() = std::move(r.body);
     res->prepare_payload();
   }
+  return res;
+}
+
+std::shared_ptr<beast_head> to_beast_head(const response& r, const beast_request& req, bool keep) {
+  bool chunked = req.version() != 10;
+  auto res = std::make_shared<beast_head>(static_cast<bhttp::status>(r.status), chunked ? 11 : 10);
+  set_head(*res, r);
+  res->keep_alive(chunked && keep);
+  if (chunked) res->chunked(true);
   return res;
 }
 

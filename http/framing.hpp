@@ -5,6 +5,7 @@
 // limit, a read that failed, and the answer as Beast writes it. Pure functions; the
 // session does the I/O.
 
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
@@ -46,5 +47,10 @@ read_failure classify_read_error(boost::beast::error_code ec);
 // `r` as the answer to `req`: Server, Date, the body (none for 204 and 304, its length only
 // for HEAD) and whether the connection stays open.
 std::shared_ptr<beast_response> to_beast(response r, const beast_request& req, bool keep);
+
+// The head of a streamed answer (response::streamed) to `req`: chunked to HTTP/1.1,
+// close-delimited to HTTP/1.0 (whose connection then ends with the body).
+using beast_head = boost::beast::http::response<boost::beast::http::empty_body>;
+std::shared_ptr<beast_head> to_beast_head(const response& r, const beast_request& req, bool keep);
 
 }  // namespace referrald::http

@@ -164,7 +164,8 @@ domain::result<std::int64_t> id_param(const request_ctx& c, std::size_t index,
 }
 
 // application/json, optionally with parameters; a charset, if given, must be UTF-8.
-domain::status check_json_type(const request_ctx& c) {
+domain::result<std::size_t> body_media(const request_ctx& c,
+                                       std::initializer_list<std::string_view> accepted) {
   std::string type = domain::to_lower_ascii(domain::trim(c.content_type));
   std::string_view media = type;
   std::string_view params;
@@ -180,11 +181,20 @@ domain::status check_json_type(const request_ctx& c) {
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
     charset_ok = v == "utf-8" || v == "utf8";
   }
-  if (media != "application/json" || !charset_ok) {
-    return domain::make_error(domain::errc::unsupported_media_type,
-                              "the body must be sent as Content-Type: application/json "
-                              "(UTF-8)");
+  std::size_t i = 0;
+  std::string names;
+  for (std::string_view one : accepted) {
+    if (charset_ok && media == one) return i;
+    names += (i == 0 ? "" : i + 1 == accepted.size() ? " or " : ", ") + std::string(one);
+    ++i;
   }
+  return domain::make_error(domain::errc::unsupported_media_type,
+                            "the body must be sent as Content-Type: " + names + " (UTF-8)");
+}
+
+domain::status check_json_type(const request_ctx& c) {
+  auto media = body_media(c, {"application/json"});
+  if (!media) return media.err();
   return {};
 }
 

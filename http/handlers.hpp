@@ -9,6 +9,7 @@
 #include <rapidjson/document.h>
 
 #include <cstddef>
+#include <initializer_list>
 #include <string>
 
 #include "actors/reply.hpp"
@@ -60,6 +61,10 @@ domain::result<std::pair<std::size_t, std::int64_t>> id_page_params(const reques
 domain::result<std::int64_t> id_param(const request_ctx& c, std::size_t index,
                                       std::string_view what);
 
+// Which of the `accepted` media types (lowercase) the body is declared as, UTF-8 (a charset
+// parameter, if any, says so): its position in the list; 415 naming them all otherwise.
+domain::result<std::size_t> body_media(const request_ctx& c,
+                                       std::initializer_list<std::string_view> accepted);
 // 415 unless the body is declared application/json (UTF-8).
 domain::status check_json_type(const request_ctx& c);
 

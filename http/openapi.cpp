@@ -48,6 +48,8 @@ struct operation {
   std::string_view extra_errors = {};  // statuses beyond the derived ones, space-separated
   std::string_view required_query = {};
   std::string_view description = {};
+  // Also takes NDJSON (one request item per line) and answers it in NDJSON.
+  bool ndjson = false;
 };
 
 constexpr std::string_view k_pass = "/passthrough-referrers";
@@ -159,7 +161,13 @@ const operation k_operations[] = {
    "$Visit", false, 200, "$Resolution", true, "application/json", {}, "account_id"},
   {method::post, "/attribution/resolve-batch", "resolveVisits", "Attribution",
    "Resolve up to 10,000 visits; each invalid visit gets its own error", "$VisitBatch", false, 200,
-   "$ResolutionBatch", true, "application/json", {}, "account_id"},
+   "$ResolutionBatch", true, "application/json,application/x-ndjson", {}, "account_id",
+   "Sent as application/json ({\"visits\":[...]}), it is answered in one envelope. Sent as "
+   "application/x-ndjson (or application/ndjson: one visit object per line, blank lines "
+   "skipped), it is answered as application/x-ndjson, one line per visit in order, streamed "
+   "(chunked): a resolution, or {\"line\":N,\"error\":{...}} for a line that is not a visit. "
+   "A batch that runs out of time after its first lines went out is cut short (the "
+   "connection closes before the end of the body).", true},
 
   {method::get, "/known-referrers", "listKnownReferrers", "Attribution",
    "The known-referrer list (search, social, email, video, shopping and ad sites) and the ad click ids, with its version",
@@ -718,7 +726,12 @@ value response_object(builder& b, const operation& op, const route& rt, const ro
       // Media types hold spaces ("text/plain; version=0.0.4"): the list is comma-separated.
       for (auto type : split(op.response_type, ',')) {
         value media = b.obj();
-        if (!type.starts_with("application/json")) {
+        if (type == "application/x-ndjson") {
+          b.add(
+              media, "schema",
+              b.parse(
+                  R"({"type":"string","description":"One JSON object per line, each ending with a newline: a result as in the JSON form, or {\"line\":N,\"error\":{...}}"})"));
+        } else if (!type.starts_with("application/json")) {
           b.add(media, "schema", b.parse(R"({"type":"string"})"));
         } else if (op.data) {
           value env = b.parse(
@@ -833,6 +846,16 @@ value operation_object(builder& b, const operation& op, const route& rt, bool if
           b.parse(
               R"({"type":"string","description":"RFC 4180 CSV: a header row of body field names, then one rule per row"})"));
       b.add(content, "text/csv", std::move(csv));
+    }
+    if (op.ndjson) {
+      for (const char* type : {"application/x-ndjson", "application/ndjson"}) {
+        value lines = b.obj();
+        b.add(
+            lines, "schema",
+            b.parse(
+                R"({"type":"string","description":"One visit object per line (as in the JSON form's visits); blank lines are skipped"})"));
+        b.add(content, type, std::move(lines));
+      }
     }
     b.add(body, "content", std::move(content));
     b.add(o, "requestBody", std::move(body));
@@ -991,7 +1014,9 @@ void add_shared_components(builder& b, value& components) {
       {413, "The body is over the route's limit (payload_too_large)"},
       {431,
        "The request's header section is over 16 KiB (header_too_large); the connection is closed"},
-      {415, "The body is not application/json (or text/csv where taken) (unsupported_media_type)"},
+      {415,
+       "The body is not application/json (or text/csv, or NDJSON, where taken) "
+       "(unsupported_media_type)"},
       {429, "The key's rate-limit bucket is empty (rate_limited); Retry-After says when to retry"},
       {500, "The server failed (internal, store_corrupted)"},
       {503, "No answer within the request timeout, or shutting down (unavailable); Retry-After: 1"},

@@ -51,6 +51,11 @@ struct request_ctx {
   // Answers the request: thread-safe; from the session's own executor it completes at
   // once, from any other thread it is posted there.
   std::function<void(response)> respond;
+  // The rest of a `streamed` answer: `bytes` to send, then `end` done (the answer is
+  // complete) or failed (the connection is closed without the end of the body, so that the
+  // client sees it cut short). Thread-safe, in order; ignored once the session gave up.
+  enum class stream_end { more, done, failed };
+  std::function<void(std::string bytes, stream_end end)> more;
   // Runs `work` on the session's executor (posted; thread-safe). An actor's answer is
   // moved there before anything is built from it, so that no HTTP work runs on an actor
   // or store thread.

@@ -23,6 +23,10 @@ struct response {
   // Another node's answer (a forwarded write): sent as it came, with this node's
   // rate-limit headers only.
   bool forwarded = false;
+  // A body sent as it is made: the status and header go out at once, without a length
+  // (chunked; close-delimited to an HTTP/1.0 client), and the bytes follow through the
+  // request's `more` (http/request.hpp) until its last call. `body` is not sent.
+  bool streamed = false;
 };
 
 // {"success":true,"data":<data_json>}; 204 has no body at all.

@@ -264,6 +264,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void do_read() {
     if (srv_->draining) return close();
+    stream_.reset();
     rq_.emplace();
     rq_->parser.emplace();
     rq_->parser->header_limit(k_header_limit);
@@ -601,6 +602,11 @@ class session : public std::enable_shared_from_this<session> {
     ctx.on_session = [self = shared_from_this()](std::function<void()> work) {
       net::post(self->worker_.ioc, std::move(work));
     };
+    ctx.more = [self = shared_from_this(), gen](std::string bytes, request_ctx::stream_end end) {
+      net::dispatch(self->worker_.ioc, [self, gen, bytes = std::move(bytes), end]() mutable {
+        self->more(gen, std::move(bytes), end);
+      });
+    };
     if (!rq_->idempotency_scope.empty()) {
       // The handler's answer — whenever it comes, even after this session gave up waiting
       // or the client left — is stored durably before it is sent: a retry replays it.
@@ -724,21 +730,10 @@ class session : public std::enable_shared_from_this<session> {
 
   void finish(response resp) {
     auto& req = rq_->parser->get();
-    counted_in_flight(false);
     decorate(resp);
-    log_answer(srv_->requests_log, worker_.access_lines, *rq_, resp, clock::now() - rq_->started,
-               remote_);
-    double seconds = std::chrono::duration<double>(clock::now() - rq_->started).count();
-    infra::metrics().http_response_bytes.observe(resp.body.size());
-    if (rq_->match.kind == router::match::found) {
-      srv_->metrics.record(rq_->match.entry->index, resp.status, seconds);
-    } else if (rq_->match.kind == router::match::method_not_allowed &&
-               rq_->match.same_path != nullptr) {
-      srv_->metrics.record_other_method(rq_->match.same_path->index, to_method(req.method()),
-                                        resp.status, seconds);
-    } else {
-      srv_->metrics.record(srv_->metrics.unmatched(), resp.status, seconds);
-    }
+    if (resp.streamed && !answer_) return begin_stream(std::move(resp));
+    counted_in_flight(false);
+    account_for(resp, resp.body.size());
     if (answer_) {
       // A forwarded write: the answer goes back to the node it came from.
       infra::metrics().cluster_forwards_served.fetch_add(1, std::memory_order_relaxed);
@@ -754,6 +749,91 @@ class session : public std::enable_shared_from_this<session> {
                        [self = shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
                          self->on_write(keep, ec);
                        });
+  }
+
+  // The access log line and the metrics of an answer of `bytes` bytes.
+  void account_for(const response& resp, std::size_t bytes) {
+    auto took = clock::now() - rq_->started;
+    log_answer(srv_->requests_log, worker_.access_lines, *rq_, resp, bytes, took, remote_);
+    double seconds = std::chrono::duration<double>(took).count();
+    infra::metrics().http_response_bytes.observe(bytes);
+    if (rq_->routed()) {
+      srv_->metrics.record(rq_->match.entry->index, resp.status, seconds);
+    } else if (rq_->match.kind == router::match::method_not_allowed &&
+               rq_->match.same_path != nullptr) {
+      srv_->metrics.record_other_method(rq_->match.same_path->index,
+                                        to_method(rq_->head().method()), resp.status, seconds);
+    } else {
+      srv_->metrics.record(srv_->metrics.unmatched(), resp.status, seconds);
+    }
+  }
+
+  // A streamed answer (response::streamed): its head now, its bytes as `more` brings them.
+  void begin_stream(response resp) {
+    auto& req = rq_->parser->get();
+    bool keep = req.keep_alive() && !rq_->close_after && !resp.close && !srv_->draining;
+    auto head = to_beast_head(resp, req, keep);
+    stream_.emplace();
+    stream_->chunked = head->chunked();
+    stream_->keep = head->keep_alive();
+    stream_->head = std::move(resp);
+    phase_ = phase::writing;
+    deadline_ = clock::now() + srv_->options.read_timeout;
+    auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*head);
+    bhttp::async_write_header(
+        socket_, *sr, [self = shared_from_this(), head, sr](beast::error_code ec, std::size_t) {
+          if (ec) return self->close();
+          self->stream_->head_sent = true;
+          self->pump();
+        });
+  }
+
+  void more(std::uint64_t gen, std::string bytes, request_ctx::stream_end end) {
+    if (gen != generation_ || !stream_ || phase_ != phase::writing) return;
+    stream_->pending += bytes;
+    if (end != request_ctx::stream_end::more) stream_->end = end;
+    pump();
+  }
+
+  // Writes what the stream has, one write at a time; ends it when its producer has.
+  void pump() {
+    auto& st = *stream_;
+    if (!st.head_sent || st.writing) return;
+    if (!st.pending.empty()) {
+      auto data = std::make_shared<std::string>(std::move(st.pending));
+      st.pending.clear();
+      st.bytes += data->size();
+      st.writing = true;
+      deadline_ = clock::now() + srv_->options.read_timeout;
+      auto written = [self = shared_from_this(), data](beast::error_code ec, std::size_t) {
+        self->stream_->writing = false;
+        if (ec) return self->close();
+        // Waiting for the producer, which stops by the request's deadline.
+        self->deadline_ = clock::now() + self->srv_->options.request_timeout;
+        self->pump();
+      };
+      if (st.chunked) {
+        net::async_write(socket_, bhttp::make_chunk(net::buffer(*data)), std::move(written));
+      } else {
+        net::async_write(socket_, net::buffer(*data), std::move(written));
+      }
+      return;
+    }
+    if (st.end == request_ctx::stream_end::more) return;
+    counted_in_flight(false);
+    account_for(st.head, st.bytes);
+    if (st.end == request_ctx::stream_end::failed) {
+      // Cut short: without the last chunk (or, to HTTP/1.0, with the connection closed
+      // early) the client cannot take what it got for the whole answer.
+      infra::log(infra::log_level::warn, "request " + rq_->request_id +
+                                             ": the streamed answer was cut short after " +
+                                             std::to_string(st.bytes) + " bytes");
+      return close();
+    }
+    if (!st.chunked) return on_write(false, {});
+    net::async_write(socket_, bhttp::make_chunk_last(),
+                     [self = shared_from_this(), keep = st.keep](
+                         beast::error_code ec, std::size_t) { self->on_write(keep, ec); });
   }
 
   void on_write(bool keep, beast::error_code ec) {
@@ -816,6 +896,16 @@ class session : public std::enable_shared_from_this<session> {
   std::array<char, 16 * 1024> drain_buffer_;
   std::size_t lingered_ = 0;
   std::optional<exchange> rq_;  // the request being read or answered
+  // A streamed answer being written (response::streamed).
+  struct stream_state {
+    response head;  // its status and header, for the access log
+    bool chunked = true, keep = false;
+    bool head_sent = false, writing = false;
+    request_ctx::stream_end end = request_ctx::stream_end::more;
+    std::string pending;    // made, not yet written
+    std::size_t bytes = 0;  // written
+  };
+  std::optional<stream_state> stream_;
   // A write forwarded here by another node: its body, and where its answer goes.
   bool forwarded_in_ = false;
   std::string forwarded_body_;

@@ -54,6 +54,22 @@ BOOST_AUTO_TEST_CASE(basic_auth_with_the_secret_as_password_is_the_same_key_as_b
   BOOST_TEST(write.status == 403u);
 }
 
+// What Snowplow's API Request Enrichment sends with the README's configuration: its inputs as
+// a JSON object of strings, application/json, Basic with an empty user name.
+BOOST_AUTO_TEST_CASE(the_snowplow_enrichment_request_of_the_readme_is_answered) {
+  std::string secret = make_key("viewer", R"(["hotel"])");
+  http_client snowplow(server->port());
+  auto r = snowplow.request(
+      "POST", "/attribution/resolve?account_id=hotel",
+      R"({"referrer":"https://www.google.com/search?q=rooms","landing_url":"https://hotel.example/"})",
+      {{"Authorization", basic_authorization(":" + secret)}, {"Content-Type", "application/json"}});
+  BOOST_REQUIRE(r.status == 200u);
+  // The output's jsonPath, $.data, is the resolution.
+  auto d = r.json();
+  BOOST_TEST(d["data"]["utm_source"].GetString() == std::string("google"));
+  BOOST_TEST(d["data"]["channel"].GetString() == std::string("Organic Search"));
+}
+
 BOOST_AUTO_TEST_CASE(a_wrong_basic_password_is_401_challenging_both_schemes) {
   http_client anon(server->port());
   for (std::string authorization :

@@ -187,6 +187,136 @@ BOOST_AUTO_TEST_CASE(batches_are_validated_as_a_whole) {
   BOOST_TEST(error_code(bad_json) == "invalid_json");
 }
 
+// The answer's lines (without their "\n"); every line ends with one.
+std::vector<std::string> ndjson_lines(const std::string& body) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at < body.size()) {
+    auto nl = body.find('\n', at);
+    BOOST_REQUIRE_MESSAGE(nl != std::string::npos, "the last line has no newline");
+    out.push_back(body.substr(at, nl - at));
+    BOOST_TEST(rfc8259_problem(out.back()).empty(), out.back());
+    at = nl + 1;
+  }
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(an_ndjson_batch_is_answered_line_by_line_with_bad_lines_in_place) {
+  auto c = client();
+  c->post("/referrer-mappings?account_id=acme",
+          R"({"referrer_pattern":"partner.com","match_type":"ends_with","utm_source":"partner"})");
+  const std::vector<std::string> visits = {
+      R"({"referrer":"https://shop.partner.com/","landing_url":"https://h.example/"})",
+      R"({"referrer":"https://www.google.de/","landing_url":"https://h.example/?gclid=x1"})",
+      R"({"landing_url":"https://h.example/?utm_source=mail&utm_medium=email"})"};
+  std::string json_form = R"({"visits":[)" + visits[0] + "," + visits[1] + "," + visits[2] + "]}";
+  auto whole = c->post("/attribution/resolve-batch?account_id=acme", json_form);
+  BOOST_REQUIRE(whole.status == 200u);
+  auto d = whole.json();
+  const auto& results = d["data"]["results"];
+
+  // A blank line is skipped, CRLF is taken, a line that is not JSON and one that is not a
+  // visit are error lines naming their line; the batch goes on.
+  std::string body = visits[0] + "\n\n" + visits[1] + "\r\n" + R"({"referrer":)" + "\n" +
+                     R"({"referrer":7,"landing_url":"https://h.example/"})" + "\n" + visits[2];
+  auto r = c->request("POST", "/attribution/resolve-batch?account_id=acme", body,
+                      {{"Content-Type", "application/x-ndjson"}});
+  BOOST_REQUIRE(r.status == 200u);
+  BOOST_TEST(r.header("content-type") == "application/x-ndjson");
+  BOOST_TEST(r.header("transfer-encoding") == "chunked");
+  BOOST_TEST(!r.header("x-request-id").empty());
+  auto lines = ndjson_lines(r.body);
+  BOOST_REQUIRE(lines.size() == 5u);
+  // Each visit's line is byte for byte its result in the JSON form.
+  BOOST_TEST(lines[0] == to_text(results[0]));
+  BOOST_TEST(lines[1] == to_text(results[1]));
+  BOOST_TEST(lines[4] == to_text(results[2]));
+  rapidjson::Document bad;
+  bad.Parse(lines[2].c_str());
+  BOOST_TEST(bad["line"].GetUint() == 4u);
+  BOOST_TEST(bad["error"]["code"].GetString() == std::string("invalid_json"));
+  bad.Parse(lines[3].c_str());
+  BOOST_TEST(bad["line"].GetUint() == 5u);
+  BOOST_TEST(bad["error"]["details"][0]["field"].GetString() == std::string("referrer"));
+
+  // explain, and the other NDJSON media type name.
+  auto explained = c->request("POST", "/attribution/resolve-batch?account_id=acme&explain=true",
+                              visits[0], {{"Content-Type", "application/ndjson; charset=utf-8"}});
+  BOOST_REQUIRE(explained.status == 200u);
+  auto one = ndjson_lines(explained.body);
+  BOOST_REQUIRE(one.size() == 1u);
+  BOOST_TEST(one[0].find("\"explain\":[") != std::string::npos);
+
+  // Only what the route takes: another media type is a 415 naming the three.
+  auto csv = c->request("POST", "/attribution/resolve-batch?account_id=acme", "a,b\n",
+                        {{"Content-Type", "text/csv"}});
+  BOOST_TEST(csv.status == 415u);
+  BOOST_TEST(csv.body.find("application/x-ndjson") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(an_ndjson_batch_has_the_json_forms_limits_and_streams_in_slices) {
+  auto c = client();
+  std::string many;
+  for (int i = 0; i < 10000; ++i)
+    many += R"({"referrer":"https://www.bing.com/search?q=)" + std::to_string(i) +
+            R"(","landing_url":"https://h.example/"})"
+            "\n";
+  auto r = c->request("POST", "/attribution/resolve-batch?account_id=acme", many,
+                      {{"Content-Type", "application/x-ndjson"}});
+  BOOST_REQUIRE(r.status == 200u);
+  auto lines = ndjson_lines(r.body);
+  BOOST_REQUIRE(lines.size() == 10000u);
+  BOOST_TEST(lines[9999].find("\"utm_source\":\"bing\"") != std::string::npos);
+  // The connection stays usable after a streamed answer.
+  BOOST_TEST(c->get("/healthz").status == 200u);
+
+  many += R"({"landing_url":"https://h.example/"})";
+  auto too_many = c->request("POST", "/attribution/resolve-batch?account_id=acme", many,
+                             {{"Content-Type", "application/x-ndjson"}});
+  BOOST_TEST(too_many.status == 400u);
+  BOOST_TEST(names_field(too_many, "body"));
+  BOOST_TEST(too_many.header("content-type") == "application/json");
+
+  // HTTP/1.0 cannot take chunks: the answer's end is the connection's.
+  std::string line = R"({"landing_url":"https://h.example/?utm_source=a"})";
+  std::string raw =
+      "POST /attribution/resolve-batch?account_id=acme HTTP/1.0\r\nHost: x\r\n"
+      "Authorization: Bearer " +
+      std::string(admin_secret) +
+      "\r\nContent-Type: application/x-ndjson\r\nContent-Length: " + std::to_string(line.size()) +
+      "\r\n\r\n" + line;
+  auto out = http_client::raw_exchange(server->port(), raw);
+  BOOST_TEST(out.rfind("HTTP/1.0 200", 0) == 0u, out);
+  BOOST_TEST(out.find("chunked") == std::string::npos);
+  BOOST_TEST(out.find("\"utm_source\":\"a\"") != std::string::npos);
+  BOOST_TEST(out.ends_with("}\n"));
+}
+
+BOOST_AUTO_TEST_CASE(an_ndjson_batch_out_of_time_is_never_a_whole_looking_answer) {
+  server.reset();
+  start({"--request-timeout", "60"});
+  std::string body;
+  for (int i = 0; i < 10000; ++i)
+    body += R"({"referrer":"https://www.bing.com/search?q=)" + std::to_string(i) +
+            R"(","landing_url":"https://h.example/?utm_source=x&gclid=)" + std::to_string(i) +
+            "\"}\n";
+  std::string raw =
+      "POST /attribution/resolve-batch?account_id=acme&explain=true HTTP/1.1\r\n"
+      "Host: x\r\nAuthorization: Bearer " +
+      std::string(admin_secret) +
+      "\r\nContent-Type: application/x-ndjson\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body;
+  auto out = http_client::raw_exchange(server->port(), raw, 10000);
+  BOOST_TEST_MESSAGE("answered: " << out.substr(0, out.find("\r\n")) << ", " << out.size()
+                                  << " bytes");
+  // Either refused before its first line (503), or cut short: the connection closed without
+  // the last chunk, which a client reads as a failed answer, never as a whole one.
+  if (out.rfind("HTTP/1.1 503", 0) != 0) {
+    BOOST_TEST(out.rfind("HTTP/1.1 200", 0) == 0u, out.substr(0, 200));
+    BOOST_TEST(!out.ends_with("\r\n0\r\n\r\n"));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_single_visit_is_validated_and_bodies_over_one_mebibyte_are_413) {
   auto c = client();
   auto r = c->post(resolve_path("acme"), R"({"referrer":"https://x.example/"})");
