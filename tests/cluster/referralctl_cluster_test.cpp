@@ -9,6 +9,12 @@
 #include <string>
 #include <thread>
 
+#include <rapidjson/document.h>
+#include <fstream>
+#include <sstream>
+
+#include "domain/attribution/resolver.hpp"
+#include "domain/base/json.hpp"
 #include "store/cluster_log.hpp"
 #include "tests/cluster/helpers.hpp"
 #include "tests/support/command.hpp"
@@ -179,6 +185,75 @@ BOOST_AUTO_TEST_CASE(a_cluster_without_the_stream_is_refused_and_not_changed) {
   // Still none: a reader never creates it.
   auto again = referralctl("--cluster " + cluster.urls() + " verify");
   BOOST_TEST(again.output.find("has no stream") != std::string::npos, again.output);
+}
+
+// attribute on a cluster's stream: each visit resolved as the rules stood at its time, the
+// same answer as resolving in-process against the rules the writes made (after them) or
+// against none (before them).
+BOOST_AUTO_TEST_CASE(attribute_resolves_visits_against_the_streams_history) {
+  testing::nats_cluster cluster(3);
+  auto log = open_log(cluster);
+  workload::event_generator acme("acme", 11);
+  domain::account_state before("acme");
+  before.refresh_indexes();
+  std::uint64_t at = 0;
+  for (int i = 0; i < 4; ++i)
+    at = testing::write_next(*log, acme, 10, at);
+  domain::account_state after = acme.state();
+  after.refresh_indexes();
+  domain::unix_ms first = acme.events().front().timestamp, last = acme.state().last_timestamp();
+
+  std::vector<std::string> hosts = {"www.google.com", "chatgpt.com", "elsewhere.example"};
+  for (int id = 1; id <= 40; ++id) {
+    hosts.push_back("pass" + std::to_string(id) + ".example.com");
+    hosts.push_back("map" + std::to_string(id) + ".example.com");
+  }
+  testing::temp_dir dir;
+  std::string input, expected_text;
+  std::vector<std::pair<std::string, std::string>> expected;  // input line, resolution
+  for (bool late : {false, true}) {
+    for (const auto& host : hosts) {
+      std::string visit = R"({"referrer":"https://)" + host +
+                          R"(/p","landing_url":"https://h.example/","session":{"utm_source":"s"}})";
+      std::string line = R"({"t":)" + std::to_string(late ? last + 1 : first - 1) +
+                         R"(,"visit":1,)" + visit.substr(1);
+      input += line + "\n";
+      rapidjson::Document doc;
+      doc.Parse(visit.c_str());
+      auto v = domain::parse_visit(doc);
+      BOOST_REQUIRE(v.ok());
+      std::string res;
+      domain::append_json(res, domain::resolve(late ? after : before, *v));
+      expected.emplace_back(line, res);
+    }
+  }
+  {
+    std::ofstream f(dir.sub("visits.ndjson"));
+    f << input;
+  }
+  auto r = referralctl("--cluster " + cluster.urls() + " attribute --account acme --time-field t " +
+                       "--quiet --input " + dir.sub("visits.ndjson") + " --output " +
+                       dir.sub("out.ndjson"));
+  BOOST_REQUIRE_MESSAGE(r.exit == 0, r.output);
+  std::ifstream out(dir.sub("out.ndjson"));
+  std::string got;
+  std::size_t i = 0, matched_rules = 0;
+  while (std::getline(out, got)) {
+    BOOST_REQUIRE(i < expected.size());
+    const auto& [line, res] = expected[i++];
+    // The record's own fields, then the resolution's members.
+    BOOST_REQUIRE_MESSAGE(got.compare(0, line.size() - 1, line, 0, line.size() - 1) == 0, got);
+    BOOST_TEST("{" + got.substr(line.size()) == res, "line " << i);
+    if (res.find("\"rule\":{") != std::string::npos) ++matched_rules;
+  }
+  BOOST_TEST(i == expected.size());
+  // The history's rules decided some of the late visits, and none of the early ones.
+  BOOST_TEST(matched_rules > 0u);
+
+  auto unknown =
+      referralctl("--cluster " + cluster.urls() + " attribute --account nobody --quiet --input " +
+                  dir.sub("visits.ndjson"));
+  BOOST_TEST(unknown.exit != 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
