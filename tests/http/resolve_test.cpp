@@ -5,6 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <fstream>
@@ -315,6 +316,40 @@ BOOST_AUTO_TEST_CASE(an_ndjson_batch_out_of_time_is_never_a_whole_looking_answer
     BOOST_TEST(out.rfind("HTTP/1.1 200", 0) == 0u, out.substr(0, 200));
     BOOST_TEST(!out.ends_with("\r\n0\r\n\r\n"));
   }
+}
+
+BOOST_AUTO_TEST_CASE(clients_leaving_in_the_middle_of_an_ndjson_answer_do_not_harm_the_server) {
+  std::string body;
+  for (int i = 0; i < 10000; ++i)
+    body += R"({"referrer":"https://www.bing.com/search?q=)" + std::to_string(i) +
+            R"(","landing_url":"https://h.example/"})"
+            "\n";
+  std::string raw =
+      "POST /attribution/resolve-batch?account_id=acme&explain=true HTTP/1.1\r\n"
+      "Host: x\r\nAuthorization: Bearer " +
+      std::string(admin_secret) +
+      "\r\nContent-Type: application/x-ndjson\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body;
+  // Four clients at once read the first bytes of the answer and hang up.
+  std::vector<std::thread> leavers;
+  std::atomic<int> started{0};
+  for (int i = 0; i < 4; ++i) {
+    leavers.emplace_back([&] {
+      auto got = http_client::raw_exchange(server->port(), raw, 200);
+      if (got.rfind("HTTP/1.1 200", 0) == 0) ++started;
+    });
+  }
+  for (auto& t : leavers)
+    t.join();
+  BOOST_TEST(started.load() >= 1);
+  // The server goes on: a whole NDJSON answer on a new connection, and the next request.
+  auto c = client();
+  auto r = c->request("POST", "/attribution/resolve-batch?account_id=acme",
+                      R"({"landing_url":"https://h.example/?utm_source=after"})",
+                      {{"Content-Type", "application/x-ndjson"}});
+  BOOST_REQUIRE(r.status == 200u);
+  BOOST_TEST(ndjson_lines(r.body).size() == 1u);
+  BOOST_TEST(c->get("/healthz").status == 200u);
 }
 
 BOOST_AUTO_TEST_CASE(a_single_visit_is_validated_and_bodies_over_one_mebibyte_are_413) {
