@@ -113,7 +113,8 @@ class worker_context {
 
   void run(chunk& c) {
     c.out.clear();
-    c.out.reserve(c.in.size() * 3 + 1024);
+    // Records grow about threefold (more with explain); a chunk's buffer is kept for the next.
+    c.out.reserve(c.in.size() * (o_.explain ? 16 : 4) + 4096);
     if (c.too_long) {
       ++c.records;
       ++c.errors;
@@ -224,8 +225,7 @@ class worker_context {
       }
       state = &rules_.at(*t);
     }
-    then();
-    resolution_json(out, *state, *v);
+    resolution_json(out, members, *state, *v);
     out += '\n';
     return true;
   }
@@ -239,11 +239,13 @@ class worker_context {
     return std::nullopt;
   }
 
-  // The resolution's members and the closing brace (the opening one is the record's).
-  void resolution_json(std::string& out, const domain::account_state& s, const domain::visit& v) {
-    scratch_.clear();
+  // The resolution's members and the closing brace, after the record's own members
+  // (`members`) or its opening brace alone.
+  void resolution_json(std::string& out, bool members, const domain::account_state& s,
+                       const domain::visit& v) {
+    std::size_t open = out.size();
     if (!o_.explain) {
-      domain::append_json(scratch_, domain::resolve(s, v));
+      domain::append_json(out, domain::resolve(s, v));
     } else {
       rapidjson::StringBuffer steps;
       domain::json_writer sw(steps);
@@ -254,9 +256,14 @@ class worker_context {
       w.Key("explain");
       w.RawValue(steps.GetString(), steps.GetSize(), rapidjson::kArrayType);
       w.EndObject();
-      scratch_.assign(buf.GetString(), buf.GetSize());
+      out.append(buf.GetString(), buf.GetSize());
     }
-    out.append(scratch_, 1, std::string::npos);
+    // The resolution's '{' becomes the comma after the record's members, or goes.
+    if (members) {
+      out[open] = ',';
+    } else {
+      out.erase(open, 1);
+    }
   }
 
   // -- CSV ------------------------------------------------------------------------------
@@ -446,7 +453,6 @@ class worker_context {
   std::array<char, 64 * 1024> buffer_;
   rapidjson::MemoryPoolAllocator<> pool_;
   rapidjson::Document doc_{&pool_};
-  std::string scratch_;
   // CSV
   std::size_t columns_ = 0;
   std::vector<bool> keep_;

@@ -241,7 +241,7 @@ std::string known_referrer_list::search_term_in(const known_referrer& entry,
       std::size_t eq = part.find('=');
       if (eq == std::string_view::npos) continue;
       std::string_view name = part.substr(0, eq);
-      bool plain = name.find_first_of("%+") == std::string_view::npos;
+      bool plain = find_first_of<'%', '+'>(name) == std::string_view::npos;
       if (!(plain ? equals_lower_ascii(name, wanted)
                   : equals_lower_ascii(form_decode(name), wanted)))
         continue;

@@ -597,59 +597,60 @@ bool has_rule(const resolution& r) {
 }  // namespace
 
 void append_json(std::string& out, const resolution& r) {
-  out += "{\"utm_source\":";
+  using namespace std::string_view_literals;
+  out += "{\"utm_source\":"sv;
   append_json_string(out, r.utms.source);
-  out += ",\"utm_medium\":";
+  out += ",\"utm_medium\":"sv;
   append_json_string(out, r.utms.medium);
-  out += ",\"utm_campaign\":";
+  out += ",\"utm_campaign\":"sv;
   append_json_string(out, r.utms.campaign);
-  out += ",\"utm_term\":";
+  out += ",\"utm_term\":"sv;
   append_json_string(out, r.utms.term);
-  out += ",\"utm_content\":";
+  out += ",\"utm_content\":"sv;
   append_json_string(out, r.utms.content);
-  out += ",\"reason\":\"";
+  out += ",\"reason\":\""sv;
   out += r.reason;  // one of a fixed set of plain words
-  out += "\",\"rule\":";
+  out += "\",\"rule\":"sv;
   if (has_rule(r)) {
-    out += "{\"type\":\"";
+    out += "{\"type\":\""sv;
     out += r.rule_type;
-    out += "\",\"id\":";
+    out += "\",\"id\":"sv;
     out += std::to_string(r.rule_id);
     out += '}';
   } else {
-    out += "null";
+    out += "null"sv;
   }
-  out += ",\"referrer_host\":";
+  out += ",\"referrer_host\":"sv;
   if (r.referrer_host.empty()) {
-    out += "null";
+    out += "null"sv;
   } else {
     append_json_string(out, r.referrer_host);
   }
-  out += ",\"ai_platform\":";
+  out += ",\"ai_platform\":"sv;
   if (r.ai != nullptr) {
     append_json_string(out, r.ai->id);
   } else {
-    out += "null";
+    out += "null"sv;
   }
-  out += ",\"known_referrer\":";
+  out += ",\"known_referrer\":"sv;
   if (r.known != nullptr) {
-    out += "{\"source\":";
+    out += "{\"source\":"sv;
     append_json_string(out, r.known->source);
-    out += ",\"name\":";
+    out += ",\"name\":"sv;
     append_json_string(out, r.known->name);
-    out += ",\"category\":\"";
+    out += ",\"category\":\""sv;
     out += to_string(r.known->category);
-    out += "\"}";
+    out += "\"}"sv;
   } else {
-    out += "null";
+    out += "null"sv;
   }
-  out += ",\"click_id\":";
+  out += ",\"click_id\":"sv;
   if (r.click != nullptr) {
     append_json_string(out, r.click->name);
   } else {
-    out += "null";
+    out += "null"sv;
   }
-  out += ",\"channel\":";
+  out += ",\"channel\":"sv;
   if (r.channel_rule == nullptr) {
     out += '"';
     out += r.channel;  // the default group's: one of a fixed set of plain words
@@ -657,22 +658,22 @@ void append_json(std::string& out, const resolution& r) {
   } else {
     append_json_string(out, r.channel);
   }
-  out += ",\"channel_rule\":";
+  out += ",\"channel_rule\":"sv;
   if (r.channel_rule != nullptr) {
-    out += "{\"id\":";
+    out += "{\"id\":"sv;
     out += std::to_string(r.channel_rule->id);
-    out += ",\"name\":";
+    out += ",\"name\":"sv;
     append_json_string(out, r.channel_rule->name);
     out += '}';
   } else {
-    out += "null";
+    out += "null"sv;
   }
-  out += ",\"warnings\":[";
+  out += ",\"warnings\":["sv;
   for (std::size_t i = 0; i < r.warnings.size(); ++i) {
     if (i > 0) out += ',';
     append_json_string(out, r.warnings[i]);
   }
-  out += "]}";
+  out += "]}"sv;
 }
 
 void write_json(json_writer& w, const resolution& r, bool leave_open) {

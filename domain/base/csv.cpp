@@ -2,6 +2,8 @@
 
 #include <iterator>
 
+#include "domain/base/text.hpp"
+
 namespace referrald::domain {
 
 namespace {
@@ -103,7 +105,7 @@ result<std::vector<csv_record>> parse_csv(std::string_view text, std::size_t max
 }
 
 void append_csv_field(std::string& out, std::string_view value) {
-  if (value.find_first_of(",\"\r\n") == std::string_view::npos) {
+  if (find_first_of<',', '"', '\r', '\n'>(value) == std::string_view::npos) {
     out.append(value);
     return;
   }

@@ -316,7 +316,7 @@ struct number_text_handler {
   bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
     std::string_view text(s, n);
     // The common case, a plain integer of at most 18 digits, needs no more than from_chars.
-    if (n <= 18 && text.find_first_of(".eE") == std::string_view::npos) {
+    if (n <= 18 && find_first_of<'.', 'e', 'E'>(text) == std::string_view::npos) {
       std::int64_t v = 0;
       auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
       if (ec == std::errc() && end == text.data() + text.size()) return doc.Int64(v);

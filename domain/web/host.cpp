@@ -66,9 +66,13 @@ bool is_public_suffix(std::string_view host) {
     return latest != nullptr ? latest : psl_builtin();
   }();
   if (psl == nullptr || host.empty()) return false;
-  std::string h(host);
-  if (h.back() == '.') h.pop_back();
-  return psl_is_public_suffix2(psl, h.c_str(), PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE) != 0;
+  if (host.back() == '.') host.remove_suffix(1);
+  constexpr int flags = PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE;
+  if (host.size() > 253) return psl_is_public_suffix2(psl, std::string(host).c_str(), flags) != 0;
+  char h[254];  // a name's copy with its terminator, without allocating: the common case
+  host.copy(h, host.size());
+  h[host.size()] = '\0';
+  return psl_is_public_suffix2(psl, h, flags) != 0;
 }
 
 bool host_matches_domain(std::string_view host, std::string_view domain) {

@@ -143,14 +143,12 @@ std::vector<std::string_view> split_dots(std::string_view s) {
   return parts;
 }
 
-// WHATWG "ends in a number checker".
+// WHATWG "ends in a number checker": the last label (a trailing dot ignored) is digits or
+// an IPv4 number.
 bool ends_in_a_number(std::string_view domain) {
-  auto parts = split_dots(domain);
-  if (parts.back().empty()) {
-    if (parts.size() == 1) return false;
-    parts.pop_back();
-  }
-  std::string_view last = parts.back();
+  if (domain.empty()) return false;
+  if (domain.back() == '.') domain.remove_suffix(1);
+  std::string_view last = domain.substr(domain.rfind('.') + 1);
   if (!last.empty() && std::all_of(last.begin(), last.end(), is_digit)) return true;
   return ipv4_number(last).has_value();
 }
@@ -259,11 +257,13 @@ result<std::string> uts46_to_ascii(const std::string& domain) {
 }
 
 bool has_a_label(std::string_view ascii) {
-  for (auto label : split_dots(ascii)) {
+  for (std::size_t start = 0; start < ascii.size();) {
+    std::string_view label = ascii.substr(start, ascii.find('.', start) - start);
     if (label.size() >= 4 && (label[0] == 'x' || label[0] == 'X') &&
         (label[1] == 'n' || label[1] == 'N') && label[2] == '-' && label[3] == '-') {
       return true;
     }
+    start += label.size() + 1;
   }
   return false;
 }
@@ -310,17 +310,26 @@ result<std::string> parse_special_host(std::string_view input, idna_mode mode, h
     kind = host_kind::ipv6;
     return parse_ipv6(input.substr(1, input.size() - 2));
   }
-  std::string domain = percent_decode_lenient(input, false);
-  if (!is_valid_utf8(domain)) return fail("is not valid UTF-8 once percent-decoded");
+  // Most hosts are ASCII with no escape and no punycode label: their domain is the host in
+  // lowercase, and neither decoding nor IDNA has anything to do.
+  const bool plain = std::none_of(input.begin(), input.end(), [](char c) {
+    return c == '%' || static_cast<unsigned char>(c) >= 0x80;
+  });
   std::string ascii;
-  if (is_ascii(domain) && !has_a_label(domain)) {
-    ascii = to_lower_ascii(domain);
+  if (plain && !has_a_label(input)) {
+    ascii = to_lower_ascii(input);
   } else {
-    auto converted = uts46_to_ascii(domain);
-    if (!converted) return std::move(converted).err();
-    ascii = std::move(*converted);
-    if (mode == idna_mode::strict) {
-      if (auto st = check_idna2008(domain, ascii); !st) return std::move(st).err();
+    std::string domain = percent_decode_lenient(input, false);
+    if (!is_valid_utf8(domain)) return fail("is not valid UTF-8 once percent-decoded");
+    if (is_ascii(domain) && !has_a_label(domain)) {
+      ascii = to_lower_ascii(domain);
+    } else {
+      auto converted = uts46_to_ascii(domain);
+      if (!converted) return std::move(converted).err();
+      ascii = std::move(*converted);
+      if (mode == idna_mode::strict) {
+        if (auto st = check_idna2008(domain, ascii); !st) return std::move(st).err();
+      }
     }
   }
   if (ascii.empty()) return fail("has no host name");
@@ -436,8 +445,14 @@ status parse_authority_and_rest(std::string_view s, bool special, idna_mode mode
 }  // namespace
 
 result<parsed_url> parse_url(std::string_view input, idna_mode mode) {
-  std::string cleaned = clean_input(input);
-  std::string_view s = cleaned;
+  // Copied only when there is something to remove.
+  const bool clean =
+      input.empty() || (static_cast<unsigned char>(input.front()) > 0x20 &&
+                        static_cast<unsigned char>(input.back()) > 0x20 &&
+                        find_first_of<'\t', '\n', '\r'>(input) == std::string_view::npos);
+  std::string cleaned;
+  if (!clean) cleaned = clean_input(input);
+  std::string_view s = clean ? input : std::string_view(cleaned);
   parsed_url u;
   std::size_t colon = std::string_view::npos;
   if (!s.empty() && is_alpha(s[0])) {
