@@ -220,8 +220,7 @@ void publish(self_ptr self) {
 
 // Numbers, chains and submits events as one atomic write; the reply is delivered when it
 // is durable. Nothing changes when one of them does not fit.
-void submit(self_ptr self, std::vector<prepared_event> events, reply_to reply,
-            std::string response) {
+void submit(self_ptr self, std::vector<prepared_event> events, reply_to reply, answer response) {
   auto& st = self->state;
   std::vector<std::string> values;  // the stored events, for the journal
   values.reserve(events.size());
@@ -248,7 +247,7 @@ void submit(self_ptr self, std::vector<prepared_event> events, reply_to reply,
   }
 }
 
-void submit(self_ptr self, prepared_event p, reply_to reply, std::string response) {
+void submit(self_ptr self, prepared_event p, reply_to reply, answer response) {
   std::vector<prepared_event> one;
   one.push_back(std::move(p));
   submit(self, std::move(one), std::move(reply), std::move(response));
@@ -435,8 +434,9 @@ void create(self_ptr self, create_req<T>& req) {
   value.id = entities.next_id();
   const domain::unix_ms now = next_timestamp(st);
   value.created_at = value.updated_at = now;
+  std::string id = std::to_string(value.id);
   auto p = prepare(traits::created, req.key_id, std::move(value), now);
-  std::string response = std::get<domain::entity_ref<T>>(p.decoded)->json(st.account_id);
+  answer response(std::get<domain::entity_ref<T>>(p.decoded)->json(st.account_id), std::move(id));
   submit(self, std::move(p), std::move(req.reply), std::move(response));
 }
 

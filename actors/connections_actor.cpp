@@ -118,7 +118,7 @@ bool decide_on_copy(self_ptr self, std::int64_t brand_id, const reply_to& reply)
 
 // `type` ("connection.created", "connection.deleted") by key `key_id` goes to the brand's
 // audit stream in the same write.
-void submit(self_ptr self, domain::connection c, reply_to reply, std::string response,
+void submit(self_ptr self, domain::connection c, reply_to reply, answer response,
             std::string_view type, std::int64_t key_id) {
   auto& st = self->state;
   store::write_batch batch;
@@ -145,7 +145,7 @@ void create_connection(self_ptr self, connection_create_req& req) {
   c.id = self->state.ids.next(c.created_at);
   c.name = std::move(req.request.name);
   c.source_tool = req.request.source_tool;
-  std::string response = connection_json(c);
+  answer response(connection_json(c), c.id);
   submit(self, std::move(c), std::move(req.reply), std::move(response), "connection.created",
          req.key_id);
 }

@@ -136,7 +136,7 @@ void push(const ingest_services& svc, push_req& req) {
         std::chrono::duration_cast<std::chrono::milliseconds>(k_batch_id_ttl).count()) {
       return false;
     }
-    api_result stored = rec.response;
+    api_result stored = answer(rec.response);
     bool same = rec.body_digest ==
                 (rec.kind == store::batch_record::digest_of::raw_body ? *raw_digest : *digest);
     // Waiters compare canonical digests: ours when this push is the same batch.
@@ -168,7 +168,7 @@ void push(const ingest_services& svc, push_req& req) {
   counts->rejected = outcome->rejected;
   auto done = [registry = svc.registry, key, digest = *digest, reply = req.reply,
                response = std::move(response), counts](const domain::status& st) mutable {
-    api_result result = st ? api_result(response) : api_result(st.err());
+    api_result result = st ? api_result(answer(response)) : api_result(st.err());
     if (st) count(*counts);
     registry->finish(key, digest, result);
     reply->deliver(std::move(result));

@@ -115,7 +115,7 @@ struct audit_entry {
 
 // `redo`: made again when another node's key write came first (else dropped: a record of a
 // key's use).
-void submit(self_ptr self, domain::api_key k, reply_to reply, std::string response,
+void submit(self_ptr self, domain::api_key k, reply_to reply, answer response,
             std::optional<audit_entry> audit, bool redo = true) {
   auto& st = self->state;
   store::write_batch batch;
@@ -196,7 +196,7 @@ void create_key(self_ptr self, key_create_req& req) {
   k.created_by = req.caller.id;
   std::string secret = domain::generate_secret();
   k.secret_digest = domain::sha256(secret);
-  std::string response = key_json(k, secret);
+  answer response(key_json(k, secret), std::to_string(k.id));
   audit_entry audit{"key.created", req.caller.id, [k](domain::json_writer& w) {
                       w.Key("key");
                       domain::write_json(w, k);

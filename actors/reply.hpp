@@ -21,9 +21,21 @@
 
 namespace referrald::actors {
 
-// The JSON text of the response payload (the `data` member), or an error. Empty text
-// means "no content" (delete).
-using api_result = domain::result<std::string>;
+// What an actor answers, for http/ to put into an HTTP answer: the JSON text of the
+// payload (the `data` member; empty means "no content", as after a delete) and, after a
+// create, the new object's id, which names it in the answer's Location. The payload is
+// the entity's own JSON, made once and kept with it; nothing here is parsed again.
+struct answer {
+  std::string data;
+  std::string created_id;
+
+  answer() = default;
+  answer(std::string json) : data(std::move(json)) {}  // NOLINT: most answers are data alone
+  answer(std::string json, std::string id) : data(std::move(json)), created_id(std::move(id)) {}
+};
+
+// An answer, or an error.
+using api_result = domain::result<answer>;
 
 class reply_channel {
  public:
@@ -48,6 +60,13 @@ class reply_channel {
   // Thread-safe; only the first call has an effect.
   void deliver(api_result r, std::uint64_t seq = 0) {
     if (!delivered_.exchange(true)) handler_(std::move(r), seq);
+  }
+  void deliver(answer a, std::uint64_t seq = 0) { deliver(api_result(std::move(a)), seq); }
+  void deliver(std::string data, std::uint64_t seq = 0) { deliver(answer(std::move(data)), seq); }
+  void deliver(domain::error e, std::uint64_t seq = 0) { deliver(api_result(std::move(e)), seq); }
+  void deliver(domain::result<std::string> r, std::uint64_t seq = 0) {
+    if (r) return deliver(answer(std::move(*r)), seq);
+    deliver(std::move(r).err(), seq);
   }
 
  private:

@@ -54,7 +54,7 @@ class write_pipeline {
   template <class Handle>
   void submit(store::journal& journal, const Handle& self, const std::string& account_id,
               std::uint64_t first_seq, std::vector<std::string> values, Item item, reply_to reply,
-              std::string response) {
+              answer response) {
     std::uint64_t ticket = track(std::move(item), std::move(reply), std::move(response),
                                  first_seq + values.size() - 1);
     journal.append(account_id, first_seq, std::move(values),
@@ -73,7 +73,7 @@ class write_pipeline {
   // that changes nothing but must not overtake earlier writes).
   // `redo` (optional) makes the request again, should the writes it waits for fail in a
   // way that calls for it (see on_ack's `retry`).
-  void answer_after_inflight(reply_to reply, std::string response, std::uint64_t seq = 0,
+  void answer_after_inflight(reply_to reply, answer response, std::uint64_t seq = 0,
                              std::function<void()> redo = {}) {
     if (inflight_.empty()) {
       reply->deliver(std::move(response), seq);
@@ -129,7 +129,7 @@ class write_pipeline {
   }
 
  private:
-  std::uint64_t track(Item item, reply_to reply, std::string response, std::uint64_t seq) {
+  std::uint64_t track(Item item, reply_to reply, answer response, std::uint64_t seq) {
     std::uint64_t ticket = ++last_ticket_;
     inflight_.push_back(
         entry{ticket, std::move(item), std::move(reply), std::move(response), seq, {}});
@@ -139,7 +139,7 @@ class write_pipeline {
     std::uint64_t ticket = 0;
     std::optional<Item> item;  // empty for an answer that only waits
     reply_to reply;
-    std::string response;
+    answer response;
     std::uint64_t seq = 0;
     std::function<void()> redo;  // an answer that only waits: makes its request again
   };
@@ -173,7 +173,7 @@ class fenced_records {
   struct write {
     Item item;
     reply_to reply;
-    std::string response;
+    answer response;
     bool redo = true;  // made again when beaten (else dropped: a usage record)
   };
 
@@ -188,7 +188,7 @@ class fenced_records {
   template <class Handle>
   void submit(store::journal& journal, const Handle& self, std::string scope,
               const store::write_batch& batch, std::uint64_t expected, Item item, reply_to reply,
-              std::string response, bool redo = true) {
+              answer response, bool redo = true) {
     std::uint64_t ticket = ++last_ticket_;
     pending_.emplace(ticket, write{std::move(item), std::move(reply), std::move(response), redo});
     in_flight_ = true;

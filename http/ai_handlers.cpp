@@ -186,8 +186,8 @@ std::optional<response> connection_push(request_ctx& c) {
         on_session([respond, limiter, bucket, r = std::move(r)]() mutable {
           if (!r.ok()) return respond(failure(r.err()));
           // The caller's rate limit counts the push's rows, accepted or rejected.
-          if (limiter != nullptr) charge_rows(limiter, bucket, pushed_rows(r.value()));
-          respond(raw_json(200, std::move(r.value())));
+          if (limiter != nullptr) charge_rows(limiter, bucket, pushed_rows(r.value().data));
+          respond(raw_json(200, std::move(r.value().data)));
         });
       }),
       c.key->id});

@@ -44,9 +44,11 @@ void write_resolution(domain::json_writer& w, const domain::account_state& s,
   w.EndObject();
 }
 
+// A success envelope written whole by the handler.
 response ok_body(std::string body) {
   response r;
   r.body = std::move(body);
+  r.enveloped = true;
   return r;
 }
 
@@ -194,9 +196,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
     }
     out += "]}";
     out += success_close;
-    response r;
-    r.body = std::move(out);
-    respond(std::move(r));
+    respond(ok_body(std::move(out)));
     return true;
   }
 

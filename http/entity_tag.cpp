@@ -8,7 +8,7 @@ void tag_answer(response& r, method verb, std::string_view if_none_match) {
   if ((r.status != 200 && r.status != 201) || r.body.empty()) return;
   // An envelope's tag is its data's (the object's); a file's is its bytes'.
   std::string_view data(r.body);
-  if (data.starts_with(success_open) && data.size() > success_open.size()) {
+  if (r.enveloped) {
     data.remove_prefix(success_open.size());
     data.remove_suffix(success_close.size());
   }

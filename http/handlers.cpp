@@ -82,22 +82,6 @@ router make_router(const limits& l) {
   return r;
 }
 
-namespace {
-
-// The "id" of a created object's JSON (a number or a string), or "" when it has none.
-std::string created_id(const std::string& json) {
-  rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (!doc.IsObject()) return {};
-  auto it = doc.FindMember("id");
-  if (it == doc.MemberEnd()) return {};
-  if (it->value.IsInt64()) return std::to_string(it->value.GetInt64());
-  if (it->value.IsString()) return {it->value.GetString(), it->value.GetStringLength()};
-  return {};
-}
-
-}  // namespace
-
 void charge_rows(rate_limiter* limiter, const std::shared_ptr<std::atomic<std::int64_t>>& bucket,
                  std::size_t units) {
   if (limiter != nullptr && bucket && units > 1) {
@@ -223,15 +207,13 @@ actors::reply_to reply_with(const request_ctx& c, unsigned status,
         // The answer arrives on the actor's thread: the envelope is built on the session's.
         on_session([respond, status, headers, location, seq, r = std::move(r)] {
           if (!r.ok()) return respond(failure(r.err()));
-          response out = success(status, r.value());
+          response out = success(status, r.value().data);
           out.headers.insert(out.headers.end(), headers.begin(), headers.end());
           if (seq != 0) out.headers.emplace_back("Referrald-Seq", std::to_string(seq));
-          if (!location.empty()) {
-            if (auto id = created_id(r.value()); !id.empty()) {
-              std::string where = location;
-              where.replace(where.find("{id}"), 4, id);
-              out.headers.emplace_back("Location", std::move(where));
-            }
+          if (!location.empty() && !r.value().created_id.empty()) {
+            std::string where = location;
+            where.replace(where.find("{id}"), 4, r.value().created_id);
+            out.headers.emplace_back("Location", std::move(where));
           }
           respond(std::move(out));
         });

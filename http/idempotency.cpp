@@ -9,11 +9,27 @@
 #include "domain/base/digest.hpp"
 #include "domain/base/json.hpp"
 #include "domain/base/text.hpp"
+#include "http/error_table.hpp"
 #include "infra/log.hpp"
 
 namespace referrald::http {
 
 namespace {
+
+// A stored answer read back as the session's answers are made: an error as its error
+// (its replay's body names the replaying request's id, like every other error answer),
+// a success envelope as one (its entity tag is its data's).
+void read_back(response& r) {
+  if (r.status >= 400) {
+    if (auto e = error_of_body(r.body)) {
+      r.error = std::move(e);
+      r.body.clear();
+    }
+    return;
+  }
+  r.enveloped = r.body.size() > success_open.size() && r.body.starts_with(success_open) &&
+                r.body.ends_with(success_close);
+}
 
 constexpr domain::unix_ms k_purge_every_ms = 3600 * 1000;
 
@@ -90,6 +106,7 @@ record parse_record(const std::string& payload) {
   } else if (r.kind != "claim" && r.kind != "released") {
     return r;
   }
+  read_back(r.answer);
   r.version = k_record_version;
   return r;
 }
@@ -115,6 +132,7 @@ idempotency::idempotency(store::db& db, store::cluster_log* cluster) : db_(db), 
     e.answer.content_type = std::move(r.content_type);
     e.answer.headers = std::move(r.headers);
     e.answer.body = std::move(r.body);
+    read_back(e.answer);
     entries_.emplace(std::move(r.scope), std::move(e));
   }
   threads_.emplace_back([this] { run(); });
@@ -284,7 +302,7 @@ void idempotency::complete(const std::string& scope, const response& r,
   j.record.status = r.status;
   j.record.content_type = r.content_type;
   j.record.headers = r.headers;
-  j.record.body = without_secret(r.body);
+  j.record.body = without_secret(r.error ? error_body(*r.error) : r.body);
   j.then = std::move(then);
   {
     std::lock_guard lock(mu_);

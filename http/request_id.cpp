@@ -5,6 +5,8 @@
 #include <ctime>
 #include <random>
 
+#include "http/error_table.hpp"
+
 namespace referrald::http {
 
 bool sane_request_id(std::string_view id) {
@@ -34,9 +36,9 @@ std::string new_request_id() {
 
 void stamp_request_id(response& r, const std::string& id) {
   r.headers.emplace_back("X-Request-Id", id);
-  if (r.status >= 400 && r.body.starts_with(R"({"success":false,"error":{)") &&
-      r.body.ends_with("}}")) {
-    r.body.insert(r.body.size() - 2, ",\"request_id\":\"" + id + "\"");
+  if (r.error) {
+    r.body = error_body(*r.error, id);
+    r.error.reset();
   }
 }
 

@@ -5,6 +5,7 @@
 // payload as `data`; error bodies are produced from the one error table (http/error_table.cpp)
 // only.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,6 +28,12 @@ struct response {
   // (chunked; close-delimited to an HTTP/1.0 client), and the bytes follow through the
   // request's `more` (http/request.hpp) until its last call. `body` is not sent.
   bool streamed = false;
+  // An error answer: its body is written from it as the answer goes out, with the request
+  // id (http/request_id.hpp); `body` is empty until then.
+  std::optional<domain::error> error;
+  // `body` is a success envelope (success_open, the data, success_close): the entity tag
+  // is its data's.
+  bool enveloped = false;
 };
 
 // {"success":true,"data":<data_json>}; 204 has no body at all.

@@ -31,6 +31,7 @@
 #include "http/compute_pool.hpp"
 #include "http/cors.hpp"
 #include "http/entity_tag.hpp"
+#include "http/error_table.hpp"
 #include "http/exchange.hpp"
 #include "http/forwarding.hpp"
 #include "http/framing.hpp"
@@ -197,9 +198,8 @@ class session : public std::enable_shared_from_this<session> {
   ~session() {
     if (answer_) {
       answer_("HTTP/1.1 503 \r\nContent-Type: application/json\r\n\r\n" +
-              failure(domain::make_error(domain::errc::unavailable,
-                                         "the owner stopped before answering"))
-                  .body);
+              error_body(domain::make_error(domain::errc::unavailable,
+                                            "the owner stopped before answering")));
     }
     counted_in_flight(false);
     if (--srv_->live_sessions == 0 && srv_->draining) {

@@ -56,7 +56,7 @@ api_result list_of(runtime& rt, const std::string& account, bool include_inactiv
   if (!loaded) return loaded;
   auto view = rt.view(account);
   if (!view) return domain::make_error(domain::errc::unavailable, "not loaded");
-  return domain::list_json<domain::passthrough_referrer>(*view, include_inactive);
+  return answer(domain::list_json<domain::passthrough_referrer>(*view, include_inactive));
 }
 
 api_result get_of(runtime& rt, const std::string& account, std::int64_t id) {
@@ -64,7 +64,9 @@ api_result get_of(runtime& rt, const std::string& account, std::int64_t id) {
   if (!loaded) return loaded;
   auto view = rt.view(account);
   if (!view) return domain::make_error(domain::errc::unavailable, "not loaded");
-  return domain::get_json<domain::passthrough_referrer>(*view, id);
+  auto found = domain::get_json<domain::passthrough_referrer>(*view, id);
+  if (!found) return std::move(found).err();
+  return answer(std::move(*found));
 }
 
 api_result create(runtime& rt, const std::string& account, const std::string& domain) {
@@ -76,7 +78,7 @@ api_result create(runtime& rt, const std::string& account, const std::string& do
 rapidjson::Document json(const api_result& r) {
   BOOST_REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.err().message));
   rapidjson::Document d;
-  d.Parse(r.value().c_str());
+  d.Parse(r.value().data.c_str());
   BOOST_REQUIRE(!d.HasParseError());
   return d;
 }
@@ -92,8 +94,10 @@ BOOST_FIXTURE_TEST_SUITE(runtime_suite, fixture)
 
 BOOST_AUTO_TEST_CASE(a_create_is_durable_before_it_is_answered) {
   runtime rt(*db, {});
-  auto doc = json(create(rt, "acme", "booking.mirai.com"));
+  auto created = create(rt, "acme", "booking.mirai.com");
+  auto doc = json(created);
   BOOST_TEST(doc["id"].GetInt64() == 1);
+  BOOST_TEST(created.value().created_id == "1");  // the answer's Location, without parsing
   BOOST_TEST(std::string(doc["account_id"].GetString()) == "acme");
   // The event is in the store at the moment the answer arrives.
   BOOST_TEST(*store::event_log(*db).head("acme") == 1u);
@@ -168,7 +172,7 @@ BOOST_AUTO_TEST_CASE(list_get_patch_delete_follow_the_state) {
 
   auto deleted = ask([&](reply_to r) { rt.tell("acme", passthrough_delete_req{1, 1, r, {}}); });
   BOOST_REQUIRE(deleted.ok());
-  BOOST_TEST(deleted.value().empty());
+  BOOST_TEST(deleted.value().data.empty());
   auto gone = get_of(rt, "acme", 1);
   BOOST_REQUIRE(!gone.ok());
   BOOST_TEST((gone.err().code == domain::errc::not_found));

@@ -465,10 +465,17 @@ BOOST_AUTO_TEST_CASE(an_idempotency_key_retry_replays_even_after_sigkill) {
   BOOST_TEST(c->get("/api-keys").json()["data"]["total"].GetInt() == 3);
   // A validation error is an answer too (the same request fails the same way).
   header_list bad_retry = {{"Idempotency-Key", "bad-1"}};
-  BOOST_TEST(c->request("POST", path, R"({"domain":""})", bad_retry).status == 400u);
-  BOOST_TEST(
-      c->request("POST", path, R"({"domain":""})", bad_retry).header("idempotent-replayed") ==
-      "true");
+  auto bad = c->request("POST", path, R"({"domain":""})", bad_retry);
+  BOOST_TEST(bad.status == 400u);
+  auto bad_replayed = c->request("POST", path, R"({"domain":""})", bad_retry);
+  BOOST_TEST(bad_replayed.header("idempotent-replayed") == "true");
+  // The replayed error is the same error, naming the replay's own request.
+  auto request_id_of = [](const auto& answer) {
+    return std::string(answer.json()["error"]["request_id"].GetString());
+  };
+  BOOST_TEST(request_id_of(bad_replayed) == bad_replayed.header("x-request-id"));
+  BOOST_TEST(request_id_of(bad) != request_id_of(bad_replayed));
+  BOOST_TEST((bad_replayed.json()["error"]["message"] == bad.json()["error"]["message"]));
 
   // kill -9, start again: the retry still replays, nothing is created twice.
   server->stop(SIGKILL);
@@ -478,7 +485,15 @@ BOOST_AUTO_TEST_CASE(an_idempotency_key_retry_replays_even_after_sigkill) {
   BOOST_TEST(after.status == 201u);
   BOOST_TEST(after.body == first.body);
   BOOST_TEST(after.header("idempotent-replayed") == "true");
+  BOOST_TEST(after.header("etag") == first.header("etag"));  // read back as an envelope
+  BOOST_TEST(!first.header("etag").empty());
   BOOST_TEST(c->get(path).json()["data"]["total"].GetInt() == 2);  // a. and c.example.com
+  // An error stored before the restart reads back as the same error, with the new request id.
+  auto bad_after = c->request("POST", path, R"({"domain":""})", bad_retry);
+  BOOST_TEST(bad_after.status == 400u);
+  BOOST_TEST(bad_after.header("idempotent-replayed") == "true");
+  BOOST_TEST(request_id_of(bad_after) == bad_after.header("x-request-id"));
+  BOOST_TEST((bad_after.json()["error"]["details"] == bad.json()["error"]["details"]));
   // ...but a new key's secret is never stored: after a restart its replay holds null.
   auto key_after = c->request("POST", "/api-keys", key_body, key_retry);
   BOOST_TEST(key_after.status == 201u);
