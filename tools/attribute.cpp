@@ -22,6 +22,8 @@
 #include "domain/base/clock.hpp"
 #include "domain/base/csv.hpp"
 #include "domain/base/json.hpp"
+#include "domain/base/json_scan.hpp"
+#include "domain/base/text.hpp"
 
 namespace referrald::tools {
 
@@ -158,6 +160,7 @@ class worker_context {
 
   // One line; false when it made an error record.
   bool json_record(std::string& out, std::string_view rec, std::uint64_t line) {
+    if (json_record_read_simply(out, rec)) return true;
     doc_.SetNull();
     pool_.Clear();
     if (auto st = domain::parse_json(rec, doc_); !st) {
@@ -180,7 +183,6 @@ class worker_context {
     bool clash = false;
     for (auto m = doc_.MemberBegin(); m != doc_.MemberEnd() && !clash; ++m)
       clash = named(k_json_names, {m->name.GetString(), m->name.GetStringLength()});
-    std::size_t start = out.size();
     if (!clash) {
       rec = trim_end(rec);
       auto open = rec.find('{');
@@ -198,7 +200,7 @@ class worker_context {
       w.EndObject();
       out.append(buf.GetString(), buf.GetSize() - 1);
     }
-    bool members = out.find_first_not_of(" \t", start + 1) != std::string::npos;
+    bool members = doc_.MemberCount() > 0;
     auto then = [&] {
       if (members) out += ',';
     };
@@ -226,6 +228,85 @@ class worker_context {
       state = &rules_.at(*t);
     }
     resolution_json(out, members, *state, *v);
+    out += '\n';
+    return true;
+  }
+
+  // The common line (json_scan.hpp), without a document: true when it is a visit that
+  // needs nothing else, and its record was written; false, with nothing written, for the
+  // document to say what the line is.
+  bool json_record_read_simply(std::string& out, std::string_view rec) {
+    if (!domain::scan_object(rec, members_)) return false;
+    const domain::json_member *referrer = nullptr, *landing = nullptr, *session = nullptr,
+                              *time = nullptr;
+    auto once = [](const domain::json_member*& slot, const domain::json_member& m) {
+      if (slot != nullptr) return false;
+      slot = &m;
+      return true;
+    };
+    for (const auto& m : members_) {
+      if (m.key_escaped || named(k_json_names, m.key)) return false;
+      if (m.key == "referrer") {
+        if (!once(referrer, m)) return false;
+      } else if (m.key == "landing_url") {
+        if (!once(landing, m)) return false;
+      } else if (m.key == "session") {
+        if (!once(session, m)) return false;
+      }
+      if (!o_.time_field.empty() && m.key == o_.time_field && !once(time, m)) return false;
+    }
+    auto plain_string = [](const domain::json_member* m) {
+      return m->kind == domain::json_kind::string && !m->value_escaped;
+    };
+    std::string_view referrer_text;
+    const std::string_view* referrer_in = nullptr;
+    if (referrer != nullptr && referrer->kind != domain::json_kind::null) {
+      if (!plain_string(referrer)) return false;
+      referrer_text = referrer->value;
+      referrer_in = &referrer_text;
+    }
+    if (landing == nullptr || !plain_string(landing)) return false;
+    domain::session_text session_values;
+    const domain::session_text* session_in = nullptr;
+    if (session != nullptr && session->kind != domain::json_kind::null) {
+      if (session->kind != domain::json_kind::object ||
+          !domain::scan_object(session->value, session_members_)) {
+        return false;
+      }
+      for (const auto& m : session_members_) {
+        auto which = static_cast<std::size_t>(
+            std::find(std::begin(k_utm_names), std::end(k_utm_names), m.key) -
+            std::begin(k_utm_names));
+        if (m.key_escaped || which == std::size(k_utm_names) || session_values[which]) {
+          return false;
+        }
+        if (m.kind == domain::json_kind::null) continue;
+        if (!plain_string(&m)) return false;
+        session_values[which] = m.value;
+      }
+      session_in = &session_values;
+    }
+    const domain::account_state* state = &rules_.last();
+    if (!o_.time_field.empty()) {
+      if (time == nullptr) return false;
+      std::optional<domain::unix_ms> t;
+      if (plain_string(time)) {
+        t = time_of_text(time->value);
+      } else if (time->kind == domain::json_kind::number &&
+                 domain::find_first_of<'.'>(time->value) == std::string_view::npos) {
+        domain::unix_ms n = 0;
+        auto [end, ec] =
+            std::from_chars(time->value.data(), time->value.data() + time->value.size(), n);
+        if (ec == std::errc() && end == time->value.data() + time->value.size()) t = n;
+      }
+      if (!t) return false;
+      state = &rules_.at(*t);
+    }
+    if (!domain::read_visit(referrer_in, landing->value, session_in, visit_)) return false;
+    rec = trim_end(rec);
+    auto open = rec.find('{');
+    out.append(rec.substr(open, rec.size() - 1 - open));  // without the closing brace
+    resolution_json(out, !members_.empty(), *state, visit_);
     out += '\n';
     return true;
   }
@@ -453,6 +534,8 @@ class worker_context {
   std::array<char, 64 * 1024> buffer_;
   rapidjson::MemoryPoolAllocator<> pool_;
   rapidjson::Document doc_{&pool_};
+  std::vector<domain::json_member> members_, session_members_;
+  domain::visit visit_;
   // CSV
   std::size_t columns_ = 0;
   std::vector<bool> keep_;

@@ -61,7 +61,7 @@ result<ai_platform_list> ai_platform_list::parse(std::string_view json) {
     }
     std::size_t index = list.platforms_.size();
     auto claim = [&](table& t, const std::string& key) {
-      return t.emplace(key, index).second;
+      return t.emplace(key, index);
     };
     for (const auto& h : ap.hosts) {
       if (!claim(list.hosts_, h)) return bad("host " + h + " is listed twice");
@@ -84,8 +84,8 @@ result<ai_platform_list> ai_platform_list::parse(std::string_view json) {
 }
 
 const ai_platform* ai_platform_list::find(const table& t, std::string_view key) const {
-  auto it = t.find(key);
-  return it == t.end() ? nullptr : &platforms_[it->second];
+  const auto* i = t.find(key);
+  return i == nullptr ? nullptr : &platforms_[*i];
 }
 
 const ai_platform* ai_platform_list::find_domain(const table& t, std::string_view host) const {

@@ -19,11 +19,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "domain/base/json.hpp"
 #include "domain/base/result.hpp"
+#include "domain/base/string_table.hpp"
 #include "domain/base/text.hpp"
 
 namespace referrald::domain {
@@ -61,7 +61,7 @@ class ai_platform_list {
   void write_json(json_writer& w) const;
 
  private:
-  using table = std::unordered_map<std::string, std::size_t, string_view_hash, std::equal_to<>>;
+  using table = string_table<std::size_t>;
 
   const ai_platform* find(const table& t, std::string_view key) const;
   // The platform owning `host` or a parent domain of it.

@@ -82,7 +82,7 @@ result<known_referrer_list> known_referrer_list::parse(std::string_view json) {
                 string_of(c, "documentation")};
     if (id.name.empty() || id.source.empty() || id.medium.empty())
       return bad("every click id needs a name, a source and a medium");
-    if (!out.clicks_.emplace(id.name, out.click_ids_.size()).second)
+    if (!out.clicks_.emplace(id.name, out.click_ids_.size()))
       return bad("click id " + id.name + " is listed twice");
     out.click_ids_.push_back(std::move(id));
   }
@@ -112,30 +112,30 @@ result<known_referrer_list> known_referrer_list::parse(std::string_view json) {
       bool any_tld = h.ends_with(k_any_tld);
       auto& t = any_tld ? out.any_tld_ : out.hosts_;
       std::string key = any_tld ? h.substr(0, h.size() - k_any_tld.size()) : h;
-      if (key.empty() || !t.emplace(key, index).second)
+      if (key.empty() || !t.emplace(key, index))
         return bad("host " + h + " is listed twice or empty");
       if (any_tld) {
-        out.any_tld_first_.insert(key.substr(0, key.find('.')));
+        out.any_tld_first_.emplace(key.substr(0, key.find('.')), true);
       } else {
-        out.last_labels_.insert(key.substr(key.rfind('.') + 1));
+        out.last_labels_.emplace(key.substr(key.rfind('.') + 1), true);
       }
     }
     for (const auto& p : e.paths) {
       auto slash = p.find('/');
       if (slash == std::string::npos || slash == 0) return bad("path " + p + " needs host/prefix");
       std::string host = p.substr(0, slash);
-      out.last_labels_.insert(host.substr(host.rfind('.') + 1));
+      out.last_labels_.emplace(host.substr(host.rfind('.') + 1), true);
       out.paths_[host].push_back({p.substr(slash), index});
     }
     // A source's main entry (for the channel group): the first of a category other than
     // paid and unknown, else the first.
-    auto [it, fresh] = out.sources_.emplace(e.source, index);
-    if (!fresh) {
-      auto held = out.referrers_[it->second].category;
+    if (!out.sources_.emplace(e.source, index)) {
+      std::size_t& main = out.sources_[e.source];
+      auto held = out.referrers_[main].category;
       bool weak = held == referrer_category::paid || held == referrer_category::unknown;
       if (weak && e.category != referrer_category::paid &&
           e.category != referrer_category::unknown) {
-        it->second = index;
+        main = index;
       }
     }
     out.referrers_.push_back(std::move(e));
@@ -146,16 +146,16 @@ result<known_referrer_list> known_referrer_list::parse(std::string_view json) {
 const known_referrer* known_referrer_list::host_lookup(std::string_view host) const {
   // Every level of the host ends with its last label: when no listed host does, none of
   // them is listed.
-  const bool tld_listed = last_labels_.find(host.substr(host.rfind('.') + 1)) != last_labels_.end();
+  const bool tld_listed = last_labels_.contains(host.substr(host.rfind('.') + 1));
   for (std::size_t pos = 0;;) {
     std::string_view level = host.substr(pos);
     if (tld_listed) {
-      if (auto it = hosts_.find(level); it != hosts_.end()) return &referrers_[it->second];
+      if (const auto* i = hosts_.find(level)) return &referrers_[*i];
     }
     std::size_t dot = level.find('.');
     if (dot == std::string_view::npos) return nullptr;
     // Every "name.{}" candidate of this level starts with its first label.
-    if (any_tld_first_.find(level.substr(0, dot)) == any_tld_first_.end()) {
+    if (!any_tld_first_.contains(level.substr(0, dot))) {
       pos += dot + 1;
       continue;
     }
@@ -163,9 +163,9 @@ const known_referrer* known_referrer_list::host_lookup(std::string_view host) co
     // public suffix. The longest name first.
     for (std::size_t end = level.rfind('.'); end != std::string_view::npos && end >= dot;
          end = end == 0 ? std::string_view::npos : level.rfind('.', end - 1)) {
-      if (auto it = any_tld_.find(level.substr(0, end));
-          it != any_tld_.end() && is_public_suffix(level.substr(end + 1))) {
-        return &referrers_[it->second];
+      if (const auto* i = any_tld_.find(level.substr(0, end));
+          i != nullptr && is_public_suffix(level.substr(end + 1))) {
+        return &referrers_[*i];
       }
     }
     pos += dot + 1;
@@ -182,15 +182,15 @@ const known_referrer* known_referrer_list::lookup(std::string_view raw,
 const known_referrer* known_referrer_list::lookup_parsed(std::string_view host,
                                                          std::string_view path) const {
   if (host.empty()) return nullptr;
-  const bool tld_listed = last_labels_.find(host.substr(host.rfind('.') + 1)) != last_labels_.end();
+  const bool tld_listed = last_labels_.contains(host.substr(host.rfind('.') + 1));
   for (std::size_t pos = 0; tld_listed && pos != std::string_view::npos;) {
     std::string_view level = host.substr(pos);
     pos = level.find('.');
     if (pos != std::string_view::npos) pos += host.size() - level.size() + 1;
-    auto it = paths_.find(level);
-    if (it == paths_.end()) continue;
+    const auto* entries = paths_.find(level);
+    if (entries == nullptr) continue;
     // Prefixes are lowercase; the path is compared ignoring ASCII case.
-    for (const auto& e : it->second) {
+    for (const auto& e : *entries) {
       if (path.size() >= e.prefix.size() &&
           equals_lower_ascii(path.substr(0, e.prefix.size()), e.prefix) &&
           (path.size() == e.prefix.size() || path[e.prefix.size()] == '/')) {
@@ -206,8 +206,8 @@ const click_id* known_referrer_list::find_click_id(std::string_view name) const 
   char lower[16];
   for (std::size_t i = 0; i < name.size(); ++i)
     lower[i] = name[i] >= 'A' && name[i] <= 'Z' ? static_cast<char>(name[i] - 'A' + 'a') : name[i];
-  auto it = clicks_.find(std::string_view(lower, name.size()));
-  return it == clicks_.end() ? nullptr : &click_ids_[it->second];
+  const auto* i = clicks_.find(std::string_view(lower, name.size()));
+  return i == nullptr ? nullptr : &click_ids_[*i];
 }
 
 const known_referrer* known_referrer_list::by_source(std::string_view source) const {
@@ -217,7 +217,7 @@ const known_referrer* known_referrer_list::by_source(std::string_view source) co
     buf[i] =
         source[i] >= 'A' && source[i] <= 'Z' ? static_cast<char>(source[i] - 'A' + 'a') : source[i];
   std::string_view lower(buf, source.size());
-  if (auto it = sources_.find(lower); it != sources_.end()) return &referrers_[it->second];
+  if (const auto* i = sources_.find(lower)) return &referrers_[*i];
   if (lower.find('.') == std::string_view::npos) return nullptr;
   if (lower.starts_with("www.")) lower.remove_prefix(4);
   return host_lookup(lower);

@@ -20,12 +20,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "domain/base/json.hpp"
 #include "domain/base/result.hpp"
+#include "domain/base/string_table.hpp"
 #include "domain/base/text.hpp"
 
 namespace referrald::domain {
@@ -95,7 +94,7 @@ class known_referrer_list {
   void write_json(json_writer& w) const;
 
  private:
-  using table = std::unordered_map<std::string, std::size_t, string_view_hash, std::equal_to<>>;
+  using table = string_table<std::size_t>;
   struct path_entry {
     std::string prefix;  // "/imgres"
     std::size_t index;
@@ -116,11 +115,10 @@ class known_referrer_list {
   table clicks_;   // click id name -> index
   // host -> its path-scoped entries ("google.fr" -> "/imgres"), found by walking the
   // referrer host's levels: a referral costs a few hash lookups, not a scan of them all.
-  std::unordered_map<std::string, std::vector<path_entry>, string_view_hash, std::equal_to<>>
-      paths_;
+  string_table<std::vector<path_entry>> paths_;
   // Filters that spare most lookups of a host the list cannot hold: the last labels of
   // every listed host ("com", "de"), and the first labels of every "name.{}" ("google").
-  using label_set = std::unordered_set<std::string, string_view_hash, std::equal_to<>>;
+  using label_set = string_table<bool>;
   label_set last_labels_;
   label_set any_tld_first_;
 };

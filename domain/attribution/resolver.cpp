@@ -212,38 +212,88 @@ landing_params scan_query(std::string_view query, const account_settings* settin
 
 }  // namespace
 
+namespace {
+
+// The steps of parse_visit a visit's text goes through whoever read it (a JSON document, or
+// a log line's members): each returns the problem with its field, or nothing.
+
+void reset(visit& v) {
+  v.referrer.clear();
+  v.referrer_host.clear();
+  v.referrer_path.clear();
+  v.referrer_query.reset();
+  v.landing_host.clear();
+  v.landing_query.clear();
+  v.landing_path.clear();
+  v.session.reset();
+  v.warnings.clear();
+}
+
+std::optional<std::string> read_referrer(std::string_view text, visit& v) {
+  std::string_view raw = trim(text);
+  if (raw.size() > k_url_max) return "must be at most 8192 bytes long";
+  if (raw.empty()) return std::nullopt;
+  // Parsed once: the host, and the path and query rank 7 may read.
+  auto url = parse_url(raw, idna_mode::browser);
+  std::string path;
+  std::optional<std::string> query;
+  if (url) {
+    path = std::move(url->path);
+    query = std::move(url->query);
+  }
+  auto host = url ? host_of(std::move(*url)) : result<std::string>(std::move(url).err());
+  if (!host) {
+    v.warnings.push_back("the referrer '" + excerpt(raw) + "' " + host.err().message +
+                         "; the visit is treated as having no referrer");
+  } else {
+    v.referrer_host = std::move(*host);
+    v.referrer_path = std::move(path);
+    v.referrer_query = std::move(query);
+  }
+  v.referrer.assign(raw);
+  return std::nullopt;
+}
+
+std::optional<std::string> read_landing(std::string_view text, visit& v) {
+  std::string_view raw = trim(text);
+  if (raw.size() > k_url_max) return "must be at most 8192 bytes long";
+  if (auto url = parse_url(raw, idna_mode::browser); !url) {
+    v.warnings.push_back("the landing URL '" + excerpt(raw) + "' " + url.err().message +
+                         "; it is treated as having no host and no parameters");
+  } else {
+    if (url->query) v.landing_query = std::move(*url->query);
+    v.landing_path = std::move(url->path);
+    v.landing_host = normalized_host(std::move(*url));
+    if (v.landing_host.empty()) {
+      v.warnings.push_back("the landing URL '" + excerpt(raw) +
+                           "' has no host name; no referrer is internal to it");
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> read_session_value(std::string_view text, std::string& slot) {
+  std::string_view value = trim(text);
+  if (auto bad = forbidden_character(value); !bad.empty()) return "must not contain " + bad;
+  slot.assign(value);
+  return std::nullopt;
+}
+
+}  // namespace
+
 result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_t> index,
                           bool among_others) {
   field_reader in(body, {"referrer", "landing_url", "session"}, among_others);
   visit v;
+  auto check = [&](std::string field, std::optional<std::string> problem) {
+    if (problem) in.fail(std::move(field), std::move(*problem));
+  };
   if (body.IsObject()) {
     if (auto it = body.FindMember("referrer"); it != body.MemberEnd() && !it->value.IsNull()) {
       if (!it->value.IsString()) {
         in.fail("referrer", "must be a string or null");
       } else {
-        std::string_view raw = trim({it->value.GetString(), it->value.GetStringLength()});
-        if (raw.size() > k_url_max) {
-          in.fail("referrer", "must be at most 8192 bytes long");
-        } else if (!raw.empty()) {
-          // Parsed once: the host, and the path and query rank 7 may read.
-          auto url = parse_url(raw, idna_mode::browser);
-          std::string path;
-          std::optional<std::string> query;
-          if (url) {
-            path = std::move(url->path);
-            query = std::move(url->query);
-          }
-          auto host = url ? host_of(std::move(*url)) : result<std::string>(std::move(url).err());
-          if (!host) {
-            v.warnings.push_back("the referrer '" + excerpt(raw) + "' " + host.err().message +
-                                 "; the visit is treated as having no referrer");
-          } else {
-            v.referrer_host = std::move(*host);
-            v.referrer_path = std::move(path);
-            v.referrer_query = std::move(query);
-          }
-          v.referrer = std::string(raw);
-        }
+        check("referrer", read_referrer({it->value.GetString(), it->value.GetStringLength()}, v));
       }
     }
     auto landing = body.FindMember("landing_url");
@@ -252,21 +302,8 @@ result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_
     } else if (!landing->value.IsString()) {
       in.fail("landing_url", "must be a string");
     } else {
-      std::string_view raw = trim({landing->value.GetString(), landing->value.GetStringLength()});
-      if (raw.size() > k_url_max) {
-        in.fail("landing_url", "must be at most 8192 bytes long");
-      } else if (auto url = parse_url(raw, idna_mode::browser); !url) {
-        v.warnings.push_back("the landing URL '" + excerpt(raw) + "' " + url.err().message +
-                             "; it is treated as having no host and no parameters");
-      } else {
-        if (url->query) v.landing_query = std::move(*url->query);
-        v.landing_path = std::move(url->path);
-        v.landing_host = normalized_host(std::move(*url));
-        if (v.landing_host.empty()) {
-          v.warnings.push_back("the landing URL '" + excerpt(raw) +
-                               "' has no host name; no referrer is internal to it");
-        }
-      }
+      check("landing_url",
+            read_landing({landing->value.GetString(), landing->value.GetStringLength()}, v));
     }
     if (auto it = body.FindMember("session"); it != body.MemberEnd() && !it->value.IsNull()) {
       if (!it->value.IsObject()) {
@@ -290,12 +327,9 @@ result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_
             in.fail("session." + std::string(key), "must be a string or null");
             continue;
           }
-          std::string_view value = trim({m->value.GetString(), m->value.GetStringLength()});
-          if (auto bad = forbidden_character(value); !bad.empty()) {
-            in.fail("session." + std::string(key), "must not contain " + bad);
-            continue;
-          }
-          *utm_slot(s, which) = value;
+          check("session." + std::string(key),
+                read_session_value({m->value.GetString(), m->value.GetStringLength()},
+                                   *utm_slot(s, which)));
         }
         if (s.any()) v.session = std::move(s);
       }
@@ -314,6 +348,21 @@ result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_
     return e;
   }
   return v;
+}
+
+bool read_visit(const std::string_view* referrer, std::string_view landing_url,
+                const session_text* session, visit& out) {
+  reset(out);
+  if (referrer != nullptr && read_referrer(*referrer, out)) return false;
+  if (read_landing(landing_url, out)) return false;
+  if (session != nullptr) {
+    utm_values s;
+    for (std::size_t i = 0; i < k_utm_names.size(); ++i) {
+      if ((*session)[i] && read_session_value(*(*session)[i], *utm_slot(s, i))) return false;
+    }
+    if (s.any()) out.session = std::move(s);
+  }
+  return true;
 }
 
 resolution resolve(const account_state& s, const visit& v, json_writer* explain) {
@@ -393,7 +442,7 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
 
   // 4: passthrough referrers.
   const passthrough_referrer* pass = nullptr;
-  if (has_referrer) pass = s.covering_referrer(ref);
+  if (has_referrer && (r.reason.empty() || x.on())) pass = s.covering_referrer(ref);
   x.step("passthrough", pass != nullptr, [&] {
     if (pass == nullptr)
       return std::string("no active passthrough referrer covers the referrer host");

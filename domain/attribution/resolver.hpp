@@ -48,6 +48,7 @@
 
 #include <rapidjson/fwd.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -88,6 +89,16 @@ struct visit {
 result<visit> parse_visit(const rapidjson::Value& v,
                           std::optional<std::size_t> index = std::nullopt,
                           bool among_others = false);
+
+// parse_visit for a reader that found the visit's fields without a JSON document (the
+// lines of a visit log, domain/base/json_scan.hpp): the text of `referrer` (null: absent
+// or null), of `landing_url`, and of the session's utm_* values in utm_values' order (null:
+// no session object; an element is empty when the member is absent or null). True with
+// `out` holding the visit parse_visit would give (its strings' storage reused); false when
+// parse_visit would refuse these fields, which it then says why.
+using session_text = std::array<std::optional<std::string_view>, 5>;
+bool read_visit(const std::string_view* referrer, std::string_view landing_url,
+                const session_text* session, visit& out);
 
 struct resolution {
   utm_values utms;

@@ -18,6 +18,7 @@
 #include <set>
 
 #include "domain/base/clock.hpp"
+#include "domain/base/json_scan.hpp"
 #include "domain/base/text.hpp"
 
 namespace referrald::domain {
@@ -449,25 +450,6 @@ status parse_json_insitu(std::string& text, rapidjson::Document& doc) {
   return st;
 }
 
-namespace {
-
-constexpr std::uint64_t k_ones = 0x0101010101010101ull;
-constexpr std::uint64_t k_highs = 0x8080808080808080ull;
-
-// Nonzero when one of the eight bytes of `x` needs a closer look: below 0x20, '"', '\\', or
-// 0x80 and above (part of a multi-byte sequence, to be checked as UTF-8). A byte above the
-// first such byte may be reported too (a borrow); the caller rescans byte by byte.
-constexpr std::uint64_t needs_a_look(std::uint64_t x) {
-  auto zero_byte = [](std::uint64_t v) {
-    return (v - k_ones) & ~v & k_highs;
-  };
-  return ((x - 0x20 * k_ones) | zero_byte(x ^ ('"' * k_ones)) | zero_byte(x ^ ('\\' * k_ones)) |
-          x) &
-         k_highs;
-}
-
-}  // namespace
-
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789ABCDEF";  // as RapidJSON writes them
   out.push_back('"');
@@ -476,7 +458,7 @@ void append_json_string(std::string& out, std::string_view s) {
     // Eight bytes at a time through the plain runs, which are most of every string.
     for (std::uint64_t x; i + 8 <= s.size(); i += 8) {
       std::memcpy(&x, s.data() + i, 8);
-      if (needs_a_look(x) != 0) break;
+      if (json_string_bytes_to_check(x) != 0) break;
     }
     if (i >= s.size()) break;
     auto c = static_cast<unsigned char>(s[i]);

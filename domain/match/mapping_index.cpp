@@ -162,15 +162,13 @@ std::shared_ptr<mapping_index> mapping_index::build_rules(
 std::uint32_t mapping_index::best_plain(std::string_view host) const {
   std::uint32_t best = k_none;
   if (!exact_.empty()) {
-    if (auto it = exact_.find(host); it != exact_.end()) best = it->second;
+    if (const auto* rank = exact_.find(host)) best = *rank;
   }
   if (!suffix_.empty()) {
     // The host itself and every suffix starting after a '.': label boundaries only.
     std::size_t pos = 0;
     for (;;) {
-      if (auto it = suffix_.find(host.substr(pos)); it != suffix_.end()) {
-        best = std::min(best, it->second);
-      }
+      if (const auto* rank = suffix_.find(host.substr(pos))) best = std::min(best, *rank);
       pos = host.find('.', pos);
       if (pos == std::string_view::npos) break;
       ++pos;
@@ -182,10 +180,10 @@ std::uint32_t mapping_index::best_plain(std::string_view host) const {
 }
 
 void mapping_index::all_plain(std::string_view host, std::vector<std::uint32_t>& out) const {
-  if (auto it = exact_.find(host); it != exact_.end()) out.push_back(it->second);
+  if (const auto* rank = exact_.find(host)) out.push_back(*rank);
   std::size_t pos = 0;
   for (;;) {
-    if (auto it = suffix_.find(host.substr(pos)); it != suffix_.end()) out.push_back(it->second);
+    if (const auto* rank = suffix_.find(host.substr(pos))) out.push_back(*rank);
     pos = host.find('.', pos);
     if (pos == std::string_view::npos) break;
     ++pos;
@@ -365,13 +363,9 @@ std::vector<const referrer_mapping*> mapping_index::ranked() const {
 }
 
 std::size_t mapping_index::memory_bytes() const {
-  auto table_bytes = [](const table& t) {
-    return t.bucket_count() * sizeof(void*) +
-           t.size() * (sizeof(table::value_type) + 2 * sizeof(void*));
-  };
   return (full_ ? full_->memory_bytes() : 0) + sizeof(*this) +
          ids_.capacity() * sizeof(std::int64_t) + rules_.capacity() * sizeof(rules_[0]) +
-         table_bytes(exact_) + table_bytes(suffix_) + prefix_.memory_bytes() +
+         exact_.memory_bytes() + suffix_.memory_bytes() + prefix_.memory_bytes() +
          contains_.memory_bytes() + literals_.memory_bytes() +
          regexes_.capacity() * sizeof(regex_rule) + unfiltered_.capacity() * sizeof(std::uint32_t);
 }

@@ -28,9 +28,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "domain/base/string_table.hpp"
 #include "domain/base/text.hpp"
 #include "domain/match/automaton.hpp"
 #include "domain/match/mapping_changes.hpp"
@@ -96,8 +96,7 @@ class mapping_index {
   std::size_t memory_bytes() const;
 
  private:
-  using table =
-      std::unordered_map<std::string_view, std::uint32_t, string_view_hash, std::equal_to<>>;
+  using table = string_table<std::uint32_t>;
   struct regex_rule {
     std::uint32_t rank;
     const compiled_regex* re;

@@ -302,6 +302,25 @@ status check_idna2008(const std::string& unicode, const std::string& ascii) {
   return {};
 }
 
+// True when `input` is ASCII without '%', without a byte forbidden in a domain and without
+// a label starting "xn--" (any case); `out` is then `input` in lowercase.
+bool lowercase_simple_domain(std::string_view input, std::string& out) {
+  out.resize(input.size());
+  bool label_start = true;
+  for (std::size_t i = 0; i < input.size(); ++i) {
+    auto c = static_cast<unsigned char>(input[i]);
+    if (c >= 0x80 || forbidden_domain(c)) return false;
+    if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c - 'A' + 'a');
+    out[i] = static_cast<char>(c);
+    if (label_start && c == 'x' && i + 3 < input.size() && (input[i + 1] | 0x20) == 'n' &&
+        input[i + 2] == '-' && input[i + 3] == '-') {
+      return false;
+    }
+    label_start = c == '.';
+  }
+  return true;
+}
+
 // WHATWG "host parser" for special schemes: an IPv6 literal, an IPv4 address or a domain.
 result<std::string> parse_special_host(std::string_view input, idna_mode mode, host_kind& kind) {
   if (input.empty()) return fail("has no host name");
@@ -310,12 +329,21 @@ result<std::string> parse_special_host(std::string_view input, idna_mode mode, h
     kind = host_kind::ipv6;
     return parse_ipv6(input.substr(1, input.size() - 2));
   }
-  // Most hosts are ASCII with no escape and no punycode label: their domain is the host in
-  // lowercase, and neither decoding nor IDNA has anything to do.
+  // Most hosts are ASCII with no escape, no punycode label and no byte a domain may not
+  // hold: their domain is the host in lowercase, and neither decoding nor IDNA nor the
+  // checks below have anything to do. One pass finds out and lowercases.
+  std::string ascii;
+  if (lowercase_simple_domain(input, ascii)) {
+    if (ends_in_a_number(ascii)) {
+      kind = host_kind::ipv4;
+      return parse_ipv4(ascii);
+    }
+    kind = host_kind::domain;
+    return ascii;
+  }
   const bool plain = std::none_of(input.begin(), input.end(), [](char c) {
     return c == '%' || static_cast<unsigned char>(c) >= 0x80;
   });
-  std::string ascii;
   if (plain && !has_a_label(input)) {
     ascii = to_lower_ascii(input);
   } else {

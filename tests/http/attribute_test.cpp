@@ -18,6 +18,7 @@
 
 #include "domain/base/clock.hpp"
 #include "domain/base/csv.hpp"
+#include "domain/base/json.hpp"
 #include "tests/http/fixture.hpp"
 
 using namespace referrald;
@@ -229,6 +230,57 @@ BOOST_AUTO_TEST_CASE(lines_that_are_not_visits_become_error_records) {
   BOOST_TEST(
       referralctl("--data " + data + " attribute --account nobody --input " + dir.sub("t.ndjson"))
           .exit == 1);
+}
+
+// Most lines are read without a JSON document (domain/base/json_scan.hpp); a line written
+// another way (escapes, an exponent, a byte order mark, a repeated key) goes through the
+// document. Both readings give the same answer.
+BOOST_AUTO_TEST_CASE(a_visit_answers_alike_however_its_line_is_written) {
+  std::string data = one_mapping(*client(), dir);
+  const std::pair<std::string, std::string> twins[] = {
+      {R"({"referrer":"https://partner.example/deal","landing_url":"https://shop.example/","t":4102444800000})",
+       R"({"referrer":"https:\/\/partner.example\/deal","landing_url":"https://shop.example/","t":4.1024448e12})"},
+      {R"({"referrer":"https://shop.example/page","landing_url":"https://shop.example/","session":{"utm_source":"news","utm_medium":null},"t":"2026-11-22T10:00:00Z"})",
+       "\xEF\xBB\xBF"
+       R"({"refer\u0072er":"https://shop.example/page","landing_url":"https://shop.example/","session":{"utm_source":"n\u0065ws","utm_medium":null},"t":"2026-11-22T10:00:00Z"})"},
+      {R"({"referrer":"https://www.google.com/search?q=x","landing_url":"https://shop.example/?utm_source=a","t":0})",
+       R"({"referrer":"https://www.google.com/search?q=x","landing_url":"https://shop.example/?utm_source=a","t":0,"t":"not read"})"},
+      {R"({"referrer":null,"landing_url":" https://shop.example/?gclid=1 ","t":-5})",
+       R"({"referrer":null,"landing_url":" https://shop.example/?gclid=1 ","t":-5.0})"},
+  };
+  std::string in;
+  for (const auto& [a, b] : twins)
+    in += a + "\n" + b + "\n";
+  in += "{\r}\n";  // no members: the error follows the brace, and the line stays JSON
+  write_file(dir.sub("in.ndjson"), in);
+  auto r = referralctl("--data " + data + " attribute --account acme --time-field t --input " +
+                       dir.sub("in.ndjson") + " --output " + dir.sub("out.ndjson"));
+  BOOST_REQUIRE_MESSAGE(r.exit == 0, r.output);
+  auto out = lines_of(dir.sub("out.ndjson"));
+  BOOST_REQUIRE_EQUAL(out.size(), 2 * std::size(twins) + 1);
+  auto resolution = [](const std::string& line) {
+    rapidjson::Document d;
+    d.Parse(line.c_str());
+    BOOST_REQUIRE_MESSAGE(!d.HasParseError() && d.IsObject(), line);
+    BOOST_REQUIRE_MESSAGE(!d.HasMember("error"), line);
+    std::string text;
+    for (const char* name : {"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+                             "reason", "rule", "referrer_host", "ai_platform", "known_referrer",
+                             "click_id", "channel", "channel_rule", "warnings"}) {
+      BOOST_REQUIRE_MESSAGE(d.HasMember(name), name << " in " << line);
+      domain::append_canonical_json(text, d[name]);
+      text += '\n';
+    }
+    return text;
+  };
+  for (std::size_t i = 0; i < std::size(twins); ++i)
+    BOOST_TEST(resolution(out[2 * i]) == resolution(out[2 * i + 1]), out[2 * i + 1]);
+  BOOST_TEST(out[0].find("\"utm_source\":\"partner\"") != std::string::npos, out[0]);
+  BOOST_TEST(out[2].find("\"utm_source\":\"news\"") != std::string::npos, out[2]);
+  rapidjson::Document last;
+  last.Parse(out.back().c_str());
+  BOOST_REQUIRE_MESSAGE(!last.HasParseError(), out.back());
+  BOOST_TEST(last["error"]["line"].GetInt() == 9);
 }
 
 BOOST_AUTO_TEST_CASE(a_huge_line_or_bad_bytes_are_error_records_not_a_stop) {
