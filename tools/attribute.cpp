@@ -184,9 +184,7 @@ class worker_context {
     for (auto m = doc_.MemberBegin(); m != doc_.MemberEnd() && !clash; ++m)
       clash = named(k_json_names, {m->name.GetString(), m->name.GetStringLength()});
     if (!clash) {
-      rec = trim_end(rec);
-      auto open = rec.find('{');
-      out.append(rec.substr(open, rec.size() - 1 - open));  // without the closing brace
+      append_own_members(out, rec);
     } else {
       rapidjson::StringBuffer buf;
       domain::json_writer w(buf);
@@ -230,6 +228,14 @@ class worker_context {
     resolution_json(out, members, *state, *v);
     out += '\n';
     return true;
+  }
+
+  // A JSON object line's own members as written: from its '{' up to its closing brace,
+  // which is left out (the resolution's members follow).
+  static void append_own_members(std::string& out, std::string_view rec) {
+    rec = trim_end(rec);
+    auto open = rec.find('{');
+    out.append(rec.substr(open, rec.size() - 1 - open));
   }
 
   // The common line (json_scan.hpp), without a document: true when it is a visit that
@@ -303,9 +309,7 @@ class worker_context {
       state = &rules_.at(*t);
     }
     if (!domain::read_visit(referrer_in, landing->value, session_in, visit_)) return false;
-    rec = trim_end(rec);
-    auto open = rec.find('{');
-    out.append(rec.substr(open, rec.size() - 1 - open));  // without the closing brace
+    append_own_members(out, rec);
     resolution_json(out, !members_.empty(), *state, visit_);
     out += '\n';
     return true;
