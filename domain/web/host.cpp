@@ -2,6 +2,10 @@
 
 #include <libpsl.h>
 
+#include <array>
+#include <cstring>
+
+#include "domain/base/string_table.hpp"
 #include "domain/base/text.hpp"
 
 namespace referrald::domain {
@@ -58,21 +62,53 @@ bool is_valid_hostname(std::string_view host) {
   return labels >= 2;
 }
 
-bool is_public_suffix(std::string_view host) {
+namespace {
+
+bool psl_says_public_suffix(std::string_view host) {
   // The newest of the list built into libpsl and the system's copy (Debian's
   // publicsuffix package), loaded once.
   static const psl_ctx_t* psl = [] {
     const psl_ctx_t* latest = psl_latest(nullptr);
     return latest != nullptr ? latest : psl_builtin();
   }();
-  if (psl == nullptr || host.empty()) return false;
-  if (host.back() == '.') host.remove_suffix(1);
+  if (psl == nullptr) return false;
   constexpr int flags = PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE;
   if (host.size() > 253) return psl_is_public_suffix2(psl, std::string(host).c_str(), flags) != 0;
   char h[254];  // a name's copy with its terminator, without allocating: the common case
   host.copy(h, host.size());
   h[host.size()] = '\0';
   return psl_is_public_suffix2(psl, h, flags) != 0;
+}
+
+// The last answers for short names, per thread, in slots chosen by the name's hash: a log's
+// hosts repeat, and libpsl's lookup costs more than a hash and a compare. The list is
+// loaded once and never changes, so an answer never goes stale.
+struct suffix_memo {
+  static constexpr std::size_t k_slots = 512;
+  static constexpr std::size_t k_longest = 46;
+  struct slot {
+    std::uint8_t length = 0;  // 0: empty
+    bool answer = false;
+    char name[k_longest];
+  };
+  std::array<slot, k_slots> slots{};
+};
+
+}  // namespace
+
+bool is_public_suffix(std::string_view host) {
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.empty()) return false;
+  if (host.size() > suffix_memo::k_longest) return psl_says_public_suffix(host);
+  thread_local suffix_memo memo;
+  auto& s = memo.slots[string_hash(host) & (suffix_memo::k_slots - 1)];
+  if (s.length == host.size() && std::memcmp(s.name, host.data(), host.size()) == 0) {
+    return s.answer;
+  }
+  s.answer = psl_says_public_suffix(host);
+  s.length = static_cast<std::uint8_t>(host.size());
+  host.copy(s.name, host.size());
+  return s.answer;
 }
 
 bool host_matches_domain(std::string_view host, std::string_view domain) {

@@ -74,6 +74,30 @@ BOOST_AUTO_TEST_CASE(public_suffixes_are_known) {
   BOOST_TEST(!is_public_suffix("localhost"));  // explicit rules only
 }
 
+BOOST_AUTO_TEST_CASE(public_suffix_answers_hold_across_many_names_and_repeats) {
+  // Answers are kept per thread in slots shared by many names: asked again after
+  // thousands of others (which take their slots back and forth), each name still gets
+  // its own answer, a trailing dot included, and a name too long to keep is still asked.
+  const std::pair<std::string, bool> known[] = {
+      {"com", true},          {"co.uk", true},
+      {"github.io", true},    {"blogspot.com", true},
+      {"example.com", false}, {"www.github.io", false},
+      {"co.uk.", true},       {"example.co.uk", false},
+      {"localhost", false},   {std::string(60, 'a') + ".github.io", false},
+  };
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& [name, answer] : known)
+      BOOST_TEST(is_public_suffix(name) == answer, name);
+    for (int i = 0; i < 5000; ++i) {
+      auto n = std::to_string(i * 7919 + round);
+      BOOST_TEST(!is_public_suffix("site" + n + ".com"));
+      BOOST_TEST(is_public_suffix(i % 2 ? "co.uk" : "github.io"));
+    }
+  }
+  BOOST_TEST(!is_public_suffix(""));
+  BOOST_TEST(!is_public_suffix("."));
+}
+
 BOOST_AUTO_TEST_CASE(internationalized_names_become_punycode) {
   BOOST_TEST(norm("b\xC3\xBC"
                   "cher.de") == "xn--bcher-kva.de");
