@@ -194,7 +194,8 @@ void create_key(self_ptr self, key_create_req& req) {
   k.created_at = domain::now_ms();
   k.expires_at = req.request.expires_at;
   k.created_by = req.caller.id;
-  std::string secret = domain::generate_secret();
+  k.allowed_origins = req.request.allowed_origins;
+  std::string secret = domain::generate_secret(k.role);
   k.secret_digest = domain::sha256(secret);
   answer response(key_json(k, secret), std::to_string(k.id));
   audit_entry audit{"key.created", req.caller.id, [k](domain::json_writer& w) {
@@ -224,6 +225,10 @@ void patch_key(self_ptr self, key_patch_req& req) {
     return;
   }
   if (refuse_if_stale(*k, req.if_match, req.reply)) return;
+  if (auto refused = domain::check_patch(*k, req.patch); !refused) {
+    req.reply->deliver(std::move(refused).err());
+    return;
+  }
   if (req.patch.expiry_given && req.id == req.caller.id) {
     req.reply->deliver(domain::make_error(
         domain::errc::forbidden, "a key cannot change its own expiry; use another admin key",
@@ -254,6 +259,10 @@ void patch_key(self_ptr self, key_patch_req& req) {
     changed.expires_at = req.patch.expires_at;
     fields.emplace_back("expires_at");
   }
+  if (req.patch.allowed_origins && *req.patch.allowed_origins != changed.allowed_origins) {
+    changed.allowed_origins = *req.patch.allowed_origins;
+    fields.emplace_back("allowed_origins");
+  }
   std::string response = key_json(changed);
   if (fields.empty()) {
     req.reply->deliver(std::move(response));
@@ -279,7 +288,7 @@ void rotate_key(self_ptr self, key_rotate_req& req) {
   }
   domain::api_key rotated = *k;
   auto now = domain::now_ms();
-  std::string secret = domain::generate_secret();
+  std::string secret = domain::generate_secret(rotated.role);
   rotated.previous_digest = rotated.secret_digest;
   rotated.previous_expires_at = now + req.overlap_ms;
   rotated.secret_digest = domain::sha256(secret);

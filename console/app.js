@@ -1027,9 +1027,10 @@ async function keysView() {
   const out = [h("h1", {}, "API keys")];
   const { data } = await api("GET", "/api-keys", { query: { limit: 1000 } });
   out.push(tableWrap("API keys", h("table", { id: "keys" },
-    h("thead", {}, h("tr", {}, ...["Id", "Name", "Role", "Accounts", "Brands", "Last used", "Expires", "Actions"].map((t) => h("th", { scope: "col" }, t)))),
+    h("thead", {}, h("tr", {}, ...["Id", "Name", "Role", "Accounts", "Brands", "Origins", "Last used", "Expires", "Actions"].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, ...data.keys.map((k) => h("tr", {},
       h("td", {}, String(k.id)), h("td", {}, k.name), h("td", {}, k.role), h("td", {}, k.accounts.join(", ") || "—"), h("td", {}, k.brands.join(", ") || "—"),
+      h("td", {}, (k.allowed_origins || []).join(", ") || "—"),
       h("td", {}, fmtTime(k.last_used_at)), h("td", {}, k.expires_at ? fmtTime(k.expires_at) : "never"),
       h("td", {}, k.id === state.me.id ? "this key" : h("button", { type: "button", class: "link", "aria-label": `Revoke key ${k.name}`, onclick: async () => {
         if (!(await confirmDialog(`Revoke key ${k.name}?`, "Requests with it will be refused at once.", "Revoke"))) return;
@@ -1041,14 +1042,18 @@ async function keysView() {
     const f = e.target.elements;
     const list = (v, num) => v.split(",").map((x) => x.trim()).filter(Boolean).map((x) => (num && x !== "*" ? Number(x) : x));
     try {
-      const { data: k } = await api("POST", "/api-keys", { body: { name: f.name.value, role: f.role.value, accounts: list(f.accounts.value), brands: list(f.brands.value, true) } });
+      const body = { name: f.name.value, role: f.role.value, accounts: list(f.accounts.value), brands: list(f.brands.value, true) };
+      // A publishable key (for web pages) lists its origins; no other key has any.
+      if (f.origins.value.trim()) body.allowed_origins = list(f.origins.value);
+      const { data: k } = await api("POST", "/api-keys", { body });
       secret.replaceChildren(h("p", {}, `Key ${k.id} created. Its secret is shown only now:`), h("p", { class: "secret" }, k.secret));
     } catch (err) { secret.replaceChildren(h("p", { class: "error" }, err.details.map((d) => `${d.field}: ${d.message}`).join("; ") || err.message)); }
   } },
     h("label", {}, "Name", h("input", { name: "name", required: true })),
-    h("label", {}, "Role", h("select", { name: "role" }, ...["viewer", "editor", "admin"].map((r) => h("option", { value: r }, r)))),
+    h("label", {}, "Role", h("select", { name: "role" }, ...["viewer", "editor", "admin", "publishable"].map((r) => h("option", { value: r }, r)))),
     h("label", {}, "Accounts (comma-separated, * for all)", h("input", { name: "accounts" })),
     h("label", {}, "Brands (comma-separated, * for all)", h("input", { name: "brands" })),
+    h("label", {}, "Web origins (publishable keys, comma-separated)", h("input", { name: "origins", placeholder: "https://shop.example" })),
     h("button", { type: "submit" }, "Create key")), secret);
   return out;
 }

@@ -83,6 +83,13 @@ std::optional<response> resolve_one(request_ctx& c) {
   if (!explain) return failure(explain.err());
   auto as_of = time_param(c.query, "as_of");
   if (!as_of) return failure(as_of.err());
+  if (c.key->role == domain::role::publishable && (*explain || *as_of)) {
+    // A page's key answers what a visitor's own visit is, now: nothing of the rules.
+    std::string name = *explain ? "explain" : "as_of";
+    return failure(domain::make_error(domain::errc::forbidden,
+                                      "a publishable key cannot resolve with " + name,
+                                      {{name, "needs a viewer, editor or admin key"}}));
+  }
   rapidjson::Document doc;
   if (auto st = json_body(c, doc); !st) return failure(st.err());
   auto v = domain::parse_visit(doc);

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "domain/base/clock.hpp"
+#include "domain/base/text.hpp"
 #include "http/framing.hpp"
 
 namespace referrald::http {
@@ -51,6 +52,32 @@ std::optional<std::string> decode_base64(std::string_view in) {
   // The bits left over must be zero (a canonical encoding).
   if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;
   return out;
+}
+
+// A publishable key: its one route, from one of its origins (the browser's Origin header).
+std::optional<response> check_publishable(const exchange& ex) {
+  if (!ex.match.entry->publishable) {
+    return failure(domain::make_error(
+        domain::errc::forbidden,
+        "API key " + std::to_string(ex.key->id) +
+            " is a publishable key: it may only call POST /attribution/resolve"));
+  }
+  std::string_view origin = ex.field(boost::beast::http::field::origin);
+  if (origin.empty()) {
+    return failure(domain::make_error(
+        domain::errc::forbidden,
+        "a publishable key is used from the web pages of its allowed origins: the request has "
+        "no Origin header",
+        {{"Origin", "is required with a publishable key"}}));
+  }
+  if (!ex.key->allows_origin(origin)) {
+    return failure(domain::make_error(domain::errc::forbidden,
+                                      "the origin " + domain::excerpt(origin) +
+                                          " is not one of publishable key " +
+                                          std::to_string(ex.key->id) + "'s allowed_origins",
+                                      {{"Origin", "is not one of the key's allowed_origins"}}));
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -136,6 +163,7 @@ std::optional<response> authenticate(exchange& ex, actors::runtime& runtime) {
                   domain::format_rfc3339(ex.key->previous_expires_at.value_or(0)));
   }
   if (ex.keys->use_due(ex.key->id, now)) runtime.tell(actors::key_seen{ex.key->id, now, false});
+  if (ex.key->role == domain::role::publishable) return check_publishable(ex);
   if (!domain::role_allows(ex.key->role, *r.access)) {
     static constexpr const char* need[] = {"", "read", "write", "admin"};
     return failure(domain::make_error(

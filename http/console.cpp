@@ -1,6 +1,7 @@
 // GET /console/...: the browser console's files, from the binary (http/console_assets.hpp).
 // The console is a page of the API's own: it signs in with an API key kept in the tab and
-// calls the documented endpoints only.
+// calls the documented endpoints only. GET /js/referrald.js: the tracker snippet that
+// customers' pages load (docs/tracker.md).
 
 #include <algorithm>
 
@@ -18,12 +19,13 @@ constexpr const char* k_console_policy =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-response asset_response(const console_asset& a) {
+// The console's files are revalidated on every load (the ETag makes that a 304): a new
+// release shows at once.
+response asset_response(const console_asset& a, const char* cache_control = "no-cache") {
   response r;
   r.body.assign(a.bytes);
   r.content_type = std::string(a.media_type);
-  // Revalidated on every load (the ETag makes that a 304): a new release shows at once.
-  r.headers.emplace_back("Cache-Control", "no-cache");
+  r.headers.emplace_back("Cache-Control", cache_control);
   r.headers.emplace_back("X-Content-Type-Options", "nosniff");
   r.headers.emplace_back("Referrer-Policy", "no-referrer");
   if (a.name.ends_with(".html"))
@@ -61,6 +63,15 @@ std::optional<response> console_file(request_ctx& c) {
         domain::errc::not_found, "the console has no file '" + domain::excerpt(c.params[0]) + "'"));
   }
   return asset_response(*a);
+}
+
+std::optional<response> tracker_script(request_ctx&) {
+  // Pages of other sites load it: cached for an hour (then revalidated against its ETag), and
+  // readable across origins (Cross-Origin-Resource-Policy, and CORS for Subresource
+  // Integrity's crossorigin attribute).
+  response r = asset_response(tracker_assets().front(), "public, max-age=3600");
+  r.headers.emplace_back("Cross-Origin-Resource-Policy", "cross-origin");
+  return r;
 }
 
 }  // namespace referrald::http

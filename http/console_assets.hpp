@@ -1,7 +1,8 @@
 #pragma once
 
-// The browser console's files (console/ in the source tree), compiled into the binary by
-// cmake/embed_assets.cmake so that the server needs no files beside it.
+// The browser console's files (console/ in the source tree) and the tracker snippet
+// (tracker/referrald.js), compiled into the binary by cmake/embed_assets.cmake so that the
+// server needs no files beside it.
 
 #include <span>
 #include <string_view>
@@ -15,5 +16,6 @@ struct console_asset {
 };
 
 std::span<const console_asset> console_assets();
+std::span<const console_asset> tracker_assets();  // referrald.js
 
 }  // namespace referrald::http

@@ -22,17 +22,20 @@ bool cors::allowed(std::string_view origin) const {
   return false;
 }
 
-response cors::options(const std::string& allow, std::string_view origin, bool preflight) const {
+response cors::options(const std::string& allow, std::string_view origin, bool preflight,
+                       bool page_origin) const {
   response r;
   r.status = 204;
   r.content_type.clear();
   r.headers.emplace_back("Allow", allow);
   if (!preflight) return r;
-  if (!allowed(origin)) {
+  if (!page_origin && !allowed(origin)) {
     response refused = failure(domain::make_error(
         domain::errc::forbidden,
         "the origin " + domain::excerpt(origin) + " may not call this API from a browser",
-        {{"Origin", "is not one of the server's --cors-origins"}}));
+        {{"Origin",
+          "is not one of the server's --cors-origins, nor of a publishable key's "
+          "allowed_origins for this path"}}));
     refused.headers.emplace_back("Vary", "Origin");
     return refused;
   }
@@ -44,10 +47,11 @@ response cors::options(const std::string& allow, std::string_view origin, bool p
   return r;
 }
 
-void cors::decorate(response& r, std::string_view origin, bool public_route) const {
+void cors::decorate(response& r, std::string_view origin, bool public_route,
+                    bool page_origin) const {
   if (public_route) {
     r.headers.emplace_back("Access-Control-Allow-Origin", "*");
-  } else if (!origins_.empty() && !origin.empty() && allowed(origin)) {
+  } else if (!origin.empty() && (page_origin || (!origins_.empty() && allowed(origin)))) {
     r.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
     r.headers.emplace_back("Access-Control-Expose-Headers", k_exposed_headers);
     r.headers.emplace_back("Vary", "Origin");

@@ -19,13 +19,17 @@ class cors {
   bool allowed(std::string_view origin) const;
 
   // OPTIONS on a known path whose methods are `allow`: a preflight (an Origin and an
-  // Access-Control-Request-Method) is answered for an allowed origin and refused (403) for
-  // any other; a plain OPTIONS is answered with the methods.
-  response options(const std::string& allow, std::string_view origin, bool preflight) const;
+  // Access-Control-Request-Method) is answered for an allowed origin, or one a publishable
+  // key lists on a route such a key may call (`page_origin`), and refused (403) for any
+  // other; a plain OPTIONS is answered with the methods.
+  response options(const std::string& allow, std::string_view origin, bool preflight,
+                   bool page_origin = false) const;
 
   // The headers an answer to a request from `origin` carries: any page may read the API's
-  // description (`public_route`); an allowed origin may read every answer.
-  void decorate(response& r, std::string_view origin, bool public_route) const;
+  // description and the tracker script (`public_route`); an allowed origin may read every
+  // answer, and the origin of a publishable key's request (`page_origin`) its answers.
+  void decorate(response& r, std::string_view origin, bool public_route,
+                bool page_origin = false) const;
 
  private:
   std::vector<std::string> origins_;

@@ -44,6 +44,7 @@ router make_router(const limits& l) {
   r.add("/console", method::get, &console_redirect, {std::nullopt, rule});
   r.add("/console/", method::get, &console_index, {std::nullopt, rule, "", true});
   r.add("/console/{file}", method::get, &console_file, {std::nullopt, rule, "", true});
+  r.add("/js/referrald.js", method::get, &tracker_script, {std::nullopt, rule, "", true});
 
   r.add("/api-keys", method::get, &api_keys_list,
         {admin, rule, "limit starting_after is_active q"});
@@ -63,7 +64,7 @@ router make_router(const limits& l) {
   r.add("/admin/snapshots", method::post, &backups_create, {admin, rule, "", false, true});
 
   r.add("/attribution/resolve", method::post, &resolve_one,
-        {read, rule, "account_id explain as_of"});
+        {read, rule, "account_id explain as_of", false, false, true});
   r.add("/attribution/resolve-batch", method::post, &resolve_batch,
         {read, push, "account_id explain as_of"});
 

@@ -88,6 +88,7 @@ std::optional<response> openapi_json(request_ctx& c);
 std::optional<response> console_redirect(request_ctx& c);
 std::optional<response> console_index(request_ctx& c);
 std::optional<response> console_file(request_ctx& c);
+std::optional<response> tracker_script(request_ctx& c);
 std::optional<response> api_keys_me(request_ctx& c);
 
 std::optional<response> api_keys_list(request_ctx& c);

@@ -69,6 +69,12 @@ const operation k_operations[] = {
    {}, false, 200, R"({"type":"string"})", false, "text/plain; version=0.0.4; charset=utf-8"},
   {method::get, "/openapi.json", "getOpenApi", "Health", "This document",
    {}, false, 200, R"({"type":"object"})", false},
+  {method::get, "/js/referrald.js", "getTrackerScript", "Attribution",
+   "The tracker snippet web pages load (no API key needed)",
+   {}, false, 200, R"({"type":"string"})", false, "text/javascript; charset=utf-8", {}, {},
+   "Loaded by a script tag on a site's pages, with data-key (a publishable key's pk_ secret) "
+   "and data-account: on every page load it resolves the visit with the key and keeps the "
+   "session's attribution across passthrough domains (docs/tracker.md)."},
 
   {method::get, "/api-keys/me", "getOwnApiKey", "API keys",
    "The key making the request (any role): its name, role and grants", {}, false, 200, "$ApiKey"},
@@ -77,7 +83,7 @@ const operation k_operations[] = {
   {method::post, "/api-keys", "createApiKey", "API keys", "Create an API key (its secret is shown only in this answer)",
    "$ApiKeyCreate", false, 201, "$ApiKeyWithSecret"},
   {method::get, "/api-keys/{id}", "getApiKey", "API keys", "Get an API key", {}, false, 200, "$ApiKey"},
-  {method::patch, "/api-keys/{id}", "updateApiKey", "API keys", "Rename a key or change its expiry",
+  {method::patch, "/api-keys/{id}", "updateApiKey", "API keys", "Rename a key, change its expiry or a publishable key's origins",
    "$ApiKeyPatch", false, 200, "$ApiKey", true, "application/json", "409"},
   {method::del, "/api-keys/{id}", "revokeApiKey", "API keys", "Revoke an API key", {}, false, 204, {}, false,
    "application/json", "409"},
@@ -158,7 +164,10 @@ const operation k_operations[] = {
    {}, false, 201, "$Backup", true, "application/json", "409"},
 
   {method::post, "/attribution/resolve", "resolveVisit", "Attribution", "Resolve one visit's attribution",
-   "$Visit", false, 200, "$Resolution", true, "application/json", {}, "account_id"},
+   "$Visit", false, 200, "$Resolution", true, "application/json", {}, "account_id",
+   "The one call a publishable key (role publishable, secret pk_...) may make: from a page of "
+   "one of its allowed_origins (its Origin header; 403 otherwise), for its accounts, without "
+   "explain or as_of (403), rate-limited per client address (--publishable-rate-limit-rps)."},
   {method::post, "/attribution/resolve-batch", "resolveVisits", "Attribution",
    "Resolve up to 10,000 visits; each invalid visit gets its own error", "$VisitBatch", false, 200,
    "$ResolutionBatch", true, "application/json,application/x-ndjson", {}, "account_id",
@@ -195,7 +204,9 @@ const operation k_operations[] = {
 const std::pair<std::string_view, std::string_view> k_tags[] = {
     {"Health", "Liveness, readiness, metrics and this document: no API key needed"},
 
-    {"API keys", "Keys, their roles (viewer, editor, admin) and grants; admin only"},
+    {"API keys",
+     "Keys, their roles (viewer, editor, admin; publishable for web pages) and grants; admin "
+     "only"},
     {"Passthrough referrers",
      "Domains (booking engines, payment pages) that must not take a visit's attribution"},
     {"Referrer mappings", "Referrer host patterns mapped to utm values, by priority"},
@@ -224,7 +235,8 @@ const std::pair<std::string_view, std::string_view> k_schemas[] = {
     "reasons":{"type":"array","items":{"type":"string"}}}})"},
   {"ApiKeyPatch", R"({"type":"object","additionalProperties":false,"minProperties":1,"properties":{
     "name":{"type":"string","minLength":1,"maxLength":100},
-    "expires_at":{"type":["string","null"],"format":"date-time"}}})"},
+    "expires_at":{"type":["string","null"],"format":"date-time"},
+    "allowed_origins":{"type":"array","minItems":1,"maxItems":100,"items":{"type":"string"},"description":"a publishable key's web origins; no other key has any"}}})"},
   {"ApiKeyRotate", R"({"type":"object","additionalProperties":false,"properties":{
     "overlap_seconds":{"type":"integer","minimum":0,"maximum":2592000,"default":86400}}})"},
   {"StarterPack", R"({"type":"object","required":["version","entries"],"additionalProperties":false,"properties":{
@@ -719,6 +731,8 @@ value response_object(builder& b, const operation& op, const route& rt, const ro
     if (f.account && f.writes) b.add(headers, "Referrald-Seq", header_ref(b, "Referrald-Seq"));
     if (op.response == "$ApiKeyWithSecret")
       b.add(headers, "Cache-Control", header_ref(b, "Cache-Control"));
+    if (op.pattern == "/js/referrald.js")
+      b.add(headers, "Cache-Control", header_ref(b, "Cache-Control-Public"));
     if (op.response_type.find("text/csv") != std::string_view::npos)
       b.add(headers, "Content-Disposition", header_ref(b, "Content-Disposition"));
     if (!op.response.empty()) {
@@ -748,6 +762,8 @@ value response_object(builder& b, const operation& op, const route& rt, const ro
   } else if (status == 304) {
     b.add(r, "description", b.str("Not modified: If-None-Match named the current ETag"));
     b.add(headers, "ETag", header_ref(b, "ETag"));
+    if (op.pattern == "/js/referrald.js")
+      b.add(headers, "Cache-Control", header_ref(b, "Cache-Control-Public"));
   } else if (status == 503 && op.pattern == "/readyz") {
     b.add(r, "description", b.str("Not ready"));
     b.add(headers, "Retry-After", header_ref(b, "Retry-After"));
@@ -959,6 +975,8 @@ void add_shared_components(builder& b, value& components) {
          "browser would otherwise ask for a password)");
   header("Cache-Control", R"({"const":"no-store"})",
          "The answer holds a secret: no cache may keep it");
+  header("Cache-Control-Public", R"({"const":"public, max-age=3600"})",
+         "Any cache may keep the script for an hour, then revalidate it against its ETag");
   header("Content-Disposition", R"({"type":"string"})",
          "attachment; filename=\"<kind>.csv\" (or .json): the export as a file");
   header("Allow", R"({"type":"string"})",

@@ -5,10 +5,15 @@
 
 namespace referrald::http {
 
-std::optional<response> take_token(exchange& ex, rate_limiter& limiter, double rps,
+std::optional<response> take_token(exchange& ex, rate_limiter& limiter, rate_limiter& pages,
                                    bool unauthenticated, std::string_view remote) {
-  if (!limiter.enabled() || !ex.match.entry->access) return std::nullopt;
-  if (ex.key != nullptr && ex.key_use != nullptr) {
+  if (!ex.match.entry->access) return std::nullopt;
+  bool page = ex.key != nullptr && ex.key->role == domain::role::publishable;
+  const rate_limiter& used = page ? pages : limiter;
+  if (!used.enabled()) return std::nullopt;
+  if (page) {
+    ex.rate = pages.take_address(std::to_string(ex.key->id) + " " + std::string(remote));
+  } else if (ex.key != nullptr && ex.key_use != nullptr) {
     ex.rate = limiter.take(ex.key_use->bucket);
   } else if (unauthenticated) {
     ex.rate = limiter.take_address(std::string(remote));
@@ -18,8 +23,10 @@ std::optional<response> take_token(exchange& ex, rate_limiter& limiter, double r
   if (ex.rate->allowed) return std::nullopt;
   response r = failure(domain::make_error(
       domain::errc::rate_limited,
-      std::string(ex.key != nullptr ? "this API key" : "this address") +
-          " has used its request budget (" + std::to_string(static_cast<std::uint64_t>(rps)) +
+      std::string(page                ? "this address has used its budget of this publishable key"
+                  : ex.key != nullptr ? "this API key has used its request budget"
+                                      : "this address has used its request budget") +
+          " (" + std::to_string(static_cast<std::uint64_t>(used.rps())) +
           " per second, bursts of " + std::to_string(ex.rate->limit) + "); retry in " +
           std::to_string(ex.rate->retry_after) + " s"));
   r.headers.emplace_back("Retry-After", std::to_string(ex.rate->retry_after));

@@ -15,8 +15,9 @@
 namespace referrald::http {
 
 // Takes the token; sets ex.rate. A 429 when refused. `unauthenticated`: the key was
-// refused (401), so the address pays.
-std::optional<response> take_token(exchange& ex, rate_limiter& limiter, double rps,
+// refused (401), so the address pays. A publishable key's request takes from `pages`, from
+// the bucket of the key and the client address.
+std::optional<response> take_token(exchange& ex, rate_limiter& limiter, rate_limiter& pages,
                                    bool unauthenticated, std::string_view remote);
 
 // RateLimit-Limit, -Remaining and -Reset when a token was taken.

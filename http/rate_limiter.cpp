@@ -22,6 +22,7 @@ std::uint64_t ceil_seconds(std::int64_t ns) {
 
 rate_limiter::rate_limiter(double rps, double burst) {
   if (rps <= 0) return;
+  rps_ = rps;
   interval_ns_ = std::max<std::int64_t>(1, std::llround(1e9 / rps));
   burst_ = static_cast<std::uint64_t>(std::max(1.0, burst));
   tolerance_ns_ = interval_ns_ * static_cast<std::int64_t>(burst_);

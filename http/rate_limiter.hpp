@@ -27,6 +27,7 @@ class rate_limiter {
   rate_limiter(double rps, double burst);
 
   bool enabled() const { return interval_ns_ > 0; }
+  double rps() const { return rps_; }
 
   struct verdict {
     bool allowed = true;
@@ -44,6 +45,7 @@ class rate_limiter {
   verdict take_address(const std::string& address);
 
  private:
+  double rps_ = 0;
   std::int64_t interval_ns_ = 0;   // between two tokens
   std::int64_t tolerance_ns_ = 0;  // burst × interval
   std::uint64_t burst_ = 0;

@@ -35,6 +35,8 @@ struct route {
   bool etag = false;
   // A creating POST: an Idempotency-Key makes its retries answer the first answer again.
   bool idempotent = false;
+  // A publishable key may call it (from its allowed origins); no other route takes one.
+  bool publishable = false;
   // Set by add(): a write of one account (account_id) or of one brand ({brand_id}).
   owner_scope owner = owner_scope::none;
 };
@@ -42,13 +44,19 @@ struct route {
 // How a route is declared beyond its pattern, method and handler.
 struct route_spec {
   route_spec(std::optional<domain::access> a, std::size_t limit, std::string_view q = {},
-             bool tagged = false, bool retried = false)
-      : access(a), body_limit(limit), query(q), etag(tagged), idempotent(retried) {}
+             bool tagged = false, bool retried = false, bool for_pages = false)
+      : access(a),
+        body_limit(limit),
+        query(q),
+        etag(tagged),
+        idempotent(retried),
+        publishable(for_pages) {}
   std::optional<domain::access> access;  // nullopt: no authentication
   std::size_t body_limit = 0;
   std::string_view query;  // the query parameters it reads, separated by spaces
   bool etag = false;
   bool idempotent = false;
+  bool publishable = false;
 };
 
 class router {

@@ -90,6 +90,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         runtime(rt),
         routes(make_router(options.body_limits)),
         limiter(options.rate_limit_rps, options.rate_limit_burst),
+        pages_limiter(options.publishable_rate_limit_rps, options.publishable_rate_limit_burst),
         browsers(options.cors_origins),
         metrics(routes),
         compute(options.compute_threads),
@@ -118,6 +119,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   actors::runtime& runtime;
   router routes;
   rate_limiter limiter;
+  rate_limiter pages_limiter;  // publishable keys', per key and client address
   cors browsers;
   std::unique_ptr<idempotency> retries;
   access_log requests_log;
@@ -354,7 +356,11 @@ class session : public std::enable_shared_from_this<session> {
         std::string_view origin = rq_->field(bhttp::field::origin);
         bool preflight =
             !origin.empty() && req.find(bhttp::field::access_control_request_method) != req.end();
-        return refuse(srv_->browsers.options(rq_->match.allow, origin, preflight));
+        // A page's preflight carries no key: answered for the origins publishable keys list.
+        bool page_origin = preflight && rq_->match.same_path != nullptr &&
+                           rq_->match.same_path->publishable && !origin.empty() &&
+                           srv_->runtime.keys()->lists_origin(origin);
+        return refuse(srv_->browsers.options(rq_->match.allow, origin, preflight, page_origin));
       }
       return refuse(route_error(rq_->match, to_method(req.method()), rq_->path));
     }
@@ -362,8 +368,8 @@ class session : public std::enable_shared_from_this<session> {
     // A forwarded write was counted against the caller's budget by the node it came to.
     if (!forwarded_in_) {
       bool unauthenticated = denied.has_value() && denied->status == 401;
-      if (auto limited = take_token(*rq_, srv_->limiter, srv_->options.rate_limit_rps,
-                                    unauthenticated, remote_)) {
+      if (auto limited =
+              take_token(*rq_, srv_->limiter, srv_->pages_limiter, unauthenticated, remote_)) {
         return refuse(std::move(*limited));
       }
     }
@@ -723,9 +729,14 @@ class session : public std::enable_shared_from_this<session> {
       tag_answer(resp, verb, rq_->field(bhttp::field::if_none_match));
     }
     add_rate_headers(resp, *rq_);
-    // The API's description is public: any page (an OpenAPI viewer) may read it.
-    bool public_route = rq_->routed() && rq_->match.entry->pattern == "/openapi.json";
-    srv_->browsers.decorate(resp, rq_->field(bhttp::field::origin), public_route);
+    // The API's description and the tracker script are public: any page may read them.
+    bool public_route = rq_->routed() && (rq_->match.entry->pattern == "/openapi.json" ||
+                                          rq_->match.entry->pattern == "/js/referrald.js");
+    std::string_view origin = rq_->field(bhttp::field::origin);
+    // A publishable key's answer, to a page of its origins (a refused origin reads nothing).
+    bool page_origin = rq_->key != nullptr && rq_->key->role == domain::role::publishable &&
+                       rq_->key->allows_origin(origin);
+    srv_->browsers.decorate(resp, origin, public_route, page_origin);
   }
 
   void finish(response resp) {

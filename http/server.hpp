@@ -47,6 +47,10 @@ struct server_options {
   // (http/rate_limiter.hpp); rps 0: no limit.
   double rate_limit_rps = 0;
   double rate_limit_burst = 0;
+  // A publishable key's buckets: one per key and client address (its secret is public, so
+  // a page's visitors each have their own); rps 0: no limit.
+  double publishable_rate_limit_rps = 0;
+  double publishable_rate_limit_burst = 0;
   // Origins whose browser pages may call the API (CORS); empty: none.
   std::vector<std::string> cors_origins;
   // Where Idempotency-Key records are kept (http/idempotency.hpp); null: the header is

@@ -888,6 +888,11 @@ int cmd_keys(const std::string& dir, const args& a) {
     if (role == a.options.end() || !domain::role_from_string(role->second)) {
       return usage_error("keys create needs --role viewer|editor|admin");
     }
+    if (*domain::role_from_string(role->second) == domain::role::publishable) {
+      return usage_error(
+          "keys create makes viewer, editor and admin keys; create a publishable key with "
+          "POST /api-keys (it needs its allowed origins)");
+    }
     req.name = std::string(trimmed);
     req.role = *domain::role_from_string(role->second);
     if (auto acc = a.options.find("accounts");

@@ -105,6 +105,11 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
                          failed authentications take from the client address's bucket
                          (default 2000000; 0: no limit)
   --rate-limit-burst N   the most tokens a bucket holds (default 4000000)
+  --publishable-rate-limit-rps N
+                         requests per second a publishable key's bucket refills with, per
+                         client address (default 5; 0: no limit)
+  --publishable-rate-limit-burst N
+                         the most requests such a bucket holds (default 50)
   --cors-origins LIST    browser origins that may call the API (CORS), comma-separated,
                          e.g. https://console.example.com,http://localhost:3000; * for any
                          (default none)
@@ -146,6 +151,8 @@ struct config {
   std::string admin_key_file;  // empty: the first admin key's secret goes to stderr
   double rate_limit_rps = 2000000;
   double rate_limit_burst = 4000000;
+  double publishable_rate_limit_rps = 5;
+  double publishable_rate_limit_burst = 50;
   std::vector<std::string> cors_origins;
   std::vector<std::string> cluster;  // nats:// URLs; empty: embedded mode
   std::string node_name;
@@ -300,6 +307,12 @@ void set_option(config& c, std::string_view name, std::string_view value) {
   } else if (name == "rate-limit-burst") {
     c.rate_limit_burst =
         static_cast<double>(parse_count("--rate-limit-burst", value, 1, 1000000000));
+  } else if (name == "publishable-rate-limit-rps") {
+    c.publishable_rate_limit_rps =
+        static_cast<double>(parse_count("--publishable-rate-limit-rps", value, 0, 1000000000));
+  } else if (name == "publishable-rate-limit-burst") {
+    c.publishable_rate_limit_burst =
+        static_cast<double>(parse_count("--publishable-rate-limit-burst", value, 1, 1000000000));
   } else if (name == "cors-origins") {
     c.cors_origins = split_commas(value);
     for (std::string_view origin : c.cors_origins) {
@@ -410,6 +423,8 @@ config parse(int argc, char** argv) {
                            "admin-key-file",
                            "rate-limit-rps",
                            "rate-limit-burst",
+                           "publishable-rate-limit-rps",
+                           "publishable-rate-limit-burst",
                            "cors-origins",
                            "cluster",
                            "node-name",
@@ -478,7 +493,8 @@ domain::status bootstrap_once(store::db& db, const key_creator& create,
                               const std::string& secret_file, bool last_attempt) {
   auto keys = store::key_store(db).load_all();
   if (!keys) throw std::runtime_error(keys.err().message);
-  domain::api_key_request admin{"bootstrap admin", domain::role::admin, {true, {}, true, {}}, {}};
+  domain::api_key_request admin{
+      "bootstrap admin", domain::role::admin, {true, {}, true, {}}, {}, {}};
   const char* env = std::getenv("REFERRALD_BOOTSTRAP_KEY");
   if (env != nullptr && *env != '\0') {
     std::string secret = env;
@@ -685,6 +701,8 @@ int main(int argc, char** argv) {
     sopts.access_log = cfg.access_log;
     sopts.rate_limit_rps = cfg.rate_limit_rps;
     sopts.rate_limit_burst = cfg.rate_limit_burst;
+    sopts.publishable_rate_limit_rps = cfg.publishable_rate_limit_rps;
+    sopts.publishable_rate_limit_burst = cfg.publishable_rate_limit_burst;
     sopts.cors_origins = cfg.cors_origins;
     sopts.idempotency_store = db.get();
     sopts.idempotency_cluster = runtime.cluster();

@@ -11,6 +11,8 @@
 
 #include "domain/base/ids.hpp"
 #include "domain/base/schema_ops.hpp"
+#include "domain/base/text.hpp"
+#include "domain/web/url.hpp"
 
 namespace referrald::domain {
 
@@ -310,9 +312,69 @@ bool decode_expiry(codec::reader& in, api_key& k) {
 bool same_expiry(const api_key& a, const api_key& b) { return a.expires_at == b.expires_at; }
 void copy_expiry(const api_key& from, api_key& to) { to.expires_at = from.expires_at; }
 
+// allowed_origins: a publishable key's web origins.  := count:varint origin:lpstr*
+bool read_origins(const rapidjson::Value* v, api_key& k, field_reader* in) {
+  if (v == nullptr) return false;
+  if (!v->IsArray()) {
+    report(in, "allowed_origins",
+           "must be an array of web origins such as \"https://shop.example\"");
+    return false;
+  }
+  if (v->Size() > k_max_allowed_origins) {
+    report(in, "allowed_origins",
+           "must list at most " + std::to_string(k_max_allowed_origins) + " origins");
+    return false;
+  }
+  k.allowed_origins.clear();
+  bool ok = true;
+  for (rapidjson::SizeType i = 0; i < v->Size(); ++i) {
+    const auto& item = (*v)[i];
+    std::string field = "allowed_origins[" + std::to_string(i) + "]";
+    if (!item.IsString()) {
+      report(in, field, "must be a string: a web origin such as \"https://shop.example\"");
+      ok = false;
+      continue;
+    }
+    auto origin = normalize_origin(str(item));
+    if (!origin) {
+      report(in, field, origin.err().message);
+      ok = false;
+      continue;
+    }
+    k.allowed_origins.push_back(std::move(*origin));
+  }
+  std::sort(k.allowed_origins.begin(), k.allowed_origins.end());
+  k.allowed_origins.erase(std::unique(k.allowed_origins.begin(), k.allowed_origins.end()),
+                          k.allowed_origins.end());
+  return ok;
+}
+void write_origins(json_writer& w, const api_key& k) {
+  w.StartArray();
+  for (const auto& o : k.allowed_origins)
+    write_string(w, o);
+  w.EndArray();
+}
+void encode_origins(const api_key& k, std::string& out) {
+  codec::put_varint(out, k.allowed_origins.size());
+  for (const auto& o : k.allowed_origins)
+    codec::put_lpstr(out, o);
+}
+bool decode_origins(codec::reader& in, api_key& k) {
+  std::uint64_t n = 0;
+  if (!in.varint(n) || n > in.remaining()) return false;
+  k.allowed_origins.resize(n);
+  for (auto& o : k.allowed_origins)
+    if (!in.lpstr(o)) return false;
+  return true;
+}
+bool same_origins(const api_key& a, const api_key& b) {
+  return a.allowed_origins == b.allowed_origins;
+}
+void copy_origins(const api_key& from, api_key& to) { to.allowed_origins = from.allowed_origins; }
+
 }  // namespace key_field
 
-constexpr std::string_view k_role_names[] = {"viewer", "editor", "admin"};
+constexpr std::string_view k_role_names[] = {"viewer", "editor", "admin", "publishable"};
 
 }  // namespace
 
@@ -360,6 +422,14 @@ std::span<const schema::field<api_key>> api_key_fields() {
       &same_expiry,
       &copy_expiry,
       R"({"type":["string","null"],"format":"date-time","description":"when the key stops working (RFC 3339, in the future when set); null: never"})"};
+  static const schema::custom_access<K> origins{
+      &read_origins,
+      &write_origins,
+      &encode_origins,
+      &decode_origins,
+      &same_origins,
+      &copy_origins,
+      R"({"type":"array","maxItems":100,"items":{"type":"string"},"description":"a publishable key's web origins (scheme, host and port only): its only callers, by their Origin header; [] for every other role"})"};
   static const schema::custom_access<K> previous{
       &read_previous, &write_previous, &encode_previous,      &decode_previous,
       &same_previous, &copy_previous,  R"({"type":"string"})"};
@@ -379,11 +449,13 @@ std::span<const schema::field<api_key>> api_key_fields() {
       {"previous_secret_sha256", 12, type::custom, previous, server | hidden | since_v2},
       {"previous_secret_expires_at", 13, type::nullable_timestamp, &K::previous_expires_at,
        server | omit_null | since_v2},
+      {"allowed_origins", 14, type::custom, origins, since_v2},
   };
   return fields;
 }
 
 bool role_allows(role r, access a) {
+  if (r == role::publishable) return false;
   return static_cast<std::uint8_t>(r) >= static_cast<std::uint8_t>(a);
 }
 
@@ -431,23 +503,87 @@ result<api_key_request> parse_api_key_create(const rapidjson::Value& body) {
   if (given.test(3) && given.test(4) && k.grants.empty()) {
     in.fail("accounts", "a key must hold at least one account or brand");
   }
+  if (given.test(2) && k.role == role::publishable) {
+    // Its secret is public: it names what it may resolve, and the pages that may use it.
+    if (given.test(3) && k.grants.all_accounts) {
+      in.fail("accounts",
+              "a publishable key's secret is public: name its accounts (\"*\" is not allowed)");
+    } else if (given.test(3) && k.grants.accounts.empty()) {
+      in.fail("accounts", "a publishable key must hold at least one account");
+    }
+    if (given.test(4) && (k.grants.all_brands || !k.grants.brands.empty())) {
+      in.fail("brands", "a publishable key resolves visits only: it holds no brands (give [])");
+    }
+    if (!given.test(13) && in.value("allowed_origins") == nullptr) {
+      in.fail("allowed_origins",
+              "is required for a publishable key (the web origins that may use it, such as "
+              "[\"https://shop.example\"])");
+    } else if (given.test(13) && k.allowed_origins.empty()) {
+      in.fail("allowed_origins", "a publishable key must list at least one origin");
+    }
+  } else if (given.test(2) && given.test(13) && !k.allowed_origins.empty()) {
+    in.fail("allowed_origins", "only a publishable key has allowed origins; leave it out");
+  }
   if (auto st = in.finish(); !st) return std::move(st).err();
-  return api_key_request{std::move(k.name), k.role, std::move(k.grants), k.expires_at};
+  return api_key_request{std::move(k.name), k.role, std::move(k.grants), k.expires_at,
+                         std::move(k.allowed_origins)};
 }
 
 result<api_key_patch> parse_api_key_patch(const rapidjson::Value& body) {
-  field_reader in(body, {"name", "expires_at"});
+  field_reader in(body, {"name", "expires_at", "allowed_origins"});
   api_key k;
   auto given = schema::read_body(in, api_key_fields(), k, false);
+  if (given.test(13) && k.allowed_origins.empty()) {
+    in.fail("allowed_origins", "a publishable key must list at least one origin");
+  }
   if (auto st = in.finish(); !st) return std::move(st).err();
   api_key_patch p;
   if (given.test(1)) p.name = std::move(k.name);
   p.expiry_given = given.test(8);
   p.expires_at = k.expires_at;
-  if (!p.name && !p.expiry_given) {
-    return field_invalid("body", "give name and/or expires_at (the fields a key's PATCH changes)");
+  if (given.test(13)) p.allowed_origins = std::move(k.allowed_origins);
+  if (!p.name && !p.expiry_given && !p.allowed_origins) {
+    return field_invalid(
+        "body", "give name, expires_at and/or allowed_origins (the fields a key's PATCH changes)");
   }
   return p;
+}
+
+status check_patch(const api_key& k, const api_key_patch& p) {
+  if (p.allowed_origins && k.role != role::publishable) {
+    return field_invalid("allowed_origins", "only a publishable key has allowed origins; API key " +
+                                                std::to_string(k.id) + " is " +
+                                                std::string(to_string(k.role)));
+  }
+  return {};
+}
+
+bool api_key::allows_origin(std::string_view origin) const {
+  return std::binary_search(allowed_origins.begin(), allowed_origins.end(), origin);
+}
+
+result<std::string> normalize_origin(std::string_view raw) {
+  auto refuse = [&](std::string why) -> result<std::string> {
+    return make_error(errc::validation_failed,
+                      "'" + excerpt(raw) + "' is not a web origin (" + why +
+                          "), such as \"https://shop.example\" or \"http://localhost:8080\"");
+  };
+  std::string_view v = trim(raw);
+  auto scheme_end = v.find("://");
+  if (scheme_end == std::string_view::npos) return refuse("it has no scheme");
+  auto url = parse_url(v, idna_mode::strict);
+  if (!url) return refuse(url.err().message);
+  if (url->scheme != "http" && url->scheme != "https") return refuse("http or https only");
+  std::string_view authority = v.substr(scheme_end + 3);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  if (authority.find('@') != std::string_view::npos) return refuse("it has credentials");
+  if (url->kind == host_kind::none || url->host.empty()) return refuse("it has no host");
+  if (!(url->path.empty() || url->path == "/") || url->query || url->fragment) {
+    return refuse("only scheme, host and port: no path, query or fragment");
+  }
+  std::string out = url->scheme + "://" + url->host;
+  if (url->port) out += ":" + std::to_string(*url->port);
+  return out;
 }
 
 void write_json(json_writer& w, const api_key& k, std::string_view secret) {
@@ -477,7 +613,7 @@ result<api_key> decode_stored_key(std::string_view stored, bool tagged) {
   return k;
 }
 
-std::string generate_secret() {
+std::string generate_secret(domain::role for_role) {
   unsigned char bytes[32];
   std::size_t got = 0;
   while (got < sizeof bytes) {
@@ -490,7 +626,7 @@ std::string generate_secret() {
   }
   static constexpr char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out = "rk_";
+  std::string out = for_role == role::publishable ? "pk_" : "rk_";
   std::uint32_t acc = 0;
   int bits = 0;
   for (unsigned char b : bytes) {
@@ -529,7 +665,16 @@ key_table::key_table(const std::vector<api_key>& keys, const key_table* replaced
     by_digest_.emplace(k.secret_digest, found{&k, false, u.get()});
     if (k.previous_digest) by_digest_.emplace(*k.previous_digest, found{&k, true, u.get()});
     used_.emplace(k.id, std::move(u));
+    if (k.role == role::publishable) {
+      page_origins_.insert(page_origins_.end(), k.allowed_origins.begin(), k.allowed_origins.end());
+    }
   }
+  std::sort(page_origins_.begin(), page_origins_.end());
+  page_origins_.erase(std::unique(page_origins_.begin(), page_origins_.end()), page_origins_.end());
+}
+
+bool key_table::lists_origin(std::string_view origin) const {
+  return std::binary_search(page_origins_.begin(), page_origins_.end(), origin);
 }
 
 key_table::found key_table::find_by_secret(std::string_view secret) const {

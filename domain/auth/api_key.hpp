@@ -23,8 +23,11 @@
 
 namespace referrald::domain {
 
-// Stored as one byte; the values never change. Higher roles include the lower ones.
-enum class role : std::uint8_t { viewer = 1, editor = 2, admin = 3 };
+// Stored as one byte; the values never change. Of viewer, editor and admin, higher roles
+// include the lower ones. A publishable key (its secret is meant for web pages) holds no
+// access level: it may only resolve single visits of its accounts from its allowed origins
+// (docs/api-guide.md, "Publishable keys").
+enum class role : std::uint8_t { viewer = 1, editor = 2, admin = 3, publishable = 4 };
 
 std::string_view to_string(role r);
 std::optional<role> role_from_string(std::string_view s);
@@ -32,7 +35,17 @@ std::optional<role> role_from_string(std::string_view s);
 // What a route needs: read (viewer+), write (editor+), admin (keys, snapshots, audit log).
 enum class access : std::uint8_t { read = 1, write = 2, admin = 3 };
 
+// Whether role `r` gives access `a` (never for a publishable key).
 bool role_allows(role r, access a);
+
+// The most origins a publishable key lists.
+inline constexpr std::size_t k_max_allowed_origins = 100;
+
+// A web origin as browsers send it in `Origin` ("https://shop.example",
+// "http://127.0.0.1:8081"): http or https, a host, a port only when not the scheme's default;
+// no credentials, path, query or fragment (a lone trailing '/' is dropped). The host is
+// lowercased and, for an international name, punycode.
+result<std::string> normalize_origin(std::string_view raw);
 
 // The tenants a key may touch; `all_*` is the `["*"]` wildcard. The lists are kept
 // sorted and without duplicates (normalize()), so that lookups are binary searches.
@@ -68,9 +81,13 @@ struct api_key {
   // After a rotation: the secret before it, which keeps working until `previous_expires_at`.
   std::optional<sha256_digest> previous_digest;
   std::optional<unix_ms> previous_expires_at;
+  // A publishable key's web origins (normalize_origin), sorted; empty for every other role.
+  std::vector<std::string> allowed_origins;
 
   bool active() const { return !revoked_at.has_value(); }
   bool expired(unix_ms now) const { return expires_at && *expires_at <= now; }
+  // Whether a publishable key may be used from `origin` (as the request's Origin gives it).
+  bool allows_origin(std::string_view origin) const;
   // An active admin key holding every account and every brand: the key that can make
   // any other key.
   bool is_full_admin() const {
@@ -84,24 +101,32 @@ struct api_key {
 // back). conflict, with a message saying why, when refused.
 status check_revocation(const std::vector<api_key>& keys, std::int64_t id);
 
-// A validated POST /api-keys body: {name, role, accounts, brands, expires_at}.
+// A validated POST /api-keys body: {name, role, accounts, brands, expires_at,
+// allowed_origins}. A publishable key names its accounts (not "*"), no brands, and at least
+// one allowed origin; no other role has allowed origins.
 struct api_key_request {
   std::string name;
   domain::role role = role::viewer;
   domain::grants grants;
   std::optional<unix_ms> expires_at;
+  std::vector<std::string> allowed_origins;
 };
 
 result<api_key_request> parse_api_key_create(const rapidjson::Value& body);
 
-// A validated PATCH /api-keys/{id} body: name and/or expires_at (null: never expires).
+// A validated PATCH /api-keys/{id} body: name, expires_at (null: never expires) and/or
+// allowed_origins (a publishable key's only; check_patch says so for other keys).
 struct api_key_patch {
   std::optional<std::string> name;
   bool expiry_given = false;
   std::optional<unix_ms> expires_at;
+  std::optional<std::vector<std::string>> allowed_origins;
 };
 
 result<api_key_patch> parse_api_key_patch(const rapidjson::Value& body);
+
+// Whether `p` may be applied to `k`: allowed_origins only on a publishable key.
+status check_patch(const api_key& k, const api_key_patch& p);
 
 // The public view: {"id","name","role","accounts","brands","created_at"} plus
 // "revoked_at" for a revoked key; the secret's digest is never shown. A non-empty `secret` is added
@@ -116,8 +141,9 @@ std::span<const schema::field<api_key>> api_key_fields();
 std::string encode_stored_key(const api_key& k);
 result<api_key> decode_stored_key(std::string_view stored, bool tagged);
 
-// A new random secret: "rk_" followed by 43 base64url characters (256 bits).
-std::string generate_secret();
+// A new random secret: "rk_" followed by 43 base64url characters (256 bits); "pk_" instead
+// for a publishable key.
+std::string generate_secret(domain::role for_role = role::viewer);
 
 // An immutable index of the active (not revoked) keys by secret digest — expired ones
 // included, so that their refusal can say so; shared between threads.
@@ -144,6 +170,9 @@ class key_table {
   found find_by_secret(std::string_view secret) const;
   found find_by_digest(const sha256_digest& digest) const;
   std::size_t size() const { return by_digest_.size(); }
+  // Whether some active publishable key lists `origin` (a browser's preflight carries no key:
+  // it is answered for the origins of every such key).
+  bool lists_origin(std::string_view origin) const;
 
   // True, at most once a minute per key and table, when key `id` used at `now` should
   // have its last_used_at recorded (it was last recorded a minute or more before).
@@ -158,6 +187,7 @@ class key_table {
   std::unordered_map<sha256_digest, found, digest_hash> by_digest_;
   std::vector<api_key> keys_;
   std::unordered_map<std::int64_t, std::shared_ptr<usage>> used_;
+  std::vector<std::string> page_origins_;  // sorted, distinct
 };
 
 }  // namespace referrald::domain

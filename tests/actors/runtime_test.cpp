@@ -280,8 +280,8 @@ BOOST_AUTO_TEST_CASE(keys_are_created_listed_and_revoked_with_the_table_followin
   root.role = domain::role::admin;
   root.grants = {true, {}, true, {}};
   auto created = json(ask([&](reply_to r) {
-    rt.tell(
-        key_create_req{{"ci", domain::role::editor, {false, {"acme"}, false, {}}, {}}, root, r});
+    rt.tell(key_create_req{
+        {"ci", domain::role::editor, {false, {"acme"}, false, {}}, {}, {}}, root, r});
   }));
   std::string secret = created["secret"].GetString();
   std::int64_t id = created["id"].GetInt64();
@@ -293,7 +293,7 @@ BOOST_AUTO_TEST_CASE(keys_are_created_listed_and_revoked_with_the_table_followin
   auto hidden = ask([&](reply_to r) { rt.tell(key_get_req{id, scoped, r}); });
   BOOST_TEST((!hidden.ok() && hidden.err().code == domain::errc::not_found));
   auto escalate = ask([&](reply_to r) {
-    rt.tell(key_create_req{{"x", domain::role::admin, {true, {}, false, {}}, {}}, scoped, r});
+    rt.tell(key_create_req{{"x", domain::role::admin, {true, {}, false, {}}, {}, {}}, scoped, r});
   });
   BOOST_TEST((!escalate.ok() && escalate.err().code == domain::errc::forbidden));
 
@@ -317,7 +317,7 @@ BOOST_AUTO_TEST_CASE(a_revoked_key_fails_by_the_time_the_revocation_is_answered)
   root.grants = {true, {}, true, {}};
   for (int i = 0; i < 50; ++i) {
     auto created = json(ask([&](reply_to r) {
-      rt.tell(key_create_req{{"k", domain::role::viewer, {true, {}, true, {}}, {}}, root, r});
+      rt.tell(key_create_req{{"k", domain::role::viewer, {true, {}, true, {}}, {}, {}}, root, r});
     }));
     std::string secret = created["secret"].GetString();
     // The table already holds a key when its creation is answered ...

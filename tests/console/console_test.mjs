@@ -556,6 +556,27 @@ steps.push(["the starter pack: previewed before it can be applied", async (ctx) 
   h.assertNoConsoleErrors(info);
 }]);
 
+steps.push(["a publishable key for web pages: made on the keys page, its origins listed", async (ctx) => {
+  const info = need(ctx, "tab");
+  const page = info.page;
+  await page.evaluate(() => { location.hash = "#/keys"; });
+  await page.waitForSelector("#keys");
+  await setValue(page, 'input[name="name"]', "shop pages");
+  await page.select('select[name="role"]', "publishable");
+  await setValue(page, 'input[name="accounts"]', ACCOUNT);
+  await setValue(page, 'input[name="brands"]', "");
+  await setValue(page, 'input[name="origins"]', "https://Shop.example/, http://localhost:8081");
+  await page.evaluate(() => [...document.querySelectorAll("button[type=submit]")].find((b) => b.textContent === "Create key").click());
+  await waitText(page, "#new-key", "pk_");
+  await page.evaluate(() => { location.hash = "#/rules/passthrough"; });
+  await page.waitForSelector("#rules-table");
+  await page.evaluate(() => { location.hash = "#/keys"; });
+  await waitText(page, "#keys", "https://shop.example");
+  const row = await page.$$eval("#keys tbody tr", (trs) => trs.map((tr) => tr.innerText).find((t) => t.includes("shop pages")));
+  if (!row || !row.includes("publishable") || !row.includes("http://localhost:8081")) throw new Error(`the key's row: ${row}`);
+  await checkPage(info, "keys-publishable");
+}]);
+
 steps.push(["a viewer reads and is offered no change", async (ctx) => {
   const { base, adminKey } = need(ctx, "server");
   const made = await h.api(base, adminKey, "POST", "/api-keys", { name: "reader", role: "viewer", accounts: [ACCOUNT], brands: [42] });

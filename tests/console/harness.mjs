@@ -254,11 +254,19 @@ export const chromiumArgs = [
   "--disable-features=NetworkTimeServiceQuerying",
 ];
 
-// launch(): headless Chromium with a fresh temporary profile (removed by closeBrowser or
-// browser.close()); default viewport 1280x800.
-export async function launch() {
+// launch({hosts}): headless Chromium with a fresh temporary profile (removed by closeBrowser or
+// browser.close()); default viewport 1280x800. `hosts`: names (such as "shop.example") that
+// resolve to 127.0.0.1 as well, so that a test's pages have origins of their own; every other
+// name still resolves to nothing.
+export async function launch({ hosts = [] } = {}) {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "referrald-console-chromium-"));
-  const args = [...chromiumArgs, `--user-data-dir=${userDataDir}`];
+  const mapped = hosts.map((name) => `MAP ${name} 127.0.0.1, `).join("");
+  const args = [
+    ...chromiumArgs.map((a) => (a.startsWith("--host-resolver-rules=")
+      ? a.replace("--host-resolver-rules=", `--host-resolver-rules=${mapped}`)
+      : a)),
+    `--user-data-dir=${userDataDir}`,
+  ];
   if (process.env.CONSOLE_NETLOG) args.push(`--log-net-log=${process.env.CONSOLE_NETLOG}`);
   let browser;
   try {

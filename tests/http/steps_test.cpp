@@ -222,19 +222,26 @@ BOOST_AUTO_TEST_CASE(an_entity_tag_is_the_objects_and_answers_304_to_a_get_only)
   BOOST_TEST(header_of(refused, "ETag").empty());
 }
 
+std::string header_of_rate(const exchange& ex) {
+  response answer;
+  add_rate_headers(answer, ex);
+  return header_of(answer, "RateLimit-Limit");
+}
+
 BOOST_AUTO_TEST_CASE(rate_limits_take_from_the_key_or_from_the_address) {
   route r;
   r.access = domain::access::read;
   exchange ex;
   exchange_of(ex, "GET /x HTTP/1.1\r\nHost: h", &r);
   rate_limiter limiter(1, 2);
+  rate_limiter pages(1, 1);
   domain::api_key key;
   domain::key_table::usage use;
   ex.key = &key;
   ex.key_use = &use;
-  BOOST_TEST(!take_token(ex, limiter, 1, false, "10.0.0.1"));
-  BOOST_TEST(!take_token(ex, limiter, 1, false, "10.0.0.1"));
-  auto limited = take_token(ex, limiter, 1, false, "10.0.0.1");
+  BOOST_TEST(!take_token(ex, limiter, pages, false, "10.0.0.1"));
+  BOOST_TEST(!take_token(ex, limiter, pages, false, "10.0.0.1"));
+  auto limited = take_token(ex, limiter, pages, false, "10.0.0.1");
   BOOST_REQUIRE(limited.has_value());
   BOOST_TEST(limited->status == 429u);
   BOOST_TEST(header_of(*limited, "Retry-After") == "1");
@@ -247,17 +254,36 @@ BOOST_AUTO_TEST_CASE(rate_limits_take_from_the_key_or_from_the_address) {
   // A refused key: its address pays, with a bucket of its own.
   exchange stranger;
   exchange_of(stranger, "GET /x HTTP/1.1\r\nHost: h", &r);
-  BOOST_TEST(!take_token(stranger, limiter, 1, true, "10.0.0.2"));
-  BOOST_TEST(!take_token(stranger, limiter, 1, true, "10.0.0.2"));
-  auto refused = take_token(stranger, limiter, 1, true, "10.0.0.2");
+  BOOST_TEST(!take_token(stranger, limiter, pages, true, "10.0.0.2"));
+  BOOST_TEST(!take_token(stranger, limiter, pages, true, "10.0.0.2"));
+  auto refused = take_token(stranger, limiter, pages, true, "10.0.0.2");
   BOOST_REQUIRE(refused.has_value());
   BOOST_TEST(refused->error->message.find("this address") != std::string::npos);
   // A route without authentication takes nothing.
   route open;
   exchange health;
   exchange_of(health, "GET /healthz HTTP/1.1\r\nHost: h", &open);
-  BOOST_TEST(!take_token(health, limiter, 1, true, "10.0.0.2"));
+  BOOST_TEST(!take_token(health, limiter, pages, true, "10.0.0.2"));
   BOOST_TEST(!health.rate.has_value());
+
+  // A publishable key: a bucket per client address, of the publishable limit.
+  domain::api_key page_key;
+  page_key.id = 7;
+  page_key.role = domain::role::publishable;
+  exchange visitor;
+  exchange_of(visitor, "POST /x HTTP/1.1\r\nHost: h", &r);
+  visitor.key = &page_key;
+  visitor.key_use = &use;  // the key's own bucket, empty by now: not the one taken
+  BOOST_TEST(!take_token(visitor, limiter, pages, false, "10.0.0.3"));
+  BOOST_TEST(header_of_rate(visitor) == "1");
+  auto busy = take_token(visitor, limiter, pages, false, "10.0.0.3");
+  BOOST_REQUIRE(busy.has_value());
+  BOOST_TEST(busy->status == 429u);
+  BOOST_TEST(busy->error->message.find("publishable key") != std::string::npos);
+  exchange neighbour;
+  exchange_of(neighbour, "POST /x HTTP/1.1\r\nHost: h", &r);
+  neighbour.key = &page_key;
+  BOOST_TEST(!take_token(neighbour, limiter, pages, false, "10.0.0.4"));
 }
 
 BOOST_AUTO_TEST_CASE(an_idempotency_key_is_claimed_by_request_and_fingerprinted_by_content) {

@@ -16,7 +16,7 @@ BOOST_AUTO_TEST_CASE(offline_created_keys_get_increasing_ids_and_persist) {
   {
     auto d = db::open({dir.path(), false});
     BOOST_REQUIRE(d.ok());
-    domain::api_key_request req{"root", domain::role::admin, {true, {}, true, {}}, {}};
+    domain::api_key_request req{"root", domain::role::admin, {true, {}, true, {}}, {}, {}};
     auto k1 = create_key_offline(**d, req, s1);
     BOOST_REQUIRE(k1.ok());
     BOOST_TEST(k1->id == 1);
@@ -42,7 +42,7 @@ BOOST_AUTO_TEST_CASE(revoked_keys_stay_stored_but_stop_authenticating) {
   auto d = db::open({dir.path(), false});
   BOOST_REQUIRE(d.ok());
   std::string secret = domain::generate_secret();
-  auto k = create_key_offline(**d, {"x", domain::role::editor, {}, {}}, secret);
+  auto k = create_key_offline(**d, {"x", domain::role::editor, {}, {}, {}}, secret);
   BOOST_REQUIRE(k.ok());
   k->revoked_at = domain::now_ms();
   write_batch b;

@@ -24,6 +24,71 @@ BOOST_AUTO_TEST_CASE(roles_include_the_lower_ones) {
   BOOST_TEST(role_allows(role::editor, access::write));
   BOOST_TEST(!role_allows(role::editor, access::admin));
   BOOST_TEST(role_allows(role::admin, access::admin));
+  // A publishable key is stored as 4, above admin, but holds no access level at all.
+  for (auto a : {access::read, access::write, access::admin})
+    BOOST_TEST(!role_allows(role::publishable, a));
+  BOOST_TEST(to_string(role::publishable) == "publishable");
+  BOOST_TEST((role_from_string("publishable") == role::publishable));
+}
+
+BOOST_AUTO_TEST_CASE(origins_are_read_as_browsers_send_them) {
+  struct read_case {
+    std::string_view raw, origin;
+  };
+  for (auto [raw, origin] : {read_case{"https://shop.example", "https://shop.example"},
+                             read_case{" HTTPS://Shop.Example/ ", "https://shop.example"},
+                             read_case{"https://shop.example:443", "https://shop.example"},
+                             read_case{"http://shop.example:80/", "http://shop.example"},
+                             read_case{"http://localhost:8081", "http://localhost:8081"},
+                             read_case{"http://127.0.0.1:3000", "http://127.0.0.1:3000"},
+                             read_case{"https://b\xC3\xBC"
+                                       "cher.de",
+                                       "https://xn--bcher-kva.de"}}) {
+    auto got = normalize_origin(raw);
+    BOOST_REQUIRE_MESSAGE(got.ok(), raw);
+    BOOST_TEST(*got == origin);
+  }
+  for (std::string_view bad :
+       {"shop.example", "ftp://shop.example", "https://shop.example/app", "https://shop.example?x",
+        "https://shop.example#x", "https://user:pw@shop.example", "https://", "*", "",
+        "https://shop.example:99999", "android-app://com.example"}) {
+    BOOST_TEST(!normalize_origin(bad).ok(), bad);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_publishable_key_is_validated) {
+  auto ok = create(R"({"name": "site", "role": "publishable", "accounts": ["acme"],
+                       "brands": [], "allowed_origins": ["https://b.example", "https://A.example",
+                       "https://a.example/"]})");
+  BOOST_REQUIRE(ok.ok());
+  BOOST_TEST(ok->allowed_origins ==
+             (std::vector<std::string>{"https://a.example", "https://b.example"}));
+  auto secret = generate_secret(role::publishable);
+  BOOST_TEST(secret.rfind("pk_", 0) == 0u);
+  BOOST_TEST(secret.size() == 3u + 43u);
+  api_key k;
+  k.role = role::publishable;
+  k.allowed_origins = ok->allowed_origins;
+  BOOST_TEST(k.allows_origin("https://a.example"));
+  BOOST_TEST(!k.allows_origin("https://a.example/"));
+  BOOST_TEST(!k.allows_origin("https://c.example"));
+
+  for (
+      std::string_view body : {
+          R"({"name": "p", "role": "publishable", "accounts": ["acme"], "brands": []})",
+          R"({"name": "p", "role": "publishable", "accounts": ["*"], "brands": [], "allowed_origins": ["https://a.example"]})",
+          R"({"name": "p", "role": "publishable", "accounts": [], "brands": [], "allowed_origins": ["https://a.example"]})",
+          R"({"name": "p", "role": "publishable", "accounts": ["acme"], "brands": ["*"], "allowed_origins": ["https://a.example"]})",
+          R"({"name": "p", "role": "publishable", "accounts": ["acme"], "brands": [], "allowed_origins": "https://a.example"})",
+          R"({"name": "v", "role": "viewer", "accounts": ["acme"], "brands": [], "allowed_origins": ["https://a.example"]})",
+      }) {
+    BOOST_TEST(!create(body).ok(), body);
+  }
+  // Another role may say it has none.
+  BOOST_TEST(
+      create(
+          R"({"name": "v", "role": "viewer", "accounts": ["acme"], "brands": [], "allowed_origins": []})")
+          .ok());
 }
 
 BOOST_AUTO_TEST_CASE(create_body_is_validated) {
@@ -96,6 +161,7 @@ BOOST_AUTO_TEST_CASE(stored_form_round_trips_and_hides_nothing_it_needs) {
   k.created_by = 1;
   k.previous_digest = sha256("rk_before");
   k.previous_expires_at = 1736071500000;
+  k.allowed_origins = {"http://localhost:8081", "https://shop.example"};
   auto lifecycle = decode_stored_key(encode_stored_key(k), true);
   BOOST_REQUIRE(lifecycle.ok());
   BOOST_TEST((*lifecycle == k));
@@ -121,10 +187,12 @@ BOOST_AUTO_TEST_CASE(a_key_stored_before_the_lifecycle_fields_reads_back) {
   k.created_at = 1736071200000;
   k.secret_digest = sha256("rk_old");
   std::string stored = encode_stored_key(k);
-  // The lifecycle fields at their defaults are the last 8 bytes: tags 9, 10, 12 and 13 with
-  // "absent" (created_by, null, is left out). Without them it is what 0.2 wrote.
-  std::string old = stored.substr(0, stored.size() - 8);
-  BOOST_REQUIRE(static_cast<unsigned char>(stored[stored.size() - 8]) == 9u);
+  // The lifecycle fields at their defaults are the last 10 bytes: tags 9, 10, 12 and 13 with
+  // "absent" (created_by, null, is left out), then tag 14 with no allowed origins. Without
+  // them it is what 0.2 wrote.
+  std::string old = stored.substr(0, stored.size() - 10);
+  BOOST_REQUIRE(static_cast<unsigned char>(stored[stored.size() - 10]) == 9u);
+  BOOST_REQUIRE(static_cast<unsigned char>(stored[stored.size() - 2]) == 14u);
   auto read = decode_stored_key(old, true);
   BOOST_REQUIRE(read.ok());
   BOOST_TEST((*read == k));
@@ -132,6 +200,11 @@ BOOST_AUTO_TEST_CASE(a_key_stored_before_the_lifecycle_fields_reads_back) {
   BOOST_TEST(!read->last_used_at.has_value());
   BOOST_TEST(!read->created_by.has_value());
   BOOST_TEST(!read->previous_digest.has_value());
+  BOOST_TEST(read->allowed_origins.empty());
+  // And one stored before allowed_origins (tags 1-13): no origins.
+  auto before_origins = decode_stored_key(stored.substr(0, stored.size() - 2), true);
+  BOOST_REQUIRE(before_origins.ok());
+  BOOST_TEST((*before_origins == k));
 }
 
 // Exactly what release 0.2 stored (format 1) is read back.
