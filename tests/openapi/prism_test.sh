@@ -40,6 +40,9 @@ start_server "$server"
 # passed on as the server gave it, so that every example runs, and each violation is only
 # logged. --cors=false: no CORS headers of Prism's own, and OPTIONS goes to the server.
 cp "$src/docs/openapi.json" "$work/openapi.json"
+# The log exists before Prism starts: the background job opens it in its own process, which
+# may not have run yet when the loop below first reads it.
+: >"$work/prism.log"
 FORCE_COLOR=0 "$tools/.bin/prism" proxy --host 127.0.0.1 --port 0 --errors=false --cors=false \
   "$work/openapi.json" "http://127.0.0.1:$port" >"$work/prism.log" 2>&1 &
 prism_pid=$!
