@@ -16,6 +16,8 @@
 #include <memory>
 
 #include "domain/attribution/resolver.hpp"
+#include "domain/attribution/visit_scan.hpp"
+#include "domain/base/json_scan.hpp"
 #include "http/compute_pool.hpp"
 #include "http/error_table.hpp"
 #include "http/handlers.hpp"
@@ -137,6 +139,13 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
   std::vector<std::size_t> lines;  // NDJSON: each visit's line number
 
   std::vector<domain::result<domain::visit>> visits;
+  // The common batch, read without a document (domain/base/json_scan.hpp): each visit's
+  // text (an element of the JSON form's array, a line of the NDJSON form) is read when it is
+  // resolved, the simple way or, for anything else, through the document as before.
+  bool scanned = false;
+  std::vector<std::string_view> texts;  // into body
+  std::vector<domain::json_member> members, session_members;
+  domain::visit visit;
   std::shared_ptr<const domain::account_state> state;
   std::string out;
   std::size_t next = 0;
@@ -164,9 +173,9 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
         return true;
       }
       parsed = true;
-      charge(visits.size());
+      charge(count());
       if (!ndjson) {
-        out.reserve(64 + visits.size() * (explain ? 4096 : 384));
+        out.reserve(64 + count() * (explain ? 4096 : 384));
         out += success_open;
         out += "{\"results\":[";
       }
@@ -190,7 +199,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
       started = true;
     }
     auto until = std::chrono::steady_clock::now() + slice;
-    while (next < visits.size()) {
+    while (next < count()) {
       append(next++);
       if ((next & 15) == 0 && std::chrono::steady_clock::now() >= until) {
         if (ndjson) more(std::exchange(out, {}), request_ctx::stream_end::more);
@@ -207,8 +216,11 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
     return true;
   }
 
+  std::size_t count() const { return scanned ? texts.size() : visits.size(); }
+
   domain::status parse() {
     if (ndjson) return parse_lines();
+    if (!explain && scan_visits()) return {};
     rapidjson::Document doc;
     if (auto st = domain::parse_json_insitu(body, doc); !st) return st;
     domain::field_reader in(doc, {"visits"});
@@ -235,6 +247,20 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
     return {};
   }
 
+  // The JSON form read the simple way: true when the body is an object of one member,
+  // "visits", an array of at most 10,000 elements (then parse_json_insitu would accept the
+  // body, and the elements are its array's); false for the document to read it.
+  bool scan_visits() {
+    if (!domain::scan_object(body, members) || members.size() != 1) return false;
+    const auto& list = members.front();
+    if (list.key_escaped || list.key != "visits" || list.kind != domain::json_kind::array) {
+      return false;
+    }
+    if (!domain::scan_array(list.value, texts) || texts.size() > k_batch_max) return false;
+    scanned = true;
+    return true;
+  }
+
   // One visit per line; blank lines are skipped. A line that is not a visit becomes an error
   // line (it does not refuse the batch); more than 10,000 visits refuse it.
   domain::status parse_lines() {
@@ -250,7 +276,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
           domain::errc::validation_failed, "the batch holds more than 10000 visits",
           {{"body", "must hold at most 10000 visits (lines), not " + std::to_string(count)}});
     }
-    visits.reserve(count);
+    texts.reserve(count);
     lines.reserve(count);
     for (std::size_t line = 1; !rest.empty(); ++line) {
       auto nl = rest.find('\n');
@@ -258,22 +284,35 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
       rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
       if (text.find_first_not_of(" \t\r") == std::string_view::npos) continue;
       if (text.ends_with('\r')) text.remove_suffix(1);
-      rapidjson::Document doc;
-      if (auto st = domain::parse_json(text, doc); !st) {
-        visits.emplace_back(st.err());
-      } else {
-        visits.push_back(domain::parse_visit(doc));
-      }
+      texts.push_back(text);
       lines.push_back(line);
     }
-    body.clear();
-    body.shrink_to_fit();
+    scanned = true;
     return {};
   }
 
   void append(std::size_t i) {
     if (i > 0 && !ndjson) out += ',';
-    const auto& v = visits[i];
+    if (!scanned) return append_result(visits[i], i);
+    std::string_view text = texts[i];
+    domain::visit_members found;
+    if (!explain && domain::scan_object(text, members) &&
+        domain::find_visit_members(members, false, found) &&
+        domain::read_visit_members(found, session_members, visit)) {
+      domain::append_json(out, domain::resolve(*state, visit));
+      if (ndjson) out += '\n';
+      return;
+    }
+    // Anything else through the document, as the whole body's would be read: a JSON
+    // element is named visits[i] in errors; an NDJSON line is named by its own fields, and
+    // one that is not JSON gets the parser's error.
+    rapidjson::Document doc;
+    auto st = domain::parse_json(text, doc);
+    if (!st) return append_result(domain::result<domain::visit>(st.err()), i);
+    append_result(ndjson ? domain::parse_visit(doc) : domain::parse_visit(doc, i), i);
+  }
+
+  void append_result(const domain::result<domain::visit>& v, std::size_t i) {
     if (v && !explain) {
       domain::append_json(out, domain::resolve(*state, *v));
     } else {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "domain/attribution/resolver.hpp"
+#include "domain/attribution/visit_scan.hpp"
 #include "domain/base/clock.hpp"
 #include "domain/base/csv.hpp"
 #include "domain/base/json.hpp"
@@ -243,55 +244,21 @@ class worker_context {
   // document to say what the line is.
   bool json_record_read_simply(std::string& out, std::string_view rec) {
     if (!domain::scan_object(rec, members_)) return false;
-    const domain::json_member *referrer = nullptr, *landing = nullptr, *session = nullptr,
-                              *time = nullptr;
-    auto once = [](const domain::json_member*& slot, const domain::json_member& m) {
-      if (slot != nullptr) return false;
-      slot = &m;
-      return true;
-    };
+    // A member named as the resolution's (it would be dropped from the record) or the
+    // time field twice is the document's to sort out.
+    const domain::json_member* time = nullptr;
     for (const auto& m : members_) {
       if (m.key_escaped || named(k_json_names, m.key)) return false;
-      if (m.key == "referrer") {
-        if (!once(referrer, m)) return false;
-      } else if (m.key == "landing_url") {
-        if (!once(landing, m)) return false;
-      } else if (m.key == "session") {
-        if (!once(session, m)) return false;
+      if (!o_.time_field.empty() && m.key == o_.time_field) {
+        if (time != nullptr) return false;
+        time = &m;
       }
-      if (!o_.time_field.empty() && m.key == o_.time_field && !once(time, m)) return false;
     }
+    domain::visit_members found;
+    if (!domain::find_visit_members(members_, true, found)) return false;
     auto plain_string = [](const domain::json_member* m) {
       return m->kind == domain::json_kind::string && !m->value_escaped;
     };
-    std::string_view referrer_text;
-    const std::string_view* referrer_in = nullptr;
-    if (referrer != nullptr && referrer->kind != domain::json_kind::null) {
-      if (!plain_string(referrer)) return false;
-      referrer_text = referrer->value;
-      referrer_in = &referrer_text;
-    }
-    if (landing == nullptr || !plain_string(landing)) return false;
-    domain::session_text session_values;
-    const domain::session_text* session_in = nullptr;
-    if (session != nullptr && session->kind != domain::json_kind::null) {
-      if (session->kind != domain::json_kind::object ||
-          !domain::scan_object(session->value, session_members_)) {
-        return false;
-      }
-      for (const auto& m : session_members_) {
-        auto which = static_cast<std::size_t>(
-            std::find(std::begin(k_utm_names), std::end(k_utm_names), m.key) -
-            std::begin(k_utm_names));
-        if (m.key_escaped || which == std::size(k_utm_names) || session_values[which]) {
-          return false;
-        }
-        if (m.kind == domain::json_kind::null) continue;
-        if (!plain_string(&m)) return false;
-        session_values[which] = m.value;
-      }
-      session_in = &session_values;
-    }
     const domain::account_state* state = &rules_.last();
     if (!o_.time_field.empty()) {
       if (time == nullptr) return false;
@@ -308,7 +275,7 @@ class worker_context {
       if (!t) return false;
       state = &rules_.at(*t);
     }
-    if (!domain::read_visit(referrer_in, landing->value, session_in, visit_)) return false;
+    if (!domain::read_visit_members(found, session_members_, visit_)) return false;
     append_own_members(out, rec);
     resolution_json(out, !members_.empty(), *state, visit_);
     out += '\n';

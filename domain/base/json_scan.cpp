@@ -22,6 +22,25 @@ class scanner {
  public:
   explicit scanner(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
 
+  bool top_array(std::vector<std::string_view>& elements) {
+    ws();
+    if (!take('[')) return false;
+    ws();
+    if (take(']')) return finished();
+    for (;;) {
+      const char* start = p_;
+      if (!value(1)) return false;
+      elements.emplace_back(start, static_cast<std::size_t>(p_ - start));
+      ws();
+      if (take(',')) {
+        ws();
+        continue;
+      }
+      if (take(']')) return finished();
+      return false;
+    }
+  }
+
   bool top(std::vector<json_member>& members) {
     ws();
     if (!take('{')) return false;
@@ -230,6 +249,11 @@ class scanner {
 bool scan_object(std::string_view text, std::vector<json_member>& members) {
   members.clear();
   return scanner(text).top(members);
+}
+
+bool scan_array(std::string_view text, std::vector<std::string_view>& elements) {
+  elements.clear();
+  return scanner(text).top_array(elements);
 }
 
 }  // namespace referrald::domain

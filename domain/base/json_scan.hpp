@@ -48,4 +48,8 @@ struct json_member {
 // first). False when it gives up; `members` then holds nothing of use.
 bool scan_object(std::string_view text, std::vector<json_member>& members);
 
+// Reads `text` (one JSON array, whitespace around it allowed) into `elements` (cleared
+// first): each element's whole text, in order. False when it gives up, as scan_object.
+bool scan_array(std::string_view text, std::vector<std::string_view>& elements);
+
 }  // namespace referrald::domain

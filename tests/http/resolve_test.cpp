@@ -163,6 +163,43 @@ BOOST_AUTO_TEST_CASE(a_batch_answers_in_order_with_errors_per_visit) {
   BOOST_TEST(results[4]["reason"].GetString() == std::string("direct"));
 }
 
+// A batch is read the simple way (without a document) unless something in it needs the
+// parser: the answers are the same byte for byte either way, every visit's included.
+BOOST_AUTO_TEST_CASE(a_batch_answers_alike_however_its_body_is_written) {
+  auto c = client();
+  c->post("/passthrough-referrers?account_id=acme",
+          R"({"domain":"pay.example","utm_source":"pay"})");
+  const std::string visits = R"(
+      {"referrer":"https://pay.example/x","landing_url":"https://h.example/",
+       "session":{"utm_source":"news","utm_medium":null}},
+      {"referrer":"https:\/\/pay.example\/x","landing_url":"https://h.example/"},
+      {"landing_url":"https://h.example/?utm_source=a","landing_url":"x.example"},
+      {"landing_url":"https://h.example/","session":{"utm_source":null,"utm_source":"b"}},
+      {"landing_url":"https://h.example/","session":{"utm_id":"1"}},
+      {"referrer":null,"landing_url":"https://h.example/?gclid=1","session":null},
+      {"referrer":7,"landing_url":"https://h.example/","unknown":1},
+      7, null, "x", [],
+      {"referrer":"https://www.google.de/","landing_url":"https://h.example/"},
+      )";
+  // The same last visit, with a number the simple reading leaves to the parser.
+  auto simple = c->post("/attribution/resolve-batch?account_id=acme",
+                        R"({"visits":[)" + visits + R"({"landing_url":"h.example","n":100}]})");
+  auto parsed = c->post("/attribution/resolve-batch?account_id=acme",
+                        R"({"visits":[)" + visits + R"({"landing_url":"h.example","n":1e2}]})");
+  BOOST_REQUIRE(simple.status == 200u);
+  BOOST_REQUIRE(parsed.status == 200u);
+  BOOST_TEST(simple.body == parsed.body);
+  auto d = simple.json();
+  const auto& results = d["data"]["results"];
+  BOOST_REQUIRE(results.Size() == 13u);
+  BOOST_TEST(results[0]["reason"].GetString() == std::string("passthrough_session"));
+  BOOST_TEST(results[1]["reason"].GetString() == std::string("passthrough_fallback"));
+  BOOST_TEST(results[11]["utm_source"].GetString() == std::string("google"));
+  BOOST_TEST(results[12]["error"]["details"][0]["field"].GetString() ==
+             std::string("visits[12].n"));
+  BOOST_TEST(results[7]["error"]["details"][0]["field"].GetString() == std::string("visits[7]"));
+}
+
 BOOST_AUTO_TEST_CASE(batches_are_validated_as_a_whole) {
   auto c = client();
   auto no_visits = c->post("/attribution/resolve-batch?account_id=acme", R"({"items":[]})");

@@ -170,4 +170,56 @@ BOOST_AUTO_TEST_CASE(never_reads_a_line_the_parser_refuses_or_reads_otherwise) {
   BOOST_TEST(scanned < 40000);
 }
 
+// A batch's array: whatever scan_array reads, the parser reads as an array of as many
+// elements, each the parser's reading of the element's text.
+BOOST_AUTO_TEST_CASE(reads_the_elements_of_an_array_as_the_parser_does) {
+  std::vector<std::string_view> elements;
+  BOOST_REQUIRE(scan_array(" [ {\"a\":1} , 7,\"x\" ,[],null ]\n", elements));
+  BOOST_REQUIRE(elements.size() == 5u);
+  BOOST_TEST(elements[0] == "{\"a\":1}");
+  BOOST_TEST(elements[1] == "7");
+  BOOST_TEST(elements[2] == "\"x\"");
+  BOOST_TEST(elements[3] == "[]");
+  BOOST_TEST(elements[4] == "null");
+  BOOST_REQUIRE(scan_array("[]", elements));
+  BOOST_TEST(elements.empty());
+  for (std::string text : {"{}", "[1,]", "[1 2]", "[", "[1]x", "[1e2]", ""})
+    BOOST_TEST(!scan_array(text, elements), text);
+
+  const std::string seed =
+      R"([{"referrer":"https://www.facebook.com/","landing_url":"https://hotel.example/r/0"},)"
+      R"({"referrer":null,"landing_url":"x.example","session":{"utm_source":"n"}},7,"s",[1,{}]])";
+  const std::string alphabet = "{}[]\":,\\ \t0123456789.-eEnul\xC3\xA9";
+  std::mt19937 rng(11);
+  int read = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string text = seed;
+    for (int e = 0, edits = 1 + static_cast<int>(rng() % 2); e < edits; ++e) {
+      std::size_t at = rng() % text.size();
+      char c = alphabet[rng() % alphabet.size()];
+      if (rng() % 2 == 0) {
+        text[at] = c;
+      } else {
+        text.insert(at, 1, c);
+      }
+    }
+    if (!scan_array(text, elements)) continue;
+    ++read;
+    rapidjson::Document doc;
+    BOOST_TEST_REQUIRE(parse_json(text, doc).ok(), "scanned, but the parser refuses: " << text);
+    BOOST_TEST_REQUIRE(doc.IsArray(), text);
+    BOOST_TEST_REQUIRE(doc.Size() == elements.size(), text);
+    for (rapidjson::SizeType i = 0; i < doc.Size(); ++i) {
+      rapidjson::Document one;
+      BOOST_TEST_REQUIRE(parse_json(elements[i], one).ok(), text);
+      std::string a, b;
+      append_canonical_json(a, doc[i]);
+      append_canonical_json(b, one);
+      BOOST_TEST(a == b, text);
+    }
+  }
+  BOOST_TEST(read > 500);
+  BOOST_TEST(read < 20000);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
