@@ -1073,7 +1073,13 @@ async function backupsView() {
 
 // -- routing -------------------------------------------------------------------------------
 
+// Each render reads what its page shows from the API; a render started later (a click on
+// the navigation while the page before it is still loading) owns the page, and an earlier
+// one that answers after it is dropped.
+let renderSeq = 0;
+
 async function render() {
+  const seq = ++renderSeq;
   const [path, query = ""] = location.hash.slice(1).split("?");
   const params = new URLSearchParams(query);
   const target = main();
@@ -1103,6 +1109,7 @@ async function render() {
   } catch (err) {
     view = [h("h1", {}, "Something went wrong"), h("p", { class: "error", role: "alert" }, err.message)];
   }
+  if (seq !== renderSeq) return;
   target.replaceChildren(...view.filter(Boolean));
   const h1 = target.querySelector("h1");
   document.title = `${h1 ? h1.textContent : "referrald"} · referrald console`;

@@ -376,8 +376,23 @@ steps.push(["settings: an own domain saved (only what changed, with If-Match), k
   const { base, adminKey } = need(ctx, "server");
   const info = need(ctx, "tab");
   const page = info.page;
+  // A page still loading when the next one is chosen does not cover it when its answer comes:
+  // the channel rules are answered a second late, the settings are chosen meanwhile.
+  await page.click('#nav a[href="#/test"]');
+  await page.waitForSelector("#visit-form");
+  await page.evaluate(() => {
+    const plain = window.fetch;
+    window.plainFetch = plain;
+    window.fetch = (url, init) => (String(url).includes("/channel-rules?") ? new Promise((r) => setTimeout(r, 1000)).then(() => plain(url, init)) : plain(url, init));
+  });
+  await page.click('#nav a[href="#/rules/channels"]');
   await page.click('#nav a[href="#/settings"]');
   await page.waitForSelector("#settings-own_domains");
+  await new Promise((r) => setTimeout(r, 1500));
+  await page.evaluate(() => { window.fetch = window.plainFetch; });
+  if (!(await page.$("#settings-own_domains"))) {
+    throw new Error(`the channel rules, answered late, covered the settings: ${await page.$eval("h1", (e) => e.textContent)}`);
+  }
   const initial = await page.evaluate(() => ({
     domains: document.querySelector("#settings-own_domains").value,
     matomo: document.querySelector("#settings-matomo").checked,
