@@ -14,6 +14,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <span>
 
 #include "domain/attribution/resolver.hpp"
 #include "domain/attribution/visit_scan.hpp"
@@ -143,8 +144,8 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
   // text (an element of the JSON form's array, a line of the NDJSON form) is read when it is
   // resolved, the simple way or, for anything else, through the document as before.
   bool scanned = false;
-  std::vector<std::string_view> texts;  // into body
-  std::vector<domain::json_member> members, session_members;
+  std::vector<domain::json_element> elements;  // into body; the JSON form's with their members
+  std::vector<domain::json_member> element_members, members, session_members;
   domain::visit visit;
   std::shared_ptr<const domain::account_state> state;
   std::string out;
@@ -216,7 +217,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
     return true;
   }
 
-  std::size_t count() const { return scanned ? texts.size() : visits.size(); }
+  std::size_t count() const { return scanned ? elements.size() : visits.size(); }
 
   domain::status parse() {
     if (ndjson) return parse_lines();
@@ -247,18 +248,12 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
     return {};
   }
 
-  // The JSON form read the simple way: true when the body is an object of one member,
-  // "visits", an array of at most 10,000 elements (then parse_json_insitu would accept the
-  // body, and the elements are its array's); false for the document to read it.
+  // The JSON form read the simple way, in one pass: true when the body is an object of one
+  // member, "visits", an array of at most 10,000 elements (then parse_json_insitu would
+  // accept the body, and the elements are its array's); false for the document to read it.
   bool scan_visits() {
-    if (!domain::scan_object(body, members) || members.size() != 1) return false;
-    const auto& list = members.front();
-    if (list.key_escaped || list.key != "visits" || list.kind != domain::json_kind::array) {
-      return false;
-    }
-    if (!domain::scan_array(list.value, texts) || texts.size() > k_batch_max) return false;
-    scanned = true;
-    return true;
+    scanned = domain::scan_member_array(body, "visits", k_batch_max, elements, element_members);
+    return scanned;
   }
 
   // One visit per line; blank lines are skipped. A line that is not a visit becomes an error
@@ -276,7 +271,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
           domain::errc::validation_failed, "the batch holds more than 10000 visits",
           {{"body", "must hold at most 10000 visits (lines), not " + std::to_string(count)}});
     }
-    texts.reserve(count);
+    elements.reserve(count);
     lines.reserve(count);
     for (std::size_t line = 1; !rest.empty(); ++line) {
       auto nl = rest.find('\n');
@@ -284,7 +279,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
       rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
       if (text.find_first_not_of(" \t\r") == std::string_view::npos) continue;
       if (text.ends_with('\r')) text.remove_suffix(1);
-      texts.push_back(text);
+      elements.push_back({.text = text});
       lines.push_back(line);
     }
     scanned = true;
@@ -294,10 +289,18 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
   void append(std::size_t i) {
     if (i > 0 && !ndjson) out += ',';
     if (!scanned) return append_result(visits[i], i);
-    std::string_view text = texts[i];
+    const auto& e = elements[i];
+    std::string_view text = e.text;
+    std::span<const domain::json_member> read;
+    bool scanned_one = !explain;
+    if (scanned_one && e.object) {
+      read = std::span(element_members).subspan(e.first, e.count);
+    } else if (scanned_one) {
+      scanned_one = domain::scan_object(text, members);
+      read = members;
+    }
     domain::visit_members found;
-    if (!explain && domain::scan_object(text, members) &&
-        domain::find_visit_members(members, false, found) &&
+    if (scanned_one && domain::find_visit_members(read, false, found) &&
         domain::read_visit_members(found, session_members, visit)) {
       domain::append_json(out, domain::resolve(*state, visit));
       if (ndjson) out += '\n';

@@ -229,26 +229,35 @@ void reset(visit& v) {
   v.warnings.clear();
 }
 
+// The URL a visit's value is parsed into: one per thread, its storage reused.
+parsed_url& url_scratch() {
+  thread_local parsed_url url;
+  return url;
+}
+
 std::optional<std::string> read_referrer(std::string_view text, visit& v) {
   std::string_view raw = trim(text);
   if (raw.size() > k_url_max) return "must be at most 8192 bytes long";
   if (raw.empty()) return std::nullopt;
   // Parsed once: the host, and the path and query rank 7 may read.
-  auto url = parse_url(raw, idna_mode::browser);
-  std::string path;
-  std::optional<std::string> query;
-  if (url) {
-    path = std::move(url->path);
-    query = std::move(url->query);
-  }
-  auto host = url ? host_of(std::move(*url)) : result<std::string>(std::move(url).err());
+  parsed_url& url = url_scratch();
+  auto parsed = parse_url(raw, idna_mode::browser, url);
+  auto host = parsed ? host_in(url) : result<std::string_view>(std::move(parsed).err());
   if (!host) {
     v.warnings.push_back("the referrer '" + excerpt(raw) + "' " + host.err().message +
                          "; the visit is treated as having no referrer");
   } else {
-    v.referrer_host = std::move(*host);
-    v.referrer_path = std::move(path);
-    v.referrer_query = std::move(query);
+    v.referrer_host.assign(*host);
+    v.referrer_path.assign(url.path);
+    if (url.query) {
+      if (v.referrer_query) {
+        v.referrer_query->assign(*url.query);
+      } else {
+        v.referrer_query.emplace(*url.query);
+      }
+    } else {
+      v.referrer_query.reset();
+    }
   }
   v.referrer.assign(raw);
   return std::nullopt;
@@ -257,13 +266,14 @@ std::optional<std::string> read_referrer(std::string_view text, visit& v) {
 std::optional<std::string> read_landing(std::string_view text, visit& v) {
   std::string_view raw = trim(text);
   if (raw.size() > k_url_max) return "must be at most 8192 bytes long";
-  if (auto url = parse_url(raw, idna_mode::browser); !url) {
-    v.warnings.push_back("the landing URL '" + excerpt(raw) + "' " + url.err().message +
+  parsed_url& url = url_scratch();
+  if (auto parsed = parse_url(raw, idna_mode::browser, url); !parsed) {
+    v.warnings.push_back("the landing URL '" + excerpt(raw) + "' " + parsed.err().message +
                          "; it is treated as having no host and no parameters");
   } else {
-    if (url->query) v.landing_query = std::move(*url->query);
-    v.landing_path = std::move(url->path);
-    v.landing_host = normalized_host(std::move(*url));
+    if (url.query) v.landing_query.assign(*url.query);
+    v.landing_path.assign(url.path);
+    v.landing_host.assign(normalized_host_in(url));
     if (v.landing_host.empty()) {
       v.warnings.push_back("the landing URL '" + excerpt(raw) +
                            "' has no host name; no referrer is internal to it");

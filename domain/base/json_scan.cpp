@@ -22,30 +22,63 @@ class scanner {
  public:
   explicit scanner(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
 
-  bool top_array(std::vector<std::string_view>& elements) {
+  bool top(std::vector<json_member>& members) {
     ws();
-    if (!take('[')) return false;
-    ws();
-    if (take(']')) return finished();
-    for (;;) {
-      const char* start = p_;
-      if (!value(1)) return false;
-      elements.emplace_back(start, static_cast<std::size_t>(p_ - start));
-      ws();
-      if (take(',')) {
-        ws();
-        continue;
-      }
-      if (take(']')) return finished();
-      return false;
-    }
+    if (p_ == end_ || *p_ != '{') return false;
+    return object_members(members, 0) && finished();
   }
 
-  bool top(std::vector<json_member>& members) {
+  // {"key":[elements]} and nothing else; see scan_member_array. The array is at depth 1,
+  // its elements at 2.
+  bool top_member_array(std::string_view key, std::size_t max_elements,
+                        std::vector<json_element>& elements, std::vector<json_member>& members) {
     ws();
     if (!take('{')) return false;
     ws();
-    if (take('}')) return finished();
+    std::string_view name;
+    bool escaped = false;
+    if (!string(name, escaped) || escaped || name != key) return false;
+    ws();
+    if (!take(':')) return false;
+    ws();
+    if (!take('[')) return false;
+    ws();
+    if (!take(']')) {
+      for (;;) {
+        if (elements.size() == max_elements) return false;
+        const char* start = p_;
+        json_element e;
+        if (p_ != end_ && *p_ == '{') {
+          e.first = static_cast<std::uint32_t>(members.size());
+          if (!object_members(members, 2)) return false;
+          e.count = static_cast<std::uint32_t>(members.size() - e.first);
+          e.object = true;
+        } else if (!value(1)) {
+          return false;
+        }
+        e.text = std::string_view(start, static_cast<std::size_t>(p_ - start));
+        elements.push_back(e);
+        ws();
+        if (take(',')) {
+          ws();
+          continue;
+        }
+        if (take(']')) break;
+        return false;
+      }
+    }
+    ws();
+    return take('}') && finished();
+  }
+
+ private:
+  // At a '{' at `depth`: its members, appended to `members`; containers in it are at
+  // depth + 1.
+  bool object_members(std::vector<json_member>& members, int depth) {
+    if (depth > k_max_depth) return false;
+    ++p_;
+    ws();
+    if (take('}')) return true;
     for (;;) {
       json_member& m = members.emplace_back();
       if (!string(m.key, m.key_escaped)) return false;
@@ -61,11 +94,11 @@ class scanner {
           break;
         case '{':
           m.kind = json_kind::object;
-          if (!container(1)) return false;
+          if (!container(depth + 1)) return false;
           break;
         case '[':
           m.kind = json_kind::array;
-          if (!container(1)) return false;
+          if (!container(depth + 1)) return false;
           break;
         case 'n':
           m.kind = json_kind::null;
@@ -89,12 +122,10 @@ class scanner {
         ws();
         continue;
       }
-      if (take('}')) return finished();
-      return false;
+      return take('}');
     }
   }
 
- private:
   bool finished() {
     ws();
     return p_ == end_;
@@ -251,9 +282,11 @@ bool scan_object(std::string_view text, std::vector<json_member>& members) {
   return scanner(text).top(members);
 }
 
-bool scan_array(std::string_view text, std::vector<std::string_view>& elements) {
+bool scan_member_array(std::string_view text, std::string_view key, std::size_t max_elements,
+                       std::vector<json_element>& elements, std::vector<json_member>& members) {
   elements.clear();
-  return scanner(text).top_array(elements);
+  members.clear();
+  return scanner(text).top_member_array(key, max_elements, elements, members);
 }
 
 }  // namespace referrald::domain

@@ -48,8 +48,21 @@ struct json_member {
 // first). False when it gives up; `members` then holds nothing of use.
 bool scan_object(std::string_view text, std::vector<json_member>& members);
 
-// Reads `text` (one JSON array, whitespace around it allowed) into `elements` (cleared
-// first): each element's whole text, in order. False when it gives up, as scan_object.
-bool scan_array(std::string_view text, std::vector<std::string_view>& elements);
+// One element of an array read by scan_member_array.
+struct json_element {
+  std::string_view text;  // the whole element
+  // When it is an object: its top-level members, members[first, first + count).
+  bool object = false;
+  std::uint32_t first = 0;
+  std::uint32_t count = 0;
+};
+
+// Reads `text`, a JSON object of exactly one member — `key`, written without escapes — whose
+// value is an array of at most `max_elements` elements, in one pass: each element into
+// `elements`, and the top-level members of each element that is an object into `members`
+// (both cleared first), as scan_object of each element's text would. False for
+// any other text and whenever scan_object would give up (more elements included).
+bool scan_member_array(std::string_view text, std::string_view key, std::size_t max_elements,
+                       std::vector<json_element>& elements, std::vector<json_member>& members);
 
 }  // namespace referrald::domain

@@ -19,25 +19,39 @@ result<std::string> normalize_host(std::string_view raw, idna_mode mode, trailin
 }
 
 result<std::string> host_of(parsed_url&& url, trailing_dot dot) {
+  auto host = host_in(url, dot);
+  if (!host) return std::move(host).err();
+  return std::string(*host);
+}
+
+result<std::string_view> host_in(parsed_url& url, trailing_dot dot) {
   if (url.kind == host_kind::none) {
     return make_error(errc::validation_failed, url.scheme.empty() || url.special
                                                    ? "has no host name"
                                                    : "has no host name (URLs with the " +
                                                          url.scheme + ": scheme have none)");
   }
-  std::string host = normalized_host(std::move(url), dot);
+  std::string_view host = normalized_host_in(url, dot);
   if (host.empty()) return make_error(errc::validation_failed, "has no host name");
   return host;
 }
 
 std::string normalized_host(parsed_url&& url, trailing_dot dot) {
-  std::string host = std::move(url.host);
-  if (url.kind == host_kind::opaque) host = to_lower_ascii(host);
+  return std::string(normalized_host_in(url, dot));
+}
+
+std::string_view normalized_host_in(parsed_url& url, trailing_dot dot) {
+  if (url.kind == host_kind::opaque) {
+    for (char& c : url.host) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  std::string_view host = url.host;
   if (url.kind != host_kind::domain && url.kind != host_kind::opaque) return host;
-  if (dot == trailing_dot::drop && !host.empty() && host.back() == '.') host.pop_back();
-  if (host.starts_with("www.") && host.find('.', 4) != std::string::npos &&
-      !is_public_suffix(std::string_view(host).substr(4))) {
-    host.erase(0, 4);
+  if (dot == trailing_dot::drop && !host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.starts_with("www.") && host.find('.', 4) != std::string_view::npos &&
+      !is_public_suffix(host.substr(4))) {
+    host.remove_prefix(4);
   }
   return host;
 }

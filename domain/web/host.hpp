@@ -42,6 +42,11 @@ std::string normalized_host(parsed_url&& url, trailing_dot dot = trailing_dot::d
 // first).
 result<std::string> host_of(parsed_url&& url, trailing_dot dot = trailing_dot::drop);
 
+// The same two as views into url.host (lowercased there first for an opaque host), valid
+// while `url` is unchanged: for a caller that parses into one parsed_url again and again.
+std::string_view normalized_host_in(parsed_url& url, trailing_dot dot = trailing_dot::drop);
+result<std::string_view> host_in(parsed_url& url, trailing_dot dot = trailing_dot::drop);
+
 // DNS host name rules for a stored domain: labels of 1–63 chars of [a-z0-9-] that neither
 // start nor end with '-', at least two labels, at most 253 chars in all. Expects a
 // normalized (lowercase, ASCII) host.

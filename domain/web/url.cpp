@@ -322,6 +322,27 @@ bool lowercase_simple_domain(std::string_view input, std::string& out) {
 }
 
 // WHATWG "host parser" for special schemes: an IPv6 literal, an IPv4 address or a domain.
+result<std::string> parse_special_host(std::string_view input, idna_mode mode, host_kind& kind);
+
+// The same into `out` (its storage reused): the common host (ASCII, nothing to decode)
+// without a string of its own.
+status parse_special_host_into(std::string_view input, idna_mode mode, host_kind& kind,
+                               std::string& out) {
+  // Most hosts are ASCII with no escape, no punycode label and no byte a domain may not
+  // hold: their domain is the host in lowercase, and neither decoding nor IDNA nor the
+  // checks of parse_special_host have anything to do. One pass finds out and lowercases.
+  if (!input.empty() && input.front() != '[' && lowercase_simple_domain(input, out)) {
+    if (!ends_in_a_number(out)) {
+      kind = host_kind::domain;
+      return {};
+    }
+  }
+  auto host = parse_special_host(input, mode, kind);
+  if (!host) return std::move(host).err();
+  out = std::move(*host);
+  return {};
+}
+
 result<std::string> parse_special_host(std::string_view input, idna_mode mode, host_kind& kind) {
   if (input.empty()) return fail("has no host name");
   if (input.front() == '[') {
@@ -329,9 +350,6 @@ result<std::string> parse_special_host(std::string_view input, idna_mode mode, h
     kind = host_kind::ipv6;
     return parse_ipv6(input.substr(1, input.size() - 2));
   }
-  // Most hosts are ASCII with no escape, no punycode label and no byte a domain may not
-  // hold: their domain is the host in lowercase, and neither decoding nor IDNA nor the
-  // checks below have anything to do. One pass finds out and lowercases.
   std::string ascii;
   if (lowercase_simple_domain(input, ascii)) {
     if (ends_in_a_number(ascii)) {
@@ -401,6 +419,28 @@ result<std::string> parse_opaque_host(std::string_view input, host_kind& kind) {
   return std::string(input);
 }
 
+// `optional` set to `value`, its storage reused when it has a value already.
+void assign(std::optional<std::string>& optional, std::string_view value) {
+  if (optional) {
+    optional->assign(value);
+  } else {
+    optional.emplace(value);
+  }
+}
+
+// `rest` (what follows the host, or a whole path-only URL) into u's path, query and fragment.
+void split_path_query_fragment(std::string_view rest, parsed_url& u) {
+  if (auto hash = rest.find('#'); hash != std::string_view::npos) {
+    assign(u.fragment, rest.substr(hash + 1));
+    rest = rest.substr(0, hash);
+  }
+  if (auto q = rest.find('?'); q != std::string_view::npos) {
+    assign(u.query, rest.substr(q + 1));
+    rest = rest.substr(0, q);
+  }
+  u.path.assign(rest);
+}
+
 // Everything after "scheme:" of a URL with an authority (`s` starts at the authority).
 status parse_authority_and_rest(std::string_view s, bool special, idna_mode mode, parsed_url& u) {
   auto is_end = [special](char c) {
@@ -439,40 +479,31 @@ status parse_authority_and_rest(std::string_view s, bool special, idna_mode mode
   }
   if (u.scheme == "file") {
     if (!host.empty() && host != "localhost") {
-      auto h = parse_special_host(host, mode, u.kind);
-      if (!h) return std::move(h).err();
-      u.host = std::move(*h);
+      if (auto st = parse_special_host_into(host, mode, u.kind, u.host); !st) return st;
     }
   } else if (special) {
-    auto h = parse_special_host(host, mode, u.kind);
-    if (!h) return std::move(h).err();
-    u.host = std::move(*h);
+    if (auto st = parse_special_host_into(host, mode, u.kind, u.host); !st) return st;
   } else {
     auto h = parse_opaque_host(host, u.kind);
     if (!h) return std::move(h).err();
     u.host = std::move(*h);
   }
-  // Path, query, fragment.
-  if (auto hash = rest.find('#'); hash != std::string_view::npos) {
-    u.fragment = std::string(rest.substr(hash + 1));
-    rest = rest.substr(0, hash);
-  }
-  if (auto q = rest.find('?'); q != std::string_view::npos) {
-    u.query = std::string(rest.substr(q + 1));
-    rest = rest.substr(0, q);
-  }
-  u.path = std::string(rest);
-  if (special) {
-    for (char& c : u.path) {
-      if (c == '\\') c = '/';
-    }
-  }
+  split_path_query_fragment(rest, u);
+  if (special) std::replace(u.path.begin(), u.path.end(), '\\', '/');
   return {};
 }
 
 }  // namespace
 
-result<parsed_url> parse_url(std::string_view input, idna_mode mode) {
+status parse_url(std::string_view input, idna_mode mode, parsed_url& u) {
+  u.scheme.clear();
+  u.special = false;
+  u.kind = host_kind::none;
+  u.host.clear();
+  u.port.reset();
+  u.path.clear();
+  u.query.reset();
+  u.fragment.reset();
   // Copied only when there is something to remove.
   const bool clean =
       input.empty() || (static_cast<unsigned char>(input.front()) > 0x20 &&
@@ -481,7 +512,6 @@ result<parsed_url> parse_url(std::string_view input, idna_mode mode) {
   std::string cleaned;
   if (!clean) cleaned = clean_input(input);
   std::string_view s = clean ? input : std::string_view(cleaned);
-  parsed_url u;
   std::size_t colon = std::string_view::npos;
   if (!s.empty() && is_alpha(s[0])) {
     std::size_t i = 1;
@@ -491,7 +521,11 @@ result<parsed_url> parse_url(std::string_view input, idna_mode mode) {
   }
   bool bare = colon == std::string_view::npos;
   if (!bare) {
-    std::string scheme = to_lower_ascii(s.substr(0, colon));
+    std::string& scheme = u.scheme;
+    scheme.assign(s.substr(0, colon));
+    for (char& c : scheme) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
     std::string_view after = s.substr(colon + 1);
     bool special = special_port(scheme) >= 0;
     if (!special && !after.starts_with("//")) {
@@ -505,22 +539,11 @@ result<parsed_url> parse_url(std::string_view input, idna_mode mode) {
         bare = true;
       } else {
         // An opaque path ("about:blank", "javascript:..."): no host.
-        u.scheme = std::move(scheme);
-        std::string_view rest = after;
-        if (auto hash = rest.find('#'); hash != std::string_view::npos) {
-          u.fragment = std::string(rest.substr(hash + 1));
-          rest = rest.substr(0, hash);
-        }
-        if (auto q = rest.find('?'); q != std::string_view::npos) {
-          u.query = std::string(rest.substr(q + 1));
-          rest = rest.substr(0, q);
-        }
-        u.path = std::string(rest);
-        return u;
+        split_path_query_fragment(after, u);
+        return {};
       }
     }
     if (!bare) {
-      u.scheme = std::move(scheme);
       u.special = special;
       if (u.scheme == "file") {
         // "file://host/path": the authority follows two slashes at most.
@@ -534,11 +557,9 @@ result<parsed_url> parse_url(std::string_view input, idna_mode mode) {
       } else {
         after.remove_prefix(2);
       }
-      if (auto st = parse_authority_and_rest(after, special, mode, u); !st) {
-        return std::move(st).err();
-      }
-      return u;
+      return parse_authority_and_rest(after, special, mode, u);
     }
+    u.scheme.clear();
   }
   // No scheme: as if "http://" preceded the value ("//host" included); a single leading
   // slash starts a path ("/pricing"), which has no host.
@@ -546,23 +567,21 @@ result<parsed_url> parse_url(std::string_view input, idna_mode mode) {
     return c == '/' || c == '\\';
   };
   if (!s.empty() && slash(s[0]) && (s.size() == 1 || !slash(s[1]))) {
-    if (auto hash = s.find('#'); hash != std::string_view::npos) {
-      u.fragment = std::string(s.substr(hash + 1));
-      s = s.substr(0, hash);
-    }
-    if (auto q = s.find('?'); q != std::string_view::npos) {
-      u.query = std::string(s.substr(q + 1));
-      s = s.substr(0, q);
-    }
-    u.path = std::string(s);
-    return u;
+    split_path_query_fragment(s, u);
+    return {};
   }
   u.special = true;
   u.scheme = "http";
   while (!s.empty() && (s.front() == '/' || s.front() == '\\'))
     s.remove_prefix(1);
-  if (auto st = parse_authority_and_rest(s, true, mode, u); !st) return std::move(st).err();
+  if (auto st = parse_authority_and_rest(s, true, mode, u); !st) return st;
   u.scheme.clear();
+  return {};
+}
+
+result<parsed_url> parse_url(std::string_view input, idna_mode mode) {
+  parsed_url u;
+  if (auto st = parse_url(input, mode, u); !st) return std::move(st).err();
   return u;
 }
 

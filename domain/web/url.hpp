@@ -59,6 +59,10 @@ struct parsed_url {
 // invalid port.
 result<parsed_url> parse_url(std::string_view input, idna_mode mode = idna_mode::browser);
 
+// The same into `out`, whose strings' storage is reused (for a caller that parses many URLs);
+// on a failure `out` holds nothing of use.
+status parse_url(std::string_view input, idna_mode mode, parsed_url& out);
+
 // Decodes %XX escapes (and `+` as a space when `plus_is_space`). Errors on a malformed
 // escape or a result that is not valid UTF-8. For API inputs (query strings, path
 // parameters), which must be well-formed.

@@ -170,25 +170,41 @@ BOOST_AUTO_TEST_CASE(never_reads_a_line_the_parser_refuses_or_reads_otherwise) {
   BOOST_TEST(scanned < 40000);
 }
 
-// A batch's array: whatever scan_array reads, the parser reads as an array of as many
-// elements, each the parser's reading of the element's text.
-BOOST_AUTO_TEST_CASE(reads_the_elements_of_an_array_as_the_parser_does) {
-  std::vector<std::string_view> elements;
-  BOOST_REQUIRE(scan_array(" [ {\"a\":1} , 7,\"x\" ,[],null ]\n", elements));
-  BOOST_REQUIRE(elements.size() == 5u);
-  BOOST_TEST(elements[0] == "{\"a\":1}");
-  BOOST_TEST(elements[1] == "7");
-  BOOST_TEST(elements[2] == "\"x\"");
-  BOOST_TEST(elements[3] == "[]");
-  BOOST_TEST(elements[4] == "null");
-  BOOST_REQUIRE(scan_array("[]", elements));
+// A batch: whatever scan_member_array reads, the parser reads as an object of that one member,
+// an array of as many elements, each the parser's reading of the element's text; and an
+// object element's members are the ones scan_object reads from its text.
+BOOST_AUTO_TEST_CASE(reads_the_elements_of_a_batch_as_the_parser_does) {
+  std::vector<json_element> elements;
+  std::vector<json_member> members, one_members;
+  BOOST_REQUIRE(
+      scan_member_array(" {\"visits\" : [ {\"a\":1, \"b\" :\"x\"} , 7,\"x\" ,[],null,{} ]}\n",
+                        "visits", 10, elements, members));
+  BOOST_REQUIRE(elements.size() == 6u);
+  BOOST_TEST(elements[0].text == "{\"a\":1, \"b\" :\"x\"}");
+  BOOST_TEST(elements[0].object);
+  BOOST_TEST(elements[0].count == 2u);
+  BOOST_TEST(members[elements[0].first].key == "a");
+  BOOST_TEST(members[elements[0].first + 1].value == "x");
+  BOOST_TEST(elements[1].text == "7");
+  BOOST_TEST(!elements[1].object);
+  BOOST_TEST(elements[2].text == "\"x\"");
+  BOOST_TEST(elements[3].text == "[]");
+  BOOST_TEST(elements[4].text == "null");
+  BOOST_TEST(elements[5].object);
+  BOOST_TEST(elements[5].count == 0u);
+  BOOST_REQUIRE(scan_member_array("{\"visits\":[]}", "visits", 10, elements, members));
   BOOST_TEST(elements.empty());
-  for (std::string text : {"{}", "[1,]", "[1 2]", "[", "[1]x", "[1e2]", ""})
-    BOOST_TEST(!scan_array(text, elements), text);
+  BOOST_TEST(scan_member_array("{\"visits\":[1,2,3]}", "visits", 3, elements, members));
+  BOOST_TEST(!scan_member_array("{\"visits\":[1,2,3,4]}", "visits", 3, elements, members));
+  for (std::string text : {"{}", "[1]", "{\"visits\":[1,]}", "{\"visits\":[1 2]}", "{\"visits\":[",
+                           "{\"visits\":[1]}x", "{\"visits\":[1e2]}", "", "{\"visit\":[1]}",
+                           "{\"vi\\u0073its\":[1]}", "{\"visits\":{}}", "{\"visits\":[1],\"x\":1}",
+                           "{\"x\":1,\"visits\":[1]}", "{\"visits\":[{\"a\":1,}]}"})
+    BOOST_TEST(!scan_member_array(text, "visits", 10, elements, members), text);
 
   const std::string seed =
-      R"([{"referrer":"https://www.facebook.com/","landing_url":"https://hotel.example/r/0"},)"
-      R"({"referrer":null,"landing_url":"x.example","session":{"utm_source":"n"}},7,"s",[1,{}]])";
+      R"({"visits":[{"referrer":"https://www.facebook.com/","landing_url":"https://hotel.example/r/0"},)"
+      R"({"referrer":null,"landing_url":"x.example","session":{"utm_source":"n"}},7,"s",[1,{}]]})";
   const std::string alphabet = "{}[]\":,\\ \t0123456789.-eEnul\xC3\xA9";
   std::mt19937 rng(11);
   int read = 0;
@@ -203,19 +219,34 @@ BOOST_AUTO_TEST_CASE(reads_the_elements_of_an_array_as_the_parser_does) {
         text.insert(at, 1, c);
       }
     }
-    if (!scan_array(text, elements)) continue;
+    if (!scan_member_array(text, "visits", 10000, elements, members)) continue;
     ++read;
     rapidjson::Document doc;
     BOOST_TEST_REQUIRE(parse_json(text, doc).ok(), "scanned, but the parser refuses: " << text);
-    BOOST_TEST_REQUIRE(doc.IsArray(), text);
-    BOOST_TEST_REQUIRE(doc.Size() == elements.size(), text);
-    for (rapidjson::SizeType i = 0; i < doc.Size(); ++i) {
+    BOOST_TEST_REQUIRE(doc.IsObject(), text);
+    BOOST_TEST_REQUIRE(doc.MemberCount() == 1u, text);
+    BOOST_TEST_REQUIRE(doc.HasMember("visits"), text);
+    const auto& list = doc["visits"];
+    BOOST_TEST_REQUIRE(list.IsArray(), text);
+    BOOST_TEST_REQUIRE(list.Size() == elements.size(), text);
+    for (rapidjson::SizeType i = 0; i < list.Size(); ++i) {
       rapidjson::Document one;
-      BOOST_TEST_REQUIRE(parse_json(elements[i], one).ok(), text);
+      BOOST_TEST_REQUIRE(parse_json(elements[i].text, one).ok(), text);
       std::string a, b;
-      append_canonical_json(a, doc[i]);
+      append_canonical_json(a, list[i]);
       append_canonical_json(b, one);
       BOOST_TEST(a == b, text);
+      BOOST_TEST_REQUIRE(elements[i].object == one.IsObject(), text);
+      if (!elements[i].object) continue;
+      BOOST_TEST_REQUIRE(scan_object(elements[i].text, one_members), text);
+      BOOST_TEST_REQUIRE(one_members.size() == elements[i].count, text);
+      for (std::size_t m = 0; m < one_members.size(); ++m) {
+        const auto& x = members[elements[i].first + m];
+        const auto& y = one_members[m];
+        BOOST_TEST((x.key == y.key && x.kind == y.kind && x.value == y.value &&
+                    x.key_escaped == y.key_escaped && x.value_escaped == y.value_escaped),
+                   text);
+      }
     }
   }
   BOOST_TEST(read > 500);
