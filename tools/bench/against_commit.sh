@@ -19,7 +19,7 @@ rounds="${3:-3}"
 build_rev "$rev"
 
 mkdir -p "$work/bodies"
-"$root/build/bench/bench_seed_account" "$work/seed" bench "$work/bodies" >/dev/null
+seed_batch_account "$work/seed" "$work/bodies"
 auth=(-H "Authorization: Bearer $bench_key")
 json=(-H 'Content-Type: application/json')
 

@@ -25,14 +25,17 @@ start_referrald() {
   referrald_url="http://$(sed -n 's/^listening on //p' "$work/referrald.out")"
 }
 
-# start_nginx FILE: serves FILE as /file.json from nginx on 127.0.0.1:18081 with
-# keep-alive, one worker per core; sets $nginx_url.
+# start_nginx FILE [POST_FILE]: serves FILE as /file.json from nginx on 127.0.0.1:18081
+# with keep-alive, one worker per core; sets $nginx_url. With POST_FILE, also serves it as
+# /post.json to a POST (the static module answers 405 to one; error_page turns that into the
+# file), so that a POST benchmark sends nginx the same requests; sets $nginx_post_url.
 start_nginx() {
   mkdir -p "$work/nginx/html"
   cp "$1" "$work/nginx/html/file.json"
-  # nginx workers run unprivileged: they must be able to read the file.
+  if [ -n "${2:-}" ]; then cp "$2" "$work/nginx/html/post.json"; fi
+  # nginx workers run unprivileged: they must be able to read the files.
   chmod a+rx "$work" "$work/nginx" "$work/nginx/html"
-  chmod a+r "$work/nginx/html/file.json"
+  chmod a+r "$work/nginx/html/"*.json
   cat >"$work/nginx/nginx.conf" <<CONF
 worker_processes auto;
 pid $work/nginx/nginx.pid;
@@ -43,14 +46,23 @@ http {
   keepalive_requests 10000000;
   keepalive_timeout 60;
   default_type application/json;
-  server { listen 127.0.0.1:18081; root $work/nginx/html; location / { } }
+  server {
+    listen 127.0.0.1:18081; root $work/nginx/html;
+    location / { }
+    location = /post.json { error_page 405 =200 \$uri; }
+  }
 }
 CONF
   nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
   nginx_url="http://127.0.0.1:18081/file.json"
+  nginx_post_url="http://127.0.0.1:18081/post.json"
   sleep 0.3
   if ! cmp -s <(curl -sf "$nginx_url") "$1"; then
     echo "nginx does not serve the file; see $work/nginx/error.log" >&2
+    exit 1
+  fi
+  if [ -n "${2:-}" ] && ! cmp -s <(curl -sf -X POST -H 'Content-Type: application/json' -d '{}' "$nginx_post_url") "$2"; then
+    echo "nginx does not answer a POST with the file; see $work/nginx/error.log" >&2
     exit 1
   fi
 }
@@ -107,8 +119,22 @@ build_rev() {
   cmake -S "$root/build-rev/src" -B "$root/build-rev/build" -DCMAKE_BUILD_TYPE=Release \
     -DREFERRALD_TESTS=OFF "${launcher[@]}" >/dev/null
   cmake --build "$root/build-rev/build" -j "${JOBS:-2}" --target referrald >/dev/null
+  # REV's own writer of the batch account, where it has one: see seed_batch_account.
+  rm -f "$root/build-rev/build/bench/bench_seed_account"
+  cmake --build "$root/build-rev/build" -j "${JOBS:-2}" --target bench_seed_account >/dev/null 2>&1 || true
   machine
   echo "this build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)'); against: $sha"
+}
+
+# seed_batch_account DIR BODIES: the account "bench" of 10,000 mappings and 1,000 passthrough
+# referrers into the data directory DIR, and the visits that resolve against it into BODIES.
+# After build_rev, the store is written by REV's writer when REV has one: every later build
+# reads what an earlier one wrote, not the other way round (the writer's rules and visits are
+# the same in every version).
+seed_batch_account() {
+  local writer="$root/build/bench/bench_seed_account"
+  [ -x "$root/build-rev/build/bench/bench_seed_account" ] && writer="$root/build-rev/build/bench/bench_seed_account"
+  "$writer" "$1" bench "$2" >/dev/null
 }
 
 machine() {
