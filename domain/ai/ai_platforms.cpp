@@ -106,7 +106,7 @@ const ai_platform* ai_platform_list::lookup(std::string_view raw, std::string_vi
   std::string_view value = trim(raw);
   if (value.empty()) return nullptr;
   if (value.size() > k_app_scheme.size() &&
-      to_lower_ascii(value.substr(0, k_app_scheme.size())) == k_app_scheme) {
+      equals_lower_ascii(value.substr(0, k_app_scheme.size()), k_app_scheme)) {
     std::string_view rest = value.substr(k_app_scheme.size());
     return find(app_ids_, to_lower_ascii(rest.substr(0, rest.find('/'))));
   }

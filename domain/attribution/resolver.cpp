@@ -5,6 +5,8 @@
 #include <rapidjson/writer.h>
 
 #include <array>
+#include <charconv>
+#include <cstring>
 
 #include "domain/attribution/channels.hpp"
 #include "domain/base/text.hpp"
@@ -657,82 +659,116 @@ bool has_rule(const resolution& r) {
 
 void append_json(std::string& out, const resolution& r) {
   using namespace std::string_view_literals;
-  out += "{\"utm_source\":"sv;
-  append_json_string(out, r.utms.source);
-  out += ",\"utm_medium\":"sv;
-  append_json_string(out, r.utms.medium);
-  out += ",\"utm_campaign\":"sv;
-  append_json_string(out, r.utms.campaign);
-  out += ",\"utm_term\":"sv;
-  append_json_string(out, r.utms.term);
-  out += ",\"utm_content\":"sv;
-  append_json_string(out, r.utms.content);
-  out += ",\"reason\":\""sv;
-  out += r.reason;  // one of a fixed set of plain words
-  out += "\",\"rule\":"sv;
-  if (has_rule(r)) {
-    out += "{\"type\":\""sv;
-    out += r.rule_type;
-    out += "\",\"id\":"sv;
-    out += std::to_string(r.rule_id);
-    out += '}';
-  } else {
-    out += "null"sv;
+  // Written into room made once: the fixed text (under 320 bytes), two numbers, and every
+  // string at its escaped worst.
+  std::size_t bound = 512;
+  for (std::string_view s :
+       {std::string_view(r.utms.source), std::string_view(r.utms.medium),
+        std::string_view(r.utms.campaign), std::string_view(r.utms.term),
+        std::string_view(r.utms.content), std::string_view(r.reason), std::string_view(r.rule_type),
+        std::string_view(r.referrer_host), std::string_view(r.channel)}) {
+    bound += json_string_bound(s.size());
   }
-  out += ",\"referrer_host\":"sv;
-  if (r.referrer_host.empty()) {
-    out += "null"sv;
-  } else {
-    append_json_string(out, r.referrer_host);
-  }
-  out += ",\"ai_platform\":"sv;
-  if (r.ai != nullptr) {
-    append_json_string(out, r.ai->id);
-  } else {
-    out += "null"sv;
-  }
-  out += ",\"known_referrer\":"sv;
+  if (r.ai != nullptr) bound += json_string_bound(r.ai->id.size());
   if (r.known != nullptr) {
-    out += "{\"source\":"sv;
-    append_json_string(out, r.known->source);
-    out += ",\"name\":"sv;
-    append_json_string(out, r.known->name);
-    out += ",\"category\":\""sv;
-    out += to_string(r.known->category);
-    out += "\"}"sv;
-  } else {
-    out += "null"sv;
+    bound += json_string_bound(r.known->source.size()) + json_string_bound(r.known->name.size()) +
+             json_string_bound(to_string(r.known->category).size());
   }
-  out += ",\"click_id\":"sv;
+  if (r.click != nullptr) bound += json_string_bound(r.click->name.size());
+  if (r.channel_rule != nullptr) bound += json_string_bound(r.channel_rule->name.size());
+  for (const auto& w : r.warnings)
+    bound += json_string_bound(w.size()) + 1;
+  const std::size_t old = out.size();
+  out.resize(old + bound);
+  char* p = out.data() + old;
+  auto put = [&p](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  auto string = [&p](std::string_view s) {
+    p = write_json_string(p, s);
+  };
+  auto number = [&p](std::int64_t n) {
+    p = std::to_chars(p, p + 20, n).ptr;
+  };
+
+  put("{\"utm_source\":"sv);
+  string(r.utms.source);
+  put(",\"utm_medium\":"sv);
+  string(r.utms.medium);
+  put(",\"utm_campaign\":"sv);
+  string(r.utms.campaign);
+  put(",\"utm_term\":"sv);
+  string(r.utms.term);
+  put(",\"utm_content\":"sv);
+  string(r.utms.content);
+  put(",\"reason\":\""sv);
+  put(r.reason);  // one of a fixed set of plain words
+  put("\",\"rule\":"sv);
+  if (has_rule(r)) {
+    put("{\"type\":\""sv);
+    put(r.rule_type);
+    put("\",\"id\":"sv);
+    number(r.rule_id);
+    *p++ = '}';
+  } else {
+    put("null"sv);
+  }
+  put(",\"referrer_host\":"sv);
+  if (r.referrer_host.empty()) {
+    put("null"sv);
+  } else {
+    string(r.referrer_host);
+  }
+  put(",\"ai_platform\":"sv);
+  if (r.ai != nullptr) {
+    string(r.ai->id);
+  } else {
+    put("null"sv);
+  }
+  put(",\"known_referrer\":"sv);
+  if (r.known != nullptr) {
+    put("{\"source\":"sv);
+    string(r.known->source);
+    put(",\"name\":"sv);
+    string(r.known->name);
+    put(",\"category\":\""sv);
+    put(to_string(r.known->category));
+    put("\"}"sv);
+  } else {
+    put("null"sv);
+  }
+  put(",\"click_id\":"sv);
   if (r.click != nullptr) {
-    append_json_string(out, r.click->name);
+    string(r.click->name);
   } else {
-    out += "null"sv;
+    put("null"sv);
   }
-  out += ",\"channel\":"sv;
+  put(",\"channel\":"sv);
   if (r.channel_rule == nullptr) {
-    out += '"';
-    out += r.channel;  // the default group's: one of a fixed set of plain words
-    out += '"';
+    *p++ = '"';
+    put(r.channel);  // the default group's: one of a fixed set of plain words
+    *p++ = '"';
   } else {
-    append_json_string(out, r.channel);
+    string(r.channel);
   }
-  out += ",\"channel_rule\":"sv;
+  put(",\"channel_rule\":"sv);
   if (r.channel_rule != nullptr) {
-    out += "{\"id\":"sv;
-    out += std::to_string(r.channel_rule->id);
-    out += ",\"name\":"sv;
-    append_json_string(out, r.channel_rule->name);
-    out += '}';
+    put("{\"id\":"sv);
+    number(r.channel_rule->id);
+    put(",\"name\":"sv);
+    string(r.channel_rule->name);
+    *p++ = '}';
   } else {
-    out += "null"sv;
+    put("null"sv);
   }
-  out += ",\"warnings\":["sv;
+  put(",\"warnings\":["sv);
   for (std::size_t i = 0; i < r.warnings.size(); ++i) {
-    if (i > 0) out += ',';
-    append_json_string(out, r.warnings[i]);
+    if (i > 0) *p++ = ',';
+    string(r.warnings[i]);
   }
-  out += "]}"sv;
+  put("]}"sv);
+  out.resize(static_cast<std::size_t>(p - out.data()));
 }
 
 void write_json(json_writer& w, const resolution& r, bool leave_open) {

@@ -450,9 +450,13 @@ status parse_json_insitu(std::string& text, rapidjson::Document& doc) {
   return st;
 }
 
-void append_json_string(std::string& out, std::string_view s) {
+char* write_json_string(char* p, std::string_view s) {
   static constexpr char hex[] = "0123456789ABCDEF";  // as RapidJSON writes them
-  out.push_back('"');
+  auto put = [&p](const char* from, std::size_t n) {
+    std::memcpy(p, from, n);
+    p += n;
+  };
+  *p++ = '"';
   std::size_t plain = 0;  // start of the run of bytes that need no escaping
   for (std::size_t i = 0; i < s.size();) {
     // Eight bytes at a time through the plain runs, which are most of every string.
@@ -467,8 +471,8 @@ void append_json_string(std::string& out, std::string_view s) {
         i += len;
         continue;
       }
-      out.append(s.data() + plain, i - plain);
-      out += "\xEF\xBF\xBD";  // U+FFFD
+      put(s.data() + plain, i - plain);
+      put("\xEF\xBF\xBD", 3);  // U+FFFD
       plain = ++i;
       continue;
     }
@@ -476,38 +480,46 @@ void append_json_string(std::string& out, std::string_view s) {
       ++i;
       continue;
     }
-    out.append(s.data() + plain, i - plain);
+    put(s.data() + plain, i - plain);
     plain = ++i;
+    *p++ = '\\';
     switch (c) {
       case '"':
-        out += "\\\"";
+        *p++ = '"';
         break;
       case '\\':
-        out += "\\\\";
+        *p++ = '\\';
         break;
       case '\n':
-        out += "\\n";
+        *p++ = 'n';
         break;
       case '\r':
-        out += "\\r";
+        *p++ = 'r';
         break;
       case '\t':
-        out += "\\t";
+        *p++ = 't';
         break;
       case '\b':
-        out += "\\b";
+        *p++ = 'b';
         break;
       case '\f':
-        out += "\\f";
+        *p++ = 'f';
         break;
       default:
-        out += "\\u00";
-        out.push_back(hex[c >> 4]);
-        out.push_back(hex[c & 0xF]);
+        put("u00", 3);
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 0xF];
     }
   }
-  out.append(s.data() + plain, s.size() - plain);
-  out.push_back('"');
+  put(s.data() + plain, s.size() - plain);
+  *p++ = '"';
+  return p;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  const std::size_t old = out.size();
+  out.resize(old + json_string_bound(s.size()));
+  out.resize(static_cast<std::size_t>(write_json_string(out.data() + old, s) - out.data()));
 }
 
 void append_canonical_json(std::string& out, const rapidjson::Value& v) {

@@ -134,6 +134,13 @@ void append_canonical_json(std::string& out, const rapidjson::Value& v);
 // outputs of hot paths and the access log.
 void append_json_string(std::string& out, std::string_view s);
 
+// The most bytes a string of `size` bytes takes as a JSON string literal.
+constexpr std::size_t json_string_bound(std::size_t size) { return 6 * size + 2; }
+
+// Writes `s` at `p` as append_json_string appends it (at most json_string_bound(s.size())
+// bytes), for a hot path that writes into room it made; returns the end of what it wrote.
+char* write_json_string(char* p, std::string_view s);
+
 // Writes an optional string as a JSON string or null.
 void write_nullable(json_writer& w, const std::optional<std::string>& s);
 void write_string(json_writer& w, std::string_view s);

@@ -40,7 +40,7 @@ int special_port(std::string_view scheme) {
 }
 
 // WHATWG "forbidden host code point" (opaque hosts may contain '%').
-bool forbidden_host(unsigned char c) {
+constexpr bool forbidden_host(unsigned char c) {
   switch (c) {
     case 0x00:
     case '\t':
@@ -66,7 +66,7 @@ bool forbidden_host(unsigned char c) {
 }
 
 // WHATWG "forbidden domain code point".
-bool forbidden_domain(unsigned char c) {
+constexpr bool forbidden_domain(unsigned char c) {
   return forbidden_host(c) || c <= 0x1F || c == '%' || c == 0x7F;
 }
 
@@ -149,7 +149,10 @@ bool ends_in_a_number(std::string_view domain) {
   if (domain.empty()) return false;
   if (domain.back() == '.') domain.remove_suffix(1);
   std::string_view last = domain.substr(domain.rfind('.') + 1);
-  if (!last.empty() && std::all_of(last.begin(), last.end(), is_digit)) return true;
+  // A number, decimal, octal or hexadecimal ("0x..."), starts with a digit: a label that
+  // does not (almost every domain's last) is no number.
+  if (last.empty() || !is_digit(last.front())) return false;
+  if (std::all_of(last.begin(), last.end(), is_digit)) return true;
   return ipv4_number(last).has_value();
 }
 
@@ -305,13 +308,23 @@ status check_idna2008(const std::string& unicode, const std::string& ascii) {
 // True when `input` is ASCII without '%', without a byte forbidden in a domain and without
 // a label starting "xn--" (any case); `out` is then `input` in lowercase.
 bool lowercase_simple_domain(std::string_view input, std::string& out) {
+  // Each byte's lowercase, or 0 for a byte a simple domain may not hold (not ASCII, or
+  // forbidden in a domain: 0 is).
+  static constexpr std::array<unsigned char, 256> k_lower = [] {
+    std::array<unsigned char, 256> lower{};
+    for (unsigned c = 1; c < 0x80; ++c) {
+      if (forbidden_domain(static_cast<unsigned char>(c))) continue;
+      lower[c] = static_cast<unsigned char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    }
+    return lower;
+  }();
   out.resize(input.size());
+  char* o = out.data();
   bool label_start = true;
   for (std::size_t i = 0; i < input.size(); ++i) {
-    auto c = static_cast<unsigned char>(input[i]);
-    if (c >= 0x80 || forbidden_domain(c)) return false;
-    if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c - 'A' + 'a');
-    out[i] = static_cast<char>(c);
+    const unsigned char c = k_lower[static_cast<unsigned char>(input[i])];
+    if (c == 0) return false;
+    o[i] = static_cast<char>(c);
     if (label_start && c == 'x' && i + 3 < input.size() && (input[i + 1] | 0x20) == 'n' &&
         input[i + 2] == '-' && input[i + 3] == '-') {
       return false;
@@ -441,33 +454,45 @@ void split_path_query_fragment(std::string_view rest, parsed_url& u) {
   u.path.assign(rest);
 }
 
+// The bytes that end or divide an authority.
+constexpr std::array<bool, 256> k_authority_marks = [] {
+  std::array<bool, 256> marks{};
+  for (char c : std::string_view("/?#\\@[]:"))
+    marks[static_cast<unsigned char>(c)] = true;
+  return marks;
+}();
+
 // Everything after "scheme:" of a URL with an authority (`s` starts at the authority).
 status parse_authority_and_rest(std::string_view s, bool special, idna_mode mode, parsed_url& u) {
-  auto is_end = [special](char c) {
-    return c == '/' || c == '?' || c == '#' || (special && c == '\\');
-  };
+  // One pass to the authority's end ('/', '?', '#', and '\\' in a special URL): the last '@'
+  // (what precedes it is user information) and the first ':' after it outside brackets
+  // (an IPv6 literal's colons belong to the host) divide it into host and port.
+  constexpr std::size_t none = std::string_view::npos;
   std::size_t end = 0;
-  while (end < s.size() && !is_end(s[end]))
-    ++end;
-  std::string_view authority = s.substr(0, end);
-  std::string_view rest = s.substr(end);
-  if (auto at = authority.rfind('@'); at != std::string_view::npos) {
-    authority.remove_prefix(at + 1);
-  }
-  // host[:port], a ':' inside brackets belonging to the host.
-  std::string_view host = authority;
-  std::optional<std::string_view> port;
+  std::size_t at = none;
+  std::size_t colon = none;
   bool brackets = false;
-  for (std::size_t i = 0; i < authority.size(); ++i) {
-    char c = authority[i];
-    if (c == '[') brackets = true;
-    if (c == ']') brackets = false;
-    if (c == ':' && !brackets) {
-      host = authority.substr(0, i);
-      port = authority.substr(i + 1);
-      break;
+  for (; end < s.size(); ++end) {
+    auto c = static_cast<unsigned char>(s[end]);
+    if (!k_authority_marks[c]) continue;
+    if (c == '/' || c == '?' || c == '#' || (special && c == '\\')) break;
+    if (c == '@') {
+      at = end;
+      colon = none;
+      brackets = false;
+    } else if (c == '[') {
+      brackets = true;
+    } else if (c == ']') {
+      brackets = false;
+    } else if (c == ':' && !brackets && colon == none) {
+      colon = end;
     }
   }
+  std::string_view rest = s.substr(end);
+  const std::size_t host_start = at == none ? 0 : at + 1;
+  std::string_view host = s.substr(host_start, (colon == none ? end : colon) - host_start);
+  std::optional<std::string_view> port;
+  if (colon != none) port = s.substr(colon + 1, end - colon - 1);
   if (port && !port->empty()) {
     std::uint64_t p = 0;
     for (char c : *port) {
