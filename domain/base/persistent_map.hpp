@@ -17,6 +17,9 @@
 #include <functional>
 #include <iterator>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -46,6 +49,17 @@ class persistent_map {
   template <class Q>
   const V* find(const Q& key) const {
     const node* n = root_.get();
+    if constexpr (std::is_same_v<Compare, std::less<>> && std::is_same_v<K, std::string> &&
+                  std::is_convertible_v<const Q&, std::string_view>) {
+      // Strings: one three-way comparison per node instead of two.
+      const std::string_view k(key);
+      while (n != nullptr) {
+        const int c = k.compare(n->key);
+        if (c == 0) return &n->value;
+        n = c < 0 ? n->left.get() : n->right.get();
+      }
+      return nullptr;
+    }
     while (n != nullptr) {
       if (Compare{}(key, n->key)) {
         n = n->left.get();
