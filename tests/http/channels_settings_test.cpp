@@ -97,7 +97,8 @@ BOOST_AUTO_TEST_CASE(channel_rules_are_validated_with_messages_naming_the_field)
   auto ok = c->post(k_rules, R"({"name":"Mail","channel":"Newsletter",
                                  "utm_medium":[" Email ","email","NEWSLETTER"]})");
   BOOST_REQUIRE_MESSAGE(ok.status == 201u, ok.body);
-  auto d = ok.json()["data"].GetObject();
+  auto created = ok.json();  // the document the object below is a view into
+  auto d = created["data"].GetObject();
   BOOST_TEST(d["utm_medium"].Size() == 2u);
   BOOST_TEST(d["id"].GetInt64() == 2);
   BOOST_TEST(std::string(d["utm_medium"][1].GetString()) == "newsletter");
