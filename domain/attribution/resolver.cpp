@@ -252,11 +252,7 @@ std::optional<std::string> read_referrer(std::string_view text, visit& v) {
     v.referrer_host.assign(*host);
     v.referrer_path.assign(url.path);
     if (url.query) {
-      if (v.referrer_query) {
-        v.referrer_query->assign(*url.query);
-      } else {
-        v.referrer_query.emplace(*url.query);
-      }
+      assign_optional(v.referrer_query, *url.query);
     } else {
       v.referrer_query.reset();
     }

@@ -58,15 +58,15 @@ class persistent_map {
         if (c == 0) return &n->value;
         n = c < 0 ? n->left.get() : n->right.get();
       }
-      return nullptr;
-    }
-    while (n != nullptr) {
-      if (Compare{}(key, n->key)) {
-        n = n->left.get();
-      } else if (Compare{}(n->key, key)) {
-        n = n->right.get();
-      } else {
-        return &n->value;
+    } else {
+      while (n != nullptr) {
+        if (Compare{}(key, n->key)) {
+          n = n->left.get();
+        } else if (Compare{}(n->key, key)) {
+          n = n->right.get();
+        } else {
+          return &n->value;
+        }
       }
     }
     return nullptr;

@@ -273,4 +273,12 @@ bool equals_lower_ascii(std::string_view s, std::string_view lower) {
   return true;
 }
 
+void assign_optional(std::optional<std::string>& optional, std::string_view value) {
+  if (optional) {
+    optional->assign(value);
+  } else {
+    optional.emplace(value);
+  }
+}
+
 }  // namespace referrald::domain

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -51,6 +52,9 @@ std::string to_lower_ascii(std::string_view s);
 
 // True when `s`, ASCII-lowercased, equals `lower` (which must be lowercase already).
 bool equals_lower_ascii(std::string_view s, std::string_view lower);
+
+// `optional` set to `value`, its storage reused when it holds a string already.
+void assign_optional(std::optional<std::string>& optional, std::string_view value);
 
 // A hash for unordered containers keyed by std::string (or std::string_view) that are
 // looked up with a std::string_view, without building a string (with std::equal_to<>).

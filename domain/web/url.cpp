@@ -334,11 +334,13 @@ bool lowercase_simple_domain(std::string_view input, std::string& out) {
   return true;
 }
 
-// WHATWG "host parser" for special schemes: an IPv6 literal, an IPv4 address or a domain.
+// WHATWG "host parser" for special schemes, past the common case: an IPv6 literal, an IPv4
+// address, or a domain to decode or convert.
 result<std::string> parse_special_host(std::string_view input, idna_mode mode, host_kind& kind);
 
-// The same into `out` (its storage reused): the common host (ASCII, nothing to decode)
-// without a string of its own.
+// WHATWG "host parser" for special schemes, into `out` (its storage reused): the common host
+// (ASCII, nothing to decode, no number) without a string of its own, any other through
+// parse_special_host.
 status parse_special_host_into(std::string_view input, idna_mode mode, host_kind& kind,
                                std::string& out) {
   // Most hosts are ASCII with no escape, no punycode label and no byte a domain may not
@@ -363,15 +365,9 @@ result<std::string> parse_special_host(std::string_view input, idna_mode mode, h
     kind = host_kind::ipv6;
     return parse_ipv6(input.substr(1, input.size() - 2));
   }
+  // A simple host that is no number was answered by parse_special_host_into; a simple one
+  // that ends in a number takes the plain path below, to the IPv4 parser.
   std::string ascii;
-  if (lowercase_simple_domain(input, ascii)) {
-    if (ends_in_a_number(ascii)) {
-      kind = host_kind::ipv4;
-      return parse_ipv4(ascii);
-    }
-    kind = host_kind::domain;
-    return ascii;
-  }
   const bool plain = std::none_of(input.begin(), input.end(), [](char c) {
     return c == '%' || static_cast<unsigned char>(c) >= 0x80;
   });
@@ -432,23 +428,14 @@ result<std::string> parse_opaque_host(std::string_view input, host_kind& kind) {
   return std::string(input);
 }
 
-// `optional` set to `value`, its storage reused when it has a value already.
-void assign(std::optional<std::string>& optional, std::string_view value) {
-  if (optional) {
-    optional->assign(value);
-  } else {
-    optional.emplace(value);
-  }
-}
-
 // `rest` (what follows the host, or a whole path-only URL) into u's path, query and fragment.
 void split_path_query_fragment(std::string_view rest, parsed_url& u) {
   if (auto hash = rest.find('#'); hash != std::string_view::npos) {
-    assign(u.fragment, rest.substr(hash + 1));
+    assign_optional(u.fragment, rest.substr(hash + 1));
     rest = rest.substr(0, hash);
   }
   if (auto q = rest.find('?'); q != std::string_view::npos) {
-    assign(u.query, rest.substr(q + 1));
+    assign_optional(u.query, rest.substr(q + 1));
     rest = rest.substr(0, q);
   }
   u.path.assign(rest);

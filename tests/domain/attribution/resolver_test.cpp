@@ -118,6 +118,30 @@ BOOST_AUTO_TEST_CASE(the_batch_serializer_writes_exactly_what_the_json_writer_wr
   }
 }
 
+// The batch serializer writes into room it makes from the strings' sizes: strings at their
+// escaped worst (control bytes become six, bytes that are not UTF-8 become three) are written
+// whole, after what the buffer already held.
+BOOST_AUTO_TEST_CASE(a_result_of_strings_at_their_escaped_worst_is_written_whole) {
+  const std::string controls(300, '\x01');
+  const std::string not_utf8(300, '\xFF');
+  // Each kind of string on its own, so that no other's room hides a shortfall.
+  resolution values;
+  values.utms = {controls, not_utf8, controls + "\"\\", std::string(5000, '\x1F'), "b\xC3\xBC"};
+  values.referrer_host = controls;
+  resolution warnings;
+  warnings.warnings = {controls, not_utf8, std::string(20000, '\n')};
+  for (resolution* r : {&values, &warnings}) {
+    r->reason = "utm";
+    r->channel = "Email";
+    rapidjson::StringBuffer buf;
+    json_writer w(buf);
+    write_json(w, *r);
+    std::string appended = "[";
+    append_json(appended, *r);
+    BOOST_TEST(appended == "[" + std::string(buf.GetString(), buf.GetSize()));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(explain_lists_every_step_and_every_rule_checked) {
   account_state s("acme");
   auto rules = parse(
