@@ -3,6 +3,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 
@@ -14,15 +15,22 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
-// Server, Date, Content-Type and `r`'s own header fields. A name given twice keeps its last
-// value (Retry-After set by the error table and again by the step that refused).
-template <class Message>
-void set_head(Message& m, const response& r) {
-  m.set(bhttp::field::server, "referrald");
-  m.set(bhttp::field::date, http_date());
-  if (!r.content_type.empty()) m.set(bhttp::field::content_type, r.content_type);
-  for (const auto& [name, value] : r.headers)
-    m.set(name, value);
+// Whether a field named `name` comes again after `from` in `fields`: the last one is sent.
+bool given_again(const std::vector<std::pair<std::string, std::string>>& fields, std::size_t from,
+                 std::string_view name) {
+  for (std::size_t i = from; i < fields.size(); ++i)
+    if (iequals(fields[i].first, name)) return true;
+  return false;
+}
+
+void put_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ", 2).append(value).append("\r\n", 2);
+}
+
+void put_number(std::string& out, std::size_t n) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+  out.append(digits, static_cast<std::size_t>(end - digits));
 }
 
 }  // namespace
@@ -101,29 +109,42 @@ read_failure classify_read_error(boost::beast::error_code ec) {
   return read_failure::malformed;
 }
 
-std::shared_ptr<beast_response> to_beast(response r, const beast_request& req, bool keep) {
+head_written write_head(std::string& out, const response& r, const beast_request& req, bool keep) {
+  head_written w;
   unsigned version = req.version() == 10 ? 10 : 11;
-  auto res = std::make_shared<beast_response>(static_cast<bhttp::status>(r.status), version);
-  set_head(*res, r);
-  res->keep_alive(keep);
-  if (r.status == 204 || r.status == 304) {
-    // No Content-Length on 204 (RFC 9110 section 8.6), none on 304 either.
-  } else if (req.method() == bhttp::verb::head) {
-    res->content_length(r.body.size());  // what GET would send, without the body
+  if (r.streamed) {
+    w.chunked = version == 11;
+    w.keep = w.chunked && keep;
+    w.body = true;
   } else {
-    res->body() = std::move(r.body);
-    res->prepare_payload();
+    w.keep = keep;
+    w.body = r.status != 204 && r.status != 304 && req.method() != bhttp::verb::head;
   }
-  return res;
-}
-
-std::shared_ptr<beast_head> to_beast_head(const response& r, const beast_request& req, bool keep) {
-  bool chunked = req.version() != 10;
-  auto res = std::make_shared<beast_head>(static_cast<bhttp::status>(r.status), chunked ? 11 : 10);
-  set_head(*res, r);
-  res->keep_alive(chunked && keep);
-  if (chunked) res->chunked(true);
-  return res;
+  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
+  put_number(out, r.status);
+  out += ' ';
+  auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
+  out.append(reason.data(), reason.size()).append("\r\n", 2);
+  const auto& own = r.headers;
+  if (!given_again(own, 0, "Server")) put_field(out, "Server", "referrald");
+  if (!given_again(own, 0, "Date")) put_field(out, "Date", http_date());
+  if (!r.content_type.empty() && !given_again(own, 0, "Content-Type"))
+    put_field(out, "Content-Type", r.content_type);
+  for (std::size_t i = 0; i < own.size(); ++i) {
+    if (!given_again(own, i + 1, own[i].first)) put_field(out, own[i].first, own[i].second);
+  }
+  if (version == 11 && !w.keep) put_field(out, "Connection", "close");
+  if (version == 10 && w.keep) put_field(out, "Connection", "keep-alive");
+  if (w.chunked) {
+    put_field(out, "Transfer-Encoding", "chunked");
+  } else if (!r.streamed && r.status != 204 && r.status != 304) {
+    // On HEAD, what GET would send; none on 204 (RFC 9110 section 8.6) or 304.
+    out.append("Content-Length: ", 16);
+    put_number(out, r.body.size());
+    out.append("\r\n", 2);
+  }
+  out.append("\r\n", 2);
+  return w;
 }
 
 }  // namespace referrald::http

@@ -5,13 +5,11 @@
 // limit, a read that failed, and the answer as Beast writes it. Pure functions; the
 // session does the I/O.
 
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
 
 #include <cstddef>
-#include <memory>
 #include <string>
 #include <string_view>
 
@@ -44,13 +42,19 @@ enum class read_failure {
 };
 read_failure classify_read_error(boost::beast::error_code ec);
 
-// `r` as the answer to `req`: Server, Date, the body (none for 204 and 304, its length only
-// for HEAD) and whether the connection stays open.
-std::shared_ptr<beast_response> to_beast(response r, const beast_request& req, bool keep);
+// How the body follows a head written by write_head.
+struct head_written {
+  bool body = false;     // the body follows (not for 204, 304 or HEAD)
+  bool chunked = false;  // as chunks (a streamed answer to HTTP/1.1)
+  bool keep = false;     // the connection stays open after the answer
+};
 
-// The head of a streamed answer (response::streamed) to `req`: chunked to HTTP/1.1,
-// close-delimited to HTTP/1.0 (whose connection then ends with the body).
-using beast_head = boost::beast::http::response<boost::beast::http::empty_body>;
-std::shared_ptr<beast_head> to_beast_head(const response& r, const beast_request& req, bool keep);
+// The status line and header of `r` as the answer to `req`, appended to `out`: Server, Date,
+// Content-Type, `r`'s own fields (a name given twice keeps its last value), Connection where
+// the version's default is not what `keep` asks, and the body's framing. A whole answer
+// carries its length (none on 204 and 304; on HEAD, what GET would send, without the body).
+// A streamed one (response::streamed) is chunked to HTTP/1.1 and close-delimited to HTTP/1.0,
+// whose connection then ends with the body.
+head_written write_head(std::string& out, const response& r, const beast_request& req, bool keep);
 
 }  // namespace referrald::http

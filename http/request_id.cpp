@@ -22,8 +22,16 @@ bool sane_request_id(std::string_view id) {
 std::string new_request_id() {
   static const std::uint64_t seed = std::random_device{}() * 0x9e3779b97f4a7c15ull ^
                                     static_cast<std::uint64_t>(std::time(nullptr));
-  static std::atomic<std::uint64_t> counter{0};
-  std::uint64_t z = seed + 0x9e3779b97f4a7c15ull * (counter.fetch_add(1) + 1);
+  // Each thread numbers its ids in a block of 2^32 of its own (no shared counter on the hot
+  // path); a new block when one is used up. Distinct numbers give distinct ids: what follows
+  // is a bijection of 64-bit values.
+  static std::atomic<std::uint64_t> blocks{0};
+  thread_local std::uint64_t next = 0, end = 0;
+  if (next == end) {
+    next = (blocks.fetch_add(1) << 32) + 1;
+    end = next + 0xffffffffull;
+  }
+  std::uint64_t z = seed + 0x9e3779b97f4a7c15ull * next++;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   z ^= z >> 31;

@@ -723,6 +723,7 @@ class session : public std::enable_shared_from_this<session> {
   // headers for an allowed origin.
   void decorate(response& resp) {
     if (resp.forwarded) return add_rate_headers(resp, *rq_);
+    resp.headers.reserve(resp.headers.size() + 8);  // request id, tag, limits, CORS: one allocation
     auto verb = to_method(rq_->head().method());
     stamp_request_id(resp, request_id());
     if (rq_->routed() && rq_->match.entry->etag) {
@@ -753,13 +754,15 @@ class session : public std::enable_shared_from_this<session> {
       return;
     }
     bool keep = req.keep_alive() && !rq_->close_after && !resp.close && !srv_->draining;
-    auto res = to_beast(std::move(resp), req, keep);
+    head_.clear();
+    auto framed = write_head(head_, resp, req, keep);
+    body_ = framed.body ? std::move(resp.body) : std::string();
     phase_ = phase::writing;
     deadline_ = clock::now() + srv_->options.read_timeout;
-    bhttp::async_write(socket_, *res,
-                       [self = shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
-                         self->on_write(keep, ec);
-                       });
+    std::array<net::const_buffer, 2> out{net::buffer(head_), net::buffer(body_)};
+    net::async_write(socket_, out,
+                     [self = shared_from_this(), keep = framed.keep](
+                         beast::error_code ec, std::size_t) { self->on_write(keep, ec); });
   }
 
   // The access log line and the metrics of an answer of `bytes` bytes.
@@ -783,20 +786,20 @@ class session : public std::enable_shared_from_this<session> {
   void begin_stream(response resp) {
     auto& req = rq_->parser->get();
     bool keep = req.keep_alive() && !rq_->close_after && !resp.close && !srv_->draining;
-    auto head = to_beast_head(resp, req, keep);
+    head_.clear();
+    auto framed = write_head(head_, resp, req, keep);
     stream_.emplace();
-    stream_->chunked = head->chunked();
-    stream_->keep = head->keep_alive();
+    stream_->chunked = framed.chunked;
+    stream_->keep = framed.keep;
     stream_->head = std::move(resp);
     phase_ = phase::writing;
     deadline_ = clock::now() + srv_->options.read_timeout;
-    auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*head);
-    bhttp::async_write_header(
-        socket_, *sr, [self = shared_from_this(), head, sr](beast::error_code ec, std::size_t) {
-          if (ec) return self->close();
-          self->stream_->head_sent = true;
-          self->pump();
-        });
+    net::async_write(socket_, net::buffer(head_),
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec) return self->close();
+                       self->stream_->head_sent = true;
+                       self->pump();
+                     });
   }
 
   void more(std::uint64_t gen, std::string bytes, request_ctx::stream_end end) {
@@ -848,6 +851,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_write(bool keep, beast::error_code ec) {
+    body_ = std::string();  // a large answer is not held while the connection waits
     if (ec) return close();
     if (!keep) return rq_->close_after ? linger() : close();
     do_read();
@@ -917,6 +921,8 @@ class session : public std::enable_shared_from_this<session> {
     std::size_t bytes = 0;  // written
   };
   std::optional<stream_state> stream_;
+  // The answer being written: its head, and its body when one is sent.
+  std::string head_, body_;
   // A write forwarded here by another node: its body, and where its answer goes.
   bool forwarded_in_ = false;
   std::string forwarded_body_;
