@@ -36,10 +36,19 @@ status collection<T>::add(entity_ref<T> e) {
   if (keys_.find(key) != nullptr)
     return unfit("duplicate " + std::string(kind_traits<T>::key_field));
   keys_.put(key, v.id);
+  note_key(key);
   next_id_ = v.id + 1;
   if (v.is_active) ++active_;
   items_.put(v.id, std::move(e));
   return {};
+}
+
+template <class T>
+void collection<T>::note_key(std::string_view key) {
+  key_filter_.add(key, keys_.size(), [this](const auto& fn) {
+    for (const auto& [k, id] : keys_)
+      fn(k);
+  });
 }
 
 template <class T>
@@ -56,6 +65,7 @@ status collection<T>::replace(entity_ref<T> e) {
     }
     keys_ = keys_.erase(old_key);
     keys_.put(new_key, v.id);
+    note_key(new_key);
   }
   if (old.is_active) --active_;
   if (v.is_active) ++active_;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "domain/base/digest.hpp"
+#include "domain/base/key_filter.hpp"
 #include "domain/base/persistent_map.hpp"
 #include "domain/base/result.hpp"
 #include "domain/match/mapping_changes.hpp"
@@ -46,8 +47,11 @@ class collection {
   }
   const entity_ref<T>* find_entity(std::int64_t id) const { return items_.find(id); }
 
-  // The entity holding a unique key (normalized domain or pattern), active or not.
+  // The entity holding a unique key (normalized domain or pattern), active or not. A key
+  // the filter has never seen is answered without a walk of the map: the passthrough
+  // lookup asks for every parent domain of a visit's referrer, and most are not held.
   std::optional<std::int64_t> with_key(std::string_view key) const {
+    if (!key_filter_.may_hold(key)) return std::nullopt;
     const auto* id = keys_.find(key);
     if (id == nullptr) return std::nullopt;
     return *id;
@@ -63,11 +67,18 @@ class collection {
   status replace(entity_ref<T> e);
   status remove(std::int64_t id);
 
-  friend bool operator==(const collection&, const collection&) = default;
+  // Equal entities, keys and counters (the filter follows from the keys).
+  friend bool operator==(const collection& a, const collection& b) {
+    return a.items_ == b.items_ && a.keys_ == b.keys_ && a.next_id_ == b.next_id_ &&
+           a.active_ == b.active_;
+  }
 
  private:
   map_type items_;
   persistent_map<std::string, std::int64_t> keys_;
+  key_filter key_filter_;  // of keys_
+
+  void note_key(std::string_view key);
   std::int64_t next_id_ = 1;
   std::size_t active_ = 0;
 };

@@ -4,6 +4,8 @@
 #include <rapidjson/writer.h>
 
 #include <boost/test/unit_test.hpp>
+#include <map>
+#include <random>
 
 #include "domain/base/schema_ops.hpp"
 #include "domain/rules/entities.hpp"
@@ -143,6 +145,54 @@ BOOST_AUTO_TEST_CASE(a_tagged_object_without_a_field_takes_its_default) {
   // An unknown tag is corruption, not silently dropped.
   auto bad = decode_object<passthrough_referrer>(object_format::tagged, without + "\x63\x00");
   BOOST_TEST(!bad.ok());
+}
+
+// Every key a collection holds is found, and none it stopped holding, through adds, renames
+// and deletes in random order, on versions that share their filter and on their copies.
+BOOST_AUTO_TEST_CASE(a_collection_finds_exactly_the_keys_it_holds_through_any_changes) {
+  std::mt19937_64 rng(7);
+  collection<passthrough_referrer> c;
+  std::map<std::string, std::int64_t> reference;
+  std::vector<std::pair<collection<passthrough_referrer>, std::map<std::string, std::int64_t>>>
+      versions;
+  auto domain_of = [&] {
+    return "d" + std::to_string(rng() % 3000) + ".com";
+  };
+  std::int64_t next = 1;
+  for (int step = 0; step < 6000; ++step) {
+    int op = static_cast<int>(rng() % 10);
+    if (op < 6 || reference.empty()) {
+      auto d = domain_of();
+      bool fits = !reference.contains(d);
+      BOOST_TEST_REQUIRE(c.add(make_entity(referrer(next, d))).ok() == fits);
+      if (fits) reference[d] = next++;
+    } else {
+      auto it = std::next(reference.begin(), static_cast<long>(rng() % reference.size()));
+      if (op < 8) {
+        auto d = domain_of();
+        bool fits = !reference.contains(d);
+        BOOST_TEST_REQUIRE(c.replace(make_entity(referrer(it->second, d))).ok() == fits);
+        if (fits) {
+          reference[d] = it->second;
+          reference.erase(it);
+        }
+      } else {
+        BOOST_TEST_REQUIRE(c.remove(it->second).ok());
+        reference.erase(it);
+      }
+    }
+    if (step % 500 == 0) versions.emplace_back(c, reference);
+  }
+  versions.emplace_back(c, reference);
+  for (auto& [version, held] : versions) {
+    for (int i = 0; i < 3000; ++i) {
+      auto d = "d" + std::to_string(i) + ".com";
+      auto it = held.find(d);
+      auto found = version.with_key(d);
+      BOOST_TEST_REQUIRE(found.has_value() == (it != held.end()), d);
+      if (found) BOOST_TEST_REQUIRE(*found == it->second);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
