@@ -112,14 +112,11 @@ read_failure classify_read_error(boost::beast::error_code ec) {
 head_written write_head(std::string& out, const response& r, const beast_request& req, bool keep) {
   head_written w;
   unsigned version = req.version() == 10 ? 10 : 11;
-  if (r.streamed) {
-    w.chunked = version == 11;
-    w.keep = w.chunked && keep;
-    w.body = true;
-  } else {
-    w.keep = keep;
-    w.body = r.status != 204 && r.status != 304 && req.method() != bhttp::verb::head;
-  }
+  // No length on 204 (RFC 9110 section 8.6) or 304; on HEAD, what GET would send.
+  bool has_length = !r.streamed && r.status != 204 && r.status != 304;
+  w.chunked = r.streamed && version == 11;
+  w.keep = r.streamed ? w.chunked && keep : keep;
+  w.body = r.streamed || (has_length && req.method() != bhttp::verb::head);
   out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
   put_number(out, r.status);
   out += ' ';
@@ -137,8 +134,7 @@ head_written write_head(std::string& out, const response& r, const beast_request
   if (version == 10 && w.keep) put_field(out, "Connection", "keep-alive");
   if (w.chunked) {
     put_field(out, "Transfer-Encoding", "chunked");
-  } else if (!r.streamed && r.status != 204 && r.status != 304) {
-    // On HEAD, what GET would send; none on 204 (RFC 9110 section 8.6) or 304.
+  } else if (has_length) {
     out.append("Content-Length: ", 16);
     put_number(out, r.body.size());
     out.append("\r\n", 2);
