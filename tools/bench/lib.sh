@@ -25,10 +25,15 @@ start_referrald() {
   referrald_url="http://$(sed -n 's/^listening on //p' "$work/referrald.out")"
 }
 
-# start_nginx FILE [POST_FILE]: serves FILE as /file.json from nginx on 127.0.0.1:18081
-# with keep-alive, one worker per core and its open file cache on; sets $nginx_url. With POST_FILE, also serves it as
-# /post.json to a POST (the static module answers 405 to one; error_page turns that into the
-# file), so that a POST benchmark sends nginx the same requests; sets $nginx_post_url.
+# start_nginx FILE [POST_FILE]: serves FILE as /file.json from nginx with keep-alive and one
+# worker per core, in two configurations of one nginx:
+#   127.0.0.1:18081 as nginx is configured out of the box: each request opens, reads and
+#                   closes the file ($nginx_url);
+#   127.0.0.1:18082 with its open file cache on, as a tuned static server keeps its files
+#                   open ($nginx_cached_url).
+# With POST_FILE, both also serve it as /post.json to a POST (the static module answers 405 to
+# one; error_page turns that into the file), so that a POST benchmark sends nginx the same
+# requests ($nginx_post_url, $nginx_cached_post_url).
 start_nginx() {
   mkdir -p "$work/nginx/html"
   cp "$1" "$work/nginx/html/file.json"
@@ -46,12 +51,15 @@ http {
   keepalive_requests 10000000;
   keepalive_timeout 60;
   default_type application/json;
-  # Open file descriptors kept, as a static server in production keeps them: without this,
-  # nginx opens, stats and closes the file for every request.
-  open_file_cache max=64 inactive=60s;
-  open_file_cache_valid 60s;
   server {
     listen 127.0.0.1:18081; root $work/nginx/html;
+    location / { }
+    location = /post.json { error_page 405 =200 \$uri; }
+  }
+  server {
+    listen 127.0.0.1:18082; root $work/nginx/html;
+    open_file_cache max=64 inactive=60s;
+    open_file_cache_valid 60s;
     location / { }
     location = /post.json { error_page 405 =200 \$uri; }
   }
@@ -60,14 +68,23 @@ CONF
   nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
   nginx_url="http://127.0.0.1:18081/file.json"
   nginx_post_url="http://127.0.0.1:18081/post.json"
+  nginx_cached_url="http://127.0.0.1:18082/file.json"
+  nginx_cached_post_url="http://127.0.0.1:18082/post.json"
   sleep 0.3
-  if ! cmp -s <(curl -sf "$nginx_url") "$1"; then
-    echo "nginx does not serve the file; see $work/nginx/error.log" >&2
-    exit 1
-  fi
-  if [ -n "${2:-}" ] && ! cmp -s <(curl -sf -X POST -H 'Content-Type: application/json' -d '{}' "$nginx_post_url") "$2"; then
-    echo "nginx does not answer a POST with the file; see $work/nginx/error.log" >&2
-    exit 1
+  local u
+  for u in "$nginx_url" "$nginx_cached_url"; do
+    if ! cmp -s <(curl -sf "$u") "$1"; then
+      echo "nginx does not serve the file at $u; see $work/nginx/error.log" >&2
+      exit 1
+    fi
+  done
+  if [ -n "${2:-}" ]; then
+    for u in "$nginx_post_url" "$nginx_cached_post_url"; do
+      if ! cmp -s <(curl -sf -X POST -H 'Content-Type: application/json' -d '{}' "$u") "$2"; then
+        echo "nginx does not answer a POST with the file at $u; see $work/nginx/error.log" >&2
+        exit 1
+      fi
+    done
   fi
 }
 
