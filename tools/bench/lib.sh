@@ -13,16 +13,19 @@ cleanup() {
 trap cleanup EXIT
 
 # start_referrald [flags...]: starts build/referrald (or $referrald_bin) on a free loopback
-# port with the data directory $work/data; sets $referrald_url.
+# port with the data directory $work/data; sets $referrald_url. With $referrald_name set,
+# the data directory is $work/data-NAME and its output $work/NAME.out, so that several
+# servers can run at once.
 start_referrald() {
+  local data="$work/data${referrald_name:+-$referrald_name}" out="$work/${referrald_name:-referrald}"
   REFERRALD_BOOTSTRAP_KEY="$bench_key" "${referrald_bin:-$root/build/referrald}" --listen 127.0.0.1:0 \
-    --data "$work/data" --log-level warn "$@" >"$work/referrald.out" 2>"$work/referrald.err" &
+    --data "$data" --log-level warn "$@" >"$out.out" 2>"$out.err" &
   pids+=($!)
   for _ in $(seq 1 100); do
-    grep -q "listening on" "$work/referrald.out" 2>/dev/null && break
+    grep -q "listening on" "$out.out" 2>/dev/null && break
     sleep 0.1
   done
-  referrald_url="http://$(sed -n 's/^listening on //p' "$work/referrald.out")"
+  referrald_url="http://$(sed -n 's/^listening on //p' "$out.out")"
 }
 
 # start_nginx FILE [POST_FILE]: serves FILE as /file.json from nginx with keep-alive and one
