@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "domain/attribution/resolver.hpp"
 #include "domain/attribution/visit_scan.hpp"
@@ -45,6 +46,16 @@ void write_explained(domain::json_writer& w, const domain::account_state& s,
 }
 
 // A success envelope written whole by the handler.
+// The visit of `members` (one visit object's, as json_scan.hpp reports them) read without a
+// document (domain/attribution/visit_scan.hpp): true with the visit parse_visit would give;
+// false for the parser to read the object, with the same answer or the error it names.
+bool read_scanned_visit(std::span<const domain::json_member> members,
+                        std::vector<domain::json_member>& session_scratch, domain::visit& out) {
+  domain::visit_members found;
+  return domain::find_visit_members(members, false, found) &&
+         domain::read_visit_members(found, session_scratch, out);
+}
+
 response ok_body(std::string body) {
   response r;
   r.body = std::move(body);
@@ -90,12 +101,21 @@ std::optional<response> resolve_one(request_ctx& c) {
                                       "a publishable key cannot resolve with " + name,
                                       {{name, "needs a viewer, editor or admin key"}}));
   }
-  rapidjson::Document doc;
-  if (auto st = json_body(c, doc); !st) return failure(st.err());
-  auto v = domain::parse_visit(doc);
-  if (!v) return failure(v.err());
+  if (auto st = check_json_type(c); !st) return failure(st.err());
+  // The common body read the simple way, as a batch's visit is; anything else through the
+  // parser, whose answer and errors are the same.
+  domain::visit visit;
+  thread_local std::vector<domain::json_member> members, session_members;
+  if (!domain::scan_object(c.body, members) ||
+      !read_scanned_visit(members, session_members, visit)) {
+    rapidjson::Document doc;
+    if (auto st = domain::parse_json(c.body, doc); !st) return failure(st.err());
+    auto v = domain::parse_visit(doc);
+    if (!v) return failure(v.err());
+    visit = std::move(*v);
+  }
   return with_state(c, *account, *as_of,
-                    [visit = std::move(*v), explain = *explain](const domain::account_state& s) {
+                    [visit = std::move(visit), explain = *explain](const domain::account_state& s) {
                       std::string body(success_open);
                       if (!explain) {
                         // The batch's writer: the same bytes as the JSON writer's, written
@@ -302,9 +322,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
       scanned_one = domain::scan_object(text, members);
       read = members;
     }
-    domain::visit_members found;
-    if (scanned_one && domain::find_visit_members(read, false, found) &&
-        domain::read_visit_members(found, session_members, visit)) {
+    if (scanned_one && read_scanned_visit(read, session_members, visit)) {
       domain::append_json(out, domain::resolve(*state, visit));
       if (ndjson) out += '\n';
       return;

@@ -389,6 +389,54 @@ BOOST_AUTO_TEST_CASE(clients_leaving_in_the_middle_of_an_ndjson_answer_do_not_ha
   BOOST_TEST(c->get("/healthz").status == 200u);
 }
 
+// A single visit's body is read the simple way when it can be and by the parser otherwise:
+// each body here is sent as written and with an escaped '/' (which only the parser reads),
+// and both must get the same answer.
+BOOST_AUTO_TEST_CASE(a_single_visit_answers_alike_however_its_body_is_written) {
+  auto c = client();
+  c->post("/passthrough-referrers?account_id=acme",
+          R"({"domain":"pay.example","utm_source":"pay"})");
+  struct sample {
+    std::string body;
+    unsigned status;
+    std::string expect;  // the reason of a 200, the field an error names
+  };
+  const std::vector<sample> samples = {
+      {R"({"referrer":"https://pay.example/x","landing_url":"https://h.example/",
+           "session":{"utm_source":"news","utm_medium":null}})",
+       200, "passthrough_session"},
+      {R"( {"landing_url":"https://h.example/?gclid=1","referrer":null,"session":null} )", 200,
+       "click_id"},
+      {R"({"referrer":"https://www.google.de/","landing_url":"https://h.example/"})", 200,
+       "known_referrer"},
+      {R"({"referrer":"https://x.example/"})", 400, "landing_url"},
+      {R"({"landing_url":"https://h.example/","unknown":1})", 400, "unknown"},
+      {R"({"landing_url":"https://h.example/","session":{"utm_id":"1"}})", 400, "session.utm_id"},
+      {R"({"referrer":7,"landing_url":"https://h.example/"})", 400, "referrer"},
+  };
+  for (const auto& s : samples) {
+    std::string escaped = s.body;
+    escaped.replace(escaped.find("://"), 3, R"(:\/\/)");
+    auto simple = c->post(resolve_path("acme"), s.body);
+    auto parsed = c->post(resolve_path("acme"), escaped);
+    BOOST_TEST_CONTEXT(s.body) {
+      BOOST_TEST(simple.status == s.status);
+      BOOST_TEST(parsed.status == s.status);
+      if (s.status == 200u) {
+        BOOST_TEST(simple.body == parsed.body);
+        auto d = simple.json();
+        BOOST_TEST(d["data"]["reason"].GetString() == s.expect);
+      } else {
+        BOOST_TEST(names_field(simple, s.expect));
+        BOOST_TEST(names_field(parsed, s.expect));
+      }
+    }
+  }
+  // Not one JSON object: refused by both readings.
+  auto trailing = c->post(resolve_path("acme"), R"({"landing_url":"https://h.example/"} x)");
+  BOOST_TEST(trailing.status == 400u);
+}
+
 BOOST_AUTO_TEST_CASE(a_single_visit_is_validated_and_bodies_over_one_mebibyte_are_413) {
   auto c = client();
   auto r = c->post(resolve_path("acme"), R"({"referrer":"https://x.example/"})");
