@@ -45,7 +45,6 @@ void write_explained(domain::json_writer& w, const domain::account_state& s,
   w.EndObject();
 }
 
-// A success envelope written whole by the handler.
 // The visit of `members` (one visit object's, as json_scan.hpp reports them) read without a
 // document (domain/attribution/visit_scan.hpp): true with the visit parse_visit would give;
 // false for the parser to read the object, with the same answer or the error it names.
@@ -56,6 +55,7 @@ bool read_scanned_visit(std::span<const domain::json_member> members,
          domain::read_visit_members(found, session_scratch, out);
 }
 
+// A success envelope written whole by the handler.
 response ok_body(std::string body) {
   response r;
   r.body = std::move(body);
