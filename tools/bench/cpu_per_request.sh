@@ -22,21 +22,22 @@ referrald_name=this start_referrald
 url_this=$referrald_url
 pid_this=${pids[-1]}
 seed_read_account
-auth=(-H "Authorization: Bearer $bench_key")
 
-# cpu_us URL PID PATH: the load of PATH against URL; prints the server's CPU per request in µs.
+# cpu_us URL PID PATH: the load of PATH (read_load) against URL; prints the server's CPU per
+# request in µs.
 cpu_us() {
-  local target
-  if [ "$3" = resolve ]; then
-    target=(-s "$root/tools/bench/post_file.lua" "$1/attribution/resolve?account_id=acme")
-  else
-    target=("$1/passthrough-referrers/1?account_id=acme")
-  fi
+  referrald_url=$1
+  read_load "$3"
   perf stat -e task-clock -p "$2" -o "$work/stat" -- sleep "$seconds" &
   local stat_pid=$!
   local out n
-  out=$(BODY_FILE="$work/visit.json" wrk -t2 -c64 -d"${seconds}s" "${auth[@]}" "${target[@]}")
+  out=$(BODY_FILE="$work/visit.json" wrk -t2 -c64 -d"${seconds}s" "${load[@]}")
   wait "$stat_pid"
+  if grep -q "Non-2xx" <<<"$out"; then
+    echo "cpu_per_request: $3 against $1 had answers other than 2xx:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
   n=$(awk '/requests in/ {print $1}' <<<"$out")
   awk -v n="$n" '/task-clock/ {gsub(",", "", $1); printf "%.2f", $1 * 1000 / n}' "$work/stat"
 }

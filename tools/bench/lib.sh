@@ -37,6 +37,12 @@ start_referrald() {
 # With POST_FILE, both also serve it as /post.json to a POST (the static module answers 405 to
 # one; error_page turns that into the file), so that a POST benchmark sends nginx the same
 # requests ($nginx_post_url, $nginx_cached_post_url).
+# nginx_server PORT [DIRECTIVES]: one server block of start_nginx's configuration.
+nginx_server() {
+  printf '  server {\n    listen 127.0.0.1:%s; root %s;%s\n' "$1" "$work/nginx/html" "${2:+ $2}"
+  printf '    location / { }\n    location = /post.json { error_page 405 =200 $uri; }\n  }'
+}
+
 start_nginx() {
   mkdir -p "$work/nginx/html"
   cp "$1" "$work/nginx/html/file.json"
@@ -54,18 +60,8 @@ http {
   keepalive_requests 10000000;
   keepalive_timeout 60;
   default_type application/json;
-  server {
-    listen 127.0.0.1:18081; root $work/nginx/html;
-    location / { }
-    location = /post.json { error_page 405 =200 \$uri; }
-  }
-  server {
-    listen 127.0.0.1:18082; root $work/nginx/html;
-    open_file_cache max=64 inactive=60s;
-    open_file_cache_valid 60s;
-    location / { }
-    location = /post.json { error_page 405 =200 \$uri; }
-  }
+$(nginx_server 18081)
+$(nginx_server 18082 "open_file_cache max=64 inactive=60s; open_file_cache_valid 60s;")
 }
 CONF
   nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
@@ -120,15 +116,26 @@ seed_read_account() {
     >"$work/visit.json"
 }
 
-# wrk_get SECONDS / wrk_resolve SECONDS: the read paths against $referrald_url (wrk -t2
-# -c64): a GET of one passthrough referrer, a single-visit resolve of $work/visit.json.
+# read_load get|resolve: sets $load to wrk's arguments for a read path against
+# $referrald_url: a GET of one passthrough referrer, or a single-visit resolve of
+# $work/visit.json (wrk then needs BODY_FILE="$work/visit.json").
+read_load() {
+  load=(-H "Authorization: Bearer $bench_key")
+  if [ "$1" = resolve ]; then
+    load+=(-s "$root/tools/bench/post_file.lua" "$referrald_url/attribution/resolve?account_id=acme")
+  else
+    load+=("$referrald_url/passthrough-referrers/1?account_id=acme")
+  fi
+}
+
+# wrk_get SECONDS / wrk_resolve SECONDS: the read paths of read_load with wrk -t2 -c64.
 wrk_get() {
-  wrk_summary -t2 -c64 -d"$1s" -H "Authorization: Bearer $bench_key" \
-    "$referrald_url/passthrough-referrers/1?account_id=acme"
+  read_load get
+  wrk_summary -t2 -c64 -d"$1s" "${load[@]}"
 }
 wrk_resolve() {
-  BODY_FILE="$work/visit.json" wrk_summary -t2 -c64 -d"$1s" -H "Authorization: Bearer $bench_key" \
-    -s "$root/tools/bench/post_file.lua" "$referrald_url/attribution/resolve?account_id=acme"
+  read_load resolve
+  BODY_FILE="$work/visit.json" wrk_summary -t2 -c64 -d"$1s" "${load[@]}"
 }
 
 # build_rev REV: REV's sources (git archive) built in Release into build-rev/ (ccache makes a
