@@ -423,9 +423,20 @@ status parse_into(rapidjson::Document& doc, Stream& is) {
   return {};
 }
 
+// RapidJSON reads a NUL byte as the end of its input, so a NUL after the value would end the
+// document there and hide what follows it; no JSON text contains one (RFC 8259 section 2).
+status refuse_nul(std::string_view text) {
+  if (auto at = text.find('\0'); at != std::string_view::npos) {
+    return make_error(errc::invalid_json, "the body is not valid JSON: it contains a NUL byte",
+                      {{"body", "offset " + std::to_string(at)}});
+  }
+  return {};
+}
+
 }  // namespace
 
 status parse_json(std::string_view text, rapidjson::Document& doc) {
+  if (auto st = refuse_nul(text); !st) return st;
   // Trailing non-whitespace after the value is an error (kParseErrorDocumentRootNotSingular).
   rapidjson::MemoryStream ms(text.data(), text.size());
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
@@ -433,12 +444,7 @@ status parse_json(std::string_view text, rapidjson::Document& doc) {
 }
 
 status parse_json_insitu(std::string& text, rapidjson::Document& doc) {
-  // In-situ parsing needs a terminating NUL; a NUL inside the body ends the document
-  // there, and whatever follows it is reported like trailing garbage.
-  if (text.find('\0') != std::string::npos) {
-    return make_error(errc::invalid_json, "the body is not valid JSON: it contains a NUL byte",
-                      {{"body", "offset " + std::to_string(text.find('\0'))}});
-  }
+  if (auto st = refuse_nul(text); !st) return st;
   // RapidJSON's in-situ UTF-8 validation reads the continuation bytes of a multi-byte
   // sequence without looking for the terminator: a body ending in a lead byte would be
   // read up to three bytes past its end. Pad it with NULs it can read instead.

@@ -5,7 +5,10 @@
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "tests/http/fixture.hpp"
 
@@ -106,6 +109,33 @@ BOOST_AUTO_TEST_CASE(invalid_json_is_400_with_the_offset) {
                           {{"Content-Type", "application/json"}});
   BOOST_TEST(empty.status == 400u);
   BOOST_TEST(error_code(empty) == "invalid_json");
+}
+
+BOOST_AUTO_TEST_CASE(a_nul_byte_after_the_body_does_not_hide_trailing_garbage) {
+  // The JSON parser read a NUL as the end of its input: a rule and a single resolve whose
+  // body had a NUL and garbage after the object were accepted.
+  using namespace std::string_literals;
+  auto c = client();
+  const std::vector<std::pair<std::string, std::string>> bodies = {
+      {"/passthrough-referrers?account_id=acme",
+       R"({"domain":"nul.example","utm_source":"x"})"s + "\0garbage"s},
+      {"/attribution/resolve?account_id=acme",
+       R"({"landing_url":"https://h.example/"})"s + "\0garbage"s},
+      {"/attribution/resolve-batch?account_id=acme",
+       R"({"visits":[{"landing_url":"https://h.example/"}]})"s + "\0"s},
+  };
+  for (const auto& [path, body] : bodies) {
+    BOOST_TEST_CONTEXT(path) {
+      auto r = c->post(path, body);
+      BOOST_TEST(r.status == 400u);
+      BOOST_TEST(error_code(r) == "invalid_json");
+      BOOST_TEST(names_field(r, "body"));
+    }
+  }
+  // Nothing was stored.
+  auto list = c->get("/passthrough-referrers?account_id=acme&limit=100");
+  BOOST_TEST(list.status == 200u);
+  BOOST_TEST(list.body.find("nul.example") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(rule_bodies_over_one_mebibyte_are_413) {

@@ -49,6 +49,24 @@ BOOST_AUTO_TEST_CASE(parse_rejects_invalid_utf8_and_trailing_garbage) {
   BOOST_TEST(parse_json(" {} \n", d).ok());
 }
 
+BOOST_AUTO_TEST_CASE(a_nul_byte_does_not_end_a_body_early_for_either_parser) {
+  // RapidJSON reads a NUL as the end of its input: without a check, what follows one would
+  // never be read, and "{} garbage" written with a NUL before it would parse.
+  using namespace std::string_literals;
+  for (std::string body : {"{}\0garbage"s, "{}\0"s, "{\"a\":\"x\0y\"}"s, "\0{}"s}) {
+    rapidjson::Document d;
+    auto st = parse_json(body, d);
+    BOOST_REQUIRE(!st.ok());
+    BOOST_TEST((st.err().code == errc::invalid_json));
+    BOOST_TEST(st.err().message.find("NUL") != std::string::npos);
+    auto insitu = parse_json_insitu(body, d);
+    BOOST_REQUIRE(!insitu.ok());
+    BOOST_TEST((insitu.err().code == errc::invalid_json));
+  }
+  rapidjson::Document d;
+  BOOST_TEST(parse_json(R"({"a":"\u0000"})", d).ok());  // an escaped NUL is a JSON string's
+}
+
 BOOST_AUTO_TEST_CASE(parse_survives_deep_nesting) {
   std::string deep(200000, '[');
   rapidjson::Document d;
