@@ -24,6 +24,7 @@ namespace referrald::actors {
 
 namespace {
 
+using domain::channel_rule;
 using domain::passthrough_referrer;
 using domain::referrer_mapping;
 
@@ -105,25 +106,56 @@ domain::error key_taken(const std::string& key, std::int64_t holder) {
       {{field, "already used by " + std::string(traits::noun) + " " + std::to_string(holder)}});
 }
 
-// Regex mappings are the one kind of rule whose matching costs real CPU: an account may
-// hold at most services::max_regex_mappings of them (active or not). An error when
-// `value` would be one too many (`replacing`: the id it replaces, 0 for a create).
+// Regex rules (mappings and channel rules with a regex referrer_pattern) are the rules
+// whose matching costs real CPU: an account may hold at most services::max_regex_rules of
+// them, of both kinds together, active or not.
+template <class T>
+constexpr bool can_be_regex =
+    std::is_same_v<T, referrer_mapping> || std::is_same_v<T, channel_rule>;
+
+bool is_regex(const referrer_mapping& m) { return m.match_type == domain::match_type::regex; }
+bool is_regex(const channel_rule& r) {
+  return r.referrer_pattern && r.match_type == domain::match_type::regex;
+}
+
+// The account's regex rules of kind T, leaving out the one with id `except` (0: none).
+template <class T>
+std::size_t regex_rules_of(const domain::account_state& s, std::int64_t except) {
+  std::size_t n = 0;
+  for (auto [id, e] : s.entities<T>().items()) {
+    if (id != except && is_regex(e->value)) ++n;
+  }
+  return n;
+}
+
+// The account's regex rules, both kinds, leaving out the rule of kind T with id `except`.
+template <class T>
+std::size_t regex_rules(const domain::account_state& s, std::int64_t except) {
+  return regex_rules_of<referrer_mapping>(
+             s, std::is_same_v<T, referrer_mapping> ? except : std::int64_t{0}) +
+         regex_rules_of<channel_rule>(s,
+                                      std::is_same_v<T, channel_rule> ? except : std::int64_t{0});
+}
+
+domain::error regex_quota_error(const std::string& message) {
+  return domain::make_error(domain::errc::conflict, message,
+                            {{"match_type", "no more regex rules may be added to this account"}});
+}
+
+// An error when `value` would be one regex rule too many (`replacing`: the id it replaces,
+// 0 for a create).
 template <class T>
 std::optional<domain::error> over_regex_quota(const account_actor_state& st, const T& value,
                                               std::int64_t replacing) {
-  if constexpr (std::is_same_v<T, referrer_mapping>) {
-    if (value.match_type != domain::match_type::regex) return std::nullopt;
-    std::size_t regexes = 0;
-    for (auto [id, e] : st.tip.mappings().items()) {
-      if (e->value.match_type == domain::match_type::regex && id != replacing) ++regexes;
-    }
-    if (regexes < st.svc->max_regex_mappings) return std::nullopt;
-    return domain::make_error(
-        domain::errc::conflict,
+  if constexpr (can_be_regex<T>) {
+    if (!is_regex(value)) return std::nullopt;
+    std::size_t regexes = regex_rules<T>(st.tip, replacing);
+    if (regexes < st.svc->max_regex_rules) return std::nullopt;
+    return regex_quota_error(
         "account " + st.account_id + " already has " + std::to_string(regexes) +
-            " regex mappings, the most an account may hold (--max-regex-mappings); delete one, "
-            "or use exact, contains, starts_with or ends_with, which cost far less to match",
-        {{"match_type", "no more regex mappings may be added to this account"}});
+        " regex rules (mappings and channel rules), the most an account may hold "
+        "(--max-regex-rules); delete one, or use exact, contains, starts_with or ends_with, "
+        "which cost far less to match");
   } else {
     (void)st;
     (void)value;
@@ -561,31 +593,27 @@ void import_rules(self_ptr self, import_req<T>& req) {
     req.reply->deliver(std::move(plan).err());
     return;
   }
-  if constexpr (std::is_same_v<T, referrer_mapping>) {
+  if constexpr (can_be_regex<T>) {
     // The regex quota holds for the state the import leaves (one over it already keeps
     // what it has, as for single writes).
-    std::size_t before = 0, after = 0;
-    std::unordered_map<std::int64_t, const referrer_mapping*> updated;
-    for (const auto& u : plan->updates)
-      updated[u.value.id] = &u.value;
-    std::vector<std::int64_t> deleted = plan->deletes;
-    for (auto [id, e] : st.tip.mappings().items()) {
-      bool was = e->value.match_type == domain::match_type::regex;
-      before += was ? 1 : 0;
-      if (std::binary_search(deleted.begin(), deleted.end(), id)) continue;
-      auto u = updated.find(id);
-      const auto& now = u == updated.end() ? e->value : *u->second;
-      after += now.match_type == domain::match_type::regex ? 1 : 0;
+    std::size_t before = regex_rules<T>(st.tip, 0);
+    std::size_t after = before;
+    for (const auto& u : plan->updates) {
+      const T* was = st.tip.entities<T>().find(u.value.id);
+      after -= was != nullptr && is_regex(*was) ? 1 : 0;
+      after += is_regex(u.value) ? 1 : 0;
+    }
+    for (std::int64_t id : plan->deletes) {
+      const T* was = st.tip.entities<T>().find(id);
+      after -= was != nullptr && is_regex(*was) ? 1 : 0;
     }
     for (const auto& c : plan->creates)
-      after += c.match_type == domain::match_type::regex ? 1 : 0;
-    if (after > before && after > st.svc->max_regex_mappings) {
-      req.reply->deliver(domain::make_error(
-          domain::errc::conflict,
+      after += is_regex(c) ? 1 : 0;
+    if (after > before && after > st.svc->max_regex_rules) {
+      req.reply->deliver(regex_quota_error(
           "the import would leave account " + st.account_id + " with " + std::to_string(after) +
-              " regex mappings; an account may hold " + std::to_string(st.svc->max_regex_mappings) +
-              " (--max-regex-mappings)",
-          {{"match_type", "too many regex mappings"}}));
+          " regex rules (mappings and channel rules); an account may hold " +
+          std::to_string(st.svc->max_regex_rules) + " (--max-regex-rules)"));
       return;
     }
   }

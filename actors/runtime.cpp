@@ -97,7 +97,7 @@ struct runtime::impl {
       tell(account, std::move(req));
     };
     svc.snapshot_every = o.snapshot_every;
-    svc.max_regex_mappings = o.max_regex_mappings;
+    svc.max_regex_rules = o.max_regex_rules;
     svc.broken = &broken;
     loader_ctx = loader_context{&db, &log, &snaps, o.snapshot_every};
     svc.loaders = spawn_loader_pool(sys, loader_ctx, std::max<std::size_t>(1, o.loader_threads));

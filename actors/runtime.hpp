@@ -35,9 +35,9 @@ struct runtime_options {
   std::size_t loader_threads = 2;   // detached loaders reading account state
   std::size_t history_threads = 1;  // detached readers of the past (as_of, audit pages)
   std::chrono::milliseconds load_timeout{30000};
-  std::size_t ingest_workers = 0;        // ingest pool size; 0 = one per core
-  std::uint64_t snapshot_every = 1000;   // events between an account's snapshots; 0: never
-  std::size_t max_regex_mappings = 100;  // per account, active or not
+  std::size_t ingest_workers = 0;       // ingest pool size; 0 = one per core
+  std::uint64_t snapshot_every = 1000;  // events between an account's snapshots; 0: never
+  std::size_t max_regex_rules = 100;    // per account, both kinds, active or not
   // How often the chain verifier walks every account's whole history (0: never).
   std::chrono::seconds verify_every{std::chrono::hours(24)};
   // An account actor that has had no request and whose published state has not been read

@@ -29,9 +29,9 @@ struct services {
   caf::actor loaders;  // pool of detached loader actors (actors/loader.hpp)
   std::chrono::milliseconds load_timeout{30000};
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
-  std::uint64_t snapshot_every = 1000;   // events between an account's snapshots; 0: never
-  std::size_t max_regex_mappings = 100;  // regex mappings an account may hold, active or not
-  broken_accounts* broken = nullptr;     // accounts whose history failed verification
+  std::uint64_t snapshot_every = 1000;  // events between an account's snapshots; 0: never
+  std::size_t max_regex_rules = 100;    // regex mappings and channel rules an account may hold
+  broken_accounts* broken = nullptr;    // accounts whose history failed verification
   // Cluster mode: the node's copy does not continue what an account holds (its state, its
   // acknowledged writes): the node fills a new copy, or marks the account broken when the
   // copy was just made anew (actors/runtime.cpp). Null in embedded mode.

@@ -33,9 +33,9 @@ constexpr std::size_t k_batch_max = 10000;
 // Builds the complete response body (envelope included) for a state.
 using resolve_fn = std::function<std::string(const domain::account_state&)>;
 
-// A resolution with the explain array of its steps.
-void write_explained(domain::json_writer& w, const domain::account_state& s,
-                     const domain::visit& v) {
+// A resolution with the explain array of its steps; returns the regex steps it took.
+std::uint64_t write_explained(domain::json_writer& w, const domain::account_state& s,
+                              const domain::visit& v) {
   rapidjson::StringBuffer steps;
   domain::json_writer sw(steps);
   auto r = domain::resolve(s, v, &sw);
@@ -43,6 +43,7 @@ void write_explained(domain::json_writer& w, const domain::account_state& s,
   w.Key("explain");
   w.RawValue(steps.GetString(), steps.GetSize(), rapidjson::kArrayType);
   w.EndObject();
+  return r.regex_steps;
 }
 
 // The visit of `members` (one visit object's, as json_scan.hpp reports them) read without a
@@ -137,14 +138,24 @@ std::optional<response> resolve_one(request_ctx& c) {
 // A batch, resolved on the compute pool in slices (http/compute_pool.hpp): first the
 // body is parsed and every visit validated, then visits are resolved a slice at a time
 // against the account's published state, until all are done or the request's deadline
-// has passed. The I/O thread only hands it over.
+// has passed. The I/O thread only hands it over. A slice ends by the clock, read every 16
+// visits and whenever the regexes since the last reading did k_steps_per_reading steps
+// (domain/match/regex.hpp), so that no slice, and no request, outlives its time by more
+// than that work.
 //
-// A JSON batch is answered whole, in one envelope. An NDJSON batch (one visit per line) is
-// answered one result per line, streamed: each slice's lines are sent as soon as it is
-// done; a batch that runs out of time after its first lines went out is cut short (the
-// connection closes before the end of the body).
+// A JSON batch is answered in one envelope: whole, with a length, when the answer stays
+// under k_whole_answer (which a batch without explain does not reach); streamed from there
+// on, as an NDJSON batch always is (one result per line). A streamed answer goes out as it is made,
+// and the making pauses while more than request_ctx::stream_backlog of it waits for a slow reader
+// (so an answer never holds more than that, whatever its size); a batch that runs out of time after
+// its first bytes went out is cut short (the connection closes before the end of the body).
 struct batch_job : std::enable_shared_from_this<batch_job> {
   static constexpr auto slice = std::chrono::milliseconds(2);
+  static constexpr std::uint64_t k_steps_per_reading = 100000;
+  // A streamed answer is handed to the session in pieces of about this size.
+  static constexpr std::size_t k_piece = 256u << 10;
+  // The most a JSON answer holds before it is streamed.
+  static constexpr std::size_t k_whole_answer = 32u << 20;
 
   std::string account;
   std::string body;  // moved out of the request: the job may outlive the session's buffer
@@ -159,6 +170,8 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
   // NDJSON in and out: the answer's lines go out through `more` as they are made.
   bool ndjson = false;
   std::function<void(std::string, request_ctx::stream_end)> more;
+  std::function<bool()> backed_up;
+  std::function<void(std::function<void()>)> when_drained;
   bool started = false;            // the streamed answer's head is sent
   std::vector<std::size_t> lines;  // NDJSON: each visit's line number
 
@@ -174,11 +187,12 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
   std::string out;
   std::size_t next = 0;
   bool parsed = false;
+  std::uint64_t steps = 0;  // regex steps of the visits resolved since the clock was read
 
   bool late() const { return std::chrono::steady_clock::now() >= deadline; }
 
-  // One step on the compute pool; true when the job is finished (answered or waiting
-  // for the account to load, which resubmits it).
+  // One step on the compute pool; true when the job is finished (answered, waiting for the
+  // account to load, or paused for a slow reader: each resubmits it).
   bool step() {
     if (late() && started) {
       more({}, request_ctx::stream_end::failed);
@@ -199,7 +213,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
       parsed = true;
       charge(count());
       if (!ndjson) {
-        out.reserve(64 + count() * (explain ? 4096 : 384));
+        out.reserve(std::min<std::size_t>(64 + count() * (explain ? 4096 : 384), k_whole_answer));
         out += success_open;
         out += "{\"results\":[";
       }
@@ -215,28 +229,50 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
         return true;
       }
     }
-    if (ndjson && !started) {
-      response head;
-      head.content_type = "application/x-ndjson";
-      head.streamed = true;
-      respond(std::move(head));
-      started = true;
-    }
+    if (ndjson && !started) start("application/x-ndjson");
     auto until = std::chrono::steady_clock::now() + slice;
+    std::size_t unread = 0;  // visits resolved since the clock was read
     while (next < count()) {
       append(next++);
-      if ((next & 15) == 0 && std::chrono::steady_clock::now() >= until) {
-        if (ndjson) more(std::exchange(out, {}), request_ctx::stream_end::more);
+      if (!started && out.size() > k_whole_answer) start("application/json");
+      if (started && out.size() >= k_piece) {
+        more(std::exchange(out, {}), request_ctx::stream_end::more);
+        if (backed_up()) return pause();
+      }
+      if (++unread < 16 && steps < k_steps_per_reading) continue;
+      unread = 0;
+      steps = 0;
+      if (std::chrono::steady_clock::now() >= until) {
+        if (started && !out.empty()) more(std::exchange(out, {}), request_ctx::stream_end::more);
         return false;
       }
     }
-    if (ndjson) {
+    if (!ndjson) {
+      out += "]}";
+      out += success_close;
+    }
+    if (started) {
       more(std::move(out), request_ctx::stream_end::done);
       return true;
     }
-    out += "]}";
-    out += success_close;
     respond(ok_body(std::move(out)));
+    return true;
+  }
+
+  // Sends the streamed answer's head (the body follows through `more`).
+  void start(std::string content_type) {
+    response head;
+    head.content_type = std::move(content_type);
+    head.streamed = true;
+    respond(std::move(head));
+    started = true;
+  }
+
+  // The reader is slow: resolving stops until the session has written most of what waits.
+  bool pause() {
+    when_drained([self = shared_from_this()] {
+      self->compute->submit(self->account, [self] { return self->step(); });
+    });
     return true;
   }
 
@@ -323,7 +359,9 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
       read = members;
     }
     if (scanned_one && read_scanned_visit(read, session_members, visit)) {
-      domain::append_json(out, domain::resolve(*state, visit));
+      auto r = domain::resolve(*state, visit);
+      steps += r.regex_steps;
+      domain::append_json(out, r);
       if (ndjson) out += '\n';
       return;
     }
@@ -338,12 +376,14 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
 
   void append_result(const domain::result<domain::visit>& v, std::size_t i) {
     if (v && !explain) {
-      domain::append_json(out, domain::resolve(*state, *v));
+      auto r = domain::resolve(*state, *v);
+      steps += r.regex_steps;
+      domain::append_json(out, r);
     } else {
       rapidjson::StringBuffer buf;
       domain::json_writer w(buf);
       if (v) {
-        write_explained(w, *state, *v);
+        steps += write_explained(w, *state, *v);
       } else {
         w.StartObject();
         if (ndjson) {
@@ -394,6 +434,8 @@ std::optional<response> resolve_batch(request_ctx& c) {
   auto job = std::make_shared<batch_job>();
   job->ndjson = *media != 0;
   job->more = c.more;
+  job->backed_up = c.backed_up;
+  job->when_drained = c.when_drained;
   job->as_of = *as_of;
   job->charge = [limiter = c.limiter, bucket = c.rate_bucket](std::size_t n) {
     charge_rows(limiter, bucket, n);

@@ -56,6 +56,13 @@ struct request_ctx {
   // client sees it cut short). Thread-safe, in order; ignored once the session gave up.
   enum class stream_end { more, done, failed };
   std::function<void(std::string bytes, stream_end end)> more;
+  // Backpressure: a producer stops making its answer while `backed_up` (more than
+  // stream_backlog bytes given to `more` wait to be written to a slow reader) and hands
+  // `when_drained` what resumes it, which runs on the session's executor once half of that
+  // has been written (or never, when the client leaves: it is then dropped). Thread-safe.
+  static constexpr std::size_t stream_backlog = 4u << 20;
+  std::function<bool()> backed_up;
+  std::function<void(std::function<void()>)> when_drained;
   // Runs `work` on the session's executor (posted; thread-safe). An actor's answer is
   // moved there before anything is built from it, so that no HTTP work runs on an actor
   // or store thread.

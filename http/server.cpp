@@ -608,11 +608,25 @@ class session : public std::enable_shared_from_this<session> {
     ctx.on_session = [self = shared_from_this()](std::function<void()> work) {
       net::post(self->worker_.ioc, std::move(work));
     };
-    ctx.more = [self = shared_from_this(), gen](std::string bytes, request_ctx::stream_end end) {
+    // A streamed answer's backlog is counted where it is made, so that its producer can
+    // pause without a round trip (request_ctx::backed_up).
+    auto unsent = std::make_shared<std::atomic<std::size_t>>(0);
+    ctx.more = [self = shared_from_this(), gen, unsent](std::string bytes,
+                                                        request_ctx::stream_end end) {
+      unsent->fetch_add(bytes.size(), std::memory_order_relaxed);
       net::dispatch(self->worker_.ioc, [self, gen, bytes = std::move(bytes), end]() mutable {
         self->more(gen, std::move(bytes), end);
       });
     };
+    ctx.backed_up = [unsent] {
+      return unsent->load(std::memory_order_relaxed) > request_ctx::stream_backlog;
+    };
+    ctx.when_drained = [self = shared_from_this(), gen](std::function<void()> resume) {
+      net::dispatch(self->worker_.ioc, [self, gen, resume = std::move(resume)]() mutable {
+        self->when_drained(gen, std::move(resume));
+      });
+    };
+    unsent_ = std::move(unsent);
     if (!rq_->idempotency_scope.empty()) {
       // The handler's answer — whenever it comes, even after this session gave up waiting
       // or the client left — is stored durably before it is sent: a retry replays it.
@@ -809,6 +823,24 @@ class session : public std::enable_shared_from_this<session> {
     pump();
   }
 
+  // The producer paused (request_ctx::when_drained): `resume` runs once no more than half
+  // the backlog bound waits; it is dropped with the stream if the client never reads.
+  void when_drained(std::uint64_t gen, std::function<void()> resume) {
+    if (gen != generation_ || !stream_ || phase_ != phase::writing) return;
+    stream_->resume = std::move(resume);
+    resume_if_drained();
+  }
+
+  void resume_if_drained() {
+    if (!stream_->resume ||
+        unsent_->load(std::memory_order_relaxed) > request_ctx::stream_backlog / 2) {
+      return;
+    }
+    std::function<void()> resume = std::move(stream_->resume);
+    stream_->resume = nullptr;
+    resume();
+  }
+
   // Writes what the stream has, one write at a time; ends it when its producer has.
   void pump() {
     auto& st = *stream_;
@@ -821,7 +853,9 @@ class session : public std::enable_shared_from_this<session> {
       deadline_ = clock::now() + srv_->options.read_timeout;
       auto written = [self = shared_from_this(), data](beast::error_code ec, std::size_t) {
         self->stream_->writing = false;
+        self->unsent_->fetch_sub(data->size(), std::memory_order_relaxed);
         if (ec) return self->close();
+        self->resume_if_drained();
         // Waiting for the producer, which stops by the request's deadline.
         self->deadline_ = clock::now() + self->srv_->options.request_timeout;
         self->pump();
@@ -917,10 +951,13 @@ class session : public std::enable_shared_from_this<session> {
     bool chunked = true, keep = false;
     bool head_sent = false, writing = false;
     request_ctx::stream_end end = request_ctx::stream_end::more;
-    std::string pending;    // made, not yet written
-    std::size_t bytes = 0;  // written
+    std::string pending;           // made, not yet written
+    std::size_t bytes = 0;         // written
+    std::function<void()> resume;  // a paused producer's, run once the backlog drains
   };
   std::optional<stream_state> stream_;
+  // Bytes of the current request's streamed answer given to `more` and not yet written.
+  std::shared_ptr<std::atomic<std::size_t>> unsent_ = std::make_shared<std::atomic<std::size_t>>(0);
   // The answer being written: its head, and its body when one is sent.
   std::string head_, body_;
   // A write forwarded here by another node: its body, and where its answer goes.

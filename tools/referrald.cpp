@@ -65,9 +65,9 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
                          it writes are refused with 507 (nothing is stored) and accepted
                          again as soon as space is back (default 64M; K, M, G suffixes;
                          0: no check)
-  --max-regex-mappings N
-                         regex mappings an account may hold, active or not (default 100;
-                         0-10000)
+  --max-regex-rules N    regex rules (mappings and channel rules with a regex
+                         referrer_pattern, together) an account may hold, active or not
+                         (default 100; 0-10000; --max-regex-mappings is an older name for it)
   --verify-every DURATION  walk every account's whole event chain this often, in the
                          background (default 1d; a number of seconds, or with an s, m,
                          h or d suffix; 0: never); a broken account refuses writes
@@ -133,7 +133,7 @@ struct config {
   std::string data = "./data";
   std::size_t io_threads = 0;
   std::size_t compute_threads = 0;
-  std::size_t max_regex_mappings = 100;
+  std::size_t max_regex_rules = 100;
   std::size_t actor_threads = 0;
   std::size_t ingest_actors = 0;
   std::size_t max_body = 32u << 20;
@@ -266,8 +266,8 @@ void set_option(config& c, std::string_view name, std::string_view value) {
     c.io_threads = parse_count("--io-threads", value, 1, 256);
   } else if (name == "compute-threads") {
     c.compute_threads = parse_count("--compute-threads", value, 1, 256);
-  } else if (name == "max-regex-mappings") {
-    c.max_regex_mappings = parse_count("--max-regex-mappings", value, 0, 10000);
+  } else if (name == "max-regex-rules" || name == "max-regex-mappings") {
+    c.max_regex_rules = parse_count("--" + std::string(name), value, 0, 10000);
   } else if (name == "actor-threads") {
     c.actor_threads = parse_count("--actor-threads", value, 1, 256);
   } else if (name == "ingest-actors") {
@@ -406,6 +406,7 @@ config parse(int argc, char** argv) {
                            "io-threads",
                            "compute-threads",
                            "max-regex-mappings",
+                           "max-regex-rules",
                            "actor-threads",
                            "ingest-actors",
                            "max-body",
@@ -650,7 +651,7 @@ int main(int argc, char** argv) {
     ropts.ingest_workers = cfg.ingest_actors;
     ropts.account_idle_timeout = std::chrono::seconds(cfg.account_idle_seconds);
     ropts.snapshot_every = cfg.snapshot_every;
-    ropts.max_regex_mappings = cfg.max_regex_mappings;
+    ropts.max_regex_rules = cfg.max_regex_rules;
     ropts.verify_every = std::chrono::seconds(cfg.verify_every_seconds);
     if (!cfg.cluster.empty()) {
       actors::runtime_options::cluster_settings cs;

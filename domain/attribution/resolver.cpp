@@ -104,10 +104,10 @@ void explain_mappings(json_writer& w, const mapping_index& idx, std::string_view
   for (const referrer_mapping* rule : idx.ranked()) {
     const referrer_mapping& m = *rule;
     bool regex = m.match_type == match_type::regex;
-    bool tried = !regex || budget.allows();
-    if (!tried) ++budget.skipped;
-    bool matched = tried && (regex ? m.regex != nullptr && budget.record(m.regex->match(host))
-                                   : m.matches(host));
+    auto searched = regex && m.regex != nullptr ? budget.match(*m.regex, host, {"mapping", m.id})
+                                                : regex_budget::result::no_match;
+    bool tried = searched != regex_budget::result::not_tried;
+    bool matched = regex ? regex_budget::matched(searched) : m.matches(host);
     w.StartObject();
     w.Key("id");
     w.Int64(m.id);
@@ -377,6 +377,9 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
   resolution r;
   r.warnings = v.warnings;
   regex_budget budget;
+  // explain's listings of every rule search again, within a budget of their own: the
+  // answer is the same with explain as without it.
+  regex_budget listing;
   explainer x{explain};
   if (explain != nullptr) explain->StartArray();
   const std::string& landing_host = v.landing_host;
@@ -485,7 +488,7 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
            ") wins among the matches";
   });
   if (x.on() && has_referrer && s.mappings_index()) {
-    explain_mappings(*explain, *s.mappings_index(), ref, map, budget);
+    explain_mappings(*explain, *s.mappings_index(), ref, map, listing);
   }
   x.end_step(map != nullptr);
   if (map != nullptr && r.reason.empty()) {
@@ -617,14 +620,18 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
         write_string(*explain, rule->channel);
         explain->Key("priority");
         explain->Int64(rule->priority);
-        bool matched = rule == r.channel_rule || rule->matches(facts);
+        bool untried = rule->regex != nullptr && listing.exhausted();
+        bool matched = rule == r.channel_rule || rule->matches(facts, &listing);
+        untried = untried && !matched;
         explain->Key("matched");
         explain->Bool(matched);
         explain->Key("note");
-        write_string(*explain, rule == r.channel_rule ? "matches; the first rule that does"
-                               : matched              ? "matches, but channel rule " +
-                                               std::to_string(r.channel_rule->id) + " comes first"
-                                         : std::string("a condition does not hold"));
+        write_string(*explain,
+                     rule == r.channel_rule ? "matches; the first rule that does"
+                     : matched ? "matches, but channel rule " + std::to_string(r.channel_rule->id) +
+                                     " comes first"
+                     : untried ? std::string("not tried: the regex budget of the visit was used up")
+                               : std::string("a condition does not hold"));
         explain->EndObject();
       }
       explain->EndArray();
@@ -632,13 +639,10 @@ resolution resolve(const account_state& s, const visit& v, json_writer* explain)
     explain->EndObject();
   }
 
-  if (budget.exhausted) {
+  r.regex_steps = budget.spent() + listing.spent();
+  if (budget.exhausted()) {
     infra::metrics().regex_budget_exhausted.fetch_add(1, std::memory_order_relaxed);
-    r.warnings.push_back("the account's regex mappings used up their work budget: " +
-                         std::to_string(regex_budget::stopped_per_visit) +
-                         " of them were stopped by the match limit in this visit; " +
-                         std::to_string(budget.skipped) +
-                         " were not tried and count as not matching");
+    r.warnings.push_back(budget.warning());
   }
   if (explain != nullptr) explain->EndArray();
   return r;

@@ -112,6 +112,9 @@ struct resolution {
   std::string_view channel;               // the channel rule's, or the default group's
   const domain::channel_rule* channel_rule = nullptr;  // the account's rule that gave it
   std::vector<std::string> warnings;                   // the visit's, and the resolution's own
+  // The work its regexes did (domain/match/regex.hpp), for a caller that bounds a
+  // request's work: not part of the answer.
+  std::uint64_t regex_steps = 0;
 };
 
 // With `explain`, every step and every rule checked is described into it (as a JSON

@@ -16,6 +16,14 @@ bool ranks_before(const referrer_mapping& a, const referrer_mapping& b) {
   return a.id < b.id;
 }
 
+// A regex mapping's search: within `budget` when there is one (a visit's), else under the
+// match limit alone.
+bool matches(const compiled_regex& re, std::string_view host, regex_budget* budget,
+             std::int64_t id) {
+  if (budget == nullptr) return re.matches(host);
+  return regex_budget::matched(budget->match(re, host, {"mapping", id}));
+}
+
 const referrer_mapping* better(const referrer_mapping* a, const referrer_mapping* b) {
   if (a == nullptr) return b;
   if (b == nullptr) return a;
@@ -226,17 +234,11 @@ const referrer_mapping* mapping_index::own_best(std::string_view host, regex_bud
   if (!regexes_.empty() && regexes_.front().rank < best) {
     thread_local std::vector<std::uint32_t> candidates;
     regex_candidates(host, candidates);
-    for (std::size_t k = 0; k < candidates.size(); ++k) {
-      const regex_rule& r = regexes_[candidates[k]];
+    for (auto i : candidates) {
+      const regex_rule& r = regexes_[i];
       if (r.rank >= best) break;  // in rank order: nothing later can win
       if (is_hidden(r.rank, hidden)) continue;
-      if (budget != nullptr && !budget->allows()) {
-        budget->skipped = candidates.size() - k;
-        break;
-      }
-      auto outcome = r.re->match(host);
-      if (budget != nullptr) budget->record(outcome);
-      if (outcome == compiled_regex::outcome::match) {
+      if (matches(*r.re, host, budget, rules_[r.rank]->value.id)) {
         best = r.rank;
         break;
       }
@@ -251,16 +253,10 @@ void mapping_index::own_all(std::string_view host, regex_budget* budget, const h
   all_plain(host, ranks);
   std::vector<std::uint32_t> candidates;
   regex_candidates(host, candidates);
-  for (std::size_t k = 0; k < candidates.size(); ++k) {
-    const regex_rule& r = regexes_[candidates[k]];
+  for (auto i : candidates) {
+    const regex_rule& r = regexes_[i];
     if (is_hidden(r.rank, hidden)) continue;
-    if (budget != nullptr && !budget->allows()) {
-      budget->skipped = candidates.size() - k;
-      break;
-    }
-    auto outcome = r.re->match(host);
-    if (budget != nullptr) budget->record(outcome);
-    if (outcome == compiled_regex::outcome::match) ranks.push_back(r.rank);
+    if (matches(*r.re, host, budget, rules_[r.rank]->value.id)) ranks.push_back(r.rank);
   }
   std::sort(ranks.begin(), ranks.end());
   ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
@@ -303,16 +299,10 @@ void mapping_index::changed_matching(std::string_view host, regex_budget* budget
         take(*changed_contains_[i]);
     }
   }
-  for (std::size_t k = 0; k < changed_regexes_.size(); ++k) {
-    const referrer_mapping& m = *changed_regexes_[k];
+  for (const referrer_mapping* changed : changed_regexes_) {
+    const referrer_mapping& m = *changed;
     if (best_only && best != nullptr && !ranks_before(m, *best)) break;  // rank order
-    if (budget != nullptr && !budget->allows()) {
-      budget->skipped += changed_regexes_.size() - k;
-      break;
-    }
-    auto outcome = m.regex != nullptr ? m.regex->match(host) : compiled_regex::outcome::no_match;
-    if (budget != nullptr) budget->record(outcome);
-    if (outcome == compiled_regex::outcome::match) take(m);
+    if (m.regex != nullptr && matches(*m.regex, host, budget, m.id)) take(m);
   }
   if (!best_only) return;
   out.clear();

@@ -40,31 +40,6 @@
 
 namespace referrald::domain {
 
-// The work the regex mappings of one visit may do together. A regex's own match is bounded
-// by PCRE2's limits (domain/match/regex.cpp: 100,000 backtracking steps); the regexes of a
-// visit may run into those limits `stopped_per_visit` times, each such match having used
-// its whole allowance. Then the regexes not tried yet count as not matching, and the visit
-// says so. Counted in work, never in time: the same visit against the same rules gets the
-// same answer on any machine, under any load.
-struct regex_budget {
-  static constexpr std::size_t stopped_per_visit = 3;
-  std::size_t stopped = 0;  // matches stopped by a limit so far
-  bool exhausted = false;
-  std::size_t skipped = 0;  // regexes not tried
-
-  // Call before each regex evaluation; false when the budget is spent.
-  bool allows() {
-    if (stopped < stopped_per_visit) return true;
-    exhausted = true;
-    return false;
-  }
-  // Records one evaluation; true when it matched.
-  bool record(compiled_regex::outcome o) {
-    if (o == compiled_regex::outcome::limit) ++stopped;
-    return o == compiled_regex::outcome::match;
-  }
-};
-
 class mapping_index {
  public:
   static std::shared_ptr<const mapping_index> build(const collection<referrer_mapping>& c);

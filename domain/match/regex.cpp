@@ -3,6 +3,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include "infra/metrics.hpp"
@@ -11,33 +12,30 @@ namespace referrald::domain {
 
 namespace {
 
-// Backtracking budget per match: enough for any sensible host pattern (hosts are at most
-// a few hundred characters), far too little for exponential blow-ups.
-constexpr std::uint32_t k_match_limit = 100000;
 constexpr std::uint32_t k_depth_limit = 2000;
 constexpr std::uint32_t k_heap_limit_kib = 1024;
+// The first limit a search runs under; each retry has four times as much.
+constexpr std::uint64_t k_first_limit = 32;
 
-// Shared, read-only after creation.
-pcre2_match_context* match_context() {
-  static pcre2_match_context* ctx = [] {
+// Per thread: match data (only the overall match is needed) and a match context whose
+// match limit each attempt sets.
+struct thread_scratch {
+  pcre2_match_data* data = pcre2_match_data_create(1, nullptr);
+  pcre2_match_context* context = [] {
     pcre2_match_context* c = pcre2_match_context_create(nullptr);
-    pcre2_set_match_limit(c, k_match_limit);
     pcre2_set_depth_limit(c, k_depth_limit);
     pcre2_set_heap_limit(c, k_heap_limit_kib);
     return c;
   }();
-  return ctx;
-}
-
-// Per thread: match data (only the overall match is needed) and a JIT stack.
-struct thread_scratch {
-  pcre2_match_data* data = pcre2_match_data_create(1, nullptr);
-  ~thread_scratch() { pcre2_match_data_free(data); }
+  ~thread_scratch() {
+    pcre2_match_data_free(data);
+    pcre2_match_context_free(context);
+  }
 };
 
-pcre2_match_data* scratch() {
+thread_scratch& scratch() {
   thread_local thread_scratch s;
-  return s.data;
+  return s;
 }
 
 std::string pcre2_message(int code) {
@@ -226,16 +224,78 @@ result<std::shared_ptr<const compiled_regex>> compiled_regex::compile(std::strin
 
 compiled_regex::~compiled_regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
 
-compiled_regex::outcome compiled_regex::match(std::string_view subject) const {
-  int rc = pcre2_match(static_cast<const pcre2_code*>(code_),
-                       reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), 0, 0,
-                       scratch(), match_context());
-  if (rc >= 0) return outcome::match;
-  if (rc == PCRE2_ERROR_NOMATCH) return outcome::no_match;
-  // PCRE2_ERROR_MATCHLIMIT, _DEPTHLIMIT, _HEAPLIMIT, _JIT_STACKLIMIT and any other error:
-  // no match, counted.
-  infra::metrics().regex_match_limit_hits.fetch_add(1, std::memory_order_relaxed);
-  return outcome::limit;
+compiled_regex::outcome compiled_regex::match(std::string_view subject, std::uint64_t allowance,
+                                              std::uint64_t& spent) const {
+  thread_scratch& s = scratch();
+  // Each attempt's limit is charged whole; together they stay within the allowance.
+  for (std::uint64_t limit = std::min(k_first_limit, allowance); limit > 0;) {
+    pcre2_set_match_limit(s.context, static_cast<std::uint32_t>(limit));
+    int rc = pcre2_match(static_cast<const pcre2_code*>(code_),
+                         reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), 0, 0, s.data,
+                         s.context);
+    spent += limit;
+    allowance -= limit;
+    if (rc >= 0) return outcome::match;
+    if (rc == PCRE2_ERROR_NOMATCH) return outcome::no_match;
+    if (rc == PCRE2_ERROR_MATCHLIMIT && limit < match_limit) {
+      limit = std::min({limit * 4, match_limit, allowance});
+      continue;
+    }
+    // The match limit at its most, _DEPTHLIMIT, _HEAPLIMIT, _JIT_STACKLIMIT and any other
+    // error: no match, counted.
+    infra::metrics().regex_match_limit_hits.fetch_add(1, std::memory_order_relaxed);
+    return outcome::limit;
+  }
+  return outcome::limit;  // the allowance ran out first
+}
+
+regex_budget::result regex_budget::match(const compiled_regex& re, std::string_view subject,
+                                         owner who) {
+  if (exhausted()) {
+    ++skipped_;
+    return result::not_tried;
+  }
+  std::uint64_t steps = 0;
+  auto o = re.match(subject, steps_per_visit - spent_, steps);
+  spent_ += steps;
+  // Keep the three biggest spenders (a rule's searches in one visit add up).
+  use u{who, steps};
+  for (auto& t : top_) {
+    if (t.steps > 0 && t.who.kind == who.kind && t.who.id == who.id) {
+      u.steps += t.steps;
+      t = use{};
+      break;
+    }
+  }
+  for (auto& t : top_) {
+    if (u.steps > t.steps) std::swap(u, t);
+  }
+  std::sort(top_.begin(), top_.end(), [](const use& a, const use& b) { return a.steps > b.steps; });
+  switch (o) {
+    case compiled_regex::outcome::match:
+      return result::match;
+    case compiled_regex::outcome::no_match:
+      return result::no_match;
+    case compiled_regex::outcome::limit:
+      return result::stopped;
+  }
+  return result::no_match;
+}
+
+std::string regex_budget::warning() const {
+  std::string out = "the account's regex rules used up the work budget of a visit (" +
+                    std::to_string(steps_per_visit) + " steps):";
+  const char* sep = " ";
+  for (const auto& t : top_) {
+    if (t.steps == 0) break;
+    out += sep;
+    out += std::string(t.who.kind) + " " + std::to_string(t.who.id) + " spent " +
+           std::to_string(t.steps);
+    sep = ", ";
+  }
+  out += "; " + std::to_string(skipped_) + (skipped_ == 1 ? " regex was" : " regexes were") +
+         " not tried and count" + (skipped_ == 1 ? "s" : "") + " as not matching";
+  return out;
 }
 
 }  // namespace referrald::domain

@@ -3,7 +3,6 @@
 #include "domain/base/schema_list.hpp"
 #include "domain/base/schema_ops.hpp"
 #include "domain/base/text.hpp"
-#include "domain/match/mapping_index.hpp"
 
 namespace referrald::domain {
 
@@ -84,11 +83,7 @@ bool channel_rule::matches(const channel_facts& f, regex_budget* budget) const {
     }
     if (regex == nullptr) return false;
     if (budget == nullptr) return regex->matches(f.referrer_host);
-    if (!budget->allows()) {
-      ++budget->skipped;
-      return false;
-    }
-    return budget->record(regex->match(f.referrer_host));
+    return regex_budget::matched(budget->match(*regex, f.referrer_host, {"channel rule", id}));
   }
   return true;
 }

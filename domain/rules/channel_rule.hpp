@@ -24,8 +24,6 @@
 
 namespace referrald::domain {
 
-struct regex_budget;
-
 // Whether the landing URL must carry a known click id. Stored as its value; never renumbered.
 enum class click_condition : std::uint8_t { any = 1, present = 2, absent = 3 };
 std::string_view to_string(click_condition c);
@@ -58,7 +56,8 @@ struct channel_rule {
   std::shared_ptr<const compiled_regex> regex;
 
   // True when every condition the rule has holds for `f`. A regex referrer condition is
-  // matched under `budget` (a match stopped by its limits does not match).
+  // matched within `budget` (a visit's; a match stopped by a limit, or not tried, does not
+  // match) when one is given.
   bool matches(const channel_facts& f, regex_budget* budget = nullptr) const;
 
   friend bool operator==(const channel_rule& a, const channel_rule& b);

@@ -44,6 +44,64 @@ BOOST_AUTO_TEST_CASE(catastrophic_backtracking_stops_at_the_limit) {
   BOOST_TEST(!nested->matches(std::string(60, 'a')));
 }
 
+// PCRE2 does not say how many steps a match took; a search is charged the limits it ran
+// under, never less than the work it did, and the same every time.
+BOOST_AUTO_TEST_CASE(a_search_is_charged_the_limits_it_ran_under_the_same_every_time) {
+  auto cheap = re("partner\\.com$");
+  std::uint64_t spent = 0;
+  BOOST_TEST((cheap->match("shop.partner.com", 1000000, spent) == compiled_regex::outcome::match));
+  BOOST_TEST(spent == 32u);
+  // 92,732 steps with the JIT: under the match limit, after six smaller limits stopped it.
+  auto heavy = re("^(a|aa)+[0-9]?$");
+  const std::string host = std::string(21, 'a') + ".example";
+  auto before = referrald::infra::metrics().regex_match_limit_hits.load();
+  for (int i = 0; i < 2; ++i) {
+    spent = 0;
+    BOOST_TEST((heavy->match(host, 1000000, spent) == compiled_regex::outcome::no_match));
+    BOOST_TEST(spent == 32u + 128 + 512 + 2048 + 8192 + 32768 + 100000);
+  }
+  BOOST_TEST(referrald::infra::metrics().regex_match_limit_hits.load() == before);
+}
+
+BOOST_AUTO_TEST_CASE(a_search_stays_within_its_allowance) {
+  auto heavy = re("^(a|aa)+[0-9]?$");
+  const std::string host = std::string(21, 'a') + ".example";
+  auto before = referrald::infra::metrics().regex_match_limit_hits.load();
+  std::uint64_t spent = 0;
+  BOOST_TEST((heavy->match(host, 5000, spent) == compiled_regex::outcome::limit));
+  BOOST_TEST(spent == 5000u);
+  spent = 0;
+  BOOST_TEST((heavy->match(host, 0, spent) == compiled_regex::outcome::limit));
+  BOOST_TEST(spent == 0u);
+  // The allowance ran out, not the match limit: not counted as a limit hit.
+  BOOST_TEST(referrald::infra::metrics().regex_match_limit_hits.load() == before);
+}
+
+// The budget counted only searches stopped by the match limit: searches just under it
+// were free, thousands per visit.
+BOOST_AUTO_TEST_CASE(a_visits_budget_counts_the_steps_spent_and_names_the_biggest_spenders) {
+  auto heavy = re("^(a|aa)+[0-9]?$");
+  auto cheap = re("^b");
+  const std::string host = std::string(21, 'a') + ".example";
+  regex_budget budget;
+  using result = regex_budget::result;
+  BOOST_TEST((budget.match(*cheap, host, {"mapping", 9}) == result::no_match));
+  BOOST_TEST((budget.match(*heavy, host, {"channel rule", 4}) == result::no_match));
+  BOOST_TEST((budget.match(*heavy, host, {"mapping", 2}) == result::no_match));
+  BOOST_TEST(!budget.exhausted());
+  BOOST_TEST((budget.match(*heavy, host, {"channel rule", 4}) == result::stopped));
+  BOOST_TEST(budget.exhausted());
+  BOOST_TEST(budget.spent() == regex_budget::steps_per_visit);
+  BOOST_TEST((budget.match(*cheap, host, {"mapping", 9}) == result::not_tried));
+  BOOST_TEST((budget.match(*cheap, host, {"mapping", 10}) == result::not_tried));
+  BOOST_TEST(budget.not_tried() == 2u);
+  // Channel rule 4's two searches add up: 143,680 + 12,608 (what was left).
+  BOOST_TEST(budget.warning() ==
+             "the account's regex rules used up the work budget of a visit (300000 steps): "
+             "channel rule 4 spent 156288, mapping 2 spent 143680, mapping 9 spent 32; 2 "
+             "regexes were not tried and count as not matching");
+}
+
 BOOST_AUTO_TEST_CASE(compile_errors_name_the_offset) {
   auto r = compiled_regex::compile("abc(");
   BOOST_REQUIRE(!r.ok());
