@@ -379,8 +379,12 @@ class worker_context {
   // One record; false when it made an error record.
   bool csv_record(std::string& out, std::string_view raw, std::uint64_t line,
                   const std::string& problem) {
-    // A record whose fields do not fit the header is written field by field, padded.
-    own_columns(out, raw, !problem.empty() || fields_used_ != columns_);
+    // A record whose fields do not fit the header, or one of whose values a spreadsheet
+    // would run as a formula, is written field by field (padded; neutralized).
+    bool formula = false;
+    for (std::size_t i = 0; i < fields_used_ && !formula; ++i)
+      formula = domain::csv_field_needs_guard(fields_[i]);
+    own_columns(out, raw, !problem.empty() || fields_used_ != columns_ || formula);
     auto fail = [&](std::string_view field, std::string_view message) {
       csv_error_tail(out, line, field, message);
       return false;

@@ -762,13 +762,12 @@ int cmd_attribute(const std::string& dir, const args& a) {
     auto* f = out.release();
     if (std::fclose(f) != 0) return failed("cannot write to '" + *output + "'");
   }
-  if (!o.quiet || sum->errors > 0) {
-    double rate = sum->seconds > 0 ? static_cast<double>(sum->records) / sum->seconds : 0;
-    std::fprintf(stderr,
-                 "referralctl attribute: %llu visits, %llu error records, %.2f s (%.0f visits/s)\n",
-                 static_cast<unsigned long long>(sum->records),
-                 static_cast<unsigned long long>(sum->errors), sum->seconds, rate);
-  }
+  // The summary is always printed (--quiet drops the progress lines only).
+  double rate = sum->seconds > 0 ? static_cast<double>(sum->records) / sum->seconds : 0;
+  std::fprintf(stderr,
+               "referralctl attribute: %llu visits, %llu error records, %.2f s (%.0f visits/s)\n",
+               static_cast<unsigned long long>(sum->records),
+               static_cast<unsigned long long>(sum->errors), sum->seconds, rate);
   return sum->errors > 0 && a.options.contains("fail-on-error") ? 1 : 0;
 }
 

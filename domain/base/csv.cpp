@@ -14,7 +14,21 @@ error bad_csv(std::size_t line, const std::string& why) {
                     {{"body", "line " + std::to_string(line) + ": " + why}});
 }
 
+// The first characters that make a spreadsheet read a cell as a formula.
+bool starts_formula(char c) {
+  return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r';
+}
+
+// A field read whose first apostrophe neutralized a formula.
+bool guarded(std::string_view field) {
+  return field.size() >= 2 && field[0] == '\'' && (starts_formula(field[1]) || field[1] == '\'');
+}
+
 }  // namespace
+
+bool csv_field_needs_guard(std::string_view value) {
+  return !value.empty() && (starts_formula(value[0]) || guarded(value));
+}
 
 csv_record_read read_csv_record(std::string_view text, std::size_t pos,
                                 std::vector<std::string>& fields) {
@@ -33,6 +47,9 @@ csv_record_read read_csv_record(std::string_view text, std::size_t pos,
     r.end = end;
     r.fields = n;
     r.blank = n == 1 && fields[0].empty() && !any;
+    for (std::size_t k = 0; k < n; ++k) {
+      if (guarded(fields[k])) fields[k].erase(0, 1);
+    }
     return r;
   };
   auto fail = [&](std::string why) {
@@ -79,7 +96,18 @@ csv_record_read read_csv_record(std::string_view text, std::size_t pos,
       any = true;
     }
   }
-  if (quoted) r.problem = "a quoted field is not closed";  // at the record's first line
+  if (quoted) {
+    // Not closed by the end of the text: the record is its first line, and reading goes on
+    // at the next line (what follows is not swallowed into one field).
+    r.problem = "a quoted field is not closed";
+    r.problem_line = 0;
+    auto nl = text.find('\n', pos);
+    if (nl != std::string_view::npos) {
+      r.lines = 1;
+      return finish(nl + 1);
+    }
+    r.lines = 0;
+  }
   return finish(text.size());
 }
 
@@ -105,11 +133,14 @@ result<std::vector<csv_record>> parse_csv(std::string_view text, std::size_t max
 }
 
 void append_csv_field(std::string& out, std::string_view value) {
+  const bool guard = csv_field_needs_guard(value);
   if (find_first_of<',', '"', '\r', '\n'>(value) == std::string_view::npos) {
+    if (guard) out.push_back('\'');
     out.append(value);
     return;
   }
   out.push_back('"');
+  if (guard) out.push_back('\'');
   for (char c : value) {
     if (c == '"') out.push_back('"');
     out.push_back(c);

@@ -3,6 +3,14 @@
 // CSV as RFC 4180 writes it: fields separated by commas, records by CRLF (LF accepted),
 // a field holding a comma, quote, CR or LF enclosed in double quotes with its quotes
 // doubled. A UTF-8 byte order mark at the start is skipped.
+//
+// Formulas are neutralized (OWASP's "CSV injection"): a spreadsheet runs a cell that starts
+// with =, +, -, @, a tab or a CR as a formula, and such values come from anyone's link
+// (utm_* parameters). A value that starts with one of them, or with an apostrophe followed
+// by one of them or by another apostrophe, is written with an apostrophe before it, which
+// spreadsheets show as text; a field read that starts with an apostrophe followed by one
+// of those characters or by another apostrophe loses its first apostrophe. So every value
+// reads back as it was written.
 
 #include <cstddef>
 #include <string>
@@ -31,11 +39,16 @@ struct csv_record_read {
 };
 
 // Reads the record of `text` that starts at `pos` into fields[0..fields) (their storage
-// reused from record to record: no allocation once they have grown).
+// reused from record to record: no allocation once they have grown), each without the
+// apostrophe that neutralized a formula.
 csv_record_read read_csv_record(std::string_view text, std::size_t pos,
                                 std::vector<std::string>& fields);
 
-// Appends `value` as one field (quoted only when it must be).
+// Appends `value` as one field (quoted only when it must be; neutralized when it would be
+// read as a formula).
 void append_csv_field(std::string& out, std::string_view value);
+
+// True when append_csv_field writes `value` with an apostrophe before it.
+bool csv_field_needs_guard(std::string_view value);
 
 }  // namespace referrald::domain

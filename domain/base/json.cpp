@@ -49,17 +49,17 @@ field_reader::field_reader(const rapidjson::Value& body, std::span<const std::st
       int seen = 0;
       for (auto it = body.MemberBegin(); it != body.MemberEnd(); ++it)
         seen += key_of(it->name) == field ? 1 : 0;
-      if (seen > 1) errors_.push_back({std::string(field), "is given more than once"});
+      if (seen > 1) fail(std::string(field), "is given more than once");
     }
     return;
   }
   if (body.IsObject() && body.MemberCount() > 64) {
-    errors_.push_back({"", "the body has too many fields"});
+    fail("", "the body has too many fields");
     body_ = nullptr;
     return;
   }
   if (!body.IsObject()) {
-    errors_.push_back({"", "the body must be a JSON object, not " + json_type_name(body)});
+    fail("", "the body must be a JSON object, not " + json_type_name(body));
     body_ = nullptr;
     return;
   }
@@ -70,15 +70,15 @@ field_reader::field_reader(const rapidjson::Value& body, std::span<const std::st
       repeated = key_of(prev->name) == key;
     }
     if (repeated) {
-      errors_.push_back({std::string(key), "is given more than once"});
+      fail(std::string(key), "is given more than once");
       continue;
     }
     if (std::find(fields.begin(), fields.end(), key) != fields.end()) continue;
     if (std::find(std::begin(k_read_only_fields), std::end(k_read_only_fields), key) !=
         std::end(k_read_only_fields)) {
-      errors_.push_back({std::string(key), "is read-only"});
+      fail(std::string(key), "is read-only");
     } else {
-      errors_.push_back({std::string(key), "is not a known field"});
+      fail(std::string(key), "is not a known field");
     }
   }
 }
@@ -191,18 +191,36 @@ std::optional<std::int64_t> field_reader::optional_int(std::string_view name, st
 }
 
 void field_reader::fail(std::string field, std::string message) {
-  errors_.push_back({std::move(field), std::move(message)});
+  if (errors_.size() < max_error_details) {
+    errors_.push_back({std::move(field), std::move(message)});
+  } else {
+    ++more_;
+  }
 }
 
 status field_reader::finish() const {
   if (errors_.empty()) return {};
+  // The message names the first problems, each shortened, in at most about 1,000 bytes;
+  // `details` has them all (up to max_error_details).
+  constexpr std::size_t k_message_bytes = 1000;
   std::string summary = "the request body is invalid: ";
-  for (std::size_t i = 0; i < errors_.size(); ++i) {
-    if (i > 0) summary += "; ";
-    summary +=
-        errors_[i].field.empty() ? errors_[i].message : errors_[i].field + " " + errors_[i].message;
+  std::size_t told = 0;
+  for (; told < errors_.size() && summary.size() < k_message_bytes; ++told) {
+    if (told > 0) summary += "; ";
+    const auto& e = errors_[told];
+    summary += e.field.empty() ? excerpt(e.message, 200)
+                               : excerpt(e.field, 100) + " " + excerpt(e.message, 200);
   }
-  return make_error(errc::validation_failed, std::move(summary), errors_);
+  std::size_t untold = errors_.size() - told + more_;
+  if (untold > 0) {
+    summary += "; and " + std::to_string(untold) + " more problem" + (untold == 1 ? "" : "s");
+  }
+  std::vector<field_error> details = errors_;
+  if (more_ > 0) {
+    details.push_back({"body", "and " + std::to_string(more_) + " more problem" +
+                                   (more_ == 1 ? "" : "s") + " not listed"});
+  }
+  return make_error(errc::validation_failed, std::move(summary), std::move(details));
 }
 
 stored_reader::stored_reader(const rapidjson::Value& v, std::string what)

@@ -40,6 +40,9 @@ void write_string_list(json_writer& w, const char* key, const std::vector<std::s
 inline constexpr std::string_view k_read_only_fields[] = {"id", "account_id", "created_at",
                                                           "updated_at"};
 
+// The problems one error lists at most, however many the body has.
+inline constexpr std::size_t max_error_details = 100;
+
 class field_reader {
  public:
   // `body` must outlive the reader. `fields` are the names the body may carry; anything
@@ -73,7 +76,9 @@ class field_reader {
   // Records a problem found by the caller's own checks.
   void fail(std::string field, std::string message);
 
-  // ok() when nothing was recorded; else a validation_failed error with every detail.
+  // ok() when nothing was recorded; else a validation_failed error with a detail for each
+  // of the first max_error_details problems (and one more saying how many were not
+  // listed), and a message of about 1,000 bytes at most that names the first of them.
   status finish() const;
 
  private:
@@ -81,7 +86,8 @@ class field_reader {
                                           std::size_t min, std::size_t max);
 
   const rapidjson::Value* body_;
-  std::vector<field_error> errors_;
+  std::vector<field_error> errors_;  // the first max_error_details problems
+  std::size_t more_ = 0;             // problems past those
 };
 
 // Reads back an object this program wrote (a stored entity): every field must be there

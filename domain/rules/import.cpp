@@ -14,9 +14,6 @@ namespace referrald::domain {
 
 namespace {
 
-// Problems reported per import, at most; the rest are counted.
-constexpr std::size_t k_max_details = 100;
-
 std::string row_name(std::string_view list, std::size_t i) {
   return std::string(list) + "[" + std::to_string(i) + "]";
 }
@@ -29,9 +26,8 @@ std::vector<T> collect_rows(std::vector<result<T>> checked, field_reader& in) {
   std::vector<T> out;
   out.reserve(checked.size());
   std::unordered_map<std::string, std::size_t> first;
-  std::size_t problems = 0;
   auto report = [&](std::string field, std::string message) {
-    if (++problems <= k_max_details) in.fail(std::move(field), std::move(message));
+    in.fail(std::move(field), std::move(message));
   };
   for (std::size_t i = 0; i < checked.size(); ++i) {
     auto& row = checked[i];
@@ -51,10 +47,6 @@ std::vector<T> collect_rows(std::vector<result<T>> checked, field_reader& in) {
       continue;
     }
     out.push_back(std::move(*row));
-  }
-  if (problems > k_max_details) {
-    in.fail(std::string(traits::list_name),
-            "... and " + std::to_string(problems - k_max_details) + " more problems");
   }
   return out;
 }
@@ -238,7 +230,7 @@ result<std::vector<T>> parse_import_csv(std::string_view text) {
       std::string known;
       for (auto n : body_field_names<T>())
         known += (known.empty() ? "" : ", ") + std::string(n);
-      in.fail(name.empty() ? "header" : name,
+      in.fail(name.empty() ? "header" : excerpt(name),
               "is not a column a " + std::string(traits::noun) + " import takes (" + known + ")");
     } else if (std::find(columns.begin(), columns.end(), found) != columns.end()) {
       in.fail(name, "is a column of the header more than once");
@@ -309,7 +301,7 @@ result<import_plan<T>> plan_import(const account_state& s, import_request<T>& re
     }
     kept[*holder] = true;
     if (req.mode == import_mode::create) {
-      if (taken.size() < k_max_details) {
+      if (taken.size() < max_error_details) {
         taken.push_back(
             {row_name(traits::list_name, i) + "." + std::string(traits::key_field),
              "already used by " + std::string(traits::noun) + " " + std::to_string(*holder)});

@@ -343,6 +343,64 @@ BOOST_AUTO_TEST_CASE(csv_records_keep_their_columns_and_errors_name_the_line) {
   BOOST_TEST((*records)[5][col("error")].find("session_utm_source") != std::string::npos);
 }
 
+// A visitor's link sets utm_* values, which the CSV output wrote as they were: a value a
+// spreadsheet runs as a formula is written with an apostrophe before it.
+BOOST_AUTO_TEST_CASE(csv_output_neutralizes_values_a_spreadsheet_would_run_as_formulas) {
+  std::string data = one_mapping(*client(), dir);
+  write_file(dir.sub("in.csv"),
+             "note,referrer,landing_url\r\n"
+             "=1+2,,https://s.example/?utm_source=%3DHYPERLINK(%22https://evil.example%22)"
+             "&utm_medium=%40x&utm_campaign=-5\r\n"
+             "'=kept,https://partner.example/,https://s.example/\r\n");
+  auto r = referralctl("--data " + data + " attribute --account acme --input " + dir.sub("in.csv") +
+                       " --output " + dir.sub("out.csv"));
+  BOOST_REQUIRE_MESSAGE(r.exit == 0, r.output);
+  std::ifstream f(dir.sub("out.csv"), std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  BOOST_TEST(text.find("\r\n'=1+2,,") != std::string::npos, text);
+  BOOST_TEST(
+      text.find(",\"'=HYPERLINK(\"\"https://evil.example\"\")\",'@x,'-5,") != std::string::npos,
+      text);
+  BOOST_TEST(text.find("\r\n'=kept,") != std::string::npos, text);
+  // No line starts a cell with a formula character.
+  for (const char* bad : {"\n=", ",=", "\n+", ",+", "\n@", ",@", ",-", "\n-"})
+    BOOST_TEST(text.find(bad) == std::string::npos, bad);
+  // Read back, every value is what it was.
+  auto records = domain::parse_csv(text, 10);
+  BOOST_REQUIRE(records.ok());
+  BOOST_TEST((*records)[1][0] == "=1+2");
+  BOOST_TEST((*records)[1][3] == "=HYPERLINK(\"https://evil.example\")");
+  BOOST_TEST((*records)[2][0] == "=kept");
+}
+
+// An unterminated quote under 4 MiB swallowed the rest of the log into one error record
+// (100,001 visits left out, exit 0); above 4 MiB the reader recovered at the next line.
+BOOST_AUTO_TEST_CASE(an_unterminated_quote_is_one_error_record_and_the_log_goes_on) {
+  std::string data = one_mapping(*client(), dir);
+  std::string rest;
+  for (int i = 0; i < 1000; ++i)
+    rest += std::to_string(i) + ",https://partner.example/,https://s.example/\r\n";
+  write_file(dir.sub("in.csv"),
+             "id,referrer,landing_url\r\n"
+             "x,\"https://partner.example/,https://s.example/\r\n" +
+                 rest);
+  // --quiet drops the progress lines, not the summary the docs promise.
+  auto r = referralctl("--data " + data + " attribute --account acme --quiet --input " +
+                       dir.sub("in.csv") + " --output " + dir.sub("out.csv"));
+  BOOST_REQUIRE_MESSAGE(r.exit == 0, r.output);
+  BOOST_TEST(r.output.find("1001 visits, 1 error records") != std::string::npos, r.output);
+  std::ifstream f(dir.sub("out.csv"), std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto records = domain::parse_csv(text, 2000);
+  BOOST_REQUIRE_MESSAGE(records.ok(), (records.ok() ? "" : records.err().message));
+  BOOST_REQUIRE_EQUAL(records->size(), 1002u);
+  BOOST_TEST((*records)[1].back().find("\"line\":2") != std::string::npos, (*records)[1].back());
+  BOOST_TEST((*records)[1].back().find("a quoted field is not closed") != std::string::npos);
+  BOOST_TEST((*records)[2][0] == "0");
+  BOOST_TEST((*records)[1001][0] == "999");
+  BOOST_TEST((*records)[1001][3] == "partner");
+}
+
 BOOST_AUTO_TEST_CASE(a_log_larger_than_its_memory_streams_through) {
   std::string data = one_mapping(*client(), dir);
   // 256 MiB of visits through a pipe; the command's peak resident memory must stay under

@@ -155,7 +155,15 @@ BOOST_AUTO_TEST_CASE(what_export_writes_import_reads_back_to_the_same_rules) {
       {"referrer_pattern":"a.com","utm_source":"a","label":"Comma, \"quoted\"","description":"d"},
       {"referrer_pattern":"^shop[0-9]+\\.x\\.com$","match_type":"regex","utm_source":"r"},
       {"referrer_pattern":"news.","match_type":"starts_with","utm_source":"n","priority":7},
-      {"referrer_pattern":"off.com","utm_source":"o","is_active":false}]})");
+      {"referrer_pattern":"off.com","utm_source":"o","is_active":false},
+      {"referrer_pattern":"f.com","utm_source":"@f","utm_campaign":"=1+2","label":"+x",
+       "description":"'=y"}]})");
+  // Values a spreadsheet would run as formulas are written as text (OWASP), and read back.
+  std::string csv_export = c->get(k_export + "&format=csv").body;
+  BOOST_TEST(csv_export.find(",'@f,") != std::string::npos, csv_export);
+  BOOST_TEST(csv_export.find(",'=1+2,") != std::string::npos, csv_export);
+  BOOST_TEST(csv_export.find(",'+x,") != std::string::npos, csv_export);
+  BOOST_TEST(csv_export.find(",''=y,") != std::string::npos, csv_export);
   for (std::string format : {"json", "csv"}) {
     std::string exported = c->get(k_export + "&format=" + format + "&include_inactive=true").body;
     std::string account = "copy-" + format;
@@ -163,7 +171,7 @@ BOOST_AUTO_TEST_CASE(what_export_writes_import_reads_back_to_the_same_rules) {
     auto back = format == "csv" ? post_csv(*c, target + "&mode=replace", exported)
                                 : c->post(target, exported);
     BOOST_TEST(back.status == 200u, back.body);
-    BOOST_TEST(summary(back) == "4/0/0/0");
+    BOOST_TEST(summary(back) == "5/0/0/0");
     std::string again = c->get("/referrer-mappings/export?account_id=" + account +
                                "&format=" + format + "&include_inactive=true")
                             .body;
@@ -171,7 +179,7 @@ BOOST_AUTO_TEST_CASE(what_export_writes_import_reads_back_to_the_same_rules) {
   }
   // Without include_inactive, only the active rules; an unknown format is a 400.
   auto active = c->get(k_export).json();
-  BOOST_TEST(active["mappings"].Size() == 3u);
+  BOOST_TEST(active["mappings"].Size() == 4u);
   BOOST_TEST(names_field(c->get(k_export + "&format=xml"), "format"));
   auto csv = c->get(k_export + "&format=csv");
   BOOST_TEST(csv.headers["content-type"].find("text/csv") == 0u);
@@ -211,7 +219,7 @@ BOOST_AUTO_TEST_CASE(imports_need_write_access_and_keep_the_regex_quota) {
       403u);
   BOOST_TEST(v->get(k_export).status == 200u);
   server->stop(SIGTERM);
-  start({"--max-regex-mappings", "2"});
+  start({"--max-regex-mappings", "2"});  // the option's earlier name, still read
   auto c = client();
   auto over = c->post(k_import, R"({"mappings":[
       {"referrer_pattern":"^a","match_type":"regex","utm_source":"a"},
@@ -278,6 +286,39 @@ BOOST_AUTO_TEST_CASE(an_import_over_ten_thousand_rows_is_refused_whole) {
   BOOST_TEST(names_field(too_many, "mappings"));
   auto too_many_csv = post_csv(*c, k_import, csv);
   BOOST_TEST(too_many_csv.status == 400u, too_many_csv.body.substr(0, 300));
+  BOOST_TEST(head_seq(*c) == 0u);
+}
+
+// Each unknown header column added a detail, and the message repeated them all: a 1.9 MB
+// header gave a 106 MB answer.
+BOOST_AUTO_TEST_CASE(an_import_error_lists_at_most_a_hundred_problems_however_many_there_are) {
+  auto c = client();
+  std::string header = "referrer_pattern,utm_source";
+  for (int i = 0; i < 20000; ++i)
+    header += ",unknown_column_" + std::to_string(i) + std::string(80, 'x');
+  for (const std::string& target : {k_import, std::string("/channel-rules/import?account_id=acme"),
+                                    std::string("/passthrough-referrers/import?account_id=acme")}) {
+    auto r = post_csv(*c, target, header + "\na.com,a\n");
+    BOOST_TEST(r.status == 400u);
+    BOOST_TEST(r.body.size() < 64u * 1024, target << ": " << r.body.size() << " bytes");
+    auto d = r.json();
+    const auto& details = d["error"]["details"];
+    BOOST_REQUIRE(details.Size() == 101u);
+    // 20,000 unknown columns (20,001 for passthrough referrers, which take no
+    // referrer_pattern): the first 100 listed, the rest counted.
+    std::string more = target.find("passthrough") != std::string::npos ? "19901" : "19900";
+    BOOST_TEST(details[100]["message"].GetString() == "and " + more + " more problems not listed");
+    BOOST_TEST(d["error"]["message"].GetStringLength() < 1500u);
+  }
+  // The same holds for the JSON form's rows.
+  std::string rows = R"({"mappings":[)";
+  for (int i = 0; i < 5000; ++i)
+    rows += std::string(i > 0 ? "," : "") + R"({"referrer_pattern":"","utm_source":""})";
+  rows += "]}";
+  auto r = c->post(k_import, rows);
+  BOOST_TEST(r.status == 400u);
+  BOOST_TEST(r.body.size() < 64u * 1024, r.body.size());
+  BOOST_TEST(r.json()["error"]["details"].Size() == 101u);
   BOOST_TEST(head_seq(*c) == 0u);
 }
 
