@@ -111,9 +111,13 @@ credentials read_credentials(std::string_view header) {
     }
     return c;
   }
+  // The scheme is not quoted: a header such as "Authorization: rk_..." holds a secret there.
   c.how = credentials::scheme::other;
-  c.problem = "the Authorization scheme '" + std::string(scheme.substr(0, 20)) +
-              "' is not one this server takes (Bearer or Basic)";
+  c.problem = space == std::string_view::npos
+                  ? "the Authorization header names no scheme: send Authorization: Bearer "
+                    "<API key> (or Basic)"
+                  : "the Authorization header's scheme is not one this server takes: send "
+                    "Authorization: Bearer <API key> (or Basic)";
   return c;
 }
 

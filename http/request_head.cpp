@@ -32,12 +32,20 @@ std::optional<domain::error> check_framing(const request_parser& parser) {
                               "only HTTP/1.1 and HTTP/1.0 are supported");
   }
   auto hosts = req.equal_range(bhttp::field::host);
-  auto host_count = std::distance(hosts.first, hosts.second);
-  if (host_count > 1 || (req.version() == 11 && host_count == 0)) {
+  if (req.version() == 11 && hosts.first == hosts.second) {
     return domain::make_error(domain::errc::bad_request,
-                              host_count == 0
-                                  ? "malformed HTTP request: HTTP/1.1 needs a Host header"
-                                  : "malformed HTTP request: Host is given more than once");
+                              "malformed HTTP request: HTTP/1.1 needs a Host header");
+  }
+  // Fields a request has at most once: which of two would count is not for the server to
+  // guess (two Authorization headers: the first won, silently).
+  for (std::string_view field :
+       {"Host", "Authorization", "Content-Type", "Origin", "Idempotency-Key"}) {
+    auto found = req.equal_range(field);
+    if (std::distance(found.first, found.second) > 1) {
+      return domain::make_error(
+          domain::errc::bad_request,
+          "malformed HTTP request: " + std::string(field) + " is given more than once");
+    }
   }
   auto codings = req.equal_range(bhttp::field::transfer_encoding);
   if (codings.first == codings.second) return std::nullopt;

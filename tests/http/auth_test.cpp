@@ -91,6 +91,43 @@ BOOST_AUTO_TEST_CASE(a_wrong_basic_password_is_401_challenging_both_schemes) {
   BOOST_TEST(fetched.header("www-authenticate") == "Bearer realm=\"referrald\"");
 }
 
+// Of two Authorization headers the first won, silently (a second Host was already a 400):
+// a field a request has once is refused when given twice.
+BOOST_AUTO_TEST_CASE(a_field_a_request_has_once_given_twice_is_400) {
+  http_client anon(server->port());
+  std::string viewer = make_key("viewer");
+  auto two = anon.request("GET", "/passthrough-referrers?account_id=acme", {},
+                          {{"Authorization", std::string("Bearer ") + admin_secret},
+                           {"Authorization", "Bearer " + viewer}});
+  BOOST_TEST(two.status == 400u, two.body);
+  BOOST_TEST(error_code(two) == "bad_request");
+  BOOST_TEST(two.body.find("Authorization is given more than once") != std::string::npos,
+             two.body);
+  auto types = anon.request("POST", "/passthrough-referrers?account_id=acme", k_create,
+                            {{"Authorization", std::string("Bearer ") + admin_secret},
+                             {"Content-Type", "application/json"},
+                             {"Content-Type", "text/csv"}});
+  BOOST_TEST(types.status == 400u, types.body);
+  BOOST_TEST(types.body.find("Content-Type is given more than once") != std::string::npos);
+  BOOST_TEST(
+      client()->get("/passthrough-referrers?account_id=acme").json()["data"]["total"].GetInt() ==
+      0);
+}
+
+// An unknown scheme quoted the first 20 bytes of the header: "Authorization: rk_..."
+// without "Bearer" answered with part of the secret.
+BOOST_AUTO_TEST_CASE(an_unknown_authorization_scheme_never_quotes_the_credential) {
+  http_client anon(server->port());
+  for (std::string authorization : {std::string(admin_secret), "Token " + std::string(admin_secret),
+                                    std::string(admin_secret) + " x"}) {
+    auto r = anon.request("GET", "/passthrough-referrers?account_id=acme", {},
+                          {{"Authorization", authorization}});
+    BOOST_TEST(r.status == 401u);
+    BOOST_TEST(r.body.find(std::string(admin_secret).substr(0, 6)) == std::string::npos, r.body);
+    BOOST_TEST(r.body.find("Bearer <API key>") != std::string::npos, r.body);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_viewer_reads_but_cannot_write) {
   auto viewer = client(make_key("viewer"));
   BOOST_TEST(viewer->get("/passthrough-referrers?account_id=acme").status == 200u);

@@ -67,8 +67,18 @@ http_reply http_client::request(std::string_view method, std::string_view target
     req.set(bhttp::field::host, "127.0.0.1");
     if (!token_.empty()) req.set(bhttp::field::authorization, "Bearer " + token_);
     bool has_type = false;
-    for (const auto& [n, v] : headers) {
-      req.set(n, v);
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+      const auto& [n, v] = headers[i];
+      // A name the list gives again is sent again (a test of repeated fields); its first
+      // occurrence replaces the default.
+      bool again = false;
+      for (std::size_t j = 0; j < i && !again; ++j)
+        again = beast::iequals(headers[j].first, n);
+      if (again) {
+        req.insert(n, v);
+      } else {
+        req.set(n, v);
+      }
       if (beast::iequals(n, "content-type")) has_type = true;
     }
     if (!body.empty() && !has_type) req.set(bhttp::field::content_type, "application/json");

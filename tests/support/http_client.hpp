@@ -39,7 +39,8 @@ class http_client {
   http_client& operator=(const http_client&) = delete;
 
   // `token` (if set) is sent as "Authorization: Bearer <token>"; a non-empty body is sent
-  // as application/json unless `headers` set Content-Type. Throws std::runtime_error when
+  // as application/json unless `headers` set Content-Type. A header of `headers` replaces
+  // these; a name `headers` gives twice is sent twice. Throws std::runtime_error when
   // the exchange fails at the transport level (connection refused or reset).
   http_reply request(std::string_view method, std::string_view target, std::string_view body = {},
                      const header_list& headers = {});
