@@ -178,23 +178,28 @@ landing_params scan_query(std::string_view query, const account_settings* settin
       decoded_name = form_decode(name);
       name = decoded_name;
     }
-    if (name.size() >= 4 && equals_lower_ascii(name.substr(0, 4), "utm_")) {
-      for (std::size_t i = 0; i < k_utm_names.size(); ++i) {
+    const bool utm = name.size() >= 4 && equals_lower_ascii(name.substr(0, 4), "utm_");
+    bool standard = false;  // one of the five utm_* names
+    if (utm) {
+      for (std::size_t i = 0; i < k_utm_names.size() && !standard; ++i) {
         if (!equals_lower_ascii(name, k_utm_names[i])) continue;
+        standard = true;
         std::string* slot = utm_slot(out.utms, i);
         if (!slot->empty()) break;  // the first occurrence with a value wins
         *slot = plain(raw_value) ? std::string(raw_value) : form_decode(raw_value);
         if (!slot->empty()) out.has_utm = true;
-        break;
       }
-    } else {
-      if (out.click == nullptr) out.click = known_referrer_list::builtin().find_click_id(name);
-      if (more) {
-        if (int slot = settings->campaign_slot(name); slot >= 0) {
-          std::string* target = utm_slot(extra, static_cast<std::size_t>(slot));
-          if (target->empty()) {
-            *target = plain(raw_value) ? std::string(raw_value) : form_decode(raw_value);
-          }
+    }
+    if (standard) continue;
+    if (!utm && out.click == nullptr) {
+      out.click = known_referrer_list::builtin().find_click_id(name);
+    }
+    // Another name (utm_id, utm_keyword... among them) fills a slot when the settings list it.
+    if (more) {
+      if (int slot = settings->campaign_slot(name); slot >= 0) {
+        std::string* target = utm_slot(extra, static_cast<std::size_t>(slot));
+        if (target->empty()) {
+          *target = plain(raw_value) ? std::string(raw_value) : form_decode(raw_value);
         }
       }
     }

@@ -49,6 +49,18 @@ status normalize_patched(channel_rule& c, const schema::field_set&) {
   return channel_rule_normalize(c);
 }
 
+// Settings' campaign parameters are checked together when a body names one of them (stored
+// settings an earlier release accepted stay as they are until then).
+template <>
+status normalize_patched(account_settings& s, const schema::field_set& given) {
+  static const std::size_t first = index_of<account_settings>("campaign_parameter_presets");
+  static const std::size_t last = index_of<account_settings>("content_parameters");
+  for (std::size_t i = first; i <= last; ++i) {
+    if (given.test(i)) return check_campaign_parameters(s);
+  }
+  return {};
+}
+
 template <>
 status normalize_patched(referrer_mapping& m, const schema::field_set& given) {
   static const std::size_t pattern = index_of<referrer_mapping>("referrer_pattern");
@@ -122,8 +134,8 @@ result<T> parse_create(const rapidjson::Value& body) {
   auto given = schema::read_body<T>(in, kind_traits<T>::fields(), value, true);
   check_body(value, in, given, true);
   if (auto st = in.finish(); !st) return std::move(st).err();
-  if constexpr (std::is_same_v<T, channel_rule>) {
-    if (auto st = channel_rule_normalize(value); !st) return std::move(st).err();
+  if constexpr (std::is_same_v<T, channel_rule> || std::is_same_v<T, account_settings>) {
+    if (auto st = normalize_patched(value, given); !st) return std::move(st).err();
   }
   return value;
 }

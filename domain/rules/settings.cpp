@@ -139,6 +139,52 @@ int account_settings::campaign_slot(std::string_view name) const {
   return -1;
 }
 
+status check_campaign_parameters(const account_settings& s) {
+  static constexpr std::string_view slot_fields[] = {"source_parameters", "medium_parameters",
+                                                     "campaign_parameters", "term_parameters",
+                                                     "content_parameters"};
+  static constexpr std::string_view utm_names[] = {"utm_source", "utm_medium", "utm_campaign",
+                                                   "utm_term", "utm_content"};
+  const std::vector<std::string>* custom[] = {&s.source_parameters, &s.medium_parameters,
+                                              &s.campaign_parameters, &s.term_parameters,
+                                              &s.content_parameters};
+  for (std::size_t slot = 0; slot < 5; ++slot) {
+    const std::string field(slot_fields[slot]);
+    for (const auto& name : *custom[slot]) {
+      for (std::size_t u = 0; u < 5; ++u) {
+        if (name == utm_names[u]) {
+          return field_invalid(field, "'" + name + "' is read as " + std::string(utm_names[u]) +
+                                          " itself; list only other parameter names");
+        }
+      }
+      for (std::size_t other = 0; other < slot; ++other) {
+        for (const auto& earlier : *custom[other]) {
+          if (earlier == name) {
+            return field_invalid(field, "'" + excerpt(name) + "' is already read for " +
+                                            std::string(utm_names[other]) + " (" +
+                                            std::string(slot_fields[other]) +
+                                            "); a parameter fills one value");
+          }
+        }
+      }
+      for (const auto& preset : s.campaign_parameter_presets) {
+        auto names = campaign_preset(preset);
+        for (std::size_t other = 0; other < names.size(); ++other) {
+          if (other == slot) continue;
+          for (auto p : names[other]) {
+            if (p == name) {
+              return field_invalid(field, "'" + name + "' is read for " +
+                                              std::string(utm_names[other]) + " by the " + preset +
+                                              " preset; a parameter fills one value");
+            }
+          }
+        }
+      }
+    }
+  }
+  return {};
+}
+
 bool operator==(const account_settings& a, const account_settings& b) {
   for (const auto& f : settings_fields())
     if (!schema::same_value(f, a, b)) return false;

@@ -52,6 +52,11 @@ struct account_settings {
 
 std::span<const schema::field<account_settings>> settings_fields();
 
+// Checks that every campaign parameter fills one value: a name is listed in one slot only,
+// is not one of the five utm_* names (read as themselves), and is not read for another slot
+// by a preset turned on. The error names the field of the name that cannot be read.
+status check_campaign_parameters(const account_settings& s);
+
 // The query parameter names a preset adds to each slot (source, medium, campaign, term,
 // content); empty for an unknown preset.
 std::span<const std::vector<std::string_view>> campaign_preset(std::string_view preset);

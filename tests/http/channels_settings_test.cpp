@@ -276,6 +276,43 @@ BOOST_AUTO_TEST_CASE(settings_start_as_the_defaults_and_change_like_the_rules) {
   BOOST_TEST(viewer->patch(k_settings, R"({"known_referrers":true})").status == 403u);
 }
 
+// A name listed in two slots filled only the first (`ref` as source and medium gave an empty
+// medium), a preset's name listed for another slot was lost, and custom names beginning
+// with utm_ were accepted and never read.
+BOOST_AUTO_TEST_CASE(every_campaign_parameter_fills_one_value_and_utm_names_are_read) {
+  auto c = client();
+  auto twice = c->patch(k_settings, R"({"source_parameters":["ref"],"medium_parameters":["REF"]})");
+  BOOST_TEST(twice.status == 400u);
+  BOOST_TEST(names_field(twice, "medium_parameters"), twice.body);
+  BOOST_TEST(twice.body.find("already read for utm_source") != std::string::npos, twice.body);
+  auto preset =
+      c->patch(k_settings,
+               R"({"campaign_parameter_presets":["matomo"],"source_parameters":["mtm_medium"]})");
+  BOOST_TEST(preset.status == 400u);
+  BOOST_TEST(names_field(preset, "source_parameters"), preset.body);
+  BOOST_TEST(preset.body.find("by the matomo preset") != std::string::npos, preset.body);
+  auto standard = c->patch(k_settings, R"({"term_parameters":["utm_source"]})");
+  BOOST_TEST(names_field(standard, "term_parameters"), standard.body);
+  // Turning the preset on over custom names it reads for another slot is refused too.
+  BOOST_REQUIRE(c->patch(k_settings, R"({"source_parameters":["mtm_medium"]})").status == 200u);
+  auto later = c->patch(k_settings, R"({"campaign_parameter_presets":["matomo"]})");
+  BOOST_TEST(names_field(later, "source_parameters"), later.body);
+  // Other utm_* names are campaign parameters like any other: utm_id, utm_keyword.
+  auto set = c->patch(k_settings, R"({"source_parameters":[],"campaign_parameters":["utm_id"],
+                                      "term_parameters":["utm_keyword"],
+                                      "campaign_parameter_presets":["matomo"]})");
+  BOOST_REQUIRE_MESSAGE(set.status == 200u, set.body);
+  auto r = c->post("/attribution/resolve?account_id=acme",
+                   R"({"landing_url":"https://shop.example/?utm_source=ads&utm_id=spring&)"
+                   R"(utm_keyword=shoes&mtm_medium=cpc"})");
+  BOOST_REQUIRE(r.status == 200u);
+  auto d = r.json();
+  BOOST_TEST(d["data"]["utm_source"].GetString() == std::string("ads"));
+  BOOST_TEST(d["data"]["utm_medium"].GetString() == std::string("cpc"));
+  BOOST_TEST(d["data"]["utm_campaign"].GetString() == std::string("spring"));
+  BOOST_TEST(d["data"]["utm_term"].GetString() == std::string("shoes"));
+}
+
 BOOST_AUTO_TEST_CASE(both_families_survive_a_restart_from_snapshots_and_replay_offline) {
   server->stop(SIGTERM);
   start({"--snapshot-every", "4"});
