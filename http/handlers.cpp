@@ -40,11 +40,19 @@ router make_router(const limits& l) {
   r.add("/healthz", method::get, &healthz, {std::nullopt, rule});
   r.add("/readyz", method::get, &readyz, {std::nullopt, rule});
   r.add("/metrics", method::get, &metrics, {std::nullopt, rule});
-  r.add("/openapi.json", method::get, &openapi_json, {std::nullopt, rule});
+  // Static files ignore their query string; the API's description and the tracker script
+  // may be read by any page.
+  route_spec file{std::nullopt, rule, "", true};
+  file.static_file = true;
+  route_spec public_file = file;
+  public_file.any_page = true;
+  route_spec description{std::nullopt, rule};
+  description.static_file = description.any_page = true;
+  r.add("/openapi.json", method::get, &openapi_json, description);
   r.add("/console", method::get, &console_redirect, {std::nullopt, rule});
-  r.add("/console/", method::get, &console_index, {std::nullopt, rule, "", true});
-  r.add("/console/{file}", method::get, &console_file, {std::nullopt, rule, "", true});
-  r.add("/js/referrald.js", method::get, &tracker_script, {std::nullopt, rule, "", true});
+  r.add("/console/", method::get, &console_index, file);
+  r.add("/console/{file}", method::get, &console_file, file);
+  r.add("/js/referrald.js", method::get, &tracker_script, public_file);
 
   r.add("/api-keys", method::get, &api_keys_list,
         {admin, rule, "limit starting_after is_active q"});

@@ -836,6 +836,13 @@ value operation_object(builder& b, const operation& op, const route& rt, bool if
     }
     params.PushBack(std::move(p), b.a());
   }
+  if (rt.static_file) {
+    // Any query (a page's cache buster, ?v=2) is taken and not read: a free-form parameter.
+    params.PushBack(
+        b.parse(
+            R"({"name":"any","in":"query","style":"form","explode":true,"description":"A static file takes any query string (a cache buster such as ?v=2) and does not read it.","schema":{"type":"object","additionalProperties":{"type":"string"}}})"),
+        b.a());
+  }
   if (f.account) params.PushBack(parameter_ref(b, "Referrald-Min-Seq"), b.a());
   if (rt.etag && rt.verb == method::get) params.PushBack(parameter_ref(b, "If-None-Match"), b.a());
   f.if_match = if_match;

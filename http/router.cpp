@@ -66,6 +66,8 @@ void router::add(std::string pattern, method verb, handler fn, const route_spec&
   r.etag = spec.etag;
   r.idempotent = spec.idempotent;
   r.publishable = spec.publishable;
+  r.static_file = spec.static_file;
+  r.any_page = spec.any_page;
   // Writes with the write role change one account's rules (named by account_id) or one
   // brand's AI data (the path's first segment); API keys and snapshots take the admin role.
   bool writes = verb != method::get && verb != method::head && verb != method::options &&

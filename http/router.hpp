@@ -37,6 +37,12 @@ struct route {
   bool idempotent = false;
   // A publishable key may call it (from its allowed origins); no other route takes one.
   bool publishable = false;
+  // A static file (the tracker script, the console's files, the API's description): its
+  // query string is not read, so a page may add one to bust its caches (?v=2).
+  bool static_file = false;
+  // Any web page may read it: its answers carry Access-Control-Allow-Origin: *, and a
+  // browser's preflight is answered for every origin.
+  bool any_page = false;
   // Set by add(): a write of one account (account_id) or of one brand ({brand_id}).
   owner_scope owner = owner_scope::none;
 };
@@ -57,6 +63,8 @@ struct route_spec {
   bool etag = false;
   bool idempotent = false;
   bool publishable = false;
+  bool static_file = false;  // as route::static_file
+  bool any_page = false;     // as route::any_page
 };
 
 class router {

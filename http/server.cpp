@@ -356,10 +356,13 @@ class session : public std::enable_shared_from_this<session> {
         std::string_view origin = rq_->field(bhttp::field::origin);
         bool preflight =
             !origin.empty() && req.find(bhttp::field::access_control_request_method) != req.end();
-        // A page's preflight carries no key: answered for the origins publishable keys list.
-        bool page_origin = preflight && rq_->match.same_path != nullptr &&
-                           rq_->match.same_path->publishable && !origin.empty() &&
-                           srv_->runtime.keys()->lists_origin(origin);
+        // A page's preflight carries no key: answered for the origins publishable keys list
+        // (keys not expired), and for any origin on a route any page may read.
+        const route* path = rq_->match.same_path;
+        bool page_origin =
+            preflight && path != nullptr && !origin.empty() &&
+            (path->any_page ||
+             (path->publishable && srv_->runtime.keys()->lists_origin(origin, domain::now_ms())));
         return refuse(srv_->browsers.options(rq_->match.allow, origin, preflight, page_origin));
       }
       return refuse(route_error(rq_->match, to_method(req.method()), rq_->path));
@@ -448,7 +451,8 @@ class session : public std::enable_shared_from_this<session> {
     std::string_view target = rq_->target;
     auto q = target.find('?');
     if (r.pattern.starts_with("/{brand_id}/") && !ctx.params.empty()) rq_->brand = ctx.params[0];
-    auto query = query_params::parse(q == std::string_view::npos ? "" : target.substr(q + 1));
+    auto query = query_params::parse(
+        q == std::string_view::npos || r.static_file ? "" : target.substr(q + 1));
     if (!query) return finish(failure(query.err()));
     ctx.query = std::move(*query);
     if (const auto* account = ctx.query.get("account_id")) rq_->account = *account;
@@ -744,9 +748,7 @@ class session : public std::enable_shared_from_this<session> {
       tag_answer(resp, verb, rq_->field(bhttp::field::if_none_match));
     }
     add_rate_headers(resp, *rq_);
-    // The API's description and the tracker script are public: any page may read them.
-    bool public_route = rq_->routed() && (rq_->match.entry->pattern == "/openapi.json" ||
-                                          rq_->match.entry->pattern == "/js/referrald.js");
+    bool public_route = rq_->routed() && rq_->match.entry->any_page;
     std::string_view origin = rq_->field(bhttp::field::origin);
     // A publishable key's answer, to a page of its origins (a refused origin reads nothing).
     bool page_origin = rq_->key != nullptr && rq_->key->role == domain::role::publishable &&

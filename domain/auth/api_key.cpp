@@ -578,6 +578,11 @@ result<std::string> normalize_origin(std::string_view raw) {
   authority = authority.substr(0, authority.find_first_of("/?#"));
   if (authority.find('@') != std::string_view::npos) return refuse("it has credentials");
   if (url->kind == host_kind::none || url->host.empty()) return refuse("it has no host");
+  // A browser sends one page's origin: neither a pattern nor port 0 is ever sent.
+  if (url->host.find('*') != std::string::npos) {
+    return refuse("wildcards are not supported: list each origin pages are served from");
+  }
+  if (url->port && *url->port == 0) return refuse("port 0 is not a port a page is served from");
   if (!(url->path.empty() || url->path == "/") || url->query || url->fragment) {
     return refuse("only scheme, host and port: no path, query or fragment");
   }
@@ -666,15 +671,26 @@ key_table::key_table(const std::vector<api_key>& keys, const key_table* replaced
     if (k.previous_digest) by_digest_.emplace(*k.previous_digest, found{&k, true, u.get()});
     used_.emplace(k.id, std::move(u));
     if (k.role == role::publishable) {
-      page_origins_.insert(page_origins_.end(), k.allowed_origins.begin(), k.allowed_origins.end());
+      for (const auto& o : k.allowed_origins)
+        page_origins_.emplace_back(o, k.expires_at);
     }
   }
-  std::sort(page_origins_.begin(), page_origins_.end());
-  page_origins_.erase(std::unique(page_origins_.begin(), page_origins_.end()), page_origins_.end());
+  // By origin, the key that expires last (or never) first; then one entry per origin.
+  std::sort(page_origins_.begin(), page_origins_.end(), [](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    if (!a.second || !b.second) return !a.second && b.second.has_value();
+    return *a.second > *b.second;
+  });
+  page_origins_.erase(std::unique(page_origins_.begin(), page_origins_.end(),
+                                  [](const auto& a, const auto& b) { return a.first == b.first; }),
+                      page_origins_.end());
 }
 
-bool key_table::lists_origin(std::string_view origin) const {
-  return std::binary_search(page_origins_.begin(), page_origins_.end(), origin);
+bool key_table::lists_origin(std::string_view origin, unix_ms now) const {
+  auto it = std::lower_bound(page_origins_.begin(), page_origins_.end(), origin,
+                             [](const auto& e, std::string_view o) { return e.first < o; });
+  if (it == page_origins_.end() || it->first != origin) return false;
+  return !it->second || *it->second > now;
 }
 
 key_table::found key_table::find_by_secret(std::string_view secret) const {

@@ -170,9 +170,9 @@ class key_table {
   found find_by_secret(std::string_view secret) const;
   found find_by_digest(const sha256_digest& digest) const;
   std::size_t size() const { return by_digest_.size(); }
-  // Whether some active publishable key lists `origin` (a browser's preflight carries no key:
-  // it is answered for the origins of every such key).
-  bool lists_origin(std::string_view origin) const;
+  // Whether some active publishable key not expired at `now` lists `origin` (a browser's
+  // preflight carries no key: it is answered for the origins of every such key).
+  bool lists_origin(std::string_view origin, unix_ms now) const;
 
   // True, at most once a minute per key and table, when key `id` used at `now` should
   // have its last_used_at recorded (it was last recorded a minute or more before).
@@ -187,7 +187,9 @@ class key_table {
   std::unordered_map<sha256_digest, found, digest_hash> by_digest_;
   std::vector<api_key> keys_;
   std::unordered_map<std::int64_t, std::shared_ptr<usage>> used_;
-  std::vector<std::string> page_origins_;  // sorted, distinct
+  // The origins publishable keys list, sorted, each with the latest expiry of a key that
+  // lists it (nullopt: one never expires).
+  std::vector<std::pair<std::string, std::optional<unix_ms>>> page_origins_;
 };
 
 }  // namespace referrald::domain

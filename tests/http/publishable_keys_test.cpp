@@ -169,6 +169,18 @@ BOOST_AUTO_TEST_CASE(a_publishable_key_is_validated_when_made_and_changed) {
     BOOST_TEST(r.status == 400u, c.body);
     BOOST_TEST(names_field(r, c.field), c.body << " -> " << r.body);
   }
+  // No browser sends a pattern or port 0: both were accepted and could never match.
+  for (std::string origin : {"https://*.acme.example", "https://shop.acme.example:0"}) {
+    auto r = admin->post("/api-keys", R"({"name":"p","role":"publishable","accounts":["shop"],)"
+                                      R"("brands":[],"allowed_origins":[")" +
+                                          origin + R"("]})");
+    BOOST_TEST(r.status == 400u, origin);
+    BOOST_TEST(names_field(r, "allowed_origins[0]"), r.body);
+  }
+  auto wildcard =
+      admin->post("/api-keys", R"({"name":"p","role":"publishable","accounts":["shop"],)"
+                               R"("brands":[],"allowed_origins":["https://*.a.example"]})");
+  BOOST_TEST(wildcard.body.find("wildcards are not supported") != std::string::npos, wildcard.body);
   // Its origins change with PATCH; another key has none to change.
   auto patched = admin->patch("/api-keys/" + std::to_string(id),
                               R"({"allowed_origins":["https://www.shop.example"]})");
@@ -195,6 +207,34 @@ BOOST_AUTO_TEST_CASE(the_tracker_script_is_served_to_any_page) {
   BOOST_TEST(js.body.find("window.referrald") != std::string::npos);
   auto again = anon.request("GET", "/js/referrald.js", "", {{"If-None-Match", js.header("etag")}});
   BOOST_TEST(again.status == 304u);
+}
+
+// A static file refused a cache-busting query (400: strict query parameters), and a
+// preflight on what any page may read was a 403 for an origin no key lists.
+BOOST_AUTO_TEST_CASE(a_static_file_ignores_its_query_and_any_page_may_preflight_it) {
+  http_client anon(server->port());
+  auto plain = anon.get("/js/referrald.js");
+  for (std::string query : {"?v=2", "?v=2&cb=1700000000", "?%zz"}) {
+    auto js = anon.get("/js/referrald.js" + query);
+    BOOST_TEST(js.status == 200u, query);
+    BOOST_TEST(js.body == plain.body);
+    BOOST_TEST(anon.get("/openapi.json" + query).status == 200u, query);
+    BOOST_TEST(anon.get("/console/app.js" + query).status == 200u, query);
+  }
+  // An API route keeps its strict parameters.
+  BOOST_TEST(anon.get("/healthz?v=2").status == 400u);
+  for (std::string path : {"/js/referrald.js", "/openapi.json"}) {
+    auto pre = anon.request(
+        "OPTIONS", path, "",
+        {{"Origin", "https://anywhere.example"}, {"Access-Control-Request-Method", "GET"}});
+    BOOST_TEST(pre.status == 204u, path << ": " << pre.body);
+    BOOST_TEST(pre.header("access-control-allow-origin") == "https://anywhere.example");
+  }
+  // Not on an API route.
+  auto api = anon.request(
+      "OPTIONS", "/passthrough-referrers", "",
+      {{"Origin", "https://anywhere.example"}, {"Access-Control-Request-Method", "GET"}});
+  BOOST_TEST(api.status == 403u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -376,12 +376,20 @@ std::string contract::check(const http_client::sent& request, const http_reply& 
       std::string name = percent_decoded(pair.substr(0, eq));
       std::string value = eq == std::string_view::npos ? "" : percent_decoded(pair.substr(eq + 1));
       const rapidjson::Value* param = nullptr;
+      bool free_form = false;  // an exploded object parameter takes any name (OpenAPI 3.1)
       if (op->HasMember("parameters")) {
         for (const auto& p0 : (*op)["parameters"].GetArray()) {
           const rapidjson::Value* p = resolve(p0);
-          if (p != nullptr && sv((*p)["in"]) == "query" && sv((*p)["name"]) == name) param = p;
+          if (p == nullptr || sv((*p)["in"]) != "query") continue;
+          if (sv((*p)["name"]) == name) param = p;
+          const rapidjson::Value* schema = p->HasMember("schema") ? &(*p)["schema"] : nullptr;
+          if (p->HasMember("explode") && (*p)["explode"].IsTrue() && schema != nullptr &&
+              schema->HasMember("type") && sv((*schema)["type"]) == "object") {
+            free_form = true;
+          }
         }
       }
+      if (param == nullptr && free_form) continue;
       if (param == nullptr)
         return where + "the server took query parameter '" + name + "', which the document lacks";
       rapidjson::Document holder;

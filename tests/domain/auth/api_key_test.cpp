@@ -51,7 +51,8 @@ BOOST_AUTO_TEST_CASE(origins_are_read_as_browsers_send_them) {
   for (std::string_view bad :
        {"shop.example", "ftp://shop.example", "https://shop.example/app", "https://shop.example?x",
         "https://shop.example#x", "https://user:pw@shop.example", "https://", "*", "",
-        "https://shop.example:99999", "android-app://com.example"}) {
+        "https://shop.example:99999", "android-app://com.example", "https://*.shop.example",
+        "https://shop.example:0", "http://*:8080"}) {
     BOOST_TEST(!normalize_origin(bad).ok(), bad);
   }
 }
@@ -249,6 +250,29 @@ BOOST_AUTO_TEST_CASE(key_table_finds_active_keys_by_secret_only) {
   BOOST_TEST(t.find_by_secret("live-secret").key->id == 1);
   BOOST_TEST(t.find_by_secret("dead-secret").key == nullptr);
   BOOST_TEST(t.find_by_secret("guess").key == nullptr);
+}
+
+// A preflight was answered for an expired publishable key's origins: the page then reported
+// "Failed to fetch" instead of the key's expiry.
+BOOST_AUTO_TEST_CASE(an_origin_is_listed_while_a_key_listing_it_has_not_expired) {
+  auto page_key = [](std::int64_t id, std::vector<std::string> origins,
+                     std::optional<unix_ms> expires) {
+    api_key k;
+    k.id = id;
+    k.role = role::publishable;
+    k.secret_digest = sha256("secret-" + std::to_string(id));
+    k.allowed_origins = std::move(origins);
+    k.expires_at = expires;
+    return k;
+  };
+  key_table t({page_key(1, {"https://a.example", "https://b.example"}, 1000),
+               page_key(2, {"https://b.example"}, 2000), page_key(3, {"https://c.example"}, {})});
+  BOOST_TEST(t.lists_origin("https://a.example", 999));
+  BOOST_TEST(!t.lists_origin("https://a.example", 1000));
+  BOOST_TEST(t.lists_origin("https://b.example", 1500));  // key 2 still lists it
+  BOOST_TEST(!t.lists_origin("https://b.example", 2000));
+  BOOST_TEST(t.lists_origin("https://c.example", 1LL << 50));  // never expires
+  BOOST_TEST(!t.lists_origin("https://d.example", 0));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
