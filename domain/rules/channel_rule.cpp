@@ -102,6 +102,17 @@ status channel_rule_normalize(channel_rule& r) {
   if (r.landing_path_prefix && !r.landing_path_prefix->starts_with('/')) {
     return field_invalid("landing_path_prefix", "must start with '/' (a path such as /pricing)");
   }
+  if (r.landing_path_prefix) {
+    if (auto at = r.landing_path_prefix->find_first_of("?#"); at != std::string::npos) {
+      return field_invalid("landing_path_prefix",
+                           std::string("holds '") + (*r.landing_path_prefix)[at] +
+                               "', which a landing URL's path never does (the query and the "
+                               "fragment are not part of it): give the path alone, such as " +
+                               excerpt(r.landing_path_prefix->substr(0, at), 60) +
+                               ", and match campaign parameters with utm_source, utm_medium "
+                               "or utm_campaign");
+    }
+  }
   if (r.referrer_pattern) {
     auto normal = normalize_pattern(*r.referrer_pattern, r.match_type);
     if (!normal) return field_invalid("referrer_pattern", normal.err().message);

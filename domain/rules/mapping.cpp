@@ -91,6 +91,16 @@ result<normalized_pattern> normalize_pattern(std::string_view raw, match_type ty
     if (!re) return std::move(re).err();
     return normalized_pattern{std::string(raw), std::move(*re)};
   }
+  // '*' is no wildcard here, and no site's name holds it: such a rule could never match.
+  if (raw.find('*') != std::string_view::npos) {
+    std::string_view rest = trim(raw);
+    while (rest.starts_with("*.") || rest.starts_with('*'))
+      rest.remove_prefix(rest.starts_with("*.") ? 2 : 1);
+    return make_error(errc::validation_failed,
+                      "holds '*', which is not a wildcard: use match_type ends_with" +
+                          (rest.empty() ? std::string() : " and '" + excerpt(rest, 60) + "'") +
+                          " for a domain and every subdomain, or regex for other patterns");
+  }
   // A trailing '.' in a prefix is meaningful: "news." must not match "newsroom.example".
   auto host =
       normalize_host(raw, idna_mode::strict,

@@ -83,6 +83,35 @@ BOOST_AUTO_TEST_CASE(every_match_type_is_accepted_and_others_refused) {
   BOOST_TEST(names_field(wrong_type, "match_type"));
 }
 
+// Rules that could never match were accepted: an exact pattern '*.acme.com' (no host holds a
+// '*'), and a channel rule's landing_path_prefix holding '?' or '#' (never in a path).
+BOOST_AUTO_TEST_CASE(a_rule_that_could_never_match_is_refused_saying_what_to_use) {
+  auto c = client();
+  for (std::string type : {"exact", "ends_with", "starts_with", "contains"}) {
+    auto r = c->post(k_base, R"({"referrer_pattern":"*.acme.com","match_type":")" + type +
+                                 R"(","utm_source":"s"})");
+    BOOST_TEST(r.status == 400u, type);
+    BOOST_TEST(names_field(r, "referrer_pattern"), r.body);
+    BOOST_TEST(r.body.find("use match_type ends_with and 'acme.com'") != std::string::npos, r.body);
+  }
+  auto rule = c->post("/channel-rules?account_id=acme",
+                      R"({"name":"w","channel":"W","referrer_pattern":"*.acme.com"})");
+  BOOST_TEST(rule.status == 400u);
+  BOOST_TEST(names_field(rule, "referrer_pattern"), rule.body);
+  for (std::string prefix : {"/pricing?plan=pro", "/docs#intro"}) {
+    auto r = c->post("/channel-rules?account_id=acme",
+                     R"({"name":"p","channel":"P","landing_path_prefix":")" + prefix + R"("})");
+    BOOST_TEST(r.status == 400u, prefix);
+    BOOST_TEST(names_field(r, "landing_path_prefix"), r.body);
+    BOOST_TEST(r.body.find("never does") != std::string::npos, r.body);
+  }
+  // A regex may hold a '*'; nothing was stored by the refusals.
+  BOOST_TEST(c->post(k_base, R"({"referrer_pattern":"^.*\\.acme\\.com$","match_type":"regex",)"
+                             R"("utm_source":"s"})")
+                 .status == 201u);
+  BOOST_TEST(c->get("/channel-rules?account_id=acme").json()["data"]["total"].GetInt() == 0);
+}
+
 BOOST_AUTO_TEST_CASE(fields_are_validated_and_named) {
   auto c = client();
   std::string s256(256, 'x');
