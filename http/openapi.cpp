@@ -597,7 +597,7 @@ value import_schema(builder& b, std::string_view items, std::string_view create)
       R"({"type":"object","required":[")" + std::string(items) +
       R"("],"additionalProperties":false,"properties":{"mode":{"$ref":"#/components/schemas/ImportMode"},"validate_only":{"type":"boolean","default":false},")" +
       std::string(items) +
-      R"(":{"type":"array","minItems":1,"maxItems":10000,"items":{"$ref":"#/components/schemas/)" +
+      R"(":{"type":"array","maxItems":10000,"description":"1 to 10,000 rules; none only with mode replace, which then deletes every rule of the kind","items":{"$ref":"#/components/schemas/)" +
       std::string(create) + R"("}}}})");
 }
 

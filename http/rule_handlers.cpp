@@ -190,7 +190,7 @@ struct import_job : std::enable_shared_from_this<import_job<T>> {
   // The first step: parse, read the envelope, start the slices.
   bool start() {
     if (csv) {
-      auto rows = domain::parse_import_csv<T>(body);
+      auto rows = domain::parse_import_csv<T>(body, csv->mode);
       if (!rows) {
         reply->deliver(std::move(rows).err());
         return true;

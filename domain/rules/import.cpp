@@ -14,6 +14,18 @@ namespace referrald::domain {
 
 namespace {
 
+// Why an import of `count` rows cannot be, or nothing: 1 to k_import_max_rows rows, or none
+// for mode replace (which then deletes every rule of the kind: an empty export imports back).
+std::optional<std::string> row_count_problem(std::size_t count, import_mode mode,
+                                             std::string_view what) {
+  if (count > k_import_max_rows || (count == 0 && mode != import_mode::replace)) {
+    return "must hold 1 to " + std::to_string(k_import_max_rows) + " " + std::string(what) +
+           " (or none with mode replace, which deletes every rule of the kind), not " +
+           std::to_string(count);
+  }
+  return std::nullopt;
+}
+
 std::string row_name(std::string_view list, std::size_t i) {
   return std::string(list) + "[" + std::to_string(i) + "]";
 }
@@ -171,10 +183,8 @@ import_envelope read_import_envelope(const rapidjson::Value& body) {
     } else if (!it->value.IsArray()) {
       in.fail(std::string(traits::list_name),
               "must be an array of rules, not " + json_type_name(it->value));
-    } else if (it->value.Empty() || it->value.Size() > k_import_max_rows) {
-      in.fail(std::string(traits::list_name),
-              "must hold 1 to " + std::to_string(k_import_max_rows) + " rules, not " +
-                  std::to_string(it->value.Size()));
+    } else if (auto why = row_count_problem(it->value.Size(), env.mode, "rules")) {
+      in.fail(std::string(traits::list_name), std::move(*why));
     } else {
       for (const auto& row : it->value.GetArray())
         env.rows.push_back(&row);
@@ -207,7 +217,7 @@ result<import_request<T>> parse_import_json(const rapidjson::Value& body) {
 }
 
 template <rule_kind T>
-result<std::vector<T>> parse_import_csv(std::string_view text) {
+result<std::vector<T>> parse_import_csv(std::string_view text, import_mode mode) {
   using traits = kind_traits<T>;
   auto records = parse_csv(text, k_import_max_rows + 1);
   if (!records) return std::move(records).err();
@@ -238,10 +248,8 @@ result<std::vector<T>> parse_import_csv(std::string_view text) {
     columns.push_back(found);
   }
   std::size_t count = records->size() - 1;
-  if (count == 0 || count > k_import_max_rows) {
-    in.fail(std::string(traits::list_name), "must hold 1 to " + std::to_string(k_import_max_rows) +
-                                                " rows after the header, not " +
-                                                std::to_string(count));
+  if (auto why = row_count_problem(count, mode, "rows after the header")) {
+    in.fail(std::string(traits::list_name), std::move(*why));
   }
   if (auto st = in.finish(); !st) return std::move(st).err();
   // Each row as the JSON object a create body would be, then the JSON path.
@@ -436,7 +444,7 @@ std::string export_csv(const account_state& s, bool include_inactive) {
 
 #define REFERRALD_IMPORT_KIND(T)                                                             \
   template result<import_request<T>> parse_import_json(const rapidjson::Value&);             \
-  template result<std::vector<T>> parse_import_csv(std::string_view);                        \
+  template result<std::vector<T>> parse_import_csv(std::string_view, import_mode);           \
   template result<import_plan<T>> plan_import(const account_state&, import_request<T>&);     \
   template std::string import_summary_json(const import_request<T>&, const import_plan<T>&); \
   template std::string export_json<T>(const account_state&, bool);                           \

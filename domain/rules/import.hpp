@@ -67,9 +67,10 @@ result<import_request<T>> collect_import_rows(import_envelope envelope,
                                               std::vector<result<T>> checked);
 
 // Reads CSV rows (RFC 4180; a header row of body field names, any subset in any order;
-// an empty cell of a nullable field is null). Mode and validate_only come from the caller.
+// an empty cell of a nullable field is null). Mode (no rows are taken for replace only) and
+// validate_only come from the caller.
 template <rule_kind T>
-result<std::vector<T>> parse_import_csv(std::string_view text);
+result<std::vector<T>> parse_import_csv(std::string_view text, import_mode mode);
 
 // What an import changes in `s`.
 template <class T>

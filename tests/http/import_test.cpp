@@ -322,4 +322,37 @@ BOOST_AUTO_TEST_CASE(an_import_error_lists_at_most_a_hundred_problems_however_ma
   BOOST_TEST(head_seq(*c) == 0u);
 }
 
+// An empty export could not be imported ({"mode":"replace","channel_rules":[]} and a
+// header-only CSV were 400s), so replace could not empty an account.
+BOOST_AUTO_TEST_CASE(an_empty_export_imports_back_with_replace_and_empties_the_kind) {
+  auto c = client();
+  struct kind {
+    std::string base, list, row;
+  };
+  for (const auto& k :
+       {kind{"/referrer-mappings", "mappings", R"({"referrer_pattern":"a.com","utm_source":"a"})"},
+        kind{"/passthrough-referrers", "referrers",
+             R"({"domain":"pay.example","utm_source":"pay"})"},
+        kind{"/channel-rules", "channel_rules",
+             R"({"name":"n","channel":"N","utm_source":["n"]})"}}) {
+    for (std::string format : {"json", "csv"}) {
+      auto made = c->post(k.base + "/import?account_id=full",
+                          R"({"mode":"upsert",")" + k.list + R"(":[)" + k.row + "]}");
+      BOOST_REQUIRE_MESSAGE(made.status == 200u, made.body);
+      std::string empty = c->get(k.base + "/export?account_id=nobody&format=" + format).body;
+      // Any other mode still wants rows: an empty create or upsert is a mistake.
+      auto create = format == "csv" ? post_csv(*c, k.base + "/import?account_id=full", empty)
+                                    : c->post(k.base + "/import?account_id=full", empty);
+      BOOST_TEST(create.status == 400u, k.base << " " << format << ": " << create.body);
+      BOOST_TEST(names_field(create, k.list), create.body);
+      auto replaced = format == "csv"
+                          ? post_csv(*c, k.base + "/import?account_id=full&mode=replace", empty)
+                          : c->post(k.base + "/import?account_id=full",
+                                    R"({"mode":"replace",")" + k.list + R"(":[]})");
+      BOOST_TEST(replaced.status == 200u, k.base << " " << format << ": " << replaced.body);
+      BOOST_TEST(c->get(k.base + "/export?account_id=full&format=" + format).body == empty);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
