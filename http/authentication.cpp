@@ -111,13 +111,22 @@ credentials read_credentials(std::string_view header) {
     }
     return c;
   }
-  // The scheme is not quoted: a header such as "Authorization: rk_..." holds a secret there.
+  // What the client sent is never quoted: "Authorization: rk_..." holds a secret where the
+  // scheme belongs. A scheme of IANA's registry is named, from this list.
+  static constexpr std::string_view known[] = {
+      "Digest",      "Negotiate",     "NTLM",  "HOBA",         "Mutual",           "OAuth",
+      "SCRAM-SHA-1", "SCRAM-SHA-256", "vapid", "PrivateToken", "AWS4-HMAC-SHA256", "DPoP",
+      "Concealed"};
   c.how = credentials::scheme::other;
-  c.problem = space == std::string_view::npos
-                  ? "the Authorization header names no scheme: send Authorization: Bearer "
-                    "<API key> (or Basic)"
-                  : "the Authorization header's scheme is not one this server takes: send "
-                    "Authorization: Bearer <API key> (or Basic)";
+  std::string_view named;
+  for (auto k : known)
+    if (space != std::string_view::npos && iequals(scheme, k)) named = k;
+  c.problem = space == std::string_view::npos ? "the Authorization header names no scheme"
+              : !named.empty()                ? "the Authorization scheme " + std::string(named) +
+                                     " is not one this server takes"
+                               : "the Authorization header's scheme is not one this server "
+                                 "takes";
+  c.problem += ": send Authorization: Bearer <API key> (or Basic)";
   return c;
 }
 
