@@ -319,6 +319,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
   // line (it does not refuse the batch); more than 10,000 visits refuse it.
   domain::status parse_lines() {
     std::string_view rest(body);
+    if (rest.starts_with("\xEF\xBB\xBF")) rest.remove_prefix(3);  // the body's start only
     std::size_t count = 0;
     for (std::string_view scan = rest; !scan.empty();) {
       auto nl = scan.find('\n');
@@ -369,7 +370,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
     // element is named visits[i] in errors; an NDJSON line is named by its own fields, and
     // one that is not JSON gets the parser's error.
     rapidjson::Document doc;
-    auto st = domain::parse_json(text, doc);
+    auto st = domain::parse_json(text, doc, ndjson ? "line" : "body");
     if (!st) return append_result(domain::result<domain::visit>(st.err()), i);
     append_result(ndjson ? domain::parse_visit(doc) : domain::parse_visit(doc, i), i);
   }

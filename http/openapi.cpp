@@ -249,8 +249,8 @@ const std::pair<std::string_view, std::string_view> k_schemas[] = {
     "deleted":{"type":"integer","minimum":0},"unchanged":{"type":"integer","minimum":0}}})"},
   {"ImportMode", R"({"enum":["create","upsert","replace"]})"},
   {"Visit", R"({"type":"object","required":["landing_url"],"additionalProperties":false,"properties":{
-    "referrer":{"type":["string","null"],"maxLength":8192,"description":"the document.referrer of the visit, at most 8192 bytes; null or empty: none"},
-    "landing_url":{"type":"string","maxLength":8192,"description":"the URL the visit landed on, at most 8192 bytes"},
+    "referrer":{"type":["string","null"],"description":"the document.referrer of the visit; null or empty: none. Over 8192 bytes, it is read without its fragment, then its longest query parameters (then its path) until it fits, with a warning"},
+    "landing_url":{"type":"string","description":"the URL the visit landed on. Over 8192 bytes, it is read without its fragment, then its longest query parameters (then its path) until it fits, with a warning"},
     "session":{"type":["object","null"],"additionalProperties":false,"description":"the utm values the visit's session already holds",
       "properties":{"utm_source":{"type":["string","null"]},"utm_medium":{"type":["string","null"]},"utm_campaign":{"type":["string","null"]},"utm_term":{"type":["string","null"]},"utm_content":{"type":["string","null"]}}}}})"},
   {"VisitBatch", R"({"type":"object","required":["visits"],"additionalProperties":false,"properties":{

@@ -104,7 +104,7 @@ std::optional<domain::unix_ms> time_of_text(std::string_view s) {
 }
 
 constexpr const char* k_time_message =
-    "must be an RFC 3339 time (2026-11-22T10:00:00Z) or epoch milliseconds";
+    "must be an RFC 3339 time (2026-11-22T10:00:00Z) or epoch milliseconds (0 or more)";
 
 class worker_context {
  public:
@@ -164,11 +164,9 @@ class worker_context {
     if (json_record_read_simply(out, rec)) return true;
     doc_.SetNull();
     pool_.Clear();
-    if (auto st = domain::parse_json(rec, doc_); !st) {
-      std::string message = std::move(st).err().message;
-      if (message.starts_with("the body ")) message.replace(0, 8, "the line");
+    if (auto st = domain::parse_json(rec, doc_, "line"); !st) {
       out += "{\"error\":";
-      append_error_object(out, line, {}, message);
+      append_error_object(out, line, {}, st.err().message);
       out += "}\n";
       return false;
     }
@@ -265,12 +263,8 @@ class worker_context {
       std::optional<domain::unix_ms> t;
       if (plain_string(time)) {
         t = time_of_text(time->value);
-      } else if (time->kind == domain::json_kind::number &&
-                 domain::find_first_of<'.'>(time->value) == std::string_view::npos) {
-        domain::unix_ms n = 0;
-        auto [end, ec] =
-            std::from_chars(time->value.data(), time->value.data() + time->value.size(), n);
-        if (ec == std::errc() && end == time->value.data() + time->value.size()) t = n;
+      } else if (time->kind == domain::json_kind::number) {
+        t = time_of_text(time->value);  // epoch milliseconds: digits, as in a string
       }
       if (!t) return false;
       state = &rules_.at(*t);
@@ -287,7 +281,11 @@ class worker_context {
     if (m == doc_.MemberEnd()) return std::nullopt;
     if (m->value.IsString())
       return time_of_text({m->value.GetString(), m->value.GetStringLength()});
-    if (m->value.IsNumber()) return domain::integral_value(m->value);
+    if (m->value.IsNumber()) {
+      // Epoch milliseconds, as a string's digits are read: never before 1970.
+      auto n = domain::integral_value(m->value);
+      if (n && *n >= 0) return n;
+    }
     return std::nullopt;
   }
 
@@ -550,6 +548,14 @@ class record_reader {
 
   bool error() const { return error_; }
 
+  // Skips a byte order mark at the start of the input (an NDJSON log's; a line after the
+  // first that starts with one is not JSON).
+  void skip_bom() {
+    while (carry_.size() < 3 && !eof_ && !error_)
+      fill();
+    if (carry_.starts_with("\xEF\xBB\xBF")) carry_.erase(0, 3);
+  }
+
   // The first record (a CSV header), decoded; false when there is none.
   bool header(std::vector<std::string>& fields, std::string& problem) {
     // The end of the first record: its first line break outside quotes.
@@ -675,6 +681,7 @@ domain::result<attribute_summary> attribute(const snapshots::rule_timeline& rule
   auto started = std::chrono::steady_clock::now();
   record_reader reader(o.in, o.format);
   std::vector<std::string> header;
+  if (o.format != log_format::csv) reader.skip_bom();
   if (o.format == log_format::csv) {
     std::string problem;
     if (!reader.header(header, problem)) {

@@ -4,9 +4,9 @@
  *   <script src="https://referrald.example/js/referrald.js" data-key="pk_..."
  *           data-account="acme" async></script>
  *
- * On every page load it sends the visit (document.referrer, the page's URL without its
- * fragment, the session's campaign) to POST /attribution/resolve with the publishable key,
- * and keeps the answer in this site's localStorage: the session's attribution (until
+ * On every page load it sends the visit (document.referrer and the page's URL, without
+ * their fragments and, past 8 KiB, their longest parameters; the session's campaign) to
+ * POST /attribution/resolve with the publishable key, and keeps the answer in this site's localStorage: the session's attribution (until
  * data-session-timeout minutes without a page view, 30 by default) and the first touch.
  * window.referrald.ready is a Promise of {...the answer's data, first_touch[, error]}; it
  * never rejects. No cookie, no identifier, nothing sent but the visit.
@@ -19,6 +19,26 @@
   var UTM = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"];
   var KEPT = UTM.concat(["channel", "reason"]);
   var TIMEOUT_MS = 5000;
+  var URL_MAX = 8192;
+
+  // What resolution reads of a URL: without its fragment, and, over URL_MAX, without its
+  // longest query parameters (a sign-in or ad redirect's tokens) until it fits; the server
+  // reads a longer one the same way.
+  function trimUrl(url) {
+    url = String(url || "").split("#")[0];
+    var q = url.indexOf("?");
+    if (url.length <= URL_MAX || q < 0) return url;
+    var params = url.slice(q + 1).split("&");
+    var order = params.map(function (p, i) { return i; });
+    order.sort(function (a, b) { return params[b].length - params[a].length || a - b; });
+    var size = url.length;
+    for (var k = 0; k < order.length && size > URL_MAX; k++) {
+      size -= params[order[k]].length + 1;
+      params[order[k]] = null;
+    }
+    var kept = params.filter(function (p) { return p !== null; });
+    return url.slice(0, q) + (kept.length ? "?" + kept.join("&") : "");
+  }
 
   function attribute(name) {
     var v = script.getAttribute(name);
@@ -161,8 +181,8 @@
     var active =
       state.session && typeof state.last === "number" && now >= state.last && now - state.last < minutes * 60000;
     var visit = {
-      referrer: document.referrer || null,
-      landing_url: String(window.location.href).split("#")[0],
+      referrer: trimUrl(document.referrer) || null,
+      landing_url: trimUrl(window.location.href),
       session: active ? pick(state.session, UTM) : null,
     };
     return ask(visit).then(

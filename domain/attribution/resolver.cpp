@@ -242,9 +242,91 @@ parsed_url& url_scratch() {
   return url;
 }
 
+// A URL longer than k_url_max bytes (sign-in and ad redirects carry large tokens) is read
+// without what resolution never needs, until it fits: its fragment, then its query
+// parameters, longest first (utm_* values, click ids and search terms are short), then its
+// path. `out` holds what is read (empty when even its scheme and host do not fit); the
+// warning (`what`: "the referrer", "the landing URL") says what was left out.
+std::string_view shorten_url(std::string_view raw, std::string_view what, std::string& out,
+                             std::vector<std::string>& warnings) {
+  std::string_view head = raw.substr(0, raw.find('#'));
+  std::string_view query;
+  if (auto q = head.find('?'); q != std::string_view::npos) {
+    query = head.substr(q + 1);
+    head = head.substr(0, q);
+  }
+  std::vector<std::string_view> params;
+  for (std::size_t at = 0; at <= query.size() && !query.empty();) {
+    auto amp = query.find('&', at);
+    if (amp == std::string_view::npos) amp = query.size();
+    params.push_back(query.substr(at, amp - at));
+    at = amp + 1;
+  }
+  std::vector<std::size_t> longest(params.size());
+  for (std::size_t i = 0; i < longest.size(); ++i)
+    longest[i] = i;
+  std::stable_sort(longest.begin(), longest.end(), [&](std::size_t a, std::size_t b) {
+    return params[a].size() > params[b].size();
+  });
+  std::size_t size = head.size() + query.size() + (params.empty() ? 0 : 1);
+  std::vector<bool> dropped(params.size(), false);
+  std::size_t left_out = 0;
+  for (std::size_t k = 0; k < longest.size() && size > k_url_max; ++k, ++left_out) {
+    dropped[longest[k]] = true;
+    size -= params[longest[k]].size() + 1;  // with its '&' (or the '?' of the last one)
+  }
+  bool path_dropped = false;
+  if (head.size() > k_url_max) {
+    // Then the path: the scheme and the authority are what is left.
+    auto slashes = head.find("//");
+    auto path = head.find_first_of("/\\", slashes == std::string_view::npos ? 0 : slashes + 2);
+    if (path != std::string_view::npos) head = head.substr(0, path);
+    path_dropped = true;
+  }
+  out.clear();
+  const std::string told(what);
+  if (head.size() > k_url_max) {
+    warnings.push_back(told + " is " + std::to_string(raw.size()) +
+                       " bytes long and its host cannot be read within " +
+                       std::to_string(k_url_max) + " bytes; " +
+                       (what == "the referrer" ? "the visit is treated as having no referrer"
+                                               : "it is treated as having no host and no "
+                                                 "parameters"));
+    return out;
+  }
+  out.assign(head);
+  if (!path_dropped) {
+    char sep = '?';
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      if (dropped[i]) continue;
+      out += sep;
+      out.append(params[i]);
+      sep = '&';
+    }
+  }
+  std::string kept_out = raw.find('#') != std::string_view::npos ? "its fragment" : "";
+  if (path_dropped) {
+    kept_out += std::string(kept_out.empty() ? "" : ", ") + "its path and its query";
+  } else if (left_out > 0) {
+    kept_out += std::string(kept_out.empty() ? "" : " and ") + std::to_string(left_out) +
+                " of its " + std::to_string(params.size()) + " query parameters (the longest)";
+  }
+  warnings.push_back(told + " is " + std::to_string(raw.size()) + " bytes long, more than " +
+                     std::to_string(k_url_max) + ": it was read without " + kept_out);
+  return out;
+}
+
+// Scratch for a shortened URL, one per thread.
+std::string& short_url_scratch() {
+  thread_local std::string s;
+  return s;
+}
+
 std::optional<std::string> read_referrer(std::string_view text, visit& v) {
   std::string_view raw = trim(text);
-  if (raw.size() > k_url_max) return "must be at most 8192 bytes long";
+  if (raw.size() > k_url_max) {
+    raw = shorten_url(raw, "the referrer", short_url_scratch(), v.warnings);
+  }
   if (raw.empty()) return std::nullopt;
   // Parsed once: the host, and the path and query rank 7 may read.
   parsed_url& url = url_scratch();
@@ -268,7 +350,10 @@ std::optional<std::string> read_referrer(std::string_view text, visit& v) {
 
 std::optional<std::string> read_landing(std::string_view text, visit& v) {
   std::string_view raw = trim(text);
-  if (raw.size() > k_url_max) return "must be at most 8192 bytes long";
+  if (raw.size() > k_url_max) {
+    raw = shorten_url(raw, "the landing URL", short_url_scratch(), v.warnings);
+    if (raw.empty()) return std::nullopt;
+  }
   parsed_url& url = url_scratch();
   if (auto parsed = parse_url(raw, idna_mode::browser, url); !parsed) {
     v.warnings.push_back("the landing URL '" + excerpt(raw) + "' " + parsed.err().message +
@@ -323,6 +408,7 @@ result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_
         in.fail("session", "must be an object of utm_* values, or null");
       } else {
         utm_values s;
+        unsigned seen = 0;  // a name given twice is refused, as at the top level
         for (auto m = it->value.MemberBegin(); m != it->value.MemberEnd(); ++m) {
           std::string_view key(m->name.GetString(), m->name.GetStringLength());
           std::size_t which = k_utm_names.size();
@@ -330,11 +416,16 @@ result<visit> parse_visit(const rapidjson::Value& body, std::optional<std::size_
             if (key == k_utm_names[i]) which = i;
           }
           if (which == k_utm_names.size()) {
-            in.fail("session." + std::string(key),
+            in.fail("session." + excerpt(key),
                     "is not a session field (utm_source, utm_medium, utm_campaign, utm_term, "
                     "utm_content)");
             continue;
           }
+          if ((seen >> which & 1u) != 0) {
+            in.fail("session." + std::string(key), "is given more than once");
+            continue;
+          }
+          seen |= 1u << which;
           if (m->value.IsNull()) continue;
           if (!m->value.IsString()) {
             in.fail("session." + std::string(key), "must be a string or null");

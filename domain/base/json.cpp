@@ -299,12 +299,19 @@ status stored_reader::finish() const {
 
 namespace {
 
-status parse_error(rapidjson::ParseErrorCode code, std::size_t offset) {
+// The detail of a JSON text's problem: the body is a field of the request ("body"); a
+// line of NDJSON is the item itself, which has no field name of its own ("").
+std::vector<field_error> at_offset(std::string_view what, std::size_t offset) {
+  return {
+      {what == "body" ? std::string("body") : std::string(), "offset " + std::to_string(offset)}};
+}
+
+status parse_error(rapidjson::ParseErrorCode code, std::size_t offset, std::string_view what) {
   return make_error(errc::invalid_json,
-                    std::string("the body is not valid JSON: ") +
-                        rapidjson::GetParseError_En(code) + " (at byte offset " +
-                        std::to_string(offset) + ")",
-                    {{"body", "offset " + std::to_string(offset)}});
+                    "the " + std::string(what) +
+                        " is not valid JSON: " + rapidjson::GetParseError_En(code) +
+                        " (at byte offset " + std::to_string(offset) + ")",
+                    at_offset(what, offset));
 }
 
 constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -422,7 +429,7 @@ struct number_text_handler {
 // Parses `is` into `doc` with the flags every request body is read with: UTF-8 validated,
 // iterative (deep nesting stays off the call stack), numbers by their text.
 template <unsigned Extra, class Stream>
-status parse_into(rapidjson::Document& doc, Stream& is) {
+status parse_into(rapidjson::Document& doc, Stream& is, std::string_view what = "body") {
   constexpr unsigned flags = rapidjson::kParseValidateEncodingFlag |
                              rapidjson::kParseIterativeFlag |
                              rapidjson::kParseNumbersAsStringsFlag | Extra;
@@ -436,33 +443,43 @@ status parse_into(rapidjson::Document& doc, Stream& is) {
   doc.Populate(generate);
   if (result.IsError()) {
     doc.SetNull();
-    return parse_error(result.Code(), result.Offset());
+    return parse_error(result.Code(), result.Offset(), what);
   }
   return {};
 }
 
 // RapidJSON reads a NUL byte as the end of its input, so a NUL after the value would end the
 // document there and hide what follows it; no JSON text contains one (RFC 8259 section 2).
-status refuse_nul(std::string_view text) {
+status refuse_nul(std::string_view text, std::string_view what) {
   if (auto at = text.find('\0'); at != std::string_view::npos) {
-    return make_error(errc::invalid_json, "the body is not valid JSON: it contains a NUL byte",
-                      {{"body", "offset " + std::to_string(at)}});
+    return make_error(errc::invalid_json,
+                      "the " + std::string(what) + " is not valid JSON: it contains a NUL byte",
+                      at_offset(what, at));
   }
   return {};
 }
 
 }  // namespace
 
-status parse_json(std::string_view text, rapidjson::Document& doc) {
-  if (auto st = refuse_nul(text); !st) return st;
+status parse_json(std::string_view text, rapidjson::Document& doc, std::string_view what) {
+  if (auto st = refuse_nul(text, what); !st) return st;
+  // The start of a body may carry a byte order mark (RFC 8259 lets a parser ignore it, and
+  // RapidJSON does); a line of NDJSON after the first may not: it is no file's start.
+  if (what != "body" && text.starts_with("\xEF\xBB\xBF")) {
+    return make_error(errc::invalid_json,
+                      "the " + std::string(what) +
+                          " is not valid JSON: it starts with a byte order mark (U+FEFF), "
+                          "which only the start of the body may have",
+                      at_offset(what, 0));
+  }
   // Trailing non-whitespace after the value is an error (kParseErrorDocumentRootNotSingular).
   rapidjson::MemoryStream ms(text.data(), text.size());
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
-  return parse_into<0>(doc, is);
+  return parse_into<0>(doc, is, what);
 }
 
 status parse_json_insitu(std::string& text, rapidjson::Document& doc) {
-  if (auto st = refuse_nul(text); !st) return st;
+  if (auto st = refuse_nul(text, "body"); !st) return st;
   // RapidJSON's in-situ UTF-8 validation reads the continuation bytes of a multi-byte
   // sequence without looking for the terminator: a body ending in a lead byte would be
   // read up to three bytes past its end. Pad it with NULs it can read instead.

@@ -121,8 +121,10 @@ std::string json_type_name(const rapidjson::Value& v);
 
 // Parses `text` as a JSON document (UTF-8 validated); on failure the error is
 // invalid_json and its message carries RapidJSON's reason and the byte offset.
-// `doc` receives the parsed value.
-status parse_json(std::string_view text, rapidjson::Document& doc);
+// `doc` receives the parsed value. `what` names the text in the error: "body" (the detail's
+// field), or "line" for a line of NDJSON (the item itself: a detail with no field), which
+// may not start with a byte order mark (the caller skips one at the start of the body).
+status parse_json(std::string_view text, rapidjson::Document& doc, std::string_view what = "body");
 // The same, decoding strings inside `text` itself (faster for large bodies); the
 // document points into `text`, which must outlive it and is modified.
 status parse_json_insitu(std::string& text, rapidjson::Document& doc);

@@ -113,17 +113,21 @@ bool cell_value(const schema::field<T>& f, const std::string& cell, rapidjson::V
       return true;
     }
     case schema::type::custom: {
-      // A list of strings: its items separated by '|' ("email|newsletter").
+      // A list of strings: its items separated by '|' ("email|newsletter"); an empty item
+      // ("email||newsletter", "email|") is a mistake to say, not to drop.
       out.SetArray();
       std::string_view rest = cell;
       while (true) {
         std::size_t bar = rest.find('|');
         std::string_view item = trim(rest.substr(0, bar));
-        if (!item.empty()) {
-          out.PushBack(
-              rapidjson::Value(item.data(), static_cast<rapidjson::SizeType>(item.size()), alloc),
-              alloc);
+        if (item.empty()) {
+          why = "holds an empty item in '" + excerpt(cell) +
+                "': items are separated by one '|' (email|newsletter)";
+          return false;
         }
+        out.PushBack(
+            rapidjson::Value(item.data(), static_cast<rapidjson::SizeType>(item.size()), alloc),
+            alloc);
         if (bar == std::string_view::npos) break;
         rest = rest.substr(bar + 1);
       }

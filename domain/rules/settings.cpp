@@ -12,10 +12,35 @@ namespace referrald::domain {
 
 namespace {
 
-// "*.acme.com" keeps its wildcard; the domain is normalized as a passthrough domain's.
+// "*.acme.com" keeps its wildcard; the domain is normalized as a passthrough domain's. A URL
+// is read for its host, but what a URL holds besides its scheme and host is refused, not
+// dropped: a user name, a port (sites are compared by host, whatever the port), a path (a
+// network such as 10.0.0.0/8 is no domain), a query or a fragment.
 result<std::string> own_domain(std::string_view raw) {
-  bool wildcard = raw.starts_with("*.");
-  auto domain = normalize_domain(wildcard ? raw.substr(2) : raw);
+  std::string_view v = trim(raw);
+  bool wildcard = v.starts_with("*.");
+  if (wildcard) v.remove_prefix(2);
+  auto scheme = v.find("://");
+  std::string_view after = scheme == std::string_view::npos ? v : v.substr(scheme + 3);
+  auto end = after.find_first_of("/?#\\");
+  std::string_view authority = after.substr(0, end);
+  std::string_view tail = end == std::string_view::npos ? std::string_view() : after.substr(end);
+  auto refuse = [&](const std::string& why) -> result<std::string> {
+    return make_error(errc::validation_failed, "'" + excerpt(raw) + "' " + why +
+                                                   ": give the domain alone, such as acme.com");
+  };
+  if (authority.find('@') != std::string_view::npos) return refuse("holds a user name");
+  std::string_view host_end =
+      authority.starts_with('[') ? authority.substr(authority.find(']') + 1) : authority;
+  if (host_end.find(':') != std::string_view::npos) {
+    return refuse("holds a port (own domains are matched by host, whatever the port)");
+  }
+  if (!tail.empty() && tail != "/") {
+    bool network = tail.size() > 1 && tail.find_first_not_of("0123456789", 1) == std::string::npos;
+    return refuse(network ? "is a network, not a domain (own domains are host names)"
+                          : "holds a path, query or fragment");
+  }
+  auto domain = normalize_domain(v);
   if (!domain) return std::move(domain).err();
   return wildcard ? "*." + *domain : *domain;
 }

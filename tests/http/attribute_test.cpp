@@ -221,6 +221,21 @@ BOOST_AUTO_TEST_CASE(lines_that_are_not_visits_become_error_records) {
   BOOST_TEST((*json(t[0]))["error"]["field"].GetString() == std::string("t"));
   BOOST_TEST((*json(t[1]))["error"]["message"].GetString() ==
              std::string("is required (--time-field)"));
+  // A time before 1970 is refused alike as a number and as a string (the number -1 was
+  // taken); a byte order mark after the log's start makes a line that is not JSON.
+  write_file(dir.sub("n.ndjson"),
+             "{\"landing_url\":\"https://s.example/\",\"t\":-1}\n"
+             "{\"landing_url\":\"https://s.example/\",\"t\":\"-1\"}\n"
+             "\xEF\xBB\xBF{\"landing_url\":\"https://s.example/\",\"t\":1}\n");
+  auto negative =
+      referralctl("--data " + data + " attribute --account acme --time-field t --input " +
+                  dir.sub("n.ndjson") + " --output " + dir.sub("n.out"));
+  BOOST_REQUIRE_MESSAGE(negative.exit == 0, negative.output);
+  auto n = lines_of(dir.sub("n.out"));
+  BOOST_REQUIRE_EQUAL(n.size(), 3u);
+  BOOST_TEST((*json(n[0]))["error"]["field"].GetString() == std::string("t"), n[0]);
+  BOOST_TEST((*json(n[1]))["error"]["field"].GetString() == std::string("t"), n[1]);
+  BOOST_TEST(n[2].find("byte order mark") != std::string::npos, n[2]);
   // The command line's own mistakes exit 2; an account without events 1.
   BOOST_TEST(referralctl("--data " + data + " attribute --account acme --format xml").exit == 2);
   BOOST_TEST(referralctl("--data " + data +
@@ -233,22 +248,21 @@ BOOST_AUTO_TEST_CASE(lines_that_are_not_visits_become_error_records) {
 }
 
 // Most lines are read without a JSON document (domain/base/json_scan.hpp); a line written
-// another way (escapes, an exponent, a byte order mark, a repeated key) goes through the
-// document. Both readings give the same answer.
+// another way (escapes, an exponent, a repeated key) goes through the document. Both
+// readings give the same answer. A byte order mark starts the log only.
 BOOST_AUTO_TEST_CASE(a_visit_answers_alike_however_its_line_is_written) {
   std::string data = one_mapping(*client(), dir);
   const std::pair<std::string, std::string> twins[] = {
       {R"({"referrer":"https://partner.example/deal","landing_url":"https://shop.example/","t":4102444800000})",
        R"({"referrer":"https:\/\/partner.example\/deal","landing_url":"https://shop.example/","t":4.1024448e12})"},
       {R"({"referrer":"https://shop.example/page","landing_url":"https://shop.example/","session":{"utm_source":"news","utm_medium":null},"t":"2026-11-22T10:00:00Z"})",
-       "\xEF\xBB\xBF"
        R"({"refer\u0072er":"https://shop.example/page","landing_url":"https://shop.example/","session":{"utm_source":"n\u0065ws","utm_medium":null},"t":"2026-11-22T10:00:00Z"})"},
       {R"({"referrer":"https://www.google.com/search?q=x","landing_url":"https://shop.example/?utm_source=a","t":0})",
        R"({"referrer":"https://www.google.com/search?q=x","landing_url":"https://shop.example/?utm_source=a","t":0,"t":"not read"})"},
-      {R"({"referrer":null,"landing_url":" https://shop.example/?gclid=1 ","t":-5})",
-       R"({"referrer":null,"landing_url":" https://shop.example/?gclid=1 ","t":-5.0})"},
+      {R"({"referrer":null,"landing_url":" https://shop.example/?gclid=1 ","t":5})",
+       R"({"referrer":null,"landing_url":" https://shop.example/?gclid=1 ","t":5.0})"},
   };
-  std::string in;
+  std::string in = "\xEF\xBB\xBF";
   for (const auto& [a, b] : twins)
     in += a + "\n" + b + "\n";
   in += "{\r}\n";  // no members: the error follows the brace, and the line stays JSON

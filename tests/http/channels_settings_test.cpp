@@ -313,6 +313,38 @@ BOOST_AUTO_TEST_CASE(every_campaign_parameter_fills_one_value_and_utm_names_are_
   BOOST_TEST(d["data"]["utm_term"].GetString() == std::string("shoes"));
 }
 
+// A CSV list cell with an empty item (email||newsletter) dropped it silently, and own_domains
+// dropped a network's suffix, a user name or a port without a word.
+BOOST_AUTO_TEST_CASE(what_would_be_dropped_silently_is_refused_naming_the_item) {
+  auto c = client();
+  for (std::string cell : {"email||newsletter", "email|", "|email"}) {
+    auto r =
+        c->request("POST", "/channel-rules/import?account_id=acme",
+                   "name,channel,utm_medium\nn,N," + cell + "\n", {{"Content-Type", "text/csv"}});
+    BOOST_TEST(r.status == 400u, cell);
+    BOOST_TEST(names_field(r, "channel_rules[0].utm_medium"), r.body);
+    BOOST_TEST(r.body.find("empty item") != std::string::npos, r.body);
+  }
+  BOOST_TEST(c->request("POST", "/channel-rules/import?account_id=acme",
+                        "name,channel,utm_medium\nn,N,email| newsletter\n",
+                        {{"Content-Type", "text/csv"}})
+                 .status == 200u);
+  for (std::string domain :
+       {"10.0.0.0/8", "user@acme.example", "acme.example:8443", "https://acme.example:443/",
+        "acme.example/shop", "*.acme.example:80"}) {
+    auto r = c->patch(k_settings, R"({"own_domains":[")" + domain + R"("]})");
+    BOOST_TEST(r.status == 400u, domain);
+    BOOST_TEST(names_field(r, "own_domains[0]"), r.body);
+  }
+  // A URL of the site is read for its host, as before.
+  auto url =
+      c->patch(k_settings, R"({"own_domains":["https://WWW.Acme.example/","*.acme.example"]})");
+  BOOST_REQUIRE_MESSAGE(url.status == 200u, url.body);
+  auto domains = url.json();
+  BOOST_TEST(domains["data"]["own_domains"][0].GetString() == std::string("acme.example"));
+  BOOST_TEST(domains["data"]["own_domains"][1].GetString() == std::string("*.acme.example"));
+}
+
 BOOST_AUTO_TEST_CASE(both_families_survive_a_restart_from_snapshots_and_replay_offline) {
   server->stop(SIGTERM);
   start({"--snapshot-every", "4"});

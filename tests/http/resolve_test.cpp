@@ -292,6 +292,97 @@ BOOST_AUTO_TEST_CASE(an_ndjson_batch_is_answered_line_by_line_with_bad_lines_in_
   BOOST_TEST(csv.body.find("application/x-ndjson") != std::string::npos);
 }
 
+// A URL over 8 KiB was a 400 (the snippet sends location.href and document.referrer as
+// they are): pages behind sign-in or ad redirects with large tokens lost their visit. It is
+// read without what resolution never needs, with a warning, by every client.
+BOOST_AUTO_TEST_CASE(a_url_over_8_kib_is_read_without_its_longest_parameters) {
+  auto c = client();
+  std::string token(20000, 'T');
+  std::string landing = "https://shop.example/welcome?sso_token=" + token +
+                        "&utm_source=news&utm_medium=email&gclid=g1#" + std::string(3000, 'f');
+  std::string referrer = "https://www.google.com/search?q=shoes&tok=" + token;
+  auto r = c->post("/attribution/resolve?account_id=acme",
+                   R"({"referrer":")" + referrer + R"(","landing_url":")" + landing + R"("})");
+  BOOST_REQUIRE_MESSAGE(r.status == 200u, r.body.substr(0, 300));
+  auto d = r.json();
+  BOOST_TEST(d["data"]["reason"].GetString() == std::string("utm"));
+  BOOST_TEST(d["data"]["utm_source"].GetString() == std::string("news"));
+  BOOST_TEST(d["data"]["click_id"].GetString() == std::string("gclid"));
+  BOOST_TEST(d["data"]["referrer_host"].GetString() == std::string("google.com"));
+  const auto& warnings = d["data"]["warnings"];
+  BOOST_REQUIRE(warnings.Size() == 2u);
+  BOOST_TEST(std::string(warnings[0].GetString()) ==
+             "the referrer is " + std::to_string(referrer.size()) +
+                 " bytes long, more than 8192: it was read without 1 of its 2 query parameters "
+                 "(the longest)");
+  BOOST_TEST(std::string(warnings[1].GetString()) ==
+             "the landing URL is " + std::to_string(landing.size()) +
+                 " bytes long, more than 8192: it was read without its fragment and 1 of its 4 "
+                 "query parameters (the longest)");
+  // The referrer alone decides when the landing URL has no campaign: its search term is read.
+  auto search =
+      c->post("/attribution/resolve?account_id=acme",
+              R"({"referrer":")" + referrer + R"(","landing_url":"https://shop.example/"})");
+  auto s = search.json();
+  BOOST_TEST(s["data"]["reason"].GetString() == std::string("known_referrer"));
+  BOOST_TEST(s["data"]["utm_term"].GetString() == std::string("shoes"));
+  // A path too long to keep: the host still decides; a host that cannot fit: no referrer.
+  auto path = c->post("/attribution/resolve?account_id=acme",
+                      R"({"referrer":"https://partner.example/)" + token +
+                          R"(","landing_url":"https://shop.example/"})");
+  auto p = path.json();
+  BOOST_TEST(p["data"]["referrer_host"].GetString() == std::string("partner.example"));
+  BOOST_TEST(std::string(p["data"]["warnings"][0].GetString()).find("its path and its query") !=
+             std::string::npos);
+  auto host =
+      c->post("/attribution/resolve?account_id=acme",
+              R"({"referrer":"https://)" + token + R"(.example/","landing_url":"x.example"})");
+  BOOST_REQUIRE(host.status == 200u);
+  BOOST_TEST(host.json()["data"]["reason"].GetString() == std::string("direct"));
+  // The same in a batch, in both forms.
+  auto batch = c->post("/attribution/resolve-batch?account_id=acme",
+                       R"({"visits":[{"landing_url":")" + landing + R"("}]})");
+  BOOST_REQUIRE(batch.status == 200u);
+  BOOST_TEST(batch.json()["data"]["results"][0]["utm_source"].GetString() == std::string("news"));
+}
+
+// A duplicate key inside `session` was accepted (the last one won), though a duplicate
+// top-level member is a 400; an NDJSON line that is not JSON was named `body`; NDJSON took a
+// byte order mark at the start of any line.
+BOOST_AUTO_TEST_CASE(a_visits_session_names_each_value_once_and_ndjson_lines_are_lines) {
+  auto c = client();
+  std::string twice =
+      R"({"landing_url":"https://h.example/","session":{"utm_source":"a","utm_source":"b"}})";
+  auto one = c->post("/attribution/resolve?account_id=acme", twice);
+  BOOST_TEST(one.status == 400u);
+  BOOST_TEST(names_field(one, "session.utm_source"), one.body);
+  auto batch =
+      c->post("/attribution/resolve-batch?account_id=acme", R"({"visits":[)" + twice + "]}");
+  BOOST_TEST(batch.status == 200u);
+  BOOST_TEST(batch.body.find("\"field\":\"visits[0].session.utm_source\"") != std::string::npos,
+             batch.body);
+  const std::string bom = "\xEF\xBB\xBF";
+  std::string visit = R"({"landing_url":"https://h.example/?utm_source=x"})";
+  auto r = c->request("POST", "/attribution/resolve-batch?account_id=acme",
+                      bom + visit + "\n" + bom + visit + "\nnot json\n" + twice + "\n",
+                      {{"Content-Type", "application/x-ndjson"}});
+  BOOST_REQUIRE(r.status == 200u);
+  auto lines = ndjson_lines(r.body);
+  BOOST_REQUIRE(lines.size() == 4u);
+  BOOST_TEST(lines[0].find("\"utm_source\":\"x\"") != std::string::npos,
+             lines[0]);  // the body's start
+  rapidjson::Document d;
+  d.Parse(lines[1].c_str());
+  BOOST_TEST(d["error"]["code"].GetString() == std::string("invalid_json"));
+  BOOST_TEST(std::string(d["error"]["message"].GetString()).find("byte order mark") !=
+             std::string::npos);
+  d.Parse(lines[2].c_str());
+  BOOST_TEST(std::string(d["error"]["message"].GetString()).starts_with("the line is not valid"));
+  BOOST_TEST(d["error"]["details"][0]["field"].GetString() == std::string(""));
+  d.Parse(lines[3].c_str());
+  BOOST_TEST(d["error"]["details"][0]["field"].GetString() == std::string("session.utm_source"));
+}
+
 BOOST_AUTO_TEST_CASE(an_ndjson_batch_has_the_json_forms_limits_and_streams_in_slices) {
   auto c = client();
   std::string many;

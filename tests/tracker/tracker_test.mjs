@@ -254,6 +254,29 @@ steps.push(["blocked storage", async () => {
   }
 }]);
 
+steps.push(["a landing URL with a large token", async () => {
+  // A sign-in redirect's token takes the page's URL past 8 KiB: the snippet sends what
+  // resolution reads, and the campaign is kept.
+  const context = await need("browser").createBrowserContext();
+  try {
+    const page = await context.newPage();
+    const sent = [];
+    page.on("request", (r) => {
+      if (r.url().includes("/attribution/resolve")) sent.push(r.postData() ?? "");
+    });
+    const token = "T".repeat(12000);
+    await page.goto(`${ctx.shop}/landing?id_token=${token}&utm_source=sso&utm_medium=email#frag`, { waitUntil: "load" });
+    const a = await attribution(page);
+    expect(a.reason === "utm" && a.utm_source === "sso", `with a large token: ${JSON.stringify(a)}`);
+    expect(Array.isArray(a.warnings) && a.warnings.length === 0, `warnings: ${JSON.stringify(a.warnings)}`);
+    const visit = JSON.parse(sent.find((b) => b.includes("landing_url")) ?? "{}");
+    expect(typeof visit.landing_url === "string" && visit.landing_url.length <= 8192 &&
+      visit.landing_url.endsWith("/landing?utm_source=sso&utm_medium=email"), `sent: ${String(visit.landing_url).slice(0, 200)}`);
+  } finally {
+    await context.close();
+  }
+}]);
+
 steps.push(["the key is refused elsewhere", async () => {
   const { base } = need("server");
   // From a site the key does not list: the browser refuses the answer; the page goes on.
