@@ -146,7 +146,7 @@ std::optional<response> resolve_one(request_ctx& c) {
 // A JSON batch is answered in one envelope: whole, with a length, when the answer stays
 // under k_whole_answer (which a batch without explain does not reach); streamed from there
 // on, as an NDJSON batch always is (one result per line). A streamed answer goes out as it is made,
-// and the making pauses while more than request_ctx::stream_backlog of it waits for a slow reader
+// and the making pauses while more than answer_stream::backlog of it waits for a slow reader
 // (so an answer never holds more than that, whatever its size); a batch that runs out of time after
 // its first bytes went out is cut short (the connection closes before the end of the body).
 struct batch_job : std::enable_shared_from_this<batch_job> {
@@ -167,11 +167,9 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
   actors::runtime* runtime = nullptr;
   compute_pool* compute = nullptr;
   std::optional<domain::unix_ms> as_of;  // resolve against the rules as they stood then
-  // NDJSON in and out: the answer's lines go out through `more` as they are made.
+  // NDJSON in and out: the answer's lines go out through `stream` as they are made.
   bool ndjson = false;
-  std::function<void(std::string, request_ctx::stream_end)> more;
-  std::function<bool()> backed_up;
-  std::function<void(std::function<void()>)> when_drained;
+  std::shared_ptr<answer_stream> stream;
   bool started = false;            // the streamed answer's head is sent
   std::vector<std::size_t> lines;  // NDJSON: each visit's line number
 
@@ -195,7 +193,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
   // account to load, or paused for a slow reader: each resubmits it).
   bool step() {
     if (late() && started) {
-      more({}, request_ctx::stream_end::failed);
+      stream->send({}, answer_stream::end::failed);
       return true;
     }
     if (late()) {
@@ -236,14 +234,14 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
       append(next++);
       if (!started && out.size() > k_whole_answer) start("application/json");
       if (started && out.size() >= k_piece) {
-        more(std::exchange(out, {}), request_ctx::stream_end::more);
-        if (backed_up()) return pause();
+        stream->send(std::exchange(out, {}), answer_stream::end::more);
+        if (stream->backed_up()) return pause();
       }
       if (++unread < 16 && steps < k_steps_per_reading) continue;
       unread = 0;
       steps = 0;
       if (std::chrono::steady_clock::now() >= until) {
-        if (started && !out.empty()) more(std::exchange(out, {}), request_ctx::stream_end::more);
+        if (started && !out.empty()) stream->send(std::exchange(out, {}), answer_stream::end::more);
         return false;
       }
     }
@@ -252,7 +250,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
       out += success_close;
     }
     if (started) {
-      more(std::move(out), request_ctx::stream_end::done);
+      stream->send(std::move(out), answer_stream::end::done);
       return true;
     }
     respond(ok_body(std::move(out)));
@@ -270,7 +268,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
 
   // The reader is slow: resolving stops until the session has written most of what waits.
   bool pause() {
-    when_drained([self = shared_from_this()] {
+    stream->when_drained([self = shared_from_this()] {
       self->compute->submit(self->account, [self] { return self->step(); });
     });
     return true;
@@ -434,9 +432,7 @@ std::optional<response> resolve_batch(request_ctx& c) {
   if (!media) return failure(media.err());
   auto job = std::make_shared<batch_job>();
   job->ndjson = *media != 0;
-  job->more = c.more;
-  job->backed_up = c.backed_up;
-  job->when_drained = c.when_drained;
+  job->stream = c.stream;
   job->as_of = *as_of;
   job->charge = [limiter = c.limiter, bucket = c.rate_bucket](std::size_t n) {
     charge_rows(limiter, bucket, n);

@@ -73,8 +73,9 @@ router make_router(const limits& l) {
 
   r.add("/attribution/resolve", method::post, &resolve_one,
         {read, rule, "account_id explain as_of", false, false, true});
-  r.add("/attribution/resolve-batch", method::post, &resolve_batch,
-        {read, push, "account_id explain as_of"});
+  route_spec batch{read, push, "account_id explain as_of"};
+  batch.streams = true;
+  r.add("/attribution/resolve-batch", method::post, &resolve_batch, batch);
 
   r.add("/ai-platforms", method::get, &ai_platforms, {read, rule});
   r.add("/known-referrers", method::get, &known_referrers, {read, rule});

@@ -32,6 +32,28 @@ class http_metrics;
 class compute_pool;
 class rate_limiter;
 
+// The body of a streamed answer (response::streamed), as its producer makes it: handed to
+// the session that sends it. Thread-safe, in order; ignored once the session gave up on the
+// request.
+class answer_stream {
+ public:
+  enum class end { more, done, failed };
+
+  virtual ~answer_stream() = default;
+
+  // `bytes` to send, then `how` done (the answer is complete) or failed (the connection is
+  // closed without the end of the body, so that the client sees it cut short).
+  virtual void send(std::string bytes, end how) = 0;
+
+  // Backpressure: a producer stops making its answer while backed_up() (more than `backlog`
+  // bytes it sent wait to be written to a slow reader) and hands when_drained() what
+  // resumes it, which runs on the session's executor once half of that has been written
+  // (or never, when the client leaves: it is then dropped).
+  static constexpr std::size_t backlog = 4u << 20;
+  virtual bool backed_up() const = 0;
+  virtual void when_drained(std::function<void()> resume) = 0;
+};
+
 struct request_ctx {
   method verb = method::get;
   std::string_view path;
@@ -51,18 +73,9 @@ struct request_ctx {
   // Answers the request: thread-safe; from the session's own executor it completes at
   // once, from any other thread it is posted there.
   std::function<void(response)> respond;
-  // The rest of a `streamed` answer: `bytes` to send, then `end` done (the answer is
-  // complete) or failed (the connection is closed without the end of the body, so that the
-  // client sees it cut short). Thread-safe, in order; ignored once the session gave up.
-  enum class stream_end { more, done, failed };
-  std::function<void(std::string bytes, stream_end end)> more;
-  // Backpressure: a producer stops making its answer while `backed_up` (more than
-  // stream_backlog bytes given to `more` wait to be written to a slow reader) and hands
-  // `when_drained` what resumes it, which runs on the session's executor once half of that
-  // has been written (or never, when the client leaves: it is then dropped). Thread-safe.
-  static constexpr std::size_t stream_backlog = 4u << 20;
-  std::function<bool()> backed_up;
-  std::function<void(std::function<void()>)> when_drained;
+  // The rest of a `streamed` answer, on a route that streams (route::streams); null on
+  // any other.
+  std::shared_ptr<answer_stream> stream;
   // Runs `work` on the session's executor (posted; thread-safe). An actor's answer is
   // moved there before anything is built from it, so that no HTTP work runs on an actor
   // or store thread.

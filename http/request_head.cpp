@@ -31,21 +31,42 @@ std::optional<domain::error> check_framing(const request_parser& parser) {
     return domain::make_error(domain::errc::bad_request,
                               "only HTTP/1.1 and HTTP/1.0 are supported");
   }
-  auto hosts = req.equal_range(bhttp::field::host);
-  if (req.version() == 11 && hosts.first == hosts.second) {
-    return domain::make_error(domain::errc::bad_request,
-                              "malformed HTTP request: HTTP/1.1 needs a Host header");
-  }
   // Fields a request has at most once: which of two would count is not for the server to
-  // guess (two Authorization headers: the first won, silently).
-  for (std::string_view field :
-       {"Host", "Authorization", "Content-Type", "Origin", "Idempotency-Key"}) {
-    auto found = req.equal_range(field);
-    if (std::distance(found.first, found.second) > 1) {
+  // guess (two Authorization headers: the first won, silently). One pass over the fields.
+  static constexpr std::string_view once[] = {"Host", "Authorization", "Content-Type", "Origin",
+                                              "Idempotency-Key"};
+  unsigned seen[std::size(once)] = {};
+  for (const auto& f : req) {
+    std::size_t which = std::size(once);
+    switch (f.name()) {
+      case bhttp::field::host:
+        which = 0;
+        break;
+      case bhttp::field::authorization:
+        which = 1;
+        break;
+      case bhttp::field::content_type:
+        which = 2;
+        break;
+      case bhttp::field::origin:
+        which = 3;
+        break;
+      case bhttp::field::unknown:
+        if (iequals(sv(f.name_string()), once[4])) which = 4;
+        break;
+      default:
+        break;
+    }
+    if (which == std::size(once)) continue;
+    if (++seen[which] > 1) {
       return domain::make_error(
           domain::errc::bad_request,
-          "malformed HTTP request: " + std::string(field) + " is given more than once");
+          "malformed HTTP request: " + std::string(once[which]) + " is given more than once");
     }
+  }
+  if (req.version() == 11 && seen[0] == 0) {
+    return domain::make_error(domain::errc::bad_request,
+                              "malformed HTTP request: HTTP/1.1 needs a Host header");
   }
   auto codings = req.equal_range(bhttp::field::transfer_encoding);
   if (codings.first == codings.second) return std::nullopt;

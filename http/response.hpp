@@ -26,7 +26,8 @@ struct response {
   bool forwarded = false;
   // A body sent as it is made: the status and header go out at once, without a length
   // (chunked; close-delimited to an HTTP/1.0 client), and the bytes follow through the
-  // request's `more` (http/request.hpp) until its last call. `body` is not sent.
+  // request's answer stream (request_ctx::stream, http/request.hpp) until its last call.
+  // `body` is not sent.
   bool streamed = false;
   // An error answer: its body is written from it as the answer goes out, with the request
   // id (http/request_id.hpp); `body` is empty until then.

@@ -68,6 +68,7 @@ void router::add(std::string pattern, method verb, handler fn, const route_spec&
   r.publishable = spec.publishable;
   r.static_file = spec.static_file;
   r.any_page = spec.any_page;
+  r.streams = spec.streams;
   // Writes with the write role change one account's rules (named by account_id) or one
   // brand's AI data (the path's first segment); API keys and snapshots take the admin role.
   bool writes = verb != method::get && verb != method::head && verb != method::options &&

@@ -43,6 +43,8 @@ struct route {
   // Any web page may read it: its answers carry Access-Control-Allow-Origin: *, and a
   // browser's preflight is answered for every origin.
   bool any_page = false;
+  // Its answer may be streamed (request_ctx::stream is made for it).
+  bool streams = false;
   // Set by add(): a write of one account (account_id) or of one brand ({brand_id}).
   owner_scope owner = owner_scope::none;
 };
@@ -65,6 +67,7 @@ struct route_spec {
   bool publishable = false;
   bool static_file = false;  // as route::static_file
   bool any_page = false;     // as route::any_page
+  bool streams = false;      // as route::streams
 };
 
 class router {

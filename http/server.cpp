@@ -176,6 +176,34 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
 // with the end of its header. The read buffer never grows past the header limit, which
 // also bounds what a chunk header line (with its extensions) or a trailer section may
 // take: a request that needs more is refused with 431, never buffered.
+class session;
+
+// The body of the current request's streamed answer (http/request.hpp), made on any
+// thread and written by its session. Its backlog is counted where it is made, so that the
+// producer can pause without a round trip; the session holds it weakly (it is the
+// producer's, and it keeps the session alive).
+class session_stream final : public answer_stream {
+ public:
+  session_stream(std::shared_ptr<session> s, std::uint64_t gen)
+      : session_(std::move(s)), gen_(gen) {}
+
+  void send(std::string bytes, end how) override;
+  bool backed_up() const override { return unsent_.load(std::memory_order_relaxed) > backlog; }
+  void when_drained(std::function<void()> resume) override;
+
+  // The session's thread: `n` bytes were written; true when no more than half the backlog
+  // waits.
+  bool written(std::size_t n) {
+    return unsent_.fetch_sub(n, std::memory_order_relaxed) - n <= backlog / 2;
+  }
+  bool drained() const { return unsent_.load(std::memory_order_relaxed) <= backlog / 2; }
+
+ private:
+  std::shared_ptr<session> session_;
+  std::uint64_t gen_;
+  std::atomic<std::size_t> unsent_{0};
+};
+
 class session : public std::enable_shared_from_this<session> {
  public:
   session(socket_t&& socket, worker& w, std::shared_ptr<server::impl> srv)
@@ -612,25 +640,11 @@ class session : public std::enable_shared_from_this<session> {
     ctx.on_session = [self = shared_from_this()](std::function<void()> work) {
       net::post(self->worker_.ioc, std::move(work));
     };
-    // A streamed answer's backlog is counted where it is made, so that its producer can
-    // pause without a round trip (request_ctx::backed_up).
-    auto unsent = std::make_shared<std::atomic<std::size_t>>(0);
-    ctx.more = [self = shared_from_this(), gen, unsent](std::string bytes,
-                                                        request_ctx::stream_end end) {
-      unsent->fetch_add(bytes.size(), std::memory_order_relaxed);
-      net::dispatch(self->worker_.ioc, [self, gen, bytes = std::move(bytes), end]() mutable {
-        self->more(gen, std::move(bytes), end);
-      });
-    };
-    ctx.backed_up = [unsent] {
-      return unsent->load(std::memory_order_relaxed) > request_ctx::stream_backlog;
-    };
-    ctx.when_drained = [self = shared_from_this(), gen](std::function<void()> resume) {
-      net::dispatch(self->worker_.ioc, [self, gen, resume = std::move(resume)]() mutable {
-        self->when_drained(gen, std::move(resume));
-      });
-    };
-    unsent_ = std::move(unsent);
+    if (r.streams) {
+      auto stream = std::make_shared<session_stream>(shared_from_this(), gen);
+      stream_sink_ = stream;
+      ctx.stream = std::move(stream);
+    }
     if (!rq_->idempotency_scope.empty()) {
       // The handler's answer — whenever it comes, even after this session gave up waiting
       // or the client left — is stored durably before it is sent: a retry replays it.
@@ -818,29 +832,31 @@ class session : public std::enable_shared_from_this<session> {
                      });
   }
 
-  void more(std::uint64_t gen, std::string bytes, request_ctx::stream_end end) {
+ public:
+  // session_stream's calls, on this session's executor.
+  void more(std::uint64_t gen, std::string bytes, answer_stream::end end) {
     if (gen != generation_ || !stream_ || phase_ != phase::writing) return;
     stream_->pending += bytes;
-    if (end != request_ctx::stream_end::more) stream_->end = end;
+    if (end != answer_stream::end::more) stream_->end = end;
     pump();
   }
 
-  // The producer paused (request_ctx::when_drained): `resume` runs once no more than half
-  // the backlog bound waits; it is dropped with the stream if the client never reads.
+  // The producer paused: `resume` runs once no more than half the backlog waits; it is
+  // dropped with the stream if the client never reads.
   void when_drained(std::uint64_t gen, std::function<void()> resume) {
     if (gen != generation_ || !stream_ || phase_ != phase::writing) return;
     stream_->resume = std::move(resume);
-    resume_if_drained();
+    auto sink = stream_sink_.lock();
+    if (sink == nullptr || sink->drained()) resume_now();
   }
 
-  void resume_if_drained() {
-    if (!stream_->resume ||
-        unsent_->load(std::memory_order_relaxed) > request_ctx::stream_backlog / 2) {
-      return;
-    }
+  net::io_context& io() { return worker_.ioc; }
+
+ private:
+  void resume_now() {
     std::function<void()> resume = std::move(stream_->resume);
     stream_->resume = nullptr;
-    resume();
+    if (resume) resume();
   }
 
   // Writes what the stream has, one write at a time; ends it when its producer has.
@@ -855,9 +871,10 @@ class session : public std::enable_shared_from_this<session> {
       deadline_ = clock::now() + srv_->options.read_timeout;
       auto written = [self = shared_from_this(), data](beast::error_code ec, std::size_t) {
         self->stream_->writing = false;
-        self->unsent_->fetch_sub(data->size(), std::memory_order_relaxed);
+        auto sink = self->stream_sink_.lock();
+        bool drained = sink == nullptr || sink->written(data->size());
         if (ec) return self->close();
-        self->resume_if_drained();
+        if (drained && self->stream_->resume) self->resume_now();
         // Waiting for the producer, which stops by the request's deadline.
         self->deadline_ = clock::now() + self->srv_->options.request_timeout;
         self->pump();
@@ -869,10 +886,10 @@ class session : public std::enable_shared_from_this<session> {
       }
       return;
     }
-    if (st.end == request_ctx::stream_end::more) return;
+    if (st.end == answer_stream::end::more) return;
     counted_in_flight(false);
     account_for(st.head, st.bytes);
-    if (st.end == request_ctx::stream_end::failed) {
+    if (st.end == answer_stream::end::failed) {
       // Cut short: without the last chunk (or, to HTTP/1.0, with the connection closed
       // early) the client cannot take what it got for the whole answer.
       infra::log(infra::log_level::warn, "request " + rq_->request_id +
@@ -952,14 +969,14 @@ class session : public std::enable_shared_from_this<session> {
     response head;  // its status and header, for the access log
     bool chunked = true, keep = false;
     bool head_sent = false, writing = false;
-    request_ctx::stream_end end = request_ctx::stream_end::more;
+    answer_stream::end end = answer_stream::end::more;
     std::string pending;           // made, not yet written
     std::size_t bytes = 0;         // written
     std::function<void()> resume;  // a paused producer's, run once the backlog drains
   };
   std::optional<stream_state> stream_;
-  // Bytes of the current request's streamed answer given to `more` and not yet written.
-  std::shared_ptr<std::atomic<std::size_t>> unsent_ = std::make_shared<std::atomic<std::size_t>>(0);
+  // The current request's answer stream, when its route streams (its producer holds it).
+  std::weak_ptr<session_stream> stream_sink_;
   // The answer being written: its head, and its body when one is sent.
   std::string head_, body_;
   // A write forwarded here by another node: its body, and where its answer goes.
@@ -969,6 +986,18 @@ class session : public std::enable_shared_from_this<session> {
   // A write this node forwarded: the owner's answer, while this node applies the write.
   std::optional<response> owner_answer_;
 };
+
+void session_stream::send(std::string bytes, end how) {
+  unsent_.fetch_add(bytes.size(), std::memory_order_relaxed);
+  net::dispatch(session_->io(), [s = session_, gen = gen_, bytes = std::move(bytes),
+                                 how]() mutable { s->more(gen, std::move(bytes), how); });
+}
+
+void session_stream::when_drained(std::function<void()> resume) {
+  net::dispatch(session_->io(), [s = session_, gen = gen_, resume = std::move(resume)]() mutable {
+    s->when_drained(gen, std::move(resume));
+  });
+}
 
 // Runs a worker's event loop until it is stopped. An exception that escapes a handler
 // (none should: this is the last line of defence) is logged and counted, and the loop goes

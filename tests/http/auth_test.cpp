@@ -101,14 +101,19 @@ BOOST_AUTO_TEST_CASE(a_field_a_request_has_once_given_twice_is_400) {
                            {"Authorization", "Bearer " + viewer}});
   BOOST_TEST(two.status == 400u, two.body);
   BOOST_TEST(error_code(two) == "bad_request");
-  BOOST_TEST(two.body.find("Authorization is given more than once") != std::string::npos,
-             two.body);
+  BOOST_TEST(two.body.find("Authorization is given more than once") != std::string::npos, two.body);
   auto types = anon.request("POST", "/passthrough-referrers?account_id=acme", k_create,
                             {{"Authorization", std::string("Bearer ") + admin_secret},
                              {"Content-Type", "application/json"},
                              {"Content-Type", "text/csv"}});
   BOOST_TEST(types.status == 400u, types.body);
   BOOST_TEST(types.body.find("Content-Type is given more than once") != std::string::npos);
+  auto keys = anon.request("POST", "/passthrough-referrers?account_id=acme", k_create,
+                           {{"Authorization", std::string("Bearer ") + admin_secret},
+                            {"Idempotency-Key", "a"},
+                            {"idempotency-key", "b"}});
+  BOOST_TEST(keys.status == 400u, keys.body);
+  BOOST_TEST(keys.body.find("Idempotency-Key is given more than once") != std::string::npos);
   BOOST_TEST(
       client()->get("/passthrough-referrers?account_id=acme").json()["data"]["total"].GetInt() ==
       0);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/http/fixture.hpp"
+#include "tests/support/process.hpp"
 
 using namespace referrald::testing;
 
@@ -97,16 +98,6 @@ std::size_t count_of(const std::string& s, std::string_view what) {
   for (auto at = s.find(what); at != std::string::npos; at = s.find(what, at + 1))
     ++n;
   return n;
-}
-
-// Resident memory of a process, in KiB.
-long rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
 }
 
 void require_alive(server_fixture& f) {

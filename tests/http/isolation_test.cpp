@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "tests/http/fixture.hpp"
+#include "tests/support/process.hpp"
 
 using namespace referrald::testing;
 using std::chrono::steady_clock;
@@ -54,16 +55,6 @@ void import_channel_rules(http_client& c, const std::string& account, int n,
   body += "]}";
   auto r = c.post("/channel-rules/import?account_id=" + account, body);
   BOOST_REQUIRE_MESSAGE(r.status == 200u, r.body.substr(0, 300));
-}
-
-// The resident memory of process `pid`, in KiB.
-long rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
 }
 
 // An account whose explained visits are large: `n` mappings and `n` passthrough referrers,

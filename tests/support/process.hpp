@@ -1,10 +1,12 @@
 #pragma once
 
-// Locating helper executables built next to the running test binary.
+// Locating helper executables built next to the running test binary, and reading a
+// process's memory.
 
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 
@@ -24,6 +26,16 @@ inline std::string sibling_executable(const std::string& name) {
   auto p = executable_dir() / name;
   if (!std::filesystem::exists(p)) throw std::runtime_error("missing helper " + p.string());
   return p.string();
+}
+
+// The resident memory of process `pid` (VmRSS), in KiB; -1 when it cannot be read.
+inline long rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
 }
 
 }  // namespace referrald::testing
