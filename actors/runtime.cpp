@@ -523,6 +523,14 @@ runtime::readiness runtime::ready() const {
   r.replicas_current = rep.current;
   r.replication_problems = std::move(rep.problems);
   r.halted = impl_->cluster_log->halted();
+  for (auto& server : impl_->cluster_log->nats_servers()) {
+    r.nats_servers.push_back(
+        {server.name.empty() ? server.address : server.name, server.address, server.version});
+  }
+  if (impl_->cache) {
+    auto refills = impl_->cache->refills();
+    if (refills) r.copy_refills = *refills;
+  }
   auto leaderless = impl_->cluster_log->leaderless_for();
   if (leaderless > std::chrono::milliseconds(2500)) {
     r.leaderless_seconds = static_cast<double>(leaderless.count()) / 1000.0;

@@ -117,6 +117,14 @@ class runtime {
     // How long the stream has been without a leader as this node's NATS server sees it
     // (0 while led): more than 5 s is a reason not to be ready (no write can be stored).
     double leaderless_seconds = 0;
+    // How many times this node's data directory had to fill a new copy from the stream
+    // (its copy differed from the stream): 0 in a cluster that never lost a write.
+    std::uint64_t copy_refills = 0;
+    // The NATS servers as each last said of itself: name (or address), address, version.
+    struct nats_server {
+      std::string name, address, version;
+    };
+    std::vector<nats_server> nats_servers;
   };
   readiness ready() const;
   // Why a node is not ready (none: ready), as /readyz and the systemd status say it.

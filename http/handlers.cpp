@@ -323,7 +323,29 @@ std::optional<response> metrics(request_ctx& c) {
         "\n# HELP referrald_cluster_applied_seq The last stream sequence applied on this node.\n"
         "# TYPE referrald_cluster_applied_seq gauge\n"
         "referrald_cluster_applied_seq " +
-        std::to_string(ready.applied) + "\n";
+        std::to_string(ready.applied) +
+        "\n# HELP referrald_cluster_copy_refills_total Times this node's data directory filled "
+        "a new copy of the stream because its copy differed from the stream.\n"
+        "# TYPE referrald_cluster_copy_refills_total counter\n"
+        "referrald_cluster_copy_refills_total " +
+        std::to_string(ready.copy_refills) + "\n";
+    if (!ready.nats_servers.empty()) {
+      // A label value holds no quote, backslash or line break (what a server names itself
+      // is not trusted to be plain).
+      auto label = [](std::string v) {
+        std::erase_if(v, [](char ch) { return ch == '"' || ch == '\\' || ch == '\n'; });
+        return v;
+      };
+      r.body +=
+          "# HELP referrald_cluster_nats_server_info The NATS servers of the cluster and the "
+          "nats-server version each runs (2.10.23 or later recommended), read every minute.\n"
+          "# TYPE referrald_cluster_nats_server_info gauge\n";
+      for (const auto& server : ready.nats_servers) {
+        r.body += "referrald_cluster_nats_server_info{server=\"" + label(server.name) +
+                  "\",address=\"" + label(server.address) + "\",version=\"" +
+                  label(server.version) + "\"} 1\n";
+      }
+    }
     if (ready.replication_known) {
       r.body +=
           "# HELP referrald_cluster_stream_replicas Replicas the cluster's stream has.\n"

@@ -17,6 +17,7 @@ constexpr std::string_view k_scope_prefix = "cluster.scope.";
 constexpr std::string_view k_scopes_kept = "cluster.scopes";
 constexpr std::string_view k_diverged_key = "cluster.diverged";
 constexpr std::string_view k_rebuilt_key = "cluster.rebuilt";
+constexpr std::string_view k_refills_key = "cluster.refills";
 
 std::string head_key(std::string_view account_id) {
   return std::string(k_head_prefix) + std::string(account_id);
@@ -95,8 +96,13 @@ domain::result<std::uint64_t> cluster_cache::rebuilt_at() const {
   return read_fixed64(*db_, k_rebuilt_key);
 }
 
-domain::status cluster_cache::mark_rebuilt(std::uint64_t unix_ms) {
+domain::status cluster_cache::mark_rebuilt(std::uint64_t unix_ms, std::uint64_t refills) {
+  if (auto st = put_synced(*db_, k_refills_key, refills); !st) return st;
   return put_synced(*db_, k_rebuilt_key, unix_ms);
+}
+
+domain::result<std::uint64_t> cluster_cache::refills() const {
+  return read_fixed64(*db_, k_refills_key);
 }
 
 domain::result<std::uint64_t> cluster_cache::applied_for_write() {

@@ -24,6 +24,9 @@
 //                                                      and filled anew at the next start
 //   "cluster.rebuilt"         := unix_ms:fixed64       when this copy was started anew
 //                                                      after one that differed
+//   "cluster.refills"         := count:fixed64         how many copies this data
+//                                                      directory has filled anew (carried
+//                                                      over; absent: none)
 //
 // Both are written in the same atomic batch as the write's events (records: their puts,
 // in the `keys`, `connections`, `ai_rows`, `ai_batches` columns and admin audit entries in the
@@ -77,10 +80,12 @@ class cluster_cache {
   // was not); mark_diverged() records it, synced.
   domain::result<std::uint64_t> diverged() const;
   domain::status mark_diverged(std::uint64_t seq);
-  // When the copy was started anew after one that differed (0: never); mark_rebuilt()
-  // records it, synced.
+  // When the copy was started anew after one that differed (0: never), and how many times
+  // the node's data directory had to fill a new copy so far (0: never; carried from the
+  // copy set aside into the new one). mark_rebuilt() records both, synced.
   domain::result<std::uint64_t> rebuilt_at() const;
-  domain::status mark_rebuilt(std::uint64_t unix_ms);
+  domain::result<std::uint64_t> refills() const;
+  domain::status mark_rebuilt(std::uint64_t unix_ms, std::uint64_t refills);
 
   // Applies the next write of the stream: its events must continue the account's cached
   // history (the next sequence numbers, the chain from its last hash, each event intact).

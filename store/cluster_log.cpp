@@ -26,6 +26,7 @@
 #include "domain/base/digest.hpp"
 #include "infra/log.hpp"
 #include "store/cluster_native.hpp"
+#include "store/nats_server_info.hpp"
 
 namespace referrald::store {
 
@@ -46,6 +47,10 @@ constexpr std::string_view k_claims_prefix = "referrald-idem.";
 // A claim message is kept a day and an hour: past the 24 hours an Idempotency-Key holds.
 constexpr std::int64_t k_claims_max_age_ns = 25LL * 3600 * 1000 * 1000 * 1000;
 
+// JetStream error 10158 (nats-server 2.11 and later): a message with the same id is being
+// stored and is not decided yet.
+constexpr int k_duplicate_in_process = 10158;
+
 domain::error nats_error(std::string_view what, natsStatus s, jsErrCode code = jsErrCode(0)) {
   std::string message = std::string(what) + ": " + natsStatus_GetText(s);
   if (code != 0) message += " (JetStream error " + std::to_string(static_cast<int>(code)) + ")";
@@ -53,7 +58,8 @@ domain::error nats_error(std::string_view what, natsStatus s, jsErrCode code = j
   // cannot take it now, and a retry later may succeed.
   bool later = s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_CLOSED ||
                s == NATS_NO_SERVER || code == JSClusterNotAvailErr || code == JSClusterNoPeersErr ||
-               code == JSInsufficientResourcesErr;
+               code == JSInsufficientResourcesErr ||
+               static_cast<int>(code) == k_duplicate_in_process;
   return domain::make_error(later ? domain::errc::unavailable : domain::errc::internal,
                             "the cluster's event stream: " + message);
 }
@@ -69,7 +75,26 @@ bool leader_gone(natsStatus s, jsErrCode code) {
 // away as it arrived). Safe either way: the same message id and expectation store a write
 // once, and an attempt that did store it is told apart from another writer's by the
 // caller's check of the duplicate or the failed expectation.
-bool worth_again(natsStatus s, jsErrCode code) { return leader_gone(s, code) || s == NATS_TIMEOUT; }
+bool worth_again(natsStatus s, jsErrCode code) {
+  return leader_gone(s, code) || s == NATS_TIMEOUT ||
+         static_cast<int>(code) == k_duplicate_in_process;
+}
+
+// An acknowledgement that says the message's id was claimed but not by which message: the
+// stream's leader checks ids before storing (nats-server 2.10.14 and later) and answers a
+// second message with an id still in flight "duplicate" at sequence 0 (2.11 answers error
+// 10158 instead). The first may be this write's own earlier attempt or another writer's,
+// and may yet fail: undecided, never beaten. Published again with the same id and
+// expectation until decided.
+bool undecided(const jsPubAck* ack) {
+  return ack != nullptr && ack->Duplicate && ack->Sequence == 0;
+}
+
+domain::error undecided_error() {
+  return domain::make_error(domain::errc::unavailable,
+                            "the cluster's event stream: the write's message id is being stored "
+                            "by another attempt, undecided within the publish timeout");
+}
 
 // How long one attempt waits for its acknowledgement, `left` being what remains of the
 // write's publish timeout `whole`: a third of it (at least 100 ms), so that an attempt lost
@@ -333,6 +358,12 @@ struct cluster_log::impl {
   std::atomic<bool> suspect_all{false};
   // When a look at the stream last found it led (or a server without a cluster).
   std::atomic<std::chrono::steady_clock::time_point> led_at{std::chrono::steady_clock::now()};
+  // The NATS servers' own versions, as each last said (read_nats_server_info): the servers
+  // given and those the client discovered, read at start and every minute. Under
+  // replication_mu; what was logged of each is the watchdog's.
+  std::vector<nats_server_info> servers_seen;
+  std::chrono::steady_clock::time_point servers_checked{};
+  std::map<std::string, std::string> server_versions_logged;
   std::string leader_seen;        // the watchdog's
   std::uint64_t missing_seq = 0;  // the watchdog's: a message the leader lacks
   int missing_checks = 0;         // and for how many checks running
@@ -702,6 +733,7 @@ struct cluster_log::impl {
         refollow = false;
         if (!subscribe()) refollow = true;
       }
+      if (std::chrono::steady_clock::now() - servers_checked >= 60s) check_servers();
       // What it saw, and what it could not raise, are kept and logged by the check itself.
       if (std::chrono::steady_clock::now() - replication_checked >= 5s) {
         (void)check_replication();
@@ -738,6 +770,57 @@ struct cluster_log::impl {
     }
     std::lock_guard lock(follow_mu);
     if (subscribe()) last_delivery = std::chrono::steady_clock::now();
+  }
+
+  // Reads the version of every NATS server given or discovered (one at a time, half a
+  // second each at most), keeps them for nats_servers(), and logs each server's version
+  // when first seen or changed: a warning for one older than k_nats_recommended.
+  void check_servers() {
+    servers_checked = std::chrono::steady_clock::now();
+    std::vector<std::string> urls = options.servers;
+    char** discovered = nullptr;
+    int count = 0;
+    if (natsConnection_GetDiscoveredServers(nc, &discovered, &count) == NATS_OK) {
+      for (int i = 0; i < count; ++i) {
+        if (std::find(urls.begin(), urls.end(), discovered[i]) == urls.end())
+          urls.emplace_back(discovered[i]);
+        free(discovered[i]);
+      }
+      free(discovered);
+    }
+    std::vector<nats_server_info> seen;
+    for (const auto& url : urls) {
+      auto info = read_nats_server_info(url, std::chrono::milliseconds(500));
+      if (!info) continue;
+      bool known = std::any_of(seen.begin(), seen.end(), [&](const nats_server_info& s) {
+        return !info->name.empty() ? s.name == info->name : s.address == info->address;
+      });
+      if (!known) seen.push_back(std::move(*info));
+    }
+    for (const auto& server : seen) {
+      std::string who = server.name.empty() ? server.address : server.name;
+      auto& logged = server_versions_logged[who];
+      if (logged == server.version) continue;
+      logged = server.version;
+      const auto* r = k_nats_recommended;
+      if (nats_version_at_least(server.version, r[0], r[1], r[2])) {
+        infra::log(infra::log_level::info, "NATS server " + who + " (" + server.address +
+                                               ") runs nats-server " + server.version);
+      } else {
+        infra::log(infra::log_level::warn, old_server_warning(server));
+      }
+    }
+    std::lock_guard lock(replication_mu);
+    servers_seen = std::move(seen);
+  }
+
+  static std::string old_server_warning(const nats_server_info& server) {
+    const auto* r = k_nats_recommended;
+    return "NATS server " + (server.name.empty() ? server.address : server.name) + " (" +
+           server.address + ") runs nats-server " + server.version + ", older than " +
+           std::to_string(r[0]) + "." + std::to_string(r[1]) + "." + std::to_string(r[2]) +
+           ": a stream leader cut off from the others may keep writes it never replicated, "
+           "and nodes then fill a new copy (docs/cluster.md, \"NATS server versions\")";
   }
 
   // Raises the stream's replicas to `wanted` (the rest of its configuration kept). An
@@ -962,10 +1045,17 @@ struct cluster_log::impl {
     // While the stream has no leader, or an attempt goes unanswered, published again within
     // the publish timeout.
     auto until = std::chrono::steady_clock::now() + options.publish_timeout;
+    bool in_flight = false;
     for (int attempts = 0;; ++attempts) {
       code = jsErrCode(0);
       s = js_PublishMsg(&ack, js, m, &po, &code);
-      if (s == NATS_OK || !worth_again(s, code)) break;
+      in_flight = s == NATS_OK && undecided(ack);
+      if (in_flight) {
+        jsPubAck_Destroy(ack);
+        ack = nullptr;
+      } else if (s == NATS_OK || !worth_again(s, code)) {
+        break;
+      }
       auto delay = s == NATS_TIMEOUT ? std::chrono::milliseconds(0) : retry_delay(attempts);
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           until - std::chrono::steady_clock::now());
@@ -974,6 +1064,7 @@ struct cluster_log::impl {
       po.MaxWait = attempt_wait(left - delay, options.publish_timeout);
     }
     release(m);
+    if (in_flight) return undecided_error();
     if (s != NATS_OK) {
       if (code == JSStreamWrongLastSequenceErr) {
         // This very write may be what came first: an earlier attempt stored it and its
@@ -1109,6 +1200,16 @@ struct cluster_log::impl {
       self->async_waiting.erase(it);
     }
     if (pa != nullptr && !pa->Duplicate) return a.done(pa->Sequence);
+    if (undecided(pa)) {
+      if (std::chrono::steady_clock::now() >= a.until) return a.done(undecided_error());
+      // Published again (same id, same expectation) until the first message with the id
+      // is decided, within the write's publish timeout.
+      auto delay = retry_delay(a.attempts++);
+      return self->resolve_after(delay, [self, a = std::move(a)](bool closing) mutable {
+        if (closing) return a.done(undecided_error());
+        self->publish_async(std::move(a));
+      });
+    }
     if (pa != nullptr) {
       // The id was claimed before: by this very attempt, or by another node's write.
       std::uint64_t seq = pa->Sequence;
@@ -1630,7 +1731,19 @@ int cluster_log::known_servers() const { return impl_->most_known_servers(); }
 
 cluster_log::replication cluster_log::replication_status() const {
   std::lock_guard lock(impl_->replication_mu);
-  return impl_->replication;
+  auto r = impl_->replication;
+  const auto* v = k_nats_recommended;
+  for (const auto& server : impl_->servers_seen) {
+    if (!nats_version_at_least(server.version, v[0], v[1], v[2])) {
+      r.problems.push_back(impl::old_server_warning(server));
+    }
+  }
+  return r;
+}
+
+std::vector<nats_server_info> cluster_log::nats_servers() const {
+  std::lock_guard lock(impl_->replication_mu);
+  return impl_->servers_seen;
 }
 
 std::string cluster_log::new_writer() {

@@ -83,6 +83,7 @@
 
 #include "domain/base/result.hpp"
 #include "store/db.hpp"
+#include "store/nats_server_info.hpp"
 
 namespace referrald::store {
 
@@ -295,6 +296,10 @@ class cluster_log {
     std::vector<std::string> problems;  // "under-replicated ...", "replica n2 is offline"...
   };
   replication replication_status() const;
+  // The NATS servers given and discovered, with the version each said it runs when last
+  // read (at start and every minute); one older than k_nats_recommended is also a problem
+  // of replication_status().
+  std::vector<nats_server_info> nats_servers() const;
 
   // Moves the leadership of the events stream, and of the idempotency stream when there
   // is one, off their current leaders ($JS.API.STREAM.LEADER.STEPDOWN: the leader hands

@@ -590,6 +590,8 @@ std::unique_ptr<store::db> fresh_copy_if_diverged(std::unique_ptr<store::db> db,
   auto at = store::cluster_cache(*db).diverged();
   if (!at) throw std::runtime_error("cannot read the node's copy: " + at.err().message);
   if (*at == 0) return db;
+  auto refills = store::cluster_cache(*db).refills();
+  if (!refills) throw std::runtime_error("cannot read the node's copy: " + refills.err().message);
   std::string stamp = domain::format_rfc3339(domain::now_ms());
   std::erase_if(stamp, [](char c) { return c == ':' || c == '-' || c == '.'; });
   std::string aside = cfg.data + "/diverged-" + stamp;
@@ -605,8 +607,8 @@ std::unique_ptr<store::db> fresh_copy_if_diverged(std::unique_ptr<store::db> db,
                  " (delete it when no longer wanted); filling a new copy from the stream");
   auto opened = store::db::open({cfg.data, false, cfg.min_free_disk});
   if (!opened) throw std::runtime_error("cannot open a new copy: " + opened.err().message);
-  if (auto st =
-          store::cluster_cache(**opened).mark_rebuilt(static_cast<std::uint64_t>(domain::now_ms()));
+  if (auto st = store::cluster_cache(**opened).mark_rebuilt(
+          static_cast<std::uint64_t>(domain::now_ms()), *refills + 1);
       !st) {
     throw std::runtime_error("cannot write the new copy: " + st.err().message);
   }

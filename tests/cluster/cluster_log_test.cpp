@@ -10,6 +10,7 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -375,6 +376,76 @@ BOOST_AUTO_TEST_CASE(writes_go_on_without_one_server_and_wait_for_a_quorum) {
     BOOST_REQUIRE(w->has_value());
     BOOST_TEST((*w)->first_seq == s);
   }
+}
+
+// A write whose message id is still in flight at the stream's leader is undecided: the
+// leader (nats-server 2.10.14 and later) answers a second message with that id "duplicate"
+// at sequence 0 before the first is stored, here while both followers are frozen and
+// nothing can be stored. Neither the node's own retry (after its first attempt went
+// unanswered) nor another node's write of the same position may take that for a loss:
+// both wait, publishing again, until the first is stored; then the first attempt's node has
+// its write and the other is beaten by a write that exists.
+BOOST_AUTO_TEST_CASE(an_id_still_in_flight_is_undecided_never_beaten) {
+  testing::nats_cluster cluster(3);
+  auto first_log = open_log(cluster);
+  auto first = append_eventually(*first_log, write_of("x", 1, 1), 0, 30s);
+  int leader = -1;
+  for (int tries = 0; tries < 50 && leader < 0; ++tries, std::this_thread::sleep_for(100ms)) {
+    auto status = first_log->status();
+    if (status && status->leader.size() > 1 && status->leader.front() == 'n')
+      leader = std::stoi(status->leader.substr(1)) - 1;
+  }
+  BOOST_REQUIRE(leader >= 0);
+  // Both writers reach the stream's leader itself, the one server left running.
+  auto open_writer = [&](const std::string& name) {
+    store::cluster_options o;
+    o.servers = {cluster.url(leader)};
+    o.node_name = name;
+    o.replicas = 3;
+    o.timeout = 10s;
+    // Three attempts of 3 s: the first goes unanswered while the followers are frozen.
+    o.publish_timeout = 9s;
+    auto log = cluster_log::open(o);
+    BOOST_REQUIRE_MESSAGE(log.ok(), (log.ok() ? "" : log.err().message));
+    return std::move(*log);
+  };
+  auto a = open_writer("a");
+  auto b = open_writer("b");
+  for (int i = 0; i < 3; ++i)
+    if (i != leader) cluster.freeze(i);
+  auto started = std::chrono::steady_clock::now();
+  auto mine = write_of("x", 2, 1);
+  mine.writer = a->new_writer();
+  auto on_a = std::async(std::launch::async, [&] { return a->append(mine, first); });
+  // A's first attempt is unanswered for 3 s, and its retry finds the id in flight.
+  std::this_thread::sleep_for(3500ms);
+  auto theirs = write_of("x", 2, 2);
+  theirs.writer = b->new_writer();
+  auto on_b = std::async(std::launch::async, [&] { return b->append(theirs, first); });
+  std::this_thread::sleep_for(1000ms);
+  BOOST_TEST((on_a.wait_for(0s) == std::future_status::timeout),
+             "node a's write was decided while nothing could be stored");
+  BOOST_TEST((on_b.wait_for(0s) == std::future_status::timeout),
+             "node b's write was decided while nothing could be stored");
+  for (int i = 0; i < 3; ++i)
+    if (i != leader) cluster.thaw(i);
+  auto got_a = on_a.get();
+  auto got_b = on_b.get();
+  BOOST_TEST_MESSAGE("decided " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::steady_clock::now() - started)
+                                       .count()
+                                << " ms after the freeze");
+  BOOST_REQUIRE_MESSAGE(got_a.ok(), (got_a.ok() ? "" : got_a.err().message));
+  BOOST_TEST(*got_a > first);
+  // B is beaten by A's stored write, or (its publish timeout over first) undecided.
+  BOOST_REQUIRE(!got_b.ok());
+  BOOST_TEST(
+      (got_b.err().code == domain::errc::beaten || got_b.err().code == domain::errc::unavailable),
+      got_b.err().message);
+  auto stored = a->get(*got_a);
+  BOOST_REQUIRE_MESSAGE(stored.ok(), (stored.ok() ? "" : stored.err().message));
+  BOOST_REQUIRE(stored->has_value());
+  BOOST_TEST((**stored).writer == mine.writer);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <set>
@@ -153,6 +154,7 @@ BOOST_AUTO_TEST_CASE(writes_answer_their_sequence_and_reads_on_any_node_can_wait
   BOOST_TEST(metrics.find("\nreferrald_cluster_apply_lag_seconds ") != std::string::npos);
   BOOST_TEST(metrics.find("\nreferrald_cluster_connected 1") != std::string::npos);
   BOOST_TEST(metrics.find("\nreferrald_cluster_applied_seq ") != std::string::npos);
+  BOOST_TEST(metrics.find("\nreferrald_cluster_copy_refills_total 0\n") != std::string::npos);
   // A cluster node's whole exposition passes Prometheus's own check (build/tools/promtool,
   // taken by tools/dev from Debian's prometheus package).
   temp_dir scrape;
@@ -165,6 +167,61 @@ BOOST_AUTO_TEST_CASE(writes_answer_their_sequence_and_reads_on_any_node_can_wait
 
 // A key created on one node works on every node; one revoked on one node is refused by
 // every node within a second; keys created at once on two nodes get distinct ids.
+// A node reads the version of each NATS server and exposes it; one older than 2.10.23 is a
+// warning in /readyz and the log, and the node stays ready.
+BOOST_AUTO_TEST_CASE(a_node_names_each_nats_servers_version_and_warns_of_an_old_one) {
+  auto info_line = [](const std::string& metrics, const std::string& version) {
+    return metrics.find("referrald_cluster_nats_server_info{server=\"n1\",address=\"127.0.0.1:") !=
+               std::string::npos &&
+           metrics.find("\",version=\"" + version + "\"} 1\n") != std::string::npos;
+  };
+  nats_cluster nats(1);
+  cluster_node a(nats, "a");
+  const auto& running = nats_server_running();
+  BOOST_TEST(eventually(
+      [&] { return info_line(http_client(a.server->port()).get("/metrics").body, running.text); },
+      10s));
+  if (running.at_least(2, 10, 23)) {
+    auto ready = a.client()->get("/readyz");
+    BOOST_TEST(ready.status == 200u, ready.body);
+    BOOST_TEST(ready.body.find("older than 2.10.23") == std::string::npos, ready.body);
+  }
+
+  // Debian 12's own server, when it is installed and older.
+  const std::string old_bin = "/usr/sbin/nats-server";
+  auto old_version =
+      std::filesystem::exists(old_bin) ? nats_server_version_of(old_bin) : nats_server_version{};
+  if (old_version.text.empty() || old_version.at_least(2, 10, 23)) {
+    BOOST_TEST_MESSAGE("no nats-server older than 2.10.23 at " << old_bin << ": its part skipped");
+    return;
+  }
+  nats_cluster_options o;
+  o.binary = old_bin;
+  nats_cluster old(1, o);
+  cluster_node b(old, "b");
+  BOOST_TEST(eventually(
+      [&] {
+        return info_line(http_client(b.server->port()).get("/metrics").body, old_version.text);
+      },
+      10s));
+  http_reply ready;
+  BOOST_TEST(eventually(
+      [&] {
+        ready = b.client()->get("/readyz");
+        return ready.body.find("older than 2.10.23") != std::string::npos;
+      },
+      10s));
+  BOOST_TEST(ready.status == 200u, ready.body);
+  BOOST_TEST(ready.body.find("runs nats-server " + old_version.text) != std::string::npos,
+             ready.body);
+  BOOST_TEST(eventually(
+      [&] {
+        return b.server->stderr_text().find("runs nats-server " + old_version.text +
+                                            ", older than 2.10.23") != std::string::npos;
+      },
+      5s));
+}
+
 BOOST_AUTO_TEST_CASE(api_keys_are_cluster_wide) {
   nats_cluster nats(3);
   // Both nodes start at once with the same bootstrap secret: the cluster gets one key.

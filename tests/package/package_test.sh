@@ -61,6 +61,9 @@ depends="$(field Depends)"
 [[ "$depends" =~ (^|, )librocksdb[0-9.]+\ \(\>=\ [0-9] ]] ||
   fail "Depends does not name librocksdb with a version: '$depends'"
 [[ "$depends" =~ (^|, )adduser(,|$) ]] || fail "Depends does not name adduser: '$depends'"
+# Cluster mode wants a NATS server of the 2.10 line with its raft fixes (docs/cluster.md).
+[ "$(field Suggests)" = "nats-server (>= 2.10.23)" ] ||
+  fail "Suggests is not nats-server (>= 2.10.23): '$(field Suggests)'"
 for f in Maintainer Installed-Size Section Priority Description; do
   [ -n "$(field "$f")" ] || fail "no $f field"
 done

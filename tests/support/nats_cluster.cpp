@@ -8,6 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -69,18 +72,61 @@ bool accepts(std::uint16_t port) {
   return ok;
 }
 
-std::string nats_server_binary() {
-  for (const char* p : {"/usr/sbin/nats-server", "/usr/bin/nats-server"})
-    if (std::filesystem::exists(p)) return p;
-  throw std::runtime_error("nats-server is not installed (tools/dev installs it)");
+}  // namespace
+
+nats_server_version nats_server_version_of(const std::string& bin) {
+  nats_server_version v;
+  std::string command = "'" + bin + "' --version 2>&1";
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return v;
+  char line[256] = {};
+  if (std::fgets(line, sizeof line, p) != nullptr) {
+    std::string text = line;
+    auto at = text.find(" v");
+    if (at != std::string::npos &&
+        std::sscanf(text.c_str() + at + 1, "v%d.%d.%d", &v.major, &v.minor, &v.patch) == 3) {
+      v.text = text.substr(at + 2);
+      while (!v.text.empty() && std::isspace(static_cast<unsigned char>(v.text.back())))
+        v.text.pop_back();
+    }
+  }
+  pclose(p);
+  return v;
 }
 
-}  // namespace
+const std::string& nats_server_binary() {
+  static const std::string bin = [] {
+    if (const char* env = std::getenv("REFERRALD_NATS_SERVER"); env != nullptr && *env != '\0')
+      return std::string(env);
+#ifdef REFERRALD_PROJECT_NATS_SERVER
+    if (std::filesystem::exists(REFERRALD_PROJECT_NATS_SERVER))
+      return std::string(REFERRALD_PROJECT_NATS_SERVER);
+#endif
+    for (const char* p : {"/usr/sbin/nats-server", "/usr/bin/nats-server"})
+      if (std::filesystem::exists(p)) return std::string(p);
+    throw std::runtime_error("nats-server is not installed (tools/dev installs it)");
+  }();
+  return bin;
+}
+
+const nats_server_version& nats_server_running() {
+  static const nats_server_version v = [] {
+    auto read = nats_server_version_of(nats_server_binary());
+    // Named once in every test log that starts a server.
+    std::printf("nats-server %s (%s)\n",
+                read.text.empty() ? "of unknown version" : read.text.c_str(),
+                nats_server_binary().c_str());
+    std::fflush(stdout);
+    return read;
+  }();
+  return v;
+}
 
 nats_cluster::nats_cluster(int n) : nats_cluster(n, nats_cluster_options{}) {}
 
 nats_cluster::nats_cluster(int n, const nats_cluster_options& options) {
   if (n < 1 || n > 5) throw std::runtime_error("a test cluster has 1 to 5 servers");
+  binary_ = options.binary;
   auto count = static_cast<std::size_t>(n);
   bool proxy_routes = options.proxy_routes && n > 1;
   // Three ports per server, and the unreachable route address.
@@ -162,7 +208,8 @@ void nats_cluster::stop() noexcept {
 
 void nats_cluster::start(int i) {
   auto& s = servers_[static_cast<std::size_t>(i)];
-  std::string bin = nats_server_binary();
+  if (binary_.empty()) (void)nats_server_running();
+  std::string bin = binary_.empty() ? nats_server_binary() : binary_;
   std::string log = s.config + ".log";
   std::vector<std::string> args = {bin, "-c", s.config, "-l", log};
   std::vector<char*> argv;

@@ -22,6 +22,26 @@
 
 namespace referrald::testing {
 
+// The NATS server the tests run: $REFERRALD_NATS_SERVER when set, else the project's copy
+// (build/tools/, put there by tools/dev: tools/nats_server.sh), else the system's. Throws
+// when there is none.
+const std::string& nats_server_binary();
+
+struct nats_server_version {
+  int major = 0, minor = 0, patch = 0;
+  std::string text;  // "2.10.27"; empty when the server printed no version
+  bool at_least(int ma, int mi, int pa) const {
+    if (major != ma) return major > ma;
+    if (minor != mi) return minor > mi;
+    return patch >= pa;
+  }
+};
+// The version the nats-server at `bin` prints ({} when it prints none).
+nats_server_version nats_server_version_of(const std::string& bin);
+// The version of nats_server_binary(), read once; the first call prints it (and the
+// binary's path) to standard output, so that each test log names the server it ran on.
+const nats_server_version& nats_server_running();
+
 struct nats_cluster_options {
   // Server i's route to server j goes through route_proxy(i, j), a proxy of its own in
   // front of j's route port. Each server advertises an address where nothing listens as its
@@ -37,6 +57,8 @@ struct nats_cluster_options {
   // unanswered when the next one is due, so a dropped link is noticed within about three
   // intervals.
   std::chrono::milliseconds ping_interval{0};
+  // The nats-server to run; empty: nats_server_binary().
+  std::string binary;
 };
 
 // What isolate() and partition() do to the proxies of a link: drop() or cut().
@@ -79,10 +101,11 @@ class nats_cluster {
   std::string proxied_urls() const;
   fault_proxy& client_proxy(int i);
 
-  // With proxy_routes: the proxy carrying server i's route to server j (i != j). The two
-  // servers of a pair both connect, and keep one of the two connections, so the traffic
-  // between them runs through route_proxy(i, j) or route_proxy(j, i): a fault between them
-  // goes on both (partition()). Throws std::logic_error without proxy_routes or for i == j.
+  // With proxy_routes: the proxy carrying server i's routes to server j (i != j). The two
+  // servers of a pair both connect and keep one route (nats-server 2.9) or one pool of
+  // routes (2.10: 3 and one of the system account), each through route_proxy(i, j) or
+  // route_proxy(j, i): a fault between them goes on both (partition()). Throws std::logic_error
+  // without proxy_routes or for i == j.
   fault_proxy& route_proxy(int i, int j);
   // Applies `f` to both proxies between servers i and j.
   void partition(int i, int j, link_fault f = link_fault::drop);
@@ -107,6 +130,7 @@ class nats_cluster {
   void stop() noexcept;
 
   temp_dir dir_;
+  std::string binary_;
   std::vector<server> servers_;
   // A loopback socket bound and never listening: the route address every server advertises
   // under proxy_routes (a connect to it is refused). -1 when unused.

@@ -19,13 +19,7 @@ json=(-H 'Content-Type: application/json')
 echo "$(machine)"
 
 start_nats_cluster 3
-# Lame duck mode: clients closed over 30 s (the least nats-server takes), after 1 s.
-for i in 1 2 3; do
-  printf 'lame_duck_grace_period: "1s"\nlame_duck_duration: "30s"\n' >>"$work/nats/n$i.conf"
-  kill "${nats_pids[i - 1]}"
-  restart_nats "$i"
-done
-sleep 1
+lame_duck_in_30s
 start_node a "$work/a" --cluster "$nats_urls" --node-name a
 start_node b "$work/b" --cluster "$nats_urls" --node-name b
 members_are() {
@@ -89,9 +83,9 @@ leader_rounds() {
 }
 stepdown_then_ldm() {
   "$root/build/referralctl" --cluster "$nats_urls" cluster stepdown >/dev/null 2>&1 || true
-  nats-server --signal "ldm=${nats_pids[l - 1]}" >/dev/null 2>&1
+  "$nats_bin" --signal "ldm=${nats_pids[l - 1]}" >/dev/null 2>&1
 }
-ldm() { nats-server --signal "ldm=${nats_pids[l - 1]}" >/dev/null 2>&1; }
+ldm() { "$nats_bin" --signal "ldm=${nats_pids[l - 1]}" >/dev/null 2>&1; }
 kill_leader() { kill -9 "${nats_pids[l - 1]}"; }
 
 settle_nats

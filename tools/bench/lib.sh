@@ -1,6 +1,12 @@
 # Shared helpers for the benchmark scripts. Source it; it sets $root and $work.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=tools/nats_server.sh
+. "$root/tools/nats_server.sh"
+# The NATS server of the cluster benchmarks (tools/nats_server.sh: $REFERRALD_NATS_SERVER,
+# else the project's 2.10.27, else the system's), and its JetStream sync_interval when
+# $NATS_SYNC_INTERVAL is set ("always", or a duration such as "2m").
+nats_bin="$(nats_server_bin)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/referrald-bench-XXXXXX")"
 bench_key="rk_bench_admin_secret_0123456789"
 pids=()
@@ -169,6 +175,7 @@ seed_batch_account() {
 }
 
 machine() {
+  echo "nats-server: $("$nats_bin" --version 2>/dev/null || echo none) ($nats_bin)"
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(date -u +%Y-%m-%d)"
 }
 
@@ -184,14 +191,14 @@ start_nats_cluster() {
       echo "server_name: n$i"
       echo "listen: 127.0.0.1:$((14221 + i))"
       echo "max_payload: 8MB"
-      echo "jetstream { store_dir: \"$work/nats/n$i\", max_memory_store: 256MB, max_file_store: 8GB }"
+      echo "jetstream { store_dir: \"$work/nats/n$i\", max_memory_store: 256MB, max_file_store: 8GB${NATS_SYNC_INTERVAL:+, sync_interval: $NATS_SYNC_INTERVAL} }"
       if [ "$n" -gt 1 ]; then
         echo "cluster { name: referrald-bench, listen: 127.0.0.1:$((16221 + i)), routes: ["
         for j in $(seq 1 "$n"); do [ "$j" = "$i" ] || echo "  nats-route://127.0.0.1:$((16221 + j))"; done
         echo "] }"
       fi
     } >"$work/nats/n$i.conf"
-    nats-server -c "$work/nats/n$i.conf" -l "$work/nats/n$i.log" &
+    "$nats_bin" -c "$work/nats/n$i.conf" -l "$work/nats/n$i.log" &
     pids+=($!)
     nats_pids+=($!)
     nats_urls="${nats_urls:+$nats_urls,}nats://127.0.0.1:$((14221 + i))"
@@ -252,9 +259,21 @@ stream_leader() {
 # restart_nats I: starts server nI of start_nats_cluster again (after it stopped).
 restart_nats() {
   wait "${nats_pids[$1 - 1]}" 2>/dev/null || true
-  nats-server -c "$work/nats/n$1.conf" -l "$work/nats/n$1.log" &
+  "$nats_bin" -c "$work/nats/n$1.conf" -l "$work/nats/n$1.log" &
   pids+=($!)
   nats_pids[$1 - 1]=$!
+}
+
+# lame_duck_in_30s: the servers of start_nats_cluster started again with a lame duck mode
+# that closes their clients over 30 s (the least nats-server takes), after 1 s.
+lame_duck_in_30s() {
+  local i
+  for i in $(seq 1 "${#nats_pids[@]}"); do
+    printf 'lame_duck_grace_period: "1s"\nlame_duck_duration: "30s"\n' >>"$work/nats/n$i.conf"
+    kill "${nats_pids[i - 1]}"
+    restart_nats "$i"
+  done
+  sleep 1
 }
 
 # settle_nats: waits until every replica of the streams is current (30 s at most), then 2 s.
