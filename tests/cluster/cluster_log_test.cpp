@@ -435,17 +435,23 @@ BOOST_AUTO_TEST_CASE(an_id_still_in_flight_is_undecided_never_beaten) {
                                        std::chrono::steady_clock::now() - started)
                                        .count()
                                 << " ms after the freeze");
-  BOOST_REQUIRE_MESSAGE(got_a.ok(), (got_a.ok() ? "" : got_a.err().message));
-  BOOST_TEST(*got_a > first);
-  // B is beaten by A's stored write, or (its publish timeout over first) undecided.
+  // A has its write, or is still undecided (its publish timeout passed in an election after
+  // the leader lost its quorum, as nats-server 2.9's may): never beaten by a write that is
+  // not stored.
+  BOOST_TEST((got_a.ok() || got_a.err().code == domain::errc::unavailable),
+             (got_a.ok() ? "" : got_a.err().message));
+  // B is beaten by A's stored write, or undecided.
   BOOST_REQUIRE(!got_b.ok());
   BOOST_TEST(
       (got_b.err().code == domain::errc::beaten || got_b.err().code == domain::errc::unavailable),
       got_b.err().message);
-  auto stored = a->get(*got_a);
-  BOOST_REQUIRE_MESSAGE(stored.ok(), (stored.ok() ? "" : stored.err().message));
-  BOOST_REQUIRE(stored->has_value());
-  BOOST_TEST((**stored).writer == mine.writer);
+  if (got_a.ok()) {
+    BOOST_TEST(*got_a > first);
+    auto stored = a->get(*got_a);
+    BOOST_REQUIRE_MESSAGE(stored.ok(), (stored.ok() ? "" : stored.err().message));
+    BOOST_REQUIRE(stored->has_value());
+    BOOST_TEST((**stored).writer == mine.writer);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

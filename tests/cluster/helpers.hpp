@@ -22,6 +22,10 @@ inline std::unique_ptr<store::cluster_log> open_log(
   o.node_name = "test";
   o.replicas = c.size();
   o.timeout = timeout;
+  // A cluster just formed may not place a stream of all its servers for a while (nats-server
+  // 2.10 learns each server's JetStream resources from the server's own reports): opening
+  // retries that for up to 30 s, as a node's --cluster-wait does.
+  o.start_wait = std::chrono::seconds(30);
   auto log = store::cluster_log::open(o);
   BOOST_REQUIRE_MESSAGE(log.ok(), (log.ok() ? "" : log.err().message));
   return std::move(*log);

@@ -25,6 +25,24 @@ import urllib.request
 ADMIN = "rk_test_admin_secret_0123456789abcdef"  # tests/support/server_process.hpp
 
 
+def nats_server():
+    """The NATS server, found as tools/nats_server.sh finds it: $REFERRALD_NATS_SERVER, else
+    the project's copy in build/tools/, else the system's."""
+    if os.environ.get("REFERRALD_NATS_SERVER"):
+        return os.environ["REFERRALD_NATS_SERVER"]
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "tools", "nats_server.sh")) as f:
+        version = next(line.split("=", 1)[1].strip() for line in f
+                       if line.startswith("nats_server_version="))
+    own = os.path.join(root, "build", "tools", "nats-server-" + version, "usr", "sbin", "nats-server")
+    if os.access(own, os.X_OK):
+        return own
+    for path in ("/usr/sbin/nats-server", "/usr/bin/nats-server"):
+        if os.access(path, os.X_OK):
+            return path
+    return "nats-server"
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -88,7 +106,7 @@ def main():
     nats_port, http_port = free_port(), free_port()
     with open(os.path.join(work, "nats.conf"), "w") as c:
         c.write('listen: 127.0.0.1:%d\njetstream { store_dir: "%s/js" }\n' % (nats_port, work))
-    nats = subprocess.Popen(["nats-server", "-c", os.path.join(work, "nats.conf")])
+    nats = subprocess.Popen([nats_server(), "-c", os.path.join(work, "nats.conf")])
     time.sleep(1)
     env = dict(os.environ, REFERRALD_BOOTSTRAP_KEY=ADMIN)
     node = subprocess.Popen([binary, "--listen", "127.0.0.1:%d" % http_port, "--data",

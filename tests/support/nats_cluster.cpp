@@ -17,6 +17,10 @@
 #include <thread>
 #include <utility>
 
+#include <rapidjson/document.h>
+
+#include "tests/support/http_client.hpp"
+
 extern char** environ;
 
 namespace referrald::testing {
@@ -158,6 +162,7 @@ nats_cluster::nats_cluster(int n, const nats_cluster_options& options) {
     write_configs(options, unreachable_port);
     for (int i = 0; i < n; ++i)
       start(i);
+    if (n > 1) wait_formed();
   } catch (...) {
     stop();
     throw;
@@ -199,6 +204,46 @@ void nats_cluster::write_configs(const nats_cluster_options& options,
 }
 
 nats_cluster::~nats_cluster() { stop(); }
+
+void nats_cluster::wait_formed() {
+  // The JetStream meta group has a leader that counts every other server as a current
+  // peer: before that, a stream of as many replicas as servers cannot be placed (a loaded
+  // machine can take seconds to get there).
+  auto formed = [&] {
+    for (int i = 0; i < size(); ++i) {
+      try {
+        auto r = http_client(monitor_port(i)).get("/jsz");
+        if (r.status != 200) continue;
+        rapidjson::Document d;
+        d.Parse(r.body.c_str(), r.body.size());
+        if (d.HasParseError() || !d.IsObject() || !d.HasMember("meta_cluster")) continue;
+        const auto& m = d["meta_cluster"];
+        if (!m.IsObject() || !m.HasMember("leader") || !m["leader"].IsString() ||
+            !m.HasMember("replicas") || !m["replicas"].IsArray())
+          continue;
+        if (std::string(m["leader"].GetString()) != "n" + std::to_string(i + 1)) continue;
+        int current = 0;
+        for (const auto& peer : m["replicas"].GetArray()) {
+          auto flag = [&](const char* name) {
+            return peer.IsObject() && peer.HasMember(name) && peer[name].IsBool() &&
+                   peer[name].GetBool();
+          };
+          if (flag("current") && !flag("offline")) ++current;
+        }
+        return current == size() - 1;
+      } catch (const std::exception&) {
+      }
+    }
+    return false;
+  };
+  for (int tries = 0; tries < 600; ++tries) {
+    if (formed()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  throw std::runtime_error(
+      "the " + std::to_string(size()) +
+      " NATS servers formed no JetStream cluster in 30 s (logs: " + dir_.path() + ")");
+}
 
 void nats_cluster::stop() noexcept {
   for (int i = 0; i < size(); ++i)

@@ -175,7 +175,7 @@ seed_batch_account() {
 }
 
 machine() {
-  echo "nats-server: $("$nats_bin" --version 2>/dev/null || echo none) ($nats_bin)"
+  echo "$("$nats_bin" --version 2>/dev/null || echo "nats-server: none") ($nats_bin)"
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(date -u +%Y-%m-%d)"
 }
 

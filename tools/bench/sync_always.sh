@@ -18,11 +18,16 @@ creates() { # URL CLIENTS PREFIX -> wrk's summary line
 }
 rate() { sed 's/ req\/s.*//' <<<"$1"; }
 
-# one_round SYNC: the cluster with NATS_SYNC_INTERVAL=SYNC ("" for the default); prints the
-# total creates/s and both nodes' wrk lines.
+# one_round SYNC: the cluster with NATS_SYNC_INTERVAL=SYNC ("" for the default); sets
+# $result to the total creates/s and both nodes' wrk lines.
 one_round() {
   NATS_SYNC_INTERVAL="$1" start_nats_cluster 3
   start_two_nodes
+  if [ "$a_url" = http:// ] || [ "$b_url" = http:// ]; then
+    echo "a node did not start:" >&2
+    tail -5 "$work/a.err" "$work/b.err" >&2
+    exit 1
+  fi
   curl -sf -X POST "$a_url/passthrough-referrers?account_id=warm" "${auth[@]}" "${json[@]}" \
     -d '{"domain":"warm.example","utm_source":"p"}' >/dev/null
   creates "$a_url" 16 "a$1" >"$work/wrk_a" &
@@ -33,16 +38,18 @@ one_round() {
   local total
   total=$(awk -v x="$(rate "$(cat "$work/wrk_a")")" -v y="$(rate "$(cat "$work/wrk_b")")" \
     'BEGIN {printf "%.0f", x + y}')
-  echo "$total|$(cat "$work/wrk_a") / $(cat "$work/wrk_b")"
+  result="$total|$(cat "$work/wrk_a") / $(cat "$work/wrk_b")"
   stop_node "$a_pid"
   stop_node "$b_pid"
   for p in "${nats_pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work/nats" "$work/a" "$work/b"
+  rm -rf "$work/nats" "$work/a" "$work/b" "$work"/a.* "$work"/b.*
 }
 
 for r in $(seq 1 "$rounds"); do
-  lazy=$(one_round "")
-  always=$(one_round always)
+  one_round ""
+  lazy=$result
+  one_round always
+  always=$result
   echo "round $r, default sync:          ${lazy%%|*} creates/s (node a / node b: ${lazy#*|})"
   echo "round $r, sync_interval: always: ${always%%|*} creates/s (node a / node b: ${always#*|})"
   echo "round $r, always ÷ default: $(awk -v a="${always%%|*}" -v l="${lazy%%|*}" 'BEGIN {printf "%.2f", a / l}')"

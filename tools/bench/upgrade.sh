@@ -63,12 +63,32 @@ upgrade() {
     $1 >= t0 && $2 ~ /^(201|409)$/ { if (last && $1 - last > gap) gap = $1 - last; last = $1 }
     END { printf "%.0f ms", gap / 1e6 }')"
 }
-leader=$(stream_leader)
-for i in 1 2 3; do
-  [ "$i" = "$leader" ] || upgrade "$i" "a follower"
+# Followers first: the server to upgrade next is one not leading the stream (asked anew each
+# time: the leadership may move meanwhile); the last one, when it leads, is stepped down first.
+declare -A upgraded=()
+while [ "${#upgraded[@]}" -lt 3 ]; do
+  leader=$(stream_leader)
+  next=""
+  for i in 1 2 3; do
+    if [ -z "${upgraded[$i]:-}" ] && [ "$i" != "$leader" ]; then next=$i; break; fi
+  done
+  if [ -n "$next" ]; then
+    upgrade "$next" "a follower"
+    upgraded[$next]=1
+    continue
+  fi
+  stepped=no
+  for _ in $(seq 1 10); do
+    if "$root/build/referralctl" --cluster "$nats_urls" cluster stepdown >"$work/stepdown" 2>&1; then
+      stepped=yes
+      break
+    fi
+    sleep 2
+  done
+  [ "$stepped" = yes ] || { echo "cluster stepdown failed: $(cat "$work/stepdown")" >&2; exit 1; }
+  upgrade "$leader" "the leader, after a stepdown"
+  upgraded[$leader]=1
 done
-"$root/build/referralctl" --cluster "$nats_urls" cluster stepdown >/dev/null
-upgrade "$leader" "the leader, after a stepdown"
 sleep 5
 kill "$writer_a" "$writer_b"
 wait "$writer_a" "$writer_b" 2>/dev/null || true
