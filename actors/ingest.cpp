@@ -12,9 +12,9 @@
 #include "domain/ai/ai_referrals.hpp"
 #include "domain/base/json.hpp"
 #include "infra/metrics.hpp"
+#include "interfaces/journal.hpp"
 #include "store/admin_audit.hpp"
 #include "store/ai_store.hpp"
-#include "store/journal.hpp"
 
 namespace referrald::actors {
 
@@ -36,7 +36,7 @@ struct claim {
   std::optional<store::batch_record> record;
   std::uint64_t position = 0;
 };
-domain::result<claim> claimed_batch(store::journal& journal, const std::string& scope,
+domain::result<claim> claimed_batch(interfaces::journal& journal, const std::string& scope,
                                     const std::string& key) {
   auto last = journal.claimed(scope, store::column::ai_batches, key);
   if (!last) return std::move(last).err();

@@ -6,7 +6,7 @@
 //
 // A push is parsed and validated row by row, normalized and de-duplicated (last
 // occurrence of an identity wins), and stored as one atomic write through the journal
-// (store/journal.hpp) — in embedded mode concurrent pushes share fsyncs — and answered
+// (interfaces/journal.hpp) — in embedded mode concurrent pushes share fsyncs — and answered
 // once durable. A push whose
 // rows all carry the same batch_id is idempotent for 7 days per connection: the same body
 // again gets the stored answer without a write, a different body gets 409
@@ -28,16 +28,16 @@
 
 #include "actors/batch_registry.hpp"
 #include "domain/ai/ai_platforms.hpp"
+#include "interfaces/journal.hpp"
 #include "store/db.hpp"
-#include "store/journal.hpp"
 
 namespace referrald::actors {
 
 inline constexpr std::chrono::hours k_batch_id_ttl{24 * 7};
 
 struct ingest_services {
-  store::db* db = nullptr;            // reports read it
-  store::journal* journal = nullptr;  // pushes are stored through it
+  store::db* db = nullptr;                 // reports read it
+  interfaces::journal* journal = nullptr;  // pushes are stored through it
   batch_registry* registry = nullptr;
   const domain::ai_platform_list* platforms = nullptr;
 };

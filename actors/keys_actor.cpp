@@ -32,7 +32,7 @@ struct keys_actor_state {
   std::map<std::int64_t, domain::api_key> tip;
 
   // Every key write claims the position of the journal's scope "keys" (in cluster mode,
-  // the subject "referrald.records.keys" of the stream: store/cluster_log.hpp), so that
+  // the subject "referrald.records.keys" of the stream: cluster/cluster_log.hpp), so that
   // each is decided on all the key writes before it: one at a time, each decided on the
   // keys as the store has them (`committed`, read back from it; every node's follower
   // keeps the same) at position `keys_head`, and made again when another node's came first.

@@ -20,17 +20,22 @@
 #include "actors/ingest.hpp"
 #include "actors/keys_actor.hpp"
 #include "actors/loader.hpp"
+#include "cluster/cluster_cache.hpp"
+#include "cluster/cluster_committer.hpp"
+#include "cluster/cluster_journal.hpp"
+#include "cluster/cluster_log.hpp"
+#include "cluster/cluster_placement.hpp"
+#include "cluster/record_publisher.hpp"
+#include "cluster/retry_stream.hpp"
 #include "domain/base/digest.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
 #include "snapshots/snapshot_store.hpp"
 #include "store/ai_store.hpp"
-#include "store/cluster_cache.hpp"
-#include "store/cluster_committer.hpp"
-#include "store/cluster_log.hpp"
 #include "store/commit_queue.hpp"
+#include "store/embedded_journal.hpp"
 #include "store/key_store.hpp"
-#include "store/record_publisher.hpp"
+#include "store/retry_records.hpp"
 
 namespace referrald::actors {
 
@@ -63,6 +68,21 @@ struct runtime::impl {
       : db(d), log(d), snaps(d), commits(d), cfg(make_config(o)), sys(*cfg) {
     // Before any actor exists: a failure here must not leave actors the system waits for.
     if (o.cluster) start_cluster(*o.cluster);
+    // The other choice of the mode: where Idempotency-Key records are kept.
+    retries =
+        cluster_log ? cluster::make_retry_stream(*cluster_log) : store::make_local_retry_store(d);
+    // And where each write is made: here, or at its owner's.
+    if (cluster_log) {
+      cluster::placement_options po;
+      po.node = o.cluster->node_name;
+      po.partitions = o.cluster->partitions;
+      placement = cluster::make_cluster_placement(*cluster_log, po, [this] {
+        std::lock_guard lock(catch_up_mu);
+        return cluster_applied;
+      });
+    } else {
+      placement = std::make_unique<interfaces::local_placement>();
+    }
     // In cluster mode, once the node's copy has caught up with the stream's keys.
     auto keys = store::key_store(d).load_all();
     if (!keys) throw std::runtime_error("cannot read API keys: " + keys.err().message);
@@ -85,7 +105,7 @@ struct runtime::impl {
     svc.log = &log;
     // The one choice of the mode: where writes go.
     journal = cluster_log
-                  ? store::make_cluster_journal(*cluster_log, *committer, *records, *cache, log)
+                  ? cluster::make_cluster_journal(*cluster_log, *committer, *records, *cache, log)
                   : store::make_embedded_journal(db, log, commits);
     svc.journal = journal.get();
     svc.load_timeout = o.load_timeout;
@@ -133,17 +153,17 @@ struct runtime::impl {
   // Cluster mode: the stream, this node's copy of it, the publisher, and the follower
   // that keeps the copy up to date and tells the accounts' actors.
   void start_cluster(const runtime_options::cluster_settings& c) {
-    store::cluster_options co;
+    cluster::cluster_options co;
     co.servers = c.servers;
     co.node_name = c.node_name;
     co.replicas = c.replicas;
     co.start_wait = c.start_wait;
-    auto opened = store::cluster_log::open(co);
+    auto opened = cluster::cluster_log::open(co);
     if (!opened) throw std::runtime_error("cannot join the cluster: " + opened.err().message);
     cluster_log = std::move(*opened);
-    cache = std::make_unique<store::cluster_cache>(db);
-    committer = std::make_unique<store::cluster_committer>(*cluster_log);
-    records = std::make_unique<store::record_publisher>(*cluster_log, 4);
+    cache = std::make_unique<cluster::cluster_cache>(db);
+    committer = std::make_unique<cluster::cluster_committer>(*cluster_log);
+    records = std::make_unique<cluster::record_publisher>(*cluster_log, 4);
     svc.copy_misfit = [this](const std::string& account_id, const std::string& why) {
       std::uint64_t at = 0;
       {
@@ -207,7 +227,7 @@ struct runtime::impl {
         [&]() -> domain::result<bool> {
           auto followed = cluster_log->follow(
               *applied + 1,
-              [this](domain::result<store::cluster_message> m) {
+              [this](domain::result<cluster::cluster_message> m) {
                 on_cluster_message(std::move(m));
               },
               [this, on_diverged = c.on_copy_diverged](std::uint64_t seq) {
@@ -260,16 +280,16 @@ struct runtime::impl {
   }
 
   // On the follower's thread, in stream order.
-  void on_cluster_message(domain::result<store::cluster_message> m) {
+  void on_cluster_message(domain::result<cluster::cluster_message> m) {
     if (!m) {
       infra::log(infra::log_level::error, "the cluster's stream: " + m.err().message);
       return;
     }
     std::uint64_t seq = 0;
-    if (auto* w = std::get_if<store::cluster_write>(&m->body)) {
+    if (auto* w = std::get_if<cluster::cluster_write>(&m->body)) {
       seq = w->stream_seq;
       if (auto st = cache->apply(*w); !st) {
-        if (store::cluster_log::newer_release(st.err()) ||
+        if (cluster::cluster_log::newer_release(st.err()) ||
             st.err().code != domain::errc::store_corrupted) {
           // Never skipped: the node waits there for its upgrade (or a store that takes the
           // write again).
@@ -295,7 +315,7 @@ struct runtime::impl {
         }
       }
     } else {
-      auto& r = std::get<store::cluster_records>(m->body);
+      auto& r = std::get<cluster::cluster_records>(m->body);
       seq = r.stream_seq;
       if (auto st = cache->apply(r); !st) {
         // Not applied, and nothing after it: applied again after a restart (the stream
@@ -424,11 +444,13 @@ struct runtime::impl {
   std::unique_ptr<chain_verifier> verifier;  // its own thread; stopped first at shutdown
   // Cluster mode (null otherwise). The log is closed before the actors stop (its follower
   // thread sends to them).
-  std::unique_ptr<store::cluster_log> cluster_log;
-  std::unique_ptr<store::cluster_cache> cache;
-  std::unique_ptr<store::cluster_committer> committer;
-  std::unique_ptr<store::record_publisher> records;
-  std::unique_ptr<store::journal> journal;  // one of the two: the store's or the stream's
+  std::unique_ptr<cluster::cluster_log> cluster_log;
+  std::unique_ptr<cluster::cluster_cache> cache;
+  std::unique_ptr<cluster::cluster_committer> committer;
+  std::unique_ptr<cluster::record_publisher> records;
+  std::unique_ptr<interfaces::journal> journal;      // one of the two: the store's or the stream's
+  std::unique_ptr<interfaces::retry_store> retries;  // likewise
+  std::unique_ptr<interfaces::placement> placement;  // likewise
   // Set once the keys and connections actors exist (the follower runs before).
   std::atomic<bool> records_actors_ready{false};
   std::mutex catch_up_mu;
@@ -557,7 +579,7 @@ domain::result<domain::api_key> runtime::create_key_now(const domain::api_key_re
   k.created_at = domain::now_ms();
   store::write_batch batch;
   store::key_store(i.db).put(batch, k);
-  auto stored = i.cluster_log->append_records(store::records_of("keys", batch), *head);
+  auto stored = i.cluster_log->append_records(cluster::records_of("keys", batch), *head);
   if (!stored) return std::move(stored).err();
   // Applied here, then in the keys actor's table.
   for (int waited = 0; waited < 500; ++waited) {
@@ -569,7 +591,9 @@ domain::result<domain::api_key> runtime::create_key_now(const domain::api_key_re
                             "the key was stored but this node did not apply it within 5 s");
 }
 
-store::cluster_log* runtime::cluster() const { return impl_->cluster_log.get(); }
+interfaces::retry_store& runtime::retries() const { return *impl_->retries; }
+
+interfaces::placement& runtime::placement() const { return *impl_->placement; }
 
 std::uint64_t runtime::cluster_applied() const {
   if (!impl_->cluster_log) return 0;
@@ -607,6 +631,8 @@ void runtime::shutdown() {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     accounts.clear();
     impl_->stop_actors();
+    impl_->retries.reset();      // no answer comes any more: written, and its threads stopped
+    impl_->placement->close();   // out of the owners (the server that used it did so first)
     impl_->cluster_log.reset();  // no follower sends any more
     // Release every actor handle while the actor system is still alive.
     std::unique_lock lock(impl_->mu);

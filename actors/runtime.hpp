@@ -20,11 +20,9 @@
 #include "actors/messages.hpp"
 #include "domain/auth/api_key.hpp"
 #include "domain/rules/account_state.hpp"
+#include "interfaces/placement.hpp"
+#include "interfaces/retry_store.hpp"
 #include "store/db.hpp"
-
-namespace referrald::store {
-class cluster_log;
-}
 
 namespace referrald::actors {
 
@@ -48,13 +46,14 @@ struct runtime_options {
   struct cluster_settings {
     std::vector<std::string> servers;  // nats://host:port
     std::string node_name;
-    int replicas = 0;  // 0: the cluster's size, at most 3 (store::cluster_options)
+    std::uint32_t partitions = 64;  // of the owners, for a cluster that has no number yet
+    int replicas = 0;               // 0: the cluster's size, at most 3 (cluster::cluster_options)
     // At start: how long to wait for the cluster to answer (a cluster restarting elects
     // its leaders some seconds after its servers are up).
     std::chrono::milliseconds start_wait{30000};
     // Called once (on a thread of the cluster log's; it must not block) when this node
     // finds that its copy applied a message the stream does not hold: the copy is marked
-    // (store::cluster_cache::diverged()) and the node should stop, to fill a new one from
+    // (cluster::cluster_cache::diverged()) and the node should stop, to fill a new one from
     // the stream when started again (docs/cluster.md).
     std::function<void()> on_copy_diverged;
   };
@@ -137,8 +136,13 @@ class runtime {
   domain::result<domain::api_key> create_key_now(const domain::api_key_request& request,
                                                  const std::string& secret);
 
-  // Cluster mode: the cluster's stream (null otherwise); it outlives the runtime's users.
-  store::cluster_log* cluster() const;
+  // Where Idempotency-Key records are kept (interfaces/retry_store.hpp): this node's store,
+  // or in cluster mode the cluster's stream. Valid until shutdown().
+  interfaces::retry_store& retries() const;
+  // Where each write is made (interfaces/placement.hpp): here, or in cluster mode at the
+  // owner of its account or brand. Valid while the runtime lives; closed by shutdown().
+  interfaces::placement& placement() const;
+
   // Cluster mode: the stream sequence this node's copy has applied, and `fn(true)` once it
   // has applied `seq` (on the follower's thread, or at once); fn(false) when the node stops
   // first. Embedded mode: 0, and fn(true) at once.

@@ -12,9 +12,9 @@
 #include <string>
 
 #include "actors/type_ids.hpp"
+#include "interfaces/journal.hpp"
 #include "store/db.hpp"
 #include "store/event_log.hpp"
-#include "store/journal.hpp"
 
 namespace referrald::actors {
 
@@ -24,8 +24,8 @@ struct services {
   store::db* db = nullptr;
   const store::event_log* log = nullptr;  // what loaders and audits read
   // Where every write goes, and where an actor reads back what other writers wrote (this
-  // node's store, or the cluster's stream): store/journal.hpp.
-  store::journal* journal = nullptr;
+  // node's store, or the cluster's stream): interfaces/journal.hpp.
+  interfaces::journal* journal = nullptr;
   caf::actor loaders;  // pool of detached loader actors (actors/loader.hpp)
   std::chrono::milliseconds load_timeout{30000};
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};

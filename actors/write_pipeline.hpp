@@ -1,7 +1,7 @@
 #pragma once
 
 // The bookkeeping of an account actor's writes, between handing them to the journal
-// (store/journal.hpp) and their durable acknowledgement; and fenced_records, the same for
+// (interfaces/journal.hpp) and their durable acknowledgement; and fenced_records, the same for
 // the actors that write records one at a time (keys, connections).
 //
 // An actor may have several writes in flight. Each gets a ticket; the journal acknowledges
@@ -29,7 +29,7 @@
 
 #include "actors/reply.hpp"
 #include "actors/type_ids.hpp"
-#include "store/journal.hpp"
+#include "interfaces/journal.hpp"
 
 namespace referrald::actors {
 
@@ -52,7 +52,7 @@ class write_pipeline {
   // `response` is delivered to `reply` once the write is durable, with the account's
   // sequence number after the write.
   template <class Handle>
-  void submit(store::journal& journal, const Handle& self, const std::string& account_id,
+  void submit(interfaces::journal& journal, const Handle& self, const std::string& account_id,
               std::uint64_t first_seq, std::vector<std::string> values, Item item, reply_to reply,
               answer response) {
     std::uint64_t ticket = track(std::move(item), std::move(reply), std::move(response),
@@ -186,7 +186,7 @@ class fenced_records {
   // Called by the attempt running: appends the puts of `batch` under `scope`, claiming
   // the position `expected`; the acknowledgement arrives at `self`.
   template <class Handle>
-  void submit(store::journal& journal, const Handle& self, std::string scope,
+  void submit(interfaces::journal& journal, const Handle& self, std::string scope,
               const store::write_batch& batch, std::uint64_t expected, Item item, reply_to reply,
               answer response, bool redo = true) {
     std::uint64_t ticket = ++last_ticket_;

@@ -44,8 +44,6 @@
 #include "http/request_id.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
-#include "store/cluster_forward.hpp"
-#include "store/cluster_membership.hpp"
 
 namespace referrald::http {
 
@@ -121,7 +119,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   rate_limiter limiter;
   rate_limiter pages_limiter;  // publishable keys', per key and client address
   cors browsers;
-  std::unique_ptr<idempotency> retries;
+  interfaces::retry_store* retries = nullptr;  // null: Idempotency-Key is ignored
   access_log requests_log;
   http_metrics metrics;
   compute_pool compute;
@@ -133,32 +131,14 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::atomic<bool> draining{false};
   std::atomic<std::size_t> live_sessions{0};
   // Cluster mode with owners: who owns what, and the requests sent between owners.
-  std::unique_ptr<store::cluster_membership> members;
-  std::unique_ptr<store::cluster_forward> forwards;
-  std::thread leaving;  // leaves the members on stop (a request to the cluster)
+  // Where writes go (interfaces/placement.hpp): the runtime's, or this server's own when
+  // none was given (every write here).
+  interfaces::local_placement own_placement;
+  interfaces::placement* placement = &own_placement;
+  std::thread leaving;  // leaves the owners on stop (may ask the cluster)
   std::atomic<std::size_t> next_forward_worker{0};
-  // Owners that did not take a write lately (gone, stopping, or cut off from NATS with
-  // their subscription still standing): until the time given, their writes are made here
-  // at once instead of after the take bound each.
-  std::mutex suspects_mu;
-  std::unordered_map<std::string, clock::time_point> suspects;
-
-  bool suspected(const std::string& node) {
-    std::lock_guard lock(suspects_mu);
-    auto it = suspects.find(node);
-    if (it == suspects.end()) return false;
-    if (clock::now() < it->second) return true;
-    suspects.erase(it);
-    return false;
-  }
-  void suspect(const std::string& node) {
-    std::lock_guard lock(suspects_mu);
-    suspects[node] = clock::now() + std::chrono::seconds(3);
-  }
-
-  void serve_forwarded(store::cluster_forward::incoming in,
-                       store::cluster_forward::answer_fn answer);
-  void leave_cluster();
+  void serve_forwarded(interfaces::placement::incoming in, interfaces::placement::answer_fn answer);
+  void leave_owners();
 };
 
 // One connection: do_read → (header bytes) → on_header → (100-continue) → on_body →
@@ -214,7 +194,7 @@ class session : public std::enable_shared_from_this<session> {
     if (!ec) remote_ = peer.address().to_string();
   }
 
-  // A write another node forwarded to this one as its owner (store/cluster_forward.hpp):
+  // A write another node forwarded to this one as its owner (interfaces/placement.hpp):
   // no connection; the answer goes to `answer`, as the bytes of an HTTP response.
   session(worker& w, std::shared_ptr<server::impl> srv, std::string remote,
           std::function<void(std::string)> answer)
@@ -501,20 +481,19 @@ class session : public std::enable_shared_from_this<session> {
     phase_ = phase::awaiting;
     deadline_ = clock::now() + srv_->options.request_timeout;
     auto waiting = std::make_shared<request_ctx>(std::move(ctx));
-    srv_->retries->begin(claim.scope, claim.fingerprint,
-                         [self = shared_from_this(), gen, &r, waiting, claim](
-                             idempotency::verdict v, response stored) mutable {
-                           net::dispatch(self->worker_.ioc, [self, gen, &r, waiting, claim, v,
-                                                             stored = std::move(stored)]() mutable {
-                             self->on_claimed(gen, r, std::move(*waiting), claim, v,
-                                              std::move(stored));
-                           });
-                         });
+    srv_->retries->begin(
+        claim.scope, claim.fingerprint,
+        [self = shared_from_this(), gen, &r, waiting, claim](interfaces::retry_store::begun b) {
+          net::dispatch(self->worker_.ioc,
+                        [self, gen, &r, waiting, claim, b = std::move(b)]() mutable {
+                          self->on_claimed(gen, r, std::move(*waiting), claim, std::move(b));
+                        });
+        });
   }
 
   // The node that owns the account or brand this write changes, when it is another one.
   std::optional<std::string> owner_elsewhere(const route& r, const request_ctx& ctx) const {
-    if (forwarded_in_ || !srv_->members || r.owner == owner_scope::none) return std::nullopt;
+    if (forwarded_in_ || r.owner == owner_scope::none) return std::nullopt;
     std::string scope;
     if (r.owner == owner_scope::account) {
       const std::string* id = ctx.query.get("account_id");
@@ -524,13 +503,7 @@ class session : public std::enable_shared_from_this<session> {
       if (ctx.params.empty()) return std::nullopt;
       scope = "brand/" + ctx.params[0];
     }
-    auto owners = srv_->members->owners();
-    auto p = srv_->members->partition_of(scope);
-    if (!owners || p >= owners->owner.size() || owners->mine[p] || owners->owner[p].empty() ||
-        srv_->suspected(owners->owner[p])) {
-      return std::nullopt;
-    }
-    return owners->owner[p];
+    return srv_->placement->owner_elsewhere(scope);
   }
 
   // Sends the write to its owner: its answer is this request's, once this node has applied
@@ -544,10 +517,9 @@ class session : public std::enable_shared_from_this<session> {
     auto answer = std::chrono::milliseconds(3000);
     deadline_ = clock::now() + take + srv_->options.request_timeout + std::chrono::seconds(3);
     auto waiting = std::make_shared<request_ctx>(std::move(ctx));
-    srv_->forwards->send(
+    srv_->placement->relay(
         owner, encode_forwarded_request(*rq_, request_id()), remote_, take, answer,
-        [self = shared_from_this(), gen, &r, waiting, owner](store::cluster_forward::result res) {
-          if (res.how != store::cluster_forward::outcome::answered) self->srv_->suspect(owner);
+        [self = shared_from_this(), gen, &r, waiting](interfaces::placement::relayed res) {
           net::dispatch(self->worker_.ioc,
                         [self, gen, &r, waiting, res = std::move(res)]() mutable {
                           self->on_forwarded(gen, r, std::move(*waiting), std::move(res));
@@ -556,9 +528,9 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_forwarded(std::uint64_t gen, const route& r, request_ctx ctx,
-                    store::cluster_forward::result res) {
+                    interfaces::placement::relayed res) {
     if (gen != generation_ || phase_ != phase::awaiting) return;  // answered 503 meanwhile
-    using outcome = store::cluster_forward::outcome;
+    using outcome = interfaces::placement::outcome;
     if (res.how == outcome::not_taken) {
       infra::metrics().cluster_forward_fallbacks.fetch_add(1, std::memory_order_relaxed);
       return run_here(r, std::move(ctx));
@@ -650,12 +622,13 @@ class session : public std::enable_shared_from_this<session> {
       // or the client left — is stored durably before it is sent: a retry replays it.
       ctx.respond = [srv = srv_, scope = std::move(rq_->idempotency_scope),
                      send = std::move(ctx.respond)](response answered) {
-        if (!idempotency::kept(answered)) {
+        if (!kept(answered)) {
           srv->retries->abandon(scope);
           return send(std::move(answered));
         }
         auto answer = std::make_shared<response>(std::move(answered));
-        srv->retries->complete(scope, *answer, [send, answer] { send(std::move(*answer)); });
+        srv->retries->complete(scope, sent_copy(*answer), durable_copy(*answer),
+                               [send, answer] { send(std::move(*answer)); });
       };
       rq_->idempotency_scope.clear();
     }
@@ -689,12 +662,13 @@ class session : public std::enable_shared_from_this<session> {
   // The claim's verdict, on the session's thread: the request goes on, or is answered (the
   // stored answer again, or 409). A request given up meanwhile releases what it claimed.
   void on_claimed(std::uint64_t gen, const route& r, request_ctx ctx,
-                  const idempotency_claim& claim, idempotency::verdict v, response stored) {
+                  const idempotency_claim& claim, interfaces::retry_store::begun b) {
+    using verdict = interfaces::retry_store::verdict;
     if (gen != generation_ || phase_ != phase::awaiting) {
-      if (v == idempotency::verdict::run) srv_->retries->abandon(claim.scope);
+      if (b.what == verdict::run) srv_->retries->abandon(claim.scope);
       return;
     }
-    if (v != idempotency::verdict::run) return finish(claim_answer(v, claim, std::move(stored)));
+    if (b.what != verdict::run) return finish(claim_answer(b, claim));
     rq_->idempotency_scope = claim.scope;
     proceed(r, std::move(ctx));
   }
@@ -1076,30 +1050,23 @@ void server::impl::wait_for_signal() {
   });
 }
 
-void server::impl::serve_forwarded(store::cluster_forward::incoming in,
-                                   store::cluster_forward::answer_fn answer) {
+void server::impl::serve_forwarded(interfaces::placement::incoming in,
+                                   interfaces::placement::answer_fn answer) {
   worker& w = *workers[next_forward_worker++ % workers.size()];
   net::post(w.ioc, [self = shared_from_this(), &w, in = std::move(in),
                     answer = std::move(answer)]() mutable {
-    // The answer carries what this node had applied when it answered: the node that sent
+    // The placement adds what this node had applied when it answered: the node that sent
     // the write waits until it has applied as much before it answers its client.
-    auto rt = &self->runtime;
-    auto s = std::make_shared<session>(w, self, std::move(in.remote),
-                                       [rt, answer = std::move(answer)](std::string bytes) {
-                                         answer(std::move(bytes), rt->cluster_applied());
-                                       });
+    auto s = std::make_shared<session>(w, self, std::move(in.remote), std::move(answer));
     s->start_forwarded(std::move(in.request));
   });
 }
 
 void server::impl::begin_stop() {
   if (draining.exchange(true)) return;
-  if (members) {
-    // Out of the members first: the others own this node's accounts from now on, and what
-    // they send here finds no one and is written by themselves. What was taken is answered.
-    if (forwards) forwards->stop_serving();
-    leaving = std::thread([self = shared_from_this()] { self->members->leave(); });
-  }
+  // Out of the owners first: the others own this node's accounts from now on, and what they
+  // send here finds no one and is written by themselves. What was taken is answered.
+  leaving = std::thread([self = shared_from_this()] { self->placement->leave(); });
   beast::error_code ec;
   acceptor.close(ec);
   signals.cancel(ec);
@@ -1134,10 +1101,7 @@ server::server(server_options options, actors::runtime& runtime)
   if (!ec) i.acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) i.acceptor.bind(ep, ec);
   if (!ec) i.acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (i.options.idempotency_store != nullptr) {
-    i.retries =
-        std::make_unique<idempotency>(*i.options.idempotency_store, i.options.idempotency_cluster);
-  }
+  i.retries = i.options.retries;
   if (!i.requests_log.open(i.options.access_log)) {
     throw std::runtime_error("cannot open the access log '" + i.options.access_log +
                              "' for appending");
@@ -1146,39 +1110,26 @@ server::server(server_options options, actors::runtime& runtime)
     throw std::runtime_error("cannot listen on " + i.options.host + ":" +
                              std::to_string(i.options.port) + ": " + ec.message());
   }
-  if (i.options.owners_cluster != nullptr) {
-    store::membership_options mo;
-    mo.node = i.options.node_name;
-    mo.partitions = i.options.partitions;
-    auto joined = store::cluster_membership::join(*i.options.owners_cluster, mo);
-    if (!joined)
-      throw std::runtime_error("cannot join the cluster's members: " + joined.err().message);
-    i.members = std::move(*joined);
-    auto opened = store::cluster_forward::open(*i.options.owners_cluster, i.members->node());
-    if (!opened) throw std::runtime_error(opened.err().message);
-    i.forwards = std::move(*opened);
-    auto served = i.forwards->serve(
-        [weak = std::weak_ptr<impl>(impl_)](store::cluster_forward::incoming in,
-                                            store::cluster_forward::answer_fn answer) {
-          if (auto self = weak.lock())
-            return self->serve_forwarded(std::move(in), std::move(answer));
-        });
-    if (!served) throw std::runtime_error(served.err().message);
-  }
+  if (i.options.placement != nullptr) i.placement = i.options.placement;
+  auto served = i.placement->serve(
+      [weak = std::weak_ptr<impl>(impl_)](interfaces::placement::incoming in,
+                                          interfaces::placement::answer_fn answer) {
+        if (auto self = weak.lock()) return self->serve_forwarded(std::move(in), std::move(answer));
+      });
+  if (!served) throw std::runtime_error(served.err().message);
 }
 
-// Out of the cluster's members and its forwarding, before the cluster's connection goes
-// (the runtime closes it once the server has stopped serving). Idempotent.
-void server::impl::leave_cluster() {
+// Out of the owners, and every relay still waiting answered, while the sessions its
+// callbacks reach still exist. Idempotent.
+void server::impl::leave_owners() {
   if (leaving.joinable()) leaving.join();
-  if (forwards) forwards->stop_serving();
-  forwards.reset();  // what still waits for an owner is answered (posted, not run)
-  members.reset();
+  placement->leave();
+  placement->close();
 }
 
 server::~server() {
   impl_->draining = true;
-  impl_->leave_cluster();
+  impl_->leave_owners();
   impl_->stop_all();
   impl_->compute.stop();
 }
@@ -1208,7 +1159,7 @@ void server::run() {
     t.join();
   for (auto& w : i.workers)
     i.requests_log.flush(w->access_lines);
-  i.leave_cluster();
+  i.leave_owners();
 }
 
 void server::stop() {

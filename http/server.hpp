@@ -22,8 +22,8 @@
 
 #include "actors/runtime.hpp"
 #include "http/handlers.hpp"
-#include "store/cluster_log.hpp"
-#include "store/db.hpp"
+#include "interfaces/placement.hpp"
+#include "interfaces/retry_store.hpp"
 
 namespace referrald::http {
 
@@ -53,17 +53,13 @@ struct server_options {
   double publishable_rate_limit_burst = 0;
   // Origins whose browser pages may call the API (CORS); empty: none.
   std::vector<std::string> cors_origins;
-  // Where Idempotency-Key records are kept (http/idempotency.hpp); null: the header is
-  // ignored.
-  store::db* idempotency_store = nullptr;
-  // Cluster mode: Idempotency-Key records are the cluster's (http/idempotency.hpp).
-  store::cluster_log* idempotency_cluster = nullptr;
-  // Cluster mode: owners (docs/cluster.md "Owners"). This node joins the cluster's members
-  // under `node_name`, and sends each write of an account or a brand it does not own to its
-  // owner, whose answer it returns; null: it writes every account itself.
-  store::cluster_log* owners_cluster = nullptr;
-  std::string node_name;
-  std::uint32_t partitions = 64;  // for a cluster that has no number yet
+  // Where Idempotency-Key records are kept (interfaces/retry_store.hpp: the runtime's
+  // retries()); null: the header is ignored.
+  interfaces::retry_store* retries = nullptr;
+  // Where writes go (interfaces/placement.hpp: the runtime's placement()): this node, or in
+  // cluster mode the owner of the account or brand, to which the write is relayed. The
+  // server takes writes relayed to it from start to stop. Null: every write is made here.
+  interfaces::placement* placement = nullptr;
   // How long an owner may take to take a forwarded write before this node writes itself.
   std::chrono::milliseconds forward_take_timeout{1000};
 };
@@ -79,8 +75,8 @@ class server {
   // "HOST:PORT" actually bound (the real port when 0 was asked for).
   std::string local_endpoint() const;
 
-  // Serves on the I/O threads (the calling thread is one of them) until stopped; in
-  // cluster mode it has left the members and stopped forwarding when it returns.
+  // Serves on the I/O threads (the calling thread is one of them) until stopped; it has
+  // left the owners (placement) when it returns.
   void run();
 
   // Begins a graceful stop; thread-safe, idempotent.

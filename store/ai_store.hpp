@@ -36,7 +36,7 @@ struct batch_record {
   digest_of kind = digest_of::canonical_rows;
 };
 
-// Cluster mode: the records scope a batch_id is claimed on (store/cluster_log.hpp,
+// Cluster mode: the records scope a batch_id is claimed on (cluster/cluster_log.hpp,
 // "Records"): "batch." brand_id "." the first 16 bytes of SHA-256(connection_id NUL
 // batch_id) as hex.
 std::string cluster_batch_scope(std::int64_t brand_id, const std::string& connection_id,

@@ -27,7 +27,7 @@
 //   "idempotency.<key id>.<key>" := an Idempotency-Key record (store/idempotency_store.hpp)
 //   "audit.<scope>.<entry id>" := an admin audit entry (store/admin_audit.hpp)
 //   "cluster.applied", "cluster.head.<account>" := a cluster node's position
-//   (store/cluster_cache.hpp)
+//   (cluster/cluster_cache.hpp)
 
 namespace referrald::store {
 

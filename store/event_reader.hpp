@@ -1,7 +1,7 @@
 #pragma once
 
 // Reading accounts' event histories wherever they are kept: the embedded RocksDB log
-// (store/event_log.hpp) or a cluster's stream (store/cluster_events.hpp). Replays,
+// (store/event_log.hpp) or a cluster's stream (cluster/cluster_events.hpp). Replays,
 // verification and the operator's CLI read through this, so that they work on both.
 //
 // Events are the stored values of store/event_log.cpp in both places. Thread-safety is the

@@ -18,6 +18,10 @@
 #include <string_view>
 #include <vector>
 
+#include "cluster/cluster_cache.hpp"
+#include "cluster/cluster_events.hpp"
+#include "cluster/cluster_import.hpp"
+#include "cluster/cluster_log.hpp"
 #include "domain/auth/api_key.hpp"
 #include "domain/base/ids.hpp"
 #include "domain/base/text.hpp"
@@ -26,10 +30,6 @@
 #include "snapshots/snapshot_store.hpp"
 #include "snapshots/timeline.hpp"
 #include "snapshots/verify.hpp"
-#include "store/cluster_cache.hpp"
-#include "store/cluster_events.hpp"
-#include "store/cluster_import.hpp"
-#include "store/cluster_log.hpp"
 #include "store/db.hpp"
 #include "store/event_log.hpp"
 #include "store/key_store.hpp"
@@ -400,7 +400,7 @@ std::unique_ptr<store::db> open_store(const std::string& dir, bool read_only) {
 // event stream.
 struct history_source {
   std::unique_ptr<store::db> db;
-  std::unique_ptr<store::cluster_log> cluster;
+  std::unique_ptr<cluster::cluster_log> cluster;
   std::unique_ptr<store::event_reader> reader;
   std::string where;  // for messages: "in DIR" or "in the cluster's stream"
 };
@@ -437,17 +437,17 @@ std::unique_ptr<history_source> open_history(const std::string& dir, const args&
     src->where = "in " + dir;
     return src;
   }
-  store::cluster_options o;
+  cluster::cluster_options o;
   o.servers = cluster_servers(urls);
   o.node_name = "referralctl";
   o.create = false;
-  auto log = store::cluster_log::open(o);
+  auto log = cluster::cluster_log::open(o);
   if (!log) {
     failed(log.err());
     return nullptr;
   }
   src->cluster = std::move(*log);
-  src->reader = std::make_unique<store::cluster_events>(*src->cluster);
+  src->reader = std::make_unique<cluster::cluster_events>(*src->cluster);
   src->where = "in the cluster's stream";
   return src;
 }
@@ -847,7 +847,7 @@ void print_key(const domain::api_key& k, std::string_view secret = {}) {
 // 1, after saying why, when `db` is a cluster node's copy of the stream: a key written
 // there would reach no other node (and be undone by none).
 int refuse_cluster_copy(store::db& db, const std::string& dir) {
-  auto copy = store::cluster_cache(db).is_copy();
+  auto copy = cluster::cluster_cache(db).is_copy();
   if (!copy) return failed(copy.err());
   if (!*copy) return 0;
   return failed(dir +
@@ -1106,12 +1106,12 @@ int replicas_option(const args& a) {
 }
 
 int cluster_status(const std::string& urls, int replicas) {
-  store::cluster_options o;
+  cluster::cluster_options o;
   o.servers = cluster_servers(urls);
   o.node_name = "referralctl";
   o.create = false;
   o.replicas = replicas;
-  auto log = store::cluster_log::open(o);
+  auto log = cluster::cluster_log::open(o);
   if (!log) return failed(log.err());
   auto st = (*log)->status();
   if (!st) return failed(st.err());
@@ -1163,11 +1163,11 @@ int cluster_status(const std::string& urls, int replicas) {
 }
 
 int cluster_stepdown(const std::string& urls) {
-  store::cluster_options o;
+  cluster::cluster_options o;
   o.servers = cluster_servers(urls);
   o.node_name = "referralctl";
   o.create = false;
-  auto log = store::cluster_log::open(o);
+  auto log = cluster::cluster_log::open(o);
   if (!log) return failed(log.err());
   auto moved = (*log)->step_down(std::chrono::seconds(10));
   if (!moved) return failed(moved.err());
@@ -1211,14 +1211,14 @@ int cmd_cluster(const std::string& dir, const args& a) {
   if (a.positional[1] == "stepdown") return cluster_stepdown(urls);
   auto db = open_store(dir, false);
   if (!db) return 1;
-  store::cluster_options o;
+  cluster::cluster_options o;
   o.servers = cluster_servers(urls);
   o.node_name = "referralctl";
   o.replicas = replicas;  // 0: the cluster's size, at most 3
-  auto log = store::cluster_log::open(o);
+  auto log = cluster::cluster_log::open(o);
   if (!log) return failed(log.err());
-  auto done =
-      store::import_into_cluster(*db, **log, [](const std::string& account, std::uint64_t events) {
+  auto done = cluster::import_into_cluster(
+      *db, **log, [](const std::string& account, std::uint64_t events) {
         std::fprintf(stdout, "account %s: %llu events\n", account.c_str(),
                      static_cast<unsigned long long>(events));
         std::fflush(stdout);

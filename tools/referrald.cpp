@@ -23,13 +23,13 @@
 #include <thread>
 
 #include "actors/runtime.hpp"
+#include "cluster/cluster_cache.hpp"
 #include "domain/base/clock.hpp"
 #include "http/handlers.hpp"
 #include "http/openapi.hpp"
 #include "http/server.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
-#include "store/cluster_cache.hpp"
 #include "store/db.hpp"
 #include "store/key_store.hpp"
 #include "tools/version.hpp"
@@ -587,10 +587,10 @@ constexpr int k_exit_copy_diverged = 75;
 // inspection, and the store emptied, to be filled from the stream again.
 std::unique_ptr<store::db> fresh_copy_if_diverged(std::unique_ptr<store::db> db,
                                                   const config& cfg) {
-  auto at = store::cluster_cache(*db).diverged();
+  auto at = cluster::cluster_cache(*db).diverged();
   if (!at) throw std::runtime_error("cannot read the node's copy: " + at.err().message);
   if (*at == 0) return db;
-  auto refills = store::cluster_cache(*db).refills();
+  auto refills = cluster::cluster_cache(*db).refills();
   if (!refills) throw std::runtime_error("cannot read the node's copy: " + refills.err().message);
   std::string stamp = domain::format_rfc3339(domain::now_ms());
   std::erase_if(stamp, [](char c) { return c == ':' || c == '-' || c == '.'; });
@@ -607,7 +607,7 @@ std::unique_ptr<store::db> fresh_copy_if_diverged(std::unique_ptr<store::db> db,
                  " (delete it when no longer wanted); filling a new copy from the stream");
   auto opened = store::db::open({cfg.data, false, cfg.min_free_disk});
   if (!opened) throw std::runtime_error("cannot open a new copy: " + opened.err().message);
-  if (auto st = store::cluster_cache(**opened).mark_rebuilt(
+  if (auto st = cluster::cluster_cache(**opened).mark_rebuilt(
           static_cast<std::uint64_t>(domain::now_ms()), *refills + 1);
       !st) {
     throw std::runtime_error("cannot write the new copy: " + st.err().message);
@@ -665,6 +665,7 @@ int main(int argc, char** argv) {
         cs.node_name = host_name;
       }
       cs.start_wait = std::chrono::seconds(cfg.cluster_wait_seconds);
+      cs.partitions = static_cast<std::uint32_t>(cfg.cluster_partitions);
       // 0: the cluster's size as its servers advertise it (never the number of URLs given:
       // one URL of a three-server cluster must not make a stream of one replica).
       cs.replicas = static_cast<int>(cfg.cluster_replicas);
@@ -707,13 +708,8 @@ int main(int argc, char** argv) {
     sopts.publishable_rate_limit_rps = cfg.publishable_rate_limit_rps;
     sopts.publishable_rate_limit_burst = cfg.publishable_rate_limit_burst;
     sopts.cors_origins = cfg.cors_origins;
-    sopts.idempotency_store = db.get();
-    sopts.idempotency_cluster = runtime.cluster();
-    if (runtime.cluster() != nullptr) {
-      sopts.owners_cluster = runtime.cluster();
-      sopts.node_name = ropts.cluster->node_name;
-      sopts.partitions = static_cast<std::uint32_t>(cfg.cluster_partitions);
-    }
+    sopts.retries = &runtime.retries();
+    sopts.placement = &runtime.placement();
     http::server server(sopts, runtime);
     serving_now = &server;
     if (copy_diverged.load()) server.stop();

@@ -41,8 +41,26 @@ civil civil_from_days(std::int64_t z) {
 }  // namespace
 
 unix_ms now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+class machine_clock final : public clock {
+ public:
+  unix_ms now_ms() const override { return domain::now_ms(); }
+  std::chrono::steady_clock::time_point steady_now() const override {
+    return std::chrono::steady_clock::now();
+  }
+};
+
+}  // namespace
+
+const clock& system_clock() {
+  static const machine_clock c;
+  return c;
 }
 
 std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {

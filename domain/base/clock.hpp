@@ -3,6 +3,7 @@
 // Wall-clock time as used in stored records: milliseconds since the Unix epoch, UTC.
 // Rendered as RFC 3339 with millisecond precision and `Z` ("2025-01-05T10:00:00.000Z").
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -13,6 +14,19 @@ namespace referrald::domain {
 using unix_ms = std::int64_t;
 
 unix_ms now_ms();
+
+// Time as the service reads it, so that a test can set it (tests/support/test_clock.hpp):
+// the wall clock of stored records and lifetimes, and the steady clock of timeouts. Parts
+// that take a clock read nothing else. Thread-safe.
+class clock {
+ public:
+  virtual ~clock() = default;
+  virtual unix_ms now_ms() const = 0;
+  virtual std::chrono::steady_clock::time_point steady_now() const = 0;
+};
+
+// The machine's clocks.
+const clock& system_clock();
 
 // "YYYY-MM-DDTHH:MM:SS.mmmZ". Valid for years 0000–9999.
 std::string format_rfc3339(unix_ms t);

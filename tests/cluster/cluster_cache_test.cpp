@@ -2,7 +2,7 @@
 // events (a valid embedded store each), a restarted node applies only what it had not,
 // and a write that does not continue an account's history is refused whole.
 
-#include "store/cluster_cache.hpp"
+#include "cluster/cluster_cache.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <condition_variable>
@@ -15,6 +15,7 @@
 
 using namespace referrald;
 using namespace referrald::store;
+using namespace referrald::cluster;
 using namespace std::chrono_literals;
 using testing::open_log;
 

@@ -2,7 +2,7 @@
 // in flight grouped into one message, accounts in parallel, a failure blocking the account
 // until its actor resets it.
 
-#include "store/cluster_committer.hpp"
+#include "cluster/cluster_committer.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <condition_variable>
@@ -10,13 +10,14 @@
 #include <mutex>
 #include <thread>
 
+#include "cluster/cluster_cache.hpp"
+#include "cluster/cluster_events.hpp"
 #include "snapshots/verify.hpp"
-#include "store/cluster_cache.hpp"
-#include "store/cluster_events.hpp"
 #include "tests/cluster/helpers.hpp"
 
 using namespace referrald;
 using namespace referrald::store;
+using namespace referrald::cluster;
 using namespace std::chrono_literals;
 using testing::open_log;
 

@@ -2,7 +2,7 @@
 // reads, following, de-duplication of a retried write, and the loss of one server (writes
 // go on) and of the quorum (writes refused, then resumed without reconnecting by hand).
 
-#include "store/cluster_log.hpp"
+#include "cluster/cluster_log.hpp"
 
 #include <nats/nats.h>
 
@@ -18,6 +18,7 @@
 
 using namespace referrald;
 using namespace referrald::store;
+using namespace referrald::cluster;
 using namespace std::chrono_literals;
 using testing::open_log;
 
@@ -301,7 +302,7 @@ BOOST_AUTO_TEST_CASE(a_follower_whose_server_hangs_reads_on_from_the_leader) {
   int frozen = -1;
   for (int tries = 0; tries < 20 && frozen < 1; ++tries) {
     reader.reset();
-    store::cluster_options o;
+    cluster::cluster_options o;
     o.servers = {cluster.url(0)};
     o.node_name = "reader";
     o.replicas = 3;
@@ -317,7 +318,7 @@ BOOST_AUTO_TEST_CASE(a_follower_whose_server_hangs_reads_on_from_the_leader) {
   }
   BOOST_REQUIRE(frozen >= 1);
   cluster.freeze(frozen);
-  store::cluster_options wo;
+  cluster::cluster_options wo;
   for (int i = 0; i < 3; ++i)
     if (i != frozen) wo.servers.push_back(cluster.url(i));
   wo.node_name = "writer";
@@ -398,7 +399,7 @@ BOOST_AUTO_TEST_CASE(an_id_still_in_flight_is_undecided_never_beaten) {
   BOOST_REQUIRE(leader >= 0);
   // Both writers reach the stream's leader itself, the one server left running.
   auto open_writer = [&](const std::string& name) {
-    store::cluster_options o;
+    cluster::cluster_options o;
     o.servers = {cluster.url(leader)};
     o.node_name = name;
     o.replicas = 3;

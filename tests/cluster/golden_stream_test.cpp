@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "store/cluster_log.hpp"
+#include "cluster/cluster_log.hpp"
 #include "tests/cluster/nodes.hpp"
 #include "tests/support/command.hpp"
 
@@ -190,17 +190,17 @@ BOOST_AUTO_TEST_CASE(a_message_from_a_newer_release_stops_a_node_until_it_is_upg
                                  R"({"domain":"before.example","utm_source":"s"})")
                           .status,
                       201u);
-  store::cluster_write future;
+  cluster::cluster_write future;
   future.account_id = "zeta";
   future.first_seq = 1;
   future.values = {"an event as a later release encodes it"};
   future.writer = "new/0000000000000001/1";
-  std::string payload = store::encode_cluster_write(future);
+  std::string payload = cluster::encode_cluster_write(future);
   payload[0] = '\x02';
   std::uint64_t at = 0;
   {
     nats_publisher p(nats.url(0));
-    at = publish(p.js, store::cluster_subject("zeta"), "NATS/1.0\r\n", payload);
+    at = publish(p.js, cluster::cluster_subject("zeta"), "NATS/1.0\r\n", payload);
   }
   std::string want =
       "a newer release wrote message " + std::to_string(at) + " of the stream: upgrade this node";

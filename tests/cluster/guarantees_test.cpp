@@ -156,11 +156,11 @@ BOOST_AUTO_TEST_CASE(an_import_given_one_url_replicates_the_stream_and_outlives_
 BOOST_AUTO_TEST_CASE(a_stream_of_too_few_replicas_is_raised_or_the_node_does_not_start) {
   nats_cluster nats(3);
   {
-    store::cluster_options o;
+    cluster::cluster_options o;
     o.servers = {nats.url(0)};
     o.node_name = "one-replica";
     o.replicas = 1;
-    auto log = store::cluster_log::open(o);
+    auto log = cluster::cluster_log::open(o);
     BOOST_REQUIRE_MESSAGE(log.ok(), (log.ok() ? "" : log.err().message));
   }
   BOOST_REQUIRE(status_replicas(nats.url(0)) == 1);
@@ -200,11 +200,11 @@ BOOST_AUTO_TEST_CASE(a_stream_of_too_few_replicas_is_raised_or_the_node_does_not
   // More replicas than the cluster has servers: the node does not start, and says why.
   nats_cluster two(2);
   {
-    store::cluster_options o;
+    cluster::cluster_options o;
     o.servers = {two.url(0), two.url(1)};
     o.node_name = "two";
     o.replicas = 1;
-    auto log = store::cluster_log::open(o);
+    auto log = cluster::cluster_log::open(o);
     BOOST_REQUIRE_MESSAGE(log.ok(), (log.ok() ? "" : log.err().message));
   }
   temp_dir dir;

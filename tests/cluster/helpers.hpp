@@ -7,16 +7,23 @@
 #include <chrono>
 #include <memory>
 
-#include "store/cluster_log.hpp"
+#include "cluster/cluster_log.hpp"
 #include "tests/support/nats_cluster.hpp"
 #include "tools/workload/event_gen.hpp"
 
 namespace referrald::testing {
 
+// One three-server cluster for the cases of the suites that share it (the conformance
+// suites of cluster/: each case uses names of its own), started on first use.
+inline nats_cluster& shared_cluster() {
+  static nats_cluster c(3);
+  return c;
+}
+
 // A log on every server of `c`, creating the stream with one replica per server.
-inline std::unique_ptr<store::cluster_log> open_log(
+inline std::unique_ptr<cluster::cluster_log> open_log(
     const nats_cluster& c, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  store::cluster_options o;
+  cluster::cluster_options o;
   for (int i = 0; i < c.size(); ++i)
     o.servers.push_back(c.url(i));
   o.node_name = "test";
@@ -26,16 +33,16 @@ inline std::unique_ptr<store::cluster_log> open_log(
   // 2.10 learns each server's JetStream resources from the server's own reports): opening
   // retries that for up to 30 s, as a node's --cluster-wait does.
   o.start_wait = std::chrono::seconds(30);
-  auto log = store::cluster_log::open(o);
+  auto log = cluster::cluster_log::open(o);
   BOOST_REQUIRE_MESSAGE(log.ok(), (log.ok() ? "" : log.err().message));
   return std::move(*log);
 }
 
 // Appends the generator's next `n` events as one write of its account, expecting the
 // account's last write at `expected`; the write's stream sequence.
-inline std::uint64_t write_next(store::cluster_log& log, workload::event_generator& gen, int n,
+inline std::uint64_t write_next(cluster::cluster_log& log, workload::event_generator& gen, int n,
                                 std::uint64_t expected) {
-  store::cluster_write w;
+  cluster::cluster_write w;
   w.account_id = gen.state().account_id();
   w.first_seq = gen.state().seq() + 1;
   w.values = gen.values(n);

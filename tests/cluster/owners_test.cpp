@@ -11,7 +11,7 @@
 #include <set>
 #include <thread>
 
-#include "store/cluster_membership.hpp"
+#include "cluster/cluster_membership.hpp"
 #include "tests/cluster/helpers.hpp"
 #include "tests/cluster/nodes.hpp"
 #include "tests/support/command.hpp"
@@ -31,8 +31,8 @@ std::vector<std::string> accounts_owned_by(const std::string& owner,
   std::vector<std::string> out;
   for (int i = 0; out.size() < count; ++i) {
     std::string id = "acct" + std::to_string(i);
-    auto p = store::cluster_membership::partition_of("account/" + id, 64);
-    if (store::cluster_membership::owner_among(nodes, p) == owner) out.push_back(id);
+    auto p = cluster::cluster_membership::partition_of("account/" + id, 64);
+    if (cluster::cluster_membership::owner_among(nodes, p) == owner) out.push_back(id);
   }
   return out;
 }
@@ -58,8 +58,8 @@ BOOST_AUTO_TEST_CASE(owners_follow_the_documented_rendezvous_hashing) {
   std::vector<std::string> two{"a", "b"}, three{"a", "b", "c"};
   int a = 0, moved = 0;
   for (std::uint32_t p = 0; p < 64; ++p) {
-    auto before = store::cluster_membership::owner_among(two, p);
-    auto after = store::cluster_membership::owner_among(three, p);
+    auto before = cluster::cluster_membership::owner_among(two, p);
+    auto after = cluster::cluster_membership::owner_among(three, p);
     a += before == "a" ? 1 : 0;
     if (before != after) {
       BOOST_TEST(after == "c", "partition " << p << " moved from " << before << " to " << after);
@@ -70,9 +70,9 @@ BOOST_AUTO_TEST_CASE(owners_follow_the_documented_rendezvous_hashing) {
   BOOST_TEST(a < 48);
   BOOST_TEST(moved > 8);
   BOOST_TEST(moved < 40);
-  BOOST_TEST(store::cluster_membership::partition_of("account/acme", 64) ==
-             store::cluster_membership::partition_of("account/acme", 64));
-  BOOST_TEST(store::cluster_membership::member_name("web-1.example") == "web-1_example");
+  BOOST_TEST(cluster::cluster_membership::partition_of("account/acme", 64) ==
+             cluster::cluster_membership::partition_of("account/acme", 64));
+  BOOST_TEST(cluster::cluster_membership::member_name("web-1.example") == "web-1_example");
 }
 
 BOOST_AUTO_TEST_CASE(a_forwarded_write_is_answered_as_the_owner_answers_it) {

@@ -13,14 +13,15 @@
 #include <fstream>
 #include <sstream>
 
+#include "cluster/cluster_log.hpp"
 #include "domain/attribution/resolver.hpp"
 #include "domain/base/json.hpp"
-#include "store/cluster_log.hpp"
 #include "tests/cluster/helpers.hpp"
 #include "tests/support/command.hpp"
 
 using namespace referrald;
 using namespace referrald::store;
+using namespace referrald::cluster;
 using namespace std::chrono_literals;
 using testing::open_log;
 using testing::referralctl;
@@ -102,7 +103,7 @@ BOOST_AUTO_TEST_CASE(stepdown_moves_the_leadership_while_writes_go_on) {
     std::uint64_t last = 0;
     auto prev = std::chrono::steady_clock::now();
     while (!stop) {
-      store::cluster_write w;
+      cluster::cluster_write w;
       w.account_id = "beta";
       w.first_seq = beta.state().seq() + 1;
       w.values = beta.values(1);

@@ -310,11 +310,25 @@ BOOST_AUTO_TEST_CASE(an_idempotency_key_is_claimed_by_request_and_fingerprinted_
   BOOST_REQUIRE(bad.refused.has_value());
   BOOST_TEST(bad.refused->status == 400u);
 
-  auto replayed = claim_answer(idempotency::verdict::replay, first, success(201, "{}"));
+  using verdict = interfaces::retry_store::verdict;
+  auto answer_of = [&](verdict v, const response& kept) {
+    interfaces::retry_store::begun b;
+    b.what = v;
+    b.kept = sent_copy(kept);
+    return claim_answer(b, first);
+  };
+  auto replayed = answer_of(verdict::replay, success(201, "{}"));
   BOOST_TEST(replayed.status == 201u);
+  BOOST_TEST(replayed.enveloped);
   BOOST_TEST(header_of(replayed, "Idempotent-Replayed") == "true");
-  BOOST_TEST(claim_answer(idempotency::verdict::mismatch, first, {}).status == 409u);
-  auto busy = claim_answer(idempotency::verdict::in_progress, first, {});
+  // A kept error is replayed as an error, written with the replaying request's id.
+  auto replayed_error = answer_of(
+      verdict::replay, failure(domain::make_error(domain::errc::not_found, "no such rule")));
+  BOOST_TEST(replayed_error.status == 404u);
+  BOOST_REQUIRE(replayed_error.error.has_value());
+  BOOST_TEST(replayed_error.error->message == "no such rule");
+  BOOST_TEST(answer_of(verdict::mismatch, {}).status == 409u);
+  auto busy = answer_of(verdict::in_progress, {});
   BOOST_TEST(busy.status == 409u);
   BOOST_TEST(header_of(busy, "Retry-After") == "1");
 }

@@ -1,4 +1,4 @@
-#include "store/journal.hpp"
+#include "interfaces/journal.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <future>
@@ -7,12 +7,14 @@
 #include <vector>
 
 #include "store/commit_queue.hpp"
+#include "store/embedded_journal.hpp"
 #include "store/event_log.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tools/workload/event_gen.hpp"
 
 using namespace referrald;
 using namespace referrald::store;
+using referrald::interfaces::journal;
 
 namespace {
 

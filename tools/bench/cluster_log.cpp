@@ -20,8 +20,8 @@
 #include <thread>
 #include <vector>
 
-#include "store/cluster_committer.hpp"
-#include "store/cluster_log.hpp"
+#include "cluster/cluster_committer.hpp"
+#include "cluster/cluster_log.hpp"
 #include "tools/workload/event_gen.hpp"
 
 using namespace referrald;
@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: bench_cluster_log URLS ACCOUNTS CLIENTS SECONDS\n");
     return 2;
   }
-  store::cluster_options o;
+  cluster::cluster_options o;
   o.servers = split(argv[1]);
   o.replicas = static_cast<int>(std::min<std::size_t>(3, o.servers.size()));
   o.node_name = "bench-writer";
@@ -67,13 +67,13 @@ int main(int argc, char** argv) {
   const int accounts_n = std::stoi(argv[2]);
   const int clients = std::stoi(argv[3]);
   const int seconds = std::stoi(argv[4]);
-  auto writer = store::cluster_log::open(o);
+  auto writer = cluster::cluster_log::open(o);
   if (!writer) {
     std::fprintf(stderr, "bench_cluster_log: %s\n", writer.err().message.c_str());
     return 1;
   }
   o.node_name = "bench-follower";
-  auto follower = store::cluster_log::open(o);
+  auto follower = cluster::cluster_log::open(o);
   if (!follower) {
     std::fprintf(stderr, "bench_cluster_log: %s\n", follower.err().message.c_str());
     return 1;
@@ -85,9 +85,9 @@ int main(int argc, char** argv) {
   std::map<std::uint64_t, clock_type::time_point> acked, arrived;
   std::uint64_t messages = 0;
   auto followed =
-      (*follower)->follow(*start_seq + 1, [&](domain::result<store::cluster_message> m) {
+      (*follower)->follow(*start_seq + 1, [&](domain::result<cluster::cluster_message> m) {
         if (!m) return;
-        const auto* w = std::get_if<store::cluster_write>(&m->body);
+        const auto* w = std::get_if<cluster::cluster_write>(&m->body);
         if (w == nullptr) return;
         std::lock_guard lock(seen_mu);
         arrived.emplace(w->stream_seq, clock_type::now());
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
       });
   if (!followed) return 1;
 
-  store::cluster_committer committer(**writer);
+  cluster::cluster_committer committer(**writer);
   std::vector<std::unique_ptr<account>> accounts;
   for (int a = 0; a < accounts_n; ++a) {
     std::string id = "bench" + std::to_string(a) + "-" + std::to_string(*start_seq);

@@ -6,9 +6,9 @@
 
 #include <nats/nats.h>
 
-#include "store/cluster_log.hpp"
+#include "cluster/cluster_log.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
 
 struct cluster_native {
   // Valid while `log` lives; thread-safe as the NATS client is.
@@ -25,4 +25,4 @@ struct cluster_native {
 // once per group.
 void release(natsMsg* m);
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

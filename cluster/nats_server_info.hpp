@@ -11,7 +11,7 @@
 
 #include "domain/base/result.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
 
 struct nats_server_info {
   std::string address;  // host:port, as connected to
@@ -34,4 +34,4 @@ bool nats_version_at_least(std::string_view version, int major, int minor, int p
 // (docs/cluster.md, "NATS server versions").
 inline constexpr int k_nats_recommended[3] = {2, 10, 23};
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

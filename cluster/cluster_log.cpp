@@ -1,4 +1,4 @@
-#include "store/cluster_log.hpp"
+#include "cluster/cluster_log.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -22,13 +22,16 @@
 
 #include <rapidjson/document.h>
 
+#include "cluster/cluster_native.hpp"
+#include "cluster/nats_server_info.hpp"
 #include "domain/base/codec.hpp"
 #include "domain/base/digest.hpp"
 #include "infra/log.hpp"
-#include "store/cluster_native.hpp"
-#include "store/nats_server_info.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
+
+using store::column;
+using store::k_newer_release;
 
 namespace {
 
@@ -1897,4 +1900,4 @@ bool cluster_log::connected() const {
   return natsConnection_Status(impl_->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

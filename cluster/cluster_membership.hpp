@@ -22,7 +22,7 @@
 // bucket "_CONFIG" (key "partitions", created only if absent): a node asked for another
 // number logs it and uses the cluster's.
 //
-// Owners only route writes (store/cluster_forward.hpp, http/server.cpp): every write stays fenced
+// Owners only route writes (cluster/cluster_forward.hpp, http/server.cpp): every write stays fenced
 // in the stream, so two nodes that both believe they own an account for a moment (a membership
 // change on its way) write correctly, one of them a little slower.
 //
@@ -41,7 +41,7 @@
 
 #include "domain/base/result.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
 
 class cluster_log;
 
@@ -106,4 +106,4 @@ class cluster_membership {
   std::atomic<std::shared_ptr<const table>> table_;
 };
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

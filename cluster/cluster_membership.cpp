@@ -1,4 +1,4 @@
-#include "store/cluster_membership.hpp"
+#include "cluster/cluster_membership.hpp"
 
 #include <algorithm>
 #include <condition_variable>
@@ -6,12 +6,12 @@
 #include <mutex>
 #include <thread>
 
+#include "cluster/cluster_native.hpp"
 #include "domain/base/clock.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
-#include "store/cluster_native.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
 
 namespace {
 
@@ -374,4 +374,4 @@ void cluster_membership::leave() {
   publish(std::move(others));
 }
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

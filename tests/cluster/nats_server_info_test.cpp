@@ -1,7 +1,7 @@
-// Reading what a NATS server says of itself (store/nats_server_info.hpp), from a loopback
+// Reading what a NATS server says of itself (cluster/nats_server_info.hpp), from a loopback
 // listener that answers as a server would, or does not.
 
-#include "store/nats_server_info.hpp"
+#include "cluster/nats_server_info.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -13,7 +13,7 @@
 #include <string>
 #include <thread>
 
-using namespace referrald::store;
+using namespace referrald::cluster;
 using namespace std::chrono_literals;
 
 namespace {

@@ -1,13 +1,13 @@
 #pragma once
 
 // Grows a single-node deployment into a cluster: moves an embedded store's whole history
-// into the cluster's stream (store/cluster_log.hpp), so that no audit trail is lost.
+// into the cluster's stream (cluster/cluster_log.hpp), so that no audit trail is lost.
 //
 // - Every account's events go in as writes of its subject, in order, byte for byte: the
 //   same sequence numbers and the same hash chain (at most 1,000 events or 4 MiB a
 //   write). The first write expects the subject empty, each next one the previous.
 // - API keys, AI-referral connections, rows and batch records go in as records
-//   (store/cluster_log.hpp, "Records"): each key on its own subject (expected empty);
+//   (cluster/cluster_log.hpp, "Records"): each key on its own subject (expected empty);
 //   connections per brand; rows per brand in messages of at most 4 MiB; each batch record
 //   on the subject its batch_id is claimed on (a batch_id the cluster already holds keeps
 //   the cluster's record: counted as skipped).
@@ -21,11 +21,11 @@
 #include <functional>
 #include <string>
 
+#include "cluster/cluster_log.hpp"
 #include "domain/base/result.hpp"
-#include "store/cluster_log.hpp"
 #include "store/db.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
 
 struct cluster_import_summary {
   std::size_t accounts = 0;
@@ -39,7 +39,7 @@ struct cluster_import_summary {
 
 // `progress` (optional) is told each account as it is imported.
 domain::result<cluster_import_summary> import_into_cluster(
-    const db& source, cluster_log& log,
+    const store::db& source, cluster_log& log,
     const std::function<void(const std::string& account, std::uint64_t events)>& progress = {});
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

@@ -1,8 +1,8 @@
-#include "store/cluster_committer.hpp"
+#include "cluster/cluster_committer.hpp"
 
 #include <algorithm>
 
-namespace referrald::store {
+namespace referrald::cluster {
 
 namespace {
 
@@ -184,4 +184,4 @@ void cluster_committer::stop() {
     done(domain::result<std::uint64_t>(e));
 }
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

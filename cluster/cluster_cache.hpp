@@ -45,16 +45,16 @@
 #include <utility>
 #include <vector>
 
+#include "cluster/cluster_log.hpp"
 #include "domain/base/digest.hpp"
 #include "domain/base/result.hpp"
-#include "store/cluster_log.hpp"
 #include "store/db.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
 
 class cluster_cache {
  public:
-  explicit cluster_cache(db& d) : db_(&d) {}
+  explicit cluster_cache(store::db& d) : db_(&d) {}
 
   // Whether the database is a cluster node's copy (it has applied the stream).
   domain::result<bool> is_copy() const;
@@ -110,9 +110,9 @@ class cluster_cache {
   domain::result<std::uint64_t> applied_for_write();
   void remember(std::uint64_t stream_seq);
 
-  db* db_;
+  store::db* db_;
   std::optional<std::uint64_t> applied_;
   std::unordered_map<std::string, applied_head> heads_;
 };
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

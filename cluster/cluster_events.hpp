@@ -1,15 +1,15 @@
 #pragma once
 
-// Accounts' event histories read from a cluster's stream (store/cluster_log.hpp): each
+// Accounts' event histories read from a cluster's stream (cluster/cluster_log.hpp): each
 // write's events, numbered from its first_seq, in stream order. Snapshots are not in the
 // stream (every node keeps its own); readers fold from the events.
 
-#include "store/cluster_log.hpp"
+#include "cluster/cluster_log.hpp"
 #include "store/event_reader.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
 
-class cluster_events final : public event_reader {
+class cluster_events final : public store::event_reader {
  public:
   explicit cluster_events(cluster_log& log) : log_(&log) {}
 
@@ -23,4 +23,4 @@ class cluster_events final : public event_reader {
   cluster_log* log_;
 };
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

@@ -1,4 +1,4 @@
-#include "store/nats_server_info.hpp"
+#include "cluster/nats_server_info.hpp"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 
-namespace referrald::store {
+namespace referrald::cluster {
 
 namespace {
 
@@ -143,4 +143,4 @@ bool nats_version_at_least(std::string_view version, int major, int minor, int p
   return v[2] >= patch;
 }
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

@@ -34,10 +34,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cluster/cluster_log.hpp"
 #include "domain/base/result.hpp"
-#include "store/cluster_log.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
 
 class cluster_committer {
  public:
@@ -110,4 +110,4 @@ class cluster_committer {
   std::thread dispatcher_;
 };
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

@@ -1,8 +1,10 @@
-#include "store/cluster_events.hpp"
+#include "cluster/cluster_events.hpp"
 
 #include "store/event_log.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
+
+using store::corrupt_event;
 
 domain::status cluster_events::scan_raw(
     std::string_view account_id,
@@ -35,4 +37,4 @@ domain::result<std::uint64_t> cluster_events::head(std::string_view account_id) 
   return (*last)->first_seq + (*last)->values.size() - 1;
 }
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

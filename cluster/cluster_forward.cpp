@@ -1,4 +1,4 @@
-#include "store/cluster_forward.hpp"
+#include "cluster/cluster_forward.hpp"
 
 #include <charconv>
 #include <condition_variable>
@@ -7,9 +7,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "store/cluster_native.hpp"
+#include "cluster/cluster_native.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
 
 namespace {
 
@@ -305,4 +305,4 @@ void cluster_forward::send(const std::string& node, std::string_view request,
   failed(result{outcome::not_taken, {}, 0});
 }
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

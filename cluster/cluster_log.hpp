@@ -81,11 +81,11 @@
 
 #include <variant>
 
+#include "cluster/nats_server_info.hpp"
 #include "domain/base/result.hpp"
 #include "store/db.hpp"
-#include "store/nats_server_info.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
 
 // One write of one account, as a message of the stream.
 struct cluster_write {
@@ -100,7 +100,7 @@ struct cluster_write {
 
 // One put of a store record (see "Records" above).
 struct cluster_record {
-  column cf = column::keys;
+  store::column cf = store::column::keys;
   std::string key;
   std::string value;
 
@@ -338,10 +338,10 @@ class cluster_log {
   static bool newer_release(const domain::error& e);
 
  private:
-  friend struct cluster_native;  // store/cluster_native.hpp
+  friend struct cluster_native;  // cluster/cluster_native.hpp
   struct impl;
   explicit cluster_log(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

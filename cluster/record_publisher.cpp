@@ -1,6 +1,8 @@
-#include "store/record_publisher.hpp"
+#include "cluster/record_publisher.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
+
+using store::write_batch;
 
 record_publisher::record_publisher(cluster_log& log, std::size_t threads) : log_(log) {
   for (std::size_t i = 0; i < threads; ++i)
@@ -119,4 +121,4 @@ void record_publisher::stop() {
     done(domain::make_error(domain::errc::unavailable, "the server is stopping"));
 }
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

@@ -3,10 +3,13 @@
 // The journal: where actors append their writes and read back what others appended, one
 // interface whatever holds the history. The runtime chooses it once (actors/runtime.cpp):
 //
-// - embedded: this node's RocksDB (event_log, commit_queue); nobody else writes, so a
-//   write is never beaten and every position is 0;
-// - cluster: the NATS JetStream stream (cluster_committer, record_publisher, cluster_log),
-//   read back through this node's copy of it (cluster_cache, filled by the follower).
+// - embedded: this node's RocksDB (store/embedded_journal.hpp: event_log, commit_queue);
+//   nobody else writes, so a write is never beaten and every position is 0;
+// - cluster: the NATS JetStream stream (cluster/cluster_journal.hpp: cluster_committer,
+//   record_publisher, cluster_log), read back through this node's copy of it
+//   (cluster_cache, filled by the follower).
+//
+// Every implementation passes the conformance suite tests/interfaces/journal_suite.hpp.
 //
 // Three kinds of writes, each fenced on a position of the history:
 // - an account's events: chained on the account's earlier writes; the position is the
@@ -34,14 +37,10 @@
 #include "domain/rules/event.hpp"
 #include "store/db.hpp"
 
-namespace referrald::store {
+namespace referrald::interfaces {
 
-class cluster_cache;
-class cluster_committer;
-class cluster_log;
-class commit_queue;
-class event_log;
-class record_publisher;
+using store::column;
+using store::write_batch;
 
 class journal {
  public:
@@ -101,13 +100,4 @@ class journal {
                                std::optional<std::uint64_t> expected, done_fn done) = 0;
 };
 
-// This node's RocksDB. Every argument must outlive the journal.
-std::unique_ptr<journal> make_embedded_journal(db& d, const event_log& log, commit_queue& commits);
-
-// The cluster's stream, read back through this node's copy (`cache`, `copy`: the events
-// the follower applied). Every argument must outlive the journal.
-std::unique_ptr<journal> make_cluster_journal(cluster_log& stream, cluster_committer& committer,
-                                              record_publisher& records, const cluster_cache& cache,
-                                              const event_log& copy);
-
-}  // namespace referrald::store
+}  // namespace referrald::interfaces

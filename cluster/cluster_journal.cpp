@@ -1,73 +1,21 @@
-#include "store/journal.hpp"
+#include "cluster/cluster_journal.hpp"
 
 #include <utility>
 
-#include "store/cluster_cache.hpp"
-#include "store/cluster_committer.hpp"
-#include "store/cluster_log.hpp"
-#include "store/commit_queue.hpp"
+#include "cluster/cluster_cache.hpp"
+#include "cluster/cluster_committer.hpp"
+#include "cluster/cluster_log.hpp"
+#include "cluster/record_publisher.hpp"
 #include "store/event_log.hpp"
-#include "store/record_publisher.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
+
+using interfaces::journal;
+using store::column;
+using store::event_log;
+using store::write_batch;
 
 namespace {
-
-// An account's events in the commit queue build on each other: one stream per account.
-std::string account_stream(const std::string& account) { return "account:" + account; }
-
-class embedded_journal final : public journal {
- public:
-  embedded_journal(db& d, const event_log& log, commit_queue& commits)
-      : db_(d), log_(log), commits_(commits) {}
-
-  bool shared() const override { return false; }
-
-  domain::result<std::uint64_t> position(const std::string&) const override { return 0; }
-  domain::result<std::uint64_t> head(const std::string& account) const override {
-    return log_.head(account);
-  }
-  domain::status replay(const std::string& account, std::uint64_t from,
-                        const std::function<bool(const domain::event&)>& fn) const override {
-    return log_.replay(account, from, fn);
-  }
-  void append(const std::string& account, std::uint64_t first_seq, std::vector<std::string> values,
-              done_fn done) override {
-    write_batch batch;
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      batch.put(column::events, encode_event_key(account, first_seq + i), std::move(values[i]));
-    }
-    commits_.submit(std::move(batch), std::move(done), account_stream(account));
-  }
-  std::optional<std::uint64_t> beaten_at(const std::string&) override { return std::nullopt; }
-  void resume(const std::string& account, std::uint64_t) override {
-    commits_.resume(account_stream(account));
-  }
-
-  domain::result<std::uint64_t> scope_position(const std::string&) const override { return 0; }
-  // Their actor writes them one at a time: nothing to chain them on.
-  void append_records(std::string, const write_batch& batch, std::uint64_t, done_fn done) override {
-    commits_.submit(batch, std::move(done));
-  }
-
-  domain::result<claim> claimed(const std::string&, column cf, const std::string& key) override {
-    auto v = db_.get(cf, key);
-    if (!v) return std::move(v).err();
-    claim out;
-    out.value = std::move(*v);
-    return out;
-  }
-  domain::status store(std::string, write_batch batch, std::optional<std::uint64_t>,
-                       done_fn done) override {
-    commits_.submit(std::move(batch), std::move(done));
-    return {};
-  }
-
- private:
-  db& db_;
-  const event_log& log_;
-  commit_queue& commits_;
-};
 
 domain::status status_of(const domain::result<std::uint64_t>& r) {
   return r ? domain::status{} : domain::status(r.err());
@@ -150,14 +98,10 @@ class cluster_journal final : public journal {
 
 }  // namespace
 
-std::unique_ptr<journal> make_embedded_journal(db& d, const event_log& log, commit_queue& commits) {
-  return std::make_unique<embedded_journal>(d, log, commits);
-}
-
 std::unique_ptr<journal> make_cluster_journal(cluster_log& stream, cluster_committer& committer,
                                               record_publisher& records, const cluster_cache& cache,
                                               const event_log& copy) {
   return std::make_unique<cluster_journal>(stream, committer, records, cache, copy);
 }
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

@@ -1,7 +1,7 @@
 #pragma once
 
 // Writes of records onto the cluster's stream (cluster mode): API keys, AI-referral
-// connections, rows and batch records (store/cluster_log.hpp, "Records"). A few threads
+// connections, rows and batch records (cluster/cluster_log.hpp, "Records"). A few threads
 // append them; each write is reported done once this node's copy of the stream has
 // applied it too (applied()), so that whoever answers a client after it finds the change
 // in effect on this node.
@@ -24,13 +24,13 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/cluster_log.hpp"
 #include "domain/base/result.hpp"
-#include "store/cluster_log.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
 
 // The puts of `batch` (which holds nothing else) as records under `scope`.
-cluster_records records_of(std::string scope, const write_batch& batch);
+cluster_records records_of(std::string scope, const store::write_batch& batch);
 
 class record_publisher {
  public:
@@ -47,8 +47,8 @@ class record_publisher {
   // Appends `records` (cluster_log::append_records) after the scope's earlier writes.
   void submit(cluster_records records, std::optional<std::uint64_t> expected, done_fn done);
   // The same for the puts of `batch` (which holds nothing else), under `scope`.
-  void submit(std::string scope, const write_batch& batch, std::optional<std::uint64_t> expected,
-              done_fn done);
+  void submit(std::string scope, const store::write_batch& batch,
+              std::optional<std::uint64_t> expected, done_fn done);
 
   // Calls `done(seq)` once this node has applied the stream up to `seq` (a write appended
   // directly, by a thread that may block).
@@ -79,4 +79,4 @@ class record_publisher {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

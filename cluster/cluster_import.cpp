@@ -1,4 +1,4 @@
-#include "store/cluster_import.hpp"
+#include "cluster/cluster_import.hpp"
 
 #include <map>
 #include <vector>
@@ -7,7 +7,12 @@
 #include "store/ai_store.hpp"
 #include "store/event_log.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
+
+using store::cluster_batch_scope;
+using store::column;
+using store::db;
+using store::event_log;
 
 namespace {
 
@@ -215,4 +220,4 @@ domain::result<cluster_import_summary> import_into_cluster(
   return out;
 }
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

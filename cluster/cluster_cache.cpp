@@ -1,4 +1,4 @@
-#include "store/cluster_cache.hpp"
+#include "cluster/cluster_cache.hpp"
 
 #include <utility>
 #include <vector>
@@ -7,7 +7,15 @@
 #include "domain/base/ids.hpp"
 #include "store/event_log.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
+
+using store::column;
+using store::db;
+using store::decode_event;
+using store::encode_event_key;
+using store::event_log;
+using store::verify_event_hash;
+using store::write_batch;
 
 namespace {
 
@@ -191,4 +199,4 @@ domain::status cluster_cache::apply(const cluster_records& r) {
   return {};
 }
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster

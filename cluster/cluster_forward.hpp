@@ -4,7 +4,7 @@
 // request/reply on the cluster's servers:
 //
 //   subject  := "referrald-fwd." stream "." node    (node: the owner's member name,
-//                                                    store/cluster_membership.hpp; the
+//                                                    cluster/cluster_membership.hpp; the
 //                                                    owner subscribes to its own)
 //   request  := an HTTP/1.1 request: request line, the client's header fields without
 //               those of its connection (Connection, Keep-Alive, Transfer-Encoding, TE,
@@ -33,7 +33,7 @@
 
 #include "domain/base/result.hpp"
 
-namespace referrald::store {
+namespace referrald::cluster {
 
 class cluster_log;
 
@@ -76,4 +76,4 @@ class cluster_forward {
   std::unique_ptr<impl> impl_;
 };
 
-}  // namespace referrald::store
+}  // namespace referrald::cluster
