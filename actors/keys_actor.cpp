@@ -205,6 +205,34 @@ void create_key(self_ptr self, key_create_req& req) {
   submit(self, std::move(k), req.reply, std::move(response), std::move(audit));
 }
 
+void bootstrap_key(self_ptr self, key_bootstrap_req& req) {
+  auto& s = self->state;
+  auto digest = domain::sha256(req.secret);
+  for (const auto& [id, k] : s.tip) {
+    if (k.secret_digest == digest) {
+      req.reply->deliver(answer(key_json(k)));
+      return;
+    }
+  }
+  if (req.only_if_none && !s.tip.empty()) {
+    req.reply->deliver(answer("null"));
+    return;
+  }
+  domain::api_key k;
+  k.id = (s.tip.empty() ? 0 : s.tip.rbegin()->first) + 1;
+  k.name = req.name;
+  k.role = domain::role::admin;
+  k.grants = {true, {}, true, {}};
+  k.created_at = domain::now_ms();
+  k.secret_digest = digest;
+  answer response(key_json(k), std::to_string(k.id));
+  audit_entry audit{"key.created", 0, [k](domain::json_writer& w) {
+                      w.Key("key");
+                      domain::write_json(w, k);
+                    }};
+  submit(self, std::move(k), req.reply, std::move(response), std::move(audit));
+}
+
 // If-Match on a key's PATCH or DELETE: 412 unless it names the key's current ETag.
 bool refuse_if_stale(const domain::api_key& k, const std::string& if_match, const reply_to& reply) {
   if (if_match.empty()) return false;
@@ -429,6 +457,9 @@ keys_actor::behavior_type keys_behavior(self_ptr self, std::vector<domain::api_k
       [self](key_patch_req& r) { contain("keys", r, [&] { in_turn(self, r, patch_key); }); },
       [self](key_rotate_req& r) { contain("keys", r, [&] { in_turn(self, r, rotate_key); }); },
       [self](key_seen& r) { contain("keys", r, [&] { in_turn(self, r, key_was_seen); }); },
+      [self](key_bootstrap_req& r) {
+        contain("keys", r, [&] { in_turn(self, r, bootstrap_key); });
+      },
       [self](retry_write_atom tick) {
         contain("keys", tick, [&] { (void)self->state.fenced.again(); });
       },

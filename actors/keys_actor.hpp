@@ -16,6 +16,8 @@
 //   key_patch_req{id, patch, caller} -> key (durable) | not_found | precondition_failed
 //   key_rotate_req{id, overlap, caller} -> key + "secret" (durable) | not_found
 //   key_seen{id, at, expired}       -> records last_used_at, or an expired key's use
+//   key_bootstrap_req{secret, name, only_if_none} -> the admin key made, or the one that
+//                                      exists (messages.hpp)
 //   commit_ack{ticket, ok, error}   -> (from the commit queue) completes writes
 //   cluster_sync_atom               -> reads the keys again (cluster mode: the node's copy
 //                                      applied another node's change)
@@ -39,12 +41,11 @@
 
 namespace referrald::actors {
 
-using keys_actor =
-    caf::typed_actor<caf::reacts_to<key_create_req>, caf::reacts_to<key_list_req>,
-                     caf::reacts_to<key_get_req>, caf::reacts_to<key_delete_req>,
-                     caf::reacts_to<key_patch_req>, caf::reacts_to<key_rotate_req>,
-                     caf::reacts_to<key_seen>, caf::reacts_to<commit_ack>,
-                     caf::reacts_to<cluster_sync_atom>, caf::reacts_to<retry_write_atom>>;
+using keys_actor = caf::typed_actor<
+    caf::reacts_to<key_create_req>, caf::reacts_to<key_list_req>, caf::reacts_to<key_get_req>,
+    caf::reacts_to<key_delete_req>, caf::reacts_to<key_patch_req>, caf::reacts_to<key_rotate_req>,
+    caf::reacts_to<key_seen>, caf::reacts_to<key_bootstrap_req>, caf::reacts_to<commit_ack>,
+    caf::reacts_to<cluster_sync_atom>, caf::reacts_to<retry_write_atom>>;
 
 using key_table_publisher = std::function<void(std::shared_ptr<const domain::key_table>)>;
 

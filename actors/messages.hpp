@@ -152,8 +152,21 @@ struct key_seen {
   bool expired = false;
 };
 
+// At start (tools/referrald.cpp): an admin key of `secret` for every account and brand,
+// named `name`, decided like every key write on the keys as the journal holds them (and made
+// again on them when another node's key write came first): made unless a key of that secret
+// exists (active or revoked: a revoked one is never brought back), and with `only_if_none`,
+// only into a key table that is empty. Answers the key made (`created_id` set), or the key of
+// that secret that exists ("null" when none does and other keys made it unneeded).
+struct key_bootstrap_req {
+  std::string secret;
+  std::string name;
+  bool only_if_none = false;
+  reply_to reply;
+};
+
 using keys_request = std::variant<key_create_req, key_list_req, key_get_req, key_delete_req,
-                                  key_patch_req, key_rotate_req, key_seen>;
+                                  key_patch_req, key_rotate_req, key_seen, key_bootstrap_req>;
 
 // -- AI referrals ------------------------------------------------------------------------
 

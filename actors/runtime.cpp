@@ -560,37 +560,6 @@ runtime::readiness runtime::ready() const {
   return r;
 }
 
-domain::result<domain::api_key> runtime::create_key_now(const domain::api_key_request& request,
-                                                        const std::string& secret) {
-  auto& i = *impl_;
-  if (!i.cluster_log) return domain::make_error(domain::errc::internal, "not in cluster mode");
-  domain::api_key k;
-  k.name = request.name;
-  k.role = request.role;
-  k.grants = request.grants;
-  k.secret_digest = domain::sha256(secret);
-  // The position of the keys subject, then the keys (the write claims no later position
-  // than what it was decided on): beaten when another node's key write came first.
-  auto head = i.cache->scope_head("keys");
-  if (!head) return std::move(head).err();
-  auto all = store::key_store(i.db).load_all();
-  if (!all) return std::move(all).err();
-  k.id = (all->empty() ? 0 : all->back().id) + 1;
-  k.created_at = domain::now_ms();
-  store::write_batch batch;
-  store::key_store(i.db).put(batch, k);
-  auto stored = i.cluster_log->append_records(cluster::records_of("keys", batch), *head);
-  if (!stored) return std::move(stored).err();
-  // Applied here, then in the keys actor's table.
-  for (int waited = 0; waited < 500; ++waited) {
-    auto table = i.key_table.load();
-    if (table && table->find_by_digest(k.secret_digest).key != nullptr) return k;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return domain::make_error(domain::errc::unavailable,
-                            "the key was stored but this node did not apply it within 5 s");
-}
-
 interfaces::retry_store& runtime::retries() const { return *impl_->retries; }
 
 interfaces::placement& runtime::placement() const { return *impl_->placement; }

@@ -129,13 +129,6 @@ class runtime {
   // Why a node is not ready (none: ready), as /readyz and the systemd status say it.
   static std::vector<std::string> not_ready_reasons(const readiness& r);
 
-  // Cluster mode, at start (before serving; blocks): adds an API key through the stream,
-  // with the id after the largest this node knows, and waits until this node's key table
-  // has it. Conflict when another node's key took that id; errors as for writes
-  // (unavailable without the cluster). Embedded mode: internal.
-  domain::result<domain::api_key> create_key_now(const domain::api_key_request& request,
-                                                 const std::string& secret);
-
   // Where Idempotency-Key records are kept (interfaces/retry_store.hpp): this node's store,
   // or in cluster mode the cluster's stream. Valid until shutdown().
   interfaces::retry_store& retries() const;

@@ -62,6 +62,10 @@ typename Inspector::result_type inspect(Inspector& f, key_seen& x) {
   return f(caf::meta::type_name("key_seen"), x.id, x.at, x.expired);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_bootstrap_req& x) {
+  return f(caf::meta::type_name("key_bootstrap_req"), x.name, x.only_if_none);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, connection_create_req& x) {
   return f(caf::meta::type_name("connection_create_req"), x.brand_id, x.request.name);
 }
@@ -177,6 +181,7 @@ CAF_ADD_TYPE_ID(referrald, (referrald::actors::settings_patch_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::channel_list_as_of_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::channel_get_as_of_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::settings_get_as_of_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_bootstrap_req))
 
 // An account actor's periodic idle check, and its last message after leaving the registry.
 CAF_ADD_ATOM(referrald, referrald::actors, idle_tick_atom, "idle_tick")

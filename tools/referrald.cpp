@@ -15,7 +15,9 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <future>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -31,7 +33,6 @@
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
 #include "store/db.hpp"
-#include "store/key_store.hpp"
 #include "tools/version.hpp"
 
 using namespace referrald;
@@ -485,57 +486,10 @@ std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
   return {host, static_cast<std::uint16_t>(port)};
 }
 
-// Installs REFERRALD_BOOTSTRAP_KEY, or the first admin key of an empty data directory
-// (in cluster mode: of a cluster without keys), through `create`. Beaten when `create`
-// found the key id it chose taken (cluster mode: another node made a key at that moment).
-using key_creator = std::function<domain::result<domain::api_key>(const domain::api_key_request&,
-                                                                  const std::string& secret)>;
-domain::status bootstrap_once(store::db& db, const key_creator& create,
-                              const std::string& secret_file, bool last_attempt) {
-  auto keys = store::key_store(db).load_all();
-  if (!keys) throw std::runtime_error(keys.err().message);
-  domain::api_key_request admin{
-      "bootstrap admin", domain::role::admin, {true, {}, true, {}}, {}, {}};
-  const char* env = std::getenv("REFERRALD_BOOTSTRAP_KEY");
-  if (env != nullptr && *env != '\0') {
-    std::string secret = env;
-    if (secret.size() < 16) fail("REFERRALD_BOOTSTRAP_KEY must be at least 16 characters long");
-    auto digest = domain::sha256(secret);
-    for (const auto& k : *keys) {
-      if (k.secret_digest != digest) continue;
-      // A revoked bootstrap key stays revoked: it is never brought back.
-      if (!k.active()) {
-        infra::log(infra::log_level::warn, "REFERRALD_BOOTSTRAP_KEY names key " +
-                                               std::to_string(k.id) +
-                                               ", which was revoked; it is not re-created");
-      }
-      return {};
-    }
-    auto k = create(admin, secret);
-    if (!k && k.err().code == domain::errc::beaten) return std::move(k).err();
-    if (!k && k.err().code == domain::errc::unavailable && !last_attempt) {
-      return std::move(k).err();  // a cluster electing a leader: asked again in a moment
-    }
-    if (!k && (k.err().code == domain::errc::insufficient_storage ||
-               k.err().code == domain::errc::unavailable)) {
-      // The store still serves reads; the key is installed by a later start.
-      infra::log(infra::log_level::warn,
-                 "could not install REFERRALD_BOOTSTRAP_KEY: " + k.err().message);
-      return {};
-    }
-    if (!k) throw std::runtime_error(k.err().message);
-    infra::log(infra::log_level::info,
-               "installed the bootstrap admin key as key " + std::to_string(k->id));
-    return {};
-  }
-  if (!keys->empty()) return {};
-  std::string secret = domain::generate_secret();
-  admin.name = "initial admin";
-  auto k = create(admin, secret);
-  if (!k && k.err().code == domain::errc::beaten) return std::move(k).err();
-  if (!k) throw std::runtime_error(k.err().message);
+// Writes the first admin key's secret where its operator finds it: `secret_file` (mode 0600,
+// whole or not at all) or, failing that, stderr, once.
+void hand_over_secret(long long id, const std::string& secret, const std::string& secret_file) {
   if (!secret_file.empty()) {
-    // Readable by this user only; written whole or not at all.
     std::string tmp = secret_file + ".new";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     std::string text = secret + "\n";
@@ -546,10 +500,10 @@ domain::status bootstrap_once(store::db& db, const key_creator& create,
     ok = ok && ::rename(tmp.c_str(), secret_file.c_str()) == 0;
     if (ok) {
       std::fprintf(stderr,
-                   "referrald: created admin API key %lld; its secret is in %s (mode 0600)\n",
-                   static_cast<long long>(k->id), secret_file.c_str());
+                   "referrald: created admin API key %lld; its secret is in %s (mode 0600)\n", id,
+                   secret_file.c_str());
       std::fflush(stderr);
-      return {};
+      return;
     }
     infra::log(infra::log_level::error, "could not write " + secret_file + ": " +
                                             std::strerror(errno) + "; printing the secret instead");
@@ -557,22 +511,61 @@ domain::status bootstrap_once(store::db& db, const key_creator& create,
   std::fprintf(stderr,
                "referrald: created admin API key %lld; its secret is shown only this once:\n"
                "  %s\n",
-               static_cast<long long>(k->id), secret.c_str());
+               id, secret.c_str());
   std::fflush(stderr);
-  return {};
 }
 
-// bootstrap_once, looking again after another node made a key at the same moment (its key
-// reaches this node's copy a moment later, and may be the one wanted), or while a cluster
-// cannot take the write for a moment (5 s at most).
-void bootstrap_keys(store::db& db, const key_creator& create, const std::string& secret_file) {
-  for (int attempt = 0;; ++attempt) {
-    auto st = bootstrap_once(db, create, secret_file, attempt == 50);
-    if (st || attempt == 50) {
-      if (!st) throw std::runtime_error(st.err().message);
+// Installs REFERRALD_BOOTSTRAP_KEY, or the first admin key of an empty data directory (in
+// cluster mode: of a cluster without keys), through the keys actor and the journal like any
+// key write: decided on the keys as the journal holds them, and again on them when another
+// node's key write came first. A store that takes no write now (a full disk, a cluster still
+// electing its leaders for longer than `wait`) leaves a given key to a later start.
+void bootstrap_keys(actors::runtime& runtime, const std::string& secret_file,
+                    std::chrono::milliseconds wait) {
+  const char* env = std::getenv("REFERRALD_BOOTSTRAP_KEY");
+  const bool given = env != nullptr && *env != '\0';
+  std::string secret = given ? std::string(env) : domain::generate_secret();
+  if (given && secret.size() < 16)
+    fail("REFERRALD_BOOTSTRAP_KEY must be at least 16 characters long");
+  const auto give_up = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    auto done = std::make_shared<std::promise<actors::api_result>>();
+    actors::key_bootstrap_req req;
+    req.secret = secret;
+    req.name = given ? "bootstrap admin" : "initial admin";
+    req.only_if_none = !given;
+    req.reply = actors::make_reply([done](actors::api_result r) { done->set_value(std::move(r)); });
+    runtime.tell(actors::keys_request{std::move(req)});
+    auto made = done->get_future().get();
+    if (!made && made.err().code == domain::errc::unavailable &&
+        std::chrono::steady_clock::now() < give_up) {
+      // A cluster electing its leaders: asked again in a moment.
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      continue;
+    }
+    if (!made && given &&
+        (made.err().code == domain::errc::insufficient_storage ||
+         made.err().code == domain::errc::unavailable)) {
+      // The store still serves reads; the key is installed by a later start.
+      infra::log(infra::log_level::warn,
+                 "could not install REFERRALD_BOOTSTRAP_KEY: " + made.err().message);
       return;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!made) throw std::runtime_error(made.err().message);
+    if (made->created_id.empty()) {
+      // A key of that secret exists (a revoked one stays revoked), or other keys do.
+      if (given && made->data.find("\"revoked_at\":") != std::string::npos) {
+        infra::log(infra::log_level::warn,
+                   "REFERRALD_BOOTSTRAP_KEY names a key that was revoked; it is not re-created");
+      }
+      return;
+    }
+    if (given) {
+      infra::log(infra::log_level::info,
+                 "installed the bootstrap admin key as key " + made->created_id);
+      return;
+    }
+    return hand_over_secret(std::stoll(made->created_id), secret, secret_file);
   }
 }
 
@@ -639,15 +632,6 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<store::db> db = std::move(*opened);
     if (!cfg.cluster.empty()) db = fresh_copy_if_diverged(std::move(db), cfg);
-    if (cfg.cluster.empty()) {
-      bootstrap_keys(
-          *db,
-          [&](const domain::api_key_request& r, const std::string& secret) {
-            return store::create_key_offline(*db, r, secret);
-          },
-          cfg.admin_key_file);
-    }
-
     actors::runtime_options ropts;
     ropts.actor_threads = cfg.actor_threads;
     ropts.ingest_workers = cfg.ingest_actors;
@@ -676,16 +660,11 @@ int main(int argc, char** argv) {
       ropts.cluster = std::move(cs);
     }
     actors::runtime runtime(*db, ropts);
-    if (!cfg.cluster.empty()) {
-      // The node's copy has caught up with the cluster's keys: a key is created once for
-      // the whole cluster, through the stream.
-      bootstrap_keys(
-          *db,
-          [&](const domain::api_key_request& r, const std::string& secret) {
-            return runtime.create_key_now(r, secret);
-          },
-          cfg.admin_key_file);
-    }
+    // In cluster mode, the node's copy has caught up with the cluster's keys by now: a key is
+    // made once for the whole cluster.
+    bootstrap_keys(
+        runtime, cfg.admin_key_file,
+        cfg.cluster.empty() ? std::chrono::milliseconds(0) : std::chrono::milliseconds(5000));
 
     http::server_options sopts;
     sopts.host = host;
