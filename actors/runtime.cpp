@@ -21,11 +21,9 @@
 #include "actors/keys_actor.hpp"
 #include "actors/loader.hpp"
 #include "cluster/cluster_cache.hpp"
-#include "cluster/cluster_committer.hpp"
-#include "cluster/cluster_journal.hpp"
 #include "cluster/cluster_log.hpp"
+#include "cluster/cluster_node.hpp"
 #include "cluster/cluster_placement.hpp"
-#include "cluster/record_publisher.hpp"
 #include "cluster/retry_stream.hpp"
 #include "domain/base/digest.hpp"
 #include "infra/log.hpp"
@@ -69,17 +67,14 @@ struct runtime::impl {
     // Before any actor exists: a failure here must not leave actors the system waits for.
     if (o.cluster) start_cluster(*o.cluster);
     // The other choice of the mode: where Idempotency-Key records are kept.
-    retries =
-        cluster_log ? cluster::make_retry_stream(*cluster_log) : store::make_local_retry_store(d);
+    retries = node ? cluster::make_retry_stream(node->log()) : store::make_local_retry_store(d);
     // And where each write is made: here, or at its owner's.
-    if (cluster_log) {
+    if (node) {
       cluster::placement_options po;
       po.node = o.cluster->node_name;
       po.partitions = o.cluster->partitions;
-      placement = cluster::make_cluster_placement(*cluster_log, po, [this] {
-        std::lock_guard lock(catch_up_mu);
-        return cluster_applied;
-      });
+      placement =
+          cluster::make_cluster_placement(node->log(), po, [this] { return node->applied(); });
     } else {
       placement = std::make_unique<interfaces::local_placement>();
     }
@@ -104,10 +99,12 @@ struct runtime::impl {
     svc.db = &db;
     svc.log = &log;
     // The one choice of the mode: where writes go.
-    journal = cluster_log
-                  ? cluster::make_cluster_journal(*cluster_log, *committer, *records, *cache, log)
-                  : store::make_embedded_journal(db, log, commits);
-    svc.journal = journal.get();
+    if (node) {
+      svc.journal = &node->journal();
+    } else {
+      journal = store::make_embedded_journal(db, log, commits);
+      svc.journal = journal.get();
+    }
     svc.load_timeout = o.load_timeout;
     svc.idle_timeout = o.account_idle_timeout;
     svc.evict = [this](const std::string& account, const caf::actor_addr& who) {
@@ -135,12 +132,12 @@ struct runtime::impl {
     // Cluster mode: the follower may have applied keys or connections since they were read
     // above; from now on it tells the actors, and they read them again once now.
     records_actors_ready.store(true, std::memory_order_release);
-    if (cluster_log) {
+    if (node) {
       caf::anon_send(keys_handle, cluster_sync_atom_v);
       caf::anon_send(connections_handle, cluster_sync_atom_v);
     }
     ingest_svc.db = &db;
-    ingest_svc.journal = journal.get();
+    ingest_svc.journal = svc.journal;
     ingest_svc.registry = &registry;
     ingest_svc.platforms = &domain::ai_platform_list::builtin();
     std::size_t workers = o.ingest_workers != 0
@@ -150,202 +147,38 @@ struct runtime::impl {
     verifier = std::make_unique<chain_verifier>(db, broken, o.verify_every);
   }
 
-  // Cluster mode: the stream, this node's copy of it, the publisher, and the follower
-  // that keeps the copy up to date and tells the accounts' actors.
+  // Cluster mode: this node's side of the cluster (the stream, its copy, the writers and the
+  // follower), which tells the accounts' actors what it applied.
   void start_cluster(const runtime_options::cluster_settings& c) {
     cluster::cluster_options co;
     co.servers = c.servers;
     co.node_name = c.node_name;
     co.replicas = c.replicas;
     co.start_wait = c.start_wait;
-    auto opened = cluster::cluster_log::open(co);
-    if (!opened) throw std::runtime_error("cannot join the cluster: " + opened.err().message);
-    cluster_log = std::move(*opened);
-    cache = std::make_unique<cluster::cluster_cache>(db);
-    committer = std::make_unique<cluster::cluster_committer>(*cluster_log);
-    records = std::make_unique<cluster::record_publisher>(*cluster_log, 4);
+    node = std::make_unique<cluster::cluster_node>(db, log, co);
     svc.copy_misfit = [this](const std::string& account_id, const std::string& why) {
-      std::uint64_t at = 0;
-      {
-        std::lock_guard lock(catch_up_mu);
-        at = cluster_applied;
-      }
-      copy_does_not_fit(
-          at, account_id,
-          "account " + account_id + "'s history here does not continue its state (" + why + ")");
+      node->copy_does_not_fit(account_id, why);
     };
-    auto applied = cache->applied();
-    if (!applied)
-      throw std::runtime_error("cannot read the node's copy of the stream: " +
-                               applied.err().message);
-    records->applied(*applied);
-    // A copy made by release 0.3 does not know the position of each scope of records its
-    // writes claim: read them from the stream, for what it has applied, before the follower
-    // applies more.
-    auto kept = cache->scopes_kept();
-    if (!kept) {
-      throw std::runtime_error("cannot read the node's copy of the stream: " + kept.err().message);
-    }
-    if (!*kept) {
-      std::vector<std::pair<std::string, std::uint64_t>> heads;
-      if (*applied > 0) {
-        auto found = cluster_log->records_heads(*applied);
-        if (!found) {
-          throw std::runtime_error("cannot read the positions of the stream's records: " +
-                                   found.err().message);
-        }
-        heads = std::move(*found);
-      }
-      if (auto st = cache->keep_scopes(heads); !st) {
-        throw std::runtime_error("cannot write the node's copy of the stream: " + st.err().message);
-      }
-    }
-    // Caught up once the copy holds what the stream held now. Both requests are retried
-    // until the start wait is over: a cluster that just restarted answers them once its
-    // leaders are elected.
-    const auto deadline = std::chrono::steady_clock::now() + c.start_wait;
-    auto until_up = [&](auto&& attempt, const char* what) {
-      for (;;) {
-        auto r = attempt();
-        if (r || r.err().code != domain::errc::unavailable ||
-            std::chrono::steady_clock::now() >= deadline) {
-          if (!r) throw std::runtime_error(std::string(what) + r.err().message);
-          return;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    cluster::node_hooks hooks;
+    hooks.account_applied = [this](const std::string& account, std::uint64_t last_event) {
+      std::shared_lock lock(mu);
+      if (auto it = accounts.find(account); it != accounts.end()) {
+        caf::anon_send(it->second.actor, cluster_sync_atom_v, last_event);
       }
     };
-    until_up(
-        [&] {
-          auto target = cluster_log->last_seq();
-          if (target) catch_up_target = *target;
-          return target;
-        },
-        "cannot read the cluster's stream: ");
-    cluster_applied = *applied;
-    until_up(
-        [&]() -> domain::result<bool> {
-          auto followed = cluster_log->follow(
-              *applied + 1,
-              [this](domain::result<cluster::cluster_message> m) {
-                on_cluster_message(std::move(m));
-              },
-              [this, on_diverged = c.on_copy_diverged](std::uint64_t seq) {
-                // Marked first: a node stopped now fills a new copy when started again.
-                if (auto st = cache->mark_diverged(seq); !st) {
-                  infra::log(infra::log_level::error,
-                             "cannot mark the node's copy as differing from the stream: " +
-                                 st.err().message);
-                }
-                if (on_diverged) on_diverged();
-              });
-          if (!followed) return std::move(followed).err();
-          return true;
-        },
-        "cannot follow the cluster: ");
-    // Keys and connections are read from the copy next: wait (bounded) until it has them.
-    // A follower that halted (a newer release's message) says why in /readyz instead.
-    std::unique_lock lock(catch_up_mu);
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (!catch_up_cv.wait_for(lock, std::chrono::milliseconds(250),
-                                 [&] { return cluster_applied >= catch_up_target; })) {
-      if (!cluster_log->halted().empty()) break;
-      if (std::chrono::steady_clock::now() >= give_up) {
-        infra::log(infra::log_level::warn,
-                   "still catching up with the cluster's stream after 60 s (at " +
-                       std::to_string(cluster_applied) + " of " + std::to_string(catch_up_target) +
-                       "); serving what is applied");
-        break;
+    hooks.records_applied = [this](const std::string& scope) {
+      if (!records_actors_ready.load(std::memory_order_acquire)) return;
+      if (scope == "keys" || scope.starts_with("keys.")) {
+        caf::anon_send(keys_handle, cluster_sync_atom_v);
+      } else if (scope.starts_with("connections.")) {
+        caf::anon_send(connections_handle, cluster_sync_atom_v);
       }
-    }
-  }
-
-  // The node's copy does not continue an account's history (a write of the stream that
-  // does not fit it, or an account's state it does not continue): every write to the
-  // stream is fenced and chained, so the copy differs from the stream and the node fills a
-  // new one (cluster_log::diverged). Unless the copy was made anew from the stream less
-  // than 10 minutes ago: then the stream's own history is at fault, and the account is
-  // broken until an operator repairs it (referralctl verify names the event).
-  void copy_does_not_fit(std::uint64_t seq, const std::string& account_id, const std::string& why) {
-    auto rebuilt = cache->rebuilt_at();
-    bool just_rebuilt = rebuilt && *rebuilt > 0 &&
-                        static_cast<std::uint64_t>(domain::now_ms()) - *rebuilt <
-                            static_cast<std::uint64_t>(10 * 60 * 1000);
-    if (!just_rebuilt) {
-      cluster_log->diverged(seq, why);
-      return;
-    }
-    infra::log(infra::log_level::error, why);
-    broken.mark(account_id, why);
-  }
-
-  // On the follower's thread, in stream order.
-  void on_cluster_message(domain::result<cluster::cluster_message> m) {
-    if (!m) {
-      infra::log(infra::log_level::error, "the cluster's stream: " + m.err().message);
-      return;
-    }
-    std::uint64_t seq = 0;
-    if (auto* w = std::get_if<cluster::cluster_write>(&m->body)) {
-      seq = w->stream_seq;
-      if (auto st = cache->apply(*w); !st) {
-        if (cluster::cluster_log::newer_release(st.err()) ||
-            st.err().code != domain::errc::store_corrupted) {
-          // Never skipped: the node waits there for its upgrade (or a store that takes the
-          // write again).
-          cluster_log->halt(seq, st.err());
-          return;
-        }
-        // The write does not fit this account's copy. Every write to the stream is fenced
-        // at the account's position and chained, so the copy holds what the stream does
-        // not (or lacks what it holds): the node fills a new one. Unless this copy was
-        // just made anew from the stream: then the stream's own history is at fault, and
-        // the account is broken until an operator repairs it (referralctl verify).
-        copy_does_not_fit(
-            seq, w->account_id,
-            "its write does not fit the history applied here (" + st.err().message + ")");
-        return;
-      } else {
-        std::shared_lock lock(mu);
-        if (auto it = accounts.find(w->account_id); it != accounts.end()) {
-          // With the account's last event now in the copy: an actor that has it already
-          // (its own write, acknowledged first) has nothing to read.
-          caf::anon_send(it->second.actor, cluster_sync_atom_v,
-                         static_cast<std::uint64_t>(w->first_seq + w->values.size() - 1));
-        }
-      }
-    } else {
-      auto& r = std::get<cluster::cluster_records>(m->body);
-      seq = r.stream_seq;
-      if (auto st = cache->apply(r); !st) {
-        // Not applied, and nothing after it: applied again after a restart (the stream
-        // keeps it).
-        cluster_log->halt(seq, "cannot apply message " + std::to_string(seq) +
-                                   " of the stream (records " + r.scope + "): " + st.err().message);
-        return;
-      }
-      if (records_actors_ready.load(std::memory_order_acquire)) {
-        if (r.scope == "keys" || r.scope.starts_with("keys.")) {
-          caf::anon_send(keys_handle, cluster_sync_atom_v);
-        } else if (r.scope.starts_with("connections.")) {
-          caf::anon_send(connections_handle, cluster_sync_atom_v);
-        }
-      }
-    }
-    // Behind by how long the oldest message not yet applied has waited: this one's age
-    // while more are pending, else none.
-    double lag = 0;
-    if (m->pending > 0 && m->published_ms > 0) {
-      lag = std::max<double>(0, static_cast<double>(domain::now_ms() - m->published_ms) / 1000.0);
-    }
-    infra::metrics().cluster_apply_lag_ms.store(static_cast<std::int64_t>(lag * 1000),
-                                                std::memory_order_relaxed);
-    {
-      std::lock_guard lock(catch_up_mu);
-      cluster_applied = seq;
-    }
-    catch_up_cv.notify_all();
-    records->applied(seq);
+    };
+    hooks.account_broken = [this](const std::string& account, const std::string& why) {
+      broken.mark(account, why);
+    };
+    hooks.copy_diverged = c.on_copy_diverged;
+    node->start(std::move(hooks));
   }
 
   std::shared_ptr<const domain::account_state> view(const std::string& account_id) const {
@@ -444,19 +277,12 @@ struct runtime::impl {
   std::unique_ptr<chain_verifier> verifier;  // its own thread; stopped first at shutdown
   // Cluster mode (null otherwise). The log is closed before the actors stop (its follower
   // thread sends to them).
-  std::unique_ptr<cluster::cluster_log> cluster_log;
-  std::unique_ptr<cluster::cluster_cache> cache;
-  std::unique_ptr<cluster::cluster_committer> committer;
-  std::unique_ptr<cluster::record_publisher> records;
-  std::unique_ptr<interfaces::journal> journal;      // one of the two: the store's or the stream's
+  std::unique_ptr<cluster::cluster_node> node;
+  std::unique_ptr<interfaces::journal> journal;  // a single node's (in cluster mode, the node's)
   std::unique_ptr<interfaces::retry_store> retries;  // likewise
   std::unique_ptr<interfaces::placement> placement;  // likewise
   // Set once the keys and connections actors exist (the follower runs before).
   std::atomic<bool> records_actors_ready{false};
-  std::mutex catch_up_mu;
-  std::condition_variable catch_up_cv;
-  std::uint64_t cluster_applied = 0;  // under catch_up_mu
-  std::uint64_t catch_up_target = 0;  // the stream's last sequence when the node started
   std::once_flag shutdown_once;
 };
 
@@ -527,33 +353,28 @@ std::shared_ptr<const connection_table> runtime::connections() const {
 runtime::readiness runtime::ready() const {
   readiness r;
   r.store_writable = impl_->db.health() == store::store_health::writable;
-  if (!impl_->cluster_log) return r;
+  if (!impl_->node) return r;
+  auto& node = *impl_->node;
   r.cluster = true;
-  r.connected = impl_->cluster_log->connected();
-  {
-    std::lock_guard lock(impl_->catch_up_mu);
-    r.applied = impl_->cluster_applied;
-    r.caught_up = impl_->cluster_applied >= impl_->catch_up_target;
-  }
+  r.connected = node.log().connected();
+  r.applied = node.applied();
+  r.caught_up = node.caught_up();
   r.apply_lag_seconds =
       static_cast<double>(infra::metrics().cluster_apply_lag_ms.load(std::memory_order_relaxed)) /
       1000.0;
-  auto rep = impl_->cluster_log->replication_status();
+  auto rep = node.log().replication_status();
   r.replication_known = rep.known;
   r.replicas = rep.replicas;
   r.replicas_wanted = rep.wanted;
   r.replicas_current = rep.current;
   r.replication_problems = std::move(rep.problems);
-  r.halted = impl_->cluster_log->halted();
-  for (auto& server : impl_->cluster_log->nats_servers()) {
+  r.halted = node.log().halted();
+  for (auto& server : node.log().nats_servers()) {
     r.nats_servers.push_back(
         {server.name.empty() ? server.address : server.name, server.address, server.version});
   }
-  if (impl_->cache) {
-    auto refills = impl_->cache->refills();
-    if (refills) r.copy_refills = *refills;
-  }
-  auto leaderless = impl_->cluster_log->leaderless_for();
+  if (auto refills = node.copy().refills()) r.copy_refills = *refills;
+  auto leaderless = node.log().leaderless_for();
   if (leaderless > std::chrono::milliseconds(2500)) {
     r.leaderless_seconds = static_cast<double>(leaderless.count()) / 1000.0;
   }
@@ -564,16 +385,11 @@ interfaces::retry_store& runtime::retries() const { return *impl_->retries; }
 
 interfaces::placement& runtime::placement() const { return *impl_->placement; }
 
-std::uint64_t runtime::cluster_applied() const {
-  if (!impl_->cluster_log) return 0;
-  std::lock_guard lock(impl_->catch_up_mu);
-  return impl_->cluster_applied;
-}
+std::uint64_t runtime::cluster_applied() const { return impl_->node ? impl_->node->applied() : 0; }
 
 void runtime::when_applied(std::uint64_t seq, std::function<void(bool)> fn) {
-  if (!impl_->records) return fn(true);
-  impl_->records->when_applied(
-      seq, [fn = std::move(fn)](const domain::result<std::uint64_t>& r) { fn(r.ok()); });
+  if (!impl_->node) return fn(true);
+  impl_->node->when_applied(seq, std::move(fn));
 }
 
 std::size_t runtime::live_accounts() const {
@@ -586,8 +402,7 @@ void runtime::shutdown() {
     impl_->verifier.reset();
     // Finish the writes already submitted first, so their acknowledgements still reach
     // live actors; then stop every actor.
-    if (impl_->committer) impl_->committer->stop();
-    if (impl_->records) impl_->records->stop();
+    if (impl_->node) impl_->node->stop_writers();
     impl_->commits.stop();
     std::vector<account_actor> accounts;
     {
@@ -600,9 +415,9 @@ void runtime::shutdown() {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     accounts.clear();
     impl_->stop_actors();
-    impl_->retries.reset();      // no answer comes any more: written, and its threads stopped
-    impl_->placement->close();   // out of the owners (the server that used it did so first)
-    impl_->cluster_log.reset();  // no follower sends any more
+    impl_->retries.reset();     // no answer comes any more: written, and its threads stopped
+    impl_->placement->close();  // out of the owners (the server that used it did so first)
+    if (impl_->node) impl_->node->close();  // no follower sends any more
     // Release every actor handle while the actor system is still alive.
     std::unique_lock lock(impl_->mu);
     impl_->accounts.clear();

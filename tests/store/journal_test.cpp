@@ -1,3 +1,6 @@
+// The embedded journal (store/embedded_journal.hpp) against the journal's contract
+// (tests/interfaces/journal_suite.hpp), and what only a single node's journal does.
+
 #include "interfaces/journal.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -9,6 +12,7 @@
 #include "store/commit_queue.hpp"
 #include "store/embedded_journal.hpp"
 #include "store/event_log.hpp"
+#include "tests/interfaces/journal_suite.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tools/workload/event_gen.hpp"
 
@@ -24,9 +28,12 @@ struct embedded {
   std::unique_ptr<db> d;
   std::unique_ptr<event_log> log;
   std::unique_ptr<commit_queue> commits;
-  std::unique_ptr<journal> j;
+  std::unique_ptr<interfaces::journal> j;
 
-  embedded() {
+  embedded() { open(); }
+  ~embedded() { commits->stop(); }
+
+  void open() {
     auto opened = db::open({dir.path(), false, 0});
     BOOST_REQUIRE(opened.ok());
     d = std::move(*opened);
@@ -34,46 +41,28 @@ struct embedded {
     commits = std::make_unique<commit_queue>(*d);
     j = make_embedded_journal(*d, *log, *commits);
   }
-  ~embedded() { commits->stop(); }
+
+  // The harness of the journal's conformance suite.
+  interfaces::journal& journal() { return *j; }
+  interfaces::journal* other() { return nullptr; }  // one writer
+  void settle() {}                                  // what is acknowledged is applied
+  void restart() {
+    j.reset();
+    commits->stop();
+    commits.reset();
+    log.reset();
+    d.reset();
+    open();
+  }
 };
 
-domain::status wait_for(const std::function<void(journal::done_fn)>& start) {
-  auto p = std::make_shared<std::promise<domain::status>>();
-  start([p](const domain::status& s) { p->set_value(s); });
-  return p->get_future().get();
-}
+using testing::journal_suite::wait_for;
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(journal_suite)
+REFERRALD_JOURNAL_SUITE(embedded_journal_contract, embedded)
 
-BOOST_AUTO_TEST_CASE(embedded_appends_read_back_and_are_never_beaten) {
-  embedded e;
-  BOOST_TEST(!e.j->shared());
-  workload::event_generator acme("acme", 1);
-  auto first = acme.values(3);
-  auto st = wait_for([&](auto done) { e.j->append("acme", 1, first, done); });
-  BOOST_REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.err().message));
-  auto second = acme.values(2);
-  st = wait_for([&](auto done) { e.j->append("acme", 4, second, done); });
-  BOOST_REQUIRE(st.ok());
-  BOOST_TEST(*e.j->head("acme") == 5u);
-  BOOST_TEST(*e.j->head("other") == 0u);
-  std::vector<std::uint64_t> seen;
-  BOOST_REQUIRE(e.j->replay("acme", 2, [&](const domain::event& ev) {
-    seen.push_back(ev.seq);
-    return true;
-  }));
-  BOOST_TEST(seen == (std::vector<std::uint64_t>{2, 3, 4, 5}), boost::test_tools::per_element());
-  // One writer: every position is 0, nothing is ever beaten.
-  BOOST_TEST(*e.j->position("acme") == 0u);
-  BOOST_TEST(!e.j->beaten_at("acme").has_value());
-  BOOST_TEST(*e.j->scope_position("keys") == 0u);
-  // The chain is the one event_log verifies.
-  auto loaded = e.log->load("acme");
-  BOOST_REQUIRE(loaded.ok());
-  BOOST_TEST(loaded->head_hash() == acme.state().head_hash());
-}
+BOOST_AUTO_TEST_SUITE(embedded_journal)
 
 BOOST_AUTO_TEST_CASE(embedded_failed_append_holds_the_account_until_resumed) {
   embedded e;
@@ -99,29 +88,6 @@ BOOST_AUTO_TEST_CASE(embedded_failed_append_holds_the_account_until_resumed) {
   // Resuming an account that never wrote changes nothing.
   e.j->resume("never", 0);
   BOOST_TEST(*e.j->head("never") == 0u);
-}
-
-BOOST_AUTO_TEST_CASE(embedded_records_are_stored_and_claims_read_back) {
-  embedded e;
-  write_batch keys;
-  keys.put(column::meta, "k1", "v1");
-  BOOST_TEST(wait_for([&](auto done) { e.j->append_records("keys", keys, 0, done); }).ok());
-  BOOST_TEST(**e.d->get(column::meta, "k1") == "v1");
-
-  auto none = e.j->claimed("batch.1.x", column::ai_batches, "b1");
-  BOOST_REQUIRE(none.ok());
-  BOOST_TEST(!none->value.has_value());
-  BOOST_TEST(none->position == 0u);
-  write_batch batch;
-  batch.put(column::ai_batches, "b1", "record");
-  auto p = std::make_shared<std::promise<domain::status>>();
-  auto stored = e.j->store("batch.1.x", std::move(batch), none->position,
-                           [p](const domain::status& s) { p->set_value(s); });
-  BOOST_REQUIRE(stored.ok());  // never beaten: `done` answers
-  BOOST_TEST(p->get_future().get().ok());
-  auto found = e.j->claimed("batch.1.x", column::ai_batches, "b1");
-  BOOST_REQUIRE(found.ok());
-  BOOST_TEST(found->value.value_or("") == "record");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
