@@ -226,11 +226,8 @@ void bootstrap_key(self_ptr self, key_bootstrap_req& req) {
   k.created_at = domain::now_ms();
   k.secret_digest = digest;
   answer response(key_json(k), std::to_string(k.id));
-  audit_entry audit{"key.created", 0, [k](domain::json_writer& w) {
-                      w.Key("key");
-                      domain::write_json(w, k);
-                    }};
-  submit(self, std::move(k), req.reply, std::move(response), std::move(audit));
+  // As in every release before: the first key of a store is no entry of its audit stream.
+  submit(self, std::move(k), req.reply, std::move(response), std::nullopt);
 }
 
 // If-Match on a key's PATCH or DELETE: 412 unless it names the key's current ETag.

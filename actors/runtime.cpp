@@ -1,5 +1,7 @@
 #include "actors/runtime.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/exit_reason.hpp>
@@ -26,6 +28,7 @@
 #include "cluster/cluster_placement.hpp"
 #include "cluster/retry_stream.hpp"
 #include "domain/base/digest.hpp"
+#include "domain/base/json.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
 #include "snapshots/snapshot_store.hpp"
@@ -311,7 +314,97 @@ void runtime::tell(connections_request request) {
              std::move(request));
 }
 
-void runtime::render_store_metrics(std::string& out) const { impl_->db.render_metrics(out); }
+void runtime::render_metrics(std::string& out) const {
+  impl_->db.render_metrics(out);
+  if (auto ready = this->ready(); ready.cluster) {
+    out +=
+        "# HELP referrald_cluster_apply_lag_seconds How long the stream's message being applied "
+        "had waited, while more were pending (0 when caught up).\n"
+        "# TYPE referrald_cluster_apply_lag_seconds gauge\n"
+        "referrald_cluster_apply_lag_seconds " +
+        std::to_string(ready.apply_lag_seconds) +
+        "\n# HELP referrald_cluster_connected 1 while connected to a server of the cluster.\n"
+        "# TYPE referrald_cluster_connected gauge\n"
+        "referrald_cluster_connected " +
+        std::string(ready.connected ? "1" : "0") +
+        "\n# HELP referrald_cluster_applied_seq The last stream sequence applied on this node.\n"
+        "# TYPE referrald_cluster_applied_seq gauge\n"
+        "referrald_cluster_applied_seq " +
+        std::to_string(ready.applied) +
+        "\n# HELP referrald_cluster_copy_refills_total Times this node's data directory filled "
+        "a new copy of the stream because its copy differed from the stream.\n"
+        "# TYPE referrald_cluster_copy_refills_total counter\n"
+        "referrald_cluster_copy_refills_total " +
+        std::to_string(ready.copy_refills) + "\n";
+    if (!ready.nats_servers.empty()) {
+      // A label value holds no quote, backslash or line break (what a server names itself
+      // is not trusted to be plain).
+      auto label = [](std::string v) {
+        std::erase_if(v, [](char ch) { return ch == '"' || ch == '\\' || ch == '\n'; });
+        return v;
+      };
+      out +=
+          "# HELP referrald_cluster_nats_server_info The NATS servers of the cluster and the "
+          "nats-server version each runs (2.10.23 or later recommended), read every minute.\n"
+          "# TYPE referrald_cluster_nats_server_info gauge\n";
+      for (const auto& server : ready.nats_servers) {
+        out += "referrald_cluster_nats_server_info{server=\"" + label(server.name) +
+               "\",address=\"" + label(server.address) + "\",version=\"" + label(server.version) +
+               "\"} 1\n";
+      }
+    }
+    if (ready.replication_known) {
+      out +=
+          "# HELP referrald_cluster_stream_replicas Replicas the cluster's stream has.\n"
+          "# TYPE referrald_cluster_stream_replicas gauge\n"
+          "referrald_cluster_stream_replicas " +
+          std::to_string(ready.replicas) +
+          "\n# HELP referrald_cluster_stream_replicas_wanted Replicas the stream should have "
+          "(--cluster-replicas, or the cluster's size up to 3).\n"
+          "# TYPE referrald_cluster_stream_replicas_wanted gauge\n"
+          "referrald_cluster_stream_replicas_wanted " +
+          std::to_string(ready.replicas_wanted) +
+          "\n# HELP referrald_cluster_stream_replicas_current Replicas of the stream online and "
+          "caught up with its leader (the leader included).\n"
+          "# TYPE referrald_cluster_stream_replicas_current gauge\n"
+          "referrald_cluster_stream_replicas_current " +
+          std::to_string(ready.replicas_current) + "\n";
+    }
+  }
+}
+
+void runtime::write_details(domain::json_writer& w, const readiness& r) {
+  if (r.cluster) {
+    w.Key("cluster");
+    w.StartObject();
+    w.Key("connected");
+    w.Bool(r.connected);
+    w.Key("caught_up");
+    w.Bool(r.caught_up);
+    w.Key("applied_seq");
+    w.Uint64(r.applied);
+    w.Key("apply_lag_seconds");
+    w.Double(r.apply_lag_seconds);
+    if (r.replication_known) {
+      w.Key("stream_replicas");
+      w.Int(r.replicas);
+      w.Key("stream_replicas_wanted");
+      w.Int(r.replicas_wanted);
+      w.Key("stream_replicas_current");
+      w.Int(r.replicas_current);
+    }
+    w.EndObject();
+    // What is wrong with the stream's replication: worth an operator's look, no reason to
+    // take this node out of service (every node would be at once).
+    if (!r.replication_problems.empty()) {
+      w.Key("warnings");
+      w.StartArray();
+      for (const auto& why : r.replication_problems)
+        domain::write_string(w, why);
+      w.EndArray();
+    }
+  }
+}
 
 std::vector<std::string> runtime::not_ready_reasons(const readiness& r) {
   std::vector<std::string> reasons;

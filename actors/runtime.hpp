@@ -19,6 +19,7 @@
 
 #include "actors/messages.hpp"
 #include "domain/auth/api_key.hpp"
+#include "domain/base/json.hpp"
 #include "domain/rules/account_state.hpp"
 #include "interfaces/placement.hpp"
 #include "interfaces/retry_store.hpp"
@@ -145,8 +146,12 @@ class runtime {
   // Number of account actors alive.
   std::size_t live_accounts() const;
 
-  // The store's figures for /metrics (store::db::render_metrics).
-  void render_store_metrics(std::string& out) const;
+  // The figures of /metrics beyond the requests': the store's (store::db::render_metrics)
+  // and, in cluster mode, the cluster's (Prometheus text format).
+  void render_metrics(std::string& out) const;
+  // What /readyz says beside its status and reasons: in cluster mode, the "cluster" object
+  // and the stream's replication "warnings" (docs/operations.md).
+  static void write_details(domain::json_writer& w, const readiness& r);
 
   // Stops every actor and writes what the commit queue still holds. Idempotent.
   void shutdown();

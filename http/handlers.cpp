@@ -261,36 +261,7 @@ std::optional<response> readyz(request_ctx& c) {
   w.StartObject();
   w.Key("status");
   w.String(reasons.empty() ? "ready" : "not_ready");
-  if (r.cluster) {
-    w.Key("cluster");
-    w.StartObject();
-    w.Key("connected");
-    w.Bool(r.connected);
-    w.Key("caught_up");
-    w.Bool(r.caught_up);
-    w.Key("applied_seq");
-    w.Uint64(r.applied);
-    w.Key("apply_lag_seconds");
-    w.Double(r.apply_lag_seconds);
-    if (r.replication_known) {
-      w.Key("stream_replicas");
-      w.Int(r.replicas);
-      w.Key("stream_replicas_wanted");
-      w.Int(r.replicas_wanted);
-      w.Key("stream_replicas_current");
-      w.Int(r.replicas_current);
-    }
-    w.EndObject();
-    // What is wrong with the stream's replication: worth an operator's look, no reason to
-    // take this node out of service (every node would be at once).
-    if (!r.replication_problems.empty()) {
-      w.Key("warnings");
-      w.StartArray();
-      for (const auto& why : r.replication_problems)
-        domain::write_string(w, why);
-      w.EndArray();
-    }
-  }
+  actors::runtime::write_details(w, r);
   if (!reasons.empty()) {
     w.Key("reasons");
     w.StartArray();
@@ -308,62 +279,7 @@ std::optional<response> metrics(request_ctx& c) {
   response r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = c.metrics->render(c.runtime->live_accounts());
-  c.runtime->render_store_metrics(r.body);
-  if (auto ready = c.runtime->ready(); ready.cluster) {
-    r.body +=
-        "# HELP referrald_cluster_apply_lag_seconds How long the stream's message being applied "
-        "had waited, while more were pending (0 when caught up).\n"
-        "# TYPE referrald_cluster_apply_lag_seconds gauge\n"
-        "referrald_cluster_apply_lag_seconds " +
-        std::to_string(ready.apply_lag_seconds) +
-        "\n# HELP referrald_cluster_connected 1 while connected to a server of the cluster.\n"
-        "# TYPE referrald_cluster_connected gauge\n"
-        "referrald_cluster_connected " +
-        std::string(ready.connected ? "1" : "0") +
-        "\n# HELP referrald_cluster_applied_seq The last stream sequence applied on this node.\n"
-        "# TYPE referrald_cluster_applied_seq gauge\n"
-        "referrald_cluster_applied_seq " +
-        std::to_string(ready.applied) +
-        "\n# HELP referrald_cluster_copy_refills_total Times this node's data directory filled "
-        "a new copy of the stream because its copy differed from the stream.\n"
-        "# TYPE referrald_cluster_copy_refills_total counter\n"
-        "referrald_cluster_copy_refills_total " +
-        std::to_string(ready.copy_refills) + "\n";
-    if (!ready.nats_servers.empty()) {
-      // A label value holds no quote, backslash or line break (what a server names itself
-      // is not trusted to be plain).
-      auto label = [](std::string v) {
-        std::erase_if(v, [](char ch) { return ch == '"' || ch == '\\' || ch == '\n'; });
-        return v;
-      };
-      r.body +=
-          "# HELP referrald_cluster_nats_server_info The NATS servers of the cluster and the "
-          "nats-server version each runs (2.10.23 or later recommended), read every minute.\n"
-          "# TYPE referrald_cluster_nats_server_info gauge\n";
-      for (const auto& server : ready.nats_servers) {
-        r.body += "referrald_cluster_nats_server_info{server=\"" + label(server.name) +
-                  "\",address=\"" + label(server.address) + "\",version=\"" +
-                  label(server.version) + "\"} 1\n";
-      }
-    }
-    if (ready.replication_known) {
-      r.body +=
-          "# HELP referrald_cluster_stream_replicas Replicas the cluster's stream has.\n"
-          "# TYPE referrald_cluster_stream_replicas gauge\n"
-          "referrald_cluster_stream_replicas " +
-          std::to_string(ready.replicas) +
-          "\n# HELP referrald_cluster_stream_replicas_wanted Replicas the stream should have "
-          "(--cluster-replicas, or the cluster's size up to 3).\n"
-          "# TYPE referrald_cluster_stream_replicas_wanted gauge\n"
-          "referrald_cluster_stream_replicas_wanted " +
-          std::to_string(ready.replicas_wanted) +
-          "\n# HELP referrald_cluster_stream_replicas_current Replicas of the stream online and "
-          "caught up with its leader (the leader included).\n"
-          "# TYPE referrald_cluster_stream_replicas_current gauge\n"
-          "referrald_cluster_stream_replicas_current " +
-          std::to_string(ready.replicas_current) + "\n";
-    }
-  }
+  c.runtime->render_metrics(r.body);
   return r;
 }
 
