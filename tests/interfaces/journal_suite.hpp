@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "interfaces/journal.hpp"
+#include "tests/interfaces/unique_name.hpp"
 #include "tools/workload/event_gen.hpp"
 
 namespace referrald::testing::journal_suite {
@@ -62,13 +63,6 @@ inline std::vector<std::uint64_t> replayed(const journal& j, const std::string& 
   return seen;
 }
 
-// A name no other case of any run uses (a cluster's stream outlives a case).
-inline std::string unique(const std::string& name) {
-  static const auto run =
-      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000007);
-  return name + "_" + run;
-}
-
 }  // namespace referrald::testing::journal_suite
 
 #define REFERRALD_JOURNAL_SUITE(suite_name, harness)                                             \
@@ -76,7 +70,7 @@ inline std::string unique(const std::string& name) {
                                                                                                  \
   BOOST_AUTO_TEST_CASE(appends_read_back_in_order_from_any_position) {                           \
     using namespace referrald::testing::journal_suite;                                           \
-    auto account = unique("acme");                                                               \
+    auto account = referrald::testing::unique_name("acme");                                      \
     referrald::workload::event_generator acme(account, 1);                                       \
     begin_writing(journal(), account);                                                           \
     auto st = append_next(journal(), acme, 3);                                                   \
@@ -85,7 +79,7 @@ inline std::string unique(const std::string& name) {
     BOOST_REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.err().message));                           \
     settle();                                                                                    \
     BOOST_TEST(*journal().head(account) == 5u);                                                  \
-    BOOST_TEST(*journal().head(unique("other")) == 0u);                                          \
+    BOOST_TEST(*journal().head(referrald::testing::unique_name("other")) == 0u);                 \
     BOOST_TEST(replayed(journal(), account, 2) == (std::vector<std::uint64_t>{2, 3, 4, 5}),      \
                boost::test_tools::per_element());                                                \
     BOOST_TEST(replayed(journal(), account, 6).empty());                                         \
@@ -94,7 +88,7 @@ inline std::string unique(const std::string& name) {
                                                                                                  \
   BOOST_AUTO_TEST_CASE(a_write_on_a_position_another_took_is_beaten_and_made_again_after_it) {   \
     using namespace referrald::testing::journal_suite;                                           \
-    auto account = unique("contested");                                                          \
+    auto account = referrald::testing::unique_name("contested");                                 \
     referrald::workload::event_generator mine(account, 2);                                       \
     if (other() == nullptr) {                                                                    \
       /* one writer: nothing is ever beaten, and every position is 0 */                          \
@@ -132,8 +126,8 @@ inline std::string unique(const std::string& name) {
   BOOST_AUTO_TEST_CASE(records_are_fenced_on_their_scope_and_claims_read_back) {                 \
     using namespace referrald::testing::journal_suite;                                           \
     using referrald::store::column;                                                              \
-    auto scope = unique("keys");                                                                 \
-    auto key = unique("k1");                                                                     \
+    auto scope = referrald::testing::unique_name("keys");                                        \
+    auto key = referrald::testing::unique_name("k1");                                            \
     referrald::store::write_batch first;                                                         \
     first.put(column::ai_batches, key, "v1");                                                    \
     auto at = *journal().scope_position(scope);                                                  \
@@ -149,7 +143,7 @@ inline std::string unique(const std::string& name) {
       BOOST_REQUIRE(!st.ok());                                                                   \
       BOOST_TEST((st.err().code == referrald::domain::errc::beaten));                            \
     }                                                                                            \
-    auto batch_scope = unique("batch.1.x");                                                      \
+    auto batch_scope = referrald::testing::unique_name("batch.1.x");                             \
     auto none = journal().claimed(batch_scope, column::ai_batches, "b1");                        \
     BOOST_REQUIRE(none.ok());                                                                    \
     BOOST_TEST(!none->value.has_value());                                                        \
@@ -173,7 +167,7 @@ inline std::string unique(const std::string& name) {
                                                                                                  \
   BOOST_AUTO_TEST_CASE(what_was_appended_survives_a_restart) {                                   \
     using namespace referrald::testing::journal_suite;                                           \
-    auto account = unique("kept");                                                               \
+    auto account = referrald::testing::unique_name("kept");                                      \
     referrald::workload::event_generator kept(account, 4);                                       \
     begin_writing(journal(), account);                                                           \
     BOOST_REQUIRE(append_next(journal(), kept, 4).ok());                                         \

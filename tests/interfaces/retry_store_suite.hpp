@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "interfaces/retry_store.hpp"
+#include "tests/interfaces/unique_name.hpp"
 #include "tests/support/test_clock.hpp"
 
 namespace referrald::testing::retry_suite {
@@ -50,12 +51,8 @@ inline kept_answer answer(std::string body) {
   return {201, "application/json", {{"Location", "/v1/things/1"}}, std::move(body)};
 }
 
-// A scope no other case of any run uses (cluster stores keep records for a day).
-inline std::string scope_of(const std::string& name) {
-  static const auto run =
-      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
-  return "7." + name + "-" + run;
-}
+// A scope (an API key's id and an Idempotency-Key) no other case of any run uses.
+inline std::string scope_of(const std::string& name) { return "7." + unique_name(name); }
 
 }  // namespace referrald::testing::retry_suite
 
