@@ -257,6 +257,10 @@ class cluster_log {
   // at its next check.
   void suspect();
 
+  // The stream sequence up to which the stream's leader confirmed what the follower
+  // applied (0: none yet).
+  std::uint64_t confirmed() const;
+
   // What the follower's confirmation does when it finds a difference, for one the caller
   // found (a write that does not fit the node's copy): halts at `seq` and calls the
   // `diverged` function given to follow(), on this thread.

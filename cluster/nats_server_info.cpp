@@ -143,4 +143,13 @@ bool nats_version_at_least(std::string_view version, int major, int minor, int p
   return v[2] >= patch;
 }
 
+std::string old_server_warning(const nats_server_info& server) {
+  const auto* r = k_nats_recommended;
+  return "NATS server " + (server.name.empty() ? server.address : server.name) + " (" +
+         server.address + ") runs nats-server " + server.version + ", older than " +
+         std::to_string(r[0]) + "." + std::to_string(r[1]) + "." + std::to_string(r[2]) +
+         ": a stream leader cut off from the others may keep writes it never replicated, "
+         "and nodes then fill a new copy (docs/cluster.md, \"NATS server versions\")";
+}
+
 }  // namespace referrald::cluster

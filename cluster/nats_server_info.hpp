@@ -34,4 +34,7 @@ bool nats_version_at_least(std::string_view version, int major, int minor, int p
 // (docs/cluster.md, "NATS server versions").
 inline constexpr int k_nats_recommended[3] = {2, 10, 23};
 
+// The warning for `server`, older than k_nats_recommended: what it risks, and where to read.
+std::string old_server_warning(const nats_server_info& server);
+
 }  // namespace referrald::cluster
