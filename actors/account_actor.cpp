@@ -175,7 +175,7 @@ bool refuse_if_broken(self_ptr self, const reply_to& reply) {
 }
 
 domain::unix_ms next_timestamp(const account_actor_state& st) {
-  return std::max(domain::now_ms(), st.tip.last_timestamp());
+  return std::max(st.svc->clock->now_ms(), st.tip.last_timestamp());
 }
 
 void publish(self_ptr self);
@@ -208,7 +208,7 @@ constexpr std::chrono::milliseconds k_settle_after{1000};
 void answer_seq_waiters(self_ptr self) {
   auto& st = self->state;
   if (st.seq_waiters.empty()) return;
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = st.svc->clock->steady_now();
   std::erase_if(st.seq_waiters, [&](account_actor_state::seq_waiter& w) {
     if (st.committed.seq() >= w.min_seq) {
       w.reply->deliver(std::string());
@@ -236,7 +236,7 @@ void publish(self_ptr self) {
   if (!st.building_indexes && st.committed.full_index_build_due()) build_indexes(self, view);
   // Changes layered over the full build slow lookups down a little: once writes stop for
   // a moment, the index is rebuilt in full, off the actor.
-  st.last_publish = domain::now_ms();
+  st.last_publish = st.svc->clock->now_ms();
   if (!st.settle_pending && st.committed.mappings_index() &&
       st.committed.mappings_index()->layered() > 0) {
     st.settle_pending = true;
@@ -319,7 +319,7 @@ void on_ack(self_ptr self, const commit_ack& ack) {
         // in (or, failing that, a moment later).
         st.tip = st.committed;
         st.resync = true;
-        st.resync_since = domain::now_ms();
+        st.resync_since = st.svc->clock->now_ms();
         self->delayed_send(self, std::chrono::milliseconds(100), cluster_sync_atom_v);
       },
       [&](auto& w) {
@@ -396,7 +396,7 @@ void sync_with_journal(self_ptr self) {
     // follower's next message says when it has).
     auto beaten = journal.beaten_at(st.account_id);
     if (beaten && *position <= *beaten &&
-        domain::now_ms() - st.resync_since < k_resync_patience.count()) {
+        st.svc->clock->now_ms() - st.resync_since < k_resync_patience.count()) {
       self->delayed_send(self, std::chrono::milliseconds(100), cluster_sync_atom_v);
       return;
     }
@@ -424,7 +424,7 @@ void await_loaded(self_ptr self, await_loaded_req& req) {
     return;
   }
   st.seq_waiters.push_back(
-      {req.min_seq, std::chrono::steady_clock::now() + k_min_seq_wait, std::move(req.reply)});
+      {req.min_seq, st.svc->clock->steady_now() + k_min_seq_wait, std::move(req.reply)});
   self->delayed_send(self, k_min_seq_wait, seq_wait_atom_v);
 }
 
@@ -660,7 +660,7 @@ void handle(self_ptr self, Req& req, void (*fn)(self_ptr, Req&)) {
     st.svc->forward(st.account_id, account_request{std::move(req)});
     return;
   }
-  st.last_request = domain::now_ms();
+  st.last_request = st.svc->clock->now_ms();
   if (st.loaded) {
     if constexpr (!std::is_same_v<Req, await_loaded_req>) {
       if (st.svc->journal->shared()) {  // its write may be beaten: keep the request
@@ -709,7 +709,7 @@ void on_settle(self_ptr self) {
   if (st.evicted || !st.loaded) return;
   const auto& idx = st.committed.mappings_index();
   if (!idx || idx->layered() == 0) return;
-  if (domain::now_ms() - st.last_publish < k_settle_after.count() || st.building_indexes) {
+  if (st.svc->clock->now_ms() - st.last_publish < k_settle_after.count() || st.building_indexes) {
     st.settle_pending = true;
     self->delayed_send(self, k_settle_after, settle_atom_v);
     return;
@@ -724,15 +724,16 @@ void on_idle_tick(self_ptr self) {
   auto last_use = std::max(st.last_request, st.published->last_read_ms.load());
   bool idle = st.loaded && st.writes.empty() && st.redo_after_sync.empty() &&
               st.redo_after_writes.empty() && !st.resync && st.seq_waiters.empty() &&
-              domain::now_ms() - last_use >= st.svc->idle_timeout.count();
+              st.svc->clock->now_ms() - last_use >= st.svc->idle_timeout.count();
   if (idle && st.svc->evict(st.account_id, self->address())) {
     // Nothing is sent here any more; what is in the mailbox is forwarded, then quit.
     st.evicted = true;
     infra::metrics().account_actor_evictions.fetch_add(1, std::memory_order_relaxed);
     if (infra::log_enabled(infra::log_level::info)) {
-      infra::log(infra::log_level::info, "account " + st.account_id + " unloaded after " +
-                                             std::to_string((domain::now_ms() - last_use) / 1000) +
-                                             " s without use");
+      infra::log(infra::log_level::info,
+                 "account " + st.account_id + " unloaded after " +
+                     std::to_string((st.svc->clock->now_ms() - last_use) / 1000) +
+                     " s without use");
     }
     caf::anon_send(caf::actor_cast<account_actor>(self), evict_atom_v);
     return;
@@ -775,7 +776,7 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
   st.published = std::move(published);
   st.committed = domain::account_state(account_id);
   st.tip = st.committed;
-  st.last_request = domain::now_ms();
+  st.last_request = st.svc->clock->now_ms();
   self->delayed_send(self, idle_check_period(*svc), idle_tick_atom_v);
   auto load_started = std::chrono::steady_clock::now();
   self->request(svc->loaders, svc->load_timeout, load_account_req{account_id})

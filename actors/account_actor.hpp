@@ -72,9 +72,9 @@ struct published_state {
   std::atomic<std::shared_ptr<const domain::account_state>> state;
   std::atomic<std::int64_t> last_read_ms{0};
 
-  // Called by readers on any thread; stores at most about ten times a second.
-  void touch() {
-    auto now = domain::now_ms();
+  // Called by readers on any thread, at `now` (the runtime's clock); stores at most about
+  // ten times a second.
+  void touch(domain::unix_ms now) {
     if (last_read_ms.load(std::memory_order_relaxed) < now - 100) {
       last_read_ms.store(now, std::memory_order_relaxed);
     }

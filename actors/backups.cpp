@@ -16,9 +16,9 @@ namespace referrald::actors {
 
 namespace {
 
-void create(const store::db& db, backup_create_req& req) {
+void create(const store::db& db, const domain::clock& clock, backup_create_req& req) {
   auto started = std::chrono::steady_clock::now();
-  auto b = snapshots::create_backup(db);
+  auto b = snapshots::create_backup(db, clock.now_ms());
   infra::metrics().backup_seconds.observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (!b) return req.reply->deliver(std::move(b).err());
@@ -51,17 +51,21 @@ void list(const store::db& db, backup_list_req& req) {
   req.reply->deliver(std::string(buf.GetString(), buf.GetSize()));
 }
 
-caf::behavior backup_actor(caf::event_based_actor*, const store::db* db) {
+caf::behavior backup_actor(caf::event_based_actor*, const store::db* db,
+                           const domain::clock* clock) {
   return {
-      [db](backup_create_req& req) { contain("backups", req, [&] { create(*db, req); }); },
+      [db, clock](backup_create_req& req) {
+        contain("backups", req, [&] { create(*db, *clock, req); });
+      },
       [db](backup_list_req& req) { contain("backups", req, [&] { list(*db, req); }); },
   };
 }
 
 }  // namespace
 
-caf::actor spawn_backup_actor(caf::actor_system& sys, const store::db& db) {
-  return sys.spawn<caf::detached>(backup_actor, &db);
+caf::actor spawn_backup_actor(caf::actor_system& sys, const store::db& db,
+                              const domain::clock& clock) {
+  return sys.spawn<caf::detached>(backup_actor, &db, &clock);
 }
 
 }  // namespace referrald::actors

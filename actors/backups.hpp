@@ -11,11 +11,13 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
+#include "domain/base/clock.hpp"
 #include "store/db.hpp"
 
 namespace referrald::actors {
 
-// `db` must outlive the actor.
-caf::actor spawn_backup_actor(caf::actor_system& sys, const store::db& db);
+// `db` and `clock` (a snapshot's created_at and name) must outlive the actor.
+caf::actor spawn_backup_actor(caf::actor_system& sys, const store::db& db,
+                              const domain::clock& clock);
 
 }  // namespace referrald::actors

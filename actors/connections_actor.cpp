@@ -123,8 +123,8 @@ void submit(self_ptr self, domain::connection c, reply_to reply, answer response
   auto& st = self->state;
   store::write_batch batch;
   store::ai_store(*st.svc->db).put_connection(batch, c);
-  store::admin_audit::put(batch, "brand." + std::to_string(c.brand_id), type, domain::now_ms(),
-                          [&](domain::json_writer& w) {
+  store::admin_audit::put(batch, "brand." + std::to_string(c.brand_id), type,
+                          self->state.svc->clock->now_ms(), [&](domain::json_writer& w) {
                             w.Key("connection_id");
                             domain::write_string(w, c.id);
                             w.Key("name");
@@ -141,7 +141,7 @@ void submit(self_ptr self, domain::connection c, reply_to reply, answer response
 void create_connection(self_ptr self, connection_create_req& req) {
   domain::connection c;
   c.brand_id = req.brand_id;
-  c.created_at = domain::now_ms();
+  c.created_at = self->state.svc->clock->now_ms();
   c.id = self->state.ids.next(c.created_at);
   c.name = std::move(req.request.name);
   c.source_tool = req.request.source_tool;
@@ -171,7 +171,7 @@ void delete_connection(self_ptr self, connection_delete_req& req) {
     }
   }
   domain::connection c = it->second;
-  c.deleted_at = domain::now_ms();
+  c.deleted_at = self->state.svc->clock->now_ms();
   submit(self, std::move(c), std::move(req.reply), std::string(), "connection.deleted", req.key_id);
 }
 

@@ -89,7 +89,7 @@ void push(const ingest_services& svc, push_req& req) {
     req.reply->deliver(std::move(st).err());
     return;
   }
-  const auto now = domain::now_ms();
+  const auto now = svc.clock->now_ms();
   auto outcome = domain::validate_push(doc, *svc.platforms, now);
   if (!outcome) {
     req.reply->deliver(std::move(outcome).err());

@@ -36,8 +36,9 @@ namespace referrald::actors {
 inline constexpr std::chrono::hours k_batch_id_ttl{24 * 7};
 
 struct ingest_services {
-  store::db* db = nullptr;                 // reports read it
-  interfaces::journal* journal = nullptr;  // pushes are stored through it
+  const domain::clock* clock = &domain::system_clock();  // a push's received_at
+  store::db* db = nullptr;                               // reports read it
+  interfaces::journal* journal = nullptr;                // pushes are stored through it
   batch_registry* registry = nullptr;
   const domain::ai_platform_list* platforms = nullptr;
 };

@@ -121,7 +121,7 @@ void submit(self_ptr self, domain::api_key k, reply_to reply, answer response,
   store::write_batch batch;
   store::key_store(*st.svc->db).put(batch, k);
   if (audit) {
-    store::admin_audit::put(batch, "keys", audit->type, domain::now_ms(),
+    store::admin_audit::put(batch, "keys", audit->type, self->state.svc->clock->now_ms(),
                             [&](domain::json_writer& w) {
                               w.Key("key_id");
                               w.Int64(k.id);
@@ -191,7 +191,7 @@ void create_key(self_ptr self, key_create_req& req) {
   k.name = req.request.name;
   k.role = req.request.role;
   k.grants = req.request.grants;
-  k.created_at = domain::now_ms();
+  k.created_at = self->state.svc->clock->now_ms();
   k.expires_at = req.request.expires_at;
   k.created_by = req.caller.id;
   k.allowed_origins = req.request.allowed_origins;
@@ -223,7 +223,7 @@ void bootstrap_key(self_ptr self, key_bootstrap_req& req) {
   k.name = req.name;
   k.role = domain::role::admin;
   k.grants = {true, {}, true, {}};
-  k.created_at = domain::now_ms();
+  k.created_at = self->state.svc->clock->now_ms();
   k.secret_digest = digest;
   answer response(key_json(k), std::to_string(k.id));
   // As in every release before: the first key of a store is no entry of its audit stream.
@@ -312,7 +312,7 @@ void rotate_key(self_ptr self, key_rotate_req& req) {
     return;
   }
   domain::api_key rotated = *k;
-  auto now = domain::now_ms();
+  auto now = self->state.svc->clock->now_ms();
   std::string secret = domain::generate_secret(rotated.role);
   rotated.previous_digest = rotated.secret_digest;
   rotated.previous_expires_at = now + req.overlap_ms;
@@ -411,7 +411,7 @@ void delete_key(self_ptr self, key_delete_req& req) {
     return;
   }
   domain::api_key revoked = *k;
-  revoked.revoked_at = domain::now_ms();
+  revoked.revoked_at = self->state.svc->clock->now_ms();
   submit(self, std::move(revoked), std::move(req.reply), std::string(),
          audit_entry{"key.revoked", req.caller.id, {}});
 }

@@ -66,18 +66,25 @@ std::unique_ptr<caf::actor_system_config> make_config(const runtime_options& o) 
 
 struct runtime::impl {
   explicit impl(store::db& d, const runtime_options& o)
-      : db(d), log(d), snaps(d), commits(d), cfg(make_config(o)), sys(*cfg) {
+      : clock(o.clock != nullptr ? *o.clock : domain::system_clock()),
+        db(d),
+        log(d),
+        snaps(d),
+        commits(d),
+        cfg(make_config(o)),
+        sys(*cfg) {
     // Before any actor exists: a failure here must not leave actors the system waits for.
     if (o.cluster) start_cluster(*o.cluster);
     // The other choice of the mode: where Idempotency-Key records are kept.
-    retries = node ? cluster::make_retry_stream(node->log()) : store::make_local_retry_store(d);
+    retries = node ? cluster::make_retry_stream(node->log(), clock)
+                   : store::make_local_retry_store(d, clock);
     // And where each write is made: here, or at its owner's.
     if (node) {
       cluster::placement_options po;
       po.node = o.cluster->node_name;
       po.partitions = o.cluster->partitions;
-      placement =
-          cluster::make_cluster_placement(node->log(), po, [this] { return node->applied(); });
+      placement = cluster::make_cluster_placement(
+          node->log(), po, [this] { return node->applied(); }, clock);
     } else {
       placement = std::make_unique<interfaces::local_placement>();
     }
@@ -99,6 +106,7 @@ struct runtime::impl {
 
   void spawn_actors(const runtime_options& o, std::vector<domain::api_key> keys,
                     std::vector<domain::connection> conns) {
+    svc.clock = &clock;
     svc.db = &db;
     svc.log = &log;
     // The one choice of the mode: where writes go.
@@ -124,7 +132,7 @@ struct runtime::impl {
     // History reads (as_of, audit pages) fold stored events at length: they get their own
     // threads, so that an account load never waits behind one.
     history = spawn_loader_pool(sys, loader_ctx, std::max<std::size_t>(1, o.history_threads));
-    backups_handle = spawn_backup_actor(sys, db);
+    backups_handle = spawn_backup_actor(sys, db, clock);
     keys_handle = spawn_keys_actor(
         sys, std::move(keys), &svc,
         [this](std::shared_ptr<const domain::key_table> t) { key_table.store(std::move(t)); });
@@ -139,6 +147,7 @@ struct runtime::impl {
       caf::anon_send(keys_handle, cluster_sync_atom_v);
       caf::anon_send(connections_handle, cluster_sync_atom_v);
     }
+    ingest_svc.clock = &clock;
     ingest_svc.db = &db;
     ingest_svc.journal = svc.journal;
     ingest_svc.registry = &registry;
@@ -158,7 +167,7 @@ struct runtime::impl {
     co.node_name = c.node_name;
     co.replicas = c.replicas;
     co.start_wait = c.start_wait;
-    node = std::make_unique<cluster::cluster_node>(db, log, co);
+    node = std::make_unique<cluster::cluster_node>(db, log, co, clock);
     svc.copy_misfit = [this](const std::string& account_id, const std::string& why) {
       node->copy_does_not_fit(account_id, why);
     };
@@ -189,7 +198,7 @@ struct runtime::impl {
     auto it = accounts.find(account_id);
     if (it == accounts.end()) return nullptr;
     published_state& p = *it->second.published;
-    p.touch();
+    p.touch(clock.now_ms());
     return p.state.load();
   }
 
@@ -253,6 +262,7 @@ struct runtime::impl {
     std::shared_ptr<published_state> published;
   };
 
+  const domain::clock& clock;
   store::db& db;
   store::event_log log;
   snapshots::snapshot_store snaps;
@@ -331,6 +341,11 @@ void runtime::render_metrics(std::string& out) const {
         "# TYPE referrald_cluster_applied_seq gauge\n"
         "referrald_cluster_applied_seq " +
         std::to_string(ready.applied) +
+        "\n# HELP referrald_cluster_confirmed_seq The last stream sequence applied on this node "
+        "that the stream's leader confirmed it holds as applied.\n"
+        "# TYPE referrald_cluster_confirmed_seq gauge\n"
+        "referrald_cluster_confirmed_seq " +
+        std::to_string(ready.confirmed) +
         "\n# HELP referrald_cluster_copy_refills_total Times this node's data directory filled "
         "a new copy of the stream because its copy differed from the stream.\n"
         "# TYPE referrald_cluster_copy_refills_total counter\n"
@@ -451,6 +466,7 @@ runtime::readiness runtime::ready() const {
   r.cluster = true;
   r.connected = node.log().connected();
   r.applied = node.applied();
+  r.confirmed = node.log().confirmed();
   r.caught_up = node.caught_up();
   r.apply_lag_seconds =
       static_cast<double>(infra::metrics().cluster_apply_lag_ms.load(std::memory_order_relaxed)) /

@@ -42,6 +42,9 @@ struct runtime_options {
   // An account actor that has had no request and whose published state has not been read
   // for this long stops (and is started again on the next request).
   std::chrono::milliseconds account_idle_timeout{std::chrono::minutes(5)};
+  // Time as the runtime reads it (domain/base/clock.hpp); null: the machine's. A test's
+  // clock (tests/support/test_clock.hpp) moves only when the test moves it.
+  const domain::clock* clock = nullptr;
   // Cluster mode (docs/cluster.md): the event log is the cluster's stream and
   // the data directory this node's copy of it. Unset: the embedded store.
   struct cluster_settings {
@@ -103,6 +106,8 @@ class runtime {
     bool connected = false;
     bool caught_up = false;
     std::uint64_t applied = 0;  // stream sequence applied here
+    // and confirmed by the stream's leader to be what the stream holds (cluster_log::confirmed)
+    std::uint64_t confirmed = 0;
     double apply_lag_seconds = 0;
     // The stream's replication as last seen: replicas it has, wanted, caught up and online,
     // and what is wrong with it. A warning, not a reason to take this node out of a load

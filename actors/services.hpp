@@ -12,6 +12,7 @@
 #include <string>
 
 #include "actors/type_ids.hpp"
+#include "domain/base/clock.hpp"
 #include "interfaces/journal.hpp"
 #include "store/db.hpp"
 #include "store/event_log.hpp"
@@ -21,6 +22,8 @@ namespace referrald::actors {
 class broken_accounts;
 
 struct services {
+  // Time as the actors read it (record timestamps, idle and wait deadlines, key expiry).
+  const domain::clock* clock = &domain::system_clock();
   store::db* db = nullptr;
   const store::event_log* log = nullptr;  // what loaders and audits read
   // Where every write goes, and where an actor reads back what other writers wrote (this

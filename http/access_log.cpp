@@ -158,8 +158,8 @@ void log_answer(const access_log& log, std::string& buffer, const exchange& ex, 
   } else if (ex.match.same_path != nullptr) {
     e.route = ex.match.same_path->pattern;  // a wrong method, or OPTIONS, on a known path
   }
-  e.account_id = ex.account;
-  e.brand_id = ex.brand;
+  if (ex.named.kind == tenant_of::account) e.account_id = ex.named.id;
+  if (ex.named.kind == tenant_of::brand) e.brand_id = ex.named.id;
   e.status = r.status;
   e.bytes = bytes;
   e.duration_us = us;

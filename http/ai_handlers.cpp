@@ -30,16 +30,10 @@ constexpr std::int64_t k_report_max_days = 3660;
 
 // The brand of the path: a positive int64 (else 400) that the key holds (else 403).
 domain::result<std::int64_t> brand_param(const request_ctx& c) {
-  auto id = domain::parse_brand_id(c.params.at(0));
-  if (!id) {
-    return domain::field_invalid(
-        "brand_id", "must be a positive integer, not '" + domain::excerpt(c.params.at(0)) + "'");
-  }
-  if (!c.key->grants.holds_brand(*id)) {
-    return domain::make_error(domain::errc::forbidden,
-                              "this API key has no access to brand " + std::to_string(*id));
-  }
-  return *id;
+  tenant own;
+  const tenant& t = named_tenant(c, tenant_of::brand, own);
+  if (t.problem) return *t.problem;
+  return t.brand;
 }
 
 domain::error unknown_connection(std::int64_t brand, const std::string& id) {

@@ -95,13 +95,7 @@ std::optional<response> resolve_one(request_ctx& c) {
   if (!explain) return failure(explain.err());
   auto as_of = time_param(c.query, "as_of");
   if (!as_of) return failure(as_of.err());
-  if (c.key->role == domain::role::publishable && (*explain || *as_of)) {
-    // A page's key answers what a visitor's own visit is, now: nothing of the rules.
-    std::string name = *explain ? "explain" : "as_of";
-    return failure(domain::make_error(domain::errc::forbidden,
-                                      "a publishable key cannot resolve with " + name,
-                                      {{name, "needs a viewer, editor or admin key"}}));
-  }
+  // A publishable key's request came without explain or as_of (http/publishable.hpp).
   if (auto st = check_json_type(c); !st) return failure(st.err());
   // The common body read the simple way, as a batch's visit is; anything else through the
   // parser, whose answer and errors are the same.
@@ -187,7 +181,9 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
   bool parsed = false;
   std::uint64_t steps = 0;  // regex steps of the visits resolved since the clock was read
 
-  bool late() const { return std::chrono::steady_clock::now() >= deadline; }
+  // The request's deadline is the server's clock's; the slices of work are real time.
+  const domain::clock* clock = &domain::system_clock();
+  bool late() const { return clock->steady_now() >= deadline; }
 
   // One step on the compute pool; true when the job is finished (answered, waiting for the
   // account to load, or paused for a slow reader: each resubmits it).
@@ -440,8 +436,9 @@ std::optional<response> resolve_batch(request_ctx& c) {
   job->account = *account;
   job->body = std::move(*c.body_storage);
   job->explain = *explain;
-  job->timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-      c.deadline - std::chrono::steady_clock::now());
+  job->clock = c.clock;
+  job->timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(c.deadline - c.clock->steady_now());
   // A little before the session gives up, so that the answer says why.
   job->deadline = c.deadline - std::min<std::chrono::milliseconds>(std::chrono::milliseconds(100),
                                                                    job->timeout / 10);

@@ -6,6 +6,7 @@
 #include "domain/base/clock.hpp"
 #include "domain/base/text.hpp"
 #include "http/framing.hpp"
+#include "http/steps.hpp"
 
 namespace referrald::http {
 
@@ -52,32 +53,6 @@ std::optional<std::string> decode_base64(std::string_view in) {
   // The bits left over must be zero (a canonical encoding).
   if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;
   return out;
-}
-
-// A publishable key: its one route, from one of its origins (the browser's Origin header).
-std::optional<response> check_publishable(const exchange& ex) {
-  if (!ex.match.entry->publishable) {
-    return failure(domain::make_error(
-        domain::errc::forbidden,
-        "API key " + std::to_string(ex.key->id) +
-            " is a publishable key: it may only call POST /attribution/resolve"));
-  }
-  std::string_view origin = ex.field(boost::beast::http::field::origin);
-  if (origin.empty()) {
-    return failure(domain::make_error(
-        domain::errc::forbidden,
-        "a publishable key is used from the web pages of its allowed origins: the request has "
-        "no Origin header",
-        {{"Origin", "is required with a publishable key"}}));
-  }
-  if (!ex.key->allows_origin(origin)) {
-    return failure(domain::make_error(domain::errc::forbidden,
-                                      "the origin " + domain::excerpt(origin) +
-                                          " is not one of publishable key " +
-                                          std::to_string(ex.key->id) + "'s allowed_origins",
-                                      {{"Origin", "is not one of the key's allowed_origins"}}));
-  }
-  return std::nullopt;
 }
 
 }  // namespace
@@ -140,7 +115,8 @@ void add_challenge(response& r, std::string_view sec_fetch_mode) {
   }
 }
 
-std::optional<response> authenticate(exchange& ex, actors::runtime& runtime) {
+std::optional<response> authenticate(exchange& ex, actors::runtime& runtime,
+                                     const domain::clock& clock) {
   const route& r = *ex.match.entry;
   if (!r.access) return std::nullopt;
   auto refuse = [&](std::string message) {
@@ -161,7 +137,7 @@ std::optional<response> authenticate(exchange& ex, actors::runtime& runtime) {
   ex.key = found.key;
   ex.key_use = found.use;
   if (ex.key == nullptr) return refuse("the API key is not valid");
-  auto now = domain::now_ms();
+  auto now = clock.now_ms();
   if (ex.key->expired(now)) {
     // Recorded in the keys audit stream, at most once a minute per key.
     if (ex.keys->refusal_due(ex.key->id, now)) {
@@ -176,7 +152,8 @@ std::optional<response> authenticate(exchange& ex, actors::runtime& runtime) {
                   domain::format_rfc3339(ex.key->previous_expires_at.value_or(0)));
   }
   if (ex.keys->use_due(ex.key->id, now)) runtime.tell(actors::key_seen{ex.key->id, now, false});
-  if (ex.key->role == domain::role::publishable) return check_publishable(ex);
+  // What a publishable key may do is the publishable step's (http/publishable.hpp).
+  if (ex.key->role == domain::role::publishable) return std::nullopt;
   if (!domain::role_allows(ex.key->role, *r.access)) {
     static constexpr const char* need[] = {"", "read", "write", "admin"};
     return failure(domain::make_error(
@@ -185,6 +162,31 @@ std::optional<response> authenticate(exchange& ex, actors::runtime& runtime) {
             ") does not allow " + need[static_cast<int>(*r.access)] + " access"));
   }
   return std::nullopt;
+}
+
+namespace {
+
+// The key and its role; a refusal waits for the rate-limit step, which charges it first.
+class authentication_step final : public step {
+ public:
+  explicit authentication_step(const chain_parts& parts)
+      : runtime_(parts.runtime), clock_(parts.clock) {}
+  std::string_view name() const override { return "authentication"; }
+  verdict request(const flow& f) override {
+    exchange& ex = f.ex();
+    if (ex.routed()) ex.refusal = authenticate(ex, runtime_, clock_);
+    return verdict::next();
+  }
+
+ private:
+  actors::runtime& runtime_;
+  const domain::clock& clock_;
+};
+
+}  // namespace
+
+std::unique_ptr<step> make_authentication_step(const chain_parts& parts) {
+  return std::make_unique<authentication_step>(parts);
 }
 
 }  // namespace referrald::http

@@ -1,6 +1,6 @@
 #pragma once
 
-// The authentication step (http/exchange.hpp): the API key a request presents and whether
+// The authentication step (http/chain.hpp): the API key a request presents and whether
 // its role allows the route (docs/api-guide.md, "Authentication"). A key is presented as
 //
 //   Authorization: Bearer <secret>
@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "actors/runtime.hpp"
+#include "domain/base/clock.hpp"
 #include "http/exchange.hpp"
 #include "http/response.hpp"
 
@@ -36,7 +37,8 @@ credentials read_credentials(std::string_view authorization);
 // needs; sets ex.key, ex.keys and ex.key_use. A refusal (401, 403) when the request may not
 // go on. A key's use (and an expired key's refusal) is reported to the keys actor, at most
 // once a minute per key.
-std::optional<response> authenticate(exchange& ex, actors::runtime& runtime);
+std::optional<response> authenticate(exchange& ex, actors::runtime& runtime,
+                                     const domain::clock& clock);
 
 // The WWW-Authenticate challenge of a 401: both schemes, except for a script's request from
 // a browser page (Sec-Fetch-Mode other than navigate), which gets Bearer alone: a Basic

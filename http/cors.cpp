@@ -1,6 +1,7 @@
 #include "http/cors.hpp"
 
 #include "domain/base/text.hpp"
+#include "http/steps.hpp"
 
 namespace referrald::http {
 
@@ -56,6 +57,43 @@ void cors::decorate(response& r, std::string_view origin, bool public_route,
     r.headers.emplace_back("Access-Control-Expose-Headers", k_exposed_headers);
     r.headers.emplace_back("Vary", "Origin");
   }
+}
+
+namespace {
+
+// A browser's preflight (OPTIONS on a known path that the routing step let through) is
+// answered here; every answer gets the headers its origin may read.
+class cors_step final : public step {
+ public:
+  explicit cors_step(const cors& browsers) : browsers_(browsers) {}
+  std::string_view name() const override { return "CORS"; }
+  verdict request(const flow& f) override {
+    exchange& ex = f.ex();
+    if (ex.routed()) return verdict::next();
+    std::string_view origin = ex.field(boost::beast::http::field::origin);
+    auto& req = ex.head();
+    bool preflight =
+        !origin.empty() &&
+        req.find(boost::beast::http::field::access_control_request_method) != req.end();
+    const route* path = ex.match.same_path;
+    bool page_origin =
+        preflight && path != nullptr && (path->cors == page_access::any_page || ex.page_origin);
+    return verdict::reply(browsers_.options(ex.match.allow, origin, preflight, page_origin));
+  }
+  void respond(exchange& ex, response& r) const override {
+    bool any_page = ex.routed() && ex.match.entry->cors == page_access::any_page;
+    browsers_.decorate(r, ex.field(boost::beast::http::field::origin), any_page,
+                       ex.routed() && ex.page_origin);
+  }
+
+ private:
+  const cors& browsers_;
+};
+
+}  // namespace
+
+std::unique_ptr<step> make_cors_step(const chain_parts& parts) {
+  return std::make_unique<cors_step>(parts.browsers);
 }
 
 }  // namespace referrald::http

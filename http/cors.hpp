@@ -1,6 +1,6 @@
 #pragma once
 
-// The CORS step (http/exchange.hpp): which web pages may call the API from a browser
+// The CORS step (http/chain.hpp): which web pages may call the API from a browser
 // (`--cors-origins`), the answer to a preflight, and the headers an answer carries for an
 // allowed origin (docs/api-guide.md, "Browsers (CORS)").
 

@@ -1,6 +1,8 @@
 #include "http/entity_tag.hpp"
 
 #include "domain/base/digest.hpp"
+#include "http/framing.hpp"
+#include "http/steps.hpp"
 
 namespace referrald::http {
 
@@ -21,5 +23,23 @@ void tag_answer(response& r, method verb, std::string_view if_none_match) {
   }
   r.headers.emplace_back("ETag", std::move(tag));
 }
+
+namespace {
+
+class entity_tag_step final : public step {
+ public:
+  std::string_view name() const override { return "entity tag"; }
+  verdict request(const flow&) override { return verdict::next(); }
+  void respond(exchange& ex, response& r) const override {
+    if (ex.routed() && ex.match.entry->etag) {
+      tag_answer(r, to_method(ex.head().method()),
+                 ex.field(boost::beast::http::field::if_none_match));
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<step> make_entity_tag_step() { return std::make_unique<entity_tag_step>(); }
 
 }  // namespace referrald::http

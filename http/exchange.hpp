@@ -1,21 +1,8 @@
 #pragma once
 
-// One request and what the steps of its handling have learnt about it so far. A session
-// (http/server.cpp) holds one exchange per request and passes it through the steps in the
-// order a request meets them:
-//
-//   framing          http/request_head.hpp, http/framing.hpp: the head read the strict way,
-//                    the body's limit, the answer written out
-//   request id       http/request_id.hpp: the client's X-Request-Id, or one of ours
-//   routing          http/router.hpp: the route, its path parameters and query parameters
-//   CORS             http/cors.hpp: preflights, and the headers an allowed origin reads
-//   authentication   http/authentication.hpp: the API key (Bearer or Basic) and its role
-//   rate limit       http/rate_limit.hpp: a token from the caller's bucket
-//   idempotency      http/idempotency.hpp: an Idempotency-Key claimed, or answered again
-//   owners           http/forwarding.hpp: a write sent to the node that owns it (cluster)
-//   handler          http/handlers.hpp: the route's own work
-//   entity tag       http/entity_tag.hpp: ETag, and 304 for If-None-Match
-//   access log       http/access_log.hpp: one line per answered request
+// One request and what the steps of the request chain (http/chain.hpp) have learnt about it
+// so far. A source of requests (a connection, or a request forwarded by another node) holds
+// one exchange per request and passes it through the chain.
 //
 // A new exchange replaces the old one whole when the next request begins on a kept-alive
 // connection, so that nothing of one request (its key, its tenant, its request id) can be
@@ -31,6 +18,7 @@
 #include "http/rate_limiter.hpp"
 #include "http/request_head.hpp"
 #include "http/router.hpp"
+#include "http/tenant.hpp"
 
 namespace referrald::http {
 
@@ -47,8 +35,24 @@ struct exchange {
   bool close_after = false;
   std::string request_id;  // the client's X-Request-Id, or ours
   std::optional<rate_limiter::verdict> rate;
-  std::string account, brand;     // the tenant named, for the access log
   std::string idempotency_scope;  // the Idempotency-Key this request claimed
+
+  std::string_view remote;    // the client's address (the source's)
+  bool forwarded_in = false;  // a write another node forwarded to this one as its owner
+  bool has_body = false;      // the head announces a body (Content-Length > 0, or chunked)
+  bool body_read = false;     // and it was read
+  // The refusal of the authentication or publishable step, answered by the rate-limit step
+  // once the caller's token is taken (so that guessing keys costs tokens too).
+  std::optional<response> refusal;
+  // The publishable step's: a publishable key's request (its own rate-limit buckets), and
+  // an Origin that a publishable key lists for this route (its preflight and answers).
+  bool page = false;
+  bool page_origin = false;
+  tenant named;  // the tenant step's
+  // What the handler sees (built by the steps on the way).
+  request_ctx ctx;
+  // Given instead of a 503 when a wait runs out (the owner's answer to a forwarded write).
+  std::optional<response> on_timeout;
 
   bool routed() const { return match.kind == router::match::found; }
   const boost::beast::http::request<boost::beast::http::string_body>& head() const {

@@ -3,6 +3,9 @@
 #include <charconv>
 
 #include "http/framing.hpp"
+#include "http/request_id.hpp"
+#include "http/steps.hpp"
+#include "infra/metrics.hpp"
 
 namespace referrald::http {
 
@@ -90,6 +93,98 @@ std::optional<response> decode_forwarded_answer(std::string_view bytes) {
   }
   r.body = bytes.substr(at);
   return r;
+}
+
+namespace {
+
+// A write of a tenant another node owns goes to that node: its answer is this request's,
+// once this node has applied the write too; when no owner takes it, it is made here (the
+// chain goes on).
+class owners_step final : public step {
+ public:
+  explicit owners_step(const chain_parts& parts) : p_(parts) {}
+  std::string_view name() const override { return "owners"; }
+
+  verdict request(const flow& f) override {
+    exchange& ex = f.ex();
+    if (ex.forwarded_in || !ex.match.entry->owned) return verdict::next();
+    std::string scope = ex.named.scope();
+    if (scope.empty()) return verdict::next();
+    auto owner = p_.placement.owner_elsewhere(scope);
+    if (!owner) return verdict::next();
+    auto take = p_.forward_take_timeout;
+    // The owner says "working" every second while it runs the write: 3 s of silence means
+    // it is gone or cut off. The owner answers within its own request timeout.
+    auto silence = std::chrono::milliseconds(3000);
+    later resume = f.wait(p_.clock.steady_now() + take + p_.request_timeout + silence);
+    p_.placement.relay(*owner, encode_forwarded_request(ex, request_id_of(ex)),
+                       std::string(ex.remote), take, silence,
+                       [this, resume](interfaces::placement::relayed res) {
+                         resume.then([this, resume, res = std::move(res)](bool current) {
+                           if (current) relayed(resume, res);
+                         });
+                       });
+    return verdict::wait();
+  }
+
+ private:
+  void relayed(const later& resume, const interfaces::placement::relayed& res) const {
+    using outcome = interfaces::placement::outcome;
+    auto& counters = infra::metrics();
+    if (res.how == outcome::not_taken) {
+      counters.cluster_forward_fallbacks.fetch_add(1, std::memory_order_relaxed);
+      return resume.go_on();
+    }
+    if (res.how == outcome::timed_out) {
+      counters.cluster_forward_timeouts.fetch_add(1, std::memory_order_relaxed);
+      response busy = failure(domain::make_error(
+          domain::errc::unavailable,
+          "the node that owns this write took it and went silent; it may or may not have taken "
+          "effect"));
+      busy.headers.emplace_back("Retry-After", "1");
+      return resume.answer(std::move(busy));
+    }
+    counters.cluster_forwarded.fetch_add(1, std::memory_order_relaxed);
+    auto answered = decode_forwarded_answer(res.response);
+    if (!answered) {
+      return resume.answer(failure(
+          domain::make_error(domain::errc::internal, "the owner's answer could not be read")));
+    }
+    // Answered once this node has applied the write too, as when it writes itself: a read
+    // sent here next finds it (within 2 s; after that the owner's answer goes out regardless).
+    resume.extend(p_.clock.steady_now() + std::chrono::seconds(2));
+    std::uint64_t seq = 0;
+    for (const auto& [name, value] : answered->headers) {
+      if (iequals(name, "Referrald-Seq"))
+        std::from_chars(value.data(), value.data() + value.size(), seq);
+    }
+    exchange& ex = resume.source().ex();
+    auto applied = [resume](auto&&...) {
+      resume.then([resume](bool current) {
+        auto& waiting = resume.source().ex().on_timeout;
+        if (current && waiting) resume.answer(std::move(*std::exchange(waiting, std::nullopt)));
+      });
+    };
+    if (ex.named.kind == tenant_of::account && ex.named.well_formed && seq != 0) {
+      if (auto view = p_.runtime.view(ex.named.id); view && view->seq() >= seq) {
+        return resume.answer(std::move(*answered));
+      }
+      ex.on_timeout = std::move(*answered);
+      p_.runtime.tell(ex.named.id, actors::await_loaded_req{actors::make_reply(applied), seq});
+      return;
+    }
+    if (res.applied <= p_.runtime.cluster_applied()) return resume.answer(std::move(*answered));
+    ex.on_timeout = std::move(*answered);
+    p_.runtime.when_applied(res.applied, applied);
+  }
+
+  chain_parts p_;
+};
+
+}  // namespace
+
+std::unique_ptr<step> make_owners_step(const chain_parts& parts) {
+  return std::make_unique<owners_step>(parts);
 }
 
 }  // namespace referrald::http

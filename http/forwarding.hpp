@@ -1,9 +1,10 @@
 #pragma once
 
-// The owners step (http/exchange.hpp; docs/cluster.md "Owners"): in cluster mode a write of
+// The owners step (http/chain.hpp; docs/cluster.md "Owners"): in cluster mode a write of
 // an account or a brand another node owns is sent to that node as the bytes of an HTTP
 // request (cluster/cluster_forward.hpp), and its answer comes back as the bytes of an HTTP
-// response. These are the two encodings; the session decides when to forward.
+// response. These are the two encodings, and the step (make_owners_step) that
+// forwards.
 
 #include <optional>
 #include <string>

@@ -36,58 +36,91 @@ router make_router(const limits& l) {
   // Routes without a body still accept (and ignore) one up to the rule limit.
   const std::size_t rule = l.rule_body, push = l.push_body;
   const auto read = access::read, write = access::write, admin = access::admin;
+  const auto account = tenant_of::account, brand = tenant_of::brand;
   router r;
-  r.add("/healthz", method::get, &healthz, {std::nullopt, rule});
-  r.add("/readyz", method::get, &readyz, {std::nullopt, rule});
-  r.add("/metrics", method::get, &metrics, {std::nullopt, rule});
+  r.add("/healthz", method::get, &healthz, {.body_limit = rule});
+  r.add("/readyz", method::get, &readyz, {.body_limit = rule});
+  r.add("/metrics", method::get, &metrics, {.body_limit = rule});
   // Static files ignore their query string; the API's description and the tracker script
-  // may be read by any page.
-  route_spec file{std::nullopt, rule, "", true};
-  file.static_file = true;
-  route_spec public_file = file;
-  public_file.any_page = true;
-  route_spec description{std::nullopt, rule};
-  description.static_file = description.any_page = true;
-  r.add("/openapi.json", method::get, &openapi_json, description);
-  r.add("/console", method::get, &console_redirect, {std::nullopt, rule});
-  r.add("/console/", method::get, &console_index, file);
-  r.add("/console/{file}", method::get, &console_file, file);
-  r.add("/js/referrald.js", method::get, &tracker_script, public_file);
+  // may be read by any page; the console's files are not part of the API.
+  r.add("/openapi.json", method::get, &openapi_json,
+        {.body_limit = rule, .cors = page_access::any_page, .static_file = true});
+  const route_spec console{.body_limit = rule, .documented = false};
+  r.add("/console", method::get, &console_redirect, console);
+  const route_spec console_files{
+      .body_limit = rule, .documented = false, .etag = true, .static_file = true};
+  r.add("/console/", method::get, &console_index, console_files);
+  r.add("/console/{file}", method::get, &console_file, console_files);
+  r.add("/js/referrald.js", method::get, &tracker_script,
+        {.body_limit = rule, .cors = page_access::any_page, .etag = true, .static_file = true});
 
   r.add("/api-keys", method::get, &api_keys_list,
-        {admin, rule, "limit starting_after is_active q"});
-  r.add("/api-keys", method::post, &api_keys_create, {admin, rule, "", false, true});
+        {.access = admin, .body_limit = rule, .query = "limit starting_after is_active q"});
+  r.add("/api-keys", method::post, &api_keys_create,
+        {.access = admin, .body_limit = rule, .idempotent = true});
   // Before {id}, which would take "me" for an id.
-  r.add("/api-keys/me", method::get, &api_keys_me, {read, rule, "", true});
-  r.add("/api-keys/{id}", method::get, &api_keys_get, {admin, rule, "", true});
-  r.add("/api-keys/{id}", method::patch, &api_keys_patch, {admin, rule, "", true});
-  r.add("/api-keys/{id}", method::del, &api_keys_delete, {admin, rule});
-  r.add("/api-keys/{id}/rotate", method::post, &api_keys_rotate, {admin, rule, "", false, true});
+  r.add("/api-keys/me", method::get, &api_keys_me,
+        {.access = read, .body_limit = rule, .etag = true});
+  r.add("/api-keys/{id}", method::get, &api_keys_get,
+        {.access = admin, .body_limit = rule, .etag = true});
+  r.add("/api-keys/{id}", method::patch, &api_keys_patch,
+        {.access = admin, .body_limit = rule, .etag = true});
+  r.add("/api-keys/{id}", method::del, &api_keys_delete, {.access = admin, .body_limit = rule});
+  r.add("/api-keys/{id}/rotate", method::post, &api_keys_rotate,
+        {.access = admin, .body_limit = rule, .idempotent = true});
 
   add_rule_routes(r, rule, push);
 
+  // An account's log names the account; the admin streams (scope=keys, scope=brand) do not.
   r.add("/audit-log", method::get, &audit_log,
-        {admin, rule, "scope account_id after_seq limit brand_id starting_after"});
-  r.add("/admin/snapshots", method::get, &backups_list, {admin, rule, "limit starting_after"});
-  r.add("/admin/snapshots", method::post, &backups_create, {admin, rule, "", false, true});
+        {.access = admin,
+         .body_limit = rule,
+         .query = "scope account_id after_seq limit brand_id starting_after",
+         .tenant = account});
+  r.add("/admin/snapshots", method::get, &backups_list,
+        {.access = admin, .body_limit = rule, .query = "limit starting_after"});
+  r.add("/admin/snapshots", method::post, &backups_create,
+        {.access = admin, .body_limit = rule, .idempotent = true});
 
   r.add("/attribution/resolve", method::post, &resolve_one,
-        {read, rule, "account_id explain as_of", false, false, true});
-  route_spec batch{read, push, "account_id explain as_of"};
-  batch.streams = true;
-  r.add("/attribution/resolve-batch", method::post, &resolve_batch, batch);
+        {.access = read,
+         .body_limit = rule,
+         .query = "account_id explain as_of",
+         .tenant = account,
+         .publishable = true});
+  r.add("/attribution/resolve-batch", method::post, &resolve_batch,
+        {.access = read,
+         .body_limit = push,
+         .query = "account_id explain as_of",
+         .tenant = account,
+         .streams = true});
 
-  r.add("/ai-platforms", method::get, &ai_platforms, {read, rule});
-  r.add("/known-referrers", method::get, &known_referrers, {read, rule});
+  r.add("/ai-platforms", method::get, &ai_platforms, {.access = read, .body_limit = rule});
+  r.add("/known-referrers", method::get, &known_referrers, {.access = read, .body_limit = rule});
   const std::string connections = "/{brand_id}/ai-referrals/connections";
   r.add(connections, method::get, &connections_list,
-        {read, rule, "limit starting_after is_active q"});
-  r.add(connections, method::post, &connections_create, {write, rule, "", true, true});
-  r.add(connections + "/{connection_id}", method::get, &connections_get, {read, rule, "", true});
-  r.add(connections + "/{connection_id}", method::del, &connections_delete, {write, rule});
-  r.add(connections + "/{connection_id}/events", method::post, &connection_push, {write, push});
+        {.access = read,
+         .body_limit = rule,
+         .query = "limit starting_after is_active q",
+         .tenant = brand});
+  r.add(connections, method::post, &connections_create,
+        {.access = write,
+         .body_limit = rule,
+         .tenant = brand,
+         .owned = true,
+         .etag = true,
+         .idempotent = true});
+  r.add(connections + "/{connection_id}", method::get, &connections_get,
+        {.access = read, .body_limit = rule, .tenant = brand, .etag = true});
+  r.add(connections + "/{connection_id}", method::del, &connections_delete,
+        {.access = write, .body_limit = rule, .tenant = brand, .owned = true});
+  r.add(connections + "/{connection_id}/events", method::post, &connection_push,
+        {.access = write, .body_limit = push, .tenant = brand, .owned = true});
   r.add("/{brand_id}/ai-referrals/report", method::get, &ai_report,
-        {read, rule, "from to group_by connection_id limit starting_after"});
+        {.access = read,
+         .body_limit = rule,
+         .query = "from to group_by connection_id limit starting_after",
+         .tenant = brand});
   publish_openapi(openapi_document(r));
   return r;
 }
@@ -99,19 +132,17 @@ void charge_rows(rate_limiter* limiter, const std::shared_ptr<std::atomic<std::i
   }
 }
 
+const tenant& named_tenant(const request_ctx& c, tenant_of kind, tenant& own) {
+  if (c.named != nullptr && c.named->kind == kind) return *c.named;
+  own = read_tenant(kind, c.query, c.params, c.key);
+  return own;
+}
+
 domain::result<std::string> account_param(const request_ctx& c) {
-  const std::string* id = c.query.get("account_id");
-  if (id == nullptr) return domain::field_invalid("account_id", "is required");
-  if (!domain::is_valid_account_id(*id)) {
-    return domain::field_invalid(
-        "account_id",
-        "must be 1-64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit");
-  }
-  if (!c.key->grants.holds_account(*id)) {
-    return domain::make_error(domain::errc::forbidden,
-                              "this API key has no access to account '" + *id + "'");
-  }
-  return *id;
+  tenant own;
+  const tenant& t = named_tenant(c, tenant_of::account, own);
+  if (t.problem) return *t.problem;
+  return t.id;
 }
 
 domain::result<page> page_params(const request_ctx& c) {

@@ -39,6 +39,10 @@ std::optional<response> with_view(request_ctx& c, const std::string& account, Fn
   return with_view_later(c, account, std::forward<Fn>(fn));
 }
 
+// The request's tenant of `kind`, as the tenant step read it once (http/tenant.hpp); for a
+// handler called outside a server, read now into `own`.
+const tenant& named_tenant(const request_ctx& c, tenant_of kind, tenant& own);
+
 // The `account_id` query parameter: required, well-formed, held by the caller's key
 // (else 400 / 403).
 domain::result<std::string> account_param(const request_ctx& c);

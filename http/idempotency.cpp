@@ -10,6 +10,7 @@
 #include "domain/base/json.hpp"
 #include "domain/base/text.hpp"
 #include "http/error_table.hpp"
+#include "http/steps.hpp"
 #include "infra/log.hpp"
 
 namespace referrald::http {
@@ -88,9 +89,9 @@ idempotency_claim claim_of(const exchange& ex) {
 }
 
 response claim_answer(const interfaces::retry_store::begun& b, const idempotency_claim& claim) {
-  using verdict = interfaces::retry_store::verdict;
+  using what = interfaces::retry_store::verdict;
   switch (b.what) {
-    case verdict::replay: {
+    case what::replay: {
       response again;
       again.status = b.kept.status;
       again.content_type = b.kept.content_type;
@@ -100,13 +101,13 @@ response claim_answer(const interfaces::retry_store::begun& b, const idempotency
       again.headers.emplace_back("Idempotent-Replayed", "true");
       return again;
     }
-    case verdict::mismatch:
+    case what::mismatch:
       return failure(
           domain::make_error(domain::errc::conflict,
                              "Idempotency-Key '" + domain::excerpt(claim.key) +
                                  "' was used with a different request in the last 24 hours",
                              {{"Idempotency-Key", "use a new key for a new request"}}));
-    case verdict::in_progress: {
+    case what::in_progress: {
       response busy = failure(
           domain::make_error(domain::errc::conflict,
                              "a request with Idempotency-Key '" + domain::excerpt(claim.key) +
@@ -115,15 +116,74 @@ response claim_answer(const interfaces::retry_store::begun& b, const idempotency
       busy.headers.emplace_back("Retry-After", "1");
       return busy;
     }
-    case verdict::failed: {
+    case what::failed: {
       response failed = failure(b.why);
       if (failed.status == 503) failed.headers.emplace_back("Retry-After", "1");
       return failed;
     }
-    case verdict::run:
+    case what::run:
       break;
   }
   return failure(domain::make_error(domain::errc::internal, "a claimed request has no answer yet"));
+}
+
+std::function<void(response)> keeping(interfaces::retry_store& retries, std::string scope,
+                                      std::function<void(response)> send) {
+  // Whenever the answer comes — even after the request's wait ran out or its client left —
+  // it is stored durably before it is sent: a retry replays it.
+  return [&retries, scope = std::move(scope), send = std::move(send)](response answered) {
+    if (!kept(answered)) {
+      retries.abandon(scope);
+      return send(std::move(answered));
+    }
+    auto answer = std::make_shared<response>(std::move(answered));
+    retries.complete(scope, sent_copy(*answer), durable_copy(*answer),
+                     [send, answer] { send(std::move(*answer)); });
+  };
+}
+
+namespace {
+
+// The claim may ask the cluster (on a thread of its own): the request waits for it as for
+// a handler, under the request timeout. A request given up meanwhile releases its claim.
+class idempotency_step final : public step {
+ public:
+  explicit idempotency_step(const chain_parts& parts)
+      : retries_(parts.retries), clock_(parts.clock), timeout_(parts.request_timeout) {}
+  std::string_view name() const override { return "idempotency"; }
+  verdict request(const flow& f) override {
+    if (retries_ == nullptr) return verdict::next();
+    auto claim = claim_of(f.ex());
+    if (claim.refused) return verdict::reply(std::move(*claim.refused));
+    if (claim.scope.empty()) return verdict::next();
+    later resume = f.wait(clock_.steady_now() + timeout_);
+    auto* retries = retries_;
+    retries_->begin(claim.scope, claim.fingerprint,
+                    [resume, retries, claim](interfaces::retry_store::begun b) {
+                      resume.then([resume, retries, claim, b = std::move(b)](bool current) {
+                        using what = interfaces::retry_store::verdict;
+                        if (!current) {
+                          if (b.what == what::run) retries->abandon(claim.scope);
+                          return;
+                        }
+                        if (b.what != what::run) return resume.answer(claim_answer(b, claim));
+                        resume.source().ex().idempotency_scope = claim.scope;
+                        resume.go_on();
+                      });
+                    });
+    return verdict::wait();
+  }
+
+ private:
+  interfaces::retry_store* retries_;
+  const domain::clock& clock_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace
+
+std::unique_ptr<step> make_idempotency_step(const chain_parts& parts) {
+  return std::make_unique<idempotency_step>(parts);
 }
 
 }  // namespace referrald::http

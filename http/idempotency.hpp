@@ -16,6 +16,7 @@
 // store, or the cluster's Idempotency-Key stream. What is kept, and what a verdict answers,
 // is decided here.
 
+#include <functional>
 #include <string>
 
 #include "http/exchange.hpp"
@@ -33,7 +34,7 @@ bool kept(const response& r);
 interfaces::kept_answer sent_copy(const response& r);
 interfaces::kept_answer durable_copy(const response& r);
 
-// The idempotency step (http/exchange.hpp) of one request: what its Idempotency-Key asks —
+// The idempotency step (http/chain.hpp) of one request: what its Idempotency-Key asks —
 // nothing (no header, no key, or a route without retries), a refusal (a malformed key), or
 // a claim of `scope` (the caller's key id and the Idempotency-Key) for the request's
 // `fingerprint` (a digest of its method, target, content type and body).
@@ -42,6 +43,11 @@ struct idempotency_claim {
   std::string scope, fingerprint, key;
 };
 idempotency_claim claim_of(const exchange& ex);
+
+// The handler's `send` for a claimed request of `scope`: its answer kept (or the claim
+// given up, for an answer that is not kept) before it is sent.
+std::function<void(response)> keeping(interfaces::retry_store& retries, std::string scope,
+                                      std::function<void(response)> send);
 
 // The answer to a claimed request when the verdict is not `run`: the kept answer again
 // (marked Idempotent-Replayed), or 409, or the reason the claim could not be made.

@@ -30,7 +30,7 @@ std::optional<response> api_keys_list(request_ctx& c) {
 std::optional<response> api_keys_create(request_ctx& c) {
   rapidjson::Document doc;
   if (auto st = json_body(c, doc); !st) return failure(st.err());
-  auto req = domain::parse_api_key_create(doc);
+  auto req = domain::parse_api_key_create(doc, c.clock->now_ms());
   if (!req) return failure(req.err());
   // The answer holds the secret: no cache may keep it.
   c.runtime->tell(actors::key_create_req{std::move(*req), *c.key,
@@ -65,7 +65,7 @@ std::optional<response> api_keys_patch(request_ctx& c) {
   if (!id) return failure(id.err());
   rapidjson::Document doc;
   if (auto st = json_body(c, doc); !st) return failure(st.err());
-  auto patch = domain::parse_api_key_patch(doc);
+  auto patch = domain::parse_api_key_patch(doc, c.clock->now_ms());
   if (!patch) return failure(patch.err());
   c.runtime->tell(actors::key_patch_req{*id, std::move(*patch), *c.key, reply_with(c, 200),
                                         std::string(c.if_match)});

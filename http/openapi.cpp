@@ -789,7 +789,8 @@ value operation_object(builder& b, const operation& op, const route& rt, bool if
   f.writes = rt.verb == method::post || rt.verb == method::patch || rt.verb == method::del;
   if (rt.verb == method::post && (op.pattern.find("/attribution/") != std::string_view::npos))
     f.writes = false;
-  f.account = std::find(rt.query.begin(), rt.query.end(), "account_id") != rt.query.end();
+  f.account =
+      std::find(rt.query_names.begin(), rt.query_names.end(), "account_id") != rt.query_names.end();
 
   value o = b.obj();
   value tags(rapidjson::kArrayType);
@@ -818,7 +819,7 @@ value operation_object(builder& b, const operation& op, const route& rt, bool if
   // Lists paged by numeric id (rules, API keys) take the last id as their cursor.
   const bool id_cursor = op.id == "listApiKeys" || op.id == "listPassthroughReferrers" ||
                          op.id == "listReferrerMappings";
-  for (const auto& q : rt.query) {
+  for (const auto& q : rt.query_names) {
     auto it = k_query.find(q);
     if (it == k_query.end())
       throw std::logic_error("openapi: query parameter '" + q + "' of " +
@@ -854,7 +855,8 @@ value operation_object(builder& b, const operation& op, const route& rt, bool if
   if (f.has_body) {
     value body = b.obj();
     // A rotation's body is optional, and so is an import's when pack=starter stands for it.
-    const bool has_pack = std::find(rt.query.begin(), rt.query.end(), "pack") != rt.query.end();
+    const bool has_pack =
+        std::find(rt.query_names.begin(), rt.query_names.end(), "pack") != rt.query_names.end();
     b.add(body, "required", value(op.request != "$ApiKeyRotate" && !has_pack));
     std::string limit = "At most " + std::to_string(rt.body_limit) + " bytes (else 413).";
     b.add(body, "description", b.str(limit));
@@ -1093,14 +1095,10 @@ void add_shared_components(builder& b, value& components) {
 
 }  // namespace
 
-bool is_console_route(std::string_view pattern) {
-  return pattern == "/console" || pattern.starts_with("/console/");
-}
-
 std::vector<std::string> undocumented_routes(const router& r) {
   std::vector<std::string> out;
   for (const auto& rt : r.routes())
-    if (!is_console_route(rt.pattern) && find_operation(rt.verb, rt.pattern) == nullptr)
+    if (rt.documented && find_operation(rt.verb, rt.pattern) == nullptr)
       out.push_back(route_name(rt.verb, rt.pattern));
   return out;
 }
@@ -1171,7 +1169,7 @@ std::string openapi_document(const router& r) {
   value paths = b.obj();
   for (const auto& rt : r.routes()) {
     const operation* op = find_operation(rt.verb, rt.pattern);
-    if (op == nullptr || is_console_route(rt.pattern)) continue;
+    if (op == nullptr || !rt.documented) continue;
     value& item = b.member(paths, rt.pattern);
     // If-Match guards the changes of an object whose GET carries an ETag.
     bool if_match = (rt.verb == method::patch || rt.verb == method::del) &&

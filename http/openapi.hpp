@@ -22,12 +22,8 @@ class router;
 // The document (pretty-printed JSON, ending with a newline).
 std::string openapi_document(const router& r);
 
-// The console's routes (/console, /console/, /console/{file}): the web pages the server
-// serves beside its API, not operations of it; the document leaves them out.
-bool is_console_route(std::string_view pattern);
-
-// "GET /path" of each route the router has and no declaration here describes (the
-// console's aside).
+// "GET /path" of each route the router has and no declaration here describes (routes not
+// `documented`, the console's, aside).
 std::vector<std::string> undocumented_routes(const router& r);
 // "GET /path" of each declaration here that names no route of the router.
 std::vector<std::string> unrouted_declarations(const router& r);

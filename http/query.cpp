@@ -3,6 +3,8 @@
 #include "domain/base/clock.hpp"
 
 #include "domain/web/url.hpp"
+#include "http/exchange.hpp"
+#include "http/steps.hpp"
 
 namespace referrald::http {
 
@@ -73,5 +75,36 @@ domain::result<std::optional<std::int64_t>> time_param(const query_params& q,
   }
   return std::optional<std::int64_t>{*t};
 }
+
+namespace {
+
+// The path parameters decoded and the query parameters the route reads; a path segment that
+// does not decode, a query that does not, or a parameter the route does not read is a 400
+// (404 for the path).
+class query_step final : public step {
+ public:
+  std::string_view name() const override { return "query"; }
+  verdict request(const flow& f) override {
+    exchange& ex = f.ex();
+    const route& r = *ex.match.entry;
+    if (!ex.match.error.empty()) {
+      return verdict::reply(
+          failure(domain::make_error(domain::errc::route_not_found, ex.match.error)));
+    }
+    ex.ctx.params = std::move(ex.match.params);
+    std::string_view target = ex.target;
+    auto mark = target.find('?');
+    auto query = query_params::parse(
+        mark == std::string_view::npos || r.static_file ? "" : target.substr(mark + 1));
+    if (!query) return verdict::reply(failure(query.err()));
+    ex.ctx.query = std::move(*query);
+    if (auto unknown = unknown_query(r, ex.ctx.query)) return verdict::reply(std::move(*unknown));
+    return verdict::next();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<step> make_query_step() { return std::make_unique<query_step>(); }
 
 }  // namespace referrald::http

@@ -1,6 +1,6 @@
 #pragma once
 
-// The rate limit step (http/exchange.hpp): a request to an authenticated route takes a
+// The rate limit step (http/chain.hpp): a request to an authenticated route takes a
 // token from its caller's bucket — its API key's, or its client address's when its key was
 // refused — and is answered 429 when the bucket is empty; every answer to it carries the
 // bucket's state (docs/api-guide.md, "Rate limits"). The buckets are http/rate_limiter.hpp's.
@@ -15,8 +15,8 @@
 namespace referrald::http {
 
 // Takes the token; sets ex.rate. A 429 when refused. `unauthenticated`: the key was
-// refused (401), so the address pays. A publishable key's request takes from `pages`, from
-// the bucket of the key and the client address.
+// refused (401), so the address pays. A publishable key's request (ex.page) takes from `pages`,
+// from the bucket of the key and the client address.
 std::optional<response> take_token(exchange& ex, rate_limiter& limiter, rate_limiter& pages,
                                    bool unauthenticated, std::string_view remote);
 

@@ -8,19 +8,19 @@ namespace referrald::http {
 
 namespace {
 
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 std::uint64_t ceil_seconds(std::int64_t ns) {
   return ns <= 0 ? 0 : static_cast<std::uint64_t>((ns + 999999999) / 1000000000);
 }
 
 }  // namespace
 
-rate_limiter::rate_limiter(double rps, double burst) {
+std::int64_t rate_limiter::now_ns() const {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             clock_.steady_now().time_since_epoch())
+      .count();
+}
+
+rate_limiter::rate_limiter(double rps, double burst, const domain::clock& clock) : clock_(clock) {
   if (rps <= 0) return;
   rps_ = rps;
   interval_ns_ = std::max<std::int64_t>(1, std::llround(1e9 / rps));

@@ -19,12 +19,14 @@
 #include <string>
 #include <unordered_map>
 
+#include "domain/base/clock.hpp"
+
 namespace referrald::http {
 
 class rate_limiter {
  public:
-  // rps 0: no limit (take() always allows and reports nothing).
-  rate_limiter(double rps, double burst);
+  // rps 0: no limit (take() always allows and reports nothing). Time is `clock`'s.
+  rate_limiter(double rps, double burst, const domain::clock& clock = domain::system_clock());
 
   bool enabled() const { return interval_ns_ > 0; }
   double rps() const { return rps_; }
@@ -45,6 +47,9 @@ class rate_limiter {
   verdict take_address(const std::string& address);
 
  private:
+  std::int64_t now_ns() const;
+
+  const domain::clock& clock_;
   double rps_ = 0;
   std::int64_t interval_ns_ = 0;   // between two tokens
   std::int64_t tolerance_ns_ = 0;  // burst × interval

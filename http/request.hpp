@@ -21,6 +21,7 @@
 #include "domain/auth/api_key.hpp"
 #include "http/query.hpp"
 #include "http/response.hpp"
+#include "http/tenant.hpp"
 
 namespace referrald::http {
 
@@ -59,6 +60,8 @@ struct request_ctx {
   std::string_view path;
   query_params query;
   std::vector<std::string> params;  // decoded path parameters, in pattern order
+  // The account or brand the request names (the tenant step's; null outside a server).
+  const tenant* named = nullptr;
   std::string_view body;
   // The body's storage, which a handler may parse in place (it lives until the response
   // has been written).
@@ -68,6 +71,7 @@ struct request_ctx {
   const domain::api_key* key = nullptr;
   std::shared_ptr<const domain::key_table> keys;
   actors::runtime* runtime = nullptr;
+  const domain::clock* clock = &domain::system_clock();  // the server's
   const http_metrics* metrics = nullptr;
   compute_pool* compute = nullptr;  // CPU-heavy work goes there, not on the I/O thread
   // Answers the request: thread-safe; from the session's own executor it completes at

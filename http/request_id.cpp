@@ -6,6 +6,7 @@
 #include <random>
 
 #include "http/error_table.hpp"
+#include "http/steps.hpp"
 
 namespace referrald::http {
 
@@ -49,5 +50,27 @@ void stamp_request_id(response& r, const std::string& id) {
     r.error.reset();
   }
 }
+
+const std::string& request_id_of(exchange& ex) {
+  if (ex.request_id.empty()) ex.request_id = new_request_id();
+  return ex.request_id;
+}
+
+namespace {
+
+class request_id_step final : public step {
+ public:
+  std::string_view name() const override { return "request id"; }
+  verdict request(const flow& f) override {
+    exchange& ex = f.ex();
+    if (auto id = ex.field("X-Request-Id"); sane_request_id(id)) ex.request_id = id;
+    return verdict::next();
+  }
+  void respond(exchange& ex, response& r) const override { stamp_request_id(r, request_id_of(ex)); }
+};
+
+}  // namespace
+
+std::unique_ptr<step> make_request_id_step() { return std::make_unique<request_id_step>(); }
 
 }  // namespace referrald::http

@@ -3,6 +3,9 @@
 #include <algorithm>
 
 #include "domain/base/text.hpp"
+#include "http/framing.hpp"
+#include "http/request_head.hpp"
+#include "http/steps.hpp"
 
 namespace referrald::http {
 
@@ -51,32 +54,17 @@ std::string_view to_string(method m) {
 
 void router::add(std::string pattern, method verb, handler fn, const route_spec& spec) {
   route r;
+  static_cast<route_spec&>(r) = spec;
+  r.query = {};  // the names are kept in query_names, which own them
   r.pattern = std::move(pattern);
   for (auto seg : split(r.pattern))
     r.segments.emplace_back(seg);
   r.verb = verb;
   r.fn = fn;
-  r.access = spec.access;
-  r.body_limit = spec.body_limit;
   for (std::string_view q = spec.query; !q.empty();) {
     auto space = q.find(' ');
-    if (space != 0) r.query.emplace_back(q.substr(0, space));
+    if (space != 0) r.query_names.emplace_back(q.substr(0, space));
     q = space == std::string_view::npos ? std::string_view() : q.substr(space + 1);
-  }
-  r.etag = spec.etag;
-  r.idempotent = spec.idempotent;
-  r.publishable = spec.publishable;
-  r.static_file = spec.static_file;
-  r.any_page = spec.any_page;
-  r.streams = spec.streams;
-  // Writes with the write role change one account's rules (named by account_id) or one
-  // brand's AI data (the path's first segment); API keys and snapshots take the admin role.
-  bool writes = verb != method::get && verb != method::head && verb != method::options &&
-                spec.access == domain::access::write;
-  if (writes && std::find(r.query.begin(), r.query.end(), "account_id") != r.query.end()) {
-    r.owner = owner_scope::account;
-  } else if (writes && r.pattern.starts_with("/{brand_id}/")) {
-    r.owner = owner_scope::brand;
   }
   r.index = routes_.size();
   routes_.push_back(std::move(r));
@@ -138,9 +126,10 @@ response route_error(const router::match& m, method verb, std::string_view path)
 
 std::optional<response> unknown_query(const route& r, const query_params& q) {
   for (const auto& [name, value] : q.items()) {
-    if (std::find(r.query.begin(), r.query.end(), name) != r.query.end()) continue;
+    if (std::find(r.query_names.begin(), r.query_names.end(), name) != r.query_names.end())
+      continue;
     std::string takes;
-    for (const auto& known : r.query)
+    for (const auto& known : r.query_names)
       takes += (takes.empty() ? "" : ", ") + known;
     return failure(domain::make_error(
         domain::errc::validation_failed, "unknown query parameter '" + domain::excerpt(name) + "'",
@@ -149,6 +138,39 @@ std::optional<response> unknown_query(const route& r, const query_params& q) {
                                      : "is not a parameter of this endpoint; it takes " + takes}}));
   }
   return std::nullopt;
+}
+
+namespace {
+
+// Matches the request to its route. A request no route serves is answered 404 or 405, except
+// an OPTIONS on a known path, which the CORS step answers (a browser's preflight).
+class routing_step final : public step {
+ public:
+  explicit routing_step(const router& routes) : routes_(routes) {}
+  std::string_view name() const override { return "routing"; }
+  verdict request(const flow& f) override {
+    exchange& ex = f.ex();
+    auto& req = ex.head();
+    ex.target = origin_form({req.target().data(), req.target().size()});
+    std::string_view target = ex.target;
+    ex.path = target.substr(0, target.find('?'));
+    method verb = to_method(req.method());
+    ex.match = routes_.find(verb, ex.path);
+    if (ex.routed()) return verdict::next();
+    if (verb == method::options && ex.match.kind == router::match::method_not_allowed) {
+      return verdict::next();
+    }
+    return verdict::reply(route_error(ex.match, verb, ex.path));
+  }
+
+ private:
+  const router& routes_;
+};
+
+}  // namespace
+
+std::unique_ptr<step> make_routing_step(const chain_parts& parts) {
+  return std::make_unique<routing_step>(parts.routes);
 }
 
 }  // namespace referrald::http

@@ -5,6 +5,7 @@
 // Built once at start-up, then read-only (safe to share between I/O threads).
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,59 +16,49 @@
 
 namespace referrald::http {
 
-// Whose write a route makes, for the owners of cluster mode (docs/cluster.md "Owners"):
-// a node that does not own it sends the request to the node that does.
-enum class owner_scope { none, account, brand };
+// Who may read a route's answers from a browser page (CORS, http/cors.hpp).
+enum class page_access : std::uint8_t {
+  configured,  // the server's --cors-origins (and a publishable key's origins, if publishable)
+  any_page,    // any page: Access-Control-Allow-Origin: *, every preflight answered
+};
 
-struct route {
-  std::string pattern;  // "/passthrough-referrers/{id}"
-  // The pattern's segments ("passthrough-referrers", "{id}"), split once when added.
-  std::vector<std::string> segments;
-  method verb = method::get;
-  handler fn = nullptr;
-  std::optional<domain::access> access;  // nullopt: no authentication
+// How a route is declared beyond its pattern, method and handler, by name:
+//   {.access = read, .body_limit = rule, .query = "account_id as_of", .tenant = account}
+struct route_spec {
+  std::optional<domain::access> access{};  // nullopt: no authentication
   std::size_t body_limit = 0;
-  std::size_t index = 0;  // position in the table (metrics)
-  // The query parameters the handler reads; any other one is refused with 400.
-  std::vector<std::string> query;
+  std::string_view query{};            // the query parameters it reads, separated by spaces
+  tenant_of tenant = tenant_of::none;  // parsed once by the tenant step
+  // A write of its tenant: in cluster mode, made by the node that owns the tenant
+  // (docs/cluster.md "Owners"), to which another node relays it.
+  bool owned = false;
+  page_access cors = page_access::configured;
+  // A publishable key may call it (from its allowed origins); no other route takes one.
+  bool publishable = false;
+  // Described in the API's description (openapi.json); the console's files are not.
+  bool documented = true;
   // The answer is one object (a single-object GET, a create, a patch): a 200 or 201 carries
   // its ETag, and a GET is answered 304 when If-None-Match names it.
   bool etag = false;
   // A creating POST: an Idempotency-Key makes its retries answer the first answer again.
   bool idempotent = false;
-  // A publishable key may call it (from its allowed origins); no other route takes one.
-  bool publishable = false;
+  // Its answer may be streamed (request_ctx::stream is made for it).
+  bool streams = false;
   // A static file (the tracker script, the console's files, the API's description): its
   // query string is not read, so a page may add one to bust its caches (?v=2).
   bool static_file = false;
-  // Any web page may read it: its answers carry Access-Control-Allow-Origin: *, and a
-  // browser's preflight is answered for every origin.
-  bool any_page = false;
-  // Its answer may be streamed (request_ctx::stream is made for it).
-  bool streams = false;
-  // Set by add(): a write of one account (account_id) or of one brand ({brand_id}).
-  owner_scope owner = owner_scope::none;
 };
 
-// How a route is declared beyond its pattern, method and handler.
-struct route_spec {
-  route_spec(std::optional<domain::access> a, std::size_t limit, std::string_view q = {},
-             bool tagged = false, bool retried = false, bool for_pages = false)
-      : access(a),
-        body_limit(limit),
-        query(q),
-        etag(tagged),
-        idempotent(retried),
-        publishable(for_pages) {}
-  std::optional<domain::access> access;  // nullopt: no authentication
-  std::size_t body_limit = 0;
-  std::string_view query;  // the query parameters it reads, separated by spaces
-  bool etag = false;
-  bool idempotent = false;
-  bool publishable = false;
-  bool static_file = false;  // as route::static_file
-  bool any_page = false;     // as route::any_page
-  bool streams = false;      // as route::streams
+struct route : route_spec {
+  std::string pattern;  // "/passthrough-referrers/{id}"
+  // The pattern's segments ("passthrough-referrers", "{id}"), split once when added.
+  std::vector<std::string> segments;
+  method verb = method::get;
+  handler fn = nullptr;
+  std::size_t index = 0;  // position in the table (metrics)
+  // The query parameters the handler reads (route_spec::query split); any other one is
+  // refused with 400.
+  std::vector<std::string> query_names;
 };
 
 class router {

@@ -367,10 +367,20 @@ std::optional<response> settings_patch(request_ctx& c) {
 }
 
 void add_settings_routes(router& r, std::size_t body_limit) {
+  const auto account = tenant_of::account;
   r.add("/settings", method::get, &settings_get,
-        {domain::access::read, body_limit, "account_id as_of", true});
+        {.access = domain::access::read,
+         .body_limit = body_limit,
+         .query = "account_id as_of",
+         .tenant = account,
+         .etag = true});
   r.add("/settings", method::patch, &settings_patch,
-        {domain::access::write, body_limit, "account_id", true});
+        {.access = domain::access::write,
+         .body_limit = body_limit,
+         .query = "account_id",
+         .tenant = account,
+         .owned = true,
+         .etag = true});
 }
 
 // GET /passthrough-referrers/starter-pack
@@ -382,27 +392,60 @@ template <class T>
 void add_rule_routes(router& r, const std::string& base, std::size_t body_limit,
                      std::size_t import_limit) {
   const auto read = domain::access::read, write = domain::access::write;
+  const auto account = tenant_of::account;
   constexpr bool typed = !std::is_same_v<T, domain::passthrough_referrer>;  // has match_type
   r.add(base, method::get, &rule_list<T>,
-        {read, body_limit,
-         typed ? "account_id include_inactive as_of limit starting_after is_active q match_type"
-               : "account_id include_inactive as_of limit starting_after is_active q"});
-  r.add(base, method::post, &rule_create<T>, {write, body_limit, "account_id", true, true});
+        {.access = read,
+         .body_limit = body_limit,
+         .query =
+             typed ? "account_id include_inactive as_of limit starting_after is_active q match_type"
+                   : "account_id include_inactive as_of limit starting_after is_active q",
+         .tenant = account});
+  r.add(base, method::post, &rule_create<T>,
+        {.access = write,
+         .body_limit = body_limit,
+         .query = "account_id",
+         .tenant = account,
+         .owned = true,
+         .etag = true,
+         .idempotent = true});
   // Before {id}, which would take "import" and "export" for ids.
   r.add(base + "/import", method::post, &rule_import<T>,
-        {write, import_limit,
-         typed ? "account_id mode validate_only" : "account_id pack mode validate_only", false,
-         true});
+        {.access = write,
+         .body_limit = import_limit,
+         .query = typed ? "account_id mode validate_only" : "account_id pack mode validate_only",
+         .tenant = account,
+         .owned = true,
+         .idempotent = true});
   r.add(base + "/export", method::get, &rule_export<T>,
-        {read, body_limit, "account_id format include_inactive"});
-  r.add(base + "/{id}", method::get, &rule_get<T>, {read, body_limit, "account_id as_of", true});
-  r.add(base + "/{id}", method::patch, &rule_patch<T>, {write, body_limit, "account_id", true});
-  r.add(base + "/{id}", method::del, &rule_delete<T>, {write, body_limit, "account_id"});
+        {.access = read,
+         .body_limit = body_limit,
+         .query = "account_id format include_inactive",
+         .tenant = account});
+  r.add(base + "/{id}", method::get, &rule_get<T>,
+        {.access = read,
+         .body_limit = body_limit,
+         .query = "account_id as_of",
+         .tenant = account,
+         .etag = true});
+  r.add(base + "/{id}", method::patch, &rule_patch<T>,
+        {.access = write,
+         .body_limit = body_limit,
+         .query = "account_id",
+         .tenant = account,
+         .owned = true,
+         .etag = true});
+  r.add(base + "/{id}", method::del, &rule_delete<T>,
+        {.access = write,
+         .body_limit = body_limit,
+         .query = "account_id",
+         .tenant = account,
+         .owned = true});
 }
 
 void add_rule_routes(router& r, std::size_t body_limit, std::size_t import_limit) {
   r.add("/passthrough-referrers/starter-pack", method::get, &starter_pack,
-        {domain::access::read, body_limit});
+        {.access = domain::access::read, .body_limit = body_limit});
   add_rule_routes<domain::passthrough_referrer>(r, "/passthrough-referrers", body_limit,
                                                 import_limit);
   add_rule_routes<domain::referrer_mapping>(r, "/referrer-mappings", body_limit, import_limit);

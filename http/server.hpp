@@ -21,13 +21,12 @@
 #include <vector>
 
 #include "actors/runtime.hpp"
+#include "domain/base/clock.hpp"
 #include "http/handlers.hpp"
 #include "interfaces/placement.hpp"
 #include "interfaces/retry_store.hpp"
 
 namespace referrald::http {
-
-class session;
 
 struct server_options {
   std::string host = "127.0.0.1";
@@ -60,6 +59,8 @@ struct server_options {
   // cluster mode the owner of the account or brand, to which the write is relayed. The
   // server takes writes relayed to it from start to stop. Null: every write is made here.
   interfaces::placement* placement = nullptr;
+  // Time as the server reads it (timeouts, key expiry, rate limits); null: the machine's.
+  const domain::clock* clock = nullptr;
   // How long an owner may take to take a forwarded write before this node writes itself.
   std::chrono::milliseconds forward_take_timeout{1000};
 };
@@ -82,9 +83,9 @@ class server {
   // Begins a graceful stop; thread-safe, idempotent.
   void stop();
 
+  struct impl;  // http/server_parts.hpp
+
  private:
-  friend class session;
-  struct impl;
   std::shared_ptr<impl> impl_;
 };
 

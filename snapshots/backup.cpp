@@ -89,7 +89,7 @@ std::string backups_dir(const std::string& data_dir) {
   return (fs::path(data_dir) / "snapshots").string();
 }
 
-domain::result<backup_info> create_backup(const store::db& live) {
+domain::result<backup_info> create_backup(const store::db& live, domain::unix_ms now) {
   std::lock_guard lock(backup_mutex);
   fs::path dir = fs::weakly_canonical(fs::absolute(backups_dir(live.path())));
   std::error_code ec;
@@ -97,7 +97,7 @@ domain::result<backup_info> create_backup(const store::db& live) {
   if (ec) return io_error("cannot create '" + dir.string() + "'", ec);
 
   backup_info b;
-  b.created_at = domain::now_ms();
+  b.created_at = now;
   b.name = backup_name(b.created_at);
   for (int n = 2; fs::exists(dir / b.name, ec); ++n)
     b.name = backup_name(b.created_at) + "-" + std::to_string(n);

@@ -36,7 +36,8 @@ struct backup_info {
 std::string backups_dir(const std::string& data_dir);
 
 // Takes a backup of `live` into backups_dir(live.path()).
-domain::result<backup_info> create_backup(const store::db& live);
+domain::result<backup_info> create_backup(const store::db& live,
+                                          domain::unix_ms now = domain::now_ms());
 
 // The backups in `dir` (those with a readable manifest), oldest first.
 domain::result<std::vector<backup_info>> list_backups(const std::string& dir);

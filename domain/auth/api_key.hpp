@@ -112,7 +112,7 @@ struct api_key_request {
   std::vector<std::string> allowed_origins;
 };
 
-result<api_key_request> parse_api_key_create(const rapidjson::Value& body);
+result<api_key_request> parse_api_key_create(const rapidjson::Value& body, unix_ms now = now_ms());
 
 // A validated PATCH /api-keys/{id} body: name, expires_at (null: never expires) and/or
 // allowed_origins (a publishable key's only; check_patch says so for other keys).
@@ -123,7 +123,7 @@ struct api_key_patch {
   std::optional<std::vector<std::string>> allowed_origins;
 };
 
-result<api_key_patch> parse_api_key_patch(const rapidjson::Value& body);
+result<api_key_patch> parse_api_key_patch(const rapidjson::Value& body, unix_ms now = now_ms());
 
 // Whether `p` may be applied to `k`: allowed_origins only on a publishable key.
 status check_patch(const api_key& k, const api_key_patch& p);

@@ -13,7 +13,9 @@
 #include "infra/metrics.hpp"
 #include "store/db_internal.hpp"
 #include "store/event_log.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/test_clock.hpp"
 
 using namespace referrald;
 using namespace referrald::actors;
@@ -345,8 +347,7 @@ BOOST_AUTO_TEST_CASE(an_idle_account_leaves_and_comes_back_with_its_state) {
   runtime rt(*db, o);
   json(create(rt, "acme", "a.example.com"));
   BOOST_TEST(rt.live_accounts() == 1u);
-  for (int i = 0; i < 100 && rt.live_accounts() != 0; ++i)
-    std::this_thread::sleep_for(20ms);
+  testing::eventually([&] { return rt.live_accounts() == 0; }, 2s);
   BOOST_TEST(rt.live_accounts() == 0u);
   BOOST_TEST(!rt.view("acme"));
   // A new actor loads the account again; ids go on.
@@ -355,15 +356,23 @@ BOOST_AUTO_TEST_CASE(an_idle_account_leaves_and_comes_back_with_its_state) {
 }
 
 BOOST_AUTO_TEST_CASE(reads_of_the_published_state_keep_an_account_alive) {
+  testing::test_clock clock;
   runtime_options o;
   o.account_idle_timeout = 300ms;
+  o.clock = &clock;
   runtime rt(*db, o);
   json(create(rt, "acme", "a.example.com"));
+  // A second of reads, one every 50 ms: never 300 ms without use.
   for (int i = 0; i < 20; ++i) {
+    clock.advance(50ms);
     BOOST_REQUIRE(rt.view("acme"));
-    std::this_thread::sleep_for(50ms);
   }
   BOOST_TEST(rt.live_accounts() == 1u);
+  // Then 300 ms without a read: it leaves at its next idle check.
+  clock.advance(299ms);
+  BOOST_TEST(rt.live_accounts() == 1u);
+  clock.advance(1ms);
+  BOOST_TEST(testing::eventually([&] { return rt.live_accounts() == 0; }, 5s));
 }
 
 BOOST_AUTO_TEST_CASE(evictions_racing_with_writes_never_make_two_writers) {
@@ -384,7 +393,7 @@ BOOST_AUTO_TEST_CASE(evictions_racing_with_writes_never_make_two_writers) {
         auto r = create(rt, "acct" + std::to_string(w % 2),
                         "w" + std::to_string(w) + "-" + std::to_string(i) + ".example.com");
         if (!r.ok()) ++failures;
-        std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 40));
+        testing::pace(std::chrono::milliseconds(rng() % 40));
       }
     });
   }

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "tests/cluster/helpers.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace referrald;
 using namespace referrald::store;
@@ -38,14 +39,14 @@ cluster_write write_of(const std::string& account, std::uint64_t first_seq, int 
 std::uint64_t append_eventually(cluster_log& log, cluster_write w, std::uint64_t expected,
                                 std::chrono::seconds within) {
   if (w.writer.empty()) w.writer = log.new_writer();
-  auto deadline = std::chrono::steady_clock::now() + within;
-  for (;;) {
-    auto seq = log.append(w, expected);
-    if (seq) return *seq;
-    BOOST_REQUIRE_MESSAGE(seq.err().code == domain::errc::unavailable, seq.err().message);
-    BOOST_REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, seq.err().message);
-    std::this_thread::sleep_for(100ms);
-  }
+  auto seq = testing::retry_until(
+      [&] { return log.append(w, expected); },
+      [](const auto& r) { return r.ok() || r.err().code != domain::errc::unavailable; }, within,
+      100ms);
+  if (seq) return *seq;
+  BOOST_REQUIRE_MESSAGE(seq.err().code == domain::errc::unavailable, seq.err().message);
+  BOOST_FAIL(seq.err().message);
+  return 0;
 }
 
 }  // namespace
@@ -183,13 +184,12 @@ BOOST_AUTO_TEST_CASE(a_follower_halts_at_a_message_from_a_newer_release) {
   auto halted = [&] {
     return !reader->halted().empty();
   };
-  for (int i = 0; i < 100 && !halted(); ++i)
-    std::this_thread::sleep_for(50ms);
+  testing::eventually(halted, 5s);
   BOOST_TEST(reader->halted() == "a newer release wrote message " + std::to_string(future_seq) +
                                      " of the stream: upgrade this node (a write in the "
                                      "cluster's event stream has version 2, written by a newer "
                                      "release)");
-  std::this_thread::sleep_for(1500ms);  // the follower's checks and retries come and go
+  testing::hold_fault(1500ms);  // the follower's checks and retries come and go
   std::lock_guard lock(mu);
   BOOST_TEST((applied == std::vector<std::uint64_t>{first}));
 }
@@ -217,10 +217,9 @@ BOOST_AUTO_TEST_CASE(a_follower_finds_that_what_it_applied_is_not_the_streams) {
                           ++diverged_calls;
                         })
                     .ok());
-  for (int i = 0; i < 100 && seen.load() < 5; ++i)
-    std::this_thread::sleep_for(50ms);
+  testing::eventually([&] { return seen.load() >= 5; }, 5s);
   BOOST_REQUIRE(seen.load() == 5);
-  std::this_thread::sleep_for(2500ms);  // confirmed by now
+  BOOST_REQUIRE(testing::eventually([&] { return reader->confirmed() >= expected; }, 10s));
   BOOST_TEST(reader->halted().empty());
   BOOST_TEST(diverged_calls.load() == 0);
 
@@ -231,14 +230,13 @@ BOOST_AUTO_TEST_CASE(a_follower_finds_that_what_it_applied_is_not_the_streams) {
     for (int i = 0; i < 7; ++i)
       expected = *writer->append(write_of("z", 1 + static_cast<std::uint64_t>(i), 1), expected);
   }
-  for (int i = 0; i < 300 && diverged_calls.load() == 0; ++i)
-    std::this_thread::sleep_for(50ms);
+  testing::eventually([&] { return diverged_calls.load() != 0; }, 15s);
   BOOST_TEST(diverged_calls.load() == 1);
   BOOST_TEST(diverged_at.load() >= 1u);
   BOOST_TEST(diverged_at.load() <= 7u);
   BOOST_TEST(reader->halted().find("its copy differs from the stream") != std::string::npos,
              reader->halted());
-  std::this_thread::sleep_for(1500ms);
+  testing::hold_fault(1500ms);  // the follower, halted, calls nothing more
   BOOST_TEST(diverged_calls.load() == 1);
 }
 
@@ -263,9 +261,8 @@ BOOST_AUTO_TEST_CASE(a_follower_of_a_healthy_stream_never_halts) {
   }
   // The next check confirms everything applied since the last one.
   reader->suspect();
-  for (int i = 0; i < 200 && seen.load() < written; ++i)
-    std::this_thread::sleep_for(50ms);
-  std::this_thread::sleep_for(2500ms);
+  testing::eventually([&] { return seen.load() >= written; }, 10s);
+  BOOST_TEST(testing::eventually([&] { return reader->confirmed() >= expected; }, 10s));
   BOOST_TEST(seen.load() == written);
   BOOST_TEST(diverged_calls.load() == 0);
   BOOST_TEST(reader->halted().empty(), reader->halted());
@@ -313,8 +310,12 @@ BOOST_AUTO_TEST_CASE(a_follower_whose_server_hangs_reads_on_from_the_leader) {
     seen = 0;
     BOOST_REQUIRE(
         reader->follow(1, [&](domain::result<cluster_message> m) { seen += m.ok(); }).ok());
-    for (int i = 0; i < 100 && frozen < 1; ++i, std::this_thread::sleep_for(50ms))
-      frozen = consumer_server();
+    testing::eventually(
+        [&] {
+          frozen = consumer_server();
+          return frozen >= 1;
+        },
+        5s, 50ms);
   }
   BOOST_REQUIRE(frozen >= 1);
   cluster.freeze(frozen);
@@ -334,8 +335,7 @@ BOOST_AUTO_TEST_CASE(a_follower_whose_server_hangs_reads_on_from_the_leader) {
     expected = append_eventually(**writer, write_of("a", 1 + static_cast<std::uint64_t>(i), 1),
                                  expected, 30s);
   auto written = std::chrono::steady_clock::now();
-  for (int i = 0; i < 200 && seen.load() < 20; ++i)
-    std::this_thread::sleep_for(50ms);
+  testing::eventually([&] { return seen.load() >= 20; }, 10s);
   BOOST_TEST(seen.load() == 20);
   BOOST_TEST_MESSAGE("the follower had every message "
                      << std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -391,11 +391,14 @@ BOOST_AUTO_TEST_CASE(an_id_still_in_flight_is_undecided_never_beaten) {
   auto first_log = open_log(cluster);
   auto first = append_eventually(*first_log, write_of("x", 1, 1), 0, 30s);
   int leader = -1;
-  for (int tries = 0; tries < 50 && leader < 0; ++tries, std::this_thread::sleep_for(100ms)) {
-    auto status = first_log->status();
-    if (status && status->leader.size() > 1 && status->leader.front() == 'n')
-      leader = std::stoi(status->leader.substr(1)) - 1;
-  }
+  testing::eventually(
+      [&] {
+        auto status = first_log->status();
+        if (status && status->leader.size() > 1 && status->leader.front() == 'n')
+          leader = std::stoi(status->leader.substr(1)) - 1;
+        return leader >= 0;
+      },
+      15s, 100ms);
   BOOST_REQUIRE(leader >= 0);
   // Both writers reach the stream's leader itself, the one server left running.
   auto open_writer = [&](const std::string& name) {
@@ -419,11 +422,11 @@ BOOST_AUTO_TEST_CASE(an_id_still_in_flight_is_undecided_never_beaten) {
   mine.writer = a->new_writer();
   auto on_a = std::async(std::launch::async, [&] { return a->append(mine, first); });
   // A's first attempt is unanswered for 3 s, and its retry finds the id in flight.
-  std::this_thread::sleep_for(3500ms);
+  testing::hold_fault(3500ms);
   auto theirs = write_of("x", 2, 2);
   theirs.writer = b->new_writer();
   auto on_b = std::async(std::launch::async, [&] { return b->append(theirs, first); });
-  std::this_thread::sleep_for(1000ms);
+  testing::hold_fault(1000ms);
   BOOST_TEST((on_a.wait_for(0s) == std::future_status::timeout),
              "node a's write was decided while nothing could be stored");
   BOOST_TEST((on_b.wait_for(0s) == std::future_status::timeout),

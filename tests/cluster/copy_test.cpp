@@ -22,7 +22,13 @@ BOOST_AUTO_TEST_CASE(a_node_whose_copy_differs_from_the_stream_fills_a_new_one) 
             .status,
         201u);
   }
-  std::this_thread::sleep_for(2500ms);  // confirmed with the leader by now
+  // What node a applied, confirmed with the stream's leader.
+  BOOST_REQUIRE(eventually(
+      [&] {
+        return metric(a, "referrald_cluster_confirmed_seq") ==
+               metric(a, "referrald_cluster_applied_seq");
+      },
+      10s));
   BOOST_TEST(a.client()->get("/readyz").status == 200u);
 
   // The server's stream is lost and made again by another node, with other writes at the

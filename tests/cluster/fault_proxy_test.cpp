@@ -24,6 +24,7 @@
 #include <string_view>
 #include <thread>
 
+#include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/nats_cluster.hpp"
 
@@ -167,15 +168,6 @@ class peer {
   int fd_;
   bool eof_ = false;
 };
-
-template <typename Fn>
-bool eventually(Fn fn, std::chrono::milliseconds within) {
-  for (auto until = std::chrono::steady_clock::now() + within;
-       std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(50ms)) {
-    if (fn()) return true;
-  }
-  return fn();
-}
 
 // Milliseconds `fn` took.
 template <typename Fn>

@@ -14,6 +14,7 @@
 #include "tests/cluster/helpers.hpp"
 #include "tests/cluster/nodes.hpp"
 #include "tests/support/command.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace referrald;
 using namespace referrald::testing;
@@ -28,15 +29,6 @@ int status_replicas(const std::string& url, command_result* out = nullptr) {
   auto at = r.output.find("\"replicas\":");
   if (at == std::string::npos) return -1;
   return std::stoi(r.output.substr(at + 11));
-}
-
-// A metric's value in a node's /metrics ("" when absent).
-std::string metric(cluster_node& node, const std::string& name) {
-  std::string text = http_client(node.server->port()).get("/metrics").body;
-  auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return {};
-  auto end = text.find('\n', at + 1);
-  return text.substr(at + name.size() + 2, end - at - name.size() - 2);
 }
 
 // Runs `first` and `second` on two threads released at the same moment; their answers.
@@ -143,11 +135,7 @@ BOOST_AUTO_TEST_CASE(an_import_given_one_url_replicates_the_stream_and_outlives_
   all.insert(all.end(), wb.acknowledged.begin(), wb.acknowledged.end());
   expect_all_on(a, "shared", all);
   expect_all_on(b, "shared", all);
-  command_result verified;
-  for (int tries = 0; tries < 20; ++tries, std::this_thread::sleep_for(500ms)) {
-    verified = referralctl("--cluster " + nats.url(1) + " verify");
-    if (verified.exit == 0) break;
-  }
+  auto verified = verify_eventually(nats.url(1));
   BOOST_TEST(verified.exit == 0, verified.output);
   BOOST_TEST_MESSAGE("writes refused during the election: " << wa.refused + wb.refused);
 }
@@ -437,7 +425,7 @@ BOOST_AUTO_TEST_CASE(a_node_whose_link_goes_silent_is_not_ready_within_seconds) 
   // The other node writes on.
   BOOST_TEST(cb->post("/passthrough-referrers?account_id=acme", body("other.com")).status == 201u);
   // Still not ready while the silence lasts.
-  std::this_thread::sleep_for(3s);
+  hold_fault(3s);
   BOOST_TEST(ca->get("/readyz").status == 503u);
 
   nats.client_proxy(0).pass();

@@ -6,12 +6,19 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <memory>
+#include <thread>
 
 #include "cluster/cluster_log.hpp"
 #include "tests/support/nats_cluster.hpp"
 #include "tools/workload/event_gen.hpp"
 
 namespace referrald::testing {
+
+// The fault tests hold a real fault (links cut, silenced, delayed or flapping, a server
+// killed, wiped or frozen, a node killed over and over) in place for `held`, or watch what
+// the servers and nodes do while it lasts: the one place they wait for time, not for a
+// condition.
+inline void hold_fault(std::chrono::milliseconds held) { std::this_thread::sleep_for(held); }
 
 // One three-server cluster for the cases of the suites that share it (the conformance
 // suites of cluster/: each case uses names of its own), started on first use.

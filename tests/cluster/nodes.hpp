@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "tests/cluster/helpers.hpp"
+#include "tests/support/command.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/nats_cluster.hpp"
 #include "tests/support/server_process.hpp"
@@ -71,16 +73,6 @@ inline std::string body(const std::string& domain) {
   return R"({"domain":")" + domain + R"(","utm_source":"s"})";
 }
 
-// Polls until `fn` is true or `within` passed.
-template <class Fn>
-bool eventually(Fn fn, std::chrono::milliseconds within = 5s) {
-  for (auto until = std::chrono::steady_clock::now() + within;
-       std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(20ms)) {
-    if (fn()) return true;
-  }
-  return fn();
-}
-
 // Creates rules "<prefix><i>.com" in `account` through `node`, one after another, until
 // `count` were acknowledged (201) or 120 s passed; a refused write (503, while the cluster
 // elects a leader or the node reconnects) is made again. `pause` is called before each
@@ -116,7 +108,7 @@ struct rule_writer {
       } catch (const std::exception&) {
         c.reset();
         port = 0;
-        std::this_thread::sleep_for(100ms);
+        pace(100ms);
         continue;
       }
       if (r.status == 201u) {
@@ -126,7 +118,7 @@ struct rule_writer {
         ++i;  // an earlier attempt that was refused did land: not acknowledged, not lost
       } else if (r.status == 503u) {
         ++refused;
-        std::this_thread::sleep_for(100ms);
+        pace(100ms);
       } else {
         problem = std::to_string(r.status) + " " + r.body;
         return;
@@ -159,17 +151,51 @@ inline void expect_all_on(cluster_node& node, const std::string& account,
   }
 }
 
+// A metric's value in a node's /metrics ("" when absent).
+inline std::string metric(cluster_node& node, const std::string& name) {
+  std::string text = http_client(node.server->port()).get("/metrics").body;
+  auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return {};
+  auto end = text.find('\n', at + 1);
+  return text.substr(at + name.size() + 2, end - at - name.size() - 2);
+}
+
+// The same as a number (0 when absent).
+inline double metric_value(cluster_node& node, const std::string& name) {
+  auto value = metric(node, name);
+  return value.empty() ? 0 : std::stod(value);
+}
+
+// `referralctl verify` of the cluster at `urls` until it passes, within a minute: right after
+// a restart or an election a read may time out (exit 1, with the reason), but the history is
+// never found broken (FAILED).
+inline command_result verify_eventually(const std::string& urls) {
+  using namespace std::chrono_literals;
+  return retry_until(
+      [&] {
+        auto r = referralctl("--cluster " + urls + " verify");
+        BOOST_TEST(r.output.find("FAILED") == std::string::npos, r.output);
+        return r;
+      },
+      [](const command_result& r) { return r.exit == 0; }, 60s, 500ms);
+}
+
 // The index of the NATS server leading the stream (servers are named n1, n2, ...).
 inline int stream_leader(const nats_cluster& nats) {
   auto log = open_log(nats);
-  for (int tries = 0; tries < 50; ++tries, std::this_thread::sleep_for(100ms)) {
-    auto status = log->status();
-    if (!status) continue;
-    const std::string& leader = status->leader;
-    if (leader.size() > 1 && leader.front() == 'n') return std::stoi(leader.substr(1)) - 1;
-  }
-  BOOST_FAIL("the stream has no leader");
-  return 0;
+  int index = -1;
+  bool led = eventually(
+      [&] {
+        auto status = log->status();
+        if (!status) return false;
+        const std::string& leader = status->leader;
+        if (leader.size() <= 1 || leader.front() != 'n') return false;
+        index = std::stoi(leader.substr(1)) - 1;
+        return true;
+      },
+      15s, 100ms);
+  if (!led) BOOST_FAIL("the stream has no leader");
+  return index;
 }
 
 }  // namespace referrald::testing

@@ -15,6 +15,7 @@
 #include "tests/cluster/helpers.hpp"
 #include "tests/cluster/nodes.hpp"
 #include "tests/support/command.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/nats_cluster.hpp"
 #include "tests/support/server_process.hpp"
@@ -247,13 +248,9 @@ BOOST_AUTO_TEST_CASE(api_keys_are_cluster_wide) {
   BOOST_TEST(b.client()->get("/api-keys/" + id).status == 200u);
 
   BOOST_REQUIRE(a.client()->del("/api-keys/" + id).status == 204u);
-  auto revoked = std::chrono::steady_clock::now();
   BOOST_TEST(on_a.get("/passthrough-referrers?account_id=acme").status == 401u);
-  bool refused = false;
-  while (!refused && std::chrono::steady_clock::now() - revoked < 1s) {
-    refused = on_b.get("/passthrough-referrers?account_id=acme").status == 401u;
-    if (!refused) std::this_thread::sleep_for(5ms);
-  }
+  bool refused = eventually(
+      [&] { return on_b.get("/passthrough-referrers?account_id=acme").status == 401u; }, 1s, 5ms);
   BOOST_TEST(refused, "node B still took the key revoked on A after 1 s");
 
   // Creates racing on both nodes: every key gets its own id and works everywhere.
@@ -357,25 +354,21 @@ BOOST_AUTO_TEST_CASE(with_the_whole_cluster_down_writes_are_refused_and_reads_go
     nats.restart(i);
   // A 503 while the servers come back may still have been stored (at most once): the next
   // attempt then finds the domain taken (409), which is the write taken too.
-  bool taken = false;
   bool maybe_stored = false;
   std::string last;
-  for (auto until = std::chrono::steady_clock::now() + 60s;
-       !taken && std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(500ms)) {
-    auto r = c->post("/passthrough-referrers?account_id=acme", body("three.com"));
-    taken = r.status == 201 || (r.status == 409 && maybe_stored);
-    maybe_stored = maybe_stored || r.status == 503;
-    last = std::to_string(r.status) + " " + r.body;
-  }
+  bool taken = eventually(
+      [&] {
+        auto r = c->post("/passthrough-referrers?account_id=acme", body("three.com"));
+        bool stored = r.status == 201 || (r.status == 409 && maybe_stored);
+        maybe_stored = maybe_stored || r.status == 503;
+        last = std::to_string(r.status) + " " + r.body;
+        return stored;
+      },
+      60s, 500ms);
   BOOST_REQUIRE_MESSAGE(taken, last);
   // Right after a restart the stream may not answer readers yet: that is a read failure
   // (exit 1 with the reason), never a broken history.
-  command_result verified;
-  for (int tries = 0; tries < 40; ++tries, std::this_thread::sleep_for(500ms)) {
-    verified = referralctl("--cluster " + nats.urls() + " verify");
-    BOOST_TEST(verified.output.find("FAILED") == std::string::npos, verified.output);
-    if (verified.exit == 0) break;
-  }
+  auto verified = verify_eventually(nats.urls());
   BOOST_TEST(verified.exit == 0, verified.output);
   BOOST_TEST(verified.output.find("2 events") != std::string::npos, verified.output);
 }
@@ -410,12 +403,7 @@ BOOST_AUTO_TEST_CASE(losing_the_stream_leader_during_writes_loses_nothing) {
   expect_all_on(b, "shared", all);
   // Reading the stream right after the election may time out: a read failure (exit 1),
   // never a broken history.
-  command_result verified;
-  for (int tries = 0; tries < 20; ++tries, std::this_thread::sleep_for(500ms)) {
-    verified = referralctl("--cluster " + nats.urls() + " verify");
-    BOOST_TEST(verified.output.find("FAILED") == std::string::npos, verified.output);
-    if (verified.exit == 0) break;
-  }
+  auto verified = verify_eventually(nats.urls());
   BOOST_TEST(verified.exit == 0, verified.output);
   BOOST_TEST_MESSAGE("writes refused during the election: " << wa.refused + wb.refused);
 }

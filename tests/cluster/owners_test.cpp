@@ -37,16 +37,8 @@ std::vector<std::string> accounts_owned_by(const std::string& owner,
   return out;
 }
 
-// A metric's value on the node (0 when absent).
-double metric(cluster_node& node, const std::string& name) {
-  auto text = node.client()->get("/metrics").body;
-  auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return 0;
-  return std::stod(text.substr(at + name.size() + 2));
-}
-
 bool members_are(cluster_node& node, double n) {
-  return metric(node, "referrald_cluster_members") == n;
+  return metric_value(node, "referrald_cluster_members") == n;
 }
 
 }  // namespace
@@ -104,8 +96,8 @@ BOOST_AUTO_TEST_CASE(a_forwarded_write_is_answered_as_the_owner_answers_it) {
   auto one = via_a.json(), two = via_b.json();
   BOOST_TEST(std::string(one["data"]["domain"].GetString()) == "one.com");
   BOOST_TEST(one["data"]["id"].GetInt() == 1);
-  BOOST_TEST(metric(a, "referrald_cluster_forwarded_total") == 1);
-  BOOST_TEST(metric(b, "referrald_cluster_forwards_served_total") == 1);
+  BOOST_TEST(metric_value(a, "referrald_cluster_forwarded_total") == 1);
+  BOOST_TEST(metric_value(b, "referrald_cluster_forwards_served_total") == 1);
 
   // Answered once a has it too: a read right after, without Referrald-Min-Seq, finds it.
   auto read = ca->get("/passthrough-referrers/1?account_id=" + account);
@@ -166,11 +158,11 @@ BOOST_AUTO_TEST_CASE(two_nodes_writing_the_same_accounts_are_not_beaten) {
   for (auto& w : writers)
     w.join();
   BOOST_TEST(failed.load() == 0);
-  BOOST_TEST(metric(a, "referrald_cluster_writes_beaten_total") +
-                 metric(b, "referrald_cluster_writes_beaten_total") ==
+  BOOST_TEST(metric_value(a, "referrald_cluster_writes_beaten_total") +
+                 metric_value(b, "referrald_cluster_writes_beaten_total") ==
              0);
-  BOOST_TEST(metric(a, "referrald_cluster_forwarded_total") +
-                 metric(b, "referrald_cluster_forwarded_total") >
+  BOOST_TEST(metric_value(a, "referrald_cluster_forwarded_total") +
+                 metric_value(b, "referrald_cluster_forwarded_total") >
              0);
   auto verified = referralctl("--cluster " + nats.urls() + " verify");
   BOOST_TEST(verified.exit == 0, verified.output);
@@ -211,7 +203,7 @@ BOOST_AUTO_TEST_CASE(a_node_stopped_gracefully_during_writes_fails_no_write) {
   writer.join();
   BOOST_TEST(problems.empty(), problems.size() << " writes failed; first: "
                                                << (problems.empty() ? "" : problems.front()));
-  BOOST_TEST(metric(a, "referrald_cluster_forward_timeouts_total") == 0);
+  BOOST_TEST(metric_value(a, "referrald_cluster_forward_timeouts_total") == 0);
   auto verified = referralctl("--cluster " + nats.urls() + " verify");
   BOOST_TEST(verified.exit == 0, verified.output);
 }
@@ -251,9 +243,9 @@ BOOST_AUTO_TEST_CASE(nodes_joining_and_leaving_never_fork_a_history) {
   std::thread churn([&] {
     for (int round = 0; round < 3 && churning; ++round) {
       cluster_node c(nats, "c");
-      std::this_thread::sleep_for(1500ms);
+      hold_fault(1500ms);  // a node that comes, owns for a while, and goes
       c.server->stop(round % 2 == 0 ? SIGTERM : SIGKILL);
-      std::this_thread::sleep_for(500ms);
+      hold_fault(500ms);
     }
   });
   std::vector<std::thread> threads;

@@ -27,8 +27,10 @@
 
 #include <rapidjson/document.h>
 
+#include "tests/cluster/helpers.hpp"
 #include "tests/cluster/nodes.hpp"
 #include "tests/support/command.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace referrald;
 using namespace referrald::testing;
@@ -112,12 +114,12 @@ class fault_writer {
       } catch (const std::exception&) {
         c.reset();
         ++refused_;
-        std::this_thread::sleep_for(100ms);
+        pace(100ms);
         continue;
       }
       // About 150 writes a second per writer at most: load enough to race, little enough
       // that the two cores of a test machine keep both nodes' followers up.
-      std::this_thread::sleep_for(5ms);
+      pace(5ms);
       std::lock_guard lock(mu_);
       if (r.status == 201u) {
         // Read without Boost.Test's assertions (http_reply::json), which are for the
@@ -137,7 +139,7 @@ class fault_writer {
         ++i;
       } else if (r.status == 503u) {
         ++refused_;
-        std::this_thread::sleep_for(50ms);
+        pace(50ms);
       } else {
         problem_ = std::to_string(r.status) + " " + r.body;
         return;
@@ -363,12 +365,7 @@ struct fault_cluster {
       std::string extra = unexpected(*on_a_rules, by_a, "a") + unexpected(*on_a_rules, by_b, "b");
       BOOST_TEST(extra.empty(), "rules no writer had acknowledged or retried: " << extra);
     }
-    command_result verified;
-    for (int tries = 0; tries < 30; ++tries, std::this_thread::sleep_for(500ms)) {
-      verified = referralctl("--cluster " + nats.urls() + " verify");
-      BOOST_TEST(verified.output.find("FAILED") == std::string::npos, verified.output);
-      if (verified.exit == 0) break;
-    }
+    auto verified = verify_eventually(nats.urls());
     BOOST_TEST(verified.exit == 0, verified.output);
     // No node had to fill a new copy: the count each node keeps in its data directory
     // (referrald_cluster_copy_refills_total), which a refill carries over.
@@ -425,7 +422,7 @@ BOOST_AUTO_TEST_CASE(a_node_cut_from_nats_during_writes_loses_nothing) {
   BOOST_TEST(eventually([&] { return f.a.client()->get("/readyz").status == 503u; }, 8s));
   int b_before = f.wb.acknowledged();
   int a_during = f.wa.acknowledged();
-  std::this_thread::sleep_for(3s);
+  hold_fault(3s);
   BOOST_TEST(f.wb.acknowledged() > b_before, "node b stopped writing while a was cut off");
   BOOST_TEST(f.wa.acknowledged() == a_during, "node a acknowledged writes while cut off");
   f.nats.heal();
@@ -449,7 +446,7 @@ BOOST_AUTO_TEST_CASE(a_minority_stream_leader_acknowledges_nothing,
   f.nats.isolate(leader, link_fault::drop);
   ++f.faults;
   // Long enough for the majority to notice (missed pings) and elect a new leader.
-  std::this_thread::sleep_for(8s);
+  hold_fault(8s);
   // Node b reaches only the isolated server: nothing it sent after the first second or so
   // (writes in flight as the cut began) is acknowledged. Node a may be connected to the
   // isolated server too: its writes wait.
@@ -472,9 +469,9 @@ BOOST_AUTO_TEST_CASE(flapping_routes_of_one_server_lose_nothing,
   for (int i = 0; i < 6; ++i) {
     f.nats.isolate(flapping, link_fault::cut);
     ++f.faults;
-    std::this_thread::sleep_for(700ms);
+    hold_fault(700ms);
     f.nats.heal();
-    std::this_thread::sleep_for(700ms);
+    hold_fault(700ms);
   }
   f.expect_converged("routes of n" + std::to_string(flapping + 1) + " flapping");
   BOOST_TEST(f.both_acknowledge(5));
@@ -510,12 +507,16 @@ BOOST_AUTO_TEST_CASE(random_faults_for_minutes_lose_nothing) {
   auto log = open_log(f.nats);
   // The server leading the stream now (-1 when none answers within a few seconds).
   auto leader_now = [&] {
-    for (int tries = 0; tries < 50; ++tries, std::this_thread::sleep_for(100ms)) {
-      auto status = log->status();
-      if (status && status->leader.size() > 1 && status->leader.front() == 'n')
-        return std::stoi(status->leader.substr(1)) - 1;
-    }
-    return -1;
+    int leader = -1;
+    eventually(
+        [&] {
+          auto status = log->status();
+          if (status && status->leader.size() > 1 && status->leader.front() == 'n')
+            leader = std::stoi(status->leader.substr(1)) - 1;
+          return leader >= 0;
+        },
+        15s, 100ms);
+    return leader;
   };
   std::map<std::string, int> kinds;
   const auto until = steady::now() + std::chrono::minutes(minutes);
@@ -532,34 +533,34 @@ BOOST_AUTO_TEST_CASE(random_faults_for_minutes_lose_nothing) {
         kind = "node a's links silent";
         for (int i = 0; i < 3; ++i)
           f.nats.client_proxy(i).drop();
-        std::this_thread::sleep_for(held);
+        hold_fault(held);
         break;
       case 1:
         kind = "node a's links delayed 200 ms";
         for (int i = 0; i < 3; ++i)
           f.nats.client_proxy(i).delay(200ms);
-        std::this_thread::sleep_for(held);
+        hold_fault(held);
         break;
       case 2:
         kind = "a follower server killed";
         f.nats.kill(other);
-        std::this_thread::sleep_for(held);
+        hold_fault(held);
         f.nats.restart(other);
         break;
       case 3:
         kind = "a follower server cut off";
         f.nats.isolate(other, link_fault::cut);
-        std::this_thread::sleep_for(held);
+        hold_fault(held);
         break;
       case 4:
         kind = "the stream leader's server cut off";
         f.nats.isolate(leader, link_fault::cut);
-        std::this_thread::sleep_for(held);
+        hold_fault(held);
         break;
       default:
         kind = "the stream leader's server killed";
         f.nats.kill(leader);
-        std::this_thread::sleep_for(held);
+        hold_fault(held);
         f.nats.restart(leader);
         break;
     }

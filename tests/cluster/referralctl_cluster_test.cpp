@@ -18,6 +18,7 @@
 #include "domain/base/json.hpp"
 #include "tests/cluster/helpers.hpp"
 #include "tests/support/command.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace referrald;
 using namespace referrald::store;
@@ -128,9 +129,11 @@ BOOST_AUTO_TEST_CASE(stepdown_moves_the_leadership_while_writes_go_on) {
       ++written;
     }
   });
-  std::this_thread::sleep_for(500ms);
+  // Writes before the step-down, and after it.
+  BOOST_REQUIRE(testing::eventually([&] { return written.load() >= 50; }, 30s));
   auto moved = referralctl("--cluster " + cluster.urls() + " cluster stepdown");
-  std::this_thread::sleep_for(1500ms);
+  int at_step_down = written.load();
+  BOOST_REQUIRE(testing::eventually([&] { return written.load() >= at_step_down + 50; }, 30s));
   stop = true;
   writer.join();
   BOOST_TEST(moved.exit == 0, moved.output);

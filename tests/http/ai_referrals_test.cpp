@@ -12,6 +12,7 @@
 
 #include "domain/base/clock.hpp"
 #include "tests/http/fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace referrald::testing;
 
@@ -386,7 +387,13 @@ BOOST_AUTO_TEST_CASE(a_batch_is_whole_or_absent_after_sigkill_during_pushes) {
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Killed while the pushes go on, some batches acknowledged.
+  BOOST_REQUIRE(eventually(
+      [&] {
+        std::lock_guard lock(mu);
+        return acknowledged.size() >= 20;
+      },
+      std::chrono::seconds(30)));
   server->stop(SIGKILL);
   stop = true;
   for (auto& t : pushers)

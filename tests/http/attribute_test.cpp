@@ -20,6 +20,7 @@
 #include "domain/base/csv.hpp"
 #include "domain/base/json.hpp"
 #include "tests/http/fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace referrald;
 using namespace referrald::testing;
@@ -39,11 +40,12 @@ void write_file(const std::string& path, const std::string& text) {
   f << text;
 }
 
-// A few rule changes of account acme, 15 ms apart, so that visits can fall between them.
-void make_history(http_client& c) {
+// A few rule changes of account acme, 15 ms apart on the server's clock, so that visits can
+// fall between them.
+void make_history(http_client& c, test_clock& clock) {
   auto step = [&](http_reply r, unsigned status) {
     BOOST_REQUIRE_MESSAGE(r.status == status, r.body);
-    std::this_thread::sleep_for(std::chrono::milliseconds(15));
+    clock.advance(std::chrono::milliseconds(15));
   };
   step(
       c.post(
@@ -100,9 +102,9 @@ const char* const k_visits[] = {
 
 BOOST_FIXTURE_TEST_SUITE(attribute, server_fixture)
 
-BOOST_AUTO_TEST_CASE(each_visit_answers_as_resolve_as_of_its_time) {
+BOOST_FIXTURE_TEST_CASE(each_visit_answers_as_resolve_as_of_its_time, in_process_fixture) {
   auto c = client();
-  make_history(*c);
+  make_history(*c, clock);
   std::string data = dir.sub("data");
   auto times = event_times(data);
   BOOST_REQUIRE_EQUAL(times.size(), 7u);
@@ -471,13 +473,14 @@ BOOST_AUTO_TEST_CASE(a_log_larger_than_its_memory_streams_through) {
   }
   close(in[1]);
   int status = 0;
-  for (;;) {
-    sample();  // until it exits (an exited process has no VmHWM)
-    pid_t done = waitpid(pid, &status, WNOHANG);
-    BOOST_REQUIRE(done >= 0);
-    if (done == pid) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+  BOOST_REQUIRE(eventually(
+      [&] {
+        sample();  // until it exits (an exited process has no VmHWM)
+        pid_t done = waitpid(pid, &status, WNOHANG);
+        BOOST_REQUIRE(done >= 0);
+        return done == pid;
+      },
+      std::chrono::minutes(10), std::chrono::milliseconds(2)));
   BOOST_REQUIRE(WIFEXITED(status));
   BOOST_TEST(WEXITSTATUS(status) == 0);
   BOOST_TEST_MESSAGE("peak RSS " << peak_kib << " KiB for " << (total >> 20) << " MiB of visits ("

@@ -16,6 +16,7 @@
 #include "store/db.hpp"
 #include "store/event_log.hpp"
 #include "tests/http/fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace referrald;
 using namespace referrald::testing;
@@ -44,9 +45,6 @@ void create(http_client& c, const std::string& domain) {
   auto r = c.post(k_list, R"({"domain":")" + domain + R"(","utm_source":"s"})");
   BOOST_REQUIRE_MESSAGE(r.status == 201u, r.body);
 }
-
-// A few milliseconds between changes, so that every change has its own instant.
-void tick() { std::this_thread::sleep_for(std::chrono::milliseconds(5)); }
 
 }  // namespace
 
@@ -106,8 +104,12 @@ BOOST_AUTO_TEST_CASE(the_audit_log_pages_through_who_did_what_when) {
   BOOST_TEST(client("rk_wrong")->get("/audit-log?account_id=acme").status == 401u);
 }
 
-BOOST_AUTO_TEST_CASE(as_of_returns_the_rules_as_they_stood) {
+// Every change at its own instant of the server's clock.
+BOOST_FIXTURE_TEST_CASE(as_of_returns_the_rules_as_they_stood, in_process_fixture) {
   auto c = client();
+  auto tick = [&] {
+    clock.advance(std::chrono::milliseconds(5));
+  };
   create(*c, "a.example.com");
   tick();
   create(*c, "b.example.com");
@@ -289,8 +291,7 @@ BOOST_AUTO_TEST_CASE(sighup_does_not_stop_the_server_and_reopens_the_log_file) {
   BOOST_TEST(c->get("/healthz").status == 200u);
   std::filesystem::rename(log, log + ".1");  // a rotation
   BOOST_REQUIRE(kill(server->pid(), SIGHUP) == 0);
-  for (int i = 0; i < 50 && !std::filesystem::exists(log); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  eventually([&] { return std::filesystem::exists(log); }, std::chrono::milliseconds(2500));
   BOOST_TEST(c->get("/healthz").status == 200u);
   BOOST_TEST(std::filesystem::exists(log));
   std::ifstream rotated(log + ".1");
@@ -340,12 +341,12 @@ BOOST_AUTO_TEST_CASE(snapshots_are_written_and_used_across_a_restart) {
       200u);
   std::string before = c->get(k_list + "&include_inactive=true").body;
   // Snapshots are written in the background after the acknowledgement: wait for two.
-  for (int i = 0; i < 200; ++i) {
-    if (c->get("/metrics").body.find("referrald_snapshots_written_total 2") != std::string::npos) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  eventually(
+      [&] {
+        return c->get("/metrics").body.find("referrald_snapshots_written_total 2") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(2));
   BOOST_TEST(c->get("/metrics").body.find("referrald_snapshots_written_total 2") !=
              std::string::npos);
   // Snapshots are kept out of the write-ahead log; a clean stop flushes them.
@@ -367,12 +368,12 @@ BOOST_AUTO_TEST_CASE(snapshots_lost_in_a_crash_cost_only_a_longer_replay) {
   for (int i = 0; i < 9; ++i)
     create(*c, "k" + std::to_string(i) + ".example.com");
   std::string before = c->get(k_list + "&include_inactive=true").body;
-  for (int i = 0; i < 200; ++i) {
-    if (c->get("/metrics").body.find("referrald_snapshots_written_total 2") != std::string::npos) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  eventually(
+      [&] {
+        return c->get("/metrics").body.find("referrald_snapshots_written_total 2") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(2));
   // SIGKILL: the snapshots still in memory are gone (or not); the events are all there.
   server->stop(SIGKILL);
   BOOST_TEST(referralctl("--data " + dir.sub("data") + " verify").exit == 0);
@@ -397,12 +398,12 @@ BOOST_AUTO_TEST_CASE(the_first_snapshot_after_a_start_reaches_the_disk_without_a
     create(*c, "f" + std::to_string(i) + ".example.com");
   // A read-only open next to the server sees only what was flushed to disk (snapshots are
   // not in the write-ahead log): the background flush started by the first snapshot.
-  bool on_disk = false;
-  for (int i = 0; i < 100 && !on_disk; ++i) {
-    auto listed = referralctl("--data " + dir.sub("data") + " snapshot list");
-    on_disk = listed.output.find(R"("kind":"account")") != std::string::npos;
-    if (!on_disk) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  bool on_disk = eventually(
+      [&] {
+        auto listed = referralctl("--data " + dir.sub("data") + " snapshot list");
+        return listed.output.find(R"("kind":"account")") != std::string::npos;
+      },
+      std::chrono::seconds(5), std::chrono::milliseconds(50));
   BOOST_TEST(on_disk);
   server->stop(SIGKILL);
   auto listed = referralctl("--data " + dir.sub("data") + " snapshot list");
@@ -423,7 +424,7 @@ BOOST_AUTO_TEST_CASE(an_online_backup_under_load_restores_to_a_prefix_of_the_log
       if (r.status == 201u) ++written;
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  eventually([&] { return written.load() >= 5; });  // the backup is taken under load
   auto created = c->post("/admin/snapshots", "");
   stop = true;
   writer.join();

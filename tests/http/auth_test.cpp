@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "tests/http/fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace referrald::testing;
 
@@ -289,10 +290,12 @@ BOOST_AUTO_TEST_CASE(without_a_bootstrap_key_the_first_start_prints_one) {
   temp_dir other;
   server_process p({other.sub("data"), {}, {}, false});
   std::string text;
-  for (int i = 0; i < 500 && text.find("rk_") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    text = p.stderr_text();
-  }
+  eventually(
+      [&] {
+        text = p.stderr_text();
+        return text.find("rk_") != std::string::npos;
+      },
+      std::chrono::seconds(5), std::chrono::milliseconds(10));
   auto at = text.find("rk_");
   BOOST_REQUIRE(at != std::string::npos);
   std::string secret = text.substr(at, 46);
@@ -307,10 +310,12 @@ BOOST_AUTO_TEST_CASE(with_an_admin_key_file_the_first_secret_goes_there_not_to_s
   std::string file = other.sub("initial-admin-key");
   server_process p({other.sub("data"), {"--admin-key-file", file}, {}, false});
   std::string text;
-  for (int i = 0; i < 500 && text.find("created admin API key") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    text = p.stderr_text();
-  }
+  eventually(
+      [&] {
+        text = p.stderr_text();
+        return text.find("created admin API key") != std::string::npos;
+      },
+      std::chrono::seconds(5), std::chrono::milliseconds(10));
   BOOST_TEST(text.find("its secret is in " + file + " (mode 0600)") != std::string::npos, text);
   BOOST_TEST(text.find("rk_") == std::string::npos, text);
   struct stat st {};

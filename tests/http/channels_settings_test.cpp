@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "tests/http/fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace referrald;
 using namespace referrald::testing;
@@ -26,22 +27,6 @@ std::string resolve_channel(http_client& c, const std::string& visit) {
   auto r = c.post("/attribution/resolve?account_id=acme", visit);
   BOOST_REQUIRE_MESSAGE(r.status == 200u, r.body);
   return r.json()["data"]["channel"].GetString();
-}
-
-void tick() { std::this_thread::sleep_for(std::chrono::milliseconds(5)); }
-
-// Now, as an RFC 3339 time with milliseconds (the server runs on this machine's clock).
-std::string domain_time_now() {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
-  return out;
 }
 
 }  // namespace
@@ -113,13 +98,17 @@ BOOST_AUTO_TEST_CASE(channel_rules_are_validated_with_messages_naming_the_field)
   BOOST_TEST(c->get("/channel-rules/2?account_id=acme").json()["data"]["utm_medium"].Size() == 2u);
 }
 
-BOOST_AUTO_TEST_CASE(channel_rules_decide_the_channel_and_travel_in_time) {
+// The rules' times are the server's clock's, which the test moves.
+BOOST_FIXTURE_TEST_CASE(channel_rules_decide_the_channel_and_travel_in_time, in_process_fixture) {
   auto c = client();
+  auto tick = [&] {
+    clock.advance(std::chrono::milliseconds(5));
+  };
   std::string visit =
       R"({"referrer":null,"landing_url":"https://acme.example/?utm_source=x&utm_medium=email"})";
   BOOST_TEST(resolve_channel(*c, visit) == "Email");
   tick();
-  std::string before = domain_time_now();
+  std::string before = in_ms(0);
   tick();
   auto created =
       c->post(k_rules, R"({"name":"Mail","channel":"Newsletter","utm_medium":["email"]})");
@@ -219,8 +208,12 @@ BOOST_AUTO_TEST_CASE(referralctl_exports_and_imports_channel_rules_through_the_a
   BOOST_TEST(referralctl("export --entity settings --account acme " + url + key).exit == 2);
 }
 
-BOOST_AUTO_TEST_CASE(settings_start_as_the_defaults_and_change_like_the_rules) {
+BOOST_FIXTURE_TEST_CASE(settings_start_as_the_defaults_and_change_like_the_rules,
+                        in_process_fixture) {
   auto c = client();
+  auto tick = [&] {
+    clock.advance(std::chrono::milliseconds(5));
+  };
   auto defaults = c->get(k_settings);
   BOOST_REQUIRE_MESSAGE(defaults.status == 200u, defaults.body);
   auto d = defaults.json();
@@ -250,7 +243,7 @@ BOOST_AUTO_TEST_CASE(settings_start_as_the_defaults_and_change_like_the_rules) {
   auto before_r = c->post("/attribution/resolve?account_id=acme", visit).json();
   BOOST_TEST(std::string(before_r["data"]["reason"].GetString()) == "referral");
   tick();
-  std::string before = domain_time_now();
+  std::string before = in_ms(0);
   tick();
   auto set = c->request("PATCH", k_settings, R"({"own_domains":["*.acme.example"]})",
                         {{"If-Match", etag}});
@@ -362,11 +355,12 @@ BOOST_AUTO_TEST_CASE(both_families_survive_a_restart_from_snapshots_and_replay_o
   BOOST_REQUIRE(c->patch(k_settings, R"({"default_channel_group":false})").status == 200u);
   std::string rules = c->get(k_rules + "&include_inactive=true").body;
   std::string settings = c->get(k_settings).body;
-  for (int i = 0; i < 200; ++i) {
-    if (c->get("/metrics").body.find("referrald_snapshots_written_total 1") != std::string::npos)
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  eventually(
+      [&] {
+        return c->get("/metrics").body.find("referrald_snapshots_written_total 1") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(2));
   BOOST_REQUIRE_EQUAL(server->stop(SIGTERM), 0);
   std::string data = "--data " + dir.sub("data");
   BOOST_TEST(referralctl(data + " verify").exit == 0);

@@ -10,6 +10,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <future>
 #include <regex>
@@ -17,6 +18,7 @@
 #include <thread>
 
 #include "tests/http/fixture.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/process.hpp"
 
 using namespace referrald::testing;
@@ -296,7 +298,13 @@ BOOST_AUTO_TEST_CASE(a_costly_account_does_not_hold_other_accounts_or_healthz) {
   };
   auto first = std::async(std::launch::async, evil);
   auto second = std::async(std::launch::async, evil);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Both are being answered (with the request that asks, three in flight).
+  eventually([&] {
+    auto text = http_client(server->port()).get("/metrics").body;
+    auto at = text.find("\nreferrald_http_requests_in_flight ");
+    return at != std::string::npos &&
+           std::stoi(text.substr(at + std::strlen("\nreferrald_http_requests_in_flight "))) >= 3;
+  });
   // Meanwhile: health, another account's single visit and its batch answer promptly.
   http_client anon(server->port());
   auto began = steady_clock::now();
@@ -357,10 +365,12 @@ BOOST_AUTO_TEST_CASE(a_streamed_answer_waits_for_a_slow_reader_instead_of_growin
     readers.push_back(std::make_unique<non_reading_client>(server->port(), request));
   // However long they wait, the server holds a few MB for each of them.
   long most = before;
-  for (auto until = steady_clock::now() + std::chrono::seconds(3); steady_clock::now() < until;) {
-    most = std::max(most, rss_kib(server->pid()));
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  eventually(  // sampled every 50 ms for 3 s
+      [&] {
+        most = std::max(most, rss_kib(server->pid()));
+        return false;
+      },
+      std::chrono::seconds(3), std::chrono::milliseconds(50));
   BOOST_TEST_MESSAGE("three clients that do not read: RSS " << before / 1024 << " MB -> "
                                                             << most / 1024 << " MB at most");
   BOOST_TEST(most - before < 64 * 1024);

@@ -4,18 +4,14 @@
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
-#include <thread>
 
 #include "domain/base/clock.hpp"
 #include "tests/http/fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace referrald::testing;
 
 namespace {
-
-std::string in_ms(std::int64_t ms) {
-  return referrald::domain::format_rfc3339(referrald::domain::now_ms() + ms);
-}
 
 const std::string k_list = "/passthrough-referrers?account_id=acme";
 
@@ -23,7 +19,8 @@ const std::string k_list = "/passthrough-referrers?account_id=acme";
 
 BOOST_FIXTURE_TEST_SUITE(key_lifecycle, server_fixture)
 
-BOOST_AUTO_TEST_CASE(an_expired_key_is_refused_saying_it_expired) {
+// Expiry, overlaps and last use run on the server's clock, which the test moves.
+BOOST_FIXTURE_TEST_CASE(an_expired_key_is_refused_saying_it_expired, in_process_fixture) {
   auto admin = client();
   auto made = admin->post("/api-keys", R"({"name":"short","role":"viewer","accounts":["acme"],)"
                                        R"("brands":[],"expires_at":")" +
@@ -34,7 +31,9 @@ BOOST_AUTO_TEST_CASE(an_expired_key_is_refused_saying_it_expired) {
   BOOST_TEST(key["data"]["expires_at"].IsString());
   auto viewer = client(key["data"]["secret"].GetString());
   BOOST_TEST(viewer->get(k_list).status == 200u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1700));
+  clock.advance(std::chrono::milliseconds(1499));
+  BOOST_TEST(viewer->get(k_list).status == 200u);
+  clock.advance(std::chrono::milliseconds(1));
   auto refused = viewer->get(k_list);
   BOOST_TEST(refused.status == 401u);
   BOOST_TEST(refused.body.find("expired at") != std::string::npos, refused.body);
@@ -48,17 +47,18 @@ BOOST_AUTO_TEST_CASE(an_expired_key_is_refused_saying_it_expired) {
                                      R"("brands":[],"expires_at":"soon"})")
                  .status == 400u);
   // The refused use is in the keys audit stream.
-  bool logged = false;
-  for (int i = 0; i < 50 && !logged; ++i) {
-    auto log = admin->get("/audit-log?scope=keys").json();
-    for (const auto& e : log["data"]["entries"].GetArray())
-      logged = logged || std::string(e["type"].GetString()) == "key.expired_use";
-    if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  bool logged = eventually(
+      [&] {
+        auto log = admin->get("/audit-log?scope=keys").json();
+        for (const auto& e : log["data"]["entries"].GetArray())
+          if (std::string(e["type"].GetString()) == "key.expired_use") return true;
+        return false;
+      },
+      std::chrono::milliseconds(2500), std::chrono::milliseconds(50));
   BOOST_TEST(logged);
 }
 
-BOOST_AUTO_TEST_CASE(last_used_at_is_recorded_at_most_once_a_minute) {
+BOOST_FIXTURE_TEST_CASE(last_used_at_is_recorded_at_most_once_a_minute, in_process_fixture) {
   auto admin = client();
   std::string secret = make_key("viewer");
   auto before = admin->get("/api-keys/2").json();
@@ -66,21 +66,29 @@ BOOST_AUTO_TEST_CASE(last_used_at_is_recorded_at_most_once_a_minute) {
   auto viewer = client(secret);
   BOOST_REQUIRE(viewer->get(k_list).status == 200u);
   std::string first;
-  for (int i = 0; i < 50 && first.empty(); ++i) {
-    auto k = admin->get("/api-keys/2").json();
-    if (k["data"]["last_used_at"].IsString())
-      first = k["data"]["last_used_at"].GetString();
-    else
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  eventually(
+      [&] {
+        auto k = admin->get("/api-keys/2").json();
+        if (k["data"]["last_used_at"].IsString()) first = k["data"]["last_used_at"].GetString();
+        return !first.empty();
+      },
+      std::chrono::milliseconds(2500), std::chrono::milliseconds(50));
   BOOST_REQUIRE(!first.empty());
+  BOOST_TEST(first == in_ms(0));
+  // Uses 30 s later are within the minute: not recorded. Had they been, the use a minute
+  // after the first would be within a minute of them, and not recorded either.
+  clock.advance(std::chrono::seconds(30));
   for (int i = 0; i < 20; ++i)
     BOOST_REQUIRE(viewer->get(k_list).status == 200u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  BOOST_TEST(admin->get("/api-keys/2").json()["data"]["last_used_at"].GetString() == first);
+  clock.advance(std::chrono::seconds(30));
+  BOOST_REQUIRE(viewer->get(k_list).status == 200u);
+  std::string minute_later = in_ms(0);
+  BOOST_TEST(eventually([&] {
+    return admin->get("/api-keys/2").json()["data"]["last_used_at"].GetString() == minute_later;
+  }));
 }
 
-BOOST_AUTO_TEST_CASE(patch_changes_name_and_expiry_with_if_match) {
+BOOST_FIXTURE_TEST_CASE(patch_changes_name_and_expiry_with_if_match, in_process_fixture) {
   auto admin = client();
   make_key("editor");
   auto got = admin->get("/api-keys/2");
@@ -114,7 +122,8 @@ BOOST_AUTO_TEST_CASE(patch_changes_name_and_expiry_with_if_match) {
   BOOST_TEST(then.status == 409u);
 }
 
-BOOST_AUTO_TEST_CASE(a_rotated_key_keeps_its_old_secret_for_the_overlap_only) {
+BOOST_FIXTURE_TEST_CASE(a_rotated_key_keeps_its_old_secret_for_the_overlap_only,
+                        in_process_fixture) {
   auto admin = client();
   std::string old_secret = make_key("viewer");
   auto rotated = admin->post("/api-keys/2/rotate", R"({"overlap_seconds":2})");
@@ -128,7 +137,9 @@ BOOST_AUTO_TEST_CASE(a_rotated_key_keeps_its_old_secret_for_the_overlap_only) {
   // Both work during the overlap.
   BOOST_TEST(client(old_secret)->get(k_list).status == 200u);
   BOOST_TEST(client(new_secret)->get(k_list).status == 200u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(2300));
+  clock.advance(std::chrono::milliseconds(1999));
+  BOOST_TEST(client(old_secret)->get(k_list).status == 200u);
+  clock.advance(std::chrono::milliseconds(1));
   auto late = client(old_secret)->get(k_list);
   BOOST_TEST(late.status == 401u);
   BOOST_TEST(late.body.find("rotation") != std::string::npos, late.body);
@@ -140,7 +151,6 @@ BOOST_AUTO_TEST_CASE(a_rotated_key_keeps_its_old_secret_for_the_overlap_only) {
   BOOST_TEST(admin->post("/api-keys/2/rotate", R"({"overlap_seconds":2592001})").status == 400u);
   BOOST_TEST(admin->post("/api-keys/2/rotate", R"({"overlap":1})").status == 400u);
   // And a restart keeps it all.
-  server->stop(SIGTERM);
   start();
   BOOST_TEST(client(new_secret)->get(k_list).status == 200u);
   BOOST_TEST(client(old_secret)->get(k_list).status == 401u);

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/http/fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace referrald::testing;
 
@@ -198,14 +199,14 @@ BOOST_AUTO_TEST_CASE(duplicate_normalized_patterns_are_409_whatever_the_type) {
       200u);
 }
 
-BOOST_AUTO_TEST_CASE(get_patch_delete_follow_the_api) {
+BOOST_FIXTURE_TEST_CASE(get_patch_delete_follow_the_api, in_process_fixture) {
   auto c = client();
   c->post(k_base, R"({"referrer_pattern":"partner.com","utm_source":"s","description":"d"})");
   BOOST_TEST(c->get(item(1)).status == 200u);
   BOOST_TEST(c->get(item(2)).status == 404u);
   BOOST_TEST(error_code(c->get(item(2))) == "not_found");
   auto before = c->get(item(1)).json();
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  clock.advance(std::chrono::milliseconds(5));  // updated_at moves on
   auto p = c->patch(item(1), R"({"priority":100,"description":null,"utm_content":"c"})");
   BOOST_TEST(p.status == 200u);
   auto doc = p.json();  // o points into doc
@@ -289,10 +290,12 @@ BOOST_AUTO_TEST_CASE(a_moment_after_writes_stop_the_layered_index_is_rebuilt_in_
     BOOST_REQUIRE(r.status == 201u);
   }
   long long after = before;
-  for (int i = 0; i < 60 && after == before; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    after = builds();
-  }
+  eventually(
+      [&] {
+        after = builds();
+        return after != before;
+      },
+      std::chrono::seconds(6), std::chrono::milliseconds(100));
   BOOST_TEST(after > before);  // within about a second of the last write
   // And the answers are the same.
   auto r = c->post("/attribution/resolve?account_id=acme",

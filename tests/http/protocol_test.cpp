@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tests/http/fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace referrald::testing;
 
@@ -290,11 +291,12 @@ BOOST_AUTO_TEST_CASE(idle_account_actors_are_stopped_and_restarted_on_use) {
   http_client anon(server->port());
   BOOST_TEST(anon.get("/metrics").body.find("referrald_account_actors 51\n") != std::string::npos);
   std::string metrics;
-  for (int i = 0; i < 60; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    metrics = anon.get("/metrics").body;
-    if (metrics.find("referrald_account_actors 0\n") != std::string::npos) break;
-  }
+  eventually(
+      [&] {
+        metrics = anon.get("/metrics").body;
+        return metrics.find("referrald_account_actors 0\n") != std::string::npos;
+      },
+      std::chrono::seconds(6), std::chrono::milliseconds(100));
   BOOST_TEST(metrics.find("referrald_account_actors 0\n") != std::string::npos);
   // The account comes back with its state.
   auto again = c->post("/passthrough-referrers?account_id=acme",

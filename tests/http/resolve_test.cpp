@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "tests/http/fixture.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/strict_json.hpp"
 
 using namespace referrald::testing;
@@ -651,9 +652,7 @@ BOOST_AUTO_TEST_CASE(rule_changes_are_seen_at_once_across_full_index_rebuilds) {
     BOOST_TEST(source_for(probe) == want[probe], "site" << probe << " after " << i);
   }
   // Rebuilds happened (over 64 changes each), and every rule answers as it stands now.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (builds() < before + 2 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  eventually([&] { return builds() >= before + 2; }, std::chrono::seconds(10));
   BOOST_TEST(builds() >= before + 2);
   for (auto& [site, source] : want)
     BOOST_TEST(source_for(site) == source, "site" << site);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tests/http/fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace referrald::testing;
 
@@ -105,7 +106,16 @@ BOOST_AUTO_TEST_CASE(sigkill_during_concurrent_writes_keeps_every_acknowledged_w
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Killed while the writes go on, some of them acknowledged.
+  BOOST_REQUIRE(eventually(
+      [&] {
+        std::lock_guard lock(mu);
+        std::size_t n = 0;
+        for (const auto& [account, ids] : acked)
+          n += ids.size();
+        return n >= 100;
+      },
+      std::chrono::seconds(30)));
   server->stop(SIGKILL);
   stop = true;
   for (auto& t : threads)

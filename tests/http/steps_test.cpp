@@ -1,4 +1,4 @@
-// The steps of a request's handling (http/exchange.hpp), each on its own, without a server:
+// The steps of a request's handling (http/chain.hpp), each on its own, without a server:
 // what each one decides from the request it is given.
 
 #include <boost/asio/error.hpp>
@@ -162,7 +162,7 @@ BOOST_AUTO_TEST_CASE(an_error_is_written_once_with_its_request_id_and_a_stored_o
 
 BOOST_AUTO_TEST_CASE(routing_refuses_unknown_paths_methods_and_query_parameters) {
   router table;
-  table.add("/things/{id}", method::get, no_handler, route_spec(std::nullopt, 0, "account_id"));
+  table.add("/things/{id}", method::get, no_handler, {.query = "account_id"});
   auto missing = table.find(method::get, "/nothing");
   auto r404 = route_error(missing, method::get, "/nothing");
   BOOST_TEST(r404.status == 404u);
@@ -273,6 +273,7 @@ BOOST_AUTO_TEST_CASE(rate_limits_take_from_the_key_or_from_the_address) {
   exchange visitor;
   exchange_of(visitor, "POST /x HTTP/1.1\r\nHost: h", &r);
   visitor.key = &page_key;
+  visitor.page = true;     // the publishable step's
   visitor.key_use = &use;  // the key's own bucket, empty by now: not the one taken
   BOOST_TEST(!take_token(visitor, limiter, pages, false, "10.0.0.3"));
   BOOST_TEST(header_of_rate(visitor) == "1");
@@ -283,6 +284,7 @@ BOOST_AUTO_TEST_CASE(rate_limits_take_from_the_key_or_from_the_address) {
   exchange neighbour;
   exchange_of(neighbour, "POST /x HTTP/1.1\r\nHost: h", &r);
   neighbour.key = &page_key;
+  neighbour.page = true;
   BOOST_TEST(!take_token(neighbour, limiter, pages, false, "10.0.0.4"));
 }
 

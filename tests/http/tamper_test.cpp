@@ -15,6 +15,7 @@
 #include "store/db_internal.hpp"
 #include "store/event_log.hpp"
 #include "tests/http/fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace referrald;
 using namespace referrald::testing;
@@ -109,11 +110,12 @@ BOOST_AUTO_TEST_CASE(damage_before_the_newest_snapshot_is_found_in_the_backgroun
   // ...until the verifier has walked its whole chain.
   http_client anon(server->port());
   std::string metrics;
-  for (int i = 0; i < 100; ++i) {
-    metrics = anon.get("/metrics").body;
-    if (metrics.find("referrald_chain_broken_accounts 1") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  eventually(
+      [&] {
+        metrics = anon.get("/metrics").body;
+        return metrics.find("referrald_chain_broken_accounts 1") != std::string::npos;
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(100));
   BOOST_TEST(metrics.find("referrald_chain_broken_accounts 1") != std::string::npos);
   BOOST_TEST(metrics.find("referrald_chain_verified_total 0") == std::string::npos);
   auto refused = c->post("/passthrough-referrers?account_id=acme", rule(13));

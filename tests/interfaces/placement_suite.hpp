@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "interfaces/placement.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace referrald::testing::placement_suite {
 
@@ -52,17 +53,10 @@ inline std::vector<std::string> scopes(int n) {
   return out;
 }
 
-// Polls `ok` until it holds or `within` passes (owners change as the members' updates
-// arrive, which no clock of the test's can hurry).
-template <class Fn>
-bool eventually(Fn ok, std::chrono::milliseconds within = std::chrono::seconds(15)) {
-  auto deadline = std::chrono::steady_clock::now() + within;
-  while (!ok()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
+// Owners change as the members' updates arrive, which no clock of the test's can hurry: the
+// suite waits for them with eventually(), up to owners_settle.
+using referrald::testing::eventually;
+inline constexpr std::chrono::seconds owners_settle{15};
 
 // Nodes "node-a" and "node-b" of the harness `h`, each serving with serve_echo.
 template <class Harness>
@@ -97,16 +91,18 @@ std::pair<std::unique_ptr<placement>, std::unique_ptr<placement>> two_nodes(Harn
     auto [a, b] = two_nodes(*this);                                                                \
     auto all = scopes(64);                                                                         \
     /* once each has seen the other: one owner per scope, and both own some */                     \
-    BOOST_TEST(eventually([&] {                                                                    \
-      int a_owns = 0, b_owns = 0;                                                                  \
-      for (const auto& s : all) {                                                                  \
-        auto from_a = a->owner_elsewhere(s), from_b = b->owner_elsewhere(s);                       \
-        if (from_a.has_value() == from_b.has_value()) return false;                                \
-        a_owns += !from_a.has_value();                                                             \
-        b_owns += !from_b.has_value();                                                             \
-      }                                                                                            \
-      return a_owns > 0 && b_owns > 0;                                                             \
-    }));                                                                                           \
+    BOOST_TEST(eventually(                                                                         \
+        [&] {                                                                                      \
+          int a_owns = 0, b_owns = 0;                                                              \
+          for (const auto& s : all) {                                                              \
+            auto from_a = a->owner_elsewhere(s), from_b = b->owner_elsewhere(s);                   \
+            if (from_a.has_value() == from_b.has_value()) return false;                            \
+            a_owns += !from_a.has_value();                                                         \
+            b_owns += !from_b.has_value();                                                         \
+          }                                                                                        \
+          return a_owns > 0 && b_owns > 0;                                                         \
+        },                                                                                         \
+        owners_settle));                                                                           \
     for (const auto& s : all) {                                                                    \
       if (auto owner = a->owner_elsewhere(s)) {                                                    \
         auto r = relay(*a, *owner, "POST /" + s);                                                  \
@@ -118,11 +114,13 @@ std::pair<std::unique_ptr<placement>, std::unique_ptr<placement>> two_nodes(Harn
     }                                                                                              \
     /* a node that leaves owns nothing from then on; the other owns everything */                  \
     b->leave();                                                                                    \
-    BOOST_TEST(eventually([&] {                                                                    \
-      for (const auto& s : all)                                                                    \
-        if (a->owner_elsewhere(s)) return false;                                                   \
-      return true;                                                                                 \
-    }));                                                                                           \
+    BOOST_TEST(eventually(                                                                         \
+        [&] {                                                                                      \
+          for (const auto& s : all)                                                                \
+            if (a->owner_elsewhere(s)) return false;                                               \
+          return true;                                                                             \
+        },                                                                                         \
+        owners_settle));                                                                           \
     BOOST_TEST((relay(*a, "node-b", "POST /late").how == placement::outcome::not_taken));          \
     b->close();                                                                                    \
     a->leave();                                                                                    \
@@ -135,14 +133,16 @@ std::pair<std::unique_ptr<placement>, std::unique_ptr<placement>> two_nodes(Harn
     auto [a, b] = two_nodes(*this);                                                                \
     auto all = scopes(64);                                                                         \
     std::optional<std::string> of_b;                                                               \
-    BOOST_REQUIRE(eventually([&] {                                                                 \
-      for (const auto& s : all)                                                                    \
-        if (a->owner_elsewhere(s)) {                                                               \
-          of_b = s;                                                                                \
-          return true;                                                                             \
-        }                                                                                          \
-      return false;                                                                                \
-    }));                                                                                           \
+    BOOST_REQUIRE(eventually(                                                                      \
+        [&] {                                                                                      \
+          for (const auto& s : all)                                                                \
+            if (a->owner_elsewhere(s)) {                                                           \
+              of_b = s;                                                                            \
+              return true;                                                                         \
+            }                                                                                      \
+          return false;                                                                            \
+        },                                                                                         \
+        owners_settle));                                                                           \
     b->leave();                                                                                    \
     b->close();                                                                                    \
     /* nothing ran: the sender may make the write itself, and from then on does */                 \

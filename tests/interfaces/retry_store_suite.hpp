@@ -22,6 +22,7 @@
 
 #include "interfaces/retry_store.hpp"
 #include "tests/interfaces/unique_name.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/test_clock.hpp"
 
 namespace referrald::testing::retry_suite {
@@ -95,12 +96,10 @@ inline std::string scope_of(const std::string& name) { return "7." + unique_name
     s->abandon(scope);                                                                         \
     /* the request's retry (its answer, a 5xx, was not kept): abandoning may ask the */        \
     /* store on a thread of its own, so the retry runs once it has */                          \
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);               \
     verdict v = verdict::in_progress;                                                          \
-    while ((v = begin(*s, scope, "f1").what) == verdict::in_progress &&                        \
-           std::chrono::steady_clock::now() < deadline) {                                      \
-      std::this_thread::yield();                                                               \
-    }                                                                                          \
+    referrald::testing::eventually(                                                            \
+        [&] { return (v = begin(*s, scope, "f1").what) != verdict::in_progress; },             \
+        std::chrono::seconds(10));                                                             \
     BOOST_TEST((v == verdict::run));                                                           \
   }                                                                                            \
                                                                                                \

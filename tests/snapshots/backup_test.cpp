@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "snapshots/verify.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tools/workload/event_gen.hpp"
 
@@ -20,13 +21,16 @@ BOOST_AUTO_TEST_CASE(backups_taken_under_load_are_verified_prefixes_of_the_log) 
   store::db& db = **opened;
   const std::vector<std::string> accounts{"a1", "a2", "a3", "a4"};
   std::atomic<bool> failed{false};
+  std::atomic<int> appended{0};  // batches of 5 events, of 240
   std::vector<std::thread> writers;
   for (std::size_t i = 0; i < accounts.size(); ++i) {
     writers.emplace_back([&, i] {
       try {
         workload::event_generator gen{accounts[i], static_cast<unsigned>(i + 1)};
-        for (int n = 0; n < 60; ++n)
+        for (int n = 0; n < 60; ++n) {
           gen.append(db, 5);
+          ++appended;
+        }
       } catch (const std::exception&) {
         failed = true;
       }
@@ -34,7 +38,8 @@ BOOST_AUTO_TEST_CASE(backups_taken_under_load_are_verified_prefixes_of_the_log) 
   }
   std::vector<backup_info> taken;
   for (int k = 0; k < 3; ++k) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // At a sixth, a third and a half of the writes: each backup while they go on.
+    testing::eventually([&] { return appended.load() >= 40 * (k + 1); });
     auto b = create_backup(db);
     BOOST_REQUIRE_MESSAGE(b.ok(), (b.ok() ? "" : b.err().message));
     taken.push_back(*b);

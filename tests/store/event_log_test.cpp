@@ -15,6 +15,7 @@
 
 #include "domain/rules/entities.hpp"
 #include "store/db_internal.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -179,7 +180,7 @@ BOOST_AUTO_TEST_CASE(a_multi_event_write_is_all_or_none_across_a_kill) {
     _exit(127);
   }
   // Let it write for a while: until its write-ahead log holds some batches (a busy
-  // machine may take longer than usual to start it; at most 10 s), then a moment more.
+  // machine may take longer than usual to start it; at most 10 s).
   auto wal_bytes = [&] {
     std::uintmax_t n = 0;
     std::error_code ec;
@@ -187,9 +188,7 @@ BOOST_AUTO_TEST_CASE(a_multi_event_write_is_all_or_none_across_a_kill) {
       if (f.path().extension() == ".log") n += f.file_size(ec);
     return n;
   };
-  for (int i = 0; i < 200 && wal_bytes() < 64 * 1024; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  testing::eventually([&] { return wal_bytes() >= 96 * 1024; }, std::chrono::seconds(10));
   BOOST_REQUIRE(kill(child, SIGKILL) == 0);
   int wstatus = 0;
   BOOST_REQUIRE(waitpid(child, &wstatus, 0) == child);

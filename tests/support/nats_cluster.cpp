@@ -19,6 +19,7 @@
 
 #include <rapidjson/document.h>
 
+#include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
 
 extern char** environ;
@@ -236,10 +237,7 @@ void nats_cluster::wait_formed() {
     }
     return false;
   };
-  for (int tries = 0; tries < 600; ++tries) {
-    if (formed()) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  if (eventually(formed, std::chrono::seconds(30), std::chrono::milliseconds(50))) return;
   throw std::runtime_error(
       "the " + std::to_string(size()) +
       " NATS servers formed no JetStream cluster in 30 s (logs: " + dir_.path() + ")");
@@ -266,10 +264,9 @@ void nats_cluster::start(int i) {
     throw std::runtime_error("cannot start nats-server");
   }
   s.pid = pid;
-  for (int tries = 0; tries < 200; ++tries) {
-    if (accepts(s.client_port)) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  if (eventually([&] { return accepts(s.client_port); }, std::chrono::seconds(10),
+                 std::chrono::milliseconds(50)))
+    return;
   throw std::runtime_error("nats-server " + std::to_string(i + 1) + " did not start (log: " + log +
                            ")");
 }

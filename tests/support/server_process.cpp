@@ -11,6 +11,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "tests/support/eventually.hpp"
+
 extern char** environ;
 
 namespace referrald::testing {
@@ -119,16 +121,11 @@ int server_process::stop(int sig, std::chrono::seconds timeout) {
   if (pid_ <= 0) return -1;
   kill(pid_, sig);
   int status = 0;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  bool ended = eventually([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout,
+                          std::chrono::milliseconds(10));
+  if (!ended) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
   }
   pid_ = -1;
   if (stderr_reader_.joinable()) stderr_reader_.join();
