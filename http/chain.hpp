@@ -57,6 +57,8 @@ class conversation : public std::enable_shared_from_this<conversation> {
  public:
   virtual ~conversation() = default;
 
+  // Whether the caller runs on the conversation's thread.
+  virtual bool on_thread() const = 0;
   // Runs `work` on the conversation's thread: at once when called there, else posted.
   virtual void dispatch(std::function<void()> work) = 0;
   // Runs `work` on the conversation's thread later (never inline).
@@ -91,17 +93,23 @@ class later {
   later(std::shared_ptr<conversation> c, std::uint64_t gen, std::size_t next)
       : c_(std::move(c)), gen_(gen), next_(next) {}
 
-  // The chain goes on with the step after the one that waited.
+  // The chain goes on with the step after the one that waited; on the request's thread at
+  // once, from any other dispatched there.
   void go_on() const {
+    if (c_->on_thread()) return c_->resume(gen_, next_);
     c_->dispatch([c = c_, gen = gen_, next = next_] { c->resume(gen, next); });
   }
   void answer(response r) const {
+    if (c_->on_thread()) return c_->answer(gen_, std::move(r));
     c_->dispatch(
         [c = c_, gen = gen_, r = std::move(r)]() mutable { c->answer(gen, std::move(r)); });
   }
-  // `work` on the request's thread, told whether the request still waits for this step.
-  void then(std::function<void(bool current)> work) const {
-    c_->dispatch([c = c_, gen = gen_, work = std::move(work)] { work(c->current(gen)); });
+  // `work(current)` on the request's thread, told whether the request still waits for this
+  // step.
+  template <class Work>
+  void then(Work work) const {
+    if (c_->on_thread()) return work(c_->current(gen_));
+    c_->dispatch([c = c_, gen = gen_, work = std::move(work)]() mutable { work(c->current(gen)); });
   }
   // On the request's thread: the wait lasts until `until`.
   void extend(std::chrono::steady_clock::time_point until) const { c_->extend(gen_, until); }

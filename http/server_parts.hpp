@@ -105,6 +105,7 @@ class source : public conversation {
   virtual void close_if_idle() = 0;
 
   // conversation
+  bool on_thread() const override { return worker_.ioc.get_executor().running_in_this_thread(); }
   void dispatch(std::function<void()> work) override;
   void post(std::function<void()> work) override;
   exchange& ex() override { return *rq_; }
