@@ -77,6 +77,9 @@ class conversation : public std::enable_shared_from_this<conversation> {
   // answered; ignored unless `gen` is current.
   virtual void resume(std::uint64_t gen, std::size_t at) = 0;
   virtual void answer(std::uint64_t gen, response r) = 0;
+  // The same from any thread: run on the conversation's thread (at once when called there).
+  virtual void resume_from_anywhere(std::uint64_t gen, std::size_t at) = 0;
+  virtual void answer_from_anywhere(std::uint64_t gen, response r) = 0;
 
   // The body step, once the body's length is within its route's limit: the body read (a
   // connection's) or already there (a forwarded request's). True: the chain goes on now;
@@ -95,15 +98,8 @@ class later {
 
   // The chain goes on with the step after the one that waited; on the request's thread at
   // once, from any other dispatched there.
-  void go_on() const {
-    if (c_->on_thread()) return c_->resume(gen_, next_);
-    c_->dispatch([c = c_, gen = gen_, next = next_] { c->resume(gen, next); });
-  }
-  void answer(response r) const {
-    if (c_->on_thread()) return c_->answer(gen_, std::move(r));
-    c_->dispatch(
-        [c = c_, gen = gen_, r = std::move(r)]() mutable { c->answer(gen, std::move(r)); });
-  }
+  void go_on() const { c_->resume_from_anywhere(gen_, next_); }
+  void answer(response r) const { c_->answer_from_anywhere(gen_, std::move(r)); }
   // `work(current)` on the request's thread, told whether the request still waits for this
   // step.
   template <class Work>

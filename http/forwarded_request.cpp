@@ -68,6 +68,7 @@ class forwarded_request final : public source {
     infra::metrics().cluster_forwards_served.fetch_add(1, std::memory_order_relaxed);
     frame(r);
     phase_ = phase::closed;
+    release_exchange();
   }
 
   void frame(const response& r) { std::exchange(answer_, nullptr)(encode_forwarded_answer(r)); }

@@ -56,6 +56,9 @@ class publishable_step final : public step {
   std::string_view name() const override { return "publishable"; }
   verdict request(const flow& f) override {
     exchange& ex = f.ex();
+    if (ex.routed() && (ex.key == nullptr || ex.key->role != domain::role::publishable)) {
+      return verdict::next();
+    }
     std::string_view origin = ex.field(boost::beast::http::field::origin);
     if (!ex.routed()) {
       // A preflight carries no key: its origin is a page's when a key that has not expired
@@ -65,7 +68,6 @@ class publishable_step final : public step {
                        runtime_.keys()->lists_origin(origin, clock_.now_ms());
       return verdict::next();
     }
-    if (ex.key == nullptr || ex.key->role != domain::role::publishable) return verdict::next();
     ex.page = true;
     ex.page_origin = ex.key->allows_origin(origin);
     if (!ex.refusal) ex.refusal = publishable_refusal(ex);

@@ -196,6 +196,7 @@ class session final : public source {
   }
 
   void on_read_error(beast::error_code ec) {
+    if (phase_ == phase::closed) return;
     switch (classify_read_error(ec)) {
       case read_failure::too_large:
         if (!rq_->routed()) break;
@@ -338,6 +339,7 @@ class session final : public source {
     beast::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);  // best effort: may already be gone
     socket_.close(ec);
+    release_exchange();
   }
 
   socket_t socket_;

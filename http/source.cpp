@@ -22,6 +22,19 @@ void source::dispatch(std::function<void()> work) { net::dispatch(worker_.ioc, s
 
 void source::post(std::function<void()> work) { net::post(worker_.ioc, std::move(work)); }
 
+void source::resume_from_anywhere(std::uint64_t gen, std::size_t at) {
+  if (on_thread()) return resume(gen, at);
+  net::post(worker_.ioc, [self = std::static_pointer_cast<source>(shared_from_this()), gen, at] {
+    self->resume(gen, at);
+  });
+}
+
+void source::answer_from_anywhere(std::uint64_t gen, response r) {
+  if (on_thread()) return answer(gen, std::move(r));
+  net::post(worker_.ioc, [self = std::static_pointer_cast<source>(shared_from_this()), gen,
+                          r = std::move(r)]() mutable { self->answer(gen, std::move(r)); });
+}
+
 std::uint64_t source::wait(std::chrono::steady_clock::time_point until) {
   phase_ = phase::awaiting;
   deadline_ = until;
@@ -54,6 +67,11 @@ void source::run_chain(std::size_t at) {
 void source::finish(response r) {
   srv_->steps.respond(*rq_, r);
   send(std::move(r));
+}
+
+void source::release_exchange() {
+  net::post(worker_.ioc,
+            [self = std::static_pointer_cast<source>(shared_from_this())] { self->rq_.reset(); });
 }
 
 void source::timed_out() {

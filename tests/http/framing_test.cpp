@@ -272,6 +272,28 @@ BOOST_AUTO_TEST_CASE(empty_lines_before_a_request_are_ignored) {
   BOOST_TEST(starts_with(out, "HTTP/1.1 200"), out.substr(0, 80));
 }
 
+// A connection that ends with its answer (Connection: close) leaves nothing behind: a stop
+// finds no request open and does not wait out its drain timeout (it once held its own
+// request's answer function, which held the connection).
+BOOST_FIXTURE_TEST_CASE(connections_closed_after_their_answer_do_not_hold_up_a_stop,
+                        in_process_fixture) {
+  start([](referrald::http::server_options& s, referrald::actors::runtime_options&) {
+    s.drain_timeout = std::chrono::seconds(60);
+  });
+  for (int i = 0; i < 3; ++i) {
+    auto out = exchange(server->port(),
+                        "GET /passthrough-referrers?account_id=acme HTTP/1.1\r\n"
+                        "Host: x\r\nConnection: close\r\nAuthorization: Bearer " +
+                            std::string(admin_secret) + "\r\n\r\n");
+    BOOST_TEST(starts_with(out, "HTTP/1.1 200"), out.substr(0, 80));
+  }
+  auto began = std::chrono::steady_clock::now();
+  server.reset();
+  auto took =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - began);
+  BOOST_TEST(took.count() < 30);
+}
+
 // Timeouts run on the server's clock, which the test moves; one I/O thread, whose sweep
 // checks both connections at once.
 BOOST_FIXTURE_TEST_CASE(a_slowly_sent_header_is_cut_off_at_the_read_timeout_not_the_idle_one,
