@@ -53,7 +53,7 @@ class access_log {
   std::atomic<int> fd_{-1};
 };
 
-// The access log step (http/exchange.hpp), the last one: the line of the answer `r` (of
+// The access log (http/chain.hpp), once an answer is written: the line of the answer `r` (of
 // `bytes` bytes: a streamed answer's body is not in `r`) to the request of `ex` from `remote`,
 // gathered in `buffer` (the I/O thread's); and the process log's line for a server error (warn)
 // and, at debug level, for every request.

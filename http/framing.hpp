@@ -1,6 +1,6 @@
 #pragma once
 
-// Framing, the first and the last step of a request (http/exchange.hpp): what the session
+// Framing, the first and the last of a request (http/chain.hpp): what the session
 // does with bytes besides reading a head (http/request_head.hpp) — a body over its route's
 // limit, a read that failed, and the head of the answer as it is written. Pure functions; the
 // session does the I/O.

@@ -63,7 +63,7 @@ struct route : route_spec {
 
 class router {
  public:
-  // The routing step (http/exchange.hpp): a request is matched by find(); one that matched no
+  // The routing step (http/chain.hpp): a request is matched by find(); one that matched no
   // route gets route_error(), and one whose query names a parameter its route does not read
   // gets unknown_query().
   void add(std::string pattern, method verb, handler fn, const route_spec& spec);
