@@ -6,6 +6,7 @@
 
 #include "http/forwarding.hpp"
 #include "http/request_head.hpp"
+#include "http/request_id.hpp"
 #include "http/server_parts.hpp"
 #include "infra/metrics.hpp"
 
@@ -21,10 +22,12 @@ class forwarded_request final : public source {
 
   // Stopped before its answer: the node it came from is told so, never left waiting.
   ~forwarded_request() override {
-    if (answer_) {
-      frame(failure(
-          domain::make_error(domain::errc::unavailable, "the owner stopped before answering")));
-    }
+    if (!answer_) return;
+    response stopped = failure(
+        domain::make_error(domain::errc::unavailable, "the owner stopped before answering"));
+    // The error's body, as the request id step writes every error's.
+    stamp_request_id(stopped, rq_ && !rq_->request_id.empty() ? rq_->request_id : new_request_id());
+    frame(stopped);
   }
 
   void start(std::string request) {
@@ -68,7 +71,6 @@ class forwarded_request final : public source {
     infra::metrics().cluster_forwards_served.fetch_add(1, std::memory_order_relaxed);
     frame(r);
     phase_ = phase::closed;
-    release_exchange();
   }
 
   void frame(const response& r) { std::exchange(answer_, nullptr)(encode_forwarded_answer(r)); }

@@ -161,8 +161,9 @@ class owners_step final : public step {
     exchange& ex = resume.source().ex();
     auto applied = [resume](auto&&...) {
       resume.then([resume](bool current) {
+        if (!current) return;  // answered meanwhile (the sweep sent the owner's answer)
         auto& waiting = resume.source().ex().on_timeout;
-        if (current && waiting) resume.answer(std::move(*std::exchange(waiting, std::nullopt)));
+        if (waiting) resume.answer(std::move(*std::exchange(waiting, std::nullopt)));
       });
     };
     if (ex.named.kind == tenant_of::account && ex.named.well_formed && seq != 0) {

@@ -54,6 +54,11 @@ void run(const route& r, request_ctx& ctx) {
     immediate = failed("unknown exception");
   }
   if (immediate) ctx.respond(std::move(*immediate));
+  // The handler holds what it needs of these (copies in its callbacks); the request's own
+  // would hold its source, which holds the request, and keep both alive for ever.
+  ctx.respond = nullptr;
+  ctx.on_session = nullptr;
+  ctx.stream.reset();
 }
 
 class handler_step final : public step {

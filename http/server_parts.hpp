@@ -139,11 +139,6 @@ class source : public conversation {
   virtual void send(response r) = 0;
   // A wait that ran out: answered 503, or with what the waiting step left for it.
   void timed_out();
-  // The source is done (closed, or its one answer sent): its exchange goes, soon, not from
-  // within a call that may hold a part of it. The exchange's request_ctx holds the handler's
-  // `respond`, which holds the source: without this, a source that ends right after an
-  // answer would keep itself alive.
-  void release_exchange();
   // The access log line and the metrics of an answer of `bytes` bytes.
   void account_for(const response& r, std::size_t bytes);
   // referrald_http_requests_in_flight: from a request's first byte to its answer (or to

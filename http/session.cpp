@@ -99,7 +99,7 @@ class session final : public source {
       auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
                                                                        parser.get().version());
       bhttp::async_write(socket_, *cont, [self = me(), cont](beast::error_code ec, std::size_t) {
-        if (ec) return self->close();
+        if (ec || self->phase_ == phase::closed) return self->close();
         self->read_body();
       });
       return false;
@@ -173,6 +173,7 @@ class session final : public source {
     socket_.async_read_some(buffer_.prepare(room),
                             [self = me()](beast::error_code ec, std::size_t n) {
                               self->buffer_.commit(n);
+                              if (self->phase_ == phase::closed) return;
                               if (ec) return self->on_read_error(ec);
                               self->read_header_bytes();
                             });
@@ -189,6 +190,7 @@ class session final : public source {
   void read_body() {
     bhttp::async_read(socket_, buffer_, *rq_->parser,
                       [self = me()](beast::error_code ec, std::size_t) {
+                        if (self->phase_ != phase::reading) return;  // closed meanwhile
                         if (ec) return self->on_read_error(ec);
                         self->rq_->body_read = true;
                         self->run_chain(self->next_step_);
@@ -339,7 +341,9 @@ class session final : public source {
     beast::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);  // best effort: may already be gone
     socket_.close(ec);
-    release_exchange();
+    // A paused producer's resumption holds the producer, which holds this session: dropped
+    // with the connection.
+    if (stream_) stream_->resume = nullptr;
   }
 
   socket_t socket_;

@@ -69,11 +69,6 @@ void source::finish(response r) {
   send(std::move(r));
 }
 
-void source::release_exchange() {
-  net::post(worker_.ioc,
-            [self = std::static_pointer_cast<source>(shared_from_this())] { self->rq_.reset(); });
-}
-
 void source::timed_out() {
   if (rq_->on_timeout) return finish(std::move(*std::exchange(rq_->on_timeout, std::nullopt)));
   finish(failure(domain::make_error(domain::errc::unavailable,
