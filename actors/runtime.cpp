@@ -327,30 +327,29 @@ void runtime::tell(connections_request request) {
 void runtime::render_metrics(std::string& out) const {
   impl_->db.render_metrics(out);
   if (auto ready = this->ready(); ready.cluster) {
-    out +=
-        "# HELP referrald_cluster_apply_lag_seconds How long the stream's message being applied "
-        "had waited, while more were pending (0 when caught up).\n"
-        "# TYPE referrald_cluster_apply_lag_seconds gauge\n"
-        "referrald_cluster_apply_lag_seconds " +
-        std::to_string(ready.apply_lag_seconds) +
-        "\n# HELP referrald_cluster_connected 1 while connected to a server of the cluster.\n"
-        "# TYPE referrald_cluster_connected gauge\n"
-        "referrald_cluster_connected " +
-        std::string(ready.connected ? "1" : "0") +
-        "\n# HELP referrald_cluster_applied_seq The last stream sequence applied on this node.\n"
-        "# TYPE referrald_cluster_applied_seq gauge\n"
-        "referrald_cluster_applied_seq " +
-        std::to_string(ready.applied) +
-        "\n# HELP referrald_cluster_confirmed_seq The last stream sequence applied on this node "
-        "that the stream's leader confirmed it holds as applied.\n"
-        "# TYPE referrald_cluster_confirmed_seq gauge\n"
-        "referrald_cluster_confirmed_seq " +
-        std::to_string(ready.confirmed) +
-        "\n# HELP referrald_cluster_copy_refills_total Times this node's data directory filled "
-        "a new copy of the stream because its copy differed from the stream.\n"
-        "# TYPE referrald_cluster_copy_refills_total counter\n"
-        "referrald_cluster_copy_refills_total " +
-        std::to_string(ready.copy_refills) + "\n";
+    // One metric family of one sample: its HELP and TYPE lines, then its value.
+    auto family = [&out](std::string_view name, std::string_view type, std::string_view help,
+                         const std::string& value) {
+      out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
+      out.append(name).append(" ").append(type).append("\n");
+      out.append(name).append(" ").append(value).append("\n");
+    };
+    family("referrald_cluster_apply_lag_seconds", "gauge",
+           "How long the stream's message being applied had waited, while more were pending (0 "
+           "when caught up).",
+           std::to_string(ready.apply_lag_seconds));
+    family("referrald_cluster_connected", "gauge", "1 while connected to a server of the cluster.",
+           ready.connected ? "1" : "0");
+    family("referrald_cluster_applied_seq", "gauge",
+           "The last stream sequence applied on this node.", std::to_string(ready.applied));
+    family("referrald_cluster_confirmed_seq", "gauge",
+           "The last stream sequence applied on this node that the stream's leader confirmed it "
+           "holds as applied.",
+           std::to_string(ready.confirmed));
+    family("referrald_cluster_copy_refills_total", "counter",
+           "Times this node's data directory filled a new copy of the stream because its copy "
+           "differed from the stream.",
+           std::to_string(ready.copy_refills));
     if (!ready.nats_servers.empty()) {
       // A label value holds no quote, backslash or line break (what a server names itself
       // is not trusted to be plain).
@@ -369,21 +368,14 @@ void runtime::render_metrics(std::string& out) const {
       }
     }
     if (ready.replication_known) {
-      out +=
-          "# HELP referrald_cluster_stream_replicas Replicas the cluster's stream has.\n"
-          "# TYPE referrald_cluster_stream_replicas gauge\n"
-          "referrald_cluster_stream_replicas " +
-          std::to_string(ready.replicas) +
-          "\n# HELP referrald_cluster_stream_replicas_wanted Replicas the stream should have "
-          "(--cluster-replicas, or the cluster's size up to 3).\n"
-          "# TYPE referrald_cluster_stream_replicas_wanted gauge\n"
-          "referrald_cluster_stream_replicas_wanted " +
-          std::to_string(ready.replicas_wanted) +
-          "\n# HELP referrald_cluster_stream_replicas_current Replicas of the stream online and "
-          "caught up with its leader (the leader included).\n"
-          "# TYPE referrald_cluster_stream_replicas_current gauge\n"
-          "referrald_cluster_stream_replicas_current " +
-          std::to_string(ready.replicas_current) + "\n";
+      family("referrald_cluster_stream_replicas", "gauge", "Replicas the cluster's stream has.",
+             std::to_string(ready.replicas));
+      family("referrald_cluster_stream_replicas_wanted", "gauge",
+             "Replicas the stream should have (--cluster-replicas, or the cluster's size up to 3).",
+             std::to_string(ready.replicas_wanted));
+      family("referrald_cluster_stream_replicas_current", "gauge",
+             "Replicas of the stream online and caught up with its leader (the leader included).",
+             std::to_string(ready.replicas_current));
     }
   }
 }
