@@ -18,7 +18,6 @@
 #include <vector>
 
 #include "domain/attribution/resolver.hpp"
-#include "domain/attribution/visit_scan.hpp"
 #include "domain/base/json_scan.hpp"
 #include "http/compute_pool.hpp"
 #include "http/error_table.hpp"
@@ -33,27 +32,23 @@ constexpr std::size_t k_batch_max = 10000;
 // Builds the complete response body (envelope included) for a state.
 using resolve_fn = std::function<std::string(const domain::account_state&)>;
 
-// A resolution with the explain array of its steps; returns the regex steps it took.
-std::uint64_t write_explained(domain::json_writer& w, const domain::account_state& s,
-                              const domain::visit& v) {
+// A resolution with the explain array of its steps, appended to `out`; returns the regex
+// steps it took.
+std::uint64_t append_explained(std::string& out, const domain::account_state& s,
+                               const domain::visit& v) {
   rapidjson::StringBuffer steps;
   domain::json_writer sw(steps);
   auto r = domain::resolve(s, v, &sw);
-  domain::write_json(w, r, true);
-  w.Key("explain");
-  w.RawValue(steps.GetString(), steps.GetSize(), rapidjson::kArrayType);
-  w.EndObject();
+  domain::append_json(out, r, {steps.GetString(), steps.GetSize()});
   return r.regex_steps;
 }
 
 // The visit of `members` (one visit object's, as json_scan.hpp reports them) read without a
-// document (domain/attribution/visit_scan.hpp): true with the visit parse_visit would give;
+// document (domain/attribution/visit.hpp): true with the visit parse_visit would give;
 // false for the parser to read the object, with the same answer or the error it names.
 bool read_scanned_visit(std::span<const domain::json_member> members,
                         std::vector<domain::json_member>& session_scratch, domain::visit& out) {
-  domain::visit_members found;
-  return domain::find_visit_members(members, false, found) &&
-         domain::read_visit_members(found, session_scratch, out);
+  return domain::read_visit_members(members, false, session_scratch, out);
 }
 
 // A success envelope written whole by the handler.
@@ -113,17 +108,10 @@ std::optional<response> resolve_one(request_ctx& c) {
                     [visit = std::move(visit), explain = *explain](const domain::account_state& s) {
                       std::string body(success_open);
                       if (!explain) {
-                        // The batch's writer: the same bytes as the JSON writer's, written
-                        // into room made once.
                         domain::append_json(body, domain::resolve(s, visit));
-                        body += success_close;
-                        return body;
+                      } else {
+                        append_explained(body, s, visit);
                       }
-                      rapidjson::StringBuffer buf;
-                      domain::json_writer w(buf);
-                      write_explained(w, s, visit);
-                      body.reserve(buf.GetSize() + success_open.size() + 1);
-                      body.append(buf.GetString(), buf.GetSize());
                       body += success_close;
                       return body;
                     });
@@ -374,12 +362,12 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
       auto r = domain::resolve(*state, *v);
       steps += r.regex_steps;
       domain::append_json(out, r);
+    } else if (v) {
+      steps += append_explained(out, *state, *v);
     } else {
       rapidjson::StringBuffer buf;
       domain::json_writer w(buf);
-      if (v) {
-        steps += write_explained(w, *state, *v);
-      } else {
+      {
         w.StartObject();
         if (ndjson) {
           w.Key("line");

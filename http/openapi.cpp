@@ -14,6 +14,8 @@
 
 #include "domain/ai/ai_referrals.hpp"
 #include "domain/ai/connection.hpp"
+#include "domain/attribution/resolution.hpp"
+#include "domain/attribution/visit.hpp"
 #include "domain/auth/api_key.hpp"
 #include "domain/rules/mapping.hpp"
 #include "domain/rules/passthrough.hpp"
@@ -248,29 +250,8 @@ const std::pair<std::string_view, std::string_view> k_schemas[] = {
     "created":{"type":"integer","minimum":0},"updated":{"type":"integer","minimum":0},
     "deleted":{"type":"integer","minimum":0},"unchanged":{"type":"integer","minimum":0}}})"},
   {"ImportMode", R"({"enum":["create","upsert","replace"]})"},
-  {"Visit", R"({"type":"object","required":["landing_url"],"additionalProperties":false,"properties":{
-    "referrer":{"type":["string","null"],"description":"the document.referrer of the visit; null or empty: none. Over 8192 bytes, it is read without its fragment, then its longest query parameters (then its path) until it fits, with a warning"},
-    "landing_url":{"type":"string","description":"the URL the visit landed on. Over 8192 bytes, it is read without its fragment, then its longest query parameters (then its path) until it fits, with a warning"},
-    "session":{"type":["object","null"],"additionalProperties":false,"description":"the utm values the visit's session already holds",
-      "properties":{"utm_source":{"type":["string","null"]},"utm_medium":{"type":["string","null"]},"utm_campaign":{"type":["string","null"]},"utm_term":{"type":["string","null"]},"utm_content":{"type":["string","null"]}}}}})"},
   {"VisitBatch", R"({"type":"object","required":["visits"],"additionalProperties":false,"properties":{
     "visits":{"type":"array","maxItems":10000,"items":{"$ref":"#/components/schemas/Visit"}}}})"},
-  {"Resolution", R"({"type":"object","additionalProperties":false,
-    "required":["utm_source","utm_medium","utm_campaign","utm_term","utm_content","reason","rule","referrer_host","ai_platform","known_referrer","click_id","channel","channel_rule","warnings"],
-    "properties":{"utm_source":{"type":"string"},"utm_medium":{"type":"string"},"utm_campaign":{"type":"string"},
-    "utm_term":{"type":"string"},"utm_content":{"type":"string"},
-    "reason":{"enum":["utm","click_id","internal","passthrough_session","passthrough_fallback","mapping","ai_platform","known_referrer","referral","direct"]},
-    "rule":{"oneOf":[{"type":"null"},{"type":"object","required":["type","id"],"additionalProperties":false,
-      "properties":{"type":{"enum":["passthrough","mapping"]},"id":{"type":"integer","minimum":1}}}]},
-    "referrer_host":{"type":["string","null"]},"ai_platform":{"type":["string","null"]},
-    "known_referrer":{"description":"the known referrer that decided, when the reason is known_referrer","oneOf":[{"type":"null"},{"type":"object","required":["source","name","category"],"additionalProperties":false,
-      "properties":{"source":{"type":"string"},"name":{"type":"string"},"category":{"$ref":"#/components/schemas/ReferrerCategory"}}}]},
-    "click_id":{"type":["string","null"],"description":"the name of the landing URL's first known click id"},
-    "channel":{"description":"the channel of the account's first matching channel rule (any name it gives), else one of the default group's","anyOf":[{"$ref":"#/components/schemas/Channel"},{"type":"string","minLength":1,"maxLength":100}]},
-    "channel_rule":{"description":"the account's channel rule that gave the channel","oneOf":[{"type":"null"},{"type":"object","required":["id","name"],"additionalProperties":false,
-      "properties":{"id":{"type":"integer","minimum":1},"name":{"type":"string"}}}]},
-    "warnings":{"type":"array","items":{"type":"string"}},
-    "explain":{"type":"array","description":"with explain=true: every step of the precedence, in order","items":{"$ref":"#/components/schemas/ExplainStep"}}}})"},
   {"ExplainStep", R"({"type":"object","required":["step","applies","decides","why"],"additionalProperties":false,"properties":{
     "step":{"enum":["utm","click_id","internal","passthrough","mapping","ai_platform","known_referrer","referral","direct","channel"]},
     "applies":{"type":"boolean"},"decides":{"type":"boolean"},"why":{"type":"string"},
@@ -614,6 +595,13 @@ void add_components(builder& b, value& schemas) {
   const auto map = mapping_fields();
   const auto key = api_key_fields();
   const auto conn = connection_fields();
+  b.add(schemas, "Visit", b.parse(visit_json_schema()));
+  {
+    const std::pair<std::string_view, std::string_view> explain[] = {
+        {"explain",
+         R"({"type":"array","description":"with explain=true: every step of the precedence, in order","items":{"$ref":"#/components/schemas/ExplainStep"}})"}};
+    b.add(schemas, "Resolution", b.parse(resolution_json_schema(explain)));
+  }
   b.add(schemas, "PassthroughReferrer", table_schema(b, pass, shape::output));
   b.add(schemas, "PassthroughReferrerCreate", table_schema(b, pass, shape::create));
   b.add(schemas, "PassthroughReferrerPatch", table_schema(b, pass, shape::patch));

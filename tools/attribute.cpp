@@ -8,18 +8,15 @@
 #include <array>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "domain/attribution/block_pipeline.hpp"
 #include "domain/attribution/resolver.hpp"
-#include "domain/attribution/visit_scan.hpp"
 #include "domain/base/clock.hpp"
 #include "domain/base/csv.hpp"
 #include "domain/base/json.hpp"
@@ -30,26 +27,16 @@ namespace referrald::tools {
 
 namespace {
 
-constexpr std::size_t k_block = 1 << 20;        // input read per chunk
-constexpr std::size_t k_max_record = 4u << 20;  // a longer record is an error record
-constexpr std::string_view k_utm_names[] = {"utm_source", "utm_medium", "utm_campaign", "utm_term",
-                                            "utm_content"};
-
 // The names a resolution adds to a record: an input field or column of the same name is
 // left out of the output (a log attributed again gets the new answer, once).
-constexpr std::string_view k_json_names[] = {
-    "utm_source",   "utm_medium",    "utm_campaign", "utm_term",       "utm_content", "reason",
-    "rule",         "referrer_host", "ai_platform",  "known_referrer", "click_id",    "channel",
-    "channel_rule", "warnings",      "explain",      "error"};
-constexpr std::string_view k_csv_names[] = {
-    "utm_source", "utm_medium",      "utm_campaign",  "utm_term",    "utm_content",    "reason",
-    "rule_type",  "rule_id",         "referrer_host", "ai_platform", "known_referrer", "click_id",
-    "channel",    "channel_rule_id", "warnings",      "explain",     "error"};
+constexpr std::string_view k_added[] = {"explain", "error"};
 
-template <std::size_t N>
-bool named(const std::string_view (&names)[N], std::string_view key) {
-  return std::find(std::begin(names), std::end(names), key) != std::end(names);
+bool named(std::span<const std::string_view> names, std::string_view key) {
+  return std::find(names.begin(), names.end(), key) != names.end() ||
+         std::find(std::begin(k_added), std::end(k_added), key) != std::end(k_added);
 }
+bool json_named(std::string_view key) { return named(domain::json_members(), key); }
+bool csv_named(std::string_view key) { return named(domain::csv_columns(), key); }
 
 std::string_view trim_end(std::string_view s) {
   while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
@@ -58,17 +45,6 @@ std::string_view trim_end(std::string_view s) {
 }
 
 bool blank(std::string_view s) { return s.find_first_not_of(" \t\r") == std::string_view::npos; }
-
-// A block of whole records and what resolving it made.
-struct chunk {
-  std::string in;
-  std::uint64_t first_line = 1;  // the line number of in's first byte
-  bool too_long = false;         // `in` is empty: the record at first_line was cut
-  std::string out;
-  std::uint64_t records = 0;
-  std::uint64_t errors = 0;
-  bool done = false;
-};
 
 // {"line":N,"field":F|null,"message":M}
 void append_error_object(std::string& out, std::uint64_t line, std::string_view field,
@@ -110,18 +86,23 @@ class worker_context {
  public:
   worker_context(const snapshots::rule_timeline& rules, const attribute_options& o,
                  const std::vector<std::string>* header)
-      : rules_(rules), o_(o), pool_(buffer_.data(), buffer_.size()) {
+      : rules_(rules),
+        o_(o),
+        pool_(buffer_.data(), buffer_.size()),
+        columns_in_(header != nullptr ? std::span<const std::string>(*header)
+                                      : std::span<const std::string>()) {
     if (header != nullptr) index_header(*header);
   }
 
-  void run(chunk& c) {
+  void run(domain::block& c) {
     c.out.clear();
     // Records grow about threefold (more with explain); a chunk's buffer is kept for the next.
     c.out.reserve(c.in.size() * (o_.explain ? 16 : 4) + 4096);
     if (c.too_long) {
       ++c.records;
       ++c.errors;
-      std::string message = "the record is longer than " + std::to_string(k_max_record >> 20) +
+      std::string message = "the record is longer than " +
+                            std::to_string(domain::block_reader::max_record >> 20) +
                             " MiB; it was skipped";
       if (o_.format == log_format::ndjson) {
         c.out += "{\"error\":";
@@ -144,7 +125,7 @@ class worker_context {
  private:
   // -- NDJSON ---------------------------------------------------------------------------
 
-  void ndjson(chunk& c) {
+  void ndjson(domain::block& c) {
     std::string_view text = c.in;
     std::uint64_t line = c.first_line;
     while (!text.empty()) {
@@ -181,7 +162,7 @@ class worker_context {
     // The record's own fields, as written, less those the resolution sets.
     bool clash = false;
     for (auto m = doc_.MemberBegin(); m != doc_.MemberEnd() && !clash; ++m)
-      clash = named(k_json_names, {m->name.GetString(), m->name.GetStringLength()});
+      clash = json_named({m->name.GetString(), m->name.GetStringLength()});
     if (!clash) {
       append_own_members(out, rec);
     } else {
@@ -190,7 +171,7 @@ class worker_context {
       w.StartObject();
       for (auto m = doc_.MemberBegin(); m != doc_.MemberEnd(); ++m) {
         std::string_view key(m->name.GetString(), m->name.GetStringLength());
-        if (named(k_json_names, key)) continue;
+        if (json_named(key)) continue;
         domain::write_key(w, key);
         m->value.Accept(w);
       }
@@ -246,14 +227,12 @@ class worker_context {
     // time field twice is the document's to sort out.
     const domain::json_member* time = nullptr;
     for (const auto& m : members_) {
-      if (m.key_escaped || named(k_json_names, m.key)) return false;
+      if (m.key_escaped || json_named(m.key)) return false;
       if (!o_.time_field.empty() && m.key == o_.time_field) {
         if (time != nullptr) return false;
         time = &m;
       }
     }
-    domain::visit_members found;
-    if (!domain::find_visit_members(members_, true, found)) return false;
     auto plain_string = [](const domain::json_member* m) {
       return m->kind == domain::json_kind::string && !m->value_escaped;
     };
@@ -269,7 +248,7 @@ class worker_context {
       if (!t) return false;
       state = &rules_.at(*t);
     }
-    if (!domain::read_visit_members(found, session_members_, visit_)) return false;
+    if (!domain::read_visit_members(members_, true, session_members_, visit_)) return false;
     append_own_members(out, rec);
     resolution_json(out, !members_.empty(), *state, visit_);
     out += '\n';
@@ -300,13 +279,7 @@ class worker_context {
       rapidjson::StringBuffer steps;
       domain::json_writer sw(steps);
       auto r = domain::resolve(s, v, &sw);
-      rapidjson::StringBuffer buf;
-      domain::json_writer w(buf);
-      domain::write_json(w, r, true);
-      w.Key("explain");
-      w.RawValue(steps.GetString(), steps.GetSize(), rapidjson::kArrayType);
-      w.EndObject();
-      out.append(buf.GetString(), buf.GetSize());
+      domain::append_json(out, r, {steps.GetString(), steps.GetSize()});
     }
     // The resolution's '{' becomes the comma after the record's members, or goes.
     if (members) {
@@ -323,20 +296,15 @@ class worker_context {
     keep_.assign(header.size(), true);
     for (std::size_t i = 0; i < header.size(); ++i) {
       const std::string& h = header[i];
-      if (h == "referrer") referrer_col_ = i;
-      if (h == "landing_url") landing_col_ = i;
-      for (std::size_t u = 0; u < std::size(k_utm_names); ++u) {
-        if (h == "session_" + std::string(k_utm_names[u])) session_cols_[u] = i;
-      }
       if (!o_.time_field.empty() && h == o_.time_field) time_col_ = i;
-      if (named(k_csv_names, h)) {
+      if (csv_named(h)) {
         keep_[i] = false;
         all_kept_ = false;
       }
     }
   }
 
-  void csv(chunk& c) {
+  void csv(domain::block& c) {
     std::string_view text = c.in;
     std::uint64_t line = c.first_line;
     for (std::size_t pos = 0; pos < text.size();) {
@@ -392,30 +360,9 @@ class worker_context {
       return fail({}, "has " + std::to_string(fields_used_) + " fields where the header has " +
                           std::to_string(columns_));
     }
-    doc_.SetNull();
-    pool_.Clear();
-    doc_.SetObject();
-    auto& a = doc_.GetAllocator();
-    if (referrer_col_) {
-      auto r = column(*referrer_col_);
-      doc_.AddMember("referrer", rapidjson::StringRef(r.data(), r.size()), a);
-    }
-    auto l = column(*landing_col_);
-    doc_.AddMember("landing_url", rapidjson::StringRef(l.data(), l.size()), a);
-    rapidjson::Value session(rapidjson::kObjectType);
-    for (std::size_t u = 0; u < std::size(k_utm_names); ++u) {
-      if (!session_cols_[u]) continue;
-      auto s = column(*session_cols_[u]);
-      if (s.empty()) continue;
-      session.AddMember(rapidjson::StringRef(k_utm_names[u].data(), k_utm_names[u].size()),
-                        rapidjson::StringRef(s.data(), s.size()), a);
-    }
-    if (session.MemberCount() > 0) doc_.AddMember("session", session, a);
-    auto v = domain::parse_visit(doc_);
-    if (!v) {
-      auto [field, message] = first_problem(v.err());
-      if (field.starts_with("session.")) field = "session_" + field.substr(8);
-      return fail(field, message);
+    std::string at_fault, message;
+    if (!columns_in_.read(std::span(fields_).first(fields_used_), visit_, at_fault, message)) {
+      return fail(at_fault, message);
     }
     const domain::account_state* state = &rules_.last();
     if (!o_.time_field.empty()) {
@@ -427,7 +374,7 @@ class worker_context {
       }
       state = &rules_.at(*t);
     }
-    resolution_csv(out, *state, *v);
+    resolution_csv(out, *state, visit_);
     return true;
   }
 
@@ -436,7 +383,7 @@ class worker_context {
                       std::string_view message) {
     std::string e;
     append_error_object(e, line, field, message);
-    out.append(o_.explain ? 16 : 15, ',');
+    out.append(domain::csv_columns().size() + (o_.explain ? 1 : 0), ',');
     out += ',';
     domain::append_csv_field(out, e);
     out += "\r\n";
@@ -450,31 +397,7 @@ class worker_context {
       out += ',';
       domain::append_csv_field(out, value);
     };
-    col(r.utms.source);
-    col(r.utms.medium);
-    col(r.utms.campaign);
-    col(r.utms.term);
-    col(r.utms.content);
-    col(r.reason);
-    col(r.rule_type);
-    col(r.rule_type.empty() ? std::string() : std::to_string(r.rule_id));
-    col(r.referrer_host);
-    col(r.ai != nullptr ? std::string_view(r.ai->id) : std::string_view());
-    col(r.known != nullptr ? std::string_view(r.known->source) : std::string_view());
-    col(r.click != nullptr ? std::string_view(r.click->name) : std::string_view());
-    col(r.channel);
-    col(r.channel_rule != nullptr ? std::to_string(r.channel_rule->id) : std::string());
-    if (r.warnings.empty()) {
-      col({});
-    } else {
-      std::string w = "[";
-      for (std::size_t i = 0; i < r.warnings.size(); ++i) {
-        if (i > 0) w += ',';
-        domain::append_json_string(w, r.warnings[i]);
-      }
-      w += ']';
-      col(w);
-    }
+    domain::append_csv_columns(out, r);
     if (o_.explain) col({steps.GetString(), steps.GetSize()});
     col({});  // error
     out += "\r\n";
@@ -486,17 +409,20 @@ class worker_context {
     std::string out;
     bool first = true;
     for (const auto& h : header) {
-      if (named(k_csv_names, h)) continue;
+      if (csv_named(h)) continue;
       if (!first) out += ',';
       first = false;
       domain::append_csv_field(out, h);
     }
-    for (auto name : k_csv_names) {
-      if (name == "explain" && !explain) continue;
+    auto column = [&](std::string_view name) {
       if (!first) out += ',';
       first = false;
       out += name;
-    }
+    };
+    for (auto name : domain::csv_columns())
+      column(name);
+    if (explain) column("explain");
+    column("error");
     out += "\r\n";
     return out;
   }
@@ -513,158 +439,10 @@ class worker_context {
   std::size_t columns_ = 0;
   std::vector<bool> keep_;
   bool all_kept_ = true;
-  std::optional<std::size_t> referrer_col_, landing_col_, time_col_;
-  std::array<std::optional<std::size_t>, 5> session_cols_{};
+  domain::visit_columns columns_in_;
+  std::optional<std::size_t> time_col_;
   std::vector<std::string> fields_;
   std::size_t fields_used_ = 0;
-};
-
-// Reads the input in blocks of whole records (a CSV record may span lines inside quotes).
-class record_reader {
- public:
-  record_reader(std::FILE* in, log_format format) : in_(in), csv_(format == log_format::csv) {}
-
-  // The next chunk; false at the end of the input (or an error, in error()).
-  bool next(chunk& c) {
-    c.in.clear();
-    c.too_long = false;
-    c.first_line = line_;
-    for (;;) {
-      auto cut = boundary();
-      if (cut != std::string::npos && (carry_.size() >= k_block || eof_)) {
-        take(c, cut);
-        return true;
-      }
-      if (eof_) {
-        if (carry_.empty()) return false;
-        take(c, carry_.size());
-        return true;
-      }
-      if (carry_.size() > k_max_record && cut == std::string::npos) return skip_long(c);
-      fill();
-      if (error_) return false;
-    }
-  }
-
-  bool error() const { return error_; }
-
-  // Skips a byte order mark at the start of the input (an NDJSON log's; a line after the
-  // first that starts with one is not JSON).
-  void skip_bom() {
-    while (carry_.size() < 3 && !eof_ && !error_)
-      fill();
-    if (carry_.starts_with("\xEF\xBB\xBF")) carry_.erase(0, 3);
-  }
-
-  // The first record (a CSV header), decoded; false when there is none.
-  bool header(std::vector<std::string>& fields, std::string& problem) {
-    // The end of the first record: its first line break outside quotes.
-    std::size_t cut = std::string::npos;
-    bool quoted = false;
-    for (std::size_t i = 0; cut == std::string::npos;) {
-      if (i == carry_.size()) {
-        if (eof_ || carry_.size() > k_max_record) break;
-        fill();
-        if (error_) return false;
-        continue;
-      }
-      if (carry_[i] == '"') quoted = !quoted;
-      if (carry_[i] == '\n' && !quoted) cut = i + 1;
-      ++i;
-    }
-    if (cut == std::string::npos) cut = carry_.size();
-    std::string_view rec(carry_.data(), cut);
-    while (!rec.empty() && (rec.back() == '\n' || rec.back() == '\r'))
-      rec.remove_suffix(1);
-    if (rec.starts_with("\xEF\xBB\xBF")) rec.remove_prefix(3);
-    if (rec.empty()) return false;
-    auto parsed = domain::parse_csv(rec, 1);
-    if (!parsed || parsed->empty()) {
-      problem = parsed ? "it is empty" : parsed.err().message;
-      return false;
-    }
-    fields = std::move(parsed->front());
-    line_ += static_cast<std::uint64_t>(
-        std::count(carry_.begin(), carry_.begin() + static_cast<long>(cut), '\n'));
-    carry_.erase(0, cut);
-    scanned_ = 0;
-    quoted_ = false;
-    last_boundary_ = std::string::npos;
-    return true;
-  }
-
- private:
-  void fill() {
-    std::size_t have = carry_.size();
-    carry_.resize(have + k_block);
-    std::size_t n = std::fread(carry_.data() + have, 1, k_block, in_);
-    carry_.resize(have + n);
-    if (n < k_block) {
-      if (std::ferror(in_)) error_ = true;
-      eof_ = true;
-    }
-  }
-
-  // The end of the last whole record in carry_ (after its '\n'), or npos.
-  std::size_t boundary() {
-    if (!csv_) {
-      auto nl = carry_.rfind('\n');
-      return nl == std::string::npos ? nl : nl + 1;
-    }
-    // Quote-aware, scanning only what was not scanned before.
-    for (std::size_t i = scanned_; i < carry_.size(); ++i) {
-      char ch = carry_[i];
-      if (ch == '"') {
-        quoted_ = !quoted_;
-      } else if (ch == '\n' && !quoted_) {
-        last_boundary_ = i + 1;
-      }
-    }
-    scanned_ = carry_.size();
-    return last_boundary_;
-  }
-
-  void take(chunk& c, std::size_t cut) {
-    // The block becomes the chunk's; only the partial record after it is copied back.
-    c.in.swap(carry_);
-    carry_.assign(c.in, cut, std::string::npos);
-    c.in.resize(cut);
-    line_ += static_cast<std::uint64_t>(std::count(c.in.begin(), c.in.end(), '\n'));
-    scanned_ = 0;
-    quoted_ = false;
-    last_boundary_ = std::string::npos;
-  }
-
-  // A record longer than k_max_record: dropped up to the next line break.
-  bool skip_long(chunk& c) {
-    c.too_long = true;
-    for (;;) {
-      auto nl = carry_.find('\n');
-      if (nl != std::string::npos) {
-        carry_.erase(0, nl + 1);
-        break;
-      }
-      carry_.clear();
-      if (eof_) break;
-      fill();
-      if (error_) return false;
-    }
-    ++line_;
-    scanned_ = 0;
-    quoted_ = false;
-    last_boundary_ = std::string::npos;
-    return true;
-  }
-
-  std::FILE* in_;
-  bool csv_;
-  std::string carry_;
-  std::uint64_t line_ = 1;
-  bool eof_ = false;
-  bool error_ = false;
-  std::size_t scanned_ = 0;
-  bool quoted_ = false;
-  std::size_t last_boundary_ = std::string::npos;
 };
 
 std::string with_commas(std::uint64_t n) {
@@ -679,7 +457,8 @@ std::string with_commas(std::uint64_t n) {
 domain::result<attribute_summary> attribute(const snapshots::rule_timeline& rules,
                                             const attribute_options& o) {
   auto started = std::chrono::steady_clock::now();
-  record_reader reader(o.in, o.format);
+  domain::block_reader reader(o.in, o.format == log_format::csv ? domain::record_syntax::csv
+                                                                : domain::record_syntax::lines);
   std::vector<std::string> header;
   if (o.format != log_format::csv) reader.skip_bom();
   if (o.format == log_format::csv) {
@@ -689,7 +468,7 @@ domain::result<attribute_summary> attribute(const snapshots::rule_timeline& rule
                                 problem.empty() ? "the CSV input has no header row"
                                                 : "the CSV header cannot be read: " + problem);
     }
-    if (std::find(header.begin(), header.end(), "landing_url") == header.end()) {
+    if (!domain::visit_columns(header).complete()) {
       return domain::make_error(domain::errc::validation_failed,
                                 "the CSV header has no landing_url column");
     }
@@ -700,99 +479,36 @@ domain::result<attribute_summary> attribute(const snapshots::rule_timeline& rule
     }
   }
   unsigned threads = o.threads != 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
-  const std::size_t most_in_flight = 2 * threads + 2;
-
-  std::mutex mu;
-  std::condition_variable work_cv, done_cv;
-  std::deque<chunk*> pending;                // for the workers
-  std::deque<std::unique_ptr<chunk>> order;  // for the writer, in input order
-  std::vector<std::unique_ptr<chunk>> spare;
-  bool closing = false;
-  std::vector<std::thread> pool;
-  for (unsigned i = 0; i < threads; ++i) {
-    pool.emplace_back([&] {
-      worker_context ctx(rules, o, o.format == log_format::csv ? &header : nullptr);
-      std::unique_lock lock(mu);
-      for (;;) {
-        work_cv.wait(lock, [&] { return closing || !pending.empty(); });
-        if (pending.empty()) return;
-        chunk* c = pending.front();
-        pending.pop_front();
-        lock.unlock();
-        ctx.run(*c);
-        lock.lock();
-        c->done = true;
-        done_cv.notify_all();
-      }
-    });
-  }
-  auto stop_pool = [&] {
-    {
-      std::lock_guard lock(mu);
-      closing = true;
-    }
-    work_cv.notify_all();
-    for (auto& t : pool)
-      t.join();
-  };
-
-  attribute_summary sum;
-  bool input_done = false;
-  bool write_failed = false;
   auto last_progress = started;
-  for (;;) {
-    while (!input_done && order.size() < most_in_flight) {
-      std::unique_ptr<chunk> c;
-      if (!spare.empty()) {
-        c = std::move(spare.back());
-        spare.pop_back();
-      } else {
-        c = std::make_unique<chunk>();
-      }
-      c->done = false;
-      c->records = c->errors = 0;
-      if (!reader.next(*c)) {
-        input_done = true;
-        break;
-      }
-      std::lock_guard lock(mu);
-      pending.push_back(c.get());
-      order.push_back(std::move(c));
-      work_cv.notify_one();
-    }
-    if (order.empty()) break;
-    {
-      std::unique_lock lock(mu);
-      done_cv.wait(lock, [&] { return order.front()->done; });
-    }
-    auto c = std::move(order.front());
-    order.pop_front();
-    if (!write_failed && std::fwrite(c->out.data(), 1, c->out.size(), o.out) != c->out.size()) {
-      write_failed = true;
-      input_done = true;
-    }
-    sum.records += c->records;
-    sum.errors += c->errors;
-    spare.push_back(std::move(c));
-    auto now = std::chrono::steady_clock::now();
-    if (!o.quiet && now - last_progress >= std::chrono::seconds(2)) {
-      last_progress = now;
-      double s = std::chrono::duration<double>(now - started).count();
-      std::fprintf(
-          stderr, "referralctl attribute: %s visits, %s/s, %s errors\n",
-          with_commas(sum.records).c_str(),
-          with_commas(static_cast<std::uint64_t>(static_cast<double>(sum.records) / s)).c_str(),
-          with_commas(sum.errors).c_str());
-    }
-  }
-  stop_pool();
-  if (std::fflush(o.out) != 0) write_failed = true;
-  if (write_failed) {
+  auto totals = domain::run_blocks(
+      reader, o.out, threads,
+      [&]() -> domain::block_worker {
+        auto ctx = std::make_shared<worker_context>(
+            rules, o, o.format == log_format::csv ? &header : nullptr);
+        return [ctx](domain::block& b) {
+          ctx->run(b);
+        };
+      },
+      [&](const domain::pipeline_totals& sum) {
+        auto now = std::chrono::steady_clock::now();
+        if (o.quiet || now - last_progress < std::chrono::seconds(2)) return;
+        last_progress = now;
+        double s = std::chrono::duration<double>(now - started).count();
+        std::fprintf(
+            stderr, "referralctl attribute: %s visits, %s/s, %s errors\n",
+            with_commas(sum.records).c_str(),
+            with_commas(static_cast<std::uint64_t>(static_cast<double>(sum.records) / s)).c_str(),
+            with_commas(sum.errors).c_str());
+      });
+  if (totals.write_failed) {
     return domain::make_error(domain::errc::internal, std::string("cannot write to ") + o.out_name);
   }
-  if (reader.error()) {
+  if (totals.read_failed) {
     return domain::make_error(domain::errc::internal, "cannot read the input");
   }
+  attribute_summary sum;
+  sum.records = totals.records;
+  sum.errors = totals.errors;
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return sum;
 }

@@ -2,9 +2,10 @@
 
 // referralctl attribute: resolves a visit log in-process with the server's own resolver,
 // each visit against the account's rules as they stood at its time (or at one moment, or
-// now), streaming: input is read in blocks of whole records, resolved by a pool of
-// threads, and written in input order, so memory stays bounded by the blocks in flight
-// whatever the log's size (docs/referralctl.md, "attribute").
+// now), streaming through the block pipeline (domain/attribution/block_pipeline.hpp): blocks
+// of whole records resolved by a pool of threads and written in input order
+// (docs/referralctl.md, "attribute"). Each record's visit is read and its answer written by
+// the one description of each (domain/attribution/visit.hpp, resolution.hpp).
 
 #include <cstdint>
 #include <cstdio>

@@ -64,7 +64,9 @@ result<ai_platform_list> ai_platform_list::parse(std::string_view json) {
       return t.emplace(key, index);
     };
     for (const auto& h : ap.hosts) {
-      if (!claim(list.hosts_, h)) return bad("host " + h + " is listed twice");
+      if (h.find('/') != std::string::npos ||
+          !list.sites_.add(h, static_cast<site_catalogue::site>(index)))
+        return bad("host " + h + " is listed twice");
     }
     for (const auto& a : ap.app_ids) {
       if (!claim(list.app_ids_, a)) return bad("app id " + a + " is listed twice");
@@ -74,9 +76,9 @@ result<ai_platform_list> ai_platform_list::parse(std::string_view json) {
     }
     for (const auto& path : ap.paths) {
       auto slash = path.find('/');
-      if (slash == std::string::npos || slash == 0)
+      if (slash == std::string::npos || slash == 0 ||
+          !list.sites_.add(path, static_cast<site_catalogue::site>(index)))
         return bad("path " + path + " needs host/prefix");
-      list.paths_.push_back({path.substr(0, slash), path.substr(slash), index});
     }
     list.platforms_.push_back(std::move(ap));
   }
@@ -88,18 +90,24 @@ const ai_platform* ai_platform_list::find(const table& t, std::string_view key) 
   return i == nullptr ? nullptr : &platforms_[*i];
 }
 
-const ai_platform* ai_platform_list::find_domain(const table& t, std::string_view host) const {
-  for (std::size_t pos = 0;;) {
-    if (const auto* p = find(t, host.substr(pos))) return p;
-    pos = host.find('.', pos);
-    if (pos == std::string_view::npos) return nullptr;
-    ++pos;
-  }
-}
-
 const ai_platform* ai_platform_list::lookup(std::string_view raw) const {
   auto host = normalize_host(raw, idna_mode::browser);
   return lookup(raw, host ? std::string_view(*host) : std::string_view());
+}
+
+bool ai_platform_list::raw_decides(std::string_view raw) {
+  std::string_view value = trim(raw);
+  return value.empty() ||
+         (value.size() > k_app_scheme.size() &&
+          equals_lower_ascii(value.substr(0, k_app_scheme.size()), k_app_scheme)) ||
+         find_first_of<'/', ':', '?', '#'>(value) == std::string_view::npos;
+}
+
+const ai_platform* ai_platform_list::lookup_host(std::string_view host) const {
+  if (host.empty()) return nullptr;
+  if (const auto* p = find(app_ids_, host)) return p;
+  auto s = sites_.by_host(host);
+  return s ? &platforms_[*s] : nullptr;
 }
 
 const ai_platform* ai_platform_list::lookup(std::string_view raw, std::string_view host) const {
@@ -116,16 +124,14 @@ const ai_platform* ai_platform_list::lookup(std::string_view raw, std::string_vi
   }
   if (host.empty()) return nullptr;
   if (const auto* p = find(app_ids_, host)) return p;
-  for (const auto& e : paths_) {
-    if (!host_matches_domain(host, e.host)) continue;
+  if (sites_.has_paths(host)) {
     auto url = parse_url(value, idna_mode::browser);
-    std::string path = url ? to_lower_ascii(url->path) : std::string();
-    if (std::string_view(path).starts_with(e.prefix) &&
-        (path.size() == e.prefix.size() || path[e.prefix.size()] == '/')) {
-      return &platforms_[e.platform];
+    if (auto s = sites_.by_path(host, url ? std::string_view(url->path) : std::string_view())) {
+      return &platforms_[*s];
     }
   }
-  return find_domain(hosts_, host);
+  auto s = sites_.by_host(host);
+  return s ? &platforms_[*s] : nullptr;
 }
 
 void ai_platform_list::write_json(json_writer& w) const {

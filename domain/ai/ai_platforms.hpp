@@ -9,10 +9,9 @@
 //     (Android package names and iOS bundle ids);
 //   - a source name as analytics tools export it ("chatgpt", "chatgpt.com"), compared
 //     whole after trimming and lowercasing;
-//   - a URL or host on a path-scoped entry ("x.com/i/grok": that host or a subdomain,
-//     and a path equal to the prefix or continuing it after '/');
-//   - a URL or host equal to a listed host or one of its subdomains — never a lookalike:
-//     "chatgpt.com.evil.net" and "notchatgpt.com" do not match "chatgpt.com".
+//   - a URL or host matching a platform's hosts and paths as domain/web/site_catalogue.hpp
+//     matches them ("chatgpt.com" and its subdomains, never "chatgpt.com.evil.net" or
+//     "notchatgpt.com"; "x.com/i/grok").
 //
 // Immutable; safe to use from any thread.
 
@@ -25,6 +24,7 @@
 #include "domain/base/result.hpp"
 #include "domain/base/string_table.hpp"
 #include "domain/base/text.hpp"
+#include "domain/web/site_catalogue.hpp"
 
 namespace referrald::domain {
 
@@ -56,6 +56,13 @@ class ai_platform_list {
   // The same when the value's normalized host is already known (empty: none).
   const ai_platform* lookup(std::string_view raw, std::string_view host) const;
 
+  // The parts of lookup() for a referrer URL: whether its raw value alone can decide
+  // (an app id, a bare source name); the platform of a host by its app id or listed hosts
+  // (ignoring paths); and whether a path-scoped entry covers the host.
+  static bool raw_decides(std::string_view raw);
+  const ai_platform* lookup_host(std::string_view host) const;
+  bool has_paths(std::string_view host) const { return sites_.has_paths(host); }
+
   // {"version":"...","platforms":[{"id","name","hosts","paths","app_ids","source_names",
   //  "sources"}]}
   void write_json(json_writer& w) const;
@@ -64,20 +71,12 @@ class ai_platform_list {
   using table = string_table<std::size_t>;
 
   const ai_platform* find(const table& t, std::string_view key) const;
-  // The platform owning `host` or a parent domain of it.
-  const ai_platform* find_domain(const table& t, std::string_view host) const;
 
   std::string version_;
   std::vector<ai_platform> platforms_;
-  table hosts_;
+  site_catalogue sites_;  // every platform's hosts and paths
   table app_ids_;
   table names_;
-  struct path_entry {
-    std::string host;
-    std::string prefix;  // "/i/grok"
-    std::size_t platform;
-  };
-  std::vector<path_entry> paths_;
 };
 
 }  // namespace referrald::domain

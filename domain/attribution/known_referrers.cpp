@@ -17,8 +17,6 @@ extern const char k_known_referrers_json[];
 
 namespace {
 
-constexpr std::string_view k_any_tld = ".{}";
-
 constexpr std::pair<std::string_view, referrer_category> k_categories[] = {
     {"search", referrer_category::search},     {"social", referrer_category::social},
     {"email", referrer_category::email},       {"video", referrer_category::video},
@@ -109,23 +107,15 @@ result<known_referrer_list> known_referrer_list::parse(std::string_view json) {
     }
     std::size_t index = out.referrers_.size();
     for (const auto& h : e.hosts) {
-      bool any_tld = h.ends_with(k_any_tld);
-      auto& t = any_tld ? out.any_tld_ : out.hosts_;
-      std::string key = any_tld ? h.substr(0, h.size() - k_any_tld.size()) : h;
-      if (key.empty() || !t.emplace(key, index))
+      if (h.find('/') != std::string::npos ||
+          !out.sites_.add(h, static_cast<site_catalogue::site>(index)))
         return bad("host " + h + " is listed twice or empty");
-      if (any_tld) {
-        out.any_tld_first_.emplace(key.substr(0, key.find('.')), true);
-      } else {
-        out.last_labels_.emplace(key.substr(key.rfind('.') + 1), true);
-      }
     }
     for (const auto& p : e.paths) {
       auto slash = p.find('/');
-      if (slash == std::string::npos || slash == 0) return bad("path " + p + " needs host/prefix");
-      std::string host = p.substr(0, slash);
-      out.last_labels_.emplace(host.substr(host.rfind('.') + 1), true);
-      out.paths_[host].push_back({p.substr(slash), index});
+      if (slash == std::string::npos || slash == 0 ||
+          !out.sites_.add(p, static_cast<site_catalogue::site>(index)))
+        return bad("path " + p + " needs host/prefix");
     }
     // A source's main entry (for the channel group): the first of a category other than
     // paid and unknown, else the first.
@@ -143,33 +133,9 @@ result<known_referrer_list> known_referrer_list::parse(std::string_view json) {
   return out;
 }
 
-const known_referrer* known_referrer_list::host_lookup(std::string_view host) const {
-  // Every level of the host ends with its last label: when no listed host does, none of
-  // them is listed.
-  const bool tld_listed = last_labels_.contains(host.substr(host.rfind('.') + 1));
-  for (std::size_t pos = 0;;) {
-    std::string_view level = host.substr(pos);
-    if (tld_listed) {
-      if (const auto* i = hosts_.find(level)) return &referrers_[*i];
-    }
-    std::size_t dot = level.find('.');
-    if (dot == std::string_view::npos) return nullptr;
-    // Every "name.{}" candidate of this level starts with its first label.
-    if (!any_tld_first_.contains(level.substr(0, dot))) {
-      pos += dot + 1;
-      continue;
-    }
-    // "name.{}" ("google.{}", "maps.google.{}"): the level is a listed name followed by a
-    // public suffix. The longest name first.
-    for (std::size_t end = level.rfind('.'); end != std::string_view::npos && end >= dot;
-         end = end == 0 ? std::string_view::npos : level.rfind('.', end - 1)) {
-      if (const auto* i = any_tld_.find(level.substr(0, end));
-          i != nullptr && is_public_suffix(level.substr(end + 1))) {
-        return &referrers_[*i];
-      }
-    }
-    pos += dot + 1;
-  }
+const known_referrer* known_referrer_list::lookup_host(std::string_view host) const {
+  auto s = sites_.by_host(host);
+  return s ? &referrers_[*s] : nullptr;
 }
 
 const known_referrer* known_referrer_list::lookup(std::string_view raw,
@@ -181,24 +147,8 @@ const known_referrer* known_referrer_list::lookup(std::string_view raw,
 
 const known_referrer* known_referrer_list::lookup_parsed(std::string_view host,
                                                          std::string_view path) const {
-  if (host.empty()) return nullptr;
-  const bool tld_listed = last_labels_.contains(host.substr(host.rfind('.') + 1));
-  for (std::size_t pos = 0; tld_listed && pos != std::string_view::npos;) {
-    std::string_view level = host.substr(pos);
-    pos = level.find('.');
-    if (pos != std::string_view::npos) pos += host.size() - level.size() + 1;
-    const auto* entries = paths_.find(level);
-    if (entries == nullptr) continue;
-    // Prefixes are lowercase; the path is compared ignoring ASCII case.
-    for (const auto& e : *entries) {
-      if (path.size() >= e.prefix.size() &&
-          equals_lower_ascii(path.substr(0, e.prefix.size()), e.prefix) &&
-          (path.size() == e.prefix.size() || path[e.prefix.size()] == '/')) {
-        return &referrers_[e.index];
-      }
-    }
-  }
-  return host_lookup(host);
+  auto s = sites_.find(host, path);
+  return s ? &referrers_[*s] : nullptr;
 }
 
 const click_id* known_referrer_list::find_click_id(std::string_view name) const {
@@ -220,7 +170,7 @@ const known_referrer* known_referrer_list::by_source(std::string_view source) co
   if (const auto* i = sources_.find(lower)) return &referrers_[*i];
   if (lower.find('.') == std::string_view::npos) return nullptr;
   if (lower.starts_with("www.")) lower.remove_prefix(4);
-  return host_lookup(lower);
+  return lookup_host(lower);
 }
 
 std::string known_referrer_list::search_term(const known_referrer& entry, std::string_view raw) {

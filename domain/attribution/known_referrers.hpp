@@ -7,13 +7,8 @@
 // (domain/attribution/data/known_referrers.json, built by tools/known_referrers/build.py
 // from the public lists); every answer it decides names the entry.
 //
-// A referrer host matches an entry when it is one of the entry's hosts or a subdomain of
-// one (label boundary: "news.google.com", "l.facebook.com"), or when the entry lists
-// "name.{}" and the host is "name." followed by a public suffix, or a subdomain of that
-// ("google.{}" covers google.de, google.co.uk and www2.google.com.br; never
-// google.evil.net). A path-scoped entry ("google.fr/imgres") matches that host and its
-// subdomains when the referrer's path is the prefix or continues it after '/'. The most
-// specific host wins: a path-scoped entry, then the longest listed host, then "name.{}".
+// A referrer matches an entry by the entry's hosts and paths as domain/web/site_catalogue.hpp
+// matches them ("google.com", "google.{}", "google.fr/imgres").
 //
 // Immutable; safe to use from any thread.
 
@@ -26,6 +21,7 @@
 #include "domain/base/result.hpp"
 #include "domain/base/string_table.hpp"
 #include "domain/base/text.hpp"
+#include "domain/web/site_catalogue.hpp"
 
 namespace referrald::domain {
 
@@ -76,6 +72,10 @@ class known_referrer_list {
   const known_referrer* lookup(std::string_view raw, std::string_view host) const;
   // The same for a referrer already parsed: its normalized host and its path as parsed.
   const known_referrer* lookup_parsed(std::string_view host, std::string_view path) const;
+  // The parts of lookup_parsed: by the host alone (ignoring path-scoped entries), and
+  // whether a path-scoped entry covers the host (the answer then depends on the path).
+  const known_referrer* lookup_host(std::string_view host) const;
+  bool has_paths(std::string_view host) const { return sites_.has_paths(host); }
 
   // The click id a query parameter name is (case-insensitive), or nullptr.
   const click_id* find_click_id(std::string_view name) const;
@@ -95,32 +95,17 @@ class known_referrer_list {
 
  private:
   using table = string_table<std::size_t>;
-  struct path_entry {
-    std::string prefix;  // "/imgres"
-    std::size_t index;
-  };
   struct list_origin {
     std::string id, origin, revision;
   };
-
-  const known_referrer* host_lookup(std::string_view host) const;
 
   std::string version_;
   std::vector<list_origin> lists_;
   std::vector<known_referrer> referrers_;
   std::vector<click_id> click_ids_;
-  table hosts_;    // "google.com"
-  table any_tld_;  // "google" for "google.{}"
-  table sources_;  // canonical source -> its main entry
-  table clicks_;   // click id name -> index
-  // host -> its path-scoped entries ("google.fr" -> "/imgres"), found by walking the
-  // referrer host's levels: a referral costs a few hash lookups, not a scan of them all.
-  string_table<std::vector<path_entry>> paths_;
-  // Filters that spare most lookups of a host the list cannot hold: the last labels of
-  // every listed host ("com", "de"), and the first labels of every "name.{}" ("google").
-  using label_set = string_table<bool>;
-  label_set last_labels_;
-  label_set any_tld_first_;
+  site_catalogue sites_;  // every entry's hosts and paths
+  table sources_;         // canonical source -> its main entry
+  table clicks_;          // click id name -> index
 };
 
 }  // namespace referrald::domain

@@ -251,6 +251,7 @@ compiled_regex::outcome compiled_regex::match(std::string_view subject, std::uin
 
 regex_budget::result regex_budget::match(const compiled_regex& re, std::string_view subject,
                                          owner who) {
+  ++searches_;
   if (exhausted()) {
     ++skipped_;
     return result::not_tried;

@@ -98,7 +98,8 @@ class regex_budget {
 
   bool exhausted() const { return spent_ >= steps_per_visit; }
   std::uint64_t spent() const { return spent_; }
-  std::size_t not_tried() const { return skipped_; }  // not run: the budget was spent
+  std::size_t not_tried() const { return skipped_; }    // not run: the budget was spent
+  std::uint64_t searches() const { return searches_; }  // match() calls, run or not
 
   // The warning of a visit whose budget ran out: what the budget is, the rules that spent
   // the most of it, and how many regexes were not tried.
@@ -111,6 +112,7 @@ class regex_budget {
   };
   std::uint64_t spent_ = 0;
   std::size_t skipped_ = 0;
+  std::uint64_t searches_ = 0;
   std::array<use, 3> top_{};  // the biggest spenders, largest first (steps 0: none)
 };
 

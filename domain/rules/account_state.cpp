@@ -7,6 +7,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "domain/match/mapping_index.hpp"
@@ -107,6 +108,11 @@ template class collection<account_settings>;
 
 account_state::account_state(std::string account_id) : account_id_(std::move(account_id)) {}
 
+std::uint64_t account_state::version_stamp::next() {
+  static std::atomic<std::uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 account_state account_state::restore(std::string account_id, std::uint64_t seq,
                                      const sha256_digest& head_hash, unix_ms last_timestamp,
                                      kind_collections collections) {
@@ -116,6 +122,7 @@ account_state account_state::restore(std::string account_id, std::uint64_t seq,
   s.last_timestamp_ = last_timestamp;
   s.collections_ = std::move(collections);
   s.channel_order_stale_ = s.entities<channel_rule>().size() > 0;
+  s.version_.renew();
   return s;
 }
 
@@ -144,6 +151,7 @@ std::optional<std::string> event_misfit(const event& e, std::uint64_t seq,
 }
 
 status account_state::apply(const event& e, const decoded_entity& decoded) {
+  version_.renew();
   return visit_kind(kind_of(e.type), [&]<class T>(std::type_identity<T>) -> status {
     auto& c = std::get<collection<T>>(collections_);
     if (auto why = event_misfit(e, seq_, head_hash_, c.find(e.entity_id) != nullptr, c.next_id()))
@@ -277,6 +285,7 @@ const passthrough_referrer* account_state::covering_referrer(std::string_view ho
 }
 
 void account_state::refresh_indexes(index_refresh how) {
+  version_.renew();
   bool full = how == index_refresh::full_when_due && full_index_build_due();
   refresh(mappings_idx_, mappings_(), seq_, full);
   if (channel_order_stale_) {
@@ -293,6 +302,7 @@ account_state::full_indexes account_state::build_full_indexes() const {
 }
 
 void account_state::adopt_indexes(const full_indexes& built) {
+  version_.renew();
   if (built.seq > seq_) return;  // built from a state this one has not reached
   adopt(mappings_idx_, built.mappings, built.seq, mappings_());
 }

@@ -109,6 +109,11 @@ class account_state {
 
   const std::string& account_id() const { return account_id_; }
 
+  // A number no other state, and no other version of this one, has had: drawn afresh when a
+  // state is made, copied or assigned, and whenever it changes (apply, the indexes). What
+  // is computed from one version and kept (attribution/referrer_facts.hpp) is keyed by it.
+  std::uint64_t version() const { return version_.id(); }
+
   // The state a snapshot recorded after event `seq` (snapshots/).
   static account_state restore(std::string account_id, std::uint64_t seq,
                                const sha256_digest& head_hash, unix_ms last_timestamp,
@@ -189,7 +194,24 @@ class account_state {
   collection<referrer_mapping>& mappings_() { return std::get<1>(collections_); }
   const collection<referrer_mapping>& mappings_() const { return std::get<1>(collections_); }
 
+  class version_stamp {
+   public:
+    version_stamp() : id_(next()) {}
+    version_stamp(const version_stamp&) : id_(next()) {}
+    version_stamp& operator=(const version_stamp&) {
+      id_ = next();
+      return *this;
+    }
+    void renew() { id_ = next(); }
+    std::uint64_t id() const { return id_; }
+
+   private:
+    static std::uint64_t next();
+    std::uint64_t id_;
+  };
+
   std::string account_id_;
+  version_stamp version_;
   std::uint64_t seq_ = 0;
   sha256_digest head_hash_{};
   unix_ms last_timestamp_ = 0;

@@ -16,6 +16,8 @@ struct pack {
   std::string json;
   std::string version;
   result<std::vector<passthrough_referrer>> rules = std::vector<passthrough_referrer>{};
+  std::vector<starter_pack_entry> entries;
+  site_catalogue sites;
 };
 
 const pack& the_pack() {
@@ -39,6 +41,8 @@ const pack& the_pack() {
     std::vector<passthrough_referrer> rules;
     std::size_t i = 0;
     for (const auto& e : doc["entries"].GetArray()) {
+      out.entries.push_back({e["domain"].GetString(), e["service_name"].GetString(),
+                             e["category"].GetString(), e["utm_source"].GetString()});
       w.StartObject();
       for (const char* key : {"domain", "service_name", "category", "utm_source", "source"}) {
         w.Key(key);
@@ -55,8 +59,9 @@ const pack& the_pack() {
         out.rules =
             make_error(errc::internal, "starter pack entry " + std::to_string(i) + " (" +
                                            e["domain"].GetString() + "): " + rule.err().message);
-      } else if (out.rules) {
-        out.rules->push_back(std::move(*rule));
+      } else {
+        out.sites.add(rule->domain, static_cast<site_catalogue::site>(i));
+        if (out.rules) out.rules->push_back(std::move(*rule));
       }
       ++i;
     }
@@ -73,5 +78,11 @@ const pack& the_pack() {
 const std::string& starter_pack_json() { return the_pack().json; }
 const std::string& starter_pack_version() { return the_pack().version; }
 result<std::vector<passthrough_referrer>> starter_pack_rules() { return the_pack().rules; }
+
+const starter_pack_entry* starter_pack_entry_of(std::string_view host) {
+  const pack& p = the_pack();
+  auto s = p.sites.by_host(host);
+  return s ? &p.entries[*s] : nullptr;
+}
 
 }  // namespace referrald::domain

@@ -48,6 +48,10 @@ std::string_view normalized_host_in(parsed_url& url, trailing_dot dot) {
   }
   std::string_view host = url.host;
   if (url.kind != host_kind::domain && url.kind != host_kind::opaque) return host;
+  return normalized_domain(host, dot);
+}
+
+std::string_view normalized_domain(std::string_view host, trailing_dot dot) {
   if (dot == trailing_dot::drop && !host.empty() && host.back() == '.') host.remove_suffix(1);
   if (host.starts_with("www.") && host.find('.', 4) != std::string_view::npos &&
       !is_public_suffix(host.substr(4))) {

@@ -47,6 +47,10 @@ result<std::string> host_of(parsed_url&& url, trailing_dot dot = trailing_dot::d
 std::string_view normalized_host_in(parsed_url& url, trailing_dot dot = trailing_dot::drop);
 result<std::string_view> host_in(parsed_url& url, trailing_dot dot = trailing_dot::drop);
 
+// The normalized form of a domain host as parse_url serializes it (the steps above after
+// parsing): a view into `domain`.
+std::string_view normalized_domain(std::string_view domain, trailing_dot dot = trailing_dot::drop);
+
 // DNS host name rules for a stored domain: labels of 1–63 chars of [a-z0-9-] that neither
 // start nor end with '-', at least two labels, at most 253 chars in all. Expects a
 // normalized (lowercase, ASCII) host.

@@ -591,6 +591,67 @@ status parse_url(std::string_view input, idna_mode mode, parsed_url& u) {
   return {};
 }
 
+bool read_plain_url(std::string_view input, url_parts& out) {
+  std::string_view s = input;
+  if (s.starts_with("https://")) {
+    s.remove_prefix(8);
+  } else if (s.starts_with("http://")) {
+    s.remove_prefix(7);
+  } else {
+    return false;
+  }
+  // Bytes of a host: 1, of the rest of an authority: 2 (':' and digits), of a path, query
+  // or fragment: 4 (printable ASCII but '\\').
+  static constexpr std::array<std::uint8_t, 256> k_class = [] {
+    std::array<std::uint8_t, 256> c{};
+    for (unsigned b = 0x21; b < 0x7F; ++b)
+      c[b] = b == '\\' ? 0 : 4;
+    for (unsigned b = 'a'; b <= 'z'; ++b)
+      c[b] |= 1;
+    for (unsigned b = '0'; b <= '9'; ++b)
+      c[b] |= 1 | 2;
+    c['-'] |= 1;
+    c['.'] |= 1;
+    c[':'] |= 2;
+    return c;
+  }();
+  std::size_t end = 0;  // of the host
+  while (end < s.size() && (k_class[static_cast<unsigned char>(s[end])] & 1) != 0)
+    ++end;
+  std::string_view host = s.substr(0, end);
+  // A label starts with a letter or digit: no empty label, no leading '.', no trailing one.
+  if (host.empty() || host.front() == '.' || host.front() == '-' || host.back() == '.' ||
+      host.find("..") != std::string_view::npos || ends_in_a_number(host)) {
+    return false;
+  }
+  for (std::size_t at = 0; (at = host.find("xn--", at)) != std::string_view::npos; at += 4) {
+    if (at == 0 || host[at - 1] == '.') return false;
+  }
+  std::size_t rest = end;
+  if (rest < s.size() && s[rest] == ':') {
+    std::uint32_t port = 0;
+    for (++rest; rest < s.size() && is_digit(s[rest]); ++rest) {
+      port = port * 10 + static_cast<unsigned>(s[rest] - '0');
+      if (port > 65535) return false;
+    }
+  }
+  if (rest < s.size() && s[rest] != '/' && s[rest] != '?' && s[rest] != '#') return false;
+  for (std::size_t i = rest; i < s.size(); ++i) {
+    if ((k_class[static_cast<unsigned char>(s[i])] & 4) == 0) return false;
+  }
+  std::string_view tail = s.substr(rest);
+  tail = tail.substr(0, tail.find('#'));
+  out.host = host;
+  if (auto q = tail.find('?'); q != std::string_view::npos) {
+    out.query = tail.substr(q + 1);
+    out.path = tail.substr(0, q);
+  } else {
+    out.query.reset();
+    out.path = tail;
+  }
+  return true;
+}
+
 result<parsed_url> parse_url(std::string_view input, idna_mode mode) {
   parsed_url u;
   if (auto st = parse_url(input, mode, u); !st) return std::move(st).err();

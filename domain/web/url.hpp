@@ -63,6 +63,20 @@ result<parsed_url> parse_url(std::string_view input, idna_mode mode = idna_mode:
 // on a failure `out` holds nothing of use.
 status parse_url(std::string_view input, idna_mode mode, parsed_url& out);
 
+// The parts of a URL that reading a visit needs, as views into the URL.
+struct url_parts {
+  std::string_view host;  // a domain, in lowercase
+  std::string_view path;  // as written
+  std::optional<std::string_view> query;
+};
+
+// The common URL read without parse_url's general machinery: "http://" or "https://", a
+// host of lowercase letters, digits, '-' and '.' (no punycode label, no number as its last
+// label), an optional port up to 65535, then a path, query and fragment of printable ASCII
+// without '\'. True with `out` holding exactly what parse_url gives for the URL's host
+// (a domain), path and query; false for any other input, for parse_url to read.
+bool read_plain_url(std::string_view input, url_parts& out);
+
 // Decodes %XX escapes (and `+` as a space when `plus_is_space`). Errors on a malformed
 // escape or a result that is not valid UTF-8. For API inputs (query strings, path
 // parameters), which must be well-formed.

@@ -425,6 +425,15 @@ BOOST_AUTO_TEST_CASE(an_ndjson_batch_has_the_json_forms_limits_and_streams_in_sl
 BOOST_AUTO_TEST_CASE(an_ndjson_batch_out_of_time_is_never_a_whole_looking_answer) {
   server.reset();
   start({"--request-timeout", "60"});
+  // Work that no machine does in 60 ms: each visit's explanation lists 500 mappings.
+  std::string rules = R"({"mappings":[)";
+  for (int i = 0; i < 500; ++i) {
+    rules += (i > 0 ? "," : "") + std::string(R"({"referrer_pattern":"partner)") +
+             std::to_string(i) + R"(.example","match_type":"exact","utm_source":"p"})";
+  }
+  rules += "]}";
+  BOOST_REQUIRE_EQUAL(client()->post("/referrer-mappings/import?account_id=acme", rules).status,
+                      200u);
   std::string body;
   for (int i = 0; i < 10000; ++i)
     body += R"({"referrer":"https://www.bing.com/search?q=)" + std::to_string(i) +

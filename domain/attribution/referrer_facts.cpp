@@ -1,0 +1,127 @@
+#include "domain/attribution/referrer_facts.hpp"
+
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "domain/base/string_table.hpp"
+#include "domain/match/mapping_index.hpp"
+#include "domain/rules/settings.hpp"
+
+namespace referrald::domain {
+
+namespace {
+
+// Each table holds 2 * k_sets entries in sets of two, the one used last first: a host is
+// found in its set or takes the place of the one used less recently.
+constexpr std::size_t k_sets = 8192;  // a power of two
+
+// The entry of `set` (two entries from set * 2) that `same` accepts, moved first; else the
+// set's other entry, moved first and reset by `fresh`.
+template <class T, class Same, class Fresh>
+T& find_or_take(std::vector<T>& table, std::uint64_t hash, Same&& same, Fresh&& fresh) {
+  const std::size_t at = (hash & (k_sets - 1)) * 2;
+  T* first = &table[at];
+  T* second = &table[at + 1];
+  if (same(*first)) return *first;
+  std::swap(*first, *second);
+  if (!same(*first)) fresh(*first);
+  return *first;
+}
+
+}  // namespace
+
+void referrer_facts::kept_host::keep(std::uint64_t h, std::string_view host) {
+  hash = h;
+  size = static_cast<std::uint8_t>(host.size());
+  std::memcpy(bytes, host.data(), host.size());
+}
+
+referrer_facts::listed referrer_facts::lists_of(std::string_view host) {
+  const auto& ai_list = ai_platform_list::builtin();
+  const auto& known_list = known_referrer_list::builtin();
+  return {ai_list.has_paths(host), known_list.has_paths(host), ai_list.lookup_host(host),
+          known_list.lookup_host(host)};
+}
+
+referrer_facts& referrer_facts::of(const account_state& s, std::string_view host) {
+  thread_local std::vector<referrer_facts> rules(2 * k_sets);
+  thread_local std::vector<listed_entry> lists(2 * k_sets);
+  thread_local referrer_facts unkept;
+  const std::uint64_t version = s.version();
+  if (host.size() > k_kept_host) {
+    unkept = referrer_facts();
+    unkept.state_ = &s;
+    unkept.lists_ = lists_of(host);
+    unkept.host_ = host;
+    return unkept;
+  }
+  const std::uint64_t h = string_hash(host);
+  referrer_facts& f = find_or_take(
+      rules, h ^ (version * 0x9E3779B97F4A7C15ull),
+      [&](const referrer_facts& e) {
+        return e.version_ == version && e.state_ == &s && e.key_.is(h, host);
+      },
+      [&](referrer_facts& e) {
+        e.version_ = version;
+        e.state_ = &s;
+        e.key_.keep(h, host);
+        e.known_bits_ = 0;
+        // The lists' answers of a host seen under another version of the rules are kept.
+        listed_entry& l = find_or_take(
+            lists, h, [&](const listed_entry& x) { return x.host.is(h, host); },
+            [&](listed_entry& x) {
+              x.host.keep(h, host);
+              x.facts = lists_of(host);
+            });
+        e.lists_ = l.facts;
+      });
+  f.host_ = host;
+  return f;
+}
+
+const passthrough_referrer* referrer_facts::passthrough() {
+  if ((known_bits_ & has_passthrough) == 0) {
+    passthrough_ = state_->covering_referrer(host_);
+    known_bits_ |= has_passthrough;
+  }
+  return passthrough_;
+}
+
+const referrer_mapping* referrer_facts::mapping(regex_budget& budget) {
+  if ((known_bits_ & has_mapping) != 0) return mapping_;
+  const auto& index = state_->mappings_index();
+  if (!index) return nullptr;
+  const std::uint64_t searches = budget.searches();
+  const referrer_mapping* m = index->best(host_, &budget);
+  // A lookup that searched no regex answers the same for every visit; one that did
+  // spent this visit's budget, and is made again for the next.
+  if (budget.searches() == searches) {
+    mapping_ = m;
+    known_bits_ |= has_mapping;
+  }
+  return m;
+}
+
+bool referrer_facts::own() {
+  if ((known_bits_ & has_own) == 0) {
+    const account_settings* settings = state_->settings();
+    own_ = settings != nullptr && settings->is_own(host_);
+    known_bits_ |= has_own;
+  }
+  return own_;
+}
+
+const ai_platform* referrer_facts::ai(std::string_view raw) {
+  if (lists_.ai_paths || ai_platform_list::raw_decides(raw)) {
+    return ai_platform_list::builtin().lookup(raw, host_);
+  }
+  return lists_.ai;
+}
+
+const known_referrer* referrer_facts::known(std::string_view path) {
+  if (lists_.known_paths) return known_referrer_list::builtin().lookup_parsed(host_, path);
+  return lists_.known;
+}
+
+}  // namespace referrald::domain
