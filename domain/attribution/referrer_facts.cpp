@@ -12,22 +12,35 @@ namespace referrald::domain {
 
 namespace {
 
-// Each table holds 2 * k_sets entries in sets of two, the one used last first: a host is
-// found in its set or takes the place of the one used less recently.
+// Each table holds 2 * k_sets entries in sets of two: a host is found in its set or takes
+// the place of the one used less recently.
 constexpr std::size_t k_sets = 8192;  // a power of two
 
-// The entry of `set` (two entries from set * 2) that `same` accepts, moved first; else the
-// set's other entry, moved first and reset by `fresh`.
-template <class T, class Same, class Fresh>
-T& find_or_take(std::vector<T>& table, std::uint64_t hash, Same&& same, Fresh&& fresh) {
-  const std::size_t at = (hash & (k_sets - 1)) * 2;
-  T* first = &table[at];
-  T* second = &table[at + 1];
-  if (same(*first)) return *first;
-  std::swap(*first, *second);
-  if (!same(*first)) fresh(*first);
-  return *first;
-}
+// A table of 2 * k_sets entries in sets of two, and which entry of each set was used last.
+template <class T>
+struct two_way {
+  std::vector<T> entries = std::vector<T>(2 * k_sets);
+  std::vector<std::uint8_t> last = std::vector<std::uint8_t>(k_sets);
+
+  // The entry of the set of `hash` that `same` accepts; else the other one than the last
+  // used, reset by `fresh`.
+  template <class Same, class Fresh>
+  T& find_or_take(std::uint64_t hash, Same&& same, Fresh&& fresh) {
+    const std::size_t set = hash & (k_sets - 1);
+    for (std::uint8_t i = 0; i < 2; ++i) {
+      T& e = entries[set * 2 + i];
+      if (same(e)) {
+        last[set] = i;
+        return e;
+      }
+    }
+    const auto victim = static_cast<std::uint8_t>(1 - last[set]);
+    last[set] = victim;
+    T& e = entries[set * 2 + victim];
+    fresh(e);
+    return e;
+  }
+};
 
 }  // namespace
 
@@ -45,20 +58,50 @@ referrer_facts::listed referrer_facts::lists_of(std::string_view host) {
 }
 
 referrer_facts& referrer_facts::of(const account_state& s, std::string_view host) {
-  thread_local std::vector<referrer_facts> rules(2 * k_sets);
-  thread_local std::vector<listed_entry> lists(2 * k_sets);
+  thread_local two_way<referrer_facts> rules;
+  thread_local two_way<listed_entry> lists;
   thread_local referrer_facts unkept;
+  // Visits resolved against a different version of the rules nearly every time (a log
+  // resolved at each visit's own time) would only fill the rules' table: over each window of
+  // k_window visits, when the version changed for most of them, the next window does without
+  // it (the lists' table still serves).
+  constexpr unsigned k_window = 256;
+  thread_local std::uint64_t last_version = 0;
+  thread_local unsigned seen = 0, changes = 0;
+  thread_local bool bypass = false;
   const std::uint64_t version = s.version();
-  if (host.size() > k_kept_host) {
-    unkept = referrer_facts();
+  changes += version != last_version ? 1 : 0;
+  last_version = version;
+  if (++seen == k_window) {
+    bypass = changes > k_window / 2;
+    seen = changes = 0;
+  }
+  const std::uint64_t h = string_hash(host);
+  auto lists_of_host = [&]() -> const listed& {
+    if (host.size() > k_kept_host) {
+      thread_local listed once;
+      once = lists_of(host);
+      return once;
+    }
+    return lists
+        .find_or_take(
+            h, [&](const listed_entry& x) { return x.host.is(h, host); },
+            [&](listed_entry& x) {
+              x.host.keep(h, host);
+              x.facts = lists_of(host);
+            })
+        .facts;
+  };
+  if (bypass || host.size() > k_kept_host) {
+    unkept.version_ = 0;  // never a version's
     unkept.state_ = &s;
-    unkept.lists_ = lists_of(host);
+    unkept.known_bits_ = 0;
+    unkept.lists_ = lists_of_host();
     unkept.host_ = host;
     return unkept;
   }
-  const std::uint64_t h = string_hash(host);
-  referrer_facts& f = find_or_take(
-      rules, h ^ (version * 0x9E3779B97F4A7C15ull),
+  referrer_facts& f = rules.find_or_take(
+      h ^ (version * 0x9E3779B97F4A7C15ull),
       [&](const referrer_facts& e) {
         return e.version_ == version && e.state_ == &s && e.key_.is(h, host);
       },
@@ -68,13 +111,7 @@ referrer_facts& referrer_facts::of(const account_state& s, std::string_view host
         e.key_.keep(h, host);
         e.known_bits_ = 0;
         // The lists' answers of a host seen under another version of the rules are kept.
-        listed_entry& l = find_or_take(
-            lists, h, [&](const listed_entry& x) { return x.host.is(h, host); },
-            [&](listed_entry& x) {
-              x.host.keep(h, host);
-              x.facts = lists_of(host);
-            });
-        e.lists_ = l.facts;
+        e.lists_ = lists_of_host();
       });
   f.host_ = host;
   return f;

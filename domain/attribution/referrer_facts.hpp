@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "domain/ai/ai_platforms.hpp"
+#include "domain/attribution/channels.hpp"
 #include "domain/attribution/known_referrers.hpp"
 #include "domain/match/regex.hpp"
 #include "domain/rules/account_state.hpp"
@@ -41,6 +42,20 @@ class referrer_facts {
   const ai_platform* ai(std::string_view raw);
   // The known referrer at `path` (the referrer's path as parsed).
   const known_referrer* known(std::string_view path);
+
+  // The default channel group's answer for a visit this host's mapping decided, whose AI
+  // platform is `ai`: it depends on nothing else, so `decide()` makes it once (while the
+  // mapping's lookup is kept and `ai` is the same).
+  template <class Decide>
+  channel_decision mapping_channel(const ai_platform* ai, Decide&& decide) {
+    if ((known_bits_ & has_mapping) == 0) return decide();
+    if ((known_bits_ & has_mapping_channel) == 0 || mapping_channel_ai_ != ai) {
+      mapping_channel_ = decide();
+      mapping_channel_ai_ = ai;
+      known_bits_ |= has_mapping_channel;
+    }
+    return mapping_channel_;
+  }
 
  private:
   // Hosts up to this many bytes are kept; a longer one is looked up anew for each visit.
@@ -70,7 +85,12 @@ class referrer_facts {
 
   static listed lists_of(std::string_view host);
 
-  enum bit : std::uint8_t { has_passthrough = 1, has_mapping = 2, has_own = 4 };
+  enum bit : std::uint8_t {
+    has_passthrough = 1,
+    has_mapping = 2,
+    has_own = 4,
+    has_mapping_channel = 8
+  };
 
   // The first cache line: what a visit from a kept host reads.
   std::uint64_t version_ = 0;
@@ -81,6 +101,8 @@ class referrer_facts {
   std::uint8_t known_bits_ = 0;
   bool own_ = false;
   std::string_view host_;  // the caller's, set by each of()
+  channel_decision mapping_channel_;
+  const ai_platform* mapping_channel_ai_ = nullptr;
   kept_host key_;
 };
 

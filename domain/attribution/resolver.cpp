@@ -478,9 +478,15 @@ void channel(work& w) {
   if (r.channel_rule == nullptr) {
     if (w.settings == nullptr || w.settings->default_channel_group) {
       // A referral's source is its host, which rank 7 looked up in vain (when it looked).
-      auto ch = default_channel({r.utms.source, r.utms.medium, r.utms.campaign, r.known,
-                                 r.ai != nullptr, r.reason == reasons::referral && w.use_known},
-                                known_referrer_list::builtin());
+      auto decide = [&] {
+        return default_channel({r.utms.source, r.utms.medium, r.utms.campaign, r.known,
+                                r.ai != nullptr, r.reason == reasons::referral && w.use_known},
+                               known_referrer_list::builtin());
+      };
+      // A mapping's visits from one host all have the mapping's values.
+      auto ch = r.reason == reasons::mapping && rules.empty() && w.facts != nullptr
+                    ? w.facts->mapping_channel(r.ai, decide)
+                    : decide();
       r.channel = ch.channel;
       if (w.x.on()) {
         why = std::string(ch.channel) + ": " + std::string(ch.condition);
