@@ -58,17 +58,21 @@ referrer_facts::listed referrer_facts::lists_of(std::string_view host) {
 }
 
 referrer_facts& referrer_facts::of(const account_state& s, std::string_view host) {
-  thread_local two_way<referrer_facts> rules;
-  thread_local two_way<listed_entry> lists;
-  thread_local referrer_facts unkept;
   // Visits resolved against a different version of the rules nearly every time (a log
   // resolved at each visit's own time) would only fill the rules' table: over each window of
   // k_window visits, when the version changed for most of them, the next window does without
   // it (the lists' table still serves).
   constexpr unsigned k_window = 256;
-  thread_local std::uint64_t last_version = 0;
-  thread_local unsigned seen = 0, changes = 0;
-  thread_local bool bypass = false;
+  struct tables {
+    two_way<referrer_facts> rules;
+    two_way<listed_entry> lists;
+    referrer_facts unkept;
+    std::uint64_t last_version = 0;
+    unsigned seen = 0, changes = 0;
+    bool bypass = false;
+  };
+  thread_local tables t;
+  auto& [rules, lists, unkept, last_version, seen, changes, bypass] = t;
   const std::uint64_t version = s.version();
   changes += version != last_version ? 1 : 0;
   last_version = version;
@@ -103,10 +107,11 @@ referrer_facts& referrer_facts::of(const account_state& s, std::string_view host
   referrer_facts& f = rules.find_or_take(
       h ^ (version * 0x9E3779B97F4A7C15ull),
       [&](const referrer_facts& e) {
-        return e.version_ == version && e.state_ == &s && e.key_.is(h, host);
+        return e.version_ == version && e.hash_ == h && e.state_ == &s && e.key_.is(h, host);
       },
       [&](referrer_facts& e) {
         e.version_ = version;
+        e.hash_ = h;
         e.state_ = &s;
         e.key_.keep(h, host);
         e.known_bits_ = 0;

@@ -94,6 +94,7 @@ class referrer_facts {
 
   // The first cache line: what a visit from a kept host reads.
   std::uint64_t version_ = 0;
+  std::uint64_t hash_ = 0;  // the host's, compared before its bytes
   const account_state* state_ = nullptr;
   listed lists_;
   const passthrough_referrer* passthrough_ = nullptr;

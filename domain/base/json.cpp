@@ -498,6 +498,19 @@ char* write_json_string(char* p, std::string_view s) {
     p += n;
   };
   *p++ = '"';
+  // Most strings of an answer are short and plain: checked as four words (padded with
+  // spaces, which need no escape) and copied whole.
+  if (s.size() <= 32) {
+    std::uint64_t words[4] = {0x2020202020202020ull, 0x2020202020202020ull, 0x2020202020202020ull,
+                              0x2020202020202020ull};
+    std::memcpy(words, s.data(), s.size());
+    if ((json_string_bytes_to_check(words[0]) | json_string_bytes_to_check(words[1]) |
+         json_string_bytes_to_check(words[2]) | json_string_bytes_to_check(words[3])) == 0) {
+      put(s.data(), s.size());
+      *p++ = '"';
+      return p;
+    }
+  }
   std::size_t plain = 0;  // start of the run of bytes that need no escaping
   for (std::size_t i = 0; i < s.size();) {
     // Eight bytes at a time through the plain runs, which are most of every string.

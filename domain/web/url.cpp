@@ -636,18 +636,22 @@ bool read_plain_url(std::string_view input, url_parts& out) {
     }
   }
   if (rest < s.size() && s[rest] != '/' && s[rest] != '?' && s[rest] != '#') return false;
+  // One pass over the rest: every byte allowed, and where the query and the fragment start.
+  std::size_t query = std::string_view::npos;
+  std::size_t fragment = s.size();
   for (std::size_t i = rest; i < s.size(); ++i) {
-    if ((k_class[static_cast<unsigned char>(s[i])] & 4) == 0) return false;
+    const char c = s[i];
+    if ((k_class[static_cast<unsigned char>(c)] & 4) == 0) return false;
+    if (c == '#' && fragment == s.size()) fragment = i;
+    if (c == '?' && query == std::string_view::npos && fragment == s.size()) query = i;
   }
-  std::string_view tail = s.substr(rest);
-  tail = tail.substr(0, tail.find('#'));
   out.host = host;
-  if (auto q = tail.find('?'); q != std::string_view::npos) {
-    out.query = tail.substr(q + 1);
-    out.path = tail.substr(0, q);
+  if (query != std::string_view::npos) {
+    out.path = s.substr(rest, query - rest);
+    out.query = s.substr(query + 1, fragment - query - 1);
   } else {
+    out.path = s.substr(rest, fragment - rest);
     out.query.reset();
-    out.path = tail;
   }
   return true;
 }
