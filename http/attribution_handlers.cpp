@@ -367,16 +367,14 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
     } else {
       rapidjson::StringBuffer buf;
       domain::json_writer w(buf);
-      {
-        w.StartObject();
-        if (ndjson) {
-          w.Key("line");
-          w.Uint64(lines[i]);
-        }
-        w.Key("error");
-        write_error_object(w, v.err());
-        w.EndObject();
+      w.StartObject();
+      if (ndjson) {
+        w.Key("line");
+        w.Uint64(lines[i]);
       }
+      w.Key("error");
+      write_error_object(w, v.err());
+      w.EndObject();
       out.append(buf.GetString(), buf.GetSize());
     }
     if (ndjson) out += '\n';

@@ -126,8 +126,8 @@ class nats_cluster {
   };
   void write_configs(const nats_cluster_options& options, std::uint16_t unreachable_port);
   void start(int i);
-  // Waits (30 s at most, else throws) until the servers form a JetStream cluster.
-  void wait_formed();
+  // Waits (30 s at most) until the servers form a JetStream cluster; false when they did not.
+  bool wait_formed();
   // Kills every server still running and closes the unreachable route address.
   void stop() noexcept;
 
