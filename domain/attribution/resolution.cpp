@@ -159,8 +159,10 @@ constexpr answer_field k_fields[] = {
      .column = "warnings"},
 };
 
+// Calls each(owner, field) for every field that fills a CSV column, in column order: a
+// member of an object with its object as owner, any other field with itself.
 template <class Each>
-void each_column(std::span<const answer_field> fields, Each&& each) {
+constexpr void each_column(std::span<const answer_field> fields, Each&& each) {
   for (const auto& field : fields) {
     if (field.type == answer_type::object) {
       for (const auto& m : field.members)
@@ -173,14 +175,7 @@ void each_column(std::span<const answer_field> fields, Each&& each) {
 
 constexpr std::size_t count_columns() {
   std::size_t n = 0;
-  for (const auto& field : k_fields) {
-    if (field.type == answer_type::object) {
-      for (const auto& m : field.members)
-        n += m.column.empty() ? 0 : 1;
-    } else {
-      n += field.column.empty() ? 0 : 1;
-    }
-  }
+  each_column(k_fields, [&](const answer_field&, const answer_field&) { ++n; });
   return n;
 }
 
@@ -194,14 +189,7 @@ constexpr auto k_json_names = [] {
 constexpr auto k_csv_names = [] {
   std::array<std::string_view, count_columns()> names{};
   std::size_t i = 0;
-  for (const auto& field : k_fields) {
-    if (field.type == answer_type::object) {
-      for (const auto& m : field.members)
-        if (!m.column.empty()) names[i++] = m.column;
-    } else if (!field.column.empty()) {
-      names[i++] = field.column;
-    }
-  }
+  each_column(k_fields, [&](const answer_field&, const answer_field& m) { names[i++] = m.column; });
   return names;
 }();
 
