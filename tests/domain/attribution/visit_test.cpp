@@ -199,6 +199,29 @@ BOOST_AUTO_TEST_CASE(json_the_scanner_and_csv_read_the_same_visit_and_resolve_it
   BOOST_TEST(compared > 10000);
 }
 
+// A host longer than the facts' tables keep (62 bytes) is looked up for each visit, with the
+// same answer; and a host seen under one version of the rules is never answered from another.
+BOOST_AUTO_TEST_CASE(long_hosts_and_new_rule_versions_get_their_own_answers) {
+  const std::string long_host = std::string(80, 'a') + ".secure.pay.example";
+  for (int round = 0; round < 2; ++round) {
+    auto v = parse_visit(referrald::testing::parse(R"({"referrer":"https://)" + long_host +
+                                                   R"(/","landing_url":"https://h.example/"})"));
+    BOOST_REQUIRE(v.ok());
+    BOOST_TEST(resolve(some_rules(), *v).reason == "passthrough_fallback");
+  }
+  account_state changed = some_rules();  // a copy: a version of its own
+  auto v = parse_visit(referrald::testing::parse(
+      R"({"referrer":"https://shop.partner.example/","landing_url":"https://h.example/"})"));
+  BOOST_REQUIRE(v.ok());
+  BOOST_TEST(resolve(some_rules(), *v).reason == "mapping");
+  referrald::testing::create_rules<passthrough_referrer>(
+      changed, referrald::testing::parse(R"([{"domain":"partner.example","utm_source":"q"}])"));
+  changed.refresh_indexes();
+  BOOST_TEST(changed.version() != some_rules().version());
+  BOOST_TEST(resolve(changed, *v).reason == "passthrough_fallback");
+  BOOST_TEST(resolve(some_rules(), *v).reason == "mapping");
+}
+
 // A CSV record's problems name its column.
 BOOST_AUTO_TEST_CASE(a_csv_visit_names_the_column_at_fault) {
   const std::vector<std::string> header = {"landing_url", "session_utm_term"};
