@@ -12,21 +12,19 @@ namespace referrald::domain {
 
 namespace {
 
-// Each table holds 2 * k_sets entries in sets of two: a host is found in its set or takes
-// the place of the one used less recently.
-constexpr std::size_t k_sets = 8192;  // a power of two
-
-// A table of 2 * k_sets entries in sets of two, and which entry of each set was used last.
-template <class T>
+// A table of 2 * Sets entries in sets of two (Sets a power of two): a key is found in its set
+// or takes the place of the one used less recently.
+template <class T, std::size_t Sets>
 struct two_way {
-  std::vector<T> entries = std::vector<T>(2 * k_sets);
-  std::vector<std::uint8_t> last = std::vector<std::uint8_t>(k_sets);
+  static_assert((Sets & (Sets - 1)) == 0);
+  std::vector<T> entries = std::vector<T>(2 * Sets);
+  std::vector<std::uint8_t> last = std::vector<std::uint8_t>(Sets);
 
   // The entry of the set of `hash` that `same` accepts; else the other one than the last
   // used, reset by `fresh`.
   template <class Same, class Fresh>
   T& find_or_take(std::uint64_t hash, Same&& same, Fresh&& fresh) {
-    const std::size_t set = hash & (k_sets - 1);
+    const std::size_t set = hash & (Sets - 1);
     for (std::uint8_t i = 0; i < 2; ++i) {
       T& e = entries[set * 2 + i];
       if (same(e)) {
@@ -42,7 +40,32 @@ struct two_way {
   }
 };
 
+constexpr std::uint64_t k_mix = 0x9E3779B97F4A7C15ull;
+
+// A full mapping build's plain answer for a host of the lists' table (named by its entry's
+// place and generation, so never another host's).
+struct build_plain_entry {
+  std::uint64_t build = 0;  // mapping_index::build_id(); 0: none
+  std::uint32_t slot = 0, generation = 0;
+  std::uint32_t plain = 0;
+};
+
 }  // namespace
+
+struct referrer_facts::tables {
+  two_way<referrer_facts, 8192> rules;
+  two_way<listed_entry, 8192> lists;
+  two_way<build_plain_entry, 32768> plain;
+  referrer_facts unkept;
+  std::uint64_t last_version = 0;
+  unsigned seen = 0, changes = 0;
+  bool bypass = false;
+};
+
+referrer_facts::tables& referrer_facts::per_thread() {
+  thread_local tables t;
+  return t;
+}
 
 void referrer_facts::kept_host::keep(std::uint64_t h, std::string_view host) {
   hash = h;
@@ -63,16 +86,8 @@ referrer_facts& referrer_facts::of(const account_state& s, std::string_view host
   // k_window visits, when the version changed for most of them, the next window does without
   // it (the lists' table still serves).
   constexpr unsigned k_window = 256;
-  struct tables {
-    two_way<referrer_facts> rules;
-    two_way<listed_entry> lists;
-    referrer_facts unkept;
-    std::uint64_t last_version = 0;
-    unsigned seen = 0, changes = 0;
-    bool bypass = false;
-  };
-  thread_local tables t;
-  auto& [rules, lists, unkept, last_version, seen, changes, bypass] = t;
+  tables& t = per_thread();
+  auto& [rules, lists, plain, unkept, last_version, seen, changes, bypass] = t;
   const std::uint64_t version = s.version();
   changes += version != last_version ? 1 : 0;
   last_version = version;
@@ -81,31 +96,33 @@ referrer_facts& referrer_facts::of(const account_state& s, std::string_view host
     seen = changes = 0;
   }
   const std::uint64_t h = string_hash(host);
-  auto lists_of_host = [&]() -> const listed& {
+  // The lists' answers (and where they are kept) into `f`.
+  auto take_lists = [&](referrer_facts& f) {
     if (host.size() > k_kept_host) {
-      thread_local listed once;
-      once = lists_of(host);
-      return once;
+      f.lists_ = lists_of(host);
+      f.listed_ = {};
+      return;
     }
-    return lists
-        .find_or_take(
-            h, [&](const listed_entry& x) { return x.host.is(h, host); },
-            [&](listed_entry& x) {
-              x.host.keep(h, host);
-              x.facts = lists_of(host);
-            })
-        .facts;
+    listed_entry& e = lists.find_or_take(
+        h, [&](const listed_entry& x) { return x.host.is(h, host); },
+        [&](listed_entry& x) {
+          x.host.keep(h, host);
+          x.facts = lists_of(host);
+          ++x.generation;
+        });
+    f.lists_ = e.facts;
+    f.listed_ = {static_cast<std::uint32_t>(&e - lists.entries.data()), e.generation};
   };
   if (bypass || host.size() > k_kept_host) {
     unkept.version_ = 0;  // never a version's
     unkept.state_ = &s;
     unkept.known_bits_ = 0;
-    unkept.lists_ = lists_of_host();
+    take_lists(unkept);
     unkept.host_ = host;
     return unkept;
   }
   referrer_facts& f = rules.find_or_take(
-      h ^ (version * 0x9E3779B97F4A7C15ull),
+      h ^ (version * k_mix),
       [&](const referrer_facts& e) {
         return e.version_ == version && e.hash_ == h && e.state_ == &s && e.key_.is(h, host);
       },
@@ -116,7 +133,7 @@ referrer_facts& referrer_facts::of(const account_state& s, std::string_view host
         e.key_.keep(h, host);
         e.known_bits_ = 0;
         // The lists' answers of a host seen under another version of the rules are kept.
-        e.lists_ = lists_of_host();
+        take_lists(e);
       });
   f.host_ = host;
   return f;
@@ -134,8 +151,26 @@ const referrer_mapping* referrer_facts::mapping(regex_budget& budget) {
   if ((known_bits_ & has_mapping) != 0) return mapping_;
   const auto& index = state_->mappings_index();
   if (!index) return nullptr;
+  std::uint32_t plain;
+  if (listed_.slot == k_no_slot) {
+    plain = index->build_plain(host_);
+  } else {
+    const std::uint64_t build = index->build_id();
+    const listed_slot at = listed_;
+    plain = per_thread()
+                .plain
+                .find_or_take(
+                    (build * k_mix) ^ (std::uint64_t{at.slot} << 1) ^ (std::uint64_t{at.generation} << 15),
+                    [&](const build_plain_entry& e) {
+                      return e.build == build && e.slot == at.slot && e.generation == at.generation;
+                    },
+                    [&](build_plain_entry& e) {
+                      e = {build, at.slot, at.generation, index->build_plain(host_)};
+                    })
+                .plain;
+  }
   const std::uint64_t searches = budget.searches();
-  const referrer_mapping* m = index->best(host_, &budget);
+  const referrer_mapping* m = index->best(host_, &budget, plain);
   // A lookup that searched no regex answers the same for every visit; one that did
   // spent this visit's budget, and is made again for the next.
   if (budget.searches() == searches) {

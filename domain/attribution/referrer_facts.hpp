@@ -8,7 +8,9 @@
 // built-in lists say, once per host; what the account's rules say, once per host per rules version
 // (account_state::version(), so that a log resolved against the rules at each visit's time still
 // finds the lists' answers kept). A visit from a host seen before costs a hash and a comparison per
-// table instead of a walk of each list per level of the host.
+// table instead of a walk of each list per level of the host. The plain answer of the full
+// mapping build a version's index starts from (mapping_index::build_plain) is kept by host and
+// build (65,536 of them), so that the many versions layered over one build share it.
 //
 // Answers that depend on more than the host and the rules are computed for each visit, as
 // before: an AI-list match by the raw referrer (an app id, a bare source name) or by a
@@ -80,8 +82,17 @@ class referrer_facts {
   };
   struct listed_entry {
     listed facts;
+    std::uint32_t generation = 0;  // renewed whenever the entry takes another host
     kept_host host;
   };
+  // A host of the lists' table: its entry's place and generation (k_no_slot: not kept).
+  static constexpr std::uint32_t k_no_slot = ~std::uint32_t{0};
+  struct listed_slot {
+    std::uint32_t slot = k_no_slot;
+    std::uint32_t generation = 0;
+  };
+  struct tables;
+  static tables& per_thread();
 
   static listed lists_of(std::string_view host);
 
@@ -101,6 +112,7 @@ class referrer_facts {
   const referrer_mapping* mapping_ = nullptr;
   std::uint8_t known_bits_ = 0;
   bool own_ = false;
+  listed_slot listed_;     // where the lists' table keeps the host
   std::string_view host_;  // the caller's, set by each of()
   channel_decision mapping_channel_;
   const ai_platform* mapping_channel_ai_ = nullptr;

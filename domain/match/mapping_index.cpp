@@ -1,6 +1,7 @@
 #include "domain/match/mapping_index.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #include "domain/base/text.hpp"
 
@@ -123,7 +124,9 @@ void mapping_changes::change(std::int64_t id, const entity_ref<referrer_mapping>
 
 std::shared_ptr<mapping_index> mapping_index::build_rules(
     std::vector<entity_ref<referrer_mapping>> rules) {
+  static std::atomic<std::uint64_t> builds{0};
   auto idx = std::make_shared<mapping_index>();
+  idx->build_id_ = ++builds;
   idx->ids_.reserve(rules.size());
   for (const auto& e : rules)
     idx->ids_.push_back(e->value.id);
@@ -219,15 +222,16 @@ bool mapping_index::is_hidden(std::uint32_t rank, const hidden_ids* hidden) cons
 }
 
 const referrer_mapping* mapping_index::own_best(std::string_view host, regex_budget* budget,
-                                                const hidden_ids* hidden) const {
-  std::uint32_t best = best_plain(host);
+                                                const hidden_ids* hidden,
+                                                std::uint32_t plain) const {
+  std::uint32_t best = plain;
   if (best != k_none && is_hidden(best, hidden)) {
     // The best plain match changed since this build: the best of the others.
     best = k_none;
-    thread_local std::vector<std::uint32_t> plain;
-    plain.clear();
-    all_plain(host, plain);
-    for (auto rank : plain) {
+    thread_local std::vector<std::uint32_t> found;
+    found.clear();
+    all_plain(host, found);
+    for (auto rank : found) {
       if (rank < best && !is_hidden(rank, hidden)) best = rank;
     }
   }
@@ -310,12 +314,17 @@ void mapping_index::changed_matching(std::string_view host, regex_budget* budget
 }
 
 const referrer_mapping* mapping_index::best(std::string_view host, regex_budget* budget) const {
-  if (!full_) return own_best(host, budget, nullptr);
+  return best(host, budget, build_plain(host));
+}
+
+const referrer_mapping* mapping_index::best(std::string_view host, regex_budget* budget,
+                                            std::uint32_t build_plain) const {
+  if (!full_) return own_best(host, budget, nullptr, build_plain);
   thread_local std::vector<const referrer_mapping*> changed;
   changed.clear();
   changed_matching(host, budget, true, changed);
   return better(changed.empty() ? nullptr : changed.front(),
-                full_->own_best(host, budget, &changes_->hidden));
+                full_->own_best(host, budget, &changes_->hidden, build_plain));
 }
 
 std::vector<const referrer_mapping*> mapping_index::all(std::string_view host,

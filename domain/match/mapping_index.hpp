@@ -54,6 +54,18 @@ class mapping_index {
   // (a fresh one per visit) when one is given.
   const referrer_mapping* best(std::string_view host, regex_budget* budget = nullptr) const;
 
+  // best() in two steps, for a caller that keeps the first across versions of the rules:
+  // the plain answer (every match type but regex) of the full build this index answers
+  // from, which depends on nothing but that build and the host, and which build_id() names
+  // (a number no other build of the process is given); then this index's answer from it.
+  // best(host, budget) == best(host, budget, build_plain(host)).
+  std::uint64_t build_id() const { return full_ ? full_->build_id_ : build_id_; }
+  std::uint32_t build_plain(std::string_view host) const {
+    return full_ ? full_->best_plain(host) : best_plain(host);
+  }
+  const referrer_mapping* best(std::string_view host, regex_budget* budget,
+                               std::uint32_t build_plain) const;
+
   // Every active mapping that matches `host`, the winner first, then in rank order.
   std::vector<const referrer_mapping*> all(std::string_view host,
                                            regex_budget* budget = nullptr) const;
@@ -81,9 +93,10 @@ class mapping_index {
       std::vector<entity_ref<referrer_mapping>> rules);
 
   using hidden_ids = persistent_map<std::int64_t, bool>;
-  // This index's own answers, leaving out the rules `hidden` names (null: none).
+  // This index's own answers, leaving out the rules `hidden` names (null: none); `plain`
+  // is best_plain(host).
   const referrer_mapping* own_best(std::string_view host, regex_budget* budget,
-                                   const hidden_ids* hidden) const;
+                                   const hidden_ids* hidden, std::uint32_t plain) const;
   void own_all(std::string_view host, regex_budget* budget, const hidden_ids* hidden,
                std::vector<const referrer_mapping*>& out) const;
   bool is_hidden(std::uint32_t rank, const hidden_ids* hidden) const;
@@ -98,6 +111,7 @@ class mapping_index {
   // Indexes into regexes_ worth trying for `host`, ascending (so in rank order).
   void regex_candidates(std::string_view host, std::vector<std::uint32_t>& out) const;
 
+  std::uint64_t build_id_ = 0;                      // a full build's (build_rules)
   std::shared_ptr<const mapping_index> full_;       // the build this one layers over, if any
   std::shared_ptr<const mapping_changes> changes_;  // what is layered over full_
   // The changed contains rules in rank order, found through an automaton built by over()

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <random>
 
+#include "domain/attribution/resolver.hpp"
+#include "domain/attribution/visit.hpp"
 #include "domain/web/host.hpp"
 
 using namespace referrald::domain;
@@ -444,6 +446,74 @@ BOOST_AUTO_TEST_CASE(layered_changes_answer_as_a_full_build_does) {
   BOOST_TEST(!b.state.full_index_build_due());
   BOOST_TEST(b.state.mappings_index()->layered() == 0u);
   check("rebuilt");
+}
+
+// Visits resolved against many versions of an account's rules in turn, in random order (as a
+// log is at each visit's own time): the per-thread tables keep rule answers by version and a
+// full build's plain answers by build, and each visit still gets its own version's mapping,
+// across full builds, layered changes, updates and deletions.
+BOOST_AUTO_TEST_CASE(visits_against_many_versions_in_turn_get_their_own_versions_mapping) {
+  std::mt19937 rng(91);
+  rules_builder b;
+  std::vector<std::int64_t> ids;
+  auto add_random = [&] {
+    auto type = static_cast<match_type>(1 + rng() % 4);  // exact ... contains: no regex
+    std::string pattern;
+    do {
+      pattern = random_host(rng, 1 + static_cast<int>(rng() % 3));
+    } while (is_public_suffix(pattern));
+    if (type == match_type::contains || type == match_type::starts_with)
+      pattern = pattern.substr(0, 3 + rng() % 4);
+    auto id = b.add(type, pattern, static_cast<std::int64_t>(rng() % 20));
+    if (id != 0) ids.push_back(id);
+  };
+  for (int i = 0; i < 200; ++i)
+    add_random();
+  std::vector<account_state> versions;
+  std::vector<std::uint64_t> builds;
+  for (int i = 0; i < 600; ++i) {
+    auto id = ids[rng() % ids.size()];
+    switch (rng() % 3) {
+      case 0:
+        add_random();
+        break;
+      case 1:
+        if (b.state.mappings().find(id) != nullptr)
+          b.update(id, static_cast<std::int64_t>(rng() % 20), rng() % 4 != 0);
+        break;
+      default:
+        if (b.state.mappings().find(id) != nullptr) b.remove(id);
+    }
+    b.state.refresh_indexes();  // layered, and in full when due
+    versions.push_back(b.state);
+    builds.push_back(b.state.mappings_index()->build_id());
+  }
+  std::sort(builds.begin(), builds.end());
+  BOOST_REQUIRE(std::unique(builds.begin(), builds.end()) - builds.begin() > 2);
+  std::vector<std::string> hosts;
+  for (int k = 0; k < 300; ++k)
+    hosts.push_back(random_host(rng, 1 + static_cast<int>(rng() % 4)));
+  for (auto [id, e] : b.state.mappings().items())
+    hosts.push_back("w." + e->value.referrer_pattern);
+  int mapped = 0;
+  for (int k = 0; k < 40000; ++k) {
+    const account_state& s = versions[rng() % versions.size()];
+    const std::string& host = hosts[rng() % hosts.size()];
+    visit v;
+    v.referrer = "https://" + host + "/";
+    v.referrer_host = host;
+    v.referrer_path = "/";
+    v.landing_host = "site.example";
+    v.landing_path = "/";
+    auto r = resolve(s, v);
+    auto expected = naive_all(s, host);
+    std::int64_t want = expected.empty() ? 0 : expected.front();
+    std::int64_t got = r.rule_type == "mapping" ? r.rule_id : 0;
+    BOOST_REQUIRE_MESSAGE(got == want, host << " at seq " << s.seq() << ": mapping " << got
+                                            << ", its version's is " << want);
+    mapped += got != 0 ? 1 : 0;
+  }
+  BOOST_TEST(mapped > 4000);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
