@@ -159,14 +159,15 @@ const referrer_mapping* referrer_facts::mapping(regex_budget& budget) {
     const listed_slot at = listed_;
     plain = per_thread()
                 .plain
-                .find_or_take(
-                    (build * k_mix) ^ (std::uint64_t{at.slot} << 1) ^ (std::uint64_t{at.generation} << 15),
-                    [&](const build_plain_entry& e) {
-                      return e.build == build && e.slot == at.slot && e.generation == at.generation;
-                    },
-                    [&](build_plain_entry& e) {
-                      e = {build, at.slot, at.generation, index->build_plain(host_)};
-                    })
+                .find_or_take((build * k_mix) ^ (std::uint64_t{at.slot} << 1) ^
+                                  (std::uint64_t{at.generation} << 15),
+                              [&](const build_plain_entry& e) {
+                                return e.build == build && e.slot == at.slot &&
+                                       e.generation == at.generation;
+                              },
+                              [&](build_plain_entry& e) {
+                                e = {build, at.slot, at.generation, index->build_plain(host_)};
+                              })
                 .plain;
   }
   const std::uint64_t searches = budget.searches();
