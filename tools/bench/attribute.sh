@@ -9,26 +9,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 visits="${1:-1000000}"
 echo "$(machine)"
-mkdir -p "$work/bodies"
-"$root/build/bench/bench_seed_account" "$work/data" bench "$work/bodies" >/dev/null
+visit_log "$visits"
 ctl="$root/build/referralctl"
-"$ctl" --data "$work/data" events --account bench >"$work/events.ndjson"
-first=$(sed -n '1s/.*"timestamp":"\([^"]*\)".*/\1/p' "$work/events.ndjson")
-last=$(sed -n '$s/.*"timestamp":"\([^"]*\)".*/\1/p' "$work/events.ndjson")
-python3 - "$work/bodies/batch.json" "$work/visits.ndjson" "$visits" "$first" "$last" <<'PY'
-import datetime, json, random, sys
-batch, out, n, first, last = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
-ms = lambda s: int(datetime.datetime.fromisoformat(s.replace('Z', '+00:00')).timestamp() * 1000)
-t0, t1 = ms(first), ms(last)
-visits = json.load(open(batch))['visits']
-rng = random.Random(1)
-with open(out, 'w') as f:
-    for i in range(n):
-        v = dict(visits[i % len(visits)])
-        v['event_id'] = i
-        v['time'] = rng.randint(t0 - 1, t1 + 1)
-        f.write(json.dumps(v, separators=(',', ':')) + '\n')
-PY
 echo "log: $visits visits, $(wc -c <"$work/visits.ndjson") bytes; history: $(wc -l <"$work/events.ndjson") events from $first to $last"
 start=$(date +%s.%N)
 "$ctl" --data "$work/data" attribute --account bench --time-field time --quiet </dev/null >/dev/null

@@ -174,6 +174,32 @@ seed_batch_account() {
   "$writer" "$1" bench "$2" >/dev/null
 }
 
+# visit_log VISITS: the account "bench" (seed_batch_account) in $work/data, its history in
+# $work/events.ndjson, and a log of VISITS visits in $work/visits.ndjson: the batch's visits in
+# turn, each with its "event_id" and a "time" drawn (seeded, so the same every run) over the
+# whole history, so that --time-field resolves each against a different version of the rules.
+visit_log() {
+  mkdir -p "$work/bodies"
+  seed_batch_account "$work/data" "$work/bodies"
+  "$root/build/referralctl" --data "$work/data" events --account bench >"$work/events.ndjson"
+  first=$(sed -n '1s/.*"timestamp":"\([^"]*\)".*/\1/p' "$work/events.ndjson")
+  last=$(sed -n '$s/.*"timestamp":"\([^"]*\)".*/\1/p' "$work/events.ndjson")
+  python3 - "$work/bodies/batch.json" "$work/visits.ndjson" "$1" "$first" "$last" <<'PY'
+import datetime, json, random, sys
+batch, out, n, first, last = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+ms = lambda s: int(datetime.datetime.fromisoformat(s.replace('Z', '+00:00')).timestamp() * 1000)
+t0, t1 = ms(first), ms(last)
+visits = json.load(open(batch))['visits']
+rng = random.Random(1)
+with open(out, 'w') as f:
+    for i in range(n):
+        v = dict(visits[i % len(visits)])
+        v['event_id'] = i
+        v['time'] = rng.randint(t0 - 1, t1 + 1)
+        f.write(json.dumps(v, separators=(',', ':')) + '\n')
+PY
+}
+
 machine() {
   echo "$("$nats_bin" --version 2>/dev/null || echo "nats-server: none") ($nats_bin)"
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(date -u +%Y-%m-%d)"
