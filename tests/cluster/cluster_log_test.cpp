@@ -385,8 +385,11 @@ BOOST_AUTO_TEST_CASE(writes_go_on_without_one_server_and_wait_for_a_quorum) {
 // nothing can be stored. Neither the node's own retry (after its first attempt went
 // unanswered) nor another node's write of the same position may take that for a loss:
 // both wait, publishing again, until the first is stored; then the first attempt's node has
-// its write and the other is beaten by a write that exists.
-BOOST_AUTO_TEST_CASE(an_id_still_in_flight_is_undecided_never_beaten) {
+// its write and the other is beaten by a write that exists. A leader whose followers are
+// frozen is cut off from them: before 2.10.23 it may acknowledge a write it never replicated
+// (and lose it), so the case runs on 2.10.23 or later.
+BOOST_AUTO_TEST_CASE(an_id_still_in_flight_is_undecided_never_beaten,
+                     *boost::unit_test::precondition(testing::nats_survives_leader_faults{})) {
   testing::nats_cluster cluster(3);
   auto first_log = open_log(cluster);
   auto first = append_eventually(*first_log, write_of("x", 1, 1), 0, 30s);

@@ -196,25 +196,6 @@ std::string missing_on(const rule_map& rules, const std::string& source,
   return out;
 }
 
-// A test case's precondition: the NATS server the tests run is 2.10.23 or later.
-struct nats_survives_leader_faults {
-  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id id) const {
-    const auto& v = nats_server_running();
-    if (v.at_least(2, 10, 23)) return true;
-    std::string why = "nats-server " + (v.text.empty() ? "of unknown version" : v.text) +
-                      " is older than 2.10.23, whose raft may keep an isolated leader's "
-                      "unreplicated writes (tools/dev test runs this case on the project's "
-                      "2.10.27)";
-    // Said in the test's log at any log level, not only in Boost's report of the skip.
-    const auto& unit = boost::unit_test::framework::get(id, boost::unit_test::TUT_ANY);
-    std::printf("%s skipped: %s\n", unit.p_name.get().c_str(), why.c_str());
-    std::fflush(stdout);
-    boost::test_tools::assertion_result r(false);
-    r.message() << why;
-    return r;
-  }
-};
-
 // The value of the metric `name` (no labels) on `node`'s /metrics; -1 when it has none.
 long long metric_on(cluster_node& node, const std::string& name) {
   try {

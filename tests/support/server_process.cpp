@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -102,6 +103,17 @@ server_process::server_process(options o) {
 }
 
 server_process::~server_process() {
+  // A server that crashed by itself says so, with what it wrote, whatever the test made of
+  // it (a client sees a connection reset, a test may only wait for a timeout).
+  if (auto status = exited(); status && WIFSIGNALED(*status)) {
+    const int sig = WTERMSIG(*status);
+    if (sig == SIGSEGV || sig == SIGABRT || sig == SIGBUS || sig == SIGILL || sig == SIGFPE) {
+      std::string text = stderr_text();
+      if (text.size() > 16384) text = "..." + text.substr(text.size() - 16384);
+      std::fprintf(stderr, "referrald on port %u crashed (signal %d); its stderr:\n%s\n",
+                   static_cast<unsigned>(port_), sig, text.c_str());
+    }
+  }
   if (pid_ > 0) stop(SIGKILL);
   if (stderr_reader_.joinable()) stderr_reader_.join();
   if (stdout_fd_ >= 0) close(stdout_fd_);
