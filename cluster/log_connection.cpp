@@ -27,10 +27,14 @@ struct released_messages {
 domain::error nats_error(std::string_view what, natsStatus s, jsErrCode code) {
   std::string message = std::string(what) + ": " + natsStatus_GetText(s);
   if (code != 0) message += " (JetStream error " + std::to_string(static_cast<int>(code)) + ")";
-  // Without a quorum or a server, a request times out or finds no responder: the cluster
-  // cannot take it now, and a retry later may succeed.
+  // Without a quorum or a server, a request times out or finds no responder, and a
+  // connection whose server went away fails what it was sending: the cluster cannot take it
+  // now, and a retry later may succeed (a write sent as the connection broke may still have
+  // been stored, once: a 503 does not say it was not, docs/cluster.md).
   bool later = s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_CLOSED ||
-               s == NATS_NO_SERVER || code == JSClusterNotAvailErr || code == JSClusterNoPeersErr ||
+               s == NATS_NO_SERVER || s == NATS_IO_ERROR || s == NATS_CONNECTION_DISCONNECTED ||
+               s == NATS_STALE_CONNECTION || s == NATS_NOT_YET_CONNECTED ||
+               code == JSClusterNotAvailErr || code == JSClusterNoPeersErr ||
                code == JSInsufficientResourcesErr ||
                static_cast<int>(code) == k_duplicate_in_process;
   return domain::make_error(later ? domain::errc::unavailable : domain::errc::internal,
