@@ -242,12 +242,8 @@ domain::status cluster_log::read_account(std::string_view account_id, std::uint6
   std::string subject = cluster_subject(account_id);
   jsOptions o = impl_->conn.js_options();
   for (bool done = false; !done;) {
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = impl_->conn.options.stream.c_str();
-    so.Ordered = true;
-    so.Config.DeliverPolicy = js_DeliverByStartSequence;
-    so.Config.OptStartSeq = next;
+    // A gap (a mismatch) or silence fails the read with the client's error.
+    jsSubOptions so = impl_->conn.read_in_order(next, std::chrono::seconds(5));
     natsSubscription* sub = nullptr;
     jsErrCode code = jsErrCode(0);
     natsStatus s = js_SubscribeSync(&sub, impl_->conn.js, subject.c_str(), &o, &so, &code);

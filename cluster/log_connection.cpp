@@ -104,6 +104,22 @@ jsOptions log_connection::js_options(std::chrono::milliseconds wait) const {
   return o;
 }
 
+jsSubOptions log_connection::read_in_order(std::uint64_t from,
+                                           std::chrono::milliseconds heartbeat) const {
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = options.stream.c_str();
+  so.Config.DeliverPolicy = from <= 1 ? js_DeliverAll : js_DeliverByStartSequence;
+  so.Config.OptStartSeq = from <= 1 ? 0 : from;
+  so.Config.AckPolicy = js_AckNone;
+  so.Config.MaxDeliver = 1;
+  so.Config.FlowControl = true;
+  so.Config.Heartbeat = std::chrono::duration_cast<std::chrono::nanoseconds>(heartbeat).count();
+  so.Config.MemoryStorage = true;
+  so.Config.Replicas = 1;
+  return so;
+}
+
 domain::result<natsMsg*> log_connection::last_message(const std::string& subject,
                                                       const std::string& stream) {
   natsMsg* m = nullptr;

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -54,6 +55,16 @@ struct log_connection {
 
   jsOptions js_options(std::chrono::milliseconds wait) const;
   jsOptions js_options() const { return js_options(options.timeout); }
+
+  // The options of a subscription that reads the events stream in order from stream sequence
+  // `from` (0 or 1: from its first message), with `heartbeat` between idle deliveries: an
+  // ephemeral push consumer kept in memory on one server, without acknowledgements, with
+  // flow control — the client's "ordered" consumer without its recreation. When libnats
+  // 3.4.1 (Debian 12's) recreates an ordered consumer after a gap or lost heartbeats and that
+  // fails (the cluster electing leaders), it crashes the process (natsThread_Detach of a null
+  // thread in _recreateOrderedCons; fixed in nats.c 3.10.0). A reader notices a gap by the
+  // stream sequences or a mismatch error, and silence by its own clock, and subscribes again.
+  jsSubOptions read_in_order(std::uint64_t from, std::chrono::milliseconds heartbeat) const;
 
   // The subject's last message in `stream` (the events stream when empty; null when it
   // has none); the caller destroys it.

@@ -234,14 +234,8 @@ domain::status log_follower::subscribe() {
     from = next_seq;
   }
   jsOptions o = conn.js_options();
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = conn.options.stream.c_str();
-  so.Ordered = true;
-  // Heartbeats every second: the client notices a consumer gone with its server soon.
-  so.Config.Heartbeat = 1'000'000'000;
-  so.Config.DeliverPolicy = from <= 1 ? js_DeliverAll : js_DeliverByStartSequence;
-  so.Config.OptStartSeq = from <= 1 ? 0 : from;
+  // Heartbeats every second: a consumer gone with its server is noticed soon (watch()).
+  jsSubOptions so = conn.read_in_order(from, std::chrono::seconds(1));
   jsErrCode code = jsErrCode(0);
   natsSubscription* fresh = nullptr;
   natsStatus s =

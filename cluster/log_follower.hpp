@@ -1,6 +1,6 @@
 #pragma once
 
-// The follower of a cluster_log (cluster_log::follow()): an ordered push consumer that
+// The follower of a cluster_log (cluster_log::follow()): a push consumer that
 // passes every message of the events stream on in stream order, never skipping one (a gap
 // is read from the stream's leader, or the follower subscribes again), and a watchdog
 // thread that confirms, every second, what was applied against the stream's leader and
@@ -41,10 +41,10 @@ struct log_follower {
   natsSubscription* sub = nullptr;
   std::function<void(domain::result<cluster_message>)> on_write;
 
-  // The follower: an ordered push consumer from next_seq on. The client recreates it when
-  // its heartbeats stop, but not when that fails (the cluster electing leaders at that
-  // moment): the watchdog then subscribes again from the next sequence, when the stream
-  // has messages the follower has not had for a while.
+  // The follower: a push consumer from next_seq on (log_connection::read_in_order()). When
+  // it goes silent (its server lost, the cluster electing leaders), the watchdog subscribes
+  // again from the next sequence, once the stream has messages the follower has not had
+  // for a while.
   std::uint64_t next_seq = 1;  // under deliver_mu (and follow_mu while subscribing)
   std::mutex deliver_mu;
   std::atomic<std::chrono::steady_clock::time_point> last_delivery{};

@@ -148,6 +148,66 @@ BOOST_AUTO_TEST_CASE(a_follower_sees_every_write_in_stream_order) {
   BOOST_TEST((seen.back() == std::pair<std::string, std::uint64_t>("a", 6)));
 }
 
+// The follower's consumer lost with its server while the cluster has no quorum, so that no
+// consumer can be made for a while: the follower, which makes its consumers itself (the
+// client's own recreation could crash the process: read_in_order in
+// cluster/log_connection.hpp), reads on once the quorum is back.
+BOOST_AUTO_TEST_CASE(a_follower_whose_consumer_is_lost_without_a_quorum_reads_on) {
+  testing::nats_cluster cluster(3);
+  auto writer = open_log(cluster);
+  auto reader = open_log(cluster);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::uint64_t> seen;
+  BOOST_REQUIRE(reader
+                    ->follow(1,
+                             [&](domain::result<cluster_message> m) {
+                               BOOST_REQUIRE(m.ok());
+                               std::lock_guard lock(mu);
+                               seen.push_back(std::get<cluster_write>(m->body).first_seq);
+                               cv.notify_all();
+                             })
+                    .ok());
+  auto expected = append_eventually(*writer, write_of("a", 1, 1), 0, 10s);
+  {
+    std::unique_lock lock(mu);
+    BOOST_REQUIRE(cv.wait_for(lock, 10s, [&] { return seen.size() == 1; }));
+  }
+  // The server that holds the follower's consumer (the stream's only one) killed with
+  // another: no quorum, so no consumer can be made until they are back.
+  natsConnection* nc = nullptr;
+  BOOST_REQUIRE(natsConnection_ConnectTo(&nc, cluster.url(0).c_str()) == NATS_OK);
+  jsCtx* js = nullptr;
+  BOOST_REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+  jsConsumerNamesList* names = nullptr;
+  BOOST_REQUIRE(js_ConsumerNames(&names, js, "REFERRALD", nullptr, nullptr) == NATS_OK);
+  BOOST_REQUIRE(names->Count == 1);
+  jsConsumerInfo* ci = nullptr;
+  BOOST_REQUIRE(js_GetConsumerInfo(&ci, js, "REFERRALD", names->List[0], nullptr, nullptr) ==
+                NATS_OK);
+  BOOST_REQUIRE(ci->Cluster != nullptr && ci->Cluster->Leader != nullptr);
+  std::string holder = ci->Cluster->Leader;  // "n1".."n3"
+  jsConsumerInfo_Destroy(ci);
+  jsConsumerNamesList_Destroy(names);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  int killed = holder.back() - '1';
+  BOOST_REQUIRE(killed >= 0 && killed < 3);
+  int other = (killed + 1) % 3;
+  cluster.kill(killed);
+  cluster.kill(other);
+  // Long enough for lost heartbeats to be noticed (1 s apart) and a new consumer to fail.
+  testing::hold_fault(6s);
+  cluster.restart(killed);
+  cluster.restart(other);
+  expected = append_eventually(*writer, write_of("a", 2, 1), expected, 30s);
+  std::unique_lock lock(mu);
+  BOOST_REQUIRE_MESSAGE(cv.wait_for(lock, 20s, [&] { return seen.size() == 2; }),
+                        "the follower had " << seen.size() << " writes");
+  BOOST_TEST((seen == std::vector<std::uint64_t>{1, 2}));
+  BOOST_TEST(reader->halted().empty(), reader->halted());
+}
+
 // A message in an encoding newer than this release reads halts the follower there:
 // nothing after it is applied (never skipped), and halted() says to upgrade.
 BOOST_AUTO_TEST_CASE(a_follower_halts_at_a_message_from_a_newer_release) {
