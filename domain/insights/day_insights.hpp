@@ -1,0 +1,80 @@
+#pragma once
+
+// What the live resolutions of one account said on one day (UTC) (docs/insights.md): how
+// many there were, by reason, by channel and by the rule that decided, and the fall-through
+// answers — a plain referral, or the channel "Unassigned" — by referrer host, with the
+// utm_medium values the default channel group did not know. Hosts and mediums are kept in
+// summaries of fixed size (heavy_hitters.hpp), the names of channels and rules up to a fixed
+// number each: a day's memory is bounded whatever arrives. Hosts and counts only: never a
+// URL's path or query, never a visitor's identifier.
+//
+// One owner: not thread-safe. Counted per thread and merged (merge()) where they are kept.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "domain/attribution/resolution.hpp"
+#include "domain/attribution/visit.hpp"
+#include "domain/base/clock.hpp"
+#include "domain/insights/heavy_hitters.hpp"
+
+namespace referrald::domain {
+
+// What is kept of a fall-through referrer host besides its count.
+struct host_stats {
+  static constexpr std::size_t k_landing_hosts = 4;
+  // Visits that carried an active session (the visit's `session`): the signature of a page
+  // between two pages of the same visit (payment, 3-D Secure, booking, sign-in).
+  std::uint64_t with_session = 0;
+  unix_ms first_seen = 0, last_seen = 0;
+  // The first distinct landing hosts its visits arrived on; `more_landing_hosts` when there
+  // were others.
+  std::array<std::string, k_landing_hosts> landing_hosts{};
+  bool more_landing_hosts = false;
+
+  void seen(const visit& v, unix_ms at);
+  void merge(const host_stats& other);
+};
+
+// What is kept of an utm_medium value the default channel group did not know.
+struct medium_stats {
+  unix_ms first_seen = 0, last_seen = 0;
+  void merge(const medium_stats& other);
+};
+
+struct day_insights {
+  // The sizes that bound a day's memory: hosts and mediums kept by the summaries, names of
+  // channels and of rules counted apart (past them, under k_other).
+  static constexpr std::size_t k_hosts = 500;
+  static constexpr std::size_t k_mediums = 100;
+  static constexpr std::size_t k_names = 1000;
+  static constexpr std::string_view k_other = "(other)";
+  static constexpr std::size_t k_reasons = 10;  // all_reasons()
+
+  std::int64_t day = 0;  // days since 1970-01-01 (UTC)
+  std::uint64_t resolutions = 0;
+  std::array<std::uint64_t, k_reasons> by_reason{};  // in all_reasons() order
+  std::map<std::string, std::uint64_t, std::less<>> by_channel;
+  // "passthrough/ID", "mapping/ID" (the rule of the answer), "channel_rule/ID".
+  std::map<std::string, std::uint64_t, std::less<>> by_rule;
+  heavy_hitters<host_stats> hosts{k_hosts};
+  heavy_hitters<medium_stats> mediums{k_mediums};
+
+  // Counts one resolution `r` of visit `v`, resolved at `at`.
+  void record(const visit& v, const resolution& r, unix_ms at);
+  void merge(const day_insights& other);
+};
+
+// The day (days since 1970-01-01, UTC) of a time.
+std::int64_t day_of(unix_ms at);
+
+// Whether a resolution fell through the rules and lists: a plain referral, or the channel
+// "Unassigned".
+bool falls_through(const resolution& r);
+
+}  // namespace referrald::domain
