@@ -3,6 +3,7 @@
 #include <libpsl.h>
 
 #include <array>
+#include <cctype>
 #include <cstring>
 
 #include "domain/base/string_table.hpp"
@@ -82,13 +83,18 @@ bool is_valid_hostname(std::string_view host) {
 
 namespace {
 
-bool psl_says_public_suffix(std::string_view host) {
-  // The newest of the list built into libpsl and the system's copy (Debian's
-  // publicsuffix package), loaded once.
+// The newest of the list built into libpsl and the system's copy (Debian's publicsuffix
+// package), loaded once.
+const psl_ctx_t* public_suffix_list() {
   static const psl_ctx_t* psl = [] {
     const psl_ctx_t* latest = psl_latest(nullptr);
     return latest != nullptr ? latest : psl_builtin();
   }();
+  return psl;
+}
+
+bool psl_says_public_suffix(std::string_view host) {
+  const psl_ctx_t* psl = public_suffix_list();
   if (psl == nullptr) return false;
   constexpr int flags = PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE;
   if (host.size() > 253) return psl_is_public_suffix2(psl, std::string(host).c_str(), flags) != 0;
@@ -133,6 +139,18 @@ bool host_matches_domain(std::string_view host, std::string_view domain) {
   if (domain.empty() || host.size() < domain.size()) return false;
   if (!host.ends_with(domain)) return false;
   return host.size() == domain.size() || host[host.size() - domain.size() - 1] == '.';
+}
+
+std::string registrable_domain(std::string_view host) {
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  const psl_ctx_t* psl = public_suffix_list();
+  // An IP address has none: IPv6 is bracketed, and an IPv4 address ends with a number.
+  bool ip = !host.empty() &&
+            (host.front() == '[' || std::isdigit(static_cast<unsigned char>(host.back())) != 0);
+  if (psl == nullptr || host.empty() || ip) return std::string(host);
+  std::string h(host);
+  const char* d = psl_registrable_domain(psl, h.c_str());
+  return d != nullptr ? std::string(d) : h;
 }
 
 }  // namespace referrald::domain

@@ -60,6 +60,11 @@ bool is_valid_hostname(std::string_view host);
 // the Public Suffix List (libpsl): a rule for it would cover unrelated sites.
 bool is_public_suffix(std::string_view host);
 
+// The registrable domain of `host` (normalized): its public suffix and one label more, by
+// the Public Suffix List ("shop.example.co.uk" -> "example.co.uk"); the host itself when it
+// has none (an IP address, a public suffix, a single label).
+std::string registrable_domain(std::string_view host);
+
 // True when `host` equals `domain` or is a subdomain of it (label boundary):
 // host_matches_domain("secure.paypal.com", "paypal.com") but not "notpaypal.com".
 bool host_matches_domain(std::string_view host, std::string_view domain);
