@@ -49,6 +49,18 @@ void add_landing_host(host_stats& s, std::string_view host) {
 
 }  // namespace
 
+std::string_view kind_name(rule_ref::kind k) {
+  switch (k) {
+    case rule_ref::kind::passthrough:
+      return "passthrough";
+    case rule_ref::kind::mapping:
+      return "mapping";
+    case rule_ref::kind::channel_rule:
+      return "channel_rule";
+  }
+  return "passthrough";
+}
+
 std::int64_t day_of(unix_ms at) {
   constexpr std::int64_t k_day = 86'400'000;
   return at >= 0 ? at / k_day : -((-at + k_day - 1) / k_day);
@@ -80,12 +92,9 @@ void day_insights::record(const visit& v, const resolution& r, unix_ms at) {
   ++resolutions;
   if (auto i = reason_index(r.reason); i < by_reason.size()) ++by_reason[i];
   count_name(by_channel, r.channel, 1);
-  if (!r.rule_type.empty()) {
-    count_name(by_rule, std::string(r.rule_type) + "/" + std::to_string(r.rule_id), 1);
-  }
-  if (r.channel_rule != nullptr) {
-    count_name(by_rule, "channel_rule/" + std::to_string(r.channel_rule->id), 1);
-  }
+  if (r.rule_type == "passthrough") ++by_rule[{rule_ref::kind::passthrough, r.rule_id}];
+  if (r.rule_type == "mapping") ++by_rule[{rule_ref::kind::mapping, r.rule_id}];
+  if (r.channel_rule != nullptr) ++by_rule[{rule_ref::kind::channel_rule, r.channel_rule->id}];
   if (!falls_through(r)) return;
   if (!v.referrer_host.empty()) hosts.add(v.referrer_host).data.seen(v, at);
   if (r.reason == reasons::utm && r.channel == k_unassigned && !r.utms.medium.empty()) {
@@ -100,8 +109,8 @@ void day_insights::merge(const day_insights& other) {
     by_reason[i] += other.by_reason[i];
   for (const auto& [name, n] : other.by_channel)
     count_name(by_channel, name, n);
-  for (const auto& [name, n] : other.by_rule)
-    count_name(by_rule, name, n);
+  for (const auto& [rule, n] : other.by_rule)
+    by_rule[rule] += n;
   hosts.merge(other.hosts);
   mediums.merge(other.mediums);
 }

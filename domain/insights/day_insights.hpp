@@ -11,6 +11,7 @@
 // One owner: not thread-safe. Counted per thread and merged (merge()) where they are kept.
 
 #include <array>
+#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -47,9 +48,18 @@ struct medium_stats {
   void merge(const medium_stats& other);
 };
 
+// A rule by kind and id.
+struct rule_ref {
+  enum class kind : std::uint8_t { passthrough = 0, mapping = 1, channel_rule = 2 };
+  kind type = kind::passthrough;
+  std::int64_t id = 0;
+  auto operator<=>(const rule_ref&) const = default;
+};
+std::string_view kind_name(rule_ref::kind k);  // "passthrough", "mapping", "channel_rule"
+
 struct day_insights {
   // The sizes that bound a day's memory: hosts and mediums kept by the summaries, names of
-  // channels and of rules counted apart (past them, under k_other).
+  // channels counted apart (past them, under k_other), and of rules.
   static constexpr std::size_t k_hosts = 500;
   static constexpr std::size_t k_mediums = 100;
   static constexpr std::size_t k_names = 1000;
@@ -60,8 +70,8 @@ struct day_insights {
   std::uint64_t resolutions = 0;
   std::array<std::uint64_t, k_reasons> by_reason{};  // in all_reasons() order
   std::map<std::string, std::uint64_t, std::less<>> by_channel;
-  // "passthrough/ID", "mapping/ID" (the rule of the answer), "channel_rule/ID".
-  std::map<std::string, std::uint64_t, std::less<>> by_rule;
+  // The rule of the answer (a passthrough referrer or a mapping) and the channel rule.
+  std::map<rule_ref, std::uint64_t> by_rule;
   heavy_hitters<host_stats> hosts{k_hosts};
   heavy_hitters<medium_stats> mediums{k_mediums};
 
