@@ -102,6 +102,7 @@ struct runtime::impl {
       stop_actors();
       throw;
     }
+    insights = std::make_unique<insights_collector>(db, clock, o.insights);
   }
 
   void spawn_actors(const runtime_options& o, std::vector<domain::api_key> keys,
@@ -288,6 +289,8 @@ struct runtime::impl {
   caf::actor history;  // loaders for history reads (as_of, audit pages)
   caf::actor backups_handle;
   std::unique_ptr<chain_verifier> verifier;  // its own thread; stopped first at shutdown
+  std::unique_ptr<insights_collector>
+      insights;  // its own thread; its last counts written at shutdown
   // Cluster mode (null otherwise). The log is closed before the actors stop (its follower
   // thread sends to them).
   std::unique_ptr<cluster::cluster_node> node;
@@ -498,9 +501,12 @@ std::size_t runtime::live_accounts() const {
   return impl_->accounts.size();
 }
 
+insights_collector& runtime::insights() const { return *impl_->insights; }
+
 void runtime::shutdown() {
   std::call_once(impl_->shutdown_once, [this] {
     impl_->verifier.reset();
+    impl_->insights->flush_and_stop();
     // Finish the writes already submitted first, so their acknowledgements still reach
     // live actors; then stop every actor.
     if (impl_->node) impl_->node->stop_writers();

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/insights_collector.hpp"
 #include "actors/messages.hpp"
 #include "domain/auth/api_key.hpp"
 #include "domain/base/json.hpp"
@@ -45,6 +46,8 @@ struct runtime_options {
   // Time as the runtime reads it (domain/base/clock.hpp); null: the machine's. A test's
   // clock (tests/support/test_clock.hpp) moves only when the test moves it.
   const domain::clock* clock = nullptr;
+  // Insights' counting (actors/insights_collector.hpp).
+  insights_options insights;
   // Cluster mode (docs/cluster.md): the event log is the cluster's stream and
   // the data directory this node's copy of it. Unset: the embedded store.
   struct cluster_settings {
@@ -141,6 +144,9 @@ class runtime {
   // Where each write is made (interfaces/placement.hpp): here, or in cluster mode at the
   // owner of its account or brand. Valid while the runtime lives; closed by shutdown().
   interfaces::placement& placement() const;
+
+  // Insights' counting of live resolutions and its book of days.
+  insights_collector& insights() const;
 
   // Cluster mode: the stream sequence this node's copy has applied, and `fn(true)` once it
   // has applied `seq` (on the follower's thread, or at once); fn(false) when the node stops

@@ -65,14 +65,6 @@ std::size_t pushed_rows(const std::string& answer) {
   return rows;
 }
 
-template <class Fn>
-std::string to_json(Fn&& fn) {
-  rapidjson::StringBuffer buf;
-  domain::json_writer w(buf);
-  fn(w);
-  return {buf.GetString(), buf.GetSize()};
-}
-
 }  // namespace
 
 std::optional<response> ai_platforms(request_ctx&) {

@@ -104,11 +104,16 @@ std::optional<response> resolve_one(request_ctx& c) {
     if (!v) return failure(v.err());
     visit = std::move(*v);
   }
+  // A live resolution is counted by insights; one with explain or as_of is not.
+  actors::insights_collector* counted = *explain || *as_of ? nullptr : &c.runtime->insights();
   return with_state(c, *account, *as_of,
-                    [visit = std::move(visit), explain = *explain](const domain::account_state& s) {
+                    [visit = std::move(visit), explain = *explain, counted,
+                     account = *account](const domain::account_state& s) {
                       std::string body(success_open);
                       if (!explain) {
-                        domain::append_json(body, domain::resolve(s, visit));
+                        auto r = domain::resolve(s, visit);
+                        if (counted != nullptr) counted->count(account, visit, r);
+                        domain::append_json(body, r);
                       } else {
                         append_explained(body, s, visit);
                       }
@@ -148,6 +153,8 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
   std::function<void(std::size_t)> charge;  // the caller's rate limit, per visit
   actors::runtime* runtime = nullptr;
   compute_pool* compute = nullptr;
+  // Where live resolutions are counted (null with explain or as_of: not counted).
+  actors::insights_collector* counted = nullptr;
   std::optional<domain::unix_ms> as_of;  // resolve against the rules as they stood then
   // NDJSON in and out: the answer's lines go out through `stream` as they are made.
   bool ndjson = false;
@@ -344,6 +351,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
     if (scanned_one && read_scanned_visit(read, session_members, visit)) {
       auto r = domain::resolve(*state, visit);
       steps += r.regex_steps;
+      if (counted != nullptr) counted->count(account, visit, r);
       domain::append_json(out, r);
       if (ndjson) out += '\n';
       return;
@@ -361,6 +369,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
     if (v && !explain) {
       auto r = domain::resolve(*state, *v);
       steps += r.regex_steps;
+      if (counted != nullptr) counted->count(account, *v, r);
       domain::append_json(out, r);
     } else if (v) {
       steps += append_explained(out, *state, *v);
@@ -430,6 +439,7 @@ std::optional<response> resolve_batch(request_ctx& c) {
                                                                    job->timeout / 10);
   job->respond = c.respond;
   job->runtime = c.runtime;
+  if (!*explain && !*as_of) job->counted = &c.runtime->insights();
   job->compute = c.compute;
   c.compute->submit(*account, [job] { return job->step(); });
   return std::nullopt;

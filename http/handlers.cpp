@@ -95,6 +95,14 @@ router make_router(const limits& l) {
          .tenant = account,
          .streams = true});
 
+  r.add("/insights", method::get, &insights_get,
+        {.access = read, .body_limit = rule, .query = "account_id from to", .tenant = account});
+  r.add("/insights/referrers", method::get, &insights_referrers,
+        {.access = read,
+         .body_limit = rule,
+         .query = "account_id from to limit starting_after",
+         .tenant = account});
+
   r.add("/ai-platforms", method::get, &ai_platforms, {.access = read, .body_limit = rule});
   r.add("/known-referrers", method::get, &known_referrers, {.access = read, .body_limit = rule});
   const std::string connections = "/{brand_id}/ai-referrals/connections";

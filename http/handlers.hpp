@@ -7,12 +7,14 @@
 // and hand the rest to actors.
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
 
 #include <cstddef>
 #include <initializer_list>
 #include <string>
 
 #include "actors/reply.hpp"
+#include "domain/base/json.hpp"
 #include "domain/base/result.hpp"
 #include "http/request.hpp"
 #include "http/router.hpp"
@@ -42,6 +44,15 @@ std::optional<response> with_view(request_ctx& c, const std::string& account, Fn
 // The request's tenant of `kind`, as the tenant step read it once (http/tenant.hpp); for a
 // handler called outside a server, read now into `own`.
 const tenant& named_tenant(const request_ctx& c, tenant_of kind, tenant& own);
+
+// The JSON `fn` writes with the writer it is given.
+template <class Fn>
+std::string to_json(Fn&& fn) {
+  rapidjson::StringBuffer buf;
+  domain::json_writer w(buf);
+  fn(w);
+  return {buf.GetString(), buf.GetSize()};
+}
 
 // The `account_id` query parameter: required, well-formed, held by the caller's key
 // (else 400 / 403).
@@ -120,6 +131,8 @@ std::optional<response> backups_list(request_ctx& c);
 // Attribution resolution (http/attribution_handlers.cpp).
 std::optional<response> resolve_one(request_ctx& c);
 std::optional<response> resolve_batch(request_ctx& c);
+std::optional<response> insights_get(request_ctx& c);
+std::optional<response> insights_referrers(request_ctx& c);
 
 // The rule APIs (/passthrough-referrers, /referrer-mappings): list, create, get, patch,
 // delete for each kind (http/rule_handlers.cpp).

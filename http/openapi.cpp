@@ -180,6 +180,15 @@ const operation k_operations[] = {
    "A batch that runs out of time after its first lines went out is cut short (the "
    "connection closes before the end of the body).", true},
 
+  {method::get, "/insights", "getInsights", "Insights",
+   "What an account's live resolutions said by day (UTC): totals by reason, channel and rule",
+   {}, false, 200, "$Insights", true, "application/json", {}, "account_id"},
+  {method::get, "/insights/referrers", "listInsightReferrers", "Insights",
+   "The fall-through referrer hosts and unknown utm_medium values of a range, with the rule that would catch each",
+   {}, false, 200, "$InsightReferrers", true, "application/json", {}, "account_id",
+   "Hosts are listed by their visits, most first; a page follows the host its "
+   "next_starting_after names. A suggestion's request is a ready body for the endpoint it "
+   "names: sending it is an ordinary, audited rule write."},
   {method::get, "/known-referrers", "listKnownReferrers", "Attribution",
    "The known-referrer list (search, social, email, video, shopping and ad sites) and the ad click ids, with its version",
    {}, false, 200, "$KnownReferrerList"},
@@ -217,6 +226,7 @@ const std::pair<std::string_view, std::string_view> k_tags[] = {
     {"Audit", "Each account's hash-chained event log, and the admin audit streams"},
     {"Backups", "Consistent backups of the whole store; admin keys holding every account"},
     {"Attribution", "Where a visit came from: the precedence of utm, click ids and rules"},
+    {"Insights", "What the rules saw, what fell through, and the rule that would catch it"},
     {"AI referrals", "AI-assistant referral data pushed per brand, and its reports"},
 };
 
@@ -289,6 +299,39 @@ const std::pair<std::string_view, std::string_view> k_schemas[] = {
   {"ReportNumbers", R"({"type":"object","required":["rows","pageviews","sessions","transactions","purchase_revenue"],"properties":{
     "rows":{"type":"integer","minimum":0},"pageviews":{"type":["integer","null"]},"sessions":{"type":["integer","null"]},
     "transactions":{"type":["integer","null"]},"purchase_revenue":{"type":["number","null"]}}})"},
+  {"InsightCounts", R"({"type":"object","required":["resolutions","by_reason","by_channel","by_rule"],"properties":{
+    "resolutions":{"type":"integer","minimum":0},
+    "by_reason":{"type":"object","additionalProperties":{"type":"integer","minimum":1},"description":"reasons with at least one resolution"},
+    "by_channel":{"type":"object","additionalProperties":{"type":"integer","minimum":1},"description":"channels with at least one resolution; past 999 names a day, the rest are counted under the name (other) together"},
+    "by_rule":{"type":"array","items":{"type":"object","required":["type","id","resolutions"],"additionalProperties":false,"properties":{
+      "type":{"enum":["passthrough","mapping","channel_rule"]},"id":{"type":"integer"},"resolutions":{"type":"integer","minimum":1}}}}}})"},
+  {"Insights", R"({"type":"object","required":["account_id","from","to","days_kept","totals","days"],"additionalProperties":false,"properties":{
+    "account_id":{"type":"string"},"from":{"type":"string","format":"date"},"to":{"type":"string","format":"date"},
+    "days_kept":{"type":"integer","minimum":1},
+    "totals":{"$ref":"#/components/schemas/InsightCounts"},
+    "days":{"type":"array","description":"every day of the range, oldest first",
+      "items":{"allOf":[{"$ref":"#/components/schemas/InsightCounts"},{"type":"object","required":["date"],"properties":{"date":{"type":"string","format":"date"}}}]}}}})"},
+  {"InsightSuggestion", R"({"type":"object","required":["kind","reason","request"],"additionalProperties":false,"properties":{
+    "kind":{"enum":["passthrough","mapping","own_domain","channel_rule","nothing"]},"reason":{"type":"string"},
+    "request":{"oneOf":[{"type":"null"},{"type":"object","required":["method","path","body"],"additionalProperties":false,"properties":{
+      "method":{"enum":["POST","PATCH"]},"path":{"enum":["/passthrough-referrers","/referrer-mappings","/channel-rules","/settings"]},
+      "body":{"type":"object"}}}]}}})"},
+  {"InsightReferrers", R"({"type":"object","required":["account_id","from","to","unlisted_at_most","hosts_forgotten","referrers","unknown_mediums","has_more","next_starting_after"],
+    "additionalProperties":false,"properties":{
+    "account_id":{"type":"string"},"from":{"type":"string","format":"date"},"to":{"type":"string","format":"date"},
+    "unlisted_at_most":{"type":"integer","minimum":0,"description":"a host not listed had at most this many fall-through visits in the range"},
+    "hosts_forgotten":{"type":"integer","minimum":0,"description":"hosts the fixed-size summaries forgot to make room for others"},
+    "referrers":{"type":"array","items":{"type":"object","required":["host","registrable_domain","visits","visits_overcount","visits_with_session","landing_hosts","more_landing_hosts","first_seen","last_seen","suggestion"],
+      "additionalProperties":false,"properties":{
+      "host":{"type":"string"},"registrable_domain":{"type":"string"},
+      "visits":{"type":"integer","minimum":1},"visits_overcount":{"type":"integer","minimum":0,"description":"visits may be over by at most this many; 0 when exact"},
+      "visits_with_session":{"type":"integer","minimum":0},
+      "landing_hosts":{"type":"array","maxItems":4,"items":{"type":"string"}},"more_landing_hosts":{"type":"boolean"},
+      "first_seen":{"type":"integer","description":"Unix ms"},"last_seen":{"type":"integer","description":"Unix ms"},
+      "suggestion":{"$ref":"#/components/schemas/InsightSuggestion"}}}},
+    "unknown_mediums":{"type":"array","items":{"type":"object","required":["utm_medium","visits","suggestion"],"additionalProperties":false,"properties":{
+      "utm_medium":{"type":"string"},"visits":{"type":"integer","minimum":1},"suggestion":{"$ref":"#/components/schemas/InsightSuggestion"}}}},
+    "has_more":{"type":"boolean"},"next_starting_after":{"type":["string","null"]}}})"},
   {"Report", R"({"type":"object","required":["brand_id","from","to","connection_id","group_by","totals"],
     "additionalProperties":false,"properties":{
     "brand_id":{"type":"integer"},"from":{"type":"string","format":"date"},"to":{"type":"string","format":"date"},
@@ -343,8 +386,8 @@ const std::map<std::string_view, std::pair<std::string_view, std::string_view>> 
   {"scope", {R"({"enum":["account","keys","brand"],"default":"account"})", "which log to read"}},
   {"after_seq", {R"({"type":"integer","minimum":0})", "scope=account: events after this sequence"}},
   {"brand_id", {R"({"type":"integer","minimum":1})", "scope=brand: the brand"}},
-  {"from", {R"({"type":"string","format":"date"})", "first day (inclusive)"}},
-  {"to", {R"({"type":"string","format":"date"})", "last day (inclusive; the range from..to covers at most 3660 days)"}},
+  {"from", {R"({"type":"string","format":"date"})", "first day (inclusive; insights: by default 6 days before to)"}},
+  {"to", {R"({"type":"string","format":"date"})", "last day (inclusive; the AI report's range covers at most 3660 days; insights: by default today (UTC), and the range at most the days kept)"}},
   {"group_by", {R"({"enum":["platform","date","page","date,platform"]})", "group the sums (date,platform: one group per day and platform)"}},
   {"connection_id", {R"({"type":"string"})", "only this connection's rows"}},
 };

@@ -163,6 +163,13 @@ void process_metrics::render(std::string& out) const {
   counter(out, "referrald_snapshot_fallbacks_total",
           "Unusable per-account snapshots passed over for an older one or the full log.",
           snapshot_fallbacks.load());
+  counter(out, "referrald_insights_resolutions_total",
+          "Live resolutions counted by insights (single, batch, NDJSON, the tracker).",
+          insights_resolutions.load());
+  counter(out, "referrald_insights_evictions_total",
+          "Fall-through referrer hosts a day's fixed-size summary forgot to make room for "
+          "another.",
+          insights_evictions.load());
   counter(out, "referrald_backups_created_total",
           "Online checkpoints of the store written by POST /admin/snapshots.",
           backups_created.load());

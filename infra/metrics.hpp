@@ -67,6 +67,8 @@ struct process_metrics {
   std::atomic<std::uint64_t> mapping_index_builds{0};  // full builds off the account actors
   std::atomic<std::uint64_t> snapshot_fallbacks{0};    // unusable snapshots passed over
   std::atomic<std::uint64_t> backups_created{0};       // online checkpoints of the store
+  std::atomic<std::uint64_t> insights_resolutions{0};  // live resolutions counted
+  std::atomic<std::uint64_t> insights_evictions{0};    // hosts a day's summary forgot
   // Exceptions caught at a thread's boundary (I/O loop, actor handler, commit writer):
   // each is a bug, logged; the process goes on.
   std::atomic<std::uint64_t> io_handler_exceptions{0};

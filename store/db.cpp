@@ -28,6 +28,8 @@
 //   "audit.<scope>.<entry id>" := an admin audit entry (store/admin_audit.hpp)
 //   "cluster.applied", "cluster.head.<account>" := a cluster node's position
 //   (cluster/cluster_cache.hpp)
+//   "insights.<account>" 0x00 <day> := a day of an account's insights
+//   (store/insights_store.hpp)
 
 namespace referrald::store {
 

@@ -1,0 +1,103 @@
+#pragma once
+
+// Insights' counting (docs/insights.md): the live resolutions of each account, counted per
+// thread on the thread that resolved, without a lock shared between threads, and merged
+// off the I/O threads into the book of days (domain/insights/insights_book.hpp) — every
+// second on the collector's own thread ("insights"), and before every read, so that a read
+// sees every resolution answered before it. The book is written to the store every
+// `flush_every` and at stop, and read back at start.
+//
+// count() is for any thread (an I/O thread, a compute thread); a thread's counters are its
+// own and merged by the collector only. Reads are for any thread.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "domain/attribution/resolution.hpp"
+#include "domain/attribution/visit.hpp"
+#include "domain/base/clock.hpp"
+#include "domain/insights/insights_book.hpp"
+#include "store/db.hpp"
+
+namespace referrald::actors {
+
+struct insights_options {
+  std::size_t days_kept = domain::insights_book::k_default_days;
+  std::chrono::milliseconds merge_every{1000};
+  std::chrono::milliseconds flush_every{60000};
+};
+
+class insights_collector {
+ public:
+  // Reads the stored days; starts the collector's thread.
+  insights_collector(store::db& db, const domain::clock& clock, insights_options options);
+  // flush_and_stop().
+  ~insights_collector();
+  insights_collector(const insights_collector&) = delete;
+  insights_collector& operator=(const insights_collector&) = delete;
+
+  // Counts one live resolution of `account`, now, on the calling thread's counters.
+  void count(std::string_view account, const domain::visit& v, const domain::resolution& r);
+
+  // Calls `fn` with the account's days from `from` to `to` (days since 1970, UTC; oldest
+  // first) once every resolution counted before the call is in them; under the book's lock
+  // (fn must not call back).
+  void read(std::string_view account, std::int64_t from, std::int64_t to,
+            const std::function<void(const std::vector<const domain::day_insights*>&)>& fn);
+
+  // Forgets what was kept of `account`, stored records included.
+  domain::status erase(const std::string& account);
+
+  // Merges the threads' counters and writes what changed now (the periodic flush's work).
+  domain::status flush();
+  // Stops the collector's thread and flushes (once; at shutdown). Counts after it are
+  // taken and never written.
+  void flush_and_stop();
+
+  const domain::clock& clock() const { return clock_; }
+  std::size_t days_kept() const { return options_.days_kept; }
+
+ private:
+  // A thread's counters: one day of each account it counted.
+  struct account_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct slot {
+    std::mutex mu;
+    std::unordered_map<std::string, domain::day_insights, account_hash, std::equal_to<>> days;
+    // Days the thread finished counting (it counted on the next), not merged yet.
+    std::vector<std::pair<std::string, domain::day_insights>> finished;
+  };
+  slot& own_slot();
+  void merge_slots();  // with book_mu_ held
+  void run();
+
+  store::db& db_;
+  const domain::clock& clock_;
+  insights_options options_;
+  const std::uint64_t id_;  // tells this collector's slots from another's on a thread
+
+  std::mutex slots_mu_;
+  std::vector<std::shared_ptr<slot>> slots_;
+
+  std::mutex book_mu_;
+  domain::insights_book book_;
+  std::vector<std::pair<std::string, std::int64_t>> gone_;  // pruned, not deleted yet
+
+  std::mutex run_mu_;
+  std::condition_variable run_cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace referrald::actors
