@@ -63,6 +63,7 @@ struct account_actor_state {
   bool building_indexes = false;                   // a full index build is under way on a loader
   domain::account_state::full_indexes last_built;  // the newest full index build adopted
   bool settle_pending = false;                     // a settle message is on its way
+  bool insights_off_told = false;  // the runtime knows this account's insights are off
   domain::unix_ms last_publish = 0;
   domain::account_state committed;  // durable state: what reads see
   domain::account_state tip;        // committed + writes in flight: what writes check
@@ -233,6 +234,10 @@ void publish(self_ptr self) {
   auto view = std::make_shared<const domain::account_state>(st.committed);
   st.published->state.store(view);
   answer_seq_waiters(self);
+  // Counting turned off: what was kept goes (once per turn; again after a load).
+  bool off = view->settings() != nullptr && !view->settings()->insights;
+  if (off && !st.insights_off_told && st.svc->insights_off) st.svc->insights_off(st.account_id);
+  st.insights_off_told = off;
   if (!st.building_indexes && st.committed.full_index_build_due()) build_indexes(self, view);
   // Changes layered over the full build slow lookups down a little: once writes stop for
   // a moment, the index is rebuilt in full, off the actor.

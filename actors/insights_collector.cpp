@@ -83,7 +83,6 @@ void insights_collector::count(std::string_view account, const domain::visit& v,
     it->second.day = day;
   }
   it->second.record(v, r, at);
-  infra::metrics().insights_resolutions.fetch_add(1, std::memory_order_relaxed);
 }
 
 void insights_collector::merge_slots() {
@@ -96,6 +95,7 @@ void insights_collector::merge_slots() {
     const auto* before = book_.day(account, d.day);
     std::uint64_t evictions = before != nullptr ? before->hosts.evictions() : 0;
     book_.add(account, d);
+    infra::metrics().insights_resolutions.fetch_add(d.resolutions, std::memory_order_relaxed);
     infra::metrics().insights_evictions.fetch_add(
         book_.day(account, d.day)->hosts.evictions() - evictions, std::memory_order_relaxed);
   };
@@ -133,6 +133,14 @@ domain::status insights_collector::erase(const std::string& account) {
   return store::erase_insights(db_, account);
 }
 
+void insights_collector::forget(const std::string& account) {
+  {
+    std::lock_guard lock(run_mu_);
+    to_forget_.push_back(account);
+  }
+  run_cv_.notify_all();
+}
+
 domain::status insights_collector::flush() {
   std::vector<std::pair<std::string, std::int64_t>> changed, gone;
   std::lock_guard lock(book_mu_);
@@ -146,9 +154,16 @@ void insights_collector::run() {
   auto next_flush = std::chrono::steady_clock::now() + options_.flush_every;
   std::unique_lock lock(run_mu_);
   while (!stopping_) {
-    run_cv_.wait_for(lock, options_.merge_every, [&] { return stopping_; });
+    run_cv_.wait_for(lock, options_.merge_every, [&] { return stopping_ || !to_forget_.empty(); });
     if (stopping_) break;
+    auto forget = std::exchange(to_forget_, {});
     lock.unlock();
+    for (const auto& account : forget) {
+      if (auto st = erase(account); !st) {
+        infra::log(infra::log_level::warn, "insights: the counts of " + account +
+                                               " could not be deleted: " + st.err().message);
+      }
+    }
     if (std::chrono::steady_clock::now() >= next_flush) {
       if (auto st = flush(); !st) {
         infra::log(infra::log_level::warn,

@@ -56,6 +56,8 @@ class insights_collector {
 
   // Forgets what was kept of `account`, stored records included.
   domain::status erase(const std::string& account);
+  // The same, on the collector's thread in a moment (for a thread that must not block).
+  void forget(const std::string& account);
 
   // Merges the threads' counters and writes what changed now (the periodic flush's work).
   domain::status flush();
@@ -97,6 +99,7 @@ class insights_collector {
   std::mutex run_mu_;
   std::condition_variable run_cv_;
   bool stopping_ = false;
+  std::vector<std::string> to_forget_;  // under run_mu_
   std::thread thread_;
 };
 

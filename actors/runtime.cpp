@@ -109,6 +109,9 @@ struct runtime::impl {
                     std::vector<domain::connection> conns) {
     svc.clock = &clock;
     svc.db = &db;
+    svc.insights_off = [this](const std::string& account) {
+      if (insights) insights->forget(account);
+    };
     svc.log = &log;
     // The one choice of the mode: where writes go.
     if (node) {

@@ -45,6 +45,9 @@ struct services {
   // hands a request to the account's current actor, starting one if needed.
   std::function<bool(const std::string& account, const caf::actor_addr& who)> evict;
   std::function<void(const std::string& account, account_request req)> forward;
+  // The account's settings turned insights off (docs/insights.md): what was counted goes.
+  // Called on the actor's thread; must not block.
+  std::function<void(const std::string& account)> insights_off;
 };
 
 }  // namespace referrald::actors

@@ -639,6 +639,8 @@ const SETTINGS_FIELDS = [
     help: "Search engines, social networks and other known sites give their own source and medium" },
   { name: "default_channel_group", label: "Default channel group", type: "checkbox",
     help: "Gives the channel when no channel rule matches (else the channel is Unassigned)" },
+  { name: "insights", label: "Insights", type: "checkbox",
+    help: "Count live resolutions by day and keep the referrer hosts that fell through; turning it off deletes what was kept" },
 ];
 
 function settingsValue(f, s) {

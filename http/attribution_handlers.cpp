@@ -51,6 +51,11 @@ bool read_scanned_visit(std::span<const domain::json_member> members,
   return domain::read_visit_members(members, false, session_scratch, out);
 }
 
+// Whether the account's settings have its live resolutions counted (docs/insights.md).
+bool counts_insights(const domain::account_state& s) {
+  return s.settings() == nullptr || s.settings()->insights;
+}
+
 // A success envelope written whole by the handler.
 response ok_body(std::string body) {
   response r;
@@ -112,7 +117,9 @@ std::optional<response> resolve_one(request_ctx& c) {
                       std::string body(success_open);
                       if (!explain) {
                         auto r = domain::resolve(s, visit);
-                        if (counted != nullptr) counted->count(account, visit, r);
+                        if (counted != nullptr && counts_insights(s)) {
+                          counted->count(account, visit, r);
+                        }
                         domain::append_json(body, r);
                       } else {
                         append_explained(body, s, visit);
@@ -217,6 +224,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
         await_state();
         return true;
       }
+      if (!counts_insights(*state)) counted = nullptr;
     }
     if (ndjson && !started) start("application/x-ndjson");
     auto until = std::chrono::steady_clock::now() + slice;

@@ -129,6 +129,7 @@ std::span<const schema::field<account_settings>> settings_fields() {
       {"content_parameters", 8, type::custom, content},
       {"known_referrers", 9, type::boolean, &S::known_referrers},
       {"default_channel_group", 10, type::boolean, &S::default_channel_group},
+      {"insights", 13, type::boolean, &S::insights},
       {"created_at", 11, type::nullable_timestamp, &S::created_at, server},
       {"updated_at", 12, type::nullable_timestamp, &S::updated_at, server},
   };

@@ -30,6 +30,7 @@ struct account_settings {
       term_parameters, content_parameters;
   bool known_referrers = true;        // rank 7 of the precedence
   bool default_channel_group = true;  // the fallback of the channel rules
+  bool insights = true;               // live resolutions are counted (docs/insights.md)
   std::optional<std::int64_t> created_at, updated_at;
   static constexpr bool is_active = true;  // for the generic collection
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "tests/http/fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace referrald::testing;
 
@@ -144,6 +145,45 @@ BOOST_AUTO_TEST_CASE(the_counts_survive_a_restart) {
   BOOST_TEST(again.body == before);
   auto refs = client()->get("/insights/referrers?account_id=acme").json();
   BOOST_TEST(refs["data"]["referrers"][0]["visits"].GetUint64() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(turned_off_nothing_is_counted_and_what_was_kept_is_deleted) {
+  auto c = client();
+  for (int i = 0; i < 3; ++i)
+    BOOST_REQUIRE(
+        c->post("/attribution/resolve?account_id=acme", referral_from("a.example")).status == 200u);
+  auto off = c->patch("/settings?account_id=acme", R"({"insights":false})");
+  BOOST_REQUIRE_MESSAGE(off.status == 200u, off.body);
+  BOOST_TEST(off.json()["data"]["insights"].GetBool() == false);
+  BOOST_REQUIRE(
+      c->post("/attribution/resolve?account_id=acme", referral_from("a.example")).status == 200u);
+  BOOST_REQUIRE(c->post("/attribution/resolve-batch?account_id=acme",
+                        R"({"visits":[)" + referral_from("a.example") + "]}")
+                    .status == 200u);
+  // Deleted on the collector's thread within a moment; nothing counted since.
+  bool gone = eventually(
+      [&] {
+        auto d = c->get("/insights?account_id=acme").json();
+        return d["data"]["totals"]["resolutions"].GetUint64() == 0u;
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(50));
+  BOOST_TEST(gone);
+  BOOST_TEST(c->get("/insights/referrers?account_id=acme").json()["data"]["referrers"].Size() ==
+             0u);
+  // Nothing comes back after a restart either (the stored days were deleted).
+  server->stop(SIGTERM);
+  start();
+  c = client();
+  BOOST_TEST(
+      c->get("/insights?account_id=acme").json()["data"]["totals"]["resolutions"].GetUint64() ==
+      0u);
+  // On again: counted from empty.
+  BOOST_REQUIRE(c->patch("/settings?account_id=acme", R"({"insights":true})").status == 200u);
+  BOOST_REQUIRE(
+      c->post("/attribution/resolve?account_id=acme", referral_from("a.example")).status == 200u);
+  BOOST_TEST(
+      c->get("/insights?account_id=acme").json()["data"]["totals"]["resolutions"].GetUint64() ==
+      1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_range_that_is_not_one_is_a_400_naming_the_field) {
