@@ -7,6 +7,7 @@
 #include <array>
 #include <vector>
 
+#include "domain/base/json.hpp"
 #include "domain/base/text.hpp"
 #include "domain/rules/starter_pack.hpp"
 #include "domain/web/host.hpp"
@@ -15,11 +16,11 @@ namespace referrald::domain {
 
 namespace {
 
-using json_out = rapidjson::Writer<rapidjson::StringBuffer>;
+using json_out = json_writer;
 
 void key_value(json_out& w, std::string_view key, std::string_view value) {
-  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  write_key(w, key);
+  write_string(w, value);
 }
 
 std::string text_of(const rapidjson::StringBuffer& b) { return {b.GetString(), b.GetSize()}; }
@@ -139,11 +140,11 @@ suggestion suggest_for_host(std::string_view host, std::uint64_t visits, const h
     w.Key("own_domains");
     w.StartArray();
     for (const auto& d : settings.own_domains)
-      w.String(d.data(), static_cast<rapidjson::SizeType>(d.size()));
+      write_string(w, d);
     std::string own = "*." + domain;
     if (std::find(settings.own_domains.begin(), settings.own_domains.end(), own) ==
         settings.own_domains.end()) {
-      w.String(own.data(), static_cast<rapidjson::SizeType>(own.size()));
+      write_string(w, own);
     }
     w.EndArray();
     w.EndObject();
@@ -204,7 +205,7 @@ suggestion suggest_for_medium(std::string_view medium, std::uint64_t visits,
   key_value(w, "channel", channel);
   w.Key("utm_medium");
   w.StartArray();
-  w.String(medium.data(), static_cast<rapidjson::SizeType>(medium.size()));
+  write_string(w, medium);
   w.EndArray();
   w.EndObject();
   return {suggestion_kinds::channel_rule,
