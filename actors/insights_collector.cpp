@@ -66,23 +66,34 @@ insights_collector::slot& insights_collector::own_slot() {
   return *s;
 }
 
-void insights_collector::count(std::string_view account, const domain::visit& v,
-                               const domain::resolution& r) {
-  auto at = clock_.now_ms();
-  auto day = domain::day_of(at);
-  auto& s = own_slot();
-  std::lock_guard lock(s.mu);
+domain::day_insights& insights_collector::counters(slot& s, std::string_view account,
+                                                   std::int64_t day) {
   auto it = s.days.find(account);
   if (it == s.days.end()) {
-    it = s.days.emplace(std::string(account), domain::day_insights{}).first;
+    it = s.days
+             .emplace(std::string(account),
+                      domain::day_insights(domain::day_insights::k_thread_hosts))
+             .first;
     it->second.day = day;
   } else if (it->second.day != day) {
     // A new day: what the thread counted of the last one waits for the merge.
     s.finished.emplace_back(it->first, std::move(it->second));
-    it->second = domain::day_insights{};
+    it->second = domain::day_insights(domain::day_insights::k_thread_hosts);
     it->second.day = day;
   }
-  it->second.record(v, r, at);
+  return it->second;
+}
+
+void insights_collector::count(std::string_view account, const domain::visit& v,
+                               const domain::resolution& r) {
+  tally(*this, account).count(v, r);
+}
+
+insights_collector::tally::tally(insights_collector& c, std::string_view account)
+    : at_(c.clock_.now_ms()) {
+  auto& s = c.own_slot();
+  lock_ = std::unique_lock(s.mu);
+  day_ = &counters(s, account, domain::day_of(at_));
 }
 
 void insights_collector::merge_slots() {
@@ -147,7 +158,16 @@ domain::status insights_collector::flush() {
   merge_slots();
   changed = book_.take_changed();
   gone.swap(gone_);
-  return store::save_insights(db_, book_, changed, gone);
+  auto st = store::save_insights(db_, book_, changed, gone);
+  if (!st) {
+    // Written at the next flush instead.
+    book_.changed_again(changed);
+    gone_.insert(gone_.end(), gone.begin(), gone.end());
+    infra::metrics().insights_flush_failures.fetch_add(1, std::memory_order_relaxed);
+    return st;
+  }
+  infra::metrics().insights_flushes.fetch_add(1, std::memory_order_relaxed);
+  return st;
 }
 
 void insights_collector::run() {

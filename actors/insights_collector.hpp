@@ -48,6 +48,21 @@ class insights_collector {
   // Counts one live resolution of `account`, now, on the calling thread's counters.
   void count(std::string_view account, const domain::visit& v, const domain::resolution& r);
 
+  // Counts a run of live resolutions of one account on the calling thread (a slice of a
+  // batch): the thread's counters are found and the time read once for the run, not per
+  // resolution. It holds the thread's counters while it lives: keep it to a slice of work
+  // (a merge waits for it), and count nothing else on the thread meanwhile.
+  class tally {
+   public:
+    tally(insights_collector& c, std::string_view account);
+    void count(const domain::visit& v, const domain::resolution& r) { day_->record(v, r, at_); }
+
+   private:
+    std::unique_lock<std::mutex> lock_;
+    domain::unix_ms at_;
+    domain::day_insights* day_;
+  };
+
   // Calls `fn` with the account's days from `from` to `to` (days since 1970, UTC; oldest
   // first) once every resolution counted before the call is in them; under the book's lock
   // (fn must not call back).
@@ -81,6 +96,8 @@ class insights_collector {
     std::vector<std::pair<std::string, domain::day_insights>> finished;
   };
   slot& own_slot();
+  // The slot's counters of `account` on `day` (the slot's lock held).
+  static domain::day_insights& counters(slot& s, std::string_view account, std::int64_t day);
   void merge_slots();  // with book_mu_ held
   void run();
 

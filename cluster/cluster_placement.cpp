@@ -40,6 +40,23 @@ class cluster_placement final : public placement {
     return owners->owner[p];
   }
 
+  std::string self() override { return cluster_membership::member_name(options_.node); }
+
+  std::vector<std::string> others() override {
+    std::shared_ptr<cluster_membership> members;
+    {
+      std::lock_guard lock(mu_);
+      members = members_;
+    }
+    std::vector<std::string> out;
+    if (!members) return out;
+    auto owners = members->owners();
+    if (!owners) return out;
+    for (const auto& n : owners->nodes)
+      if (n != members->node()) out.push_back(n);
+    return out;
+  }
+
   void relay(const std::string& node, std::string_view request, std::string_view remote,
              std::chrono::milliseconds take_within, std::chrono::milliseconds answer_within,
              std::function<void(relayed)> done) override {

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -229,8 +230,11 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
     if (ndjson && !started) start("application/x-ndjson");
     auto until = std::chrono::steady_clock::now() + slice;
     std::size_t unread = 0;  // visits resolved since the clock was read
+    // The slice's resolutions are counted by insights on this thread's counters, taken once.
+    std::optional<actors::insights_collector::tally> tally;
+    if (counted != nullptr) tally.emplace(*counted, account);
     while (next < count()) {
-      append(next++);
+      append(next++, tally ? &*tally : nullptr);
       if (!started && out.size() > k_whole_answer) start("application/json");
       if (started && out.size() >= k_piece) {
         stream->send(std::exchange(out, {}), answer_stream::end::more);
@@ -343,9 +347,10 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
     return {};
   }
 
-  void append(std::size_t i) {
+  // Appends visit i's answer; its resolution is counted on `tally` (null: not counted).
+  void append(std::size_t i, actors::insights_collector::tally* tally) {
     if (i > 0 && !ndjson) out += ',';
-    if (!scanned) return append_result(visits[i], i);
+    if (!scanned) return append_result(visits[i], i, tally);
     const auto& e = elements[i];
     std::string_view text = e.text;
     std::span<const domain::json_member> read;
@@ -359,7 +364,7 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
     if (scanned_one && read_scanned_visit(read, session_members, visit)) {
       auto r = domain::resolve(*state, visit);
       steps += r.regex_steps;
-      if (counted != nullptr) counted->count(account, visit, r);
+      if (tally != nullptr) tally->count(visit, r);
       domain::append_json(out, r);
       if (ndjson) out += '\n';
       return;
@@ -369,15 +374,16 @@ struct batch_job : std::enable_shared_from_this<batch_job> {
     // one that is not JSON gets the parser's error.
     rapidjson::Document doc;
     auto st = domain::parse_json(text, doc, ndjson ? "line" : "body");
-    if (!st) return append_result(domain::result<domain::visit>(st.err()), i);
-    append_result(ndjson ? domain::parse_visit(doc) : domain::parse_visit(doc, i), i);
+    if (!st) return append_result(domain::result<domain::visit>(st.err()), i, tally);
+    append_result(ndjson ? domain::parse_visit(doc) : domain::parse_visit(doc, i), i, tally);
   }
 
-  void append_result(const domain::result<domain::visit>& v, std::size_t i) {
+  void append_result(const domain::result<domain::visit>& v, std::size_t i,
+                     actors::insights_collector::tally* tally) {
     if (v && !explain) {
       auto r = domain::resolve(*state, *v);
       steps += r.regex_steps;
-      if (counted != nullptr) counted->count(account, *v, r);
+      if (tally != nullptr) tally->count(*v, r);
       domain::append_json(out, r);
     } else if (v) {
       steps += append_explained(out, *state, *v);

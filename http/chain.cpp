@@ -56,6 +56,7 @@ chain make_chain(const chain_parts& parts) {
   steps.push_back(make_query_step());
   steps.push_back(make_tenant_step());
   steps.push_back(make_owners_step(parts));
+  steps.push_back(make_members_step(parts));
   steps.push_back(make_idempotency_step(parts));
   steps.push_back(make_entity_tag_step());
   steps.push_back(make_handler_step(parts));

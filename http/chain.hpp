@@ -20,6 +20,7 @@
 //   query            http/query.hpp         the query parameters the route reads
 //   tenant           http/tenant.hpp        the account or brand named, parsed once
 //   owners           http/forwarding.hpp    a write sent to the node that owns it
+//   members          http/forwarding.hpp    a read of every node's part: the others asked
 //   idempotency      http/idempotency.hpp   an Idempotency-Key claimed, or answered again
 //   entity tag       http/entity_tag.hpp    ETag, and 304 for If-None-Match
 //   handler          http/handlers.hpp      Referrald-Min-Seq waited for; the route's work

@@ -1,6 +1,9 @@
 #include "http/forwarding.hpp"
 
 #include <charconv>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include "http/framing.hpp"
 #include "http/request_id.hpp"
@@ -182,10 +185,72 @@ class owners_step final : public step {
   chain_parts p_;
 };
 
+// A route answered from every node's part (route_spec::from_every_node): in cluster mode the
+// node that takes the request relays it as it came to every other live node, each of which
+// answers its own part (request_ctx::part_only), and the handler runs with their answers
+// (request_ctx::parts). A node that does not take it within the take bound, or goes silent,
+// is a missing part — the answer says so — never a wait past the request's time.
+class members_step final : public step {
+ public:
+  explicit members_step(const chain_parts& parts) : p_(parts) {}
+  std::string_view name() const override { return "members"; }
+
+  verdict request(const flow& f) override {
+    exchange& ex = f.ex();
+    if (!ex.match.entry->from_every_node) return verdict::next();
+    request_ctx& ctx = ex.ctx;
+    ctx.part_only = ex.forwarded_in;
+    ctx.node.clear();
+    ctx.parts.clear();
+    if (ex.forwarded_in) return verdict::next();
+    auto others = p_.placement.others();
+    if (others.empty()) return verdict::next();
+    ctx.node = p_.placement.self();
+    struct gathering {
+      std::mutex mu;
+      std::vector<request_ctx::node_part> parts;
+      std::size_t left = 0;
+    };
+    auto g = std::make_shared<gathering>();
+    g->left = others.size();
+    for (auto& n : others)
+      g->parts.push_back({std::move(n), std::nullopt});
+    auto take = p_.forward_take_timeout;
+    auto silence = std::chrono::milliseconds(3000);
+    later resume = f.wait(p_.clock.steady_now() + take + p_.request_timeout + silence);
+    auto request = encode_forwarded_request(ex, request_id_of(ex));
+    for (std::size_t i = 0; i < g->parts.size(); ++i) {
+      p_.placement.relay(g->parts[i].node, request, std::string(ex.remote), take, silence,
+                         [g, i, resume](interfaces::placement::relayed res) {
+                           {
+                             std::lock_guard lock(g->mu);
+                             if (res.how == interfaces::placement::outcome::answered) {
+                               g->parts[i].answer = decode_forwarded_answer(res.response);
+                             }
+                             if (--g->left != 0) return;
+                           }
+                           resume.then([g, resume](bool current) {
+                             if (!current) return;
+                             resume.source().ex().ctx.parts = std::move(g->parts);
+                             resume.go_on();
+                           });
+                         });
+    }
+    return verdict::wait();
+  }
+
+ private:
+  chain_parts p_;
+};
+
 }  // namespace
 
 std::unique_ptr<step> make_owners_step(const chain_parts& parts) {
   return std::make_unique<owners_step>(parts);
+}
+
+std::unique_ptr<step> make_members_step(const chain_parts& parts) {
+  return std::make_unique<members_step>(parts);
 }
 
 }  // namespace referrald::http

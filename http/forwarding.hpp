@@ -4,7 +4,8 @@
 // an account or a brand another node owns is sent to that node as the bytes of an HTTP
 // request (cluster/cluster_forward.hpp), and its answer comes back as the bytes of an HTTP
 // response. These are the two encodings, and the step (make_owners_step) that
-// forwards.
+// forwards. The members step (make_members_step) sends a read of every node's part (a
+// route_spec::from_every_node route: insights) the same way to every other live node.
 
 #include <optional>
 #include <string>

@@ -96,12 +96,17 @@ router make_router(const limits& l) {
          .streams = true});
 
   r.add("/insights", method::get, &insights_get,
-        {.access = read, .body_limit = rule, .query = "account_id from to", .tenant = account});
+        {.access = read,
+         .body_limit = rule,
+         .query = "account_id from to",
+         .tenant = account,
+         .from_every_node = true});
   r.add("/insights/referrers", method::get, &insights_referrers,
         {.access = read,
          .body_limit = rule,
          .query = "account_id from to limit starting_after",
-         .tenant = account});
+         .tenant = account,
+         .from_every_node = true});
 
   r.add("/ai-platforms", method::get, &ai_platforms, {.access = read, .body_limit = rule});
   r.add("/known-referrers", method::get, &known_referrers, {.access = read, .body_limit = rule});

@@ -2,10 +2,14 @@
 // resolutions said by day, and the fall-through referrer hosts and unknown utm_medium values
 // with the rule that would catch each. Read access. The counts come from the runtime's
 // collector (actors/insights_collector.hpp), merged before the answer so that it holds every
-// resolution answered before the request.
+// resolution answered before the request. In cluster mode each node counts what it resolved:
+// the node asked merges the other live nodes' parts (the members step, request_ctx::parts),
+// and an answer that lacks a node's says so (`partial`, `nodes_missing`); a node asked for
+// its part answers its days in their stored form (domain::encode_days).
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,7 +76,7 @@ void write_counts(domain::json_writer& w, const domain::day_insights& d) {
   w.EndObject();
   w.Key("by_rule");
   w.StartArray();
-  for (const auto& [rule, n] : d.by_rule) {
+  for (const auto& [rule, n] : d.by_rule.sorted()) {
     w.StartObject();
     w.Key("type");
     auto kind = domain::kind_name(rule.type);
@@ -86,6 +90,20 @@ void write_counts(domain::json_writer& w, const domain::day_insights& d) {
   w.EndArray();
 }
 
+// {"method","path","body"}, or null without a body.
+void write_request(domain::json_writer& w, std::string_view method, std::string_view path,
+                   const std::string& body) {
+  if (body.empty()) return static_cast<void>(w.Null());
+  w.StartObject();
+  w.Key("method");
+  w.String(method.data(), static_cast<rapidjson::SizeType>(method.size()));
+  w.Key("path");
+  w.String(path.data(), static_cast<rapidjson::SizeType>(path.size()));
+  w.Key("body");
+  w.RawValue(body.data(), body.size(), rapidjson::kObjectType);
+  w.EndObject();
+}
+
 void write_suggestion(domain::json_writer& w, const domain::suggestion& s) {
   w.Key("suggestion");
   w.StartObject();
@@ -94,24 +112,11 @@ void write_suggestion(domain::json_writer& w, const domain::suggestion& s) {
   w.Key("reason");
   domain::write_string(w, s.reason);
   w.Key("request");
-  if (s.body.empty()) {
-    w.Null();
-  } else {
-    w.StartObject();
-    w.Key("method");
-    w.String(s.method.data(), static_cast<rapidjson::SizeType>(s.method.size()));
-    w.Key("path");
-    w.String(s.path.data(), static_cast<rapidjson::SizeType>(s.path.size()));
-    w.Key("body");
-    w.RawValue(s.body.data(), s.body.size(), rapidjson::kObjectType);
-    w.EndObject();
-  }
+  write_request(w, s.method, s.path, s.body);
+  w.Key("dismiss");
+  write_request(w, "PATCH", "/settings", s.dismiss);
   w.EndObject();
 }
-
-response referrers_answer(actors::insights_collector& insights, const std::string& account_id,
-                          const day_range& range, const page& page,
-                          const domain::account_settings& settings);
 
 // The answer's first members: account_id, from, to.
 void write_range_head(domain::json_writer& w, const std::string& account, const day_range& range) {
@@ -123,12 +128,83 @@ void write_range_head(domain::json_writer& w, const std::string& account, const 
   domain::write_string(w, domain::format_date(range.to));
 }
 
-// The days of the range merged into one.
-domain::day_insights merged(const std::vector<const domain::day_insights*>& days) {
-  domain::day_insights all;
-  for (const auto* d : days)
-    all.merge(*d);
-  return all;
+// The media type of a node's part (its days, domain::encode_days), for the node that asked.
+constexpr const char* k_part_type = "application/vnd.referrald.insights-days";
+
+// The days of the range an answer holds: this node's, and the other nodes' parts merged in,
+// with the nodes whose part it holds and those whose part is missing (no answer in time, or
+// not one that reads).
+struct gathered {
+  std::map<std::int64_t, domain::day_insights> days;
+  std::vector<std::string> nodes, missing;
+
+  void add(const domain::day_insights& d) {
+    auto& into = days[d.day];
+    into.day = d.day;
+    into.merge(d);
+  }
+  domain::day_insights all() const {
+    domain::day_insights out;
+    for (const auto& [day, d] : days)
+      out.merge(d);
+    return out;
+  }
+};
+
+gathered gather(actors::insights_collector& insights, const std::string& account,
+                const day_range& range, const std::string& node,
+                const std::vector<request_ctx::node_part>& parts) {
+  gathered g;
+  insights.read(account, range.from, range.to, [&](const auto& days) {
+    for (const auto* d : days)
+      g.add(*d);
+  });
+  if (!node.empty()) g.nodes.push_back(node);
+  for (const auto& p : parts) {
+    std::optional<std::vector<domain::day_insights>> theirs;
+    if (p.answer && p.answer->status == 200) {
+      if (auto d = domain::decode_days(p.answer->body)) theirs = std::move(*d);
+    }
+    if (!theirs) {
+      g.missing.push_back(p.node);
+      continue;
+    }
+    g.nodes.push_back(p.node);
+    for (const auto& d : *theirs)
+      if (d.day >= range.from && d.day <= range.to) g.add(d);
+  }
+  std::sort(g.nodes.begin(), g.nodes.end());
+  std::sort(g.missing.begin(), g.missing.end());
+  return g;
+}
+
+response referrers_answer(const gathered& g, const std::string& account_id, const day_range& range,
+                          const page& page, const domain::account_settings& settings);
+
+// partial, nodes, nodes_missing.
+void write_nodes(domain::json_writer& w, const gathered& g) {
+  w.Key("partial");
+  w.Bool(!g.missing.empty());
+  w.Key("nodes");
+  w.StartArray();
+  for (const auto& n : g.nodes)
+    domain::write_string(w, n);
+  w.EndArray();
+  w.Key("nodes_missing");
+  w.StartArray();
+  for (const auto& n : g.missing)
+    domain::write_string(w, n);
+  w.EndArray();
+}
+
+// This node's part, for the node that asked.
+response part_answer(actors::insights_collector& insights, const std::string& account,
+                     const day_range& range) {
+  response r;
+  insights.read(account, range.from, range.to,
+                [&](const auto& days) { r.body = domain::encode_days(days); });
+  r.content_type = k_part_type;
+  return r;
 }
 
 }  // namespace
@@ -139,33 +215,32 @@ std::optional<response> insights_get(request_ctx& c) {
   auto& insights = c.runtime->insights();
   auto range = range_params(c, insights);
   if (!range) return failure(range.err());
-  std::string body;
-  insights.read(*account, range->from, range->to, [&](const auto& days) {
-    body = to_json([&](domain::json_writer& w) {
+  if (c.part_only) return part_answer(insights, *account, *range);
+  auto g = gather(insights, *account, *range, c.node, c.parts);
+  auto body = to_json([&](domain::json_writer& w) {
+    w.StartObject();
+    write_range_head(w, *account, *range);
+    w.Key("days_kept");
+    w.Uint64(insights.days_kept());
+    write_nodes(w, g);
+    w.Key("totals");
+    w.StartObject();
+    write_counts(w, g.all());
+    w.EndObject();
+    w.Key("days");
+    w.StartArray();
+    for (auto day = range->from; day <= range->to; ++day) {
+      domain::day_insights none;
+      auto it = g.days.find(day);
+      const domain::day_insights& d = it != g.days.end() ? it->second : none;
       w.StartObject();
-      write_range_head(w, *account, *range);
-      w.Key("days_kept");
-      w.Uint64(insights.days_kept());
-      w.Key("totals");
-      w.StartObject();
-      write_counts(w, merged(days));
+      w.Key("date");
+      domain::write_string(w, domain::format_date(day));
+      write_counts(w, d);
       w.EndObject();
-      w.Key("days");
-      w.StartArray();
-      auto it = days.begin();
-      for (auto day = range->from; day <= range->to; ++day) {
-        domain::day_insights none;
-        const domain::day_insights* d = &none;
-        if (it != days.end() && (*it)->day == day) d = *it++;
-        w.StartObject();
-        w.Key("date");
-        domain::write_string(w, domain::format_date(day));
-        write_counts(w, *d);
-        w.EndObject();
-      }
-      w.EndArray();
-      w.EndObject();
-    });
+    }
+    w.EndArray();
+    w.EndObject();
   });
   return success(200, body);
 }
@@ -178,25 +253,26 @@ std::optional<response> insights_referrers(request_ctx& c) {
   if (!range) return failure(range.err());
   auto page = page_params(c);
   if (!page) return failure(page.err());
+  if (c.part_only) return part_answer(insights, *account, *range);
   // The account's settings, for an own_domain suggestion that keeps its own_domains.
   return with_view(c, *account,
-                   [&insights, account = *account, range = *range,
-                    page = *page](const domain::account_state& s) {
+                   [&insights, account = *account, range = *range, page = *page, node = c.node,
+                    parts = std::move(c.parts)](const domain::account_state& s) {
                      domain::account_settings none;
                      const domain::account_settings& settings =
                          s.settings() != nullptr ? *s.settings() : none;
-                     return referrers_answer(insights, account, range, page, settings);
+                     return referrers_answer(gather(insights, account, range, node, parts), account,
+                                             range, page, settings);
                    });
 }
 
 namespace {
 
-response referrers_answer(actors::insights_collector& insights, const std::string& account,
-                          const day_range& range, const page& page,
-                          const domain::account_settings& settings) {
+response referrers_answer(const gathered& g, const std::string& account, const day_range& range,
+                          const page& page, const domain::account_settings& settings) {
   std::string body;
-  insights.read(account, range.from, range.to, [&](const auto& days) {
-    auto all = merged(days);
+  {
+    auto all = g.all();
     auto ranked = all.hosts.ranked();
     // The page: the hosts after `starting_after` in the order of their visits.
     std::size_t first = 0;
@@ -209,6 +285,7 @@ response referrers_answer(actors::insights_collector& insights, const std::strin
     body = to_json([&](domain::json_writer& w) {
       w.StartObject();
       write_range_head(w, account, range);
+      write_nodes(w, g);
       // Any host not listed had at most this many visits in the range.
       w.Key("unlisted_at_most");
       w.Uint64(all.hosts.floor());
@@ -255,14 +332,14 @@ response referrers_answer(actors::insights_collector& insights, const std::strin
         domain::write_string(w, m->key);
         w.Key("visits");
         w.Uint64(m->count);
-        write_suggestion(w, domain::suggest_for_medium(m->key, m->count));
+        write_suggestion(w, domain::suggest_for_medium(m->key, m->count, settings));
         w.EndObject();
       }
       w.EndArray();
       pager.finish(w);
       w.EndObject();
     });
-  });
+  }
   return success(200, body);
 }
 

@@ -305,20 +305,29 @@ const std::pair<std::string_view, std::string_view> k_schemas[] = {
     "by_channel":{"type":"object","additionalProperties":{"type":"integer","minimum":1},"description":"channels with at least one resolution; past 999 names a day, the rest are counted under the name (other) together"},
     "by_rule":{"type":"array","items":{"type":"object","required":["type","id","resolutions"],"additionalProperties":false,"properties":{
       "type":{"enum":["passthrough","mapping","channel_rule"]},"id":{"type":"integer"},"resolutions":{"type":"integer","minimum":1}}}}}})"},
-  {"Insights", R"({"type":"object","required":["account_id","from","to","days_kept","totals","days"],"additionalProperties":false,"properties":{
+  {"Insights", R"({"type":"object","required":["account_id","from","to","days_kept","partial","nodes","nodes_missing","totals","days"],"additionalProperties":false,"properties":{
     "account_id":{"type":"string"},"from":{"type":"string","format":"date"},"to":{"type":"string","format":"date"},
     "days_kept":{"type":"integer","minimum":1},
+    "partial":{"type":"boolean","description":"cluster mode: a live node's counts are missing (it did not answer in time); they are in nodes_missing"},
+    "nodes":{"type":"array","items":{"type":"string"},"description":"cluster mode: the nodes whose counts the answer holds (each node counts what it resolved); empty on a single node"},
+    "nodes_missing":{"type":"array","items":{"type":"string"},"description":"cluster mode: the live nodes whose counts are missing"},
     "totals":{"$ref":"#/components/schemas/InsightCounts"},
     "days":{"type":"array","description":"every day of the range, oldest first",
       "items":{"allOf":[{"$ref":"#/components/schemas/InsightCounts"},{"type":"object","required":["date"],"properties":{"date":{"type":"string","format":"date"}}}]}}}})"},
-  {"InsightSuggestion", R"({"type":"object","required":["kind","reason","request"],"additionalProperties":false,"properties":{
-    "kind":{"enum":["passthrough","mapping","own_domain","channel_rule","nothing"]},"reason":{"type":"string"},
+  {"InsightSuggestion", R"({"type":"object","required":["kind","reason","request","dismiss"],"additionalProperties":false,"properties":{
+    "kind":{"enum":["passthrough","mapping","own_domain","channel_rule","nothing","dismissed"]},"reason":{"type":"string"},
+    "dismiss":{"description":"the request that dismisses this suggestion (the host or medium added to the settings' insights_dismissed_hosts or insights_dismissed_mediums); null once dismissed",
+      "oneOf":[{"type":"null"},{"type":"object","required":["method","path","body"],"additionalProperties":false,"properties":{
+      "method":{"enum":["PATCH"]},"path":{"enum":["/settings"]},"body":{"type":"object"}}}]},
     "request":{"oneOf":[{"type":"null"},{"type":"object","required":["method","path","body"],"additionalProperties":false,"properties":{
       "method":{"enum":["POST","PATCH"]},"path":{"enum":["/passthrough-referrers","/referrer-mappings","/channel-rules","/settings"]},
       "body":{"type":"object"}}}]}}})"},
-  {"InsightReferrers", R"({"type":"object","required":["account_id","from","to","unlisted_at_most","hosts_forgotten","referrers","unknown_mediums","has_more","next_starting_after"],
+  {"InsightReferrers", R"({"type":"object","required":["account_id","from","to","partial","nodes","nodes_missing","unlisted_at_most","hosts_forgotten","referrers","unknown_mediums","has_more","next_starting_after"],
     "additionalProperties":false,"properties":{
     "account_id":{"type":"string"},"from":{"type":"string","format":"date"},"to":{"type":"string","format":"date"},
+    "partial":{"type":"boolean","description":"cluster mode: a live node's counts are missing (it did not answer in time); they are in nodes_missing"},
+    "nodes":{"type":"array","items":{"type":"string"},"description":"cluster mode: the nodes whose counts the answer holds (each node counts what it resolved); empty on a single node"},
+    "nodes_missing":{"type":"array","items":{"type":"string"},"description":"cluster mode: the live nodes whose counts are missing"},
     "unlisted_at_most":{"type":"integer","minimum":0,"description":"a host not listed had at most this many fall-through visits in the range"},
     "hosts_forgotten":{"type":"integer","minimum":0,"description":"hosts the fixed-size summaries forgot to make room for others"},
     "referrers":{"type":"array","items":{"type":"object","required":["host","registrable_domain","visits","visits_overcount","visits_with_session","landing_hosts","more_landing_hosts","first_seen","last_seen","suggestion"],

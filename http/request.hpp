@@ -95,6 +95,17 @@ struct request_ctx {
   // charged for its rows or visits beyond the first (charge_rows).
   rate_limiter* limiter = nullptr;
   std::shared_ptr<std::atomic<std::int64_t>> rate_bucket;
+  // A route answered from every node's part (route_spec::from_every_node). `part_only`: this
+  // request was relayed here by another node, for this node's part. Otherwise, in cluster
+  // mode, `node` is this node's name and `parts` the other live nodes' answers (nullopt: no
+  // answer in time).
+  bool part_only = false;
+  std::string node;
+  struct node_part {
+    std::string node;
+    std::optional<response> answer;
+  };
+  std::vector<node_part> parts;
 };
 
 // Charges the caller's rate-limit bucket (`limiter` null: limits are off) for `units` (rows,

@@ -32,6 +32,10 @@ struct route_spec {
   // A write of its tenant: in cluster mode, made by the node that owns the tenant
   // (docs/cluster.md "Owners"), to which another node relays it.
   bool owned = false;
+  // Answered from what every node keeps of its own (insights' counts): in cluster mode the
+  // node that takes it asks the other live nodes for their part first (the members step,
+  // http/forwarding.cpp), and a node asked answers its own part only.
+  bool from_every_node = false;
   page_access cors = page_access::configured;
   // A publishable key may call it (from its allowed origins); no other route takes one.
   bool publishable = false;

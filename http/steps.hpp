@@ -19,6 +19,7 @@ std::unique_ptr<step> make_body_step();                                    // ht
 std::unique_ptr<step> make_query_step();                                   // http/query.cpp
 std::unique_ptr<step> make_tenant_step();                                  // http/tenant.cpp
 std::unique_ptr<step> make_owners_step(const chain_parts& parts);          // http/forwarding.cpp
+std::unique_ptr<step> make_members_step(const chain_parts& parts);         // http/forwarding.cpp
 std::unique_ptr<step> make_idempotency_step(const chain_parts& parts);     // http/idempotency.cpp
 std::unique_ptr<step> make_entity_tag_step();                              // http/entity_tag.cpp
 std::unique_ptr<step> make_handler_step(const chain_parts& parts);         // http/handler_step.cpp

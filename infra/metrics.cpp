@@ -170,6 +170,14 @@ void process_metrics::render(std::string& out) const {
           "Fall-through referrer hosts a day's fixed-size summary forgot to make room for "
           "another.",
           insights_evictions.load());
+  counter(out, "referrald_insights_flushes_total",
+          "Times insights' counts were written to the store (every --insights-flush-every "
+          "and at stop).",
+          insights_flushes.load());
+  counter(out, "referrald_insights_flush_failures_total",
+          "Writes of insights' counts to the store that failed (logged; retried at the next "
+          "interval).",
+          insights_flush_failures.load());
   counter(out, "referrald_backups_created_total",
           "Online checkpoints of the store written by POST /admin/snapshots.",
           backups_created.load());

@@ -69,6 +69,8 @@ struct process_metrics {
   std::atomic<std::uint64_t> backups_created{0};       // online checkpoints of the store
   std::atomic<std::uint64_t> insights_resolutions{0};  // live resolutions counted
   std::atomic<std::uint64_t> insights_evictions{0};    // hosts a day's summary forgot
+  std::atomic<std::uint64_t> insights_flushes{0};      // counts written to the store
+  std::atomic<std::uint64_t> insights_flush_failures{0};
   // Exceptions caught at a thread's boundary (I/O loop, actor handler, commit writer):
   // each is a bug, logged; the process goes on.
   std::atomic<std::uint64_t> io_handler_exceptions{0};

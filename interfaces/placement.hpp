@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "domain/base/result.hpp"
 
@@ -33,6 +34,12 @@ class placement {
   // The other node that owns writes of `scope`, or nullopt: this node makes them (its own
   // scope, no owner known, or an owner that lately did not take a relayed write).
   virtual std::optional<std::string> owner_elsewhere(std::string_view scope) = 0;
+
+  // This node's name among the nodes ("" for a single node), and the other live nodes as
+  // this node last saw them (none for a single node): for a read that asks every node
+  // (insights' counts, which each node keeps of what it resolved).
+  virtual std::string self() = 0;
+  virtual std::vector<std::string> others() = 0;
 
   // How a relayed write ended: answered (`response`, and the position of the journal the
   // owner had applied when it answered); not_taken (nothing ran: write here); timed_out
@@ -72,6 +79,8 @@ class placement {
 class local_placement final : public placement {
  public:
   std::optional<std::string> owner_elsewhere(std::string_view) override { return std::nullopt; }
+  std::string self() override { return {}; }
+  std::vector<std::string> others() override { return {}; }
   void relay(const std::string&, std::string_view, std::string_view, std::chrono::milliseconds,
              std::chrono::milliseconds, std::function<void(relayed)> done) override {
     done(relayed{});

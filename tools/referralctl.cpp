@@ -5,6 +5,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -23,6 +25,7 @@
 #include "cluster/cluster_import.hpp"
 #include "cluster/cluster_log.hpp"
 #include "domain/auth/api_key.hpp"
+#include "domain/base/csv.hpp"
 #include "domain/base/ids.hpp"
 #include "domain/base/text.hpp"
 #include "snapshots/backup.hpp"
@@ -81,11 +84,14 @@ Commands:
                              stopping the leader's NATS server for maintenance)
   export --entity KIND --account ID [--format json|csv] [--include-inactive] [--out FILE]
                              export rules through a running server's API
+  insights --account ID [--from DATE] [--to DATE] [--format table|csv]
+                             what the account's resolutions said, and the fall-through
+                             hosts with the rule that would catch each (the server's API)
 
   help [COMMAND]             this text, or a command's
   --version                  the version and how it was built
 
-import and export talk to a server (--server URL, or REFERRALD_SERVER, default
+import, export and insights talk to a server (--server URL, or REFERRALD_SERVER, default
 http://127.0.0.1:8080) with an API key (--key, or REFERRALD_KEY), not to a data directory.
 
 Run 'referralctl COMMAND --help' for a command's options.
@@ -270,6 +276,23 @@ an import body (json, the default) or a CSV, written to FILE or stdout. Only act
 --include-inactive.
 )";
 
+constexpr const char* k_insights_usage =
+    R"(usage: referralctl insights --account ID [--from YYYY-MM-DD] [--to YYYY-MM-DD]
+                            [--format table|csv] [--server URL] [--key KEY]
+
+Prints what the account's live resolutions said (the server's GET /insights) and the
+fall-through referrer hosts and unknown utm_medium values with the rule that would catch
+each (GET /insights/referrers, every page), for the days from --from to --to (UTC, both
+included; by default the last 7 days up to today). See docs/insights.md.
+
+table (the default): the resolutions by day, by reason and by channel, then the hosts and
+the mediums with their suggestions. csv: one row per count, with the columns
+  section,date,name,visits,visits_with_session,visits_overcount,suggestion,reason
+where section is day (name: resolutions), reason, channel, referrer or medium; date is
+empty outside day rows. In cluster mode, an answer without every node's counts is said on
+stderr, naming the nodes missing; the exit status is still 0.
+)";
+
 struct args {
   std::vector<std::string> positional;
   std::map<std::string, std::string> options;
@@ -279,9 +302,9 @@ struct args {
 
 // Options that take a value; the others are flags.
 const std::set<std::string> k_value_options = {
-    "data",     "account",  "at",         "seq",   "entity", "id",     "name",   "role",
-    "accounts", "brands",   "file",       "mode",  "format", "out",    "server", "key",
-    "cluster",  "replicas", "time-field", "as-of", "input",  "output", "threads"};
+    "data",       "account", "at",    "seq",    "entity",  "id",     "name", "role",    "accounts",
+    "brands",     "file",    "mode",  "format", "out",     "server", "key",  "cluster", "replicas",
+    "time-field", "as-of",   "input", "output", "threads", "from",   "to"};
 const std::set<std::string> k_flag_options = {"include-inactive", "no-snapshots", "version",
                                               "validate-only",    "explain",      "quiet",
                                               "fail-on-error"};
@@ -299,6 +322,7 @@ const std::map<std::string, std::set<std::string>> k_command_options = {
     {"keys", {"name", "role", "accounts", "brands"}},
     {"import", {"entity", "account", "file", "mode", "validate-only", "server", "key"}},
     {"export", {"entity", "account", "format", "include-inactive", "out", "server", "key"}},
+    {"insights", {"account", "from", "to", "format", "server", "key"}},
     {"cluster", {"cluster", "replicas"}},
     {"help", {}},
 };
@@ -1091,6 +1115,235 @@ int cmd_export(const args& a) {
   return 0;
 }
 
+// `v` for a query string: every byte but the unreserved ones (RFC 3986) as %XX.
+std::string query_value(std::string_view v) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : v) {
+    auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+// The server's answer of a GET as a document: its `data`, or nullopt after saying why (the
+// exit status in `code`).
+std::optional<rapidjson::Document> api_data(const api_target& t, const std::string& path,
+                                            int& code) {
+  auto r = tools::call_api(t.server, t.key, "GET", path);
+  if (r.status != 200) {
+    code = answered(r);
+    return std::nullopt;
+  }
+  rapidjson::Document d;
+  d.Parse(r.body.data(), r.body.size());
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("data") || !d["data"].IsObject()) {
+    code = failed("the server's answer to " + path + " is not one of referrald's");
+    return std::nullopt;
+  }
+  rapidjson::Document data;
+  data.CopyFrom(d["data"], data.GetAllocator());
+  return data;
+}
+
+std::string json_string(const rapidjson::Value& v, const char* name) {
+  if (!v.IsObject() || !v.HasMember(name) || !v[name].IsString()) return {};
+  return {v[name].GetString(), v[name].GetStringLength()};
+}
+std::uint64_t json_count(const rapidjson::Value& v, const char* name) {
+  return v.IsObject() && v.HasMember(name) && v[name].IsUint64() ? v[name].GetUint64() : 0;
+}
+
+// One row of `referralctl insights`.
+struct insight_row {
+  insight_row(std::string s, std::string d, std::string n, std::uint64_t v)
+      : section(std::move(s)), date(std::move(d)), name(std::move(n)), visits(v) {}
+  std::string section, date, name;
+  std::uint64_t visits = 0;
+  std::optional<std::uint64_t> with_session, overcount;
+  std::string suggestion, reason;
+};
+
+// Rows of the answers: the days, the totals by reason and channel, the hosts, the mediums.
+std::vector<insight_row> insight_rows(const rapidjson::Value& counts,
+                                      const std::vector<rapidjson::Document>& pages) {
+  std::vector<insight_row> rows;
+  for (const auto& day : counts["days"].GetArray())
+    rows.push_back(
+        {"day", json_string(day, "date"), "resolutions", json_count(day, "resolutions")});
+  const auto& totals = counts["totals"];
+  for (const char* section : {"reason", "channel"}) {
+    const char* member = std::string_view(section) == "reason" ? "by_reason" : "by_channel";
+    if (!totals.HasMember(member) || !totals[member].IsObject()) continue;
+    for (const auto& m : totals[member].GetObject()) {
+      rows.emplace_back(section, "", std::string(m.name.GetString(), m.name.GetStringLength()),
+                        m.value.IsUint64() ? m.value.GetUint64() : 0);
+    }
+  }
+  auto suggestion = [](insight_row& row, const rapidjson::Value& v) {
+    if (!v.HasMember("suggestion") || !v["suggestion"].IsObject()) return;
+    row.suggestion = json_string(v["suggestion"], "kind");
+    row.reason = json_string(v["suggestion"], "reason");
+  };
+  for (const auto& page : pages) {
+    for (const auto& h : page["referrers"].GetArray()) {
+      insight_row row{"referrer", "", json_string(h, "host"), json_count(h, "visits")};
+      row.with_session = json_count(h, "visits_with_session");
+      row.overcount = json_count(h, "visits_overcount");
+      suggestion(row, h);
+      rows.push_back(std::move(row));
+    }
+  }
+  if (!pages.empty()) {
+    for (const auto& m : pages.front()["unknown_mediums"].GetArray()) {
+      insight_row row{"medium", "", json_string(m, "utm_medium"), json_count(m, "visits")};
+      suggestion(row, m);
+      rows.push_back(std::move(row));
+    }
+  }
+  return rows;
+}
+
+void print_insights_csv(const std::vector<insight_row>& rows) {
+  std::string out =
+      "section,date,name,visits,visits_with_session,visits_overcount,suggestion,reason\n";
+  for (const auto& r : rows) {
+    domain::append_csv_field(out, r.section);
+    out += ',';
+    domain::append_csv_field(out, r.date);
+    out += ',';
+    domain::append_csv_field(out, r.name);
+    out += ',' + std::to_string(r.visits) + ',';
+    if (r.with_session) out += std::to_string(*r.with_session);
+    out += ',';
+    if (r.overcount) out += std::to_string(*r.overcount);
+    out += ',';
+    domain::append_csv_field(out, r.suggestion);
+    out += ',';
+    domain::append_csv_field(out, r.reason);
+    out += '\n';
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+// Columns padded to their widest cell, two spaces apart; the last one as it is.
+void print_table(const std::vector<std::vector<std::string>>& lines) {
+  std::vector<std::size_t> width;
+  for (const auto& l : lines)
+    for (std::size_t i = 0; i < l.size(); ++i) {
+      if (width.size() <= i) width.push_back(0);
+      width[i] = std::max(width[i], l[i].size());
+    }
+  for (const auto& l : lines) {
+    std::string out;
+    for (std::size_t i = 0; i < l.size(); ++i) {
+      out += l[i];
+      if (i + 1 < l.size()) out.append(width[i] - l[i].size() + 2, ' ');
+    }
+    std::puts(out.c_str());
+  }
+}
+
+void print_insights_table(const rapidjson::Value& counts, const std::vector<insight_row>& rows) {
+  std::printf("%s, %s to %s (UTC)\n", json_string(counts, "account_id").c_str(),
+              json_string(counts, "from").c_str(), json_string(counts, "to").c_str());
+  struct section {
+    const char* name;
+    std::vector<std::string> head;
+  };
+  for (const section& s :
+       {section{"day", {"DATE", "RESOLUTIONS"}}, section{"reason", {"REASON", "RESOLUTIONS"}},
+        section{"channel", {"CHANNEL", "RESOLUTIONS"}},
+        section{"referrer",
+                {"FALL-THROUGH HOST", "VISITS", "WITH SESSION", "OVERCOUNT", "SUGGESTION"}},
+        section{"medium", {"UNKNOWN UTM_MEDIUM", "VISITS", "SUGGESTION"}}}) {
+    std::vector<std::vector<std::string>> lines{s.head};
+    for (const auto& r : rows) {
+      if (r.section != s.name) continue;
+      std::string suggested = r.suggestion.empty() ? "" : r.suggestion + ": " + r.reason;
+      if (r.section == "day") {
+        lines.push_back({r.date, std::to_string(r.visits)});
+      } else if (r.section == "referrer") {
+        lines.push_back({r.name, std::to_string(r.visits),
+                         std::to_string(r.with_session.value_or(0)),
+                         std::to_string(r.overcount.value_or(0)), suggested});
+      } else if (r.section == "medium") {
+        lines.push_back({r.name, std::to_string(r.visits), suggested});
+      } else {
+        lines.push_back({r.name, std::to_string(r.visits)});
+      }
+    }
+    std::puts("");
+    if (lines.size() == 1) lines.push_back({"(none)"});
+    print_table(lines);
+  }
+}
+
+int cmd_insights(const args& a) {
+  if (a.help) {
+    std::fputs(k_insights_usage, stdout);
+    return 0;
+  }
+  int code = 0;
+  if (wrong_words(a, 1, code)) return code;
+  auto account = a.options.find("account");
+  if (account == a.options.end()) return usage_error("insights needs --account ID");
+  std::string format = "table";
+  if (auto it = a.options.find("format"); it != a.options.end()) format = it->second;
+  if (format != "table" && format != "csv") return usage_error("--format must be table or csv");
+  auto target = api_target_of(a, code);
+  if (!target) return code;
+  std::string query = "account_id=" + query_value(account->second);
+  for (const char* name : {"from", "to"}) {
+    if (auto it = a.options.find(name); it != a.options.end()) {
+      query += std::string("&") + name + "=" + query_value(it->second);
+    }
+  }
+  auto counts = api_data(*target, "/insights?" + query, code);
+  if (!counts) return code;
+  // Every page of the hosts.
+  std::vector<rapidjson::Document> pages;
+  std::string after;
+  for (;;) {
+    std::string path = "/insights/referrers?" + query + "&limit=1000";
+    if (!after.empty()) path += "&starting_after=" + query_value(after);
+    auto page = api_data(*target, path, code);
+    if (!page) return code;
+    bool more = (*page).HasMember("has_more") && (*page)["has_more"].IsBool() &&
+                (*page)["has_more"].GetBool();
+    after = json_string(*page, "next_starting_after");
+    pages.push_back(std::move(*page));
+    if (!more || after.empty()) break;
+  }
+  std::set<std::string> missing;
+  for (const rapidjson::Value* answer : {static_cast<const rapidjson::Value*>(&*counts),
+                                         static_cast<const rapidjson::Value*>(&pages.front())}) {
+    if (!answer->HasMember("nodes_missing") || !(*answer)["nodes_missing"].IsArray()) continue;
+    for (const auto& n : (*answer)["nodes_missing"].GetArray())
+      if (n.IsString()) missing.insert(n.GetString());
+  }
+  if (!missing.empty()) {
+    std::string names;
+    for (const auto& n : missing)
+      names += (names.empty() ? "" : ", ") + n;
+    std::fprintf(stderr, "referralctl: partial: the counts of %s are missing (no answer in time)\n",
+                 names.c_str());
+  }
+  auto rows = insight_rows(*counts, pages);
+  if (format == "csv") {
+    print_insights_csv(rows);
+  } else {
+    print_insights_table(*counts, rows);
+  }
+  return 0;
+}
+
 // --replicas N (1-5), or 0 when not given; -1 after a usage error.
 int replicas_option(const args& a) {
   auto r = a.options.find("replicas");
@@ -1275,5 +1528,6 @@ int main(int argc, char** argv) {
   if (name == "import") return cmd_import(a);
   if (name == "cluster") return cmd_cluster(dir, a);
   if (name == "export") return cmd_export(a);
+  if (name == "insights") return cmd_insights(a);
   return usage_error("unknown command '" + name + "' (see referralctl help)");
 }

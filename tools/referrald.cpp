@@ -72,6 +72,9 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
   --verify-every DURATION  walk every account's whole event chain this often, in the
                          background (default 1d; a number of seconds, or with an s, m,
                          h or d suffix; 0: never); a broken account refuses writes
+  --insights-days N      days of insights' counts kept per account (default 35; 1-400)
+  --insights-flush-every DURATION  write insights' counts to the store this often; a
+                         kill loses at most this much counting (default 60s; 1s-1h)
   --snapshot-every N     write a snapshot of an account's rules every N events, so that
                          loading it replays at most N events (default 1000; 0: never)
   --cluster URLS         cluster mode: the accounts' rules live in a replicated NATS
@@ -145,6 +148,8 @@ struct config {
   std::size_t snapshot_every = 1000;
   std::uint64_t min_free_disk = 64u << 20;
   std::uint64_t verify_every_seconds = 24 * 3600;
+  std::size_t insights_days = 35;
+  std::uint64_t insights_flush_every_seconds = 60;
   std::string log_level = "info";
   std::string log_file;
   std::string log_format = "text";
@@ -285,6 +290,13 @@ void set_option(config& c, std::string_view name, std::string_view value) {
     c.account_idle_seconds = parse_count("--account-idle-timeout", value, 1, 7 * 24 * 3600);
   } else if (name == "verify-every") {
     c.verify_every_seconds = parse_duration("--verify-every", value);
+  } else if (name == "insights-days") {
+    c.insights_days = parse_count("--insights-days", value, 1, 400);
+  } else if (name == "insights-flush-every") {
+    c.insights_flush_every_seconds = parse_duration("--insights-flush-every", value);
+    if (c.insights_flush_every_seconds < 1 || c.insights_flush_every_seconds > 3600) {
+      fail("--insights-flush-every must be between 1s and 1h, got " + std::string(value));
+    }
   } else if (name == "min-free-disk") {
     c.min_free_disk = parse_size("--min-free-disk", value);
   } else if (name == "snapshot-every") {
@@ -417,6 +429,8 @@ config parse(int argc, char** argv) {
                            "account-idle-timeout",
                            "min-free-disk",
                            "verify-every",
+                           "insights-days",
+                           "insights-flush-every",
                            "snapshot-every",
                            "log-level",
                            "log-format",
@@ -639,6 +653,8 @@ int main(int argc, char** argv) {
     ropts.snapshot_every = cfg.snapshot_every;
     ropts.max_regex_rules = cfg.max_regex_rules;
     ropts.verify_every = std::chrono::seconds(cfg.verify_every_seconds);
+    ropts.insights.days_kept = cfg.insights_days;
+    ropts.insights.flush_every = std::chrono::seconds(cfg.insights_flush_every_seconds);
     if (!cfg.cluster.empty()) {
       actors::runtime_options::cluster_settings cs;
       cs.servers = cfg.cluster;

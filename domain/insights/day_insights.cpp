@@ -11,6 +11,9 @@ constexpr std::string_view k_unassigned = "Unassigned";
 
 std::size_t reason_index(std::string_view reason) {
   auto all = all_reasons();
+  // The reasons' own constants first (no comparison of their text), then the text.
+  for (std::size_t i = 0; i < all.size(); ++i)
+    if (all[i].data() == reason.data()) return i;
   return static_cast<std::size_t>(std::find(all.begin(), all.end(), reason) - all.begin());
 }
 
@@ -24,15 +27,17 @@ void merge_seen(unix_ms& first, unix_ms& last, unix_ms other_first, unix_ms othe
   last = std::max(last, other_last);
 }
 
-// Counts `n` under `name`, or under k_other once `names` holds its most.
-void count_name(std::map<std::string, std::uint64_t, std::less<>>& names, std::string_view name,
-                std::uint64_t n) {
-  if (auto it = names.find(name); it != names.end()) {
-    it->second += n;
-    return;
+using name_counts = std::map<std::string, std::uint64_t, std::less<>>;
+
+// Counts `n` under `name`, or under k_other once `names` holds its most; where.
+name_counts::iterator count_name(name_counts& names, std::string_view name, std::uint64_t n) {
+  auto it = names.find(name);
+  if (it == names.end()) {
+    if (names.size() + 1 >= day_insights::k_names) name = day_insights::k_other;
+    it = names.try_emplace(std::string(name), 0).first;
   }
-  if (names.size() + 1 >= day_insights::k_names) name = day_insights::k_other;
-  names[std::string(name)] += n;
+  it->second += n;
+  return it;
 }
 
 void add_landing_host(host_stats& s, std::string_view host) {
@@ -61,6 +66,49 @@ std::string_view kind_name(rule_ref::kind k) {
   return "passthrough";
 }
 
+std::size_t rule_counts::probe(rule_ref r) const {
+  // splitmix64's finalizer over the id and the kind.
+  auto h = static_cast<std::uint64_t>(r.id) * 4 + static_cast<std::uint64_t>(r.type);
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  std::size_t mask = slots_.size() - 1;
+  for (std::size_t k = h & mask;; k = (k + 1) & mask) {
+    const auto& s = slots_[k];
+    if (!s.used || (s.id == r.id && s.type == r.type)) return k;
+  }
+}
+
+void rule_counts::add(rule_ref r, std::uint64_t n) {
+  if ((size_ + 1) * 2 > slots_.size()) {
+    std::vector<slot> old = std::move(slots_);
+    slots_.assign(std::max<std::size_t>(16, old.size() * 2), slot{});
+    for (const auto& s : old)
+      if (s.used) slots_[probe({s.type, s.id})] = s;
+  }
+  auto& s = slots_[probe(r)];
+  if (!s.used) {
+    s = slot{r.id, 0, r.type, true};
+    ++size_;
+  }
+  s.count += n;
+}
+
+std::uint64_t rule_counts::at(rule_ref r) const {
+  if (slots_.empty()) return 0;
+  const auto& s = slots_[probe(r)];
+  return s.used ? s.count : 0;
+}
+
+std::vector<std::pair<rule_ref, std::uint64_t>> rule_counts::sorted() const {
+  std::vector<std::pair<rule_ref, std::uint64_t>> out;
+  out.reserve(size_);
+  for (const auto& s : slots_)
+    if (s.used) out.push_back({rule_ref{s.type, s.id}, s.count});
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 std::int64_t day_of(unix_ms at) {
   constexpr std::int64_t k_day = 86'400'000;
   return at >= 0 ? at / k_day : -((-at + k_day - 1) / k_day);
@@ -84,6 +132,14 @@ void host_stats::merge(const host_stats& other) {
   more_landing_hosts = more_landing_hosts || other.more_landing_hosts;
 }
 
+void host_stats::clear() {
+  with_session = 0;
+  first_seen = last_seen = 0;
+  for (auto& h : landing_hosts)
+    h.clear();
+  more_landing_hosts = false;
+}
+
 void medium_stats::merge(const medium_stats& other) {
   merge_seen(first_seen, last_seen, other.first_seen, other.last_seen);
 }
@@ -91,10 +147,17 @@ void medium_stats::merge(const medium_stats& other) {
 void day_insights::record(const visit& v, const resolution& r, unix_ms at) {
   ++resolutions;
   if (auto i = reason_index(r.reason); i < by_reason.size()) ++by_reason[i];
-  count_name(by_channel, r.channel, 1);
-  if (r.rule_type == "passthrough") ++by_rule[{rule_ref::kind::passthrough, r.rule_id}];
-  if (r.rule_type == "mapping") ++by_rule[{rule_ref::kind::mapping, r.rule_id}];
-  if (r.channel_rule != nullptr) ++by_rule[{rule_ref::kind::channel_rule, r.channel_rule->id}];
+  if (last_channel_.count != nullptr && r.channel == last_channel_.name) {
+    ++*last_channel_.count;
+  } else {
+    // A map's elements stay where they are while it lives: its key and count are kept.
+    auto it = count_name(by_channel, r.channel, 1);
+    last_channel_.name = it->first;
+    last_channel_.count = &it->second;
+  }
+  if (r.rule_type == "passthrough") by_rule.add({rule_ref::kind::passthrough, r.rule_id});
+  if (r.rule_type == "mapping") by_rule.add({rule_ref::kind::mapping, r.rule_id});
+  if (r.channel_rule != nullptr) by_rule.add({rule_ref::kind::channel_rule, r.channel_rule->id});
   if (!falls_through(r)) return;
   if (!v.referrer_host.empty()) hosts.add(v.referrer_host).data.seen(v, at);
   if (r.reason == reasons::utm && r.channel == k_unassigned && !r.utms.medium.empty()) {
@@ -109,8 +172,8 @@ void day_insights::merge(const day_insights& other) {
     by_reason[i] += other.by_reason[i];
   for (const auto& [name, n] : other.by_channel)
     count_name(by_channel, name, n);
-  for (const auto& [rule, n] : other.by_rule)
-    by_rule[rule] += n;
+  for (const auto& [rule, n] : other.by_rule.sorted())
+    by_rule.add(rule, n);
   hosts.merge(other.hosts);
   mediums.merge(other.mediums);
 }

@@ -18,6 +18,8 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "domain/attribution/resolution.hpp"
 #include "domain/attribution/visit.hpp"
@@ -40,12 +42,14 @@ struct host_stats {
 
   void seen(const visit& v, unix_ms at);
   void merge(const host_stats& other);
+  void clear();  // keeps the landing hosts' storage
 };
 
 // What is kept of an utm_medium value the default channel group did not know.
 struct medium_stats {
   unix_ms first_seen = 0, last_seen = 0;
   void merge(const medium_stats& other);
+  void clear() { *this = {}; }
 };
 
 // A rule by kind and id.
@@ -57,6 +61,31 @@ struct rule_ref {
 };
 std::string_view kind_name(rule_ref::kind k);  // "passthrough", "mapping", "channel_rule"
 
+// Counts by rule, each found in one probe of an open-addressing table: an account may hold
+// thousands of rules, and a tree of them would cost a cache miss per level on every
+// resolution counted.
+class rule_counts {
+ public:
+  void add(rule_ref r, std::uint64_t n = 1);
+  std::uint64_t at(rule_ref r) const;  // 0 when not counted
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  // Every rule counted and its count, by kind then id.
+  std::vector<std::pair<rule_ref, std::uint64_t>> sorted() const;
+  bool operator==(const rule_counts& other) const { return sorted() == other.sorted(); }
+
+ private:
+  struct slot {
+    std::int64_t id = 0;
+    std::uint64_t count = 0;
+    rule_ref::kind type = rule_ref::kind::passthrough;
+    bool used = false;
+  };
+  std::size_t probe(rule_ref r) const;  // its slot, or the free slot where it would go
+  std::vector<slot> slots_;
+  std::size_t size_ = 0;
+};
+
 struct day_insights {
   // The sizes that bound a day's memory: hosts and mediums kept by the summaries, names of
   // channels counted apart (past them, under k_other), and of rules.
@@ -65,19 +94,41 @@ struct day_insights {
   static constexpr std::size_t k_names = 1000;
   static constexpr std::string_view k_other = "(other)";
   static constexpr std::size_t k_reasons = 10;  // all_reasons()
+  // The hosts a thread's counters keep between two merges (insights_collector.hpp): more
+  // than a day's, so that a busy thread finds most hosts it counts already kept.
+  static constexpr std::size_t k_thread_hosts = 512;
+
+  day_insights() = default;
+  explicit day_insights(std::size_t hosts_kept) : hosts(hosts_kept) {}
 
   std::int64_t day = 0;  // days since 1970-01-01 (UTC)
   std::uint64_t resolutions = 0;
   std::array<std::uint64_t, k_reasons> by_reason{};  // in all_reasons() order
   std::map<std::string, std::uint64_t, std::less<>> by_channel;
   // The rule of the answer (a passthrough referrer or a mapping) and the channel rule.
-  std::map<rule_ref, std::uint64_t> by_rule;
+  rule_counts by_rule;
   heavy_hitters<host_stats> hosts{k_hosts};
   heavy_hitters<medium_stats> mediums{k_mediums};
 
   // Counts one resolution `r` of visit `v`, resolved at `at`.
   void record(const visit& v, const resolution& r, unix_ms at);
   void merge(const day_insights& other);
+
+ private:
+  // The channel counted last and its count in by_channel (most visits in a row share one);
+  // a copy or a move of the day starts without.
+  struct last_counted {
+    std::string_view name;
+    std::uint64_t* count = nullptr;
+    last_counted() = default;
+    last_counted(const last_counted&) {}
+    last_counted& operator=(const last_counted&) {
+      name = {};
+      count = nullptr;
+      return *this;
+    }
+  };
+  last_counted last_channel_;
 };
 
 // The day (days since 1970-01-01, UTC) of a time.

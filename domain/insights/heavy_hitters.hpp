@@ -11,21 +11,26 @@
 // Two summaries merge into one of the same capacity as mergeable summaries do (Agarwal et
 // al., 2012): a key counts what each side counted, a side that does not keep it counting its
 // floor() (as count and as error), and the most counted keys are kept. The bounds above hold
-// for the merged stream.
+// for the merged stream, whatever the two capacities.
 //
 // Payload: what is kept for a key besides its count (a value type with `void
-// merge(const Payload&)`); a key taking an entry starts with a new one. Memory is the
-// capacity's entries, their keys and their payloads, whatever arrives. One owner: not
-// thread-safe.
+// merge(const Payload&)` and `void clear()`, which empties it and may keep its storage); a
+// key taking an entry starts with an empty one. Memory is the capacity's entries, their keys
+// and their payloads, whatever arrives.
+//
+// Counting is made to cost little on a thread that resolves: keys are found through an
+// open-addressing table of entry numbers (linear probing, the key's hash kept beside each
+// entry), a replaced key reuses its entry's storage (a full summary allocates nothing), and
+// the least counted entry is tracked by a min-heap built only once the summary is full (while
+// an entry is free, nothing is evicted and counting is a look-up and an increment). One
+// owner: not thread-safe.
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -43,32 +48,33 @@ class heavy_hitters {
 
   explicit heavy_hitters(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1)) {}
 
-  // Counts `weight` more of `key`; the entry that now keeps it.
+  // Counts `weight` more of `key`; the entry that now keeps it (valid until the next change).
   entry& add(std::string_view key, std::uint64_t weight = 1) {
-    if (auto it = index_.find(key); it != index_.end()) {
-      entries_[it->second].count += weight;
-      sift_down(pos_[it->second]);
-      return entries_[it->second];
+    auto h = hash_of(key);
+    if (auto i = lookup(key, h); i != k_none) {
+      entries_[i].count += weight;
+      if (!heap_.empty()) sift_down(pos_[i]);
+      return entries_[i];
     }
     if (entries_.size() < capacity_) {
       auto i = static_cast<std::uint32_t>(entries_.size());
       entries_.push_back({std::string(key), weight, 0, Payload{}});
-      index_.emplace(entries_.back().key, i);
-      heap_.push_back(i);
-      pos_.push_back(heap_.size() - 1);
-      sift_up(heap_.size() - 1);
+      hashes_.push_back(h);
+      place(i);
+      if (full()) build_heap();
       return entries_[i];
     }
     // The least counted key gives its entry up.
     std::uint32_t i = heap_.front();
     entry& e = entries_[i];
-    index_.erase(std::string_view(e.key));
+    unplace(i);
     ++evictions_;
     e.key.assign(key);
     e.error = e.count;
     e.count += weight;
-    e.data = Payload{};
-    index_.emplace(e.key, i);
+    e.data.clear();
+    hashes_[i] = h;
+    place(i);
     sift_down(0);
     return e;
   }
@@ -78,14 +84,12 @@ class heavy_hitters {
     std::uint64_t mine = floor(), theirs = other.floor();
     std::vector<entry> all;
     all.reserve(entries_.size() + other.entries_.size());
-    // The other's keys this one lacks first, while this one's index still views its keys.
     for (const auto& o : other.entries_) {
-      if (index_.contains(std::string_view(o.key))) continue;
+      if (find(o.key) != nullptr) continue;
       all.push_back({o.key, o.count + mine, o.error + mine, o.data});
     }
-    index_.clear();
     for (auto& e : entries_) {
-      auto o = other.find(e.key);
+      const entry* o = other.find(e.key);
       entry m{std::move(e.key), e.count, e.error, std::move(e.data)};
       if (o != nullptr) {
         m.count += o->count;
@@ -97,17 +101,19 @@ class heavy_hitters {
       }
       all.push_back(std::move(m));
     }
-    auto evicted = all.size() > capacity_ ? all.size() - capacity_ : 0;
-    std::sort(all.begin(), all.end(), [](const entry& a, const entry& b) {
-      return a.count != b.count ? a.count > b.count : a.key < b.key;
-    });
-    all.resize(std::min(all.size(), capacity_));
+    std::uint64_t evicted = 0;
+    if (all.size() > capacity_) {
+      evicted = all.size() - capacity_;
+      std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(capacity_), all.end(),
+                       more_counted);
+      all.resize(capacity_);
+    }
     evictions_ += other.evictions_ + evicted;
     rebuild(std::move(all));
   }
 
   // Any key not kept was counted at most this many times (0 while an entry is free).
-  std::uint64_t floor() const { return full() ? entries_[heap_.front()].count : 0; }
+  std::uint64_t floor() const { return heap_.empty() ? 0 : entries_[heap_.front()].count; }
   bool full() const { return entries_.size() >= capacity_; }
   std::size_t size() const { return entries_.size(); }
   std::size_t capacity() const { return capacity_; }
@@ -115,8 +121,8 @@ class heavy_hitters {
   std::uint64_t evictions() const { return evictions_; }
 
   const entry* find(std::string_view key) const {
-    auto it = index_.find(key);
-    return it == index_.end() ? nullptr : &entries_[it->second];
+    auto i = lookup(key, hash_of(key));
+    return i == k_none ? nullptr : &entries_[i];
   }
 
   // The entries, most counted first (then by key).
@@ -125,9 +131,8 @@ class heavy_hitters {
     out.reserve(entries_.size());
     for (const auto& e : entries_)
       out.push_back(&e);
-    std::sort(out.begin(), out.end(), [](const entry* a, const entry* b) {
-      return a->count != b->count ? a->count > b->count : a->key < b->key;
-    });
+    std::sort(out.begin(), out.end(),
+              [](const entry* a, const entry* b) { return more_counted(*a, *b); });
     return out;
   }
 
@@ -140,26 +145,86 @@ class heavy_hitters {
   }
 
  private:
-  struct key_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  struct key_equal {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-  };
+  static constexpr std::uint32_t k_none = 0xffffffffu;
+
+  static bool more_counted(const entry& a, const entry& b) {
+    return a.count != b.count ? a.count > b.count : a.key < b.key;
+  }
+  static std::uint64_t hash_of(std::string_view key) { return std::hash<std::string_view>{}(key); }
+
+  // The table: slots of entry number + 1 (0: free), a power of two at least twice the
+  // entries, grown as they come, up to twice the capacity.
+  std::size_t mask() const { return slots_.size() - 1; }
+
+  std::uint32_t lookup(std::string_view key, std::uint64_t h) const {
+    if (slots_.empty()) return k_none;
+    for (std::size_t k = h & mask();; k = (k + 1) & mask()) {
+      auto s = slots_[k];
+      if (s == 0) return k_none;
+      if (hashes_[s - 1] == h && entries_[s - 1].key == key) return s - 1;
+    }
+  }
+
+  // Puts entry i (already in entries_) in the table.
+  void place(std::uint32_t i) {
+    if (entries_.size() * 2 > slots_.size()) return reindex(slots_.size() * 2);
+    std::size_t k = hashes_[i] & mask();
+    while (slots_[k] != 0)
+      k = (k + 1) & mask();
+    slots_[k] = i + 1;
+  }
+
+  // Takes entry i out of the table, moving the entries after it in its run back so that
+  // each stays reachable from its home slot (deletion without tombstones).
+  void unplace(std::uint32_t i) {
+    std::size_t k = hashes_[i] & mask();
+    while (slots_[k] != i + 1)
+      k = (k + 1) & mask();
+    for (std::size_t j = k;;) {
+      slots_[k] = 0;
+      for (;;) {
+        j = (j + 1) & mask();
+        if (slots_[j] == 0) return;
+        std::size_t home = hashes_[slots_[j] - 1] & mask();
+        bool stays = k <= j ? (k < home && home <= j) : (k < home || home <= j);
+        if (!stays) break;
+      }
+      slots_[k] = slots_[j];
+      k = j;
+    }
+  }
+
+  // A table of at least `size` slots (and twice the entries) holding every entry.
+  void reindex(std::size_t size) {
+    size = std::max<std::size_t>(size, 16);
+    while (size < entries_.size() * 2)
+      size *= 2;
+    slots_.assign(size, 0);
+    for (std::uint32_t i = 0; i < entries_.size(); ++i) {
+      std::size_t k = hashes_[i] & mask();
+      while (slots_[k] != 0)
+        k = (k + 1) & mask();
+      slots_[k] = i + 1;
+    }
+  }
 
   void rebuild(std::vector<entry> kept) {
-    entries_.clear();
-    for (auto& e : kept)
-      entries_.push_back(std::move(e));
-    index_.clear();
+    entries_ = std::move(kept);
+    hashes_.clear();
+    for (const auto& e : entries_)
+      hashes_.push_back(hash_of(e.key));
+    reindex(0);
     heap_.clear();
     pos_.clear();
+    if (full()) build_heap();
+  }
+
+  void build_heap() {
+    heap_.resize(entries_.size());
+    pos_.resize(entries_.size());
     for (std::uint32_t i = 0; i < entries_.size(); ++i) {
-      index_.emplace(entries_[i].key, i);
-      heap_.push_back(i);
-      pos_.push_back(i);
+      heap_[i] = i;
+      pos_[i] = i;
     }
     for (std::size_t k = heap_.size() / 2; k-- > 0;)
       sift_down(k);
@@ -170,14 +235,8 @@ class heavy_hitters {
   }
   void swap_at(std::size_t a, std::size_t b) {
     std::swap(heap_[a], heap_[b]);
-    pos_[heap_[a]] = a;
-    pos_[heap_[b]] = b;
-  }
-  void sift_up(std::size_t k) {
-    while (k > 0 && less(k, (k - 1) / 2)) {
-      swap_at(k, (k - 1) / 2);
-      k = (k - 1) / 2;
-    }
+    pos_[heap_[a]] = static_cast<std::uint32_t>(a);
+    pos_[heap_[b]] = static_cast<std::uint32_t>(b);
   }
   void sift_down(std::size_t k) {
     for (;;) {
@@ -191,14 +250,12 @@ class heavy_hitters {
   }
 
   std::size_t capacity_;
-  // A deque: an entry stays where it is while others are added (the index views its key).
-  std::deque<entry> entries_;
-  // A min-heap of entry indexes by count, and each entry's place in it.
+  std::vector<entry> entries_;
+  std::vector<std::uint64_t> hashes_;  // each entry's key's
+  std::vector<std::uint32_t> slots_;
+  // Once full: a min-heap of entry numbers by count, and each entry's place in it.
   std::vector<std::uint32_t> heap_;
-  std::vector<std::size_t> pos_;
-  // Keys view the entries' own strings (an entry's key is replaced only after its view
-  // left the index).
-  std::unordered_map<std::string_view, std::uint32_t, key_hash, key_equal> index_;
+  std::vector<std::uint32_t> pos_;
   std::uint64_t evictions_ = 0;
 };
 

@@ -155,6 +155,11 @@ std::vector<std::pair<std::string, std::int64_t>> insights_book::take_changed() 
   return out;
 }
 
+void insights_book::changed_again(const std::vector<std::pair<std::string, std::int64_t>>& days) {
+  for (const auto& [account, d] : days)
+    if (day(account, d) != nullptr) changed_[{account, d}] = true;
+}
+
 const day_insights* insights_book::day(std::string_view account, std::int64_t day) const {
   auto it = accounts_.find(account);
   if (it == accounts_.end()) return nullptr;
@@ -183,7 +188,7 @@ std::string encode_day(const day_insights& d) {
     codec::put_varint(out, c);
   }
   codec::put_varint(out, d.by_rule.size());
-  for (const auto& [rule, c] : d.by_rule) {
+  for (const auto& [rule, c] : d.by_rule.sorted()) {
     out.push_back(static_cast<char>(rule.type));
     codec::put_varint(out, rule.id < 0 ? 0 : static_cast<std::uint64_t>(rule.id));
     codec::put_varint(out, c);
@@ -232,12 +237,47 @@ result<day_insights> decode_day(std::string_view value) {
     std::uint8_t kind = 0;
     std::uint64_t id = 0, c = 0;
     if (!in.u8(kind) || kind > 2 || !in.varint(id) || !in.varint(c)) return damaged("its rules");
-    d.by_rule[{static_cast<rule_ref::kind>(kind), static_cast<std::int64_t>(id)}] = c;
+    rule_ref rule{static_cast<rule_ref::kind>(kind), static_cast<std::int64_t>(id)};
+    if (d.by_rule.at(rule) != 0) return damaged("its rules (one twice)");
+    d.by_rule.add(rule, c);
   }
   if (!get_summary(in, d.hosts, get_host)) return damaged("its hosts");
   if (!get_summary(in, d.mediums, get_medium)) return damaged("its mediums");
   if (in.remaining() != 0) return damaged("bytes after its end");
   return d;
+}
+
+std::string encode_days(const std::vector<const day_insights*>& days) {
+  std::string out;
+  codec::put_varint(out, days.size());
+  for (const auto* d : days)
+    codec::put_lpstr(out, encode_day(*d));
+  return out;
+}
+
+result<std::vector<day_insights>> decode_days(std::string_view value) {
+  codec::reader in(value);
+  std::uint64_t n = 0;
+  if (!in.varint(n) || n > value.size()) {
+    return make_error(errc::store_corrupted, "a node's days do not read: no count");
+  }
+  std::vector<day_insights> out;
+  out.reserve(static_cast<std::size_t>(n));
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::uint64_t size = 0;
+    std::string_view one;
+    if (!in.varint(size) || !in.bytes(static_cast<std::size_t>(size), one)) {
+      return make_error(errc::store_corrupted,
+                        "a node's days do not read: day " + std::to_string(i) + " is cut short");
+    }
+    auto d = decode_day(one);
+    if (!d) return d.err();
+    out.push_back(std::move(*d));
+  }
+  if (in.remaining() != 0) {
+    return make_error(errc::store_corrupted, "a node's days do not read: bytes after the last day");
+  }
+  return out;
 }
 
 }  // namespace referrald::domain

@@ -54,6 +54,8 @@ class insights_book {
 
   // The (account, day) pairs changed since the last call, and no longer marked.
   std::vector<std::pair<std::string, std::int64_t>> take_changed();
+  // Marks them changed again (a write of them that failed), those still kept.
+  void changed_again(const std::vector<std::pair<std::string, std::int64_t>>& days);
   const day_insights* day(std::string_view account, std::int64_t day) const;
   // A stored day read back (restore at start).
   void restore(const std::string& account, day_insights d);
@@ -67,5 +69,11 @@ class insights_book {
 std::string encode_day(const day_insights& d);
 // store_corrupted naming what does not read; a version past 1 is a newer release's.
 result<day_insights> decode_day(std::string_view value);
+
+// A node's days sent to another node (a read of every node's counts, docs/insights.md
+// "Cluster"): the days' count, then each day's stored form with its length.
+std::string encode_days(const std::vector<const day_insights*>& days);
+// store_corrupted naming what does not read.
+result<std::vector<day_insights>> decode_days(std::string_view value);
 
 }  // namespace referrald::domain

@@ -38,8 +38,8 @@ suggestion passthrough(std::string_view domain, std::string_view source,
   key_value(w, "utm_source", source);
   if (!service_name.empty()) key_value(w, "service_name", service_name);
   w.EndObject();
-  return {suggestion_kinds::passthrough, std::move(reason), "POST", "/passthrough-referrers",
-          text_of(b)};
+  return {suggestion_kinds::passthrough, std::move(reason), "POST",
+          "/passthrough-referrers",      text_of(b),        {}};
 }
 
 // The first label of a registrable domain ("partner" of "partner.co.uk").
@@ -117,8 +117,69 @@ std::string_view likely_channel(std::string_view raw) {
   return {};
 }
 
+namespace {
+
+// {"<list>": [the account's list as it is, and `value`]}.
+std::string dismiss_body(std::string_view list, const std::vector<std::string>& kept,
+                         std::string_view value) {
+  rapidjson::StringBuffer b;
+  json_out w(b);
+  w.StartObject();
+  write_key(w, list);
+  w.StartArray();
+  for (const auto& v : kept)
+    write_string(w, v);
+  write_string(w, value);
+  w.EndArray();
+  w.EndObject();
+  return text_of(b);
+}
+
+suggestion dismissed_one(std::string_view list) {
+  return {suggestion_kinds::dismissed,
+          "dismissed (" + std::string(list) + " in the account's settings): not suggested again",
+          {},
+          {},
+          {},
+          {}};
+}
+
+bool listed(const std::vector<std::string>& list, std::string_view value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+suggestion suggest_for_host_as_is(std::string_view host, std::uint64_t visits,
+                                  const host_stats& stats, const account_settings& settings,
+                                  const suggestion_policy& policy);
+
+}  // namespace
+
 suggestion suggest_for_host(std::string_view host, std::uint64_t visits, const host_stats& stats,
                             const account_settings& settings, const suggestion_policy& policy) {
+  if (listed(settings.insights_dismissed_hosts, host)) {
+    return dismissed_one("insights_dismissed_hosts");
+  }
+  auto s = suggest_for_host_as_is(host, visits, stats, settings, policy);
+  s.dismiss = dismiss_body("insights_dismissed_hosts", settings.insights_dismissed_hosts, host);
+  return s;
+}
+
+suggestion suggest_for_medium(std::string_view medium, std::uint64_t visits,
+                              const account_settings& settings, const suggestion_policy& policy) {
+  if (listed(settings.insights_dismissed_mediums, medium)) {
+    return dismissed_one("insights_dismissed_mediums");
+  }
+  auto s = suggest_for_medium(medium, visits, policy);
+  s.dismiss =
+      dismiss_body("insights_dismissed_mediums", settings.insights_dismissed_mediums, medium);
+  return s;
+}
+
+namespace {
+
+suggestion suggest_for_host_as_is(std::string_view host, std::uint64_t visits,
+                                  const host_stats& stats, const account_settings& settings,
+                                  const suggestion_policy& policy) {
   if (const auto* e = starter_pack_entry_of(host)) {
     return passthrough(e->domain, e->utm_source, e->service_name,
                        "in the passthrough starter pack (" + e->category + ": " + e->service_name +
@@ -151,12 +212,16 @@ suggestion suggest_for_host(std::string_view host, std::uint64_t visits, const h
     return {suggestion_kinds::own_domain,
             "shares its registrable domain " + domain + " with the landing host " + landing +
                 ": the site's own navigation, not a referral",
-            "PATCH", "/settings", text_of(b)};
+            "PATCH",
+            "/settings",
+            text_of(b),
+            {}};
   }
   if (visits < policy.min_visits) {
     return {suggestion_kinds::nothing,
             count_of(visits, "visit") + ", fewer than " + std::to_string(policy.min_visits) +
                 ": too few to suggest a rule",
+            {},
             {},
             {},
             {}};
@@ -172,8 +237,13 @@ suggestion suggest_for_host(std::string_view host, std::uint64_t visits, const h
   return {
       suggestion_kinds::mapping,
       "a recurring plain referral (" + count_of(visits, "visit") + "): a mapping names its source",
-      "POST", "/referrer-mappings", text_of(b)};
+      "POST",
+      "/referrer-mappings",
+      text_of(b),
+      {}};
 }
+
+}  // namespace
 
 suggestion suggest_for_medium(std::string_view medium, std::uint64_t visits,
                               const suggestion_policy& policy) {
@@ -183,12 +253,14 @@ suggestion suggest_for_medium(std::string_view medium, std::uint64_t visits,
                 ": too few to suggest a rule",
             {},
             {},
+            {},
             {}};
   }
   auto channel = likely_channel(medium);
   if (channel.empty()) {
     return {suggestion_kinds::nothing,
             "the medium names no channel of the default group: choose one in a channel rule",
+            {},
             {},
             {},
             {}};
@@ -211,7 +283,10 @@ suggestion suggest_for_medium(std::string_view medium, std::uint64_t visits,
   return {suggestion_kinds::channel_rule,
           "an utm_medium value the default channel group does not know (" +
               count_of(visits, "visit") + "), most likely " + std::string(channel),
-          "POST", "/channel-rules", text_of(b)};
+          "POST",
+          "/channel-rules",
+          text_of(b),
+          {}};
 }
 
 }  // namespace referrald::domain

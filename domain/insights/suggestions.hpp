@@ -16,7 +16,10 @@
 // or nothing below `min_visits` or when no channel is near.
 //
 // A suggestion is a ready request body for an existing endpoint (method, path and JSON):
-// accepting it is an ordinary, audited rule write. Pure; safe from any thread.
+// accepting it is an ordinary, audited rule write. Dismissing it is one too: `dismiss` is the
+// PATCH /settings body that adds the host (the medium) to the account's
+// insights_dismissed_hosts (insights_dismissed_mediums), after which its suggestion is
+// `dismissed`, never another. Pure; safe from any thread.
 
 #include <cstdint>
 #include <string>
@@ -33,6 +36,7 @@ inline constexpr std::string_view mapping = "mapping";
 inline constexpr std::string_view own_domain = "own_domain";
 inline constexpr std::string_view channel_rule = "channel_rule";
 inline constexpr std::string_view nothing = "nothing";
+inline constexpr std::string_view dismissed = "dismissed";
 }  // namespace suggestion_kinds
 
 struct suggestion_policy {
@@ -47,6 +51,9 @@ struct suggestion {
   // empty for nothing.
   std::string_view method, path;
   std::string body;
+  // The PATCH /settings body that dismisses it; empty when dismissed already (or when the
+  // account's settings were not given).
+  std::string dismiss;
 };
 
 // `settings`: the account's, whose own_domains an own_domain suggestion extends.
@@ -54,6 +61,10 @@ suggestion suggest_for_host(std::string_view host, std::uint64_t visits, const h
                             const account_settings& settings, const suggestion_policy& policy = {});
 
 suggestion suggest_for_medium(std::string_view medium, std::uint64_t visits,
+                              const suggestion_policy& policy = {});
+// The same, knowing the account's settings: `dismissed` when it was, else with `dismiss`.
+suggestion suggest_for_medium(std::string_view medium, std::uint64_t visits,
+                              const account_settings& settings,
                               const suggestion_policy& policy = {});
 
 // The default group's channel an utm_medium value most likely means; empty when none is near.

@@ -45,6 +45,16 @@ result<std::string> own_domain(std::string_view raw) {
   return wildcard ? "*." + *domain : *domain;
 }
 
+// A dismissed host: a host name, normalized as a passthrough domain's.
+result<std::string> dismissed_host(std::string_view raw) { return normalize_domain(trim(raw)); }
+
+// A dismissed utm_medium value: as it was counted (its case kept), without surrounding spaces.
+result<std::string> dismissed_medium(std::string_view raw) {
+  auto v = trim(raw);
+  if (v.empty()) return make_error(errc::validation_failed, "is empty");
+  return std::string(v);
+}
+
 result<std::string> preset_name(std::string_view raw) {
   std::string name = to_lower_ascii(raw);
   if (name != "matomo") {
@@ -71,6 +81,14 @@ constexpr char k_presets_schema[] =
 constexpr char k_params_schema[] =
     R"j({"type":"array","maxItems":20,"items":{"type":"string","minLength":1,"maxLength":100},"description":"query parameter names (any ASCII case) read for this value when the landing URL has no utm_* value for it"})j";
 
+constexpr char k_dismissed_hosts_schema[] =
+    R"j({"type":"array","maxItems":1000,"items":{"type":"string","minLength":1,"maxLength":255},"description":"referrer hosts whose insights suggestion was dismissed: not suggested again (a suggestion's dismiss request adds one)"})j";
+constexpr char k_dismissed_mediums_schema[] =
+    R"j({"type":"array","maxItems":1000,"items":{"type":"string","minLength":1,"maxLength":255},"description":"utm_medium values whose insights suggestion was dismissed: not suggested again"})j";
+constexpr schema::string_list_rules k_dismissed_hosts{"insights_dismissed_hosts", 1000, 255,
+                                                      &dismissed_host, k_dismissed_hosts_schema};
+constexpr schema::string_list_rules k_dismissed_mediums{
+    "insights_dismissed_mediums", 1000, 255, &dismissed_medium, k_dismissed_mediums_schema};
 constexpr schema::string_list_rules k_domains{"own_domains", 100, 255, &own_domain,
                                               k_domains_schema};
 constexpr schema::string_list_rules k_presets{"campaign_parameter_presets", 1, 32, &preset_name,
@@ -116,6 +134,10 @@ std::span<const schema::field<account_settings>> settings_fields() {
       schema::string_list<S, &S::campaign_parameters, k_campaign>::access();
   static const auto term = schema::string_list<S, &S::term_parameters, k_term>::access();
   static const auto content = schema::string_list<S, &S::content_parameters, k_content>::access();
+  static const auto dismissed_hosts =
+      schema::string_list<S, &S::insights_dismissed_hosts, k_dismissed_hosts>::access();
+  static const auto dismissed_mediums =
+      schema::string_list<S, &S::insights_dismissed_mediums, k_dismissed_mediums>::access();
   // Tags are stored: never reuse or renumber one.
   static const field<S> fields[] = {
       {"id", 1, type::integer, &S::id, server | hidden},
@@ -130,6 +152,8 @@ std::span<const schema::field<account_settings>> settings_fields() {
       {"known_referrers", 9, type::boolean, &S::known_referrers},
       {"default_channel_group", 10, type::boolean, &S::default_channel_group},
       {"insights", 13, type::boolean, &S::insights},
+      {"insights_dismissed_hosts", 14, type::custom, dismissed_hosts},
+      {"insights_dismissed_mediums", 15, type::custom, dismissed_mediums},
       {"created_at", 11, type::nullable_timestamp, &S::created_at, server},
       {"updated_at", 12, type::nullable_timestamp, &S::updated_at, server},
   };

@@ -31,6 +31,9 @@ struct account_settings {
   bool known_referrers = true;        // rank 7 of the precedence
   bool default_channel_group = true;  // the fallback of the channel rules
   bool insights = true;               // live resolutions are counted (docs/insights.md)
+  // Insights' suggestions dismissed: the referrer hosts (normalized) and utm_medium values
+  // not suggested again (docs/insights.md, "Dismissing a suggestion").
+  std::vector<std::string> insights_dismissed_hosts, insights_dismissed_mediums;
   std::optional<std::int64_t> created_at, updated_at;
   static constexpr bool is_active = true;  // for the generic collection
 

@@ -2,7 +2,8 @@
 // is answered by the owner, exactly as the owner answers it; two nodes writing the same
 // accounts are no longer beaten by each other; a node stopped on purpose fails no write;
 // an owner killed loses nothing acknowledged and its accounts move; nodes joining and
-// leaving never fork a history.
+// leaving never fork a history; a read of every node's insights merges them, or says whose
+// are missing.
 
 #include <atomic>
 #include <boost/test/unit_test.hpp>
@@ -136,6 +137,45 @@ BOOST_AUTO_TEST_CASE(a_forwarded_write_is_answered_as_the_owner_answers_it) {
   BOOST_TEST(bad.body.find("domain") != std::string::npos, bad.body);
   auto verified = referralctl("--cluster " + nats.urls() + " verify");
   BOOST_TEST(verified.exit == 0, verified.output);
+}
+
+BOOST_AUTO_TEST_CASE(insights_merge_every_live_node_s_counts_and_name_those_missing) {
+  // Each node counts what it resolved; a read on either merges both. A node gone (killed,
+  // still a member until its key expires) is named, and the answer is partial.
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  BOOST_REQUIRE(eventually([&] { return members_are(a, 2) && members_are(b, 2); }));
+  auto ca = a.client(), cb = b.client();
+  const std::string visit =
+      R"({"referrer":"https://blog.partner.example/p","landing_url":"https://shop.example/"})";
+  for (int i = 0; i < 2; ++i)
+    BOOST_REQUIRE(ca->post("/attribution/resolve?account_id=acme", visit).status == 200u);
+  for (int i = 0; i < 3; ++i)
+    BOOST_REQUIRE(cb->post("/attribution/resolve?account_id=acme", visit).status == 200u);
+  for (auto* c : {ca.get(), cb.get()}) {
+    auto r = c->get("/insights?account_id=acme");
+    BOOST_REQUIRE_MESSAGE(r.status == 200u, r.body);
+    auto d = r.json();
+    const auto& data = d["data"];
+    BOOST_TEST(data["totals"]["resolutions"].GetUint64() == 5u, r.body);
+    BOOST_TEST(data["partial"].GetBool() == false);
+    BOOST_REQUIRE(data["nodes"].Size() == 2u);
+    BOOST_TEST(std::string(data["nodes"][0].GetString()) == "a");
+    BOOST_TEST(std::string(data["nodes"][1].GetString()) == "b");
+    BOOST_TEST(data["nodes_missing"].Size() == 0u);
+    auto refs = c->get("/insights/referrers?account_id=acme").json();
+    BOOST_TEST(refs["data"]["referrers"][0]["visits"].GetUint64() == 5u);
+    BOOST_TEST(std::string(refs["data"]["referrers"][0]["host"].GetString()) ==
+               "blog.partner.example");
+  }
+  b.server->stop(SIGKILL);
+  auto r = ca->get("/insights/referrers?account_id=acme");
+  BOOST_REQUIRE_MESSAGE(r.status == 200u, r.body);
+  auto d = r.json();
+  BOOST_TEST(d["data"]["partial"].GetBool() == true, r.body);
+  BOOST_REQUIRE(d["data"]["nodes_missing"].Size() == 1u);
+  BOOST_TEST(std::string(d["data"]["nodes_missing"][0].GetString()) == "b");
+  BOOST_TEST(d["data"]["referrers"][0]["visits"].GetUint64() == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(two_nodes_writing_the_same_accounts_are_not_beaten) {

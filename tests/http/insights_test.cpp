@@ -1,6 +1,6 @@
 // Insights over HTTP (docs/insights.md): what is counted and what is not, the fall-through
 // hosts with the rule that would catch each, a suggestion accepted as an ordinary write, the
-// counts after a restart, and the errors of the range.
+// counts after a restart and after a kill, and the errors of the range.
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -10,6 +10,7 @@
 #include <string>
 
 #include "tests/http/fixture.hpp"
+#include "tests/support/command.hpp"
 #include "tests/support/eventually.hpp"
 
 using namespace referrald::testing;
@@ -19,6 +20,18 @@ namespace {
 std::string referral_from(const std::string& host, const std::string& landing = "shop.example") {
   return R"({"referrer":"https://)" + host + R"(/page?secret=1","landing_url":"https://)" +
          landing + R"(/"})";
+}
+
+// A counter of the server's /metrics.
+std::uint64_t metric(server_process& server, const std::string& name) {
+  auto body = http_client(server.port()).get("/metrics").body;
+  auto at = body.find("\n" + name + " ");
+  BOOST_REQUIRE(at != std::string::npos);
+  return std::stoull(body.substr(at + name.size() + 2));
+}
+
+std::uint64_t resolutions(http_client& c) {
+  return c.get("/insights?account_id=acme").json()["data"]["totals"]["resolutions"].GetUint64();
 }
 
 std::string to_json_text(const rapidjson::Value& v) {
@@ -132,6 +145,43 @@ BOOST_AUTO_TEST_CASE(a_suggestion_sent_as_it_is_changes_the_next_resolution_of_i
   BOOST_TEST(rules[0]["resolutions"].GetUint64() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(a_suggestion_dismissed_is_not_shown_again_and_the_change_is_audited) {
+  auto c = client();
+  for (int i = 0; i < 6; ++i) {
+    BOOST_REQUIRE(
+        c->post("/attribution/resolve?account_id=acme", referral_from("blog.partner.example"))
+            .status == 200u);
+  }
+  auto refs = c->get("/insights/referrers?account_id=acme").json();
+  const auto& dismiss = refs["data"]["referrers"][0]["suggestion"]["dismiss"];
+  BOOST_REQUIRE(dismiss.IsObject());
+  BOOST_TEST(dismiss["method"].GetString() == std::string("PATCH"));
+  std::string path = dismiss["path"].GetString();
+  BOOST_REQUIRE(path == "/settings");
+  auto done = c->patch(path + "?account_id=acme", to_json_text(dismiss["body"]));
+  BOOST_REQUIRE_MESSAGE(done.status == 200u, done.body);
+  BOOST_TEST(done.json()["data"]["insights_dismissed_hosts"][0].GetString() ==
+             std::string("blog.partner.example"));
+  // Still listed with its counts (they are facts), no longer with a rule to make.
+  auto after = c->get("/insights/referrers?account_id=acme").json();
+  const auto& host = after["data"]["referrers"][0];
+  BOOST_TEST(host["visits"].GetUint64() == 6u);
+  BOOST_TEST(host["suggestion"]["kind"].GetString() == std::string("dismissed"));
+  BOOST_TEST(host["suggestion"]["request"].IsNull());
+  BOOST_TEST(host["suggestion"]["dismiss"].IsNull());
+  // An ordinary settings change: in the audit log, with the list after it.
+  auto log = c->get("/audit-log?account_id=acme").json();
+  const auto& events = log["data"]["events"];
+  BOOST_REQUIRE(events.Size() == 1u);
+  BOOST_TEST(events[0]["entity"].GetString() == std::string("account_settings"));
+  BOOST_TEST(events[0]["object"]["insights_dismissed_hosts"][0].GetString() ==
+             std::string("blog.partner.example"));
+  // A host that is not one is refused naming the field.
+  auto bad = c->patch("/settings?account_id=acme", R"({"insights_dismissed_hosts":["a b"]})");
+  BOOST_TEST(bad.status == 400u);
+  BOOST_TEST(bad.body.find("insights_dismissed_hosts") != std::string::npos, bad.body);
+}
+
 BOOST_AUTO_TEST_CASE(the_counts_survive_a_restart) {
   auto c = client();
   for (int i = 0; i < 3; ++i)
@@ -145,6 +195,42 @@ BOOST_AUTO_TEST_CASE(the_counts_survive_a_restart) {
   BOOST_TEST(again.body == before);
   auto refs = client()->get("/insights/referrers?account_id=acme").json();
   BOOST_TEST(refs["data"]["referrers"][0]["visits"].GetUint64() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(a_kill_loses_at_most_what_was_counted_since_the_last_flush) {
+  // Flushed every second: once a flush has begun after the last resolution and ended, a
+  // kill -9 loses nothing.
+  server->stop(SIGTERM);
+  start({"--insights-flush-every", "1s"});
+  auto c = client();
+  for (int i = 0; i < 3; ++i)
+    BOOST_REQUIRE(
+        c->post("/attribution/resolve?account_id=acme", referral_from("a.example")).status == 200u);
+  // The flush after the one that may have been under way when they were answered.
+  auto flushed = metric(*server, "referrald_insights_flushes_total");
+  BOOST_REQUIRE(
+      eventually([&] { return metric(*server, "referrald_insights_flushes_total") >= flushed + 2; },
+                 std::chrono::seconds(20), std::chrono::milliseconds(50)));
+  server->stop(SIGKILL);
+  start({"--insights-flush-every", "1s"});
+  c = client();
+  BOOST_TEST(resolutions(*c) == 3u);
+  BOOST_TEST(c->get("/insights/referrers?account_id=acme")
+                 .json()["data"]["referrers"][0]["visits"]
+                 .GetUint64() == 3u);
+
+  // Flushed every hour: what was counted since the start is the interval a kill loses,
+  // and what was written before stays.
+  server->stop(SIGTERM);
+  start({"--insights-flush-every", "1h"});
+  c = client();
+  for (int i = 0; i < 2; ++i)
+    BOOST_REQUIRE(
+        c->post("/attribution/resolve?account_id=acme", referral_from("a.example")).status == 200u);
+  BOOST_TEST(resolutions(*c) == 5u);
+  server->stop(SIGKILL);
+  start();
+  BOOST_TEST(resolutions(*client()) == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(turned_off_nothing_is_counted_and_what_was_kept_is_deleted) {
@@ -184,6 +270,48 @@ BOOST_AUTO_TEST_CASE(turned_off_nothing_is_counted_and_what_was_kept_is_deleted)
   BOOST_TEST(
       c->get("/insights?account_id=acme").json()["data"]["totals"]["resolutions"].GetUint64() ==
       1u);
+}
+
+BOOST_AUTO_TEST_CASE(referralctl_prints_the_same_as_a_table_or_csv) {
+  auto c = client();
+  std::string batch = R"({"visits":[)";
+  for (int i = 0; i < 5; ++i)
+    batch += referral_from("blog.partner.example") + ",";
+  batch +=
+      R"({"referrer":null,"landing_url":"https://shop.example/?utm_source=s&utm_medium=weekly-newsletter"}]})";
+  BOOST_REQUIRE(c->post("/attribution/resolve-batch?account_id=acme", batch).status == 200u);
+  std::string common =
+      " --account acme --server http://127.0.0.1:" + std::to_string(server->port()) + " --key " +
+      admin_secret;
+  auto table = referralctl("insights" + common);
+  BOOST_TEST(table.exit == 0, table.output);
+  for (const char* expected :
+       {"acme, ", "RESOLUTIONS", "referral", "FALL-THROUGH HOST", "blog.partner.example",
+        "mapping: ", "UNKNOWN UTM_MEDIUM", "weekly-newsletter"}) {
+    BOOST_TEST(table.output.find(expected) != std::string::npos,
+               expected << " in " << table.output);
+  }
+  auto csv = referralctl("insights --format csv" + common);
+  BOOST_TEST(csv.exit == 0, csv.output);
+  BOOST_TEST(csv.output.starts_with(
+      "section,date,name,visits,visits_with_session,visits_overcount,suggestion,reason\n"));
+  BOOST_TEST(csv.output.find("\nreason,,referral,5,,,,\n") != std::string::npos, csv.output);
+  BOOST_TEST(
+      csv.output.find("\nreferrer,,blog.partner.example,5,0,0,mapping,") != std::string::npos,
+      csv.output);
+  BOOST_TEST(csv.output.find("\nmedium,,weekly-newsletter,1,,,nothing,") != std::string::npos,
+             csv.output);
+  // Today's row counts the six.
+  auto today = c->get("/insights?account_id=acme").json()["data"]["to"].GetString();
+  BOOST_TEST(
+      csv.output.find(std::string("\nday,") + today + ",resolutions,6,") != std::string::npos,
+      csv.output);
+  // The server decides what is refused; a wrong command line is exit 2.
+  auto refused = referralctl("insights --from 2020-13-01" + common);
+  BOOST_TEST(refused.exit == 1, refused.output);
+  BOOST_TEST(refused.output.find("from") != std::string::npos, refused.output);
+  BOOST_TEST(referralctl("insights --format xml" + common).exit == 2);
+  BOOST_TEST(referralctl("insights --server http://127.0.0.1:1 --key k").exit == 2);
 }
 
 BOOST_AUTO_TEST_CASE(a_range_that_is_not_one_is_a_400_naming_the_field) {

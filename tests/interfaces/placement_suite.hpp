@@ -79,6 +79,7 @@ std::pair<std::unique_ptr<placement>, std::unique_ptr<placement>> two_nodes(Harn
     serve_echo(*a, "lone");                                                                        \
     for (const auto& s : scopes(64))                                                               \
       BOOST_TEST(!a->owner_elsewhere(s).has_value());                                              \
+    if (!shared_by_nodes) BOOST_TEST(a->others().empty());                                         \
     a->leave();                                                                                    \
     a->close();                                                                                    \
     /* after close, a relay is never taken: the write is made here */                              \
@@ -103,6 +104,12 @@ std::pair<std::unique_ptr<placement>, std::unique_ptr<placement>> two_nodes(Harn
           return a_owns > 0 && b_owns > 0;                                                         \
         },                                                                                         \
         owners_settle));                                                                           \
+    /* each names itself and sees the other */                                                     \
+    BOOST_TEST(eventually([&] { return a->others() == std::vector<std::string>{"node-b"}; },       \
+                          owners_settle));                                                         \
+    BOOST_TEST(eventually([&] { return b->others() == std::vector<std::string>{"node-a"}; },       \
+                          owners_settle));                                                         \
+    BOOST_TEST(a->self() == "node-a");                                                             \
     for (const auto& s : all) {                                                                    \
       if (auto owner = a->owner_elsewhere(s)) {                                                    \
         auto r = relay(*a, *owner, "POST /" + s);                                                  \
@@ -122,6 +129,7 @@ std::pair<std::unique_ptr<placement>, std::unique_ptr<placement>> two_nodes(Harn
         },                                                                                         \
         owners_settle));                                                                           \
     BOOST_TEST((relay(*a, "node-b", "POST /late").how == placement::outcome::not_taken));          \
+    BOOST_TEST(eventually([&] { return a->others().empty(); }, owners_settle));                    \
     b->close();                                                                                    \
     a->leave();                                                                                    \
     a->close();                                                                                    \

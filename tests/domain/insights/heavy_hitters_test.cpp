@@ -12,6 +12,7 @@ namespace {
 
 struct none {
   void merge(const none&) {}
+  void clear() {}
 };
 
 // A stream of `n` keys, Zipf-like: key k comes about 1/(k+1) as often as key 0.
@@ -116,6 +117,46 @@ BOOST_AUTO_TEST_CASE(a_key_evicted_and_seen_again_inherits_the_floor_as_its_erro
   BOOST_TEST(h.find("b") == nullptr);
   BOOST_TEST(h.evictions() == 1u);
   BOOST_TEST(h.floor() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(every_kept_key_is_found_and_every_forgotten_one_is_not) {
+  // Many replacements move keys about the look-up table; after each round every key the
+  // summary lists is found with its own entry, and every key it forgot is not.
+  heavy_hitters<none> h(257);
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> pick(0, 5000);
+  std::map<std::string, bool> seen;
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 2000; ++i) {
+      auto key = "k" + std::to_string(pick(rng));
+      h.add(key);
+      seen[key] = true;
+    }
+    std::map<std::string, const heavy_hitters<none>::entry*> listed;
+    for (const auto* e : h.ranked())
+      listed[e->key] = e;
+    BOOST_TEST(listed.size() == h.size());
+    for (const auto& [key, _] : seen) {
+      auto it = listed.find(key);
+      const auto* found = h.find(key);
+      BOOST_TEST((found == (it == listed.end() ? nullptr : it->second)), key);
+    }
+  }
+  BOOST_TEST(h.size() == 257u);
+  BOOST_TEST(h.evictions() > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_copy_counts_on_its_own) {
+  heavy_hitters<none> h(4);
+  for (const char* k : {"a", "b", "c", "d", "e", "a"})
+    h.add(k);
+  auto copy = h;
+  copy.add("f");
+  copy.add("a");
+  BOOST_TEST(h.find("a")->count == copy.find("a")->count - 1);
+  BOOST_TEST((h.find("f") == nullptr));
+  BOOST_TEST((copy.find("f") != nullptr));
+  BOOST_TEST(copy.evictions() == h.evictions() + 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

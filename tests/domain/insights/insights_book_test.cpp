@@ -18,8 +18,8 @@ day_insights full_day(std::int64_t day) {
   d.by_reason[8] = 1000;
   d.by_channel["Referral"] = 1000;
   d.by_channel["Email"] = 7;
-  d.by_rule[{rule_ref::kind::mapping, 42}] = 3;
-  d.by_rule[{rule_ref::kind::channel_rule, 5}] = 9;
+  d.by_rule.add({rule_ref::kind::mapping, 42}, 3);
+  d.by_rule.add({rule_ref::kind::channel_rule, 5}, 9);
   for (std::size_t i = 0; i < day_insights::k_hosts + 20; ++i) {
     auto& h = d.hosts.add("h" + std::to_string(i) + ".example", 1 + i % 7);
     h.data.with_session = i % 3;
@@ -66,6 +66,22 @@ BOOST_AUTO_TEST_CASE(a_stored_day_reads_back_as_it_was) {
   BOOST_TEST(encode_day(*back) == encode_day(d));
 }
 
+BOOST_AUTO_TEST_CASE(a_node_s_days_read_back_as_they_were_and_cut_short_do_not) {
+  auto one = full_day(20'000), two = full_day(20'001);
+  auto bytes = encode_days({&one, &two});
+  auto back = decode_days(bytes);
+  BOOST_REQUIRE_MESSAGE(back.ok(), (back.ok() ? "" : back.err().message));
+  BOOST_REQUIRE(back->size() == 2u);
+  BOOST_TEST(encode_day((*back)[0]) == encode_day(one));
+  BOOST_TEST(encode_day((*back)[1]) == encode_day(two));
+  BOOST_TEST(decode_days(encode_days({}))->empty());
+  for (std::size_t cut : {std::size_t{0}, std::size_t{1}, bytes.size() / 2, bytes.size() - 1}) {
+    auto bad = decode_days(bytes.substr(0, cut));
+    BOOST_TEST(!bad.ok(), "cut at " << cut);
+  }
+  BOOST_TEST(!decode_days(bytes + "x").ok());
+}
+
 BOOST_AUTO_TEST_CASE(a_damaged_or_newer_record_is_refused_naming_why) {
   auto bytes = encode_day(full_day(3));
   for (std::size_t i : {std::size_t(0), bytes.size() / 2, bytes.size() - 1}) {
@@ -103,8 +119,13 @@ BOOST_AUTO_TEST_CASE(counts_merge_into_their_day_and_old_days_are_forgotten) {
   BOOST_TEST(book.day("acme", 100)->resolutions == 7u);
   BOOST_TEST(book.days("acme", 0, 1000).size() == 2u);
   BOOST_TEST(book.days("acme", 101, 102).size() == 1u);
-  BOOST_TEST(book.take_changed().size() == 3u);
+  auto changed = book.take_changed();
+  BOOST_TEST(changed.size() == 3u);
   BOOST_TEST(book.take_changed().empty());
+  // A write that failed: the same days are changed again, and only days still kept.
+  changed.emplace_back("gamma", 100);
+  book.changed_again(changed);
+  BOOST_TEST(book.take_changed().size() == 3u);
   // Day 103 keeps 101..103: day 100 goes, with the record it had.
   auto gone = book.prune(103);
   BOOST_TEST(gone.size() == 1u);

@@ -123,4 +123,31 @@ BOOST_AUTO_TEST_CASE(an_unknown_medium_gets_the_channel_it_most_likely_means) {
   BOOST_TEST(std::string(cut["name"].GetString()) == "utm_medium " + std::string(79, 'a'));
 }
 
+BOOST_AUTO_TEST_CASE(a_dismissed_host_or_medium_is_not_suggested_again) {
+  account_settings settings;
+  settings.insights_dismissed_hosts = {"old.partner.example"};
+  // Not dismissed yet: the suggestion, and the request that dismisses it, keeping the list.
+  auto s = suggest_for_host("blog.partner.example", 12, stats(0, {"shop.example"}), settings);
+  BOOST_TEST(s.kind == suggestion_kinds::mapping);
+  BOOST_TEST(s.dismiss ==
+             R"({"insights_dismissed_hosts":["old.partner.example","blog.partner.example"]})");
+  // Dismissed: nothing else is suggested, and there is nothing left to dismiss.
+  settings.insights_dismissed_hosts.push_back("blog.partner.example");
+  auto gone = suggest_for_host("blog.partner.example", 12, stats(0, {"shop.example"}), settings);
+  BOOST_TEST(gone.kind == suggestion_kinds::dismissed);
+  BOOST_TEST(gone.body.empty());
+  BOOST_TEST(gone.dismiss.empty());
+  // Even a host of the starter pack.
+  settings.insights_dismissed_hosts.push_back("www.paypal.com");
+  BOOST_TEST(suggest_for_host("www.paypal.com", 50, stats(50, {}), settings).kind ==
+             suggestion_kinds::dismissed);
+  // Mediums the same way, in their own list.
+  auto m = suggest_for_medium("weekly-newsletter", 30, settings);
+  BOOST_TEST(m.kind == suggestion_kinds::channel_rule);
+  BOOST_TEST(m.dismiss == R"({"insights_dismissed_mediums":["weekly-newsletter"]})");
+  settings.insights_dismissed_mediums = {"weekly-newsletter"};
+  BOOST_TEST(suggest_for_medium("weekly-newsletter", 30, settings).kind ==
+             suggestion_kinds::dismissed);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
