@@ -189,6 +189,7 @@ const SECTIONS = [
   ["#/rules/mappings", "Referrer mappings", () => true],
   ["#/rules/channels", "Channel rules", () => true],
   ["#/settings", "Settings", () => true],
+  ["#/insights", "Insights", () => true],
   ["#/test", "Test a visit", () => true],
   ["#/ai", "AI referrals", () => true],
   ["#/audit", "Audit log", () => can.admin()],
@@ -411,7 +412,9 @@ function showFieldErrors(form, err, summary) {
   if (first) first.focus();
 }
 
-async function ruleDialog(kindName, id) {
+// The rule form: an existing rule's (id), or a new one's, with `prefill` (a suggestion's
+// request body) in its fields.
+async function ruleDialog(kindName, id, prefill = null) {
   const kind = KINDS[kindName];
   let original = null;
   let etag = null;
@@ -423,7 +426,7 @@ async function ruleDialog(kindName, id) {
   const summary = h("p", { class: "error", role: "alert", id: "rule-form-error" });
   const conflict = h("div", { id: "rule-conflict" });
   const form = h("form", { id: "rule-form", novalidate: true },
-    h("div", { class: "grid" }, ...kind.fields.map((f) => fieldInput(f, original ? original[f.name] : undefined))),
+    h("div", { class: "grid" }, ...kind.fields.map((f) => fieldInput(f, original ? original[f.name] : prefill?.[f.name]))),
     summary, conflict,
     h("div", { class: "actions" },
       h("button", { type: "submit" }, id ? "Save changes" : "Create"),
@@ -641,6 +644,10 @@ const SETTINGS_FIELDS = [
     help: "Gives the channel when no channel rule matches (else the channel is Unassigned)" },
   { name: "insights", label: "Insights", type: "checkbox",
     help: "Count live resolutions by day and keep the referrer hosts that fell through; turning it off deletes what was kept" },
+  { name: "insights_dismissed_hosts", label: "Dismissed hosts", type: "list", wide: true,
+    help: "Referrer hosts whose Insights suggestion was dismissed, comma-separated; take one out to see its suggestion again" },
+  { name: "insights_dismissed_mediums", label: "Dismissed utm_medium values", type: "list", wide: true,
+    help: "utm_medium values whose Insights suggestion was dismissed" },
 ];
 
 function settingsValue(f, s) {
@@ -903,15 +910,15 @@ async function aiView(params) {
   return out;
 }
 
-// A stacked bar per day, one colour per platform, drawn as SVG (with a title and a
-// description for screen readers; the table below holds the same numbers).
-function stackedChart(groups, metric, from, to) {
+// A stacked bar per day, one colour per platform (or per `by` of the groups), drawn as SVG
+// (with a title and a description for screen readers; a table holds the same numbers).
+function stackedChart(groups, metric, from, to, { by = "platform", id = "ai-chart" } = {}) {
   const days = [];
   const MAX_DAYS = 400;
   for (let d = new Date(from + "T00:00:00Z"); isoDay(d) <= to && days.length < MAX_DAYS; d = new Date(d.getTime() + 86400000)) days.push(isoDay(d));
   const shortened = days.length === MAX_DAYS && days[days.length - 1] < to;
-  const platforms = [...new Set(groups.map((g) => g.platform))].sort();
-  const value = new Map(groups.map((g) => [`${g.date} ${g.platform}`, g[metric] ?? 0]));
+  const platforms = [...new Set(groups.map((g) => g[by]))].sort();
+  const value = new Map(groups.map((g) => [`${g.date} ${g[by]}`, g[metric] ?? 0]));
   const totals = days.map((d) => platforms.reduce((s, p) => s + (value.get(`${d} ${p}`) || 0), 0));
   const max = Math.max(1, ...totals);
   const W = 800, H = 260, left = 48, bottom = 24, top = 8;
@@ -923,9 +930,9 @@ function stackedChart(groups, metric, from, to) {
     if (text !== undefined) e.textContent = text;
     return e;
   };
-  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "chart-title chart-desc", id: "ai-chart" });
-  svg.append(el("title", { id: "chart-title" }, `${metric} by platform per day`));
-  svg.append(el("desc", { id: "chart-desc" }, `${platforms.length} platforms over ${days.length} days; the largest day has ${max} ${metric}. The table below has every number.`));
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": `${id}-title ${id}-desc`, id });
+  svg.append(el("title", { id: `${id}-title` }, `${metric} by ${by} per day`));
+  svg.append(el("desc", { id: `${id}-desc` }, `${platforms.length} ${by}s over ${days.length} days; the largest day has ${max} ${metric}. The table below has every number.`));
   for (const f of [0, 0.5, 1]) {
     const y = top + (H - top - bottom) * (1 - f);
     svg.append(el("line", { x1: left, x2: W, y1: y, y2: y, stroke: "#c9d1da" }));
@@ -944,13 +951,122 @@ function stackedChart(groups, metric, from, to) {
     });
     if (days.length <= 31 ? i % 7 === 0 : i % 30 === 0) svg.append(el("text", { x: left + i * bw, y: H - 6, "font-size": 11, fill: "#4d5866" }, d.slice(5)));
   });
-  const legend = h("ul", { class: "legend", "aria-label": "Platforms" }, ...platforms.map((p, j) => {
+  const legend = h("ul", { class: "legend", "aria-label": `${by[0].toUpperCase()}${by.slice(1)}s` }, ...platforms.map((p, j) => {
     const sw = h("span", { class: "swatch", "aria-hidden": "true" });
     sw.style.background = PALETTE[j % PALETTE.length];
     return h("li", {}, sw, p);
   }));
-  return h("figure", { class: "chart", tabindex: "0", "aria-label": `Chart of ${metric} by platform per day` }, svg, legend,
+  return h("figure", { class: "chart", tabindex: "0", "aria-label": `Chart of ${metric} by ${by} per day` }, svg, legend,
     shortened ? h("figcaption", {}, `The chart shows the first ${MAX_DAYS} days; the table has them all.`) : null, platforms.length ? null : h("figcaption", {}, "No rows in this range."));
+}
+
+// -- insights ------------------------------------------------------------------------------
+
+// The rules page of a suggestion's POST path.
+const SUGGESTED_KINDS = { "/passthrough-referrers": "passthrough", "/referrer-mappings": "mappings", "/channel-rules": "channels" };
+
+// What falls through and the rule that would catch it (docs/insights.md): channels by day as
+// a chart, then the fall-through hosts and unknown mediums, each suggestion one button from
+// its prefilled rule form (or, for own domains, from a confirmed settings change), and one
+// from being dismissed.
+async function insightsView(params) {
+  const out = [h("h1", {}, "Insights")];
+  const missing = needAccount("insights");
+  if (missing) return out.concat(missing);
+  out.push(h("p", { class: "help", id: "insights-help" },
+    `What the live resolutions of ${state.account} said, by day (UTC), and the referrer hosts that fell through — a plain referral, or the channel Unassigned — with the rule that would catch each. Counts are kept whatever the time travel (As of) shows.`));
+  const from = params.get("from") || "";
+  const to = params.get("to") || "";
+  const after = params.get("after") || "";
+  const fromIn = h("input", { id: "insights-from", name: "from", type: "date", value: from });
+  const toIn = h("input", { id: "insights-to", name: "to", type: "date", value: to });
+  const go = (extra = {}) => {
+    const p = new URLSearchParams({ from: fromIn.value, to: toIn.value, ...extra });
+    for (const [k, v] of [...p]) if (!v) p.delete(k);
+    location.hash = `#/insights${p.size ? "?" + p : ""}`;
+  };
+  out.push(h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); go(); } },
+    h("label", {}, "From", fromIn), h("label", {}, "To", toIn), h("button", { type: "submit", class: "secondary" }, "Show")));
+  const query = { account_id: state.account, from: from || undefined, to: to || undefined };
+  const [{ data }, { data: refs }] = await Promise.all([
+    api("GET", "/insights", { query }),
+    api("GET", "/insights/referrers", { query: { ...query, limit: 50, starting_after: after || undefined } }),
+  ]);
+  const missingNodes = [...new Set([...data.nodes_missing, ...refs.nodes_missing])];
+  if (missingNodes.length) {
+    out.push(h("p", { class: "notice", id: "insights-partial" }, `Partial: the counts of ${missingNodes.join(", ")} are missing (no answer in time); the numbers below are what the other nodes counted.`));
+  }
+  const t = data.totals;
+  const fell = (t.by_reason.referral || 0);
+  out.push(h("p", { id: "insights-totals" }, `${t.resolutions} ${t.resolutions === 1 ? "resolution" : "resolutions"} from ${data.from} to ${data.to}; ${fell} plain ${fell === 1 ? "referral" : "referrals"}, ${t.by_channel.Unassigned || 0} Unassigned.`));
+  out.push(h("h2", {}, "Channels by day"));
+  const groups = data.days.flatMap((d) => Object.entries(d.by_channel).map(([channel, n]) => ({ date: d.date, channel, resolutions: n })));
+  out.push(stackedChart(groups, "resolutions", data.from, data.to, { by: "channel", id: "insights-chart" }));
+  const channels = Object.entries(t.by_channel).sort((a, b) => b[1] - a[1]);
+  out.push(tableWrap("Resolutions by channel", h("table", { id: "insights-channels" },
+    h("caption", {}, "Resolutions by channel over the range"),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Channel"), h("th", { scope: "col", class: "num" }, "Resolutions"))),
+    h("tbody", {}, channels.length ? null : h("tr", {}, h("td", { colspan: 2 }, "Nothing counted in this range.")),
+      ...channels.map(([c, n]) => h("tr", {}, h("td", {}, c), h("td", { class: "num" }, String(n))))))));
+
+  const writable = can.write();
+  const actions = (subject, s) => {
+    if (!writable) return null;
+    const cell = h("td", {});
+    const req = s.request;
+    if (req && req.method === "POST" && SUGGESTED_KINDS[req.path]) {
+      cell.append(h("button", { type: "button", class: "link", "aria-label": `Create rule… suggested for ${subject}`,
+        onclick: guarded(() => ruleDialog(SUGGESTED_KINDS[req.path], null, req.body)) }, "Create rule…"));
+    } else if (req && req.method === "PATCH") {
+      cell.append(h("button", { type: "button", class: "link", "aria-label": `Apply… the settings suggested for ${subject}`,
+        onclick: guarded(async () => {
+          const yes = await confirmDialog("Change the settings?", `${s.reason}. The settings get: ${JSON.stringify(req.body)}`, "Apply");
+          if (!yes) return;
+          await api("PATCH", req.path, { query: { account_id: state.account }, body: req.body });
+          say(`Saved the settings of ${state.account}.`);
+          render();
+        }) }, "Apply…"));
+    }
+    if (s.dismiss) {
+      cell.append(h("button", { type: "button", class: "link", "aria-label": `Dismiss the suggestion for ${subject}`,
+        onclick: guarded(async () => {
+          await api("PATCH", s.dismiss.path, { query: { account_id: state.account }, body: s.dismiss.body });
+          say(`Dismissed the suggestion for ${subject}: it is not shown again.`);
+          render();
+        }) }, "Dismiss"));
+    }
+    return cell;
+  };
+  const suggestionText = (s) => h("span", {}, h("span", { class: "pill" }, s.kind.replace("_", " ")), " ", s.reason);
+  out.push(h("h2", {}, "What fell through"));
+  out.push(h("p", { class: "help" }, refs.hosts_forgotten
+    ? `Every host with more than ${refs.unlisted_at_most} visits is listed; ${refs.hosts_forgotten} rarer hosts were not kept (docs/insights.md, "Bounded memory").`
+    : "Every host that fell through is listed, with its exact visits."));
+  out.push(tableWrap("Fall-through hosts", h("table", { id: "insights-hosts" },
+    h("caption", {}, "Referrer hosts that fell through, most visits first"),
+    h("thead", {}, h("tr", {}, ...["Host", "Visits", "With a session", "Landing hosts", "Suggestion"].map((c, i) => h("th", { scope: "col", class: i === 1 || i === 2 ? "num" : "" }, c)),
+      writable ? h("th", { scope: "col" }, "Actions") : null)),
+    h("tbody", {}, refs.referrers.length ? null : h("tr", {}, h("td", { colspan: writable ? 6 : 5 }, "Nothing fell through in this range.")),
+      ...refs.referrers.map((r) => h("tr", { "data-host": r.host },
+        h("td", {}, r.host), h("td", { class: "num" }, r.visits_overcount ? `${r.visits} (at most ${r.visits_overcount} over)` : String(r.visits)),
+        h("td", { class: "num" }, String(r.visits_with_session)),
+        h("td", {}, r.landing_hosts.join(", ") + (r.more_landing_hosts ? ", …" : "")),
+        h("td", {}, suggestionText(r.suggestion)), actions(r.host, r.suggestion)))))));
+  if (after || refs.has_more) {
+    const pager = h("div", { class: "actions" });
+    if (after) pager.append(h("button", { type: "button", class: "secondary", onclick: () => go() }, "First page"));
+    if (refs.has_more) pager.append(h("button", { type: "button", class: "secondary", id: "insights-next", onclick: () => go({ after: refs.next_starting_after }) }, "Next page"));
+    out.push(pager);
+  }
+  out.push(h("h2", {}, "Unknown utm_medium values"));
+  out.push(tableWrap("Unknown utm_medium values", h("table", { id: "insights-mediums" },
+    h("caption", {}, "utm_medium values the default channel group did not know"),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "utm_medium"), h("th", { scope: "col", class: "num" }, "Visits"), h("th", { scope: "col" }, "Suggestion"),
+      writable ? h("th", { scope: "col" }, "Actions") : null)),
+    h("tbody", {}, refs.unknown_mediums.length ? null : h("tr", {}, h("td", { colspan: writable ? 4 : 3 }, "None in this range.")),
+      ...refs.unknown_mediums.map((m) => h("tr", {}, h("td", {}, m.utm_medium), h("td", { class: "num" }, String(m.visits)),
+        h("td", {}, suggestionText(m.suggestion)), actions(`utm_medium ${m.utm_medium}`, m.suggestion)))))));
+  return out;
 }
 
 // -- audit ---------------------------------------------------------------------------------
@@ -1099,6 +1215,7 @@ async function render() {
   try {
     if (path.startsWith("/rules/") && Object.hasOwn(KINDS, path.slice(7))) view = await rulesView(path.slice(7), params);
     else if (path === "/settings") view = await settingsView();
+    else if (path === "/insights") view = await insightsView(params);
     else if (path === "/test") view = testView(params);
     else if (path === "/ai") view = await aiView(params);
     else if (path === "/audit" && can.admin()) view = await auditView(params);

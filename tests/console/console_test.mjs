@@ -494,6 +494,65 @@ steps.push(["AI referrals: connections and a stacked chart of pushed rows", asyn
   await checkPage(info, "ai-referrals");
 }]);
 
+steps.push(["insights: traffic sent, its suggestion shown, accepted, and the next resolution changes", async (ctx) => {
+  const { base, adminKey } = need(ctx, "server");
+  const info = need(ctx, "tab");
+  const page = info.page;
+  const account = "console-insights";
+  const partner = { referrer: "https://blog.partner.example/post", landing_url: "https://shop.example/" };
+  const visits = Array.from({ length: 6 }, () => partner);
+  visits.push({ referrer: "https://www.paypal.com/checkoutnow", landing_url: "https://shop.example/thanks", session: { utm_source: "newsletter", utm_medium: "email" } });
+  visits.push({ referrer: null, landing_url: "https://shop.example/?utm_source=shop&utm_medium=weekly-newsletter" });
+  const sent = await h.api(base, adminKey, "POST", `/attribution/resolve-batch?account_id=${account}`, { visits });
+  if (sent.status !== 200) throw new Error(`batch: ${sent.status} ${sent.text}`);
+  await setValue(page, "#ctx-account", account);
+  try {
+    await insightsLoop(base, adminKey, info, account, partner);
+  } finally {
+    await setValue(page, "#ctx-account", ACCOUNT);
+  }
+}]);
+
+// The loop of the insights step, on `account`.
+async function insightsLoop(base, adminKey, info, account, partner) {
+  const page = info.page;
+  await page.click('#nav a[href="#/insights"]');
+  await page.waitForSelector('#insights-hosts tr[data-host="blog.partner.example"]');
+  await waitText(page, "#insights-totals", "8 resolutions");
+  const bars = await page.$$eval("#insights-chart rect", (r) => r.length);
+  if (bars < 2) throw new Error(`${bars} bars for today's channels`);
+  const legend = await page.$eval("#insights-chart + .legend", (el) => el.innerText);
+  if (!legend.includes("Referral") || !legend.includes("Unassigned")) throw new Error(`legend: ${legend}`);
+  const row = await page.$eval('#insights-hosts tr[data-host="blog.partner.example"]', (tr) => tr.innerText);
+  if (!row.includes("mapping") || !row.includes("6")) throw new Error(`row: ${row}`);
+  const paypal = await page.$eval('#insights-hosts tr[data-host="paypal.com"]', (tr) => tr.innerText);
+  if (!paypal.includes("passthrough")) throw new Error(`row: ${paypal}`);
+  await checkPage(info, "insights");
+  // One click: the rule form, filled from the suggestion; created as any rule is.
+  await page.click('button[aria-label="Create rule… suggested for blog.partner.example"]');
+  await page.waitForSelector("dialog[open] #rule-form");
+  const filled = await page.evaluate(() => ["referrer_pattern", "match_type", "utm_source"].map((n) => document.querySelector(`#f-${n}`).value));
+  if (JSON.stringify(filled) !== '["partner.example","ends_with","partner"]') throw new Error(`form: ${JSON.stringify(filled)}`);
+  await checkPage(info, "insights-rule-form");
+  await page.click("#rule-form button[type=submit]");
+  await page.waitForFunction(() => !document.querySelector("dialog[open]"));
+  await waitText(page, "#status", "Created referrer mapping");
+  const after = await h.api(base, adminKey, "POST", `/attribution/resolve?account_id=${account}`, partner);
+  if (after.json?.data?.reason !== "mapping" || after.json.data.utm_source !== "partner") {
+    throw new Error(`the next resolution: ${after.status} ${after.text}`);
+  }
+  // Dismissed: an audited settings change, and the suggestion is not offered again.
+  await page.waitForSelector('button[aria-label="Dismiss the suggestion for utm_medium weekly-newsletter"]');
+  await page.click('button[aria-label="Dismiss the suggestion for utm_medium weekly-newsletter"]');
+  await waitText(page, "#status", "Dismissed");
+  await waitText(page, "#insights-mediums", "dismissed");
+  const settings = await h.api(base, adminKey, "GET", `/settings?account_id=${account}`);
+  if (JSON.stringify(settings.json?.data?.insights_dismissed_mediums) !== '["weekly-newsletter"]') {
+    throw new Error(`settings: ${settings.text}`);
+  }
+  h.assertNoConsoleErrors(info);
+}
+
 steps.push(["travel back: the rules as they stood before a deletion", async (ctx) => {
   const { base, adminKey } = need(ctx, "server");
   const info = need(ctx, "tab");
