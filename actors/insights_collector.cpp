@@ -70,15 +70,12 @@ domain::day_insights& insights_collector::counters(slot& s, std::string_view acc
                                                    std::int64_t day) {
   auto it = s.days.find(account);
   if (it == s.days.end()) {
-    it = s.days
-             .emplace(std::string(account),
-                      domain::day_insights(domain::day_insights::k_thread_hosts))
-             .first;
+    it = s.days.emplace(std::string(account), domain::day_insights::for_thread()).first;
     it->second.day = day;
   } else if (it->second.day != day) {
     // A new day: what the thread counted of the last one waits for the merge.
     s.finished.emplace_back(it->first, std::move(it->second));
-    it->second = domain::day_insights(domain::day_insights::k_thread_hosts);
+    it->second = domain::day_insights::for_thread();
     it->second.day = day;
   }
   return it->second;

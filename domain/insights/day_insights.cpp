@@ -43,7 +43,7 @@ name_counts::iterator count_name(name_counts& names, std::string_view name, std:
 void add_landing_host(host_stats& s, std::string_view host) {
   if (host.empty()) return;
   for (auto& h : s.landing_hosts) {
-    if (h == host) return;
+    if (same_bytes(h, host)) return;
     if (h.empty()) {
       h = host;
       return;
@@ -80,6 +80,18 @@ std::size_t rule_counts::probe(rule_ref r) const {
 }
 
 void rule_counts::add(rule_ref r, std::uint64_t n) {
+  if (n == 0) return;
+  if (in_array(r)) {
+    auto& counts = by_id_[static_cast<std::size_t>(r.type)];
+    auto i = static_cast<std::size_t>(r.id);
+    if (i >= counts.size()) {
+      counts.resize(
+          std::min<std::size_t>(k_dense, std::max<std::size_t>(i + 1, counts.size() * 2)));
+    }
+    if (counts[i] == 0) ++size_;
+    counts[i] += n;
+    return;
+  }
   if ((size_ + 1) * 2 > slots_.size()) {
     std::vector<slot> old = std::move(slots_);
     slots_.assign(std::max<std::size_t>(16, old.size() * 2), slot{});
@@ -95,6 +107,11 @@ void rule_counts::add(rule_ref r, std::uint64_t n) {
 }
 
 std::uint64_t rule_counts::at(rule_ref r) const {
+  if (in_array(r)) {
+    const auto& counts = by_id_[static_cast<std::size_t>(r.type)];
+    auto i = static_cast<std::size_t>(r.id);
+    return i < counts.size() ? counts[i] : 0;
+  }
   if (slots_.empty()) return 0;
   const auto& s = slots_[probe(r)];
   return s.used ? s.count : 0;
@@ -103,6 +120,14 @@ std::uint64_t rule_counts::at(rule_ref r) const {
 std::vector<std::pair<rule_ref, std::uint64_t>> rule_counts::sorted() const {
   std::vector<std::pair<rule_ref, std::uint64_t>> out;
   out.reserve(size_);
+  for (std::size_t k = 0; k < by_id_.size(); ++k) {
+    for (std::size_t i = 0; i < by_id_[k].size(); ++i) {
+      if (by_id_[k][i] != 0) {
+        out.push_back(
+            {rule_ref{static_cast<rule_ref::kind>(k), static_cast<std::int64_t>(i)}, by_id_[k][i]});
+      }
+    }
+  }
   for (const auto& s : slots_)
     if (s.used) out.push_back({rule_ref{s.type, s.id}, s.count});
   std::sort(out.begin(), out.end());
@@ -115,7 +140,7 @@ std::int64_t day_of(unix_ms at) {
 }
 
 bool falls_through(const resolution& r) {
-  return r.reason == reasons::referral || r.channel == k_unassigned;
+  return same_bytes(r.reason, reasons::referral) || same_bytes(r.channel, k_unassigned);
 }
 
 void host_stats::seen(const visit& v, unix_ms at) {
@@ -147,23 +172,36 @@ void medium_stats::merge(const medium_stats& other) {
 void day_insights::record(const visit& v, const resolution& r, unix_ms at) {
   ++resolutions;
   if (auto i = reason_index(r.reason); i < by_reason.size()) ++by_reason[i];
-  if (last_channel_.count != nullptr && r.channel == last_channel_.name) {
-    ++*last_channel_.count;
-  } else {
-    // A map's elements stay where they are while it lives: its key and count are kept.
-    auto it = count_name(by_channel, r.channel, 1);
-    last_channel_.name = it->first;
-    last_channel_.count = &it->second;
+  count_channel(r.channel);
+  if (same_bytes(r.rule_type, "passthrough")) {
+    by_rule.add({rule_ref::kind::passthrough, r.rule_id});
+  } else if (same_bytes(r.rule_type, "mapping")) {
+    by_rule.add({rule_ref::kind::mapping, r.rule_id});
   }
-  if (r.rule_type == "passthrough") by_rule.add({rule_ref::kind::passthrough, r.rule_id});
-  if (r.rule_type == "mapping") by_rule.add({rule_ref::kind::mapping, r.rule_id});
   if (r.channel_rule != nullptr) by_rule.add({rule_ref::kind::channel_rule, r.channel_rule->id});
   if (!falls_through(r)) return;
   if (!v.referrer_host.empty()) hosts.add(v.referrer_host).data.seen(v, at);
-  if (r.reason == reasons::utm && r.channel == k_unassigned && !r.utms.medium.empty()) {
+  if (same_bytes(r.reason, reasons::utm) && same_bytes(r.channel, k_unassigned) &&
+      !r.utms.medium.empty()) {
     auto& m = mediums.add(r.utms.medium).data;
     seen_at(m.first_seen, m.last_seen, at);
   }
+}
+
+void day_insights::count_channel(std::string_view channel) {
+  // A channel's name is one of the default group's constants or a channel rule's name: the
+  // same few addresses come again, so the place by address is found without a search (and
+  // the name still compared, since another text may come at an address later).
+  auto at = reinterpret_cast<std::uintptr_t>(channel.data());
+  auto& c = recent_channels_.kept[(at >> 3 ^ at >> 9) % recent_channels_.kept.size()];
+  if (c.count != nullptr && same_bytes(c.name, channel)) {
+    ++*c.count;
+    return;
+  }
+  // A map's elements stay where they are while it lives: its key and count are kept.
+  auto it = count_name(by_channel, channel, 1);
+  c.name = it->first;
+  c.count = &it->second;
 }
 
 void day_insights::merge(const day_insights& other) {

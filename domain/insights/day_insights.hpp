@@ -63,11 +63,17 @@ std::string_view kind_name(rule_ref::kind k);  // "passthrough", "mapping", "cha
 
 // Counts by rule, each found in one probe of an open-addressing table: an account may hold
 // thousands of rules, and a tree of them would cost a cache miss per level on every
-// resolution counted.
+// resolution counted. Dense counts (a thread's, between two merges) keep the ids below
+// k_dense in an array per kind, indexed by id: rule ids are given in sequence per account,
+// so the array is about as long as the account's rules and a count is one read of it.
 class rule_counts {
  public:
-  void add(rule_ref r, std::uint64_t n = 1);
-  std::uint64_t at(rule_ref r) const;  // 0 when not counted
+  static constexpr std::int64_t k_dense = 1 << 16;
+  rule_counts() = default;
+  explicit rule_counts(bool dense) : dense_(dense) {}
+
+  void add(rule_ref r, std::uint64_t n = 1);  // n = 0 counts nothing
+  std::uint64_t at(rule_ref r) const;         // 0 when not counted
   std::size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   // Every rule counted and its count, by kind then id.
@@ -82,6 +88,9 @@ class rule_counts {
     bool used = false;
   };
   std::size_t probe(rule_ref r) const;  // its slot, or the free slot where it would go
+  bool in_array(rule_ref r) const { return dense_ && r.id > 0 && r.id < k_dense; }
+  bool dense_ = false;
+  std::array<std::vector<std::uint64_t>, 3> by_id_;  // by kind; 0: not counted
   std::vector<slot> slots_;
   std::size_t size_ = 0;
 };
@@ -99,7 +108,9 @@ struct day_insights {
   static constexpr std::size_t k_thread_hosts = 512;
 
   day_insights() = default;
-  explicit day_insights(std::size_t hosts_kept) : hosts(hosts_kept) {}
+  // A thread's counters (actors/insights_collector.hpp): k_thread_hosts hosts, dense rule
+  // counts.
+  static day_insights for_thread() { return day_insights(k_thread_hosts, true); }
 
   std::int64_t day = 0;  // days since 1970-01-01 (UTC)
   std::uint64_t resolutions = 0;
@@ -115,20 +126,27 @@ struct day_insights {
   void merge(const day_insights& other);
 
  private:
-  // The channel counted last and its count in by_channel (most visits in a row share one);
-  // a copy or a move of the day starts without.
-  struct last_counted {
-    std::string_view name;
-    std::uint64_t* count = nullptr;
-    last_counted() = default;
-    last_counted(const last_counted&) {}
-    last_counted& operator=(const last_counted&) {
-      name = {};
-      count = nullptr;
+  day_insights(std::size_t hosts_kept, bool dense_rules)
+      : by_rule(dense_rules), hosts(hosts_kept) {}
+
+  void count_channel(std::string_view channel);
+
+  // Channels counted and their counts in by_channel, by the address of the name counted
+  // (count_channel); a copy or a move of the day starts without.
+  struct recent {
+    struct one {
+      std::string_view name;
+      std::uint64_t* count = nullptr;
+    };
+    std::array<one, 16> kept{};
+    recent() = default;
+    recent(const recent&) {}
+    recent& operator=(const recent&) {
+      kept = {};
       return *this;
     }
   };
-  last_counted last_channel_;
+  recent recent_channels_;
 };
 
 // The day (days since 1970-01-01, UTC) of a time.

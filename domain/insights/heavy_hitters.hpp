@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,24 @@
 #include <vector>
 
 namespace referrald::domain {
+
+// Whether two texts hold the same bytes, compared 8 at a time in the caller (the short
+// texts counting compares — host names, channel names — cost less than a call of memcmp).
+inline bool same_bytes(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  const char* p = a.data();
+  const char* q = b.data();
+  std::size_t n = a.size();
+  for (; n >= 8; n -= 8, p += 8, q += 8) {
+    std::uint64_t x = 0, y = 0;
+    std::memcpy(&x, p, 8);
+    std::memcpy(&y, q, 8);
+    if (x != y) return false;
+  }
+  for (; n > 0; --n)
+    if (*p++ != *q++) return false;
+  return true;
+}
 
 template <class Payload>
 class heavy_hitters {
@@ -161,7 +180,7 @@ class heavy_hitters {
     for (std::size_t k = h & mask();; k = (k + 1) & mask()) {
       auto s = slots_[k];
       if (s == 0) return k_none;
-      if (hashes_[s - 1] == h && entries_[s - 1].key == key) return s - 1;
+      if (hashes_[s - 1] == h && same_bytes(entries_[s - 1].key, key)) return s - 1;
     }
   }
 

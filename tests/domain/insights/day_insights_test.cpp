@@ -167,32 +167,45 @@ BOOST_AUTO_TEST_CASE(a_million_distinct_hosts_cannot_grow_a_day_past_its_bound) 
 }
 
 BOOST_AUTO_TEST_CASE(rules_are_counted_as_a_map_of_them_would) {
-  // Thousands of rules of each kind, ids far apart and negative ones too, counted out of
-  // order: the same counts as an ordered map, listed by kind then id.
-  rule_counts counts;
-  std::map<rule_ref, std::uint64_t> truth;
-  std::mt19937_64 rng(11);
-  for (int i = 0; i < 50'000; ++i) {
-    rule_ref r{static_cast<rule_ref::kind>(rng() % 3),
-               static_cast<std::int64_t>(rng() % 5000) * 1'000'003 - 7};
-    counts.add(r, i % 4 + 1);
-    truth[r] += static_cast<std::uint64_t>(i % 4 + 1);
+  // Thousands of rules of each kind, small ids (a dense count's array), ids far apart and
+  // negative ones (its table), counted out of order, in both forms: the same counts as an
+  // ordered map, listed by kind then id.
+  for (bool dense : {false, true}) {
+    rule_counts counts(dense);
+    std::map<rule_ref, std::uint64_t> truth;
+    std::mt19937_64 rng(11);
+    for (int i = 0; i < 50'000; ++i) {
+      auto small = static_cast<std::int64_t>(rng() % 20'000);
+      auto far = static_cast<std::int64_t>(rng() % 5000) * 1'000'003 - 7;
+      rule_ref r{static_cast<rule_ref::kind>(rng() % 3), i % 2 == 0 ? small : far};
+      counts.add(r, static_cast<std::uint64_t>(i % 4 + 1));
+      truth[r] += static_cast<std::uint64_t>(i % 4 + 1);
+    }
+    counts.add({rule_ref::kind::mapping, 5}, 0);  // counts nothing
+    auto listed = counts.sorted();
+    BOOST_REQUIRE(listed.size() == truth.size());
+    BOOST_TEST(counts.size() == truth.size());
+    std::size_t i = 0;
+    for (const auto& [r, n] : truth) {
+      BOOST_TEST((listed[i].first == r));
+      BOOST_TEST(listed[i].second == n);
+      BOOST_TEST(counts.at(r) == n);
+      ++i;
+    }
+    BOOST_TEST(counts.at({rule_ref::kind::mapping, 123456789}) == 0u);
+    rule_ref last{rule_ref::kind::channel_rule, rule_counts::k_dense - 1};
+    auto expected = truth.count(last) != 0 ? truth.at(last) : 0;
+    BOOST_TEST(counts.at(last) == expected);
+    auto copy = counts;
+    BOOST_TEST((copy == counts));
+    copy.add({rule_ref::kind::mapping, 1});
+    BOOST_TEST(!(copy == counts));
+    // A sparse count and a dense one of the same rules are equal.
+    rule_counts other;
+    for (const auto& [r, n] : truth)
+      other.add(r, n);
+    BOOST_TEST((other == counts));
   }
-  auto listed = counts.sorted();
-  BOOST_REQUIRE(listed.size() == truth.size());
-  BOOST_TEST(counts.size() == truth.size());
-  std::size_t i = 0;
-  for (const auto& [r, n] : truth) {
-    BOOST_TEST((listed[i].first == r));
-    BOOST_TEST(listed[i].second == n);
-    BOOST_TEST(counts.at(r) == n);
-    ++i;
-  }
-  BOOST_TEST(counts.at({rule_ref::kind::mapping, 123456789}) == 0u);
-  auto copy = counts;
-  BOOST_TEST((copy == counts));
-  copy.add({rule_ref::kind::mapping, 1});
-  BOOST_TEST(!(copy == counts));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
