@@ -68,6 +68,9 @@ insights_collector::slot& insights_collector::own_slot() {
 
 domain::day_insights& insights_collector::counters(slot& s, std::string_view account,
                                                    std::int64_t day) {
+  if (s.last != nullptr && s.last->day == day && domain::same_bytes(s.last_account, account)) {
+    return *s.last;
+  }
   auto it = s.days.find(account);
   if (it == s.days.end()) {
     it = s.days.emplace(std::string(account), domain::day_insights::for_thread()).first;
@@ -78,6 +81,8 @@ domain::day_insights& insights_collector::counters(slot& s, std::string_view acc
     it->second = domain::day_insights::for_thread();
     it->second.day = day;
   }
+  s.last = &it->second;  // an element of an unordered_map stays where it is
+  s.last_account = account;
   return it->second;
 }
 
@@ -87,7 +92,7 @@ void insights_collector::count(std::string_view account, const domain::visit& v,
 }
 
 insights_collector::tally::tally(insights_collector& c, std::string_view account)
-    : at_(c.clock_.now_ms()) {
+    : at_(c.clock_.coarse_now_ms()) {
   auto& s = c.own_slot();
   lock_ = std::unique_lock(s.mu);
   day_ = &counters(s, account, domain::day_of(at_));
@@ -114,6 +119,7 @@ void insights_collector::merge_slots() {
       std::lock_guard lock(s->mu);
       taken.swap(s->days);
       finished.swap(s->finished);
+      s->last = nullptr;
     }
     for (const auto& [account, d] : finished)
       take(account, d);

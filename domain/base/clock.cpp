@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 
 namespace referrald::domain {
 
@@ -51,6 +52,11 @@ namespace {
 class machine_clock final : public clock {
  public:
   unix_ms now_ms() const override { return domain::now_ms(); }
+  unix_ms coarse_now_ms() const override {
+    timespec ts{};
+    if (::clock_gettime(CLOCK_REALTIME_COARSE, &ts) != 0) return domain::now_ms();
+    return static_cast<unix_ms>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+  }
   std::chrono::steady_clock::time_point steady_now() const override {
     return std::chrono::steady_clock::now();
   }

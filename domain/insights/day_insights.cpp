@@ -9,12 +9,34 @@ namespace {
 
 constexpr std::string_view k_unassigned = "Unassigned";
 
-std::size_t reason_index(std::string_view reason) {
+std::size_t reason_index_of(std::string_view reason) {
   auto all = all_reasons();
   // The reasons' own constants first (no comparison of their text), then the text.
   for (std::size_t i = 0; i < all.size(); ++i)
     if (all[i].data() == reason.data()) return i;
   return static_cast<std::size_t>(std::find(all.begin(), all.end(), reason) - all.begin());
+}
+
+// A reason's place in all_reasons(), found by the address of the reason's constant in a
+// table made once (the constants are the same few addresses in every resolution).
+std::size_t reason_index(std::string_view reason) {
+  struct place {
+    const char* at = nullptr;
+    std::size_t size = 0;
+    std::size_t index = 0;
+  };
+  static const auto table = [] {
+    std::array<place, 32> t{};
+    for (auto r : all_reasons()) {
+      auto a = reinterpret_cast<std::uintptr_t>(r.data());
+      t[(a >> 3 ^ a >> 8) % t.size()] = {r.data(), r.size(), reason_index_of(r)};
+    }
+    return t;
+  }();
+  auto a = reinterpret_cast<std::uintptr_t>(reason.data());
+  const auto& p = table[(a >> 3 ^ a >> 8) % table.size()];
+  if (p.at == reason.data() && p.size == reason.size()) return p.index;
+  return reason_index_of(reason);
 }
 
 void seen_at(unix_ms& first, unix_ms& last, unix_ms at) {
@@ -106,7 +128,27 @@ void rule_counts::add(rule_ref r, std::uint64_t n) {
   s.count += n;
 }
 
+void rule_counts::settle_pending() {
+  // First the counters' places (the arrays grown as needed) and a fetch of each, then the
+  // counts: the run's cache misses overlap instead of following one another.
+  for (std::size_t k = 0; k < pending_size_; ++k) {
+    rule_ref r = pending_[k];
+    if (!in_array(r)) continue;
+    auto& counts = by_id_[static_cast<std::size_t>(r.type)];
+    auto i = static_cast<std::size_t>(r.id);
+    if (i >= counts.size()) {
+      counts.resize(
+          std::min<std::size_t>(k_dense, std::max<std::size_t>(i + 1, counts.size() * 2)));
+    }
+    __builtin_prefetch(&counts[i], 1);
+  }
+  std::size_t n = std::exchange(pending_size_, 0);
+  for (std::size_t k = 0; k < n; ++k)
+    add(pending_[k]);
+}
+
 std::uint64_t rule_counts::at(rule_ref r) const {
+  settle();
   if (in_array(r)) {
     const auto& counts = by_id_[static_cast<std::size_t>(r.type)];
     auto i = static_cast<std::size_t>(r.id);
@@ -118,6 +160,7 @@ std::uint64_t rule_counts::at(rule_ref r) const {
 }
 
 std::vector<std::pair<rule_ref, std::uint64_t>> rule_counts::sorted() const {
+  settle();
   std::vector<std::pair<rule_ref, std::uint64_t>> out;
   out.reserve(size_);
   for (std::size_t k = 0; k < by_id_.size(); ++k) {
@@ -174,11 +217,11 @@ void day_insights::record(const visit& v, const resolution& r, unix_ms at) {
   if (auto i = reason_index(r.reason); i < by_reason.size()) ++by_reason[i];
   count_channel(r.channel);
   if (same_bytes(r.rule_type, "passthrough")) {
-    by_rule.add({rule_ref::kind::passthrough, r.rule_id});
+    by_rule.count({rule_ref::kind::passthrough, r.rule_id});
   } else if (same_bytes(r.rule_type, "mapping")) {
-    by_rule.add({rule_ref::kind::mapping, r.rule_id});
+    by_rule.count({rule_ref::kind::mapping, r.rule_id});
   }
-  if (r.channel_rule != nullptr) by_rule.add({rule_ref::kind::channel_rule, r.channel_rule->id});
+  if (r.channel_rule != nullptr) by_rule.count({rule_ref::kind::channel_rule, r.channel_rule->id});
   if (!falls_through(r)) return;
   if (!v.referrer_host.empty()) hosts.add(v.referrer_host).data.seen(v, at);
   if (same_bytes(r.reason, reasons::utm) && same_bytes(r.channel, k_unassigned) &&

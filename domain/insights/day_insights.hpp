@@ -66,16 +66,30 @@ std::string_view kind_name(rule_ref::kind k);  // "passthrough", "mapping", "cha
 // resolution counted. Dense counts (a thread's, between two merges) keep the ids below
 // k_dense in an array per kind, indexed by id: rule ids are given in sequence per account,
 // so the array is about as long as the account's rules and a count is one read of it.
+//
+// count() defers a count of one to a short run of pending rules, which is settled in one
+// pass that fetches every counter of the run ahead of adding to it: on a thread that
+// resolves, a rule's counter has usually left the cache since it was last counted, and a run
+// waits for its counters' memory once rather than once per rule. Every reader settles first.
 class rule_counts {
  public:
   static constexpr std::int64_t k_dense = 1 << 16;
+  static constexpr std::size_t k_pending = 64;
   rule_counts() = default;
   explicit rule_counts(bool dense) : dense_(dense) {}
 
   void add(rule_ref r, std::uint64_t n = 1);  // n = 0 counts nothing
-  std::uint64_t at(rule_ref r) const;         // 0 when not counted
-  std::size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
+  // Counts one of `r`, settled by the next reader or once k_pending are pending.
+  void count(rule_ref r) {
+    pending_[pending_size_++] = r;
+    if (pending_size_ == k_pending) settle();
+  }
+  std::uint64_t at(rule_ref r) const;  // 0 when not counted
+  std::size_t size() const {
+    settle();
+    return size_;
+  }
+  bool empty() const { return size() == 0; }
   // Every rule counted and its count, by kind then id.
   std::vector<std::pair<rule_ref, std::uint64_t>> sorted() const;
   bool operator==(const rule_counts& other) const { return sorted() == other.sorted(); }
@@ -89,10 +103,17 @@ class rule_counts {
   };
   std::size_t probe(rule_ref r) const;  // its slot, or the free slot where it would go
   bool in_array(rule_ref r) const { return dense_ && r.id > 0 && r.id < k_dense; }
+  // Adds the pending counts (logically const: what the counts are does not change).
+  void settle() const {
+    if (pending_size_ != 0) const_cast<rule_counts*>(this)->settle_pending();
+  }
+  void settle_pending();
   bool dense_ = false;
   std::array<std::vector<std::uint64_t>, 3> by_id_;  // by kind; 0: not counted
   std::vector<slot> slots_;
   std::size_t size_ = 0;
+  std::array<rule_ref, k_pending> pending_{};
+  std::size_t pending_size_ = 0;
 };
 
 struct day_insights {
@@ -121,7 +142,8 @@ struct day_insights {
   heavy_hitters<host_stats> hosts{k_hosts};
   heavy_hitters<medium_stats> mediums{k_mediums};
 
-  // Counts one resolution `r` of visit `v`, resolved at `at`.
+  // Counts one resolution `r` of visit `v`, resolved at `at`. What it counts is read with
+  // the day's members (by_rule settles its pending counts when read).
   void record(const visit& v, const resolution& r, unix_ms at);
   void merge(const day_insights& other);
 

@@ -99,15 +99,16 @@ wrk_summary() {
     END {printf "%s req/s, p99 %s%s\n", rps, p99, (bad ? ", non-2xx " bad : "")}'
 }
 
-# seed_read_account: creates, through the API of $referrald_url, the rules the read-path
-# benchmarks measure on — account acme with 100 passthrough referrers and 300 referrer
+# seed_read_account [ACCOUNT=acme]: creates, through the API of $referrald_url, the rules the
+# read-path benchmarks measure on — an account with 100 passthrough referrers and 300 referrer
 # mappings of four match types — and writes the visit they resolve to $work/visit.json.
 seed_read_account() {
   local auth=(-H "Authorization: Bearer $bench_key") json=(-H 'Content-Type: application/json')
-  curl -sf -X POST "$referrald_url/passthrough-referrers?account_id=acme" "${auth[@]}" "${json[@]}" \
+  local acme="${1:-acme}"
+  curl -sf -X POST "$referrald_url/passthrough-referrers?account_id=$acme" "${auth[@]}" "${json[@]}" \
     -d '{"domain":"booking.mirai.com","utm_source":"mirai","service_name":"Mirai Booking Engine"}' >/dev/null
   for i in $(seq 1 99); do
-    curl -sf -X POST "$referrald_url/passthrough-referrers?account_id=acme" "${auth[@]}" "${json[@]}" \
+    curl -sf -X POST "$referrald_url/passthrough-referrers?account_id=$acme" "${auth[@]}" "${json[@]}" \
       -d "{\"domain\":\"pay$i.example.com\",\"utm_source\":\"pay\"}" >/dev/null
   done
   local types=(exact ends_with starts_with contains)
@@ -115,7 +116,7 @@ seed_read_account() {
     local t="${types[$((i % 4))]}" p="m$i.partner.example"
     [ "$t" = starts_with ] && p="m$i."
     [ "$t" = contains ] && p="m${i}x"
-    curl -sf -X POST "$referrald_url/referrer-mappings?account_id=acme" "${auth[@]}" "${json[@]}" \
+    curl -sf -X POST "$referrald_url/referrer-mappings?account_id=$acme" "${auth[@]}" "${json[@]}" \
       -d "{\"referrer_pattern\":\"$p\",\"match_type\":\"$t\",\"utm_source\":\"s$i\",\"priority\":$((i % 50))}" >/dev/null
   done
   printf '%s' '{"referrer":"https://shop.m7.partner.example/x","landing_url":"https://hotel.example/rooms"}' \

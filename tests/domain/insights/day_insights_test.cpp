@@ -208,4 +208,39 @@ BOOST_AUTO_TEST_CASE(rules_are_counted_as_a_map_of_them_would) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(counts_deferred_to_a_run_are_read_as_counted) {
+  // count() defers to a run of k_pending: every reader (at, size, sorted, a copy's compare)
+  // sees each count at once, whether the run is settled yet or not, in both forms.
+  for (bool dense : {false, true}) {
+    rule_counts counts(dense);
+    std::map<rule_ref, std::uint64_t> truth;
+    std::mt19937_64 rng(5);
+    for (int i = 0; i < 1000; ++i) {
+      auto small = static_cast<std::int64_t>(rng() % 3000);
+      auto far = static_cast<std::int64_t>(rng() % 50) * 1'000'003 + 70'000;
+      rule_ref r{static_cast<rule_ref::kind>(rng() % 3), i % 3 == 0 ? far : small};
+      counts.count(r);
+      ++truth[r];
+      if (i % 37 == 0) {  // read in the middle of a run
+        BOOST_TEST(counts.at(r) == truth[r]);
+        BOOST_TEST(counts.size() == truth.size());
+      }
+      if (i % 101 == 0) {
+        auto copy = counts;
+        copy.count(r);
+        BOOST_TEST(copy.at(r) == truth[r] + 1);
+        BOOST_TEST(!(copy == counts));
+      }
+    }
+    auto listed = counts.sorted();
+    BOOST_REQUIRE(listed.size() == truth.size());
+    std::size_t i = 0;
+    for (const auto& [r, n] : truth) {
+      BOOST_TEST((listed[i].first == r));
+      BOOST_TEST(listed[i].second == n);
+      ++i;
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
