@@ -1,6 +1,7 @@
 #include "actors/insights_collector.hpp"
 
 #include <atomic>
+#include <cstring>
 #include <utility>
 
 #include "infra/log.hpp"
@@ -92,10 +93,152 @@ void insights_collector::count(std::string_view account, const domain::visit& v,
 }
 
 insights_collector::tally::tally(insights_collector& c, std::string_view account)
-    : at_(c.clock_.coarse_now_ms()) {
-  auto& s = c.own_slot();
-  lock_ = std::unique_lock(s.mu);
-  day_ = &counters(s, account, domain::day_of(at_));
+    : c_(c), account_(account), at_(c.clock_.coarse_now_ms()), slot_(&c.own_slot()) {
+  lock_ = std::unique_lock(slot_->mu);
+  write_header();
+}
+
+namespace {
+
+// A log's records (insights_collector.hpp), in the byte order of the machine (a log never
+// leaves the process):
+//   header  'A', u16 size, the account, i64 time (ms): the account and time of the records
+//           after it;
+//   record  'R', u8 flags (1 rule, 2 channel rule, 4 falls through, 8 session), u8 reason,
+//           u8 rule kind, [i64 rule id], [i64 channel rule id], text channel, and when it
+//           falls through: text referrer host, text landing host, text medium;
+// a text being u16 size and its bytes.
+constexpr char k_header = 'A';
+constexpr char k_record = 'R';
+constexpr std::size_t k_text_most = 0xffff;
+
+void put_text(char*& p, std::string_view t) {
+  auto n = static_cast<std::uint16_t>(t.size());
+  std::memcpy(p, &n, 2);
+  std::memcpy(p + 2, t.data(), t.size());
+  p += 2 + t.size();
+}
+
+template <class T>
+void put(char*& p, T v) {
+  std::memcpy(p, &v, sizeof v);
+  p += sizeof v;
+}
+
+template <class T>
+T take(const char*& p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  p += sizeof v;
+  return v;
+}
+
+std::string_view take_text(const char*& p) {
+  auto n = take<std::uint16_t>(p);
+  std::string_view t(p, n);
+  p += n;
+  return t;
+}
+
+}  // namespace
+
+void insights_collector::tally::write_header() {
+  auto& s = *slot_;
+  if (s.log_begin == nullptr) {
+    if (!s.log) s.log = std::make_unique_for_overwrite<char[]>(k_log_most);
+    s.log_begin = s.log_end = s.log.get();
+    s.log_limit = s.log_begin + k_log_most;
+  }
+  if (account_.size() > k_text_most ||
+      static_cast<std::size_t>(s.log_limit - s.log_end) < 11 + account_.size()) {
+    return;
+  }
+  char* p = s.log_end;
+  *p++ = k_header;
+  put_text(p, account_);
+  put<std::int64_t>(p, at_);
+  s.log_end = p;
+  logging_ = true;
+}
+
+void insights_collector::tally::count(const domain::visit& v, const domain::resolution& r) {
+  auto c = domain::what_counts(v, r);
+  auto& s = *slot_;
+  std::size_t size = 4 + 16 + 8 + c.channel.size() + c.referrer_host.size() +
+                     c.landing_host.size() + c.medium.size();
+  if (!logging_ || static_cast<std::size_t>(s.log_limit - s.log_end) < size ||
+      c.channel.size() > k_text_most || c.referrer_host.size() > k_text_most ||
+      c.landing_host.size() > k_text_most || c.medium.size() > k_text_most) {
+    counters(s, account_, domain::day_of(at_)).record(c, at_);
+    return;
+  }
+  char* p = s.log_end;
+  *p++ = k_record;
+  *p++ = static_cast<char>((c.has_rule ? 1 : 0) | (c.has_channel_rule ? 2 : 0) |
+                           (c.falls_through ? 4 : 0) | (c.session ? 8 : 0));
+  *p++ = static_cast<char>(c.reason);
+  *p++ = static_cast<char>(c.rule_kind);
+  if (c.has_rule) put<std::int64_t>(p, c.rule_id);
+  if (c.has_channel_rule) put<std::int64_t>(p, c.channel_rule_id);
+  put_text(p, c.channel);
+  if (c.falls_through) {
+    put_text(p, c.referrer_host);
+    put_text(p, c.landing_host);
+    put_text(p, c.medium);
+  }
+  s.log_end = p;
+  if (static_cast<std::size_t>(p - s.log_begin) >= k_log_wake && !s.woke) {
+    s.woke = true;
+    {
+      std::lock_guard lock(c_.run_mu_);
+      c_.drain_ = true;
+    }
+    c_.run_cv_.notify_all();
+  }
+}
+
+void insights_collector::count_log(
+    std::string_view log,
+    std::map<std::pair<std::string, std::int64_t>, domain::day_insights>& days) {
+  const char* p = log.data();
+  const char* end = p + log.size();
+  domain::day_insights* day = nullptr;  // of the last header, found at its first record
+  std::string_view account;
+  domain::unix_ms at = 0;
+  while (p < end) {
+    if (*p++ == k_header) {
+      account = take_text(p);
+      at = take<std::int64_t>(p);
+      day = nullptr;
+      continue;
+    }
+    if (day == nullptr) {
+      auto key = std::make_pair(std::string(account), domain::day_of(at));
+      auto it = days.find(key);
+      if (it == days.end()) {
+        it = days.emplace(std::move(key), domain::day_insights::for_thread()).first;
+        it->second.day = it->first.second;
+      }
+      day = &it->second;
+    }
+    domain::counted c{};
+    auto flags = static_cast<unsigned char>(*p++);
+    c.has_rule = (flags & 1) != 0;
+    c.has_channel_rule = (flags & 2) != 0;
+    c.falls_through = (flags & 4) != 0;
+    c.session = (flags & 8) != 0;
+    c.reason = static_cast<std::uint8_t>(*p++);
+    c.rule_kind = static_cast<domain::rule_ref::kind>(*p++);
+    if (c.has_rule) c.rule_id = take<std::int64_t>(p);
+    if (c.has_channel_rule) c.channel_rule_id = take<std::int64_t>(p);
+    c.channel = take_text(p);
+    if (c.falls_through) {
+      c.referrer_host = take_text(p);
+      c.landing_host = take_text(p);
+      c.medium = take_text(p);
+    }
+    day->record(c, at);
+  }
 }
 
 void insights_collector::merge_slots() {
@@ -112,20 +255,37 @@ void insights_collector::merge_slots() {
     infra::metrics().insights_evictions.fetch_add(
         book_.day(account, d.day)->hosts.evictions() - evictions, std::memory_order_relaxed);
   };
+  std::map<std::pair<std::string, std::int64_t>, domain::day_insights> logged;
   for (auto& s : slots) {
     decltype(s->days) taken;
     decltype(s->finished) finished;
+    std::unique_ptr<char[]> log;
+    std::size_t log_size = 0;
     {
       std::lock_guard lock(s->mu);
       taken.swap(s->days);
       finished.swap(s->finished);
       s->last = nullptr;
+      if (s->log_begin != nullptr) {
+        log_size = static_cast<std::size_t>(s->log_end - s->log_begin);
+        log = std::move(s->log);
+        s->log = std::move(s->spare);  // the next count's (made then if there is none)
+        s->log_begin = s->log_end = s->log_limit = nullptr;
+        s->woke = false;
+      }
+    }
+    if (log) {
+      count_log({log.get(), log_size}, logged);
+      std::lock_guard lock(s->mu);
+      if (!s->spare) s->spare = std::move(log);
     }
     for (const auto& [account, d] : finished)
       take(account, d);
     for (const auto& [account, d] : taken)
       take(account, d);
   }
+  for (const auto& [key, d] : logged)
+    take(key.first, d);
   auto gone = book_.prune(domain::day_of(clock_.now_ms()));
   gone_.insert(gone_.end(), gone.begin(), gone.end());
 }
@@ -177,8 +337,10 @@ void insights_collector::run() {
   auto next_flush = std::chrono::steady_clock::now() + options_.flush_every;
   std::unique_lock lock(run_mu_);
   while (!stopping_) {
-    run_cv_.wait_for(lock, options_.merge_every, [&] { return stopping_ || !to_forget_.empty(); });
+    run_cv_.wait_for(lock, options_.merge_every,
+                     [&] { return stopping_ || drain_ || !to_forget_.empty(); });
     if (stopping_) break;
+    drain_ = false;
     auto forget = std::exchange(to_forget_, {});
     lock.unlock();
     for (const auto& account : forget) {

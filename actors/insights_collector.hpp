@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,6 +38,9 @@ struct insights_options {
 };
 
 class insights_collector {
+ private:
+  struct slot;
+
  public:
   // Reads the stored days; starts the collector's thread.
   insights_collector(store::db& db, const domain::clock& clock, insights_options options);
@@ -55,12 +59,16 @@ class insights_collector {
   class tally {
    public:
     tally(insights_collector& c, std::string_view account);
-    void count(const domain::visit& v, const domain::resolution& r) { day_->record(v, r, at_); }
+    void count(const domain::visit& v, const domain::resolution& r);
 
    private:
+    void write_header();
+    insights_collector& c_;
+    std::string_view account_;
     std::unique_lock<std::mutex> lock_;
     domain::unix_ms at_;
-    domain::day_insights* day_;
+    slot* slot_;
+    bool logging_ = false;  // the run's header is in the log: its records may follow
   };
 
   // Calls `fn` with the account's days from `from` to `to` (days since 1970, UTC; oldest
@@ -89,8 +97,25 @@ class insights_collector {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  struct slot {
+  // A thread's counts go first to its log: each run (a tally) writes its account and time,
+  // then each counted resolution as a short record (what domain::what_counts() takes), which
+  // the collector's thread reads and counts in bulk at its merges. Writing a record reads one
+  // line of the slot and writes the rest (the next record is on the same line), where
+  // counting at once reads a chain of counters that went cold since the thread last counted
+  // (BENCHMARKS.md). A log past k_log_wake wakes the collector; a record that does not fit
+  // in the log's k_log_most bytes (the collector is late, or its texts are too long) is
+  // counted in the thread's own days instead, so a thread's memory stays bounded.
+  static constexpr std::size_t k_log_wake = 128u << 10;
+  static constexpr std::size_t k_log_most = 1u << 20;
+  // The fields a count reads share one cache line: the lock and the log's place.
+  struct alignas(64) slot {
     std::mutex mu;
+    char* log_end = nullptr;    // where the next record goes
+    char* log_limit = nullptr;  // the end of the log's storage
+    char* log_begin = nullptr;
+    std::unique_ptr<char[]> log;    // k_log_most bytes, made at the first count
+    std::unique_ptr<char[]> spare;  // an emptied log's storage, for the next
+    bool woke = false;              // the collector was woken for this log
     std::unordered_map<std::string, domain::day_insights, account_hash, std::equal_to<>> days;
     // Days the thread finished counting (it counted on the next), not merged yet.
     std::vector<std::pair<std::string, domain::day_insights>> finished;
@@ -102,6 +127,9 @@ class insights_collector {
   slot& own_slot();
   // The slot's counters of `account` on `day` (the slot's lock held).
   static domain::day_insights& counters(slot& s, std::string_view account, std::int64_t day);
+  // Counts the records of a log into `days` (by account and day).
+  static void count_log(std::string_view log,
+                        std::map<std::pair<std::string, std::int64_t>, domain::day_insights>& days);
   void merge_slots();  // with book_mu_ held
   void run();
 
@@ -120,6 +148,7 @@ class insights_collector {
   std::mutex run_mu_;
   std::condition_variable run_cv_;
   bool stopping_ = false;
+  bool drain_ = false;                  // under run_mu_: a log asks to be counted
   std::vector<std::string> to_forget_;  // under run_mu_
   std::thread thread_;
 };

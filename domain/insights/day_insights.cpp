@@ -186,10 +186,10 @@ bool falls_through(const resolution& r) {
   return same_bytes(r.reason, reasons::referral) || same_bytes(r.channel, k_unassigned);
 }
 
-void host_stats::seen(const visit& v, unix_ms at) {
-  if (v.session) ++with_session;
+void host_stats::seen(bool session, std::string_view landing_host, unix_ms at) {
+  if (session) ++with_session;
   seen_at(first_seen, last_seen, at);
-  add_landing_host(*this, v.landing_host);
+  add_landing_host(*this, landing_host);
 }
 
 void host_stats::merge(const host_stats& other) {
@@ -212,21 +212,48 @@ void medium_stats::merge(const medium_stats& other) {
   merge_seen(first_seen, last_seen, other.first_seen, other.last_seen);
 }
 
-void day_insights::record(const visit& v, const resolution& r, unix_ms at) {
-  ++resolutions;
-  if (auto i = reason_index(r.reason); i < by_reason.size()) ++by_reason[i];
-  count_channel(r.channel);
+counted what_counts(const visit& v, const resolution& r) {
+  counted c;  // every member set below
+  c.reason = static_cast<std::uint8_t>(reason_index(r.reason));
+  c.channel = r.channel;
+  c.has_rule = false;
+  c.rule_kind = rule_ref::kind::passthrough;
+  c.rule_id = 0;
   if (same_bytes(r.rule_type, "passthrough")) {
-    by_rule.count({rule_ref::kind::passthrough, r.rule_id});
+    c.has_rule = true;
+    c.rule_id = r.rule_id;
   } else if (same_bytes(r.rule_type, "mapping")) {
-    by_rule.count({rule_ref::kind::mapping, r.rule_id});
+    c.has_rule = true;
+    c.rule_kind = rule_ref::kind::mapping;
+    c.rule_id = r.rule_id;
   }
-  if (r.channel_rule != nullptr) by_rule.count({rule_ref::kind::channel_rule, r.channel_rule->id});
-  if (!falls_through(r)) return;
-  if (!v.referrer_host.empty()) hosts.add(v.referrer_host).data.seen(v, at);
-  if (same_bytes(r.reason, reasons::utm) && same_bytes(r.channel, k_unassigned) &&
-      !r.utms.medium.empty()) {
-    auto& m = mediums.add(r.utms.medium).data;
+  c.has_channel_rule = r.channel_rule != nullptr;
+  c.channel_rule_id = c.has_channel_rule ? r.channel_rule->id : 0;
+  c.falls_through = falls_through(r);
+  if (!c.falls_through) {
+    c.session = false;
+    c.referrer_host = c.landing_host = c.medium = {};
+    return c;
+  }
+  c.session = v.session.has_value();
+  c.referrer_host = v.referrer_host;
+  c.landing_host = v.landing_host;
+  c.medium = same_bytes(r.reason, reasons::utm) && same_bytes(r.channel, k_unassigned)
+                 ? std::string_view(r.utms.medium)
+                 : std::string_view();
+  return c;
+}
+
+void day_insights::record(const counted& c, unix_ms at) {
+  ++resolutions;
+  if (c.reason < by_reason.size()) ++by_reason[c.reason];
+  count_channel(c.channel);
+  if (c.has_rule) by_rule.count({c.rule_kind, c.rule_id});
+  if (c.has_channel_rule) by_rule.count({rule_ref::kind::channel_rule, c.channel_rule_id});
+  if (!c.falls_through) return;
+  if (!c.referrer_host.empty()) hosts.add(c.referrer_host).data.seen(c.session, c.landing_host, at);
+  if (!c.medium.empty()) {
+    auto& m = mediums.add(c.medium).data;
     seen_at(m.first_seen, m.last_seen, at);
   }
 }

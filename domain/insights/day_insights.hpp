@@ -40,7 +40,7 @@ struct host_stats {
   std::array<std::string, k_landing_hosts> landing_hosts{};
   bool more_landing_hosts = false;
 
-  void seen(const visit& v, unix_ms at);
+  void seen(bool session, std::string_view landing_host, unix_ms at);
   void merge(const host_stats& other);
   void clear();  // keeps the landing hosts' storage
 };
@@ -116,6 +116,25 @@ class rule_counts {
   std::size_t pending_size_ = 0;
 };
 
+// What one resolution counts, taken from its visit and its answer (what_counts()): views
+// into both, so that it can be written down and counted later (actors/insights_collector).
+// (No member initializers: what_counts() sets each, and zeroing the whole first cost more
+// than the rest of it on a thread that resolves; `counted c{}` for one set by hand.)
+struct counted {
+  std::uint8_t reason;  // its place in all_reasons(); their number: none of them
+  bool has_rule;        // the rule of the answer (a passthrough referrer or a mapping)
+  bool has_channel_rule;
+  bool falls_through;  // falls_through() of the answer
+  bool session;        // the visit carried an active session
+  rule_ref::kind rule_kind;
+  std::int64_t rule_id, channel_rule_id;
+  std::string_view channel;
+  // Of a fall-through answer only: the visit's referrer and landing hosts, and the
+  // utm_medium the default channel group did not know (empty: none).
+  std::string_view referrer_host, landing_host, medium;
+};
+counted what_counts(const visit& v, const resolution& r);
+
 struct day_insights {
   // The sizes that bound a day's memory: hosts and mediums kept by the summaries, names of
   // channels counted apart (past them, under k_other), and of rules.
@@ -144,7 +163,8 @@ struct day_insights {
 
   // Counts one resolution `r` of visit `v`, resolved at `at`. What it counts is read with
   // the day's members (by_rule settles its pending counts when read).
-  void record(const visit& v, const resolution& r, unix_ms at);
+  void record(const visit& v, const resolution& r, unix_ms at) { record(what_counts(v, r), at); }
+  void record(const counted& c, unix_ms at);
   void merge(const day_insights& other);
 
  private:
