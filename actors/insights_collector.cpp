@@ -69,9 +69,6 @@ insights_collector::slot& insights_collector::own_slot() {
 
 domain::day_insights& insights_collector::counters(slot& s, std::string_view account,
                                                    std::int64_t day) {
-  if (s.last != nullptr && s.last->day == day && domain::same_bytes(s.last_account, account)) {
-    return *s.last;
-  }
   auto it = s.days.find(account);
   if (it == s.days.end()) {
     it = s.days.emplace(std::string(account), domain::day_insights::for_thread()).first;
@@ -82,8 +79,6 @@ domain::day_insights& insights_collector::counters(slot& s, std::string_view acc
     it->second = domain::day_insights::for_thread();
     it->second.day = day;
   }
-  s.last = &it->second;  // an element of an unordered_map stays where it is
-  s.last_account = account;
   return it->second;
 }
 
@@ -265,7 +260,6 @@ void insights_collector::merge_slots() {
       std::lock_guard lock(s->mu);
       taken.swap(s->days);
       finished.swap(s->finished);
-      s->last = nullptr;
       if (s->log_begin != nullptr) {
         log_size = static_cast<std::size_t>(s->log_end - s->log_begin);
         log = std::move(s->log);

@@ -119,10 +119,6 @@ class insights_collector {
     std::unordered_map<std::string, domain::day_insights, account_hash, std::equal_to<>> days;
     // Days the thread finished counting (it counted on the next), not merged yet.
     std::vector<std::pair<std::string, domain::day_insights>> finished;
-    // The day counted last and its account: found again without a look-up (the next count
-    // is most often the same account's). Null once the days are taken by a merge.
-    domain::day_insights* last = nullptr;
-    std::string last_account;
   };
   slot& own_slot();
   // The slot's counters of `account` on `day` (the slot's lock held).

@@ -63,14 +63,15 @@ std::string_view kind_name(rule_ref::kind k);  // "passthrough", "mapping", "cha
 
 // Counts by rule, each found in one probe of an open-addressing table: an account may hold
 // thousands of rules, and a tree of them would cost a cache miss per level on every
-// resolution counted. Dense counts (a thread's, between two merges) keep the ids below
+// resolution counted. Dense counts (between two merges: the collector's count of the
+// threads' logs, a thread's own when its log is full) keep the ids below
 // k_dense in an array per kind, indexed by id: rule ids are given in sequence per account,
 // so the array is about as long as the account's rules and a count is one read of it.
 //
 // count() defers a count of one to a short run of pending rules, which is settled in one
-// pass that fetches every counter of the run ahead of adding to it: on a thread that
-// resolves, a rule's counter has usually left the cache since it was last counted, and a run
-// waits for its counters' memory once rather than once per rule. Every reader settles first.
+// pass that fetches every counter of the run ahead of adding to it: with thousands of rules
+// a rule's counter has usually left the cache since it was last counted, and a run waits
+// for its counters' memory once rather than once per rule. Every reader settles first.
 class rule_counts {
  public:
   static constexpr std::int64_t k_dense = 1 << 16;
@@ -143,13 +144,14 @@ struct day_insights {
   static constexpr std::size_t k_names = 1000;
   static constexpr std::string_view k_other = "(other)";
   static constexpr std::size_t k_reasons = 10;  // all_reasons()
-  // The hosts a thread's counters keep between two merges (insights_collector.hpp): more
-  // than a day's, so that a busy thread finds most hosts it counts already kept.
+  // The hosts kept between two merges (insights_collector.hpp: the count of the threads'
+  // logs, or a thread's own counters): more than a day's, so that most hosts counted are
+  // found already kept.
   static constexpr std::size_t k_thread_hosts = 512;
 
   day_insights() = default;
-  // A thread's counters (actors/insights_collector.hpp): k_thread_hosts hosts, dense rule
-  // counts.
+  // Counters between two merges (actors/insights_collector.hpp): k_thread_hosts hosts,
+  // dense rule counts.
   static day_insights for_thread() { return day_insights(k_thread_hosts, true); }
 
   std::int64_t day = 0;  // days since 1970-01-01 (UTC)
