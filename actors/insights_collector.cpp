@@ -1,5 +1,6 @@
 #include "actors/insights_collector.hpp"
 
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <utility>
@@ -32,7 +33,9 @@ insights_collector::insights_collector(store::db& db, const domain::clock& clock
     infra::log(infra::log_level::warn,
                "insights: " + std::to_string(skipped) + " stored days could not be read");
   }
-  gone_ = book_.prune(domain::day_of(clock_.now_ms()));
+  pruned_at_ = clock_.now_ms();
+  pruned_day_ = domain::day_of(pruned_at_);
+  gone_ = book_.prune(pruned_day_);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -93,19 +96,30 @@ insights_collector::tally::tally(insights_collector& c, std::string_view account
   write_header();
 }
 
+insights_collector::tally::~tally() {
+  if (logging_) write_totals();
+}
+
 namespace {
 
 // A log's records (insights_collector.hpp), in the byte order of the machine (a log never
 // leaves the process):
-//   header  'A', u16 size, the account, i64 time (ms): the account and time of the records
-//           after it;
-//   record  'R', u8 flags (1 rule, 2 channel rule, 4 falls through, 8 session), u8 reason,
-//           u8 rule kind, [i64 rule id], [i64 channel rule id], text channel, and when it
-//           falls through: text referrer host, text landing host, text medium;
+//   header  'A', text account, i64 time (ms): the account and time of the records after it;
+//   record  'R', u8 flags (1 rule, 2 channel rule, 4 falls through, 8 session, 16 whole),
+//           u8 rule kind, [u8 reason], [i64 rule id], [i64 channel rule id], [text channel],
+//           and when it falls through: text referrer host, text landing host, text medium —
+//           of one resolution: a run's first (whole: with its reason and channel), or one
+//           that had a rule or fell through;
+//   totals  'T', u32 resolutions, u8 n, n × (u8 reason, text channel, u32 count) — of the
+//           resolutions since the header or the last totals, by reason and channel;
 // a text being u16 size and its bytes.
 constexpr char k_header = 'A';
 constexpr char k_record = 'R';
+constexpr char k_totals = 'T';
 constexpr std::size_t k_text_most = 0xffff;
+// What a resolution can add to its run's totals record: its first resolution, a reason and
+// channel (and the channel's name).
+constexpr std::size_t k_totals_first = 6, k_totals_pair = 7;
 
 void put_text(char*& p, std::string_view t) {
   auto n = static_cast<std::uint16_t>(t.size());
@@ -156,33 +170,94 @@ void insights_collector::tally::write_header() {
   logging_ = true;
 }
 
+bool insights_collector::tally::add_up(const domain::counted& c) {
+  if (resolutions_ == UINT32_MAX) return false;
+  auto a = reinterpret_cast<std::uintptr_t>(c.reason.data());
+  auto b = reinterpret_cast<std::uintptr_t>(c.channel.data());
+  auto i = static_cast<std::size_t>(((a ^ (b * 0x9e3779b97f4a7c15u)) * 0xff51afd7ed558ccdu) >> 59);
+  for (;; i = (i + 1) % k_pairs) {
+    auto& p = pairs_[i];
+    if ((taken_ & (1u << i)) == 0) {
+      if (pairs_size_ == k_pairs_most) return false;
+      p = {c.reason.data(), c.reason.size(), c.channel.data(), c.channel.size(), 0};
+      taken_ |= 1u << i;
+      order_[pairs_size_++] = static_cast<std::uint8_t>(i);
+      totals_size_ += k_totals_pair + c.channel.size();
+      break;
+    }
+    if (p.reason == c.reason.data() && p.channel == c.channel.data() &&
+        p.reason_size == c.reason.size() && p.channel_size == c.channel.size()) {
+      break;
+    }
+  }
+  ++pairs_[i].count;
+  if (resolutions_++ == 0) totals_size_ += k_totals_first;
+  return true;
+}
+
+void insights_collector::tally::write_totals() {
+  if (resolutions_ == 0) return;
+  char* p = slot_->log_end;
+  *p++ = k_totals;
+  put<std::uint32_t>(p, resolutions_);
+  *p++ = static_cast<char>(pairs_size_);
+  for (std::size_t k = 0; k < pairs_size_; ++k) {
+    const auto& pair = pairs_[order_[k]];
+    *p++ = static_cast<char>(domain::reason_index({pair.reason, pair.reason_size}));
+    put_text(p, {pair.channel, pair.channel_size});
+    put<std::uint32_t>(p, pair.count);
+  }
+  slot_->log_end = p;
+  resolutions_ = 0;
+  taken_ = 0;
+  pairs_size_ = 0;
+  totals_size_ = 0;
+}
+
 void insights_collector::tally::count(const domain::visit& v, const domain::resolution& r) {
   auto c = domain::what_counts(v, r);
   auto& s = *slot_;
-  std::size_t size = 4 + 16 + 8 + c.channel.size() + c.referrer_host.size() +
-                     c.landing_host.size() + c.medium.size();
-  if (!logging_ || static_cast<std::size_t>(s.log_limit - s.log_end) < size ||
-      c.channel.size() > k_text_most || c.referrer_host.size() > k_text_most ||
+  // The run's first resolution is written whole (a single resolve is a run of one); the
+  // others add their reason and channel to the run's totals, and are written when they had a
+  // rule or fell through.
+  bool whole = first_;
+  bool recorded = whole || c.has_rule || c.has_channel_rule || c.falls_through;
+  std::size_t size = recorded ? 3 + 16 : 0;
+  if (whole) size += 1 + 2 + c.channel.size();
+  if (c.falls_through) size += 6 + c.referrer_host.size() + c.landing_host.size() + c.medium.size();
+  // The log keeps room for the run's totals, this resolution's part included.
+  std::size_t totals_most = totals_size_;
+  if (!whole) totals_most += k_totals_first + k_totals_pair + c.channel.size();
+  if (!logging_ || static_cast<std::size_t>(s.log_limit - s.log_end) < size + totals_most ||
+      c.channel.size() > k_channel_most || c.referrer_host.size() > k_text_most ||
       c.landing_host.size() > k_text_most || c.medium.size() > k_text_most) {
     counters(s, account_, domain::day_of(at_)).record(c, at_);
     return;
   }
-  char* p = s.log_end;
-  *p++ = k_record;
-  *p++ = static_cast<char>((c.has_rule ? 1 : 0) | (c.has_channel_rule ? 2 : 0) |
-                           (c.falls_through ? 4 : 0) | (c.session ? 8 : 0));
-  *p++ = static_cast<char>(c.reason);
-  *p++ = static_cast<char>(c.rule_kind);
-  if (c.has_rule) put<std::int64_t>(p, c.rule_id);
-  if (c.has_channel_rule) put<std::int64_t>(p, c.channel_rule_id);
-  put_text(p, c.channel);
-  if (c.falls_through) {
-    put_text(p, c.referrer_host);
-    put_text(p, c.landing_host);
-    put_text(p, c.medium);
+  if (whole) {
+    first_ = false;
+  } else if (!add_up(c)) {
+    write_totals();
+    add_up(c);
   }
-  s.log_end = p;
-  if (static_cast<std::size_t>(p - s.log_begin) >= k_log_wake && !s.woke) {
+  if (recorded) {
+    char* p = s.log_end;
+    *p++ = k_record;
+    *p++ = static_cast<char>((c.has_rule ? 1 : 0) | (c.has_channel_rule ? 2 : 0) |
+                             (c.falls_through ? 4 : 0) | (c.session ? 8 : 0) | (whole ? 16 : 0));
+    *p++ = static_cast<char>(c.rule_kind);
+    if (whole) *p++ = static_cast<char>(domain::reason_index(c.reason));
+    if (c.has_rule) put<std::int64_t>(p, c.rule_id);
+    if (c.has_channel_rule) put<std::int64_t>(p, c.channel_rule_id);
+    if (whole) put_text(p, c.channel);
+    if (c.falls_through) {
+      put_text(p, c.referrer_host);
+      put_text(p, c.landing_host);
+      put_text(p, c.medium);
+    }
+    s.log_end = p;
+  }
+  if (static_cast<std::size_t>(s.log_end - s.log_begin) >= k_log_wake && !s.woke) {
     s.woke = true;
     {
       std::lock_guard lock(c_.run_mu_);
@@ -192,29 +267,55 @@ void insights_collector::tally::count(const domain::visit& v, const domain::reso
   }
 }
 
-void insights_collector::count_log(
-    std::string_view log,
-    std::map<std::pair<std::string, std::int64_t>, domain::day_insights>& days) {
+void insights_collector::count_log(std::string_view log) {
+  std::uint64_t resolutions = 0, evictions = 0;  // for the metrics
   const char* p = log.data();
   const char* end = p + log.size();
+  // The days of the last few accounts met: a log of single resolves holds a run (a header)
+  // for each, of a few accounts in turn, which are counted into their days without finding
+  // them in the book again.
+  struct met {
+    std::string_view account;
+    domain::day_insights* day = nullptr;
+  };
+  std::array<met, 8> recent{};
+  std::size_t next_recent = 0;
   domain::day_insights* day = nullptr;  // of the last header, found at its first record
   std::string_view account;
   domain::unix_ms at = 0;
   while (p < end) {
-    if (*p++ == k_header) {
+    char kind = *p++;
+    if (kind == k_header) {
       account = take_text(p);
       at = take<std::int64_t>(p);
       day = nullptr;
       continue;
     }
     if (day == nullptr) {
-      auto key = std::make_pair(std::string(account), domain::day_of(at));
-      auto it = days.find(key);
-      if (it == days.end()) {
-        it = days.emplace(std::move(key), domain::day_insights::for_thread()).first;
-        it->second.day = it->first.second;
+      auto on = domain::day_of(at);
+      for (const auto& m : recent) {
+        if (m.day != nullptr && m.day->day == on && domain::same_bytes(m.account, account)) {
+          day = m.day;
+          break;
+        }
       }
-      day = &it->second;
+      if (day == nullptr) {
+        day = &book_.counting(account, on);
+        recent[next_recent++ % recent.size()] = {account, day};
+      }
+    }
+    if (kind == k_totals) {
+      auto run = take<std::uint32_t>(p);
+      day->resolutions += run;
+      resolutions += run;
+      for (auto n = static_cast<unsigned char>(*p++); n > 0; --n) {
+        auto reason = static_cast<std::uint8_t>(*p++);
+        auto channel = take_text(p);
+        auto count = take<std::uint32_t>(p);
+        day->count_reason(reason, count);
+        day->count_channel(channel, count);
+      }
+      continue;
     }
     domain::counted c{};
     auto flags = static_cast<unsigned char>(*p++);
@@ -222,18 +323,29 @@ void insights_collector::count_log(
     c.has_channel_rule = (flags & 2) != 0;
     c.falls_through = (flags & 4) != 0;
     c.session = (flags & 8) != 0;
-    c.reason = static_cast<std::uint8_t>(*p++);
     c.rule_kind = static_cast<domain::rule_ref::kind>(*p++);
+    bool whole = (flags & 16) != 0;
+    std::uint8_t reason = whole ? static_cast<std::uint8_t>(*p++) : 0;
     if (c.has_rule) c.rule_id = take<std::int64_t>(p);
     if (c.has_channel_rule) c.channel_rule_id = take<std::int64_t>(p);
-    c.channel = take_text(p);
+    if (whole) {
+      ++day->resolutions;
+      ++resolutions;
+      day->count_reason(reason);
+      day->count_channel(take_text(p));
+    }
+    day->count_rules(c);
     if (c.falls_through) {
       c.referrer_host = take_text(p);
       c.landing_host = take_text(p);
       c.medium = take_text(p);
+      auto before = day->hosts.evictions();
+      day->count_fall_through(c, at);
+      evictions += day->hosts.evictions() - before;
     }
-    day->record(c, at);
   }
+  infra::metrics().insights_resolutions.fetch_add(resolutions, std::memory_order_relaxed);
+  infra::metrics().insights_evictions.fetch_add(evictions, std::memory_order_relaxed);
 }
 
 void insights_collector::merge_slots() {
@@ -250,7 +362,6 @@ void insights_collector::merge_slots() {
     infra::metrics().insights_evictions.fetch_add(
         book_.day(account, d.day)->hosts.evictions() - evictions, std::memory_order_relaxed);
   };
-  std::map<std::pair<std::string, std::int64_t>, domain::day_insights> logged;
   for (auto& s : slots) {
     decltype(s->days) taken;
     decltype(s->finished) finished;
@@ -269,7 +380,7 @@ void insights_collector::merge_slots() {
       }
     }
     if (log) {
-      count_log({log.get(), log_size}, logged);
+      count_log({log.get(), log_size});
       std::lock_guard lock(s->mu);
       if (!s->spare) s->spare = std::move(log);
     }
@@ -278,10 +389,16 @@ void insights_collector::merge_slots() {
     for (const auto& [account, d] : taken)
       take(account, d);
   }
-  for (const auto& [key, d] : logged)
-    take(key.first, d);
-  auto gone = book_.prune(domain::day_of(clock_.now_ms()));
-  gone_.insert(gone_.end(), gone.begin(), gone.end());
+  // The days past those kept are forgotten when the day changes, and every second (for a
+  // late count of a day already forgotten): not at every merge, which a busy log asks for
+  // many times a second, while a prune walks every account.
+  auto now = clock_.now_ms();
+  if (domain::day_of(now) != pruned_day_ || now - pruned_at_ >= 1000 || now < pruned_at_) {
+    auto gone = book_.prune(domain::day_of(now));
+    gone_.insert(gone_.end(), gone.begin(), gone.end());
+    pruned_day_ = domain::day_of(now);
+    pruned_at_ = now;
+  }
 }
 
 void insights_collector::read(

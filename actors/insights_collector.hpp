@@ -54,21 +54,50 @@ class insights_collector {
 
   // Counts a run of live resolutions of one account on the calling thread (a slice of a
   // batch): the thread's counters are found and the time read once for the run, not per
-  // resolution. It holds the thread's counters while it lives: keep it to a slice of work
-  // (a merge waits for it), and count nothing else on the thread meanwhile.
+  // resolution, and the run's reasons and channels are added up before they are written.
+  // It holds the thread's counters while it lives: keep it to a slice of work (a merge
+  // waits for it), count nothing else on the thread meanwhile, and keep the answers' channel
+  // names alive as long as it (the account's rules the run resolved with).
   class tally {
    public:
     tally(insights_collector& c, std::string_view account);
+    ~tally();  // writes the run's totals
+    tally(const tally&) = delete;
+    tally& operator=(const tally&) = delete;
     void count(const domain::visit& v, const domain::resolution& r);
 
    private:
     void write_header();
+    void write_totals();
+    // Adds one resolution of `c` to the totals; false when they have no room left for its
+    // reason and channel (written first, then added).
+    bool add_up(const domain::counted& c);
     insights_collector& c_;
     std::string_view account_;
     std::unique_lock<std::mutex> lock_;
     domain::unix_ms at_;
     slot* slot_;
     bool logging_ = false;  // the run's header is in the log: its records may follow
+    bool first_ = true;     // no resolution of the run written yet
+    // The run's resolutions logged and not yet in a totals record: their number, and by
+    // reason and channel — found by the addresses of the answer's texts (the same few
+    // constants and rule names again and again), the first k_pairs_most pairs — and the
+    // size of their record, kept free at the log's end.
+    static constexpr std::size_t k_pairs = 32, k_pairs_most = 16;
+    static constexpr std::size_t k_channel_most = 255;  // a longer name: counted apart
+    struct pair_count {  // set before it is read (a tally is made for every single resolve)
+      const char* reason;
+      std::size_t reason_size;
+      const char* channel;
+      std::size_t channel_size;
+      std::uint32_t count;
+    };
+    std::uint32_t resolutions_ = 0;
+    std::uint32_t taken_ = 0;  // the places of pairs_ in use, a bit each
+    pair_count pairs_[k_pairs];
+    std::uint8_t order_[k_pairs_most];  // the places in use, in the order taken
+    std::size_t pairs_size_ = 0;
+    std::size_t totals_size_ = 0;
   };
 
   // Calls `fn` with the account's days from `from` to `to` (days since 1970, UTC; oldest
@@ -98,13 +127,16 @@ class insights_collector {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   // A thread's counts go first to its log: each run (a tally) writes its account and time,
-  // then each counted resolution as a short record (what domain::what_counts() takes), which
-  // the collector's thread reads and counts in bulk at its merges. Writing a record reads one
+  // its first resolution whole (what domain::what_counts() takes), then a short record for
+  // each other that had a rule or fell through (what it takes besides the reason and
+  // channel), and those others by reason and channel, added up; the collector's thread
+  // counts the logs in bulk straight into the book at its merges. Writing a record reads one
   // line of the slot and writes the rest (the next record is on the same line), where
-  // counting at once reads a chain of counters that went cold since the thread last counted
-  // (BENCHMARKS.md). A log past k_log_wake wakes the collector; a record that does not fit
-  // in the log's k_log_most bytes (the collector is late, or its texts are too long) is
-  // counted in the thread's own days instead, so a thread's memory stays bounded.
+  // counting at once reads a chain of counters that went cold since the thread last
+  // counted (BENCHMARKS.md). A log past k_log_wake wakes the collector; a resolution whose
+  // records do not fit in the log's k_log_most bytes (the collector is late, or its texts
+  // are too long) is counted in the thread's own days instead, so a thread's memory stays
+  // bounded.
   static constexpr std::size_t k_log_wake = 128u << 10;
   static constexpr std::size_t k_log_most = 1u << 20;
   // The fields a count reads share one cache line: the lock and the log's place.
@@ -123,9 +155,8 @@ class insights_collector {
   slot& own_slot();
   // The slot's counters of `account` on `day` (the slot's lock held).
   static domain::day_insights& counters(slot& s, std::string_view account, std::int64_t day);
-  // Counts the records of a log into `days` (by account and day).
-  static void count_log(std::string_view log,
-                        std::map<std::pair<std::string, std::int64_t>, domain::day_insights>& days);
+  // Counts the records of a log into the book (book_mu_ held).
+  void count_log(std::string_view log);
   void merge_slots();  // with book_mu_ held
   void run();
 
@@ -140,6 +171,8 @@ class insights_collector {
   std::mutex book_mu_;
   domain::insights_book book_;
   std::vector<std::pair<std::string, std::int64_t>> gone_;  // pruned, not deleted yet
+  std::int64_t pruned_day_ = 0;                             // of the last prune
+  domain::unix_ms pruned_at_ = 0;
 
   std::mutex run_mu_;
   std::condition_variable run_cv_;

@@ -1,13 +1,12 @@
 #include "domain/insights/day_insights.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 namespace referrald::domain {
 
 namespace {
-
-constexpr std::string_view k_unassigned = "Unassigned";
 
 std::size_t reason_index_of(std::string_view reason) {
   auto all = all_reasons();
@@ -17,27 +16,38 @@ std::size_t reason_index_of(std::string_view reason) {
   return static_cast<std::size_t>(std::find(all.begin(), all.end(), reason) - all.begin());
 }
 
+}  // namespace
+
 // A reason's place in all_reasons(), found by the address of the reason's constant in a
 // table made once (the constants are the same few addresses in every resolution).
-std::size_t reason_index(std::string_view reason) {
+std::uint8_t reason_index(std::string_view reason) {
   struct place {
     const char* at = nullptr;
     std::size_t size = 0;
-    std::size_t index = 0;
+    std::uint8_t index = 0;
   };
-  static const auto table = [] {
-    std::array<place, 32> t{};
+  // Open addressing: a constant whose place is taken goes to the next free one.
+  static constexpr std::size_t k_places = 64;
+  auto first_place = [](const char* at) {
+    auto a = reinterpret_cast<std::uintptr_t>(at);
+    return (a >> 3 ^ a >> 9) % k_places;
+  };
+  static const auto table = [&] {
+    std::array<place, k_places> t{};
     for (auto r : all_reasons()) {
-      auto a = reinterpret_cast<std::uintptr_t>(r.data());
-      t[(a >> 3 ^ a >> 8) % t.size()] = {r.data(), r.size(), reason_index_of(r)};
+      auto i = first_place(r.data());
+      while (t[i].at != nullptr)
+        i = (i + 1) % k_places;
+      t[i] = {r.data(), r.size(), static_cast<std::uint8_t>(reason_index_of(r))};
     }
     return t;
   }();
-  auto a = reinterpret_cast<std::uintptr_t>(reason.data());
-  const auto& p = table[(a >> 3 ^ a >> 8) % table.size()];
-  if (p.at == reason.data() && p.size == reason.size()) return p.index;
-  return reason_index_of(reason);
+  for (auto i = first_place(reason.data()); table[i].at != nullptr; i = (i + 1) % k_places)
+    if (table[i].at == reason.data() && table[i].size == reason.size()) return table[i].index;
+  return static_cast<std::uint8_t>(reason_index_of(reason));
 }
+
+namespace {
 
 void seen_at(unix_ms& first, unix_ms& last, unix_ms at) {
   if (first == 0 || at < first) first = at;
@@ -88,14 +98,32 @@ std::string_view kind_name(rule_ref::kind k) {
   return "passthrough";
 }
 
-std::size_t rule_counts::probe(rule_ref r) const {
-  // splitmix64's finalizer over the id and the kind.
+namespace {
+
+// splitmix64's finalizer over a rule's id and kind.
+std::uint64_t rule_hash(rule_ref r) {
   auto h = static_cast<std::uint64_t>(r.id) * 4 + static_cast<std::uint64_t>(r.type);
   h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
   h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
-  h ^= h >> 31;
+  return h ^ (h >> 31);
+}
+
+}  // namespace
+
+void rule_counts::grow_for(std::size_t more) {
+  if ((size_ + more) * 2 <= slots_.size()) return;
+  std::vector<slot> old = std::move(slots_);
+  auto n = std::max<std::size_t>(16, old.size() * 2);
+  while ((size_ + more) * 2 > n)
+    n *= 2;
+  slots_.assign(n, slot{});
+  for (const auto& s : old)
+    if (s.used) slots_[probe({s.type, s.id})] = s;
+}
+
+std::size_t rule_counts::probe(rule_ref r) const {
   std::size_t mask = slots_.size() - 1;
-  for (std::size_t k = h & mask;; k = (k + 1) & mask) {
+  for (std::size_t k = rule_hash(r) & mask;; k = (k + 1) & mask) {
     const auto& s = slots_[k];
     if (!s.used || (s.id == r.id && s.type == r.type)) return k;
   }
@@ -114,12 +142,7 @@ void rule_counts::add(rule_ref r, std::uint64_t n) {
     counts[i] += n;
     return;
   }
-  if ((size_ + 1) * 2 > slots_.size()) {
-    std::vector<slot> old = std::move(slots_);
-    slots_.assign(std::max<std::size_t>(16, old.size() * 2), slot{});
-    for (const auto& s : old)
-      if (s.used) slots_[probe({s.type, s.id})] = s;
-  }
+  grow_for(1);
   auto& s = slots_[probe(r)];
   if (!s.used) {
     s = slot{r.id, 0, r.type, true};
@@ -129,11 +152,19 @@ void rule_counts::add(rule_ref r, std::uint64_t n) {
 }
 
 void rule_counts::settle_pending() {
-  // First the counters' places (the arrays grown as needed) and a fetch of each, then the
-  // counts: the run's cache misses overlap instead of following one another.
+  // First the counters' places (the arrays grown as needed, the table made room in for the
+  // run's rules not in them) and a fetch of each, then the counts: the run's cache misses
+  // overlap instead of following one another.
+  std::size_t hashed = 0;
+  for (std::size_t k = 0; k < pending_size_; ++k)
+    hashed += in_array(pending_[k]) ? 0 : 1;
+  if (hashed > 0) grow_for(hashed);
   for (std::size_t k = 0; k < pending_size_; ++k) {
     rule_ref r = pending_[k];
-    if (!in_array(r)) continue;
+    if (!in_array(r)) {
+      __builtin_prefetch(&slots_[rule_hash(r) & (slots_.size() - 1)], 1);
+      continue;
+    }
     auto& counts = by_id_[static_cast<std::size_t>(r.type)];
     auto i = static_cast<std::size_t>(r.id);
     if (i >= counts.size()) {
@@ -182,10 +213,6 @@ std::int64_t day_of(unix_ms at) {
   return at >= 0 ? at / k_day : -((-at + k_day - 1) / k_day);
 }
 
-bool falls_through(const resolution& r) {
-  return same_bytes(r.reason, reasons::referral) || same_bytes(r.channel, k_unassigned);
-}
-
 void host_stats::seen(bool session, std::string_view landing_host, unix_ms at) {
   if (session) ++with_session;
   seen_at(first_seen, last_seen, at);
@@ -212,45 +239,15 @@ void medium_stats::merge(const medium_stats& other) {
   merge_seen(first_seen, last_seen, other.first_seen, other.last_seen);
 }
 
-counted what_counts(const visit& v, const resolution& r) {
-  counted c;  // every member set below
-  c.reason = static_cast<std::uint8_t>(reason_index(r.reason));
-  c.channel = r.channel;
-  c.has_rule = false;
-  c.rule_kind = rule_ref::kind::passthrough;
-  c.rule_id = 0;
-  if (same_bytes(r.rule_type, "passthrough")) {
-    c.has_rule = true;
-    c.rule_id = r.rule_id;
-  } else if (same_bytes(r.rule_type, "mapping")) {
-    c.has_rule = true;
-    c.rule_kind = rule_ref::kind::mapping;
-    c.rule_id = r.rule_id;
-  }
-  c.has_channel_rule = r.channel_rule != nullptr;
-  c.channel_rule_id = c.has_channel_rule ? r.channel_rule->id : 0;
-  c.falls_through = falls_through(r);
-  if (!c.falls_through) {
-    c.session = false;
-    c.referrer_host = c.landing_host = c.medium = {};
-    return c;
-  }
-  c.session = v.session.has_value();
-  c.referrer_host = v.referrer_host;
-  c.landing_host = v.landing_host;
-  c.medium = same_bytes(r.reason, reasons::utm) && same_bytes(r.channel, k_unassigned)
-                 ? std::string_view(r.utms.medium)
-                 : std::string_view();
-  return c;
-}
-
 void day_insights::record(const counted& c, unix_ms at) {
   ++resolutions;
-  if (c.reason < by_reason.size()) ++by_reason[c.reason];
+  count_reason(reason_index(c.reason));
   count_channel(c.channel);
-  if (c.has_rule) by_rule.count({c.rule_kind, c.rule_id});
-  if (c.has_channel_rule) by_rule.count({rule_ref::kind::channel_rule, c.channel_rule_id});
-  if (!c.falls_through) return;
+  count_rules(c);
+  if (c.falls_through) count_fall_through(c, at);
+}
+
+void day_insights::count_fall_through(const counted& c, unix_ms at) {
   if (!c.referrer_host.empty()) hosts.add(c.referrer_host).data.seen(c.session, c.landing_host, at);
   if (!c.medium.empty()) {
     auto& m = mediums.add(c.medium).data;
@@ -258,18 +255,25 @@ void day_insights::record(const counted& c, unix_ms at) {
   }
 }
 
-void day_insights::count_channel(std::string_view channel) {
-  // A channel's name is one of the default group's constants or a channel rule's name: the
-  // same few addresses come again, so the place by address is found without a search (and
-  // the name still compared, since another text may come at an address later).
-  auto at = reinterpret_cast<std::uintptr_t>(channel.data());
-  auto& c = recent_channels_.kept[(at >> 3 ^ at >> 9) % recent_channels_.kept.size()];
+void day_insights::count_channel(std::string_view channel, std::uint64_t n) {
+  // A day counts a few channels (the default group's and the channel rules' names) again and
+  // again, from a resolution or from a copy written down (actors/insights_collector): the
+  // place of a name is found from its length and first and last bytes, without a search.
+  std::uint64_t head = 0, tail = 0;
+  if (!channel.empty()) {
+    auto k = std::min<std::size_t>(channel.size(), 8);
+    std::memcpy(&head, channel.data(), k);
+    std::memcpy(&tail, channel.data() + channel.size() - k, k);
+  }
+  auto place = ((head ^ (tail * 0xff51afd7ed558ccdu) ^ channel.size()) * 0x9e3779b97f4a7c15u) >>
+               60;  // of 16
+  auto& c = recent_channels_.kept[place % recent_channels_.kept.size()];
   if (c.count != nullptr && same_bytes(c.name, channel)) {
-    ++*c.count;
+    *c.count += n;
     return;
   }
   // A map's elements stay where they are while it lives: its key and count are kept.
-  auto it = count_name(by_channel, channel, 1);
+  auto it = count_name(by_channel, channel, n);
   c.name = it->first;
   c.count = &it->second;
 }

@@ -63,15 +63,16 @@ std::string_view kind_name(rule_ref::kind k);  // "passthrough", "mapping", "cha
 
 // Counts by rule, each found in one probe of an open-addressing table: an account may hold
 // thousands of rules, and a tree of them would cost a cache miss per level on every
-// resolution counted. Dense counts (between two merges: the collector's count of the
-// threads' logs, a thread's own when its log is full) keep the ids below
-// k_dense in an array per kind, indexed by id: rule ids are given in sequence per account,
-// so the array is about as long as the account's rules and a count is one read of it.
+// resolution counted. Dense counts (a thread's own between two merges, when its log is
+// full) keep the ids below k_dense in an array per kind, indexed by id: rule ids are given
+// in sequence per account, so the array is about as long as the account's rules and a
+// count is one read of it.
 //
 // count() defers a count of one to a short run of pending rules, which is settled in one
 // pass that fetches every counter of the run ahead of adding to it: with thousands of rules
 // a rule's counter has usually left the cache since it was last counted, and a run waits
-// for its counters' memory once rather than once per rule. Every reader settles first.
+// for its counters' memory once rather than once per rule (the table is made room in for
+// the run first, so that no counter moves after it was fetched). Every reader settles first.
 class rule_counts {
  public:
   static constexpr std::int64_t k_dense = 1 << 16;
@@ -103,6 +104,7 @@ class rule_counts {
     bool used = false;
   };
   std::size_t probe(rule_ref r) const;  // its slot, or the free slot where it would go
+  void grow_for(std::size_t more);      // the table's room for `more` rules not counted yet
   bool in_array(rule_ref r) const { return dense_ && r.id > 0 && r.id < k_dense; }
   // Adds the pending counts (logically const: what the counts are does not change).
   void settle() const {
@@ -122,8 +124,8 @@ class rule_counts {
 // (No member initializers: what_counts() sets each, and zeroing the whole first cost more
 // than the rest of it on a thread that resolves; `counted c{}` for one set by hand.)
 struct counted {
-  std::uint8_t reason;  // its place in all_reasons(); their number: none of them
-  bool has_rule;        // the rule of the answer (a passthrough referrer or a mapping)
+  std::string_view reason;  // the answer's (reason_index() finds its place where counted)
+  bool has_rule;            // the rule of the answer (a passthrough referrer or a mapping)
   bool has_channel_rule;
   bool falls_through;  // falls_through() of the answer
   bool session;        // the visit carried an active session
@@ -134,7 +136,7 @@ struct counted {
   // utm_medium the default channel group did not know (empty: none).
   std::string_view referrer_host, landing_host, medium;
 };
-counted what_counts(const visit& v, const resolution& r);
+inline counted what_counts(const visit& v, const resolution& r);
 
 struct day_insights {
   // The sizes that bound a day's memory: hosts and mediums kept by the summaries, names of
@@ -144,9 +146,8 @@ struct day_insights {
   static constexpr std::size_t k_names = 1000;
   static constexpr std::string_view k_other = "(other)";
   static constexpr std::size_t k_reasons = 10;  // all_reasons()
-  // The hosts kept between two merges (insights_collector.hpp: the count of the threads'
-  // logs, or a thread's own counters): more than a day's, so that most hosts counted are
-  // found already kept.
+  // The hosts a thread keeps between two merges (insights_collector.hpp, when its log is
+  // full): more than a day's, so that most hosts counted are found already kept.
   static constexpr std::size_t k_thread_hosts = 512;
 
   day_insights() = default;
@@ -167,16 +168,27 @@ struct day_insights {
   // the day's members (by_rule settles its pending counts when read).
   void record(const visit& v, const resolution& r, unix_ms at) { record(what_counts(v, r), at); }
   void record(const counted& c, unix_ms at);
+  // record()'s parts, for a run of resolutions counted in parts (actors/insights_collector:
+  // a run's reasons and channels added up first): `n` of a reason (its place in
+  // all_reasons(); past them: none) or of a channel; the rules and what a fall-through
+  // answer counts of one resolution.
+  void count_reason(std::uint8_t reason, std::uint64_t n = 1) {
+    if (reason < by_reason.size()) by_reason[reason] += n;
+  }
+  void count_channel(std::string_view channel, std::uint64_t n = 1);
+  void count_rules(const counted& c) {
+    if (c.has_rule) by_rule.count({c.rule_kind, c.rule_id});
+    if (c.has_channel_rule) by_rule.count({rule_ref::kind::channel_rule, c.channel_rule_id});
+  }
+  void count_fall_through(const counted& c, unix_ms at);
   void merge(const day_insights& other);
 
  private:
   day_insights(std::size_t hosts_kept, bool dense_rules)
       : by_rule(dense_rules), hosts(hosts_kept) {}
 
-  void count_channel(std::string_view channel);
-
-  // Channels counted and their counts in by_channel, by the address of the name counted
-  // (count_channel); a copy or a move of the day starts without.
+  // Channels counted and their counts in by_channel, by the length and first and last bytes of the
+  // name counted (count_channel); a copy or a move of the day starts without.
   struct recent {
     struct one {
       std::string_view name;
@@ -196,8 +208,54 @@ struct day_insights {
 // The day (days since 1970-01-01, UTC) of a time.
 std::int64_t day_of(unix_ms at);
 
+inline constexpr std::string_view k_unassigned_channel = "Unassigned";
+
 // Whether a resolution fell through the rules and lists: a plain referral, or the channel
 // "Unassigned".
-bool falls_through(const resolution& r);
+inline bool falls_through(const resolution& r) {
+  return same_bytes(r.reason, reasons::referral) || same_bytes(r.channel, k_unassigned_channel);
+}
+
+// A reason's place in all_reasons() (their number: none of them), found by the address of
+// the reason's constant (the same few addresses in every resolution).
+std::uint8_t reason_index(std::string_view reason);
+
+// In the header: a thread that resolves calls it for every resolution counted, and most of
+// what it sets is read again at once (actors/insights_collector.cpp).
+inline counted what_counts(const visit& v, const resolution& r) {
+  counted c;  // every member set below
+  c.reason = r.reason;
+  c.channel = r.channel;
+  c.has_rule = false;
+  c.rule_kind = rule_ref::kind::passthrough;
+  c.rule_id = 0;
+  if (same_bytes(r.rule_type, "passthrough")) {
+    c.has_rule = true;
+    c.rule_id = r.rule_id;
+  } else if (same_bytes(r.rule_type, "mapping")) {
+    c.has_rule = true;
+    c.rule_kind = rule_ref::kind::mapping;
+    c.rule_id = r.rule_id;
+  }
+  c.has_channel_rule = r.channel_rule != nullptr;
+  c.channel_rule_id = c.has_channel_rule ? r.channel_rule->id : 0;
+  c.falls_through = falls_through(r);
+  if (!c.falls_through) {
+    // Each set apart: a chain of assignments reads back each view as it is written, which
+    // waits on the store of its two halves.
+    c.session = false;
+    c.referrer_host = {};
+    c.landing_host = {};
+    c.medium = {};
+    return c;
+  }
+  c.session = v.session.has_value();
+  c.referrer_host = v.referrer_host;
+  c.landing_host = v.landing_host;
+  c.medium = same_bytes(r.reason, reasons::utm) && same_bytes(r.channel, k_unassigned_channel)
+                 ? std::string_view(r.utms.medium)
+                 : std::string_view();
+  return c;
+}
 
 }  // namespace referrald::domain

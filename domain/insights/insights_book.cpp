@@ -92,14 +92,20 @@ bool get_summary(codec::reader& in, heavy_hitters<P>& h, Get get) {
 }  // namespace
 
 void insights_book::add(const std::string& account, const day_insights& counted) {
-  auto& days = accounts_[account];
-  auto it = days.find(counted.day);
-  if (it == days.end()) {
-    it = days.emplace(counted.day, day_insights{}).first;
-    it->second.day = counted.day;
+  counting(account, counted.day).merge(counted);
+}
+
+day_insights& insights_book::counting(std::string_view account, std::int64_t day) {
+  auto a = accounts_.find(account);
+  if (a == accounts_.end())
+    a = accounts_.emplace(std::string(account), std::map<std::int64_t, day_insights>{}).first;
+  auto it = a->second.find(day);
+  if (it == a->second.end()) {
+    it = a->second.emplace(day, day_insights{}).first;
+    it->second.day = day;
   }
-  it->second.merge(counted);
-  changed_[{account, counted.day}] = true;
+  changed_[{a->first, day}] = true;
+  return it->second;
 }
 
 void insights_book::restore(const std::string& account, day_insights d) {

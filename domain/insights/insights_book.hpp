@@ -40,6 +40,8 @@ class insights_book {
 
   // Takes `counted` (one account's counts of one day) in, merged with what the day holds.
   void add(const std::string& account, const day_insights& counted);
+  // The account's day `day`, made if it is not kept, to count into; marked changed.
+  day_insights& counting(std::string_view account, std::int64_t day);
   // Forgets the days before the last days_kept ones up to `today`; the (account, day)
   // pairs forgotten, for their records to go too.
   std::vector<std::pair<std::string, std::int64_t>> prune(std::int64_t today);
