@@ -2,6 +2,9 @@
 # Where the machine's CPU goes per write in cluster mode (three local NATS servers, three
 # replicas), side by side in one run, from each process's user+system time (/proc/PID/stat)
 # over the measured interval divided by the writes made in it:
+#  0. the stream alone, written by the smallest client (bench_stream_alone: libnats only,
+#     32 writers each waiting for its acknowledgement, 350-byte messages with the headers of
+#     a node's write): the NATS servers and the client — the ceiling;
 #  1. the event log alone (bench_cluster_log, 32 accounts, 32 clients): the NATS servers,
 #     and the client process (publisher and one follower: the part of a node's work the
 #     log alone does);
@@ -27,9 +30,29 @@ summary() {
 }
 
 start_nats_cluster 3
+declare -A t0
+
+# 0. The stream alone.
+for p in "${nats_pids[@]}"; do t0[$p]=$(ticks "$p"); done
+("$root/build/bench/bench_stream_alone" "$nats_urls" ALONE 3 32 "$seconds" 350 >"$work/alone.out"
+  times >"$work/alone.times")
+cat "$work/alone.out"
+writes=$(sed -n 's/.*: \([0-9]*\) writes in.*/\1/p' "$work/alone.out" | head -1)
+rate=$(sed -n 's/.* s: \([0-9]*\) writes\/s.*/\1/p' "$work/alone.out" | head -1)
+echo "stream alone, $writes writes:"
+total=0
+for p in "${nats_pids[@]}"; do
+  d=$(($(ticks "$p") - t0[$p]))
+  total=$((total + d))
+  us_per "nats-server $p" "$d" "$writes"
+done
+client_ticks=$(sed -n 2p "$work/alone.times" | tr 'ms' '  ' |
+  awk -v hz="$hz" '{printf "%.0f", ($1 * 60 + $2 + $3 * 60 + $4) * hz}')
+total=$((total + client_ticks))
+us_per "client" "$client_ticks" "$writes"
+summary "$total" "$writes" "$rate"
 
 # 1. The log alone.
-declare -A t0
 for p in "${nats_pids[@]}"; do t0[$p]=$(ticks "$p"); done
 # The client's user and system time: `times` in its subshell, once it has ended.
 ("$root/build/bench/bench_cluster_log" "$nats_urls" 32 32 "$seconds" >"$work/log.out"

@@ -1,0 +1,164 @@
+// The stream alone, written as the smallest client that can write it would: no referrald
+// code, only libnats. WRITERS threads share one connection; each owns one subject
+// (bench.<stream>.<i>) and writes one message at a time of SIZE bytes with the headers a
+// node's write carries — "Nats-Msg-Id" and "Nats-Expected-Last-Subject-Sequence" (the
+// sequence its last write was stored at) — and waits for the acknowledgement before the
+// next. The stream is made first as a cluster's is (file storage, REPLICAS replicas,
+// deletes and purges denied), and deleted at the end. The ceiling that cluster creates are
+// measured against (tools/bench/cluster_cpu.sh).
+//
+//   bench_stream_alone URLS STREAM REPLICAS WRITERS SECONDS [SIZE=350]
+//
+// Prints "N writes in S s: R writes/s", the acknowledgement latency (p50, p99), and the
+// writes whose acknowledgement was an error (a fenced write that lost: none expected, each
+// subject has one writer).
+
+#include <nats/nats.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+bool ok(natsStatus s, const char* what) {
+  if (s == NATS_OK) return true;
+  std::fprintf(stderr, "bench_stream_alone: %s: %s\n", what, natsStatus_GetText(s));
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 6 && argc != 7) {
+    std::fprintf(stderr,
+                 "usage: bench_stream_alone URLS STREAM REPLICAS WRITERS SECONDS [SIZE=350]\n");
+    return 2;
+  }
+  std::string urls = argv[1], stream = argv[2];
+  int replicas = std::atoi(argv[3]);
+  int writers = std::atoi(argv[4]);
+  double seconds = std::atof(argv[5]);
+  std::size_t size = argc == 7 ? static_cast<std::size_t>(std::atol(argv[6])) : 350;
+  if (replicas < 1 || writers < 1 || seconds <= 0) {
+    std::fprintf(stderr, "bench_stream_alone: REPLICAS, WRITERS and SECONDS must be positive\n");
+    return 2;
+  }
+
+  natsOptions* opts = nullptr;
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  if (!ok(natsOptions_Create(&opts), "options") ||
+      !ok(natsOptions_SetServers(opts, nullptr, 0), "servers")) {
+    return 1;
+  }
+  std::vector<std::string> list;
+  for (std::size_t at = 0;;) {
+    auto comma = urls.find(',', at);
+    list.push_back(urls.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  std::vector<const char*> servers;
+  for (const auto& u : list)
+    servers.push_back(u.c_str());
+  if (!ok(natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size())),
+          "servers") ||
+      !ok(natsConnection_Connect(&nc, opts), "connect") ||
+      !ok(natsConnection_JetStream(&js, nc, nullptr), "JetStream")) {
+    return 1;
+  }
+  std::string subjects_filter = "bench." + stream + ".>";
+  const char* subjects[] = {subjects_filter.c_str()};
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = stream.c_str();
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Storage = js_FileStorage;
+  cfg.Replicas = replicas;
+  cfg.DenyDelete = true;
+  cfg.DenyPurge = true;
+  jsErrCode code = jsErrCode(0);
+  // A cluster just started elects its JetStream leader first: tried again for 30 s.
+  auto deadline = clock_type::now() + std::chrono::seconds(30);
+  natsStatus added = NATS_OK;
+  while ((added = js_AddStream(nullptr, js, &cfg, nullptr, &code)) != NATS_OK &&
+         clock_type::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  if (!ok(added, "add stream")) return 1;
+
+  std::string payload(size, 'x');
+  std::atomic<bool> stop{false};
+  std::atomic<long> failed{0};
+  std::vector<std::vector<double>> latencies(static_cast<std::size_t>(writers));
+  std::vector<std::thread> threads;
+  auto start = clock_type::now();
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      std::string subject = "bench." + stream + "." + std::to_string(w);
+      std::uint64_t last = 0;  // the subject's last sequence
+      auto& lat = latencies[static_cast<std::size_t>(w)];
+      for (std::uint64_t n = 1; !stop.load(std::memory_order_relaxed); ++n) {
+        std::string id = subject + "/" + std::to_string(last);
+        std::string expected = std::to_string(last);
+        natsMsg* m = nullptr;
+        if (natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(),
+                           static_cast<int>(payload.size())) != NATS_OK) {
+          failed.fetch_add(1);
+          return;
+        }
+        natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str());
+        natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence", expected.c_str());
+        jsPubAck* ack = nullptr;
+        jsErrCode err = jsErrCode(0);
+        auto t0 = clock_type::now();
+        natsStatus s = js_PublishMsg(&ack, js, m, nullptr, &err);
+        auto t1 = clock_type::now();
+        natsMsg_Destroy(m);
+        if (s != NATS_OK || ack == nullptr || ack->Duplicate) {
+          failed.fetch_add(1);
+          if (ack != nullptr) jsPubAck_Destroy(ack);
+          continue;
+        }
+        last = ack->Sequence;
+        jsPubAck_Destroy(ack);
+        lat.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : threads)
+    t.join();
+  double elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
+  std::vector<double> all;
+  for (const auto& l : latencies)
+    all.insert(all.end(), l.begin(), l.end());
+  std::printf(
+      "stream alone (%d writers, %zu-byte messages, %d replicas): %zu writes in %.1f s: "
+      "%.0f writes/s; ack p50 %.0f us, p99 %.0f us; %ld failed\n",
+      writers, size, replicas, all.size(), elapsed, static_cast<double>(all.size()) / elapsed,
+      percentile(all, 0.5), percentile(all, 0.99), failed.load());
+  // The stream goes, so that what is measured next meets the servers as before.
+  if (!ok(js_DeleteStream(js, stream.c_str(), nullptr, &code), "delete stream")) return 1;
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  natsOptions_Destroy(opts);
+  nats_Close();
+  return 0;
+}
