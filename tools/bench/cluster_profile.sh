@@ -2,8 +2,9 @@
 # Where a cluster create's time goes on the nodes: three local NATS servers, two nodes, and
 # creates through both on the same 32 accounts (as `tools/dev bench cluster_cpu`, 16
 # connections each); perf samples both nodes (all threads, user and kernel, 999 Hz) while
-# the load runs and prints their top functions by self time, then each node's context
-# switches per create (perf stat's context-switches of the node's process over the load).
+# the load runs and prints their top functions by self time, after each node's context
+# switches per create (perf stat's context-switches of the node's process over the load),
+# node a's by thread name.
 #   tools/dev bench cluster_profile [SECONDS=8] [TOP=30]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 seconds="${1:-8}"
@@ -16,7 +17,7 @@ start_two_nodes
 PREFIX=w ACCOUNTS=32 wrk -t2 -c32 -d2s "${auth[@]}" -s "$root/tools/bench/create.lua" "$a_url" >/dev/null
 perf record -q -F 999 -p "$a_pid,$b_pid" -o "$work/perf.data" -- sleep "$seconds" 2>/dev/null &
 perf_pid=$!
-perf stat -x, -e context-switches -p "$a_pid" -o "$work/a.stat" -- sleep "$seconds" 2>/dev/null &
+perf stat -x, --per-thread -e context-switches -p "$a_pid" -o "$work/a.stat" -- sleep "$seconds" 2>/dev/null &
 stat_a=$!
 perf stat -x, -e context-switches -p "$b_pid" -o "$work/b.stat" -- sleep "$seconds" 2>/dev/null &
 stat_b=$!
@@ -30,9 +31,15 @@ wait "$wa" "$wb" "$perf_pid" "$stat_a" "$stat_b" || true
 creates=$(cat "$work/wa.out" "$work/wb.out" | awk '/requests in/ {s += $1} END {print s}')
 echo "creates through two nodes: $creates in ${seconds} s ($(awk -v c="$creates" -v s="$seconds" 'BEGIN {printf "%.0f", c / s}')/s)"
 for n in a b; do
-  switches=$(awk -F, '/context-switches/ {print $1}' "$work/$n.stat")
+  switches=$(awk -F, '/context-switches/ {s += $2 ~ /^[0-9]+$/ ? $2 : $1} END {print s}' "$work/$n.stat")
   echo "node $n: $switches context switches, $(awk -v s="$switches" -v c="$creates" 'BEGIN {printf "%.2f", s / c}') per create (of both nodes' creates)"
 done
+# Node a's by thread name (its threads of one kind added up): which hand-offs wake whom.
+echo "node a's context switches per create (of both nodes' creates), by thread:"
+awk -F, -v c="$creates" '/context-switches/ {
+    name = $1; sub(/-[0-9]+$/, "", name); gsub(/[0-9]+$/, "#", name); n[name] += $2
+  }
+  END {for (k in n) if (n[k] / c >= 0.01) printf "  %-24s %.2f\n", k, n[k] / c}' "$work/a.stat" | sort -k2 -rn
 echo "both nodes' samples by function (self time):"
 perf report -i "$work/perf.data" --no-children --sort sym --stdio 2>/dev/null |
   grep -v '^#' | grep -v '^$' | head -n "$top"
