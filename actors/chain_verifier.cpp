@@ -4,6 +4,7 @@
 
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
+#include "infra/thread_name.hpp"
 #include "snapshots/verify.hpp"
 #include "store/event_log.hpp"
 
@@ -50,7 +51,12 @@ std::size_t broken_accounts::size() const {
 chain_verifier::chain_verifier(const store::db& db, broken_accounts& broken,
                                std::chrono::seconds every)
     : db_(db), broken_(broken), every_(every) {
-  if (every_.count() > 0) thread_ = std::thread([this] { run(); });
+  if (every_.count() > 0) {
+    thread_ = std::thread([this] {
+      infra::name_thread("chain.verify");
+      run();
+    });
+  }
 }
 
 chain_verifier::~chain_verifier() {

@@ -7,6 +7,7 @@
 
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
+#include "infra/thread_name.hpp"
 #include "store/insights_store.hpp"
 
 namespace referrald::actors {
@@ -36,7 +37,10 @@ insights_collector::insights_collector(store::db& db, const domain::clock& clock
   pruned_at_ = clock_.now_ms();
   pruned_day_ = domain::day_of(pruned_at_);
   gone_ = book_.prune(pruned_day_);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    infra::name_thread("insights");
+    run();
+  });
 }
 
 insights_collector::~insights_collector() { flush_and_stop(); }

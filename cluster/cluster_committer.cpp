@@ -1,5 +1,7 @@
 #include "cluster/cluster_committer.hpp"
 
+#include "infra/thread_name.hpp"
+
 #include <algorithm>
 
 namespace referrald::cluster {
@@ -15,7 +17,10 @@ domain::error stopping() {
 }  // namespace
 
 cluster_committer::cluster_committer(cluster_log& log) : log_(log) {
-  dispatcher_ = std::thread([this] { run(); });
+  dispatcher_ = std::thread([this] {
+    infra::name_thread("cluster.commit");
+    run();
+  });
 }
 
 cluster_committer::~cluster_committer() { stop(); }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cluster/cluster_native.hpp"
+#include "infra/thread_name.hpp"
 
 namespace referrald::cluster {
 
@@ -235,7 +236,10 @@ domain::result<std::unique_ptr<cluster_forward>> cluster_forward::open(cluster_l
   s = natsConnection_Subscribe(&p->replies, nc, replies.c_str(), &impl::on_reply, p.get());
   if (s != NATS_OK) return forward_error("subscribing the inbox", s);
   natsSubscription_SetPendingLimits(p->replies, -1, -1);
-  p->timer = std::thread([raw = p.get()] { raw->run_timer(); });
+  p->timer = std::thread([raw = p.get()] {
+    infra::name_thread("forward.timer");
+    raw->run_timer();
+  });
   return std::unique_ptr<cluster_forward>(new cluster_forward(std::move(p)));
 }
 

@@ -10,6 +10,7 @@
 #include "domain/base/clock.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
+#include "infra/thread_name.hpp"
 
 namespace referrald::cluster {
 
@@ -288,7 +289,10 @@ domain::result<std::unique_ptr<cluster_membership>> cluster_membership::join(clu
   }
   i.live = i.live_now(o.ttl);
   m->publish(i.live);
-  i.thread = std::thread([&i, o] { i.run(o); });
+  i.thread = std::thread([&i, o] {
+    infra::name_thread("cluster.members");
+    i.run(o);
+  });
   return m;
 }
 

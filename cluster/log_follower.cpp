@@ -6,6 +6,7 @@
 #include "cluster/cluster_native.hpp"
 #include "cluster/log_messages.hpp"
 #include "infra/log.hpp"
+#include "infra/thread_name.hpp"
 
 namespace referrald::cluster {
 
@@ -25,7 +26,10 @@ domain::status log_follower::start(std::uint64_t from,
     if (auto st = subscribe(); !st) return st;
   }
   last_delivery = std::chrono::steady_clock::now();
-  watchdog = std::thread([this] { watch(); });
+  watchdog = std::thread([this] {
+    infra::name_thread("log.watchdog");
+    watch();
+  });
   return {};
 }
 

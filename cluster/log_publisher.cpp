@@ -8,6 +8,7 @@
 #include "cluster/cluster_native.hpp"
 #include "cluster/log_messages.hpp"
 #include "domain/base/digest.hpp"
+#include "infra/thread_name.hpp"
 
 namespace referrald::cluster {
 
@@ -80,7 +81,10 @@ domain::status log_publisher::start() {
   ja.PublishAsync.AckHandlerClosure = this;
   natsStatus s = natsConnection_JetStream(&js_async, conn.nc, &ja);
   if (s != NATS_OK) return nats_error("opening JetStream", s);
-  resolver = std::thread([this] { run_resolver(); });
+  resolver = std::thread([this] {
+    infra::name_thread("log.resolver");
+    run_resolver();
+  });
   return {};
 }
 

@@ -1,12 +1,17 @@
 #include "cluster/record_publisher.hpp"
 
+#include "infra/thread_name.hpp"
+
 namespace referrald::cluster {
 
 using store::write_batch;
 
 record_publisher::record_publisher(cluster_log& log, std::size_t threads) : log_(log) {
   for (std::size_t i = 0; i < threads; ++i)
-    threads_.emplace_back([this] { run(); });
+    threads_.emplace_back([this] {
+      infra::name_thread("records.publish");
+      run();
+    });
 }
 
 record_publisher::~record_publisher() { stop(); }

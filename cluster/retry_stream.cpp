@@ -17,6 +17,7 @@
 #include "domain/base/json.hpp"
 #include "domain/base/text.hpp"
 #include "infra/log.hpp"
+#include "infra/thread_name.hpp"
 #include "store/idempotency_store.hpp"
 
 namespace referrald::cluster {
@@ -92,7 +93,10 @@ class retry_stream final : public retry_store {
  public:
   retry_stream(cluster_log& log, const domain::clock& clock) : log_(log), clock_(clock) {
     for (int i = 0; i < k_threads; ++i)
-      threads_.emplace_back([this] { run(); });
+      threads_.emplace_back([this] {
+        infra::name_thread("retry.stream");
+        run();
+      });
   }
 
   ~retry_stream() override {

@@ -4,13 +4,17 @@
 
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
+#include "infra/thread_name.hpp"
 
 namespace referrald::http {
 
 compute_pool::compute_pool(std::size_t threads) {
   if (threads == 0) threads = std::max<std::size_t>(1, std::thread::hardware_concurrency());
   for (std::size_t i = 0; i < threads; ++i)
-    threads_.emplace_back([this] { run(); });
+    threads_.emplace_back([this] {
+      infra::name_thread("compute");
+      run();
+    });
 }
 
 compute_pool::~compute_pool() { stop(); }

@@ -13,6 +13,7 @@
 #include "http/server_parts.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
+#include "infra/thread_name.hpp"
 
 namespace referrald::http {
 
@@ -236,7 +237,10 @@ void server::run() {
   i.start_accepting();
   std::vector<std::thread> threads;
   for (std::size_t t = 1; t < i.workers.size(); ++t) {
-    threads.emplace_back([w = i.workers[t].get()] { run_worker(*w); });
+    threads.emplace_back([w = i.workers[t].get()] {
+      infra::name_thread("http.io");
+      run_worker(*w);
+    });
   }
   run_worker(*i.workers.front());
   for (auto& t : threads)

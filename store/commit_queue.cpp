@@ -6,6 +6,7 @@
 
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
+#include "infra/thread_name.hpp"
 
 namespace referrald::store {
 
@@ -35,7 +36,10 @@ void run_callback(const commit_queue::done_fn& done, const domain::status& st) n
 }  // namespace
 
 commit_queue::commit_queue(db& d, std::size_t max_group_bytes)
-    : db_(d), max_group_bytes_(max_group_bytes), writer_([this] { run(); }) {}
+    : db_(d), max_group_bytes_(max_group_bytes), writer_([this] {
+        infra::name_thread("store.commit");
+        run();
+      }) {}
 
 commit_queue::~commit_queue() { stop(); }
 

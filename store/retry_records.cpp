@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "infra/log.hpp"
+#include "infra/thread_name.hpp"
 #include "store/db.hpp"
 #include "store/idempotency_store.hpp"
 
@@ -35,7 +36,10 @@ class local_retry_store final : public retry_store {
       e.answer = {r.status, std::move(r.content_type), std::move(r.headers), std::move(r.body)};
       entries_.emplace(std::move(r.scope), std::move(e));
     }
-    writer_ = std::thread([this] { run(); });
+    writer_ = std::thread([this] {
+      infra::name_thread("store.retry");
+      run();
+    });
   }
 
   ~local_retry_store() override {
