@@ -15,7 +15,6 @@
 #   tools/dev bench cluster_cpu [SECONDS=8]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 seconds="${1:-8}"
-auth=(-H "Authorization: Bearer $bench_key")
 echo "$(machine)"
 hz=$(getconf CLK_TCK)
 cores=$(nproc)
@@ -32,63 +31,42 @@ summary() {
 start_nats_cluster 3
 declare -A t0
 
-# 0. The stream alone.
-for p in "${nats_pids[@]}"; do t0[$p]=$(ticks "$p"); done
-("$root/build/bench/bench_stream_alone" "$nats_urls" ALONE 3 32 "$seconds" 350 >"$work/alone.out"
-  times >"$work/alone.times")
-cat "$work/alone.out"
-writes=$(sed -n 's/.*: \([0-9]*\) writes in.*/\1/p' "$work/alone.out" | head -1)
-rate=$(sed -n 's/.* s: \([0-9]*\) writes\/s.*/\1/p' "$work/alone.out" | head -1)
-echo "stream alone, $writes writes:"
-total=0
-for p in "${nats_pids[@]}"; do
-  d=$(($(ticks "$p") - t0[$p]))
-  total=$((total + d))
-  us_per "nats-server $p" "$d" "$writes"
-done
-client_ticks=$(sed -n 2p "$work/alone.times" | tr 'ms' '  ' |
-  awk -v hz="$hz" '{printf "%.0f", ($1 * 60 + $2 + $3 * 60 + $4) * hz}')
-total=$((total + client_ticks))
-us_per "client" "$client_ticks" "$writes"
-summary "$total" "$writes" "$rate"
+# alone LABEL CLIENT_LABEL COMMAND...: runs COMMAND, a client of the stream that prints
+# "R writes/s (N writes in ...)", and prints each server's and the client's CPU per write.
+alone() {
+  local label="$1" client="$2" p d total=0 writes rate client_ticks
+  shift 2
+  for p in "${nats_pids[@]}"; do t0[$p]=$(ticks "$p"); done
+  # The client's user and system time: `times` in its subshell, once it has ended.
+  ("$@" >"$work/alone.out"
+    times >"$work/alone.times")
+  cat "$work/alone.out"
+  writes=$(sed -n 's/.*(\([0-9]*\) writes in.*/\1/p' "$work/alone.out" | head -1)
+  rate=$(sed -n 's/.*: \([0-9]*\) writes\/s.*/\1/p' "$work/alone.out" | head -1)
+  echo "$label, $writes writes:"
+  for p in "${nats_pids[@]}"; do
+    d=$(($(ticks "$p") - t0[$p]))
+    total=$((total + d))
+    us_per "nats-server $p" "$d" "$writes"
+  done
+  # Second line of `times`: the children's "XmY.YYYs XmY.YYYs" (user, system).
+  client_ticks=$(sed -n 2p "$work/alone.times" | tr 'ms' '  ' |
+    awk -v hz="$hz" '{printf "%.0f", ($1 * 60 + $2 + $3 * 60 + $4) * hz}')
+  total=$((total + client_ticks))
+  us_per "$client" "$client_ticks" "$writes"
+  summary "$total" "$writes" "$rate"
+}
 
-# 1. The log alone.
-for p in "${nats_pids[@]}"; do t0[$p]=$(ticks "$p"); done
-# The client's user and system time: `times` in its subshell, once it has ended.
-("$root/build/bench/bench_cluster_log" "$nats_urls" 32 32 "$seconds" >"$work/log.out"
-  times >"$work/log.times")
-cat "$work/log.out"
-writes=$(sed -n 's/.*(\([0-9]*\) writes in.*/\1/p' "$work/log.out" | head -1)
-rate=$(sed -n 's/.*: \([0-9]*\) writes\/s.*/\1/p' "$work/log.out" | head -1)
-echo "log alone, $writes writes:"
-total=0
-for p in "${nats_pids[@]}"; do
-  d=$(($(ticks "$p") - t0[$p]))
-  total=$((total + d))
-  us_per "nats-server $p" "$d" "$writes"
-done
-# Second line of `times`: the children's "XmY.YYYs XmY.YYYs" (user, system).
-client_ticks=$(sed -n 2p "$work/log.times" | tr 'ms' '  ' |
-  awk -v hz="$hz" '{printf "%.0f", ($1 * 60 + $2 + $3 * 60 + $4) * hz}')
-total=$((total + client_ticks))
-us_per "client (+ follower)" "$client_ticks" "$writes"
-summary "$total" "$writes" "$rate"
+# 0. The stream alone; 1. the log alone.
+alone "stream alone" client "$root/build/bench/bench_stream_alone" "$nats_urls" ALONE 3 32 "$seconds" 350
+alone "log alone" "client (+ follower)" "$root/build/bench/bench_cluster_log" "$nats_urls" 32 32 "$seconds"
 
 # 2. Creates through two nodes.
 start_two_nodes
-# Warm up: every account loaded on both nodes.
-PREFIX=w ACCOUNTS=32 wrk -t2 -c32 -d2s "${auth[@]}" -s "$root/tools/bench/create.lua" "$a_url" >/dev/null
+warm_two_nodes
 procs=("$a_pid" "$b_pid" "${nats_pids[@]}")
 for p in "${procs[@]}"; do t0[$p]=$(ticks "$p"); done
-PREFIX=x ACCOUNTS=32 wrk -t1 -c16 -d"${seconds}s" "${auth[@]}" -s "$root/tools/bench/create.lua" \
-  "$a_url" >"$work/wa.out" &
-wa=$!
-PREFIX=x ACCOUNTS=32 wrk -t1 -c16 -d"${seconds}s" "${auth[@]}" -s "$root/tools/bench/create.lua" \
-  "$b_url" >"$work/wb.out" &
-wb=$!
-wait "$wa"
-wait "$wb"
-writes=$(cat "$work/wa.out" "$work/wb.out" | awk '/requests in/ {s += $1} END {print s}')
+writes=$(creates_on_two_nodes "$seconds")
 rate=$(awk -v w="$writes" -v s="$seconds" 'BEGIN {printf "%.0f", w / s}')
 echo "creates through two nodes, $writes creates ($rate/s), $(metric "$a_url" referrald_cluster_forwarded_total) + $(metric "$b_url" referrald_cluster_forwarded_total) forwarded in all, $(metric "$a_url" referrald_cluster_writes_beaten_total) + $(metric "$b_url" referrald_cluster_writes_beaten_total) beaten:"
 total=0

@@ -9,26 +9,19 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 seconds="${1:-8}"
 top="${2:-30}"
-auth=(-H "Authorization: Bearer $bench_key")
 echo "$(machine)"
 echo "this build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- . ':!tools/bench' || echo ' (with changes)')"
 start_nats_cluster 3
 start_two_nodes
-PREFIX=w ACCOUNTS=32 wrk -t2 -c32 -d2s "${auth[@]}" -s "$root/tools/bench/create.lua" "$a_url" >/dev/null
+warm_two_nodes
 perf record -q -F 999 -p "$a_pid,$b_pid" -o "$work/perf.data" -- sleep "$seconds" 2>/dev/null &
 perf_pid=$!
 perf stat -x, --per-thread -e context-switches -p "$a_pid" -o "$work/a.stat" -- sleep "$seconds" 2>/dev/null &
 stat_a=$!
 perf stat -x, -e context-switches -p "$b_pid" -o "$work/b.stat" -- sleep "$seconds" 2>/dev/null &
 stat_b=$!
-PREFIX=x ACCOUNTS=32 wrk -t1 -c16 -d"${seconds}s" "${auth[@]}" -s "$root/tools/bench/create.lua" \
-  "$a_url" >"$work/wa.out" &
-wa=$!
-PREFIX=x ACCOUNTS=32 wrk -t1 -c16 -d"${seconds}s" "${auth[@]}" -s "$root/tools/bench/create.lua" \
-  "$b_url" >"$work/wb.out" &
-wb=$!
-wait "$wa" "$wb" "$perf_pid" "$stat_a" "$stat_b" || true
-creates=$(cat "$work/wa.out" "$work/wb.out" | awk '/requests in/ {s += $1} END {print s}')
+creates=$(creates_on_two_nodes "$seconds")
+wait "$perf_pid" "$stat_a" "$stat_b" || true
 echo "creates through two nodes: $creates in ${seconds} s ($(awk -v c="$creates" -v s="$seconds" 'BEGIN {printf "%.0f", c / s}')/s)"
 for n in a b; do
   switches=$(awk -F, '/context-switches/ {s += $2 ~ /^[0-9]+$/ ? $2 : $1} END {print s}' "$work/$n.stat")

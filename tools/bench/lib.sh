@@ -253,6 +253,25 @@ start_node() {
   done
   printf -v "${name}_url" 'http://%s' "$(sed -n 's/^listening on //p' "$work/$name.out")"
 }
+# warm_two_nodes: creates through node a for 2 s over the 32 accounts creates_on_two_nodes
+# writes, so that every one of them is loaded on both nodes before a measurement.
+warm_two_nodes() {
+  PREFIX=w ACCOUNTS=32 wrk -t2 -c32 -d2s -H "Authorization: Bearer $bench_key" \
+    -s "$root/tools/bench/create.lua" "$a_url" >/dev/null
+}
+# creates_on_two_nodes SECONDS: creates through nodes a and b at once, 16 connections on
+# each over the same 32 accounts (about half of them forwarded); prints the creates answered.
+creates_on_two_nodes() {
+  local n url wrks=()
+  for n in a b; do
+    url="${n}_url"
+    PREFIX=x ACCOUNTS=32 wrk -t1 -c16 -d"$1s" -H "Authorization: Bearer $bench_key" \
+      -s "$root/tools/bench/create.lua" "${!url}" >"$work/w$n.out" &
+    wrks+=($!)
+  done
+  wait "${wrks[@]}"
+  cat "$work/wa.out" "$work/wb.out" | awk '/requests in/ {s += $1} END {print s}'
+}
 # start_two_nodes: nodes a and b on $nats_urls (start_node), then waits up to 15 s until
 # each counts both as members (the owners of the partitions are settled).
 start_two_nodes() {

@@ -9,9 +9,9 @@
 //
 //   bench_stream_alone URLS STREAM REPLICAS WRITERS SECONDS [SIZE=350]
 //
-// Prints "N writes in S s: R writes/s", the acknowledgement latency (p50, p99), and the
-// writes whose acknowledgement was an error (a fenced write that lost: none expected, each
-// subject has one writer).
+// Prints "R writes/s (N writes in S s)" as bench_cluster_log does, the acknowledgement
+// latency (p50, p99), and the writes whose acknowledgement was an error (a fenced write that
+// lost: none expected, each subject has one writer).
 
 #include <nats/nats.h>
 
@@ -150,9 +150,9 @@ int main(int argc, char** argv) {
   for (const auto& l : latencies)
     all.insert(all.end(), l.begin(), l.end());
   std::printf(
-      "stream alone (%d writers, %zu-byte messages, %d replicas): %zu writes in %.1f s: "
-      "%.0f writes/s; ack p50 %.0f us, p99 %.0f us; %ld failed\n",
-      writers, size, replicas, all.size(), elapsed, static_cast<double>(all.size()) / elapsed,
+      "stream alone (%d writers, %zu-byte messages, %d replicas): %.0f writes/s "
+      "(%zu writes in %.1f s), ack p50 %.0f us, p99 %.0f us; %ld failed\n",
+      writers, size, replicas, static_cast<double>(all.size()) / elapsed, all.size(), elapsed,
       percentile(all, 0.5), percentile(all, 0.99), failed.load());
   // The stream goes, so that what is measured next meets the servers as before.
   if (!ok(js_DeleteStream(js, stream.c_str(), nullptr, &code), "delete stream")) return 1;
