@@ -63,6 +63,38 @@ BOOST_AUTO_TEST_CASE(a_copy_changed_leaves_the_original_as_it_was) {
   BOOST_TEST(original.may_hold("a.com"));
 }
 
+BOOST_AUTO_TEST_CASE(
+    a_copy_of_many_blocks_changed_leaves_the_original_and_other_copies_as_they_were) {
+  // 6,000 keys: 2^17 bits, four blocks of 4 KiB. Copies share them; each change makes the
+  // changed copy its own block, which no other copy sees.
+  key_filter original;
+  std::vector<std::string> held;
+  add_all(original, held, numbered("held", 6000));
+  auto more = numbered("more", 200);  // 6,200 keys still fit 2^17 bits: set, not rebuilt
+  std::vector<bool> before;
+  for (const auto& k : more)
+    before.push_back(original.may_hold(k));
+  key_filter first = original;
+  key_filter second = original;
+  auto first_held = held;
+  add_all(first, first_held, more);
+  auto second_held = held;
+  add_all(second, second_held, numbered("other", 100));
+  for (std::size_t i = 0; i < more.size(); ++i) {
+    BOOST_TEST_REQUIRE(first.may_hold(more[i]), more[i]);
+    BOOST_TEST_REQUIRE(original.may_hold(more[i]) == before[i], more[i]);
+  }
+  int in_second = 0;
+  for (const auto& k : more)
+    in_second += second.may_hold(k) ? 1 : 0;
+  BOOST_TEST(in_second < 10, in_second);  // by chance only (some 0.5%)
+  for (const auto& k : held) {
+    BOOST_TEST_REQUIRE(original.may_hold(k), k);
+    BOOST_TEST_REQUIRE(first.may_hold(k), k);
+    BOOST_TEST_REQUIRE(second.may_hold(k), k);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(is_rebuilt_when_it_has_taken_many_more_keys_than_the_set_holds) {
   // A set of one key whose key changes again and again (a rule renamed): the filter is
   // rebuilt from the set's one key before it fills with the old ones.
