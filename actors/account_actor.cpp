@@ -181,6 +181,12 @@ domain::unix_ms next_timestamp(const account_actor_state& st) {
 
 void publish(self_ptr self);
 
+// Tells the follower (published_state::known_through) which of the account's events the
+// actor has or will be told of by its writes' outcomes.
+void note_known(account_actor_state& st) {
+  st.published->known_through.store(std::max(st.committed.seq(), st.tip.seq()));
+}
+
 // Has a loader build the lookup indexes of `view` in full, and adopts them: until then the
 // rules changed since the last full build stay layered over it, so that no write waits for
 // an O(rules) build on the actors' scheduler.
@@ -273,6 +279,7 @@ void submit(self_ptr self, std::vector<prepared_event> events, reply_to reply, a
     }
   }
   st.tip = tip;
+  note_known(st);
   prepared_write write{std::move(events), std::move(tip), std::move(st.redo_next)};
   st.redo_next = nullptr;
   st.writes.submit(*st.svc->journal, caf::actor_cast<account_actor>(self), st.account_id, first_seq,
@@ -323,6 +330,7 @@ void on_ack(self_ptr self, const commit_ack& ack) {
         // has what came first (always, in embedded mode), else when the follower brings it
         // in (or, failing that, a moment later).
         st.tip = st.committed;
+        note_known(st);
         st.resync = true;
         st.resync_since = st.svc->clock->now_ms();
         self->delayed_send(self, std::chrono::milliseconds(100), cluster_sync_atom_v);
@@ -394,6 +402,7 @@ void sync_with_journal(self_ptr self) {
       return;
     }
     if (st.writes.empty()) st.tip = st.committed;
+    note_known(st);
     publish(self);
   }
   if (st.resync && st.writes.empty()) {
@@ -800,6 +809,7 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
             self->state.committed = *result.state;
             self->state.tip = *result.state;
             self->state.loaded = true;
+            note_known(self->state);
             publish(self);
             infra::metrics().account_load_seconds.observe(
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - load_started)

@@ -71,6 +71,12 @@ using account_actor = caf::typed_actor<
 struct published_state {
   std::atomic<std::shared_ptr<const domain::account_state>> state;
   std::atomic<std::int64_t> last_read_ms{0};
+  // Cluster mode: the account's last event its actor has, or is sure to be told of by the
+  // outcome of a write in flight (its own). The follower need not tell the actor of events
+  // the node's copy brought in up to there: the actor stores it before it appends, and
+  // lowers it before it reads the copy after a failed write, which then has what the
+  // follower skipped.
+  std::atomic<std::uint64_t> known_through{0};
 
   // Called by readers on any thread, at `now` (the runtime's clock); stores at most about
   // ten times a second.
