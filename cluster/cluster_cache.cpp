@@ -118,12 +118,22 @@ domain::result<std::uint64_t> cluster_cache::applied_for_write() {
   return applied();
 }
 
-void cluster_cache::remember(std::uint64_t stream_seq) {
-  applied_ = stream_seq;
-  if (heads_.size() > k_remembered) heads_.clear();
+void cluster_cache::forget() {
+  applied_.reset();
+  heads_.clear();
 }
 
 domain::status cluster_cache::apply(const cluster_write& w) {
+  if (auto st = add(w); !st) return st;
+  return commit();
+}
+
+domain::status cluster_cache::apply(const cluster_records& r) {
+  if (auto st = add(r); !st) return st;
+  return commit();
+}
+
+domain::status cluster_cache::add(const cluster_write& w) {
   auto done = applied_for_write();
   if (!done) return std::move(done).err();
   if (w.stream_seq <= *done) return {};
@@ -140,6 +150,7 @@ domain::status cluster_cache::apply(const cluster_write& w) {
     head = known->second.seq;
     prev = known->second.hash;
   } else {
+    // Not in the open group either (its accounts are remembered until it is committed).
     event_log log(*db_);
     auto read = log.head(w.account_id);
     if (!read) return std::move(read).err();
@@ -154,7 +165,7 @@ domain::status cluster_cache::apply(const cluster_write& w) {
   if (w.first_seq != head + 1) {
     return misfit("does not continue the " + std::to_string(head) + " events applied before");
   }
-  write_batch batch;
+  // Checked whole before any of it joins the group.
   for (std::size_t i = 0; i < w.values.size(); ++i) {
     std::uint64_t seq = w.first_seq + i;
     auto e = decode_event(w.account_id, seq, w.values[i]);
@@ -167,35 +178,45 @@ domain::status cluster_cache::apply(const cluster_write& w) {
                     std::to_string(seq - 1));
     }
     prev = e->hash;
-    batch.put(column::events, encode_event_key(w.account_id, seq), w.values[i]);
   }
-  batch.put(column::meta, head_key(w.account_id), fixed64(w.stream_seq));
-  batch.put(column::meta, k_applied_key, fixed64(w.stream_seq));
-  if (auto st = db_->write(batch, false); !st) {
-    applied_.reset();
-    heads_.clear();
-    return st;
-  }
-  remember(w.stream_seq);
+  for (std::size_t i = 0; i < w.values.size(); ++i)
+    group_.put(column::events, encode_event_key(w.account_id, w.first_seq + i), w.values[i]);
+  group_heads_[w.account_id] = w.stream_seq;
+  ++group_messages_;
+  applied_ = w.stream_seq;
   heads_[w.account_id] = applied_head{w.first_seq + w.values.size() - 1, prev};
   return {};
 }
 
-domain::status cluster_cache::apply(const cluster_records& r) {
+domain::status cluster_cache::add(const cluster_records& r) {
   auto done = applied_for_write();
   if (!done) return std::move(done).err();
   if (r.stream_seq <= *done) return {};
-  write_batch batch;
   for (const auto& rec : r.records)
-    batch.put(rec.cf, rec.key, rec.value);
-  batch.put(column::meta, std::string(k_scope_prefix) + r.scope, fixed64(r.stream_seq));
-  batch.put(column::meta, k_applied_key, fixed64(r.stream_seq));
-  if (auto st = db_->write(batch, false); !st) {
-    applied_.reset();
-    heads_.clear();
+    group_.put(rec.cf, rec.key, rec.value);
+  group_scopes_[r.scope] = r.stream_seq;
+  ++group_messages_;
+  applied_ = r.stream_seq;
+  return {};
+}
+
+domain::status cluster_cache::commit() {
+  if (group_messages_ == 0) return {};
+  for (const auto& [account, seq] : group_heads_)
+    group_.put(column::meta, head_key(account), fixed64(seq));
+  for (const auto& [scope, seq] : group_scopes_)
+    group_.put(column::meta, std::string(k_scope_prefix) + scope, fixed64(seq));
+  group_.put(column::meta, k_applied_key, fixed64(*applied_));
+  auto st = db_->write(group_, false);
+  group_ = write_batch();
+  group_messages_ = 0;
+  group_heads_.clear();
+  group_scopes_.clear();
+  if (!st) {
+    forget();
     return st;
   }
-  remember(r.stream_seq);
+  if (heads_.size() > k_remembered) heads_.clear();
   return {};
 }
 

@@ -30,7 +30,8 @@
 //
 // Both are written in the same atomic batch as the write's events (records: their puts,
 // in the `keys`, `connections`, `ai_rows`, `ai_batches` columns and admin audit entries in the
-// default one, with "cluster.applied"). Not
+// default one, with "cluster.applied"); messages applied together (add(), commit()) share
+// one batch. Not
 // synced: the stream is the durable copy, and a crash only makes the node apply the last writes
 // again.
 //
@@ -97,22 +98,43 @@ class cluster_cache {
   // applied() (skipped when at or before it).
   domain::status apply(const cluster_records& r);
 
+  // apply() in groups: add() checks the next message as apply() does and adds it to the
+  // open group, which commit() writes as one batch (each account's and scope's head and
+  // "cluster.applied" once) — nothing of the group is in the copy, nor read from it,
+  // before. A message that does not fit leaves the group as it was. After a failed
+  // commit nothing of the group is written, and the next message is checked against what
+  // the copy holds. The follower's messages that came together cost one write.
+  domain::status add(const cluster_write& w);
+  domain::status add(const cluster_records& r);
+  domain::status commit();
+  // Messages and bytes of events and records in the open group.
+  std::size_t grouped() const { return group_messages_; }
+  std::size_t grouped_bytes() const { return group_.byte_size(); }
+
  private:
-  // What apply() wrote last, so that the next write needs no read of the copy: applied(),
-  // and each recent account's last event (sequence number and hash). Touched by apply()
-  // only (the one writer); at most k_remembered accounts, forgotten all at once past that
-  // and after any failure (then read from the copy again).
+  // What apply() (or add()) applied last, so that the next write needs no read of the
+  // copy: applied(), and each recent account's last event (sequence number and hash).
+  // Touched by the one writer only; at most k_remembered accounts, forgotten all at once
+  // past that when a group is committed, and after any failure (then read from the copy
+  // again). Never forgotten while a group is open: the copy lacks what the group holds.
   struct applied_head {
     std::uint64_t seq = 0;
     domain::sha256_digest hash{};
   };
   static constexpr std::size_t k_remembered = 4096;
   domain::result<std::uint64_t> applied_for_write();
-  void remember(std::uint64_t stream_seq);
+
+  // Forgets what is remembered: read from the copy again.
+  void forget();
 
   store::db* db_;
-  std::optional<std::uint64_t> applied_;
+  std::optional<std::uint64_t> applied_;  // the group's last message when one is open
   std::unordered_map<std::string, applied_head> heads_;
+  // The open group: its events and records, and the heads commit() writes with them.
+  store::write_batch group_;
+  std::size_t group_messages_ = 0;
+  std::unordered_map<std::string, std::uint64_t> group_heads_;   // account: stream seq
+  std::unordered_map<std::string, std::uint64_t> group_scopes_;  // scope: stream seq
 };
 
 }  // namespace referrald::cluster

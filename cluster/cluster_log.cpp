@@ -343,8 +343,9 @@ domain::result<std::uint64_t> cluster_log::last_seq() {
 
 domain::status cluster_log::follow(std::uint64_t from,
                                    std::function<void(domain::result<cluster_message>)> fn,
-                                   std::function<void(std::uint64_t seq)> diverged) {
-  return impl_->follower.start(from, std::move(fn), std::move(diverged));
+                                   std::function<void(std::uint64_t seq)> diverged,
+                                   std::function<void()> idle) {
+  return impl_->follower.start(from, std::move(fn), std::move(diverged), std::move(idle));
 }
 
 domain::result<std::vector<cluster_log::stepdown>> cluster_log::step_down(

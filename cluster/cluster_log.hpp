@@ -122,6 +122,10 @@ struct cluster_message {
   std::variant<cluster_write, cluster_records> body;
   std::int64_t published_ms = 0;  // when the stream stored it (Unix ms)
   std::uint64_t pending = 0;      // messages after it the follower has yet to get
+  // The follower holds the next message already (delivered to this node, not yet passed
+  // on): applying this one may wait to be written with it. When none is held any more,
+  // the follower says so (follow()'s `idle`).
+  bool more_queued = false;
 };
 
 std::string encode_cluster_records(const cluster_records& r);
@@ -250,8 +254,14 @@ class cluster_log {
   // for three seconds running, means this node applied what the stream does not hold (a
   // replica that kept writes it never replicated: see docs/cluster.md): the follower
   // halts and `diverged` is called once, on a thread of the log's, with the sequence.
+  //
+  // `idle` (optional) is called when the follower holds no message it has not passed on
+  // (after a message without more_queued, one it did not pass on, and every second), on
+  // the thread that calls `fn` and never at once with it: what `fn` kept back to write
+  // together is written then.
   domain::status follow(std::uint64_t from, std::function<void(domain::result<cluster_message>)> fn,
-                        std::function<void(std::uint64_t seq)> diverged = {});
+                        std::function<void(std::uint64_t seq)> diverged = {},
+                        std::function<void()> idle = {});
 
   // Asks the follower to confirm every message it applied since the last confirmation
   // at its next check.

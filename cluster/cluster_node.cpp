@@ -103,7 +103,8 @@ void cluster_node::start(node_hooks hooks) {
                                st.err().message);
               }
               if (hooks_.copy_diverged) hooks_.copy_diverged();
-            });
+            },
+            [this] { commit_group(); });
         if (!followed) return std::move(followed).err();
         return true;
       },
@@ -165,7 +166,9 @@ void cluster_node::does_not_fit(std::uint64_t seq, const std::string& account,
   if (hooks_.account_broken) hooks_.account_broken(account, why);
 }
 
-// On the follower's thread, in stream order.
+// On the follower's thread, in stream order: each message joins the copy's open group,
+// which is written when the follower holds no next message (or the group is large), and
+// the layer above is told of the group's messages once the copy has them.
 void cluster_node::on_message(domain::result<cluster_message> m) {
   if (!m) {
     infra::log(infra::log_level::error, "the cluster's stream: " + m.err().message);
@@ -174,7 +177,8 @@ void cluster_node::on_message(domain::result<cluster_message> m) {
   std::uint64_t seq = 0;
   if (auto* w = std::get_if<cluster_write>(&m->body)) {
     seq = w->stream_seq;
-    if (auto st = cache_->apply(*w); !st) {
+    if (auto st = cache_->add(*w); !st) {
+      commit_group();  // what came before it is applied
       if (cluster_log::newer_release(st.err()) || st.err().code != domain::errc::store_corrupted) {
         // Never skipped: the node waits there for its upgrade (or a store that takes the
         // write again).
@@ -188,23 +192,20 @@ void cluster_node::on_message(domain::result<cluster_message> m) {
                    "its write does not fit the history applied here (" + st.err().message + ")");
       return;
     }
-    // With the account's last event now in the copy: an actor that has it already (its own
-    // write, acknowledged first) has nothing to read.
-    if (hooks_.account_applied) {
-      hooks_.account_applied(w->account_id,
-                             static_cast<std::uint64_t>(w->first_seq + w->values.size() - 1));
-    }
+    group_.push_back(
+        applied_message{seq, w->account_id, w->first_seq + w->values.size() - 1, false});
   } else {
     auto& r = std::get<cluster_records>(m->body);
     seq = r.stream_seq;
-    if (auto st = cache_->apply(r); !st) {
+    if (auto st = cache_->add(r); !st) {
+      commit_group();
       // Not applied, and nothing after it: applied again after a restart (the stream keeps
       // it).
       log_->halt(seq, "cannot apply message " + std::to_string(seq) + " of the stream (records " +
                           r.scope + "): " + st.err().message);
       return;
     }
-    if (hooks_.records_applied) hooks_.records_applied(r.scope);
+    group_.push_back(applied_message{seq, r.scope, 0, true});
   }
   // Behind by how long the oldest message not yet applied has waited: this one's age while
   // more are pending, else none.
@@ -214,12 +215,39 @@ void cluster_node::on_message(domain::result<cluster_message> m) {
   }
   infra::metrics().cluster_apply_lag_ms.store(static_cast<std::int64_t>(lag * 1000),
                                               std::memory_order_relaxed);
+  if (!m->more_queued || cache_->grouped() >= k_group_messages ||
+      cache_->grouped_bytes() >= k_group_bytes) {
+    commit_group();
+  }
+}
+
+void cluster_node::commit_group() {
+  if (group_.empty()) return;
+  if (auto st = cache_->commit(); !st) {
+    // Nothing of the group is in the copy: the node waits at its first message (applied
+    // again after a restart, from what the copy holds).
+    std::uint64_t first = group_.front().seq;
+    group_.clear();
+    log_->halt(first, st.err());
+    return;
+  }
+  for (const auto& a : group_) {
+    if (a.records) {
+      if (hooks_.records_applied) hooks_.records_applied(a.name);
+    } else if (hooks_.account_applied) {
+      // With the account's last event now in the copy: an actor that has it already (its
+      // own write, acknowledged first) has nothing to read.
+      hooks_.account_applied(a.name, a.last_event);
+    }
+  }
+  std::uint64_t last = group_.back().seq;
+  group_.clear();
   {
     std::lock_guard lock(mu_);
-    applied_ = seq;
+    applied_ = last;
   }
   caught_up_cv_.notify_all();
-  records_->applied(seq);
+  records_->applied(last);
 }
 
 void cluster_node::stop_writers() {

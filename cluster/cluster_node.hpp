@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "cluster/cluster_log.hpp"
 #include "domain/base/clock.hpp"
@@ -87,6 +88,9 @@ class cluster_node {
 
  private:
   void on_message(domain::result<cluster_message> m);
+  // Writes the copy's open group and tells the layer above what it applied (on the
+  // follower's thread, or its watchdog's, never at once).
+  void commit_group();
   void does_not_fit(std::uint64_t seq, const std::string& account, const std::string& why);
 
   store::db& db_;
@@ -101,7 +105,18 @@ class cluster_node {
   mutable std::mutex mu_;
   std::condition_variable caught_up_cv_;
   std::uint64_t applied_ = 0;  // under mu_
-  std::uint64_t target_ = 0;   // the stream's last sequence when the node started
+  // The messages of the copy's open group, for the hooks once it is written: an account's
+  // write (its last event) or records (their scope). The follower's.
+  struct applied_message {
+    std::uint64_t seq = 0;
+    std::string name;  // the account, or the records' scope
+    std::uint64_t last_event = 0;
+    bool records = false;
+  };
+  std::vector<applied_message> group_;
+  static constexpr std::size_t k_group_messages = 256;
+  static constexpr std::size_t k_group_bytes = 4u << 20;
+  std::uint64_t target_ = 0;  // the stream's last sequence when the node started
 };
 
 }  // namespace referrald::cluster

@@ -14,7 +14,8 @@ using store::k_newer_release;
 
 domain::status log_follower::start(std::uint64_t from,
                                    std::function<void(domain::result<cluster_message>)> fn,
-                                   std::function<void(std::uint64_t seq)> diverged) {
+                                   std::function<void(std::uint64_t seq)> diverged,
+                                   std::function<void()> idle) {
   {
     std::lock_guard lock(follow_mu);
     if (sub != nullptr || watchdog.joinable()) {
@@ -22,6 +23,7 @@ domain::status log_follower::start(std::uint64_t from,
     }
     on_write = std::move(fn);
     on_diverged = std::move(diverged);
+    on_idle = std::move(idle);
     next_seq = std::max<std::uint64_t>(from, 1);
     if (auto st = subscribe(); !st) return st;
   }
@@ -49,25 +51,31 @@ void log_follower::unsubscribe() {
   }
 }
 
-void log_follower::on_message(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+void log_follower::on_message(natsConnection*, natsSubscription* sub, natsMsg* m, void* closure) {
   auto* self = static_cast<log_follower*>(closure);
   self->last_delivery = std::chrono::steady_clock::now();
   std::lock_guard lock(self->deliver_mu);
+  // Whether the client holds the subscription's next message already.
+  int queued = 0;
+  bool more = natsSubscription_GetPending(sub, &queued, nullptr) == NATS_OK && queued > 0;
   std::uint64_t seq = stream_seq_of(m);
   if (self->halted_flag.load() || (seq != 0 && seq < self->next_seq)) {
     release(m);  // halted, or delivered before a resubscription
-    return;
-  }
-  // The stream has every sequence number (it denies deletes and has no limits), so a
-  // message past the next one means the server the follower reads from lacks some (a
-  // replica catching up after a partition): the missing ones are read from the stream's
-  // leader, or the follower reads again from the next one a moment later. Never skipped.
-  if (self->refollow.load() || (seq > self->next_seq && !self->fill_gap(seq)) ||
-      self->halted_flag.load()) {
+  } else if (self->refollow.load() || (seq > self->next_seq && !self->fill_gap(seq)) ||
+             self->halted_flag.load()) {
+    // The stream has every sequence number (it denies deletes and has no limits), so a
+    // message past the next one means the server the follower reads from lacks some (a
+    // replica catching up after a partition): the missing ones are read from the stream's
+    // leader, or the follower reads again from the next one a moment later. Never skipped.
     release(m);
-    return;
+  } else {
+    self->deliver(m, seq, more);
   }
-  self->deliver(m, seq);
+  if (!more) self->idle();
+}
+
+void log_follower::idle() {
+  if (on_idle) on_idle();
 }
 
 std::uint64_t log_follower::print_of(natsMsg* m) {
@@ -75,7 +83,7 @@ std::uint64_t log_follower::print_of(natsMsg* m) {
   return h(natsMsg_GetSubject(m)) * 0x9E3779B97F4A7C15ULL ^ h(payload_of(m));
 }
 
-void log_follower::deliver(natsMsg* m, std::uint64_t seq) {
+void log_follower::deliver(natsMsg* m, std::uint64_t seq, bool more) {
   std::uint64_t print = print_of(m);
   auto w = message_from(m);
   release(m);
@@ -83,6 +91,7 @@ void log_follower::deliver(natsMsg* m, std::uint64_t seq) {
     halt(seq, halt_reason(seq, w.err(), false));
     return;
   }
+  w->more_queued = more;
   if (seq != 0) next_seq = seq + 1;
   if (unconfirmed.size() >= k_unconfirmed_kept) {
     unconfirmed.erase(unconfirmed.begin(),
@@ -218,7 +227,7 @@ bool log_follower::fill_gap(std::uint64_t seq, std::string_view why) {
     if (js_GetMsg(&missing, conn.js, conn.options.stream.c_str(), next_seq, &o, &code) != NATS_OK) {
       return refollow_soon();
     }
-    deliver(missing, next_seq);
+    deliver(missing, next_seq, true);  // the message that found the gap follows
     if (halted_flag.load()) return false;
   }
   suspect_all = true;  // the server the follower reads from lagged: confirm what it served
@@ -276,6 +285,11 @@ void log_follower::watch() {
       refollow = false;
       if (!subscribe()) refollow = true;
     }
+    {
+      // What was held back for messages that never came (a subscription made anew).
+      std::lock_guard deliver(deliver_mu);
+      idle();
+    }
     if (other_checks) other_checks();
     if (!halted && std::chrono::steady_clock::now() - last_delivery.load() >= 2s) {
       resubscribe_if_behind();
@@ -300,6 +314,7 @@ void log_follower::resubscribe_if_behind() {
     if (!halted_flag.load() && !refollow.load()) {
       (void)fill_gap(std::min(last, next_seq + 999) + 1,
                      "are stored in the stream but its follower has not had them for 2 s");
+      idle();
     }
   }
   std::lock_guard lock(follow_mu);

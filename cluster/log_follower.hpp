@@ -40,6 +40,7 @@ struct log_follower {
   std::mutex follow_mu;
   natsSubscription* sub = nullptr;
   std::function<void(domain::result<cluster_message>)> on_write;
+  std::function<void()> on_idle;  // cluster_log::follow()'s `idle`, under deliver_mu
 
   // The follower: a push consumer from next_seq on (log_connection::read_in_order()). When
   // it goes silent (its server lost, the cluster electing leaders), the watchdog subscribes
@@ -79,7 +80,7 @@ struct log_follower {
 
   // cluster_log::follow(): subscribes from `from` and starts the watchdog.
   domain::status start(std::uint64_t from, std::function<void(domain::result<cluster_message>)> fn,
-                       std::function<void(std::uint64_t seq)> diverged);
+                       std::function<void(std::uint64_t seq)> diverged, std::function<void()> idle);
   // Stops and joins the watchdog; then unsubscribe() ends the subscription.
   void stop_watchdog();
   void unsubscribe();
@@ -89,8 +90,10 @@ struct log_follower {
   static std::uint64_t print_of(natsMsg* m);
 
   // Under deliver_mu: passes the message at `seq` (next_seq) on, or halts there when it
-  // does not decode; destroys it.
-  void deliver(natsMsg* m, std::uint64_t seq);
+  // does not decode; destroys it. `more`: the follower holds the next message already.
+  void deliver(natsMsg* m, std::uint64_t seq, bool more);
+  // Under deliver_mu: tells on_idle that no message is held back.
+  void idle();
 
   // Why the follower stops at message `seq` that failed with `e`: a newer release's
   // encoding, or one that cannot be read (`decoded` false) or applied.

@@ -157,4 +157,54 @@ BOOST_AUTO_TEST_CASE(a_write_that_does_not_continue_the_history_is_refused_whole
   BOOST_TEST(*event_log(*store).head("acme") == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(messages_added_together_reach_the_copy_in_one_commit_and_none_before) {
+  testing::temp_dir dir;
+  auto store = std::move(*db::open({dir.path(), false}));
+  cluster_cache cache(*store);
+  workload::event_generator acme("acme", 11);
+  workload::event_generator zeta("zeta", 12);
+  BOOST_REQUIRE(cache.add(cluster_write{"acme", 1, acme.values(2), 1, "t/1"}).ok());
+  BOOST_REQUIRE(cache.add(cluster_write{"zeta", 1, zeta.values(1), 2, "t/2"}).ok());
+  // Continues acme's write of the same group, which the copy does not hold yet.
+  BOOST_REQUIRE(cache.add(cluster_write{"acme", 3, acme.values(2), 3, "t/3"}).ok());
+  cluster_records keys{"keys", {{column::keys, "k1", "v1"}}, "t/4", 4};
+  BOOST_REQUIRE(cache.add(keys).ok());
+  BOOST_TEST(cache.grouped() == 4u);
+  BOOST_TEST(cache.grouped_bytes() > 0u);
+  // A write that does not fit is refused and leaves the group as it was.
+  (void)acme.values(1);  // event 5, never written
+  auto gap = cache.add(cluster_write{"acme", 6, acme.values(1), 5, "t/5"});
+  BOOST_TEST(!gap.ok());
+  BOOST_TEST(cache.grouped() == 4u);
+  // A write seen before (at or before the group's last message) joins nothing.
+  BOOST_REQUIRE(cache.add(cluster_write{"zeta", 1, {}, 2, "t/2"}).ok());
+  BOOST_TEST(cache.grouped() == 4u);
+  // Nothing of it is in the copy before the commit.
+  BOOST_TEST(*cache.applied() == 0u);
+  BOOST_TEST(*cache.stream_head("acme") == 0u);
+  BOOST_TEST(*event_log(*store).head("acme") == 0u);
+  BOOST_TEST(!store->get(column::keys, "k1")->has_value());
+  BOOST_REQUIRE(cache.commit().ok());
+  BOOST_TEST(cache.grouped() == 0u);
+  BOOST_TEST(*cache.applied() == 4u);
+  BOOST_TEST(*cache.stream_head("acme") == 3u);
+  BOOST_TEST(*cache.stream_head("zeta") == 2u);
+  BOOST_TEST(*cache.scope_head("keys") == 4u);
+  BOOST_TEST(*event_log(*store).head("acme") == 4u);
+  BOOST_TEST(*event_log(*store).head("zeta") == 1u);
+  BOOST_TEST(**store->get(column::keys, "k1") == "v1");
+  BOOST_TEST(cache.commit().ok());  // an empty group writes nothing
+  // A copy opened anew (nothing remembered) continues from what was committed.
+  workload::event_generator acme_again("acme", 11);
+  (void)acme_again.values(4);
+  cluster_cache reopened(*store);
+  BOOST_TEST(!reopened.add(cluster_write{"acme", 5, acme.values(1), 6, "t/6"}).ok());
+  BOOST_REQUIRE(reopened.add(cluster_write{"acme", 5, acme_again.values(1), 6, "t/6"}).ok());
+  BOOST_REQUIRE(reopened.commit().ok());
+  BOOST_TEST(*event_log(*store).head("acme") == 5u);
+  auto verified = snapshots::verify_store(*store);
+  BOOST_REQUIRE(verified.ok());
+  BOOST_TEST(!verified->problem.has_value());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
