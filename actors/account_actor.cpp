@@ -424,6 +424,32 @@ void sync_with_journal(self_ptr self) {
   }
 }
 
+// Cluster mode: folds another writer's write as the node's copy holds it (`copied`), when
+// it is the next one of the durable state and nothing of the actor's own is in flight or
+// being caught up with; false when it is not (sync_with_journal() then reads the copy).
+bool fold_copied(self_ptr self, const copied_events& copied) {
+  auto& st = self->state;
+  if (!st.loaded || st.evicted || st.resync || !st.writes.empty() || !copied.events ||
+      copied.events->empty()) {
+    return false;
+  }
+  const auto& first = copied.events->front();
+  if (first.seq != st.committed.seq() + 1 || first.prev_hash != st.committed.head_hash() ||
+      copied.events->back().seq != copied.last_event) {
+    return false;
+  }
+  domain::account_state next = st.committed;
+  for (const auto& e : *copied.events) {
+    // An event that does not fit is the copy's problem: sync_with_journal() says so.
+    if (!next.apply(e)) return false;
+  }
+  st.committed = std::move(next);
+  st.tip = st.committed;
+  note_known(st);
+  publish(self);
+  return true;
+}
+
 // The request being handled, to make again (a shared journal; empty otherwise).
 std::function<void()> take_redo(account_actor_state& st) {
   auto redo = std::move(st.redo_next);
@@ -864,10 +890,12 @@ account_actor::behavior_type account_behavior(self_ptr self, std::string account
           quit_after_exception(self);
         }
       },
-      [self](cluster_sync_atom tick, std::uint64_t copied_through) {
+      [self](copied_events& copied) {
         const auto& state = self->state;
-        if (!state.resync && state.loaded && copied_through <= state.committed.seq()) return;
-        if (!contain("account " + self->state.account_id, tick, [&] { sync_with_journal(self); })) {
+        if (!state.resync && state.loaded && copied.last_event <= state.committed.seq()) return;
+        if (!contain("account " + self->state.account_id, copied, [&] {
+              if (!fold_copied(self, copied)) sync_with_journal(self);
+            })) {
           quit_after_exception(self);
         }
       },

@@ -54,17 +54,18 @@
 
 namespace referrald::actors {
 
-using account_actor = caf::typed_actor<
-    caf::reacts_to<passthrough_create_req>, caf::reacts_to<passthrough_patch_req>,
-    caf::reacts_to<passthrough_delete_req>, caf::reacts_to<mapping_create_req>,
-    caf::reacts_to<mapping_patch_req>, caf::reacts_to<mapping_delete_req>,
-    caf::reacts_to<passthrough_import_req>, caf::reacts_to<mapping_import_req>,
-    caf::reacts_to<channel_create_req>, caf::reacts_to<channel_patch_req>,
-    caf::reacts_to<channel_delete_req>, caf::reacts_to<channel_import_req>,
-    caf::reacts_to<settings_patch_req>, caf::reacts_to<await_loaded_req>,
-    caf::reacts_to<commit_ack>, caf::reacts_to<idle_tick_atom>, caf::reacts_to<evict_atom>,
-    caf::reacts_to<settle_atom>, caf::reacts_to<cluster_sync_atom>,
-    caf::reacts_to<cluster_sync_atom, std::uint64_t>, caf::reacts_to<seq_wait_atom>>;
+using account_actor =
+    caf::typed_actor<caf::reacts_to<passthrough_create_req>, caf::reacts_to<passthrough_patch_req>,
+                     caf::reacts_to<passthrough_delete_req>, caf::reacts_to<mapping_create_req>,
+                     caf::reacts_to<mapping_patch_req>, caf::reacts_to<mapping_delete_req>,
+                     caf::reacts_to<passthrough_import_req>, caf::reacts_to<mapping_import_req>,
+                     caf::reacts_to<channel_create_req>, caf::reacts_to<channel_patch_req>,
+                     caf::reacts_to<channel_delete_req>, caf::reacts_to<channel_import_req>,
+                     caf::reacts_to<settings_patch_req>, caf::reacts_to<await_loaded_req>,
+                     caf::reacts_to<commit_ack>, caf::reacts_to<idle_tick_atom>,
+                     caf::reacts_to<evict_atom>, caf::reacts_to<settle_atom>,
+                     caf::reacts_to<cluster_sync_atom>, caf::reacts_to<copied_events>,
+                     caf::reacts_to<seq_wait_atom>>;
 
 // The account's durable state as last published by its actor (null until loaded), and
 // when readers last used it (coarse milliseconds), which keeps an idle actor alive.

@@ -315,6 +315,14 @@ struct write_snapshot_req {
 
 // Account actor -> loader pool: build the lookup indexes of this (durable) state in full,
 // off the actors' scheduler; the answer is built_indexes.
+// Cluster mode, node -> account actor: the node's copy of the stream holds the account's
+// events through `last_event`; `events` (if any) are the last write's, as the copy holds them
+// (they continue the account's history there), to fold without reading them back.
+struct copied_events {
+  std::uint64_t last_event = 0;
+  std::shared_ptr<const std::vector<domain::event>> events;
+};
+
 struct build_indexes_req {
   std::shared_ptr<const domain::account_state> state;
 };

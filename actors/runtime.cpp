@@ -176,13 +176,14 @@ struct runtime::impl {
       node->copy_does_not_fit(account_id, why);
     };
     cluster::node_hooks hooks;
-    hooks.account_applied = [this](const std::string& account, std::uint64_t last_event) {
+    hooks.account_applied = [this](const std::string& account, std::uint64_t last_event,
+                                   std::shared_ptr<const std::vector<domain::event>> events) {
       std::shared_lock lock(mu);
       if (auto it = accounts.find(account); it != accounts.end()) {
         // The node's own write, whose outcome the actor waits for: no message (nor a read
         // of the copy) for it.
         if (last_event <= it->second.published->known_through.load()) return;
-        caf::anon_send(it->second.actor, cluster_sync_atom_v, last_event);
+        caf::anon_send(it->second.actor, copied_events{last_event, std::move(events)});
       }
     };
     hooks.records_applied = [this](const std::string& scope) {

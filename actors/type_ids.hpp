@@ -114,6 +114,10 @@ typename Inspector::result_type inspect(Inspector& f, write_snapshot_req&) {
   return f(caf::meta::type_name("write_snapshot_req"));
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, copied_events& x) {
+  return f(caf::meta::type_name("copied_events"), x.last_event);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, build_indexes_req&) {
   return f(caf::meta::type_name("build_indexes_req"));
 }
@@ -182,6 +186,7 @@ CAF_ADD_TYPE_ID(referrald, (referrald::actors::channel_list_as_of_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::channel_get_as_of_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::settings_get_as_of_req))
 CAF_ADD_TYPE_ID(referrald, (referrald::actors::key_bootstrap_req))
+CAF_ADD_TYPE_ID(referrald, (referrald::actors::copied_events))
 
 // An account actor's periodic idle check, and its last message after leaving the registry.
 CAF_ADD_ATOM(referrald, referrald::actors, idle_tick_atom, "idle_tick")

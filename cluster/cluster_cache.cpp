@@ -133,7 +133,7 @@ domain::status cluster_cache::apply(const cluster_records& r) {
   return commit();
 }
 
-domain::status cluster_cache::add(const cluster_write& w) {
+domain::status cluster_cache::add(const cluster_write& w, std::vector<domain::event>* decoded) {
   auto done = applied_for_write();
   if (!done) return std::move(done).err();
   if (w.stream_seq <= *done) return {};
@@ -166,6 +166,8 @@ domain::status cluster_cache::add(const cluster_write& w) {
     return misfit("does not continue the " + std::to_string(head) + " events applied before");
   }
   // Checked whole before any of it joins the group.
+  std::vector<domain::event> events;
+  if (decoded != nullptr) events.reserve(w.values.size());
   for (std::size_t i = 0; i < w.values.size(); ++i) {
     std::uint64_t seq = w.first_seq + i;
     auto e = decode_event(w.account_id, seq, w.values[i]);
@@ -178,7 +180,9 @@ domain::status cluster_cache::add(const cluster_write& w) {
                     std::to_string(seq - 1));
     }
     prev = e->hash;
+    if (decoded != nullptr) events.push_back(std::move(*e));
   }
+  if (decoded != nullptr) *decoded = std::move(events);
   for (std::size_t i = 0; i < w.values.size(); ++i)
     group_.put(column::events, encode_event_key(w.account_id, w.first_seq + i), w.values[i]);
   group_heads_[w.account_id] = w.stream_seq;

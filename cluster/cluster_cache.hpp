@@ -49,6 +49,7 @@
 #include "cluster/cluster_log.hpp"
 #include "domain/base/digest.hpp"
 #include "domain/base/result.hpp"
+#include "domain/rules/event.hpp"
 #include "store/db.hpp"
 
 namespace referrald::cluster {
@@ -104,7 +105,9 @@ class cluster_cache {
   // before. A message that does not fit leaves the group as it was. After a failed
   // commit nothing of the group is written, and the next message is checked against what
   // the copy holds. The follower's messages that came together cost one write.
-  domain::status add(const cluster_write& w);
+  // `decoded` (optional) gets the write's events as add() decoded and checked them
+  // (none for a write skipped as seen before).
+  domain::status add(const cluster_write& w, std::vector<domain::event>* decoded = nullptr);
   domain::status add(const cluster_records& r);
   domain::status commit();
   // Messages and bytes of events and records in the open group.

@@ -177,7 +177,8 @@ void cluster_node::on_message(domain::result<cluster_message> m) {
   std::uint64_t seq = 0;
   if (auto* w = std::get_if<cluster_write>(&m->body)) {
     seq = w->stream_seq;
-    if (auto st = cache_->add(*w); !st) {
+    auto events = std::make_shared<std::vector<domain::event>>();
+    if (auto st = cache_->add(*w, events.get()); !st) {
       commit_group();  // what came before it is applied
       if (cluster_log::newer_release(st.err()) || st.err().code != domain::errc::store_corrupted) {
         // Never skipped: the node waits there for its upgrade (or a store that takes the
@@ -192,8 +193,8 @@ void cluster_node::on_message(domain::result<cluster_message> m) {
                    "its write does not fit the history applied here (" + st.err().message + ")");
       return;
     }
-    group_.push_back(
-        applied_message{seq, w->account_id, w->first_seq + w->values.size() - 1, false});
+    group_.push_back(applied_message{seq, w->account_id, w->first_seq + w->values.size() - 1, false,
+                                     std::move(events)});
   } else {
     auto& r = std::get<cluster_records>(m->body);
     seq = r.stream_seq;
@@ -205,7 +206,7 @@ void cluster_node::on_message(domain::result<cluster_message> m) {
                           r.scope + "): " + st.err().message);
       return;
     }
-    group_.push_back(applied_message{seq, r.scope, 0, true});
+    group_.push_back(applied_message{seq, r.scope, 0, true, nullptr});
   }
   // Behind by how long the oldest message not yet applied has waited: this one's age while
   // more are pending, else none.
@@ -237,7 +238,7 @@ void cluster_node::commit_group() {
     } else if (hooks_.account_applied) {
       // With the account's last event now in the copy: an actor that has it already (its
       // own write, acknowledged first) has nothing to read.
-      hooks_.account_applied(a.name, a.last_event);
+      hooks_.account_applied(a.name, a.last_event, a.events);
     }
   }
   std::uint64_t last = group_.back().seq;

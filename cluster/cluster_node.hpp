@@ -21,6 +21,7 @@
 
 #include "cluster/cluster_log.hpp"
 #include "domain/base/clock.hpp"
+#include "domain/rules/event.hpp"
 #include "interfaces/journal.hpp"
 
 namespace referrald::store {
@@ -36,8 +37,12 @@ class record_publisher;
 
 // What the follower tells the layer above, on its thread, in stream order.
 struct node_hooks {
-  // An account's write is in the copy: its last event is `last_event`.
-  std::function<void(const std::string& account, std::uint64_t last_event)> account_applied;
+  // An account's write is in the copy: its last event is `last_event`, and `events` are
+  // the write's events as the copy holds them (checked: they continue the account's
+  // history there), for an actor to fold without reading them back.
+  std::function<void(const std::string& account, std::uint64_t last_event,
+                     std::shared_ptr<const std::vector<domain::event>> events)>
+      account_applied;
   // Records of `scope` ("keys", "connections.<brand>", ...) are in the copy.
   std::function<void(const std::string& scope)> records_applied;
   // A copy made anew from the stream less than 10 minutes ago does not continue the
@@ -112,6 +117,7 @@ class cluster_node {
     std::string name;  // the account, or the records' scope
     std::uint64_t last_event = 0;
     bool records = false;
+    std::shared_ptr<const std::vector<domain::event>> events;  // an account's write's
   };
   std::vector<applied_message> group_;
   static constexpr std::size_t k_group_messages = 256;
