@@ -9,7 +9,8 @@
 #  3. AI-referral pushes (8 pushers, 5,000-row batches) into a brand through its owner,
 #     then through the other node.
 # Which node owns an account or a brand is found by writing once through node a and
-# reading a's referrald_cluster_forwarded_total.
+# reading a's referrald_cluster_forwarded_total. After each, the two nodes' CPU (user and
+# system, /proc/PID/stat) per write: per create, per import, per 1,000 rows pushed.
 #   tools/dev bench cluster_paths [SECONDS=10]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 seconds="${1:-10}"
@@ -45,11 +46,23 @@ take_accounts() {
   done
 }
 
+hz=$(getconf CLK_TCK)
+node_ticks() { awk '{print $14 + $15}' "/proc/$a_pid/stat" "/proc/$b_pid/stat" | paste -sd' '; }
+# cpu_per T0 N UNIT: node a's and node b's CPU since the ticks T0 (node_ticks) per UNIT, of N.
+cpu_per() {
+  read -r a0 b0 <<<"$1"
+  read -r a1 b1 <<<"$(node_ticks)"
+  awk -v a="$((a1 - a0))" -v b="$((b1 - b0))" -v n="$2" -v u="$3" -v hz="$hz" \
+    'BEGIN {printf "  CPU per %s: node a %.0f us, node b %.0f us\n", u, a * 1e6 / hz / n, b * 1e6 / hz / n}'
+}
+
 # 1 ----------------------------------------------------------------------------------------
 take_accounts c 16
 both="$own_a,$own_b"
 # creates NAME LIST_ON_A LIST_ON_B: 16 clients on each node at once.
 creates() {
+  local t0
+  t0=$(node_ticks)
   ACCOUNT_LIST="$2" PREFIX="$1a" wrk_latency -t1 -c16 -d"${seconds}s" "${auth[@]}" \
     -s "$root/tools/bench/create.lua" "$a_url" >"$work/wrk_a" &
   local on_a=$!
@@ -58,7 +71,10 @@ creates() {
   wait "$on_a"
   echo "  on a: $(cat "$work/wrk_a")"
   echo "  on b: $(cat "$work/wrk_b")"
-  echo "  total: $(cat "$work/wrk_a" "$work/wrk_b" | awk '{s += $1} END {printf "%.0f", s}') creates/s"
+  local rate
+  rate=$(cat "$work/wrk_a" "$work/wrk_b" | awk '{s += $1} END {printf "%.0f", s}')
+  echo "  total: $rate creates/s"
+  cpu_per "$t0" "$((rate * seconds))" create
 }
 for round in 1 2; do
   echo "round $round, creates entering at their owner:"
@@ -93,14 +109,26 @@ import() {
   case "$answer" in *'"created":1000'*) ;; *) echo "import failed: $answer" >&2; exit 1 ;; esac
   echo "$answer" | tail -1
 }
-owner_times=() other_times=()
+owner_times=() other_times=() owner_ticks=0 other_ticks=0
+# ticks_of T0: both nodes' ticks since T0 (node_ticks), added up.
+ticks_of() {
+  read -r a0 b0 <<<"$1"
+  read -r a1 b1 <<<"$(node_ticks)"
+  echo $((a1 - a0 + b1 - b0))
+}
 for i in 0 1 2 3 4; do
+  t0=$(node_ticks)
   owner_times+=("$(import "$a_url" "${imp_a[i]}")")  # a owns imp_a
+  owner_ticks=$((owner_ticks + $(ticks_of "$t0")))
+  t0=$(node_ticks)
   other_times+=("$(import "$a_url" "${imp_b[i]}")")  # b owns imp_b: forwarded
+  other_ticks=$((other_ticks + $(ticks_of "$t0")))
 done
 median() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
-echo "import of 1,000 mappings through the owner: median $(median "${owner_times[@]}") s (${owner_times[*]})"
-echo "import of 1,000 mappings through the other node: median $(median "${other_times[@]}") s (${other_times[*]})"
+# ms_per_import TICKS: both nodes' CPU per import (of five), in ms.
+ms_per_import() { awk -v t="$1" -v hz="$hz" 'BEGIN {printf "%.0f", t * 1000 / hz / 5}'; }
+echo "import of 1,000 mappings through the owner: median $(median "${owner_times[@]}") s (${owner_times[*]}); both nodes' CPU $(ms_per_import "$owner_ticks") ms per import"
+echo "import of 1,000 mappings through the other node: median $(median "${other_times[@]}") s (${other_times[*]}); both nodes' CPU $(ms_per_import "$other_ticks") ms per import"
 
 # 3 ----------------------------------------------------------------------------------------
 brand_a="" brand_b="" conn_a="" conn_b=""
@@ -116,9 +144,18 @@ for brand in $(seq 101 140); do
   fi
   [ -n "$brand_a" ] && [ -n "$brand_b" ] && break
 done
+# push BRAND CONNECTION: pushes through node a for SECONDS, and the nodes' CPU per 1,000 rows.
+push() {
+  local t0 out rows
+  t0=$(node_ticks)
+  out=$("$root/build/bench/bench_push" http "${a_url##*:}" "$bench_key" "$1" "$2" 8 "$seconds" 5000 0)
+  echo "$out"
+  rows=$(sed -n 's/.*: \([0-9]*\) rows\/s.*/\1/p' <<<"$out" | head -1)
+  cpu_per "$t0" "$((rows * seconds / 1000))" "1,000 rows"
+}
 echo "AI pushes into brand $brand_a through its owner (node a):"
-"$root/build/bench/bench_push" http "${a_url##*:}" "$bench_key" "$brand_a" "$conn_a" 8 "$seconds" 5000 0
+push "$brand_a" "$conn_a"
 echo "AI pushes into brand $brand_b through the other node (node a; b owns it):"
-"$root/build/bench/bench_push" http "${a_url##*:}" "$bench_key" "$brand_b" "$conn_b" 8 "$seconds" 5000 0
+push "$brand_b" "$conn_b"
 stop_node "$a_pid"
 stop_node "$b_pid"

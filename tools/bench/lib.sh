@@ -207,32 +207,33 @@ machine() {
 }
 
 # start_nats_cluster N: N nats-server processes with JetStream and cluster routes on
-# loopback ports from 14222 (clients) and 16222 (routes), data in $work/nats; sets
-# $nats_urls (comma-separated) and $nats_pids.
+# loopback ports from 14222 (clients) and 16222 (routes) — from NATS_PORT_BASE + 1 and
+# NATS_PORT_BASE + 2001 when it is set — data in $work/nats; sets $nats_urls
+# (comma-separated) and $nats_pids.
 start_nats_cluster() {
-  local n="$1" i j
+  local n="$1" i j base="${NATS_PORT_BASE:-14221}"
   nats_urls="" nats_pids=()
   for i in $(seq 1 "$n"); do
     mkdir -p "$work/nats/n$i"
     {
       echo "server_name: n$i"
-      echo "listen: 127.0.0.1:$((14221 + i))"
+      echo "listen: 127.0.0.1:$((base + i))"
       echo "max_payload: 8MB"
       echo "jetstream { store_dir: \"$work/nats/n$i\", max_memory_store: 256MB, max_file_store: 8GB${NATS_SYNC_INTERVAL:+, sync_interval: $NATS_SYNC_INTERVAL} }"
       if [ "$n" -gt 1 ]; then
-        echo "cluster { name: referrald-bench, listen: 127.0.0.1:$((16221 + i)), routes: ["
-        for j in $(seq 1 "$n"); do [ "$j" = "$i" ] || echo "  nats-route://127.0.0.1:$((16221 + j))"; done
+        echo "cluster { name: referrald-bench, listen: 127.0.0.1:$((base + 2000 + i)), routes: ["
+        for j in $(seq 1 "$n"); do [ "$j" = "$i" ] || echo "  nats-route://127.0.0.1:$((base + 2000 + j))"; done
         echo "] }"
       fi
     } >"$work/nats/n$i.conf"
     "$nats_bin" -c "$work/nats/n$i.conf" -l "$work/nats/n$i.log" &
     pids+=($!)
     nats_pids+=($!)
-    nats_urls="${nats_urls:+$nats_urls,}nats://127.0.0.1:$((14221 + i))"
+    nats_urls="${nats_urls:+$nats_urls,}nats://127.0.0.1:$((base + i))"
   done
   for i in $(seq 1 "$n"); do
     for _ in $(seq 1 100); do
-      (exec 3<>"/dev/tcp/127.0.0.1/$((14221 + i))") 2>/dev/null && break
+      (exec 3<>"/dev/tcp/127.0.0.1/$((base + i))") 2>/dev/null && break
       sleep 0.1
     done
   done

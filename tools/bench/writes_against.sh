@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# What a write costs in this build against another commit's, both measured in one run in
+# alternating rounds, each beside the ceiling of its mode measured in the same round:
+#   embedded: durable creates over HTTP, 32 clients over 32 accounts (wrk -t2 -c32), beside
+#     32 threads of synced RocksDB puts of the same size on the same file system
+#     (bench_synced_puts);
+#   cluster: creates through two nodes, 16 clients on each over the same 32 accounts (about
+#     half of them forwarded to their owner), on three local NATS servers made anew for each
+#     build, beside the stream alone written by the smallest client (bench_stream_alone: 32
+#     libnats writers waiting for their acknowledgements) and the log alone (bench_cluster_log);
+# with each server's own CPU per create (perf stat -e task-clock of the process over the
+# load) and its context switches per create. Builds REV (default HEAD~1) into build-rev/
+# as against_commit does.
+#   tools/dev bench writes_against [REV=HEAD~1] [SECONDS=8] [ROUNDS=2]
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+rev="${1:-HEAD~1}"
+seconds="${2:-8}"
+rounds="${3:-2}"
+build_rev "$rev"
+this_bin="$root/build/referrald"
+rev_bin="$root/build-rev/build/referrald"
+auth=(-H "Authorization: Bearer $bench_key")
+
+# counted PID...: starts perf stat (task-clock, context switches) on each PID for the
+# load's SECONDS, into $work/stat.PID; the caller waits for $counting.
+counted() {
+  local p
+  counting=()
+  for p in "$@"; do
+    perf stat -x, -e task-clock,context-switches -p "$p" -o "$work/stat.$p" -- sleep "$seconds" \
+      2>/dev/null &
+    counting+=($!)
+  done
+}
+# per_create PID CREATES: "C us CPU, S switches per create" from $work/stat.PID.
+per_create() {
+  awk -F, -v c="$2" '
+    /task-clock/ {ms = $1}
+    /context-switches/ {cs = $1}
+    END {printf "%.0f us CPU, %.2f switches per create", ms * 1000 / c, cs / c}' "$work/stat.$1"
+}
+# rate_of FILE: the writes/s a stream-alone or log-alone client printed.
+rate_of() { sed -n 's/.*: \([0-9]*\) writes\/s.*/\1/p' "$1" | head -1; }
+
+stop_nats_cluster() {
+  local p
+  for p in "${nats_pids[@]}"; do
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  rm -rf "$work/nats"
+}
+
+# embedded LABEL BINARY: creates on one embedded server, beside this round's synced puts.
+embedded() {
+  rm -rf "$work/e"
+  referrald_bin="$2" start_node e "$work/e"
+  PREFIX=w ACCOUNTS=32 wrk -t2 -c32 -d1s "${auth[@]}" -s "$root/tools/bench/create.lua" \
+    "$e_url" >/dev/null
+  counted "$e_pid"
+  local out creates
+  out=$(PREFIX=x ACCOUNTS=32 wrk -t2 -c32 -d"${seconds}s" "${auth[@]}" \
+    -s "$root/tools/bench/create.lua" "$e_url")
+  wait "${counting[@]}" || true
+  creates=$(awk '/requests in/ {print $1}' <<<"$out")
+  grep -q Non-2xx <<<"$out" && echo "  (non-2xx answers!)"
+  awk -v l="$1" -v c="$creates" -v s="$seconds" -v p="$puts" \
+    'BEGIN {printf "  %-6s embedded creates: %6.0f/s = %.2fx synced puts; ", l, c / s, c / s / p}'
+  echo "server $(per_create "$e_pid" "$creates")"
+  stop_node "$e_pid"
+}
+
+# cluster LABEL BINARY: creates through two nodes on fresh NATS servers, beside the stream
+# alone and the log alone written to the same servers first.
+cluster() {
+  # Ports of their own for each cluster of the run: none is still held by the one before.
+  clusters=$((${clusters:-0} + 1))
+  NATS_PORT_BASE=$((14221 + 10 * clusters)) start_nats_cluster 3
+  # Once more when a fresh cluster is not ready to make the stream yet.
+  local attempt
+  for attempt in 1 2; do
+    "$root/build/bench/bench_stream_alone" "$nats_urls" ALONE 3 32 "$seconds" 350 \
+      >"$work/alone.out" && break
+    [ "$attempt" = 2 ] && tail -5 "$work"/nats/n*.log && exit 1
+  done
+  "$root/build/bench/bench_cluster_log" "$nats_urls" 32 32 "$seconds" >"$work/log.out" 2>/dev/null
+  local alone log creates
+  alone=$(rate_of "$work/alone.out")
+  log=$(rate_of "$work/log.out")
+  referrald_bin="$2" start_two_nodes
+  warm_two_nodes
+  counted "$a_pid" "$b_pid"
+  creates=$(creates_on_two_nodes "$seconds")
+  wait "${counting[@]}" || true
+  awk -v l="$1" -v c="$creates" -v s="$seconds" -v a="$alone" -v g="$log" 'BEGIN {
+    printf "  %-6s cluster creates: %6.0f/s = %.2fx the stream alone (%d/s), %.2fx the log alone (%d/s); ",
+      l, c / s, c / s / a, a, c / s / g, g }'
+  echo "node a $(per_create "$a_pid" "$creates"), node b $(per_create "$b_pid" "$creates")"
+  stop_node "$a_pid"
+  stop_node "$b_pid"
+  rm -rf "$work/a" "$work/b"
+  stop_nats_cluster
+}
+
+for round in $(seq 1 "$rounds"); do
+  echo "round $round:"
+  "$root/build/bench/bench_synced_puts" "$work/limit" 32 "$seconds" 420 >"$work/puts.out"
+  rm -rf "$work/limit"
+  puts=$(sed -n 's/.*puts_per_sec=\([0-9]*\).*/\1/p' "$work/puts.out")
+  echo "  synced puts: $puts/s"
+  # Which build goes first alternates from round to round.
+  if [ $((round % 2)) = 1 ]; then order=(this rev); else order=(rev this); fi
+  for which in "${order[@]}"; do
+    bin="${which}_bin"
+    embedded "$which" "${!bin}"
+  done
+  for which in "${order[@]}"; do
+    bin="${which}_bin"
+    cluster "$which" "${!bin}"
+  done
+done
