@@ -287,7 +287,7 @@ void log_follower::watch() {
     }
     {
       // What was held back for messages that never came (a subscription made anew).
-      std::lock_guard deliver(deliver_mu);
+      std::lock_guard held(deliver_mu);
       idle();
     }
     if (other_checks) other_checks();

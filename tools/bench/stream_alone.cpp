@@ -100,7 +100,11 @@ int main(int argc, char** argv) {
          clock_type::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
-  if (!ok(added, "add stream")) return 1;
+  if (added != NATS_OK) {
+    std::fprintf(stderr, "bench_stream_alone: add stream: %s (JetStream error %d: %s)\n",
+                 natsStatus_GetText(added), static_cast<int>(code), nats_GetLastError(nullptr));
+    return 1;
+  }
 
   std::string payload(size, 'x');
   std::atomic<bool> stop{false};

@@ -81,7 +81,7 @@ cluster() {
   for attempt in 1 2; do
     "$root/build/bench/bench_stream_alone" "$nats_urls" ALONE 3 32 "$seconds" 350 \
       >"$work/alone.out" && break
-    [ "$attempt" = 2 ] && tail -5 "$work"/nats/n*.log && exit 1
+    [ "$attempt" = 2 ] && tail -n 5 "$work"/nats/n*.log && exit 1
   done
   "$root/build/bench/bench_cluster_log" "$nats_urls" 32 32 "$seconds" >"$work/log.out" 2>/dev/null
   local alone log creates
