@@ -11,7 +11,6 @@
 // (an account of 20,000 keys holds 40 KiB of them). Reading is thread-safe; changing is not.
 
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -19,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "domain/base/held_alone.hpp"
 #include "domain/base/string_table.hpp"
 
 namespace referrald::domain {
@@ -88,22 +88,6 @@ class key_filter {
       bits <<= 1;
     return bits / 64;
   }
-  // True when this filter's reference is the only one, so that a change in place is seen
-  // by no one else (as persistent_map's nodes).
-  template <class P>
-  static bool held_alone(const std::shared_ptr<P>& p) {
-#if defined(__SANITIZE_THREAD__)
-    (void)p;
-    return false;  // ThreadSanitizer does not model the fence below: its builds always copy
-#else
-    if (p.use_count() != 1) return false;
-    // Pairs with the release of the last other owner's reference: its reads of the bits
-    // happened before they change here.
-    std::atomic_thread_fence(std::memory_order_acquire);
-    return true;
-#endif
-  }
-
   std::shared_ptr<block_list> blocks_;
   std::size_t block_words_ = 0;
   std::size_t set_since_build_ = 0;  // keys set since the last build, removed ones too
