@@ -1,8 +1,8 @@
 #pragma once
 
-// The copy-on-write test of the persistent states' parts (persistent_map's nodes,
-// key_filter's blocks): whether a shared pointer is the only reference to what it holds,
-// so that changing it in place is seen by no one else.
+// The copy-on-write test of the persistent states' parts (persistent_map's nodes): whether
+// a shared pointer is the only reference to what it holds, so that changing it in place is
+// seen by no one else.
 
 #include <atomic>
 #include <memory>
