@@ -93,6 +93,23 @@ std::string format_rfc3339(unix_ms t) {
   civil c = civil_from_days(days);
   int ms = static_cast<int>(rem % 1000);
   int secs = static_cast<int>(rem / 1000);
+  if (c.y >= 0 && c.y <= 9999) {
+    // Years of four digits (every timestamp an API gives): written digit by digit, as
+    // every answer that holds an entity writes one or two of them.
+    std::string out = "0000-00-00T00:00:00.000Z";
+    auto put = [&](std::size_t at, unsigned v, int digits) {
+      for (int i = digits - 1; i >= 0; --i, v /= 10)
+        out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
+    };
+    put(0, static_cast<unsigned>(c.y), 4);
+    put(5, c.m, 2);
+    put(8, c.d, 2);
+    put(11, static_cast<unsigned>(secs / 3600), 2);
+    put(14, static_cast<unsigned>((secs / 60) % 60), 2);
+    put(17, static_cast<unsigned>(secs % 60), 2);
+    put(20, static_cast<unsigned>(ms), 3);
+    return out;
+  }
   char buf[40];
   std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
                 static_cast<long long>(c.y), c.m, c.d, secs / 3600, (secs / 60) % 60, secs % 60,
