@@ -145,6 +145,8 @@ int main(int argc, char** argv) {
       }
     });
   }
+  // For a script that measures the servers over the load alone, without the setup.
+  std::fprintf(stderr, "bench_stream_alone: writing for %.1f s\n", seconds);
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   stop = true;
   for (auto& t : threads)

@@ -9,8 +9,10 @@
 #     build, beside the stream alone written by the smallest client (bench_stream_alone: 32
 #     libnats writers waiting for their acknowledgements) and the log alone (bench_cluster_log);
 # with each server's own CPU per create (perf stat -e task-clock of the process over the
-# load) and its context switches per create. Builds REV (default HEAD~1) into build-rev/
-# as against_commit does.
+# load) and its context switches per create, the NATS servers' CPU per write alone and per
+# create, and the machine's busy share over each load (where it is near 100 %, a ratio to a
+# ceiling is the ratio of what the whole machine spends per write). Builds REV (default
+# HEAD~1) into build-rev/ as against_commit does.
 #   tools/dev bench writes_against [REV=HEAD~1] [SECONDS=8] [ROUNDS=2]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 rev="${1:-HEAD~1}"
@@ -39,6 +41,25 @@ per_create() {
     /context-switches/ {cs = $1}
     END {printf "%.0f us CPU, %.2f switches per create", ms * 1000 / c, cs / c}' "$work/stat.$1"
 }
+# cpu_per PIDS... -- COUNT: the CPU the processes spent together (their $work/stat.PID files)
+# per one of COUNT, in microseconds.
+cpu_per() {
+  local files=()
+  while [ "$1" != -- ]; do files+=("$work/stat.$1"); shift; done
+  awk -F, -v c="$2" '/task-clock/ {ms += $1} END {printf "%.0f", ms * 1000 / c}' "${files[@]}"
+}
+# busy_over SECONDS: the machine's busy share over the next SECONDS, in percent of all its
+# cores (from /proc/stat; steal counts as busy), into $work/busy; the caller waits for $busy.
+busy_over() {
+  (
+    read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ </proc/stat
+    sleep "$1"
+    read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ </proc/stat
+    b=$(((u2 - u1) + (n2 - n1) + (s2 - s1) + (q2 - q1) + (sq2 - sq1) + (st2 - st1)))
+    echo $((100 * b / (b + (i2 - i1) + (w2 - w1))))
+  ) >"$work/busy" &
+  busy=$!
+}
 # rate_of FILE: the writes/s a stream-alone or log-alone client printed.
 rate_of() { sed -n 's/.*: \([0-9]*\) writes\/s.*/\1/p' "$1" | head -1; }
 
@@ -58,15 +79,16 @@ embedded() {
   PREFIX=w ACCOUNTS=32 wrk -t2 -c32 -d1s "${auth[@]}" -s "$root/tools/bench/create.lua" \
     "$e_url" >/dev/null
   counted "$e_pid"
+  busy_over "$seconds"
   local out creates
   out=$(PREFIX=x ACCOUNTS=32 wrk -t2 -c32 -d"${seconds}s" "${auth[@]}" \
     -s "$root/tools/bench/create.lua" "$e_url")
-  wait "${counting[@]}" || true
+  wait "${counting[@]}" "$busy" || true
   creates=$(awk '/requests in/ {print $1}' <<<"$out")
   grep -q Non-2xx <<<"$out" && echo "  (non-2xx answers!)"
   awk -v l="$1" -v c="$creates" -v s="$seconds" -v p="$puts" \
     'BEGIN {printf "  %-6s embedded creates: %6.0f/s = %.2fx synced puts; ", l, c / s, c / s / p}'
-  echo "server $(per_create "$e_pid" "$creates")"
+  echo "server $(per_create "$e_pid" "$creates"); machine busy $(cat "$work/busy") %"
   stop_node "$e_pid"
 }
 
@@ -76,26 +98,44 @@ cluster() {
   # Ports of their own for each cluster of the run: none is still held by the one before.
   clusters=$((${clusters:-0} + 1))
   NATS_PORT_BASE=$((14221 + 10 * clusters)) start_nats_cluster 3
-  # Once more when a fresh cluster is not ready to make the stream yet.
-  local attempt
+  # Once more when a fresh cluster is not ready to make the stream yet. The servers' CPU
+  # and the machine's busy share are counted over the load alone (from the client's "writing
+  # for" line on), not over the stream's making.
+  local attempt client
   for attempt in 1 2; do
     "$root/build/bench/bench_stream_alone" "$nats_urls" ALONE 3 32 "$seconds" 350 \
-      >"$work/alone.out" && break
+      >"$work/alone.out" 2>"$work/alone.err" &
+    client=$!
+    while kill -0 "$client" 2>/dev/null && ! grep -q "writing for" "$work/alone.err"; do
+      sleep 0.05
+    done
+    if grep -q "writing for" "$work/alone.err"; then
+      counted "${nats_pids[@]}"
+      busy_over "$seconds"
+      wait "${counting[@]}" "$busy" || true
+    fi
+    wait "$client" && break
+    cat "$work/alone.err" >&2
     [ "$attempt" = 2 ] && tail -n 5 "$work"/nats/n*.log && exit 1
   done
-  "$root/build/bench/bench_cluster_log" "$nats_urls" 32 32 "$seconds" >"$work/log.out" 2>/dev/null
-  local alone log creates
+  local alone log creates alone_nats alone_busy
   alone=$(rate_of "$work/alone.out")
+  alone_nats=$(cpu_per "${nats_pids[@]}" -- $((alone * seconds)))
+  alone_busy=$(cat "$work/busy")
+  "$root/build/bench/bench_cluster_log" "$nats_urls" 32 32 "$seconds" >"$work/log.out" 2>/dev/null
   log=$(rate_of "$work/log.out")
   referrald_bin="$2" start_two_nodes
   warm_two_nodes
-  counted "$a_pid" "$b_pid"
+  counted "$a_pid" "$b_pid" "${nats_pids[@]}"
+  busy_over "$seconds"
   creates=$(creates_on_two_nodes "$seconds")
-  wait "${counting[@]}" || true
+  wait "${counting[@]}" "$busy" || true
   awk -v l="$1" -v c="$creates" -v s="$seconds" -v a="$alone" -v g="$log" 'BEGIN {
     printf "  %-6s cluster creates: %6.0f/s = %.2fx the stream alone (%d/s), %.2fx the log alone (%d/s); ",
       l, c / s, c / s / a, a, c / s / g, g }'
   echo "node a $(per_create "$a_pid" "$creates"), node b $(per_create "$b_pid" "$creates")"
+  echo "         NATS servers' CPU: $alone_nats us per write alone (machine busy $alone_busy %)," \
+    "$(cpu_per "${nats_pids[@]}" -- "$creates") us per create (machine busy $(cat "$work/busy") %)"
   stop_node "$a_pid"
   stop_node "$b_pid"
   rm -rf "$work/a" "$work/b"
@@ -104,10 +144,12 @@ cluster() {
 
 for round in $(seq 1 "$rounds"); do
   echo "round $round:"
+  busy_over "$seconds"
   "$root/build/bench/bench_synced_puts" "$work/limit" 32 "$seconds" 420 >"$work/puts.out"
+  wait "$busy" || true
   rm -rf "$work/limit"
   puts=$(sed -n 's/.*puts_per_sec=\([0-9]*\).*/\1/p' "$work/puts.out")
-  echo "  synced puts: $puts/s"
+  echo "  synced puts: $puts/s (machine busy $(cat "$work/busy") %)"
   # Which build goes first alternates from round to round.
   if [ $((round % 2)) = 1 ]; then order=(this rev); else order=(rev this); fi
   for which in "${order[@]}"; do
