@@ -47,12 +47,33 @@ struct cluster_forward::impl {
   std::mutex serve_mu;
   natsSubscription* requests = nullptr;
   serve_fn serve;
-  // Requests taken here and not answered yet, by reply subject: told "working" every
-  // second, so that their senders wait as long as they run and no longer.
+  // Requests taken here and not answered yet, by an id of this node's: told "working"
+  // every second, so that their senders wait as long as they run and no longer.
   struct served {
     std::mutex mu;
     std::unordered_map<std::uint64_t, std::string> replies;
     std::uint64_t next = 0;
+    // One request in `replies` from its taking until it is answered, or its answer is
+    // dropped unanswered (the last copy of the answer function goes).
+    class running {
+     public:
+      running(std::shared_ptr<served> s, std::string reply) : s_(std::move(s)) {
+        std::lock_guard lock(s_->mu);
+        id_ = ++s_->next;
+        s_->replies.emplace(id_, std::move(reply));
+      }
+      ~running() { done(); }
+      running(const running&) = delete;
+      running& operator=(const running&) = delete;
+      void done() {
+        std::lock_guard lock(s_->mu);
+        s_->replies.erase(id_);
+      }
+
+     private:
+      std::shared_ptr<served> s_;
+      std::uint64_t id_ = 0;
+    };
   };
   std::shared_ptr<served> serving = std::make_shared<served>();
   std::chrono::steady_clock::time_point last_working{};
@@ -140,17 +161,23 @@ struct cluster_forward::impl {
       release(m);
       return;
     }
+    // Taken at once, before anything of the write runs: a sender that hears nothing within
+    // its take bound may write itself only because nothing ran here.
     natsMsg* taken = nullptr;
     if (natsMsg_Create(&taken, reply, nullptr, nullptr, 0) == NATS_OK) {
       natsMsgHeader_Set(taken, k_forward_header, "taken");
       natsConnection_PublishMsg(nc, taken);
       release(taken);
     }
+    auto running = std::make_shared<served::running>(self->serving, reply);
     incoming in;
     in.request.assign(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
     in.remote = header(m, k_remote_header);
-    answer_fn answer = [conn = self->conn, to = std::string(reply)](std::string response,
-                                                                    std::uint64_t applied) {
+    answer_fn answer = [conn = self->conn, running, to = std::string(reply)](
+                           std::string response, std::uint64_t applied) {
+      // Answered: no "working" any more (one the timer already took reaches the sender
+      // after the answer, which drops it).
+      running->done();
       std::lock_guard lock(conn->mu);
       if (conn->nc == nullptr) return;
       natsMsg* out = nullptr;
@@ -178,6 +205,7 @@ struct cluster_forward::impl {
       for (const auto& [id, reply] : serving->replies)
         to.push_back(reply);
     }
+    if (to.empty()) return;
     std::lock_guard lock(conn->mu);
     if (conn->nc == nullptr) return;
     for (const auto& reply : to) {
