@@ -43,7 +43,7 @@ class key_filter {
     const std::size_t words = words_for(held);
     if (!bits_ || bits_->blocks * bits_->block_words < words || set_since_build_ > 2 * held + 64) {
       auto fresh = std::make_shared<array>(words);
-      each_key([&](std::string_view k) { fresh->set(k); });
+      each_key([&](std::string_view k) { fresh->set_unshared(k); });
       bits_ = std::move(fresh);
       set_since_build_ = held;
       return;
@@ -74,17 +74,22 @@ class key_filter {
       for (std::size_t w = 0; w < n; ++w)
         words[w].store(0, std::memory_order_relaxed);
     }
+    // Sets `key`'s bits in an array other copies may share (and read or add to meanwhile).
     void set(std::string_view key) {
       const probe p = probe_of(key, blocks, block_words);
       std::atomic<std::uint64_t>* b = words.get() + p.block * block_words;
-      const std::uint64_t i = std::uint64_t{1} << (p.i & 63);
-      const std::uint64_t j = std::uint64_t{1} << (p.j & 63);
-      // Set only when unset: most keys of a rebuild or a write find a bit already set by
-      // then, and a plain read costs less than a locked OR.
-      if ((b[p.i >> 6].load(std::memory_order_relaxed) & i) == 0)
-        b[p.i >> 6].fetch_or(i, std::memory_order_relaxed);
-      if ((b[p.j >> 6].load(std::memory_order_relaxed) & j) == 0)
-        b[p.j >> 6].fetch_or(j, std::memory_order_relaxed);
+      b[p.i >> 6].fetch_or(std::uint64_t{1} << (p.i & 63), std::memory_order_relaxed);
+      b[p.j >> 6].fetch_or(std::uint64_t{1} << (p.j & 63), std::memory_order_relaxed);
+    }
+    // The same for an array no other copy holds yet (a rebuild): no locked instruction.
+    void set_unshared(std::string_view key) {
+      const probe p = probe_of(key, blocks, block_words);
+      std::atomic<std::uint64_t>* b = words.get() + p.block * block_words;
+      for (std::size_t bit : {p.i, p.j}) {
+        auto& w = b[bit >> 6];
+        w.store(w.load(std::memory_order_relaxed) | (std::uint64_t{1} << (bit & 63)),
+                std::memory_order_relaxed);
+      }
     }
     std::size_t block_words;
     std::size_t blocks;
