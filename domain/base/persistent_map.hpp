@@ -12,6 +12,7 @@
 // per event); like assigning to any object, it needs the map not to be read meanwhile.
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <iterator>
@@ -21,8 +22,6 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#include "domain/base/held_alone.hpp"
 
 namespace referrald::domain {
 
@@ -207,7 +206,6 @@ class persistent_map {
   // first shared one is copied with everything above it, as insert() does.
   static ptr insert_owned(ptr n, const K& key, V& value) {
     if (!n) return make(key, std::move(value), nullptr, nullptr);
-    // Shared with another map: copied as insert() does, never changed in place.
     if (!held_alone(n)) return insert(n, key, std::move(value));
     auto& m = const_cast<node&>(*n);
     if (Compare{}(key, m.key)) {
@@ -223,6 +221,24 @@ class persistent_map {
     m.height = 1 + std::max(height(m.left), height(m.right));
     m.size = 1 + count(m.left) + count(m.right);
     return n;
+  }
+
+  // True when this map's reference is the node's only one, so that changing the node in
+  // place is seen by no one else.
+  static bool held_alone(const ptr& n) {
+#if defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer does not model the fence below, so it would see a change made here
+    // as racing with the reads of the thread that dropped the last other reference: its
+    // builds always copy (the results are the same; only the allocations differ).
+    (void)n;
+    return false;
+#else
+    if (n.use_count() != 1) return false;
+    // Pairs with the release of the last other owner's reference: what it did to the
+    // node happened before what is done to it here.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return true;
+#endif
   }
 
   static const node* leftmost(const node* n) {
