@@ -41,6 +41,16 @@ per_create() {
     /context-switches/ {cs = $1}
     END {printf "%.0f us CPU, %.2f switches per create", ms * 1000 / c, cs / c}' "$work/stat.$1"
 }
+# check_counted NAME PID LOG: stops the run, saying why and showing the end of LOG, when
+# PID was not counted over the load (it ended, or perf stat could not follow it).
+check_counted() {
+  [ -s "$work/stat.$2" ] && return
+  local state=ended
+  kill -0 "$2" 2>/dev/null && state="still running"
+  echo "$1 (pid $2) was not counted over the load: $state; the end of its log:" >&2
+  tail -n 5 "$3" >&2 || true
+  exit 1
+}
 # cpu_per PIDS... -- COUNT: the CPU the processes spent together (their $work/stat.PID files)
 # per one of COUNT, in microseconds.
 cpu_per() {
@@ -84,6 +94,7 @@ embedded() {
   out=$(PREFIX=x ACCOUNTS=32 wrk -t2 -c32 -d"${seconds}s" "${auth[@]}" \
     -s "$root/tools/bench/create.lua" "$e_url")
   wait "${counting[@]}" "$busy" || true
+  check_counted "the embedded server" "$e_pid" "$work/e.err"
   creates=$(awk '/requests in/ {print $1}' <<<"$out")
   grep -q Non-2xx <<<"$out" && echo "  (non-2xx answers!)"
   awk -v l="$1" -v c="$creates" -v s="$seconds" -v p="$puts" \
@@ -130,6 +141,12 @@ cluster() {
   busy_over "$seconds"
   creates=$(creates_on_two_nodes "$seconds")
   wait "${counting[@]}" "$busy" || true
+  check_counted "node a" "$a_pid" "$work/a.err"
+  check_counted "node b" "$b_pid" "$work/b.err"
+  local i
+  for i in "${!nats_pids[@]}"; do
+    check_counted "NATS server n$((i + 1))" "${nats_pids[$i]}" "$work/nats/n$((i + 1)).log"
+  done
   awk -v l="$1" -v c="$creates" -v s="$seconds" -v a="$alone" -v g="$log" 'BEGIN {
     printf "  %-6s cluster creates: %6.0f/s = %.2fx the stream alone (%d/s), %.2fx the log alone (%d/s); ",
       l, c / s, c / s / a, a, c / s / g, g }'
