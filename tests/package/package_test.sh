@@ -61,6 +61,10 @@ depends="$(field Depends)"
 [[ "$depends" =~ (^|, )librocksdb[0-9.]+\ \(\>=\ [0-9] ]] ||
   fail "Depends does not name librocksdb with a version: '$depends'"
 [[ "$depends" =~ (^|, )adduser(,|$) ]] || fail "Depends does not name adduser: '$depends'"
+# The server's allocator (docs/operations.md, "Memory allocator"), linked though nothing
+# names it: a link that dropped it would leave the server on the C library's malloc.
+[[ "$depends" =~ (^|, )libtcmalloc-minimal4\ \(\>=\ [0-9] ]] ||
+  fail "Depends does not name libtcmalloc-minimal4 with a version: '$depends'"
 # Cluster mode wants a NATS server of the 2.10 line with its raft fixes (docs/cluster.md).
 [ "$(field Suggests)" = "nats-server (>= 2.10.23)" ] ||
   fail "Suggests is not nats-server (>= 2.10.23): '$(field Suggests)'"
