@@ -129,7 +129,10 @@ cluster() {
     cat "$work/alone.err" >&2
     [ "$attempt" = 2 ] && tail -n 5 "$work"/nats/n*.log && exit 1
   done
-  local alone log creates alone_nats alone_busy
+  local alone log creates alone_nats alone_busy i
+  for i in "${!nats_pids[@]}"; do
+    check_counted "NATS server n$((i + 1))" "${nats_pids[$i]}" "$work/nats/n$((i + 1)).log"
+  done
   alone=$(rate_of "$work/alone.out")
   alone_nats=$(cpu_per "${nats_pids[@]}" -- $((alone * seconds)))
   alone_busy=$(cat "$work/busy")
@@ -143,7 +146,6 @@ cluster() {
   wait "${counting[@]}" "$busy" || true
   check_counted "node a" "$a_pid" "$work/a.err"
   check_counted "node b" "$b_pid" "$work/b.err"
-  local i
   for i in "${!nats_pids[@]}"; do
     check_counted "NATS server n$((i + 1))" "${nats_pids[$i]}" "$work/nats/n$((i + 1)).log"
   done
