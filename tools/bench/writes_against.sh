@@ -51,6 +51,13 @@ check_counted() {
   tail -n 5 "$3" >&2 || true
   exit 1
 }
+# nats_counted: check_counted for each NATS server of the cluster.
+nats_counted() {
+  local i
+  for i in "${!nats_pids[@]}"; do
+    check_counted "NATS server n$((i + 1))" "${nats_pids[$i]}" "$work/nats/n$((i + 1)).log"
+  done
+}
 # cpu_per PIDS... -- COUNT: the CPU the processes spent together (their $work/stat.PID files)
 # per one of COUNT, in microseconds.
 cpu_per() {
@@ -129,10 +136,8 @@ cluster() {
     cat "$work/alone.err" >&2
     [ "$attempt" = 2 ] && tail -n 5 "$work"/nats/n*.log && exit 1
   done
-  local alone log creates alone_nats alone_busy i
-  for i in "${!nats_pids[@]}"; do
-    check_counted "NATS server n$((i + 1))" "${nats_pids[$i]}" "$work/nats/n$((i + 1)).log"
-  done
+  local alone log creates alone_nats alone_busy
+  nats_counted
   alone=$(rate_of "$work/alone.out")
   alone_nats=$(cpu_per "${nats_pids[@]}" -- $((alone * seconds)))
   alone_busy=$(cat "$work/busy")
@@ -146,9 +151,7 @@ cluster() {
   wait "${counting[@]}" "$busy" || true
   check_counted "node a" "$a_pid" "$work/a.err"
   check_counted "node b" "$b_pid" "$work/b.err"
-  for i in "${!nats_pids[@]}"; do
-    check_counted "NATS server n$((i + 1))" "${nats_pids[$i]}" "$work/nats/n$((i + 1)).log"
-  done
+  nats_counted
   awk -v l="$1" -v c="$creates" -v s="$seconds" -v a="$alone" -v g="$log" 'BEGIN {
     printf "  %-6s cluster creates: %6.0f/s = %.2fx the stream alone (%d/s), %.2fx the log alone (%d/s); ",
       l, c / s, c / s / a, a, c / s / g, g }'
