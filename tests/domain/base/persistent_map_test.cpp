@@ -1,9 +1,13 @@
 #include "domain/base/persistent_map.hpp"
 
+#include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace referrald::domain;
@@ -111,6 +115,131 @@ BOOST_AUTO_TEST_CASE(string_keys_support_heterogeneous_lookup) {
   BOOST_TEST(*m.find(key) == 1);
   BOOST_TEST(m.erase(std::string_view("b.com")).size() == 1u);
   BOOST_TEST(m.erase(std::string_view("zzz")).size() == 2u);
+}
+
+// String keys live in their node's own allocation: keys of every length (none, short, and
+// past any small-string buffer) are kept, found, iterated in order and freed like others.
+BOOST_AUTO_TEST_CASE(string_keys_of_any_length_behave_like_std_map) {
+  std::mt19937 rng(13);
+  persistent_map<std::string, int> m;
+  std::map<std::string, int, std::less<>> ref;
+  std::vector<std::pair<persistent_map<std::string, int>, std::map<std::string, int, std::less<>>>>
+      kept;
+  for (int step = 0; step < 20000; ++step) {
+    std::string key(rng() % 70, 'a');
+    for (auto& c : key)
+      c = static_cast<char>('a' + rng() % 3);
+    if (rng() % 4 == 0) {
+      m = m.erase(key);
+      ref.erase(key);
+    } else if (rng() % 2 == 0) {
+      m.put(key, step);
+      ref[key] = step;
+    } else {
+      m = m.set(key, step);
+      ref[key] = step;
+    }
+    if (step % 1500 == 0) kept.emplace_back(m, ref);
+  }
+  kept.emplace_back(m, ref);
+  for (const auto& [map, want] : kept) {
+    BOOST_REQUIRE(map.valid());
+    BOOST_REQUIRE(map.size() == want.size());
+    auto it = want.begin();
+    for (auto [k, v] : map) {
+      BOOST_TEST(k == it->first);
+      BOOST_TEST(v == it->second);
+      ++it;
+    }
+    for (const auto& [k, v] : want) {
+      const int* found = map.find(std::string_view(k));
+      BOOST_REQUIRE(found != nullptr);
+      BOOST_TEST(*found == v);
+    }
+  }
+  BOOST_TEST(m.find(std::string_view("d")) == nullptr);
+}
+
+// Every node is freed once: values counting their live copies are all gone when the maps
+// holding them are, whatever mix of shared and private nodes the updates made.
+BOOST_AUTO_TEST_CASE(every_node_is_freed_once) {
+  struct counted {
+    explicit counted(int* n) : live(n) { ++*live; }
+    counted(const counted& o) : live(o.live) { ++*live; }
+    counted& operator=(const counted& o) = default;
+    ~counted() { --*live; }
+    int* live;
+  };
+  int live = 0;
+  {
+    std::mt19937 rng(5);
+    persistent_map<int, counted> m;
+    std::vector<persistent_map<int, counted>> kept;
+    for (int step = 0; step < 5000; ++step) {
+      int key = static_cast<int>(rng() % 300);
+      if (rng() % 4 == 0) {
+        m = m.erase(key);
+      } else if (rng() % 2 == 0) {
+        m.put(key, counted(&live));
+      } else {
+        m = m.set(key, counted(&live));
+      }
+      if (step % 250 == 0) kept.push_back(m);
+      if (step % 700 == 0 && !kept.empty()) kept.erase(kept.begin());
+    }
+    BOOST_REQUIRE(m.valid());
+    BOOST_TEST(live >= static_cast<int>(m.size()));
+  }
+  BOOST_TEST(live == 0);
+}
+
+// One thread updates its map in place and hands copies to readers on other threads, as an
+// account actor publishes its state: a copy never changes after it was handed over, and a
+// node is changed in place only when the readers have dropped every copy holding it (the
+// ThreadSanitizer build checks the ordering of the two).
+BOOST_AUTO_TEST_CASE(copies_read_on_other_threads_never_change) {
+  using map = persistent_map<int, int>;
+  std::mutex mu;
+  std::shared_ptr<const map> published = std::make_shared<const map>();
+  std::atomic<bool> done{false};
+  std::atomic<long> bad{0};
+  auto reader = [&] {
+    while (!done.load()) {
+      std::shared_ptr<const map> view;
+      {
+        std::lock_guard lock(mu);
+        view = published;
+      }
+      long sum = 0;
+      std::size_t n = 0;
+      for (auto [k, v] : *view) {
+        if (v != 2 * k && v != 2 * k + 1) ++bad;
+        sum += v;
+        ++n;
+      }
+      long again = 0;
+      for (auto [k, v] : *view)
+        again += v;
+      if (n != view->size() || sum != again) ++bad;
+    }
+  };
+  std::thread r1(reader), r2(reader);
+  map m;
+  std::mt19937 rng(3);
+  for (int step = 0; step < 20000; ++step) {
+    int key = static_cast<int>(rng() % 2000);
+    m.put(key, 2 * key + static_cast<int>(rng() % 2));
+    if (step % 3 == 0) {
+      auto copy = std::make_shared<const map>(m);
+      std::lock_guard lock(mu);
+      published = std::move(copy);
+    }
+  }
+  done = true;
+  r1.join();
+  r2.join();
+  BOOST_TEST(bad.load() == 0);
+  BOOST_TEST(m.valid());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
