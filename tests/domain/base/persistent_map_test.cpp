@@ -14,6 +14,19 @@ using namespace referrald::domain;
 
 BOOST_AUTO_TEST_SUITE(persistent_map_suite)
 
+// `map` is valid and holds exactly `want`'s entries, in its order.
+template <class Map, class Ref>
+void require_same(const Map& map, const Ref& want) {
+  BOOST_REQUIRE(map.valid());
+  BOOST_REQUIRE(map.size() == want.size());
+  auto it = want.begin();
+  for (auto [k, v] : map) {
+    BOOST_TEST(k == it->first);
+    BOOST_TEST(v == it->second);
+    ++it;
+  }
+}
+
 BOOST_AUTO_TEST_CASE(behaves_like_std_map_under_random_operations) {
   std::mt19937 rng(7);
   persistent_map<int, int> m;
@@ -83,16 +96,8 @@ BOOST_AUTO_TEST_CASE(put_never_changes_a_map_that_shares_its_nodes) {
   }
   BOOST_REQUIRE(m.valid());
   kept.emplace_back(m, ref);
-  for (const auto& [map, want] : kept) {
-    BOOST_REQUIRE(map.valid());
-    BOOST_REQUIRE(map.size() == want.size());
-    auto it = want.begin();
-    for (auto [k, v] : map) {
-      BOOST_TEST(k == it->first);
-      BOOST_TEST(v == it->second);
-      ++it;
-    }
-  }
+  for (const auto& [map, want] : kept)
+    require_same(map, want);
 }
 
 BOOST_AUTO_TEST_CASE(increasing_keys_stay_balanced) {
@@ -143,14 +148,7 @@ BOOST_AUTO_TEST_CASE(string_keys_of_any_length_behave_like_std_map) {
   }
   kept.emplace_back(m, ref);
   for (const auto& [map, want] : kept) {
-    BOOST_REQUIRE(map.valid());
-    BOOST_REQUIRE(map.size() == want.size());
-    auto it = want.begin();
-    for (auto [k, v] : map) {
-      BOOST_TEST(k == it->first);
-      BOOST_TEST(v == it->second);
-      ++it;
-    }
+    require_same(map, want);
     for (const auto& [k, v] : want) {
       const int* found = map.find(std::string_view(k));
       BOOST_REQUIRE(found != nullptr);
