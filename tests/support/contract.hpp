@@ -11,6 +11,8 @@
 
 #include <rapidjson/document.h>
 
+#include <atomic>
+
 #include <string>
 #include <string_view>
 
@@ -50,7 +52,7 @@ class contract {
   const rapidjson::Value* find_path(std::string_view path) const;
 
   rapidjson::Document doc_;
-  mutable std::size_t checked_ = 0;
+  mutable std::atomic<std::size_t> checked_{0};  // requests may be checked from several threads
 };
 
 }  // namespace referrald::testing
