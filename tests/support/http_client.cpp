@@ -43,6 +43,14 @@ rapidjson::Document http_reply::json() const {
   return d;
 }
 
+std::optional<rapidjson::Document> http_reply::json_if_valid() const {
+  if (!rfc8259_problem(body).empty()) return std::nullopt;
+  rapidjson::Document d;
+  d.Parse(body.c_str(), body.size());
+  if (d.HasParseError()) return std::nullopt;
+  return d;
+}
+
 std::string http_reply::header(const std::string& name) const {
   auto it = headers.find(name);
   return it == headers.end() ? std::string() : it->second;

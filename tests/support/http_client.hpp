@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,6 +24,9 @@ struct http_reply {
 
   // The body parsed as JSON (fails the test when it is not).
   rapidjson::Document json() const;
+  // The body parsed as JSON, or nothing when it is not. It checks nothing, so any thread
+  // may call it (json()'s checks belong to the test's own thread).
+  std::optional<rapidjson::Document> json_if_valid() const;
   std::string header(const std::string& lowercase_name) const;
 };
 
