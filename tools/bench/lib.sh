@@ -239,13 +239,16 @@ start_nats_cluster() {
   done
 }
 
-# start_node NAME DATA [flags...]: a referrald on a free loopback port; sets NAME_url and
+# start_node NAME DATA [flags...]: a referrald on a free loopback port, its environment
+# given VAR=VALUE words from the array referrald_env (none by default); sets NAME_url and
 # NAME_pid.
+referrald_env=()
 start_node() {
   local name="$1" data="$2"
   shift 2
-  REFERRALD_BOOTSTRAP_KEY="$bench_key" "${referrald_bin:-$root/build/referrald}" --listen 127.0.0.1:0 \
-    --data "$data" --log-level warn "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  env "${referrald_env[@]}" REFERRALD_BOOTSTRAP_KEY="$bench_key" \
+    "${referrald_bin:-$root/build/referrald}" --listen 127.0.0.1:0 --data "$data" --log-level warn \
+    "$@" >"$work/$name.out" 2>"$work/$name.err" &
   pids+=($!)
   printf -v "${name}_pid" '%s' "$!"
   for _ in $(seq 1 600); do
@@ -331,4 +334,93 @@ settle_nats() {
     sleep 0.2
   done
   sleep 2
+}
+
+# Processes counted over a load of $seconds (writes_against, commit_wait).
+# counted PID...: starts perf stat (task-clock, context switches) on each PID for the
+# load's SECONDS, into $work/stat.PID; the caller waits for $counting.
+counted() {
+  local p
+  counting=()
+  for p in "$@"; do
+    perf stat -x, -e task-clock,context-switches -p "$p" -o "$work/stat.$p" -- sleep "$seconds" \
+      2>/dev/null &
+    counting+=($!)
+  done
+}
+# per_create PID CREATES: "C us CPU, S switches per create" from $work/stat.PID.
+per_create() {
+  awk -F, -v c="$2" '
+    /task-clock/ {ms = $1}
+    /context-switches/ {cs = $1}
+    END {printf "%.0f us CPU, %.2f switches per create", ms * 1000 / c, cs / c}' "$work/stat.$1"
+}
+# check_counted NAME PID LOG: stops the run, saying why and showing the end of LOG, when
+# PID was not counted over the load (it ended, or perf stat could not follow it).
+check_counted() {
+  [ -s "$work/stat.$2" ] && return
+  local state=ended
+  kill -0 "$2" 2>/dev/null && state="still running"
+  echo "$1 (pid $2) was not counted over the load: $state; the end of its log:" >&2
+  tail -n 5 "$3" >&2 || true
+  exit 1
+}
+# busy_over SECONDS: the machine's busy share over the next SECONDS, in percent of all its
+# cores (from /proc/stat; steal counts as busy), into $work/busy; the caller waits for $busy.
+busy_over() {
+  (
+    read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ </proc/stat
+    sleep "$1"
+    read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ </proc/stat
+    b=$(((u2 - u1) + (n2 - n1) + (s2 - s1) + (q2 - q1) + (sq2 - sq1) + (st2 - st1)))
+    echo $((100 * b / (b + (i2 - i1) + (w2 - w1))))
+  ) >"$work/busy" &
+  busy=$!
+}
+
+# synced_puts: the round's ceiling for embedded writes: 32 threads of synced RocksDB puts of
+# a create's size for $seconds (bench_synced_puts), into $puts; prints it with the machine's
+# busy share.
+synced_puts() {
+  busy_over "$seconds"
+  "$root/build/bench/bench_synced_puts" "$work/limit" 32 "$seconds" 420 >"$work/puts.out"
+  wait "$busy" || true
+  rm -rf "$work/limit"
+  puts=$(sed -n 's/.*puts_per_sec=\([0-9]*\).*/\1/p' "$work/puts.out")
+  echo "  synced puts: $puts/s (machine busy $(cat "$work/busy") %)"
+}
+
+# embedded_creates LABEL BINARY: durable creates on one embedded server of BINARY, 32 clients
+# over 32 accounts (wrk -t2 -c32) for $seconds after a second's warming, beside the round's
+# synced puts ($puts): creates/s and their ratio to the puts, the server's CPU and context
+# switches per create, creates per commit (one fsync each) and the commits' mean time, from
+# the server's /metrics, and the machine's busy share. Sets $commit_us, the mean commit in
+# microseconds.
+embedded_creates() {
+  local auth=(-H "Authorization: Bearer $bench_key")
+  rm -rf "$work/e"
+  referrald_bin="$2" start_node e "$work/e"
+  PREFIX=w ACCOUNTS=32 wrk -t2 -c32 -d1s "${auth[@]}" -s "$root/tools/bench/create.lua" \
+    "$e_url" >/dev/null
+  local out creates commits0 commit_s0 commits commit_s
+  commits0=$(metric "$e_url" referrald_store_commits_total)
+  commit_s0=$(metric "$e_url" referrald_store_commit_seconds_sum)
+  counted "$e_pid"
+  busy_over "$seconds"
+  out=$(PREFIX=x ACCOUNTS=32 wrk -t2 -c32 -d"${seconds}s" "${auth[@]}" \
+    -s "$root/tools/bench/create.lua" "$e_url")
+  wait "${counting[@]}" "$busy" || true
+  check_counted "the embedded server" "$e_pid" "$work/e.err"
+  commits=$(($(metric "$e_url" referrald_store_commits_total) - commits0))
+  commit_s=$(awk -v a="$commit_s0" -v b="$(metric "$e_url" referrald_store_commit_seconds_sum)" \
+    'BEGIN {print b - a}')
+  creates=$(awk '/requests in/ {print $1}' <<<"$out")
+  grep -q Non-2xx <<<"$out" && echo "  (non-2xx answers!)"
+  commit_us=$(awk -v s="$commit_s" -v n="$commits" 'BEGIN {printf "%.0f", s * 1e6 / n}')
+  awk -v l="$1" -v c="$creates" -v s="$seconds" -v p="$puts" \
+    'BEGIN {printf "  %-6s embedded creates: %6.0f/s = %.2fx synced puts; ", l, c / s, c / s / p}'
+  echo "server $(per_create "$e_pid" "$creates");" \
+    "$(awk -v c="$creates" -v n="$commits" 'BEGIN {printf "%.1f", c / n}') creates per commit" \
+    "of ${commit_us} us; machine busy $(cat "$work/busy") %"
+  stop_node "$e_pid"
 }

@@ -9,10 +9,10 @@
 #     build, beside the stream alone written by the smallest client (bench_stream_alone: 32
 #     libnats writers waiting for their acknowledgements) and the log alone (bench_cluster_log);
 # with each server's own CPU per create (perf stat -e task-clock of the process over the
-# load) and its context switches per create, the NATS servers' CPU per write alone and per
-# create, and the machine's busy share over each load (where it is near 100 %, a ratio to a
-# ceiling is the ratio of what the whole machine spends per write). Builds REV (default
-# HEAD~1) into build-rev/ as against_commit does.
+# load) and its context switches per create (embedded: also its creates per commit), the NATS
+# servers' CPU per write alone and per create, and the machine's busy share over each load
+# (where it is near 100 %, a ratio to a ceiling is the ratio of what the whole machine spends
+# per write). Builds REV (default HEAD~1) into build-rev/ as against_commit does.
 #   tools/dev bench writes_against [REV=HEAD~1] [SECONDS=8] [ROUNDS=2]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 rev="${1:-HEAD~1}"
@@ -23,34 +23,6 @@ this_bin="$root/build/referrald"
 rev_bin="$root/build-rev/build/referrald"
 auth=(-H "Authorization: Bearer $bench_key")
 
-# counted PID...: starts perf stat (task-clock, context switches) on each PID for the
-# load's SECONDS, into $work/stat.PID; the caller waits for $counting.
-counted() {
-  local p
-  counting=()
-  for p in "$@"; do
-    perf stat -x, -e task-clock,context-switches -p "$p" -o "$work/stat.$p" -- sleep "$seconds" \
-      2>/dev/null &
-    counting+=($!)
-  done
-}
-# per_create PID CREATES: "C us CPU, S switches per create" from $work/stat.PID.
-per_create() {
-  awk -F, -v c="$2" '
-    /task-clock/ {ms = $1}
-    /context-switches/ {cs = $1}
-    END {printf "%.0f us CPU, %.2f switches per create", ms * 1000 / c, cs / c}' "$work/stat.$1"
-}
-# check_counted NAME PID LOG: stops the run, saying why and showing the end of LOG, when
-# PID was not counted over the load (it ended, or perf stat could not follow it).
-check_counted() {
-  [ -s "$work/stat.$2" ] && return
-  local state=ended
-  kill -0 "$2" 2>/dev/null && state="still running"
-  echo "$1 (pid $2) was not counted over the load: $state; the end of its log:" >&2
-  tail -n 5 "$3" >&2 || true
-  exit 1
-}
 # nats_counted: check_counted for each NATS server of the cluster.
 nats_counted() {
   local i
@@ -65,18 +37,6 @@ cpu_per() {
   while [ "$1" != -- ]; do files+=("$work/stat.$1"); shift; done
   awk -F, -v c="$2" '/task-clock/ {ms += $1} END {printf "%.0f", ms * 1000 / c}' "${files[@]}"
 }
-# busy_over SECONDS: the machine's busy share over the next SECONDS, in percent of all its
-# cores (from /proc/stat; steal counts as busy), into $work/busy; the caller waits for $busy.
-busy_over() {
-  (
-    read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ </proc/stat
-    sleep "$1"
-    read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ </proc/stat
-    b=$(((u2 - u1) + (n2 - n1) + (s2 - s1) + (q2 - q1) + (sq2 - sq1) + (st2 - st1)))
-    echo $((100 * b / (b + (i2 - i1) + (w2 - w1))))
-  ) >"$work/busy" &
-  busy=$!
-}
 # rate_of FILE: the writes/s a stream-alone or log-alone client printed.
 rate_of() { sed -n 's/.*: \([0-9]*\) writes\/s.*/\1/p' "$1" | head -1; }
 
@@ -87,27 +47,6 @@ stop_nats_cluster() {
     wait "$p" 2>/dev/null || true
   done
   rm -rf "$work/nats"
-}
-
-# embedded LABEL BINARY: creates on one embedded server, beside this round's synced puts.
-embedded() {
-  rm -rf "$work/e"
-  referrald_bin="$2" start_node e "$work/e"
-  PREFIX=w ACCOUNTS=32 wrk -t2 -c32 -d1s "${auth[@]}" -s "$root/tools/bench/create.lua" \
-    "$e_url" >/dev/null
-  counted "$e_pid"
-  busy_over "$seconds"
-  local out creates
-  out=$(PREFIX=x ACCOUNTS=32 wrk -t2 -c32 -d"${seconds}s" "${auth[@]}" \
-    -s "$root/tools/bench/create.lua" "$e_url")
-  wait "${counting[@]}" "$busy" || true
-  check_counted "the embedded server" "$e_pid" "$work/e.err"
-  creates=$(awk '/requests in/ {print $1}' <<<"$out")
-  grep -q Non-2xx <<<"$out" && echo "  (non-2xx answers!)"
-  awk -v l="$1" -v c="$creates" -v s="$seconds" -v p="$puts" \
-    'BEGIN {printf "  %-6s embedded creates: %6.0f/s = %.2fx synced puts; ", l, c / s, c / s / p}'
-  echo "server $(per_create "$e_pid" "$creates"); machine busy $(cat "$work/busy") %"
-  stop_node "$e_pid"
 }
 
 # cluster LABEL BINARY: creates through two nodes on fresh NATS servers, beside the stream
@@ -166,17 +105,12 @@ cluster() {
 
 for round in $(seq 1 "$rounds"); do
   echo "round $round:"
-  busy_over "$seconds"
-  "$root/build/bench/bench_synced_puts" "$work/limit" 32 "$seconds" 420 >"$work/puts.out"
-  wait "$busy" || true
-  rm -rf "$work/limit"
-  puts=$(sed -n 's/.*puts_per_sec=\([0-9]*\).*/\1/p' "$work/puts.out")
-  echo "  synced puts: $puts/s (machine busy $(cat "$work/busy") %)"
+  synced_puts
   # Which build goes first alternates from round to round.
   if [ $((round % 2)) = 1 ]; then order=(this rev); else order=(rev this); fi
   for which in "${order[@]}"; do
     bin="${which}_bin"
-    embedded "$which" "${!bin}"
+    embedded_creates "$which" "${!bin}"
   done
   for which in "${order[@]}"; do
     bin="${which}_bin"
