@@ -47,7 +47,9 @@ struct served_by {
 struct server_fixture : served_by<server_process> {
   server_fixture() { start(); }
 
+  // A new server on the same data directory, started once the one before has stopped.
   void start(std::vector<std::string> args = {}) {
+    server.reset();
     server = std::make_unique<server_process>(
         server_process::options{dir.sub("data"), std::move(args), {}, true});
   }

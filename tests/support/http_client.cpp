@@ -34,13 +34,14 @@ struct http_client::impl {
 };
 
 rapidjson::Document http_reply::json() const {
-  auto problem = rfc8259_problem(body);
-  BOOST_REQUIRE_MESSAGE(problem.empty(),
-                        "response body is not valid JSON (" << problem << "): " << body);
-  rapidjson::Document d;
-  d.Parse(body.c_str(), body.size());
-  BOOST_REQUIRE_MESSAGE(!d.HasParseError(), "response body is not JSON: " << body);
-  return d;
+  auto d = json_if_valid();
+  if (!d) {
+    auto problem = rfc8259_problem(body);
+    BOOST_REQUIRE_MESSAGE(false, "response body is not valid JSON ("
+                                     << (problem.empty() ? "RapidJSON cannot parse it" : problem)
+                                     << "): " << body);
+  }
+  return std::move(*d);
 }
 
 std::optional<rapidjson::Document> http_reply::json_if_valid() const {
