@@ -379,22 +379,29 @@ busy_over() {
 }
 
 # synced_puts: the round's ceiling for embedded writes: 32 threads of synced RocksDB puts of
-# a create's size for $seconds (bench_synced_puts), into $puts; prints it with the machine's
-# busy share.
+# a create's size for $seconds (bench_synced_puts), into $puts; prints it with the puts per
+# log sync, the puts' own CPU per put and the machine's busy share.
 synced_puts() {
   busy_over "$seconds"
-  "$root/build/bench/bench_synced_puts" "$work/limit" 32 "$seconds" 420 >"$work/puts.out"
+  perf stat -x, -e task-clock -o "$work/stat.puts" -- \
+    "$root/build/bench/bench_synced_puts" "$work/limit" 32 "$seconds" 420 >"$work/puts.out"
   wait "$busy" || true
   rm -rf "$work/limit"
   puts=$(sed -n 's/.*puts_per_sec=\([0-9]*\).*/\1/p' "$work/puts.out")
-  echo "  synced puts: $puts/s (machine busy $(cat "$work/busy") %)"
+  local n syncs
+  n=$(sed -n 's/.* puts=\([0-9]*\).*/\1/p' "$work/puts.out")
+  syncs=$(sed -n 's/.*wal_syncs=\([0-9]*\).*/\1/p' "$work/puts.out")
+  echo "  synced puts: $puts/s; $(awk -v n="$n" -v s="$syncs" 'BEGIN {printf "%.1f", n / s}')" \
+    "puts per sync; $(per_create puts "$n" | sed 's/ CPU.*//') CPU per put" \
+    "(machine busy $(cat "$work/busy") %)"
 }
 
 # embedded_creates LABEL BINARY: durable creates on one embedded server of BINARY, 32 clients
 # over 32 accounts (wrk -t2 -c32) for $seconds after a second's warming, beside the round's
 # synced puts ($puts): creates/s and their ratio to the puts, the server's CPU and context
-# switches per create, creates per commit (one fsync each) and the commits' mean time, from
-# the server's /metrics, and the machine's busy share. Sets $commit_us, the mean commit in
+# switches per create, the client's (wrk's) CPU per create (it shares the cores), creates per
+# commit (one fsync each) and the commits' mean time, from the server's /metrics, and the
+# machine's busy share. Sets $commit_us, the mean commit in
 # microseconds.
 embedded_creates() {
   local auth=(-H "Authorization: Bearer $bench_key")
@@ -405,12 +412,15 @@ embedded_creates() {
   local out creates commits0 commit_s0 commits commit_s
   commits0=$(metric "$e_url" referrald_store_commits_total)
   commit_s0=$(metric "$e_url" referrald_store_commit_seconds_sum)
-  counted "$e_pid"
   busy_over "$seconds"
-  out=$(PREFIX=x ACCOUNTS=32 wrk -t2 -c32 -d"${seconds}s" "${auth[@]}" \
-    -s "$root/tools/bench/create.lua" "$e_url")
-  wait "${counting[@]}" "$busy" || true
+  PREFIX=x ACCOUNTS=32 wrk -t2 -c32 -d"${seconds}s" "${auth[@]}" \
+    -s "$root/tools/bench/create.lua" "$e_url" >"$work/wrk.out" &
+  local client=$!
+  counted "$e_pid" "$client"
+  wait "$client" "${counting[@]}" "$busy" || true
+  out=$(cat "$work/wrk.out")
   check_counted "the embedded server" "$e_pid" "$work/e.err"
+  check_counted "the client (wrk)" "$client" "$work/wrk.out"
   commits=$(($(metric "$e_url" referrald_store_commits_total) - commits0))
   commit_s=$(awk -v a="$commit_s0" -v b="$(metric "$e_url" referrald_store_commit_seconds_sum)" \
     'BEGIN {print b - a}')
@@ -419,7 +429,8 @@ embedded_creates() {
   commit_us=$(awk -v s="$commit_s" -v n="$commits" 'BEGIN {printf "%.0f", s * 1e6 / n}')
   awk -v l="$1" -v c="$creates" -v s="$seconds" -v p="$puts" \
     'BEGIN {printf "  %-6s embedded creates: %6.0f/s = %.2fx synced puts; ", l, c / s, c / s / p}'
-  echo "server $(per_create "$e_pid" "$creates");" \
+  echo "server $(per_create "$e_pid" "$creates"); client $(per_create "$client" "$creates" | \
+    sed 's/ CPU.*//') CPU per create;" \
     "$(awk -v c="$creates" -v n="$commits" 'BEGIN {printf "%.1f", c / n}') creates per commit" \
     "of ${commit_us} us; machine busy $(cat "$work/busy") %"
   stop_node "$e_pid"
