@@ -365,6 +365,15 @@ check_counted() {
   tail -n 5 "$3" >&2 || true
   exit 1
 }
+# children_us COUNT: the CPU the shell's children used between $work/times.0 and
+# $work/times.1 (the second line of bash's `times`, "XmY.YYYs XmY.YYYs"), in microseconds
+# per COUNT.
+children_us() {
+  awk -v c="$1" 'FNR == 2 {
+      for (i = 1; i <= 2; i++) { split($i, t, "m"); s[FILENAME] += t[1] * 60 + t[2] }
+    }
+    END {printf "%.0f", (s[ARGV[2]] - s[ARGV[1]]) * 1e6 / c}' "$work/times.0" "$work/times.1"
+}
 # busy_over SECONDS: the machine's busy share over the next SECONDS, in percent of all its
 # cores (from /proc/stat; steal counts as busy), into $work/busy; the caller waits for $busy.
 busy_over() {
@@ -383,17 +392,18 @@ busy_over() {
 # log sync, the puts' own CPU per put and the machine's busy share.
 synced_puts() {
   busy_over "$seconds"
-  perf stat -x, -e task-clock -o "$work/stat.puts" -- \
-    "$root/build/bench/bench_synced_puts" "$work/limit" 32 "$seconds" 420 >"$work/puts.out"
+  "$root/build/bench/bench_synced_puts" "$work/limit" 32 "$seconds" 420 >"$work/puts.out"
   wait "$busy" || true
   rm -rf "$work/limit"
   puts=$(sed -n 's/.*puts_per_sec=\([0-9]*\).*/\1/p' "$work/puts.out")
-  local n syncs
-  n=$(sed -n 's/.* puts=\([0-9]*\).*/\1/p' "$work/puts.out")
-  syncs=$(sed -n 's/.*wal_syncs=\([0-9]*\).*/\1/p' "$work/puts.out")
-  echo "  synced puts: $puts/s; $(awk -v n="$n" -v s="$syncs" 'BEGIN {printf "%.1f", n / s}')" \
-    "puts per sync; $(per_create puts "$n" | sed 's/ CPU.*//') CPU per put" \
-    "(machine busy $(cat "$work/busy") %)"
+  # Counted by the puts themselves (RocksDB's DB stats, getrusage): perf stat around them
+  # would slow the ceiling down.
+  echo "  synced puts: $puts/s; $(awk '{
+      for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+      per_sync = "?"
+      if (v["wal_syncs"] > 0) per_sync = sprintf("%.1f", v["puts"] / v["wal_syncs"])
+      printf "%s puts per sync; %.0f us CPU per put", per_sync, v["cpu_ms"] * 1000 / v["puts"]
+    }' "$work/puts.out") (machine busy $(cat "$work/busy") %)"
 }
 
 # embedded_creates LABEL BINARY: durable creates on one embedded server of BINARY, 32 clients
@@ -401,8 +411,7 @@ synced_puts() {
 # synced puts ($puts): creates/s and their ratio to the puts, the server's CPU and context
 # switches per create, the client's (wrk's) CPU per create (it shares the cores), creates per
 # commit (one fsync each) and the commits' mean time, from the server's /metrics, and the
-# machine's busy share. Sets $commit_us, the mean commit in
-# microseconds.
+# machine's busy share. Sets $commit_us, the mean commit in microseconds.
 embedded_creates() {
   local auth=(-H "Authorization: Bearer $bench_key")
   rm -rf "$work/e"
@@ -413,14 +422,17 @@ embedded_creates() {
   commits0=$(metric "$e_url" referrald_store_commits_total)
   commit_s0=$(metric "$e_url" referrald_store_commit_seconds_sum)
   busy_over "$seconds"
+  # The client's CPU: what the shell's children used meanwhile (wrk, and the few
+  # milliseconds of the counting processes), from `times` (perf stat would slow wrk down).
+  times >"$work/times.0"
   PREFIX=x ACCOUNTS=32 wrk -t2 -c32 -d"${seconds}s" "${auth[@]}" \
     -s "$root/tools/bench/create.lua" "$e_url" >"$work/wrk.out" &
   local client=$!
-  counted "$e_pid" "$client"
+  counted "$e_pid"
   wait "$client" "${counting[@]}" "$busy" || true
+  times >"$work/times.1"
   out=$(cat "$work/wrk.out")
   check_counted "the embedded server" "$e_pid" "$work/e.err"
-  check_counted "the client (wrk)" "$client" "$work/wrk.out"
   commits=$(($(metric "$e_url" referrald_store_commits_total) - commits0))
   commit_s=$(awk -v a="$commit_s0" -v b="$(metric "$e_url" referrald_store_commit_seconds_sum)" \
     'BEGIN {print b - a}')
@@ -429,8 +441,8 @@ embedded_creates() {
   commit_us=$(awk -v s="$commit_s" -v n="$commits" 'BEGIN {printf "%.0f", s * 1e6 / n}')
   awk -v l="$1" -v c="$creates" -v s="$seconds" -v p="$puts" \
     'BEGIN {printf "  %-6s embedded creates: %6.0f/s = %.2fx synced puts; ", l, c / s, c / s / p}'
-  echo "server $(per_create "$e_pid" "$creates"); client $(per_create "$client" "$creates" | \
-    sed 's/ CPU.*//') CPU per create;" \
+  echo "server $(per_create "$e_pid" "$creates"); client $(children_us "$creates") us CPU" \
+    "per create;" \
     "$(awk -v c="$creates" -v n="$commits" 'BEGIN {printf "%.1f", c / n}') creates per commit" \
     "of ${commit_us} us; machine busy $(cat "$work/busy") %"
   stop_node "$e_pid"
