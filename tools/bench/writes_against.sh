@@ -9,7 +9,8 @@
 #     build, beside the stream alone written by the smallest client (bench_stream_alone: 32
 #     libnats writers waiting for their acknowledgements) and the log alone (bench_cluster_log);
 # with each server's own CPU per create (perf stat -e task-clock of the process over the
-# load) and its context switches per create (embedded: also its creates per commit), the NATS
+# load) and its context switches per create (embedded: also its creates per commit and the
+# client's CPU per create, and the puts' own CPU per put and puts per log sync), the NATS
 # servers' CPU per write alone and per create, and the machine's busy share over each load
 # (where it is near 100 %, a ratio to a ceiling is the ratio of what the whole machine spends
 # per write). Builds REV (default HEAD~1) into build-rev/ as against_commit does.
