@@ -395,15 +395,17 @@ synced_puts() {
   "$root/build/bench/bench_synced_puts" "$work/limit" 32 "$seconds" 420 >"$work/puts.out"
   wait "$busy" || true
   rm -rf "$work/limit"
-  puts=$(sed -n 's/.*puts_per_sec=\([0-9]*\).*/\1/p' "$work/puts.out")
-  # Counted by the puts themselves (RocksDB's DB stats, getrusage): perf stat around them
-  # would slow the ceiling down.
-  echo "  synced puts: $puts/s; $(awk '{
+  # The syncs and the CPU are counted by the puts themselves (RocksDB's DB stats, getrusage):
+  # perf stat around them would slow the ceiling down.
+  local per_sync per_put
+  read -r puts per_sync per_put < <(awk '{
       for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
       per_sync = "?"
       if (v["wal_syncs"] > 0) per_sync = sprintf("%.1f", v["puts"] / v["wal_syncs"])
-      printf "%s puts per sync; %.0f us CPU per put", per_sync, v["cpu_ms"] * 1000 / v["puts"]
-    }' "$work/puts.out") (machine busy $(cat "$work/busy") %)"
+      printf "%s %s %.0f\n", v["puts_per_sec"], per_sync, v["cpu_ms"] * 1000 / v["puts"]
+    }' "$work/puts.out")
+  echo "  synced puts: $puts/s; $per_sync puts per sync; $per_put us CPU per put" \
+    "(machine busy $(cat "$work/busy") %)"
 }
 
 # embedded_creates LABEL BINARY: durable creates on one embedded server of BINARY, 32 clients
