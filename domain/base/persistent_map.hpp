@@ -138,25 +138,10 @@ class persistent_map {
   template <class Q>
   const V* find(const Q& key) const {
     const node* n = root_.get();
-    if constexpr (std::is_same_v<Compare, std::less<>> && inline_key &&
-                  std::is_convertible_v<const Q&, std::string_view>) {
-      // Strings: one three-way comparison per node instead of two.
-      const std::string_view k(key);
-      while (n != nullptr) {
-        const int c = k.compare(n->key());
-        if (c == 0) return &n->value;
-        n = c < 0 ? n->left.get() : n->right.get();
-      }
-    } else {
-      while (n != nullptr) {
-        if (Compare{}(key, n->key())) {
-          n = n->left.get();
-        } else if (Compare{}(n->key(), key)) {
-          n = n->right.get();
-        } else {
-          return &n->value;
-        }
-      }
+    while (n != nullptr) {
+      const int c = order(key, n->key());
+      if (c == 0) return &n->value;
+      n = c < 0 ? n->left.get() : n->right.get();
     }
     return nullptr;
   }
@@ -247,6 +232,19 @@ class persistent_map {
  private:
   explicit persistent_map(ptr root) : root_(std::move(root)) {}
 
+  // Where `key` stands against a node's key: negative before it, 0 the same, positive after.
+  // String keys take one three-way comparison, other keys Compare's one or two.
+  template <class Q>
+  static int order(const Q& key, key_view at) {
+    if constexpr (std::is_same_v<Compare, std::less<>> && inline_key &&
+                  std::is_convertible_v<const Q&, std::string_view>) {
+      return std::string_view(key).compare(at);
+    } else {
+      if (Compare{}(key, at)) return -1;
+      return Compare{}(at, key) ? 1 : 0;
+    }
+  }
+
   static int height(const ptr& n) { return n ? n->height : 0; }
   static std::size_t count(const ptr& n) { return n ? n->size : 0; }
 
@@ -282,10 +280,11 @@ class persistent_map {
 
   static ptr insert(const ptr& n, key_view key, V value) {
     if (!n) return make(key, std::move(value), nullptr, nullptr);
-    if (Compare{}(key, n->key())) {
+    const int c = order(key, n->key());
+    if (c < 0) {
       return balance(n->key(), n->value, insert(n->left, key, std::move(value)), n->right);
     }
-    if (Compare{}(n->key(), key)) {
+    if (c > 0) {
       return balance(n->key(), n->value, n->left, insert(n->right, key, std::move(value)));
     }
     return make(n->key(), std::move(value), n->left, n->right);
@@ -297,9 +296,10 @@ class persistent_map {
     if (!n) return make(key, std::move(value), nullptr, nullptr);
     if (!n.held_alone()) return insert(n, key, std::move(value));
     node& m = n.mutable_node();
-    if (Compare{}(key, m.key())) {
+    const int c = order(key, m.key());
+    if (c < 0) {
       m.left = insert_owned(std::move(m.left), key, value);
-    } else if (Compare{}(m.key(), key)) {
+    } else if (c > 0) {
       m.right = insert_owned(std::move(m.right), key, value);
     } else {
       m.value = std::move(value);
@@ -326,11 +326,12 @@ class persistent_map {
   template <class Q>
   static ptr remove(const ptr& n, const Q& key, bool& found) {
     if (!n) return n;
-    if (Compare{}(key, n->key())) {
+    const int c = order(key, n->key());
+    if (c < 0) {
       ptr l = remove(n->left, key, found);
       return found ? balance(n->key(), n->value, std::move(l), n->right) : n;
     }
-    if (Compare{}(n->key(), key)) {
+    if (c > 0) {
       ptr r = remove(n->right, key, found);
       return found ? balance(n->key(), n->value, n->left, std::move(r)) : n;
     }
