@@ -408,44 +408,51 @@ synced_puts() {
     "(machine busy $(cat "$work/busy") %)"
 }
 
-# embedded_creates LABEL BINARY: durable creates on one embedded server of BINARY, 32 clients
-# over 32 accounts (wrk -t2 -c32) for $seconds after a second's warming, beside the round's
-# synced puts ($puts): creates/s and their ratio to the puts, the server's CPU and context
-# switches per create, the client's (wrk's) CPU per create (it shares the cores), creates per
-# commit (one fsync each) and the commits' mean time, from the server's /metrics, and the
-# machine's busy share. Sets $commit_us, the mean commit in microseconds.
-embedded_creates() {
+# counted_creates ENV...: create.lua's load (wrk -t2 -c32 over 32 accounts, PREFIX=x and ENV
+# for the script) against the embedded server ($e_url, $e_pid) for $seconds, the server counted
+# (counted) and the client too: what the shell's children used meanwhile (wrk, and the few
+# milliseconds of the counting processes), from `times` (perf stat would slow wrk down), with
+# the machine's busy share. Sets $requests (answered, from wrk's summary); wrk's output is in
+# $work/wrk.out.
+counted_creates() {
   local auth=(-H "Authorization: Bearer $bench_key")
-  rm -rf "$work/e"
-  referrald_bin="$2" start_node e "$work/e"
-  PREFIX=w ACCOUNTS=32 wrk -t2 -c32 -d1s "${auth[@]}" -s "$root/tools/bench/create.lua" \
-    "$e_url" >/dev/null
-  local out creates commits0 commit_s0 commits commit_s
-  commits0=$(metric "$e_url" referrald_store_commits_total)
-  commit_s0=$(metric "$e_url" referrald_store_commit_seconds_sum)
   busy_over "$seconds"
-  # The client's CPU: what the shell's children used meanwhile (wrk, and the few
-  # milliseconds of the counting processes), from `times` (perf stat would slow wrk down).
   times >"$work/times.0"
-  PREFIX=x ACCOUNTS=32 wrk -t2 -c32 -d"${seconds}s" "${auth[@]}" \
+  env PREFIX=x ACCOUNTS=32 "$@" wrk -t2 -c32 -d"${seconds}s" "${auth[@]}" \
     -s "$root/tools/bench/create.lua" "$e_url" >"$work/wrk.out" &
   local client=$!
   counted "$e_pid"
   wait "$client" "${counting[@]}" "$busy" || true
   times >"$work/times.1"
-  out=$(cat "$work/wrk.out")
   check_counted "the embedded server" "$e_pid" "$work/e.err"
+  requests=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+}
+
+# embedded_creates LABEL BINARY: durable creates on one embedded server of BINARY, 32 clients
+# over 32 accounts (counted_creates) after a second's warming, beside the round's synced puts
+# ($puts): creates/s and their ratio to the puts, the server's CPU and context switches per
+# create, the client's (wrk's) CPU per create (it shares the cores), creates per commit (one
+# fsync each) and the commits' mean time, from the server's /metrics, and the machine's busy
+# share. Sets $commit_us, the mean commit in microseconds.
+embedded_creates() {
+  rm -rf "$work/e"
+  referrald_bin="$2" start_node e "$work/e"
+  PREFIX=w ACCOUNTS=32 wrk -t2 -c32 -d1s -H "Authorization: Bearer $bench_key" \
+    -s "$root/tools/bench/create.lua" "$e_url" >/dev/null
+  local commits0 commit_s0 commits commit_s
+  commits0=$(metric "$e_url" referrald_store_commits_total)
+  commit_s0=$(metric "$e_url" referrald_store_commit_seconds_sum)
+  counted_creates
   commits=$(($(metric "$e_url" referrald_store_commits_total) - commits0))
   commit_s=$(awk -v a="$commit_s0" -v b="$(metric "$e_url" referrald_store_commit_seconds_sum)" \
     'BEGIN {print b - a}')
-  creates=$(awk '/requests in/ {print $1}' <<<"$out")
-  grep -q Non-2xx <<<"$out" && echo "  (non-2xx answers!)"
+  grep -q Non-2xx "$work/wrk.out" && echo "  (non-2xx answers!)"
   commit_us=$(awk -v s="$commit_s" -v n="$commits" 'BEGIN {printf "%.0f", s * 1e6 / n}')
-  awk -v l="$1" -v c="$creates" -v s="$seconds" -v p="$puts" \
+  awk -v l="$1" -v c="$requests" -v s="$seconds" -v p="$puts" \
     'BEGIN {printf "  %-6s embedded creates: %6.0f/s = %.2fx synced puts; ", l, c / s, c / s / p}'
-  echo "server $(per_create "$e_pid" "$creates"); client $(children_us "$creates") us CPU" \
+  echo "server $(per_create "$e_pid" "$requests"); client $(children_us "$requests") us CPU" \
     "per create;" \
-    "$(awk -v c="$creates" -v n="$commits" 'BEGIN {printf "%.1f", c / n}') creates per commit" \
+    "$(awk -v c="$requests" -v n="$commits" 'BEGIN {printf "%.1f", c / n}') creates per commit" \
     "of ${commit_us} us; machine busy $(cat "$work/busy") %"
   stop_node "$e_pid"
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# What a create costs step by step: one embedded server of this build, the same 32 clients
+# over 32 accounts (create.lua, wrk -t2 -c32), three loads in each round:
+#   refused  a body the request chain refuses (400, an empty domain): HTTP, the key checked,
+#            the body read and validated; no actor;
+#   taken    a domain every account already holds (409): the same, and the account's actor
+#            asked and answering; nothing written;
+#   created  a new domain each time (201): the same, and the fold, the durable write (the
+#            commits' fsync) and the publish.
+# Each with its rate, the server's CPU and context switches per request, the client's (wrk's)
+# CPU per request, and the machine's busy share. The differences between the lines are what
+# each step adds, including the waits and wake-ups it brings.
+#   tools/dev bench create_steps [SECONDS=6] [ROUNDS=3]
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+seconds="${1:-6}"
+rounds="${2:-3}"
+echo "$(machine)"
+echo "build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)')"
+start_node e "$work/e"
+PREFIX=w ACCOUNTS=32 wrk -t2 -c32 -d1s -H "Authorization: Bearer $bench_key" \
+  -s "$root/tools/bench/create.lua" "$e_url" >/dev/null
+for a in $(seq 0 31); do
+  curl -sf -o /dev/null -X POST "$e_url/passthrough-referrers?account_id=bench$a" \
+    -H "Authorization: Bearer $bench_key" -H 'Content-Type: application/json' \
+    -d '{"domain":"taken.bench.example","utm_source":"bench"}'
+done
+# step LABEL STATUS ENV...: one counted load; every answer must have STATUS.
+step() {
+  local label="$1" status="$2"
+  shift 2
+  counted_creates "$@"
+  local answered
+  answered=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out")
+  if [ "$status" = 201 ] && [ -n "$answered" ]; then
+    echo "  $label: $answered answers were not 201" >&2
+    exit 1
+  fi
+  if [ "$status" != 201 ] && [ "${answered:-0}" != "$requests" ]; then
+    echo "  $label: ${answered:-0} of $requests answers were not 2xx, $status expected" >&2
+    exit 1
+  fi
+  awk -v l="$label" -v c="$requests" -v s="$seconds" -v st="$status" \
+    'BEGIN {printf "  %-8s (%s) %6.0f/s; ", l, st, c / s}'
+  echo "server $(per_create "$e_pid" "$requests" | sed 's/create/request/');" \
+    "client $(children_us "$requests") us CPU per request; machine busy $(cat "$work/busy") %"
+}
+for round in $(seq 1 "$rounds"); do
+  echo "round $round:"
+  step refused 400 DOMAIN=
+  step taken 409 DOMAIN=taken.bench.example
+  step created 201 PREFIX="c$round"
+done
+stop_node "$e_pid"
