@@ -45,9 +45,12 @@ namespace {
 std::unique_ptr<caf::actor_system_config> make_config(const runtime_options& o) {
   auto cfg = std::make_unique<caf::actor_system_config>();
   cfg->add_message_types<caf::id_block::referrald>();
+  // Half the cores by default: the actors do a write's bookkeeping between an HTTP thread and
+  // the store's commit thread (reads and batches never wait for them), and a worker more than
+  // that work needs only adds sleeps and wake-ups to every write's hand-offs.
   std::size_t threads = o.actor_threads != 0
                             ? o.actor_threads
-                            : std::max<std::size_t>(1, std::thread::hardware_concurrency());
+                            : std::max<std::size_t>(1, std::thread::hardware_concurrency() / 2);
   cfg->set("scheduler.max-threads", threads);
   // Workers poll briefly, then sleep on their condition variable until a message comes.
   // CAF's middle stage (50 sleeps of 50 us between polls) is skipped: on a machine of few

@@ -31,7 +31,7 @@ namespace referrald::actors {
 class connection_table;
 
 struct runtime_options {
-  std::size_t actor_threads = 0;    // CAF scheduler threads; 0 = one per core
+  std::size_t actor_threads = 0;    // CAF scheduler threads; 0 = half the cores (at least 1)
   std::size_t loader_threads = 2;   // detached loaders reading account state
   std::size_t history_threads = 1;  // detached readers of the past (as_of, audit pages)
   std::chrono::milliseconds load_timeout{30000};

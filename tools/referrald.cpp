@@ -50,7 +50,7 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
   --io-threads N         HTTP I/O threads (default: one per core)
   --compute-threads N    threads resolving batches, fairly between accounts (default:
                          one per core)
-  --actor-threads N      actor scheduler threads (default: one per core)
+  --actor-threads N      actor scheduler threads (default: half the cores, at least 1)
   --ingest-actors N      AI-referral ingest actors validating and storing pushes in
                          parallel (default: one per core)
   --max-body BYTES       largest request body accepted (default 33554432, the AI push
