@@ -1,6 +1,12 @@
 #include "cluster/log_connection.hpp"
 
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <array>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "cluster/cluster_native.hpp"
@@ -130,6 +136,109 @@ domain::result<natsMsg*> log_connection::last_message(const std::string& subject
   if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) return static_cast<natsMsg*>(nullptr);
   if (s != NATS_OK) return nats_error("reading the last message of " + subject, s, code);
   return m;
+}
+
+namespace {
+
+// Standard base64 (RFC 4648, with padding), as the stream's API sends a message's data;
+// nullopt when `in` is not that.
+std::optional<std::string> from_base64(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  if (in.size() % 4 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  for (std::size_t i = 0; i < in.size(); i += 4) {
+    int v[4];
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      char c = in[i + k];
+      if (c == '=' && i + 4 == in.size() && k >= 2) {
+        v[k] = 0;
+        ++pad;
+      } else if (pad != 0 || (v[k] = value(c)) < 0) {
+        return std::nullopt;
+      }
+    }
+    std::uint32_t n = (static_cast<std::uint32_t>(v[0]) << 18) |
+                      (static_cast<std::uint32_t>(v[1]) << 12) |
+                      (static_cast<std::uint32_t>(v[2]) << 6) | static_cast<std::uint32_t>(v[3]);
+    out.push_back(static_cast<char>(n >> 16));
+    if (pad < 2) out.push_back(static_cast<char>((n >> 8) & 0xff));
+    if (pad < 1) out.push_back(static_cast<char>(n & 0xff));
+  }
+  return out;
+}
+
+}  // namespace
+
+domain::result<log_connection::sequenced> log_connection::next_message(const std::string& subject,
+                                                                       std::uint64_t from,
+                                                                       const std::string& stream) {
+  const std::string& name = stream.empty() ? options.stream : stream;
+  rapidjson::StringBuffer body;
+  rapidjson::Writer<rapidjson::StringBuffer> w(body);
+  w.StartObject();
+  w.Key("seq");
+  w.Uint64(from);
+  w.Key("next_by_subj");
+  w.String(subject.data(), static_cast<rapidjson::SizeType>(subject.size()));
+  w.EndObject();
+  std::string api = "$JS.API.STREAM.MSG.GET." + name;
+  natsMsg* reply = nullptr;
+  natsStatus s = natsConnection_Request(&reply, nc, api.c_str(), body.GetString(),
+                                        static_cast<int>(body.GetSize()),
+                                        static_cast<std::int64_t>(options.timeout.count()));
+  if (s != NATS_OK) return nats_error("reading the next message of " + subject, s);
+  rapidjson::Document d;
+  d.Parse(natsMsg_GetData(reply), static_cast<std::size_t>(natsMsg_GetDataLength(reply)));
+  natsMsg_Destroy(reply);
+  auto unreadable = [&] {
+    return domain::make_error(domain::errc::unavailable,
+                              "the cluster's event stream: an unreadable answer to reading the "
+                              "next message of " +
+                                  subject);
+  };
+  if (d.HasParseError() || !d.IsObject()) return unreadable();
+  if (auto e = d.FindMember("error"); e != d.MemberEnd()) {
+    if (!e->value.IsObject()) return unreadable();
+    auto code = e->value.FindMember("err_code");
+    if (code != e->value.MemberEnd() && code->value.IsInt() &&
+        code->value.GetInt() == static_cast<int>(JSNoMessageFoundErr)) {
+      return sequenced{};
+    }
+    return nats_error("reading the next message of " + subject, NATS_ERR,
+                      code != e->value.MemberEnd() && code->value.IsInt()
+                          ? static_cast<jsErrCode>(code->value.GetInt())
+                          : jsErrCode(0));
+  }
+  auto m = d.FindMember("message");
+  if (m == d.MemberEnd() || !m->value.IsObject()) return unreadable();
+  auto subj = m->value.FindMember("subject");
+  auto seq = m->value.FindMember("seq");
+  auto data = m->value.FindMember("data");
+  if (subj == m->value.MemberEnd() || !subj->value.IsString() || seq == m->value.MemberEnd() ||
+      !seq->value.IsUint64()) {
+    return unreadable();
+  }
+  std::optional<std::string> bytes = std::string();
+  if (data != m->value.MemberEnd()) {
+    if (!data->value.IsString()) return unreadable();
+    bytes = from_base64({data->value.GetString(), data->value.GetStringLength()});
+    if (!bytes) return unreadable();
+  }
+  sequenced out;
+  out.seq = seq->value.GetUint64();
+  s = natsMsg_Create(&out.msg, subj->value.GetString(), nullptr, bytes->data(),
+                     static_cast<int>(bytes->size()));
+  if (s != NATS_OK) return nats_error("reading the next message of " + subject, s);
+  return out;
 }
 
 }  // namespace referrald::cluster

@@ -69,6 +69,16 @@ struct log_connection {
   // The subject's last message in `stream` (the events stream when empty; null when it
   // has none); the caller destroys it.
   domain::result<natsMsg*> last_message(const std::string& subject, const std::string& stream = {});
+
+  // The subject's first message in `stream` at or after stream sequence `from` (the
+  // stream's "next by subject" read; null when it has none), made with the message's subject
+  // and data, and its stream sequence; the caller destroys the message.
+  struct sequenced {
+    natsMsg* msg = nullptr;
+    std::uint64_t seq = 0;
+  };
+  domain::result<sequenced> next_message(const std::string& subject, std::uint64_t from,
+                                         const std::string& stream = {});
 };
 
 }  // namespace referrald::cluster

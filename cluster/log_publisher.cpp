@@ -181,17 +181,15 @@ domain::result<std::uint64_t> log_publisher::append_claim(const std::string& str
                  "another request with the same Idempotency-Key came first");
 }
 
-domain::result<std::uint64_t> log_publisher::last_is_ours(const std::string& stream,
-                                                          const std::string& subject,
-                                                          const std::function<bool(natsMsg*)>& ours,
-                                                          const std::string& lost) {
-  auto last = conn.last_message(subject, stream);
-  if (!last) return std::move(last).err();
-  if (*last != nullptr) {
-    bool mine = ours(*last);
-    std::uint64_t seq = stream_seq_of(*last);
-    release(*last);
-    if (mine) return seq;
+domain::result<std::uint64_t> log_publisher::first_after_is_ours(
+    const std::string& stream, const std::string& subject, std::uint64_t expected,
+    const std::function<bool(natsMsg*)>& ours, const std::string& lost) {
+  auto next = conn.next_message(subject, expected + 1, stream);
+  if (!next) return std::move(next).err();
+  if (next->msg != nullptr) {
+    bool mine = ours(next->msg);
+    release(next->msg);
+    if (mine) return next->seq;
   }
   return domain::make_error(domain::errc::beaten, lost);
 }
@@ -270,11 +268,11 @@ domain::result<std::uint64_t> log_publisher::publish(
   release(m);
   if (in_flight) return undecided_error();
   if (s != NATS_OK) {
-    if (code == JSStreamWrongLastSequenceErr) {
+    if (code == JSStreamWrongLastSequenceErr && expected) {
       // This very write may be what came first: an earlier attempt stored it and its
       // acknowledgement was lost (a retry is checked against the expectation before the
-      // stream looks for a duplicate).
-      return last_is_ours(stream, subject, ours, lost);
+      // stream looks for a duplicate), and other writes may have followed it since.
+      return first_after_is_ours(stream, subject, *expected, ours, lost);
     }
     if (code == JSStreamMessageExceedsMaximumErr) {
       return domain::make_error(domain::errc::payload_too_large,
@@ -435,8 +433,8 @@ void log_publisher::on_ack(jsCtx*, natsMsg* m, jsPubAck* pa, jsPubAckErr* pae, v
   }
   if (code == JSStreamWrongLastSequenceErr) {
     return self->resolve_later([self, a = std::move(a)] {
-      a.done(
-          self->last_is_ours(self->conn.options.stream, a.subject, written_by(a.writer), a.lost));
+      a.done(self->first_after_is_ours(self->conn.options.stream, a.subject, a.expected,
+                                       written_by(a.writer), a.lost));
     });
   }
   if (code == JSStreamMessageExceedsMaximumErr) {

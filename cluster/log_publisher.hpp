@@ -83,12 +83,16 @@ struct log_publisher {
   domain::result<std::uint64_t> append_claim(const std::string& stream, const std::string& token,
                                              const std::string& payload, std::uint64_t expected);
 
-  // After a failed expectation: the subject's last message's sequence when it is one `ours`
-  // recognizes (an earlier attempt of this write stored it), else beaten with `lost`; the
+  // After a failed expectation (the subject's last sequence is no longer `expected`): the
+  // sequence of the subject's first message after `expected` when it is one `ours`
+  // recognizes (an earlier attempt of this write stored it, whatever came after it), else
+  // beaten with `lost` (another writer's message took the place this write claimed); the
   // read's error when the stream cannot say (no leader yet), never beaten for that.
-  domain::result<std::uint64_t> last_is_ours(const std::string& stream, const std::string& subject,
-                                             const std::function<bool(natsMsg*)>& ours,
-                                             const std::string& lost);
+  domain::result<std::uint64_t> first_after_is_ours(const std::string& stream,
+                                                    const std::string& subject,
+                                                    std::uint64_t expected,
+                                                    const std::function<bool(natsMsg*)>& ours,
+                                                    const std::string& lost);
 
   // Whether the message of `stream` at `seq` (or the subject's last message when `seq` is
   // 0) is one `ours` recognizes; false when there is none.

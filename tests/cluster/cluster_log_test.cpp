@@ -554,4 +554,29 @@ BOOST_AUTO_TEST_CASE(an_id_still_in_flight_is_undecided_never_beaten,
   }
 }
 
+// A write stored whose acknowledgement was lost, and after it another writer's: when the
+// first is sent again, its answer must name it stored (at its own sequence), not beaten by
+// the later one, whichever check the stream makes first (the duplicate id, or the subject's
+// last sequence, which no longer is the one the write expected).
+BOOST_AUTO_TEST_CASE(a_write_sent_again_after_a_later_one_is_still_its_own) {
+  testing::nats_cluster cluster(3);
+  auto log = open_log(cluster);
+  auto mine = write_of("a", 1, 1);
+  mine.writer = log->new_writer();
+  auto stored = append_eventually(*log, mine, 0, 30s);
+  auto theirs = write_of("a", 2, 1);
+  theirs.writer = log->new_writer();
+  auto later = log->append(theirs, stored);
+  BOOST_REQUIRE_MESSAGE(later.ok(), (later.ok() ? "" : later.err().message));
+  auto again = log->append(mine, 0);
+  BOOST_REQUIRE_MESSAGE(again.ok(), (again.ok() ? "" : again.err().message));
+  BOOST_TEST(*again == stored);
+  // A third writer claiming the same first place now is beaten by the write that holds it.
+  auto third = write_of("a", 1, 1);
+  third.writer = log->new_writer();
+  auto lost = log->append(third, 0);
+  BOOST_REQUIRE(!lost.ok());
+  BOOST_TEST((lost.err().code == domain::errc::beaten), lost.err().message);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
