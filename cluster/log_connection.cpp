@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cluster/cluster_native.hpp"
+#include "domain/base/text.hpp"
 
 namespace referrald::cluster {
 
@@ -138,46 +139,6 @@ domain::result<natsMsg*> log_connection::last_message(const std::string& subject
   return m;
 }
 
-namespace {
-
-// Standard base64 (RFC 4648, with padding), as the stream's API sends a message's data;
-// nullopt when `in` is not that.
-std::optional<std::string> from_base64(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  if (in.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  for (std::size_t i = 0; i < in.size(); i += 4) {
-    int v[4];
-    int pad = 0;
-    for (int k = 0; k < 4; ++k) {
-      char c = in[i + k];
-      if (c == '=' && i + 4 == in.size() && k >= 2) {
-        v[k] = 0;
-        ++pad;
-      } else if (pad != 0 || (v[k] = value(c)) < 0) {
-        return std::nullopt;
-      }
-    }
-    std::uint32_t n = (static_cast<std::uint32_t>(v[0]) << 18) |
-                      (static_cast<std::uint32_t>(v[1]) << 12) |
-                      (static_cast<std::uint32_t>(v[2]) << 6) | static_cast<std::uint32_t>(v[3]);
-    out.push_back(static_cast<char>(n >> 16));
-    if (pad < 2) out.push_back(static_cast<char>((n >> 8) & 0xff));
-    if (pad < 1) out.push_back(static_cast<char>(n & 0xff));
-  }
-  return out;
-}
-
-}  // namespace
-
 domain::result<log_connection::sequenced> log_connection::next_message(const std::string& subject,
                                                                        std::uint64_t from,
                                                                        const std::string& stream) {
@@ -230,7 +191,7 @@ domain::result<log_connection::sequenced> log_connection::next_message(const std
   std::optional<std::string> bytes = std::string();
   if (data != m->value.MemberEnd()) {
     if (!data->value.IsString()) return unreadable();
-    bytes = from_base64({data->value.GetString(), data->value.GetStringLength()});
+    bytes = domain::from_base64({data->value.GetString(), data->value.GetStringLength()});
     if (!bytes) return unreadable();
   }
   sequenced out;

@@ -93,4 +93,8 @@ std::size_t find_first_of(std::string_view s) {
   return std::string_view::npos;
 }
 
+// Standard base64 (RFC 4648: the + and / alphabet, padded with = to whole groups of four),
+// decoded; nullopt when `in` is not that (the JetStream API sends message data so).
+std::optional<std::string> from_base64(std::string_view in);
+
 }  // namespace referrald::domain

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "cluster/cluster_log.hpp"
+#include "domain/base/text.hpp"
 #include "tests/cluster/nodes.hpp"
 #include "tests/support/command.hpp"
 
@@ -20,29 +21,11 @@ using namespace referrald::testing;
 
 namespace {
 
+// The JSON's base64 fields, which must be well-formed.
 std::string base64_decode(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  unsigned bits = 0;
-  int have = 0;
-  for (char c : in) {
-    int v = value(c);
-    if (v < 0) continue;  // '=' padding
-    bits = (bits << 6) | static_cast<unsigned>(v);
-    have += 6;
-    if (have >= 8) {
-      have -= 8;
-      out.push_back(static_cast<char>((bits >> have) & 0xFF));
-    }
-  }
-  return out;
+  auto bytes = domain::from_base64(in);
+  BOOST_REQUIRE_MESSAGE(bytes.has_value(), "not base64: " << in);
+  return std::move(*bytes);
 }
 
 // Publishes `payload` under `subject` with the headers of a NATS header block

@@ -51,4 +51,18 @@ BOOST_AUTO_TEST_CASE(an_excerpt_of_attacker_text_is_bounded_and_valid_utf8) {
   BOOST_TEST(excerpt("ab", 1) == "a...");
 }
 
+BOOST_AUTO_TEST_CASE(base64_is_decoded_and_anything_else_refused) {
+  // RFC 4648's test vectors.
+  BOOST_TEST(*from_base64("") == "");
+  BOOST_TEST(*from_base64("Zg==") == "f");
+  BOOST_TEST(*from_base64("Zm8=") == "fo");
+  BOOST_TEST(*from_base64("Zm9v") == "foo");
+  BOOST_TEST(*from_base64("Zm9vYg==") == "foob");
+  BOOST_TEST(*from_base64("Zm9vYmE=") == "fooba");
+  BOOST_TEST(*from_base64("Zm9vYmFy") == "foobar");
+  BOOST_TEST(*from_base64("//79AA==") == std::string("\xff\xfe\xfd\x00", 4));
+  for (std::string_view bad : {"Zg", "Zg=", "Z===", "Zg==Zg==", "Zm9v!", "Zm9-", "Zm9_", "=Zg="})
+    BOOST_TEST(!from_base64(bad).has_value(), bad);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
