@@ -24,7 +24,23 @@ for a in $(seq 0 31); do
     -H "Authorization: Bearer $bench_key" -H 'Content-Type: application/json' \
     -d '{"domain":"taken.bench.example","utm_source":"bench"}'
 done
-# step LABEL STATUS ENV...: one counted load; every answer must have STATUS.
+# The refused and taken loads' bodies, as create.lua sends them, answered once each: 400
+# and 409 (wrk itself only tells 2xx answers from the rest).
+body_of() {
+  printf '{"domain":"%s","utm_source":"bench","utm_medium":"passthrough","service_name":"%s"}' \
+    "$1" "Benchmark Service"
+}
+for check in "400 " "409 taken.bench.example"; do
+  got=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$e_url/passthrough-referrers?account_id=bench1" \
+    -H "Authorization: Bearer $bench_key" -H 'Content-Type: application/json' \
+    -d "$(body_of "${check#* }")")
+  if [ "$got" != "${check%% *}" ]; then
+    echo "the domain '${check#* }' was answered $got, not ${check%% *}" >&2
+    exit 1
+  fi
+done
+# step LABEL STATUS ENV...: one counted load; the created load's answers must all be 2xx, the
+# others' none.
 step() {
   local label="$1" status="$2"
   shift 2
