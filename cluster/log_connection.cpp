@@ -6,7 +6,6 @@
 
 #include <array>
 #include <optional>
-#include <string_view>
 #include <vector>
 
 #include "cluster/cluster_native.hpp"
@@ -169,15 +168,12 @@ domain::result<log_connection::sequenced> log_connection::next_message(const std
   if (d.HasParseError() || !d.IsObject()) return unreadable();
   if (auto e = d.FindMember("error"); e != d.MemberEnd()) {
     if (!e->value.IsObject()) return unreadable();
-    auto code = e->value.FindMember("err_code");
-    if (code != e->value.MemberEnd() && code->value.IsInt() &&
-        code->value.GetInt() == static_cast<int>(JSNoMessageFoundErr)) {
-      return sequenced{};
-    }
-    return nats_error("reading the next message of " + subject, NATS_ERR,
-                      code != e->value.MemberEnd() && code->value.IsInt()
-                          ? static_cast<jsErrCode>(code->value.GetInt())
-                          : jsErrCode(0));
+    auto found = e->value.FindMember("err_code");
+    jsErrCode code = found != e->value.MemberEnd() && found->value.IsInt()
+                         ? static_cast<jsErrCode>(found->value.GetInt())
+                         : jsErrCode(0);
+    if (code == JSNoMessageFoundErr) return sequenced{};
+    return nats_error("reading the next message of " + subject, NATS_ERR, code);
   }
   auto m = d.FindMember("message");
   if (m == d.MemberEnd() || !m->value.IsObject()) return unreadable();
