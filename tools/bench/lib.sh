@@ -408,29 +408,71 @@ synced_puts() {
     "(machine busy $(cat "$work/busy") %)"
 }
 
-# counted_creates ENV...: create.lua's load (wrk -t2 -c32 over 32 accounts, PREFIX=x and ENV
-# for the script) against the embedded server ($e_url, $e_pid) for $seconds, the server counted
-# (counted) and the client too: what the shell's children used meanwhile (wrk, and the few
-# milliseconds of the counting processes), from `times` (perf stat would slow wrk down), with
-# the machine's busy share. Sets $requests (answered, from wrk's summary); wrk's output is in
+# create_load URL PID|- ENV...: create.lua's load (wrk -t2 -c32 over 32 accounts, PREFIX=x
+# and ENV for the script) on URL for $seconds, PID counted meanwhile (counted; "-" for none),
+# and the client too: what the shell's children used meanwhile (wrk, and the few milliseconds
+# of the counting processes), from `times` (perf stat would slow wrk down), with the machine's
+# busy share. Sets $requests (answered, from wrk's summary); wrk's output is in
 # $work/wrk.out.
-counted_creates() {
-  local auth=(-H "Authorization: Bearer $bench_key")
+create_load() {
+  local url="$1" pid="$2" auth=(-H "Authorization: Bearer $bench_key")
+  shift 2
   busy_over "$seconds"
   times >"$work/times.0"
   env PREFIX=x ACCOUNTS=32 "$@" wrk -t2 -c32 -d"${seconds}s" "${auth[@]}" \
-    -s "$root/tools/bench/create.lua" "$e_url" >"$work/wrk.out" &
+    -s "$root/tools/bench/create.lua" "$url" >"$work/wrk.out" &
   local client=$!
-  counted "$e_pid"
+  counting=()
+  [ "$pid" = - ] || counted "$pid"
   wait "$client" "${counting[@]}" "$busy" || true
   times >"$work/times.1"
-  check_counted "the embedded server" "$e_pid" "$work/e.err"
   requests=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+}
+# counted_creates ENV...: create_load on the embedded server ($e_url, $e_pid), counted.
+counted_creates() {
+  create_load "$e_url" "$e_pid" "$@"
+  check_counted "the embedded server" "$e_pid" "$work/e.err"
+}
+
+# smallest_over_http LABEL MODE ARGS...: a ceiling over HTTP: bench_http_puts MODE ARGS (the
+# smallest server that makes each request's body durable before its 201: rocksdb DIR, the
+# synced puts; stream URLS STREAM REPLICAS, the stream alone) under create_load's load; sets
+# $over_http (writes/s) and prints it with the server's own CPU per write (from its
+# getrusage, over its whole run: it needs no warming), the client's CPU per write and the
+# machine's busy share.
+smallest_over_http() {
+  local label="$1"
+  shift
+  "$root/build/bench/bench_http_puts" "$@" >"$work/http.out" 2>"$work/http.err" &
+  local server=$!
+  while kill -0 "$server" 2>/dev/null && ! grep -q "listening on" "$work/http.out"; do
+    sleep 0.05
+  done
+  if ! grep -q "listening on" "$work/http.out"; then
+    echo "bench_http_puts $* did not start:" >&2
+    cat "$work/http.err" >&2
+    exit 1
+  fi
+  create_load "http://$(sed -n 's/^listening on //p' "$work/http.out")" -
+  kill -TERM "$server"
+  if ! wait "$server" || grep -q Non-2xx "$work/wrk.out"; then
+    echo "bench_http_puts $* failed a write:" >&2
+    cat "$work/http.out" "$work/http.err" >&2
+    exit 1
+  fi
+  over_http=$(awk -v c="$requests" -v s="$seconds" 'BEGIN {printf "%.0f", c / s}')
+  awk -v l="$label" -v r="$over_http" -v c="$requests" '/^http puts:/ {
+      for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+      printf "  %s over HTTP (the smallest server): %d/s; its CPU %.0f us per write; ", l, r,
+        v["cpu_ms"] * 1000 / v["puts"]
+    }' "$work/http.out"
+  echo "client $(children_us "$requests") us CPU per write; machine busy $(cat "$work/busy") %"
 }
 
 # embedded_creates LABEL BINARY: durable creates on one embedded server of BINARY, 32 clients
 # over 32 accounts (counted_creates) after a second's warming, beside the round's synced puts
-# ($puts): creates/s and their ratio to the puts, the server's CPU and context switches per
+# ($puts): creates/s and their ratio to the puts (and to $over_http, the puts over HTTP, when
+# set), the server's CPU and context switches per
 # create, the client's (wrk's) CPU per create (it shares the cores), creates per commit (one
 # fsync each) and the commits' mean time, from the server's /metrics, and the machine's busy
 # share. Sets $commit_us, the mean commit in microseconds.
@@ -448,8 +490,11 @@ embedded_creates() {
     'BEGIN {print b - a}')
   grep -q Non-2xx "$work/wrk.out" && echo "  (non-2xx answers!)"
   commit_us=$(awk -v s="$commit_s" -v n="$commits" 'BEGIN {printf "%.0f", s * 1e6 / n}')
-  awk -v l="$1" -v c="$requests" -v s="$seconds" -v p="$puts" \
-    'BEGIN {printf "  %-6s embedded creates: %6.0f/s = %.2fx synced puts; ", l, c / s, c / s / p}'
+  awk -v l="$1" -v c="$requests" -v s="$seconds" -v p="$puts" -v h="${over_http:-0}" 'BEGIN {
+      printf "  %-6s embedded creates: %6.0f/s = %.2fx synced puts", l, c / s, c / s / p
+      if (h > 0) printf " (%.2fx over HTTP)", c / s / h
+      printf "; "
+    }'
   echo "server $(per_create "$e_pid" "$requests"); client $(children_us "$requests") us CPU" \
     "per create;" \
     "$(awk -v c="$requests" -v n="$commits" 'BEGIN {printf "%.1f", c / n}') creates per commit" \

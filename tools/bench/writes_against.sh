@@ -3,11 +3,14 @@
 # alternating rounds, each beside the ceiling of its mode measured in the same round:
 #   embedded: durable creates over HTTP, 32 clients over 32 accounts (wrk -t2 -c32), beside
 #     32 threads of synced RocksDB puts of the same size on the same file system
-#     (bench_synced_puts);
+#     (bench_synced_puts), and the same puts made for the same load by the smallest HTTP
+#     server (bench_http_puts: a thread per connection, a synced put per request);
 #   cluster: creates through two nodes, 16 clients on each over the same 32 accounts (about
 #     half of them forwarded to their owner), on three local NATS servers made anew for each
 #     build, beside the stream alone written by the smallest client (bench_stream_alone: 32
-#     libnats writers waiting for their acknowledgements) and the log alone (bench_cluster_log);
+#     libnats writers waiting for their acknowledgements), the stream written for the same
+#     load as the embedded creates by the smallest HTTP server (bench_http_puts, one libnats
+#     publish per request) and the log alone (bench_cluster_log);
 # with each server's own CPU per create (perf stat -e task-clock of the process over the
 # load) and its context switches per create (embedded: also its creates per commit and the
 # client's CPU per create, and the puts' own CPU per put and puts per log sync), the NATS
@@ -83,6 +86,7 @@ cluster() {
   alone_busy=$(cat "$work/busy")
   "$root/build/bench/bench_cluster_log" "$nats_urls" 32 32 "$seconds" >"$work/log.out" 2>/dev/null
   log=$(rate_of "$work/log.out")
+  smallest_over_http "the stream" stream "$nats_urls" OVERHTTP 3
   referrald_bin="$2" start_two_nodes
   warm_two_nodes
   counted "$a_pid" "$b_pid" "${nats_pids[@]}"
@@ -92,9 +96,9 @@ cluster() {
   check_counted "node a" "$a_pid" "$work/a.err"
   check_counted "node b" "$b_pid" "$work/b.err"
   nats_counted
-  awk -v l="$1" -v c="$creates" -v s="$seconds" -v a="$alone" -v g="$log" 'BEGIN {
-    printf "  %-6s cluster creates: %6.0f/s = %.2fx the stream alone (%d/s), %.2fx the log alone (%d/s); ",
-      l, c / s, c / s / a, a, c / s / g, g }'
+  awk -v l="$1" -v c="$creates" -v s="$seconds" -v a="$alone" -v g="$log" -v h="$over_http" 'BEGIN {
+    printf "  %-6s cluster creates: %6.0f/s = %.2fx the stream alone (%d/s), %.2fx over HTTP (%d/s), %.2fx the log alone (%d/s); ",
+      l, c / s, c / s / a, a, c / s / h, h, c / s / g, g }'
   echo "node a $(per_create "$a_pid" "$creates"), node b $(per_create "$b_pid" "$creates")"
   echo "         NATS servers' CPU: $alone_nats us per write alone (machine busy $alone_busy %)," \
     "$(cpu_per "${nats_pids[@]}" -- "$creates") us per create (machine busy $(cat "$work/busy") %)"
@@ -107,6 +111,8 @@ cluster() {
 for round in $(seq 1 "$rounds"); do
   echo "round $round:"
   synced_puts
+  smallest_over_http "synced puts" rocksdb "$work/over-http"
+  rm -rf "$work/over-http"
   # Which build goes first alternates from round to round.
   if [ $((round % 2)) = 1 ]; then order=(this rev); else order=(rev this); fi
   for which in "${order[@]}"; do

@@ -1,0 +1,316 @@
+// The durable-write limits of the log when every write comes over HTTP from the same load
+// client the server's benchmarks use: the smallest server that can do it. One thread per
+// connection reads a request (its header up to the blank line, then Content-Length bytes of
+// body), makes the body durable, and answers 201 with the body. No routing, no
+// authentication, no JSON: the ceiling for any service that makes a write durable before it
+// answers, on this machine with its client beside it. The body is made durable as each
+// mode's ceiling writes it:
+//   rocksdb DIR            padded to 420 bytes, a RocksDB put with sync=true under a key of
+//                          its own (RocksDB groups the concurrent ones into one fsync, as
+//                          bench_synced_puts' threads);
+//   stream URLS STREAM R   padded to 350 bytes, published to a stream made as
+//                          bench_stream_alone makes it (file storage, R replicas), each
+//                          connection on a subject of its own with "Nats-Msg-Id" and
+//                          "Nats-Expected-Last-Subject-Sequence", and answered after the
+//                          acknowledgement (one NATS connection for all, as
+//                          bench_stream_alone's writers); the stream is deleted at the end.
+//
+// Prints "listening on 127.0.0.1:PORT" once it accepts; runs until SIGTERM or SIGINT, then
+// prints the writes it made (and for rocksdb the log syncs, from its DB stats) and its own
+// CPU time.
+//
+//   bench_http_puts rocksdb DIR
+//   bench_http_puts stream URLS STREAM REPLICAS
+
+#include <nats/nats.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+std::atomic<long> stored{0};
+std::atomic<bool> failed{false};
+
+// A connection's writer: makes one body durable, true once it is.
+using writer = std::function<bool(std::string_view body)>;
+
+// content_length: the value of the header's Content-Length (any case), or -1.
+long content_length(std::string_view head) {
+  static constexpr std::string_view name = "content-length:";
+  for (std::size_t at = 0; (at = head.find("\r\n", at)) != std::string_view::npos;) {
+    at += 2;
+    if (head.size() - at < name.size()) break;
+    bool same = true;
+    for (std::size_t i = 0; i < name.size() && same; ++i)
+      same = (head[at + i] | 0x20) == name[i];
+    if (same) return std::strtol(head.data() + at + name.size(), nullptr, 10);
+  }
+  return -1;
+}
+
+bool send_all(int fd, std::string_view out) {
+  for (std::size_t sent = 0; sent < out.size();) {
+    auto n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    sent += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// serve: one connection's requests, in turn, until the client closes it.
+void serve(int fd, const writer& write) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  std::string in, out;
+  char chunk[16384];
+  // read_until: more of the connection until `in` holds at least `size` bytes, or false.
+  auto read_until = [&](auto done) {
+    while (!done()) {
+      auto n = ::recv(fd, chunk, sizeof chunk, 0);
+      if (n <= 0) return false;
+      in.append(chunk, static_cast<std::size_t>(n));
+    }
+    return true;
+  };
+  for (;;) {
+    std::size_t end = std::string::npos;
+    if (!read_until([&] { return (end = in.find("\r\n\r\n")) != std::string::npos; })) break;
+    long length = content_length(std::string_view(in).substr(0, end + 2));
+    if (length < 0) {
+      send_all(fd,
+               "HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      break;
+    }
+    std::size_t whole = end + 4 + static_cast<std::size_t>(length);
+    if (!read_until([&] { return in.size() >= whole; })) break;
+    std::string_view body = std::string_view(in).substr(end + 4, static_cast<std::size_t>(length));
+    if (!write(body)) {
+      failed = true;
+      send_all(fd, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
+      break;
+    }
+    ++stored;
+    out = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: ";
+    out += std::to_string(body.size());
+    out += "\r\n\r\n";
+    out += body;
+    in.erase(0, whole);
+    if (!send_all(fd, out)) break;
+  }
+  ::close(fd);
+}
+
+// The rocksdb mode: synced puts of the body padded to 420 bytes.
+struct rocksdb_log {
+  std::unique_ptr<rocksdb::DB> db;
+
+  bool open(const char* dir) {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    auto s = rocksdb::DB::Open(options, dir, &raw);
+    if (!s.ok()) {
+      std::fprintf(stderr, "bench_http_puts: open: %s\n", s.ToString().c_str());
+      return false;
+    }
+    db.reset(raw);
+    return true;
+  }
+
+  writer for_connection(long connection) {
+    return [this, connection, i = 0L, value = std::string()](std::string_view body) mutable {
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      value.assign(body);
+      if (value.size() < 420) value.resize(420, ' ');
+      return db->Put(wo, "c" + std::to_string(connection) + "-" + std::to_string(i++), value).ok();
+    };
+  }
+
+  // "wal_syncs=N": RocksDB's log syncs ("Cumulative WAL: N writes, M syncs" of its DB stats).
+  std::string summary() {
+    unsigned long long wal_syncs = 0;
+    std::string stats;
+    if (db->GetProperty(rocksdb::DB::Properties::kDBStats, &stats)) {
+      auto at = stats.find("Cumulative WAL:");
+      auto writes = at == std::string::npos ? at : stats.find("writes, ", at);
+      if (writes != std::string::npos)
+        wal_syncs = std::strtoull(stats.c_str() + writes + 8, nullptr, 10);
+    }
+    return " wal_syncs=" + std::to_string(wal_syncs);
+  }
+};
+
+// The stream mode: the body padded to 350 bytes, published with a node's headers on the
+// connection's own subject and answered after the acknowledgement.
+struct stream_log {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  std::string stream;
+
+  static bool ok(natsStatus s, const char* what) {
+    if (s == NATS_OK) return true;
+    std::fprintf(stderr, "bench_http_puts: %s: %s\n", what, natsStatus_GetText(s));
+    return false;
+  }
+
+  bool open(const std::string& urls, std::string name, int replicas) {
+    stream = std::move(name);
+    std::vector<std::string> list;
+    for (std::size_t at = 0;;) {
+      auto comma = urls.find(',', at);
+      list.push_back(urls.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+      if (comma == std::string::npos) break;
+      at = comma + 1;
+    }
+    std::vector<const char*> servers;
+    for (const auto& u : list)
+      servers.push_back(u.c_str());
+    natsOptions* opts = nullptr;
+    if (!ok(natsOptions_Create(&opts), "options") ||
+        !ok(natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size())),
+            "servers") ||
+        !ok(natsConnection_Connect(&nc, opts), "connect") ||
+        !ok(natsConnection_JetStream(&js, nc, nullptr), "JetStream"))
+      return false;
+    natsOptions_Destroy(opts);
+    std::string filter = "bench." + stream + ".>";
+    const char* subjects[] = {filter.c_str()};
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = stream.c_str();
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = replicas;
+    cfg.DenyDelete = true;
+    cfg.DenyPurge = true;
+    jsErrCode code = jsErrCode(0);
+    // A cluster just started elects its JetStream leader first: tried again for 30 s.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    natsStatus added = NATS_OK;
+    while ((added = js_AddStream(nullptr, js, &cfg, nullptr, &code)) != NATS_OK &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    return ok(added, "add stream");
+  }
+
+  writer for_connection(long connection) {
+    return [this, subject = "bench." + stream + "." + std::to_string(connection),
+            last = std::uint64_t{0}, value = std::string()](std::string_view body) mutable {
+      value.assign(body);
+      if (value.size() < 350) value.resize(350, ' ');
+      natsMsg* m = nullptr;
+      if (natsMsg_Create(&m, subject.c_str(), nullptr, value.data(),
+                         static_cast<int>(value.size())) != NATS_OK)
+        return false;
+      std::string id = subject + "/" + std::to_string(last);
+      std::string expected = std::to_string(last);
+      natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str());
+      natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence", expected.c_str());
+      jsPubAck* ack = nullptr;
+      jsErrCode err = jsErrCode(0);
+      natsStatus s = js_PublishMsg(&ack, js, m, nullptr, &err);
+      natsMsg_Destroy(m);
+      bool acknowledged = s == NATS_OK && ack != nullptr && !ack->Duplicate;
+      if (acknowledged) last = ack->Sequence;
+      if (ack != nullptr) jsPubAck_Destroy(ack);
+      return acknowledged;
+    };
+  }
+
+  // Deletes the stream, so that what is measured next meets the servers as before.
+  std::string summary() {
+    jsErrCode code = jsErrCode(0);
+    return ok(js_DeleteStream(js, stream.c_str(), nullptr, &code), "delete stream")
+               ? ""
+               : " (the stream was not deleted)";
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string mode = argc > 1 ? argv[1] : "";
+  rocksdb_log disk;
+  stream_log stream;
+  bool opened = false;
+  if (mode == "rocksdb" && argc == 3)
+    opened = disk.open(argv[2]);
+  else if (mode == "stream" && argc == 5 && std::atoi(argv[4]) > 0)
+    opened = stream.open(argv[2], argv[3], std::atoi(argv[4]));
+  else {
+    std::fprintf(stderr,
+                 "usage: bench_http_puts rocksdb DIR\n"
+                 "       bench_http_puts stream URLS STREAM REPLICAS\n");
+    return 2;
+  }
+  if (!opened) return 1;
+
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof address;
+  if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&address), size) != 0 ||
+      ::listen(listener, 128) != 0 ||
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
+    std::perror("bench_http_puts: listen");
+    return 1;
+  }
+  // SIGTERM and SIGINT are waited for by this thread alone; the others never see them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  std::thread([&] {
+    for (long connection = 0;; ++connection) {
+      int fd = ::accept(listener, nullptr, nullptr);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        return;
+      }
+      auto write =
+          mode == "rocksdb" ? disk.for_connection(connection) : stream.for_connection(connection);
+      std::thread([fd, write = std::move(write)] { serve(fd, write); }).detach();
+    }
+  }).detach();
+  std::printf("listening on 127.0.0.1:%u\n", ntohs(address.sin_port));
+  std::fflush(stdout);
+  int signal = 0;
+  sigwait(&stop, &signal);
+
+  std::string summary = mode == "rocksdb" ? disk.summary() : stream.summary();
+  struct rusage used {};
+  ::getrusage(RUSAGE_SELF, &used);
+  auto ms = [](const timeval& t) {
+    return t.tv_sec * 1000.0 + t.tv_usec / 1000.0;
+  };
+  std::printf("http puts: puts=%ld%s cpu_ms=%.0f%s\n", stored.load(), summary.c_str(),
+              ms(used.ru_utime) + ms(used.ru_stime), failed ? " (a write failed)" : "");
+  std::fflush(stdout);
+  // The connections' threads may still be in a write: leave without closing the database or
+  // the NATS connection under them (a synced put is on disk; an acknowledged one is stored).
+  std::_Exit(failed ? 1 : 0);
+}
