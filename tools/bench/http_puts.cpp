@@ -22,7 +22,9 @@
 //   bench_http_puts rocksdb DIR
 //   bench_http_puts stream URLS STREAM REPLICAS
 
-#include <nats/nats.h>
+#include "bench_stream.hpp"
+#include "wal_syncs.hpp"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <rocksdb/db.h>
@@ -147,18 +149,7 @@ struct rocksdb_log {
     };
   }
 
-  // "wal_syncs=N": RocksDB's log syncs ("Cumulative WAL: N writes, M syncs" of its DB stats).
-  std::string summary() {
-    unsigned long long wal_syncs = 0;
-    std::string stats;
-    if (db->GetProperty(rocksdb::DB::Properties::kDBStats, &stats)) {
-      auto at = stats.find("Cumulative WAL:");
-      auto writes = at == std::string::npos ? at : stats.find("writes, ", at);
-      if (writes != std::string::npos)
-        wal_syncs = std::strtoull(stats.c_str() + writes + 8, nullptr, 10);
-    }
-    return " wal_syncs=" + std::to_string(wal_syncs);
-  }
+  std::string summary() { return " wal_syncs=" + std::to_string(wal_syncs(*db)); }
 };
 
 // The stream mode: the body padded to 350 bytes, published with a node's headers on the
@@ -168,51 +159,9 @@ struct stream_log {
   jsCtx* js = nullptr;
   std::string stream;
 
-  static bool ok(natsStatus s, const char* what) {
-    if (s == NATS_OK) return true;
-    std::fprintf(stderr, "bench_http_puts: %s: %s\n", what, natsStatus_GetText(s));
-    return false;
-  }
-
   bool open(const std::string& urls, std::string name, int replicas) {
     stream = std::move(name);
-    std::vector<std::string> list;
-    for (std::size_t at = 0;;) {
-      auto comma = urls.find(',', at);
-      list.push_back(urls.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
-      if (comma == std::string::npos) break;
-      at = comma + 1;
-    }
-    std::vector<const char*> servers;
-    for (const auto& u : list)
-      servers.push_back(u.c_str());
-    natsOptions* opts = nullptr;
-    if (!ok(natsOptions_Create(&opts), "options") ||
-        !ok(natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size())),
-            "servers") ||
-        !ok(natsConnection_Connect(&nc, opts), "connect") ||
-        !ok(natsConnection_JetStream(&js, nc, nullptr), "JetStream"))
-      return false;
-    natsOptions_Destroy(opts);
-    std::string filter = "bench." + stream + ".>";
-    const char* subjects[] = {filter.c_str()};
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = stream.c_str();
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
-    cfg.Storage = js_FileStorage;
-    cfg.Replicas = replicas;
-    cfg.DenyDelete = true;
-    cfg.DenyPurge = true;
-    jsErrCode code = jsErrCode(0);
-    // A cluster just started elects its JetStream leader first: tried again for 30 s.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    natsStatus added = NATS_OK;
-    while ((added = js_AddStream(nullptr, js, &cfg, nullptr, &code)) != NATS_OK &&
-           std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    return ok(added, "add stream");
+    return open_bench_stream("bench_http_puts", urls, stream, replicas, &nc, &js);
   }
 
   writer for_connection(long connection) {
@@ -220,31 +169,17 @@ struct stream_log {
             last = std::uint64_t{0}, value = std::string()](std::string_view body) mutable {
       value.assign(body);
       if (value.size() < 350) value.resize(350, ' ');
-      natsMsg* m = nullptr;
-      if (natsMsg_Create(&m, subject.c_str(), nullptr, value.data(),
-                         static_cast<int>(value.size())) != NATS_OK)
-        return false;
-      std::string id = subject + "/" + std::to_string(last);
-      std::string expected = std::to_string(last);
-      natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str());
-      natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence", expected.c_str());
-      jsPubAck* ack = nullptr;
-      jsErrCode err = jsErrCode(0);
-      natsStatus s = js_PublishMsg(&ack, js, m, nullptr, &err);
-      natsMsg_Destroy(m);
-      bool acknowledged = s == NATS_OK && ack != nullptr && !ack->Duplicate;
-      if (acknowledged) last = ack->Sequence;
-      if (ack != nullptr) jsPubAck_Destroy(ack);
-      return acknowledged;
+      return publish_fenced(js, subject, value, last);
     };
   }
 
   // Deletes the stream, so that what is measured next meets the servers as before.
   std::string summary() {
     jsErrCode code = jsErrCode(0);
-    return ok(js_DeleteStream(js, stream.c_str(), nullptr, &code), "delete stream")
+    natsStatus s = js_DeleteStream(js, stream.c_str(), nullptr, &code);
+    return s == NATS_OK
                ? ""
-               : " (the stream was not deleted)";
+               : std::string(" (the stream was not deleted: ") + natsStatus_GetText(s) + ")";
   }
 };
 

@@ -13,7 +13,7 @@
 // latency (p50, p99), and the writes whose acknowledgement was an error (a fenced write that
 // lost: none expected, each subject has one writer).
 
-#include <nats/nats.h>
+#include "bench_stream.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -58,53 +58,9 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  natsOptions* opts = nullptr;
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
-  if (!ok(natsOptions_Create(&opts), "options") ||
-      !ok(natsOptions_SetServers(opts, nullptr, 0), "servers")) {
-    return 1;
-  }
-  std::vector<std::string> list;
-  for (std::size_t at = 0;;) {
-    auto comma = urls.find(',', at);
-    list.push_back(urls.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
-    if (comma == std::string::npos) break;
-    at = comma + 1;
-  }
-  std::vector<const char*> servers;
-  for (const auto& u : list)
-    servers.push_back(u.c_str());
-  if (!ok(natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size())),
-          "servers") ||
-      !ok(natsConnection_Connect(&nc, opts), "connect") ||
-      !ok(natsConnection_JetStream(&js, nc, nullptr), "JetStream")) {
-    return 1;
-  }
-  std::string subjects_filter = "bench." + stream + ".>";
-  const char* subjects[] = {subjects_filter.c_str()};
-  jsStreamConfig cfg;
-  jsStreamConfig_Init(&cfg);
-  cfg.Name = stream.c_str();
-  cfg.Subjects = subjects;
-  cfg.SubjectsLen = 1;
-  cfg.Storage = js_FileStorage;
-  cfg.Replicas = replicas;
-  cfg.DenyDelete = true;
-  cfg.DenyPurge = true;
-  jsErrCode code = jsErrCode(0);
-  // A cluster just started elects its JetStream leader first: tried again for 30 s.
-  auto deadline = clock_type::now() + std::chrono::seconds(30);
-  natsStatus added = NATS_OK;
-  while ((added = js_AddStream(nullptr, js, &cfg, nullptr, &code)) != NATS_OK &&
-         clock_type::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-  if (added != NATS_OK) {
-    std::fprintf(stderr, "bench_stream_alone: add stream: %s (JetStream error %d: %s)\n",
-                 natsStatus_GetText(added), static_cast<int>(code), nats_GetLastError(nullptr));
-    return 1;
-  }
+  if (!open_bench_stream("bench_stream_alone", urls, stream, replicas, &nc, &js)) return 1;
 
   std::string payload(size, 'x');
   std::atomic<bool> stop{false};
@@ -118,29 +74,13 @@ int main(int argc, char** argv) {
       std::uint64_t last = 0;  // the subject's last sequence
       auto& lat = latencies[static_cast<std::size_t>(w)];
       for (std::uint64_t n = 1; !stop.load(std::memory_order_relaxed); ++n) {
-        std::string id = subject + "/" + std::to_string(last);
-        std::string expected = std::to_string(last);
-        natsMsg* m = nullptr;
-        if (natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(),
-                           static_cast<int>(payload.size())) != NATS_OK) {
-          failed.fetch_add(1);
-          return;
-        }
-        natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str());
-        natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence", expected.c_str());
-        jsPubAck* ack = nullptr;
-        jsErrCode err = jsErrCode(0);
         auto t0 = clock_type::now();
-        natsStatus s = js_PublishMsg(&ack, js, m, nullptr, &err);
+        bool stored = publish_fenced(js, subject, payload, last);
         auto t1 = clock_type::now();
-        natsMsg_Destroy(m);
-        if (s != NATS_OK || ack == nullptr || ack->Duplicate) {
+        if (!stored) {
           failed.fetch_add(1);
-          if (ack != nullptr) jsPubAck_Destroy(ack);
           continue;
         }
-        last = ack->Sequence;
-        jsPubAck_Destroy(ack);
         lat.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
       }
     });
@@ -161,10 +101,10 @@ int main(int argc, char** argv) {
       writers, size, replicas, static_cast<double>(all.size()) / elapsed, all.size(), elapsed,
       percentile(all, 0.5), percentile(all, 0.99), failed.load());
   // The stream goes, so that what is measured next meets the servers as before.
+  jsErrCode code = jsErrCode(0);
   if (!ok(js_DeleteStream(js, stream.c_str(), nullptr, &code), "delete stream")) return 1;
   jsCtx_Destroy(js);
   natsConnection_Destroy(nc);
-  natsOptions_Destroy(opts);
   nats_Close();
   return 0;
 }

@@ -8,6 +8,8 @@
 //
 //   bench_synced_puts DIR [THREADS=32] [SECONDS=10] [VALUE_BYTES=420]
 
+#include "wal_syncs.hpp"
+
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <sys/resource.h>
@@ -70,15 +72,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "a put failed\n");
     return 1;
   }
-  // "Cumulative WAL: N writes, M syncs, ..." (RocksDB's kDBStats property).
-  unsigned long long wal_syncs = 0;
-  std::string stats;
-  if (db->GetProperty(rocksdb::DB::Properties::kDBStats, &stats)) {
-    auto at = stats.find("Cumulative WAL:");
-    auto writes = at == std::string::npos ? at : stats.find("writes, ", at);
-    if (writes != std::string::npos)
-      wal_syncs = std::strtoull(stats.c_str() + writes + 8, nullptr, 10);
-  }
+  unsigned long long syncs = wal_syncs(*db);
   struct rusage used {};
   ::getrusage(RUSAGE_SELF, &used);
   auto ms = [](const timeval& t) {
@@ -87,7 +81,7 @@ int main(int argc, char** argv) {
   std::printf(
       "synced puts: threads=%d value_bytes=%zu puts=%ld seconds=%.2f puts_per_sec=%.0f "
       "wal_syncs=%llu cpu_ms=%.0f\n",
-      threads, value_bytes, puts.load(), elapsed, static_cast<double>(puts) / elapsed, wal_syncs,
+      threads, value_bytes, puts.load(), elapsed, static_cast<double>(puts) / elapsed, syncs,
       ms(used.ru_utime) + ms(used.ru_stime));
   (void)db->Close();
   return 0;
