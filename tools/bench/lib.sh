@@ -461,7 +461,7 @@ smallest_over_http() {
     exit 1
   fi
   over_http=$(awk -v c="$requests" -v s="$seconds" 'BEGIN {printf "%.0f", c / s}')
-  awk -v l="$label" -v r="$over_http" -v c="$requests" '/^http puts:/ {
+  awk -v l="$label" -v r="$over_http" '/^http puts:/ {
       for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
       printf "  %s over HTTP (the smallest server): %d/s; its CPU %.0f us per write; ", l, r,
         v["cpu_ms"] * 1000 / v["puts"]
@@ -472,10 +472,10 @@ smallest_over_http() {
 # embedded_creates LABEL BINARY: durable creates on one embedded server of BINARY, 32 clients
 # over 32 accounts (counted_creates) after a second's warming, beside the round's synced puts
 # ($puts): creates/s and their ratio to the puts (and to $over_http, the puts over HTTP, when
-# set), the server's CPU and context switches per
-# create, the client's (wrk's) CPU per create (it shares the cores), creates per commit (one
-# fsync each) and the commits' mean time, from the server's /metrics, and the machine's busy
-# share. Sets $commit_us, the mean commit in microseconds.
+# set), the server's CPU and context switches per create, the client's (wrk's) CPU per create
+# (it shares the cores), creates per commit (one fsync each) and the commits' mean time, from
+# the server's /metrics, and the machine's busy share. Sets $commit_us, the mean commit in
+# microseconds.
 embedded_creates() {
   rm -rf "$work/e"
   referrald_bin="$2" start_node e "$work/e"
