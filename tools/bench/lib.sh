@@ -151,7 +151,11 @@ build_rev() {
   sha="$(git -C "$root" rev-parse --short "$1")"
   rm -rf "$root/build-rev/src"
   mkdir -p "$root/build-rev/src"
-  git -C "$root" archive "$sha" | tar -x -C "$root/build-rev/src"
+  # -m: the files take the time of their unpacking, not REV's commit time, so that make
+  # rebuilds everything build-rev/build holds from another REV (ccache keeps that cheap for
+  # the files that did not change); with REV's time, an older REV's files looked older than
+  # the objects a later one left, and were linked stale.
+  git -C "$root" archive "$sha" | tar -x -m -C "$root/build-rev/src"
   local launcher=()
   command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   cmake -S "$root/build-rev/src" -B "$root/build-rev/build" -DCMAKE_BUILD_TYPE=Release \
