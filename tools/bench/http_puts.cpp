@@ -1,7 +1,7 @@
 // The durable-write limits of the log when every write comes over HTTP from the same load
 // client the server's benchmarks use: the smallest server that can do it. One thread per
 // connection reads a request (its header up to the blank line, then Content-Length bytes of
-// body), makes the body durable, and answers 201 with the body. No routing, no
+// body, at most 1 MiB), makes the body durable, and answers 201 with the body. No routing, no
 // authentication, no JSON: the ceiling for any service that makes a write durable before it
 // answers, on this machine with its client beside it. The body is made durable as each
 // mode's ceiling writes it:
@@ -53,6 +53,9 @@ namespace {
 std::atomic<long> stored{0};
 std::atomic<bool> failed{false};
 
+// The largest body taken (a create's is about 120 bytes): a larger one is refused with 413.
+constexpr long max_body = 1 << 20;
+
 // A connection's writer: makes one body durable, true once it is.
 using writer = std::function<bool(std::string_view body)>;
 
@@ -85,7 +88,8 @@ void serve(int fd, const writer& write) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   std::string in, out;
   char chunk[16384];
-  // read_until: more of the connection until `in` holds at least `size` bytes, or false.
+  // read_until: more of the connection into `in` until done() holds; false when the
+  // connection ends first.
   auto read_until = [&](auto done) {
     while (!done()) {
       auto n = ::recv(fd, chunk, sizeof chunk, 0);
@@ -101,6 +105,11 @@ void serve(int fd, const writer& write) {
     if (length < 0) {
       send_all(fd,
                "HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      break;
+    }
+    if (length > max_body) {
+      send_all(fd,
+               "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
       break;
     }
     std::size_t whole = end + 4 + static_cast<std::size_t>(length);
