@@ -13,7 +13,17 @@
 //                          connection on a subject of its own with "Nats-Msg-Id" and
 //                          "Nats-Expected-Last-Subject-Sequence", and answered after the
 //                          acknowledgement (one NATS connection for all, as
-//                          bench_stream_alone's writers); the stream is deleted at the end.
+//                          bench_stream_alone's writers); the stream is deleted at the end;
+//   copy URLS STREAM R DIR NODE
+//                          as stream, the subjects named after NODE, and the whole stream
+//                          followed in order into a RocksDB copy at DIR, as each node of a
+//                          cluster keeps one: an ordered consumer on the same connection
+//                          (acknowledgements none, flow control, heartbeats), and for each
+//                          group of messages delivered together one batch written to the log
+//                          without a sync, with each message's payload under its stream
+//                          sequence, its subject's last sequence and the last sequence
+//                          applied. Two of them on one stream, each under half the load, are
+//                          the smallest cluster of two nodes.
 //
 // Prints "listening on 127.0.0.1:PORT" once it accepts; runs until SIGTERM or SIGINT, then
 // prints the writes it made (and for rocksdb the log syncs, from its DB stats) and its own
@@ -21,6 +31,7 @@
 //
 //   bench_http_puts rocksdb DIR
 //   bench_http_puts stream URLS STREAM REPLICAS
+//   bench_http_puts copy URLS STREAM REPLICAS DIR NODE
 
 #include "bench_stream.hpp"
 #include "wal_syncs.hpp"
@@ -167,6 +178,7 @@ struct stream_log {
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
   std::string stream;
+  std::string node;  // the subjects' prefix under the stream's ("" or "NODE.")
 
   bool open(const std::string& urls, std::string name, int replicas) {
     stream = std::move(name);
@@ -174,7 +186,7 @@ struct stream_log {
   }
 
   writer for_connection(long connection) {
-    return [this, subject = "bench." + stream + "." + std::to_string(connection),
+    return [this, subject = "bench." + stream + "." + node + std::to_string(connection),
             last = std::uint64_t{0}, value = std::string()](std::string_view body) mutable {
       value.assign(body);
       if (value.size() < 350) value.resize(350, ' ');
@@ -182,14 +194,90 @@ struct stream_log {
     };
   }
 
-  // Deletes the stream, so that what is measured next meets the servers as before.
+  // Deletes the stream, so that what is measured next meets the servers as before (with
+  // copies, the server stopped first deletes it and the other finds it gone).
   std::string summary() {
     jsErrCode code = jsErrCode(0);
     natsStatus s = js_DeleteStream(js, stream.c_str(), nullptr, &code);
-    return s == NATS_OK
+    return s == NATS_OK || s == NATS_NOT_FOUND
                ? ""
                : std::string(" (the stream was not deleted: ") + natsStatus_GetText(s) + ")";
   }
+};
+
+// The copy mode's follower: the stream from its first message, in order, into a RocksDB copy.
+struct stream_copy {
+  std::unique_ptr<rocksdb::DB> db;
+  natsSubscription* sub = nullptr;
+  rocksdb::WriteBatch group;
+  std::uint64_t last = 0;
+  std::atomic<long> applied{0};
+
+  static std::string fixed64(std::uint64_t n) {
+    std::string out(8, '\0');
+    for (int i = 7; i >= 0; --i, n >>= 8)
+      out[static_cast<std::size_t>(i)] = static_cast<char>(n & 0xff);
+    return out;
+  }
+
+  static void on_message(natsConnection*, natsSubscription* from, natsMsg* m, void* closure) {
+    auto* self = static_cast<stream_copy*>(closure);
+    int queued = 0;
+    bool more = natsSubscription_GetPending(from, &queued, nullptr) == NATS_OK && queued > 0;
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+      std::uint64_t seq = meta->Sequence.Stream;
+      jsMsgMetaData_Destroy(meta);
+      std::string at = fixed64(seq);
+      self->group.Put("e" + at, rocksdb::Slice(natsMsg_GetData(m),
+                                               static_cast<std::size_t>(natsMsg_GetDataLength(m))));
+      self->group.Put(std::string("h") + natsMsg_GetSubject(m), at);
+      self->last = seq;
+      ++self->applied;
+    } else {
+      failed = true;  // a message without its stream sequence: not from the stream
+    }
+    natsMsg_Destroy(m);
+    if (more || self->group.Count() == 0) return;
+    self->group.Put("applied", fixed64(self->last));
+    if (!self->db->Write(rocksdb::WriteOptions(), &self->group).ok()) failed = true;
+    self->group.Clear();
+  }
+
+  bool open(const char* dir, const stream_log& log) {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    auto s = rocksdb::DB::Open(options, dir, &raw);
+    if (!s.ok()) {
+      std::fprintf(stderr, "bench_http_puts: open: %s\n", s.ToString().c_str());
+      return false;
+    }
+    db.reset(raw);
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = log.stream.c_str();
+    so.Config.DeliverPolicy = js_DeliverAll;
+    so.Config.AckPolicy = js_AckNone;
+    so.Config.MaxDeliver = 1;
+    so.Config.FlowControl = true;
+    so.Config.Heartbeat = 1'000'000'000;  // a second, in nanoseconds
+    so.Config.MemoryStorage = true;
+    so.Config.Replicas = 1;
+    jsErrCode code = jsErrCode(0);
+    std::string all = "bench." + log.stream + ".>";
+    natsStatus st = js_Subscribe(&sub, log.js, all.c_str(), &stream_copy::on_message, this, nullptr,
+                                 &so, &code);
+    if (st != NATS_OK) {
+      std::fprintf(stderr, "bench_http_puts: follow the stream: %s (JetStream error %d)\n",
+                   natsStatus_GetText(st), static_cast<int>(code));
+      return false;
+    }
+    natsSubscription_SetPendingLimits(sub, -1, -1);
+    return true;
+  }
+
+  std::string summary() { return " applied=" + std::to_string(applied.load()); }
 };
 
 }  // namespace
@@ -198,15 +286,20 @@ int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
   rocksdb_log disk;
   stream_log stream;
+  stream_copy copy;
   bool opened = false;
-  if (mode == "rocksdb" && argc == 3)
+  if (mode == "rocksdb" && argc == 3) {
     opened = disk.open(argv[2]);
-  else if (mode == "stream" && argc == 5 && std::atoi(argv[4]) > 0)
+  } else if (mode == "stream" && argc == 5 && std::atoi(argv[4]) > 0) {
     opened = stream.open(argv[2], argv[3], std::atoi(argv[4]));
-  else {
+  } else if (mode == "copy" && argc == 7 && std::atoi(argv[4]) > 0 && *argv[6] != '\0') {
+    stream.node = std::string(argv[6]) + ".";
+    opened = stream.open(argv[2], argv[3], std::atoi(argv[4])) && copy.open(argv[5], stream);
+  } else {
     std::fprintf(stderr,
                  "usage: bench_http_puts rocksdb DIR\n"
-                 "       bench_http_puts stream URLS STREAM REPLICAS\n");
+                 "       bench_http_puts stream URLS STREAM REPLICAS\n"
+                 "       bench_http_puts copy URLS STREAM REPLICAS DIR NODE\n");
     return 2;
   }
   if (!opened) return 1;
@@ -246,6 +339,7 @@ int main(int argc, char** argv) {
   sigwait(&stop, &signal);
 
   std::string summary = mode == "rocksdb" ? disk.summary() : stream.summary();
+  if (mode == "copy") summary = copy.summary() + summary;
   struct rusage used {};
   ::getrusage(RUSAGE_SELF, &used);
   auto ms = [](const timeval& t) {

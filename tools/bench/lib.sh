@@ -267,18 +267,18 @@ warm_two_nodes() {
   PREFIX=w ACCOUNTS=32 wrk -t2 -c32 -d2s -H "Authorization: Bearer $bench_key" \
     -s "$root/tools/bench/create.lua" "$a_url" >/dev/null
 }
-# creates_on_two_nodes SECONDS: creates through nodes a and b at once, 16 connections on
-# each over the same 32 accounts (about half of them forwarded); prints the creates answered.
+# creates_on_two_nodes SECONDS [URL_A URL_B]: creates through nodes a and b ($a_url, $b_url,
+# or the servers at URL_A and URL_B) at once, 16 connections on each over the same 32 accounts
+# (about half of them forwarded); prints the creates answered.
 creates_on_two_nodes() {
-  local n url wrks=()
-  for n in a b; do
-    url="${n}_url"
+  local n url urls=("${2:-$a_url}" "${3:-$b_url}") wrks=()
+  for n in 0 1; do
     PREFIX=x ACCOUNTS=32 wrk -t1 -c16 -d"$1s" -H "Authorization: Bearer $bench_key" \
-      -s "$root/tools/bench/create.lua" "${!url}" >"$work/w$n.out" &
+      -s "$root/tools/bench/create.lua" "${urls[$n]}" >"$work/w$n.out" &
     wrks+=($!)
   done
   wait "${wrks[@]}"
-  cat "$work/wa.out" "$work/wb.out" | awk '/requests in/ {s += $1} END {print s}'
+  cat "$work/w0.out" "$work/w1.out" | awk '/requests in/ {s += $1} END {print s}'
 }
 # start_two_nodes: nodes a and b on $nats_urls (start_node), then waits up to 15 s until
 # each counts both as members (the owners of the partitions are settled).
@@ -447,23 +447,10 @@ counted_creates() {
 smallest_over_http() {
   local label="$1"
   shift
-  "$root/build/bench/bench_http_puts" "$@" >"$work/http.out" 2>"$work/http.err" &
-  local server=$!
-  while kill -0 "$server" 2>/dev/null && ! grep -q "listening on" "$work/http.out"; do
-    sleep 0.05
-  done
-  if ! grep -q "listening on" "$work/http.out"; then
-    echo "bench_http_puts $* did not start:" >&2
-    cat "$work/http.err" >&2
-    exit 1
-  fi
-  create_load "http://$(sed -n 's/^listening on //p' "$work/http.out")" -
-  kill -TERM "$server"
-  if ! wait "$server" || grep -q Non-2xx "$work/wrk.out"; then
-    echo "bench_http_puts $* failed a write:" >&2
-    cat "$work/http.out" "$work/http.err" >&2
-    exit 1
-  fi
+  start_http_puts http "$@"
+  create_load "$http_url" -
+  stop_http_puts http "$*"
+  grep -q Non-2xx "$work/wrk.out" && stop_http_puts http "$*" failed
   over_http=$(awk -v c="$requests" -v s="$seconds" 'BEGIN {printf "%.0f", c / s}')
   awk -v l="$label" -v r="$over_http" '/^http puts:/ {
       for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
@@ -471,6 +458,36 @@ smallest_over_http() {
         v["cpu_ms"] * 1000 / v["puts"]
     }' "$work/http.out"
   echo "client $(children_us "$requests") us CPU per write; machine busy $(cat "$work/busy") %"
+}
+# start_http_puts NAME MODE ARGS...: bench_http_puts MODE ARGS, its output in $work/NAME.out and
+# .err; sets NAME_url and NAME_pid once it listens (stops the run when it does not start).
+start_http_puts() {
+  local name="$1"
+  shift
+  "$root/build/bench/bench_http_puts" "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  local server=$!
+  while kill -0 "$server" 2>/dev/null && ! grep -q "listening on" "$work/$name.out"; do
+    sleep 0.05
+  done
+  if ! grep -q "listening on" "$work/$name.out"; then
+    echo "bench_http_puts $* did not start:" >&2
+    cat "$work/$name.err" >&2
+    exit 1
+  fi
+  printf -v "${name}_pid" '%s' "$server"
+  printf -v "${name}_url" 'http://%s' "$(sed -n 's/^listening on //p' "$work/$name.out")"
+}
+# stop_http_puts NAME WHAT [failed]: stops NAME's bench_http_puts (SIGTERM: it prints its
+# summary) and waits for it; stops the run, showing its output, when it failed a write or
+# when told it did.
+stop_http_puts() {
+  local pid="${1}_pid"
+  kill -TERM "${!pid}" 2>/dev/null || true
+  if ! wait "${!pid}" || [ -n "${3:-}" ]; then
+    echo "bench_http_puts $2 failed a write:" >&2
+    cat "$work/$1.out" "$work/$1.err" >&2
+    exit 1
+  fi
 }
 
 # embedded_creates LABEL BINARY: durable creates on one embedded server of BINARY, 32 clients

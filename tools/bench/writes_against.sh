@@ -17,12 +17,18 @@
 # servers' CPU per write alone and per create, and the machine's busy share over each load
 # (where it is near 100 %, a ratio to a ceiling is the ratio of what the whole machine spends
 # per write). Builds REV (default HEAD~1) into build-rev/ as against_commit does.
+# With REV "-", this build alone, beside the same ceilings.
 #   tools/dev bench writes_against [REV=HEAD~1] [SECONDS=8] [ROUNDS=2]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 rev="${1:-HEAD~1}"
 seconds="${2:-8}"
 rounds="${3:-2}"
-build_rev "$rev"
+if [ "$rev" = - ]; then
+  machine
+  echo "this build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)') alone"
+else
+  build_rev "$rev"
+fi
 this_bin="$root/build/referrald"
 rev_bin="$root/build-rev/build/referrald"
 auth=(-H "Authorization: Bearer $bench_key")
@@ -51,6 +57,46 @@ stop_nats_cluster() {
     wait "$p" 2>/dev/null || true
   done
   rm -rf "$work/nats"
+}
+
+# smallest_cluster: the smallest cluster of two nodes, over HTTP on $nats_urls: two
+# bench_http_puts in copy mode (each publishing on subjects of its own and following the
+# whole stream into a RocksDB copy of its own) under creates_on_two_nodes' load; sets
+# $two_copies (writes/s) and prints it with its ratio to $alone, the two servers' own CPU per
+# write (their getrusage, over their whole run), the NATS servers' CPU per write, the
+# client's CPU per write, the machine's busy share and what each copy applied.
+smallest_cluster() {
+  local i writes
+  for i in 1 2; do
+    start_http_puts "copy$i" copy "$nats_urls" COPIES 3 "$work/copy$i" "n$i"
+  done
+  counted "${nats_pids[@]}"
+  busy_over "$seconds"
+  times >"$work/times.0"
+  writes=$(creates_on_two_nodes "$seconds" "$copy1_url" "$copy2_url")
+  times >"$work/times.1"
+  wait "${counting[@]}" "$busy" || true
+  nats_counted
+  stop_http_puts copy1 "copy (n1)"
+  stop_http_puts copy2 "copy (n2)"
+  if grep -q Non-2xx "$work/w0.out" "$work/w1.out"; then
+    echo "the smallest cluster refused a write:" >&2
+    cat "$work/w0.out" "$work/w1.out" "$work"/copy?.err >&2
+    exit 1
+  fi
+  two_copies=$(awk -v c="$writes" -v s="$seconds" 'BEGIN {printf "%.0f", c / s}')
+  awk -v r="$two_copies" -v a="$alone" '/^http puts:/ {
+      for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] += kv[2] }
+      applied = applied (applied == "" ? "" : " and ") kv_applied($0)
+    }
+    function kv_applied(line,   m) { match(line, /applied=[0-9]+/); return substr(line, RSTART + 8, RLENGTH - 8) }
+    END {
+      printf "  the stream with two copies over HTTP (the smallest cluster): %d/s = %.2fx the stream alone; its two servers'"'"' CPU %.0f us per write; ", r, r / a, v["cpu_ms"] * 1000 / v["puts"]
+      printf "copies applied %s of %d writes; ", applied, v["puts"]
+    }' "$work/copy1.out" "$work/copy2.out"
+  echo "NATS servers' CPU $(cpu_per "${nats_pids[@]}" -- "$writes") us per write;" \
+    "client $(children_us "$writes") us CPU per write; machine busy $(cat "$work/busy") %"
+  rm -rf "$work/copy1" "$work/copy2"
 }
 
 # cluster LABEL BINARY: creates through two nodes on fresh NATS servers, beside the stream
@@ -87,6 +133,7 @@ cluster() {
   "$root/build/bench/bench_cluster_log" "$nats_urls" 32 32 "$seconds" >"$work/log.out" 2>/dev/null
   log=$(rate_of "$work/log.out")
   smallest_over_http "the stream" stream "$nats_urls" OVERHTTP 3
+  smallest_cluster
   referrald_bin="$2" start_two_nodes
   warm_two_nodes
   counted "$a_pid" "$b_pid" "${nats_pids[@]}"
@@ -96,9 +143,10 @@ cluster() {
   check_counted "node a" "$a_pid" "$work/a.err"
   check_counted "node b" "$b_pid" "$work/b.err"
   nats_counted
-  awk -v l="$1" -v c="$creates" -v s="$seconds" -v a="$alone" -v g="$log" -v h="$over_http" 'BEGIN {
-    printf "  %-6s cluster creates: %6.0f/s = %.2fx the stream alone (%d/s), %.2fx over HTTP (%d/s), %.2fx the log alone (%d/s); ",
-      l, c / s, c / s / a, a, c / s / h, h, c / s / g, g }'
+  awk -v l="$1" -v c="$creates" -v s="$seconds" -v a="$alone" -v g="$log" -v h="$over_http" \
+    -v t="$two_copies" 'BEGIN {
+    printf "  %-6s cluster creates: %6.0f/s = %.2fx the stream alone (%d/s), %.2fx over HTTP (%d/s), %.2fx the smallest cluster (%d/s), %.2fx the log alone (%d/s); ",
+      l, c / s, c / s / a, a, c / s / h, h, c / s / t, t, c / s / g, g }'
   echo "node a $(per_create "$a_pid" "$creates"), node b $(per_create "$b_pid" "$creates")"
   echo "         NATS servers' CPU: $alone_nats us per write alone (machine busy $alone_busy %)," \
     "$(cpu_per "${nats_pids[@]}" -- "$creates") us per create (machine busy $(cat "$work/busy") %)"
@@ -114,7 +162,13 @@ for round in $(seq 1 "$rounds"); do
   smallest_over_http "synced puts" rocksdb "$work/over-http"
   rm -rf "$work/over-http"
   # Which build goes first alternates from round to round.
-  if [ $((round % 2)) = 1 ]; then order=(this rev); else order=(rev this); fi
+  if [ "$rev" = - ]; then
+    order=(this)
+  elif [ $((round % 2)) = 1 ]; then
+    order=(this rev)
+  else
+    order=(rev this)
+  fi
   for which in "${order[@]}"; do
     bin="${which}_bin"
     embedded_creates "$which" "${!bin}"
