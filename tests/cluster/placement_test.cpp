@@ -4,6 +4,8 @@
 
 #include "cluster/cluster_placement.hpp"
 
+#include <nats/nats.h>
+
 #include <chrono>
 #include <future>
 #include <memory>
@@ -11,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/cluster_native.hpp"
 #include "tests/cluster/helpers.hpp"
 #include "tests/interfaces/placement_suite.hpp"
 
@@ -83,6 +86,78 @@ BOOST_AUTO_TEST_CASE(a_write_running_long_at_its_owner_is_taken_and_waited_for) 
   BOOST_TEST((slow.how == interfaces::placement::outcome::answered),
              "outcome " << static_cast<int>(slow.how));
   BOOST_TEST(slow.response == "slow");
+}
+
+// On the wire, as a sender of another release would see it (a request published to the
+// owner's subject with a reply inbox of a plain NATS client): a write answered within 50 ms
+// gets its answer alone; one that runs longer gets "taken" within 70 ms of its arrival
+// (well before a sender's 1 s take bound), then its answer.
+BOOST_AUTO_TEST_CASE(an_owner_says_taken_only_to_a_write_it_has_not_answered_within_50_ms) {
+  cluster_placement_harness h;
+  auto b = h.open("wire-b");
+  struct joined {
+    std::thread t;
+    ~joined() {
+      if (t.joinable()) t.join();
+    }
+  } running;
+  BOOST_REQUIRE(
+      b->serve([&](interfaces::placement::incoming in, interfaces::placement::answer_fn answer) {
+         if (in.request == "POST /quick") return answer("quick");
+         running.t = std::thread([answer = std::move(answer)] {
+           testing::hold_fault(std::chrono::milliseconds(400));  // the write's own time
+           answer("slow");
+         });
+       }).ok());
+  natsConnection* nc = cluster::cluster_native::connection(*h.logs.back());
+  std::string subject =
+      "referrald-fwd." + cluster::cluster_native::options(*h.logs.back()).stream + "." + b->self();
+  struct reply {
+    std::string forward;  // "Referrald-Forward": "taken" or "working"; empty for the answer
+    std::string data;
+    std::chrono::milliseconds after;
+  };
+  // The replies to `request` until its answer and for 300 ms after it.
+  auto replies_to = [&](const std::string& request) {
+    natsInbox* inbox = nullptr;
+    natsSubscription* sub = nullptr;
+    BOOST_REQUIRE(natsInbox_Create(&inbox) == NATS_OK);
+    BOOST_REQUIRE(natsConnection_SubscribeSync(&sub, nc, inbox) == NATS_OK);
+    auto sent = std::chrono::steady_clock::now();
+    BOOST_REQUIRE(natsConnection_PublishRequest(nc, subject.c_str(), inbox, request.data(),
+                                                static_cast<int>(request.size())) == NATS_OK);
+    std::vector<reply> got;
+    bool answered = false;
+    for (;;) {
+      natsMsg* m = nullptr;
+      if (natsSubscription_NextMsg(&m, sub, answered ? 300 : 5000) != NATS_OK) break;
+      const char* value = nullptr;
+      reply r;
+      if (natsMsgHeader_Get(m, "Referrald-Forward", &value) == NATS_OK && value != nullptr)
+        r.forward = value;
+      r.data.assign(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+      r.after = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - sent);
+      answered = answered || r.forward.empty();
+      got.push_back(std::move(r));
+      natsMsg_Destroy(m);
+    }
+    natsSubscription_Destroy(sub);
+    natsInbox_Destroy(inbox);
+    return got;
+  };
+  auto quick = replies_to("POST /quick");
+  BOOST_REQUIRE_EQUAL(quick.size(), 1u);
+  BOOST_TEST(quick[0].forward.empty());
+  BOOST_TEST(quick[0].data == "quick");
+  auto slow = replies_to("POST /slow");
+  running.t.join();
+  BOOST_REQUIRE_EQUAL(slow.size(), 2u);
+  BOOST_TEST(slow[0].forward == "taken");
+  BOOST_TEST(slow[0].after.count() >= 50);
+  BOOST_TEST(slow[0].after.count() < 300, "taken after " << slow[0].after.count() << " ms");
+  BOOST_TEST(slow[1].forward.empty());
+  BOOST_TEST(slow[1].data == "slow");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
