@@ -211,17 +211,19 @@ machine() {
 }
 
 # start_nats_cluster N: N nats-server processes with JetStream and cluster routes on
-# loopback ports from 14222 (clients) and 16222 (routes) — from NATS_PORT_BASE + 1 and
-# NATS_PORT_BASE + 2001 when it is set — data in $work/nats; sets $nats_urls
-# (comma-separated) and $nats_pids.
+# loopback ports from 14222 (clients), 15222 (monitoring) and 16222 (routes) — from
+# NATS_PORT_BASE + 1, + 1001 and + 2001 when it is set — data in $work/nats; sets $nats_urls
+# (comma-separated), $nats_pids and $nats_monitors (the monitoring ports).
 start_nats_cluster() {
   local n="$1" i j base="${NATS_PORT_BASE:-14221}"
-  nats_urls="" nats_pids=()
+  nats_urls="" nats_pids=() nats_monitors=()
   for i in $(seq 1 "$n"); do
     mkdir -p "$work/nats/n$i"
+    nats_monitors+=($((base + 1000 + i)))
     {
       echo "server_name: n$i"
       echo "listen: 127.0.0.1:$((base + i))"
+      echo "http: 127.0.0.1:$((base + 1000 + i))"
       echo "max_payload: 8MB"
       echo "jetstream { store_dir: \"$work/nats/n$i\", max_memory_store: 256MB, max_file_store: 8GB${NATS_SYNC_INTERVAL:+, sync_interval: $NATS_SYNC_INTERVAL} }"
       if [ "$n" -gt 1 ]; then
@@ -338,6 +340,16 @@ settle_nats() {
     sleep 0.2
   done
   sleep 2
+}
+
+# nats_messages: the messages the NATS servers of start_nats_cluster have received and sent
+# so far, together (their /varz in_msgs and out_msgs: clients', routes' and their own); a
+# difference over a load, per write, is what each write costs the servers in messages.
+nats_messages() {
+  local port
+  for port in "${nats_monitors[@]}"; do
+    curl -sf "http://127.0.0.1:$port/varz"
+  done | awk -F'[:,]' '/"(in|out)_msgs"/ {s += $2} END {printf "%.0f\n", s}'
 }
 
 # Processes counted over a load of $seconds (writes_against, commit_wait).

@@ -73,7 +73,10 @@ smallest_cluster() {
   counted "${nats_pids[@]}"
   busy_over "$seconds"
   times >"$work/times.0"
+  local messages
+  messages=$(nats_messages)
   writes=$(creates_on_two_nodes "$seconds" "$copy1_url" "$copy2_url")
+  messages=$(($(nats_messages) - messages))
   times >"$work/times.1"
   wait "${counting[@]}" "$busy" || true
   nats_counted
@@ -94,7 +97,8 @@ smallest_cluster() {
       printf "  the stream with two copies over HTTP (the smallest cluster): %d/s = %.2fx the stream alone; its two servers'"'"' CPU %.0f us per write; ", r, r / a, v["cpu_ms"] * 1000 / v["puts"]
       printf "copies applied %s of %d writes; ", applied, v["puts"]
     }' "$work/copy1.out" "$work/copy2.out"
-  echo "NATS servers' CPU $(cpu_per "${nats_pids[@]}" -- "$writes") us per write;" \
+  echo "NATS servers' CPU $(cpu_per "${nats_pids[@]}" -- "$writes") us and" \
+    "$(awk -v m="$messages" -v w="$writes" 'BEGIN {printf "%.1f", m / w}') messages per write;" \
     "client $(children_us "$writes") us CPU per write; machine busy $(cat "$work/busy") %"
   rm -rf "$work/copy1" "$work/copy2"
 }
@@ -108,8 +112,9 @@ cluster() {
   # Once more when a fresh cluster is not ready to make the stream yet. The servers' CPU
   # and the machine's busy share are counted over the load alone (from the client's "writing
   # for" line on), not over the stream's making.
-  local attempt client
+  local attempt client messages
   for attempt in 1 2; do
+    messages=$(nats_messages)
     "$root/build/bench/bench_stream_alone" "$nats_urls" ALONE 3 32 "$seconds" 350 \
       >"$work/alone.out" 2>"$work/alone.err" &
     client=$!
@@ -121,15 +126,16 @@ cluster() {
       busy_over "$seconds"
       wait "${counting[@]}" "$busy" || true
     fi
-    wait "$client" && break
+    wait "$client" && messages=$(($(nats_messages) - messages)) && break
     cat "$work/alone.err" >&2
     [ "$attempt" = 2 ] && tail -n 5 "$work"/nats/n*.log && exit 1
   done
-  local alone log creates alone_nats alone_busy
+  local alone log creates alone_nats alone_busy alone_messages
   nats_counted
   alone=$(rate_of "$work/alone.out")
   alone_nats=$(cpu_per "${nats_pids[@]}" -- $((alone * seconds)))
   alone_busy=$(cat "$work/busy")
+  alone_messages=$(awk -v m="$messages" -v w="$((alone * seconds))" 'BEGIN {printf "%.1f", m / w}')
   "$root/build/bench/bench_cluster_log" "$nats_urls" 32 32 "$seconds" >"$work/log.out" 2>/dev/null
   log=$(rate_of "$work/log.out")
   smallest_over_http "the stream" stream "$nats_urls" OVERHTTP 3
@@ -138,7 +144,9 @@ cluster() {
   warm_two_nodes
   counted "$a_pid" "$b_pid" "${nats_pids[@]}"
   busy_over "$seconds"
+  messages=$(nats_messages)
   creates=$(creates_on_two_nodes "$seconds")
+  messages=$(($(nats_messages) - messages))
   wait "${counting[@]}" "$busy" || true
   check_counted "node a" "$a_pid" "$work/a.err"
   check_counted "node b" "$b_pid" "$work/b.err"
@@ -148,8 +156,10 @@ cluster() {
     printf "  %-6s cluster creates: %6.0f/s = %.2fx the stream alone (%d/s), %.2fx over HTTP (%d/s), %.2fx the smallest cluster (%d/s), %.2fx the log alone (%d/s); ",
       l, c / s, c / s / a, a, c / s / h, h, c / s / t, t, c / s / g, g }'
   echo "node a $(per_create "$a_pid" "$creates"), node b $(per_create "$b_pid" "$creates")"
-  echo "         NATS servers' CPU: $alone_nats us per write alone (machine busy $alone_busy %)," \
-    "$(cpu_per "${nats_pids[@]}" -- "$creates") us per create (machine busy $(cat "$work/busy") %)"
+  echo "         NATS servers' CPU: $alone_nats us and $alone_messages messages per write alone" \
+    "(machine busy $alone_busy %), $(cpu_per "${nats_pids[@]}" -- "$creates") us and" \
+    "$(awk -v m="$messages" -v c="$creates" 'BEGIN {printf "%.1f", m / c}') messages per create" \
+    "(machine busy $(cat "$work/busy") %)"
   stop_node "$a_pid"
   stop_node "$b_pid"
   rm -rf "$work/a" "$work/b"
