@@ -142,22 +142,26 @@ void serve(int fd, const writer& write) {
   ::close(fd);
 }
 
+// Opens (makes) the RocksDB database at DIR into DB with the default options; false, said on
+// stderr, when it cannot.
+bool open_db(const char* dir, std::unique_ptr<rocksdb::DB>& db) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(options, dir, &raw);
+  if (!s.ok()) {
+    std::fprintf(stderr, "bench_http_puts: open %s: %s\n", dir, s.ToString().c_str());
+    return false;
+  }
+  db.reset(raw);
+  return true;
+}
+
 // The rocksdb mode: synced puts of the body padded to 420 bytes.
 struct rocksdb_log {
   std::unique_ptr<rocksdb::DB> db;
 
-  bool open(const char* dir) {
-    rocksdb::Options options;
-    options.create_if_missing = true;
-    rocksdb::DB* raw = nullptr;
-    auto s = rocksdb::DB::Open(options, dir, &raw);
-    if (!s.ok()) {
-      std::fprintf(stderr, "bench_http_puts: open: %s\n", s.ToString().c_str());
-      return false;
-    }
-    db.reset(raw);
-    return true;
-  }
+  bool open(const char* dir) { return open_db(dir, db); }
 
   writer for_connection(long connection) {
     return [this, connection, i = 0L, value = std::string()](std::string_view body) mutable {
@@ -245,15 +249,7 @@ struct stream_copy {
   }
 
   bool open(const char* dir, const stream_log& log) {
-    rocksdb::Options options;
-    options.create_if_missing = true;
-    rocksdb::DB* raw = nullptr;
-    auto s = rocksdb::DB::Open(options, dir, &raw);
-    if (!s.ok()) {
-      std::fprintf(stderr, "bench_http_puts: open: %s\n", s.ToString().c_str());
-      return false;
-    }
-    db.reset(raw);
+    if (!open_db(dir, db)) return false;
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = log.stream.c_str();
