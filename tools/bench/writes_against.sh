@@ -10,7 +10,9 @@
 #     build, beside the stream alone written by the smallest client (bench_stream_alone: 32
 #     libnats writers waiting for their acknowledgements), the stream written for the same
 #     load as the embedded creates by the smallest HTTP server (bench_http_puts, one libnats
-#     publish per request) and the log alone (bench_cluster_log);
+#     publish per request), the smallest cluster (two bench_http_puts in copy mode, each
+#     also following the whole stream into a copy of its own, under the creates' load) and
+#     the log alone (bench_cluster_log), with the NATS servers' messages per write;
 # with each server's own CPU per create (perf stat -e task-clock of the process over the
 # load) and its context switches per create (embedded: also its creates per commit and the
 # client's CPU per create, and the puts' own CPU per put and puts per log sync), the NATS
