@@ -50,14 +50,14 @@ struct cluster_forward::impl {
   std::mutex serve_mu;
   natsSubscription* requests = nullptr;
   serve_fn serve;
-  // Requests taken here and not answered yet, by an id of this node's: told "taken" once
-  // they have run k_taken_after unanswered, and "working" every second, so that their
+  // Requests taken here and not answered yet, by an id of this node's: once they have run
+  // k_taken_after unanswered, told "taken", then "working" every second, so that their
   // senders wait as long as they run and no longer.
   struct served {
     struct request {
       std::string reply;
       std::chrono::steady_clock::time_point taken_at;
-      bool told = false;  // "taken" or "working" sent
+      bool told = false;  // "taken" sent
     };
     std::mutex mu;
     std::unordered_map<std::uint64_t, request> replies;
@@ -203,25 +203,26 @@ struct cluster_forward::impl {
     if (fn) fn(std::move(in), std::move(answer));
   }
 
-  // "working" to every request still running here (all), or "taken" to those that have run
-  // k_taken_after without an answer and were told nothing yet.
-  void tell(bool all, std::chrono::steady_clock::time_point now) {
-    std::vector<std::string> to;
+  // To each request that has run here k_taken_after unanswered: "taken" once, then, with
+  // `working` (every second), "working". A younger one is told nothing yet: most are
+  // answered first.
+  void tell(bool working, std::chrono::steady_clock::time_point now) {
+    std::vector<std::pair<std::string, const char*>> to;
     {
       std::lock_guard lock(serving->mu);
       for (auto& [id, r] : serving->replies) {
-        if (!all && (r.told || now - r.taken_at < k_taken_after)) continue;
+        if (now - r.taken_at < k_taken_after || (r.told && !working)) continue;
+        to.emplace_back(r.reply, r.told ? "working" : "taken");
         r.told = true;
-        to.push_back(r.reply);
       }
     }
     if (to.empty()) return;
     std::lock_guard lock(conn->mu);
     if (conn->nc == nullptr) return;
-    for (const auto& reply : to) {
+    for (const auto& [reply, word] : to) {
       natsMsg* m = nullptr;
       if (natsMsg_Create(&m, reply.c_str(), nullptr, nullptr, 0) != NATS_OK) continue;
-      natsMsgHeader_Set(m, k_forward_header, all ? "working" : "taken");
+      natsMsgHeader_Set(m, k_forward_header, word);
       natsConnection_PublishMsg(conn->nc, m);
       release(m);
     }
