@@ -17,9 +17,6 @@ namespace {
 constexpr const char* k_forward_header = "Referrald-Forward";
 constexpr const char* k_remote_header = "Referrald-Remote";
 constexpr const char* k_applied_header = "Referrald-Applied";
-// How long a request runs here unanswered before its sender is told "taken" (by the timer,
-// which wakes every 20 ms: within 70 ms of its arrival).
-constexpr std::chrono::milliseconds k_taken_after{50};
 
 std::string header(natsMsg* m, const char* name) {
   const char* v = nullptr;
@@ -50,17 +47,11 @@ struct cluster_forward::impl {
   std::mutex serve_mu;
   natsSubscription* requests = nullptr;
   serve_fn serve;
-  // Requests taken here and not answered yet, by an id of this node's: once they have run
-  // k_taken_after unanswered, told "taken", then "working" every second, so that their
-  // senders wait as long as they run and no longer.
+  // Requests taken here and not answered yet, by an id of this node's: told "working"
+  // every second, so that their senders wait as long as they run and no longer.
   struct served {
-    struct request {
-      std::string reply;
-      std::chrono::steady_clock::time_point taken_at;
-      bool told = false;  // "taken" sent
-    };
     std::mutex mu;
-    std::unordered_map<std::uint64_t, request> replies;
+    std::unordered_map<std::uint64_t, std::string> replies;
     std::uint64_t next = 0;
     // One request in `replies` from its taking until it is answered, or its answer is
     // dropped unanswered (the last copy of the answer function goes).
@@ -69,7 +60,7 @@ struct cluster_forward::impl {
       running(std::shared_ptr<served> s, std::string reply) : s_(std::move(s)) {
         std::lock_guard lock(s_->mu);
         id_ = ++s_->next;
-        s_->replies.emplace(id_, request{std::move(reply), std::chrono::steady_clock::now()});
+        s_->replies.emplace(id_, std::move(reply));
       }
       ~running() { done(); }
       running(const running&) = delete;
@@ -163,17 +154,21 @@ struct cluster_forward::impl {
   }
 
   // The owner's side: a request for this node.
-  static void on_request(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+  static void on_request(natsConnection* nc, natsSubscription*, natsMsg* m, void* closure) {
     auto* self = static_cast<impl*>(closure);
     const char* reply = natsMsg_GetReply(m);
     if (reply == nullptr || *reply == '\0') {
       release(m);
       return;
     }
-    // Registered as taken before anything of the write runs: one not answered within
-    // k_taken_after is told "taken" by the timer, well within its sender's take bound (a
-    // sender that hears nothing within it may write itself only because nothing ran here).
-    // Most are answered sooner, and their answer says it all: one message fewer each.
+    // Taken at once, before anything of the write runs: a sender that hears nothing within
+    // its take bound may write itself only because nothing ran here.
+    natsMsg* taken = nullptr;
+    if (natsMsg_Create(&taken, reply, nullptr, nullptr, 0) == NATS_OK) {
+      natsMsgHeader_Set(taken, k_forward_header, "taken");
+      natsConnection_PublishMsg(nc, taken);
+      release(taken);
+    }
     auto running = std::make_shared<served::running>(self->serving, reply);
     incoming in;
     in.request.assign(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
@@ -203,26 +198,20 @@ struct cluster_forward::impl {
     if (fn) fn(std::move(in), std::move(answer));
   }
 
-  // To each request that has run here k_taken_after unanswered: "taken" once, then, with
-  // `working` (every second), "working". A younger one is told nothing yet: most are
-  // answered first.
-  void tell(bool working, std::chrono::steady_clock::time_point now) {
-    std::vector<std::pair<std::string, const char*>> to;
+  void tell_working() {
+    std::vector<std::string> to;
     {
       std::lock_guard lock(serving->mu);
-      for (auto& [id, r] : serving->replies) {
-        if (now - r.taken_at < k_taken_after || (r.told && !working)) continue;
-        to.emplace_back(r.reply, r.told ? "working" : "taken");
-        r.told = true;
-      }
+      for (const auto& [id, reply] : serving->replies)
+        to.push_back(reply);
     }
     if (to.empty()) return;
     std::lock_guard lock(conn->mu);
     if (conn->nc == nullptr) return;
-    for (const auto& [reply, word] : to) {
+    for (const auto& reply : to) {
       natsMsg* m = nullptr;
       if (natsMsg_Create(&m, reply.c_str(), nullptr, nullptr, 0) != NATS_OK) continue;
-      natsMsgHeader_Set(m, k_forward_header, word);
+      natsMsgHeader_Set(m, k_forward_header, "working");
       natsConnection_PublishMsg(conn->nc, m);
       release(m);
     }
@@ -233,11 +222,12 @@ struct cluster_forward::impl {
     while (!stopping) {
       cv.wait_for(lock, std::chrono::milliseconds(20));
       auto now = std::chrono::steady_clock::now();
-      bool working = now - last_working >= std::chrono::seconds(1);
-      if (working) last_working = now;
-      lock.unlock();
-      tell(working, now);
-      lock.lock();
+      if (now - last_working >= std::chrono::seconds(1)) {
+        last_working = now;
+        lock.unlock();
+        tell_working();
+        lock.lock();
+      }
       std::vector<std::pair<std::function<void(result)>, outcome>> due;
       for (auto it = waiting.begin(); it != waiting.end();) {
         if (now >= it->second.deadline) {

@@ -10,13 +10,11 @@
 //               those of its connection (Connection, Keep-Alive, Transfer-Encoding, TE,
 //               Expect, Upgrade), a Content-Length, the body;
 //               NATS header "Referrald-Remote": the client's address
-//   replies  := once it has run 50 ms unanswered (within 70 ms of its arrival), an empty
-//               message with NATS header "Referrald-Forward: taken"; every second while it
-//               runs, the same with "Referrald-Forward: working"; then the answer: an
-//               HTTP/1.1 response (status line, header fields, Content-Length, body) with
-//               NATS header "Referrald-Applied": the stream sequence the owner had applied
-//               when it answered. Most writes are answered within the 50 ms and get the
-//               answer alone, which tells that it was taken.
+//   replies  := at once, an empty message with NATS header "Referrald-Forward: taken";
+//               every second while it runs, the same with "Referrald-Forward: working";
+//               then the answer: an HTTP/1.1 response (status line, header fields,
+//               Content-Length, body) with NATS header "Referrald-Applied": the stream
+//               sequence the owner had applied when it answered
 //
 // The sender tells three outcomes apart: answered; not taken (no node subscribed — the
 // owner is gone or stopping — or no "taken" within the short bound: nothing ran, the
