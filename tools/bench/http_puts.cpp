@@ -17,12 +17,12 @@
 //   copy URLS STREAM R DIR NODE
 //                          as stream, the subjects named after NODE, and the whole stream
 //                          followed in order into a RocksDB copy at DIR, as each node of a
-//                          cluster keeps one: an ordered consumer on the same connection
-//                          (acknowledgements none, flow control, heartbeats), and for each
-//                          group of messages delivered together one batch written to the log
-//                          without a sync, with each message's payload under its stream
-//                          sequence, its subject's last sequence and the last sequence
-//                          applied. Two of them on one stream, each under half the load, are
+//                          cluster keeps one: a push consumer as a node's, on the same
+//                          connection (acknowledgements none, flow control, heartbeats, in
+//                          memory, one replica), and for each group of messages delivered
+//                          together one batch written to the log without a sync, with each
+//                          message's payload under its stream sequence, its subject's last
+//                          sequence and the last sequence applied. Two of them on one stream, each under half the load, are
 //                          the smallest cluster of two nodes.
 //
 // Prints "listening on 127.0.0.1:PORT" once it accepts; runs until SIGTERM or SIGINT, then
@@ -334,8 +334,9 @@ int main(int argc, char** argv) {
   int signal = 0;
   sigwait(&stop, &signal);
 
-  std::string summary = mode == "rocksdb" ? disk.summary() : stream.summary();
-  if (mode == "copy") summary = copy.summary() + summary;
+  // The copy's count first: the stream's summary deletes the stream.
+  std::string summary = mode == "copy" ? copy.summary() : "";
+  summary += mode == "rocksdb" ? disk.summary() : stream.summary();
   struct rusage used {};
   ::getrusage(RUSAGE_SELF, &used);
   auto ms = [](const timeval& t) {

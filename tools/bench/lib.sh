@@ -478,6 +478,7 @@ start_http_puts() {
   shift
   "$root/build/bench/bench_http_puts" "$@" >"$work/$name.out" 2>"$work/$name.err" &
   local server=$!
+  pids+=("$server")
   while kill -0 "$server" 2>/dev/null && ! grep -q "listening on" "$work/$name.out"; do
     sleep 0.05
   done

@@ -82,6 +82,9 @@ smallest_cluster() {
   times >"$work/times.1"
   wait "${counting[@]}" "$busy" || true
   nats_counted
+  # Both told at once: the first to stop deletes the stream, and the other's copy has applied
+  # every write by then.
+  kill -TERM "$copy1_pid" "$copy2_pid"
   stop_http_puts copy1 "copy (n1)"
   stop_http_puts copy2 "copy (n2)"
   if grep -q Non-2xx "$work/w0.out" "$work/w1.out"; then
