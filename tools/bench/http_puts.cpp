@@ -22,8 +22,8 @@
 //                          memory, one replica), and for each group of messages delivered
 //                          together one batch written to the log without a sync, with each
 //                          message's payload under its stream sequence, its subject's last
-//                          sequence and the last sequence applied. Two of them on one stream, each under half the load, are
-//                          the smallest cluster of two nodes.
+//                          sequence and the last sequence applied. Two of them on one stream, each
+//                          under half the load, are the smallest cluster of two nodes.
 //
 // Prints "listening on 127.0.0.1:PORT" once it accepts; runs until SIGTERM or SIGINT, then
 // prints the writes it made (and for rocksdb the log syncs, from its DB stats) and its own
@@ -279,6 +279,15 @@ struct stream_copy {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // SIGTERM and SIGINT are waited for by this thread alone. They are blocked before any
+  // other thread starts (the NATS client's start in open()), so that every thread inherits
+  // the mask: one sent again while the summary is made stays pending instead of ending the
+  // process from another thread.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   std::string mode = argc > 1 ? argv[1] : "";
   rocksdb_log disk;
   stream_log stream;
@@ -311,12 +320,6 @@ int main(int argc, char** argv) {
     std::perror("bench_http_puts: listen");
     return 1;
   }
-  // SIGTERM and SIGINT are waited for by this thread alone; the others never see them.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   std::thread([&] {
     for (long connection = 0;; ++connection) {
       int fd = ::accept(listener, nullptr, nullptr);
