@@ -7,6 +7,7 @@
 #include <nats/nats.h>
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -34,6 +35,26 @@ struct cluster_placement_harness {
   }
 };
 
+// An owner's way of serving writes in the forwarding tests: "POST /quick" answered at once,
+// any other request answered "slow" after `held` (the write's own time) on a thread of its
+// own, joined when this goes.
+struct quick_or_slow {
+  std::chrono::milliseconds held;
+  std::thread slow;
+  ~quick_or_slow() {
+    if (slow.joinable()) slow.join();
+  }
+  std::function<void(interfaces::placement::incoming, interfaces::placement::answer_fn)> fn() {
+    return [this](interfaces::placement::incoming in, interfaces::placement::answer_fn answer) {
+      if (in.request == "POST /quick") return answer("quick");
+      slow = std::thread([held = held, answer = std::move(answer)] {
+        testing::hold_fault(held);
+        answer("slow");
+      });
+    };
+  }
+};
+
 }  // namespace
 
 REFERRALD_PLACEMENT_SUITE(cluster_placement_contract, cluster_placement_harness)
@@ -46,21 +67,8 @@ BOOST_AUTO_TEST_CASE(a_write_running_long_at_its_owner_is_taken_and_waited_for) 
   cluster_placement_harness h;
   auto a = h.open("long-a");
   auto b = h.open("long-b");
-  struct joined {
-    std::thread t;
-    ~joined() {
-      if (t.joinable()) t.join();
-    }
-  } running;
-  auto served =
-      b->serve([&](interfaces::placement::incoming in, interfaces::placement::answer_fn answer) {
-        if (in.request == "POST /quick") return answer("quick");
-        running.t = std::thread([answer = std::move(answer)] {
-          testing::hold_fault(std::chrono::milliseconds(3500));  // the write's own time
-          answer("slow");
-        });
-      });
-  BOOST_REQUIRE(served.ok());
+  quick_or_slow owner{std::chrono::milliseconds(3500), {}};
+  BOOST_REQUIRE(b->serve(owner.fn()).ok());
   BOOST_REQUIRE(
       a->serve([](interfaces::placement::incoming, interfaces::placement::answer_fn answer) {
          answer("a");
@@ -82,7 +90,7 @@ BOOST_AUTO_TEST_CASE(a_write_running_long_at_its_owner_is_taken_and_waited_for) 
   BOOST_TEST((quick.how == interfaces::placement::outcome::answered));
   BOOST_TEST(quick.response == "quick");
   auto slow = relay("POST /slow");
-  running.t.join();
+  owner.slow.join();
   BOOST_TEST((slow.how == interfaces::placement::outcome::answered),
              "outcome " << static_cast<int>(slow.how));
   BOOST_TEST(slow.response == "slow");
@@ -97,20 +105,8 @@ BOOST_AUTO_TEST_CASE(a_write_running_long_at_its_owner_is_taken_and_waited_for) 
 BOOST_AUTO_TEST_CASE(an_owner_says_taken_before_it_runs_a_write_however_quick) {
   cluster_placement_harness h;
   auto b = h.open("wire-b");
-  struct joined {
-    std::thread t;
-    ~joined() {
-      if (t.joinable()) t.join();
-    }
-  } running;
-  BOOST_REQUIRE(
-      b->serve([&](interfaces::placement::incoming in, interfaces::placement::answer_fn answer) {
-         if (in.request == "POST /quick") return answer("quick");
-         running.t = std::thread([answer = std::move(answer)] {
-           testing::hold_fault(std::chrono::milliseconds(400));  // the write's own time
-           answer("slow");
-         });
-       }).ok());
+  quick_or_slow owner{std::chrono::milliseconds(400), {}};
+  BOOST_REQUIRE(b->serve(owner.fn()).ok());
   natsConnection* nc = cluster::cluster_native::connection(*h.logs.back());
   std::string subject =
       "referrald-fwd." + cluster::cluster_native::options(*h.logs.back()).stream + "." + b->self();
@@ -154,7 +150,7 @@ BOOST_AUTO_TEST_CASE(an_owner_says_taken_before_it_runs_a_write_however_quick) {
   BOOST_TEST(quick[1].forward.empty());
   BOOST_TEST(quick[1].data == "quick");
   auto slow = replies_to("POST /slow");
-  running.t.join();
+  owner.slow.join();
   // "taken" first, before the write's own 400 ms are over, the answer last; a "working"
   // between them when the owner's once-a-second round fell within the write.
   BOOST_REQUIRE_GE(slow.size(), 2u);
