@@ -97,7 +97,7 @@ smallest_cluster() {
       for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] += kv[2] }
       applied = applied (applied == "" ? "" : " and ") kv_applied($0)
     }
-    function kv_applied(line,   m) { match(line, /applied=[0-9]+/); return substr(line, RSTART + 8, RLENGTH - 8) }
+    function kv_applied(line) { match(line, /applied=[0-9]+/); return substr(line, RSTART + 8, RLENGTH - 8) }
     END {
       printf "  the stream with two copies over HTTP (the smallest cluster): %d/s = %.2fx the stream alone; its two servers'"'"' CPU %.0f us per write; ", r, r / a, v["cpu_ms"] * 1000 / v["puts"]
       printf "copies applied %s of %d writes; ", applied, v["puts"]
@@ -116,7 +116,8 @@ cluster() {
   NATS_PORT_BASE=$((14221 + 10 * clusters)) start_nats_cluster 3
   # Once more when a fresh cluster is not ready to make the stream yet. The servers' CPU
   # and the machine's busy share are counted over the load alone (from the client's "writing
-  # for" line on), not over the stream's making.
+  # for" line on), not over the stream's making; the messages over the client's whole run
+  # (the stream's making and deletion add some dozens to tens of thousands of writes).
   local attempt client messages
   for attempt in 1 2; do
     messages=$(nats_messages)
