@@ -102,7 +102,7 @@ BOOST_AUTO_TEST_CASE(a_write_running_long_at_its_owner_is_taken_and_waited_for) 
 // the request itself, so "taken" must leave before anything of the write runs: an owner
 // that stored the write and died before answering is then a 503 ("may or may not have taken
 // effect") at the sender, never the same write made a second time there.
-BOOST_AUTO_TEST_CASE(an_owner_says_taken_before_it_runs_a_write_however_quick) {
+BOOST_AUTO_TEST_CASE(an_owner_says_taken_before_it_runs_a_write_so_silence_means_it_never_ran) {
   cluster_placement_harness h;
   auto b = h.open("wire-b");
   quick_or_slow owner{std::chrono::milliseconds(400), {}};
