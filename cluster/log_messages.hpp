@@ -30,7 +30,9 @@ std::string_view payload_of(natsMsg* m);
 // The message's sequence in its stream (0 when the message does not say).
 std::uint64_t stream_seq_of(natsMsg* m);
 
-// A message of the events stream as a write of an account's events, or as records.
+// A message of the events stream as a write of an account's events, or as records. A write
+// must be filed under its own account's subject (cluster_subject): one naming another account
+// is store_corrupted, as the stream cannot fence it or read it back with its account.
 domain::result<cluster_write> from_message(natsMsg* m);
 domain::result<cluster_records> records_from_message(natsMsg* m);
 

@@ -14,6 +14,8 @@
 #include <mutex>
 #include <thread>
 
+#include "cluster/cluster_events.hpp"
+#include "snapshots/verify.hpp"
 #include "tests/cluster/helpers.hpp"
 #include "tests/support/eventually.hpp"
 
@@ -48,6 +50,45 @@ std::uint64_t append_eventually(cluster_log& log, cluster_write w, std::uint64_t
   BOOST_FAIL(seq.err().message);
   return 0;
 }
+
+// PAYLOAD published on SUBJECT by a plain NATS client, as no node would write it; its stream
+// sequence.
+std::uint64_t publish_raw(const testing::nats_cluster& cluster, const std::string& subject,
+                          const std::string& payload) {
+  natsConnection* nc = nullptr;
+  BOOST_REQUIRE(natsConnection_ConnectTo(&nc, cluster.url(0).c_str()) == NATS_OK);
+  jsCtx* js = nullptr;
+  BOOST_REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+  jsPubAck* ack = nullptr;
+  BOOST_REQUIRE(js_Publish(&ack, js, subject.c_str(), payload.data(),
+                           static_cast<int>(payload.size()), nullptr, nullptr) == NATS_OK);
+  std::uint64_t seq = ack->Sequence;
+  jsPubAck_Destroy(ack);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  return seq;
+}
+
+// Follows the stream from its start with READER; the stream sequences of the writes it applied.
+struct applied_writes {
+  std::mutex mu;
+  std::vector<std::uint64_t> seqs;
+
+  explicit applied_writes(cluster_log& reader) {
+    BOOST_REQUIRE(reader
+                      .follow(1,
+                              [this](domain::result<cluster_message> m) {
+                                BOOST_REQUIRE(m.ok());
+                                std::lock_guard lock(mu);
+                                seqs.push_back(std::get<cluster_write>(m->body).stream_seq);
+                              })
+                      .ok());
+  }
+  std::vector<std::uint64_t> get() {
+    std::lock_guard lock(mu);
+    return seqs;
+  }
+};
 
 }  // namespace
 
@@ -218,29 +259,10 @@ BOOST_AUTO_TEST_CASE(a_follower_halts_at_a_message_from_a_newer_release) {
   // A write as a later release might encode it: version 2.
   auto future = encode_cluster_write(write_of("a", 2, 1));
   future[0] = '\x02';
-  natsConnection* nc = nullptr;
-  BOOST_REQUIRE(natsConnection_ConnectTo(&nc, cluster.url(0).c_str()) == NATS_OK);
-  jsCtx* js = nullptr;
-  BOOST_REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
-  jsPubAck* ack = nullptr;
-  BOOST_REQUIRE(js_Publish(&ack, js, cluster_subject("a").c_str(), future.data(),
-                           static_cast<int>(future.size()), nullptr, nullptr) == NATS_OK);
-  std::uint64_t future_seq = ack->Sequence;
-  jsPubAck_Destroy(ack);
-  jsCtx_Destroy(js);
-  natsConnection_Destroy(nc);
+  std::uint64_t future_seq = publish_raw(cluster, cluster_subject("a"), future);
   (void)*writer->append(write_of("b", 1, 1), 0);
 
-  std::mutex mu;
-  std::vector<std::uint64_t> applied;
-  BOOST_REQUIRE(reader
-                    ->follow(1,
-                             [&](domain::result<cluster_message> m) {
-                               BOOST_REQUIRE(m.ok());
-                               std::lock_guard lock(mu);
-                               applied.push_back(std::get<cluster_write>(m->body).stream_seq);
-                             })
-                    .ok());
+  applied_writes applied(*reader);
   auto halted = [&] {
     return !reader->halted().empty();
   };
@@ -250,8 +272,58 @@ BOOST_AUTO_TEST_CASE(a_follower_halts_at_a_message_from_a_newer_release) {
                                      "cluster's event stream has version 2, written by a newer "
                                      "release)");
   testing::hold_fault(1500ms);  // the follower's checks and retries come and go
-  std::lock_guard lock(mu);
-  BOOST_TEST((applied == std::vector<std::uint64_t>{first}));
+  BOOST_TEST((applied.get() == std::vector<std::uint64_t>{first}));
+}
+
+// A write filed under another account's subject (well formed, but not one a node publishes:
+// the stream fences and reads an account's writes by its subject) halts the follower there
+// instead of being applied to the account it names; reading either account's history says
+// where it is.
+BOOST_AUTO_TEST_CASE(a_follower_halts_at_a_write_filed_under_another_accounts_subject) {
+  testing::nats_cluster cluster(1);
+  auto writer = open_log(cluster);
+  auto reader = open_log(cluster);
+  auto first = *writer->append(write_of("decoy", 1, 1), 0);
+  auto misfiled = write_of("victim", 1, 1);
+  misfiled.writer = "someone";
+  std::uint64_t at = publish_raw(cluster, cluster_subject("decoy"), encode_cluster_write(misfiled));
+  (void)*writer->append(write_of("b", 1, 1), 0);
+
+  applied_writes applied(*reader);
+  testing::eventually([&] { return !reader->halted().empty(); }, 5s);
+  std::string why = "the write at stream sequence " + std::to_string(at) +
+                    " names account victim but is filed under referrald.events.decoy";
+  BOOST_TEST(reader->halted() ==
+             "message " + std::to_string(at) + " of the stream cannot be read: " + why);
+  testing::hold_fault(1500ms);  // the follower's checks and retries come and go
+  BOOST_TEST((applied.get() == std::vector<std::uint64_t>{first}));
+
+  auto read = writer->read_account("decoy", 1, [](const cluster_write&) { return true; });
+  BOOST_REQUIRE(!read.ok());
+  BOOST_TEST(read.err().message == why);
+  BOOST_TEST((read.err().code == domain::errc::store_corrupted));
+}
+
+// A write stored a second time under its subject (published again without the fence: no
+// node does) is a history with an event stored twice, and verify names that event.
+BOOST_AUTO_TEST_CASE(verify_names_the_event_a_write_stored_again_holds) {
+  testing::nats_cluster cluster(1);
+  auto log = open_log(cluster);
+  workload::event_generator gen("acme", 7);
+  auto at = testing::write_next(*log, gen, 2, 0);
+  cluster_write second;
+  second.account_id = "acme";
+  second.first_seq = 3;
+  second.values = gen.values(2);
+  second.writer = log->new_writer();
+  (void)*log->append(second, at);
+  publish_raw(cluster, cluster_subject("acme"), encode_cluster_write(second));
+  auto verified = snapshots::verify_history(cluster_events(*log));
+  BOOST_REQUIRE(verified.ok());
+  BOOST_REQUIRE(verified->problem.has_value());
+  BOOST_TEST(verified->problem->account_id == "acme");
+  BOOST_TEST(verified->problem->seq == 3u);  // the first event seen again, not the next one due
+  BOOST_TEST(verified->problem->what == "stored twice");
 }
 
 // The follower confirms what it applied with the stream's leader: a stream replaced behind
