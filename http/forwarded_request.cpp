@@ -44,6 +44,16 @@ class forwarded_request final : public source {
       return refuse(std::move(*bad));
     }
     body_ = request.substr(end + 4);
+    // Framed by encode_forwarded_request: the whole body, its length in Content-Length.
+    auto length = ex.parser->content_length();
+    if (ex.parser->chunked() || length.value_or(0) != body_.size()) {
+      return refuse(domain::make_error(
+          domain::errc::bad_request,
+          "the forwarded request's body is " + std::to_string(body_.size()) +
+              " bytes, its header says " +
+              (ex.parser->chunked() ? std::string("chunked")
+                                    : std::to_string(length.value_or(0)) + " (Content-Length)")));
+    }
     ex.has_body = !body_.empty();
     run_chain(0);
   }

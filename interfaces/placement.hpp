@@ -76,7 +76,7 @@ class placement {
 };
 
 // The placement of a single node: every write is made here.
-class local_placement final : public placement {
+class local_placement : public placement {
  public:
   std::optional<std::string> owner_elsewhere(std::string_view) override { return std::nullopt; }
   std::string self() override { return {}; }

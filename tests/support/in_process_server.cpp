@@ -38,7 +38,7 @@ in_process_server::in_process_server(const std::string& data_dir, test_clock& cl
   auto made = done->get_future().get();
   if (!made) throw std::runtime_error("cannot install the admin key: " + made.err().message);
   sopts.retries = &runtime_->retries();
-  sopts.placement = &runtime_->placement();
+  if (sopts.placement == nullptr) sopts.placement = &runtime_->placement();  // unless configured
   server_ = std::make_unique<http::server>(sopts, *runtime_);
   auto endpoint = server_->local_endpoint();
   port_ = static_cast<std::uint16_t>(std::stoi(endpoint.substr(endpoint.rfind(':') + 1)));

@@ -21,7 +21,8 @@ namespace referrald::testing {
 
 class in_process_server {
  public:
-  // Adjusts what the server is made with (the flags of build/referrald, as options).
+  // Adjusts what the server is made with (the flags of build/referrald, as options). A
+  // placement set here is the server's instead of the runtime's (it must outlive the server).
   using configure = std::function<void(http::server_options&, actors::runtime_options&)>;
 
   // Opens a store in `data_dir`, installs the admin key `admin_secret`
