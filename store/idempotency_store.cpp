@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <algorithm>
 
 #include "domain/base/json.hpp"
 
@@ -66,6 +67,23 @@ void write_answer_fields(domain::json_writer& w, unsigned status, std::string_vi
   domain::write_string(w, body);
 }
 
+namespace {
+
+// A header field's name as HTTP allows it (RFC 9110 section 5.1: a token).
+bool field_name(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
+// A header field's value that stays on its line: no CR, LF or NUL.
+bool field_value(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+}  // namespace
+
 bool read_answer_fields(const rapidjson::Value& object, unsigned& status, std::string& content_type,
                         answer_headers& headers, std::string& body) {
   auto string_of = [&](const char* name, std::string& out) {
@@ -81,13 +99,17 @@ bool read_answer_fields(const rapidjson::Value& object, unsigned& status, std::s
     return false;
   }
   status = s->value.GetUint();
+  // Sent again as it is: what a server could not have answered is not an answer.
+  if (status < 100 || status > 599 || !field_value(content_type)) return false;
   headers.clear();
   for (const auto& pair : h->value.GetArray()) {
     if (!pair.IsArray() || pair.Size() != 2 || !pair[0].IsString() || !pair[1].IsString()) {
       return false;
     }
-    headers.emplace_back(std::string(pair[0].GetString(), pair[0].GetStringLength()),
-                         std::string(pair[1].GetString(), pair[1].GetStringLength()));
+    std::string_view name(pair[0].GetString(), pair[0].GetStringLength());
+    std::string_view value(pair[1].GetString(), pair[1].GetStringLength());
+    if (!field_name(name) || !field_value(value)) return false;
+    headers.emplace_back(name, value);
   }
   return true;
 }

@@ -35,7 +35,9 @@ struct idempotency_record {
 
 // The fields of a stored answer, "status", "content_type", "headers" and "body", written
 // into the object `w` is writing; the same fields read from `object` (false when one is
-// missing or of another type). Also the fields of the cluster's answer messages
+// missing or of another type, or when they are no answer HTTP can carry: a status outside
+// 100-599, a header name that is not a token, a CR, LF or NUL in a header or the content
+// type). Also the fields of the cluster's answer messages
 // (http/idempotency.cpp).
 void write_answer_fields(domain::json_writer& w, unsigned status, std::string_view content_type,
                          const answer_headers& headers, std::string_view body);
