@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "cluster/cluster_native.hpp"
 #include "domain/base/clock.hpp"
@@ -67,6 +68,12 @@ domain::result<kvStore*> bucket(jsCtx* js, const std::string& name, int replicas
 struct cluster_membership::impl {
   kvStore* nodes = nullptr;
   kvWatcher* watcher = nullptr;
+  // How the bucket was made (join), to make it again when it is deleted (put).
+  jsCtx* js = nullptr;
+  std::string bucket_name;
+  int replicas = 1;
+  std::chrono::milliseconds bucket_ttl{0};
+  bool put_failing = false;
   std::string key;  // "node.<name>"
   std::string value;
   cluster_membership* owner = nullptr;
@@ -94,9 +101,47 @@ struct cluster_membership::impl {
   void put() {
     std::uint64_t rev = 0;
     natsStatus s = kvStore_PutString(&rev, nodes, key.c_str(), value.c_str());
-    if (s != NATS_OK) {
-      infra::log(infra::log_level::debug,
-                 std::string("membership: cannot put ") + key + ": " + natsStatus_GetText(s));
+    if (s == NATS_OK) {
+      if (std::exchange(put_failing, false)) {
+        infra::log(infra::log_level::info, "membership: " + key + " is put again");
+      }
+      return;
+    }
+    if (!std::exchange(put_failing, true)) {
+      infra::log(infra::log_level::warn,
+                 "membership: cannot put " + key + " in " + bucket_name + " (" +
+                     natsStatus_GetText(s) + "): the other nodes count this node out " +
+                     std::to_string(bucket_ttl.count()) + " ms after its last put");
+    }
+    // No stream answers for the bucket: it was deleted (by hand: the nodes never delete it).
+    // It is made again as join made it, and watched anew; every node puts its key into it at
+    // its next heartbeat. A bucket that exists but cannot take the put (no quorum) times out
+    // instead, and is left to recover.
+    if (s == NATS_NO_RESPONDERS) remake();
+  }
+
+  void remake() {
+    auto made = bucket(js, bucket_name, replicas, bucket_ttl);
+    if (!made) {
+      infra::log(infra::log_level::warn,
+                 "membership: the bucket " + bucket_name +
+                     " is gone and cannot be made again: " + made.err().message);
+      return;
+    }
+    infra::log(infra::log_level::warn, "membership: the bucket " + bucket_name +
+                                           " was gone (deleted by hand?); it is made again");
+    if (watcher != nullptr) {
+      kvWatcher_Stop(watcher);
+      kvWatcher_Destroy(watcher);
+      watcher = nullptr;
+    }
+    kvStore_Destroy(nodes);
+    nodes = *made;
+    watch();
+    std::uint64_t rev = 0;
+    if (kvStore_PutString(&rev, nodes, key.c_str(), value.c_str()) == NATS_OK) {
+      put_failing = false;
+      infra::log(infra::log_level::info, "membership: " + key + " is put again");
     }
   }
 
@@ -263,7 +308,11 @@ domain::result<std::unique_ptr<cluster_membership>> cluster_membership::join(clu
   }
 
   auto p = std::make_unique<impl>();
-  auto nodes = again([&] { return bucket(js, lo.stream + "_NODES", replicas, o.ttl); });
+  p->js = js;
+  p->bucket_name = lo.stream + "_NODES";
+  p->replicas = replicas;
+  p->bucket_ttl = o.ttl;
+  auto nodes = again([&] { return bucket(js, p->bucket_name, replicas, o.ttl); });
   if (!nodes) return std::move(nodes).err();
   p->nodes = *nodes;
   o.node = member_name(o.node);

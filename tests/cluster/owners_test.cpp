@@ -5,6 +5,7 @@
 // leaving never fork a history; a read of every node's insights merges them, or says whose
 // are missing.
 
+#include <nats/nats.h>
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
@@ -207,6 +208,57 @@ BOOST_AUTO_TEST_CASE(two_nodes_writing_the_same_accounts_are_not_beaten) {
   auto verified = referralctl("--cluster " + nats.urls() + " verify");
   BOOST_TEST(verified.exit == 0, verified.output);
   BOOST_TEST(verified.output.find("160 events") != std::string::npos, verified.output);
+}
+
+// The members' bucket deleted by hand (`nats kv del REFERRALD_NODES`): the first node whose
+// heartbeat finds no stream for it makes it again, every node puts its key back, and both
+// still count each other once the deleted keys would have expired. Writes then are not
+// beaten (each account has one writer again).
+BOOST_AUTO_TEST_CASE(the_members_bucket_deleted_by_hand_is_made_again) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  BOOST_REQUIRE(eventually([&] { return members_are(a, 2) && members_are(b, 2); }));
+  natsConnection* nc = nullptr;
+  BOOST_REQUIRE(natsConnection_ConnectTo(&nc, nats.urls().c_str()) == NATS_OK);
+  jsCtx* js = nullptr;
+  BOOST_REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+  BOOST_REQUIRE(js_DeleteKeyValue(js, "REFERRALD_NODES") == NATS_OK);
+  auto both_keys = [&] {
+    kvStore* kv = nullptr;
+    if (js_KeyValue(&kv, js, "REFERRALD_NODES") != NATS_OK) return false;
+    int found = 0;
+    for (const char* key : {"node.a", "node.b"}) {
+      kvEntry* e = nullptr;
+      if (kvStore_Get(&e, kv, key) == NATS_OK) {
+        ++found;
+        kvEntry_Destroy(e);
+      }
+    }
+    kvStore_Destroy(kv);
+    return found == 2;
+  };
+  BOOST_TEST(eventually(both_keys, 15s));
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  // Past the 10 s a key is kept without a put: the members counted from the new bucket.
+  hold_fault(11s);
+  BOOST_TEST(members_are(a, 2));
+  BOOST_TEST(members_are(b, 2));
+  std::string logs = a.server->stderr_text() + b.server->stderr_text();
+  BOOST_TEST(logs.find("the bucket REFERRALD_NODES was gone") != std::string::npos);
+  auto ca = a.client(), cb = b.client();
+  for (int i = 0; i < 8; ++i) {
+    std::string account = "shared" + std::to_string(i % 4);
+    BOOST_TEST(ca->post("/passthrough-referrers?account_id=" + account,
+                        body("a" + std::to_string(i) + ".com"))
+                   .status == 201u);
+    BOOST_TEST(cb->post("/passthrough-referrers?account_id=" + account,
+                        body("b" + std::to_string(i) + ".com"))
+                   .status == 201u);
+  }
+  BOOST_TEST(metric_value(a, "referrald_cluster_writes_beaten_total") +
+                 metric_value(b, "referrald_cluster_writes_beaten_total") ==
+             0);
 }
 
 BOOST_AUTO_TEST_CASE(a_node_stopped_gracefully_during_writes_fails_no_write) {
