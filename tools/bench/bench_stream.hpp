@@ -7,15 +7,67 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+// The name of the server leading STREAM, empty while none does (or on an error).
+inline std::string stream_leader(jsCtx* js, const std::string& stream) {
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = jsErrCode(0);
+  std::string leader;
+  if (js_GetStreamInfo(&info, js, stream.c_str(), nullptr, &code) == NATS_OK && info != nullptr &&
+      info->Cluster != nullptr && info->Cluster->Leader != nullptr)
+    leader = info->Cluster->Leader;
+  if (info != nullptr) jsStreamInfo_Destroy(info);
+  return leader;
+}
+
+// Asks STREAM's leaders to step down ($JS.API.STREAM.LEADER.STEPDOWN: a follower picked by
+// the servers takes over) until the server named LEADER leads it, 60 s at most, so that every
+// client of a benchmark crosses the same routes from run to run. False, with a message after
+// WHO, when it does not.
+inline bool lead_from(const char* who, natsConnection* nc, jsCtx* js, const std::string& stream,
+                      const std::string& leader) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::string now;
+  for (int stepdowns = 0; std::chrono::steady_clock::now() < deadline;) {
+    now = stream_leader(js, stream);
+    if (now == leader) {
+      std::fprintf(stderr, "%s: stream %s led by %s after %d stepdowns\n", who, stream.c_str(),
+                   leader.c_str(), stepdowns);
+      return true;
+    }
+    if (!now.empty()) {
+      ++stepdowns;
+      natsMsg* reply = nullptr;
+      std::string subject = "$JS.API.STREAM.LEADER.STEPDOWN." + stream;
+      if (natsConnection_Request(&reply, nc, subject.c_str(), nullptr, 0, 5000) == NATS_OK)
+        natsMsg_Destroy(reply);
+      // The old leader is the one sure not to lead next: wait until another does.
+      auto elected = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (std::chrono::steady_clock::now() < elected) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::string next = stream_leader(js, stream);
+        if (!next.empty() && next != now) break;
+      }
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  std::fprintf(stderr, "%s: stream %s is led by %s, not %s, after 60 s of stepdowns\n", who,
+               stream.c_str(), now.empty() ? "no server" : now.c_str(), leader.c_str());
+  return false;
+}
+
 // A connection to the servers of URLS (comma-separated) with its JetStream context, and the
 // stream STREAM on the subjects bench.STREAM.> made as a cluster's is: file storage, REPLICAS
 // replicas, deletes and purges denied. A cluster just started elects its JetStream leader
-// first: the stream is tried again for 30 s. Errors are printed after WHO; false then.
+// first: the stream is tried again for 30 s. With BENCH_STREAM_LEADER set to a server's name,
+// that server is then made the stream's leader (lead_from). Errors are printed after WHO; false
+// then.
 inline bool open_bench_stream(const char* who, const std::string& urls, const std::string& stream,
                               int replicas, natsConnection** nc, jsCtx** js) {
   auto ok = [who](natsStatus s, const char* what) {
@@ -58,10 +110,13 @@ inline bool open_bench_stream(const char* who, const std::string& urls, const st
   while ((added = js_AddStream(nullptr, *js, &cfg, nullptr, &code)) != NATS_OK &&
          std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  if (added != NATS_OK)
+  if (added != NATS_OK) {
     std::fprintf(stderr, "%s: add stream: %s (JetStream error %d: %s)\n", who,
                  natsStatus_GetText(added), static_cast<int>(code), nats_GetLastError(nullptr));
-  return added == NATS_OK;
+    return false;
+  }
+  const char* leader = std::getenv("BENCH_STREAM_LEADER");
+  return leader == nullptr || *leader == '\0' || lead_from(who, *nc, *js, stream, leader);
 }
 
 // One write as a node makes it: PAYLOAD on SUBJECT with "Nats-Msg-Id" and

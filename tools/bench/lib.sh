@@ -282,11 +282,12 @@ creates_on_two_nodes() {
   wait "${wrks[@]}"
   cat "$work/w0.out" "$work/w1.out" | awk '/requests in/ {s += $1} END {print s}'
 }
-# start_two_nodes: nodes a and b on $nats_urls (start_node), then waits up to 15 s until
-# each counts both as members (the owners of the partitions are settled).
+# start_two_nodes [URLS_A URLS_B]: nodes a and b on $nats_urls, or node a on the NATS
+# servers of URLS_A and b on those of URLS_B (start_node), then waits up to 15 s until each
+# counts both as members (the owners of the partitions are settled).
 start_two_nodes() {
-  start_node a "$work/a" --cluster "$nats_urls" --node-name a
-  start_node b "$work/b" --cluster "$nats_urls" --node-name b
+  start_node a "$work/a" --cluster "${1:-$nats_urls}" --node-name a
+  start_node b "$work/b" --cluster "${2:-$nats_urls}" --node-name b
   for _ in $(seq 1 150); do
     [ "$(metric "$a_url" referrald_cluster_members)" = 2 ] &&
       [ "$(metric "$b_url" referrald_cluster_members)" = 2 ] && return
@@ -310,6 +311,23 @@ wrk_latency() {
 stream_leader() {
   { "$root/build/referralctl" --cluster "$nats_urls" cluster status 2>/dev/null || true; } |
     sed -n 's/.*"leader":"n\([0-9]*\)".*/\1/p'
+}
+
+# lead_event_stream I: the event stream's leaders asked to step down (referralctl cluster
+# stepdown) until server nI leads it, 60 s at most; stops the run when it does not.
+lead_event_stream() {
+  local deadline=$((SECONDS + 60)) now
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    now=$(stream_leader)
+    [ "$now" = "$1" ] && return
+    if [ -n "$now" ]; then
+      "$root/build/referralctl" --cluster "$nats_urls" cluster stepdown >/dev/null 2>&1 || true
+    else
+      sleep 0.1
+    fi
+  done
+  echo "the event stream is led by n${now:-(none)}, not n$1, after 60 s of stepdowns" >&2
+  exit 1
 }
 
 # restart_nats I: starts server nI of start_nats_cluster again (after it stopped).

@@ -20,16 +20,35 @@
 # (where it is near 100 %, a ratio to a ceiling is the ratio of what the whole machine spends
 # per write). Builds REV (default HEAD~1) into build-rev/ as against_commit does.
 # With REV "-", this build alone, beside the same ceilings.
-#   tools/dev bench writes_against [REV=HEAD~1] [SECONDS=8] [ROUNDS=2]
+# Each NATS client connects to a server of the three picked at random, as a deployment's
+# would, and each stream is led by the server its election picked: a write then crosses one
+# route or two, and clusters of one build differ by more than builds do. With
+# NATS_LAYOUT=pinned every cluster is laid out the same way instead: each stream led by n1
+# (or the server NATS_LEADER names: n2 or n3), the one-connection writers (the stream alone,
+# the smallest server over HTTP, the log alone) on n2, and the two-server ones (the smallest
+# cluster's two servers, nodes a and b) on n2 and n3. With n1 leading, no client is on the
+# leader's server; with n2, the single writers and one of each pair are. (The log alone's
+# stream is led by the election's pick in either layout.)
+#   [NATS_LAYOUT=pinned [NATS_LEADER=n1]] tools/dev bench writes_against [REV=HEAD~1] [SECONDS=8] [ROUNDS=2]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 rev="${1:-HEAD~1}"
 seconds="${2:-8}"
 rounds="${3:-2}"
+case "${NATS_LAYOUT:-random}/${NATS_LEADER:-n1}" in
+random/n1 | pinned/n[123]) ;;
+random/*) echo "NATS_LEADER is for NATS_LAYOUT=pinned" >&2 && exit 2 ;;
+*) echo "NATS_LAYOUT is random or pinned, and NATS_LEADER n1, n2 or n3" >&2 && exit 2 ;;
+esac
 if [ "$rev" = - ]; then
   machine
   echo "this build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)') alone"
 else
   build_rev "$rev"
+fi
+if [ "${NATS_LAYOUT:-random}" = pinned ]; then
+  echo "NATS layout: pinned (every stream led by ${NATS_LEADER:-n1}; single writers on n2; two servers or nodes on n2 and n3)"
+else
+  echo "NATS layout: random (each client on a server of its own pick; each stream led by its election's pick)"
 fi
 this_bin="$root/build/referrald"
 rev_bin="$root/build-rev/build/referrald"
@@ -61,17 +80,16 @@ stop_nats_cluster() {
   rm -rf "$work/nats"
 }
 
-# smallest_cluster: the smallest cluster of two nodes, over HTTP on $nats_urls: two
-# bench_http_puts in copy mode (each publishing on subjects of its own and following the
+# smallest_cluster: the smallest cluster of two nodes, over HTTP on ${on_two[0]} and
+# ${on_two[1]}: two bench_http_puts in copy mode (each publishing on subjects of its own and following the
 # whole stream into a RocksDB copy of its own) under creates_on_two_nodes' load; sets
 # $two_copies (writes/s) and prints it with its ratio to $alone, the two servers' own CPU per
 # write (their getrusage, over their whole run), the NATS servers' CPU per write, the
 # client's CPU per write, the machine's busy share and what each copy applied.
 smallest_cluster() {
   local i writes
-  for i in 1 2; do
-    start_http_puts "copy$i" copy "$nats_urls" COPIES 3 "$work/copy$i" "n$i"
-  done
+  BENCH_STREAM_LEADER="$leader" start_http_puts copy1 copy "${on_two[0]}" COPIES 3 "$work/copy1" n1
+  start_http_puts copy2 copy "${on_two[1]}" COPIES 3 "$work/copy2" n2
   counted "${nats_pids[@]}"
   busy_over "$seconds"
   times >"$work/times.0"
@@ -114,6 +132,15 @@ cluster() {
   # Ports of their own for each cluster of the run: none is still held by the one before.
   clusters=$((${clusters:-0} + 1))
   NATS_PORT_BASE=$((14221 + 10 * clusters)) start_nats_cluster 3
+  # Where the clients connect (NATS_LAYOUT): any server, or the same ones in every cluster,
+  # with every stream's leader on n1 or $NATS_LEADER ($leader, empty for the election's pick).
+  local servers
+  IFS=, read -ra servers <<<"$nats_urls"
+  if [ "${NATS_LAYOUT:-random}" = pinned ]; then
+    on_one="${servers[1]}" on_two=("${servers[1]}" "${servers[2]}") leader="${NATS_LEADER:-n1}"
+  else
+    on_one="$nats_urls" on_two=("$nats_urls" "$nats_urls") leader=
+  fi
   # Once more when a fresh cluster is not ready to make the stream yet. The servers' CPU
   # and the machine's busy share are counted over the load alone (from the client's "writing
   # for" line on), not over the stream's making; the messages over the client's whole run
@@ -121,7 +148,7 @@ cluster() {
   local attempt client messages
   for attempt in 1 2; do
     messages=$(nats_messages)
-    "$root/build/bench/bench_stream_alone" "$nats_urls" ALONE 3 32 "$seconds" 350 \
+    BENCH_STREAM_LEADER="$leader" "$root/build/bench/bench_stream_alone" "$on_one" ALONE 3 32 "$seconds" 350 \
       >"$work/alone.out" 2>"$work/alone.err" &
     client=$!
     while kill -0 "$client" 2>/dev/null && ! grep -q "writing for" "$work/alone.err"; do
@@ -142,11 +169,12 @@ cluster() {
   alone_nats=$(cpu_per "${nats_pids[@]}" -- $((alone * seconds)))
   alone_busy=$(cat "$work/busy")
   alone_messages=$(awk -v m="$messages" -v w="$((alone * seconds))" 'BEGIN {printf "%.1f", m / w}')
-  "$root/build/bench/bench_cluster_log" "$nats_urls" 32 32 "$seconds" >"$work/log.out" 2>/dev/null
+  "$root/build/bench/bench_cluster_log" "$on_one" 32 32 "$seconds" >"$work/log.out" 2>/dev/null
   log=$(rate_of "$work/log.out")
-  smallest_over_http "the stream" stream "$nats_urls" OVERHTTP 3
+  BENCH_STREAM_LEADER="$leader" smallest_over_http "the stream" stream "$on_one" OVERHTTP 3
   smallest_cluster
-  referrald_bin="$2" start_two_nodes
+  referrald_bin="$2" start_two_nodes "${on_two[@]}"
+  [ -z "$leader" ] || lead_event_stream "${leader#n}"
   warm_two_nodes
   counted "$a_pid" "$b_pid" "${nats_pids[@]}"
   busy_over "$seconds"
