@@ -49,7 +49,8 @@ domain::result<cluster_write> from_message(natsMsg* m) {
   // The subject is what the stream fences and the account's history is read by: a write
   // filed under another account's subject is not part of either history.
   std::string_view subject = natsMsg_GetSubject(m);
-  if (subject != cluster_subject(w->account_id)) {
+  if (!subject.starts_with(k_events_prefix) ||
+      subject.substr(k_events_prefix.size()) != w->account_id) {
     return domain::make_error(domain::errc::store_corrupted,
                               "the write at stream sequence " + std::to_string(w->stream_seq) +
                                   " names account " + w->account_id + " but is filed under " +
