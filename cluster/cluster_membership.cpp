@@ -101,6 +101,13 @@ struct cluster_membership::impl {
   void put() {
     std::uint64_t rev = 0;
     natsStatus s = kvStore_PutString(&rev, nodes, key.c_str(), value.c_str());
+    // No stream answers for the bucket: it was deleted (by hand: the nodes never delete it).
+    // It is made again as join made it, watched anew, and the key put into it; the other
+    // nodes put theirs at their next heartbeat. A bucket that exists but cannot take the put
+    // (no quorum) times out instead, and is left to recover.
+    if (s == NATS_NO_RESPONDERS && remake()) {
+      s = kvStore_PutString(&rev, nodes, key.c_str(), value.c_str());
+    }
     if (s == NATS_OK) {
       if (std::exchange(put_failing, false)) {
         infra::log(infra::log_level::info, "membership: " + key + " is put again");
@@ -113,20 +120,16 @@ struct cluster_membership::impl {
                      natsStatus_GetText(s) + "): the other nodes count this node out " +
                      std::to_string(bucket_ttl.count()) + " ms after its last put");
     }
-    // No stream answers for the bucket: it was deleted (by hand: the nodes never delete it).
-    // It is made again as join made it, and watched anew; every node puts its key into it at
-    // its next heartbeat. A bucket that exists but cannot take the put (no quorum) times out
-    // instead, and is left to recover.
-    if (s == NATS_NO_RESPONDERS) remake();
   }
 
-  void remake() {
+  // The bucket made again and watched; false when it cannot be made.
+  bool remake() {
     auto made = bucket(js, bucket_name, replicas, bucket_ttl);
     if (!made) {
       infra::log(infra::log_level::warn,
                  "membership: the bucket " + bucket_name +
                      " is gone and cannot be made again: " + made.err().message);
-      return;
+      return false;
     }
     infra::log(infra::log_level::warn, "membership: the bucket " + bucket_name +
                                            " was gone (deleted by hand?); it is made again");
@@ -138,11 +141,7 @@ struct cluster_membership::impl {
     kvStore_Destroy(nodes);
     nodes = *made;
     watch();
-    std::uint64_t rev = 0;
-    if (kvStore_PutString(&rev, nodes, key.c_str(), value.c_str()) == NATS_OK) {
-      put_failing = false;
-      infra::log(infra::log_level::info, "membership: " + key + " is put again");
-    }
+    return true;
   }
 
   bool watch() {

@@ -29,7 +29,8 @@
 # cluster's two servers, nodes a and b) on n2 and n3. With n1 leading, no client is on the
 # leader's server; with n2, the single writers and one of each pair are. (The log alone's
 # stream is led by the election's pick in either layout.)
-#   [NATS_LAYOUT=pinned [NATS_LEADER=n1]] tools/dev bench writes_against [REV=HEAD~1] [SECONDS=8] [ROUNDS=2]
+#   [NATS_LAYOUT=pinned [NATS_LEADER=n1]] tools/dev bench writes_against [REV=HEAD~1] \
+#     [SECONDS=8] [ROUNDS=2]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 rev="${1:-HEAD~1}"
 seconds="${2:-8}"
@@ -81,8 +82,8 @@ stop_nats_cluster() {
 }
 
 # smallest_cluster: the smallest cluster of two nodes, over HTTP on ${on_two[0]} and
-# ${on_two[1]}: two bench_http_puts in copy mode (each publishing on subjects of its own and following the
-# whole stream into a RocksDB copy of its own) under creates_on_two_nodes' load; sets
+# ${on_two[1]}: two bench_http_puts in copy mode (each publishing on subjects of its own and
+# following the whole stream into a RocksDB copy of its own) under creates_on_two_nodes' load; sets
 # $two_copies (writes/s) and prints it with its ratio to $alone, the two servers' own CPU per
 # write (their getrusage, over their whole run), the NATS servers' CPU per write, the
 # client's CPU per write, the machine's busy share and what each copy applied.
@@ -148,7 +149,8 @@ cluster() {
   local attempt client messages
   for attempt in 1 2; do
     messages=$(nats_messages)
-    BENCH_STREAM_LEADER="$leader" "$root/build/bench/bench_stream_alone" "$on_one" ALONE 3 32 "$seconds" 350 \
+    BENCH_STREAM_LEADER="$leader" "$root/build/bench/bench_stream_alone" "$on_one" ALONE 3 32 \
+      "$seconds" 350 \
       >"$work/alone.out" 2>"$work/alone.err" &
     client=$!
     while kill -0 "$client" 2>/dev/null && ! grep -q "writing for" "$work/alone.err"; do
