@@ -4,6 +4,8 @@
 #include <iterator>
 
 #include "domain/base/codec.hpp"
+#include "store/admin_audit.hpp"
+#include "store/records.hpp"
 
 namespace referrald::cluster {
 
@@ -18,7 +20,6 @@ constexpr std::uint8_t k_records_version = 1;
 // admin audit entries (store/admin_audit.hpp).
 constexpr column k_record_columns[] = {column::keys, column::connections, column::ai_rows,
                                        column::ai_batches, column::meta};
-constexpr std::string_view k_record_meta_prefix = "audit.";
 
 }  // namespace
 
@@ -201,9 +202,13 @@ domain::result<cluster_records> decode_cluster_records(std::string_view scope,
                  std::string(k_newer_release) + "?)");
     }
     rec.cf = *known;
-    if (rec.cf == column::meta && !rec.key.starts_with(k_record_meta_prefix)) {
+    if (rec.cf == column::meta && !rec.key.starts_with(store::admin_audit::k_prefix)) {
       return bad("write the metadata " + rec.key + ", unknown to this release (" +
                  std::string(k_newer_release) + "?)");
+    }
+    // Read as their columns' readers read them before any node's copy holds them.
+    if (auto st = store::check_record(rec.cf, rec.key, rec.value); !st) {
+      return bad("hold a record of " + name + " that cannot be read: " + st.err().message);
     }
   }
   if (!r.lpstr(out.writer)) return bad("are truncated");

@@ -162,6 +162,11 @@ domain::result<std::uint64_t> log_publisher::append_records(const cluster_record
   }
   std::string subject = std::string(k_records_prefix) + r->scope;
   std::string payload = encode_cluster_records(*r);
+  // Read back as every follower will read it: records no node could read would stop every
+  // node at them, and the stream keeps them for ever.
+  if (auto read = decode_cluster_records(r->scope, payload); !read) {
+    return domain::make_error(domain::errc::internal, "not written: " + read.err().message);
+  }
   std::string id = expected ? subject + "/" + std::to_string(*expected) : r->writer;
   return publish(conn.options.stream, subject, payload, id, expected, written_by(r->writer),
                  "another write of " + subject + " came first");

@@ -1,5 +1,6 @@
 #include "store/admin_audit.hpp"
 
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -25,7 +26,9 @@ std::string entry_id(domain::unix_ms at) {
   return buf;
 }
 
-std::string prefix_of(std::string_view scope) { return "audit." + std::string(scope) + "."; }
+std::string prefix_of(std::string_view scope) {
+  return std::string(admin_audit::k_prefix) + std::string(scope) + ".";
+}
 
 }  // namespace
 
@@ -44,6 +47,35 @@ void admin_audit::put(write_batch& batch, std::string_view scope, std::string_vi
   if (fields) fields(w);
   w.EndObject();
   batch.put(column::meta, prefix_of(scope) + id, std::string_view(buf.GetString(), buf.GetSize()));
+}
+
+domain::status admin_audit::check_entry(std::string_view key, std::string_view value) {
+  auto bad = [&](const std::string& why) {
+    return domain::make_error(domain::errc::store_corrupted,
+                              "the audit entry " + std::string(key) + " " + why);
+  };
+  auto dot = key.rfind('.');
+  if (!key.starts_with(k_prefix) || dot == std::string_view::npos || dot < k_prefix.size() ||
+      dot + 1 == key.size()) {
+    return bad("is not under an audit scope and entry id");
+  }
+  rapidjson::Document doc;
+  if (auto st = domain::parse_json(value, doc, "audit entry"); !st) {
+    return bad("is not JSON: " + st.err().message);
+  }
+  if (!doc.IsObject()) return bad("is not a JSON object");
+  auto id = doc.FindMember("id");
+  if (id == doc.MemberEnd() || !id->value.IsString() ||
+      std::string_view(id->value.GetString(), id->value.GetStringLength()) != key.substr(dot + 1)) {
+    return bad("does not hold its id");
+  }
+  for (const char* name : {"at", "type"}) {
+    auto m = doc.FindMember(name);
+    if (m == doc.MemberEnd() || !m->value.IsString()) {
+      return bad(std::string("has no \"") + name + "\" string");
+    }
+  }
+  return {};
 }
 
 domain::result<std::string> admin_audit::page(std::string_view scope, std::string_view after,

@@ -26,12 +26,19 @@ namespace referrald::store {
 
 class admin_audit {
  public:
+  // What every entry's key starts with.
+  static constexpr std::string_view k_prefix = "audit.";
+
   explicit admin_audit(const db& d) : db_(&d) {}
 
   // Adds an entry of `type` at `at` to `batch`: `fields` writes the entry's other members
   // (inside its object).
   static void put(write_batch& batch, std::string_view scope, std::string_view type,
                   domain::unix_ms at, const std::function<void(domain::json_writer&)>& fields);
+
+  // Whether an entry (key and value) is one `page` can show: a JSON object whose "id" is
+  // the key's entry id, with "at" and "type" strings.
+  static domain::status check_entry(std::string_view key, std::string_view value);
 
   // {"scope":..,"entries":[...],"has_more":b,"next_starting_after":id|null}: up to `limit`
   // entries of `scope` after the entry id `after` ("": from the first).

@@ -72,6 +72,13 @@ domain::error corrupt(const std::string& what) {
   return domain::make_error(domain::errc::internal, "stored AI-referral data is corrupt: " + what);
 }
 
+domain::error newer(std::string_view what, unsigned char version) {
+  return domain::make_error(domain::errc::store_corrupted,
+                            "a stored AI-referral " + std::string(what) + " was " +
+                                std::string(k_newer_release) + " (version " +
+                                std::to_string(version) + ")");
+}
+
 // Release 0.2's fixed layout of the value (version byte already read).
 domain::status decode_row_v1(reader& v, stored_ai_row& r) {
   std::uint8_t flags = 0;
@@ -111,8 +118,9 @@ domain::status decode_row_v1(reader& v, stored_ai_row& r) {
   return {};
 }
 
-// Decodes a row record into `r` (reused across a scan).
-domain::status decode_row(std::string_view key, std::string_view value, stored_ai_row& r) {
+}  // namespace
+
+domain::status decode_row_record(std::string_view key, std::string_view value, stored_ai_row& r) {
   reader k(key);
   std::string_view part;
   if (!k.bytes(8, part) || !k.bytes(4, part)) return corrupt("short row key");
@@ -134,14 +142,26 @@ domain::status decode_row(std::string_view key, std::string_view value, stored_a
   } else if (version == k_version) {
     if (auto st = decode_row_v1(v, r); !st) return st;
   } else {
-    return corrupt("row version");
+    return version > k_row_version ? newer("row", version) : corrupt("row version");
   }
   // The key's fields last: decode_into resets what the value leaves out.
   r.date = static_cast<std::int64_t>(day) - static_cast<std::int64_t>(k_day_offset);
   return {};
 }
 
-}  // namespace
+domain::result<domain::connection> decode_connection_record(std::string_view key,
+                                                            std::string_view value) {
+  if (value.empty() || (value[0] != k_connection_version && value[0] != k_version)) {
+    if (!value.empty() && static_cast<unsigned char>(value[0]) > k_connection_version) {
+      return newer("connection", static_cast<unsigned char>(value[0]));
+    }
+    return corrupt("connection version");
+  }
+  auto c = domain::decode_stored_connection(value.substr(1), value[0] == k_connection_version);
+  if (!c) return c;
+  if (key != brand_prefix(c->brand_id) + c->id) return corrupt("connection not under its id");
+  return c;
+}
 
 domain::result<std::vector<domain::connection>> ai_store::load_connections() const {
   std::vector<domain::connection> out;
@@ -152,12 +172,8 @@ domain::result<std::vector<domain::connection>> ai_store::load_connections() con
   std::unique_ptr<rocksdb::Iterator> it(
       in.rdb->NewIterator(rocksdb::ReadOptions(), in.cf(column::connections)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    rocksdb::Slice v = it->value();
-    if (v.size() < 1 || (v[0] != k_connection_version && v[0] != k_version)) {
-      return corrupt("connection version");
-    }
-    auto c = domain::decode_stored_connection(std::string_view(v.data() + 1, v.size() - 1),
-                                              v[0] == k_connection_version);
+    auto c = decode_connection_record(std::string_view(it->key().data(), it->key().size()),
+                                      std::string_view(it->value().data(), it->value().size()));
     if (!c) return std::move(c).err();
     out.push_back(std::move(*c));
   }
@@ -213,8 +229,8 @@ domain::status ai_store::scan_rows(std::int64_t brand_id, std::int64_t from_day,
   std::unique_ptr<rocksdb::Iterator> it(in.rdb->NewIterator(ro, in.cf(column::ai_rows)));
   stored_ai_row row;
   for (it->Seek(start); it->Valid(); it->Next()) {
-    auto st = decode_row(std::string_view(it->key().data(), it->key().size()),
-                         std::string_view(it->value().data(), it->value().size()), row);
+    auto st = decode_row_record(std::string_view(it->key().data(), it->key().size()),
+                                std::string_view(it->value().data(), it->value().size()), row);
     if (!st) return st;
     if (!fn(row)) return {};
   }
@@ -237,13 +253,21 @@ std::string cluster_batch_scope(std::int64_t brand_id, const std::string& connec
   return scope;
 }
 
+std::string encode_batch_record(const batch_record& rec) {
+  std::string value(1, static_cast<char>(rec.kind));
+  put_fixed64(value, static_cast<std::uint64_t>(rec.created_at));
+  value.append(reinterpret_cast<const char*>(rec.body_digest.data()), 32);
+  value += rec.response;
+  return value;
+}
+
 domain::result<batch_record> decode_batch_record(std::string_view value) {
   reader r(value);
   std::uint8_t version = 0;
   std::uint64_t created = 0;
   std::string_view digest;
-  if (!r.u8(version) || (version != 1 && version != 2) || !r.fixed64(created) ||
-      !r.bytes(32, digest)) {
+  if (r.u8(version) && version > 2) return newer("batch record", version);
+  if ((version != 1 && version != 2) || !r.fixed64(created) || !r.bytes(32, digest)) {
     return corrupt("batch record");
   }
   batch_record rec;
@@ -272,11 +296,8 @@ domain::result<std::optional<batch_record>> ai_store::get_batch(std::int64_t bra
 
 void ai_store::put_batch(write_batch& b, std::int64_t brand_id, const std::string& connection_id,
                          const std::string& batch_id, const batch_record& rec) const {
-  std::string value(1, static_cast<char>(rec.kind));
-  put_fixed64(value, static_cast<std::uint64_t>(rec.created_at));
-  value.append(reinterpret_cast<const char*>(rec.body_digest.data()), 32);
-  value += rec.response;
-  b.put(column::ai_batches, batch_record_key(brand_id, connection_id, batch_id), std::move(value));
+  b.put(column::ai_batches, batch_record_key(brand_id, connection_id, batch_id),
+        encode_batch_record(rec));
 }
 
 }  // namespace referrald::store

@@ -46,8 +46,16 @@ std::string cluster_batch_scope(std::int64_t brand_id, const std::string& connec
 std::string batch_record_key(std::int64_t brand_id, const std::string& connection_id,
                              const std::string& batch_id);
 
-// A stored batch record's value (the ai_batches column), as put_batch wrote it.
+// A batch record's value in the ai_batches column, as put_batch writes it and as it is read.
+std::string encode_batch_record(const batch_record& rec);
 domain::result<batch_record> decode_batch_record(std::string_view value);
+
+// A stored connection record, as load_connections reads it (the key must be its brand and
+// id), and a stored row record into `r` (reused across a scan), as scan_rows reads it. A
+// value in a version past the newest is refused as a newer release's (db.hpp).
+domain::result<domain::connection> decode_connection_record(std::string_view key,
+                                                            std::string_view value);
+domain::status decode_row_record(std::string_view key, std::string_view value, stored_ai_row& r);
 
 class ai_store {
  public:

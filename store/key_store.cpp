@@ -21,6 +21,25 @@ std::string key_for(std::int64_t id) {
 
 }  // namespace
 
+domain::result<domain::api_key> decode_key_record(std::string_view key, std::string_view value) {
+  if (value.empty() || (value[0] != k_key_version && value[0] != k_key_version_json)) {
+    unsigned version = value.empty() ? 0 : static_cast<unsigned char>(value[0]);
+    if (version > static_cast<unsigned>(k_key_version)) {
+      return domain::make_error(domain::errc::store_corrupted,
+                                "a stored API key was " + std::string(k_newer_release) +
+                                    " (version " + std::to_string(version) + ")");
+    }
+    return domain::make_error(domain::errc::internal, "stored API key has an unknown version");
+  }
+  auto k = domain::decode_stored_key(value.substr(1), value[0] == k_key_version);
+  if (!k) return k;
+  if (key != key_for(k->id)) {
+    return domain::make_error(domain::errc::internal,
+                              "stored API key " + std::to_string(k->id) + " is not under its id");
+  }
+  return k;
+}
+
 domain::result<std::vector<domain::api_key>> key_store::load_all() const {
   std::vector<domain::api_key> keys;
   auto pinned = db_->pin();
@@ -30,12 +49,8 @@ domain::result<std::vector<domain::api_key>> key_store::load_all() const {
   std::unique_ptr<rocksdb::Iterator> it(
       in.rdb->NewIterator(rocksdb::ReadOptions(), in.cf(column::keys)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    rocksdb::Slice v = it->value();
-    if (v.size() < 1 || (v[0] != k_key_version && v[0] != k_key_version_json)) {
-      return domain::make_error(domain::errc::internal, "stored API key has an unknown version");
-    }
-    auto k = domain::decode_stored_key(std::string_view(v.data() + 1, v.size() - 1),
-                                       v[0] == k_key_version);
+    auto k = decode_key_record(std::string_view(it->key().data(), it->key().size()),
+                               std::string_view(it->value().data(), it->value().size()));
     if (!k) return std::move(k).err();
     keys.push_back(std::move(*k));
   }

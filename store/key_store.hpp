@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "domain/auth/api_key.hpp"
@@ -34,6 +35,11 @@ class key_store {
  private:
   const db* db_;
 };
+
+// A stored key record (the layout above), as load_all reads it. Refused when the value's
+// version is unknown (one past the newest is named as a newer release's, db.hpp), the
+// value does not decode, or the key is not the record's id.
+domain::result<domain::api_key> decode_key_record(std::string_view key, std::string_view value);
 
 // Creates a key with a fresh id (one more than the largest stored) and writes it synced.
 // For use where no keys actor runs: server start-up (bootstrap) and referralctl.

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cluster/cluster_events.hpp"
+#include "cluster/log_messages.hpp"
 #include "snapshots/verify.hpp"
 #include "tests/cluster/helpers.hpp"
 #include "tests/support/eventually.hpp"
@@ -69,7 +70,8 @@ std::uint64_t publish_raw(const testing::nats_cluster& cluster, const std::strin
   return seq;
 }
 
-// Follows the stream from its start with READER; the stream sequences of the writes it applied.
+// Follows the stream from its start with READER; the stream sequences of the messages (writes
+// and records) it applied.
 struct applied_writes {
   std::mutex mu;
   std::vector<std::uint64_t> seqs;
@@ -80,7 +82,8 @@ struct applied_writes {
                               [this](domain::result<cluster_message> m) {
                                 BOOST_REQUIRE(m.ok());
                                 std::lock_guard lock(mu);
-                                seqs.push_back(std::get<cluster_write>(m->body).stream_seq);
+                                std::visit([&](const auto& b) { seqs.push_back(b.stream_seq); },
+                                           m->body);
                               })
                       .ok());
   }
@@ -302,6 +305,59 @@ BOOST_AUTO_TEST_CASE(a_follower_halts_at_a_write_filed_under_another_accounts_su
   BOOST_REQUIRE(!read.ok());
   BOOST_TEST(read.err().message == why);
   BOOST_TEST((read.err().code == domain::errc::store_corrupted));
+}
+
+// Records whose values no reader of their column can read (an API key record of garbage,
+// published as no node would write it) halt the follower there, so that no node's copy
+// holds a key it cannot load at its next start.
+BOOST_AUTO_TEST_CASE(a_follower_halts_at_records_no_reader_can_read) {
+  testing::nats_cluster cluster(1);
+  auto writer = open_log(cluster);
+  auto reader = open_log(cluster);
+  auto first = *writer->append(write_of("a", 1, 1), 0);
+  cluster_records garbage{
+      "keys", {{column::keys, std::string(7, '\0') + "\x01", "\x02garbage"}}, "someone", 0};
+  std::uint64_t at =
+      publish_raw(cluster, std::string(k_records_prefix) + "keys", encode_cluster_records(garbage));
+  (void)*writer->append(write_of("b", 1, 1), 0);
+
+  applied_writes applied(*reader);
+  testing::eventually([&] { return !reader->halted().empty(); }, 5s);
+  std::string prefix = "message " + std::to_string(at) +
+                       " of the stream cannot be read: records keys in the cluster's stream hold "
+                       "a record of keys that cannot be read: ";
+  BOOST_TEST(reader->halted().starts_with(prefix), reader->halted());
+  testing::hold_fault(1500ms);  // the follower's checks and retries come and go
+  BOOST_TEST((applied.get() == std::vector<std::uint64_t>{first}));
+
+  // A key record as a newer release would write it: the node waits for its upgrade.
+  cluster_records newer = garbage;
+  newer.records[0].value[0] = '\x09';
+  std::uint64_t newer_at =
+      publish_raw(cluster, std::string(k_records_prefix) + "keys.2", encode_cluster_records(newer));
+  auto tail = open_log(cluster);
+  BOOST_REQUIRE(tail->follow(newer_at, [](domain::result<cluster_message>) {}).ok());
+  testing::eventually([&] { return !tail->halted().empty(); }, 5s);
+  BOOST_TEST(
+      tail->halted().starts_with("a newer release wrote message " + std::to_string(newer_at) +
+                                 " of the stream: upgrade this node"),
+      tail->halted());
+}
+
+// A node never publishes records its followers could not read: they would stop every node
+// at them, and the stream keeps them for ever.
+BOOST_AUTO_TEST_CASE(records_no_node_could_read_are_not_written) {
+  testing::nats_cluster cluster(1);
+  auto log = open_log(cluster);
+  auto first = *log->append(write_of("a", 1, 1), 0);
+  cluster_records garbage{"keys", {{column::keys, std::string(8, '\0'), "\x02garbage"}}, "", 0};
+  auto refused = log->append_records(garbage, std::nullopt);
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST((refused.err().code == domain::errc::internal));
+  BOOST_TEST(refused.err().message.starts_with("not written: records keys in the cluster's "
+                                               "stream hold a record of keys that cannot be read"),
+             refused.err().message);
+  BOOST_TEST(*log->append(write_of("b", 1, 1), 0) == first + 1);  // nothing stored between
 }
 
 // A write stored a second time under its subject (published again without the fence: no

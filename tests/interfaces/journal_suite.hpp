@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "interfaces/journal.hpp"
+#include "store/ai_store.hpp"
 #include "tests/interfaces/unique_name.hpp"
 #include "tools/workload/event_gen.hpp"
 
@@ -50,6 +51,14 @@ inline domain::status append_next(journal& j, workload::event_generator& gen, in
   auto first = gen.state().seq() + 1;
   auto values = gen.values(n);
   return wait_for([&](auto done) { j.append(account, first, values, done); });
+}
+
+// A batch record (store/ai_store.hpp) answering `response`: a record as a node writes it,
+// which every journal's readers read back.
+inline std::string batch_value(const std::string& response) {
+  store::batch_record r;
+  r.response = response;
+  return store::encode_batch_record(r);
 }
 
 inline std::vector<std::uint64_t> replayed(const journal& j, const std::string& account,
@@ -129,7 +138,7 @@ inline std::vector<std::uint64_t> replayed(const journal& j, const std::string& 
     auto scope = referrald::testing::unique_name("keys");                                        \
     auto key = referrald::testing::unique_name("k1");                                            \
     referrald::store::write_batch first;                                                         \
-    first.put(column::ai_batches, key, "v1");                                                    \
+    first.put(column::ai_batches, key, batch_value("v1"));                                       \
     auto at = *journal().scope_position(scope);                                                  \
     BOOST_TEST(                                                                                  \
         wait_for([&](auto done) { journal().append_records(scope, first, at, done); }).ok());    \
@@ -138,7 +147,7 @@ inline std::vector<std::uint64_t> replayed(const journal& j, const std::string& 
     BOOST_TEST((moved > at || !journal().shared()));                                             \
     if (other() != nullptr) {                                                                    \
       referrald::store::write_batch stale;                                                       \
-      stale.put(column::ai_batches, key, "v2");                                                  \
+      stale.put(column::ai_batches, key, batch_value("v2"));                                     \
       auto st = wait_for([&](auto done) { other()->append_records(scope, stale, at, done); });   \
       BOOST_REQUIRE(!st.ok());                                                                   \
       BOOST_TEST((st.err().code == referrald::domain::errc::beaten));                            \
@@ -148,7 +157,7 @@ inline std::vector<std::uint64_t> replayed(const journal& j, const std::string& 
     BOOST_REQUIRE(none.ok());                                                                    \
     BOOST_TEST(!none->value.has_value());                                                        \
     referrald::store::write_batch batch;                                                         \
-    batch.put(column::ai_batches, "b1", "record");                                               \
+    batch.put(column::ai_batches, "b1", batch_value("record"));                                  \
     auto p = std::make_shared<std::promise<referrald::domain::status>>();                        \
     auto stored = journal().store(batch_scope, batch, none->position,                            \
                                   [p](const referrald::domain::status& s) { p->set_value(s); }); \
@@ -156,7 +165,7 @@ inline std::vector<std::uint64_t> replayed(const journal& j, const std::string& 
     BOOST_TEST(p->get_future().get().ok());                                                      \
     auto found = journal().claimed(batch_scope, column::ai_batches, "b1");                       \
     BOOST_REQUIRE(found.ok());                                                                   \
-    BOOST_TEST(found->value.value_or("") == "record");                                           \
+    BOOST_TEST(found->value.value_or("") == batch_value("record"));                              \
     if (other() != nullptr) {                                                                    \
       /* replacing what the scope held, claiming the position it had before: beaten */           \
       auto again = other()->store(batch_scope, batch, none->position, [](const auto&) {});       \
