@@ -9,6 +9,11 @@
 //       The limit: the same rows, normalized and encoded exactly as referrald stores them,
 //       written straight into a RocksDB store in DIR with one synced write batch per
 //       ROWS rows.
+//   bench_push reads DIR [ROWS=5000] [ROUNDS=50]
+//       On one thread, the same rows encoded as referrald stores them (put_rows), then each
+//       row record read by store::check_record, as a cluster node reads every record before
+//       it publishes it and again before its copy holds it: microseconds per row for each
+//       (DIR: an empty store for put_rows, which writes nothing there).
 //
 // Every batch holds rows no earlier batch had (the page carries the batch number), so
 // each one inserts ROWS new keys. Prints rows/s and the batch latency percentiles.
@@ -34,6 +39,7 @@
 #include "domain/base/clock.hpp"
 #include "store/ai_store.hpp"
 #include "store/db.hpp"
+#include "store/records.hpp"
 
 using namespace referrald;
 namespace beast = boost::beast;
@@ -259,6 +265,51 @@ int run_limit(int argc, char** argv) {
   });
 }
 
+int run_reads(int argc, char** argv) {
+  if (argc < 3) return 2;
+  int rows = argc > 3 ? std::atoi(argv[3]) : 5000;
+  int rounds = argc > 4 ? std::atoi(argv[4]) : 50;
+  if (rows <= 0 || rounds <= 0) return 2;
+  rapidjson::Document doc;
+  body_template body(0, rows, false);
+  doc.Parse(body.text.data(), body.text.size());
+  auto outcome = domain::validate_push(doc, domain::ai_platform_list::builtin(), domain::now_ms());
+  if (!outcome || outcome->rows.size() != static_cast<std::size_t>(rows)) {
+    std::fprintf(stderr, "reads: the body did not validate\n");
+    return 1;
+  }
+  auto opened = store::db::open({argv[2], false});
+  if (!opened) {
+    std::fprintf(stderr, "open: %s\n", opened.err().message.c_str());
+    return 1;
+  }
+  std::unique_ptr<store::db> db = std::move(*opened);
+  store::ai_store ai(*db);
+  store::write_batch wb;
+  auto t0 = steady::now();
+  for (int i = 0; i < rounds; ++i) {
+    wb = store::write_batch();
+    ai.put_rows(wb, 1, "01JBENCHBENCHBENCHBENCHBEN", outcome->rows);
+  }
+  auto t1 = steady::now();
+  std::size_t read = 0, bytes = 0;
+  for (int i = 0; i < rounds; ++i) {
+    wb.for_each([&](const store::write_batch::op& op) {
+      read += store::check_record(op.cf, op.key, op.value).ok();
+      bytes += op.key.size() + op.value.size();
+    });
+  }
+  auto t2 = steady::now();
+  double n = static_cast<double>(rows) * rounds;
+  std::printf(
+      "row records (%d rows, %zu bytes each on average): encoded in %.3f us per row, "
+      "read by check_record in %.3f us per row (%zu of %.0f read)\n",
+      rows, bytes / static_cast<std::size_t>(n),
+      std::chrono::duration<double, std::micro>(t1 - t0).count() / n,
+      std::chrono::duration<double, std::micro>(t2 - t1).count() / n, read, n);
+  return read == static_cast<std::size_t>(n) ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -266,10 +317,12 @@ int main(int argc, char** argv) {
   int rc = 2;
   if (mode == "http") rc = run_http(argc, argv);
   if (mode == "limit") rc = run_limit(argc, argv);
+  if (mode == "reads") rc = run_reads(argc, argv);
   if (rc == 2) {
     std::fprintf(stderr,
                  "usage: bench_push http PORT TOKEN BRAND CONNECTION [PUSHERS] [SECONDS] [ROWS] "
-                 "[BATCH_ID]\n       bench_push limit DIR [PUSHERS] [SECONDS] [ROWS]\n");
+                 "[BATCH_ID]\n       bench_push limit DIR [PUSHERS] [SECONDS] [ROWS]\n"
+                 "       bench_push reads DIR [ROWS] [ROUNDS]\n");
   }
   return rc;
 }

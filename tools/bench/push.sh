@@ -2,7 +2,8 @@
 # Durable AI-referral ingest over HTTP: 8 concurrent pushers, 5,000-row batches, every
 # batch new rows, without and with batch_id; rows/s and batch latency, side by side with
 # the limit — the same rows, encoded as referrald stores them, written straight into
-# RocksDB with one synced write batch per 5,000 rows.
+# RocksDB with one synced write batch per 5,000 rows. Then what reading each row record
+# costs, as a cluster node reads every record before publishing it and before applying it.
 #   tools/dev bench push [SECONDS=10]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 seconds="${1:-10}"
@@ -26,3 +27,4 @@ for batch_id in 0 1; do
   echo "  $batches write batches in $commits fsyncs; store after the run: $(du -sh "$work/data" | cut -f1)"
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 done
+"$root/build/bench/bench_push" reads "$work/reads" 5000 50
