@@ -133,7 +133,8 @@ domain::status cluster_cache::apply(const cluster_records& r) {
   return commit();
 }
 
-domain::status cluster_cache::add(const cluster_write& w, std::vector<domain::event>* decoded) {
+domain::status cluster_cache::add(const cluster_write& w, std::vector<domain::event>* decoded,
+                                  bool* repeated) {
   auto done = applied_for_write();
   if (!done) return std::move(done).err();
   if (w.stream_seq <= *done) return {};
@@ -163,6 +164,16 @@ domain::status cluster_cache::add(const cluster_write& w, std::vector<domain::ev
     }
   }
   if (w.first_seq != head + 1) {
+    auto repeat = repeats_applied(w, head, prev);
+    if (!repeat) return std::move(repeat).err();
+    if (*repeat) {
+      if (decoded != nullptr) decoded->clear();
+      if (repeated != nullptr) *repeated = true;
+      group_heads_[w.account_id] = w.stream_seq;
+      ++group_messages_;
+      applied_ = w.stream_seq;
+      return {};
+    }
     return misfit("does not continue the " + std::to_string(head) + " events applied before");
   }
   // Checked whole before any of it joins the group.
@@ -190,6 +201,31 @@ domain::status cluster_cache::add(const cluster_write& w, std::vector<domain::ev
   applied_ = w.stream_seq;
   heads_[w.account_id] = applied_head{w.first_seq + w.values.size() - 1, prev};
   return {};
+}
+
+// Whether `w` holds events the copy holds already (its last event at or before the
+// account's `head`, whose hash is `head_hash`), byte for byte: each of its events decodes,
+// matches its hash and chains to the one before, and its last event's hash is the one the
+// copy holds at that sequence number (the hashes chain, so the events before it are the
+// copy's too). False when it is not, or when that event is not in the copy yet (in the
+// open group, not the last).
+domain::result<bool> cluster_cache::repeats_applied(const cluster_write& w, std::uint64_t head,
+                                                    const domain::sha256_digest& head_hash) {
+  if (w.values.empty() || w.first_seq == 0) return false;
+  std::uint64_t last = w.first_seq + w.values.size() - 1;
+  if (last > head) return false;
+  domain::sha256_digest prev{};
+  for (std::size_t i = 0; i < w.values.size(); ++i) {
+    std::uint64_t seq = w.first_seq + i;
+    auto e = decode_event(w.account_id, seq, w.values[i]);
+    if (!e || !verify_event_hash(w.account_id, seq, w.values[i])) return false;
+    if (i > 0 && e->prev_hash != prev) return false;
+    prev = e->hash;
+  }
+  if (last == head) return prev == head_hash;
+  auto held = event_log(*db_).get(w.account_id, last);
+  if (!held) return std::move(held).err();
+  return held->has_value() && (*held)->hash == prev;
 }
 
 domain::status cluster_cache::add(const cluster_records& r) {

@@ -107,7 +107,13 @@ class cluster_cache {
   // the copy holds. The follower's messages that came together cost one write.
   // `decoded` (optional) gets the write's events as add() decoded and checked them
   // (none for a write skipped as seen before).
-  domain::status add(const cluster_write& w, std::vector<domain::event>* decoded = nullptr);
+  //
+  // A later message holding events the copy holds already, byte for byte (a write
+  // published again without its fence: no node does), is a repeat. Its events are not
+  // applied again, but the account's stream head moves to it, as the stream's fence for the
+  // account's next write has; `decoded` gets none of them, and `repeated` (optional) is set.
+  domain::status add(const cluster_write& w, std::vector<domain::event>* decoded = nullptr,
+                     bool* repeated = nullptr);
   domain::status add(const cluster_records& r);
   domain::status commit();
   // Messages and bytes of events and records in the open group.
@@ -120,6 +126,9 @@ class cluster_cache {
   // Touched by the one writer only; at most k_remembered accounts, forgotten all at once
   // past that when a group is committed, and after any failure (then read from the copy
   // again). Never forgotten while a group is open: the copy lacks what the group holds.
+  domain::result<bool> repeats_applied(const cluster_write& w, std::uint64_t head,
+                                       const domain::sha256_digest& head_hash);
+
   struct applied_head {
     std::uint64_t seq = 0;
     domain::sha256_digest hash{};

@@ -178,7 +178,8 @@ void cluster_node::on_message(domain::result<cluster_message> m) {
   if (auto* w = std::get_if<cluster_write>(&m->body)) {
     seq = w->stream_seq;
     auto events = std::make_shared<std::vector<domain::event>>();
-    if (auto st = cache_->add(*w, events.get()); !st) {
+    bool repeated = false;
+    if (auto st = cache_->add(*w, events.get(), &repeated); !st) {
       commit_group();  // what came before it is applied
       if (cluster_log::newer_release(st.err()) || st.err().code != domain::errc::store_corrupted) {
         // Never skipped: the node waits there for its upgrade (or a store that takes the
@@ -192,6 +193,15 @@ void cluster_node::on_message(domain::result<cluster_message> m) {
       does_not_fit(seq, w->account_id,
                    "its write does not fit the history applied here (" + st.err().message + ")");
       return;
+    }
+    if (repeated) {
+      infra::log(infra::log_level::warn,
+                 "message " + std::to_string(seq) + " of the stream repeats events " +
+                     std::to_string(w->first_seq) + ".." +
+                     std::to_string(w->first_seq + w->values.size() - 1) + " of account " +
+                     w->account_id +
+                     ", which this node applied before (a write published again without its "
+                     "fence; no node does): not applied again");
     }
     group_.push_back(applied_message{seq, w->account_id, w->first_seq + w->values.size() - 1, false,
                                      std::move(events)});

@@ -21,6 +21,19 @@ using testing::open_log;
 
 namespace {
 
+// The stored values of `account`'s events in `store`, in order.
+std::vector<std::string> held(const db& store, const std::string& account) {
+  std::vector<std::string> out;
+  BOOST_REQUIRE(event_log(store)
+                    .scan_raw(account,
+                              [&](std::uint64_t, std::string_view v) {
+                                out.emplace_back(v);
+                                return true;
+                              })
+                    .ok());
+  return out;
+}
+
 // A node: its RocksDB cache, following the stream from where it stopped.
 struct node {
   testing::temp_dir dir;
@@ -59,17 +72,7 @@ struct node {
     std::unique_lock lock(mu);
     BOOST_REQUIRE(cv.wait_for(lock, 10s, [&] { return last_applied >= seq; }));
   }
-  std::vector<std::string> values(const std::string& account) {
-    std::vector<std::string> out;
-    BOOST_REQUIRE(event_log(*store)
-                      .scan_raw(account,
-                                [&](std::uint64_t, std::string_view v) {
-                                  out.emplace_back(v);
-                                  return true;
-                                })
-                      .ok());
-    return out;
-  }
+  std::vector<std::string> values(const std::string& account) { return held(*store, account); }
 };
 
 }  // namespace
@@ -155,6 +158,52 @@ BOOST_AUTO_TEST_CASE(a_write_that_does_not_continue_the_history_is_refused_whole
   BOOST_TEST(!cache.apply(forged).ok());
   BOOST_TEST(*cache.applied() == 1u);
   BOOST_TEST(*event_log(*store).head("acme") == 2u);
+}
+
+// A write published again without its fence (no node does; a client with publish rights
+// can) holds events the copy holds already: not applied again, but the account's stream
+// head moves to it, where the stream's fence for the account's next write is. A message at
+// those sequence numbers with other events is still a write that does not fit.
+BOOST_AUTO_TEST_CASE(a_write_published_again_moves_the_head_and_applies_nothing) {
+  testing::temp_dir dir;
+  auto store = std::move(*db::open({dir.path(), false}));
+  cluster_cache cache(*store);
+  workload::event_generator acme("acme", 13);
+  cluster_write first{"acme", 1, acme.values(2), 1, "t/1"};
+  cluster_write second{"acme", 3, acme.values(1), 2, "t/2"};
+  BOOST_REQUIRE(cache.apply(first).ok());
+  BOOST_REQUIRE(cache.apply(second).ok());
+  auto before = held(*store, "acme");
+  // The last write again (its head hash remembered), then an older one (read from the copy),
+  // then the last again with the copy opened anew (nothing remembered).
+  for (auto [again, at] : {std::pair{second, 3u}, std::pair{first, 4u}, std::pair{second, 5u}}) {
+    again.stream_seq = at;
+    std::vector<domain::event> decoded{domain::event{}};
+    bool repeated = false;
+    cluster_cache fresh(*store);
+    auto& into = at == 5u ? fresh : cache;
+    BOOST_REQUIRE(into.add(again, &decoded, &repeated).ok());
+    BOOST_REQUIRE(into.commit().ok());
+    BOOST_TEST(repeated);
+    BOOST_TEST(decoded.empty());
+    BOOST_TEST(*into.applied() == at);
+    BOOST_TEST(*into.stream_head("acme") == at);
+  }
+  BOOST_TEST((held(*store, "acme") == before));
+  BOOST_TEST(*event_log(*store).head("acme") == 3u);
+  // The same sequence numbers with other events: refused, nothing moves.
+  workload::event_generator other("acme", 14);
+  cluster_write forged{"acme", 1, other.values(2), 6, "t/6"};
+  bool repeated = false;
+  auto refused = cache.add(forged, nullptr, &repeated);
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST((refused.err().code == domain::errc::store_corrupted));
+  BOOST_TEST(!repeated);
+  BOOST_TEST(*cache.stream_head("acme") == 5u);
+  // The next write continues the history, after the repeat's position.
+  BOOST_REQUIRE(cache.apply(cluster_write{"acme", 4, acme.values(1), 7, "t/7"}).ok());
+  BOOST_TEST(*event_log(*store).head("acme") == 4u);
+  BOOST_TEST(*cache.stream_head("acme") == 7u);
 }
 
 BOOST_AUTO_TEST_CASE(messages_added_together_reach_the_copy_in_one_commit_and_none_before) {
