@@ -1,5 +1,7 @@
 #include "cluster/cluster_cache.hpp"
 
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -206,9 +208,8 @@ domain::status cluster_cache::add(const cluster_write& w, std::vector<domain::ev
 // Whether `w` holds events the copy holds already (its last event at or before the
 // account's `head`, whose hash is `head_hash`), byte for byte: each of its events decodes,
 // matches its hash and chains to the one before, and its last event's hash is the one the
-// copy holds at that sequence number (the hashes chain, so the events before it are the
-// copy's too). False when it is not, or when that event is not in the copy yet (in the
-// open group, not the last).
+// copy holds at that sequence number, or the open group does (the hashes chain, so the
+// events before it are the copy's too).
 domain::result<bool> cluster_cache::repeats_applied(const cluster_write& w, std::uint64_t head,
                                                     const domain::sha256_digest& head_hash) {
   if (w.values.empty() || w.first_seq == 0) return false;
@@ -225,7 +226,17 @@ domain::result<bool> cluster_cache::repeats_applied(const cluster_write& w, std:
   if (last == head) return prev == head_hash;
   auto held = event_log(*db_).get(w.account_id, last);
   if (!held) return std::move(held).err();
-  return held->has_value() && (*held)->hash == prev;
+  if (held->has_value()) return (*held)->hash == prev;
+  // Not committed yet: in the open group (a copy filled anew applies long runs of messages
+  // as one), looked up there.
+  std::string key = encode_event_key(w.account_id, last);
+  std::optional<bool> grouped;
+  group_.for_each([&](const write_batch::op& op) {
+    if (grouped || op.cf != column::events || op.erase || op.key != key) return;
+    auto e = decode_event(w.account_id, last, op.value);
+    grouped = e && e->hash == prev;
+  });
+  return grouped.value_or(false);
 }
 
 domain::status cluster_cache::add(const cluster_records& r) {

@@ -204,6 +204,19 @@ BOOST_AUTO_TEST_CASE(a_write_published_again_moves_the_head_and_applies_nothing)
   BOOST_REQUIRE(cache.apply(cluster_write{"acme", 4, acme.values(1), 7, "t/7"}).ok());
   BOOST_TEST(*event_log(*store).head("acme") == 4u);
   BOOST_TEST(*cache.stream_head("acme") == 7u);
+  // Within one open group (a copy filled anew applies long runs of messages as one), an
+  // older write repeated is found in the group.
+  workload::event_generator zeta("zeta", 15);
+  cluster_write z1{"zeta", 1, zeta.values(1), 8, "t/8"};
+  BOOST_REQUIRE(cache.add(z1).ok());
+  BOOST_REQUIRE(cache.add(cluster_write{"zeta", 2, zeta.values(1), 9, "t/9"}).ok());
+  z1.stream_seq = 10;
+  repeated = false;
+  BOOST_REQUIRE(cache.add(z1, nullptr, &repeated).ok());
+  BOOST_TEST(repeated);
+  BOOST_REQUIRE(cache.commit().ok());
+  BOOST_TEST(*cache.stream_head("zeta") == 10u);
+  BOOST_TEST(*event_log(*store).head("zeta") == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(messages_added_together_reach_the_copy_in_one_commit_and_none_before) {

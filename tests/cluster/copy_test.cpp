@@ -73,7 +73,8 @@ BOOST_AUTO_TEST_CASE(a_node_whose_copy_differs_from_the_stream_fills_a_new_one) 
 
 // A write published again without its fence (by a client with publish rights on the stream's
 // subjects; no node does) holds events every node applied already: the nodes apply nothing of
-// it, stay ready, and the account's next writes pass the stream's fence, which is at it now.
+// it, stay ready, and the account's next writes pass the stream's fence, which is at it now;
+// a node that fills its copy later does the same.
 BOOST_AUTO_TEST_CASE(a_write_published_again_is_not_applied_twice_and_writes_go_on) {
   nats_cluster nats(1);
   cluster_node a(nats, "a");
@@ -121,6 +122,13 @@ BOOST_AUTO_TEST_CASE(a_write_published_again_is_not_applied_twice_and_writes_go_
       BOOST_TEST(list.body.find(domain) != std::string::npos, list.body);
     BOOST_TEST(list.body.find("\"total\":3") != std::string::npos, list.body);
   }
+  // A node filling its copy from the stream (every message at once) applies the repeat once.
+  cluster_node c(nats, "c");
+  BOOST_TEST(eventually([&] { return c.client()->get("/readyz").status == 200u; }, 20s));
+  BOOST_TEST(c.client()->get("/passthrough-referrers?account_id=acme").body ==
+             a.client()->get("/passthrough-referrers?account_id=acme").body);
+  BOOST_TEST(c.server->stderr_text().find("repeats events 1..1 of account acme") !=
+             std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
