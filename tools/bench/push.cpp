@@ -31,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -211,37 +212,50 @@ int run_http(int argc, char** argv) {
   });
 }
 
+// The store in `dir`, or null after saying why it did not open.
+std::unique_ptr<store::db> open_store(const char* dir) {
+  auto opened = store::db::open({dir, false});
+  if (!opened) {
+    std::fprintf(stderr, "open: %s\n", opened.err().message.c_str());
+    return nullptr;
+  }
+  return std::move(*opened);
+}
+
+// Pusher `p`'s body of `rows` rows, normalized as referrald normalizes a push; nothing when
+// it does not validate whole.
+std::optional<std::vector<domain::ai_row>> normalized_rows(int p, int rows) {
+  rapidjson::Document doc;
+  body_template body(p, rows, false);
+  doc.Parse(body.text.data(), body.text.size());
+  auto outcome = domain::validate_push(doc, domain::ai_platform_list::builtin(), domain::now_ms());
+  if (!outcome || outcome->rows.size() != static_cast<std::size_t>(rows)) return std::nullopt;
+  return std::move(outcome->rows);
+}
+
 int run_limit(int argc, char** argv) {
   if (argc < 3) return 2;
   int pushers = argc > 3 ? std::atoi(argv[3]) : 8;
   int seconds = argc > 4 ? std::atoi(argv[4]) : 10;
   int rows = argc > 5 ? std::atoi(argv[5]) : 5000;
-  auto opened = store::db::open({argv[2], false});
-  if (!opened) {
-    std::fprintf(stderr, "open: %s\n", opened.err().message.c_str());
-    return 1;
-  }
-  std::unique_ptr<store::db> db = std::move(*opened);
+  auto db = open_store(argv[2]);
+  if (!db) return 1;
   store::ai_store ai(*db);
-  const auto& platforms = domain::ai_platform_list::builtin();
 
   std::string what = "limit: RocksDB synced write batches (" + std::to_string(pushers) +
                      " writers, " + std::to_string(rows) + " rows each)";
   results res;
   return run_workers(what, pushers, seconds, res, [&](int p, steady::time_point deadline) {
     // Normalize once, as referrald would; each batch then only renames the pages.
-    rapidjson::Document doc;
-    body_template body(p, rows, false);
-    doc.Parse(body.text.data(), body.text.size());
-    auto outcome = domain::validate_push(doc, platforms, domain::now_ms());
-    if (!outcome || outcome->rows.size() != static_cast<std::size_t>(rows)) {
+    auto normalized = normalized_rows(p, rows);
+    if (!normalized) {
       std::lock_guard lock(res.mu);
       ++res.failures;
       return;
     }
     // Each batch rewrites the batch digits in the normalized pages, as the HTTP pushers
     // do in the raw ones.
-    std::vector<domain::ai_row> batch_rows = outcome->rows;
+    std::vector<domain::ai_row> batch_rows = std::move(*normalized);
     std::vector<std::size_t> stamp_at;
     for (const auto& r : batch_rows)
       stamp_at.push_back(r.page.find("-00000000-") + 1);
@@ -270,26 +284,19 @@ int run_reads(int argc, char** argv) {
   int rows = argc > 3 ? std::atoi(argv[3]) : 5000;
   int rounds = argc > 4 ? std::atoi(argv[4]) : 50;
   if (rows <= 0 || rounds <= 0) return 2;
-  rapidjson::Document doc;
-  body_template body(0, rows, false);
-  doc.Parse(body.text.data(), body.text.size());
-  auto outcome = domain::validate_push(doc, domain::ai_platform_list::builtin(), domain::now_ms());
-  if (!outcome || outcome->rows.size() != static_cast<std::size_t>(rows)) {
+  auto normalized = normalized_rows(0, rows);
+  if (!normalized) {
     std::fprintf(stderr, "reads: the body did not validate\n");
     return 1;
   }
-  auto opened = store::db::open({argv[2], false});
-  if (!opened) {
-    std::fprintf(stderr, "open: %s\n", opened.err().message.c_str());
-    return 1;
-  }
-  std::unique_ptr<store::db> db = std::move(*opened);
+  auto db = open_store(argv[2]);
+  if (!db) return 1;
   store::ai_store ai(*db);
   store::write_batch wb;
   auto t0 = steady::now();
   for (int i = 0; i < rounds; ++i) {
     wb = store::write_batch();
-    ai.put_rows(wb, 1, "01JBENCHBENCHBENCHBENCHBEN", outcome->rows);
+    ai.put_rows(wb, 1, "01JBENCHBENCHBENCHBENCHBEN", *normalized);
   }
   auto t1 = steady::now();
   std::size_t read = 0, bytes = 0;
