@@ -1,10 +1,6 @@
 #include "cluster/log_messages.hpp"
 
-#include <algorithm>
-#include <iterator>
-
 #include "domain/base/codec.hpp"
-#include "store/admin_audit.hpp"
 #include "store/records.hpp"
 
 namespace referrald::cluster {
@@ -16,10 +12,6 @@ namespace {
 
 constexpr std::uint8_t k_write_version = 1;
 constexpr std::uint8_t k_records_version = 1;
-// The columns records may be written to: never events or snapshots; of the metadata, only
-// admin audit entries (store/admin_audit.hpp).
-constexpr column k_record_columns[] = {column::keys, column::connections, column::ai_rows,
-                                       column::ai_batches, column::meta};
 
 }  // namespace
 
@@ -195,17 +187,12 @@ domain::result<cluster_records> decode_cluster_records(std::string_view scope,
   for (auto& rec : out.records) {
     std::string name;
     if (!r.lpstr(name) || !r.lpstr(rec.key) || !r.lpstr(rec.value)) return bad("are truncated");
-    auto known = std::find_if(std::begin(k_record_columns), std::end(k_record_columns),
-                              [&](column c) { return column_name(c) == name; });
-    if (known == std::end(k_record_columns)) {
+    auto known = store::column_named(name);
+    if (!known) {
       return bad("name the column " + name + ", unknown to this release (" +
                  std::string(k_newer_release) + "?)");
     }
     rec.cf = *known;
-    if (rec.cf == column::meta && !rec.key.starts_with(store::admin_audit::k_prefix)) {
-      return bad("write the metadata " + rec.key + ", unknown to this release (" +
-                 std::string(k_newer_release) + "?)");
-    }
     // Read as their columns' readers read them before any node's copy holds them.
     if (auto st = store::check_record(rec.cf, rec.key, rec.value); !st) {
       return bad("hold a record of " + name + " that cannot be read: " + st.err().message);

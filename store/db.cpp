@@ -219,6 +219,13 @@ void flush_unlogged_soon(db::impl& i, const write_batch& batch) {
 
 std::string_view column_name(column c) { return k_column_names[static_cast<std::size_t>(c)]; }
 
+std::optional<column> column_named(std::string_view name) {
+  for (std::size_t c = 0; c < column_count; ++c) {
+    if (k_column_names[c] == name) return static_cast<column>(c);
+  }
+  return std::nullopt;
+}
+
 domain::error to_error(const rocksdb::Status& s, std::string_view what) {
   std::string doing(what.substr(0, what.find(" '")));
   domain::error e =

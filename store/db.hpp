@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,8 @@ inline constexpr std::size_t column_count = 7;
 inline constexpr std::string_view k_newer_release = "written by a newer release";
 
 std::string_view column_name(column c);
+// The column of that name, if this release has one.
+std::optional<column> column_named(std::string_view name);
 
 // The on-disk format this build reads and writes.
 inline constexpr std::uint32_t format_version = 1;

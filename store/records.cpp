@@ -25,14 +25,16 @@ domain::status check_record(column cf, std::string_view key, std::string_view va
       return {};
     case column::meta:
       if (key.starts_with(admin_audit::k_prefix)) return admin_audit::check_entry(key, value);
-      break;
+      return domain::make_error(domain::errc::store_corrupted,
+                                "the metadata " + std::string(key) +
+                                    " is not a record this release knows (" +
+                                    std::string(k_newer_release) + "?)");
     case column::events:
     case column::snapshots:
       break;
   }
-  return domain::make_error(
-      domain::errc::store_corrupted,
-      "no record of " + std::string(column_name(cf)) + " is written as " + std::string(key));
+  return domain::make_error(domain::errc::store_corrupted,
+                            "records never write " + std::string(column_name(cf)));
 }
 
 }  // namespace referrald::store

@@ -14,7 +14,8 @@ namespace referrald::store {
 
 // Ok when the record of `cf` under `key` reads as its column's reader reads it: an API key,
 // a connection, an AI-referral row or batch record, or an admin audit entry (the metadata
-// under "audit."). Anything else is refused; a value in a version past the newest this
+// under "audit."). Anything else is refused: events and snapshots are never records, and
+// other metadata may be a newer release's. A value in a version past the newest this
 // release reads is refused as a newer release's (k_newer_release).
 domain::status check_record(column cf, std::string_view key, std::string_view value);
 
