@@ -33,6 +33,9 @@ awk -F, -v c="$creates" '/context-switches/ {
     name = $1; sub(/-[0-9]+$/, "", name); gsub(/[0-9]+$/, "#", name); n[name] += $2
   }
   END {for (k in n) if (n[k] / c >= 0.01) printf "  %-24s %.2f\n", k, n[k] / c}' "$work/a.stat" | sort -k2 -rn
+echo "both nodes' samples by thread (share of both nodes' samples):"
+perf report -i "$work/perf.data" --no-children --sort pid,comm --stdio 2>/dev/null |
+  grep -v '^#' | grep -v '^$' | head -n 24
 echo "both nodes' samples by function (self time):"
 perf report -i "$work/perf.data" --no-children --sort sym --stdio 2>/dev/null |
   grep -v '^#' | grep -v '^$' | head -n "$top"

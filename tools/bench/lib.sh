@@ -469,8 +469,9 @@ counted_creates() {
 }
 
 # smallest_over_http LABEL MODE ARGS...: a ceiling over HTTP: bench_http_puts MODE ARGS (the
-# smallest server that makes each request's body durable before its 201: rocksdb DIR, the
-# synced puts; stream URLS STREAM REPLICAS, the stream alone) under create_load's load; sets
+# smallest server that makes each request's body durable before its 201: rocksdb DIR or
+# grouped DIR, the synced puts; stream or grouped-stream URLS STREAM REPLICAS, the stream
+# alone) under create_load's load; sets
 # $over_http (writes/s) and prints it with the server's own CPU per write (from its
 # getrusage, over its whole run: it needs no warming), the client's CPU per write and the
 # machine's busy share.

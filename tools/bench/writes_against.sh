@@ -4,15 +4,20 @@
 #   embedded: durable creates over HTTP, 32 clients over 32 accounts (wrk -t2 -c32), beside
 #     32 threads of synced RocksDB puts of the same size on the same file system
 #     (bench_synced_puts), and the same puts made for the same load by the smallest HTTP
-#     server (bench_http_puts: a thread per connection, a synced put per request);
+#     servers (bench_http_puts: a thread per connection, a synced put per request; and one
+#     thread for all connections, each turn's requests made durable by one synced batch);
 #   cluster: creates through two nodes, 16 clients on each over the same 32 accounts (about
 #     half of them forwarded to their owner), on three local NATS servers made anew for each
 #     build, beside the stream alone written by the smallest client (bench_stream_alone: 32
 #     libnats writers waiting for their acknowledgements), the stream written for the same
-#     load as the embedded creates by the smallest HTTP server (bench_http_puts, one libnats
-#     publish per request), the smallest cluster (two bench_http_puts in copy mode, each
-#     also following the whole stream into a copy of its own, under the creates' load) and
-#     the log alone (bench_cluster_log), with the NATS servers' messages per write;
+#     load as the embedded creates by the smallest HTTP servers (bench_http_puts, one libnats
+#     publish per request: a thread per connection waiting for its acknowledgement, and one
+#     thread for all connections answering each as its acknowledgement comes back), the
+#     smallest clusters (two bench_http_puts in copy or grouped-copy mode, each also
+#     following the whole stream into a copy of its own, under the creates' load) and the
+#     log alone (bench_cluster_log), with the NATS servers' messages per write; each
+#     build's ratio "over HTTP" and "to the smallest cluster" is to the grouped server's,
+#     the higher ceiling;
 # with each server's own CPU per create (perf stat -e task-clock of the process over the
 # load) and its context switches per create (embedded: also its creates per commit and the
 # client's CPU per create, and the puts' own CPU per put and puts per log sync), the NATS
@@ -88,9 +93,10 @@ stop_nats_cluster() {
 # write (their getrusage, over their whole run), the NATS servers' CPU per write, the
 # client's CPU per write, the machine's busy share and what each copy applied.
 smallest_cluster() {
-  local i writes
-  BENCH_STREAM_LEADER="$leader" start_http_puts copy1 copy "${on_two[0]}" COPIES 3 "$work/copy1" n1
-  start_http_puts copy2 copy "${on_two[1]}" COPIES 3 "$work/copy2" n2
+  local i writes mode="${1:-copy}" label="${2:-a thread per connection}"
+  BENCH_STREAM_LEADER="$leader" start_http_puts copy1 "$mode" "${on_two[0]}" "COPIES${3:-}" 3 \
+    "$work/copy1" n1
+  start_http_puts copy2 "$mode" "${on_two[1]}" "COPIES${3:-}" 3 "$work/copy2" n2
   counted "${nats_pids[@]}"
   busy_over "$seconds"
   times >"$work/times.0"
@@ -112,13 +118,13 @@ smallest_cluster() {
     exit 1
   fi
   two_copies=$(awk -v c="$writes" -v s="$seconds" 'BEGIN {printf "%.0f", c / s}')
-  awk -v r="$two_copies" -v a="$alone" '/^http puts:/ {
+  awk -v r="$two_copies" -v a="$alone" -v l="$label" '/^http puts:/ {
       for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] += kv[2] }
       applied = applied (applied == "" ? "" : " and ") kv_applied($0)
     }
     function kv_applied(line) { match(line, /applied=[0-9]+/); return substr(line, RSTART + 8, RLENGTH - 8) }
     END {
-      printf "  the stream with two copies over HTTP (the smallest cluster): %d/s = %.2fx the stream alone; its two servers'"'"' CPU %.0f us per write; ", r, r / a, v["cpu_ms"] * 1000 / v["puts"]
+      printf "  the stream with two copies over HTTP (the smallest cluster, %s): %d/s = %.2fx the stream alone; its two servers'"'"' CPU %.0f us per write; ", l, r, r / a, v["cpu_ms"] * 1000 / v["puts"]
       printf "copies applied %s of %d writes; ", applied, v["puts"]
     }' "$work/copy1.out" "$work/copy2.out"
   echo "NATS servers' CPU $(cpu_per "${nats_pids[@]}" -- "$writes") us and" \
@@ -173,8 +179,12 @@ cluster() {
   alone_messages=$(awk -v m="$messages" -v w="$((alone * seconds))" 'BEGIN {printf "%.1f", m / w}')
   "$root/build/bench/bench_cluster_log" "$on_one" 32 32 "$seconds" >"$work/log.out" 2>/dev/null
   log=$(rate_of "$work/log.out")
-  BENCH_STREAM_LEADER="$leader" smallest_over_http "the stream" stream "$on_one" OVERHTTP 3
-  smallest_cluster
+  BENCH_STREAM_LEADER="$leader" smallest_over_http "the stream (a thread per connection)" \
+    stream "$on_one" OVERHTTP 3
+  BENCH_STREAM_LEADER="$leader" smallest_over_http "the stream (grouped, one thread)" \
+    grouped-stream "$on_one" OVERHTTPG 3
+  smallest_cluster copy "a thread per connection"
+  smallest_cluster grouped-copy "grouped, one thread each" G
   referrald_bin="$2" start_two_nodes "${on_two[@]}"
   [ -z "$leader" ] || lead_event_stream "${leader#n}"
   warm_two_nodes
@@ -205,7 +215,9 @@ cluster() {
 for round in $(seq 1 "$rounds"); do
   echo "round $round:"
   synced_puts
-  smallest_over_http "synced puts" rocksdb "$work/over-http"
+  smallest_over_http "synced puts (a thread per connection)" rocksdb "$work/over-http"
+  rm -rf "$work/over-http"
+  smallest_over_http "synced puts (grouped, one thread)" grouped "$work/over-http"
   rm -rf "$work/over-http"
   # Which build goes first alternates from round to round.
   if [ "$rev" = - ]; then
