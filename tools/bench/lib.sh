@@ -471,10 +471,10 @@ counted_creates() {
 # smallest_over_http LABEL MODE ARGS...: a ceiling over HTTP: bench_http_puts MODE ARGS (the
 # smallest server that makes each request's body durable before its 201: rocksdb DIR or
 # grouped DIR, the synced puts; stream or grouped-stream URLS STREAM REPLICAS, the stream
-# alone) under create_load's load; sets
-# $over_http (writes/s) and prints it with the server's own CPU per write (from its
-# getrusage, over its whole run: it needs no warming), the client's CPU per write and the
-# machine's busy share.
+# alone) under create_load's load; sets $over_http (writes/s) and prints it with the
+# server's own CPU per write (from its getrusage, over its whole run: it needs no warming),
+# its writes per log sync (RocksDB's), the client's CPU per write and the machine's busy
+# share.
 smallest_over_http() {
   local label="$1"
   shift
@@ -487,6 +487,7 @@ smallest_over_http() {
       for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
       printf "  %s over HTTP (the smallest server): %d/s; its CPU %.0f us per write; ", l, r,
         v["cpu_ms"] * 1000 / v["puts"]
+      if (v["wal_syncs"] > 0) printf "%.1f writes per sync; ", v["puts"] / v["wal_syncs"]
     }' "$work/http.out"
   echo "client $(children_us "$requests") us CPU per write; machine busy $(cat "$work/busy") %"
 }
