@@ -119,21 +119,33 @@ inline bool open_bench_stream(const char* who, const std::string& urls, const st
   return leader == nullptr || *leader == '\0' || lead_from(who, *nc, *js, stream, leader);
 }
 
-// One write as a node makes it: PAYLOAD on SUBJECT with "Nats-Msg-Id" and
-// "Nats-Expected-Last-Subject-Sequence" (LAST, the sequence the subject's last write was
-// stored at), waiting for the acknowledgement. True, and LAST the write's sequence, when it
-// was stored; false when it was refused or not acknowledged (a fenced write that lost: none
-// expected, each subject has one writer).
-inline bool publish_fenced(jsCtx* js, const std::string& subject, std::string_view payload,
-                           std::uint64_t& last) {
+// The message of a write as a node makes it: PAYLOAD on SUBJECT with "Nats-Msg-Id"
+// (SUBJECT/LAST) and "Nats-Expected-Last-Subject-Sequence" LAST; nullptr when it cannot be
+// made.
+inline natsMsg* fenced_message(const std::string& subject, std::string_view payload,
+                               std::uint64_t last) {
   natsMsg* m = nullptr;
   if (natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(),
                      static_cast<int>(payload.size())) != NATS_OK)
-    return false;
+    return nullptr;
   std::string id = subject + "/" + std::to_string(last);
   std::string expected = std::to_string(last);
-  natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str());
-  natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence", expected.c_str());
+  if (natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str()) != NATS_OK ||
+      natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence", expected.c_str()) != NATS_OK) {
+    natsMsg_Destroy(m);
+    return nullptr;
+  }
+  return m;
+}
+
+// One write as a node makes it (fenced_message; LAST the sequence the subject's last write
+// was stored at), waiting for the acknowledgement. True, and LAST the write's sequence, when
+// it was stored; false when it was refused or not acknowledged (a fenced write that lost:
+// none expected, each subject has one writer).
+inline bool publish_fenced(jsCtx* js, const std::string& subject, std::string_view payload,
+                           std::uint64_t& last) {
+  natsMsg* m = fenced_message(subject, payload, last);
+  if (m == nullptr) return false;
   jsPubAck* ack = nullptr;
   jsErrCode err = jsErrCode(0);
   natsStatus s = js_PublishMsg(&ack, js, m, nullptr, &err);

@@ -436,15 +436,8 @@ struct grouped_stream : grouped_sink {
     std::string subject = "bench." + log.stream + "." + log.node + std::to_string(connection);
     value.assign(body);
     if (value.size() < 350) value.resize(350, ' ');
-    std::uint64_t expected = last[connection];
-    std::string id = subject + "/" + std::to_string(expected);
-    std::string after = std::to_string(expected);
-    natsMsg* m = nullptr;
-    if (natsMsg_Create(&m, subject.c_str(), nullptr, value.data(),
-                       static_cast<int>(value.size())) != NATS_OK ||
-        natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str()) != NATS_OK ||
-        natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence", after.c_str()) != NATS_OK ||
-        js_PublishMsgAsync(js, &m, nullptr) != NATS_OK) {
+    natsMsg* m = fenced_message(subject, value, last[connection]);
+    if (m == nullptr || js_PublishMsgAsync(js, &m, nullptr) != NATS_OK) {
       if (m != nullptr) natsMsg_Destroy(m);
       acknowledged(connection, 0);
     }
