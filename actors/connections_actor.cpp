@@ -7,6 +7,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/guard.hpp"
+#include "actors/table_readers.hpp"
 #include "actors/write_pipeline.hpp"
 #include "domain/base/digest.hpp"
 #include "infra/log.hpp"
@@ -232,7 +233,11 @@ connections_actor::behavior_type connections_behavior(self_ptr self,
       },
       [self](commit_ack& ack) { contain("connections", ack, [&] { on_ack(self, ack); }); },
       // Cluster mode: the node's copy of the stream has new connections or deletions.
-      [self](cluster_sync_atom tick) { contain("connections", tick, [&] { reload(self); }); },
+      [self](cluster_sync_atom tick) {
+        contain("connections", tick, [&] { reload(self); });
+        // Answered even when the reading failed (logged): a wait for it would not end.
+        if (self->state.svc->readers) self->state.svc->readers->read(table_readers::connections);
+      },
   };
 }
 

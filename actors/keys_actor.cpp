@@ -13,6 +13,7 @@
 #include <map>
 
 #include "actors/guard.hpp"
+#include "actors/table_readers.hpp"
 #include "actors/write_pipeline.hpp"
 #include "infra/log.hpp"
 #include "store/admin_audit.hpp"
@@ -462,7 +463,11 @@ keys_actor::behavior_type keys_behavior(self_ptr self, std::vector<domain::api_k
       },
       [self](commit_ack& ack) { contain("keys", ack, [&] { on_ack(self, ack); }); },
       // Cluster mode: the node's copy of the stream has new keys or revocations.
-      [self](cluster_sync_atom tick) { contain("keys", tick, [&] { reload(self); }); },
+      [self](cluster_sync_atom tick) {
+        contain("keys", tick, [&] { reload(self); });
+        // Answered even when the reading failed (logged): a wait for it would not end.
+        if (self->state.svc->readers) self->state.svc->readers->read(table_readers::keys);
+      },
   };
 }
 

@@ -22,6 +22,7 @@
 #include "actors/ingest.hpp"
 #include "actors/keys_actor.hpp"
 #include "actors/loader.hpp"
+#include "actors/table_readers.hpp"
 #include "cluster/cluster_cache.hpp"
 #include "cluster/cluster_log.hpp"
 #include "cluster/cluster_node.hpp"
@@ -134,6 +135,7 @@ struct runtime::impl {
     svc.snapshot_every = o.snapshot_every;
     svc.max_regex_rules = o.max_regex_rules;
     svc.broken = &broken;
+    svc.readers = &readers;
     loader_ctx = loader_context{&db, &log, &snaps, o.snapshot_every};
     svc.loaders = spawn_loader_pool(sys, loader_ctx, std::max<std::size_t>(1, o.loader_threads));
     // History reads (as_of, audit pages) fold stored events at length: they get their own
@@ -151,8 +153,8 @@ struct runtime::impl {
     // above; from now on it tells the actors, and they read them again once now.
     records_actors_ready.store(true, std::memory_order_release);
     if (node) {
-      caf::anon_send(keys_handle, cluster_sync_atom_v);
-      caf::anon_send(connections_handle, cluster_sync_atom_v);
+      tell_reader(table_readers::keys, 1);
+      tell_reader(table_readers::connections, 1);
     }
     ingest_svc.clock = &clock;
     ingest_svc.db = &db;
@@ -189,12 +191,12 @@ struct runtime::impl {
         caf::anon_send(it->second.actor, copied_events{last_event, std::move(events)});
       }
     };
-    hooks.records_applied = [this](const std::string& scope) {
+    hooks.records_applied = [this](const std::string& scope, std::uint64_t seq) {
       if (!records_actors_ready.load(std::memory_order_acquire)) return;
       if (scope == "keys" || scope.starts_with("keys.")) {
-        caf::anon_send(keys_handle, cluster_sync_atom_v);
+        tell_reader(table_readers::keys, seq);
       } else if (scope.starts_with("connections.")) {
-        caf::anon_send(connections_handle, cluster_sync_atom_v);
+        tell_reader(table_readers::connections, seq);
       }
     };
     hooks.account_broken = [this](const std::string& account, const std::string& why) {
@@ -202,6 +204,17 @@ struct runtime::impl {
     };
     hooks.copy_diverged = c.on_copy_diverged;
     node->start(std::move(hooks));
+  }
+
+  // Tells the keys or connections actor to read the node's copy again: it has not read it
+  // since the copy came to hold `seq` (actors/table_readers.hpp).
+  void tell_reader(table_readers::reader r, std::uint64_t seq) {
+    readers.told(r, seq);
+    if (r == table_readers::keys) {
+      caf::anon_send(keys_handle, cluster_sync_atom_v);
+    } else {
+      caf::anon_send(connections_handle, cluster_sync_atom_v);
+    }
   }
 
   std::shared_ptr<const domain::account_state> view(const std::string& account_id) const {
@@ -287,6 +300,10 @@ struct runtime::impl {
   bool stopping = false;
   std::atomic<std::shared_ptr<const domain::key_table>> key_table;
   std::atomic<std::shared_ptr<const connection_table>> connection_table_ptr;
+  // Cluster mode: how far those two tables follow the node's copy.
+  table_readers readers{[this] {
+    return node ? node->applied() : 0;
+  }};
   batch_registry registry;
   broken_accounts broken;
   ingest_services ingest_svc;
@@ -499,11 +516,17 @@ interfaces::retry_store& runtime::retries() const { return *impl_->retries; }
 
 interfaces::placement& runtime::placement() const { return *impl_->placement; }
 
-std::uint64_t runtime::cluster_applied() const { return impl_->node ? impl_->node->applied() : 0; }
+std::uint64_t runtime::cluster_applied() const {
+  return impl_->node ? impl_->readers.through() : 0;
+}
 
 void runtime::when_applied(std::uint64_t seq, std::function<void(bool)> fn) {
   if (!impl_->node) return fn(true);
-  impl_->node->when_applied(seq, std::move(fn));
+  // The copy first, then the tables its records are read into.
+  impl_->node->when_applied(seq, [this, seq, fn = std::move(fn)](bool ok) mutable {
+    if (!ok) return fn(false);
+    impl_->readers.when_through(seq, std::move(fn));
+  });
 }
 
 std::size_t runtime::live_accounts() const {
@@ -532,6 +555,7 @@ void runtime::shutdown() {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     accounts.clear();
     impl_->stop_actors();
+    impl_->readers.close();     // no table is read again any more
     impl_->retries.reset();     // no answer comes any more: written, and its threads stopped
     impl_->placement->close();  // out of the owners (the server that used it did so first)
     if (impl_->node) impl_->node->close();  // no follower sends any more

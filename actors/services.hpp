@@ -20,6 +20,7 @@
 namespace referrald::actors {
 
 class broken_accounts;
+class table_readers;
 
 struct services {
   // Time as the actors read it (record timestamps, idle and wait deadlines, key expiry).
@@ -35,6 +36,9 @@ struct services {
   std::uint64_t snapshot_every = 1000;  // events between an account's snapshots; 0: never
   std::size_t max_regex_rules = 100;    // regex mappings and channel rules an account may hold
   broken_accounts* broken = nullptr;    // accounts whose history failed verification
+  // Cluster mode: told when the keys or connections actor read the node's copy again, as
+  // the runtime asked (actors/table_readers.hpp). Null in embedded mode.
+  table_readers* readers = nullptr;
   // Cluster mode: the node's copy does not continue what an account holds (its state, its
   // acknowledged writes): the node fills a new copy, or marks the account broken when the
   // copy was just made anew (actors/runtime.cpp). Null in embedded mode.

@@ -244,7 +244,7 @@ void cluster_node::commit_group() {
   }
   for (const auto& a : group_) {
     if (a.records) {
-      if (hooks_.records_applied) hooks_.records_applied(a.name);
+      if (hooks_.records_applied) hooks_.records_applied(a.name, a.seq);
     } else if (hooks_.account_applied) {
       // With the account's last event now in the copy: an actor that has it already (its
       // own write, acknowledged first) has nothing to read.

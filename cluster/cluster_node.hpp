@@ -43,8 +43,9 @@ struct node_hooks {
   std::function<void(const std::string& account, std::uint64_t last_event,
                      std::shared_ptr<const std::vector<domain::event>> events)>
       account_applied;
-  // Records of `scope` ("keys", "connections.<brand>", ...) are in the copy.
-  std::function<void(const std::string& scope)> records_applied;
+  // Records of `scope` ("keys", "connections.<brand>", ...) are in the copy, at stream
+  // position `seq`; called before the node counts `seq` as applied (applied(), when_applied).
+  std::function<void(const std::string& scope, std::uint64_t seq)> records_applied;
   // A copy made anew from the stream less than 10 minutes ago does not continue the
   // account's history: the stream's own history is at fault, and the account is broken
   // until an operator repairs it (referralctl verify names the event).

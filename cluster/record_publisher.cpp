@@ -48,7 +48,7 @@ void record_publisher::when_applied(std::uint64_t seq, done_fn done) {
   {
     std::lock_guard lock(mu_);
     if (seq > applied_ && !stopping_) {
-      waiting_.emplace(seq, std::move(done));
+      waiting_.add(seq, std::move(done));
       return;
     }
   }
@@ -60,10 +60,7 @@ void record_publisher::applied(std::uint64_t seq) {
   {
     std::lock_guard lock(mu_);
     applied_ = std::max(applied_, seq);
-    auto end = waiting_.upper_bound(applied_);
-    for (auto it = waiting_.begin(); it != end; ++it)
-      ready.push_back(std::move(it->second));
-    waiting_.erase(waiting_.begin(), end);
+    ready = waiting_.take_through(applied_);
   }
   for (auto& done : ready)
     done(seq);
@@ -96,7 +93,7 @@ void record_publisher::run() {
     busy_.erase(j.records.scope);
     cv_.notify_all();
     if (stored && *stored > applied_ && !stopping_) {
-      waiting_.emplace(*stored, std::move(j.done));
+      waiting_.add(*stored, std::move(j.done));
       continue;
     }
     lock.unlock();
@@ -114,9 +111,8 @@ void record_publisher::stop() {
     for (auto& j : queued_)
       failed.push_back(std::move(j.done));
     queued_.clear();
-    for (auto& [seq, done] : waiting_)
+    for (auto& done : waiting_.take_all())
       failed.push_back(std::move(done));
-    waiting_.clear();
     cv_.notify_all();
   }
   for (auto& t : threads_)

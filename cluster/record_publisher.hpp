@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "cluster/cluster_log.hpp"
+#include "domain/base/position_waits.hpp"
 #include "domain/base/result.hpp"
 
 namespace referrald::cluster {
@@ -72,8 +73,8 @@ class record_publisher {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<job> queued_;
-  std::set<std::string> busy_;                     // scopes with a write in flight
-  std::multimap<std::uint64_t, done_fn> waiting_;  // stored, not yet applied here
+  std::set<std::string> busy_;               // scopes with a write in flight
+  domain::position_waits<done_fn> waiting_;  // stored, not yet applied here
   std::uint64_t applied_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;

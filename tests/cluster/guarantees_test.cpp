@@ -324,8 +324,8 @@ BOOST_AUTO_TEST_CASE(connection_changes_on_two_nodes_at_once_never_undo_each_oth
         return ca->post("/42/ai-referrals/connections", R"({"name":"new","source_tool":"ga4"})");
       },
       [&] { return cb->del(gone_path); });
-  BOOST_TEST(made.status == 201u);
-  BOOST_TEST(deleted.status == 204u);
+  BOOST_TEST(made.status == 201u, made.body);
+  BOOST_TEST(deleted.status == 204u, deleted.body);
   std::string kept_path =
       "/42/ai-referrals/connections/" + std::string(kept.json()["data"]["id"].GetString());
   std::string new_path =
@@ -334,6 +334,34 @@ BOOST_AUTO_TEST_CASE(connection_changes_on_two_nodes_at_once_never_undo_each_oth
     return ca->get(new_path).status == 200u && cb->get(new_path).status == 200u &&
            ca->get(kept_path).status == 200u && cb->get(gone_path).status == 404u;
   }));
+}
+
+// A connection created or deleted through either node is read there as changed at once: a
+// node that relays the change to the brand's owner answers once the connections it serves
+// reads from hold it, not only its copy of the stream.
+BOOST_AUTO_TEST_CASE(a_connection_changed_through_either_node_is_read_there_at_once) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  auto ca = connected(a, admin_secret), cb = connected(b, admin_secret);
+  int unseen = 0;
+  for (int round = 0; round < 80; ++round) {
+    auto& c = round % 2 == 0 ? ca : cb;
+    auto made = c->post("/42/ai-referrals/connections", R"({"name":"x","source_tool":"ga4"})");
+    BOOST_REQUIRE_MESSAGE(made.status == 201u, made.body);
+    std::string path =
+        "/42/ai-referrals/connections/" + std::string(made.json()["data"]["id"].GetString());
+    if (auto got = c->get(path); got.status != 200u) {
+      ++unseen;
+      BOOST_TEST_MESSAGE("round " << round << ", created: " << got.status << " " << got.body);
+    }
+    auto gone = c->del(path);
+    BOOST_REQUIRE_MESSAGE(gone.status == 204u, gone.body);
+    if (auto got = c->get(path); got.status != 404u) {
+      ++unseen;
+      BOOST_TEST_MESSAGE("round " << round << ", deleted: " << got.status << " " << got.body);
+    }
+  }
+  BOOST_TEST(unseen == 0);
 }
 
 // The same Idempotency-Key sent to node A and then node B created two keys (two
