@@ -7,9 +7,9 @@
 // message of theirs, the runtime tells the actor (a message), which reads the copy again and
 // publishes what it read. Until it has, the copy holds the message but reads do not see it:
 // a write answered "applied here" in that moment would not be found by a read sent to the
-// same node next (docs/cluster.md, "Owners"). A position of the stream
-// counts as applied for reads once the copy holds it and each actor has read the copy again
-// after every message of its own up to it.
+// same node next (docs/cluster.md, "Owners"). A position of the stream counts as applied for
+// reads once the copy holds it and each actor has read the copy again after every message of
+// its own up to it.
 //
 // The actors' mailboxes keep the order in which they were told, so the n-th reading
 // reported is the answer to the n-th telling (told() is called before the message is sent).
