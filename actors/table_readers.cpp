@@ -40,20 +40,16 @@ std::uint64_t table_readers::through() const {
 }
 
 void table_readers::when_through(std::uint64_t seq, std::function<void(bool)> fn) {
-  bool now = false;
-  bool refused = false;
+  bool reached = false;
   {
     std::lock_guard lock(mu_);
-    if (closed_) {
-      refused = true;
-    } else if (through_locked() >= seq) {
-      now = true;
-    } else {
+    if (!closed_ && through_locked() < seq) {
       waiting_.add(seq, std::move(fn));
       return;
     }
+    reached = !closed_;
   }
-  fn(now && !refused);
+  fn(reached);
 }
 
 void table_readers::close() {
