@@ -118,6 +118,7 @@ struct cluster_forward::impl {
 
   // The sender's side: a reply to one of its requests.
   static void on_reply(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+    infra::name_thread_once("forward.reply");
     auto* self = static_cast<impl*>(closure);
     std::string_view subject = natsMsg_GetSubject(m);
     std::uint64_t token = 0;
@@ -155,6 +156,7 @@ struct cluster_forward::impl {
 
   // The owner's side: a request for this node.
   static void on_request(natsConnection* nc, natsSubscription*, natsMsg* m, void* closure) {
+    infra::name_thread_once("forward.in");
     auto* self = static_cast<impl*>(closure);
     const char* reply = natsMsg_GetReply(m);
     if (reply == nullptr || *reply == '\0') {

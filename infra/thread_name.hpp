@@ -15,4 +15,13 @@ inline void name_thread(const std::string& name) {
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
 }
 
+// name_thread() the first time the calling thread comes here: for a thread someone else made
+// that runs our callbacks (the NATS client's delivery thread of one subscription).
+inline void name_thread_once(const char* name) {
+  thread_local bool named = false;
+  if (named) return;
+  name_thread(name);
+  named = true;
+}
+
 }  // namespace referrald::infra

@@ -10,6 +10,8 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -69,6 +71,19 @@ BOOST_AUTO_TEST_CASE(owners_follow_the_documented_rendezvous_hashing) {
   BOOST_TEST(cluster::cluster_membership::member_name("web-1.example") == "web-1_example");
 }
 
+// The names of a process's threads (/proc/PID/task/*/comm).
+static std::set<std::string> thread_names(pid_t pid) {
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  return names;
+}
+
 BOOST_AUTO_TEST_CASE(a_forwarded_write_is_answered_as_the_owner_answers_it) {
   nats_cluster nats(3);
   cluster_node a(nats, "a"), b(nats, "b");
@@ -104,6 +119,14 @@ BOOST_AUTO_TEST_CASE(a_forwarded_write_is_answered_as_the_owner_answers_it) {
   // Answered once a has it too: a read right after, without Referrald-Min-Seq, finds it.
   auto read = ca->get("/passthrough-referrers/1?account_id=" + account);
   BOOST_TEST(read.status == 200u, read.body);
+
+  // The NATS client's threads that ran the follower and the forwarding carry their names
+  // (docs/operations.md, "The server's threads").
+  auto on_a = thread_names(a.server->pid()), on_b = thread_names(b.server->pid());
+  BOOST_TEST(on_a.count("log.follow") == 1u);
+  BOOST_TEST(on_b.count("log.follow") == 1u);
+  BOOST_TEST(on_a.count("forward.reply") == 1u);
+  BOOST_TEST(on_b.count("forward.in") == 1u);
 
   // 409 and 412 as the owner gives them.
   auto dup_a = ca->post(base, body("one.com"));
