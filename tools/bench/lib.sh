@@ -14,6 +14,15 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   if [ -f "$work/nginx/nginx.pid" ]; then kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true; fi
   sleep 0.2
+  # Gone before this script ends (10 s each at most, then killed): a script run next, or the
+  # next round of the same script, finds the ports of these NATS servers free.
+  for p in "${pids[@]}"; do
+    for _ in $(seq 1 100); do
+      kill -0 "$p" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$p" 2>/dev/null || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -242,6 +251,12 @@ start_nats_cluster() {
       (exec 3<>"/dev/tcp/127.0.0.1/$((base + i))") 2>/dev/null && break
       sleep 0.1
     done
+    # The port answering is not enough: another server left on it would answer too.
+    if ! kill -0 "${nats_pids[i - 1]}" 2>/dev/null; then
+      echo "nats-server n$i did not start (is port $((base + i)) taken?):" >&2
+      tail -n 5 "$work/nats/n$i.log" >&2 || true
+      exit 1
+    fi
   done
 }
 
@@ -261,6 +276,11 @@ start_node() {
     grep -q "listening on" "$work/$name.out" 2>/dev/null && break
     sleep 0.1
   done
+  if ! grep -q "listening on" "$work/$name.out" 2>/dev/null; then
+    echo "referrald $name did not start within 60 s:" >&2
+    tail -n 5 "$work/$name.err" >&2 || true
+    exit 1
+  fi
   printf -v "${name}_url" 'http://%s' "$(sed -n 's/^listening on //p' "$work/$name.out")"
 }
 # warm_two_nodes: creates through node a for 2 s over the 32 accounts creates_on_two_nodes
