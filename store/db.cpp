@@ -70,6 +70,19 @@ class account_of_event_key final : public rocksdb::SliceTransform {
   }
 };
 
+// The keys a cluster node's copy writes again with each message it applies ("cluster.applied"
+// and "cluster.head." account, cluster/cluster_cache.hpp), each key its own hint: a key's new
+// version goes in right beside its last one instead of being searched for from the top of a
+// memtable that holds many versions of the same few keys. Only the memtable uses it.
+class cluster_copy_key final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "referrald.ClusterCopyKey"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override { return key; }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return key.starts_with(rocksdb::Slice("cluster.", 8));
+  }
+};
+
 rocksdb::ColumnFamilyOptions cf_options(std::string_view name) {
   rocksdb::ColumnFamilyOptions o;
   rocksdb::BlockBasedTableOptions t;
@@ -80,6 +93,8 @@ rocksdb::ColumnFamilyOptions cf_options(std::string_view name) {
   // cluster follower's batches); RocksDB ignores it for writes inserted concurrently.
   if (name == "events")
     o.memtable_insert_with_hint_prefix_extractor = std::make_shared<account_of_event_key>();
+  if (name == "default")
+    o.memtable_insert_with_hint_prefix_extractor = std::make_shared<cluster_copy_key>();
   return o;
 }
 
