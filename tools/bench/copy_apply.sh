@@ -19,12 +19,18 @@ one_round() {
   start_nats_cluster 3
   start_two_nodes
   # The accounts each node owns: written once through node a, which counts what it forwards.
-  local own_a="" own_b="" i=0 na=0 nb=0 before after
+  local own_a="" own_b="" i=0 na=0 nb=0 before after refused=0
   while [ "$na" -lt 16 ] || [ "$nb" -lt 16 ]; do
     before=$(metric "$a_url" referrald_cluster_forwarded_total)
-    # Refused while the new cluster settles (503): the same account again a moment later.
+    # Refused while the new cluster settles (503): the same account again a moment later,
+    # for 60 s at most.
     if ! curl -sf -X POST "$a_url/passthrough-referrers?account_id=c$i" "${auth[@]}" "${json[@]}" \
       -d "{\"domain\":\"first$i-$RANDOM.example\",\"utm_source\":\"p\"}" >/dev/null; then
+      refused=$((refused + 1))
+      if [ "$refused" -gt 300 ]; then
+        echo "  the new cluster refused writes for 60 s" >&2
+        return 1
+      fi
       sleep 0.2
       continue
     fi
