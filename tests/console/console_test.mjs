@@ -237,6 +237,11 @@ steps.push(["deactivate, then delete with a confirmation", async (ctx) => {
   const info = need(ctx, "tab");
   const page = info.page;
   const id = need(ctx, "newsId");
+  // The table drawn after the last step's save, whose row carries the saved version's tag: a
+  // click on the drawing from before it sends the old tag, and is refused (412, "changed
+  // meanwhile").
+  await page.waitForFunction((rid) =>
+    document.querySelector(`#rules-table tr[data-id="${rid}"]`)?.textContent.includes("referral"), {}, id);
   // Found and clicked in one step in the page: a drawing in between would detach a handle.
   await page.waitForSelector(`button[aria-label="Deactivate rule ${id}"]`);
   await page.evaluate((rid) => document.querySelector(`button[aria-label="Deactivate rule ${rid}"]`).click(), id);
