@@ -28,6 +28,9 @@ constexpr std::string_view k_scopes_kept = "cluster.scopes";
 constexpr std::string_view k_diverged_key = "cluster.diverged";
 constexpr std::string_view k_rebuilt_key = "cluster.rebuilt";
 constexpr std::string_view k_refills_key = "cluster.refills";
+// The store inserts these keys' new versions beside their last ones by this prefix.
+static_assert(k_applied_key.starts_with(store::k_cluster_meta_prefix) &&
+              k_head_prefix.starts_with(store::k_cluster_meta_prefix));
 
 std::string head_key(std::string_view account_id) {
   return std::string(k_head_prefix) + std::string(account_id);

@@ -79,7 +79,8 @@ class cluster_copy_key final : public rocksdb::SliceTransform {
   const char* Name() const override { return "referrald.ClusterCopyKey"; }
   rocksdb::Slice Transform(const rocksdb::Slice& key) const override { return key; }
   bool InDomain(const rocksdb::Slice& key) const override {
-    return key.starts_with(rocksdb::Slice("cluster.", 8));
+    return key.starts_with(
+        rocksdb::Slice(k_cluster_meta_prefix.data(), k_cluster_meta_prefix.size()));
   }
 };
 

@@ -43,6 +43,11 @@ enum class column : std::uint8_t {
 };
 inline constexpr std::size_t column_count = 7;
 
+// What every key of a cluster node's copy in the meta column starts with ("cluster.applied",
+// "cluster.head." account..., cluster/cluster_cache.hpp): the store inserts each such key's
+// new versions beside its last one (store/db.cpp).
+inline constexpr std::string_view k_cluster_meta_prefix = "cluster.";
+
 // Part of the message of a store_corrupted error for data in an encoding newer than this
 // release reads (a version byte past the newest known, an event type, field tag or column
 // it does not know): written by a newer release, not damaged. A cluster node stops

@@ -21,31 +21,6 @@ echo "$(machine)"
 start_nats_cluster 3
 start_two_nodes
 
-# owner WRITE...: runs the write (a curl on node a) and prints a or b: b when a forwarded it.
-owner() {
-  local before after
-  before=$(metric "$a_url" referrald_cluster_forwarded_total)
-  "$@" >/dev/null
-  after=$(metric "$a_url" referrald_cluster_forwarded_total)
-  if [ "$after" = "$before" ]; then echo a; else echo b; fi
-}
-# take_accounts PREFIX N: N accounts owned by a into $own_a and N owned by b into $own_b
-# (comma-separated), each with one rule written.
-take_accounts() {
-  own_a="" own_b=""
-  local i=0 na=0 nb=0 who
-  while [ "$na" -lt "$2" ] || [ "$nb" -lt "$2" ]; do
-    who=$(owner curl -sf -X POST "$a_url/passthrough-referrers?account_id=$1$i" "${auth[@]}" \
-      "${json[@]}" -d '{"domain":"first.example","utm_source":"p"}')
-    if [ "$who" = a ] && [ "$na" -lt "$2" ]; then
-      own_a="${own_a:+$own_a,}$1$i" na=$((na + 1))
-    elif [ "$who" = b ] && [ "$nb" -lt "$2" ]; then
-      own_b="${own_b:+$own_b,}$1$i" nb=$((nb + 1))
-    fi
-    i=$((i + 1))
-  done
-}
-
 hz=$(getconf CLK_TCK)
 node_ticks() { awk '{print $14 + $15}' "/proc/$a_pid/stat" "/proc/$b_pid/stat" | paste -sd' '; }
 # cpu_per T0 N UNIT: node a's and node b's CPU since the ticks T0 (node_ticks) per UNIT, of N.

@@ -15,33 +15,10 @@ rounds="${3:-3}"
 
 # one_round: one cluster, the two windows, a line per window.
 one_round() {
-  local auth=(-H "Authorization: Bearer $bench_key") json=(-H 'Content-Type: application/json')
+  local auth=(-H "Authorization: Bearer $bench_key")
   start_nats_cluster 3
   start_two_nodes
-  # The accounts each node owns: written once through node a, which counts what it forwards.
-  local own_a="" own_b="" i=0 na=0 nb=0 before after refused=0
-  while [ "$na" -lt 16 ] || [ "$nb" -lt 16 ]; do
-    before=$(metric "$a_url" referrald_cluster_forwarded_total)
-    # Refused while the new cluster settles (503): the same account again a moment later,
-    # for 60 s at most.
-    if ! curl -sf -X POST "$a_url/passthrough-referrers?account_id=c$i" "${auth[@]}" "${json[@]}" \
-      -d "{\"domain\":\"first$i-$RANDOM.example\",\"utm_source\":\"p\"}" >/dev/null; then
-      refused=$((refused + 1))
-      if [ "$refused" -gt 300 ]; then
-        echo "  the new cluster refused writes for 60 s" >&2
-        return 1
-      fi
-      sleep 0.2
-      continue
-    fi
-    after=$(metric "$a_url" referrald_cluster_forwarded_total)
-    if [ "$after" = "$before" ] && [ "$na" -lt 16 ]; then
-      own_a="${own_a:+$own_a,}c$i" na=$((na + 1))
-    elif [ "$after" != "$before" ] && [ "$nb" -lt 16 ]; then
-      own_b="${own_b:+$own_b,}c$i" nb=$((nb + 1))
-    fi
-    i=$((i + 1))
-  done
+  take_accounts c 16
   local window rate stat_a stat_b wrk_a
   for window in 0 1 2; do
     if [ "$window" != 0 ]; then

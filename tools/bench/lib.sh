@@ -320,6 +320,43 @@ stop_node() { kill "$1"; wait "$1" 2>/dev/null || true; }
 # metric URL NAME: the value of the Prometheus metric NAME (without labels) on URL.
 metric() { curl -sf "$1/metrics" | awk -v n="$2" '$1 == n {print $2}'; }
 
+# owner WRITE...: runs the write (a curl on node a of start_two_nodes) and prints a or b: b
+# when a forwarded it; nothing when the write failed.
+owner() {
+  local before after
+  before=$(metric "$a_url" referrald_cluster_forwarded_total)
+  "$@" >/dev/null || return 0
+  after=$(metric "$a_url" referrald_cluster_forwarded_total)
+  if [ "$after" = "$before" ]; then echo a; else echo b; fi
+}
+# take_accounts PREFIX N: N accounts owned by node a into $own_a and N owned by node b into
+# $own_b (comma-separated), each with one rule written through a. A write refused while a new
+# cluster settles (503) is made again a moment later, for 60 s at most.
+take_accounts() {
+  own_a="" own_b=""
+  local i=0 na=0 nb=0 refused=0 who
+  while [ "$na" -lt "$2" ] || [ "$nb" -lt "$2" ]; do
+    who=$(owner curl -sf -X POST "$a_url/passthrough-referrers?account_id=$1$i" \
+      -H "Authorization: Bearer $bench_key" -H 'Content-Type: application/json' \
+      -d "{\"domain\":\"first$i-$RANDOM.example\",\"utm_source\":\"p\"}")
+    if [ -z "$who" ]; then
+      refused=$((refused + 1))
+      if [ "$refused" -gt 300 ]; then
+        echo "the cluster refused writes for 60 s" >&2
+        exit 1
+      fi
+      sleep 0.2
+      continue
+    fi
+    if [ "$who" = a ] && [ "$na" -lt "$2" ]; then
+      own_a="${own_a:+$own_a,}$1$i" na=$((na + 1))
+    elif [ "$who" = b ] && [ "$nb" -lt "$2" ]; then
+      own_b="${own_b:+$own_b,}$1$i" nb=$((nb + 1))
+    fi
+    i=$((i + 1))
+  done
+}
+
 # wrk_latency ARGS...: runs wrk with --latency and prints "req/s p50 p99".
 wrk_latency() {
   wrk --latency "$@" | awk '/Requests\/sec/ {rps=$2} / 50%/ {p50=$2} / 99%/ {p99=$2} /Non-2xx/ {bad=$NF}
