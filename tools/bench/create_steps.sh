@@ -6,10 +6,15 @@
 #   taken    a domain every account already holds (409): the same, and the account's actor
 #            asked and answering; nothing written;
 #   created  a new domain each time (201): the same, and the fold, the durable write (the
-#            commits' fsync) and the publish.
-# Each with its rate, the server's CPU and context switches per request, the client's (wrk's)
-# CPU per request, and the machine's busy share. The differences between the lines are what
-# each step adds, including the waits and wake-ups it brings.
+#            commits' fsync) and the publish;
+# and, beside them, the smallest server that makes the same requests' bodies durable (one
+# thread that groups each turn's requests into one synced RocksDB batch, bench_http_puts
+# grouped): what the same HTTP and the same disk cost without referrald's code.
+# Each with its rate, the server's CPU and context switches per request, the share of that CPU
+# spent in the kernel (its system time, from /proc) and its system calls per request, the
+# client's (wrk's) CPU per request, and the machine's busy share. The differences between the
+# lines are what each step adds, including the waits and wake-ups it brings; the kernel's share
+# bounds what work on the server's own code can take off a request.
 #   tools/dev bench create_steps [SECONDS=6] [ROUNDS=3]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 seconds="${1:-6}"
@@ -17,6 +22,10 @@ rounds="${2:-3}"
 echo "$(machine)"
 echo "build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)')"
 start_node e "$work/e"
+# Every system call the server makes is counted too (a tracepoint counter: a few ns each).
+counted_more=raw_syscalls:sys_enter
+# cpu_ticks: the server's user and system time so far, in clock ticks.
+cpu_ticks() { sed 's/.*) //' "/proc/$e_pid/stat" | awk '{print $12, $13}'; }
 PREFIX=w ACCOUNTS=32 wrk -t2 -c32 -d1s -H "Authorization: Bearer $bench_key" \
   -s "$root/tools/bench/create.lua" "$e_url" >/dev/null
 for a in $(seq 0 31); do
@@ -42,9 +51,11 @@ done
 # step LABEL STATUS ENV...: one counted load; the created load's answers must all be 2xx, the
 # others' none.
 step() {
-  local label="$1" status="$2"
+  local label="$1" status="$2" before after
   shift 2
+  before=$(cpu_ticks)
   counted_creates "$@"
+  after=$(cpu_ticks)
   local answered
   answered=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out")
   if [ "$status" = 201 ] && [ -n "$answered" ]; then
@@ -57,7 +68,10 @@ step() {
   fi
   awk -v l="$label" -v c="$requests" -v s="$seconds" -v st="$status" \
     'BEGIN {printf "  %-8s (%s) %6.0f/s; ", l, st, c / s}'
-  echo "server $(per_create "$e_pid" "$requests" | sed 's/create/request/');" \
+  echo "server $(per_create "$e_pid" "$requests" | sed 's/create/request/')," \
+    "$(echo "$before $after" | awk '{u = $3 - $1; k = $4 - $2; printf "%.0f", 100 * k / (u + k)}') %" \
+    "in the kernel, $(awk -F, -v c="$requests" '/sys_enter/ {printf "%.2f", $1 / c}' \
+      "$work/stat.$e_pid") system calls per request;" \
     "client $(children_us "$requests") us CPU per request; machine busy $(cat "$work/busy") %"
 }
 for round in $(seq 1 "$rounds"); do
@@ -65,5 +79,7 @@ for round in $(seq 1 "$rounds"); do
   step refused 400 DOMAIN=
   step taken 409 DOMAIN=taken.bench.example
   step created 201 PREFIX="c$round"
+  smallest_over_http "synced puts (grouped, one thread)" grouped "$work/over-http"
+  rm -rf "$work/over-http"
 done
 stop_node "$e_pid"

@@ -639,8 +639,9 @@ int main(int argc, char** argv) {
   auto ms = [](const timeval& t) {
     return t.tv_sec * 1000.0 + t.tv_usec / 1000.0;
   };
-  std::printf("http puts: puts=%ld%s cpu_ms=%.0f%s\n", stored.load(), summary.c_str(),
-              ms(used.ru_utime) + ms(used.ru_stime), failed ? " (a write failed)" : "");
+  std::printf("http puts: puts=%ld%s cpu_ms=%.0f sys_ms=%.0f%s\n", stored.load(), summary.c_str(),
+              ms(used.ru_utime) + ms(used.ru_stime), ms(used.ru_stime),
+              failed ? " (a write failed)" : "");
   std::fflush(stdout);
   // The connections' threads may still be in a write: leave without closing the database or
   // the NATS connection under them (a synced put is on disk; an acknowledged one is stored).

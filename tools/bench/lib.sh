@@ -428,14 +428,15 @@ nats_messages() {
 }
 
 # Processes counted over a load of $seconds (writes_against, commit_wait).
-# counted PID...: starts perf stat (task-clock, context switches) on each PID for the
-# load's SECONDS, into $work/stat.PID; the caller waits for $counting.
+# counted PID...: starts perf stat (task-clock, context switches, and $counted_more: more
+# events, comma-separated) on each PID for the load's SECONDS, into $work/stat.PID; the
+# caller waits for $counting.
 counted() {
   local p
   counting=()
   for p in "$@"; do
-    perf stat -x, -e task-clock,context-switches -p "$p" -o "$work/stat.$p" -- sleep "$seconds" \
-      2>/dev/null &
+    perf stat -x, -e "task-clock,context-switches${counted_more:+,$counted_more}" -p "$p" \
+      -o "$work/stat.$p" -- sleep "$seconds" 2>/dev/null &
     counting+=($!)
   done
 }
@@ -529,8 +530,8 @@ counted_creates() {
 # smallest server that makes each request's body durable before its 201: rocksdb DIR or
 # grouped DIR, the synced puts; stream or grouped-stream URLS STREAM REPLICAS, the stream
 # alone) under create_load's load; sets $over_http (writes/s) and prints it with the
-# server's own CPU per write (from its getrusage, over its whole run: it needs no warming),
-# its writes per log sync (RocksDB's), the client's CPU per write and the machine's busy
+# server's own CPU per write (from its getrusage, over its whole run: it needs no warming)
+# and the kernel's share of it, its writes per log sync (RocksDB's), the client's CPU per write and the machine's busy
 # share.
 smallest_over_http() {
   local label="$1"
@@ -542,8 +543,11 @@ smallest_over_http() {
   over_http=$(awk -v c="$requests" -v s="$seconds" 'BEGIN {printf "%.0f", c / s}')
   awk -v l="$label" -v r="$over_http" '/^http puts:/ {
       for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-      printf "  %s over HTTP (the smallest server): %d/s; its CPU %.0f us per write; ", l, r,
+      printf "  %s over HTTP (the smallest server): %d/s; its CPU %.0f us per write", l, r,
         v["cpu_ms"] * 1000 / v["puts"]
+      if (v["cpu_ms"] > 0 && v["sys_ms"] != "")
+        printf " (%.0f %% in the kernel)", 100 * v["sys_ms"] / v["cpu_ms"]
+      printf "; "
       if (v["wal_syncs"] > 0) printf "%.1f writes per sync; ", v["puts"] / v["wal_syncs"]
     }' "$work/http.out"
   echo "client $(children_us "$requests") us CPU per write; machine busy $(cat "$work/busy") %"
