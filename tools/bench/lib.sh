@@ -531,8 +531,8 @@ counted_creates() {
 # grouped DIR, the synced puts; stream or grouped-stream URLS STREAM REPLICAS, the stream
 # alone) under create_load's load; sets $over_http (writes/s) and prints it with the
 # server's own CPU per write (from its getrusage, over its whole run: it needs no warming)
-# and the kernel's share of it, its writes per log sync (RocksDB's), the client's CPU per write and the machine's busy
-# share.
+# and the kernel's share of it, its writes per log sync (RocksDB's), the client's CPU per
+# write and the machine's busy share.
 smallest_over_http() {
   local label="$1"
   shift
