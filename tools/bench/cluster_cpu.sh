@@ -18,7 +18,7 @@ seconds="${1:-8}"
 echo "$(machine)"
 hz=$(getconf CLK_TCK)
 cores=$(nproc)
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks() { proc_ticks "$1" | awk '{print $1 + $2}'; }
 # us_per NAME TICKS WRITES: prints NAME's CPU microseconds per write.
 us_per() { awk -v n="$1" -v t="$2" -v w="$3" -v hz="$hz" 'BEGIN {printf "  %-22s %6.0f us/write\n", n, t * 1e6 / hz / w}'; }
 # summary TOTAL_TICKS WRITES MEASURED_RATE

@@ -10,7 +10,8 @@
 #     then through the other node.
 # Which node owns an account or a brand is found by writing once through node a and
 # reading a's referrald_cluster_forwarded_total. After each, the two nodes' CPU (user and
-# system, /proc/PID/stat) per write: per create, per import, per 1,000 rows pushed.
+# system, /proc/PID/stat) per write, and the kernel's (system) share of it: per create, per
+# import, per 1,000 rows pushed.
 #   tools/dev bench cluster_paths [SECONDS=10]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 seconds="${1:-10}"
@@ -22,13 +23,20 @@ start_nats_cluster 3
 start_two_nodes
 
 hz=$(getconf CLK_TCK)
-node_ticks() { awk '{print $14 + $15}' "/proc/$a_pid/stat" "/proc/$b_pid/stat" | paste -sd' '; }
-# cpu_per T0 N UNIT: node a's and node b's CPU since the ticks T0 (node_ticks) per UNIT, of N.
+# node_ticks: node a's and node b's time so far, in clock ticks: "a-user a-system b-user
+# b-system".
+node_ticks() { echo "$(proc_ticks "$a_pid") $(proc_ticks "$b_pid")"; }
+# cpu_per T0 N UNIT: node a's and node b's CPU since the ticks T0 (node_ticks) per UNIT, of N,
+# with the kernel's share of each.
 cpu_per() {
-  read -r a0 b0 <<<"$1"
-  read -r a1 b1 <<<"$(node_ticks)"
-  awk -v a="$((a1 - a0))" -v b="$((b1 - b0))" -v n="$2" -v u="$3" -v hz="$hz" \
-    'BEGIN {printf "  CPU per %s: node a %.0f us, node b %.0f us\n", u, a * 1e6 / hz / n, b * 1e6 / hz / n}'
+  read -r au0 as0 bu0 bs0 <<<"$1"
+  read -r au1 as1 bu1 bs1 <<<"$(node_ticks)"
+  awk -v au="$((au1 - au0))" -v as="$((as1 - as0))" -v bu="$((bu1 - bu0))" \
+    -v bs="$((bs1 - bs0))" -v n="$2" -v u="$3" -v hz="$hz" 'BEGIN {
+      a = au + as; b = bu + bs
+      printf "  CPU per %s: node a %.0f us (%.0f %% in the kernel), node b %.0f us (%.0f %%)\n", u,
+        a * 1e6 / hz / n, a ? 100 * as / a : 0, b * 1e6 / hz / n, b ? 100 * bs / b : 0
+    }'
 }
 
 # 1 ----------------------------------------------------------------------------------------
@@ -87,9 +95,9 @@ import() {
 owner_times=() other_times=() owner_ticks=0 other_ticks=0
 # ticks_of T0: both nodes' ticks since T0 (node_ticks), added up.
 ticks_of() {
-  read -r a0 b0 <<<"$1"
-  read -r a1 b1 <<<"$(node_ticks)"
-  echo $((a1 - a0 + b1 - b0))
+  read -r au0 as0 bu0 bs0 <<<"$1"
+  read -r au1 as1 bu1 bs1 <<<"$(node_ticks)"
+  echo $((au1 - au0 + as1 - as0 + bu1 - bu0 + bs1 - bs0))
 }
 for i in 0 1 2 3 4; do
   t0=$(node_ticks)

@@ -24,8 +24,6 @@ echo "build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --qui
 start_node e "$work/e"
 # Every system call the server makes is counted too (a tracepoint counter: a few ns each).
 counted_more=raw_syscalls:sys_enter
-# cpu_ticks: the server's user and system time so far, in clock ticks.
-cpu_ticks() { sed 's/.*) //' "/proc/$e_pid/stat" | awk '{print $12, $13}'; }
 PREFIX=w ACCOUNTS=32 wrk -t2 -c32 -d1s -H "Authorization: Bearer $bench_key" \
   -s "$root/tools/bench/create.lua" "$e_url" >/dev/null
 for a in $(seq 0 31); do
@@ -53,9 +51,9 @@ done
 step() {
   local label="$1" status="$2" before after
   shift 2
-  before=$(cpu_ticks)
+  before=$(proc_ticks "$e_pid")
   counted_creates "$@"
-  after=$(cpu_ticks)
+  after=$(proc_ticks "$e_pid")
   local answered
   answered=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out")
   if [ "$status" = 201 ] && [ -n "$answered" ]; then

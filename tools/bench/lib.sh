@@ -466,6 +466,9 @@ children_us() {
     }
     END {printf "%.0f", (s[ARGV[2]] - s[ARGV[1]]) * 1e6 / c}' "$work/times.0" "$work/times.1"
 }
+# proc_ticks PID: the process's user and system time so far, in clock ticks (CLK_TCK), from
+# /proc/PID/stat (read after the name in parentheses, which may hold spaces).
+proc_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12, $13}'; }
 # busy_over SECONDS: the machine's busy share over the next SECONDS, in percent of all its
 # cores (from /proc/stat; steal counts as busy), into $work/busy; the caller waits for $busy.
 busy_over() {
