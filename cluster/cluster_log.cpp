@@ -390,4 +390,16 @@ bool cluster_log::connected() const {
   return natsConnection_Status(impl_->conn.nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
+bool cluster_log::close_if_unreachable(std::chrono::milliseconds grace) {
+  auto until = std::chrono::steady_clock::now() + grace;
+  while (!connected()) {
+    if (std::chrono::steady_clock::now() >= until) {
+      natsConnection_Close(impl_->conn.nc);
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
 }  // namespace referrald::cluster

@@ -161,15 +161,22 @@ struct cluster_membership::impl {
     return true;
   }
 
+  // Waits `wait`, or until the thread is stopped: after a failure that comes at once (the
+  // connection closed by a node that stops without its servers), so the loop does not spin.
+  void pause(std::chrono::milliseconds wait) {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, wait, [this] { return stopping; });
+  }
+
   // Takes what the watch has for at most `wait`.
   void take(std::chrono::milliseconds wait) {
-    if (watcher == nullptr && !watch()) return;
+    if (watcher == nullptr && !watch()) return pause(wait);
     kvEntry* e = nullptr;
     natsStatus s = kvWatcher_Next(&e, watcher, wait.count());
     auto now = std::chrono::steady_clock::now();
     if (s == NATS_TIMEOUT) return;
     if (s != NATS_OK) {
-      watch();
+      if (!watch()) pause(wait);
       return;
     }
     last_entry = now;
@@ -248,6 +255,7 @@ cluster_membership::~cluster_membership() {
     std::lock_guard lock(impl_->mu);
     impl_->stopping = true;
   }
+  impl_->cv.notify_all();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 

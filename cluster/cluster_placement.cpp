@@ -1,11 +1,15 @@
 #include "cluster/cluster_placement.hpp"
 
+#include <atomic>
+#include <chrono>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
 
 #include "cluster/cluster_forward.hpp"
+#include "cluster/cluster_log.hpp"
 #include "cluster/cluster_membership.hpp"
+#include "infra/log.hpp"
 
 namespace referrald::cluster {
 
@@ -126,6 +130,15 @@ class cluster_placement final : public placement {
       members = members_;
       forwards = forwards_;
     }
+    // A node stopping while no server answers has nothing to hand over: each request below
+    // (and the drains and consumer deletions of the stop) would wait out its timeout, for
+    // tens of seconds in all. The others count it out when its key expires.
+    if ((forwards || members) && !reach_checked_.exchange(true) &&
+        log_.close_if_unreachable(std::chrono::seconds(2))) {
+      infra::log(infra::log_level::warn,
+                 "stopping without the cluster's servers (none reachable for 2 s): the other "
+                 "nodes count this node out when its key expires");
+    }
     if (forwards) forwards->stop_serving();
     if (members) members->leave();
   }
@@ -162,6 +175,7 @@ class cluster_placement final : public placement {
   std::function<std::uint64_t()> applied_;
   const domain::clock& clock_;
   std::mutex mu_;
+  std::atomic<bool> reach_checked_{false};  // leave() asked whether a server answers
   std::shared_ptr<cluster_membership> members_;
   std::shared_ptr<cluster_forward> forwards_;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> passed_over_;
