@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <utility>
 
@@ -16,6 +17,9 @@ namespace referrald::cluster {
 namespace {
 
 using interfaces::placement;
+
+// How long a stopping node waits for a server to answer before it stops without them.
+constexpr std::chrono::seconds k_stop_grace{2};
 
 class cluster_placement final : public placement {
  public:
@@ -134,10 +138,11 @@ class cluster_placement final : public placement {
     // (and the drains and consumer deletions of the stop) would wait out its timeout, for
     // tens of seconds in all. The others count it out when its key expires.
     if ((forwards || members) && !reach_checked_.exchange(true) &&
-        log_.close_if_unreachable(std::chrono::seconds(2))) {
+        log_.close_if_unreachable(k_stop_grace)) {
       infra::log(infra::log_level::warn,
-                 "stopping without the cluster's servers (none reachable for 2 s): the other "
-                 "nodes count this node out when its key expires");
+                 "stopping without the cluster's servers (none reachable for " +
+                     std::to_string(k_stop_grace.count()) +
+                     " s): the other nodes count this node out when its key expires");
     }
     if (forwards) forwards->stop_serving();
     if (members) members->leave();
