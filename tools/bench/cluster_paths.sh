@@ -11,7 +11,9 @@
 # Which node owns an account or a brand is found by writing once through node a and
 # reading a's referrald_cluster_forwarded_total. After each, the two nodes' CPU (user and
 # system, /proc/PID/stat) per write, and the kernel's (system) share of it: per create, per
-# import, per 1,000 rows pushed.
+# import, per 1,000 rows pushed; and for the creates, each node's CPU per create thread by
+# thread (the names docs/operations.md lists; the NATS client's unnamed threads keep the
+# process's name, as does the main thread, an HTTP loop).
 #   tools/dev bench cluster_paths [SECONDS=10]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 seconds="${1:-10}"
@@ -26,6 +28,8 @@ hz=$(getconf CLK_TCK)
 # node_ticks: node a's and node b's time so far, in clock ticks: "a-user a-system b-user
 # b-system".
 node_ticks() { echo "$(proc_ticks "$a_pid") $(proc_ticks "$b_pid")"; }
+# node_pid a|b: that node's process.
+node_pid() { if [ "$1" = a ]; then echo "$a_pid"; else echo "$b_pid"; fi; }
 # cpu_per T0 N UNIT: node a's and node b's CPU since the ticks T0 (node_ticks) per UNIT, of N,
 # with the kernel's share of each.
 cpu_per() {
@@ -44,8 +48,9 @@ take_accounts c 16
 both="$own_a,$own_b"
 # creates NAME LIST_ON_A LIST_ON_B: 16 clients on each node at once.
 creates() {
-  local t0
+  local t0 n
   t0=$(node_ticks)
+  for n in a b; do thread_ticks "$(node_pid $n)" >"$work/threads.$n.before"; done
   ACCOUNT_LIST="$2" PREFIX="$1a" wrk_latency -t1 -c16 -d"${seconds}s" "${auth[@]}" \
     -s "$root/tools/bench/create.lua" "$a_url" >"$work/wrk_a" &
   local on_a=$!
@@ -58,6 +63,11 @@ creates() {
   rate=$(cat "$work/wrk_a" "$work/wrk_b" | awk '{s += $1} END {printf "%.0f", s}')
   echo "  total: $rate creates/s"
   cpu_per "$t0" "$((rate * seconds))" create
+  for n in a b; do
+    thread_ticks "$(node_pid $n)" >"$work/threads.$n.after"
+    echo "  node $n by thread, user+system us per create:" \
+      "$(thread_split "$work/threads.$n.before" "$work/threads.$n.after" "$((rate * seconds))")"
+  done
 }
 for round in 1 2; do
   echo "round $round, creates entering at their owner:"

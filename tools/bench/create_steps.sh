@@ -12,9 +12,12 @@
 # grouped): what the same HTTP and the same disk cost without referrald's code.
 # Each with its rate, the server's CPU and context switches per request, the share of that CPU
 # spent in the kernel (its system time, from /proc) and its system calls per request, the
-# client's (wrk's) CPU per request, and the machine's busy share. The differences between the
-# lines are what each step adds, including the waits and wake-ups it brings; the kernel's share
-# bounds what work on the server's own code can take off a request.
+# client's (wrk's) CPU per request, the machine's busy share, and the server's CPU per request
+# thread by thread (by the names docs/operations.md lists: http.io and the main thread, named
+# as the process, run the HTTP loops; caf.multiplexer the actors' scheduler; store.commit the
+# commit queue; caf.actor the detached actors). The differences between the lines are what
+# each step adds, including the waits and wake-ups it brings; the kernel's share bounds what
+# work on the server's own code can take off a request.
 #   tools/dev bench create_steps [SECONDS=6] [ROUNDS=3]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 seconds="${1:-6}"
@@ -52,7 +55,9 @@ step() {
   local label="$1" status="$2" before after
   shift 2
   before=$(proc_ticks "$e_pid")
+  thread_ticks "$e_pid" >"$work/threads.before"
   counted_creates "$@"
+  thread_ticks "$e_pid" >"$work/threads.after"
   after=$(proc_ticks "$e_pid")
   local answered
   answered=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.out")
@@ -71,6 +76,8 @@ step() {
     "in the kernel, $(awk -F, -v c="$requests" '/sys_enter/ {printf "%.2f", $1 / c}' \
       "$work/stat.$e_pid") system calls per request;" \
     "client $(children_us "$requests") us CPU per request; machine busy $(cat "$work/busy") %"
+  echo "    by thread, user+system us per request:" \
+    "$(thread_split "$work/threads.before" "$work/threads.after" "$requests")"
 }
 for round in $(seq 1 "$rounds"); do
   echo "round $round:"

@@ -469,6 +469,27 @@ children_us() {
 # proc_ticks PID: the process's user and system time so far, in clock ticks (CLK_TCK), from
 # /proc/PID/stat (read after the name in parentheses, which may hold spaces).
 proc_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12, $13}'; }
+# thread_ticks PID: "TID NAME USER SYSTEM" for each of the process's threads (its name as the
+# kernel keeps it, spaces made _; times in clock ticks so far), a line each.
+thread_ticks() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    printf '%s %s %s\n' "${t##*/}" "$(tr ' ' _ <"$t/comm")" \
+      "$(sed 's/.*) //' "$t/stat" | awk '{print $12, $13}')"
+  done 2>/dev/null
+}
+# thread_split BEFORE AFTER N: from two thread_ticks outputs (files), each thread name's user
+# and system time between them per N (of the process's requests or writes), in us, on one
+# line, the busiest first; names under 1 us left out. A thread started in between counts from
+# nothing.
+thread_split() {
+  awk -v n="$3" -v hz="$(getconf CLK_TCK)" '
+    FNR == NR {u0[$1] = $3; s0[$1] = $4; next}
+    {u[$2] += ($3 - u0[$1]) * 1e6 / hz / n; s[$2] += ($4 - s0[$1]) * 1e6 / hz / n}
+    END {
+      for (k in u) if (u[k] + s[k] >= 1) printf "%09.1f %s %.1f+%.1f\n", u[k] + s[k], k, u[k], s[k]
+    }' "$1" "$2" | sort -r | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $3}'
+}
 # busy_over SECONDS: the machine's busy share over the next SECONDS, in percent of all its
 # cores (from /proc/stat; steal counts as busy), into $work/busy; the caller waits for $busy.
 busy_over() {
