@@ -384,6 +384,9 @@ void log_publisher::publish_async(async_append a) {
 }
 
 void log_publisher::on_ack(jsCtx*, natsMsg* m, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+  // The NATS client's delivery thread of the acknowledgements; made by the thread that
+  // published first (an actor thread), whose name it would keep.
+  infra::name_thread_once("log.acks");
   auto* self = static_cast<log_publisher*>(closure);
   const char* id = nullptr;
   std::string key;
