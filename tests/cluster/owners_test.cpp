@@ -130,6 +130,7 @@ BOOST_AUTO_TEST_CASE(a_forwarded_write_is_answered_as_the_owner_answers_it) {
   BOOST_TEST(named(b, "log.follow"));
   BOOST_TEST(named(a, "forward.reply"));
   BOOST_TEST(named(b, "forward.in"));
+  BOOST_TEST(named(b, "log.acks"));  // b published both writes
 
   // 409 and 412 as the owner gives them.
   auto dup_a = ca->post(base, body("one.com"));
