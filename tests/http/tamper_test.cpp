@@ -8,8 +8,11 @@
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
+#include <vector>
 
 #include "store/db.hpp"
 #include "store/db_internal.hpp"
@@ -129,6 +132,47 @@ BOOST_AUTO_TEST_CASE(damage_before_the_newest_snapshot_is_found_in_the_backgroun
   BOOST_TEST(server->stderr_text().find("broken at event 4") != std::string::npos,
              server->stderr_text());
   BOOST_TEST(c->post("/passthrough-referrers?account_id=beta", rule(1)).status == 201u);
+}
+
+// A pass of the verifier over a long history took the cores as the threads that answer
+// requests do; it now runs at the lowest priority (nice 19), on its own thread only.
+BOOST_AUTO_TEST_CASE(the_background_verifier_runs_at_the_lowest_priority) {
+  server->stop(SIGTERM);
+  start({"--verify-every", "1s", "--io-threads", "2"});
+  const std::string proc = "/proc/" + std::to_string(server->pid());
+  // The nice value in a stat file (field 19, the 17th after the name).
+  auto nice_in = [](const std::filesystem::path& stat_file) {
+    std::ifstream stat(stat_file);
+    std::string line, field;
+    std::getline(stat, line);
+    std::istringstream fields(line.substr(line.rfind(") ") + 2));
+    for (int i = 0; i < 17; ++i)
+      fields >> field;
+    return std::stoi(field);
+  };
+  // The nice values of the threads named `name`.
+  auto nice_of = [&](const std::string& name) {
+    std::vector<int> found;
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator(proc + "/task", ec)) {
+      std::ifstream comm(task.path() / "comm");
+      std::string n;
+      if (std::getline(comm, n) && n == name) found.push_back(nice_in(task.path() / "stat"));
+    }
+    return found;
+  };
+  // The verifier's thread starts before the HTTP threads, and names and lowers itself.
+  eventually([&] {
+    return nice_of("chain.verify") == std::vector<int>{19} && nice_of("http.io").size() == 1u;
+  });
+  BOOST_TEST(nice_of("chain.verify") == std::vector<int>{19}, boost::test_tools::per_element());
+  // The threads that answer requests keep the process's (its main thread's, an HTTP thread).
+  const std::vector<int> process{nice_in(proc + "/stat")};
+  BOOST_WARN_MESSAGE(process.front() < 19,
+                     "the tests run at nice 19: the verifier cannot go lower");
+  BOOST_TEST(nice_of("http.io") == process, boost::test_tools::per_element());
+  BOOST_TEST(nice_of("store.commit") == process, boost::test_tools::per_element());
+  BOOST_TEST(client()->post("/passthrough-referrers?account_id=acme", rule(1)).status == 201u);
 }
 
 // A connections record that cannot be read was found after the loaders, the backup actor
