@@ -40,7 +40,10 @@ thread_cpu() { sed 's/.*) //' "/proc/$e_pid/task/$verifier/stat" | awk '{print $
 hz=$(getconf CLK_TCK)
 for round in $(seq 1 "$rounds"); do
   for nice in 19 0; do
-    renice -n "$nice" -p "$verifier" >/dev/null
+    if ! renice -n "$nice" -p "$verifier" >/dev/null; then
+      echo "cannot set the verifier's thread to nice $nice (back to 0 needs root)" >&2
+      exit 1
+    fi
     v0=$(thread_cpu)
     p0=$(proc_ticks "$e_pid" | awk '{print $1 + $2}')
     c0=$(metric "$e_url" referrald_chain_verified_total)
