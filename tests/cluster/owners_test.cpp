@@ -10,8 +10,6 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <csignal>
-#include <filesystem>
-#include <fstream>
 #include <set>
 #include <thread>
 
@@ -21,6 +19,7 @@
 #include "tests/support/command.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/nats_cluster.hpp"
+#include "tests/support/process.hpp"
 
 using namespace referrald;
 using namespace referrald::testing;
@@ -69,19 +68,6 @@ BOOST_AUTO_TEST_CASE(owners_follow_the_documented_rendezvous_hashing) {
   BOOST_TEST(cluster::cluster_membership::partition_of("account/acme", 64) ==
              cluster::cluster_membership::partition_of("account/acme", 64));
   BOOST_TEST(cluster::cluster_membership::member_name("web-1.example") == "web-1_example");
-}
-
-// The names of a process's threads (/proc/PID/task/*/comm).
-static std::set<std::string> thread_names(pid_t pid) {
-  std::set<std::string> names;
-  std::error_code ec;
-  for (const auto& task :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    if (std::getline(comm, name)) names.insert(name);
-  }
-  return names;
 }
 
 BOOST_AUTO_TEST_CASE(a_forwarded_write_is_answered_as_the_owner_answers_it) {

@@ -8,9 +8,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
-#include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -19,6 +17,7 @@
 #include "store/event_log.hpp"
 #include "tests/http/fixture.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/process.hpp"
 
 using namespace referrald;
 using namespace referrald::testing;
@@ -139,27 +138,8 @@ BOOST_AUTO_TEST_CASE(damage_before_the_newest_snapshot_is_found_in_the_backgroun
 BOOST_AUTO_TEST_CASE(the_background_verifier_runs_at_the_lowest_priority) {
   server->stop(SIGTERM);
   start({"--verify-every", "1s", "--io-threads", "2"});
-  const std::string proc = "/proc/" + std::to_string(server->pid());
-  // The nice value in a stat file (field 19, the 17th after the name).
-  auto nice_in = [](const std::filesystem::path& stat_file) {
-    std::ifstream stat(stat_file);
-    std::string line, field;
-    std::getline(stat, line);
-    std::istringstream fields(line.substr(line.rfind(") ") + 2));
-    for (int i = 0; i < 17; ++i)
-      fields >> field;
-    return std::stoi(field);
-  };
-  // The nice values of the threads named `name`.
   auto nice_of = [&](const std::string& name) {
-    std::vector<int> found;
-    std::error_code ec;
-    for (const auto& task : std::filesystem::directory_iterator(proc + "/task", ec)) {
-      std::ifstream comm(task.path() / "comm");
-      std::string n;
-      if (std::getline(comm, n) && n == name) found.push_back(nice_in(task.path() / "stat"));
-    }
-    return found;
+    return thread_nice(server->pid(), name);
   };
   // The verifier's thread starts before the HTTP threads, and names and lowers itself.
   eventually([&] {
@@ -167,7 +147,7 @@ BOOST_AUTO_TEST_CASE(the_background_verifier_runs_at_the_lowest_priority) {
   });
   BOOST_TEST(nice_of("chain.verify") == std::vector<int>{19}, boost::test_tools::per_element());
   // The threads that answer requests keep the process's (its main thread's, an HTTP thread).
-  const std::vector<int> process{nice_in(proc + "/stat")};
+  const std::vector<int> process{process_nice(server->pid())};
   BOOST_WARN_MESSAGE(process.front() < 19,
                      "the tests run at nice 19: the verifier cannot go lower");
   BOOST_TEST(nice_of("http.io") == process, boost::test_tools::per_element());

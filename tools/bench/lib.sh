@@ -466,16 +466,17 @@ children_us() {
     }
     END {printf "%.0f", (s[ARGV[2]] - s[ARGV[1]]) * 1e6 / c}' "$work/times.0" "$work/times.1"
 }
-# proc_ticks PID: the process's user and system time so far, in clock ticks (CLK_TCK), from
-# /proc/PID/stat (read after the name in parentheses, which may hold spaces).
-proc_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12, $13}'; }
+# stat_ticks FILE: the user and system time so far, in clock ticks (CLK_TCK), of a process's or
+# a thread's /proc stat file (read after the name in parentheses, which may hold spaces).
+stat_ticks() { sed 's/.*) //' "$1" | awk '{print $12, $13}'; }
+# proc_ticks PID: the process's, from /proc/PID/stat.
+proc_ticks() { stat_ticks "/proc/$1/stat"; }
 # thread_ticks PID: "TID NAME USER SYSTEM" for each of the process's threads (its name as the
 # kernel keeps it, spaces made _; times in clock ticks so far), a line each.
 thread_ticks() {
   local t
   for t in /proc/"$1"/task/*; do
-    printf '%s %s %s\n' "${t##*/}" "$(tr ' ' _ <"$t/comm")" \
-      "$(sed 's/.*) //' "$t/stat" | awk '{print $12, $13}')"
+    printf '%s %s %s\n' "${t##*/}" "$(tr ' ' _ <"$t/comm")" "$(stat_ticks "$t/stat")"
   done 2>/dev/null
 }
 # thread_split BEFORE AFTER N: from two thread_ticks outputs (files), each thread name's user

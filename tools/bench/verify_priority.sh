@@ -36,7 +36,7 @@ if [ -z "$verifier" ]; then
   exit 1
 fi
 # thread_cpu: the verifier thread's user + system time so far, in clock ticks.
-thread_cpu() { sed 's/.*) //' "/proc/$e_pid/task/$verifier/stat" | awk '{print $12 + $13}'; }
+thread_cpu() { stat_ticks "/proc/$e_pid/task/$verifier/stat" | awk '{print $1 + $2}'; }
 hz=$(getconf CLK_TCK)
 for round in $(seq 1 "$rounds"); do
   for nice in 19 0; do
