@@ -44,12 +44,6 @@ struct prepared_write {
   // Cluster mode: makes the request again (after catching up with the stream), when
   // another node wrote the account first.
   std::function<void()> redo;
-  // `after` as readers get it, published by the journal's thread once the write is durable
-  // (write_pipeline's on_durable), and the number of full index builds the actor had
-  // adopted then: when none came since, the actor publishes this same view once it takes
-  // the acknowledgement, rather than copying its state again.
-  std::shared_ptr<const domain::account_state> view;
-  std::uint64_t builds_adopted = 0;
 };
 
 struct account_actor_state {
@@ -68,11 +62,7 @@ struct account_actor_state {
   std::uint64_t snapshot_seq = 0;                  // the newest snapshot written (or found) so far
   bool building_indexes = false;                   // a full index build is under way on a loader
   domain::account_state::full_indexes last_built;  // the newest full index build adopted
-  std::uint64_t builds_adopted = 0;                // full index builds adopted so far
-  // Set while an acknowledgement is applied: the view of the last write it made durable,
-  // when it is what the actor would publish (publish() then publishes it).
-  std::shared_ptr<const domain::account_state> acked_view;
-  bool settle_pending = false;     // a settle message is on its way
+  bool settle_pending = false;                     // a settle message is on its way
   bool insights_off_told = false;  // the runtime knows this account's insights are off
   domain::unix_ms last_publish = 0;
   domain::account_state committed;  // durable state: what reads see
@@ -189,7 +179,7 @@ domain::unix_ms next_timestamp(const account_actor_state& st) {
   return std::max(st.svc->clock->now_ms(), st.tip.last_timestamp());
 }
 
-void publish(self_ptr self, std::shared_ptr<const domain::account_state> view = nullptr);
+void publish(self_ptr self);
 
 // Tells the follower (published_state::known_through) which of the account's events the
 // actor has or will be told of by its writes' outcomes.
@@ -210,7 +200,6 @@ void build_indexes(self_ptr self, std::shared_ptr<const domain::account_state> v
             s.building_indexes = false;
             if (!built.indexes.mappings) return;
             s.last_built = built.indexes;
-            ++s.builds_adopted;
             s.committed.adopt_indexes(built.indexes);
             s.tip.adopt_indexes(built.indexes);
             publish(self);
@@ -243,16 +232,13 @@ void answer_seq_waiters(self_ptr self) {
   });
 }
 
-// Publishes the durable state to readers (`view`, when given, is it: a write's state the
-// journal's thread published already), unless the journal's thread has published a later
-// one; and has a snapshot of it written when one is due (snapshots::snapshot_due).
-void publish(self_ptr self, std::shared_ptr<const domain::account_state> view) {
+// Publishes the durable state to readers, and has a snapshot of it written when one is
+// due (snapshots::snapshot_due).
+void publish(self_ptr self) {
   auto& st = self->state;
-  if (!view) {
-    st.committed.refresh_indexes(domain::account_state::index_refresh::layered);
-    view = std::make_shared<const domain::account_state>(st.committed);
-  }
-  st.published->offer(view);
+  st.committed.refresh_indexes(domain::account_state::index_refresh::layered);
+  auto view = std::make_shared<const domain::account_state>(st.committed);
+  st.published->state.store(view);
   answer_seq_waiters(self);
   // Counting turned off: what was kept goes (once per turn; again after a load).
   bool off = view->settings() != nullptr && !view->settings()->insights;
@@ -294,19 +280,15 @@ void submit(self_ptr self, std::vector<prepared_event> events, reply_to reply, a
   }
   st.tip = tip;
   note_known(st);
-  prepared_write write{std::move(events), std::move(tip), std::move(st.redo_next), nullptr,
-                       st.builds_adopted};
+  prepared_write write{std::move(events), std::move(tip), std::move(st.redo_next)};
   st.redo_next = nullptr;
-  // The state readers get once the write is durable, with its lookup index: the journal's
-  // thread publishes it and then answers (write_pipeline's on_durable).
-  write.after.refresh_indexes(domain::account_state::index_refresh::layered);
-  write.view = std::make_shared<const domain::account_state>(write.after);
-  auto on_durable = [published = st.published, view = write.view] {
-    published->offer(view);
-  };
   st.writes.submit(*st.svc->journal, caf::actor_cast<account_actor>(self), st.account_id, first_seq,
-                   std::move(values), std::move(write), std::move(reply), std::move(response),
-                   std::move(on_durable));
+                   std::move(values), std::move(write), std::move(reply), std::move(response));
+  // While the store writes, the lookup index of the state readers get when it is durable
+  // (publishing then finds it made, and answers sooner).
+  if (prepared_write* w = st.writes.last_submitted()) {
+    w->after.refresh_indexes(domain::account_state::index_refresh::layered);
+  }
 }
 
 void submit(self_ptr self, prepared_event p, reply_to reply, answer response) {
@@ -323,7 +305,6 @@ void on_ack(self_ptr self, const commit_ack& ack) {
   st.writes.on_ack(
       ack,
       [&](const prepared_write& w) {
-        st.acked_view = nullptr;
         const auto& first = w.events.front().event;
         // Cluster mode: the node's copy of the stream may have brought this write in
         // before its acknowledgement came (sync_with_journal applied it).
@@ -331,14 +312,8 @@ void on_ack(self_ptr self, const commit_ack& ack) {
         if (st.committed.seq() + 1 == first.seq && st.committed.head_hash() == first.prev_hash) {
           // Built on exactly this durable state: the fold is the one done at submission.
           st.committed = w.after;
-          // A full index build adopted while the write was in flight is not in `after`: the
-          // actor then publishes its own state, with it.
-          if (w.builds_adopted == st.builds_adopted) {
-            st.acked_view = w.view;
-          } else {
-            st.acked_view = nullptr;
-            st.committed.adopt_indexes(st.last_built);
-          }
+          // A full index build adopted while the write was in flight is not in `after`.
+          if (st.last_built.mappings) st.committed.adopt_indexes(st.last_built);
           infra::metrics().events_appended.fetch_add(w.events.size(), std::memory_order_relaxed);
           return domain::status{};
         }
@@ -349,7 +324,7 @@ void on_ack(self_ptr self, const commit_ack& ack) {
         }
         return domain::status{};
       },
-      [&] { publish(self, std::exchange(st.acked_view, nullptr)); },
+      [&] { publish(self); },
       [&] {
         // Catch up with the journal before writing again: at once (below) when this node
         // has what came first (always, in embedded mode), else when the follower brings it

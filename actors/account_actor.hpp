@@ -51,7 +51,6 @@
 #include "actors/services.hpp"
 #include "actors/type_ids.hpp"
 #include "domain/base/clock.hpp"
-#include "domain/rules/account_state.hpp"
 
 namespace referrald::actors {
 
@@ -68,24 +67,10 @@ using account_actor =
                      caf::reacts_to<cluster_sync_atom>, caf::reacts_to<copied_events>,
                      caf::reacts_to<seq_wait_atom>>;
 
-// The account's durable state as last published (null until loaded), and when readers
-// last used it (coarse milliseconds), which keeps an idle actor alive. Two threads publish
-// it: the actor, and the journal's thread, which publishes a write's state the moment the
-// write is durable, before answering it and before the actor hears of it (offer()).
+// The account's durable state as last published by its actor (null until loaded), and
+// when readers last used it (coarse milliseconds), which keeps an idle actor alive.
 struct published_state {
   std::atomic<std::shared_ptr<const domain::account_state>> state;
-
-  // Publishes `view` unless the state published is later (a higher sequence number): the
-  // journal's thread may publish a write's state before the actor, which has not yet heard
-  // of the write, publishes its durable state for another reason (an index build), and
-  // readers never go back. The same sequence number replaces: the actor's state after an
-  // acknowledgement holds the same events, with the newest index build it has.
-  void offer(std::shared_ptr<const domain::account_state> view) {
-    auto current = state.load();
-    while (!current || current->seq() <= view->seq()) {
-      if (state.compare_exchange_weak(current, view)) return;
-    }
-  }
   std::atomic<std::int64_t> last_read_ms{0};
   // Cluster mode: the account's last event its actor has, or is sure to be told of by the
   // outcome of a write in flight (its own). The follower need not tell the actor of events

@@ -2,8 +2,7 @@
 
 // How an actor's answer reaches whoever asked (an HTTP session, a test, a CLI) without
 // the asker blocking: the request message carries a reply channel, the actor delivers
-// into it from its own thread (a durable write's answer comes from the journal's thread,
-// actors/write_pipeline.hpp), and the asker's handler moves the answer to its own
+// into it from its own thread, and the asker's handler moves the answer to its own
 // executor. No CAF types appear here, so http/ sources need not include CAF.
 //
 // A channel delivers at most once. If it is destroyed undelivered — the message was

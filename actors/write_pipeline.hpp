@@ -8,14 +8,11 @@
 // an account's writes in order (commit_ack). On success the acknowledged items are
 // applied to the actor's durable state in order, the state is published once, and only
 // then are their replies delivered — so a client that got an answer finds the change in
-// effect. A write submitted with the state it leads to (`on_durable`) is answered sooner:
-// on the journal's thread, the moment it is durable, that state is published and then the
-// reply delivered, without waiting for the actor to take the acknowledgement; the actor
-// still applies it as above (the reply, already delivered, is not delivered twice). On failure
-// every write in flight is answered with the failure, or kept to be made again when it was beaten
-// (they were built on the failed one), and the actor rolls its speculative state back; the journal
-// refuses the account's later writes until the actor has caught up and resumed it, so no later
-// write can be durable without an earlier one.
+// effect. On failure every write in flight is answered with the failure, or kept to be
+// made again when it was beaten (they were built on the failed one), and the actor rolls
+// its speculative state back; the journal refuses the account's later writes until the
+// actor has caught up and resumed it, so no later write can be durable without an
+// earlier one.
 //
 // Not thread-safe: owned by one actor and used from its handlers only.
 
@@ -53,29 +50,20 @@ class write_pipeline {
   // Tracks a write and appends `values` (the account's stored events, numbered from
   // `first_seq`) to the journal; the acknowledgement arrives at `self` as a commit_ack.
   // `response` is delivered to `reply` once the write is durable, with the account's
-  // sequence number after the write: after `on_durable` (thread-safe: it publishes the
-  // state the write leads to) on the journal's thread when one is given, else by on_ack.
+  // sequence number after the write.
   template <class Handle>
   void submit(interfaces::journal& journal, const Handle& self, const std::string& account_id,
               std::uint64_t first_seq, std::vector<std::string> values, Item item, reply_to reply,
-              answer response, std::function<void()> on_durable = {}) {
-    const std::uint64_t seq = first_seq + values.size() - 1;
-    if (!on_durable) {
-      std::uint64_t ticket = track(std::move(item), std::move(reply), std::move(response), seq);
-      journal.append(account_id, first_seq, std::move(values),
-                     [self, ticket](const domain::status& s) { acknowledge(self, ticket, s); });
-      return;
-    }
-    std::uint64_t ticket = track(std::move(item), reply, answer(), seq);
+              answer response) {
+    std::uint64_t ticket = track(std::move(item), std::move(reply), std::move(response),
+                                 first_seq + values.size() - 1);
     journal.append(account_id, first_seq, std::move(values),
-                   [self, ticket, seq, reply = std::move(reply), response = std::move(response),
-                    on_durable = std::move(on_durable)](const domain::status& s) mutable {
-                     if (s.ok()) {
-                       on_durable();
-                       reply->deliver(std::move(response), seq);
-                     }
-                     acknowledge(self, ticket, s);
-                   });
+                   [self, ticket](const domain::status& s) { acknowledge(self, ticket, s); });
+  }
+
+  // The item of the write submitted last, while it is in flight (nullptr when none is).
+  Item* last_submitted() {
+    return inflight_.empty() || !inflight_.back().item ? nullptr : &*inflight_.back().item;
   }
 
   // True when no write is waiting for its acknowledgement.

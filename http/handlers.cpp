@@ -258,8 +258,7 @@ actors::reply_to reply_with(const request_ctx& c, unsigned status,
   return actors::make_seq_reply(
       [on_session = c.on_session, respond = c.respond, status, headers = std::move(headers),
        location = std::move(location)](actors::api_result r, std::uint64_t seq) {
-        // The answer arrives on the actor's thread or the journal's (a durable write's): the
-        // envelope is built on the session's.
+        // The answer arrives on the actor's thread: the envelope is built on the session's.
         on_session([respond, status, headers, location, seq, r = std::move(r)] {
           if (!r.ok()) return respond(failure(r.err()));
           response out = success(status, r.value().data);

@@ -1,7 +1,5 @@
 #include "actors/runtime.hpp"
 
-#include <pthread.h>
-
 #include <rapidjson/document.h>
 
 #include <boost/test/unit_test.hpp>
@@ -11,7 +9,6 @@
 #include <set>
 #include <thread>
 
-#include "actors/account_actor.hpp"
 #include "domain/rules/entities.hpp"
 #include "infra/metrics.hpp"
 #include "store/db_internal.hpp"
@@ -156,54 +153,6 @@ BOOST_AUTO_TEST_CASE(the_published_state_holds_a_write_when_it_is_answered) {
                       {}});
   BOOST_REQUIRE(gone_future.wait_for(10s) == std::future_status::ready);
   BOOST_TEST(gone_future.get());
-}
-
-BOOST_AUTO_TEST_CASE(a_write_is_answered_where_it_becomes_durable_without_a_trip_to_its_actor) {
-  runtime rt(*db, {});
-  json(create(rt, "acme", "first.example.com"));
-  // The store's commit thread makes the write durable; it publishes the write's state and
-  // answers there, rather than handing the acknowledgement to the account's actor first.
-  auto where = std::make_shared<std::promise<std::pair<std::string, std::size_t>>>();
-  auto future = where->get_future();
-  rt.tell("acme", passthrough_create_req{
-                      input("second.example.com"), 1, make_reply([&rt, where](api_result r) {
-                        char name[16] = {};
-                        pthread_getname_np(pthread_self(), name, sizeof name);
-                        auto v = rt.view("acme");
-                        where->set_value({name, r.ok() && v ? v->referrers().size() : 0});
-                      })});
-  BOOST_REQUIRE(future.wait_for(10s) == std::future_status::ready);
-  auto [thread, seen] = future.get();
-  BOOST_TEST(thread == "store.commit");
-  BOOST_TEST(seen == 2u);  // published before the answer
-  // The actor takes the acknowledgement after: the next write builds on it.
-  auto third = json(create(rt, "acme", "third.example.com"));
-  BOOST_TEST(third["id"].GetInt64() == 3);
-  BOOST_TEST(*store::event_log(*db).head("acme") == 3u);
-}
-
-BOOST_AUTO_TEST_CASE(a_published_state_never_goes_back_to_an_earlier_one) {
-  runtime rt(*db, {});
-  json(create(rt, "acme", "a.example.com"));
-  auto first = rt.view("acme");
-  json(create(rt, "acme", "b.example.com"));
-  auto second = rt.view("acme");
-  BOOST_REQUIRE(first && second);
-  BOOST_REQUIRE(first->seq() == 1u);
-  BOOST_REQUIRE(second->seq() == 2u);
-  // The journal's thread publishes a write's state as it becomes durable; the actor, not yet
-  // told of that write, may publish its earlier state for another reason after it.
-  published_state p;
-  p.offer(second);
-  p.offer(first);
-  BOOST_TEST(p.state.load() == second);
-  // The same sequence number replaces (the actor's state with a newer index build).
-  auto same = std::make_shared<const domain::account_state>(*second);
-  p.offer(same);
-  BOOST_TEST(p.state.load() == same);
-  published_state empty;
-  empty.offer(first);
-  BOOST_TEST(empty.state.load() == first);
 }
 
 BOOST_AUTO_TEST_CASE(list_get_patch_delete_follow_the_state) {
