@@ -45,7 +45,7 @@ for pair in $(seq 1 "$pairs"); do
   awk -v p="$pair" '$1 == p {printf "  pair %s, %-4s %6d creates/s, %5.1f us CPU, %.2f switches per create, %.1f creates per commit\n", $1, $2, $3, $4, $5, $6}' \
     "$work/pairs"
 done
-echo "this build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)'); against: $rev, over $pairs pairs of $seconds s:"
+echo "this build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)'); against: $sha, over $pairs pairs of $seconds s:"
 awk '
   { v[$1, $2, 3] = $3; v[$1, $2, 4] = $4; v[$1, $2, 5] = $5; v[$1, $2, 6] = $6; if ($1 > n) n = $1 }
   function median(a, k,   i, j, t) {
