@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
 #include <thread>
 
 #include "cluster/cluster_native.hpp"
@@ -15,6 +18,8 @@
 #include "cluster/server_discovery.hpp"
 #include "cluster/stream_admin.hpp"
 #include "cluster/stream_replication.hpp"
+#include "infra/log.hpp"
+#include "infra/thread_name.hpp"
 
 namespace referrald::cluster {
 
@@ -31,12 +36,25 @@ struct cluster_log::impl {
   impl() : follower(conn, [this] { check_cluster(); }) {}
   ~impl();
 
+  // A stopping node's watch of its connection (close_when_unreachable): ends when it closed
+  // the connection, or when the log is destroyed.
+  std::mutex watch_mu;
+  std::condition_variable watch_cv;
+  bool watch_done = false;
+  std::thread watch;
+
   // The watchdog's, every second: the servers' versions every minute, the stream's
   // replication every 5 s.
   void check_cluster();
 };
 
 cluster_log::impl::~impl() {
+  {
+    std::lock_guard lock(watch_mu);
+    watch_done = true;
+  }
+  watch_cv.notify_all();
+  if (watch.joinable()) watch.join();
   follower.stop_watchdog();
   publisher.close();
   follower.unsubscribe();
@@ -390,16 +408,31 @@ bool cluster_log::connected() const {
   return natsConnection_Status(impl_->conn.nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
-bool cluster_log::close_if_unreachable(std::chrono::milliseconds grace) {
-  auto until = std::chrono::steady_clock::now() + grace;
-  while (!connected()) {
-    if (std::chrono::steady_clock::now() >= until) {
-      natsConnection_Close(impl_->conn.nc);
-      return true;
+void cluster_log::close_when_unreachable(std::chrono::milliseconds grace) {
+  std::lock_guard started(impl_->watch_mu);
+  if (impl_->watch.joinable() || impl_->watch_done) return;
+  impl_->watch = std::thread([this, grace] {
+    infra::name_thread("log.stopping");
+    auto& i = *impl_;
+    std::optional<std::chrono::steady_clock::time_point> down_since;
+    std::unique_lock lock(i.watch_mu);
+    while (!i.watch_done) {
+      if (connected()) {
+        down_since.reset();
+      } else if (!down_since) {
+        down_since = std::chrono::steady_clock::now();
+      } else if (std::chrono::steady_clock::now() - *down_since >= grace) {
+        infra::log(
+            infra::log_level::warn,
+            "stopping without the cluster's servers (none reachable for " +
+                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(grace).count()) +
+                " s): the other nodes count this node out when its key expires");
+        natsConnection_Close(i.conn.nc);
+        return;
+      }
+      i.watch_cv.wait_for(lock, std::chrono::milliseconds(50));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  });
 }
 
 }  // namespace referrald::cluster

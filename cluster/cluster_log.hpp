@@ -345,11 +345,14 @@ class cluster_log {
 
   // True while connected to a server.
   bool connected() const;
-  // For a node that stops while it cannot reach any server: waits up to `grace` for the
-  // connection to come back, and closes it when it does not, so that what the stop still asks
-  // of the cluster (its key deleted, its subscriptions drained, its consumers deleted) fails
-  // at once instead of each waiting out its timeout. True when it closed the connection.
-  bool close_if_unreachable(std::chrono::milliseconds grace);
+  // For a node that stops: from now until the log is destroyed, a thread of its own
+  // (`log.stopping`) closes the connection once no server has been reachable for `grace`, so
+  // that what the stop still asks of the cluster (its key deleted, its subscriptions drained,
+  // its consumers deleted) fails at once instead of each request waiting out its timeout —
+  // whether the servers were gone before the stop or go while it runs (a machine's shutdown
+  // stopping its NATS server and its node at once). Logs a warning when it closes. Only the
+  // first call has an effect.
+  void close_when_unreachable(std::chrono::milliseconds grace);
 
   // Whether `e` (from decoding a message or a stored value) is an encoding newer than
   // this release reads: a version byte past the newest known, or a column it does not

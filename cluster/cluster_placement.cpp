@@ -134,15 +134,12 @@ class cluster_placement final : public placement {
       members = members_;
       forwards = forwards_;
     }
-    // A node stopping while no server answers has nothing to hand over: each request below
-    // (and the drains and consumer deletions of the stop) would wait out its timeout, for
-    // tens of seconds in all. The others count it out when its key expires.
-    if ((forwards || members) && !reach_checked_.exchange(true) &&
-        log_.close_if_unreachable(k_stop_grace)) {
-      infra::log(infra::log_level::warn,
-                 "stopping without the cluster's servers (none reachable for " +
-                     std::to_string(k_stop_grace.count()) +
-                     " s): the other nodes count this node out when its key expires");
+    // A node stopping while no server answers, or whose servers stop with it, has nothing to
+    // hand over: each request below (and the drains and consumer deletions of the stop) would
+    // wait out its timeout, for tens of seconds in all. The others count it out when its key
+    // expires.
+    if ((forwards || members) && !reach_checked_.exchange(true)) {
+      log_.close_when_unreachable(k_stop_grace);
     }
     if (forwards) forwards->stop_serving();
     if (members) members->leave();
@@ -180,7 +177,7 @@ class cluster_placement final : public placement {
   std::function<std::uint64_t()> applied_;
   const domain::clock& clock_;
   std::mutex mu_;
-  std::atomic<bool> reach_checked_{false};  // leave() asked whether a server answers
+  std::atomic<bool> reach_checked_{false};  // leave() started the watch of the connection
   std::shared_ptr<cluster_membership> members_;
   std::shared_ptr<cluster_forward> forwards_;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> passed_over_;
