@@ -1,6 +1,9 @@
 #include "cluster/log_publisher.hpp"
 
+#include <rapidjson/document.h>
+
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -36,8 +39,8 @@ bool worth_again(natsStatus s, jsErrCode code) {
 // 10158 instead). The first may be this write's own earlier attempt or another writer's,
 // and may yet fail: undecided, never beaten. Published again with the same id and
 // expectation until decided.
-bool undecided(const jsPubAck* ack) {
-  return ack != nullptr && ack->Duplicate && ack->Sequence == 0;
+bool undecided(const log_publisher::reply& r) {
+  return r.status == NATS_OK && r.duplicate && r.seq == 0;
 }
 
 domain::error undecided_error() {
@@ -75,12 +78,13 @@ void log_publisher::name_writers(const std::string& node_name) {
 std::string log_publisher::new_writer() { return writer_prefix + std::to_string(++writes); }
 
 domain::status log_publisher::start() {
-  jsOptions ja = conn.js_options();
-  ja.PublishAsync.MaxPending = 4096;
-  ja.PublishAsync.AckHandler = &log_publisher::on_ack;
-  ja.PublishAsync.AckHandlerClosure = this;
-  natsStatus s = natsConnection_JetStream(&js_async, conn.nc, &ja);
-  if (s != NATS_OK) return nats_error("opening JetStream", s);
+  natsStatus s = natsInbox_Create(&inbox);
+  if (s != NATS_OK) return nats_error("making the acknowledgements' inbox", s);
+  acks_prefix = std::string(inbox) + ".";
+  std::string subject = acks_prefix + "*";
+  s = natsConnection_Subscribe(&acks, conn.nc, subject.c_str(), &log_publisher::on_ack, this);
+  if (s != NATS_OK) return nats_error("subscribing the acknowledgements", s);
+  natsSubscription_SetPendingLimits(acks, -1, -1);
   resolver = std::thread([this] {
     infra::name_thread("log.resolver");
     run_resolver();
@@ -89,27 +93,38 @@ domain::status log_publisher::start() {
 }
 
 void log_publisher::close() {
-  if (js_async != nullptr) {
-    // Every append in flight is acknowledged or given up (MaxWait) first.
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = conn.options.publish_timeout.count() + 1000;
-    js_PublishAsyncComplete(js_async, &po);
-  }
   {
-    std::lock_guard lock(resolve_mu);
+    // Every append in flight is acknowledged or given up (its deadline) first.
+    std::unique_lock lock(mu);
+    decided_cv.wait_until(lock,
+                          clock::now() + conn.options.publish_timeout + std::chrono::seconds(1),
+                          [this] { return async_waiting.empty(); });
+  }
+  if (acks != nullptr) {
+    // Drained, not only unsubscribed: an acknowledgement still being handled on the client's
+    // thread is handled (what it hands the resolver included) before the resolver stops.
+    natsSubscription_Drain(acks);
+    natsSubscription_WaitForDrainCompletion(acks, 2000);
+    natsSubscription_Destroy(acks);
+    acks = nullptr;
+  }
+  if (inbox != nullptr) natsInbox_Destroy(inbox);
+  inbox = nullptr;
+  {
+    // The resolver runs what it was handed, the delayed jobs told the log is closing.
+    std::lock_guard lock(mu);
     resolve_stopping = true;
   }
   resolve_cv.notify_all();
   if (resolver.joinable()) resolver.join();
+  std::unordered_map<std::uint64_t, async_append> left;
   {
-    std::lock_guard lock(async_mu);
-    for (auto& [id, a] : async_waiting)
-      a.done(domain::make_error(domain::errc::unavailable, "the cluster log is closing"));
-    async_waiting.clear();
+    std::lock_guard lock(mu);
+    left.swap(async_waiting);
+    deadlines.clear();
   }
-  if (js_async != nullptr) jsCtx_Destroy(js_async);
-  js_async = nullptr;
+  for (auto& [token, a] : left)
+    a.done(domain::make_error(domain::errc::unavailable, "the cluster log is closing"));
 }
 
 domain::result<std::uint64_t> log_publisher::append(const cluster_write& write,
@@ -229,77 +244,107 @@ std::function<bool(natsMsg*)> log_publisher::written_by(const std::string& write
   };
 }
 
+natsStatus log_publisher::fenced_message(natsMsg** m, const std::string& subject,
+                                         const std::string& reply_to, const std::string& payload,
+                                         const std::string& msg_id, const std::string& stream,
+                                         std::optional<std::uint64_t> expected) {
+  natsStatus s = natsMsg_Create(m, subject.c_str(), reply_to.empty() ? nullptr : reply_to.c_str(),
+                                payload.data(), static_cast<int>(payload.size()));
+  if (s == NATS_OK) s = natsMsgHeader_Set(*m, "Nats-Msg-Id", msg_id.c_str());
+  if (s == NATS_OK) s = natsMsgHeader_Set(*m, "Nats-Expected-Stream", stream.c_str());
+  if (s == NATS_OK && expected) {
+    // 0: the subject has no message yet.
+    s = natsMsgHeader_Set(*m, "Nats-Expected-Last-Subject-Sequence",
+                          std::to_string(*expected).c_str());
+  }
+  if (s != NATS_OK) {
+    release(*m);
+    *m = nullptr;
+  }
+  return s;
+}
+
+log_publisher::reply log_publisher::read_reply(natsMsg* m) {
+  reply r;
+  if (natsMsg_IsNoResponders(m)) {
+    r.status = NATS_NO_RESPONDERS;
+    return r;
+  }
+  // {"stream":"REFERRALD","seq":7,"duplicate":true} or
+  // {"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 6"}}
+  rapidjson::Document d;
+  std::string_view data(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+  d.Parse(data.data(), data.size());
+  r.status = NATS_ERR;
+  if (d.HasParseError() || !d.IsObject()) return r;
+  if (auto e = d.FindMember("error"); e != d.MemberEnd()) {
+    if (e->value.IsObject()) {
+      auto c = e->value.FindMember("err_code");
+      if (c != e->value.MemberEnd() && c->value.IsInt()) r.code = jsErrCode(c->value.GetInt());
+    }
+    return r;
+  }
+  auto seq = d.FindMember("seq");
+  if (seq == d.MemberEnd() || !seq->value.IsUint64()) return r;
+  r.seq = seq->value.GetUint64();
+  auto dup = d.FindMember("duplicate");
+  r.duplicate = dup != d.MemberEnd() && dup->value.IsBool() && dup->value.GetBool();
+  r.status = NATS_OK;
+  return r;
+}
+
 domain::result<std::uint64_t> log_publisher::publish(
     const std::string& stream, const std::string& subject, const std::string& payload,
     const std::string& msg_id, std::optional<std::uint64_t> expected,
     const std::function<bool(natsMsg*)>& ours, const std::string& lost) {
   natsMsg* m = nullptr;
-  natsStatus s = natsMsg_Create(&m, subject.c_str(), nullptr, payload.data(),
-                                static_cast<int>(payload.size()));
+  natsStatus s = fenced_message(&m, subject, {}, payload, msg_id, stream, expected);
   if (s != NATS_OK) return nats_error("preparing a write", s);
-  jsPubOptions po;
-  jsPubOptions_Init(&po);
-  po.MaxWait = attempt_wait(conn.options.publish_timeout, conn.options.publish_timeout);
-  po.MsgId = msg_id.c_str();
-  po.ExpectStream = stream.c_str();
-  if (expected && *expected == 0) {
-    po.ExpectNoMessage = true;
-  } else if (expected) {
-    po.ExpectLastSubjectSeq = *expected;
-  }
-  jsPubAck* ack = nullptr;
-  jsErrCode code = jsErrCode(0);
+  std::int64_t wait = attempt_wait(conn.options.publish_timeout, conn.options.publish_timeout);
+  reply r;
   // While the stream has no leader, or an attempt goes unanswered, published again within
   // the publish timeout.
-  auto until = std::chrono::steady_clock::now() + conn.options.publish_timeout;
-  bool in_flight = false;
+  auto until = clock::now() + conn.options.publish_timeout;
   for (int attempts = 0;; ++attempts) {
-    code = jsErrCode(0);
-    s = js_PublishMsg(&ack, conn.js, m, &po, &code);
-    in_flight = s == NATS_OK && undecided(ack);
-    if (in_flight) {
-      jsPubAck_Destroy(ack);
-      ack = nullptr;
-    } else if (s == NATS_OK || !worth_again(s, code)) {
-      break;
-    }
-    auto delay = s == NATS_TIMEOUT ? std::chrono::milliseconds(0) : retry_delay(attempts);
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        until - std::chrono::steady_clock::now());
+    natsMsg* answer = nullptr;
+    s = natsConnection_RequestMsg(&answer, conn.nc, m, wait);
+    r = s == NATS_OK ? read_reply(answer) : reply{s};
+    release(answer);
+    if (!undecided(r) && (r.status == NATS_OK || !worth_again(r.status, r.code))) break;
+    auto delay = r.status == NATS_TIMEOUT ? std::chrono::milliseconds(0) : retry_delay(attempts);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
     if (left <= delay) break;
     std::this_thread::sleep_for(delay);
-    po.MaxWait = attempt_wait(left - delay, conn.options.publish_timeout);
+    wait = attempt_wait(left - delay, conn.options.publish_timeout);
   }
   release(m);
-  if (in_flight) return undecided_error();
-  if (s != NATS_OK) {
-    if (code == JSStreamWrongLastSequenceErr && expected) {
+  if (undecided(r)) return undecided_error();
+  if (r.status != NATS_OK) {
+    if (r.code == JSStreamWrongLastSequenceErr && expected) {
       // This very write may be what came first: an earlier attempt stored it and its
       // acknowledgement was lost (a retry is checked against the expectation before the
       // stream looks for a duplicate), and other writes may have followed it since.
       return first_after_is_ours(stream, subject, *expected, ours, lost);
     }
-    if (code == JSStreamMessageExceedsMaximumErr) {
+    if (r.code == JSStreamMessageExceedsMaximumErr) {
       return domain::make_error(domain::errc::payload_too_large,
                                 "the write is larger than the cluster's 8 MiB message limit");
     }
-    return nats_error("appending a write", s, code);
+    return nats_error("appending a write", r.status, r.code);
   }
-  std::uint64_t seq = ack->Sequence;
-  bool duplicate = ack->Duplicate;
-  jsPubAck_Destroy(ack);
-  if (!duplicate) return seq;
+  if (!r.duplicate) return r.seq;
   // The id was claimed before: by this very attempt (its acknowledgement lost), or by
   // another node's write, which came first.
-  auto stored = stored_is(stream, subject, seq, ours);
+  auto stored = stored_is(stream, subject, r.seq, ours);
   if (!stored) return std::move(stored).err();
-  if (*stored) return seq;
+  if (*stored) return r.seq;
   return domain::make_error(domain::errc::beaten, lost);
 }
 
 void log_publisher::run_resolver() {
-  std::unique_lock lock(resolve_mu);
+  std::unique_lock lock(mu);
   for (;;) {
+    resolver_wakes = clock::time_point::min();
     if (!resolve_jobs.empty()) {
       auto job = std::move(resolve_jobs.front());
       resolve_jobs.pop_front();
@@ -308,8 +353,16 @@ void log_publisher::run_resolver() {
       lock.lock();
       continue;
     }
-    if (!resolve_delayed.empty() &&
-        (resolve_stopping || resolve_delayed.begin()->first <= std::chrono::steady_clock::now())) {
+    auto now = clock::now();
+    if (!resolve_stopping && !deadlines.empty() && deadlines.begin()->first <= now) {
+      // An attempt unanswered within its wait: a timeout, as the client would report it.
+      auto token = deadlines.begin()->second;
+      lock.unlock();
+      if (auto a = take(token)) decide(std::move(*a), reply{NATS_TIMEOUT});
+      lock.lock();
+      continue;
+    }
+    if (!resolve_delayed.empty() && (resolve_stopping || resolve_delayed.begin()->first <= now)) {
       auto job = std::move(resolve_delayed.begin()->second);
       resolve_delayed.erase(resolve_delayed.begin());
       bool closing = resolve_stopping;
@@ -319,10 +372,14 @@ void log_publisher::run_resolver() {
       continue;
     }
     if (resolve_stopping) return;
-    if (resolve_delayed.empty()) {
+    resolver_wakes = clock::time_point::max();
+    if (!deadlines.empty()) resolver_wakes = deadlines.begin()->first;
+    if (!resolve_delayed.empty())
+      resolver_wakes = std::min(resolver_wakes, resolve_delayed.begin()->first);
+    if (resolver_wakes == clock::time_point::max()) {
       resolve_cv.wait(lock);
     } else {
-      resolve_cv.wait_until(lock, resolve_delayed.begin()->first);
+      resolve_cv.wait_until(lock, resolver_wakes);
     }
   }
 }
@@ -330,119 +387,125 @@ void log_publisher::run_resolver() {
 void log_publisher::resolve_after(std::chrono::milliseconds delay,
                                   std::function<void(bool closing)> job) {
   {
-    std::lock_guard lock(resolve_mu);
-    resolve_delayed.emplace(std::chrono::steady_clock::now() + delay, std::move(job));
+    std::lock_guard lock(mu);
+    resolve_delayed.emplace(clock::now() + delay, std::move(job));
   }
-  resolve_cv.notify_one();
+  resolve_cv.notify_all();
 }
 
 void log_publisher::resolve_later(std::function<void()> job) {
   {
-    std::lock_guard lock(resolve_mu);
+    std::lock_guard lock(mu);
     resolve_jobs.push_back(std::move(job));
   }
-  resolve_cv.notify_one();
+  resolve_cv.notify_all();
+}
+
+std::optional<log_publisher::async_append> log_publisher::take(std::uint64_t token) {
+  std::optional<async_append> a;
+  {
+    std::lock_guard lock(mu);
+    auto it = async_waiting.find(token);
+    if (it == async_waiting.end()) return a;
+    a = std::move(it->second);
+    async_waiting.erase(it);
+    deadlines.erase({a->deadline, token});
+  }
+  // For close() and publishers waiting for room (no system call when none waits).
+  decided_cv.notify_all();
+  return a;
 }
 
 void log_publisher::publish_async(async_append a) {
+  auto now = clock::now();
+  a.deadline = now + std::chrono::milliseconds(attempt_wait(
+                         std::chrono::duration_cast<std::chrono::milliseconds>(a.until - now),
+                         conn.options.publish_timeout));
+  std::uint64_t token = ++tokens;
   natsMsg* m = nullptr;
-  natsStatus s = natsMsg_Create(&m, a.subject.c_str(), nullptr, a.payload.data(),
-                                static_cast<int>(a.payload.size()));
+  natsStatus s = fenced_message(&m, a.subject, acks_prefix + std::to_string(token), a.payload, a.id,
+                                conn.options.stream, a.expected);
   if (s != NATS_OK) return a.done(nats_error("preparing a write", s));
-  std::string id = a.id;
-  jsPubOptions po;
-  jsPubOptions_Init(&po);
-  po.MaxWait = attempt_wait(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                a.until - std::chrono::steady_clock::now()),
-                            conn.options.publish_timeout);
-  po.MsgId = id.c_str();
-  po.ExpectStream = conn.options.stream.c_str();
-  if (a.expected == 0) {
-    po.ExpectNoMessage = true;
-  } else {
-    po.ExpectLastSubjectSeq = a.expected;
-  }
+  bool wake = false;
   {
-    std::lock_guard lock(async_mu);
-    async_waiting[id] = std::move(a);
+    std::unique_lock lock(mu);
+    // Up to k_in_flight attempts in flight; past them a publisher waits for one to be
+    // decided, up to k_room_wait, as the client's asynchronous publishing did.
+    if (!decided_cv.wait_for(lock, k_room_wait,
+                             [this] { return async_waiting.size() < k_in_flight; })) {
+      lock.unlock();
+      release(m);
+      return a.done(domain::make_error(
+          domain::errc::unavailable,
+          "the cluster's event stream: " + std::to_string(k_in_flight) +
+              " writes are awaiting their acknowledgement; none was acknowledged within " +
+              std::to_string(k_room_wait.count()) + " ms"));
+    }
+    // The resolver is woken only when this deadline comes before the one it waits for.
+    wake = a.deadline < resolver_wakes;
+    deadlines.emplace(a.deadline, token);
+    async_waiting.emplace(token, std::move(a));
   }
-  {
-    std::lock_guard lock(publish_mu);
-    s = js_PublishMsgAsync(js_async, &m, &po);
-    if (s == NATS_OK) return;
-    if (m != nullptr) release(m);
-  }
-  std::function<void(domain::result<std::uint64_t>)> failed;
-  {
-    std::lock_guard lock(async_mu);
-    auto it = async_waiting.find(id);
-    if (it == async_waiting.end()) return;  // already answered by the handler
-    failed = std::move(it->second.done);
-    async_waiting.erase(it);
-  }
-  failed(nats_error("appending a write", s));
+  if (wake) resolve_cv.notify_all();
+  s = natsConnection_PublishMsg(conn.nc, m);
+  release(m);
+  if (s == NATS_OK) return;
+  if (auto failed = take(token)) failed->done(nats_error("appending a write", s));
 }
 
-void log_publisher::on_ack(jsCtx*, natsMsg* m, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+void log_publisher::on_ack(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
   // The NATS client's delivery thread of the acknowledgements; made by the thread that
-  // published first (an actor thread), whose name it would keep.
+  // subscribed them (the node's start), whose name it would keep.
   infra::name_thread_once("log.acks");
   auto* self = static_cast<log_publisher*>(closure);
-  const char* id = nullptr;
-  std::string key;
-  {
-    // The client may call this (the message's MaxWait passed) while js_PublishMsgAsync is
-    // still sending the same message on another thread: it is read and destroyed only once
-    // that call returned.
-    std::lock_guard lock(self->publish_mu);
-    if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id != nullptr) key = id;
-    release(m);
+  std::string_view subject = natsMsg_GetSubject(m);
+  std::uint64_t token = 0;
+  auto dot = subject.rfind('.');
+  if (dot != std::string_view::npos) {
+    auto digits = subject.substr(dot + 1);
+    std::from_chars(digits.data(), digits.data() + digits.size(), token);
   }
-  async_append a;
-  {
-    std::lock_guard lock(self->async_mu);
-    auto it = self->async_waiting.find(key);
-    if (it == self->async_waiting.end()) return;
-    a = std::move(it->second);
-    self->async_waiting.erase(it);
-  }
-  if (pa != nullptr && !pa->Duplicate) return a.done(pa->Sequence);
-  if (undecided(pa)) {
-    if (std::chrono::steady_clock::now() >= a.until) return a.done(undecided_error());
+  reply r = read_reply(m);
+  release(m);
+  if (auto a = self->take(token)) self->decide(std::move(*a), r);
+}
+
+void log_publisher::decide(async_append a, const reply& r) {
+  if (r.status == NATS_OK && !r.duplicate) return a.done(r.seq);
+  if (undecided(r)) {
+    if (clock::now() >= a.until) return a.done(undecided_error());
     // Published again (same id, same expectation) until the first message with the id
     // is decided, within the write's publish timeout.
     auto delay = retry_delay(a.attempts++);
-    return self->resolve_after(delay, [self, a = std::move(a)](bool closing) mutable {
+    return resolve_after(delay, [this, a = std::move(a)](bool closing) mutable {
       if (closing) return a.done(undecided_error());
-      self->publish_async(std::move(a));
+      publish_async(std::move(a));
     });
   }
-  if (pa != nullptr) {
+  if (r.status == NATS_OK) {
     // The id was claimed before: by this very attempt, or by another node's write.
-    std::uint64_t seq = pa->Sequence;
-    return self->resolve_later([self, a = std::move(a), seq] {
-      auto stored =
-          self->stored_is(self->conn.options.stream, a.subject, seq, written_by(a.writer));
+    return resolve_later([this, a = std::move(a), seq = r.seq] {
+      auto stored = stored_is(conn.options.stream, a.subject, seq, written_by(a.writer));
       if (!stored) return a.done(std::move(stored).err());
       if (*stored) return a.done(seq);
       a.done(domain::make_error(domain::errc::beaten, a.lost));
     });
   }
-  jsErrCode code = pae != nullptr ? pae->ErrCode : jsErrCode(0);
-  natsStatus s = pae != nullptr ? pae->Err : NATS_ERR;
-  if (worth_again(s, code) && std::chrono::steady_clock::now() < a.until) {
+  natsStatus s = r.status;
+  jsErrCode code = r.code;
+  if (worth_again(s, code) && clock::now() < a.until) {
     // Published again (same id, same expectation: stored at most once, see worth_again)
     // once the stream has elected its leader, within the write's publish timeout.
     auto delay = s == NATS_TIMEOUT ? std::chrono::milliseconds(0) : retry_delay(a.attempts++);
-    return self->resolve_after(delay, [self, a = std::move(a), s, code](bool closing) mutable {
+    return resolve_after(delay, [this, a = std::move(a), s, code](bool closing) mutable {
       if (closing) return a.done(nats_error("appending a write", s, code));
-      self->publish_async(std::move(a));
+      publish_async(std::move(a));
     });
   }
   if (code == JSStreamWrongLastSequenceErr) {
-    return self->resolve_later([self, a = std::move(a)] {
-      a.done(self->first_after_is_ours(self->conn.options.stream, a.subject, a.expected,
-                                       written_by(a.writer), a.lost));
+    return resolve_later([this, a = std::move(a)] {
+      a.done(first_after_is_ours(conn.options.stream, a.subject, a.expected, written_by(a.writer),
+                                 a.lost));
     });
   }
   if (code == JSStreamMessageExceedsMaximumErr) {

@@ -99,6 +99,15 @@ struct applied_writes {
   }
 };
 
+// LOG's asynchronous append of W, waited for.
+domain::result<std::uint64_t> append_waited(cluster_log& log, const cluster_write& w,
+                                            std::uint64_t expected) {
+  std::promise<domain::result<std::uint64_t>> outcome;
+  log.append_async(w, expected,
+                   [&](domain::result<std::uint64_t> r) { outcome.set_value(std::move(r)); });
+  return outcome.get_future().get();
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(cluster_log_suite)
@@ -161,6 +170,97 @@ BOOST_AUTO_TEST_CASE(appends_are_ordered_per_account_and_refused_when_another_ca
   BOOST_TEST(!log->get(*a2 + 100)->has_value());
   BOOST_TEST(!log->last("nobody")->has_value());
   BOOST_TEST(*log->last_seq() == *a2);
+}
+
+// The appends without waiting read the stream's answers as append() does: another write
+// first, a stale expectation, an attempt stored before (its answer lost) and an identical
+// write of another attempt.
+BOOST_AUTO_TEST_CASE(appends_without_waiting_are_decided_as_appends_are) {
+  testing::nats_cluster cluster(3);
+  auto log = open_log(cluster);
+  auto first = write_of("a", 1, 2);
+  first.writer = log->new_writer();
+  auto a1 = until_answered([&] { return append_waited(*log, first, 0); }, 30s);
+  BOOST_REQUIRE_MESSAGE(a1.ok(), (a1.ok() ? "" : a1.err().message));
+  auto again = append_waited(*log, write_of("a", 1, 1), 0);
+  BOOST_REQUIRE(!again.ok());
+  BOOST_TEST((again.err().code == domain::errc::beaten), again.err().message);
+  auto a2_write = write_of("a", 3, 1);
+  a2_write.writer = log->new_writer();
+  auto a2 = append_waited(*log, a2_write, *a1);
+  BOOST_REQUIRE_MESSAGE(a2.ok(), (a2.ok() ? "" : a2.err().message));
+  BOOST_TEST(*a2 > *a1);
+  auto stale = append_waited(*log, write_of("a", 4, 1), *a1);
+  BOOST_REQUIRE(!stale.ok());
+  BOOST_TEST((stale.err().code == domain::errc::beaten), stale.err().message);
+  auto retried = append_waited(*log, a2_write, *a1);
+  BOOST_REQUIRE_MESSAGE(retried.ok(), (retried.ok() ? "" : retried.err().message));
+  BOOST_TEST(*retried == *a2);
+  auto retried_first = append_waited(*log, first, 0);
+  BOOST_REQUIRE_MESSAGE(retried_first.ok(),
+                        (retried_first.ok() ? "" : retried_first.err().message));
+  BOOST_TEST(*retried_first == *a1);
+  auto identical = append_waited(*log, write_of("a", 3, 1), *a1);
+  BOOST_REQUIRE(!identical.ok());
+  BOOST_TEST((identical.err().code == domain::errc::beaten), identical.err().message);
+  BOOST_TEST(*log->last_seq() == *a2);
+}
+
+// An append without waiting whose attempts go unanswered (every server frozen) is given up
+// attempt by attempt at its wait and published again with the same id and expectation,
+// and decided when its publish timeout passes: undecided (unavailable), while no server
+// can answer — never beaten, never left waiting. Once the servers answer, the write is
+// stored at most once, and sent again it is stored once.
+BOOST_AUTO_TEST_CASE(an_append_without_waiting_left_unanswered_is_undecided_at_its_timeout) {
+  testing::nats_cluster cluster(3);
+  cluster_options o;
+  for (int i = 0; i < cluster.size(); ++i)
+    o.servers.push_back(cluster.url(i));
+  o.node_name = "test";
+  o.replicas = cluster.size();
+  o.timeout = 10s;
+  o.start_wait = 30s;
+  // Attempts of 1 s (a third of the publish timeout); the connection kept through the freeze.
+  o.publish_timeout = 3s;
+  o.ping_interval = 10s;
+  auto opened = cluster_log::open(o);
+  BOOST_REQUIRE_MESSAGE(opened.ok(), (opened.ok() ? "" : opened.err().message));
+  auto& log = **opened;
+  auto first = append_eventually(log, write_of("a", 1, 1), 0, 30s);
+  auto w = write_of("a", 2, 1);
+  w.writer = log.new_writer();
+  std::promise<domain::result<std::uint64_t>> outcome;
+  auto decided = outcome.get_future();
+  for (int i = 0; i < cluster.size(); ++i)
+    cluster.freeze(i);
+  auto started = std::chrono::steady_clock::now();
+  log.append_async(w, first,
+                   [&](domain::result<std::uint64_t> r) { outcome.set_value(std::move(r)); });
+  bool in_time = decided.wait_for(20s) == std::future_status::ready;
+  auto took = std::chrono::steady_clock::now() - started;
+  for (int i = 0; i < cluster.size(); ++i)
+    cluster.thaw(i);
+  BOOST_REQUIRE_MESSAGE(in_time, "not decided 20 s after it was sent, its publish timeout 3 s");
+  BOOST_TEST_MESSAGE(
+      "decided " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                 << " ms after it was sent");
+  BOOST_TEST((took >= 2900ms), "decided before its publish timeout passed");
+  auto seq = decided.get();
+  BOOST_REQUIRE(!seq.ok());
+  BOOST_TEST((seq.err().code == domain::errc::unavailable), seq.err().message);
+  // Stored at most once: the write and the one before it are the stream's only ones,
+  // whatever became of the attempts the servers read once thawed.
+  auto stream_last = until_answered([&] { return log.last_seq(); }, 30s);
+  BOOST_REQUIRE_MESSAGE(stream_last.ok(), (stream_last.ok() ? "" : stream_last.err().message));
+  BOOST_TEST(*stream_last <= first + 1);
+  // Sent again (same id and expectation), it is this write, stored once.
+  auto again = until_answered([&] { return append_waited(log, w, first); }, 30s);
+  BOOST_REQUIRE_MESSAGE(again.ok(), (again.ok() ? "" : again.err().message));
+  BOOST_TEST(*again == first + 1);
+  auto stored = log.get(*again);
+  BOOST_REQUIRE(stored.ok());
+  BOOST_REQUIRE(stored->has_value());
+  BOOST_TEST((**stored).writer == w.writer);
 }
 
 BOOST_AUTO_TEST_CASE(a_follower_sees_every_write_in_stream_order) {
