@@ -16,7 +16,9 @@ namespace referrald::cluster {
 namespace {
 
 struct released_messages {
-  static constexpr std::size_t k_group = 16;
+  static constexpr std::size_t k_group = 64;
+  // Larger messages (an import's, up to the stream's 8 MiB) are not kept.
+  static constexpr int k_kept_bytes = 64 * 1024;
   std::array<natsMsg*, k_group> kept{};
   std::size_t count = 0;
 
@@ -49,6 +51,10 @@ domain::error nats_error(std::string_view what, natsStatus s, jsErrCode code) {
 
 void release(natsMsg* m) {
   if (m == nullptr) return;
+  if (natsMsg_GetDataLength(m) > released_messages::k_kept_bytes) {
+    natsMsg_Destroy(m);
+    return;
+  }
   thread_local released_messages group;
   group.kept[group.count++] = m;
   if (group.count == released_messages::k_group) group.flush();
