@@ -16,6 +16,7 @@
 
 #include "cluster/cluster_events.hpp"
 #include "cluster/log_messages.hpp"
+#include "cluster/log_publisher.hpp"
 #include "snapshots/verify.hpp"
 #include "tests/cluster/helpers.hpp"
 #include "tests/support/eventually.hpp"
@@ -170,6 +171,48 @@ BOOST_AUTO_TEST_CASE(appends_are_ordered_per_account_and_refused_when_another_ca
   BOOST_TEST(!log->get(*a2 + 100)->has_value());
   BOOST_TEST(!log->last("nobody")->has_value());
   BOOST_TEST(*log->last_seq() == *a2);
+}
+
+// The stream's answers to an append as the publisher reads them, for every form JetStream
+// gives (nats-server's publish acknowledgement and API error), no responders, and what no
+// server sends (not JSON, not an object, no sequence): never an acknowledgement.
+BOOST_AUTO_TEST_CASE(the_streams_answers_are_read_as_jetstream_gives_them) {
+  // The client's library, which a message needs (its collector), as a connection opens it.
+  BOOST_REQUIRE(nats_Open(-1) == NATS_OK);
+  auto answer = [](const std::string& body, const char* status = nullptr) {
+    natsMsg* m = nullptr;
+    BOOST_REQUIRE(natsMsg_Create(&m, "_INBOX.x.1", nullptr, body.data(),
+                                 static_cast<int>(body.size())) == NATS_OK);
+    if (status != nullptr) BOOST_REQUIRE(natsMsgHeader_Set(m, "Status", status) == NATS_OK);
+    auto r = log_publisher::read_reply(m);
+    natsMsg_Destroy(m);
+    return r;
+  };
+  auto ack = answer(R"({"stream":"REFERRALD","seq":42})");
+  BOOST_TEST(ack.status == NATS_OK);
+  BOOST_TEST(ack.seq == 42u);
+  BOOST_TEST(!ack.duplicate);
+  auto dup = answer(R"({"stream":"REFERRALD","domain":"hub","seq":7,"duplicate":true})");
+  BOOST_TEST(dup.status == NATS_OK);
+  BOOST_TEST(dup.seq == 7u);
+  BOOST_TEST(dup.duplicate);
+  auto in_flight = answer(R"({"stream":"REFERRALD","seq":0,"duplicate":true})");
+  BOOST_TEST(in_flight.status == NATS_OK);
+  BOOST_TEST(in_flight.seq == 0u);
+  auto wrong =
+      answer(R"({"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 6"}})");
+  BOOST_TEST(wrong.status == NATS_ERR);
+  BOOST_TEST(static_cast<int>(wrong.code) == static_cast<int>(JSStreamWrongLastSequenceErr));
+  auto too_big = answer(
+      R"({"error":{"code":400,"err_code":10054,"description":"message size exceeds maximum allowed"}})");
+  BOOST_TEST(static_cast<int>(too_big.code) == static_cast<int>(JSStreamMessageExceedsMaximumErr));
+  BOOST_TEST(answer("", "503").status == NATS_NO_RESPONDERS);
+  for (const char* bad : {"", "not json", "[1,2]", R"({"stream":"REFERRALD"})", R"({"seq":-1})",
+                          R"({"seq":"7"})", R"({"error":"x"})"}) {
+    auto r = answer(bad);
+    BOOST_TEST(r.status == NATS_ERR, bad);
+    BOOST_TEST(static_cast<int>(r.code) == 0, bad);
+  }
 }
 
 // The appends without waiting read the stream's answers as append() does: another write
