@@ -224,7 +224,7 @@ machine() {
 # NATS_PORT_BASE + 1, + 1001 and + 2001 when it is set — data in $work/nats; sets $nats_urls
 # (comma-separated), $nats_pids and $nats_monitors (the monitoring ports).
 start_nats_cluster() {
-  local n="$1" i j base="${NATS_PORT_BASE:-14221}"
+  local n="$1" i j attempt base="${NATS_PORT_BASE:-14221}"
   nats_urls="" nats_pids=() nats_monitors=()
   for i in $(seq 1 "$n"); do
     mkdir -p "$work/nats/n$i"
@@ -241,23 +241,66 @@ start_nats_cluster() {
         echo "] }"
       fi
     } >"$work/nats/n$i.conf"
-    "$nats_bin" -c "$work/nats/n$i.conf" -l "$work/nats/n$i.log" &
-    pids+=($!)
-    nats_pids+=($!)
     nats_urls="${nats_urls:+$nats_urls,}nats://127.0.0.1:$((base + i))"
   done
-  for i in $(seq 1 "$n"); do
-    for _ in $(seq 1 100); do
-      (exec 3<>"/dev/tcp/127.0.0.1/$((base + i))") 2>/dev/null && break
-      sleep 0.1
+  # A fresh cluster's JetStream meta group can leave a server out of its peers for minutes
+  # (nats-server 2.10.27: its leader lists one peer of two, and a stream of three replicas
+  # cannot be placed, JetStream error 10005): then the servers start again from empty stores,
+  # as the tests' clusters do.
+  for attempt in 1 2 3; do
+    for i in $(seq 1 "$n"); do
+      "$nats_bin" -c "$work/nats/n$i.conf" -l "$work/nats/n$i.log" &
+      pids+=($!)
+      nats_pids[i - 1]=$!
     done
-    # The port answering is not enough: another server left on it would answer too.
-    if ! kill -0 "${nats_pids[i - 1]}" 2>/dev/null; then
-      echo "nats-server n$i did not start (is port $((base + i)) taken?):" >&2
-      tail -n 5 "$work/nats/n$i.log" >&2 || true
-      exit 1
-    fi
+    for i in $(seq 1 "$n"); do
+      for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$((base + i))") 2>/dev/null && break
+        sleep 0.1
+      done
+      # The port answering is not enough: another server left on it would answer too.
+      if ! kill -0 "${nats_pids[i - 1]}" 2>/dev/null; then
+        echo "nats-server n$i did not start (is port $((base + i)) taken?):" >&2
+        tail -n 5 "$work/nats/n$i.log" >&2 || true
+        exit 1
+      fi
+    done
+    [ "$n" -eq 1 ] && return
+    nats_formed "$n" 20 && return
+    echo "the $n NATS servers formed no JetStream cluster of $n peers in 20 s (attempt $attempt); starting them again from empty stores" >&2
+    for i in $(seq 1 "$n"); do
+      kill "${nats_pids[i - 1]}" 2>/dev/null || true
+      wait "${nats_pids[i - 1]}" 2>/dev/null || true
+      rm -rf "$work/nats/n$i"
+      mkdir -p "$work/nats/n$i"
+    done
+    # Gone: their PIDs are no longer this script's to stop.
+    local kept=() p
+    for p in "${pids[@]}"; do
+      [[ " ${nats_pids[*]} " == *" $p "* ]] || kept+=("$p")
+    done
+    pids=("${kept[@]}")
   done
+  echo "the $n NATS servers formed no JetStream cluster in three attempts" >&2
+  exit 1
+}
+
+# nats_formed N SECONDS: whether, within SECONDS, one of the N servers of start_nats_cluster
+# leads the JetStream meta group and counts the N - 1 others as current peers (its /jsz).
+nats_formed() {
+  local deadline=$((SECONDS + $2)) i
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    for i in $(seq 1 "$1"); do
+      curl -sf "http://127.0.0.1:${nats_monitors[i - 1]}/jsz" 2>/dev/null | python3 -c '
+import json, sys
+m = json.load(sys.stdin).get("meta_cluster") or {}
+peers = [p for p in m.get("replicas") or [] if p.get("current") and not p.get("offline")]
+sys.exit(0 if m.get("leader") == sys.argv[1] and len(peers) == int(sys.argv[2]) - 1 else 1)
+' "n$i" "$1" && return 0
+    done
+    sleep 0.2
+  done
+  return 1
 }
 
 # start_node NAME DATA [flags...]: a referrald on a free loopback port, its environment
