@@ -20,6 +20,18 @@ constexpr std::string_view k_claims_suffix = "_IDEM";
 // A claim message is kept a day and an hour: past the 24 hours an Idempotency-Key holds.
 constexpr std::int64_t k_claims_max_age_ns = 25LL * 3600 * 1000 * 1000 * 1000;
 
+// What JetStream's "no suitable peers for placement" means for an operator: a server that
+// runs JetStream but is missing from the meta group is not counted (nats-server 2.10.27
+// leaves one out of a newly started cluster now and then, until it restarts).
+std::string placement_hint(jsErrCode code, int replicas) {
+  if (code != JSClusterNoPeersErr) return "";
+  return "; JetStream found no " + std::to_string(replicas) +
+         " servers to place it on: each must run JetStream and be a current peer of the "
+         "cluster's meta group, which the meta leader's monitoring endpoint /jsz lists under "
+         "meta_cluster; a server that runs but is missing there is counted once it restarts "
+         "(docs/cluster.md, NATS)";
+}
+
 }  // namespace
 
 int stream_admin::wanted_replicas() const {
@@ -48,11 +60,11 @@ domain::status stream_admin::raise_replicas(const jsStreamConfig& current, int w
     return {};
   }
   auto e = nats_error("raising the stream's replicas", s, code);
-  std::string why = "the stream " + std::string(current.Name != nullptr ? current.Name : "?") +
-                    " has " + std::to_string(current.Replicas) + " replica" +
-                    (current.Replicas == 1 ? "" : "s") + ", fewer than the " +
-                    std::to_string(wanted) + " wanted (" + replicas_basis() +
-                    "), and the cluster cannot hold more now: " + e.message;
+  std::string why =
+      "the stream " + std::string(current.Name != nullptr ? current.Name : "?") + " has " +
+      std::to_string(current.Replicas) + " replica" + (current.Replicas == 1 ? "" : "s") +
+      ", fewer than the " + std::to_string(wanted) + " wanted (" + replicas_basis() +
+      "), and the cluster cannot hold more now: " + e.message + placement_hint(code, wanted);
   if (code == JSClusterNoPeersErr || code == JSInsufficientResourcesErr ||
       code == JSStreamReplicasNotSupportedErr) {
     return domain::make_error(domain::errc::validation_failed, why);
@@ -153,7 +165,8 @@ domain::status stream_admin::ensure_stream(std::chrono::milliseconds wait) {
     // A server outside any cluster never holds more than one replica; a cluster whose
     // servers are still starting may soon (retried until the start wait is over).
     e.message = "the cluster cannot hold a stream of " + std::to_string(cfg.Replicas) +
-                " replicas (" + replicas_basis() + "): " + e.message;
+                " replicas (" + replicas_basis() + "): " + e.message +
+                placement_hint(code, cfg.Replicas);
     if (code == JSStreamReplicasNotSupportedErr) e.code = domain::errc::validation_failed;
   }
   return e;

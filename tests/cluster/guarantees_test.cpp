@@ -202,6 +202,13 @@ BOOST_AUTO_TEST_CASE(a_stream_of_too_few_replicas_is_raised_or_the_node_does_not
   BOOST_TEST(refused.exit == 1, refused.output);
   BOOST_TEST(refused.output.find("has 1 replica, fewer than the 3 wanted") != std::string::npos,
              refused.output);
+  // JetStream's "no suitable peers" (10005) is told in an operator's terms: where to see
+  // which servers the meta group counts.
+  BOOST_TEST(refused.output.find("JetStream error 10005") != std::string::npos, refused.output);
+  BOOST_TEST(
+      refused.output.find("JetStream found no 3 servers to place it on") != std::string::npos,
+      refused.output);
+  BOOST_TEST(refused.output.find("/jsz") != std::string::npos, refused.output);
   BOOST_TEST(status_replicas(two.url(0)) == 1);
 }
 
