@@ -162,16 +162,18 @@ nats_cluster::nats_cluster(int n, const nats_cluster_options& options) {
   try {
     write_configs(options, unreachable_port);
     // A loaded machine can leave the servers' meta group without a leader for long (seen
-    // once with two servers, under the whole suite's load): then they start again, once,
-    // from empty stores.
+    // once with two servers, under the whole suite's load), and nats-server 2.10.27 leaves
+    // one server of about twenty fresh clusters out of the group for good (BENCHMARKS.md,
+    // "Fresh clusters"): then they start again from empty stores, twice at most.
+    constexpr int k_attempts = 3;
     for (int attempt = 1;; ++attempt) {
       for (int i = 0; i < n; ++i)
         start(i);
       if (n == 1 || wait_formed()) break;
-      if (attempt == 2) {
-        throw std::runtime_error(
-            "the " + std::to_string(n) +
-            " NATS servers formed no JetStream cluster in 30 s, twice (logs: " + dir_.path() + ")");
+      if (attempt == k_attempts) {
+        throw std::runtime_error("the " + std::to_string(n) +
+                                 " NATS servers formed no JetStream cluster in 30 s, " +
+                                 std::to_string(k_attempts) + " times (logs: " + dir_.path() + ")");
       }
       for (int i = 0; i < n; ++i) {
         kill(i);
