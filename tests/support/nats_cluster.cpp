@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -293,16 +294,27 @@ void nats_cluster::kill(int i) {
   int status = 0;
   waitpid(s.pid, &status, 0);
   s.pid = -1;
+  s.frozen = false;
 }
 
 void nats_cluster::freeze(int i) {
   auto& s = servers_[static_cast<std::size_t>(i)];
-  if (s.pid > 0) ::kill(s.pid, SIGSTOP);
+  if (s.pid <= 0 || s.frozen) return;
+  ::kill(s.pid, SIGSTOP);
+  // SIGSTOP takes effect thread by thread: one running on another core finishes its turn
+  // first, and on a busy machine a whole write could still be stored meanwhile. The
+  // server, a child of this process, is frozen once the kernel reports it stopped.
+  int status = 0;
+  while (waitpid(s.pid, &status, WUNTRACED) < 0 && errno == EINTR) {
+  }
+  s.frozen = true;
 }
 
 void nats_cluster::thaw(int i) {
   auto& s = servers_[static_cast<std::size_t>(i)];
-  if (s.pid > 0) ::kill(s.pid, SIGCONT);
+  if (s.pid <= 0) return;
+  ::kill(s.pid, SIGCONT);
+  s.frozen = false;
 }
 
 void nats_cluster::restart(int i) {

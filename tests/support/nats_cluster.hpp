@@ -90,7 +90,8 @@ class nats_cluster {
   // machine would): every stream it held is gone from it.
   void wipe(int i);
   // SIGSTOP / SIGCONT of server i: frozen, it keeps its connections open and answers
-  // nothing (a machine that hangs).
+  // nothing (a machine that hangs). freeze() returns once every thread of the server has
+  // stopped.
   void freeze(int i);
   void thaw(int i);
   bool running(int i) const { return servers_[static_cast<std::size_t>(i)].pid > 0; }
@@ -123,6 +124,7 @@ class nats_cluster {
     std::uint16_t monitor_port = 0;
     std::string config;
     pid_t pid = -1;
+    bool frozen = false;
   };
   void write_configs(const nats_cluster_options& options, std::uint16_t unreachable_port);
   void start(int i);
