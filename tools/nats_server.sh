@@ -74,3 +74,27 @@ nats_server_tool() {
   rm -rf "$tmp"
   "$(nats_server_project_bin)" --version >&2
 }
+
+# nats_meta_missing PREFIX N PORT: the servers PREFIX1..PREFIXN (monitoring endpoints on
+# 127.0.0.1:PORT+1..PORT+N) that the leader of JetStream's meta group does not count as
+# current peers, one name per line; "?" when none of them answers as the leader. nats-server
+# 2.10.27 now and then leaves a server of a newly started cluster out of the group for good,
+# and no stream of N replicas can then be placed (docs/cluster.md, "NATS server versions").
+# Needs curl and python3.
+nats_meta_missing() {
+  local prefix="$1" n="$2" port="$3" i
+  for i in $(seq 1 "$n"); do
+    curl -sf --max-time 2 "http://127.0.0.1:$((port + i))/jsz" 2>/dev/null | python3 -c '
+import json, sys
+prefix, me, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+m = json.load(sys.stdin).get("meta_cluster") or {}
+if m.get("leader") != me:
+    sys.exit(1)
+peers = {p.get("name") for p in m.get("replicas") or [] if p.get("current") and not p.get("offline")}
+for j in range(1, n + 1):
+    if prefix + str(j) != me and prefix + str(j) not in peers:
+        print(prefix + str(j))
+' "$prefix" "$prefix$i" "$n" 2>/dev/null && return 0
+  done
+  echo "?"
+}

@@ -285,19 +285,12 @@ start_nats_cluster() {
   exit 1
 }
 
-# nats_formed N SECONDS: whether, within SECONDS, one of the N servers of start_nats_cluster
-# leads the JetStream meta group and counts the N - 1 others as current peers (its /jsz).
+# nats_formed N SECONDS: whether, within SECONDS, the leader of the JetStream meta group of
+# start_nats_cluster's N servers counts the N - 1 others as current peers.
 nats_formed() {
-  local deadline=$((SECONDS + $2)) i
+  local deadline=$((SECONDS + $2))
   while [ "$SECONDS" -lt "$deadline" ]; do
-    for i in $(seq 1 "$1"); do
-      curl -sf "http://127.0.0.1:${nats_monitors[i - 1]}/jsz" 2>/dev/null | python3 -c '
-import json, sys
-m = json.load(sys.stdin).get("meta_cluster") or {}
-peers = [p for p in m.get("replicas") or [] if p.get("current") and not p.get("offline")]
-sys.exit(0 if m.get("leader") == sys.argv[1] and len(peers) == int(sys.argv[2]) - 1 else 1)
-' "n$i" "$1" 2>/dev/null && return 0
-    done
+    [ -z "$(nats_meta_missing n "$1" $((nats_monitors[0] - 1)))" ] && return 0
     sleep 0.2
   done
   return 1
