@@ -1,6 +1,5 @@
 #include "cluster/cluster_forward.hpp"
 
-#include <atomic>
 #include <charconv>
 #include <condition_variable>
 #include <mutex>
@@ -91,11 +90,6 @@ struct cluster_forward::impl {
   std::uint64_t next_token = 0;
   bool stopping = false;
   std::thread timer;
-  // Reads the node's requests (a synchronous subscription: its own thread, never behind
-  // the follower's work on the NATS client's delivery thread, so that a request is taken or
-  // left within the sender's take bound however long the follower applies).
-  std::thread taker;
-  std::atomic<bool> stop_taking{false};
 
   ~impl() {
     {
@@ -114,10 +108,6 @@ struct cluster_forward::impl {
       if (sub == nullptr) continue;
       natsSubscription_Drain(sub);  // already draining after stop_serving(): no matter
       natsSubscription_WaitForDrainCompletion(sub, 2000);
-      if (sub == requests && taker.joinable()) {
-        stop_taking = true;
-        taker.join();
-      }
       natsSubscription_Destroy(sub);
     }
     if (inbox != nullptr) natsInbox_Destroy(inbox);
@@ -128,7 +118,7 @@ struct cluster_forward::impl {
 
   // The sender's side: a reply to one of its requests.
   static void on_reply(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
-    infra::name_thread_once("nats.deliver");
+    infra::name_thread_once("forward.reply");
     auto* self = static_cast<impl*>(closure);
     std::string_view subject = natsMsg_GetSubject(m);
     std::uint64_t token = 0;
@@ -164,22 +154,10 @@ struct cluster_forward::impl {
     done(std::move(r));
   }
 
-  // The owner's side: the requests for this node, each handed on as it comes, until the
-  // subscription is drained (or the connection closed).
-  void take_requests(natsConnection* nc) {
-    for (;;) {
-      natsMsg* m = nullptr;
-      natsStatus s = natsSubscription_NextMsg(&m, requests, 100);
-      if (s == NATS_OK) {
-        on_request(nc, m);
-      } else if (s != NATS_TIMEOUT || stop_taking.load()) {
-        return;
-      }
-    }
-  }
-
-  // A request for this node.
-  void on_request(natsConnection* nc, natsMsg* m) {
+  // The owner's side: a request for this node.
+  static void on_request(natsConnection* nc, natsSubscription*, natsMsg* m, void* closure) {
+    infra::name_thread_once("forward.in");
+    auto* self = static_cast<impl*>(closure);
     const char* reply = natsMsg_GetReply(m);
     if (reply == nullptr || *reply == '\0') {
       release(m);
@@ -193,12 +171,12 @@ struct cluster_forward::impl {
       natsConnection_PublishMsg(nc, taken);
       release(taken);
     }
-    auto running = std::make_shared<served::running>(serving, reply);
+    auto running = std::make_shared<served::running>(self->serving, reply);
     incoming in;
     in.request.assign(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
     in.remote = header(m, k_remote_header);
-    answer_fn answer = [conn = conn, running, to = std::string(reply)](std::string response,
-                                                                       std::uint64_t applied) {
+    answer_fn answer = [conn = self->conn, running, to = std::string(reply)](
+                           std::string response, std::uint64_t applied) {
       // Answered: no "working" any more (one the timer already took reaches the sender
       // after the answer, which drops it).
       running->done();
@@ -216,8 +194,8 @@ struct cluster_forward::impl {
     release(m);
     serve_fn fn;
     {
-      std::lock_guard lock(serve_mu);
-      fn = serve;
+      std::lock_guard lock(self->serve_mu);
+      fn = self->serve;
     }
     if (fn) fn(std::move(in), std::move(answer));
   }
@@ -253,11 +231,6 @@ struct cluster_forward::impl {
         lock.lock();
       }
       std::vector<std::pair<std::function<void(result)>, outcome>> due;
-      // Replies already here and not yet handed over (the client's delivery thread is
-      // running the follower's work) may hold a "taken": none is past its bound until they
-      // are read.
-      int queued = 0;
-      if (natsSubscription_GetPending(replies, &queued, nullptr) == NATS_OK && queued > 0) continue;
       for (auto it = waiting.begin(); it != waiting.end();) {
         if (now >= it->second.deadline) {
           due.emplace_back(std::move(it->second.done),
@@ -309,16 +282,13 @@ domain::status cluster_forward::serve(serve_fn fn) {
     std::lock_guard c(impl_->conn->mu);
     nc = impl_->conn->nc;
   }
-  natsStatus s = natsConnection_SubscribeSync(&impl_->requests, nc, impl_->node_subject.c_str());
+  natsStatus s = natsConnection_Subscribe(&impl_->requests, nc, impl_->node_subject.c_str(),
+                                          &impl::on_request, impl_.get());
   if (s != NATS_OK) {
     impl_->requests = nullptr;
     return forward_error("subscribing " + impl_->node_subject, s);
   }
   natsSubscription_SetPendingLimits(impl_->requests, -1, -1);
-  impl_->taker = std::thread([raw = impl_.get(), nc] {
-    infra::name_thread("forward.in");
-    raw->take_requests(nc);
-  });
   return {};
 }
 

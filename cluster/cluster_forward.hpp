@@ -22,9 +22,7 @@
 // answer and no "working": the owner is gone or cut off; it may or may not have run). Replies come
 // to one inbox subscription of the sender ("_INBOX." nuid "." token).
 //
-// Thread-safe. A request for this node is handed on on the thread that takes them
-// (`forward.in`, a synchronous subscription of its own); a sender's outcome on the NATS
-// client's delivery thread or the timer's. Each must be quick.
+// Thread-safe. Callbacks run on NATS delivery threads or the timer's; they must be quick.
 
 #include <chrono>
 #include <cstdint>
@@ -55,7 +53,7 @@ class cluster_forward {
   };
   using answer_fn = std::function<void(std::string response, std::uint64_t applied)>;
   using serve_fn = std::function<void(incoming, answer_fn)>;
-  // Takes this node's requests with `fn` (on the taking thread: it must hand them off).
+  // Takes this node's requests with `fn` (on a delivery thread: it must hand them off).
   domain::status serve(serve_fn fn);
   // Stops taking requests (those already delivered are still passed on). Idempotent.
   void stop_serving();

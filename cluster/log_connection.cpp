@@ -93,12 +93,6 @@ domain::status log_connection::connect(natsConnectionHandler reconnected, void* 
   // client's flusher thread for each one: a write is one message, and a hand-off per write
   // costs more than the system call on a machine of few cores.
   if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
-  // Every asynchronous subscription's callbacks (the follower, the acknowledgements, the
-  // forwarded writes' replies) on the client's one delivery thread instead of a thread each:
-  // messages of several subscriptions read together wake one thread. A callback must never
-  // wait for another's message; the client's requests (js_GetMsg) answer on a thread of
-  // their own. Forwarded requests are taken on a thread of their own (cluster_forward).
-  if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(opts, true);
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, reconnected, closure);
   // With a callback, connecting returns at once while no server answers (without one it
   // would block until one does); the stream set-up of open() bounds the wait by the timeout.

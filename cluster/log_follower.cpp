@@ -52,7 +52,7 @@ void log_follower::unsubscribe() {
 }
 
 void log_follower::on_message(natsConnection*, natsSubscription* sub, natsMsg* m, void* closure) {
-  infra::name_thread_once("nats.deliver");
+  infra::name_thread_once("log.follow");
   auto* self = static_cast<log_follower*>(closure);
   self->last_delivery = std::chrono::steady_clock::now();
   std::lock_guard lock(self->deliver_mu);

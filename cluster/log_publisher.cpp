@@ -454,9 +454,9 @@ void log_publisher::publish_async(async_append a) {
 }
 
 void log_publisher::on_ack(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
-  // The NATS client's delivery thread (log_connection.cpp), made by the client: named here
-  // or by the first of its other callbacks.
-  infra::name_thread_once("nats.deliver");
+  // The NATS client's delivery thread of the acknowledgements; made by the thread that
+  // subscribed them (the node's start), whose name it would keep.
+  infra::name_thread_once("log.acks");
   auto* self = static_cast<log_publisher*>(closure);
   std::string_view subject = natsMsg_GetSubject(m);
   std::uint64_t token = 0;

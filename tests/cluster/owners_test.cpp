@@ -106,15 +106,17 @@ BOOST_AUTO_TEST_CASE(a_forwarded_write_is_answered_as_the_owner_answers_it) {
   auto read = ca->get("/passthrough-referrers/1?account_id=" + account);
   BOOST_TEST(read.status == 200u, read.body);
 
-  // The NATS client's delivery thread (the follower, acknowledgements, the owners' answers)
-  // and the thread that takes forwarded writes carry their names (docs/operations.md, "The
-  // server's threads"); b's follower may apply its writes a moment after b answered them.
+  // The NATS client's threads that ran the follower and the forwarding carry their names
+  // (docs/operations.md, "The server's threads"); b's follower may apply its writes a moment
+  // after b answered them.
   auto named = [](cluster_node& n, const char* name) {
     return eventually([&] { return thread_names(n.server->pid()).count(name) == 1u; });
   };
-  BOOST_TEST(named(a, "nats.deliver"));
-  BOOST_TEST(named(b, "nats.deliver"));
+  BOOST_TEST(named(a, "log.follow"));
+  BOOST_TEST(named(b, "log.follow"));
+  BOOST_TEST(named(a, "forward.reply"));
   BOOST_TEST(named(b, "forward.in"));
+  BOOST_TEST(named(b, "log.acks"));  // b published both writes
 
   // 409 and 412 as the owner gives them.
   auto dup_a = ca->post(base, body("one.com"));

@@ -47,14 +47,12 @@ one_round() {
     wait "$stat_a" "$stat_b" || true
     rate=$(cat "$work/wa" "$work/wb" | awk '/Requests\/sec/ {s += $2} END {printf "%.0f", s}')
     # per STAT PID: "X us per create, follower Y us per message". The follower is the thread
-    # named "nats.deliver" (which also hands on the node's acknowledgements and the owners'
-    # answers; "log.follow" in a build from before they shared it); in a build from before it
-    # was named, the busiest thread that keeps the process's name, the main thread (an HTTP
-    # thread) aside.
+    # named "log.follow"; in a build from before it was named, the busiest thread that keeps
+    # the process's name, the main thread (an HTTP thread) aside.
     per() {
       awk -F, -v c="$((rate * seconds))" -v main="referrald-$2" '/task-clock/ {
           all += $2
-          if ($1 ~ /^(log\.follow|nats\.deliver)-[0-9]+$/) named += $2
+          if ($1 ~ /^log\.follow-[0-9]+$/) named += $2
           else if ($1 ~ /^referrald-[0-9]+$/ && $1 != main && $2 ~ /^[0-9.]+$/ && $2 + 0 > busiest + 0) busiest = $2 }
         END {fo = named > 0 ? named : busiest
           printf "%.0f us per create, follower %.1f us per message", all * 1000 / c, fo * 1000 / c}' "$1"
