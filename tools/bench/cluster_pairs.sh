@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Cluster creates of this build against another commit's, in many short pairs: each window
+# is a cluster made anew (three local NATS servers, two nodes a and b of one build), the same
+# load as `tools/dev bench cluster` (16 clients on each node over the same 32 accounts, about
+# half of them forwarded to their owner), laid out the same way every time (node a's client
+# on server n2, node b's on n3, the event stream led by n1: a write crosses the same routes in
+# every window). Which build goes first alternates. Each window: creates/s, both nodes' CPU
+# and context switches per create (perf stat of the two processes over the load). Then, over
+# the pairs: each figure's mean for both builds, the mean and median of this build's
+# difference, and in how many pairs this build's figure was the better.
+# Clusters differ from one another by more than a change of a node moves a write; the
+# differences are taken within each pair, whose two windows are a minute apart at most.
+# Builds REV (default HEAD~1) into build-rev/ as against_commit does.
+#   tools/dev bench cluster_pairs [REV=HEAD~1] [PAIRS=6] [SECONDS=6]
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+rev="${1:-HEAD~1}"
+pairs="${2:-6}"
+seconds="${3:-6}"
+build_rev "$rev"
+declare -A bin=([this]="$root/build/referrald" [rev]="$root/build-rev/build/referrald")
+clusters=0
+
+# window PAIR BUILD: one window on a fresh cluster of BUILD's nodes; a line "PAIR BUILD rate
+# cpu switches" into $work/pairs.
+window() {
+  local servers p creates
+  clusters=$((clusters + 1))
+  NATS_PORT_BASE=$((14221 + 10 * clusters)) start_nats_cluster 3
+  IFS=, read -ra servers <<<"$nats_urls"
+  rm -rf "$work/a" "$work/b"
+  referrald_bin="${bin[$2]}" start_two_nodes "${servers[1]}" "${servers[2]}"
+  lead_event_stream 1
+  warm_two_nodes
+  perf stat -x, -e task-clock,context-switches -p "$a_pid,$b_pid" -o "$work/stat" \
+    -- sleep "$seconds" 2>/dev/null &
+  local stat=$!
+  creates=$(creates_on_two_nodes "$seconds")
+  wait "$stat" || true
+  awk -F, -v p="$1" -v b="$2" -v c="$creates" -v s="$seconds" '
+    /task-clock/ {cpu = $1 * 1000 / c} /context-switches/ {sw = $1 / c}
+    END {printf "%s %s %.0f %.1f %.2f\n", p, b, c / s, cpu, sw}' "$work/stat" >>"$work/pairs"
+  stop_node "$a_pid"
+  stop_node "$b_pid"
+  for p in "${nats_pids[@]}"; do
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  rm -rf "$work/nats"
+}
+for pair in $(seq 1 "$pairs"); do
+  if [ $((pair % 2)) = 1 ]; then order="this rev"; else order="rev this"; fi
+  for build in $order; do window "$pair" "$build"; done
+  awk -v p="$pair" '$1 == p {printf "  pair %s, %-4s %6d creates/s, %5.1f us CPU, %.2f switches per create (nodes a + b)\n", $1, $2, $3, $4, $5}' \
+    "$work/pairs"
+done
+echo "this build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)'); against: $sha, over $pairs pairs of $seconds s:"
+awk '
+  { v[$1, $2, 3] = $3; v[$1, $2, 4] = $4; v[$1, $2, 5] = $5; if ($1 > n) n = $1 }
+  function median(a, k,   i, j, t) {
+    for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+  }
+  function line(f, label, higher_wins,   p, sa, sb, won, d) {
+    sa = sb = won = 0
+    for (p = 1; p <= n; p++) {
+      sa += v[p, "this", f]; sb += v[p, "rev", f]; d[p] = v[p, "this", f] - v[p, "rev", f]
+      if (higher_wins ? d[p] > 0 : d[p] < 0) won++
+    }
+    printf "  %-22s this %9.2f, rev %9.2f; difference mean %+.2f, median %+.2f; this %s in %d of %d\n",
+      label, sa / n, sb / n, (sa - sb) / n, median(d, n), (higher_wins ? "higher" : "lower"), won, n
+  }
+  END {
+    line(3, "creates/s", 1); line(4, "us CPU per create", 0); line(5, "switches per create", 0)
+  }' "$work/pairs"
