@@ -54,21 +54,4 @@ for pair in $(seq 1 "$pairs"); do
     "$work/pairs"
 done
 echo "this build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)'); against: $sha, over $pairs pairs of $seconds s:"
-awk '
-  { v[$1, $2, 3] = $3; v[$1, $2, 4] = $4; v[$1, $2, 5] = $5; if ($1 > n) n = $1 }
-  function median(a, k,   i, j, t) {
-    for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-    return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
-  }
-  function line(f, label, higher_wins,   p, sa, sb, won, d) {
-    sa = sb = won = 0
-    for (p = 1; p <= n; p++) {
-      sa += v[p, "this", f]; sb += v[p, "rev", f]; d[p] = v[p, "this", f] - v[p, "rev", f]
-      if (higher_wins ? d[p] > 0 : d[p] < 0) won++
-    }
-    printf "  %-22s this %9.2f, rev %9.2f; difference mean %+.2f, median %+.2f; this %s in %d of %d\n",
-      label, sa / n, sb / n, (sa - sb) / n, median(d, n), (higher_wins ? "higher" : "lower"), won, n
-  }
-  END {
-    line(3, "creates/s", 1); line(4, "us CPU per create", 0); line(5, "switches per create", 0)
-  }' "$work/pairs"
+pairs_summary "$work/pairs" "3:1:creates/s" "4:0:us CPU per create" "5:0:switches per create"

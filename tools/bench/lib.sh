@@ -535,6 +535,33 @@ thread_split() {
       for (k in u) if (u[k] + s[k] >= 1) printf "%09.1f %s %.1f+%.1f\n", u[k] + s[k], k, u[k], s[k]
     }' "$1" "$2" | sort -r | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $3}'
 }
+# pairs_summary FILE FIELD:HIGHER:LABEL...: over the pairs in FILE (lines "PAIR BUILD v3 v4 ...",
+# BUILD "this" or "rev"), for each FIELD (its column), the mean for both builds, the mean and
+# median of this build's difference, and in how many pairs this build's value was the better
+# (HIGHER 1: the higher; 0: the lower), a line each, named LABEL.
+pairs_summary() {
+  local file="$1"
+  shift
+  awk -v specs="$(printf '%s\n' "$@")" '
+    { for (f = 3; f <= NF; f++) v[$1, $2, f] = $f; if ($1 > n) n = $1 }
+    function median(a, k,   i, j, t) {
+      for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+      return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+    }
+    function line(f, label, higher_wins,   p, sa, sb, won, d) {
+      sa = sb = won = 0
+      for (p = 1; p <= n; p++) {
+        sa += v[p, "this", f]; sb += v[p, "rev", f]; d[p] = v[p, "this", f] - v[p, "rev", f]
+        if (higher_wins ? d[p] > 0 : d[p] < 0) won++
+      }
+      printf "  %-22s this %9.2f, rev %9.2f; difference mean %+.2f, median %+.2f; this %s in %d of %d\n",
+        label, sa / n, sb / n, (sa - sb) / n, median(d, n), (higher_wins ? "higher" : "lower"), won, n
+    }
+    END {
+      k = split(specs, s, "\n")
+      for (i = 1; i <= k; i++) if (s[i] != "") { split(s[i], part, ":"); line(part[1], part[3], part[2]) }
+    }' "$file"
+}
 # busy_over SECONDS: the machine's busy share over the next SECONDS, in percent of all its
 # cores (from /proc/stat; steal counts as busy), into $work/busy; the caller waits for $busy.
 busy_over() {
