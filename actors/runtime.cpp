@@ -7,8 +7,10 @@
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <iterator>
 #include <mutex>
 #include <shared_mutex>
 #include <stdexcept>
@@ -183,13 +185,15 @@ struct runtime::impl {
     cluster::node_hooks hooks;
     hooks.account_applied = [this](const std::string& account, std::uint64_t last_event,
                                    std::shared_ptr<const std::vector<domain::event>> events) {
-      std::shared_lock lock(mu);
-      if (auto it = accounts.find(account); it != accounts.end()) {
-        // The node's own write, whose outcome the actor waits for: no message (nor a read
-        // of the copy) for it.
-        if (last_event <= it->second.published->known_through.load()) return;
-        caf::anon_send(it->second.actor, copied_events{last_event, std::move(events)});
+      {
+        std::shared_lock lock(mu);
+        auto it = accounts.find(account);
+        // Unless it is the node's own write, whose outcome the actor waits for: no message
+        // (nor a read of the copy) for it.
+        if (it != accounts.end() && last_event > it->second.published->known_through.load())
+          caf::anon_send(it->second.actor, copied_events{last_event, std::move(events)});
       }
+      if (copy_waiting.load() != 0) copied(account, last_event);
     };
     hooks.records_applied = [this](const std::string& scope, std::uint64_t seq) {
       if (!records_actors_ready.load(std::memory_order_acquire)) return;
@@ -204,6 +208,72 @@ struct runtime::impl {
     };
     hooks.copy_diverged = c.on_copy_diverged;
     node->start(std::move(hooks));
+  }
+
+  // Cluster mode: what waits for an account's event to be in the copy (when_copied), by
+  // account, until account_applied says the copy holds it or the runtime stops.
+  struct copy_waiter {
+    std::uint64_t event_seq = 0;
+    std::function<void(bool)> fn;
+  };
+  std::mutex copy_waiters_mu;
+  std::unordered_map<std::string, std::vector<copy_waiter>> copy_waiters;
+  std::atomic<std::size_t> copy_waiting{0};  // the waiters' count, read without the lock
+  bool copy_waiters_closed = false;
+
+  void when_copied(const std::string& account_id, std::uint64_t event_seq,
+                   std::function<void(bool)> fn) {
+    bool ok = false;
+    {
+      std::lock_guard lock(copy_waiters_mu);
+      if (!copy_waiters_closed) {
+        // Counted before the copy is read: the follower commits, then reads the count, so
+        // either this read sees the event or the follower sees this waiter.
+        copy_waiting.fetch_add(1);
+        auto head = log.head(account_id);
+        if (!head || head.value() < event_seq) {
+          copy_waiters[account_id].push_back(copy_waiter{event_seq, std::move(fn)});
+          return;
+        }
+        copy_waiting.fetch_sub(1);
+        ok = true;
+      }
+    }
+    fn(ok);
+  }
+
+  // The copy now holds the account's events through `last_event`.
+  void copied(const std::string& account_id, std::uint64_t last_event) {
+    std::vector<copy_waiter> ready;
+    {
+      std::lock_guard lock(copy_waiters_mu);
+      auto it = copy_waiters.find(account_id);
+      if (it == copy_waiters.end()) return;
+      auto& waiting = it->second;
+      auto kept = std::partition(waiting.begin(), waiting.end(),
+                                 [&](const copy_waiter& w) { return w.event_seq > last_event; });
+      std::move(kept, waiting.end(), std::back_inserter(ready));
+      waiting.erase(kept, waiting.end());
+      if (waiting.empty()) copy_waiters.erase(it);
+      copy_waiting.fetch_sub(ready.size());
+    }
+    for (auto& w : ready)
+      w.fn(true);
+  }
+
+  // No event will be copied any more: every waiter is told so.
+  void close_copy_waiters() {
+    std::vector<copy_waiter> left;
+    {
+      std::lock_guard lock(copy_waiters_mu);
+      copy_waiters_closed = true;
+      for (auto& [account, waiting] : copy_waiters)
+        std::move(waiting.begin(), waiting.end(), std::back_inserter(left));
+      copy_waiters.clear();
+      copy_waiting.store(0);
+    }
+    for (auto& w : left)
+      w.fn(false);
   }
 
   // Tells the keys or connections actor to read the node's copy again: it has not read it
@@ -520,6 +590,12 @@ std::uint64_t runtime::cluster_applied() const {
   return impl_->node ? impl_->readers.through() : 0;
 }
 
+void runtime::when_copied(const std::string& account_id, std::uint64_t event_seq,
+                          std::function<void(bool)> fn) {
+  if (!impl_->node) return fn(true);
+  impl_->when_copied(account_id, event_seq, std::move(fn));
+}
+
 void runtime::when_applied(std::uint64_t seq, std::function<void(bool)> fn) {
   if (!impl_->node) return fn(true);
   // The copy first, then the tables its records are read into.
@@ -543,6 +619,7 @@ void runtime::shutdown() {
     // Finish the writes already submitted first, so their acknowledgements still reach
     // live actors; then stop every actor.
     if (impl_->node) impl_->node->stop_writers();
+    impl_->close_copy_waiters();
     impl_->commits.stop();
     std::vector<account_actor> accounts;
     {

@@ -153,6 +153,11 @@ class runtime {
   // first. Embedded mode: 0, and fn(true) at once.
   std::uint64_t cluster_applied() const;
   void when_applied(std::uint64_t seq, std::function<void(bool)> fn);
+  // Cluster mode: `fn(true)` once this node's copy holds event `event_seq` of the account
+  // (an actor of the account started from then on has it), on the follower's thread or at
+  // once; fn(false) when the node stops first. Embedded mode: fn(true) at once.
+  void when_copied(const std::string& account_id, std::uint64_t event_seq,
+                   std::function<void(bool)> fn);
 
   // Number of account actors alive.
   std::size_t live_accounts() const;

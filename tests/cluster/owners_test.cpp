@@ -1,5 +1,6 @@
 // Owners (docs/cluster.md "Owners"): a write sent to a node that does not own its account
-// is answered by the owner, exactly as the owner answers it; two nodes writing the same
+// is answered by the owner, exactly as the owner answers it, once the node it came in at
+// holds it too (without an actor started only for that); two nodes writing the same
 // accounts are no longer beaten by each other; a node stopped on purpose fails no write;
 // an owner killed loses nothing acknowledged and its accounts move; nodes joining and
 // leaving never fork a history; a read of every node's insights merges them, or says whose
@@ -10,16 +11,20 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <csignal>
+#include <future>
 #include <set>
 #include <thread>
 
+#include "actors/runtime.hpp"
 #include "cluster/cluster_membership.hpp"
+#include "store/db.hpp"
 #include "tests/cluster/helpers.hpp"
 #include "tests/cluster/nodes.hpp"
 #include "tests/support/command.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/nats_cluster.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace referrald;
 using namespace referrald::testing;
@@ -151,6 +156,79 @@ BOOST_AUTO_TEST_CASE(a_forwarded_write_is_answered_as_the_owner_answers_it) {
   BOOST_TEST(bad.body.find("domain") != std::string::npos, bad.body);
   auto verified = referralctl("--cluster " + nats.urls() + " verify");
   BOOST_TEST(verified.exit == 0, verified.output);
+}
+
+BOOST_AUTO_TEST_CASE(a_forwarded_write_starts_no_actor_where_it_came_in_and_is_read_there_next) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  BOOST_REQUIRE(eventually([&] { return members_are(a, 2) && members_are(b, 2); }));
+  auto ca = a.client();
+  // Each account written once through a (b owns it) and read on a right after: a answers
+  // once its copy holds the write, and starts no actor of the account only to wait for it.
+  // The read then starts one, from the copy.
+  for (const auto& account : accounts_owned_by("b", {"a", "b"}, 24)) {
+    auto before = metric_value(a, "referrald_account_actors_registered");
+    auto made = ca->post("/passthrough-referrers?account_id=" + account, body("one.com"));
+    BOOST_REQUIRE_MESSAGE(made.status == 201u, made.body);
+    BOOST_TEST(metric_value(a, "referrald_account_actors_registered") == before, account);
+    auto read = ca->get("/passthrough-referrers/1?account_id=" + account);
+    BOOST_TEST(read.status == 200u, account << ": " << read.body);
+    // With the actor running, the next write through a waits for it as before.
+    auto next = ca->post("/passthrough-referrers?account_id=" + account, body("two.com"));
+    BOOST_REQUIRE_MESSAGE(next.status == 201u, next.body);
+    auto listed = ca->get("/passthrough-referrers?account_id=" + account);
+    BOOST_TEST(listed.body.find("two.com") != std::string::npos, account << ": " << listed.body);
+  }
+  BOOST_TEST(metric_value(a, "referrald_cluster_forwarded_total") == 48);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_tells_when_its_copy_holds_an_account_s_event) {
+  // What a forwarded write's answer waits for where no actor of its account runs: a
+  // runtime in this process as node "a" (no HTTP server: it owns nothing, and b writes),
+  // told of account events as its follower copies them.
+  nats_cluster nats(3);
+  temp_dir dir;
+  auto opened = store::db::open({dir.path(), false, 0});
+  BOOST_REQUIRE(opened);
+  actors::runtime_options o;
+  o.actor_threads = 1;
+  o.ingest_workers = 1;
+  o.verify_every = std::chrono::seconds(0);
+  actors::runtime_options::cluster_settings c;
+  for (int i = 0; i < nats.size(); ++i)
+    c.servers.push_back(nats.url(i));
+  c.node_name = "a";
+  o.cluster = c;
+  actors::runtime a(**opened, o);
+  cluster_node b(nats, "b");
+  auto cb = b.client();
+  const std::string account = "copied1";
+
+  auto told = [&](std::uint64_t event) {
+    auto p = std::make_shared<std::promise<bool>>();
+    a.when_copied(account, event, [p](bool ok) { p->set_value(ok); });
+    return p->get_future();
+  };
+  // Nothing of the account yet: waits; told once b's write reaches a's copy.
+  auto first = told(1);
+  auto second = told(2);
+  BOOST_TEST((first.wait_for(0s) == std::future_status::timeout));
+  auto made = cb->post("/passthrough-referrers?account_id=" + account, body("one.com"));
+  BOOST_REQUIRE_MESSAGE(made.status == 201u, made.body);
+  BOOST_REQUIRE((first.wait_for(10s) == std::future_status::ready));
+  BOOST_TEST(first.get());
+  // Event 2 is not written yet: still waiting. An event the copy holds: at once.
+  BOOST_TEST((second.wait_for(0s) == std::future_status::timeout));
+  auto held = told(1);
+  BOOST_TEST((held.wait_for(0s) == std::future_status::ready));
+  BOOST_TEST(held.get());
+  // Stopping, a node tells what still waits that it will not come here.
+  a.shutdown();
+  BOOST_REQUIRE((second.wait_for(0s) == std::future_status::ready));
+  BOOST_TEST(!second.get());
+  auto after = told(1);
+  BOOST_REQUIRE((after.wait_for(0s) == std::future_status::ready));
+  BOOST_TEST(!after.get());
 }
 
 BOOST_AUTO_TEST_CASE(insights_merge_every_live_node_s_counts_and_name_those_missing) {
