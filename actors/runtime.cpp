@@ -214,32 +214,59 @@ struct runtime::impl {
   // account, until account_applied says the copy holds it or the runtime stops.
   struct copy_waiter {
     std::uint64_t event_seq = 0;
+    std::chrono::steady_clock::time_point until;
     std::function<void(bool)> fn;
   };
+  // At this many waiters, those past their time are dropped; and again each time the
+  // waiters have doubled since (a few at any time while the follower applies).
+  static constexpr std::size_t k_copy_waiters_kept = 256;
+  std::size_t copy_waiters_sweep_at = k_copy_waiters_kept;
   std::mutex copy_waiters_mu;
   std::unordered_map<std::string, std::vector<copy_waiter>> copy_waiters;
   std::atomic<std::size_t> copy_waiting{0};  // the waiters' count, read without the lock
   bool copy_waiters_closed = false;
 
   void when_copied(const std::string& account_id, std::uint64_t event_seq,
-                   std::function<void(bool)> fn) {
+                   std::chrono::steady_clock::time_point until, std::function<void(bool)> fn) {
     bool ok = false;
+    std::vector<copy_waiter> expired;
     {
       std::lock_guard lock(copy_waiters_mu);
+      if (copy_waiting.load() >= copy_waiters_sweep_at) expired = take_expired_copy_waiters();
       if (!copy_waiters_closed) {
         // Counted before the copy is read: the follower commits, then reads the count, so
         // either this read sees the event or the follower sees this waiter.
         copy_waiting.fetch_add(1);
         auto head = log.head(account_id);
         if (!head || head.value() < event_seq) {
-          copy_waiters[account_id].push_back(copy_waiter{event_seq, std::move(fn)});
-          return;
+          copy_waiters[account_id].push_back(copy_waiter{event_seq, until, std::move(fn)});
+          fn = nullptr;
+        } else {
+          copy_waiting.fetch_sub(1);
+          ok = true;
         }
-        copy_waiting.fetch_sub(1);
-        ok = true;
       }
     }
-    fn(ok);
+    for (auto& w : expired)
+      w.fn(false);
+    if (fn) fn(ok);
+  }
+
+  // Under copy_waiters_mu: the waiters past their time.
+  std::vector<copy_waiter> take_expired_copy_waiters() {
+    std::vector<copy_waiter> expired;
+    auto now = clock.steady_now();
+    for (auto it = copy_waiters.begin(); it != copy_waiters.end();) {
+      auto& waiting = it->second;
+      auto kept = std::partition(waiting.begin(), waiting.end(),
+                                 [&](const copy_waiter& w) { return w.until > now; });
+      std::move(kept, waiting.end(), std::back_inserter(expired));
+      waiting.erase(kept, waiting.end());
+      it = waiting.empty() ? copy_waiters.erase(it) : std::next(it);
+    }
+    auto left = copy_waiting.fetch_sub(expired.size()) - expired.size();
+    copy_waiters_sweep_at = std::max(k_copy_waiters_kept, 2 * left);
+    return expired;
   }
 
   // The copy now holds the account's events through `last_event`.
@@ -591,9 +618,10 @@ std::uint64_t runtime::cluster_applied() const {
 }
 
 void runtime::when_copied(const std::string& account_id, std::uint64_t event_seq,
+                          std::chrono::steady_clock::time_point until,
                           std::function<void(bool)> fn) {
   if (!impl_->node) return fn(true);
-  impl_->when_copied(account_id, event_seq, std::move(fn));
+  impl_->when_copied(account_id, event_seq, until, std::move(fn));
 }
 
 void runtime::when_applied(std::uint64_t seq, std::function<void(bool)> fn) {

@@ -155,9 +155,11 @@ class runtime {
   void when_applied(std::uint64_t seq, std::function<void(bool)> fn);
   // Cluster mode: `fn(true)` once this node's copy holds event `event_seq` of the account
   // (an actor of the account started from then on has it), on the follower's thread or at
-  // once; fn(false) when the node stops first. Embedded mode: fn(true) at once.
+  // once; fn(false) when the node stops first, or once `until` (steady clock) has passed
+  // and other waits keep coming (a follower that stopped applying keeps no waits past
+  // their time). Embedded mode: fn(true) at once.
   void when_copied(const std::string& account_id, std::uint64_t event_seq,
-                   std::function<void(bool)> fn);
+                   std::chrono::steady_clock::time_point until, std::function<void(bool)> fn);
 
   // Number of account actors alive.
   std::size_t live_accounts() const;

@@ -155,7 +155,8 @@ class owners_step final : public step {
     }
     // Answered once this node has applied the write too, as when it writes itself: a read
     // sent here next finds it (within 2 s; after that the owner's answer goes out regardless).
-    resume.extend(p_.clock.steady_now() + std::chrono::seconds(2));
+    auto until = p_.clock.steady_now() + std::chrono::seconds(2);
+    resume.extend(until);
     std::uint64_t seq = 0;
     for (const auto& [name, value] : answered->headers) {
       if (iequals(name, "Referrald-Seq"))
@@ -180,7 +181,7 @@ class owners_step final : public step {
       // No actor of the account runs here: the write in this node's copy is enough (an actor
       // started from then on reads it there), and none is started only to wait for it. One
       // that started meanwhile without the write yet is waited for.
-      p_.runtime.when_copied(ex.named.id, seq, [this, applied, seq, id = ex.named.id](bool) {
+      p_.runtime.when_copied(ex.named.id, seq, until, [this, applied, seq, id = ex.named.id](bool) {
         if (auto started = p_.runtime.view(id); started && started->seq() < seq) {
           p_.runtime.tell(id, actors::await_loaded_req{actors::make_reply(applied), seq});
           return;

@@ -204,9 +204,10 @@ BOOST_AUTO_TEST_CASE(a_node_tells_when_its_copy_holds_an_account_s_event) {
   auto cb = b.client();
   const std::string account = "copied1";
 
-  auto told = [&](std::uint64_t event) {
+  auto told = [&](std::uint64_t event, std::chrono::steady_clock::duration within = 60s) {
     auto p = std::make_shared<std::promise<bool>>();
-    a.when_copied(account, event, [p](bool ok) { p->set_value(ok); });
+    a.when_copied(account, event, std::chrono::steady_clock::now() + within,
+                  [p](bool ok) { p->set_value(ok); });
     return p->get_future();
   };
   // Nothing of the account yet: waits; told once b's write reaches a's copy.
@@ -222,6 +223,17 @@ BOOST_AUTO_TEST_CASE(a_node_tells_when_its_copy_holds_an_account_s_event) {
   auto held = told(1);
   BOOST_TEST((held.wait_for(0s) == std::future_status::ready));
   BOOST_TEST(held.get());
+  // Waits past their time are dropped as more come (a follower that stopped applying keeps
+  // none for long): of 300 already due, those before the 256th waiter are told no.
+  std::vector<std::future<bool>> due;
+  for (int i = 0; i < 300; ++i)
+    due.push_back(told(99, -1s));
+  for (std::size_t i = 0; i < due.size(); ++i) {
+    bool dropped = due[i].wait_for(0s) == std::future_status::ready;
+    BOOST_TEST(dropped == (i < 255), "wait " << i);
+    if (dropped) BOOST_TEST(!due[i].get());
+  }
+  BOOST_TEST((second.wait_for(0s) == std::future_status::timeout));
   // Stopping, a node tells what still waits that it will not come here.
   a.shutdown();
   BOOST_REQUIRE((second.wait_for(0s) == std::future_status::ready));
