@@ -32,6 +32,7 @@
 #include "cluster/retry_stream.hpp"
 #include "domain/base/digest.hpp"
 #include "domain/base/json.hpp"
+#include "domain/base/position_waits.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
 #include "snapshots/snapshot_store.hpp"
@@ -211,9 +212,8 @@ struct runtime::impl {
   }
 
   // Cluster mode: what waits for an account's event to be in the copy (when_copied), by
-  // account, until account_applied says the copy holds it or the runtime stops.
+  // account and event, until account_applied says the copy holds it or the runtime stops.
   struct copy_waiter {
-    std::uint64_t event_seq = 0;
     std::chrono::steady_clock::time_point until;
     std::function<void(bool)> fn;
   };
@@ -222,7 +222,7 @@ struct runtime::impl {
   static constexpr std::size_t k_copy_waiters_kept = 256;
   std::size_t copy_waiters_sweep_at = k_copy_waiters_kept;
   std::mutex copy_waiters_mu;
-  std::unordered_map<std::string, std::vector<copy_waiter>> copy_waiters;
+  std::unordered_map<std::string, domain::position_waits<copy_waiter>> copy_waiters;
   std::atomic<std::size_t> copy_waiting{0};  // the waiters' count, read without the lock
   bool copy_waiters_closed = false;
 
@@ -239,7 +239,7 @@ struct runtime::impl {
         copy_waiting.fetch_add(1);
         auto head = log.head(account_id);
         if (!head || head.value() < event_seq) {
-          copy_waiters[account_id].push_back(copy_waiter{event_seq, until, std::move(fn)});
+          copy_waiters[account_id].add(event_seq, copy_waiter{until, std::move(fn)});
           fn = nullptr;
         } else {
           copy_waiting.fetch_sub(1);
@@ -257,12 +257,9 @@ struct runtime::impl {
     std::vector<copy_waiter> expired;
     auto now = clock.steady_now();
     for (auto it = copy_waiters.begin(); it != copy_waiters.end();) {
-      auto& waiting = it->second;
-      auto kept = std::partition(waiting.begin(), waiting.end(),
-                                 [&](const copy_waiter& w) { return w.until > now; });
-      std::move(kept, waiting.end(), std::back_inserter(expired));
-      waiting.erase(kept, waiting.end());
-      it = waiting.empty() ? copy_waiters.erase(it) : std::next(it);
+      auto due = it->second.take_if([&](const copy_waiter& w) { return w.until <= now; });
+      std::move(due.begin(), due.end(), std::back_inserter(expired));
+      it = it->second.empty() ? copy_waiters.erase(it) : std::next(it);
     }
     auto left = copy_waiting.fetch_sub(expired.size()) - expired.size();
     copy_waiters_sweep_at = std::max(k_copy_waiters_kept, 2 * left);
@@ -276,12 +273,8 @@ struct runtime::impl {
       std::lock_guard lock(copy_waiters_mu);
       auto it = copy_waiters.find(account_id);
       if (it == copy_waiters.end()) return;
-      auto& waiting = it->second;
-      auto kept = std::partition(waiting.begin(), waiting.end(),
-                                 [&](const copy_waiter& w) { return w.event_seq > last_event; });
-      std::move(kept, waiting.end(), std::back_inserter(ready));
-      waiting.erase(kept, waiting.end());
-      if (waiting.empty()) copy_waiters.erase(it);
+      ready = it->second.take_through(last_event);
+      if (it->second.empty()) copy_waiters.erase(it);
       copy_waiting.fetch_sub(ready.size());
     }
     for (auto& w : ready)
@@ -294,8 +287,10 @@ struct runtime::impl {
     {
       std::lock_guard lock(copy_waiters_mu);
       copy_waiters_closed = true;
-      for (auto& [account, waiting] : copy_waiters)
-        std::move(waiting.begin(), waiting.end(), std::back_inserter(left));
+      for (auto& [account, waiting] : copy_waiters) {
+        auto all = waiting.take_all();
+        std::move(all.begin(), all.end(), std::back_inserter(left));
+      }
       copy_waiters.clear();
       copy_waiting.store(0);
     }

@@ -4,6 +4,7 @@
 // and taken together once it is. Not thread-safe: the owner holds its own lock, and calls
 // what it took after releasing it.
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <utility>
@@ -26,6 +27,24 @@ class position_waits {
     waiting_.erase(waiting_.begin(), end);
     return due;
   }
+
+  // The callbacks for which `pred` holds, in the order of their positions; they wait no more.
+  template <class Pred>
+  std::vector<Fn> take_if(Pred pred) {
+    std::vector<Fn> taken;
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (!pred(it->second)) {
+        ++it;
+        continue;
+      }
+      taken.push_back(std::move(it->second));
+      it = waiting_.erase(it);
+    }
+    return taken;
+  }
+
+  bool empty() const { return waiting_.empty(); }
+  std::size_t size() const { return waiting_.size(); }
 
   // Every callback still waiting; none waits any more.
   std::vector<Fn> take_all() {
