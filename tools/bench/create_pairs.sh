@@ -39,11 +39,5 @@ window() {
     '{printf "%s %s %.0f %s %s %.2f\n", p, b, n / s, $1, $4, (c > 0 ? n / c : 0)}' \
     >>"$work/pairs"
 }
-for pair in $(seq 1 "$pairs"); do
-  if [ $((pair % 2)) = 1 ]; then order="this rev"; else order="rev this"; fi
-  for build in $order; do window "$pair" "$build"; done
-  awk -v p="$pair" '$1 == p {printf "  pair %s, %-4s %6d creates/s, %5.1f us CPU, %.2f switches per create, %.1f creates per commit\n", $1, $2, $3, $4, $5, $6}' \
-    "$work/pairs"
-done
-echo "this build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)'); against: $sha, over $pairs pairs of $seconds s:"
+alternate_pairs "$pairs" '  pair %s, %-4s %6d creates/s, %5.1f us CPU, %.2f switches per create, %.1f creates per commit\n'
 pairs_summary "$work/pairs" "3:1:creates/s" "4:0:us CPU per create" "5:0:switches per create" "6:1:creates per commit"

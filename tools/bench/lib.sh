@@ -535,6 +535,20 @@ thread_split() {
       for (k in u) if (u[k] + s[k] >= 1) printf "%09.1f %s %.1f+%.1f\n", u[k] + s[k], k, u[k], s[k]
     }' "$1" "$2" | sort -r | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $3}'
 }
+# alternate_pairs PAIRS FORMAT: PAIRS pairs of windows, each a call of the script's own
+# `window PAIR BUILD` (BUILD "this" or "rev"), which adds a line "PAIR BUILD v3 v4 ..." to
+# $work/pairs; this build goes first in odd pairs, $sha's in even ones. After each pair its two
+# lines are printed with FORMAT (awk's printf of the line's fields in order), and at the end
+# the heading of pairs_summary's lines (the script's $sha and $seconds).
+alternate_pairs() {
+  local pair order build
+  for pair in $(seq 1 "$1"); do
+    if [ $((pair % 2)) = 1 ]; then order="this rev"; else order="rev this"; fi
+    for build in $order; do window "$pair" "$build"; done
+    awk -v p="$pair" -v f="$2" '$1 == p {printf f, $1, $2, $3, $4, $5, $6, $7, $8}' "$work/pairs"
+  done
+  echo "this build: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo ' (with uncommitted changes)'); against: $sha, over $1 pairs of $seconds s:"
+}
 # pairs_summary FILE FIELD:HIGHER:LABEL...: over the pairs in FILE (lines "PAIR BUILD v3 v4 ...",
 # BUILD "this" or "rev"), for each FIELD (its column), the mean for both builds, the mean and
 # median of this build's difference, and in how many pairs this build's value was the better
