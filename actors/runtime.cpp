@@ -612,11 +612,23 @@ std::uint64_t runtime::cluster_applied() const {
   return impl_->node ? impl_->readers.through() : 0;
 }
 
-void runtime::when_copied(const std::string& account_id, std::uint64_t event_seq,
-                          std::chrono::steady_clock::time_point until,
-                          std::function<void(bool)> fn) {
-  if (!impl_->node) return fn(true);
-  impl_->when_copied(account_id, event_seq, until, std::move(fn));
+void runtime::when_readable(const std::string& account_id, std::uint64_t event_seq,
+                            std::chrono::steady_clock::time_point until,
+                            std::function<void(bool)> fn) {
+  auto ask_actor = [this, account_id, event_seq](std::function<void(bool)> f) {
+    tell(account_id,
+         await_loaded_req{make_reply([f = std::move(f)](api_result r) { f(r.ok()); }), event_seq});
+  };
+  auto view = impl_->view(account_id);
+  if (view && view->seq() >= event_seq) return fn(true);
+  if (view || !impl_->node) return ask_actor(std::move(fn));
+  impl_->when_copied(account_id, event_seq, until,
+                     [this, account_id, event_seq, ask_actor, fn = std::move(fn)](bool ok) {
+                       auto started = impl_->view(account_id);
+                       if (ok && started && started->seq() < event_seq)
+                         return ask_actor(std::move(fn));
+                       fn(ok);
+                     });
 }
 
 void runtime::when_applied(std::uint64_t seq, std::function<void(bool)> fn) {

@@ -153,13 +153,15 @@ class runtime {
   // first. Embedded mode: 0, and fn(true) at once.
   std::uint64_t cluster_applied() const;
   void when_applied(std::uint64_t seq, std::function<void(bool)> fn);
-  // Cluster mode: `fn(true)` once this node's copy holds event `event_seq` of the account
-  // (an actor of the account started from then on has it), on the follower's thread or at
-  // once; fn(false) when the node stops first, or once `until` (steady clock) has passed
-  // and other waits keep coming (a follower that stopped applying keeps no waits past
-  // their time). Embedded mode: fn(true) at once.
-  void when_copied(const std::string& account_id, std::uint64_t event_seq,
-                   std::chrono::steady_clock::time_point until, std::function<void(bool)> fn);
+  // `fn(true)` once a read of the account on this node finds its event `event_seq`: in the
+  // state of its actor where one runs (asked with await_loaded_req), else in the node's copy
+  // (cluster mode; no actor is started for it: one started from then on reads it there, and
+  // one started meanwhile without it is asked in turn). On the follower's thread, an actor's,
+  // or at once. fn(false) when the node stops first, when the actor does not reach it within
+  // its wait, or once `until` (steady clock) has passed and other waits keep coming (a
+  // follower that stopped applying keeps no waits past their time).
+  void when_readable(const std::string& account_id, std::uint64_t event_seq,
+                     std::chrono::steady_clock::time_point until, std::function<void(bool)> fn);
 
   // Number of account actors alive.
   std::size_t live_accounts() const;

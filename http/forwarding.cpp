@@ -171,23 +171,8 @@ class owners_step final : public step {
       });
     };
     if (ex.named.kind == tenant_of::account && ex.named.well_formed && seq != 0) {
-      auto view = p_.runtime.view(ex.named.id);
-      if (view && view->seq() >= seq) return resume.answer(std::move(*answered));
       ex.on_timeout = std::move(*answered);
-      if (view) {
-        p_.runtime.tell(ex.named.id, actors::await_loaded_req{actors::make_reply(applied), seq});
-        return;
-      }
-      // No actor of the account runs here: the write in this node's copy is enough (an actor
-      // started from then on reads it there), and none is started only to wait for it. One
-      // that started meanwhile without the write yet is waited for.
-      p_.runtime.when_copied(ex.named.id, seq, until, [this, applied, seq, id = ex.named.id](bool) {
-        if (auto started = p_.runtime.view(id); started && started->seq() < seq) {
-          p_.runtime.tell(id, actors::await_loaded_req{actors::make_reply(applied), seq});
-          return;
-        }
-        applied();
-      });
+      p_.runtime.when_readable(ex.named.id, seq, until, applied);
       return;
     }
     if (res.applied <= p_.runtime.cluster_applied()) return resume.answer(std::move(*answered));

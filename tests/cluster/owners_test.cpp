@@ -184,8 +184,8 @@ BOOST_AUTO_TEST_CASE(a_forwarded_write_starts_no_actor_where_it_came_in_and_is_r
 
 BOOST_AUTO_TEST_CASE(a_node_tells_when_its_copy_holds_an_account_s_event) {
   // What a forwarded write's answer waits for where no actor of its account runs: a
-  // runtime in this process as node "a" (no HTTP server: it owns nothing, and b writes),
-  // told of account events as its follower copies them.
+  // runtime in this process as node "a" (no HTTP server: it owns nothing, and b writes, so
+  // no actor of the account runs here), told of account events as its follower copies them.
   nats_cluster nats(3);
   temp_dir dir;
   auto opened = store::db::open({dir.path(), false, 0});
@@ -206,8 +206,8 @@ BOOST_AUTO_TEST_CASE(a_node_tells_when_its_copy_holds_an_account_s_event) {
 
   auto told = [&](std::uint64_t event, std::chrono::steady_clock::duration within = 60s) {
     auto p = std::make_shared<std::promise<bool>>();
-    a.when_copied(account, event, std::chrono::steady_clock::now() + within,
-                  [p](bool ok) { p->set_value(ok); });
+    a.when_readable(account, event, std::chrono::steady_clock::now() + within,
+                    [p](bool ok) { p->set_value(ok); });
     return p->get_future();
   };
   // Nothing of the account yet: waits; told once b's write reaches a's copy.
