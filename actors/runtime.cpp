@@ -90,6 +90,9 @@ struct runtime::impl {
       cluster::placement_options po;
       po.node = o.cluster->node_name;
       po.partitions = o.cluster->partitions;
+      po.peer_host = o.cluster->peer_host;
+      po.peer_port = o.cluster->peer_port;
+      po.peer_advertise = o.cluster->peer_advertise;
       placement = cluster::make_cluster_placement(
           node->log(), po, [this] { return node->applied(); }, clock);
     } else {

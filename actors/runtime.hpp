@@ -58,6 +58,11 @@ struct runtime_options {
     // At start: how long to wait for the cluster to answer (a cluster restarting elects
     // its leaders some seconds after its servers are up).
     std::chrono::milliseconds start_wait{30000};
+    // The peer link (cluster/cluster_placement.hpp): where it listens ("": none) and the
+    // address the other nodes reach it at ("": as bound).
+    std::string peer_host;
+    std::uint16_t peer_port = 0;
+    std::string peer_advertise;
     // Called once (on a thread of the cluster log's; it must not block) when this node
     // finds that its copy applied a message the stream does not hold: the copy is marked
     // (cluster::cluster_cache::diverged()) and the node should stop, to fill a new one from

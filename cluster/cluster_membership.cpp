@@ -1,14 +1,20 @@
 #include "cluster/cluster_membership.hpp"
 
+#include <sys/random.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 
 #include "cluster/cluster_native.hpp"
 #include "domain/base/clock.hpp"
+#include "domain/base/random.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
 #include "infra/thread_name.hpp"
@@ -19,6 +25,38 @@ namespace {
 
 constexpr std::string_view k_node_prefix = "node.";
 constexpr const char* k_partitions_key = "partitions";
+constexpr const char* k_peer_secret_key = "peer-secret";
+
+// The "peer" of a member's value, as join() writes it; "" when it has none or it is not an
+// address (the bucket is open to whoever holds the servers' credentials).
+std::string peer_in_value(std::string_view value) {
+  constexpr std::string_view key = "\"peer\":\"";
+  auto at = value.find(key);
+  if (at == std::string_view::npos) return {};
+  auto from = at + key.size();
+  auto to = value.find('"', from);
+  if (to == std::string_view::npos || to == from || to - from > 300) return {};
+  std::string_view peer = value.substr(from, to - from);
+  for (char c : peer) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == ':' || c == '-' || c == '[' || c == ']' || c == '_';
+    if (!ok) return {};
+  }
+  return std::string(peer);
+}
+
+// 32 random bytes as 64 hexadecimal digits.
+std::string random_secret() {
+  unsigned char bytes[32];
+  domain::random_bytes(bytes, sizeof bytes);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
 
 std::uint64_t fnv1a64(std::string_view s) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
@@ -87,6 +125,10 @@ struct cluster_membership::impl {
 
   // The watch's view: node -> when its key was last put (steady clock).
   std::map<std::string, std::chrono::steady_clock::time_point> seen;
+  // node -> the peer address in its value, as the watch last saw it; swapped whole.
+  std::map<std::string, std::string> peers;
+  std::atomic<std::shared_ptr<const std::map<std::string, std::string>>> peers_view{
+      std::make_shared<const std::map<std::string, std::string>>()};
   std::chrono::steady_clock::time_point last_entry{};
   std::vector<std::string> live;  // as last published
 
@@ -189,11 +231,27 @@ struct cluster_membership::impl {
         auto age_ns = domain::now_ms() * 1000000 - kvEntry_Created(e);
         auto age = std::chrono::nanoseconds(std::max<std::int64_t>(0, age_ns));
         seen[name] = now - std::chrono::duration_cast<std::chrono::steady_clock::duration>(age);
+        const void* data = kvEntry_Value(e);
+        std::string peer = peer_in_value(std::string_view(
+            static_cast<const char*>(data), data != nullptr ? kvEntry_ValueLen(e) : 0));
+        set_peer(name, std::move(peer));
       } else {
         seen.erase(name);
+        set_peer(name, {});
       }
     }
     kvEntry_Destroy(e);
+  }
+
+  void set_peer(const std::string& name, std::string peer) {
+    auto it = peers.find(name);
+    if (peer.empty() ? it == peers.end() : it != peers.end() && it->second == peer) return;
+    if (peer.empty()) {
+      peers.erase(it);
+    } else {
+      peers[name] = std::move(peer);
+    }
+    peers_view.store(std::make_shared<const std::map<std::string, std::string>>(peers));
   }
 
   std::vector<std::string> live_now(std::chrono::milliseconds ttl) {
@@ -244,8 +302,11 @@ struct cluster_membership::impl {
 };
 
 cluster_membership::cluster_membership(std::unique_ptr<impl> p, membership_options o,
-                                       std::uint32_t partitions)
-    : impl_(std::move(p)), options_(std::move(o)), partitions_(partitions) {
+                                       std::uint32_t partitions, std::string peer_secret)
+    : impl_(std::move(p)),
+      options_(std::move(o)),
+      partitions_(partitions),
+      peer_secret_(std::move(peer_secret)) {
   impl_->owner = this;
 }
 
@@ -280,20 +341,31 @@ domain::result<std::unique_ptr<cluster_membership>> cluster_membership::join(clu
   auto config = again(
       [&] { return bucket(js, lo.stream + "_CONFIG", replicas, std::chrono::milliseconds(0)); });
   if (!config) return std::move(config).err();
-  // The first node fixes the number for the cluster; the others read it.
-  auto stored = again([&]() -> domain::result<std::string> {
-    std::string asked = std::to_string(o.partitions);
+  // A value of the cluster's: put by the first node (created only if absent), read by every
+  // other.
+  auto first_or_stored = [&](const char* key, const std::string& first,
+                             const char* what) -> domain::result<std::string> {
     std::uint64_t rev = 0;
-    kvStore_CreateString(&rev, *config, k_partitions_key, asked.c_str());
+    kvStore_CreateString(&rev, *config, key, first.c_str());
     kvEntry* e = nullptr;
-    natsStatus s = kvStore_Get(&e, *config, k_partitions_key);
-    if (s != NATS_OK) return kv_error("reading the number of partitions", s);
+    natsStatus s = kvStore_Get(&e, *config, key);
+    if (s != NATS_OK) return kv_error(std::string("reading ") + what, s);
     std::string value = kvEntry_ValueString(e);
     kvEntry_Destroy(e);
     return value;
+  };
+  auto stored = again([&] {
+    return first_or_stored(k_partitions_key, std::to_string(o.partitions),
+                           "the number of partitions");
+  });
+  // The peer links' secret, when this node has a peer link.
+  auto secret = again([&]() -> domain::result<std::string> {
+    if (o.peer.empty()) return std::string();
+    return first_or_stored(k_peer_secret_key, random_secret(), "the peer secret");
   });
   kvStore_Destroy(*config);
   if (!stored) return std::move(stored).err();
+  if (!secret) return std::move(secret).err();
   unsigned long n = 0;
   try {
     n = std::stoul(*stored);
@@ -324,7 +396,9 @@ domain::result<std::unique_ptr<cluster_membership>> cluster_membership::join(clu
   p->nodes = *nodes;
   o.node = member_name(o.node);
   p->key = std::string(k_node_prefix) + o.node;
-  p->value = "{\"node\":\"" + o.node + "\",\"since_ms\":" + std::to_string(domain::now_ms()) + "}";
+  p->value = "{\"node\":\"" + o.node + "\",\"since_ms\":" + std::to_string(domain::now_ms());
+  if (!o.peer.empty()) p->value += ",\"peer\":\"" + o.peer + "\"";
+  p->value += "}";
   auto put = again([&]() -> domain::status {
     std::uint64_t rev = 0;
     natsStatus s = kvStore_PutString(&rev, p->nodes, p->key.c_str(), p->value.c_str());
@@ -334,7 +408,8 @@ domain::result<std::unique_ptr<cluster_membership>> cluster_membership::join(clu
   if (!put) return std::move(put).err();
   if (!p->watch()) return kv_error("watching the bucket", NATS_ERR);
 
-  std::unique_ptr<cluster_membership> m(new cluster_membership(std::move(p), o, partitions));
+  std::unique_ptr<cluster_membership> m(
+      new cluster_membership(std::move(p), o, partitions, std::move(*secret)));
   impl& i = *m->impl_;
   // The values the bucket has (up to the end marker, or half a second).
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
@@ -385,6 +460,12 @@ std::string cluster_membership::owner_among(const std::vector<std::string>& node
 bool cluster_membership::owns(std::uint32_t partition) const {
   auto t = table_.load();
   return t && partition < t->mine.size() && t->mine[partition];
+}
+
+std::string cluster_membership::peer_of(const std::string& node) const {
+  auto view = impl_->peers_view.load();
+  auto it = view->find(node);
+  return it == view->end() ? std::string() : it->second;
 }
 
 void cluster_membership::on_change(std::function<void(const table&)> fn) {

@@ -22,6 +22,11 @@
 // bucket "_CONFIG" (key "partitions", created only if absent): a node asked for another
 // number logs it and uses the cluster's.
 //
+// A node's value is {"node": name, "since_ms": when it joined, "peer": "host:port"}, the
+// last only when it takes writes over a peer link (cluster/peer_link.hpp); the link's secret
+// is the cluster's too, made by the first node that needs it in the "_CONFIG" bucket (key
+// "peer-secret", 64 hexadecimal digits, created only if absent).
+//
 // Owners only route writes (cluster/cluster_forward.hpp, http/server.cpp): every write stays fenced
 // in the stream, so two nodes that both believe they own an account for a moment (a membership
 // change on its way) write correctly, one of them a little slower.
@@ -50,6 +55,7 @@ struct membership_options {
   std::uint32_t partitions = 64;  // asked for, when the cluster has no number yet
   std::chrono::milliseconds heartbeat{2000};
   std::chrono::milliseconds ttl{10000};
+  std::string peer;  // this node's peer address ("host:port", cluster/peer_link.hpp), or none
 };
 
 class cluster_membership {
@@ -77,6 +83,10 @@ class cluster_membership {
     return partition_of(scope, partitions_);
   }
   std::uint32_t partitions() const { return partitions_; }
+  // The peer address a live node put in its value ("" when it put none: an earlier release,
+  // or a node without a peer link), and the cluster's peer secret.
+  std::string peer_of(const std::string& node) const;
+  const std::string& peer_secret() const { return peer_secret_; }
   const std::string& node() const { return options_.node; }  // as a member
 
   // The current owners.
@@ -96,12 +106,14 @@ class cluster_membership {
 
  private:
   struct impl;
-  cluster_membership(std::unique_ptr<impl> p, membership_options o, std::uint32_t partitions);
+  cluster_membership(std::unique_ptr<impl> p, membership_options o, std::uint32_t partitions,
+                     std::string peer_secret);
   void publish(std::vector<std::string> nodes);
 
   std::unique_ptr<impl> impl_;
   membership_options options_;
   std::uint32_t partitions_;
+  std::string peer_secret_;
   std::mutex publish_mu_;  // one change of the owners at a time
   std::atomic<std::shared_ptr<const table>> table_;
 };

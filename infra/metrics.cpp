@@ -227,6 +227,18 @@ void process_metrics::render(std::string& out) const {
   counter(out, "referrald_cluster_forwards_served_total",
           "Cluster mode: writes this node answered as their owner for another node.",
           cluster_forwards_served.load());
+  counter(out, "referrald_cluster_peer_sent_total",
+          "Cluster mode: writes sent to their owner over the direct connection between the "
+          "nodes (the peer link).",
+          cluster_peer_sent.load());
+  counter(out, "referrald_cluster_peer_unreachable_total",
+          "Cluster mode: writes sent to their owner over NATS because its peer link could not "
+          "be reached or refused this node.",
+          cluster_peer_unreachable.load());
+  counter(out, "referrald_cluster_peer_hellos_refused_total",
+          "Cluster mode: connections to this node's peer link refused (another node name or "
+          "a wrong secret).",
+          cluster_peer_hellos_refused.load());
   histogram(out, "referrald_store_commit_seconds",
             "Time of one synced group commit: the write-ahead log append and its fsync.",
             store_commit_seconds);

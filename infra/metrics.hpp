@@ -105,6 +105,12 @@ struct process_metrics {
   std::atomic<std::uint64_t> cluster_forward_fallbacks{0};
   std::atomic<std::uint64_t> cluster_forward_timeouts{0};
   std::atomic<std::uint64_t> cluster_forwards_served{0};
+  // Of the writes sent to their owner: those sent over the peer link (cluster/peer_link.hpp),
+  // those that found no peer link to their owner and went over NATS, and the hellos this
+  // node refused (another name or secret).
+  std::atomic<std::uint64_t> cluster_peer_sent{0};
+  std::atomic<std::uint64_t> cluster_peer_unreachable{0};
+  std::atomic<std::uint64_t> cluster_peer_hellos_refused{0};
   // HTTP requests read and not yet answered.
   std::atomic<std::int64_t> http_requests_in_flight{0};
   // HTTP request bodies and response bodies, in bytes (1 B to 64 MiB, by powers of 4).

@@ -91,6 +91,13 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
   --cluster-partitions N the partitions accounts hash onto, each written by one owner
                          node (1-65536; default 64): fixed by the first node of a new
                          cluster, read by every other (docs/cluster.md "Owners")
+  --cluster-peer-listen HOST:PORT
+                         where this node takes the writes other nodes send it as their
+                         owner, straight from them (default: --listen's host, any free
+                         port; off: only over NATS)
+  --cluster-peer-advertise HOST:PORT
+                         the address the other nodes reach it at (default: the one it
+                         listens on; for 0.0.0.0 or ::, the address it reaches NATS from)
   --log-level LEVEL      error, warn, info or debug (default info): info has account
                          loads and unloads and start-up; warn has server errors (5xx)
                          with their request id; debug adds a line per request
@@ -165,6 +172,8 @@ struct config {
   std::size_t cluster_replicas = 0;  // 0: the cluster's size, at most 3
   std::size_t cluster_wait_seconds = 30;
   std::size_t cluster_partitions = 64;
+  std::string cluster_peer_listen;     // "": --listen's host, port 0; "off": none
+  std::string cluster_peer_advertise;  // "": as bound
 };
 
 // Where the option being read comes from, when it is a line of the --config file.
@@ -258,6 +267,22 @@ std::vector<std::string> split_commas(std::string_view value) {
     if (comma == std::string_view::npos) return out;
     at = comma + 1;
   }
+}
+
+// "HOST:PORT" or "[V6]:PORT" of the option `flag`.
+std::pair<std::string, std::uint16_t> split_host_port(const std::string& flag,
+                                                      const std::string& value) {
+  auto colon = value.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    fail(flag + " must be HOST:PORT, not '" + value + "'");
+  }
+  std::string host = value.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  auto port =
+      parse_count("the port of " + flag, std::string_view(value).substr(colon + 1), 0, 65535);
+  return {host, static_cast<std::uint16_t>(port)};
 }
 
 void set_option(config& c, std::string_view name, std::string_view value) {
@@ -358,6 +383,23 @@ void set_option(config& c, std::string_view name, std::string_view value) {
     c.cluster_wait_seconds = parse_count("--cluster-wait", value, 1, 3600);
   } else if (name == "cluster-partitions") {
     c.cluster_partitions = parse_count("--cluster-partitions", value, 1, 65536);
+  } else if (name == "cluster-peer-listen") {
+    if (value != "off") (void)split_host_port("--cluster-peer-listen", std::string(value));
+    c.cluster_peer_listen = value;
+  } else if (name == "cluster-peer-advertise") {
+    auto [host, port] = split_host_port("--cluster-peer-advertise", std::string(value));
+    bool plain = !host.empty() && port != 0;
+    for (char ch : host) {
+      plain = plain && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' ||
+                        ch == ':' || ch == '_');
+    }
+    if (!plain) {
+      fail(
+          "--cluster-peer-advertise must be HOST:PORT with a port other than 0 (a name or an "
+          "address; [V6]:PORT), not '" +
+          std::string(value) + "'");
+    }
+    c.cluster_peer_advertise = value;
   } else {
     fail("unknown option --" + std::string(name) + " (see --help)");
   }
@@ -446,7 +488,9 @@ config parse(int argc, char** argv) {
                            "node-name",
                            "cluster-replicas",
                            "cluster-wait",
-                           "cluster-partitions"}) {
+                           "cluster-partitions",
+                           "cluster-peer-listen",
+                           "cluster-peer-advertise"}) {
     std::string var = "REFERRALD_";
     for (const char* p = name; *p != '\0'; ++p) {
       var += *p == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
@@ -483,21 +527,6 @@ config parse(int argc, char** argv) {
     set_option(c, name, value);
   }
   return c;
-}
-
-// "HOST:PORT" or "[V6]:PORT".
-std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    fail("--listen must be HOST:PORT, not '" + listen + "'");
-  }
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  auto port =
-      parse_count("the port of --listen", std::string_view(listen).substr(colon + 1), 0, 65535);
-  return {host, static_cast<std::uint16_t>(port)};
 }
 
 // Writes the first admin key's secret where its operator finds it: `secret_file` (mode 0600,
@@ -636,7 +665,7 @@ int main(int argc, char** argv) {
   if (!cfg.log_file.empty() && !infra::set_log_file(cfg.log_file)) {
     fail("cannot open --log-file '" + cfg.log_file + "' for appending");
   }
-  auto [host, port] = split_listen(cfg.listen);
+  auto [host, port] = split_host_port("--listen", cfg.listen);
   try {
     auto opened = store::db::open({cfg.data, false, cfg.min_free_disk});
     if (!opened) {
@@ -666,6 +695,13 @@ int main(int argc, char** argv) {
       }
       cs.start_wait = std::chrono::seconds(cfg.cluster_wait_seconds);
       cs.partitions = static_cast<std::uint32_t>(cfg.cluster_partitions);
+      if (cfg.cluster_peer_listen.empty()) {
+        cs.peer_host = host;
+      } else if (cfg.cluster_peer_listen != "off") {
+        std::tie(cs.peer_host, cs.peer_port) =
+            split_host_port("--cluster-peer-listen", cfg.cluster_peer_listen);
+      }
+      cs.peer_advertise = cfg.cluster_peer_advertise;
       // 0: the cluster's size as its servers advertise it (never the number of URLs given:
       // one URL of a three-server cluster must not make a stream of one replica).
       cs.replicas = static_cast<int>(cfg.cluster_replicas);

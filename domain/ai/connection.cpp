@@ -1,34 +1,20 @@
 #include "domain/ai/connection.hpp"
 
-#include "domain/base/schema_ops.hpp"
-
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-#include <sys/random.h>
 
 #include <array>
-#include <cerrno>
-#include <cstring>
 #include <stdexcept>
+
+#include "domain/base/random.hpp"
+#include "domain/base/schema_ops.hpp"
 
 namespace referrald::domain {
 
 namespace {
 
 constexpr char k_crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-void random_bytes(unsigned char* out, std::size_t n) {
-  std::size_t got = 0;
-  while (got < n) {
-    ssize_t r = getrandom(out + got, n - got, 0);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      throw std::runtime_error(std::string("getrandom failed: ") + std::strerror(errno));
-    }
-    got += static_cast<std::size_t>(r);
-  }
-}
 
 int crockford_value(char c) {
   if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');

@@ -3,13 +3,13 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-#include <sys/random.h>
 
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
 #include "domain/base/ids.hpp"
+#include "domain/base/random.hpp"
 #include "domain/base/schema_ops.hpp"
 #include "domain/base/text.hpp"
 #include "domain/web/url.hpp"
@@ -619,15 +619,7 @@ result<api_key> decode_stored_key(std::string_view stored, bool tagged) {
 
 std::string generate_secret(domain::role for_role) {
   unsigned char bytes[32];
-  std::size_t got = 0;
-  while (got < sizeof bytes) {
-    ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::runtime_error(std::string("getrandom failed: ") + std::strerror(errno));
-    }
-    got += static_cast<std::size_t>(n);
-  }
+  random_bytes(bytes, sizeof bytes);
   static constexpr char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::string out = for_role == role::publishable ? "pk_" : "rk_";

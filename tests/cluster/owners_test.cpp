@@ -6,7 +6,12 @@
 // leaving never fork a history; a read of every node's insights merges them, or says whose
 // are missing.
 
+#include <arpa/inet.h>
 #include <nats/nats.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
@@ -47,6 +52,85 @@ std::vector<std::string> accounts_owned_by(const std::string& owner,
 
 bool members_are(cluster_node& node, double n) {
   return metric_value(node, "referrald_cluster_members") == n;
+}
+
+// A client of a node's peer link written from its documentation (cluster/peer_link.hpp), as a
+// stranger on the network would write one: frames sent and read over a plain socket.
+struct peer_client {
+  int fd = -1;
+  explicit peer_client(const std::string& address) {
+    auto colon = address.rfind(':');
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+    inet_pton(AF_INET, address.substr(0, colon).c_str(), &sa.sin_addr);
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ~peer_client() {
+    if (fd >= 0) ::close(fd);
+  }
+  static std::string frame(char kind, std::uint64_t id, const std::string& payload) {
+    std::string out;
+    auto len = static_cast<std::uint32_t>(9 + payload.size());
+    for (int i = 0; i < 4; ++i)
+      out += static_cast<char>((len >> (8 * i)) & 0xff);
+    out += kind;
+    for (int i = 0; i < 8; ++i)
+      out += static_cast<char>((id >> (8 * i)) & 0xff);
+    return out + payload;
+  }
+  static std::string request(const std::string& remote, const std::string& http) {
+    std::string out;
+    out += static_cast<char>(remote.size() & 0xff);
+    out += static_cast<char>(remote.size() >> 8);
+    return out + remote + http;
+  }
+  bool send(const std::string& bytes) {
+    return ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+  // The next frame's kind and payload; nullopt when the connection ends (or 10 s pass).
+  std::optional<std::pair<char, std::string>> next() {
+    auto exactly = [&](std::size_t n) -> std::optional<std::string> {
+      std::string out(n, '\0');
+      std::size_t got = 0;
+      while (got < n) {
+        ssize_t r = ::recv(fd, out.data() + got, n - got, 0);
+        if (r <= 0) return std::nullopt;
+        got += static_cast<std::size_t>(r);
+      }
+      return out;
+    };
+    auto head = exactly(4);
+    if (!head) return std::nullopt;
+    std::uint32_t len = 0;
+    for (int i = 0; i < 4; ++i)
+      len |= static_cast<std::uint32_t>(static_cast<unsigned char>((*head)[i])) << (8 * i);
+    auto rest = exactly(len);
+    if (!rest || len < 9) return std::nullopt;
+    return std::make_pair((*rest)[0], rest->substr(9));
+  }
+};
+
+// Where `node` takes writes over its peer link, as its log says.
+std::string peer_address_of(cluster_node& node) {
+  std::string address;
+  eventually([&] {
+    auto log = node.server->stderr_text();
+    constexpr std::string_view said = "peer link: taking writes on ";
+    auto at = log.find(said);
+    if (at == std::string::npos) return false;
+    auto from = at + said.size();
+    address = log.substr(from, log.find(',', from) - from);
+    return true;
+  });
+  return address;
 }
 
 }  // namespace
@@ -106,6 +190,9 @@ BOOST_AUTO_TEST_CASE(a_forwarded_write_is_answered_as_the_owner_answers_it) {
   BOOST_TEST(one["data"]["id"].GetInt() == 1);
   BOOST_TEST(metric_value(a, "referrald_cluster_forwarded_total") == 1);
   BOOST_TEST(metric_value(b, "referrald_cluster_forwards_served_total") == 1);
+  // Straight to b over its peer link, not through the NATS servers.
+  BOOST_TEST(metric_value(a, "referrald_cluster_peer_sent_total") == 1);
+  BOOST_TEST(metric_value(a, "referrald_cluster_peer_unreachable_total") == 0);
 
   // Answered once a has it too: a read right after, without Referrald-Min-Seq, finds it.
   auto read = ca->get("/passthrough-referrers/1?account_id=" + account);
@@ -119,8 +206,8 @@ BOOST_AUTO_TEST_CASE(a_forwarded_write_is_answered_as_the_owner_answers_it) {
   };
   BOOST_TEST(named(a, "log.follow"));
   BOOST_TEST(named(b, "log.follow"));
-  BOOST_TEST(named(a, "forward.reply"));
-  BOOST_TEST(named(b, "forward.in"));
+  BOOST_TEST(named(a, "cluster.peer"));
+  BOOST_TEST(named(b, "cluster.peer"));
   BOOST_TEST(named(b, "log.acks"));  // b published both writes
 
   // 409 and 412 as the owner gives them.
@@ -497,6 +584,93 @@ BOOST_AUTO_TEST_CASE(nodes_joining_and_leaving_never_fork_a_history) {
   }
   auto verified = referralctl("--cluster " + nats.urls() + " verify");
   BOOST_TEST(verified.exit == 0, verified.output);
+}
+
+// A node that takes no writes over a peer link (--cluster-peer-listen off, as a node of an
+// earlier release has none) is sent its writes over NATS, and sends its own that way; the
+// answers are the same.
+BOOST_AUTO_TEST_CASE(an_owner_without_a_peer_link_is_sent_its_writes_over_nats) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats.urls(), "b", {"--cluster-peer-listen", "off"});
+  BOOST_REQUIRE(eventually([&] { return members_are(a, 2) && members_are(b, 2); }));
+  auto of_b = accounts_owned_by("b", {"a", "b"}, 1).front();
+  auto of_a = accounts_owned_by("a", {"a", "b"}, 1).front();
+  auto to_b = a.client()->post("/passthrough-referrers?account_id=" + of_b, body("one.com"));
+  auto to_a = b.client()->post("/passthrough-referrers?account_id=" + of_a, body("two.com"));
+  BOOST_TEST(to_b.status == 201u, to_b.body);
+  BOOST_TEST(to_a.status == 201u, to_a.body);
+  BOOST_TEST(metric_value(a, "referrald_cluster_forwarded_total") == 1);
+  BOOST_TEST(metric_value(b, "referrald_cluster_forwarded_total") == 1);
+  BOOST_TEST(metric_value(a, "referrald_cluster_peer_sent_total") == 0);
+  BOOST_TEST(metric_value(b, "referrald_cluster_peer_sent_total") == 0);
+  BOOST_TEST(metric_value(a, "referrald_cluster_forward_fallbacks_total") == 0);
+  BOOST_TEST(b.server->stderr_text().find("peer link: taking writes") == std::string::npos);
+}
+
+// A stranger that reaches a node's peer link runs nothing there: a hello with another
+// secret or another node's name is refused (and what follows it ignored), a request without
+// a hello, a frame too large or 5 s without a hello end the connection. The node's own peers are
+// served on.
+BOOST_AUTO_TEST_CASE(a_peer_link_runs_nothing_for_a_stranger) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  BOOST_REQUIRE(eventually([&] { return members_are(a, 2) && members_are(b, 2); }));
+  auto account = accounts_owned_by("b", {"a", "b"}, 1).front();
+  auto address = peer_address_of(b);
+  BOOST_REQUIRE(!address.empty());
+  auto post = [&](const std::string& domain) {
+    std::string json = body(domain);
+    return "POST /passthrough-referrers?account_id=" + account +
+           " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin_secret +
+           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(json.size()) +
+           "\r\n\r\n" + json;
+  };
+  auto refused_for = [&](const std::string& hello, const std::string& why) {
+    peer_client c(address);
+    BOOST_REQUIRE(c.fd >= 0);
+    BOOST_REQUIRE(c.send(
+        peer_client::frame('H', 0, hello) +
+        peer_client::frame('Q', 1, peer_client::request("203.0.113.9:1", post("stranger.com")))));
+    auto reply = c.next();
+    BOOST_REQUIRE(reply.has_value());
+    BOOST_TEST(reply->first == 'X');
+    BOOST_TEST(reply->second.find(why) != std::string::npos, reply->second);
+    BOOST_TEST(!c.next().has_value(), "more than the refusal");
+  };
+  refused_for("referrald-peer/1 b 0000000000000000000000000000000000000000000000000000000000000000",
+              "wrong peer secret");
+  refused_for("referrald-peer/1 b", "not a referrald peer hello");
+  refused_for("referrald-peer/1 a whatever", "this is node b, not a");
+  refused_for("referrald-peer/2 b whatever", "not a referrald peer hello");
+  {
+    peer_client c(address);
+    BOOST_REQUIRE(c.send(
+        peer_client::frame('Q', 1, peer_client::request("203.0.113.9:1", post("stranger.com")))));
+    BOOST_TEST(!c.next().has_value(), "a request without a hello was answered");
+  }
+  {
+    peer_client c(address);
+    BOOST_REQUIRE(c.send(std::string("\xff\xff\xff\xff", 4) + std::string(64, 'Q')));
+    BOOST_TEST(!c.next().has_value(), "a frame of 4 GiB was taken");
+  }
+  {
+    // Connected, and silent: closed once the hello's 5 s are over.
+    peer_client c(address);
+    auto opened = std::chrono::steady_clock::now();
+    BOOST_TEST(!c.next().has_value());
+    BOOST_TEST((std::chrono::steady_clock::now() - opened < 9s), "a silent stranger was kept");
+  }
+  BOOST_TEST(metric_value(b, "referrald_cluster_peer_hellos_refused_total") == 4);
+  BOOST_TEST(metric_value(b, "referrald_cluster_forwards_served_total") == 0);
+  // Nothing the strangers sent was written; a's writes reach b as before.
+  auto listed = a.client()->get("/passthrough-referrers?account_id=" + account);
+  BOOST_TEST(listed.body.find("stranger.com") == std::string::npos, listed.body);
+  auto via_a = a.client()->post("/passthrough-referrers?account_id=" + account, body("ok.com"));
+  BOOST_TEST(via_a.status == 201u, via_a.body);
+  BOOST_TEST(metric_value(a, "referrald_cluster_peer_sent_total") == 1);
+  BOOST_TEST(metric_value(b, "referrald_cluster_forwards_served_total") == 1);
+  auto log = b.server->stderr_text();
+  BOOST_TEST(log.find("peer link: refused a connection from 127.0.0.1") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -6,6 +6,7 @@
 
 #include <nats/nats.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "cluster/cluster_native.hpp"
+#include "infra/metrics.hpp"
 #include "tests/cluster/helpers.hpp"
 #include "tests/interfaces/placement_suite.hpp"
 
@@ -24,6 +26,7 @@ using namespace referrald;
 
 struct cluster_placement_harness {
   bool shared_by_nodes = true;
+  bool peer_links = false;  // relays over peer links (cluster/peer_link.hpp), not NATS
   std::vector<std::unique_ptr<cluster::cluster_log>> logs;
 
   std::unique_ptr<interfaces::placement> open(const std::string& node) {
@@ -31,8 +34,13 @@ struct cluster_placement_harness {
     cluster::placement_options o;
     o.node = node;
     o.partitions = 16;
+    if (peer_links) o.peer_host = "127.0.0.1";
     return cluster::make_cluster_placement(*logs.back(), o, [] { return std::uint64_t{0}; });
   }
+};
+
+struct peer_placement_harness : cluster_placement_harness {
+  peer_placement_harness() { peer_links = true; }
 };
 
 // An owner's way of serving writes in the forwarding tests: "POST /quick" answered at once,
@@ -55,18 +63,27 @@ struct quick_or_slow {
   }
 };
 
+// A counter of this process's metrics (infra/metrics.hpp).
+std::int64_t metric_now(const std::string& name) {
+  std::string text;
+  infra::metrics().render(text);
+  auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stoll(text.substr(at + name.size() + 2));
+}
+
 }  // namespace
 
 REFERRALD_PLACEMENT_SUITE(cluster_placement_contract, cluster_placement_harness)
+REFERRALD_PLACEMENT_SUITE(cluster_placement_contract_over_peer_links, peer_placement_harness)
 
 BOOST_AUTO_TEST_SUITE(cluster_placement_forwarding)
 
 // A write that runs at its owner longer than its sender's bound of silence is still
 // answered: the owner says "taken" at once and "working" every second while it runs.
-BOOST_AUTO_TEST_CASE(a_write_running_long_at_its_owner_is_taken_and_waited_for) {
-  cluster_placement_harness h;
-  auto a = h.open("long-a");
-  auto b = h.open("long-b");
+void long_write_is_waited_for(cluster_placement_harness& h, const std::string& prefix) {
+  auto a = h.open(prefix + "-a");
+  auto b = h.open(prefix + "-b");
   quick_or_slow owner{std::chrono::milliseconds(3500), {}};
   BOOST_REQUIRE(b->serve(owner.fn()).ok());
   BOOST_REQUIRE(
@@ -94,6 +111,141 @@ BOOST_AUTO_TEST_CASE(a_write_running_long_at_its_owner_is_taken_and_waited_for) 
   BOOST_TEST((slow.how == interfaces::placement::outcome::answered),
              "outcome " << static_cast<int>(slow.how));
   BOOST_TEST(slow.response == "slow");
+}
+
+BOOST_AUTO_TEST_CASE(a_write_running_long_at_its_owner_is_taken_and_waited_for) {
+  cluster_placement_harness h;
+  long_write_is_waited_for(h, "long");
+}
+
+BOOST_AUTO_TEST_CASE(a_write_running_long_at_its_owner_is_waited_for_over_a_peer_link) {
+  peer_placement_harness h;
+  long_write_is_waited_for(h, "long-peer");
+  BOOST_TEST(metric_now("referrald_cluster_peer_sent_total") >= 2);
+}
+
+// Two nodes with peer links, b's connection to NATS through a proxy of its own.
+struct proxied_owner {
+  testing::nats_cluster nats{1, [] {
+                               testing::nats_cluster_options o;
+                               o.proxy_clients = true;
+                               o.ping_interval = std::chrono::milliseconds(500);
+                               return o;
+                             }()};
+  std::unique_ptr<cluster::cluster_log> log_a, log_b;
+  std::unique_ptr<interfaces::placement> a, b;
+
+  explicit proxied_owner(const std::string& prefix) {
+    log_a = testing::open_log(nats);
+    cluster::cluster_options o;
+    o.servers = {nats.proxied_url(0)};
+    o.node_name = "test";
+    o.replicas = 1;
+    o.start_wait = std::chrono::seconds(30);
+    auto opened = cluster::cluster_log::open(o);
+    BOOST_REQUIRE_MESSAGE(opened.ok(), (opened.ok() ? "" : opened.err().message));
+    log_b = std::move(*opened);
+    cluster::placement_options po;
+    po.partitions = 16;
+    po.peer_host = "127.0.0.1";
+    po.node = prefix + "-a";
+    a = cluster::make_cluster_placement(*log_a, po, [] { return std::uint64_t{0}; });
+    po.node = prefix + "-b";
+    b = cluster::make_cluster_placement(*log_b, po, [] { return std::uint64_t{7}; });
+  }
+
+  interfaces::placement::relayed relay(const std::string& request,
+                                       std::chrono::milliseconds take_within,
+                                       std::chrono::milliseconds answer_within,
+                                       std::chrono::milliseconds* took = nullptr) {
+    auto done = std::make_shared<std::promise<interfaces::placement::relayed>>();
+    auto f = done->get_future();
+    auto sent = std::chrono::steady_clock::now();
+    a->relay(b->self(), request, "192.0.2.7:4000", take_within, answer_within,
+             [done](interfaces::placement::relayed r) { done->set_value(std::move(r)); });
+    BOOST_REQUIRE(f.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+    if (took != nullptr) {
+      *took = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - sent);
+    }
+    return f.get();
+  }
+};
+
+// An owner cut off from NATS (its packets dropped, its connection left open) could not store
+// a write: over its peer link it says "not taken" at once, rather than taking writes it
+// cannot store, and its sender writes them itself.
+BOOST_AUTO_TEST_CASE(an_owner_cut_off_from_nats_does_not_take_writes_over_its_peer_link) {
+  proxied_owner h("cut");
+  std::atomic<int> served{0};
+  auto serve = [&served](interfaces::placement::incoming, interfaces::placement::answer_fn answer) {
+    ++served;
+    answer("done");
+  };
+  BOOST_REQUIRE(h.b->serve(serve).ok());
+  BOOST_REQUIRE(h.a->serve(serve).ok());
+  BOOST_REQUIRE(
+      testing::eventually([&] { return h.a->others() == std::vector<std::string>{h.b->self()}; },
+                          std::chrono::seconds(15)));
+  auto before = h.relay("POST /x", std::chrono::seconds(5), std::chrono::seconds(5));
+  BOOST_TEST((before.how == interfaces::placement::outcome::answered));
+  BOOST_TEST(before.response == "done");
+  BOOST_TEST(before.applied == 7u);
+  BOOST_TEST(served == 1);
+  h.nats.client_proxy(0).drop();
+  // Within a second or so b stops taking; each refusal comes at once, well within the 5 s
+  // a sender would wait for "taken".
+  std::chrono::milliseconds took{0};
+  BOOST_TEST(testing::eventually(
+      [&] {
+        auto r = h.relay("POST /y", std::chrono::seconds(5), std::chrono::seconds(5), &took);
+        return r.how == interfaces::placement::outcome::not_taken &&
+               took < std::chrono::milliseconds(2000);
+      },
+      std::chrono::seconds(10)));
+  h.nats.client_proxy(0).pass();
+  // Heard from again: b takes writes again.
+  BOOST_TEST(testing::eventually(
+      [&] {
+        return h.relay("POST /w", std::chrono::seconds(5), std::chrono::seconds(5)).how ==
+               interfaces::placement::outcome::answered;
+      },
+      std::chrono::seconds(15)));
+}
+
+// An owner that goes after taking a write (its peer link closed) leaves the write undecided
+// at once: the sender does not wait out its bound of silence.
+BOOST_AUTO_TEST_CASE(an_owner_gone_after_taking_a_write_leaves_it_undecided_at_once) {
+  proxied_owner h("gone");
+  std::promise<void> taken;
+  interfaces::placement::answer_fn kept;
+  BOOST_REQUIRE(
+      h.b->serve([&](interfaces::placement::incoming, interfaces::placement::answer_fn answer) {
+           kept = std::move(answer);  // never answered
+           taken.set_value();
+         })
+          .ok());
+  BOOST_REQUIRE(h.a->serve([](interfaces::placement::incoming,
+                              interfaces::placement::answer_fn answer) { answer("a"); })
+                    .ok());
+  BOOST_REQUIRE(
+      testing::eventually([&] { return h.a->others() == std::vector<std::string>{h.b->self()}; },
+                          std::chrono::seconds(15)));
+  auto done = std::make_shared<std::promise<interfaces::placement::relayed>>();
+  auto f = done->get_future();
+  h.a->relay(h.b->self(), "POST /z", "192.0.2.7:4000", std::chrono::seconds(5),
+             std::chrono::seconds(30),
+             [done](interfaces::placement::relayed r) { done->set_value(std::move(r)); });
+  BOOST_REQUIRE(taken.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  auto gone = std::chrono::steady_clock::now();
+  h.b->leave();
+  h.b->close();
+  BOOST_REQUIRE(f.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  auto r = f.get();
+  BOOST_TEST((r.how == interfaces::placement::outcome::timed_out),
+             "outcome " << static_cast<int>(r.how));
+  BOOST_TEST((std::chrono::steady_clock::now() - gone < std::chrono::seconds(5)));
+  kept = nullptr;
 }
 
 // On the wire, as a sender of another release would see it (a request published to the
