@@ -7,7 +7,11 @@
 #include <unordered_map>
 #include <utility>
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <nats/nats.h>
+#include <net/if.h>
+#include <netinet/in.h>
 
 #include <condition_variable>
 #include <thread>
@@ -253,20 +257,41 @@ class cluster_placement final : public placement {
   }
 
   // The address to put in the members' value for a link bound to `bound`: a wildcard host
-  // (0.0.0.0, [::]) is replaced by the address this node reaches its NATS server from.
+  // (0.0.0.0, [::]) is replaced by the address this node reaches its NATS server from or,
+  // when that is a loopback address (a NATS server on the same machine), by the machine's
+  // first IPv4 address that is not.
   std::string advertise(const std::string& bound) {
     auto colon = bound.rfind(':');
     std::string host = bound.substr(0, colon);
     if (host != "0.0.0.0" && host != "[::]") return bound;
+    std::string local;
     char* ip = nullptr;
     int port = 0;
     natsConnection* nc = cluster_native::connection(log_);
-    if (nc == nullptr || natsConnection_GetLocalIPAndPort(nc, &ip, &port) != NATS_OK ||
-        ip == nullptr) {
-      return bound;
+    if (nc != nullptr && natsConnection_GetLocalIPAndPort(nc, &ip, &port) == NATS_OK &&
+        ip != nullptr) {
+      local = ip;
+      free(ip);
     }
-    std::string local(ip);
-    free(ip);
+    if (local.empty() || local.starts_with("127.") || local == "::1") {
+      ifaddrs* all = nullptr;
+      if (getifaddrs(&all) == 0) {
+        for (ifaddrs* i = all; i != nullptr; i = i->ifa_next) {
+          if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET ||
+              (i->ifa_flags & IFF_UP) == 0 || (i->ifa_flags & IFF_LOOPBACK) != 0) {
+            continue;
+          }
+          char text[INET_ADDRSTRLEN] = {};
+          auto* in = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
+          if (inet_ntop(AF_INET, &in->sin_addr, text, sizeof text) != nullptr) {
+            local = text;
+            break;
+          }
+        }
+        freeifaddrs(all);
+      }
+    }
+    if (local.empty()) return bound;
     if (local.find(':') != std::string::npos) local = "[" + local + "]";
     return local + bound.substr(colon);
   }

@@ -97,7 +97,8 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
                          port; off: only over NATS)
   --cluster-peer-advertise HOST:PORT
                          the address the other nodes reach it at (default: the one it
-                         listens on; for 0.0.0.0 or ::, the address it reaches NATS from)
+                         listens on; for 0.0.0.0 or ::, the address it reaches NATS from,
+                         or the first IPv4 address other than loopback)
   --log-level LEVEL      error, warn, info or debug (default info): info has account
                          loads and unloads and start-up; warn has server errors (5xx)
                          with their request id; debug adds a line per request

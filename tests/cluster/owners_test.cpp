@@ -607,6 +607,28 @@ BOOST_AUTO_TEST_CASE(an_owner_without_a_peer_link_is_sent_its_writes_over_nats) 
   BOOST_TEST(b.server->stderr_text().find("peer link: taking writes") == std::string::npos);
 }
 
+// A peer link on every address of the machine (0.0.0.0) is put in the members' value as one
+// address the others reach: here, where the NATS servers are on 127.0.0.1, the machine's
+// first IPv4 address other than loopback (or 127.0.0.1 on a machine without one).
+BOOST_AUTO_TEST_CASE(a_peer_link_on_every_address_is_reached_at_one_of_them) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats.urls(), "b", {"--cluster-peer-listen", "0.0.0.0:0"});
+  BOOST_REQUIRE(eventually([&] { return members_are(a, 2) && members_are(b, 2); }));
+  auto log = b.server->stderr_text();
+  auto at = log.find("peer link: taking writes on 0.0.0.0:");
+  BOOST_REQUIRE_MESSAGE(at != std::string::npos, log);
+  auto line = log.substr(at, log.find('\n', at) - at);
+  auto reached = line.substr(line.find("reached at ") + 11);
+  BOOST_TEST(!reached.starts_with("0.0.0.0"), line);
+  BOOST_TEST(reached.find(':') != std::string::npos, line);
+  auto account = accounts_owned_by("b", {"a", "b"}, 1).front();
+  auto created = a.client()->post("/passthrough-referrers?account_id=" + account, body("x.com"));
+  BOOST_TEST(created.status == 201u, created.body);
+  BOOST_TEST(metric_value(a, "referrald_cluster_peer_sent_total") == 1);
+  BOOST_TEST(metric_value(a, "referrald_cluster_peer_unreachable_total") == 0);
+  BOOST_TEST(metric_value(b, "referrald_cluster_forwards_served_total") == 1);
+}
+
 // A stranger that reaches a node's peer link runs nothing there: a hello with another
 // secret or another node's name is refused (and what follows it ignored), a request without
 // a hello, a frame too large or 5 s without a hello end the connection. The node's own peers are
