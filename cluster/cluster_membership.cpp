@@ -366,6 +366,7 @@ domain::result<std::unique_ptr<cluster_membership>> cluster_membership::join(clu
   kvStore_Destroy(*config);
   if (!stored) return std::move(stored).err();
   if (!secret) return std::move(secret).err();
+  if (!o.peer.empty() && o.before_joining) o.before_joining(*secret);
   unsigned long n = 0;
   try {
     n = std::stoul(*stored);

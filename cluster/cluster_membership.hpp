@@ -56,6 +56,9 @@ struct membership_options {
   std::chrono::milliseconds heartbeat{2000};
   std::chrono::milliseconds ttl{10000};
   std::string peer;  // this node's peer address ("host:port", cluster/peer_link.hpp), or none
+  // With a peer address: called with the cluster's peer secret before this node's key is put
+  // (so that the link checks hellos before any node can see its address).
+  std::function<void(const std::string& secret)> before_joining;
 };
 
 class cluster_membership {

@@ -101,27 +101,33 @@ class cluster_placement final : public placement {
                              std::move(done));
     }
     infra::metrics().cluster_peer_sent.fetch_add(1, std::memory_order_relaxed);
-    peers->send(address, node, request, remote, take_within, answer_within,
-                [this, forwards, node, address, request = std::string(request),
-                 remote = std::string(remote), take_within, answer_within,
-                 done = std::move(done)](peer_link::result r) mutable {
-                  if (r.how == peer_link::outcome::unreachable) {
-                    // Nothing reached the owner: the same request goes the other way.
-                    infra::metrics().cluster_peer_unreachable.fetch_add(1,
-                                                                        std::memory_order_relaxed);
-                    pass_over_peer(address);
-                    return relay_over_nats(*forwards, node, request, remote, take_within,
-                                           answer_within, std::move(done));
-                  }
-                  relayed out;
-                  out.how = r.how == peer_link::outcome::answered    ? outcome::answered
-                            : r.how == peer_link::outcome::timed_out ? outcome::timed_out
-                                                                     : outcome::not_taken;
-                  if (out.how != outcome::answered) pass_over(node);
-                  out.response = std::move(r.response);
-                  out.applied = r.applied;
-                  done(std::move(out));
-                });
+    peers->send(
+        address, node, request, remote, take_within, answer_within,
+        [this, forwards, node, address, request = std::string(request),
+         remote = std::string(remote), take_within, answer_within,
+         done = std::move(done)](peer_link::result r) mutable {
+          if (r.how == peer_link::outcome::unreachable) {
+            // Nothing reached the owner: the same request goes the other way.
+            infra::metrics().cluster_peer_unreachable.fetch_add(1, std::memory_order_relaxed);
+            pass_over_peer(address);
+            return relay_over_nats(*forwards, node, request, remote, take_within, answer_within,
+                                   std::move(done));
+          }
+          relayed out;
+          out.how = r.how == peer_link::outcome::answered    ? outcome::answered
+                    : r.how == peer_link::outcome::timed_out ? outcome::timed_out
+                                                             : outcome::not_taken;
+          if (out.how != outcome::answered) pass_over(node);
+          if (r.silent) {
+            // Nothing came back on an open connection: the owner's writes go over
+            // NATS for a while.
+            infra::metrics().cluster_peer_unreachable.fetch_add(1, std::memory_order_relaxed);
+            pass_over_peer(address);
+          }
+          out.response = std::move(r.response);
+          out.applied = r.applied;
+          done(std::move(out));
+        });
   }
 
   domain::status serve(std::function<void(incoming, answer_fn)> fn) override {
@@ -164,22 +170,24 @@ class cluster_placement final : public placement {
     mo.heartbeat = options_.heartbeat;
     mo.ttl = options_.ttl;
     mo.peer = advertised;
+    // The link takes writes before the others can see its address.
+    mo.before_joining = [&](const std::string& secret) {
+      peers->serve(
+          secret, [this, fn](std::string request, std::string remote, peer_link::answer_fn answer) {
+            fn(incoming{std::move(request), std::move(remote)},
+               [this, answer = std::move(answer)](std::string response) {
+                 answer(std::move(response), applied_());
+               });
+          });
+      infra::log(infra::log_level::info,
+                 "peer link: taking writes on " + peers->bound() + ", reached at " + advertised);
+    };
     auto joined = cluster_membership::join(log_, mo);
     if (!joined) {
       forwards->stop_serving();
+      if (peers) peers->stop_serving();
       return domain::make_error(joined.err().code,
                                 "cannot join the cluster's members: " + joined.err().message);
-    }
-    if (peers) {
-      peers->serve((*joined)->peer_secret(), [this, fn](std::string request, std::string remote,
-                                                        peer_link::answer_fn answer) {
-        fn(incoming{std::move(request), std::move(remote)},
-           [this, answer = std::move(answer)](std::string response) {
-             answer(std::move(response), applied_());
-           });
-      });
-      infra::log(infra::log_level::info,
-                 "peer link: taking writes on " + peers->bound() + ", reached at " + advertised);
     }
     std::lock_guard lock(mu_);
     members_ = std::move(*joined);

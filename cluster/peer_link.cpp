@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -33,6 +34,9 @@ using steady = std::chrono::steady_clock;
 constexpr std::string_view k_version = "referrald-peer/1";
 // A frame larger than this closes the connection: no request or answer comes near it.
 constexpr std::uint32_t k_max_frame = 256u << 20;
+// Before its hello is accepted a connection's frames are at most this: a hello is a version,
+// a node's name (at most 64 characters) and a secret of 64 digits.
+constexpr std::uint32_t k_max_hello = 512;
 constexpr auto k_working_every = std::chrono::seconds(1);
 constexpr auto k_sweep_every = std::chrono::milliseconds(100);
 // An accepted connection must say hello within this; a refused one is closed this long after
@@ -72,6 +76,15 @@ bool same_secret(std::string_view a, std::string_view b) {
   for (std::size_t i = 0; i < a.size(); ++i)
     diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
   return diff == 0 && !b.empty();
+}
+
+// Text the other side chose, as it may go into the log: printable ASCII, at most 100 bytes.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (char ch : text.substr(0, 100))
+    out += ch >= 0x20 && ch < 0x7f ? ch : '?';
+  if (text.size() > 100) out += "...";
+  return out;
 }
 
 std::string format_endpoint(const tcp::endpoint& ep) {
@@ -133,8 +146,11 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
     };
     std::unordered_map<std::uint64_t, waiting> pending;
     std::uint64_t next_id = 1;
-    std::string queued;                                 // frames made while connecting
-    std::string key;                                    // in the link's map of connections
+    std::string queued;    // frames made while connecting
+    std::string key;       // in the link's map of connections
+    bool retired = false;  // see impl::retired
+    // A sender's: a reply came on it since the last sweep (the owner is answering).
+    bool heard = false;
     std::unique_ptr<tcp::resolver> resolver;            // while connecting
     std::unique_ptr<asio::steady_timer> connect_timer;  // while connecting
 
@@ -211,12 +227,25 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
   bool closing = false;
   std::vector<std::weak_ptr<conn>> accepted;
   std::unordered_map<std::string, std::shared_ptr<conn>> made;  // by owner " " address
+  // Connections that let a request's take bound pass without "taken": no longer sent on
+  // (the next request to their owner opens a new one), ended once nothing waits on them.
+  std::vector<std::shared_ptr<conn>> retired;
+  asio::steady_timer accept_pause{*ioc};  // after an accept that failed (no descriptors left)
   steady::time_point last_refusal_logged{};
 
   void accept() {
     acceptor.async_accept([self = shared_from_this()](boost::system::error_code ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
-      if (!ec) {
+      if (ec) {
+        // The listening socket stays readable while, say, no descriptor is left: accepting
+        // again at once would spin.
+        self->accept_pause.expires_after(std::chrono::milliseconds(100));
+        self->accept_pause.async_wait([self](boost::system::error_code wec) {
+          if (!wec && self->acceptor.is_open()) self->accept();
+        });
+        return;
+      }
+      {
         auto c = std::make_shared<conn>(self->ioc, false);
         c->sock = std::move(s);
         c->end_at = steady::now() + k_hello_within;
@@ -242,7 +271,9 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
           std::size_t at = 0;
           while (c->in.size() - at >= 4) {
             auto len = static_cast<std::uint32_t>(get_le(std::string_view(c->in).substr(at), 4));
-            if (len < 9 || len > k_max_frame) return self->end(c);
+            if (len < 9 || len > (c->outgoing || c->hello_ok ? k_max_frame : k_max_hello)) {
+              return self->end(c);
+            }
             if (c->in.size() - at - 4 < len) break;
             std::string_view f(c->in.data() + at + 4, len);
             at += 4 + len;
@@ -276,8 +307,8 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
       if (sp2 == std::string_view::npos || payload.substr(0, sp1) != k_version) {
         why = "not a referrald peer hello of version 1";
       } else if (payload.substr(sp1 + 1, sp2 - sp1 - 1) != o.node) {
-        why = "this is node " + o.node + ", not " +
-              std::string(payload.substr(sp1 + 1, sp2 - sp1 - 1));
+        why =
+            "this is node " + o.node + ", not " + printable(payload.substr(sp1 + 1, sp2 - sp1 - 1));
       } else if (expected_secret.empty()) {
         why = "this node does not take writes yet";
       } else if (!same_secret(payload.substr(sp2 + 1), expected_secret)) {
@@ -368,7 +399,7 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
                 std::string_view payload) {
     if (kind == 'X') {
       infra::log(infra::log_level::warn, "peer link: " + c->key.substr(c->key.find(' ') + 1) +
-                                             " refused this node: " + std::string(payload) +
+                                             " refused this node: " + printable(payload) +
                                              " (its writes go over NATS for now)");
       std::lock_guard lock(c->mu);
       c->st = conn::state::refused;
@@ -378,6 +409,7 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
     result r;
     {
       std::lock_guard lock(c->mu);
+      c->heard = true;
       auto it = c->pending.find(id);
       if (it == c->pending.end()) return true;  // given up on already
       switch (kind) {
@@ -428,11 +460,12 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
       std::lock_guard lock(mu);
       stopping = closing;
       if (auto it = made.find(c->key); it != made.end() && it->second == c) made.erase(it);
+      std::erase(retired, c);
     }
     for (auto& [id, w] : pending) {
       result r;
       if (stopping) {
-        r.how = outcome::not_taken;
+        r.how = w.taken ? outcome::timed_out : outcome::not_taken;
       } else if (refused || never_ready) {
         r.how = outcome::unreachable;  // nothing reached the owner
       } else {
@@ -440,6 +473,11 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
       }
       w.done(std::move(r));
     }
+  }
+
+  static bool still_connecting(conn& c) {
+    std::lock_guard lock(c.mu);
+    return !c.closed && c.st == conn::state::connecting;
   }
 
   void connect(const std::shared_ptr<conn>& c, const std::string& address,
@@ -453,15 +491,21 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
     c->resolver = std::make_unique<tcp::resolver>(*ioc);
     c->connect_timer = std::make_unique<asio::steady_timer>(*ioc, within);
     c->connect_timer->async_wait([self = shared_from_this(), c](boost::system::error_code ec) {
-      if (!ec) self->end(c);  // not connected within the bound
+      if (!ec && still_connecting(*c)) self->end(c);  // not connected within the bound
     });
     c->resolver->async_resolve(
         host, port, tcp::resolver::numeric_service,
         [self = shared_from_this(), c](boost::system::error_code ec,
                                        tcp::resolver::results_type found) {
-          if (ec) return self->end(c);
+          // Ended meanwhile (a resolve cannot always be cancelled): no connection is made.
+          if (ec || !still_connecting(*c)) return self->end(c);
           asio::async_connect(c->sock, found,
                               [self, c](boost::system::error_code cec, const tcp::endpoint&) {
+                                if (!still_connecting(*c)) {
+                                  boost::system::error_code ignored;
+                                  c->sock.close(ignored);  // made after its end
+                                  return;
+                                }
                                 if (cec) return self->end(c);
                                 c->connect_timer->cancel();
                                 self->connected(c);
@@ -509,37 +553,73 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
       std::lock_guard lock(mu);
       for (auto& [key, c] : made)
         conns.push_back(c);
+      for (auto& c : retired)
+        conns.push_back(c);
       for (auto& w : accepted)
         if (auto c = w.lock()) conns.push_back(std::move(c));
     }
     auto now = steady::now();
-    std::vector<std::pair<std::function<void(result)>, outcome>> ended;
-    std::vector<std::shared_ptr<conn>> to_end;
+    struct ending {
+      std::function<void(result)> done;
+      outcome how;
+      bool silent;
+    };
+    std::vector<ending> ended;
+    std::vector<std::shared_ptr<conn>> to_end, to_retire;
     for (auto& c : conns) {
       std::lock_guard lock(c->mu);
-      if (now >= c->end_at) to_end.push_back(c);
-      if (c->outgoing) {
-        for (auto it = c->pending.begin(); it != c->pending.end();) {
-          if (now < it->second.deadline) {
-            ++it;
-            continue;
-          }
-          ended.emplace_back(std::move(it->second.done),
-                             it->second.taken ? outcome::timed_out : outcome::not_taken);
-          it = c->pending.erase(it);
-        }
-      } else {
+      if (c->closed) continue;
+      if (now >= c->end_at) {
+        to_end.push_back(c);
+        continue;
+      }
+      if (!c->outgoing) {
         for (auto& [id, last] : c->running) {
           if (now - last < k_working_every) continue;
           last = now;
           c->write_locked(frame('W', id));
         }
+        continue;
+      }
+      bool untaken = false;
+      for (auto it = c->pending.begin(); it != c->pending.end();) {
+        if (now < it->second.deadline) {
+          ++it;
+          continue;
+        }
+        if (c->st == conn::state::connecting) {
+          untaken = true;  // not connected within a request's bound: ended below, unsent
+          break;
+        }
+        untaken = untaken || !it->second.taken;
+        ended.push_back({std::move(it->second.done),
+                         it->second.taken ? outcome::timed_out : outcome::not_taken,
+                         !it->second.taken && !c->heard});
+        it = c->pending.erase(it);
+      }
+      c->heard = false;
+      if (untaken && c->st == conn::state::connecting) {
+        to_end.push_back(c);
+      } else if (untaken) {
+        to_retire.push_back(c);
+      } else if (c->retired && c->pending.empty()) {
+        to_end.push_back(c);
       }
     }
-    for (auto& [done, how] : ended) {
+    for (auto& e : ended) {
       result r;
-      r.how = how;
-      done(std::move(r));
+      r.how = e.how;
+      r.silent = e.silent;
+      e.done(std::move(r));
+    }
+    for (auto& c : to_retire) {
+      {
+        std::lock_guard lock(c->mu);
+        c->retired = true;
+      }
+      std::lock_guard lock(mu);
+      if (auto it = made.find(c->key); it != made.end() && it->second == c) made.erase(it);
+      if (std::find(retired.begin(), retired.end(), c) == retired.end()) retired.push_back(c);
     }
     for (auto& c : to_end)
       end(c);
@@ -602,10 +682,13 @@ peer_link::~peer_link() {
     boost::system::error_code ec;
     p->acceptor.close(ec);
     p->sweeper.cancel();
+    p->accept_pause.cancel();
     std::vector<std::shared_ptr<impl::conn>> conns;
     {
       std::lock_guard lock(p->mu);
       for (auto& [key, c] : p->made)
+        conns.push_back(c);
+      for (auto& c : p->retired)
         conns.push_back(c);
       for (auto& w : p->accepted)
         if (auto c = w.lock()) conns.push_back(std::move(c));

@@ -25,7 +25,11 @@
 // bound, or the connection lost before 'T': nothing ran, or — past the bound — it runs
 // fenced as any write); timed out ('T' or 'W', then silence past the answer bound, or the
 // connection lost after 'T': it may or may not have run); and unreachable (no connection
-// could be made, or the hello was refused: nothing was sent, the sender forwards over NATS).
+// could be made within the take bound, or the hello was refused: nothing was sent, the
+// sender forwards over NATS). A connection that lets a take bound pass without 'T' is sent
+// nothing more (the next request opens a new one) and is closed once nothing waits on it.
+// Before its hello is accepted, a connection's frames are at most 512 bytes, and it is
+// closed when no hello comes within 5 s.
 //
 // One thread of its own ("cluster.peer") reads, accepts, connects and times; a frame is
 // written at once from the thread that makes it when the connection has nothing queued.
@@ -54,7 +58,7 @@ class peer_link {
  public:
   // Listens (bad_request naming the address when it cannot bind) and starts the thread.
   static domain::result<std::unique_ptr<peer_link>> open(peer_options o);
-  ~peer_link();  // what still waits for a reply is told not_taken
+  ~peer_link();  // what still waits for a reply is told not_taken (timed_out when taken)
   peer_link(const peer_link&) = delete;
   peer_link& operator=(const peer_link&) = delete;
 
@@ -75,6 +79,9 @@ class peer_link {
     outcome how = outcome::not_taken;
     std::string response;
     std::uint64_t applied = 0;
+    // not_taken because nothing at all came back within the take bound on a connection that
+    // was open: the link to this owner may be out of reach.
+    bool silent = false;
   };
   // Sends `request` to the node `owner` at `address` ("host:port"): `done` once.
   void send(const std::string& address, const std::string& owner, std::string_view request,

@@ -232,8 +232,8 @@ void process_metrics::render(std::string& out) const {
           "nodes (the peer link).",
           cluster_peer_sent.load());
   counter(out, "referrald_cluster_peer_unreachable_total",
-          "Cluster mode: writes sent to their owner over NATS because its peer link could not "
-          "be reached or refused this node.",
+          "Cluster mode: times an owner's peer link could not be reached, refused this node or "
+          "went silent, after which its writes went over NATS for 30 s.",
           cluster_peer_unreachable.load());
   counter(out, "referrald_cluster_peer_hellos_refused_total",
           "Cluster mode: connections to this node's peer link refused (another node name or "

@@ -631,7 +631,8 @@ BOOST_AUTO_TEST_CASE(a_peer_link_on_every_address_is_reached_at_one_of_them) {
 
 // A stranger that reaches a node's peer link runs nothing there: a hello with another
 // secret or another node's name is refused (and what follows it ignored), a request without
-// a hello, a frame too large or 5 s without a hello end the connection. The node's own peers are
+// a hello, a frame too large (before the hello, larger than any hello) or 5 s without a hello
+// end the connection. The node's own peers are
 // served on.
 BOOST_AUTO_TEST_CASE(a_peer_link_runs_nothing_for_a_stranger) {
   nats_cluster nats(3);
@@ -674,6 +675,13 @@ BOOST_AUTO_TEST_CASE(a_peer_link_runs_nothing_for_a_stranger) {
     peer_client c(address);
     BOOST_REQUIRE(c.send(std::string("\xff\xff\xff\xff", 4) + std::string(64, 'Q')));
     BOOST_TEST(!c.next().has_value(), "a frame of 4 GiB was taken");
+  }
+  {
+    // A hello larger than any hello (a name of 1,000 bytes): closed unread, nothing said.
+    peer_client c(address);
+    BOOST_REQUIRE(c.send(
+        peer_client::frame('H', 0, "referrald-peer/1 " + std::string(1000, 'b') + " secret")));
+    BOOST_TEST(!c.next().has_value(), "a hello of 1,000 bytes was read");
   }
   {
     // Connected, and silent: closed once the hello's 5 s are over.

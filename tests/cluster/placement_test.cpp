@@ -6,6 +6,9 @@
 
 #include <nats/nats.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -19,6 +22,7 @@
 #include "infra/metrics.hpp"
 #include "tests/cluster/helpers.hpp"
 #include "tests/interfaces/placement_suite.hpp"
+#include "tests/support/fault_proxy.hpp"
 
 namespace {
 
@@ -211,6 +215,64 @@ BOOST_AUTO_TEST_CASE(an_owner_cut_off_from_nats_does_not_take_writes_over_its_pe
                interfaces::placement::outcome::answered;
       },
       std::chrono::seconds(15)));
+}
+
+// An owner whose peer link goes silent (a partition between the two nodes, both still
+// reaching NATS: here a proxy in front of the link drops every byte) costs its sender one take
+// bound; from then on the sender sends its writes over NATS, where the owner answers them.
+BOOST_AUTO_TEST_CASE(an_owner_whose_peer_link_goes_silent_is_sent_its_writes_over_nats) {
+  auto& nats = testing::shared_cluster();
+  auto log_a = testing::open_log(nats), log_b = testing::open_log(nats);
+  // b's link on a port of its own, reached through the proxy.
+  std::uint16_t port = 0;
+  {
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::acceptor probe(
+        ioc, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+    port = probe.local_endpoint().port();
+  }
+  testing::fault_proxy proxy(port);
+  cluster::placement_options po;
+  po.partitions = 16;
+  po.peer_host = "127.0.0.1";
+  po.node = "silent-a";
+  auto a = cluster::make_cluster_placement(*log_a, po, [] { return std::uint64_t{0}; });
+  po.node = "silent-b";
+  po.peer_port = port;
+  po.peer_advertise = "127.0.0.1:" + std::to_string(proxy.port());
+  auto b = cluster::make_cluster_placement(*log_b, po, [] { return std::uint64_t{0}; });
+  auto echo = [](interfaces::placement::incoming in, interfaces::placement::answer_fn answer) {
+    answer("answered " + in.request);
+  };
+  BOOST_REQUIRE(b->serve(echo).ok());
+  BOOST_REQUIRE(a->serve(echo).ok());
+  BOOST_REQUIRE(
+      testing::eventually([&] { return a->others() == std::vector<std::string>{"silent-b"}; },
+                          std::chrono::seconds(15)));
+  auto relay = [&](const std::string& request) {
+    auto done = std::make_shared<std::promise<interfaces::placement::relayed>>();
+    auto f = done->get_future();
+    a->relay("silent-b", request, "192.0.2.7:4000", std::chrono::milliseconds(500),
+             std::chrono::seconds(5),
+             [done](interfaces::placement::relayed r) { done->set_value(std::move(r)); });
+    BOOST_REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+    return f.get();
+  };
+  auto sent_before = metric_now("referrald_cluster_peer_sent_total");
+  auto unreachable_before = metric_now("referrald_cluster_peer_unreachable_total");
+  auto first = relay("POST /1");
+  BOOST_TEST((first.how == interfaces::placement::outcome::answered));
+  BOOST_TEST(first.response == "answered POST /1");
+  BOOST_TEST(proxy.stats().bytes_to_target > 0u, "not sent over the peer link");
+  proxy.drop();
+  auto silent = relay("POST /2");
+  BOOST_TEST((silent.how == interfaces::placement::outcome::not_taken));
+  BOOST_TEST(metric_now("referrald_cluster_peer_unreachable_total") == unreachable_before + 1);
+  auto over_nats = relay("POST /3");
+  BOOST_TEST((over_nats.how == interfaces::placement::outcome::answered));
+  BOOST_TEST(over_nats.response == "answered POST /3");
+  BOOST_TEST(metric_now("referrald_cluster_peer_sent_total") == sent_before + 2);
+  proxy.pass();
 }
 
 // An owner that goes after taking a write (its peer link closed) leaves the write undecided
