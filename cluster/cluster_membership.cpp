@@ -1,20 +1,21 @@
 #include "cluster/cluster_membership.hpp"
 
-#include <sys/random.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <condition_variable>
-#include <cstring>
 #include <map>
 #include <mutex>
-#include <stdexcept>
 #include <thread>
 #include <utility>
 
 #include "cluster/cluster_native.hpp"
 #include "domain/base/clock.hpp"
+#include "domain/base/json.hpp"
+#include "domain/base/json_scan.hpp"
 #include "domain/base/random.hpp"
+#include "domain/base/text.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
 #include "infra/thread_name.hpp"
@@ -30,32 +31,41 @@ constexpr const char* k_peer_secret_key = "peer-secret";
 // The "peer" of a member's value, as join() writes it; "" when it has none or it is not an
 // address (the bucket is open to whoever holds the servers' credentials).
 std::string peer_in_value(std::string_view value) {
-  constexpr std::string_view key = "\"peer\":\"";
-  auto at = value.find(key);
-  if (at == std::string_view::npos) return {};
-  auto from = at + key.size();
-  auto to = value.find('"', from);
-  if (to == std::string_view::npos || to == from || to - from > 300) return {};
-  std::string_view peer = value.substr(from, to - from);
-  for (char c : peer) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == ':' || c == '-' || c == '[' || c == ']' || c == '_';
-    if (!ok) return {};
+  std::vector<domain::json_member> members;
+  if (!domain::scan_object(value, members)) return {};
+  for (const auto& m : members) {
+    if (m.key != "peer" || m.key_escaped) continue;
+    if (m.kind != domain::json_kind::string || m.value_escaped ||
+        !cluster_membership::peer_address_ok(m.value)) {
+      return {};
+    }
+    return std::string(m.value);
   }
-  return std::string(peer);
+  return {};
+}
+
+// A member's value: its name, when it joined, and its peer address when it has one.
+std::string member_value(const std::string& node, const std::string& peer) {
+  rapidjson::StringBuffer buf;
+  domain::json_writer w(buf);
+  w.StartObject();
+  domain::write_key(w, "node");
+  domain::write_string(w, node);
+  domain::write_key(w, "since_ms");
+  w.Int64(domain::now_ms());
+  if (!peer.empty()) {
+    domain::write_key(w, "peer");
+    domain::write_string(w, peer);
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
 }
 
 // 32 random bytes as 64 hexadecimal digits.
 std::string random_secret() {
-  unsigned char bytes[32];
-  domain::random_bytes(bytes, sizeof bytes);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out += hex[b >> 4];
-    out += hex[b & 15];
-  }
-  return out;
+  char bytes[32];
+  domain::random_bytes(reinterpret_cast<unsigned char*>(bytes), sizeof bytes);
+  return domain::to_hex(std::string_view(bytes, sizeof bytes));
 }
 
 std::uint64_t fnv1a64(std::string_view s) {
@@ -397,9 +407,7 @@ domain::result<std::unique_ptr<cluster_membership>> cluster_membership::join(clu
   p->nodes = *nodes;
   o.node = member_name(o.node);
   p->key = std::string(k_node_prefix) + o.node;
-  p->value = "{\"node\":\"" + o.node + "\",\"since_ms\":" + std::to_string(domain::now_ms());
-  if (!o.peer.empty()) p->value += ",\"peer\":\"" + o.peer + "\"";
-  p->value += "}";
+  p->value = member_value(o.node, o.peer);
   auto put = again([&]() -> domain::status {
     std::uint64_t rev = 0;
     natsStatus s = kvStore_PutString(&rev, p->nodes, p->key.c_str(), p->value.c_str());
@@ -461,6 +469,16 @@ std::string cluster_membership::owner_among(const std::vector<std::string>& node
 bool cluster_membership::owns(std::uint32_t partition) const {
   auto t = table_.load();
   return t && partition < t->mine.size() && t->mine[partition];
+}
+
+bool cluster_membership::peer_address_ok(std::string_view address) {
+  if (address.empty() || address.size() > 300) return false;
+  for (char c : address) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == ':' || c == '-' || c == '[' || c == ']' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
 }
 
 std::string cluster_membership::peer_of(const std::string& node) const {

@@ -89,6 +89,8 @@ class cluster_membership {
   // The peer address a live node put in its value ("" when it put none: an earlier release,
   // or a node without a peer link), and the cluster's peer secret.
   std::string peer_of(const std::string& node) const;
+  // Whether `address` may be a member's peer address: 1 to 300 of a-z A-Z 0-9 . : - _ [ ].
+  static bool peer_address_ok(std::string_view address);
   const std::string& peer_secret() const { return peer_secret_; }
   const std::string& node() const { return options_.node; }  // as a member
 

@@ -21,6 +21,7 @@
 #include "cluster/cluster_membership.hpp"
 #include "cluster/cluster_native.hpp"
 #include "cluster/peer_link.hpp"
+#include "domain/base/text.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
 #include "infra/thread_name.hpp"
@@ -269,9 +270,8 @@ class cluster_placement final : public placement {
   // when that is a loopback address (a NATS server on the same machine), by the machine's
   // first IPv4 address that is not.
   std::string advertise(const std::string& bound) {
-    auto colon = bound.rfind(':');
-    std::string host = bound.substr(0, colon);
-    if (host != "0.0.0.0" && host != "[::]") return bound;
+    auto split = domain::split_host_port(bound);
+    if (!split || (split->host != "0.0.0.0" && split->host != "::")) return bound;
     std::string local;
     char* ip = nullptr;
     int port = 0;
@@ -301,7 +301,7 @@ class cluster_placement final : public placement {
     }
     if (local.empty()) return bound;
     if (local.find(':') != std::string::npos) local = "[" + local + "]";
-    return local + bound.substr(colon);
+    return local + ":" + split->port;
   }
 
   // Whether this node's NATS server answered a ping lately (pings_ below).

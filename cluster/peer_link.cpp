@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "domain/base/codec.hpp"
+#include "domain/base/text.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
 #include "infra/thread_name.hpp"
@@ -44,27 +46,12 @@ constexpr auto k_sweep_every = std::chrono::milliseconds(100);
 constexpr auto k_hello_within = std::chrono::seconds(5);
 constexpr auto k_refusal_read_within = std::chrono::seconds(2);
 
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i)
-    out += static_cast<char>((v >> (8 * i)) & 0xff);
-}
-void put_u64(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i)
-    out += static_cast<char>((v >> (8 * i)) & 0xff);
-}
-std::uint64_t get_le(std::string_view in, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i)
-    v |= static_cast<std::uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
-  return v;
-}
-
 std::string frame(char kind, std::uint64_t id, std::string_view a = {}, std::string_view b = {}) {
   std::string out;
   out.reserve(13 + a.size() + b.size());
-  put_u32(out, static_cast<std::uint32_t>(9 + a.size() + b.size()));
+  codec::put_fixed32(out, static_cast<std::uint32_t>(9 + a.size() + b.size()));
   out += kind;
-  put_u64(out, id);
+  codec::put_fixed64(out, id);
   out += a;
   out += b;
   return out;
@@ -92,20 +79,6 @@ std::string format_endpoint(const tcp::endpoint& ep) {
   std::string host = a.to_string();
   if (a.is_v6()) host = "[" + host + "]";
   return host + ":" + std::to_string(ep.port());
-}
-
-// "host:port" (a host in brackets for IPv6) split; false when it is not one.
-bool split_address(std::string_view address, std::string& host, std::string& port) {
-  auto colon = address.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == address.size()) return false;
-  std::string_view h = address.substr(0, colon);
-  if (h.front() == '[') {
-    if (h.back() != ']') return false;
-    h = h.substr(1, h.size() - 2);
-  }
-  host = h;
-  port = address.substr(colon + 1);
-  return true;
 }
 
 }  // namespace
@@ -269,17 +242,24 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
           if (ec) return self->end(c);
           c->in.append(c->chunk.data(), n);
           std::size_t at = 0;
-          while (c->in.size() - at >= 4) {
-            auto len = static_cast<std::uint32_t>(get_le(std::string_view(c->in).substr(at), 4));
+          for (;;) {
+            codec::reader r(std::string_view(c->in).substr(at));
+            std::uint32_t len = 0;
+            if (!r.fixed32(len)) break;
             if (len < 9 || len > (c->outgoing || c->hello_ok ? k_max_frame : k_max_hello)) {
               return self->end(c);
             }
-            if (c->in.size() - at - 4 < len) break;
-            std::string_view f(c->in.data() + at + 4, len);
+            std::uint8_t kind = 0;
+            std::uint64_t id = 0;
+            std::string_view payload;
+            if (r.remaining() < len) break;
+            r.u8(kind);
+            r.fixed64(id);
+            r.bytes(len - 9, payload);
             at += 4 + len;
-            bool go_on = c->outgoing
-                             ? self->on_reply(c, f[0], get_le(f.substr(1), 8), f.substr(9))
-                             : self->on_request(c, f[0], get_le(f.substr(1), 8), f.substr(9));
+            char k = static_cast<char>(kind);
+            bool go_on = c->outgoing ? self->on_reply(c, k, id, payload)
+                                     : self->on_request(c, k, id, payload);
             if (!go_on) return self->end(c);
           }
           c->in.erase(0, at);
@@ -332,9 +312,12 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
       return true;  // reads on until the sender closes; every later frame is ignored
     }
     if (kind != 'Q') return false;
-    if (payload.size() < 2) return false;
-    auto remote_len = static_cast<std::size_t>(get_le(payload, 2));
-    if (payload.size() < 2 + remote_len) return false;
+    codec::reader r(payload);
+    std::uint8_t low = 0, high = 0;
+    std::string_view remote;
+    if (!r.u8(low) || !r.u8(high) || !r.bytes(std::size_t{low} | std::size_t{high} << 8, remote)) {
+      return false;
+    }
     serve_fn fn;
     {
       std::lock_guard lock(mu);
@@ -367,13 +350,13 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
     auto guard = std::make_shared<once>();
     guard->c = c;
     guard->id = id;
-    fn(std::string(payload.substr(2 + remote_len)), std::string(payload.substr(2, remote_len)),
+    fn(std::string(r.rest()), std::string(remote),
        [guard](std::string response, std::uint64_t applied) {
          guard->answered = true;
          auto p = guard->c.lock();
          if (!p) return;
          std::string head;
-         put_u64(head, applied);
+         codec::put_fixed64(head, applied);
          std::lock_guard lock(p->mu);
          if (p->running.erase(guard->id) == 0) return;
          p->write_locked(frame('A', guard->id, head, response));
@@ -418,12 +401,12 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
           it->second.taken = true;
           it->second.deadline = steady::now() + it->second.answer_within;
           return true;
-        case 'A':
-          if (payload.size() < 8) return false;
+        case 'A': {
+          codec::reader in(payload);
+          if (!in.fixed64(r.applied)) return false;
           r.how = outcome::answered;
-          r.applied = get_le(payload, 8);
-          r.response = payload.substr(8);
-          break;
+          r.response = in.rest();
+        } break;
         case 'R':
           r.how = outcome::not_taken;
           break;
@@ -482,8 +465,8 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
 
   void connect(const std::shared_ptr<conn>& c, const std::string& address,
                std::chrono::milliseconds within) {
-    std::string host, port;
-    if (!split_address(address, host, port)) return end(c);
+    auto hp = domain::split_host_port(address);
+    if (!hp) return end(c);
     {
       std::lock_guard lock(c->mu);
       if (c->closed) return;
@@ -494,7 +477,7 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
       if (!ec && still_connecting(*c)) self->end(c);  // not connected within the bound
     });
     c->resolver->async_resolve(
-        host, port, tcp::resolver::numeric_service,
+        hp->host, hp->port, tcp::resolver::numeric_service,
         [self = shared_from_this(), c](boost::system::error_code ec,
                                        tcp::resolver::results_type found) {
           // Ended meanwhile (a resolve cannot always be cancelled): no connection is made.

@@ -26,7 +26,9 @@
 
 #include "actors/runtime.hpp"
 #include "cluster/cluster_cache.hpp"
+#include "cluster/cluster_membership.hpp"
 #include "domain/base/clock.hpp"
+#include "domain/base/text.hpp"
 #include "http/handlers.hpp"
 #include "http/openapi.hpp"
 #include "http/server.hpp"
@@ -273,17 +275,10 @@ std::vector<std::string> split_commas(std::string_view value) {
 // "HOST:PORT" or "[V6]:PORT" of the option `flag`.
 std::pair<std::string, std::uint16_t> split_host_port(const std::string& flag,
                                                       const std::string& value) {
-  auto colon = value.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    fail(flag + " must be HOST:PORT, not '" + value + "'");
-  }
-  std::string host = value.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  auto port =
-      parse_count("the port of " + flag, std::string_view(value).substr(colon + 1), 0, 65535);
-  return {host, static_cast<std::uint16_t>(port)};
+  auto split = domain::split_host_port(value);
+  if (!split) fail(flag + " must be HOST:PORT, not '" + value + "'");
+  auto port = parse_count("the port of " + flag, split->port, 0, 65535);
+  return {std::move(split->host), static_cast<std::uint16_t>(port)};
 }
 
 void set_option(config& c, std::string_view name, std::string_view value) {
@@ -389,12 +384,7 @@ void set_option(config& c, std::string_view name, std::string_view value) {
     c.cluster_peer_listen = value;
   } else if (name == "cluster-peer-advertise") {
     auto [host, port] = split_host_port("--cluster-peer-advertise", std::string(value));
-    bool plain = !host.empty() && port != 0;
-    for (char ch : host) {
-      plain = plain && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' ||
-                        ch == ':' || ch == '_');
-    }
-    if (!plain) {
+    if (port == 0 || !cluster::cluster_membership::peer_address_ok(value)) {
       fail(
           "--cluster-peer-advertise must be HOST:PORT with a port other than 0 (a name or an "
           "address; [V6]:PORT), not '" +

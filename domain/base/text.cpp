@@ -264,6 +264,19 @@ std::string to_hex(std::string_view bytes) {
   return out;
 }
 
+std::optional<host_and_port> split_host_port(std::string_view address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == address.size()) {
+    return std::nullopt;
+  }
+  std::string_view host = address.substr(0, colon);
+  if (host.front() == '[' || host.back() == ']') {
+    if (host.size() < 3 || host.front() != '[' || host.back() != ']') return std::nullopt;
+    host = host.substr(1, host.size() - 2);
+  }
+  return host_and_port{std::string(host), std::string(address.substr(colon + 1))};
+}
+
 bool equals_lower_ascii(std::string_view s, std::string_view lower) {
   if (s.size() != lower.size()) return false;
   for (std::size_t i = 0; i < s.size(); ++i) {

@@ -68,6 +68,15 @@ bool is_ascii(std::string_view s);
 // Lowercase hexadecimal of raw bytes.
 std::string to_hex(std::string_view bytes);
 
+// "HOST:PORT" or "[V6]:PORT" split at its last colon: the host (brackets removed) and the
+// port as written; nullopt when either is empty or a bracket is unmatched. The port is not
+// checked to be a number.
+struct host_and_port {
+  std::string host;
+  std::string port;
+};
+std::optional<host_and_port> split_host_port(std::string_view address);
+
 // The position of the first byte of `s` equal to one of `Cs`, or npos. (The standard
 // find_first_of calls memchr once per byte of `s`; this is a single pass.)
 template <char... Cs>

@@ -65,4 +65,20 @@ BOOST_AUTO_TEST_CASE(base64_is_decoded_and_anything_else_refused) {
     BOOST_TEST(!from_base64(bad).has_value(), bad);
 }
 
+BOOST_AUTO_TEST_CASE(host_and_port_split_at_the_last_colon_with_brackets_for_ipv6) {
+  auto v4 = split_host_port("10.0.0.5:7480");
+  BOOST_REQUIRE(v4.has_value());
+  BOOST_TEST(v4->host == "10.0.0.5");
+  BOOST_TEST(v4->port == "7480");
+  auto v6 = split_host_port("[::1]:0");
+  BOOST_REQUIRE(v6.has_value());
+  BOOST_TEST(v6->host == "::1");
+  BOOST_TEST(v6->port == "0");
+  auto name = split_host_port("db-1.internal:80");
+  BOOST_REQUIRE(name.has_value());
+  BOOST_TEST(name->host == "db-1.internal");
+  for (const char* bad : {"", "7480", ":7480", "host:", "[::1:80", "::1]:80", "[]:80"})
+    BOOST_TEST(!split_host_port(bad).has_value(), bad);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
