@@ -66,6 +66,19 @@ class session_stream final : public answer_stream {
   std::atomic<std::size_t> unsent_{0};
 };
 
+// A session's streamed answer being written (response::streamed). Outside the session: clang
+// before 16 takes a nested class with member initializers as not default-constructible
+// within its enclosing class.
+struct stream_state {
+  response head;  // its status and header, for the access log
+  bool chunked = true, keep = false;
+  bool head_sent = false, writing = false;
+  answer_stream::end end = answer_stream::end::more;
+  std::string pending;           // made, not yet written
+  std::size_t bytes = 0;         // written
+  std::function<void()> resume;  // a paused producer's, run once the backlog drains
+};
+
 class session final : public source {
  public:
   session(socket_t&& socket, worker& w, std::shared_ptr<server::impl> srv, std::string remote)
@@ -352,15 +365,6 @@ class session final : public source {
   std::array<char, 16 * 1024> drain_buffer_;
   std::size_t lingered_ = 0;
   // A streamed answer being written (response::streamed).
-  struct stream_state {
-    response head;  // its status and header, for the access log
-    bool chunked = true, keep = false;
-    bool head_sent = false, writing = false;
-    answer_stream::end end = answer_stream::end::more;
-    std::string pending;           // made, not yet written
-    std::size_t bytes = 0;         // written
-    std::function<void()> resume;  // a paused producer's, run once the backlog drains
-  };
   std::optional<stream_state> stream_;
   // The current request's answer stream, when its route streams (its producer holds it).
   std::weak_ptr<session_stream> stream_sink_;

@@ -87,7 +87,9 @@ referrer_facts& referrer_facts::of(const account_state& s, std::string_view host
   // it (the lists' table still serves).
   constexpr unsigned k_window = 256;
   tables& t = per_thread();
-  auto& [rules, lists, plain, unkept, last_version, seen, changes, bypass] = t;
+  auto& [rules, lists_kept, plain, unkept, last_version, seen, changes, bypass] = t;
+  // A reference of its own: a lambda below uses it, and clang before 16 captures no binding.
+  auto& lists = lists_kept;
   const std::uint64_t version = s.version();
   changes += version != last_version ? 1 : 0;
   last_version = version;

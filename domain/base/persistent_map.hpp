@@ -120,9 +120,14 @@ class persistent_map {
   }
   static void delete_node(node* n) {
     if constexpr (inline_key) {
+#if defined(__cpp_sized_deallocation)
       const std::size_t bytes = sizeof(node) + n->key_size;
       n->~node();
       ::operator delete(n, bytes);
+#else  // clang before 19 leaves sized deallocation off unless asked
+      n->~node();
+      ::operator delete(n);
+#endif
     } else {
       delete n;
     }

@@ -150,31 +150,6 @@ std::optional<std::string> event_misfit(const event& e, std::uint64_t seq,
   return std::nullopt;
 }
 
-status account_state::apply(const event& e, const decoded_entity& decoded) {
-  version_.renew();
-  return visit_kind(kind_of(e.type), [&]<class T>(std::type_identity<T>) -> status {
-    auto& c = std::get<collection<T>>(collections_);
-    if (auto why = event_misfit(e, seq_, head_hash_, c.find(e.entity_id) != nullptr, c.next_id()))
-      return corrupt(e, *why);
-    entity_ref<T> before;
-    if constexpr (std::is_same_v<T, referrer_mapping>) {
-      if (const auto* was = c.find_entity(e.entity_id)) before = *was;
-    }
-    if (auto st = apply_kind(e, decoded, c); !st) return st;
-    if constexpr (std::is_same_v<T, referrer_mapping>) {
-      auto& x = mappings_idx_;
-      x.changed.put(e.entity_id, e.seq);
-      if (x.full) x.changes.change(e.entity_id, &before, c.find_entity(e.entity_id));
-      x.stale = true;
-    }
-    if constexpr (std::is_same_v<T, channel_rule>) channel_order_stale_ = true;
-    seq_ = e.seq;
-    head_hash_ = e.hash;
-    last_timestamp_ = std::max(last_timestamp_, e.timestamp);
-    return {};
-  });
-}
-
 template <class T>
 status account_state::apply_kind(const event& e, const decoded_entity& decoded, collection<T>& c) {
   using traits = kind_traits<T>;
@@ -201,6 +176,31 @@ status account_state::apply_kind(const event& e, const decoded_entity& decoded, 
   if (ent->value.id != e.entity_id) return corrupt(e, "object id differs from the entity id");
   auto st = e.type == traits::created ? c.add(std::move(ent)) : c.replace(std::move(ent));
   return st ? st : corrupt(e, st.err().message);
+}
+
+status account_state::apply(const event& e, const decoded_entity& decoded) {
+  version_.renew();
+  return visit_kind(kind_of(e.type), [&]<class T>(std::type_identity<T>) -> status {
+    auto& c = std::get<collection<T>>(collections_);
+    if (auto why = event_misfit(e, seq_, head_hash_, c.find(e.entity_id) != nullptr, c.next_id()))
+      return corrupt(e, *why);
+    entity_ref<T> before;
+    if constexpr (std::is_same_v<T, referrer_mapping>) {
+      if (const auto* was = c.find_entity(e.entity_id)) before = *was;
+    }
+    if (auto st = apply_kind(e, decoded, c); !st) return st;
+    if constexpr (std::is_same_v<T, referrer_mapping>) {
+      auto& x = mappings_idx_;
+      x.changed.put(e.entity_id, e.seq);
+      if (x.full) x.changes.change(e.entity_id, &before, c.find_entity(e.entity_id));
+      x.stale = true;
+    }
+    if constexpr (std::is_same_v<T, channel_rule>) channel_order_stale_ = true;
+    seq_ = e.seq;
+    head_hash_ = e.hash;
+    last_timestamp_ = std::max(last_timestamp_, e.timestamp);
+    return {};
+  });
 }
 
 template <class Index, class T>
