@@ -340,12 +340,15 @@ result<T> read_v1(std::span<const field<T>> fields, const rapidjson::Value& v,
         break;
       }
       case type::custom: {
-        auto m = v.IsObject() ? v.FindMember(key.c_str()) : v.MemberEnd();
-        if ((m == v.MemberEnd() ||
-             !std::get<custom_access<T>>(f.at).read(&m->value, out, nullptr)) &&
-            problem.empty()) {
-          problem = "missing or unreadable " + key;
+        // Not an object: its members are not looked at (MemberEnd() of another value is
+        // undefined in RapidJSON).
+        bool read = false;
+        if (v.IsObject()) {
+          auto m = v.FindMember(key.c_str());
+          read =
+              m != v.MemberEnd() && std::get<custom_access<T>>(f.at).read(&m->value, out, nullptr);
         }
+        if (!read && problem.empty()) problem = "missing or unreadable " + key;
         break;
       }
       case type::date:
