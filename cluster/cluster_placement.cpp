@@ -20,6 +20,7 @@
 #include "cluster/cluster_log.hpp"
 #include "cluster/cluster_membership.hpp"
 #include "cluster/cluster_native.hpp"
+#include "cluster/peer_frames.hpp"
 #include "cluster/peer_link.hpp"
 #include "domain/base/text.hpp"
 #include "infra/log.hpp"
@@ -97,7 +98,9 @@ class cluster_placement final : public placement {
     }
     if (!forwards) return done(relayed{});
     std::string address = peers && members ? members->peer_of(node) : std::string();
-    if (address.empty() || peer_unreachable(address)) {
+    // A request too large for a link's frame goes over NATS too, as it always did.
+    if (address.empty() || peer_unreachable(address) ||
+        !peer_frames::request_fits(remote.size(), request.size())) {
       return relay_over_nats(*forwards, node, request, remote, take_within, answer_within,
                              std::move(done));
     }

@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "domain/base/codec.hpp"
+#include "cluster/peer_frames.hpp"
 #include "domain/base/text.hpp"
 #include "infra/log.hpp"
 #include "infra/metrics.hpp"
@@ -32,30 +32,15 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using steady = std::chrono::steady_clock;
+using peer_frames::k_max_frame;
+using peer_frames::k_max_hello;
 
-constexpr std::string_view k_version = "referrald-peer/1";
-// A frame larger than this closes the connection: no request or answer comes near it.
-constexpr std::uint32_t k_max_frame = 256u << 20;
-// Before its hello is accepted a connection's frames are at most this: a hello is a version,
-// a node's name (at most 64 characters) and a secret of 64 digits.
-constexpr std::uint32_t k_max_hello = 512;
 constexpr auto k_working_every = std::chrono::seconds(1);
 constexpr auto k_sweep_every = std::chrono::milliseconds(100);
 // An accepted connection must say hello within this; a refused one is closed this long after
 // its refusal, whether or not the sender closed it.
 constexpr auto k_hello_within = std::chrono::seconds(5);
 constexpr auto k_refusal_read_within = std::chrono::seconds(2);
-
-std::string frame(char kind, std::uint64_t id, std::string_view a = {}, std::string_view b = {}) {
-  std::string out;
-  out.reserve(13 + a.size() + b.size());
-  codec::put_fixed32(out, static_cast<std::uint32_t>(9 + a.size() + b.size()));
-  out += kind;
-  codec::put_fixed64(out, id);
-  out += a;
-  out += b;
-  return out;
-}
 
 // Equal strings, in a time that does not depend on where they differ.
 bool same_secret(std::string_view a, std::string_view b) {
@@ -243,23 +228,15 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
           c->in.append(c->chunk.data(), n);
           std::size_t at = 0;
           for (;;) {
-            codec::reader r(std::string_view(c->in).substr(at));
-            std::uint32_t len = 0;
-            if (!r.fixed32(len)) break;
-            if (len < 9 || len > (c->outgoing || c->hello_ok ? k_max_frame : k_max_hello)) {
-              return self->end(c);
-            }
-            std::uint8_t kind = 0;
-            std::uint64_t id = 0;
-            std::string_view payload;
-            if (r.remaining() < len) break;
-            r.u8(kind);
-            r.fixed64(id);
-            r.bytes(len - 9, payload);
-            at += 4 + len;
-            char k = static_cast<char>(kind);
-            bool go_on = c->outgoing ? self->on_reply(c, k, id, payload)
-                                     : self->on_request(c, k, id, payload);
+            peer_frames::frame f;
+            std::size_t used = 0;
+            auto max = c->outgoing || c->hello_ok ? k_max_frame : k_max_hello;
+            auto st = peer_frames::next(std::string_view(c->in).substr(at), max, f, used);
+            if (st == peer_frames::step::partial) break;
+            if (st == peer_frames::step::invalid) return self->end(c);
+            at += used;
+            bool go_on = c->outgoing ? self->on_reply(c, f.kind, f.id, f.payload)
+                                     : self->on_request(c, f.kind, f.id, f.payload);
             if (!go_on) return self->end(c);
           }
           c->in.erase(0, at);
@@ -282,16 +259,14 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
         std::lock_guard lock(mu);
         expected_secret = secret;
       }
-      auto sp1 = payload.find(' ');
-      auto sp2 = sp1 == std::string_view::npos ? sp1 : payload.find(' ', sp1 + 1);
-      if (sp2 == std::string_view::npos || payload.substr(0, sp1) != k_version) {
+      auto h = peer_frames::read_hello(payload);
+      if (!h) {
         why = "not a referrald peer hello of version 1";
-      } else if (payload.substr(sp1 + 1, sp2 - sp1 - 1) != o.node) {
-        why =
-            "this is node " + o.node + ", not " + printable(payload.substr(sp1 + 1, sp2 - sp1 - 1));
+      } else if (h->owner != o.node) {
+        why = "this is node " + o.node + ", not " + printable(h->owner);
       } else if (expected_secret.empty()) {
         why = "this node does not take writes yet";
-      } else if (!same_secret(payload.substr(sp2 + 1), expected_secret)) {
+      } else if (!same_secret(h->secret, expected_secret)) {
         why = "wrong peer secret";
       }
       if (why.empty()) {
@@ -302,7 +277,7 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
       }
       refused_hello(c, why);
       std::lock_guard lock(c->mu);
-      c->write_locked(frame('X', 0, why));
+      c->write_locked(peer_frames::make('X', 0, why));
       c->close_after_flush = true;
       c->end_at = steady::now() + k_refusal_read_within;
       if (!c->writing) {
@@ -312,12 +287,8 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
       return true;  // reads on until the sender closes; every later frame is ignored
     }
     if (kind != 'Q') return false;
-    codec::reader r(payload);
-    std::uint8_t low = 0, high = 0;
-    std::string_view remote;
-    if (!r.u8(low) || !r.u8(high) || !r.bytes(std::size_t{low} | std::size_t{high} << 8, remote)) {
-      return false;
-    }
+    auto q = peer_frames::read_request(payload);
+    if (!q) return false;
     serve_fn fn;
     {
       std::lock_guard lock(mu);
@@ -327,11 +298,11 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
     {
       std::lock_guard lock(c->mu);
       if (!take) {
-        c->write_locked(frame('R', id));
+        c->write_locked(peer_frames::make('R', id));
         return true;
       }
       c->running[id] = steady::now();
-      c->write_locked(frame('T', id));
+      c->write_locked(peer_frames::make('T', id));
     }
     // Answered once; an answer function dropped unanswered (it should not be) ends the
     // "working" all the same.
@@ -350,16 +321,15 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
     auto guard = std::make_shared<once>();
     guard->c = c;
     guard->id = id;
-    fn(std::string(r.rest()), std::string(remote),
+    fn(std::string(q->http), std::string(q->remote),
        [guard](std::string response, std::uint64_t applied) {
          guard->answered = true;
          auto p = guard->c.lock();
          if (!p) return;
-         std::string head;
-         codec::put_fixed64(head, applied);
+         std::string f = peer_frames::answer(guard->id, applied, response);
          std::lock_guard lock(p->mu);
          if (p->running.erase(guard->id) == 0) return;
-         p->write_locked(frame('A', guard->id, head, response));
+         p->write_locked(std::move(f));
        });
     return true;
   }
@@ -402,10 +372,11 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
           it->second.deadline = steady::now() + it->second.answer_within;
           return true;
         case 'A': {
-          codec::reader in(payload);
-          if (!in.fixed64(r.applied)) return false;
+          auto a = peer_frames::read_answer(payload);
+          if (!a) return false;
           r.how = outcome::answered;
-          r.response = in.rest();
+          r.applied = a->applied;
+          r.response = a->response;
         } break;
         case 'R':
           r.how = outcome::not_taken;
@@ -503,7 +474,7 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
     std::string hello;
     {
       std::lock_guard lock(mu);
-      hello = frame('H', 0, std::string(k_version) + " " + owner + " " + secret);
+      hello = peer_frames::hello(owner, secret);
     }
     {
       std::lock_guard lock(c->mu);
@@ -560,7 +531,7 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
         for (auto& [id, last] : c->running) {
           if (now - last < k_working_every) continue;
           last = now;
-          c->write_locked(frame('W', id));
+          c->write_locked(peer_frames::make('W', id));
         }
         continue;
       }
@@ -704,10 +675,6 @@ void peer_link::send(const std::string& address, const std::string& owner, std::
                      std::string_view remote, std::chrono::milliseconds take_within,
                      std::chrono::milliseconds answer_within, std::function<void(result)> done) {
   auto& p = *impl_;
-  std::string head;
-  head += static_cast<char>(remote.size() & 0xff);
-  head += static_cast<char>((remote.size() >> 8) & 0xff);
-  head += remote;
   std::string key = owner + " " + address;
   for (;;) {
     std::shared_ptr<impl::conn> c;
@@ -717,7 +684,7 @@ void peer_link::send(const std::string& address, const std::string& owner, std::
       std::lock_guard lock(p.mu);
       if (p.closing) {
         early = outcome::not_taken;
-      } else if (p.secret.empty() || remote.size() > 0xffff) {
+      } else if (p.secret.empty() || !peer_frames::request_fits(remote.size(), request.size())) {
         early = outcome::unreachable;
       } else {
         auto& slot = p.made[key];
@@ -748,7 +715,7 @@ void peer_link::send(const std::string& address, const std::string& owner, std::
       w.deadline = std::chrono::steady_clock::now() + take_within;
       w.answer_within = answer_within;
       c->pending.emplace(id, std::move(w));
-      std::string f = frame('Q', id, head, request);
+      std::string f = peer_frames::request(id, remote, request);
       if (c->st == impl::conn::state::ready) {
         c->write_locked(std::move(f));
       } else {
