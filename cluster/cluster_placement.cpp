@@ -98,7 +98,8 @@ class cluster_placement final : public placement {
     }
     if (!forwards) return done(relayed{});
     std::string address = peers && members ? members->peer_of(node) : std::string();
-    // A request too large for a link's frame goes over NATS too, as it always did.
+    // A request too large for a link's frame is sent over NATS (and written by this node when
+    // it is larger than the NATS servers' max_payload too).
     if (address.empty() || peer_unreachable(address) ||
         !peer_frames::request_fits(remote.size(), request.size())) {
       return relay_over_nats(*forwards, node, request, remote, take_within, answer_within,
