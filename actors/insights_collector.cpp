@@ -128,7 +128,7 @@ constexpr std::size_t k_totals_first = 6, k_totals_pair = 7;
 void put_text(char*& p, std::string_view t) {
   auto n = static_cast<std::uint16_t>(t.size());
   std::memcpy(p, &n, 2);
-  std::memcpy(p + 2, t.data(), t.size());
+  if (!t.empty()) std::memcpy(p + 2, t.data(), t.size());  // an empty view may be null
   p += 2 + t.size();
 }
 

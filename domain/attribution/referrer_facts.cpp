@@ -70,7 +70,7 @@ referrer_facts::tables& referrer_facts::per_thread() {
 void referrer_facts::kept_host::keep(std::uint64_t h, std::string_view host) {
   hash = h;
   size = static_cast<std::uint8_t>(host.size());
-  std::memcpy(bytes, host.data(), host.size());
+  if (!host.empty()) std::memcpy(bytes, host.data(), host.size());  // may be null when empty
 }
 
 referrer_facts::listed referrer_facts::lists_of(std::string_view host) {

@@ -200,7 +200,7 @@ class json_out {
 
   char* end() const { return p_; }
   void raw(std::string_view s) {
-    std::memcpy(p_, s.data(), s.size());
+    if (!s.empty()) std::memcpy(p_, s.data(), s.size());  // an empty view may be null
     p_ += s.size();
   }
   void ch(char c) { *p_++ = c; }

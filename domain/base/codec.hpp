@@ -145,7 +145,7 @@ class reader {
   }
   bool bytes(std::size_t n, void* out) {
     if (in_.size() < n) return false;
-    std::memcpy(out, in_.data(), n);
+    if (n != 0) std::memcpy(out, in_.data(), n);  // an empty view may be null
     in_.remove_prefix(n);
     return true;
   }

@@ -199,6 +199,7 @@ sha256_hasher& sha256_hasher::update(std::string_view data) {
 }
 
 sha256_hasher& sha256_hasher::update(const void* data, std::size_t size) {
+  if (size == 0) return *this;  // `data` may be null
   const auto* p = static_cast<const std::uint8_t*>(data);
   total_ += size;
   if (buffered_ > 0) {

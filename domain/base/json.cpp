@@ -494,7 +494,7 @@ status parse_json_insitu(std::string& text, rapidjson::Document& doc) {
 char* write_json_string(char* p, std::string_view s) {
   static constexpr char hex[] = "0123456789ABCDEF";  // as RapidJSON writes them
   auto put = [&p](const char* from, std::size_t n) {
-    std::memcpy(p, from, n);
+    if (n != 0) std::memcpy(p, from, n);  // an empty view's data may be null
     p += n;
   };
   *p++ = '"';
@@ -503,7 +503,7 @@ char* write_json_string(char* p, std::string_view s) {
   if (s.size() <= 32) {
     std::uint64_t words[4] = {0x2020202020202020ull, 0x2020202020202020ull, 0x2020202020202020ull,
                               0x2020202020202020ull};
-    std::memcpy(words, s.data(), s.size());
+    if (!s.empty()) std::memcpy(words, s.data(), s.size());  // an empty view may be null
     if ((json_string_bytes_to_check(words[0]) | json_string_bytes_to_check(words[1]) |
          json_string_bytes_to_check(words[2]) | json_string_bytes_to_check(words[3])) == 0) {
       put(s.data(), s.size());

@@ -92,7 +92,9 @@ class persistent_map {
   struct node : key_store<inline_key> {
     node(key_view k, V v, ptr l, ptr r)
         : key_store<inline_key>(k), value(std::move(v)), left(std::move(l)), right(std::move(r)) {
-      if constexpr (inline_key) std::memcpy(reinterpret_cast<char*>(this + 1), k.data(), k.size());
+      if constexpr (inline_key) {
+        if (!k.empty()) std::memcpy(reinterpret_cast<char*>(this + 1), k.data(), k.size());
+      }
     }
     key_view key() const {
       if constexpr (inline_key) {
