@@ -26,10 +26,11 @@
 // fenced as any write); timed out ('T' or 'W', then silence past the answer bound, or the
 // connection lost after 'T': it may or may not have run); and unreachable (no connection
 // could be made within the take bound, the hello was refused, or the request would make a
-// frame over 256 MiB: nothing was sent, the sender forwards over NATS). A connection that lets a take bound pass without 'T' is sent
-// nothing more (the next request opens a new one) and is closed once nothing waits on it.
-// Before its hello is accepted, a connection's frames are at most 512 bytes, and it is
-// closed when no hello comes within 5 s. Frames are made and read by cluster/peer_frames.hpp.
+// frame over 256 MiB: nothing was sent, the sender forwards over NATS). A connection that lets a
+// take bound pass without 'T' is sent nothing more (the next request opens a new one) and is closed
+// once nothing waits on it. Before its hello is accepted, a connection's frames are at most 512
+// bytes, and it is closed when no hello comes within 5 s. Frames are made and read by
+// cluster/peer_frames.hpp.
 //
 // One thread of its own ("cluster.peer") reads, accepts, connects and times; a frame is
 // written at once from the thread that makes it when the connection has nothing queued.
