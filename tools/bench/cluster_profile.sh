@@ -4,7 +4,7 @@
 # connections each); perf samples both nodes (all threads, user and kernel, 999 Hz) while
 # the load runs and prints their top functions by self time, after each node's context
 # switches per create (perf stat's context-switches of the node's process over the load),
-# node a's by thread name.
+# node a's by thread name, and node a's system calls per create by thread and call.
 #   tools/dev bench cluster_profile [SECONDS=8] [TOP=30]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 seconds="${1:-8}"
@@ -16,7 +16,10 @@ start_two_nodes
 warm_two_nodes
 perf record -q -F 999 -p "$a_pid,$b_pid" -o "$work/perf.data" -- sleep "$seconds" 2>/dev/null &
 perf_pid=$!
-perf stat -x, --per-thread -e context-switches -p "$a_pid" -o "$work/a.stat" -- sleep "$seconds" 2>/dev/null &
+calls=(read write recvfrom sendto recvmsg sendmsg readv writev epoll_wait epoll_ctl futex
+  fdatasync pwrite64 sched_yield)
+perf stat -x, --per-thread -e "context-switches$(printf ',syscalls:sys_enter_%s' "${calls[@]}")" \
+  -p "$a_pid" -o "$work/a.stat" -- sleep "$seconds" 2>/dev/null &
 stat_a=$!
 perf stat -x, -e context-switches -p "$b_pid" -o "$work/b.stat" -- sleep "$seconds" 2>/dev/null &
 stat_b=$!
@@ -33,6 +36,23 @@ awk -F, -v c="$creates" '/context-switches/ {
     name = $1; sub(/-[0-9]+$/, "", name); gsub(/[0-9]+$/, "#", name); n[name] += $2
   }
   END {for (k in n) if (n[k] / c >= 0.01) printf "  %-24s %.2f\n", k, n[k] / c}' "$work/a.stat" | sort -k2 -rn
+# The system calls behind them: each thread's sleeps (epoll_wait, futex), the wake-ups it
+# sends (futex, epoll_ctl: a post to another thread's loop) and its socket and disk calls.
+echo "node a's system calls per create (of both nodes' creates), by thread:"
+awk -F, -v c="$creates" '$4 ~ /sys_enter_/ {
+    name = $1; sub(/-[0-9]+$/, "", name); gsub(/[0-9]+$/, "#", name)
+    call = $4; sub(/.*sys_enter_/, "", call); n[name] += $2; k[name "/" call] += $2; all += $2
+  }
+  END {
+    printf "  %-24s %.2f\n", "(all)", all / c
+    for (t in n) {
+      if (n[t] / c < 0.01) continue
+      line = ""
+      for (x in k) if (index(x, t "/") == 1 && k[x] / c >= 0.01)
+        line = line sprintf(" %s %.2f", substr(x, length(t) + 2), k[x] / c)
+      printf "  %-24s %.2f:%s\n", t, n[t] / c, line
+    }
+  }' "$work/a.stat" | sort -k2 -rn
 echo "both nodes' samples by thread (share of both nodes' samples):"
 perf report -i "$work/perf.data" --no-children --sort pid,comm --stdio 2>/dev/null |
   grep -v '^#' | grep -v '^$' | head -n 24

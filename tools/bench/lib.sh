@@ -674,7 +674,10 @@ start_http_puts() {
     sleep 0.05
   done
   if ! grep -q "listening on" "$work/$name.out"; then
-    echo "bench_http_puts $* did not start:" >&2
+    local status=0
+    wait "$server" || status=$?
+    echo "bench_http_puts $* did not start (exit status $status$( ((status > 128)) &&
+      echo ": signal $(kill -l $((status - 128)))")):" >&2
     cat "$work/$name.err" >&2
     exit 1
   fi
