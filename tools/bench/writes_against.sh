@@ -159,7 +159,7 @@ cluster() {
       "$seconds" 350 \
       >"$work/alone.out" 2>"$work/alone.err" &
     client=$!
-    while kill -0 "$client" 2>/dev/null && ! grep -q "writing for" "$work/alone.err"; do
+    while kill -0 "$client" 2>/dev/null && ! grep -qs "writing for" "$work/alone.err"; do
       sleep 0.05
     done
     if grep -q "writing for" "$work/alone.err"; then
