@@ -47,7 +47,10 @@ domain::result<std::string> connection_param(const request_ctx& c, std::int64_t 
                                              std::size_t index) {
   const std::string& raw = c.params.at(index);
   auto id = domain::parse_ulid(raw);
-  const auto* conn = id ? c.runtime->connections()->find(brand, *id) : nullptr;
+  // The table is held while its connection is read: the brand's actor may publish the next
+  // one meanwhile, and the last holder of this one frees it.
+  auto table = c.runtime->connections();
+  const auto* conn = id ? table->find(brand, *id) : nullptr;
   if (conn == nullptr || !conn->active()) return unknown_connection(brand, raw);
   return conn->id;
 }
