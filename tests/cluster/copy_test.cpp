@@ -38,11 +38,9 @@ BOOST_AUTO_TEST_CASE(a_node_whose_copy_differs_from_the_stream_fills_a_new_one) 
   // same sequence numbers: what node a applied is no longer the stream's.
   nats.wipe(0);
   cluster_node other(nats, "other");
-  BOOST_REQUIRE_EQUAL(other.client()
-                          ->post("/passthrough-referrers?account_id=acme",
-                                 R"({"domain":"elsewhere.example","utm_source":"other"})")
-                          .status,
-                      201u);
+  auto made = other.client()->post("/passthrough-referrers?account_id=acme",
+                                   R"({"domain":"elsewhere.example","utm_source":"other"})");
+  BOOST_REQUIRE_MESSAGE(made.status == 201u, made.status << " " << made.body);
 
   std::optional<int> exit;
   BOOST_TEST(eventually(
