@@ -47,6 +47,7 @@ struct cluster_forward::impl {
   std::mutex serve_mu;
   natsSubscription* requests = nullptr;
   serve_fn serve;
+  std::function<bool()> taking;  // under serve_mu
   // Requests taken here and not answered yet, by an id of this node's: told "working"
   // every second, so that their senders wait as long as they run and no longer.
   struct served {
@@ -163,6 +164,15 @@ struct cluster_forward::impl {
       release(m);
       return;
     }
+    std::function<bool()> taking;
+    {
+      std::lock_guard lock(self->serve_mu);
+      taking = self->taking;
+    }
+    if (taking && !taking()) {
+      release(m);
+      return;
+    }
     // Taken at once, before anything of the write runs: a sender that hears nothing within
     // its take bound may write itself only because nothing ran here.
     natsMsg* taken = nullptr;
@@ -273,9 +283,10 @@ domain::result<std::unique_ptr<cluster_forward>> cluster_forward::open(cluster_l
   return std::unique_ptr<cluster_forward>(new cluster_forward(std::move(p)));
 }
 
-domain::status cluster_forward::serve(serve_fn fn) {
+domain::status cluster_forward::serve(serve_fn fn, std::function<bool()> taking) {
   std::lock_guard lock(impl_->serve_mu);
   impl_->serve = std::move(fn);
+  impl_->taking = std::move(taking);
   if (impl_->requests != nullptr) return {};
   natsConnection* nc = nullptr;
   {

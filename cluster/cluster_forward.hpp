@@ -54,7 +54,9 @@ class cluster_forward {
   using answer_fn = std::function<void(std::string response, std::uint64_t applied)>;
   using serve_fn = std::function<void(incoming, answer_fn)>;
   // Takes this node's requests with `fn` (on a delivery thread: it must hand them off).
-  domain::status serve(serve_fn fn);
+  // While `taking` (when given) says false, a request is dropped before "taken": its sender
+  // hears nothing within its take bound and writes itself, as nothing ran here.
+  domain::status serve(serve_fn fn, std::function<bool()> taking = {});
   // Stops taking requests (those already delivered are still passed on). Idempotent.
   void stop_serving();
 

@@ -141,13 +141,16 @@ class cluster_placement final : public placement {
     auto opened = cluster_forward::open(log_, cluster_membership::member_name(options_.node));
     if (!opened) return opened.err();
     std::shared_ptr<cluster_forward> forwards = std::move(*opened);
+    // A node whose follower halted takes no write (it would answer each 503): its senders
+    // write themselves, fenced, until it stops.
     auto served = forwards->serve(
         [this, fn](cluster_forward::incoming in, cluster_forward::answer_fn answer) {
           fn(incoming{std::move(in.request), std::move(in.remote)},
              [this, answer = std::move(answer)](std::string response) {
                answer(std::move(response), applied_());
              });
-        });
+        },
+        [this] { return log_.halted().empty(); });
     if (!served) return served;
     std::shared_ptr<peer_link> peers;
     std::string advertised;
@@ -158,7 +161,7 @@ class cluster_placement final : public placement {
       po.listen_port = options_.peer_port;
       po.node = cluster_membership::member_name(options_.node);
       po.linked = [this] {
-        return linked();
+        return linked() && log_.halted().empty();
       };
       auto link = peer_link::open(std::move(po));
       if (!link) {

@@ -18,8 +18,9 @@
 //               'W' working, empty: every second while it runs;
 //               'A' answer: applied (u64 LE: the stream sequence the owner had applied), the
 //               HTTP/1.1 response as over NATS;
-//               or 'R' not taken, empty: the owner is stopping, or has not heard from its
-//               NATS server within the last second (it could not store the write).
+//               or 'R' not taken, empty: the owner is stopping, has not heard from its
+//               NATS server within the last second, or has stopped applying the stream
+//               (it could not store the write).
 //
 // The sender tells four outcomes apart: answered; not taken ('R', no 'T' within the take
 // bound, or the connection lost before 'T': nothing ran, or — past the bound — it runs
@@ -51,7 +52,8 @@ struct peer_options {
   std::string listen_host;        // an address of this machine (IPv4 or IPv6; 0.0.0.0, :: for all)
   std::uint16_t listen_port = 0;  // 0: any free port
   std::string node;               // this node's member name (the hello's owner)
-  // Whether this node heard from its NATS server lately: a request is refused ('R') when not.
+  // Whether this node can take a write now (it heard from its NATS server lately, and still
+  // applies the stream): a request is refused ('R') when not.
   std::function<bool()> linked;
 };
 

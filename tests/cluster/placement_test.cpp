@@ -128,6 +128,56 @@ BOOST_AUTO_TEST_CASE(a_write_running_long_at_its_owner_is_waited_for_over_a_peer
   BOOST_TEST(metric_now("referrald_cluster_peer_sent_total") >= 2);
 }
 
+// An owner whose follower halted (its copy differs from the stream, or a newer release wrote
+// it) takes no write: it would answer each one 503 until it stops. Over a peer link it says
+// "not taken" at once; over NATS it stays silent, and its sender's take bound passes. Either
+// way nothing runs there, and the sender writes itself.
+void halted_owner_takes_nothing(cluster_placement_harness& h, const std::string& prefix,
+                                std::chrono::milliseconds refused_within) {
+  auto a = h.open(prefix + "-a");
+  auto b = h.open(prefix + "-b");
+  std::atomic<int> served{0};
+  auto serve = [&served](interfaces::placement::incoming, interfaces::placement::answer_fn answer) {
+    ++served;
+    answer("done");
+  };
+  BOOST_REQUIRE(b->serve(serve).ok());
+  BOOST_REQUIRE(a->serve(serve).ok());
+  BOOST_REQUIRE(
+      testing::eventually([&] { return a->others() == std::vector<std::string>{b->self()}; },
+                          std::chrono::seconds(15)));
+  auto relay = [&](const std::string& request) {
+    auto done = std::make_shared<std::promise<interfaces::placement::relayed>>();
+    auto f = done->get_future();
+    a->relay(b->self(), request, "192.0.2.7:4000", std::chrono::milliseconds(1000),
+             std::chrono::milliseconds(5000),
+             [done](interfaces::placement::relayed r) { done->set_value(std::move(r)); });
+    BOOST_REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+    return f.get();
+  };
+  auto before = relay("POST /x");
+  BOOST_TEST((before.how == interfaces::placement::outcome::answered));
+  BOOST_TEST(served == 1);
+  h.logs[1]->halt(1, "a test stops it");
+  auto started = std::chrono::steady_clock::now();
+  auto after = relay("POST /y");
+  auto took = std::chrono::steady_clock::now() - started;
+  BOOST_TEST((after.how == interfaces::placement::outcome::not_taken),
+             "outcome " << static_cast<int>(after.how));
+  BOOST_TEST(served == 1);
+  BOOST_TEST(took < refused_within);
+}
+
+BOOST_AUTO_TEST_CASE(an_owner_that_stopped_applying_the_stream_takes_no_write) {
+  cluster_placement_harness h;
+  halted_owner_takes_nothing(h, "halted", std::chrono::milliseconds(3000));
+}
+
+BOOST_AUTO_TEST_CASE(an_owner_that_stopped_applying_the_stream_refuses_writes_over_its_peer_link) {
+  peer_placement_harness h;
+  halted_owner_takes_nothing(h, "halted-peer", std::chrono::milliseconds(500));
+}
+
 // Two nodes with peer links, b's connection to NATS through a proxy of its own.
 struct proxied_owner {
   testing::nats_cluster nats{1, [] {
