@@ -67,6 +67,26 @@ struct quick_or_slow {
   }
 };
 
+// `request` relayed from `from` to the owner named `to`, and what came of it (waited for 60 s
+// at most); `took`, when given, is how long that took.
+interfaces::placement::relayed relay_and_wait(interfaces::placement& from, const std::string& to,
+                                              const std::string& request,
+                                              std::chrono::milliseconds take_within,
+                                              std::chrono::milliseconds answer_within,
+                                              std::chrono::milliseconds* took = nullptr) {
+  auto done = std::make_shared<std::promise<interfaces::placement::relayed>>();
+  auto f = done->get_future();
+  auto sent = std::chrono::steady_clock::now();
+  from.relay(to, request, "192.0.2.7:4000", take_within, answer_within,
+             [done](interfaces::placement::relayed r) { done->set_value(std::move(r)); });
+  BOOST_REQUIRE(f.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+  if (took != nullptr) {
+    *took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  sent);
+  }
+  return f.get();
+}
+
 // A counter of this process's metrics (infra/metrics.hpp).
 std::int64_t metric_now(const std::string& name) {
   std::string text;
@@ -99,13 +119,8 @@ void long_write_is_waited_for(cluster_placement_harness& h, const std::string& p
       testing::eventually([&] { return a->others() == std::vector<std::string>{b->self()}; },
                           std::chrono::seconds(15)));
   auto relay = [&](const std::string& request) {
-    auto done = std::make_shared<std::promise<interfaces::placement::relayed>>();
-    auto f = done->get_future();
-    a->relay(b->self(), request, "192.0.2.7:4000", std::chrono::milliseconds(500),
-             std::chrono::milliseconds(1500),
-             [done](interfaces::placement::relayed r) { done->set_value(std::move(r)); });
-    BOOST_REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
-    return f.get();
+    return relay_and_wait(*a, b->self(), request, std::chrono::milliseconds(500),
+                          std::chrono::milliseconds(1500));
   };
   auto quick = relay("POST /quick");
   BOOST_TEST((quick.how == interfaces::placement::outcome::answered));
@@ -146,22 +161,16 @@ void halted_owner_takes_nothing(cluster_placement_harness& h, const std::string&
   BOOST_REQUIRE(
       testing::eventually([&] { return a->others() == std::vector<std::string>{b->self()}; },
                           std::chrono::seconds(15)));
-  auto relay = [&](const std::string& request) {
-    auto done = std::make_shared<std::promise<interfaces::placement::relayed>>();
-    auto f = done->get_future();
-    a->relay(b->self(), request, "192.0.2.7:4000", std::chrono::milliseconds(1000),
-             std::chrono::milliseconds(5000),
-             [done](interfaces::placement::relayed r) { done->set_value(std::move(r)); });
-    BOOST_REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
-    return f.get();
+  auto relay = [&](const std::string& request, std::chrono::milliseconds* took = nullptr) {
+    return relay_and_wait(*a, b->self(), request, std::chrono::milliseconds(1000),
+                          std::chrono::milliseconds(5000), took);
   };
   auto before = relay("POST /x");
   BOOST_TEST((before.how == interfaces::placement::outcome::answered));
   BOOST_TEST(served == 1);
   h.logs[1]->halt(1, "a test stops it");
-  auto started = std::chrono::steady_clock::now();
-  auto after = relay("POST /y");
-  auto took = std::chrono::steady_clock::now() - started;
+  std::chrono::milliseconds took{0};
+  auto after = relay("POST /y", &took);
   BOOST_TEST((after.how == interfaces::placement::outcome::not_taken),
              "outcome " << static_cast<int>(after.how));
   BOOST_TEST(served == 1);
@@ -212,17 +221,7 @@ struct proxied_owner {
                                        std::chrono::milliseconds take_within,
                                        std::chrono::milliseconds answer_within,
                                        std::chrono::milliseconds* took = nullptr) {
-    auto done = std::make_shared<std::promise<interfaces::placement::relayed>>();
-    auto f = done->get_future();
-    auto sent = std::chrono::steady_clock::now();
-    a->relay(b->self(), request, "192.0.2.7:4000", take_within, answer_within,
-             [done](interfaces::placement::relayed r) { done->set_value(std::move(r)); });
-    BOOST_REQUIRE(f.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
-    if (took != nullptr) {
-      *took = std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::steady_clock::now() - sent);
-    }
-    return f.get();
+    return relay_and_wait(*a, b->self(), request, take_within, answer_within, took);
   }
 };
 
@@ -300,13 +299,8 @@ BOOST_AUTO_TEST_CASE(an_owner_whose_peer_link_goes_silent_is_sent_its_writes_ove
       testing::eventually([&] { return a->others() == std::vector<std::string>{"silent-b"}; },
                           std::chrono::seconds(15)));
   auto relay = [&](const std::string& request) {
-    auto done = std::make_shared<std::promise<interfaces::placement::relayed>>();
-    auto f = done->get_future();
-    a->relay("silent-b", request, "192.0.2.7:4000", std::chrono::milliseconds(500),
-             std::chrono::seconds(5),
-             [done](interfaces::placement::relayed r) { done->set_value(std::move(r)); });
-    BOOST_REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
-    return f.get();
+    return relay_and_wait(*a, "silent-b", request, std::chrono::milliseconds(500),
+                          std::chrono::seconds(5));
   };
   auto sent_before = metric_now("referrald_cluster_peer_sent_total");
   auto unreachable_before = metric_now("referrald_cluster_peer_unreachable_total");
