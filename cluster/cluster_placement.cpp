@@ -135,7 +135,7 @@ class cluster_placement final : public placement {
         });
   }
 
-  domain::status serve(std::function<void(incoming, answer_fn)> fn) override {
+  domain::status serve(std::function<void(incoming, answer_fn)> fn, loops on) override {
     // Taking relayed writes first, then joining: a node the others see as an owner takes
     // what they send it.
     auto opened = cluster_forward::open(log_, cluster_membership::member_name(options_.node));
@@ -163,6 +163,7 @@ class cluster_placement final : public placement {
       po.linked = [this] {
         return linked() && log_.halted().empty();
       };
+      po.loops = std::move(on);
       auto link = peer_link::open(std::move(po));
       if (!link) {
         forwards->stop_serving();

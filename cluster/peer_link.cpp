@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -71,9 +72,11 @@ std::string format_endpoint(const tcp::endpoint& ep) {
 struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
   // One connection, accepted (an owner's) or made (a sender's).
   struct conn : std::enable_shared_from_this<conn> {
-    conn(std::shared_ptr<asio::io_context> c, bool made)
-        : ioc(std::move(c)), sock(*ioc), outgoing(made) {}
-    std::shared_ptr<asio::io_context> ioc;  // outlives the socket
+    conn(asio::io_context& c, bool made) : ioc(&c), sock(c), outgoing(made) {}
+    // The loop the connection is read, written, connected and closed on: the link's own (the
+    // link holds it until its thread has ended every connection on it), or one of
+    // peer_options::loops (which outlive the link, and the handlers holding a connection).
+    asio::io_context* ioc;
     tcp::socket sock;
     const bool outgoing;
 
@@ -106,6 +109,8 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
     std::uint64_t next_id = 1;
     std::string queued;    // frames made while connecting
     std::string key;       // in the link's map of connections
+    std::string owner;     // the member name it reaches
+    std::string address;   // and where
     bool retired = false;  // see impl::retired
     // A sender's: a reply came on it since the last sweep (the owner is answering).
     bool heard = false;
@@ -184,6 +189,7 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
   bool serving = false;
   bool closing = false;
   std::vector<std::weak_ptr<conn>> accepted;
+  std::size_t next_loop_at = 0;                                 // the link's thread's
   std::unordered_map<std::string, std::shared_ptr<conn>> made;  // by owner " " address
   // Connections that let a request's take bound pass without "taken": no longer sent on
   // (the next request to their owner opens a new one), ended once nothing waits on them.
@@ -191,33 +197,47 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
   asio::steady_timer accept_pause{*ioc};  // after an accept that failed (no descriptors left)
   steady::time_point last_refusal_logged{};
 
+  // The loop a new connection runs on: the given loops in turn, else the link's own.
+  asio::io_context* next_loop() {
+    if (o.loops.empty()) return ioc.get();
+    return o.loops[next_loop_at++ % o.loops.size()];
+  }
+  // The loop of the thread calling, when it runs one of the given loops.
+  std::optional<std::size_t> calling_loop() const {
+    for (std::size_t i = 0; i < o.loops.size(); ++i)
+      if (o.loops[i]->get_executor().running_in_this_thread()) return i;
+    return std::nullopt;
+  }
+
   void accept() {
-    acceptor.async_accept([self = shared_from_this()](boost::system::error_code ec, tcp::socket s) {
-      if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
-      if (ec) {
-        // The listening socket stays readable while, say, no descriptor is left: accepting
-        // again at once would spin.
-        self->accept_pause.expires_after(std::chrono::milliseconds(100));
-        self->accept_pause.async_wait([self](boost::system::error_code wec) {
-          if (!wec && self->acceptor.is_open()) self->accept();
+    auto loop = next_loop();
+    acceptor.async_accept(
+        *loop, [self = shared_from_this(), loop](boost::system::error_code ec, tcp::socket s) {
+          if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
+          if (ec) {
+            // The listening socket stays readable while, say, no descriptor is left: accepting
+            // again at once would spin.
+            self->accept_pause.expires_after(std::chrono::milliseconds(100));
+            self->accept_pause.async_wait([self](boost::system::error_code wec) {
+              if (!wec && self->acceptor.is_open()) self->accept();
+            });
+            return;
+          }
+          {
+            auto c = std::make_shared<conn>(*loop, false);
+            c->sock = std::move(s);
+            c->end_at = steady::now() + k_hello_within;
+            boost::system::error_code ignored;
+            c->sock.set_option(tcp::no_delay(true), ignored);
+            {
+              std::lock_guard lock(self->mu);
+              std::erase_if(self->accepted, [](const auto& w) { return w.expired(); });
+              self->accepted.push_back(c);
+            }
+            asio::post(*loop, [self, c] { self->read(c); });
+          }
+          self->accept();
         });
-        return;
-      }
-      {
-        auto c = std::make_shared<conn>(self->ioc, false);
-        c->sock = std::move(s);
-        c->end_at = steady::now() + k_hello_within;
-        boost::system::error_code ignored;
-        c->sock.set_option(tcp::no_delay(true), ignored);
-        {
-          std::lock_guard lock(self->mu);
-          std::erase_if(self->accepted, [](const auto& w) { return w.expired(); });
-          self->accepted.push_back(c);
-        }
-        self->read(c);
-      }
-      self->accept();
-    });
   }
 
   void read(const std::shared_ptr<conn>& c) {
@@ -282,7 +302,7 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
       c->end_at = steady::now() + k_refusal_read_within;
       if (!c->writing) {
         c->writing = true;
-        asio::post(*ioc, [c] { c->flush(); });
+        asio::post(*c->ioc, [c] { c->flush(); });
       }
       return true;  // reads on until the sender closes; every later frame is ignored
     }
@@ -351,7 +371,7 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
   bool on_reply(const std::shared_ptr<conn>& c, char kind, std::uint64_t id,
                 std::string_view payload) {
     if (kind == 'X') {
-      infra::log(infra::log_level::warn, "peer link: " + c->key.substr(c->key.find(' ') + 1) +
+      infra::log(infra::log_level::warn, "peer link: " + c->address +
                                              " refused this node: " + printable(payload) +
                                              " (its writes go over NATS for now)");
       std::lock_guard lock(c->mu);
@@ -391,7 +411,8 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
     return true;
   }
 
-  // Ends a connection (on the link's thread): what waits on it is told how it ended.
+  // Ends a connection, from any thread: what waits on it is told how it ended, and its
+  // socket is closed on its loop.
   void end(const std::shared_ptr<conn>& c) {
     std::unordered_map<std::uint64_t, conn::waiting> pending;
     bool refused = false;
@@ -399,16 +420,18 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
     {
       std::lock_guard lock(c->mu);
       if (c->closed) return;
-      c->closed = true;
+      c->closed = true;  // from now on no frame is handed to the kernel
       c->running.clear();
       pending.swap(c->pending);
       refused = c->st == conn::state::refused;
       never_ready = c->st == conn::state::connecting;
     }
-    boost::system::error_code ec;
-    c->sock.close(ec);
-    if (c->resolver) c->resolver->cancel();
-    if (c->connect_timer) c->connect_timer->cancel();
+    asio::dispatch(*c->ioc, [c] {
+      boost::system::error_code ec;
+      c->sock.close(ec);
+      if (c->resolver) c->resolver->cancel();
+      if (c->connect_timer) c->connect_timer->cancel();
+    });
     bool stopping = false;
     if (c->outgoing) {
       std::lock_guard lock(mu);
@@ -442,8 +465,8 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
       std::lock_guard lock(c->mu);
       if (c->closed) return;
     }
-    c->resolver = std::make_unique<tcp::resolver>(*ioc);
-    c->connect_timer = std::make_unique<asio::steady_timer>(*ioc, within);
+    c->resolver = std::make_unique<tcp::resolver>(*c->ioc);
+    c->connect_timer = std::make_unique<asio::steady_timer>(*c->ioc, within);
     c->connect_timer->async_wait([self = shared_from_this(), c](boost::system::error_code ec) {
       if (!ec && still_connecting(*c)) self->end(c);  // not connected within the bound
     });
@@ -470,7 +493,7 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
   void connected(const std::shared_ptr<conn>& c) {
     boost::system::error_code ignored;
     c->sock.set_option(tcp::no_delay(true), ignored);
-    std::string owner = c->key.substr(0, c->key.find(' '));
+    const std::string& owner = c->owner;
     std::string hello;
     {
       std::lock_guard lock(mu);
@@ -488,6 +511,7 @@ struct peer_link::impl : std::enable_shared_from_this<peer_link::impl> {
   }
 
   // Every k_sweep_every on the link's thread: the senders' bounds, the owners' "working".
+  // A connection's own reading, writing and connecting run on its loop.
   void sweep() {
     sweeper.expires_after(k_sweep_every);
     sweeper.async_wait([self = shared_from_this()](boost::system::error_code ec) {
@@ -675,7 +699,11 @@ void peer_link::send(const std::string& address, const std::string& owner, std::
                      std::string_view remote, std::chrono::milliseconds take_within,
                      std::chrono::milliseconds answer_within, std::function<void(result)> done) {
   auto& p = *impl_;
-  std::string key = owner + " " + address;
+  // A connection of the caller's own loop, so that its replies are read on the thread that
+  // waits for them.
+  auto at = p.calling_loop();
+  asio::io_context* loop = at ? p.o.loops[*at] : p.ioc.get();
+  std::string key = owner + " " + address + " " + (at ? std::to_string(*at) : std::string("-"));
   for (;;) {
     std::shared_ptr<impl::conn> c;
     bool fresh = false;
@@ -694,8 +722,10 @@ void peer_link::send(const std::string& address, const std::string& owner, std::
           usable = !slot->closed;
         }
         if (!usable) {
-          slot = std::make_shared<impl::conn>(p.ioc, true);
+          slot = std::make_shared<impl::conn>(*loop, true);
           slot->key = key;
+          slot->owner = owner;
+          slot->address = address;
           fresh = true;
         }
         c = slot;
@@ -723,7 +753,7 @@ void peer_link::send(const std::string& address, const std::string& owner, std::
       }
     }
     if (fresh) {
-      asio::post(*p.ioc, [self = impl_, c, address, take_within] {
+      asio::post(*loop, [self = impl_, c, address, take_within] {
         self->connect(c, address, take_within);
       });
     }

@@ -4,8 +4,9 @@
 // docs/cluster.md "Owners"): the same request, replies and outcomes as over NATS
 // (cluster/cluster_forward.hpp), without the NATS servers on the way. Each node listens on
 // its peer address and puts it in its members' value (cluster/cluster_membership.hpp); a
-// node sends another node's writes over one connection to it, kept open, on which
-// requests and their replies are told apart by an id of the sender's:
+// node sends another node's writes over one connection to it from each loop it sends from
+// (peer_options::loops), kept open, on which requests and their replies are told apart by an
+// id of the sender's:
 //
 //   frame    := length (u32 LE: of what follows) kind (u8) id (u64 LE) payload
 //   hello    := kind 'H', id 0, payload "referrald-peer/1 " owner " " secret: the first
@@ -33,8 +34,10 @@
 // bytes, and it is closed when no hello comes within 5 s. Frames are made and read by
 // cluster/peer_frames.hpp.
 //
-// One thread of its own ("cluster.peer") reads, accepts, connects and times; a frame is
-// written at once from the thread that makes it when the connection has nothing queued.
+// One thread of its own ("cluster.peer") accepts and times; each connection is read, connected
+// and closed on one event loop, the link's own or one it was given (peer_options::loops); a
+// frame is written at once from the thread that makes it when the connection has nothing
+// queued.
 // Thread-safe. Callbacks run on the link's thread or the caller's; they must be quick.
 
 #include <chrono>
@@ -43,8 +46,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "domain/base/result.hpp"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace referrald::cluster {
 
@@ -55,6 +63,13 @@ struct peer_options {
   // Whether this node can take a write now (it heard from its NATS server lately, and still
   // applies the stream): a request is refused ('R') when not.
   std::function<bool()> linked;
+  // Event loops run by other threads (the HTTP threads') on which connections are read and
+  // written: accepted ones in turn, and a sender's on the loop of the thread that sends, so
+  // that a request is read on the thread that serves it and an answer on the thread that
+  // waits for it, and no other thread is woken for either. None: the link's own thread.
+  // While a connection is open its loop has work: the link must be destroyed for the loops
+  // to run out of it, and before they are.
+  std::vector<boost::asio::io_context*> loops;
 };
 
 class peer_link {

@@ -66,7 +66,19 @@ server::impl::impl(server_options o, actors::runtime& rt)
 void server::impl::source_ended() {
   if (--live_sources == 0 && draining) {
     net::post(workers.front()->ioc, [self = shared_from_this()] { self->drain_timer.cancel(); });
+    sources_may_have_ended();
   }
+}
+
+void server::impl::sources_may_have_ended() {
+  std::lock_guard lock(sources_mu);
+  sources_cv.notify_all();
+}
+
+void server::impl::wait_for_sources() {
+  std::unique_lock lock(sources_mu);
+  sources_cv.wait(lock,
+                  [&] { return loops_stopped || (live_sources == 0 && forwards_coming == 0); });
 }
 
 // Runs a worker's event loop until it is stopped. An exception that escapes a handler
@@ -140,12 +152,18 @@ void server::impl::wait_for_signal() {
 
 void server::impl::serve_forwarded(interfaces::placement::incoming in,
                                    interfaces::placement::answer_fn answer) {
-  worker& w = *workers[next_forward_worker++ % workers.size()];
+  // Read on a worker's own loop (a peer link's), it stays there: no other thread is woken.
+  worker* at = nullptr;
+  for (auto& w : workers)
+    if (w->ioc.get_executor().running_in_this_thread()) at = w.get();
+  worker& w = at != nullptr ? *at : *workers[next_forward_worker++ % workers.size()];
+  ++forwards_coming;
   net::post(w.ioc, [self = shared_from_this(), &w, in = std::move(in),
                     answer = std::move(answer)]() mutable {
     // The placement adds what this node had applied when it answered: the node that sent
     // the write waits until it has applied as much before it answers its client.
     serve_forwarded_request(w, self, std::move(in), std::move(answer));
+    if (--self->forwards_coming == 0 && self->draining) self->sources_may_have_ended();
   });
 }
 
@@ -153,7 +171,13 @@ void server::impl::begin_stop() {
   if (draining.exchange(true)) return;
   // Out of the owners first: the others own this node's accounts from now on, and what they
   // send here finds no one and is written by themselves. What was taken is answered.
-  leaving = std::thread([self = shared_from_this()] { self->placement->leave(); });
+  // Then, once the last request is answered, what the placement keeps on the loops (its
+  // peer links) is closed, so that they run out of work.
+  leaving = std::thread([self = shared_from_this()] {
+    self->placement->leave();
+    self->wait_for_sources();
+    self->placement->close();
+  });
   beast::error_code ec;
   acceptor.close(ec);
   signals.cancel(ec);
@@ -173,6 +197,11 @@ void server::impl::begin_stop() {
 }
 
 void server::impl::stop_all() {
+  {
+    std::lock_guard lock(sources_mu);
+    loops_stopped = true;
+    sources_cv.notify_all();
+  }
   for (auto& w : workers)
     w->ioc.stop();
 }
@@ -196,17 +225,26 @@ server::server(server_options options, actors::runtime& runtime)
     throw std::runtime_error("cannot listen on " + i.options.host + ":" +
                              std::to_string(i.options.port) + ": " + ec.message());
   }
+  interfaces::placement::loops loops;
+  for (auto& w : i.workers)
+    loops.push_back(&w->ioc);
   auto served = i.placement->serve(
       [weak = std::weak_ptr<impl>(impl_)](interfaces::placement::incoming in,
                                           interfaces::placement::answer_fn answer) {
         if (auto self = weak.lock()) return self->serve_forwarded(std::move(in), std::move(answer));
-      });
+      },
+      std::move(loops));
   if (!served) throw std::runtime_error(served.err().message);
 }
 
 // Out of the owners, and every relay still waiting answered, while the sessions its
 // callbacks reach still exist. Idempotent.
 void server::impl::leave_owners() {
+  {
+    std::lock_guard lock(sources_mu);
+    loops_stopped = true;  // the loops have returned, or are about to be stopped
+    sources_cv.notify_all();
+  }
   if (leaving.joinable()) leaving.join();
   placement->leave();
   placement->close();

@@ -13,8 +13,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -63,6 +65,10 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   void leave_owners();
   // A source of requests ended: the drain may end with it.
   void source_ended();
+  // Until the last source has ended (or the loops were stopped): what the placement keeps
+  // on the loops stays until then. On the leaving thread.
+  void wait_for_sources();
+  void sources_may_have_ended();
 
   server_options options;
   const domain::clock& clock;
@@ -90,6 +96,11 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::atomic<std::size_t> live_sources{0};
   std::thread leaving;  // leaves the owners on stop (may ask the cluster)
   std::atomic<std::size_t> next_forward_worker{0};
+  // Relayed writes handed to a worker and not yet a source there.
+  std::atomic<std::size_t> forwards_coming{0};
+  std::mutex sources_mu;
+  std::condition_variable sources_cv;
+  bool loops_stopped = false;  // under sources_mu
 };
 
 // What a connection and a forwarded request share: the request's exchange, its waits and

@@ -25,6 +25,10 @@
 
 #include "domain/base/result.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace referrald::interfaces {
 
 class placement {
@@ -64,14 +68,20 @@ class placement {
   };
   using answer_fn = std::function<void(std::string response)>;
   // Joins the nodes that own writes and takes the writes relayed to this node with `fn` (on
-  // a thread of the placement's: it must hand them off). An error when it cannot join.
-  virtual domain::status serve(std::function<void(incoming, answer_fn)> fn) = 0;
+  // a thread of the placement's, or of one of `loops`: it must hand them off, and should
+  // keep one on the loop it runs on there). A placement may read relayed writes and their
+  // answers on `loops` (the HTTP threads' event loops, which must outlive it or its
+  // close()) instead of threads of its own, so that no other thread is woken for them; it
+  // then keeps work on them until close(). An error when it cannot join.
+  using loops = std::vector<boost::asio::io_context*>;
+  virtual domain::status serve(std::function<void(incoming, answer_fn)> fn, loops on) = 0;
   // Stops taking relayed writes and leaves the owners (the others own this node's scopes
   // from then on); relays in flight go on. May ask the cluster, so not on an I/O thread.
   // Idempotent.
   virtual void leave() = 0;
   // After leave(): every relay still waiting is answered not_taken at once, and later ones
-  // too. For the end of serving, before what the relays' callbacks reach goes away.
+  // too, and nothing of the placement's is left on the loops given to serve(). For the end
+  // of serving, before what the relays' callbacks reach goes away.
   virtual void close() = 0;
 };
 
@@ -85,7 +95,7 @@ class local_placement : public placement {
              std::chrono::milliseconds, std::function<void(relayed)> done) override {
     done(relayed{});
   }
-  domain::status serve(std::function<void(incoming, answer_fn)>) override { return {}; }
+  domain::status serve(std::function<void(incoming, answer_fn)>, loops) override { return {}; }
   void leave() override {}
   void close() override {}
 };

@@ -476,8 +476,14 @@ BOOST_AUTO_TEST_CASE(a_node_stopped_gracefully_during_writes_fails_no_write) {
   });
   BOOST_REQUIRE(eventually([&] { return acknowledged >= 20; }, 20s));
   auto before = acknowledged.load();
+  // b reads a's writes on its HTTP threads' loops (its peer link's connections): they are
+  // closed once b has answered what it took, so that its loops end and the stop does not wait
+  // for the drain's bound (10 s).
+  auto started = std::chrono::steady_clock::now();
   int status = b.server->stop(SIGTERM);
+  auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   BOOST_TEST(status == 0);
+  BOOST_TEST(took < 5.0, "b's stop took " << took << " s");
   // b's accounts are a's at once (b deleted its key as it stopped).
   BOOST_TEST(eventually([&] { return members_are(a, 1); }, 2s));
   BOOST_REQUIRE(eventually([&] { return acknowledged >= before + 20; }, 20s));
@@ -488,6 +494,36 @@ BOOST_AUTO_TEST_CASE(a_node_stopped_gracefully_during_writes_fails_no_write) {
   BOOST_TEST(metric_value(a, "referrald_cluster_forward_timeouts_total") == 0);
   auto verified = referralctl("--cluster " + nats.urls() + " verify");
   BOOST_TEST(verified.exit == 0, verified.output);
+}
+
+// A node that sent writes to their owner over its peer link keeps those connections on its
+// HTTP threads' loops: its graceful stop closes them once its last request is answered, while
+// the owner still runs, and ends well within the drain's bound (10 s).
+BOOST_AUTO_TEST_CASE(a_node_that_sent_writes_over_its_peer_link_stops_at_once) {
+  nats_cluster nats(3);
+  cluster_node a(nats, "a"), b(nats, "b");
+  BOOST_REQUIRE(eventually([&] { return members_are(a, 2) && members_are(b, 2); }));
+  auto accounts = accounts_owned_by("b", {"a", "b"}, 4);
+  auto c = a.client();
+  for (int i = 0; i < 16; ++i) {
+    auto r = c->post("/passthrough-referrers?account_id=" + accounts[i % accounts.size()],
+                     body("s" + std::to_string(i) + ".com"));
+    BOOST_REQUIRE_MESSAGE(r.status == 201u, r.body);
+  }
+  BOOST_REQUIRE(metric_value(a, "referrald_cluster_peer_sent_total") >= 16);
+  c.reset();
+  auto started = std::chrono::steady_clock::now();
+  BOOST_TEST(a.server->stop(SIGTERM) == 0);
+  auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  BOOST_TEST(took < 5.0, "a's stop took " << took << " s");
+  // b took them on its loops, and lost its connections from a there: it serves on.
+  BOOST_TEST(b.client()
+                 ->post("/passthrough-referrers?account_id=" + accounts[0], body("after.com"))
+                 .status == 201u);
+  started = std::chrono::steady_clock::now();
+  BOOST_TEST(b.server->stop(SIGTERM) == 0);
+  took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  BOOST_TEST(took < 5.0, "b's stop took " << took << " s");
 }
 
 // A node of a one-server cluster, with a write made, is stopped after `fault(nats)` ends its

@@ -6,8 +6,10 @@
 
 #include <nats/nats.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -109,11 +111,11 @@ void long_write_is_waited_for(cluster_placement_harness& h, const std::string& p
   auto a = h.open(prefix + "-a");
   auto b = h.open(prefix + "-b");
   quick_or_slow owner{std::chrono::milliseconds(3500), {}};
-  BOOST_REQUIRE(b->serve(owner.fn()).ok());
-  BOOST_REQUIRE(
-      a->serve([](interfaces::placement::incoming, interfaces::placement::answer_fn answer) {
-         answer("a");
-       }).ok());
+  BOOST_REQUIRE(b->serve(owner.fn(), {}).ok());
+  BOOST_REQUIRE(a->serve([](interfaces::placement::incoming,
+                            interfaces::placement::answer_fn answer) { answer("a"); },
+                         {})
+                    .ok());
   // Relays go out once a has joined the members and seen b.
   BOOST_REQUIRE(
       testing::eventually([&] { return a->others() == std::vector<std::string>{b->self()}; },
@@ -156,8 +158,8 @@ void halted_owner_takes_nothing(cluster_placement_harness& h, const std::string&
     ++served;
     answer("done");
   };
-  BOOST_REQUIRE(b->serve(serve).ok());
-  BOOST_REQUIRE(a->serve(serve).ok());
+  BOOST_REQUIRE(b->serve(serve, {}).ok());
+  BOOST_REQUIRE(a->serve(serve, {}).ok());
   BOOST_REQUIRE(
       testing::eventually([&] { return a->others() == std::vector<std::string>{b->self()}; },
                           std::chrono::seconds(15)));
@@ -235,8 +237,8 @@ BOOST_AUTO_TEST_CASE(an_owner_cut_off_from_nats_does_not_take_writes_over_its_pe
     ++served;
     answer("done");
   };
-  BOOST_REQUIRE(h.b->serve(serve).ok());
-  BOOST_REQUIRE(h.a->serve(serve).ok());
+  BOOST_REQUIRE(h.b->serve(serve, {}).ok());
+  BOOST_REQUIRE(h.a->serve(serve, {}).ok());
   BOOST_REQUIRE(
       testing::eventually([&] { return h.a->others() == std::vector<std::string>{h.b->self()}; },
                           std::chrono::seconds(15)));
@@ -293,8 +295,8 @@ BOOST_AUTO_TEST_CASE(an_owner_whose_peer_link_goes_silent_is_sent_its_writes_ove
   auto echo = [](interfaces::placement::incoming in, interfaces::placement::answer_fn answer) {
     answer("answered " + in.request);
   };
-  BOOST_REQUIRE(b->serve(echo).ok());
-  BOOST_REQUIRE(a->serve(echo).ok());
+  BOOST_REQUIRE(b->serve(echo, {}).ok());
+  BOOST_REQUIRE(a->serve(echo, {}).ok());
   BOOST_REQUIRE(
       testing::eventually([&] { return a->others() == std::vector<std::string>{"silent-b"}; },
                           std::chrono::seconds(15)));
@@ -326,13 +328,16 @@ BOOST_AUTO_TEST_CASE(an_owner_gone_after_taking_a_write_leaves_it_undecided_at_o
   std::promise<void> taken;
   interfaces::placement::answer_fn kept;
   BOOST_REQUIRE(
-      h.b->serve([&](interfaces::placement::incoming, interfaces::placement::answer_fn answer) {
-           kept = std::move(answer);  // never answered
-           taken.set_value();
-         })
+      h.b->serve(
+             [&](interfaces::placement::incoming, interfaces::placement::answer_fn answer) {
+               kept = std::move(answer);  // never answered
+               taken.set_value();
+             },
+             {})
           .ok());
   BOOST_REQUIRE(h.a->serve([](interfaces::placement::incoming,
-                              interfaces::placement::answer_fn answer) { answer("a"); })
+                              interfaces::placement::answer_fn answer) { answer("a"); },
+                           {})
                     .ok());
   BOOST_REQUIRE(
       testing::eventually([&] { return h.a->others() == std::vector<std::string>{h.b->self()}; },
@@ -364,7 +369,7 @@ BOOST_AUTO_TEST_CASE(an_owner_says_taken_before_it_runs_a_write_so_silence_means
   cluster_placement_harness h;
   auto b = h.open("wire-b");
   quick_or_slow owner{std::chrono::milliseconds(400), {}};
-  BOOST_REQUIRE(b->serve(owner.fn()).ok());
+  BOOST_REQUIRE(b->serve(owner.fn(), {}).ok());
   natsConnection* nc = cluster::cluster_native::connection(*h.logs.back());
   std::string subject =
       "referrald-fwd." + cluster::cluster_native::options(*h.logs.back()).stream + "." + b->self();
@@ -420,6 +425,81 @@ BOOST_AUTO_TEST_CASE(an_owner_says_taken_before_it_runs_a_write_so_silence_means
   BOOST_TEST(slow.size() <= 3u);
   BOOST_TEST(slow.back().forward.empty());
   BOOST_TEST(slow.back().data == "slow");
+}
+
+// Given the HTTP threads' loops, the peer link reads there: the owner takes a write on the
+// loop its connection was accepted on, the sender reads the answer on the loop of the thread
+// that relayed it, and close() leaves nothing on either, so that the loops run out of work.
+BOOST_AUTO_TEST_CASE(writes_over_peer_links_are_read_on_the_loops_given_and_close_lets_them_go) {
+  peer_placement_harness h;
+  auto a = h.open("loops-a");
+  auto b = h.open("loops-b");
+  boost::asio::io_context loop_a(1), loop_b(1);
+  auto guard_a = boost::asio::make_work_guard(loop_a);
+  auto guard_b = boost::asio::make_work_guard(loop_b);
+  std::promise<std::thread::id> runner_a, runner_b;
+  auto ran_a = runner_a.get_future(), ran_b = runner_b.get_future();
+  std::thread thread_a([&] {
+    runner_a.set_value(std::this_thread::get_id());
+    loop_a.run();
+  });
+  std::thread thread_b([&] {
+    runner_b.set_value(std::this_thread::get_id());
+    loop_b.run();
+  });
+  auto id_a = ran_a.get(), id_b = ran_b.get();
+  std::promise<std::thread::id> served_on;
+  auto served = served_on.get_future();
+  BOOST_REQUIRE(
+      b->serve(
+           [&](interfaces::placement::incoming in, interfaces::placement::answer_fn answer) {
+             served_on.set_value(std::this_thread::get_id());
+             answer("answered " + in.request);
+           },
+           {&loop_b})
+          .ok());
+  BOOST_REQUIRE(a->serve([](interfaces::placement::incoming,
+                            interfaces::placement::answer_fn answer) { answer("a"); },
+                         {&loop_a})
+                    .ok());
+  BOOST_REQUIRE(
+      testing::eventually([&] { return a->others() == std::vector<std::string>{b->self()}; },
+                          std::chrono::seconds(15)));
+  auto before = infra::metrics().cluster_peer_sent.load();
+  std::promise<std::pair<interfaces::placement::relayed, std::thread::id>> done;
+  auto relayed = done.get_future();
+  boost::asio::post(loop_a, [&] {
+    a->relay(b->self(), "POST /x", "192.0.2.7:4000", std::chrono::seconds(5),
+             std::chrono::seconds(5), [&done](interfaces::placement::relayed r) {
+               done.set_value({std::move(r), std::this_thread::get_id()});
+             });
+  });
+  BOOST_REQUIRE(relayed.wait_for(std::chrono::seconds(15)) == std::future_status::ready);
+  auto [r, answered_on] = relayed.get();
+  BOOST_TEST((r.how == interfaces::placement::outcome::answered));
+  BOOST_TEST(r.response == "answered POST /x");
+  BOOST_TEST(infra::metrics().cluster_peer_sent.load() == before + 1);
+  BOOST_REQUIRE(served.wait_for(std::chrono::seconds(1)) == std::future_status::ready);
+  BOOST_TEST((served.get() == id_b), "the owner took the write on a thread other than its loop's");
+  BOOST_TEST((answered_on == id_a), "the sender read the answer on a thread other than its loop's");
+  // Without their guards the loops keep running while the link's connections are open; once
+  // both placements are closed they run out of work and return.
+  guard_a.reset();
+  guard_b.reset();
+  a->leave();
+  b->leave();
+  a->close();
+  b->close();
+  auto ended = std::async(std::launch::async, [&] {
+    thread_a.join();
+    thread_b.join();
+  });
+  BOOST_TEST((ended.wait_for(std::chrono::seconds(10)) == std::future_status::ready),
+             "a loop still had work after its placement was closed");
+  if (ended.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    loop_a.stop();
+    loop_b.stop();
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

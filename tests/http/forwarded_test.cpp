@@ -21,7 +21,7 @@ namespace {
 // A single node's placement that keeps what the server gives it to take relayed writes with.
 class serving_placement final : public interfaces::local_placement {
  public:
-  domain::status serve(std::function<void(incoming, answer_fn)> fn) override {
+  domain::status serve(std::function<void(incoming, answer_fn)> fn, loops) override {
     std::lock_guard lock(mu_);
     take_ = std::move(fn);
     return {};

@@ -30,9 +30,11 @@ using interfaces::placement;
 
 // Serves with an answer that names the node and echoes the request.
 inline void serve_echo(placement& p, const std::string& node) {
-  auto st = p.serve([node](placement::incoming in, placement::answer_fn answer) {
-    answer(node + " answered " + in.request + " from " + in.remote);
-  });
+  auto st = p.serve(
+      [node](placement::incoming in, placement::answer_fn answer) {
+        answer(node + " answered " + in.request + " from " + in.remote);
+      },
+      {});
   BOOST_REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.err().message));
 }
 
