@@ -141,16 +141,25 @@ class cluster_placement final : public placement {
     auto opened = cluster_forward::open(log_, cluster_membership::member_name(options_.node));
     if (!opened) return opened.err();
     std::shared_ptr<cluster_forward> forwards = std::move(*opened);
+    // A write relayed here, over NATS or a peer link, is run by `fn`; its answer carries
+    // what this node had applied.
+    auto take = [this, fn](std::string request, std::string remote,
+                           std::function<void(std::string, std::uint64_t)> answer) {
+      fn(incoming{std::move(request), std::move(remote)},
+         [this, answer = std::move(answer)](std::string response) {
+           answer(std::move(response), applied_());
+         });
+    };
     // A node whose follower halted takes no write (it would answer each 503): its senders
     // write themselves, fenced, until it stops.
+    auto applying = [this] {
+      return log_.halted().empty();
+    };
     auto served = forwards->serve(
-        [this, fn](cluster_forward::incoming in, cluster_forward::answer_fn answer) {
-          fn(incoming{std::move(in.request), std::move(in.remote)},
-             [this, answer = std::move(answer)](std::string response) {
-               answer(std::move(response), applied_());
-             });
+        [take](cluster_forward::incoming in, cluster_forward::answer_fn answer) {
+          take(std::move(in.request), std::move(in.remote), std::move(answer));
         },
-        [this] { return log_.halted().empty(); });
+        applying);
     if (!served) return served;
     std::shared_ptr<peer_link> peers;
     std::string advertised;
@@ -160,8 +169,8 @@ class cluster_placement final : public placement {
       po.listen_host = options_.peer_host;
       po.listen_port = options_.peer_port;
       po.node = cluster_membership::member_name(options_.node);
-      po.linked = [this] {
-        return linked() && log_.halted().empty();
+      po.linked = [this, applying] {
+        return linked() && applying();
       };
       po.loops = std::move(on);
       auto link = peer_link::open(std::move(po));
@@ -181,13 +190,7 @@ class cluster_placement final : public placement {
     mo.peer = advertised;
     // The link takes writes before the others can see its address.
     mo.before_joining = [&](const std::string& secret) {
-      peers->serve(
-          secret, [this, fn](std::string request, std::string remote, peer_link::answer_fn answer) {
-            fn(incoming{std::move(request), std::move(remote)},
-               [this, answer = std::move(answer)](std::string response) {
-                 answer(std::move(response), applied_());
-               });
-          });
+      peers->serve(secret, take);
       infra::log(infra::log_level::info,
                  "peer link: taking writes on " + peers->bound() + ", reached at " + advertised);
     };

@@ -75,6 +75,12 @@ void server::impl::sources_may_have_ended() {
   sources_cv.notify_all();
 }
 
+void server::impl::loops_stopping() {
+  std::lock_guard lock(sources_mu);
+  loops_stopped = true;
+  sources_cv.notify_all();
+}
+
 void server::impl::wait_for_sources() {
   std::unique_lock lock(sources_mu);
   sources_cv.wait(lock,
@@ -197,11 +203,7 @@ void server::impl::begin_stop() {
 }
 
 void server::impl::stop_all() {
-  {
-    std::lock_guard lock(sources_mu);
-    loops_stopped = true;
-    sources_cv.notify_all();
-  }
+  loops_stopping();
   for (auto& w : workers)
     w->ioc.stop();
 }
@@ -240,11 +242,7 @@ server::server(server_options options, actors::runtime& runtime)
 // Out of the owners, and every relay still waiting answered, while the sessions its
 // callbacks reach still exist. Idempotent.
 void server::impl::leave_owners() {
-  {
-    std::lock_guard lock(sources_mu);
-    loops_stopped = true;  // the loops have returned, or are about to be stopped
-    sources_cv.notify_all();
-  }
+  loops_stopping();  // they have returned, or are about to be stopped
   if (leaving.joinable()) leaving.join();
   placement->leave();
   placement->close();

@@ -69,6 +69,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   // on the loops stays until then. On the leaving thread.
   void wait_for_sources();
   void sources_may_have_ended();
+  void loops_stopping();  // ends that wait whatever the sources
 
   server_options options;
   const domain::clock& clock;

@@ -37,6 +37,18 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// Stops `node` with `sig`: its exit status and how long the stop took, in seconds.
+struct stop_taken {
+  int status;
+  double seconds;
+};
+stop_taken stop_timed(cluster_node& node, int sig, std::chrono::seconds within = 20s) {
+  auto started = std::chrono::steady_clock::now();
+  int status = node.server->stop(sig, within);
+  return {status,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()};
+}
+
 // The first accounts "acct<i>" the node `owner` owns among `nodes` (64 partitions).
 std::vector<std::string> accounts_owned_by(const std::string& owner,
                                            const std::vector<std::string>& nodes,
@@ -479,11 +491,9 @@ BOOST_AUTO_TEST_CASE(a_node_stopped_gracefully_during_writes_fails_no_write) {
   // b reads a's writes on its HTTP threads' loops (its peer link's connections): they are
   // closed once b has answered what it took, so that its loops end and the stop does not wait
   // for the drain's bound (10 s).
-  auto started = std::chrono::steady_clock::now();
-  int status = b.server->stop(SIGTERM);
-  auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  BOOST_TEST(status == 0);
-  BOOST_TEST(took < 5.0, "b's stop took " << took << " s");
+  auto stopped = stop_timed(b, SIGTERM);
+  BOOST_TEST(stopped.status == 0);
+  BOOST_TEST(stopped.seconds < 5.0, "b's stop took " << stopped.seconds << " s");
   // b's accounts are a's at once (b deleted its key as it stopped).
   BOOST_TEST(eventually([&] { return members_are(a, 1); }, 2s));
   BOOST_REQUIRE(eventually([&] { return acknowledged >= before + 20; }, 20s));
@@ -512,18 +522,16 @@ BOOST_AUTO_TEST_CASE(a_node_that_sent_writes_over_its_peer_link_stops_at_once) {
   }
   BOOST_REQUIRE(metric_value(a, "referrald_cluster_peer_sent_total") >= 16);
   c.reset();
-  auto started = std::chrono::steady_clock::now();
-  BOOST_TEST(a.server->stop(SIGTERM) == 0);
-  auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  BOOST_TEST(took < 5.0, "a's stop took " << took << " s");
+  auto stopped = stop_timed(a, SIGTERM);
+  BOOST_TEST(stopped.status == 0);
+  BOOST_TEST(stopped.seconds < 5.0, "a's stop took " << stopped.seconds << " s");
   // b took them on its loops, and lost its connections from a there: it serves on.
   BOOST_TEST(b.client()
                  ->post("/passthrough-referrers?account_id=" + accounts[0], body("after.com"))
                  .status == 201u);
-  started = std::chrono::steady_clock::now();
-  BOOST_TEST(b.server->stop(SIGTERM) == 0);
-  took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  BOOST_TEST(took < 5.0, "b's stop took " << took << " s");
+  stopped = stop_timed(b, SIGTERM);
+  BOOST_TEST(stopped.status == 0);
+  BOOST_TEST(stopped.seconds < 5.0, "b's stop took " << stopped.seconds << " s");
 }
 
 // A node of a one-server cluster, with a write made, is stopped after `fault(nats)` ends its
@@ -538,12 +546,10 @@ void stops_within_seconds_after(const char* account, Fault&& fault) {
                                   body("before.com"));
   BOOST_REQUIRE_MESSAGE(created.status == 201u, created.body);
   fault(nats);
-  auto started = std::chrono::steady_clock::now();
-  int status = a.server->stop(SIGTERM, 60s);
-  auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  auto stopped = stop_timed(a, SIGTERM, 60s);
   nats.thaw(0);
-  BOOST_TEST(status == 0);
-  BOOST_TEST(took < 10.0, "the stop took " << took << " s");
+  BOOST_TEST(stopped.status == 0);
+  BOOST_TEST(stopped.seconds < 10.0, "the stop took " << stopped.seconds << " s");
   auto said = a.server->stderr_text();
   BOOST_TEST(said.find("stopping without the cluster's servers") != std::string::npos, said);
 }
