@@ -745,4 +745,28 @@ BOOST_AUTO_TEST_CASE(a_peer_link_runs_nothing_for_a_stranger) {
   BOOST_TEST(log.find("peer link: refused a connection from 127.0.0.1") != std::string::npos);
 }
 
+// Strangers connected to a peer link when the node stops (one silent, one halfway through a
+// frame) are closed with the link: they hold the stop up neither for the hello's 5 s nor for
+// the drain's bound, and each sees its connection end.
+BOOST_AUTO_TEST_CASE(strangers_on_a_peer_link_do_not_hold_up_a_stop) {
+  nats_cluster nats(1);
+  cluster_node b(nats, "b");
+  BOOST_REQUIRE(eventually([&] { return members_are(b, 1); }));
+  auto address = peer_address_of(b);
+  BOOST_REQUIRE(!address.empty());
+  peer_client silent(address), halfway(address);
+  BOOST_REQUIRE(silent.fd >= 0);
+  BOOST_REQUIRE(halfway.fd >= 0);
+  // A hello's length and kind, and 10 of its 100 bytes.
+  BOOST_REQUIRE(halfway.send(peer_client::frame('H', 0, std::string(91, 'x')).substr(0, 23)));
+  auto stopped = stop_timed(b, SIGTERM);
+  BOOST_TEST(stopped.status == 0);
+  BOOST_TEST(stopped.seconds < 3.0, "the stop took " << stopped.seconds << " s");
+  auto opened = std::chrono::steady_clock::now();
+  BOOST_TEST(!silent.next().has_value());
+  BOOST_TEST(!halfway.next().has_value());
+  BOOST_TEST((std::chrono::steady_clock::now() - opened < 1s),
+             "a stranger's connection stayed open");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
