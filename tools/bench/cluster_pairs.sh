@@ -5,7 +5,8 @@
 # half of them forwarded to their owner), laid out the same way every time (node a's client
 # on server n2, node b's on n3, the event stream led by n1: a write crosses the same routes in
 # every window). Which build goes first alternates. Each window: creates/s, both nodes' CPU
-# and context switches per create (perf stat of the two processes over the load). Then, over
+# and context switches per create (perf stat of the two processes over the load) and the
+# three NATS servers' CPU per create (perf stat of theirs). Then, over
 # the pairs: each figure's mean for both builds, the mean and median of this build's
 # difference, and in how many pairs this build's figure was the better.
 # Clusters differ from one another by more than a change of a node moves a write; the
@@ -34,11 +35,16 @@ window() {
   perf stat -x, -e task-clock,context-switches -p "$a_pid,$b_pid" -o "$work/stat" \
     -- sleep "$seconds" 2>/dev/null &
   local stat=$!
+  perf stat -x, -e task-clock -p "$(IFS=,; echo "${nats_pids[*]}")" -o "$work/stat.nats" \
+    -- sleep "$seconds" 2>/dev/null &
+  local stat_nats=$!
   creates=$(creates_on_two_nodes "$seconds")
-  wait "$stat" || true
-  awk -F, -v p="$1" -v b="$2" -v c="$creates" -v s="$seconds" '
+  wait "$stat" "$stat_nats" || true
+  local nats_cpu
+  nats_cpu=$(awk -F, -v c="$creates" '/task-clock/ {printf "%.1f", $1 * 1000 / c}' "$work/stat.nats")
+  awk -F, -v p="$1" -v b="$2" -v c="$creates" -v s="$seconds" -v n="$nats_cpu" '
     /task-clock/ {cpu = $1 * 1000 / c} /context-switches/ {sw = $1 / c}
-    END {printf "%s %s %.0f %.1f %.2f\n", p, b, c / s, cpu, sw}' "$work/stat" >>"$work/pairs"
+    END {printf "%s %s %.0f %.1f %.2f %s\n", p, b, c / s, cpu, sw, n}' "$work/stat" >>"$work/pairs"
   stop_node "$a_pid"
   stop_node "$b_pid"
   for p in "${nats_pids[@]}"; do
@@ -47,5 +53,6 @@ window() {
   done
   rm -rf "$work/nats"
 }
-alternate_pairs "$pairs" '  pair %s, %-4s %6d creates/s, %5.1f us CPU, %.2f switches per create (nodes a + b)\n'
-pairs_summary "$work/pairs" "3:1:creates/s" "4:0:us CPU per create" "5:0:switches per create"
+alternate_pairs "$pairs" '  pair %s, %-4s %6d creates/s, %5.1f us CPU, %.2f switches per create (nodes a + b); NATS servers %5.1f us CPU per create\n'
+pairs_summary "$work/pairs" "3:1:creates/s" "4:0:us CPU per create" "5:0:switches per create" \
+  "6:0:NATS us per create"
