@@ -35,13 +35,11 @@ window() {
   perf stat -x, -e task-clock,context-switches -p "$a_pid,$b_pid" -o "$work/stat" \
     -- sleep "$seconds" 2>/dev/null &
   local stat=$!
-  perf stat -x, -e task-clock -p "$(IFS=,; echo "${nats_pids[*]}")" -o "$work/stat.nats" \
-    -- sleep "$seconds" 2>/dev/null &
-  local stat_nats=$!
+  counted "${nats_pids[@]}"
   creates=$(creates_on_two_nodes "$seconds")
-  wait "$stat" "$stat_nats" || true
+  wait "$stat" "${counting[@]}" || true
   local nats_cpu
-  nats_cpu=$(awk -F, -v c="$creates" '/task-clock/ {printf "%.1f", $1 * 1000 / c}' "$work/stat.nats")
+  nats_cpu=$(counted_cpu "${nats_pids[@]}" -- "$creates")
   awk -F, -v p="$1" -v b="$2" -v c="$creates" -v s="$seconds" -v n="$nats_cpu" '
     /task-clock/ {cpu = $1 * 1000 / c} /context-switches/ {sw = $1 / c}
     END {printf "%s %s %.0f %.1f %.2f %s\n", p, b, c / s, cpu, sw, n}' "$work/stat" >>"$work/pairs"
@@ -53,6 +51,6 @@ window() {
   done
   rm -rf "$work/nats"
 }
-alternate_pairs "$pairs" '  pair %s, %-4s %6d creates/s, %5.1f us CPU, %.2f switches per create (nodes a + b); NATS servers %5.1f us CPU per create\n'
+alternate_pairs "$pairs" '  pair %s, %-4s %6d creates/s, %5.1f us CPU, %.2f switches per create (nodes a + b); NATS servers %3d us CPU per create\n'
 pairs_summary "$work/pairs" "3:1:creates/s" "4:0:us CPU per create" "5:0:switches per create" \
   "6:0:NATS us per create"

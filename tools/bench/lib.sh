@@ -484,6 +484,13 @@ counted() {
     counting+=($!)
   done
 }
+# counted_cpu PIDS... -- COUNT: the CPU the processes counted spent together (their
+# $work/stat.PID files) per one of COUNT, in microseconds.
+counted_cpu() {
+  local files=()
+  while [ "$1" != -- ]; do files+=("$work/stat.$1"); shift; done
+  awk -F, -v c="$2" '/task-clock/ {ms += $1} END {printf "%.0f", ms * 1000 / c}' "${files[@]}"
+}
 # per_create PID CREATES: "C us CPU, S switches per create" from $work/stat.PID.
 per_create() {
   awk -F, -v c="$2" '

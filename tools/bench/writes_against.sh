@@ -67,13 +67,6 @@ nats_counted() {
     check_counted "NATS server n$((i + 1))" "${nats_pids[$i]}" "$work/nats/n$((i + 1)).log"
   done
 }
-# cpu_per PIDS... -- COUNT: the CPU the processes spent together (their $work/stat.PID files)
-# per one of COUNT, in microseconds.
-cpu_per() {
-  local files=()
-  while [ "$1" != -- ]; do files+=("$work/stat.$1"); shift; done
-  awk -F, -v c="$2" '/task-clock/ {ms += $1} END {printf "%.0f", ms * 1000 / c}' "${files[@]}"
-}
 # rate_of FILE: the writes/s a stream-alone or log-alone client printed.
 rate_of() { sed -n 's/.*: \([0-9]*\) writes\/s.*/\1/p' "$1" | head -1; }
 
@@ -127,7 +120,7 @@ smallest_cluster() {
       printf "  the stream with two copies over HTTP (the smallest cluster, %s): %d/s = %.2fx the stream alone; its two servers'"'"' CPU %.0f us per write; ", l, r, r / a, v["cpu_ms"] * 1000 / v["puts"]
       printf "copies applied %s of %d writes; ", applied, v["puts"]
     }' "$work/copy1.out" "$work/copy2.out"
-  echo "NATS servers' CPU $(cpu_per "${nats_pids[@]}" -- "$writes") us and" \
+  echo "NATS servers' CPU $(counted_cpu "${nats_pids[@]}" -- "$writes") us and" \
     "$(awk -v m="$messages" -v w="$writes" 'BEGIN {printf "%.1f", m / w}') messages per write;" \
     "client $(children_us "$writes") us CPU per write; machine busy $(cat "$work/busy") %"
   rm -rf "$work/copy1" "$work/copy2"
@@ -174,7 +167,7 @@ cluster() {
   local alone log creates alone_nats alone_busy alone_messages
   nats_counted
   alone=$(rate_of "$work/alone.out")
-  alone_nats=$(cpu_per "${nats_pids[@]}" -- $((alone * seconds)))
+  alone_nats=$(counted_cpu "${nats_pids[@]}" -- $((alone * seconds)))
   alone_busy=$(cat "$work/busy")
   alone_messages=$(awk -v m="$messages" -v w="$((alone * seconds))" 'BEGIN {printf "%.1f", m / w}')
   "$root/build/bench/bench_cluster_log" "$on_one" 32 32 "$seconds" >"$work/log.out" 2>/dev/null
@@ -203,7 +196,7 @@ cluster() {
       l, c / s, c / s / a, a, c / s / h, h, c / s / t, t, c / s / g, g }'
   echo "node a $(per_create "$a_pid" "$creates"), node b $(per_create "$b_pid" "$creates")"
   echo "         NATS servers' CPU: $alone_nats us and $alone_messages messages per write alone" \
-    "(machine busy $alone_busy %), $(cpu_per "${nats_pids[@]}" -- "$creates") us and" \
+    "(machine busy $alone_busy %), $(counted_cpu "${nats_pids[@]}" -- "$creates") us and" \
     "$(awk -v m="$messages" -v c="$creates" 'BEGIN {printf "%.1f", m / c}') messages per create" \
     "(machine busy $(cat "$work/busy") %)"
   stop_node "$a_pid"
