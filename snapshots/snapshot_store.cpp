@@ -51,10 +51,11 @@ template <class T>
 void put_kind(std::string& out, const domain::collection<T>& c) {
   put_fixed64(out, static_cast<std::uint64_t>(c.next_id()));
   put_varint(out, c.size());
-  std::string object;
+  std::string object;  // one buffer for every entity
   for (auto [id, e] : c.items()) {
     put_fixed64(out, static_cast<std::uint64_t>(id));
-    object = domain::encode_object(e->value);
+    object.clear();
+    domain::encode_object(e->value, object);
     put_lpstr(out, object);
   }
 }
@@ -100,8 +101,9 @@ std::string encode_snapshot_key(std::string_view account_id, std::uint64_t seq) 
   return account_seq_key(account_id, seq);
 }
 
-std::string encode_snapshot(const domain::account_state& state) {
+std::string encode_snapshot(const domain::account_state& state, std::size_t size_hint) {
   std::string v;
+  v.reserve(size_hint);
   v.push_back(static_cast<char>(k_snapshot_version));
   put_fixed64(v, static_cast<std::uint64_t>(state.last_timestamp()));
   v.append(reinterpret_cast<const char*>(state.head_hash().data()), k_digest_size);
@@ -159,11 +161,16 @@ domain::result<domain::account_state> decode_snapshot(std::string_view account_i
 
 domain::status snapshot_store::put(store::write_batch& batch,
                                    const domain::account_state& state) const {
-  auto existing = list(state.account_id());
+  // Which to drop needs only their keys: no body is checked.
+  auto existing =
+      scan(account_prefix(state.account_id()), account_limit(state.account_id()), false);
   if (!existing) return std::move(existing).err();
-  std::size_t older = 0;
-  for (const auto& s : *existing)
-    older += s.seq < state.seq() ? 1 : 0;
+  std::size_t older = 0, last_bytes = 0;
+  for (const auto& s : *existing) {
+    if (s.seq >= state.seq()) continue;
+    ++older;
+    last_bytes = s.bytes;
+  }
   // Keep the newest keep-1 older ones next to the new one.
   std::size_t drop = older >= keep ? older - (keep - 1) : 0;
   for (const auto& s : *existing) {
@@ -173,13 +180,16 @@ domain::status snapshot_store::put(store::write_batch& batch,
       --drop;
     }
   }
+  // The newest older snapshot's size, with room to grow, spares the encoding's buffer its
+  // reallocations.
   batch.put(store::column::snapshots, encode_snapshot_key(state.account_id(), state.seq()),
-            encode_snapshot(state));
+            encode_snapshot(state, last_bytes + last_bytes / 4));
   return {};
 }
 
 domain::result<std::vector<snapshot_info>> snapshot_store::scan(std::string_view from,
-                                                                std::string_view until) const {
+                                                                std::string_view until,
+                                                                bool check_bodies) const {
   std::vector<snapshot_info> out;
   domain::status bad;
   auto st = db_->scan(
@@ -193,6 +203,10 @@ domain::result<std::vector<snapshot_info>> snapshot_store::scan(std::string_view
         info.account_id = std::string(key.substr(0, zero));
         info.seq = get_fixed64_be(key.data() + zero + 1);
         info.bytes = value.size();
+        if (!check_bodies) {
+          out.push_back(std::move(info));
+          return true;
+        }
         auto version = value.empty() ? 0 : static_cast<std::uint8_t>(value[0]);
         auto body = value.size() >= k_header_size + 4 &&
                             (version == k_snapshot_version || version == k_snapshot_version_v1)
@@ -211,10 +225,12 @@ domain::result<std::vector<snapshot_info>> snapshot_store::scan(std::string_view
 }
 
 domain::result<std::vector<snapshot_info>> snapshot_store::list(std::string_view account_id) const {
-  return scan(account_prefix(account_id), account_limit(account_id));
+  return scan(account_prefix(account_id), account_limit(account_id), true);
 }
 
-domain::result<std::vector<snapshot_info>> snapshot_store::list_all() const { return scan("", ""); }
+domain::result<std::vector<snapshot_info>> snapshot_store::list_all() const {
+  return scan("", "", true);
+}
 
 domain::result<std::optional<std::string>> snapshot_store::read(std::string_view account_id,
                                                                 std::uint64_t seq) const {
@@ -223,7 +239,7 @@ domain::result<std::optional<std::string>> snapshot_store::read(std::string_view
 
 bool snapshot_due(std::uint64_t events_since, std::size_t rules, std::uint64_t every) {
   if (every == 0) return false;
-  return events_since >= std::max<std::uint64_t>(every, rules / 8);
+  return events_since >= std::max<std::uint64_t>(every, rules / 2);
 }
 
 }  // namespace referrald::snapshots

@@ -23,7 +23,8 @@ namespace referrald::snapshots {
 // -- codec (exposed for tests and verification) --------------------------------------
 
 std::string encode_snapshot_key(std::string_view account_id, std::uint64_t seq);
-std::string encode_snapshot(const domain::account_state& state);
+// `size_hint`: the bytes to reserve for the encoding (its likely size).
+std::string encode_snapshot(const domain::account_state& state, std::size_t size_hint = 0);
 
 // Decodes a stored snapshot of `account_id` taken at `seq`: checks the format version and
 // the CRC, and rebuilds the state (entities decoded, regexes compiled). Errors are
@@ -42,9 +43,11 @@ struct snapshot_info {
 
 // Whether an account whose state holds `rules` rules (active or not) is due a snapshot
 // `events_since` events after its last one, given --snapshot-every `every` (0: never).
-// A snapshot costs O(rules) to write, so a large account takes one every rules/8 events
-// when that is more than `every`: writing snapshots then costs at most about eight rules'
-// encoding per event, and loading replays a tail at most an eighth of the state's size.
+// A snapshot costs O(rules) to write, so a large account takes one every rules/2 events
+// when that is more than `every`: writing snapshots then costs at most about two rules'
+// encoding per event, and loading replays a tail at most half the state's size. A tail
+// costs a load little beside the snapshot's own decoding: its events are folded keeping
+// only each entity's last object, and the survivors are decoded once, as a snapshot's are.
 bool snapshot_due(std::uint64_t events_since, std::size_t rules, std::uint64_t every);
 
 // -- store ---------------------------------------------------------------------------
@@ -70,8 +73,9 @@ class snapshot_store {
                                                   std::uint64_t seq) const;
 
  private:
-  domain::result<std::vector<snapshot_info>> scan(std::string_view from,
-                                                  std::string_view until) const;
+  // `check_bodies` false: keys and sizes only (readable and last_timestamp left unset).
+  domain::result<std::vector<snapshot_info>> scan(std::string_view from, std::string_view until,
+                                                  bool check_bodies) const;
   const store::db* db_;
 };
 

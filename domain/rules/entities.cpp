@@ -176,8 +176,13 @@ std::string entity_json(std::string_view account_id, const T& value) {
 template <rule_kind T>
 std::string encode_object(const T& value) {
   std::string out;
-  schema::encode<T>(kind_traits<T>::fields(), value, out);
+  encode_object(value, out);
   return out;
+}
+
+template <rule_kind T>
+void encode_object(const T& value, std::string& out) {
+  schema::encode<T>(kind_traits<T>::fields(), value, out);
 }
 
 template <rule_kind T>
@@ -215,6 +220,7 @@ std::string_view field_name(event_type t, std::uint8_t tag) {
   template void write_json(json_writer&, std::string_view, const T&);                 \
   template std::string entity_json(std::string_view, const T&);                       \
   template std::string encode_object(const T&);                                       \
+  template void encode_object(const T&, std::string&);                                \
   template result<T> decode_object(object_format, std::string_view);
 REFERRALD_RULE_KIND(passthrough_referrer)
 REFERRALD_RULE_KIND(referrer_mapping)

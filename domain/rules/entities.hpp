@@ -222,6 +222,9 @@ std::string entity_json(std::string_view account_id, const T& value);
 // tagged encoding of domain/base/schema.hpp.
 template <rule_kind T>
 std::string encode_object(const T& value);
+// The same, appended to `out` (a snapshot encodes many entities into one buffer).
+template <rule_kind T>
+void encode_object(const T& value, std::string& out);
 
 // Reads a stored entity of either format (1: the API JSON as it was written; 2: tagged),
 // compiling what is derived (a regex). An `internal` error when it does not decode.

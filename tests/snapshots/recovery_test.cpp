@@ -282,15 +282,18 @@ BOOST_AUTO_TEST_CASE(a_snapshot_without_channel_rules_or_settings_is_laid_out_as
   BOOST_TEST(static_cast<int>(bytes[0]) == 2);
 }
 
-BOOST_AUTO_TEST_CASE(snapshots_are_due_every_n_events_or_every_eighth_of_the_state) {
+BOOST_AUTO_TEST_CASE(snapshots_are_due_every_n_events_or_every_half_of_the_state) {
   // Small accounts: every --snapshot-every events.
   BOOST_TEST(!snapshot_due(999, 10, 1000));
   BOOST_TEST(snapshot_due(1000, 10, 1000));
-  BOOST_TEST(snapshot_due(4, 12, 4));
-  // Large ones: a snapshot costs O(rules), so not before rules/8 events.
+  BOOST_TEST(snapshot_due(4, 8, 4));
+  BOOST_TEST(!snapshot_due(4, 10, 4));
+  // Large ones: a snapshot costs O(rules), so not before rules/2 events.
+  BOOST_TEST(snapshot_due(1000, 2'000, 1000));
+  BOOST_TEST(!snapshot_due(1000, 2'002, 1000));
   BOOST_TEST(!snapshot_due(1000, 80'000, 1000));
-  BOOST_TEST(!snapshot_due(9'999, 80'000, 1000));
-  BOOST_TEST(snapshot_due(10'000, 80'000, 1000));
+  BOOST_TEST(!snapshot_due(39'999, 80'000, 1000));
+  BOOST_TEST(snapshot_due(40'000, 80'000, 1000));
   // 0: never.
   BOOST_TEST(!snapshot_due(1'000'000, 10, 0));
 }
