@@ -77,8 +77,9 @@ variable (REFERRALD_<NAME>, e.g. REFERRALD_DATA); a flag wins over the variable.
   --insights-days N      days of insights' counts kept per account (default 35; 1-400)
   --insights-flush-every DURATION  write insights' counts to the store this often; a
                          kill loses at most this much counting (default 60s; 1s-1h)
-  --snapshot-every N     write a snapshot of an account's rules every N events, so that
-                         loading it replays at most N events (default 1000; 0: never)
+  --snapshot-every N     write a snapshot of an account's rules every N events (an
+                         account of more than 2N rules: every rules/2 events), so that
+                         loading it replays at most that many (default 1000; 0: never)
   --cluster URLS         cluster mode: the accounts' rules live in a replicated NATS
                          JetStream stream on these servers (nats://HOST:PORT, separated
                          by commas), written and read by every node (rules, API keys,
