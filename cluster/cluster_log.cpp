@@ -398,6 +398,7 @@ void cluster_log::halt(std::uint64_t seq, const domain::error& e) {
 }
 
 std::string cluster_log::halted() const {
+  if (!impl_->follower.halted_flag.load()) return {};  // asked for each write: no lock then
   std::lock_guard lock(impl_->follower.halt_mu);
   return impl_->follower.halted_why;
 }

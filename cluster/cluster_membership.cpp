@@ -293,6 +293,17 @@ struct cluster_membership::impl {
         if (stopping) return;
       }
       auto now = std::chrono::steady_clock::now();
+      // Asked on every turn (a flag's read): a node leaves within 200 ms of its reason.
+      if (!left && o.must_leave) {
+        if (auto why = o.must_leave(); !why.empty()) {
+          infra::log(infra::log_level::warn,
+                     "membership: this node leaves the cluster's members, the others own its "
+                     "partitions: " +
+                         why);
+          owner->leave();
+          continue;
+        }
+      }
       if (!left && now >= next_put) {
         put();
         next_put = now + o.heartbeat;
@@ -301,7 +312,8 @@ struct cluster_membership::impl {
       // The node's own puts come back through the watch every heartbeat: a watch silent
       // for three of them was lost (a reconnection) and is made again.
       if (!left && std::chrono::steady_clock::now() - last_entry > 3 * o.heartbeat) watch();
-      if (left) continue;  // leave() published the last table
+      // After leave() too: a node that left while it runs on (must_leave) still sees the
+      // others come and go, without itself (live_now).
       auto nodes_now = live_now(o.ttl);
       if (nodes_now != live) {
         live = nodes_now;
@@ -495,6 +507,8 @@ void cluster_membership::on_change(std::function<void(const table&)> fn) {
 
 void cluster_membership::publish(std::vector<std::string> nodes) {
   std::lock_guard lock(publish_mu_);
+  // A node that left owns nothing, whichever thread saw it live last.
+  if (impl_->left.load()) std::erase(nodes, options_.node);
   auto t = std::make_shared<table>();
   t->owner.resize(partitions_);
   t->mine.resize(partitions_);

@@ -18,9 +18,11 @@
 // forgets a value after `ttl`, and every node watches the bucket. A node is live while it
 // has put its key within the last `ttl` (JetStream's expiry of a value reaches no watcher,
 // so each node times entries out itself), and leaves at once with leave(), which deletes
-// its key. The number of partitions is the cluster's, fixed by the first node in the
-// bucket "_CONFIG" (key "partitions", created only if absent): a node asked for another
-// number logs it and uses the cluster's.
+// its key; a node that can no longer take writes (its follower halted: membership_options::
+// must_leave) leaves by itself within 200 ms, and goes on watching the others. The number of
+// partitions is the cluster's, fixed by the first node in the bucket "_CONFIG" (key
+// "partitions", created only if absent): a node asked for another number logs it and uses the
+// cluster's.
 //
 // A node's value is {"node": name, "since_ms": when it joined, "peer": "host:port"}, the
 // last only when it takes writes over a peer link (cluster/peer_link.hpp); the link's secret
@@ -59,6 +61,9 @@ struct membership_options {
   // With a peer address: called with the cluster's peer secret before this node's key is put
   // (so that the link checks hellos before any node can see its address).
   std::function<void(const std::string& secret)> before_joining;
+  // Why this node can no longer be a member ("" while it can), asked every 200 ms: a reason
+  // makes it leave() for good, saying why in the process log.
+  std::function<std::string()> must_leave;
 };
 
 class cluster_membership {

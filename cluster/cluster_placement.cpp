@@ -57,7 +57,9 @@ class cluster_placement final : public placement {
       std::lock_guard lock(mu_);
       members = members_;
     }
-    if (!members) return std::nullopt;
+    // A node that stopped applying the stream sends no write to its owner: it could not
+    // answer it from its copy, and answers each write 503 itself, as its /readyz says.
+    if (!members || !log_.halted().empty()) return std::nullopt;
     auto owners = members->owners();
     auto p = members->partition_of(scope);
     if (!owners || p >= owners->owner.size() || owners->mine[p] || owners->owner[p].empty() ||
@@ -188,6 +190,12 @@ class cluster_placement final : public placement {
     mo.heartbeat = options_.heartbeat;
     mo.ttl = options_.ttl;
     mo.peer = advertised;
+    // A node that stopped applying the stream takes no write until it stops (`applying`):
+    // the others own its partitions meanwhile, rather than offering it each write first.
+    mo.must_leave = [this] {
+      auto why = log_.halted();
+      return why.empty() ? why : "it stopped applying the stream: " + why;
+    };
     // The link takes writes before the others can see its address.
     mo.before_joining = [&](const std::string& secret) {
       peers->serve(secret, take);

@@ -148,7 +148,9 @@ BOOST_AUTO_TEST_CASE(a_write_running_long_at_its_owner_is_waited_for_over_a_peer
 // An owner whose follower halted (its copy differs from the stream, or a newer release wrote
 // it) takes no write: it would answer each one 503 until it stops. Over a peer link it says
 // "not taken" at once; over NATS it stays silent, and its sender's take bound passes. Either
-// way nothing runs there, and the sender writes itself.
+// way nothing runs there, and the sender writes itself. At once it also leaves the members, so that
+// the other node owns its partitions instead of offering it each write, and it sends no write to an
+// owner itself (it answers them 503).
 void halted_owner_takes_nothing(cluster_placement_harness& h, const std::string& prefix,
                                 std::chrono::milliseconds refused_within) {
   auto a = h.open(prefix + "-a");
@@ -170,6 +172,17 @@ void halted_owner_takes_nothing(cluster_placement_harness& h, const std::string&
   auto before = relay("POST /x");
   BOOST_TEST((before.how == interfaces::placement::outcome::answered));
   BOOST_TEST(served == 1);
+  // A scope of each node's, as each sees it.
+  std::string of_a, of_b;
+  for (int i = 0; i < 200 && (of_a.empty() || of_b.empty()); ++i) {
+    std::string scope = "account/" + prefix + "-" + std::to_string(i);
+    auto elsewhere = a->owner_elsewhere(scope);
+    if (elsewhere == b->self() && of_b.empty()) of_b = scope;
+    if (!elsewhere && of_a.empty()) of_a = scope;
+  }
+  BOOST_REQUIRE(!of_a.empty());
+  BOOST_REQUIRE(!of_b.empty());
+  BOOST_TEST((b->owner_elsewhere(of_a) == a->self()));
   h.logs[1]->halt(1, "a test stops it");
   std::chrono::milliseconds took{0};
   auto after = relay("POST /y", &took);
@@ -177,6 +190,11 @@ void halted_owner_takes_nothing(cluster_placement_harness& h, const std::string&
              "outcome " << static_cast<int>(after.how));
   BOOST_TEST(served == 1);
   BOOST_TEST(took < refused_within);
+  BOOST_TEST((b->owner_elsewhere(of_a) == std::nullopt));
+  // Gone from a's members within about 200 ms.
+  BOOST_TEST(testing::eventually([&] { return a->others().empty(); }, std::chrono::seconds(6)));
+  BOOST_TEST((a->owner_elsewhere(of_b) == std::nullopt));
+  BOOST_TEST(b->others() == std::vector<std::string>{a->self()});
 }
 
 BOOST_AUTO_TEST_CASE(an_owner_that_stopped_applying_the_stream_takes_no_write) {
