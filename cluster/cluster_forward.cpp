@@ -307,7 +307,13 @@ void cluster_forward::stop_serving() {
   std::lock_guard lock(impl_->serve_mu);
   if (impl_->requests == nullptr) return;
   // Drained: unsubscribed now (a request sent from here on finds no responder, and its
-  // sender writes itself); what was delivered before is still handed on.
+  // sender writes itself). What the client still hands on (delivered before, queued behind
+  // the request being served) is not taken either: left silent, each is written by its
+  // sender once its take bound passes, where taken it could reach a server whose loops have
+  // ended, and its sender would answer 503 after the bound.
+  impl_->taking = [] {
+    return false;
+  };
   natsSubscription_Drain(impl_->requests);
 }
 

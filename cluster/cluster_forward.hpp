@@ -57,7 +57,8 @@ class cluster_forward {
   // While `taking` (when given) says false, a request is dropped before "taken": its sender
   // hears nothing within its take bound and writes itself, as nothing ran here.
   domain::status serve(serve_fn fn, std::function<bool()> taking = {});
-  // Stops taking requests (those already delivered are still passed on). Idempotent.
+  // Stops taking requests: unsubscribes, and those the client still hands on (delivered
+  // before, queued) are dropped before "taken", as while `taking` says false. Idempotent.
   void stop_serving();
 
   enum class outcome { answered, not_taken, timed_out };

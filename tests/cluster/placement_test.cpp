@@ -207,6 +207,75 @@ BOOST_AUTO_TEST_CASE(an_owner_that_stopped_applying_the_stream_refuses_writes_ov
   halted_owner_takes_nothing(h, "halted-peer", std::chrono::milliseconds(500));
 }
 
+// An owner that stops serving (leave(): a graceful stop) takes none of the writes sent to it
+// over NATS that its client still hands on after that (delivered before, still queued): it
+// stays silent, and each sender writes itself once its take bound passes. Taken, such a write
+// could reach a server whose loops have ended, and its sender would answer 503 after the bound.
+BOOST_AUTO_TEST_CASE(an_owner_that_stops_serving_takes_none_of_the_writes_still_queued) {
+  cluster_placement_harness h;
+  auto a = h.open("queued-a");
+  auto b = h.open("queued-b");
+  std::promise<void> release_first;
+  auto first_held = release_first.get_future().share();
+  std::atomic<bool> first_in{false};
+  std::atomic<int> others_served{0};
+  // The first write holds the delivery thread of b's requests, so that the next one queues.
+  auto serve_b = [&](interfaces::placement::incoming in, interfaces::placement::answer_fn answer) {
+    if (in.request == "POST /first") {
+      first_in = true;
+      first_held.wait();
+      return answer("first");
+    }
+    ++others_served;
+    answer("later");
+  };
+  BOOST_REQUIRE(b->serve(serve_b, {}).ok());
+  BOOST_REQUIRE(a->serve([](auto, auto answer) { answer("a"); }, {}).ok());
+  BOOST_REQUIRE(
+      testing::eventually([&] { return a->others() == std::vector<std::string>{b->self()}; },
+                          std::chrono::seconds(15)));
+  // Another subscription to b's requests on b's own connection: a request it has received,
+  // b's client has received too, and holds queued behind the first.
+  natsConnection* nc = cluster::cluster_native::connection(*h.logs[1]);
+  std::string subject =
+      "referrald-fwd." + cluster::cluster_native::options(*h.logs[1]).stream + "." + b->self();
+  natsSubscription* seen = nullptr;
+  BOOST_REQUIRE(natsConnection_SubscribeSync(&seen, nc, subject.c_str()) == NATS_OK);
+  BOOST_REQUIRE(natsConnection_Flush(nc) == NATS_OK);
+  auto relay_async = [&](const std::string& request) {
+    auto done = std::make_shared<std::promise<interfaces::placement::relayed>>();
+    auto f = done->get_future();
+    a->relay(b->self(), request, "192.0.2.7:4000", std::chrono::milliseconds(1000),
+             std::chrono::milliseconds(10000),
+             [done](interfaces::placement::relayed r) { done->set_value(std::move(r)); });
+    return f;
+  };
+  auto received = [&](const std::string& request) {
+    natsMsg* m = nullptr;
+    BOOST_REQUIRE(natsSubscription_NextMsg(&m, seen, 5000) == NATS_OK);
+    std::string data(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+    natsMsg_Destroy(m);
+    BOOST_TEST(data.find(request) != std::string::npos, data);
+  };
+  auto first = relay_async("POST /first");
+  received("POST /first");
+  BOOST_REQUIRE(testing::eventually([&] { return first_in.load(); }, std::chrono::seconds(5)));
+  auto second = relay_async("POST /second");
+  received("POST /second");
+  b->leave();
+  release_first.set_value();
+  BOOST_REQUIRE(first.wait_for(std::chrono::seconds(15)) == std::future_status::ready);
+  auto f = first.get();
+  BOOST_TEST((f.how == interfaces::placement::outcome::answered));
+  BOOST_TEST(f.response == "first");
+  BOOST_REQUIRE(second.wait_for(std::chrono::seconds(15)) == std::future_status::ready);
+  auto r = second.get();
+  BOOST_TEST((r.how == interfaces::placement::outcome::not_taken),
+             "outcome " << static_cast<int>(r.how) << ": " << r.response);
+  BOOST_TEST(others_served == 0);
+  natsSubscription_Destroy(seen);
+}
+
 // Two nodes with peer links, b's connection to NATS through a proxy of its own.
 struct proxied_owner {
   testing::nats_cluster nats{1, [] {
