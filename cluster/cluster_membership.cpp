@@ -420,13 +420,22 @@ domain::result<std::unique_ptr<cluster_membership>> cluster_membership::join(clu
   o.node = member_name(o.node);
   p->key = std::string(k_node_prefix) + o.node;
   p->value = member_value(o.node, o.peer);
-  auto put = again([&]() -> domain::status {
-    std::uint64_t rev = 0;
-    natsStatus s = kvStore_PutString(&rev, p->nodes, p->key.c_str(), p->value.c_str());
-    if (s != NATS_OK) return kv_error("putting this node's key", s);
-    return {};
-  });
-  if (!put) return std::move(put).err();
+  // A node that cannot be a member already (its follower halted as it caught up) never puts
+  // its key: it watches the others, and owns nothing.
+  std::string why = o.must_leave ? o.must_leave() : std::string();
+  if (!why.empty()) {
+    p->left = true;
+    infra::log(infra::log_level::warn,
+               "membership: this node does not join the cluster's members: " + why);
+  } else {
+    auto put = again([&]() -> domain::status {
+      std::uint64_t rev = 0;
+      natsStatus s = kvStore_PutString(&rev, p->nodes, p->key.c_str(), p->value.c_str());
+      if (s != NATS_OK) return kv_error("putting this node's key", s);
+      return {};
+    });
+    if (!put) return std::move(put).err();
+  }
   if (!p->watch()) return kv_error("watching the bucket", NATS_ERR);
 
   std::unique_ptr<cluster_membership> m(

@@ -19,7 +19,8 @@
 // has put its key within the last `ttl` (JetStream's expiry of a value reaches no watcher,
 // so each node times entries out itself), and leaves at once with leave(), which deletes
 // its key; a node that can no longer take writes (its follower halted: membership_options::
-// must_leave) leaves by itself within 200 ms, and goes on watching the others. The number of
+// must_leave) leaves by itself within 200 ms, or never joins when it cannot when it starts,
+// and goes on watching the others. The number of
 // partitions is the cluster's, fixed by the first node in the bucket "_CONFIG" (key
 // "partitions", created only if absent): a node asked for another number logs it and uses the
 // cluster's.

@@ -207,6 +207,39 @@ BOOST_AUTO_TEST_CASE(an_owner_that_stopped_applying_the_stream_refuses_writes_ov
   halted_owner_takes_nothing(h, "halted-peer", std::chrono::milliseconds(500));
 }
 
+// A node whose follower halted before it serves (as it caught up, after a restart) never
+// puts its key: the others never count it, not even for a moment.
+BOOST_AUTO_TEST_CASE(a_node_that_stopped_applying_the_stream_before_it_serves_never_joins) {
+  cluster_placement_harness h;
+  auto a = h.open("never-a");
+  auto b = h.open("never-b");
+  auto serve = [](interfaces::placement::incoming, interfaces::placement::answer_fn answer) {
+    answer("done");
+  };
+  BOOST_REQUIRE(a->serve(serve, {}).ok());
+  h.logs[1]->halt(1, "a test stops it");
+  BOOST_REQUIRE(b->serve(serve, {}).ok());
+  auto c = h.open("never-c");
+  BOOST_REQUIRE(c->serve(serve, {}).ok());
+  BOOST_REQUIRE(testing::eventually(
+      [&] {
+        return b->others() == std::vector<std::string>{a->self(), c->self()};
+      },
+      std::chrono::seconds(15)));
+  BOOST_TEST(a->others() == std::vector<std::string>{c->self()});
+  BOOST_TEST(c->others() == std::vector<std::string>{a->self()});
+  // Nothing was ever stored under its key: neither a put nor a delete.
+  jsCtx* js = cluster::cluster_native::jetstream(*h.logs[0]);
+  kvStore* kv = nullptr;
+  std::string bucket = cluster::cluster_native::options(*h.logs[0]).stream + "_NODES";
+  BOOST_REQUIRE(js_KeyValue(&kv, js, bucket.c_str()) == NATS_OK);
+  kvEntryList history{};
+  natsStatus s = kvStore_History(&history, kv, ("node." + b->self()).c_str(), nullptr);
+  BOOST_TEST((s == NATS_NOT_FOUND), natsStatus_GetText(s) << ", " << history.Count << " entries");
+  if (s == NATS_OK) kvEntryList_Destroy(&history);
+  kvStore_Destroy(kv);
+}
+
 // An owner that stops serving (leave(): a graceful stop) takes none of the writes sent to it
 // over NATS that its client still hands on after that (delivered before, still queued): it
 // stays silent, and each sender writes itself once its take bound passes. Taken, such a write
