@@ -164,8 +164,8 @@ BOOST_AUTO_TEST_CASE(stream_messages_of_earlier_releases_are_applied_by_this_one
 
 // A write in an encoding this release does not know (version 2) stops the node at it:
 // /readyz says to upgrade (on every node of this release), reads go on from what was
-// applied, it leaves the members, and a restart of the same release stops there again (it
-// never skips it).
+// applied, it is no member, and a restart of the same release stops there again (it never
+// skips it).
 BOOST_AUTO_TEST_CASE(a_message_from_a_newer_release_stops_a_node_until_it_is_upgraded) {
   nats_cluster nats(1);
   cluster_node node(nats, "old");
@@ -201,8 +201,8 @@ BOOST_AUTO_TEST_CASE(a_message_from_a_newer_release_stops_a_node_until_it_is_upg
   }
   node.restart();
   BOOST_TEST(eventually(says_upgrade, 30s), node.client()->get("/readyz").body);
-  // It leaves the members at once, and counts only the others: none, once the
-  // node stopped above is gone (within the members' TTL, 10 s).
+  // Restarted at a message it cannot apply, it never joins the members, and counts only the
+  // others: none, once the node stopped above is gone (within the members' TTL, 10 s).
   BOOST_TEST(eventually([&] { return metric_value(node, "referrald_cluster_members") == 0; }, 15s),
              metric_value(node, "referrald_cluster_members"));
   // Writes are refused (a write would be decided on a copy that stopped), reads go on from
