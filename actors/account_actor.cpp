@@ -304,14 +304,15 @@ void on_ack(self_ptr self, const commit_ack& ack) {
   auto& st = self->state;
   st.writes.on_ack(
       ack,
-      [&](const prepared_write& w) {
+      [&](prepared_write& w) {
         const auto& first = w.events.front().event;
         // Cluster mode: the node's copy of the stream may have brought this write in
         // before its acknowledgement came (sync_with_journal applied it).
         if (w.events.back().event.seq <= st.committed.seq()) return domain::status{};
         if (st.committed.seq() + 1 == first.seq && st.committed.head_hash() == first.prev_hash) {
-          // Built on exactly this durable state: the fold is the one done at submission.
-          st.committed = w.after;
+          // Built on exactly this durable state: the fold is the one done at submission
+          // (taken: the write is done with).
+          st.committed = std::move(w.after);
           // A full index build adopted while the write was in flight is not in `after`.
           if (st.last_built.mappings) st.committed.adopt_indexes(st.last_built);
           infra::metrics().events_appended.fetch_add(w.events.size(), std::memory_order_relaxed);
