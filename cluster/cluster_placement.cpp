@@ -59,7 +59,7 @@ class cluster_placement final : public placement {
     }
     // A node that stopped applying the stream sends no write to its owner: it could not
     // answer it from its copy, and answers each write 503 itself, as its /readyz says.
-    if (!members || !log_.halted().empty()) return std::nullopt;
+    if (!members || !applying()) return std::nullopt;
     auto owners = members->owners();
     auto p = members->partition_of(scope);
     if (!owners || p >= owners->owner.size() || owners->mine[p] || owners->owner[p].empty() ||
@@ -152,16 +152,13 @@ class cluster_placement final : public placement {
            answer(std::move(response), applied_());
          });
     };
-    // A node whose follower halted takes no write (it would answer each 503): its senders
-    // write themselves, fenced, until it stops.
-    auto applying = [this] {
-      return log_.halted().empty();
-    };
     auto served = forwards->serve(
         [take](cluster_forward::incoming in, cluster_forward::answer_fn answer) {
           take(std::move(in.request), std::move(in.remote), std::move(answer));
         },
-        applying);
+        // A node whose follower halted takes no write (it would answer each 503): its
+        // senders write themselves, fenced, until it stops.
+        [this] { return applying(); });
     if (!served) return served;
     std::shared_ptr<peer_link> peers;
     std::string advertised;
@@ -171,7 +168,7 @@ class cluster_placement final : public placement {
       po.listen_host = options_.peer_host;
       po.listen_port = options_.peer_port;
       po.node = cluster_membership::member_name(options_.node);
-      po.linked = [this, applying] {
+      po.linked = [this] {
         return linked() && applying();
       };
       po.loops = std::move(on);
@@ -190,7 +187,7 @@ class cluster_placement final : public placement {
     mo.heartbeat = options_.heartbeat;
     mo.ttl = options_.ttl;
     mo.peer = advertised;
-    // A node that stopped applying the stream takes no write until it stops (`applying`):
+    // A node that stopped applying the stream takes no write until it stops (applying()):
     // the others own its partitions meanwhile, rather than offering it each write first.
     mo.must_leave = [this] {
       auto why = log_.halted();
@@ -255,6 +252,9 @@ class cluster_placement final : public placement {
   }
 
  private:
+  // Whether this node still applies the stream (its follower has not halted).
+  bool applying() const { return log_.halted().empty(); }
+
   void relay_over_nats(cluster_forward& forwards, const std::string& node, std::string_view request,
                        std::string_view remote, std::chrono::milliseconds take_within,
                        std::chrono::milliseconds answer_within, std::function<void(relayed)> done) {
