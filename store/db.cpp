@@ -11,9 +11,11 @@
 #include <rocksdb/write_batch.h>
 #include <cstdio>
 
+#include <fcntl.h>
 #include <rocksdb/listener.h>
 #include <rocksdb/sst_file_manager.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
@@ -99,11 +101,12 @@ rocksdb::ColumnFamilyOptions cf_options(std::string_view name) {
   return o;
 }
 
-// Free bytes for an unprivileged writer on the file system holding `path`, or nullopt
-// when it cannot be read.
-std::optional<std::uint64_t> free_bytes(const std::string& path) {
+// Free bytes for an unprivileged writer on the file system holding `path` (through `dir_fd`,
+// the directory at `path` open, when it is not -1), or nullopt when it cannot be read.
+std::optional<std::uint64_t> free_bytes(const std::string& path, int dir_fd = -1) {
   struct statvfs v {};
-  if (::statvfs(path.c_str(), &v) != 0) return std::nullopt;
+  int rc = dir_fd >= 0 ? ::fstatvfs(dir_fd, &v) : ::statvfs(path.c_str(), &v);
+  if (rc != 0) return std::nullopt;
   return static_cast<std::uint64_t>(v.f_bavail) * static_cast<std::uint64_t>(v.f_frsize);
 }
 
@@ -338,6 +341,10 @@ db::~db() {
 const std::string& db::path() const { return impl_->path; }
 bool db::read_only() const { return impl_->read_only; }
 
+db::impl::~impl() {
+  if (dir_fd >= 0) ::close(dir_fd);
+}
+
 db::pinned db::pin() const { return pinned(*impl_); }
 
 store_health db::health() const {
@@ -368,10 +375,12 @@ domain::result<std::unique_ptr<db>> db::open(const open_options& options) {
                                                             options.path + "': " + ec.message());
     }
   }
+  if (!options.read_only)
+    i->dir_fd = ::open(options.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   // Below the reserve, an existing store opens read-only: opening it for writing would
   // write (a new manifest and log) on a full disk.
   if (i->min_free_bytes > 0) {
-    auto free = free_bytes(options.path);
+    auto free = free_bytes(options.path, i->dir_fd);
     if (free) infra::metrics().store_free_bytes.store(static_cast<std::int64_t>(*free));
     if (free && *free < i->min_free_bytes) {
       if (!exists) {
@@ -426,7 +435,7 @@ void db::set_min_free_bytes(std::uint64_t bytes) {
 store_health db::check_space() {
   impl& i = *impl_;
   if (i.read_only || i.min_free_bytes == 0 || i.wedged) return health();
-  auto free = free_bytes(i.path);
+  auto free = free_bytes(i.path, i.dir_fd);
   if (!free) return health();
   infra::metrics().store_free_bytes.store(static_cast<std::int64_t>(*free),
                                           std::memory_order_relaxed);

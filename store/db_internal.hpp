@@ -30,6 +30,16 @@ struct db::impl {
   std::shared_ptr<rocksdb::EventListener> listener;
   // Steady-clock milliseconds of the last background flush of unlogged writes (0: none).
   std::atomic<std::int64_t> last_unlogged_flush_ms{0};
+  // The data directory, open for the free-space check that comes before each write (its
+  // file system asked through the descriptor, without resolving the path each time); -1
+  // for a store opened read-only, or when the directory could not be opened (the path is
+  // asked instead).
+  int dir_fd = -1;
+
+  impl() = default;
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
+  ~impl();
 
   rocksdb::ColumnFamilyHandle* cf(column c) const { return handles[static_cast<std::size_t>(c)]; }
 };
