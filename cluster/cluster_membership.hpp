@@ -18,12 +18,11 @@
 // forgets a value after `ttl`, and every node watches the bucket. A node is live while it
 // has put its key within the last `ttl` (JetStream's expiry of a value reaches no watcher,
 // so each node times entries out itself), and leaves at once with leave(), which deletes
-// its key; a node that can no longer take writes (its follower halted: membership_options::
-// must_leave) leaves by itself within 200 ms, or never joins when it cannot when it starts,
-// and goes on watching the others. The number of
-// partitions is the cluster's, fixed by the first node in the bucket "_CONFIG" (key
-// "partitions", created only if absent): a node asked for another number logs it and uses the
-// cluster's.
+// its key. A node that can no longer take writes (its follower halted: membership_options::
+// must_leave) leaves by itself within 200 ms, or does not join at all when that is so as it
+// starts, and goes on watching the others. The number of partitions is the cluster's, fixed by
+// the first node in the bucket "_CONFIG" (key "partitions", created only if absent): a node
+// asked for another number logs it and uses the cluster's.
 //
 // A node's value is {"node": name, "since_ms": when it joined, "peer": "host:port"}, the
 // last only when it takes writes over a peer link (cluster/peer_link.hpp); the link's secret

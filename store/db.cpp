@@ -103,7 +103,7 @@ rocksdb::ColumnFamilyOptions cf_options(std::string_view name) {
 
 // Free bytes for an unprivileged writer on the file system holding `path` (through `dir_fd`,
 // the directory at `path` open, when it is not -1), or nullopt when it cannot be read.
-std::optional<std::uint64_t> free_bytes(const std::string& path, int dir_fd = -1) {
+std::optional<std::uint64_t> free_bytes(const std::string& path, int dir_fd) {
   struct statvfs v {};
   int rc = dir_fd >= 0 ? ::fstatvfs(dir_fd, &v) : ::statvfs(path.c_str(), &v);
   if (rc != 0) return std::nullopt;
