@@ -394,28 +394,42 @@ BOOST_AUTO_TEST_CASE(an_owner_cut_off_from_nats_does_not_take_writes_over_its_pe
 BOOST_AUTO_TEST_CASE(an_owner_whose_peer_link_goes_silent_is_sent_its_writes_over_nats) {
   auto& nats = testing::shared_cluster();
   auto log_a = testing::open_log(nats), log_b = testing::open_log(nats);
-  // b's link on a port of its own, reached through the proxy.
-  std::uint16_t port = 0;
-  {
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::acceptor probe(
-        ioc, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
-    port = probe.local_endpoint().port();
-  }
-  testing::fault_proxy proxy(port);
-  cluster::placement_options po;
-  po.partitions = 16;
-  po.peer_host = "127.0.0.1";
-  po.node = "silent-a";
-  auto a = cluster::make_cluster_placement(*log_a, po, [] { return std::uint64_t{0}; });
-  po.node = "silent-b";
-  po.peer_port = port;
-  po.peer_advertise = "127.0.0.1:" + std::to_string(proxy.port());
-  auto b = cluster::make_cluster_placement(*log_b, po, [] { return std::uint64_t{0}; });
   auto echo = [](interfaces::placement::incoming in, interfaces::placement::answer_fn answer) {
     answer("answered " + in.request);
   };
-  BOOST_REQUIRE(b->serve(echo, {}).ok());
+  cluster::placement_options po;
+  po.partitions = 16;
+  po.peer_host = "127.0.0.1";
+  // b's link on a port of its own, reached through the proxy. The port is found free and
+  // then bound by b: another process of the machine may take it in between (an outgoing
+  // connection's local port), so a few ports are tried.
+  std::unique_ptr<testing::fault_proxy> held;
+  std::unique_ptr<interfaces::placement> b;
+  for (int attempt = 0; attempt < 5 && !b; ++attempt) {
+    std::uint16_t port = 0;
+    {
+      boost::asio::io_context ioc;
+      boost::asio::ip::tcp::acceptor probe(
+          ioc, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+      port = probe.local_endpoint().port();
+    }
+    held = std::make_unique<testing::fault_proxy>(port);
+    po.node = "silent-b";
+    po.peer_port = port;
+    po.peer_advertise = "127.0.0.1:" + std::to_string(held->port());
+    b = cluster::make_cluster_placement(*log_b, po, [] { return std::uint64_t{0}; });
+    auto served = b->serve(echo, {});
+    if (!served) {
+      BOOST_TEST_MESSAGE("b could not serve on port " << port << ": " << served.err().message);
+      b.reset();
+    }
+  }
+  BOOST_REQUIRE(b);
+  auto& proxy = *held;
+  po.node = "silent-a";
+  po.peer_port = 0;
+  po.peer_advertise.clear();
+  auto a = cluster::make_cluster_placement(*log_a, po, [] { return std::uint64_t{0}; });
   BOOST_REQUIRE(a->serve(echo, {}).ok());
   BOOST_REQUIRE(
       testing::eventually([&] { return a->others() == std::vector<std::string>{"silent-b"}; },
